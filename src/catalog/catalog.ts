@@ -1,0 +1,497 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { LakeguardError } from '../errors.js';
+import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import type {
+  BlobLocation,
+  FailureRecord,
+  LatestVersion,
+  RestoreItem,
+  RunCounters,
+  RunRow,
+  RunStatus,
+  StoredMeta,
+  VersionRecord,
+} from './types.js';
+
+export interface PackRecord {
+  name: string;
+  size: number;
+  blobs: { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[];
+}
+
+/** Which versions count as "the state": as recorded up to a run, or as of an instant. */
+export type StateCut = { runSeq: number } | { time: number };
+
+/** A part of the catalog to restore or inspect: a bucket, optionally narrowed to a prefix or one key. */
+export interface Scope {
+  bucket: string;
+  prefix?: string;
+  key?: string;
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * The SQLite catalog: a cache of the repository (rebuildable from runs/ and index/) that
+ * answers every query locally. All writes are batched in transactions by the callers.
+ */
+export class Catalog {
+  private readonly bucketIds = new Map<string, number>();
+  private readonly metaIds = new Map<string, number>();
+  private readonly stmts: ReturnType<Catalog['prepare']>;
+
+  private constructor(
+    readonly path: string,
+    private readonly db: Database.Database,
+  ) {
+    this.stmts = this.prepare();
+  }
+
+  static open(path: string, repositoryId: string): Catalog {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    let db: Database.Database;
+    try {
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 10000');
+      db.exec(SCHEMA);
+    } catch (err) {
+      throw new LakeguardError(`cannot open catalog ${path}: ${err instanceof Error ? err.message : err}`, {
+        cause: err,
+        hint: 'check the file and its directory are writable (set LAKEGUARD_CACHE_DIR or --catalog to move it)',
+      });
+    }
+    const info = db.prepare('SELECT value FROM catalog_info WHERE name = ?');
+    const repo = info.get('repository') as { value: string } | undefined;
+    if (repo === undefined) {
+      const put = db.prepare('INSERT INTO catalog_info (name, value) VALUES (?, ?)');
+      db.transaction(() => {
+        put.run('repository', repositoryId);
+        put.run('schema', String(SCHEMA_VERSION));
+      })();
+    } else if (repo.value !== repositoryId) {
+      db.close();
+      throw new LakeguardError(`catalog ${path} belongs to repository ${repo.value}, not ${repositoryId}`, {
+        hint: 'point --catalog at another file, or delete this one and run `lakeguard catalog rebuild`',
+      });
+    }
+    return new Catalog(path, db);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertRun: db.prepare('INSERT INTO runs (id, grp, started, status, host) VALUES (?, ?, ?, ?, ?)'),
+      finishRun: db.prepare('UPDATE runs SET finished = ?, status = ?, counters = ? WHERE seq = ?'),
+      bucketId: db.prepare('INSERT INTO buckets (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id'),
+      findBucket: db.prepare('SELECT id FROM buckets WHERE name = ?'),
+      objectId: db.prepare(
+        'INSERT INTO objects (bucket, key) VALUES (?, ?) ON CONFLICT (bucket, key) DO UPDATE SET key = excluded.key RETURNING id',
+      ),
+      metaId: db.prepare('INSERT INTO metas (json) VALUES (?) ON CONFLICT (json) DO UPDATE SET json = excluded.json RETURNING id'),
+      versionExists: db.prepare('SELECT 1 FROM versions WHERE object = ? AND version_id = ?'),
+      insertVersion: db.prepare(
+        `INSERT INTO versions (object, version_id, delete_marker, size, etag, last_modified, valid_from, storage_class, meta, run)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      updateLatest: db.prepare(
+        `UPDATE objects SET latest = @version WHERE id = @object AND (latest IS NULL OR
+           (SELECT valid_from FROM versions WHERE id = objects.latest) <= @validFrom)`,
+      ),
+      blobRow: db.prepare('SELECT id FROM blobs WHERE hash = ?').pluck(),
+      insertVersionBlob: db.prepare('INSERT INTO version_blobs (version, seq, blob) VALUES (?, ?, ?)'),
+      insertPack: db.prepare('INSERT INTO packs (name, size, run) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size RETURNING id'),
+      insertBlob: db.prepare(
+        'INSERT INTO blobs (hash, pack, offset, length, raw_length, flags, index_file) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING',
+      ),
+      insertFailure: db.prepare('INSERT INTO failures (run, bucket, key, version_id, code, message) VALUES (?, ?, ?, ?, ?, ?)'),
+      latestPageAfter: db.prepare(latestPageSql('>')),
+      latestPageFrom: db.prepare(latestPageSql('>=')),
+      latestOf: db.prepare(
+        `SELECT v.id AS versionRow, v.valid_from AS validFrom FROM objects o JOIN versions v ON v.id = o.latest
+         WHERE o.bucket = ? AND o.key = ?`,
+      ),
+      hasBlob: db.prepare('SELECT 1 FROM blobs WHERE hash = ?').pluck(),
+    };
+  }
+
+  // ---- runs --------------------------------------------------------------------------
+
+  beginRun(run: { id: string; group: string; started: number; host: string }): number {
+    return Number(this.stmts.insertRun.run(run.id, run.group, run.started, 'running', run.host).lastInsertRowid);
+  }
+
+  finishRun(seq: number, status: RunStatus, finished: number, counters: RunCounters): void {
+    this.stmts.finishRun.run(finished, status, JSON.stringify(counters), seq);
+  }
+
+  listRuns(opts: { group?: string } = {}): RunRow[] {
+    const rows = this.db
+      .prepare(`SELECT * FROM runs ${opts.group === undefined ? '' : 'WHERE grp = ?'} ORDER BY seq`)
+      .all(...(opts.group === undefined ? [] : [opts.group])) as Row[];
+    return rows.map(toRunRow);
+  }
+
+  /** A run by full id, unique id prefix, or sequence number. */
+  findRun(ref: string): RunRow | undefined {
+    const byId = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(ref) as Row | undefined;
+    if (byId !== undefined) return toRunRow(byId);
+    if (/^\d+$/.test(ref)) {
+      const bySeq = this.db.prepare('SELECT * FROM runs WHERE seq = ?').get(Number(ref)) as Row | undefined;
+      if (bySeq !== undefined) return toRunRow(bySeq);
+    }
+    const byPrefix = this.db.prepare("SELECT * FROM runs WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2").all(ref.replace(/[%_\\]/g, '\\$&')) as Row[];
+    return byPrefix.length === 1 ? toRunRow(byPrefix[0]!) : undefined;
+  }
+
+  latestRun(opts: { group?: string; statuses: RunStatus[] }): RunRow | undefined {
+    const params: unknown[] = [...opts.statuses];
+    let where = `status IN (${opts.statuses.map(() => '?').join(',')})`;
+    if (opts.group !== undefined) {
+      where += ' AND grp = ?';
+      params.push(opts.group);
+    }
+    const row = this.db.prepare(`SELECT * FROM runs WHERE ${where} ORDER BY seq DESC LIMIT 1`).get(...params) as Row | undefined;
+    return row === undefined ? undefined : toRunRow(row);
+  }
+
+  // ---- what is already backed up -------------------------------------------------------
+
+  hasBlob(hash: Buffer): boolean {
+    return this.stmts.hasBlob.get(hash) !== undefined;
+  }
+
+  /**
+   * One page of the newest catalogued version per key in `bucket` from `lower` up to `upper`, in key
+   * order (SQLite's BINARY collation = UTF-8 byte order = S3 listing order).
+   */
+  latestPage(bucket: string, lower: string, inclusive: boolean, upper: string | null, limit: number): LatestVersion[] {
+    const id = this.findBucketId(bucket);
+    if (id === undefined) return [];
+    const rows = (inclusive ? this.stmts.latestPageFrom : this.stmts.latestPageAfter).all({ bucket: id, lower, upper, limit }) as Row[];
+    return rows.map((r) => ({
+      objectId: r.objectId as number,
+      key: r.key as string,
+      versionRow: r.versionRow as number,
+      versionId: r.versionId as string | null,
+      deleteMarker: r.deleteMarker === 1,
+      size: r.size as number,
+      etag: r.etag as string | null,
+      lastModified: r.lastModified as number,
+      validFrom: r.validFrom as number,
+    }));
+  }
+
+  latestValidFrom(bucket: string, key: string): number | undefined {
+    const id = this.findBucketId(bucket);
+    if (id === undefined) return undefined;
+    const row = this.stmts.latestOf.get(id, key) as { validFrom: number } | undefined;
+    return row?.validFrom;
+  }
+
+  // ---- writes (callers batch them inside `transaction`) -----------------------------------
+
+  insertPack(pack: PackRecord, runSeq: number | null, indexFile: string | null = null): void {
+    const packRow = (this.stmts.insertPack.get(pack.name, pack.size, runSeq) as { id: number }).id;
+    for (const b of pack.blobs) this.stmts.insertBlob.run(b.hash, packRow, b.offset, b.length, b.rawLength, b.flags, indexFile);
+  }
+
+  /** Inserts versions; a version whose S3 version id is already catalogued is skipped. Returns rows inserted. */
+  insertVersions(runSeq: number, records: readonly VersionRecord[]): number {
+    let inserted = 0;
+    for (const r of records) {
+      const objectId = (this.stmts.objectId.get(this.bucketId(r.bucket), r.key) as { id: number }).id;
+      if (r.versionId !== null && this.stmts.versionExists.get(objectId, r.versionId) !== undefined) continue;
+      const versionRow = Number(
+        this.stmts.insertVersion.run(
+          objectId,
+          r.versionId,
+          r.deleteMarker ? 1 : 0,
+          r.size,
+          r.etag,
+          r.lastModified,
+          r.validFrom,
+          r.storageClass ?? null,
+          this.metaId(r.meta),
+          runSeq,
+        ).lastInsertRowid,
+      );
+      r.blobs.forEach((hex, seq) => {
+        const blob = this.stmts.blobRow.get(Buffer.from(hex, 'hex')) as number | undefined;
+        if (blob === undefined) throw new LakeguardError(`catalog: version ${r.bucket}/${r.key} refers to unknown blob ${hex}`);
+        this.stmts.insertVersionBlob.run(versionRow, seq, blob);
+      });
+      this.stmts.updateLatest.run({ version: versionRow, object: objectId, validFrom: r.validFrom });
+      inserted++;
+    }
+    return inserted;
+  }
+
+  insertFailures(runSeq: number, failures: readonly FailureRecord[]): void {
+    for (const f of failures) this.stmts.insertFailure.run(runSeq, f.bucket, f.key, f.versionId, f.code, f.message);
+  }
+
+  private bucketId(name: string): number {
+    let id = this.bucketIds.get(name);
+    if (id === undefined) {
+      id = (this.stmts.bucketId.get(name) as { id: number }).id;
+      this.bucketIds.set(name, id);
+    }
+    return id;
+  }
+
+  private findBucketId(name: string): number | undefined {
+    const cached = this.bucketIds.get(name);
+    if (cached !== undefined) return cached;
+    const row = this.stmts.findBucket.get(name) as { id: number } | undefined;
+    if (row !== undefined) this.bucketIds.set(name, row.id);
+    return row?.id;
+  }
+
+  private metaId(meta: StoredMeta | undefined): number | null {
+    if (meta === undefined || Object.keys(meta).length === 0) return null;
+    const json = JSON.stringify(meta);
+    let id = this.metaIds.get(json);
+    if (id === undefined) {
+      id = (this.stmts.metaId.get(json) as { id: number }).id;
+      if (this.metaIds.size < 10_000) this.metaIds.set(json, id);
+    }
+    return id;
+  }
+
+  // ---- index files ----------------------------------------------------------------------
+
+  /** Blobs of written packs that no index file lists yet (this run's, or a crashed run's). */
+  unindexedBlobs(limit: number): { row: number; pack: string; packSize: number; hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] {
+    return this.db
+      .prepare(
+        `SELECT b.id AS row, p.name AS pack, p.size AS packSize, b.hash AS hash, b.offset AS offset, b.length AS length,
+                b.raw_length AS rawLength, b.flags AS flags
+         FROM blobs b JOIN packs p ON p.id = b.pack WHERE b.index_file IS NULL ORDER BY b.id LIMIT ?`,
+      )
+      .all(limit) as ReturnType<Catalog['unindexedBlobs']>;
+  }
+
+  markIndexed(name: string, rows: readonly number[]): void {
+    const mark = this.db.prepare('UPDATE blobs SET index_file = ? WHERE id = ?');
+    this.transaction(() => {
+      this.db.prepare('INSERT OR IGNORE INTO index_files (name) VALUES (?)').run(name);
+      for (const row of rows) mark.run(name, row);
+    });
+  }
+
+  knownIndexFiles(): Set<string> {
+    return new Set(this.db.prepare('SELECT name FROM index_files').pluck().all() as string[]);
+  }
+
+  addIndexFile(name: string): void {
+    this.db.prepare('INSERT OR IGNORE INTO index_files (name) VALUES (?)').run(name);
+  }
+
+  // ---- reading a run's records back (manifests, catalog rebuild checks) -----------------------
+
+  versionsOfRun(runSeq: number, afterRow: number, limit: number): (VersionRecord & { row: number })[] {
+    const rows = this.db
+      .prepare(
+        `SELECT v.id AS row, b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS deleteMarker,
+                v.size AS size, v.etag AS etag, v.last_modified AS lastModified, v.valid_from AS validFrom,
+                v.storage_class AS storageClass, m.json AS meta,
+                (SELECT group_concat(hex(x.hash), ',') FROM (SELECT bl.hash AS hash FROM version_blobs vb JOIN blobs bl ON bl.id = vb.blob
+                   WHERE vb.version = v.id ORDER BY vb.seq) x) AS blobs
+         FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket LEFT JOIN metas m ON m.id = v.meta
+         WHERE v.run = ? AND v.id > ? ORDER BY v.id LIMIT ?`,
+      )
+      .all(runSeq, afterRow, limit) as Row[];
+    return rows.map((r) => ({
+      row: r.row as number,
+      bucket: r.bucket as string,
+      key: r.key as string,
+      versionId: r.versionId as string | null,
+      deleteMarker: r.deleteMarker === 1,
+      size: r.size as number,
+      etag: r.etag as string,
+      lastModified: r.lastModified as number,
+      validFrom: r.validFrom as number,
+      ...(r.storageClass === null ? {} : { storageClass: r.storageClass as string }),
+      ...(r.meta === null ? {} : { meta: JSON.parse(r.meta as string) as StoredMeta }),
+      blobs: r.blobs === null ? [] : (r.blobs as string).toLowerCase().split(','),
+    }));
+  }
+
+  failuresOfRun(runSeq: number): FailureRecord[] {
+    return (this.db.prepare('SELECT bucket, key, version_id AS versionId, code, message FROM failures WHERE run = ? ORDER BY rowid').all(runSeq) as Row[]).map(
+      (r) => ({ bucket: r.bucket as string, key: r.key as string, versionId: r.versionId as string | null, code: r.code as string, message: r.message as string }),
+    );
+  }
+
+  // ---- restore selection ------------------------------------------------------------------
+
+  /**
+   * Materializes the versions that make up the state of `scopes` at `cut` into a temp table,
+   * ordered so that objects stored in the same pack are adjacent (one coalesced read per pack).
+   * Returns the number of objects selected. Resolution happens in SQL, never in JS.
+   */
+  selectState(scopes: readonly Scope[], cut: StateCut): number {
+    const db = this.db;
+    db.exec('DROP TABLE IF EXISTS temp.sel; DROP TABLE IF EXISTS temp.plan');
+    db.exec('CREATE TEMP TABLE sel (version INTEGER PRIMARY KEY, bucket TEXT, key TEXT)');
+    const cutSql = 'runSeq' in cut ? 'run <= @cut' : 'valid_from <= @cut';
+    const cutValue = 'runSeq' in cut ? cut.runSeq : cut.time;
+    const insert = db.prepare(
+      `INSERT OR IGNORE INTO sel (version, bucket, key)
+       SELECT v.id, b.name, o.key FROM objects o JOIN buckets b ON b.id = o.bucket
+       JOIN versions v ON v.id = (SELECT id FROM versions WHERE object = o.id AND ${cutSql} ORDER BY valid_from DESC, id DESC LIMIT 1)
+       WHERE b.name = @bucket AND o.key >= @lo AND (@hi IS NULL OR o.key < @hi) AND v.delete_marker = 0`,
+    );
+    this.transaction(() => {
+      for (const s of scopes) {
+        const lo = s.key ?? s.prefix ?? '';
+        const hi = s.key !== undefined ? s.key + '\u0000' : s.prefix ? s.prefix + '\u{10FFFF}' : null;
+        insert.run({ bucket: s.bucket, lo, hi, cut: cutValue });
+      }
+    });
+    db.exec(
+      `CREATE TEMP TABLE plan AS
+       SELECT sel.version AS version, sel.bucket AS bucket, sel.key AS key,
+              (SELECT count(*) FROM version_blobs vb WHERE vb.version = sel.version) AS nblobs,
+              bl.pack AS pack, bl.offset AS offset
+       FROM sel LEFT JOIN version_blobs vb0 ON vb0.version = sel.version AND vb0.seq = 0
+       LEFT JOIN blobs bl ON bl.id = vb0.blob
+       ORDER BY nblobs > 1, bl.pack, bl.offset`,
+    );
+    return db.prepare('SELECT count(*) FROM plan').pluck().get() as number;
+  }
+
+  /** A page of the selected state, in plan order (rowid). */
+  statePage(afterRowid: number, limit: number): { rowid: number; items: RestoreItem[] } {
+    const rows = this.db
+      .prepare(
+        `SELECT plan.rowid AS rowid, plan.version AS versionRow, plan.bucket AS bucket, plan.key AS key, v.version_id AS versionId,
+                v.size AS size, v.etag AS etag, v.last_modified AS lastModified, m.json AS meta
+         FROM plan JOIN versions v ON v.id = plan.version LEFT JOIN metas m ON m.id = v.meta
+         WHERE plan.rowid > ? ORDER BY plan.rowid LIMIT ?`,
+      )
+      .all(afterRowid, limit) as Row[];
+    if (rows.length === 0) return { rowid: afterRowid, items: [] };
+    const blobs = this.db
+      .prepare(
+        `SELECT vb.version AS version, bl.hash AS hash, p.name AS pack, bl.offset AS offset, bl.length AS length,
+                bl.raw_length AS rawLength, bl.flags AS flags
+         FROM plan JOIN version_blobs vb ON vb.version = plan.version JOIN blobs bl ON bl.id = vb.blob JOIN packs p ON p.id = bl.pack
+         WHERE plan.rowid > ? AND plan.rowid <= ? ORDER BY vb.version, vb.seq`,
+      )
+      .all(afterRowid, rows.at(-1)!.rowid) as Row[];
+    const byVersion = new Map<number, BlobLocation[]>();
+    for (const b of blobs) {
+      const list = byVersion.get(b.version as number) ?? [];
+      list.push({
+        hash: b.hash as Buffer,
+        pack: b.pack as string,
+        offset: b.offset as number,
+        length: b.length as number,
+        rawLength: b.rawLength as number,
+        compressed: ((b.flags as number) & 1) === 1,
+      });
+      byVersion.set(b.version as number, list);
+    }
+    const items = rows.map((r) => ({
+      versionRow: r.versionRow as number,
+      bucket: r.bucket as string,
+      key: r.key as string,
+      versionId: r.versionId as string | null,
+      size: r.size as number,
+      etag: r.etag as string | null,
+      lastModified: r.lastModified as number,
+      meta: r.meta === null ? {} : (JSON.parse(r.meta as string) as StoredMeta),
+      blobs: byVersion.get(r.versionRow as number) ?? [],
+    }));
+    return { rowid: rows.at(-1)!.rowid as number, items };
+  }
+
+  // ---- verify ---------------------------------------------------------------------------
+
+  /** Blobs referenced by versions but not located in any pack (should never happen). */
+  danglingBlobReferences(): number {
+    return this.db.prepare('SELECT count(*) FROM version_blobs vb LEFT JOIN blobs b ON b.id = vb.blob WHERE b.id IS NULL').pluck().get() as number;
+  }
+
+  packs(): { name: string; size: number }[] {
+    return this.db.prepare('SELECT name, size FROM packs ORDER BY name').all() as { name: string; size: number }[];
+  }
+
+  referencedPacks(): { name: string; size: number }[] {
+    return this.db
+      .prepare('SELECT p.name AS name, p.size AS size FROM packs p WHERE EXISTS (SELECT 1 FROM blobs b JOIN version_blobs vb ON vb.blob = b.id WHERE b.pack = p.id) ORDER BY p.name')
+      .all() as { name: string; size: number }[];
+  }
+
+  blobsOfPack(name: string): { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] {
+    return this.db
+      .prepare('SELECT b.hash AS hash, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags FROM blobs b JOIN packs p ON p.id = b.pack WHERE p.name = ? ORDER BY b.offset')
+      .all(name) as ReturnType<Catalog['blobsOfPack']>;
+  }
+
+  /** Object versions that need any of these blobs (hex ids), to name the damage. */
+  versionsUsingBlobs(hashes: readonly Buffer[]): { bucket: string; key: string; versionId: string | null; run: string }[] {
+    if (hashes.length === 0) return [];
+    this.db.exec('DROP TABLE IF EXISTS temp.bad; CREATE TEMP TABLE bad (hash BLOB PRIMARY KEY)');
+    const put = this.db.prepare('INSERT OR IGNORE INTO bad (hash) VALUES (?)');
+    this.transaction(() => hashes.forEach((h) => put.run(h)));
+    return this.db
+      .prepare(
+        `SELECT DISTINCT bk.name AS bucket, o.key AS key, v.version_id AS versionId, r.id AS run
+         FROM bad JOIN blobs bl ON bl.hash = bad.hash JOIN version_blobs vb ON vb.blob = bl.id JOIN versions v ON v.id = vb.version
+         JOIN objects o ON o.id = v.object JOIN buckets bk ON bk.id = o.bucket JOIN runs r ON r.seq = v.run
+         ORDER BY bk.name, o.key`,
+      )
+      .all() as { bucket: string; key: string; versionId: string | null; run: string }[];
+  }
+
+  /** Buckets (source names) that runs of a group recorded versions of. */
+  bucketsOfGroup(group: string): string[] {
+    return this.db
+      .prepare(
+        `SELECT DISTINCT b.name FROM runs r JOIN versions v ON v.run = r.seq JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket
+         WHERE r.grp = ? ORDER BY b.name`,
+      )
+      .pluck()
+      .all(group) as string[];
+  }
+
+  stats(): { runs: number; objects: number; versions: number; blobs: number; packs: number } {
+    const count = (t: string) => this.db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number;
+    return { runs: count('runs'), objects: count('objects'), versions: count('versions'), blobs: count('blobs'), packs: count('packs') };
+  }
+}
+
+function latestPageSql(lowerOp: '>' | '>='): string {
+  return `SELECT o.id AS objectId, o.key AS key, v.id AS versionRow, v.version_id AS versionId, v.delete_marker AS deleteMarker,
+                 v.size AS size, v.etag AS etag, v.last_modified AS lastModified, v.valid_from AS validFrom
+          FROM objects o JOIN versions v ON v.id = o.latest
+          WHERE o.bucket = @bucket AND o.key ${lowerOp} @lower AND (@upper IS NULL OR o.key < @upper)
+          ORDER BY o.key LIMIT @limit`;
+}
+
+function toRunRow(r: Row): RunRow {
+  return {
+    seq: r.seq as number,
+    id: r.id as string,
+    group: r.grp as string,
+    started: r.started as number,
+    finished: r.finished as number | null,
+    status: r.status as RunStatus,
+    host: r.host as string | null,
+    counters: r.counters === null ? null : (JSON.parse(r.counters as string) as RunCounters),
+  };
+}

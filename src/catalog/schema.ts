@@ -1,0 +1,90 @@
+/**
+ * Catalog schema, version 1. Integers for times (ms since epoch) and row ids keep rows small;
+ * object metadata is deduplicated in `metas` because most objects share a content type and no
+ * user metadata. `objects.latest` caches the newest version per key (by valid_from) so that
+ * incremental backups compare a listing against the catalog with one indexed range scan.
+ */
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS catalog_info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS runs (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  grp TEXT NOT NULL,
+  started INTEGER NOT NULL,
+  finished INTEGER,
+  status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'partial', 'failed', 'interrupted')),
+  host TEXT,
+  counters TEXT
+);
+
+CREATE TABLE IF NOT EXISTS buckets (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+
+CREATE TABLE IF NOT EXISTS objects (
+  id INTEGER PRIMARY KEY,
+  bucket INTEGER NOT NULL REFERENCES buckets(id),
+  key TEXT NOT NULL,
+  latest INTEGER,
+  UNIQUE (bucket, key)
+);
+
+CREATE TABLE IF NOT EXISTS metas (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);
+
+CREATE TABLE IF NOT EXISTS versions (
+  id INTEGER PRIMARY KEY,
+  object INTEGER NOT NULL REFERENCES objects(id),
+  version_id TEXT,
+  delete_marker INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  etag TEXT,
+  last_modified INTEGER NOT NULL,
+  valid_from INTEGER NOT NULL,
+  storage_class TEXT,
+  meta INTEGER REFERENCES metas(id),
+  run INTEGER NOT NULL REFERENCES runs(seq)
+);
+CREATE INDEX IF NOT EXISTS versions_by_object ON versions (object, valid_from);
+CREATE INDEX IF NOT EXISTS versions_by_run ON versions (run);
+
+CREATE TABLE IF NOT EXISTS packs (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  size INTEGER NOT NULL,
+  run INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS blobs (
+  id INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL UNIQUE,
+  pack INTEGER NOT NULL REFERENCES packs(id),
+  offset INTEGER NOT NULL,
+  length INTEGER NOT NULL,
+  raw_length INTEGER NOT NULL,
+  flags INTEGER NOT NULL,
+  index_file TEXT
+);
+CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs (pack, offset);
+CREATE INDEX IF NOT EXISTS blobs_unindexed ON blobs (id) WHERE index_file IS NULL;
+
+CREATE TABLE IF NOT EXISTS version_blobs (
+  version INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  blob INTEGER NOT NULL,
+  PRIMARY KEY (version, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS version_blobs_by_blob ON version_blobs (blob);
+
+CREATE TABLE IF NOT EXISTS index_files (name TEXT PRIMARY KEY);
+
+CREATE TABLE IF NOT EXISTS failures (
+  run INTEGER NOT NULL REFERENCES runs(seq),
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  version_id TEXT,
+  code TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS failures_by_run ON failures (run);
+`;

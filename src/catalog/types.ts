@@ -1,0 +1,105 @@
+/** Metadata preserved per version and restored to S3 targets. */
+export interface StoredMeta {
+  contentType?: string;
+  contentEncoding?: string;
+  cacheControl?: string;
+  contentDisposition?: string;
+  metadata?: Record<string, string>;
+  tags?: Record<string, string>;
+}
+
+/**
+ * One object version as the engine observed it. The same shape is written, one JSON line
+ * per record, into the run manifest's record blobs, so the catalog can be rebuilt from them.
+ */
+export interface VersionRecord {
+  bucket: string;
+  key: string;
+  /** S3 version id; null for unversioned sources. */
+  versionId: string | null;
+  deleteMarker: boolean;
+  size: number;
+  etag: string;
+  /** ms since epoch, as the source reported it. */
+  lastModified: number;
+  /** ms since epoch from which this version is the object's state (point-in-time queries). */
+  validFrom: number;
+  storageClass?: string;
+  meta?: StoredMeta;
+  /** Blob ids (hex) whose concatenation is the object's content, in order. */
+  blobs: string[];
+}
+
+export interface FailureRecord {
+  bucket: string;
+  key: string;
+  versionId: string | null;
+  code: string;
+  message: string;
+}
+
+export type RunStatus = 'running' | 'complete' | 'partial' | 'failed' | 'interrupted';
+
+export interface RunCounters {
+  objectsSeen: number;
+  objectsNew: number;
+  objectsChanged: number;
+  objectsUnchanged: number;
+  objectsDeleted: number;
+  objectsFailed: number;
+  objectsExcluded: number;
+  bytesRead: number;
+  bytesNew: number;
+  bytesStored: number;
+  blobsNew: number;
+  blobsDeduplicated: number;
+  packsWritten: number;
+  requests: { list: number; get: number; head: number; put: number; delete: number };
+  durationMs: number;
+}
+
+export interface RunRow {
+  seq: number;
+  id: string;
+  group: string;
+  started: number;
+  finished: number | null;
+  status: RunStatus;
+  host: string | null;
+  counters: RunCounters | null;
+}
+
+/** The newest catalogued version of a key, for comparing a listing against the catalog. */
+export interface LatestVersion {
+  objectId: number;
+  key: string;
+  versionRow: number;
+  versionId: string | null;
+  deleteMarker: boolean;
+  size: number;
+  etag: string | null;
+  lastModified: number;
+  validFrom: number;
+}
+
+export interface BlobLocation {
+  hash: Buffer;
+  pack: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+  compressed: boolean;
+}
+
+/** A version selected for restore, with where its bytes are. */
+export interface RestoreItem {
+  versionRow: number;
+  bucket: string;
+  key: string;
+  versionId: string | null;
+  size: number;
+  etag: string | null;
+  lastModified: number;
+  meta: StoredMeta;
+  blobs: BlobLocation[];
+}

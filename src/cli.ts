@@ -1,0 +1,58 @@
+import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { outcome } from './commands/action.js';
+import * as backup from './commands/backup.js';
+import * as init from './commands/init.js';
+import * as restore from './commands/restore.js';
+import * as runs from './commands/runs.js';
+import * as verify from './commands/verify.js';
+import { ExitCode } from './errors.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+const EXIT_CODES = `
+Exit codes:
+  0    success
+  1    error (the message names what failed and what to do)
+  2    bad usage or invalid policy
+  3    partial: some objects could not be backed up or restored; they are listed
+  10   repository missing
+  11   repository locked by another operation
+  12   wrong or missing password
+  130  interrupted (SIGINT/SIGTERM)
+
+Environment:
+  LAKEGUARD_POLICY, LAKEGUARD_REPOSITORY, LAKEGUARD_PASSWORD, LAKEGUARD_PASSWORD_FILE,
+  LAKEGUARD_PASSWORD_COMMAND, LAKEGUARD_CATALOG, LAKEGUARD_CACHE_DIR; AWS credentials come from
+  the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).`;
+
+export function buildProgram(): Command {
+  const program = new Command('lakeguard')
+    .description('Back up and restore S3 data lakes: packed, compressed, encrypted, point in time.')
+    .version(version)
+    .option('--policy <file>', 'policy YAML (default: $LAKEGUARD_POLICY or ./lakeguard.yaml)')
+    .option('--repo <url>', 'repository URL, overriding the policy (s3://bucket/prefix or file:///dir)')
+    .option('--endpoint <url>', 'S3 endpoint of the repository, overriding the policy')
+    .option('--catalog <path>', 'catalog file (default: ~/.cache/lakeguard/<repository id>/catalog.db)')
+    .option('--password-file <path>', 'read the repository password from this file')
+    .addOption(new Option('--json', 'line-delimited JSON messages (status, summary, error) instead of text').conflicts('quiet'))
+    .option('-q, --quiet', 'print nothing but errors (for cron)')
+    .addHelpText('after', EXIT_CODES)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const command of [init, backup, restore, verify, runs]) command.register(program);
+  for (const sub of program.commands) sub.exitOverride();
+  return program;
+}
+
+/** Runs the CLI and resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  outcome.code = ExitCode.ok;
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    throw err;
+  }
+  return outcome.code;
+}

@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { ExitCode } from '../errors.js';
+import { globalOptions } from './context.js';
+import { Reporter } from './reporter.js';
+
+/** Exit code a command finished with; cli.ts returns it from main(). */
+export const outcome = { code: ExitCode.ok as number };
+
+/**
+ * Wraps a command body: errors are printed once, as one line plus a hint, and mapped to the
+ * documented exit codes; SIGINT/SIGTERM abort the signal the body gets (exit 130).
+ */
+export function action<A extends unknown[]>(
+  body: (ctx: { cmd: Command; signal: AbortSignal; reporter: Reporter }, ...args: A) => Promise<number | void>,
+): (...args: [...A, unknown, Command]) => Promise<void> {
+  return async (...all) => {
+    const cmd = all[all.length - 1] as Command;
+    const args = all.slice(0, -2) as unknown as A;
+    const reporter = new Reporter(globalOptions(cmd));
+    const controller = new AbortController();
+    const onSignal = (): void => controller.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      outcome.code = (await body({ cmd, signal: controller.signal, reporter }, ...args)) ?? ExitCode.ok;
+    } catch (err) {
+      outcome.code = reporter.fatal(err);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      reporter.close();
+    }
+  };
+}

@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import type { BackupSummary } from '../engine/events.js';
+import { backupGroup } from '../engine/backup.js';
+import { ExitCode } from '../errors.js';
+import { formatBytes, formatDuration } from '../util/format.js';
+import { action } from './action.js';
+import { openAll, selectGroups } from './context.js';
+
+export function register(program: Command): void {
+  program
+    .command('backup')
+    .description('back up every group of the policy (or one), copying only what changed since the last run')
+    .option('-g, --group <name>', 'back up only this protection group')
+    .option('-n, --dry-run', 'list and compare, but read and write nothing; show what would be backed up')
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 complete, 1 failed, 2 bad usage or policy, 3 partial (some objects could not be
+read; they are listed and recorded with the run), 10 repository missing, 11 locked,
+12 wrong password, 130 interrupted.`,
+    )
+    .action(
+      action(async ({ cmd, signal, reporter }) => {
+        const opts = cmd.opts<{ group?: string; dryRun?: boolean }>();
+        const ctx = await openAll(cmd);
+        try {
+          let partial = false;
+          for (const group of selectGroups(ctx.policy, opts.group)) {
+            const summary = await backupGroup({
+              repo: ctx.repo,
+              catalog: ctx.catalog,
+              policy: ctx.policy,
+              group,
+              dryRun: opts.dryRun ?? false,
+              events: reporter.event,
+              signal,
+            });
+            partial ||= summary.status === 'partial';
+            reporter.summary({ ...summary }, describe(summary));
+          }
+          return partial ? ExitCode.partial : ExitCode.ok;
+        } finally {
+          ctx.close();
+        }
+      }),
+    );
+}
+
+function describe(s: BackupSummary): string {
+  const c = s.counters;
+  const r = c.requests;
+  const lines = [
+    s.dryRun ? `dry run for group ${s.group}: nothing was read or written` : `run ${s.runId} (group ${s.group}): ${s.status}`,
+    `  objects   ${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ${c.objectsDeleted} deleted, ${c.objectsFailed} failed${c.objectsExcluded ? `, ${c.objectsExcluded} excluded` : ''}`,
+    s.dryRun
+      ? `  would read ${formatBytes(c.bytesNew)}`
+      : `  data      ${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesStored)} stored in ${c.packsWritten} packs (${c.blobsNew} new blobs, ${c.blobsDeduplicated} deduplicated)`,
+    `  requests  ${r.list} LIST, ${r.get} GET, ${r.head} HEAD, ${r.put} PUT, ${r.delete} DELETE in ${formatDuration(c.durationMs)}`,
+  ];
+  if (s.status === 'partial') lines.push(`  ${c.objectsFailed} objects could not be read; see the failures above (recorded with run ${s.runId})`);
+  return lines.join('\n');
+}

@@ -1,0 +1,150 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { Catalog } from '../catalog/catalog.js';
+import { LakeguardError, UsageError, ExitCode } from '../errors.js';
+import { defaultPolicyForRepository, loadPolicy } from '../policy/load.js';
+import type { Group, Policy } from '../policy/types.js';
+import { Repository } from '../repository/repository.js';
+import { openStore } from '../storage/open.js';
+import type { ObjectStore } from '../storage/types.js';
+import { Reporter } from './reporter.js';
+
+/** Options every command accepts (registered once on the program in cli.ts). */
+export interface GlobalOptions {
+  policy?: string;
+  repo?: string;
+  endpoint?: string;
+  catalog?: string;
+  passwordFile?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function globalOptions(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+/**
+ * The policy: --policy, else $LAKEGUARD_POLICY, else ./lakeguard.yaml; without any, a minimal
+ * policy from --repo / $LAKEGUARD_REPOSITORY (enough for restore, verify and queries).
+ */
+export function resolvePolicy(opts: GlobalOptions): Policy {
+  const file = opts.policy ?? process.env.LAKEGUARD_POLICY ?? (existsSync('lakeguard.yaml') ? 'lakeguard.yaml' : undefined);
+  const repoUrl = opts.repo ?? process.env.LAKEGUARD_REPOSITORY;
+  let policy: Policy;
+  if (file !== undefined) {
+    policy = loadPolicy(resolve(file));
+  } else if (repoUrl !== undefined) {
+    policy = defaultPolicyForRepository(normalizeRepoUrl(repoUrl));
+  } else {
+    throw new UsageError('no policy and no repository given', {
+      hint: 'pass --policy FILE (or set LAKEGUARD_POLICY), or --repo URL for commands that need only the repository',
+    });
+  }
+  if (repoUrl === undefined && opts.endpoint === undefined) return policy;
+  // Command-line overrides win over the file; the policy object is frozen, so copy.
+  return {
+    ...policy,
+    repository: {
+      ...policy.repository,
+      ...(repoUrl === undefined || file === undefined ? {} : { url: normalizeRepoUrl(repoUrl) }),
+      ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
+    },
+  };
+}
+
+/** Accepts a plain directory path as a file:// repository. */
+function normalizeRepoUrl(url: string): string {
+  if (/^[a-z0-9]+:\/\//i.test(url)) return url;
+  return `file://${resolve(url)}`;
+}
+
+export function repositoryStore(policy: Policy): ObjectStore {
+  const r = policy.repository;
+  return openStore(r.url, {
+    ...(r.endpoint === undefined ? {} : { endpoint: r.endpoint }),
+    ...(r.region === undefined ? {} : { region: r.region }),
+    maxSockets: policy.concurrency.transfer * 2,
+  });
+}
+
+/**
+ * The password, from the first of: --password-file, $LAKEGUARD_PASSWORD_FILE,
+ * $LAKEGUARD_PASSWORD_COMMAND, the policy's password_file / password_command / password_env
+ * (default $LAKEGUARD_PASSWORD). Never from the policy itself, never logged.
+ */
+export function readPassword(opts: GlobalOptions, policy: Policy): string {
+  const r = policy.repository;
+  const fromFile = (path: string, what: string): string => {
+    try {
+      return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new UsageError(`cannot read the password file ${path} (${what}): ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+  };
+  const fromCommand = (command: string, what: string): string => {
+    try {
+      return execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).replace(/\r?\n$/, '');
+    } catch {
+      throw new UsageError(`the password command (${what}) failed`, { hint: 'run it by hand to see why' });
+    }
+  };
+  if (opts.passwordFile !== undefined) return fromFile(opts.passwordFile, '--password-file');
+  if (process.env.LAKEGUARD_PASSWORD_FILE) return fromFile(process.env.LAKEGUARD_PASSWORD_FILE, 'LAKEGUARD_PASSWORD_FILE');
+  if (process.env.LAKEGUARD_PASSWORD_COMMAND) return fromCommand(process.env.LAKEGUARD_PASSWORD_COMMAND, 'LAKEGUARD_PASSWORD_COMMAND');
+  if (r.passwordFile !== undefined) return fromFile(r.passwordFile, 'repository.password_file');
+  if (r.passwordCommand !== undefined) return fromCommand(r.passwordCommand, 'repository.password_command');
+  const env = r.passwordEnv ?? 'LAKEGUARD_PASSWORD';
+  const value = process.env[env];
+  if (value === undefined || value === '') {
+    throw new LakeguardError(`no password: ${env} is not set`, {
+      exitCode: ExitCode.wrongPassword,
+      hint: `set ${env}, or use --password-file, LAKEGUARD_PASSWORD_FILE or LAKEGUARD_PASSWORD_COMMAND`,
+    });
+  }
+  return value;
+}
+
+export function defaultCatalogPath(repositoryId: string): string {
+  const base =
+    process.env.LAKEGUARD_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lakeguard');
+  return join(base, repositoryId, 'catalog.db');
+}
+
+/** Everything a command needs, opened once; `close` releases it. */
+export interface Opened {
+  policy: Policy;
+  repo: Repository;
+  catalog: Catalog;
+  reporter: Reporter;
+  close(): void;
+}
+
+export async function openAll(cmd: Command): Promise<Opened> {
+  const opts = globalOptions(cmd);
+  const reporter = new Reporter(opts);
+  const policy = resolvePolicy(opts);
+  const repo = await Repository.open(repositoryStore(policy), {
+    password: async () => readPassword(opts, policy),
+    ...(policy.repository.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: policy.repository.sseKmsKeyId }),
+  });
+  const catalog = Catalog.open(opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id), repo.id);
+  return { policy, repo, catalog, reporter, close: () => catalog.close() };
+}
+
+export function selectGroups(policy: Policy, name: string | undefined): Group[] {
+  if (name === undefined) {
+    if (policy.groups.length === 0) throw new UsageError(`the policy ${policy.file} has no groups to back up`);
+    return [...policy.groups];
+  }
+  const group = policy.groups.find((g) => g.name === name);
+  if (group === undefined) {
+    throw new UsageError(`no group named ${JSON.stringify(name)} in ${policy.file}`, {
+      hint: `groups: ${policy.groups.map((g) => g.name).join(', ') || '(none)'}`,
+    });
+  }
+  return [group];
+}

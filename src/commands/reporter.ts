@@ -1,0 +1,129 @@
+import cliProgress from 'cli-progress';
+import { LakeguardError, ExitCode } from '../errors.js';
+import type { EngineEvent } from '../engine/events.js';
+import { formatBytes } from '../util/format.js';
+
+type Mode = 'json' | 'quiet' | 'tty' | 'plain';
+
+/**
+ * The one place that decides how a command talks: a progress bar on a TTY (stderr),
+ * line-delimited JSON with a `message_type` (`--json`: status/summary on stdout, error and
+ * exit_error on stderr, as restic does), or nothing but errors (`--quiet`, for cron).
+ */
+export class Reporter {
+  readonly mode: Mode;
+  private bar: cliProgress.SingleBar | null = null;
+  private barPhase = '';
+
+  constructor(opts: { json?: boolean; quiet?: boolean }) {
+    this.mode = opts.json ? 'json' : opts.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'plain';
+  }
+
+  get json(): boolean {
+    return this.mode === 'json';
+  }
+
+  event = (e: EngineEvent): void => {
+    switch (this.mode) {
+      case 'json':
+        if (e.type === 'progress') this.line(process.stdout, { message_type: 'status', ...omitType(e) });
+        else if (e.type === 'failure') this.line(process.stderr, { message_type: 'error', ...omitType(e) });
+        else if (e.type === 'warning') this.line(process.stderr, { message_type: 'warning', message: e.message });
+        else this.line(process.stdout, { message_type: 'status', phase: e.phase, ...(e.detail === undefined ? {} : { detail: e.detail }) });
+        return;
+      case 'tty':
+        if (e.type === 'progress') this.progress(e);
+        else if (e.type === 'failure') this.above(`failed: ${e.bucket}/${e.key}: ${e.message}`);
+        else if (e.type === 'warning') this.above(`warning: ${e.message}`);
+        return;
+      case 'plain':
+        if (e.type === 'failure') process.stderr.write(`failed: ${e.bucket}/${e.key}: ${e.message}\n`);
+        else if (e.type === 'warning') process.stderr.write(`warning: ${e.message}\n`);
+        return;
+      case 'quiet':
+        if (e.type === 'failure') process.stderr.write(`failed: ${e.bucket}/${e.key}: ${e.message}\n`);
+        return;
+    }
+  };
+
+  /** Human text for people (not printed with --json or --quiet). */
+  info(text: string): void {
+    this.stopBar();
+    if (this.mode === 'tty' || this.mode === 'plain') process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  }
+
+  /** The final result: a JSON summary line, or the human text. */
+  summary(data: Record<string, unknown>, text: string): void {
+    this.stopBar();
+    if (this.mode === 'json') this.line(process.stdout, { message_type: 'summary', ...data });
+    else if (this.mode !== 'quiet') process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  }
+
+  /** Machine-readable data (`--json`) or a table for people. */
+  data(value: unknown, text: string): void {
+    this.stopBar();
+    if (this.mode === 'json') this.line(process.stdout, value);
+    else process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  }
+
+  /** Prints a fatal error in one line (plus a hint) and returns its exit code. */
+  fatal(err: unknown): number {
+    this.stopBar();
+    const code = err instanceof LakeguardError ? err.exitCode : ExitCode.error;
+    const message = err instanceof Error ? err.message : String(err);
+    const hint = err instanceof LakeguardError ? err.hint : undefined;
+    if (this.mode === 'json') {
+      this.line(process.stderr, { message_type: 'exit_error', code, message, ...(hint === undefined ? {} : { hint }) });
+    } else {
+      process.stderr.write(`lakeguard: ${message}\n${hint === undefined ? '' : `  hint: ${hint}\n`}`);
+      if (!(err instanceof LakeguardError) && err instanceof Error && process.env.LAKEGUARD_DEBUG) process.stderr.write(`${err.stack}\n`);
+    }
+    return code;
+  }
+
+  close(): void {
+    this.stopBar();
+  }
+
+  private line(stream: NodeJS.WriteStream, value: unknown): void {
+    stream.write(JSON.stringify(value) + '\n');
+  }
+
+  private progress(e: Extract<EngineEvent, { type: 'progress' }>): void {
+    if (this.bar === null || this.barPhase !== e.phase) {
+      this.stopBar();
+      this.barPhase = e.phase;
+      this.bar = new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          format: e.total === undefined ? `${e.phase} {value} objects | {size} | {failed} failed` : `${e.phase} [{bar}] {value}/{total} | {size} | {failed} failed`,
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar.start(e.total ?? 0, 0, { size: '0 B', failed: 0 });
+    }
+    if (e.total !== undefined) this.bar.setTotal(e.total);
+    this.bar.update(e.done, { size: formatBytes(e.bytes), failed: e.failed });
+  }
+
+  private above(text: string): void {
+    if (this.bar !== null) {
+      process.stderr.write('\r\x1b[K');
+    }
+    process.stderr.write(text + '\n');
+  }
+
+  private stopBar(): void {
+    if (this.bar !== null) {
+      this.bar.stop();
+      this.bar = null;
+    }
+  }
+}
+
+function omitType<T extends { type: string }>(e: T): Omit<T, 'type'> {
+  const { type: _type, ...rest } = e;
+  return rest;
+}

@@ -1,0 +1,116 @@
+import { hostname } from 'node:os';
+import type { Catalog } from '../catalog/catalog.js';
+import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
+import { BlobType } from '../repository/pack.js';
+import type { Packer } from '../repository/packer.js';
+import type { Repository } from '../repository/repository.js';
+
+/** One entry of an index file: [blob id hex, type, offset, length, raw length, compressed 0|1]. */
+export type IndexBlobEntry = [string, number, number, number, number, number];
+
+export interface IndexDocument {
+  version: 1;
+  packs: { id: string; size: number; blobs: IndexBlobEntry[] }[];
+}
+
+export interface RunManifest {
+  version: 1;
+  id: string;
+  group: string;
+  host: string;
+  started: string;
+  finished: string;
+  status: RunStatus;
+  counters: RunCounters;
+  /** Record blobs: NDJSON of this run's version records ({"t":"v",...}) and failures ({"t":"f",...}). */
+  records: string[];
+  /** Index files written while finishing this run (older ones may also hold its blobs). */
+  indexes: string[];
+}
+
+const INDEX_PAGE = 50_000;
+const RECORD_BLOB_TARGET = 4 * 1024 * 1024;
+
+/**
+ * Writes index files for every blob in written packs that no index lists yet: this run's and
+ * those of runs that crashed before writing theirs. Returns the new index file names.
+ */
+export async function writePendingIndexes(repo: Repository, catalog: Catalog): Promise<string[]> {
+  const names: string[] = [];
+  for (;;) {
+    const rows = catalog.unindexedBlobs(INDEX_PAGE);
+    if (rows.length === 0) return names;
+    const packs = new Map<string, IndexDocument['packs'][number]>();
+    for (const r of rows) {
+      let pack = packs.get(r.pack);
+      if (pack === undefined) {
+        pack = { id: r.pack, size: r.packSize, blobs: [] };
+        packs.set(r.pack, pack);
+      }
+      pack.blobs.push([r.hash.toString('hex'), r.flags >> 1, r.offset, r.length, r.rawLength, r.flags & 1]);
+    }
+    const name = await repo.writeDocument('index', null, { version: 1, packs: [...packs.values()] } satisfies IndexDocument);
+    catalog.markIndexed(name, rows.map((r) => r.row));
+    names.push(name);
+  }
+}
+
+/**
+ * Completes a run in the repository, in the crash-safe order: its records go into packs,
+ * packs are flushed, index files written, and only then the manifest that refers to them.
+ */
+export async function finalizeRun(
+  repo: Repository,
+  catalog: Catalog,
+  packer: Packer,
+  run: RunRow,
+  status: RunStatus,
+  counters: RunCounters,
+): Promise<RunManifest> {
+  const records: string[] = [];
+  let lines: string[] = [];
+  let size = 0;
+  const emit = async (): Promise<void> => {
+    if (lines.length === 0) return;
+    const raw = Buffer.from(lines.join('\n') + '\n');
+    const blob = repo.encodeBlob(raw, BlobType.records);
+    const hex = blob.id.toString('hex');
+    if (!catalog.hasBlob(blob.id)) await packer.add(blob);
+    records.push(hex);
+    lines = [];
+    size = 0;
+  };
+  const push = async (line: string): Promise<void> => {
+    lines.push(line);
+    size += line.length + 1;
+    if (size >= RECORD_BLOB_TARGET) await emit();
+  };
+
+  for (let after = 0; ; ) {
+    const page = catalog.versionsOfRun(run.seq, after, 5000);
+    if (page.length === 0) break;
+    for (const { row, ...record } of page) await push(JSON.stringify({ t: 'v', ...record }));
+    after = page.at(-1)!.row;
+  }
+  for (const f of catalog.failuresOfRun(run.seq)) await push(JSON.stringify({ t: 'f', ...f }));
+  await emit();
+  await packer.flush();
+  const indexes = await writePendingIndexes(repo, catalog);
+
+  const finished = Date.now();
+  const manifest: RunManifest = {
+    version: 1,
+    id: run.id,
+    group: run.group,
+    host: run.host ?? hostname(),
+    started: new Date(run.started).toISOString(),
+    finished: new Date(finished).toISOString(),
+    status,
+    counters,
+    records,
+    indexes,
+  };
+  await repo.writeDocument('runs', run.id, manifest);
+  catalog.finishRun(run.seq, status, finished, counters);
+  return manifest;
+}

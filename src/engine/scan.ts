@@ -1,0 +1,112 @@
+import type { Catalog } from '../catalog/catalog.js';
+import type { LatestVersion } from '../catalog/types.js';
+import type { ObjectEntry, ObjectStore } from '../storage/types.js';
+import { compareKeys, prefixUpperBound } from '../util/key-order.js';
+
+/** What a listing says about one key, compared with the newest catalogued version. */
+export type Change =
+  | { kind: 'new'; entry: ObjectEntry }
+  | { kind: 'changed'; entry: ObjectEntry; previous: LatestVersion }
+  | { kind: 'unchanged'; entry: ObjectEntry }
+  | { kind: 'deleted'; previous: LatestVersion }
+  | { kind: 'excluded'; entry: ObjectEntry };
+
+export interface ScanTarget {
+  /** Catalog name of the source (bucket name, or the local directory's name). */
+  bucket: string;
+  store: ObjectStore;
+  isExcluded: (key: string) => boolean;
+}
+
+const CATALOG_PAGE = 2000;
+
+/**
+ * Walks the catalog's newest versions of a key range page by page, in the same order as an S3
+ * listing, so a listing can be merge-joined against it without holding either side in memory.
+ */
+class CatalogCursor {
+  private page: LatestVersion[] = [];
+  private pos = 0;
+  private after: string | null = null;
+  private exhausted = false;
+
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly bucket: string,
+    private readonly lower: string,
+    private readonly upper: string | null,
+    /** Keep only keys with no further '/' from this position on (one listing level). */
+    private readonly shallowAt: number | null,
+  ) {}
+
+  peek(): LatestVersion | undefined {
+    for (;;) {
+      if (this.pos < this.page.length) {
+        const row = this.page[this.pos]!;
+        const slash = this.shallowAt === null ? -1 : row.key.indexOf('/', this.shallowAt);
+        if (slash === -1) return row;
+        // A key below a sub-prefix: skip that whole sub-prefix with one query instead of row by row.
+        this.after = row.key.slice(0, slash + 1) + '\u{10FFFF}';
+        this.page = [];
+        this.exhausted = false;
+        continue;
+      }
+      if (this.exhausted) return undefined;
+      this.page = this.catalog.latestPage(this.bucket, this.after ?? this.lower, this.after === null, this.upper, CATALOG_PAGE);
+      this.pos = 0;
+      if (this.page.length < CATALOG_PAGE) this.exhausted = true;
+      const last = this.page.at(-1);
+      if (last !== undefined) this.after = last.key;
+    }
+  }
+
+  next(): void {
+    this.pos++;
+  }
+}
+
+/**
+ * Merge-joins a sorted listing of `prefix` with the catalog: yields a Change per key.
+ * `shallow` lists one level (delimiter '/'), handing sub-prefixes to `onPrefix` instead.
+ */
+export async function* scanRange(
+  catalog: Catalog,
+  target: ScanTarget,
+  prefix: string,
+  opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal },
+): AsyncGenerator<Change> {
+  const cursor = new CatalogCursor(catalog, target.bucket, prefix, prefixUpperBound(prefix), opts.shallow ? prefix.length : null);
+  const listing = target.store.list(prefix, opts.shallow ? { delimiter: '/', ...signalOpt(opts.signal) } : signalOpt(opts.signal));
+
+  const gone = function* (upTo: string | null): Generator<Change> {
+    for (let row = cursor.peek(); row !== undefined && (upTo === null || compareKeys(row.key, upTo) < 0); row = cursor.peek()) {
+      cursor.next();
+      if (!row.deleteMarker && !target.isExcluded(row.key)) yield { kind: 'deleted', previous: row };
+    }
+  };
+
+  for await (const item of listing) {
+    if (item.kind === 'prefix') {
+      opts.onPrefix?.(item.prefix);
+      continue;
+    }
+    yield* gone(item.key);
+    const row = cursor.peek();
+    const same = row !== undefined && row.key === item.key;
+    if (same) cursor.next();
+    if (target.isExcluded(item.key)) {
+      yield { kind: 'excluded', entry: item };
+    } else if (!same || row.deleteMarker) {
+      yield { kind: 'new', entry: item };
+    } else if (row.etag === item.etag && row.size === item.size && row.lastModified === item.lastModified.getTime()) {
+      yield { kind: 'unchanged', entry: item };
+    } else {
+      yield { kind: 'changed', entry: item, previous: row };
+    }
+  }
+  yield* gone(null);
+}
+
+function signalOpt(signal: AbortSignal | undefined): { signal?: AbortSignal } {
+  return signal === undefined ? {} : { signal };
+}

@@ -1,0 +1,47 @@
+import { basename } from 'node:path';
+import { compileExcludes } from '../policy/glob.js';
+import type { Policy, Source } from '../policy/types.js';
+import { FsStore } from '../storage/fs-store.js';
+import { S3Store } from '../storage/s3-store.js';
+import type { ObjectStore } from '../storage/types.js';
+
+export interface OpenedSource {
+  /**
+   * The name objects are catalogued under: the bucket name, or for a local directory its
+   * base name (restores address it the same way as a bucket).
+   */
+  bucket: string;
+  store: ObjectStore;
+  prefixes: string[];
+  isExcluded: (key: string) => boolean;
+}
+
+export function sourceName(source: Source): string {
+  return source.kind === 's3' ? source.bucket : basename(source.path);
+}
+
+export function openSource(source: Source, policy: Policy, opts: { maxSockets?: number } = {}): OpenedSource {
+  const store: ObjectStore =
+    source.kind === 's3'
+      ? new S3Store({
+          bucket: source.bucket,
+          ...definedOnly({ endpoint: source.endpoint ?? policy.s3.endpoint, region: source.region ?? policy.s3.region }),
+          ...(opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets }),
+        })
+      : new FsStore({ root: source.path, fsync: false });
+  return { bucket: sourceName(source), store, prefixes: outermostPrefixes(source.prefixes), isExcluded: compileExcludes(source.exclude) };
+}
+
+/** Drops prefixes covered by another one (`a/` covers `a/b/`), so no key is scanned twice. */
+export function outermostPrefixes(prefixes: readonly string[]): string[] {
+  const sorted = [...new Set(prefixes)].sort((a, b) => a.length - b.length);
+  const kept: string[] = [];
+  for (const p of sorted) if (!kept.some((k) => p.startsWith(k))) kept.push(p);
+  return kept.sort();
+}
+
+export function definedOnly<T extends Record<string, unknown>>(obj: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;
+  return out as { [K in keyof T]?: Exclude<T[K], undefined> };
+}

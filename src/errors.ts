@@ -1,0 +1,111 @@
+/**
+ * Error kinds decided once: every error a user can see carries an exit code and, where there
+ * is one, a hint naming the next step. The CLI maps these in a single catch (src/cli.ts).
+ */
+
+export const ExitCode = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  partial: 3,
+  repositoryMissing: 10,
+  locked: 11,
+  wrongPassword: 12,
+  interrupted: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class LakeguardError extends Error {
+  readonly exitCode: ExitCode;
+  readonly hint?: string;
+
+  constructor(message: string, opts: { exitCode?: ExitCode; hint?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.exitCode = opts.exitCode ?? ExitCode.error;
+    if (opts.hint !== undefined) this.hint = opts.hint;
+  }
+}
+
+/** Bad command-line usage or an invalid policy (exit 2). */
+export class UsageError extends LakeguardError {
+  constructor(message: string, opts: { hint?: string; cause?: unknown } = {}) {
+    super(message, { ...opts, exitCode: ExitCode.usage });
+  }
+}
+
+export class RepositoryMissingError extends LakeguardError {
+  constructor(location: string, opts: { cause?: unknown } = {}) {
+    super(`no lakeguard repository at ${location}`, {
+      ...opts,
+      exitCode: ExitCode.repositoryMissing,
+      hint: 'check repository.url in the policy, or create one with `lakeguard init`',
+    });
+  }
+}
+
+export class WrongPasswordError extends LakeguardError {
+  constructor(location: string) {
+    super(`wrong password for repository ${location}: no key in config or keys/ opens with it`, {
+      exitCode: ExitCode.wrongPassword,
+      hint: 'check LAKEGUARD_PASSWORD, --password-file or LAKEGUARD_PASSWORD_COMMAND',
+    });
+  }
+}
+
+export class LockedError extends LakeguardError {
+  constructor(message: string, hint?: string) {
+    super(message, { exitCode: ExitCode.locked, hint: hint ?? 'wait for it to finish, or run `lakeguard unlock` if it is stale' });
+  }
+}
+
+/** Data read back from the repository failed authentication, a hash check or parsing. */
+export class IntegrityError extends LakeguardError {}
+
+/** Operation aborted by SIGINT/SIGTERM. */
+export class InterruptedError extends LakeguardError {
+  constructor(message = 'interrupted') {
+    super(message, { exitCode: ExitCode.interrupted });
+  }
+}
+
+/** Storage failures, already translated from the S3 SDK or the filesystem. */
+export type StorageErrorCode =
+  | 'NotFound'
+  | 'NoSuchBucket'
+  | 'AccessDenied'
+  | 'PreconditionFailed'
+  | 'InvalidObjectState'
+  | 'Throttled'
+  | 'ServerError'
+  | 'Network'
+  | 'InvalidCredentials'
+  | 'Other';
+
+export class StorageError extends LakeguardError {
+  readonly code: StorageErrorCode;
+  /** The raw code from the backend (e.g. the S3 error code `SlowDown`), for records and logs. */
+  readonly backendCode: string;
+  readonly retryable: boolean;
+  readonly retryAfterMs?: number;
+
+  constructor(
+    code: StorageErrorCode,
+    message: string,
+    opts: { backendCode?: string; retryable?: boolean; retryAfterMs?: number; cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, { cause: opts.cause, ...(opts.hint === undefined ? {} : { hint: opts.hint }) });
+    this.code = code;
+    this.backendCode = opts.backendCode ?? code;
+    this.retryable = opts.retryable ?? (code === 'Throttled' || code === 'ServerError' || code === 'Network');
+    if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof StorageError && (err.code === 'NotFound' || err.code === 'NoSuchBucket');
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,63 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { ChunkerParams } from './chunker.js';
+import type { KdfParams } from './crypto.js';
+
+export const FORMAT_NAME = 'lakeguard-repository';
+export const FORMAT_VERSION = 1;
+
+/** The plaintext `config` object at the repository root (docs/repository-format.md). */
+export interface RepositoryConfig {
+  format: typeof FORMAT_NAME;
+  version: typeof FORMAT_VERSION;
+  id: string;
+  created: string;
+  chunker: ChunkerParams;
+  pack: { targetSize: number };
+  compression: { algorithm: 'zstd'; level: number };
+  encryption: EncryptionConfig;
+}
+
+export type EncryptionConfig =
+  | {
+      algorithm: 'aes-256-gcm';
+      kdf: KdfParams;
+      /** The master keys sealed with the password-derived key. */
+      wrappedKey: string;
+      /**
+       * HMAC-SHA-256 (under the master MAC key) of the canonical config with this field empty:
+       * an altered config (e.g. a swapped chunker or weakened KDF) is refused on open.
+       */
+      configMac: string;
+    }
+  | { algorithm: 'none' };
+
+/** An extra password: keys/<id>. */
+export interface KeyFile {
+  created: string;
+  host?: string;
+  kdf: KdfParams;
+  wrappedKey: string;
+}
+
+export function newRepositoryId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** Stable JSON (sorted keys) so that a MAC over it does not depend on property order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value).sort()) out[k] = sortKeys((value as Record<string, unknown>)[k]);
+    return out;
+  }
+  return value;
+}
+
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}

@@ -1,0 +1,114 @@
+import { sha256Hex } from './config.js';
+import { encodePackHeader, packKey, type PackEntry } from './pack.js';
+import type { EncodedBlob, Repository } from './repository.js';
+
+export interface WrittenPack {
+  id: string;
+  size: number;
+  entries: PackEntry[];
+}
+
+export interface PackerOptions {
+  /** Packs being uploaded at once; each holds up to one pack of memory. */
+  maxUploads?: number;
+  /** Runs after a pack is confirmed written and before its blobs count as stored. */
+  onPackWritten: (pack: WrittenPack) => void | Promise<void>;
+}
+
+/**
+ * Collects encoded blobs into packs of about the repository's target size and uploads each
+ * pack with one PUT. `add` applies back-pressure when too many packs are in flight and
+ * returns a promise that settles once the blob's pack is written and recorded, so callers
+ * can refer to a blob only after it is durable (packs → index → manifest).
+ */
+export class Packer {
+  private blobs: EncodedBlob[] = [];
+  private bytes = 0;
+  private current = deferred();
+  private readonly uploads = new Set<Promise<void>>();
+  private readonly maxUploads: number;
+  private failure: unknown = null;
+  packsWritten = 0;
+  bytesWritten = 0;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly opts: PackerOptions,
+  ) {
+    this.maxUploads = opts.maxUploads ?? 4;
+  }
+
+  /** Adds a blob; the returned `stored` promise settles when its pack is written. */
+  async add(blob: EncodedBlob): Promise<{ stored: Promise<void> }> {
+    this.throwIfFailed();
+    this.blobs.push(blob);
+    this.bytes += blob.stored.length;
+    const stored = this.current.promise;
+    if (this.bytes >= this.repo.packSize) await this.seal();
+    return { stored };
+  }
+
+  /** Seals the open pack (if any) and waits for every upload. */
+  async flush(): Promise<void> {
+    if (this.blobs.length > 0) await this.seal();
+    while (this.uploads.size > 0) await Promise.allSettled([...this.uploads]);
+    this.throwIfFailed();
+  }
+
+  private async seal(): Promise<void> {
+    const blobs = this.blobs;
+    const done = this.current;
+    this.blobs = [];
+    this.bytes = 0;
+    this.current = deferred();
+
+    while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
+    this.throwIfFailed();
+    const upload = this.upload(blobs).then(done.resolve, (err: unknown) => {
+      this.failure ??= err;
+      done.reject(err);
+    });
+    this.uploads.add(upload);
+    void upload.finally(() => this.uploads.delete(upload));
+  }
+
+  private async upload(blobs: EncodedBlob[]): Promise<void> {
+    const entries: PackEntry[] = [];
+    let offset = 0;
+    for (const b of blobs) {
+      entries.push({ id: b.id, type: b.type, compressed: b.compressed, offset, length: b.stored.length, rawLength: b.rawLength });
+      offset += b.stored.length;
+    }
+    const header = this.repo.sealHeader(encodePackHeader(entries));
+    const trailer = Buffer.alloc(4);
+    trailer.writeUInt32LE(header.length);
+    const body = Buffer.concat([...blobs.map((b) => b.stored), header, trailer]);
+    const id = sha256Hex(body);
+    await this.repo.put(packKey(id), body, { contentType: 'application/octet-stream' });
+    this.packsWritten++;
+    this.bytesWritten += body.length;
+    await this.opts.onPackWritten({ id, size: body.length, entries });
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure;
+  }
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Rejections are observed by whoever awaits `stored`; avoid an unhandled-rejection crash otherwise.
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}

@@ -1,0 +1,136 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The one seam through which every layer touches bytes at rest: the protected source buckets
+ * and the repository alike. A store is rooted at one place (a bucket plus an optional key
+ * prefix, or a directory); keys are relative to that root and use '/' as separator.
+ *
+ * Contract (checked by test/storage/contract.ts for every implementation):
+ * - `list` yields entries in ascending key order (per key: newest version first), lazily,
+ *   page by page; it never buffers a whole listing.
+ * - Errors are `StorageError`s with a normalized `code`; backend exceptions never escape.
+ * - `put` is atomic: a reader sees the old object, or the whole new one, never a part.
+ */
+export interface ObjectStore {
+  /** Human-readable location, e.g. `s3://bucket/prefix/` or `file:///dir/`; never contains secrets. */
+  readonly location: string;
+  /** Request counters, for run statistics and benchmarks. */
+  readonly stats: RequestStats;
+
+  list(prefix: string, opts?: ListOptions): AsyncIterable<ListItem>;
+  get(key: string, opts?: GetOptions): Promise<GetResult>;
+  head(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectMeta>;
+  put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult>;
+  delete(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void>;
+  /** Object tags (S3 only; other stores return {}). */
+  getTags?(key: string, opts?: { versionId?: string }): Promise<Record<string, string>>;
+  /** Whether the root bucket has versioning enabled (S3 only; other stores: false). */
+  versioningEnabled?(): Promise<boolean>;
+}
+
+export interface RequestStats {
+  list: number;
+  get: number;
+  head: number;
+  put: number;
+  delete: number;
+  /** Payload bytes received by get and sent by put. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export function newRequestStats(): RequestStats {
+  return { list: 0, get: 0, head: 0, put: 0, delete: 0, bytesIn: 0, bytesOut: 0 };
+}
+
+export interface ListOptions {
+  /** Group keys by this delimiter after `prefix`: yields `prefix` items for sub-prefixes. */
+  delimiter?: string;
+  /** List every version and delete marker (ListObjectVersions) instead of current objects. */
+  versions?: boolean;
+  /** Start strictly after this key (relative to the store root). */
+  startAfter?: string;
+  signal?: AbortSignal;
+}
+
+export interface ObjectEntry {
+  kind: 'object';
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+  /** null for unversioned stores and for objects written before versioning was enabled ("null" in S3). */
+  versionId: string | null;
+  isLatest: boolean;
+  isDeleteMarker: boolean;
+  storageClass?: string;
+}
+
+export interface PrefixEntry {
+  kind: 'prefix';
+  /** The common prefix, including the trailing delimiter. */
+  prefix: string;
+}
+
+export type ListItem = ObjectEntry | PrefixEntry;
+
+export interface GetOptions {
+  versionId?: string;
+  /** Inclusive byte range [start, end]. */
+  range?: { start: number; end: number };
+  signal?: AbortSignal;
+}
+
+/** Metadata that lakeguard preserves across backup and restore. */
+export interface ObjectMeta {
+  size: number;
+  etag: string;
+  lastModified: Date;
+  versionId: string | null;
+  contentType?: string;
+  contentEncoding?: string;
+  cacheControl?: string;
+  contentDisposition?: string;
+  /** User metadata (x-amz-meta-*), keys lower-cased. */
+  metadata: Record<string, string>;
+  storageClass?: string;
+}
+
+export interface GetResult {
+  body: Readable;
+  meta: ObjectMeta;
+}
+
+export interface PutOptions {
+  /** Fail with PreconditionFailed if the key already exists (create-only). */
+  ifNoneMatch?: boolean;
+  contentType?: string;
+  contentEncoding?: string;
+  cacheControl?: string;
+  contentDisposition?: string;
+  metadata?: Record<string, string>;
+  tags?: Record<string, string>;
+  /** Server-side encryption with this KMS key id (S3 only). */
+  sseKmsKeyId?: string;
+  objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; retainUntil: Date };
+  /** Size of a streamed body, when known (helps choose single PUT vs multipart). */
+  size?: number;
+  signal?: AbortSignal;
+}
+
+export interface PutResult {
+  etag: string;
+  versionId: string | null;
+}
+
+export async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Convenience: get a whole (small) object into memory. */
+export async function getBytes(store: ObjectStore, key: string, opts?: GetOptions): Promise<Buffer> {
+  const { body } = await store.get(key, opts);
+  return readAll(body);
+}

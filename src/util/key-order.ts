@@ -1,0 +1,31 @@
+/**
+ * S3 lists keys in UTF-8 byte order and SQLite's BINARY collation compares UTF-8 bytes too,
+ * but JavaScript compares UTF-16 code units. The two orders differ only when a surrogate
+ * (U+D800–DFFF, part of an astral character) meets a code unit in U+E000–FFFF, so we compare
+ * code units and fix up just that case. Merge-joins of listings against the catalog rely on it.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) {
+      if (x >= 0xd800 && y >= 0xd800) return rank(x) - rank(y);
+      return x - y;
+    }
+  }
+  return a.length - b.length;
+}
+
+/** Surrogates encode code points above U+FFFF, so in UTF-8 they sort after U+E000–FFFF. */
+function rank(unit: number): number {
+  return unit <= 0xdfff ? unit + 0x10000 : unit;
+}
+
+/** The smallest string greater than every string that starts with `prefix` ('' means no bound). */
+export function prefixUpperBound(prefix: string): string | null {
+  if (prefix === '') return null;
+  // U+10FFFF sorts after every other code point in UTF-8 order; keys that start with the prefix
+  // followed by it are impossible in practice (S3 keys are valid UTF-8 of at most 1024 bytes).
+  return prefix + '\u{10FFFF}';
+}
