@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { setMaxListeners } from 'node:events';
 import { ExitCode } from '../errors.js';
 import { globalOptions } from './context.js';
 import { Reporter } from './reporter.js';
@@ -18,6 +19,8 @@ export function action<A extends unknown[]>(
     const args = all.slice(0, -2) as unknown as A;
     const reporter = new Reporter(globalOptions(cmd));
     const controller = new AbortController();
+    // Every in-flight request listens on the signal: hundreds at once are expected.
+    setMaxListeners(0, controller.signal);
     const onSignal = (): void => controller.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);

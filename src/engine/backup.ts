@@ -102,11 +102,15 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       status = err instanceof InterruptedError ? 'interrupted' : 'failed';
     }
     ctx.writer.flush();
-    counters.durationMs = Date.now() - startedAt.getTime();
-    addRequests(counters, [...sources.map((s) => s.store.stats), diffStats(repo.store.stats, repoStatsBefore)]);
+    const countRequests = (): void => {
+      counters.durationMs = Date.now() - startedAt.getTime();
+      counters.requests = emptyCounters().requests;
+      addRequests(counters, [...sources.map((s) => s.store.stats), diffStats(repo.store.stats, repoStatsBefore)]);
+    };
+    countRequests();
     try {
       // Record what was stored even when the run failed: its versions are real and restorable.
-      await finalizeRun(repo, catalog, packer, run, status, counters);
+      await finalizeRun(repo, catalog, packer, run, status, counters, countRequests);
     } catch (err) {
       if (fatal === null) throw err;
       events({ type: 'warning', message: `could not record the failed run ${runId} in the repository: ${errorMessage(err)}` });

@@ -66,6 +66,8 @@ export async function finalizeRun(
   run: RunRow,
   status: RunStatus,
   counters: RunCounters,
+  /** Called once everything but the manifest is written, to complete the counters it records. */
+  beforeManifest: () => void = () => {},
 ): Promise<RunManifest> {
   const records: string[] = [];
   let lines: string[] = [];
@@ -96,6 +98,7 @@ export async function finalizeRun(
   await emit();
   await packer.flush();
   const indexes = await writePendingIndexes(repo, catalog);
+  beforeManifest();
 
   const finished = Date.now();
   const manifest: RunManifest = {

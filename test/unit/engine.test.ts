@@ -122,11 +122,11 @@ describe('backup → restore → verify on the filesystem store', () => {
     expect(clean.damage).toEqual([]);
     expect(clean.packsRead).toBeGreaterThan(0);
 
-    const pack = catalog.blobsOfPack(catalog.referencedPacks()[0]!.name);
     const name = catalog.referencedPacks()[0]!.name;
+    const firstBlob = catalog.blobsOfPack(name)[0]!;
     const path = join(dir.path, 'repo', 'packs', name.slice(0, 2), name);
     const bytes = readFileSync(path);
-    bytes[pack[0]!.offset + 5] ^= 0x01;
+    bytes[firstBlob.offset + 5]! ^= 0x01;
     writeFileSync(path, bytes);
 
     const structural = await verify({ repo, catalog, readData: 0, concurrency: 4 });

@@ -1,0 +1,5 @@
+/** The YAML policy: what to protect and where to put it. See DESIGN.md, "Policy (YAML)". */
+export type { Encryption, Group, PathSource, Policy, Problem, RepositoryPolicy, Retention, S3Source, Source } from './types.js';
+export { ENCRYPTIONS, INLINE_POLICY_FILE, isEncryption, POLICY_DEFAULTS } from './types.js';
+export { bucketNameProblem, defaultPolicyForRepository, loadPolicy, normalizeRepositoryUrl, parsePolicy, parseSize, PolicyError } from './load.js';
+export { compileExcludes, compileGlob, GlobError } from './glob.js';

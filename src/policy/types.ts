@@ -1,0 +1,109 @@
+/**
+ * The validated, fully defaulted policy. YAML keys are snake_case; these types are camelCase.
+ * Every value here has already passed validation, and `loadPolicy`/`parsePolicy` deep-freeze
+ * the result, so consumers never re-check or mutate it.
+ */
+
+export interface Policy {
+  version: 1;
+  /** Absolute path of the file it came from ('<inline>' for strings). */
+  file: string;
+  repository: RepositoryPolicy;
+  /** Defaults for S3 sources: endpoint/region when not on AWS (e.g. a local S3-compatible server). */
+  s3: { endpoint?: string; region?: string };
+  groups: Group[];
+  concurrency: { list: number; transfer: number };
+}
+
+export interface RepositoryPolicy {
+  /**
+   * Normalized: `s3://bucket` or `s3://bucket/prefix` (no trailing slash), or an absolute
+   * `file:///dir` URL as produced by `pathToFileURL` (read it back with `fileURLToPath`).
+   * Relative `file://./dir` URLs in the YAML are resolved against the policy file's directory.
+   */
+  url: string;
+  /** http(s) URL of an S3-compatible server (s3:// repositories only). */
+  endpoint?: string;
+  region?: string;
+  /** Name of the environment variable holding the password; defaults to LAKEGUARD_PASSWORD when encrypted and no other source is set. */
+  passwordEnv?: string;
+  /** Absolute path (resolved against the policy file's directory). */
+  passwordFile?: string;
+  passwordCommand?: string;
+  encryption: Encryption;
+  /** YAML `sse_kms_key_id`: passed through on every PUT (s3:// repositories only). */
+  sseKmsKeyId?: string;
+  /** YAML `pack_size`, in bytes (1 MiB..1 GiB). */
+  packSize?: number;
+  /** YAML `compression_level`, zstd 1..19. */
+  compressionLevel?: number;
+}
+
+export const ENCRYPTIONS = ['aes-256-gcm', 'none'] as const;
+export type Encryption = (typeof ENCRYPTIONS)[number];
+export function isEncryption(value: unknown): value is Encryption {
+  return (ENCRYPTIONS as readonly unknown[]).includes(value);
+}
+
+export interface Group {
+  name: string;
+  sources: Source[];
+  retention?: Retention;
+}
+
+/**
+ * Where data comes from. `prefixes` defaults to `['']` (everything); `exclude` holds the raw
+ * globs (compile them with `compileExcludes`). For S3 sources, `endpoint`/`region` are already
+ * filled from the policy-level `s3` defaults when the source does not set its own.
+ */
+export type Source = S3Source | PathSource;
+export interface S3Source {
+  kind: 's3';
+  bucket: string;
+  prefixes: string[];
+  exclude: string[];
+  endpoint?: string;
+  region?: string;
+}
+/** A local directory (absolute path), used by the demo and tests. */
+export interface PathSource {
+  kind: 'path';
+  path: string;
+  prefixes: string[];
+  exclude: string[];
+}
+
+/**
+ * Validated now, applied by the retention feature. An unset rule differs from 0: unset means
+ * "this rule does not apply", 0 means "this rule keeps nothing".
+ */
+export interface Retention {
+  keepLast?: number;
+  keepHourly?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  keepYearly?: number;
+  /** Duration such as `30d`, `12h`, `2w`, `6m` (months, as in restic) or `1y6m`. */
+  keepWithin?: string;
+  minAgeDays?: number;
+}
+
+/** One validation problem, located in the YAML source. Line and column are 1-based. */
+export interface Problem {
+  file: string;
+  line: number;
+  column: number;
+  /** Dotted path of the offending key, e.g. `groups[0].sources[1].bucket`; '' for the document itself. */
+  path: string;
+  message: string;
+}
+
+export const POLICY_DEFAULTS = {
+  encryption: 'aes-256-gcm',
+  passwordEnv: 'LAKEGUARD_PASSWORD',
+  concurrency: { list: 16, transfer: 32 },
+} as const;
+
+/** The `file` of a policy that was not read from a file. */
+export const INLINE_POLICY_FILE = '<inline>';

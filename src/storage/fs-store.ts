@@ -1,0 +1,432 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { link, mkdir, open, opendir, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { StorageError, type StorageErrorCode } from '../errors.js';
+import { compareKeys } from '../util/key-order.js';
+import { abortable, fsKeyProblem, rollUp, TMP_PREFIX } from './common.js';
+import {
+  newRequestStats,
+  type GetOptions,
+  type GetResult,
+  type ListItem,
+  type ListOptions,
+  type ObjectEntry,
+  type ObjectMeta,
+  type PutOptions,
+  type PutResult,
+  type ObjectStore,
+  type RequestStats,
+} from './types.js';
+
+/**
+ * A directory as an ObjectStore: the repository on local or mounted disks, and local
+ * directories as backup sources or restore targets. Key `a/b/c` is the file `<root>/a/b/c`.
+ *
+ * What a filesystem offers, and nothing more:
+ * - Writes are atomic: a temporary `.lg-tmp-*` file in the target directory, fsync, rename (or
+ *   link, for create-only puts, which makes `ifNoneMatch` race-free), fsync of the directory.
+ *   Temporary files are never listed.
+ * - Content type, encoding, user metadata and tags are NOT preserved (no sidecar files).
+ * - One version per key: versionId null, isLatest true; lastModified is the mtime.
+ * - ETags: `<size>-<mtime ns>` from list and head (hashing every file to list it would be far
+ *   too slow); a put of a Buffer returns the MD5 hex of the bytes, as S3 would.
+ * - A key cannot be both an object and a "directory" of other keys (`a` and `a/b`); such a
+ *   put fails with StorageError 'Other'. Empty directories left by deletes are removed.
+ * - Keys are validated: no empty, `.` or `..` segments, no NUL or backslash: the store never
+ *   touches a path outside its root. Symbolic links and special files are not listed.
+ * - `list` walks directories lazily in global key order (UTF-8 byte order, as S3), reading one
+ *   directory at a time; request stats count one `list` per directory read.
+ */
+export interface FsStoreOptions {
+  root: string;
+  /** fsync files and directories on put (default true); tests may turn it off for speed. */
+  fsync?: boolean;
+}
+
+export class FsStore implements ObjectStore {
+  readonly location: string;
+  readonly stats: RequestStats = newRequestStats();
+  readonly root: string;
+  private readonly fsync: boolean;
+
+  constructor(opts: FsStoreOptions) {
+    this.root = path.resolve(opts.root);
+    this.fsync = opts.fsync ?? true;
+    const href = pathToFileURL(this.root).href;
+    this.location = href.endsWith('/') ? href : `${href}/`;
+  }
+
+  async *list(prefix: string, opts: ListOptions = {}): AsyncGenerator<ListItem> {
+    const cut = prefix.lastIndexOf('/') + 1;
+    const dirRel = prefix.slice(0, cut);
+    const namePrefix = prefix.slice(cut);
+    const problem = dirRel === '' ? null : fsKeyProblem(dirRel.slice(0, -1));
+    if (problem !== null || namePrefix.includes('\0')) {
+      throw new StorageError('Other', `LIST ${this.location}${prefix}: invalid prefix: ${problem ?? 'contains a NUL byte'}`);
+    }
+    if (opts.startAfter?.includes('\0')) throw new StorageError('Other', `LIST ${this.location}${prefix}: invalid startAfter (NUL byte)`);
+    const { delimiter, startAfter, signal } = opts;
+    // '/' maps onto directories, so the walk can stop at each sub-directory; any other delimiter
+    // needs the full walk, rolled up afterwards.
+    const slash = delimiter === '/';
+    const walk = this.walk(dirRel, namePrefix, startAfter, slash, true, signal);
+    if (slash || !delimiter) {
+      yield* walk;
+    } else {
+      yield* rollUp(objectsOnly(walk), prefix, delimiter, startAfter);
+    }
+  }
+
+  async head(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<ObjectMeta> {
+    const file = this.pathOf('HEAD', key);
+    this.stats.head++;
+    this.checkVersion('HEAD', key, opts.versionId);
+    let st: BigIntStats;
+    try {
+      st = await stat(file, { bigint: true });
+    } catch (err) {
+      throw await this.fsError('HEAD', key, err);
+    }
+    if (!st.isFile()) throw this.notFound('HEAD', key);
+    return fileMeta(st);
+  }
+
+  async get(key: string, opts: GetOptions = {}): Promise<GetResult> {
+    const file = this.pathOf('GET', key);
+    this.stats.get++;
+    this.checkVersion('GET', key, opts.versionId);
+    let fh: FileHandle;
+    try {
+      fh = await open(file, 'r');
+    } catch (err) {
+      throw await this.fsError('GET', key, err);
+    }
+    try {
+      const st = await fh.stat({ bigint: true });
+      if (!st.isFile()) throw this.notFound('GET', key);
+      const size = Number(st.size);
+      let start = 0;
+      let end = size - 1;
+      if (opts.range) {
+        ({ start, end } = opts.range);
+        if (start < 0 || end < start || start >= size) {
+          throw new StorageError('Other', `GET ${this.location}${key}: InvalidRange (416): bytes=${start}-${end} of ${size}`, {
+            backendCode: 'InvalidRange',
+          });
+        }
+        end = Math.min(end, size - 1);
+      }
+      // Counted up front: the bytes this GET serves (a reader may stop early).
+      this.stats.bytesIn += Math.max(0, end - start + 1);
+      const body = size === 0 ? fh.createReadStream() : fh.createReadStream({ start, end });
+      return { body: abortable(body, opts.signal), meta: fileMeta(st) };
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err instanceof StorageError ? err : await this.fsError('GET', key, err);
+    }
+  }
+
+  async put(key: string, body: Buffer | Readable, opts: PutOptions = {}): Promise<PutResult> {
+    const file = this.pathOf('PUT', key);
+    const dir = path.dirname(file);
+    this.stats.put++;
+    const tmp = path.join(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    let fh: FileHandle | undefined;
+    let tmpExists = false;
+    try {
+      // A concurrent delete may remove the (then empty) directory between mkdir and open.
+      for (let attempt = 1; ; attempt++) {
+        await mkdir(dir, { recursive: true });
+        try {
+          fh = await open(tmp, 'wx', 0o644);
+          break;
+        } catch (err) {
+          if (errCode(err) !== 'ENOENT' || attempt >= 5) throw err;
+        }
+      }
+      tmpExists = true;
+      let etag: string | undefined;
+      if (Buffer.isBuffer(body)) {
+        await writeFully(fh, body);
+        this.stats.bytesOut += body.length;
+        etag = createHash('md5').update(body).digest('hex');
+      } else {
+        for await (const chunk of body) {
+          opts.signal?.throwIfAborted();
+          const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+          await writeFully(fh, buf);
+          this.stats.bytesOut += buf.length;
+        }
+      }
+      opts.signal?.throwIfAborted();
+      if (this.fsync) await fh.sync();
+      await fh.close();
+      fh = undefined;
+      if (opts.ifNoneMatch) {
+        try {
+          await link(tmp, file);
+        } catch (err) {
+          if (errCode(err) === 'EEXIST') {
+            throw new StorageError('PreconditionFailed', `PUT ${this.location}${key}: PreconditionFailed: the key already exists`, {
+              backendCode: 'EEXIST',
+            });
+          }
+          throw err;
+        }
+        await unlink(tmp);
+      } else {
+        await rename(tmp, file);
+      }
+      tmpExists = false;
+      if (this.fsync) await syncDir(dir);
+      if (etag === undefined) etag = fileEtag(await stat(file, { bigint: true }));
+      return { etag, versionId: null };
+    } catch (err) {
+      if (fh) await fh.close().catch(() => {});
+      if (tmpExists) await unlink(tmp).catch(() => {});
+      if (err instanceof StorageError || opts.signal?.aborted) throw err;
+      throw await this.fsError('PUT', key, err);
+    }
+  }
+
+  async delete(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<void> {
+    const file = this.pathOf('DELETE', key);
+    this.stats.delete++;
+    // Only the "null" version exists; deleting any other version id deletes nothing (as S3).
+    if (opts.versionId !== undefined && opts.versionId !== 'null') return;
+    try {
+      await unlink(file);
+    } catch (err) {
+      const code = errCode(err);
+      // Missing (or a directory, which is no object): deleting it is a no-op, as in S3.
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return;
+      if (code === 'EPERM') {
+        const st = await stat(file).catch(() => null);
+        if (st?.isDirectory()) return;
+      }
+      throw await this.fsError('DELETE', key, err);
+    }
+    // Remove directories the delete left empty, so they do not show up as common prefixes.
+    for (let d = path.dirname(file); d !== this.root && d.startsWith(this.root + path.sep); d = path.dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  async getTags(): Promise<Record<string, string>> {
+    return {};
+  }
+
+  async versioningEnabled(): Promise<boolean> {
+    return false;
+  }
+
+  /**
+   * Lazily walk directory `dirRel` ('' or ending in '/'), entries whose names start with
+   * `namePrefix`, in global key order: a directory `d` sorts as `d/` among its siblings.
+   */
+  private async *walk(
+    dirRel: string,
+    namePrefix: string,
+    startAfter: string | undefined,
+    slash: boolean,
+    top: boolean,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<ListItem> {
+    signal?.throwIfAborted();
+    const dirAbs = path.join(this.root, ...dirRel.split('/').filter(Boolean));
+    const found: { name: string; sortKey: string; isDir: boolean }[] = [];
+    this.stats.list++;
+    try {
+      const dir = await opendir(dirAbs);
+      for await (const d of dir) {
+        if (d.name.startsWith(TMP_PREFIX) || !d.name.startsWith(namePrefix)) continue;
+        if (d.isDirectory()) found.push({ name: d.name, sortKey: `${d.name}/`, isDir: true });
+        else if (d.isFile()) found.push({ name: d.name, sortKey: d.name, isDir: false });
+      }
+    } catch (err) {
+      const code = errCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        if (top && !(await this.rootExists())) throw this.noSuchRoot('LIST', dirRel + namePrefix, err);
+        return;
+      }
+      throw await this.fsError('LIST', dirRel + namePrefix, err);
+    }
+    found.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+    for (const e of found) {
+      const full = dirRel + e.sortKey;
+      const after = startAfter === undefined || compareKeys(full, startAfter) > 0;
+      if (!e.isDir) {
+        if (!after) continue;
+        let st: BigIntStats;
+        try {
+          st = await stat(path.join(dirAbs, e.name), { bigint: true });
+        } catch (err) {
+          if (errCode(err) === 'ENOENT') continue; // deleted while listing
+          throw await this.fsError('LIST', full, err);
+        }
+        yield fileEntry(full, st);
+      } else if (slash) {
+        if (after && (await this.hasObject(path.join(dirAbs, e.name)))) yield { kind: 'prefix', prefix: full };
+      } else if (after) {
+        yield* this.walk(full, '', undefined, false, false, signal);
+      } else if (startAfter!.startsWith(full)) {
+        yield* this.walk(full, '', startAfter, false, false, signal);
+      }
+    }
+  }
+
+  /** Whether a directory holds at least one object (a listed common prefix must not be empty). */
+  private async hasObject(dirAbs: string): Promise<boolean> {
+    const subdirs: string[] = [];
+    try {
+      const dir = await opendir(dirAbs);
+      for await (const d of dir) {
+        if (d.name.startsWith(TMP_PREFIX)) continue;
+        if (d.isFile()) return true; // leaving the loop closes the directory
+        if (d.isDirectory()) subdirs.push(d.name);
+      }
+    } catch {
+      return false;
+    }
+    for (const s of subdirs) if (await this.hasObject(path.join(dirAbs, s))) return true;
+    return false;
+  }
+
+  private pathOf(op: string, key: string): string {
+    const problem = fsKeyProblem(key);
+    if (problem !== null) {
+      throw new StorageError('Other', `${op} ${this.location}${JSON.stringify(key)}: invalid key for a filesystem store: ${problem}`, {
+        backendCode: 'InvalidKey',
+      });
+    }
+    const file = path.join(this.root, ...key.split('/'));
+    // Belt and braces: validation already rules this out.
+    if (!file.startsWith(this.root + path.sep) && !(this.root === path.sep && file.startsWith(path.sep))) {
+      throw new StorageError('Other', `${op} ${this.location}${JSON.stringify(key)}: key resolves outside the store root`);
+    }
+    return file;
+  }
+
+  private checkVersion(op: string, key: string, versionId: string | undefined): void {
+    if (versionId !== undefined && versionId !== 'null') {
+      throw new StorageError('NotFound', `${op} ${this.location}${key}?versionId=${versionId}: NoSuchVersion: a filesystem store keeps only the current version`, {
+        backendCode: 'NoSuchVersion',
+      });
+    }
+  }
+
+  private notFound(op: string, key: string, cause?: unknown): StorageError {
+    return new StorageError('NotFound', `${op} ${this.location}${key}: NotFound: no such file`, {
+      backendCode: 'ENOENT',
+      ...(cause === undefined ? {} : { cause }),
+    });
+  }
+
+  private noSuchRoot(op: string, key: string, cause: unknown): StorageError {
+    return new StorageError('NoSuchBucket', `${op} ${this.location}${key}: the store directory ${this.root} does not exist`, {
+      backendCode: 'ENOENT',
+      cause,
+      hint: 'check the path, or create the directory',
+    });
+  }
+
+  private async rootExists(): Promise<boolean> {
+    try {
+      return (await stat(this.root)).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  private async fsError(op: string, key: string, err: unknown): Promise<StorageError> {
+    const code = errCode(err) ?? 'UNKNOWN';
+    const where = `${op} ${this.location}${key}`;
+    const detail = err instanceof Error ? err.message : String(err);
+    if (code === 'ENOENT' || (code === 'ENOTDIR' && (op === 'GET' || op === 'HEAD'))) {
+      if (!(await this.rootExists())) return this.noSuchRoot(op, key, err);
+      return this.notFound(op, key, err);
+    }
+    if (code === 'EISDIR' && (op === 'GET' || op === 'HEAD')) return this.notFound(op, key, err);
+    let kind: StorageErrorCode = 'Other';
+    let retryable = false;
+    let msg = `${code}: ${detail}`;
+    let hint: string | undefined;
+    switch (code) {
+      case 'EACCES':
+      case 'EPERM':
+      case 'EROFS':
+        kind = 'AccessDenied';
+        hint = `check the permissions of ${this.root}`;
+        break;
+      case 'EEXIST':
+      case 'ENOTDIR':
+      case 'EISDIR':
+        msg = `${code}: the key conflicts with an existing object or "directory" (a filesystem cannot hold both \`a\` and \`a/b\`)`;
+        break;
+      case 'ENOSPC':
+      case 'EDQUOT':
+        hint = `free space on the filesystem of ${this.root}`;
+        break;
+      case 'EMFILE':
+      case 'ENFILE':
+      case 'EAGAIN':
+      case 'EBUSY':
+        retryable = true;
+        break;
+    }
+    return new StorageError(kind, `${where}: ${msg}`, { backendCode: code, retryable, cause: err, ...(hint ? { hint } : {}) });
+  }
+}
+
+async function* objectsOnly(items: AsyncIterable<ListItem>): AsyncGenerator<ObjectEntry> {
+  for await (const it of items) if (it.kind === 'object') yield it;
+}
+
+function fileEtag(st: BigIntStats): string {
+  return `${st.size}-${st.mtimeNs}`;
+}
+
+function fileEntry(key: string, st: BigIntStats): ObjectEntry {
+  return {
+    kind: 'object',
+    key,
+    size: Number(st.size),
+    etag: fileEtag(st),
+    lastModified: new Date(Number(st.mtimeMs)),
+    versionId: null,
+    isLatest: true,
+    isDeleteMarker: false,
+  };
+}
+
+function fileMeta(st: BigIntStats): ObjectMeta {
+  return { size: Number(st.size), etag: fileEtag(st), lastModified: new Date(Number(st.mtimeMs)), versionId: null, metadata: {} };
+}
+
+async function writeFully(fh: FileHandle, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    off += bytesWritten;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function errCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}

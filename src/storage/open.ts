@@ -1,0 +1,61 @@
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../errors.js';
+import { FsStore } from './fs-store.js';
+import { S3Store, type S3StoreOptions } from './s3-store.js';
+import type { ObjectStore } from './types.js';
+
+/** Options that apply to S3 URLs (ignored for file:// URLs). */
+export interface OpenStoreOptions {
+  endpoint?: string;
+  region?: string;
+  credentials?: S3StoreOptions['credentials'];
+  maxSockets?: number;
+}
+
+const ACCEPTED = 's3://bucket[/prefix] or file:///absolute/directory';
+
+/** `s3://bucket/prefix` → bucket and prefix ('' or ending in '/'). */
+export function parseS3Url(url: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([^/]*)(?:\/(.*))?$/s.exec(url);
+  if (!m) throw new UsageError(`not an S3 URL: ${url}`, { hint: `use ${ACCEPTED}` });
+  const bucket = m[1] ?? '';
+  // Bucket names: 3–63 characters, letters, digits, dots, hyphens (underscores and upper case
+  // only in legacy buckets and on some S3-compatible servers).
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/.test(bucket)) {
+    throw new UsageError(`invalid bucket name ${JSON.stringify(bucket)} in ${url}`, {
+      hint: 'bucket names are 3 to 63 letters, digits, dots and hyphens',
+    });
+  }
+  let prefix = (m[2] ?? '').replace(/^\/+/, '');
+  if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
+  if (prefix.includes('//')) throw new UsageError(`invalid prefix in ${url}: empty path segment ('//')`, { hint: `use ${ACCEPTED}` });
+  return { bucket, prefix };
+}
+
+/** Open the store a repository or source URL names. */
+export function openStore(url: string, opts: OpenStoreOptions = {}): ObjectStore {
+  if (url.startsWith('s3://')) {
+    const { bucket, prefix } = parseS3Url(url);
+    return new S3Store({
+      bucket,
+      prefix,
+      ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
+      ...(opts.region === undefined ? {} : { region: opts.region }),
+      ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
+      ...(opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets }),
+    });
+  }
+  if (url.startsWith('file:')) {
+    let root: string;
+    try {
+      root = fileURLToPath(url);
+    } catch (err) {
+      throw new UsageError(`invalid file URL ${url}: ${(err as Error).message}`, { hint: `use ${ACCEPTED}`, cause: err });
+    }
+    if (!url.startsWith('file:///')) {
+      throw new UsageError(`invalid file URL ${url}: it must name an absolute directory`, { hint: `use ${ACCEPTED}` });
+    }
+    return new FsStore({ root });
+  }
+  throw new UsageError(`unsupported storage URL ${JSON.stringify(url)}`, { hint: `use ${ACCEPTED}` });
+}

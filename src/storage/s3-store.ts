@@ -1,0 +1,624 @@
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetBucketVersioningCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  PutObjectRetentionCommand,
+  PutObjectTaggingCommand,
+  S3Client,
+  type PutObjectCommandInput,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { StorageError } from '../errors.js';
+import { compareKeys } from '../util/key-order.js';
+import { withRetry, type RetryOptions } from '../util/retry.js';
+import { abortable } from './common.js';
+import { toStorageError, type S3ErrorContext } from './s3-errors.js';
+import {
+  newRequestStats,
+  type GetOptions,
+  type GetResult,
+  type ListItem,
+  type ListOptions,
+  type ObjectEntry,
+  type ObjectMeta,
+  type ObjectStore,
+  type PrefixEntry,
+  type PutOptions,
+  type PutResult,
+  type RequestStats,
+} from './types.js';
+
+/**
+ * An S3 bucket (plus an optional key prefix) as an ObjectStore, on AWS or any S3-compatible
+ * server (path-style addressing whenever an endpoint is given).
+ *
+ * Retries are ours, not the SDK's (`maxAttempts: 1`): every single request (a list page, a
+ * HEAD, a GET up to its response headers, a PUT of a Buffer, a DELETE) runs in `withRetry`, so
+ * throttling, 5xx and resets are retried with jittered backoff, Retry-After honoured, and every
+ * attempt is counted in `stats`. Multipart uploads (lib-storage) cannot be retried per part
+ * from outside, so they go through a second client sharing the same sockets that lets the SDK
+ * retry each part; a multipart upload of a Buffer is additionally retried as a whole.
+ */
+export interface S3StoreOptions {
+  bucket: string;
+  /** Key prefix the store is rooted at; a trailing '/' is added when missing. */
+  prefix?: string;
+  /** Custom endpoint (e.g. http://127.0.0.1:7480); implies path-style addressing. */
+  endpoint?: string;
+  region?: string;
+  /** Static credentials or a provider; default: the AWS default credential chain. */
+  credentials?: S3ClientConfig['credentials'];
+  forcePathStyle?: boolean;
+  /** Buffers up to this size go in one PutObject (default 16 MiB); larger ones and streams in multipart. */
+  multipartThreshold?: number;
+  /** Multipart part size (default 8 MiB). */
+  partSize?: number;
+  /** Parts of one multipart upload in flight at once (default 4). */
+  uploadConcurrency?: number;
+  /** Keep-alive sockets per host (default 64). */
+  maxSockets?: number;
+  /** Keys per list request (default 1000, the S3 maximum); smaller only for tests. */
+  listPageSize?: number;
+  /** Idle timeout of a socket, also while a GET body is not being read (default 120 s). */
+  socketTimeoutMs?: number;
+  /** Backoff settings for our retries (attempts, delays, onRetry hook). */
+  retry?: Omit<RetryOptions, 'signal'>;
+  /** Use this client instead of building one (then it serves multipart uploads too). */
+  client?: S3Client;
+}
+
+export const DEFAULT_MULTIPART_THRESHOLD = 16 * 1024 * 1024;
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+
+export class S3Store implements ObjectStore {
+  readonly location: string;
+  readonly stats: RequestStats = newRequestStats();
+  readonly bucket: string;
+  /** '' or ending in '/'. */
+  readonly prefix: string;
+  readonly client: S3Client;
+  private readonly uploadClient: S3Client;
+  private readonly ownsClients: boolean;
+  private readonly endpoint: string | undefined;
+  private readonly multipartThreshold: number;
+  private readonly partSize: number;
+  private readonly uploadConcurrency: number;
+  private readonly listPageSize: number;
+  private readonly retry: Omit<RetryOptions, 'signal'>;
+
+  constructor(opts: S3StoreOptions) {
+    if (!opts.bucket) throw new StorageError('Other', 'S3 store: empty bucket name');
+    this.bucket = opts.bucket;
+    const p = (opts.prefix ?? '').replace(/^\/+/, '');
+    this.prefix = p === '' || p.endsWith('/') ? p : `${p}/`;
+    this.location = `s3://${this.bucket}/${this.prefix}`;
+    this.endpoint = opts.endpoint?.replace(/\/+$/, '');
+    this.multipartThreshold = opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
+    this.partSize = Math.max(5 * 1024 * 1024, opts.partSize ?? DEFAULT_PART_SIZE);
+    this.uploadConcurrency = opts.uploadConcurrency ?? 4;
+    this.listPageSize = Math.min(1000, Math.max(1, opts.listPageSize ?? 1000));
+    this.retry = opts.retry ?? {};
+
+    if (opts.client) {
+      this.client = opts.client;
+      this.uploadClient = opts.client;
+      this.ownsClients = false;
+    } else {
+      const maxSockets = opts.maxSockets ?? 64;
+      const agentOpts = { keepAlive: true, maxSockets, keepAliveMsecs: 1000 };
+      const requestHandler = new NodeHttpHandler({
+        httpAgent: new http.Agent(agentOpts),
+        httpsAgent: new https.Agent(agentOpts),
+        connectionTimeout: 10_000,
+        socketTimeout: opts.socketTimeoutMs ?? 120_000,
+      });
+      const base: S3ClientConfig = {
+        requestHandler,
+        forcePathStyle: opts.forcePathStyle ?? this.endpoint !== undefined,
+        customUserAgent: 'lakeguard',
+        ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
+      };
+      if (this.endpoint !== undefined) {
+        base.endpoint = this.endpoint;
+        base.region = opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+        // S3-compatible servers (Ceph 16 among them) do not all know the flexible checksums
+        // (x-amz-checksum-*, aws-chunked trailers); Content-MD5 on single PUTs still guards them.
+        base.requestChecksumCalculation = 'WHEN_REQUIRED';
+        base.responseChecksumValidation = 'WHEN_REQUIRED';
+      } else {
+        if (opts.region !== undefined) base.region = opts.region;
+        base.followRegionRedirects = true;
+      }
+      this.client = new S3Client({ ...base, maxAttempts: 1 });
+      this.uploadClient = new S3Client({ ...base, maxAttempts: 5, retryMode: 'standard' });
+      this.ownsClients = true;
+    }
+  }
+
+  /** Close the sockets of clients this store created (no-op for an injected client). */
+  destroy(): void {
+    if (!this.ownsClients) return;
+    this.client.destroy();
+    this.uploadClient.destroy();
+  }
+
+  // ---------------------------------------------------------------- list
+
+  async *list(prefix: string, opts: ListOptions = {}): AsyncGenerator<ListItem> {
+    if (opts.versions) {
+      yield* this.listVersions(prefix, opts);
+      return;
+    }
+    const fullPrefix = this.prefix + prefix;
+    let token: string | undefined;
+    let first = true;
+    do {
+      const startAfter = first && opts.startAfter !== undefined ? this.prefix + opts.startAfter : undefined;
+      const page = await this.send(
+        'list',
+        { op: 'LIST', key: fullPrefix, action: 's3:ListBucket' },
+        opts.signal,
+        (c, o) =>
+          c.send(new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: fullPrefix,
+            MaxKeys: this.listPageSize,
+            EncodingType: 'url',
+            ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
+            ...(startAfter === undefined ? {} : { StartAfter: startAfter }),
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }), o),
+      );
+      first = false;
+      const objects: ObjectEntry[] = (page.Contents ?? []).map((o) => ({
+        kind: 'object',
+        key: this.relative(decodeKey(o.Key ?? '')),
+        size: o.Size ?? 0,
+        etag: unquote(o.ETag),
+        lastModified: o.LastModified ?? new Date(0),
+        versionId: null,
+        isLatest: true,
+        isDeleteMarker: false,
+        ...(o.StorageClass ? { storageClass: o.StorageClass } : {}),
+      }));
+      const prefixes = this.prefixEntries(page.CommonPrefixes);
+      yield* mergeSorted(objects, prefixes);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  private async *listVersions(prefix: string, opts: ListOptions): AsyncGenerator<ListItem> {
+    const fullPrefix = this.prefix + prefix;
+    let keyMarker = opts.startAfter === undefined ? undefined : this.prefix + opts.startAfter;
+    let versionIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.send(
+        'list',
+        { op: 'LIST versions', key: fullPrefix, action: 's3:ListBucketVersions' },
+        opts.signal,
+        (c, o) =>
+          c.send(new ListObjectVersionsCommand({
+            Bucket: this.bucket,
+            Prefix: fullPrefix,
+            MaxKeys: this.listPageSize,
+            EncodingType: 'url',
+            ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
+            ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
+            ...(versionIdMarker === undefined ? {} : { VersionIdMarker: versionIdMarker }),
+          }), o),
+      );
+      // The SDK splits the response into versions and delete markers; put them back in S3's
+      // order: by key, then newest first (the latest one first whatever the timestamps say).
+      const entries: ObjectEntry[] = [];
+      for (const v of page.Versions ?? []) {
+        entries.push({
+          kind: 'object',
+          key: this.relative(decodeKey(v.Key ?? '')),
+          size: v.Size ?? 0,
+          etag: unquote(v.ETag),
+          lastModified: v.LastModified ?? new Date(0),
+          versionId: nullVersion(v.VersionId),
+          isLatest: v.IsLatest ?? false,
+          isDeleteMarker: false,
+          ...(v.StorageClass ? { storageClass: v.StorageClass } : {}),
+        });
+      }
+      for (const d of page.DeleteMarkers ?? []) {
+        entries.push({
+          kind: 'object',
+          key: this.relative(decodeKey(d.Key ?? '')),
+          size: 0,
+          etag: '',
+          lastModified: d.LastModified ?? new Date(0),
+          versionId: nullVersion(d.VersionId),
+          isLatest: d.IsLatest ?? false,
+          isDeleteMarker: true,
+        });
+      }
+      // Ceph (16) repeats the versions of KeyMarker itself when no VersionIdMarker is given;
+      // AWS starts after it. Filter, so startAfter means the same on every server.
+      const after = opts.startAfter;
+      if (after !== undefined && versionIdMarker === undefined) {
+        for (let i = entries.length - 1; i >= 0; i--) if (compareKeys(entries[i]!.key, after) <= 0) entries.splice(i, 1);
+      }
+      const prefixes = this.prefixEntries(page.CommonPrefixes).filter((p) => after === undefined || compareKeys(p.prefix, after) > 0);
+      entries.sort(
+        (a, b) =>
+          compareKeys(a.key, b.key) ||
+          Number(b.isLatest) - Number(a.isLatest) ||
+          b.lastModified.getTime() - a.lastModified.getTime(),
+      );
+      yield* mergeSorted(entries, prefixes);
+      if (!page.IsTruncated) return;
+      const nextKey = page.NextKeyMarker;
+      if (nextKey === undefined || nextKey === '') return;
+      // AWS url-encodes NextKeyMarker under EncodingType=url, Ceph 16 does not. The marker is the
+      // last key (or common prefix) of the page, so take the reading that names one of them.
+      const decoded = decodeKey(nextKey);
+      const onPage = new Set([...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => decodeKey(v.Key ?? '')));
+      for (const c of page.CommonPrefixes ?? []) onPage.add(decodeKey(c.Prefix ?? ''));
+      const seen = (k: string): boolean => onPage.has(k);
+      keyMarker = seen(decoded) || !seen(nextKey) ? decoded : nextKey;
+      versionIdMarker = page.NextVersionIdMarker || undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------- read
+
+  async head(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<ObjectMeta> {
+    const full = this.fullKey('HEAD', key);
+    const res = await this.send(
+      'head',
+      { op: 'HEAD', key: full, action: opts.versionId ? 's3:GetObjectVersion' : 's3:GetObject', ...ver(opts.versionId) },
+      opts.signal,
+      (c, o) => c.send(new HeadObjectCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+    );
+    return toMeta(res, res.ContentLength ?? 0);
+  }
+
+  async get(key: string, opts: GetOptions = {}): Promise<GetResult> {
+    const full = this.fullKey('GET', key);
+    const ctx: Omit<S3ErrorContext, 'bucket'> = {
+      op: 'GET',
+      key: full,
+      action: opts.versionId ? 's3:GetObjectVersion' : 's3:GetObject',
+      ...ver(opts.versionId),
+    };
+    const range = opts.range;
+    if (range && (range.start < 0 || range.end < range.start)) {
+      throw new StorageError('Other', `GET ${this.location}${key}: invalid range ${range.start}-${range.end}`, { backendCode: 'InvalidRange' });
+    }
+    const res = await this.send('get', ctx, opts.signal, (c, o) =>
+      c.send(new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: full,
+        ...(opts.versionId ? { VersionId: opts.versionId } : {}),
+        ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+      }), o),
+    );
+    // For a ranged GET, Content-Length is the range's; the object's size is in Content-Range.
+    const total = /\/(\d+)\s*$/.exec(res.ContentRange ?? '')?.[1];
+    const size = total !== undefined ? Number(total) : (res.ContentLength ?? 0);
+    const src = res.Body as Readable | undefined;
+    const body = src
+      ? this.countedBody(src, { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel() }, opts.signal)
+      : Readable.from([], { objectMode: false });
+    return { body: abortable(body, opts.signal), meta: toMeta(res, size) };
+  }
+
+  async getTags(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<Record<string, string>> {
+    const full = this.fullKey('GET tagging', key);
+    const res = await this.send(
+      'get',
+      { op: 'GET tagging', key: full, action: 's3:GetObjectTagging', ...ver(opts.versionId) },
+      opts.signal,
+      (c, o) => c.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+    );
+    const tags: Record<string, string> = {};
+    for (const t of res.TagSet ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
+    return tags;
+  }
+
+  async versioningEnabled(): Promise<boolean> {
+    const res = await this.send('head', { op: 'GET versioning', action: 's3:GetBucketVersioning' }, undefined, (c, o) =>
+      c.send(new GetBucketVersioningCommand({ Bucket: this.bucket }), o),
+    );
+    return res.Status === 'Enabled';
+  }
+
+  // ---------------------------------------------------------------- write
+
+  async put(key: string, body: Buffer | Readable, opts: PutOptions = {}): Promise<PutResult> {
+    const full = this.fullKey('PUT', key);
+    const ctx = { op: 'PUT', key: full, action: 's3:PutObject' };
+    const params: PutObjectCommandInput = {
+      Bucket: this.bucket,
+      Key: full,
+      ...(opts.contentType === undefined ? {} : { ContentType: opts.contentType }),
+      ...(opts.contentEncoding === undefined ? {} : { ContentEncoding: opts.contentEncoding }),
+      ...(opts.cacheControl === undefined ? {} : { CacheControl: opts.cacheControl }),
+      ...(opts.contentDisposition === undefined ? {} : { ContentDisposition: opts.contentDisposition }),
+      ...(opts.metadata && Object.keys(opts.metadata).length > 0 ? { Metadata: opts.metadata } : {}),
+      ...(opts.tags && Object.keys(opts.tags).length > 0 ? { Tagging: encodeTags(opts.tags) } : {}),
+      ...(opts.sseKmsKeyId === undefined ? {} : { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: opts.sseKmsKeyId }),
+      ...(opts.objectLock === undefined
+        ? {}
+        : { ObjectLockMode: opts.objectLock.mode, ObjectLockRetainUntilDate: opts.objectLock.retainUntil }),
+      ...(opts.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+    };
+
+    if (Buffer.isBuffer(body) && body.length <= this.multipartThreshold) {
+      const md5 = createHash('md5').update(body).digest('base64');
+      const res = await this.send('put', ctx, opts.signal, (c, o) =>
+        c.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: md5 }), o),
+      );
+      this.stats.bytesOut += body.length;
+      return { etag: unquote(res.ETag), versionId: nullVersion(res.VersionId) };
+    }
+    if (Buffer.isBuffer(body)) {
+      // A Buffer can be sent again: retry the whole multipart upload on top of per-part retries.
+      return withRetry(() => this.upload(key, full, body, params, opts), { ...this.retry, ...sig(opts.signal) });
+    }
+    return this.upload(key, full, body, params, opts);
+  }
+
+  private async upload(key: string, full: string, body: Buffer | Readable, params: PutObjectCommandInput, opts: PutOptions): Promise<PutResult> {
+    const { signal, tags } = opts;
+    const ctx: S3ErrorContext = { op: 'PUT', bucket: this.bucket, key: full, action: 's3:PutObject', endpoint: this.endpointLabel() };
+    if (params.IfNoneMatch !== undefined) {
+      // If-None-Match goes on CompleteMultipartUpload too, but Ceph 16 ignores it there: check
+      // first. (On such servers a writer racing between this HEAD and the completion can still
+      // be overwritten; single PUTs, which cover every small object, are race-free.)
+      const exists = await this.head(key, sig(signal)).then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof StorageError && err.code === 'NotFound') return false;
+          throw err;
+        },
+      );
+      if (exists) {
+        throw new StorageError('PreconditionFailed', `PUT s3://${this.bucket}/${full}: PreconditionFailed (412): the key already exists`, {
+          backendCode: 'PreconditionFailed',
+        });
+      }
+    }
+    const upload = new Upload({
+      client: this.uploadClient,
+      params: { ...params, Body: body },
+      partSize: this.partSize,
+      queueSize: this.uploadConcurrency,
+      leavePartsOnError: false,
+    });
+    const parts = new Set<number>();
+    let loaded = 0;
+    upload.on('httpUploadProgress', (p) => {
+      if (p.part !== undefined) parts.add(p.part);
+      if (p.loaded !== undefined) loaded = Math.max(loaded, p.loaded);
+    });
+    const onAbort = (): void => void upload.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let out: Awaited<ReturnType<Upload['done']>>;
+    try {
+      out = await upload.done();
+    } catch (err) {
+      signal?.throwIfAborted();
+      throw toStorageError(err, ctx);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      const multipart = upload.uploadId !== undefined;
+      // Create + parts + complete (+ abort on failure); retries inside the SDK are not seen here.
+      this.stats.put += multipart ? parts.size + 2 : 1;
+      this.stats.bytesOut += loaded;
+    }
+    const versionId = nullVersion(out.VersionId);
+    const multipart = upload.uploadId !== undefined;
+    if (multipart && params.ObjectLockMode !== undefined && params.ObjectLockRetainUntilDate !== undefined) {
+      // Ceph 16 ignores the Object Lock headers of CreateMultipartUpload: set the retention on
+      // the new version explicitly (the same mode and date again is a no-op where it was kept).
+      const retention = { Mode: params.ObjectLockMode, RetainUntilDate: new Date(params.ObjectLockRetainUntilDate) };
+      await this.send('put', { op: 'PUT retention', key: full, action: 's3:PutObjectRetention', ...ver(versionId ?? undefined) }, signal, (c, o) =>
+        c.send(
+          new PutObjectRetentionCommand({
+            Bucket: this.bucket,
+            Key: full,
+            ...(versionId === null ? {} : { VersionId: versionId }),
+            Retention: retention,
+          }),
+          o,
+        ),
+      );
+    }
+    if (multipart && tags && Object.keys(tags).length > 0) {
+      // Not every server applies x-amz-tagging of CreateMultipartUpload (Ceph 16 does not).
+      const tagSet = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+      await this.send('put', { op: 'PUT tagging', key: full, action: 's3:PutObjectTagging' }, signal, (c, o) =>
+        c.send(
+          new PutObjectTaggingCommand({
+            Bucket: this.bucket,
+            Key: full,
+            ...(versionId === null ? {} : { VersionId: versionId }),
+            Tagging: { TagSet: tagSet },
+          }),
+          o,
+        ),
+      );
+    }
+    let etag = unquote(out.ETag);
+    if (etag === '') {
+      // Ceph may answer CompleteMultipartUpload without an ETag: ask for it.
+      const meta = await this.head(key, versionId === null ? {} : { versionId });
+      etag = meta.etag;
+    }
+    return { etag, versionId };
+  }
+
+  async delete(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<void> {
+    const full = this.fullKey('DELETE', key);
+    await this.send(
+      'delete',
+      { op: 'DELETE', key: full, action: opts.versionId ? 's3:DeleteObjectVersion' : 's3:DeleteObject', ...ver(opts.versionId) },
+      opts.signal,
+      (c, o) => c.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+    );
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  /** One request with our retries; every attempt counted; SDK errors translated. */
+  private async send<O>(
+    stat: 'list' | 'get' | 'head' | 'put' | 'delete',
+    ctx: Omit<S3ErrorContext, 'bucket'>,
+    signal: AbortSignal | undefined,
+    call: (client: S3Client, opts: { abortSignal?: AbortSignal }) => Promise<O>,
+  ): Promise<O> {
+    const full: S3ErrorContext = { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel() };
+    return withRetry(
+      async () => {
+        this.stats[stat]++;
+        try {
+          return await call(this.client, signal ? { abortSignal: signal } : {});
+        } catch (err) {
+          signal?.throwIfAborted();
+          throw toStorageError(err, full);
+        }
+      },
+      { ...this.retry, ...sig(signal) },
+    );
+  }
+
+  /** The body as a plain Readable that counts bytes and turns socket errors into StorageErrors. */
+  private countedBody(src: Readable, ctx: S3ErrorContext, signal: AbortSignal | undefined): Readable {
+    const stats = this.stats;
+    async function* pump(): AsyncGenerator<Buffer> {
+      try {
+        for await (const chunk of src) {
+          const buf = chunk as Buffer;
+          stats.bytesIn += buf.length;
+          yield buf;
+        }
+      } catch (err) {
+        signal?.throwIfAborted();
+        throw toStorageError(err, { ...ctx, op: 'GET (reading body)' });
+      } finally {
+        if (!src.destroyed) src.destroy();
+      }
+    }
+    return Readable.from(pump(), { objectMode: false });
+  }
+
+  private prefixEntries(common: { Prefix?: string | undefined }[] | undefined): PrefixEntry[] {
+    return (common ?? []).map((c) => ({ kind: 'prefix', prefix: this.relative(decodeKey(c.Prefix ?? '')) }));
+  }
+
+  private relative(fullKey: string): string {
+    return fullKey.startsWith(this.prefix) ? fullKey.slice(this.prefix.length) : fullKey;
+  }
+
+  private fullKey(op: string, key: string): string {
+    if (key === '') throw new StorageError('Other', `${op} ${this.location}: empty key`);
+    const full = this.prefix + key;
+    if (Buffer.byteLength(full) > 1024) {
+      throw new StorageError('Other', `${op} ${this.location}${key}: key longer than S3's 1024 bytes`, { backendCode: 'KeyTooLongError' });
+    }
+    return full;
+  }
+
+  private endpointLabel(): string {
+    return this.endpoint ?? 'AWS S3';
+  }
+}
+
+/** Objects and common prefixes of one page, each sorted, merged into one key order. */
+function* mergeSorted(objects: ObjectEntry[], prefixes: PrefixEntry[]): Generator<ListItem> {
+  if (prefixes.length === 0) {
+    yield* objects;
+    return;
+  }
+  let i = 0;
+  let j = 0;
+  while (i < objects.length || j < prefixes.length) {
+    const o = objects[i];
+    const p = prefixes[j];
+    if (o !== undefined && (p === undefined || compareKeys(o.key, p.prefix) < 0)) {
+      yield o;
+      i++;
+    } else if (p !== undefined) {
+      yield p;
+      j++;
+    }
+  }
+}
+
+interface HeadLike {
+  ContentLength?: number | undefined;
+  ETag?: string | undefined;
+  LastModified?: Date | undefined;
+  VersionId?: string | undefined;
+  ContentType?: string | undefined;
+  ContentEncoding?: string | undefined;
+  CacheControl?: string | undefined;
+  ContentDisposition?: string | undefined;
+  Metadata?: Record<string, string> | undefined;
+  StorageClass?: string | undefined;
+}
+
+function toMeta(res: HeadLike, size: number): ObjectMeta {
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of Object.entries(res.Metadata ?? {})) metadata[k.toLowerCase()] = v;
+  return {
+    size,
+    etag: unquote(res.ETag),
+    lastModified: res.LastModified ?? new Date(0),
+    versionId: nullVersion(res.VersionId),
+    metadata,
+    // S3 omits the storage class header for STANDARD.
+    storageClass: res.StorageClass ?? 'STANDARD',
+    ...(res.ContentType ? { contentType: res.ContentType } : {}),
+    ...(res.ContentEncoding ? { contentEncoding: res.ContentEncoding } : {}),
+    ...(res.CacheControl ? { cacheControl: res.CacheControl } : {}),
+    ...(res.ContentDisposition ? { contentDisposition: res.ContentDisposition } : {}),
+  };
+}
+
+function unquote(etag: string | undefined): string {
+  return (etag ?? '').replace(/^(W\/)?"/, '').replace(/"$/, '');
+}
+
+function nullVersion(v: string | undefined): string | null {
+  return v === undefined || v === '' || v === 'null' ? null : v;
+}
+
+/** Keys in responses with `EncodingType=url` (spaces may come as '+', a literal '+' as %2B). */
+export function decodeKey(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s;
+  }
+}
+
+/** The x-amz-tagging header: a URL query string. */
+export function encodeTags(tags: Record<string, string>): string {
+  return Object.entries(tags)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join('&');
+}
+
+function ver(versionId: string | undefined): { versionId?: string } {
+  return versionId === undefined ? {} : { versionId };
+}
+
+function sig(signal: AbortSignal | undefined): { signal?: AbortSignal } {
+  return signal === undefined ? {} : { signal };
+}

@@ -1,0 +1,169 @@
+import { mkdtemp, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError } from '../../src/errors.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { getBytes } from '../../src/storage/types.js';
+import { collect, runStoreContract } from './contract.js';
+
+async function tempRoot(): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), 'lakeguard-fs-'));
+}
+
+runStoreContract(
+  'FsStore',
+  async () => {
+    const root = await tempRoot();
+    return { store: new FsStore({ root: path.join(root, 'store') }), cleanup: () => rm(root, { recursive: true, force: true }) };
+  },
+  {
+    metadata: false,
+    tags: false,
+    stableEtag: false, // put(Buffer) returns the MD5; list/head report size-mtime
+    manyKeys: 2500,
+    pagedList: false,
+    largeBody: 40 * 1024 * 1024,
+    atomicCreate: true,
+  },
+);
+
+describe('FsStore specifics', () => {
+  let base: string;
+  let root: string;
+  let store: FsStore;
+  beforeAll(async () => {
+    base = await tempRoot();
+    root = path.join(base, 'root');
+    await mkdir(root);
+    store = new FsStore({ root });
+  });
+  afterAll(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['..', 'a/../../escape'],
+    ['leading ..', '../escape'],
+    ['.', 'a/./b'],
+    ['absolute', '/etc/passwd'],
+    ['empty segment', 'a//b'],
+    ['trailing slash', 'a/b/'],
+    ['NUL', 'a\0b'],
+    ['backslash', 'a\\..\\b'],
+    ['temp-file name', 'a/.lg-tmp-123'],
+    ['empty', ''],
+  ])('rejects a key with %s, naming it, and touches nothing', async (_label, key) => {
+    for (const op of [
+      () => store.put(key, Buffer.from('x')),
+      () => store.get(key),
+      () => store.head(key),
+      () => store.delete(key),
+    ]) {
+      const err = await op().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StorageError);
+      expect((err as StorageError).code).toBe('Other');
+      expect((err as StorageError).message).toContain(JSON.stringify(key));
+    }
+    expect(await readdir(base)).toEqual(['root']);
+  });
+
+  it('rejects a listing prefix that would leave the root', async () => {
+    await expect(collect(store.list('../'))).rejects.toBeInstanceOf(StorageError);
+    await expect(collect(store.list('a/../../'))).rejects.toBeInstanceOf(StorageError);
+  });
+
+  it('writes atomically through a temp file that is never listed', async () => {
+    // A put whose stream fails half-way leaves neither the object nor its temp file behind.
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield Buffer.alloc(1000, 1);
+      throw new Error('source broke');
+    }
+    await expect(store.put('atomic/x', Readable.from(failing(), { objectMode: false }))).rejects.toThrow();
+    expect(await readdir(path.join(root, 'atomic'))).toEqual([]);
+    // An old version stays intact when its replacement fails.
+    await store.put('atomic/y', Buffer.from('old'));
+    await expect(store.put('atomic/y', Readable.from(failing(), { objectMode: false }))).rejects.toThrow();
+    expect((await getBytes(store, 'atomic/y')).toString()).toBe('old');
+    // A stray temp file (crash mid-write) is invisible to listings.
+    await writeFile(path.join(root, 'atomic', '.lg-tmp-deadbeef'), 'partial');
+    const listed = await collect(store.list('atomic/'));
+    expect(listed.map((i) => (i.kind === 'object' ? i.key : i.prefix))).toEqual(['atomic/y']);
+  });
+
+  it('maps keys to files under the root and removes directories a delete leaves empty', async () => {
+    await store.put('tree/a/b/c.txt', Buffer.from('c'));
+    expect((await stat(path.join(root, 'tree/a/b/c.txt'))).isFile()).toBe(true);
+    await store.delete('tree/a/b/c.txt');
+    await expect(stat(path.join(root, 'tree'))).rejects.toThrow();
+    expect((await stat(root)).isDirectory()).toBe(true);
+  });
+
+  it('refuses a key that would need a file to be a directory, naming both', async () => {
+    await store.put('conf/a', Buffer.from('file'));
+    const err = await store.put('conf/a/b', Buffer.from('x')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).message).toContain('conf/a/b');
+    await store.put('conf/d/e', Buffer.from('x'));
+    const err2 = await store.put('conf/d', Buffer.from('x')).catch((e: unknown) => e);
+    expect(err2).toBeInstanceOf(StorageError);
+    // A directory is not an object.
+    await expect(store.get('conf/d')).rejects.toMatchObject({ code: 'NotFound' });
+    await expect(store.head('conf/d')).rejects.toMatchObject({ code: 'NotFound' });
+  });
+
+  it('reports size-mtime etags, mtime as lastModified, one null version', async () => {
+    const put = await store.put('etag/k', Buffer.from('hello'));
+    expect(put).toEqual({ etag: '5d41402abc4b2a76b9719d911017c592', versionId: null });
+    const head = await store.head('etag/k');
+    const st = await stat(path.join(root, 'etag/k'), { bigint: true });
+    expect(head.etag).toBe(`5-${st.mtimeNs}`);
+    expect(head.lastModified.getTime()).toBe(Number(st.mtimeMs));
+    const [item] = await collect(store.list('etag/', { versions: true }));
+    expect(item).toMatchObject({ kind: 'object', key: 'etag/k', etag: head.etag, versionId: null, isLatest: true, isDeleteMarker: false });
+    expect((await getBytes(store, 'etag/k', { versionId: 'null' })).toString()).toBe('hello');
+    await expect(store.get('etag/k', { versionId: 'abc' })).rejects.toMatchObject({ code: 'NotFound' });
+    // A streamed put returns the size-mtime etag (no hashing).
+    const streamed = await store.put('etag/s', Readable.from([Buffer.from('abc')], { objectMode: false }));
+    expect(streamed.etag).toBe((await store.head('etag/s')).etag);
+  });
+
+  it('does not list symbolic links or empty directories', async () => {
+    await store.put('links/real', Buffer.from('r'));
+    await symlink(path.join(root, 'links/real'), path.join(root, 'links/alias'));
+    await symlink(base, path.join(root, 'links/outside'));
+    await mkdir(path.join(root, 'links/empty/deeper'), { recursive: true });
+    expect((await collect(store.list('links/'))).map((i) => (i.kind === 'object' ? i.key : i.prefix))).toEqual(['links/real']);
+    expect((await collect(store.list('links/', { delimiter: '/' }))).map((i) => (i.kind === 'object' ? i.key : i.prefix))).toEqual([
+      'links/real',
+    ]);
+  });
+
+  it('rolls up by a delimiter other than /', async () => {
+    for (const k of ['dash/a-1', 'dash/a-2', 'dash/b-1', 'dash/c']) await store.put(k, Buffer.from('x'));
+    const items = await collect(store.list('dash/', { delimiter: '-' }));
+    expect(items.map((i) => (i.kind === 'object' ? i.key : `[${i.prefix}]`))).toEqual(['[dash/a-]', '[dash/b-]', 'dash/c']);
+  });
+
+  it('treats a missing root as NoSuchBucket, and creates it on the first put', async () => {
+    const missing = new FsStore({ root: path.join(base, 'not-yet') });
+    await expect(collect(missing.list(''))).rejects.toMatchObject({ code: 'NoSuchBucket' });
+    await expect(missing.head('config')).rejects.toMatchObject({ code: 'NoSuchBucket' });
+    await missing.put('config', Buffer.from('{}'), { ifNoneMatch: true });
+    expect((await getBytes(missing, 'config')).toString()).toBe('{}');
+    expect(missing.location).toBe(`file://${path.join(base, 'not-yet')}/`);
+  });
+
+  it('survives deletes racing puts in the same directory', async () => {
+    const ops: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) {
+      ops.push(store.put(`race/d/k${i % 3}`, Buffer.from(String(i))));
+      ops.push(store.delete(`race/d/k${(i + 1) % 3}`));
+    }
+    await Promise.all(ops);
+  });
+});
