@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/catalog.js';
 import { LakeguardError, UsageError, ExitCode } from '../errors.js';
-import { defaultPolicyForRepository, loadPolicy } from '../policy/load.js';
+import { defaultPolicyForRepository, loadPolicy, normalizeRepositoryUrl } from '../policy/load.js';
 import type { Group, Policy } from '../policy/types.js';
 import { Repository } from '../repository/repository.js';
 import { openStore } from '../storage/open.js';
@@ -56,10 +57,11 @@ export function resolvePolicy(opts: GlobalOptions): Policy {
   };
 }
 
-/** Accepts a plain directory path as a file:// repository. */
+/** Checks a --repo / $LAKEGUARD_REPOSITORY URL as strictly as the policy's; a plain path means a directory. */
 function normalizeRepoUrl(url: string): string {
-  if (/^[a-z0-9]+:\/\//i.test(url)) return url;
-  return `file://${resolve(url)}`;
+  const result = normalizeRepositoryUrl(/^[a-z0-9]+:\/\//i.test(url) ? url : pathToFileURL(resolve(url)).href, process.cwd());
+  if ('error' in result) throw new UsageError(`--repo: ${result.error}`);
+  return result.url;
 }
 
 export function repositoryStore(policy: Policy): ObjectStore {
