@@ -1,0 +1,146 @@
+// The CLI as users meet it: exit codes, one-line errors with a next step, --json and --quiet,
+// and no secret ever printed. Runs the real bin/lakeguard against file:// repositories.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, summaryOf, type CliResult } from '../helpers/cli.js';
+import { tempDir, writeTree } from '../helpers/fixtures.js';
+
+const PASSWORD = 'pw-Sekr1t-should-never-be-printed';
+const AWS_SECRET = 'aws-Secret-Key-never-printed-0123456789';
+
+describe('lakeguard CLI', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let policy: string;
+  const outputs: CliResult[] = [];
+  const env = (extra: Record<string, string | undefined> = {}) => ({
+    LAKEGUARD_PASSWORD: PASSWORD,
+    AWS_ACCESS_KEY_ID: 'AKIATESTNOTREAL',
+    AWS_SECRET_ACCESS_KEY: AWS_SECRET,
+    LAKEGUARD_CACHE_DIR: join(dir.path, 'cache'),
+    ...extra,
+  });
+  const cli = async (args: string[], extra: Record<string, string | undefined> = {}) => {
+    const r = await runCli(args, env(extra));
+    outputs.push(r);
+    return r;
+  };
+
+  beforeAll(() => {
+    dir = tempDir('cli');
+    writeTree(join(dir.path, 'lake'), { 'a/1.json': '{"a":1}\n', 'a/2.json': '{"a":2}\n', 'b/c/3.csv': 'x,y\n1,2\n' });
+    policy = join(dir.path, 'lakeguard.yaml');
+    writeFileSync(
+      policy,
+      `version: 1
+repository:
+  url: file://./repo
+groups:
+  - name: local
+    sources:
+      - path: ./lake
+`,
+    );
+  });
+
+  afterAll(() => dir.cleanup());
+
+  it('documents the exit codes in --help', async () => {
+    const r = await cli(['--help']);
+    expect(r.code).toBe(0);
+    for (const code of ['0 ', '1 ', '2 ', '3 ', '10 ', '11 ', '12 ', '130 ']) expect(r.stdout).toContain(`\n  ${code}`);
+    const backupHelp = await cli(['backup', '--help']);
+    expect(backupHelp.stdout).toMatch(/3 partial/);
+  });
+
+  it('bad usage exits 2', async () => {
+    const r = await cli(['backup', '--no-such-flag']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option '--no-such-flag'/);
+  });
+
+  it('a missing repository exits 10 with one line and a hint', async () => {
+    const r = await cli(['--policy', policy, 'backup']);
+    expect(r.code).toBe(10);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/^lakeguard: no lakeguard repository at file:\/\/.*\/repo\/$/);
+    expect(lines[1]).toMatch(/hint: .*lakeguard init/);
+    expect(lines).toHaveLength(2);
+  });
+
+  it('an invalid policy exits 2 naming file, line and field', async () => {
+    const bad = join(dir.path, 'bad.yaml');
+    writeFileSync(bad, 'version: 1\nrepository:\n  url: file://./repo\ngroups:\n  - name: x\n    sources:\n      - bucket: Not_A_Bucket\n        prefixs: [a/]\n');
+    const r = await cli(['--policy', bad, 'backup']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad\.yaml:7:\d+ groups\[0\]\.sources\[0\]\.bucket/);
+    expect(r.stderr).toMatch(/bad\.yaml:8:\d+ groups\[0\]\.sources\[0\]\.prefixs: .*prefixes/);
+  });
+
+  it('init creates the repository once; a second init is refused without touching it', async () => {
+    const r = await cli(['--policy', policy, 'init', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(summaryOf(r)).toMatchObject({ encrypted: true });
+    const again = await cli(['--policy', policy, 'init']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already exists/);
+  });
+
+  it('a wrong or missing password exits 12', async () => {
+    const wrong = await cli(['--policy', policy, 'runs'], { LAKEGUARD_PASSWORD: 'not-it' });
+    expect(wrong.code).toBe(12);
+    expect(wrong.stderr).toMatch(/^lakeguard: wrong password for repository file:\/\//);
+    const missing = await cli(['--policy', policy, 'runs'], { LAKEGUARD_PASSWORD: undefined });
+    expect(missing.code).toBe(12);
+    expect(missing.stderr).toMatch(/no password: LAKEGUARD_PASSWORD is not set/);
+  });
+
+  it('reads the password from --password-file and LAKEGUARD_PASSWORD_COMMAND', async () => {
+    const file = join(dir.path, 'pw.txt');
+    writeFileSync(file, PASSWORD + '\n');
+    const viaFile = await cli(['--policy', policy, '--password-file', file, 'runs'], { LAKEGUARD_PASSWORD: undefined });
+    expect(viaFile.code, viaFile.stderr).toBe(0);
+    const viaCommand = await cli(['--policy', policy, 'runs'], { LAKEGUARD_PASSWORD: undefined, LAKEGUARD_PASSWORD_COMMAND: `cat ${file}` });
+    expect(viaCommand.code, viaCommand.stderr).toBe(0);
+  });
+
+  it('--quiet prints nothing on success; --json prints status and summary lines', async () => {
+    const quiet = await cli(['--policy', policy, 'backup', '--quiet']);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stdout).toBe('');
+    expect(quiet.stderr).toBe('');
+
+    const json = await cli(['--policy', policy, 'backup', '--json']);
+    expect(json.code).toBe(0);
+    expect(json.stdout.trim().split('\n').every((l) => JSON.parse(l).message_type !== undefined)).toBe(true);
+    expect(summaryOf(json)).toMatchObject({ status: 'complete', counters: { objectsUnchanged: 3, packsWritten: 0 } });
+  });
+
+  it('errors in --json mode are one exit_error line on stderr', async () => {
+    const r = await cli(['--policy', policy, 'restore', '--to-dir', join(dir.path, 'x'), '--json', '--run', 'nope']);
+    expect(r.code).toBe(2);
+    const line = JSON.parse(r.stderr.trim());
+    expect(line).toMatchObject({ message_type: 'exit_error', code: 2 });
+    expect(line.message).toMatch(/no run "nope"/);
+  });
+
+  it('restores and verifies through the CLI', async () => {
+    const out = join(dir.path, 'restored');
+    const r = await cli(['--policy', policy, 'restore', '--to-dir', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/restored 3 of 3 objects/);
+    const v = await cli(['--policy', policy, 'verify', '--read-data-subset', '50%']);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/no damage found/);
+    const both = await cli(['--policy', policy, 'restore', '--to-dir', out, '--to', 's3://x/']);
+    expect(both.code).toBe(2);
+  });
+
+  it('never prints a password or a secret key', () => {
+    expect(outputs.length).toBeGreaterThan(10);
+    for (const r of outputs) {
+      expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+      expect(r.stdout + r.stderr).not.toContain(AWS_SECRET);
+    }
+  });
+});

@@ -1,0 +1,145 @@
+// Backup and restore behaviour that needs S3-like sources (any key, per-object errors,
+// several top-level prefixes): in-memory sources, filesystem repository.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Catalog } from '../../src/catalog/catalog.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import { restore } from '../../src/engine/restore.js';
+import type { OpenedSource } from '../../src/engine/sources.js';
+import { StorageError } from '../../src/errors.js';
+import { compileExcludes } from '../../src/policy/glob.js';
+import type { Group } from '../../src/policy/types.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { MemStore } from '../../src/storage/mem-store.js';
+import type { GetOptions, ListOptions } from '../../src/storage/types.js';
+import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+
+/** A source bucket where some keys cannot be read, and which records how many listings overlap. */
+class TestBucket extends MemStore {
+  denied = new Set<string>();
+  listing = 0;
+  maxConcurrentListings = 0;
+
+  override async get(key: string, opts?: GetOptions) {
+    if (this.denied.has(key)) throw new StorageError('AccessDenied', `GET ${this.location}${key}: AccessDenied (403)`, { backendCode: 'AccessDenied' });
+    return super.get(key, opts);
+  }
+
+  override async *list(prefix: string, opts?: ListOptions) {
+    this.listing++;
+    this.maxConcurrentListings = Math.max(this.maxConcurrentListings, this.listing);
+    try {
+      for await (const item of super.list(prefix, opts)) {
+        await new Promise((r) => setTimeout(r, 1)); // a page round trip
+        yield item;
+      }
+    } finally {
+      this.listing--;
+    }
+  }
+}
+
+describe('backup from S3-like sources', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let catalog: Catalog;
+  let bucket: TestBucket;
+  const group: Group = { name: 'g', sources: [] };
+
+  beforeEach(async () => {
+    dir = tempDir('sources');
+    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    catalog = openCatalog(dir.path, repo);
+    bucket = new TestBucket({ name: 'events' });
+  });
+  afterEach(() => {
+    catalog.close();
+    dir.cleanup();
+  });
+
+  const source = (prefixes = [''], exclude: string[] = []): OpenedSource => ({ bucket: 'events', store: bucket, prefixes, isExcluded: compileExcludes(exclude) });
+  const run = (src = source()) => backupGroup({ repo, catalog, policy: testPolicy(repo.store.location, [group], { concurrency: { list: 4, transfer: 4 } }), group, sources: [src] });
+
+  it('a run that cannot read some objects is partial and records each failure', async () => {
+    for (let i = 0; i < 20; i++) await bucket.put(`ok/${i}.json`, Buffer.from(`{"i":${i}}`));
+    await bucket.put('secret/a.json', Buffer.from('{}'));
+    await bucket.put('secret/b.json', Buffer.from('{}'));
+    bucket.denied = new Set(['secret/a.json', 'secret/b.json']);
+
+    const summary = await run();
+    expect(summary.status).toBe('partial');
+    expect(summary.counters.objectsFailed).toBe(2);
+    expect(summary.counters.objectsNew).toBe(22);
+    const failures = catalog.failuresOfRun(catalog.findRun(summary.runId)!.seq);
+    expect(failures.map((f) => [f.key, f.code]).sort()).toEqual([
+      ['secret/a.json', 'AccessDenied'],
+      ['secret/b.json', 'AccessDenied'],
+    ]);
+    expect(failures[0]!.message).toMatch(/AccessDenied/);
+
+    // Once readable, the next run picks the failed objects up as new.
+    bucket.denied.clear();
+    const next = await run();
+    expect(next.status).toBe('complete');
+    expect(next.counters).toMatchObject({ objectsNew: 2, objectsUnchanged: 20 });
+  });
+
+  it('lists top-level prefixes in parallel and honours exclusions', async () => {
+    for (const table of ['a', 'b', 'c', 'd', 'e', 'f'])
+      for (let i = 0; i < 30; i++) await bucket.put(`${table}/dt=1/part-${i}.json`, Buffer.from(`${table}${i}`));
+    await bucket.put('a/_temporary/x.json', Buffer.from('tmp'));
+    await bucket.put('top-level.txt', Buffer.from('top'));
+    const summary = await run(source([''], ['**/_temporary/**']));
+    expect(summary.counters.objectsNew).toBe(181);
+    expect(summary.counters.objectsExcluded).toBe(1);
+    expect(bucket.maxConcurrentListings).toBeGreaterThan(1);
+    expect(bucket.maxConcurrentListings).toBeLessThanOrEqual(4);
+  });
+
+  it('backs up only the configured prefixes, and a key that vanished gets a delete marker', async () => {
+    await bucket.put('keep/1', Buffer.from('1'));
+    await bucket.put('keep/2', Buffer.from('2'));
+    await bucket.put('other/3', Buffer.from('3'));
+    const first = await run(source(['keep/']));
+    expect(first.counters.objectsNew).toBe(2);
+    await bucket.delete('keep/2');
+    const second = await run(source(['keep/']));
+    expect(second.counters).toMatchObject({ objectsDeleted: 1, objectsUnchanged: 1 });
+    // The state of the latest run no longer has keep/2; the first run's still does.
+    expect(catalog.selectState([{ bucket: 'events' }], { runSeq: catalog.findRun(second.runId)!.seq })).toBe(1);
+    expect(catalog.selectState([{ bucket: 'events' }], { runSeq: catalog.findRun(first.runId)!.seq })).toBe(2);
+  });
+
+  it('restore to a directory never writes outside it and names every refused key', async () => {
+    const hostile = ['../../escape.txt', '/abs/path', 'a/../../b', '..\\x', 'nul\u0000byte', 'ok/../../up', 'a', 'a/b'];
+    for (const key of hostile) await bucket.put(key, Buffer.from(`content of ${JSON.stringify(key)}`));
+    await bucket.put('fine/file.txt', Buffer.from('fine'));
+    const summary = await run();
+    expect(summary.status).toBe('complete');
+
+    const target = join(dir.path, 'restore', 'inner');
+    const result = await restore({
+      repo,
+      catalog,
+      scopes: [{ bucket: 'events' }],
+      cut: { runSeq: catalog.findRun(summary.runId)!.seq },
+      target: new FsStore({ root: target, fsync: false }),
+      bucketDirs: false,
+      concurrency: 4,
+    });
+    const refused = result.failures.map((f) => f.key).sort();
+    expect(refused).toEqual(['../../escape.txt', '..\\x', '/abs/path', 'a/../../b', 'nul\u0000byte', 'ok/../../up', expect.stringMatching(/^a(\/b)?$/)].sort());
+    expect(result.restored).toBe(2); // fine/file.txt and one of a / a/b
+    for (const f of result.failures) {
+      // Each refusal names the key (JSON-quoted where it holds odd characters) and why.
+      expect(f.message.includes(JSON.stringify(f.key)) || f.message.includes(f.key)).toBe(true);
+      if (f.key !== 'a' && f.key !== 'a/b') expect(f.code).toBe('InvalidKey');
+    }
+    // Nothing escaped the target: its parent holds only the target itself.
+    expect(readdirSync(join(dir.path, 'restore'))).toEqual(['inner']);
+    expect(existsSync(join(dir.path, 'escape.txt'))).toBe(false);
+    expect(existsSync('/abs/path')).toBe(false);
+  });
+});
