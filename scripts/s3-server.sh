@@ -262,7 +262,9 @@ ms mon client mode = crc secure
 
 [client.rgw.lakeguard]
 admin socket = $DIR/run/\$name.asok
-rgw frontends = beast endpoint=127.0.0.1:$PORT
+# tcp_nodelay: without it, Nagle's algorithm meets delayed ACKs and every GET of an object
+# under ~64 KiB takes ~45 ms instead of ~2.5 ms (measured here) - AWS S3 has no such stall.
+rgw frontends = beast endpoint=127.0.0.1:$PORT tcp_nodelay=1
 rgw data = $DIR/rgw
 rgw enable ops log = false
 # Server-side encryption over plain http is fine for tests. SSE-KMS (aws:kms) works with
