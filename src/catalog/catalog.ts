@@ -86,7 +86,15 @@ export class Catalog {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      // The rollback may have removed bucket and meta rows the caches still map to row ids
+      // (which SQLite then hands out again): forget them.
+      this.bucketIds.clear();
+      this.metaIds.clear();
+      throw err;
+    }
   }
 
   private prepare() {

@@ -63,7 +63,11 @@ export class Packer {
     this.current = deferred();
 
     while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
-    this.throwIfFailed();
+    if (this.failure !== null) {
+      // This pack will never be written: settle its blobs' `stored` instead of leaving them pending.
+      done.reject(this.failure);
+      throw this.failure;
+    }
     const upload = this.upload(blobs).then(done.resolve, (err: unknown) => {
       this.failure ??= err;
       done.reject(err);
