@@ -6,6 +6,7 @@ import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMe
 import { packKey } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { readAll, type ObjectStore, type PutOptions } from '../storage/types.js';
+import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
 
 export interface RestoreOptions {
@@ -57,10 +58,11 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const targetBefore = { ...opts.target.stats };
   const total = opts.catalog.selectState(opts.scopes, opts.cut);
   const summary: RestoreSummary = { objects: total, restored: 0, bytes: 0, failed: 0, failures: [], requests: { get: 0, put: 0 }, durationMs: 0 };
-  const reads = pLimit(Math.max(2, Math.min(8, Math.ceil(opts.concurrency / 4))));
+
+  // Each task reads one coalesced range of a pack (or streams one large object) and holds its
+  // slot until the objects it decoded are written: memory stays at a few ranges.
+  const tasks = new TaskGroup();
   const writes = pLimit(opts.concurrency);
-  const running = new Set<Promise<void>>();
-  let fatal: unknown = null;
   let lastProgress = 0;
 
   const fail = (item: RestoreItem, err: unknown): void => {
@@ -79,68 +81,64 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
     lastProgress = Date.now();
     events({ type: 'progress', phase: 'restore', done: summary.restored + summary.failed, total, bytes: summary.bytes, failed: summary.failed });
   };
-  const track = (p: Promise<void>): void => {
-    const t = p.catch((err: unknown) => {
-      fatal ??= err;
-    });
-    running.add(t);
-    void t.finally(() => running.delete(t));
-  };
-  const write = (item: RestoreItem, body: Buffer | Readable): Promise<void> =>
+  const write = (item: RestoreItem, body: () => Buffer | Readable): Promise<void> =>
     writes(async () => {
       try {
-        await opts.target.put(targetKey(item, opts.bucketDirs), body, putOptions(item, opts.signal));
+        await opts.target.put(targetKey(item, opts.bucketDirs), body(), putOptions(item, opts.signal));
         summary.restored++;
         summary.bytes += item.size;
       } catch (err) {
-        if (err instanceof InterruptedError) throw err;
+        if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
         fail(item, err);
       }
       progress();
     });
+  const restoreRange = async (pack: string, range: Range<RestoreItem>): Promise<void> => {
+    let data: Buffer;
+    try {
+      data = await readRange(opts, pack, range.start, range.end);
+    } catch (err) {
+      if (!(err instanceof StorageError || err instanceof IntegrityError)) throw err;
+      for (const item of range.items) fail(item, packError(pack, err));
+      return;
+    }
+    const pending: Promise<void>[] = [];
+    for (const item of range.items) {
+      const blob = item.blobs[0]!;
+      let raw: Buffer;
+      try {
+        raw = decode(opts.repo, data.subarray(blob.offset - range.start, blob.offset - range.start + blob.length), blob, item);
+      } catch (err) {
+        fail(item, err);
+        continue;
+      }
+      pending.push(write(item, () => raw));
+    }
+    await Promise.all(pending);
+  };
 
+  const maxTasks = Math.max(2, Math.min(8, Math.ceil(opts.concurrency / 4)));
   for (let after = 0; ; ) {
     if (opts.signal?.aborted) throw new InterruptedError('restore interrupted');
-    if (fatal !== null) throw fatal;
+    tasks.throwIfFailed();
     const page = opts.catalog.statePage(after, PAGE);
     if (page.items.length === 0) break;
     after = page.rowid;
     for (const group of groupByPack(page.items)) {
-      // Back-pressure: at most a few pages of work queued.
-      while (running.size > opts.concurrency * 4) await Promise.race(running);
       if (group.pack === null) {
-        for (const item of group.items) track(item.blobs.length === 0 ? write(item, Buffer.alloc(0)) : write(item, streamBlobs(opts, item)));
+        for (const item of group.items) {
+          await tasks.waitBelow(opts.concurrency);
+          tasks.spawn(() => write(item, () => (item.blobs.length === 0 ? Buffer.alloc(0) : streamBlobs(opts, item))));
+        }
         continue;
       }
-      track(
-        reads(async () => {
-          for (const range of coalesce(group.items)) {
-            let data: Buffer;
-            try {
-              data = await readRange(opts, group.pack!, range.start, range.end);
-            } catch (err) {
-              if (!(err instanceof StorageError)) throw err;
-              for (const item of range.items) fail(item, packError(group.pack!, err));
-              continue;
-            }
-            for (const item of range.items) {
-              const blob = item.blobs[0]!;
-              let raw: Buffer;
-              try {
-                raw = decode(opts.repo, data.subarray(blob.offset - range.start, blob.offset - range.start + blob.length), blob, item);
-              } catch (err) {
-                fail(item, err);
-                continue;
-              }
-              track(write(item, raw));
-            }
-          }
-        }),
-      );
+      for (const range of coalesce(group.items)) {
+        await tasks.waitBelow(maxTasks);
+        tasks.spawn(() => restoreRange(group.pack!, range));
+      }
     }
   }
-  while (running.size > 0) await Promise.allSettled([...running]);
-  if (fatal !== null) throw fatal;
+  await tasks.wait();
   progress(true);
   summary.requests.get = opts.repo.store.stats.get - repoBefore.get;
   summary.requests.put = opts.target.stats.put - targetBefore.put;
@@ -216,7 +214,8 @@ function decode(repo: Repository, stored: Buffer, blob: BlobLocation, item: Rest
   }
 }
 
-function packError(pack: string, err: StorageError): LakeguardError {
+function packError(pack: string, err: StorageError | IntegrityError): LakeguardError {
+  if (err instanceof IntegrityError) return new IntegrityError(`pack ${pack}: ${err.message}`, { cause: err });
   return new StorageError(err.code, `pack ${pack}: ${err.message}`, { backendCode: err.backendCode, cause: err });
 }
 

@@ -129,8 +129,10 @@ describe('backup from S3-like sources', () => {
       bucketDirs: false,
       concurrency: 4,
     });
-    const refused = result.failures.map((f) => f.key).sort();
-    expect(refused).toEqual(['../../escape.txt', '..\\x', '/abs/path', 'a/../../b', 'nul\u0000byte', 'ok/../../up', expect.stringMatching(/^a(\/b)?$/)].sort());
+    const refused = result.failures.map((f) => f.key);
+    expect(refused.filter((k) => k !== 'a' && k !== 'a/b').sort()).toEqual(['../../escape.txt', '..\\x', '/abs/path', 'a/../../b', 'nul\u0000byte', 'ok/../../up'].sort());
+    // `a` and `a/b` cannot both be files: whichever comes second is refused, by name.
+    expect(refused.filter((k) => k === 'a' || k === 'a/b')).toHaveLength(1);
     expect(result.restored).toBe(2); // fine/file.txt and one of a / a/b
     for (const f of result.failures) {
       // Each refusal names the key (JSON-quoted where it holds odd characters) and why.
