@@ -11,6 +11,7 @@ import { BlobType } from '../repository/pack.js';
 import { Packer } from '../repository/packer.js';
 import type { Repository } from '../repository/repository.js';
 import type { ObjectEntry, ObjectMeta, RequestStats } from '../storage/types.js';
+import { TaskGroup } from '../util/task-group.js';
 import { emptyCounters, noEvents, type BackupSummary, type EventSink } from './events.js';
 import { finalizeRun } from './finalize.js';
 import { RecordWriter } from './record-writer.js';
@@ -127,11 +128,13 @@ class RunContext {
   readonly writer: RunWriter;
   private readonly listLimit: ReturnType<typeof pLimit>;
   private readonly transferLimit: ReturnType<typeof pLimit>;
-  private readonly tasks = new Set<Promise<void>>();
+  /** Listings of prefixes (each may spawn more) and object transfers, each bounded by its limiter. */
+  private readonly listings = new TaskGroup();
+  private readonly transfers = new TaskGroup();
   /** Blobs added to a pack that is not written yet: dedup against them too. */
   private readonly pendingBlobs = new Map<string, Promise<void>>();
-  private readonly durable = new Set<Promise<void>>();
-  private fatal: unknown = null;
+  /** Records waiting for their packs to be written. */
+  private readonly durable = new TaskGroup();
   private lastProgress = 0;
 
   constructor(
@@ -147,29 +150,24 @@ class RunContext {
   }
 
   async scanAll(): Promise<void> {
-    for (const source of this.sources) for (const prefix of source.prefixes) this.spawn(this.listLimit(() => this.scan(source, prefix, 0)));
-    // Tasks spawn more tasks (sub-prefixes, transfers): wait until none is left.
-    while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
+    for (const source of this.sources) for (const prefix of source.prefixes) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, 0)));
+    // Listings spawn more listings (sub-prefixes) and transfers: wait until none is left.
+    // Wait for both even after a failure, so nothing still writes while the run is finalized.
+    await this.listings.waitBelow(1);
+    await this.transfers.waitBelow(1);
     this.throwIfFatal();
     this.progress(true);
   }
 
   /** Waits until every stored object's record reached the catalog writer. */
   async settled(): Promise<void> {
-    while (this.durable.size > 0) await Promise.allSettled([...this.durable]);
-    this.throwIfFatal();
-  }
-
-  private spawn(task: Promise<void>): void {
-    const tracked = task.catch((err: unknown) => {
-      this.fatal ??= err;
-    });
-    this.tasks.add(tracked);
-    void tracked.finally(() => this.tasks.delete(tracked));
+    await this.durable.wait();
   }
 
   private throwIfFatal(): void {
-    if (this.fatal !== null) throw this.fatal;
+    this.listings.throwIfFailed();
+    this.transfers.throwIfFailed();
+    this.durable.throwIfFailed();
     if (this.opts.signal?.aborted) throw new InterruptedError('backup interrupted');
   }
 
@@ -187,7 +185,7 @@ class RunContext {
     }
     // Few sub-prefixes: list each one level deeper to get enough parallel listings; many: list each fully.
     const descend = subPrefixes.length < this.opts.policy.concurrency.list && depth + 1 < MAX_FANOUT_DEPTH;
-    for (const p of subPrefixes) this.spawn(this.listLimit(() => this.scan(source, p, descend ? depth + 1 : MAX_FANOUT_DEPTH)));
+    for (const p of subPrefixes) this.listings.spawn(() => this.listLimit(() => this.scan(source, p, descend ? depth + 1 : MAX_FANOUT_DEPTH)));
   }
 
   private async handle(source: OpenedSource, change: Change): Promise<void> {
@@ -212,9 +210,9 @@ class RunContext {
         c.bytesNew += change.entry.size;
         if (this.packer === null) break;
         // Back-pressure: keep the listing at most a few batches ahead of the transfers.
-        while (this.transferLimit.pendingCount > this.opts.policy.concurrency.transfer * 4) await sleep(5);
+        await this.transfers.waitBelow(this.opts.policy.concurrency.transfer * 4);
         const previousValidFrom = change.kind === 'changed' ? change.previous.validFrom : null;
-        this.spawn(this.transferLimit(() => this.transfer(source, change.entry, previousValidFrom)));
+        this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, change.entry, previousValidFrom)));
         break;
       }
     }
@@ -282,14 +280,10 @@ class RunContext {
       blobs,
     };
     // The record may reach the catalog only once every blob it needs is in a written pack.
-    const durable = Promise.all(stored).then(
-      () => this.writer.version(record),
-      (err: unknown) => {
-        this.fatal ??= err;
-      },
-    );
-    this.durable.add(durable);
-    void durable.finally(() => this.durable.delete(durable));
+    this.durable.spawn(async () => {
+      await Promise.all(stored);
+      this.writer.version(record);
+    });
   }
 
   private progress(force: boolean): void {
@@ -377,6 +371,3 @@ function diffStats(after: RequestStats, before: RequestStats): RequestStats {
   };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
