@@ -229,7 +229,11 @@ export class Repository {
     head.writeUInt8(compressed ? 1 : 0, 0);
     head.writeUInt32LE(json.length, 1);
     const framed = Buffer.concat([head, data]);
-    const body = this.keys === null ? framed : seal(this.keys.encKey, framed, dir === 'index' ? AAD_INDEX : AAD_MANIFEST);
+    // Unencrypted documents carry a SHA-256 of the frame, so corruption is detected there too.
+    const body =
+      this.keys === null
+        ? Buffer.concat([framed, Buffer.from(sha256Hex(framed), 'hex')])
+        : seal(this.keys.encKey, framed, dir === 'index' ? AAD_INDEX : AAD_MANIFEST);
     const id = name ?? sha256Hex(body);
     await this.put(`${dir}/${id}`, body, { ifNoneMatch: true });
     return id;
@@ -240,7 +244,7 @@ export class Repository {
     const where = `${this.store.location}${dir}/${name}`;
     let framed: Buffer;
     try {
-      framed = this.keys === null ? body : openSealed(this.keys.encKey, body, dir === 'index' ? AAD_INDEX : AAD_MANIFEST);
+      framed = this.keys === null ? checkDigest(body) : openSealed(this.keys.encKey, body, dir === 'index' ? AAD_INDEX : AAD_MANIFEST);
     } catch (err) {
       throw new IntegrityError(`${where}: failed authentication (corrupted or tampered)`, { cause: err });
     }
@@ -262,6 +266,13 @@ export class Repository {
   put(key: string, body: Buffer, opts: PutOptions = {}): ReturnType<ObjectStore['put']> {
     return this.store.put(key, body, { ...this.putDefaults, ...opts });
   }
+}
+
+/** Strips and checks the SHA-256 trailer of an unencrypted document. */
+function checkDigest(body: Buffer): Buffer {
+  const framed = body.subarray(0, body.length - 32);
+  if (body.length < 37 || sha256Hex(framed) !== body.subarray(body.length - 32).toString('hex')) throw new Error('SHA-256 mismatch');
+  return framed;
 }
 
 function parseConfig(raw: Buffer, location: string): RepositoryConfig {

@@ -335,8 +335,13 @@ describe.each([
       const mbody = await getBytes(store, `runs/${manifest.id}`);
       await store.put(`index/${sha256(mbody)}`, mbody);
       await expect(repo.readDocument('index', sha256(mbody))).rejects.toBeInstanceOf(IntegrityError);
-      await store.put(`runs/${manifest.id}`, flip(mbody, mbody.length - 1));
-      await expect(repo.readDocument('runs', manifest.id)).rejects.toBeInstanceOf(IntegrityError);
+    }
+    // A changed byte anywhere in a manifest is refused, encrypted (GCM) or not (SHA-256 trailer).
+    const mbody = await getBytes(store, `runs/${manifest.id}`);
+    for (const pos of [0, 5, Math.floor(mbody.length / 2), mbody.length - 1]) {
+      await store.delete(`runs/${manifest.id}`);
+      await store.put(`runs/${manifest.id}`, flip(mbody, pos));
+      await expect(repo.readDocument('runs', manifest.id), `byte ${pos}`).rejects.toBeInstanceOf(IntegrityError);
     }
   });
 });
