@@ -81,6 +81,11 @@ export class Catalog {
     return new Catalog(path, db);
   }
 
+  /** The SQLite handle, for read-only query modules of the catalog layer (queries.ts). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
