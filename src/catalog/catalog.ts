@@ -29,6 +29,8 @@ export interface Scope {
   bucket: string;
   prefix?: string;
   key?: string;
+  /** With `key`: this exact version, whatever the cut. */
+  versionId?: string;
 }
 
 type Row = Record<string, unknown>;
@@ -136,6 +138,11 @@ export class Catalog {
          WHERE o.bucket = ? AND o.key = ?`,
       ),
       hasBlob: db.prepare('SELECT 1 FROM blobs WHERE hash = ?').pluck(),
+      objectOf: db.prepare('SELECT id FROM objects WHERE bucket = ? AND key = ?').pluck(),
+      latestNullVersion: db.prepare(
+        `SELECT delete_marker AS deleteMarker, etag, size, last_modified AS lastModified FROM versions
+         WHERE object = ? AND version_id IS NULL ORDER BY valid_from DESC, id DESC LIMIT 1`,
+      ),
     };
   }
 
@@ -183,6 +190,22 @@ export class Catalog {
 
   hasBlob(hash: Buffer): boolean {
     return this.stmts.hasBlob.get(hash) !== undefined;
+  }
+
+  /**
+   * Whether a listed version is already catalogued: by version id, or — for the "null" version
+   * of a bucket whose versioning was suspended or enabled late — by etag, size and time.
+   */
+  hasVersion(bucket: string, entry: { key: string; versionId: string | null; isDeleteMarker: boolean; etag: string; size: number; lastModified: Date }): boolean {
+    const bucketId = this.findBucketId(bucket);
+    if (bucketId === undefined) return false;
+    const objectId = this.stmts.objectOf.get(bucketId, entry.key) as number | undefined;
+    if (objectId === undefined) return false;
+    if (entry.versionId !== null) return this.stmts.versionExists.get(objectId, entry.versionId) !== undefined;
+    const row = this.stmts.latestNullVersion.get(objectId) as { deleteMarker: number; etag: string; size: number; lastModified: number } | undefined;
+    if (row === undefined) return false;
+    if (entry.isDeleteMarker) return row.deleteMarker === 1;
+    return row.deleteMarker === 0 && row.etag === entry.etag && row.size === entry.size && row.lastModified === entry.lastModified.getTime();
   }
 
   /**
@@ -358,7 +381,7 @@ export class Catalog {
   selectState(scopes: readonly Scope[], cut: StateCut): number {
     const db = this.db;
     db.exec('DROP TABLE IF EXISTS temp.sel; DROP TABLE IF EXISTS temp.plan');
-    db.exec('CREATE TEMP TABLE sel (version INTEGER PRIMARY KEY, bucket TEXT, key TEXT)');
+    db.exec('CREATE TEMP TABLE sel (version INTEGER PRIMARY KEY, bucket TEXT, key TEXT); CREATE INDEX temp.sel_by_key ON sel (bucket, key)');
     const cutSql = 'runSeq' in cut ? 'run <= @cut' : 'valid_from <= @cut';
     const cutValue = 'runSeq' in cut ? cut.runSeq : cut.time;
     const insert = db.prepare(
@@ -367,8 +390,17 @@ export class Catalog {
        JOIN versions v ON v.id = (SELECT id FROM versions WHERE object = o.id AND ${cutSql} ORDER BY valid_from DESC, id DESC LIMIT 1)
        WHERE b.name = @bucket AND o.key >= @lo AND (@hi IS NULL OR o.key < @hi) AND v.delete_marker = 0`,
     );
+    const exact = db.prepare(
+      `INSERT OR IGNORE INTO sel (version, bucket, key)
+       SELECT v.id, b.name, o.key FROM objects o JOIN buckets b ON b.id = o.bucket JOIN versions v ON v.object = o.id
+       WHERE b.name = @bucket AND o.key = @key AND v.version_id = @versionId AND v.delete_marker = 0`,
+    );
     this.transaction(() => {
       for (const s of scopes) {
+        if (s.versionId !== undefined && s.key !== undefined) {
+          exact.run({ bucket: s.bucket, key: s.key, versionId: s.versionId });
+          continue;
+        }
         const lo = s.key ?? s.prefix ?? '';
         const hi = s.key !== undefined ? s.key + '\u0000' : s.prefix ? s.prefix + '\u{10FFFF}' : null;
         insert.run({ bucket: s.bucket, lo, hi, cut: cutValue });
@@ -384,6 +416,11 @@ export class Catalog {
        ORDER BY nblobs > 1, bl.pack, bl.offset`,
     );
     return db.prepare('SELECT count(*) FROM plan').pluck().get() as number;
+  }
+
+  /** Whether the selected state holds this key (for --delete-extra). */
+  selectedHas(bucket: string, key: string): boolean {
+    return this.db.prepare('SELECT 1 FROM temp.sel WHERE bucket = ? AND key = ?').get(bucket, key) !== undefined;
   }
 
   /** A page of the selected state, in plan order (rowid). */

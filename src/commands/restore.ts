@@ -1,10 +1,11 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { Scope } from '../catalog/catalog.js';
+import type { Scope, StateCut } from '../catalog/catalog.js';
 import type { RunRow } from '../catalog/types.js';
 import { restore, type RestoreSummary } from '../engine/restore.js';
-import { outermostPrefixes, sourceName } from '../engine/sources.js';
+import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
+import { parseAt } from '../catalog/instant.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Policy } from '../policy/types.js';
 import { FsStore } from '../storage/fs-store.js';
@@ -19,23 +20,33 @@ interface RestoreFlags {
   bucket?: string;
   prefix?: string;
   key?: string;
+  keysFrom?: string;
+  versionId?: string;
   run?: string;
+  at?: string;
   to?: string;
   toDir?: string;
   toEndpoint?: string;
+  inPlace?: boolean;
+  deleteExtra?: boolean;
 }
 
 export function register(program: Command): void {
   program
     .command('restore')
-    .description('restore objects as a run recorded them, into a bucket or a local directory')
+    .description('restore objects as they were at an instant (or as a run recorded them), into a bucket or a local directory')
     .option('-g, --group <name>', 'restore this protection group')
     .option('-b, --bucket <name>', 'restore this bucket (or local source name)')
     .option('-p, --prefix <prefix>', 'only keys under this prefix (with --bucket)')
     .option('-k, --key <key>', 'only this key (with --bucket)')
-    .option('-r, --run <id>', 'the run to restore (id, unique id prefix or number); default: the latest complete or partial run')
+    .option('--keys-from <file>', 'only the keys listed in this file, one per line: s3://bucket/key, or key with --bucket')
+    .option('--version-id <id>', 'restore this exact S3 version (with --bucket and --key)')
+    .option('--at <time>', 'the state at this instant: ISO 8601 (local time unless it has an offset), a run id, or 2h / 3d / 1w ago')
+    .option('-r, --run <id>', 'the state a run recorded (id, unique id prefix or number); default: the latest complete or partial run')
     .option('--to <url>', 'target s3://bucket/prefix/: each key goes to prefix/<key> (prefix/<bucket>/<key> for several buckets)')
     .option('--to-dir <dir>', 'target local directory: never writes outside it')
+    .option('--in-place', 'write each object back into its original bucket, as a new current version')
+    .option('--delete-extra', 'afterwards delete keys in the restored scope that did not exist at that time (on a versioned bucket this adds delete markers)')
     .option('--to-endpoint <url>', 'S3 endpoint of the --to bucket (default: the policy\'s s3.endpoint)')
     .addHelpText(
       'after',
@@ -46,26 +57,27 @@ Exit status: 0 restored, 1 error, 2 bad usage, 3 some objects could not be resto
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const flags = cmd.opts<RestoreFlags>();
-        if ((flags.to === undefined) === (flags.toDir === undefined)) throw new UsageError('give exactly one target: --to s3://bucket/prefix/ or --to-dir DIR');
-        if ((flags.prefix !== undefined || flags.key !== undefined) && flags.bucket === undefined) throw new UsageError('--prefix and --key need --bucket');
+        checkFlags(flags);
         const ctx = await openAll(cmd);
         try {
-          const run = pickRun(ctx, flags);
-          const scopes = scopesFor(ctx, flags, run);
-          const target = openTarget(ctx.policy, flags);
+          const { cut, label, group } = pickCut(ctx, flags);
+          const scopes = scopesFor(ctx, flags, group);
           const buckets = new Set(scopes.map((s) => s.bucket));
+          const target = flags.inPlace ? inPlaceTargets(ctx.policy) : openTarget(ctx.policy, flags);
+          const where = typeof target === 'function' ? 'the original buckets' : target.location;
           const summary = await restore({
             repo: ctx.repo,
             catalog: ctx.catalog,
             scopes,
-            cut: { runSeq: run.seq },
+            cut,
             target,
-            bucketDirs: buckets.size > 1,
+            bucketDirs: !flags.inPlace && buckets.size > 1,
+            deleteExtra: flags.deleteExtra ?? false,
             concurrency: ctx.policy.concurrency.transfer,
             events: reporter.event,
             signal,
           });
-          reporter.summary({ run: run.id, target: target.location, ...summary }, describe(summary, run, target));
+          reporter.summary({ state: label, target: where, ...summary }, describe(summary, label, where));
           if (summary.objects === 0) reporter.info('nothing matched: check --bucket/--prefix/--key, or list runs with `lakeguard runs`');
           return summary.failed > 0 ? ExitCode.partial : ExitCode.ok;
         } finally {
@@ -75,28 +87,84 @@ Exit status: 0 restored, 1 error, 2 bad usage, 3 some objects could not be resto
     );
 }
 
-function pickRun(ctx: Opened, flags: RestoreFlags): RunRow {
-  if (flags.run !== undefined) {
-    const run = ctx.catalog.findRun(flags.run);
-    if (run === undefined) throw new UsageError(`no run ${JSON.stringify(flags.run)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
-    return run;
-  }
-  const run = ctx.catalog.latestRun({ statuses: ['complete', 'partial'], ...(flags.group === undefined ? {} : { group: flags.group }) });
-  if (run === undefined) throw new UsageError(`no complete run${flags.group === undefined ? '' : ` of group ${flags.group}`} to restore from`, { hint: 'run `lakeguard backup` first, or pick one with --run' });
-  return run;
+function checkFlags(flags: RestoreFlags): void {
+  const targets = [flags.to, flags.toDir, flags.inPlace].filter((t) => t !== undefined && t !== false).length;
+  if (targets !== 1) throw new UsageError('give exactly one target: --to s3://bucket/prefix/, --to-dir DIR or --in-place');
+  if ((flags.prefix !== undefined || flags.key !== undefined) && flags.bucket === undefined) throw new UsageError('--prefix and --key need --bucket');
+  if (flags.versionId !== undefined && (flags.bucket === undefined || flags.key === undefined)) throw new UsageError('--version-id needs --bucket and --key');
+  if (flags.at !== undefined && flags.run !== undefined) throw new UsageError('give --at or --run, not both');
+  if (flags.keysFrom !== undefined && (flags.key !== undefined || flags.prefix !== undefined)) throw new UsageError('--keys-from replaces --key and --prefix');
 }
 
-/** What to restore: --bucket (narrowed by --prefix/--key), else the group's sources. */
-function scopesFor(ctx: Opened, flags: RestoreFlags, run: RunRow): Scope[] {
+/** Which state: --version-id, --at, --run, or by default the latest complete or partial run. */
+function pickCut(ctx: Opened, flags: RestoreFlags): { cut: StateCut; label: string; group: string | undefined } {
+  if (flags.versionId !== undefined) return { cut: { time: Date.now() }, label: `version ${flags.versionId}`, group: flags.group };
+  if (flags.at !== undefined) {
+    const cut = parseAt(flags.at, ctx.catalog);
+    return { cut, label: describeCut(ctx, cut), group: flags.group };
+  }
+  let run: RunRow | undefined;
+  if (flags.run !== undefined) {
+    run = ctx.catalog.findRun(flags.run);
+    if (run === undefined) throw new UsageError(`no run ${JSON.stringify(flags.run)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
+  } else {
+    run = ctx.catalog.latestRun({ statuses: ['complete', 'partial'], ...(flags.group === undefined ? {} : { group: flags.group }) });
+    if (run === undefined) throw new UsageError(`no complete run${flags.group === undefined ? '' : ` of group ${flags.group}`} to restore from`, { hint: 'run `lakeguard backup` first, or pick one with --run or --at' });
+  }
+  return { cut: { runSeq: run.seq }, label: `run ${run.id}`, group: flags.group ?? run.group };
+}
+
+function describeCut(ctx: Opened, cut: StateCut): string {
+  if ('time' in cut) return `state at ${new Date(cut.time).toISOString()}`;
+  const run = ctx.catalog.listRuns().find((r) => r.seq === cut.runSeq);
+  return `run ${run?.id ?? cut.runSeq}`;
+}
+
+/** What to restore: --bucket (narrowed by --prefix/--key/--keys-from), else the group's sources. */
+function scopesFor(ctx: Opened, flags: RestoreFlags, groupName: string | undefined): Scope[] {
+  if (flags.keysFrom !== undefined) return keysFromFile(flags.keysFrom, flags.bucket);
   if (flags.bucket !== undefined) {
-    if (flags.key !== undefined) return [{ bucket: flags.bucket, key: flags.key }];
+    if (flags.key !== undefined) return [{ bucket: flags.bucket, key: flags.key, ...(flags.versionId === undefined ? {} : { versionId: flags.versionId }) }];
     return [{ bucket: flags.bucket, ...(flags.prefix === undefined ? {} : { prefix: flags.prefix }) }];
   }
-  const groupName = flags.group ?? run.group;
+  if (groupName === undefined) {
+    if (ctx.policy.groups.length === 1) groupName = ctx.policy.groups[0]!.name;
+    else throw new UsageError('say what to restore: --group, --bucket or --keys-from', { hint: `groups: ${ctx.policy.groups.map((g) => g.name).join(', ') || '(none in the policy)'}` });
+  }
   const group = ctx.policy.groups.find((g) => g.name === groupName);
   if (group !== undefined) return group.sources.flatMap((s) => outermostPrefixes(s.prefixes).map((prefix) => ({ bucket: sourceName(s), prefix })));
   // No policy for this group (e.g. a laptop with only --repo): every bucket its runs recorded.
   return ctx.catalog.bucketsOfGroup(groupName).map((bucket) => ({ bucket }));
+}
+
+/** `s3://bucket/key` lines, or plain keys with --bucket; blank lines and # comments are skipped. */
+function keysFromFile(file: string, bucket: string | undefined): Scope[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --keys-from ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  const scopes: Scope[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === '' || line.startsWith('#')) return;
+    const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(line);
+    if (m !== null) scopes.push({ bucket: m[1]!, key: m[2]! });
+    else if (bucket !== undefined) scopes.push({ bucket, key: line });
+    else throw new UsageError(`${file}:${i + 1}: ${JSON.stringify(line)} is not s3://bucket/key (or give --bucket for plain keys)`);
+  });
+  if (scopes.length === 0) throw new UsageError(`--keys-from ${file} lists no keys`);
+  return scopes;
+}
+
+/** Each bucket's own store: the policy's source for it (S3 bucket or local directory), else an S3 bucket. */
+function inPlaceTargets(policy: Policy): (bucket: string) => ObjectStore {
+  return (bucket) => {
+    const source = policy.groups.flatMap((g) => g.sources).find((s) => sourceName(s) === bucket);
+    if (source !== undefined) return openSource(source, policy, { maxSockets: policy.concurrency.transfer * 2 }).store;
+    const endpoint = policy.s3.endpoint;
+    return openStore(`s3://${bucket}`, { ...(endpoint === undefined ? {} : { endpoint }), ...(policy.s3.region === undefined ? {} : { region: policy.s3.region }) });
+  };
 }
 
 function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
@@ -112,11 +180,12 @@ function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
   return openStore(flags.to!, { ...(endpoint === undefined ? {} : { endpoint }), ...(region === undefined ? {} : { region }), maxSockets: policy.concurrency.transfer * 2 });
 }
 
-function describe(s: RestoreSummary, run: RunRow, target: ObjectStore): string {
+function describe(s: RestoreSummary, label: string, where: string): string {
   const lines = [
-    `restored ${s.restored} of ${s.objects} objects (${formatBytes(s.bytes)}) from run ${run.id} to ${target.location} in ${formatDuration(s.durationMs)}`,
+    `restored ${s.restored} of ${s.objects} objects (${formatBytes(s.bytes)}) from ${label} to ${where} in ${formatDuration(s.durationMs)}`,
     `  requests  ${s.requests.get} GET from the repository, ${s.requests.put} PUT to the target`,
   ];
+  if (s.deleted > 0) lines.push(`  deleted ${s.deleted} keys that did not exist then (--delete-extra)`);
   if (s.failed > 0) lines.push(`  ${s.failed} objects could not be restored (listed above)`);
   return lines.join('\n');
 }

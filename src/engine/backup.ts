@@ -15,7 +15,7 @@ import { TaskGroup } from '../util/task-group.js';
 import { emptyCounters, noEvents, type BackupSummary, type EventSink } from './events.js';
 import { finalizeRun } from './finalize.js';
 import { RecordWriter } from './record-writer.js';
-import { scanRange, type Change } from './scan.js';
+import { scanRange, scanVersions, type Change } from './scan.js';
 import { openSource, type OpenedSource } from './sources.js';
 
 export interface BackupOptions {
@@ -53,6 +53,14 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
   const counters = emptyCounters();
   const sources = opts.sources ?? group.sources.map((s) => openSource(s, policy, { maxSockets: policy.concurrency.transfer * 2 }));
   const repoStatsBefore = { ...repo.store.stats };
+  await Promise.all(
+    sources.map(async (s) => {
+      s.versioned ??= (await s.store.versioningEnabled?.().catch((err: unknown) => {
+        if (isUnreadable(err)) return false; // the listing reports it, as a failure of this source
+        throw err;
+      })) ?? false;
+    }),
+  );
 
   if (dryRun) {
     const ctx = new RunContext(opts, sources, counters, null, null);
@@ -174,14 +182,22 @@ class RunContext {
   private async scan(source: OpenedSource, prefix: string, depth: number): Promise<void> {
     const shallow = depth < MAX_FANOUT_DEPTH;
     const subPrefixes: string[] = [];
-    const changes = scanRange(this.opts.catalog, source, prefix, {
+    const changes = (source.versioned ? scanVersions : scanRange)(this.opts.catalog, source, prefix, {
       shallow,
       onPrefix: (p) => subPrefixes.push(p),
       ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
     });
-    for await (const change of changes) {
-      this.throwIfFatal();
-      await this.handle(source, change);
+    try {
+      for await (const change of changes) {
+        this.throwIfFatal();
+        await this.handle(source, change);
+      }
+    } catch (err) {
+      // A prefix (or bucket) that cannot be listed does not stop the run: it is recorded as a
+      // failure and nothing under it is taken as deleted. Anything else is fatal.
+      if (!isUnreadable(err)) throw err;
+      this.writer.failed(source.bucket, { key: prefix, versionId: null }, err);
+      return;
     }
     // Few sub-prefixes: list each one level deeper to get enough parallel listings; many: list each fully.
     const descend = subPrefixes.length < this.opts.policy.concurrency.list && depth + 1 < MAX_FANOUT_DEPTH;
@@ -203,20 +219,31 @@ class RunContext {
         this.writer.deleted(source.bucket, change.previous.key, change.previous.validFrom);
         break;
       case 'new':
-      case 'changed': {
         c.objectsSeen++;
-        if (change.kind === 'new') c.objectsNew++;
-        else c.objectsChanged++;
-        c.bytesNew += change.entry.size;
-        if (this.packer === null) break;
-        // Back-pressure: keep the listing at most a few batches ahead of the transfers.
-        await this.transfers.waitBelow(this.opts.policy.concurrency.transfer * 4);
-        const previousValidFrom = change.kind === 'changed' ? change.previous.validFrom : null;
-        this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, change.entry, previousValidFrom)));
+        if (change.entry.isDeleteMarker) {
+          // A real delete marker of a versioned bucket: recorded as it is, nothing to read.
+          c.objectsDeleted++;
+          this.writer.deleteMarker(source.bucket, change.entry);
+        } else {
+          c.objectsNew++;
+          await this.startTransfer(source, change.entry, null);
+        }
         break;
-      }
+      case 'changed':
+        c.objectsSeen++;
+        c.objectsChanged++;
+        await this.startTransfer(source, change.entry, change.previous.validFrom);
+        break;
     }
     this.progress(false);
+  }
+
+  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previousValidFrom: number | null): Promise<void> {
+    this.counters.bytesNew += entry.size;
+    if (this.packer === null) return;
+    // Back-pressure: keep the listing at most a few batches ahead of the transfers.
+    await this.transfers.waitBelow(this.opts.policy.concurrency.transfer * 4);
+    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previousValidFrom)));
   }
 
   private async transfer(source: OpenedSource, entry: ObjectEntry, previousValidFrom: number | null): Promise<void> {
@@ -226,10 +253,18 @@ class RunContext {
     const stored: Promise<void>[] = [];
     let meta: ObjectMeta;
     let size = 0;
+    let tags: Record<string, string> | undefined;
     let repoStep = false;
     try {
-      const got = await source.store.get(entry.key, this.opts.signal === undefined ? {} : { signal: this.opts.signal });
+      const got = await source.store.get(entry.key, {
+        ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
+        ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+      });
       meta = got.meta;
+      // Tags cost a request, so only for objects that have any (x-amz-tagging-count).
+      if (meta.tagCount && source.store.getTags) {
+        tags = await source.store.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId });
+      }
       for await (const chunk of chunkStream(got.body, this.opts.repo.chunker)) {
         size += chunk.length;
         c.bytesRead += chunk.length;
@@ -276,7 +311,7 @@ class RunContext {
       lastModified,
       validFrom: previousValidFrom === null ? lastModified : Math.max(lastModified, previousValidFrom + 1),
       ...((entry.storageClass ?? meta.storageClass) === undefined ? {} : { storageClass: (entry.storageClass ?? meta.storageClass)! }),
-      meta: storedMeta(meta),
+      meta: storedMeta(meta, tags),
       blobs,
     };
     // The record may reach the catalog only once every blob it needs is in a written pack.
@@ -327,7 +362,13 @@ class RunWriter {
     });
   }
 
-  failed(bucket: string, entry: ObjectEntry, err: StorageError): void {
+  /** A delete marker listed by a versioned bucket. */
+  deleteMarker(bucket: string, entry: ObjectEntry): void {
+    const at = entry.lastModified.getTime();
+    this.writer?.addVersion({ bucket, key: entry.key, versionId: entry.versionId, deleteMarker: true, size: 0, etag: '', lastModified: at, validFrom: at, blobs: [] });
+  }
+
+  failed(bucket: string, entry: { key: string; versionId: string | null }, err: StorageError): void {
     this.counters.objectsFailed++;
     const failure = { bucket, key: entry.key, versionId: entry.versionId, code: err.backendCode, message: err.message };
     this.opts.events?.({ type: 'failure', ...failure });
@@ -339,8 +380,14 @@ class RunWriter {
   }
 }
 
-function storedMeta(meta: ObjectMeta): StoredMeta {
+/** Errors that make one object, prefix or bucket unreadable without making the run pointless. */
+function isUnreadable(err: unknown): err is StorageError {
+  return err instanceof StorageError && ['AccessDenied', 'NoSuchBucket', 'NotFound', 'InvalidObjectState'].includes(err.code);
+}
+
+function storedMeta(meta: ObjectMeta, tags: Record<string, string> | undefined): StoredMeta {
   const out: StoredMeta = {};
+  if (tags !== undefined && Object.keys(tags).length > 0) out.tags = tags;
   if (meta.contentType !== undefined) out.contentType = meta.contentType;
   if (meta.contentEncoding !== undefined) out.contentEncoding = meta.contentEncoding;
   if (meta.cacheControl !== undefined) out.cacheControl = meta.cacheControl;

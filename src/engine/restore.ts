@@ -14,9 +14,12 @@ export interface RestoreOptions {
   catalog: Catalog;
   scopes: Scope[];
   cut: StateCut;
-  target: ObjectStore;
+  /** Where a bucket's objects go (one store for all, or each bucket's own for in-place restores). */
+  target: ObjectStore | ((bucket: string) => ObjectStore);
   /** Put each key under `<bucket>/` in the target (restoring several buckets at once). */
   bucketDirs: boolean;
+  /** Afterwards, delete keys in the scopes that did not exist in the restored state. */
+  deleteExtra?: boolean;
   concurrency: number;
   events?: EventSink;
   signal?: AbortSignal;
@@ -34,6 +37,8 @@ export interface RestoreSummary {
   restored: number;
   bytes: number;
   failed: number;
+  /** Keys removed by --delete-extra. */
+  deleted: number;
   /** The first failures (all of them are also reported as events). */
   failures: RestoreFailure[];
   requests: { get: number; put: number };
@@ -55,9 +60,20 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const started = Date.now();
   const events = opts.events ?? noEvents;
   const repoBefore = { ...opts.repo.store.stats };
-  const targetBefore = { ...opts.target.stats };
+  const targets = new Map<string, ObjectStore>();
+  const targetFor = (bucket: string): ObjectStore => {
+    let store = targets.get(bucket);
+    if (store === undefined) {
+      store = typeof opts.target === 'function' ? opts.target(bucket) : opts.target;
+      targets.set(bucket, store);
+    }
+    return store;
+  };
+  const putsBefore = new Map<ObjectStore, number>();
+  const countPuts = (): number => [...new Set(targets.values())].reduce((n, t) => n + t.stats.put - (putsBefore.get(t) ?? 0), 0);
+  if (typeof opts.target !== 'function') putsBefore.set(opts.target, opts.target.stats.put);
   const total = opts.catalog.selectState(opts.scopes, opts.cut);
-  const summary: RestoreSummary = { objects: total, restored: 0, bytes: 0, failed: 0, failures: [], requests: { get: 0, put: 0 }, durationMs: 0 };
+  const summary: RestoreSummary = { objects: total, restored: 0, bytes: 0, failed: 0, deleted: 0, failures: [], requests: { get: 0, put: 0 }, durationMs: 0 };
 
   // Each task reads one coalesced range of a pack (or streams one large object) and holds its
   // slot until the objects it decoded are written: memory stays at a few ranges.
@@ -84,7 +100,9 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const write = (item: RestoreItem, body: () => Buffer | Readable): Promise<void> =>
     writes(async () => {
       try {
-        await opts.target.put(targetKey(item, opts.bucketDirs), body(), putOptions(item, opts.signal));
+        const target = targetFor(item.bucket);
+        if (!putsBefore.has(target)) putsBefore.set(target, target.stats.put);
+        await target.put(targetKey(item, opts.bucketDirs), body(), putOptions(item, opts.signal));
         summary.restored++;
         summary.bytes += item.size;
       } catch (err) {
@@ -140,10 +158,49 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   }
   await tasks.wait();
   progress(true);
+  if (opts.deleteExtra) {
+    if (summary.failed > 0) {
+      events({ type: 'warning', message: `--delete-extra: nothing deleted because ${summary.failed} objects could not be restored` });
+    } else {
+      summary.deleted = await deleteExtra(opts, targetFor);
+    }
+  }
   summary.requests.get = opts.repo.store.stats.get - repoBefore.get;
-  summary.requests.put = opts.target.stats.put - targetBefore.put;
+  summary.requests.put = countPuts();
   summary.durationMs = Date.now() - started;
   return summary;
+}
+
+/**
+ * Removes keys in the restored scopes that the selected state does not have, so the target
+ * matches the state exactly. Extra keys are collected first (in SQLite, not in memory) and
+ * deleted after the listing, never while it runs. On a versioned bucket a delete only adds a
+ * delete marker: nothing is destroyed.
+ */
+async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore): Promise<number> {
+  const db = opts.catalog.database;
+  db.exec('DROP TABLE IF EXISTS temp.extra; CREATE TEMP TABLE extra (bucket TEXT, target_key TEXT)');
+  const add = db.prepare('INSERT INTO extra (bucket, target_key) VALUES (?, ?)');
+  for (const scope of opts.scopes) {
+    const base = opts.bucketDirs ? `${scope.bucket}/` : '';
+    const store = targetFor(scope.bucket);
+    for await (const item of store.list(base + (scope.key ?? scope.prefix ?? ''), opts.signal === undefined ? {} : { signal: opts.signal })) {
+      if (item.kind !== 'object') continue;
+      const key = item.key.slice(base.length);
+      if (scope.key !== undefined && key !== scope.key) continue;
+      if (!opts.catalog.selectedHas(scope.bucket, key)) add.run(scope.bucket, item.key);
+    }
+  }
+  const page = db.prepare('SELECT rowid, bucket, target_key AS key FROM extra WHERE rowid > ? ORDER BY rowid LIMIT 1000');
+  const limit = pLimit(opts.concurrency);
+  let deleted = 0;
+  for (let after = 0; ; ) {
+    const rows = page.all(after) as { rowid: number; bucket: string; key: string }[];
+    if (rows.length === 0) return deleted;
+    await Promise.all(rows.map((r) => limit(() => targetFor(r.bucket).delete(r.key))));
+    deleted += rows.length;
+    after = rows.at(-1)!.rowid;
+  }
 }
 
 export function targetKey(item: { bucket: string; key: string }, bucketDirs: boolean): string {

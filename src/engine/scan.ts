@@ -18,6 +18,29 @@ export interface ScanTarget {
   isExcluded: (key: string) => boolean;
 }
 
+/**
+ * For a bucket that keeps versions: lists every version and delete marker (ListObjectVersions)
+ * and yields `new` for each one the catalog does not have yet — a version is never fetched
+ * twice. Versions expired by lifecycle before a run saw them are simply absent.
+ */
+export async function* scanVersions(
+  catalog: Catalog,
+  target: ScanTarget,
+  prefix: string,
+  opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal },
+): AsyncGenerator<Change> {
+  const listOpts = { versions: true, ...(opts.shallow ? { delimiter: '/' } : {}), ...signalOpt(opts.signal) };
+  for await (const item of target.store.list(prefix, listOpts)) {
+    if (item.kind === 'prefix') {
+      opts.onPrefix?.(item.prefix);
+      continue;
+    }
+    if (target.isExcluded(item.key)) yield { kind: 'excluded', entry: item };
+    else if (catalog.hasVersion(target.bucket, item)) yield { kind: 'unchanged', entry: item };
+    else yield { kind: 'new', entry: item };
+  }
+}
+
 const CATALOG_PAGE = 2000;
 
 /**

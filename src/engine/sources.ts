@@ -14,6 +14,8 @@ export interface OpenedSource {
   store: ObjectStore;
   prefixes: string[];
   isExcluded: (key: string) => boolean;
+  /** The bucket keeps versions: list every version (set at the start of each run). */
+  versioned?: boolean;
 }
 
 export function sourceName(source: Source): string {

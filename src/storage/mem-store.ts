@@ -75,7 +75,7 @@ export class MemStore implements ObjectStore {
   }
 
   async versioningEnabled(): Promise<boolean> {
-    return this.versioning;
+    return this.everVersioned;
   }
 
   async *list(prefix: string, opts: ListOptions = {}): AsyncGenerator<ListItem> {
@@ -248,6 +248,7 @@ function toMeta(v: MemVersion): ObjectMeta {
     ...(v.contentEncoding === undefined ? {} : { contentEncoding: v.contentEncoding }),
     ...(v.cacheControl === undefined ? {} : { cacheControl: v.cacheControl }),
     ...(v.contentDisposition === undefined ? {} : { contentDisposition: v.contentDisposition }),
+    ...(Object.keys(v.tags).length === 0 ? {} : { tagCount: Object.keys(v.tags).length }),
   };
 }
 

@@ -334,7 +334,8 @@ export class S3Store implements ObjectStore {
     const res = await this.send('head', { op: 'GET versioning', action: 's3:GetBucketVersioning' }, undefined, (c, o) =>
       c.send(new GetBucketVersioningCommand({ Bucket: this.bucket }), o),
     );
-    return res.Status === 'Enabled';
+    // A suspended bucket still holds the versions written while it was enabled.
+    return res.Status === 'Enabled' || res.Status === 'Suspended';
   }
 
   // ---------------------------------------------------------------- write
@@ -571,6 +572,7 @@ interface HeadLike {
   ContentDisposition?: string | undefined;
   Metadata?: Record<string, string> | undefined;
   StorageClass?: string | undefined;
+  TagCount?: number;
 }
 
 function toMeta(res: HeadLike, size: number): ObjectMeta {
@@ -588,6 +590,7 @@ function toMeta(res: HeadLike, size: number): ObjectMeta {
     ...(res.ContentEncoding ? { contentEncoding: res.ContentEncoding } : {}),
     ...(res.CacheControl ? { cacheControl: res.CacheControl } : {}),
     ...(res.ContentDisposition ? { contentDisposition: res.ContentDisposition } : {}),
+    ...(res.TagCount ? { tagCount: res.TagCount } : {}),
   };
 }
 

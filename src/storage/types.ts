@@ -24,7 +24,7 @@ export interface ObjectStore {
   delete(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void>;
   /** Object tags (S3 only; other stores return {}). */
   getTags?(key: string, opts?: { versionId?: string }): Promise<Record<string, string>>;
-  /** Whether the root bucket has versioning enabled (S3 only; other stores: false). */
+  /** Whether the root bucket keeps versions: versioning enabled, or suspended with old versions (S3 only; other stores: false). */
   versioningEnabled?(): Promise<boolean>;
 }
 
@@ -94,6 +94,8 @@ export interface ObjectMeta {
   /** User metadata (x-amz-meta-*), keys lower-cased. */
   metadata: Record<string, string>;
   storageClass?: string;
+  /** Number of object tags (S3's x-amz-tagging-count), so tags are fetched only when there are any. */
+  tagCount?: number;
 }
 
 export interface GetResult {

@@ -1,0 +1,557 @@
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Catalog } from '../catalog/catalog.js';
+import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.js';
+import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
+import { RepositoryLock } from '../repository/locks.js';
+import { packKey } from '../repository/pack.js';
+import type { Repository } from '../repository/repository.js';
+import { readAll } from '../storage/types.js';
+import { noEvents, type EventSink } from './events.js';
+import type { IndexDocument, RunManifest } from './finalize.js';
+
+export interface RebuildOptions {
+  repo: Repository;
+  /** The catalog file to (re)create; it is replaced only once the new one is complete. */
+  catalogPath: string;
+  /** Skip index files and run manifests that fail authentication or parsing (each is reported) instead of stopping. */
+  skipDamaged?: boolean;
+  /** Take a shared repository lock while reading (default), so no deleting operation runs meanwhile. */
+  lock?: boolean;
+  /** Parallel reads of index files, manifests and record blobs. */
+  concurrency?: number;
+  events?: EventSink;
+  signal?: AbortSignal;
+}
+
+/** Something in the repository the rebuild could not use; the catalog lacks what it held. */
+export interface RebuildDamage {
+  what: string;
+  problem: string;
+}
+
+/** An object version a run recorded whose content is in no index file: left out of the catalog. */
+export interface MissingBlob {
+  run: string;
+  bucket: string;
+  key: string;
+  versionId: string | null;
+  blob: string;
+}
+
+export interface RebuildReport {
+  catalog: string;
+  runs: number;
+  versions: number;
+  failures: number;
+  blobs: number;
+  packs: number;
+  indexFiles: number;
+  /** Runs the replaced catalog had (null: there was none, or it was unreadable). */
+  previousRuns: number | null;
+  damage: RebuildDamage[];
+  /** Versions skipped because a blob they need is in no index file (the list is capped; see missingCount). */
+  missing: MissingBlob[];
+  missingCount: number;
+  bytesRead: number;
+  durationMs: number;
+}
+
+const BATCH = 5000;
+/** Listed damage is capped so a badly damaged repository cannot exhaust memory; the counts stay exact. */
+const MAX_LISTED = 1000;
+const STATUSES: readonly RunStatus[] = ['complete', 'partial', 'failed', 'interrupted'];
+
+/**
+ * Recreates the catalog from the repository alone: every index file gives packs and blobs,
+ * every run manifest (ordered by start time, then id) a run, and its record blobs the object
+ * versions and failures the run recorded. Records are streamed one record blob at a time and
+ * written thousands per transaction. The new catalog is built in a temporary file next to the
+ * target and renamed over it only when complete, so a crash or error leaves the old one intact.
+ *
+ * A version whose content is in no index file (a damaged repository) is left out and reported;
+ * so are record blobs that cannot be read. The caller decides how to fail on them.
+ */
+export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildReport> {
+  const started = Date.now();
+  const { repo } = opts;
+  const events = opts.events ?? noEvents;
+  const concurrency = Math.max(1, opts.concurrency ?? 8);
+  const target = resolve(opts.catalogPath);
+  mkdirSync(dirname(target), { recursive: true });
+  // Fail fast, before the long work: the target must not be in use or belong to another repository.
+  const { previousRuns } = claimTarget(target, repo.id);
+  removeLeftovers(target);
+
+  const report: RebuildReport = {
+    catalog: target,
+    runs: 0,
+    versions: 0,
+    failures: 0,
+    blobs: 0,
+    packs: 0,
+    indexFiles: 0,
+    previousRuns,
+    damage: [],
+    missing: [],
+    missingCount: 0,
+    bytesRead: 0,
+    durationMs: 0,
+  };
+  const damaged = (what: string, problem: string): void => {
+    if (report.damage.length < MAX_LISTED) report.damage.push({ what, problem });
+    events({ type: 'warning', message: `${what}: ${problem}` });
+  };
+  const checkSignal = (): void => {
+    if (opts.signal?.aborted) throw new InterruptedError('catalog rebuild interrupted; the old catalog is unchanged');
+  };
+
+  const lock = opts.lock === false ? null : await RepositoryLock.acquire(repo, 'shared', 'catalog rebuild');
+  const tmp = `${target}.rebuild-${process.pid}-${randomBytes(4).toString('hex')}`;
+  let catalog: Catalog | null = null;
+  try {
+    catalog = Catalog.open(tmp, repo.id);
+    // A crash discards the temporary file anyway: no syncs until it is complete.
+    catalog.database.pragma('synchronous = OFF');
+
+    // Manifests are listed first: a manifest is written only after its index files, so every
+    // manifest in this listing finds its blobs in the index listing that follows.
+    events({ type: 'phase', phase: 'list repository' });
+    const runNames = (await repo.listNames('runs')).sort();
+    const indexNames = (await repo.listNames('index')).sort();
+    checkSignal();
+
+    events({ type: 'phase', phase: 'read index' });
+    await loadIndexes(repo, catalog, indexNames, concurrency, opts, report, damaged, events);
+    checkSignal();
+
+    events({ type: 'phase', phase: 'read runs' });
+    const manifests = await readManifests(repo, runNames, concurrency, opts, damaged, checkSignal);
+
+    events({ type: 'phase', phase: 'load records' });
+    const loader = new RecordLoader(repo, catalog, report, damaged, concurrency, checkSignal);
+    let done = 0;
+    for (const manifest of manifests) {
+      await loader.loadRun(manifest);
+      report.runs++;
+      events({ type: 'progress', phase: 'load records', done: ++done, total: manifests.length, bytes: report.bytesRead, failed: report.missingCount + report.damage.length });
+    }
+    checkSignal();
+
+    const stats = catalog.stats();
+    report.versions = stats.versions;
+    report.blobs = stats.blobs;
+    report.packs = stats.packs;
+    report.failures = catalog.database.prepare('SELECT count(*) FROM failures').pluck().get() as number;
+    // Make the new file durable and self-contained (no WAL) before it replaces the old one.
+    catalog.database.pragma('synchronous = NORMAL');
+    catalog.database.pragma('wal_checkpoint(TRUNCATE)');
+    catalog.close();
+    catalog = null;
+    events({ type: 'phase', phase: 'install catalog' });
+    install(tmp, target, repo.id);
+  } catch (err) {
+    catalog?.close();
+    removeDatabaseFiles(tmp);
+    throw err;
+  } finally {
+    await lock?.release().catch(() => {});
+  }
+  report.durationMs = Date.now() - started;
+  return report;
+}
+
+/**
+ * Throws unless the catalog has runs or the repository has none: an empty catalog for a
+ * repository with backups (a new machine, a deleted cache) must be rebuilt before use, or a
+ * backup would store everything again and record every object as new. One LIST request, made
+ * only when the catalog has no runs.
+ */
+export async function requireCatalogOfRepository(repo: Repository, catalog: Catalog): Promise<void> {
+  if (catalog.database.prepare('SELECT 1 FROM runs LIMIT 1').get() !== undefined) return;
+  let hasRuns = false;
+  for await (const item of repo.store.list('runs/')) {
+    if (item.kind === 'object') {
+      hasRuns = true;
+      break;
+    }
+  }
+  if (!hasRuns) return;
+  throw new LakeguardError(`catalog ${catalog.path} has no runs, but repository ${repo.store.location} has backups`, {
+    hint: 'recreate the catalog from the repository with `lakeguard catalog rebuild` (same --policy/--repo/--catalog options)',
+  });
+}
+
+// ---- index files ----------------------------------------------------------------------
+
+async function loadIndexes(
+  repo: Repository,
+  catalog: Catalog,
+  names: readonly string[],
+  concurrency: number,
+  opts: RebuildOptions,
+  report: RebuildReport,
+  damaged: (what: string, problem: string) => void,
+  events: EventSink,
+): Promise<void> {
+  let done = 0;
+  await inOrder(
+    names,
+    concurrency,
+    async (name) => {
+      try {
+        return checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);
+      } catch (err) {
+        if (!(err instanceof IntegrityError) || !opts.skipDamaged) throw damageHint(err, `index/${name}`);
+        return err;
+      }
+    },
+    (doc, name) => {
+      if (doc instanceof IntegrityError) {
+        damaged(`index/${name}`, `${doc.message}; skipped`);
+      } else {
+        catalog.transaction(() => {
+          for (const p of doc.packs) {
+            catalog.insertPack(
+              {
+                name: p.id,
+                size: p.size,
+                blobs: p.blobs.map(([hex, type, offset, length, rawLength, compressed]) => ({
+                  hash: Buffer.from(hex, 'hex'),
+                  offset,
+                  length,
+                  rawLength,
+                  flags: (compressed ? 1 : 0) | (type << 1),
+                })),
+              },
+              null,
+              name,
+            );
+          }
+          catalog.addIndexFile(name);
+        });
+        report.indexFiles++;
+      }
+      events({ type: 'progress', phase: 'read index', done: ++done, total: names.length, bytes: 0, failed: report.damage.length });
+    },
+  );
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function checkIndex(doc: IndexDocument, name: string, repo: Repository): IndexDocument {
+  const bad = (why: string): IntegrityError => new IntegrityError(`${repo.store.location}index/${name}: not a valid index file (${why})`);
+  if (doc === null || typeof doc !== 'object' || doc.version !== 1 || !Array.isArray(doc.packs)) throw bad('no version 1 pack list');
+  for (const p of doc.packs) {
+    if (typeof p?.id !== 'string' || !HEX64.test(p.id) || !Number.isInteger(p.size) || !Array.isArray(p.blobs)) throw bad('malformed pack entry');
+    for (const b of p.blobs) {
+      if (!Array.isArray(b) || b.length !== 6 || typeof b[0] !== 'string' || !HEX64.test(b[0]) || !b.slice(1).every((n) => typeof n === 'number' && Number.isInteger(n) && n >= 0)) {
+        throw bad(`malformed blob entry in pack ${p.id}`);
+      }
+    }
+  }
+  return doc;
+}
+
+// ---- run manifests ----------------------------------------------------------------------
+
+async function readManifests(
+  repo: Repository,
+  names: readonly string[],
+  concurrency: number,
+  opts: RebuildOptions,
+  damaged: (what: string, problem: string) => void,
+  checkSignal: () => void,
+): Promise<RunManifest[]> {
+  // Manifests are small (counters and a list of record blob ids): all of them fit in memory.
+  const manifests: RunManifest[] = [];
+  await inOrder(
+    names,
+    concurrency,
+    async (name) => {
+      checkSignal();
+      try {
+        return checkManifest(await repo.readDocument<RunManifest>('runs', name), name, repo);
+      } catch (err) {
+        if (!(err instanceof IntegrityError) || !opts.skipDamaged) throw damageHint(err, `runs/${name}`);
+        return err;
+      }
+    },
+    (m, name) => {
+      if (m instanceof IntegrityError) damaged(`runs/${name}`, `${m.message}; the run is left out`);
+      else manifests.push(m);
+    },
+  );
+  return manifests.sort((a, b) => Date.parse(a.started) - Date.parse(b.started) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function checkManifest(m: RunManifest, name: string, repo: Repository): RunManifest {
+  const bad = (why: string): IntegrityError => new IntegrityError(`${repo.store.location}runs/${name}: not a valid run manifest (${why})`);
+  if (m === null || typeof m !== 'object' || m.version !== 1) throw bad('not version 1');
+  if (m.id !== name) throw bad(`it names run ${JSON.stringify(m.id)}`);
+  if (typeof m.group !== 'string' || typeof m.host !== 'string') throw bad('group or host missing');
+  if (Number.isNaN(Date.parse(m.started)) || Number.isNaN(Date.parse(m.finished))) throw bad('started or finished is not a time');
+  if (!STATUSES.includes(m.status)) throw bad(`status ${JSON.stringify(m.status)}`);
+  if (!Array.isArray(m.records) || !m.records.every((r) => typeof r === 'string' && HEX64.test(r))) throw bad('malformed record list');
+  if (m.counters === null || typeof m.counters !== 'object') throw bad('counters missing');
+  return m;
+}
+
+// ---- record blobs -------------------------------------------------------------------------
+
+interface BlobLocationRow {
+  pack: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+  flags: number;
+}
+
+/** Streams each run's record blobs (a few read ahead) into the catalog, thousands of rows per transaction. */
+class RecordLoader {
+  private readonly locate: Database.Statement<[Buffer], BlobLocationRow>;
+  private versions: VersionRecord[] = [];
+  private failures: FailureRecord[] = [];
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly catalog: Catalog,
+    private readonly report: RebuildReport,
+    private readonly damaged: (what: string, problem: string) => void,
+    private readonly ahead: number,
+    private readonly checkSignal: () => void,
+  ) {
+    this.locate = catalog.database.prepare(
+      `SELECT p.name AS pack, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags
+       FROM blobs b JOIN packs p ON p.id = b.pack WHERE b.hash = ?`,
+    );
+  }
+
+  async loadRun(m: RunManifest): Promise<void> {
+    const seq = this.catalog.beginRun({ id: m.id, group: m.group, started: Date.parse(m.started), host: m.host });
+    // Lines normally end within their blob, but the format only promises that the concatenation is NDJSON.
+    let carry: Buffer | null = null;
+    let line = 0;
+    await inOrder(
+      m.records,
+      Math.min(this.ahead, 4),
+      async (hex) => {
+        this.checkSignal();
+        return this.readRecordBlob(m.id, hex);
+      },
+      (raw) => {
+        if (raw === null) {
+          carry = null; // the rest of a line cut by a missing blob is useless
+          return;
+        }
+        const buf: Buffer = carry === null ? raw : Buffer.concat([carry, raw]);
+        let start = 0;
+        for (let nl = buf.indexOf(0x0a, start); nl >= 0; nl = buf.indexOf(0x0a, start)) {
+          this.record(m.id, seq, buf.toString('utf8', start, nl), ++line);
+          start = nl + 1;
+        }
+        carry = start < buf.length ? buf.subarray(start) : null;
+      },
+    );
+    const rest = carry as Buffer | null;
+    if (rest !== null) this.record(m.id, seq, rest.toString('utf8'), ++line);
+    this.flush(seq);
+    this.catalog.finishRun(seq, m.status, Date.parse(m.finished), m.counters);
+  }
+
+  /** One record blob's plaintext, or null (reported) when it is not in any index file or unreadable. */
+  private async readRecordBlob(run: string, hex: string): Promise<Buffer | null> {
+    const id = Buffer.from(hex, 'hex');
+    const loc = this.locate.get(id);
+    if (loc === undefined) {
+      this.damaged(`run ${run}`, `record blob ${hex} is in no index file; the versions it recorded are missing from the catalog`);
+      return null;
+    }
+    try {
+      const { body } = await this.repo.store.get(packKey(loc.pack), { range: { start: loc.offset, end: loc.offset + loc.length - 1 } });
+      const stored = await readAll(body);
+      this.report.bytesRead += stored.length;
+      if (stored.length !== loc.length) throw new IntegrityError(`pack ${loc.pack}: range returned ${stored.length} of ${loc.length} bytes (truncated pack?)`);
+      return this.repo.decodeBlob(stored, { id, compressed: (loc.flags & 1) === 1, rawLength: loc.rawLength }, `pack ${loc.pack}`);
+    } catch (err) {
+      // A missing or damaged pack is damage to report; anything else (network, permissions) stops the rebuild.
+      if (!(err instanceof IntegrityError) && !isNotFound(err)) throw err;
+      this.damaged(`run ${run}`, `record blob ${hex} cannot be read (${errorMessage(err)}); the versions it recorded are missing from the catalog`);
+      return null;
+    }
+  }
+
+  private record(run: string, seq: number, text: string, line: number): void {
+    if (text.trim() === '') return;
+    let rec: { t?: unknown } & Record<string, unknown>;
+    try {
+      rec = JSON.parse(text) as typeof rec;
+    } catch {
+      this.damaged(`run ${run}`, `record ${line} is not JSON; skipped`);
+      return;
+    }
+    if (rec.t === 'v') {
+      const { t: _t, ...version } = rec as unknown as VersionRecord & { t: 'v' };
+      if (typeof version.bucket !== 'string' || typeof version.key !== 'string' || !Array.isArray(version.blobs)) {
+        this.damaged(`run ${run}`, `record ${line} is not a valid version record; skipped`);
+        return;
+      }
+      const absent = version.blobs.find((hex) => typeof hex !== 'string' || !this.catalog.hasBlob(Buffer.from(hex, 'hex')));
+      if (absent !== undefined) {
+        this.report.missingCount++;
+        if (this.report.missing.length < MAX_LISTED) {
+          this.report.missing.push({ run, bucket: version.bucket, key: version.key, versionId: version.versionId ?? null, blob: String(absent) });
+        }
+        return;
+      }
+      this.versions.push(version);
+    } else if (rec.t === 'f') {
+      const { bucket, key, versionId, code, message } = rec as unknown as FailureRecord;
+      this.failures.push({ bucket, key, versionId: versionId ?? null, code: String(code), message: String(message) });
+    } else {
+      // A later format revision may add record types; they do not change what versions exist.
+      return;
+    }
+    if (this.versions.length + this.failures.length >= BATCH) this.flush(seq);
+  }
+
+  private flush(seq: number): void {
+    if (this.versions.length === 0 && this.failures.length === 0) return;
+    const versions = this.versions;
+    const failures = this.failures;
+    this.versions = [];
+    this.failures = [];
+    this.catalog.transaction(() => {
+      this.catalog.insertVersions(seq, versions);
+      this.catalog.insertFailures(seq, failures);
+    });
+  }
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+
+/** Runs `fetch` over items with at most `ahead` in flight and hands results to `consume` in order. */
+async function inOrder<T, R>(items: readonly T[], ahead: number, fetch: (item: T) => Promise<R>, consume: (result: R, item: T) => void): Promise<void> {
+  const pending: Promise<R>[] = [];
+  let next = 0;
+  const fill = (): void => {
+    while (next < items.length && pending.length < ahead) {
+      const p = fetch(items[next++]!);
+      p.catch(() => {}); // awaited below; abandoned ones must not become unhandled rejections
+      pending.push(p);
+    }
+  };
+  fill();
+  for (const item of items) {
+    const result = await pending.shift()!;
+    fill();
+    consume(result, item);
+  }
+}
+
+function damageHint(err: unknown, what: string): unknown {
+  if (!(err instanceof IntegrityError)) return err;
+  return new IntegrityError(err.message, {
+    cause: err,
+    hint: `${what} is damaged; restore it from a copy of the repository, or rebuild with --skip-damaged to leave out what it holds (reported, exit 1)`,
+  });
+}
+
+/**
+ * Checks that the target catalog is not open in another process (an exclusive SQLite lock
+ * fails at once if any connection has it open) and does not belong to another repository,
+ * and folds its WAL into the file. A file that is not a readable database is simply replaced.
+ */
+function claimTarget(target: string, repositoryId: string): { previousRuns: number | null } {
+  if (!existsSync(target)) return { previousRuns: null };
+  let db: Database.Database;
+  try {
+    db = new Database(target, { timeout: 0, fileMustExist: true });
+  } catch {
+    return { previousRuns: null };
+  }
+  try {
+    let owner: string | undefined;
+    let runs: number | null = null;
+    try {
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('BEGIN EXCLUSIVE');
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+        throw new LakeguardError(`catalog ${target} is in use by another lakeguard process`, {
+          hint: 'let it finish (or stop it), then run `lakeguard catalog rebuild` again',
+        });
+      }
+      return { previousRuns: null }; // not a database: replaced
+    }
+    try {
+      owner = db.prepare("SELECT value FROM catalog_info WHERE name = 'repository'").pluck().get() as string | undefined;
+      runs = db.prepare('SELECT count(*) FROM runs').pluck().get() as number;
+    } catch {
+      // an empty or foreign SQLite file: nothing to keep
+    } finally {
+      db.exec('COMMIT');
+    }
+    if (owner !== undefined && owner !== repositoryId) {
+      throw new LakeguardError(`catalog ${target} belongs to repository ${owner}, not ${repositoryId}`, {
+        hint: 'pass --catalog with another path, or delete that file first',
+      });
+    }
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    return { previousRuns: runs };
+  } finally {
+    db.close();
+  }
+}
+
+/** Replaces the target with the complete temporary catalog (same directory: an atomic rename). */
+function install(tmp: string, target: string, repositoryId: string): void {
+  claimTarget(target, repositoryId);
+  // Leftover WAL and shared-memory files of the old catalog must not be applied to the new one.
+  rmSync(`${target}-wal`, { force: true });
+  rmSync(`${target}-shm`, { force: true });
+  renameSync(tmp, target);
+  try {
+    const fd = openSync(dirname(target), 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // directories cannot be fsynced on every platform; the rename itself is atomic
+  }
+}
+
+function removeDatabaseFiles(path: string): void {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
+}
+
+/** Temporary catalogs of rebuilds whose process is gone (killed mid-rebuild). */
+function removeLeftovers(target: string): void {
+  const prefix = `${basename(target)}.rebuild-`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(target));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    rmSync(join(dirname(target), name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
