@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/catalog.js';
+import { requireCatalogOfRepository } from '../engine/rebuild.js';
 import { LakeguardError, UsageError, ExitCode } from '../errors.js';
 import { defaultPolicyForRepository, loadPolicy, normalizeRepositoryUrl } from '../policy/load.js';
 import type { Group, Policy } from '../policy/types.js';
@@ -134,6 +135,12 @@ export async function openAll(cmd: Command): Promise<Opened> {
     ...(policy.repository.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: policy.repository.sseKmsKeyId }),
   });
   const catalog = Catalog.open(opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id), repo.id);
+  // An empty catalog for a repository with backups must be rebuilt first (backup included: it
+  // would store everything again and record every object as new). See src/engine/rebuild.ts.
+  await requireCatalogOfRepository(repo, catalog).catch((err: unknown) => {
+    catalog.close();
+    throw err;
+  });
   return { policy, repo, catalog, reporter, close: () => catalog.close() };
 }
 

@@ -67,34 +67,92 @@ export class RepositoryLock {
   }
 }
 
-export async function readLocks(repo: Repository): Promise<{ id: string; info: LockInfo; stale: boolean }[]> {
-  const out: { id: string; info: LockInfo; stale: boolean }[] = [];
+/** A lock as found in the repository; `info` is null when the object is not a readable lock. */
+export interface FoundLock {
+  id: string;
+  info: LockInfo | null;
+  stale: boolean;
+  /** Why the lock is stale (null when it is live). */
+  reason: string | null;
+}
+
+export async function readLocks(repo: Repository): Promise<FoundLock[]> {
+  const out: FoundLock[] = [];
   for (const id of await repo.listNames('locks')) {
+    let body: Buffer;
     try {
-      const info = JSON.parse((await getBytes(repo.store, `locks/${id}`)).toString('utf8')) as LockInfo;
-      out.push({ id, info, stale: isStale(info) });
+      body = await getBytes(repo.store, `locks/${id}`);
     } catch (err) {
-      if (!isNotFound(err)) throw err; // released while we listed
+      if (isNotFound(err)) continue; // released while we listed
+      throw err;
     }
+    const info = parseLock(body);
+    // An object that is not a lock blocks nobody (it cannot be refreshed or owned); unlock removes it.
+    const reason = info === null ? 'not a readable lock' : staleReason(info);
+    out.push({ id, info, stale: reason !== null, reason });
   }
   return out;
 }
 
-function isStale(info: LockInfo): boolean {
-  if (Date.now() - Date.parse(info.refreshed) > STALE_AFTER_MS) return true;
+/** Removes stale locks (or, with `all`, every lock); returns what was removed and the live locks kept. */
+export async function removeLocks(repo: Repository, opts: { all: boolean }): Promise<{ removed: FoundLock[]; kept: FoundLock[] }> {
+  const removed: FoundLock[] = [];
+  const kept: FoundLock[] = [];
+  for (const lock of await readLocks(repo)) {
+    if (!lock.stale && !opts.all) {
+      kept.push(lock);
+      continue;
+    }
+    try {
+      await repo.store.delete(`locks/${lock.id}`);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    removed.push(lock);
+  }
+  return { removed, kept };
+}
+
+/** One line naming who holds a lock and since when. */
+export function describeLock(info: LockInfo): string {
+  return `${info.type} lock by ${info.operation} on ${info.host} pid ${info.pid} since ${info.created} (refreshed ${info.refreshed})`;
+}
+
+function parseLock(body: Buffer): LockInfo | null {
+  try {
+    const info = JSON.parse(body.toString('utf8')) as Partial<LockInfo>;
+    const valid =
+      (info.type === 'shared' || info.type === 'exclusive') &&
+      typeof info.operation === 'string' &&
+      typeof info.host === 'string' &&
+      Number.isInteger(info.pid) &&
+      (info.pid as number) > 0 &&
+      typeof info.created === 'string' &&
+      typeof info.refreshed === 'string' &&
+      !Number.isNaN(Date.parse(info.refreshed));
+    return valid ? (info as LockInfo) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Why a lock is stale: not refreshed for 30 minutes, or its process is gone on this host; null if live. */
+export function staleReason(info: LockInfo, now: number = Date.now()): string | null {
+  const age = now - Date.parse(info.refreshed);
+  if (age > STALE_AFTER_MS) return `not refreshed for ${Math.floor(age / 60_000)} minutes`;
   if (info.host === hostname() && info.pid !== process.pid) {
     try {
       process.kill(info.pid, 0);
     } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return `process ${info.pid} is gone on this host`;
     }
   }
-  return false;
+  return null;
 }
 
 async function checkConflicts(repo: Repository, type: LockType, ownId: string | null): Promise<void> {
   for (const { id, info, stale } of await readLocks(repo)) {
-    if (id === ownId || stale) continue;
+    if (id === ownId || stale || info === null) continue;
     if (type === 'exclusive' || info.type === 'exclusive') {
       throw new LockedError(
         `repository ${repo.store.location} is locked (${info.type}) by ${info.operation} on ${info.host} pid ${info.pid} since ${info.created}`,
