@@ -136,6 +136,33 @@ groups:
     expect(both.code).toBe(2);
   });
 
+  it('restores the keys listed in --keys-from, and names a bad line', async () => {
+    const list = join(dir.path, 'keys.txt');
+    writeFileSync(list, '# two of three\ns3://lake/a/1.json\n\ns3://lake/b/c/3.csv\n');
+    const out = join(dir.path, 'some');
+    const r = await cli(['--policy', policy, 'restore', '--keys-from', list, '--to-dir', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/restored 2 of 2 objects/);
+    writeFileSync(list, 'a/1.json\n');
+    const bad = await cli(['--policy', policy, 'restore', '--keys-from', list, '--to-dir', out]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/keys\.txt:1: "a\/1\.json" is not s3:\/\/bucket\/key/);
+  });
+
+  it('restores --at an instant and refuses a nonsense instant', async () => {
+    const out = join(dir.path, 'at-now');
+    const now = await cli(['--policy', policy, 'restore', '--at', 'now', '--to-dir', out]);
+    expect(now.code, now.stderr).toBe(0);
+    expect(now.stdout).toMatch(/restored 3 of 3 objects .* from state at 20/);
+    const before = await cli(['--policy', policy, 'restore', '--at', '2000-01-01', '--to-dir', join(dir.path, 'at-2000')]);
+    expect(before.code).toBe(0);
+    expect(before.stdout).toMatch(/restored 0 of 0 objects/);
+    const bad = await cli(['--policy', policy, 'restore', '--at', 'yesterday-ish', '--to-dir', out]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/"yesterday-ish"/);
+    expect(bad.stderr.trim().split("\n")[0]).toMatch(/^lakeguard: /);
+  });
+
   it('never prints a password or a secret key', () => {
     expect(outputs.length).toBeGreaterThan(10);
     for (const r of outputs) {
