@@ -133,11 +133,11 @@ export class Catalog {
       insertFailure: db.prepare('INSERT INTO failures (run, bucket, key, version_id, code, message) VALUES (?, ?, ?, ?, ?, ?)'),
       latestPageAfter: db.prepare(latestPageSql('>')),
       latestPageFrom: db.prepare(latestPageSql('>=')),
-      latestOf: db.prepare(
-        `SELECT v.id AS versionRow, v.valid_from AS validFrom FROM objects o JOIN versions v ON v.id = o.latest
-         WHERE o.bucket = ? AND o.key = ?`,
-      ),
       hasBlob: db.prepare('SELECT 1 FROM blobs WHERE hash = ?').pluck(),
+      hasLiveKeys: db.prepare(
+        `SELECT 1 FROM objects o JOIN versions v ON v.id = o.latest
+         WHERE o.bucket = @bucket AND o.key >= @lower AND o.key < @upper AND v.delete_marker = 0 LIMIT 1`,
+      ).pluck(),
       objectOf: db.prepare('SELECT id FROM objects WHERE bucket = ? AND key = ?').pluck(),
       latestNullVersion: db.prepare(
         `SELECT delete_marker AS deleteMarker, etag, size, last_modified AS lastModified FROM versions
@@ -229,11 +229,11 @@ export class Catalog {
     }));
   }
 
-  latestValidFrom(bucket: string, key: string): number | undefined {
+  /** Whether any key under `prefix` currently exists (its newest version is not a delete marker). */
+  hasLiveKeys(bucket: string, prefix: string): boolean {
     const id = this.findBucketId(bucket);
-    if (id === undefined) return undefined;
-    const row = this.stmts.latestOf.get(id, key) as { validFrom: number } | undefined;
-    return row?.validFrom;
+    if (id === undefined) return false;
+    return this.stmts.hasLiveKeys.get({ bucket: id, lower: prefix, upper: prefix + '\u{10FFFF}' }) !== undefined;
   }
 
   // ---- writes (callers batch them inside `transaction`) -----------------------------------

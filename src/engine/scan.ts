@@ -60,6 +60,8 @@ class CatalogCursor {
     private readonly upper: string | null,
     /** Keep only keys with no further '/' from this position on (one listing level). */
     private readonly shallowAt: number | null,
+    /** In shallow mode: called for each catalogued sub-prefix that still has live keys. */
+    private readonly onSubPrefix: (prefix: string) => void = () => {},
   ) {}
 
   peek(): LatestVersion | undefined {
@@ -68,8 +70,12 @@ class CatalogCursor {
         const row = this.page[this.pos]!;
         const slash = this.shallowAt === null ? -1 : row.key.indexOf('/', this.shallowAt);
         if (slash === -1) return row;
-        // A key below a sub-prefix: skip that whole sub-prefix with one query instead of row by row.
-        this.after = row.key.slice(0, slash + 1) + '\u{10FFFF}';
+        // A key below a sub-prefix: skip that whole sub-prefix with one query instead of row by
+        // row, but report it while it has live keys: if it vanished from the listing, its keys
+        // were deleted and a scan of it must say so.
+        const sub = row.key.slice(0, slash + 1);
+        if (this.catalog.hasLiveKeys(this.bucket, sub)) this.onSubPrefix(sub);
+        this.after = sub + '\u{10FFFF}';
         this.page = [];
         this.exhausted = false;
         continue;
@@ -98,7 +104,9 @@ export async function* scanRange(
   prefix: string,
   opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal },
 ): AsyncGenerator<Change> {
-  const cursor = new CatalogCursor(catalog, target.bucket, prefix, prefixUpperBound(prefix), opts.shallow ? prefix.length : null);
+  const listed = new Set<string>();
+  const catalogued: string[] = [];
+  const cursor = new CatalogCursor(catalog, target.bucket, prefix, prefixUpperBound(prefix), opts.shallow ? prefix.length : null, (p) => catalogued.push(p));
   const listing = target.store.list(prefix, opts.shallow ? { delimiter: '/', ...signalOpt(opts.signal) } : signalOpt(opts.signal));
 
   const gone = function* (upTo: string | null): Generator<Change> {
@@ -110,6 +118,7 @@ export async function* scanRange(
 
   for await (const item of listing) {
     if (item.kind === 'prefix') {
+      listed.add(item.prefix);
       opts.onPrefix?.(item.prefix);
       continue;
     }
@@ -128,6 +137,7 @@ export async function* scanRange(
     }
   }
   yield* gone(null);
+  for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
 }
 
 function signalOpt(signal: AbortSignal | undefined): { signal?: AbortSignal } {

@@ -121,6 +121,27 @@ groups:
     expect(readFileSync(join(exact, key), 'utf8')).toBe('v4');
   });
 
+  it('captures all five changes of a key made between two runs in one run', async () => {
+    const key = 'single-run/o.json';
+    const put = (body: string) => s3.send(new PutObjectCommand({ Bucket: source, Key: key, Body: body }));
+    const instants: { at: string; want: string | null }[] = [{ at: await instant(), want: null }];
+    for (const v of ['v1', 'v2', 'v3']) {
+      await put(v);
+      instants.push({ at: await instant(), want: v });
+    }
+    await s3.send(new DeleteObjectCommand({ Bucket: source, Key: key }));
+    instants.push({ at: await instant(), want: null });
+    await put('v4');
+    instants.push({ at: await instant(), want: 'v4' });
+    expect((await backup()).counters).toMatchObject({ objectsNew: 4, objectsDeleted: 1 });
+    for (const [n, { at, want }] of instants.entries()) {
+      const out = join(dir.path, `single-at-${n}`);
+      const r = await cli('restore', '--bucket', source, '--key', key, '--at', at, '--to-dir', out);
+      expect(r.code, r.stderr).toBe(0);
+      expect(existsSync(join(out, key)) ? readFileSync(join(out, key), 'utf8') : null, `instant ${n}`).toBe(want);
+    }
+  });
+
   it('restores a prefix and a bucket as they were, elsewhere and in place with --delete-extra', async () => {
     for (let i = 0; i < 20; i++) await s3.send(new PutObjectCommand({ Bucket: source, Key: `tbl/p${i}.csv`, Body: `row ${i}\n` }));
     await backup();
@@ -182,5 +203,41 @@ groups:
     });
     const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: dest, Key: 'meta-restored/meta/report.csv.gz' }));
     expect(Object.fromEntries((tags.TagSet ?? []).map((t) => [t.Key, t.Value]))).toEqual({ pii: 'false', retention: 'long' });
+  });
+
+  it('an unversioned bucket: the same scenario at run granularity, with synthetic delete markers', async () => {
+    const plain = await createTestBucket('lg-pit-plain');
+    const plainPolicy = join(dir.path, 'plain.yaml');
+    writeFileSync(plainPolicy, readFileSync(policyFile, 'utf8').replace(`bucket: ${source}`, `bucket: ${plain}`).replace('/r\n', '/plain\n'));
+    const run = (...args: string[]) => runCli(['--policy', plainPolicy, ...args], { ...testEnv(), LAKEGUARD_PASSWORD: 'pit', LAKEGUARD_CACHE_DIR: join(dir.path, 'cache-plain') });
+    try {
+      expect((await run('init')).code).toBe(0);
+      const key = 'orders/o.json';
+      const steps: { op: () => Promise<unknown>; want: string | null }[] = [
+        { op: () => s3.send(new PutObjectCommand({ Bucket: plain, Key: key, Body: 'v1' })), want: 'v1' },
+        { op: () => s3.send(new PutObjectCommand({ Bucket: plain, Key: key, Body: 'v2' })), want: 'v2' },
+        { op: () => s3.send(new PutObjectCommand({ Bucket: plain, Key: key, Body: 'v3' })), want: 'v3' },
+        { op: () => s3.send(new DeleteObjectCommand({ Bucket: plain, Key: key })), want: null },
+        { op: () => s3.send(new PutObjectCommand({ Bucket: plain, Key: key, Body: 'v4' })), want: 'v4' },
+      ];
+      const runs: { id: string; after: string; want: string | null }[] = [];
+      for (const step of steps) {
+        await step.op();
+        const r = await run('backup', '--json');
+        expect(r.code, r.stderr).toBe(0);
+        runs.push({ id: summaryOf(r).runId, after: await instant(), want: step.want });
+      }
+      expect(JSON.parse((await run('runs', '--json')).stdout).map((r: { counters: { objectsDeleted: number } }) => r.counters.objectsDeleted)).toEqual([0, 0, 0, 1, 0]);
+      for (const [n, r] of runs.entries()) {
+        for (const [how, value] of [['--run', r.id], ['--at', r.after]] as const) {
+          const out = join(dir.path, `plain-${n}-${how.slice(2)}`);
+          const res = await run('restore', '--bucket', plain, '--key', key, how, value, '--to-dir', out);
+          expect(res.code, res.stderr).toBe(0);
+          expect(existsSync(join(out, key)) ? readFileSync(join(out, key), 'utf8') : null, `run ${n} ${how}`).toBe(r.want);
+        }
+      }
+    } finally {
+      await emptyAndDeleteBucket(plain);
+    }
   });
 });

@@ -112,6 +112,22 @@ describe('backup from S3-like sources', () => {
     expect(catalog.selectState([{ bucket: 'events' }], { runSeq: catalog.findRun(first.runId)!.seq })).toBe(2);
   });
 
+  it('notices the deletion of every key under a prefix, even of a whole top-level prefix', async () => {
+    await bucket.put('gone/a', Buffer.from('a'));
+    await bucket.put('gone/deep/b', Buffer.from('b'));
+    await bucket.put('keep/c', Buffer.from('c'));
+    await run();
+    await bucket.delete('gone/a');
+    await bucket.delete('gone/deep/b');
+    const second = await run();
+    expect(second.counters).toMatchObject({ objectsDeleted: 2, objectsUnchanged: 1 });
+    // Once recorded as deleted, the vanished prefix is not listed again.
+    const listsBefore = bucket.stats.list;
+    const third = await run();
+    expect(third.counters).toMatchObject({ objectsDeleted: 0, objectsUnchanged: 1 });
+    expect(bucket.stats.list - listsBefore).toBeLessThanOrEqual(2);
+  });
+
   it('restore to a directory never writes outside it and names every refused key', async () => {
     const hostile = ['../../escape.txt', '/abs/path', 'a/../../b', '..\\x', 'nul\u0000byte', 'ok/../../up', 'a', 'a/b'];
     for (const key of hostile) await bucket.put(key, Buffer.from(`content of ${JSON.stringify(key)}`));
