@@ -10,7 +10,7 @@ import { RepositoryLock } from '../repository/locks.js';
 import { BlobType } from '../repository/pack.js';
 import { Packer } from '../repository/packer.js';
 import type { Repository } from '../repository/repository.js';
-import type { ObjectEntry, ObjectMeta, RequestStats } from '../storage/types.js';
+import { statsDelta, type ObjectEntry, type ObjectMeta, type RequestStats } from '../storage/types.js';
 import { TaskGroup } from '../util/task-group.js';
 import { emptyCounters, noEvents, type BackupSummary, type EventSink } from './events.js';
 import { finalizeRun } from './finalize.js';
@@ -114,7 +114,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     const countRequests = (): void => {
       counters.durationMs = Date.now() - startedAt.getTime();
       counters.requests = emptyCounters().requests;
-      addRequests(counters, [...sources.map((s) => s.store.stats), diffStats(repo.store.stats, repoStatsBefore)]);
+      addRequests(counters, [...sources.map((s) => s.store.stats), statsDelta(repoStatsBefore, repo.store.stats)]);
     };
     countRequests();
     try {
@@ -404,17 +404,5 @@ function addRequests(counters: RunCounters, stats: RequestStats[]): void {
     counters.requests.put += s.put;
     counters.requests.delete += s.delete;
   }
-}
-
-function diffStats(after: RequestStats, before: RequestStats): RequestStats {
-  return {
-    list: after.list - before.list,
-    get: after.get - before.get,
-    head: after.head - before.head,
-    put: after.put - before.put,
-    delete: after.delete - before.delete,
-    bytesIn: after.bytesIn - before.bytesIn,
-    bytesOut: after.bytesOut - before.bytesOut,
-  };
 }
 

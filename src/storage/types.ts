@@ -43,6 +43,19 @@ export function newRequestStats(): RequestStats {
   return { list: 0, get: 0, head: 0, put: 0, delete: 0, bytesIn: 0, bytesOut: 0 };
 }
 
+/** Requests made between two snapshots of a store's stats. */
+export function statsDelta(before: RequestStats, after: RequestStats): RequestStats {
+  return {
+    list: after.list - before.list,
+    get: after.get - before.get,
+    head: after.head - before.head,
+    put: after.put - before.put,
+    delete: after.delete - before.delete,
+    bytesIn: after.bytesIn - before.bytesIn,
+    bytesOut: after.bytesOut - before.bytesOut,
+  };
+}
+
 export interface ListOptions {
   /** Group keys by this delimiter after `prefix`: yields `prefix` items for sub-prefixes. */
   delimiter?: string;

@@ -8,7 +8,7 @@ import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNotFound, StorageError } from '../../src/errors.js';
 import { compareKeys } from '../../src/util/key-order.js';
-import { getBytes, readAll, type ListItem, type ListOptions, type ObjectStore, type RequestStats } from '../../src/storage/types.js';
+import { getBytes, readAll, statsDelta, type ListItem, type ListOptions, type ObjectStore } from '../../src/storage/types.js';
 
 export interface StoreFixture {
   store: ObjectStore;
@@ -62,18 +62,6 @@ async function expectStorageError(p: Promise<unknown>, code: StorageError['code'
 
 function sha256(buf: Buffer): string {
   return createHash('sha256').update(buf).digest('hex');
-}
-
-function statsDelta(before: RequestStats, after: RequestStats): RequestStats {
-  return {
-    list: after.list - before.list,
-    get: after.get - before.get,
-    head: after.head - before.head,
-    put: after.put - before.put,
-    delete: after.delete - before.delete,
-    bytesIn: after.bytesIn - before.bytesIn,
-    bytesOut: after.bytesOut - before.bytesOut,
-  };
 }
 
 /** A stream of `size` random bytes in odd-sized chunks; `digest()` is its SHA-256 once read. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog, type PackRecord, type Scope, type StateCut } from '../../src/catalog/catalog.js';
 import type { RestoreItem, RunCounters, VersionRecord } from '../../src/catalog/types.js';
+import { emptyCounters } from '../../src/engine/events.js';
 import { LakeguardError } from '../../src/errors.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -14,23 +15,7 @@ const hash = (name: string): Buffer => createHash('sha256').update(name).digest(
 const hex = (name: string): string => hash(name).toString('hex');
 
 function counters(objectsSeen = 0): RunCounters {
-  return {
-    objectsSeen,
-    objectsNew: 0,
-    objectsChanged: 0,
-    objectsUnchanged: 0,
-    objectsDeleted: 0,
-    objectsFailed: 0,
-    objectsExcluded: 0,
-    bytesRead: 0,
-    bytesNew: 0,
-    bytesStored: 0,
-    blobsNew: 0,
-    blobsDeduplicated: 0,
-    packsWritten: 0,
-    requests: { list: 0, get: 0, head: 0, put: 0, delete: 0 },
-    durationMs: 0,
-  };
+  return { ...emptyCounters(), objectsSeen };
 }
 
 /** A pack whose blobs (by name) lie back to back with the given lengths (default 100 + i). */
@@ -195,9 +180,11 @@ describe('Catalog: newest version per key (latestPage)', () => {
     expect(d.deleteMarker).toBe(true);
     expect(d.versionId).toBe('dm');
     expect(page.find((v) => v.key === 'a')!.deleteMarker).toBe(false);
-    expect(cat.latestValidFrom('main', 'c')).toBe(600);
-    expect(cat.latestValidFrom('main', 'nope')).toBeUndefined();
-    expect(cat.latestValidFrom('nobucket', 'c')).toBeUndefined();
+    // hasLiveKeys: a prefix with a current object, one whose only key is deleted, unknown ones.
+    expect(cat.hasLiveKeys('main', 'c')).toBe(true);
+    expect(cat.hasLiveKeys('main', 'deleted')).toBe(false);
+    expect(cat.hasLiveKeys('main', 'nope')).toBe(false);
+    expect(cat.hasLiveKeys('nobucket', 'c')).toBe(false);
   });
 
   it('honours inclusive and exclusive lower bounds, the upper bound, and pages by key', () => {
@@ -251,7 +238,6 @@ describe('Catalog: newest version per key (latestPage)', () => {
     const [x] = cat.latestPage('main', 'x', true, null, 1);
     expect(x!.versionId).toBe('newer');
     expect(x!.validFrom).toBe(2000);
-    expect(cat.latestValidFrom('main', 'x')).toBe(2000);
     // The state at run 2 is the newest by validFrom too, not the last inserted.
     expect(allState(cat, [{ bucket: 'main' }], { runSeq: r2 }).map((i) => i.versionId)).toEqual(['newer']);
     // And a newer one does move it.
