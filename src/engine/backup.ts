@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
@@ -9,8 +10,9 @@ import { chunkStream } from '../repository/chunker.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { BlobType } from '../repository/pack.js';
 import { Packer } from '../repository/packer.js';
-import type { Repository } from '../repository/repository.js';
+import type { EncodedBlob, Repository } from '../repository/repository.js';
 import { statsDelta, type ObjectEntry, type ObjectMeta, type RequestStats } from '../storage/types.js';
+import { backoffDelay } from '../util/retry.js';
 import { TaskGroup } from '../util/task-group.js';
 import { emptyCounters, noEvents, type BackupSummary, type EventSink } from './events.js';
 import { finalizeRun } from './finalize.js';
@@ -32,6 +34,12 @@ export interface BackupOptions {
 
 /** Listing fan-out: descend one more level while a level has fewer sub-prefixes than this factor × list concurrency. */
 const MAX_FANOUT_DEPTH = 3;
+/** Reads of one object (a body cut off or altered in flight is read again). */
+const OBJECT_ATTEMPTS = 5;
+/** Objects whose new blobs fit in this many bytes are checksummed before anything is stored. */
+const VERIFY_BEFORE_STORE = 32 * 1024 * 1024;
+/** Storage classes that cannot be read without a restore request. */
+const ARCHIVED = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 const PROGRESS_EVERY_MS = 500;
 
 export function newRunId(at: Date): string {
@@ -247,58 +255,31 @@ class RunContext {
   }
 
   private async transfer(source: OpenedSource, entry: ObjectEntry, previousValidFrom: number | null): Promise<void> {
-    const packer = this.packer!;
-    const c = this.counters;
-    const blobs: string[] = [];
-    const stored: Promise<void>[] = [];
-    let meta: ObjectMeta;
-    let size = 0;
-    let tags: Record<string, string> | undefined;
-    let repoStep = false;
-    try {
-      const got = await source.store.get(entry.key, {
-        ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
-        ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+    if (entry.storageClass !== undefined && ARCHIVED.has(entry.storageClass)) {
+      const err = new StorageError('InvalidObjectState', `GET ${source.store.location}${entry.key}: stored in ${entry.storageClass}; it must be restored (an S3 restore request) before it can be read`, {
+        backendCode: 'ArchivedObject',
       });
-      meta = got.meta;
-      // Tags cost a request, so only for objects that have any (x-amz-tagging-count).
-      if (meta.tagCount && source.store.getTags) {
-        tags = await source.store.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId });
-      }
-      for await (const chunk of chunkStream(got.body, this.opts.repo.chunker)) {
-        size += chunk.length;
-        c.bytesRead += chunk.length;
-        repoStep = true;
-        const id = this.opts.repo.blobId(chunk);
-        const hex = id.toString('hex');
-        blobs.push(hex);
-        const pending = this.pendingBlobs.get(hex);
-        if (pending !== undefined) {
-          stored.push(pending);
-          c.blobsDeduplicated++;
-        } else if (this.opts.catalog.hasBlob(id)) {
-          c.blobsDeduplicated++;
-        } else {
-          const blob = this.opts.repo.encodeBlob(chunk, BlobType.data, id);
-          c.blobsNew++;
-          c.bytesStored += blob.stored.length;
-          const added = await packer.add(blob);
-          this.pendingBlobs.set(hex, added.stored);
-          void added.stored.then(() => this.pendingBlobs.delete(hex), () => {});
-          stored.push(added.stored);
-        }
-        repoStep = false;
-      }
-      if (size !== meta.size) {
-        throw new StorageError('Other', `GET ${source.store.location}${entry.key}: read ${size} bytes, expected ${meta.size} (truncated body)`, {
-          backendCode: 'TruncatedBody',
-        });
-      }
-    } catch (err) {
-      if (repoStep || !(err instanceof StorageError)) throw err;
       this.writer.failed(source.bucket, entry, err);
       return;
     }
+    let read: ObjectRead;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        read = await this.readObject(source, entry);
+        break;
+      } catch (err) {
+        if (err instanceof RepositoryFailure) throw err.cause;
+        if (!(err instanceof StorageError)) throw err;
+        // A body cut off or altered in flight: read the whole object again.
+        if (err.retryable && attempt < OBJECT_ATTEMPTS && !this.opts.signal?.aborted) {
+          await delay(backoffDelay(attempt, 200, 5000));
+          continue;
+        }
+        this.writer.failed(source.bucket, entry, err);
+        return;
+      }
+    }
+    const { meta, size, tags, blobs, stored } = read;
     // Same object as listed (etag): keep the listing's timestamp, which has ms precision (GET's has seconds).
     const lastModified = (meta.etag === entry.etag ? entry.lastModified : meta.lastModified).getTime();
     const record: VersionRecord = {
@@ -319,6 +300,82 @@ class RunContext {
       await Promise.all(stored);
       this.writer.version(record);
     });
+  }
+
+  /**
+   * Reads one object into blobs. Its bytes are checked against the ETag when that is an MD5
+   * (single-part, not SSE-KMS/SSE-C) and against its length; blobs of objects up to
+   * VERIFY_BEFORE_STORE are added to packs only after the check, so a damaged read stores
+   * nothing. Repository errors come out wrapped in RepositoryFailure: they are fatal.
+   */
+  private async readObject(source: OpenedSource, entry: ObjectEntry): Promise<ObjectRead> {
+    const c = this.counters;
+    const got = await source.store.get(entry.key, {
+      ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
+      ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+    });
+    const meta = got.meta;
+    // Tags cost a request, so only for objects that have any (x-amz-tagging-count).
+    const tags = meta.tagCount && source.store.getTags ? await source.store.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId }) : undefined;
+    const md5 = /^[0-9a-f]{32}$/.test(meta.etag) && (meta.sse === undefined || meta.sse === 'AES256') ? createHash('md5') : null;
+    const blobs: string[] = [];
+    const stored: Promise<void>[] = [];
+    let held: { blob: EncodedBlob; hex: string }[] = [];
+    let heldBytes = 0;
+    let size = 0;
+    const store = async (): Promise<void> => {
+      try {
+        for (const { blob, hex } of held) stored.push((await this.addBlob(blob, hex)).stored);
+      } catch (err) {
+        throw new RepositoryFailure(err);
+      }
+      held = [];
+      heldBytes = 0;
+    };
+    for await (const chunk of chunkStream(got.body, this.opts.repo.chunker)) {
+      size += chunk.length;
+      c.bytesRead += chunk.length;
+      md5?.update(chunk);
+      const id = this.opts.repo.blobId(chunk);
+      const hex = id.toString('hex');
+      blobs.push(hex);
+      const pending = this.pendingBlobs.get(hex);
+      if (pending !== undefined) {
+        stored.push(pending);
+        c.blobsDeduplicated++;
+      } else if (this.opts.catalog.hasBlob(id) || held.some((h) => h.hex === hex)) {
+        c.blobsDeduplicated++;
+      } else {
+        const blob = this.opts.repo.encodeBlob(chunk, BlobType.data, id);
+        held.push({ blob, hex });
+        heldBytes += blob.stored.length;
+        if (heldBytes > VERIFY_BEFORE_STORE) await store();
+      }
+    }
+    const where = `GET ${source.store.location}${entry.key}${meta.versionId === null ? '' : ` (version ${meta.versionId})`}`;
+    if (size !== meta.size) {
+      throw new StorageError('Network', `${where}: read ${size} bytes, expected ${meta.size} (truncated body)`, { backendCode: 'TruncatedBody', retryable: true });
+    }
+    if (md5 !== null && md5.digest('hex') !== meta.etag) {
+      throw new StorageError('Network', `${where}: content does not match its ETag (MD5): altered in transit`, { backendCode: 'ChecksumMismatch', retryable: true });
+    }
+    await store();
+    return { meta, size, tags, blobs, stored };
+  }
+
+  /**
+   * Adds a new blob to the open pack. `stored` settles when its pack is written (wrapped in an
+   * object: awaiting a promise of a promise would wait for the pack).
+   */
+  private async addBlob(blob: EncodedBlob, hex: string): Promise<{ stored: Promise<void> }> {
+    const pending = this.pendingBlobs.get(hex);
+    if (pending !== undefined) return { stored: pending };
+    this.counters.blobsNew++;
+    this.counters.bytesStored += blob.stored.length;
+    const added = await this.packer!.add(blob);
+    this.pendingBlobs.set(hex, added.stored);
+    void added.stored.then(() => this.pendingBlobs.delete(hex), () => {});
+    return added;
   }
 
   private progress(force: boolean): void {
@@ -377,6 +434,21 @@ class RunWriter {
 
   flush(): void {
     this.writer?.flush();
+  }
+}
+
+interface ObjectRead {
+  meta: ObjectMeta;
+  size: number;
+  tags: Record<string, string> | undefined;
+  blobs: string[];
+  stored: Promise<void>[];
+}
+
+/** A failure writing to the repository while reading an object: fatal for the run, never an object failure. */
+class RepositoryFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super('repository write failed');
   }
 }
 

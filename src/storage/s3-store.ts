@@ -573,6 +573,8 @@ interface HeadLike {
   Metadata?: Record<string, string> | undefined;
   StorageClass?: string | undefined;
   TagCount?: number;
+  ServerSideEncryption?: string | undefined;
+  SSECustomerAlgorithm?: string | undefined;
 }
 
 function toMeta(res: HeadLike, size: number): ObjectMeta {
@@ -591,6 +593,7 @@ function toMeta(res: HeadLike, size: number): ObjectMeta {
     ...(res.CacheControl ? { cacheControl: res.CacheControl } : {}),
     ...(res.ContentDisposition ? { contentDisposition: res.ContentDisposition } : {}),
     ...(res.TagCount ? { tagCount: res.TagCount } : {}),
+    ...(res.SSECustomerAlgorithm ? { sse: 'SSE-C' } : res.ServerSideEncryption ? { sse: res.ServerSideEncryption } : {}),
   };
 }
 

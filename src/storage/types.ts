@@ -109,6 +109,8 @@ export interface ObjectMeta {
   storageClass?: string;
   /** Number of object tags (S3's x-amz-tagging-count), so tags are fetched only when there are any. */
   tagCount?: number;
+  /** Server-side encryption: 'AES256', 'aws:kms', 'aws:kms:dsse', or 'SSE-C'. Only plain and AES256 ETags are MD5s. */
+  sse?: string;
 }
 
 export interface GetResult {

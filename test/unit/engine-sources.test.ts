@@ -1,6 +1,6 @@
 // Backup and restore behaviour that needs S3-like sources (any key, per-object errors,
 // several top-level prefixes): in-memory sources, filesystem repository.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
@@ -13,21 +13,40 @@ import type { Group } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
-import type { GetOptions, ListOptions } from '../../src/storage/types.js';
+import { readAll, type GetOptions, type ListOptions } from '../../src/storage/types.js';
+import { Readable } from 'node:stream';
 import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 /** A source bucket where some keys cannot be read, and which records how many listings overlap. */
 class TestBucket extends MemStore {
   denied = new Set<string>();
+  /** Keys whose next GETs return a damaged body: how many more times, and how. */
+  damage = new Map<string, { times: number; how: 'truncate' | 'flip' }>();
+  archived = new Set<string>();
+  gets = new Map<string, number>();
+
+  override async *list(prefix: string, opts?: ListOptions) {
+    for await (const item of this.listSlowly(prefix, opts)) {
+      yield item.kind === 'object' && this.archived.has(item.key) ? { ...item, storageClass: 'GLACIER' } : item;
+    }
+  }
   listing = 0;
   maxConcurrentListings = 0;
 
   override async get(key: string, opts?: GetOptions) {
+    this.gets.set(key, (this.gets.get(key) ?? 0) + 1);
     if (this.denied.has(key)) throw new StorageError('AccessDenied', `GET ${this.location}${key}: AccessDenied (403)`, { backendCode: 'AccessDenied' });
-    return super.get(key, opts);
+    const got = await super.get(key, opts);
+    const damage = this.damage.get(key);
+    if (damage === undefined || damage.times === 0) return got;
+    damage.times--;
+    const body = await readAll(got.body);
+    // Truncated: fewer bytes than the object has. Flipped: right length, one bit wrong.
+    const bad = damage.how === 'truncate' ? body.subarray(0, body.length - 7) : Buffer.from(body.map((b, i) => (i === 3 ? b ^ 1 : b)));
+    return { ...got, body: Readable.from([bad]) };
   }
 
-  override async *list(prefix: string, opts?: ListOptions) {
+  private async *listSlowly(prefix: string, opts?: ListOptions) {
     this.listing++;
     this.maxConcurrentListings = Math.max(this.maxConcurrentListings, this.listing);
     try {
@@ -84,6 +103,44 @@ describe('backup from S3-like sources', () => {
     const next = await run();
     expect(next.status).toBe('complete');
     expect(next.counters).toMatchObject({ objectsNew: 2, objectsUnchanged: 20 });
+  });
+
+  it('reads an object again when its body arrives cut off or altered, and stores only the good bytes', async () => {
+    const body = Buffer.from(JSON.stringify({ rows: Array.from({ length: 200 }, (_, i) => i) }));
+    await bucket.put('t/cut.json', body);
+    await bucket.put('t/flipped.json', Buffer.concat([body, Buffer.from('x')]));
+    await bucket.put('t/always-bad.json', Buffer.concat([body, Buffer.from('y')]));
+    bucket.damage.set('t/cut.json', { times: 2, how: 'truncate' });
+    bucket.damage.set('t/flipped.json', { times: 1, how: 'flip' });
+    bucket.damage.set('t/always-bad.json', { times: 99, how: 'flip' });
+
+    const summary = await run();
+    expect(summary.status).toBe('partial');
+    expect(bucket.gets.get('t/cut.json')).toBe(3);
+    expect(bucket.gets.get('t/flipped.json')).toBe(2);
+    expect(bucket.gets.get('t/always-bad.json')).toBe(5);
+    const [failure] = catalog.failuresOfRun(catalog.findRun(summary.runId)!.seq);
+    expect(failure).toMatchObject({ key: 't/always-bad.json', code: 'ChecksumMismatch' });
+    expect(failure!.message).toMatch(/does not match its ETag/);
+    // The damaged reads stored nothing: exactly the two good contents are in the repository.
+    expect(summary.counters.blobsNew).toBe(2);
+
+    const target = join(dir.path, 'out');
+    const r = await restore({ repo, catalog, scopes: [{ bucket: 'events' }], cut: { runSeq: catalog.findRun(summary.runId)!.seq }, target: new FsStore({ root: target, fsync: false }), bucketDirs: false, concurrency: 2 });
+    expect(r.restored).toBe(2);
+    expect(readFileSync(join(target, 't/cut.json')).equals(body)).toBe(true);
+  });
+
+  it('skips objects in archive storage classes with a clear reason', async () => {
+    await bucket.put('cold/a.parquet', Buffer.from('cold'));
+    await bucket.put('hot/b.parquet', Buffer.from('hot'));
+    bucket.archived.add('cold/a.parquet');
+    const summary = await run();
+    expect(summary.status).toBe('partial');
+    expect(bucket.gets.get('cold/a.parquet')).toBeUndefined();
+    const [failure] = catalog.failuresOfRun(catalog.findRun(summary.runId)!.seq);
+    expect(failure).toMatchObject({ key: 'cold/a.parquet', code: 'ArchivedObject' });
+    expect(failure!.message).toMatch(/stored in GLACIER; it must be restored/);
   });
 
   it('lists top-level prefixes in parallel and honours exclusions', async () => {
