@@ -1,36 +1,107 @@
+/**
+ * Reading an instant from the command line (`--at`, `--since`, `diff <from> <to>`) as a
+ * state cut of the catalog.
+ *
+ *   ISO 8601    `2026-11-22` (start of that day), `2026-11-22T10:42`, `2026-11-22 10:42:05.250`,
+ *               `2026-11-22T10:42:00Z`, `2026-11-22T10:42+01:00`. Without an offset the time is
+ *               the machine's local time zone (TZ is respected); a local time that a DST change
+ *               skips is moved forward by the gap, a repeated one means its first occurrence.
+ *   a run       full run id, unique id prefix (`20261123T1015`) or run number: the state that
+ *               run recorded (its versions and every earlier run's), not a wall-clock instant.
+ *   relative    `90s`, `15m`, `2h`, `3d`, `1w`, `1.5h` ago (combinable: `1h30m`; an optional ` ago`).
+ *               `m` is minutes here (retention's `6m` months is another context).
+ *   `now`
+ */
 import { UsageError } from '../errors.js';
+import { formatTime } from '../util/format.js';
 import type { Catalog, StateCut } from './catalog.js';
 
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
-const FORMS = 'an ISO 8601 time (2026-11-22T10:42, local time unless it has Z or an offset), a run id or number, `now`, or a duration ago (90s, 15m, 2h, 3d, 1w)';
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
-/**
- * Reads an instant the way an incident responder types it: ISO 8601 (without an offset it is
- * the machine's local time, TZ respected; a date alone is the start of that local day), a run
- * id / unique id prefix / run number (the state that run recorded), `now`, or a duration ago.
- */
+const RELATIVE = /^(?:\d+(?:\.\d+)?\s*[smhdw])+(?:\s*ago)?$/i;
+
+const ISO =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(?:([Zz])|([+-])(\d{2}):?(\d{2})?)?)?$/;
+
+export const ACCEPTED_INSTANTS =
+  'ISO 8601 (2026-11-22, 2026-11-22T10:42, 2026-11-22T10:42:00Z, 2026-11-22T10:42+01:00; without an offset: local time), ' +
+  'a run id, unique run id prefix or run number, a time ago (90s, 15m, 2h, 3d, 1w), or "now"';
+
+/** Reads `text` as a state cut; throws UsageError naming the text and the accepted forms. */
 export function parseAt(text: string, catalog: Catalog, now: number = Date.now()): StateCut {
   const t = text.trim();
-  if (t === 'now') return { time: now };
-  const rel = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(t);
-  if (rel !== null) return { time: now - Number(rel[1]) * UNITS[rel[2]!]! };
-  const iso = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/.exec(t);
-  if (iso !== null) {
-    const [, y, mo, d, h = '0', mi = '0', s = '0', ms = '0', zone] = iso;
-    const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), Number(ms.padEnd(3, '0'))] as const;
-    let time: number;
-    if (zone === undefined) {
-      time = new Date(...parts).getTime();
-    } else {
-      const offset = zone === 'Z' ? 0 : (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2)));
-      time = Date.UTC(...parts) - offset * 60_000;
-    }
-    if (Number.isNaN(time) || Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31) {
-      throw new UsageError(`--at ${JSON.stringify(text)}: not a valid date`, { hint: `use ${FORMS}` });
-    }
-    return { time };
+  if (t.toLowerCase() === 'now') return { time: now };
+  if (RELATIVE.test(t)) return { time: now - relativeMs(t) };
+  const iso = parseIso(t);
+  if (iso !== undefined) {
+    if ('error' in iso) throw new UsageError(`cannot read ${JSON.stringify(text)} as an instant: ${iso.error}`, { hint: `accepted: ${ACCEPTED_INSTANTS}` });
+    return { time: iso.time };
   }
-  const run = catalog.findRun(t);
-  if (run !== undefined) return { runSeq: run.seq };
-  throw new UsageError(`--at ${JSON.stringify(text)}: not a time, a duration or a run in the catalog`, { hint: `use ${FORMS}` });
+  if (t !== '' && !/\s/.test(t)) {
+    const run = catalog.findRun(t);
+    if (run !== undefined) return { runSeq: run.seq };
+    const candidates = runsStartingWith(catalog, t);
+    if (candidates.length > 1) {
+      throw new UsageError(`${JSON.stringify(text)} matches several runs: ${candidates.slice(0, 3).join(', ')}${candidates.length > 3 ? ', …' : ''}`, {
+        hint: 'give more of the run id',
+      });
+    }
+  }
+  throw new UsageError(`cannot read ${JSON.stringify(text)} as an instant or a run`, { hint: `accepted: ${ACCEPTED_INSTANTS}; list runs with \`lakeguard runs\`` });
+}
+
+/** How to name a cut in human output: `run 2026…-abc123 (#4, 2026-11-23 10:15:00Z)` or a UTC time. */
+export function describeCut(cut: StateCut, catalog: Catalog): string {
+  if ('time' in cut) return formatTime(cut.time);
+  const run = catalog.findRun(String(cut.runSeq));
+  return run === undefined ? `run #${cut.runSeq}` : `run ${run.id} (#${run.seq}, ${formatTime(run.started)})`;
+}
+
+function relativeMs(text: string): number {
+  let ms = 0;
+  for (const m of text.toLowerCase().matchAll(/(\d+(?:\.\d+)?)\s*([smhdw])/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
+  return Math.round(ms);
+}
+
+/** undefined: not ISO-shaped at all; {error}: ISO-shaped but impossible (2026-02-30, 25:00). */
+function parseIso(text: string): { time: number } | { error: string } | undefined {
+  const m = ISO.exec(text);
+  if (m === null) return undefined;
+  const [, y, mo, d, h, mi, s, frac, zulu, sign, oh, om] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h ?? 0);
+  const minute = Number(mi ?? 0);
+  const second = Number(s ?? 0);
+  const ms = frac === undefined ? 0 : Math.floor(Number(`0.${frac}`) * 1000);
+  if (month < 1 || month > 12) return { error: `month ${mo} is not 01-12` };
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (day < 1 || day > daysInMonth) return { error: `day ${d} does not exist in ${y}-${mo}` };
+  if (hour > 23 || minute > 59 || second > 59) return { error: `time ${h}:${mi}${s === undefined ? '' : `:${s}`} is out of range` };
+  // Date.UTC maps years 0-99 to 19xx; setUTCFullYear does not.
+  const utc = (yy: number) => {
+    const date = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, ms));
+    date.setUTCFullYear(yy, month - 1, day);
+    return date.getTime();
+  };
+  if (zulu !== undefined) return { time: utc(year) };
+  if (sign !== undefined) {
+    const offH = Number(oh);
+    const offM = Number(om ?? 0);
+    if (offH > 23 || offM > 59) return { error: `offset ${sign}${oh}:${om ?? '00'} is out of range` };
+    const offset = (sign === '-' ? -1 : 1) * (offH * 60 + offM) * 60_000;
+    return { time: utc(year) - offset };
+  }
+  const local = new Date(2000, month - 1, day, hour, minute, second, ms);
+  local.setFullYear(year, month - 1, day);
+  local.setHours(hour, minute, second, ms);
+  return { time: local.getTime() };
+}
+
+function runsStartingWith(catalog: Catalog, prefix: string): string[] {
+  return catalog.database
+    .prepare("SELECT id FROM runs WHERE id LIKE ? || '%' ESCAPE '\\' ORDER BY seq LIMIT 4")
+    .pluck()
+    .all(prefix.replace(/[%_\\]/g, '\\$&')) as string[];
 }

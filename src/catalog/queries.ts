@@ -1,0 +1,652 @@
+/**
+ * The incident responder's read-only questions to the catalog: every version of a key, find
+ * across every run, a directory-style view at an instant, what changed between two instants,
+ * a month of runs, one run in detail.
+ *
+ * Every answer is indexed SQL with LIMIT and keyset paging: nothing here loads all versions
+ * (or all objects) into JS. The state of a key at a cut is one correlated subquery per object
+ * on `versions_by_object (object, valid_from)`, as in Catalog.selectState: the newest version
+ * with valid_from <= T (or recorded by run <= seq), ties broken by row id, unless that version
+ * is a delete marker.
+ */
+import type Database from 'better-sqlite3';
+import { UsageError } from '../errors.js';
+import { compileGlob } from '../policy/glob.js';
+import type { Catalog, StateCut } from './catalog.js';
+import type { FailureRecord, RunCounters, RunRow, RunStatus, StoredMeta } from './types.js';
+
+/** One page of results and where the next one starts (null: this was the last page). */
+export interface Page<T, C> {
+  items: T[];
+  next: C | null;
+}
+
+export interface PageOptions<C> {
+  /** Rows per page (default 1000). */
+  limit?: number;
+  /** The `next` of the previous page. */
+  after?: C | null;
+}
+
+export interface VersionInfo {
+  /** S3 version id; null for unversioned sources. */
+  versionId: string | null;
+  deleteMarker: boolean;
+  /** valid_from: from when this version is the key's state (ms since epoch). */
+  time: number;
+  lastModified: number;
+  size: number;
+  etag: string | null;
+  storageClass: string | null;
+  /** Id and number of the run that recorded it. */
+  run: string;
+  runSeq: number;
+  /** Every blob of the content is located in a pack; null for delete markers. */
+  dataPresent: boolean | null;
+  meta: StoredMeta | null;
+}
+export type VersionCursor = { time: number; row: number };
+
+export interface FindOptions {
+  bucket?: string;
+  /** Judge every key by its state at this cut (default: its newest version). */
+  at?: StateCut;
+  /** Only keys whose state is a delete marker (deleted at `at`, or now). */
+  deleted?: boolean;
+  /** Only keys whose state is an object larger than this many bytes. */
+  largerThan?: number;
+  /** Only keys whose state changed after this cut (created, overwritten or deleted). */
+  since?: StateCut;
+}
+
+export interface FoundObject {
+  bucket: string;
+  key: string;
+  /** The state is a delete marker. */
+  deleted: boolean;
+  versionId: string | null;
+  size: number;
+  etag: string | null;
+  time: number;
+  lastModified: number;
+  storageClass: string | null;
+  run: string;
+  /** Versions (and delete markers) catalogued for this key in all runs. */
+  versions: number;
+}
+export type FindCursor = { key: string; object: number };
+
+export interface LsEntry {
+  /** `prefix`: a sub-prefix ("directory"); `object`: a key directly below the listed prefix. */
+  type: 'prefix' | 'object';
+  /** Full key or full sub-prefix (ending in '/'). */
+  name: string;
+  /** Objects at the instant: 1 for an object, all keys below for a prefix. */
+  objects: number;
+  bytes: number;
+  /** Newest valid_from among them. */
+  time: number;
+  /** For objects: their version. */
+  versionId?: string | null;
+  etag?: string | null;
+  lastModified?: number;
+  storageClass?: string | null;
+}
+export type LsCursor = { name: string };
+
+export interface DiffScope {
+  /** Buckets to compare (default: the group's buckets, or every bucket in the catalog). */
+  buckets?: readonly string[];
+  /** Only keys under this prefix (in every bucket). */
+  prefix?: string;
+  /** Only keys that a run of this group recorded. */
+  group?: string;
+}
+
+export type ChangeKind = 'added' | 'changed' | 'deleted';
+
+export interface DiffSide {
+  versionId: string | null;
+  size: number;
+  etag: string | null;
+  time: number;
+}
+export interface DiffEntry {
+  change: ChangeKind;
+  bucket: string;
+  key: string;
+  before: DiffSide | null;
+  after: DiffSide | null;
+}
+export type DiffCursor = { bucket: string; key: string };
+
+export interface DiffSummary {
+  added: { objects: number; bytes: number };
+  /** bytes: size after; bytesBefore: size before. */
+  changed: { objects: number; bytes: number; bytesBefore: number };
+  deleted: { objects: number; bytes: number };
+  buckets: string[];
+}
+
+export interface CalendarRun {
+  id: string;
+  seq: number;
+  group: string;
+  status: RunStatus;
+  started: number;
+  finished: number | null;
+  objectsFailed: number;
+}
+export interface CalendarDay {
+  /** Local date, YYYY-MM-DD. */
+  date: string;
+  runs: CalendarRun[];
+}
+export interface CalendarMonth {
+  month: string;
+  /** IANA name of the zone the days are cut in (the machine's local zone). */
+  timeZone: string;
+  group: string | null;
+  days: CalendarDay[];
+}
+
+export interface RunDetails {
+  run: RunRow;
+  /** Version rows this run added to the catalog (new objects, changes, deletions). */
+  versionsRecorded: number;
+  deleteMarkersRecorded: number;
+  bytesRecorded: number;
+  failures: number;
+}
+export type FailureCursor = { rowid: number };
+
+type Row = Record<string, unknown>;
+
+const DEFAULT_LIMIT = 1000;
+const GLOB_FUNCTION = 'lakeguard_glob';
+
+/** Indexes the queries need beyond the schema's; created on first use (cheap when present). */
+const INDEXES = [
+  // find without --bucket: a key range across every bucket.
+  'CREATE INDEX IF NOT EXISTS objects_by_key ON objects (key)',
+  // calendar: runs of a month.
+  'CREATE INDEX IF NOT EXISTS runs_by_started ON runs (started)',
+];
+
+const prepared = new WeakMap<Database.Database, true>();
+
+/**
+ * Read-only queries over a catalog. Construct one per opened catalog; it adds its indexes and
+ * SQL function to the connection once.
+ */
+export class CatalogQueries {
+  private readonly db: Database.Database;
+  private readonly globs = new Map<string, RegExp>();
+
+  constructor(private readonly catalog: Catalog) {
+    this.db = catalog.database;
+    if (!prepared.has(this.db)) {
+      for (const sql of INDEXES) {
+        try {
+          this.db.exec(sql);
+        } catch {
+          // A backup holding the write lock past busy_timeout, or a read-only file: the
+          // queries still work, only a cross-bucket find scans more.
+        }
+      }
+      prepared.set(this.db, true);
+    }
+    // Per connection, so register on every instance (the closure holds this instance's cache).
+    this.db.function(GLOB_FUNCTION, { deterministic: true }, (pattern: unknown, key: unknown) => (this.glob(String(pattern)).test(String(key)) ? 1 : 0));
+  }
+
+  /** Bucket (or local source) names in the catalog, sorted. */
+  buckets(): string[] {
+    return this.db.prepare('SELECT name FROM buckets ORDER BY name').pluck().all() as string[];
+  }
+
+  hasBucket(name: string): boolean {
+    return this.db.prepare('SELECT 1 FROM buckets WHERE name = ?').get(name) !== undefined;
+  }
+
+  // ---- versions ---------------------------------------------------------------------------
+
+  /** Every version and delete marker of one key, newest first. */
+  versionsOf(bucket: string, key: string, page: PageOptions<VersionCursor> = {}): Page<VersionInfo, VersionCursor> {
+    const limit = page.limit ?? DEFAULT_LIMIT;
+    const after = page.after ?? null;
+    const rows = this.db
+      .prepare(
+        `SELECT v.id AS row, v.version_id AS versionId, v.delete_marker AS deleteMarker, v.valid_from AS time,
+                v.last_modified AS lastModified, v.size AS size, v.etag AS etag, v.storage_class AS storageClass,
+                r.id AS run, v.run AS runSeq, m.json AS meta,
+                CASE WHEN v.delete_marker = 1 THEN NULL ELSE NOT EXISTS (
+                  SELECT 1 FROM version_blobs vb LEFT JOIN blobs bl ON bl.id = vb.blob LEFT JOIN packs p ON p.id = bl.pack
+                  WHERE vb.version = v.id AND p.id IS NULL) END AS dataPresent
+         FROM objects o JOIN versions v ON v.object = o.id JOIN runs r ON r.seq = v.run LEFT JOIN metas m ON m.id = v.meta
+         WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND o.key = @key
+           AND (@afterTime IS NULL OR v.valid_from < @afterTime OR (v.valid_from = @afterTime AND v.id < @afterRow))
+         ORDER BY v.valid_from DESC, v.id DESC LIMIT @limit`,
+      )
+      .all({ bucket, key, afterTime: after?.time ?? null, afterRow: after?.row ?? null, limit }) as Row[];
+    const items = rows.map((r) => ({
+      versionId: r.versionId as string | null,
+      deleteMarker: r.deleteMarker === 1,
+      time: r.time as number,
+      lastModified: r.lastModified as number,
+      size: r.size as number,
+      etag: r.etag as string | null,
+      storageClass: r.storageClass as string | null,
+      run: r.run as string,
+      runSeq: r.runSeq as number,
+      dataPresent: r.dataPresent === null ? null : r.dataPresent === 1,
+      meta: r.meta === null ? null : (JSON.parse(r.meta as string) as StoredMeta),
+    }));
+    const last = rows.at(-1);
+    return { items, next: rows.length < limit || last === undefined ? null : { time: last.time as number, row: last.row as number } };
+  }
+
+  // ---- find -------------------------------------------------------------------------------
+
+  /**
+   * Keys matching a glob (src/policy/glob.ts syntax), in key order (then bucket), each judged
+   * by its state at `at` (default: its newest version, deleted or not). The glob's literal
+   * prefix bounds the index range scanned, so `table=x/**` reads only that part of the catalog.
+   */
+  find(glob: string, opts: FindOptions = {}, page: PageOptions<FindCursor> = {}): Page<FoundObject, FindCursor> {
+    this.glob(glob); // throws GlobError (exit 2) before any SQL runs
+    const limit = page.limit ?? DEFAULT_LIMIT;
+    const after = page.after ?? null;
+    const prefix = globLiteralPrefix(glob);
+    const lo = after === null ? prefix : after.key > prefix ? after.key : prefix;
+    const params: Record<string, unknown> = { glob, lo, hi: upperBound(prefix), limit, afterKey: after?.key ?? null, afterObject: after?.object ?? 0 };
+    const where = [keyRangeSql(params.hi as string | null), '(@afterKey IS NULL OR o.key > @afterKey OR o.id > @afterObject)', `${GLOB_FUNCTION}(@glob, o.key)`];
+    if (opts.bucket !== undefined) {
+      where.unshift('o.bucket = (SELECT id FROM buckets WHERE name = @bucket)');
+      params.bucket = opts.bucket;
+    }
+    if (opts.deleted) where.push('v.delete_marker = 1');
+    if (opts.largerThan !== undefined) {
+      where.push('v.delete_marker = 0 AND v.size > @largerThan');
+      params.largerThan = opts.largerThan;
+    }
+    if (opts.since !== undefined) {
+      where.push('time' in opts.since ? 'v.valid_from > @since' : 'v.run > @since');
+      params.since = 'time' in opts.since ? opts.since.time : opts.since.runSeq;
+    }
+    const state = stateVersionSql('o.id', opts.at, 'at');
+    if (opts.at !== undefined) params.at = cutValue(opts.at);
+    // Without --bucket the planner must walk objects_by_key (key order), not the (bucket, key) index.
+    const objects = opts.bucket === undefined && this.hasIndex('objects_by_key') ? 'objects o INDEXED BY objects_by_key' : 'objects o';
+    const rows = this.db
+      .prepare(
+        `SELECT o.id AS object, b.name AS bucket, o.key AS key, v.delete_marker AS deleted, v.version_id AS versionId, v.size AS size,
+                v.etag AS etag, v.valid_from AS time, v.last_modified AS lastModified, v.storage_class AS storageClass, r.id AS run,
+                (SELECT count(*) FROM versions WHERE object = o.id) AS versions
+         FROM ${objects} JOIN buckets b ON b.id = o.bucket
+         JOIN versions v ON v.id = ${state}
+         JOIN runs r ON r.seq = v.run
+         WHERE ${where.join(' AND ')}
+         ORDER BY o.key, o.id LIMIT @limit`,
+      )
+      .all(params) as Row[];
+    const items = rows.map((r) => ({
+      bucket: r.bucket as string,
+      key: r.key as string,
+      deleted: r.deleted === 1,
+      versionId: r.versionId as string | null,
+      size: r.size as number,
+      etag: r.etag as string | null,
+      time: r.time as number,
+      lastModified: r.lastModified as number,
+      storageClass: r.storageClass as string | null,
+      run: r.run as string,
+      versions: r.versions as number,
+    }));
+    const last = rows.at(-1);
+    return { items, next: rows.length < limit || last === undefined ? null : { key: last.key as string, object: last.object as number } };
+  }
+
+  // ---- ls ---------------------------------------------------------------------------------
+
+  /**
+   * The immediate children of `prefix` in `bucket` at `cut` (default: now), in key order:
+   * keys with their size and time, and sub-prefixes (cut after the next '/') with the number
+   * and bytes of the keys below them. Keys deleted at the cut are not there.
+   */
+  ls(bucket: string, prefix: string, cut?: StateCut, page: PageOptions<LsCursor> = {}): Page<LsEntry, LsCursor> {
+    const limit = page.limit ?? DEFAULT_LIMIT;
+    const after = page.after ?? null;
+    // Resume after the last entry: past every key below a sub-prefix, or just past a key.
+    const lo = after === null ? prefix : after.name.endsWith('/') ? upperBound(after.name) : after.name + '\u0000';
+    if (lo === null) return { items: [], next: null };
+    const hi = upperBound(prefix);
+    const plen = [...prefix].length; // substr/instr count characters, not UTF-16 units
+    const rest = `substr(o.key, ${plen + 1})`;
+    const rows = this.db
+      .prepare(
+        `SELECT name, max(isPrefix) AS isPrefix, count(*) AS objects, sum(size) AS bytes, max(time) AS time,
+                min(versionId) AS versionId, min(etag) AS etag, max(lastModified) AS lastModified, min(storageClass) AS storageClass
+         FROM (
+           SELECT CASE WHEN instr(${rest}, '/') = 0 THEN o.key ELSE substr(o.key, 1, ${plen} + instr(${rest}, '/')) END AS name,
+                  instr(${rest}, '/') > 0 AS isPrefix, v.size AS size, v.valid_from AS time, v.version_id AS versionId,
+                  v.etag AS etag, v.last_modified AS lastModified, v.storage_class AS storageClass
+           FROM objects o JOIN versions v ON v.id = ${stateVersionSql('o.id', cut, 'cut')}
+           WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND ${keyRangeSql(hi)} AND v.delete_marker = 0
+         )
+         GROUP BY name ORDER BY name LIMIT @limit`,
+      )
+      .all({ bucket, lo, hi, limit, ...(cut === undefined ? {} : { cut: cutValue(cut) }) }) as Row[];
+    const items = rows.map((r): LsEntry =>
+      r.isPrefix === 1
+        ? { type: 'prefix', name: r.name as string, objects: r.objects as number, bytes: r.bytes as number, time: r.time as number }
+        : {
+            type: 'object',
+            name: r.name as string,
+            objects: 1,
+            bytes: r.bytes as number,
+            time: r.time as number,
+            versionId: r.versionId as string | null,
+            etag: r.etag as string | null,
+            lastModified: r.lastModified as number,
+            storageClass: r.storageClass as string | null,
+          },
+    );
+    const last = rows.at(-1);
+    return { items, next: rows.length < limit || last === undefined ? null : { name: last.name as string } };
+  }
+
+  // ---- diff -------------------------------------------------------------------------------
+
+  /** Counts and bytes of keys added, changed (another version) and deleted from `from` to `to`. */
+  diffSummary(from: StateCut, to: StateCut, scope: DiffScope = {}): DiffSummary {
+    const summary: DiffSummary = {
+      added: { objects: 0, bytes: 0 },
+      changed: { objects: 0, bytes: 0, bytesBefore: 0 },
+      deleted: { objects: 0, bytes: 0 },
+      buckets: this.diffBuckets(scope),
+    };
+    for (const bucket of summary.buckets) {
+      const rows = this.db
+        .prepare(
+          `SELECT change, count(*) AS n, total(CASE WHEN change = 'deleted' THEN asize ELSE bsize END) AS bytes, total(asize) AS bytesBefore
+           FROM (${diffSql(from, to, scope)}) WHERE change IS NOT NULL GROUP BY change`,
+        )
+        .all(diffParams(bucket, from, to, scope, null, -1)) as Row[];
+      for (const r of rows) {
+        const kind = r.change as ChangeKind;
+        summary[kind].objects += r.n as number;
+        summary[kind].bytes += r.bytes as number;
+        if (kind === 'changed') summary.changed.bytesBefore += r.bytesBefore as number;
+      }
+    }
+    return summary;
+  }
+
+  /** The keys behind diffSummary, by bucket then key. */
+  diffDetails(from: StateCut, to: StateCut, scope: DiffScope = {}, page: PageOptions<DiffCursor> = {}): Page<DiffEntry, DiffCursor> {
+    const limit = page.limit ?? DEFAULT_LIMIT;
+    const after = page.after ?? null;
+    const items: DiffEntry[] = [];
+    for (const bucket of this.diffBuckets(scope)) {
+      if (after !== null && bucket < after.bucket) continue;
+      const afterKey = after !== null && bucket === after.bucket ? after.key : null;
+      const rows = this.db
+        .prepare(`SELECT * FROM (${diffSql(from, to, scope)}) WHERE change IS NOT NULL ORDER BY key LIMIT @limit`)
+        .all(diffParams(bucket, from, to, scope, afterKey, limit - items.length)) as Row[];
+      for (const r of rows) {
+        const side = (p: 'a' | 'b'): DiffSide | null =>
+          r[`${p}id`] === null || r[`${p}dm`] === 1
+            ? null
+            : { versionId: r[`${p}vid`] as string | null, size: r[`${p}size`] as number, etag: r[`${p}etag`] as string | null, time: r[`${p}time`] as number };
+        items.push({ change: r.change as ChangeKind, bucket, key: r.key as string, before: side('a'), after: side('b') });
+      }
+      if (items.length >= limit) break;
+    }
+    const last = items.at(-1);
+    return { items, next: items.length < limit || last === undefined ? null : { bucket: last.bucket, key: last.key } };
+  }
+
+  private diffBuckets(scope: DiffScope): string[] {
+    if (scope.buckets !== undefined) return [...new Set(scope.buckets)].sort();
+    if (scope.group !== undefined) {
+      // Every version the group's runs recorded, through versions_by_run: slower on big
+      // catalogs, so commands pass the policy's buckets when they have them.
+      return this.db
+        .prepare(
+          `SELECT DISTINCT b.name FROM runs r JOIN versions v ON v.run = r.seq JOIN objects o ON o.id = v.object
+           JOIN buckets b ON b.id = o.bucket WHERE r.grp = ? ORDER BY b.name`,
+        )
+        .pluck()
+        .all(scope.group) as string[];
+    }
+    return this.buckets();
+  }
+
+  // ---- calendar ---------------------------------------------------------------------------
+
+  /** Runs of a month (`YYYY-MM`), per day of the machine's local time zone. */
+  calendar(month: string, group?: string): CalendarMonth {
+    const m = /^(\d{4})-(\d{2})$/.exec(month);
+    const year = Number(m?.[1]);
+    const mon = Number(m?.[2]);
+    if (m === null || mon < 1 || mon > 12) throw new UsageError(`month ${JSON.stringify(month)}: expected YYYY-MM, such as 2026-11`);
+    const localMidnight = (day: number) => {
+      const d = new Date(2000, 0, 1);
+      d.setFullYear(year, mon - 1, day);
+      d.setHours(0, 0, 0, 0);
+      return d.getTime();
+    };
+    const daysInMonth = new Date(Date.UTC(year, mon, 0)).getUTCDate();
+    const starts = Array.from({ length: daysInMonth + 1 }, (_, i) => localMidnight(i + 1)); // +1: the next month's first day
+    const rows = this.db
+      .prepare(
+        `SELECT seq, id, grp, status, started, finished, counters FROM runs
+         WHERE started >= @from AND started < @to AND (@group IS NULL OR grp = @group) ORDER BY started, seq`,
+      )
+      .all({ from: starts[0]!, to: starts[daysInMonth]!, group: group ?? null }) as Row[];
+    const days: CalendarDay[] = starts.slice(0, daysInMonth).map((_, i) => ({ date: `${month}-${String(i + 1).padStart(2, '0')}`, runs: [] }));
+    let day = 0;
+    for (const r of rows) {
+      const started = r.started as number;
+      while (day < daysInMonth - 1 && started >= starts[day + 1]!) day++;
+      const counters = r.counters === null ? null : (JSON.parse(r.counters as string) as RunCounters);
+      days[day]!.runs.push({
+        id: r.id as string,
+        seq: r.seq as number,
+        group: r.grp as string,
+        status: r.status as RunStatus,
+        started,
+        finished: r.finished as number | null,
+        objectsFailed: counters?.objectsFailed ?? 0,
+      });
+    }
+    return { month, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone, group: group ?? null, days };
+  }
+
+  // ---- runs -------------------------------------------------------------------------------
+
+  /** A run (id, unique id prefix or number) with what it recorded; undefined when unknown. */
+  runShow(ref: string): RunDetails | undefined {
+    const run = this.catalog.findRun(ref);
+    if (run === undefined) return undefined;
+    const v = this.db
+      .prepare('SELECT count(*) AS n, coalesce(sum(delete_marker), 0) AS markers, coalesce(sum(size), 0) AS bytes FROM versions WHERE run = ?')
+      .get(run.seq) as { n: number; markers: number; bytes: number };
+    const failures = this.db.prepare('SELECT count(*) FROM failures WHERE run = ?').pluck().get(run.seq) as number;
+    return { run, versionsRecorded: v.n, deleteMarkersRecorded: v.markers, bytesRecorded: v.bytes, failures };
+  }
+
+  /** The objects a run could not back up, in the order they failed. */
+  failures(runSeq: number, page: PageOptions<FailureCursor> = {}): Page<FailureRecord, FailureCursor> {
+    const limit = page.limit ?? DEFAULT_LIMIT;
+    const rows = this.db
+      .prepare('SELECT rowid, bucket, key, version_id AS versionId, code, message FROM failures WHERE run = ? AND rowid > ? ORDER BY rowid LIMIT ?')
+      .all(runSeq, page.after?.rowid ?? 0, limit) as Row[];
+    const items = rows.map((r) => ({ bucket: r.bucket as string, key: r.key as string, versionId: r.versionId as string | null, code: r.code as string, message: r.message as string }));
+    const last = rows.at(-1);
+    return { items, next: rows.length < limit || last === undefined ? null : { rowid: last.rowid as number } };
+  }
+
+  private glob(pattern: string): RegExp {
+    let re = this.globs.get(pattern);
+    if (re === undefined) {
+      re = compileGlob(pattern);
+      if (this.globs.size > 100) this.globs.clear();
+      this.globs.set(pattern, re);
+    }
+    return re;
+  }
+
+  private hasIndex(name: string): boolean {
+    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?").get(name) !== undefined;
+  }
+}
+
+/** A paged query page by page (constant memory): its first page, and how to get the one after a cursor. */
+export function* allPages<T, C>(first: Page<T, C>, next: (after: C) => Page<T, C>): Generator<T[]> {
+  for (let page = first; ; ) {
+    if (page.items.length > 0) yield page.items;
+    if (page.next === null) return;
+    page = next(page.next);
+  }
+}
+
+// ---- SQL pieces ------------------------------------------------------------------------------
+
+/**
+ * `o.key` from @lo up to @hi. The upper bound is left out of the SQL rather than written as
+ * `(@hi IS NULL OR o.key < @hi)`, which SQLite cannot use to end the index range (it would
+ * read on to the end of the bucket, filtering).
+ */
+function keyRangeSql(hi: string | null): string {
+  return hi === null ? 'o.key >= @lo' : 'o.key >= @lo AND o.key < @hi';
+}
+
+function cutValue(cut: StateCut): number {
+  return 'time' in cut ? cut.time : cut.runSeq;
+}
+
+/** The row id of `object`'s state version at the cut bound to `@param` (no cut: its newest version). */
+function stateVersionSql(object: string, cut: StateCut | undefined, param: string): string {
+  const filter = cut === undefined ? '' : 'time' in cut ? ` AND valid_from <= @${param}` : ` AND run <= @${param}`;
+  return `(SELECT id FROM versions WHERE object = ${object}${filter} ORDER BY valid_from DESC, id DESC LIMIT 1)`;
+}
+
+/** One bucket's objects with their state at both cuts and the change between them. */
+function diffSql(from: StateCut, to: StateCut, scope: DiffScope): string {
+  const group =
+    scope.group === undefined ? '' : ' AND EXISTS (SELECT 1 FROM versions g WHERE g.object = o.id AND g.run IN (SELECT seq FROM runs WHERE grp = @group))';
+  return `SELECT key, aid, adm, avid, asize, aetag, atime, bid, bdm, bvid, bsize, betag, btime,
+            CASE WHEN (aid IS NULL OR adm = 1) AND bid IS NOT NULL AND bdm = 0 THEN 'added'
+                 WHEN aid IS NOT NULL AND adm = 0 AND (bid IS NULL OR bdm = 1) THEN 'deleted'
+                 WHEN aid IS NOT NULL AND adm = 0 AND bid IS NOT NULL AND bdm = 0 AND aid <> bid THEN 'changed' END AS change
+          FROM (
+            SELECT o.key AS key,
+                   a.id AS aid, a.delete_marker AS adm, a.version_id AS avid, a.size AS asize, a.etag AS aetag, a.valid_from AS atime,
+                   b.id AS bid, b.delete_marker AS bdm, b.version_id AS bvid, b.size AS bsize, b.etag AS betag, b.valid_from AS btime
+            FROM objects o
+            LEFT JOIN versions a ON a.id = ${stateVersionSql('o.id', from, 'from')}
+            LEFT JOIN versions b ON b.id = ${stateVersionSql('o.id', to, 'to')}
+            WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND ${keyRangeSql(upperBound(scope.prefix ?? ''))}
+              AND (@afterKey IS NULL OR o.key > @afterKey)${group}
+          )`;
+}
+
+function diffParams(bucket: string, from: StateCut, to: StateCut, scope: DiffScope, afterKey: string | null, limit: number): Record<string, unknown> {
+  const prefix = scope.prefix ?? '';
+  return {
+    bucket,
+    lo: afterKey !== null && afterKey > prefix ? afterKey : prefix,
+    hi: upperBound(prefix),
+    afterKey,
+    from: cutValue(from),
+    to: cutValue(to),
+    ...(scope.group === undefined ? {} : { group: scope.group }),
+    ...(limit < 0 ? {} : { limit }),
+  };
+}
+
+/**
+ * The least string greater than every string starting with `prefix` (in UTF-8 byte order, which
+ * is code point order and SQLite's BINARY collation); null when there is none (empty prefix).
+ */
+export function upperBound(prefix: string): string | null {
+  const cps = [...prefix].map((c) => c.codePointAt(0)!);
+  while (cps.length > 0) {
+    const last = cps.pop()!;
+    if (last < 0x10ffff) {
+      cps.push(last + 1 === 0xd800 ? 0xe000 : last + 1);
+      return String.fromCodePoint(...cps);
+    }
+  }
+  return null;
+}
+
+/**
+ * The literal text every key matching `glob` starts with, or '' when matches may start
+ * anywhere. Only anchored patterns have one: a leading '/', or a '/' inside the literal start
+ * that is followed by more pattern in every {…} expansion (`table=x/**` → `table=x/`; `*.crc`,
+ * `_temporary/`, `a/{b,}` and `a{x,/y}` match at any depth → ''). Escapes (`\*`) are literal.
+ */
+export function globLiteralPrefix(glob: string): string {
+  const chars = [...glob];
+  let i = 0;
+  let anchored = false;
+  if (chars[0] === '/') {
+    anchored = true;
+    i = 1;
+  }
+  let literal = '';
+  let firstSlash = -1;
+  for (; i < chars.length; i++) {
+    let ch = chars[i]!;
+    if ('*?[{}'.includes(ch)) break;
+    if (ch === '\\') {
+      const next = chars[i + 1];
+      if (next === undefined) break;
+      ch = next;
+      i++;
+    }
+    if (ch === '/' && firstSlash < 0) firstSlash = literal.length;
+    literal += ch;
+  }
+  // A pattern with two segments is anchored; `a/` alone is a directory pattern at any depth.
+  if (!anchored && (firstSlash < 0 || (!/[^/]/.test(literal.slice(firstSlash)) && canVanish(chars.slice(i))))) return '';
+  return literal;
+}
+
+/** Whether a (valid) glob fragment has an expansion that matches only '/' or nothing. */
+function canVanish(chars: string[]): boolean {
+  let i = 0;
+  const sequence = (inBraces: boolean): boolean => {
+    let vanish = true;
+    while (i < chars.length) {
+      const ch = chars[i]!;
+      if (inBraces && (ch === ',' || ch === '}')) return vanish;
+      i++;
+      if (ch === '\\') {
+        if (chars[i] !== '/') vanish = false;
+        i++;
+      } else if (ch === '{') {
+        let someOptionVanishes = false;
+        for (;;) {
+          if (sequence(true)) someOptionVanishes = true;
+          if (chars[i++] !== ',') break; // consumed the closing '}'
+        }
+        if (!someOptionVanishes) vanish = false;
+      } else if (ch === '[') {
+        // A class is one character; skip it whole (its '{' and ',' are literal).
+        if (chars[i] === '!' || chars[i] === '^') i++;
+        if (chars[i] === ']') i++;
+        while (i < chars.length && chars[i] !== ']') i += chars[i] === '\\' ? 2 : 1;
+        i++;
+        vanish = false;
+      } else if (ch !== '/') {
+        vanish = false;
+      }
+    }
+    return vanish;
+  };
+  return sequence(false);
+}

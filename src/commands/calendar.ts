@@ -1,0 +1,124 @@
+import type { Command } from 'commander';
+import { CatalogQueries, type CalendarDay, type CalendarMonth, type CalendarRun } from '../catalog/queries.js';
+import type { RunStatus } from '../catalog/types.js';
+import { UsageError } from '../errors.js';
+import { formatTime } from '../util/format.js';
+import { action } from './action.js';
+import { openAll } from './context.js';
+import { plural } from './query-common.js';
+
+/** How a day shows its runs: one mark per kind of outcome that day, in this order. */
+const MARKS = [
+  { kind: 'complete', symbol: '●', color: 32, legend: 'complete' },
+  { kind: 'partial', symbol: '◐', color: 33, legend: 'partial (some objects failed)' },
+  { kind: 'failed', symbol: '✕', color: 31, legend: 'failed or interrupted' },
+  { kind: 'running', symbol: '○', color: 36, legend: 'running' },
+] as const;
+type MarkKind = (typeof MARKS)[number]['kind'];
+
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const CELL = 7;
+
+export function register(program: Command): void {
+  program
+    .command('calendar')
+    .description('a month of backup runs, day by day: complete, partial, failed')
+    .option('-g, --group <name>', 'only runs of this group')
+    .option('--month <yyyy-mm>', 'the month to show (default: this month)')
+    .addHelpText(
+      'after',
+      `
+Each day shows one mark per outcome of its runs: ● complete, ◐ partial (some objects failed),
+✕ failed or interrupted, ○ still running. Days are cut in the machine's local time zone (TZ);
+weeks start on Monday. Colours only on a terminal, never with NO_COLOR set. --json prints one
+line per day with its runs.
+
+Exit status: 0 ok, 2 bad usage, 10 repository missing, 12 wrong password.`,
+    )
+    .action(
+      action(async ({ cmd, reporter }) => {
+        const flags = cmd.opts<{ group?: string; month?: string }>();
+        const month = flags.month ?? localMonth(new Date());
+        if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw new UsageError(`--month ${JSON.stringify(month)}: expected YYYY-MM, such as 2026-11`);
+        const ctx = await openAll(cmd);
+        try {
+          const cal = new CatalogQueries(ctx.catalog).calendar(month, flags.group);
+          const totals = countRuns(cal.days.flatMap((d) => d.runs));
+          if (reporter.json) {
+            for (const day of cal.days) reporter.data({ message_type: 'day', date: day.date, ...countRuns(day.runs), runs: day.runs }, '');
+            reporter.summary({ month: cal.month, timeZone: cal.timeZone, group: cal.group, ...totals }, '');
+          } else {
+            const color = useColor();
+            reporter.data(null, renderCalendar(cal, { color, today: color ? localDate(new Date()) : null }));
+          }
+        } finally {
+          ctx.close();
+        }
+      }),
+    );
+}
+
+/** The month grid, legend and the runs that need attention, as printed on a terminal. */
+export function renderCalendar(cal: CalendarMonth, opts: { color: boolean; today?: string | null }): string {
+  const paint = (code: number, text: string) => (opts.color ? `\x1b[${code}m${text}\x1b[0m` : text);
+  const [year, mon] = cal.month.split('-').map(Number) as [number, number];
+  const lines = [`${MONTHS[mon - 1]} ${year}  ${cal.group === null ? 'all groups' : `group ${cal.group}`}  (days in ${cal.timeZone} time)`, ''];
+  lines.push(['Mo', 'Tu', 'We', 'Th', 'Fr', 'Sa', 'Su'].map((d) => d.padEnd(CELL)).join('').trimEnd());
+  const firstWeekday = (new Date(Date.UTC(year, mon - 1, 1)).getUTCDay() + 6) % 7; // Monday = 0
+  let row = ' '.repeat(CELL * firstWeekday);
+  cal.days.forEach((day, i) => {
+    const kinds = kindsOf(day);
+    const marks = MARKS.filter((m) => kinds.has(m.kind));
+    const number = String(i + 1).padStart(2);
+    const cell = `${day.date === opts.today ? paint(7, number) : number} ${marks.map((m) => paint(m.color, m.symbol)).join('')}`;
+    row += cell + ' '.repeat(Math.max(1, CELL - 3 - marks.length));
+    if ((firstWeekday + i) % 7 === 6 || i === cal.days.length - 1) {
+      lines.push(row.trimEnd());
+      row = '';
+    }
+  });
+  lines.push('', MARKS.map((m) => `${paint(m.color, m.symbol)} ${m.legend}`).join('   '));
+  const runs = cal.days.flatMap((d) => d.runs);
+  const c = countRuns(runs);
+  if (runs.length === 0) {
+    lines.push('', 'no runs this month');
+  } else {
+    const parts = (['complete', 'partial', 'failed', 'interrupted', 'running'] as const).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`);
+    lines.push('', `${plural(runs.length, 'run')}: ${parts.join(', ')}`);
+    const attention = runs.filter((r) => r.status !== 'complete');
+    for (const r of attention.slice(0, 20)) {
+      const failed = r.status === 'partial' || r.objectsFailed > 0 ? `  ${plural(r.objectsFailed, 'object')} failed` : '';
+      lines.push(`  ${formatTime(r.started)}  ${r.status.padEnd(11)}  ${r.id}  ${r.group}${failed}`);
+    }
+    if (attention.length > 20) lines.push(`  … and ${attention.length - 20} more (see \`lakeguard runs\`)`);
+    if (attention.length > 0) lines.push('(details: `lakeguard runs show <id> --failures`)');
+  }
+  return lines.join('\n');
+}
+
+function kindsOf(day: CalendarDay): Set<MarkKind> {
+  return new Set(day.runs.map((r) => markOf(r.status)));
+}
+
+function markOf(status: RunStatus): MarkKind {
+  return status === 'interrupted' ? 'failed' : status;
+}
+
+function countRuns(runs: readonly CalendarRun[]): Record<RunStatus, number> & { runs: number } {
+  const c = { runs: runs.length, complete: 0, partial: 0, failed: 0, interrupted: 0, running: 0 };
+  for (const r of runs) c[r.status]++;
+  return c;
+}
+
+/** Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM=dumb. */
+function useColor(): boolean {
+  return process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
+}
+
+function localMonth(d: Date): string {
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}`;
+}
+
+function localDate(d: Date): string {
+  return `${localMonth(d)}-${String(d.getDate()).padStart(2, '0')}`;
+}

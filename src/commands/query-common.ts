@@ -1,0 +1,124 @@
+/** Pieces shared by the query commands (versions, find, ls, diff, calendar, runs show). */
+import type { Catalog, StateCut } from '../catalog/catalog.js';
+import { parseAt } from '../catalog/instant.js';
+import type { CatalogQueries } from '../catalog/queries.js';
+import { UsageError } from '../errors.js';
+import { parseSize } from '../policy/load.js';
+import type { Reporter } from './reporter.js';
+
+/**
+ * `s3://bucket/key` (or `s3://name/...` for a local `path:` source, catalogued under the
+ * directory's base name). The key is taken verbatim: no percent-decoding, no normalisation.
+ */
+export function parseObjectUrl(text: string, what: string): { bucket: string; key: string } {
+  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/s.exec(text);
+  if (m === null) {
+    throw new UsageError(`${what} ${JSON.stringify(text)}: expected s3://bucket/key`, {
+      hint: 'for a local path source use its directory name as the bucket: s3://<dir name>/<key>',
+    });
+  }
+  return { bucket: m[1]!, key: m[2] ?? '' };
+}
+
+/** Refuses a bucket the catalog never saw, naming the ones it has. */
+export function requireBucket(q: CatalogQueries, bucket: string): void {
+  if (q.hasBucket(bucket)) return;
+  const known = q.buckets();
+  throw new UsageError(`no bucket or source named ${JSON.stringify(bucket)} in the catalog`, {
+    hint:
+      known.length === 0
+        ? 'the catalog is empty: run `lakeguard backup` (or `lakeguard catalog rebuild`)'
+        : `known: ${known.slice(0, 10).join(', ')}${known.length > 10 ? `, … (${known.length})` : ''}; local path sources go by their directory name`,
+  });
+}
+
+/** An instant option (`--at`, `--since`, …) read with parseAt; the error names the option. */
+export function instantOption(text: string, catalog: Catalog, flag: string, now?: number): StateCut {
+  try {
+    return parseAt(text, catalog, now);
+  } catch (err) {
+    if (err instanceof UsageError) throw new UsageError(`${flag}: ${err.message}`, err.hint === undefined ? {} : { hint: err.hint });
+    throw err;
+  }
+}
+
+/** `10MiB`, `1G`, `512k`, plain bytes. */
+export function sizeOption(text: string, flag: string): number {
+  const n = parseSize(text);
+  if (n === undefined) throw new UsageError(`${flag} ${JSON.stringify(text)}: expected a size such as 1048576, 512KiB, 10MiB or 1G (binary units)`);
+  return n;
+}
+
+export function limitOption(text: string | undefined, flag = '--limit'): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new UsageError(`${flag} ${JSON.stringify(text)}: expected a whole number of at least 1`);
+  return Number(text);
+}
+
+export interface Column<T> {
+  header: string;
+  value: (item: T) => string | number;
+  /** Right-align (numbers, sizes). */
+  right?: boolean;
+}
+
+/**
+ * Prints a long list page by page without holding it: with --json one line per item (with a
+ * `message_type`), otherwise a table whose column widths are set by the first page and grow
+ * when a later row needs more. The last column is never padded (keys can be long).
+ */
+export class ListPrinter<T> {
+  private widths: number[] | null = null;
+  count = 0;
+
+  constructor(
+    private readonly reporter: Reporter,
+    private readonly messageType: string,
+    private readonly columns: Column<T>[],
+    private readonly json: (item: T) => Record<string, unknown>,
+  ) {}
+
+  /** Prints up to `max - count` items; returns false once `max` is reached. */
+  add(items: readonly T[], max = Infinity): boolean {
+    const take = items.slice(0, Math.max(0, max - this.count));
+    this.count += take.length;
+    if (take.length === 0) return this.count < max;
+    if (this.reporter.json) {
+      for (const item of take) this.reporter.data({ message_type: this.messageType, ...this.json(item) }, '');
+    } else if (this.reporter.mode !== 'quiet') {
+      const rows = take.map((item) => this.columns.map((c) => String(c.value(item))));
+      let out = '';
+      if (this.widths === null) {
+        this.widths = this.columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => r[i]!.length)));
+        out += this.line(this.columns.map((c) => c.header));
+      }
+      for (const r of rows) out += this.line(r);
+      process.stdout.write(out);
+    }
+    return this.count < max;
+  }
+
+  private line(cells: string[]): string {
+    const widths = this.widths!;
+    return (
+      cells
+        .map((c, i) => {
+          if (i === cells.length - 1) return c;
+          widths[i] = Math.max(widths[i]!, c.length);
+          return this.columns[i]!.right ? c.padStart(widths[i]!) : c.padEnd(widths[i]!);
+        })
+        .join('  ')
+        .trimEnd() + '\n'
+    );
+  }
+}
+
+/** Quotes a CSV field when it needs it (RFC 4180). */
+export function csvField(value: string | number | null): string {
+  const s = value === null ? '' : String(value);
+  return /[",\r\n]/.test(s) || /^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}
