@@ -107,7 +107,7 @@ export class Catalog {
   private prepare() {
     const db = this.db;
     return {
-      insertRun: db.prepare('INSERT INTO runs (id, grp, started, status, host) VALUES (?, ?, ?, ?, ?)'),
+      insertRun: db.prepare('INSERT INTO runs (id, grp, started, status, host, pid) VALUES (?, ?, ?, ?, ?, ?)'),
       finishRun: db.prepare('UPDATE runs SET finished = ?, status = ?, counters = ? WHERE seq = ?'),
       bucketId: db.prepare('INSERT INTO buckets (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id'),
       findBucket: db.prepare('SELECT id FROM buckets WHERE name = ?'),
@@ -148,8 +148,15 @@ export class Catalog {
 
   // ---- runs --------------------------------------------------------------------------
 
-  beginRun(run: { id: string; group: string; started: number; host: string }): number {
-    return Number(this.stmts.insertRun.run(run.id, run.group, run.started, 'running', run.host).lastInsertRowid);
+  /** `pid`: the process running it (null when a rebuild imports a finished run). */
+  beginRun(run: { id: string; group: string; started: number; host: string; pid?: number }): number {
+    return Number(this.stmts.insertRun.run(run.id, run.group, run.started, 'running', run.host, run.pid ?? null).lastInsertRowid);
+  }
+
+  /** Runs still marked running that were started on `host` by a process that no longer exists. */
+  orphanedRuns(host: string, isAlive: (pid: number) => boolean): RunRow[] {
+    const rows = this.db.prepare("SELECT * FROM runs WHERE status = 'running' AND host = ? ORDER BY seq").all(host) as Row[];
+    return rows.filter((r) => r.pid === null || !isAlive(r.pid as number)).map(toRunRow);
   }
 
   finishRun(seq: number, status: RunStatus, finished: number, counters: RunCounters): void {

@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS runs (
   finished INTEGER,
   status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'partial', 'failed', 'interrupted')),
   host TEXT,
+  pid INTEGER,
   counters TEXT
 );
 

@@ -12,6 +12,7 @@ import { BlobType } from '../repository/pack.js';
 import { Packer } from '../repository/packer.js';
 import type { EncodedBlob, Repository } from '../repository/repository.js';
 import { statsDelta, type ObjectEntry, type ObjectMeta, type RequestStats } from '../storage/types.js';
+import { isProcessAlive } from '../util/process.js';
 import { backoffDelay } from '../util/retry.js';
 import { TaskGroup } from '../util/task-group.js';
 import { emptyCounters, noEvents, type BackupSummary, type EventSink } from './events.js';
@@ -90,7 +91,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       host: hostname(),
       counters: null,
     };
-    run.seq = catalog.beginRun({ id: run.id, group: run.group, started: run.started, host: run.host! });
+    run.seq = catalog.beginRun({ id: run.id, group: run.group, started: run.started, host: run.host!, pid: process.pid });
     const packer = new Packer(repo, {
       onPackWritten: (pack) => {
         counters.packsWritten++;
@@ -106,6 +107,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
         );
       },
     });
+    await recoverOrphanedRuns(repo, catalog, packer, events);
     const ctx = new RunContext(opts, sources, counters, packer, run.seq);
     let status: RunStatus;
     let fatal: unknown = null;
@@ -136,6 +138,18 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     return { runId, group: group.name, status, dryRun, counters };
   } finally {
     await lock.release().catch(() => {});
+  }
+}
+
+/**
+ * Runs of this host whose process died (killed, power loss) stay "running" in the catalog,
+ * with versions whose packs were written but no manifest: record them now, as interrupted,
+ * so the repository knows every version the catalog does (and a rebuild loses nothing).
+ */
+async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: Packer, events: EventSink): Promise<void> {
+  for (const orphan of catalog.orphanedRuns(hostname(), isProcessAlive)) {
+    events({ type: 'warning', message: `run ${orphan.id} (group ${orphan.group}) was interrupted; recording what it stored as an interrupted run` });
+    await finalizeRun(repo, catalog, packer, orphan, 'interrupted', orphan.counters ?? emptyCounters());
   }
 }
 

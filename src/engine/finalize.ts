@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Catalog } from '../catalog/catalog.js';
 import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
+import { StorageError } from '../errors.js';
 import { BlobType } from '../repository/pack.js';
 import type { Packer } from '../repository/packer.js';
 import type { Repository } from '../repository/repository.js';
@@ -113,7 +114,15 @@ export async function finalizeRun(
     records,
     indexes,
   };
-  await repo.writeDocument('runs', run.id, manifest);
+  try {
+    await repo.writeDocument('runs', run.id, manifest);
+  } catch (err) {
+    // Recovering a run that died after writing its manifest: the manifest stands as written.
+    if (!(err instanceof StorageError && err.code === 'PreconditionFailed')) throw err;
+    const written = await repo.readDocument<RunManifest>('runs', run.id);
+    catalog.finishRun(run.seq, written.status, Date.parse(written.finished), written.counters);
+    return written;
+  }
   catalog.finishRun(run.seq, status, finished, counters);
   return manifest;
 }

@@ -6,6 +6,8 @@ import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMe
 import { packKey } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { readAll, type ObjectStore, type PutOptions } from '../storage/types.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { backoffDelay } from '../util/retry.js';
 import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
 
@@ -50,6 +52,7 @@ const PAGE = 1000;
 const COALESCE_GAP = 1024 * 1024;
 const MAX_RANGE = 32 * 1024 * 1024;
 const KEEP_FAILURES = 1000;
+const READ_ATTEMPTS = 4;
 
 /**
  * Restores the state selected from the catalog into a target store. Objects stored in the
@@ -112,25 +115,35 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       progress();
     });
   const restoreRange = async (pack: string, range: Range<RestoreItem>): Promise<void> => {
-    let data: Buffer;
-    try {
-      data = await readRange(opts, pack, range.start, range.end);
-    } catch (err) {
-      if (!(err instanceof StorageError || err instanceof IntegrityError)) throw err;
-      for (const item of range.items) fail(item, packError(pack, err));
-      return;
+    // A range cut off or altered in flight is read again; what still fails is damage at rest.
+    let decoded: { item: RestoreItem; raw: Buffer | null; err?: unknown }[] = [];
+    for (let attempt = 1; ; attempt++) {
+      let data: Buffer;
+      try {
+        data = await readRange(opts, pack, range.start, range.end);
+      } catch (err) {
+        if (!(err instanceof StorageError)) throw err;
+        if (err.retryable && attempt < READ_ATTEMPTS) {
+          await delay(backoffDelay(attempt, 200, 5000));
+          continue;
+        }
+        for (const item of range.items) fail(item, packError(pack, err));
+        return;
+      }
+      decoded = range.items.map((item) => {
+        const blob = item.blobs[0]!;
+        try {
+          return { item, raw: decode(opts.repo, data.subarray(blob.offset - range.start, blob.offset - range.start + blob.length), blob, item) };
+        } catch (err) {
+          return { item, raw: null, err };
+        }
+      });
+      if (decoded.every((d) => d.raw !== null) || attempt >= READ_ATTEMPTS) break;
     }
     const pending: Promise<void>[] = [];
-    for (const item of range.items) {
-      const blob = item.blobs[0]!;
-      let raw: Buffer;
-      try {
-        raw = decode(opts.repo, data.subarray(blob.offset - range.start, blob.offset - range.start + blob.length), blob, item);
-      } catch (err) {
-        fail(item, err);
-        continue;
-      }
-      pending.push(write(item, () => raw));
+    for (const d of decoded) {
+      if (d.raw === null) fail(d.item, d.err);
+      else pending.push(write(d.item, () => d.raw!));
     }
     await Promise.all(pending);
   };
@@ -256,8 +269,25 @@ function coalesce(items: RestoreItem[]): Range<RestoreItem>[] {
 async function readRange(opts: RestoreOptions, pack: string, start: number, end: number): Promise<Buffer> {
   const { body } = await opts.repo.store.get(packKey(pack), { range: { start, end: end - 1 }, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
   const data = await readAll(body);
-  if (data.length !== end - start) throw new IntegrityError(`pack ${pack}: range ${start}-${end - 1} returned ${data.length} bytes (truncated pack?)`);
+  if (data.length !== end - start) {
+    throw new StorageError('Network', `pack ${pack}: range ${start}-${end - 1} returned ${data.length} bytes (cut off, or the pack is truncated)`, {
+      backendCode: 'TruncatedBody',
+      retryable: true,
+    });
+  }
   return data;
+}
+
+/** readRange, read again while the failure is one of transport (throttling, resets, cut-off bodies). */
+async function readRangeRetrying(opts: RestoreOptions, pack: string, start: number, end: number): Promise<Buffer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readRange(opts, pack, start, end);
+    } catch (err) {
+      if (!(err instanceof StorageError && err.retryable && attempt < READ_ATTEMPTS)) throw err;
+      await delay(backoffDelay(attempt, 200, 5000));
+    }
+  }
 }
 
 function decode(repo: Repository, stored: Buffer, blob: BlobLocation, item: RestoreItem): Buffer {
@@ -271,8 +301,7 @@ function decode(repo: Repository, stored: Buffer, blob: BlobLocation, item: Rest
   }
 }
 
-function packError(pack: string, err: StorageError | IntegrityError): LakeguardError {
-  if (err instanceof IntegrityError) return new IntegrityError(`pack ${pack}: ${err.message}`, { cause: err });
+function packError(pack: string, err: StorageError): LakeguardError {
   return new StorageError(err.code, `pack ${pack}: ${err.message}`, { backendCode: err.backendCode, cause: err });
 }
 
@@ -289,7 +318,7 @@ function streamBlobs(opts: RestoreOptions, item: RestoreItem): Readable {
         end += blobs[j]!.length;
         j++;
       }
-      const data = await readRange(opts, first.pack, first.offset, end);
+      const data = await readRangeRetrying(opts, first.pack, first.offset, end);
       for (let k = i; k < j; k++) {
         const b = blobs[k]!;
         const raw = decode(opts.repo, data.subarray(b.offset - first.offset, b.offset - first.offset + b.length), b, item);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LockedError, isNotFound } from '../errors.js';
 import { getBytes } from '../storage/types.js';
+import { isProcessAlive } from '../util/process.js';
 import type { Repository } from './repository.js';
 
 export type LockType = 'shared' | 'exclusive';
@@ -140,13 +141,7 @@ function parseLock(body: Buffer): LockInfo | null {
 export function staleReason(info: LockInfo, now: number = Date.now()): string | null {
   const age = now - Date.parse(info.refreshed);
   if (age > STALE_AFTER_MS) return `not refreshed for ${Math.floor(age / 60_000)} minutes`;
-  if (info.host === hostname() && info.pid !== process.pid) {
-    try {
-      process.kill(info.pid, 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return `process ${info.pid} is gone on this host`;
-    }
-  }
+  if (info.host === hostname() && info.pid !== process.pid && !isProcessAlive(info.pid)) return `process ${info.pid} is gone on this host`;
   return null;
 }
 
