@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
-import { IntegrityError, LakeguardError, RepositoryMissingError, UsageError, WrongPasswordError, isNotFound } from '../errors.js';
+import { IntegrityError, LakeguardError, RepositoryMissingError, StorageError, UsageError, WrongPasswordError, isNotFound } from '../errors.js';
 import { getBytes, type ObjectStore, type PutOptions } from '../storage/types.js';
 import { DEFAULT_CHUNKER, type ChunkerParams } from './chunker.js';
 import { compressBlob, decompressBlob } from './compress.js';
@@ -121,8 +121,17 @@ export class Repository {
       config = { ...base, encryption: { algorithm: 'aes-256-gcm', kdf, wrappedKey, configMac: '' } };
       config.encryption = { ...config.encryption, configMac: configMac(keys, config) } as RepositoryConfig['encryption'];
     }
-    // Create-only: two concurrent inits cannot both win.
-    await store.put('config', Buffer.from(JSON.stringify(config, null, 2) + '\n'), { ...putDefaults, ifNoneMatch: true, contentType: 'application/json' });
+    // Create-only: two concurrent inits cannot both win. A retried PUT whose first attempt did
+    // land (the response was lost) is refused too: then the stored config is ours, byte for byte.
+    const body = Buffer.from(JSON.stringify(config, null, 2) + '\n');
+    try {
+      await store.put('config', body, { ...putDefaults, ifNoneMatch: true, contentType: 'application/json' });
+    } catch (err) {
+      if (!(err instanceof StorageError && err.code === 'PreconditionFailed')) throw err;
+      if (!(await getBytes(store, 'config')).equals(body)) {
+        throw new UsageError(`a lakeguard repository was just created at ${store.location} by another init`, { hint: 'use that repository' });
+      }
+    }
     return new Repository(store, config, keys, putDefaults);
   }
 
@@ -235,7 +244,12 @@ export class Repository {
         ? Buffer.concat([framed, Buffer.from(sha256Hex(framed), 'hex')])
         : seal(this.keys.encKey, framed, dir === 'index' ? AAD_INDEX : AAD_MANIFEST);
     const id = name ?? sha256Hex(body);
-    await this.put(`${dir}/${id}`, body, { ifNoneMatch: true });
+    try {
+      await this.put(`${dir}/${id}`, body, { ifNoneMatch: true });
+    } catch (err) {
+      // Index files are named by their content: one that exists already is this one.
+      if (!(name === null && err instanceof StorageError && err.code === 'PreconditionFailed')) throw err;
+    }
     return id;
   }
 
