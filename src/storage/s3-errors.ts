@@ -121,6 +121,10 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
       const c = sysCode ?? (/EPIPE/.test(rawMessage) ? 'EPIPE' : 'ECONNRESET');
       return make('Network', c, `${where}: the connection to ${endpoint} was lost: ${rawMessage} (${c})`);
     }
+    // A response body that does not parse (cut off, or damaged in flight) is worth another try.
+    if (/Deserialization error|XML parse error|Unexpected end of (JSON|XML)/i.test(rawMessage)) {
+      return make('Network', 'MalformedResponse', `${where}: the response from ${endpoint} could not be parsed (cut off or damaged): ${rawMessage.split('\n')[0]}`);
+    }
     if (name === 'TimeoutError' || name === 'RequestTimeout') {
       return make('Network', 'TimeoutError', `${where}: no answer from ${endpoint} in time: ${rawMessage}`);
     }
