@@ -2,12 +2,17 @@ import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { outcome } from './commands/action.js';
 import * as backup from './commands/backup.js';
+import * as calendar from './commands/calendar.js';
 import * as catalog from './commands/catalog.js';
+import * as diff from './commands/diff.js';
+import * as find from './commands/find.js';
 import * as init from './commands/init.js';
+import * as ls from './commands/ls.js';
 import * as restore from './commands/restore.js';
 import * as runs from './commands/runs.js';
 import * as unlock from './commands/unlock.js';
 import * as verify from './commands/verify.js';
+import * as versions from './commands/versions.js';
 import { ExitCode } from './errors.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -42,7 +47,7 @@ export function buildProgram(): Command {
     .addHelpText('after', EXIT_CODES)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, verify, runs, catalog, unlock]) command.register(program);
+  for (const command of [init, backup, restore, verify, runs, versions, find, ls, diff, calendar, catalog, unlock]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
+import { allPages, CatalogQueries, type RunDetails } from '../catalog/queries.js';
+import type { FailureRecord } from '../catalog/types.js';
+import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration, formatTime, table } from '../util/format.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
+import { csvField, limitOption, ListPrinter, plural } from './query-common.js';
 
 export function register(program: Command): void {
-  program
+  const runs = program
     .command('runs')
-    .description('list backup runs recorded in the catalog')
+    .description('list backup runs recorded in the catalog (`runs show <id>` for one run)')
     .option('-g, --group <name>', 'only runs of this group')
     .action(
       action(async ({ cmd, reporter }) => {
@@ -36,4 +40,90 @@ export function register(program: Command): void {
         }
       }),
     );
+
+  runs
+    .command('show')
+    .description("one run's counters, what it recorded and, for partial runs, the objects that failed")
+    .argument('<id>', 'run id, unique id prefix or run number')
+    .option('--failures', 'list the objects that failed, with their error')
+    .option('--csv', 'print the failures as CSV (bucket,key,version_id,code,message) and nothing else')
+    .option('--limit <n>', 'list at most this many failures')
+    .addHelpText('after', '\nExit status: 0 ok, 2 bad usage or unknown run, 10 repository missing, 12 wrong password.')
+    // The program sets exitOverride on its direct subcommands only.
+    .exitOverride()
+    .action(
+      action(async ({ cmd, reporter }, ref: string) => {
+        const flags = cmd.opts<{ failures?: boolean; csv?: boolean; limit?: string }>();
+        const max = limitOption(flags.limit) ?? Infinity;
+        const ctx = await openAll(cmd);
+        try {
+          const q = new CatalogQueries(ctx.catalog);
+          const details = q.runShow(ref);
+          if (details === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
+          const seq = details.run.seq;
+          const pages = () => allPages(q.failures(seq), (after) => q.failures(seq, { after }));
+          if (flags.csv && !reporter.json) {
+            let out = 'bucket,key,version_id,code,message\n';
+            let n = 0;
+            for (const items of pages()) {
+              for (const f of items.slice(0, Math.max(0, max - n))) out += [f.bucket, f.key, f.versionId, f.code, f.message].map(csvField).join(',') + '\n';
+              n = Math.min(max, n + items.length);
+              process.stdout.write(out);
+              out = '';
+              if (n >= max) break;
+            }
+            if (out !== '') process.stdout.write(out);
+            return;
+          }
+          if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true));
+          if (flags.failures || flags.csv) {
+            const printer = new ListPrinter<FailureRecord>(
+              reporter,
+              'failure',
+              [
+                { header: 'CODE', value: (f) => f.code },
+                { header: 'OBJECT', value: (f) => `s3://${f.bucket}/${f.key}${f.versionId === null ? '' : ` (version ${f.versionId})`}` },
+                { header: 'MESSAGE', value: (f) => f.message.replace(/\s+/g, ' ') },
+              ],
+              (f) => ({ ...f }),
+            );
+            for (const items of pages()) if (!printer.add(items, max)) break;
+          }
+          if (reporter.json) reporter.summary({ ...details.run, versionsRecorded: details.versionsRecorded, deleteMarkersRecorded: details.deleteMarkersRecorded, bytesRecorded: details.bytesRecorded, failures: details.failures }, '');
+        } finally {
+          ctx.close();
+        }
+      }),
+    );
+}
+
+function describe(d: RunDetails, listingFailures: boolean): string {
+  const r = d.run;
+  const c = r.counters;
+  const lines: [string, string][] = [
+    ['run', `${r.id} (#${r.seq})`],
+    ['group', r.group],
+    ['status', r.status],
+    ['host', r.host ?? '-'],
+    ['started', formatTime(r.started)],
+    ['finished', r.finished === null ? '-' : `${formatTime(r.finished)}${c === null ? '' : ` (${formatDuration(c.durationMs)})`}`],
+  ];
+  if (c !== null) {
+    lines.push(
+      [
+        'objects',
+        `${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ` +
+          `${c.objectsDeleted} deleted, ${c.objectsFailed} failed, ${c.objectsExcluded} excluded`,
+      ],
+      ['data', `${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesNew)} new, ${formatBytes(c.bytesStored)} stored in ${plural(c.packsWritten, 'pack')}`],
+      ['blobs', `${c.blobsNew} new, ${c.blobsDeduplicated} deduplicated`],
+      ['requests', Object.entries(c.requests).map(([k, v]) => `${v} ${k}`).join(', ')],
+    );
+  }
+  lines.push([
+    'versions',
+    `${d.versionsRecorded} recorded${d.deleteMarkersRecorded > 0 ? ` (${plural(d.deleteMarkersRecorded, 'delete marker')})` : ''}, ${formatBytes(d.bytesRecorded)}`,
+  ]);
+  lines.push(['failures', d.failures === 0 ? 'none' : `${d.failures}${listingFailures ? ':' : ' (list them with --failures, or --csv)'}`]);
+  return lines.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n');
 }

@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { allPages, CatalogQueries, type VersionInfo } from '../catalog/queries.js';
+import { UsageError } from '../errors.js';
+import { formatBytes, formatTime } from '../util/format.js';
+import { action } from './action.js';
+import { openAll } from './context.js';
+import { limitOption, ListPrinter, parseObjectUrl, plural, requireBucket } from './query-common.js';
+
+export function register(program: Command): void {
+  program
+    .command('versions')
+    .description('list every catalogued version and delete marker of one object, newest first')
+    .argument('<s3url>', 's3://bucket/key (a local path source goes by its directory name: s3://<dir>/<key>)')
+    .option('--limit <n>', 'show at most this many versions')
+    .addHelpText(
+      'after',
+      `
+TIME is when the version became the object's state (for unversioned sources: its last-modified
+time, or when a run saw it deleted). DATA says whether every piece of its content is located in
+a pack of the repository ("missing" means it cannot be restored). Reads only the catalog.
+
+Exit status: 0 ok (also when the key has no versions), 2 bad usage, 10 repository missing, 12 wrong password.`,
+    )
+    .action(
+      action(async ({ cmd, reporter }, url: string) => {
+        const opts = cmd.opts<{ limit?: string }>();
+        const { bucket, key } = parseObjectUrl(url, 'versions:');
+        if (key === '') throw new UsageError(`versions: ${JSON.stringify(url)} names no key`, { hint: 'give s3://bucket/key; to see a prefix use `lakeguard ls`' });
+        const max = limitOption(opts.limit) ?? Infinity;
+        const ctx = await openAll(cmd);
+        try {
+          const q = new CatalogQueries(ctx.catalog);
+          requireBucket(q, bucket);
+          const printer = new ListPrinter<VersionInfo>(
+            reporter,
+            'version',
+            [
+              { header: 'TIME', value: (v) => formatTime(v.time) },
+              { header: 'SIZE', value: (v) => (v.deleteMarker ? '-' : formatBytes(v.size)), right: true },
+              { header: 'ETAG', value: (v) => (v.deleteMarker ? '(delete marker)' : (v.etag ?? '-').replace(/"/g, '')) },
+              { header: 'VERSION ID', value: (v) => v.versionId ?? '-' },
+              { header: 'DATA', value: (v) => (v.dataPresent === null ? '-' : v.dataPresent ? 'present' : 'MISSING') },
+              { header: 'RUN', value: (v) => v.run },
+            ],
+            (v) => ({ bucket, key, ...v }),
+          );
+          let markers = 0;
+          let missing = 0;
+          for (const items of allPages(q.versionsOf(bucket, key), (after) => q.versionsOf(bucket, key, { after }))) {
+            const shown = items.slice(0, Math.max(0, max - printer.count));
+            markers += shown.filter((v) => v.deleteMarker).length;
+            missing += shown.filter((v) => v.dataPresent === false).length;
+            if (!printer.add(items, max)) break;
+          }
+          const n = printer.count;
+          const text =
+            n === 0
+              ? `no versions of s3://${bucket}/${key} in the catalog (look for it elsewhere with \`lakeguard find '${key.split('/').pop()}'\`)`
+              : `s3://${bucket}/${key}: ${plural(n, 'version')}${markers > 0 ? ` (${plural(markers, 'delete marker')})` : ''}` +
+                (missing > 0 ? `; ${missing} with missing data (run \`lakeguard verify\`)` : '');
+          reporter.summary({ bucket, key, versions: n, deleteMarkers: markers, missingData: missing }, text);
+        } finally {
+          ctx.close();
+        }
+      }),
+    );
+}

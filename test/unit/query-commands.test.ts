@@ -1,0 +1,301 @@
+// The query commands as users meet them: the real bin/lakeguard on a file:// repository with a
+// local path source changed between backups, and (for output pinned by snapshots) the same
+// repository read through a hand-built catalog with fixed dates.
+import { readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { runCli, summaryOf, type CliResult } from '../helpers/cli.js';
+import { tempDir, writeTree } from '../helpers/fixtures.js';
+import { seedQueryCatalog } from '../helpers/query-fixture.js';
+
+const PASSWORD = 'query-commands-pw';
+
+describe('query commands', { timeout: 120_000 }, () => {
+  let dir: ReturnType<typeof tempDir>;
+  let policy: string;
+  let fixed: string;
+  const runIds: string[] = [];
+  const env = (extra: Record<string, string | undefined> = {}) => ({ LAKEGUARD_PASSWORD: PASSWORD, LAKEGUARD_CACHE_DIR: join(dir.path, 'cache'), TZ: 'UTC', ...extra });
+  const cli = (args: string[], extra: Record<string, string | undefined> = {}) => runCli(['--policy', policy, ...args], env(extra));
+  /** Against the hand-built catalog (fixed dates, two buckets, failures). */
+  const fixedCli = (args: string[], extra: Record<string, string | undefined> = {}) => runCli(['--policy', policy, '--catalog', fixed, ...args], env({ NO_COLOR: '1', ...extra }));
+  const ok = (r: CliResult): CliResult => {
+    expect(r.code, `exit ${r.code}\n${r.stdout}\n${r.stderr}`).toBe(0);
+    return r;
+  };
+  const lines = (r: CliResult, type: string) => r.messages.filter((m) => m.message_type === type);
+
+  /** Writes a file of the lake with a given mtime (hours before now), so each change is a new version. */
+  const put = (key: string, body: string, hoursAgo: number) => {
+    const path = join(dir.path, 'lake', key);
+    writeTree(join(dir.path, 'lake'), { [key]: body });
+    const t = (Date.now() - hoursAgo * 3_600_000) / 1000;
+    utimesSync(path, t, t);
+  };
+
+  beforeAll(async () => {
+    dir = tempDir('query-cli');
+    policy = join(dir.path, 'lakeguard.yaml');
+    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+    put('a/1.json', 'v1', 5);
+    put('a/2.json', 'two', 5);
+    put('b/c/3.csv', 'x,y\n', 5);
+    put('top.txt', 'top', 5);
+    ok(await cli(['init']));
+    ok(await cli(['backup', '--quiet'])); // run 1
+    put('a/1.json', 'v2-longer', 4);
+    put('a/new.json', 'new', 4);
+    ok(await cli(['backup', '--quiet'])); // run 2
+    put('a/1.json', 'v3-longer-still', 3);
+    ok(await cli(['backup', '--quiet'])); // run 3
+    rmSync(join(dir.path, 'lake', 'a/1.json'));
+    ok(await cli(['backup', '--quiet'])); // run 4
+    const runs = ok(await cli(['runs', '--json']));
+    runIds.push(...(JSON.parse(runs.stdout.trim()) as { id: string }[]).map((r) => r.id));
+    expect(runIds).toHaveLength(4);
+
+    // The same repository, read through a catalog built by hand.
+    const repoId = (JSON.parse(readFileSync(join(dir.path, 'repo', 'config'), 'utf8')) as { id: string }).id;
+    fixed = join(dir.path, 'fixed.db');
+    const cat = Catalog.open(fixed, repoId);
+    seedQueryCatalog(cat);
+    cat.close();
+  }, 120_000);
+
+  afterAll(() => dir.cleanup());
+
+  it('versions: a key changed twice and deleted, newest first, with its runs and data', async () => {
+    const r = ok(await cli(['versions', 's3://lake/a/1.json', '--json']));
+    const versions = lines(r, 'version');
+    expect(versions.map((v) => [v.deleteMarker, v.size, v.run, v.dataPresent])).toEqual([
+      [true, 0, runIds[3], null],
+      [false, 15, runIds[2], true],
+      [false, 9, runIds[1], true],
+      [false, 2, runIds[0], true],
+    ]);
+    expect(versions.every((v) => v.bucket === 'lake' && v.key === 'a/1.json' && v.versionId === null)).toBe(true);
+    expect(summaryOf(r)).toMatchObject({ versions: 4, deleteMarkers: 1, missingData: 0 });
+
+    const text = ok(await cli(['versions', 's3://lake/a/1.json']));
+    expect(text.stdout.split('\n')[0]).toMatch(/^TIME\s+SIZE\s+ETAG\s+VERSION ID\s+DATA\s+RUN$/);
+    expect(text.stdout).toMatch(/\(delete marker\)/);
+    expect(text.stdout.trim().split('\n').at(-1)).toBe('s3://lake/a/1.json: 4 versions (1 delete marker)');
+
+    const none = ok(await cli(['versions', 's3://lake/a/none.json']));
+    expect(none.stdout).toMatch(/no versions of s3:\/\/lake\/a\/none.json/);
+  });
+
+  it('ls --at the first run shows the lake as it was; without --at as it is', async () => {
+    const first = ok(await cli(['ls', 's3://lake/', '--at', runIds[0]!, '--json']));
+    expect(lines(first, 'entry').map((e) => [e.type, e.name, e.objects])).toEqual([
+      ['prefix', 'a/', 2],
+      ['prefix', 'b/', 1],
+      ['object', 'top.txt', 1],
+    ]);
+    const inside = ok(await cli(['ls', 's3://lake/a/', '--at', runIds[0]!, '--json']));
+    expect(lines(inside, 'entry').map((e) => [e.name, e.bytes])).toEqual([
+      ['a/1.json', 2],
+      ['a/2.json', 3],
+    ]);
+    const now = ok(await cli(['ls', 's3://lake/a/', '--json']));
+    expect(lines(now, 'entry').map((e) => e.name)).toEqual(['a/2.json', 'a/new.json']);
+    expect(summaryOf(now)).toMatchObject({ prefixes: 0, keys: 2, objects: 2, bytes: 6 });
+    // By run number and by a time: run 2 had the second version of 1.json.
+    const second = ok(await cli(['ls', 's3://lake/a/', '--at', '2', '--json']));
+    expect(lines(second, 'entry').map((e) => [e.name, e.bytes])).toEqual([
+      ['a/1.json', 9],
+      ['a/2.json', 3],
+      ['a/new.json', 3],
+    ]);
+    const hoursAgo = ok(await cli(['ls', 's3://lake/a/', '--at', '4.5h', '--json']));
+    expect(lines(hoursAgo, 'entry').map((e) => [e.name, e.bytes])).toEqual([
+      ['a/1.json', 2],
+      ['a/2.json', 3],
+    ]);
+  });
+
+  it('diff between runs: counts and bytes first, the keys with --details', async () => {
+    const oneToFour = summaryOf(ok(await cli(['diff', runIds[0]!, runIds[3]!, '--json'])));
+    expect(oneToFour).toMatchObject({ added: { objects: 1, bytes: 3 }, changed: { objects: 0 }, deleted: { objects: 1, bytes: 2 }, buckets: ['lake'] });
+    const oneToThree = ok(await cli(['diff', runIds[0]!, runIds[2]!, '--details', '--json']));
+    expect(summaryOf(oneToThree)).toMatchObject({ added: { objects: 1, bytes: 3 }, changed: { objects: 1, bytes: 15, bytesBefore: 2 }, deleted: { objects: 0 }, listed: 2 });
+    expect(lines(oneToThree, 'change').map((c) => [c.change, c.key])).toEqual([
+      ['changed', 'a/1.json'],
+      ['added', 'a/new.json'],
+    ]);
+    const text = ok(await cli(['diff', '1', '4', '--group', 'local', '--prefix', 'a/']));
+    expect(text.stdout).toMatch(/^from run \S+ \(#1, .*\) to run \S+ \(#4, .*\), bucket lake, prefix a\/, group local:\n {2}added {4}1 object {7}3 B\n/);
+    expect(text.stdout).toMatch(/\(list the keys with --details\)/);
+  });
+
+  it('calendar --json gives every day of the month and the runs of today', async () => {
+    const runs = JSON.parse(ok(await cli(['runs', '--json'])).stdout.trim()) as { started: number }[];
+    const day = new Date(runs[0]!.started).toISOString().slice(0, 10);
+    const r = ok(await cli(['calendar', '--json', '--month', day.slice(0, 7)]));
+    const days = lines(r, 'day');
+    expect(days[0]!.date).toBe(`${day.slice(0, 7)}-01`);
+    const busy = days.filter((d) => (d.runs as unknown[]).length > 0);
+    expect(busy.map((d) => [d.date, d.complete])).toEqual([[day, 4]]);
+    expect((busy[0]!.runs as { id: string; status: string }[]).map((x) => x.id)).toEqual(runIds);
+    expect(summaryOf(r)).toMatchObject({ runs: 4, complete: 4, partial: 0, failed: 0, timeZone: 'UTC' });
+    const bad = await cli(['calendar', '--month', '2026-13']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--month "2026-13": expected YYYY-MM/);
+  });
+
+  it('runs show: counters, and failures as CSV with only the header when there are none', async () => {
+    const csv = ok(await cli(['runs', 'show', runIds[1]!, '--failures', '--csv']));
+    expect(csv.stdout).toBe('bucket,key,version_id,code,message\n');
+    const text = ok(await cli(['runs', 'show', '2']));
+    expect(text.stdout).toMatch(/^run {7}\S+ \(#2\)\ngroup {5}local\nstatus {4}complete\n/);
+    expect(text.stdout).toMatch(/\nversions {2}2 recorded, 12 B\n/);
+    expect(text.stdout).toMatch(/\nfailures {2}none\n$/);
+    const json = summaryOf(ok(await cli(['runs', 'show', runIds[3]!, '--json'])));
+    expect(json).toMatchObject({ id: runIds[3], versionsRecorded: 1, deleteMarkersRecorded: 1, failures: 0, counters: { objectsDeleted: 1 } });
+    // Plain `runs` still lists.
+    expect(ok(await cli(['runs'])).stdout).toMatch(/^ID\s+GROUP\s+STARTED/);
+  });
+
+  it('find: globs, --deleted, --larger-than and --since through the CLI', async () => {
+    const all = ok(await cli(['find', 'a/**', '--json']));
+    expect(lines(all, 'match').map((m) => [m.key, m.deleted, m.versions])).toEqual([
+      ['a/1.json', true, 4],
+      ['a/2.json', false, 1],
+      ['a/new.json', false, 1],
+    ]);
+    expect(lines(ok(await cli(['find', '*.json', '--deleted', '--json'])), 'match').map((m) => m.key)).toEqual(['a/1.json']);
+    expect(lines(ok(await cli(['find', '**', '--larger-than', '3', '--json'])), 'match').map((m) => m.key)).toEqual(['b/c/3.csv']);
+    expect(lines(ok(await cli(['find', '**', '--since', runIds[1]!, '--json'])), 'match').map((m) => m.key)).toEqual(['a/1.json']);
+    expect(lines(ok(await cli(['find', '*.json', '--at', runIds[0]!, '--bucket', 'lake', '--json'])), 'match').map((m) => m.key)).toEqual(['a/1.json', 'a/2.json']);
+  });
+
+  it('refuses bad usage with exit 2, naming the problem', async () => {
+    const cases: [string[], RegExp][] = [
+      [['versions', 's3://nope/x'], /no bucket or source named "nope" in the catalog\n {2}hint: known: lake/],
+      [['versions', 'lake/x'], /expected s3:\/\/bucket\/key/],
+      [['versions', 's3://lake/'], /names no key/],
+      [['ls', 's3://lake/', '--at', 'last tuesday'], /--at: cannot read "last tuesday" as an instant or a run\n {2}hint: accepted: ISO 8601/],
+      [['find', 'a/{b'], /invalid glob "a\/\{b"/],
+      [['find', '**', '--larger-than', '10MB'], /--larger-than "10MB": expected a size/],
+      [['diff', '1', 'nope'], /diff <to>: cannot read "nope"/],
+      [['diff', '1', '2', '--group', 'nope'], /no group named "nope"/],
+      [['runs', 'show', 'nope'], /no run "nope" in the catalog/],
+      [['runs', 'show'], /missing required argument 'id'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  describe('human output on fixed dates', () => {
+    it('ls', async () => {
+      expect(ok(await fixedCli(['ls', 's3://raw/', '--at', '2026-11-03T12:00Z'])).stdout).toMatchInlineSnapshot(`
+        "TIME                   SIZE  OBJECTS  NAME
+        2026-11-03 06:00:00Z  810 B        3  a/
+        2026-11-02 08:00:00Z   50 B           c.txt
+        s3://raw/ at 2026-11-03 12:00:00Z: 1 prefix, 1 key; 4 objects, 860 B in all
+        "
+      `);
+      expect(ok(await fixedCli(['ls', 's3://raw/a/'])).stdout).toMatchInlineSnapshot(`
+        "TIME                   SIZE  OBJECTS  NAME
+        2026-11-04 06:00:00Z  210 B           2.csv
+        2026-11-03 06:00:00Z  700 B        2  b/
+        s3://raw/a/: 1 prefix, 1 key; 3 objects, 910 B in all
+        "
+      `);
+    });
+
+    it('versions', async () => {
+      expect(ok(await fixedCli(['versions', 's3://raw/a/1.csv'])).stdout).toMatchInlineSnapshot(`
+        "TIME                   SIZE  ETAG                        VERSION ID  DATA     RUN
+        2026-11-04 07:00:00Z      -  (delete marker)             1-dm        -        20261104T100000Z-cccccc
+        2026-11-04 05:00:00Z  120 B  etag-a/1.csv-1793768400000  1-c         present  20261104T100000Z-cccccc
+        2026-11-03 05:00:00Z  110 B  etag-a/1.csv-1793682000000  1-b         present  20261103T100000Z-bbbbbb
+        2026-11-02 05:00:00Z  100 B  etag-a/1.csv-1793595600000  1-a         present  20261102T100000Z-aaaaaa
+        s3://raw/a/1.csv: 4 versions (1 delete marker)
+        "
+      `);
+      expect(ok(await fixedCli(['versions', 's3://raw/c.txt'])).stdout).toMatchInlineSnapshot(`
+        "TIME                  SIZE  ETAG                      VERSION ID  DATA     RUN
+        2026-11-02 08:00:00Z  50 B  etag-c.txt-1793606400000  c-a         MISSING  20261102T100000Z-aaaaaa
+        s3://raw/c.txt: 1 version; 1 with missing data (run \`lakeguard verify\`)
+        "
+      `);
+    });
+
+    it('calendar (NO_COLOR)', async () => {
+      expect(ok(await fixedCli(['calendar', '--month', '2026-11', '--group', 'finance'])).stdout).toMatchInlineSnapshot(`
+        "November 2026  group finance  (days in UTC time)
+
+        Mo     Tu     We     Th     Fr     Sa     Su
+                                                   1
+         2 ●    3 ◐    4 ●    5      6      7      8
+         9     10     11     12     13     14     15
+        16     17     18     19     20     21     22
+        23     24     25     26     27     28     29
+        30
+
+        ● complete   ◐ partial (some objects failed)   ✕ failed or interrupted   ○ running
+
+        3 runs: 2 complete, 1 partial
+          2026-11-03 10:00:00Z  partial      20261103T100000Z-bbbbbb  finance  2 objects failed
+        (details: \`lakeguard runs show <id> --failures\`)
+        "
+      `);
+    });
+
+    it('diff and find', async () => {
+      expect(ok(await fixedCli(['diff', '1', '3', '--bucket', 'raw', '--details'])).stdout).toMatchInlineSnapshot(`
+        "from run 20261102T100000Z-aaaaaa (#1, 2026-11-02 10:00:00Z) to run 20261104T100000Z-cccccc (#3, 2026-11-04 10:00:00Z), bucket raw:
+          added    2 objects      5.00 MiB
+          changed  1 object       200 B -> 210 B
+          deleted  1 object       100 B
+        CHANGE   BEFORE     AFTER  TIME                  OBJECT
+        deleted   100 B         -  2026-11-02 05:00:00Z  s3://raw/a/1.csv
+        changed   200 B     210 B  2026-11-04 06:00:00Z  s3://raw/a/2.csv
+        added         -     400 B  2026-11-03 06:00:00Z  s3://raw/a/b/4.csv
+        added         -  5.00 MiB  2026-11-04 08:00:00Z  s3://raw/d.bin
+        "
+      `);
+      expect(ok(await fixedCli(['find', '*.csv', '--at', '2026-11-03T12:00Z'])).stdout).toMatchInlineSnapshot(`
+        "TIME                  STATE     SIZE  VERSIONS  OBJECT
+        2026-11-03 05:00:00Z  object   110 B         4  s3://raw/a/1.csv
+        2026-11-03 09:00:00Z  deleted      -         3  s3://raw/a/2.csv
+        2026-11-02 07:00:00Z  object   300 B         1  s3://raw/a/b/3.csv
+        2026-11-03 06:00:00Z  object   400 B         1  s3://raw/a/b/4.csv
+        4 keys matched at 2026-11-03 12:00:00Z (1 deleted), 810 B
+        "
+      `);
+    });
+
+    it('runs show with failures, as text and as CSV', async () => {
+      expect(ok(await fixedCli(['runs', 'show', '20261103', '--failures'])).stdout).toMatchInlineSnapshot(`
+        "run       20261103T100000Z-bbbbbb (#2)
+        group     finance
+        status    partial
+        host      backup-1
+        started   2026-11-03 10:00:00Z
+        finished  2026-11-03 10:05:00Z (5m00s)
+        objects   4 seen: 1 new, 1 changed, 0 unchanged, 1 deleted, 2 failed, 0 excluded
+        data      0 B read, 0 B new, 0 B stored in 0 packs
+        blobs     0 new, 0 deduplicated
+        requests  0 list, 0 get, 0 head, 0 put, 0 delete
+        versions  3 recorded (1 delete marker), 510 B
+        failures  2:
+        CODE          OBJECT                              MESSAGE
+        AccessDenied  s3://raw/a/locked.csv (version x1)  Access Denied
+        NotFound      s3://raw/a/with,comma "quoted".csv  gone, between list and get
+        "
+      `);
+      expect(ok(await fixedCli(['runs', 'show', '20261103', '--csv'])).stdout).toMatchInlineSnapshot(`
+        "bucket,key,version_id,code,message
+        raw,a/locked.csv,x1,AccessDenied,Access Denied
+        raw,"a/with,comma ""quoted"".csv",,NotFound,"gone, between list and get"
+        "
+      `);
+    });
+  });
+});
