@@ -37,6 +37,11 @@ class DenyingBucket extends MemStore {
 /** The repository directory, with a switch that makes pack reads fail as a network would. */
 class FlakyFs extends FsStore {
   failPacks = false;
+  readOnly = false;
+  override async put(key: string, body: Parameters<FsStore['put']>[1], opts?: Parameters<FsStore['put']>[2]) {
+    if (this.readOnly) throw new StorageError('AccessDenied', `PUT ${this.location}${key}: AccessDenied (403)`);
+    return super.put(key, body, opts);
+  }
   override async get(key: string, opts?: GetOptions) {
     if (this.failPacks && key.startsWith('packs/')) throw new StorageError('Network', `GET ${this.location}${key}: ECONNRESET`);
     return super.get(key, opts);
@@ -365,6 +370,15 @@ describe('catalog rebuild: damage and failures', () => {
     const junk = join(dir.path, 'junk.db');
     writeFileSync(junk, 'not sqlite '.repeat(100));
     expect((await rebuildCatalog({ repo, catalogPath: junk })).runs).toBe(5);
+  });
+
+  it('with read-only credentials, says to use --no-lock, which then works', async () => {
+    flaky.readOnly = true;
+    const err = await rebuildCatalog({ repo, catalogPath: target }).catch((e: unknown) => e);
+    expect((err as StorageError).message).toMatch(/^cannot write a lock into the repository: PUT .*locks\/.*AccessDenied/);
+    expect((err as StorageError).hint).toMatch(/--no-lock/);
+    oldCatalogIntact();
+    expect((await rebuildCatalog({ repo, catalogPath: target, lock: false })).runs).toBe(5);
   });
 
   it('removes temporary catalogs left by a rebuild that was killed', async () => {
