@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { setMaxListeners } from 'node:events';
-import { ExitCode } from '../errors.js';
+import { ExitCode, InterruptedError, errorMessage } from '../errors.js';
 import { globalOptions } from './context.js';
 import { Reporter } from './reporter.js';
 
@@ -27,7 +27,8 @@ export function action<A extends unknown[]>(
     try {
       outcome.code = (await body({ cmd, signal: controller.signal, reporter }, ...args)) ?? ExitCode.ok;
     } catch (err) {
-      outcome.code = reporter.fatal(err);
+      const interrupted = controller.signal.aborted && !(err instanceof InterruptedError);
+      outcome.code = reporter.fatal(interrupted ? new InterruptedError(`interrupted (${errorMessage(err)})`) : err);
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

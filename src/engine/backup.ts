@@ -117,8 +117,9 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       await ctx.settled();
       status = counters.objectsFailed > 0 ? 'partial' : 'complete';
     } catch (err) {
-      fatal = err;
-      status = err instanceof InterruptedError ? 'interrupted' : 'failed';
+      // Requests cut short by the abort signal fail with their own errors: it is an interruption.
+      fatal = opts.signal?.aborted && !(err instanceof InterruptedError) ? new InterruptedError(`backup of group ${group.name} interrupted`) : err;
+      status = fatal instanceof InterruptedError ? 'interrupted' : 'failed';
     }
     ctx.writer.flush();
     const countRequests = (): void => {
