@@ -144,6 +144,27 @@ describe('backup → restore → verify on the filesystem store', () => {
     expect(summary.restored + summary.failed).toBe(305);
   });
 
+  it('verify names a truncated pack and a corrupted index file', async () => {
+    await backup();
+    const name = catalog.referencedPacks()[0]!.name;
+    const packPath = join(dir.path, 'repo', 'packs', name.slice(0, 2), name);
+    writeFileSync(packPath, readFileSync(packPath).subarray(0, 1000));
+    const indexName = readdirSync(join(dir.path, 'repo', 'index'))[0]!;
+    const indexPath = join(dir.path, 'repo', 'index', indexName);
+    const index = readFileSync(indexPath);
+    index[Math.floor(index.length / 2)]! ^= 0x80;
+    writeFileSync(indexPath, index);
+
+    const report = await verify({ repo, catalog, readData: 1, concurrency: 4 });
+    const what = report.damage.map((d) => d.what);
+    expect(what).toContain(`pack ${name}`);
+    expect(what).toContain(`index/${indexName}`);
+    const packDamage = report.damage.find((d) => d.what === `pack ${name}`)!;
+    expect(packDamage.problem).toMatch(/size is 1000 bytes/);
+    expect(packDamage.affected.length).toBeGreaterThan(0);
+    expect(report.damage.find((d) => d.what === `index/${indexName}`)!.problem).toMatch(/failed authentication/);
+  });
+
   it('refuses a wrong password and an altered config', async () => {
     await expect(Repository.open(repoStore, { password: async () => 'not the password' })).rejects.toBeInstanceOf(WrongPasswordError);
     const configPath = join(dir.path, 'repo', 'config');
