@@ -92,7 +92,8 @@ export interface LsEntry {
   lastModified?: number;
   storageClass?: string | null;
 }
-export type LsCursor = { name: string };
+/** Where the next page of children starts (a key bound). */
+export type LsCursor = { from: string };
 
 export interface DiffScope {
   /** Buckets to compare (default: the group's buckets, or every bucket in the catalog). */
@@ -224,11 +225,13 @@ export class CatalogQueries {
                   SELECT 1 FROM version_blobs vb LEFT JOIN blobs bl ON bl.id = vb.blob LEFT JOIN packs p ON p.id = bl.pack
                   WHERE vb.version = v.id AND p.id IS NULL) END AS dataPresent
          FROM objects o JOIN versions v ON v.object = o.id JOIN runs r ON r.seq = v.run LEFT JOIN metas m ON m.id = v.meta
-         WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND o.key = @key
-           AND (@afterTime IS NULL OR v.valid_from < @afterTime OR (v.valid_from = @afterTime AND v.id < @afterRow))
+         WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND o.key = @key${
+           // `<=` bounds the index range (a key rewritten every minute has many pages); the OR only filters.
+           after === null ? '' : ' AND v.valid_from <= @afterTime AND (v.valid_from < @afterTime OR v.id < @afterRow)'
+         }
          ORDER BY v.valid_from DESC, v.id DESC LIMIT @limit`,
       )
-      .all({ bucket, key, afterTime: after?.time ?? null, afterRow: after?.row ?? null, limit }) as Row[];
+      .all({ bucket, key, limit, ...(after === null ? {} : { afterTime: after.time, afterRow: after.row }) }) as Row[];
     const items = rows.map((r) => ({
       versionId: r.versionId as string | null,
       deleteMarker: r.deleteMarker === 1,
@@ -316,11 +319,15 @@ export class CatalogQueries {
    */
   ls(bucket: string, prefix: string, cut?: StateCut, page: PageOptions<LsCursor> = {}): Page<LsEntry, LsCursor> {
     const limit = page.limit ?? DEFAULT_LIMIT;
-    const after = page.after ?? null;
-    // Resume after the last entry: past every key below a sub-prefix, or just past a key.
-    const lo = after === null ? prefix : after.name.endsWith('/') ? upperBound(after.name) : after.name + '\u0000';
-    if (lo === null) return { items: [], next: null };
+    const bucketId = this.db.prepare('SELECT id FROM buckets WHERE name = ?').pluck().get(bucket) as number | undefined;
+    if (bucketId === undefined) return { items: [], next: null };
+    const lo = page.after?.from ?? prefix;
     const hi = upperBound(prefix);
+    // Where this page ends: `limit` children further on, found by index seeks that jump over
+    // each sub-prefix, so a page costs its own rows and not the rest of the prefix. (A child
+    // whose keys are all deleted at the cut still counts here: a page may come out shorter.)
+    const end = this.childrenBoundary(bucketId, prefix, lo, hi, limit);
+    const upper = end ?? hi;
     const plen = [...prefix].length; // substr/instr count characters, not UTF-16 units
     const rest = `substr(o.key, ${plen + 1})`;
     const rows = this.db
@@ -332,11 +339,11 @@ export class CatalogQueries {
                   instr(${rest}, '/') > 0 AS isPrefix, v.size AS size, v.valid_from AS time, v.version_id AS versionId,
                   v.etag AS etag, v.last_modified AS lastModified, v.storage_class AS storageClass
            FROM objects o JOIN versions v ON v.id = ${stateVersionSql('o.id', cut, 'cut')}
-           WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND ${keyRangeSql(hi)} AND v.delete_marker = 0
+           WHERE o.bucket = @bucketId AND ${keyRangeSql(upper)} AND v.delete_marker = 0
          )
-         GROUP BY name ORDER BY name LIMIT @limit`,
+         GROUP BY name ORDER BY name`,
       )
-      .all({ bucket, lo, hi, limit, ...(cut === undefined ? {} : { cut: cutValue(cut) }) }) as Row[];
+      .all({ bucketId, lo, hi: upper, ...(cut === undefined ? {} : { cut: cutValue(cut) }) }) as Row[];
     const items = rows.map((r): LsEntry =>
       r.isPrefix === 1
         ? { type: 'prefix', name: r.name as string, objects: r.objects as number, bytes: r.bytes as number, time: r.time as number }
@@ -352,8 +359,34 @@ export class CatalogQueries {
             storageClass: r.storageClass as string | null,
           },
     );
-    const last = rows.at(-1);
-    return { items, next: rows.length < limit || last === undefined ? null : { name: last.name as string } };
+    return { items, next: end === null ? null : { from: end } };
+  }
+
+  /**
+   * The first key of child number `limit + 1` of `prefix` from `lo` on (where the next page
+   * starts), or null when fewer children remain. One recursive query, one index seek per child:
+   * after a key comes the next key, after a sub-prefix `x/` the first key >= `x0` ('0' follows '/').
+   */
+  private childrenBoundary(bucketId: number, prefix: string, lo: string, hi: string | null, limit: number): string | null {
+    const plen = [...prefix].length;
+    const below = hi === null ? '' : ' AND key < @hi';
+    const slash = `instr(substr(w.k, ${plen + 1}), '/')`;
+    const row = this.db
+      .prepare(
+        `WITH RECURSIVE w(n, k) AS (
+           SELECT 0, (SELECT key FROM objects WHERE bucket = @bucketId AND key >= @lo${below} ORDER BY key LIMIT 1)
+           UNION ALL
+           SELECT w.n + 1, CASE WHEN ${slash} = 0
+             THEN (SELECT key FROM objects WHERE bucket = @bucketId AND key > w.k${below} ORDER BY key LIMIT 1)
+             ELSE (SELECT key FROM objects WHERE bucket = @bucketId AND key >= substr(w.k, 1, ${plen} + ${slash} - 1) || '0'${below} ORDER BY key LIMIT 1)
+           END
+           FROM w WHERE w.n < @limit AND w.k IS NOT NULL
+         )
+         SELECT k FROM w WHERE n = @limit`,
+      )
+      .pluck()
+      .get({ bucketId, lo, limit, ...(hi === null ? {} : { hi }) }) as string | null | undefined;
+    return row ?? null;
   }
 
   // ---- diff -------------------------------------------------------------------------------
@@ -388,8 +421,10 @@ export class CatalogQueries {
     const limit = page.limit ?? DEFAULT_LIMIT;
     const after = page.after ?? null;
     const items: DiffEntry[] = [];
-    for (const bucket of this.diffBuckets(scope)) {
-      if (after !== null && bucket < after.bucket) continue;
+    const buckets = this.diffBuckets(scope);
+    // Resume at the cursor's bucket (by position: bucket order is the list's own).
+    const start = after === null ? 0 : Math.max(0, buckets.indexOf(after.bucket));
+    for (const bucket of buckets.slice(start)) {
       const afterKey = after !== null && bucket === after.bucket ? after.key : null;
       const rows = this.db
         .prepare(`SELECT * FROM (${diffSql(from, to, scope)}) WHERE change IS NOT NULL ORDER BY key LIMIT @limit`)
@@ -408,7 +443,7 @@ export class CatalogQueries {
   }
 
   private diffBuckets(scope: DiffScope): string[] {
-    if (scope.buckets !== undefined) return [...new Set(scope.buckets)].sort();
+    if (scope.buckets !== undefined) return [...new Set(scope.buckets)].sort(utf8Order);
     if (scope.group !== undefined) {
       // Every version the group's runs recorded, through versions_by_run: slower on big
       // catalogs, so commands pass the policy's buckets when they have them.
@@ -521,6 +556,11 @@ export function* allPages<T, C>(first: Page<T, C>, next: (after: C) => Page<T, C
  */
 function keyRangeSql(hi: string | null): string {
   return hi === null ? 'o.key >= @lo' : 'o.key >= @lo AND o.key < @hi';
+}
+
+/** S3's (and SQLite's BINARY) order: UTF-8 bytes, not JS's UTF-16 units. */
+function utf8Order(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 function cutValue(cut: StateCut): number {

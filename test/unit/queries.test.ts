@@ -133,6 +133,12 @@ describe('ls', () => {
   it('pages by entry, skipping whole sub-prefixes', () => {
     for (const limit of [1, 2]) expect(view('', undefined, limit)).toEqual(view(''));
     expect(view('a/', undefined, 1)).toEqual(['a/2.csv 210', 'a/b/ 2 700']);
+    // Children that do not exist at the cut (d.bin not yet, a/2.csv deleted) make pages shorter, never end the listing.
+    expect(view('', { time: at(3, 12) }, 1)).toEqual(['a/ 3 810', 'c.txt 50']);
+    expect(view('a/', { runSeq: runs.r2 }, 1)).toEqual(['a/1.csv 110', 'a/b/ 2 700']);
+    const pages = [q.ls('raw', 'a/', { runSeq: runs.r2 }, { limit: 1 })];
+    while (pages.at(-1)!.next !== null) pages.push(q.ls('raw', 'a/', { runSeq: runs.r2 }, { limit: 1, after: pages.at(-1)!.next }));
+    expect(pages.map((p) => p.items.map((e) => e.name))).toEqual([['a/1.csv'], [], ['a/b/']]);
   });
 
   it('counts characters, not UTF-16 units, when cutting names after a non-BMP prefix', () => {
