@@ -131,6 +131,25 @@ describe('backup from S3-like sources', () => {
     expect(readFileSync(join(target, 't/cut.json')).equals(body)).toBe(true);
   });
 
+  it('an object deleted between listing and GET is a recorded failure, not a crash', async () => {
+    await bucket.put('race/here.json', Buffer.from('{}'));
+    await bucket.put('race/vanishing.json', Buffer.from('{}'));
+    const original = bucket.get.bind(bucket);
+    bucket.get = async (key, opts) => {
+      if (key === 'race/vanishing.json') await bucket.delete(key);
+      return original(key, opts);
+    };
+    const summary = await run();
+    expect(summary.status).toBe('partial');
+    expect(catalog.failuresOfRun(catalog.findRun(summary.runId)!.seq)).toEqual([
+      expect.objectContaining({ key: 'race/vanishing.json', code: expect.stringMatching(/NotFound|NoSuchKey/) }),
+    ]);
+    // The next run sees it gone: nothing to fail, nothing marked deleted (it was never backed up).
+    const next = await run();
+    expect(next.status).toBe('complete');
+    expect(next.counters).toMatchObject({ objectsUnchanged: 1, objectsDeleted: 0 });
+  });
+
   it('skips objects in archive storage classes with a clear reason', async () => {
     await bucket.put('cold/a.parquet', Buffer.from('cold'));
     await bucket.put('hot/b.parquet', Buffer.from('hot'));
