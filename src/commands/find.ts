@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { describeCut } from '../catalog/instant.js';
-import { compileGlob } from '../policy/glob.js';
 import { allPages, CatalogQueries, type FindOptions, type FoundObject } from '../catalog/queries.js';
+import { compileGlob } from '../policy/glob.js';
 import { formatBytes, formatTime } from '../util/format.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
