@@ -131,8 +131,10 @@ export class Catalog {
         'INSERT INTO blobs (hash, pack, offset, length, raw_length, flags, index_file) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING',
       ),
       insertFailure: db.prepare('INSERT INTO failures (run, bucket, key, version_id, code, message) VALUES (?, ?, ?, ?, ?, ?)'),
-      latestPageAfter: db.prepare(latestPageSql('>')),
-      latestPageFrom: db.prepare(latestPageSql('>=')),
+      latestPageAfter: db.prepare(latestPageSql('>', true)),
+      latestPageFrom: db.prepare(latestPageSql('>=', true)),
+      latestPageAfterOpen: db.prepare(latestPageSql('>', false)),
+      latestPageFromOpen: db.prepare(latestPageSql('>=', false)),
       hasBlob: db.prepare('SELECT 1 FROM blobs WHERE hash = ?').pluck(),
       hasLiveKeys: db.prepare(
         `SELECT 1 FROM objects o JOIN versions v ON v.id = o.latest
@@ -222,7 +224,11 @@ export class Catalog {
   latestPage(bucket: string, lower: string, inclusive: boolean, upper: string | null, limit: number): LatestVersion[] {
     const id = this.findBucketId(bucket);
     if (id === undefined) return [];
-    const rows = (inclusive ? this.stmts.latestPageFrom : this.stmts.latestPageAfter).all({ bucket: id, lower, upper, limit }) as Row[];
+    const stmt =
+      upper === null
+        ? inclusive ? this.stmts.latestPageFromOpen : this.stmts.latestPageAfterOpen
+        : inclusive ? this.stmts.latestPageFrom : this.stmts.latestPageAfter;
+    const rows = (upper === null ? stmt.all({ bucket: id, lower, limit }) : stmt.all({ bucket: id, lower, upper, limit })) as Row[];
     return rows.map((r) => ({
       objectId: r.objectId as number,
       key: r.key as string,
@@ -391,12 +397,13 @@ export class Catalog {
     db.exec('CREATE TEMP TABLE sel (version INTEGER PRIMARY KEY, bucket TEXT, key TEXT); CREATE INDEX temp.sel_by_key ON sel (bucket, key)');
     const cutSql = 'runSeq' in cut ? 'run <= @cut' : 'valid_from <= @cut';
     const cutValue = 'runSeq' in cut ? cut.runSeq : cut.time;
-    const insert = db.prepare(
+    const selectSql = (bounded: boolean): string =>
       `INSERT OR IGNORE INTO sel (version, bucket, key)
        SELECT v.id, b.name, o.key FROM objects o JOIN buckets b ON b.id = o.bucket
        JOIN versions v ON v.id = (SELECT id FROM versions WHERE object = o.id AND ${cutSql} ORDER BY valid_from DESC, id DESC LIMIT 1)
-       WHERE b.name = @bucket AND o.key >= @lo AND (@hi IS NULL OR o.key < @hi) AND v.delete_marker = 0`,
-    );
+       WHERE b.name = @bucket AND o.key >= @lo ${bounded ? 'AND o.key < @hi' : ''} AND v.delete_marker = 0`;
+    const bounded = db.prepare(selectSql(true));
+    const open = db.prepare(selectSql(false));
     const exact = db.prepare(
       `INSERT OR IGNORE INTO sel (version, bucket, key)
        SELECT v.id, b.name, o.key FROM objects o JOIN buckets b ON b.id = o.bucket JOIN versions v ON v.object = o.id
@@ -410,7 +417,8 @@ export class Catalog {
         }
         const lo = s.key ?? s.prefix ?? '';
         const hi = s.key !== undefined ? s.key + '\u0000' : s.prefix ? s.prefix + '\u{10FFFF}' : null;
-        insert.run({ bucket: s.bucket, lo, hi, cut: cutValue });
+        if (hi === null) open.run({ bucket: s.bucket, lo, cut: cutValue });
+        else bounded.run({ bucket: s.bucket, lo, hi, cut: cutValue });
       }
     });
     db.exec(
@@ -532,11 +540,15 @@ export class Catalog {
   }
 }
 
-function latestPageSql(lowerOp: '>' | '>='): string {
+/**
+ * The upper bound is written only when there is one: `(@upper IS NULL OR key < @upper)` keeps
+ * SQLite from ending the index range, and a small prefix would be scanned to the bucket's end.
+ */
+function latestPageSql(lowerOp: '>' | '>=', bounded: boolean): string {
   return `SELECT o.id AS objectId, o.key AS key, v.id AS versionRow, v.version_id AS versionId, v.delete_marker AS deleteMarker,
                  v.size AS size, v.etag AS etag, v.last_modified AS lastModified, v.valid_from AS validFrom
           FROM objects o JOIN versions v ON v.id = o.latest
-          WHERE o.bucket = @bucket AND o.key ${lowerOp} @lower AND (@upper IS NULL OR o.key < @upper)
+          WHERE o.bucket = @bucket AND o.key ${lowerOp} @lower ${bounded ? 'AND o.key < @upper' : ''}
           ORDER BY o.key LIMIT @limit`;
 }
 

@@ -98,6 +98,12 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
       ...(extra.retryable === undefined ? {} : { retryable: extra.retryable }),
     });
 
+  // A response body that does not parse (cut off, or damaged in flight) is worth another try,
+  // whatever its status (a listing that breaks off still came with 200 OK).
+  if (/Deserialization error|XML parse error|Unexpected end of (JSON|XML)/i.test(rawMessage)) {
+    return make('Network', 'MalformedResponse', `${where}: the response from ${endpoint} could not be parsed (cut off or damaged): ${rawMessage.split('\n')[0]}`);
+  }
+
   // Connection-level failures: no HTTP status. (The SDK renames resets and timeouts to
   // TimeoutError but keeps the system code.)
   if (status === undefined || sysCode !== undefined) {
@@ -120,10 +126,6 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
     if ((sysCode !== undefined && NETWORK_CODES.has(sysCode)) || /socket hang up|ECONNRESET|EPIPE/i.test(rawMessage)) {
       const c = sysCode ?? (/EPIPE/.test(rawMessage) ? 'EPIPE' : 'ECONNRESET');
       return make('Network', c, `${where}: the connection to ${endpoint} was lost: ${rawMessage} (${c})`);
-    }
-    // A response body that does not parse (cut off, or damaged in flight) is worth another try.
-    if (/Deserialization error|XML parse error|Unexpected end of (JSON|XML)/i.test(rawMessage)) {
-      return make('Network', 'MalformedResponse', `${where}: the response from ${endpoint} could not be parsed (cut off or damaged): ${rawMessage.split('\n')[0]}`);
     }
     if (name === 'TimeoutError' || name === 'RequestTimeout') {
       return make('Network', 'TimeoutError', `${where}: no answer from ${endpoint} in time: ${rawMessage}`);

@@ -34,11 +34,17 @@ describe('crash safety', () => {
       state.set(key, sha(body));
     });
 
-  /** Starts a backup and kills it after `ms`; resolves with how it ended. */
+  /**
+   * Starts a backup and sends it `signal` `ms` after it reported its first progress (so the
+   * point lies inside the run, not in Node's start-up); resolves with how it ended.
+   */
   const startBackup = (signal: NodeJS.Signals, ms: number) =>
     new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      const child = spawn(process.execPath, [BIN, '--policy', policy, 'backup', '--quiet'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env() }, stdio: 'ignore' });
-      const timer = setTimeout(() => child.kill(signal), ms);
+      const child = spawn(process.execPath, [BIN, '--policy', policy, 'backup', '--json'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env() }, stdio: ['ignore', 'pipe', 'ignore'] });
+      let timer: NodeJS.Timeout | undefined;
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        if (timer === undefined && chunk.includes('"message_type":"status"')) timer = setTimeout(() => child.kill(signal), ms);
+      });
       child.on('exit', (code, sig) => {
         clearTimeout(timer);
         resolve({ code, signal: sig });
@@ -87,7 +93,7 @@ concurrency: { list: 4, transfer: 8 }
       const gone = `t${round % 4}/part-${(round * 7 + 3) % 400}.json`;
       if (state.delete(gone)) await s3.send(new DeleteObjectCommand({ Bucket: source, Key: gone }));
 
-      const delay = 30 + Math.floor((killAt(2).readUInt16LE(0) / 65535) * 1800);
+      const delay = Math.floor((killAt(2).readUInt16LE(0) / 65535) * 1500);
       await startBackup('SIGKILL', delay);
 
       const after = await cli('backup', '--json');
@@ -121,7 +127,7 @@ concurrency: { list: 4, transfer: 8 }
   it('stops gracefully on SIGINT: exit 130, run recorded as interrupted', async () => {
     await Promise.all(Array.from({ length: 100 }, (_, i) => put(`sigint/${i}.bin`, rnd(64 * 1024))));
     await put('sigint/big.bin', rnd(32 * 1024 * 1024));
-    const ended = await startBackup('SIGINT', 400);
+    const ended = await startBackup('SIGINT', 200);
     expect(ended.code).toBe(130);
     const runs = JSON.parse((await cli('runs', '--json')).stdout) as { status: string }[];
     expect(runs.at(-1)!.status).toBe('interrupted');
