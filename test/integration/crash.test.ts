@@ -54,8 +54,8 @@ describe('crash safety', () => {
   beforeAll(async () => {
     dir = tempDir('it-crash');
     [source, repoBucket] = await Promise.all([createTestBucket('lg-crash-src'), createTestBucket('lg-crash-repo')]);
-    await Promise.all(Array.from({ length: 400 }, (_, i) => put(`t${i % 4}/part-${i}.json`, i % 3 === 0 ? rnd(4096 + i * 37) : Buffer.from(`{"i":${i}}`.repeat(50 + i)))));
-    await put('raw/big.bin', rnd(24 * 1024 * 1024));
+    await Promise.all(Array.from({ length: 250 }, (_, i) => put(`t${i % 4}/part-${i}.json`, i % 3 === 0 ? rnd(4096 + i * 37) : Buffer.from(`{"i":${i}}`.repeat(50 + i)))));
+    await put('raw/big.bin', rnd(16 * 1024 * 1024));
     policy = join(dir.path, 'policy.yaml');
     writeFileSync(
       policy,
@@ -87,10 +87,10 @@ concurrency: { list: 4, transfer: 8 }
     for (let round = 0; round < 20; round++) {
       // Each round changes the bucket: 15 objects rewritten, one deleted, a large one every few rounds.
       const changes = [];
-      for (let j = 0; j < 15; j++) changes.push(put(`t${j % 4}/part-${(round * 15 + j) % 400}.json`, rnd(2048 + round * 100 + j)));
+      for (let j = 0; j < 15; j++) changes.push(put(`t${j % 4}/part-${(round * 15 + j) % 250}.json`, rnd(2048 + round * 100 + j)));
       if (round % 5 === 2) changes.push(put(`raw/big-${round}.bin`, rnd(8 * 1024 * 1024)));
       await Promise.all(changes);
-      const gone = `t${round % 4}/part-${(round * 7 + 3) % 400}.json`;
+      const gone = `t${round % 4}/part-${(round * 7 + 3) % 250}.json`;
       if (state.delete(gone)) await s3.send(new DeleteObjectCommand({ Bucket: source, Key: gone }));
 
       const delay = Math.floor((killAt(2).readUInt16LE(0) / 65535) * 1500);
