@@ -11,6 +11,7 @@ import type { Repository } from '../repository/repository.js';
 import { readAll } from '../storage/types.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
+import { RecordWriter } from './record-writer.js';
 
 export interface RebuildOptions {
   repo: Repository;
@@ -59,7 +60,6 @@ export interface RebuildReport {
   durationMs: number;
 }
 
-const BATCH = 5000;
 /** Listed damage is capped so a badly damaged repository cannot exhaust memory; the counts stay exact. */
 const MAX_LISTED = 1000;
 const STATUSES: readonly RunStatus[] = ['complete', 'partial', 'failed', 'interrupted'];
@@ -312,8 +312,6 @@ interface BlobLocationRow {
 /** Streams each run's record blobs (a few read ahead) into the catalog, thousands of rows per transaction. */
 class RecordLoader {
   private readonly locate: Database.Statement<[Buffer], BlobLocationRow>;
-  private versions: VersionRecord[] = [];
-  private failures: FailureRecord[] = [];
 
   constructor(
     private readonly repo: Repository,
@@ -331,6 +329,7 @@ class RecordLoader {
 
   async loadRun(m: RunManifest): Promise<void> {
     const seq = this.catalog.beginRun({ id: m.id, group: m.group, started: Date.parse(m.started), host: m.host });
+    const writer = new RecordWriter(this.catalog, seq);
     // Lines normally end within their blob, but the format only promises that the concatenation is NDJSON.
     let carry: Buffer | null = null;
     let line = 0;
@@ -349,15 +348,15 @@ class RecordLoader {
         const buf: Buffer = carry === null ? raw : Buffer.concat([carry, raw]);
         let start = 0;
         for (let nl = buf.indexOf(0x0a, start); nl >= 0; nl = buf.indexOf(0x0a, start)) {
-          this.record(m.id, seq, buf.toString('utf8', start, nl), ++line);
+          this.record(m.id, writer, buf.toString('utf8', start, nl), ++line);
           start = nl + 1;
         }
         carry = start < buf.length ? buf.subarray(start) : null;
       },
     );
     const rest = carry as Buffer | null;
-    if (rest !== null) this.record(m.id, seq, rest.toString('utf8'), ++line);
-    this.flush(seq);
+    if (rest !== null) this.record(m.id, writer, rest.toString('utf8'), ++line);
+    writer.flush();
     this.catalog.finishRun(seq, m.status, Date.parse(m.finished), m.counters);
   }
 
@@ -383,7 +382,7 @@ class RecordLoader {
     }
   }
 
-  private record(run: string, seq: number, text: string, line: number): void {
+  private record(run: string, writer: RecordWriter, text: string, line: number): void {
     if (text.trim() === '') return;
     let rec: { t?: unknown } & Record<string, unknown>;
     try {
@@ -406,28 +405,16 @@ class RecordLoader {
         }
         return;
       }
-      this.versions.push(version);
+      writer.addVersion(version);
     } else if (rec.t === 'f') {
       const { bucket, key, versionId, code, message } = rec as unknown as FailureRecord;
-      this.failures.push({ bucket, key, versionId: versionId ?? null, code: String(code), message: String(message) });
+      writer.addFailure({ bucket, key, versionId: versionId ?? null, code: String(code), message: String(message) });
     } else {
       // A later format revision may add record types; they do not change what versions exist.
       return;
     }
-    if (this.versions.length + this.failures.length >= BATCH) this.flush(seq);
   }
 
-  private flush(seq: number): void {
-    if (this.versions.length === 0 && this.failures.length === 0) return;
-    const versions = this.versions;
-    const failures = this.failures;
-    this.versions = [];
-    this.failures = [];
-    this.catalog.transaction(() => {
-      this.catalog.insertVersions(seq, versions);
-      this.catalog.insertFailures(seq, failures);
-    });
-  }
 }
 
 // ---- helpers ------------------------------------------------------------------------------
