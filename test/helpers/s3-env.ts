@@ -3,6 +3,7 @@
 // Defaults match the script, so a test works without any env when the server runs with its
 // defaults; the global setup also exports the env to the workers.
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -131,4 +132,31 @@ export function testEnv(): Record<string, string> {
     AWS_REGION: S3_TEST.region,
     LAKEGUARD_S3_ENDPOINT: S3_TEST.endpoint,
   };
+}
+
+/**
+ * Writes a policy for the test server: an S3 repository at s3://<repo>, one group `group` of
+ * the given buckets, and extra YAML lines under `repository:` and at the top level.
+ */
+export function writeS3Policy(
+  file: string,
+  opts: { repo: string; buckets: string[]; group?: string; endpoint?: string; repositoryExtra?: string[]; extra?: string[] },
+): string {
+  const endpoint = opts.endpoint ?? S3_TEST.endpoint;
+  const lines = [
+    'version: 1',
+    'repository:',
+    `  url: s3://${opts.repo}`,
+    `  endpoint: ${endpoint}`,
+    ...(opts.repositoryExtra ?? []).map((l) => `  ${l}`),
+    's3:',
+    `  endpoint: ${endpoint}`,
+    'groups:',
+    `  - name: ${opts.group ?? 'lake'}`,
+    '    sources:',
+    ...opts.buckets.map((b) => `      - bucket: ${b}`),
+    ...(opts.extra ?? []),
+  ];
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
 }

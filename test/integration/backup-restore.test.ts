@@ -5,13 +5,13 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { hashTree, prng, tempDir } from '../helpers/fixtures.js';
-import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client } from '../helpers/s3-env.js';
+import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
 
 const OBJECTS = 5000;
 const s3 = testS3Client();
@@ -63,22 +63,7 @@ describe('backup and restore of a real bucket', () => {
     await new Upload({ client: s3, params: { Bucket: source, Key: 'raw/big-40MiB.bin', Body: big, ContentType: 'application/x-parquet' }, partSize: 8 * 1024 * 1024 }).done();
     expected.set('raw/big-40MiB.bin', { sha: sha(big), size: big.length, contentType: 'application/x-parquet', metadata: {} });
 
-    policyFile = join(dir.path, 'lakeguard.yaml');
-    writeFileSync(
-      policyFile,
-      `version: 1
-repository:
-  url: s3://${repoBucket}/lakeguard
-  endpoint: ${S3_TEST.endpoint}
-s3:
-  endpoint: ${S3_TEST.endpoint}
-groups:
-  - name: lake
-    sources:
-      - bucket: ${source}
-concurrency: { list: 8, transfer: 32 }
-`,
-    );
+    policyFile = writeS3Policy(join(dir.path, 'lakeguard.yaml'), { repo: `${repoBucket}/lakeguard`, buckets: [source], extra: ['concurrency: { list: 8, transfer: 32 }'] });
   }, 600_000);
 
   afterAll(async () => {

@@ -5,14 +5,13 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { hashTree, prng, tempDir } from '../helpers/fixtures.js';
-import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client } from '../helpers/s3-env.js';
+import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
 
 const BIN = fileURLToPath(new URL('../../bin/lakeguard', import.meta.url));
 const s3 = testS3Client();
@@ -57,22 +56,7 @@ describe('crash safety', () => {
     await Promise.all(Array.from({ length: 250 }, (_, i) => put(`t${i % 4}/part-${i}.json`, i % 3 === 0 ? rnd(4096 + i * 37) : Buffer.from(`{"i":${i}}`.repeat(50 + i)))));
     await put('raw/big.bin', rnd(16 * 1024 * 1024));
     policy = join(dir.path, 'policy.yaml');
-    writeFileSync(
-      policy,
-      `version: 1
-repository:
-  url: s3://${repoBucket}/r
-  endpoint: ${S3_TEST.endpoint}
-  pack_size: 1MiB
-s3:
-  endpoint: ${S3_TEST.endpoint}
-groups:
-  - name: lake
-    sources:
-      - bucket: ${source}
-concurrency: { list: 4, transfer: 8 }
-`,
-    );
+    writeS3Policy(policy, { repo: `${repoBucket}/r`, buckets: [source], repositoryExtra: ['pack_size: 1MiB'], extra: ['concurrency: { list: 4, transfer: 8 }'] });
     expect((await cli('init')).code).toBe(0);
   }, 300_000);
 

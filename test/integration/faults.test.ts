@@ -2,14 +2,13 @@
 // rate a backup of thousands of objects completes and restores byte-exact; truncated and
 // altered bodies are detected and read again, never stored.
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { hashTree, prng, tempDir } from '../helpers/fixtures.js';
-import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client } from '../helpers/s3-env.js';
+import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
 import { createHash } from 'node:crypto';
 
 const s3 = testS3Client();
@@ -47,22 +46,7 @@ describe('faults between lakeguard and S3', () => {
   });
 
   const scenario = async (name: string, proxy: FaultProxy) => {
-    const policy = join(dir.path, `${name}.yaml`);
-    writeFileSync(
-      policy,
-      `version: 1
-repository:
-  url: s3://${repoBucket}/${name}
-  endpoint: ${proxy.endpoint}
-s3:
-  endpoint: ${proxy.endpoint}
-groups:
-  - name: lake
-    sources:
-      - bucket: ${source}
-concurrency: { list: 8, transfer: 16 }
-`,
-    );
+    const policy = writeS3Policy(join(dir.path, `${name}.yaml`), { repo: `${repoBucket}/${name}`, buckets: [source], endpoint: proxy.endpoint, extra: ['concurrency: { list: 8, transfer: 16 }'] });
     const cli = (...args: string[]) => runCli(['--policy', policy, ...args], { ...testEnv(), LAKEGUARD_PASSWORD: 'faults', LAKEGUARD_CACHE_DIR: join(dir.path, `cache-${name}`) });
     const init = await cli('init');
     expect(init.code, init.stderr).toBe(0);

@@ -11,12 +11,12 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { hashTree, tempDir } from '../helpers/fixtures.js';
-import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client } from '../helpers/s3-env.js';
+import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
 
 const s3 = testS3Client();
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
@@ -60,21 +60,7 @@ describe('point in time on a versioned bucket', () => {
   beforeAll(async () => {
     dir = tempDir('it-pit');
     [source, repoBucket, dest] = await Promise.all([createTestBucket('lg-pit', { versioning: true }), createTestBucket('lg-pit-repo'), createTestBucket('lg-pit-dst')]);
-    policyFile = join(dir.path, 'policy.yaml');
-    writeFileSync(
-      policyFile,
-      `version: 1
-repository:
-  url: s3://${repoBucket}/r
-  endpoint: ${S3_TEST.endpoint}
-s3:
-  endpoint: ${S3_TEST.endpoint}
-groups:
-  - name: lake
-    sources:
-      - bucket: ${source}
-`,
-    );
+    policyFile = writeS3Policy(join(dir.path, 'policy.yaml'), { repo: `${repoBucket}/r`, buckets: [source] });
     expect((await cli('init')).code).toBe(0);
   });
 
@@ -208,7 +194,7 @@ groups:
   it('an unversioned bucket: the same scenario at run granularity, with synthetic delete markers', async () => {
     const plain = await createTestBucket('lg-pit-plain');
     const plainPolicy = join(dir.path, 'plain.yaml');
-    writeFileSync(plainPolicy, readFileSync(policyFile, 'utf8').replace(`bucket: ${source}`, `bucket: ${plain}`).replace('/r\n', '/plain\n'));
+    writeS3Policy(plainPolicy, { repo: `${repoBucket}/plain`, buckets: [plain] });
     const run = (...args: string[]) => runCli(['--policy', plainPolicy, ...args], { ...testEnv(), LAKEGUARD_PASSWORD: 'pit', LAKEGUARD_CACHE_DIR: join(dir.path, 'cache-plain') });
     try {
       expect((await run('init')).code).toBe(0);
