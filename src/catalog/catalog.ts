@@ -60,6 +60,7 @@ export class Catalog {
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 10000');
       db.exec(SCHEMA);
+      migrate(db);
     } catch (err) {
       throw new LakeguardError(`cannot open catalog ${path}: ${err instanceof Error ? err.message : err}`, {
         cause: err,
@@ -544,6 +545,15 @@ export class Catalog {
  * The upper bound is written only when there is one: `(@upper IS NULL OR key < @upper)` keeps
  * SQLite from ending the index range, and a small prefix would be scanned to the bucket's end.
  */
+/**
+ * Brings a catalog written by an earlier lakeguard up to date, in place. Each step checks the
+ * shape it needs, so it runs once and is safe to repeat (and the catalog can always be rebuilt).
+ */
+function migrate(db: Database.Database): void {
+  const runColumns = (db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name);
+  if (!runColumns.includes('pid')) db.exec('ALTER TABLE runs ADD COLUMN pid INTEGER');
+}
+
 function latestPageSql(lowerOp: '>' | '>=', bounded: boolean): string {
   return `SELECT o.id AS objectId, o.key AS key, v.id AS versionRow, v.version_id AS versionId, v.delete_marker AS deleteMarker,
                  v.size AS size, v.etag AS etag, v.last_modified AS lastModified, v.valid_from AS validFrom

@@ -626,3 +626,22 @@ describe('Catalog: size and insert rate (measured, printed)', () => {
     console.log(line);
   });
 });
+
+describe('Catalog migrations', () => {
+  it('adds the runs.pid column to a catalog written before it existed', () => {
+    const dir = tempDir('catalog-migrate');
+    try {
+      const path = join(dir.path, 'old.db');
+      const old = Catalog.open(path, 'repo-1');
+      old.database.exec('ALTER TABLE runs DROP COLUMN pid');
+      old.close();
+      const cat = Catalog.open(path, 'repo-1');
+      const seq = cat.beginRun({ id: 'r1', group: 'g', started: 1, host: 'h', pid: 4242 });
+      expect(cat.orphanedRuns('h', () => false).map((r) => r.seq)).toEqual([seq]);
+      expect(cat.orphanedRuns('h', (pid) => pid === 4242)).toEqual([]);
+      cat.close();
+    } finally {
+      dir.cleanup();
+    }
+  });
+});
