@@ -11,6 +11,7 @@ import { StorageError } from '../../src/errors.js';
 import { compileExcludes } from '../../src/policy/glob.js';
 import type { Group } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
+import { FaultyStore } from '../../src/storage/faulty-store.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { readAll, type GetOptions, type ListOptions } from '../../src/storage/types.js';
@@ -148,6 +149,19 @@ describe('backup from S3-like sources', () => {
     const next = await run();
     expect(next.status).toBe('complete');
     expect(next.counters).toMatchObject({ objectsUnchanged: 1, objectsDeleted: 0 });
+  });
+
+  it('completes byte-exact when 10 % of GETs fail (throttled, 500, reset, body cut off)', async () => {
+    for (let i = 0; i < 600; i++) await bucket.put(`f/${i % 6}/${i}.json`, Buffer.from(JSON.stringify({ i, pad: 'p'.repeat(i) })));
+    const faulty = new FaultyStore(bucket, { rate: 0.1, seed: 5, faults: ['throttle', 'server', 'reset', 'truncate'] });
+    const summary = await run({ ...source(), store: faulty });
+    expect(summary).toMatchObject({ status: 'complete', counters: { objectsNew: 600, objectsFailed: 0 } });
+    expect(Object.values(faulty.injected).reduce((a, b) => a + b, 0)).toBeGreaterThan(30);
+    expect(faulty.injected.truncate).toBeGreaterThan(0);
+    const target = join(dir.path, 'faulty-out');
+    const r = await restore({ repo, catalog, scopes: [{ bucket: 'events' }], cut: { runSeq: catalog.findRun(summary.runId)!.seq }, target: new FsStore({ root: target, fsync: false }), bucketDirs: false, concurrency: 4 });
+    expect(r.restored).toBe(600);
+    expect(readFileSync(join(target, 'f/3/123.json'), 'utf8')).toBe(JSON.stringify({ i: 123, pad: 'p'.repeat(123) }));
   });
 
   it('skips objects in archive storage classes with a clear reason', async () => {

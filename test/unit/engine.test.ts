@@ -165,6 +165,16 @@ describe('backup → restore → verify on the filesystem store', () => {
     expect(report.damage.find((d) => d.what === `index/${indexName}`)!.problem).toMatch(/failed authentication/);
   });
 
+  it('verify names a truncated index file, and the blobs it leaves unindexed', async () => {
+    await backup();
+    const indexName = readdirSync(join(dir.path, 'repo', 'index'))[0]!;
+    const indexPath = join(dir.path, 'repo', 'index', indexName);
+    writeFileSync(indexPath, readFileSync(indexPath).subarray(0, 40));
+    const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
+    expect(report.damage.find((d) => d.what === `index/${indexName}`)!.problem).toMatch(/failed authentication/);
+    expect(report.damage.some((d) => /blobs are in no index file/.test(d.problem))).toBe(true);
+  });
+
   it('refuses a wrong password and an altered config', async () => {
     await expect(Repository.open(repoStore, { password: async () => 'not the password' })).rejects.toBeInstanceOf(WrongPasswordError);
     const configPath = join(dir.path, 'repo', 'config');

@@ -1,0 +1,125 @@
+import { Readable } from 'node:stream';
+import { StorageError } from '../errors.js';
+import type { GetOptions, GetResult, ListItem, ListOptions, ObjectMeta, ObjectStore, PutOptions, PutResult, RequestStats } from './types.js';
+
+export type StoreFault = 'throttle' | 'server' | 'reset' | 'truncate';
+
+export interface FaultyStoreOptions {
+  /** Share of calls that fail (0..1). */
+  rate: number;
+  faults: StoreFault[];
+  /** Seed of the fault sequence, so a failing test can be replayed. */
+  seed?: number;
+  /**
+   * Operations that may fail (default: GET only). S3Store retries every request itself, so
+   * what reaches the layers above is mostly a GET body that breaks off after the headers.
+   */
+  ops?: ('LIST' | 'GET' | 'HEAD' | 'PUT' | 'DELETE')[];
+}
+
+/**
+ * A decorator that makes any store misbehave like a busy S3 endpoint: throttling (503 with
+ * Retry-After), 500s, connection resets, and GET bodies cut off mid-stream. It sits where the
+ * S3 client's own retries do not reach, to test the layers above (for the HTTP level, the
+ * tests put a proxy between lakeguard and the real server). Never used outside tests and
+ * benchmarks; kept in src/ so both can wrap any store.
+ */
+export class FaultyStore implements ObjectStore {
+  readonly injected: Record<StoreFault, number> = { throttle: 0, server: 0, reset: 0, truncate: 0 };
+  private state: number;
+
+  constructor(
+    private readonly inner: ObjectStore,
+    private readonly opts: FaultyStoreOptions,
+  ) {
+    this.state = (opts.seed ?? 1) >>> 0 || 1;
+  }
+
+  get location(): string {
+    return this.inner.location;
+  }
+  get stats(): RequestStats {
+    return this.inner.stats;
+  }
+
+  async *list(prefix: string, opts?: ListOptions): AsyncGenerator<ListItem> {
+    this.maybeFail('LIST', prefix, false);
+    yield* this.inner.list(prefix, opts);
+  }
+
+  async get(key: string, opts?: GetOptions): Promise<GetResult> {
+    const fault = this.maybeFail('GET', key, true);
+    const result = await this.inner.get(key, opts);
+    if (fault !== 'truncate') return result;
+    return { ...result, body: Readable.from(cutOff(result.body, Math.floor(result.meta.size / 2), `GET ${this.location}${key}`)) };
+  }
+
+  head(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectMeta> {
+    this.maybeFail('HEAD', key, false);
+    return this.inner.head(key, opts);
+  }
+
+  put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult> {
+    // A stream cannot be sent twice, so only buffered puts fail (as S3Store retries only those).
+    if (Buffer.isBuffer(body)) this.maybeFail('PUT', key, false);
+    return this.inner.put(key, body, opts);
+  }
+
+  delete(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void> {
+    this.maybeFail('DELETE', key, false);
+    return this.inner.delete(key, opts);
+  }
+
+  getTags(key: string, opts?: { versionId?: string }): Promise<Record<string, string>> {
+    return this.inner.getTags?.(key, opts) ?? Promise.resolve({});
+  }
+
+  versioningEnabled(): Promise<boolean> {
+    return this.inner.versioningEnabled?.() ?? Promise.resolve(false);
+  }
+
+  /** Throws an injected error, or returns 'truncate' for a GET whose body is to be cut off. */
+  private maybeFail(op: string, key: string, canTruncate: boolean): 'truncate' | null {
+    if (!(this.opts.ops ?? ['GET']).includes(op as 'GET') || this.random() >= this.opts.rate) return null;
+    const choices = this.opts.faults.filter((f) => canTruncate || f !== 'truncate');
+    if (choices.length === 0) return null;
+    const fault = choices[Math.floor(this.random() * choices.length)]!;
+    this.injected[fault]++;
+    const where = `${op} ${this.location}${key}`;
+    switch (fault) {
+      case 'throttle':
+        throw new StorageError('Throttled', `${where}: SlowDown (503) [injected]`, { backendCode: 'SlowDown', retryAfterMs: 1 });
+      case 'server':
+        throw new StorageError('ServerError', `${where}: InternalError (500) [injected]`, { backendCode: 'InternalError' });
+      case 'reset':
+        throw new StorageError('Network', `${where}: connection reset [injected]`, { backendCode: 'ECONNRESET' });
+      case 'truncate':
+        return 'truncate';
+    }
+  }
+
+  private random(): number {
+    let x = this.state;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    this.state = x;
+    return x / 2 ** 32;
+  }
+}
+
+/** Passes `limit` bytes of a body through, then fails as a reset connection would. */
+async function* cutOff(body: Readable, limit: number, where: string): AsyncGenerator<Buffer> {
+  let sent = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (sent + chunk.length > limit) {
+      if (limit > sent) yield chunk.subarray(0, limit - sent);
+      body.destroy();
+      throw new StorageError('Network', `${where}: connection reset after ${limit} bytes [injected]`, { backendCode: 'ECONNRESET' });
+    }
+    sent += chunk.length;
+    yield chunk;
+  }
+}
