@@ -1,0 +1,116 @@
+// A counting HTTP reverse proxy on 127.0.0.1 between a baseline tool (rclone, restic) and the
+// S3 server: it forwards every request unchanged (Host header included, so SigV4 signatures
+// stay valid) over keep-alive sockets and counts requests by S3 operation class.
+import { Agent, createServer, request } from 'node:http';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'expect']);
+const LIST_QUERY = ['list-type', 'prefix', 'delimiter', 'marker', 'max-keys', 'continuation-token', 'start-after', 'versions', 'uploads', 'encoding-type'];
+
+/** S3 operation class of a path-style request: list, get, head, put, post, delete or other. */
+export function classify(method, url) {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+  const hasKey = path.replace(/^\/+/, '').includes('/') && !/^\/[^/]+\/$/.test(path);
+  switch (method) {
+    case 'GET':
+      if (hasKey) return 'get';
+      if ([...params.keys()].length === 0 || LIST_QUERY.some((k) => params.has(k))) return 'list';
+      return 'other';
+    case 'HEAD':
+      return 'head';
+    case 'PUT':
+      return 'put';
+    case 'POST':
+      return params.has('delete') ? 'delete' : 'post';
+    case 'DELETE':
+      return 'delete';
+    default:
+      return 'other';
+  }
+}
+
+export function emptyCounts() {
+  return { list: 0, get: 0, head: 0, put: 0, post: 0, delete: 0, other: 0, errors: 0, bytesUp: 0, bytesDown: 0, byPrefix: {} };
+}
+
+/** `bucket/a/b` of a path-style request path, `depth` segments below the bucket. */
+function pathPrefix(url, depth) {
+  const q = url.indexOf('?');
+  const parts = decodeURIComponent(q < 0 ? url : url.slice(0, q))
+    .replace(/^\/+/, '')
+    .split('/');
+  return parts.slice(0, Math.min(parts.length - 1, depth + 1)).join('/') + '/';
+}
+
+/**
+ * `byPrefixDepth`: also count requests per operation class and key prefix of that many path
+ * segments below the bucket (e.g. 2: `repo-bucket/lakeguard/packs/`).
+ */
+export async function startProxy({ upstream, port = 0, byPrefixDepth = 0 }) {
+  const target = new URL(upstream);
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 10_000 });
+  let counts = emptyCounts();
+  const server = createServer((req, res) => {
+    const c = counts;
+    const op = classify(req.method, req.url);
+    c[op]++;
+    if (byPrefixDepth > 0) {
+      const k = `${op} ${pathPrefix(req.url, byPrefixDepth)}`;
+      c.byPrefix[k] = (c.byPrefix[k] ?? 0) + 1;
+    }
+    const headers = {};
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i];
+      if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+      const prev = headers[name];
+      headers[name] = prev === undefined ? req.rawHeaders[i + 1] : `${prev}, ${req.rawHeaders[i + 1]}`;
+    }
+    const up = request(
+      { host: target.hostname, port: target.port || 80, method: req.method, path: req.url, headers, agent, setHost: false },
+      (upRes) => {
+        if (upRes.statusCode >= 500) c.errors++;
+        const out = [];
+        for (let i = 0; i < upRes.rawHeaders.length; i += 2) {
+          if (!HOP_BY_HOP.has(upRes.rawHeaders[i].toLowerCase())) out.push(upRes.rawHeaders[i], upRes.rawHeaders[i + 1]);
+        }
+        res.writeHead(upRes.statusCode, upRes.statusMessage, out);
+        upRes.on('data', (d) => (c.bytesDown += d.length));
+        upRes.pipe(res);
+        upRes.on('error', () => res.destroy());
+      },
+    );
+    up.on('error', (err) => {
+      c.errors++;
+      if (!res.headersSent) {
+        res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(`proxy: ${err.message}`);
+      } else res.destroy();
+    });
+    req.on('data', (d) => (c.bytesUp += d.length));
+    req.pipe(up);
+  });
+  server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 120_000;
+  server.requestTimeout = 0;
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const actualPort = server.address().port;
+  return {
+    port: actualPort,
+    endpoint: `http://127.0.0.1:${actualPort}`,
+    /** Returns the counts since the last reset and starts new ones. */
+    take() {
+      const c = counts;
+      counts = emptyCounts();
+      return c;
+    },
+    close() {
+      agent.destroy();
+      server.closeAllConnections?.();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}

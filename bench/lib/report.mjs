@@ -1,0 +1,160 @@
+// Turns the measured rows into ratios, target checks (PASS/FAIL with the numbers) and a table.
+// The targets are those of issue 6; they are checked as written, never relaxed here.
+
+const MB = 1e6;
+
+export function rate(n, ms) {
+  return ms > 0 ? n / (ms / 1000) : null;
+}
+
+const fmt = (v, d = 1) => (v === null || v === undefined || Number.isNaN(v) ? '-' : typeof v === 'number' ? v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : String(v));
+const int = (v) => (v === null || v === undefined ? '-' : Math.round(v).toLocaleString('en-US'));
+
+/** Ratios of lakeguard scenarios to the baselines measured in the same run. */
+export function ratios(rows) {
+  const r = Object.fromEntries(rows.filter((x) => x.wallMs !== undefined).map((x) => [x.name, x]));
+  const out = [];
+  const add = (name, value, text) => value !== null && Number.isFinite(value) && out.push({ name, value: Math.round(value * 1000) / 1000, text });
+  if (r['seed-small'] && r['raw-get-small']) add('seed-small/raw-get objects/s', r['seed-small'].objectsPerS / r['raw-get-small'].objectsPerS, 'seed backup (small) objects/s ÷ raw GET objects/s');
+  if (r['seed-large'] && r['raw-get-large']) add('seed-large/raw-get MB/s', r['seed-large'].MBps / r['raw-get-large'].MBps, 'seed backup (large) MB/s ÷ raw GET MB/s');
+  if (r['seed-small'] && r['restic-small']) add('restic-small/seed-small time', r['restic-small'].wallMs / r['seed-small'].wallMs, 'restic time ÷ lakeguard time, small objects (>1: lakeguard faster)');
+  if (r['seed-large'] && r['restic-large']) add('restic-large/seed-large time', r['restic-large'].wallMs / r['seed-large'].wallMs, 'restic time ÷ lakeguard time, large objects (>1: lakeguard faster)');
+  if (r['seed-small'] && r['seed-large'] && r['rclone-copy']) add('rclone/seed time', r['rclone-copy'].wallMs / (r['seed-small'].wallMs + r['seed-large'].wallMs), 'rclone copy time ÷ lakeguard seed time, whole bucket (>1: lakeguard faster)');
+  if (r['seed-small'] && r['rclone-copy']) add('seed PUTs/rclone PUTs', (r['seed-small'].requests.put + (r['seed-large']?.requests.put ?? 0)) / (r['rclone-copy'].requests.put + r['rclone-copy'].requests.post), 'repository PUTs ÷ rclone PUT+POST requests');
+  if (r['incremental-nochange'] && r.listing) add('nochange/listing time', r['incremental-nochange'].wallMs / r.listing.wallMs, 'no-change incremental time ÷ bare listing time');
+  const changedListing = r['listing-after-change'] ?? r.listing;
+  if (r['incremental-changed'] && changedListing) add('changed/listing time', r['incremental-changed'].wallMs / changedListing.wallMs, '1 %-changed incremental time ÷ bare listing time');
+  if (r['restore-full'] && r['rclone-copy']) add('restore-full/rclone time', r['restore-full'].wallMs / r['rclone-copy'].wallMs, 'full restore time ÷ rclone copy time (<1: lakeguard faster)');
+  if (r['restore-full'] && r['raw-get-small'] && r['raw-get-large']) add('restore-full/raw-get time', r['restore-full'].wallMs / (r['raw-get-small'].wallMs + r['raw-get-large'].wallMs), 'full restore time ÷ raw GET time of all objects');
+  return out;
+}
+
+/**
+ * The targets of issue 6. Each: {id, target, status: PASS|FAIL|NOT MEASURED, measured}.
+ * `rssCompare`: {scale, peakRssMB} of a seed backup at another scale (for flatness).
+ */
+export function checkTargets(rows, meta, { rssCompare } = {}) {
+  const r = Object.fromEntries(rows.filter((x) => x.wallMs !== undefined).map((x) => [x.name, x]));
+  const t = [];
+  const add = (id, target, pass, measured) => t.push({ id, target, status: pass === null ? 'NOT MEASURED' : pass ? 'PASS' : 'FAIL', measured });
+  const small = meta.dataset.smallObjects;
+
+  const seed = r['seed-small'];
+  const raw = r['raw-get-small'];
+  add(
+    'seed-vs-raw-get',
+    'seed backup of the small objects >= 0.8x the raw GET loop objects/s',
+    seed && raw ? seed.objectsPerS >= 0.8 * raw.objectsPerS : null,
+    seed && raw ? `${fmt(seed.objectsPerS)} vs ${fmt(raw.objectsPerS)} objects/s = ${fmt(seed.objectsPerS / raw.objectsPerS, 2)}x (need >= 0.80x)` : 'missing seed-small or raw-get-small',
+  );
+  const restic = r['restic-small'];
+  add(
+    'seed-vs-restic',
+    'seed backup of the small objects faster than restic on the same files',
+    seed && restic ? seed.wallMs < restic.wallMs : null,
+    seed && restic ? `lakeguard ${fmt(seed.wallMs / 1000)} s vs restic ${fmt(restic.wallMs / 1000)} s` : 'restic baseline not run (--quick or --lakeguard-only)',
+  );
+  // With --repo-via-proxy the proxy's count of repository PUT+POST requests is used when it is
+  // higher than lakeguard's own counter (it also sees lock and manifest writes).
+  const seedPuts = seed ? Math.max(seed.requests.put, (seed.extra?.repositoryRequests?.put ?? 0) + (seed.extra?.repositoryRequests?.post ?? 0)) : 0;
+  add(
+    'puts-per-1000',
+    'repository PUT requests <= 1 per 1,000 small objects',
+    seed ? seedPuts <= small / 1000 : null,
+    seed ? `${seedPuts} PUTs for ${small} small objects = ${fmt((seedPuts * 1000) / small, 2)} per 1,000${seed.extra?.counters ? ` (${seed.extra.counters.packsWritten} packs)` : ''}${r['rclone-copy'] ? `; rclone: ${r['rclone-copy'].requests.put + r['rclone-copy'].requests.post} PUT+POST for the bucket` : ''}` : 'missing seed-small',
+  );
+  const stored = meta.repositoryBytesAfterSeed;
+  const source = meta.dataset.smallBytes + meta.dataset.largeBytes;
+  add(
+    'stored-ratio',
+    'stored bytes <= 0.5x source bytes (default data set)',
+    stored !== undefined && r['seed-large'] ? stored <= 0.5 * source : null,
+    stored !== undefined ? `${fmt(stored / MB)} MB stored for ${fmt(source / MB)} MB = ${fmt(stored / source, 3)}x (need <= 0.5x)` : 'missing seed runs',
+  );
+  const nc = r['incremental-nochange'];
+  const listing = r.listing;
+  add(
+    'incremental-nochange',
+    'no-change incremental <= 1.2x the bare listing',
+    nc && listing ? nc.wallMs <= 1.2 * listing.wallMs : null,
+    nc && listing ? `${fmt(nc.wallMs / 1000, 2)} s vs listing ${fmt(listing.wallMs / 1000, 2)} s = ${fmt(nc.wallMs / listing.wallMs, 2)}x (need <= 1.2x)` : 'missing',
+  );
+  const ch = r['incremental-changed'];
+  const listing2 = r['listing-after-change'] ?? listing;
+  add(
+    'incremental-changed',
+    '1 %-changed incremental <= 1.5x the bare listing',
+    ch && listing2 ? ch.wallMs <= 1.5 * listing2.wallMs : null,
+    ch && listing2 ? `${fmt(ch.wallMs / 1000, 2)} s vs listing ${fmt(listing2.wallMs / 1000, 2)} s = ${fmt(ch.wallMs / listing2.wallMs, 2)}x (need <= 1.5x)` : 'missing',
+  );
+  const one = r['restore-single'];
+  const oneGets = one ? Math.max(one.requests.get, one.extra?.repositoryRequests?.get ?? 0) : 0;
+  add(
+    'single-restore',
+    `single-object restore from a ${small.toLocaleString('en-US')}-object run under 1 s with at most a handful (<= 5) of GETs`,
+    one ? one.wallMs < 1000 && oneGets <= 5 : null,
+    one ? `${fmt(one.wallMs, 0)} ms wall (engine ${fmt(one.engineMs, 0)} ms), ${oneGets} GET, ${one.requests.put} PUT` : 'missing',
+  );
+  const lgRows = rows.filter((x) => x.ok && x.tool === 'lakeguard' && x.peakRssMB !== null);
+  const maxRss = lgRows.reduce((m, x) => Math.max(m, x.peakRssMB), 0);
+  const maxRow = lgRows.find((x) => x.peakRssMB === maxRss);
+  add('peak-rss', 'peak RSS below 300 MB (every lakeguard command)', lgRows.length ? maxRss < 300 : null, lgRows.length ? `max ${fmt(maxRss)} MB (${maxRow.name}); seed-small ${fmt(seed?.peakRssMB)} MB` : 'missing');
+  if (rssCompare && seed) {
+    const [lo, hi] = rssCompare.scale < meta.scale ? [rssCompare, { scale: meta.scale, peakRssMB: seed.peakRssMB }] : [{ scale: meta.scale, peakRssMB: seed.peakRssMB }, rssCompare];
+    add(
+      'peak-rss-flat',
+      'peak RSS flat: 10x the objects uses not materially more memory (<= 1.2x)',
+      hi.peakRssMB <= 1.2 * lo.peakRssMB && hi.peakRssMB < 300,
+      `seed backup peak RSS ${fmt(lo.peakRssMB)} MB at scale ${lo.scale} vs ${fmt(hi.peakRssMB)} MB at scale ${hi.scale} = ${fmt(hi.peakRssMB / lo.peakRssMB, 2)}x`,
+    );
+  } else {
+    add('peak-rss-flat', 'peak RSS flat: 10x the objects uses not materially more memory (<= 1.2x)', null, 'needs a second run at another scale (--rss-compare FILE)');
+  }
+  const cat = meta.catalog;
+  add(
+    'catalog-bytes-per-version',
+    'catalog on disk <= 200 bytes per object version',
+    cat ? cat.bytesPerVersion <= 200 : null,
+    cat ? `${fmt(cat.totalBytes / MB, 2)} MB (db ${fmt(cat.dbBytes / MB, 2)} + wal ${fmt(cat.walBytes / MB, 2)}) for ${cat.versions} versions = ${fmt(cat.bytesPerVersion)} B/version` : 'missing',
+  );
+  return t;
+}
+
+const HEAD = ['scenario', 'tool', 'wall s', 'objects', 'obj/s', 'MB/s', 'LIST', 'GET', 'HEAD', 'PUT', 'POST', 'stored MB', 'RSS MB'];
+
+function cells(x) {
+  if (x.wallMs === undefined) return [x.name, x.tool, 'FAILED', '', '', '', '', '', '', '', '', '', ''];
+  return [
+    x.ok ? x.name : `${x.name} (FAILED)`,
+    x.tool,
+    fmt(x.wallMs / 1000, 2),
+    int(x.objects),
+    fmt(x.objectsPerS, 0),
+    fmt(x.MBps, 1),
+    int(x.requests.list),
+    int(x.requests.get),
+    int(x.requests.head),
+    int(x.requests.put),
+    int(x.requests.post),
+    fmt(x.storedBytes === null ? null : x.storedBytes / MB, 1),
+    fmt(x.peakRssMB, 0),
+  ];
+}
+
+/** The results table; failed steps are named below it with their error. */
+export function formatTable(rows) {
+  const failed = rows.filter((x) => !x.ok);
+  return table(HEAD, rows.map(cells)) + failed.map((x) => `\n  ${x.name} FAILED: ${x.error.slice(0, 300)}`).join('');
+}
+
+export function table(head, body) {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => String(row[i]).length)));
+  const line = (cells) => cells.map((c, i) => (i < 2 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+export function formatMarkdown(rows) {
+  const lines = [`| ${HEAD.join(' | ')} |`, `| ${HEAD.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`];
+  for (const x of rows) lines.push(`| ${cells(x).join(' | ')} |`);
+  return lines.join('\n');
+}

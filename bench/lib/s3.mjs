@@ -1,0 +1,143 @@
+// S3 helpers of the bench: the test server's endpoint and keys (same env vars and defaults as
+// test/helpers/s3-env.ts), a keep-alive client, bucket create/list/empty/delete.
+import { Agent as HttpAgent } from 'node:http';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  ListMultipartUploadsCommand,
+  AbortMultipartUploadCommand,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { forEachLimit } from './pool.mjs';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const env = process.env;
+
+export const S3 = {
+  endpoint: env.LAKEGUARD_S3_ENDPOINT ?? `http://127.0.0.1:${env.LAKEGUARD_S3_PORT ?? '7480'}`,
+  region: 'us-east-1',
+  accessKeyId: env.LAKEGUARD_S3_ACCESS_KEY ?? 'LAKEGUARDTESTACCESSKEY',
+  secretAccessKey: env.LAKEGUARD_S3_SECRET_KEY ?? 'lakeguard-test-secret-key-0000000000000000',
+};
+
+/**
+ * A path-style client with a keep-alive agent of `sockets` sockets. Checksums only when
+ * required (Ceph 16 rejects the SDK's default aws-chunked trailing checksums on streams).
+ */
+export function s3Client({ endpoint = S3.endpoint, sockets = 64, onRequest } = {}) {
+  const client = new S3Client({
+    endpoint,
+    region: S3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3.accessKeyId, secretAccessKey: S3.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 5,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: sockets, keepAliveMsecs: 10_000 }),
+      connectionTimeout: 10_000,
+      requestTimeout: 300_000,
+    }),
+  });
+  if (onRequest) {
+    // Counts every HTTP request the SDK sends (retries included): the 'build' step of the
+    // finalizeRequest stack runs once per attempt.
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        onRequest(args.request);
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'benchCountRequests', priority: 'low' },
+    );
+  }
+  return client;
+}
+
+export async function bucketExists(s3, bucket) {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    return true;
+  } catch (err) {
+    if (err.$metadata?.httpStatusCode === 404 || err.name === 'NotFound' || err.name === 'NoSuchBucket') return false;
+    throw err;
+  }
+}
+
+export async function ensureBucket(s3, bucket) {
+  if (await bucketExists(s3, bucket)) return;
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
+  }
+}
+
+/** Calls fn(page.Contents) for every page of a ListObjectsV2 loop; returns {keys, bytes, pages}. */
+export async function listAll(s3, bucket, prefix = '', fn) {
+  let keys = 0;
+  let bytes = 0;
+  let pages = 0;
+  let token;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token, MaxKeys: 1000 }));
+    pages++;
+    const contents = page.Contents ?? [];
+    keys += contents.length;
+    for (const o of contents) bytes += o.Size ?? 0;
+    if (fn) await fn(contents);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return { keys, bytes, pages };
+}
+
+/** Deletes every object under a prefix (unversioned buckets), 1,000 per request. */
+export async function deletePrefix(s3, bucket, prefix = '') {
+  // Collect first: deleting while paginating would skip keys on some servers.
+  const all = [];
+  await listAll(s3, bucket, prefix, (contents) => {
+    for (const o of contents) all.push(o.Key);
+  });
+  const batches = [];
+  for (let i = 0; i < all.length; i += 1000) batches.push(all.slice(i, i + 1000).map((Key) => ({ Key })));
+  await forEachLimit(batches, 8, (batch) => s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch, Quiet: true } })));
+  return all.length;
+}
+
+/** Empties and deletes a bucket (best effort: a failure is returned, not thrown). */
+export async function dropBucket(s3, bucket) {
+  try {
+    if (!(await bucketExists(s3, bucket))) return null;
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    for (const u of uploads.Uploads ?? []) await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+    await deletePrefix(s3, bucket, '');
+    await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
+    return null;
+  } catch (err) {
+    return `${bucket}: ${err.name}: ${err.message}`;
+  }
+}
+
+export async function getJson(s3, bucket, key) {
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse(await res.Body.transformToString());
+  } catch (err) {
+    if (err.name === 'NoSuchKey' || err.name === 'NoSuchBucket' || err.$metadata?.httpStatusCode === 404) return undefined;
+    throw err;
+  }
+}
+
+export async function putJson(s3, bucket, key, value) {
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }));
+}
+
+export async function getBytes(s3, bucket, key) {
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await res.Body.transformToByteArray());
+}

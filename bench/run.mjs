@@ -1,0 +1,664 @@
+#!/usr/bin/env node
+// lakeguard's benchmark suite (issue 6): a seeded lake-like data set on the local S3 server,
+// lakeguard's scenarios, and baselines measured in the same run (raw GET loop, bare listing,
+// rclone copy, restic backup). Writes bench/results/<date>.json and prints a table, the ratios
+// to the baselines and PASS/FAIL per target. See bench/README.md.
+//
+//   npm run bench -- [--scale 1] [--seed 42] [--concurrency 32] [--quick | --lakeguard-only | --seed-only]
+//                    [--cpu-prof] [--rss-compare FILE] [--out FILE] [--keep] [--drop-source] [--engine-dir DIR]
+//
+// `npm run bench` builds first; `node bench/run.mjs` alone uses the existing dist/.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { describeDataset, mutationPlan, smallBody } from './lib/dataset.mjs';
+import { ensureCommands, lastJson, runMeasured } from './lib/proc.mjs';
+import { startProxy } from './lib/proxy.mjs';
+import { checkTargets, formatTable, rate, ratios, table } from './lib/report.mjs';
+import { S3, dropBucket, ensureBucket, getBytes, listAll, s3Client } from './lib/s3.mjs';
+import { applyMutation, dropMarker, ensureDataset, META_BUCKET, revertMutation, sourceBucketName } from './lib/upload.mjs';
+import { summarizeProfile } from './tools/cpuprofile-top.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MB = 1e6;
+
+const { values: opts } = parseArgs({
+  options: {
+    scale: { type: 'string', default: '1' },
+    seed: { type: 'string', default: '42' },
+    concurrency: { type: 'string', default: '32' },
+    'list-concurrency': { type: 'string', default: '16' },
+    quick: { type: 'boolean', default: false },
+    'lakeguard-only': { type: 'boolean', default: false },
+    'seed-only': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    'rss-compare': { type: 'string' },
+    out: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    'drop-source': { type: 'boolean', default: false },
+    'engine-dir': { type: 'string' },
+    'repo-via-proxy': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (opts.help) {
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 11).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+  process.exit(0);
+}
+
+// The lakeguard under test: this checkout, or another one with dist/ built (e.g. a
+// `git archive` of a fixed commit, so that engine work in progress here is not measured).
+const ENGINE = resolve(opts['engine-dir'] ?? ROOT);
+const BIN = join(ENGINE, 'bin', 'lakeguard');
+const scale = Number(opts.scale);
+const seed = Number(opts.seed);
+const concurrency = Number(opts.concurrency);
+const listConcurrency = Number(opts['list-concurrency']);
+if (!(scale > 0) || !Number.isInteger(seed) || !(concurrency > 0)) {
+  console.error('bench: --scale must be > 0, --seed an integer, --concurrency > 0');
+  process.exit(2);
+}
+const mode = opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
+const withBaselines = mode === 'full' || mode === 'quick';
+const withSlowBaselines = mode === 'full';
+const withScenarios = mode !== 'seed-only';
+
+const T0 = performance.now();
+const log = (msg) => process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(0)}s] ${msg}\n`);
+
+// --- the server and the tools -------------------------------------------------------------
+
+function ensureServer() {
+  const status = spawnSync('bash', [join(ROOT, 'scripts/s3-server.sh'), 'status'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  if (status.status === 0) return;
+  log('S3 server not running: starting it (scripts/s3-server.sh start)');
+  execFileSync('bash', [join(ROOT, 'scripts/s3-server.sh'), 'start'], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+if (new URL(S3.endpoint).hostname === '127.0.0.1' || new URL(S3.endpoint).hostname === 'localhost') ensureServer();
+ensureCommands([['/usr/bin/time', 'time'], ...(withSlowBaselines ? [['rclone', 'rclone'], ['restic', 'restic']] : [])], log);
+if (!existsSync(join(ENGINE, 'dist', 'cli.js'))) {
+  console.error(`bench: ${join(ENGINE, 'dist')} is missing: run \`npm run bench\` (it builds first) or \`npm run build\``);
+  process.exit(2);
+}
+
+// --- set-up ---------------------------------------------------------------------------------
+
+const s3 = s3Client({ sockets: 128 });
+const ds = describeDataset({ seed, scale });
+const srcBucket = sourceBucketName(seed, scale);
+const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+const tag = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+const buckets = {
+  repo: `lgbench-repo-${tag}`,
+  restore: `lgbench-restore-${tag}`,
+  rclone: `lgbench-rclone-${tag}`,
+  restic: `lgbench-restic-${tag}`,
+};
+const work = mkdtempSync(join(tmpdir(), 'lakeguard-bench-'));
+const outFile = resolve(opts.out ?? join(ROOT, 'bench', 'results', `${stamp}.json`));
+mkdirSync(dirname(outFile), { recursive: true });
+const profileDir = opts['cpu-prof'] ? outFile.replace(/\.json$/, '') + '-profiles' : null;
+
+const upload = await ensureDataset(s3, ds, { bucket: srcBucket, concurrency: 64, log });
+const keyFile = (name, keys) => {
+  const path = join(work, `${name}.keys`);
+  writeFileSync(path, keys.join('\n') + '\n');
+  return path;
+};
+const smallKeys = keyFile('small', ds.small.map((e) => e.key));
+const largeKeys = keyFile('large', ds.large.map((e) => e.key));
+
+const rows = [];
+const meta = {
+  startedAt: new Date().toISOString(),
+  mode,
+  scale,
+  seed,
+  concurrency: { transfer: concurrency, list: listConcurrency },
+  machine: machineInfo(),
+  dataset: {
+    bucket: srcBucket,
+    generator: ds.version,
+    smallObjects: ds.small.length,
+    smallBytes: ds.smallBytes,
+    largeObjects: ds.large.length,
+    largeBytes: ds.largeBytes,
+    duplicates: ds.small.filter((e) => e.dupOf >= 0).length,
+    tables: ds.tables,
+    upload,
+  },
+  buckets,
+  notes: [],
+};
+
+function machineInfo() {
+  const cephVersion = (() => {
+    try {
+      return execFileSync('radosgw', ['--version'], { encoding: 'utf8' }).trim().split('\n')[0];
+    } catch {
+      return null;
+    }
+  })();
+  const toolVersion = (cmd, args) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', env: { PATH: process.env.PATH } }).trim().split('\n')[0];
+    } catch {
+      return null;
+    }
+  };
+  const git = (args) => {
+    try {
+      return execFileSync('git', args, { cwd: ENGINE, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return null;
+    }
+  };
+  const commitFile = join(ENGINE, '.commit');
+  return {
+    // The engine measured: its directory, commit (a `git archive` extraction names it in a
+    // .commit file), and whether src/ had uncommitted changes (dist/ is what ran).
+    engineDir: ENGINE,
+    commit: git(['rev-parse', '--short', 'HEAD']) ?? (existsSync(commitFile) ? readFileSync(commitFile, 'utf8').trim() : null),
+    srcDirty: existsSync(join(ENGINE, '.git')) ? Boolean(git(['status', '--porcelain', '--', 'src'])) : false,
+    hostname: hostname(),
+    nproc: cpus().length,
+    cpu: cpus()[0]?.model ?? null,
+    memoryMB: Math.round(totalmem() / MB),
+    kernel: release(),
+    node: process.version,
+    ceph: cephVersion,
+    rclone: toolVersion('rclone', ['version']),
+    restic: toolVersion('restic', ['version']),
+    endpoint: S3.endpoint,
+  };
+}
+
+// --- measuring --------------------------------------------------------------------------------
+
+const emptyRequests = () => ({ list: 0, get: 0, head: 0, put: 0, post: 0, delete: 0 });
+
+function row(name, tool, m, { objects, bytes, requests, storedBytes = null, engineMs = null, extra = {} }) {
+  const r = {
+    // 1-minute load average when the step ended: other work on the machine shows up here.
+    loadavg1: Math.round(loadavg()[0] * 100) / 100,
+    name,
+    tool,
+    ok: true,
+    wallMs: Math.round(m.wallMs),
+    objects,
+    bytes,
+    objectsPerS: rate(objects, m.wallMs),
+    MBps: bytes === null ? null : rate(bytes / MB, m.wallMs),
+    requests: { ...emptyRequests(), ...requests },
+    storedBytes,
+    peakRssMB: m.peakRssKiB === null ? null : Math.round((m.peakRssKiB * 1024) / MB),
+    cpuS: m.userS === null ? null : Math.round((m.userS + m.sysS) * 100) / 100,
+    engineMs,
+    extra,
+  };
+  rows.push(r);
+  log(
+    `${name} (${tool}): ${(r.wallMs / 1000).toFixed(2)} s, ${objects} objects, ${r.objectsPerS?.toFixed(0)} obj/s, ${r.MBps?.toFixed(1) ?? '-'} MB/s, peak RSS ${r.peakRssMB} MB`,
+  );
+  return r;
+}
+
+/**
+ * Runs one step. A failure (the tool failed, or its result is wrong) is recorded and the bench
+ * goes on; a row the step already measured stays in the results, marked failed.
+ */
+async function step(name, tool, fn) {
+  const before = rows.length;
+  try {
+    return await fn();
+  } catch (err) {
+    const message = String(err.message);
+    log(`${name} (${tool}) FAILED: ${message}`);
+    const measured = rows.slice(before).find((r) => r.name === name);
+    if (measured) Object.assign(measured, { ok: false, error: message.split('\n')[0] });
+    else rows.push({ name, tool, ok: false, error: message.split('\n')[0] });
+    meta.notes.push(`${name} FAILED: ${message}`);
+    return undefined;
+  }
+}
+
+async function bucketBytes(bucket, prefix = '') {
+  return (await listAll(s3, bucket, prefix)).bytes;
+}
+
+const nodeEnv = () => ({ PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
+const awsEnv = () => ({ AWS_ACCESS_KEY_ID: S3.accessKeyId, AWS_SECRET_ACCESS_KEY: S3.secretAccessKey, AWS_REGION: S3.region });
+
+async function runTool(name, script, args) {
+  const m = await runMeasured(process.execPath, [join(ROOT, 'bench/tools', script), ...args], {
+    env: { ...nodeEnv(), ...awsEnv(), LAKEGUARD_S3_ENDPOINT: S3.endpoint },
+    workDir: work,
+    name,
+  });
+  if (m.code !== 0) throw new Error(`${script} exited ${m.code}: ${m.stderr.slice(-1500)}`);
+  return { m, out: lastJson(m.stdout) };
+}
+
+// --- lakeguard ----------------------------------------------------------------------------------
+
+// --repo-via-proxy: lakeguard's repository traffic (not its source reads) goes through the
+// counting proxy, which then breaks PUTs and GETs down by repository directory (packs/,
+// index/, runs/, locks/ ...) and cross-checks lakeguard's own counters.
+const repoProxy = opts['repo-via-proxy'] ? await startProxy({ upstream: S3.endpoint, byPrefixDepth: 2 }) : null;
+const policyFile = join(work, 'lakeguard.yaml');
+const catalogFile = join(work, 'catalog', 'catalog.db');
+mkdirSync(dirname(catalogFile), { recursive: true });
+writeFileSync(
+  policyFile,
+  `version: 1
+repository:
+  url: s3://${buckets.repo}/lakeguard
+  endpoint: ${repoProxy?.endpoint ?? S3.endpoint}
+s3:
+  endpoint: ${S3.endpoint}
+groups:
+  - name: small
+    sources:
+      - bucket: ${srcBucket}
+        prefixes: [${ds.tables.map((t) => JSON.stringify(t)).join(', ')}]
+  - name: large
+    sources:
+      - bucket: ${srcBucket}
+        prefixes: ["raw/"]
+concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
+`,
+);
+
+async function lakeguard(name, args) {
+  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : [];
+  const m = await runMeasured(process.execPath, [...nodeArgs, BIN, '--policy', policyFile, '--catalog', catalogFile, '--json', ...args], {
+    env: { ...nodeEnv(), ...awsEnv(), LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: join(work, 'cache') },
+    workDir: work,
+    name: `lakeguard-${name}`,
+  });
+  const summaries = m.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((x) => x.message_type === 'summary');
+  if (m.code !== 0) throw new Error(`lakeguard ${args[0]} exited ${m.code}: ${m.stderr.split('\n').filter(Boolean).slice(-5).join(' | ')}`);
+  return { m, summaries, stdout: m.stdout };
+}
+
+function sumCounters(summaries) {
+  const c = { objectsSeen: 0, objectsNew: 0, objectsChanged: 0, objectsUnchanged: 0, objectsDeleted: 0, objectsFailed: 0, bytesRead: 0, bytesStored: 0, packsWritten: 0, blobsDeduplicated: 0, durationMs: 0, requests: { list: 0, get: 0, head: 0, put: 0, delete: 0 } };
+  for (const s of summaries) {
+    for (const k of Object.keys(c)) if (k !== 'requests') c[k] += s.counters[k] ?? 0;
+    for (const k of Object.keys(c.requests)) c.requests[k] += s.counters.requests[k] ?? 0;
+  }
+  return c;
+}
+
+let repoBytes = 0;
+/** One `lakeguard backup`: returns the measurement and the row fields (not yet a row). */
+async function measureBackup(name, args, { expectNew } = {}) {
+  repoProxy?.take();
+  const { m, summaries } = await lakeguard(name, ['backup', ...args]);
+  const proxied = repoProxy?.take();
+  if (summaries.length === 0) throw new Error('no summary printed');
+  const c = sumCounters(summaries);
+  if (c.objectsFailed > 0) throw new Error(`${c.objectsFailed} objects failed`);
+  if (expectNew !== undefined && c.objectsNew !== expectNew) throw new Error(`expected ${expectNew} new objects, got ${c.objectsNew}`);
+  const after = await bucketBytes(buckets.repo, 'lakeguard/');
+  const stored = after - repoBytes;
+  repoBytes = after;
+  const fields = {
+    objects: c.objectsSeen,
+    bytes: c.bytesRead,
+    requests: c.requests,
+    storedBytes: stored,
+    engineMs: c.durationMs,
+    extra: { runIds: summaries.map((s) => s.runId), counters: c, ...(proxied ? { repositoryRequests: proxied } : {}) },
+  };
+  return { m, fields, c };
+}
+
+async function lakeguardBackup(name, args, opts) {
+  const { m, fields } = await measureBackup(name, args, opts);
+  return row(name, 'lakeguard', m, fields);
+}
+
+async function lakeguardRestore(name, args, expectObjects) {
+  repoProxy?.take();
+  const { m, summaries } = await lakeguard(name, ['restore', ...args]);
+  const proxied = repoProxy?.take();
+  const s = summaries.at(-1);
+  if (!s) throw new Error('no summary printed');
+  if (s.failed > 0) throw new Error(`${s.failed} objects failed to restore`);
+  if (expectObjects !== undefined && s.restored !== expectObjects) throw new Error(`expected ${expectObjects} restored objects, got ${s.restored}`);
+  const to = args[args.indexOf('--to') + 1];
+  const target = new URL(to);
+  const stored = await bucketBytes(target.hostname, target.pathname.slice(1));
+  return row(name, 'lakeguard', m, { objects: s.restored, bytes: s.bytes, requests: s.requests, storedBytes: stored, engineMs: s.durationMs, extra: { summary: s, ...(proxied ? { repositoryRequests: proxied } : {}) } });
+}
+
+// --- the steps ----------------------------------------------------------------------------------
+
+await ensureBucket(s3, buckets.repo);
+await ensureBucket(s3, buckets.restore);
+
+if (withBaselines) {
+  // (d) bare listing: three times, the median counts (it is short and the machine is shared).
+  await step('listing', 'sdk-list', async () => {
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push(await runTool(`listing-${i}`, 'list.mjs', ['--bucket', srcBucket]));
+    runs.sort((a, b) => a.m.wallMs - b.m.wallMs);
+    const { m, out } = runs[1];
+    if (out.objects !== ds.small.length + ds.large.length) throw new Error(`listing saw ${out.objects} objects, expected ${ds.small.length + ds.large.length}`);
+    return row('listing', 'sdk-list', m, { objects: out.objects, bytes: null, requests: out.requests, extra: { wallMsRuns: runs.map((r) => Math.round(r.m.wallMs)) } });
+  });
+  // (a) the limit: raw GET loop, same keys, same concurrency.
+  for (const [name, file, n] of [['raw-get-small', smallKeys, ds.small.length], ['raw-get-large', largeKeys, ds.large.length]]) {
+    await step(name, 'sdk-get', async () => {
+      const { m, out } = await runTool(name, 'raw-get.mjs', ['--bucket', srcBucket, '--keys', file, '--concurrency', String(concurrency)]);
+      if (out.objects !== n) throw new Error(`read ${out.objects} objects, expected ${n}`);
+      return row(name, 'sdk-get', m, { objects: out.objects, bytes: out.bytes, requests: out.requests });
+    });
+  }
+}
+
+let seedRunId;
+await step('init', 'lakeguard', async () => {
+  const { m } = await lakeguard('init', ['init']);
+  meta.initMs = Math.round(m.wallMs);
+});
+const seedSmall = await step('seed-small', 'lakeguard', () => lakeguardBackup('seed-small', ['--group', 'small'], { expectNew: ds.small.length }));
+seedRunId = seedSmall?.extra.runIds[0];
+const seedLarge = await step('seed-large', 'lakeguard', () => lakeguardBackup('seed-large', ['--group', 'large'], { expectNew: ds.large.length }));
+if (seedSmall && seedLarge) meta.repositoryBytesAfterSeed = repoBytes;
+
+if (withScenarios) {
+  // Three no-change runs (each is short, and the machine is shared): the median counts.
+  await step('incremental-nochange', 'lakeguard', async () => {
+    const runs = [];
+    for (let i = 0; i < 3; i++) {
+      const run = await measureBackup(`incremental-nochange-${i + 1}`, []);
+      if (run.c.objectsNew + run.c.objectsChanged + run.c.objectsDeleted !== 0) throw new Error(`no-change run saw changes: ${JSON.stringify(run.c)}`);
+      runs.push(run);
+    }
+    const sorted = [...runs].sort((a, b) => a.m.wallMs - b.m.wallMs);
+    const { m, fields } = sorted[1];
+    fields.extra.wallMsRuns = runs.map((r) => Math.round(r.m.wallMs));
+    fields.extra.engineMsRuns = runs.map((r) => r.c.durationMs);
+    return row('incremental-nochange', 'lakeguard', m, fields);
+  });
+  await step('restore-full', 'lakeguard', () => lakeguardRestore('restore-full', ['--bucket', srcBucket, '--to', `s3://${buckets.restore}/full/`], ds.small.length + ds.large.length));
+  const single = ds.small[Math.floor(ds.small.length / 2)];
+  await step('restore-single', 'lakeguard', async () => {
+    const r = await lakeguardRestore('restore-single', ['--bucket', srcBucket, '--key', single.key, '--to', `s3://${buckets.restore}/single/`], 1);
+    const got = await getBytes(s3, buckets.restore, `single/${single.key}`);
+    if (!got.equals(smallBody(ds, single))) throw new Error(`restored ${single.key} differs from the source`);
+    r.extra.key = single.key;
+    return r;
+  });
+  const prefix = `${ds.tables[0]}dt=2026-11-15/`;
+  const inPrefix = ds.small.filter((e) => e.key.startsWith(prefix)).length;
+  await step('restore-prefix', 'lakeguard', async () => {
+    const r = await lakeguardRestore('restore-prefix', ['--bucket', srcBucket, '--prefix', prefix, '--to', `s3://${buckets.restore}/prefix/`], inPrefix);
+    r.extra.prefix = prefix;
+    return r;
+  });
+}
+
+if (withSlowBaselines) {
+  const proxy = await startProxy({ upstream: S3.endpoint });
+  try {
+    // Calibration: what the counting proxy itself costs (raw GET over a sample, direct vs proxied).
+    await step('proxy-calibration', 'sdk-get', async () => {
+      const sample = keyFile('sample', ds.small.slice(0, Math.min(5000, ds.small.length)).map((e) => e.key));
+      const direct = await runTool('calib-direct', 'raw-get.mjs', ['--bucket', srcBucket, '--keys', sample, '--concurrency', String(concurrency)]);
+      proxy.take();
+      const proxied = await runTool('calib-proxy', 'raw-get.mjs', ['--bucket', srcBucket, '--keys', sample, '--concurrency', String(concurrency), '--endpoint', proxy.endpoint]);
+      const counted = proxy.take();
+      meta.proxyCalibration = {
+        objects: direct.out.objects,
+        directMs: Math.round(direct.m.wallMs),
+        proxiedMs: Math.round(proxied.m.wallMs),
+        slowdown: Math.round((proxied.m.wallMs / direct.m.wallMs) * 1000) / 1000,
+        countedGets: counted.get,
+      };
+      if (counted.get !== direct.out.objects) throw new Error(`proxy counted ${counted.get} GETs for ${direct.out.objects} objects`);
+      log(`proxy calibration: ${JSON.stringify(meta.proxyCalibration)}`);
+    });
+
+    // (b) rclone copy bucket -> bucket, through the counting proxy. Two remote names, so rclone
+    // streams every object through itself (GET + PUT) instead of a server-side CopyObject.
+    const rcloneFlags = ['--transfers', String(concurrency), '--checkers', String(concurrency), '--fast-list', '--s3-no-check-bucket', '--s3-no-head', '--s3-chunk-size', '16M', '--s3-upload-concurrency', '4', '--stats', '0', '--log-level', 'ERROR'];
+    meta.rcloneFlags = rcloneFlags.join(' ');
+    await step('rclone-copy', 'rclone', async () => {
+      await ensureBucket(s3, buckets.rclone);
+      const remote = (name) => ({
+        [`RCLONE_CONFIG_${name}_TYPE`]: 's3',
+        [`RCLONE_CONFIG_${name}_PROVIDER`]: 'Ceph',
+        [`RCLONE_CONFIG_${name}_ACCESS_KEY_ID`]: S3.accessKeyId,
+        [`RCLONE_CONFIG_${name}_SECRET_ACCESS_KEY`]: S3.secretAccessKey,
+        [`RCLONE_CONFIG_${name}_ENDPOINT`]: proxy.endpoint,
+        [`RCLONE_CONFIG_${name}_FORCE_PATH_STYLE`]: 'true',
+      });
+      proxy.take();
+      // AWS_CA_BUNDLE must not reach rclone/restic (they refuse a plain-http endpoint with it).
+      const m = await runMeasured('rclone', ['copy', `lgsrc:${srcBucket}`, `lgdst:${buckets.rclone}`, ...rcloneFlags], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, RCLONE_CONFIG: join(work, 'rclone.conf'), ...remote('LGSRC'), ...remote('LGDST') },
+        workDir: work,
+        name: 'rclone',
+      });
+      const counts = proxy.take();
+      if (m.code !== 0) throw new Error(`rclone exited ${m.code}: ${m.stderr.slice(-1500)}`);
+      const stored = await listAll(s3, buckets.rclone);
+      if (stored.keys !== ds.small.length + ds.large.length) throw new Error(`rclone copied ${stored.keys} objects`);
+      return row('rclone-copy', 'rclone', m, { objects: stored.keys, bytes: ds.smallBytes + ds.largeBytes, requests: counts, storedBytes: stored.bytes, extra: { proxy: counts } });
+    });
+
+    // (c) restic backup of the same files on local disk into a restic repository on the server.
+    await step('restic', 'restic', async () => {
+      const dir = join(work, 'download');
+      const dl = await runTool('download', 'raw-get.mjs', ['--bucket', srcBucket, '--keys', smallKeys, '--concurrency', String(concurrency), '--out-dir', join(dir, 'small')]);
+      await runTool('download-large', 'raw-get.mjs', ['--bucket', srcBucket, '--keys', largeKeys, '--concurrency', String(concurrency), '--out-dir', join(dir, 'large')]);
+      meta.resticDownloadMs = Math.round(dl.m.wallMs);
+      const repo = `s3:${proxy.endpoint}/${buckets.restic}`;
+      const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...awsEnv(), RESTIC_PASSWORD: 'lakeguard bench password', RESTIC_CACHE_DIR: join(work, 'restic-cache') };
+      const resticFlags = ['-o', `s3.connections=${concurrency}`];
+      meta.resticFlags = `init --repository-version 2; backup --json ${resticFlags.join(' ')} (compression auto, pack size default)`;
+      const init = await runMeasured('restic', ['-r', repo, 'init', '--repository-version', '2', ...resticFlags], { env, workDir: work, name: 'restic-init' });
+      if (init.code !== 0) throw new Error(`restic init exited ${init.code}: ${init.stderr.slice(-1500)}`);
+      let before = await bucketBytes(buckets.restic);
+      for (const [name, sub, n] of [['restic-small', 'small', ds.small.length], ['restic-large', 'large', ds.large.length]]) {
+        await step(name, 'restic', async () => {
+          proxy.take();
+          const m = await runMeasured('restic', ['-r', repo, 'backup', '--json', '--host', 'bench', ...resticFlags, sub], { env, cwd: dir, workDir: work, name });
+          const counts = proxy.take();
+          if (m.code !== 0) throw new Error(`restic backup exited ${m.code}: ${m.stderr.slice(-1500)}`);
+          const summary = lastJson(m.stdout.split('\n').filter((l) => l.includes('"message_type":"summary"')).join('\n'));
+          const after = await bucketBytes(buckets.restic);
+          const stored = after - before;
+          before = after;
+          if (summary.total_files_processed !== n) throw new Error(`restic processed ${summary.total_files_processed} files, expected ${n}`);
+          return row(name, 'restic', m, { objects: summary.total_files_processed, bytes: summary.total_bytes_processed, requests: counts, storedBytes: stored, extra: { summary, proxy: counts } });
+        });
+      }
+      rmSync(dir, { recursive: true, force: true });
+    });
+    // restic's own row is the two sub-rows; drop the wrapper if it succeeded.
+  } finally {
+    await proxy.close();
+  }
+}
+
+if (withScenarios) {
+  // The instant of the point-in-time query: after the seed and no-change runs, before the
+  // mutation (1.5 s apart from both: listings have ms, GET responses s precision).
+  await new Promise((r) => setTimeout(r, 1500));
+  const instant = new Date();
+  await new Promise((r) => setTimeout(r, 1500));
+  log('mutating the source: 1 % changed, 0.5 % deleted');
+  const plan = await applyMutation(s3, ds, { bucket: srcBucket });
+  try {
+    if (withBaselines) {
+      await step('listing-after-change', 'sdk-list', async () => {
+        const runs = [];
+        for (let i = 0; i < 3; i++) runs.push(await runTool(`listing2-${i}`, 'list.mjs', ['--bucket', srcBucket]));
+        runs.sort((a, b) => a.m.wallMs - b.m.wallMs);
+        const { m, out } = runs[1];
+        return row('listing-after-change', 'sdk-list', m, { objects: out.objects, bytes: null, requests: out.requests, extra: { wallMsRuns: runs.map((r) => Math.round(r.m.wallMs)) } });
+      });
+    }
+    await step('incremental-changed', 'lakeguard', async () => {
+      const r = await lakeguardBackup('incremental-changed', []);
+      const c = r.extra.counters;
+      if (c.objectsChanged !== plan.changed.length || c.objectsDeleted !== plan.deleted.length || c.objectsNew !== 0) {
+        throw new Error(`expected ${plan.changed.length} changed and ${plan.deleted.length} deleted, got ${c.objectsChanged} changed, ${c.objectsDeleted} deleted, ${c.objectsNew} new`);
+      }
+      return r;
+    });
+    // Point-in-time query: list the runs, then restore one changed key as the seed run had it.
+    await step('pit-runs', 'lakeguard', async () => {
+      const { m, stdout } = await lakeguard('pit-runs', ['runs']);
+      const runs = JSON.parse(stdout.split('\n').find((l) => l.startsWith('[')) ?? '[]');
+      return row('pit-runs', 'lakeguard', m, { objects: runs.length, bytes: null, requests: {}, extra: { runs: runs.length } });
+    });
+    const changedKey = plan.changed[0];
+    await step('pit-restore-key', 'lakeguard', async () => {
+      if (!seedRunId) throw new Error('no seed run');
+      const r = await lakeguardRestore('pit-restore-key', ['--bucket', srcBucket, '--key', changedKey.key, '--run', seedRunId, '--to', `s3://${buckets.restore}/pit/`], 1);
+      const got = await getBytes(s3, buckets.restore, `pit/${changedKey.key}`);
+      if (!got.equals(smallBody(ds, changedKey, 0))) throw new Error(`point-in-time restore of ${changedKey.key} is not the seed run's content`);
+      r.extra.key = changedKey.key;
+      return r;
+    });
+    const helpOf = (...args) => spawnSync(process.execPath, [BIN, ...args, '--help'], { encoding: 'utf8', env: nodeEnv() }).stdout ?? '';
+    const help = helpOf();
+    const hasLs = /^\s+ls\b/m.test(help);
+    meta.queryCommands = { ls: hasLs, versions: /^\s+versions\b/m.test(help), restoreAt: /--at\b/.test(helpOf('restore')) };
+    if (meta.queryCommands.restoreAt) {
+      await step('pit-restore-at', 'lakeguard', async () => {
+        const r = await lakeguardRestore('pit-restore-at', ['--bucket', srcBucket, '--key', changedKey.key, '--at', instant.toISOString(), '--to', `s3://${buckets.restore}/pit-at/`], 1);
+        const got = await getBytes(s3, buckets.restore, `pit-at/${changedKey.key}`);
+        if (!got.equals(smallBody(ds, changedKey, 0))) throw new Error(`restore --at ${instant.toISOString()} of ${changedKey.key} is not the content of that instant`);
+        r.extra.key = changedKey.key;
+        r.extra.at = instant.toISOString();
+        return r;
+      });
+    }
+    if (hasLs) {
+      // `ls` appeared while this bench was written: its options are taken from its --help.
+      const lsHelp = helpOf('ls');
+      const prefix = `${ds.tables[0]}dt=2026-11-15/`;
+      const args = ['ls'];
+      if (/--bucket\b/.test(lsHelp)) args.push('--bucket', srcBucket);
+      if (/--prefix\b/.test(lsHelp)) args.push('--prefix', prefix);
+      else args.push(`s3://${srcBucket}/${prefix}`);
+      if (/--at\b/.test(lsHelp)) args.push('--at', instant.toISOString());
+      else if (/--run\b/.test(lsHelp) && seedRunId) args.push('--run', seedRunId);
+      await step('pit-ls', 'lakeguard', async () => {
+        const { m, stdout } = await lakeguard('pit-ls', args);
+        const lines = stdout.split('\n').filter((l) => l.trim() !== '').length;
+        return row('pit-ls', 'lakeguard', m, { objects: lines, bytes: null, requests: {}, extra: { args: args.join(' ') } });
+      });
+    } else {
+      meta.notes.push('`lakeguard ls`/`versions` do not exist (yet): the point-in-time query is timed with `runs`, `restore --key --run` and `restore --key --at`.');
+    }
+  } finally {
+    log('reverting the mutation of the source bucket');
+    await revertMutation(s3, ds, { bucket: srcBucket });
+  }
+}
+
+// Catalog footprint: files on disk / object versions recorded.
+await step('catalog', 'lakeguard', async () => {
+  const files = readdirSync(dirname(catalogFile)).filter((f) => f.startsWith('catalog.db'));
+  const size = (f) => (existsSync(join(dirname(catalogFile), f)) ? statSync(join(dirname(catalogFile), f)).size : 0);
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(catalogFile, { readonly: true, fileMustExist: true });
+  const versions = db.prepare('SELECT count(*) AS n FROM versions').get().n;
+  const objects = db.prepare('SELECT count(*) AS n FROM objects').get().n;
+  const blobs = db.prepare('SELECT count(*) AS n FROM blobs').get().n;
+  let pageStats = null;
+  try {
+    pageStats = db.prepare('SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC').all();
+  } catch {
+    // dbstat is an optional SQLite module.
+  }
+  db.close();
+  const dbBytes = size('catalog.db');
+  const walBytes = size('catalog.db-wal');
+  const shmBytes = size('catalog.db-shm');
+  const totalBytes = dbBytes + walBytes + shmBytes;
+  meta.catalog = { files, dbBytes, walBytes, shmBytes, totalBytes, versions, objects, blobs, bytesPerVersion: Math.round((totalBytes / versions) * 10) / 10, tables: pageStats };
+});
+
+await repoProxy?.close();
+
+// --- profiles -----------------------------------------------------------------------------------
+
+if (profileDir && existsSync(profileDir)) {
+  meta.profiles = {};
+  for (const f of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))) {
+    meta.profiles[f] = summarizeProfile(JSON.parse(readFileSync(join(profileDir, f), 'utf8')), 25);
+  }
+}
+
+// --- clean-up -----------------------------------------------------------------------------------
+
+if (!opts.keep) {
+  log('dropping the target buckets');
+  const errors = (await Promise.all(Object.values(buckets).map((b) => dropBucket(s3, b)))).filter(Boolean);
+  for (const e of errors) meta.notes.push(`cleanup: ${e}`);
+}
+if (opts['drop-source']) {
+  const err = await dropBucket(s3, srcBucket);
+  if (err) meta.notes.push(`cleanup: ${err}`);
+  await dropMarker(s3, srcBucket).catch(() => {});
+  // The meta bucket is shared by every data set: deleted only when this was the last one.
+  if ((await listAll(s3, META_BUCKET)).keys === 0) await dropBucket(s3, META_BUCKET);
+}
+if (opts.keep) log(`kept the work directory ${work} and buckets ${Object.values(buckets).join(', ')}`);
+else rmSync(work, { recursive: true, force: true });
+
+// --- report -------------------------------------------------------------------------------------
+
+meta.finishedAt = new Date().toISOString();
+meta.totalSeconds = Math.round((performance.now() - T0) / 1000);
+let rssCompare;
+if (opts['rss-compare']) {
+  const other = JSON.parse(readFileSync(opts['rss-compare'], 'utf8'));
+  const seedRow = other.rows.find((x) => x.name === 'seed-small' && x.ok);
+  if (seedRow) rssCompare = { scale: other.meta.scale, peakRssMB: seedRow.peakRssMB, file: opts['rss-compare'] };
+}
+const ratioList = ratios(rows);
+const targets = checkTargets(rows, meta, { rssCompare });
+const result = { meta, rows, ratios: ratioList, targets };
+writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+
+const out = [];
+out.push(`lakeguard bench — scale ${scale} (${ds.small.length} small objects, ${(ds.smallBytes / MB).toFixed(0)} MB + ${ds.large.length} large, ${(ds.largeBytes / MB).toFixed(0)} MB), concurrency ${concurrency}, mode ${mode}`);
+out.push(`machine: ${meta.machine.nproc} cores, ${meta.machine.memoryMB} MB, ${meta.machine.ceph ?? 'ceph ?'}; total ${meta.totalSeconds} s`);
+out.push('');
+out.push(formatTable(rows));
+out.push('');
+if (ratioList.length) {
+  out.push(table(['ratio', 'value', 'meaning'], ratioList.map((r) => [r.name, r.value.toFixed(3), r.text])));
+  out.push('');
+}
+if (meta.proxyCalibration) out.push(`counting proxy: ${meta.proxyCalibration.slowdown}x the direct raw GET time on ${meta.proxyCalibration.objects} objects (rclone and restic ran through it)`);
+if (meta.catalog) out.push(`catalog: ${meta.catalog.totalBytes} bytes for ${meta.catalog.versions} versions (${meta.catalog.bytesPerVersion} B/version)`);
+out.push('');
+out.push(table(['target', 'status', 'measured'], targets.map((t) => [t.target, t.status, t.measured])));
+if (meta.profiles) {
+  for (const [f, p] of Object.entries(meta.profiles).filter(([f]) => /^(seed-small|seed-large|incremental-nochange|incremental-changed|restore-full)\./.test(f))) {
+    out.push('', `cpu profile ${f}: ${(p.totalMs / 1000).toFixed(1)} s sampled, top self time:`);
+    out.push(table(['self ms', '%', 'function', 'where'], p.top.slice(0, 15).map((x) => [x.selfMs.toFixed(0), x.pct.toFixed(1), x.name, x.where])));
+  }
+}
+for (const n of meta.notes) out.push(`note: ${n}`);
+out.push('', `results: ${outFile}`);
+process.stdout.write(out.join('\n') + '\n');
+process.exitCode = rows.some((x) => !x.ok) ? 1 : 0;

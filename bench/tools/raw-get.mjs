@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Baseline (a), "the limit": GETs every key of a key file with a fixed number of requests in
+// flight over a keep-alive agent, reads every body to the end and stores nothing.
+// With --out-dir it writes each body to <dir>/<key> instead (the restic baseline's download).
+//
+//   node bench/tools/raw-get.mjs --bucket B --keys FILE [--concurrency 32] [--endpoint URL] [--out-dir DIR]
+//
+// Prints one JSON line: {objects, bytes, requests: {get}, durationMs}.
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { forEachLimit } from '../lib/pool.mjs';
+import { S3, s3Client } from '../lib/s3.mjs';
+
+const { values: opts } = parseArgs({
+  options: {
+    bucket: { type: 'string' },
+    keys: { type: 'string' },
+    concurrency: { type: 'string', default: '32' },
+    endpoint: { type: 'string', default: S3.endpoint },
+    'out-dir': { type: 'string' },
+  },
+});
+const concurrency = Number(opts.concurrency);
+const keys = readFileSync(opts.keys, 'utf8').split('\n').filter(Boolean);
+const requests = { get: 0 };
+const s3 = s3Client({ endpoint: opts.endpoint, sockets: concurrency, onRequest: () => requests.get++ });
+const outDir = opts['out-dir'];
+let bytes = 0;
+const t0 = performance.now();
+await forEachLimit(keys, concurrency, async (key) => {
+  const res = await s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }));
+  if (outDir !== undefined) {
+    const path = join(outDir, key);
+    mkdirSync(dirname(path), { recursive: true });
+    let n = 0;
+    res.Body.on('data', (d) => (n += d.length));
+    await pipeline(res.Body, createWriteStream(path));
+    bytes += n;
+  } else {
+    for await (const chunk of res.Body) bytes += chunk.length;
+  }
+});
+const durationMs = performance.now() - t0;
+s3.destroy();
+process.stdout.write(JSON.stringify({ objects: keys.length, bytes, requests, durationMs }) + '\n');
