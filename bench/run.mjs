@@ -377,10 +377,14 @@ const seedLarge = await step('seed-large', 'lakeguard', () => lakeguardBackup('s
 if (seedSmall && seedLarge) meta.repositoryBytesAfterSeed = repoBytes;
 
 if (withScenarios) {
-  // Three no-change runs (each is short, and the machine is shared): the median counts.
+  // Three no-change runs (each is short, and the machine is shared): the median counts. With
+  // the baselines, each run is paired with a bare listing just before it, and the target is
+  // checked on the median of the paired ratios (the listing alone varied 1.8x between runs).
   await step('incremental-nochange', 'lakeguard', async () => {
     const runs = [];
+    const pairedListingMs = [];
     for (let i = 0; i < 3; i++) {
+      if (withBaselines) pairedListingMs.push(Math.round((await runTool(`listing-pair-${i}`, 'list.mjs', ['--bucket', srcBucket])).m.wallMs));
       const run = await measureBackup(`incremental-nochange-${i + 1}`, []);
       if (run.c.objectsNew + run.c.objectsChanged + run.c.objectsDeleted !== 0) throw new Error(`no-change run saw changes: ${JSON.stringify(run.c)}`);
       runs.push(run);
@@ -389,6 +393,10 @@ if (withScenarios) {
     const { m, fields } = sorted[1];
     fields.extra.wallMsRuns = runs.map((r) => Math.round(r.m.wallMs));
     fields.extra.engineMsRuns = runs.map((r) => r.c.durationMs);
+    if (withBaselines) {
+      fields.extra.pairedListingMs = pairedListingMs;
+      fields.extra.pairedRatios = runs.map((r, i) => Math.round((r.m.wallMs / pairedListingMs[i]) * 1000) / 1000);
+    }
     return row('incremental-nochange', 'lakeguard', m, fields);
   });
   await step('restore-full', 'lakeguard', () => lakeguardRestore('restore-full', ['--bucket', srcBucket, '--to', `s3://${buckets.restore}/full/`], ds.small.length + ds.large.length));
@@ -549,21 +557,27 @@ if (withScenarios) {
       });
     }
     if (hasLs) {
-      // `ls` appeared while this bench was written: its options are taken from its --help.
+      // `ls s3://bucket/prefix/ [--at T]` (the catalog's directory view at an instant): one
+      // partition (its keys), and one table (60 partitions with their counts and bytes).
       const lsHelp = helpOf('ls');
-      const prefix = `${ds.tables[0]}dt=2026-11-15/`;
-      const args = ['ls'];
-      if (/--bucket\b/.test(lsHelp)) args.push('--bucket', srcBucket);
-      if (/--prefix\b/.test(lsHelp)) args.push('--prefix', prefix);
-      else args.push(`s3://${srcBucket}/${prefix}`);
-      if (/--at\b/.test(lsHelp)) args.push('--at', instant.toISOString());
-      else if (/--run\b/.test(lsHelp) && seedRunId) args.push('--run', seedRunId);
-      await step('pit-ls', 'lakeguard', async () => {
-        const { m, stdout } = await lakeguard('pit-ls', args);
-        const lines = stdout.split('\n').filter((l) => l.trim() !== '').length;
-        return row('pit-ls', 'lakeguard', m, { objects: lines, bytes: null, requests: {}, extra: { args: args.join(' ') } });
+      const at = /--at\b/.test(lsHelp) ? ['--at', instant.toISOString()] : [];
+      for (const [name, prefix] of [['pit-ls-partition', `${ds.tables[0]}dt=2026-11-15/`], ['pit-ls-table', ds.tables[0]]]) {
+        await step(name, 'lakeguard', async () => {
+          const { m, summaries } = await lakeguard(name, ['ls', `s3://${srcBucket}/${prefix}`, ...at]);
+          const sum = summaries.at(-1) ?? {};
+          return row(name, 'lakeguard', m, { objects: (sum.keys ?? 0) + (sum.prefixes ?? 0), bytes: null, requests: {}, extra: { summary: sum } });
+        });
+      }
+    }
+    if (meta.queryCommands.versions) {
+      await step('pit-versions', 'lakeguard', async () => {
+        const { m, summaries } = await lakeguard('pit-versions', ['versions', `s3://${srcBucket}/${changedKey.key}`]);
+        const sum = summaries.at(-1) ?? {};
+        if (sum.versions !== 2) throw new Error(`expected 2 versions of ${changedKey.key}, got ${sum.versions}`);
+        return row('pit-versions', 'lakeguard', m, { objects: sum.versions, bytes: null, requests: {}, extra: { summary: sum } });
       });
-    } else {
+    }
+    if (!hasLs) {
       meta.notes.push('`lakeguard ls`/`versions` do not exist (yet): the point-in-time query is timed with `runs`, `restore --key --run` and `restore --key --at`.');
     }
   } finally {
@@ -653,7 +667,7 @@ if (meta.catalog) out.push(`catalog: ${meta.catalog.totalBytes} bytes for ${meta
 out.push('');
 out.push(table(['target', 'status', 'measured'], targets.map((t) => [t.target, t.status, t.measured])));
 if (meta.profiles) {
-  for (const [f, p] of Object.entries(meta.profiles).filter(([f]) => /^(seed-small|seed-large|incremental-nochange|incremental-changed|restore-full)\./.test(f))) {
+  for (const [f, p] of Object.entries(meta.profiles).filter(([f]) => /^(seed-small|seed-large|incremental-nochange-1|incremental-changed|restore-full)\./.test(f))) {
     out.push('', `cpu profile ${f}: ${(p.totalMs / 1000).toFixed(1)} s sampled, top self time:`);
     out.push(table(['self ms', '%', 'function', 'where'], p.top.slice(0, 15).map((x) => [x.selfMs.toFixed(0), x.pct.toFixed(1), x.name, x.where])));
   }
