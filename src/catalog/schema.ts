@@ -88,4 +88,16 @@ CREATE TABLE IF NOT EXISTS failures (
   message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS failures_by_run ON failures (run);
+
+-- Retention (forget). Runs that forget removed as points in time; their manifests may still
+-- exist in the repository (Object Lock, or records that kept runs still need).
+CREATE TABLE IF NOT EXISTS forgotten_runs (id TEXT PRIMARY KEY, forget TEXT NOT NULL) WITHOUT ROWID;
+-- Versions forget dropped from versioned sources, so the next backup does not capture them again.
+CREATE TABLE IF NOT EXISTS dropped_versions (
+  object INTEGER NOT NULL,
+  version_id TEXT NOT NULL,
+  PRIMARY KEY (object, version_id)
+) WITHOUT ROWID;
+-- Forget documents (forgets/<name>) this catalog has applied.
+CREATE TABLE IF NOT EXISTS forgets (name TEXT PRIMARY KEY, created INTEGER NOT NULL) WITHOUT ROWID;
 `;
