@@ -100,6 +100,7 @@ export function defaultPolicyForRepository(url: string): Policy {
     s3: {},
     groups: [],
     concurrency: { ...POLICY_DEFAULTS.concurrency },
+    timezone: 'UTC',
   });
 }
 
@@ -377,7 +378,7 @@ const SECRET_MESSAGES: Record<SecretKind, string> = {
 
 // ---- sections ------------------------------------------------------------------------------
 
-const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency'] as const;
+const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'timezone'] as const;
 const REPOSITORY_KEYS = [
   'url',
   'endpoint',
@@ -393,7 +394,8 @@ const REPOSITORY_KEYS = [
 const S3_KEYS = ['endpoint', 'region'] as const;
 const CONCURRENCY_KEYS = ['list', 'transfer'] as const;
 const GROUP_KEYS = ['name', 'sources', 'retention'] as const;
-const SOURCE_KEYS = ['bucket', 'path', 'prefixes', 'exclude', 'endpoint', 'region'] as const;
+const SOURCE_KEYS = ['bucket', 'path', 'prefixes', 'exclude', 'endpoint', 'region', 'retention'] as const;
+const PREFIX_KEYS = ['prefix', 'retention'] as const;
 const RETENTION_KEYS = [
   'keep_last',
   'keep_hourly',
@@ -408,7 +410,7 @@ const PASSWORD_KEYS = ['password_env', 'password_file', 'password_command'] as c
 
 /** Where a key that has only one home goes, for keys written at the wrong level. */
 const KEY_HOMES = new Map<string, string>([
-  ...RETENTION_KEYS.map((k) => [k, 'groups[].retention'] as const),
+  ...RETENTION_KEYS.map((k) => [k, 'a retention map (top-level retention, groups[].retention, sources[].retention)'] as const),
   ...CONCURRENCY_KEYS.map((k) => [k, 'concurrency'] as const),
   ...REPOSITORY_KEYS.filter((k) => k !== 'endpoint' && k !== 'region').map((k) => [k, 'repository'] as const),
   ...(['bucket', 'path', 'prefixes', 'exclude'] as const).map((k) => [k, 'groups[].sources[]'] as const),
@@ -442,13 +444,18 @@ function checkPolicy(c: Checker, contents: unknown, ctx: Context): Policy | unde
   const groupsField = m.get('groups');
   if (groupsField === undefined) c.missing(root, 'groups', 'a list like "groups: [{ name: lake, sources: [{ bucket: raw-events }] }]"');
   // Groups are checked even when `s3` is invalid, so that their problems are reported too.
-  const groups = groupsField && checkGroups(c, groupsField, ctx, s3 ?? {});
+  const globalRetention = m.get('retention');
+  const inherited = globalRetention === undefined ? undefined : floorOf(c, globalRetention);
+  const groups = groupsField && checkGroups(c, groupsField, ctx, s3 ?? {}, inherited);
 
   const concurrencyField = m.get('concurrency');
   const concurrency = concurrencyField === undefined ? { ...POLICY_DEFAULTS.concurrency } : checkConcurrency(c, concurrencyField);
 
+  const retention = read(m, 'retention', (x) => checkRetention(c, x, undefined));
+  const timezone = read(m, 'timezone', (x) => checkTimeZone(c, x)) ?? 'UTC';
+
   if (repository === undefined || s3 === undefined || groups === undefined || concurrency === undefined) return undefined;
-  return { version: 1, file: ctx.file, repository, s3, groups, concurrency };
+  return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, timezone });
 }
 
 function checkVersion(c: Checker, f: Field): void {
@@ -539,7 +546,7 @@ function checkConcurrency(c: Checker, f: Field): Policy['concurrency'] | undefin
 
 const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-function checkGroups(c: Checker, f: Field, ctx: Context, s3: Policy['s3']): Group[] | undefined {
+function checkGroups(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], floor: Floor | undefined): Group[] | undefined {
   const items = c.list(f, 'a list of groups');
   if (items === undefined) return undefined;
   if (items.length === 0 && isSeq(f.node) && f.node.items.length === 0) {
@@ -550,13 +557,13 @@ function checkGroups(c: Checker, f: Field, ctx: Context, s3: Policy['s3']): Grou
   const names = new Map<string, Field>();
   const groups: Group[] = [];
   for (const item of items) {
-    const group = checkGroup(c, item, ctx, s3, names);
+    const group = checkGroup(c, item, ctx, s3, names, floor);
     if (group !== undefined) groups.push(group);
   }
   return c.problems.length > before ? undefined : groups;
 }
 
-function checkGroup(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], names: Map<string, Field>): Group | undefined {
+function checkGroup(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], names: Map<string, Field>, floor: Floor | undefined): Group | undefined {
   const m = c.map(f, GROUP_KEYS, 'a map with name, sources and optional retention');
   if (m === undefined) return undefined;
   const before = c.problems.length;
@@ -576,18 +583,19 @@ function checkGroup(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], names:
     }
   }
 
+  const retention = read(m, 'retention', (x) => checkRetention(c, x, floor));
+  const groupFloor = (m.has('retention') ? floorOf(c, m.get('retention')!) : undefined) ?? floor;
+
   let sources: Source[] | undefined;
   const sourcesField = m.get('sources');
   if (sourcesField === undefined) c.missing(f, 'sources', 'sources: [{ bucket: raw-events }]');
-  else sources = checkSources(c, sourcesField, ctx, s3);
-
-  const retention = read(m, 'retention', (x) => checkRetention(c, x));
+  else sources = checkSources(c, sourcesField, ctx, s3, groupFloor);
 
   if (c.problems.length > before || name === undefined || sources === undefined) return undefined;
   return withoutUndefined({ name, sources, retention });
 }
 
-function checkSources(c: Checker, f: Field, ctx: Context, s3: Policy['s3']): Source[] | undefined {
+function checkSources(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], floor: Floor | undefined): Source[] | undefined {
   const items = c.list(f, 'a list of sources');
   if (items === undefined) return undefined;
   if (isSeq(f.node) && f.node.items.length === 0) {
@@ -599,13 +607,20 @@ function checkSources(c: Checker, f: Field, ctx: Context, s3: Policy['s3']): Sou
   const seen = new Map<string, string>();
   const sources: Source[] = [];
   for (const item of items) {
-    const source = checkSource(c, item, ctx, s3, seen);
+    const source = checkSource(c, item, ctx, s3, seen, floor);
     if (source !== undefined) sources.push(source);
   }
   return c.problems.length > before ? undefined : sources;
 }
 
-function checkSource(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], seen: Map<string, string>): Source | undefined {
+function checkSource(
+  c: Checker,
+  f: Field,
+  ctx: Context,
+  s3: Policy['s3'],
+  seen: Map<string, string>,
+  floor: Floor | undefined,
+): Source | undefined {
   const m = c.map(f, SOURCE_KEYS, 'a map with bucket (or path), and optional prefixes and exclude');
   if (m === undefined) return undefined;
   const before = c.problems.length;
@@ -636,8 +651,10 @@ function checkSource(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], seen:
     }
   }
 
+  const retention = read(m, 'retention', (x) => checkRetention(c, x, floor));
+  const sourceFloor = (m.has('retention') ? floorOf(c, m.get('retention')!) : undefined) ?? floor;
   const prefixesField = m.get('prefixes');
-  const prefixes = prefixesField === undefined ? [{ value: '', field: f }] : checkPrefixes(c, prefixesField);
+  const prefixes = prefixesField === undefined ? [{ value: '', field: f }] : checkPrefixes(c, prefixesField, sourceFloor);
   const excludeField = m.get('exclude');
   const exclude = excludeField === undefined ? [] : checkExcludes(c, excludeField);
 
@@ -654,7 +671,9 @@ function checkSource(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], seen:
 
   if (c.problems.length > before || where === undefined || prefixes === undefined || exclude === undefined) return undefined;
   const prefixList = prefixes.map((p) => p.value);
-  if (where.kind === 'path') return { kind: 'path', path: where.path, prefixes: prefixList, exclude };
+  const withRetention = prefixes.filter((p) => p.retention !== undefined);
+  const prefixRetention = withRetention.length === 0 ? undefined : Object.fromEntries(withRetention.map((p) => [p.value, p.retention!]));
+  if (where.kind === 'path') return withoutUndefined({ kind: 'path' as const, path: where.path, prefixes: prefixList, exclude, retention, prefixRetention });
   return withoutUndefined({
     kind: 's3' as const,
     bucket: where.bucket,
@@ -662,10 +681,12 @@ function checkSource(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], seen:
     exclude,
     endpoint: endpoint ?? s3.endpoint,
     region: region ?? s3.region,
+    retention,
+    prefixRetention,
   });
 }
 
-function checkPrefixes(c: Checker, f: Field): { value: string; field: Field }[] | undefined {
+function checkPrefixes(c: Checker, f: Field, floor: Floor | undefined): { value: string; field: Field; retention?: Retention }[] | undefined {
   const items = c.list(f, 'a list of key prefixes such as [events/, invoices/]');
   if (items === undefined) return undefined;
   if (isSeq(f.node) && f.node.items.length === 0) {
@@ -673,15 +694,29 @@ function checkPrefixes(c: Checker, f: Field): { value: string; field: Field }[] 
     return undefined;
   }
   const before = c.problems.length;
-  const out: { value: string; field: Field }[] = [];
-  for (const item of items) {
+  const out: { value: string; field: Field; retention?: Retention }[] = [];
+  for (const entry of items) {
+    // A prefix is a string, or `{ prefix: events/, retention: {...} }` to give it its own rules.
+    let item = entry;
+    let retention: Retention | undefined;
+    if (isMap(entry.node)) {
+      const m = c.map(entry, PREFIX_KEYS, 'a key prefix, or a map with prefix and retention');
+      if (m === undefined) continue;
+      const prefixField = m.get('prefix');
+      if (prefixField === undefined) {
+        c.missing(entry, 'prefix', 'prefix: events/');
+        continue;
+      }
+      item = prefixField;
+      retention = read(m, 'retention', (x) => checkRetention(c, x, floor));
+    }
     const value = c.string(item, 'a key prefix (quote it if it looks like a number)', { allowEmpty: true });
     if (value === undefined) continue;
     if (value.startsWith('/')) {
       c.report(item, `prefix ${JSON.stringify(value)} must not start with "/" (object keys have no leading slash); write ${JSON.stringify(value.replace(/^\/+/, ''))}`);
       continue;
     }
-    out.push({ value, field: item });
+    out.push(withoutUndefined({ value, field: item, retention }));
   }
   return c.problems.length > before ? undefined : out;
 }
@@ -705,11 +740,36 @@ function checkExcludes(c: Checker, f: Field): string[] | undefined {
   return c.problems.length > before ? undefined : out;
 }
 
-function checkRetention(c: Checker, f: Field): Retention | undefined {
+/** The compliance floor in force at a level: min_age_days and the field that set it. */
+interface Floor {
+  days: number;
+  path: string;
+  line: number;
+}
+
+/** The floor a retention map sets (undefined when it sets none, or sets it invalidly). */
+function floorOf(c: Checker, f: Field): Floor | undefined {
+  if (!isMap(f.node)) return undefined;
+  const pair = f.node.items.find((p) => isScalar(p.key) && p.key.value === 'min_age_days');
+  const node = pair !== undefined && isScalar(pair.value) ? pair.value : undefined;
+  const value = node?.value;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) return undefined;
+  return { days: value, path: `${f.path}.min_age_days`, line: c.lineOf(node?.range?.[0] ?? f.offset) };
+}
+
+function checkRetention(c: Checker, f: Field, floor: Floor | undefined): Retention | undefined {
   const m = c.map(f, RETENTION_KEYS, `a map of ${RETENTION_KEYS.join(', ')}`);
   if (m === undefined) return undefined;
   const before = c.problems.length;
   const count = (key: (typeof RETENTION_KEYS)[number]) => read(m, key, (x) => c.integer(x, 0));
+  const minAge = m.get('min_age_days');
+  const own = minAge === undefined ? undefined : floorOf(c, f);
+  if (minAge !== undefined && own !== undefined && floor !== undefined && own.days < floor.days) {
+    c.report(
+      minAge,
+      `min_age_days ${own.days} is below the ${floor.days} set by ${floor.path} on line ${floor.line}; a compliance floor is inherited and can only be raised`,
+    );
+  }
   const retention: Retention = withoutUndefined({
     keepLast: count('keep_last'),
     keepHourly: count('keep_hourly'),
@@ -807,6 +867,18 @@ export function parseSize(text: string): number | undefined {
 }
 
 const DURATION = /^(\d+[ymwdh])+$/;
+
+function checkTimeZone(c: Checker, f: Field): string | undefined {
+  const raw = c.string(f, 'an IANA time zone such as UTC or Europe/Berlin');
+  if (raw === undefined) return undefined;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: raw });
+    return raw;
+  } catch {
+    c.report(f, `unknown time zone ${JSON.stringify(raw)}: use an IANA name such as UTC, Europe/Berlin or America/New_York`);
+    return undefined;
+  }
+}
 
 function checkDuration(c: Checker, f: Field): string | undefined {
   const expected = 'a duration such as 30d, 12h, 2w, 6m (months) or 1y6m';

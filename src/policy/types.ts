@@ -13,6 +13,10 @@ export interface Policy {
   s3: { endpoint?: string; region?: string };
   groups: Group[];
   concurrency: { list: number; transfer: number };
+  /** Top-level `retention`: defaults that groups, sources and prefixes inherit rule by rule. */
+  retention?: Retention;
+  /** IANA time zone in which retention buckets (hours, days, weeks, ...) are cut; default UTC. */
+  timezone: string;
 }
 
 export interface RepositoryPolicy {
@@ -51,13 +55,20 @@ export interface Group {
   retention?: Retention;
 }
 
+/** Retention set on a source (`sources[].retention`) and on single prefixes (`prefixes: [{prefix, retention}]`). */
+export interface SourceRetention {
+  retention?: Retention;
+  /** Prefix → retention set on that prefix entry. */
+  prefixRetention?: Record<string, Retention>;
+}
+
 /**
  * Where data comes from. `prefixes` defaults to `['']` (everything); `exclude` holds the raw
  * globs (compile them with `compileExcludes`). For S3 sources, `endpoint`/`region` are already
  * filled from the policy-level `s3` defaults when the source does not set its own.
  */
 export type Source = S3Source | PathSource;
-export interface S3Source {
+export interface S3Source extends SourceRetention {
   kind: 's3';
   bucket: string;
   prefixes: string[];
@@ -66,7 +77,7 @@ export interface S3Source {
   region?: string;
 }
 /** A local directory (absolute path), used by the demo and tests. */
-export interface PathSource {
+export interface PathSource extends SourceRetention {
   kind: 'path';
   path: string;
   prefixes: string[];

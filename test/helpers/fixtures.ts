@@ -62,6 +62,7 @@ export function testPolicy(repoUrl: string, groups: Group[], overrides: Partial<
     s3: {},
     groups,
     concurrency: { list: 4, transfer: 8 },
+    timezone: 'UTC',
     ...overrides,
   };
 }
