@@ -410,7 +410,7 @@ const PASSWORD_KEYS = ['password_env', 'password_file', 'password_command'] as c
 
 /** Where a key that has only one home goes, for keys written at the wrong level. */
 const KEY_HOMES = new Map<string, string>([
-  ...RETENTION_KEYS.map((k) => [k, 'a retention map (top-level retention, groups[].retention, sources[].retention)'] as const),
+  ...RETENTION_KEYS.map((k) => [k, 'groups[].retention'] as const),
   ...CONCURRENCY_KEYS.map((k) => [k, 'concurrency'] as const),
   ...REPOSITORY_KEYS.filter((k) => k !== 'endpoint' && k !== 'region').map((k) => [k, 'repository'] as const),
   ...(['bucket', 'path', 'prefixes', 'exclude'] as const).map((k) => [k, 'groups[].sources[]'] as const),

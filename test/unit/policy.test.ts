@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ExitCode, UsageError } from '../../src/errors.js';
 import { defaultPolicyForRepository, loadPolicy, parsePolicy, PolicyError } from '../../src/policy/index.js';
+import { retentionScopes, scopeOf } from '../../src/policy/retention.js';
 
 /** The user-facing message of an invalid policy (fails the test if it is valid). */
 function errorOf(text: string, file = 'policy.yaml'): string {
@@ -130,7 +131,7 @@ colour: blue
         policy.yaml:9:48 groups[0].retention.keep_yearyl: unknown key "keep_yearyl"; did you mean "keep_yearly"?
         policy.yaml:10:5 groups[0].keep_daily: "keep_daily" does not belong here; it goes under groups[].retention (allowed here: name, sources, retention)
         policy.yaml:11:1 concurency: unknown key "concurency"; did you mean "concurrency"?
-        policy.yaml:12:1 colour: unknown key "colour"; allowed here: version, repository, s3, groups, concurrency"
+        policy.yaml:12:1 colour: unknown key "colour"; allowed here: version, repository, s3, groups, concurrency, retention, timezone"
     `);
   });
 
@@ -417,6 +418,7 @@ describe('the result', () => {
       s3: {},
       groups: [{ name: 'lake', sources: [{ kind: 's3', bucket: 'raw-events', prefixes: [''], exclude: [] }] }],
       concurrency: { list: 16, transfer: 32 },
+      timezone: 'UTC',
     });
   });
 
@@ -483,6 +485,7 @@ describe('defaultPolicyForRepository', () => {
       s3: {},
       groups: [],
       concurrency: { list: 16, transfer: 32 },
+      timezone: 'UTC',
     });
     expect(defaultPolicyForRepository('file://./repo').repository.url).toBe(`file://${process.cwd()}/repo`);
     expect(Object.isFrozen(defaultPolicyForRepository('s3://backup-bucket').repository)).toBe(true);
@@ -492,5 +495,55 @@ describe('defaultPolicyForRepository', () => {
     expect(() => defaultPolicyForRepository('backups')).toThrowErrorMatchingInlineSnapshot(`[UsageError: invalid repository URL: expected s3://bucket[/prefix], file:///absolute/dir or file://./relative/dir, got "backups"]`);
     expect(() => defaultPolicyForRepository('s3://key:secret@bucket')).toThrow(UsageError);
     expect(() => defaultPolicyForRepository('s3://key:secret@bucket')).not.toThrow(/secret@/);
+  });
+});
+
+describe('retention inheritance', () => {
+  const text = `version: 1
+timezone: Europe/Berlin
+retention: { keep_daily: 7, min_age_days: 30 }
+repository:
+  url: s3://backup-bucket/lakeguard
+groups:
+  - name: finance
+    retention: { keep_monthly: 12 }
+    sources:
+      - bucket: raw-events
+        retention: { keep_daily: 14, min_age_days: 60 }
+        prefixes:
+          - events/
+          - prefix: invoices/
+            retention: { keep_yearly: 10, keep_daily: 0 }
+      - bucket: other
+`;
+
+  it('resolves rule by rule, naming where each value came from', () => {
+    const policy = parsePolicy(text, 'policy.yaml');
+    expect(policy.timezone).toBe('Europe/Berlin');
+    const scopes = retentionScopes(policy).map((s) => ({ label: s.label, rules: s.rules, origins: s.origins }));
+    expect(scopes).toEqual([
+      {
+        label: 'raw-events/events/',
+        rules: { keepDaily: 14, minAgeDays: 60, keepMonthly: 12 },
+        origins: { keepDaily: 'source raw-events', minAgeDays: 'source raw-events', keepMonthly: 'group finance' },
+      },
+      {
+        label: 'raw-events/invoices/',
+        rules: { keepDaily: 0, minAgeDays: 60, keepMonthly: 12, keepYearly: 10 },
+        origins: { keepDaily: 'prefix raw-events/invoices/', minAgeDays: 'source raw-events', keepMonthly: 'group finance', keepYearly: 'prefix raw-events/invoices/' },
+      },
+      { label: 'other/', rules: { keepDaily: 7, minAgeDays: 30, keepMonthly: 12 }, origins: { keepDaily: 'policy', minAgeDays: 'policy', keepMonthly: 'group finance' } },
+    ]);
+    expect(scopeOf(retentionScopes(policy), 'raw-events', 'invoices/2026/x.json')?.label).toBe('raw-events/invoices/');
+    expect(scopeOf(retentionScopes(policy), 'raw-events', 'elsewhere/x')).toBeUndefined();
+  });
+
+  it('refuses a level that lowers the compliance floor, and an unknown time zone', () => {
+    const lowered = text.replace('keep_yearly: 10, keep_daily: 0', 'keep_yearly: 10, min_age_days: 7').replace('timezone: Europe/Berlin', 'timezone: Mars/Olympus');
+    expect(() => parsePolicy(lowered, 'policy.yaml')).toThrowErrorMatchingInlineSnapshot(`
+      [PolicyError: invalid policy policy.yaml: 2 problems
+        policy.yaml:2:11 timezone: unknown time zone "Mars/Olympus": use an IANA name such as UTC, Europe/Berlin or America/New_York
+        policy.yaml:15:57 groups[0].sources[0].prefixes[1].retention.min_age_days: min_age_days 7 is below the 60 set by groups[0].sources[0].retention.min_age_days on line 11; a compliance floor is inherited and can only be raised]
+    `);
   });
 });
