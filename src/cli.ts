@@ -6,6 +6,7 @@ import * as calendar from './commands/calendar.js';
 import * as catalog from './commands/catalog.js';
 import * as diff from './commands/diff.js';
 import * as find from './commands/find.js';
+import * as forgetCmd from './commands/forget.js';
 import * as init from './commands/init.js';
 import * as ls from './commands/ls.js';
 import * as policyCmd from './commands/policy.js';
@@ -48,7 +49,7 @@ export function buildProgram(): Command {
     .addHelpText('after', EXIT_CODES)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, verify, runs, versions, find, ls, diff, calendar, catalog, unlock, policyCmd]) command.register(program);
+  for (const command of [init, backup, restore, verify, runs, versions, find, ls, diff, calendar, catalog, forgetCmd, unlock, policyCmd]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

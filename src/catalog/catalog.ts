@@ -116,7 +116,11 @@ export class Catalog {
         'INSERT INTO objects (bucket, key) VALUES (?, ?) ON CONFLICT (bucket, key) DO UPDATE SET key = excluded.key RETURNING id',
       ),
       metaId: db.prepare('INSERT INTO metas (json) VALUES (?) ON CONFLICT (json) DO UPDATE SET json = excluded.json RETURNING id'),
-      versionExists: db.prepare('SELECT 1 FROM versions WHERE object = ? AND version_id = ?'),
+      // A version forget dropped counts as known: the next backup must not capture it again.
+      versionExists: db.prepare(
+        `SELECT 1 FROM (SELECT ? AS o, ? AS v) p WHERE EXISTS (SELECT 1 FROM versions WHERE object = p.o AND version_id = p.v)
+           OR EXISTS (SELECT 1 FROM dropped_versions WHERE object = p.o AND version_id = p.v)`,
+      ),
       insertVersion: db.prepare(
         `INSERT INTO versions (object, version_id, delete_marker, size, etag, last_modified, valid_from, storage_class, meta, run)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -286,6 +290,11 @@ export class Catalog {
       inserted++;
     }
     return inserted;
+  }
+
+  /** The row id of an object, created if needed. */
+  objectIdOf(bucket: string, key: string): number {
+    return (this.stmts.objectId.get(this.bucketId(bucket), key) as { id: number }).id;
   }
 
   insertFailures(runSeq: number, failures: readonly FailureRecord[]): void {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
+import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
 import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { RepositoryLock } from '../repository/locks.js';
@@ -121,6 +122,7 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     events({ type: 'phase', phase: 'list repository' });
     const runNames = (await repo.listNames('runs')).sort();
     const indexNames = (await repo.listNames('index')).sort();
+    const forgetNames = (await repo.listNames('forgets')).sort();
     checkSignal();
 
     events({ type: 'phase', phase: 'read index' });
@@ -139,6 +141,21 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
       events({ type: 'progress', phase: 'load records', done: ++done, total: manifests.length, bytes: report.bytesRead, failed: report.missingCount + report.damage.length });
     }
     checkSignal();
+
+    // Forget documents, oldest first (names start with their UTC time), replay what forget did.
+    events({ type: 'phase', phase: 'apply forgets' });
+    for (const name of forgetNames) {
+      let doc: ForgetDocument;
+      try {
+        doc = await repo.readDocument<ForgetDocument>('forgets', name);
+      } catch (err) {
+        // Not applying it keeps more than was meant to be kept: nothing is lost, but say so.
+        damaged(`forgets/${name}`, `${errorMessage(err)}; its runs and versions are kept`);
+        continue;
+      }
+      applyForgetDocument(catalog, name, doc);
+      checkSignal();
+    }
 
     const stats = catalog.stats();
     report.versions = stats.versions;

@@ -59,6 +59,11 @@ export interface EncodedBlob {
 const AAD_HEADER = Buffer.from('lakeguard pack header v1');
 const AAD_INDEX = Buffer.from('lakeguard index v1');
 const AAD_MANIFEST = Buffer.from('lakeguard run manifest v1');
+const AAD_FORGET = Buffer.from('lakeguard forget v1');
+
+/** Directories of sealed documents, and the associated data that binds each to its kind. */
+export type DocumentDir = 'index' | 'runs' | 'forgets';
+const DOCUMENT_AAD: Record<DocumentDir, Buffer> = { index: AAD_INDEX, runs: AAD_MANIFEST, forgets: AAD_FORGET };
 
 /**
  * The repository format (docs/repository-format.md) over an ObjectStore: config and keys,
@@ -231,7 +236,7 @@ export class Repository {
 
   // ---- index files and manifests: small documents, compressed and sealed ------------
 
-  async writeDocument(dir: 'index' | 'runs', name: string | null, doc: unknown): Promise<string> {
+  async writeDocument(dir: DocumentDir, name: string | null, doc: unknown): Promise<string> {
     const json = Buffer.from(JSON.stringify(doc));
     const { data, compressed } = compressBlob(json, this.config.compression.level);
     const head = Buffer.alloc(5);
@@ -242,7 +247,7 @@ export class Repository {
     const body =
       this.keys === null
         ? Buffer.concat([framed, Buffer.from(sha256Hex(framed), 'hex')])
-        : seal(this.keys.encKey, framed, dir === 'index' ? AAD_INDEX : AAD_MANIFEST);
+        : seal(this.keys.encKey, framed, DOCUMENT_AAD[dir]);
     const id = name ?? sha256Hex(body);
     try {
       await this.put(`${dir}/${id}`, body, { ifNoneMatch: true });
@@ -253,12 +258,12 @@ export class Repository {
     return id;
   }
 
-  async readDocument<T>(dir: 'index' | 'runs', name: string): Promise<T> {
+  async readDocument<T>(dir: DocumentDir, name: string): Promise<T> {
     const body = await getBytes(this.store, `${dir}/${name}`);
     const where = `${this.store.location}${dir}/${name}`;
     let framed: Buffer;
     try {
-      framed = this.keys === null ? checkDigest(body) : openSealed(this.keys.encKey, body, dir === 'index' ? AAD_INDEX : AAD_MANIFEST);
+      framed = this.keys === null ? checkDigest(body) : openSealed(this.keys.encKey, body, DOCUMENT_AAD[dir]);
     } catch (err) {
       throw new IntegrityError(`${where}: failed authentication (corrupted or tampered)`, { cause: err });
     }
@@ -271,7 +276,7 @@ export class Repository {
     }
   }
 
-  async listNames(dir: 'index' | 'runs' | 'keys' | 'locks'): Promise<string[]> {
+  async listNames(dir: DocumentDir | 'keys' | 'locks'): Promise<string[]> {
     const names: string[] = [];
     for await (const item of this.store.list(`${dir}/`)) if (item.kind === 'object') names.push(item.key.slice(dir.length + 1));
     return names;

@@ -1,0 +1,136 @@
+/**
+ * Catalog side of `forget`: reading versions object by object for the planner, and applying a
+ * forget document. The same `applyForgetDocument` runs after `forget` writes a document and
+ * when `catalog rebuild` replays the repository's documents, so both reach the same catalog.
+ */
+import type { Catalog } from './catalog.js';
+
+/** A version dropped by forget, as named in a forget document: enough to find it again. */
+export type DroppedVersion = [bucket: string, key: string, versionId: string | null, validFrom: number, deleteMarker: 0 | 1];
+
+export interface ForgetDocument {
+  version: 1;
+  /** Shared by every part of one forget operation. */
+  id: string;
+  part: number;
+  parts: number;
+  created: string;
+  host: string;
+  /** Runs removed as points in time. Every part lists all of them: each part is self-consistent. */
+  forgotten: string[];
+  dropped: DroppedVersion[];
+}
+
+export interface PlanVersion {
+  id: number;
+  run: number;
+  validFrom: number;
+  size: number;
+}
+
+export interface PlanObject {
+  id: number;
+  bucket: string;
+  key: string;
+  latest: number | null;
+  /** Oldest first, by (valid_from, id): the order in which state queries pick the newest. */
+  versions: PlanVersion[];
+}
+
+/** Objects with their versions, in object id order, a page at a time (keyset paging, bounded memory). */
+export function* objectsWithVersions(catalog: Catalog, pageSize = 2000): Generator<PlanObject[]> {
+  const db = catalog.database;
+  const objects = db.prepare(
+    `SELECT o.id AS id, b.name AS bucket, o.key AS key, o.latest AS latest FROM objects o JOIN buckets b ON b.id = o.bucket
+     WHERE o.id > ? ORDER BY o.id LIMIT ?`,
+  );
+  const versions = db.prepare(
+    'SELECT id, object, run, valid_from AS validFrom, size FROM versions WHERE object >= ? AND object <= ? ORDER BY object, valid_from, id',
+  );
+  for (let after = 0; ; ) {
+    const rows = objects.all(after, pageSize) as Omit<PlanObject, 'versions'>[];
+    if (rows.length === 0) return;
+    const byId = new Map<number, PlanObject>(rows.map((r) => [r.id, { ...r, versions: [] }]));
+    for (const v of versions.iterate(rows[0]!.id, rows.at(-1)!.id) as Iterable<PlanVersion & { object: number }>) {
+      byId.get(v.object)?.versions.push({ id: v.id, run: v.run, validFrom: v.validFrom, size: v.size });
+    }
+    yield [...byId.values()];
+    after = rows.at(-1)!.id;
+  }
+}
+
+/** The document entries of versions by catalog row id (for writing a forget document). */
+export function describeVersions(catalog: Catalog, ids: readonly number[]): DroppedVersion[] {
+  const stmt = catalog.database.prepare(
+    `SELECT b.name AS bucket, o.key AS key, v.version_id AS versionId, v.valid_from AS validFrom, v.delete_marker AS deleteMarker
+     FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket WHERE v.id = ?`,
+  );
+  return ids.map((id) => {
+    const r = stmt.get(id) as { bucket: string; key: string; versionId: string | null; validFrom: number; deleteMarker: 0 | 1 };
+    return [r.bucket, r.key, r.versionId, r.validFrom, r.deleteMarker];
+  });
+}
+
+export interface ApplyResult {
+  versionsDropped: number;
+  runsForgotten: number;
+}
+
+/**
+ * Applies one forget document (one transaction): drops the listed versions (remembering S3
+ * version ids, so the next backup does not capture them again), then removes the forgotten
+ * runs, moving the versions they still hold to the next run that remains — the first run
+ * whose state includes them — so no kept run's state changes.
+ */
+export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetDocument): ApplyResult {
+  const db = catalog.database;
+  const versionOf = db
+    .prepare('SELECT id FROM versions WHERE object = ? AND valid_from = ? AND version_id IS ? AND delete_marker = ?')
+    .pluck();
+  const deleteBlobs = db.prepare('DELETE FROM version_blobs WHERE version = ?');
+  const deleteVersion = db.prepare('DELETE FROM versions WHERE id = ?');
+  const remember = db.prepare('INSERT OR IGNORE INTO dropped_versions (object, version_id) VALUES (?, ?)');
+  const clearLatest = db.prepare('UPDATE objects SET latest = NULL WHERE id = ? AND latest = ?');
+  const resetLatest = db.prepare(
+    'UPDATE objects SET latest = (SELECT id FROM versions WHERE object = objects.id ORDER BY valid_from DESC, id DESC LIMIT 1) WHERE id = ?',
+  );
+  const runSeq = db.prepare('SELECT seq FROM runs WHERE id = ?').pluck();
+  const nextRun = db.prepare('SELECT min(seq) FROM runs WHERE seq > ? AND id NOT IN (SELECT value FROM json_each(?))').pluck();
+  const moveVersions = db.prepare('UPDATE versions SET run = ? WHERE run = ?');
+  const deleteFailures = db.prepare('DELETE FROM failures WHERE run = ?');
+  const deleteRun = db.prepare('DELETE FROM runs WHERE seq = ?');
+  const markForgotten = db.prepare('INSERT OR IGNORE INTO forgotten_runs (id, forget) VALUES (?, ?)');
+  const markApplied = db.prepare('INSERT OR IGNORE INTO forgets (name, created) VALUES (?, ?)');
+
+  return catalog.transaction(() => {
+    let versionsDropped = 0;
+    for (const [bucket, key, versionId, validFrom, deleteMarker] of doc.dropped) {
+      // Remembered even when the version is not in this catalog (a rebuild whose manifest
+      // forget deleted): the version is still in the bucket and must not be captured again.
+      const object = catalog.objectIdOf(bucket, key);
+      if (versionId !== null) remember.run(object, versionId);
+      const version = versionOf.get(object, validFrom, versionId, deleteMarker) as number | undefined;
+      if (version === undefined) continue;
+      deleteBlobs.run(version);
+      deleteVersion.run(version);
+      if (clearLatest.run(object, version).changes > 0) resetLatest.run(object);
+      versionsDropped++;
+    }
+    const forgotten = JSON.stringify(doc.forgotten);
+    let runsForgotten = 0;
+    for (const id of doc.forgotten) {
+      const seq = runSeq.get(id) as number | undefined;
+      if (seq === undefined) continue;
+      const next = nextRun.get(seq, forgotten) as number | null;
+      // No later run to hand its versions to: the run stays (the planner never produces this).
+      if (next === null) continue;
+      moveVersions.run(next, seq);
+      deleteFailures.run(seq);
+      deleteRun.run(seq);
+      markForgotten.run(id, name);
+      runsForgotten++;
+    }
+    markApplied.run(name, Date.parse(doc.created));
+    return { versionsDropped, runsForgotten };
+  });
+}

@@ -1,0 +1,103 @@
+import type { Command } from 'commander';
+import { forget, type ForgetResult, type RunVerdict } from '../engine/forget.js';
+import { RepositoryLock } from '../repository/locks.js';
+import { formatBytes } from '../util/format.js';
+import { action } from './action.js';
+import { openAll, selectGroups } from './context.js';
+
+export function register(program: Command): void {
+  program
+    .command('forget')
+    .description("apply the policy's retention rules: remove runs no rule keeps, and drop the versions no kept run needs")
+    .option('--group <name>', 'only the runs of this group')
+    .option('--dry-run', 'print every run with the decision and the reasons; change nothing')
+    .addHelpText(
+      'after',
+      `
+Every run is printed with why it is kept (latest, last-2, daily-3, weekly-1, monthly-1,
+yearly-1, within-30d, min-age, running) or "remove". forget writes a forget document to the
+repository, updates the catalog, and deletes run manifests nothing needs any more; it never
+deletes packs: run \`lakeguard prune\` afterwards to free the space.
+
+Exit status: 0 done, 1 error, 2 invalid policy or unknown group, 10 repository missing,
+11 repository locked, 12 wrong password.`,
+    )
+    .action(
+      action(async ({ cmd, reporter, signal }) => {
+        const opts = cmd.opts<{ group?: string; dryRun?: boolean }>();
+        const ctx = await openAll(cmd);
+        try {
+          if (opts.group !== undefined) selectGroups(ctx.policy, opts.group);
+          const dryRun = opts.dryRun ?? false;
+          // Dropping versions must not race a backup that is about to refer to them.
+          const lock = dryRun ? null : await RepositoryLock.acquire(ctx.repo, 'exclusive', 'forget');
+          try {
+            const result = await forget(ctx.repo, ctx.catalog, ctx.policy, {
+              dryRun,
+              signal,
+              events: reporter.event,
+              ...(opts.group === undefined ? {} : { group: opts.group }),
+            });
+            reporter.summary(toJson(result), describe(result));
+          } finally {
+            await lock?.release();
+          }
+        } finally {
+          ctx.close();
+        }
+      }),
+    );
+}
+
+function toJson(r: ForgetResult): Record<string, unknown> {
+  return {
+    dryRun: r.dryRun,
+    runs: r.verdicts.map((v) => ({
+      id: v.run.id,
+      group: v.run.group,
+      started: new Date(v.run.started).toISOString(),
+      status: v.run.status,
+      keep: v.keep,
+      reasons: v.reasons,
+      ...(v.scopes.length > 1 ? { scopes: v.scopes } : {}),
+    })),
+    runsKept: r.verdicts.filter((v) => v.keep).length,
+    runsRemoved: r.forgotten.length,
+    versionsDropped: r.dropped.length,
+    bytesDropped: r.droppedBytes,
+    documents: r.documents,
+    manifestsDeleted: r.manifestsDeleted,
+    manifestsLocked: r.manifestsLocked,
+  };
+}
+
+function describe(r: ForgetResult): string {
+  const lines: string[] = [];
+  const groups = [...new Set(r.verdicts.map((v) => v.run.group))];
+  for (const group of groups) {
+    lines.push(`group ${group}`);
+    for (const v of r.verdicts.filter((x) => x.run.group === group)) lines.push(...runLines(v));
+  }
+  const kept = r.verdicts.filter((v) => v.keep).length;
+  const what = r.dryRun ? 'would remove' : 'removed';
+  lines.push(
+    `${kept} run${kept === 1 ? '' : 's'} kept, ${what} ${r.forgotten.length}; ${r.dryRun ? 'would drop' : 'dropped'} ${r.dropped.length} object version${r.dropped.length === 1 ? '' : 's'} (${formatBytes(r.droppedBytes)} of source data)`,
+  );
+  if (r.documents.length > 0) lines.push(`wrote forgets/${r.documents[0]}${r.documents.length > 1 ? ` and ${r.documents.length - 1} more parts` : ''}`);
+  if (r.manifestsDeleted.length > 0) lines.push(`deleted ${r.manifestsDeleted.length} run manifest${r.manifestsDeleted.length === 1 ? '' : 's'}`);
+  for (const l of r.manifestsLocked) lines.push(`kept ${l.name}: locked until ${l.lockedUntil.slice(0, 10)}; deletable then (prune removes it)`);
+  if (!r.dryRun && r.dropped.length > 0) lines.push('run `lakeguard prune` to free the space the dropped versions used');
+  if (r.dryRun) lines.push('dry run: nothing was changed');
+  return lines.join('\n');
+}
+
+function runLines(v: RunVerdict): string[] {
+  const started = new Date(v.run.started).toISOString().replace('T', ' ').slice(0, 19);
+  const decision = v.keep ? `keep    ${v.reasons.join(', ')}` : 'remove';
+  const lines = [`  ${v.run.id.padEnd(24)} ${started}  ${v.run.status.padEnd(11)} ${decision}`];
+  // Scopes with their own rules may disagree; show each when they do.
+  if (v.scopes.length > 1 && new Set(v.scopes.map((s) => `${s.keep}:${s.reasons.join(',')}`)).size > 1) {
+    for (const s of v.scopes) lines.push(`      ${s.scope}: ${s.keep ? s.reasons.join(', ') : 'remove'}`);
+  }
+  return lines;
+}

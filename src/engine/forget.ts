@@ -1,0 +1,226 @@
+/**
+ * `forget`: applies the retention policy to runs, and drops the object versions that no kept
+ * point in time needs. Which versions a kept point in time needs (docs: README "Retention"):
+ *
+ *  1. The state of every kept run: for each key, the newest version recorded by that run or
+ *     an earlier one (a delete marker included, so a key deleted at that point stays deleted).
+ *  2. Every version recorded between two consecutive kept runs (no complete or partial run
+ *     between them forgotten): there, `restore --at T` stays exact for every T, as it is
+ *     across an unbroken keep_last / keep_within streak.
+ *  3. The newest version of every key (what the next incremental backup compares against).
+ *
+ * Everything else is dropped. Keys of sources no longer in the policy, and groups not selected
+ * with --group, keep every version. Retention is decided per scope (source prefix) with its
+ * inherited rules; a run is forgotten only when no scope of its group keeps it.
+ *
+ * Crash safety: the forget document is written to the repository first (create-only), then
+ * applied to the catalog (one transaction), then the manifests that nothing needs any more
+ * are deleted. Packs are never touched here: `prune` frees the data.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Catalog } from '../catalog/catalog.js';
+import { applyForgetDocument, describeVersions, objectsWithVersions, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
+import type { RunRow } from '../catalog/types.js';
+import { InterruptedError } from '../errors.js';
+import { hasRules, retentionScopes, scopeOf, type RetentionScope } from '../policy/retention.js';
+import type { Policy } from '../policy/types.js';
+import { removeRepositoryObject } from '../repository/remove.js';
+import type { Repository } from '../repository/repository.js';
+import { noEvents, type EventSink } from './events.js';
+import { decideRetention, type RetentionDecision } from './retention.js';
+
+/** Dropped versions per forget document: bounds the size of one document. */
+const DROPS_PER_DOCUMENT = 50_000;
+
+export interface ScopeVerdict {
+  scope: string;
+  keep: boolean;
+  reasons: string[];
+}
+
+export interface RunVerdict {
+  run: RunRow;
+  keep: boolean;
+  /** Reasons of every scope that keeps it (deduplicated), or why it stays despite the rules. */
+  reasons: string[];
+  /** Per scope, when the group has more than one. */
+  scopes: ScopeVerdict[];
+}
+
+export interface ForgetPlan {
+  verdicts: RunVerdict[];
+  forgotten: RunRow[];
+  /** Catalog row ids of the versions to drop. */
+  dropped: number[];
+  droppedBytes: number;
+  /** Forgotten runs whose versions are all dropped: their manifests can go. */
+  emptyRuns: string[];
+}
+
+export interface ForgetResult extends ForgetPlan {
+  dryRun: boolean;
+  documents: string[];
+  manifestsDeleted: string[];
+  manifestsLocked: { name: string; lockedUntil: string }[];
+}
+
+export interface ForgetOptions {
+  group?: string;
+  now?: number;
+  signal?: AbortSignal;
+  events?: EventSink;
+}
+
+/** Decides, without writing anything, which runs go and which versions are dropped. */
+export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions = {}): ForgetPlan {
+  const now = opts.now ?? Date.now();
+  const runs = catalog.listRuns();
+  const scopes = retentionScopes(policy);
+  const selected = (group: string): boolean => opts.group === undefined || opts.group === group;
+
+  // Per scope: the decision for every run of its group.
+  const decisions = new Map<RetentionScope, Map<string, RetentionDecision>>();
+  for (const scope of scopes) {
+    const groupRuns = runs.filter((r) => r.group === scope.group);
+    if (!selected(scope.group)) {
+      decisions.set(scope, new Map(groupRuns.map((r) => [r.id, { keep: true, reasons: ['not selected'] }])));
+      continue;
+    }
+    decisions.set(scope, decideRetention(groupRuns, scope.rules, { now, timeZone: policy.timezone }));
+  }
+
+  const verdicts: RunVerdict[] = runs.map((run) => {
+    const own = scopes.filter((s) => s.group === run.group);
+    if (own.length === 0) return { run, keep: true, reasons: ['group not in policy'], scopes: [] };
+    const perScope = own.map((s) => ({ scope: s.label, ...decisions.get(s)!.get(run.id)! }));
+    const keep = perScope.some((s) => s.keep);
+    return { run, keep, reasons: [...new Set(perScope.flatMap((s) => s.reasons))], scopes: perScope };
+  });
+  // A run's versions move to the next run that remains; the newest run has none to move to.
+  const lastKept = Math.max(0, ...verdicts.filter((v) => v.keep).map((v) => v.run.seq));
+  for (const v of verdicts) {
+    if (!v.keep && v.run.seq > lastKept) {
+      v.keep = true;
+      v.reasons = ['newest'];
+    }
+  }
+  const forgotten = verdicts.filter((v) => !v.keep).map((v) => v.run);
+
+  const needs = new Map<RetentionScope, ScopeNeeds>();
+  for (const scope of scopes) {
+    if (!selected(scope.group) || !hasRules(scope.rules)) continue;
+    needs.set(scope, scopeNeeds(runs.filter((r) => r.group === scope.group), decisions.get(scope)!));
+  }
+
+  const dropped: number[] = [];
+  let droppedBytes = 0;
+  const droppedByRun = new Map<number, number>();
+  for (const page of objectsWithVersions(catalog)) {
+    if (opts.signal?.aborted) throw new InterruptedError('forget interrupted before it changed anything');
+    for (const object of page) {
+      const scope = scopeOf(scopes, object.bucket, object.key);
+      const need = scope === undefined ? undefined : needs.get(scope);
+      if (need === undefined) continue;
+      for (const v of unneededVersions(object, need)) {
+        dropped.push(v.id);
+        droppedBytes += v.size;
+        droppedByRun.set(v.run, (droppedByRun.get(v.run) ?? 0) + 1);
+      }
+    }
+  }
+  const versionsPerRun = new Map(
+    (catalog.database.prepare('SELECT run, count(*) AS n FROM versions GROUP BY run').all() as { run: number; n: number }[]).map((r) => [r.run, r.n]),
+  );
+  const emptyRuns = forgotten.filter((r) => (versionsPerRun.get(r.seq) ?? 0) === (droppedByRun.get(r.seq) ?? 0)).map((r) => r.id);
+  return { verdicts, forgotten, dropped, droppedBytes, emptyRuns };
+}
+
+interface ScopeNeeds {
+  /** Seqs of the runs this scope keeps, ascending. */
+  kept: number[];
+  /** Runs whose recorded versions all stay (rule 2). */
+  covered: Set<number>;
+}
+
+function scopeNeeds(groupRuns: readonly RunRow[], decided: Map<string, RetentionDecision>): ScopeNeeds {
+  const ordered = [...groupRuns].sort((a, b) => a.seq - b.seq);
+  const kept = ordered.filter((r) => decided.get(r.id)?.keep).map((r) => r.seq);
+  const keptSet = new Set(kept);
+  const counted = ordered.filter((r) => r.status === 'complete' || r.status === 'partial');
+  const covered = new Set<number>();
+  for (const run of ordered) {
+    // The first counted run at or after this one closes the interval the run's versions fall in.
+    const closing = counted.findIndex((c) => c.seq >= run.seq);
+    if (closing === -1) {
+      covered.add(run.seq); // after the newest counted run: nothing later to compare with
+      continue;
+    }
+    const opening = counted[closing - 1];
+    if (keptSet.has(counted[closing]!.seq) && (opening === undefined || keptSet.has(opening.seq))) covered.add(run.seq);
+  }
+  return { kept, covered };
+}
+
+function* unneededVersions(object: PlanObject, need: ScopeNeeds): Generator<PlanVersion> {
+  const versions = object.versions;
+  const needed = new Set<number>();
+  if (object.latest !== null) needed.add(object.latest);
+  for (const v of versions) if (need.covered.has(v.run)) needed.add(v.id);
+  // State of each kept run: the newest version (versions are oldest first) recorded up to it.
+  for (const k of need.kept) {
+    for (let i = versions.length - 1; i >= 0; i--) {
+      if (versions[i]!.run <= k) {
+        needed.add(versions[i]!.id);
+        break;
+      }
+    }
+  }
+  for (const v of versions) if (!needed.has(v.id)) yield v;
+}
+
+/** Plans, then (unless dryRun) writes the forget documents, applies them, and deletes manifests nothing needs. */
+export async function forget(
+  repo: Repository,
+  catalog: Catalog,
+  policy: Policy,
+  opts: ForgetOptions & { dryRun: boolean },
+): Promise<ForgetResult> {
+  const events = opts.events ?? noEvents;
+  events({ type: 'phase', phase: 'plan' });
+  const plan = planForget(catalog, policy, opts);
+  const result: ForgetResult = { ...plan, dryRun: opts.dryRun, documents: [], manifestsDeleted: [], manifestsLocked: [] };
+  if (opts.dryRun || (plan.forgotten.length === 0 && plan.dropped.length === 0)) return result;
+
+  const id = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '')}-${randomBytes(3).toString('hex')}`;
+  const parts = Math.max(1, Math.ceil(plan.dropped.length / DROPS_PER_DOCUMENT));
+  const forgottenIds = plan.forgotten.map((r) => r.id);
+  events({ type: 'phase', phase: 'write' });
+  for (let part = 1; part <= parts; part++) {
+    // After the first document is written the operation is committed: no interruption point.
+    if (part === 1 && opts.signal?.aborted) throw new InterruptedError('forget interrupted before it changed anything');
+    const doc: ForgetDocument = {
+      version: 1,
+      id,
+      part,
+      parts,
+      created: new Date().toISOString(),
+      host: hostname(),
+      forgotten: forgottenIds,
+      dropped: describeVersions(catalog, plan.dropped.slice((part - 1) * DROPS_PER_DOCUMENT, part * DROPS_PER_DOCUMENT)),
+    };
+    const name = `${id}-${String(part).padStart(4, '0')}`;
+    await repo.writeDocument('forgets', name, doc);
+    applyForgetDocument(catalog, name, doc);
+    result.documents.push(name);
+    events({ type: 'progress', phase: 'write', done: part, total: parts, bytes: 0, failed: 0 });
+  }
+
+  events({ type: 'phase', phase: 'delete manifests' });
+  for (const runId of plan.emptyRuns) {
+    const removed = await removeRepositoryObject(repo, `runs/${runId}`);
+    if (removed.removed) result.manifestsDeleted.push(runId);
+    else result.manifestsLocked.push({ name: `runs/${runId}`, lockedUntil: removed.lockedUntil.toISOString() });
+  }
+  return result;
+}

@@ -1,0 +1,159 @@
+// forget on a versioned in-memory bucket: kept runs restore exactly as before, dropped versions
+// are gone from the catalog and are not captured again, and a rebuilt catalog agrees.
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import { forget } from '../../src/engine/forget.js';
+import { rebuildCatalog } from '../../src/engine/rebuild.js';
+import { restore } from '../../src/engine/restore.js';
+import type { OpenedSource } from '../../src/engine/sources.js';
+import type { Group, Policy } from '../../src/policy/types.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { MemStore } from '../../src/storage/mem-store.js';
+import { hashTree, initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+
+describe('forget', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let catalog: Catalog;
+  let clock: number;
+  let bucket: MemStore;
+
+  beforeEach(async () => {
+    dir = tempDir('forget');
+    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    catalog = openCatalog(dir.path, repo);
+    clock = Date.parse('2026-11-20T10:00:00Z');
+    bucket = new MemStore({ versioning: true, now: () => new Date(clock), name: 'lake' });
+  });
+  afterEach(() => {
+    catalog.close();
+    dir.cleanup();
+  });
+
+  const source = (): OpenedSource => ({ bucket: 'lake', store: bucket, prefixes: [''], isExcluded: () => false });
+  const backup = (group: Group) => backupGroup({ repo, catalog, policy: testPolicy(repo.store.location, [group]), group, sources: [source()] });
+  const put = async (key: string, body: string) => {
+    clock += 60_000;
+    await bucket.put(key, Buffer.from(body));
+  };
+  const del = async (key: string) => {
+    clock += 60_000;
+    await bucket.delete(key);
+  };
+  const restoreRun = async (cat: Catalog, runId: string, name: string) => {
+    const run = cat.findRun(runId)!;
+    const target = join(dir.path, name);
+    await restore({ repo, catalog: cat, scopes: [{ bucket: 'lake' }], cut: { runSeq: run.seq }, target: new FsStore({ root: target, fsync: false }), bucketDirs: false, concurrency: 4 });
+    return Object.fromEntries(hashTree(target));
+  };
+  const count = (cat: Catalog, sql: string): number => cat.database.prepare(sql).pluck().get() as number;
+  const policyFor = (group: Group): Policy => testPolicy(repo.store.location, [{ ...group, sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }] }]);
+
+  /** Five runs: a has five versions, b is deleted, c arrives late. */
+  async function history(group: Group): Promise<string[]> {
+    const ids: string[] = [];
+    await put('a.txt', 'a1');
+    await put('b.txt', 'b1');
+    ids.push((await backup(group)).runId);
+    await put('a.txt', 'a2');
+    await put('a.txt', 'a3');
+    ids.push((await backup(group)).runId);
+    await put('a.txt', 'a4');
+    await del('b.txt');
+    ids.push((await backup(group)).runId);
+    await put('c.txt', 'c1');
+    ids.push((await backup(group)).runId);
+    await put('a.txt', 'a5');
+    ids.push((await backup(group)).runId);
+    return ids;
+  }
+
+  it('keeps what the kept runs need, drops the rest, and never captures a dropped version again', async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
+    const ids = await history(group);
+    const before = { r4: await restoreRun(catalog, ids[3]!, 'before-4'), r5: await restoreRun(catalog, ids[4]!, 'before-5') };
+    expect(Object.keys(before.r4).sort()).toEqual(['a.txt', 'c.txt']);
+    expect(count(catalog, 'SELECT count(*) FROM versions')).toBe(8); // a1-a5, b1, b's delete marker, c1
+
+    const dry = await forget(repo, catalog, policyFor(group), { dryRun: true });
+    expect(dry.verdicts.map((v) => [v.run.id, v.keep ? v.reasons.join(',') : 'remove'])).toEqual([
+      [ids[0], 'remove'],
+      [ids[1], 'remove'],
+      [ids[2], 'remove'],
+      [ids[3], 'last-2'],
+      [ids[4], 'latest,last-1'],
+    ]);
+    // Run 4's state needs a4 (recorded by run 3), b's delete marker and c1; run 5 adds a5.
+    // a1, a2, a3 and b1 are current at no kept run.
+    expect(dry.dropped).toHaveLength(4);
+    expect(dry.emptyRuns).toEqual([ids[0], ids[1]]);
+    expect(count(catalog, 'SELECT count(*) FROM versions')).toBe(8);
+    expect(await repo.listNames('forgets')).toEqual([]);
+
+    const done = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(done.documents).toHaveLength(1);
+    expect(done.manifestsDeleted).toEqual([ids[0], ids[1]]);
+    expect((await repo.listNames('runs')).sort()).toEqual([ids[2]!, ids[3]!, ids[4]!].sort());
+    expect(catalog.listRuns().map((r) => r.id)).toEqual([ids[3], ids[4]]);
+    expect(count(catalog, 'SELECT count(*) FROM versions')).toBe(4);
+    expect(count(catalog, 'SELECT count(*) FROM forgotten_runs')).toBe(3);
+    expect(count(catalog, 'SELECT count(*) FROM dropped_versions')).toBe(4);
+
+    expect(await restoreRun(catalog, ids[3]!, 'after-4')).toEqual(before.r4);
+    expect(await restoreRun(catalog, ids[4]!, 'after-5')).toEqual(before.r5);
+
+    // The dropped versions are still in the bucket: the next backup must not take them again.
+    const next = await backup(group);
+    expect(next.counters).toMatchObject({ objectsNew: 0, bytesRead: 0 });
+
+    // Forget again: nothing more to do (the new run is the latest; the old last-2 goes).
+    const again = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(again.forgotten.map((r) => r.id)).toEqual([ids[3]]);
+
+    // A catalog rebuilt from the repository alone replays the forget documents.
+    const rebuiltPath = join(dir.path, 'rebuilt.db');
+    await rebuildCatalog({ repo, catalogPath: rebuiltPath });
+    const rebuilt = Catalog.open(rebuiltPath, repo.id);
+    try {
+      expect(rebuilt.listRuns().map((r) => r.id)).toEqual(catalog.listRuns().map((r) => r.id));
+      const versions = (cat: Catalog) =>
+        cat.database
+          .prepare('SELECT o.key, v.version_id, v.valid_from, r.id AS run FROM versions v JOIN objects o ON o.id = v.object JOIN runs r ON r.seq = v.run ORDER BY 1, 3')
+          .all();
+      expect(versions(rebuilt)).toEqual(versions(catalog));
+      expect(count(rebuilt, 'SELECT count(*) FROM dropped_versions')).toBe(count(catalog, 'SELECT count(*) FROM dropped_versions'));
+      expect(await restoreRun(rebuilt, ids[4]!, 'rebuilt-5')).toEqual(before.r5);
+    } finally {
+      rebuilt.close();
+    }
+  }, 30_000);
+
+  it('keeps every version between consecutive kept runs, so --at stays exact there', async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 4 } };
+    const ids = await history(group);
+    // Runs 2-5 kept. Run 2 recorded a2 and a3, but its predecessor (run 1) is forgotten, so only
+    // its state stays: a3 (and b1, still current at run 2). Every version from run 3 on stays.
+    const result = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(result.forgotten.map((r) => r.id)).toEqual([ids[0]]);
+    const left = catalog.database.prepare("SELECT count(*) FROM versions v JOIN objects o ON o.id = v.object WHERE o.key = 'a.txt'").pluck().get();
+    expect(left).toBe(3); // a3, a4, a5
+    expect(result.dropped).toHaveLength(2); // a1, a2
+  }, 30_000);
+
+  it('a policy without rules, a group not selected, and min_age_days keep everything', async () => {
+    const group: Group = { name: 'g', sources: [] };
+    const ids = await history(group);
+    expect((await forget(repo, catalog, policyFor(group), { dryRun: true })).dropped).toHaveLength(0);
+    const ruled: Group = { ...group, retention: { keepLast: 1 } };
+    const other = await forget(repo, catalog, policyFor(ruled), { dryRun: true, group: 'elsewhere' });
+    expect(other.forgotten).toHaveLength(0);
+    expect(other.dropped).toHaveLength(0);
+    const young = await forget(repo, catalog, policyFor({ ...group, retention: { keepLast: 1, minAgeDays: 7 } }), { dryRun: true });
+    expect(young.verdicts.every((v) => v.keep)).toBe(true);
+    expect(young.verdicts.map((v) => v.reasons.at(-1))).toEqual(ids.map(() => 'min-age'));
+    expect(young.dropped).toHaveLength(0);
+  }, 30_000);
+});
