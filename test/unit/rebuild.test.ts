@@ -177,7 +177,7 @@ describe.each([
     expect(report).toMatchObject({ runs: 5, versions: original.stats.versions, blobs: original.stats.blobs, packs: original.stats.packs, damage: [], missing: [], missingCount: 0, previousRuns: null });
     expect(report.failures).toBe(1);
     expect(report.indexFiles).toBe(5);
-    expect(phases).toEqual(['list repository', 'read index', 'read runs', 'load records', 'install catalog']);
+    expect(phases).toEqual(['list repository', 'read index', 'read runs', 'load records', 'apply forgets', 'install catalog']);
     expect(readdirSync(dir.path).filter((n) => n.startsWith('rebuilt.db'))).toEqual(['rebuilt.db']);
 
     const rebuilt = Catalog.open(join(dir.path, 'rebuilt.db'), repo.id);
