@@ -134,3 +134,27 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
     return { versionsDropped, runsForgotten };
   });
 }
+
+/** Start time of a run from its id (`20261123T101500Z-3fa2c1`). */
+export function runIdTime(id: string): number | null {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id);
+  return m === null ? null : Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+}
+
+/**
+ * When `time` falls between two remaining runs with forgotten runs between them: how many, and
+ * the kept runs around the gap (so restore can say its state there is not exact).
+ */
+export function forgottenGapAt(catalog: Catalog, time: number): { forgotten: number; before: string | null; after: string | null } | null {
+  const db = catalog.database;
+  const before = db.prepare('SELECT id, started FROM runs WHERE started <= ? ORDER BY started DESC, id DESC LIMIT 1').get(time) as { id: string; started: number } | undefined;
+  const after = db.prepare('SELECT id, started FROM runs WHERE started > ? ORDER BY started, id LIMIT 1').get(time) as { id: string; started: number } | undefined;
+  const from = before?.started ?? -Infinity;
+  const to = after?.started ?? Infinity;
+  let forgotten = 0;
+  for (const id of db.prepare('SELECT id FROM forgotten_runs').pluck().iterate() as Iterable<string>) {
+    const t = runIdTime(id);
+    if (t !== null && t > from && t < to) forgotten++;
+  }
+  return forgotten === 0 ? null : { forgotten, before: before?.id ?? null, after: after?.id ?? null };
+}

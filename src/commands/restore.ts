@@ -5,6 +5,7 @@ import type { Scope, StateCut } from '../catalog/catalog.js';
 import type { RunRow } from '../catalog/types.js';
 import { restore, type RestoreSummary } from '../engine/restore.js';
 import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
+import { forgottenGapAt } from '../catalog/forget.js';
 import { parseAt } from '../catalog/instant.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Policy } from '../policy/types.js';
@@ -61,6 +62,13 @@ Exit status: 0 restored, 1 error, 2 bad usage, 3 some objects could not be resto
         const ctx = await openAll(cmd);
         try {
           const { cut, label, group } = pickCut(ctx, flags);
+          const gap = 'time' in cut && flags.versionId === undefined ? forgottenGapAt(ctx.catalog, cut.time) : null;
+          if (gap !== null) {
+            reporter.event({
+              type: 'warning',
+              message: `${gap.forgotten} run${gap.forgotten === 1 ? ' was' : 's were'} forgotten between ${gap.before ?? 'the first run'} and ${gap.after ?? 'now'}: the state at ${new Date((cut as { time: number }).time).toISOString()} is rebuilt from the kept runs around it, and versions that lived only in that gap are gone (README: Retention and forget)`,
+            });
+          }
           const scopes = scopesFor(ctx, flags, group);
           const buckets = new Set(scopes.map((s) => s.bucket));
           const target = flags.inPlace ? inPlaceTargets(ctx.policy) : openTarget(ctx.policy, flags);

@@ -82,6 +82,14 @@ describe('policy show and forget through the CLI', { timeout: 120_000 }, () => {
     ok(await cli(['restore', '--to-dir', join(dir.path, 'restored'), '--quiet']));
     expect(hashTree(join(dir.path, 'restored'))).toEqual(hashTree(join(dir.path, 'lake')));
 
+    // An instant inside the forgotten stretch restores, with a warning that it is not exact.
+    const id = runIds[1]!;
+    const at = `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}T${id.slice(9, 11)}:${id.slice(11, 13)}:${id.slice(13, 15)}Z`;
+    const gap = ok(await cli(['restore', '--at', at, '--to-dir', join(dir.path, 'gap')]));
+    expect(gap.stderr).toContain(`2 runs were forgotten between the first run and ${runIds[2]}`);
+    const exact = ok(await cli(['restore', '--run', runIds[2]!, '--to-dir', join(dir.path, 'exact')]));
+    expect(exact.stderr).not.toContain('forgotten');
+
     // Nothing left to do; an unknown group is bad usage.
     expect(summaryOf(ok(await cli(['forget', '--json'])))).toMatchObject({ runsRemoved: 0, versionsDropped: 0 });
     const bad = await cli(['forget', '--group', 'nope']);
