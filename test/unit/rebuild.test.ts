@@ -411,7 +411,7 @@ describe('catalog rebuild: damage and failures', () => {
   });
 });
 
-describe('catalog rebuild through the CLI', () => {
+describe('catalog rebuild through the CLI', { timeout: 120_000 }, () => {
   let dir: ReturnType<typeof tempDir>;
   afterEach(() => dir.cleanup());
 
