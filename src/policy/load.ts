@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { errorMessage, UsageError } from '../errors.js';
 import { compileGlob, GlobError } from './glob.js';
+import { checkPricing } from './pricing.js';
 import {
   ENCRYPTIONS,
   INLINE_POLICY_FILE,
@@ -377,7 +378,7 @@ const SECRET_MESSAGES: Record<SecretKind, string> = {
 
 // ---- sections ------------------------------------------------------------------------------
 
-const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency'] as const;
+const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'pricing'] as const;
 const REPOSITORY_KEYS = [
   'url',
   'endpoint',
@@ -447,8 +448,11 @@ function checkPolicy(c: Checker, contents: unknown, ctx: Context): Policy | unde
   const concurrencyField = m.get('concurrency');
   const concurrency = concurrencyField === undefined ? { ...POLICY_DEFAULTS.concurrency } : checkConcurrency(c, concurrencyField);
 
+  // Optional price table for `lakeguard cost` (src/policy/pricing.ts).
+  const pricing = read(m, 'pricing', (x) => checkPricing(c, x));
+
   if (repository === undefined || s3 === undefined || groups === undefined || concurrency === undefined) return undefined;
-  return { version: 1, file: ctx.file, repository, s3, groups, concurrency };
+  return { version: 1, file: ctx.file, repository, s3, groups, concurrency, ...(pricing === undefined ? {} : { pricing }) };
 }
 
 function checkVersion(c: Checker, f: Field): void {

@@ -3,6 +3,7 @@
  * Every value here has already passed validation, and `loadPolicy`/`parsePolicy` deep-freeze
  * the result, so consumers never re-check or mutate it.
  */
+import type { PriceTable } from './pricing.js';
 
 export interface Policy {
   version: 1;
@@ -13,6 +14,8 @@ export interface Policy {
   s3: { endpoint?: string; region?: string };
   groups: Group[];
   concurrency: { list: number; transfer: number };
+  /** The `pricing:` section with defaults filled in; absent when the policy has none (use DEFAULT_PRICES). */
+  pricing?: PriceTable;
 }
 
 export interface RepositoryPolicy {
