@@ -91,19 +91,30 @@ export function groupUsage(db: Database.Database, group: string, minObjectBytes:
     )
     .get(p) as { objects: number; bytes: number };
 
-  const retained = db.prepare(`${objectSetSql('size')} FROM versions WHERE delete_marker = 0 AND run IN (${GROUP_RUNS})`).get(p) as ObjectSet;
-  const deleteMarkers = db.prepare(`SELECT count(*) FROM versions WHERE delete_marker = 1 AND run IN (${GROUP_RUNS})`).pluck().get(p) as number;
+  // Delete markers are counted apart in the same scan and left out of the object set.
+  const { deleteMarkers, ...retained } = db
+    .prepare(
+      `SELECT count(*) - coalesce(sum(delete_marker), 0) AS objects, coalesce(sum((1 - delete_marker) * size), 0) AS bytes,
+              coalesce(sum(size < @min AND delete_marker = 0), 0) AS smallObjects,
+              coalesce(sum(CASE WHEN size < @min AND delete_marker = 0 THEN size ELSE 0 END), 0) AS smallBytes,
+              coalesce(sum(delete_marker), 0) AS deleteMarkers
+       FROM versions WHERE run IN (${GROUP_RUNS})`,
+    )
+    .get(p) as ObjectSet & { deleteMarkers: number };
 
   // A group's packs: those holding blobs its versions refer to, and those its runs wrote (run
   // records). After a catalog rebuild packs have no run, so the references carry the weight.
   const groupPacks = `WITH gp AS (
       SELECT b.pack AS id FROM versions v JOIN version_blobs vb ON vb.version = v.id JOIN blobs b ON b.id = vb.blob WHERE v.run IN (${GROUP_RUNS})
       UNION SELECT id FROM packs WHERE run IN (${GROUP_RUNS}))`;
-  const packs = db.prepare(`${groupPacks} ${objectSetSql('size')} FROM packs WHERE id IN (SELECT id FROM gp)`).get(p) as ObjectSet;
-  const indexFiles = db
-    .prepare(`${groupPacks} SELECT count(DISTINCT index_file) FROM blobs WHERE pack IN (SELECT id FROM gp) AND index_file IS NOT NULL`)
-    .pluck()
-    .get(p) as number;
+  // One statement, so the pack set is computed once (it walks every version of the group).
+  const { indexFiles, ...packs } = db
+    .prepare(
+      `${groupPacks} ${objectSetSql('size')},
+         (SELECT count(DISTINCT index_file) FROM blobs WHERE pack IN (SELECT id FROM gp) AND index_file IS NOT NULL) AS indexFiles
+       FROM packs WHERE id IN (SELECT id FROM gp)`,
+    )
+    .get(p) as ObjectSet & { indexFiles: number };
   const manifests = runs.filter((r) => r.status !== 'running').length;
 
   return { group, runs, source, retained, deleteMarkers, packs, metadataObjects: indexFiles + manifests };

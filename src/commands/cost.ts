@@ -143,7 +143,7 @@ function describeGroup(u: GroupUsage): string {
   const perPack = u.packs.objects === 0 ? '' : `, ${count(u.retained.objects / u.packs.objects, 1)} versions per pack`;
   lines.push(
     `  source now   ${count(u.source.objects)} objects, ${formatBytes(u.source.bytes)}${last === undefined ? '' : ` (as of run ${last.id})`}`,
-    `  retained     ${count(u.retained.objects)} versions, ${formatBytes(u.retained.bytes)}${u.deleteMarkers > 0 ? ` (and ${count(u.deleteMarkers)} delete markers)` : ''}`,
+    `  retained     ${count(u.retained.objects)} versions, ${formatBytes(u.retained.bytes)}${u.deleteMarkers > 0 ? ` (and ${count(u.deleteMarkers)} delete marker${u.deleteMarkers === 1 ? '' : 's'})` : ''}`,
     `  repository   ${count(u.packs.objects)} packs, ${formatBytes(u.packs.bytes)}${perPack}; ${count(u.metadataObjects)} index files and run manifests`,
     '',
   );

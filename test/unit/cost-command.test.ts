@@ -134,7 +134,7 @@ describe('lakeguard cost on a fixed data set', { timeout: 180_000 }, () => {
     // Three runs within a day are taken as 3 a day: 90 a month.
     expect(text).toMatch(/Assumes 3\.00 runs a day \(3 in the last 1\.0 days\), 90\.0 runs a 30-day month/);
     const rows = text.slice(text.indexOf('Estimated cost per month')).split('\n');
-    expect(rows.slice(0, 9)).toEqual([
+    expect(rows.slice(0, 10)).toEqual([
       'Estimated cost per month, group lake, stored in STANDARD_IA (USD)',
       '                        lakeguard  copy per object',
       'objects stored                 11              116',
@@ -145,6 +145,7 @@ describe('lakeguard cost on a fixed data set', { timeout: 180_000 }, () => {
       'requests per month        $0.0057          $0.0090',
       'total per month           $0.0057          $0.0092',
       'first full copy (once)    $0.0001          $0.0010',
+      'lakeguard costs 62% of copying object by object ($0.0034 less per month)',
     ]);
   });
 
@@ -166,5 +167,49 @@ describe('lakeguard cost on a fixed data set', { timeout: 180_000 }, () => {
     const rate = await cli(['cost', '--runs-per-day', 'daily']);
     expect(rate.code).toBe(2);
     expect(rate.stderr).toMatch(/--runs-per-day "daily": expected a number of runs a day/);
+  });
+});
+
+describe('lakeguard cost with two groups', { timeout: 180_000 }, () => {
+  let dir: ReturnType<typeof tempDir>;
+  let policy: string;
+  const cli = (args: string[]) => runCli(['--policy', policy, ...args], { LAKEGUARD_PASSWORD: 'cost-pw', LAKEGUARD_CACHE_DIR: join(dir.path, 'cache') });
+
+  beforeAll(async () => {
+    dir = tempDir('cost-groups');
+    policy = join(dir.path, 'lakeguard.yaml');
+    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\ngroups:\n  - name: a\n    sources:\n      - path: ./a\n  - name: b\n    sources:\n      - path: ./b\n');
+    for (let i = 0; i < 3; i++) writeTree(join(dir.path, 'a'), { [`x${i}.bin`]: prng(10 + i)(KIB) });
+    for (let i = 0; i < 7; i++) writeTree(join(dir.path, 'b'), { [`y${i}.bin`]: prng(20 + i)(2 * KIB) });
+    expect((await cli(['init'])).code).toBe(0);
+    expect((await cli(['backup', '--quiet'])).code).toBe(0);
+  }, 180_000);
+
+  afterAll(() => dir.cleanup());
+
+  it('reports each group, then all of them with the whole repository as storage', async () => {
+    const r = await cli(['cost', '--json', '--runs-per-day', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    const groups = r.messages.filter((m) => m.message_type === 'group') as Record<string, any>[];
+    expect(groups.map((g) => [g.group, g.source, g.retained.versions])).toEqual([
+      ['a', { objects: 3, bytes: 3 * KIB }, 3],
+      ['b', { objects: 7, bytes: 14 * KIB }, 7],
+    ]);
+    const total = summaryOf(r).total;
+    // Standard (the default): the copy stores the bytes as they are, lakeguard every pack once.
+    let packBytes = 0;
+    for (const sub of readdirSync(join(dir.path, 'repo', 'packs'))) for (const f of readdirSync(join(dir.path, 'repo', 'packs', sub))) packBytes += statSync(join(dir.path, 'repo', 'packs', sub, f)).size;
+    expect(total).toMatchObject({ storageClass: 'STANDARD', copy: { objects: 10, billableBytes: 17 * KIB }, lakeguard: { bytes: packBytes, billableBytes: packBytes } });
+    expect(total.schedule.runsPerDay).toBe(4);
+    // One run each, both first copies: 3 + 7 COPYs once, nothing recurring yet.
+    expect(total.copy.firstCopy.put).toBe(10);
+    expect(total.copy.requestCostPerMonth).toBe(0);
+    expect(groups[0]!.estimate.copy.firstCopy.put + groups[1]!.estimate.copy.firstCopy.put).toBe(10);
+
+    const text = await cli(['cost']);
+    expect(text.stdout).toMatch(/^Estimated cost per month, all 2 groups \(storage: the whole repository, .* in \d+ packs\), stored in STANDARD \(USD\)$/m);
+    const one = await cli(['cost', '--group', 'b', '--json']);
+    expect(one.messages.filter((m) => m.message_type === 'group').map((m) => m.group)).toEqual(['b']);
+    expect(summaryOf(one).groups).toEqual(['b']);
   });
 });
