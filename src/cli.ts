@@ -4,6 +4,7 @@ import { outcome } from './commands/action.js';
 import * as backup from './commands/backup.js';
 import * as calendar from './commands/calendar.js';
 import * as catalog from './commands/catalog.js';
+import * as cost from './commands/cost.js';
 import * as diff from './commands/diff.js';
 import * as find from './commands/find.js';
 import * as forgetCmd from './commands/forget.js';
@@ -49,7 +50,7 @@ export function buildProgram(): Command {
     .addHelpText('after', EXIT_CODES)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, verify, runs, versions, find, ls, diff, calendar, catalog, forgetCmd, unlock, policyCmd]) command.register(program);
+  for (const command of [init, backup, restore, verify, runs, versions, find, ls, diff, calendar, catalog, forgetCmd, cost, unlock, policyCmd]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

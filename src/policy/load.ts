@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { errorMessage, UsageError } from '../errors.js';
 import { compileGlob, GlobError } from './glob.js';
+import { checkPricing } from './pricing.js';
 import {
   ENCRYPTIONS,
   INLINE_POLICY_FILE,
@@ -378,7 +379,7 @@ const SECRET_MESSAGES: Record<SecretKind, string> = {
 
 // ---- sections ------------------------------------------------------------------------------
 
-const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'timezone'] as const;
+const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'timezone', 'pricing'] as const;
 const REPOSITORY_KEYS = [
   'url',
   'endpoint',
@@ -453,9 +454,11 @@ function checkPolicy(c: Checker, contents: unknown, ctx: Context): Policy | unde
 
   const retention = read(m, 'retention', (x) => checkRetention(c, x, undefined));
   const timezone = read(m, 'timezone', (x) => checkTimeZone(c, x)) ?? 'UTC';
+  // Optional price table for `lakeguard cost` (src/policy/pricing.ts).
+  const pricing = read(m, 'pricing', (x) => checkPricing(c, x));
 
   if (repository === undefined || s3 === undefined || groups === undefined || concurrency === undefined) return undefined;
-  return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, timezone });
+  return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, timezone, pricing });
 }
 
 function checkVersion(c: Checker, f: Field): void {

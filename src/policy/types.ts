@@ -3,6 +3,7 @@
  * Every value here has already passed validation, and `loadPolicy`/`parsePolicy` deep-freeze
  * the result, so consumers never re-check or mutate it.
  */
+import type { PriceTable } from './pricing.js';
 
 export interface Policy {
   version: 1;
@@ -17,6 +18,8 @@ export interface Policy {
   retention?: Retention;
   /** IANA time zone in which retention buckets (hours, days, weeks, ...) are cut; default UTC. */
   timezone: string;
+  /** The `pricing:` section with defaults filled in; absent when the policy has none (use DEFAULT_PRICES). */
+  pricing?: PriceTable;
 }
 
 export interface RepositoryPolicy {
