@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ObjectSet, RunUsage } from '../../src/catalog/cost-usage.js';
 import type { RunCounters } from '../../src/catalog/types.js';
 import { billableBytes, combineEstimates, DAY_MS, estimateCost, GIB, observeSchedule } from '../../src/engine/cost.js';
+import { emptyCounters } from '../../src/engine/events.js';
 import { parsePolicy, PolicyError } from '../../src/policy/index.js';
 import { DEFAULT_PRICES, type PriceTable } from '../../src/policy/pricing.js';
 
@@ -12,21 +13,8 @@ const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
 function counters(over: Partial<RunCounters> & { put?: number; get?: number; head?: number; list?: number }): RunCounters {
   const { put = 0, get = 0, head = 0, list = 0, ...rest } = over;
   return {
-    objectsSeen: 0,
-    objectsNew: 0,
-    objectsChanged: 0,
-    objectsUnchanged: 0,
-    objectsDeleted: 0,
-    objectsFailed: 0,
-    objectsExcluded: 0,
-    bytesRead: 0,
-    bytesNew: 0,
-    bytesStored: 0,
-    blobsNew: 0,
-    blobsDeduplicated: 0,
-    packsWritten: 0,
+    ...emptyCounters(),
     requests: { list, get, head, put, delete: 0 },
-    durationMs: 0,
     ...rest,
   };
 }
