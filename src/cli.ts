@@ -8,6 +8,7 @@ import * as diff from './commands/diff.js';
 import * as find from './commands/find.js';
 import * as init from './commands/init.js';
 import * as ls from './commands/ls.js';
+import * as prune from './commands/prune.js';
 import * as restore from './commands/restore.js';
 import * as runs from './commands/runs.js';
 import * as unlock from './commands/unlock.js';
@@ -47,7 +48,7 @@ export function buildProgram(): Command {
     .addHelpText('after', EXIT_CODES)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, verify, runs, versions, find, ls, diff, calendar, catalog, unlock]) command.register(program);
+  for (const command of [init, backup, restore, verify, prune, runs, versions, find, ls, diff, calendar, catalog, unlock]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }
