@@ -126,7 +126,9 @@ export function catalogAnswers(catalog: Catalog): unknown {
       after = page.rowid;
       for (const { versionRow: _v, blobs, ...item } of page.items) state.push({ ...item, blobs: blobs.map((b) => b.hash.toString('hex')) });
     }
-    return { run, versions: catalog.versionsOfRun(seq, 0, 1_000_000).map(({ row: _row, ...v }) => v), state };
+    // Restore order follows pack row ids, which a rebuild numbers differently: compare as sets.
+    const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+    return { run, versions: catalog.versionsOfRun(seq, 0, 1_000_000).map(({ row: _row, ...v }) => v).sort(byKey), state: (state as { key: string }[]).sort(byKey) };
   });
 }
 
