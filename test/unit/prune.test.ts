@@ -302,3 +302,36 @@ describe('prune crashed at every write', () => {
     dir = tempDir('prune-crash-done');
   }, 240_000);
 });
+
+describe('lakeguard prune (command)', () => {
+  let dir: ReturnType<typeof tempDir>;
+  afterEach(() => dir.cleanup());
+
+  it('--dry-run --json changes nothing; a real run reports packs, bytes and requests; bad --max-unused is exit 2', async () => {
+    dir = tempDir('prune-cli');
+    const s = await buildScenario(dir.path, new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    s.catalog.close();
+    const cli = (...args: string[]) => runCli(['--repo', join(dir.path, 'repo'), '--catalog', s.catalogPath, 'prune', ...args], { LAKEGUARD_PASSWORD: 'test-password' });
+    const before = await objects(s.store);
+
+    const bad = await cli('--max-unused', 'lots');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--max-unused lots: expected a percentage from 0% to 100%/);
+
+    const dry = await cli('--dry-run', '--json');
+    expect(dry.code, dry.stderr).toBe(0);
+    const plan = dry.messages.find((m) => m.message_type === 'summary') as Record<string, any>;
+    expect(plan).toMatchObject({ dryRun: true, ok: true, requests: { put: 0, delete: 0 } });
+    expect(plan.packs.removed).toBeGreaterThan(0);
+    expect(await objects(s.store)).toEqual(before);
+
+    const text = await cli('--max-unused', '0%');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/packs deleted: \d+, repacked: \d+, kept: \d+, written: \d+/);
+    expect(text.stdout).toMatch(/freed .*, rewrote .*; unused now 0 B \(0% of pack bytes; limit 0%\)/);
+    expect(text.stdout).toMatch(/requests: \d+ list, \d+ get, \d+ put, \d+ delete/);
+
+    const quiet = await cli('--quiet');
+    expect(quiet).toMatchObject({ code: 0, stdout: '', stderr: '' });
+  });
+});
