@@ -7,7 +7,7 @@ import { removeRepositoryObject } from '../repository/remove.js';
 import type { EncodedBlob, Repository } from '../repository/repository.js';
 import { getBytes, statsDelta, type RequestStats } from '../storage/types.js';
 import { noEvents, type EventSink } from './events.js';
-import type { IndexDocument, RunManifest } from './finalize.js';
+import { writePendingIndexes, type IndexDocument, type RunManifest } from './finalize.js';
 import { planPrune, type PackFacts, type PlannedPack, type PrunePlan } from './prune-plan.js';
 
 export interface PruneOptions {
@@ -131,6 +131,11 @@ class PruneRun {
     report.bytes.used = plan.usedBytes;
     report.bytes.unusedBefore = plan.unusedBytes;
 
+    if (!report.dryRun) {
+      // Blobs the catalog knows but no index file lists yet (a killed backup's) get index files
+      // first: a copy elsewhere that prune deletes must not have been their only listing.
+      await writePendingIndexes(this.repo, this.catalog);
+    }
     this.events({ type: 'phase', phase: 'read index' });
     const indexFiles = await this.readIndexFiles();
     report.indexFiles.before = indexFiles.size;

@@ -225,6 +225,36 @@ describe('prune and damage', () => {
   });
 });
 
+describe('prune and blobs no index file lists yet', () => {
+  let dir: ReturnType<typeof tempDir>;
+  afterEach(() => dir.cleanup());
+
+  it('writes their index first, so the repository describes every kept blob afterwards', async () => {
+    dir = tempDir('prune-unindexed');
+    const s = await buildScenario(dir.path, new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    // As if the last backup had been killed after its packs and adopted without its index file.
+    const last = await s.repo.readDocument<RunManifest>('runs', s.kept[1]!.id);
+    expect(last.indexes.length).toBeGreaterThan(0);
+    for (const name of last.indexes) {
+      await s.store.delete(`index/${name}`);
+      s.catalog.database.prepare('UPDATE blobs SET index_file = NULL WHERE index_file = ?').run(name);
+      s.catalog.database.prepare('DELETE FROM index_files WHERE name = ?').run(name);
+    }
+    const damaged = await verify({ repo: s.repo, catalog: s.catalog, readData: 0, concurrency: 4 });
+    expect(damaged.damage.map((d) => d.problem).join()).toMatch(/in no index file/);
+
+    await prune({ repo: s.repo, catalog: s.catalog, maxUnused: 0.05 });
+    await expectHealthy(s, s.catalog, 'after prune');
+    const fresh = await rebuilt(s.repo, join(dir.path, 'rebuilt.db'));
+    try {
+      expect(catalogAnswers(fresh)).toEqual(catalogAnswers(s.catalog));
+    } finally {
+      fresh.close();
+      s.catalog.close();
+    }
+  });
+});
+
 /** An FsStore that "crashes" at its n-th write: that write and every later request fail, as for a dead process. */
 class CrashingFs extends FsStore {
   writes = 0;
