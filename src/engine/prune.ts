@@ -58,6 +58,8 @@ export interface PruneReport {
 
 const PACK_NAME = /^packs\/[0-9a-f]{2}\/([0-9a-f]{64})$/;
 const INDEX_NAME = /^[0-9a-f]{64}$/;
+/** Packs read while earlier ones are copied into new packs. */
+const READ_AHEAD = 3;
 /** Blob entries per new index file (as writePendingIndexes). */
 const INDEX_PAGE = 50_000;
 
@@ -321,10 +323,22 @@ class PruneRun {
     if (packs.length === 0) return { written, repacked, keptDamaged };
     this.events({ type: 'phase', phase: 'repack' });
     const packer = new Packer(this.repo, { onPackWritten: (p) => void written.push(p) });
+    // A few packs are read ahead (each is held whole in memory until its blobs are copied out).
+    const reads: Promise<EncodedBlob[] | null>[] = [];
+    let next = 0;
+    const readAhead = (): void => {
+      while (next < packs.length && reads.length < READ_AHEAD) {
+        const read = this.readUsedBlobs(packs[next++]!);
+        read.catch(() => {}); // awaited in order below; must not be an unhandled rejection meanwhile
+        reads.push(read);
+      }
+    };
+    readAhead();
     let done = 0;
     for (const p of packs) {
       this.checkSignal();
-      const blobs = await this.readUsedBlobs(p);
+      const blobs = await reads.shift()!;
+      readAhead();
       if (blobs === null) {
         keptDamaged.push(p);
       } else {
