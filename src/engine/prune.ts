@@ -151,9 +151,10 @@ class PruneRun {
     // A new pack may have the name of one to delete (same content): it is then kept.
     const dropped = [...plan.remove, ...repacked].filter((p) => !newPacks.has(p.name));
     const gone = new Set<string>([...dropped.map((p) => p.name), ...plan.forgetInCatalog]);
+    const missing = new Set(plan.missing);
     for (const info of indexFiles.values()) {
       // Packs listed by an index file that neither the repository nor the catalog holds: stale entries.
-      for (const pack of info.packs ?? []) if (!present.has(pack) && !plan.missing.includes(pack)) gone.add(pack);
+      for (const pack of info.packs ?? []) if (!present.has(pack) && !missing.has(pack)) gone.add(pack);
     }
     for (const pack of newPacks) gone.delete(pack);
     this.checkSignal();

@@ -4,20 +4,26 @@
 // unused bytes end within --max-unused, and a crash at every single write leaves a
 // repository that verifies, restores and is finished by the next prune.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { newRunId } from '../../src/engine/backup.js';
 import { prune } from '../../src/engine/prune.js';
+import { restore } from '../../src/engine/restore.js';
 import { packOverhead, planPrune, type PackFacts } from '../../src/engine/prune-plan.js';
 import { verify } from '../../src/engine/verify.js';
 import { LakeguardError } from '../../src/errors.js';
 import { removeLocks } from '../../src/repository/locks.js';
-import { packKey } from '../../src/repository/pack.js';
+import { BlobType, packKey } from '../../src/repository/pack.js';
+import { Packer } from '../../src/repository/packer.js';
 import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
+import { MemStore } from '../../src/storage/mem-store.js';
+import { getBytes } from '../../src/storage/types.js';
 import type { RunManifest } from '../../src/engine/finalize.js';
 import { runCli } from '../helpers/cli.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { prng, tempDir } from '../helpers/fixtures.js';
 import { buildScenario, catalogAnswers, rebuilt, restoredState, stateOf, type Scenario } from '../helpers/prune-scenario.js';
 
 const pack = (name: string, size: number | null, blobs: number, usedBlobs: number, usedBytes: number, known = true): PackFacts => ({ name, size, known, blobs, usedBlobs, usedBytes });
@@ -245,6 +251,54 @@ describe('prune and blobs no index file lists yet', () => {
 
     await prune({ repo: s.repo, catalog: s.catalog, maxUnused: 0.05 });
     await expectHealthy(s, s.catalog, 'after prune');
+    const fresh = await rebuilt(s.repo, join(dir.path, 'rebuilt.db'));
+    try {
+      expect(catalogAnswers(fresh)).toEqual(catalogAnswers(s.catalog));
+    } finally {
+      fresh.close();
+      s.catalog.close();
+    }
+  });
+});
+
+describe('prune and a killed backup still marked running', () => {
+  let dir: ReturnType<typeof tempDir>;
+  afterEach(() => dir.cleanup());
+
+  it('keeps everything its versions use; the next backup records the run as interrupted', async () => {
+    dir = tempDir('prune-running');
+    const s = await buildScenario(dir.path, new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    // A backup killed after storing one object: its pack and version are in the catalog, no index file, no manifest.
+    const seq = s.catalog.beginRun({ id: newRunId(new Date()), group: 'lake', started: Date.now(), host: hostname(), pid: 2 ** 22 + 1 });
+    const content = prng(99)(9000);
+    const blob = s.repo.encodeBlob(content, BlobType.data);
+    let pack = '';
+    const packer = new Packer(s.repo, {
+      onPackWritten: (p) => {
+        pack = p.id;
+        s.catalog.transaction(() =>
+          s.catalog.insertPack({ name: p.id, size: p.size, blobs: p.entries.map((e) => ({ hash: e.id, offset: e.offset, length: e.length, rawLength: e.rawLength, flags: (e.compressed ? 1 : 0) | (e.type << 1) })) }, seq),
+        );
+      },
+    });
+    await packer.add(blob);
+    await packer.flush();
+    const now = Date.now();
+    s.catalog.transaction(() =>
+      s.catalog.insertVersions(seq, [{ bucket: 'lake', key: 'killed/one', versionId: null, deleteMarker: false, size: content.length, etag: 'e', lastModified: now, validFrom: now, blobs: [blob.id.toString('hex')] }]),
+    );
+
+    const report = await prune({ repo: s.repo, catalog: s.catalog, maxUnused: 0 });
+    expect(report.damaged).toEqual([]);
+    expect(existsSync(join(dir.path, 'repo', packKey(pack)))).toBe(true);
+    await expectHealthy(s, s.catalog, 'after prune');
+    const target = new MemStore();
+    await restore({ repo: s.repo, catalog: s.catalog, scopes: [{ bucket: 'lake', key: 'killed/one' }], cut: { runSeq: seq }, target, bucketDirs: false, concurrency: 2 });
+    expect((await getBytes(target, 'killed/one')).equals(content)).toBe(true);
+
+    // The next backup adopts the run; a rebuilt catalog then has it too, with its version.
+    await s.backup();
+    expect(s.catalog.findRun(String(seq))?.status).toBe('interrupted');
     const fresh = await rebuilt(s.repo, join(dir.path, 'rebuilt.db'));
     try {
       expect(catalogAnswers(fresh)).toEqual(catalogAnswers(s.catalog));
