@@ -598,7 +598,9 @@ export class Catalog {
     const db = this.db;
     const packId = db.prepare('SELECT id FROM packs WHERE name = ?').pluck();
     const moveBlob = db.prepare('UPDATE blobs SET pack = ?, offset = ?, length = ?, raw_length = ?, flags = ?, index_file = ? WHERE hash = ?');
-    const relist = db.prepare('UPDATE blobs SET index_file = ? WHERE pack = ? AND index_file IS NOT NULL');
+    // Only rows whose index file is going: a pack's blobs may be split over several index files.
+    const relist = db.prepare('UPDATE blobs SET index_file = ? WHERE pack = ? AND index_file IN (SELECT value FROM json_each(?))');
+    const dropped = JSON.stringify(change.droppedIndexFiles);
     const stillUsed = db.prepare(`SELECT count(*) FROM blobs b WHERE b.pack = ? AND ${USED_BLOB('b')}`).pluck();
     this.transaction(() => {
       for (const p of change.newPacks) {
@@ -611,7 +613,7 @@ export class Catalog {
       }
       for (const r of change.relisted) {
         const id = packId.get(r.pack) as number | undefined;
-        if (id !== undefined) relist.run(r.index, id);
+        if (id !== undefined) relist.run(r.index, id, dropped);
       }
       for (const name of change.droppedPacks) {
         const id = packId.get(name) as number | undefined;

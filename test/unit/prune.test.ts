@@ -141,6 +141,11 @@ describe.each([{ password: 'test-password' }, { password: null }])('prune end to
     const indexFreed = [...before].filter(([k]) => k.startsWith('index/') && !after.has(k)).reduce((n, [, size]) => n + size, 0);
     expect(packBytes).toBe(report.bytes.before - (report.bytes.freed - indexFreed) + report.bytes.written);
     await expectHealthy(s, s.catalog, 'after prune');
+    // The catalog's record of index files matches the repository's, and every blob row's index file exists.
+    const indexNames = [...after.keys()].filter((k) => k.startsWith('index/')).map((k) => k.slice(6)).sort();
+    expect([...s.catalog.knownIndexFiles()].sort()).toEqual(indexNames);
+    const rowFiles = s.catalog.database.prepare('SELECT DISTINCT index_file FROM blobs WHERE index_file IS NOT NULL').pluck().all() as string[];
+    expect(rowFiles.filter((f) => !indexNames.includes(f))).toEqual([]);
 
     // A second prune finds nothing to do, and measures the same unused share independently.
     const again = await prune({ repo: s.repo, catalog: s.catalog, maxUnused: 0.05 });
