@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { RepositoryLock } from '../repository/locks.js';
@@ -58,6 +59,8 @@ export interface PruneReport {
 
 const PACK_NAME = /^packs\/[0-9a-f]{2}\/([0-9a-f]{64})$/;
 const INDEX_NAME = /^[0-9a-f]{64}$/;
+/** Deletions in flight (index files first, all of them, then packs). */
+const DELETE_CONCURRENCY = 8;
 /** Packs read while earlier ones are copied into new packs. */
 const READ_AHEAD = 3;
 /** Blob entries per new index file (as writePendingIndexes). */
@@ -187,28 +190,37 @@ class PruneRun {
     const total = obsoleteIndexes.length + dropped.length;
     let done = 0;
     const retainedIndexes = new Set<string>();
-    for (const name of obsoleteIndexes) {
-      this.checkSignal();
-      if (await this.remove(`index/${name}`, indexFiles.get(name)!.size)) report.indexFiles.removed++;
-      else retainedIndexes.add(name);
-      this.progress('delete', ++done, total);
-    }
+    const limit = pLimit(DELETE_CONCURRENCY);
+    await allSettled(
+      obsoleteIndexes.map((name) =>
+        limit(async () => {
+          this.checkSignal();
+          if (await this.remove(`index/${name}`, indexFiles.get(name)!.size)) report.indexFiles.removed++;
+          else retainedIndexes.add(name);
+          this.progress('delete', ++done, total);
+        }),
+      ),
+    );
     const listedBy = packsListedBy(indexFiles, retainedIndexes);
     let unusedLeft = plan.unusedAfter + keptDamaged.reduce((n, p) => n + p.unusedBytes, 0);
-    for (const p of dropped) {
-      this.checkSignal();
-      const holder = listedBy.get(p.name);
-      let removed = false;
-      if (holder !== undefined) {
-        this.events({ type: 'warning', message: `${packKey(p.name)} kept: index/${holder} still lists it and is under retention` });
-      } else {
-        removed = await this.remove(packKey(p.name), p.size);
-      }
-      if (!removed) unusedLeft += p.unusedBytes;
-      else if (p.usedBlobs === 0) report.packs.removed++;
-      else report.packs.repacked++;
-      this.progress('delete', ++done, total);
-    }
+    await allSettled(
+      dropped.map((p) =>
+        limit(async () => {
+          this.checkSignal();
+          const holder = listedBy.get(p.name);
+          let removed = false;
+          if (holder !== undefined) {
+            this.events({ type: 'warning', message: `${packKey(p.name)} kept: index/${holder} still lists it and is under retention` });
+          } else {
+            removed = await this.remove(packKey(p.name), p.size);
+          }
+          if (!removed) unusedLeft += p.unusedBytes;
+          else if (p.usedBlobs === 0) report.packs.removed++;
+          else report.packs.repacked++;
+          this.progress('delete', ++done, total);
+        }),
+      ),
+    );
     // Old packs still in the repository: kept by plan, damaged, retained, or renamed into by a new pack.
     report.packs.kept = present.size - report.packs.removed - report.packs.repacked;
     report.packs.written = written.length;
@@ -476,6 +488,12 @@ function packsListedBy(indexFiles: Map<string, IndexFileInfo>, files: Set<string
   const out = new Map<string, string>();
   for (const name of files) for (const pack of indexFiles.get(name)?.packs ?? []) out.set(pack, name);
   return out;
+}
+
+/** Waits for every task (none keeps deleting after prune returned), then throws the first failure. */
+async function allSettled(tasks: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(tasks)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }
 
 function percent(part: number, whole: number): number {
