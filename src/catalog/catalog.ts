@@ -565,7 +565,7 @@ export class Catalog {
       .prepare(
         `SELECT name, count(blob) AS blobs, coalesce(sum(used), 0) AS usedBlobs, coalesce(sum(used * length), 0) AS usedBytes
          FROM (SELECT p.id AS pack, p.name AS name, b.id AS blob, b.length AS length,
-                      CASE WHEN b.id IS NOT NULL AND ${USED_BLOB('b')} THEN 1 ELSE 0 END AS used
+                      CASE WHEN b.id IS NOT NULL AND ${usedBlobSql('b')} THEN 1 ELSE 0 END AS used
                FROM packs p LEFT JOIN blobs b ON b.pack = p.id)
          GROUP BY pack`,
       )
@@ -577,7 +577,7 @@ export class Catalog {
     return this.db
       .prepare(
         `SELECT b.hash AS hash, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags
-         FROM blobs b JOIN packs p ON p.id = b.pack WHERE p.name = ? AND ${USED_BLOB('b')} ORDER BY b.offset`,
+         FROM blobs b JOIN packs p ON p.id = b.pack WHERE p.name = ? AND ${usedBlobSql('b')} ORDER BY b.offset`,
       )
       .all(name) as ReturnType<Catalog['usedBlobsOfPack']>;
   }
@@ -601,7 +601,7 @@ export class Catalog {
     // Only rows whose index file is going: a pack's blobs may be split over several index files.
     const relist = db.prepare('UPDATE blobs SET index_file = ? WHERE pack = ? AND index_file IN (SELECT value FROM json_each(?))');
     const dropped = JSON.stringify(change.droppedIndexFiles);
-    const stillUsed = db.prepare(`SELECT count(*) FROM blobs b WHERE b.pack = ? AND ${USED_BLOB('b')}`).pluck();
+    const stillUsed = db.prepare(`SELECT count(*) FROM blobs b WHERE b.pack = ? AND ${usedBlobSql('b')}`).pluck();
     this.transaction(() => {
       for (const p of change.newPacks) {
         const id = (this.stmts.insertPack.get(p.name, p.size, null) as { id: number }).id;
@@ -649,7 +649,7 @@ function migrate(db: Database.Database): void {
 }
 
 /** SQL condition: blob row `b` is used by a catalogued version or by a run manifest's records (temp.prune_records). */
-function USED_BLOB(b: string): string {
+function usedBlobSql(b: string): string {
   return `(EXISTS (SELECT 1 FROM version_blobs vb WHERE vb.blob = ${b}.id) OR EXISTS (SELECT 1 FROM temp.prune_records r WHERE r.hash = ${b}.hash))`;
 }
 
