@@ -11,6 +11,7 @@ import * as forgetCmd from './commands/forget.js';
 import * as init from './commands/init.js';
 import * as ls from './commands/ls.js';
 import * as policyCmd from './commands/policy.js';
+import * as prune from './commands/prune.js';
 import * as restore from './commands/restore.js';
 import * as runs from './commands/runs.js';
 import * as unlock from './commands/unlock.js';
@@ -50,7 +51,7 @@ export function buildProgram(): Command {
     .addHelpText('after', EXIT_CODES)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, verify, runs, versions, find, ls, diff, calendar, catalog, forgetCmd, cost, unlock, policyCmd]) command.register(program);
+  for (const command of [init, backup, restore, verify, forgetCmd, prune, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, policyCmd]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

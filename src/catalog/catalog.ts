@@ -544,6 +544,100 @@ export class Catalog {
       .all(group) as string[];
   }
 
+  // ---- prune: what the repository may drop (all of prune's SQL is here, for schema changes) ----
+
+  /** Run ids the catalog knows: its runs and the runs forget removed. */
+  knownRunIds(): Set<string> {
+    return new Set(this.db.prepare('SELECT id FROM runs UNION SELECT id FROM forgotten_runs').pluck().all() as string[]);
+  }
+
+  /** Forget documents (forgets/<name>) this catalog has applied. */
+  knownForgets(): Set<string> {
+    return new Set(this.db.prepare('SELECT name FROM forgets').pluck().all() as string[]);
+  }
+
+  /**
+   * Declares the record blobs that run manifests in the repository refer to: together with
+   * every blob a catalogued version refers to, they are the blobs prune keeps. Returns the
+   * ones the catalog does not locate (they must not be pruned blindly).
+   */
+  setPruneRecordBlobs(hashes: readonly Buffer[]): Buffer[] {
+    this.db.exec('DROP TABLE IF EXISTS temp.prune_records; CREATE TEMP TABLE prune_records (hash BLOB PRIMARY KEY) WITHOUT ROWID');
+    const put = this.db.prepare('INSERT OR IGNORE INTO temp.prune_records (hash) VALUES (?)');
+    this.transaction(() => hashes.forEach((h) => put.run(h)));
+    return this.db.prepare('SELECT r.hash FROM temp.prune_records r WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = r.hash)').pluck().all() as Buffer[];
+  }
+
+  /** Per catalogued pack: its blob rows, and how many of them (and how many bytes) are still used. */
+  packUsage(): { name: string; blobs: number; usedBlobs: number; usedBytes: number }[] {
+    return this.db
+      .prepare(
+        `SELECT name, count(blob) AS blobs, coalesce(sum(used), 0) AS usedBlobs, coalesce(sum(used * length), 0) AS usedBytes
+         FROM (SELECT p.id AS pack, p.name AS name, b.id AS blob, b.length AS length,
+                      CASE WHEN b.id IS NOT NULL AND ${usedBlobSql('b')} THEN 1 ELSE 0 END AS used
+               FROM packs p LEFT JOIN blobs b ON b.pack = p.id)
+         GROUP BY pack`,
+      )
+      .all() as { name: string; blobs: number; usedBlobs: number; usedBytes: number }[];
+  }
+
+  /** The used blobs located in one pack, in pack order (what a repack copies). */
+  usedBlobsOfPack(name: string): { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] {
+    return this.db
+      .prepare(
+        `SELECT b.hash AS hash, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags
+         FROM blobs b JOIN packs p ON p.id = b.pack WHERE p.name = ? AND ${usedBlobSql('b')} ORDER BY b.offset`,
+      )
+      .all(name) as ReturnType<Catalog['usedBlobsOfPack']>;
+  }
+
+  /**
+   * Records a prune in one transaction: new packs and their blobs' new locations, kept packs
+   * now listed by new index files, and the packs and index files that are about to be deleted.
+   * Throws (and changes nothing) if a dropped pack still holds a used blob.
+   */
+  applyPrune(change: {
+    newPacks: { name: string; size: number; index: string; blobs: { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] }[];
+    /** Kept packs listed again by a new index file (their old one is being deleted). */
+    relisted: { pack: string; index: string }[];
+    droppedPacks: readonly string[];
+    droppedIndexFiles: readonly string[];
+    newIndexFiles: readonly string[];
+  }): void {
+    const db = this.db;
+    const packId = db.prepare('SELECT id FROM packs WHERE name = ?').pluck();
+    const moveBlob = db.prepare('UPDATE blobs SET pack = ?, offset = ?, length = ?, raw_length = ?, flags = ?, index_file = ? WHERE hash = ?');
+    // Only rows whose index file is going: a pack's blobs may be split over several index files.
+    const relist = db.prepare('UPDATE blobs SET index_file = ? WHERE pack = ? AND index_file IN (SELECT value FROM json_each(?))');
+    const dropped = JSON.stringify(change.droppedIndexFiles);
+    const stillUsed = db.prepare(`SELECT count(*) FROM blobs b WHERE b.pack = ? AND ${usedBlobSql('b')}`).pluck();
+    this.transaction(() => {
+      for (const p of change.newPacks) {
+        const id = (this.stmts.insertPack.get(p.name, p.size, null) as { id: number }).id;
+        for (const b of p.blobs) {
+          if (moveBlob.run(id, b.offset, b.length, b.rawLength, b.flags, p.index, b.hash).changes === 0) {
+            this.stmts.insertBlob.run(b.hash, id, b.offset, b.length, b.rawLength, b.flags, p.index);
+          }
+        }
+      }
+      for (const r of change.relisted) {
+        const id = packId.get(r.pack) as number | undefined;
+        if (id !== undefined) relist.run(r.index, id, dropped);
+      }
+      for (const name of change.droppedPacks) {
+        const id = packId.get(name) as number | undefined;
+        if (id === undefined) continue;
+        const used = stillUsed.get(id) as number;
+        if (used > 0) throw new LakeguardError(`prune: pack ${name} still holds ${used} used blobs; nothing was changed`);
+        db.prepare('DELETE FROM blobs WHERE pack = ?').run(id);
+        db.prepare('DELETE FROM packs WHERE id = ?').run(id);
+      }
+      const dropIndex = db.prepare('DELETE FROM index_files WHERE name = ?');
+      for (const name of change.droppedIndexFiles) dropIndex.run(name);
+      for (const name of change.newIndexFiles) this.addIndexFile(name);
+    });
+  }
+
   stats(): { runs: number; objects: number; versions: number; blobs: number; packs: number } {
     const count = (t: string) => this.db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number;
     return { runs: count('runs'), objects: count('objects'), versions: count('versions'), blobs: count('blobs'), packs: count('packs') };
@@ -561,6 +655,11 @@ export class Catalog {
 function migrate(db: Database.Database): void {
   const runColumns = (db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name);
   if (!runColumns.includes('pid')) db.exec('ALTER TABLE runs ADD COLUMN pid INTEGER');
+}
+
+/** SQL condition: blob row `b` is used by a catalogued version or by a run manifest's records (temp.prune_records). */
+function usedBlobSql(b: string): string {
+  return `(EXISTS (SELECT 1 FROM version_blobs vb WHERE vb.blob = ${b}.id) OR EXISTS (SELECT 1 FROM temp.prune_records r WHERE r.hash = ${b}.hash))`;
 }
 
 function latestPageSql(lowerOp: '>' | '>=', bounded: boolean): string {

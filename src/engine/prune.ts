@@ -1,0 +1,501 @@
+import pLimit from 'p-limit';
+import type { Catalog } from '../catalog/catalog.js';
+import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
+import { RepositoryLock } from '../repository/locks.js';
+import { packKey, type BlobType } from '../repository/pack.js';
+import { Packer, type WrittenPack } from '../repository/packer.js';
+import { removeRepositoryObject } from '../repository/remove.js';
+import type { EncodedBlob, Repository } from '../repository/repository.js';
+import { getBytes, statsDelta, type RequestStats } from '../storage/types.js';
+import { noEvents, type EventSink } from './events.js';
+import { writePendingIndexes, type IndexDocument, type RunManifest } from './finalize.js';
+import { planPrune, type PackFacts, type PlannedPack, type PrunePlan } from './prune-plan.js';
+
+export interface PruneOptions {
+  repo: Repository;
+  catalog: Catalog;
+  /** Unused share of pack bytes to tolerate (0.05 = 5 %). */
+  maxUnused: number;
+  /** Plan and report only: no lock, no writes, no deletions. */
+  dryRun?: boolean;
+  events?: EventSink;
+  signal?: AbortSignal;
+}
+
+/** A repository object prune wanted to delete but Object Lock retains. */
+export interface RetainedObject {
+  object: string;
+  lockedUntil: string;
+}
+
+export interface PruneReport {
+  dryRun: boolean;
+  maxUnused: number;
+  packs: { before: number; removed: number; repacked: number; kept: number; written: number };
+  indexFiles: { before: number; removed: number; written: number };
+  bytes: {
+    /** All pack bytes before. */
+    before: number;
+    used: number;
+    unusedBefore: number;
+    unusedAfter: number;
+    /** Bytes of deleted packs and index files (for a dry run: of the packs that would go). */
+    freed: number;
+    /** Used bytes copied out of repacked packs. */
+    rewritten: number;
+    /** Bytes of the new packs. */
+    written: number;
+  };
+  /** unusedAfter as a percentage of the pack bytes that remain. */
+  unusedAfterPercent: number;
+  retained: RetainedObject[];
+  /** Packs not repacked because a used blob failed authentication, damaged index files: left alone. */
+  damaged: { what: string; problem: string }[];
+  /** Packs the catalog uses that are not in the repository (`verify` names what they affect). */
+  missing: string[];
+  requests: RequestStats;
+  durationMs: number;
+}
+
+const PACK_NAME = /^packs\/[0-9a-f]{2}\/([0-9a-f]{64})$/;
+const INDEX_NAME = /^[0-9a-f]{64}$/;
+/** Deletions in flight (index files first, all of them, then packs). */
+const DELETE_CONCURRENCY = 8;
+/** Packs read while earlier ones are copied into new packs. */
+const READ_AHEAD = 3;
+/** Blob entries per new index file (as writePendingIndexes). */
+const INDEX_PAGE = 50_000;
+
+/**
+ * Deletes packs nothing refers to and repacks mostly-empty ones, under an exclusive lock.
+ * Used blobs = those of every catalogued version plus the record blobs of every run manifest
+ * in the repository. Crash-safe order: new packs → new index files → catalog (one
+ * transaction) → obsolete index files → old packs. At every point each used blob is in a
+ * pack that exists and is listed by an index file that exists, so a crash leaves a
+ * restorable repository and running prune again finishes the job.
+ */
+export async function prune(opts: PruneOptions): Promise<PruneReport> {
+  const started = Date.now();
+  const statsBefore = { ...opts.repo.store.stats };
+  const lock = opts.dryRun ? null : await RepositoryLock.acquire(opts.repo, 'exclusive', 'prune');
+  let report: PruneReport;
+  try {
+    report = await new PruneRun(opts).run();
+  } finally {
+    await lock?.release().catch(() => {});
+  }
+  report.requests = statsDelta(statsBefore, opts.repo.store.stats);
+  report.durationMs = Date.now() - started;
+  return report;
+}
+
+interface IndexFileInfo {
+  size: number;
+  /** Packs it lists; null when the file cannot be read (it is then never touched). */
+  packs: string[] | null;
+}
+
+class PruneRun {
+  private readonly repo: Repository;
+  private readonly catalog: Catalog;
+  private readonly events: EventSink;
+  private readonly report: PruneReport;
+
+  constructor(private readonly opts: PruneOptions) {
+    this.repo = opts.repo;
+    this.catalog = opts.catalog;
+    this.events = opts.events ?? noEvents;
+    this.report = {
+      dryRun: opts.dryRun ?? false,
+      maxUnused: opts.maxUnused,
+      packs: { before: 0, removed: 0, repacked: 0, kept: 0, written: 0 },
+      indexFiles: { before: 0, removed: 0, written: 0 },
+      bytes: { before: 0, used: 0, unusedBefore: 0, unusedAfter: 0, freed: 0, rewritten: 0, written: 0 },
+      unusedAfterPercent: 0,
+      retained: [],
+      damaged: [],
+      missing: [],
+      requests: statsDelta(opts.repo.store.stats, opts.repo.store.stats),
+      durationMs: 0,
+    };
+  }
+
+  async run(): Promise<PruneReport> {
+    const { report } = this;
+    this.events({ type: 'phase', phase: 'check catalog' });
+    await this.requireCatalogKnowsRepository();
+    this.checkSignal();
+
+    this.events({ type: 'phase', phase: 'list packs' });
+    const present = await this.listPacks();
+    const plan = planPrune(this.packFacts(present), { maxUnused: this.opts.maxUnused, encrypted: this.repo.encrypted });
+    report.missing = plan.missing;
+    for (const name of plan.missing) this.events({ type: 'warning', message: `pack ${name} is used but missing from the repository; run \`lakeguard verify\` to see what it affects` });
+    report.packs.before = present.size;
+    report.bytes.before = plan.packBytes;
+    report.bytes.used = plan.usedBytes;
+    report.bytes.unusedBefore = plan.unusedBytes;
+
+    if (!report.dryRun) {
+      // Blobs the catalog knows but no index file lists yet (a killed backup's) get index files
+      // first: a copy elsewhere that prune deletes must not have been their only listing.
+      await writePendingIndexes(this.repo, this.catalog);
+    }
+    this.events({ type: 'phase', phase: 'read index' });
+    const indexFiles = await this.readIndexFiles();
+    report.indexFiles.before = indexFiles.size;
+    this.checkSignal();
+
+    if (report.dryRun) return this.reportDryRun(plan, indexFiles, present);
+
+    // 1. Copy the used blobs of the packs to repack into new packs.
+    const { written, repacked, keptDamaged } = await this.repack(plan.repack);
+    const newPacks = new Set(written.map((p) => p.id));
+    // A new pack may have the name of one to delete (same content): it is then kept.
+    const dropped = [...plan.remove, ...repacked].filter((p) => !newPacks.has(p.name));
+    const gone = new Set<string>([...dropped.map((p) => p.name), ...plan.forgetInCatalog]);
+    const missing = new Set(plan.missing);
+    for (const info of indexFiles.values()) {
+      // Packs listed by an index file that neither the repository nor the catalog holds: stale entries.
+      for (const pack of info.packs ?? []) if (!present.has(pack) && !missing.has(pack)) gone.add(pack);
+    }
+    for (const pack of newPacks) gone.delete(pack);
+    this.checkSignal();
+
+    // 2. New index files: the new packs, and every kept pack of an index file that lists a dropped pack.
+    this.events({ type: 'phase', phase: 'write index' });
+    const obsolete = [...indexFiles].filter(([, f]) => f.packs?.some((p) => gone.has(p))).map(([name]) => name);
+    const { names: newIndexFiles, packIndex } = await this.writeIndexes(written, obsolete, gone);
+    const obsoleteIndexes = obsolete.filter((name) => !newIndexFiles.includes(name));
+    report.indexFiles.written = newIndexFiles.length;
+    this.checkSignal();
+
+    // 3. The catalog, in one transaction: from now on it locates every used blob in the new packs.
+    this.events({ type: 'phase', phase: 'update catalog' });
+    this.catalog.applyPrune({
+      newPacks: written.map((p) => ({
+        name: p.id,
+        size: p.size,
+        index: packIndex.get(p.id)!,
+        blobs: p.entries.map((e) => ({ hash: e.id, offset: e.offset, length: e.length, rawLength: e.rawLength, flags: (e.compressed ? 1 : 0) | (e.type << 1) })),
+      })),
+      relisted: [...packIndex].filter(([pack]) => !newPacks.has(pack)).map(([pack, index]) => ({ pack, index })),
+      droppedPacks: [...dropped.map((p) => p.name), ...plan.forgetInCatalog],
+      droppedIndexFiles: obsoleteIndexes,
+      newIndexFiles,
+    });
+
+    // 4. Obsolete index files, then 5. the packs they listed: a pack goes only once no index file lists it.
+    this.events({ type: 'phase', phase: 'delete' });
+    const total = obsoleteIndexes.length + dropped.length;
+    let done = 0;
+    const retainedIndexes = new Set<string>();
+    const limit = pLimit(DELETE_CONCURRENCY);
+    await allSettled(
+      obsoleteIndexes.map((name) =>
+        limit(async () => {
+          this.checkSignal();
+          if (await this.remove(`index/${name}`, indexFiles.get(name)!.size)) report.indexFiles.removed++;
+          else retainedIndexes.add(name);
+          this.progress('delete', ++done, total);
+        }),
+      ),
+    );
+    const listedBy = packsListedBy(indexFiles, retainedIndexes);
+    let unusedLeft = plan.unusedAfter + keptDamaged.reduce((n, p) => n + p.unusedBytes, 0);
+    await allSettled(
+      dropped.map((p) =>
+        limit(async () => {
+          this.checkSignal();
+          const holder = listedBy.get(p.name);
+          let removed = false;
+          if (holder !== undefined) {
+            this.events({ type: 'warning', message: `${packKey(p.name)} kept: index/${holder} still lists it and is under retention` });
+          } else {
+            removed = await this.remove(packKey(p.name), p.size);
+          }
+          if (!removed) unusedLeft += p.unusedBytes;
+          else if (p.usedBlobs === 0) report.packs.removed++;
+          else report.packs.repacked++;
+          this.progress('delete', ++done, total);
+        }),
+      ),
+    );
+    // Old packs still in the repository: kept by plan, damaged, retained, or renamed into by a new pack.
+    report.packs.kept = present.size - report.packs.removed - report.packs.repacked;
+    report.packs.written = written.length;
+    report.bytes.written = written.reduce((n, p) => n + p.size, 0);
+    report.bytes.unusedAfter = unusedLeft;
+    report.unusedAfterPercent = percent(unusedLeft, plan.usedBytes + unusedLeft);
+    return report;
+  }
+
+  // ---- safety: the catalog must know everything the repository holds -------------------
+
+  /**
+   * Refuses to delete anything unless the catalog knows every run manifest and forget document
+   * in the repository (another machine's runs, a stale catalog), and locates every record blob
+   * those manifests refer to. Declares the record blobs to the catalog as used.
+   */
+  private async requireCatalogKnowsRepository(): Promise<void> {
+    const rebuild = 'run `lakeguard catalog rebuild` first, then prune again';
+    const where = this.repo.store.location;
+    const runs = (await this.repo.listNames('runs')).sort();
+    const known = this.catalog.knownRunIds();
+    const unknown = runs.find((id) => !known.has(id));
+    if (unknown !== undefined) {
+      throw new LakeguardError(`repository ${where} has run ${unknown}, which catalog ${this.catalog.path} does not know; prune would delete its data`, { hint: rebuild });
+    }
+    const forgets = this.catalog.knownForgets();
+    for await (const item of this.repo.store.list('forgets/')) {
+      if (item.kind !== 'object') continue;
+      const name = item.key.slice('forgets/'.length);
+      if (!forgets.has(name)) {
+        throw new LakeguardError(`repository ${where} has forget document forgets/${name}, which catalog ${this.catalog.path} has not applied`, { hint: rebuild });
+      }
+    }
+    const records: Buffer[] = [];
+    const owner = new Map<string, string>();
+    for (const id of runs) {
+      let manifest: RunManifest;
+      try {
+        manifest = await this.repo.readDocument<RunManifest>('runs', id);
+      } catch (err) {
+        if (!(err instanceof IntegrityError)) throw err;
+        throw new LakeguardError(`cannot read run manifest runs/${id} (${errorMessage(err)}); prune cannot tell which records it needs`, {
+          hint: 'restore that object from a copy of the repository (or remove the run), then prune again',
+        });
+      }
+      for (const hex of manifest.records ?? []) {
+        records.push(Buffer.from(hex, 'hex'));
+        owner.set(hex, id);
+      }
+    }
+    const unlocated = this.catalog.setPruneRecordBlobs(records);
+    if (unlocated.length > 0) {
+      const hex = unlocated[0]!.toString('hex');
+      throw new LakeguardError(`record blob ${hex} of run ${owner.get(hex)} is in no pack catalog ${this.catalog.path} knows`, { hint: rebuild });
+    }
+  }
+
+  // ---- plan inputs ----------------------------------------------------------------------
+
+  /** Packs in the repository by name, with their sizes (objects in packs/ that are not packs are left alone). */
+  private async listPacks(): Promise<Map<string, number>> {
+    const present = new Map<string, number>();
+    for await (const item of this.repo.store.list('packs/', { ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }) })) {
+      if (item.kind !== 'object') continue;
+      const m = PACK_NAME.exec(item.key);
+      if (m !== null && item.key.slice(6, 8) === m[1]!.slice(0, 2)) present.set(m[1]!, item.size);
+    }
+    return present;
+  }
+
+  private packFacts(present: Map<string, number>): PackFacts[] {
+    const facts: PackFacts[] = [];
+    const seen = new Set<string>();
+    for (const u of this.catalog.packUsage()) {
+      seen.add(u.name);
+      facts.push({ name: u.name, size: present.get(u.name) ?? null, known: true, blobs: u.blobs, usedBlobs: u.usedBlobs, usedBytes: u.usedBytes });
+    }
+    // Packs the catalog does not know (a crashed run's, or a crashed prune's) hold nothing it uses.
+    for (const [name, size] of present) if (!seen.has(name)) facts.push({ name, size, known: false, blobs: 0, usedBlobs: 0, usedBytes: 0 });
+    return facts;
+  }
+
+  /** Every index file with the packs it lists; one that cannot be read is reported and never touched. */
+  private async readIndexFiles(): Promise<Map<string, IndexFileInfo>> {
+    const files = new Map<string, IndexFileInfo>();
+    for await (const item of this.repo.store.list('index/')) {
+      if (item.kind !== 'object') continue;
+      const name = item.key.slice('index/'.length);
+      if (!INDEX_NAME.test(name)) continue;
+      try {
+        const doc = await this.repo.readDocument<IndexDocument>('index', name);
+        files.set(name, { size: item.size, packs: doc.packs.map((p) => p.id) });
+      } catch (err) {
+        if (!(err instanceof IntegrityError) && !isNotFound(err)) throw err;
+        files.set(name, { size: item.size, packs: null });
+        this.damage(`index/${name}`, `${errorMessage(err)}; left as it is`);
+      }
+    }
+    return files;
+  }
+
+  // ---- repack ----------------------------------------------------------------------------
+
+  /**
+   * Copies the used blobs of each pack into new packs, as stored (they are sealed with their
+   * own id, not their position). Each blob is authenticated first, as restore does; a pack
+   * with a blob that fails is reported and kept whole.
+   */
+  private async repack(packs: readonly PlannedPack[]): Promise<{ written: WrittenPack[]; repacked: PlannedPack[]; keptDamaged: PlannedPack[] }> {
+    const written: WrittenPack[] = [];
+    const repacked: PlannedPack[] = [];
+    const keptDamaged: PlannedPack[] = [];
+    if (packs.length === 0) return { written, repacked, keptDamaged };
+    this.events({ type: 'phase', phase: 'repack' });
+    const packer = new Packer(this.repo, { onPackWritten: (p) => void written.push(p) });
+    // A few packs are read ahead (each is held whole in memory until its blobs are copied out).
+    const reads: Promise<EncodedBlob[] | null>[] = [];
+    let next = 0;
+    const readAhead = (): void => {
+      while (next < packs.length && reads.length < READ_AHEAD) {
+        const read = this.readUsedBlobs(packs[next++]!);
+        read.catch(() => {}); // awaited in order below; must not be an unhandled rejection meanwhile
+        reads.push(read);
+      }
+    };
+    readAhead();
+    let done = 0;
+    for (const p of packs) {
+      this.checkSignal();
+      const blobs = await reads.shift()!;
+      readAhead();
+      if (blobs === null) {
+        keptDamaged.push(p);
+      } else {
+        for (const blob of blobs) await packer.add(blob);
+        repacked.push(p);
+        this.report.bytes.rewritten += blobs.reduce((n, b) => n + b.stored.length, 0);
+      }
+      this.progress('repack', ++done, packs.length);
+    }
+    await packer.flush();
+    return { written, repacked, keptDamaged };
+  }
+
+  /** The used blobs of a pack, authenticated; null (reported) when the pack cannot be read or a blob fails. */
+  private async readUsedBlobs(p: PlannedPack): Promise<EncodedBlob[] | null> {
+    let body: Buffer;
+    try {
+      body = await getBytes(this.repo.store, packKey(p.name), this.opts.signal === undefined ? {} : { signal: this.opts.signal });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      this.damage(`pack ${p.name}`, 'disappeared from the repository; not repacked');
+      return null;
+    }
+    const out: EncodedBlob[] = [];
+    for (const b of this.catalog.usedBlobsOfPack(p.name)) {
+      const compressed = (b.flags & 1) === 1;
+      try {
+        if (b.offset + b.length > body.length) throw new IntegrityError(`blob ${b.hash.toString('hex')} lies past the end of pack ${p.name}`);
+        const stored = body.subarray(b.offset, b.offset + b.length);
+        this.repo.decodeBlob(stored, { id: b.hash, compressed, rawLength: b.rawLength }, `pack ${p.name}`);
+        out.push({ id: b.hash, type: ((b.flags >> 1) & 3) as BlobType, stored: Buffer.from(stored), compressed, rawLength: b.rawLength });
+      } catch (err) {
+        if (!(err instanceof IntegrityError)) throw err;
+        this.damage(`pack ${p.name}`, `${errorMessage(err)}; the pack is kept as it is (run \`lakeguard verify --read-data\`)`);
+        return null;
+      }
+    }
+    return out;
+  }
+
+  // ---- index files -------------------------------------------------------------------------
+
+  /**
+   * Writes index files for the new packs and for every pack of an obsolete index file that is
+   * not gone (entries copied from the old file). Returns their names and which one lists each pack.
+   */
+  private async writeIndexes(written: readonly WrittenPack[], obsolete: readonly string[], gone: Set<string>): Promise<{ names: string[]; packIndex: Map<string, string> }> {
+    const names: string[] = [];
+    const packIndex = new Map<string, string>();
+    let batch = new Map<string, IndexDocument['packs'][number]>();
+    let entries = 0;
+    const emit = async (): Promise<void> => {
+      if (batch.size === 0) return;
+      const name = await this.repo.writeDocument('index', null, { version: 1, packs: [...batch.values()] } satisfies IndexDocument);
+      names.push(name);
+      for (const pack of batch.keys()) packIndex.set(pack, name);
+      batch = new Map();
+      entries = 0;
+    };
+    const add = async (pack: IndexDocument['packs'][number]): Promise<void> => {
+      const have = batch.get(pack.id);
+      if (have === undefined) {
+        batch.set(pack.id, pack);
+      } else {
+        // The same pack in two old index files: list each blob once.
+        const ids = new Set(have.blobs.map((b) => b[0]));
+        have.blobs.push(...pack.blobs.filter((b) => !ids.has(b[0])));
+      }
+      entries += pack.blobs.length;
+      if (entries >= INDEX_PAGE) await emit();
+    };
+    for (const p of written) {
+      await add({ id: p.id, size: p.size, blobs: p.entries.map((e) => [e.id.toString('hex'), e.type, e.offset, e.length, e.rawLength, e.compressed ? 1 : 0]) });
+    }
+    for (const name of obsolete) {
+      this.checkSignal();
+      const doc = await this.repo.readDocument<IndexDocument>('index', name);
+      for (const pack of doc.packs) if (!gone.has(pack.id)) await add(pack);
+    }
+    await emit();
+    return { names, packIndex };
+  }
+
+  // ---- deletion ----------------------------------------------------------------------------
+
+  /** Deletes one object through removeRepositoryObject; an object under retention is reported and kept. */
+  private async remove(name: string, size: number): Promise<boolean> {
+    const result = await removeRepositoryObject(this.repo, name);
+    if (result.removed) {
+      this.report.bytes.freed += size;
+      return true;
+    }
+    const until = result.lockedUntil.toISOString();
+    this.report.retained.push({ object: name, lockedUntil: until });
+    this.events({ type: 'warning', message: `${name} locked until ${until.slice(0, 10)}; deletable then` });
+    return false;
+  }
+
+  // ---- dry run -------------------------------------------------------------------------------
+
+  private reportDryRun(plan: PrunePlan, indexFiles: Map<string, IndexFileInfo>, present: Map<string, number>): PruneReport {
+    const { report } = this;
+    const gone = new Set([...plan.remove, ...plan.repack].map((p) => p.name));
+    const obsolete = [...indexFiles.values()].filter((f) => f.packs?.some((p) => gone.has(p) || !present.has(p)));
+    report.packs.removed = plan.remove.length;
+    report.packs.repacked = plan.repack.length;
+    report.packs.kept = plan.keep.length;
+    report.indexFiles.removed = obsolete.length;
+    report.bytes.freed = [...plan.remove, ...plan.repack].reduce((n, p) => n + p.size, 0);
+    report.bytes.rewritten = plan.repack.reduce((n, p) => n + p.usedBytes, 0);
+    report.bytes.unusedAfter = plan.unusedAfter;
+    report.unusedAfterPercent = percent(plan.unusedAfter, plan.usedBytes + plan.unusedAfter);
+    return report;
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  private damage(what: string, problem: string): void {
+    this.report.damaged.push({ what, problem });
+    this.events({ type: 'warning', message: `${what}: ${problem}` });
+  }
+
+  private progress(phase: string, done: number, total: number): void {
+    this.events({ type: 'progress', phase, done, total, bytes: this.report.bytes.freed, failed: this.report.damaged.length });
+  }
+
+  private checkSignal(): void {
+    if (this.opts.signal?.aborted) throw new InterruptedError('prune interrupted; the repository is consistent, run prune again to finish');
+  }
+}
+
+/** For each pack, one index file among `files` that lists it. */
+function packsListedBy(indexFiles: Map<string, IndexFileInfo>, files: Set<string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const name of files) for (const pack of indexFiles.get(name)?.packs ?? []) out.set(pack, name);
+  return out;
+}
+
+/** Waits for every task (none keeps deleting after prune returned), then throws the first failure. */
+async function allSettled(tasks: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(tasks)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+}
+
+function percent(part: number, whole: number): number {
+  return whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 100;
+}
