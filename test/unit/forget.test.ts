@@ -5,8 +5,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
+import { prune } from '../../src/engine/prune.js';
 import { rebuildCatalog } from '../../src/engine/rebuild.js';
 import { restore } from '../../src/engine/restore.js';
+import { verify } from '../../src/engine/verify.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import type { Group, Policy } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
@@ -129,6 +131,25 @@ describe('forget', () => {
     } finally {
       rebuilt.close();
     }
+  }, 30_000);
+
+  it('forget then prune: the dropped versions\' data is freed, the kept runs still restore and verify', async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
+    const ids = await history(group);
+    const before = await restoreRun(catalog, ids[4]!, 'before-5');
+    const before4 = await restoreRun(catalog, ids[3]!, 'before-4');
+    await forget(repo, catalog, policyFor(group), { dryRun: false });
+    const report = await prune({ repo, catalog, maxUnused: 0 });
+    // Runs 1 and 2 stored only versions that were dropped (and their record blobs, whose
+    // manifests forget deleted): their packs go entirely.
+    expect(report.packs.removed + report.packs.repacked).toBeGreaterThanOrEqual(2);
+    expect(report.bytes.freed).toBeGreaterThan(0);
+    expect(report.bytes.unusedAfter).toBe(0);
+    expect(report.damaged).toEqual([]);
+    expect(await restoreRun(catalog, ids[3]!, 'after-4')).toEqual(before4);
+    expect(await restoreRun(catalog, ids[4]!, 'after-5')).toEqual(before);
+    const checked = await verify({ repo, catalog, readData: 1, concurrency: 2 });
+    expect(checked.damage).toEqual([]);
   }, 30_000);
 
   it('keeps every version between consecutive kept runs, so --at stays exact there', async () => {
