@@ -7,6 +7,7 @@ import * as catalog from './commands/catalog.js';
 import * as diff from './commands/diff.js';
 import * as find from './commands/find.js';
 import * as init from './commands/init.js';
+import * as lock from './commands/lock.js';
 import * as ls from './commands/ls.js';
 import * as restore from './commands/restore.js';
 import * as runs from './commands/runs.js';
@@ -47,7 +48,7 @@ export function buildProgram(): Command {
     .addHelpText('after', EXIT_CODES)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, verify, runs, versions, find, ls, diff, calendar, catalog, unlock]) command.register(program);
+  for (const command of [init, backup, restore, verify, runs, versions, find, ls, diff, calendar, catalog, unlock, lock]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

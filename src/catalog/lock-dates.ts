@@ -1,0 +1,78 @@
+import type Database from 'better-sqlite3';
+import type { Catalog } from './catalog.js';
+
+/**
+ * The Object Lock retain-until date lakeguard knows for each repository object (the date it
+ * wrote with the object, or set with `lock extend`, or read from the server). A cache like the
+ * rest of the catalog: a missing row only means "ask the server". It lets a daily
+ * `lock extend` touch only the objects whose retention runs short, with no request for the others.
+ *
+ * The table is created on first use, so catalogs of any age gain it without a migration.
+ */
+const TABLE = `CREATE TABLE IF NOT EXISTS lock_until (name TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID`;
+
+/** Blob type of run records in `blobs.flags` (bits 1–2), as in docs/repository-format.md. */
+const RECORDS_TYPE = 1;
+
+export class LockDates {
+  private readonly db: Database.Database;
+  private readonly upsert: Database.Statement;
+  private readonly lookup: Database.Statement;
+
+  constructor(catalog: Catalog) {
+    this.db = catalog.database;
+    this.db.exec(TABLE);
+    // Only ever moves forward: a retention can be extended, never shortened (COMPLIANCE).
+    this.upsert = this.db.prepare(
+      'INSERT INTO lock_until (name, until) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET until = max(until, excluded.until)',
+    );
+    this.lookup = this.db.prepare('SELECT until FROM lock_until WHERE name = ?').pluck();
+  }
+
+  record(name: string, until: Date): void {
+    this.upsert.run(name, until.getTime());
+  }
+
+  /** Known retain-until (ms) of each name, null where unknown. */
+  known(names: readonly string[]): (number | null)[] {
+    return names.map((n) => (this.lookup.get(n) as number | undefined) ?? null);
+  }
+
+  /** Index files the catalog knows of, a page at a time in name order. */
+  indexFilesAfter(after: string, limit: number): string[] {
+    return this.db.prepare('SELECT name FROM index_files WHERE name > ? ORDER BY name LIMIT ?').pluck().all(after, limit) as string[];
+  }
+
+  /**
+   * Run manifests still referenced: every finished run forget did not remove, and removed
+   * runs whose records kept runs still need (versions first seen in that run remain).
+   */
+  liveRunsAfter(after: string, limit: number): string[] {
+    return this.db
+      .prepare(
+        `SELECT r.id FROM runs r WHERE r.id > ? AND r.status <> 'running' AND ${LIVE_RUN('r')} ORDER BY r.id LIMIT ?`,
+      )
+      .pluck()
+      .all(after, limit) as string[];
+  }
+
+  /**
+   * Packs still referenced: those holding a blob of an object version the catalog keeps, or
+   * run records written by a live run (or by an unknown run, `packs.run` null after a rebuild: kept, to be safe).
+   */
+  livePacksAfter(after: string, limit: number): string[] {
+    return this.db
+      .prepare(
+        `SELECT p.name FROM packs p WHERE p.name > ? AND (
+           EXISTS (SELECT 1 FROM blobs b JOIN version_blobs vb ON vb.blob = b.id WHERE b.pack = p.id)
+           OR (EXISTS (SELECT 1 FROM blobs b WHERE b.pack = p.id AND ((b.flags >> 1) & 3) = ${RECORDS_TYPE})
+               AND (p.run IS NULL OR EXISTS (SELECT 1 FROM runs r WHERE r.seq = p.run AND ${LIVE_RUN('r')})))
+         ) ORDER BY p.name LIMIT ?`,
+      )
+      .pluck()
+      .all(after, limit) as string[];
+  }
+}
+
+const LIVE_RUN = (r: string): string =>
+  `(NOT EXISTS (SELECT 1 FROM forgotten_runs f WHERE f.id = ${r}.id) OR EXISTS (SELECT 1 FROM versions v WHERE v.run = ${r}.seq))`;
