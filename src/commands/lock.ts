@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { extendRetention, type ExtendReport } from '../engine/lock-extend.js';
-import { UsageError } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { DAY_MS, parseRetentionDays } from '../repository/object-lock.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
@@ -21,7 +21,10 @@ run records. An object whose retain-until is less than now + retention is extend
 now + retention + slack; the others cost no request, as the catalog remembers each date. Run
 it daily (cron): most days it makes no request at all.
 
-Exit status: 0 done, 1 error, 2 bad usage (e.g. a repository without Object Lock),
+An object hidden by a delete marker (someone ran a DELETE without version id, which Object
+Lock allows) keeps its data version retained and is named in a warning.
+
+Exit status: 0 done, 1 error, or referenced objects missing or hidden (each named), 2 bad usage (e.g. a repository without Object Lock),
 10 repository missing, 12 wrong password, 130 interrupted.`,
     )
     .action(
@@ -45,6 +48,8 @@ Exit status: 0 done, 1 error, 2 bad usage (e.g. a repository without Object Lock
             ...(slackMs === undefined ? {} : { slackMs }),
           });
           reporter.summary({ ...report }, describe(report));
+          // Missing or hidden objects are damage to repair, even though everything else was extended.
+          return report.missing + report.hidden > 0 ? ExitCode.error : ExitCode.ok;
         } finally {
           ctx.close();
         }
@@ -55,7 +60,7 @@ Exit status: 0 done, 1 error, 2 bad usage (e.g. a repository without Object Lock
 function describe(r: ExtendReport): string {
   const q = r.requests;
   const lines = [
-    `${r.dryRun ? 'dry run: ' : ''}checked ${r.checked} objects (${r.mode}, ${r.retentionDays} days): ${r.extended} ${r.dryRun ? 'would be ' : ''}extended${r.extendedUntil === null ? '' : ` to ${r.extendedUntil}`}, ${r.asked} asked the server${r.missing ? `, ${r.missing} MISSING` : ''}`,
+    `${r.dryRun ? 'dry run: ' : ''}checked ${r.checked} objects (${r.mode}, ${r.retentionDays} days): ${r.extended} ${r.dryRun ? 'would be ' : ''}extended${r.extendedUntil === null ? '' : ` to ${r.extendedUntil}`}, ${r.asked} asked the server${r.missing ? `, ${r.missing} MISSING` : ''}${r.hidden ? `, ${r.hidden} hidden by delete markers` : ''}`,
     `requests: ${q.list} LIST, ${q.head} retention reads, ${q.put} retention writes`,
     r.nextDue === null ? 'nothing to keep retained' : `next extension needed: ${r.nextDue}`,
   ];

@@ -3,6 +3,7 @@ import { LockDates } from '../catalog/lock-dates.js';
 import { LakeguardError, UsageError, isNotFound } from '../errors.js';
 import { CLOCK_SKEW_MARGIN_MS, DAY_MS, defaultSlackMs, retainUntilFor, type ObjectLockConfig } from '../repository/object-lock.js';
 import { packKey } from '../repository/pack.js';
+import { versionsOf } from '../repository/remove.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
 import { TaskGroup } from '../util/task-group.js';
@@ -65,6 +66,8 @@ export interface ExtendReport {
   extended: number;
   /** Referenced objects the repository does not hold (named in warnings). */
   missing: number;
+  /** Referenced objects hidden by a delete marker: their data version was extended by version id (named in warnings). */
+  hidden: number;
   /** The date extended objects now are retained until. */
   extendedUntil: string | null;
   /** When the next `lock extend` will have something to do (null: nothing to keep). */
@@ -91,37 +94,68 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
   const policy: ExtendPolicy = { now: opts.now ?? Date.now(), retentionDays: lock.retentionDays, slackMs: opts.slackMs ?? defaultSlackMs(lock.retentionDays) };
   const dates = new LockDates(catalog);
   const before = { ...store.stats };
-  const report = { checked: 0, asked: 0, extended: 0, missing: 0 };
+  const report = { checked: 0, asked: 0, extended: 0, missing: 0, hidden: 0 };
   let nextDue = Number.POSITIVE_INFINITY;
   let extendedUntil: Date | null = null;
   const tasks = new TaskGroup();
   const signal = opts.signal;
 
-  const extend = async (name: string, until: Date): Promise<void> => {
+  /**
+   * The version to address when the current one is not there. A plain DELETE in a lock bucket
+   * (allowed to anyone with s3:DeleteObject) only hides an object behind a delete marker: the
+   * data version is still there and must stay retained, so it is extended by version id.
+   */
+  const hiddenVersion = async (name: string): Promise<string | null> => {
+    const data = (await versionsOf(store, name)).find((v) => !v.isDeleteMarker);
+    if (data === undefined) {
+      report.missing++;
+      opts.events?.({ type: 'warning', message: `${store.location}${name} is referenced but missing from the repository; run \`lakeguard verify\`` });
+      return null;
+    }
+    report.hidden++;
+    opts.events?.({
+      type: 'warning',
+      message: `${store.location}${name} is hidden by a delete marker (a DELETE without version id); its data (version ${data.versionId}) stays retained: remove the marker to make it readable again`,
+    });
+    return data.versionId ?? 'null';
+  };
+  const sig = signal === undefined ? {} : { signal };
+  const extend = async (name: string, until: Date, versionId?: string): Promise<void> => {
     report.extended++;
     extendedUntil = until;
     if (opts.dryRun) return;
-    await putRetention(name, { mode: lock.mode, retainUntil: until }, signal === undefined ? {} : { signal });
+    const retention = { mode: lock.mode, retainUntil: until };
+    try {
+      await putRetention(name, retention, versionId === undefined ? sig : { ...sig, versionId });
+    } catch (err) {
+      if (!isNotFound(err) || versionId !== undefined) throw err;
+      const hidden = await hiddenVersion(name);
+      if (hidden === null) return;
+      await putRetention(name, retention, { ...sig, versionId: hidden });
+    }
     dates.record(name, until);
   };
   const ask = async (name: string): Promise<void> => {
     report.asked++;
     let known: number;
+    let versionId: string | undefined;
     try {
-      const r = await getRetention(name, signal === undefined ? {} : { signal });
+      const r = await getRetention(name, sig);
       // An object without retention (written before lakeguard locked, or by hand) is due now.
       known = r === null ? 0 : r.retainUntil.getTime();
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      report.missing++;
-      opts.events?.({ type: 'warning', message: `${store.location}${name} is referenced but missing from the repository; run \`lakeguard verify\`` });
-      return;
+      const hidden = await hiddenVersion(name);
+      if (hidden === null) return;
+      versionId = hidden;
+      const r = await getRetention(name, { ...sig, versionId });
+      known = r === null ? 0 : r.retainUntil.getTime();
     }
     if (known > 0) dates.record(name, new Date(known));
     const decision = planExtension(known, policy);
     if (decision.action === 'ask') return; // cannot happen: known is a number
     nextDue = Math.min(nextDue, decision.dueAt);
-    if (decision.action === 'extend') await extend(name, decision.until);
+    if (decision.action === 'extend') await extend(name, decision.until, versionId);
   };
 
   const consider = async (names: string[]): Promise<void> => {

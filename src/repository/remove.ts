@@ -70,8 +70,8 @@ function isVersionAware(repo: Repository): Promise<boolean> {
   return known;
 }
 
-/** Every version and delete marker of exactly this key. */
-async function versionsOf(store: ObjectStore, name: string): Promise<ObjectEntry[]> {
+/** Every version and delete marker of exactly this key, newest first. */
+export async function versionsOf(store: ObjectStore, name: string): Promise<ObjectEntry[]> {
   const out: ObjectEntry[] = [];
   for await (const item of store.list(name, { versions: true })) {
     if (item.kind !== 'object') continue;

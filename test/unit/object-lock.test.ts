@@ -302,6 +302,33 @@ describe('lock extend on a simulated lock bucket', () => {
     expect(report.extended).toBe(kept.length);
   });
 
+  it('keeps the data version of an object hidden by a delete marker retained, and says so', async () => {
+    const pack = (await keys(store, 'packs/'))[0]!;
+    const index = (await keys(store, 'index/'))[0]!;
+    const dataVersion = async (key: string) => {
+      for await (const v of store.list(key, { versions: true })) if (v.kind === 'object' && !v.isDeleteMarker) return v.versionId!;
+      throw new Error('no data version');
+    };
+    const packVersion = await dataVersion(pack);
+    const indexVersion = await dataVersion(index);
+    await store.delete(pack); // a plain DELETE: only a marker, which Object Lock allows
+    await store.delete(index);
+    // The pack's date is unknown (asked, then found hidden); the index's is known (extended, then found hidden).
+    catalog.database.prepare('DELETE FROM lock_until WHERE name = ?').run(pack);
+    const later = Date.now() + 20 * DAY_MS;
+    const warnings: string[] = [];
+    const report = await extendRetention({ repo, catalog, dryRun: false, concurrency: 2, now: later, events: (e) => e.type === 'warning' && warnings.push(e.message) });
+    expect(report.hidden).toBe(2);
+    expect(report.missing).toBe(0);
+    expect(report.extended).toBe((await referenced()).length + 2);
+    for (const [key, versionId] of [[pack, packVersion], [index, indexVersion]] as const) {
+      expect((await store.getRetention(key, { versionId }))!.retainUntil.getTime()).toBe(Date.parse(report.extendedUntil!));
+      expect(warnings).toContain(
+        `${store.location}${key} is hidden by a delete marker (a DELETE without version id); its data (version ${versionId}) stays retained: remove the marker to make it readable again`,
+      );
+    }
+  });
+
   it('refuses a repository without Object Lock', async () => {
     const plain = await Repository.init(new MemStore(), { password: null });
     await expect(extendRetention({ repo: plain, catalog, dryRun: false, concurrency: 1 })).rejects.toThrow(/was not created with Object Lock/);
