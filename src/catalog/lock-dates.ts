@@ -44,35 +44,20 @@ export class LockDates {
   }
 
   /**
-   * Run manifests still referenced: every finished run forget did not remove, and removed
-   * runs whose records kept runs still need (versions first seen in that run remain).
-   */
-  liveRunsAfter(after: string, limit: number): string[] {
-    return this.db
-      .prepare(
-        `SELECT r.id FROM runs r WHERE r.id > ? AND r.status <> 'running' AND ${LIVE_RUN('r')} ORDER BY r.id LIMIT ?`,
-      )
-      .pluck()
-      .all(after, limit) as string[];
-  }
-
-  /**
-   * Packs still referenced: those holding a blob of an object version the catalog keeps, or
-   * run records written by a live run (or by an unknown run, `packs.run` null after a rebuild: kept, to be safe).
+   * Packs still needed: those holding a blob of an object version the catalog keeps, or any
+   * run records. Prune keeps the record blobs of every manifest in `runs/`; which manifest
+   * refers to which record blob is not in the catalog, so every pack with records counts
+   * (a little more retention than strictly needed, never less).
    */
   livePacksAfter(after: string, limit: number): string[] {
     return this.db
       .prepare(
         `SELECT p.name FROM packs p WHERE p.name > ? AND (
            EXISTS (SELECT 1 FROM blobs b JOIN version_blobs vb ON vb.blob = b.id WHERE b.pack = p.id)
-           OR (EXISTS (SELECT 1 FROM blobs b WHERE b.pack = p.id AND ((b.flags >> 1) & 3) = ${RECORDS_TYPE})
-               AND (p.run IS NULL OR EXISTS (SELECT 1 FROM runs r WHERE r.seq = p.run AND ${LIVE_RUN('r')})))
+           OR EXISTS (SELECT 1 FROM blobs b WHERE b.pack = p.id AND ((b.flags >> 1) & 3) = ${RECORDS_TYPE})
          ) ORDER BY p.name LIMIT ?`,
       )
       .pluck()
       .all(after, limit) as string[];
   }
 }
-
-const LIVE_RUN = (r: string): string =>
-  `(NOT EXISTS (SELECT 1 FROM forgotten_runs f WHERE f.id = ${r}.id) OR EXISTS (SELECT 1 FROM versions v WHERE v.run = ${r}.seq))`;

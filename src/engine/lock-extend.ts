@@ -181,7 +181,9 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
   };
 
   await consider(['config']);
-  for (const dir of ['keys/', 'forgets/']) {
+  // Every manifest in runs/ is needed (forget deletes those it no longer needs), including runs
+  // of other machines this catalog has not seen; like keys/ and forgets/, one LIST per 1000.
+  for (const dir of ['keys/', 'forgets/', 'runs/']) {
     let page: string[] = [];
     for await (const item of store.list(dir, signal === undefined ? {} : { signal })) {
       if (item.kind !== 'object') continue;
@@ -195,7 +197,6 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
   }
   const pages: [(after: string) => string[], (name: string) => string][] = [
     [(after) => dates.indexFilesAfter(after, PAGE), (n) => `index/${n}`],
-    [(after) => dates.liveRunsAfter(after, PAGE), (n) => `runs/${n}`],
     [(after) => dates.livePacksAfter(after, PAGE), (n) => packKey(n)],
   ];
   for (const [next, key] of pages) {

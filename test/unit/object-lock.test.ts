@@ -288,18 +288,28 @@ describe('lock extend on a simulated lock bucket', () => {
     expect(due.extended).toBe((await referenced()).length);
   });
 
-  it('does not extend packs and manifests that nothing needs any more', async () => {
-    // As forget would leave things: the run forgotten and its versions dropped.
+  it('does not extend packs that hold only versions forget dropped', async () => {
+    // As forget leaves things: every version of the run dropped (its manifest stays while listed).
     const run = catalog.latestRun({ statuses: ['complete'] })!;
     const db = catalog.database;
-    db.prepare("INSERT INTO forgotten_runs (id, forget) VALUES (?, 'f1')").run(run.id);
+    const withRecords = db
+      .prepare("SELECT DISTINCT 'packs/' || substr(p.name, 1, 2) || '/' || p.name FROM packs p JOIN blobs b ON b.pack = p.id WHERE ((b.flags >> 1) & 3) = 1")
+      .pluck()
+      .all() as string[];
+    const allPacks = await keys(store, 'packs/');
+    expect(withRecords.length).toBeGreaterThan(0);
+    expect(withRecords.length).toBeLessThan(allPacks.length);
     db.prepare('DELETE FROM version_blobs WHERE version IN (SELECT id FROM versions WHERE run = ?)').run(run.seq);
     db.prepare('DELETE FROM versions WHERE run = ?').run(run.seq);
     const later = Date.now() + 20 * DAY_MS;
-    const report = await extendRetention({ repo, catalog, dryRun: true, concurrency: 4, now: later });
-    const kept = (await referenced()).filter((k) => !k.startsWith('packs/') && !k.startsWith('runs/'));
-    expect(report.checked).toBe(kept.length);
-    expect(report.extended).toBe(kept.length);
+    const report = await extendRetention({ repo, catalog, dryRun: false, concurrency: 4, now: later });
+    const others = (await referenced()).filter((k) => !k.startsWith('packs/'));
+    expect(report.checked).toBe(others.length + withRecords.length);
+    expect(report.extended).toBe(report.checked);
+    for (const pack of allPacks) {
+      const until = (await store.getRetention(pack))!.retainUntil.getTime();
+      expect(until === Date.parse(report.extendedUntil!), pack).toBe(withRecords.includes(pack));
+    }
   });
 
   it('keeps the data version of an object hidden by a delete marker retained, and says so', async () => {
