@@ -15,9 +15,8 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Objects still needed: config, keys/, forgets/, the index files and run manifests the catalog
-knows (minus forgotten runs no kept version needs), and the packs holding kept versions or live
-run records. An object whose retain-until is less than now + retention is extended to
+Objects still needed: config, keys/, forgets/, every run manifest in runs/, the index files
+the catalog knows, and the packs holding kept versions or run records (what prune keeps). An object whose retain-until is less than now + retention is extended to
 now + retention + slack; the others cost no request, as the catalog remembers each date. Run
 it daily (cron): most days it makes no request at all.
 
