@@ -64,7 +64,8 @@ const versionAware = new WeakMap<Repository, Promise<boolean>>();
 function isVersionAware(repo: Repository): Promise<boolean> {
   let known = versionAware.get(repo);
   if (known === undefined) {
-    known = repo.objectLock !== null ? Promise.resolve(true) : (repo.store.versioningEnabled?.() ?? Promise.resolve(false));
+    // Credentials without s3:GetBucketVersioning still delete the old way (one plain DELETE).
+    known = repo.objectLock !== null ? Promise.resolve(true) : (repo.store.versioningEnabled?.() ?? Promise.resolve(false)).catch(() => false);
     versionAware.set(repo, known);
   }
   return known;

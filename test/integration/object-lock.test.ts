@@ -101,6 +101,28 @@ describe('S3 Object Lock on the repository', () => {
     expect(badMode.stderr).toContain('--object-lock forever: expected compliance or governance');
   });
 
+  it('S3Store: tells lock buckets from others, reads and extends a retention, tells "no retention" from "no object"', async () => {
+    const lockStore = storeOf(govBucket, 'store-test/');
+    const plainStore = storeOf(plain, '');
+    try {
+      expect(await lockStore.objectLockEnabled()).toBe(true);
+      expect(await plainStore.objectLockEnabled()).toBe(false);
+      await lockStore.put('free', Buffer.from('no retention'));
+      expect(await lockStore.getRetention('free')).toBeNull();
+      await expect(lockStore.getRetention('absent')).rejects.toMatchObject({ code: 'NotFound' });
+      const until = new Date(Math.ceil((Date.now() + 60_000) / 1000) * 1000);
+      const put = await lockStore.put('held', Buffer.from('held'), { objectLock: { mode: 'GOVERNANCE', retainUntil: until } });
+      expect(await lockStore.getRetention('held', { versionId: put.versionId! })).toEqual({ mode: 'GOVERNANCE', retainUntil: until });
+      const later = new Date(until.getTime() + 60_000);
+      await lockStore.putRetention('held', { mode: 'GOVERNANCE', retainUntil: later }, { versionId: put.versionId! });
+      expect((await lockStore.getRetention('held'))?.retainUntil).toEqual(later);
+      await expect(lockStore.putRetention('held', { mode: 'GOVERNANCE', retainUntil: until })).rejects.toMatchObject({ code: 'AccessDenied' });
+    } finally {
+      lockStore.destroy();
+      plainStore.destroy();
+    }
+  });
+
   describe('a GOVERNANCE repository', () => {
     const prefix = 'gov/';
     let file: string;
