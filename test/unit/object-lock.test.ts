@@ -22,6 +22,7 @@ import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { getBytes, type ObjectStore } from '../../src/storage/types.js';
+import { runCli } from '../helpers/cli.js';
 import { TEST_KDF, openCatalog, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
 
 const LOCK = { mode: 'GOVERNANCE', retentionDays: 30 } as const;
@@ -373,4 +374,26 @@ describe('MemStore lock simulation', () => {
     expect((await getBytes(store, 'k', { versionId: put.versionId! })).toString()).toBe('v');
     await expect(new MemStore().put('k', Buffer.from('v'), { objectLock: { mode: 'GOVERNANCE', retainUntil: until } })).rejects.toThrow(/not enabled/);
   });
+});
+
+describe('the CLI on a directory repository', () => {
+  it('init --object-lock is refused for file://, --retention alone too; lock extend needs a locked repository (exit 2)', async () => {
+    const dir = tempDir('lock-cli');
+    try {
+      const env = { LAKEGUARD_PASSWORD: 'pw', LAKEGUARD_CACHE_DIR: join(dir.path, 'cache') };
+      const repo = `file://${join(dir.path, 'repo')}`;
+      const locked = await runCli(['--repo', repo, 'init', '--object-lock', 'compliance', '--retention', '90d'], env);
+      expect(locked.code).toBe(2);
+      expect(locked.stderr).toBe(`lakeguard: ${repo}/ cannot use S3 Object Lock: only S3 repositories can\n  hint: drop --object-lock, or put the repository in an S3 bucket created with Object Lock enabled\n`);
+      const alone = await runCli(['--repo', repo, 'init', '--retention', '90d'], env);
+      expect(alone.code).toBe(2);
+      expect(alone.stderr).toContain('--retention needs --object-lock compliance|governance');
+      expect((await runCli(['--repo', repo, 'init'], env)).code).toBe(0);
+      const extend = await runCli(['--repo', repo, 'lock', 'extend', '--json'], env);
+      expect(extend.code).toBe(2);
+      expect(JSON.parse(extend.stderr.trim())).toMatchObject({ message_type: 'exit_error', code: 2, message: `repository ${repo}/ was not created with Object Lock` });
+    } finally {
+      dir.cleanup();
+    }
+  }, 90_000); // five CLI processes: slow when the machine is busy
 });
