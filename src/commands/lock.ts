@@ -15,16 +15,17 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Objects still needed: config, keys/, forgets/, every run manifest in runs/, the index files
-the catalog knows, and the packs holding kept versions or run records (what prune keeps). An object whose retain-until is less than now + retention is extended to
-now + retention + slack; the others cost no request, as the catalog remembers each date. Run
-it daily (cron): most days it makes no request at all.
+Objects still needed: config, keys/, forgets/, every run manifest in runs/, the index
+files the catalog knows, and the packs holding kept versions or run records (what prune
+keeps). An object whose retain-until is less than now + retention is extended to
+now + retention + slack; the others cost no request, as the catalog remembers each date.
+Run it daily (cron): most days it makes no request at all.
 
 An object hidden by a delete marker (someone ran a DELETE without version id, which Object
 Lock allows) keeps its data version retained and is named in a warning.
 
-Exit status: 0 done, 1 error, or referenced objects missing or hidden (each named), 2 bad usage (e.g. a repository without Object Lock),
-10 repository missing, 12 wrong password, 130 interrupted.`,
+Exit status: 0 done, 1 error, or referenced objects missing or hidden (each named),
+2 bad usage (e.g. a repository without Object Lock), 10 repository missing, 12 wrong password, 130 interrupted.`,
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {
