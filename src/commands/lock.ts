@@ -25,7 +25,8 @@ An object hidden by a delete marker (someone ran a DELETE without version id, wh
 Lock allows) keeps its data version retained and is named in a warning.
 
 Exit status: 0 done, 1 error, or referenced objects missing or hidden (each named),
-2 bad usage (e.g. a repository without Object Lock), 10 repository missing, 12 wrong password, 130 interrupted.`,
+2 bad usage (e.g. a repository without Object Lock), 10 repository missing,
+12 wrong password, 130 interrupted.`,
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {
