@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/catalog.js';
+import { LockDates } from '../catalog/lock-dates.js';
 import { UsageError } from '../errors.js';
 import { parseLockMode, parseRetentionDays, type ObjectLockConfig } from '../repository/object-lock.js';
 import { Repository } from '../repository/repository.js';
@@ -32,10 +33,12 @@ already exists, or --object-lock on a bucket without Object Lock.`,
         const r = policy.repository;
         const store = repositoryStore(policy);
         const password = r.encryption === 'none' ? null : readPassword(opts, policy);
+        const written: [string, Date][] = [];
         const repo = await Repository.init(
           store,
           {
             password,
+            onRetention: (name, until) => written.push([name, until]),
             ...(r.packSize === undefined ? {} : { packSize: r.packSize }),
             ...(r.compressionLevel === undefined ? {} : { compressionLevel: r.compressionLevel }),
             ...(objectLock === undefined ? {} : { objectLock }),
@@ -43,7 +46,14 @@ already exists, or --object-lock on a bucket without Object Lock.`,
           r.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: r.sseKmsKeyId },
         );
         const catalogPath = opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id);
-        Catalog.open(catalogPath, repo.id).close();
+        const catalog = Catalog.open(catalogPath, repo.id);
+        try {
+          // So the first `lock extend` need not ask the server about config.
+          const dates = written.length === 0 ? null : new LockDates(catalog);
+          for (const [name, until] of written) dates?.record(name, until);
+        } finally {
+          catalog.close();
+        }
         const lockText =
           objectLock === undefined ? '' : `\nObject Lock: ${objectLock.mode} retention of ${objectLock.retentionDays} days on every object written; run \`lakeguard lock extend\` daily`;
         reporter.summary(

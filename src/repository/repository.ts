@@ -41,6 +41,8 @@ export interface InitOptions {
   kdf?: KdfParams;
   /** Put an S3 Object Lock retention on every object the repository writes (the bucket must have Object Lock enabled). */
   objectLock?: ObjectLockConfig;
+  /** Told the retention date of `config` (the repository's listener does not exist yet). */
+  onRetention?: RetentionListener;
 }
 
 /** Told the retention date of each object the repository wrote with one (the catalog keeps them for `lock extend`). */
@@ -153,6 +155,7 @@ export class Repository {
         throw new UsageError(`a lakeguard repository was just created at ${store.location} by another init`, { hint: 'use that repository' });
       }
     }
+    if (lock.objectLock !== undefined) opts.onRetention?.('config', lock.objectLock.retainUntil);
     return new Repository(store, config, keys, putDefaults);
   }
 

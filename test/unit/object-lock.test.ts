@@ -99,7 +99,9 @@ describe('the extend planner', () => {
 describe('Object Lock in the repository config', () => {
   it('stores mode and retention in config, covered by its MAC', async () => {
     const store = new MemStore({ objectLock: true });
-    await initLocked(store);
+    const told: [string, Date][] = [];
+    await Repository.init(store, { password: 'pw', kdf: { ...TEST_KDF }, objectLock: LOCK, onRetention: (n, d) => told.push([n, d]) });
+    expect(told).toEqual([['config', (await store.getRetention('config'))!.retainUntil]]);
     const config = JSON.parse((await getBytes(store, 'config')).toString('utf8'));
     expect(config.objectLock).toEqual(LOCK);
     expect((await Repository.open(store, { password: async () => 'pw' })).objectLock).toEqual(LOCK);
