@@ -19,6 +19,7 @@ import {
 } from '../../src/repository/object-lock.js';
 import { lockedUntil, removeRepositoryObject } from '../../src/repository/remove.js';
 import { Repository } from '../../src/repository/repository.js';
+import { FaultyStore } from '../../src/storage/faulty-store.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { getBytes, type ObjectStore } from '../../src/storage/types.js';
@@ -375,6 +376,17 @@ describe('MemStore lock simulation', () => {
     await store.delete('k'); // a delete marker is allowed
     expect((await getBytes(store, 'k', { versionId: put.versionId! })).toString()).toBe('v');
     await expect(new MemStore().put('k', Buffer.from('v'), { objectLock: { mode: 'GOVERNANCE', retainUntil: until } })).rejects.toThrow(/not enabled/);
+  });
+});
+
+describe('FaultyStore over a lock bucket', () => {
+  it('passes Object Lock through, so fault tests can wrap a lock repository', async () => {
+    const inner = new MemStore({ objectLock: true });
+    const store = new FaultyStore(inner, { rate: 0, faults: [] });
+    const repo = await initLocked(store);
+    await repo.put('packs/cc/cc', Buffer.from('p'));
+    expect((await inner.getRetention('packs/cc/cc'))?.mode).toBe('GOVERNANCE');
+    expect((await removeRepositoryObject(repo, 'packs/cc/cc')).removed).toBe(false);
   });
 });
 
