@@ -2,17 +2,25 @@ import type Database from 'better-sqlite3';
 import type { Catalog } from './catalog.js';
 
 /**
- * The Object Lock retain-until date lakeguard knows for each repository object (the date it
- * wrote with the object, or set with `lock extend`, or read from the server). A cache like the
- * rest of the catalog: a missing row only means "ask the server". It lets a daily
- * `lock extend` touch only the objects whose retention runs short, with no request for the others.
+ * The Object Lock retain-until date lakeguard knows for each repository object, and the version
+ * it wrote (the date it wrote with the object, or set with `lock extend`, or read from the
+ * server). A cache like the rest of the catalog: a missing row only means "ask the server". It
+ * lets a daily `lock extend` touch only the objects whose retention runs short, with no request
+ * for the others, and extend the version lakeguard wrote, not a newer one someone put over it.
  *
  * The table is created on first use, so catalogs of any age gain it without a migration.
  */
-const TABLE = `CREATE TABLE IF NOT EXISTS lock_until (name TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID`;
+const TABLE = `CREATE TABLE IF NOT EXISTS lock_until (name TEXT PRIMARY KEY, until INTEGER NOT NULL, version TEXT) WITHOUT ROWID`;
 
 /** Blob type of run records in `blobs.flags` (bits 1–2), as in docs/repository-format.md. */
 const RECORDS_TYPE = 1;
+
+/** What the catalog knows about one object's retention. */
+export interface KnownLock {
+  until: number;
+  /** The version lakeguard wrote (null: unversioned, or not known). */
+  version: string | null;
+}
 
 export class LockDates {
   private readonly db: Database.Database;
@@ -22,20 +30,23 @@ export class LockDates {
   constructor(catalog: Catalog) {
     this.db = catalog.database;
     this.db.exec(TABLE);
-    // Only ever moves forward: a retention can be extended, never shortened (COMPLIANCE).
+    // Per version, the date only moves forward (a retention can be extended, never shortened);
+    // a new version written by lakeguard replaces the row.
     this.upsert = this.db.prepare(
-      'INSERT INTO lock_until (name, until) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET until = max(until, excluded.until)',
+      `INSERT INTO lock_until (name, until, version) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET
+         until = CASE WHEN version IS excluded.version THEN max(until, excluded.until) ELSE excluded.until END,
+         version = excluded.version`,
     );
-    this.lookup = this.db.prepare('SELECT until FROM lock_until WHERE name = ?').pluck();
+    this.lookup = this.db.prepare('SELECT until, version FROM lock_until WHERE name = ?');
   }
 
-  record(name: string, until: Date): void {
-    this.upsert.run(name, until.getTime());
+  record(name: string, until: Date, version: string | null): void {
+    this.upsert.run(name, until.getTime(), version);
   }
 
-  /** Known retain-until (ms) of each name, null where unknown. */
-  known(names: readonly string[]): (number | null)[] {
-    return names.map((n) => (this.lookup.get(n) as number | undefined) ?? null);
+  /** What is known of each name, null where nothing is. */
+  known(names: readonly string[]): (KnownLock | null)[] {
+    return names.map((n) => (this.lookup.get(n) as KnownLock | undefined) ?? null);
   }
 
   /** Index files the catalog knows of, a page at a time in name order. */

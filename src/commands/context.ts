@@ -145,7 +145,7 @@ export async function openAll(cmd: Command): Promise<Opened> {
   // Object Lock: remember the retention date of everything written, so `lock extend` need not ask.
   if (repo.objectLock !== null) {
     const dates = new LockDates(catalog);
-    repo.onRetention((name, until) => dates.record(name, until));
+    repo.onRetention((name, until, versionId) => dates.record(name, until, versionId));
   }
   return { policy, repo, catalog, reporter, close: () => catalog.close() };
 }

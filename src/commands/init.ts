@@ -33,12 +33,12 @@ already exists, or --object-lock on a bucket without Object Lock.`,
         const r = policy.repository;
         const store = repositoryStore(policy);
         const password = r.encryption === 'none' ? null : readPassword(opts, policy);
-        const written: [string, Date][] = [];
+        const written: [string, Date, string | null][] = [];
         const repo = await Repository.init(
           store,
           {
             password,
-            onRetention: (name, until) => written.push([name, until]),
+            onRetention: (name, until, versionId) => written.push([name, until, versionId]),
             ...(r.packSize === undefined ? {} : { packSize: r.packSize }),
             ...(r.compressionLevel === undefined ? {} : { compressionLevel: r.compressionLevel }),
             ...(objectLock === undefined ? {} : { objectLock }),
@@ -50,7 +50,7 @@ already exists, or --object-lock on a bucket without Object Lock.`,
         try {
           // So the first `lock extend` need not ask the server about config.
           const dates = written.length === 0 ? null : new LockDates(catalog);
-          for (const [name, until] of written) dates?.record(name, until);
+          for (const [name, until, versionId] of written) dates?.record(name, until, versionId);
         } finally {
           catalog.close();
         }

@@ -17,7 +17,9 @@ import type { EngineEvent } from './events.js';
  * An object is due when its retain-until is less than `now + retention`; it is then extended
  * to `now + retention + slack`, so it is not due again for `slack`. Repository writes get the
  * same `retention + slack`. Known dates come from the catalog (`lock_until`); only unknown
- * ones cost a request (GetObjectRetention), and only due ones a PutObjectRetention.
+ * ones cost requests (a version listing and a GetObjectRetention), and only due ones a
+ * PutObjectRetention, addressed to the version lakeguard wrote: someone who puts a new version
+ * over a pack must not get their version extended while the original's retention runs out.
  */
 
 export interface ExtendPolicy {
@@ -60,7 +62,7 @@ export interface ExtendReport {
   retentionDays: number;
   /** Referenced objects considered. */
   checked: number;
-  /** Retention dates read from the server (unknown locally). */
+  /** Objects whose date (and version) the catalog did not know: read from the server (a version listing and a GetObjectRetention). */
   asked: number;
   /** Objects whose retention was (or, with --dry-run, would be) extended. */
   extended: number;
@@ -100,58 +102,60 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
   const tasks = new TaskGroup();
   const signal = opts.signal;
 
+  const sig = signal === undefined ? {} : { signal };
+  const warn = (message: string): void => opts.events?.({ type: 'warning', message });
+
   /**
-   * The version to address when the current one is not there. A plain DELETE in a lock bucket
-   * (allowed to anyone with s3:DeleteObject) only hides an object behind a delete marker: the
-   * data version is still there and must stay retained, so it is extended by version id.
+   * The version to keep retained when the catalog does not know it: the oldest data version,
+   * the one lakeguard wrote (repository objects are written once; a newer version is a retried
+   * PUT of the same bytes, or someone else's). A plain DELETE (allowed under Object Lock) only
+   * hides an object behind a delete marker: its data version must stay retained all the same.
    */
-  const hiddenVersion = async (name: string): Promise<string | null> => {
-    const data = (await versionsOf(store, name)).find((v) => !v.isDeleteMarker);
-    if (data === undefined) {
+  const locate = async (name: string): Promise<string | null> => {
+    const versions = await versionsOf(store, name);
+    const data = versions.filter((v) => !v.isDeleteMarker);
+    const oldest = data.at(-1);
+    if (oldest === undefined) {
       report.missing++;
-      opts.events?.({ type: 'warning', message: `${store.location}${name} is referenced but missing from the repository; run \`lakeguard verify\`` });
+      warn(`${store.location}${name} is referenced but missing from the repository; run \`lakeguard verify\``);
       return null;
     }
-    report.hidden++;
-    opts.events?.({
-      type: 'warning',
-      message: `${store.location}${name} is hidden by a delete marker (a DELETE without version id); its data (version ${data.versionId}) stays retained: remove the marker to make it readable again`,
-    });
-    return data.versionId ?? 'null';
+    const versionId = oldest.versionId ?? 'null';
+    if (versions[0]!.isDeleteMarker) {
+      report.hidden++;
+      warn(`${store.location}${name} is hidden by a delete marker (a DELETE without version id); its data (version ${versionId}) stays retained: remove the marker to make it readable again`);
+    } else if (data.length > 1) {
+      warn(`${store.location}${name} has ${data.length} versions; the oldest (${versionId}, the one lakeguard wrote) stays retained`);
+    }
+    return versionId;
   };
-  const sig = signal === undefined ? {} : { signal };
-  const extend = async (name: string, until: Date, versionId?: string): Promise<void> => {
+
+  const extend = async (name: string, until: Date, versionId: string | null): Promise<void> => {
     report.extended++;
     extendedUntil = until;
     if (opts.dryRun) return;
     const retention = { mode: lock.mode, retainUntil: until };
+    let target = versionId;
     try {
-      await putRetention(name, retention, versionId === undefined ? sig : { ...sig, versionId });
-    } catch (err) {
-      if (!isNotFound(err) || versionId !== undefined) throw err;
-      const hidden = await hiddenVersion(name);
-      if (hidden === null) return;
-      await putRetention(name, retention, { ...sig, versionId: hidden });
-    }
-    dates.record(name, until);
-  };
-  const ask = async (name: string): Promise<void> => {
-    report.asked++;
-    let known: number;
-    let versionId: string | undefined;
-    try {
-      const r = await getRetention(name, sig);
-      // An object without retention (written before lakeguard locked, or by hand) is due now.
-      known = r === null ? 0 : r.retainUntil.getTime();
+      await putRetention(name, retention, target === null ? sig : { ...sig, versionId: target });
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      const hidden = await hiddenVersion(name);
-      if (hidden === null) return;
-      versionId = hidden;
-      const r = await getRetention(name, { ...sig, versionId });
-      known = r === null ? 0 : r.retainUntil.getTime();
+      // The version the catalog knew is gone (or the current one is a delete marker): find it again.
+      target = await locate(name);
+      if (target === null) return;
+      await putRetention(name, retention, { ...sig, versionId: target });
     }
-    if (known > 0) dates.record(name, new Date(known));
+    dates.record(name, until, target);
+  };
+
+  const ask = async (name: string): Promise<void> => {
+    report.asked++;
+    const versionId = await locate(name);
+    if (versionId === null) return;
+    const r = await getRetention(name, { ...sig, versionId });
+    // An object without retention (written before lakeguard locked, or by hand) is due now.
+    const known = r === null ? 0 : r.retainUntil.getTime();
+    if (r !== null) dates.record(name, r.retainUntil, versionId);
     const decision = planExtension(known, policy);
     if (decision.action === 'ask') return; // cannot happen: known is a number
     nextDue = Math.min(nextDue, decision.dueAt);
@@ -163,8 +167,9 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
     for (let i = 0; i < names.length; i++) {
       signal?.throwIfAborted();
       const name = names[i]!;
+      const k = known[i]!;
       report.checked++;
-      const decision = planExtension(known[i]!, policy);
+      const decision = planExtension(k?.until ?? null, policy);
       if (decision.action === 'keep') {
         nextDue = Math.min(nextDue, decision.dueAt);
         continue;
@@ -174,7 +179,7 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
       if (decision.action === 'ask') tasks.spawn(() => ask(name));
       else {
         nextDue = Math.min(nextDue, decision.dueAt);
-        tasks.spawn(() => extend(name, decision.until));
+        tasks.spawn(() => extend(name, decision.until, k?.version ?? null));
       }
     }
     opts.events?.({ type: 'progress', phase: 'lock extend', done: report.checked, bytes: 0, failed: report.missing });

@@ -46,7 +46,7 @@ export interface InitOptions {
 }
 
 /** Told the retention date of each object the repository wrote with one (the catalog keeps them for `lock extend`). */
-export type RetentionListener = (name: string, retainUntil: Date) => void;
+export type RetentionListener = (name: string, retainUntil: Date, versionId: string | null) => void;
 
 export interface OpenOptions {
   /** Called only when the repository is encrypted, so unencrypted repositories need no password. */
@@ -147,15 +147,16 @@ export class Repository {
     // land (the response was lost) is refused too: then the stored config is ours, byte for byte.
     const body = Buffer.from(JSON.stringify(config, null, 2) + '\n');
     const lock = config.objectLock === undefined ? {} : { objectLock: { mode: config.objectLock.mode, retainUntil: writeRetainUntil(Date.now(), config.objectLock) } };
+    let versionId: string | null = null;
     try {
-      await store.put('config', body, { ...putDefaults, ...lock, ifNoneMatch: true, contentType: 'application/json' });
+      versionId = (await store.put('config', body, { ...putDefaults, ...lock, ifNoneMatch: true, contentType: 'application/json' })).versionId;
     } catch (err) {
       if (!(err instanceof StorageError && err.code === 'PreconditionFailed')) throw err;
       if (!(await getBytes(store, 'config')).equals(body)) {
         throw new UsageError(`a lakeguard repository was just created at ${store.location} by another init`, { hint: 'use that repository' });
       }
     }
-    if (lock.objectLock !== undefined) opts.onRetention?.('config', lock.objectLock.retainUntil);
+    if (lock.objectLock !== undefined && versionId !== null) opts.onRetention?.('config', lock.objectLock.retainUntil, versionId);
     return new Repository(store, config, keys, putDefaults);
   }
 
@@ -311,7 +312,7 @@ export class Repository {
     if (lock === undefined || !isLockable(key)) return this.store.put(key, body, { ...this.putDefaults, ...opts });
     const retainUntil = writeRetainUntil(Date.now(), lock);
     const result = await this.store.put(key, body, { ...this.putDefaults, ...opts, objectLock: { mode: lock.mode, retainUntil } });
-    this.retentionListener?.(key, retainUntil);
+    this.retentionListener?.(key, retainUntil, result.versionId);
     return result;
   }
 }

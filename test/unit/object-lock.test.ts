@@ -17,7 +17,7 @@ import {
   parseRetentionDays,
   retainUntilFor,
 } from '../../src/repository/object-lock.js';
-import { lockedUntil, removeRepositoryObject } from '../../src/repository/remove.js';
+import { lockedUntil, removeRepositoryObject, versionsOf } from '../../src/repository/remove.js';
 import { Repository } from '../../src/repository/repository.js';
 import { FaultyStore } from '../../src/storage/faulty-store.js';
 import { FsStore } from '../../src/storage/fs-store.js';
@@ -100,9 +100,10 @@ describe('the extend planner', () => {
 describe('Object Lock in the repository config', () => {
   it('stores mode and retention in config, covered by its MAC', async () => {
     const store = new MemStore({ objectLock: true });
-    const told: [string, Date][] = [];
-    await Repository.init(store, { password: 'pw', kdf: { ...TEST_KDF }, objectLock: LOCK, onRetention: (n, d) => told.push([n, d]) });
-    expect(told).toEqual([['config', (await store.getRetention('config'))!.retainUntil]]);
+    const told: [string, Date, string | null][] = [];
+    await Repository.init(store, { password: 'pw', kdf: { ...TEST_KDF }, objectLock: LOCK, onRetention: (n, d, v) => told.push([n, d, v]) });
+    const [configVersion] = await versionsOf(store, 'config');
+    expect(told).toEqual([['config', (await store.getRetention('config'))!.retainUntil, configVersion!.versionId]]);
     const config = JSON.parse((await getBytes(store, 'config')).toString('utf8'));
     expect(config.objectLock).toEqual(LOCK);
     expect((await Repository.open(store, { password: async () => 'pw' })).objectLock).toEqual(LOCK);
@@ -241,7 +242,7 @@ describe('lock extend on a simulated lock bucket', () => {
     repo = await Repository.init(store, { password: 'pw', kdf: { ...TEST_KDF }, objectLock: LOCK, packSize: 16 * 1024 });
     catalog = openCatalog(dir.path, repo);
     const dates = new LockDates(catalog);
-    repo.onRetention((name, until) => dates.record(name, until));
+    repo.onRetention((name, until, versionId) => dates.record(name, until, versionId));
     group = { name: 'lake', sources: [{ kind: 'path', path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
     const summary = await backupGroup({ repo, catalog, policy: testPolicy(store.location, [group]), group });
     expect(summary.status).toBe('complete');
@@ -327,20 +328,41 @@ describe('lock extend on a simulated lock bucket', () => {
     const indexVersion = await dataVersion(index);
     await store.delete(pack); // a plain DELETE: only a marker, which Object Lock allows
     await store.delete(index);
-    // The pack's date is unknown (asked, then found hidden); the index's is known (extended, then found hidden).
     catalog.database.prepare('DELETE FROM lock_until WHERE name = ?').run(pack);
     const later = Date.now() + 20 * DAY_MS;
     const warnings: string[] = [];
     const report = await extendRetention({ repo, catalog, dryRun: false, concurrency: 2, now: later, events: (e) => e.type === 'warning' && warnings.push(e.message) });
-    expect(report.hidden).toBe(2);
+    // The index's version is known, so it is extended by version id without a question; the
+    // pack's is not, so the listing shows the marker.
+    expect(report.hidden).toBe(1);
     expect(report.missing).toBe(0);
     expect(report.extended).toBe((await referenced()).length + 2);
     for (const [key, versionId] of [[pack, packVersion], [index, indexVersion]] as const) {
       expect((await store.getRetention(key, { versionId }))!.retainUntil.getTime()).toBe(Date.parse(report.extendedUntil!));
-      expect(warnings).toContain(
-        `${store.location}${key} is hidden by a delete marker (a DELETE without version id); its data (version ${versionId}) stays retained: remove the marker to make it readable again`,
-      );
     }
+    expect(warnings).toEqual([
+      `${store.location}${pack} is hidden by a delete marker (a DELETE without version id); its data (version ${packVersion}) stays retained: remove the marker to make it readable again`,
+    ]);
+  });
+
+  it('extends the version lakeguard wrote, not a newer one put over it', async () => {
+    const pack = (await keys(store, 'packs/'))[0]!;
+    const [original] = await versionsOf(store, pack);
+    // Someone with PutObject replaces the pack (Object Lock cannot prevent new versions).
+    const forged = await store.put(pack, Buffer.from('garbage'), { objectLock: { mode: 'GOVERNANCE', retainUntil: new Date(Date.now() + 60_000) } });
+    const later = Date.now() + 20 * DAY_MS;
+    const report = await extendRetention({ repo, catalog, dryRun: false, concurrency: 2, now: later });
+    const until = Date.parse(report.extendedUntil!);
+    expect((await store.getRetention(pack, { versionId: original!.versionId! }))!.retainUntil.getTime()).toBe(until);
+    expect((await store.getRetention(pack, { versionId: forged.versionId! }))!.retainUntil.getTime()).toBeLessThan(until);
+
+    // Without the catalog's dates, the oldest version is the one kept, with a warning.
+    catalog.database.exec('DELETE FROM lock_until');
+    const warnings: string[] = [];
+    const again = await extendRetention({ repo, catalog, dryRun: false, concurrency: 2, now: later + 10 * DAY_MS, events: (e) => e.type === 'warning' && warnings.push(e.message) });
+    expect((await store.getRetention(pack, { versionId: original!.versionId! }))!.retainUntil.getTime()).toBe(Date.parse(again.extendedUntil!));
+    expect((await store.getRetention(pack, { versionId: forged.versionId! }))!.retainUntil.getTime()).toBeLessThan(until);
+    expect(warnings).toEqual([`${store.location}${pack} has 2 versions; the oldest (${original!.versionId}, the one lakeguard wrote) stays retained`]);
   });
 
   it('refuses a repository without Object Lock', async () => {
