@@ -194,7 +194,8 @@ describe('S3 Object Lock on the repository', () => {
         const index = (await versionsUnder(govBucket, `${prefix}index/`))[0]!;
         // A second version and a delete marker, as a retried write and a stray plain DELETE would leave.
         const body = await (await s3.send(new GetObjectCommand({ Bucket: govBucket, Key: index.Key! }))).Body!.transformToByteArray();
-        const until = new Date(Date.now() + 2000);
+        // Far enough ahead that the calls below still set a future date on a busy machine.
+        const until = new Date(Math.ceil((Date.now() + 10_000) / 1000) * 1000);
         const second = await s3.send(new PutObjectCommand({ Bucket: govBucket, Key: index.Key!, Body: body, ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: until }));
         await s3.send(
           new PutObjectRetentionCommand({ Bucket: govBucket, Key: index.Key!, VersionId: index.VersionId, BypassGovernanceRetention: true, Retention: { Mode: 'GOVERNANCE', RetainUntilDate: until } }),
