@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/catalog.js';
+import { LockDates } from '../catalog/lock-dates.js';
 import { requireCatalogOfRepository } from '../engine/rebuild.js';
 import { LakeguardError, UsageError, ExitCode } from '../errors.js';
 import { defaultPolicyForRepository, loadPolicy, normalizeRepositoryUrl } from '../policy/load.js';
@@ -141,6 +142,11 @@ export async function openAll(cmd: Command): Promise<Opened> {
     catalog.close();
     throw err;
   });
+  // Object Lock: remember the retention date of everything written, so `lock extend` need not ask.
+  if (repo.objectLock !== null) {
+    const dates = new LockDates(catalog);
+    repo.onRetention((name, until, versionId) => dates.record(name, until, versionId));
+  }
   return { policy, repo, catalog, reporter, close: () => catalog.close() };
 }
 

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/catalog.js';
+import { LockDates } from '../catalog/lock-dates.js';
+import { UsageError } from '../errors.js';
+import { parseLockMode, parseRetentionDays, type ObjectLockConfig } from '../repository/object-lock.js';
 import { Repository } from '../repository/repository.js';
 import { action } from './action.js';
 import { defaultCatalogPath, globalOptions, readPassword, repositoryStore, resolvePolicy } from './context.js';
@@ -8,29 +11,72 @@ export function register(program: Command): void {
   program
     .command('init')
     .description('create a new repository at repository.url (never overwrites one)')
-    .addHelpText('after', '\nExit status: 0 created, 1 error (e.g. bucket missing), 2 bad usage or policy, or a repository already exists.')
+    .option('--object-lock <mode>', 'S3 Object Lock: put a COMPLIANCE or GOVERNANCE retention on every object written (bucket must have Object Lock enabled)')
+    .option('--retention <duration>', 'with --object-lock: how long each object is retained at least, e.g. 90d, 12w, 1y')
+    .addHelpText(
+      'after',
+      `
+With --object-lock, nothing the repository writes (packs, index files, run manifests, config,
+keys, forget documents) can be deleted or overwritten before its retention ends, not even with
+the bucket owner's credentials under COMPLIANCE. Run \`lakeguard lock extend\` daily to keep
+what is still needed retained.
+
+Exit status: 0 created, 1 error (e.g. bucket missing), 2 bad usage or policy, or a repository
+already exists, or --object-lock on a bucket without Object Lock.`,
+    )
     .action(
       action(async ({ cmd, reporter }) => {
+        const lockOpts = cmd.opts<{ objectLock?: string; retention?: string }>();
+        const objectLock = objectLockOption(lockOpts);
         const opts = globalOptions(cmd);
         const policy = resolvePolicy(opts);
         const r = policy.repository;
         const store = repositoryStore(policy);
         const password = r.encryption === 'none' ? null : readPassword(opts, policy);
+        const written: [string, Date, string | null][] = [];
         const repo = await Repository.init(
           store,
           {
             password,
+            onRetention: (name, until, versionId) => written.push([name, until, versionId]),
             ...(r.packSize === undefined ? {} : { packSize: r.packSize }),
             ...(r.compressionLevel === undefined ? {} : { compressionLevel: r.compressionLevel }),
+            ...(objectLock === undefined ? {} : { objectLock }),
           },
           r.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: r.sseKmsKeyId },
         );
         const catalogPath = opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id);
-        Catalog.open(catalogPath, repo.id).close();
+        const catalog = Catalog.open(catalogPath, repo.id);
+        try {
+          // So the first `lock extend` need not ask the server about config.
+          const dates = written.length === 0 ? null : new LockDates(catalog);
+          for (const [name, until, versionId] of written) dates?.record(name, until, versionId);
+        } finally {
+          catalog.close();
+        }
+        const lockText =
+          objectLock === undefined ? '' : `\nObject Lock: ${objectLock.mode} retention of ${objectLock.retentionDays} days on every object written; run \`lakeguard lock extend\` daily`;
         reporter.summary(
-          { repository: store.location, id: repo.id, encrypted: repo.encrypted, catalog: catalogPath },
-          `created ${repo.encrypted ? 'encrypted' : 'unencrypted'} repository ${repo.id} at ${store.location}\ncatalog: ${catalogPath}`,
+          { repository: store.location, id: repo.id, encrypted: repo.encrypted, catalog: catalogPath, objectLock: repo.objectLock },
+          `created ${repo.encrypted ? 'encrypted' : 'unencrypted'} repository ${repo.id} at ${store.location}\ncatalog: ${catalogPath}${lockText}`,
         );
       }),
     );
+}
+
+function objectLockOption(opts: { objectLock?: string; retention?: string }): ObjectLockConfig | undefined {
+  if (opts.objectLock === undefined && opts.retention === undefined) return undefined;
+  if (opts.objectLock === undefined) throw new UsageError('--retention needs --object-lock compliance|governance');
+  const mode = parseLockMode(opts.objectLock);
+  if (mode === null) {
+    throw new UsageError(`--object-lock ${opts.objectLock}: expected compliance or governance`, {
+      hint: 'compliance: nobody can delete before the date; governance: users with s3:BypassGovernanceRetention can',
+    });
+  }
+  if (opts.retention === undefined) throw new UsageError('--object-lock needs --retention, e.g. --retention 90d');
+  const retentionDays = parseRetentionDays(opts.retention);
+  if (retentionDays === null) {
+    throw new UsageError(`--retention ${opts.retention}: expected a duration in days, weeks or years such as 90d, 12w or 1y (at least 1d, at most 100y)`);
+  }
+  return { mode, retentionDays };
 }

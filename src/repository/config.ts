@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ChunkerParams } from './chunker.js';
 import type { KdfParams } from './crypto.js';
+import type { ObjectLockConfig } from './object-lock.js';
 
 export const FORMAT_NAME = 'lakeguard-repository';
 export const FORMAT_VERSION = 1;
@@ -15,6 +16,8 @@ export interface RepositoryConfig {
   pack: { targetSize: number };
   compression: { algorithm: 'zstd'; level: number };
   encryption: EncryptionConfig;
+  /** Present when every object the repository writes carries an S3 Object Lock retention. */
+  objectLock?: ObjectLockConfig;
 }
 
 export type EncryptionConfig =

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { LockedError, isNotFound } from '../errors.js';
 import { getBytes } from '../storage/types.js';
 import { isProcessAlive } from '../util/process.js';
+import { removeRepositoryObject } from './remove.js';
 import type { Repository } from './repository.js';
 
 export type LockType = 'shared' | 'exclusive';
@@ -61,7 +62,8 @@ export class RepositoryLock {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     try {
-      await this.repo.store.delete(`locks/${this.id}`);
+      // Every version: in a versioned (e.g. Object Lock) bucket a plain delete leaves them all behind.
+      await removeRepositoryObject(this.repo, `locks/${this.id}`);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -105,7 +107,7 @@ export async function removeLocks(repo: Repository, opts: { all: boolean }): Pro
       continue;
     }
     try {
-      await repo.store.delete(`locks/${lock.id}`);
+      await removeRepositoryObject(repo, `locks/${lock.id}`);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

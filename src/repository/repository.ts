@@ -25,6 +25,7 @@ import {
   type KdfParams,
   type MasterKeys,
 } from './crypto.js';
+import { isLockable, writeRetainUntil, type ObjectLockConfig } from './object-lock.js';
 import { BlobType, decodePackHeader, splitPack, type PackEntry } from './pack.js';
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
@@ -38,7 +39,14 @@ export interface InitOptions {
   compressionLevel?: number;
   /** Tests use a cheap KDF; production keeps the default. */
   kdf?: KdfParams;
+  /** Put an S3 Object Lock retention on every object the repository writes (the bucket must have Object Lock enabled). */
+  objectLock?: ObjectLockConfig;
+  /** Told the retention date of `config` (the repository's listener does not exist yet). */
+  onRetention?: RetentionListener;
 }
+
+/** Told the retention date of each object the repository wrote with one (the catalog keeps them for `lock extend`). */
+export type RetentionListener = (name: string, retainUntil: Date, versionId: string | null) => void;
 
 export interface OpenOptions {
   /** Called only when the repository is encrypted, so unencrypted repositories need no password. */
@@ -78,6 +86,18 @@ export class Repository {
     private readonly putDefaults: PutOptions,
   ) {}
 
+  private retentionListener: RetentionListener | null = null;
+
+  /** The Object Lock setting, or null when objects are written without retention. */
+  get objectLock(): ObjectLockConfig | null {
+    return this.config.objectLock ?? null;
+  }
+
+  /** Registers the one listener told of every retention date this repository puts. */
+  onRetention(listener: RetentionListener | null): void {
+    this.retentionListener = listener;
+  }
+
   get id(): string {
     return this.config.id;
   }
@@ -107,6 +127,7 @@ export class Repository {
         hint: 'use it as it is, or choose another repository.url; init never overwrites',
       });
     }
+    if (opts.objectLock !== undefined) await requireObjectLock(store);
     const keys = opts.password === null ? null : generateMasterKeys();
     const base = {
       format: FORMAT_NAME,
@@ -116,6 +137,7 @@ export class Repository {
       chunker: opts.chunker ?? DEFAULT_CHUNKER,
       pack: { targetSize: opts.packSize ?? DEFAULT_PACK_SIZE },
       compression: { algorithm: 'zstd', level: opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL },
+      ...(opts.objectLock === undefined ? {} : { objectLock: { mode: opts.objectLock.mode, retentionDays: opts.objectLock.retentionDays } }),
     } as const;
     let config: RepositoryConfig;
     if (keys === null || opts.password === null) {
@@ -129,14 +151,17 @@ export class Repository {
     // Create-only: two concurrent inits cannot both win. A retried PUT whose first attempt did
     // land (the response was lost) is refused too: then the stored config is ours, byte for byte.
     const body = Buffer.from(JSON.stringify(config, null, 2) + '\n');
+    const lock = config.objectLock === undefined ? {} : { objectLock: { mode: config.objectLock.mode, retainUntil: writeRetainUntil(Date.now(), config.objectLock) } };
+    let versionId: string | null = null;
     try {
-      await store.put('config', body, { ...putDefaults, ifNoneMatch: true, contentType: 'application/json' });
+      versionId = (await store.put('config', body, { ...putDefaults, ...lock, ifNoneMatch: true, contentType: 'application/json' })).versionId;
     } catch (err) {
       if (!(err instanceof StorageError && err.code === 'PreconditionFailed')) throw err;
       if (!(await getBytes(store, 'config')).equals(body)) {
         throw new UsageError(`a lakeguard repository was just created at ${store.location} by another init`, { hint: 'use that repository' });
       }
     }
+    if (lock.objectLock !== undefined && versionId !== null) opts.onRetention?.('config', lock.objectLock.retainUntil, versionId);
     return new Repository(store, config, keys, putDefaults);
   }
 
@@ -282,8 +307,32 @@ export class Repository {
     return names;
   }
 
-  put(key: string, body: Buffer, opts: PutOptions = {}): ReturnType<ObjectStore['put']> {
-    return this.store.put(key, body, { ...this.putDefaults, ...opts });
+  /**
+   * The one write path of the repository. With Object Lock, every object but `locks/` (which
+   * are rewritten and deleted) gets retainUntil = now + retention + slack (object-lock.ts); the date is computed per
+   * PUT, just before it, so a slow upload never shortens the promised retention.
+   */
+  async put(key: string, body: Buffer, opts: PutOptions = {}): ReturnType<ObjectStore['put']> {
+    const lock = this.config.objectLock;
+    if (lock === undefined || !isLockable(key)) return this.store.put(key, body, { ...this.putDefaults, ...opts });
+    const retainUntil = writeRetainUntil(Date.now(), lock);
+    const result = await this.store.put(key, body, { ...this.putDefaults, ...opts, objectLock: { mode: lock.mode, retainUntil } });
+    this.retentionListener?.(key, retainUntil, result.versionId);
+    return result;
+  }
+}
+
+/** Init with Object Lock needs a store that can lock, on a bucket created with Object Lock enabled. */
+async function requireObjectLock(store: ObjectStore): Promise<void> {
+  if (store.objectLockEnabled === undefined || store.putRetention === undefined) {
+    throw new UsageError(`${store.location} cannot use S3 Object Lock: only S3 repositories can`, {
+      hint: 'drop --object-lock, or put the repository in an S3 bucket created with Object Lock enabled',
+    });
+  }
+  if (!(await store.objectLockEnabled())) {
+    throw new UsageError(`the bucket of ${store.location} does not have S3 Object Lock enabled`, {
+      hint: 'create a bucket with Object Lock enabled (aws s3api create-bucket --object-lock-enabled-for-bucket ...) and use it as repository.url, or drop --object-lock',
+    });
   }
 }
 
@@ -306,6 +355,15 @@ function parseConfig(raw: Buffer, location: string): RepositoryConfig {
     throw new LakeguardError(`repository at ${location} has format version ${config.version}; this lakeguard reads version ${FORMAT_VERSION}`, {
       hint: 'upgrade lakeguard',
     });
+  }
+  const lock = config.objectLock as unknown;
+  if (lock !== undefined) {
+    const l = lock as { mode?: unknown; retentionDays?: unknown };
+    if ((l.mode !== 'COMPLIANCE' && l.mode !== 'GOVERNANCE') || !Number.isInteger(l.retentionDays) || (l.retentionDays as number) < 1) {
+      throw new IntegrityError(`repository config at ${location} has an invalid objectLock ${JSON.stringify(lock)}`, {
+        hint: 'restore the original config object',
+      });
+    }
   }
   return config;
 }

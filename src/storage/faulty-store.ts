@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { StorageError } from '../errors.js';
-import type { GetOptions, GetResult, ListItem, ListOptions, ObjectMeta, ObjectStore, PutOptions, PutResult, RequestStats } from './types.js';
+import type { GetOptions, GetResult, ListItem, ListOptions, ObjectMeta, ObjectRetention, ObjectStore, PutOptions, PutResult, RequestStats } from './types.js';
 
 export type StoreFault = 'throttle' | 'server' | 'reset' | 'truncate';
 
@@ -76,6 +76,20 @@ export class FaultyStore implements ObjectStore {
 
   versioningEnabled(): Promise<boolean> {
     return this.inner.versioningEnabled?.() ?? Promise.resolve(false);
+  }
+
+  // Object Lock passes through untouched (no faults injected), so a lock repository can be wrapped.
+  objectLockEnabled(opts?: { signal?: AbortSignal }): Promise<boolean> {
+    return this.inner.objectLockEnabled?.(opts) ?? Promise.resolve(false);
+  }
+
+  getRetention(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectRetention | null> {
+    return this.inner.getRetention?.(key, opts) ?? Promise.resolve(null);
+  }
+
+  putRetention(key: string, retention: ObjectRetention, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void> {
+    if (this.inner.putRetention === undefined) return Promise.reject(new StorageError('Other', `PUT retention ${this.location}${key}: this store cannot lock objects`));
+    return this.inner.putRetention(key, retention, opts);
   }
 
   /** Throws an injected error, or returns 'truncate' for a GET whose body is to be cut off. */

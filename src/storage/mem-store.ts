@@ -12,6 +12,7 @@ import {
   type ListOptions,
   type ObjectEntry,
   type ObjectMeta,
+  type ObjectRetention,
   type ObjectStore,
   type PutOptions,
   type PutResult,
@@ -33,6 +34,11 @@ export interface MemStoreOptions {
   pageSize?: number;
   /** Shown in `location` and error messages (default a random `mem://` name). */
   name?: string;
+  /**
+   * Simulate a bucket with S3 Object Lock enabled (implies versioning): puts may carry a
+   * retention, and deleting a retained version by id fails with AccessDenied, as on S3.
+   */
+  objectLock?: boolean;
 }
 
 interface MemVersion {
@@ -48,6 +54,7 @@ interface MemVersion {
   metadata: Record<string, string>;
   tags: Record<string, string>;
   storageClass: string;
+  retention?: ObjectRetention;
 }
 
 export class MemStore implements ObjectStore {
@@ -59,9 +66,11 @@ export class MemStore implements ObjectStore {
   private readonly now: () => Date;
   private readonly pageSize: number;
   private lastTime = 0;
+  private readonly lockEnabled: boolean;
 
   constructor(opts: MemStoreOptions = {}) {
-    this.versioning = opts.versioning ?? false;
+    this.lockEnabled = opts.objectLock ?? false;
+    this.versioning = (opts.versioning ?? false) || this.lockEnabled;
     this.everVersioned = this.versioning;
     this.now = opts.now ?? (() => new Date());
     this.pageSize = Math.max(1, opts.pageSize ?? 1000);
@@ -138,9 +147,13 @@ export class MemStore implements ObjectStore {
     if (opts.ifNoneMatch && versions[0] && !versions[0].deleteMarker) {
       throw new StorageError('PreconditionFailed', `PUT ${this.where(key)}: PreconditionFailed (412): the key already exists`);
     }
+    if (opts.objectLock && !this.lockEnabled) {
+      throw new StorageError('Other', `PUT ${this.where(key)}: InvalidRequest (400): Object Lock is not enabled on this bucket`, { backendCode: 'InvalidRequest' });
+    }
     const v: MemVersion = {
       versionId: this.versioning ? newVersionId() : null,
       deleteMarker: false,
+      ...(opts.objectLock === undefined ? {} : { retention: { ...opts.objectLock } }),
       body: data,
       etag: createHash('md5').update(data).digest('hex'),
       lastModified: this.tick(),
@@ -164,6 +177,12 @@ export class MemStore implements ObjectStore {
     let next: MemVersion[];
     if (opts.versionId !== undefined) {
       const id = opts.versionId === 'null' ? null : opts.versionId;
+      const retained = versions.find((v) => v.versionId === id)?.retention;
+      if (retained !== undefined && retained.retainUntil.getTime() > this.now().getTime()) {
+        throw new StorageError('AccessDenied', `DELETE ${this.where(key, opts.versionId)}: AccessDenied (403): the version is under ${retained.mode} retention`, {
+          backendCode: 'AccessDenied',
+        });
+      }
       next = versions.filter((v) => v.versionId !== id);
     } else if (!this.everVersioned) {
       next = [];
@@ -182,6 +201,28 @@ export class MemStore implements ObjectStore {
     }
     if (next.length === 0) this.objects.delete(key);
     else this.objects.set(key, next);
+  }
+
+  async objectLockEnabled(): Promise<boolean> {
+    this.stats.head++;
+    return this.lockEnabled;
+  }
+
+  async getRetention(key: string, opts: { versionId?: string } = {}): Promise<ObjectRetention | null> {
+    this.stats.head++;
+    const r = this.find('GET retention', key, opts.versionId).retention;
+    return r === undefined ? null : { ...r };
+  }
+
+  async putRetention(key: string, retention: ObjectRetention, opts: { versionId?: string } = {}): Promise<void> {
+    this.stats.put++;
+    const v = this.find('PUT retention', key, opts.versionId);
+    if (!this.lockEnabled) throw new StorageError('Other', `PUT retention ${this.where(key)}: InvalidRequest (400): Object Lock is not enabled on this bucket`);
+    const old = v.retention;
+    if (old?.mode === 'COMPLIANCE' && (retention.mode !== 'COMPLIANCE' || retention.retainUntil < old.retainUntil) && old.retainUntil.getTime() > this.now().getTime()) {
+      throw new StorageError('AccessDenied', `PUT retention ${this.where(key, opts.versionId)}: AccessDenied (403): a COMPLIANCE retention can only be extended`);
+    }
+    v.retention = { ...retention };
   }
 
   async getTags(key: string, opts: { versionId?: string } = {}): Promise<Record<string, string>> {

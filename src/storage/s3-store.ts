@@ -6,6 +6,8 @@ import {
   DeleteObjectCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
+  GetObjectRetentionCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
@@ -32,6 +34,7 @@ import {
   type ListOptions,
   type ObjectEntry,
   type ObjectMeta,
+  type ObjectRetention,
   type ObjectStore,
   type PrefixEntry,
   type PutOptions,
@@ -338,6 +341,56 @@ export class S3Store implements ObjectStore {
     );
     // A suspended bucket still holds the versions written while it was enabled.
     return res.Status === 'Enabled' || res.Status === 'Suspended';
+  }
+
+  // ---------------------------------------------------------------- object lock
+
+  async objectLockEnabled(opts: { signal?: AbortSignal } = {}): Promise<boolean> {
+    try {
+      const res = await this.send('head', { op: 'GET object-lock', action: 's3:GetBucketObjectLockConfiguration' }, opts.signal, (c, o) =>
+        c.send(new GetObjectLockConfigurationCommand({ Bucket: this.bucket }), o),
+      );
+      return res.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
+    } catch (err) {
+      // A bucket without Object Lock answers 404 ObjectLockConfigurationNotFoundError.
+      if (err instanceof StorageError && err.code === 'NotFound') return false;
+      throw err;
+    }
+  }
+
+  async getRetention(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<ObjectRetention | null> {
+    const full = this.fullKey('GET retention', key);
+    try {
+      const res = await this.send(
+        'head',
+        { op: 'GET retention', key: full, action: 's3:GetObjectRetention', ...ver(opts.versionId) },
+        opts.signal,
+        (c, o) => c.send(new GetObjectRetentionCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+      );
+      const r = res.Retention;
+      if (r?.Mode === undefined || r.RetainUntilDate === undefined) return null;
+      return { mode: r.Mode, retainUntil: new Date(r.RetainUntilDate) };
+    } catch (err) {
+      // "This object has no retention" is a 404 (NoSuchObjectLockConfiguration); a missing object is too,
+      // so tell them apart by the backend code.
+      if (err instanceof StorageError && err.code === 'NotFound' && /ObjectLockConfiguration/i.test(err.backendCode)) return null;
+      throw err;
+    }
+  }
+
+  async putRetention(key: string, retention: ObjectRetention, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<void> {
+    const full = this.fullKey('PUT retention', key);
+    await this.send('put', { op: 'PUT retention', key: full, action: 's3:PutObjectRetention', ...ver(opts.versionId) }, opts.signal, (c, o) =>
+      c.send(
+        new PutObjectRetentionCommand({
+          Bucket: this.bucket,
+          Key: full,
+          ...(opts.versionId ? { VersionId: opts.versionId } : {}),
+          Retention: { Mode: retention.mode, RetainUntilDate: retention.retainUntil },
+        }),
+        o,
+      ),
+    );
   }
 
   // ---------------------------------------------------------------- write

@@ -26,6 +26,22 @@ export interface ObjectStore {
   getTags?(key: string, opts?: { versionId?: string }): Promise<Record<string, string>>;
   /** Whether the root bucket keeps versions: versioning enabled, or suspended with old versions (S3 only; other stores: false). */
   versioningEnabled?(): Promise<boolean>;
+
+  // Object Lock (S3, and MemStore for tests). A store without these methods cannot lock objects.
+  /** Whether the root bucket has Object Lock enabled (S3 GetObjectLockConfiguration). */
+  objectLockEnabled?(opts?: { signal?: AbortSignal }): Promise<boolean>;
+  /** The retention of one object version (the current one without versionId); null when it has none. */
+  getRetention?(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectRetention | null>;
+  /** Sets (extends) the retention of one object version. Shortening a COMPLIANCE retention is refused by S3. */
+  putRetention?(key: string, retention: ObjectRetention, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void>;
+}
+
+export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
+
+/** An S3 Object Lock retention: the version cannot be deleted or overwritten before `retainUntil`. */
+export interface ObjectRetention {
+  mode: ObjectLockMode;
+  retainUntil: Date;
 }
 
 export interface RequestStats {
@@ -129,7 +145,8 @@ export interface PutOptions {
   tags?: Record<string, string>;
   /** Server-side encryption with this KMS key id (S3 only). */
   sseKmsKeyId?: string;
-  objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; retainUntil: Date };
+  /** Object Lock retention of the new version (needs a bucket with Object Lock enabled). */
+  objectLock?: ObjectRetention;
   /** Size of a streamed body, when known (helps choose single PUT vs multipart). */
   size?: number;
   signal?: AbortSignal;
