@@ -158,3 +158,13 @@ export function forgottenGapAt(catalog: Catalog, time: number): { forgotten: num
   }
   return forgotten === 0 ? null : { forgotten, before: before?.id ?? null, after: after?.id ?? null };
 }
+
+/** Objects forget could not delete yet (Object Lock), oldest first. */
+export function pendingDeletions(catalog: Catalog): string[] {
+  return catalog.database.prepare('SELECT name FROM pending_deletions ORDER BY name').pluck().all() as string[];
+}
+
+export function setPendingDeletion(catalog: Catalog, name: string, lockedUntil: number | null): void {
+  if (lockedUntil === null) catalog.database.prepare('DELETE FROM pending_deletions WHERE name = ?').run(name);
+  else catalog.database.prepare('INSERT OR REPLACE INTO pending_deletions (name, locked_until) VALUES (?, ?)').run(name, lockedUntil);
+}

@@ -98,6 +98,8 @@ CREATE TABLE IF NOT EXISTS dropped_versions (
   version_id TEXT NOT NULL,
   PRIMARY KEY (object, version_id)
 ) WITHOUT ROWID;
+-- Repository objects forget wanted to delete but Object Lock still retains; retried by every forget.
+CREATE TABLE IF NOT EXISTS pending_deletions (name TEXT PRIMARY KEY, locked_until INTEGER) WITHOUT ROWID;
 -- Forget documents (forgets/<name>) this catalog has applied.
 CREATE TABLE IF NOT EXISTS forgets (name TEXT PRIMARY KEY, created INTEGER NOT NULL) WITHOUT ROWID;
 `;

@@ -85,7 +85,7 @@ function describe(r: ForgetResult): string {
   );
   if (r.documents.length > 0) lines.push(`wrote forgets/${r.documents[0]}${r.documents.length > 1 ? ` and ${r.documents.length - 1} more parts` : ''}`);
   if (r.manifestsDeleted.length > 0) lines.push(`deleted ${r.manifestsDeleted.length} run manifest${r.manifestsDeleted.length === 1 ? '' : 's'}`);
-  for (const l of r.manifestsLocked) lines.push(`kept ${l.name}: locked until ${l.lockedUntil.slice(0, 10)}; deletable then (prune removes it)`);
+  for (const l of r.manifestsLocked) lines.push(`kept ${l.name}: locked until ${l.lockedUntil.slice(0, 10)}; a later forget deletes it then`);
   if (!r.dryRun && r.dropped.length > 0) lines.push('run `lakeguard prune` to free the space the dropped versions used');
   if (r.dryRun) lines.push('dry run: nothing was changed');
   return lines.join('\n');

@@ -20,7 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Catalog } from '../catalog/catalog.js';
-import { applyForgetDocument, describeVersions, objectsWithVersions, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
+import { applyForgetDocument, describeVersions, objectsWithVersions, pendingDeletions, setPendingDeletion, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
 import type { RunRow } from '../catalog/types.js';
 import { InterruptedError } from '../errors.js';
 import { hasRules, retentionScopes, scopeOf, type RetentionScope } from '../policy/retention.js';
@@ -190,7 +190,11 @@ export async function forget(
   events({ type: 'phase', phase: 'plan' });
   const plan = planForget(catalog, policy, opts);
   const result: ForgetResult = { ...plan, dryRun: opts.dryRun, documents: [], manifestsDeleted: [], manifestsLocked: [] };
-  if (opts.dryRun || (plan.forgotten.length === 0 && plan.dropped.length === 0)) return result;
+  if (opts.dryRun) return result;
+  if (plan.forgotten.length === 0 && plan.dropped.length === 0) {
+    await deleteManifests(repo, catalog, [], result);
+    return result;
+  }
 
   const id = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '')}-${randomBytes(3).toString('hex')}`;
   const parts = Math.max(1, Math.ceil(plan.dropped.length / DROPS_PER_DOCUMENT));
@@ -217,10 +221,24 @@ export async function forget(
   }
 
   events({ type: 'phase', phase: 'delete manifests' });
-  for (const runId of plan.emptyRuns) {
-    const removed = await removeRepositoryObject(repo, `runs/${runId}`);
-    if (removed.removed) result.manifestsDeleted.push(runId);
-    else result.manifestsLocked.push({ name: `runs/${runId}`, lockedUntil: removed.lockedUntil.toISOString() });
-  }
+  await deleteManifests(repo, catalog, plan.emptyRuns, result);
   return result;
+}
+
+/**
+ * Deletes the manifests nothing needs any more: this forget's, and those an earlier forget
+ * found still under Object Lock (remembered in the catalog, so a later run deletes them).
+ */
+async function deleteManifests(repo: Repository, catalog: Catalog, runIds: readonly string[], result: ForgetResult): Promise<void> {
+  const names = [...new Set([...pendingDeletions(catalog), ...runIds.map((id) => `runs/${id}`)])];
+  for (const name of names) {
+    const removed = await removeRepositoryObject(repo, name);
+    if (removed.removed) {
+      result.manifestsDeleted.push(name.slice('runs/'.length));
+      setPendingDeletion(catalog, name, null);
+    } else {
+      result.manifestsLocked.push({ name, lockedUntil: removed.lockedUntil.toISOString() });
+      setPendingDeletion(catalog, name, removed.lockedUntil.getTime());
+    }
+  }
 }

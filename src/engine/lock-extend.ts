@@ -1,4 +1,5 @@
 import type { Catalog } from '../catalog/catalog.js';
+import { pendingDeletions } from '../catalog/forget.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { LakeguardError, UsageError, isNotFound } from '../errors.js';
 import { CLOCK_SKEW_MARGIN_MS, DAY_MS, defaultSlackMs, retainUntilFor, type ObjectLockConfig } from '../repository/object-lock.js';
@@ -188,10 +189,12 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
   await consider(['config']);
   // Every manifest in runs/ is needed (forget deletes those it no longer needs), including runs
   // of other machines this catalog has not seen; like keys/ and forgets/, one LIST per 1000.
+  // Manifests forget already wanted to delete (still locked) are left to expire.
+  const unneeded = new Set(pendingDeletions(catalog));
   for (const dir of ['keys/', 'forgets/', 'runs/']) {
     let page: string[] = [];
     for await (const item of store.list(dir, signal === undefined ? {} : { signal })) {
-      if (item.kind !== 'object') continue;
+      if (item.kind !== 'object' || unneeded.has(item.key)) continue;
       page.push(item.key);
       if (page.length === PAGE) {
         await consider(page);

@@ -1,5 +1,6 @@
 // forget on a versioned in-memory bucket: kept runs restore exactly as before, dropped versions
 // are gone from the catalog and are not captured again, and a rebuilt catalog agrees.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -11,10 +12,10 @@ import { restore } from '../../src/engine/restore.js';
 import { verify } from '../../src/engine/verify.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import type { Group, Policy } from '../../src/policy/types.js';
-import type { Repository } from '../../src/repository/repository.js';
+import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
-import { hashTree, initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { hashTree, initRepo, openCatalog, tempDir, TEST_KDF, testPolicy } from '../helpers/fixtures.js';
 
 describe('forget', () => {
   let dir: ReturnType<typeof tempDir>;
@@ -150,6 +151,28 @@ describe('forget', () => {
     expect(await restoreRun(catalog, ids[4]!, 'after-5')).toEqual(before);
     const checked = await verify({ repo, catalog, readData: 1, concurrency: 2 });
     expect(checked.damage).toEqual([]);
+  }, 30_000);
+
+  it('a manifest under Object Lock is kept, remembered, and deleted by a later forget once it expires', async () => {
+    catalog.close();
+    const store = new MemStore({ objectLock: true });
+    repo = await Repository.init(store, { password: 'pw', kdf: { ...TEST_KDF }, objectLock: { mode: 'GOVERNANCE', retentionDays: 1 } });
+    mkdirSync(join(dir.path, 'locked'));
+    catalog = openCatalog(join(dir.path, 'locked'), repo);
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
+    const ids = await history(group);
+    const first = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(first.manifestsDeleted).toEqual([]);
+    expect(first.manifestsLocked.map((l) => l.name).sort()).toEqual([`runs/${ids[0]}`, `runs/${ids[1]}`].sort());
+    expect(count(catalog, 'SELECT count(*) FROM pending_deletions')).toBe(2);
+
+    // The retention ends (a governance date can be shortened): the next forget deletes them.
+    for (const l of first.manifestsLocked) await store.putRetention(l.name, { mode: 'GOVERNANCE', retainUntil: new Date(Date.now() - 1000) }, {});
+    const second = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(second.manifestsDeleted.sort()).toEqual([ids[0], ids[1]].sort());
+    expect(second.manifestsLocked).toEqual([]);
+    expect(count(catalog, 'SELECT count(*) FROM pending_deletions')).toBe(0);
+    expect((await repo.listNames('runs')).sort()).toEqual(ids.slice(2).sort());
   }, 30_000);
 
   it('keeps every version between consecutive kept runs, so --at stays exact there', async () => {
