@@ -16,6 +16,8 @@ export interface PackFacts {
   /** Of those, the ones a catalogued version or a run manifest's records still use. */
   usedBlobs: number;
   usedBytes: number;
+  /** Object Lock keeps the pack until then (ms): repacking it would only store its data twice. */
+  retainedUntil?: number;
 }
 
 export interface PlannedPack {
@@ -54,9 +56,11 @@ export function packOverhead(blobs: number, encrypted: boolean): number {
  * `maxUnused` is a fraction (0.05 = 5 %): after pruning, unused ≤ maxUnused × (used + unused),
  * i.e. unused ≤ used × maxUnused / (1 − maxUnused). Pack headers count as used.
  */
-export function planPrune(packs: readonly PackFacts[], opts: { maxUnused: number; encrypted: boolean }): PrunePlan {
+export function planPrune(packs: readonly PackFacts[], opts: { maxUnused: number; encrypted: boolean; now?: number }): PrunePlan {
+  const now = opts.now ?? Date.now();
   const plan: PrunePlan = { remove: [], repack: [], keep: [], missing: [], forgetInCatalog: [], packBytes: 0, usedBytes: 0, unusedBytes: 0, unusedAfter: 0, limitBytes: 0 };
   const partly: PlannedPack[] = [];
+  let retainedUnused = 0;
   for (const p of packs) {
     if (p.size === null) {
       if (p.usedBlobs > 0) plan.missing.push(p.name);
@@ -76,14 +80,17 @@ export function planPrune(packs: readonly PackFacts[], opts: { maxUnused: number
     plan.usedBytes += planned.usedBytes;
     plan.unusedBytes += unused;
     if (unused === 0) plan.keep.push(planned);
-    else partly.push(planned);
+    else if (p.retainedUntil !== undefined && p.retainedUntil > now) {
+      plan.keep.push(planned);
+      retainedUnused += unused;
+    } else partly.push(planned);
   }
 
   const f = Math.min(Math.max(opts.maxUnused, 0), 1);
   plan.limitBytes = f >= 1 ? Number.POSITIVE_INFINITY : Math.floor((plan.usedBytes * f) / (1 - f));
   // Emptiest first (largest unused share), then most unused bytes, then by name (stable plans).
   partly.sort((a, b) => b.unusedBytes * a.size - a.unusedBytes * b.size || b.unusedBytes - a.unusedBytes || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  let left = partly.reduce((n, p) => n + p.unusedBytes, 0);
+  let left = retainedUnused + partly.reduce((n, p) => n + p.unusedBytes, 0);
   for (const p of partly) {
     if (left > plan.limitBytes) {
       plan.repack.push(p);

@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
+import { LockDates } from '../catalog/lock-dates.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { packKey, type BlobType } from '../repository/pack.js';
@@ -294,9 +295,20 @@ class PruneRun {
   private packFacts(present: Map<string, number>): PackFacts[] {
     const facts: PackFacts[] = [];
     const seen = new Set<string>();
+    // In an Object Lock repository a retained pack outlives any repack: its known date keeps it as it is.
+    const dates = this.repo.objectLock === null ? null : new LockDates(this.catalog);
     for (const u of this.catalog.packUsage()) {
       seen.add(u.name);
-      facts.push({ name: u.name, size: present.get(u.name) ?? null, known: true, blobs: u.blobs, usedBlobs: u.usedBlobs, usedBytes: u.usedBytes });
+      const until = dates?.known([packKey(u.name)])[0]?.until;
+      facts.push({
+        name: u.name,
+        size: present.get(u.name) ?? null,
+        known: true,
+        blobs: u.blobs,
+        usedBlobs: u.usedBlobs,
+        usedBytes: u.usedBytes,
+        ...(until === undefined ? {} : { retainedUntil: until }),
+      });
     }
     // Packs the catalog does not know (a crashed run's, or a crashed prune's) hold nothing it uses.
     for (const [name, size] of present) if (!seen.has(name)) facts.push({ name, size, known: false, blobs: 0, usedBlobs: 0, usedBytes: 0 });

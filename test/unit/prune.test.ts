@@ -91,6 +91,16 @@ describe('planPrune', () => {
     expect(plan.unusedAfter).toBeLessThanOrEqual(plan.limitBytes);
   });
 
+  it('a partly used pack still under Object Lock is kept as it is: repacking would store its data twice', () => {
+    const now = Date.parse('2026-11-23T00:00:00Z');
+    const retained = { ...pack('p', 1900 + o(2), 2, 1, 1000), retainedUntil: now + 1 };
+    const expired = { ...pack('q', 1300 + o(2), 2, 1, 1000), retainedUntil: now };
+    const plan = planPrune([retained, expired], { maxUnused: 0, encrypted: false, now });
+    expect(plan.keep.map((p) => p.name)).toEqual(['p']);
+    expect(plan.repack.map((p) => p.name)).toEqual(['q']);
+    expect(plan.unusedAfter).toBe(900);
+  });
+
   it('encrypted pack headers (28-byte seal) count as used', () => {
     const plan = planPrune([pack('e', 1000 + packOverhead(3, true), 3, 3, 1000)], { maxUnused: 0, encrypted: true });
     expect(plan.keep.map((p) => p.unusedBytes)).toEqual([0]);
