@@ -87,6 +87,8 @@ export class Packer {
     const trailer = Buffer.alloc(4);
     trailer.writeUInt32LE(header.length);
     const body = Buffer.concat([...blobs.map((b) => b.stored), header, trailer]);
+    // The blobs are in `body` now: let them go, so a pack in flight costs its size once, not twice.
+    blobs.length = 0;
     const id = sha256Hex(body);
     await this.repo.put(packKey(id), body, { contentType: 'application/octet-stream' });
     this.packsWritten++;
