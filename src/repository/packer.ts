@@ -27,6 +27,8 @@ export class Packer {
   private current = deferred();
   private readonly uploads = new Set<Promise<void>>();
   private readonly maxUploads: number;
+  /** Set while a sealed pack waits for an upload slot. */
+  private slotWait: Promise<void> | null = null;
   private failure: unknown = null;
   packsWritten = 0;
   bytesWritten = 0;
@@ -40,6 +42,10 @@ export class Packer {
 
   /** Adds a blob; the returned `stored` promise settles when its pack is written. */
   async add(blob: EncodedBlob): Promise<{ stored: Promise<void> }> {
+    // While a sealed pack waits for an upload slot, new blobs wait too: otherwise every
+    // concurrent caller could fill and seal another pack, and packs would pile up in memory
+    // whenever PUTs are slower than reads. Memory stays at (maxUploads + 1) packs.
+    while (this.slotWait !== null) await this.slotWait;
     this.throwIfFailed();
     this.blobs.push(blob);
     this.bytes += blob.stored.length;
@@ -62,7 +68,16 @@ export class Packer {
     this.bytes = 0;
     this.current = deferred();
 
-    while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
+    if (this.uploads.size >= this.maxUploads) {
+      this.slotWait = (async () => {
+        while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
+      })();
+      try {
+        await this.slotWait;
+      } finally {
+        this.slotWait = null;
+      }
+    }
     if (this.failure !== null) {
       // This pack will never be written: settle its blobs' `stored` instead of leaving them pending.
       done.reject(this.failure);

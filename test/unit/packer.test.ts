@@ -487,6 +487,35 @@ describe('Packer: durability and flow control', () => {
     expect(store.stats.put - 1 /* config */).toBe(packs.length);
   });
 
+  it('with the upload slot taken, concurrent callers cannot fill and seal more than one further pack', async () => {
+    const store = new GatedStore();
+    const repo = await initRepo(store, true);
+    const packer = new Packer(repo, { maxUploads: 1, onPackWritten: () => {} });
+    const blobs = plaintexts(1200, 23).map((r) => repo.encodeBlob(r, BlobType.data));
+    let i = 0;
+    for (let buffered = 0; buffered < PACK_SIZE; i++) {
+      buffered += blobs[i]!.stored.length;
+      await packer.add(blobs[i]!);
+    }
+    await store.heldCount(1);
+    // Everything else at once, as 32 concurrent transfers would: about three packs more.
+    const rest = blobs.slice(i);
+    const pending = rest.map((b) => packer.add(b));
+    const adds = pending.map((p) => track(p));
+    await settle();
+    const accepted = rest.filter((_, k) => adds[k]!.state === 'resolved').reduce((n, b) => n + b.stored.length, 0);
+    const restBytes = rest.reduce((n, b) => n + b.stored.length, 0);
+    expect(restBytes).toBeGreaterThan(3 * PACK_SIZE);
+    // One more pack is filled and sealed (its last add waits for the slot); nothing beyond it.
+    expect(accepted).toBeLessThan(PACK_SIZE);
+    expect(adds.filter((a) => a.state === 'pending').length).toBeGreaterThan(rest.length / 2);
+    store.gate = false;
+    store.held[0]!.release();
+    await Promise.all(pending);
+    await packer.flush();
+    expect(await listKeys(store.inner, 'packs/')).toHaveLength(packer.packsWritten);
+  });
+
   it('an upload failure rejects stored and makes later add and flush throw', async () => {
     const store = new FailingStore();
     const repo = await initRepo(store, true);
