@@ -58,9 +58,10 @@ const MAX_STREAM_RANGE = 8 * 1024 * 1024;
 /**
  * What the restore holds at once (ranges read and decoded, large objects in multipart upload),
  * so peak memory does not depend on pack layout or concurrency. 32 MiB ranges × 8 tasks plus
- * their decoded bytes reached 585 MB RSS at 100,000 objects.
+ * their decoded bytes reached 585 MB RSS at 100,000 objects; the process itself (SDK, SQLite,
+ * garbage not yet collected) takes another 110-150 MB.
  */
-const MEMORY_BUDGET = 96 * 1024 * 1024;
+const MEMORY_BUDGET = 64 * 1024 * 1024;
 /** What a streamed (multi-blob) object is charged: one read range, decoded, plus the upload's part buffers. */
 const STREAM_COST = 48 * 1024 * 1024;
 const KEEP_FAILURES = 1000;
