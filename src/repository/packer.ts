@@ -54,6 +54,16 @@ export class Packer {
     return { stored };
   }
 
+  /**
+   * Seals the open pack now, before it reaches the target size (waiting for an upload slot if
+   * none is free), so the callers waiting for its blobs to be stored are not held up by it.
+   */
+  async sealOpen(): Promise<void> {
+    while (this.slotWait !== null) await this.slotWait;
+    this.throwIfFailed();
+    if (this.blobs.length > 0) await this.seal();
+  }
+
   /** Seals the open pack (if any) and waits for every upload. */
   async flush(): Promise<void> {
     if (this.blobs.length > 0) await this.seal();

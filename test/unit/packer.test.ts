@@ -435,6 +435,27 @@ describe('Packer: durability and flow control', () => {
     expect(await listKeys(store, 'packs/')).toHaveLength(1);
   });
 
+  it('sealOpen writes the open pack before it is full, so its blobs become stored; with nothing open it writes nothing', async () => {
+    const store = new MemStore();
+    const repo = await initRepo(store, true);
+    const written: WrittenPack[] = [];
+    const packer = new Packer(repo, { onPackWritten: (p) => void written.push(p) });
+    const stored = [];
+    for (const text of ['a', 'b', 'c']) stored.push((await packer.add(repo.encodeBlob(Buffer.from(`blob ${text}`), BlobType.data))).stored);
+    const states = stored.map((p) => track(p));
+    await settle();
+    expect(states.map((s) => s.state)).toEqual(['pending', 'pending', 'pending']);
+    await packer.sealOpen();
+    await Promise.all(stored);
+    expect(written).toHaveLength(1);
+    expect(written[0]!.entries).toHaveLength(3);
+    const puts = store.stats.put;
+    await packer.sealOpen();
+    await packer.flush();
+    expect(store.stats.put).toBe(puts);
+    expect(await listKeys(store, 'packs/')).toHaveLength(1);
+  });
+
   it('applies back-pressure: with one upload slot taken, add does not return once another full pack is buffered', async () => {
     const store = new GatedStore();
     const repo = await initRepo(store, true);
