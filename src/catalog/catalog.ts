@@ -135,6 +135,9 @@ export class Catalog {
       insertBlob: db.prepare(
         'INSERT INTO blobs (hash, pack, offset, length, raw_length, flags, index_file) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING',
       ),
+      indexFileId: db
+        .prepare('INSERT INTO blob_index_files (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id')
+        .pluck(),
       insertFailure: db.prepare('INSERT INTO failures (run, bucket, key, version_id, code, message) VALUES (?, ?, ?, ?, ?, ?)'),
       latestPageAfter: db.prepare(latestPageSql('>', true)),
       latestPageFrom: db.prepare(latestPageSql('>=', true)),
@@ -258,7 +261,8 @@ export class Catalog {
 
   insertPack(pack: PackRecord, runSeq: number | null, indexFile: string | null = null): void {
     const packRow = (this.stmts.insertPack.get(pack.name, pack.size, runSeq) as { id: number }).id;
-    for (const b of pack.blobs) this.stmts.insertBlob.run(b.hash, packRow, b.offset, b.length, b.rawLength, b.flags, indexFile);
+    const indexRow = indexFile === null ? null : (this.stmts.indexFileId.get(indexFile) as number);
+    for (const b of pack.blobs) this.stmts.insertBlob.run(b.hash, packRow, b.offset, b.length, b.rawLength, b.flags, indexRow);
   }
 
   /** Inserts versions; a version whose S3 version id is already catalogued is skipped. Returns rows inserted. */
@@ -346,7 +350,8 @@ export class Catalog {
     const mark = this.db.prepare('UPDATE blobs SET index_file = ? WHERE id = ?');
     this.transaction(() => {
       this.db.prepare('INSERT OR IGNORE INTO index_files (name) VALUES (?)').run(name);
-      for (const row of rows) mark.run(name, row);
+      const indexRow = this.stmts.indexFileId.get(name) as number;
+      for (const row of rows) mark.run(indexRow, row);
     });
   }
 
@@ -655,6 +660,38 @@ export class Catalog {
 function migrate(db: Database.Database): void {
   const runColumns = (db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name);
   if (!runColumns.includes('pid')) db.exec('ALTER TABLE runs ADD COLUMN pid INTEGER');
+  const indexFileType = (db.prepare('PRAGMA table_info(blobs)').all() as { name: string; type: string }[]).find((c) => c.name === 'index_file')?.type;
+  if (indexFileType === 'TEXT') migrateIndexFileIds(db);
+}
+
+/**
+ * Schema 1 → 2: blobs.index_file held the index file's name (64 hex characters per blob); it
+ * now holds blob_index_files.id. One transaction: a crash leaves the schema-1 catalog as it was.
+ */
+function migrateIndexFileIds(db: Database.Database): void {
+  db.transaction(() => {
+    db.exec(`
+      INSERT OR IGNORE INTO blob_index_files (name) SELECT DISTINCT index_file FROM blobs WHERE index_file IS NOT NULL;
+      CREATE TABLE blobs_v2 (
+        id INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL UNIQUE,
+        pack INTEGER NOT NULL REFERENCES packs(id),
+        offset INTEGER NOT NULL,
+        length INTEGER NOT NULL,
+        raw_length INTEGER NOT NULL,
+        flags INTEGER NOT NULL,
+        index_file INTEGER REFERENCES blob_index_files(id)
+      );
+      INSERT INTO blobs_v2 (id, hash, pack, offset, length, raw_length, flags, index_file)
+        SELECT b.id, b.hash, b.pack, b.offset, b.length, b.raw_length, b.flags, f.id
+        FROM blobs b LEFT JOIN blob_index_files f ON f.name = b.index_file;
+      DROP TABLE blobs;
+      ALTER TABLE blobs_v2 RENAME TO blobs;
+      CREATE INDEX blobs_by_pack ON blobs (pack, offset);
+      CREATE INDEX blobs_unindexed ON blobs (id) WHERE index_file IS NULL;
+      UPDATE catalog_info SET value = '2' WHERE name = 'schema';
+    `);
+  })();
 }
 
 /** SQL condition: blob row `b` is used by a catalogued version or by a run manifest's records (temp.prune_records). */

@@ -1,10 +1,11 @@
 /**
- * Catalog schema, version 1. Integers for times (ms since epoch) and row ids keep rows small;
+ * Catalog schema, version 2 (version 1 kept each blob's index file name, 64 hex characters,
+ * in every blobs row; version 2 refers to blob_index_files by row id: 64 bytes less per blob). Integers for times (ms since epoch) and row ids keep rows small;
  * object metadata is deduplicated in `metas` because most objects share a content type and no
  * user metadata. `objects.latest` caches the newest version per key (by valid_from) so that
  * incremental backups compare a listing against the catalog with one indexed range scan.
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS catalog_info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,7 +65,7 @@ CREATE TABLE IF NOT EXISTS blobs (
   length INTEGER NOT NULL,
   raw_length INTEGER NOT NULL,
   flags INTEGER NOT NULL,
-  index_file TEXT
+  index_file INTEGER REFERENCES blob_index_files(id)
 );
 CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs (pack, offset);
 CREATE INDEX IF NOT EXISTS blobs_unindexed ON blobs (id) WHERE index_file IS NULL;
@@ -77,7 +78,10 @@ CREATE TABLE IF NOT EXISTS version_blobs (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS version_blobs_by_blob ON version_blobs (blob);
 
+-- Index files this catalog has read or written (all of their blobs are catalogued).
 CREATE TABLE IF NOT EXISTS index_files (name TEXT PRIMARY KEY);
+-- The index file that lists a blob (blobs.index_file), by row id: the name once, not in every blob row.
+CREATE TABLE IF NOT EXISTS blob_index_files (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 
 CREATE TABLE IF NOT EXISTS failures (
   run INTEGER NOT NULL REFERENCES runs(seq),

@@ -185,7 +185,13 @@ function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
   }
   const endpoint = flags.toEndpoint ?? policy.s3.endpoint ?? policy.repository.endpoint;
   const region = policy.s3.region ?? policy.repository.region;
-  return openStore(flags.to!, { ...(endpoint === undefined ? {} : { endpoint }), ...(region === undefined ? {} : { region }), maxSockets: policy.concurrency.transfer * 2 });
+  // Two parts per large object in flight: restore's memory budget counts on it (engine/restore.ts).
+  return openStore(flags.to!, {
+    ...(endpoint === undefined ? {} : { endpoint }),
+    ...(region === undefined ? {} : { region }),
+    maxSockets: policy.concurrency.transfer * 2,
+    uploadConcurrency: 2,
+  });
 }
 
 function describe(s: RestoreSummary, label: string, where: string): string {

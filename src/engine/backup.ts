@@ -42,6 +42,13 @@ const VERIFY_BEFORE_STORE = 32 * 1024 * 1024;
 /** Storage classes that cannot be read without a restore request. */
 const ARCHIVED = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 const PROGRESS_EVERY_MS = 500;
+/**
+ * Objects read but not yet durable (their packs are still open or uploading) keep their records
+ * in memory. Tiny objects fill a 16 MiB pack slowly (12,000 objects of 1.3 KiB stored), and with
+ * five packs open or in flight those records took 180 MB of heap; past this many, the open pack
+ * is sealed early instead. Packs stay large enough for <= 1 PUT per 1,000 objects.
+ */
+const MAX_PENDING_RECORDS = 8000;
 
 export function newRunId(at: Date): string {
   return `${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
@@ -166,6 +173,8 @@ class RunContext {
   private readonly pendingBlobs = new Map<string, Promise<void>>();
   /** Records waiting for their packs to be written. */
   private readonly durable = new TaskGroup();
+  /** Set while the open pack is sealed early because too many records wait (MAX_PENDING_RECORDS). */
+  private draining: Promise<void> | null = null;
   private lastProgress = 0;
 
   constructor(
@@ -266,6 +275,15 @@ class RunContext {
     if (this.packer === null) return;
     // Back-pressure: keep the listing at most a few batches ahead of the transfers.
     await this.transfers.waitBelow(this.opts.policy.concurrency.transfer * 4);
+    if (this.durable.size >= MAX_PENDING_RECORDS) {
+      // One drain at a time: concurrent listings each sealing would make many tiny packs.
+      const packer = this.packer;
+      this.draining ??= (async () => {
+        await packer.sealOpen();
+        await this.durable.waitBelow(MAX_PENDING_RECORDS / 2);
+      })().finally(() => (this.draining = null));
+      await this.draining;
+    }
     this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previousValidFrom)));
   }
 

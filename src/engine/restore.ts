@@ -8,6 +8,7 @@ import type { Repository } from '../repository/repository.js';
 import { readAll, type ObjectStore, type PutOptions } from '../storage/types.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { backoffDelay } from '../util/retry.js';
+import { ByteBudget } from '../util/byte-budget.js';
 import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
 
@@ -50,7 +51,24 @@ export interface RestoreSummary {
 const PAGE = 1000;
 /** Blobs of one pack closer than this are read with one ranged GET (reading the gap is cheaper than a request). */
 const COALESCE_GAP = 1024 * 1024;
-const MAX_RANGE = 32 * 1024 * 1024;
+/** A coalesced range holds at most this many bytes: its stored bytes plus the decoded objects. */
+const MAX_RANGE_MEMORY = 8 * 1024 * 1024;
+/** Consecutive blobs of a large object read with one GET, at most this many stored bytes. */
+const MAX_STREAM_RANGE = 8 * 1024 * 1024;
+/**
+ * What the restore holds at once (ranges read and decoded, large objects in multipart upload),
+ * so peak memory does not depend on pack layout or concurrency. 32 MiB ranges × 8 tasks plus
+ * their decoded bytes reached 585 MB RSS at 100,000 objects; the process itself (SDK, SQLite,
+ * garbage not yet collected) takes another 110-150 MB.
+ */
+const MEMORY_BUDGET = 64 * 1024 * 1024;
+/**
+ * What a streamed (multi-blob) object is charged: one read range and its decoded bytes, plus
+ * the multipart upload's part buffers (8 MiB parts, two in flight for restore targets, one
+ * being filled). Measured: one 96 MiB object alone took ~90 MB above the idle process with
+ * four parts in flight.
+ */
+const STREAM_COST = 48 * 1024 * 1024;
 const KEEP_FAILURES = 1000;
 const READ_ATTEMPTS = 4;
 
@@ -81,6 +99,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   // Each task reads one coalesced range of a pack (or streams one large object) and holds its
   // slot until the objects it decoded are written: memory stays at a few ranges.
   const tasks = new TaskGroup();
+  const budget = new ByteBudget(MEMORY_BUDGET);
+  const spawnHolding = (cost: number, task: () => Promise<void>): void => tasks.spawn(() => task().finally(() => budget.release(cost)));
   const writes = pLimit(opts.concurrency);
   let lastProgress = 0;
 
@@ -159,13 +179,16 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       if (group.pack === null) {
         for (const item of group.items) {
           await tasks.waitBelow(opts.concurrency);
-          tasks.spawn(() => write(item, () => (item.blobs.length === 0 ? Buffer.alloc(0) : streamBlobs(opts, item))));
+          const cost = item.blobs.length === 0 ? 0 : Math.min(STREAM_COST, 2 * item.size);
+          await budget.acquire(cost);
+          spawnHolding(cost, () => write(item, () => (item.blobs.length === 0 ? Buffer.alloc(0) : streamBlobs(opts, item))));
         }
         continue;
       }
       for (const range of coalesce(group.items)) {
         await tasks.waitBelow(maxTasks);
-        tasks.spawn(() => restoreRange(group.pack!, range));
+        await budget.acquire(range.memory);
+        spawnHolding(range.memory, () => restoreRange(group.pack!, range));
       }
     }
   }
@@ -249,19 +272,26 @@ interface Range<T> {
   start: number;
   end: number;
   items: T[];
+  /** Bytes held while the range is restored: the bytes read plus every decoded object. */
+  memory: number;
 }
 
-function coalesce(items: RestoreItem[]): Range<RestoreItem>[] {
+export function coalesce(items: RestoreItem[]): Range<RestoreItem>[] {
   const ranges: Range<RestoreItem>[] = [];
   for (const item of items) {
     const b = item.blobs[0]!;
     const last = ranges.at(-1);
-    if (last !== undefined && b.offset - last.end <= COALESCE_GAP && b.offset + b.length - last.start <= MAX_RANGE) {
-      last.end = Math.max(last.end, b.offset + b.length);
-      last.items.push(item);
-    } else {
-      ranges.push({ start: b.offset, end: b.offset + b.length, items: [item] });
+    if (last !== undefined && b.offset - last.end <= COALESCE_GAP) {
+      const end = Math.max(last.end, b.offset + b.length);
+      const memory = last.memory - (last.end - last.start) + (end - last.start) + b.rawLength;
+      if (memory <= MAX_RANGE_MEMORY) {
+        last.end = end;
+        last.memory = memory;
+        last.items.push(item);
+        continue;
+      }
     }
+    ranges.push({ start: b.offset, end: b.offset + b.length, items: [item], memory: b.length + b.rawLength });
   }
   return ranges;
 }
@@ -314,7 +344,7 @@ function streamBlobs(opts: RestoreOptions, item: RestoreItem): Readable {
       const first = blobs[i]!;
       let end = first.offset + first.length;
       let j = i + 1;
-      while (j < blobs.length && blobs[j]!.pack === first.pack && blobs[j]!.offset === end && end + blobs[j]!.length - first.offset <= MAX_RANGE) {
+      while (j < blobs.length && blobs[j]!.pack === first.pack && blobs[j]!.offset === end && end + blobs[j]!.length - first.offset <= MAX_STREAM_RANGE) {
         end += blobs[j]!.length;
         j++;
       }

@@ -27,6 +27,8 @@ export class Packer {
   private current = deferred();
   private readonly uploads = new Set<Promise<void>>();
   private readonly maxUploads: number;
+  /** Set while a sealed pack waits for an upload slot. */
+  private slotWait: Promise<void> | null = null;
   private failure: unknown = null;
   packsWritten = 0;
   bytesWritten = 0;
@@ -40,12 +42,26 @@ export class Packer {
 
   /** Adds a blob; the returned `stored` promise settles when its pack is written. */
   async add(blob: EncodedBlob): Promise<{ stored: Promise<void> }> {
+    // While a sealed pack waits for an upload slot, new blobs wait too: otherwise every
+    // concurrent caller could fill and seal another pack, and packs would pile up in memory
+    // whenever PUTs are slower than reads. Memory stays at (maxUploads + 1) packs.
+    while (this.slotWait !== null) await this.slotWait;
     this.throwIfFailed();
     this.blobs.push(blob);
     this.bytes += blob.stored.length;
     const stored = this.current.promise;
     if (this.bytes >= this.repo.packSize) await this.seal();
     return { stored };
+  }
+
+  /**
+   * Seals the open pack now, before it reaches the target size (waiting for an upload slot if
+   * none is free), so the callers waiting for its blobs to be stored are not held up by it.
+   */
+  async sealOpen(): Promise<void> {
+    while (this.slotWait !== null) await this.slotWait;
+    this.throwIfFailed();
+    if (this.blobs.length > 0) await this.seal();
   }
 
   /** Seals the open pack (if any) and waits for every upload. */
@@ -62,7 +78,16 @@ export class Packer {
     this.bytes = 0;
     this.current = deferred();
 
-    while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
+    if (this.uploads.size >= this.maxUploads) {
+      this.slotWait = (async () => {
+        while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
+      })();
+      try {
+        await this.slotWait;
+      } finally {
+        this.slotWait = null;
+      }
+    }
     if (this.failure !== null) {
       // This pack will never be written: settle its blobs' `stored` instead of leaving them pending.
       done.reject(this.failure);
@@ -87,6 +112,8 @@ export class Packer {
     const trailer = Buffer.alloc(4);
     trailer.writeUInt32LE(header.length);
     const body = Buffer.concat([...blobs.map((b) => b.stored), header, trailer]);
+    // The blobs are in `body` now: let them go, so a pack in flight costs its size once, not twice.
+    blobs.length = 0;
     const id = sha256Hex(body);
     await this.repo.put(packKey(id), body, { contentType: 'application/octet-stream' });
     this.packsWritten++;

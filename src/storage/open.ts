@@ -10,6 +10,8 @@ export interface OpenStoreOptions {
   region?: string;
   credentials?: S3StoreOptions['credentials'];
   maxSockets?: number;
+  /** Parts of one multipart upload in flight (each holds a part of memory). */
+  uploadConcurrency?: number;
 }
 
 const ACCEPTED = 's3://bucket[/prefix] or file:///absolute/directory';
@@ -43,6 +45,7 @@ export function openStore(url: string, opts: OpenStoreOptions = {}): ObjectStore
       ...(opts.region === undefined ? {} : { region: opts.region }),
       ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
       ...(opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets }),
+      ...(opts.uploadConcurrency === undefined ? {} : { uploadConcurrency: opts.uploadConcurrency }),
     });
   }
   if (url.startsWith('file:')) {

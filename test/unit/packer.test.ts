@@ -435,6 +435,27 @@ describe('Packer: durability and flow control', () => {
     expect(await listKeys(store, 'packs/')).toHaveLength(1);
   });
 
+  it('sealOpen writes the open pack before it is full, so its blobs become stored; with nothing open it writes nothing', async () => {
+    const store = new MemStore();
+    const repo = await initRepo(store, true);
+    const written: WrittenPack[] = [];
+    const packer = new Packer(repo, { onPackWritten: (p) => void written.push(p) });
+    const stored = [];
+    for (const text of ['a', 'b', 'c']) stored.push((await packer.add(repo.encodeBlob(Buffer.from(`blob ${text}`), BlobType.data))).stored);
+    const states = stored.map((p) => track(p));
+    await settle();
+    expect(states.map((s) => s.state)).toEqual(['pending', 'pending', 'pending']);
+    await packer.sealOpen();
+    await Promise.all(stored);
+    expect(written).toHaveLength(1);
+    expect(written[0]!.entries).toHaveLength(3);
+    const puts = store.stats.put;
+    await packer.sealOpen();
+    await packer.flush();
+    expect(store.stats.put).toBe(puts);
+    expect(await listKeys(store, 'packs/')).toHaveLength(1);
+  });
+
   it('applies back-pressure: with one upload slot taken, add does not return once another full pack is buffered', async () => {
     const store = new GatedStore();
     const repo = await initRepo(store, true);
@@ -485,6 +506,35 @@ describe('Packer: durability and flow control', () => {
     const packs = await listKeys(store.inner, 'packs/');
     expect(packs.length).toBe(packer.packsWritten);
     expect(store.stats.put - 1 /* config */).toBe(packs.length);
+  });
+
+  it('with the upload slot taken, concurrent callers cannot fill and seal more than one further pack', async () => {
+    const store = new GatedStore();
+    const repo = await initRepo(store, true);
+    const packer = new Packer(repo, { maxUploads: 1, onPackWritten: () => {} });
+    const blobs = plaintexts(1200, 23).map((r) => repo.encodeBlob(r, BlobType.data));
+    let i = 0;
+    for (let buffered = 0; buffered < PACK_SIZE; i++) {
+      buffered += blobs[i]!.stored.length;
+      await packer.add(blobs[i]!);
+    }
+    await store.heldCount(1);
+    // Everything else at once, as 32 concurrent transfers would: about three packs more.
+    const rest = blobs.slice(i);
+    const pending = rest.map((b) => packer.add(b));
+    const adds = pending.map((p) => track(p));
+    await settle();
+    const accepted = rest.filter((_, k) => adds[k]!.state === 'resolved').reduce((n, b) => n + b.stored.length, 0);
+    const restBytes = rest.reduce((n, b) => n + b.stored.length, 0);
+    expect(restBytes).toBeGreaterThan(3 * PACK_SIZE);
+    // One more pack is filled and sealed (its last add waits for the slot); nothing beyond it.
+    expect(accepted).toBeLessThan(PACK_SIZE);
+    expect(adds.filter((a) => a.state === 'pending').length).toBeGreaterThan(rest.length / 2);
+    store.gate = false;
+    store.held[0]!.release();
+    await Promise.all(pending);
+    await packer.flush();
+    expect(await listKeys(store.inner, 'packs/')).toHaveLength(packer.packsWritten);
   });
 
   it('an upload failure rejects stored and makes later add and flush throw', async () => {

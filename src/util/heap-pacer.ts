@@ -1,0 +1,28 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+/**
+ * Collects garbage on a timer so peak memory follows what is live, not V8's heuristics. A
+ * backup or restore allocates and drops a few hundred bytes of SDK and promise objects per
+ * request; V8 lets that garbage grow the heap to 100+ MB before a full collection, and glibc
+ * keeps the pages. Measured on a 20,000-object seed backup: live heap ~25 MB, heap used at the
+ * RSS peak 105 MB, peak RSS 281 MB; with a full collection every second 213 MB.
+ * Does nothing where the gc function cannot be obtained (other runtimes, hardened flags).
+ */
+export function startHeapPacer(intervalMs = 1000): () => void {
+  let gc: (() => void) | undefined;
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const fn: unknown = vm.runInNewContext('gc');
+    if (typeof fn === 'function') gc = fn as () => void;
+  } catch {
+    gc = undefined;
+  } finally {
+    // Only our handle: scripts and dependencies do not get a global gc.
+    v8.setFlagsFromString('--no-expose-gc');
+  }
+  if (gc === undefined) return () => {};
+  const timer = setInterval(gc, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
