@@ -613,21 +613,24 @@ export class Catalog {
     const packId = db.prepare('SELECT id FROM packs WHERE name = ?').pluck();
     const moveBlob = db.prepare('UPDATE blobs SET pack = ?, offset = ?, length = ?, raw_length = ?, flags = ?, index_file = ? WHERE hash = ?');
     // Only rows whose index file is going: a pack's blobs may be split over several index files.
-    const relist = db.prepare('UPDATE blobs SET index_file = ? WHERE pack = ? AND index_file IN (SELECT value FROM json_each(?))');
+    const relist = db.prepare(
+      'UPDATE blobs SET index_file = ? WHERE pack = ? AND index_file IN (SELECT f.id FROM blob_index_files f JOIN json_each(?) j ON j.value = f.name)',
+    );
+    const indexRow = (name: string): number => this.stmts.indexFileId.get(name) as number;
     const dropped = JSON.stringify(change.droppedIndexFiles);
     const stillUsed = db.prepare(`SELECT count(*) FROM blobs b WHERE b.pack = ? AND ${usedBlobSql('b')}`).pluck();
     this.transaction(() => {
       for (const p of change.newPacks) {
         const id = (this.stmts.insertPack.get(p.name, p.size, null) as { id: number }).id;
         for (const b of p.blobs) {
-          if (moveBlob.run(id, b.offset, b.length, b.rawLength, b.flags, p.index, b.hash).changes === 0) {
-            this.stmts.insertBlob.run(b.hash, id, b.offset, b.length, b.rawLength, b.flags, p.index);
+          if (moveBlob.run(id, b.offset, b.length, b.rawLength, b.flags, indexRow(p.index), b.hash).changes === 0) {
+            this.stmts.insertBlob.run(b.hash, id, b.offset, b.length, b.rawLength, b.flags, indexRow(p.index));
           }
         }
       }
       for (const r of change.relisted) {
         const id = packId.get(r.pack) as number | undefined;
-        if (id !== undefined) relist.run(r.index, id, dropped);
+        if (id !== undefined) relist.run(indexRow(r.index), id, dropped);
       }
       for (const name of change.droppedPacks) {
         const id = packId.get(name) as number | undefined;
@@ -649,10 +652,6 @@ export class Catalog {
   }
 }
 
-/**
- * The upper bound is written only when there is one: `(@upper IS NULL OR key < @upper)` keeps
- * SQLite from ending the index range, and a small prefix would be scanned to the bucket's end.
- */
 /**
  * Brings a catalog written by an earlier lakeguard up to date, in place. Each step checks the
  * shape it needs, so it runs once and is safe to repeat (and the catalog can always be rebuilt).

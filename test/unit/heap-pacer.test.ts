@@ -1,4 +1,4 @@
-import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { startHeapPacer } from '../../src/util/heap-pacer.js';
 
@@ -6,7 +6,7 @@ import { startHeapPacer } from '../../src/util/heap-pacer.js';
 async function majorCollections(fn: () => Promise<void>): Promise<number> {
   let n = 0;
   const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if ((e.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) n++;
+    for (const e of list.getEntries()) if (((e as PerformanceEntry & { detail?: unknown }).detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) n++;
   });
   obs.observe({ entryTypes: ['gc'] });
   await fn();
@@ -15,7 +15,7 @@ async function majorCollections(fn: () => Promise<void>): Promise<number> {
   return n;
 }
 
-const idle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const idle = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 describe('startHeapPacer', () => {
   it('runs full collections on its interval until stopped, without exposing a global gc', async () => {

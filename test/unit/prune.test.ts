@@ -154,7 +154,7 @@ describe.each([{ password: 'test-password' }, { password: null }])('prune end to
     // The catalog's record of index files matches the repository's, and every blob row's index file exists.
     const indexNames = [...after.keys()].filter((k) => k.startsWith('index/')).map((k) => k.slice(6)).sort();
     expect([...s.catalog.knownIndexFiles()].sort()).toEqual(indexNames);
-    const rowFiles = s.catalog.database.prepare('SELECT DISTINCT index_file FROM blobs WHERE index_file IS NOT NULL').pluck().all() as string[];
+    const rowFiles = s.catalog.database.prepare('SELECT DISTINCT f.name FROM blobs b JOIN blob_index_files f ON f.id = b.index_file').pluck().all() as string[];
     expect(rowFiles.filter((f) => !indexNames.includes(f))).toEqual([]);
 
     // A second prune finds nothing to do, and measures the same unused share independently.
@@ -258,7 +258,7 @@ describe('prune and blobs no index file lists yet', () => {
     expect(last.indexes.length).toBeGreaterThan(0);
     for (const name of last.indexes) {
       await s.store.delete(`index/${name}`);
-      s.catalog.database.prepare('UPDATE blobs SET index_file = NULL WHERE index_file = ?').run(name);
+      s.catalog.database.prepare('UPDATE blobs SET index_file = NULL WHERE index_file = (SELECT id FROM blob_index_files WHERE name = ?)').run(name);
       s.catalog.database.prepare('DELETE FROM index_files WHERE name = ?').run(name);
     }
     const damaged = await verify({ repo: s.repo, catalog: s.catalog, readData: 0, concurrency: 4 });
