@@ -69,7 +69,8 @@ function generate() {
     }
     const insertPack = db.prepare('INSERT INTO packs (id, name, size, run) VALUES (?, ?, ?, 1)');
     for (let p = 1; p <= PACKS; p++) insertPack.run(p, createHash('sha256').update(`pack${p}`).digest('hex'), 16 << 20);
-    const indexFile = db.prepare("INSERT INTO index_files (name) VALUES ('idx') RETURNING id").pluck().get();
+    db.prepare("INSERT INTO index_files (name) VALUES ('idx')").run();
+    const indexFile = db.prepare("INSERT INTO blob_index_files (name) VALUES ('idx') RETURNING id").pluck().get();
     const insertBlob = db.prepare('INSERT INTO blobs (id, hash, pack, offset, length, raw_length, flags, index_file) VALUES (?, ?, ?, ?, ?, ?, 1, ?)');
     for (let b = 1; b <= BLOBS; b++) insertBlob.run(b, createHash('sha256').update(`blob${b}`).digest(), (b % PACKS) + 1, Math.floor(b / PACKS) * 4096, 4000, 9000, indexFile);
   })();
