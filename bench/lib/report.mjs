@@ -39,6 +39,14 @@ export function checkTargets(rows, meta, { rssCompare } = {}) {
   const r = Object.fromEntries(rows.filter((x) => x.wallMs !== undefined).map((x) => [x.name, x]));
   const t = [];
   const add = (id, target, pass, measured) => t.push({ id, target, status: pass === null ? 'NOT MEASURED' : pass ? 'PASS' : 'FAIL', measured });
+  /** An incremental run's wall time against a bare listing's: at most `limit` times as long. */
+  const addListingRatio = (id, what, run, base, limit) =>
+    add(
+      id,
+      `${what} <= ${limit}x the bare listing`,
+      run && base ? run.wallMs <= limit * base.wallMs : null,
+      run && base ? `${fmt(run.wallMs / 1000, 2)} s vs listing ${fmt(base.wallMs / 1000, 2)} s = ${fmt(run.wallMs / base.wallMs, 2)}x (need <= ${limit}x)` : 'missing',
+    );
   const small = meta.dataset.smallObjects;
 
   const seed = r['seed-small'];
@@ -85,21 +93,9 @@ export function checkTargets(rows, meta, { rssCompare } = {}) {
       `median of ${paired.length} paired runs ${fmt(median, 2)}x (need <= 1.2x): lakeguard ${nc.extra.wallMsRuns.map((x) => fmt(x / 1000, 2)).join(', ')} s vs listing just before ${nc.extra.pairedListingMs.map((x) => fmt(x / 1000, 2)).join(', ')} s`,
     );
   } else {
-    add(
-      'incremental-nochange',
-      'no-change incremental <= 1.2x the bare listing',
-      nc && listing ? nc.wallMs <= 1.2 * listing.wallMs : null,
-      nc && listing ? `${fmt(nc.wallMs / 1000, 2)} s vs listing ${fmt(listing.wallMs / 1000, 2)} s = ${fmt(nc.wallMs / listing.wallMs, 2)}x (need <= 1.2x)` : 'missing',
-    );
+    addListingRatio('incremental-nochange', 'no-change incremental', nc, listing, 1.2);
   }
-  const ch = r['incremental-changed'];
-  const listing2 = r['listing-after-change'] ?? listing;
-  add(
-    'incremental-changed',
-    '1 %-changed incremental <= 1.5x the bare listing',
-    ch && listing2 ? ch.wallMs <= 1.5 * listing2.wallMs : null,
-    ch && listing2 ? `${fmt(ch.wallMs / 1000, 2)} s vs listing ${fmt(listing2.wallMs / 1000, 2)} s = ${fmt(ch.wallMs / listing2.wallMs, 2)}x (need <= 1.5x)` : 'missing',
-  );
+  addListingRatio('incremental-changed', '1 %-changed incremental', r['incremental-changed'], r['listing-after-change'] ?? listing, 1.5);
   const one = r['restore-single'];
   const oneGets = one ? Math.max(one.requests.get, one.extra?.repositoryRequests?.get ?? 0) : 0;
   add(
