@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { forget, type ForgetResult, type RunVerdict } from '../engine/forget.js';
 import { RepositoryLock } from '../repository/locks.js';
-import { formatBytes } from '../util/format.js';
+import { formatBytes, formatTime } from '../util/format.js';
 import { action } from './action.js';
 import { openAll, selectGroups } from './context.js';
 
@@ -92,7 +92,7 @@ function describe(r: ForgetResult): string {
 }
 
 function runLines(v: RunVerdict): string[] {
-  const started = new Date(v.run.started).toISOString().replace('T', ' ').slice(0, 19);
+  const started = formatTime(v.run.started);
   const decision = v.keep ? `keep    ${v.reasons.join(', ')}` : 'remove';
   const lines = [`  ${v.run.id.padEnd(24)} ${started}  ${v.run.status.padEnd(11)} ${decision}`];
   // Scopes with their own rules may disagree; show each when they do.

@@ -66,7 +66,7 @@ Exit status: 0 restored, 1 error, 2 bad usage, 3 some objects could not be resto
           if (gap !== null) {
             reporter.event({
               type: 'warning',
-              message: `${gap.forgotten} run${gap.forgotten === 1 ? ' was' : 's were'} forgotten between ${gap.before ?? 'the first run'} and ${gap.after ?? 'now'}: the state at ${new Date((cut as { time: number }).time).toISOString()} is rebuilt from the kept runs around it, and versions that lived only in that gap are gone (README: Retention and forget)`,
+              message: `${gap.forgotten} run${gap.forgotten === 1 ? ' was' : 's were'} forgotten between ${gap.before ?? 'the first run'} and ${gap.after ?? 'now'}: the ${label} is rebuilt from the kept runs around it, and versions that lived only in that gap are gone (README: Retention and forget)`,
             });
           }
           const scopes = scopesFor(ctx, flags, group);

@@ -17,7 +17,6 @@
  * applied to the catalog (one transaction), then the manifests that nothing needs any more
  * are deleted. Packs are never touched here: `prune` frees the data.
  */
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Catalog } from '../catalog/catalog.js';
 import { applyForgetDocument, describeVersions, objectsWithVersions, pendingDeletions, setPendingDeletion, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
@@ -27,6 +26,7 @@ import { hasRules, retentionScopes, scopeOf, type RetentionScope } from '../poli
 import type { Policy } from '../policy/types.js';
 import { removeRepositoryObject } from '../repository/remove.js';
 import type { Repository } from '../repository/repository.js';
+import { newRunId } from './backup.js';
 import { noEvents, type EventSink } from './events.js';
 import { decideRetention, type RetentionDecision } from './retention.js';
 
@@ -196,7 +196,8 @@ export async function forget(
     return result;
   }
 
-  const id = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '')}-${randomBytes(3).toString('hex')}`;
+  // Named like a run (UTC start time, then random hex), so forget documents sort by time.
+  const id = newRunId(new Date());
   const parts = Math.max(1, Math.ceil(plan.dropped.length / DROPS_PER_DOCUMENT));
   const forgottenIds = plan.forgotten.map((r) => r.id);
   events({ type: 'phase', phase: 'write' });
