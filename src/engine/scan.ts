@@ -42,6 +42,12 @@ export async function* scanVersions(
 }
 
 const CATALOG_PAGE = 2000;
+/**
+ * First page after a skipped sub-prefix in a shallow walk: the next row is often the start of
+ * the next sub-prefix, skipped again at once, so fetching a full page there would read (and
+ * throw away) thousands of rows per sub-prefix. Pages grow back to CATALOG_PAGE while rows are used.
+ */
+const SHALLOW_FIRST_PAGE = 4;
 
 /**
  * Walks the catalog's newest versions of a key range page by page, in the same order as an S3
@@ -52,6 +58,7 @@ class CatalogCursor {
   private pos = 0;
   private after: string | null = null;
   private exhausted = false;
+  private limit: number;
 
   constructor(
     private readonly catalog: Catalog,
@@ -62,7 +69,9 @@ class CatalogCursor {
     private readonly shallowAt: number | null,
     /** In shallow mode: called for each catalogued sub-prefix that still has live keys. */
     private readonly onSubPrefix: (prefix: string) => void = () => {},
-  ) {}
+  ) {
+    this.limit = shallowAt === null ? CATALOG_PAGE : SHALLOW_FIRST_PAGE;
+  }
 
   peek(): LatestVersion | undefined {
     for (;;) {
@@ -78,12 +87,14 @@ class CatalogCursor {
         this.after = sub + '\u{10FFFF}';
         this.page = [];
         this.exhausted = false;
+        this.limit = SHALLOW_FIRST_PAGE;
         continue;
       }
       if (this.exhausted) return undefined;
-      this.page = this.catalog.latestPage(this.bucket, this.after ?? this.lower, this.after === null, this.upper, CATALOG_PAGE);
+      if (this.page.length > 0) this.limit = Math.min(this.limit * 4, CATALOG_PAGE); // the last page was used up
+      this.page = this.catalog.latestPage(this.bucket, this.after ?? this.lower, this.after === null, this.upper, this.limit);
       this.pos = 0;
-      if (this.page.length < CATALOG_PAGE) this.exhausted = true;
+      if (this.page.length < this.limit) this.exhausted = true;
       const last = this.page.at(-1);
       if (last !== undefined) this.after = last.key;
     }
