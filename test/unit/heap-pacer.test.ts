@@ -17,18 +17,31 @@ async function majorCollections(fn: () => Promise<void>): Promise<number> {
 
 const idle = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Allocates short-lived garbage (~1 MB per tick) for `ms`, holding nothing. */
+async function churn(ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    let junk: unknown[] = [];
+    for (let i = 0; i < 10_000; i++) junk.push({ i, s: `x${i}` });
+    junk = [];
+    await idle(1);
+  }
+}
+
 describe('startHeapPacer', () => {
-  it('runs full collections on its interval until stopped, without exposing a global gc', async () => {
+  it('collects when the heap grew by its budget, not while it stays idle, without exposing a global gc', async () => {
     const hadGc = typeof (globalThis as { gc?: unknown }).gc === 'function';
     let stop = (): void => {};
-    const running = await majorCollections(async () => {
-      stop = startHeapPacer(25);
-      await idle(400);
+    const idleRuns = await majorCollections(async () => {
+      stop = startHeapPacer(10, 4 * 1024 * 1024);
+      await idle(300);
     });
+    const busy = await majorCollections(() => churn(600));
     stop();
-    const stopped = await majorCollections(() => idle(400));
-    expect(running).toBeGreaterThanOrEqual(5);
-    expect(stopped).toBeLessThan(running / 2);
+    const stopped = await majorCollections(() => churn(600));
+    expect(idleRuns).toBeLessThanOrEqual(1);
+    expect(busy).toBeGreaterThanOrEqual(5);
+    expect(stopped).toBeLessThan(busy / 2);
     expect(typeof (globalThis as { gc?: unknown }).gc === 'function').toBe(hadGc);
   });
 });
