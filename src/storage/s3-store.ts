@@ -25,6 +25,7 @@ import { StorageError } from '../errors.js';
 import { compareKeys } from '../util/key-order.js';
 import { withRetry, type RetryOptions } from '../util/retry.js';
 import { abortable } from './common.js';
+import { leanGetObject, type LeanTarget } from './s3-lean-get.js';
 import { toStorageError, type S3ErrorContext } from './s3-errors.js';
 import {
   newRequestStats,
@@ -101,6 +102,9 @@ export class S3Store implements ObjectStore {
   private readonly uploadConcurrency: number;
   private readonly listPageSize: number;
   private readonly retry: Omit<RetryOptions, 'signal'>;
+  /** How GETs bypass the SDK (see s3-lean-get.ts): resolved on the first GET; null = SDK. */
+  private lean: Promise<LeanTarget | null> | null = null;
+  private readonly leanSetup: (() => Promise<LeanTarget | null>) | null;
 
   constructor(opts: S3StoreOptions) {
     if (!opts.bucket) throw new StorageError('Other', 'S3 store: empty bucket name');
@@ -119,15 +123,15 @@ export class S3Store implements ObjectStore {
       this.client = opts.client;
       this.uploadClient = opts.client;
       this.ownsClients = false;
+      this.leanSetup = null;
     } else {
       const maxSockets = opts.maxSockets ?? 64;
       const agentOpts = { keepAlive: true, maxSockets, keepAliveMsecs: 1000 };
-      const requestHandler = new NodeHttpHandler({
-        httpAgent: new http.Agent(agentOpts),
-        httpsAgent: new https.Agent(agentOpts),
-        connectionTimeout: 10_000,
-        socketTimeout: opts.socketTimeoutMs ?? 120_000,
-      });
+      const httpAgent = new http.Agent(agentOpts);
+      const httpsAgent = new https.Agent(agentOpts);
+      const connectTimeoutMs = 10_000;
+      const socketTimeoutMs = opts.socketTimeoutMs ?? 120_000;
+      const requestHandler = new NodeHttpHandler({ httpAgent, httpsAgent, connectionTimeout: connectTimeoutMs, socketTimeout: socketTimeoutMs });
       const base: S3ClientConfig = {
         requestHandler,
         forcePathStyle: opts.forcePathStyle ?? this.endpoint !== undefined,
@@ -148,6 +152,20 @@ export class S3Store implements ObjectStore {
       this.client = new S3Client({ ...base, maxAttempts: 1 });
       this.uploadClient = new S3Client({ ...base, maxAttempts: 5, retryMode: 'standard' });
       this.ownsClients = true;
+      const client = this.client;
+      const pathStyle = base.forcePathStyle === true;
+      this.leanSetup = async () => {
+        const origin = leanOrigin(this.endpoint, this.bucket, pathStyle, await client.config.region().catch(() => undefined));
+        if (origin === null) return null;
+        return {
+          ...origin,
+          bucket: this.bucket,
+          credentials: () => client.config.credentials(),
+          agent: origin.origin.startsWith('https:') ? httpsAgent : httpAgent,
+          connectTimeoutMs,
+          socketTimeoutMs,
+        };
+      };
     }
   }
 
@@ -304,14 +322,26 @@ export class S3Store implements ObjectStore {
     if (range && (range.start < 0 || range.end < range.start)) {
       throw new StorageError('Other', `GET ${this.location}${key}: invalid range ${range.start}-${range.end}`, { backendCode: 'InvalidRange' });
     }
-    const res = await this.send('get', ctx, opts.signal, (c, o) =>
-      c.send(new GetObjectCommand({
-        Bucket: this.bucket,
-        Key: full,
-        ...(opts.versionId ? { VersionId: opts.versionId } : {}),
-        ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
-      }), o),
-    );
+    this.lean ??= this.leanSetup?.() ?? Promise.resolve(null);
+    const lean = await this.lean;
+    let res: HeadLike & { ContentRange?: string | undefined; Body?: unknown };
+    try {
+      res = await this.send<typeof res>('get', ctx, opts.signal, (c, o) =>
+        lean !== null
+          ? leanGetObject(lean, full, { ...(opts.versionId ? { versionId: opts.versionId } : {}), ...(range ? { range } : {}), ...(o.abortSignal ? { signal: o.abortSignal } : {}) })
+          : c.send(new GetObjectCommand({
+              Bucket: this.bucket,
+              Key: full,
+              ...(opts.versionId ? { VersionId: opts.versionId } : {}),
+              ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+            }), o),
+      );
+    } catch (err) {
+      // A bucket in another region than configured: the SDK follows the redirect, this path does not.
+      if (lean === null || this.endpoint !== undefined || !(err instanceof StorageError) || !REGION_REDIRECT.has(err.backendCode ?? '')) throw err;
+      this.lean = Promise.resolve(null);
+      return this.get(key, opts);
+    }
     // For a ranged GET, Content-Length is the range's; the object's size is in Content-Range.
     const total = /\/(\d+)\s*$/.exec(res.ContentRange ?? '')?.[1];
     const size = total !== undefined ? Number(total) : (res.ContentLength ?? 0);
@@ -630,6 +660,27 @@ interface HeadLike {
   TagCount?: number;
   ServerSideEncryption?: string | undefined;
   SSECustomerAlgorithm?: string | undefined;
+}
+
+const REGION_REDIRECT = new Set(['PermanentRedirect', 'AuthorizationHeaderMalformed', 'IllegalLocationConstraintException']);
+
+/**
+ * Where lean GETs go, or null where only the SDK knows (its endpoint rules: FIPS, dual-stack,
+ * access points, bucket names with dots, endpoints set through the environment). Set
+ * LAKEGUARD_S3_SDK_GET=1 to send every GET through the SDK.
+ */
+export function leanOrigin(endpoint: string | undefined, bucket: string, pathStyle: boolean, region: string | undefined): { origin: string; pathStyle: boolean; region: string } | null {
+  const env = process.env;
+  if (env.LAKEGUARD_S3_SDK_GET === '1' || region === undefined || region === '') return null;
+  if (endpoint !== undefined) {
+    const url = URL.canParse(endpoint) ? new URL(endpoint) : null;
+    if (url === null || !/^https?:$/.test(url.protocol) || url.pathname.replace(/\/+$/, '') !== '' || url.search !== '' || url.username !== '') return null;
+    return pathStyle ? { origin: url.origin, pathStyle: true, region } : null;
+  }
+  if (pathStyle || env.AWS_ENDPOINT_URL || env.AWS_ENDPOINT_URL_S3 || env.AWS_USE_FIPS_ENDPOINT === 'true' || env.AWS_USE_DUALSTACK_ENDPOINT === 'true') return null;
+  if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket) || !/^[a-z0-9-]+$/.test(region)) return null;
+  const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+  return { origin: `https://${bucket}.s3.${region}.${suffix}`, pathStyle: false, region };
 }
 
 function toMeta(res: HeadLike, size: number): ObjectMeta {
