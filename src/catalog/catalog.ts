@@ -144,6 +144,8 @@ export class Catalog {
       latestPageAfterOpen: db.prepare(latestPageSql('>', false)),
       latestPageFromOpen: db.prepare(latestPageSql('>=', false)),
       hasBlob: db.prepare('SELECT 1 FROM blobs WHERE hash = ?').pluck(),
+      nthKeyFrom: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key >= @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
+      nthKeyAfter: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key > @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
       hasLiveKeys: db.prepare(
         `SELECT 1 FROM objects o JOIN versions v ON v.id = o.latest
          WHERE o.bucket = @bucket AND o.key >= @lower AND o.key < @upper AND v.delete_marker = 0 LIMIT 1`,
@@ -248,6 +250,17 @@ export class Catalog {
       lastModified: r.lastModified as number,
       validFrom: r.validFrom as number,
     }));
+  }
+
+  /**
+   * The `n`-th catalogued key (1-based, deleted keys included) under `prefix`, counting after
+   * `after` (exclusive) or from the start of the prefix; undefined when there are fewer.
+   */
+  nthKey(bucket: string, prefix: string, after: string | null, n: number): string | undefined {
+    const id = this.findBucketId(bucket);
+    if (id === undefined) return undefined;
+    const params = { bucket: id, lower: after ?? prefix, upper: prefix + '\u{10FFFF}', skip: n - 1 };
+    return (after === null ? this.stmts.nthKeyFrom : this.stmts.nthKeyAfter).get(params) as string | undefined;
   }
 
   /** Whether any key under `prefix` currently exists (its newest version is not a delete marker). */

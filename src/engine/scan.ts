@@ -3,6 +3,12 @@ import type { LatestVersion } from '../catalog/types.js';
 import type { ObjectEntry, ObjectStore } from '../storage/types.js';
 import { compareKeys, prefixUpperBound } from '../util/key-order.js';
 
+/** Keys after `after` (exclusive) up to `upTo` (inclusive); either end open when undefined. */
+export interface KeyRange {
+  after?: string;
+  upTo?: string;
+}
+
 /** What a listing says about one key, compared with the newest catalogued version. */
 export type Change =
   | { kind: 'new'; entry: ObjectEntry }
@@ -69,8 +75,11 @@ class CatalogCursor {
     private readonly shallowAt: number | null,
     /** In shallow mode: called for each catalogued sub-prefix that still has live keys. */
     private readonly onSubPrefix: (prefix: string) => void = () => {},
+    /** Start after this key (exclusive) instead of at `lower`. */
+    startAfter?: string,
   ) {
     this.limit = shallowAt === null ? CATALOG_PAGE : SHALLOW_FIRST_PAGE;
+    if (startAfter !== undefined) this.after = startAfter;
   }
 
   peek(): LatestVersion | undefined {
@@ -113,12 +122,19 @@ export async function* scanRange(
   catalog: Catalog,
   target: ScanTarget,
   prefix: string,
-  opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal },
+  opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal; range?: KeyRange },
 ): AsyncGenerator<Change> {
   const listed = new Set<string>();
   const catalogued: string[] = [];
-  const cursor = new CatalogCursor(catalog, target.bucket, prefix, prefixUpperBound(prefix), opts.shallow ? prefix.length : null, (p) => catalogued.push(p));
-  const listing = target.store.list(prefix, opts.shallow ? { delimiter: '/', ...signalOpt(opts.signal) } : signalOpt(opts.signal));
+  const { after, upTo } = opts.range ?? {};
+  // (after, upTo] on both sides: the catalog's exclusive upper bound is the next possible key.
+  const upper = upTo === undefined ? prefixUpperBound(prefix) : `${upTo}\u0000`;
+  const cursor = new CatalogCursor(catalog, target.bucket, prefix, upper, opts.shallow ? prefix.length : null, (p) => catalogued.push(p), after);
+  const listing = target.store.list(prefix, {
+    ...(opts.shallow ? { delimiter: '/' } : {}),
+    ...(after === undefined ? {} : { startAfter: after }),
+    ...signalOpt(opts.signal),
+  });
 
   const gone = function* (upTo: string | null): Generator<Change> {
     for (let row = cursor.peek(); row !== undefined && (upTo === null || compareKeys(row.key, upTo) < 0); row = cursor.peek()) {
@@ -133,6 +149,7 @@ export async function* scanRange(
       opts.onPrefix?.(item.prefix);
       continue;
     }
+    if (upTo !== undefined && compareKeys(item.key, upTo) > 0) break; // the next range lists it
     yield* gone(item.key);
     const row = cursor.peek();
     const same = row !== undefined && row.key === item.key;

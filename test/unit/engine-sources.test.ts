@@ -82,6 +82,37 @@ describe('backup from S3-like sources', () => {
   const source = (prefixes = [''], exclude: string[] = []): OpenedSource => ({ bucket: 'events', store: bucket, prefixes, isExcluded: compileExcludes(exclude) });
   const run = (src = source()) => backupGroup({ repo, catalog, policy: testPolicy(repo.store.location, [group], { concurrency: { list: 4, transfer: 4 } }), group, sources: [src] });
 
+  it('an incremental run lists a well-known prefix in key ranges and sees every change at their edges', async () => {
+    const key = (i: number) => `p/k-${String(i).padStart(5, '0')}`;
+    for (let i = 0; i < 2500; i++) await bucket.put(key(i), Buffer.from(`{"i":${i}}`));
+    const ranged = (src = source()) =>
+      backupGroup({ repo, catalog, policy: testPolicy(repo.store.location, [group], { concurrency: { list: 4, transfer: 4 } }), group, sources: [src], listRanges: { keysPerRange: 500, minKeys: 100 } });
+    const calls: (ListOptions | undefined)[] = [];
+    const list = bucket.list.bind(bucket);
+    bucket.list = (prefix: string, opts?: ListOptions) => (calls.push(opts), list(prefix, opts));
+
+    expect((await ranged()).counters.objectsNew).toBe(2500);
+    expect(calls.some((c) => c?.delimiter === '/')).toBe(true); // a seed fans out by sub-prefix
+    calls.length = 0;
+
+    // Ranges end at every 500th key (k-00499, k-00999, ...): change the keys on both sides of
+    // those edges, add keys before the first, after the last and right after an edge.
+    await bucket.delete(key(499));
+    await bucket.delete(key(500));
+    await bucket.delete(key(2499));
+    await bucket.put(key(999), Buffer.from('changed'));
+    await bucket.put(key(1000), Buffer.from('changed too'));
+    for (const k of ['p/a-first', 'p/k-00499a', 'p/k-01999~', 'p/z-last']) await bucket.put(k, Buffer.from(k));
+
+    const second = await ranged();
+    expect(second.counters).toMatchObject({ objectsNew: 4, objectsChanged: 2, objectsDeleted: 3, objectsUnchanged: 2495, objectsFailed: 0 });
+    expect(calls.every((c) => c?.delimiter === undefined)).toBe(true);
+    expect(calls.map((c) => c?.startAfter ?? null).sort()).toEqual([null, key(499), key(999), key(1499), key(1999)]);
+
+    const third = await ranged();
+    expect(third.counters).toMatchObject({ objectsNew: 0, objectsChanged: 0, objectsDeleted: 0, objectsUnchanged: 2501 });
+  });
+
   it('a run that cannot read some objects is partial and records each failure', async () => {
     for (let i = 0; i < 20; i++) await bucket.put(`ok/${i}.json`, Buffer.from(`{"i":${i}}`));
     await bucket.put('secret/a.json', Buffer.from('{}'));
