@@ -16,6 +16,7 @@ import {
   PutObjectRetentionCommand,
   PutObjectTaggingCommand,
   S3Client,
+  type ListObjectsV2CommandOutput,
   type PutObjectCommandInput,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -25,7 +26,7 @@ import { StorageError } from '../errors.js';
 import { compareKeys } from '../util/key-order.js';
 import { withRetry, type RetryOptions } from '../util/retry.js';
 import { abortable } from './common.js';
-import { leanGetObject, type LeanTarget } from './s3-lean-get.js';
+import { leanGetObject, leanListObjectsV2, type LeanListOutput, type LeanTarget } from './s3-lean-get.js';
 import { toStorageError, type S3ErrorContext } from './s3-errors.js';
 import {
   newRequestStats,
@@ -188,12 +189,21 @@ export class S3Store implements ObjectStore {
     let first = true;
     do {
       const startAfter = first && opts.startAfter !== undefined ? this.prefix + opts.startAfter : undefined;
-      const page = await this.send(
+      const page = await this.withLean((lean) => this.send<LeanListOutput | ListObjectsV2CommandOutput>(
         'list',
         { op: 'LIST', key: fullPrefix, action: 's3:ListBucket' },
         opts.signal,
         (c, o) =>
-          c.send(new ListObjectsV2Command({
+          lean !== null
+            ? leanListObjectsV2(lean, {
+                prefix: fullPrefix,
+                maxKeys: this.listPageSize,
+                ...(opts.delimiter ? { delimiter: opts.delimiter } : {}),
+                ...(startAfter === undefined ? {} : { startAfter }),
+                ...(token === undefined ? {} : { continuationToken: token }),
+                ...(o.abortSignal ? { signal: o.abortSignal } : {}),
+              })
+            : c.send(new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: fullPrefix,
             MaxKeys: this.listPageSize,
@@ -202,7 +212,7 @@ export class S3Store implements ObjectStore {
             ...(startAfter === undefined ? {} : { StartAfter: startAfter }),
             ...(token === undefined ? {} : { ContinuationToken: token }),
           }), o),
-      );
+      ));
       first = false;
       const objects: ObjectEntry[] = (page.Contents ?? []).map((o) => ({
         kind: 'object',
@@ -322,11 +332,9 @@ export class S3Store implements ObjectStore {
     if (range && (range.start < 0 || range.end < range.start)) {
       throw new StorageError('Other', `GET ${this.location}${key}: invalid range ${range.start}-${range.end}`, { backendCode: 'InvalidRange' });
     }
-    this.lean ??= this.leanSetup?.() ?? Promise.resolve(null);
-    const lean = await this.lean;
-    let res: HeadLike & { ContentRange?: string | undefined; Body?: unknown };
-    try {
-      res = await this.send<typeof res>('get', ctx, opts.signal, (c, o) =>
+    type Res = HeadLike & { ContentRange?: string | undefined; Body?: unknown };
+    const res = await this.withLean((lean) =>
+      this.send<Res>('get', ctx, opts.signal, (c, o) =>
         lean !== null
           ? leanGetObject(lean, full, { ...(opts.versionId ? { versionId: opts.versionId } : {}), ...(range ? { range } : {}), ...(o.abortSignal ? { signal: o.abortSignal } : {}) })
           : c.send(new GetObjectCommand({
@@ -335,13 +343,8 @@ export class S3Store implements ObjectStore {
               ...(opts.versionId ? { VersionId: opts.versionId } : {}),
               ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
             }), o),
-      );
-    } catch (err) {
-      // A bucket in another region than configured: the SDK follows the redirect, this path does not.
-      if (lean === null || this.endpoint !== undefined || !(err instanceof StorageError) || !REGION_REDIRECT.has(err.backendCode ?? '')) throw err;
-      this.lean = Promise.resolve(null);
-      return this.get(key, opts);
-    }
+      ),
+    );
     // For a ranged GET, Content-Length is the range's; the object's size is in Content-Range.
     const total = /\/(\d+)\s*$/.exec(res.ContentRange ?? '')?.[1];
     const size = total !== undefined ? Number(total) : (res.ContentLength ?? 0);
@@ -350,6 +353,21 @@ export class S3Store implements ObjectStore {
       ? this.countedBody(src, { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel() }, opts.signal)
       : Readable.from([], { objectMode: false });
     return { body: abortable(body, opts.signal), meta: toMeta(res, size) };
+  }
+
+  /**
+   * Runs `call` on the lean path (or with null: on the SDK). A bucket in another region than
+   * configured turns the lean path off for good: the SDK follows such redirects, it does not.
+   */
+  private async withLean<T>(call: (lean: LeanTarget | null) => Promise<T>): Promise<T> {
+    const lean = await (this.lean ??= this.leanSetup?.() ?? Promise.resolve(null));
+    try {
+      return await call(lean);
+    } catch (err) {
+      if (lean === null || this.endpoint !== undefined || !(err instanceof StorageError) || !REGION_REDIRECT.has(err.backendCode ?? '')) throw err;
+      this.lean = Promise.resolve(null);
+      return call(null);
+    }
   }
 
   async getTags(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<Record<string, string>> {

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/errors.js';
-import { amzDate, signV4, uriEncode } from '../../src/storage/s3-lean-get.js';
+import { amzDate, parseListV2, signV4, uriEncode } from '../../src/storage/s3-lean-get.js';
 import { S3Store, leanOrigin } from '../../src/storage/s3-store.js';
 
 describe('signV4', () => {
@@ -35,6 +35,36 @@ describe('signV4', () => {
   });
 });
 
+describe('parseListV2', () => {
+  const page = (body: string) => `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${body}</ListBucketResult>\n`;
+
+  it('reads entries, common prefixes, truncation and the continuation token, decoding XML entities', () => {
+    const out = parseListV2(
+      page(
+        '<Name>lake</Name><Prefix>t%2F</Prefix><MaxKeys>2</MaxKeys><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>' +
+          '<Contents><Key>t%2Fa%26b.json</Key><LastModified>2026-11-23T10:00:00.123Z</LastModified><ETag>&quot;5d41402abc4b2a76b9719d911017c592&quot;</ETag><Size>11</Size><Owner><ID>x</ID><DisplayName>y</DisplayName></Owner><StorageClass>STANDARD</StorageClass></Contents>' +
+          '<Contents><Key>t%2F&#x65e5;.txt</Key><LastModified>2026-11-23T10:00:01.000Z</LastModified><ETag>"abc-2"</ETag><Size>0</Size></Contents>' +
+          '<CommonPrefixes><Prefix>t%2Fsub%2F</Prefix></CommonPrefixes><NextContinuationToken>1/abc&amp;def=</NextContinuationToken><KeyCount>3</KeyCount>',
+      ),
+    );
+    expect(out).toEqual({
+      IsTruncated: true,
+      NextContinuationToken: '1/abc&def=',
+      Contents: [
+        { Key: 't%2Fa%26b.json', LastModified: new Date('2026-11-23T10:00:00.123Z'), ETag: '"5d41402abc4b2a76b9719d911017c592"', Size: 11, StorageClass: 'STANDARD' },
+        { Key: 't%2F日.txt', LastModified: new Date('2026-11-23T10:00:01.000Z'), ETag: '"abc-2"', Size: 0 },
+      ],
+      CommonPrefixes: [{ Prefix: 't%2Fsub%2F' }],
+    });
+    expect(parseListV2(page('<IsTruncated>false</IsTruncated>'))).toEqual({ IsTruncated: false, Contents: [], CommonPrefixes: [] });
+  });
+
+  it('refuses a page that was cut off', () => {
+    const whole = page('<IsTruncated>false</IsTruncated><Contents><Key>a</Key><Size>1</Size></Contents>');
+    expect(() => parseListV2(whole.slice(0, whole.length - 30))).toThrow(/XML parse error/);
+  });
+});
+
 describe('leanOrigin', () => {
   it('serves path-style custom endpoints and standard AWS buckets, and leaves the rest to the SDK', () => {
     expect(leanOrigin('http://127.0.0.1:7480', 'b', true, 'us-east-1')).toEqual({ origin: 'http://127.0.0.1:7480', pathStyle: true, region: 'us-east-1' });
@@ -55,6 +85,20 @@ describe('S3Store GET without the SDK', () => {
     server = http.createServer((req, res) => {
       seen.push(req.headers);
       paths.push(req.url ?? '');
+      if (req.url?.startsWith('/lake/?')) {
+        const q = new URL(req.url, 'http://x').searchParams;
+        const all = ['a b', 'c+d', 'e/f', 'g'];
+        const from = q.get('continuation-token') === null ? 0 : Number(q.get('continuation-token'));
+        const keys = all.slice(from, from + Number(q.get('max-keys')));
+        const more = from + keys.length < all.length;
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.end(
+          `<ListBucketResult><IsTruncated>${more}</IsTruncated>${more ? `<NextContinuationToken>${from + keys.length}</NextContinuationToken>` : ''}` +
+            keys.map((k) => `<Contents><Key>${encodeURIComponent(k)}</Key><LastModified>2026-11-23T10:00:00.000Z</LastModified><ETag>"e"</ETag><Size>${k.length}</Size></Contents>`).join('') +
+            '</ListBucketResult>',
+        );
+        return;
+      }
       if (req.url?.startsWith('/lake/missing')) {
         res.writeHead(404, { 'content-type': 'application/xml', 'x-amz-request-id': 'r1' });
         res.end('<?xml version="1.0"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>');
@@ -136,6 +180,17 @@ describe('S3Store GET without the SDK', () => {
     expect((slow as StorageError).code).toBe('Throttled');
     expect(s.stats.get - before).toBe(2); // both attempts
     s.destroy();
+  });
+
+  it('lists page by page with continuation tokens, decoding url-encoded keys', async () => {
+    const s = new S3Store({ bucket: 'lake', endpoint, region: 'us-east-1', credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' }, listPageSize: 3 });
+    const keys: string[] = [];
+    for await (const item of s.list('')) if (item.kind === 'object') keys.push(`${item.key}:${item.size}`);
+    s.destroy();
+    expect(keys).toEqual(['a b:3', 'c+d:3', 'e/f:3', 'g:1']);
+    const lists = paths.filter((p) => p.startsWith('/lake/?'));
+    expect(lists.slice(-2)).toEqual(['/lake/?encoding-type=url&list-type=2&max-keys=3&prefix=', '/lake/?continuation-token=3&encoding-type=url&list-type=2&max-keys=3&prefix=']);
+    expect(s.stats.list).toBe(2);
   });
 
   it('sends ranges and reads the size from Content-Range', async () => {
