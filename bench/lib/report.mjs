@@ -16,6 +16,7 @@ export function ratios(rows) {
   const out = [];
   const add = (name, value, text) => value !== null && Number.isFinite(value) && out.push({ name, value: Math.round(value * 1000) / 1000, text });
   if (r['seed-small'] && r['raw-get-small']) add('seed-small/raw-get objects/s', r['seed-small'].objectsPerS / r['raw-get-small'].objectsPerS, 'seed backup (small) objects/s ÷ raw GET objects/s');
+  if (r['seed-small'] && r['raw-get-sdk-small']) add('seed-small/raw-get-sdk objects/s', r['seed-small'].objectsPerS / r['raw-get-sdk-small'].objectsPerS, 'seed backup (small) objects/s ÷ raw GET objects/s through the AWS SDK');
   if (r['seed-large'] && r['raw-get-large']) add('seed-large/raw-get MB/s', r['seed-large'].MBps / r['raw-get-large'].MBps, 'seed backup (large) MB/s ÷ raw GET MB/s');
   if (r['seed-small'] && r['restic-small']) add('restic-small/seed-small time', r['restic-small'].wallMs / r['seed-small'].wallMs, 'restic time ÷ lakeguard time, small objects (>1: lakeguard faster)');
   if (r['seed-large'] && r['restic-large']) add('restic-large/seed-large time', r['restic-large'].wallMs / r['seed-large'].wallMs, 'restic time ÷ lakeguard time, large objects (>1: lakeguard faster)');
@@ -55,7 +56,10 @@ export function checkTargets(rows, meta, { rssCompare } = {}) {
     'seed-vs-raw-get',
     'seed backup of the small objects >= 0.8x the raw GET loop objects/s',
     seed && raw ? seed.objectsPerS >= 0.8 * raw.objectsPerS : null,
-    seed && raw ? `${fmt(seed.objectsPerS)} vs ${fmt(raw.objectsPerS)} objects/s = ${fmt(seed.objectsPerS / raw.objectsPerS, 2)}x (need >= 0.80x)` : 'missing seed-small or raw-get-small',
+    seed && raw
+      ? `${fmt(seed.objectsPerS)} vs ${fmt(raw.objectsPerS)} objects/s = ${fmt(seed.objectsPerS / raw.objectsPerS, 2)}x (need >= 0.80x)` +
+          (r['raw-get-sdk-small'] ? `; the same loop through the AWS SDK: ${fmt(r['raw-get-sdk-small'].objectsPerS)} objects/s (${fmt(seed.objectsPerS / r['raw-get-sdk-small'].objectsPerS, 2)}x)` : '')
+      : 'missing seed-small or raw-get-small',
   );
   const restic = r['restic-small'];
   add(

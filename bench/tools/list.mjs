@@ -1,20 +1,57 @@
 #!/usr/bin/env node
 // Baseline (d), the floor of an incremental run: a bare ListObjectsV2 loop (1,000 keys a page)
-// over a bucket, keeping nothing.
+// over a bucket, keeping nothing. --client lean (default) lists through lakeguard's own request
+// path (dist/storage/s3-lean-get.js of --engine-dir: SigV4, node:http, a small XML reader), the
+// requests lakeguard's incremental backups make; --client sdk through the AWS SDK.
 //
-//   node bench/tools/list.mjs --bucket B [--prefix P] [--endpoint URL]
+//   node bench/tools/list.mjs --bucket B [--prefix P] [--endpoint URL] [--client lean|sdk --engine-dir DIR]
 //
 // Prints one JSON line: {objects, bytes (sum of listed sizes), requests: {list}, durationMs}.
+import { Agent as HttpAgent } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { S3, listAll, s3Client } from '../lib/s3.mjs';
 
 const { values: opts } = parseArgs({
-  options: { bucket: { type: 'string' }, prefix: { type: 'string', default: '' }, endpoint: { type: 'string', default: S3.endpoint } },
+  options: {
+    bucket: { type: 'string' },
+    prefix: { type: 'string', default: '' },
+    endpoint: { type: 'string', default: S3.endpoint },
+    client: { type: 'string', default: 'lean' },
+    'engine-dir': { type: 'string', default: '.' },
+  },
 });
+if (!['sdk', 'lean'].includes(opts.client)) throw new Error(`--client must be sdk or lean, not ${opts.client}`);
 const requests = { list: 0 };
-const s3 = s3Client({ endpoint: opts.endpoint, sockets: 4, onRequest: () => requests.list++ });
+let keys = 0;
+let bytes = 0;
 const t0 = performance.now();
-const { keys, bytes } = await listAll(s3, opts.bucket, opts.prefix);
+if (opts.client === 'lean') {
+  const { leanListObjectsV2 } = await import(pathToFileURL(resolve(opts['engine-dir'], 'dist/storage/s3-lean-get.js')).href);
+  const target = {
+    origin: new URL(opts.endpoint).origin,
+    pathStyle: true,
+    bucket: opts.bucket,
+    region: S3.region,
+    credentials: async () => ({ accessKeyId: S3.accessKeyId, secretAccessKey: S3.secretAccessKey }),
+    agent: new HttpAgent({ keepAlive: true, maxSockets: 4 }),
+    connectTimeoutMs: 10_000,
+    socketTimeoutMs: 120_000,
+  };
+  let token;
+  do {
+    requests.list++;
+    const page = await leanListObjectsV2(target, { prefix: opts.prefix, maxKeys: 1000, ...(token === undefined ? {} : { continuationToken: token }) });
+    keys += page.Contents.length;
+    for (const c of page.Contents) bytes += c.Size;
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+  target.agent.destroy();
+} else {
+  const s3 = s3Client({ endpoint: opts.endpoint, sockets: 4, onRequest: () => requests.list++ });
+  ({ keys, bytes } = await listAll(s3, opts.bucket, opts.prefix));
+  s3.destroy();
+}
 const durationMs = performance.now() - t0;
-s3.destroy();
 process.stdout.write(JSON.stringify({ objects: keys, bytes, requests, durationMs }) + '\n');

@@ -2,12 +2,17 @@
 // Baseline (a), "the limit": GETs every key of a key file with a fixed number of requests in
 // flight over a keep-alive agent, reads every body to the end and stores nothing.
 // With --out-dir it writes each body to <dir>/<key> instead (the restic baseline's download).
+// --client sdk (default) sends each GET through the AWS SDK's GetObjectCommand; --client lean
+// through lakeguard's own GET path (dist/storage/s3-lean-get.js of --engine-dir: SigV4 and
+// node:http, no SDK middleware), the same requests lakeguard's backup makes.
 //
-//   node bench/tools/raw-get.mjs --bucket B --keys FILE [--concurrency 32] [--endpoint URL] [--out-dir DIR]
+//   node bench/tools/raw-get.mjs --bucket B --keys FILE [--concurrency 32] [--endpoint URL] [--out-dir DIR] [--client sdk|lean --engine-dir DIR]
 //
 // Prints one JSON line: {objects, bytes, requests: {get}, durationMs}.
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { Agent as HttpAgent } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -21,17 +26,38 @@ const { values: opts } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     endpoint: { type: 'string', default: S3.endpoint },
     'out-dir': { type: 'string' },
+    client: { type: 'string', default: 'sdk' },
+    'engine-dir': { type: 'string', default: '.' },
   },
 });
+if (!['sdk', 'lean'].includes(opts.client)) throw new Error(`--client must be sdk or lean, not ${opts.client}`);
 const concurrency = Number(opts.concurrency);
 const keys = readFileSync(opts.keys, 'utf8').split('\n').filter(Boolean);
 const requests = { get: 0 };
 const s3 = s3Client({ endpoint: opts.endpoint, sockets: concurrency, onRequest: () => requests.get++ });
+let get = async (key) => (await s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }))).Body;
+if (opts.client === 'lean') {
+  const { leanGetObject } = await import(pathToFileURL(resolve(opts['engine-dir'], 'dist/storage/s3-lean-get.js')).href);
+  const target = {
+    origin: new URL(opts.endpoint).origin,
+    pathStyle: true,
+    bucket: opts.bucket,
+    region: S3.region,
+    credentials: async () => ({ accessKeyId: S3.accessKeyId, secretAccessKey: S3.secretAccessKey }),
+    agent: new HttpAgent({ keepAlive: true, maxSockets: concurrency, keepAliveMsecs: 1000 }),
+    connectTimeoutMs: 10_000,
+    socketTimeoutMs: 120_000,
+  };
+  get = async (key) => {
+    requests.get++;
+    return (await leanGetObject(target, key, {})).Body;
+  };
+}
 const outDir = opts['out-dir'];
 let bytes = 0;
 const t0 = performance.now();
 await forEachLimit(keys, concurrency, async (key) => {
-  const res = await s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }));
+  const res = { Body: await get(key) };
   if (outDir !== undefined) {
     const path = join(outDir, key);
     mkdirSync(dirname(path), { recursive: true });
