@@ -197,6 +197,8 @@ function row(name, tool, m, { objects, bytes, requests, storedBytes = null, engi
     storedBytes,
     peakRssMB: m.peakRssKiB === null ? null : Math.round((m.peakRssKiB * 1024) / MB),
     cpuS: m.userS === null ? null : Math.round((m.userS + m.sysS) * 100) / 100,
+    // CPU the S3 server's daemons used meanwhile (the same two cores): see serverCpuSeconds.
+    serverCpuS: m.serverCpuS ?? null,
     engineMs,
     extra,
   };

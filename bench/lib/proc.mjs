@@ -2,7 +2,7 @@
 // from the kernel's rusage of the child), with stdout/stderr captured to files, timed from
 // spawn to exit. Missing tools are installed with apt-get, as scripts/s3-server.sh does.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function haveCommand(name) {
@@ -37,7 +37,39 @@ function parseTimeV(text) {
  * Runs `cmd args` under /usr/bin/time -v. Returns {code, wallMs, peakRssKiB, userS, sysS,
  * stdout, stderr}. Output goes to files under workDir (a 100k-object run can print a lot).
  */
+/**
+ * CPU seconds (user + system) the S3 server's daemons (radosgw, ceph-osd, ceph-mon) have used so
+ * far, from /proc; null where there is no such process. The server shares the two cores with
+ * the tool under test: what it burns per request bounds every tool's throughput.
+ */
+export function serverCpuSeconds() {
+  const tick = 100; // USER_HZ on Linux
+  let total = 0;
+  let found = false;
+  let pids = [];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return null;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      if (!/^(radosgw|ceph-osd|ceph-mon)$/.test(comm)) continue;
+      const fields = stat.slice(close + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / tick; // utime, stime
+      found = true;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return found ? total : null;
+}
+
 export async function runMeasured(cmd, args, { env, cwd, workDir, name, timeoutMs = 4 * 3600_000 }) {
+  const server0 = serverCpuSeconds();
   const base = join(workDir, name.replace(/[^a-zA-Z0-9_.-]+/g, '_'));
   const outFile = `${base}.stdout`;
   const errFile = `${base}.stderr`;
@@ -55,10 +87,12 @@ export async function runMeasured(cmd, args, { env, cwd, workDir, name, timeoutM
     });
   });
   const wallMs = performance.now() - t0;
+  const server1 = serverCpuSeconds();
+  const serverCpuS = server0 === null || server1 === null ? null : Math.round((server1 - server0) * 100) / 100;
   closeSync(out);
   closeSync(err);
   const timeText = existsSync(timeFile) ? readFileSync(timeFile, 'utf8') : '';
-  const result = { code, wallMs, ...parseTimeV(timeText), stdout: readFileSync(outFile, 'utf8'), stderr: readFileSync(errFile, 'utf8') };
+  const result = { code, wallMs, serverCpuS, ...parseTimeV(timeText), stdout: readFileSync(outFile, 'utf8'), stderr: readFileSync(errFile, 'utf8') };
   for (const f of [outFile, errFile, timeFile]) rmSync(f, { force: true });
   return result;
 }

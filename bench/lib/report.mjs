@@ -16,6 +16,10 @@ export function ratios(rows) {
   const out = [];
   const add = (name, value, text) => value !== null && Number.isFinite(value) && out.push({ name, value: Math.round(value * 1000) / 1000, text });
   if (r['seed-small'] && r['raw-get-small']) add('seed-small/raw-get objects/s', r['seed-small'].objectsPerS / r['raw-get-small'].objectsPerS, 'seed backup (small) objects/s ÷ raw GET objects/s');
+  const cpuPerObject = (x) => (x?.cpuS == null || x.serverCpuS == null || !x.objects ? null : (x.cpuS + x.serverCpuS) / x.objects);
+  if (cpuPerObject(r['seed-small']) && cpuPerObject(r['raw-get-small'])) {
+    add('seed-small/raw-get CPU per object', cpuPerObject(r['seed-small']) / cpuPerObject(r['raw-get-small']), 'CPU per object of the tool and the S3 server together (they share the cores): seed ÷ raw GET');
+  }
   if (r['seed-small'] && r['raw-get-sdk-small']) add('seed-small/raw-get-sdk objects/s', r['seed-small'].objectsPerS / r['raw-get-sdk-small'].objectsPerS, 'seed backup (small) objects/s ÷ raw GET objects/s through the AWS SDK');
   if (r['seed-large'] && r['raw-get-large']) add('seed-large/raw-get MB/s', r['seed-large'].MBps / r['raw-get-large'].MBps, 'seed backup (large) MB/s ÷ raw GET MB/s');
   if (r['seed-small'] && r['restic-small']) add('restic-small/seed-small time', r['restic-small'].wallMs / r['seed-small'].wallMs, 'restic time ÷ lakeguard time, small objects (>1: lakeguard faster)');
@@ -133,10 +137,10 @@ export function checkTargets(rows, meta, { rssCompare } = {}) {
   return t;
 }
 
-const HEAD = ['scenario', 'tool', 'wall s', 'objects', 'obj/s', 'MB/s', 'LIST', 'GET', 'HEAD', 'PUT', 'POST', 'stored MB', 'RSS MB'];
+const HEAD = ['scenario', 'tool', 'wall s', 'objects', 'obj/s', 'MB/s', 'LIST', 'GET', 'HEAD', 'PUT', 'POST', 'stored MB', 'RSS MB', 'CPU s', 'server CPU s'];
 
 function cells(x) {
-  if (x.wallMs === undefined) return [x.name, x.tool, 'FAILED', '', '', '', '', '', '', '', '', '', ''];
+  if (x.wallMs === undefined) return [x.name, x.tool, 'FAILED', ...HEAD.slice(3).map(() => '')];
   return [
     x.ok ? x.name : `${x.name} (FAILED)`,
     x.tool,
@@ -151,6 +155,8 @@ function cells(x) {
     int(x.requests.post),
     fmt(x.storedBytes === null ? null : x.storedBytes / MB, 1),
     fmt(x.peakRssMB, 0),
+    fmt(x.cpuS, 1),
+    fmt(x.serverCpuS, 1),
   ];
 }
 
