@@ -7,10 +7,8 @@
 //   node bench/tools/list.mjs --bucket B [--prefix P] [--endpoint URL] [--client lean|sdk --engine-dir DIR]
 //
 // Prints one JSON line: {objects, bytes (sum of listed sizes), requests: {list}, durationMs}.
-import { Agent as HttpAgent } from 'node:http';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { leanClient } from '../lib/lean.mjs';
 import { S3, listAll, s3Client } from '../lib/s3.mjs';
 
 const { values: opts } = parseArgs({
@@ -28,26 +26,16 @@ let keys = 0;
 let bytes = 0;
 const t0 = performance.now();
 if (opts.client === 'lean') {
-  const { leanListObjectsV2 } = await import(pathToFileURL(resolve(opts['engine-dir'], 'dist/storage/s3-lean-get.js')).href);
-  const target = {
-    origin: new URL(opts.endpoint).origin,
-    pathStyle: true,
-    bucket: opts.bucket,
-    region: S3.region,
-    credentials: async () => ({ accessKeyId: S3.accessKeyId, secretAccessKey: S3.secretAccessKey }),
-    agent: new HttpAgent({ keepAlive: true, maxSockets: 4 }),
-    connectTimeoutMs: 10_000,
-    socketTimeoutMs: 120_000,
-  };
+  const lean = await leanClient({ engineDir: opts['engine-dir'], endpoint: opts.endpoint, bucket: opts.bucket, sockets: 4 });
   let token;
   do {
     requests.list++;
-    const page = await leanListObjectsV2(target, { prefix: opts.prefix, maxKeys: 1000, ...(token === undefined ? {} : { continuationToken: token }) });
+    const page = await lean.listPage({ prefix: opts.prefix, maxKeys: 1000, ...(token === undefined ? {} : { continuationToken: token }) });
     keys += page.Contents.length;
     for (const c of page.Contents) bytes += c.Size;
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token !== undefined);
-  target.agent.destroy();
+  lean.destroy();
 } else {
   const s3 = s3Client({ endpoint: opts.endpoint, sockets: 4, onRequest: () => requests.list++ });
   ({ keys, bytes } = await listAll(s3, opts.bucket, opts.prefix));

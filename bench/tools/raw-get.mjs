@@ -10,13 +10,12 @@
 //
 // Prints one JSON line: {objects, bytes, requests: {get}, durationMs}.
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
-import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { forEachLimit } from '../lib/pool.mjs';
+import { leanClient } from '../lib/lean.mjs';
 import { S3, s3Client } from '../lib/s3.mjs';
 
 const { values: opts } = parseArgs({
@@ -37,20 +36,10 @@ const requests = { get: 0 };
 const s3 = s3Client({ endpoint: opts.endpoint, sockets: concurrency, onRequest: () => requests.get++ });
 let get = async (key) => (await s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }))).Body;
 if (opts.client === 'lean') {
-  const { leanGetObject } = await import(pathToFileURL(resolve(opts['engine-dir'], 'dist/storage/s3-lean-get.js')).href);
-  const target = {
-    origin: new URL(opts.endpoint).origin,
-    pathStyle: true,
-    bucket: opts.bucket,
-    region: S3.region,
-    credentials: async () => ({ accessKeyId: S3.accessKeyId, secretAccessKey: S3.secretAccessKey }),
-    agent: new HttpAgent({ keepAlive: true, maxSockets: concurrency, keepAliveMsecs: 1000 }),
-    connectTimeoutMs: 10_000,
-    socketTimeoutMs: 120_000,
-  };
+  const lean = await leanClient({ engineDir: opts['engine-dir'], endpoint: opts.endpoint, bucket: opts.bucket, sockets: concurrency });
   get = async (key) => {
     requests.get++;
-    return (await leanGetObject(target, key, {})).Body;
+    return (await lean.getObject(key)).Body;
   };
 }
 const outDir = opts['out-dir'];

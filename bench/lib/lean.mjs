@@ -1,0 +1,27 @@
+// lakeguard's own S3 request path (dist/storage/s3-lean-get.js of an engine directory) for the
+// bench's baselines, so the raw GET loop and the bare listing make the same requests as the
+// engine under test.
+import { Agent as HttpAgent } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { S3 } from './s3.mjs';
+
+/** The engine's lean functions and a target for `bucket` (path-style, the test keys). */
+export async function leanClient({ engineDir, endpoint, bucket, sockets }) {
+  const lean = await import(pathToFileURL(resolve(engineDir, 'dist/storage/s3-lean-get.js')).href);
+  const target = {
+    origin: new URL(endpoint).origin,
+    pathStyle: true,
+    bucket,
+    region: S3.region,
+    credentials: async () => ({ accessKeyId: S3.accessKeyId, secretAccessKey: S3.secretAccessKey }),
+    agent: new HttpAgent({ keepAlive: true, maxSockets: sockets, keepAliveMsecs: 1000 }),
+    connectTimeoutMs: 10_000,
+    socketTimeoutMs: 120_000,
+  };
+  return {
+    getObject: (key) => lean.leanGetObject(target, key, {}),
+    listPage: (opts) => lean.leanListObjectsV2(target, opts),
+    destroy: () => target.agent.destroy(),
+  };
+}
