@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LakeguardError } from '../errors.js';
+import { migrate } from './migrate.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
 import type {
   BlobLocation,
@@ -53,18 +54,20 @@ export class Catalog {
 
   static open(path: string, repositoryId: string): Catalog {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    let db: Database.Database;
+    let db: Database.Database | undefined;
     try {
       db = new Database(path);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 10000');
-      db.exec(SCHEMA);
       migrate(db);
+      db.exec(SCHEMA);
     } catch (err) {
+      db?.close();
+      const known = err instanceof LakeguardError ? err : undefined; // a catalog of a newer schema
       throw new LakeguardError(`cannot open catalog ${path}: ${err instanceof Error ? err.message : err}`, {
         cause: err,
-        hint: 'check the file and its directory are writable (set LAKEGUARD_CACHE_DIR or --catalog to move it)',
+        hint: known?.hint ?? 'check the file and its directory are writable (set LAKEGUARD_CACHE_DIR or --catalog to move it)',
       });
     }
     const info = db.prepare('SELECT value FROM catalog_info WHERE name = ?');
@@ -650,47 +653,6 @@ export class Catalog {
     const count = (t: string) => this.db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number;
     return { runs: count('runs'), objects: count('objects'), versions: count('versions'), blobs: count('blobs'), packs: count('packs') };
   }
-}
-
-/**
- * Brings a catalog written by an earlier lakeguard up to date, in place. Each step checks the
- * shape it needs, so it runs once and is safe to repeat (and the catalog can always be rebuilt).
- */
-function migrate(db: Database.Database): void {
-  const runColumns = (db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name);
-  if (!runColumns.includes('pid')) db.exec('ALTER TABLE runs ADD COLUMN pid INTEGER');
-  const indexFileType = (db.prepare('PRAGMA table_info(blobs)').all() as { name: string; type: string }[]).find((c) => c.name === 'index_file')?.type;
-  if (indexFileType === 'TEXT') migrateIndexFileIds(db);
-}
-
-/**
- * Schema 1 → 2: blobs.index_file held the index file's name (64 hex characters per blob); it
- * now holds blob_index_files.id. One transaction: a crash leaves the schema-1 catalog as it was.
- */
-function migrateIndexFileIds(db: Database.Database): void {
-  db.transaction(() => {
-    db.exec(`
-      INSERT OR IGNORE INTO blob_index_files (name) SELECT DISTINCT index_file FROM blobs WHERE index_file IS NOT NULL;
-      CREATE TABLE blobs_v2 (
-        id INTEGER PRIMARY KEY,
-        hash BLOB NOT NULL UNIQUE,
-        pack INTEGER NOT NULL REFERENCES packs(id),
-        offset INTEGER NOT NULL,
-        length INTEGER NOT NULL,
-        raw_length INTEGER NOT NULL,
-        flags INTEGER NOT NULL,
-        index_file INTEGER REFERENCES blob_index_files(id)
-      );
-      INSERT INTO blobs_v2 (id, hash, pack, offset, length, raw_length, flags, index_file)
-        SELECT b.id, b.hash, b.pack, b.offset, b.length, b.raw_length, b.flags, f.id
-        FROM blobs b LEFT JOIN blob_index_files f ON f.name = b.index_file;
-      DROP TABLE blobs;
-      ALTER TABLE blobs_v2 RENAME TO blobs;
-      CREATE INDEX blobs_by_pack ON blobs (pack, offset);
-      CREATE INDEX blobs_unindexed ON blobs (id) WHERE index_file IS NULL;
-      UPDATE catalog_info SET value = '2' WHERE name = 'schema';
-    `);
-  })();
 }
 
 /** SQL condition: blob row `b` is used by a catalogued version or by a run manifest's records (temp.prune_records). */
