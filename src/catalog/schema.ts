@@ -119,7 +119,7 @@ CREATE TABLE IF NOT EXISTS forgets (name TEXT PRIMARY KEY, created INTEGER NOT N
 
 /**
  * SQL: blob row `b` has the id `hash` (a column or a named parameter). The prefix term is what
- * lets SQLite seek blobs_by_hash; it must stay the index's expression, byte for byte.
+ * lets SQLite seek blobs_by_hash, so it must be the index's expression, substr(hash, 1, 4).
  */
 export function blobHashIs(b: string, hash: string): string {
   return `substr(${b}.hash, 1, 4) = substr(${hash}, 1, 4) AND ${b}.hash = ${hash}`;
