@@ -13,6 +13,7 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Catalog } from '../dist/catalog/catalog.js';
+import { encodeEtag, encodeLastModified } from '../dist/catalog/codec.js';
 import { CatalogQueries } from '../dist/catalog/queries.js';
 
 const { values: args } = parseArgs({
@@ -81,11 +82,11 @@ function generate() {
   })();
   log(`  objects: ${OBJECTS.toLocaleString('en')} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
+  // Schema 3: a one-blob version holds its blob; etag and last-modified time as the catalog encodes them.
   const insertVersion = db.prepare(
-    `INSERT INTO versions (id, object, version_id, delete_marker, size, etag, last_modified, valid_from, storage_class, meta, run)
-     VALUES (?, ?, NULL, ?, ?, ?, ?, ?, NULL, NULL, ?)`,
+    `INSERT INTO versions (id, object, version_id, delete_marker, size, etag, last_modified, valid_from, storage_class, meta, run, blob)
+     VALUES (?, ?, NULL, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)`,
   );
-  const insertVersionBlob = db.prepare('INSERT INTO version_blobs (version, seq, blob) VALUES (?, 0, ?)');
   let row = 0;
   // Run by run, as backups would record them: the versions of one object are spread over the table.
   for (let r = 1; r <= RUNS; r++) {
@@ -94,12 +95,12 @@ function generate() {
       for (let i = 0; i < OBJECTS; i++) {
         row++;
         const validFrom = runStart(r) - 3_600_000 - ((i * 7919) % 3_600_000);
+        const lastModified = encodeLastModified(validFrom, validFrom);
         if (isDeleteMarker(i, r)) {
-          insertVersion.run(row, i + 1, 1, 0, '', validFrom, validFrom, r);
+          insertVersion.run(row, i + 1, 1, 0, encodeEtag(''), lastModified, validFrom, r, null);
         } else {
-          const etag = `"${createHash('md5').update(`${i}/${r}`).digest('hex')}"`;
-          insertVersion.run(row, i + 1, 0, 1000 + ((i * 31 + r * 7) % 100_000), etag, validFrom, validFrom, r);
-          insertVersionBlob.run(row, ((i * 10 + r) % BLOBS) + 1);
+          const etag = encodeEtag(createHash('md5').update(`${i}/${r}`).digest('hex'));
+          insertVersion.run(row, i + 1, 0, 1000 + ((i * 31 + r * 7) % 100_000), etag, lastModified, validFrom, r, ((i * 10 + r) % BLOBS) + 1);
         }
       }
     })();

@@ -2,7 +2,9 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LakeguardError } from '../errors.js';
-import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { decodeStorageClass, encodeEtag, encodeLastModified, encodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
+import { migrate } from './migrate.js';
+import { SCHEMA, SCHEMA_VERSION, blobHashIs, blobReferencedSql } from './schema.js';
 import type {
   BlobLocation,
   FailureRecord,
@@ -53,18 +55,20 @@ export class Catalog {
 
   static open(path: string, repositoryId: string): Catalog {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    let db: Database.Database;
+    let db: Database.Database | undefined;
     try {
       db = new Database(path);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 10000');
-      db.exec(SCHEMA);
       migrate(db);
+      db.exec(SCHEMA);
     } catch (err) {
+      db?.close();
+      const known = err instanceof LakeguardError ? err : undefined; // a catalog of a newer schema
       throw new LakeguardError(`cannot open catalog ${path}: ${err instanceof Error ? err.message : err}`, {
         cause: err,
-        hint: 'check the file and its directory are writable (set LAKEGUARD_CACHE_DIR or --catalog to move it)',
+        hint: known?.hint ?? 'check the file and its directory are writable (set LAKEGUARD_CACHE_DIR or --catalog to move it)',
       });
     }
     const info = db.prepare('SELECT value FROM catalog_info WHERE name = ?');
@@ -122,18 +126,20 @@ export class Catalog {
            OR EXISTS (SELECT 1 FROM dropped_versions WHERE object = p.o AND version_id = p.v)`,
       ),
       insertVersion: db.prepare(
-        `INSERT INTO versions (object, version_id, delete_marker, size, etag, last_modified, valid_from, storage_class, meta, run)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO versions (object, version_id, delete_marker, size, etag, last_modified, valid_from, storage_class, meta, run, blob)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       updateLatest: db.prepare(
         `UPDATE objects SET latest = @version WHERE id = @object AND (latest IS NULL OR
            (SELECT valid_from FROM versions WHERE id = objects.latest) <= @validFrom)`,
       ),
-      blobRow: db.prepare('SELECT id FROM blobs WHERE hash = ?').pluck(),
+      blobRow: db.prepare(`SELECT id FROM blobs b WHERE ${blobHashIs('b', '@hash')}`).pluck(),
       insertVersionBlob: db.prepare('INSERT INTO version_blobs (version, seq, blob) VALUES (?, ?, ?)'),
       insertPack: db.prepare('INSERT INTO packs (name, size, run) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size RETURNING id'),
+      // No unique index on hash (it would hold every id twice): a hash already there is skipped here.
       insertBlob: db.prepare(
-        'INSERT INTO blobs (hash, pack, offset, length, raw_length, flags, index_file) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING',
+        `INSERT INTO blobs (hash, pack, offset, length, raw_length, flags, index_file)
+         SELECT @hash, @pack, @offset, @length, @rawLength, @flags, @indexFile WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE ${blobHashIs('b', '@hash')})`,
       ),
       indexFileId: db
         .prepare('INSERT INTO blob_index_files (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id')
@@ -143,7 +149,7 @@ export class Catalog {
       latestPageFrom: db.prepare(latestPageSql('>=', true)),
       latestPageAfterOpen: db.prepare(latestPageSql('>', false)),
       latestPageFromOpen: db.prepare(latestPageSql('>=', false)),
-      hasBlob: db.prepare('SELECT 1 FROM blobs WHERE hash = ?').pluck(),
+      hasBlob: db.prepare(`SELECT 1 FROM blobs b WHERE ${blobHashIs('b', '@hash')}`).pluck(),
       nthKeyFrom: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key >= @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
       nthKeyAfter: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key > @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
       hasLiveKeys: db.prepare(
@@ -152,8 +158,8 @@ export class Catalog {
       ).pluck(),
       objectOf: db.prepare('SELECT id FROM objects WHERE bucket = ? AND key = ?').pluck(),
       latestNullVersion: db.prepare(
-        `SELECT delete_marker AS deleteMarker, etag, size, last_modified AS lastModified FROM versions
-         WHERE object = ? AND version_id IS NULL ORDER BY valid_from DESC, id DESC LIMIT 1`,
+        `SELECT v.delete_marker AS deleteMarker, ${etagSql('v.etag')} AS etag, v.size AS size, ${lastModifiedSql('v')} AS lastModified FROM versions v
+         WHERE v.object = ? AND v.version_id IS NULL ORDER BY v.valid_from DESC, v.id DESC LIMIT 1`,
       ),
     };
   }
@@ -208,7 +214,7 @@ export class Catalog {
   // ---- what is already backed up -------------------------------------------------------
 
   hasBlob(hash: Buffer): boolean {
-    return this.stmts.hasBlob.get(hash) !== undefined;
+    return this.stmts.hasBlob.get({ hash }) !== undefined;
   }
 
   /**
@@ -275,7 +281,7 @@ export class Catalog {
   insertPack(pack: PackRecord, runSeq: number | null, indexFile: string | null = null): void {
     const packRow = (this.stmts.insertPack.get(pack.name, pack.size, runSeq) as { id: number }).id;
     const indexRow = indexFile === null ? null : (this.stmts.indexFileId.get(indexFile) as number);
-    for (const b of pack.blobs) this.stmts.insertBlob.run(b.hash, packRow, b.offset, b.length, b.rawLength, b.flags, indexRow);
+    for (const b of pack.blobs) this.insertBlob(b, packRow, indexRow);
   }
 
   /** Inserts versions; a version whose S3 version id is already catalogued is skipped. Returns rows inserted. */
@@ -284,29 +290,35 @@ export class Catalog {
     for (const r of records) {
       const objectId = (this.stmts.objectId.get(this.bucketId(r.bucket), r.key) as { id: number }).id;
       if (r.versionId !== null && this.stmts.versionExists.get(objectId, r.versionId) !== undefined) continue;
+      const blobs = r.blobs.map((hex) => {
+        const blob = this.stmts.blobRow.get({ hash: Buffer.from(hex, 'hex') }) as number | undefined;
+        if (blob === undefined) throw new LakeguardError(`catalog: version ${r.bucket}/${r.key} refers to unknown blob ${hex}`);
+        return blob;
+      });
       const versionRow = Number(
         this.stmts.insertVersion.run(
           objectId,
           r.versionId,
           r.deleteMarker ? 1 : 0,
           r.size,
-          r.etag,
-          r.lastModified,
+          encodeEtag(r.etag),
+          encodeLastModified(r.lastModified, r.validFrom),
           r.validFrom,
-          r.storageClass ?? null,
+          encodeStorageClass(r.storageClass),
           this.metaId(r.meta),
           runSeq,
+          blobs.length === 1 ? blobs[0] : null,
         ).lastInsertRowid,
       );
-      r.blobs.forEach((hex, seq) => {
-        const blob = this.stmts.blobRow.get(Buffer.from(hex, 'hex')) as number | undefined;
-        if (blob === undefined) throw new LakeguardError(`catalog: version ${r.bucket}/${r.key} refers to unknown blob ${hex}`);
-        this.stmts.insertVersionBlob.run(versionRow, seq, blob);
-      });
+      if (blobs.length > 1) blobs.forEach((blob, seq) => this.stmts.insertVersionBlob.run(versionRow, seq, blob));
       this.stmts.updateLatest.run({ version: versionRow, object: objectId, validFrom: r.validFrom });
       inserted++;
     }
     return inserted;
+  }
+
+  private insertBlob(b: PackRecord['blobs'][number], pack: number, indexFile: number | null): void {
+    this.stmts.insertBlob.run({ hash: b.hash, pack, offset: b.offset, length: b.length, rawLength: b.rawLength, flags: b.flags, indexFile });
   }
 
   /** The row id of an object, created if needed. */
@@ -382,10 +394,11 @@ export class Catalog {
     const rows = this.db
       .prepare(
         `SELECT v.id AS row, b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS deleteMarker,
-                v.size AS size, v.etag AS etag, v.last_modified AS lastModified, v.valid_from AS validFrom,
+                v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, v.valid_from AS validFrom,
                 v.storage_class AS storageClass, m.json AS meta,
-                (SELECT group_concat(hex(x.hash), ',') FROM (SELECT bl.hash AS hash FROM version_blobs vb JOIN blobs bl ON bl.id = vb.blob
-                   WHERE vb.version = v.id ORDER BY vb.seq) x) AS blobs
+                CASE WHEN v.blob IS NOT NULL THEN (SELECT hex(bl.hash) FROM blobs bl WHERE bl.id = v.blob)
+                  ELSE (SELECT group_concat(hex(x.hash), ',') FROM (SELECT bl.hash AS hash FROM version_blobs vb JOIN blobs bl ON bl.id = vb.blob
+                   WHERE vb.version = v.id ORDER BY vb.seq) x) END AS blobs
          FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket LEFT JOIN metas m ON m.id = v.meta
          WHERE v.run = ? AND v.id > ? ORDER BY v.id LIMIT ?`,
       )
@@ -400,7 +413,7 @@ export class Catalog {
       etag: r.etag as string,
       lastModified: r.lastModified as number,
       validFrom: r.validFrom as number,
-      ...(r.storageClass === null ? {} : { storageClass: r.storageClass as string }),
+      ...(r.storageClass === null ? {} : { storageClass: decodeStorageClass(r.storageClass)! }),
       ...(r.meta === null ? {} : { meta: JSON.parse(r.meta as string) as StoredMeta }),
       blobs: r.blobs === null ? [] : (r.blobs as string).toLowerCase().split(','),
     }));
@@ -451,12 +464,11 @@ export class Catalog {
     });
     db.exec(
       `CREATE TEMP TABLE plan AS
-       SELECT sel.version AS version, sel.bucket AS bucket, sel.key AS key,
-              (SELECT count(*) FROM version_blobs vb WHERE vb.version = sel.version) AS nblobs,
+       SELECT sel.version AS version, sel.bucket AS bucket, sel.key AS key, v.blob IS NULL AND vb0.blob IS NOT NULL AS multi,
               bl.pack AS pack, bl.offset AS offset
-       FROM sel LEFT JOIN version_blobs vb0 ON vb0.version = sel.version AND vb0.seq = 0
-       LEFT JOIN blobs bl ON bl.id = vb0.blob
-       ORDER BY nblobs > 1, bl.pack, bl.offset`,
+       FROM sel JOIN versions v ON v.id = sel.version LEFT JOIN version_blobs vb0 ON vb0.version = sel.version AND vb0.seq = 0
+       LEFT JOIN blobs bl ON bl.id = coalesce(v.blob, vb0.blob)
+       ORDER BY multi, bl.pack, bl.offset`,
     );
     return db.prepare('SELECT count(*) FROM plan').pluck().get() as number;
   }
@@ -471,7 +483,7 @@ export class Catalog {
     const rows = this.db
       .prepare(
         `SELECT plan.rowid AS rowid, plan.version AS versionRow, plan.bucket AS bucket, plan.key AS key, v.version_id AS versionId,
-                v.size AS size, v.etag AS etag, v.last_modified AS lastModified, m.json AS meta
+                v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, m.json AS meta
          FROM plan JOIN versions v ON v.id = plan.version LEFT JOIN metas m ON m.id = v.meta
          WHERE plan.rowid > ? ORDER BY plan.rowid LIMIT ?`,
       )
@@ -479,12 +491,17 @@ export class Catalog {
     if (rows.length === 0) return { rowid: afterRowid, items: [] };
     const blobs = this.db
       .prepare(
-        `SELECT vb.version AS version, bl.hash AS hash, p.name AS pack, bl.offset AS offset, bl.length AS length,
+        `SELECT x.version AS version, bl.hash AS hash, p.name AS pack, bl.offset AS offset, bl.length AS length,
                 bl.raw_length AS rawLength, bl.flags AS flags
-         FROM plan JOIN version_blobs vb ON vb.version = plan.version JOIN blobs bl ON bl.id = vb.blob JOIN packs p ON p.id = bl.pack
-         WHERE plan.rowid > ? AND plan.rowid <= ? ORDER BY vb.version, vb.seq`,
+         FROM (SELECT v.id AS version, 0 AS seq, v.blob AS blob FROM plan JOIN versions v ON v.id = plan.version
+                 WHERE plan.rowid > @after AND plan.rowid <= @last AND v.blob IS NOT NULL
+               UNION ALL
+               SELECT vb.version, vb.seq, vb.blob FROM plan JOIN version_blobs vb ON vb.version = plan.version
+                 WHERE plan.rowid > @after AND plan.rowid <= @last) x
+         JOIN blobs bl ON bl.id = x.blob JOIN packs p ON p.id = bl.pack
+         ORDER BY x.version, x.seq`,
       )
-      .all(afterRowid, rows.at(-1)!.rowid) as Row[];
+      .all({ after: afterRowid, last: rows.at(-1)!.rowid }) as Row[];
     const byVersion = new Map<number, BlobLocation[]>();
     for (const b of blobs) {
       const list = byVersion.get(b.version as number) ?? [];
@@ -516,7 +533,13 @@ export class Catalog {
 
   /** Blobs referenced by versions but not located in any pack (should never happen). */
   danglingBlobReferences(): number {
-    return this.db.prepare('SELECT count(*) FROM version_blobs vb LEFT JOIN blobs b ON b.id = vb.blob WHERE b.id IS NULL').pluck().get() as number;
+    return this.db
+      .prepare(
+        `SELECT (SELECT count(*) FROM versions v WHERE v.blob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = v.blob))
+              + (SELECT count(*) FROM version_blobs vb WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = vb.blob))`,
+      )
+      .pluck()
+      .get() as number;
   }
 
   packs(): { name: string; size: number }[] {
@@ -525,7 +548,7 @@ export class Catalog {
 
   referencedPacks(): { name: string; size: number }[] {
     return this.db
-      .prepare('SELECT p.name AS name, p.size AS size FROM packs p WHERE EXISTS (SELECT 1 FROM blobs b JOIN version_blobs vb ON vb.blob = b.id WHERE b.pack = p.id) ORDER BY p.name')
+      .prepare(`SELECT p.name AS name, p.size AS size FROM packs p WHERE EXISTS (SELECT 1 FROM blobs b WHERE b.pack = p.id AND ${blobReferencedSql('b')}) ORDER BY p.name`)
       .all() as { name: string; size: number }[];
   }
 
@@ -541,10 +564,12 @@ export class Catalog {
     this.db.exec('DROP TABLE IF EXISTS temp.bad; CREATE TEMP TABLE bad (hash BLOB PRIMARY KEY)');
     const put = this.db.prepare('INSERT OR IGNORE INTO bad (hash) VALUES (?)');
     this.transaction(() => hashes.forEach((h) => put.run(h)));
+    // CROSS JOIN keeps `bad` (a few ids) outside: one blobs_by_hash seek each, not a scan of blobs.
     return this.db
       .prepare(
         `SELECT DISTINCT bk.name AS bucket, o.key AS key, v.version_id AS versionId, r.id AS run
-         FROM bad JOIN blobs bl ON bl.hash = bad.hash JOIN version_blobs vb ON vb.blob = bl.id JOIN versions v ON v.id = vb.version
+         FROM bad CROSS JOIN blobs bl ON ${blobHashIs('bl', 'bad.hash')}
+         JOIN versions v ON v.id IN (SELECT id FROM versions WHERE blob = bl.id UNION ALL SELECT version FROM version_blobs WHERE blob = bl.id)
          JOIN objects o ON o.id = v.object JOIN buckets bk ON bk.id = o.bucket JOIN runs r ON r.seq = v.run
          ORDER BY bk.name, o.key`,
       )
@@ -583,7 +608,7 @@ export class Catalog {
     this.db.exec('DROP TABLE IF EXISTS temp.prune_records; CREATE TEMP TABLE prune_records (hash BLOB PRIMARY KEY) WITHOUT ROWID');
     const put = this.db.prepare('INSERT OR IGNORE INTO temp.prune_records (hash) VALUES (?)');
     this.transaction(() => hashes.forEach((h) => put.run(h)));
-    return this.db.prepare('SELECT r.hash FROM temp.prune_records r WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = r.hash)').pluck().all() as Buffer[];
+    return this.db.prepare(`SELECT r.hash FROM temp.prune_records r WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE ${blobHashIs('b', 'r.hash')})`).pluck().all() as Buffer[];
   }
 
   /** Per catalogued pack: its blob rows, and how many of them (and how many bytes) are still used. */
@@ -624,7 +649,10 @@ export class Catalog {
   }): void {
     const db = this.db;
     const packId = db.prepare('SELECT id FROM packs WHERE name = ?').pluck();
-    const moveBlob = db.prepare('UPDATE blobs SET pack = ?, offset = ?, length = ?, raw_length = ?, flags = ?, index_file = ? WHERE hash = ?');
+    const moveBlob = db.prepare(
+      `UPDATE blobs SET pack = @pack, offset = @offset, length = @length, raw_length = @rawLength, flags = @flags, index_file = @indexFile
+       WHERE ${blobHashIs('blobs', '@hash')}`,
+    );
     // Only rows whose index file is going: a pack's blobs may be split over several index files.
     const relist = db.prepare(
       'UPDATE blobs SET index_file = ? WHERE pack = ? AND index_file IN (SELECT f.id FROM blob_index_files f JOIN json_each(?) j ON j.value = f.name)',
@@ -636,9 +664,9 @@ export class Catalog {
       for (const p of change.newPacks) {
         const id = (this.stmts.insertPack.get(p.name, p.size, null) as { id: number }).id;
         for (const b of p.blobs) {
-          if (moveBlob.run(id, b.offset, b.length, b.rawLength, b.flags, indexRow(p.index), b.hash).changes === 0) {
-            this.stmts.insertBlob.run(b.hash, id, b.offset, b.length, b.rawLength, b.flags, indexRow(p.index));
-          }
+          const indexFile = indexRow(p.index);
+          const moved = moveBlob.run({ hash: b.hash, pack: id, offset: b.offset, length: b.length, rawLength: b.rawLength, flags: b.flags, indexFile });
+          if (moved.changes === 0) this.insertBlob(b, id, indexFile);
         }
       }
       for (const r of change.relisted) {
@@ -665,55 +693,14 @@ export class Catalog {
   }
 }
 
-/**
- * Brings a catalog written by an earlier lakeguard up to date, in place. Each step checks the
- * shape it needs, so it runs once and is safe to repeat (and the catalog can always be rebuilt).
- */
-function migrate(db: Database.Database): void {
-  const runColumns = (db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name);
-  if (!runColumns.includes('pid')) db.exec('ALTER TABLE runs ADD COLUMN pid INTEGER');
-  const indexFileType = (db.prepare('PRAGMA table_info(blobs)').all() as { name: string; type: string }[]).find((c) => c.name === 'index_file')?.type;
-  if (indexFileType === 'TEXT') migrateIndexFileIds(db);
-}
-
-/**
- * Schema 1 → 2: blobs.index_file held the index file's name (64 hex characters per blob); it
- * now holds blob_index_files.id. One transaction: a crash leaves the schema-1 catalog as it was.
- */
-function migrateIndexFileIds(db: Database.Database): void {
-  db.transaction(() => {
-    db.exec(`
-      INSERT OR IGNORE INTO blob_index_files (name) SELECT DISTINCT index_file FROM blobs WHERE index_file IS NOT NULL;
-      CREATE TABLE blobs_v2 (
-        id INTEGER PRIMARY KEY,
-        hash BLOB NOT NULL UNIQUE,
-        pack INTEGER NOT NULL REFERENCES packs(id),
-        offset INTEGER NOT NULL,
-        length INTEGER NOT NULL,
-        raw_length INTEGER NOT NULL,
-        flags INTEGER NOT NULL,
-        index_file INTEGER REFERENCES blob_index_files(id)
-      );
-      INSERT INTO blobs_v2 (id, hash, pack, offset, length, raw_length, flags, index_file)
-        SELECT b.id, b.hash, b.pack, b.offset, b.length, b.raw_length, b.flags, f.id
-        FROM blobs b LEFT JOIN blob_index_files f ON f.name = b.index_file;
-      DROP TABLE blobs;
-      ALTER TABLE blobs_v2 RENAME TO blobs;
-      CREATE INDEX blobs_by_pack ON blobs (pack, offset);
-      CREATE INDEX blobs_unindexed ON blobs (id) WHERE index_file IS NULL;
-      UPDATE catalog_info SET value = '2' WHERE name = 'schema';
-    `);
-  })();
-}
-
 /** SQL condition: blob row `b` is used by a catalogued version or by a run manifest's records (temp.prune_records). */
 function usedBlobSql(b: string): string {
-  return `(EXISTS (SELECT 1 FROM version_blobs vb WHERE vb.blob = ${b}.id) OR EXISTS (SELECT 1 FROM temp.prune_records r WHERE r.hash = ${b}.hash))`;
+  return `(${blobReferencedSql(b)} OR EXISTS (SELECT 1 FROM temp.prune_records r WHERE r.hash = ${b}.hash))`;
 }
 
 function latestPageSql(lowerOp: '>' | '>=', bounded: boolean): string {
   return `SELECT o.id AS objectId, o.key AS key, v.id AS versionRow, v.version_id AS versionId, v.delete_marker AS deleteMarker,
-                 v.size AS size, v.etag AS etag, v.last_modified AS lastModified, v.valid_from AS validFrom
+                 v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, v.valid_from AS validFrom
           FROM objects o JOIN versions v ON v.id = o.latest
           WHERE o.bucket = @bucket AND o.key ${lowerOp} @lower ${bounded ? 'AND o.key < @upper' : ''}
           ORDER BY o.key LIMIT @limit`;

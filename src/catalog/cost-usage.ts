@@ -2,7 +2,8 @@
  * What `lakeguard cost` measures, read from the catalog as it is: a few aggregate SQL queries
  * per group, so nothing proportional to the number of objects is held in memory. Only table
  * and column names are relied on (runs, objects, versions, version_blobs, blobs, packs,
- * index_files), so a catalog compacted for size, or thinned by forget/prune, reads the same.
+ * index_files), so a catalog thinned by forget/prune reads the same. A version's blobs are
+ * `versions.blob` (one blob) or its version_blobs rows (two or more), as in schema.ts.
  */
 import type Database from 'better-sqlite3';
 import type { RunCounters, RunStatus } from './types.js';
@@ -105,7 +106,8 @@ export function groupUsage(db: Database.Database, group: string, minObjectBytes:
   // A group's packs: those holding blobs its versions refer to, and those its runs wrote (run
   // records). After a catalog rebuild packs have no run, so the references carry the weight.
   const groupPacks = `WITH gp AS (
-      SELECT b.pack AS id FROM versions v JOIN version_blobs vb ON vb.version = v.id JOIN blobs b ON b.id = vb.blob WHERE v.run IN (${GROUP_RUNS})
+      SELECT b.pack AS id FROM versions v JOIN blobs b ON b.id = v.blob WHERE v.run IN (${GROUP_RUNS})
+      UNION SELECT b.pack FROM versions v JOIN version_blobs vb ON vb.version = v.id JOIN blobs b ON b.id = vb.blob WHERE v.run IN (${GROUP_RUNS})
       UNION SELECT id FROM packs WHERE run IN (${GROUP_RUNS}))`;
   // One statement, so the pack set is computed once (it walks every version of the group).
   const { indexFiles, ...packs } = db

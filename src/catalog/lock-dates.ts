@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Catalog } from './catalog.js';
+import { blobReferencedSql } from './schema.js';
 
 /**
  * The Object Lock retain-until date lakeguard knows for each repository object, and the version
@@ -64,7 +65,7 @@ export class LockDates {
     return this.db
       .prepare(
         `SELECT p.name FROM packs p WHERE p.name > ? AND (
-           EXISTS (SELECT 1 FROM blobs b JOIN version_blobs vb ON vb.blob = b.id WHERE b.pack = p.id)
+           EXISTS (SELECT 1 FROM blobs b WHERE b.pack = p.id AND ${blobReferencedSql('b')})
            OR EXISTS (SELECT 1 FROM blobs b WHERE b.pack = p.id AND ((b.flags >> 1) & 3) = ${RECORDS_TYPE})
          ) ORDER BY p.name LIMIT ?`,
       )

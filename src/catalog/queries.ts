@@ -13,6 +13,7 @@ import type Database from 'better-sqlite3';
 import { UsageError } from '../errors.js';
 import { compileGlob } from '../policy/glob.js';
 import type { Catalog, StateCut } from './catalog.js';
+import { decodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
 import type { FailureRecord, RunCounters, RunRow, RunStatus, StoredMeta } from './types.js';
 
 /** One page of results and where the next one starts (null: this was the last page). */
@@ -211,11 +212,13 @@ export class CatalogQueries {
     const rows = this.db
       .prepare(
         `SELECT v.id AS row, v.version_id AS versionId, v.delete_marker AS deleteMarker, v.valid_from AS time,
-                v.last_modified AS lastModified, v.size AS size, v.etag AS etag, v.storage_class AS storageClass,
+                ${lastModifiedSql('v')} AS lastModified, v.size AS size, ${etagSql('v.etag')} AS etag, v.storage_class AS storageClass,
                 r.id AS run, v.run AS runSeq, m.json AS meta,
-                CASE WHEN v.delete_marker = 1 THEN NULL ELSE NOT EXISTS (
-                  SELECT 1 FROM version_blobs vb LEFT JOIN blobs bl ON bl.id = vb.blob LEFT JOIN packs p ON p.id = bl.pack
-                  WHERE vb.version = v.id AND p.id IS NULL) END AS dataPresent
+                CASE WHEN v.delete_marker = 1 THEN NULL
+                  WHEN v.blob IS NOT NULL THEN EXISTS (SELECT 1 FROM blobs bl JOIN packs p ON p.id = bl.pack WHERE bl.id = v.blob)
+                  ELSE NOT EXISTS (
+                    SELECT 1 FROM version_blobs vb LEFT JOIN blobs bl ON bl.id = vb.blob LEFT JOIN packs p ON p.id = bl.pack
+                    WHERE vb.version = v.id AND p.id IS NULL) END AS dataPresent
          FROM objects o JOIN versions v ON v.object = o.id JOIN runs r ON r.seq = v.run LEFT JOIN metas m ON m.id = v.meta
          WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND o.key = @key${
            // `<=` bounds the index range (a key rewritten every minute has many pages); the OR only filters.
@@ -231,7 +234,7 @@ export class CatalogQueries {
       lastModified: r.lastModified as number,
       size: r.size as number,
       etag: r.etag as string | null,
-      storageClass: r.storageClass as string | null,
+      storageClass: decodeStorageClass(r.storageClass),
       run: r.run as string,
       runSeq: r.runSeq as number,
       dataPresent: r.dataPresent === null ? null : r.dataPresent === 1,
@@ -276,7 +279,7 @@ export class CatalogQueries {
     const rows = this.db
       .prepare(
         `SELECT o.id AS object, b.name AS bucket, o.key AS key, v.delete_marker AS deleted, v.version_id AS versionId, v.size AS size,
-                v.etag AS etag, v.valid_from AS time, v.last_modified AS lastModified, v.storage_class AS storageClass, r.id AS run,
+                ${etagSql('v.etag')} AS etag, v.valid_from AS time, ${lastModifiedSql('v')} AS lastModified, v.storage_class AS storageClass, r.id AS run,
                 (SELECT count(*) FROM versions WHERE object = o.id) AS versions
          FROM ${objects} JOIN buckets b ON b.id = o.bucket
          JOIN versions v ON v.id = ${state}
@@ -294,7 +297,7 @@ export class CatalogQueries {
       etag: r.etag as string | null,
       time: r.time as number,
       lastModified: r.lastModified as number,
-      storageClass: r.storageClass as string | null,
+      storageClass: decodeStorageClass(r.storageClass),
       run: r.run as string,
       versions: r.versions as number,
     }));
@@ -325,11 +328,11 @@ export class CatalogQueries {
     const rows = this.db
       .prepare(
         `SELECT name, max(isPrefix) AS isPrefix, count(*) AS objects, sum(size) AS bytes, max(time) AS time,
-                min(versionId) AS versionId, min(etag) AS etag, max(lastModified) AS lastModified, min(storageClass) AS storageClass
+                min(versionId) AS versionId, ${etagSql('min(etag)')} AS etag, max(lastModified) AS lastModified, min(storageClass) AS storageClass
          FROM (
            SELECT CASE WHEN instr(${rest}, '/') = 0 THEN o.key ELSE substr(o.key, 1, ${plen} + instr(${rest}, '/')) END AS name,
                   instr(${rest}, '/') > 0 AS isPrefix, v.size AS size, v.valid_from AS time, v.version_id AS versionId,
-                  v.etag AS etag, v.last_modified AS lastModified, v.storage_class AS storageClass
+                  v.etag AS etag, ${lastModifiedSql('v')} AS lastModified, v.storage_class AS storageClass
            FROM objects o JOIN versions v ON v.id = ${stateVersionSql('o.id', cut, 'cut')}
            WHERE o.bucket = @bucketId AND ${keyRangeSql(upper)} AND v.delete_marker = 0
          )
@@ -348,7 +351,7 @@ export class CatalogQueries {
             versionId: r.versionId as string | null,
             etag: r.etag as string | null,
             lastModified: r.lastModified as number,
-            storageClass: r.storageClass as string | null,
+            storageClass: decodeStorageClass(r.storageClass),
           },
     );
     return { items, next: end === null ? null : { from: end } };
@@ -588,8 +591,8 @@ function diffSql(from: StateCut, to: StateCut, scope: DiffScope): string {
                  WHEN aid IS NOT NULL AND adm = 0 AND bid IS NOT NULL AND bdm = 0 AND aid <> bid THEN 'changed' END AS change
           FROM (
             SELECT o.key AS key,
-                   a.id AS aid, a.delete_marker AS adm, a.version_id AS avid, a.size AS asize, a.etag AS aetag, a.valid_from AS atime,
-                   b.id AS bid, b.delete_marker AS bdm, b.version_id AS bvid, b.size AS bsize, b.etag AS betag, b.valid_from AS btime
+                   a.id AS aid, a.delete_marker AS adm, a.version_id AS avid, a.size AS asize, ${etagSql('a.etag')} AS aetag, a.valid_from AS atime,
+                   b.id AS bid, b.delete_marker AS bdm, b.version_id AS bvid, b.size AS bsize, ${etagSql('b.etag')} AS betag, b.valid_from AS btime
             FROM objects o
             LEFT JOIN versions a ON a.id = ${stateVersionSql('o.id', from, 'from')}
             LEFT JOIN versions b ON b.id = ${stateVersionSql('o.id', to, 'to')}

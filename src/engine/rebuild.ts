@@ -4,6 +4,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, ren
 import { basename, dirname, join, resolve } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
+import { blobHashIs } from '../catalog/schema.js';
 import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { RepositoryLock } from '../repository/locks.js';
@@ -328,7 +329,7 @@ interface BlobLocationRow {
 
 /** Streams each run's record blobs (a few read ahead) into the catalog, thousands of rows per transaction. */
 class RecordLoader {
-  private readonly locate: Database.Statement<[Buffer], BlobLocationRow>;
+  private readonly locate: Database.Statement<[{ hash: Buffer }], BlobLocationRow>;
 
   constructor(
     private readonly repo: Repository,
@@ -340,7 +341,7 @@ class RecordLoader {
   ) {
     this.locate = catalog.database.prepare(
       `SELECT p.name AS pack, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags
-       FROM blobs b JOIN packs p ON p.id = b.pack WHERE b.hash = ?`,
+       FROM blobs b JOIN packs p ON p.id = b.pack WHERE ${blobHashIs('b', '@hash')}`,
     );
   }
 
@@ -380,7 +381,7 @@ class RecordLoader {
   /** One record blob's plaintext, or null (reported) when it is not in any index file or unreadable. */
   private async readRecordBlob(run: string, hex: string): Promise<Buffer | null> {
     const id = Buffer.from(hex, 'hex');
-    const loc = this.locate.get(id);
+    const loc = this.locate.get({ hash: id });
     if (loc === undefined) {
       this.damaged(`run ${run}`, `record blob ${hex} is in no index file; the versions it recorded are missing from the catalog`);
       return null;

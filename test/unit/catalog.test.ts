@@ -644,42 +644,5 @@ describe('Catalog migrations', () => {
       dir.cleanup();
     }
   });
-
-  it('turns schema 1 index file names in blobs into blob_index_files ids, keeping every blob and which are unindexed', () => {
-    const dir = tempDir('catalog-migrate-index');
-    try {
-      const path = join(dir.path, 'old.db');
-      const old = Catalog.open(path, 'repo-1');
-      old.transaction(() => old.insertPack(pack('p1', ['a', 'b', 'c']), null));
-      // Rewrite blobs and index_files into their schema 1 shape: the index file name in every row.
-      old.database.exec(`
-        DROP TABLE blob_index_files; INSERT INTO index_files VALUES ('idx-1');
-        CREATE TABLE blobs_v1 (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
-          length INTEGER NOT NULL, raw_length INTEGER NOT NULL, flags INTEGER NOT NULL, index_file TEXT);
-        INSERT INTO blobs_v1 SELECT id, hash, pack, offset, length, raw_length, flags, NULL FROM blobs;
-        DROP TABLE blobs; ALTER TABLE blobs_v1 RENAME TO blobs;
-        UPDATE blobs SET index_file = 'idx-1' WHERE id IN (SELECT id FROM blobs ORDER BY id LIMIT 1);
-        UPDATE blobs SET index_file = 'idx-2' WHERE id IN (SELECT id FROM blobs ORDER BY id LIMIT 1 OFFSET 1);
-        UPDATE catalog_info SET value = '1' WHERE name = 'schema';`);
-      old.close();
-
-      const cat = Catalog.open(path, 'repo-1');
-      const db = cat.database;
-      expect(db.prepare("SELECT value FROM catalog_info WHERE name = 'schema'").pluck().get()).toBe('2');
-      expect(db.prepare('SELECT typeof(index_file) FROM blobs ORDER BY id').pluck().all()).toEqual(['integer', 'integer', 'null']);
-      expect(db.prepare('SELECT f.name FROM blobs b JOIN blob_index_files f ON f.id = b.index_file ORDER BY b.id').pluck().all()).toEqual(['idx-1', 'idx-2']);
-      // Which index files the catalog has read is unchanged by the migration.
-      expect(cat.knownIndexFiles()).toEqual(new Set(['idx-1']));
-      expect(cat.unindexedBlobs(10).map((b) => b.hash.toString('hex'))).toEqual([hex('c')]);
-      expect(cat.hasBlob(hash('a'))).toBe(true);
-      expect(cat.blobsOfPack('p1').map((b) => b.hash.toString('hex'))).toEqual(['a', 'b', 'c'].map(hex));
-      cat.markIndexed('idx-3', cat.unindexedBlobs(10).map((b) => b.row));
-      expect(cat.unindexedBlobs(10)).toEqual([]);
-      cat.close();
-      // Opening again finds nothing left to migrate.
-      Catalog.open(path, 'repo-1').close();
-    } finally {
-      dir.cleanup();
-    }
-  });
+  // Schemas 1 and 2 → 3: test/unit/catalog-migration.test.ts.
 });
