@@ -37,7 +37,9 @@ export class Packer {
     private readonly repo: Repository,
     private readonly opts: PackerOptions,
   ) {
-    this.maxUploads = opts.maxUploads ?? 4;
+    // Two: a 16 MiB PUT takes a fraction of a second, so a third upload in flight only held
+    // another pack in memory (seed of 100,000 objects: 310 -> 298 MB peak RSS, same speed).
+    this.maxUploads = opts.maxUploads ?? 2;
   }
 
   /** Adds a blob; the returned `stored` promise settles when its pack is written. */
