@@ -9,7 +9,7 @@ import type { Group, Policy } from '../policy/types.js';
 import { chunkStream } from '../repository/chunker.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { BlobType } from '../repository/pack.js';
-import { Packer } from '../repository/packer.js';
+import { Packer, packRecord } from '../repository/packer.js';
 import type { EncodedBlob, Repository } from '../repository/repository.js';
 import { statsDelta, type ObjectEntry, type ObjectMeta, type RequestStats } from '../storage/types.js';
 import { isProcessAlive } from '../util/process.js';
@@ -111,16 +111,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     const packer = new Packer(repo, {
       onPackWritten: (pack) => {
         counters.packsWritten++;
-        catalog.transaction(() =>
-          catalog.insertPack(
-            {
-              name: pack.id,
-              size: pack.size,
-              blobs: pack.entries.map((e) => ({ hash: e.id, offset: e.offset, length: e.length, rawLength: e.rawLength, flags: (e.compressed ? 1 : 0) | (e.type << 1) })),
-            },
-            run.seq,
-          ),
-        );
+        catalog.transaction(() => catalog.insertPack(packRecord(pack), run.seq));
       },
     });
     await recoverOrphanedRuns(repo, catalog, packer, events);

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Catalog } from '../catalog/catalog.js';
 import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
 import { StorageError } from '../errors.js';
-import { BlobType } from '../repository/pack.js';
+import { BlobType, flagsCompressed, flagsType } from '../repository/pack.js';
 import type { Packer } from '../repository/packer.js';
 import type { Repository } from '../repository/repository.js';
 
@@ -48,7 +48,7 @@ export async function writePendingIndexes(repo: Repository, catalog: Catalog): P
         pack = { id: r.pack, size: r.packSize, blobs: [] };
         packs.set(r.pack, pack);
       }
-      pack.blobs.push([r.hash.toString('hex'), r.flags >> 1, r.offset, r.length, r.rawLength, r.flags & 1]);
+      pack.blobs.push([r.hash.toString('hex'), flagsType(r.flags), r.offset, r.length, r.rawLength, flagsCompressed(r.flags) ? 1 : 0]);
     }
     const name = await repo.writeDocument('index', null, { version: 1, packs: [...packs.values()] } satisfies IndexDocument);
     catalog.markIndexed(name, rows.map((r) => r.row));

@@ -3,8 +3,8 @@ import type { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { RepositoryLock } from '../repository/locks.js';
-import { packKey, type BlobType } from '../repository/pack.js';
-import { Packer, type WrittenPack } from '../repository/packer.js';
+import { flagsCompressed, flagsType, packKey } from '../repository/pack.js';
+import { Packer, packRecord, type WrittenPack } from '../repository/packer.js';
 import { removeRepositoryObject } from '../repository/remove.js';
 import type { EncodedBlob, Repository } from '../repository/repository.js';
 import { getBytes, statsDelta, type RequestStats } from '../storage/types.js';
@@ -174,12 +174,7 @@ class PruneRun {
     // 3. The catalog, in one transaction: from now on it locates every used blob in the new packs.
     this.events({ type: 'phase', phase: 'update catalog' });
     this.catalog.applyPrune({
-      newPacks: written.map((p) => ({
-        name: p.id,
-        size: p.size,
-        index: packIndex.get(p.id)!,
-        blobs: p.entries.map((e) => ({ hash: e.id, offset: e.offset, length: e.length, rawLength: e.rawLength, flags: (e.compressed ? 1 : 0) | (e.type << 1) })),
-      })),
+      newPacks: written.map((p) => ({ ...packRecord(p), index: packIndex.get(p.id)! })),
       relisted: [...packIndex].filter(([pack]) => !newPacks.has(pack)).map(([pack, index]) => ({ pack, index })),
       droppedPacks: [...dropped.map((p) => p.name), ...plan.forgetInCatalog],
       droppedIndexFiles: obsoleteIndexes,
@@ -389,12 +384,12 @@ class PruneRun {
     }
     const out: EncodedBlob[] = [];
     for (const b of this.catalog.usedBlobsOfPack(p.name)) {
-      const compressed = (b.flags & 1) === 1;
+      const compressed = flagsCompressed(b.flags);
       try {
         if (b.offset + b.length > body.length) throw new IntegrityError(`blob ${b.hash.toString('hex')} lies past the end of pack ${p.name}`);
         const stored = body.subarray(b.offset, b.offset + b.length);
         this.repo.decodeBlob(stored, { id: b.hash, compressed, rawLength: b.rawLength }, `pack ${p.name}`);
-        out.push({ id: b.hash, type: ((b.flags >> 1) & 3) as BlobType, stored: Buffer.from(stored), compressed, rawLength: b.rawLength });
+        out.push({ id: b.hash, type: flagsType(b.flags), stored: Buffer.from(stored), compressed, rawLength: b.rawLength });
       } catch (err) {
         if (!(err instanceof IntegrityError)) throw err;
         this.damage(`pack ${p.name}`, `${errorMessage(err)}; the pack is kept as it is (run \`lakeguard verify --read-data\`)`);

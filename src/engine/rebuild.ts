@@ -8,7 +8,7 @@ import { blobHashIs } from '../catalog/schema.js';
 import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { RepositoryLock } from '../repository/locks.js';
-import { packKey } from '../repository/pack.js';
+import { blobFlags, flagsCompressed, packKey, type BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { readAll } from '../storage/types.js';
 import { noEvents, type EventSink } from './events.js';
@@ -241,7 +241,7 @@ async function loadIndexes(
                   offset,
                   length,
                   rawLength,
-                  flags: (compressed ? 1 : 0) | (type << 1),
+                  flags: blobFlags(Boolean(compressed), type as BlobType),
                 })),
               },
               null,
@@ -391,7 +391,7 @@ class RecordLoader {
       const stored = await readAll(body);
       this.report.bytesRead += stored.length;
       if (stored.length !== loc.length) throw new IntegrityError(`pack ${loc.pack}: range returned ${stored.length} of ${loc.length} bytes (truncated pack?)`);
-      return this.repo.decodeBlob(stored, { id, compressed: (loc.flags & 1) === 1, rawLength: loc.rawLength }, `pack ${loc.pack}`);
+      return this.repo.decodeBlob(stored, { id, compressed: flagsCompressed(loc.flags), rawLength: loc.rawLength }, `pack ${loc.pack}`);
     } catch (err) {
       // A missing or damaged pack is damage to report; anything else (network, permissions) stops the rebuild.
       if (!(err instanceof IntegrityError) && !isNotFound(err)) throw err;

@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import { IntegrityError, StorageError, errorMessage } from '../errors.js';
 import { sha256Hex } from '../repository/config.js';
-import { packKey } from '../repository/pack.js';
+import { flagsCompressed, packKey } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { getBytes } from '../storage/types.js';
 import { noEvents, type EventSink } from './events.js';
@@ -140,7 +140,7 @@ async function readPack(
         throw new IntegrityError(`blob ${b.hash.toString('hex')} is not in the pack header at offset ${b.offset}`);
       }
       if (b.offset + b.length > body.length) throw new IntegrityError(`blob ${b.hash.toString('hex')} lies past the end of the pack`);
-      opts.repo.decodeBlob(body.subarray(b.offset, b.offset + b.length), { id: b.hash, compressed: (b.flags & 1) === 1, rawLength: b.rawLength }, `pack ${name}`);
+      opts.repo.decodeBlob(body.subarray(b.offset, b.offset + b.length), { id: b.hash, compressed: flagsCompressed(b.flags), rawLength: b.rawLength }, `pack ${name}`);
     } catch (err) {
       if (!(err instanceof IntegrityError)) throw err;
       bad.push(b.hash);

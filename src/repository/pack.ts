@@ -22,6 +22,22 @@ export interface PackEntry {
 
 const ENTRY_SIZE = 41;
 
+/**
+ * The flags byte of a blob: bit 0 compressed, bits 1-2 its type. Pack headers store it, and the
+ * catalog keeps it as it is (`blobs.flags`).
+ */
+export function blobFlags(compressed: boolean, type: BlobType): number {
+  return (compressed ? 1 : 0) | (type << 1);
+}
+
+export function flagsCompressed(flags: number): boolean {
+  return (flags & 1) === 1;
+}
+
+export function flagsType(flags: number): BlobType {
+  return ((flags >> 1) & 3) as BlobType;
+}
+
 export function packKey(packId: string): string {
   return `packs/${packId.slice(0, 2)}/${packId}`;
 }
@@ -32,7 +48,7 @@ export function encodePackHeader(entries: readonly PackEntry[]): Buffer {
   let pos = 4;
   for (const e of entries) {
     e.id.copy(out, pos);
-    out.writeUInt8((e.compressed ? 1 : 0) | (e.type << 1), pos + 32);
+    out.writeUInt8(blobFlags(e.compressed, e.type), pos + 32);
     out.writeUInt32LE(e.length, pos + 33);
     out.writeUInt32LE(e.rawLength, pos + 37);
     pos += ENTRY_SIZE;
@@ -51,8 +67,8 @@ export function decodePackHeader(header: Buffer, packId: string): PackEntry[] {
     const length = header.readUInt32LE(pos + 33);
     entries.push({
       id: Buffer.from(header.subarray(pos, pos + 32)),
-      compressed: (flags & 1) === 1,
-      type: ((flags >> 1) & 3) as BlobType,
+      compressed: flagsCompressed(flags),
+      type: flagsType(flags),
       offset,
       length,
       rawLength: header.readUInt32LE(pos + 37),

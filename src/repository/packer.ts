@@ -1,11 +1,20 @@
 import { sha256Hex } from './config.js';
-import { encodePackHeader, packKey, type PackEntry } from './pack.js';
+import { blobFlags, encodePackHeader, packKey, type PackEntry } from './pack.js';
 import type { EncodedBlob, Repository } from './repository.js';
 
 export interface WrittenPack {
   id: string;
   size: number;
   entries: PackEntry[];
+}
+
+/** A written pack as the catalog records it (`Catalog.insertPack`, `applyPrune`). */
+export function packRecord(pack: WrittenPack): { name: string; size: number; blobs: { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] } {
+  return {
+    name: pack.id,
+    size: pack.size,
+    blobs: pack.entries.map((e) => ({ hash: e.id, offset: e.offset, length: e.length, rawLength: e.rawLength, flags: blobFlags(e.compressed, e.type) })),
+  };
 }
 
 export interface PackerOptions {

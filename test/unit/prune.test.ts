@@ -16,7 +16,7 @@ import { verify } from '../../src/engine/verify.js';
 import { LakeguardError } from '../../src/errors.js';
 import { removeLocks } from '../../src/repository/locks.js';
 import { BlobType, packKey } from '../../src/repository/pack.js';
-import { Packer } from '../../src/repository/packer.js';
+import { Packer, packRecord } from '../../src/repository/packer.js';
 import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
@@ -291,9 +291,7 @@ describe('prune and a killed backup still marked running', () => {
     const packer = new Packer(s.repo, {
       onPackWritten: (p) => {
         pack = p.id;
-        s.catalog.transaction(() =>
-          s.catalog.insertPack({ name: p.id, size: p.size, blobs: p.entries.map((e) => ({ hash: e.id, offset: e.offset, length: e.length, rawLength: e.rawLength, flags: (e.compressed ? 1 : 0) | (e.type << 1) })) }, seq),
-        );
+        s.catalog.transaction(() => s.catalog.insertPack(packRecord(p), seq));
       },
     });
     await packer.add(blob);
