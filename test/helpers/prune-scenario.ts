@@ -14,7 +14,7 @@ import type { Group, Policy } from '../../src/policy/types.js';
 import { BlobType } from '../../src/repository/pack.js';
 import { Packer } from '../../src/repository/packer.js';
 import type { Repository } from '../../src/repository/repository.js';
-import type { FsStore } from '../../src/storage/fs-store.js';
+import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { getBytes, type ObjectStore } from '../../src/storage/types.js';
 import { initRepo, prng, testPolicy } from './fixtures.js';
@@ -48,7 +48,9 @@ export async function stateOf(store: ObjectStore): Promise<Map<string, string>> 
   return out;
 }
 
-export async function buildScenario(dir: string, store: FsStore, opts: { password?: string | null } = {}): Promise<Scenario> {
+/** `store` defaults to a filesystem repository in `<dir>/repo`. */
+export async function buildScenario(dir: string, opts: { store?: FsStore; password?: string | null } = {}): Promise<Scenario> {
+  const store = opts.store ?? new FsStore({ root: join(dir, 'repo'), fsync: false });
   const rnd = prng(7);
   const lake = new MemStore({ name: 'lake' });
   const repo = await initRepo(store, { password: opts.password === undefined ? 'test-password' : opts.password, packSize: 64 * 1024, chunker: SMALL_CHUNKER });

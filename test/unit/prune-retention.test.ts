@@ -11,7 +11,6 @@ import { prune } from '../../src/engine/prune.js';
 import { verify } from '../../src/engine/verify.js';
 import { packKey } from '../../src/repository/pack.js';
 import { Repository } from '../../src/repository/repository.js';
-import { FsStore } from '../../src/storage/fs-store.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { buildScenario, catalogAnswers, rebuilt, restoredState } from '../helpers/prune-scenario.js';
 
@@ -35,7 +34,7 @@ describe('prune under Object Lock retention', () => {
 
   it('keeps retained objects and what they list, says when they become deletable, and deletes them later', async () => {
     dir = tempDir('prune-retention');
-    const s = await buildScenario(dir.path, new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    const s = await buildScenario(dir.path);
     const unlisted = packKey(s.orphanPacks[1]!);
     retention.locked = (name) => name.startsWith('index/') || name === unlisted;
     const warnings: string[] = [];

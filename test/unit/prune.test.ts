@@ -127,7 +127,7 @@ describe.each([{ password: 'test-password' }, { password: null }])('prune end to
 
   it('deletes unused packs, repacks partly used ones, and leaves every kept run restorable', async () => {
     dir = tempDir('prune');
-    const s = await buildScenario(dir.path, new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password });
+    const s = await buildScenario(dir.path, { password });
     const before = await objects(s.store);
     for (const p of s.orphanPacks) expect(before.has(packKey(p))).toBe(true);
 
@@ -202,7 +202,7 @@ describe('prune refuses when the catalog does not know the repository', () => {
     },
   ])('$what: exit 1 naming it, nothing deleted', async ({ plant, message }) => {
     dir = tempDir('prune-refuse');
-    const s = await buildScenario(dir.path, new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    const s = await buildScenario(dir.path);
     await plant(s);
     const before = await objects(s.store);
     const err = await prune({ repo: s.repo, catalog: s.catalog, maxUnused: 0.05 }).catch((e: unknown) => e);
@@ -221,7 +221,7 @@ describe('prune and damage', () => {
 
   it('a partly used pack whose used blob fails authentication is reported and kept whole', async () => {
     dir = tempDir('prune-damage');
-    const s = await buildScenario(dir.path, new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    const s = await buildScenario(dir.path);
     s.catalog.setPruneRecordBlobs([]);
     const partly = s.catalog.packUsage().find((p) => p.usedBlobs > 0 && p.usedBlobs < p.blobs)!;
     expect(partly).toBeDefined();
@@ -252,7 +252,7 @@ describe('prune and blobs no index file lists yet', () => {
 
   it('writes their index first, so the repository describes every kept blob afterwards', async () => {
     dir = tempDir('prune-unindexed');
-    const s = await buildScenario(dir.path, new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    const s = await buildScenario(dir.path);
     // As if the last backup had been killed after its packs and adopted without its index file.
     const last = await s.repo.readDocument<RunManifest>('runs', s.kept[1]!.id);
     expect(last.indexes.length).toBeGreaterThan(0);
@@ -282,7 +282,7 @@ describe('prune and a killed backup still marked running', () => {
 
   it('keeps everything its versions use; the next backup records the run as interrupted', async () => {
     dir = tempDir('prune-running');
-    const s = await buildScenario(dir.path, new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    const s = await buildScenario(dir.path);
     // A backup killed after storing one object: its pack and version are in the catalog, no index file, no manifest.
     const seq = s.catalog.beginRun({ id: newRunId(new Date()), group: 'lake', started: Date.now(), host: hostname(), pid: 2 ** 22 + 1 });
     const content = prng(99)(9000);
@@ -362,7 +362,7 @@ describe('prune crashed at every write', () => {
   it('leaves a repository that verifies and restores; the next prune finishes the job', async () => {
     // How many writes a whole prune makes, on the same (seeded) scenario.
     dir = tempDir('prune-crash');
-    const probe = await buildScenario(dir.path, new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    const probe = await buildScenario(dir.path);
     const full = await prune({ repo: probe.repo, catalog: probe.catalog, maxUnused: 0.05 });
     probe.catalog.close();
     const writes = full.requests.put + full.requests.delete;
@@ -372,7 +372,7 @@ describe('prune crashed at every write', () => {
     for (let n = 1; n <= writes; n++) {
       dir = tempDir(`prune-crash-${n}`);
       const store = new CrashingFs({ root: join(dir.path, 'repo'), fsync: false });
-      const s = await buildScenario(dir.path, store);
+      const s = await buildScenario(dir.path, { store });
       store.crashAt = store.writes + n;
       const crashed = await prune({ repo: s.repo, catalog: s.catalog, maxUnused: 0.05 }).catch((e: unknown) => e);
       s.catalog.close();
@@ -406,7 +406,7 @@ describe('lakeguard prune (command)', () => {
 
   it('--dry-run --json changes nothing; a real run reports packs, bytes and requests; bad --max-unused is exit 2', async () => {
     dir = tempDir('prune-cli');
-    const s = await buildScenario(dir.path, new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    const s = await buildScenario(dir.path);
     s.catalog.close();
     const cli = (...args: string[]) => runCli(['--repo', join(dir.path, 'repo'), '--catalog', s.catalogPath, 'prune', ...args], { LAKEGUARD_PASSWORD: 'test-password' });
     const before = await objects(s.store);
