@@ -10,7 +10,7 @@ import { S3 } from './s3.mjs';
 export async function leanClient({ engineDir, endpoint, bucket, sockets }) {
   const lean = await import(pathToFileURL(resolve(engineDir, 'dist/storage/s3-lean-get.js')).href);
   const target = {
-    origin: new URL(endpoint).origin,
+    origin: new URL(new URL(endpoint).origin),
     pathStyle: true,
     bucket,
     region: S3.region,

@@ -136,8 +136,9 @@ export async function* scanRange(
     ...signalOpt(opts.signal),
   });
 
-  const gone = function* (upTo: string | null): Generator<Change> {
-    for (let row = cursor.peek(); row !== undefined && (upTo === null || compareKeys(row.key, upTo) < 0); row = cursor.peek()) {
+  /** Catalogued keys before `listedKey` (all that are left when null): the listing skipped them. */
+  const gone = function* (listedKey: string | null): Generator<Change> {
+    for (let row = cursor.peek(); row !== undefined && (listedKey === null || compareKeys(row.key, listedKey) < 0); row = cursor.peek()) {
       cursor.next();
       if (!row.deleteMarker && !target.isExcluded(row.key)) yield { kind: 'deleted', previous: row };
     }

@@ -16,8 +16,8 @@ import https from 'node:https';
 
 /** Where and how to reach one bucket. */
 export interface LeanTarget {
-  /** `http(s)://host[:port]` of the server. */
-  origin: string;
+  /** `http(s)://host[:port]` of the server (parsed once: every request uses it). */
+  origin: URL;
   /** Path-style (`/bucket/key`) or virtual-hosted (`bucket.host/key`, origin already has the bucket). */
   pathStyle: boolean;
   bucket: string;
@@ -113,7 +113,7 @@ export function parseListV2(xml: string): LeanListOutput {
 
 /** A signed GET of `key` (or of the bucket itself when null); resolves once a 2xx answer's headers arrive. */
 async function leanRequest(t: LeanTarget, key: string | null, params: Record<string, string>, unsigned: Record<string, string>, signal: AbortSignal | undefined): Promise<IncomingMessage> {
-  const url = new URL(t.origin);
+  const url = t.origin;
   const path = (t.pathStyle ? `/${uriEncode(t.bucket, false)}/` : '/') + (key === null ? '' : uriEncode(key, true));
   const query = Object.keys(params)
     .sort()

@@ -103,7 +103,7 @@ export class S3Store implements ObjectStore {
   private readonly uploadConcurrency: number;
   private readonly listPageSize: number;
   private readonly retry: Omit<RetryOptions, 'signal'>;
-  /** How GETs bypass the SDK (see s3-lean-get.ts): resolved on the first GET; null = SDK. */
+  /** How GETs and listings bypass the SDK (see s3-lean-get.ts): resolved on first use; null = SDK. */
   private lean: Promise<LeanTarget | null> | null = null;
   private readonly leanSetup: (() => Promise<LeanTarget | null>) | null;
 
@@ -156,13 +156,16 @@ export class S3Store implements ObjectStore {
       const client = this.client;
       const pathStyle = base.forcePathStyle === true;
       this.leanSetup = async () => {
-        const origin = leanOrigin(this.endpoint, this.bucket, pathStyle, await client.config.region().catch(() => undefined));
-        if (origin === null) return null;
+        const where = leanOrigin(this.endpoint, this.bucket, pathStyle, await client.config.region().catch(() => undefined));
+        if (where === null) return null;
+        const origin = new URL(where.origin);
         return {
-          ...origin,
+          origin,
+          pathStyle: where.pathStyle,
+          region: where.region,
           bucket: this.bucket,
           credentials: () => client.config.credentials(),
-          agent: origin.origin.startsWith('https:') ? httpsAgent : httpAgent,
+          agent: origin.protocol === 'https:' ? httpsAgent : httpAgent,
           connectTimeoutMs,
           socketTimeoutMs,
         };
@@ -683,9 +686,9 @@ interface HeadLike {
 const REGION_REDIRECT = new Set(['PermanentRedirect', 'AuthorizationHeaderMalformed', 'IllegalLocationConstraintException']);
 
 /**
- * Where lean GETs go, or null where only the SDK knows (its endpoint rules: FIPS, dual-stack,
- * access points, bucket names with dots, endpoints set through the environment). Set
- * LAKEGUARD_S3_SDK_GET=1 to send every GET through the SDK.
+ * Where lean GETs and listings go, or null where only the SDK knows (its endpoint rules: FIPS,
+ * dual-stack, access points, bucket names with dots, endpoints set through the environment).
+ * Set LAKEGUARD_S3_SDK_GET=1 to send every GET and listing through the SDK.
  */
 export function leanOrigin(endpoint: string | undefined, bucket: string, pathStyle: boolean, region: string | undefined): { origin: string; pathStyle: boolean; region: string } | null {
   const env = process.env;
