@@ -73,8 +73,8 @@ groups:
 concurrency: { list: 16, transfer: 32 }
 `,
   );
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, LAKEGUARD_PASSWORD: 'rss-flat', LAKEGUARD_CACHE_DIR: join(work, 'cache') };
-  const run = (name, cmd) => runMeasured(process.execPath, [BIN, '--policy', policy, '--catalog', join(work, 'catalog.db'), '--json', ...cmd], { env, workDir: work, name });
+  const env = { PATH: `${dirname(process.execPath)}:${process.env.PATH}`, HOME: process.env.HOME, LAKEGUARD_PASSWORD: 'rss-flat', LAKEGUARD_CACHE_DIR: join(work, 'cache') };
+  const run = (name, cmd) => runMeasured(BIN, ['--policy', policy, '--catalog', join(work, 'catalog.db'), '--json', ...cmd], { env, workDir: work, name });
   const init = await run('init', ['init']);
   if (init.code !== 0) throw new Error(`init exited ${init.code}: ${init.stderr.slice(-500)}`);
   log(`backing up ${n} files`);

@@ -232,7 +232,9 @@ async function bucketBytes(bucket, prefix = '') {
   return (await listAll(s3, bucket, prefix)).bytes;
 }
 
-const nodeEnv = () => ({ PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
+// lakeguard is run as users run it, as a program (bin/lakeguard starts node itself, with its
+// malloc settings): the node that runs the bench comes first on the PATH.
+const nodeEnv = () => ({ PATH: `${dirname(process.execPath)}:${process.env.PATH}`, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
 const awsEnv = () => ({ AWS_ACCESS_KEY_ID: S3.accessKeyId, AWS_SECRET_ACCESS_KEY: S3.secretAccessKey, AWS_REGION: S3.region });
 
 async function runTool(name, script, args) {
@@ -276,9 +278,9 @@ concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
 );
 
 async function lakeguard(name, args) {
-  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : [];
-  const m = await runMeasured(process.execPath, [...nodeArgs, BIN, '--policy', policyFile, '--catalog', catalogFile, '--json', ...args], {
-    env: { ...nodeEnv(), ...awsEnv(), LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: join(work, 'cache') },
+  const profile = profileDir ? { LAKEGUARD_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profileDir} --cpu-prof-name=${name}.cpuprofile` } : {};
+  const m = await runMeasured(BIN, ['--policy', policyFile, '--catalog', catalogFile, '--json', ...args], {
+    env: { ...nodeEnv(), ...awsEnv(), ...profile, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: join(work, 'cache') },
     workDir: work,
     name: `lakeguard-${name}`,
   });
@@ -554,7 +556,7 @@ if (withScenarios) {
       r.extra.key = changedKey.key;
       return r;
     });
-    const helpOf = (...args) => spawnSync(process.execPath, [BIN, ...args, '--help'], { encoding: 'utf8', env: nodeEnv() }).stdout ?? '';
+    const helpOf = (...args) => spawnSync(BIN, [...args, '--help'], { encoding: 'utf8', env: nodeEnv() }).stdout ?? '';
     const help = helpOf();
     const hasLs = /^\s+ls\b/m.test(help);
     meta.queryCommands = { ls: hasLs, versions: /^\s+versions\b/m.test(help), restoreAt: /--at\b/.test(helpOf('restore')) };
