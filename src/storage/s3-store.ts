@@ -87,6 +87,20 @@ export interface S3StoreOptions {
 // request where multipart with 8 MiB parts costs five (create, 3 parts, complete).
 export const DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024;
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+/** S3's limits of one multipart upload. */
+const MAX_PARTS = 10_000;
+const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+
+/**
+ * The part size for a body of `size` bytes: the store's own, or for an object too large for
+ * 10,000 such parts (78 GiB at 8 MiB), the smallest whole MiB that fits it in 10,000 parts.
+ * A stream of unknown size gets the store's size.
+ */
+export function partSizeFor(size: number | undefined, base: number): number {
+  if (size === undefined || size <= base * MAX_PARTS) return base;
+  const MiB = 1024 * 1024;
+  return Math.min(MAX_PART_SIZE, Math.ceil(size / MAX_PARTS / MiB) * MiB);
+}
 
 export class S3Store implements ObjectStore {
   readonly location: string;
@@ -503,7 +517,7 @@ export class S3Store implements ObjectStore {
     const upload = new Upload({
       client: this.uploadClient,
       params: { ...params, Body: body },
-      partSize: this.partSize,
+      partSize: partSizeFor(Buffer.isBuffer(body) ? body.length : opts.size, this.partSize),
       queueSize: this.uploadConcurrency,
       leavePartsOnError: false,
     });

@@ -7,7 +7,7 @@ import { StorageError, UsageError } from '../../src/errors.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { openStore, parseS3Url } from '../../src/storage/open.js';
 import { parseRetryAfter, toStorageError } from '../../src/storage/s3-errors.js';
-import { decodeKey, encodeTags, S3Store } from '../../src/storage/s3-store.js';
+import { decodeKey, encodeTags, partSizeFor, S3Store } from '../../src/storage/s3-store.js';
 
 /** An error shaped like the SDK's service exceptions. */
 function sdkError(name: string, status: number, extra: { headers?: Record<string, string>; message?: string } = {}): Error {
@@ -188,6 +188,25 @@ describe('S3Store request retries (fake client)', () => {
     const out: string[] = [];
     for await (const it of store.list('', { versions: true })) if (it.kind === 'object') out.push(`${it.key}@${it.versionId}${it.isDeleteMarker ? '(dm)' : ''}`);
     expect(out).toEqual(['j@null', 'k@d1(dm)', 'k@v2', 'k@v1']);
+  });
+});
+
+describe('partSizeFor', () => {
+  const MiB = 1024 * 1024;
+  it('keeps the store part size while 10,000 parts hold the object', () => {
+    expect(partSizeFor(undefined, 8 * MiB)).toBe(8 * MiB);
+    expect(partSizeFor(300 * MiB, 8 * MiB)).toBe(8 * MiB);
+    expect(partSizeFor(10_000 * 8 * MiB, 8 * MiB)).toBe(8 * MiB);
+  });
+  it('raises it to whole MiB for larger objects, at most 5 GiB', () => {
+    const size = 10_000 * 8 * MiB + 1;
+    const part = partSizeFor(size, 8 * MiB);
+    expect(part).toBe(9 * MiB);
+    expect(Math.ceil(size / part)).toBeLessThanOrEqual(10_000);
+    const fiveTiB = 5 * 1024 * 1024 * MiB;
+    expect(partSizeFor(fiveTiB, 8 * MiB)).toBe(525 * MiB);
+    expect(Math.ceil(fiveTiB / partSizeFor(fiveTiB, 8 * MiB))).toBeLessThanOrEqual(10_000);
+    expect(partSizeFor(100 * fiveTiB, 8 * MiB)).toBe(5 * 1024 * MiB);
   });
 });
 
