@@ -145,10 +145,10 @@ export class Catalog {
         .prepare('INSERT INTO blob_index_files (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id')
         .pluck(),
       insertFailure: db.prepare('INSERT INTO failures (run, bucket, key, version_id, code, message) VALUES (?, ?, ?, ?, ?, ?)'),
-      latestPageAfter: db.prepare(latestPageSql('>', true)),
-      latestPageFrom: db.prepare(latestPageSql('>=', true)),
-      latestPageAfterOpen: db.prepare(latestPageSql('>', false)),
-      latestPageFromOpen: db.prepare(latestPageSql('>=', false)),
+      latestPageAfter: db.prepare(latestPageSql('>', true)).raw(true),
+      latestPageFrom: db.prepare(latestPageSql('>=', true)).raw(true),
+      latestPageAfterOpen: db.prepare(latestPageSql('>', false)).raw(true),
+      latestPageFromOpen: db.prepare(latestPageSql('>=', false)).raw(true),
       hasBlob: db.prepare(`SELECT 1 FROM blobs b WHERE ${blobHashIs('b', '@hash')}`).pluck(),
       nthKeyFrom: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key >= @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
       nthKeyAfter: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key > @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
@@ -244,17 +244,19 @@ export class Catalog {
       upper === null
         ? inclusive ? this.stmts.latestPageFromOpen : this.stmts.latestPageAfterOpen
         : inclusive ? this.stmts.latestPageFrom : this.stmts.latestPageAfter;
-    const rows = (upper === null ? stmt.all({ bucket: id, lower, limit }) : stmt.all({ bucket: id, lower, upper, limit })) as Row[];
+    // Rows as arrays (columns in latestPageSql's order): an incremental run reads every
+    // catalogued key, and named rows cost ~40 % more per key.
+    const rows = (upper === null ? stmt.all({ bucket: id, lower, limit }) : stmt.all({ bucket: id, lower, upper, limit })) as unknown[][];
     return rows.map((r) => ({
-      objectId: r.objectId as number,
-      key: r.key as string,
-      versionRow: r.versionRow as number,
-      versionId: r.versionId as string | null,
-      deleteMarker: r.deleteMarker === 1,
-      size: r.size as number,
-      etag: r.etag as string | null,
-      lastModified: r.lastModified as number,
-      validFrom: r.validFrom as number,
+      objectId: r[0] as number,
+      key: r[1] as string,
+      versionRow: r[2] as number,
+      versionId: r[3] as string | null,
+      deleteMarker: r[4] === 1,
+      size: r[5] as number,
+      etag: r[6] as string | null,
+      lastModified: r[7] as number,
+      validFrom: r[8] as number,
     }));
   }
 
@@ -698,6 +700,7 @@ function usedBlobSql(b: string): string {
   return `(${blobReferencedSql(b)} OR EXISTS (SELECT 1 FROM temp.prune_records r WHERE r.hash = ${b}.hash))`;
 }
 
+/** Columns in the order Catalog.latestPage reads them (raw rows). */
 function latestPageSql(lowerOp: '>' | '>=', bounded: boolean): string {
   return `SELECT o.id AS objectId, o.key AS key, v.id AS versionRow, v.version_id AS versionId, v.delete_marker AS deleteMarker,
                  v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, v.valid_from AS validFrom
