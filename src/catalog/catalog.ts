@@ -23,6 +23,18 @@ export interface PackRecord {
   blobs: { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[];
 }
 
+/** A blob of a written pack that no index file lists yet. */
+export interface UnindexedBlob {
+  row: number;
+  pack: string;
+  packSize: number;
+  hash: Buffer;
+  offset: number;
+  length: number;
+  rawLength: number;
+  flags: number;
+}
+
 /** Which versions count as "the state": as recorded up to a run, or as of an instant. */
 export type StateCut = { runSeq: number } | { time: number };
 
@@ -362,15 +374,19 @@ export class Catalog {
 
   // ---- index files ----------------------------------------------------------------------
 
-  /** Blobs of written packs that no index file lists yet (this run's, or a crashed run's). */
-  unindexedBlobs(limit: number): { row: number; pack: string; packSize: number; hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] {
+  /**
+   * Blobs of written packs that no index file lists yet (this run's, or a crashed run's), as
+   * they are read: a run of 1,000,000 objects has that many, and the caller keeps only what it
+   * writes. No other statement may run on this catalog until the iteration ends.
+   */
+  unindexedBlobs(limit: number): IterableIterator<UnindexedBlob> {
     return this.db
       .prepare(
         `SELECT b.id AS row, p.name AS pack, p.size AS packSize, b.hash AS hash, b.offset AS offset, b.length AS length,
                 b.raw_length AS rawLength, b.flags AS flags
          FROM blobs b JOIN packs p ON p.id = b.pack WHERE b.index_file IS NULL ORDER BY b.id LIMIT ?`,
       )
-      .all(limit) as ReturnType<Catalog['unindexedBlobs']>;
+      .iterate(limit) as IterableIterator<UnindexedBlob>;
   }
 
   markIndexed(name: string, rows: readonly number[]): void {

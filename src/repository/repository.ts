@@ -262,7 +262,12 @@ export class Repository {
   // ---- index files and manifests: small documents, compressed and sealed ------------
 
   async writeDocument(dir: DocumentDir, name: string | null, doc: unknown): Promise<string> {
-    const json = Buffer.from(JSON.stringify(doc));
+    return this.writeDocumentJson(dir, name, JSON.stringify(doc));
+  }
+
+  /** `writeDocument` of a document already serialized as JSON text. */
+  async writeDocumentJson(dir: DocumentDir, name: string | null, text: string): Promise<string> {
+    const json = Buffer.from(text);
     const { data, compressed } = compressBlob(json, this.config.compression.level);
     const head = Buffer.alloc(5);
     head.writeUInt8(compressed ? 1 : 0, 0);

@@ -184,7 +184,7 @@ function answers(cat: Catalog): Record<string, unknown> {
     packs: cat.packs(),
     referencedPacks: cat.referencedPacks(),
     blobsOfPack: packNames.map((p) => cat.blobsOfPack(p)),
-    unindexed: cat.unindexedBlobs(100).map(({ row: _row, ...b }) => b),
+    unindexed: [...cat.unindexedBlobs(100)].map(({ row: _row, ...b }) => b),
     indexFiles: [...cat.knownIndexFiles()].sort(),
     using: cat.versionsUsingBlobs([blobId('b1'), blobId('b5'), blobId('b9'), blobId('nope')]),
     bucketsOfGroup: ['finance', 'logs', 'none'].map((g) => cat.bucketsOfGroup(g)),

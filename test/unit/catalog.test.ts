@@ -496,18 +496,18 @@ describe('Catalog: blobs and index files', () => {
     expect(cat.hasBlob(hash('u1'))).toBe(true);
     expect(cat.hasBlob(hash('nope'))).toBe(false);
 
-    const all = cat.unindexedBlobs(100);
+    const all = [...cat.unindexedBlobs(100)];
     expect(all.map((b) => b.hash.toString('hex'))).toEqual(['u1', 'u2', 'u3', 'u4'].map(hex));
     expect(all[1]).toMatchObject({ pack: 'p1', packSize: 1000, offset: 100, length: 101, rawLength: 202, flags: 1 });
-    expect(cat.unindexedBlobs(2).map((b) => b.hash.toString('hex'))).toEqual(['u1', 'u2'].map(hex));
+    expect([...cat.unindexedBlobs(2)].map((b) => b.hash.toString('hex'))).toEqual(['u1', 'u2'].map(hex));
 
     cat.markIndexed('index-1', all.slice(0, 3).map((b) => b.row));
-    expect(cat.unindexedBlobs(100).map((b) => b.hash.toString('hex'))).toEqual([hex('u4')]);
+    expect([...cat.unindexedBlobs(100)].map((b) => b.hash.toString('hex'))).toEqual([hex('u4')]);
     expect([...cat.knownIndexFiles()].sort()).toEqual(['index-1']);
     cat.addIndexFile('index-0');
     expect([...cat.knownIndexFiles()].sort()).toEqual(['index-0', 'index-1']);
     cat.markIndexed('index-2', [all[3]!.row]);
-    expect(cat.unindexedBlobs(100)).toEqual([]);
+    expect([...cat.unindexedBlobs(100)]).toEqual([]);
 
     expect(cat.blobsOfPack('p1').map((b) => [b.offset, b.length])).toEqual([
       [0, 100],
