@@ -3,7 +3,9 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
-import { indexDocumentJson, writePendingIndexes, type IndexDocument } from '../../src/engine/finalize.js';
+import { emptyCounters } from '../../src/engine/events.js';
+import { finalizeRun, indexDocumentJson, writePendingIndexes, type IndexDocument } from '../../src/engine/finalize.js';
+import { Packer, packRecord } from '../../src/repository/packer.js';
 import { BlobType, blobFlags } from '../../src/repository/pack.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { initRepo } from '../helpers/fixtures.js';
@@ -64,5 +66,50 @@ describe('index files of a run', () => {
     expect([...catalog.unindexedBlobs(100)]).toEqual([]);
     expect(catalog.knownIndexFiles().has(names[0]!)).toBe(true);
     expect(await writePendingIndexes(repo, catalog)).toEqual([]);
+  });
+
+  it('finalizeRun lets the event loop turn between pages of records, so progress and Ctrl-C are not held up', async () => {
+    const repo = await initRepo(new MemStore());
+    const catalog = Catalog.open(':memory:', repo.id);
+    catalogs.push(catalog);
+    const seq = catalog.beginRun({ id: 'r', group: 'g', started: 1, host: 'h' });
+    const records = Array.from({ length: 12_000 }, (_, i) => ({
+      bucket: 'lake',
+      key: `k/${String(i).padStart(6, '0')}`,
+      versionId: null,
+      deleteMarker: false,
+      size: 10,
+      etag: 'd41d8cd98f00b204e9800998ecf8427e',
+      lastModified: 1000 + i,
+      validFrom: 1000 + i,
+      blobs: [],
+    }));
+    catalog.transaction(() => catalog.insertVersions(seq, records));
+    const packer = new Packer(repo, { onPackWritten: (pack) => catalog.transaction(() => catalog.insertPack(packRecord(pack), seq)) });
+
+    // Turns of the event loop (a callback that re-queues itself in the check phase), seen each
+    // time a page of records is read (5,000 per page: 3 pages).
+    let ticks = 0;
+    let ticking = true;
+    const tick = (): void => {
+      ticks++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const seen: number[] = [];
+    const read = catalog.versionsOfRun.bind(catalog);
+    catalog.versionsOfRun = (...args) => {
+      seen.push(ticks);
+      return read(...args);
+    };
+    try {
+      const run = catalog.listRuns()[0]!;
+      const manifest = await finalizeRun(repo, catalog, packer, run, 'complete', emptyCounters());
+      expect(manifest.records.length).toBeGreaterThan(0);
+    } finally {
+      ticking = false;
+    }
+    expect(seen.length).toBe(4); // three pages and the empty one that ends the loop
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeGreaterThan(seen[i - 1]!);
   });
 });
