@@ -30,7 +30,8 @@ export interface RunManifest {
   indexes: string[];
 }
 
-const INDEX_PAGE = 50_000;
+/** Blob entries per index file (prune writes its new index files in the same size). */
+export const INDEX_PAGE = 50_000;
 const RECORD_BLOB_TARGET = 4 * 1024 * 1024;
 
 /**

@@ -9,7 +9,7 @@ import { removeRepositoryObject } from '../repository/remove.js';
 import type { EncodedBlob, Repository } from '../repository/repository.js';
 import { getBytes, statsDelta, type RequestStats } from '../storage/types.js';
 import { noEvents, type EventSink } from './events.js';
-import { writePendingIndexes, type IndexDocument, type RunManifest } from './finalize.js';
+import { INDEX_PAGE, writePendingIndexes, type IndexDocument, type RunManifest } from './finalize.js';
 import { planPrune, type PackFacts, type PlannedPack, type PrunePlan } from './prune-plan.js';
 
 export interface PruneOptions {
@@ -64,8 +64,6 @@ const INDEX_NAME = /^[0-9a-f]{64}$/;
 const DELETE_CONCURRENCY = 8;
 /** Packs read while earlier ones are copied into new packs. */
 const READ_AHEAD = 3;
-/** Blob entries per new index file (as writePendingIndexes). */
-const INDEX_PAGE = 50_000;
 
 /**
  * Deletes packs nothing refers to and repacks mostly-empty ones, under an exclusive lock.
