@@ -15,6 +15,12 @@ export interface IndexDocument {
   packs: { id: string; size: number; blobs: IndexBlobEntry[] }[];
 }
 
+/** An index file's pack whose blob entries are JSON text already (see indexDocumentJson). */
+interface PackEntriesJson {
+  size: number;
+  blobs: string[];
+}
+
 export interface RunManifest {
   version: 1;
   id: string;
@@ -44,7 +50,7 @@ export async function writePendingIndexes(repo: Repository, catalog: Catalog): P
     // Each blob becomes its JSON text as its row is read: a page of 50,000 blobs held as row
     // objects and entry arrays took ~40 MB of heap at the end of a 1,000,000-object run.
     const rows: number[] = [];
-    const packs = new Map<string, { size: number; blobs: string[] }>();
+    const packs = new Map<string, PackEntriesJson>();
     for (const r of catalog.unindexedBlobs(INDEX_PAGE)) {
       rows.push(r.row);
       let pack = packs.get(r.pack);
@@ -63,7 +69,7 @@ export async function writePendingIndexes(repo: Repository, catalog: Catalog): P
 }
 
 /** The JSON text of an IndexDocument whose blob entries are JSON text already (the same text as JSON.stringify of the document). */
-export function indexDocumentJson(packs: ReadonlyMap<string, { size: number; blobs: readonly string[] }>): string {
+export function indexDocumentJson(packs: ReadonlyMap<string, PackEntriesJson>): string {
   const parts: string[] = [];
   for (const [id, pack] of packs) parts.push(`{"id":${JSON.stringify(id)},"size":${JSON.stringify(pack.size)},"blobs":[${pack.blobs.join(',')}]}`);
   return `{"version":1,"packs":[${parts.join(',')}]}`;
