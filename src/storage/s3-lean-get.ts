@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { parseXml, type XmlElement } from './xml.js';
 
 /**
  * GetObject and ListObjectsV2 without the SDK's middleware stack. A backup reads one object per small file, and
@@ -87,28 +88,69 @@ export async function leanListObjectsV2(
   return parseListV2(Buffer.concat(chunks).toString('utf8'));
 }
 
-/** Parses a ListBucketResult. A body that does not end properly was cut off: an error worth a retry. */
+/**
+ * Parses a ListBucketResult strictly: a body cut off or damaged in flight must fail (and be
+ * requested again), never read as a shorter page. Beyond well-formed XML, every entry needs a
+ * key, a valid date and a size, truncation must say true or false, and KeyCount (when the
+ * server sends it) must match what was read.
+ */
 export function parseListV2(xml: string): LeanListOutput {
-  if (!/<\/ListBucketResult>\s*$/.test(xml)) throw new Error('XML parse error: the ListBucketResult is incomplete');
-  const out: LeanListOutput = { Contents: [], CommonPrefixes: [], IsTruncated: xmlText(xml, 'IsTruncated') === 'true' };
-  const token = xmlText(xml, 'NextContinuationToken');
-  if (token !== undefined) out.NextContinuationToken = token;
-  for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
-    const c = m[1]!;
-    const key = xmlText(c, 'Key');
-    if (key === undefined) throw new Error('XML parse error: an entry without a Key');
-    const entry: LeanListOutput['Contents'][number] = {
-      Key: key,
-      LastModified: new Date(xmlText(c, 'LastModified') ?? 0),
-      ETag: xmlText(c, 'ETag') ?? '',
-      Size: Number(xmlText(c, 'Size') ?? 0),
-    };
-    const storageClass = xmlText(c, 'StorageClass');
-    if (storageClass !== undefined) entry.StorageClass = storageClass;
-    out.Contents.push(entry);
+  const root = parseXml(xml);
+  if (root.name !== 'ListBucketResult') throw listError(`the root element is <${root.name}>, not <ListBucketResult>`);
+  const out: LeanListOutput = { Contents: [], CommonPrefixes: [], IsTruncated: false };
+  let truncated: string | undefined;
+  let keyCount: string | undefined;
+  for (const el of root.children) {
+    switch (el.name) {
+      case 'IsTruncated':
+        truncated = el.text;
+        break;
+      case 'NextContinuationToken':
+        out.NextContinuationToken = el.text;
+        break;
+      case 'KeyCount':
+        keyCount = el.text;
+        break;
+      case 'Contents':
+        out.Contents.push(listEntry(el));
+        break;
+      case 'CommonPrefixes': {
+        const prefix = child(el, 'Prefix');
+        if (prefix === undefined || prefix === '') throw listError('a common prefix without a Prefix');
+        out.CommonPrefixes.push({ Prefix: prefix });
+        break;
+      }
+    }
   }
-  for (const m of xml.matchAll(/<CommonPrefixes>([\s\S]*?)<\/CommonPrefixes>/g)) out.CommonPrefixes.push({ Prefix: xmlText(m[1]!, 'Prefix') ?? '' });
+  if (truncated !== 'true' && truncated !== 'false') throw listError(`IsTruncated is ${JSON.stringify(truncated)}`);
+  out.IsTruncated = truncated === 'true';
+  if (out.IsTruncated && !out.NextContinuationToken) throw listError('a truncated page without a NextContinuationToken');
+  if (keyCount !== undefined && keyCount !== String(out.Contents.length + out.CommonPrefixes.length)) {
+    throw listError(`KeyCount is ${keyCount} but the page holds ${out.Contents.length + out.CommonPrefixes.length} entries`);
+  }
   return out;
+}
+
+function listEntry(el: XmlElement): LeanListOutput['Contents'][number] {
+  const key = child(el, 'Key');
+  const modified = child(el, 'LastModified');
+  const size = child(el, 'Size');
+  if (key === undefined || key === '') throw listError('an entry without a Key');
+  const lastModified = new Date(modified ?? NaN);
+  if (Number.isNaN(lastModified.getTime())) throw listError(`${key}: LastModified is ${JSON.stringify(modified)}`);
+  if (size === undefined || !/^\d+$/.test(size)) throw listError(`${key}: Size is ${JSON.stringify(size)}`);
+  const entry: LeanListOutput['Contents'][number] = { Key: key, LastModified: lastModified, ETag: child(el, 'ETag') ?? '', Size: Number(size) };
+  const storageClass = child(el, 'StorageClass');
+  if (storageClass !== undefined) entry.StorageClass = storageClass;
+  return entry;
+}
+
+function child(el: XmlElement, name: string): string | undefined {
+  return el.children.find((c) => c.name === name)?.text;
+}
+
+function listError(what: string): Error {
+  return new Error(`XML parse error: ListBucketResult: ${what}`);
 }
 
 /** A signed GET of `key` (or of the bucket itself when null); resolves once a 2xx answer's headers arrive. */

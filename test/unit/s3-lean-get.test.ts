@@ -60,8 +60,45 @@ describe('parseListV2', () => {
   });
 
   it('refuses a page that was cut off', () => {
-    const whole = page('<IsTruncated>false</IsTruncated><Contents><Key>a</Key><Size>1</Size></Contents>');
+    const whole = page('<IsTruncated>false</IsTruncated><Contents><Key>a</Key><LastModified>2026-11-23T10:00:00.000Z</LastModified><Size>1</Size></Contents>');
+    expect(parseListV2(whole).Contents).toHaveLength(1);
     expect(() => parseListV2(whole.slice(0, whole.length - 30))).toThrow(/XML parse error/);
+  });
+
+  // What the fault proxy does (and CI once caught): one byte XOR 0x40. A lenient parser read
+  // "<Con4ents>" as no entry at all, so a complete run silently lacked an object.
+  it('never reads a page with one damaged byte as fewer entries, another truncation or a bad date or size', () => {
+    const entries = Array.from({ length: 6 }, (_, i) =>
+      `<Contents><Key>t%2Fdt%3D2026-11-0${i + 1}%2Fpart-${i}.json</Key><LastModified>2026-11-2${i}T10:00:0${i}.123Z</LastModified>` +
+        `<ETag>&quot;5d41402abc4b2a76b9719d911017c59${i}&quot;</ETag><Size>${100 + i}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
+    ).join('');
+    const whole = page(
+      `<Name>lake</Name><Prefix>t%2F</Prefix><KeyCount>8</KeyCount><MaxKeys>8</MaxKeys><Delimiter>%2F</Delimiter><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>${entries}` +
+        '<CommonPrefixes><Prefix>t%2Fa%2F</Prefix></CommonPrefixes><CommonPrefixes><Prefix>t%2Fb%2F</Prefix></CommonPrefixes><NextContinuationToken>1abc</NextContinuationToken>',
+    );
+    const good = parseListV2(whole);
+    expect(good.Contents).toHaveLength(6);
+    let refused = 0;
+    for (let at = 0; at < whole.length; at++) {
+      const damaged = whole.slice(0, at) + String.fromCharCode(whole.charCodeAt(at) ^ 0x40) + whole.slice(at + 1);
+      let out: ReturnType<typeof parseListV2>;
+      try {
+        out = parseListV2(damaged);
+      } catch (err) {
+        expect((err as Error).message, `byte ${at}`).toMatch(/XML parse error/);
+        refused++;
+        continue;
+      }
+      // Accepted: the damage is in a value a listing cannot check (a key's or ETag's text, a token).
+      expect(out.Contents.length, `byte ${at}: ${damaged.slice(at - 20, at + 20)}`).toBe(6);
+      expect(out.CommonPrefixes.length, `byte ${at}`).toBe(2);
+      expect(out.IsTruncated, `byte ${at}`).toBe(true);
+      for (const e of out.Contents) {
+        expect(Number.isNaN(e.LastModified.getTime()), `byte ${at}`).toBe(false);
+        expect(Number.isSafeInteger(e.Size), `byte ${at}`).toBe(true);
+      }
+    }
+    expect(refused).toBeGreaterThan(whole.length / 2);
   });
 });
 
