@@ -204,15 +204,17 @@ export class S3Store implements ObjectStore {
     const fullPrefix = this.prefix + prefix;
     let token: string | undefined;
     let first = true;
+    // Where the next page must start: after the previous page's last key (or prefix).
+    let after = opts.startAfter === undefined ? undefined : this.prefix + opts.startAfter;
     do {
-      const startAfter = first && opts.startAfter !== undefined ? this.prefix + opts.startAfter : undefined;
+      const startAfter = first ? after : undefined;
       const page = await this.withLean((lean) => this.send<LeanListOutput | ListObjectsV2CommandOutput>(
         'list',
         { op: 'LIST', key: fullPrefix, action: 's3:ListBucket' },
         opts.signal,
-        (c, o) =>
-          lean !== null
-            ? leanListObjectsV2(lean, {
+        async (c, o) => {
+          const got = lean !== null
+            ? await leanListObjectsV2(lean, {
                 prefix: fullPrefix,
                 maxKeys: this.listPageSize,
                 ...(opts.delimiter ? { delimiter: opts.delimiter } : {}),
@@ -220,15 +222,21 @@ export class S3Store implements ObjectStore {
                 ...(token === undefined ? {} : { continuationToken: token }),
                 ...(o.abortSignal ? { signal: o.abortSignal } : {}),
               })
-            : c.send(new ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: fullPrefix,
-            MaxKeys: this.listPageSize,
-            EncodingType: 'url',
-            ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
-            ...(startAfter === undefined ? {} : { StartAfter: startAfter }),
-            ...(token === undefined ? {} : { ContinuationToken: token }),
-          }), o),
+            : await c.send(new ListObjectsV2Command({
+                Bucket: this.bucket,
+                Prefix: fullPrefix,
+                MaxKeys: this.listPageSize,
+                EncodingType: 'url',
+                ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
+                ...(startAfter === undefined ? {} : { StartAfter: startAfter }),
+                ...(token === undefined ? {} : { ContinuationToken: token }),
+              }), o);
+          // Inside the request: a page out of order is requested again, like one that does not parse.
+          // (A common prefix may hold startAfter itself, so only earlier pages bound the first page's prefixes.)
+          this.checkPageOrder(fullPrefix, after, true, got.Contents?.map((e) => e.Key));
+          this.checkPageOrder(fullPrefix, startAfter === undefined ? after : undefined, true, got.CommonPrefixes?.map((e) => e.Prefix));
+          return got;
+        },
       ));
       first = false;
       const objects: ObjectEntry[] = (page.Contents ?? []).map((o) => ({
@@ -243,6 +251,11 @@ export class S3Store implements ObjectStore {
         ...(o.StorageClass ? { storageClass: o.StorageClass } : {}),
       }));
       const prefixes = this.prefixEntries(page.CommonPrefixes);
+      const lastKey = page.Contents?.at(-1)?.Key;
+      const lastPrefix = page.CommonPrefixes?.at(-1)?.Prefix;
+      for (const last of [lastKey, lastPrefix]) {
+        if (last !== undefined && (after === undefined || compareKeys(decodeKey(last), after) > 0)) after = decodeKey(last);
+      }
       yield* mergeSorted(objects, prefixes);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
@@ -252,13 +265,13 @@ export class S3Store implements ObjectStore {
     const fullPrefix = this.prefix + prefix;
     let keyMarker = opts.startAfter === undefined ? undefined : this.prefix + opts.startAfter;
     let versionIdMarker: string | undefined;
-    for (;;) {
+    for (let firstPage = true; ; firstPage = false) {
       const page = await this.send(
         'list',
         { op: 'LIST versions', key: fullPrefix, action: 's3:ListBucketVersions' },
         opts.signal,
-        (c, o) =>
-          c.send(new ListObjectVersionsCommand({
+        async (c, o) => {
+          const got = await c.send(new ListObjectVersionsCommand({
             Bucket: this.bucket,
             Prefix: fullPrefix,
             MaxKeys: this.listPageSize,
@@ -266,7 +279,12 @@ export class S3Store implements ObjectStore {
             ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
             ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
             ...(versionIdMarker === undefined ? {} : { VersionIdMarker: versionIdMarker }),
-          }), o),
+          }), o);
+          // Versions of one key share it, and Ceph repeats KeyMarker's own: keys may repeat, not go back.
+          for (const entries of [got.Versions, got.DeleteMarkers]) this.checkPageOrder(fullPrefix, keyMarker, false, entries?.map((e) => e.Key));
+          this.checkPageOrder(fullPrefix, firstPage ? undefined : keyMarker, false, got.CommonPrefixes?.map((e) => e.Prefix));
+          return got;
+        },
       );
       // The SDK splits the response into versions and delete markers; put them back in S3's
       // order: by key, then newest first (the latest one first whatever the timestamps say).
@@ -636,6 +654,28 @@ export class S3Store implements ObjectStore {
       }
     }
     return Readable.from(pump(), { objectMode: false });
+  }
+
+  /**
+   * A listing page's keys (url-encoded as listed) must be under the prefix, in S3's order and
+   * past where the page starts. The scan merge-joins listings with the catalog: a key damaged in
+   * flight would otherwise read as the deletion of every catalogued key it seems to skip.
+   */
+  private checkPageOrder(fullPrefix: string, after: string | undefined, strict: boolean, ...lists: (readonly (string | undefined)[] | undefined)[]): void {
+    for (const list of lists) {
+      let previous = after;
+      for (const raw of list ?? []) {
+        const key = decodeKey(raw ?? '');
+        const order = previous === undefined ? 1 : compareKeys(key, previous);
+        if (!key.startsWith(fullPrefix) || order < 0 || (strict && order === 0)) {
+          throw new StorageError('Network', `LIST ${this.location}: the listing from ${this.endpointLabel()} is damaged: ${JSON.stringify(key)} ${key.startsWith(fullPrefix) ? `does not sort after ${JSON.stringify(previous)}` : `is outside ${JSON.stringify(fullPrefix)}`}`, {
+            backendCode: 'MalformedResponse',
+            hint: 'lakeguard needs listings in key order under the requested prefix (S3 directory buckets do not list in order)',
+          });
+        }
+        previous = key;
+      }
+    }
   }
 
   private prefixEntries(common: { Prefix?: string | undefined }[] | undefined): PrefixEntry[] {

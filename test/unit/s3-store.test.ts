@@ -160,16 +160,45 @@ describe('S3Store request retries (fake client)', () => {
   it('retries each list page on its own and merges prefixes and objects in key order', async () => {
     const pages = [
       { IsTruncated: true, NextContinuationToken: 't1', Contents: [{ Key: 'p/a', Size: 1, ETag: '"e"' }], CommonPrefixes: [{ Prefix: 'p/b/' }] },
-      { IsTruncated: false, Contents: [{ Key: 'p/b0', Size: 1, ETag: '"e"' }, { Key: 'p/c%20d', Size: 1, ETag: '"e"' }], CommonPrefixes: [{ Prefix: 'p/b%2Bx/' }] },
+      { IsTruncated: false, Contents: [{ Key: 'p/b0', Size: 1, ETag: '"e"' }, { Key: 'p/c%20d', Size: 1, ETag: '"e"' }], CommonPrefixes: [{ Prefix: 'p/c%2Bx/' }] },
     ];
     let served = 0;
     const { client, calls } = fakeClient((_n, i) => (i === 2 ? sdkError('SlowDown', 503) : pages[served++]));
     const store = new S3Store({ bucket: 'b', client, retry: fastRetry });
     const out: string[] = [];
     for await (const it of store.list('p/', { delimiter: '/' })) out.push(it.kind === 'object' ? it.key : `[${it.prefix}]`);
-    expect(out).toEqual(['p/a', '[p/b/]', '[p/b+x/]', 'p/b0', 'p/c d']);
+    expect(out).toEqual(['p/a', '[p/b/]', 'p/b0', 'p/c d', '[p/c+x/]']);
     expect(calls).toHaveLength(3);
     expect(store.stats.list).toBe(3);
+  });
+
+  it('requests a page again when its keys are out of order or outside the prefix, and fails with a named error when it stays so', async () => {
+    const good = { IsTruncated: false, Contents: [{ Key: 'p/a', Size: 1, ETag: '"e"' }, { Key: 'p/b', Size: 1, ETag: '"e"' }] };
+    const damaged = [
+      { IsTruncated: false, Contents: [{ Key: 'p/q', Size: 1, ETag: '"e"' }, { Key: 'p/b', Size: 1, ETag: '"e"' }] },
+      { IsTruncated: false, Contents: [{ Key: 'p/a', Size: 1, ETag: '"e"' }, { Key: '0/b', Size: 1, ETag: '"e"' }] },
+      { IsTruncated: false, Contents: [{ Key: 'p/a', Size: 1, ETag: '"e"' }, { Key: 'p/a', Size: 1, ETag: '"e"' }] },
+    ];
+    const { client, calls } = fakeClient((_n, i) => damaged[i - 1] ?? good);
+    const store = new S3Store({ bucket: 'b', client, retry: fastRetry });
+    const keys: string[] = [];
+    for await (const it of store.list('p/')) if (it.kind === 'object') keys.push(it.key);
+    expect(keys).toEqual(['p/a', 'p/b']);
+    expect(calls).toHaveLength(4);
+
+    const twoPages = [
+      { IsTruncated: true, NextContinuationToken: 't', Contents: [{ Key: 'p/m', Size: 1, ETag: '"e"' }] },
+      { IsTruncated: false, Contents: [{ Key: 'p/c', Size: 1, ETag: '"e"' }] }, // goes back before the first page's end
+    ];
+    const stuck = fakeClient((_n, i) => twoPages[Math.min(i, 2) - 1]);
+    const failing = new S3Store({ bucket: 'b', client: stuck.client, retry: { ...fastRetry, maxAttempts: 3 } });
+    const seen: string[] = [];
+    const run = async () => {
+      for await (const it of failing.list('p/')) if (it.kind === 'object') seen.push(it.key);
+    };
+    await expect(run()).rejects.toMatchObject({ code: 'Network', backendCode: 'MalformedResponse', message: expect.stringMatching(/damaged: "p\/c" does not sort after "p\/m"/) });
+    expect(seen).toEqual(['p/m']);
+    expect(stuck.calls).toHaveLength(4);
   });
 
   it('orders a version page: per key latest first, then newest first', async () => {
@@ -177,9 +206,9 @@ describe('S3Store request retries (fake client)', () => {
     const page = {
       IsTruncated: false,
       Versions: [
+        { Key: 'j', VersionId: 'null', IsLatest: true, LastModified: t(1), Size: 3, ETag: '"c"' },
         { Key: 'k', VersionId: 'v1', IsLatest: false, LastModified: t(1), Size: 1, ETag: '"a"' },
         { Key: 'k', VersionId: 'v2', IsLatest: false, LastModified: t(2), Size: 2, ETag: '"b"' },
-        { Key: 'j', VersionId: 'null', IsLatest: true, LastModified: t(1), Size: 3, ETag: '"c"' },
       ],
       DeleteMarkers: [{ Key: 'k', VersionId: 'd1', IsLatest: true, LastModified: t(2) }],
     };
