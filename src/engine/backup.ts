@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
-import type { RunCounters, RunRow, RunStatus, StoredMeta, VersionRecord } from '../catalog/types.js';
+import type { LatestVersion, RunCounters, RunRow, RunStatus, StoredMeta, VersionRecord } from '../catalog/types.js';
 import { InterruptedError, StorageError, errorMessage } from '../errors.js';
 import type { Group, Policy } from '../policy/types.js';
 import { chunkStream } from '../repository/chunker.js';
@@ -297,13 +297,13 @@ class RunContext {
       case 'changed':
         c.objectsSeen++;
         c.objectsChanged++;
-        await this.startTransfer(source, change.entry, change.previous.validFrom);
+        await this.startTransfer(source, change.entry, change.previous);
         break;
     }
     this.progress(false);
   }
 
-  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previousValidFrom: number | null): Promise<void> {
+  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
     this.counters.bytesNew += entry.size;
     if (this.packer === null) return;
     // Back-pressure: keep the listing at most a few batches ahead of the transfers.
@@ -317,10 +317,10 @@ class RunContext {
       })().finally(() => (this.draining = null));
       await this.draining;
     }
-    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previousValidFrom)));
+    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previous)));
   }
 
-  private async transfer(source: OpenedSource, entry: ObjectEntry, previousValidFrom: number | null): Promise<void> {
+  private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
     if (entry.storageClass !== undefined && ARCHIVED.has(entry.storageClass)) {
       const err = new StorageError('InvalidObjectState', `GET ${source.store.location}${entry.key}: stored in ${entry.storageClass}; it must be restored (an S3 restore request) before it can be read`, {
         backendCode: 'ArchivedObject',
@@ -346,6 +346,15 @@ class RunContext {
       }
     }
     const { meta, size, tags, blobs, stored } = read;
+    if (previous !== null && meta.etag === previous.etag && size === previous.size && sameSecond(meta.lastModified.getTime(), previous.lastModified)) {
+      // The catalogued version after all: what the listing said about it differed only because
+      // the listing was damaged in flight (an altered ETag cannot be told from a real one).
+      this.counters.objectsChanged--;
+      this.counters.objectsUnchanged++;
+      this.counters.bytesNew -= entry.size;
+      this.durable.spawn(() => Promise.all(stored).then(() => undefined));
+      return;
+    }
     // Same object as listed (etag): keep the listing's timestamp, which has ms precision (GET's has seconds).
     const lastModified = (meta.etag === entry.etag ? entry.lastModified : meta.lastModified).getTime();
     const record: VersionRecord = {
@@ -356,7 +365,7 @@ class RunContext {
       size,
       etag: meta.etag,
       lastModified,
-      validFrom: previousValidFrom === null ? lastModified : Math.max(lastModified, previousValidFrom + 1),
+      validFrom: previous === null ? lastModified : Math.max(lastModified, previous.validFrom + 1),
       ...((entry.storageClass ?? meta.storageClass) === undefined ? {} : { storageClass: (entry.storageClass ?? meta.storageClass)! }),
       meta: storedMeta(meta, tags),
       blobs,
@@ -516,6 +525,11 @@ class RepositoryFailure extends Error {
   constructor(override readonly cause: unknown) {
     super('repository write failed');
   }
+}
+
+/** GET's Last-Modified has whole seconds; a listing's may have milliseconds. */
+function sameSecond(a: number, b: number): boolean {
+  return Math.floor(a / 1000) === Math.floor(b / 1000);
 }
 
 /** Errors that make one object, prefix or bucket unreadable without making the run pointless. */

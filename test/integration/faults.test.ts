@@ -45,9 +45,13 @@ describe('faults between lakeguard and S3', () => {
     dir?.cleanup();
   });
 
-  const scenario = async (name: string, proxy: FaultProxy) => {
+  const cliThrough = (name: string, proxy: FaultProxy) => {
     const policy = writeS3Policy(join(dir.path, `${name}.yaml`), { repo: `${repoBucket}/${name}`, buckets: [source], endpoint: proxy.endpoint, extra: ['concurrency: { list: 8, transfer: 16 }'] });
-    const cli = (...args: string[]) => runCli(['--policy', policy, ...args], { ...testEnv(), LAKEGUARD_PASSWORD: 'faults', LAKEGUARD_CACHE_DIR: join(dir.path, `cache-${name}`) });
+    return (...args: string[]) => runCli(['--policy', policy, ...args], { ...testEnv(), LAKEGUARD_PASSWORD: 'faults', LAKEGUARD_CACHE_DIR: join(dir.path, `cache-${name}`) });
+  };
+
+  const scenario = async (name: string, proxy: FaultProxy) => {
+    const cli = cliThrough(name, proxy);
     const init = await cli('init');
     expect(init.code, init.stderr).toBe(0);
     const backup = await cli('backup', '--json');
@@ -76,6 +80,28 @@ describe('faults between lakeguard and S3', () => {
     try {
       await scenario('truncated', proxy);
       expect(proxy.counts.truncate).toBeGreaterThan(OBJECTS / 5);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  // Incremental runs merge-join each listing with the catalog: a listing page read short, or a
+  // key damaged out of order, would look like deleted objects. Damaged pages must be read again.
+  it('never takes a damaged listing for deletions: incremental runs with 30 % of listing bodies altered', async () => {
+    const isListing = (req: { method?: string; url?: string }) => req.method === 'GET' && /[?&](list-type=2|versions)\b/.test(req.url ?? '');
+    const proxy = await startFaultProxy({ target: S3_TEST.endpoint, rate: 0.3, seed: 5, faults: ['flip'], eligible: isListing });
+    try {
+      const cli = cliThrough('listing', proxy);
+      expect((await cli('init')).code).toBe(0);
+      const seed = await cli('backup', '--json');
+      expect(seed.code, seed.stderr).toBe(0);
+      expect(summaryOf(seed)).toMatchObject({ status: 'complete', counters: { objectsNew: OBJECTS + 1, objectsFailed: 0 } });
+      for (let run = 0; run < 3; run++) {
+        const again = await cli('backup', '--json');
+        expect(again.code, again.stderr).toBe(0);
+        expect(summaryOf(again)).toMatchObject({ status: 'complete', counters: { objectsUnchanged: OBJECTS + 1, objectsNew: 0, objectsChanged: 0, objectsDeleted: 0, objectsFailed: 0 } });
+      }
+      expect(proxy.counts.flip).toBeGreaterThan(20);
     } finally {
       await proxy.close();
     }
