@@ -172,6 +172,24 @@ describe('S3Store request retries (fake client)', () => {
     expect(store.stats.list).toBe(3);
   });
 
+  it('reads listed ETags in every form S3-compatible servers send (quoted, weak, unquoted, empty)', async () => {
+    const etags = ['"0123abcd"', 'W/"weak"', 'bare', '""', '"multi-3"', '"a"b"', undefined];
+    const page = { IsTruncated: false, Contents: etags.map((ETag, i) => ({ Key: `k${i}+x`, Size: 1, ...(ETag === undefined ? {} : { ETag }) })) };
+    const { client } = fakeClient(() => page);
+    const store = new S3Store({ bucket: 'b', client, retry: fastRetry });
+    const out: [string, string][] = [];
+    for await (const it of store.list('')) if (it.kind === 'object') out.push([it.key, it.etag]);
+    expect(out).toEqual([
+      ['k0 x', '0123abcd'],
+      ['k1 x', 'weak'],
+      ['k2 x', 'bare'],
+      ['k3 x', ''],
+      ['k4 x', 'multi-3'],
+      ['k5 x', 'a"b'],
+      ['k6 x', ''],
+    ]);
+  });
+
   it('requests a page again when its keys are out of order or outside the prefix, and fails with a named error when it stays so', async () => {
     const good = { IsTruncated: false, Contents: [{ Key: 'p/a', Size: 1, ETag: '"e"' }, { Key: 'p/b', Size: 1, ETag: '"e"' }] };
     const damaged = [
