@@ -17,10 +17,14 @@ async function majorCollections(fn: () => Promise<void>): Promise<number> {
 
 const idle = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Allocates short-lived garbage (~1 MB per tick) for `ms`, holding nothing. */
-async function churn(ms: number): Promise<void> {
+/**
+ * Allocates short-lived garbage (~1 MB per tick) for `ms` and at least `minTicks` ticks, holding
+ * nothing. The floor keeps the amount of garbage (what the pacer reacts to) from shrinking on a
+ * busy machine, where 600 ms may hold only a few ticks.
+ */
+async function churn(ms: number, minTicks = 300): Promise<void> {
   const end = Date.now() + ms;
-  while (Date.now() < end) {
+  for (let ticks = 0; Date.now() < end || ticks < minTicks; ticks++) {
     let junk: unknown[] = [];
     for (let i = 0; i < 10_000; i++) junk.push({ i, s: `x${i}` });
     junk = [];
