@@ -2,9 +2,13 @@ import type { Command } from 'commander';
 import type { BackupSummary } from '../engine/events.js';
 import { backupGroup } from '../engine/backup.js';
 import { ExitCode } from '../errors.js';
+import type { Group } from '../policy/types.js';
+import { RepositoryLock } from '../repository/locks.js';
+import type { RequestStats } from '../storage/types.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
 import { openAll, selectGroups } from './context.js';
+import { killBeforeWrite } from './test-crash-hook.js';
 
 export function register(program: Command): void {
   program
@@ -23,10 +27,20 @@ read; they are listed and recorded with the run), 10 repository missing, 11 lock
       action(async ({ cmd, signal, reporter }) => {
         const opts = cmd.opts<{ group?: string; dryRun?: boolean }>();
         const ctx = await openAll(cmd);
+        let lock: RepositoryLock | undefined;
         try {
+          const crashAt = process.env.LAKEGUARD_TEST_CRASH_BEFORE_WRITE;
+          if (crashAt !== undefined && crashAt !== '') killBeforeWrite(ctx.repo.store, Number(crashAt));
+          const groups = selectGroups(ctx.policy, opts.group);
+          // One shared lock for every group: a lock's write, checks and removal are 5 requests.
+          // Its requests are counted with the first group's run.
+          let requestsBefore: RequestStats | undefined = { ...ctx.repo.store.stats };
+          if (!opts.dryRun) lock = await RepositoryLock.acquire(ctx.repo, 'shared', `backup of ${describeGroups(groups)}`);
           let partial = false;
-          for (const group of selectGroups(ctx.policy, opts.group)) {
+          for (const group of groups) {
             const summary = await backupGroup({
+              ...(lock === undefined ? {} : { lock }),
+              ...(requestsBefore === undefined ? {} : { repositoryRequestsBefore: requestsBefore }),
               repo: ctx.repo,
               catalog: ctx.catalog,
               policy: ctx.policy,
@@ -35,15 +49,21 @@ read; they are listed and recorded with the run), 10 repository missing, 11 lock
               events: reporter.event,
               signal,
             });
+            requestsBefore = undefined;
             partial ||= summary.status === 'partial';
             reporter.summary({ ...summary }, describe(summary));
           }
           return partial ? ExitCode.partial : ExitCode.ok;
         } finally {
+          await lock?.release().catch(() => {});
           ctx.close();
         }
       }),
     );
+}
+
+function describeGroups(groups: readonly Group[]): string {
+  return groups.length === 1 ? `group ${groups[0]!.name}` : `groups ${groups.map((g) => g.name).join(', ')}`;
 }
 
 function describe(s: BackupSummary): string {

@@ -33,6 +33,17 @@ export interface BackupOptions {
   sources?: OpenedSource[];
   /** Listing ranges of incremental runs (tests): keys per range, and the fewest keys to split at all. */
   listRanges?: { keysPerRange: number; minKeys: number };
+  /**
+   * A shared lock the caller holds for this and other groups (the backup command takes one for
+   * all of them); by default the run takes and releases its own.
+   */
+  lock?: RepositoryLock;
+  /**
+   * The repository's request counts to count this run's requests from (default: at its start).
+   * The backup command passes the counts from before its lock to its first group, so that the
+   * lock's requests are a run's (the cost estimate is built from runs' request counts).
+   */
+  repositoryRequestsBefore?: RequestStats;
 }
 
 /** Listing fan-out: descend one more level while a level has fewer sub-prefixes than this factor × list concurrency. */
@@ -77,7 +88,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
   const runId = newRunId(startedAt);
   const counters = emptyCounters();
   const sources = opts.sources ?? group.sources.map((s) => openSource(s, policy, { maxSockets: policy.concurrency.transfer * 2 }));
-  const repoStatsBefore = { ...repo.store.stats };
+  const repoStatsBefore = opts.repositoryRequestsBefore ?? { ...repo.store.stats };
   await Promise.all(
     sources.map(async (s) => {
       s.versioned ??= (await s.store.versioningEnabled?.().catch((err: unknown) => {
@@ -95,7 +106,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     return { runId, group: group.name, status: counters.objectsFailed > 0 ? 'partial' : 'complete', dryRun, counters };
   }
 
-  const lock = await RepositoryLock.acquire(repo, 'shared', `backup of group ${group.name}`);
+  const lock = opts.lock ?? (await RepositoryLock.acquire(repo, 'shared', `backup of group ${group.name}`));
   try {
     const run: RunRow = {
       seq: 0,
@@ -145,7 +156,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     if (fatal !== null) throw fatal;
     return { runId, group: group.name, status, dryRun, counters };
   } finally {
-    await lock.release().catch(() => {});
+    if (opts.lock === undefined) await lock.release().catch(() => {});
   }
 }
 

@@ -79,9 +79,11 @@ export interface FoundLock {
   reason: string | null;
 }
 
-export async function readLocks(repo: Repository): Promise<FoundLock[]> {
+/** Every lock in the repository except `skip` (a lock of ours: its body is known, not read again). */
+export async function readLocks(repo: Repository, skip: string | null = null): Promise<FoundLock[]> {
   const out: FoundLock[] = [];
   for (const id of await repo.listNames('locks')) {
+    if (id === skip) continue;
     let body: Buffer;
     try {
       body = await getBytes(repo.store, `locks/${id}`);
@@ -148,8 +150,8 @@ export function staleReason(info: LockInfo, now: number = Date.now()): string | 
 }
 
 async function checkConflicts(repo: Repository, type: LockType, ownId: string | null): Promise<void> {
-  for (const { id, info, stale } of await readLocks(repo)) {
-    if (id === ownId || stale || info === null) continue;
+  for (const { info, stale } of await readLocks(repo, ownId)) {
+    if (stale || info === null) continue;
     if (type === 'exclusive' || info.type === 'exclusive') {
       throw new LockedError(
         `repository ${repo.store.location} is locked (${info.type}) by ${info.operation} on ${info.host} pid ${info.pid} since ${info.created}`,

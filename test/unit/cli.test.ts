@@ -1,6 +1,6 @@
 // The CLI as users meet it: exit codes, one-line errors with a next step, --json and --quiet,
 // and no secret ever printed. Runs the real bin/lakeguard against file:// repositories.
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.js';
@@ -161,6 +161,43 @@ groups:
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/"yesterday-ish"/);
     expect(bad.stderr.trim().split("\n")[0]).toMatch(/^lakeguard: /);
+  });
+
+  it('backs up every group of the policy under one shared lock, released at the end', async () => {
+    const two = join(dir.path, 'two-groups');
+    writeTree(join(two, 'lake'), { 'x/1.json': '{"x":1}\n', 'y/2.json': '{"y":2}\n' });
+    const twoPolicy = join(two, 'lakeguard.yaml');
+    writeFileSync(
+      twoPolicy,
+      `version: 1
+repository:
+  url: file://./repo
+groups:
+  - name: first
+    sources:
+      - path: ./lake/x
+  - name: second
+    sources:
+      - path: ./lake/y
+`,
+    );
+    expect((await cli(['--policy', twoPolicy, 'init'])).code).toBe(0);
+    const locks = () => readdirSync(join(two, 'repo', 'locks'));
+    // Killed before its second write to the repository: the first was the lock, and it names both groups.
+    const killed = await cli(['--policy', twoPolicy, 'backup'], { LAKEGUARD_TEST_CRASH_BEFORE_WRITE: '2' });
+    expect(killed.code).not.toBe(0);
+    expect(locks()).toHaveLength(1);
+    const stale = locks()[0]!;
+    const info = JSON.parse(readFileSync(join(two, 'repo', 'locks', stale), 'utf8'));
+    expect(info).toMatchObject({ type: 'shared', operation: 'backup of groups first, second' });
+    // A dead process's lock on this host is stale: the next backup runs both groups and leaves only that lock.
+    const r = await cli(['--policy', twoPolicy, '--json', 'backup']);
+    expect(r.code).toBe(0);
+    expect(r.messages.filter((m) => m.message_type === 'summary').map((m) => [m.group, m.status])).toEqual([
+      ['first', 'complete'],
+      ['second', 'complete'],
+    ]);
+    expect(locks()).toEqual([stale]);
   });
 
   it('never prints a password or a secret key', () => {
