@@ -4,15 +4,16 @@ import https from 'node:https';
 import { parseXml, type XmlElement } from './xml.js';
 
 /**
- * GetObject and ListObjectsV2 without the SDK's middleware stack. A backup reads one object per small file, and
- * the SDK spent ~1 ms of CPU on each (endpoint rules, schema (de)serialization, retry and
- * logging middleware: a third of a seed backup's CPU on a shared 2-core machine); this path
- * signs with SigV4 and parses the response headers itself, ~0.1 ms. A listing page of 1,000
- * keys is parsed by a few regular expressions instead of the SDK's XML parser and schema
- * walker (~25 us a key). Everything else (version listings, PUTs, multipart, object lock)
- * stays on the SDK. Errors come out shaped like SDK errors
- * (`name`/`Code`, `$metadata.httpStatusCode`, `$response.headers`) so `toStorageError` maps
- * them the same way.
+ * The S3 requests of a backup, a restore and a lock, without the SDK: GetObject, ListObjectsV2,
+ * PutObject of a Buffer, DeleteObject and GetBucketVersioning. A backup reads one object per
+ * small file, and the SDK spent ~1 ms of CPU on each (endpoint rules, schema (de)serialization,
+ * retry and logging middleware: a third of a seed backup's CPU on a shared 2-core machine);
+ * this path signs with SigV4 and parses the response headers itself, ~0.1 ms. A listing page is
+ * read by a small strict XML reader (xml.ts) instead of the SDK's parser and schema walker
+ * (~25 us a key). A command that needs nothing else never loads the SDK (~0.1 s; see S3Store).
+ * Everything else (version listings, multipart, tags, retention) stays on the SDK. Errors come
+ * out shaped like SDK errors (`name`/`Code`, `$metadata.httpStatusCode`, `$response.headers`)
+ * so `toStorageError` maps them the same way.
  */
 
 /** Where and how to reach one bucket. */
@@ -154,7 +155,25 @@ function listError(what: string): Error {
 }
 
 /** A signed GET of `key` (or of the bucket itself when null); resolves once a 2xx answer's headers arrive. */
-async function leanRequest(t: LeanTarget, key: string | null, params: Record<string, string>, unsigned: Record<string, string>, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+function leanRequest(t: LeanTarget, key: string | null, params: Record<string, string>, unsigned: Record<string, string>, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+  return signedRequest(t, 'GET', key, params, {}, null, unsigned, signal);
+}
+
+/**
+ * One signed request. `signed` headers (lower-case names) are covered by the signature, and so
+ * is the body (its SHA-256, as the SDK signs a Buffer body); resolves once a 2xx answer's headers
+ * arrive, else rejects with an SDK-shaped error.
+ */
+async function signedRequest(
+  t: LeanTarget,
+  method: 'GET' | 'PUT' | 'DELETE',
+  key: string | null,
+  params: Record<string, string>,
+  signed: Record<string, string>,
+  body: Buffer | null,
+  unsigned: Record<string, string>,
+  signal: AbortSignal | undefined,
+): Promise<IncomingMessage> {
   const url = t.origin;
   const path = (t.pathStyle ? `/${uriEncode(t.bucket, false)}/` : '/') + (key === null ? '' : uriEncode(key, true));
   const query = Object.keys(params)
@@ -162,28 +181,95 @@ async function leanRequest(t: LeanTarget, key: string | null, params: Record<str
     .map((k) => `${uriEncode(k, false)}=${uriEncode(params[k]!, false)}`)
     .join('&');
   const headers: Record<string, string> = {
+    ...signed,
     host: url.host,
-    'x-amz-content-sha256': EMPTY_SHA256,
+    'x-amz-content-sha256': body === null || body.length === 0 ? EMPTY_SHA256 : createHash('sha256').update(body).digest('hex'),
     'x-amz-date': amzDate(new Date()),
   };
   const creds = await t.credentials();
   if (creds.sessionToken) headers['x-amz-security-token'] = creds.sessionToken;
-  headers.authorization = signV4({ method: 'GET', path, query, headers, region: t.region, service: 's3', credentials: creds });
+  headers.authorization = signV4({ method, path, query, headers, region: t.region, service: 's3', credentials: creds });
   // Not signed: proxies may rewrite the user agent, and a range needs no protection.
   headers['user-agent'] = 'lakeguard';
+  if (body !== null) headers['content-length'] = String(body.length);
   Object.assign(headers, unsigned);
 
-  const res = await request(t, url, `${path}${query ? `?${query}` : ''}`, headers, signal);
+  const res = await request(t, method, url, `${path}${query ? `?${query}` : ''}`, headers, body, signal);
   const status = res.statusCode ?? 0;
   if (status < 200 || status > 299) throw await httpError(res, status);
   return res;
 }
 
-function request(t: LeanTarget, url: URL, path: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+/** What a PutObject of a Buffer sends besides the body, named as the SDK names it. */
+export interface LeanPutInput {
+  ContentType?: string;
+  ContentEncoding?: string;
+  CacheControl?: string;
+  ContentDisposition?: string;
+  ContentMD5: string;
+  ServerSideEncryption?: string;
+  SSEKMSKeyId?: string;
+  ObjectLockMode?: string;
+  ObjectLockRetainUntilDate?: Date;
+  IfNoneMatch?: string;
+}
+
+/** PutObject of a Buffer in one request; the answer's ETag and VersionId, named as the SDK names them. */
+export async function leanPutObject(t: LeanTarget, key: string, body: Buffer, input: LeanPutInput, signal?: AbortSignal): Promise<{ ETag?: string; VersionId?: string }> {
+  const h: Record<string, string> = { 'content-md5': input.ContentMD5 };
+  const set = (name: string, value: string | undefined): void => {
+    if (value !== undefined) h[name] = value;
+  };
+  set('content-type', input.ContentType);
+  set('content-encoding', input.ContentEncoding);
+  set('cache-control', input.CacheControl);
+  set('content-disposition', input.ContentDisposition);
+  set('x-amz-server-side-encryption', input.ServerSideEncryption);
+  set('x-amz-server-side-encryption-aws-kms-key-id', input.SSEKMSKeyId);
+  set('x-amz-object-lock-mode', input.ObjectLockMode);
+  // As the SDK writes it: ISO 8601, whole seconds without '.000'.
+  set('x-amz-object-lock-retain-until-date', input.ObjectLockRetainUntilDate?.toISOString().replace('.000Z', 'Z'));
+  set('if-none-match', input.IfNoneMatch);
+  const res = await signedRequest(t, 'PUT', key, {}, h, body, {}, signal);
+  res.resume();
+  const out: { ETag?: string; VersionId?: string } = {};
+  const etag = header(res, 'etag');
+  if (etag !== undefined) out.ETag = etag;
+  const versionId = header(res, 'x-amz-version-id');
+  if (versionId !== undefined) out.VersionId = versionId;
+  return out;
+}
+
+/** DeleteObject (of one version when given). */
+export async function leanDeleteObject(t: LeanTarget, key: string, versionId: string | undefined, signal?: AbortSignal): Promise<void> {
+  const res = await signedRequest(t, 'DELETE', key, versionId === undefined ? {} : { versionId }, {}, null, {}, signal);
+  res.resume();
+}
+
+/** GetBucketVersioning: the bucket's versioning Status ('Enabled', 'Suspended', or undefined when never set). */
+export async function leanGetBucketVersioning(t: LeanTarget, signal?: AbortSignal): Promise<{ Status?: string }> {
+  const res = await signedRequest(t, 'GET', null, { versioning: '' }, {}, null, {}, signal);
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  const root = parseXml(Buffer.concat(chunks).toString('utf8'));
+  if (root.name !== 'VersioningConfiguration') throw new Error(`XML parse error: the root element is <${root.name}>, not <VersioningConfiguration>`);
+  const status = child(root, 'Status');
+  return status === undefined ? {} : { Status: status };
+}
+
+function request(
+  t: LeanTarget,
+  method: string,
+  url: URL,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer | null,
+  signal: AbortSignal | undefined,
+): Promise<IncomingMessage> {
   const lib = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = lib.request(
-      { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, method: 'GET', path, headers, agent: t.agent, ...(signal ? { signal } : {}) },
+      { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, method, path, headers, agent: t.agent, ...(signal ? { signal } : {}) },
       resolve,
     );
     // A new connection gets connectTimeoutMs to open; after that the socket's idle timeout
@@ -196,7 +282,8 @@ function request(t: LeanTarget, url: URL, path: string, headers: Record<string, 
     });
     req.setTimeout(t.socketTimeoutMs, () => req.destroy(timeoutError(`no data for ${t.socketTimeoutMs} ms`)));
     req.on('error', reject);
-    req.end();
+    if (body === null) req.end();
+    else req.end(body);
   });
 }
 
@@ -295,8 +382,8 @@ export function uriEncode(s: string, keepSlash: boolean): string {
 const signingKeys = new Map<string, Buffer>();
 
 /**
- * The Authorization header of a request with an empty body. `headers` are all signed (lower-case
- * names); `path` and `query` are already URI-encoded (S3 paths are not normalized or double-encoded).
+ * The Authorization header of a request: `headers` are all signed (lower-case names; the body's
+ * SHA-256 in x-amz-content-sha256, an empty body's when absent); `path` and `query` are already URI-encoded (S3 paths are not normalized or double-encoded).
  */
 export function signV4(req: {
   method: string;

@@ -11,7 +11,7 @@ import { StorageError } from '../errors.js';
 import { compareKeys } from '../util/key-order.js';
 import { withRetry, type RetryOptions } from '../util/retry.js';
 import { abortable } from './common.js';
-import { leanGetObject, leanListObjectsV2, type LeanListOutput, type LeanTarget } from './s3-lean-get.js';
+import { leanDeleteObject, leanGetBucketVersioning, leanGetObject, leanListObjectsV2, leanPutObject, type Credentials, type LeanListOutput, type LeanPutInput, type LeanTarget } from './s3-lean-get.js';
 import { toStorageError, type S3ErrorContext } from './s3-errors.js';
 import {
   newRequestStats,
@@ -29,27 +29,18 @@ import {
   type RequestStats,
 } from './types.js';
 
-// The SDK is loaded through require, not import: its CommonJS build is one bundled file per
-// package, its ES module build hundreds of small files, and every command pays for the load
-// (60 ms of a ~0.35 s start on this machine, measured in bench/README.md).
+// The SDK is loaded on first use, and through require, not import: its CommonJS build is one
+// bundled file per package, its ES module build hundreds of small files. Either way it costs
+// ~0.1 s of every command's start (bench/README.md), and the lean path (s3-lean-get.ts) does
+// without it: a backup, a restore or a query with credentials in the environment never loads it.
 const require = createRequire(import.meta.url);
-const {
-  DeleteObjectCommand,
-  GetBucketVersioningCommand,
-  GetObjectCommand,
-  GetObjectLockConfigurationCommand,
-  GetObjectRetentionCommand,
-  GetObjectTaggingCommand,
-  HeadObjectCommand,
-  ListObjectVersionsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  PutObjectRetentionCommand,
-  PutObjectTaggingCommand,
-  S3Client,
-} = require('@aws-sdk/client-s3') as typeof ClientS3;
-const { Upload } = require('@aws-sdk/lib-storage') as typeof LibStorage;
-const { NodeHttpHandler } = require('@smithy/node-http-handler') as typeof HttpHandler;
+function lazyRequire<T extends object>(id: string): T {
+  let mod: T | undefined;
+  return new Proxy({} as T, { get: (_target, name) => (mod ??= require(id) as T)[name as keyof T] });
+}
+const S3 = lazyRequire<typeof ClientS3>('@aws-sdk/client-s3');
+const Storage = lazyRequire<typeof LibStorage>('@aws-sdk/lib-storage');
+const Http = lazyRequire<typeof HttpHandler>('@smithy/node-http-handler');
 type S3Client = ClientS3.S3Client;
 type Upload = LibStorage.Upload;
 
@@ -117,9 +108,10 @@ export class S3Store implements ObjectStore {
   readonly bucket: string;
   /** '' or ending in '/'. */
   readonly prefix: string;
-  readonly client: S3Client;
-  private readonly uploadClient: S3Client;
-  private readonly ownsClients: boolean;
+  /** The SDK's clients: the injected one, or built on first use (loading the SDK). */
+  private clients: { client: S3Client; upload: S3Client } | null = null;
+  private readonly buildClients: (() => { client: S3Client; upload: S3Client }) | null;
+  private readonly agents: http.Agent[] = [];
   private readonly endpoint: string | undefined;
   private readonly multipartThreshold: number;
   private readonly partSize: number;
@@ -144,42 +136,44 @@ export class S3Store implements ObjectStore {
     this.retry = opts.retry ?? {};
 
     if (opts.client) {
-      this.client = opts.client;
-      this.uploadClient = opts.client;
-      this.ownsClients = false;
+      this.clients = { client: opts.client, upload: opts.client };
+      this.buildClients = null;
       this.leanSetup = null;
     } else {
+      const env = process.env;
       const maxSockets = opts.maxSockets ?? 64;
       const agentOpts = { keepAlive: true, maxSockets, keepAliveMsecs: 1000 };
       const httpAgent = new http.Agent(agentOpts);
       const httpsAgent = new https.Agent(agentOpts);
+      this.agents.push(httpAgent, httpsAgent);
       const connectTimeoutMs = 10_000;
       const socketTimeoutMs = opts.socketTimeoutMs ?? 120_000;
-      const requestHandler = new NodeHttpHandler({ httpAgent, httpsAgent, connectionTimeout: connectTimeoutMs, socketTimeout: socketTimeoutMs });
-      const base: S3ClientConfig = {
-        requestHandler,
-        forcePathStyle: opts.forcePathStyle ?? this.endpoint !== undefined,
-        customUserAgent: 'lakeguard',
-        ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
+      const pathStyle = opts.forcePathStyle ?? this.endpoint !== undefined;
+      // With an endpoint the region is ours to choose; on AWS the SDK finds it (after the environment: a profile's).
+      const region = this.endpoint !== undefined ? (opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1') : opts.region;
+      this.buildClients = () => {
+        const base: S3ClientConfig = {
+          requestHandler: new Http.NodeHttpHandler({ httpAgent, httpsAgent, connectionTimeout: connectTimeoutMs, socketTimeout: socketTimeoutMs }),
+          forcePathStyle: pathStyle,
+          customUserAgent: 'lakeguard',
+          ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
+          ...(region === undefined ? {} : { region }),
+        };
+        if (this.endpoint !== undefined) {
+          base.endpoint = this.endpoint;
+          // S3-compatible servers (Ceph 16 among them) do not all know the flexible checksums
+          // (x-amz-checksum-*, aws-chunked trailers); Content-MD5 on single PUTs still guards them.
+          base.requestChecksumCalculation = 'WHEN_REQUIRED';
+          base.responseChecksumValidation = 'WHEN_REQUIRED';
+        } else {
+          base.followRegionRedirects = true;
+        }
+        return { client: new S3.S3Client({ ...base, maxAttempts: 1 }), upload: new S3.S3Client({ ...base, maxAttempts: 5, retryMode: 'standard' }) };
       };
-      if (this.endpoint !== undefined) {
-        base.endpoint = this.endpoint;
-        base.region = opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
-        // S3-compatible servers (Ceph 16 among them) do not all know the flexible checksums
-        // (x-amz-checksum-*, aws-chunked trailers); Content-MD5 on single PUTs still guards them.
-        base.requestChecksumCalculation = 'WHEN_REQUIRED';
-        base.responseChecksumValidation = 'WHEN_REQUIRED';
-      } else {
-        if (opts.region !== undefined) base.region = opts.region;
-        base.followRegionRedirects = true;
-      }
-      this.client = new S3Client({ ...base, maxAttempts: 1 });
-      this.uploadClient = new S3Client({ ...base, maxAttempts: 5, retryMode: 'standard' });
-      this.ownsClients = true;
-      const client = this.client;
-      const pathStyle = base.forcePathStyle === true;
+      const credentials = leanCredentials(opts.credentials);
       this.leanSetup = async () => {
-        const where = leanOrigin(this.endpoint, this.bucket, pathStyle, await client.config.region().catch(() => undefined));
+        const leanRegion = region ?? (env.AWS_REGION || (await this.client.config.region().catch(() => undefined)));
+        const where = leanOrigin(this.endpoint, this.bucket, pathStyle, leanRegion);
         if (where === null) return null;
         const origin = new URL(where.origin);
         return {
@@ -187,7 +181,7 @@ export class S3Store implements ObjectStore {
           pathStyle: where.pathStyle,
           region: where.region,
           bucket: this.bucket,
-          credentials: () => client.config.credentials(),
+          credentials: credentials ?? (() => this.client.config.credentials()),
           agent: origin.protocol === 'https:' ? httpsAgent : httpAgent,
           connectTimeoutMs,
           socketTimeoutMs,
@@ -196,11 +190,21 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  /** Close the sockets of clients this store created (no-op for an injected client). */
+  /** The SDK client for single requests (no retries of its own: ours wrap it). */
+  get client(): S3Client {
+    return this.sdkClients().client;
+  }
+
+  private sdkClients(): { client: S3Client; upload: S3Client } {
+    return (this.clients ??= this.buildClients!());
+  }
+
+  /** Close the sockets this store opened (an injected client is left alone). */
   destroy(): void {
-    if (!this.ownsClients) return;
-    this.client.destroy();
-    this.uploadClient.destroy();
+    if (this.buildClients === null) return;
+    this.clients?.client.destroy();
+    this.clients?.upload.destroy();
+    for (const agent of this.agents) agent.destroy();
   }
 
   // ---------------------------------------------------------------- list
@@ -231,7 +235,7 @@ export class S3Store implements ObjectStore {
                 ...(token === undefined ? {} : { continuationToken: token }),
                 ...(o.abortSignal ? { signal: o.abortSignal } : {}),
               })
-            : await c.send(new ListObjectsV2Command({
+            : await c().send(new S3.ListObjectsV2Command({
                 Bucket: this.bucket,
                 Prefix: fullPrefix,
                 MaxKeys: this.listPageSize,
@@ -282,7 +286,7 @@ export class S3Store implements ObjectStore {
         { op: 'LIST versions', key: fullPrefix, action: 's3:ListBucketVersions' },
         opts.signal,
         async (c, o) => {
-          const got = await c.send(new ListObjectVersionsCommand({
+          const got = await c().send(new S3.ListObjectVersionsCommand({
             Bucket: this.bucket,
             Prefix: fullPrefix,
             MaxKeys: this.listPageSize,
@@ -361,7 +365,7 @@ export class S3Store implements ObjectStore {
       'head',
       { op: 'HEAD', key: full, action: opts.versionId ? 's3:GetObjectVersion' : 's3:GetObject', ...ver(opts.versionId) },
       opts.signal,
-      (c, o) => c.send(new HeadObjectCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+      (c, o) => c().send(new S3.HeadObjectCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
     );
     return toMeta(res, res.ContentLength ?? 0);
   }
@@ -383,7 +387,7 @@ export class S3Store implements ObjectStore {
       this.send<Res>('get', ctx, opts.signal, (c, o) =>
         lean !== null
           ? leanGetObject(lean, full, { ...(opts.versionId ? { versionId: opts.versionId } : {}), ...(range ? { range } : {}), ...(o.abortSignal ? { signal: o.abortSignal } : {}) })
-          : c.send(new GetObjectCommand({
+          : c().send(new S3.GetObjectCommand({
               Bucket: this.bucket,
               Key: full,
               ...(opts.versionId ? { VersionId: opts.versionId } : {}),
@@ -422,7 +426,7 @@ export class S3Store implements ObjectStore {
       'get',
       { op: 'GET tagging', key: full, action: 's3:GetObjectTagging', ...ver(opts.versionId) },
       opts.signal,
-      (c, o) => c.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+      (c, o) => c().send(new S3.GetObjectTaggingCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
     );
     const tags: Record<string, string> = {};
     for (const t of res.TagSet ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
@@ -430,8 +434,10 @@ export class S3Store implements ObjectStore {
   }
 
   async versioningEnabled(): Promise<boolean> {
-    const res = await this.send('head', { op: 'GET versioning', action: 's3:GetBucketVersioning' }, undefined, (c, o) =>
-      c.send(new GetBucketVersioningCommand({ Bucket: this.bucket }), o),
+    const res = await this.withLean((lean) =>
+      this.send('head', { op: 'GET versioning', action: 's3:GetBucketVersioning' }, undefined, (c, o) =>
+        lean !== null ? leanGetBucketVersioning(lean, o.abortSignal) : c().send(new S3.GetBucketVersioningCommand({ Bucket: this.bucket }), o),
+      ),
     );
     // A suspended bucket still holds the versions written while it was enabled.
     return res.Status === 'Enabled' || res.Status === 'Suspended';
@@ -442,7 +448,7 @@ export class S3Store implements ObjectStore {
   async objectLockEnabled(opts: { signal?: AbortSignal } = {}): Promise<boolean> {
     try {
       const res = await this.send('head', { op: 'GET object-lock', action: 's3:GetBucketObjectLockConfiguration' }, opts.signal, (c, o) =>
-        c.send(new GetObjectLockConfigurationCommand({ Bucket: this.bucket }), o),
+        c().send(new S3.GetObjectLockConfigurationCommand({ Bucket: this.bucket }), o),
       );
       return res.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
     } catch (err) {
@@ -459,7 +465,7 @@ export class S3Store implements ObjectStore {
         'head',
         { op: 'GET retention', key: full, action: 's3:GetObjectRetention', ...ver(opts.versionId) },
         opts.signal,
-        (c, o) => c.send(new GetObjectRetentionCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+        (c, o) => c().send(new S3.GetObjectRetentionCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
       );
       const r = res.Retention;
       if (r?.Mode === undefined || r.RetainUntilDate === undefined) return null;
@@ -475,8 +481,8 @@ export class S3Store implements ObjectStore {
   async putRetention(key: string, retention: ObjectRetention, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<void> {
     const full = this.fullKey('PUT retention', key);
     await this.send('put', { op: 'PUT retention', key: full, action: 's3:PutObjectRetention', ...ver(opts.versionId) }, opts.signal, (c, o) =>
-      c.send(
-        new PutObjectRetentionCommand({
+      c().send(
+        new S3.PutObjectRetentionCommand({
           Bucket: this.bucket,
           Key: full,
           ...(opts.versionId ? { VersionId: opts.versionId } : {}),
@@ -510,8 +516,14 @@ export class S3Store implements ObjectStore {
 
     if (Buffer.isBuffer(body) && body.length <= this.multipartThreshold) {
       const md5 = createHash('md5').update(body).digest('base64');
-      const res = await this.send('put', ctx, opts.signal, (c, o) =>
-        c.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: md5 }), o),
+      // Metadata and tags take the SDK's encoding rules; everything a repository writes goes lean.
+      const leanable = params.Metadata === undefined && params.Tagging === undefined;
+      const res = await this.withLean((lean) =>
+        this.send('put', ctx, opts.signal, (c, o) =>
+          lean !== null && leanable
+            ? leanPutObject(lean, full, body, { ...leanPutHeaders(params), ContentMD5: md5 }, o.abortSignal)
+            : c().send(new S3.PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: md5 }), o),
+        ),
       );
       this.stats.bytesOut += body.length;
       return { etag: unquote(res.ETag), versionId: nullVersion(res.VersionId) };
@@ -543,8 +555,8 @@ export class S3Store implements ObjectStore {
         });
       }
     }
-    const upload = new Upload({
-      client: this.uploadClient,
+    const upload = new Storage.Upload({
+      client: this.sdkClients().upload,
       params: { ...params, Body: body },
       partSize: partSizeFor(Buffer.isBuffer(body) ? body.length : opts.size, this.partSize),
       queueSize: this.uploadConcurrency,
@@ -578,8 +590,8 @@ export class S3Store implements ObjectStore {
       // the new version explicitly (the same mode and date again is a no-op where it was kept).
       const retention = { Mode: params.ObjectLockMode, RetainUntilDate: new Date(params.ObjectLockRetainUntilDate) };
       await this.send('put', { op: 'PUT retention', key: full, action: 's3:PutObjectRetention', ...ver(versionId ?? undefined) }, signal, (c, o) =>
-        c.send(
-          new PutObjectRetentionCommand({
+        c().send(
+          new S3.PutObjectRetentionCommand({
             Bucket: this.bucket,
             Key: full,
             ...(versionId === null ? {} : { VersionId: versionId }),
@@ -593,8 +605,8 @@ export class S3Store implements ObjectStore {
       // Not every server applies x-amz-tagging of CreateMultipartUpload (Ceph 16 does not).
       const tagSet = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
       await this.send('put', { op: 'PUT tagging', key: full, action: 's3:PutObjectTagging' }, signal, (c, o) =>
-        c.send(
-          new PutObjectTaggingCommand({
+        c().send(
+          new S3.PutObjectTaggingCommand({
             Bucket: this.bucket,
             Key: full,
             ...(versionId === null ? {} : { VersionId: versionId }),
@@ -615,11 +627,16 @@ export class S3Store implements ObjectStore {
 
   async delete(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<void> {
     const full = this.fullKey('DELETE', key);
-    await this.send(
-      'delete',
-      { op: 'DELETE', key: full, action: opts.versionId ? 's3:DeleteObjectVersion' : 's3:DeleteObject', ...ver(opts.versionId) },
-      opts.signal,
-      (c, o) => c.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+    await this.withLean((lean) =>
+      this.send<unknown>(
+        'delete',
+        { op: 'DELETE', key: full, action: opts.versionId ? 's3:DeleteObjectVersion' : 's3:DeleteObject', ...ver(opts.versionId) },
+        opts.signal,
+        (c, o) =>
+          lean !== null
+            ? leanDeleteObject(lean, full, opts.versionId, o.abortSignal)
+            : c().send(new S3.DeleteObjectCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+      ),
     );
   }
 
@@ -630,14 +647,14 @@ export class S3Store implements ObjectStore {
     stat: 'list' | 'get' | 'head' | 'put' | 'delete',
     ctx: Omit<S3ErrorContext, 'bucket'>,
     signal: AbortSignal | undefined,
-    call: (client: S3Client, opts: { abortSignal?: AbortSignal }) => Promise<O>,
+    call: (client: () => S3Client, opts: { abortSignal?: AbortSignal }) => Promise<O>,
   ): Promise<O> {
     const full: S3ErrorContext = { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel() };
     return withRetry(
       async () => {
         this.stats[stat]++;
         try {
-          return await call(this.client, signal ? { abortSignal: signal } : {});
+          return await call(() => this.client, signal ? { abortSignal: signal } : {});
         } catch (err) {
           signal?.throwIfAborted();
           throw toStorageError(err, full);
@@ -752,6 +769,21 @@ const REGION_REDIRECT = new Set(['PermanentRedirect', 'AuthorizationHeaderMalfor
  * dual-stack, access points, bucket names with dots, endpoints set through the environment).
  * Set LAKEGUARD_S3_SDK_GET=1 to send every GET and listing through the SDK.
  */
+/**
+ * Credentials the lean path can use without the SDK: the store's own (static or a provider), or
+ * those the SDK's default chain takes first, from the environment (it skips them when AWS_PROFILE
+ * names a profile). Null: ask the SDK's chain.
+ */
+export function leanCredentials(given: S3ClientConfig['credentials']): (() => Promise<Credentials>) | null {
+  if (typeof given === 'function') return () => given();
+  if (given !== undefined) return () => Promise.resolve(given);
+  const env = process.env;
+  if (env.AWS_PROFILE || !env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) return null;
+  const fromEnv: Credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY };
+  if (env.AWS_SESSION_TOKEN) fromEnv.sessionToken = env.AWS_SESSION_TOKEN;
+  return () => Promise.resolve(fromEnv);
+}
+
 export function leanOrigin(endpoint: string | undefined, bucket: string, pathStyle: boolean, region: string | undefined): { origin: string; pathStyle: boolean; region: string } | null {
   const env = process.env;
   if (env.LAKEGUARD_S3_SDK_GET === '1' || region === undefined || region === '') return null;
@@ -764,6 +796,21 @@ export function leanOrigin(endpoint: string | undefined, bucket: string, pathSty
   if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket) || !/^[a-z0-9-]+$/.test(region)) return null;
   const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
   return { origin: `https://${bucket}.s3.${region}.${suffix}`, pathStyle: false, region };
+}
+
+/** The headers of a single PUT, from the SDK input it would otherwise send (metadata and tags excluded). */
+function leanPutHeaders(p: PutObjectCommandInput): Omit<LeanPutInput, 'ContentMD5'> {
+  const out: Omit<LeanPutInput, 'ContentMD5'> = {};
+  if (p.ContentType !== undefined) out.ContentType = p.ContentType;
+  if (p.ContentEncoding !== undefined) out.ContentEncoding = p.ContentEncoding;
+  if (p.CacheControl !== undefined) out.CacheControl = p.CacheControl;
+  if (p.ContentDisposition !== undefined) out.ContentDisposition = p.ContentDisposition;
+  if (p.ServerSideEncryption !== undefined) out.ServerSideEncryption = p.ServerSideEncryption;
+  if (p.SSEKMSKeyId !== undefined) out.SSEKMSKeyId = p.SSEKMSKeyId;
+  if (p.ObjectLockMode !== undefined) out.ObjectLockMode = p.ObjectLockMode;
+  if (p.ObjectLockRetainUntilDate !== undefined) out.ObjectLockRetainUntilDate = new Date(p.ObjectLockRetainUntilDate);
+  if (p.IfNoneMatch !== undefined) out.IfNoneMatch = p.IfNoneMatch;
+  return out;
 }
 
 function toMeta(res: HeadLike, size: number): ObjectMeta {

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -239,5 +241,122 @@ describe('S3Store GET without the SDK', () => {
     expect(seen.at(-1)!.range).toBe('bytes=2-5');
     expect(Buffer.concat(chunks).toString()).toBe('llo,');
     expect(got.meta.size).toBe(11);
+  });
+});
+
+describe('S3Store PUT, DELETE and versioning without the SDK', () => {
+  let server: http.Server;
+  let endpoint = '';
+  const requests: { method: string; url: string; headers: http.IncomingHttpHeaders; body: Buffer }[] = [];
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
+        if (req.url === '/lake/?versioning=') {
+          res.writeHead(200, { 'content-type': 'application/xml' });
+          res.end('<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Suspended</Status></VersioningConfiguration>');
+        } else if (req.url === '/other/?versioning=') {
+          res.writeHead(200, { 'content-type': 'application/xml' });
+          res.end('<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>');
+        } else if (req.method === 'PUT' && req.headers['if-none-match'] === '*' && req.url === '/lake/exists') {
+          res.writeHead(412, { 'content-type': 'application/xml' });
+          res.end('<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>');
+        } else if (req.method === 'PUT') {
+          res.writeHead(200, { etag: '"0123456789abcdef0123456789abcdef"', 'x-amz-version-id': 'v7' });
+          res.end();
+        } else if (req.method === 'DELETE') {
+          res.writeHead(204);
+          res.end();
+        } else {
+          res.writeHead(400);
+          res.end();
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  const store = (bucket = 'lake'): S3Store =>
+    new S3Store({ bucket, endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' }, retry: { maxAttempts: 1 } });
+
+  it('puts a Buffer with its checksums, headers and signature, and reads ETag and version', async () => {
+    const s = store();
+    const body = Buffer.from('{"pack":1}\n');
+    const until = new Date(Date.UTC(2027, 0, 2, 3, 4, 5));
+    const put = await s.put('dir/a b.json', body, { contentType: 'application/json', cacheControl: 'no-store', sseKmsKeyId: 'key-1', objectLock: { mode: 'COMPLIANCE', retainUntil: until }, ifNoneMatch: true });
+    s.destroy();
+    expect(put).toEqual({ etag: '0123456789abcdef0123456789abcdef', versionId: 'v7' });
+    const r = requests.at(-1)!;
+    expect([r.method, r.url, r.body.toString()]).toEqual(['PUT', '/lake/dir/a%20b.json', body.toString()]);
+    expect(r.headers).toMatchObject({
+      'content-length': String(body.length),
+      'content-md5': createHash('md5').update(body).digest('base64'),
+      'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'),
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      'x-amz-server-side-encryption': 'aws:kms',
+      'x-amz-server-side-encryption-aws-kms-key-id': 'key-1',
+      'x-amz-object-lock-mode': 'COMPLIANCE',
+      'x-amz-object-lock-retain-until-date': '2027-01-02T03:04:05Z',
+      'if-none-match': '*',
+    });
+    // Every header that says what is written is signed, the body through its SHA-256.
+    const signed = /SignedHeaders=([^,]+),/.exec(r.headers.authorization ?? '')?.[1]?.split(';');
+    expect(signed).toEqual(expect.arrayContaining(['content-md5', 'content-type', 'host', 'if-none-match', 'x-amz-content-sha256', 'x-amz-date', 'x-amz-object-lock-mode', 'x-amz-server-side-encryption']));
+    expect(r.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AK\/\d{8}\/eu-west-1\/s3\/aws4_request, /);
+    expect(s.stats.put).toBe(1);
+  });
+
+  it('maps a failed create-only PUT to PreconditionFailed', async () => {
+    const s = store();
+    const err = await s.put('exists', Buffer.from('x'), { ifNoneMatch: true }).catch((e: unknown) => e);
+    s.destroy();
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).code).toBe('PreconditionFailed');
+  });
+
+  it('deletes an object or one version of it, and reads the versioning state', async () => {
+    const s = store();
+    await s.delete('dir/x.json');
+    await s.delete('dir/x.json', { versionId: 'v 1' });
+    expect(requests.slice(-2).map((r) => `${r.method} ${r.url}`)).toEqual(['DELETE /lake/dir/x.json', 'DELETE /lake/dir/x.json?versionId=v%201']);
+    expect(await s.versioningEnabled()).toBe(true); // suspended still holds versions
+    expect(await store('other').versioningEnabled()).toBe(false);
+    expect(s.stats.delete).toBe(2);
+    s.destroy();
+  });
+
+  it('does all of it without loading the AWS SDK when the credentials are in the environment', async () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const { S3Store } = await import(${JSON.stringify(new URL('../../dist/storage/s3-store.js', import.meta.url).href)});
+      const s = new S3Store({ bucket: 'lake', endpoint: ${JSON.stringify(endpoint)} });
+      await s.put('k', Buffer.from('v'), { contentType: 'text/plain' });
+      await s.versioningEnabled();
+      await s.delete('k');
+      s.destroy();
+      const loaded = Object.keys(createRequire(import.meta.url).cache).filter((p) => p.includes('@aws-sdk') || p.includes('@smithy'));
+      console.log(JSON.stringify(loaded));
+    `;
+    // Not spawnSync: the child's requests need this process's server to answer.
+    const run = (env: Record<string, string>) =>
+      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', ...env } }, (err, stdout, stderr) =>
+          resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
+        );
+      });
+    const lean = await run({ AWS_ACCESS_KEY_ID: 'AK', AWS_SECRET_ACCESS_KEY: 'SK' });
+    expect(lean.stderr).toBe('');
+    expect(JSON.parse(lean.stdout)).toEqual([]);
+    expect(requests.at(-1)!.headers.authorization).toMatch(/Credential=AK\//);
+    // A named profile is the SDK's to resolve (it skips the environment's keys then).
+    const profile = await run({ AWS_ACCESS_KEY_ID: 'AK', AWS_SECRET_ACCESS_KEY: 'SK', AWS_PROFILE: 'p', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true' });
+    expect(profile.status).not.toBe(0);
+    expect(profile.stderr).toMatch(/profile|credential/i);
   });
 });
