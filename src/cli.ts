@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import type * as Commander from 'commander';
 import { createRequire } from 'node:module';
 import { outcome } from './commands/action.js';
 import * as backup from './commands/backup.js';
@@ -19,6 +19,10 @@ import * as unlock from './commands/unlock.js';
 import * as verify from './commands/verify.js';
 import * as versions from './commands/versions.js';
 import { ExitCode } from './errors.js';
+import { requireCjs } from './util/cjs.js';
+
+const { Command, CommanderError, Option } = requireCjs('commander') as typeof Commander;
+type Command = Commander.Command;
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 

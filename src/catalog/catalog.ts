@@ -1,7 +1,8 @@
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LakeguardError } from '../errors.js';
+import { requireCjs } from '../util/cjs.js';
 import { decodeStorageClass, encodeEtag, encodeLastModified, encodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
 import { migrate } from './migrate.js';
 import { SCHEMA, SCHEMA_VERSION, blobHashIs, blobReferencedSql } from './schema.js';
@@ -16,6 +17,8 @@ import type {
   StoredMeta,
   VersionRecord,
 } from './types.js';
+
+const Database = requireCjs('better-sqlite3') as typeof BetterSqlite3;
 
 export interface PackRecord {
   name: string;
@@ -60,14 +63,14 @@ export class Catalog {
 
   private constructor(
     readonly path: string,
-    private readonly db: Database.Database,
+    private readonly db: BetterSqlite3.Database,
   ) {
     this.stmts = this.prepare();
   }
 
   static open(path: string, repositoryId: string): Catalog {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    let db: Database.Database | undefined;
+    let db: BetterSqlite3.Database | undefined;
     try {
       db = new Database(path);
       db.pragma('journal_mode = WAL');
@@ -101,7 +104,7 @@ export class Catalog {
   }
 
   /** The SQLite handle, for read-only query modules of the catalog layer (queries.ts). */
-  get database(): Database.Database {
+  get database(): BetterSqlite3.Database {
     return this.db;
   }
 

@@ -1,14 +1,14 @@
-import { createRequire } from 'node:module';
 import type CliProgress from 'cli-progress';
 import { LakeguardError, ExitCode } from '../errors.js';
 import type { EngineEvent } from '../engine/events.js';
+import { requireCjs } from '../util/cjs.js';
 import { formatBytes } from '../util/format.js';
 
 type Mode = 'json' | 'quiet' | 'tty' | 'plain';
 
 /** Loaded on the first progress bar: cron and --json runs never draw one (saves ~12 ms of start). */
 function loadCliProgress(): typeof CliProgress {
-  return createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
+  return requireCjs('cli-progress') as typeof CliProgress;
 }
 
 /**

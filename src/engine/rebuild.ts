@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -11,9 +11,12 @@ import { RepositoryLock } from '../repository/locks.js';
 import { blobFlags, flagsCompressed, packKey, type BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { readAll } from '../storage/types.js';
+import { requireCjs } from '../util/cjs.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
 import { RecordWriter } from './record-writer.js';
+
+const Database = requireCjs('better-sqlite3') as typeof BetterSqlite3;
 
 export interface RebuildOptions {
   repo: Repository;
@@ -329,7 +332,7 @@ interface BlobLocationRow {
 
 /** Streams each run's record blobs (a few read ahead) into the catalog, thousands of rows per transaction. */
 class RecordLoader {
-  private readonly locate: Database.Statement<[{ hash: Buffer }], BlobLocationRow>;
+  private readonly locate: BetterSqlite3.Statement<[{ hash: Buffer }], BlobLocationRow>;
 
   constructor(
     private readonly repo: Repository,
@@ -483,7 +486,7 @@ function damageHint(err: unknown, what: string): unknown {
  */
 function claimTarget(target: string, repositoryId: string): { previousRuns: number | null } {
   if (!existsSync(target)) return { previousRuns: null };
-  let db: Database.Database;
+  let db: BetterSqlite3.Database;
   try {
     db = new Database(target, { timeout: 0, fileMustExist: true });
   } catch {

@@ -7,8 +7,11 @@
  * reused scratch output buffer, and decompression into a buffer of exactly the size the index
  * promises, so a corrupt or hostile frame header cannot make us allocate more than that.
  */
-import binding from 'zstd-napi/binding.js';
+import type Binding from 'zstd-napi/binding.js';
 import { IntegrityError } from '../errors.js';
+import { requireCjs } from '../util/cjs.js';
+
+const binding = requireCjs('zstd-napi/binding.js') as typeof Binding;
 
 export interface Compressed {
   data: Buffer;
@@ -34,8 +37,8 @@ function compressBound(n: number): number {
   return n + (n >>> 8) + (n < 128 * 1024 ? (128 * 1024 - n) >>> 11 : 0);
 }
 
-let cctx: binding.CCtx | undefined;
-let dctx: binding.DCtx | undefined;
+let cctx: Binding.CCtx | undefined;
+let dctx: Binding.DCtx | undefined;
 let scratch: Buffer | undefined;
 
 function asBuffer(data: Uint8Array): Buffer {

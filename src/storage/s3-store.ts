@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
-import { createRequire } from 'node:module';
 import type * as ClientS3 from '@aws-sdk/client-s3';
 import type { ListObjectsV2CommandOutput, PutObjectCommandInput, S3ClientConfig } from '@aws-sdk/client-s3';
 import type * as LibStorage from '@aws-sdk/lib-storage';
 import type * as HttpHandler from '@smithy/node-http-handler';
 import { StorageError } from '../errors.js';
+import { requireCjs } from '../util/cjs.js';
 import { compareKeys } from '../util/key-order.js';
 import { withRetry, type RetryOptions } from '../util/retry.js';
 import { abortable } from './common.js';
@@ -33,10 +33,9 @@ import {
 // bundled file per package, its ES module build hundreds of small files. Either way it costs
 // ~0.1 s of every command's start (bench/README.md), and the lean path (s3-lean-get.ts) does
 // without it: a backup, a restore or a query with credentials in the environment never loads it.
-const require = createRequire(import.meta.url);
 function lazyRequire<T extends object>(id: string): T {
   let mod: T | undefined;
-  return new Proxy({} as T, { get: (_target, name) => (mod ??= require(id) as T)[name as keyof T] });
+  return new Proxy({} as T, { get: (_target, name) => (mod ??= requireCjs(id) as T)[name as keyof T] });
 }
 const S3 = lazyRequire<typeof ClientS3>('@aws-sdk/client-s3');
 const Storage = lazyRequire<typeof LibStorage>('@aws-sdk/lib-storage');
