@@ -32,6 +32,15 @@ async function churn(ms: number, minTicks = 300): Promise<void> {
   }
 }
 
+/** Drops a 1 MiB Buffer per tick for `ticks` ticks: garbage outside the JS heap, almost none inside. */
+async function bufferChurn(ticks: number): Promise<void> {
+  for (let i = 0; i < ticks; i++) {
+    let b: Buffer | null = Buffer.alloc(1024 * 1024, i);
+    b = null;
+    await idle(1);
+  }
+}
+
 describe('startHeapPacer', () => {
   it('collects when the heap grew by its budget, not while it stays idle, without exposing a global gc', async () => {
     const hadGc = typeof (globalThis as { gc?: unknown }).gc === 'function';
@@ -47,5 +56,17 @@ describe('startHeapPacer', () => {
     expect(busy).toBeGreaterThanOrEqual(5);
     expect(stopped).toBeLessThan(busy / 2);
     expect(typeof (globalThis as { gc?: unknown }).gc === 'function').toBe(hadGc);
+  });
+
+  it('counts dropped Buffers (external memory) as growth, not only the JS heap', async () => {
+    const without = await majorCollections(() => bufferChurn(200));
+    let stop = (): void => {};
+    const paced = await majorCollections(async () => {
+      stop = startHeapPacer(5, 8 * 1024 * 1024);
+      await bufferChurn(200);
+    });
+    stop();
+    expect(paced).toBeGreaterThanOrEqual(8);
+    expect(paced).toBeGreaterThan(2 * without);
   });
 });
