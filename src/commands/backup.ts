@@ -4,11 +4,10 @@ import { backupGroup } from '../engine/backup.js';
 import { ExitCode } from '../errors.js';
 import type { Group } from '../policy/types.js';
 import { RepositoryLock } from '../repository/locks.js';
-import type { RequestStats } from '../storage/types.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
 import { openAll, selectGroups } from './context.js';
-import { killBeforeWrite } from './test-crash-hook.js';
+import { killBeforeWriteFromEnv } from './test-crash-hook.js';
 
 export function register(program: Command): void {
   program
@@ -29,18 +28,17 @@ read; they are listed and recorded with the run), 10 repository missing, 11 lock
         const ctx = await openAll(cmd);
         let lock: RepositoryLock | undefined;
         try {
-          const crashAt = process.env.LAKEGUARD_TEST_CRASH_BEFORE_WRITE;
-          if (crashAt !== undefined && crashAt !== '') killBeforeWrite(ctx.repo.store, Number(crashAt));
+          killBeforeWriteFromEnv(ctx.repo.store);
           const groups = selectGroups(ctx.policy, opts.group);
           // One shared lock for every group: a lock's write, checks and removal are 5 requests.
           // Its requests are counted with the first group's run.
-          let requestsBefore: RequestStats | undefined = { ...ctx.repo.store.stats };
+          const requestsBefore = { ...ctx.repo.store.stats };
           if (!opts.dryRun) lock = await RepositoryLock.acquire(ctx.repo, 'shared', `backup of ${describeGroups(groups)}`);
           let partial = false;
-          for (const group of groups) {
+          for (const [i, group] of groups.entries()) {
             const summary = await backupGroup({
               ...(lock === undefined ? {} : { lock }),
-              ...(requestsBefore === undefined ? {} : { repositoryRequestsBefore: requestsBefore }),
+              ...(i === 0 ? { repositoryRequestsBefore: requestsBefore } : {}),
               repo: ctx.repo,
               catalog: ctx.catalog,
               policy: ctx.policy,
@@ -49,7 +47,6 @@ read; they are listed and recorded with the run), 10 repository missing, 11 lock
               events: reporter.event,
               signal,
             });
-            requestsBefore = undefined;
             partial ||= summary.status === 'partial';
             reporter.summary({ ...summary }, describe(summary));
           }

@@ -23,3 +23,9 @@ export function killBeforeWrite(store: ObjectStore, n: number): void {
     return del(...args);
   };
 }
+
+/** The hook as the commands that support it arm it: from LAKEGUARD_TEST_CRASH_BEFORE_WRITE, when set. */
+export function killBeforeWriteFromEnv(store: ObjectStore): void {
+  const crashAt = process.env.LAKEGUARD_TEST_CRASH_BEFORE_WRITE;
+  if (crashAt !== undefined && crashAt !== '') killBeforeWrite(store, Number(crashAt));
+}

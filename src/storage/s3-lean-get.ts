@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { parseXml, type XmlElement } from './xml.js';
 
 /**
@@ -63,7 +64,7 @@ export async function leanGetObject(
   key: string,
   opts: { versionId?: string; range?: { start: number; end: number }; signal?: AbortSignal },
 ): Promise<LeanGetOutput> {
-  const res = await leanRequest(t, key, opts.versionId === undefined ? {} : { versionId: opts.versionId }, opts.range ? { range: `bytes=${opts.range.start}-${opts.range.end}` } : {}, opts.signal);
+  const res = await signedRequest(t, 'GET', key, opts.versionId === undefined ? {} : { versionId: opts.versionId }, {}, null, opts.range ? { range: `bytes=${opts.range.start}-${opts.range.end}` } : {}, opts.signal);
   return toOutput(res);
 }
 
@@ -83,10 +84,7 @@ export async function leanListObjectsV2(
   if (opts.delimiter !== undefined) query.delimiter = opts.delimiter;
   if (opts.startAfter !== undefined) query['start-after'] = opts.startAfter;
   if (opts.continuationToken !== undefined) query['continuation-token'] = opts.continuationToken;
-  const res = await leanRequest(t, null, query, {}, opts.signal);
-  const chunks: Buffer[] = [];
-  for await (const chunk of res) chunks.push(chunk as Buffer);
-  return parseListV2(Buffer.concat(chunks).toString('utf8'));
+  return parseListV2(await readText(await signedRequest(t, 'GET', null, query, {}, null, {}, opts.signal)));
 }
 
 /**
@@ -154,15 +152,17 @@ function listError(what: string): Error {
   return new Error(`XML parse error: ListBucketResult: ${what}`);
 }
 
-/** A signed GET of `key` (or of the bucket itself when null); resolves once a 2xx answer's headers arrive. */
-function leanRequest(t: LeanTarget, key: string | null, params: Record<string, string>, unsigned: Record<string, string>, signal: AbortSignal | undefined): Promise<IncomingMessage> {
-  return signedRequest(t, 'GET', key, params, {}, null, unsigned, signal);
+/** A whole (small) answer body as text. */
+async function readText(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
- * One signed request. `signed` headers (lower-case names) are covered by the signature, and so
- * is the body (its SHA-256, as the SDK signs a Buffer body); resolves once a 2xx answer's headers
- * arrive, else rejects with an SDK-shaped error.
+ * One signed request, of `key` or of the bucket itself when null. `signed` headers (lower-case
+ * names) are covered by the signature, and so is the body (its SHA-256, as the SDK signs a Buffer
+ * body); resolves once a 2xx answer's headers arrive, else rejects with an SDK-shaped error.
  */
 async function signedRequest(
   t: LeanTarget,
@@ -200,19 +200,11 @@ async function signedRequest(
   return res;
 }
 
-/** What a PutObject of a Buffer sends besides the body, named as the SDK names it. */
-export interface LeanPutInput {
-  ContentType?: string;
-  ContentEncoding?: string;
-  CacheControl?: string;
-  ContentDisposition?: string;
-  ContentMD5: string;
-  ServerSideEncryption?: string;
-  SSEKMSKeyId?: string;
-  ObjectLockMode?: string;
-  ObjectLockRetainUntilDate?: Date;
-  IfNoneMatch?: string;
-}
+/** What a PutObject of a Buffer sends besides the body: the SDK's input fields this path knows. */
+export type LeanPutInput = Pick<
+  PutObjectCommandInput,
+  'ContentType' | 'ContentEncoding' | 'CacheControl' | 'ContentDisposition' | 'ServerSideEncryption' | 'SSEKMSKeyId' | 'ObjectLockMode' | 'ObjectLockRetainUntilDate' | 'IfNoneMatch'
+> & { ContentMD5: string };
 
 /** PutObject of a Buffer in one request; the answer's ETag and VersionId, named as the SDK names them. */
 export async function leanPutObject(t: LeanTarget, key: string, body: Buffer, input: LeanPutInput, signal?: AbortSignal): Promise<{ ETag?: string; VersionId?: string }> {
@@ -248,10 +240,7 @@ export async function leanDeleteObject(t: LeanTarget, key: string, versionId: st
 
 /** GetBucketVersioning: the bucket's versioning Status ('Enabled', 'Suspended', or undefined when never set). */
 export async function leanGetBucketVersioning(t: LeanTarget, signal?: AbortSignal): Promise<{ Status?: string }> {
-  const res = await signedRequest(t, 'GET', null, { versioning: '' }, {}, null, {}, signal);
-  const chunks: Buffer[] = [];
-  for await (const chunk of res) chunks.push(chunk as Buffer);
-  const root = parseXml(Buffer.concat(chunks).toString('utf8'));
+  const root = parseXml(await readText(await signedRequest(t, 'GET', null, { versioning: '' }, {}, null, {}, signal)));
   if (root.name !== 'VersioningConfiguration') throw new Error(`XML parse error: the root element is <${root.name}>, not <VersioningConfiguration>`);
   const status = child(root, 'Status');
   return status === undefined ? {} : { Status: status };
@@ -383,7 +372,8 @@ const signingKeys = new Map<string, Buffer>();
 
 /**
  * The Authorization header of a request: `headers` are all signed (lower-case names; the body's
- * SHA-256 in x-amz-content-sha256, an empty body's when absent); `path` and `query` are already URI-encoded (S3 paths are not normalized or double-encoded).
+ * SHA-256 in x-amz-content-sha256, an empty body's when absent); `path` and `query` are already
+ * URI-encoded (S3 paths are not normalized or double-encoded).
  */
 export function signV4(req: {
   method: string;

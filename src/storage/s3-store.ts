@@ -11,7 +11,7 @@ import { requireCjs } from '../util/cjs.js';
 import { compareKeys } from '../util/key-order.js';
 import { withRetry, type RetryOptions } from '../util/retry.js';
 import { abortable } from './common.js';
-import { leanDeleteObject, leanGetBucketVersioning, leanGetObject, leanListObjectsV2, leanPutObject, type Credentials, type LeanListOutput, type LeanPutInput, type LeanTarget } from './s3-lean-get.js';
+import { leanDeleteObject, leanGetBucketVersioning, leanGetObject, leanListObjectsV2, leanPutObject, type Credentials, type LeanListOutput, type LeanTarget } from './s3-lean-get.js';
 import { toStorageError, type S3ErrorContext } from './s3-errors.js';
 import {
   newRequestStats,
@@ -515,12 +515,13 @@ export class S3Store implements ObjectStore {
 
     if (Buffer.isBuffer(body) && body.length <= this.multipartThreshold) {
       const md5 = createHash('md5').update(body).digest('base64');
-      // Metadata and tags take the SDK's encoding rules; everything a repository writes goes lean.
+      // Metadata and tags take the SDK's encoding rules; everything a repository writes goes lean
+      // (leanPutObject sends the other fields of `params` it knows: LeanPutInput).
       const leanable = params.Metadata === undefined && params.Tagging === undefined;
       const res = await this.withLean((lean) =>
         this.send('put', ctx, opts.signal, (c, o) =>
           lean !== null && leanable
-            ? leanPutObject(lean, full, body, { ...leanPutHeaders(params), ContentMD5: md5 }, o.abortSignal)
+            ? leanPutObject(lean, full, body, { ...params, ContentMD5: md5 }, o.abortSignal)
             : c().send(new S3.PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: md5 }), o),
         ),
       );
@@ -795,21 +796,6 @@ export function leanOrigin(endpoint: string | undefined, bucket: string, pathSty
   if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket) || !/^[a-z0-9-]+$/.test(region)) return null;
   const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
   return { origin: `https://${bucket}.s3.${region}.${suffix}`, pathStyle: false, region };
-}
-
-/** The headers of a single PUT, from the SDK input it would otherwise send (metadata and tags excluded). */
-function leanPutHeaders(p: PutObjectCommandInput): Omit<LeanPutInput, 'ContentMD5'> {
-  const out: Omit<LeanPutInput, 'ContentMD5'> = {};
-  if (p.ContentType !== undefined) out.ContentType = p.ContentType;
-  if (p.ContentEncoding !== undefined) out.ContentEncoding = p.ContentEncoding;
-  if (p.CacheControl !== undefined) out.CacheControl = p.CacheControl;
-  if (p.ContentDisposition !== undefined) out.ContentDisposition = p.ContentDisposition;
-  if (p.ServerSideEncryption !== undefined) out.ServerSideEncryption = p.ServerSideEncryption;
-  if (p.SSEKMSKeyId !== undefined) out.SSEKMSKeyId = p.SSEKMSKeyId;
-  if (p.ObjectLockMode !== undefined) out.ObjectLockMode = p.ObjectLockMode;
-  if (p.ObjectLockRetainUntilDate !== undefined) out.ObjectLockRetainUntilDate = new Date(p.ObjectLockRetainUntilDate);
-  if (p.IfNoneMatch !== undefined) out.IfNoneMatch = p.IfNoneMatch;
-  return out;
 }
 
 function toMeta(res: HeadLike, size: number): ObjectMeta {
