@@ -8,7 +8,7 @@ import type { ObjectStore } from '../storage/types.js';
 export interface OpenedSource {
   /**
    * The name objects are catalogued under: the bucket name, or for a local directory its
-   * base name (restores address it the same way as a bucket).
+   * `name:` or else its base name (restores address it the same way as a bucket).
    */
   bucket: string;
   store: ObjectStore;
@@ -19,7 +19,7 @@ export interface OpenedSource {
 }
 
 export function sourceName(source: Source): string {
-  return source.kind === 's3' ? source.bucket : basename(source.path);
+  return source.kind === 's3' ? source.bucket : (source.name ?? basename(source.path));
 }
 
 export function openSource(source: Source, policy: Policy, opts: { maxSockets?: number } = {}): OpenedSource {

@@ -85,7 +85,7 @@ export function parsePolicy(text: string, file: string): Policy {
     throw new PolicyError(file, c.problems);
   }
   c.scanSecrets(doc.contents, '');
-  const policy = checkPolicy(c, doc.contents, { file: absolute, baseDir });
+  const policy = checkPolicy(c, doc.contents, { file: absolute, baseDir, catalogNames: new Map() });
   if (c.problems.length > 0 || policy === undefined) throw new PolicyError(file, c.problems);
   return deepFreeze(policy);
 }
@@ -133,6 +133,8 @@ interface Field {
 interface Context {
   file: string;
   baseDir: string;
+  /** Catalog name -> the first source catalogued under it, across all groups (see checkCatalogName). */
+  catalogNames: Map<string, CatalogNameClaim>;
 }
 
 class Checker {
@@ -395,7 +397,7 @@ const REPOSITORY_KEYS = [
 const S3_KEYS = ['endpoint', 'region'] as const;
 const CONCURRENCY_KEYS = ['list', 'transfer'] as const;
 const GROUP_KEYS = ['name', 'sources', 'retention'] as const;
-const SOURCE_KEYS = ['bucket', 'path', 'prefixes', 'exclude', 'endpoint', 'region', 'retention'] as const;
+const SOURCE_KEYS = ['bucket', 'path', 'name', 'prefixes', 'exclude', 'endpoint', 'region', 'retention'] as const;
 const PREFIX_KEYS = ['prefix', 'retention'] as const;
 const RETENTION_KEYS = [
   'keep_last',
@@ -644,6 +646,14 @@ function checkSource(
   } else {
     c.reportAt(f.offset, f.path, 'each source needs bucket (an S3 bucket) or path (a local directory)');
   }
+  const nameField = m.get('name');
+  const name = nameField === undefined ? undefined : checkSourceName(c, nameField, bucketField !== undefined);
+  if (where !== undefined && (nameField === undefined || name !== undefined)) {
+    checkCatalogName(c, ctx, where.kind === 's3' ? where.bucket : (name ?? path.basename(where.path)), {
+      what: where.kind === 's3' ? `bucket "${where.bucket}"` : `path "${where.path}"`,
+      field: nameField ?? (where.kind === 's3' ? bucketField! : pathField!),
+    });
+  }
 
   const endpoint = read(m, 'endpoint', (x) => checkEndpoint(c, x));
   const region = read(m, 'region', (x) => checkRegion(c, x));
@@ -676,7 +686,7 @@ function checkSource(
   const prefixList = prefixes.map((p) => p.value);
   const withRetention = prefixes.filter((p) => p.retention !== undefined);
   const prefixRetention = withRetention.length === 0 ? undefined : Object.fromEntries(withRetention.map((p) => [p.value, p.retention!]));
-  if (where.kind === 'path') return withoutUndefined({ kind: 'path' as const, path: where.path, prefixes: prefixList, exclude, retention, prefixRetention });
+  if (where.kind === 'path') return withoutUndefined({ kind: 'path' as const, path: where.path, name, prefixes: prefixList, exclude, retention, prefixRetention });
   return withoutUndefined({
     kind: 's3' as const,
     bucket: where.bucket,
@@ -687,6 +697,44 @@ function checkSource(
     retention,
     prefixRetention,
   });
+}
+
+/** A source's catalog name is claimed by the first source that uses it. */
+interface CatalogNameClaim {
+  /** `path "/data/a/lake"` or `bucket "raw-events"`: the same source may appear in several groups. */
+  what: string;
+  field: Field;
+}
+
+/**
+ * One catalog name, one source: the catalog keys objects by (name, key), so two directories
+ * under one name (a path source is named after its base name by default) would each look like
+ * the other's deletions in every run.
+ */
+function checkCatalogName(c: Checker, ctx: Context, catalogName: string, claim: CatalogNameClaim): void {
+  const first = ctx.catalogNames.get(catalogName);
+  if (first === undefined) {
+    ctx.catalogNames.set(catalogName, claim);
+    return;
+  }
+  if (first.what === claim.what) return;
+  c.report(
+    claim.field,
+    `${claim.what} would be catalogued as "${catalogName}", the name of ${first.what} (${first.field.path}, line ${c.lineOf(first.field.offset)}): ` +
+      'each run would record the files of one as deleted from the other; give each path source a distinct name, e.g. "name: ' +
+      `${catalogName}-2"`,
+  );
+}
+
+function checkSourceName(c: Checker, f: Field, isBucket: boolean): string | undefined {
+  if (isBucket) {
+    c.report(f, 'only applies to path sources (a bucket is catalogued under its own name); remove it');
+    return undefined;
+  }
+  const name = c.string(f, 'a source name');
+  if (name === undefined || GROUP_NAME.test(name)) return name;
+  c.report(f, `invalid source name ${JSON.stringify(name)}: use 1-63 letters, digits, dots, underscores and hyphens, starting with a letter or digit`);
+  return undefined;
 }
 
 function checkPrefixes(c: Checker, f: Field, floor: Floor | undefined): { value: string; field: Field; retention?: Retention }[] | undefined {

@@ -83,6 +83,11 @@ export interface S3Source extends SourceRetention {
 export interface PathSource extends SourceRetention {
   kind: 'path';
   path: string;
+  /**
+   * YAML `name`: the name its files are catalogued (and restored) under, in place of the
+   * directory's base name; needed when two path sources share a base name.
+   */
+  name?: string;
   prefixes: string[];
   exclude: string[];
 }

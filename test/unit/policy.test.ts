@@ -189,6 +189,59 @@ groups:
     `);
   });
 
+  it('refuses two path sources catalogued under one name, naming both paths and lines', () => {
+    // Both would be catalogued as "lake": each run would record the other's files as deleted.
+    const policy = `version: 1
+repository:
+  url: s3://backup-bucket/lakeguard
+groups:
+  - name: a
+    sources:
+      - path: /data/a/lake
+  - name: b
+    sources:
+      - path: /data/b/lake
+      - bucket: lake
+      - path: /data/c/raw
+        name: lake
+`;
+    expect(errorOf(policy)).toMatchInlineSnapshot(`
+      "invalid policy policy.yaml: 3 problems
+        policy.yaml:10:15 groups[1].sources[0].path: path "/data/b/lake" would be catalogued as "lake", the name of path "/data/a/lake" (groups[0].sources[0].path, line 7): each run would record the files of one as deleted from the other; give each path source a distinct name, e.g. "name: lake-2"
+        policy.yaml:11:17 groups[1].sources[1].bucket: bucket "lake" would be catalogued as "lake", the name of path "/data/a/lake" (groups[0].sources[0].path, line 7): each run would record the files of one as deleted from the other; give each path source a distinct name, e.g. "name: lake-2"
+        policy.yaml:13:15 groups[1].sources[2].name: path "/data/c/raw" would be catalogued as "lake", the name of path "/data/a/lake" (groups[0].sources[0].path, line 7): each run would record the files of one as deleted from the other; give each path source a distinct name, e.g. "name: lake-2""
+    `);
+    try {
+      parsePolicy(policy, 'policy.yaml');
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as UsageError).exitCode).toBe(ExitCode.usage);
+    }
+  });
+
+  it('gives a path source its own catalog name with name:', () => {
+    const text = withSources('- path: /data/a/lake\n  name: lake-a\n- path: /data/b/lake\n  name: lake-b\n- path: /data/c/lake');
+    expect(parsePolicy(text, 'policy.yaml').groups[0]!.sources).toEqual([
+      { kind: 'path', path: '/data/a/lake', name: 'lake-a', prefixes: [''], exclude: [] },
+      { kind: 'path', path: '/data/b/lake', name: 'lake-b', prefixes: [''], exclude: [] },
+      { kind: 'path', path: '/data/c/lake', prefixes: [''], exclude: [] },
+    ]);
+    // The same directory in two groups is one source, as the same bucket is.
+    const twice = `version: 1
+repository: { url: s3://backup-bucket }
+groups:
+  - { name: a, sources: [{ path: /data/lake, prefixes: [x/] }] }
+  - { name: b, sources: [{ path: /data/lake, prefixes: [y/] }] }
+`;
+    expect(parsePolicy(twice, 'p.yaml').groups).toHaveLength(2);
+    expect(errorOf(withSources('- path: /data/a\n  name: "../x"\n- bucket: raw-events\n  name: raw'))).toMatchInlineSnapshot(`
+      "invalid policy policy.yaml: 2 problems
+        policy.yaml:8:15 groups[0].sources[0].name: invalid source name "../x": use 1-63 letters, digits, dots, underscores and hyphens, starting with a letter or digit
+        policy.yaml:10:15 groups[0].sources[1].name: only applies to path sources (a bucket is catalogued under its own name); remove it"
+    `);
+  });
+
   it('validates bucket names by the S3 rules', () => {
     const names = ['ab', 'a'.repeat(64), 'Raw-Events', 'raw_events', '-raw', 'raw..events', '192.168.1.1', 's3://raw-events', 'raw-events/events'];
     const text = withSources(names.map((n) => `- bucket: "${n}"`).join('\n'));
