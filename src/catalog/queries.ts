@@ -14,7 +14,7 @@ import { UsageError } from '../errors.js';
 import { compileGlob } from '../policy/glob.js';
 import type { Catalog, StateCut } from './catalog.js';
 import { decodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
-import type { FailureRecord, RunCounters, RunRow, RunStatus, StoredMeta } from './types.js';
+import { SKIP_CODES, type FailureRecord, type RunCounters, type RunRow, type RunStatus, type StoredMeta } from './types.js';
 
 /** One page of results and where the next one starts (null: this was the last page). */
 export interface Page<T, C> {
@@ -158,7 +158,10 @@ export interface RunDetails {
   versionsRecorded: number;
   deleteMarkersRecorded: number;
   bytesRecorded: number;
+  /** Objects that could not be backed up. */
   failures: number;
+  /** Entries skipped on purpose (symbolic links, special files); listed with the failures. */
+  skipped: number;
 }
 export type FailureCursor = { rowid: number };
 
@@ -504,11 +507,13 @@ export class CatalogQueries {
     const v = this.db
       .prepare('SELECT count(*) AS n, coalesce(sum(delete_marker), 0) AS markers, coalesce(sum(size), 0) AS bytes FROM versions WHERE run = ?')
       .get(run.seq) as { n: number; markers: number; bytes: number };
-    const failures = this.db.prepare('SELECT count(*) FROM failures WHERE run = ?').pluck().get(run.seq) as number;
-    return { run, versionsRecorded: v.n, deleteMarkersRecorded: v.markers, bytesRecorded: v.bytes, failures };
+    const f = this.db
+      .prepare(`SELECT count(*) AS n, coalesce(sum(code IN (${SKIP_CODES.map(() => '?').join(', ')})), 0) AS skipped FROM failures WHERE run = ?`)
+      .get(...SKIP_CODES, run.seq) as { n: number; skipped: number };
+    return { run, versionsRecorded: v.n, deleteMarkersRecorded: v.markers, bytesRecorded: v.bytes, failures: f.n - f.skipped, skipped: f.skipped };
   }
 
-  /** The objects a run could not back up, in the order they failed. */
+  /** The objects a run could not back up, and the entries it skipped, in the order it met them. */
   failures(runSeq: number, page: PageOptions<FailureCursor> = {}): Page<FailureRecord, FailureCursor> {
     const limit = page.limit ?? DEFAULT_LIMIT;
     const rows = this.db

@@ -38,6 +38,9 @@ export interface FailureRecord {
   message: string;
 }
 
+/** Codes of failure records that are entries skipped on purpose (RunCounters.objectsSkipped), not failures. */
+export const SKIP_CODES: readonly string[] = ['Symlink', 'SpecialFile'];
+
 export type RunStatus = 'running' | 'complete' | 'partial' | 'failed' | 'interrupted';
 
 export interface RunCounters {
@@ -48,6 +51,11 @@ export interface RunCounters {
   objectsDeleted: number;
   objectsFailed: number;
   objectsExcluded: number;
+  /**
+   * Entries of a directory source not backed up on purpose (symbolic links, special files),
+   * each recorded with the failures under a SKIP_CODES code. Absent in runs from before it existed.
+   */
+  objectsSkipped?: number;
   bytesRead: number;
   bytesNew: number;
   bytesStored: number;

@@ -181,7 +181,7 @@ function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
     mkdirSync(root, { recursive: true });
     // No fsync per restored file: a restore that dies is simply run again, and syncing every
     // file (and its directory) makes a restore of 200,000 files take many minutes.
-    return new FsStore({ root, fsync: false });
+    return new FsStore({ root, fsync: false, userFiles: true });
   }
   const endpoint = flags.toEndpoint ?? policy.s3.endpoint ?? policy.repository.endpoint;
   const region = policy.s3.region ?? policy.repository.region;

@@ -45,7 +45,7 @@ export function register(program: Command): void {
     .command('show')
     .description("one run's counters, what it recorded and, for partial runs, the objects that failed")
     .argument('<id>', 'run id, unique id prefix or run number')
-    .option('--failures', 'list the objects that failed, with their error')
+    .option('--failures', 'list the objects that failed, with their error, and the entries skipped (symbolic links, special files)')
     .option('--csv', 'print the failures as CSV (bucket,key,version_id,code,message) and nothing else')
     .option('--limit <n>', 'list at most this many failures')
     .addHelpText('after', '\nExit status: 0 ok, 2 bad usage or unknown run, 10 repository missing, 12 wrong password.')
@@ -89,7 +89,7 @@ export function register(program: Command): void {
             );
             for (const items of pages()) if (!printer.add(items, max)) break;
           }
-          if (reporter.json) reporter.summary({ ...details.run, versionsRecorded: details.versionsRecorded, deleteMarkersRecorded: details.deleteMarkersRecorded, bytesRecorded: details.bytesRecorded, failures: details.failures }, '');
+          if (reporter.json) reporter.summary({ ...details.run, versionsRecorded: details.versionsRecorded, deleteMarkersRecorded: details.deleteMarkersRecorded, bytesRecorded: details.bytesRecorded, failures: details.failures, skipped: details.skipped }, '');
         } finally {
           ctx.close();
         }
@@ -113,7 +113,8 @@ function describe(d: RunDetails, listingFailures: boolean): string {
       [
         'objects',
         `${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ` +
-          `${c.objectsDeleted} deleted, ${c.objectsFailed} failed, ${c.objectsExcluded} excluded`,
+          `${c.objectsDeleted} deleted, ${c.objectsFailed} failed, ${c.objectsExcluded} excluded` +
+          (c.objectsSkipped ? `, ${c.objectsSkipped} skipped (not regular files)` : ''),
       ],
       ['data', `${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesNew)} new, ${formatBytes(c.bytesStored)} stored in ${plural(c.packsWritten, 'pack')}`],
       ['blobs', `${c.blobsNew} new, ${c.blobsDeduplicated} deduplicated`],
@@ -124,6 +125,8 @@ function describe(d: RunDetails, listingFailures: boolean): string {
     'versions',
     `${d.versionsRecorded} recorded${d.deleteMarkersRecorded > 0 ? ` (${plural(d.deleteMarkersRecorded, 'delete marker')})` : ''}, ${formatBytes(d.bytesRecorded)}`,
   ]);
-  lines.push(['failures', d.failures === 0 ? 'none' : `${d.failures}${listingFailures ? ':' : ' (list them with --failures, or --csv)'}`]);
+  lines.push(['failures', d.failures === 0 ? 'none' : `${d.failures}`]);
+  if (d.skipped > 0) lines.push(['skipped', `${d.skipped} (symbolic links, special files: not backed up)`]);
+  if (d.failures + d.skipped > 0) lines[lines.length - 1]![1] += listingFailures ? ':' : ' (list them with --failures, or --csv)';
   return lines.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n');
 }

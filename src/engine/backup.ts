@@ -11,7 +11,7 @@ import { RepositoryLock } from '../repository/locks.js';
 import { BlobType } from '../repository/pack.js';
 import { Packer, packRecord } from '../repository/packer.js';
 import type { EncodedBlob, Repository } from '../repository/repository.js';
-import { statsDelta, type ObjectEntry, type ObjectMeta, type RequestStats } from '../storage/types.js';
+import { statsDelta, type ObjectEntry, type ObjectMeta, type RequestStats, type SkippedEntry } from '../storage/types.js';
 import { isProcessAlive } from '../util/process.js';
 import { backoffDelay } from '../util/retry.js';
 import { TaskGroup } from '../util/task-group.js';
@@ -286,6 +286,9 @@ class RunContext {
       case 'excluded':
         c.objectsExcluded++;
         return;
+      case 'skipped':
+        this.writer.skipped(source.bucket, change.entry);
+        break;
       case 'unchanged':
         c.objectsSeen++;
         c.objectsUnchanged++;
@@ -301,22 +304,32 @@ class RunContext {
           c.objectsDeleted++;
           this.writer.deleteMarker(source.bucket, change.entry);
         } else {
-          c.objectsNew++;
           await this.startTransfer(source, change.entry, null);
         }
         break;
       case 'changed':
         c.objectsSeen++;
-        c.objectsChanged++;
         await this.startTransfer(source, change.entry, change.previous);
         break;
     }
     this.progress(false);
   }
 
-  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
+  /**
+   * Counts a new or changed object once its version is read (a dry run: once listed). An object
+   * that fails to read is counted as failed only: "new" in a run's counters means recorded.
+   */
+  private countCopied(entry: ObjectEntry, previous: LatestVersion | null): void {
+    if (previous === null) this.counters.objectsNew++;
+    else this.counters.objectsChanged++;
     this.counters.bytesNew += entry.size;
-    if (this.packer === null) return;
+  }
+
+  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
+    if (this.packer === null) {
+      this.countCopied(entry, previous);
+      return;
+    }
     // Back-pressure: keep the listing at most a few batches ahead of the transfers.
     await this.transfers.waitBelow(this.opts.policy.concurrency.transfer * 4);
     if (this.durable.size >= MAX_PENDING_RECORDS) {
@@ -360,12 +373,11 @@ class RunContext {
     if (previous !== null && meta.etag === previous.etag && size === previous.size && sameSecond(meta.lastModified.getTime(), previous.lastModified)) {
       // The catalogued version after all: what the listing said about it differed only because
       // the listing was damaged in flight (an altered ETag cannot be told from a real one).
-      this.counters.objectsChanged--;
       this.counters.objectsUnchanged++;
-      this.counters.bytesNew -= entry.size;
       this.durable.spawn(() => Promise.all(stored).then(() => undefined));
       return;
     }
+    this.countCopied(entry, previous);
     // Same object as listed (etag): keep the listing's timestamp, which has ms precision (GET's has seconds).
     const lastModified = (meta.etag === entry.etag ? entry.lastModified : meta.lastModified).getTime();
     const record: VersionRecord = {
@@ -509,6 +521,17 @@ class RunWriter {
   deleteMarker(bucket: string, entry: ObjectEntry): void {
     const at = entry.lastModified.getTime();
     this.writer?.addVersion({ bucket, key: entry.key, versionId: entry.versionId, deleteMarker: true, size: 0, etag: '', lastModified: at, validFrom: at, blobs: [] });
+  }
+
+  /**
+   * An entry passed over on purpose (a symbolic link or special file in a directory source):
+   * kept with the run's failures, under its own code, so `runs show --failures` lists it, but
+   * counted apart: it does not make the run partial.
+   */
+  skipped(bucket: string, entry: SkippedEntry): void {
+    this.counters.objectsSkipped = (this.counters.objectsSkipped ?? 0) + 1;
+    this.opts.events?.({ type: 'warning', message: `skipped ${bucket}/${entry.key}: ${entry.message}` });
+    this.writer?.addFailure({ bucket, key: entry.key, versionId: null, code: entry.code, message: entry.message });
   }
 
   failed(bucket: string, entry: { key: string; versionId: string | null }, err: StorageError): void {

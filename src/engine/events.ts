@@ -31,6 +31,7 @@ export function emptyCounters(): RunCounters {
     objectsDeleted: 0,
     objectsFailed: 0,
     objectsExcluded: 0,
+    objectsSkipped: 0,
     bytesRead: 0,
     bytesNew: 0,
     bytesStored: 0,

@@ -1,6 +1,6 @@
 import type { Catalog } from '../catalog/catalog.js';
 import type { LatestVersion } from '../catalog/types.js';
-import type { ObjectEntry, ObjectStore } from '../storage/types.js';
+import type { ObjectEntry, ObjectStore, SkippedEntry } from '../storage/types.js';
 import { compareKeys, prefixUpperBound } from '../util/key-order.js';
 
 /** Keys after `after` (exclusive) up to `upTo` (inclusive); either end open when undefined. */
@@ -15,7 +15,9 @@ export type Change =
   | { kind: 'changed'; entry: ObjectEntry; previous: LatestVersion }
   | { kind: 'unchanged'; entry: ObjectEntry }
   | { kind: 'deleted'; previous: LatestVersion }
-  | { kind: 'excluded'; entry: ObjectEntry };
+  | { kind: 'excluded'; key: string }
+  /** Listed but not an object (a symbolic link or special file in a directory): recorded, never read. */
+  | { kind: 'skipped'; entry: SkippedEntry };
 
 export interface ScanTarget {
   /** Catalog name of the source (bucket name, or the local directory's name). */
@@ -35,15 +37,26 @@ export async function* scanVersions(
   prefix: string,
   opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal },
 ): AsyncGenerator<Change> {
-  const listOpts = { versions: true, ...(opts.shallow ? { delimiter: '/' } : {}), ...signalOpt(opts.signal) };
+  const skipped: SkippedEntry[] = [];
+  const listOpts = { versions: true, ...(opts.shallow ? { delimiter: '/' } : {}), ...signalOpt(opts.signal), onSkip: (s: SkippedEntry) => skipped.push(s) };
   for await (const item of target.store.list(prefix, listOpts)) {
+    yield* skips(target, skipped, undefined);
     if (item.kind === 'prefix') {
       opts.onPrefix?.(item.prefix);
       continue;
     }
-    if (target.isExcluded(item.key)) yield { kind: 'excluded', entry: item };
+    if (target.isExcluded(item.key)) yield { kind: 'excluded', key: item.key };
     else if (catalog.hasVersion(target.bucket, item)) yield { kind: 'unchanged', entry: item };
     else yield { kind: 'new', entry: item };
+  }
+  yield* skips(target, skipped, undefined);
+}
+
+/** The entries a listing skipped so far (emptying `queue`), up to `upTo` (a later range reports the rest). */
+function* skips(target: ScanTarget, queue: SkippedEntry[], upTo: string | undefined): Generator<Change> {
+  for (const entry of queue.splice(0)) {
+    if (upTo !== undefined && compareKeys(entry.key, upTo) > 0) continue;
+    yield target.isExcluded(entry.key) ? { kind: 'excluded', key: entry.key } : { kind: 'skipped', entry };
   }
 }
 
@@ -130,10 +143,12 @@ export async function* scanRange(
   // (after, upTo] on both sides: the catalog's exclusive upper bound is the next possible key.
   const upper = upTo === undefined ? prefixUpperBound(prefix) : `${upTo}\u0000`;
   const cursor = new CatalogCursor(catalog, target.bucket, prefix, upper, opts.shallow ? prefix.length : null, (p) => catalogued.push(p), after);
+  const skipped: SkippedEntry[] = [];
   const listing = target.store.list(prefix, {
     ...(opts.shallow ? { delimiter: '/' } : {}),
     ...(after === undefined ? {} : { startAfter: after }),
     ...signalOpt(opts.signal),
+    onSkip: (s) => skipped.push(s),
   });
 
   /** Catalogued keys before `listedKey` (all that are left when null): the listing skipped them. */
@@ -145,6 +160,7 @@ export async function* scanRange(
   };
 
   for await (const item of listing) {
+    yield* skips(target, skipped, upTo);
     if (item.kind === 'prefix') {
       listed.add(item.prefix);
       opts.onPrefix?.(item.prefix);
@@ -156,7 +172,7 @@ export async function* scanRange(
     const same = row !== undefined && row.key === item.key;
     if (same) cursor.next();
     if (target.isExcluded(item.key)) {
-      yield { kind: 'excluded', entry: item };
+      yield { kind: 'excluded', key: item.key };
     } else if (!same || row.deleteMarker) {
       yield { kind: 'new', entry: item };
     } else if (row.etag === item.etag && row.size === item.size && row.lastModified === item.lastModified.getTime()) {
@@ -165,6 +181,7 @@ export async function* scanRange(
       yield { kind: 'changed', entry: item, previous: row };
     }
   }
+  yield* skips(target, skipped, upTo);
   yield* gone(null);
   for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
 }

@@ -30,7 +30,7 @@ export function openSource(source: Source, policy: Policy, opts: { maxSockets?: 
           ...definedOnly({ endpoint: source.endpoint ?? policy.s3.endpoint, region: source.region ?? policy.s3.region }),
           ...(opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets }),
         })
-      : new FsStore({ root: source.path, fsync: false });
+      : new FsStore({ root: source.path, fsync: false, userFiles: true });
   return { bucket: sourceName(source), store, prefixes: outermostPrefixes(source.prefixes), isExcluded: compileExcludes(source.exclude) };
 }
 

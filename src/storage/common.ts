@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { compareKeys } from '../util/key-order.js';
+import { fileNameOf } from './fs-names.js';
 import type { ListItem, ObjectEntry } from './types.js';
 
 // Helpers shared by the store implementations (not part of the ObjectStore seam).
@@ -37,17 +38,22 @@ export async function* rollUp(
   }
 }
 
-/** Why `key` cannot be a file path under a root directory, or null when it can. */
-export function fsKeyProblem(key: string): string | null {
+/**
+ * Why `key` cannot be a file path under a root directory, or null when it can. A backslash in
+ * a segment must be the escape of a file name that is not UTF-8 (fs-names.ts). `userFiles`: the
+ * directory holds user files (a source or restore target), where `.lg-tmp-*` is a name like any other.
+ */
+export function fsKeyProblem(key: string, userFiles = false): string | null {
   if (key === '') return 'empty key';
   if (key.includes('\0')) return 'contains a NUL byte';
-  if (key.includes('\\')) return "contains a backslash (keys use '/' as separator)";
   if (Buffer.byteLength(key) > 4096) return 'longer than 4096 bytes';
   for (const seg of key.split('/')) {
     if (seg === '') return "has an empty path segment (leading, trailing or doubled '/')";
     if (seg === '.' || seg === '..') return `has a '${seg}' path segment`;
-    if (seg.startsWith(TMP_PREFIX)) return `has a segment starting with ${TMP_PREFIX}, reserved for temporary files`;
-    if (Buffer.byteLength(seg) > 255) return 'has a path segment longer than 255 bytes';
+    if (!userFiles && seg.startsWith(TMP_PREFIX)) return `has a segment starting with ${TMP_PREFIX}, reserved for temporary files`;
+    const name = fileNameOf(seg);
+    if (name === null) return "contains a backslash that is not a \\xHH escape of a file name that is not UTF-8 (keys use '/' as separator)";
+    if (name.length > 255) return 'has a path segment longer than 255 bytes';
   }
   return null;
 }

@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, open, opendir, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
+import { link, lstat, mkdir, open, opendir, readlink, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { constants, type BigIntStats, type Dirent } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { StorageError, type StorageErrorCode } from '../errors.js';
 import { compareKeys } from '../util/key-order.js';
 import { abortable, fsKeyProblem, rollUp, TMP_PREFIX } from './common.js';
+import { childPath, fsPathOf, keySegmentOf, parentPath, type FsPath } from './fs-names.js';
 import {
   newRequestStats,
   type GetOptions,
@@ -19,6 +20,7 @@ import {
   type PutResult,
   type ObjectStore,
   type RequestStats,
+  type SkippedEntry,
 } from './types.js';
 
 /**
@@ -35,8 +37,13 @@ import {
  *   too slow); a put of a Buffer returns the MD5 hex of the bytes, as S3 would.
  * - A key cannot be both an object and a "directory" of other keys (`a` and `a/b`); such a
  *   put fails with StorageError 'Other'. Empty directories left by deletes are removed.
- * - Keys are validated: no empty, `.` or `..` segments, no NUL or backslash: the store never
- *   touches a path outside its root. Symbolic links and special files are not listed.
+ * - Keys are validated: no empty, `.` or `..` segments, no NUL: the store never touches a path
+ *   outside its root. A file name that is not UTF-8 (or holds a backslash) has `\xHH` escapes
+ *   in its key (fs-names.ts), so every name round-trips byte for byte.
+ * - Symbolic links and special files (FIFOs, sockets, devices) are not objects: a repository
+ *   ignores them; a directory of user files (`userFiles`) reports each to the listing's
+ *   `onSkip`, and its reads never follow a link (a file swapped for a link after it was listed
+ *   fails to read instead of backing up what the link points at, perhaps outside the tree).
  * - `list` walks directories lazily in global key order (UTF-8 byte order, as S3), reading one
  *   directory at a time; request stats count one `list` per directory read.
  */
@@ -44,6 +51,11 @@ export interface FsStoreOptions {
   root: string;
   /** fsync files and directories on put (default true); tests may turn it off for speed. */
   fsync?: boolean;
+  /**
+   * The directory holds user files (a backup source, a restore target), not a repository:
+   * `.lg-tmp-*` names are the user's and are listed, and see the class comment on links.
+   */
+  userFiles?: boolean;
 }
 
 export class FsStore implements ObjectStore {
@@ -51,10 +63,12 @@ export class FsStore implements ObjectStore {
   readonly stats: RequestStats = newRequestStats();
   readonly root: string;
   private readonly fsync: boolean;
+  private readonly userFiles: boolean;
 
   constructor(opts: FsStoreOptions) {
     this.root = path.resolve(opts.root);
     this.fsync = opts.fsync ?? true;
+    this.userFiles = opts.userFiles ?? false;
     const href = pathToFileURL(this.root).href;
     this.location = href.endsWith('/') ? href : `${href}/`;
   }
@@ -63,16 +77,16 @@ export class FsStore implements ObjectStore {
     const cut = prefix.lastIndexOf('/') + 1;
     const dirRel = prefix.slice(0, cut);
     const namePrefix = prefix.slice(cut);
-    const problem = dirRel === '' ? null : fsKeyProblem(dirRel.slice(0, -1));
+    const problem = dirRel === '' ? null : fsKeyProblem(dirRel.slice(0, -1), this.userFiles);
     if (problem !== null || namePrefix.includes('\0')) {
       throw new StorageError('Other', `LIST ${this.location}${prefix}: invalid prefix: ${problem ?? 'contains a NUL byte'}`);
     }
     if (opts.startAfter?.includes('\0')) throw new StorageError('Other', `LIST ${this.location}${prefix}: invalid startAfter (NUL byte)`);
-    const { delimiter, startAfter, signal } = opts;
+    const { delimiter, startAfter, signal, onSkip } = opts;
     // '/' maps onto directories, so the walk can stop at each sub-directory; any other delimiter
     // needs the full walk, rolled up afterwards.
     const slash = delimiter === '/';
-    const walk = this.walk(dirRel, namePrefix, startAfter, slash, true, signal);
+    const walk = this.walk(dirRel, namePrefix, startAfter, slash, true, signal, onSkip);
     if (slash || !delimiter) {
       yield* walk;
     } else {
@@ -100,7 +114,9 @@ export class FsStore implements ObjectStore {
     this.checkVersion('GET', key, opts.versionId);
     let fh: FileHandle;
     try {
-      fh = await open(file, 'r');
+      // Non-blocking: opening a FIFO for reading would wait for a writer forever (a regular
+      // file ignores the flag). No-follow in user files: see the class comment.
+      fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | (this.userFiles ? constants.O_NOFOLLOW : 0));
     } catch (err) {
       throw await this.fsError('GET', key, err);
     }
@@ -131,9 +147,9 @@ export class FsStore implements ObjectStore {
 
   async put(key: string, body: Buffer | Readable, opts: PutOptions = {}): Promise<PutResult> {
     const file = this.pathOf('PUT', key);
-    const dir = path.dirname(file);
+    const dir = parentPath(file);
     this.stats.put++;
-    const tmp = path.join(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    const tmp = childPath(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
     let fh: FileHandle | undefined;
     let tmpExists = false;
     try {
@@ -210,7 +226,8 @@ export class FsStore implements ObjectStore {
       throw await this.fsError('DELETE', key, err);
     }
     // Remove directories the delete left empty, so they do not show up as common prefixes.
-    for (let d = path.dirname(file); d !== this.root && d.startsWith(this.root + path.sep); d = path.dirname(d)) {
+    const rootLength = Buffer.byteLength(this.root);
+    for (let d = parentPath(file); Buffer.byteLength(d) > rootLength; d = parentPath(d)) {
       try {
         await rmdir(d);
       } catch {
@@ -238,17 +255,20 @@ export class FsStore implements ObjectStore {
     slash: boolean,
     top: boolean,
     signal: AbortSignal | undefined,
+    onSkip: ((entry: SkippedEntry) => void) | undefined,
   ): AsyncGenerator<ListItem> {
     signal?.throwIfAborted();
-    const dirAbs = path.join(this.root, ...dirRel.split('/').filter(Boolean));
-    const found: { name: string; sortKey: string; isDir: boolean }[] = [];
+    const dirAbs = fsPathOf(this.root, dirRel);
+    const found: { name: Buffer; sortKey: string; kind: 'dir' | 'file' | 'other' }[] = [];
     this.stats.list++;
     try {
-      const dir = await opendir(dirAbs);
+      const dir = await openDirRaw(dirAbs);
       for await (const d of dir) {
-        if (d.name.startsWith(TMP_PREFIX) || !d.name.startsWith(namePrefix)) continue;
-        if (d.isDirectory()) found.push({ name: d.name, sortKey: `${d.name}/`, isDir: true });
-        else if (d.isFile()) found.push({ name: d.name, sortKey: d.name, isDir: false });
+        const seg = keySegmentOf(d.name);
+        if (!seg.startsWith(namePrefix) || (!this.userFiles && seg.startsWith(TMP_PREFIX))) continue;
+        if (d.isDirectory()) found.push({ name: d.name, sortKey: `${seg}/`, kind: 'dir' });
+        else if (d.isFile()) found.push({ name: d.name, sortKey: seg, kind: 'file' });
+        else if (this.userFiles) found.push({ name: d.name, sortKey: seg, kind: 'other' });
       }
     } catch (err) {
       const code = errCode(err);
@@ -262,53 +282,58 @@ export class FsStore implements ObjectStore {
     for (const e of found) {
       const full = dirRel + e.sortKey;
       const after = startAfter === undefined || compareKeys(full, startAfter) > 0;
-      if (!e.isDir) {
+      if (e.kind !== 'dir') {
         if (!after) continue;
+        const file = childPath(dirAbs, e.name);
         let st: BigIntStats;
         try {
-          st = await stat(path.join(dirAbs, e.name), { bigint: true });
+          st = await lstat(file, { bigint: true });
         } catch (err) {
           if (errCode(err) === 'ENOENT') continue; // deleted while listing
           throw await this.fsError('LIST', full, err);
         }
-        yield fileEntry(full, st);
+        if (st.isFile()) yield fileEntry(full, st);
+        else if (this.userFiles && !st.isDirectory()) onSkip?.(await skippedEntry(full, file, st));
       } else if (slash) {
-        if (after && (await this.hasObject(path.join(dirAbs, e.name)))) yield { kind: 'prefix', prefix: full };
+        if (after && (await this.hasObject(childPath(dirAbs, e.name)))) yield { kind: 'prefix', prefix: full };
       } else if (after) {
-        yield* this.walk(full, '', undefined, false, false, signal);
+        yield* this.walk(full, '', undefined, false, false, signal, onSkip);
       } else if (startAfter!.startsWith(full)) {
-        yield* this.walk(full, '', startAfter, false, false, signal);
+        yield* this.walk(full, '', startAfter, false, false, signal, onSkip);
       }
     }
   }
 
-  /** Whether a directory holds at least one object (a listed common prefix must not be empty). */
-  private async hasObject(dirAbs: string): Promise<boolean> {
-    const subdirs: string[] = [];
+  /**
+   * Whether a directory holds at least one object (a listed common prefix must not be empty);
+   * in user files also an entry the listing reports as skipped.
+   */
+  private async hasObject(dirAbs: FsPath): Promise<boolean> {
+    const subdirs: Buffer[] = [];
     try {
-      const dir = await opendir(dirAbs);
+      const dir = await openDirRaw(dirAbs);
       for await (const d of dir) {
-        if (d.name.startsWith(TMP_PREFIX)) continue;
-        if (d.isFile()) return true; // leaving the loop closes the directory
         if (d.isDirectory()) subdirs.push(d.name);
+        else if (this.userFiles || (d.isFile() && !keySegmentOf(d.name).startsWith(TMP_PREFIX))) return true; // leaving the loop closes the directory
       }
     } catch {
       return false;
     }
-    for (const s of subdirs) if (await this.hasObject(path.join(dirAbs, s))) return true;
+    for (const s of subdirs) if (await this.hasObject(childPath(dirAbs, s))) return true;
     return false;
   }
 
-  private pathOf(op: string, key: string): string {
-    const problem = fsKeyProblem(key);
+  private pathOf(op: string, key: string): FsPath {
+    const problem = fsKeyProblem(key, this.userFiles);
     if (problem !== null) {
       throw new StorageError('Other', `${op} ${this.location}${JSON.stringify(key)}: invalid key for a filesystem store: ${problem}`, {
         backendCode: 'InvalidKey',
       });
     }
-    const file = path.join(this.root, ...key.split('/'));
+    const file = fsPathOf(this.root, key);
     // Belt and braces: validation already rules this out.
-    if (!file.startsWith(this.root + path.sep) && !(this.root === path.sep && file.startsWith(path.sep))) {
+    const text = file.toString();
+    if (!text.startsWith(this.root + path.sep) && !(this.root === path.sep && text.startsWith(path.sep))) {
       throw new StorageError('Other', `${op} ${this.location}${JSON.stringify(key)}: key resolves outside the store root`);
     }
     return file;
@@ -356,7 +381,8 @@ export class FsStore implements ObjectStore {
     if (code === 'EISDIR' && (op === 'GET' || op === 'HEAD')) return this.notFound(op, key, err);
     let kind: StorageErrorCode = 'Other';
     let retryable = false;
-    let msg = `${code}: ${detail}`;
+    // Node's messages already start with the code ("EACCES: permission denied, open '...'").
+    let msg = detail.startsWith(`${code}:`) ? detail : `${code}: ${detail}`;
     let hint: string | undefined;
     switch (code) {
       case 'EACCES':
@@ -406,6 +432,19 @@ function fileEntry(key: string, st: BigIntStats): ObjectEntry {
   };
 }
 
+/** A symbolic link or special file in a directory of user files: not followed, not read. */
+async function skippedEntry(key: string, file: FsPath, st: BigIntStats): Promise<SkippedEntry> {
+  if (st.isSymbolicLink()) {
+    const target = await readlink(file, { encoding: 'buffer' }).then(
+      (t) => JSON.stringify(keySegmentOf(t)),
+      () => 'an unreadable target',
+    );
+    return { key, code: 'Symlink', message: `symbolic link to ${target}, not followed` };
+  }
+  const what = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : 'not a regular file';
+  return { key, code: 'SpecialFile', message: `${what}, not a regular file: not read` };
+}
+
 function fileMeta(st: BigIntStats): ObjectMeta {
   return { size: Number(st.size), etag: fileEtag(st), lastModified: new Date(Number(st.mtimeMs)), versionId: null, metadata: {} };
 }
@@ -418,13 +457,18 @@ async function writeFully(fh: FileHandle, buf: Buffer): Promise<void> {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
+async function syncDir(dir: FsPath): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** A directory's entries with their names as bytes (a name need not be UTF-8); Node types omit the 'buffer' encoding. */
+async function openDirRaw(dir: FsPath): Promise<AsyncIterable<Dirent<Buffer>>> {
+  return (await opendir(dir as string, { encoding: 'buffer' as BufferEncoding })) as unknown as AsyncIterable<Dirent<Buffer>>;
 }
 
 function errCode(err: unknown): string | undefined {

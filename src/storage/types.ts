@@ -80,6 +80,18 @@ export interface ListOptions {
   /** Start strictly after this key (relative to the store root). */
   startAfter?: string;
   signal?: AbortSignal;
+  /**
+   * Called, in key order among the listed items, for each entry in range that is not an object
+   * and not listed: a symbolic link or special file in a directory store of user files.
+   */
+  onSkip?: (entry: SkippedEntry) => void;
+}
+
+/** An entry a listing passes over on purpose, and why (`code`: 'Symlink' or 'SpecialFile'). */
+export interface SkippedEntry {
+  key: string;
+  code: string;
+  message: string;
 }
 
 export interface ObjectEntry {

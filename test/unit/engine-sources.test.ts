@@ -122,7 +122,7 @@ describe('backup from S3-like sources', () => {
     const summary = await run();
     expect(summary.status).toBe('partial');
     expect(summary.counters.objectsFailed).toBe(2);
-    expect(summary.counters.objectsNew).toBe(22);
+    expect(summary.counters.objectsNew).toBe(20);
     const failures = catalog.failuresOfRun(catalog.findRun(summary.runId)!.seq);
     expect(failures.map((f) => [f.key, f.code]).sort()).toEqual([
       ['secret/a.json', 'AccessDenied'],
