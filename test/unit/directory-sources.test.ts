@@ -90,6 +90,7 @@ describe('directory sources: every entry backed up or recorded', () => {
     writeFileSync(join(lake, 'keep.txt'), 'kept\n');
     writeFileSync(join(lake, 'swapped.txt'), 'replaced by a link after the listing\n');
     writeFileSync(join(lake, 'vanishing.txt'), 'deleted after the listing\n');
+    writeFileSync(join(lake, 'looped.txt'), 'replaced by a link to itself after the listing\n');
     writeFileSync(join(dir.path, 'outside.txt'), 'outside the source tree\n');
     // Works as root too (permissions would not): the files change between listing and read.
     const store = new FsStore({ root: lake, fsync: false, userFiles: true });
@@ -100,16 +101,21 @@ describe('directory sources: every entry backed up or recorded', () => {
         rmSync(join(lake, key));
         symlinkSync(join(dir.path, 'outside.txt'), join(lake, key));
       }
+      if (key === 'looped.txt') {
+        rmSync(join(lake, key));
+        symlinkSync(key, join(lake, key)); // fails to open even when links are followed
+      }
       return get(key, opts);
     };
     const summary = await backup(source(store));
     expect(summary.status).toBe('partial');
-    expect(summary.counters).toMatchObject({ objectsSeen: 3, objectsNew: 1, objectsFailed: 2, bytesNew: 5 });
-    const [swapped, vanishing] = failures(summary.runId);
+    expect(summary.counters).toMatchObject({ objectsSeen: 4, objectsNew: 1, objectsFailed: 3, bytesNew: 5 });
+    const [looped, swapped, vanishing] = failures(summary.runId);
+    expect(looped).toMatchObject({ key: 'looped.txt', code: 'ELOOP' });
     expect(swapped).toMatchObject({ key: 'swapped.txt', code: 'ELOOP' });
     expect(swapped!.message).toMatch(/swapped\.txt: ELOOP: too many symbolic links encountered, open '/);
     expect(vanishing).toMatchObject({ key: 'vanishing.txt', code: 'ENOENT' });
-    for (const f of [swapped!, vanishing!]) expect(f.message).not.toMatch(/\b([A-Z]{4,}): \1:/);
+    for (const f of [looped!, swapped!, vanishing!]) expect(f.message).not.toMatch(/\b([A-Z]{4,}): \1:/);
     // Nothing of the file outside the tree was read into the repository.
     expect(summary.counters.bytesRead).toBe(5);
   });
