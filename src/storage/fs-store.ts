@@ -100,7 +100,8 @@ export class FsStore implements ObjectStore {
     this.checkVersion('HEAD', key, opts.versionId);
     let st: BigIntStats;
     try {
-      st = await stat(file, { bigint: true });
+      // A link among user files is no object (see the class comment): lstat, not stat.
+      st = await (this.userFiles ? lstat : stat)(file, { bigint: true });
     } catch (err) {
       throw await this.fsError('HEAD', key, err);
     }
