@@ -30,7 +30,7 @@ import {
  * What a filesystem offers, and nothing more:
  * - Writes are atomic: a temporary `.lg-tmp-*` file in the target directory, fsync, rename (or
  *   link, for create-only puts, which makes `ifNoneMatch` race-free), fsync of the directory.
- *   Temporary files are never listed.
+ *   A repository never lists them; among user files (`userFiles`) `.lg-tmp-*` is the user's.
  * - Content type, encoding, user metadata and tags are NOT preserved (no sidecar files).
  * - One version per key: versionId null, isLatest true; lastModified is the mtime.
  * - ETags: `<size>-<mtime ns>` from list and head (hashing every file to list it would be far
