@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { StorageError } from '../errors.js';
 import type { GetOptions, GetResult, ListItem, ListOptions, ObjectMeta, ObjectRetention, ObjectStore, PutOptions, PutResult, RequestStats } from './types.js';
@@ -8,7 +9,11 @@ export interface FaultyStoreOptions {
   /** Share of calls that fail (0..1). */
   rate: number;
   faults: StoreFault[];
-  /** Seed of the fault sequence, so a failing test can be replayed. */
+  /**
+   * Seed of the faults. Whether the n-th call of one operation on one key fails is a function
+   * of (seed, operation, key, n) alone, not of the order in which concurrent calls arrive: a
+   * test sees the same faults however its requests interleave on a loaded machine.
+   */
   seed?: number;
   /**
    * Operations that may fail (default: GET only). S3Store retries every request itself, so
@@ -26,14 +31,13 @@ export interface FaultyStoreOptions {
  */
 export class FaultyStore implements ObjectStore {
   readonly injected: Record<StoreFault, number> = { throttle: 0, server: 0, reset: 0, truncate: 0 };
-  private state: number;
+  /** Calls so far per operation and key (the n of the draw). */
+  private readonly calls = new Map<string, number>();
 
   constructor(
     private readonly inner: ObjectStore,
     private readonly opts: FaultyStoreOptions,
-  ) {
-    this.state = (opts.seed ?? 1) >>> 0 || 1;
-  }
+  ) {}
 
   get location(): string {
     return this.inner.location;
@@ -94,10 +98,12 @@ export class FaultyStore implements ObjectStore {
 
   /** Throws an injected error, or returns 'truncate' for a GET whose body is to be cut off. */
   private maybeFail(op: string, key: string, canTruncate: boolean): 'truncate' | null {
-    if (!(this.opts.ops ?? ['GET']).includes(op as 'GET') || this.random() >= this.opts.rate) return null;
+    if (!(this.opts.ops ?? ['GET']).includes(op as 'GET')) return null;
+    const [fails, pick] = this.draw(op, key);
+    if (fails >= this.opts.rate) return null;
     const choices = this.opts.faults.filter((f) => canTruncate || f !== 'truncate');
     if (choices.length === 0) return null;
-    const fault = choices[Math.floor(this.random() * choices.length)]!;
+    const fault = choices[Math.floor(pick * choices.length)]!;
     this.injected[fault]++;
     const where = `${op} ${this.location}${key}`;
     switch (fault) {
@@ -112,15 +118,13 @@ export class FaultyStore implements ObjectStore {
     }
   }
 
-  private random(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    this.state = x;
-    return x / 2 ** 32;
+  /** Two numbers in [0, 1) for the next call of `op` on `key`. */
+  private draw(op: string, key: string): [number, number] {
+    const id = `${op} ${key}`;
+    const n = this.calls.get(id) ?? 0;
+    this.calls.set(id, n + 1);
+    const digest = createHash('sha256').update(`${this.opts.seed ?? 1}\0${id}\0${n}`).digest();
+    return [digest.readUInt32LE(0) / 2 ** 32, digest.readUInt32LE(4) / 2 ** 32];
   }
 }
 
