@@ -40,7 +40,12 @@ Exit codes:
 Environment:
   LAKEGUARD_POLICY, LAKEGUARD_REPOSITORY, LAKEGUARD_PASSWORD, LAKEGUARD_PASSWORD_FILE,
   LAKEGUARD_PASSWORD_COMMAND, LAKEGUARD_CATALOG, LAKEGUARD_CACHE_DIR; AWS credentials come from
-  the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).`;
+  the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
+  LAKEGUARD_OFFLINE=1 does what --offline does.
+
+Every command that reads the catalog first syncs it with the repository (what other hosts
+backed up, forgot or pruned since; usually two LIST requests). --offline skips that and warns
+that answers may be stale; commands that write the repository refuse it.`;
 
 export function buildProgram(): Command {
   const program = new Command('lakeguard')
@@ -53,6 +58,7 @@ export function buildProgram(): Command {
     .option('--password-file <path>', 'read the repository password from this file')
     .addOption(new Option('--json', 'line-delimited JSON messages (status, summary, error) instead of text').conflicts('quiet'))
     .option('-q, --quiet', 'print nothing but errors (for cron)')
+    .option('--offline', 'answer from the local catalog without syncing it with the repository first (may be stale; also LAKEGUARD_OFFLINE=1)')
     .addHelpText('after', EXIT_CODES)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

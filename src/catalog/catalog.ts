@@ -192,6 +192,11 @@ export class Catalog {
     return rows.filter((r) => r.pid === null || !isAlive(r.pid as number)).map(toRunRow);
   }
 
+  /** Gives a run a new id (an orphaned run recorded later is named by the time it is recorded: docs/catalog.md "Sync"). */
+  renameRun(seq: number, id: string): void {
+    this.db.prepare('UPDATE runs SET id = ? WHERE seq = ?').run(id, seq);
+  }
+
   finishRun(seq: number, status: RunStatus, finished: number, counters: RunCounters): void {
     this.stmts.finishRun.run(finished, status, JSON.stringify(counters), seq);
   }

@@ -25,7 +25,7 @@ read; they are listed and recorded with the run), 10 repository missing, 11 lock
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const opts = cmd.opts<{ group?: string; dryRun?: boolean }>();
-        const ctx = await openAll(cmd);
+        const ctx = await openAll(cmd, { writes: true, signal });
         let lock: RepositoryLock | undefined;
         try {
           killBeforeWriteFromEnv(ctx.repo.store);

@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
+import { Catalog } from '../catalog/catalog.js';
 import { rebuildCatalog, type RebuildReport } from '../engine/rebuild.js';
-import { ExitCode } from '../errors.js';
+import { syncCatalog, type SyncReport } from '../engine/sync.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
+import { isOffline } from './context.js';
 import { openRepository } from './open-repository.js';
 
 /** Damage lines printed in text mode; --json carries the (capped) lists. */
@@ -45,6 +48,49 @@ new catalog), 10 repository missing, 11 locked (an exclusive operation runs), 12
         return damaged ? ExitCode.error : ExitCode.ok;
       }),
     );
+  catalog
+    .command('sync')
+    .description('bring the catalog up to date with the repository now: runs, index files, forgets and prunes written since its last sync')
+    .addHelpText(
+      'after',
+      `
+Every command that reads the catalog does this first (unless --offline); an empty catalog is
+filled from the repository. Only what is new is read: runs/ and forgets/ are listed after a
+time marker (two LIST requests when nothing is new). \`catalog rebuild\` is for a damaged catalog.
+
+Exit status: 0 synced, 1 error, or something in the repository could not be applied (listed;
+the rest was), 2 with --offline, 10 repository missing, 12 wrong password, 130 interrupted.`,
+    )
+    .action(
+      action(async ({ cmd, signal, reporter }) => {
+        const { opts, policy, repo, catalogPath } = await openRepository(cmd);
+        if (isOffline(opts)) throw new UsageError('catalog sync cannot run offline', { hint: 'drop --offline (and LAKEGUARD_OFFLINE)' });
+        const db = Catalog.open(catalogPath, repo.id);
+        try {
+          const report = await syncCatalog({ repo, catalog: db, concurrency: Math.min(16, policy.concurrency.transfer), events: reporter.event, signal });
+          const damaged = report.damage.length > 0 || report.missingCount > 0;
+          reporter.summary({ catalog: catalogPath, ...report, ok: !damaged }, describeSync(report, catalogPath, repo.store.location));
+          return damaged ? ExitCode.error : ExitCode.ok;
+        } finally {
+          db.close();
+        }
+      }),
+    );
+}
+
+function describeSync(r: SyncReport, catalog: string, location: string): string {
+  const applied = r.runs + r.indexFiles + r.forgets + r.prunes;
+  const lines = [
+    applied === 0
+      ? `catalog ${catalog} is up to date with ${location}`
+      : `synced catalog ${catalog} with ${location}: ${r.runs} runs, ${r.indexFiles} index files, ${r.forgets} forget documents, ${r.prunes} prune documents applied`,
+    `  requests: ${r.requests.list} LIST, ${r.requests.get} GET in ${formatDuration(r.durationMs)}${r.full ? ' (first sync: the whole repository was listed)' : ''}`,
+  ];
+  for (const id of r.runIds.slice(0, MAX_PRINTED)) lines.push(`  run ${id}`);
+  if (r.runs > MAX_PRINTED) lines.push(`  … and ${r.runs - MAX_PRINTED} more runs`);
+  for (const d of r.damage.slice(0, MAX_PRINTED)) lines.push(`DAMAGE: ${d.what}: ${d.problem}`);
+  if (r.missingCount > 0) lines.push(`DAMAGE: ${r.missingCount} object versions refer to blobs in no index file and were left out; run \`lakeguard verify --read-data\``);
+  return lines.join('\n');
 }
 
 function describe(r: RebuildReport, location: string): string {

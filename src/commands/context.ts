@@ -6,8 +6,9 @@ import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
-import { requireCatalogOfRepository } from '../engine/rebuild.js';
-import { LakeguardError, UsageError, ExitCode } from '../errors.js';
+import type { EngineEvent } from '../engine/events.js';
+import { syncCatalog } from '../engine/sync.js';
+import { LakeguardError, StorageError, UsageError, ExitCode } from '../errors.js';
 import { defaultPolicyForRepository, loadPolicy, normalizeRepositoryUrl } from '../policy/load.js';
 import type { Group, Policy } from '../policy/types.js';
 import { Repository } from '../repository/repository.js';
@@ -24,6 +25,7 @@ export interface GlobalOptions {
   passwordFile?: string;
   json?: boolean;
   quiet?: boolean;
+  offline?: boolean;
 }
 
 export function globalOptions(cmd: Command): GlobalOptions {
@@ -127,18 +129,37 @@ export interface Opened {
   close(): void;
 }
 
-export async function openAll(cmd: Command): Promise<Opened> {
+export interface OpenAllOptions {
+  /**
+   * The command writes the repository from what the catalog holds (backup, forget, prune, lock
+   * extend): it never runs on a catalog that was not synced, so --offline is refused.
+   */
+  writes?: boolean;
+  signal?: AbortSignal;
+}
+
+/** --offline or $LAKEGUARD_OFFLINE (1, true or yes): answer from the catalog without syncing it. */
+export function isOffline(opts: GlobalOptions): boolean {
+  return opts.offline === true || /^(1|true|yes)$/i.test(process.env.LAKEGUARD_OFFLINE ?? '');
+}
+
+export async function openAll(cmd: Command, how: OpenAllOptions = {}): Promise<Opened> {
   const opts = globalOptions(cmd);
   const reporter = new Reporter(opts);
+  if (how.writes && isOffline(opts)) {
+    throw new UsageError(`${cmd.name()} cannot run offline: it writes the repository from what the catalog holds, so the catalog must be synced first`, {
+      hint: 'run it without --offline and without LAKEGUARD_OFFLINE',
+    });
+  }
   const policy = resolvePolicy(opts);
   const repo = await Repository.open(repositoryStore(policy), {
     password: async () => readPassword(opts, policy),
     ...(policy.repository.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: policy.repository.sseKmsKeyId }),
   });
   const catalog = Catalog.open(opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id), repo.id);
-  // An empty catalog for a repository with backups must be rebuilt first (backup included: it
-  // would store everything again and record every object as new). See src/engine/rebuild.ts.
-  await requireCatalogOfRepository(repo, catalog).catch((err: unknown) => {
+  // The catalog is a cache of the repository: bring it up to date (what other hosts backed up,
+  // forgot or pruned) before answering or writing anything. See docs/catalog.md "Sync".
+  await bringUpToDate(repo, catalog, policy, reporter, isOffline(opts), how.signal).catch((err: unknown) => {
     catalog.close();
     throw err;
   });
@@ -148,6 +169,29 @@ export async function openAll(cmd: Command): Promise<Opened> {
     repo.onRetention((name, until, versionId) => dates.record(name, until, versionId));
   }
   return { policy, repo, catalog, reporter, close: () => catalog.close() };
+}
+
+async function bringUpToDate(repo: Repository, catalog: Catalog, policy: Policy, reporter: Reporter, offline: boolean, signal: AbortSignal | undefined): Promise<void> {
+  if (offline) {
+    reporter.event({ type: 'warning', message: `offline: catalog ${catalog.path} was not synced with ${repo.store.location}; answers may be stale` });
+    return;
+  }
+  // With --json, stdout carries the command's own answer: only warnings (on stderr) from here.
+  const events = (e: EngineEvent): void => {
+    if (!reporter.json || e.type === 'warning') reporter.event(e);
+  };
+  try {
+    await syncCatalog({ repo, catalog, concurrency: Math.min(16, policy.concurrency.transfer), events, ...(signal === undefined ? {} : { signal }) });
+  } catch (err) {
+    if (!(err instanceof StorageError)) throw err;
+    throw new LakeguardError(`cannot sync catalog ${catalog.path} with ${repo.store.location}: ${err.message}`, {
+      cause: err,
+      exitCode: err.exitCode,
+      hint: 'nothing was half-applied; retry, or pass --offline to answer from the catalog as it is (possibly stale)',
+    });
+  } finally {
+    reporter.close();
+  }
 }
 
 export function selectGroups(policy: Policy, name: string | undefined): Group[] {

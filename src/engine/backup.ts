@@ -166,8 +166,12 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
  * so the repository knows every version the catalog does (and a rebuild loses nothing).
  */
 async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: Packer, events: EventSink): Promise<void> {
-  for (const orphan of catalog.orphanedRuns(hostname(), isProcessAlive)) {
-    events({ type: 'warning', message: `run ${orphan.id} (group ${orphan.group}) was interrupted; recording what it stored as an interrupted run` });
+  for (const found of catalog.orphanedRuns(hostname(), isProcessAlive)) {
+    // Named anew, by the time it is recorded: other hosts' catalogs find new manifests by
+    // listing runs/ after a time marker, which a manifest named at its old start would precede.
+    const orphan = { ...found, id: newRunId(new Date()) };
+    catalog.renameRun(orphan.seq, orphan.id);
+    events({ type: 'warning', message: `run ${found.id} (group ${orphan.group}) was interrupted; recording what it stored as interrupted run ${orphan.id}` });
     await finalizeRun(repo, catalog, packer, orphan, 'interrupted', orphan.counters ?? emptyCounters());
   }
 }

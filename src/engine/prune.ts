@@ -1,6 +1,8 @@
+import { hostname } from 'node:os';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
+import { markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { flagsCompressed, flagsType, packKey } from '../repository/pack.js';
@@ -8,6 +10,7 @@ import { Packer, packRecord, type WrittenPack } from '../repository/packer.js';
 import { removeRepositoryObject } from '../repository/remove.js';
 import type { EncodedBlob, Repository } from '../repository/repository.js';
 import { getBytes, statsDelta, type RequestStats } from '../storage/types.js';
+import { newRunId } from './backup.js';
 import { noEvents, type EventSink } from './events.js';
 import { INDEX_PAGE, writePendingIndexes, type IndexDocument, type RunManifest } from './finalize.js';
 import { planPrune, type PackFacts, type PlannedPack, type PrunePlan } from './prune-plan.js';
@@ -135,10 +138,11 @@ class PruneRun {
     report.bytes.used = plan.usedBytes;
     report.bytes.unusedBefore = plan.unusedBytes;
 
+    let pendingIndexes: string[] = [];
     if (!report.dryRun) {
       // Blobs the catalog knows but no index file lists yet (a killed backup's) get index files
       // first: a copy elsewhere that prune deletes must not have been their only listing.
-      await writePendingIndexes(this.repo, this.catalog);
+      pendingIndexes = await writePendingIndexes(this.repo, this.catalog);
     }
     this.events({ type: 'phase', phase: 'read index' });
     const indexFiles = await this.readIndexFiles();
@@ -169,6 +173,10 @@ class PruneRun {
     report.indexFiles.written = newIndexFiles.length;
     this.checkSignal();
 
+    // 2b. A prune document, before anything is deleted: other hosts' catalogs learn from it
+    // where the blobs moved and which packs go (docs/repository-format.md "forgets/").
+    const document = await this.writeDocument([...pendingIndexes, ...newIndexFiles], obsoleteIndexes, gone);
+
     // 3. The catalog, in one transaction: from now on it locates every used blob in the new packs.
     this.events({ type: 'phase', phase: 'update catalog' });
     this.catalog.applyPrune({
@@ -178,6 +186,7 @@ class PruneRun {
       droppedIndexFiles: obsoleteIndexes,
       newIndexFiles,
     });
+    if (document !== null) markDocumentApplied(this.catalog, document.name, document.created);
 
     // 4. Obsolete index files, then 5. the packs they listed: a pack goes only once no index file lists it.
     this.events({ type: 'phase', phase: 'delete' });
@@ -438,6 +447,26 @@ class PruneRun {
     }
     await emit();
     return { names, packIndex };
+  }
+
+  /** forgets/<time>-<hex>-prune, when this prune changes what other catalogs hold (else null). */
+  private async writeDocument(added: string[], removed: string[], gone: ReadonlySet<string>): Promise<{ name: string; created: number } | null> {
+    if (added.length === 0 && removed.length === 0 && gone.size === 0) return null;
+    const now = new Date();
+    const id = newRunId(now);
+    const doc: PruneDocument = {
+      version: 1,
+      kind: 'prune',
+      id,
+      created: now.toISOString(),
+      host: hostname(),
+      indexFilesAdded: added,
+      indexFilesRemoved: removed,
+      packsRemoved: [...gone].sort(),
+    };
+    const name = `${id}-prune`;
+    await this.repo.writeDocument('forgets', name, doc);
+    return { name, created: now.getTime() };
   }
 
   // ---- deletion ----------------------------------------------------------------------------

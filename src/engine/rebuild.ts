@@ -3,7 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
+import type { PackRecord } from '../catalog/catalog.js';
 import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
+import { isPruneDocument, markDocumentApplied, relocatePacks, type PruneDocument } from '../catalog/sync.js';
 import { blobHashIs } from '../catalog/schema.js';
 import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMessage, isNotFound } from '../errors.js';
@@ -63,6 +65,19 @@ export interface RebuildReport {
   missingCount: number;
   bytesRead: number;
   durationMs: number;
+}
+
+/** What the import functions below count and report into (a rebuild's report, or a sync's). */
+export type ImportTally = Pick<RebuildReport, 'indexFiles' | 'damage' | 'missing' | 'missingCount' | 'bytesRead'>;
+
+/** How the import functions treat what they cannot use. */
+export interface ImportOptions {
+  /** Report (and leave out) index files and manifests that fail authentication instead of stopping. */
+  skipDamaged?: boolean;
+  /** Pass over index files and manifests that are gone (a prune or forget deleted them after the listing). */
+  skipMissing?: boolean;
+  /** Index files a prune wrote: blobs catalogued in these (deleted) packs move to the new location. */
+  movingFrom?: ReadonlySet<string>;
 }
 
 /** Listed damage is capped so a badly damaged repository cannot exhaust memory; the counts stay exact. */
@@ -148,18 +163,9 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
 
     // Forget documents, oldest first (names start with their UTC time), replay what forget did.
     events({ type: 'phase', phase: 'apply forgets' });
-    for (const name of forgetNames) {
-      let doc: ForgetDocument;
-      try {
-        doc = await repo.readDocument<ForgetDocument>('forgets', name);
-      } catch (err) {
-        // Not applying it keeps more than was meant to be kept: nothing is lost, but say so.
-        damaged(`forgets/${name}`, `${errorMessage(err)}; its runs and versions are kept`);
-        continue;
-      }
-      applyForgetDocument(catalog, name, doc);
-      checkSignal();
-    }
+    // Prune documents need nothing here: the index listing above already shows what they did.
+    const into = catalog;
+    await applyForgets(repo, into, forgetNames, damaged, checkSignal, (name, doc) => markDocumentApplied(into, name, Date.parse(doc.created)));
 
     const stats = catalog.stats();
     report.versions = stats.versions;
@@ -185,35 +191,50 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
 }
 
 /**
- * Throws unless the catalog has runs or the repository has none: an empty catalog for a
- * repository with backups (a new machine, a deleted cache) must be rebuilt before use, or a
- * backup would store everything again and record every object as new. One LIST request, made
- * only when the catalog has no runs.
+ * Applies forgets/ documents in the order given (name order: oldest first): forget documents
+ * to the catalog, prune documents through `onPrune`. A document that cannot be read is
+ * reported and not applied (more is kept than was meant to be: nothing is lost).
  */
-export async function requireCatalogOfRepository(repo: Repository, catalog: Catalog): Promise<void> {
-  if (catalog.database.prepare('SELECT 1 FROM runs LIMIT 1').get() !== undefined) return;
-  let hasRuns = false;
-  for await (const item of repo.store.list('runs/')) {
-    if (item.kind === 'object') {
-      hasRuns = true;
-      break;
+export async function applyForgets(
+  repo: Repository,
+  catalog: Catalog,
+  names: readonly string[],
+  damaged: (what: string, problem: string) => void,
+  checkSignal: () => void,
+  onPrune: (name: string, doc: PruneDocument) => void,
+  documents: ReadonlyMap<string, ForgetDocument | PruneDocument> = new Map(),
+): Promise<{ forgets: number; prunes: number }> {
+  const applied = { forgets: 0, prunes: 0 };
+  for (const name of names) {
+    let doc: ForgetDocument | PruneDocument;
+    try {
+      doc = documents.get(name) ?? (await repo.readDocument<ForgetDocument | PruneDocument>('forgets', name));
+    } catch (err) {
+      // Not applying it keeps more than was meant to be kept: nothing is lost, but say so.
+      damaged(`forgets/${name}`, `${errorMessage(err)}; its runs and versions are kept`);
+      continue;
     }
+    if (isPruneDocument(doc)) {
+      onPrune(name, doc);
+      applied.prunes++;
+    } else {
+      applyForgetDocument(catalog, name, doc);
+      applied.forgets++;
+    }
+    checkSignal();
   }
-  if (!hasRuns) return;
-  throw new LakeguardError(`catalog ${catalog.path} has no runs, but repository ${repo.store.location} has backups`, {
-    hint: 'recreate the catalog from the repository with `lakeguard catalog rebuild` (same --policy/--repo/--catalog options)',
-  });
+  return applied;
 }
 
 // ---- index files ----------------------------------------------------------------------
 
-async function loadIndexes(
+export async function loadIndexes(
   repo: Repository,
   catalog: Catalog,
   names: readonly string[],
   concurrency: number,
-  opts: RebuildOptions,
-  report: RebuildReport,
+  opts: ImportOptions,
+  report: ImportTally,
   damaged: (what: string, problem: string) => void,
   events: EventSink,
 ): Promise<void> {
@@ -225,32 +246,22 @@ async function loadIndexes(
       try {
         return checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);
       } catch (err) {
+        if (opts.skipMissing && isNotFound(err)) return null;
         if (!(err instanceof IntegrityError) || !opts.skipDamaged) throw damageHint(err, `index/${name}`);
         return err;
       }
     },
     (doc, name) => {
-      if (doc instanceof IntegrityError) {
+      if (doc === null) {
+        // gone since it was named: a prune replaced it, and its document says by what
+      } else if (doc instanceof IntegrityError) {
         damaged(`index/${name}`, `${doc.message}; skipped`);
+      } else if (opts.movingFrom !== undefined) {
+        relocatePacks(catalog, doc.packs.map(packOfIndex), name, opts.movingFrom);
+        report.indexFiles++;
       } else {
         catalog.transaction(() => {
-          for (const p of doc.packs) {
-            catalog.insertPack(
-              {
-                name: p.id,
-                size: p.size,
-                blobs: p.blobs.map(([hex, type, offset, length, rawLength, compressed]) => ({
-                  hash: Buffer.from(hex, 'hex'),
-                  offset,
-                  length,
-                  rawLength,
-                  flags: blobFlags(Boolean(compressed), type as BlobType),
-                })),
-              },
-              null,
-              name,
-            );
-          }
+          for (const p of doc.packs) catalog.insertPack(packOfIndex(p), null, name);
           catalog.addIndexFile(name);
         });
         report.indexFiles++;
@@ -276,13 +287,28 @@ function checkIndex(doc: IndexDocument, name: string, repo: Repository): IndexDo
   return doc;
 }
 
+/** An index file's pack entry as the catalog records it. */
+function packOfIndex(p: IndexDocument['packs'][number]): PackRecord {
+  return {
+    name: p.id,
+    size: p.size,
+    blobs: p.blobs.map(([hex, type, offset, length, rawLength, compressed]) => ({
+      hash: Buffer.from(hex, 'hex'),
+      offset,
+      length,
+      rawLength,
+      flags: blobFlags(Boolean(compressed), type as BlobType),
+    })),
+  };
+}
+
 // ---- run manifests ----------------------------------------------------------------------
 
-async function readManifests(
+export async function readManifests(
   repo: Repository,
   names: readonly string[],
   concurrency: number,
-  opts: RebuildOptions,
+  opts: ImportOptions,
   damaged: (what: string, problem: string) => void,
   checkSignal: () => void,
 ): Promise<RunManifest[]> {
@@ -296,11 +322,13 @@ async function readManifests(
       try {
         return checkManifest(await repo.readDocument<RunManifest>('runs', name), name, repo);
       } catch (err) {
+        if (opts.skipMissing && isNotFound(err)) return null; // a forget deleted it after the listing
         if (!(err instanceof IntegrityError) || !opts.skipDamaged) throw damageHint(err, `runs/${name}`);
         return err;
       }
     },
     (m, name) => {
+      if (m === null) return;
       if (m instanceof IntegrityError) damaged(`runs/${name}`, `${m.message}; the run is left out`);
       else manifests.push(m);
     },
@@ -331,13 +359,13 @@ interface BlobLocationRow {
 }
 
 /** Streams each run's record blobs (a few read ahead) into the catalog, thousands of rows per transaction. */
-class RecordLoader {
+export class RecordLoader {
   private readonly locate: BetterSqlite3.Statement<[{ hash: Buffer }], BlobLocationRow>;
 
   constructor(
     private readonly repo: Repository,
     private readonly catalog: Catalog,
-    private readonly report: RebuildReport,
+    private readonly report: ImportTally,
     private readonly damaged: (what: string, problem: string) => void,
     private readonly ahead: number,
     private readonly checkSignal: () => void,

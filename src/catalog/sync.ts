@@ -1,0 +1,173 @@
+/**
+ * Catalog side of `catalog sync` (src/engine/sync.ts): where the last sync stopped, who is
+ * syncing this file now, a run whose import did not finish, and applying a prune document.
+ * Everything here is small transactions on catalog_info and the blob tables.
+ */
+import type { Catalog, PackRecord } from './catalog.js';
+import { blobHashIs, blobReferencedSql } from './schema.js';
+
+/** catalog_info names. */
+const MARKER = 'sync_after';
+const OWNER = 'sync_owner';
+const IMPORTING = 'sync_importing';
+
+function info(catalog: Catalog, name: string): string | undefined {
+  return catalog.database.prepare('SELECT value FROM catalog_info WHERE name = ?').pluck().get(name) as string | undefined;
+}
+
+function setInfo(catalog: Catalog, name: string, value: string | null): void {
+  if (value === null) catalog.database.prepare('DELETE FROM catalog_info WHERE name = ?').run(name);
+  else catalog.database.prepare('INSERT INTO catalog_info (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
+}
+
+/**
+ * The listing marker: every `runs/` and `forgets/` object named at or before it has been
+ * applied, and none can appear any more (see docs/catalog.md "Sync"). Null: never synced.
+ */
+export function syncMarker(catalog: Catalog): string | null {
+  return info(catalog, MARKER) ?? null;
+}
+
+/** Moves the marker forward (never back). */
+export function advanceSyncMarker(catalog: Catalog, marker: string): void {
+  catalog.transaction(() => {
+    const old = info(catalog, MARKER);
+    if (old === undefined || old < marker) setInfo(catalog, MARKER, marker);
+  });
+}
+
+/**
+ * Takes the right to sync this catalog file (one process at a time): granted when nobody holds
+ * it or its holder's process is gone. Returns the live holder's pid otherwise.
+ */
+export function takeSyncLease(catalog: Catalog, pid: number, isAlive: (pid: number) => boolean): number | null {
+  return catalog.database
+    .transaction(() => {
+      const holder = Number(info(catalog, OWNER));
+      if (Number.isInteger(holder) && holder > 0 && holder !== pid && isAlive(holder)) return holder;
+      setInfo(catalog, OWNER, String(pid));
+      return null;
+    })
+    .immediate();
+}
+
+export function releaseSyncLease(catalog: Catalog, pid: number): void {
+  catalog.transaction(() => {
+    if (info(catalog, OWNER) === String(pid)) setInfo(catalog, OWNER, null);
+  });
+}
+
+/** The run being imported (set before its first row, cleared after its last). */
+export function importingRun(catalog: Catalog): string | null {
+  return info(catalog, IMPORTING) ?? null;
+}
+
+export function setImportingRun(catalog: Catalog, id: string | null): void {
+  catalog.transaction(() => setInfo(catalog, IMPORTING, id));
+}
+
+/**
+ * Removes a run whose import stopped half-way (its versions, failures and row), so that it can
+ * be imported again whole. Objects whose newest version was one of its versions get their
+ * newest remaining one back.
+ */
+export function discardRun(catalog: Catalog, id: string): void {
+  const db = catalog.database;
+  catalog.transaction(() => {
+    const seq = db.prepare('SELECT seq FROM runs WHERE id = ?').pluck().get(id) as number | undefined;
+    if (seq !== undefined) {
+      db.prepare(
+        `UPDATE objects SET latest = (SELECT v.id FROM versions v WHERE v.object = objects.id AND v.run <> @seq ORDER BY v.valid_from DESC, v.id DESC LIMIT 1)
+         WHERE latest IN (SELECT id FROM versions WHERE run = @seq)`,
+      ).run({ seq });
+      db.prepare('DELETE FROM version_blobs WHERE version IN (SELECT id FROM versions WHERE run = ?)').run(seq);
+      db.prepare('DELETE FROM versions WHERE run = ?').run(seq);
+      db.prepare('DELETE FROM failures WHERE run = ?').run(seq);
+      db.prepare('DELETE FROM runs WHERE seq = ?').run(seq);
+    }
+    setInfo(catalog, IMPORTING, null);
+  });
+}
+
+/**
+ * Records pack locations from an index file a prune wrote: a blob already catalogued in one of
+ * `movingFrom` (packs a prune deletes) moves to its new location; other blobs are added as
+ * `insertPack` does (a blob located elsewhere keeps that location). One transaction.
+ */
+export function relocatePacks(catalog: Catalog, packs: readonly PackRecord[], indexFile: string, movingFrom: ReadonlySet<string>): void {
+  const db = catalog.database;
+  const from = db.prepare('SELECT id FROM packs WHERE name = ?').pluck();
+  catalog.transaction(() => {
+    const oldIds = [...movingFrom].map((name) => from.get(name) as number | undefined).filter((id): id is number => id !== undefined);
+    const move = db.prepare(
+      `UPDATE blobs SET pack = @pack, offset = @offset, length = @length, raw_length = @rawLength, flags = @flags,
+         index_file = (SELECT id FROM blob_index_files WHERE name = @indexFile)
+       WHERE ${blobHashIs('blobs', '@hash')} AND pack IN (SELECT value FROM json_each(@old))`,
+    );
+    for (const p of packs) {
+      catalog.insertPack({ ...p, blobs: [] }, null, indexFile);
+      const pack = from.get(p.name) as number;
+      const old = JSON.stringify(oldIds);
+      const rest: PackRecord['blobs'] = [];
+      for (const b of p.blobs) {
+        if (oldIds.length === 0 || move.run({ ...b, pack, indexFile, old }).changes === 0) rest.push(b);
+      }
+      catalog.insertPack({ ...p, blobs: rest }, null, indexFile);
+    }
+    catalog.addIndexFile(indexFile);
+  });
+}
+
+/**
+ * Applies the deletions of a prune document: blob rows still located in a deleted pack are
+ * removed unless a catalogued version needs them (those are returned: their data is gone),
+ * the pack rows with them, and the deleted index files are forgotten. Marks the document
+ * applied. One transaction.
+ */
+export function dropPrunedPacks(catalog: Catalog, name: string, created: number, packs: readonly string[], indexFiles: readonly string[]): { pack: string; blobs: number }[] {
+  const db = catalog.database;
+  const packId = db.prepare('SELECT id FROM packs WHERE name = ?').pluck();
+  const dropUnused = db.prepare(`DELETE FROM blobs WHERE pack = ? AND NOT ${blobReferencedSql('blobs')}`);
+  const left = db.prepare('SELECT count(*) FROM blobs WHERE pack = ?').pluck();
+  const dropPack = db.prepare('DELETE FROM packs WHERE id = ?');
+  const dropIndex = db.prepare('DELETE FROM index_files WHERE name = ?');
+  return catalog.transaction(() => {
+    const stranded: { pack: string; blobs: number }[] = [];
+    for (const pack of packs) {
+      const id = packId.get(pack) as number | undefined;
+      if (id === undefined) continue;
+      dropUnused.run(id);
+      const n = left.get(id) as number;
+      if (n === 0) dropPack.run(id);
+      else stranded.push({ pack, blobs: n });
+    }
+    for (const file of indexFiles) dropIndex.run(file);
+    markDocumentApplied(catalog, name, created);
+    return stranded;
+  });
+}
+
+/** Records a forgets/ document as applied (forget documents do this in applyForgetDocument). */
+export function markDocumentApplied(catalog: Catalog, name: string, created: number): void {
+  catalog.database.prepare('INSERT OR IGNORE INTO forgets (name, created) VALUES (?, ?)').run(name, created);
+}
+
+/**
+ * forgets/<time>-<hex>-prune: what a prune replaced (docs/repository-format.md "forgets/").
+ * Other hosts apply it to their catalogs: blobs move to the new packs, deleted ones go.
+ */
+export interface PruneDocument {
+  version: 1;
+  kind: 'prune';
+  id: string;
+  created: string;
+  host: string;
+  /** Index files the prune wrote (they locate every blob it moved). */
+  indexFilesAdded: string[];
+  indexFilesRemoved: string[];
+  packsRemoved: string[];
+}
+
+export function isPruneDocument(doc: unknown): doc is PruneDocument {
+  return typeof doc === 'object' && doc !== null && (doc as { kind?: unknown }).kind === 'prune';
+}

@@ -1,0 +1,302 @@
+/**
+ * Brings a catalog up to date with its repository, incrementally: the run manifests, index
+ * files and forget/prune documents written since its last sync, found by listing `runs/` and
+ * `forgets/` after a time marker (their names start with a UTC time). An empty catalog is
+ * filled the same way, from the beginning. Why the marker is safe, and what each step costs,
+ * is in docs/catalog.md ("Sync"); the import itself is rebuild's (rebuild.ts).
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Catalog } from '../catalog/catalog.js';
+import {
+  advanceSyncMarker,
+  discardRun,
+  dropPrunedPacks,
+  importingRun,
+  releaseSyncLease,
+  setImportingRun,
+  syncMarker,
+  takeSyncLease,
+  type PruneDocument,
+} from '../catalog/sync.js';
+import { InterruptedError } from '../errors.js';
+import { readLocks } from '../repository/locks.js';
+import type { Repository } from '../repository/repository.js';
+import { statsDelta, type RequestStats } from '../storage/types.js';
+import { isProcessAlive } from '../util/process.js';
+import { newRunId } from './backup.js';
+import { noEvents, type EventSink } from './events.js';
+import type { RunManifest } from './finalize.js';
+import { RecordLoader, applyForgets, loadIndexes, readManifests, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
+
+/**
+ * How far before the oldest lock (or now) the marker stays: covers clocks of different hosts
+ * that disagree, and a run named a moment before its lock was written. Names listed again
+ * because of it are known and skipped (one LIST page holds 1,000).
+ */
+export const SYNC_MARGIN_MS = 60 * 60 * 1000;
+/** Known names listed after the marker before a sync moves the marker on although nothing was new. */
+const RELISTED_BEFORE_ADVANCE = 200;
+/** A time marker has the form of a run id's time part: YYYYMMDDTHHMMSSZ. */
+const MARKER_LENGTH = 16;
+const MAX_LISTED = 1000;
+const LEASE_POLL_MS = 200;
+
+export interface SyncOptions {
+  repo: Repository;
+  catalog: Catalog;
+  /** Parallel reads of manifests, index files and record blobs. */
+  concurrency?: number;
+  events?: EventSink;
+  signal?: AbortSignal;
+}
+
+export interface SyncReport {
+  /** No marker yet (an empty or never-synced catalog): everything was listed, index/ too. */
+  full: boolean;
+  /** Runs imported (their ids, capped at 1,000). */
+  runs: number;
+  runIds: string[];
+  indexFiles: number;
+  forgets: number;
+  prunes: number;
+  damage: RebuildDamage[];
+  missing: MissingBlob[];
+  missingCount: number;
+  bytesRead: number;
+  /** The listing marker after the sync (null: none). */
+  marker: string | null;
+  requests: RequestStats;
+  durationMs: number;
+}
+
+export function isPruneName(name: string): boolean {
+  return name.endsWith('-prune');
+}
+
+/** The marker for an instant: names of objects written from then on sort after it. */
+export function markerAt(ms: number): string {
+  return newRunId(new Date(ms)).slice(0, MARKER_LENGTH);
+}
+
+export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
+  const started = Date.now();
+  const { repo, catalog } = opts;
+  const events = opts.events ?? noEvents;
+  const statsBefore = { ...repo.store.stats };
+  const checkSignal = (): void => {
+    if (opts.signal?.aborted) throw new InterruptedError('catalog sync interrupted; what was applied is complete, the rest follows next time');
+  };
+  await takeLease(catalog, events, checkSignal);
+  try {
+    const report = await new Sync(opts, events, checkSignal).run();
+    report.requests = statsDelta(statsBefore, repo.store.stats);
+    report.durationMs = Date.now() - started;
+    return report;
+  } finally {
+    releaseSyncLease(catalog, process.pid);
+  }
+}
+
+/** One process syncs a catalog file at a time; the others wait, then find little or nothing new. */
+async function takeLease(catalog: Catalog, events: EventSink, checkSignal: () => void): Promise<void> {
+  let told = false;
+  for (;;) {
+    const holder = takeSyncLease(catalog, process.pid, isProcessAlive);
+    if (holder === null) return;
+    if (!told) events({ type: 'phase', phase: 'sync', detail: `waiting for process ${holder}, which is syncing this catalog` });
+    told = true;
+    checkSignal();
+    await delay(LEASE_POLL_MS);
+  }
+}
+
+class Sync {
+  private readonly repo: Repository;
+  private readonly catalog: Catalog;
+  private readonly concurrency: number;
+  private readonly report: SyncReport & ImportTally;
+  /** Names that could not be applied: the marker stays before them, so every sync reports them again. */
+  private readonly held: string[] = [];
+
+  constructor(
+    private readonly opts: SyncOptions,
+    private readonly events: EventSink,
+    private readonly checkSignal: () => void,
+  ) {
+    this.repo = opts.repo;
+    this.catalog = opts.catalog;
+    this.concurrency = Math.max(1, opts.concurrency ?? 8);
+    this.report = {
+      full: false,
+      runs: 0,
+      runIds: [],
+      indexFiles: 0,
+      forgets: 0,
+      prunes: 0,
+      damage: [],
+      missing: [],
+      missingCount: 0,
+      bytesRead: 0,
+      marker: null,
+      requests: statsDelta(opts.repo.store.stats, opts.repo.store.stats),
+      durationMs: 0,
+    };
+  }
+
+  private readonly damaged = (what: string, problem: string): void => {
+    if (this.report.damage.length < MAX_LISTED) this.report.damage.push({ what, problem });
+    const m = /^(?:runs|forgets)\/(.+)$/.exec(what);
+    if (m !== null) this.held.push(m[1]!);
+    this.events({ type: 'warning', message: `${what}: ${problem}` });
+  };
+
+  async run(): Promise<SyncReport> {
+    const { catalog, report } = this;
+    // A sync killed while importing a run left part of it: remove it, it is imported again below.
+    const half = importingRun(catalog);
+    if (half !== null) discardRun(catalog, half);
+
+    const now = Date.now();
+    const marker = syncMarker(catalog);
+    report.full = marker === null;
+    report.marker = marker;
+    this.events({ type: 'phase', phase: 'sync', detail: marker === null ? 'listing the repository' : `listing what is new since ${marker}` });
+    // Runs before forgets: a forget document may name a run, never the other way round.
+    const knownRuns = catalog.knownRunIds();
+    const listedRuns = await this.listAfter('runs', marker);
+    const newRuns = listedRuns.filter((n) => !knownRuns.has(n));
+    const knownForgets = catalog.knownForgets();
+    const listedForgets = await this.listAfter('forgets', marker);
+    const newForgets = listedForgets.filter((n) => !knownForgets.has(n));
+    this.checkSignal();
+    if (marker !== null && newRuns.length === 0 && newForgets.length === 0 && listedRuns.length + listedForgets.length < RELISTED_BEFORE_ADVANCE) {
+      return report; // the common case: two LIST requests, nothing else
+    }
+
+    const importOpts: ImportOptions = { skipDamaged: true, skipMissing: true };
+    const manifests = await readManifests(this.repo, newRuns, this.concurrency, importOpts, this.damaged, this.checkSignal);
+    const prunes = await this.readPrunes(newForgets.filter(isPruneName));
+    await this.loadIndexFiles(manifests, prunes, report.full);
+
+    this.events({ type: 'phase', phase: 'sync runs' });
+    const loader = new RecordLoader(this.repo, catalog, report, this.damaged, this.concurrency, this.checkSignal);
+    for (const m of manifests) {
+      this.checkSignal();
+      const missingBefore = report.missingCount;
+      setImportingRun(catalog, m.id);
+      try {
+        await loader.loadRun(m);
+      } catch (err) {
+        // Nothing half-imported stays: the run is imported whole by a later sync.
+        discardRun(catalog, m.id);
+        throw err;
+      }
+      setImportingRun(catalog, null);
+      if (report.missingCount > missingBefore) {
+        this.events({ type: 'warning', message: `run ${m.id}: ${report.missingCount - missingBefore} object versions refer to blobs in no index file and were left out; run \`lakeguard verify\`` });
+      }
+      report.runs++;
+      if (report.runIds.length < MAX_LISTED) report.runIds.push(m.id);
+      this.events({ type: 'progress', phase: 'sync runs', done: report.runs, total: manifests.length, bytes: report.bytesRead, failed: report.damage.length });
+    }
+
+    // Forget and prune documents, oldest first, after the runs they may name (as a rebuild does).
+    if (newForgets.length > 0) this.events({ type: 'phase', phase: 'sync forgets' });
+    const applied = await applyForgets(this.repo, catalog, newForgets, this.damaged, this.checkSignal, (name, doc) => this.applyPrune(name, doc), prunes);
+    report.forgets = applied.forgets;
+    report.prunes = applied.prunes;
+
+    report.marker = await this.nextMarker(now);
+    return report;
+  }
+
+  private async listAfter(dir: 'runs' | 'forgets', marker: string | null): Promise<string[]> {
+    const names: string[] = [];
+    const prefix = `${dir}/`;
+    const listing = this.repo.store.list(prefix, {
+      ...(marker === null ? {} : { startAfter: prefix + marker }),
+      ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+    });
+    for await (const item of listing) if (item.kind === 'object') names.push(item.key.slice(prefix.length));
+    return names.sort();
+  }
+
+  private async readPrunes(names: readonly string[]): Promise<Map<string, PruneDocument>> {
+    const docs = new Map<string, PruneDocument>();
+    for (const name of names) {
+      this.checkSignal();
+      try {
+        const doc = await this.repo.readDocument<PruneDocument>('forgets', name);
+        if (wellFormed(doc)) docs.set(name, doc);
+      } catch {
+        // read again, and reported, when forgets are applied
+      }
+    }
+    return docs;
+  }
+
+  /**
+   * Index files to read: those prune documents wrote (first: their blobs move out of deleted
+   * packs), those the new manifests name, and, when that cannot be enough, every one not yet
+   * read: on a first sync, for an interrupted run (recorded after its process died: its blobs
+   * may be in index files written before, which it does not name), or when a record blob is
+   * still not located.
+   */
+  private async loadIndexFiles(manifests: readonly RunManifest[], prunes: ReadonlyMap<string, PruneDocument>, full: boolean): Promise<void> {
+    const known = this.catalog.knownIndexFiles();
+    const fresh = (names: Iterable<string>): string[] => [...new Set(names)].filter((n) => !known.has(n)).sort();
+    const load = async (names: string[], opts: ImportOptions): Promise<void> => {
+      if (names.length === 0) return;
+      this.events({ type: 'phase', phase: 'read index' });
+      await loadIndexes(this.repo, this.catalog, names, this.concurrency, opts, this.report, this.damaged, this.events);
+      for (const n of names) known.add(n);
+      this.checkSignal();
+    };
+    const base: ImportOptions = { skipDamaged: true, skipMissing: true };
+    const docs = [...prunes.values()];
+    await load(fresh(docs.flatMap((d) => d.indexFilesAdded)), { ...base, movingFrom: new Set(docs.flatMap((d) => d.packsRemoved)) });
+    await load(fresh(manifests.flatMap((m) => (Array.isArray(m.indexes) ? m.indexes : []))), base);
+    const needAll =
+      full ||
+      manifests.some((m) => m.status === 'interrupted' || !Array.isArray(m.indexes)) ||
+      manifests.some((m) => m.records.some((hex) => !this.catalog.hasBlob(Buffer.from(hex, 'hex'))));
+    if (needAll) await load(fresh(await this.repo.listNames('index')), base);
+  }
+
+  private applyPrune(name: string, doc: PruneDocument): void {
+    if (!wellFormed(doc)) {
+      this.damaged(`forgets/${name}`, 'not a valid prune document; not applied');
+      return;
+    }
+    const stranded = dropPrunedPacks(this.catalog, name, Date.parse(doc.created), doc.packsRemoved, doc.indexFilesRemoved);
+    for (const s of stranded) {
+      this.damaged(`pack ${s.pack}`, `deleted by prune ${name}, but ${s.blobs} blobs in it are still used by this catalog; run \`lakeguard verify\``);
+    }
+  }
+
+  /**
+   * Every object named at or before the marker has been seen: a writer names a manifest or a
+   * forget/prune document at or after the time it wrote its repository lock, and holds that
+   * lock until the object is written. So no object can appear later with a name before the
+   * oldest lock present now, or before now (less the margin for clocks).
+   */
+  private async nextMarker(now: number): Promise<string | null> {
+    let floor = now;
+    for (const lock of await readLocks(this.repo)) {
+      const created = lock.info === null ? NaN : Date.parse(lock.info.created);
+      if (!Number.isNaN(created)) floor = Math.min(floor, created);
+    }
+    let next = markerAt(floor - SYNC_MARGIN_MS);
+    // What could not be applied stays after the marker: reported by every sync until repaired.
+    for (const name of this.held) if (name.slice(0, MARKER_LENGTH) < next) next = name.slice(0, MARKER_LENGTH);
+    const old = syncMarker(this.catalog);
+    if (old !== null && old >= next) return old;
+    advanceSyncMarker(this.catalog, next);
+    return next;
+  }
+}
+
+function wellFormed(doc: PruneDocument): boolean {
+  const names = (v: unknown): boolean => Array.isArray(v) && v.every((n) => typeof n === 'string');
+  return names(doc.indexFilesAdded) && names(doc.indexFilesRemoved) && names(doc.packsRemoved) && !Number.isNaN(Date.parse(doc.created));
+}
