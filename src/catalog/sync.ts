@@ -37,23 +37,25 @@ export function advanceSyncMarker(catalog: Catalog, marker: string): void {
 }
 
 /**
- * Takes the right to sync this catalog file (one process at a time): granted when nobody holds
- * it or its holder's process is gone. Returns the live holder's pid otherwise.
+ * Takes the right to sync this catalog file (one connection at a time): granted when nobody
+ * holds it or its holder's process is gone. `owner` is `<pid>:<random>`, so two connections
+ * of one process are told apart too. Returns the live holder otherwise.
  */
-export function takeSyncLease(catalog: Catalog, pid: number, isAlive: (pid: number) => boolean): number | null {
+export function takeSyncLease(catalog: Catalog, owner: string, isAlive: (pid: number) => boolean): string | null {
   return catalog.database
     .transaction(() => {
-      const holder = Number(info(catalog, OWNER));
-      if (Number.isInteger(holder) && holder > 0 && holder !== pid && isAlive(holder)) return holder;
-      setInfo(catalog, OWNER, String(pid));
+      const holder = info(catalog, OWNER);
+      const pid = Number(holder?.split(':')[0]);
+      if (holder !== undefined && holder !== owner && Number.isInteger(pid) && pid > 0 && isAlive(pid)) return holder;
+      setInfo(catalog, OWNER, owner);
       return null;
     })
     .immediate();
 }
 
-export function releaseSyncLease(catalog: Catalog, pid: number): void {
+export function releaseSyncLease(catalog: Catalog, owner: string): void {
   catalog.transaction(() => {
-    if (info(catalog, OWNER) === String(pid)) setInfo(catalog, OWNER, null);
+    if (info(catalog, OWNER) === owner) setInfo(catalog, OWNER, null);
   });
 }
 

@@ -5,6 +5,7 @@
  * filled the same way, from the beginning. Why the marker is safe, and what each step costs,
  * is in docs/catalog.md ("Sync"); the import itself is rebuild's (rebuild.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Catalog } from '../catalog/catalog.js';
 import {
@@ -86,24 +87,25 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
   const checkSignal = (): void => {
     if (opts.signal?.aborted) throw new InterruptedError('catalog sync interrupted; what was applied is complete, the rest follows next time');
   };
-  await takeLease(catalog, events, checkSignal);
+  const owner = `${process.pid}:${randomBytes(6).toString('hex')}`;
+  await takeLease(catalog, owner, events, checkSignal);
   try {
     const report = await new Sync(opts, events, checkSignal).run();
     report.requests = statsDelta(statsBefore, repo.store.stats);
     report.durationMs = Date.now() - started;
     return report;
   } finally {
-    releaseSyncLease(catalog, process.pid);
+    releaseSyncLease(catalog, owner);
   }
 }
 
 /** One process syncs a catalog file at a time; the others wait, then find little or nothing new. */
-async function takeLease(catalog: Catalog, events: EventSink, checkSignal: () => void): Promise<void> {
+async function takeLease(catalog: Catalog, owner: string, events: EventSink, checkSignal: () => void): Promise<void> {
   let told = false;
   for (;;) {
-    const holder = takeSyncLease(catalog, process.pid, isProcessAlive);
+    const holder = takeSyncLease(catalog, owner, isProcessAlive);
     if (holder === null) return;
-    if (!told) events({ type: 'phase', phase: 'sync', detail: `waiting for process ${holder}, which is syncing this catalog` });
+    if (!told) events({ type: 'phase', phase: 'sync', detail: `waiting for process ${holder.split(':')[0]}, which is syncing this catalog` });
     told = true;
     checkSignal();
     await delay(LEASE_POLL_MS);
