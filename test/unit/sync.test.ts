@@ -1,11 +1,13 @@
 // `catalog sync`: a catalog follows the repository that other hosts write, incrementally. Two
 // catalogs ("host A", "host B") over one filesystem repository.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { importingRun, setImportingRun, syncMarker } from '../../src/catalog/sync.js';
-import { backupGroup } from '../../src/engine/backup.js';
+import { backupGroup, newRunId } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
@@ -166,6 +168,29 @@ describe('catalog sync', { timeout: 60_000 }, () => {
     expect(h.b.latestPage('slow', '', true, null, 10).map((v) => v.key)).toEqual(['big.bin']);
     // With no lock left, the marker moves on (an hour before now).
     expect(syncMarker(h.b)).toBe(markerAt(t0 + 3 * 3600_000));
+  });
+
+  it('a run whose process died, recorded later by the next backup, gets a new id and reaches other catalogs', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const t0 = Date.UTC(2026, 11, 1, 8, 0, 0);
+    vi.setSystemTime(t0);
+    await h.lake.put('x.json', Buffer.from('{}'));
+    await h.backup(h.a);
+    // A backup on host A was killed at t0: its run stays "running" in A's catalog, with no manifest.
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const orphan = newRunId(new Date(t0));
+    h.a.beginRun({ id: orphan, group: 'lake', started: t0, host: hostname(), pid: dead });
+
+    vi.setSystemTime(t0 + 3 * 3600_000);
+    await syncCatalog({ repo: h.repo, catalog: h.b });
+    const next = await h.backup(h.a);
+    const recovered = h.a.listRuns().find((r) => r.status === 'interrupted')!;
+    expect(recovered.started).toBe(t0);
+    expect(recovered.id).not.toBe(orphan);
+    expect(recovered.id > syncMarker(h.b)!).toBe(true);
+    const after = await syncCatalog({ repo: h.repo, catalog: h.b });
+    expect(after.runIds.sort()).toEqual([recovered.id, next.runId].sort());
+    expect(answers(h.b)).toEqual(answers(h.a));
   });
 
   it("forget and prune on host A reach host B: dropped runs and versions go, nothing points at a deleted pack", async () => {
