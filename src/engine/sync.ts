@@ -19,10 +19,10 @@ import {
   takeSyncLease,
   type PruneDocument,
 } from '../catalog/sync.js';
-import { InterruptedError } from '../errors.js';
-import { readLocks } from '../repository/locks.js';
+import { InterruptedError, isNotFound } from '../errors.js';
+import { lockTimeFromId } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
-import { statsDelta, type RequestStats } from '../storage/types.js';
+import { getBytes, statsDelta, type RequestStats } from '../storage/types.js';
 import { isProcessAlive } from '../util/process.js';
 import { newRunId } from './backup.js';
 import { noEvents, type EventSink } from './events.js';
@@ -284,9 +284,10 @@ class Sync {
    */
   private async nextMarker(now: number): Promise<string | null> {
     let floor = now;
-    for (const lock of await readLocks(this.repo)) {
-      const created = lock.info === null ? NaN : Date.parse(lock.info.created);
-      if (!Number.isNaN(created)) floor = Math.min(floor, created);
+    // Lock ids start with their creation time: one LIST, and a GET only for a lock of another form.
+    for (const id of await this.repo.listNames('locks')) {
+      const created = lockTimeFromId(id) ?? (await lockCreated(this.repo, id));
+      if (created !== null) floor = Math.min(floor, created);
     }
     let next = markerAt(floor - SYNC_MARGIN_MS);
     // What could not be applied stays after the marker: reported by every sync until repaired.
@@ -295,6 +296,18 @@ class Sync {
     if (old !== null && old >= next) return old;
     advanceSyncMarker(this.catalog, next);
     return next;
+  }
+}
+
+/** A lock's `created`, read from it; null when it is gone or not a lock (it then blocks nobody). */
+async function lockCreated(repo: Repository, id: string): Promise<number | null> {
+  try {
+    const info = JSON.parse((await getBytes(repo.store, `locks/${id}`)).toString('utf8')) as { created?: unknown };
+    const ms = typeof info.created === 'string' ? Date.parse(info.created) : NaN;
+    return Number.isNaN(ms) ? null : ms;
+  } catch (err) {
+    if (isNotFound(err) || err instanceof SyntaxError) return null;
+    throw err;
   }
 }
 

@@ -70,6 +70,16 @@ export class RepositoryLock {
   }
 }
 
+/**
+ * When a lock was written, from its id alone (`<ms since epoch, base 36>-<hex>`, made just after
+ * `created`), so a reader that needs only that can skip reading it; null for another form.
+ */
+export function lockTimeFromId(id: string): number | null {
+  const m = /^([0-9a-z]{6,10})-[0-9a-f]+$/.exec(id);
+  const ms = m === null ? NaN : parseInt(m[1]!, 36);
+  return Number.isSafeInteger(ms) && ms > Date.UTC(2020, 0, 1) ? ms : null;
+}
+
 /** A lock as found in the repository; `info` is null when the object is not a readable lock. */
 export interface FoundLock {
   id: string;
