@@ -10,6 +10,7 @@ import { blobHashIs, blobReferencedSql } from './schema.js';
 const MARKER = 'sync_after';
 const OWNER = 'sync_owner';
 const IMPORTING = 'sync_importing';
+const INCOMPLETE = 'sync_incomplete';
 
 function info(catalog: Catalog, name: string): string | undefined {
   return catalog.database.prepare('SELECT value FROM catalog_info WHERE name = ?').pluck().get(name) as string | undefined;
@@ -172,4 +173,23 @@ export interface PruneDocument {
 
 export function isPruneDocument(doc: unknown): doc is PruneDocument {
   return typeof doc === 'object' && doc !== null && (doc as { kind?: unknown }).kind === 'prune';
+}
+
+/** A run imported without some of its versions (their blobs are in no index file). */
+export interface IncompleteRun {
+  run: string;
+  /** Versions whose blobs are in no index file. */
+  versions: number;
+  /** Record blobs that could not be read (the versions they held are unknown). */
+  recordBlobs: number;
+}
+
+/** Runs a sync imported incomplete: every later sync says so again, until a rebuild replaces the catalog. */
+export function incompleteRuns(catalog: Catalog): IncompleteRun[] {
+  const value = info(catalog, INCOMPLETE);
+  return value === undefined ? [] : (JSON.parse(value) as IncompleteRun[]);
+}
+
+export function addIncompleteRun(catalog: Catalog, run: IncompleteRun): void {
+  catalog.transaction(() => setInfo(catalog, INCOMPLETE, JSON.stringify([...incompleteRuns(catalog), run])));
 }

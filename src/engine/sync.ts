@@ -9,14 +9,17 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Catalog } from '../catalog/catalog.js';
 import {
+  addIncompleteRun,
   advanceSyncMarker,
   discardRun,
   dropPrunedPacks,
   importingRun,
+  incompleteRuns,
   releaseSyncLease,
   setImportingRun,
   syncMarker,
   takeSyncLease,
+  type IncompleteRun,
   type PruneDocument,
 } from '../catalog/sync.js';
 import { InterruptedError, isNotFound } from '../errors.js';
@@ -119,6 +122,8 @@ class Sync {
   private readonly report: SyncReport & ImportTally;
   /** Names that could not be applied: the marker stays before them, so every sync reports them again. */
   private readonly held: string[] = [];
+  /** Damage found while loading records (unreadable record blobs), counted also past the listed cap. */
+  private damageCount = 0;
 
   constructor(
     private readonly opts: SyncOptions,
@@ -146,6 +151,7 @@ class Sync {
   }
 
   private readonly damaged = (what: string, problem: string): void => {
+    this.damageCount++;
     if (this.report.damage.length < MAX_LISTED) this.report.damage.push({ what, problem });
     const m = /^(?:runs|forgets)\/(.+)$/.exec(what);
     if (m !== null) this.held.push(m[1]!);
@@ -157,6 +163,7 @@ class Sync {
     // A sync killed while importing a run left part of it: remove it, it is imported again below.
     const half = importingRun(catalog);
     if (half !== null) discardRun(catalog, half);
+    for (const r of incompleteRuns(catalog)) this.warnIncomplete(r);
 
     const now = Date.now();
     const marker = syncMarker(catalog);
@@ -185,6 +192,7 @@ class Sync {
     for (const m of manifests) {
       this.checkSignal();
       const missingBefore = report.missingCount;
+      const damageBefore = this.damageCount;
       setImportingRun(catalog, m.id);
       try {
         await loader.loadRun(m);
@@ -194,22 +202,36 @@ class Sync {
         throw err;
       }
       setImportingRun(catalog, null);
-      if (report.missingCount > missingBefore) {
-        this.events({ type: 'warning', message: `run ${m.id}: ${report.missingCount - missingBefore} object versions refer to blobs in no index file and were left out; run \`lakeguard verify\`` });
+      if (report.missingCount > missingBefore || this.damageCount > damageBefore) {
+        const incomplete = { run: m.id, versions: report.missingCount - missingBefore, recordBlobs: this.damageCount - damageBefore };
+        addIncompleteRun(catalog, incomplete);
+        this.warnIncomplete(incomplete);
       }
       report.runs++;
       if (report.runIds.length < MAX_LISTED) report.runIds.push(m.id);
       this.events({ type: 'progress', phase: 'sync runs', done: report.runs, total: manifests.length, bytes: report.bytesRead, failed: report.damage.length });
     }
 
-    // Forget and prune documents, oldest first, after the runs they may name (as a rebuild does).
+    // Forget documents, oldest first, after the runs they may name (as a rebuild does); then
+    // prune documents. Not all in name order: two written in one second sort by their random
+    // part, and a prune applied before the forget it followed would find its packs still used.
+    // Forgets first is right in any order: a pack's rows go only once nothing uses them.
     if (newForgets.length > 0) this.events({ type: 'phase', phase: 'sync forgets' });
-    const applied = await applyForgets(this.repo, catalog, newForgets, this.damaged, this.checkSignal, (name, doc) => this.applyPrune(name, doc), prunes);
+    const ordered = [...newForgets.filter((n) => !isPruneName(n)), ...newForgets.filter(isPruneName)];
+    const applied = await applyForgets(this.repo, catalog, ordered, this.damaged, this.checkSignal, (name, doc) => this.applyPrune(name, doc), prunes);
     report.forgets = applied.forgets;
     report.prunes = applied.prunes;
 
     report.marker = await this.nextMarker(now);
     return report;
+  }
+
+  /** Said by every sync, not only the one that found it: answers about that run lack these versions. */
+  private warnIncomplete(r: IncompleteRun): void {
+    this.events({
+      type: 'warning',
+      message: `run ${r.run} is incomplete in this catalog (${r.versions} object versions whose blobs are in no index file, ${r.recordBlobs} unreadable record blobs); run \`lakeguard verify\`, then \`lakeguard catalog rebuild\``,
+    });
   }
 
   private async listAfter(dir: 'runs' | 'forgets', marker: string | null): Promise<string[]> {

@@ -1,13 +1,14 @@
 // `catalog sync`: a catalog follows the repository that other hosts write, incrementally. Two
 // catalogs ("host A", "host B") over one filesystem repository.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { importingRun, setImportingRun, syncMarker } from '../../src/catalog/sync.js';
 import { backupGroup, newRunId } from '../../src/engine/backup.js';
+import type { EngineEvent } from '../../src/engine/events.js';
 import { forget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
@@ -240,6 +241,21 @@ describe('catalog sync', { timeout: 60_000 }, () => {
     await syncCatalog({ repo: h.repo, catalog: h.b });
     expect(importingRun(h.b)).toBeNull();
     expect(answers(h.b)).toEqual(answers(h.a));
+  });
+
+  it('a run imported without part of its data (index file gone) is named by every later sync', async () => {
+    await h.lake.put('x.json', Buffer.from('{}'));
+    const run = await h.backup(h.a);
+    for (const name of await h.repo.listNames('index')) rmSync(join(dir.path, 'repo', 'index', name));
+    const warnings: string[] = [];
+    const events = (e: EngineEvent) => e.type === 'warning' && warnings.push(e.message);
+    await syncCatalog({ repo: h.repo, catalog: h.b, events });
+    const said = new RegExp(`^run ${run.runId} is incomplete in this catalog \\(0 object versions whose blobs are in no index file, 1 unreadable record blobs\\); run \`lakeguard verify\`, then \`lakeguard catalog rebuild\`$`);
+    expect(warnings.filter((w) => said.test(w))).toHaveLength(1);
+    warnings.length = 0;
+    const idle = await syncCatalog({ repo: h.repo, catalog: h.b, events });
+    expect(idle.requests.list).toBe(2);
+    expect(warnings.filter((w) => said.test(w))).toHaveLength(1);
   });
 
   it('two connections syncing one catalog file at once import each run once', async () => {
