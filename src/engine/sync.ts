@@ -122,7 +122,7 @@ class Sync {
   private readonly report: SyncReport & ImportTally;
   /** Names that could not be applied: the marker stays before them, so every sync reports them again. */
   private readonly held: string[] = [];
-  /** Damage found while loading records (unreadable record blobs), counted also past the listed cap. */
+  /** Every problem reported by this sync (the listed copy in the report is capped). */
   private damageCount = 0;
 
   constructor(
