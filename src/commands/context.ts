@@ -147,7 +147,8 @@ export async function openAll(cmd: Command, how: OpenAllOptions = {}): Promise<O
   const opts = globalOptions(cmd);
   const reporter = new Reporter(opts);
   if (how.writes && isOffline(opts)) {
-    throw new UsageError(`${cmd.name()} cannot run offline: it writes the repository from what the catalog holds, so the catalog must be synced first`, {
+    const name = cmd.parent?.parent ? `${cmd.parent.name()} ${cmd.name()}` : cmd.name();
+    throw new UsageError(`${name} cannot run offline: it writes the repository from what the catalog holds, so the catalog must be synced first`, {
       hint: 'run it without --offline and without LAKEGUARD_OFFLINE',
     });
   }
