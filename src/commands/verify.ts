@@ -8,8 +8,8 @@ import { openAll } from './context.js';
 export function register(program: Command): void {
   program
     .command('verify')
-    .description('check that everything the catalog refers to is in the repository (and, with --read-data, readable)')
-    .option('--read-data', 'download every pack and authenticate and re-hash every blob')
+    .description('check every repository object (config, keys/, index/, runs/, forgets/, packs/) against each other and the catalog; with --read-data, authenticate every byte')
+    .option('--read-data', 'download every pack and authenticate and re-hash every blob in it (data and run records)')
     .option('--read-data-subset <fraction>', 'read only this share of the packs, e.g. 10%')
     .addHelpText('after', '\nExit status: 0 no damage, 1 damage found (every affected object is named) or error, 10 repository missing, 12 wrong password.')
     .action(
@@ -33,17 +33,28 @@ export function register(program: Command): void {
     );
 }
 
+/** Affected versions printed per damage in text mode; --json lists up to 1000. */
+const MAX_PRINTED = 20;
+
 function describe(r: VerifyReport): string {
   const lines = [
-    `checked ${r.packsChecked} packs and ${r.indexFiles} index files; read ${r.packsRead} packs (${formatBytes(r.bytesRead)}, ${r.blobsRead} blobs) in ${formatDuration(r.durationMs)}`,
+    `checked config, ${r.keyFiles} key files, ${r.indexFiles} index files, ${r.manifests} run manifests, ${r.forgets} forget documents and ${r.packsChecked} packs; ` +
+      `read ${r.packsRead} packs (${formatBytes(r.bytesRead)}, ${r.blobsRead} blobs) in ${formatDuration(r.durationMs)}`,
   ];
+  if (r.unreferencedPacks.count > 0) {
+    lines.push(`note: ${r.unreferencedPacks.count} packs (${formatBytes(r.unreferencedPacks.bytes)}) are referenced by nothing (left by an interrupted backup; \`lakeguard prune\` removes them)`);
+  }
+  for (const key of r.strayObjects) lines.push(`note: ${key} is not a pack (nothing reads it)`);
+  for (const note of r.notes) lines.push(`note: ${note}`);
   if (r.damage.length === 0) {
     lines.push('no damage found');
   } else {
     lines.push(`DAMAGE: ${r.damage.length} problems`);
     for (const d of r.damage) {
       lines.push(`  ${d.what}: ${d.problem}`);
-      for (const a of d.affected) lines.push(`    affects s3://${a.bucket}/${a.key}${a.versionId === null ? '' : ` (version ${a.versionId})`} from run ${a.run}`);
+      if (d.runs.length > 0) lines.push(`    affects runs ${d.runs.join(', ')}`);
+      for (const a of d.affected.slice(0, MAX_PRINTED)) lines.push(`    affects s3://${a.bucket}/${a.key}${a.versionId === null ? '' : ` (version ${a.versionId})`} from run ${a.run}`);
+      if (d.affectedCount > MAX_PRINTED) lines.push(`    … and ${d.affectedCount - MAX_PRINTED} more object versions (--json lists up to ${d.affected.length})`);
     }
   }
   return lines.join('\n');

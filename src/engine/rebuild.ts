@@ -273,7 +273,7 @@ export async function loadIndexes(
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-function checkIndex(doc: IndexDocument, name: string, repo: Repository): IndexDocument {
+export function checkIndex(doc: IndexDocument, name: string, repo: Repository): IndexDocument {
   const bad = (why: string): IntegrityError => new IntegrityError(`${repo.store.location}index/${name}: not a valid index file (${why})`);
   if (doc === null || typeof doc !== 'object' || doc.version !== 1 || !Array.isArray(doc.packs)) throw bad('no version 1 pack list');
   for (const p of doc.packs) {
@@ -336,7 +336,7 @@ export async function readManifests(
   return manifests.sort((a, b) => Date.parse(a.started) - Date.parse(b.started) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-function checkManifest(m: RunManifest, name: string, repo: Repository): RunManifest {
+export function checkManifest(m: RunManifest, name: string, repo: Repository): RunManifest {
   const bad = (why: string): IntegrityError => new IntegrityError(`${repo.store.location}runs/${name}: not a valid run manifest (${why})`);
   if (m === null || typeof m !== 'object' || m.version !== 1) throw bad('not version 1');
   if (m.id !== name) throw bad(`it names run ${JSON.stringify(m.id)}`);

@@ -1,13 +1,14 @@
 import { randomInt } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
-import { IntegrityError, StorageError, errorMessage } from '../errors.js';
+import type { ForgetDocument } from '../catalog/forget.js';
+import { VerifyScratch, type AffectedVersion, type ExpectedBlob } from '../catalog/verify-scratch.js';
+import { IntegrityError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { sha256Hex } from '../repository/config.js';
-import { flagsCompressed, packKey } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
-import { getBytes } from '../storage/types.js';
 import { noEvents, type EventSink } from './events.js';
-import type { IndexDocument } from './finalize.js';
+import type { IndexDocument, RunManifest } from './finalize.js';
+import { checkIndex, checkManifest } from './rebuild.js';
 
 export interface VerifyOptions {
   repo: Repository;
@@ -19,135 +20,316 @@ export interface VerifyOptions {
 }
 
 export interface Damage {
-  /** What is damaged: a pack, an index file, or a missing piece. */
+  /** The damaged repository object (`pack <id>`, `index/<name>`, `runs/<id>`, `forgets/<name>`, `keys/<name>`, `config`) or `catalog`. */
   what: string;
   problem: string;
-  /** Object versions that can no longer be restored because of it. */
-  affected: { bucket: string; key: string; versionId: string | null; run: string }[];
+  /** Runs it affects: their manifest or record blobs are lost, or versions they recorded cannot be restored. */
+  runs: string[];
+  /** Object versions that can no longer be restored, or that a catalog rebuild would lose (listed up to a limit). */
+  affected: AffectedVersion[];
+  affectedCount: number;
 }
 
 export interface VerifyReport {
+  /** Packs an index file or the catalog refers to (each checked for presence and size). */
   packsChecked: number;
   packsRead: number;
   blobsRead: number;
   bytesRead: number;
   indexFiles: number;
+  manifests: number;
+  forgets: number;
+  keyFiles: number;
+  /** Packs nothing refers to (not damage: garbage of a killed writer that prune removes). */
+  unreferencedPacks: { count: number; bytes: number; listed: { id: string; size: number }[] };
+  /** Objects under packs/ that are not named like a pack. */
+  strayObjects: string[];
+  /** Observations that are not damage (e.g. the catalog is behind the repository). */
+  notes: string[];
   damage: Damage[];
   durationMs: number;
 }
 
+/** Affected versions listed per damage (the count stays exact). */
+const MAX_AFFECTED = 1000;
+const MAX_LISTED = 100;
+
 /**
- * Proves the backup is restorable: every blob a catalogued version needs is in a pack that
- * exists with the recorded size and in some index file; with read-data, packs are downloaded
- * and every blob is authenticated, decompressed and re-hashed against its id.
+ * Proves the repository is restorable and the catalog can be rebuilt from it. The structure
+ * check lists config, keys/, packs/, index/, runs/ and forgets/ and reads every document
+ * (index files, manifests, forget documents are authenticated when opened): every pack an
+ * index file or the catalog refers to exists with its recorded size, every index entry lies
+ * within its pack, every manifest's record blobs and every blob a catalogued version needs
+ * are indexed in an existing pack, and every run the catalog knows has its manifest. With
+ * read-data, packs are downloaded and every blob in them (data and records) is authenticated,
+ * decompressed and re-hashed against its id. Damage names the object, the runs and the
+ * object versions it affects.
  */
 export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
   const started = Date.now();
   const events = opts.events ?? noEvents;
   const { repo, catalog } = opts;
-  const report: VerifyReport = { packsChecked: 0, packsRead: 0, blobsRead: 0, bytesRead: 0, indexFiles: 0, damage: [], durationMs: 0 };
+  const report: VerifyReport = {
+    packsChecked: 0,
+    packsRead: 0,
+    blobsRead: 0,
+    bytesRead: 0,
+    indexFiles: 0,
+    manifests: 0,
+    forgets: 0,
+    keyFiles: 0,
+    unreferencedPacks: { count: 0, bytes: 0, listed: [] },
+    strayObjects: [],
+    notes: [],
+    damage: [],
+    durationMs: 0,
+  };
+  const scratch = new VerifyScratch(catalog);
+  const limit = Math.max(1, Math.min(8, opts.concurrency));
+  const damage = (what: string, problem: string, hashes: readonly Buffer[] = [], runs: readonly string[] = []): Damage => {
+    const hit = scratch.affected(hashes, runs, MAX_AFFECTED);
+    const d: Damage = { what, problem, runs: hit.runs, affected: hit.versions, affectedCount: hit.versionCount };
+    report.damage.push(d);
+    events({ type: 'warning', message: `${what}: ${problem}` });
+    return d;
+  };
+  try {
+    const dangling = catalog.danglingBlobReferences();
+    if (dangling > 0) damage('catalog', `${dangling} blob references point to no pack`);
 
-  const dangling = catalog.danglingBlobReferences();
-  if (dangling > 0) report.damage.push({ what: 'catalog', problem: `${dangling} blob references point to no pack`, affected: [] });
-
-  // Packs in the repository, by name and size (one listing).
-  events({ type: 'phase', phase: 'list packs' });
-  const present = new Map<string, number>();
-  for await (const item of repo.store.list('packs/')) if (item.kind === 'object') present.set(item.key.slice(item.key.lastIndexOf('/') + 1), item.size);
-
-  // Index files must together list every blob the catalog relies on.
-  events({ type: 'phase', phase: 'read index' });
-  const indexed = new Map<string, Set<string>>();
-  for (const name of await repo.listNames('index')) {
-    report.indexFiles++;
+    events({ type: 'phase', phase: 'check config and keys' });
     try {
-      const doc = await repo.readDocument<IndexDocument>('index', name);
-      for (const p of doc.packs) {
-        let set = indexed.get(p.id);
-        if (set === undefined) indexed.set(p.id, (set = new Set()));
-        for (const b of p.blobs) set.add(b[0]);
-      }
+      await repo.checkConfig();
     } catch (err) {
-      if (!(err instanceof IntegrityError || err instanceof StorageError)) throw err;
-      report.damage.push({ what: `index/${name}`, problem: errorMessage(err), affected: [] });
+      if (!isDamage(err)) throw err;
+      damage('config', errorMessage(err));
     }
-  }
+    await forEachLimited(repo.listObjects('keys'), limit, async ({ name }) => {
+      report.keyFiles++;
+      try {
+        await repo.checkKeyFile(name);
+      } catch (err) {
+        if (!isDamage(err)) throw err;
+        damage(`keys/${name}`, `${errorMessage(err)}; the password it holds cannot open the repository`);
+      }
+    });
 
-  const packs = catalog.referencedPacks();
-  const toRead = new Set(sample(packs.map((p) => p.name), opts.readData));
-  const limit = pLimit(Math.max(1, Math.min(8, opts.concurrency)));
-  let done = 0;
-  await Promise.all(
-    packs.map((pack) =>
-      limit(async () => {
-        report.packsChecked++;
-        const blobs = catalog.blobsOfPack(pack.name);
-        const problems: string[] = [];
-        const bad: Buffer[] = [];
-        const size = present.get(pack.name);
-        if (size === undefined) {
-          problems.push('missing from the repository');
-          bad.push(...blobs.map((b) => b.hash));
-        } else if (size !== pack.size) {
-          problems.push(`size is ${size} bytes, catalog recorded ${pack.size}`);
-        }
-        const inIndex = indexed.get(pack.name);
-        const unindexed = blobs.filter((b) => !inIndex?.has(b.hash.toString('hex')));
-        if (unindexed.length > 0) problems.push(`${unindexed.length} blobs are in no index file (run a backup to write the missing index)`);
-        if (size !== undefined && toRead.has(pack.name)) bad.push(...(await readPack(opts, pack.name, blobs, problems, report)));
-        if (problems.length > 0) {
-          const damage = { what: `pack ${pack.name}`, problem: problems.join('; '), affected: catalog.versionsUsingBlobs(bad) };
-          report.damage.push(damage);
-          events({ type: 'warning', message: `${damage.what}: ${damage.problem}` });
-        }
-        events({ type: 'progress', phase: 'verify', done: ++done, total: packs.length, bytes: report.bytesRead, failed: report.damage.length });
-      }),
-    ),
-  );
+    // Packs in the repository, by name and size (one listing, kept in the catalog's temp tables).
+    events({ type: 'phase', phase: 'list packs' });
+    let batch: { id: string; size: number }[] = [];
+    for await (const item of repo.listPacks()) {
+      if ('stray' in item) {
+        if (report.strayObjects.length < MAX_LISTED) report.strayObjects.push(item.stray);
+        continue;
+      }
+      batch.push(item);
+      if (batch.length >= 5000) {
+        scratch.addPresentPacks(batch);
+        batch = [];
+      }
+    }
+    scratch.addPresentPacks(batch);
+
+    events({ type: 'phase', phase: 'read index' });
+    const unreadableIndex = new Map<string, Damage>();
+    await forEachLimited(repo.listObjects('index'), limit, async ({ name }) => {
+      report.indexFiles++;
+      try {
+        const doc = checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);
+        scratch.addIndexFile(name, doc.packs);
+      } catch (err) {
+        if (!isDamage(err)) throw err;
+        scratch.addIndexFile(name, null);
+        unreadableIndex.set(name, damage(`index/${name}`, errorMessage(err)));
+      }
+    });
+
+    events({ type: 'phase', phase: 'read runs' });
+    const unreadableRuns: { name: string; problem: string }[] = [];
+    await forEachLimited(repo.listObjects('runs'), limit, async ({ name }) => {
+      report.manifests++;
+      try {
+        const m = checkManifest(await repo.readDocument<RunManifest>('runs', name), name, repo);
+        scratch.addManifest(name, m.records);
+      } catch (err) {
+        if (!isDamage(err)) throw err;
+        scratch.addManifest(name, null);
+        unreadableRuns.push({ name, problem: errorMessage(err) });
+      }
+    });
+    for (const r of unreadableRuns) damage(`runs/${r.name}`, `${r.problem}; a catalog rebuild would lose the run and the versions it recorded`, [], [r.name]);
+
+    events({ type: 'phase', phase: 'read forgets' });
+    await forEachLimited(repo.listObjects('forgets'), limit, async ({ name }) => {
+      report.forgets++;
+      try {
+        await repo.readDocument<ForgetDocument>('forgets', name);
+      } catch (err) {
+        if (!isDamage(err)) throw err;
+        damage(`forgets/${name}`, `${errorMessage(err)}; a catalog rebuild would keep the runs and versions it removed`);
+      }
+    });
+
+    events({ type: 'phase', phase: 'check structure' });
+    checkStructure(scratch, report, damage, unreadableIndex);
+
+    const packs = scratch.packsToRead();
+    report.packsChecked += packs.length;
+    const toRead = sample(packs, opts.readData);
+    const reads = pLimit(limit);
+    let done = 0;
+    await Promise.all(
+      toRead.map((pack) =>
+        reads(async () => {
+          const expected = scratch.expectedBlobs(pack.name);
+          const problems: string[] = [];
+          const bad = await readPack(opts, pack.name, expected, problems, report);
+          if (problems.length > 0) damage(`pack ${pack.name}`, problems.join('; '), bad);
+          events({ type: 'progress', phase: 'read packs', done: ++done, total: toRead.length, bytes: report.bytesRead, failed: report.damage.length });
+        }),
+      ),
+    );
+  } finally {
+    scratch.close();
+  }
   report.durationMs = Date.now() - started;
   return report;
 }
 
-/** Downloads a pack and checks it end to end; returns the ids of blobs that are unreadable. */
-async function readPack(
-  opts: VerifyOptions,
-  name: string,
-  blobs: ReturnType<Catalog['blobsOfPack']>,
-  problems: string[],
+/** The comparisons that need no pack data: presence, sizes, bounds, reachability, manifests. */
+function checkStructure(
+  scratch: VerifyScratch,
   report: VerifyReport,
-): Promise<Buffer[]> {
+  damage: (what: string, problem: string, hashes?: readonly Buffer[], runs?: readonly string[]) => Damage,
+  unreadableIndex: Map<string, Damage>,
+): void {
+  const hashesOf = (blobs: readonly ExpectedBlob[]): Buffer[] => blobs.map((b) => b.hash);
+  for (const m of scratch.missingPacks()) {
+    report.packsChecked++;
+    const by = [...m.listedBy.map((f) => `index/${f}`), ...(m.inCatalog ? ['the catalog'] : [])];
+    damage(`pack ${m.pack}`, `missing from the repository (listed by ${by.join(', ')})`, hashesOf(scratch.expectedBlobs(m.pack)));
+  }
+  const wrongSize = new Map<string, { size: number; by: string[] }>();
+  for (const s of scratch.sizeMismatches()) {
+    const entry = wrongSize.get(s.pack) ?? { size: s.size, by: [] };
+    entry.by.push(`${s.by} recorded ${s.expected}`);
+    wrongSize.set(s.pack, entry);
+  }
+  for (const [pack, s] of wrongSize) {
+    // Blobs past the end cannot be read; the rest may still be (read-data tells).
+    const cut = scratch.expectedBlobs(pack).filter((b) => b.offset + b.length > s.size - 4);
+    damage(`pack ${pack}`, `size is ${s.size} bytes, ${s.by.join(', ')}`, hashesOf(cut));
+  }
+  for (const o of scratch.entriesOutOfBounds()) {
+    if (wrongSize.has(o.pack)) continue;
+    damage(`index/${o.file}`, `${o.count} entries of pack ${o.pack} lie outside the pack (the index file is inconsistent)`);
+  }
+
+  const listed = new Set<string>();
+  const gone = scratch.catalogIndexFilesGone();
+  for (const group of scratch.unindexedCatalogBlobs()) {
+    const n = group.hashes.length;
+    const lost = `a catalog rebuild would leave out the versions that need them`;
+    if (group.indexFile === null) {
+      damage('catalog', `${n} blobs catalogued versions need are in no index file of the repository; ${lost}`, group.hashes);
+      continue;
+    }
+    listed.add(group.indexFile);
+    const unreadable = unreadableIndex.get(group.indexFile);
+    if (unreadable !== undefined) {
+      const hit = scratch.affected(group.hashes, [], MAX_AFFECTED);
+      unreadable.problem += `; ${n} blobs catalogued versions need are in no other index file (${lost})`;
+      unreadable.runs = [...new Set([...unreadable.runs, ...hit.runs])].sort();
+      unreadable.affected = hit.versions;
+      unreadable.affectedCount = hit.versionCount;
+    } else if (gone.includes(group.indexFile)) {
+      damage(`index/${group.indexFile}`, `missing from the repository (the catalog read it); ${n} blobs it listed are in no other index file; ${lost}`, group.hashes);
+    } else {
+      damage(`index/${group.indexFile}`, `does not list ${n} blobs the catalog read from it; ${lost}`, group.hashes);
+    }
+  }
+  for (const name of gone) {
+    if (!listed.has(name)) report.notes.push(`index/${name}, which the catalog read, is gone, but every blob it listed is in another index file (a prune elsewhere?)`);
+  }
+
+  const records = new Map<string, string[]>();
+  for (const r of scratch.unreachableRecords()) {
+    const list = records.get(r.run) ?? [];
+    list.push(r.pack === null ? `record blob ${r.hash.toString('hex')} is in no index file` : `record blob ${r.hash.toString('hex')} is in pack ${r.pack}, which is missing`);
+    records.set(r.run, list);
+  }
+  for (const [run, problems] of records) {
+    damage(`runs/${run}`, `${problems.join('; ')}; a catalog rebuild would lose the versions the run recorded`, [], [run]);
+  }
+  for (const run of scratch.runsWithoutManifest()) {
+    damage(`runs/${run}`, `missing from the repository (the catalog knows run ${run}); a catalog rebuild would lose the run and the versions it recorded`, [], [run]);
+  }
+  report.unreferencedPacks = scratch.unreferencedPacks(MAX_LISTED);
+}
+
+/** Downloads a pack and checks it end to end; returns the ids of blobs that are unreadable. */
+async function readPack(opts: VerifyOptions, name: string, expected: readonly ExpectedBlob[], problems: string[], report: VerifyReport): Promise<Buffer[]> {
   let body: Buffer;
   try {
-    body = await getBytes(opts.repo.store, packKey(name));
+    body = await opts.repo.readPack(name);
   } catch (err) {
+    if (!isDamage(err)) throw err;
     problems.push(`cannot be read: ${errorMessage(err)}`);
-    return blobs.map((b) => b.hash);
+    return expected.map((b) => b.hash);
   }
   report.packsRead++;
   report.bytesRead += body.length;
   if (sha256Hex(body) !== name) problems.push('content does not match its name (corrupted)');
-  let header: Set<string> | null = null;
+  let entries: ReturnType<Repository['readPackHeader']>['entries'];
   try {
-    header = new Set(opts.repo.readPackHeader(body, name).entries.map((e) => `${e.id.toString('hex')}:${e.offset}:${e.length}`));
+    entries = opts.repo.readPackHeader(body, name).entries;
   } catch (err) {
+    if (!(err instanceof IntegrityError)) throw err;
     problems.push(errorMessage(err));
+    return expected.map((b) => b.hash);
   }
+  // Every blob the header lists is authenticated: data blobs, and the record blobs a rebuild needs.
   const bad: Buffer[] = [];
-  for (const b of blobs) {
+  const inHeader = new Set<string>();
+  for (const e of entries) {
     report.blobsRead++;
+    inHeader.add(`${e.id.toString('hex')}:${e.offset}:${e.length}`);
     try {
-      if (header !== null && !header.has(`${b.hash.toString('hex')}:${b.offset}:${b.length}`)) {
-        throw new IntegrityError(`blob ${b.hash.toString('hex')} is not in the pack header at offset ${b.offset}`);
-      }
-      if (b.offset + b.length > body.length) throw new IntegrityError(`blob ${b.hash.toString('hex')} lies past the end of the pack`);
-      opts.repo.decodeBlob(body.subarray(b.offset, b.offset + b.length), { id: b.hash, compressed: flagsCompressed(b.flags), rawLength: b.rawLength }, `pack ${name}`);
+      opts.repo.decodeBlob(body.subarray(e.offset, e.offset + e.length), e, `pack ${name}`);
     } catch (err) {
       if (!(err instanceof IntegrityError)) throw err;
-      bad.push(b.hash);
+      bad.push(e.id);
     }
   }
-  if (bad.length > 0) problems.push(`${bad.length} of ${blobs.length} blobs failed authentication or their hash check`);
-  return bad;
+  if (bad.length > 0) problems.push(`${bad.length} of ${entries.length} blobs failed authentication or their hash check`);
+  const absent = expected.filter((b) => !inHeader.has(`${b.hash.toString('hex')}:${b.offset}:${b.length}`));
+  if (absent.length > 0) problems.push(`${absent.length} blobs that index files or the catalog place in it are not in its header at that offset`);
+  return [...bad, ...absent.map((b) => b.hash)];
+}
+
+/** Damage to report (a missing or unreadable object); anything else (network, permissions) stops verify. */
+function isDamage(err: unknown): boolean {
+  return err instanceof IntegrityError || isNotFound(err) || (err instanceof StorageError && err.code === 'NotFound');
+}
+
+/** Runs `fn` over a listing as it streams, with at most `limit` calls in flight. */
+async function forEachLimited<T>(items: AsyncIterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown = null;
+  for await (const item of items) {
+    if (failure !== null) break;
+    const p = fn(item).then(
+      () => void inFlight.delete(p),
+      (err: unknown) => {
+        inFlight.delete(p);
+        failure ??= err;
+      },
+    );
+    inFlight.add(p);
+    if (inFlight.size >= limit) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  if (failure !== null) throw failure;
 }
 
 function sample<T>(items: T[], fraction: number): T[] {

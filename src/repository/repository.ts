@@ -26,7 +26,9 @@ import {
   type MasterKeys,
 } from './crypto.js';
 import { isLockable, writeRetainUntil, type ObjectLockConfig } from './object-lock.js';
-import { BlobType, decodePackHeader, splitPack, type PackEntry } from './pack.js';
+import { BlobType, decodePackHeader, packKey, splitPack, type PackEntry } from './pack.js';
+
+const PACK_ID = /^[0-9a-f]{64}$/;
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 export const DEFAULT_COMPRESSION_LEVEL = 3;
@@ -303,6 +305,60 @@ export class Repository {
       return JSON.parse(json.toString('utf8')) as T;
     } catch (err) {
       throw new IntegrityError(`${where}: cannot be decoded (${err instanceof Error ? err.message : err})`, { cause: err });
+    }
+  }
+
+  /** The objects of a directory, by name and size, as they are listed (one LIST, streamed). */
+  async *listObjects(dir: DocumentDir | 'keys'): AsyncIterable<{ name: string; size: number }> {
+    for await (const item of this.store.list(`${dir}/`)) if (item.kind === 'object') yield { name: item.key.slice(dir.length + 1), size: item.size };
+  }
+
+  /**
+   * The packs in the repository, by id and size (one LIST of packs/, streamed). An object under
+   * packs/ whose name is not `<aa>/<packId>` is yielded as a stray key: no pack, nothing refers to it.
+   */
+  async *listPacks(): AsyncIterable<{ id: string; size: number } | { stray: string; size: number }> {
+    for await (const item of this.store.list('packs/')) {
+      if (item.kind !== 'object') continue;
+      const id = item.key.slice(item.key.lastIndexOf('/') + 1);
+      if (PACK_ID.test(id) && item.key === packKey(id)) yield { id, size: item.size };
+      else yield { stray: item.key, size: item.size };
+    }
+  }
+
+  /** A whole pack (to check it end to end: its id, header and every blob). */
+  async readPack(id: string): Promise<Buffer> {
+    return getBytes(this.store, packKey(id));
+  }
+
+  /**
+   * Re-reads `config` and checks it is the one this repository was opened with (whose MAC was
+   * checked then, when encrypted): a config replaced since is named.
+   */
+  async checkConfig(): Promise<void> {
+    const raw = await getBytes(this.store, 'config');
+    const now = parseConfig(raw, this.store.location);
+    if (canonicalJson(now) !== canonicalJson(this.config)) {
+      throw new IntegrityError(`${this.store.location}config: changed since it was opened (its MAC ${this.keys === null ? 'cannot be checked' : 'was checked on open'})`);
+    }
+  }
+
+  /**
+   * Checks one keys/ object: named by the SHA-256 of its content, and a well-formed key file
+   * (its wrapped key is authenticated only by the password that opens it).
+   */
+  async checkKeyFile(name: string): Promise<void> {
+    const where = `${this.store.location}keys/${name}`;
+    const body = await getBytes(this.store, `keys/${name}`);
+    if (sha256Hex(body) !== name) throw new IntegrityError(`${where}: content does not match its name (corrupted)`);
+    let file: Partial<KeyFile>;
+    try {
+      file = JSON.parse(body.toString('utf8')) as Partial<KeyFile>;
+    } catch {
+      throw new IntegrityError(`${where}: not valid JSON`);
+    }
+    if (file === null || typeof file !== 'object' || typeof file.wrappedKey !== 'string' || file.kdf === null || typeof file.kdf !== 'object') {
+      throw new IntegrityError(`${where}: not a key file (kdf or wrappedKey missing)`);
     }
   }
 

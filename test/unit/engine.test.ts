@@ -172,7 +172,8 @@ describe('backup → restore → verify on the filesystem store', () => {
     writeFileSync(indexPath, readFileSync(indexPath).subarray(0, 40));
     const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
     expect(report.damage.find((d) => d.what === `index/${indexName}`)!.problem).toMatch(/failed authentication/);
-    expect(report.damage.some((d) => /blobs are in no index file/.test(d.problem))).toBe(true);
+    expect(report.damage.find((d) => d.what === `index/${indexName}`)!.problem).toMatch(/blobs catalogued versions need are in no other index file/);
+    expect(report.damage.find((d) => d.what === `index/${indexName}`)!.affectedCount).toBeGreaterThan(0);
   });
 
   it('refuses a wrong password and an altered config', async () => {

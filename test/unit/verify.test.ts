@@ -1,0 +1,150 @@
+// `verify` covers every repository object: packs that hold run records, manifests, index
+// files, forget documents and key files are checked, and damage names the object, the runs
+// and the object versions it affects.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Catalog } from '../../src/catalog/catalog.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import type { IndexDocument, RunManifest } from '../../src/engine/finalize.js';
+import { verify } from '../../src/engine/verify.js';
+import type { Group, Policy } from '../../src/policy/types.js';
+import { BlobType, packKey } from '../../src/repository/pack.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { getBytes } from '../../src/storage/types.js';
+import { initRepo, openCatalog, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
+
+/** Where a blob is, according to the index files. */
+async function locate(repo: Repository, hex: string): Promise<{ pack: string; offset: number; length: number; indexFile: string }> {
+  for (const name of await repo.listNames('index')) {
+    const doc = await repo.readDocument<IndexDocument>('index', name);
+    for (const p of doc.packs) {
+      const b = p.blobs.find((e) => e[0] === hex);
+      if (b !== undefined) return { pack: p.id, offset: b[2], length: b[3], indexFile: name };
+    }
+  }
+  throw new Error(`blob ${hex} is in no index file`);
+}
+
+function flipByte(path: string, at: number): void {
+  const bytes = readFileSync(path);
+  bytes[at]! ^= 0x20;
+  writeFileSync(path, bytes);
+}
+
+describe('verify covers every repository object', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let catalog: Catalog;
+  let runs: string[];
+  const repoPath = (...parts: string[]) => join(dir.path, 'repo', ...parts);
+
+  beforeEach(async () => {
+    dir = tempDir('verify');
+    const source = join(dir.path, 'lake');
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 12; i++) files[`t/part-${i}.json`] = JSON.stringify({ i, text: 'x'.repeat(100 + i) });
+    writeTree(source, files);
+    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    repo = await initRepo(store, { packSize: 64 * 1024 });
+    catalog = openCatalog(dir.path, repo);
+    const group: Group = { name: 'lake', sources: [{ kind: 'path', path: source, prefixes: [''], exclude: [] }] };
+    const policy: Policy = testPolicy(store.location, [group]);
+    const first = await backupGroup({ repo, catalog, policy, group });
+    writeFileSync(join(source, 't/part-3.json'), '{"changed":true}');
+    writeFileSync(join(source, 't/new.json'), '{"new":true}');
+    const second = await backupGroup({ repo, catalog, policy, group });
+    runs = [first.runId, second.runId];
+  });
+  afterEach(() => {
+    catalog.close();
+    dir.cleanup();
+  });
+
+  it('a clean repository: every object is counted, nothing is damaged; an unreferenced pack is a note', async () => {
+    await repo.addPassword('second password', { algorithm: 'scrypt', N: 1024, r: 8, p: 1, salt: Buffer.alloc(16, 1).toString('base64') });
+    const orphan = await getBytes(repo.store, packKey(catalog.referencedPacks()[0]!.name));
+    // A pack a killed backup left: a copy under another (valid) name, listed by nothing.
+    const { sha256Hex } = await import('../../src/repository/config.js');
+    const extra = Buffer.concat([orphan, Buffer.alloc(0)]);
+    extra[0]! ^= 1;
+    const extraId = sha256Hex(extra);
+    await repo.store.put(packKey(extraId), extra);
+    const report = await verify({ repo, catalog, readData: 1, concurrency: 4 });
+    expect(report.damage).toEqual([]);
+    expect(report).toMatchObject({ keyFiles: 1, manifests: 2, forgets: 0 });
+    expect(report.indexFiles).toBeGreaterThanOrEqual(2);
+    expect(report.unreferencedPacks).toEqual({ count: 1, bytes: extra.length, listed: [{ id: extraId, size: extra.length }] });
+    expect(report.packsRead).toBe(report.packsChecked);
+  });
+
+  it('a byte flipped in a pack holding run records: --read-data names the pack and the run', async () => {
+    const manifest = await repo.readDocument<RunManifest>('runs', runs[1]!);
+    const where = await locate(repo, manifest.records[0]!);
+    flipByte(repoPath(packKey(where.pack)), where.offset + Math.floor(where.length / 2));
+
+    const report = await verify({ repo, catalog, readData: 1, concurrency: 4 });
+    const damage = report.damage.find((d) => d.what === `pack ${where.pack}`);
+    expect(damage, JSON.stringify(report.damage)).toBeDefined();
+    expect(damage!.problem).toMatch(/blobs failed authentication or their hash check/);
+    expect(damage!.runs).toContain(runs[1]);
+    // The versions that run recorded are what a rebuild would lose: named.
+    expect(damage!.affected.map((a) => a.key)).toEqual(expect.arrayContaining(['t/part-3.json', 't/new.json']));
+    expect(damage!.affectedCount).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a byte flipped in a runs/ manifest: named with its run', async () => {
+    const path = repoPath('runs', runs[0]!);
+    flipByte(path, readFileSync(path).length >> 1);
+    const report = await verify({ repo, catalog, readData: 1, concurrency: 4 });
+    const damage = report.damage.find((d) => d.what === `runs/${runs[0]}`);
+    expect(damage, JSON.stringify(report.damage)).toBeDefined();
+    expect(damage!.problem).toMatch(/failed authentication/);
+    expect(damage!.runs).toEqual([runs[0]]);
+    expect(damage!.affectedCount).toBe(12); // the first run recorded 12 versions
+  });
+
+  it('a deleted manifest: the structure check names the run', async () => {
+    rmSync(repoPath('runs', runs[1]!));
+    const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
+    expect(report.packsRead).toBe(0);
+    expect(report.damage).toHaveLength(1);
+    expect(report.damage[0]).toMatchObject({ what: `runs/${runs[1]}`, runs: [runs[1]], affectedCount: 2 });
+    expect(report.damage[0]!.problem).toMatch(/^missing from the repository \(the catalog knows run /);
+    expect(report.damage[0]!.affected.map((a) => a.key).sort()).toEqual(['t/new.json', 't/part-3.json']);
+  });
+
+  it('a deleted index file is named, with the versions only it located', async () => {
+    const hex = (await repo.readDocument<RunManifest>('runs', runs[1]!)).records[0]!;
+    const { indexFile } = await locate(repo, hex);
+    rmSync(repoPath('index', indexFile));
+    const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
+    const what = report.damage.map((d) => d.what);
+    expect(what).toContain(`index/${indexFile}`);
+    expect(report.damage.find((d) => d.what === `index/${indexFile}`)!.problem).toMatch(/^missing from the repository \(the catalog read it\); \d+ blobs it listed are in no other index file/);
+    // The run's record blob is now in no index file: the run is named too.
+    expect(report.damage.find((d) => d.what === `runs/${runs[1]}`)!.problem).toMatch(`record blob ${hex} is in no index file`);
+  });
+
+  it('a pack only index files know (records only) that is missing, a damaged forget document and key file are named', async () => {
+    // Find a pack that holds record blobs and no data blob a version needs.
+    let recordsOnly: string | undefined;
+    for (const name of await repo.listNames('index')) {
+      for (const p of (await repo.readDocument<IndexDocument>('index', name)).packs) {
+        if (p.blobs.every((b) => b[1] === BlobType.records)) recordsOnly = p.id;
+      }
+    }
+    expect(recordsOnly).toBeDefined();
+    const victim = recordsOnly!;
+    rmSync(repoPath(packKey(victim)));
+    await repo.writeDocument('forgets', '20261201T030000Z-9ab1c2-0001', { version: 1, forgotten: [], dropped: [] });
+    flipByte(repoPath('forgets', '20261201T030000Z-9ab1c2-0001'), 20);
+    await repo.store.put(`keys/${'f'.repeat(64)}`, Buffer.from('{"not":"a key"}'));
+    const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
+    const what = report.damage.map((d) => d.what);
+    expect(what).toEqual(expect.arrayContaining([`pack ${victim}`, 'forgets/20261201T030000Z-9ab1c2-0001', `keys/${'f'.repeat(64)}`]));
+    expect(report.damage.find((d) => d.what === `pack ${victim}`)!.problem).toMatch(/^missing from the repository \(listed by index\//);
+    expect(report.damage.find((d) => d.what === `pack ${victim}`)!.runs.length).toBeGreaterThan(0);
+  });
+});
