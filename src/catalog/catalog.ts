@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { LakeguardError } from '../errors.js';
 import { requireCjs } from '../util/cjs.js';
 import { decodeStorageClass, encodeEtag, encodeLastModified, encodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
+import { corruptCatalogError, isCorruptDatabase, noteCatalogOpened } from './corrupt.js';
 import { migrate } from './migrate.js';
 import { SCHEMA, SCHEMA_VERSION, blobHashIs, blobReferencedSql } from './schema.js';
 import type {
@@ -60,6 +61,13 @@ export class Catalog {
   private readonly bucketIds = new Map<string, number>();
   private readonly metaIds = new Map<string, number>();
   private readonly stmts: ReturnType<Catalog['prepare']>;
+  /** While a rebuild checks index entries against the packs that exist (beginPresentPacks). */
+  private packCheck: {
+    present: BetterSqlite3.Statement;
+    markMissing: BetterSqlite3.Statement;
+    relocate: BetterSqlite3.Statement;
+    anyMissing: boolean;
+  } | null = null;
 
   private constructor(
     readonly path: string,
@@ -80,6 +88,7 @@ export class Catalog {
       db.exec(SCHEMA);
     } catch (err) {
       db?.close();
+      if (isCorruptDatabase(err)) throw corruptCatalogError(path, err);
       const known = err instanceof LakeguardError ? err : undefined; // a catalog of a newer schema
       throw new LakeguardError(`cannot open catalog ${path}: ${err instanceof Error ? err.message : err}`, {
         cause: err,
@@ -100,6 +109,7 @@ export class Catalog {
         hint: 'point --catalog at another file, or delete this one and run `lakeguard catalog rebuild`',
       });
     }
+    noteCatalogOpened(path);
     return new Catalog(path, db);
   }
 
@@ -303,7 +313,66 @@ export class Catalog {
   insertPack(pack: PackRecord, runSeq: number | null, indexFile: string | null = null): void {
     const packRow = (this.stmts.insertPack.get(pack.name, pack.size, runSeq) as { id: number }).id;
     const indexRow = indexFile === null ? null : (this.stmts.indexFileId.get(indexFile) as number);
-    for (const b of pack.blobs) this.insertBlob(b, packRow, indexRow);
+    const check = this.packCheck;
+    if (check !== null && check.present.get(pack.name, pack.size) === undefined) {
+      check.markMissing.run(packRow);
+      check.anyMissing = true;
+      for (const b of pack.blobs) this.insertBlob(b, packRow, indexRow);
+      return;
+    }
+    for (const b of pack.blobs) {
+      this.insertBlob(b, packRow, indexRow);
+      // A blob first located in a missing pack moves here: this copy can be read.
+      if (check?.anyMissing) check.relocate.run({ hash: b.hash, pack: packRow, offset: b.offset, length: b.length, rawLength: b.rawLength, flags: b.flags, indexFile: indexRow });
+    }
+  }
+
+  // ---- catalog rebuild: index entries checked against the packs that exist ------------------
+
+  /**
+   * From now on insertPack knows which packs the repository has (added with addPresentPacks,
+   * from one LIST of packs/) and, for a blob listed in several index files, prefers an entry
+   * whose pack exists with the size the index file gives. endPresentPacks ends this.
+   */
+  beginPresentPacks(): void {
+    this.db.exec(`DROP TABLE IF EXISTS temp.present_packs; CREATE TEMP TABLE present_packs (name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
+                  DROP TABLE IF EXISTS temp.missing_packs; CREATE TEMP TABLE missing_packs (id INTEGER PRIMARY KEY)`);
+    this.packCheck = {
+      present: this.db.prepare('SELECT 1 FROM temp.present_packs WHERE name = ? AND size = ?').pluck(),
+      markMissing: this.db.prepare('INSERT OR IGNORE INTO temp.missing_packs (id) VALUES (?)'),
+      relocate: this.db.prepare(
+        `UPDATE blobs SET pack = @pack, offset = @offset, length = @length, raw_length = @rawLength, flags = @flags, index_file = @indexFile
+         WHERE ${blobHashIs('blobs', '@hash')} AND pack IN (SELECT id FROM temp.missing_packs)`,
+      ),
+      anyMissing: false,
+    };
+  }
+
+  addPresentPacks(packs: readonly { name: string; size: number }[]): void {
+    const put = this.db.prepare('INSERT OR REPLACE INTO temp.present_packs (name, size) VALUES (?, ?)');
+    this.transaction(() => packs.forEach((p) => put.run(p.name, p.size)));
+  }
+
+  /**
+   * Ends the pack check: packs index files list that do not exist (or not with that size) and
+   * still locate blobs (no other index file has them in an existing pack), with the number of
+   * catalogued versions that need those blobs. Missing packs that locate nothing are dropped.
+   */
+  endPresentPacks(): { pack: string; blobs: number; versions: number }[] {
+    const lost = this.db
+      .prepare(
+        `SELECT p.name AS pack, count(b.id) AS blobs,
+                (SELECT count(*) FROM versions v WHERE v.blob IN (SELECT id FROM blobs WHERE pack = p.id)
+                   OR v.id IN (SELECT vb.version FROM version_blobs vb JOIN blobs x ON x.id = vb.blob WHERE x.pack = p.id)) AS versions
+         FROM temp.missing_packs m JOIN packs p ON p.id = m.id JOIN blobs b ON b.pack = p.id GROUP BY p.id ORDER BY p.name`,
+      )
+      .all() as { pack: string; blobs: number; versions: number }[];
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM packs WHERE id IN (SELECT id FROM temp.missing_packs) AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.pack = packs.id)').run();
+    });
+    this.packCheck = null;
+    this.db.exec('DROP TABLE IF EXISTS temp.present_packs; DROP TABLE IF EXISTS temp.missing_packs');
+    return lost;
   }
 
   /** Inserts versions; a version whose S3 version id is already catalogued is skipped. Returns rows inserted. */

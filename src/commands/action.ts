@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { setMaxListeners } from 'node:events';
+import { corruptCatalogError, isCorruptDatabase } from '../catalog/corrupt.js';
 import { ExitCode, InterruptedError, errorMessage } from '../errors.js';
 import { globalOptions } from './context.js';
 import { Reporter } from './reporter.js';
@@ -28,7 +29,9 @@ export function action<A extends unknown[]>(
       outcome.code = (await body({ cmd, signal: controller.signal, reporter }, ...args)) ?? ExitCode.ok;
     } catch (err) {
       const interrupted = controller.signal.aborted && !(err instanceof InterruptedError);
-      outcome.code = reporter.fatal(interrupted ? new InterruptedError(`interrupted (${errorMessage(err)})`) : err);
+      // SQLite meets a corrupted page only when a query reads it, in the middle of any command.
+      const named = isCorruptDatabase(err) ? corruptCatalogError(null, err) : err;
+      outcome.code = reporter.fatal(interrupted ? new InterruptedError(`interrupted (${errorMessage(err)})`) : named);
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

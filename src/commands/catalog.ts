@@ -17,13 +17,16 @@ export function register(program: Command): void {
     .command('rebuild')
     .description('recreate the catalog from the repository alone (index/ and runs/); the old file is replaced only when the new one is complete')
     .option('--skip-damaged', 'leave out index files and run manifests that fail authentication (each is listed, exit 1) instead of stopping')
+    .option('--accept-damage', 'install the new catalog even when the repository is damaged (without it, a damaged result is written beside the old catalog, which stays)')
     .option('--no-lock', 'take no shared repository lock (read-only credentials); a concurrent prune could then remove what is being read')
     .addHelpText(
       'after',
       `
 The catalog file is --catalog, $LAKEGUARD_CATALOG, or the default under ~/.cache/lakeguard.
 It must not be open in another lakeguard process (the rebuild refuses). A crash or error
-leaves the old catalog untouched.
+leaves the old catalog untouched. When the repository is damaged, the new catalog lacks what
+the damage took: it is written to <catalog>.damaged and the old catalog stays, unless
+--accept-damage. A corrupt catalog file is moved aside to <catalog>.corrupt-<time>, not read.
 
 Exit status: 0 rebuilt, 1 error, or the repository is damaged (object versions whose content
 is in no index file, unreadable record blobs, skipped files: each is listed; the rest is in the
@@ -32,12 +35,14 @@ new catalog), 10 repository missing, 11 locked (an exclusive operation runs), 12
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {
-        const opts = cmd.opts<{ skipDamaged?: boolean; lock: boolean }>();
+        const opts = cmd.opts<{ skipDamaged?: boolean; acceptDamage?: boolean; lock: boolean }>();
         const { policy, repo, catalogPath } = await openRepository(cmd);
         const report = await rebuildCatalog({
           repo,
           catalogPath,
-          skipDamaged: opts.skipDamaged ?? false,
+          // Accepting damage means going on past damaged documents too.
+          skipDamaged: (opts.skipDamaged ?? false) || (opts.acceptDamage ?? false),
+          acceptDamage: opts.acceptDamage ?? false,
           lock: opts.lock,
           concurrency: Math.min(16, policy.concurrency.transfer),
           events: reporter.event,
@@ -95,11 +100,12 @@ function describeSync(r: SyncReport, catalog: string, location: string): string 
 
 function describe(r: RebuildReport, location: string): string {
   const lines = [
-    `rebuilt catalog ${r.catalog} from ${location} in ${formatDuration(r.durationMs)}`,
+    `${r.installed ? 'rebuilt catalog' : 'wrote a new, DAMAGED catalog (not installed) to'} ${r.catalog} from ${location} in ${formatDuration(r.durationMs)}`,
     `  ${r.runs} runs, ${r.versions} object versions, ${r.failures} recorded failures`,
     `  ${r.blobs} blobs in ${r.packs} packs from ${r.indexFiles} index files; ${formatBytes(r.bytesRead)} of records read`,
   ];
-  if (r.previousRuns !== null) lines.push(`  the replaced catalog had ${r.previousRuns} runs`);
+  if (r.movedAside !== null) lines.push(`  the old catalog file was corrupt: moved to ${r.movedAside}`);
+  if (r.previousRuns !== null) lines.push(`  the ${r.installed ? 'replaced' : 'kept'} catalog has ${r.previousRuns} runs`);
   if (r.damage.length > 0) {
     lines.push(`DAMAGE: ${r.damage.length} problems`);
     for (const d of r.damage.slice(0, MAX_PRINTED)) lines.push(`  ${d.what}: ${d.problem}`);
@@ -114,6 +120,12 @@ function describe(r: RebuildReport, location: string): string {
   }
   if (r.damage.length > 0 || r.missingCount > 0) {
     lines.push('the repository is damaged: everything else is in the new catalog and restorable; run `lakeguard verify --read-data`');
+    if (!r.installed) {
+      lines.push(
+        `the new catalog was NOT installed: ${r.previousRuns === null ? 'there is no catalog' : 'the old catalog stays'} at ${r.target}; ` +
+          'rerun with --accept-damage to install one that lacks the above',
+      );
+    }
   }
   return lines.join('\n');
 }

@@ -6,6 +6,7 @@ import { Catalog } from '../catalog/catalog.js';
 import type { PackRecord } from '../catalog/catalog.js';
 import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
 import { isPruneDocument, markDocumentApplied, relocatePacks, type PruneDocument } from '../catalog/sync.js';
+import { isCorruptDatabase } from '../catalog/corrupt.js';
 import { blobHashIs } from '../catalog/schema.js';
 import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMessage, isNotFound } from '../errors.js';
@@ -26,6 +27,11 @@ export interface RebuildOptions {
   catalogPath: string;
   /** Skip index files and run manifests that fail authentication or parsing (each is reported) instead of stopping. */
   skipDamaged?: boolean;
+  /**
+   * Install the new catalog even when it lacks something (damage). Without it, a damaged
+   * result is written beside the target (`<target>.damaged`) and the old catalog stays.
+   */
+  acceptDamage?: boolean;
   /** Take a shared repository lock while reading (default), so no deleting operation runs meanwhile. */
   lock?: boolean;
   /** Parallel reads of index files, manifests and record blobs. */
@@ -50,7 +56,14 @@ export interface MissingBlob {
 }
 
 export interface RebuildReport {
+  /** Where the new catalog is: the target, or beside it when it was not installed. */
   catalog: string;
+  /** The catalog file the rebuild was asked to (re)create. */
+  target: string;
+  /** Whether the new catalog replaced the target (false: damaged and not accepted). */
+  installed: boolean;
+  /** Where a corrupt catalog file found at the target was moved (null: there was none). */
+  movedAside: string | null;
   runs: number;
   versions: number;
   failures: number;
@@ -102,11 +115,17 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
   const target = resolve(opts.catalogPath);
   mkdirSync(dirname(target), { recursive: true });
   // Fail fast, before the long work: the target must not be in use or belong to another repository.
-  const { previousRuns } = claimTarget(target, repo.id);
+  const claimed = claimTarget(target, repo.id);
+  const { previousRuns } = claimed;
+  // A corrupt catalog is not read again (any query may fail on it): it is kept aside, whole.
+  const movedAside = claimed.corrupt ? moveAside(target) : null;
   removeLeftovers(target);
 
   const report: RebuildReport = {
     catalog: target,
+    target,
+    installed: false,
+    movedAside,
     runs: 0,
     versions: 0,
     failures: 0,
@@ -142,6 +161,19 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     const runNames = (await repo.listNames('runs')).sort();
     const indexNames = (await repo.listNames('index')).sort();
     const forgetNames = (await repo.listNames('forgets')).sort();
+    // Index entries are checked against the packs that exist (one LIST, after the index listing:
+    // a pack is written before any index file lists it).
+    catalog.beginPresentPacks();
+    let present: { name: string; size: number }[] = [];
+    for await (const p of repo.listPacks()) {
+      if ('stray' in p) continue;
+      present.push({ name: p.id, size: p.size });
+      if (present.length >= 5000) {
+        catalog.addPresentPacks(present);
+        present = [];
+      }
+    }
+    catalog.addPresentPacks(present);
     checkSignal();
 
     events({ type: 'phase', phase: 'read index' });
@@ -167,6 +199,18 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     const into = catalog;
     await applyForgets(repo, into, forgetNames, damaged, checkSignal, (name, doc) => markDocumentApplied(into, name, Date.parse(doc.created)));
 
+    // A run the old catalog has that the repository neither has nor forgot: its manifest is gone.
+    const known = catalog.knownRunIds();
+    for (const id of claimed.finishedRunIds ?? []) {
+      if (!known.has(id)) damaged(`runs/${id}`, 'missing from the repository, but the old catalog has this run: the new catalog lacks it and the versions it recorded');
+    }
+    for (const lost of catalog.endPresentPacks()) {
+      damaged(
+        `pack ${lost.pack}`,
+        `missing from the repository (or not the size its index files give); ${lost.blobs} blobs are in no other pack, and ${lost.versions} object versions need them (their restore fails)`,
+      );
+    }
+
     const stats = catalog.stats();
     report.versions = stats.versions;
     report.blobs = stats.blobs;
@@ -178,7 +222,18 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     catalog.close();
     catalog = null;
     events({ type: 'phase', phase: 'install catalog' });
-    install(tmp, target, repo.id);
+    // Never replace a working catalog with one that lacks something, unless told to.
+    if (report.damage.length > 0 || report.missingCount > 0) {
+      if (opts.acceptDamage) {
+        install(tmp, target, repo.id);
+        report.installed = true;
+      } else {
+        report.catalog = putBeside(tmp, `${target}.damaged`);
+      }
+    } else {
+      install(tmp, target, repo.id);
+      report.installed = true;
+    }
   } catch (err) {
     catalog?.close();
     removeDatabaseFiles(tmp);
@@ -512,17 +567,22 @@ function damageHint(err: unknown, what: string): unknown {
  * fails at once if any connection has it open) and does not belong to another repository,
  * and folds its WAL into the file. A file that is not a readable database is simply replaced.
  */
-function claimTarget(target: string, repositoryId: string): { previousRuns: number | null } {
+function claimTarget(
+  target: string,
+  repositoryId: string,
+  quickCheck = true,
+): { previousRuns: number | null; corrupt?: true; finishedRunIds?: string[] } {
   if (!existsSync(target)) return { previousRuns: null };
   let db: BetterSqlite3.Database;
   try {
     db = new Database(target, { timeout: 0, fileMustExist: true });
   } catch {
-    return { previousRuns: null };
+    return { previousRuns: null, corrupt: true };
   }
   try {
     let owner: string | undefined;
     let runs: number | null = null;
+    let finishedRunIds: string[] = [];
     try {
       db.pragma('locking_mode = EXCLUSIVE');
       db.exec('BEGIN EXCLUSIVE');
@@ -533,23 +593,38 @@ function claimTarget(target: string, repositoryId: string): { previousRuns: numb
           hint: 'let it finish (or stop it), then run `lakeguard catalog rebuild` again',
         });
       }
-      return { previousRuns: null }; // not a database: replaced
+      return { previousRuns: null, corrupt: true }; // not a database: kept aside
     }
+    let corrupt = false;
     try {
-      owner = db.prepare("SELECT value FROM catalog_info WHERE name = 'repository'").pluck().get() as string | undefined;
-      runs = db.prepare('SELECT count(*) FROM runs').pluck().get() as number;
-    } catch {
-      // an empty or foreign SQLite file: nothing to keep
+      // A damaged page would fail some later query: checked once, here (one read of the file).
+      if (quickCheck && db.pragma('quick_check(1)', { simple: true }) !== 'ok') {
+        corrupt = true;
+      } else {
+        owner = db.prepare("SELECT value FROM catalog_info WHERE name = 'repository'").pluck().get() as string | undefined;
+        runs = db.prepare('SELECT count(*) FROM runs').pluck().get() as number;
+        finishedRunIds = db.prepare("SELECT id FROM runs WHERE status != 'running'").pluck().all() as string[];
+      }
+    } catch (err) {
+      if (isCorruptDatabase(err)) corrupt = true;
+      // else: an empty or foreign SQLite file: nothing to keep
     } finally {
-      db.exec('COMMIT');
+      try {
+        db.exec('COMMIT');
+      } catch (err) {
+        // Ending the transaction can meet the damage too.
+        if (!isCorruptDatabase(err)) throw err;
+        corrupt = true;
+      }
     }
+    if (corrupt) return { previousRuns: null, corrupt: true };
     if (owner !== undefined && owner !== repositoryId) {
       throw new LakeguardError(`catalog ${target} belongs to repository ${owner}, not ${repositoryId}`, {
         hint: 'pass --catalog with another path, or delete that file first',
       });
     }
     db.pragma('wal_checkpoint(TRUNCATE)');
-    return { previousRuns: runs };
+    return { previousRuns: runs, finishedRunIds };
   } finally {
     db.close();
   }
@@ -557,7 +632,7 @@ function claimTarget(target: string, repositoryId: string): { previousRuns: numb
 
 /** Replaces the target with the complete temporary catalog (same directory: an atomic rename). */
 function install(tmp: string, target: string, repositoryId: string): void {
-  claimTarget(target, repositoryId);
+  claimTarget(target, repositoryId, false);
   // Leftover WAL and shared-memory files of the old catalog must not be applied to the new one.
   rmSync(`${target}-wal`, { force: true });
   rmSync(`${target}-shm`, { force: true });
@@ -572,6 +647,22 @@ function install(tmp: string, target: string, repositoryId: string): void {
   } catch {
     // directories cannot be fsynced on every platform; the rename itself is atomic
   }
+}
+
+/** Moves a corrupt catalog file (and its WAL) aside, to a new name beside it; returns that name. */
+function moveAside(target: string): string {
+  const base = `${target}.corrupt-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  let aside = base;
+  for (let n = 2; existsSync(aside); n++) aside = `${base}-${n}`;
+  for (const suffix of ['-wal', '-shm', '']) if (existsSync(target + suffix)) renameSync(target + suffix, aside + suffix);
+  return aside;
+}
+
+/** Puts a complete catalog beside the target instead of over it (a damaged rebuild not accepted). */
+function putBeside(tmp: string, beside: string): string {
+  removeDatabaseFiles(beside);
+  renameSync(tmp, beside);
+  return beside;
 }
 
 function removeDatabaseFiles(path: string): void {
