@@ -67,6 +67,8 @@ export class Catalog {
     markMissing: BetterSqlite3.Statement;
     relocate: BetterSqlite3.Statement;
     anyMissing: boolean;
+    /** Entries that lie outside their pack, per "<index file> <pack>". */
+    outside: Map<string, number>;
   } | null = null;
 
   private constructor(
@@ -321,6 +323,12 @@ export class Catalog {
       return;
     }
     for (const b of pack.blobs) {
+      if (check !== null && b.offset + b.length > pack.size - 4) {
+        // An entry outside its pack locates nothing: left out (its versions are reported missing).
+        const key = `${indexFile ?? ''} ${pack.name}`;
+        check.outside.set(key, (check.outside.get(key) ?? 0) + 1);
+        continue;
+      }
       this.insertBlob(b, packRow, indexRow);
       // A blob first located in a missing pack moves here: this copy can be read.
       if (check?.anyMissing) check.relocate.run({ hash: b.hash, pack: packRow, offset: b.offset, length: b.length, rawLength: b.rawLength, flags: b.flags, indexFile: indexRow });
@@ -345,6 +353,7 @@ export class Catalog {
          WHERE ${blobHashIs('blobs', '@hash')} AND pack IN (SELECT id FROM temp.missing_packs)`,
       ),
       anyMissing: false,
+      outside: new Map(),
     };
   }
 
@@ -356,9 +365,10 @@ export class Catalog {
   /**
    * Ends the pack check: packs index files list that do not exist (or not with that size) and
    * still locate blobs (no other index file has them in an existing pack), with the number of
-   * catalogued versions that need those blobs. Missing packs that locate nothing are dropped.
+   * catalogued versions that need those blobs, and index entries that were left out because
+   * they lie outside their pack. Missing packs that locate nothing are dropped.
    */
-  endPresentPacks(): { pack: string; blobs: number; versions: number }[] {
+  endPresentPacks(): { lost: { pack: string; blobs: number; versions: number }[]; outside: { indexFile: string; pack: string; entries: number }[] } {
     const lost = this.db
       .prepare(
         `SELECT p.name AS pack, count(b.id) AS blobs,
@@ -370,9 +380,13 @@ export class Catalog {
     this.transaction(() => {
       this.db.prepare('DELETE FROM packs WHERE id IN (SELECT id FROM temp.missing_packs) AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.pack = packs.id)').run();
     });
+    const outside = [...(this.packCheck?.outside ?? [])].map(([key, entries]) => {
+      const [indexFile = '', pack = ''] = key.split(' ');
+      return { indexFile, pack, entries };
+    });
     this.packCheck = null;
     this.db.exec('DROP TABLE IF EXISTS temp.present_packs; DROP TABLE IF EXISTS temp.missing_packs');
-    return lost;
+    return { lost, outside };
   }
 
   /** Inserts versions; a version whose S3 version id is already catalogued is skipped. Returns rows inserted. */

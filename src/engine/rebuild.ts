@@ -204,12 +204,14 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     for (const id of claimed.finishedRunIds ?? []) {
       if (!known.has(id)) damaged(`runs/${id}`, 'missing from the repository, but the old catalog has this run: the new catalog lacks it and the versions it recorded');
     }
-    for (const lost of catalog.endPresentPacks()) {
+    const packCheck = catalog.endPresentPacks();
+    for (const lost of packCheck.lost) {
       damaged(
         `pack ${lost.pack}`,
         `missing from the repository (or not the size its index files give); ${lost.blobs} blobs are in no other pack, and ${lost.versions} object versions need them (their restore fails)`,
       );
     }
+    for (const o of packCheck.outside) damaged(`index/${o.indexFile}`, `${o.entries} entries of pack ${o.pack} lie outside the pack; left out`);
 
     const stats = catalog.stats();
     report.versions = stats.versions;

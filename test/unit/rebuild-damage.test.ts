@@ -143,6 +143,21 @@ describe('catalog rebuild on a damaged repository', () => {
     }
   });
 
+  it('an index entry that lies outside its pack is left out and reported', async () => {
+    const hex = (await repo.readDocument<RunManifest>('runs', runs[0]!)).records[0]!;
+    const { indexFile } = await locate(repo, hex);
+    const doc = await repo.readDocument<IndexDocument>('index', indexFile);
+    const pack = doc.packs.find((p) => p.blobs.some((b) => b[0] === hex))!;
+    pack.blobs.find((b) => b[0] === hex)![2] = pack.size; // its offset, past the end
+    const rewritten = await repo.writeDocument('index', null, doc);
+    await repo.store.delete(`index/${indexFile}`);
+    const report = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'fresh.db') });
+    expect(report.damage).toEqual(
+      expect.arrayContaining([{ what: `index/${rewritten}`, problem: `1 entries of pack ${pack.id} lie outside the pack; left out` }]),
+    );
+    expect(report.installed).toBe(false);
+  });
+
   it('a catalog file with a corrupted page is moved aside (named), and the rebuild succeeds', async () => {
     const bytes = readFileSync(target);
     expect(bytes.length).toBeGreaterThan(8 * 4096);
