@@ -114,36 +114,9 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       }
     });
 
-    // Packs in the repository, by name and size (one listing, kept in the catalog's temp tables).
-    events({ type: 'phase', phase: 'list packs' });
-    let batch: { id: string; size: number }[] = [];
-    for await (const item of repo.listPacks()) {
-      if ('stray' in item) {
-        if (report.strayObjects.length < MAX_LISTED) report.strayObjects.push(item.stray);
-        continue;
-      }
-      batch.push(item);
-      if (batch.length >= 5000) {
-        scratch.addPresentPacks(batch);
-        batch = [];
-      }
-    }
-    scratch.addPresentPacks(batch);
-
-    events({ type: 'phase', phase: 'read index' });
-    const unreadableIndex = new Map<string, Damage>();
-    await forEachLimited(repo.listObjects('index'), limit, async ({ name }) => {
-      report.indexFiles++;
-      try {
-        const doc = checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);
-        scratch.addIndexFile(name, doc.packs);
-      } catch (err) {
-        if (!isDamage(err)) throw err;
-        scratch.addIndexFile(name, null);
-        unreadableIndex.set(name, damage(`index/${name}`, errorMessage(err)));
-      }
-    });
-
+    // Listed in the order a writer writes backwards (manifests, then index files, then packs):
+    // whatever a listed manifest refers to was written before it, so it is in the later listings
+    // even while a backup runs.
     events({ type: 'phase', phase: 'read runs' });
     const unreadableRuns: { name: string; problem: string }[] = [];
     await forEachLimited(repo.listObjects('runs'), limit, async ({ name }) => {
@@ -169,6 +142,36 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
         damage(`forgets/${name}`, `${errorMessage(err)}; a catalog rebuild would keep the runs and versions it removed`);
       }
     });
+
+    events({ type: 'phase', phase: 'read index' });
+    const unreadableIndex = new Map<string, Damage>();
+    await forEachLimited(repo.listObjects('index'), limit, async ({ name }) => {
+      report.indexFiles++;
+      try {
+        const doc = checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);
+        scratch.addIndexFile(name, doc.packs);
+      } catch (err) {
+        if (!isDamage(err)) throw err;
+        scratch.addIndexFile(name, null);
+        unreadableIndex.set(name, damage(`index/${name}`, errorMessage(err)));
+      }
+    });
+
+    // Packs in the repository, by name and size (one listing, kept in the catalog's temp tables).
+    events({ type: 'phase', phase: 'list packs' });
+    let batch: { id: string; size: number }[] = [];
+    for await (const item of repo.listPacks()) {
+      if ('stray' in item) {
+        if (report.strayObjects.length < MAX_LISTED) report.strayObjects.push(item.stray);
+        continue;
+      }
+      batch.push(item);
+      if (batch.length >= 5000) {
+        scratch.addPresentPacks(batch);
+        batch = [];
+      }
+    }
+    scratch.addPresentPacks(batch);
 
     events({ type: 'phase', phase: 'check structure' });
     checkStructure(scratch, report, damage, unreadableIndex);
