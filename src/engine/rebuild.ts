@@ -199,10 +199,12 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     const into = catalog;
     await applyForgets(repo, into, forgetNames, damaged, checkSignal, (name, doc) => markDocumentApplied(into, name, Date.parse(doc.created)));
 
-    // A run the old catalog has that the repository neither has nor forgot: its manifest is gone.
+    // A run the old catalog has that the repository neither has nor forgot: its manifest is gone
+    // (an unreadable one is reported as such already).
     const known = catalog.knownRunIds();
+    const listed = new Set(runNames);
     for (const id of claimed.finishedRunIds ?? []) {
-      if (!known.has(id)) damaged(`runs/${id}`, 'missing from the repository, but the old catalog has this run: the new catalog lacks it and the versions it recorded');
+      if (!known.has(id) && !listed.has(id)) damaged(`runs/${id}`, 'missing from the repository, but the old catalog has this run: the new catalog lacks it and the versions it recorded');
     }
     const packCheck = catalog.endPresentPacks();
     for (const lost of packCheck.lost) {
@@ -567,7 +569,8 @@ function damageHint(err: unknown, what: string): unknown {
 /**
  * Checks that the target catalog is not open in another process (an exclusive SQLite lock
  * fails at once if any connection has it open) and does not belong to another repository,
- * and folds its WAL into the file. A file that is not a readable database is simply replaced.
+ * and folds its WAL into the file. A file that SQLite finds corrupt (or not a database at all)
+ * is reported as such, for the caller to move aside; an empty or foreign SQLite file is replaced.
  */
 function claimTarget(
   target: string,
