@@ -6,6 +6,7 @@ import { Catalog } from '../catalog/catalog.js';
 import type { PackRecord } from '../catalog/catalog.js';
 import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
 import { isPruneDocument, markDocumentApplied, relocatePacks, type PruneDocument } from '../catalog/sync.js';
+import { readCatalogFile } from '../catalog/catalog-file.js';
 import { isCorruptDatabase } from '../catalog/corrupt.js';
 import { blobHashIs } from '../catalog/schema.js';
 import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.js';
@@ -585,9 +586,6 @@ function claimTarget(
     return { previousRuns: null, corrupt: true };
   }
   try {
-    let owner: string | undefined;
-    let runs: number | null = null;
-    let finishedRunIds: string[] = [];
     try {
       db.pragma('locking_mode = EXCLUSIVE');
       db.exec('BEGIN EXCLUSIVE');
@@ -600,29 +598,16 @@ function claimTarget(
       }
       return { previousRuns: null, corrupt: true }; // not a database: kept aside
     }
-    let corrupt = false;
+    let file = readCatalogFile(db, quickCheck);
     try {
-      // A damaged page would fail some later query: checked once, here (one read of the file).
-      if (quickCheck && db.pragma('quick_check(1)', { simple: true }) !== 'ok') {
-        corrupt = true;
-      } else {
-        owner = db.prepare("SELECT value FROM catalog_info WHERE name = 'repository'").pluck().get() as string | undefined;
-        runs = db.prepare('SELECT count(*) FROM runs').pluck().get() as number;
-        finishedRunIds = db.prepare("SELECT id FROM runs WHERE status != 'running'").pluck().all() as string[];
-      }
+      db.exec('COMMIT');
     } catch (err) {
-      if (isCorruptDatabase(err)) corrupt = true;
-      // else: an empty or foreign SQLite file: nothing to keep
-    } finally {
-      try {
-        db.exec('COMMIT');
-      } catch (err) {
-        // Ending the transaction can meet the damage too.
-        if (!isCorruptDatabase(err)) throw err;
-        corrupt = true;
-      }
+      // Ending the transaction can meet the damage too.
+      if (!isCorruptDatabase(err)) throw err;
+      file = { corrupt: true };
     }
-    if (corrupt) return { previousRuns: null, corrupt: true };
+    if (file.corrupt) return { previousRuns: null, corrupt: true };
+    const { owner, runs, finishedRunIds } = file;
     if (owner !== undefined && owner !== repositoryId) {
       throw new LakeguardError(`catalog ${target} belongs to repository ${owner}, not ${repositoryId}`, {
         hint: 'pass --catalog with another path, or delete that file first',
