@@ -127,6 +127,18 @@ describe('verify covers every repository object', () => {
     expect(report.damage.find((d) => d.what === `runs/${runs[1]}`)!.problem).toMatch(`record blob ${hex} is in no index file`);
   });
 
+  it('an index entry outside its pack is named (structure check)', async () => {
+    const hex = (await repo.readDocument<RunManifest>('runs', runs[0]!)).records[0]!;
+    const { indexFile } = await locate(repo, hex);
+    const doc = await repo.readDocument<IndexDocument>('index', indexFile);
+    const pack = doc.packs.find((p) => p.blobs.some((b) => b[0] === hex))!;
+    pack.blobs.find((b) => b[0] === hex)![2] = pack.size;
+    const rewritten = await repo.writeDocument('index', null, doc);
+    await repo.store.delete(`index/${indexFile}`);
+    const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
+    expect(report.damage.find((d) => d.what === `index/${rewritten}`)?.problem).toBe(`1 entries of pack ${pack.id} lie outside the pack (the index file is inconsistent)`);
+  });
+
   it('a pack only index files know (records only) that is missing, a damaged forget document and key file are named', async () => {
     // Find a pack that holds record blobs and no data blob a version needs.
     let recordsOnly: string | undefined;
