@@ -15,7 +15,7 @@ export function register(program: Command): void {
   const catalog = program.command('catalog').description('manage the local catalog, a cache of the repository');
   catalog
     .command('rebuild')
-    .description('recreate the catalog from the repository alone (index/ and runs/); the old file is replaced only when the new one is complete')
+    .description('recreate the catalog from the repository alone (index/ and runs/); the old file is replaced only when the new one is complete and undamaged')
     .option('--skip-damaged', 'leave out index files and run manifests that fail authentication (each is listed, exit 1) instead of stopping')
     .option('--accept-damage', 'install the new catalog even when the repository is damaged (without it, a damaged result is written beside the old catalog, which stays)')
     .option('--no-lock', 'take no shared repository lock (read-only credentials); a concurrent prune could then remove what is being read')
@@ -29,8 +29,8 @@ the damage took: it is written to <catalog>.damaged and the old catalog stays, u
 --accept-damage. A corrupt catalog file is moved aside to <catalog>.corrupt-<time>, not read.
 
 Exit status: 0 rebuilt, 1 error, or the repository is damaged (object versions whose content
-is in no index file, unreadable record blobs, skipped files: each is listed; the rest is in the
-new catalog), 10 repository missing, 11 locked (an exclusive operation runs), 12 wrong password,
+is in no index file or a missing pack, unreadable record blobs, skipped files, runs the old
+catalog has whose manifest is gone: each is listed; the rest is in the new catalog), 10 repository missing, 11 locked (an exclusive operation runs), 12 wrong password,
 130 interrupted.`,
     )
     .action(
