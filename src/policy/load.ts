@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Alias, type Document } from 'yaml';
 import { errorMessage, UsageError } from '../errors.js';
 import { compileGlob, GlobError } from './glob.js';
 import { checkPricing } from './pricing.js';
@@ -70,7 +70,7 @@ export function parsePolicy(text: string, file: string): Policy {
   const lines = new LineCounter();
   // Duplicate keys are found by the checker instead, so a duplicate does not hide other problems.
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
-  const c = new Checker(file, lines, doc);
+  const c = new Checker(file, lines, aliasTargets(doc, file, lines));
   const syntax = [...doc.errors, ...doc.warnings].sort((x, y) => x.pos[0] - y.pos[0]);
   if (syntax.length > 0) {
     // A broken tree yields misleading follow-up errors, so syntax problems are reported alone,
@@ -143,7 +143,7 @@ class Checker {
   constructor(
     private readonly file: string,
     private readonly lines: LineCounter,
-    private readonly doc: Document,
+    private readonly aliases: ReadonlyMap<Alias, unknown>,
   ) {}
 
   reportAt(offset: number, path: string, message: string): void {
@@ -163,7 +163,7 @@ class Checker {
   field(node: unknown, path: string, keyOffset: number): Field | undefined {
     const offset = offsetOf(node) ?? keyOffset;
     if (isAlias(node)) {
-      const target = node.resolve(this.doc);
+      const target = this.aliases.get(node);
       if (target === undefined) {
         this.reportAt(offset, path, `unknown anchor: *${node.source} has no matching &${node.source} before it`);
         return undefined;
@@ -260,6 +260,56 @@ class Checker {
       node.items.forEach((item, i) => this.scanSecrets(item, `${path}[${i}]`));
     }
   }
+}
+
+/**
+ * Values that aliases may add to a policy, at most. A policy shares a few lists (`exclude:
+ * *common`); nested aliases that multiply (a "billion laughs" bomb: nine lists of nine aliases
+ * of the one before, 9^9 values from 1 KiB of YAML) would make the checker walk for hours.
+ */
+export const MAX_ALIAS_VALUES = 10_000;
+
+/**
+ * The node each alias stands for (the last anchor of its name before it, as YAML says), found in
+ * one pass that counts what the aliases expand to, and refuses a policy whose aliases add more
+ * than MAX_ALIAS_VALUES values (or refer to a node that contains them) before anything walks
+ * them. Sizes are remembered per anchored node, so the count itself is linear in the text.
+ */
+function aliasTargets(doc: Document, file: string, lines: LineCounter): Map<Alias, unknown> {
+  const targets = new Map<Alias, unknown>();
+  const anchors = new Map<string, unknown>();
+  const sizes = new Map<unknown, number>();
+  const open = new Set<unknown>();
+  let added = 0;
+  const refuse = (alias: Alias, why: string): never => {
+    const { line, col } = lines.linePos(alias.range?.[0] ?? 0);
+    throw new UsageError(`invalid policy ${file}:${line}:${col}: the alias *${alias.source} ${why}`, {
+      hint: 'write the repeated values out, or share a list through one alias instead of aliases of aliases',
+    });
+  };
+  const size = (node: unknown): number => {
+    if (isAlias(node)) {
+      const target = anchors.get(node.source);
+      if (target === undefined) return 1; // the checker reports the unknown anchor
+      targets.set(node, target);
+      if (open.has(target)) refuse(node, 'refers to a value that contains it');
+      added += sizes.get(target)!;
+      if (added > MAX_ALIAS_VALUES) refuse(node, `makes the aliases expand to more than ${MAX_ALIAS_VALUES} values (an alias bomb?)`);
+      return sizes.get(target)!;
+    }
+    const anchor = isScalar(node) || isMap(node) || isSeq(node) ? node.anchor : undefined;
+    if (anchor !== undefined) anchors.set(anchor, node);
+    let n = 1;
+    if (isMap(node) || isSeq(node)) {
+      open.add(node);
+      for (const item of node.items as unknown[]) n += isPair(item) ? size(item.key) + size(item.value) : size(item);
+      open.delete(node);
+    }
+    sizes.set(node, n);
+    return n;
+  };
+  size(doc.contents);
+  return targets;
 }
 
 function offsetOf(node: unknown): number | undefined {

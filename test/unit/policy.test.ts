@@ -309,6 +309,41 @@ groups:
   });
 });
 
+describe('YAML aliases', () => {
+  /** `depth` lists of nine aliases of the list before: 9^depth values from a few hundred bytes. */
+  const laughs = (depth: number, where: 'exclude' | 'unknown'): string => {
+    const levels = [`l0: &l0 ["*.tmp", "*.crc", "*.bak", "*.log", "*.old", "*.swp", "*.part", "*.lock", "*.x"]`];
+    for (let i = 1; i <= depth; i++) levels.push(`l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(', ')}]`);
+    const top = `version: 1\nrepository:\n  url: s3://backup-bucket/lakeguard\n`;
+    if (where === 'unknown') return `${top}${levels.join('\n')}\ngroups: [{ name: lake, sources: [{ bucket: raw }] }]\n`;
+    // The bomb where the checker walks it: every source's exclude list.
+    return `${top}x:\n${levels.map((l) => `  ${l}`).join('\n')}\ngroups: [{ name: lake, sources: [{ bucket: raw, exclude: *l${depth} }] }]\n`;
+  };
+
+  it('refuses a billion laughs before walking it: one line naming the file and the alias, exit 2', () => {
+    for (const where of ['unknown', 'exclude'] as const) {
+      let error: unknown;
+      try {
+        parsePolicy(laughs(9, where), 'bomb.yaml');
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(UsageError);
+      const e = error as UsageError;
+      expect(e.exitCode).toBe(ExitCode.usage);
+      expect(e.message).not.toContain('\n');
+      expect(e.message).toMatch(/^invalid policy bomb\.yaml:\d+:\d+: the alias \*l\d makes the aliases expand to more than 10000 values/);
+    }
+    // An alias inside the value it names.
+    expect(() => parsePolicy(withSources('- bucket: raw\n  exclude: &loop ["*.tmp", *loop]'), 'loop.yaml')).toThrow(/loop\.yaml:8:\d+: the alias \*loop refers to a value that contains it/);
+    // Shared lists well within the bound are fine.
+    const sources = Array.from({ length: 200 }, (_, i) => `- bucket: bucket-${i}\n  exclude: *common`).join('\n');
+    const p = parsePolicy(withSources(`- bucket: first\n  exclude: &common ["*.crc", "**/_temporary/**", "*.tmp"]\n${sources}`), 'p.yaml');
+    expect(p.groups[0]!.sources).toHaveLength(201);
+    expect(p.groups[0]!.sources[200]!.exclude).toEqual(['*.crc', '**/_temporary/**', '*.tmp']);
+  });
+});
+
 describe('secrets never belong in the policy', () => {
   it('rejects a password without repeating its value', () => {
     const text = `version: 1
