@@ -3,6 +3,7 @@ import { CatalogQueries, type CalendarDay, type CalendarMonth, type CalendarRun 
 import type { RunStatus } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
 import { formatTime } from '../util/format.js';
+import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
 import { plural } from './query-common.js';
@@ -88,7 +89,7 @@ export function renderCalendar(cal: CalendarMonth, opts: { color: boolean; today
     const attention = runs.filter((r) => r.status !== 'complete');
     for (const r of attention.slice(0, 20)) {
       const failed = r.status === 'partial' || r.objectsFailed > 0 ? `  ${plural(r.objectsFailed, 'object')} failed` : '';
-      lines.push(`  ${formatTime(r.started)}  ${r.status.padEnd(11)}  ${r.id}  ${r.group}${failed}`);
+      lines.push(`  ${formatTime(r.started)}  ${r.status.padEnd(11)}  ${printable(r.id)}  ${printable(r.group)}${failed}`);
     }
     if (attention.length > 20) lines.push(`  … and ${attention.length - 20} more (see \`lakeguard runs\`)`);
     if (attention.length > 0) lines.push('(details: `lakeguard runs show <id> --failures`)');

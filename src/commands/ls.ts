@@ -3,6 +3,7 @@ import type { StateCut } from '../catalog/catalog.js';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type LsEntry } from '../catalog/queries.js';
 import { formatBytes, formatTime } from '../util/format.js';
+import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
 import { instantOption, limitOption, ListPrinter, parseObjectUrl, plural, requireBucket } from './query-common.js';
@@ -57,7 +58,7 @@ Exit status: 0 ok (also when the prefix is empty), 2 bad usage, 10 repository mi
             }
             if (!printer.add(items, max)) break;
           }
-          const where = `s3://${bucket}/${prefix}${cut === undefined ? '' : ` at ${describeCut(cut, ctx.catalog)}`}`;
+          const where = `${printable(`s3://${bucket}/${prefix}`)}${cut === undefined ? '' : ` at ${describeCut(cut, ctx.catalog)}`}`;
           reporter.summary(
             { bucket, prefix, ...(cut === undefined ? {} : { at: cut }), ...totals, limited: printer.count === max },
             printer.count === 0

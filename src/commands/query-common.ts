@@ -4,6 +4,7 @@ import { parseAt } from '../catalog/instant.js';
 import type { CatalogQueries } from '../catalog/queries.js';
 import { UsageError } from '../errors.js';
 import { parseSize } from '../policy/load.js';
+import { printable } from '../util/printable.js';
 import type { Reporter } from './reporter.js';
 
 /**
@@ -65,7 +66,8 @@ export interface Column<T> {
 /**
  * Prints a long list page by page without holding it: with --json one line per item (with a
  * `message_type`), otherwise a table whose column widths are set by the first page and grow
- * when a later row needs more. The last column is never padded (keys can be long).
+ * when a later row needs more. The last column is never padded (keys can be long). Every cell
+ * is printable() (keys may hold terminal escapes); JSON keeps the raw values.
  */
 export class ListPrinter<T> {
   private widths: number[] | null = null;
@@ -86,7 +88,7 @@ export class ListPrinter<T> {
     if (this.reporter.json) {
       for (const item of take) this.reporter.data({ message_type: this.messageType, ...this.json(item) }, '');
     } else if (this.reporter.mode !== 'quiet') {
-      const rows = take.map((item) => this.columns.map((c) => String(c.value(item))));
+      const rows = take.map((item) => this.columns.map((c) => printable(String(c.value(item)))));
       let out = '';
       if (this.widths === null) {
         this.widths = this.columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => r[i]!.length)));
@@ -113,9 +115,19 @@ export class ListPrinter<T> {
   }
 }
 
-/** Quotes a CSV field when it needs it (RFC 4180). */
-export function csvField(value: string | number | null): string {
-  const s = value === null ? '' : String(value);
+/**
+ * One CSV line: every CSV this tool writes goes through here. A cell that a spreadsheet would
+ * take as a formula (starting with = + - @, tab or CR: a key such as `=HYPERLINK(...)` is
+ * anyone's to write) gets a leading single quote, as OWASP's CSV injection guidance says; then
+ * fields are quoted when they need it (RFC 4180).
+ */
+export function csvRow(values: readonly (string | number | null)[]): string {
+  return values.map(csvField).join(',') + '\n';
+}
+
+function csvField(value: string | number | null): string {
+  let s = value === null ? '' : String(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) || /^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -3,6 +3,7 @@ import { LakeguardError, ExitCode } from '../errors.js';
 import type { EngineEvent } from '../engine/events.js';
 import { requireCjs } from '../util/cjs.js';
 import { formatBytes } from '../util/format.js';
+import { printable, printableLines } from '../util/printable.js';
 
 type Mode = 'json' | 'quiet' | 'tty' | 'plain';
 
@@ -15,6 +16,7 @@ function loadCliProgress(): typeof CliProgress {
  * The one place that decides how a command talks: a progress bar on a TTY (stderr),
  * line-delimited JSON with a `message_type` (`--json`: status/summary on stdout, error and
  * exit_error on stderr, as restic does), or nothing but errors (`--quiet`, for cron).
+ * Text for people is printable() here (keys may hold terminal escapes); JSON stays raw.
  */
 export class Reporter {
   readonly mode: Mode;
@@ -39,15 +41,15 @@ export class Reporter {
         return;
       case 'tty':
         if (e.type === 'progress') this.progress(e);
-        else if (e.type === 'failure') this.above(`failed: ${e.bucket}/${e.key}: ${e.message}`);
-        else if (e.type === 'warning') this.above(`warning: ${e.message}`);
+        else if (e.type === 'failure') this.above(failureLine(e));
+        else if (e.type === 'warning') this.above(`warning: ${printable(e.message)}`);
         return;
       case 'plain':
-        if (e.type === 'failure') process.stderr.write(`failed: ${e.bucket}/${e.key}: ${e.message}\n`);
-        else if (e.type === 'warning') process.stderr.write(`warning: ${e.message}\n`);
+        if (e.type === 'failure') process.stderr.write(`${failureLine(e)}\n`);
+        else if (e.type === 'warning') process.stderr.write(`warning: ${printable(e.message)}\n`);
         return;
       case 'quiet':
-        if (e.type === 'failure') process.stderr.write(`failed: ${e.bucket}/${e.key}: ${e.message}\n`);
+        if (e.type === 'failure') process.stderr.write(`${failureLine(e)}\n`);
         return;
     }
   };
@@ -55,17 +57,17 @@ export class Reporter {
   /** Human text for people (not printed with --json or --quiet). */
   info(text: string): void {
     this.stopBar();
-    if (this.mode === 'tty' || this.mode === 'plain') process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+    if (this.mode === 'tty' || this.mode === 'plain') process.stdout.write(lineOf(text));
   }
 
   /** The final result: a JSON summary line, or the human text. */
   summary(data: Record<string, unknown>, text: string): void {
     this.stopBar();
     if (this.mode === 'json') this.line(process.stdout, { message_type: 'summary', ...data });
-    else if (this.mode !== 'quiet') process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+    else if (this.mode !== 'quiet') process.stdout.write(lineOf(text));
   }
 
-  /** Machine-readable data (`--json`) or a table for people. */
+  /** Machine-readable data (`--json`) or a table for people (already printable: table() or calendar colours). */
   data(value: unknown, text: string): void {
     this.stopBar();
     if (this.mode === 'json') this.line(process.stdout, value);
@@ -81,7 +83,7 @@ export class Reporter {
     if (this.mode === 'json') {
       this.line(process.stderr, { message_type: 'exit_error', code, message, ...(hint === undefined ? {} : { hint }) });
     } else {
-      process.stderr.write(`lakeguard: ${message}\n${hint === undefined ? '' : `  hint: ${hint}\n`}`);
+      process.stderr.write(`lakeguard: ${printableLines(message)}\n${hint === undefined ? '' : `  hint: ${printable(hint)}\n`}`);
       if (!(err instanceof LakeguardError) && err instanceof Error && process.env.LAKEGUARD_DEBUG) process.stderr.write(`${err.stack}\n`);
     }
     return code;
@@ -128,6 +130,16 @@ export class Reporter {
       this.bar = null;
     }
   }
+}
+
+function failureLine(e: Extract<EngineEvent, { type: 'failure' }>): string {
+  return `failed: ${printable(`${e.bucket}/${e.key}`)}: ${printable(e.message)}`;
+}
+
+/** Human text as printed: printable, ending in one newline. */
+function lineOf(text: string): string {
+  const safe = printableLines(text);
+  return safe.endsWith('\n') ? safe : safe + '\n';
 }
 
 function omitType<T extends { type: string }>(e: T): Omit<T, 'type'> {

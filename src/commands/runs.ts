@@ -5,7 +5,7 @@ import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration, formatTime, table } from '../util/format.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { csvField, limitOption, ListPrinter, plural } from './query-common.js';
+import { csvRow, limitOption, ListPrinter, plural } from './query-common.js';
 
 export function register(program: Command): void {
   const runs = program
@@ -63,10 +63,10 @@ export function register(program: Command): void {
           const seq = details.run.seq;
           const pages = () => allPages(q.failures(seq), (after) => q.failures(seq, { after }));
           if (flags.csv && !reporter.json) {
-            let out = 'bucket,key,version_id,code,message\n';
+            let out = csvRow(['bucket', 'key', 'version_id', 'code', 'message']);
             let n = 0;
             for (const items of pages()) {
-              for (const f of items.slice(0, Math.max(0, max - n))) out += [f.bucket, f.key, f.versionId, f.code, f.message].map(csvField).join(',') + '\n';
+              for (const f of items.slice(0, Math.max(0, max - n))) out += csvRow([f.bucket, f.key, f.versionId, f.code, f.message]);
               n = Math.min(max, n + items.length);
               process.stdout.write(out);
               out = '';

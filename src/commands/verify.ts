@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { verify, type VerifyReport } from '../engine/verify.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { formatBytes, formatDuration, parseFraction } from '../util/format.js';
+import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
 
@@ -53,7 +54,7 @@ function describe(r: VerifyReport): string {
     for (const d of r.damage) {
       lines.push(`  ${d.what}: ${d.problem}`);
       if (d.runs.length > 0) lines.push(`    affects runs ${d.runs.join(', ')}`);
-      for (const a of d.affected.slice(0, MAX_PRINTED)) lines.push(`    affects s3://${a.bucket}/${a.key}${a.versionId === null ? '' : ` (version ${a.versionId})`} from run ${a.run}`);
+      for (const a of d.affected.slice(0, MAX_PRINTED)) lines.push(`    affects ${printable(`s3://${a.bucket}/${a.key}`)}${a.versionId === null ? '' : ` (version ${a.versionId})`} from run ${a.run}`);
       if (d.affectedCount > MAX_PRINTED) lines.push(`    … and ${d.affectedCount - MAX_PRINTED} more object versions (--json lists up to ${d.affected.length})`);
     }
   }

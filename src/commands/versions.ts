@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { allPages, CatalogQueries, type VersionInfo } from '../catalog/queries.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatTime } from '../util/format.js';
+import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
 import { limitOption, ListPrinter, parseObjectUrl, plural, requireBucket } from './query-common.js';
@@ -53,10 +54,11 @@ Exit status: 0 ok (also when the key has no versions), 2 bad usage, 10 repositor
             if (!printer.add(items, max)) break;
           }
           const n = printer.count;
+          const url = printable(`s3://${bucket}/${key}`);
           const text =
             n === 0
-              ? `no versions of s3://${bucket}/${key} in the catalog (look for it elsewhere with \`lakeguard find '${key.split('/').pop()}'\`)`
-              : `s3://${bucket}/${key}: ${plural(n, 'version')}${markers > 0 ? ` (${plural(markers, 'delete marker')})` : ''}` +
+              ? `no versions of ${url} in the catalog (look for it elsewhere with \`lakeguard find '${printable(key.split('/').pop()!)}'\`)`
+              : `${url}: ${plural(n, 'version')}${markers > 0 ? ` (${plural(markers, 'delete marker')})` : ''}` +
                 (missing > 0 ? `; ${missing} with missing data (run \`lakeguard verify\`)` : '');
           reporter.summary({ bucket, key, versions: n, deleteMarkers: markers, missingData: missing }, text);
         } finally {

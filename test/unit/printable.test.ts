@@ -1,0 +1,70 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Reporter } from '../../src/commands/reporter.js';
+import { csvRow } from '../../src/commands/query-common.js';
+import { StorageError } from '../../src/errors.js';
+import { printable, printableLines } from '../../src/util/printable.js';
+
+/** Reads the printed form back (the inverse documented in src/util/printable.ts). */
+function unprint(text: string): string {
+  return text.replace(/\\(x[0-9a-f]{2}|u[0-9a-f]{4}|[\\tnr])/g, (_, e: string) =>
+    e === '\\' ? '\\' : e === 't' ? '\t' : e === 'n' ? '\n' : e === 'r' ? '\r' : String.fromCharCode(parseInt(e.slice(1), 16)),
+  );
+}
+
+describe('printable: keys cannot drive the terminal', () => {
+  it('escapes C0, DEL, C1 and bidi controls; plain backslashes stay; the form reads back exactly', () => {
+    expect(printable('a\x1b[2Kb')).toBe('a\\x1b[2Kb');
+    expect(printable('x\ny\rz\t')).toBe('x\\ny\\rz\\t');
+    expect(printable('\x00\x07\x7f\x85\x9b')).toBe('\\x00\\x07\\x7f\\x85\\x9b');
+    expect(printable('evil\u202etxt.exe\u2028')).toBe('evil\\u202etxt.exe\\u2028');
+    expect(printable('logs\\2026\\a.csv')).toBe('logs\\2026\\a.csv');
+    expect(printable('é 日本 ok')).toBe('é 日本 ok');
+    // A key that merely looks like an escape is told apart from one that needed escaping.
+    expect(printable('lit\\x1b')).toBe('lit\\\\x1b');
+    expect(printable('bs\\\x01')).toBe('bs\\\\\\x01');
+    for (const key of ['a\x1b[2Kb', 'lit\\x1b', 'bs\\\\b', 'bs\\\x01', 'x\\', '\\\\\\n\n', 'logs\\2026\\a\u202e.csv', '\x7f\x85\u2066']) {
+      expect(printable(key)).not.toMatch(/[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+      expect(unprint(printable(key))).toBe(key);
+    }
+    expect(printableLines('line 1\nkey \x1b]0;owned\x07\r')).toBe('line 1\nkey \\x1b]0;owned\\x07\\r');
+  });
+});
+
+describe('the reporter escapes what it prints for people', () => {
+  afterEach(() => vi.restoreAllMocks());
+  const capture = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+    return { out, err };
+  };
+
+  it('failures, warnings, summaries and fatal errors; --json keeps the raw key', () => {
+    const { out, err } = capture();
+    const r = new Reporter({ quiet: false });
+    r.event({ type: 'failure', bucket: 'raw', key: 'a\x1b[2K\nfake: ok', versionId: null, code: 'AccessDenied', message: 'PUT s3://raw/a\x1b[2K\nfake: ok: AccessDenied (403)' });
+    r.event({ type: 'warning', message: 'pack of s3://raw/\x1b[31mred' });
+    r.summary({}, 'restored s3://raw/\x1b[8mhidden\nsecond line');
+    r.fatal(new StorageError('AccessDenied', 'GET s3://raw/\x1b]0;title\x07: AccessDenied', { hint: 'key \r\x1b[1A' }));
+    const all = out.join('') + err.join('');
+    expect(all).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f]/);
+    expect(err.join('')).toContain('failed: raw/a\\x1b[2K\\nfake: ok: PUT s3://raw/a\\x1b[2K\\nfake: ok: AccessDenied (403)\n');
+    expect(out.join('')).toBe('restored s3://raw/\\x1b[8mhidden\nsecond line\n');
+
+    out.length = 0;
+    err.length = 0;
+    const json = new Reporter({ json: true });
+    json.event({ type: 'failure', bucket: 'raw', key: 'a\x1bb', versionId: null, code: 'X', message: 'm' });
+    expect(JSON.parse(err.join('')).key).toBe('a\x1bb');
+  });
+});
+
+describe('CSV cells cannot become formulas', () => {
+  it('prefixes a single quote to cells starting with = + - @ tab or CR, quotes per RFC 4180', () => {
+    expect(csvRow(['raw', '=HYPERLINK("http://x")', '+1', '-2', '@SUM(A1)', '\tx', '\rx', 'ok', null])).toBe(
+      `raw,"'=HYPERLINK(""http://x"")",'+1,'-2,'@SUM(A1),'\tx,"'\rx",ok,\n`,
+    );
+    expect(csvRow(['a,b', ' padded', 'x=1'])).toBe('"a,b"," padded",x=1\n');
+  });
+});
