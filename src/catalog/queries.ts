@@ -202,6 +202,11 @@ export class CatalogQueries {
     return this.db.prepare('SELECT name FROM buckets ORDER BY name').pluck().all() as string[];
   }
 
+  /** How many runs the catalog holds (any status). */
+  runCount(): number {
+    return this.db.prepare('SELECT count(*) FROM runs').pluck().get() as number;
+  }
+
   hasBucket(name: string): boolean {
     return this.db.prepare('SELECT 1 FROM buckets WHERE name = ?').get(name) !== undefined;
   }

@@ -6,7 +6,7 @@ import { formatTime } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { plural } from './query-common.js';
+import { plural, requireGroup } from './query-common.js';
 
 /** How a day shows its runs: one mark per kind of outcome that day, in this order. */
 const MARKS = [
@@ -34,7 +34,7 @@ Each day shows one mark per outcome of its runs: ● complete, ◐ partial (some
 weeks start on Monday. Colours only on a terminal, never with NO_COLOR set. --json prints one
 line per day with its runs.
 
-Exit status: 0 ok, 2 bad usage, 10 repository missing, 12 wrong password.`,
+Exit status: 0 ok, 2 bad usage or unknown group, 10 repository missing, 12 wrong password.`,
     )
     .action(
       action(async ({ cmd, reporter }) => {
@@ -43,6 +43,7 @@ Exit status: 0 ok, 2 bad usage, 10 repository missing, 12 wrong password.`,
         if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw new UsageError(`--month ${JSON.stringify(month)}: expected YYYY-MM, such as 2026-11`);
         const ctx = await openAll(cmd);
         try {
+          if (flags.group !== undefined) requireGroup(ctx.policy, ctx.catalog, flags.group);
           const cal = new CatalogQueries(ctx.catalog).calendar(month, flags.group);
           const totals = countRuns(cal.days.flatMap((d) => d.runs));
           if (reporter.json) {

@@ -2,11 +2,10 @@ import type { Command } from 'commander';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type DiffEntry, type DiffScope, type DiffSummary } from '../catalog/queries.js';
 import { sourceName } from '../engine/sources.js';
-import { UsageError } from '../errors.js';
 import { formatBytes, formatTime } from '../util/format.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
-import { instantOption, limitOption, ListPrinter, plural, requireBucket } from './query-common.js';
+import { instantOption, limitOption, ListPrinter, plural, requireBucket, requireGroup } from './query-common.js';
 
 interface DiffFlags {
   group?: string;
@@ -83,11 +82,9 @@ function scopeOf(ctx: Opened, q: CatalogQueries, flags: DiffFlags): DiffScope {
   if (flags.prefix !== undefined) scope.prefix = flags.prefix;
   if (flags.group !== undefined) {
     scope.group = flags.group;
+    requireGroup(ctx.policy, ctx.catalog, flags.group);
     const group = ctx.policy.groups.find((g) => g.name === flags.group);
     if (group !== undefined) scope.buckets = group.sources.map(sourceName);
-    else if (ctx.catalog.latestRun({ group: flags.group, statuses: ['complete', 'partial', 'failed', 'interrupted', 'running'] }) === undefined) {
-      throw new UsageError(`no group named ${JSON.stringify(flags.group)} in the policy or the catalog`, { hint: 'list runs and their groups with `lakeguard runs`' });
-    }
   }
   if (flags.bucket !== undefined) {
     requireBucket(q, flags.bucket);

@@ -1,9 +1,11 @@
 /** Pieces shared by the query commands (versions, find, ls, diff, calendar, runs show). */
 import type { Catalog, StateCut } from '../catalog/catalog.js';
 import { parseAt } from '../catalog/instant.js';
+import { catalogGroups } from '../catalog/cost-usage.js';
 import type { CatalogQueries } from '../catalog/queries.js';
 import { UsageError } from '../errors.js';
 import { parseSize } from '../policy/load.js';
+import type { Policy } from '../policy/types.js';
 import { printable } from '../util/printable.js';
 import type { Reporter } from './reporter.js';
 
@@ -26,11 +28,30 @@ export function requireBucket(q: CatalogQueries, bucket: string): void {
   if (q.hasBucket(bucket)) return;
   const known = q.buckets();
   throw new UsageError(`no bucket or source named ${JSON.stringify(bucket)} in the catalog`, {
-    hint:
-      known.length === 0
-        ? 'the catalog is empty: run `lakeguard backup` (or `lakeguard catalog rebuild`)'
-        : `known: ${known.slice(0, 10).join(', ')}${known.length > 10 ? `, … (${known.length})` : ''}; local path sources go by their directory name`,
+    hint: known.length > 0 ? `known: ${known.slice(0, 10).join(', ')}${known.length > 10 ? `, … (${known.length})` : ''}; local path sources go by their directory name` : noBucketsHint(q.runCount()),
   });
+}
+
+/**
+ * Refuses a group that neither the policy nor any run in the catalog knows, naming the known
+ * ones: an unknown --group is a typo, not an empty answer. A group of the policy without runs
+ * yet is fine (the answer is then honestly empty).
+ */
+export function requireGroup(policy: Policy, catalog: Catalog, group: string): void {
+  const inPolicy = policy.groups.map((g) => g.name);
+  if (inPolicy.includes(group)) return;
+  const withRuns = catalogGroups(catalog.database);
+  if (withRuns.includes(group)) return;
+  const known = [...new Set([...inPolicy, ...withRuns])].sort();
+  throw new UsageError(`no group named ${JSON.stringify(group)} in the policy or the catalog`, {
+    hint: known.length === 0 ? 'there are no groups yet: add one to the policy and run `lakeguard backup`' : `groups: ${known.join(', ')}`,
+  });
+}
+
+function noBucketsHint(runs: number): string {
+  if (runs === 0) return 'the catalog is empty: run `lakeguard backup` (or `lakeguard catalog rebuild`)';
+  // Runs that failed before recording anything, or whose versions forget dropped.
+  return `none of the ${plural(runs, 'run')} in the catalog recorded an object: see \`lakeguard runs\` and \`lakeguard runs show <id> --failures\``;
 }
 
 /** An instant option (`--at`, `--since`, …) read with parseAt; the error names the option. */

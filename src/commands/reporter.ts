@@ -7,6 +7,9 @@ import { printable, printableLines } from '../util/printable.js';
 
 type Mode = 'json' | 'quiet' | 'tty' | 'plain';
 
+/** One line of --json output: every line names its kind. */
+export type JsonMessage = { message_type: string } & Record<string, unknown>;
+
 /** Loaded on the first progress bar: cron and --json runs never draw one (saves ~12 ms of start). */
 function loadCliProgress(): typeof CliProgress {
   return requireCjs('cli-progress') as typeof CliProgress;
@@ -68,9 +71,12 @@ export class Reporter {
   }
 
   /** Machine-readable data (`--json`) or a table for people (already printable: table() or calendar colours). */
-  data(value: unknown, text: string): void {
+  data(message: JsonMessage | null, text: string): void {
     this.stopBar();
-    if (this.mode === 'json') this.line(process.stdout, value);
+    if (this.mode === 'json') {
+      // Every --json line is a message with a type (README); text-only output has none.
+      if (message !== null) this.line(process.stdout, message);
+    }
     else process.stdout.write(text.endsWith('\n') ? text : text + '\n');
   }
 

@@ -2,26 +2,43 @@ import type { Command } from 'commander';
 import { allPages, CatalogQueries, type RunDetails } from '../catalog/queries.js';
 import type { FailureRecord } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
-import { formatBytes, formatDuration, formatTime, table } from '../util/format.js';
+import { formatBytes, formatDuration, formatTime, formatTimeMs, table } from '../util/format.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { csvRow, limitOption, ListPrinter, plural } from './query-common.js';
+import { csvRow, limitOption, ListPrinter, plural, requireGroup } from './query-common.js';
 
 export function register(program: Command): void {
   const runs = program
     .command('runs')
     .description('list backup runs recorded in the catalog (`runs show <id>` for one run)')
     .option('-g, --group <name>', 'only runs of this group')
+    .addHelpText(
+      'after',
+      `
+FINISHED is when a run ended, to the millisecond: pasted into \`restore --at\` (or ls/find/diff
+--at) it gives the state that run recorded, including the deletions it noticed while it ran
+(an unversioned source's deletion is stamped when the run sees it). A run id gives the same
+state by run: \`--at <id>\` or \`restore --run <id>\`. --json prints one "run" message per run,
+then a "summary".
+
+Exit status: 0 ok, 2 bad usage or unknown group, 10 repository missing, 12 wrong password.`,
+    )
     .action(
       action(async ({ cmd, reporter }) => {
         const opts = cmd.opts<{ group?: string }>();
         const ctx = await openAll(cmd);
         try {
+          if (opts.group !== undefined) requireGroup(ctx.policy, ctx.catalog, opts.group);
           const runs = ctx.catalog.listRuns(opts.group === undefined ? {} : { group: opts.group });
+          if (reporter.json) {
+            for (const r of runs) reporter.data({ message_type: 'run', ...r }, '');
+            reporter.summary({ runs: runs.length, ...(opts.group === undefined ? {} : { group: opts.group }) }, '');
+            return;
+          }
           const rows = runs.map((r) => [
             r.id,
             r.group,
-            formatTime(r.started),
+            r.finished === null ? '-' : formatTimeMs(r.finished),
             r.status,
             r.counters?.objectsSeen ?? 0,
             (r.counters?.objectsNew ?? 0) + (r.counters?.objectsChanged ?? 0),
@@ -30,10 +47,10 @@ export function register(program: Command): void {
             r.counters === null ? '-' : formatDuration(r.counters.durationMs),
           ]);
           reporter.data(
-            runs,
+            null,
             runs.length === 0
-              ? 'no runs yet: run `lakeguard backup`'
-              : table(['ID', 'GROUP', 'STARTED', 'STATUS', 'OBJECTS', 'NEW', 'FAILED', 'STORED', 'DURATION'], rows),
+              ? `no runs${opts.group === undefined ? '' : ` of group ${opts.group}`} yet: run \`lakeguard backup\``
+              : table(['ID', 'GROUP', 'FINISHED', 'STATUS', 'OBJECTS', 'NEW', 'FAILED', 'STORED', 'DURATION'], rows),
           );
         } finally {
           ctx.close();
@@ -106,7 +123,7 @@ function describe(d: RunDetails, listingFailures: boolean): string {
     ['status', r.status],
     ['host', r.host ?? '-'],
     ['started', formatTime(r.started)],
-    ['finished', r.finished === null ? '-' : `${formatTime(r.finished)}${c === null ? '' : ` (${formatDuration(c.durationMs)})`}`],
+    ['finished', r.finished === null ? '-' : `${formatTimeMs(r.finished)}${c === null ? '' : ` (${formatDuration(c.durationMs)})`}`],
   ];
   if (c !== null) {
     lines.push(

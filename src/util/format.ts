@@ -24,6 +24,14 @@ export function formatTime(ms: number | null): string {
   return ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 }
 
+/**
+ * An instant to the millisecond, `2026-11-23 10:52:07.412Z`: for the times people paste into
+ * `--at` (a run's end), where the second is too coarse (see `runs --help`).
+ */
+export function formatTimeMs(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ');
+}
+
 /** A plain left-aligned text table; numbers right-aligned; every cell printable(). */
 export function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => printable(String(c))))];

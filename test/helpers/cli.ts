@@ -40,3 +40,8 @@ export function summaryOf(result: CliResult): Record<string, any> {
   if (summary === undefined) throw new Error(`no summary in output (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
   return summary;
 }
+
+/** The --json messages of one type (e.g. the `run` lines of `runs --json`). */
+export function messagesOf(result: CliResult, type: string): Record<string, any>[] {
+  return result.messages.filter((m) => m.message_type === type);
+}

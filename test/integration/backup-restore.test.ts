@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, summaryOf } from '../helpers/cli.js';
+import { runCli, summaryOf, messagesOf } from '../helpers/cli.js';
 import { hashTree, prng, tempDir } from '../helpers/fixtures.js';
 import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
 
@@ -175,7 +175,7 @@ describe('backup and restore of a real bucket', () => {
     expect(summaryOf(verify).packsRead).toBeGreaterThan(0);
 
     const runs = await cli('runs', '--json');
-    const list = JSON.parse(runs.stdout) as { status: string }[];
+    const list = messagesOf(runs, 'run');
     expect(list.map((r) => r.status)).toEqual(['complete', 'complete', 'complete']);
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, summaryOf } from '../helpers/cli.js';
+import { runCli, summaryOf, messagesOf } from '../helpers/cli.js';
 import { hashTree, prng, tempDir } from '../helpers/fixtures.js';
 import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
 
@@ -103,7 +103,7 @@ describe('crash safety', () => {
       expect(hashTree(out), `run ${runId}`).toEqual(want);
     }
     // Killed runs were adopted: none is left "running", and they are marked interrupted.
-    const runs = JSON.parse((await cli('runs', '--json')).stdout) as { status: string }[];
+    const runs = messagesOf(await cli('runs', '--json'), 'run');
     expect(runs.filter((r) => r.status === 'running')).toEqual([]);
     expect(runs.filter((r) => r.status === 'interrupted').length).toBeGreaterThan(0);
   });
@@ -113,7 +113,7 @@ describe('crash safety', () => {
     await put('sigint/big.bin', rnd(32 * 1024 * 1024));
     const ended = await startBackup('SIGINT', 200);
     expect(ended.code).toBe(130);
-    const runs = JSON.parse((await cli('runs', '--json')).stdout) as { status: string }[];
+    const runs = messagesOf(await cli('runs', '--json'), 'run');
     expect(runs.at(-1)!.status).toBe('interrupted');
     const next = await cli('backup', '--json');
     expect(next.code, next.stderr).toBe(0);

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, summaryOf } from '../helpers/cli.js';
+import { runCli, summaryOf, messagesOf } from '../helpers/cli.js';
 import { hashTree, tempDir } from '../helpers/fixtures.js';
 import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
 
@@ -213,7 +213,7 @@ describe('point in time on a versioned bucket', () => {
         expect(r.code, r.stderr).toBe(0);
         runs.push({ id: summaryOf(r).runId, after: await instant(), want: step.want });
       }
-      expect(JSON.parse((await run('runs', '--json')).stdout).map((r: { counters: { objectsDeleted: number } }) => r.counters.objectsDeleted)).toEqual([0, 0, 0, 1, 0]);
+      expect(messagesOf(await run('runs', '--json'), 'run').map((r) => r.counters.objectsDeleted)).toEqual([0, 0, 0, 1, 0]);
       for (const [n, r] of runs.entries()) {
         for (const [how, value] of [['--run', r.id], ['--at', r.after]] as const) {
           const out = join(dir.path, `plain-${n}-${how.slice(2)}`);

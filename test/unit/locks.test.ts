@@ -15,7 +15,7 @@ import { RepositoryLock, readLocks, removeLocks, type LockInfo } from '../../src
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { getBytes } from '../../src/storage/types.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, messagesOf } from '../helpers/cli.js';
 import { initRepo, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
 
 /** The pid of a process that has just exited: no process has it on this host (pids are not reused this fast). */
@@ -325,7 +325,7 @@ groups:
     const [a, b] = await Promise.all([cli(['backup', '--group', 'a']), cli(['backup', '--group', 'b'])]);
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
-    const runs = JSON.parse((await cli(['runs', '--json'])).stdout) as { group: string; status: string }[];
+    const runs = messagesOf(await cli(['runs', '--json']), 'run');
     expect(runs.map((r) => `${r.group}:${r.status}`).sort()).toEqual(['a:complete', 'b:complete']);
     const check = await cli(['verify', '--read-data']);
     expect(check.code, check.stdout + check.stderr).toBe(0);

