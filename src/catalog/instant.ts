@@ -13,7 +13,7 @@
  *   `now`
  */
 import { UsageError } from '../errors.js';
-import { formatTime } from '../util/format.js';
+import { formatTime, formatTimeMs } from '../util/format.js';
 import type { Catalog, StateCut } from './catalog.js';
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
@@ -55,6 +55,28 @@ export function describeCut(cut: StateCut, catalog: Catalog): string {
   if ('time' in cut) return formatTime(cut.time);
   const run = catalog.findRun(String(cut.runSeq));
   return run === undefined ? `run #${cut.runSeq}` : `run ${run.id} (#${run.seq}, ${formatTime(run.started)})`;
+}
+
+/**
+ * Whose knowledge a time cut shows: `2026-11-23 10:52:07.412Z, as recorded by run <id> (group g,
+ * finished …)`, the last run (of `group`, if given) that had finished by then, and a run that
+ * was still running at that instant (what it noticed later, such as an unversioned source's
+ * deletions, is stamped later and not included). A catalog's time cut is only as good as the
+ * runs behind it: this says which ones.
+ */
+export function describeTimeCut(catalog: Catalog, time: number, group?: string): string {
+  const byGroup = group === undefined ? '' : ' AND grp = @group';
+  const params = { time, ...(group === undefined ? {} : { group }) };
+  const db = catalog.database;
+  const last = db.prepare(`SELECT id, grp, finished FROM runs WHERE finished <= @time${byGroup} ORDER BY finished DESC LIMIT 1`).get(params) as
+    | { id: string; grp: string; finished: number }
+    | undefined;
+  const running = db.prepare(`SELECT id FROM runs WHERE started <= @time AND (finished IS NULL OR finished > @time)${byGroup} ORDER BY seq LIMIT 1`).get(params) as
+    | { id: string }
+    | undefined;
+  const at = `state at ${formatTimeMs(time)}`;
+  const recorded = last === undefined ? `${at}, before any run${group === undefined ? '' : ` of group ${group}`} had finished` : `${at}, as recorded by run ${last.id} (group ${last.grp}, finished ${formatTimeMs(last.finished)})`;
+  return running === undefined ? recorded : `${recorded}; run ${running.id} was still running then: what it noticed after that instant is not included`;
 }
 
 function relativeMs(text: string): number {

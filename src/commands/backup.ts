@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .command('backup')
     .description('back up every group of the policy (or one), copying only what changed since the last run')
     .option('-g, --group <name>', 'back up only this protection group')
-    .option('-n, --dry-run', 'list and compare, but read and write nothing; show what would be backed up')
+    .option('-n, --dry-run', 'list and compare, but read and write nothing; show what would be backed up (with --json: one "would_back_up" message per object)')
     .addHelpText(
       'after',
       `
@@ -48,7 +48,9 @@ read; they are listed and recorded with the run), 10 repository missing, 11 lock
               signal,
             });
             partial ||= summary.status === 'partial';
-            reporter.summary({ ...summary }, describe(summary));
+            // A dry run records no run: its id would name a run that never exists.
+            const { runId, ...rest } = summary;
+            reporter.summary(summary.dryRun ? rest : { runId, ...rest }, describe(summary));
           }
           return partial ? ExitCode.partial : ExitCode.ok;
         } finally {
@@ -74,6 +76,6 @@ function describe(s: BackupSummary): string {
       : `  data      ${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesStored)} stored in ${c.packsWritten} packs (${c.blobsNew} new blobs, ${c.blobsDeduplicated} deduplicated)`,
     `  requests  ${r.list} LIST, ${r.get} GET, ${r.head} HEAD, ${r.put} PUT, ${r.delete} DELETE in ${formatDuration(c.durationMs)}`,
   ];
-  if (s.status === 'partial') lines.push(`  ${c.objectsFailed} objects could not be read; see the failures above (recorded with run ${s.runId})`);
+  if (s.status === 'partial') lines.push(`  ${c.objectsFailed} objects could not be read; see the failures above${s.dryRun ? '' : ` (recorded with run ${s.runId})`}`);
   return lines.join('\n');
 }

@@ -40,6 +40,7 @@ export class Reporter {
         if (e.type === 'progress') this.line(process.stdout, { message_type: 'status', ...omitType(e) });
         else if (e.type === 'failure') this.line(process.stderr, { message_type: 'error', ...omitType(e) });
         else if (e.type === 'warning') this.line(process.stderr, { message_type: 'warning', message: e.message });
+        else if (e.type === 'would-back-up') this.line(process.stdout, { message_type: 'would_back_up', ...omitType(e) });
         else this.line(process.stdout, { message_type: 'status', phase: e.phase, ...(e.detail === undefined ? {} : { detail: e.detail }) });
         return;
       case 'tty':

@@ -6,7 +6,7 @@ import type { RunRow } from '../catalog/types.js';
 import { restore, type RestoreSummary } from '../engine/restore.js';
 import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
 import { forgottenGapAt } from '../catalog/forget.js';
-import { parseAt } from '../catalog/instant.js';
+import { describeTimeCut, parseAt } from '../catalog/instant.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Policy } from '../policy/types.js';
 import { FsStore } from '../storage/fs-store.js';
@@ -109,7 +109,7 @@ function pickCut(ctx: Opened, flags: RestoreFlags): { cut: StateCut; label: stri
   if (flags.versionId !== undefined) return { cut: { time: Date.now() }, label: `version ${flags.versionId}`, group: flags.group };
   if (flags.at !== undefined) {
     const cut = parseAt(flags.at, ctx.catalog);
-    return { cut, label: describeCut(ctx, cut), group: flags.group };
+    return { cut, label: describeCut(ctx, cut, flags.group), group: flags.group };
   }
   let run: RunRow | undefined;
   if (flags.run !== undefined) {
@@ -122,8 +122,8 @@ function pickCut(ctx: Opened, flags: RestoreFlags): { cut: StateCut; label: stri
   return { cut: { runSeq: run.seq }, label: `run ${run.id}`, group: flags.group ?? run.group };
 }
 
-function describeCut(ctx: Opened, cut: StateCut): string {
-  if ('time' in cut) return `state at ${new Date(cut.time).toISOString()}`;
+function describeCut(ctx: Opened, cut: StateCut, group: string | undefined): string {
+  if ('time' in cut) return describeTimeCut(ctx.catalog, cut.time, group);
   const run = ctx.catalog.listRuns().find((r) => r.seq === cut.runSeq);
   return `run ${run?.id ?? cut.runSeq}`;
 }

@@ -332,6 +332,7 @@ class RunContext {
   private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
     if (this.packer === null) {
       this.countCopied(entry, previous);
+      this.opts.events?.({ type: 'would-back-up', bucket: source.bucket, key: entry.key, versionId: entry.versionId, size: entry.size, change: previous === null ? 'new' : 'changed' });
       return;
     }
     // Back-pressure: keep the listing at most a few batches ahead of the transfers.

@@ -8,13 +8,16 @@ export type EngineEvent =
   | { type: 'phase'; phase: string; detail?: string }
   | { type: 'progress'; phase: string; done: number; total?: number; bytes: number; failed: number }
   | { type: 'failure'; bucket: string; key: string; versionId: string | null; code: string; message: string }
-  | { type: 'warning'; message: string };
+  | { type: 'warning'; message: string }
+  /** A dry run's object that a real run would read (new or changed since the catalog's version). */
+  | { type: 'would-back-up'; bucket: string; key: string; versionId: string | null; size: number; change: 'new' | 'changed' };
 
 export type EventSink = (event: EngineEvent) => void;
 
 export const noEvents: EventSink = () => {};
 
 export interface BackupSummary {
+  /** The run's id; a dry run records no run, and the backup command does not show this one. */
   runId: string;
   group: string;
   status: RunStatus;
