@@ -489,7 +489,17 @@ export class Catalog {
     });
   }
 
-  knownIndexFiles(): Set<string> {
+  /**
+   * Blobs the catalog took as indexed but no index file in the repository lists (one was lost
+   * or damaged): unindexedBlobs() returns them again, so the next backup (or prune) writes them
+   * into a new index file.
+   */
+  markUnindexed(hashes: readonly Buffer[]): void {
+    const unmark = this.db.prepare(`UPDATE blobs AS b SET index_file = NULL WHERE ${blobHashIs('b', '@hash')}`);
+    this.transaction(() => hashes.forEach((hash) => unmark.run({ hash })));
+  }
+
+    knownIndexFiles(): Set<string> {
     return new Set(this.db.prepare('SELECT name FROM index_files').pluck().all() as string[]);
   }
 

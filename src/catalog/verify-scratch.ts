@@ -159,6 +159,17 @@ export class VerifyScratch {
     return [...groups].map(([indexFile, hashes]) => ({ indexFile, hashes }));
   }
 
+  /**
+   * Of these blobs, those the catalog locates in a pack the repository has: a new index file can
+   * list them again (Catalog.markUnindexed makes the next backup or prune write one).
+   */
+  reindexable(hashes: readonly Buffer[]): Buffer[] {
+    const present = this.db.prepare(
+      `SELECT 1 FROM blobs b JOIN packs pk ON pk.id = b.pack JOIN vfy_present p ON p.name = pk.name WHERE ${blobHashIs('b', '@hash')}`,
+    );
+    return hashes.filter((hash) => present.get({ hash }) !== undefined);
+  }
+
   /** Index files the catalog read that the repository no longer has. */
   catalogIndexFilesGone(): string[] {
     return this.db

@@ -174,7 +174,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     scratch.addPresentPacks(batch);
 
     events({ type: 'phase', phase: 'check structure' });
-    checkStructure(scratch, report, damage, unreadableIndex);
+    checkStructure(catalog, scratch, report, damage, unreadableIndex);
 
     const packs = scratch.packsToRead();
     report.packsChecked += packs.length;
@@ -201,6 +201,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
 
 /** The comparisons that need no pack data: presence, sizes, bounds, reachability, manifests. */
 function checkStructure(
+  catalog: Catalog,
   scratch: VerifyScratch,
   report: VerifyReport,
   damage: (what: string, problem: string, hashes?: readonly Buffer[], runs?: readonly string[]) => Damage,
@@ -228,11 +229,22 @@ function checkStructure(
     damage(`index/${o.file}`, `${o.count} entries of pack ${o.pack} lie outside the pack (the index file is inconsistent)`);
   }
 
+  // Blobs the catalog takes as indexed are never listed again by a backup: unmark the ones whose
+  // pack exists, so the next backup or prune writes them into a new index file.
+  const reindex = (hashes: readonly Buffer[]): string => {
+    const fixable = scratch.reindexable(hashes);
+    if (fixable.length === 0) return '';
+    catalog.markUnindexed(fixable);
+    return `; the next backup or prune writes ${fixable.length === hashes.length ? 'them' : `the ${fixable.length} of them whose pack exists`} into a new index file`;
+  };
   const listed = new Set<string>();
   const gone = scratch.catalogIndexFilesGone();
   for (const group of scratch.unindexedCatalogBlobs()) {
     const n = group.hashes.length;
-    const lost = `a catalog rebuild would leave out the versions that need them`;
+    // The catalog takes these blobs as indexed, so no backup would list them again: unmark the
+    // ones whose pack exists, and the next backup or prune writes them into a new index file.
+    const repair = reindex(group.hashes);
+    const lost = `a catalog rebuild would leave out the versions that need them${repair}`;
     if (group.indexFile === null) {
       damage('catalog', `${n} blobs catalogued versions need are in no index file of the repository; ${lost}`, group.hashes);
       continue;
@@ -258,7 +270,7 @@ function checkStructure(
   const records = new Map<string, string[]>();
   for (const r of scratch.unreachableRecords()) {
     const list = records.get(r.run) ?? [];
-    list.push(r.pack === null ? `record blob ${r.hash.toString('hex')} is in no index file` : `record blob ${r.hash.toString('hex')} is in pack ${r.pack}, which is missing`);
+    list.push(r.pack === null ? `record blob ${r.hash.toString('hex')} is in no index file${reindex([r.hash])}` : `record blob ${r.hash.toString('hex')} is in pack ${r.pack}, which is missing`);
     records.set(r.run, list);
   }
   for (const [run, problems] of records) {

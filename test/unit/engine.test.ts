@@ -176,6 +176,18 @@ describe('backup → restore → verify on the filesystem store', () => {
     expect(report.damage.find((d) => d.what === `index/${indexName}`)!.affectedCount).toBeGreaterThan(0);
   });
 
+  it('verify: blobs of a lost index file get a new one from the next backup, as the damage says', async () => {
+    await backup();
+    for (const name of readdirSync(join(dir.path, 'repo', 'index'))) rmSync(join(dir.path, 'repo', 'index', name));
+    const damaged = await verify({ repo, catalog, readData: 0, concurrency: 4 });
+    const problem = damaged.damage.map((d) => d.problem).join('; ');
+    expect(problem).toMatch(/blobs it listed are in no other index file; .*the next backup or prune writes them into a new index file/);
+    await backup(); // nothing changed in the source
+    const repaired = await verify({ repo, catalog, readData: 1, concurrency: 4 });
+    expect(repaired.damage).toEqual([]);
+    expect(readdirSync(join(dir.path, 'repo', 'index')).length).toBeGreaterThan(0);
+  });
+
   it('refuses a wrong password and an altered config', async () => {
     await expect(Repository.open(repoStore, { password: async () => 'not the password' })).rejects.toBeInstanceOf(WrongPasswordError);
     const configPath = join(dir.path, 'repo', 'config');
