@@ -69,6 +69,13 @@ const CREDENTIAL_CODES = new Set([
   'UnrecognizedClientException',
 ]);
 
+/**
+ * Where a bucket's region is set. The store does not know whether its bucket is a source, the
+ * repository or a restore target, and the bucket is named in the message, so the hint names
+ * each place rather than guess (it used to name only the repository's, for a source too).
+ */
+const REGION_SETTINGS = 'repository.region for the repository, the source\'s region (or s3.region) for a source bucket or a restore target';
+
 /** Longest wait a server's Retry-After may impose on one retry. */
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 
@@ -140,7 +147,7 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
     }
     if (/region is missing/i.test(rawMessage)) {
       return make('Other', 'RegionMissing', `${where}: no AWS region configured`, {
-        hint: 'set AWS_REGION, a region in ~/.aws/config, or the endpoint/region of the repository',
+        hint: `set AWS_REGION or a region in ~/.aws/config, or the region of ${ctx.bucket} in the policy: ${REGION_SETTINGS}`,
       });
     }
     if (status === undefined) {
@@ -176,7 +183,7 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
     return make('Other', s3Code, msg(), { hint: 'the clock of this machine is off: synchronize it (NTP)' });
   }
   if (s3Code === 'AuthorizationHeaderMalformed' || s3Code === 'PermanentRedirect' || status === 301) {
-    return make('Other', s3Code, msg(), { hint: 'the bucket is in another region: set the region to the bucket\'s region' });
+    return make('Other', s3Code, msg(), { hint: `bucket ${ctx.bucket} is in another region: set its region in the policy: ${REGION_SETTINGS}` });
   }
   if (s3Code === 'PreconditionFailed' || s3Code === 'ConditionalRequestConflict' || status === 412) {
     return make('PreconditionFailed', s3Code, msg());

@@ -68,6 +68,18 @@ describe('toStorageError', () => {
     expect(e.message).toMatch(/^GET s3:\/\/raw-events\/a\/b\.json: /);
   });
 
+  it('region hints name the bucket and where its region is set, for a source as for the repository', () => {
+    // A source bucket (raw-events) on AWS without a region anywhere, and one in another region.
+    const missing = toStorageError(new Error('Region is missing'), { op: 'LIST', bucket: 'raw-events' });
+    expect(missing.hint).toBe(
+      "set AWS_REGION or a region in ~/.aws/config, or the region of raw-events in the policy: repository.region for the repository, the source's region (or s3.region) for a source bucket or a restore target",
+    );
+    const moved = toStorageError(sdkError('PermanentRedirect', 301), ctx);
+    expect(moved.hint).toBe(
+      "bucket raw-events is in another region: set its region in the policy: repository.region for the repository, the source's region (or s3.region) for a source bucket or a restore target",
+    );
+  });
+
   it('writes messages an operator can act on', () => {
     expect(toStorageError(sdkError('AccessDenied', 403, { message: 'Access Denied' }), ctx).message).toBe(
       'GET s3://raw-events/a/b.json: AccessDenied (403): Access Denied',
