@@ -2,7 +2,7 @@
 import { readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, summaryOf, type CliResult } from '../helpers/cli.js';
+import { messagesOf, runCli, summaryOf, type CliResult } from '../helpers/cli.js';
 import { hashTree, tempDir, writeTree } from '../helpers/fixtures.js';
 
 const PASSWORD = 'forget-cli-pw';
@@ -44,7 +44,7 @@ describe('policy show and forget through the CLI', { timeout: 120_000 }, () => {
     ok(await cli(['backup', '--quiet']));
     rmSync(join(dir.path, 'lake', 'a/1.json'));
     ok(await cli(['backup', '--quiet']));
-    runIds.push(...(JSON.parse(ok(await cli(['runs', '--json'])).stdout.trim()) as { id: string }[]).map((r) => r.id));
+    runIds.push(...messagesOf(ok(await cli(['runs', '--json'])), 'run').map((r) => r.id as string));
     expect(runIds).toHaveLength(4);
   }, 120_000);
   afterAll(() => dir.cleanup());
@@ -69,12 +69,12 @@ describe('policy show and forget through the CLI', { timeout: 120_000 }, () => {
     expect(dry.stdout).toContain('      lake/a/: last-2\n      lake/b/: remove');
     expect(dry.stdout).toContain('2 runs kept, would remove 2; would drop 2 object versions');
     expect(dry.stdout.trim().split('\n').at(-1)).toBe('dry run: nothing was changed');
-    expect(JSON.parse(ok(await cli(['runs', '--json'])).stdout.trim())).toHaveLength(4);
+    expect(messagesOf(ok(await cli(['runs', '--json'])), 'run')).toHaveLength(4);
 
     const done = summaryOf(ok(await cli(['forget', '--json'])));
     expect(done).toMatchObject({ dryRun: false, runsKept: 2, runsRemoved: 2, versionsDropped: 2 });
     expect(done.documents).toHaveLength(1);
-    const runs = JSON.parse(ok(await cli(['runs', '--json'])).stdout.trim()) as { id: string }[];
+    const runs = messagesOf(ok(await cli(['runs', '--json'])), 'run');
     expect(runs.map((r) => r.id)).toEqual(runIds.slice(2));
     ok(await cli(['verify']));
 

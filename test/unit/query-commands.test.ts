@@ -354,7 +354,7 @@ describe('query commands', { timeout: 120_000 }, () => {
         status    partial
         host      backup-1
         started   2026-11-03 10:00:00Z
-        finished  2026-11-03 10:05:00Z (5m00s)
+        finished  2026-11-03 10:05:00.000Z (5m00s)
         objects   4 seen: 1 new, 1 changed, 0 unchanged, 1 deleted, 2 failed, 0 excluded
         data      0 B read, 0 B new, 0 B stored in 0 packs
         blobs     0 new, 0 deduplicated

@@ -19,7 +19,7 @@ import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { getBytes, type GetOptions } from '../../src/storage/types.js';
-import { runCli } from '../helpers/cli.js';
+import { messagesOf, runCli } from '../helpers/cli.js';
 import { hashTree, initRepo, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
 
 const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
@@ -413,7 +413,7 @@ describe('catalog rebuild through the CLI', { timeout: 120_000 }, () => {
     rmSync(join(lake, 'a/2.json'));
     expect((await cli('backup')).code).toBe(0);
     const runsBefore = await cli('runs', '--json');
-    const runs = JSON.parse(runsBefore.stdout) as { id: string }[];
+    const runs = messagesOf(runsBefore, 'run');
     expect(runs).toHaveLength(2);
 
     // An empty cache is filled by the first command, which then answers as before.
