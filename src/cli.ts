@@ -47,8 +47,21 @@ Every command that reads the catalog first syncs it with the repository (what ot
 backed up, forgot or pruned since; usually two LIST requests). --offline skips that and warns
 that answers may be stale; commands that write the repository refuse it.`;
 
-export function buildProgram(): Command {
+/**
+ * With --json, commander's own usage errors (unknown option, missing argument) are an
+ * exit_error message too, like every other line (set before the subcommands, which inherit it).
+ */
+function jsonUsageErrors(argv: readonly string[]): Commander.OutputConfiguration {
+  if (!argv.includes('--json')) return {};
+  return {
+    outputError: (text: string) => process.stderr.write(JSON.stringify({ message_type: 'exit_error', code: ExitCode.usage, message: text.trim().replace(/^error: /, '') }) + '\n'),
+    writeErr: () => {}, // "(run with --help for usage)" and help shown for an error
+  };
+}
+
+export function buildProgram(argv: readonly string[] = []): Command {
   const program = new Command('lakeguard')
+    .configureOutput(jsonUsageErrors(argv))
     .description('Back up and restore S3 data lakes: packed, compressed, encrypted, point in time.')
     .version(version)
     .option('--policy <file>', 'policy YAML (default: $LAKEGUARD_POLICY or ./lakeguard.yaml)')
@@ -71,7 +84,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   outcome.code = ExitCode.ok;
   try {
-    await buildProgram().parseAsync(argv);
+    await buildProgram(argv).parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     throw err;

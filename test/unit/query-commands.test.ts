@@ -250,7 +250,7 @@ describe('query commands', { timeout: 120_000 }, () => {
   it('--json: every line of every command is a message with a message_type (runs included)', async () => {
     // (versions, find, ls and diff share one printer; verify, prune, forget, policy and the rest
     // print only reporter summaries.)
-    const commands = [['runs'], ['runs', 'show', '1', '--failures'], ['find', '**'], ['calendar'], ['cost'], ['backup', '--dry-run'], ['runs', '--group', 'nope']];
+    const commands = [['runs'], ['runs', 'show', '1', '--failures'], ['find', '**'], ['calendar'], ['cost'], ['backup', '--dry-run'], ['runs', '--group', 'nope'], ['runs', '--bogus']];
     const results = await Promise.all(commands.map((args) => cli([...args, '--json'])));
     for (const [i, r] of results.entries()) {
       const what = `${commands[i]!.join(' ')} (exit ${r.code}): ${r.stdout}${r.stderr}`;
