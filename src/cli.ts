@@ -39,7 +39,7 @@ Exit codes:
 
 Environment:
   LAKEGUARD_POLICY, LAKEGUARD_REPOSITORY, LAKEGUARD_PASSWORD, LAKEGUARD_PASSWORD_FILE,
-  LAKEGUARD_PASSWORD_COMMAND, LAKEGUARD_CATALOG, LAKEGUARD_CACHE_DIR; AWS credentials come from
+  LAKEGUARD_PASSWORD_COMMAND, LAKEGUARD_CATALOG, LAKEGUARD_CACHE_DIR, LAKEGUARD_TIMEOUT; AWS credentials come from
   the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
   LAKEGUARD_OFFLINE=1 does what --offline does.
 
@@ -69,6 +69,7 @@ export function buildProgram(argv: readonly string[] = []): Command {
     .option('--endpoint <url>', 'S3 endpoint of the repository, overriding the policy')
     .option('--catalog <path>', 'catalog file (default: ~/.cache/lakeguard/<repository id>/catalog.db)')
     .option('--password-file <path>', 'read the repository password from this file')
+    .option('--timeout <seconds>', 'fail an S3 request that gets no answer for this long (default 60, or $LAKEGUARD_TIMEOUT)')
     .addOption(new Option('--json', 'line-delimited JSON messages (status, summary, error) instead of text').conflicts('quiet'))
     .option('-q, --quiet', 'print nothing but errors (for cron)')
     .option('--offline', 'answer from the local catalog without syncing it with the repository first (may be stale; also LAKEGUARD_OFFLINE=1)')

@@ -4,6 +4,7 @@ import { corruptCatalogError, isCorruptDatabase } from '../catalog/corrupt.js';
 import { ExitCode, InterruptedError, errorMessage } from '../errors.js';
 import { globalOptions } from './context.js';
 import { Reporter } from './reporter.js';
+import { applyTimeoutOption } from './timeout.js';
 
 /** Exit code a command finished with; cli.ts returns it from main(). */
 export const outcome = { code: ExitCode.ok as number };
@@ -26,6 +27,7 @@ export function action<A extends unknown[]>(
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
+      applyTimeoutOption(cmd);
       outcome.code = (await body({ cmd, signal: controller.signal, reporter }, ...args)) ?? ExitCode.ok;
     } catch (err) {
       const interrupted = controller.signal.aborted && !(err instanceof InterruptedError);

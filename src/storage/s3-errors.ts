@@ -18,6 +18,8 @@ export interface S3ErrorContext {
   endpoint?: string;
   /** The IAM action the operation needs, named in AccessDenied hints (e.g. s3:GetObject). */
   action?: string;
+  /** The idle timeout of one request, named when a request times out. */
+  timeoutMs?: number;
 }
 
 /** `s3://bucket/key` (plus `?versionId=` when given), as shown in messages. */
@@ -135,7 +137,10 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
       return make('Network', c, `${where}: the connection to ${endpoint} was lost: ${rawMessage} (${c})`);
     }
     if (name === 'TimeoutError' || name === 'RequestTimeout') {
-      return make('Network', 'TimeoutError', `${where}: no answer from ${endpoint} in time: ${rawMessage}`);
+      const within = ctx.timeoutMs === undefined ? 'in time' : `within ${formatSeconds(ctx.timeoutMs)}`;
+      return make('Network', 'TimeoutError', `no answer from ${endpoint} ${within} (${where})`, {
+        hint: 'check the server (a full or overloaded cluster may accept connections and never answer), or raise --timeout',
+      });
     }
     if (name === 'AbortError') {
       return make('Other', 'AbortError', `${where}: aborted`, { retryable: false });
@@ -179,8 +184,10 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
       hint: 'check AWS credentials: the access key id and secret key (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials)',
     });
   }
+  // The signer has adopted the server's time from this answer's Date (ours or the SDK's): one more try.
+  const skewCorrected = e.$metadata?.clockSkewCorrected === true;
   if (s3Code === 'RequestTimeTooSkewed') {
-    return make('Other', s3Code, msg(), { hint: 'the clock of this machine is off: synchronize it (NTP)' });
+    return make('Other', s3Code, msg(), { hint: 'the clock of this machine is off: synchronize it (NTP)', retryable: skewCorrected });
   }
   if (s3Code === 'AuthorizationHeaderMalformed' || s3Code === 'PermanentRedirect' || status === 301) {
     return make('Other', s3Code, msg(), { hint: `bucket ${ctx.bucket} is in another region: set its region in the policy: ${REGION_SETTINGS}` });
@@ -194,7 +201,7 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
       : 'check the IAM and bucket policy for these credentials';
     // A HEAD answer has no body: a bad signature looks just like a denial there.
     if (s3Code !== 'AccessDenied') hint += '; or check AWS credentials (a 403 without an error code can be a bad secret key)';
-    return make('AccessDenied', s3Code, msg(), { hint });
+    return make('AccessDenied', s3Code, msg(), { hint, ...(skewCorrected ? { retryable: true } : {}) });
   }
   if (THROTTLE_CODES.has(s3Code) || status === 429 || status === 503) {
     const retryAfterMs = parseRetryAfter(headerOf(headers, 'retry-after'));
@@ -206,6 +213,11 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
   }
   if (status >= 500 && status !== 501 && status !== 505) return make('ServerError', s3Code, msg());
   return make('Other', s3Code, msg());
+}
+
+/** `60 s`, `1.5 s` */
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
 }
 
 /** Retry-After is delta-seconds or an HTTP date. */
@@ -226,7 +238,7 @@ interface SdkErrorLike {
   name?: unknown;
   Code?: unknown;
   code?: unknown;
-  $metadata?: { httpStatusCode?: number };
+  $metadata?: { httpStatusCode?: number; clockSkewCorrected?: boolean };
   $response?: { statusCode?: number; headers?: Record<string, string | undefined> };
 }
 

@@ -29,6 +29,37 @@ export interface LeanTarget {
   agent: http.Agent;
   connectTimeoutMs: number;
   socketTimeoutMs: number;
+  /** The time requests are signed with; corrected from the server's `Date` when it says we are skewed. */
+  clock: SigningClock;
+}
+
+/**
+ * This host's clock as the server sees it: `base()` (Date.now, or a test's clock) plus the
+ * offset learnt from the last answer that said the signature's time was too far off. The SDK
+ * keeps the same (`systemClockOffset`); S3 refuses a request signed more than 15 minutes off.
+ */
+export interface SigningClock {
+  base: () => number;
+  offsetMs: number;
+}
+
+/** A skew below this is left alone (the SDK's threshold): S3 allows 15 minutes. */
+const SKEW_CORRECTION_MS = 5 * 60_000;
+
+/**
+ * After an error answer: when the server's `Date` is more than 5 minutes from our signing
+ * clock and the server said the time was wrong (RequestTimeTooSkewed, or a bare 403, as a HEAD
+ * or a proxy answers), adopt the server's time and report true (the request is worth one more
+ * try). The SDK does the same in its signer's error handler.
+ */
+export function correctClockSkew(clock: SigningClock, code: string, status: number, dateHeader: string | undefined): boolean {
+  if (code !== 'RequestTimeTooSkewed' && !(status === 403 && code === 'Forbidden')) return false;
+  const server = dateHeader === undefined ? NaN : Date.parse(dateHeader);
+  if (Number.isNaN(server)) return false;
+  const ours = clock.base() + clock.offsetMs;
+  if (Math.abs(server - ours) < SKEW_CORRECTION_MS) return false;
+  clock.offsetMs = server - clock.base();
+  return true;
 }
 
 export interface Credentials {
@@ -184,7 +215,7 @@ async function signedRequest(
     ...signed,
     host: url.host,
     'x-amz-content-sha256': body === null || body.length === 0 ? EMPTY_SHA256 : createHash('sha256').update(body).digest('hex'),
-    'x-amz-date': amzDate(new Date()),
+    'x-amz-date': amzDate(new Date(t.clock.base() + t.clock.offsetMs)),
   };
   const creds = await t.credentials();
   if (creds.sessionToken) headers['x-amz-security-token'] = creds.sessionToken;
@@ -196,7 +227,12 @@ async function signedRequest(
 
   const res = await request(t, method, url, `${path}${query ? `?${query}` : ''}`, headers, body, signal);
   const status = res.statusCode ?? 0;
-  if (status < 200 || status > 299) throw await httpError(res, status);
+  if (status < 200 || status > 299) {
+    const err = await httpError(res, status);
+    // Marked as the SDK marks it: S3Store's retry sends the request again, signed with the corrected time.
+    if (correctClockSkew(t.clock, err.Code, status, header(res, 'date'))) err.$metadata.clockSkewCorrected = true;
+    throw err;
+  }
   return res;
 }
 
@@ -281,7 +317,7 @@ function timeoutError(message: string): Error {
 }
 
 /** An error response: `Code` and `Message` from its XML body (HEAD-like answers have none). */
-async function httpError(res: IncomingMessage, status: number): Promise<Error> {
+async function httpError(res: IncomingMessage, status: number): Promise<Error & { Code: string; $metadata: { httpStatusCode: number; requestId: string | undefined; clockSkewCorrected?: boolean } }> {
   let body = '';
   try {
     for await (const chunk of res) {

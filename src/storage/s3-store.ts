@@ -11,7 +11,7 @@ import { requireCjs } from '../util/cjs.js';
 import { compareKeys } from '../util/key-order.js';
 import { withRetry, type RetryOptions } from '../util/retry.js';
 import { abortable } from './common.js';
-import { leanDeleteObject, leanGetBucketVersioning, leanGetObject, leanListObjectsV2, leanPutObject, type Credentials, type LeanListOutput, type LeanTarget } from './s3-lean-get.js';
+import { leanDeleteObject, leanGetBucketVersioning, leanGetObject, leanListObjectsV2, leanPutObject, type Credentials, type LeanListOutput, type LeanTarget, type SigningClock } from './s3-lean-get.js';
 import { toStorageError, type S3ErrorContext } from './s3-errors.js';
 import {
   newRequestStats,
@@ -74,8 +74,15 @@ export interface S3StoreOptions {
   maxSockets?: number;
   /** Keys per list request (default 1000, the S3 maximum); smaller only for tests. */
   listPageSize?: number;
-  /** Idle timeout of a socket, also while a GET body is not being read (default 120 s). */
+  /**
+   * Idle timeout of one request: no answer, or no body data, for this long fails the attempt
+   * (also while a GET body is not being read). Default 60 s (`--timeout`). A server that
+   * accepts connections and never answers (seen with a full Ceph cluster) costs this much per
+   * attempt, so a timed-out request is tried at most twice when it writes, three times when it reads.
+   */
   socketTimeoutMs?: number;
+  /** The clock requests are signed with (default Date.now); tests make it wrong to check skew correction. */
+  clock?: () => number;
   /** Backoff settings for our retries (attempts, delays, onRetry hook). */
   retry?: Omit<RetryOptions, 'signal'>;
   /** Use this client instead of building one (then it serves multipart uploads too). */
@@ -86,6 +93,9 @@ export interface S3StoreOptions {
 // request where multipart with 8 MiB parts costs five (create, 3 parts, complete).
 export const DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024;
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+/** Attempts of a request that keeps timing out: each costs a whole timeout. */
+const TIMED_OUT_ATTEMPTS = { read: 3, write: 2 } as const;
 /** S3's limits of one multipart upload. */
 const MAX_PARTS = 10_000;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
@@ -117,6 +127,9 @@ export class S3Store implements ObjectStore {
   private readonly uploadConcurrency: number;
   private readonly listPageSize: number;
   private readonly retry: Omit<RetryOptions, 'signal'>;
+  private readonly timeoutMs: number;
+  /** Shared by the lean path and (as its initial systemClockOffset) the SDK's clients. */
+  private readonly clock: SigningClock;
   /** How GETs and listings bypass the SDK (see s3-lean-get.ts): resolved on first use; null = SDK. */
   private lean: Promise<LeanTarget | null> | null = null;
   private readonly leanSetup: (() => Promise<LeanTarget | null>) | null;
@@ -133,6 +146,8 @@ export class S3Store implements ObjectStore {
     this.uploadConcurrency = opts.uploadConcurrency ?? 4;
     this.listPageSize = Math.min(1000, Math.max(1, opts.listPageSize ?? 1000));
     this.retry = opts.retry ?? {};
+    this.timeoutMs = opts.socketTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.clock = { base: opts.clock ?? Date.now, offsetMs: 0 };
 
     if (opts.client) {
       this.clients = { client: opts.client, upload: opts.client };
@@ -145,8 +160,8 @@ export class S3Store implements ObjectStore {
       const httpAgent = new http.Agent(agentOpts);
       const httpsAgent = new https.Agent(agentOpts);
       this.agents.push(httpAgent, httpsAgent);
-      const connectTimeoutMs = 10_000;
-      const socketTimeoutMs = opts.socketTimeoutMs ?? 120_000;
+      const socketTimeoutMs = this.timeoutMs;
+      const connectTimeoutMs = Math.min(10_000, socketTimeoutMs);
       const pathStyle = opts.forcePathStyle ?? this.endpoint !== undefined;
       // With an endpoint the region is ours to choose; on AWS the SDK finds it (after the environment: a profile's).
       const region = this.endpoint !== undefined ? (opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1') : opts.region;
@@ -155,6 +170,8 @@ export class S3Store implements ObjectStore {
           requestHandler: new Http.NodeHttpHandler({ httpAgent, httpsAgent, connectionTimeout: connectTimeoutMs, socketTimeout: socketTimeoutMs }),
           forcePathStyle: pathStyle,
           customUserAgent: 'lakeguard',
+          // What the lean path has learnt about the server's clock (and a test's wrong clock).
+          systemClockOffset: this.clock.base() + this.clock.offsetMs - Date.now(),
           ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
           ...(region === undefined ? {} : { region }),
         };
@@ -184,6 +201,7 @@ export class S3Store implements ObjectStore {
           agent: origin.protocol === 'https:' ? httpsAgent : httpAgent,
           connectTimeoutMs,
           socketTimeoutMs,
+          clock: this.clock,
         };
       };
     }
@@ -399,7 +417,7 @@ export class S3Store implements ObjectStore {
     const size = total !== undefined ? Number(total) : (res.ContentLength ?? 0);
     const src = res.Body as Readable | undefined;
     const body = src
-      ? this.countedBody(src, { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel() }, opts.signal)
+      ? this.countedBody(src, { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel(), timeoutMs: this.timeoutMs }, opts.signal)
       : Readable.from([], { objectMode: false });
     return { body: abortable(body, opts.signal), meta: toMeta(res, size) };
   }
@@ -530,14 +548,15 @@ export class S3Store implements ObjectStore {
     }
     if (Buffer.isBuffer(body)) {
       // A Buffer can be sent again: retry the whole multipart upload on top of per-part retries.
-      return withRetry(() => this.upload(key, full, body, params, opts), { ...this.retry, ...sig(opts.signal) });
+      const capped = timeoutCap(TIMED_OUT_ATTEMPTS.write);
+      return withRetry(() => this.upload(key, full, body, params, opts).catch((err: unknown) => Promise.reject(capped(err))), { ...this.retry, ...sig(opts.signal) });
     }
     return this.upload(key, full, body, params, opts);
   }
 
   private async upload(key: string, full: string, body: Buffer | Readable, params: PutObjectCommandInput, opts: PutOptions): Promise<PutResult> {
     const { signal, tags } = opts;
-    const ctx: S3ErrorContext = { op: 'PUT', bucket: this.bucket, key: full, action: 's3:PutObject', endpoint: this.endpointLabel() };
+    const ctx: S3ErrorContext = { op: 'PUT', bucket: this.bucket, key: full, action: 's3:PutObject', endpoint: this.endpointLabel(), timeoutMs: this.timeoutMs };
     if (params.IfNoneMatch !== undefined) {
       // If-None-Match goes on CompleteMultipartUpload too, but Ceph 16 ignores it there: check
       // first. (On such servers a writer racing between this HEAD and the completion can still
@@ -649,7 +668,8 @@ export class S3Store implements ObjectStore {
     signal: AbortSignal | undefined,
     call: (client: () => S3Client, opts: { abortSignal?: AbortSignal }) => Promise<O>,
   ): Promise<O> {
-    const full: S3ErrorContext = { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel() };
+    const full: S3ErrorContext = { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel(), timeoutMs: this.timeoutMs };
+    const capped = timeoutCap(stat === 'put' || stat === 'delete' ? TIMED_OUT_ATTEMPTS.write : TIMED_OUT_ATTEMPTS.read);
     return withRetry(
       async () => {
         this.stats[stat]++;
@@ -657,7 +677,7 @@ export class S3Store implements ObjectStore {
           return await call(() => this.client, signal ? { abortSignal: signal } : {});
         } catch (err) {
           signal?.throwIfAborted();
-          throw toStorageError(err, full);
+          throw capped(toStorageError(err, full));
         }
       },
       { ...this.retry, ...sig(signal) },
@@ -723,6 +743,25 @@ export class S3Store implements ObjectStore {
   private endpointLabel(): string {
     return this.endpoint ?? 'AWS S3';
   }
+}
+
+/**
+ * Counts the timeouts of one request's attempts: the one that reaches `max` is no longer
+ * retryable (each attempt of a server that never answers costs a whole timeout).
+ */
+function timeoutCap(max: number): (err: unknown) => unknown {
+  let timeouts = 0;
+  return (err) => {
+    if (!(err instanceof StorageError) || err.backendCode !== 'TimeoutError' || !err.retryable || ++timeouts < max) return err;
+    // "no answer from E within 60 s (PUT s3://b/k)" gets ", 2 attempts" inside its parentheses.
+    const message = err.message.endsWith(')') ? `${err.message.slice(0, -1)}, ${timeouts} attempts)` : `${err.message} (${timeouts} attempts)`;
+    return new StorageError(err.code, message, {
+      backendCode: err.backendCode,
+      retryable: false,
+      cause: err.cause,
+      ...(err.hint === undefined ? {} : { hint: err.hint }),
+    });
+  };
 }
 
 /** Objects and common prefixes of one page, each sorted, merged into one key order. */

@@ -65,7 +65,8 @@ describe('toStorageError', () => {
     expect(e.code).toBe(code);
     expect(e.retryable).toBe(retryable);
     expect(e.cause).toBe(err);
-    expect(e.message).toMatch(/^GET s3:\/\/raw-events\/a\/b\.json: /);
+    // A timeout names the endpoint first and the request in parentheses.
+    expect(e.message).toMatch(/^GET s3:\/\/raw-events\/a\/b\.json: |^no answer from .* \(GET s3:\/\/raw-events\/a\/b\.json\)$/);
   });
 
   it('region hints name the bucket and where its region is set, for a source as for the repository', () => {
