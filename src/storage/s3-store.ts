@@ -96,6 +96,8 @@ export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /** Attempts of a request that keeps timing out: each costs a whole timeout. */
 const TIMED_OUT_ATTEMPTS = { read: 3, write: 2 } as const;
+/** A change of the SDK's clock offset this large during a refused request is a skew correction (the SDK's own threshold). */
+const SKEW_CORRECTED_MS = 240_000;
 /** S3's limits of one multipart upload. */
 const MAX_PARTS = 10_000;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
@@ -205,6 +207,11 @@ export class S3Store implements ObjectStore {
         };
       };
     }
+  }
+
+  /** How far the SDK's signing clock is from Date.now (what it will sign the next request with). */
+  private sdkClockOffset(): number {
+    return this.clients?.client.config.systemClockOffset ?? this.clock.base() + this.clock.offsetMs - Date.now();
   }
 
   /** The SDK client for single requests (no retries of its own: ours wrap it). */
@@ -673,11 +680,17 @@ export class S3Store implements ObjectStore {
     return withRetry(
       async () => {
         this.stats[stat]++;
+        const sdkOffset = this.sdkClockOffset();
         try {
           return await call(() => this.client, signal ? { abortSignal: signal } : {});
         } catch (err) {
           signal?.throwIfAborted();
-          throw capped(toStorageError(err, full));
+          const e = toStorageError(err, full);
+          // The SDK's signer adopts the server's Date from a refused answer (systemClockOffset) but
+          // flags it only when the system clock itself is off, not when it started from our offset.
+          const skewed = !e.retryable && e.code !== 'NotFound' && (e.backendCode === 'RequestTimeTooSkewed' || e.code === 'AccessDenied');
+          if (skewed && Math.abs(this.sdkClockOffset() - sdkOffset) >= SKEW_CORRECTED_MS) throw reclassify(e, true);
+          throw capped(e);
         }
       },
       { ...this.retry, ...sig(signal) },
@@ -754,14 +767,19 @@ function timeoutCap(max: number): (err: unknown) => unknown {
   return (err) => {
     if (!(err instanceof StorageError) || err.backendCode !== 'TimeoutError' || !err.retryable || ++timeouts < max) return err;
     // "no answer from E within 60 s (PUT s3://b/k)" gets ", 2 attempts" inside its parentheses.
-    const message = err.message.endsWith(')') ? `${err.message.slice(0, -1)}, ${timeouts} attempts)` : `${err.message} (${timeouts} attempts)`;
-    return new StorageError(err.code, message, {
-      backendCode: err.backendCode,
-      retryable: false,
-      cause: err.cause,
-      ...(err.hint === undefined ? {} : { hint: err.hint }),
-    });
+    return reclassify(err, false, err.message.endsWith(')') ? `${err.message.slice(0, -1)}, ${timeouts} attempts)` : `${err.message} (${timeouts} attempts)`);
   };
+}
+
+/** The same error, retryable or not. */
+function reclassify(err: StorageError, retryable: boolean, message = err.message): StorageError {
+  return new StorageError(err.code, message, {
+    backendCode: err.backendCode,
+    retryable,
+    cause: err.cause,
+    ...(err.hint === undefined ? {} : { hint: err.hint }),
+    ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
+  });
 }
 
 /** Objects and common prefixes of one page, each sorted, merged into one key order. */
