@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { setRequestTimeout } from '../storage/open.js';
+import { setRequestTimeout } from '../storage/s3-store.js';
 
 /**
  * `--timeout <seconds>` (or $LAKEGUARD_TIMEOUT): how long one S3 request may go without an

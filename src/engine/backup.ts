@@ -108,6 +108,10 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
 
   const lock = opts.lock ?? (await RepositoryLock.acquire(repo, 'shared', `backup of group ${group.name}`));
   try {
+    // A lost lock (removed elsewhere, or its refresh refused) stops the run like an interruption,
+    // with its own error (exit 11); nothing more is recorded in the repository without it.
+    lock.throwIfLost();
+    const runOpts: BackupOptions = { ...opts, signal: opts.signal === undefined ? lock.signal : AbortSignal.any([opts.signal, lock.signal]) };
     const run: RunRow = {
       seq: 0,
       id: runId,
@@ -126,7 +130,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       },
     });
     await recoverOrphanedRuns(repo, catalog, packer, events);
-    const ctx = new RunContext(opts, sources, counters, packer, run.seq);
+    const ctx = new RunContext(runOpts, sources, counters, packer, run.seq);
     let status: RunStatus;
     let fatal: unknown = null;
     try {
@@ -136,7 +140,11 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       status = counters.objectsFailed > 0 ? 'partial' : 'complete';
     } catch (err) {
       // Requests cut short by the abort signal fail with their own errors: it is an interruption.
-      fatal = opts.signal?.aborted && !(err instanceof InterruptedError) ? new InterruptedError(`backup of group ${group.name} interrupted`) : err;
+      fatal = lock.signal.aborted
+        ? lock.signal.reason
+        : opts.signal?.aborted && !(err instanceof InterruptedError)
+          ? new InterruptedError(`backup of group ${group.name} interrupted`)
+          : err;
       status = fatal instanceof InterruptedError ? 'interrupted' : 'failed';
     }
     ctx.writer.flush();
@@ -146,9 +154,16 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       addRequests(counters, [...sources.map((s) => s.store.stats), statsDelta(repoStatsBefore, repo.store.stats)]);
     };
     countRequests();
+    // Without the lock a prune may have removed what this run wrote: write no index or manifest
+    // that could name a deleted pack. The run stays in the catalog as a dead process's, and the
+    // next backup on this host records it (recoverOrphanedRuns), under its own lock.
+    lock.throwIfLost();
     try {
       // Record what was stored even when the run failed: its versions are real and restorable.
-      await finalizeRun(repo, catalog, packer, run, status, counters, countRequests);
+      await finalizeRun(repo, catalog, packer, run, status, counters, () => {
+        lock.throwIfLost();
+        countRequests();
+      });
     } catch (err) {
       if (fatal === null) throw err;
       events({ type: 'warning', message: `could not record the failed run ${runId} in the repository: ${errorMessage(err)}` });

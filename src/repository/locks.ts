@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { LockedError, isNotFound } from '../errors.js';
-import { getBytes } from '../storage/types.js';
-import { isProcessAlive } from '../util/process.js';
+import { LockedError, StorageError, errorMessage, isNotFound } from '../errors.js';
+import { readAll } from '../storage/types.js';
+import { bootId, isProcessAlive, processStart } from '../util/process.js';
 import { removeRepositoryObject } from './remove.js';
 import type { Repository } from './repository.js';
 
@@ -15,32 +15,76 @@ export interface LockInfo {
   pid: number;
   created: string;
   refreshed: string;
+  /** Random id of the holding process: its own locks are recognised by it, not by pid. */
+  holder?: string;
+  /** The host's boot id (Linux) when the lock was written: after a reboot its process is gone. */
+  boot?: string;
+  /** Start time of the holding process (Linux clock ticks): a later process reusing the pid is not the holder. */
+  pidStart?: string;
 }
 
-const STALE_AFTER_MS = 30 * 60 * 1000;
+export const STALE_AFTER_MS = 30 * 60 * 1000;
 const REFRESH_EVERY_MS = 5 * 60 * 1000;
+/** After a refresh failed with an error worth retrying: try again this soon. */
+const RETRY_REFRESH_EVERY_MS = 60 * 1000;
+/**
+ * A holder whose refreshes keep failing gives its lock up once the last good refresh is this old:
+ * half the stale window, so it stops well before another host may judge the lock stale.
+ */
+const GIVE_UP_AFTER_MS = STALE_AFTER_MS / 2;
+
+/** This process's random id, written into each of its locks. */
+const HOLDER = randomBytes(8).toString('hex');
+
+/** Intervals of the refresh loop (tests shorten them). */
+export interface LockTiming {
+  refreshEveryMs?: number;
+  retryEveryMs?: number;
+  giveUpAfterMs?: number;
+}
 
 /**
- * Repository locks (locks/<id>, plain JSON so an operator can read them). Backups share;
- * deleting operations are exclusive. A lock is stale when it was not refreshed for 30
- * minutes, or when its process is gone on this host.
+ * Repository locks (locks/<id>, plain JSON so an operator can read them). Backups, restores,
+ * verify and catalog rebuilds share; deleting operations are exclusive. A lock is stale when it
+ * was not refreshed for 30 minutes (by the earlier of its `refreshed` and the time the storage
+ * last wrote it, so a date in the future does not keep it alive), or when its process is gone
+ * on this host (same boot, same process start time, not just the same pid).
+ *
+ * The holder rewrites its lock every 5 minutes. A lock found removed or replaced, a refresh the
+ * repository refuses, or refreshes failing for 15 minutes lose it: `signal` then aborts with a
+ * LockedError saying why, and the holder must stop writing.
  */
 export class RepositoryLock {
   private timer: NodeJS.Timeout | null = null;
+  private readonly lost = new AbortController();
+  private body: Buffer;
+  private lastRefreshed = Date.now();
+  private refreshing: Promise<void> | null = null;
+  private released = false;
 
   private constructor(
     private readonly repo: Repository,
     readonly id: string,
     private info: LockInfo,
-  ) {}
+    private readonly timing: Required<LockTiming>,
+  ) {
+    this.body = encode(info);
+  }
 
-  static async acquire(repo: Repository, type: LockType, operation: string): Promise<RepositoryLock> {
+  static async acquire(repo: Repository, type: LockType, operation: string, timing: LockTiming = {}): Promise<RepositoryLock> {
     await checkConflicts(repo, type, null);
     const now = new Date().toISOString();
-    const info: LockInfo = { type, operation, host: hostname(), pid: process.pid, created: now, refreshed: now };
+    const info: LockInfo = { type, operation, host: hostname(), pid: process.pid, created: now, refreshed: now, holder: HOLDER };
+    const boot = bootId();
+    const started = processStart(process.pid);
+    if (boot !== null && started !== null) Object.assign(info, { boot, pidStart: started });
     const id = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
-    await repo.put(`locks/${id}`, Buffer.from(JSON.stringify(info)), { contentType: 'application/json' });
-    const lock = new RepositoryLock(repo, id, info);
+    const lock = new RepositoryLock(repo, id, info, {
+      refreshEveryMs: timing.refreshEveryMs ?? REFRESH_EVERY_MS,
+      retryEveryMs: timing.retryEveryMs ?? RETRY_REFRESH_EVERY_MS,
+      giveUpAfterMs: timing.giveUpAfterMs ?? GIVE_UP_AFTER_MS,
+    });
+    await repo.put(lock.key, lock.body, { contentType: 'application/json' });
     try {
       // Two processes may have written their locks at the same moment: check again after writing.
       await checkConflicts(repo, type, id);
@@ -48,26 +92,108 @@ export class RepositoryLock {
       await lock.release();
       throw err;
     }
-    lock.timer = setInterval(() => void lock.refresh().catch(() => {}), REFRESH_EVERY_MS);
-    lock.timer.unref();
+    lock.schedule(lock.timing.refreshEveryMs);
     return lock;
   }
 
+  get key(): string {
+    return `locks/${this.id}`;
+  }
+
+  /** Aborts, with a LockedError naming the lock and why, when the lock is lost. */
+  get signal(): AbortSignal {
+    return this.lost.signal;
+  }
+
+  /** Throws the LockedError when the lock is lost. */
+  throwIfLost(): void {
+    this.lost.signal.throwIfAborted();
+  }
+
+  /**
+   * Rewrites the lock with a new `refreshed`, after checking it is still ours: a lock removed
+   * (`unlock --remove-all` elsewhere, or judged stale by another host) or replaced is lost, and
+   * so is one whose rewrite the repository refuses. Errors worth retrying are thrown as they are.
+   */
   async refresh(): Promise<void> {
-    this.info = { ...this.info, refreshed: new Date().toISOString() };
-    await this.repo.put(`locks/${this.id}`, Buffer.from(JSON.stringify(this.info)), { contentType: 'application/json' });
+    this.throwIfLost();
+    let current: Buffer;
+    try {
+      current = await readAll((await this.repo.store.get(this.key)).body);
+    } catch (err) {
+      if (isNotFound(err)) this.lose('it was removed (by `lakeguard unlock --remove-all`, or as stale by another host)');
+      if (!(err instanceof StorageError && err.retryable)) this.lose(`it could not be read back: ${errorMessage(err)}`);
+      throw err;
+    }
+    if (!current.equals(this.body)) this.lose('it was replaced by another writer');
+    if (this.released) return;
+    const info = { ...this.info, refreshed: new Date().toISOString() };
+    const body = encode(info);
+    try {
+      await this.repo.put(this.key, body, { contentType: 'application/json' });
+    } catch (err) {
+      if (!(err instanceof StorageError && err.retryable)) this.lose(`the repository refused its refresh: ${errorMessage(err)}`);
+      throw err;
+    }
+    this.info = info;
+    this.body = body;
+    this.lastRefreshed = Date.now();
   }
 
   async release(): Promise<void> {
-    if (this.timer !== null) clearInterval(this.timer);
+    this.released = true;
+    if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    // A refresh in flight would write the lock again after its removal.
+    await this.refreshing?.catch(() => {});
+    if (this.lost.signal.aborted) return; // not ours any more (or gone)
     try {
       // Every version: in a versioned (e.g. Object Lock) bucket a plain delete leaves them all behind.
-      await removeRepositoryObject(this.repo, `locks/${this.id}`);
+      await removeRepositoryObject(this.repo, this.key);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
   }
+
+  /** The refresh loop: a failure worth retrying is retried each minute until the lock is given up. */
+  private schedule(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.refreshing = this.refresh().then(
+        () => {
+          if (!this.released) this.schedule(this.timing.refreshEveryMs);
+        },
+        (err: unknown) => {
+          if (this.lost.signal.aborted || this.released) return;
+          const since = Date.now() - this.lastRefreshed;
+          if (since >= this.timing.giveUpAfterMs) {
+            this.lose(`it could not be refreshed for ${Math.round(since / 60_000)} minutes (${errorMessage(err)})`);
+          } else {
+            this.schedule(this.timing.retryEveryMs);
+          }
+        },
+      );
+      this.refreshing.catch(() => {});
+    }, ms);
+    this.timer.unref();
+  }
+
+  /** Marks the lock lost (aborting `signal`) and throws why. */
+  private lose(why: string): never {
+    if (!this.lost.signal.aborted) {
+      const i = this.info;
+      this.lost.abort(
+        new LockedError(
+          `lost the repository lock ${this.key} (${i.type}, ${i.operation}): ${why}; stopped, so as not to write without it`,
+          'check who removed it (another host running `lakeguard unlock --remove-all` or prune), then run the command again',
+        ),
+      );
+    }
+    throw this.lost.signal.reason;
+  }
+}
+
+function encode(info: LockInfo): Buffer {
+  return Buffer.from(JSON.stringify(info));
 }
 
 /**
@@ -95,15 +221,18 @@ export async function readLocks(repo: Repository, skip: string | null = null): P
   for (const id of await repo.listNames('locks')) {
     if (id === skip) continue;
     let body: Buffer;
+    let written: number;
     try {
-      body = await getBytes(repo.store, `locks/${id}`);
+      const got = await repo.store.get(`locks/${id}`);
+      body = await readAll(got.body);
+      written = got.meta.lastModified.getTime();
     } catch (err) {
       if (isNotFound(err)) continue; // released while we listed
       throw err;
     }
     const info = parseLock(body);
     // An object that is not a lock blocks nobody (it cannot be refreshed or owned); unlock removes it.
-    const reason = info === null ? 'not a readable lock' : staleReason(info);
+    const reason = info === null ? 'not a readable lock' : staleReason(info, Date.now(), written > 0 ? written : undefined);
     out.push({ id, info, stale: reason !== null, reason });
   }
   return out;
@@ -136,6 +265,7 @@ export function describeLock(info: LockInfo): string {
 function parseLock(body: Buffer): LockInfo | null {
   try {
     const info = JSON.parse(body.toString('utf8')) as Partial<LockInfo>;
+    const optional = (v: unknown): boolean => v === undefined || typeof v === 'string';
     const valid =
       (info.type === 'shared' || info.type === 'exclusive') &&
       typeof info.operation === 'string' &&
@@ -144,18 +274,36 @@ function parseLock(body: Buffer): LockInfo | null {
       (info.pid as number) > 0 &&
       typeof info.created === 'string' &&
       typeof info.refreshed === 'string' &&
-      !Number.isNaN(Date.parse(info.refreshed));
+      !Number.isNaN(Date.parse(info.refreshed)) &&
+      optional(info.holder) &&
+      optional(info.boot) &&
+      optional(info.pidStart);
     return valid ? (info as LockInfo) : null;
   } catch {
     return null;
   }
 }
 
-/** Why a lock is stale: not refreshed for 30 minutes, or its process is gone on this host; null if live. */
-export function staleReason(info: LockInfo, now: number = Date.now()): string | null {
-  const age = now - Date.parse(info.refreshed);
+/**
+ * Why a lock is stale, or null if live. Its age counts from the earlier of its `refreshed` and
+ * `written` (when the storage last wrote it, by the server's clock): a `refreshed` in the future
+ * (a skewed clock, or forged) cannot keep it alive. On this host: not ours (holder id), and its
+ * process gone, from another boot, or its pid now another process's.
+ */
+export function staleReason(info: LockInfo, now: number = Date.now(), written?: number): string | null {
+  const refreshed = Math.min(Date.parse(info.refreshed), written ?? Infinity);
+  if (refreshed > now + STALE_AFTER_MS) return `refreshed in the future (${info.refreshed}): a wrong clock or a forged lock`;
+  const age = now - refreshed;
   if (age > STALE_AFTER_MS) return `not refreshed for ${Math.floor(age / 60_000)} minutes`;
-  if (info.host === hostname() && info.pid !== process.pid && !isProcessAlive(info.pid)) return `process ${info.pid} is gone on this host`;
+  if (info.host !== hostname()) return null;
+  if (info.holder !== undefined ? info.holder === HOLDER : info.pid === process.pid) return null;
+  const boot = bootId();
+  if (info.boot !== undefined && boot !== null && info.boot !== boot) return `written before host ${info.host} rebooted`;
+  if (!isProcessAlive(info.pid)) return `process ${info.pid} is gone on this host`;
+  if (info.pidStart !== undefined && info.boot === boot) {
+    const started = processStart(info.pid);
+    if (started !== null && started !== info.pidStart) return `pid ${info.pid} now belongs to another process on this host`;
+  }
   return null;
 }
 

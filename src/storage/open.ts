@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { FsStore } from './fs-store.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, S3Store, type S3StoreOptions } from './s3-store.js';
+import { S3Store, type S3StoreOptions } from './s3-store.js';
 import type { ObjectStore } from './types.js';
 
 /** Options that apply to S3 URLs (ignored for file:// URLs). */
@@ -12,16 +12,6 @@ export interface OpenStoreOptions {
   maxSockets?: number;
   /** Parts of one multipart upload in flight (each holds a part of memory). */
   uploadConcurrency?: number;
-}
-
-/**
- * The idle timeout of every S3 request this process makes (repository, sources and restore
- * targets alike): one setting of the command line (`--timeout`), so set once per process.
- */
-let requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
-
-export function setRequestTimeout(ms: number): void {
-  requestTimeoutMs = ms;
 }
 
 const ACCEPTED = 's3://bucket[/prefix] or file:///absolute/directory';
@@ -51,7 +41,6 @@ export function openStore(url: string, opts: OpenStoreOptions = {}): ObjectStore
     return new S3Store({
       bucket,
       prefix,
-      socketTimeoutMs: requestTimeoutMs,
       ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
       ...(opts.region === undefined ? {} : { region: opts.region }),
       ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),

@@ -94,6 +94,15 @@ export interface S3StoreOptions {
 export const DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024;
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+/**
+ * The idle timeout of every S3 request of this process that does not set its own (repository,
+ * sources and restore targets alike): one setting of the command line (`--timeout`).
+ */
+let processRequestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
+
+export function setRequestTimeout(ms: number): void {
+  processRequestTimeoutMs = ms;
+}
 /** Attempts of a request that keeps timing out: each costs a whole timeout. */
 const TIMED_OUT_ATTEMPTS = { read: 3, write: 2 } as const;
 /** A change of the SDK's clock offset this large during a refused request is a skew correction (the SDK's own threshold). */
@@ -148,7 +157,7 @@ export class S3Store implements ObjectStore {
     this.uploadConcurrency = opts.uploadConcurrency ?? 4;
     this.listPageSize = Math.min(1000, Math.max(1, opts.listPageSize ?? 1000));
     this.retry = opts.retry ?? {};
-    this.timeoutMs = opts.socketTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.timeoutMs = opts.socketTimeoutMs ?? processRequestTimeoutMs;
     this.clock = { base: opts.clock ?? Date.now, offsetMs: 0 };
 
     if (opts.client) {

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** Whether a process of this host exists (a permission error still means it exists). */
 export function isProcessAlive(pid: number): boolean {
   try {
@@ -5,5 +7,32 @@ export function isProcessAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * The kernel's random id of this boot (Linux), or null where there is none: a process named in
+ * a lock written during another boot is gone, whatever now runs under its pid.
+ */
+export function bootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * When a process started, in clock ticks since boot (Linux: field 22 of /proc/<pid>/stat), or
+ * null when unknown: with the boot id it tells a process from a later one that reuses its pid.
+ */
+export function processStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19] ?? null;
+  } catch {
+    return null;
   }
 }

@@ -1,6 +1,7 @@
 // Repository locks (shared/exclusive, stale detection, unlock) and concurrent backups of
 // different groups into one repository, with one shared catalog file and with two.
 import { spawn } from 'node:child_process';
+import { readFileSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,9 +10,9 @@ import { backupGroup } from '../../src/engine/backup.js';
 import { rebuildCatalog } from '../../src/engine/rebuild.js';
 import { openSource } from '../../src/engine/sources.js';
 import { verify } from '../../src/engine/verify.js';
-import { ExitCode, LockedError } from '../../src/errors.js';
+import { ExitCode, LockedError, StorageError } from '../../src/errors.js';
 import type { Group, Policy } from '../../src/policy/types.js';
-import { RepositoryLock, readLocks, removeLocks, type LockInfo } from '../../src/repository/locks.js';
+import { RepositoryLock, readLocks, removeLocks, staleReason, type LockInfo } from '../../src/repository/locks.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { getBytes } from '../../src/storage/types.js';
@@ -114,6 +115,69 @@ describe('repository locks', () => {
     expect(await readLocks(repo)).toEqual([{ id: 'garbage', info: null, stale: true, reason: 'not a readable lock' }]);
     await (await RepositoryLock.acquire(repo, 'exclusive', 'prune')).release();
     expect((await removeLocks(repo, { all: false })).removed.map((l) => l.id)).toEqual(['garbage']);
+  });
+
+  it('a lock "refreshed" in the future is stale 30 minutes after the storage last wrote it, not never', async () => {
+    // Forged (or written by a host whose clock is years ahead), and last written 31 minutes ago.
+    await writeLock(repo, 'future', { host: 'other-host', pid: 4242, refreshed: '2099-01-01T00:00:00.000Z' });
+    const past = new Date(Date.now() - 31 * 60 * 1000);
+    utimesSync(join(dir.path, 'repo', 'locks', 'future'), past, past);
+    expect((await readLocks(repo))[0]).toMatchObject({ id: 'future', stale: true, reason: 'not refreshed for 31 minutes' });
+    await (await RepositoryLock.acquire(repo, 'exclusive', 'prune')).release();
+    // Where the storage's own time is unknown (or also in the future), a date beyond the window is itself stale.
+    expect(staleReason({ type: 'exclusive', operation: 'prune', host: 'other-host', pid: 1, created: '', refreshed: '2099-01-01T00:00:00.000Z' })).toBe(
+      'refreshed in the future (2099-01-01T00:00:00.000Z): a wrong clock or a forged lock',
+    );
+  });
+
+  it('liveness on this host compares boot id and process start, not the pid alone: a reused pid keeps no dead lock alive', async () => {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const liveStart = readFileSync(`/proc/${process.ppid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]!;
+    // process.ppid is alive: as pid alone it would look like the holder.
+    await writeLock(repo, 'before-reboot', { pid: process.ppid, holder: 'aaaaaaaaaaaaaaaa', boot: '00000000-0000-0000-0000-000000000000', pidStart: liveStart });
+    await writeLock(repo, 'reused-pid', { pid: process.ppid, holder: 'bbbbbbbbbbbbbbbb', boot, pidStart: String(Number(liveStart) + 1) });
+    await writeLock(repo, 'holder-alive', { type: 'shared', pid: process.ppid, holder: 'cccccccccccccccc', boot, pidStart: liveStart });
+    const byId = new Map((await readLocks(repo)).map((l) => [l.id, l.reason]));
+    expect(byId.get('before-reboot')).toBe(`written before host ${hostname()} rebooted`);
+    expect(byId.get('reused-pid')).toBe(`pid ${process.ppid} now belongs to another process on this host`);
+    expect(byId.get('holder-alive')).toBeNull();
+    // A new lock records all three, and its own process knows it by its random holder id.
+    const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group a');
+    const info = JSON.parse((await getBytes(repo.store, `locks/${lock.id}`)).toString('utf8')) as LockInfo;
+    expect(info).toMatchObject({ pid: process.pid, boot, pidStart: readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19] });
+    expect(info.holder).toMatch(/^[0-9a-f]{16}$/);
+    expect(staleReason(info)).toBeNull();
+    await lock.release();
+  });
+
+  it('refresh failures worth retrying are tolerated within the give-up window; then the lock is lost', async () => {
+    const store = repo.store as FsStore;
+    const put = store.put.bind(store);
+    let failing = 0;
+    store.put = async (key, body, opts) => {
+      if (key.startsWith('locks/') && failing > 0) {
+        failing--;
+        throw new StorageError('Network', `PUT ${key}: the connection was lost (ECONNRESET)`, { backendCode: 'ECONNRESET' });
+      }
+      return put(key, body, opts);
+    };
+    const read = async (id: string) => JSON.parse((await getBytes(repo.store, `locks/${id}`)).toString('utf8')) as LockInfo;
+    const tolerant = await RepositoryLock.acquire(repo, 'shared', 'backup of group a', { refreshEveryMs: 20, retryEveryMs: 20, giveUpAfterMs: 60_000 });
+    const first = (await read(tolerant.id)).refreshed;
+    failing = 3;
+    while (failing > 0 || (await read(tolerant.id)).refreshed === first) await new Promise((r) => setTimeout(r, 10));
+    expect(tolerant.signal.aborted).toBe(false);
+    await tolerant.release();
+
+    const giving = await RepositoryLock.acquire(repo, 'shared', 'backup of group b', { refreshEveryMs: 20, retryEveryMs: 20, giveUpAfterMs: 100 });
+    failing = Infinity;
+    await new Promise((resolve) => giving.signal.addEventListener('abort', resolve, { once: true }));
+    const reason = giving.signal.reason as LockedError;
+    expect(reason).toBeInstanceOf(LockedError);
+    expect(reason.exitCode).toBe(11);
+    expect(reason.message).toMatch(new RegExp(`^lost the repository lock locks/${giving.id} \\(shared, backup of group b\\): it could not be refreshed for 0 minutes \\(PUT locks/${giving.id}: the connection was lost \\(ECONNRESET\\)\\)`));
+    failing = 0;
+    await giving.release();
   });
 
   it('refresh updates `refreshed` and keeps everything else', async () => {

@@ -1,0 +1,114 @@
+// A backup whose repository lock is lost stops (exit 11) instead of carrying on unlocked:
+// against the real server, the lock is removed as `unlock --remove-all` on another host does,
+// or its refresh PUT is refused (a bucket policy denying PutObject on locks/*).
+import { join } from 'node:path';
+import { DeleteBucketPolicyCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import { openSource } from '../../src/engine/sources.js';
+import { ExitCode, LockedError } from '../../src/errors.js';
+import type { Group } from '../../src/policy/types.js';
+import { RepositoryLock, readLocks, removeLocks } from '../../src/repository/locks.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { S3Store } from '../../src/storage/s3-store.js';
+import { initRepo, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
+import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testS3Client } from '../helpers/s3-env.js';
+
+describe('a backup that loses its lock (real server)', () => {
+  let bucket: string;
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let catalog: Catalog;
+  let prefix: string;
+  const stores: S3Store[] = [];
+  const group: Group = { name: 'lake', sources: [] };
+
+  beforeAll(async () => {
+    bucket = await createTestBucket('lg-lock-loss');
+  });
+  afterAll(async () => {
+    await testS3Client().send(new DeleteBucketPolicyCommand({ Bucket: bucket })).catch(() => {});
+    await emptyAndDeleteBucket(bucket);
+  });
+  beforeEach(async () => {
+    dir = tempDir('lock-loss');
+    prefix = `r-${Math.random().toString(36).slice(2, 8)}`;
+    const store = new S3Store({
+      bucket,
+      prefix,
+      endpoint: S3_TEST.endpoint,
+      region: S3_TEST.region,
+      credentials: { accessKeyId: S3_TEST.accessKeyId, secretAccessKey: S3_TEST.secretAccessKey },
+    });
+    stores.push(store);
+    repo = await initRepo(store);
+    catalog = Catalog.open(join(dir.path, 'catalog.db'), repo.id);
+    const rnd = prng(5);
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 20; i++) files[`f${i}.bin`] = rnd(4000);
+    writeTree(join(dir.path, 'lake'), files);
+    group.sources = [{ kind: 'path', path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }];
+  });
+  afterEach(() => {
+    catalog.close();
+    for (const s of stores.splice(0)) s.destroy();
+    dir.cleanup();
+  });
+
+  /** Backs up with a lock refreshed every 50 ms; `fault` runs when the first object is read, and reading waits until the lock is lost. */
+  async function backupLosingLock(fault: (lock: RepositoryLock) => Promise<void>): Promise<{ err: unknown; lock: RepositoryLock }> {
+    const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group lake', { refreshEveryMs: 50, retryEveryMs: 50 });
+    const policy = testPolicy(repo.store.location, [group]);
+    const source = openSource(group.sources[0]!, policy);
+    const get = source.store.get.bind(source.store);
+    let first = true;
+    source.store.get = async (key, opts) => {
+      if (first) {
+        first = false;
+        await fault(lock);
+        if (!lock.signal.aborted) await new Promise((resolve) => lock.signal.addEventListener('abort', resolve, { once: true }));
+      }
+      return get(key, opts);
+    };
+    const err = await backupGroup({ repo, catalog, policy, group, sources: [source], lock }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    await lock.release();
+    return { err, lock };
+  }
+
+  it('removed by `unlock --remove-all` elsewhere: the run stops with exit 11 naming the lock, and writes no index or manifest', async () => {
+    const { err, lock } = await backupLosingLock(async () => {
+      expect((await removeLocks(repo, { all: true })).removed).toHaveLength(1);
+    });
+    expect(err).toBeInstanceOf(LockedError);
+    expect((err as LockedError).exitCode).toBe(ExitCode.locked);
+    expect((err as LockedError).message).toBe(
+      `lost the repository lock locks/${lock.id} (shared, backup of group lake): it was removed (by \`lakeguard unlock --remove-all\`, or as stale by another host); stopped, so as not to write without it`,
+    );
+    expect(await repo.listNames('runs')).toEqual([]);
+    expect(await repo.listNames('index')).toEqual([]);
+    // The refresh did not write the removed lock back.
+    expect(await readLocks(repo)).toEqual([]);
+  });
+
+  it('its refresh PUT refused by the repository (AccessDenied): the run stops with exit 11 saying so', async () => {
+    const s3 = testS3Client();
+    try {
+      const { err, lock } = await backupLosingLock(async () => {
+        const deny = { Effect: 'Deny', Principal: '*', Action: ['s3:PutObject'], Resource: [`arn:aws:s3:::${bucket}/${prefix}/locks/*`] };
+        await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [deny] }) }));
+      });
+      expect(err).toBeInstanceOf(LockedError);
+      expect((err as LockedError).exitCode).toBe(11);
+      expect((err as LockedError).message).toMatch(
+        new RegExp(`^lost the repository lock locks/${lock.id} \\(shared, backup of group lake\\): the repository refused its refresh: PUT s3://${bucket}/${prefix}/locks/${lock.id}: AccessDenied \\(403\\)`),
+      );
+      expect(await repo.listNames('runs')).toEqual([]);
+    } finally {
+      await s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket }));
+    }
+  });
+});
