@@ -13,8 +13,10 @@ import { FsStore } from '../storage/fs-store.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { formatBytes, formatDuration } from '../util/format.js';
+import type { RepositoryLock } from '../repository/locks.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
+import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 
 interface RestoreFlags {
   group?: string;
@@ -30,6 +32,7 @@ interface RestoreFlags {
   toEndpoint?: string;
   inPlace?: boolean;
   deleteExtra?: boolean;
+  lock: boolean;
 }
 
 export function register(program: Command): void {
@@ -49,18 +52,22 @@ export function register(program: Command): void {
     .option('--in-place', 'write each object back into its original bucket, as a new current version')
     .option('--delete-extra', 'afterwards delete keys in the restored scope that did not exist at that time (on a versioned bucket this adds delete markers)')
     .option('--to-endpoint <url>', 'S3 endpoint of the --to bucket (default: the policy\'s s3.endpoint)')
+    .option(NO_LOCK_FLAG, NO_LOCK_HELP)
     .addHelpText(
       'after',
       `
 Exit status: 0 restored, 1 error, 2 bad usage, 3 some objects could not be restored (listed),
-10 repository missing, 12 wrong password.`,
+10 repository missing, 11 locked (a prune or forget runs), 12 wrong password.`,
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const flags = cmd.opts<RestoreFlags>();
         checkFlags(flags);
         const ctx = await openAll(cmd);
+        let lock: RepositoryLock | null = null;
         try {
+          // Shared: prune (exclusive) must not delete packs this restore reads.
+          lock = await lockForReading(ctx.repo, 'restore', flags.lock, reporter.event);
           const { cut, label, group } = pickCut(ctx, flags);
           const gap = 'time' in cut && flags.versionId === undefined ? forgottenGapAt(ctx.catalog, cut.time) : null;
           if (gap !== null) {
@@ -89,6 +96,7 @@ Exit status: 0 restored, 1 error, 2 bad usage, 3 some objects could not be resto
           if (summary.objects === 0) reporter.info('nothing matched: check --bucket/--prefix/--key, or list runs with `lakeguard runs`');
           return summary.failed > 0 ? ExitCode.partial : ExitCode.ok;
         } finally {
+          await lock?.release().catch(() => {});
           ctx.close();
         }
       }),

@@ -2,9 +2,11 @@ import type { Command } from 'commander';
 import { verify, type VerifyReport } from '../engine/verify.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { formatBytes, formatDuration, parseFraction } from '../util/format.js';
+import type { RepositoryLock } from '../repository/locks.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
+import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 
 export function register(program: Command): void {
   program
@@ -12,10 +14,11 @@ export function register(program: Command): void {
     .description('check every repository object (config, keys/, index/, runs/, forgets/, packs/) against each other and the catalog; with --read-data, authenticate every byte')
     .option('--read-data', 'download every pack and authenticate and re-hash every blob in it (data and run records)')
     .option('--read-data-subset <fraction>', 'read only this share of the packs, e.g. 10%')
-    .addHelpText('after', '\nExit status: 0 no damage, 1 damage found (every affected object is named) or error, 10 repository missing, 12 wrong password.')
+    .option(NO_LOCK_FLAG, NO_LOCK_HELP)
+    .addHelpText('after', '\nExit status: 0 no damage, 1 damage found (every affected object is named) or error, 10 repository missing, 11 locked (a prune or forget runs), 12 wrong password.')
     .action(
       action(async ({ cmd, reporter }) => {
-        const opts = cmd.opts<{ readData?: boolean; readDataSubset?: string }>();
+        const opts = cmd.opts<{ readData?: boolean; readDataSubset?: string; lock: boolean }>();
         let fraction = opts.readData ? 1 : 0;
         if (opts.readDataSubset !== undefined) {
           const f = parseFraction(opts.readDataSubset);
@@ -23,11 +26,15 @@ export function register(program: Command): void {
           fraction = f;
         }
         const ctx = await openAll(cmd);
+        let lock: RepositoryLock | null = null;
         try {
+          // Shared: prune (exclusive) must not delete what verify checks, or report it missing.
+          lock = await lockForReading(ctx.repo, 'verify', opts.lock, reporter.event);
           const report = await verify({ repo: ctx.repo, catalog: ctx.catalog, readData: fraction, concurrency: ctx.policy.concurrency.transfer, events: reporter.event });
           reporter.summary({ ...report, ok: report.damage.length === 0 }, describe(report));
           return report.damage.length === 0 ? ExitCode.ok : ExitCode.error;
         } finally {
+          await lock?.release().catch(() => {});
           ctx.close();
         }
       }),

@@ -11,7 +11,7 @@ import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.j
 import { readCatalogFile } from '../catalog/catalog-file.js';
 import { isCorruptDatabase } from '../catalog/corrupt.js';
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMessage, isNotFound } from '../errors.js';
-import { RepositoryLock } from '../repository/locks.js';
+import { acquireForReading } from '../repository/locks.js';
 import { blobFlags, flagsCompressed, packKey, type BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { readAll } from '../storage/types.js';
@@ -148,7 +148,7 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     if (opts.signal?.aborted) throw new InterruptedError('catalog rebuild interrupted; the old catalog is unchanged');
   };
 
-  const lock = opts.lock === false ? null : await RepositoryLock.acquire(repo, 'shared', 'catalog rebuild').catch(lockHint);
+  const lock = opts.lock === false ? null : await acquireForReading(repo, 'catalog rebuild', 'rebuild with --no-lock');
   const tmp = `${target}.rebuild-${process.pid}-${randomBytes(4).toString('hex')}`;
   let catalog: Catalog | null = null;
   try {
@@ -545,18 +545,6 @@ async function inOrder<T, R>(items: readonly T[], ahead: number, fetch: (item: T
     fill();
     consume(result, item);
   }
-}
-
-/** Read-only credentials cannot write a lock: say how to rebuild without one. */
-function lockHint(err: unknown): never {
-  if (err instanceof StorageError && err.code === 'AccessDenied') {
-    throw new StorageError(err.code, `cannot write a lock into the repository: ${err.message}`, {
-      backendCode: err.backendCode,
-      cause: err,
-      hint: 'with read-only credentials, rebuild with --no-lock (make sure no prune runs meanwhile)',
-    });
-  }
-  throw err;
 }
 
 function damageHint(err: unknown, what: string): unknown {

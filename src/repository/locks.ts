@@ -138,6 +138,14 @@ export class RepositoryLock {
     this.info = info;
     this.body = body;
     this.lastRefreshed = Date.now();
+    // Removed between the read above and this write (a window of one request), the lock is back,
+    // but a prune may have taken its exclusive lock meanwhile: check as after acquiring.
+    try {
+      await checkConflicts(this.repo, info.type, this.id);
+    } catch (err) {
+      if (err instanceof LockedError) this.lose(`a conflicting lock appeared: ${err.message}`);
+      throw err;
+    }
   }
 
   async release(): Promise<void> {
@@ -146,8 +154,9 @@ export class RepositoryLock {
     this.timer = null;
     // A refresh in flight would write the lock again after its removal.
     await this.refreshing?.catch(() => {});
-    if (this.lost.signal.aborted) return; // not ours any more (or gone)
     try {
+      // A lost lock is removed only while it is still the one we wrote (not gone, not replaced).
+      if (this.lost.signal.aborted && !(await readAll((await this.repo.store.get(this.key)).body)).equals(this.body)) return;
       // Every version: in a versioned (e.g. Object Lock) bucket a plain delete leaves them all behind.
       await removeRepositoryObject(this.repo, this.key);
     } catch (err) {
@@ -189,6 +198,24 @@ export class RepositoryLock {
       );
     }
     throw this.lost.signal.reason;
+  }
+}
+
+/**
+ * A shared lock for an operation that only reads the repository (restore, verify, catalog
+ * rebuild), so that prune cannot delete what it reads. Read-only credentials cannot write one:
+ * the error then says how to go without (`retry`, e.g. "restore with --no-lock").
+ */
+export async function acquireForReading(repo: Repository, operation: string, retry: string): Promise<RepositoryLock> {
+  try {
+    return await RepositoryLock.acquire(repo, 'shared', operation);
+  } catch (err) {
+    if (!(err instanceof StorageError && err.code === 'AccessDenied')) throw err;
+    throw new StorageError(err.code, `cannot write a lock into the repository: ${err.message}`, {
+      backendCode: err.backendCode,
+      cause: err,
+      hint: `with read-only credentials, ${retry} (make sure no prune runs meanwhile)`,
+    });
   }
 }
 

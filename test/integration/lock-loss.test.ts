@@ -12,8 +12,9 @@ import type { Group } from '../../src/policy/types.js';
 import { RepositoryLock, readLocks, removeLocks } from '../../src/repository/locks.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { S3Store } from '../../src/storage/s3-store.js';
-import { initRepo, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
-import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testS3Client } from '../helpers/s3-env.js';
+import { runCli } from '../helpers/cli.js';
+import { hashTree, initRepo, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
+import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client } from '../helpers/s3-env.js';
 
 describe('a backup that loses its lock (real server)', () => {
   let bucket: string;
@@ -56,9 +57,12 @@ describe('a backup that loses its lock (real server)', () => {
     dir.cleanup();
   });
 
-  /** Backs up with a lock refreshed every 50 ms; `fault` runs when the first object is read, and reading waits until the lock is lost. */
-  async function backupLosingLock(fault: (lock: RepositoryLock) => Promise<void>): Promise<{ err: unknown; lock: RepositoryLock }> {
-    const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group lake', { refreshEveryMs: 50, retryEveryMs: 50 });
+  /**
+   * Backs up with a lock refreshed every `refreshEveryMs`; `fault` runs when the first object is
+   * read, and reading waits until the lock is lost (at most 20 s: then the assertions fail).
+   */
+  async function backupLosingLock(refreshEveryMs: number, fault: (lock: RepositoryLock) => Promise<void>): Promise<{ err: unknown; lock: RepositoryLock }> {
+    const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group lake', { refreshEveryMs, retryEveryMs: refreshEveryMs });
     const policy = testPolicy(repo.store.location, [group]);
     const source = openSource(group.sources[0]!, policy);
     const get = source.store.get.bind(source.store);
@@ -67,7 +71,12 @@ describe('a backup that loses its lock (real server)', () => {
       if (first) {
         first = false;
         await fault(lock);
-        if (!lock.signal.aborted) await new Promise((resolve) => lock.signal.addEventListener('abort', resolve, { once: true }));
+        if (!lock.signal.aborted) {
+          await new Promise((resolve) => {
+            lock.signal.addEventListener('abort', resolve, { once: true });
+            setTimeout(resolve, 20_000).unref();
+          });
+        }
       }
       return get(key, opts);
     };
@@ -80,8 +89,11 @@ describe('a backup that loses its lock (real server)', () => {
   }
 
   it('removed by `unlock --remove-all` elsewhere: the run stops with exit 11 naming the lock, and writes no index or manifest', async () => {
-    const { err, lock } = await backupLosingLock(async () => {
+    // The refresh is called here, not by its timer: a removal while a timed refresh is between its
+    // read and its write would be written over (and then caught only by a conflicting lock).
+    const { err, lock } = await backupLosingLock(3_600_000, async (held) => {
       expect((await removeLocks(repo, { all: true })).removed).toHaveLength(1);
+      await held.refresh().catch(() => {});
     });
     expect(err).toBeInstanceOf(LockedError);
     expect((err as LockedError).exitCode).toBe(ExitCode.locked);
@@ -97,7 +109,7 @@ describe('a backup that loses its lock (real server)', () => {
   it('its refresh PUT refused by the repository (AccessDenied): the run stops with exit 11 saying so', async () => {
     const s3 = testS3Client();
     try {
-      const { err, lock } = await backupLosingLock(async () => {
+      const { err, lock } = await backupLosingLock(50, async () => {
         const deny = { Effect: 'Deny', Principal: '*', Action: ['s3:PutObject'], Resource: [`arn:aws:s3:::${bucket}/${prefix}/locks/*`] };
         await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [deny] }) }));
       });
@@ -107,6 +119,29 @@ describe('a backup that loses its lock (real server)', () => {
         new RegExp(`^lost the repository lock locks/${lock.id} \\(shared, backup of group lake\\): the repository refused its refresh: PUT s3://${bucket}/${prefix}/locks/${lock.id}: AccessDenied \\(403\\)`),
       );
       expect(await repo.listNames('runs')).toEqual([]);
+    } finally {
+      await s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket }));
+    }
+  });
+
+  it('restore with credentials that cannot write a lock: a clear error naming --no-lock, which then restores with a warning', async () => {
+    const policy = testPolicy(repo.store.location, [group]);
+    expect((await backupGroup({ repo, catalog, policy, group })).status).toBe('complete');
+    const s3 = testS3Client();
+    const deny = { Effect: 'Deny', Principal: '*', Action: ['s3:PutObject'], Resource: [`arn:aws:s3:::${bucket}/${prefix}/locks/*`] };
+    await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [deny] }) }));
+    try {
+      const env = { ...testEnv(), LAKEGUARD_PASSWORD: 'test-password', LAKEGUARD_CATALOG: join(dir.path, 'catalog.db') };
+      const args = ['--repo', `s3://${bucket}/${prefix}`, '--endpoint', S3_TEST.endpoint, 'restore', '--to-dir', join(dir.path, 'out')];
+      const refused = await runCli(args, env);
+      expect(refused.code, refused.stderr).toBe(1);
+      const [message, hint] = refused.stderr.trim().split('\n');
+      expect(message).toMatch(new RegExp(`^lakeguard: cannot write a lock into the repository: PUT s3://${bucket}/${prefix}/locks/[0-9a-z-]+: AccessDenied \\(403\\)`));
+      expect(hint).toBe('  hint: with read-only credentials, restore with --no-lock (make sure no prune runs meanwhile)');
+      const restored = await runCli([...args.slice(0, -3), 'restore', '--no-lock', '--to-dir', join(dir.path, 'out')], env);
+      expect(restored.code, restored.stderr).toBe(0);
+      expect(restored.stderr).toMatch(/^warning: --no-lock: restore takes no repository lock/m);
+      expect(hashTree(join(dir.path, 'out'))).toEqual(hashTree(join(dir.path, 'lake')));
     } finally {
       await s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket }));
     }

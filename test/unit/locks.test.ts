@@ -180,6 +180,18 @@ describe('repository locks', () => {
     await giving.release();
   });
 
+  it('a refresh that finds a conflicting exclusive lock (taken while ours was briefly gone) loses ours', async () => {
+    const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group a', { refreshEveryMs: 3_600_000 });
+    await writeLock(repo, 'prune', { operation: 'prune', pid: process.ppid });
+    const err = await lock.refresh().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LockedError);
+    expect((err as LockedError).message).toMatch(new RegExp(`^lost the repository lock locks/${lock.id} \\(shared, backup of group a\\): a conflicting lock appeared: repository .* is locked \\(exclusive\\) by prune`));
+    expect(lock.signal.reason).toBe(err);
+    await lock.release();
+    // Released after it was lost, it is removed as long as it is still the one it wrote.
+    expect((await readLocks(repo)).map((l) => l.id)).toEqual(['prune']);
+  });
+
   it('refresh updates `refreshed` and keeps everything else', async () => {
     const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group a');
     const read = async () => JSON.parse((await getBytes(repo.store, `locks/${lock.id}`)).toString('utf8')) as LockInfo;
@@ -365,6 +377,23 @@ groups:
     const lines = r.stderr.trim().split('\n');
     expect(lines[0]).toBe(`lakeguard: repository file://${repoDir()}/ is locked (exclusive) by prune on ${hostname()} pid ${process.ppid} since 2026-11-23T09:00:00.000Z`);
     expect(lines[1]).toMatch(/hint: .*lakeguard unlock/);
+  });
+
+  it('restore and verify take a shared lock: refused (exit 11) while prune holds the exclusive one; --no-lock reads anyway, with a warning', async () => {
+    expect((await cli(['backup', '--group', 'a'])).code).toBe(0);
+    await putLock('held', { operation: 'prune', pid: process.ppid, created: '2026-11-23T09:00:00.000Z' });
+    const locked = `lakeguard: repository file://${repoDir()}/ is locked (exclusive) by prune on ${hostname()} pid ${process.ppid} since 2026-11-23T09:00:00.000Z`;
+    const restore = await cli(['restore', '--to-dir', join(dir.path, 'out')]);
+    expect(restore.code, restore.stderr).toBe(11);
+    expect(restore.stderr.split('\n')[0]).toBe(locked);
+    const check = await cli(['verify']);
+    expect(check.code, check.stderr).toBe(11);
+    expect(check.stderr.split('\n')[0]).toBe(locked);
+    const unlocked = await cli(['restore', '--no-lock', '--to-dir', join(dir.path, 'out')]);
+    expect(unlocked.code, unlocked.stderr).toBe(0);
+    expect(unlocked.stderr).toMatch(/^warning: --no-lock: restore takes no repository lock; a prune running meanwhile could delete packs it reads/m);
+    // The restore left no lock of its own behind (nor took one).
+    expect((await new FsStore({ root: repoDir(), fsync: false }).list('locks/').next()).value).toMatchObject({ key: 'locks/held' });
   });
 
   it('unlock removes stale locks and prints each; --remove-all removes live ones with a warning', async () => {
