@@ -220,7 +220,8 @@ export class S3Store implements ObjectStore {
 
   /** How far the SDK's signing clock is from Date.now (what it will sign the next request with). */
   private sdkClockOffset(): number {
-    return this.clients?.client.config.systemClockOffset ?? this.clock.base() + this.clock.offsetMs - Date.now();
+    // (An injected stand-in client may have no config.)
+    return (this.clients?.client.config as { systemClockOffset?: number } | undefined)?.systemClockOffset ?? this.clock.base() + this.clock.offsetMs - Date.now();
   }
 
   /** The SDK client for single requests (no retries of its own: ours wrap it). */
