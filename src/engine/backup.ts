@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import pLimit from 'p-limit';
@@ -111,7 +112,9 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     // A lost lock (removed elsewhere, or its refresh refused) stops the run like an interruption,
     // with its own error (exit 11); nothing more is recorded in the repository without it.
     lock.throwIfLost();
-    const runOpts: BackupOptions = { ...opts, signal: opts.signal === undefined ? lock.signal : AbortSignal.any([opts.signal, lock.signal]) };
+    const signal = opts.signal === undefined ? lock.signal : AbortSignal.any([opts.signal, lock.signal]);
+    setMaxListeners(0, signal); // every request in flight listens on it
+    const runOpts: BackupOptions = { ...opts, signal };
     const run: RunRow = {
       seq: 0,
       id: runId,
