@@ -18,6 +18,8 @@ export async function leanClient({ engineDir, endpoint, bucket, sockets }) {
     agent: new HttpAgent({ keepAlive: true, maxSockets: sockets, keepAliveMsecs: 1000 }),
     connectTimeoutMs: 10_000,
     socketTimeoutMs: 120_000,
+    // The signing clock (engines since the skew correction); older engines ignore it.
+    clock: { base: Date.now, offsetMs: 0 },
   };
   return {
     getObject: (key) => lean.leanGetObject(target, key, {}),
