@@ -53,6 +53,15 @@ export interface Scope {
 
 type Row = Record<string, unknown>;
 
+/** A key a restore target already holds: `key` as catalogued, `targetKey` as the target names it. */
+export interface TargetKey {
+  bucket: string;
+  key: string;
+  targetKey: string;
+  size: number;
+  etag: string;
+}
+
 /**
  * The SQLite catalog: a cache of the repository (rebuildable from runs/ and index/) that
  * answers every query locally. All writes are batched in transactions by the callers.
@@ -646,6 +655,71 @@ export class Catalog {
       blobs: byVersion.get(r.versionRow as number) ?? [],
     }));
     return { rowid: rows.at(-1)!.rowid as number, items };
+  }
+
+  // ---- restore target inventory ------------------------------------------------------------
+
+  /**
+   * Starts an empty inventory of what a restore target already holds (a temp table, so a
+   * target of millions of keys is never held in memory): overwrite decisions and
+   * --delete-extra read it.
+   */
+  beginTargetInventory(): void {
+    this.db.exec(
+      'DROP TABLE IF EXISTS temp.target; CREATE TEMP TABLE target (bucket TEXT, key TEXT, target_key TEXT, size INTEGER, etag TEXT, PRIMARY KEY (bucket, key))',
+    );
+  }
+
+  addTargetKeys(rows: readonly TargetKey[]): void {
+    const add = this.db.prepare('INSERT OR REPLACE INTO temp.target (bucket, key, target_key, size, etag) VALUES (?, ?, ?, ?, ?)');
+    this.transaction(() => rows.forEach((r) => add.run(r.bucket, r.key, r.targetKey, r.size, r.etag)));
+  }
+
+  /** What the target holds at a selected key (from the inventory), or undefined. */
+  targetKeyOf(bucket: string, key: string): TargetKey | undefined {
+    const r = this.db.prepare('SELECT bucket, key, target_key AS targetKey, size, etag FROM temp.target WHERE bucket = ? AND key = ?').get(bucket, key);
+    return r as TargetKey | undefined;
+  }
+
+  /** A page of inventoried target keys that the selected state does not hold (--delete-extra), in rowid order. */
+  extraTargetKeys(afterRowid: number, limit: number): (TargetKey & { rowid: number })[] {
+    return this.db
+      .prepare(
+        `SELECT t.rowid AS rowid, t.bucket AS bucket, t.key AS key, t.target_key AS targetKey, t.size AS size, t.etag AS etag FROM temp.target t
+         WHERE t.rowid > ? AND NOT EXISTS (SELECT 1 FROM temp.sel s WHERE s.bucket = t.bucket AND s.key = t.key) ORDER BY t.rowid LIMIT ?`,
+      )
+      .all(afterRowid, limit) as (TargetKey & { rowid: number })[];
+  }
+
+  /**
+   * For a selection that came out empty: the newest run at or before the cut and the oldest
+   * after it that recorded a live (not deleted) version in the scopes, so the error can name
+   * where data is. Null when none did; `ever` says whether the scopes ever held a key.
+   */
+  dataRunsAround(scopes: readonly Scope[], cut: StateCut): { before: RunRow | null; after: RunRow | null; ever: boolean } {
+    const col = 'runSeq' in cut ? 'v.run' : 'v.valid_from';
+    const cutValue = 'runSeq' in cut ? cut.runSeq : cut.time;
+    const sql = (side: '<=' | '>', order: 'DESC' | 'ASC'): string =>
+      `SELECT v.run FROM objects o JOIN versions v ON v.object = o.id
+       WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND o.key >= @lo AND o.key < @hi
+         AND v.delete_marker = 0 AND ${col} ${side} @cut ORDER BY v.run ${order} LIMIT 1`;
+    const beforeStmt = this.db.prepare(sql('<=', 'DESC')).pluck();
+    const afterStmt = this.db.prepare(sql('>', 'ASC')).pluck();
+    const anyStmt = this.db.prepare('SELECT 1 FROM objects o WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND o.key >= @lo AND o.key < @hi LIMIT 1');
+    let before: number | null = null;
+    let after: number | null = null;
+    let ever = false;
+    for (const s of scopes) {
+      const lo = s.key ?? s.prefix ?? '';
+      const params = { bucket: s.bucket, lo, hi: s.key !== undefined ? s.key + '\u0000' : lo + '\u{10FFFF}', cut: cutValue };
+      ever ||= anyStmt.get(params) !== undefined;
+      const b = beforeStmt.get(params) as number | undefined;
+      const a = afterStmt.get(params) as number | undefined;
+      if (b !== undefined && (before === null || b > before)) before = b;
+      if (a !== undefined && (after === null || a < after)) after = a;
+    }
+    const runs = before === null && after === null ? [] : this.listRuns();
+    return { before: runs.find((r) => r.seq === before) ?? null, after: runs.find((r) => r.seq === after) ?? null, ever };
   }
 
   // ---- verify ---------------------------------------------------------------------------

@@ -6,6 +6,8 @@ export interface StoredMeta {
   contentDisposition?: string;
   metadata?: Record<string, string>;
   tags?: Record<string, string>;
+  /** POSIX permission bits of a file from a `path:` source (absent for S3 and in older records). */
+  mode?: number;
 }
 
 /**

@@ -35,6 +35,7 @@ export class Reporter {
   }
 
   event = (e: EngineEvent): void => {
+    if (e.type === 'action') return this.action(e);
     switch (this.mode) {
       case 'json':
         if (e.type === 'progress') this.line(process.stdout, { message_type: 'status', ...omitType(e) });
@@ -57,6 +58,12 @@ export class Reporter {
         return;
     }
   };
+
+  /** A planned action of a dry run: one `restore_action` line with --json, else one text line per key. */
+  private action(e: Extract<EngineEvent, { type: 'action' }>): void {
+    if (this.mode === 'json') this.line(process.stdout, { message_type: 'restore_action', ...omitType(e) });
+    else if (this.mode !== 'quiet') this.info(`would ${e.action.padEnd(14)} ${e.bucket}/${e.key} (${formatBytes(e.size)})`);
+  }
 
   /** Human text for people (not printed with --json or --quiet). */
   info(text: string): void {

@@ -1,9 +1,10 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Scope, StateCut } from '../catalog/catalog.js';
 import type { RunRow } from '../catalog/types.js';
-import { restore, type RestoreSummary } from '../engine/restore.js';
+import { OVERWRITE_POLICIES, restore, type OverwritePolicy, type RestoreSummary } from '../engine/restore.js';
+import { CatalogQueries } from '../catalog/queries.js';
 import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
 import { forgottenGapAt } from '../catalog/forget.js';
 import { describeTimeCut, parseAt } from '../catalog/instant.js';
@@ -16,6 +17,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
+import { requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 
 interface RestoreFlags {
@@ -33,6 +35,8 @@ interface RestoreFlags {
   inPlace?: boolean;
   deleteExtra?: boolean;
   lock: boolean;
+  overwrite?: string;
+  dryRun?: boolean;
 }
 
 export function register(program: Command): void {
@@ -53,11 +57,14 @@ export function register(program: Command): void {
     .option('--delete-extra', 'afterwards delete keys in the restored scope that did not exist at that time (on a versioned bucket this adds delete markers)')
     .option('--to-endpoint <url>', 'S3 endpoint of the --to bucket (default: the policy\'s s3.endpoint)')
     .option(NO_LOCK_FLAG, NO_LOCK_HELP)
+    .option('--overwrite <when>', 'keys the target already has: always, if-changed (skip identical content) or never', 'if-changed')
+    .option('--dry-run', 'print what would be written, skipped and deleted (with --json: one line per key), and write nothing')
     .addHelpText(
       'after',
       `
-Exit status: 0 restored, 1 error, 2 bad usage, 3 some objects could not be restored (listed),
-10 repository missing, 11 locked (a prune or forget runs), 12 wrong password.`,
+Exit status: 0 restored, 1 error, 2 bad usage or nothing matched (with a hint), 3 some objects
+could not be restored or named keys are not in the backup (listed), 10 repository missing,
+11 locked (a prune or forget runs), 12 wrong password. Details: docs/restore.md.`,
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {
@@ -78,6 +85,7 @@ Exit status: 0 restored, 1 error, 2 bad usage, 3 some objects could not be resto
           }
           const scopes = scopesFor(ctx, flags, group);
           const buckets = new Set(scopes.map((s) => s.bucket));
+          if (flags.bucket !== undefined && flags.keysFrom === undefined) requireBucket(new CatalogQueries(ctx.catalog), flags.bucket);
           const target = flags.inPlace ? inPlaceTargets(ctx.policy) : openTarget(ctx.policy, flags);
           const where = typeof target === 'function' ? 'the original buckets' : target.location;
           const summary = await restore({
@@ -88,13 +96,14 @@ Exit status: 0 restored, 1 error, 2 bad usage, 3 some objects could not be resto
             target,
             bucketDirs: !flags.inPlace && buckets.size > 1,
             deleteExtra: flags.deleteExtra ?? false,
+            overwrite: flags.overwrite as OverwritePolicy,
+            dryRun: flags.dryRun ?? false,
             concurrency: ctx.policy.concurrency.transfer,
             events: reporter.event,
             signal,
           });
           reporter.summary({ state: label, target: where, ...summary }, describe(summary, label, where));
-          if (summary.objects === 0) reporter.info('nothing matched: check --bucket/--prefix/--key, or list runs with `lakeguard runs`');
-          return summary.failed > 0 ? ExitCode.partial : ExitCode.ok;
+          return summary.failed + summary.missing > 0 ? ExitCode.partial : ExitCode.ok;
         } finally {
           await lock?.release().catch(() => {});
           ctx.close();
@@ -110,10 +119,23 @@ function checkFlags(flags: RestoreFlags): void {
   if (flags.versionId !== undefined && (flags.bucket === undefined || flags.key === undefined)) throw new UsageError('--version-id needs --bucket and --key');
   if (flags.at !== undefined && flags.run !== undefined) throw new UsageError('give --at or --run, not both');
   if (flags.keysFrom !== undefined && (flags.key !== undefined || flags.prefix !== undefined)) throw new UsageError('--keys-from replaces --key and --prefix');
+  if (!OVERWRITE_POLICIES.includes(flags.overwrite as OverwritePolicy)) {
+    throw new UsageError(`--overwrite ${JSON.stringify(flags.overwrite)}: expected ${OVERWRITE_POLICIES.join(', ')}`);
+  }
+}
+
+/** Refuses a --group that neither the policy nor any catalogued run knows, naming those that exist. */
+function requireGroup(ctx: Opened, group: string): void {
+  const known = new Set([...ctx.policy.groups.map((g) => g.name), ...ctx.catalog.listRuns().map((r) => r.group)]);
+  if (known.has(group)) return;
+  throw new UsageError(`no group named ${JSON.stringify(group)} in the policy or the catalog`, {
+    hint: known.size === 0 ? 'the catalog has no runs: run `lakeguard backup` first' : `groups: ${[...known].sort().join(', ')}`,
+  });
 }
 
 /** Which state: --version-id, --at, --run, or by default the latest complete or partial run. */
 function pickCut(ctx: Opened, flags: RestoreFlags): { cut: StateCut; label: string; group: string | undefined } {
+  if (flags.group !== undefined) requireGroup(ctx, flags.group);
   if (flags.versionId !== undefined) return { cut: { time: Date.now() }, label: `version ${flags.versionId}`, group: flags.group };
   if (flags.at !== undefined) {
     const cut = parseAt(flags.at, ctx.catalog);
@@ -150,7 +172,9 @@ function scopesFor(ctx: Opened, flags: RestoreFlags, groupName: string | undefin
   const group = ctx.policy.groups.find((g) => g.name === groupName);
   if (group !== undefined) return group.sources.flatMap((s) => outermostPrefixes(s.prefixes).map((prefix) => ({ bucket: sourceName(s), prefix })));
   // No policy for this group (e.g. a laptop with only --repo): every bucket its runs recorded.
-  return ctx.catalog.bucketsOfGroup(groupName).map((bucket) => ({ bucket }));
+  const buckets = ctx.catalog.bucketsOfGroup(groupName);
+  if (buckets.length === 0) throw new UsageError(`nothing to restore: no run of group ${JSON.stringify(groupName)} recorded an object`, { hint: 'list runs with `lakeguard runs`' });
+  return buckets.map((bucket) => ({ bucket }));
 }
 
 /** `s3://bucket/key` lines, or plain keys with --bucket; blank lines and # comments are skipped. */
@@ -185,8 +209,8 @@ function inPlaceTargets(policy: Policy): (bucket: string) => ObjectStore {
 
 function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
   if (flags.toDir !== undefined) {
+    // Created by the first write: a refused or dry restore leaves no empty directory behind.
     const root = resolve(flags.toDir);
-    mkdirSync(root, { recursive: true });
     // No fsync per restored file: a restore that dies is simply run again, and syncing every
     // file (and its directory) makes a restore of 200,000 files take many minutes.
     return new FsStore({ root, fsync: false, userFiles: true });
@@ -203,11 +227,18 @@ function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
 }
 
 function describe(s: RestoreSummary, label: string, where: string): string {
-  const lines = [
-    `restored ${s.restored} of ${s.objects} objects (${formatBytes(s.bytes)}) from ${label} to ${where} in ${formatDuration(s.durationMs)}`,
-    `  requests  ${s.requests.get} GET from the repository, ${s.requests.put} PUT to the target`,
-  ];
-  if (s.deleted > 0) lines.push(`  deleted ${s.deleted} keys that did not exist then (--delete-extra)`);
+  const skipped = s.skippedIdentical + s.skippedExisting;
+  const lines = s.dryRun
+    ? [`dry run: would restore ${s.restored} of ${s.objects} objects (${formatBytes(s.bytes)}) from ${label} to ${where}; nothing was written`]
+    : [
+        `restored ${s.restored} of ${s.objects} objects (${formatBytes(s.bytes)}) from ${label} to ${where} in ${formatDuration(s.durationMs)}`,
+        `  requests  ${s.requests.get} GET from the repository, ${s.requests.put} PUT to the target`,
+      ];
+  if (skipped > 0) {
+    lines.push(`  skipped ${skipped} objects (${formatBytes(s.bytesSkipped)}) the target already has: ${s.skippedIdentical} identical, ${s.skippedExisting} existing (--overwrite never)`);
+  }
+  if (s.deleted > 0) lines.push(`  ${s.dryRun ? 'would delete' : 'deleted'} ${s.deleted} keys that did not exist then (--delete-extra)`);
+  if (s.missing > 0) lines.push(`  ${s.missing} named keys are not in the backup (listed above)`);
   if (s.failed > 0) lines.push(`  ${s.failed} objects could not be restored (listed above)`);
   return lines.join('\n');
 }

@@ -602,6 +602,7 @@ function storedMeta(meta: ObjectMeta, tags: Record<string, string> | undefined):
   if (meta.cacheControl !== undefined) out.cacheControl = meta.cacheControl;
   if (meta.contentDisposition !== undefined) out.contentDisposition = meta.contentDisposition;
   if (Object.keys(meta.metadata).length > 0) out.metadata = meta.metadata;
+  if (meta.mode !== undefined) out.mode = meta.mode;
   return out;
 }
 

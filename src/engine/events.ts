@@ -10,7 +10,9 @@ export type EngineEvent =
   | { type: 'failure'; bucket: string; key: string; versionId: string | null; code: string; message: string }
   | { type: 'warning'; message: string }
   /** A dry run's object that a real run would read (new or changed since the catalog's version). */
-  | { type: 'would-back-up'; bucket: string; key: string; versionId: string | null; size: number; change: 'new' | 'changed' };
+  | { type: 'would-back-up'; bucket: string; key: string; versionId: string | null; size: number; change: 'new' | 'changed' }
+  /** A restore's decision for one key (reported by dry runs): write, skip-identical, skip-existing or delete. */
+  | { type: 'action'; action: 'write' | 'skip-identical' | 'skip-existing' | 'delete'; bucket: string; key: string; size: number };
 
 export type EventSink = (event: EngineEvent) => void;
 

@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
-import type { Catalog, Scope, StateCut } from '../catalog/catalog.js';
+import type { Catalog, Scope, StateCut, TargetKey } from '../catalog/catalog.js';
 import type { BlobLocation, RestoreItem } from '../catalog/types.js';
-import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMessage } from '../errors.js';
+import { IntegrityError, InterruptedError, LakeguardError, StorageError, UsageError, errorMessage, isNotFound } from '../errors.js';
+import { chunkStream } from '../repository/chunker.js';
 import { packKey } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { readAll, type ObjectStore, type PutOptions } from '../storage/types.js';
@@ -23,10 +24,31 @@ export interface RestoreOptions {
   bucketDirs: boolean;
   /** Afterwards, delete keys in the scopes that did not exist in the restored state. */
   deleteExtra?: boolean;
+  /** What to do with a key the target already has (default 'if-changed'). */
+  overwrite?: OverwritePolicy;
+  /** Decide and report every action (events of type 'action'), read and write nothing. */
+  dryRun?: boolean;
   concurrency: number;
   events?: EventSink;
   signal?: AbortSignal;
 }
+
+/**
+ * `always` writes every selected object; `if-changed` skips a key whose current content is
+ * the backed-up version's (so an in-place restore adds no version for an unchanged object);
+ * `never` skips every key the target already has.
+ */
+export type OverwritePolicy = 'always' | 'if-changed' | 'never';
+export const OVERWRITE_POLICIES: readonly OverwritePolicy[] = ['always', 'if-changed', 'never'];
+
+export type RestoreAction = 'write' | 'skip-identical' | 'skip-existing' | 'delete';
+
+/**
+ * The widest permission bits a restored file gets: the mode recorded at backup (path:
+ * sources) less setuid/setgid/sticky and group/other write. Without a recorded mode (S3
+ * sources, older records) the file gets 0644 less the umask.
+ */
+export const MODE_CAP = 0o755;
 
 export interface RestoreFailure {
   bucket: string;
@@ -36,11 +58,21 @@ export interface RestoreFailure {
 }
 
 export interface RestoreSummary {
+  /** Objects in the selected state. */
   objects: number;
+  /** Objects written (in a dry run: that would be written), and their bytes. */
   restored: number;
   bytes: number;
+  /** Skipped: the target already held the backed-up content (if-changed). */
+  skippedIdentical: number;
+  /** Skipped: the target already had the key (never). */
+  skippedExisting: number;
+  bytesSkipped: number;
+  /** Keys named by the scopes (--key, --keys-from) that the selected state does not hold. */
+  missing: number;
   failed: number;
-  /** Keys removed by --delete-extra. */
+  dryRun: boolean;
+  /** Keys removed by --delete-extra (in a dry run: that would be removed). */
   deleted: number;
   /** The first failures (all of them are also reported as events). */
   failures: RestoreFailure[];
@@ -100,7 +132,27 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const countPuts = (): number => [...new Set(targets.values())].reduce((n, t) => n + t.stats.put - (putsBefore.get(t) ?? 0), 0);
   if (typeof opts.target !== 'function') putsBefore.set(opts.target, opts.target.stats.put);
   const total = opts.catalog.selectState(opts.scopes, opts.cut);
-  const summary: RestoreSummary = { objects: total, restored: 0, bytes: 0, failed: 0, deleted: 0, failures: [], requests: { get: 0, put: 0 }, durationMs: 0 };
+  const dryRun = opts.dryRun ?? false;
+  const summary: RestoreSummary = {
+    objects: total,
+    restored: 0,
+    bytes: 0,
+    skippedIdentical: 0,
+    skippedExisting: 0,
+    bytesSkipped: 0,
+    missing: 0,
+    failed: 0,
+    dryRun,
+    deleted: 0,
+    failures: [],
+    requests: { get: 0, put: 0 },
+    durationMs: 0,
+  };
+  summary.missing = reportMissingKeys(opts, events);
+  if (total === 0 && summary.missing === 0) throw nothingSelected(opts.catalog, opts.scopes, opts.cut);
+  const overwrite = opts.overwrite ?? 'if-changed';
+  const inventory = overwrite !== 'always' || opts.deleteExtra === true;
+  if (inventory) await takeInventory(opts, targetFor, events);
 
   // Each task reads one coalesced range of a pack (or streams one large object) and holds its
   // slot until the objects it decoded are written: memory stays at a few ranges.
@@ -108,6 +160,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const budget = new ByteBudget(MEMORY_BUDGET);
   const spawnHolding = (cost: number, task: () => Promise<void>): void => tasks.spawn(() => task().finally(() => budget.release(cost)));
   const writes = pLimit(opts.concurrency);
+  const checks = pLimit(opts.concurrency);
   let lastProgress = 0;
 
   const fail = (item: RestoreItem, err: unknown): void => {
@@ -124,7 +177,28 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const progress = (force = false): void => {
     if (!force && Date.now() - lastProgress < 500) return;
     lastProgress = Date.now();
-    events({ type: 'progress', phase: 'restore', done: summary.restored + summary.failed, total, bytes: summary.bytes, failed: summary.failed });
+    const done = summary.restored + summary.failed + summary.skippedIdentical + summary.skippedExisting;
+    events({ type: 'progress', phase: dryRun ? 'restore (dry run)' : 'restore', done, total, bytes: summary.bytes, failed: summary.failed });
+  };
+  /** Which objects of a page to write: the others are counted as skipped and not read at all. */
+  const toWrite = async (items: RestoreItem[]): Promise<RestoreItem[]> => {
+    const actions = await Promise.all(items.map((item) => (inventory ? checks(() => decide(opts, overwrite, targetFor, item)) : ('write' as const))));
+    const kept: RestoreItem[] = [];
+    items.forEach((item, i) => {
+      const action = actions[i]!;
+      if (dryRun) events({ type: 'action', action, bucket: item.bucket, key: item.key, size: item.size });
+      if (action === 'write') {
+        if (!dryRun) return kept.push(item);
+        summary.restored++;
+        summary.bytes += item.size;
+      } else {
+        if (action === 'skip-identical') summary.skippedIdentical++;
+        else summary.skippedExisting++;
+        summary.bytesSkipped += item.size;
+      }
+    });
+    progress();
+    return kept;
   };
   const write = (item: RestoreItem, body: () => Buffer | Readable): Promise<void> =>
     writes(async () => {
@@ -181,7 +255,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
     const page = opts.catalog.statePage(after, PAGE);
     if (page.items.length === 0) break;
     after = page.rowid;
-    for (const group of groupByPack(page.items)) {
+    for (const group of groupByPack(await toWrite(page.items))) {
       if (group.pack === null) {
         for (const item of group.items) {
           await tasks.waitBelow(opts.concurrency);
@@ -201,10 +275,10 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   await tasks.wait();
   progress(true);
   if (opts.deleteExtra) {
-    if (summary.failed > 0) {
-      events({ type: 'warning', message: `--delete-extra: nothing deleted because ${summary.failed} objects could not be restored` });
+    if (summary.failed + summary.missing > 0) {
+      events({ type: 'warning', message: `--delete-extra: nothing deleted because ${summary.failed + summary.missing} objects could not be restored` });
     } else {
-      summary.deleted = await deleteExtra(opts, targetFor);
+      summary.deleted = await deleteExtra(opts, targetFor, dryRun ? (k) => events({ type: 'action', action: 'delete', bucket: k.bucket, key: k.key, size: k.size }) : null);
     }
   }
   summary.requests.get = opts.repo.store.stats.get - repoBefore.get;
@@ -214,35 +288,146 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
 }
 
 /**
- * Removes keys in the restored scopes that the selected state does not have, so the target
- * matches the state exactly. Extra keys are collected first (in SQLite, not in memory) and
- * deleted after the listing, never while it runs. On a versioned bucket a delete only adds a
- * delete marker: nothing is destroyed.
+ * Records what the target already holds in the scopes (in the catalog's temp inventory, never
+ * in memory): one listing per bucket or prefix scope, one HEAD per named key.
  */
-async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore): Promise<number> {
-  const db = opts.catalog.database;
-  db.exec('DROP TABLE IF EXISTS temp.extra; CREATE TEMP TABLE extra (bucket TEXT, target_key TEXT)');
-  const add = db.prepare('INSERT INTO extra (bucket, target_key) VALUES (?, ?)');
+async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore, events: EventSink): Promise<void> {
+  const catalog = opts.catalog;
+  catalog.beginTargetInventory();
+  const signal = opts.signal === undefined ? {} : { signal: opts.signal };
   for (const scope of opts.scopes) {
     const base = opts.bucketDirs ? `${scope.bucket}/` : '';
     const store = targetFor(scope.bucket);
-    for await (const item of store.list(base + (scope.key ?? scope.prefix ?? ''), opts.signal === undefined ? {} : { signal: opts.signal })) {
-      if (item.kind !== 'object') continue;
-      const key = item.key.slice(base.length);
-      if (scope.key !== undefined && key !== scope.key) continue;
-      if (!opts.catalog.selectedHas(scope.bucket, key)) add.run(scope.bucket, item.key);
+    if (scope.key !== undefined) {
+      try {
+        const meta = await store.head(base + scope.key, signal);
+        catalog.addTargetKeys([{ bucket: scope.bucket, key: scope.key, targetKey: base + scope.key, size: meta.size, etag: meta.etag }]);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      continue;
     }
+    let rows: TargetKey[] = [];
+    try {
+      for await (const item of store.list(base + (scope.prefix ?? ''), signal)) {
+        if (item.kind !== 'object') continue;
+        rows.push({ bucket: scope.bucket, key: item.key.slice(base.length), targetKey: item.key, size: item.size, etag: item.etag });
+        if (rows.length >= PAGE) {
+          catalog.addTargetKeys(rows);
+          rows = [];
+        }
+      }
+    } catch (err) {
+      // A target that does not exist yet holds nothing (a directory is created by the first write).
+      if (!(err instanceof StorageError && err.code === 'NoSuchBucket')) throw err;
+      if (opts.dryRun) events({ type: 'warning', message: `${store.location} does not exist (yet): every object would be written` });
+    }
+    catalog.addTargetKeys(rows);
   }
-  const page = db.prepare('SELECT rowid, bucket, target_key AS key FROM extra WHERE rowid > ? ORDER BY rowid LIMIT 1000');
+}
+
+/** What to do with one selected object, given what the target holds at its key. */
+async function decide(opts: RestoreOptions, overwrite: OverwritePolicy, targetFor: (bucket: string) => ObjectStore, item: RestoreItem): Promise<RestoreAction> {
+  const existing = opts.catalog.targetKeyOf(item.bucket, item.key);
+  if (existing === undefined || overwrite === 'always') return 'write';
+  if (overwrite === 'never') return 'skip-existing';
+  if (existing.size !== item.size) return 'write';
+  return (await sameContent(opts, targetFor(item.bucket), existing, item)) ? 'skip-identical' : 'write';
+}
+
+const CONTENT_ETAG = /^[0-9a-f]{32}(-\d+)?$/;
+const PLAIN_MD5 = /^[0-9a-f]{32}$/;
+
+/**
+ * Whether the target's object (of the same size) is the backed-up content. Equal S3 ETags
+ * are (an MD5, or the MD5 of the parts' MD5s); two different plain MD5s are different content.
+ * Otherwise (a directory target, whose ETags are size and mtime, or a multipart upload cut
+ * differently) the target's bytes are read and cut into blobs as the backup did: equal blob
+ * ids are equal content. Anything unreadable counts as changed (it is then rewritten).
+ */
+async function sameContent(opts: RestoreOptions, store: ObjectStore, existing: TargetKey, item: RestoreItem): Promise<boolean> {
+  if (item.size === 0) return true;
+  if (item.etag !== null && CONTENT_ETAG.test(item.etag)) {
+    if (existing.etag === item.etag) return true;
+    if (PLAIN_MD5.test(item.etag) && PLAIN_MD5.test(existing.etag)) return false;
+  }
+  try {
+    const { body } = await store.get(existing.targetKey, opts.signal === undefined ? {} : { signal: opts.signal });
+    let i = 0;
+    for await (const chunk of chunkStream(body, opts.repo.chunker)) {
+      const blob = item.blobs[i++];
+      if (blob === undefined || !blob.hash.equals(opts.repo.blobId(chunk))) {
+        body.destroy();
+        return false;
+      }
+    }
+    return i === item.blobs.length;
+  } catch (err) {
+    if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
+    return false;
+  }
+}
+
+/**
+ * Removes the inventoried target keys that the selected state does not have, so the target
+ * matches the state exactly (in a dry run only reports them). On a versioned bucket a delete
+ * only adds a delete marker: nothing is destroyed.
+ */
+async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore, report: ((key: TargetKey) => void) | null): Promise<number> {
   const limit = pLimit(opts.concurrency);
   let deleted = 0;
   for (let after = 0; ; ) {
-    const rows = page.all(after) as { rowid: number; bucket: string; key: string }[];
+    const rows = opts.catalog.extraTargetKeys(after, PAGE);
     if (rows.length === 0) return deleted;
-    await Promise.all(rows.map((r) => limit(() => targetFor(r.bucket).delete(r.key))));
+    if (report !== null) rows.forEach(report);
+    else await Promise.all(rows.map((r) => limit(() => targetFor(r.bucket).delete(r.targetKey))));
     deleted += rows.length;
     after = rows.at(-1)!.rowid;
   }
+}
+
+/**
+ * Keys the scopes name (--key, --keys-from, --version-id) that the selected state does not
+ * hold: each is reported as a failure naming it (never a silent "0 restored"). Returns the count.
+ */
+function reportMissingKeys(opts: RestoreOptions, events: EventSink): number {
+  let missing = 0;
+  const buckets = new Map<string, boolean>();
+  for (const scope of opts.scopes) {
+    if (scope.key === undefined || opts.catalog.selectedHas(scope.bucket, scope.key)) continue;
+    let known = buckets.get(scope.bucket);
+    if (known === undefined) {
+      known = opts.catalog.dataRunsAround([{ bucket: scope.bucket }], { time: Number.MAX_SAFE_INTEGER }).ever;
+      buckets.set(scope.bucket, known);
+    }
+    missing++;
+    const what = scope.versionId !== undefined ? `version ${scope.versionId} is` : 'it is';
+    const message = known ? `not in the backup: ${what} not in the ${describeCut(opts.catalog, opts.cut)} (never backed up, or deleted by then)` : `not in the backup: no bucket or source ${JSON.stringify(scope.bucket)} in the catalog`;
+    events({ type: 'failure', bucket: scope.bucket, key: scope.key, versionId: scope.versionId ?? null, code: 'NotInBackup', message });
+  }
+  return missing;
+}
+
+/** The error for a selection that is empty: what was asked, at which instant, and where data is. */
+function nothingSelected(catalog: Catalog, scopes: readonly Scope[], cut: StateCut): UsageError {
+  const names = scopes.map((s) => `${s.bucket}/${s.prefix ?? ''}`);
+  const what = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+  const { before, after, ever } = catalog.dataRunsAround(scopes, cut);
+  if (!ever) {
+    return new UsageError(`nothing to restore: the catalog has no key under ${what}`, {
+      hint: 'check --bucket/--prefix/--group (`lakeguard ls` shows what the catalog holds; `lakeguard find` searches keys)',
+    });
+  }
+  const near = [before === null ? null : `run ${before.id} (${new Date(before.started).toISOString()}) recorded data there before`, after === null ? null : `run ${after.id} (${new Date(after.started).toISOString()}) after`].filter((x) => x !== null);
+  return new UsageError(`nothing to restore: ${what} held no objects in the ${describeCut(catalog, cut)}`, {
+    hint: `${near.length === 0 ? 'every key there was deleted' : near.join('; ')}: pick it with --run or --at`,
+  });
+}
+
+function describeCut(catalog: Catalog, cut: StateCut): string {
+  if ('time' in cut) return `state at ${new Date(cut.time).toISOString()}`;
+  const run = catalog.listRuns().find((r) => r.seq === cut.runSeq);
+  return `state of run ${run?.id ?? cut.runSeq}`;
 }
 
 export function targetKey(item: { bucket: string; key: string }, bucketDirs: boolean): string {
@@ -252,6 +437,8 @@ export function targetKey(item: { bucket: string; key: string }, bucketDirs: boo
 function putOptions(item: RestoreItem, signal: AbortSignal | undefined): PutOptions {
   const m = item.meta;
   const opts: PutOptions = { size: item.size };
+  // A mode from the repository is data like any other: only permission bits, capped.
+  if (typeof m.mode === 'number' && Number.isInteger(m.mode) && m.mode >= 0) opts.mode = m.mode & MODE_CAP;
   if (m.contentType !== undefined) opts.contentType = m.contentType;
   if (m.contentEncoding !== undefined) opts.contentEncoding = m.contentEncoding;
   if (m.cacheControl !== undefined) opts.cacheControl = m.cacheControl;

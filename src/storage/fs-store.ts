@@ -44,6 +44,12 @@ import {
  *   ignores them; a directory of user files (`userFiles`) reports each to the listing's
  *   `onSkip`, and its reads never follow a link (a file swapped for a link after it was listed
  *   fails to read instead of backing up what the link points at, perhaps outside the tree).
+ * - Writes and deletes never follow a symbolic link below the root: each parent directory is
+ *   checked with lstat (and created one level at a time), a link there fails the write naming
+ *   it, and a link at the key itself is replaced by the new file (rename), never written through.
+ *   (A restore target may hold links planted by anyone who could write there.)
+ * - `head`/`get` report the file's permission bits as `mode`; `put` sets `mode` exactly
+ *   (default: 0644 less the process umask).
  * - `list` walks directories lazily in global key order (UTF-8 byte order, as S3), reading one
  *   directory at a time; request stats count one `list` per directory read.
  */
@@ -64,6 +70,7 @@ export class FsStore implements ObjectStore {
   readonly root: string;
   private readonly fsync: boolean;
   private readonly userFiles: boolean;
+  private rootMade = false;
 
   constructor(opts: FsStoreOptions) {
     this.root = path.resolve(opts.root);
@@ -156,9 +163,9 @@ export class FsStore implements ObjectStore {
     try {
       // A concurrent delete may remove the (then empty) directory between mkdir and open.
       for (let attempt = 1; ; attempt++) {
-        await mkdir(dir, { recursive: true });
+        await this.safeParents('PUT', key, true);
         try {
-          fh = await open(tmp, 'wx', 0o644);
+          fh = await open(tmp, 'wx', opts.mode ?? 0o644);
           break;
         } catch (err) {
           if (errCode(err) !== 'ENOENT' || attempt >= 5) throw err;
@@ -179,6 +186,8 @@ export class FsStore implements ObjectStore {
         }
       }
       opts.signal?.throwIfAborted();
+      // open() narrows the mode by the umask; an explicit mode (a restored file's) is set as given.
+      if (opts.mode !== undefined) await fh.chmod(opts.mode);
       if (this.fsync) await fh.sync();
       await fh.close();
       fh = undefined;
@@ -214,6 +223,7 @@ export class FsStore implements ObjectStore {
     this.stats.delete++;
     // Only the "null" version exists; deleting any other version id deletes nothing (as S3).
     if (opts.versionId !== undefined && opts.versionId !== 'null') return;
+    await this.safeParents('DELETE', key, false);
     try {
       await unlink(file);
     } catch (err) {
@@ -340,6 +350,51 @@ export class FsStore implements ObjectStore {
     return file;
   }
 
+  /**
+   * Creates (with `create`; else only checks) the directories of `key` below the root, one level
+   * at a time, refusing any that is a symbolic link: `mkdir -p` (and open) would follow a link
+   * planted in a restore target and write outside it. Race-free only against links present
+   * before the call (Node has no openat); a restore target is not expected to change under the
+   * restore.
+   */
+  private async safeParents(op: string, key: string, create: boolean): Promise<void> {
+    // The root itself is the user's choice (it may be, or lie under, a link): created as given.
+    if (create && !this.rootMade) {
+      await mkdir(this.root, { recursive: true });
+      this.rootMade = true;
+    }
+    const segments = key.split('/');
+    for (let i = 1; i < segments.length; i++) {
+      const parent = segments.slice(0, i).join('/');
+      const at = fsPathOf(this.root, parent);
+      let st = await lstat(at).catch((err: unknown) => {
+        if (errCode(err) === 'ENOENT') return null;
+        throw err;
+      });
+      if (st === null) {
+        if (!create) return;
+        try {
+          await mkdir(at);
+          continue;
+        } catch (err) {
+          if (errCode(err) !== 'EEXIST') throw err;
+          st = await lstat(at); // created meanwhile (a parallel put): check what it is
+        }
+      }
+      if (st.isSymbolicLink()) {
+        throw new StorageError('Other', `${op} ${this.location}${key}: ${parent} is a symbolic link: lakeguard never writes through links`, {
+          backendCode: 'SymlinkInPath',
+          hint: `remove or rename the link ${JSON.stringify(at.toString())}, or restore into an empty directory`,
+        });
+      }
+      if (!st.isDirectory()) {
+        throw new StorageError('Other', `${op} ${this.location}${key}: ENOTDIR: the key conflicts with an existing object or "directory" (a filesystem cannot hold both \`a\` and \`a/b\`)`, {
+          backendCode: 'ENOTDIR',
+        });
+      }
+    }
+  }
+
   private checkVersion(op: string, key: string, versionId: string | undefined): void {
     if (versionId !== undefined && versionId !== 'null') {
       throw new StorageError('NotFound', `${op} ${this.location}${key}?versionId=${versionId}: NoSuchVersion: a filesystem store keeps only the current version`, {
@@ -447,7 +502,7 @@ async function skippedEntry(key: string, file: FsPath, st: BigIntStats): Promise
 }
 
 function fileMeta(st: BigIntStats): ObjectMeta {
-  return { size: Number(st.size), etag: fileEtag(st), lastModified: new Date(Number(st.mtimeMs)), versionId: null, metadata: {} };
+  return { size: Number(st.size), etag: fileEtag(st), lastModified: new Date(Number(st.mtimeMs)), versionId: null, metadata: {}, mode: Number(st.mode & 0o7777n) };
 }
 
 async function writeFully(fh: FileHandle, buf: Buffer): Promise<void> {

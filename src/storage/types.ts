@@ -139,6 +139,8 @@ export interface ObjectMeta {
   tagCount?: number;
   /** Server-side encryption: 'AES256', 'aws:kms', 'aws:kms:dsse', or 'SSE-C'. Only plain and AES256 ETags are MD5s. */
   sse?: string;
+  /** POSIX permission bits (incl. setuid/setgid/sticky) of a file in a directory store; absent for S3. */
+  mode?: number;
 }
 
 export interface GetResult {
@@ -159,6 +161,8 @@ export interface PutOptions {
   sseKmsKeyId?: string;
   /** Object Lock retention of the new version (needs a bucket with Object Lock enabled). */
   objectLock?: ObjectRetention;
+  /** POSIX permission bits of the new file (directory stores only; S3 ignores it). */
+  mode?: number;
   /** Size of a streamed body, when known (helps choose single PUT vs multipart). */
   size?: number;
   signal?: AbortSignal;

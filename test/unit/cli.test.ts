@@ -155,8 +155,8 @@ groups:
     expect(now.code, now.stderr).toBe(0);
     expect(now.stdout).toMatch(/restored 3 of 3 objects .* from state at 20/);
     const before = await cli(['--policy', policy, 'restore', '--at', '2000-01-01', '--to-dir', join(dir.path, 'at-2000')]);
-    expect(before.code).toBe(0);
-    expect(before.stdout).toMatch(/restored 0 of 0 objects/);
+    expect(before.code).toBe(2);
+    expect(before.stderr).toMatch(/nothing to restore: lake\/ held no objects in the state at 2000-01-01/);
     const bad = await cli(['--policy', policy, 'restore', '--at', 'yesterday-ish', '--to-dir', out]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/"yesterday-ish"/);
