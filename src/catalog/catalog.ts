@@ -69,6 +69,8 @@ export interface TargetKey {
 export class Catalog {
   private readonly bucketIds = new Map<string, number>();
   private readonly metaIds = new Map<string, number>();
+  /** Prepared once per restore target inventory (the temp table is recreated each time). */
+  private targetLookup: BetterSqlite3.Statement | null = null;
   private readonly stmts: ReturnType<Catalog['prepare']>;
   /** While a rebuild checks index entries against the packs that exist (beginPresentPacks). */
   private packCheck: {
@@ -668,6 +670,7 @@ export class Catalog {
     this.db.exec(
       'DROP TABLE IF EXISTS temp.target; CREATE TEMP TABLE target (bucket TEXT, key TEXT, target_key TEXT, size INTEGER, etag TEXT, PRIMARY KEY (bucket, key))',
     );
+    this.targetLookup = this.db.prepare('SELECT bucket, key, target_key AS targetKey, size, etag FROM temp.target WHERE bucket = ? AND key = ?');
   }
 
   addTargetKeys(rows: readonly TargetKey[]): void {
@@ -677,8 +680,13 @@ export class Catalog {
 
   /** What the target holds at a selected key (from the inventory), or undefined. */
   targetKeyOf(bucket: string, key: string): TargetKey | undefined {
-    const r = this.db.prepare('SELECT bucket, key, target_key AS targetKey, size, etag FROM temp.target WHERE bucket = ? AND key = ?').get(bucket, key);
-    return r as TargetKey | undefined;
+    if (this.targetLookup === null) throw new Error('targetKeyOf before beginTargetInventory');
+    return this.targetLookup.get(bucket, key) as TargetKey | undefined;
+  }
+
+  /** Whether the catalog has ever recorded an object of this bucket (or local source). */
+  hasBucket(name: string): boolean {
+    return this.findBucketId(name) !== undefined;
   }
 
   /** A page of inventoried target keys that the selected state does not hold (--delete-extra), in rowid order. */

@@ -396,10 +396,7 @@ function reportMissingKeys(opts: RestoreOptions, events: EventSink): number {
   for (const scope of opts.scopes) {
     if (scope.key === undefined || opts.catalog.selectedHas(scope.bucket, scope.key)) continue;
     let known = buckets.get(scope.bucket);
-    if (known === undefined) {
-      known = opts.catalog.dataRunsAround([{ bucket: scope.bucket }], { time: Number.MAX_SAFE_INTEGER }).ever;
-      buckets.set(scope.bucket, known);
-    }
+    if (known === undefined) buckets.set(scope.bucket, (known = opts.catalog.hasBucket(scope.bucket)));
     missing++;
     const what = scope.versionId !== undefined ? `version ${scope.versionId} is` : 'it is';
     const message = known ? `not in the backup: ${what} not in the ${describeCut(opts.catalog, opts.cut)} (never backed up, or deleted by then)` : `not in the backup: no bucket or source ${JSON.stringify(scope.bucket)} in the catalog`;

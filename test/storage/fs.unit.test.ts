@@ -143,6 +143,32 @@ describe('FsStore specifics', () => {
     ]);
   });
 
+  it('never writes or deletes through a symbolic link below the root; a link at the key is replaced', async () => {
+    const outside = path.join(base, 'outside');
+    await mkdir(outside);
+    await writeFile(path.join(outside, 'kept'), 'outside');
+    await mkdir(path.join(root, 'planted/deep'), { recursive: true });
+    await symlink(outside, path.join(root, 'planted/dir'));
+    await symlink('../../../outside', path.join(root, 'planted/deep/up'));
+    await symlink(path.join(outside, 'kept'), path.join(root, 'planted/file'));
+    await expect(store.put('planted/dir/new', Buffer.from('x'))).rejects.toMatchObject({ backendCode: 'SymlinkInPath', message: expect.stringContaining('planted/dir is a symbolic link') });
+    await expect(store.put('planted/deep/up/x/y', Buffer.from('x'))).rejects.toMatchObject({ backendCode: 'SymlinkInPath', message: expect.stringContaining('planted/deep/up is a symbolic link') });
+    await expect(store.delete('planted/dir/kept')).rejects.toMatchObject({ backendCode: 'SymlinkInPath' });
+    await store.put('planted/file', Buffer.from('inside'));
+    expect(await readdir(outside)).toEqual(['kept']);
+    expect((await getBytes(store, 'planted/file')).toString()).toBe('inside');
+    expect((await stat(path.join(outside, 'kept'))).size).toBe('outside'.length);
+  });
+
+  it('reports and sets the permission bits of files', async () => {
+    await store.put('modes/a', Buffer.from('a'), { mode: 0o640 });
+    expect((await stat(path.join(root, 'modes/a'))).mode & 0o7777).toBe(0o640);
+    expect((await store.head('modes/a')).mode).toBe(0o640);
+    const got = await store.get('modes/a');
+    got.body.destroy();
+    expect(got.meta.mode).toBe(0o640);
+  });
+
   it('rolls up by a delimiter other than /', async () => {
     for (const k of ['dash/a-1', 'dash/a-2', 'dash/b-1', 'dash/c']) await store.put(k, Buffer.from('x'));
     const items = await collect(store.list('dash/', { delimiter: '-' }));
