@@ -235,7 +235,7 @@ function describe(s: RestoreSummary, label: string, where: string): string {
         `  requests  ${s.requests.get} GET from the repository, ${s.requests.put} PUT to the target`,
       ];
   if (skipped > 0) {
-    lines.push(`  skipped ${skipped} objects (${formatBytes(s.bytesSkipped)}) the target already has: ${s.skippedIdentical} identical, ${s.skippedExisting} existing (--overwrite never)`);
+    lines.push(`  skipped ${skipped} objects (${formatBytes(s.bytesSkipped)}) the target already has: ${s.skippedIdentical} with the same content, ${s.skippedExisting} kept by --overwrite never`);
   }
   if (s.deleted > 0) lines.push(`  ${s.dryRun ? 'would delete' : 'deleted'} ${s.deleted} keys that did not exist then (--delete-extra)`);
   if (s.missing > 0) lines.push(`  ${s.missing} named keys are not in the backup (listed above)`);

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import type { Catalog, Scope, StateCut, TargetKey } from '../catalog/catalog.js';
+import { CatalogQueries } from '../catalog/queries.js';
 import type { BlobLocation, RestoreItem } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, UsageError, errorMessage, isNotFound } from '../errors.js';
 import { chunkStream } from '../repository/chunker.js';
@@ -411,8 +412,16 @@ function nothingSelected(catalog: Catalog, scopes: readonly Scope[], cut: StateC
   const what = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
   const { before, after, ever } = catalog.dataRunsAround(scopes, cut);
   if (!ever) {
+    const only = scopes.length === 1 ? scopes[0]! : undefined;
+    // The "directory" the prefix would be in: `a/` for `a/b/` and for `a/b`.
+    const trimmed = only?.prefix?.replace(/\/$/, '');
+    const parent = trimmed?.slice(0, trimmed.lastIndexOf('/') + 1);
+    const near = only === undefined || parent === undefined ? [] : new CatalogQueries(catalog).ls(only.bucket, parent, undefined, { limit: 10 }).items.map((e) => e.name);
     return new UsageError(`nothing to restore: the catalog has no key under ${what}`, {
-      hint: 'check --bucket/--prefix/--group (`lakeguard ls` shows what the catalog holds; `lakeguard find` searches keys)',
+      hint:
+        near.length > 0
+          ? `${only!.bucket}/${parent} holds: ${near.join(', ')}${near.length === 10 ? ', …' : ''}`
+          : 'check --bucket/--prefix/--group (`lakeguard ls` shows what the catalog holds; `lakeguard find` searches keys)',
     });
   }
   const near = [before === null ? null : `run ${before.id} (${new Date(before.started).toISOString()}) recorded data there before`, after === null ? null : `run ${after.id} (${new Date(after.started).toISOString()}) after`].filter((x) => x !== null);

@@ -103,6 +103,7 @@ describe('restore into a directory: safety and explicit answers', () => {
     const prefix = await cli(['restore', '--to-dir', target, '--bucket', 'lake', '--prefix', 'nope/']);
     expect(prefix.code).toBe(2);
     expect(prefix.stderr).toMatch(/nothing to restore: the catalog has no key under lake\/nope\//);
+    expect(prefix.stderr).toMatch(/hint: lake\/ holds: a\/, b\/, modes\/, ok\/, z\.txt\n/);
     const early = await cli(['restore', '--to-dir', target, '--at', '2000-01-01']);
     expect(early.code).toBe(2);
     expect(early.stderr).toMatch(/nothing to restore: lake\/ held no objects in the state at 2000-01-01T/);
