@@ -94,7 +94,9 @@ describe('point in time on a versioned bucket', () => {
     for (const [n, { at, want }] of instants.entries()) {
       const out = join(dir.path, `key-at-${n}`);
       const r = await cli('restore', '--bucket', source, '--key', key, '--at', at, '--to-dir', out);
-      expect(r.code, r.stderr).toBe(0);
+      // A key that did not exist at that instant is named, exit 3 (never a silent "0 of 0").
+      expect(r.code, r.stderr).toBe(want === null ? 3 : 0);
+      if (want === null) expect(r.stderr).toContain(`${key}: not in the backup`);
       const path = join(out, key);
       expect(existsSync(path) ? readFileSync(path, 'utf8') : null, `instant ${n} (${at})`).toBe(want);
     }
@@ -123,7 +125,9 @@ describe('point in time on a versioned bucket', () => {
     for (const [n, { at, want }] of instants.entries()) {
       const out = join(dir.path, `single-at-${n}`);
       const r = await cli('restore', '--bucket', source, '--key', key, '--at', at, '--to-dir', out);
-      expect(r.code, r.stderr).toBe(0);
+      // A key that did not exist at that instant is named, exit 3 (never a silent "0 of 0").
+      expect(r.code, r.stderr).toBe(want === null ? 3 : 0);
+      if (want === null) expect(r.stderr).toContain(`${key}: not in the backup`);
       expect(existsSync(join(out, key)) ? readFileSync(join(out, key), 'utf8') : null, `instant ${n}`).toBe(want);
     }
   });
@@ -218,7 +222,7 @@ describe('point in time on a versioned bucket', () => {
         for (const [how, value] of [['--run', r.id], ['--at', r.after]] as const) {
           const out = join(dir.path, `plain-${n}-${how.slice(2)}`);
           const res = await run('restore', '--bucket', plain, '--key', key, how, value, '--to-dir', out);
-          expect(res.code, res.stderr).toBe(0);
+          expect(res.code, res.stderr).toBe(r.want === null ? 3 : 0);
           expect(existsSync(join(out, key)) ? readFileSync(join(out, key), 'utf8') : null, `run ${n} ${how}`).toBe(r.want);
         }
       }

@@ -74,7 +74,10 @@ describe('versioned sources', () => {
     expect(r4.counters).toMatchObject({ objectsNew: 0, objectsDeleted: 0, bytesRead: 0, packsWritten: 0 });
 
     expect(instants.map((i) => i.want)).toEqual([null, 'v1', 'v2', 'v3', null, 'v4']);
+    // Before the first version nothing existed: an empty selection is refused, never "0 of 0".
+    await expect(restoreAt({ time: instants[0]!.at }, 'at-0')).rejects.toThrow(/nothing to restore: lake\/ held no objects/);
     for (const [n, { at, want }] of instants.entries()) {
+      if (n === 0) continue;
       const { content } = await restoreAt({ time: at }, `at-${n}`);
       expect(content, `instant ${n}`).toBe(want);
     }
