@@ -71,6 +71,7 @@ export class Catalog {
   private readonly metaIds = new Map<string, number>();
   /** Prepared once per restore target inventory (the temp table is recreated each time). */
   private targetLookup: BetterSqlite3.Statement | null = null;
+  private selectedLookup: BetterSqlite3.Statement | undefined;
   private readonly stmts: ReturnType<Catalog['prepare']>;
   /** While a rebuild checks index entries against the packs that exist (beginPresentPacks). */
   private packCheck: {
@@ -566,6 +567,7 @@ export class Catalog {
     const db = this.db;
     db.exec('DROP TABLE IF EXISTS temp.sel; DROP TABLE IF EXISTS temp.plan');
     db.exec('CREATE TEMP TABLE sel (version INTEGER PRIMARY KEY, bucket TEXT, key TEXT); CREATE INDEX temp.sel_by_key ON sel (bucket, key)');
+    this.selectedLookup = undefined; // prepared against the table just replaced
     const cutSql = 'runSeq' in cut ? 'run <= @cut' : 'valid_from <= @cut';
     const cutValue = 'runSeq' in cut ? cut.runSeq : cut.time;
     const selectSql = (bounded: boolean): string =>
@@ -605,7 +607,9 @@ export class Catalog {
 
   /** Whether the selected state holds this key (for --delete-extra). */
   selectedHas(bucket: string, key: string): boolean {
-    return this.db.prepare('SELECT 1 FROM temp.sel WHERE bucket = ? AND key = ?').get(bucket, key) !== undefined;
+    // Prepared once: --keys-from may ask this for every one of many keys.
+    this.selectedLookup ??= this.db.prepare('SELECT 1 FROM temp.sel WHERE bucket = ? AND key = ?');
+    return this.selectedLookup.get(bucket, key) !== undefined;
   }
 
   /** A page of the selected state, in plan order (rowid). */

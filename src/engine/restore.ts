@@ -188,8 +188,9 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
     items.forEach((item, i) => {
       const action = actions[i]!;
       if (dryRun) events({ type: 'action', action, bucket: item.bucket, key: item.key, size: item.size });
-      if (action === 'write') {
-        if (!dryRun) return kept.push(item);
+      if (action === 'write' && !dryRun) {
+        kept.push(item);
+      } else if (action === 'write') {
         summary.restored++;
         summary.bytes += item.size;
       } else {
@@ -393,14 +394,15 @@ async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => 
  */
 function reportMissingKeys(opts: RestoreOptions, events: EventSink): number {
   let missing = 0;
-  const buckets = new Map<string, boolean>();
+  let cut: string | undefined;
   for (const scope of opts.scopes) {
     if (scope.key === undefined || opts.catalog.selectedHas(scope.bucket, scope.key)) continue;
-    let known = buckets.get(scope.bucket);
-    if (known === undefined) buckets.set(scope.bucket, (known = opts.catalog.hasBucket(scope.bucket)));
     missing++;
+    cut ??= describeCut(opts.catalog, opts.cut);
     const what = scope.versionId !== undefined ? `version ${scope.versionId} is` : 'it is';
-    const message = known ? `not in the backup: ${what} not in the ${describeCut(opts.catalog, opts.cut)} (never backed up, or deleted by then)` : `not in the backup: no bucket or source ${JSON.stringify(scope.bucket)} in the catalog`;
+    const message = opts.catalog.hasBucket(scope.bucket)
+      ? `not in the backup: ${what} not in the ${cut} (never backed up, or deleted by then)`
+      : `not in the backup: no bucket or source ${JSON.stringify(scope.bucket)} in the catalog`;
     events({ type: 'failure', bucket: scope.bucket, key: scope.key, versionId: scope.versionId ?? null, code: 'NotInBackup', message });
   }
   return missing;
