@@ -73,6 +73,7 @@ could not be restored or named keys are not in the backup (listed), 10 repositor
         const ctx = await openAll(cmd);
         let lock: RepositoryLock | null = null;
         try {
+          if (flags.bucket !== undefined) requireBucket(new CatalogQueries(ctx.catalog), flags.bucket);
           // Shared: prune (exclusive) must not delete packs this restore reads.
           lock = await lockForReading(ctx.repo, 'restore', flags.lock, reporter.event);
           const { cut, label, group } = pickCut(ctx, flags);
@@ -85,7 +86,6 @@ could not be restored or named keys are not in the backup (listed), 10 repositor
           }
           const scopes = scopesFor(ctx, flags, group);
           const buckets = new Set(scopes.map((s) => s.bucket));
-          if (flags.bucket !== undefined && flags.keysFrom === undefined) requireBucket(new CatalogQueries(ctx.catalog), flags.bucket);
           const target = flags.inPlace ? inPlaceTargets(ctx.policy) : openTarget(ctx.policy, flags);
           const where = typeof target === 'function' ? 'the original buckets' : target.location;
           const summary = await restore({
