@@ -11,6 +11,7 @@ import * as forgetCmd from './commands/forget.js';
 import * as init from './commands/init.js';
 import * as lock from './commands/lock.js';
 import * as ls from './commands/ls.js';
+import * as migrate from './commands/migrate.js';
 import * as policyCmd from './commands/policy.js';
 import * as prune from './commands/prune.js';
 import * as restore from './commands/restore.js';
@@ -76,7 +77,7 @@ export function buildProgram(argv: readonly string[] = []): Command {
     .addHelpText('after', EXIT_CODES)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, policyCmd]) command.register(program);
+  for (const command of [init, backup, restore, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, policyCmd]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

@@ -62,6 +62,14 @@ export interface TargetKey {
   etag: string;
 }
 
+/** The repository a catalog belongs to, as the catalog remembers it (Catalog.rememberedRepository). */
+export interface RememberedRepository {
+  id: string;
+  /** `aes-256-gcm` or `none`; null when not yet remembered. */
+  encryption: string | null;
+  formatVersion: number | null;
+}
+
 /**
  * The SQLite catalog: a cache of the repository (rebuildable from runs/ and index/) that
  * answers every query locally. All writes are batched in transactions by the callers.
@@ -125,6 +133,27 @@ export class Catalog {
     }
     noteCatalogOpened(path);
     return new Catalog(path, db);
+  }
+
+  /**
+   * What this catalog remembers of its repository beyond the id (catalog_info): its encryption
+   * algorithm and format version as of the last command that used it, null when not yet known
+   * (a new catalog, or one written before lakeguard remembered them).
+   */
+  rememberedRepository(): RememberedRepository {
+    const get = this.db.prepare('SELECT value FROM catalog_info WHERE name = ?').pluck();
+    const encryption = (get.get('encryption') as string | undefined) ?? null;
+    const version = get.get('format_version') as string | undefined;
+    return { id: get.get('repository') as string, encryption, formatVersion: version === undefined ? null : Number(version) };
+  }
+
+  /** Remembers the repository's encryption and format version (see rememberedRepository). */
+  rememberRepository(identity: { encryption: string; formatVersion: number }): void {
+    const put = this.db.prepare('INSERT INTO catalog_info (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
+    this.transaction(() => {
+      put.run('encryption', identity.encryption);
+      put.run('format_version', String(identity.formatVersion));
+    });
   }
 
   /** The SQLite handle, for read-only query modules of the catalog layer (queries.ts). */

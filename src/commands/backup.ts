@@ -33,6 +33,7 @@ read; they are listed and recorded with the run), 10 repository missing, 11 lock
           // One shared lock for every group: a lock's write, checks and removal are 5 requests.
           // Its requests are counted with the first group's run.
           const requestsBefore = { ...ctx.repo.store.stats };
+          if (!opts.dryRun) ctx.repo.requireWritable();
           if (!opts.dryRun) lock = await RepositoryLock.acquire(ctx.repo, 'shared', `backup of ${describeGroups(groups)}`);
           let partial = false;
           for (const [i, group] of groups.entries()) {

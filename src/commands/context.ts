@@ -7,10 +7,12 @@ import type { Command } from 'commander';
 import { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import type { EngineEvent } from '../engine/events.js';
+import { confirmRepositoryIdentity, type PolicyEncryption } from '../engine/identity.js';
 import { syncCatalog } from '../engine/sync.js';
 import { LakeguardError, StorageError, UsageError, ExitCode } from '../errors.js';
 import { defaultPolicyForRepository, loadPolicy, normalizeRepositoryUrl } from '../policy/load.js';
-import type { Group, Policy } from '../policy/types.js';
+import { INLINE_POLICY_FILE, type Group, type Policy } from '../policy/types.js';
+import { REPOSITORY_ID_RE } from '../repository/config.js';
 import { Repository } from '../repository/repository.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
@@ -82,21 +84,36 @@ export function repositoryStore(policy: Policy): ObjectStore {
  * $LAKEGUARD_PASSWORD_COMMAND, the policy's password_file / password_command / password_env
  * (default $LAKEGUARD_PASSWORD). Never from the policy itself, never logged.
  */
-export function readPassword(opts: GlobalOptions, policy: Policy): string {
+export function readPassword(opts: GlobalOptions, policy: Policy, { forInit = false }: { forInit?: boolean } = {}): string {
   const r = policy.repository;
+  // `init` refuses an empty password from every source (an empty environment variable is refused
+  // always). Opening still tries one from a file or command: earlier releases let init take it.
+  const nonEmpty = (password: string, source: string): string => {
+    if (forInit && password === '') {
+      throw new LakeguardError(`empty password from ${source}: an encrypted repository needs a password`, {
+        exitCode: ExitCode.wrongPassword,
+        hint: `put the password in ${source}, or create an unencrypted repository with \`encryption: none\` in the policy`,
+      });
+    }
+    return password;
+  };
   const fromFile = (path: string, what: string): string => {
+    let password: string;
     try {
-      return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+      password = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
       throw new UsageError(`cannot read the password file ${path} (${what}): ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
+    return nonEmpty(password, `the password file ${path} (${what})`);
   };
   const fromCommand = (command: string, what: string): string => {
+    let password: string;
     try {
-      return execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).replace(/\r?\n$/, '');
+      password = execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).replace(/\r?\n$/, '');
     } catch {
       throw new UsageError(`the password command (${what}) failed`, { hint: 'run it by hand to see why' });
     }
+    return nonEmpty(password, `the output of the password command (${what})`);
   };
   if (opts.passwordFile !== undefined) return fromFile(opts.passwordFile, '--password-file');
   if (process.env.LAKEGUARD_PASSWORD_FILE) return fromFile(process.env.LAKEGUARD_PASSWORD_FILE, 'LAKEGUARD_PASSWORD_FILE');
@@ -115,6 +132,8 @@ export function readPassword(opts: GlobalOptions, policy: Policy): string {
 }
 
 export function defaultCatalogPath(repositoryId: string): string {
+  // Repository.open checks the id already; this path must never leave the cache directory.
+  if (!REPOSITORY_ID_RE.test(repositoryId)) throw new LakeguardError(`invalid repository id ${JSON.stringify(repositoryId)}`);
   const base =
     process.env.LAKEGUARD_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lakeguard');
   return join(base, repositoryId, 'catalog.db');
@@ -143,6 +162,20 @@ export function isOffline(opts: GlobalOptions): boolean {
   return opts.offline === true || /^(1|true|yes)$/i.test(process.env.LAKEGUARD_OFFLINE ?? '');
 }
 
+/** Opens the policy's repository; keys/ objects that are skipped are reported as warnings. */
+export function openPolicyRepository(opts: GlobalOptions, policy: Policy, reporter: Reporter): Promise<Repository> {
+  return Repository.open(repositoryStore(policy), {
+    password: async () => readPassword(opts, policy),
+    onWarning: (message) => reporter.event({ type: 'warning', message }),
+    ...(policy.repository.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: policy.repository.sseKmsKeyId }),
+  });
+}
+
+/** The policy's say on encryption, when it comes from a policy file (a --repo alone says nothing). */
+export function policyEncryption(policy: Policy): PolicyEncryption | null {
+  return policy.file === INLINE_POLICY_FILE ? null : { encryption: policy.repository.encryption, file: policy.file };
+}
+
 export async function openAll(cmd: Command, how: OpenAllOptions = {}): Promise<Opened> {
   const opts = globalOptions(cmd);
   const reporter = new Reporter(opts);
@@ -153,17 +186,18 @@ export async function openAll(cmd: Command, how: OpenAllOptions = {}): Promise<O
     });
   }
   const policy = resolvePolicy(opts);
-  const repo = await Repository.open(repositoryStore(policy), {
-    password: async () => readPassword(opts, policy),
-    ...(policy.repository.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: policy.repository.sseKmsKeyId }),
-  });
+  const repo = await openPolicyRepository(opts, policy, reporter);
   const catalog = Catalog.open(opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id), repo.id);
-  // The catalog is a cache of the repository: bring it up to date (what other hosts backed up,
-  // forgot or pruned) before answering or writing anything. See docs/catalog.md "Sync".
-  await bringUpToDate(repo, catalog, policy, reporter, isOffline(opts), how.signal).catch((err: unknown) => {
+  try {
+    // Before anything is read or written (the sync too): a config swapped for `encryption: none` is refused here.
+    await confirmRepositoryIdentity(repo, catalog, policyEncryption(policy));
+    // The catalog is a cache of the repository: bring it up to date (what other hosts backed up,
+    // forgot or pruned) before answering or writing anything. See docs/catalog.md "Sync".
+    await bringUpToDate(repo, catalog, policy, reporter, isOffline(opts), how.signal);
+  } catch (err) {
     catalog.close();
     throw err;
-  });
+  }
   // Object Lock: remember the retention date of everything written, so `lock extend` need not ask.
   if (repo.objectLock !== null) {
     const dates = new LockDates(catalog);

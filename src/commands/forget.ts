@@ -29,6 +29,7 @@ Exit status: 0 done, 1 error, 2 invalid policy or unknown group, 10 repository m
         try {
           if (opts.group !== undefined) selectGroups(ctx.policy, opts.group);
           const dryRun = opts.dryRun ?? false;
+          if (!dryRun) ctx.repo.requireWritable();
           // Dropping versions must not race a backup that is about to refer to them.
           const lock = dryRun ? null : await RepositoryLock.acquire(ctx.repo, 'exclusive', 'forget');
           try {

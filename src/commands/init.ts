@@ -32,7 +32,7 @@ already exists, or --object-lock on a bucket without Object Lock.`,
         const policy = resolvePolicy(opts);
         const r = policy.repository;
         const store = repositoryStore(policy);
-        const password = r.encryption === 'none' ? null : readPassword(opts, policy);
+        const password = r.encryption === 'none' ? null : readPassword(opts, policy, { forInit: true });
         const written: [string, Date, string | null][] = [];
         const repo = await Repository.init(
           store,
@@ -48,6 +48,8 @@ already exists, or --object-lock on a bucket without Object Lock.`,
         const catalogPath = opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id);
         const catalog = Catalog.open(catalogPath, repo.id);
         try {
+          // The catalog vouches for the repository's encryption from now on (engine/identity.ts).
+          catalog.rememberRepository({ encryption: repo.config.encryption.algorithm, formatVersion: repo.formatVersion });
           // So the first `lock extend` need not ask the server about config.
           const dates = written.length === 0 ? null : new LockDates(catalog);
           for (const [name, until, versionId] of written) dates?.record(name, until, versionId);

@@ -1,16 +1,33 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import { Catalog } from '../catalog/catalog.js';
+import { confirmRepositoryIdentity } from '../engine/identity.js';
 import type { Policy } from '../policy/types.js';
-import { Repository } from '../repository/repository.js';
-import { defaultCatalogPath, globalOptions, readPassword, repositoryStore, resolvePolicy, type GlobalOptions } from './context.js';
+import type { Repository } from '../repository/repository.js';
+import { defaultCatalogPath, globalOptions, openPolicyRepository, policyEncryption, resolvePolicy, type GlobalOptions } from './context.js';
+import { Reporter } from './reporter.js';
 
-/** The repository alone, for commands that do not read the catalog (`catalog rebuild`, `unlock`). */
-export async function openRepository(cmd: Command): Promise<{ opts: GlobalOptions; policy: Policy; repo: Repository; catalogPath: string }> {
+/** The repository alone, for commands that do not read the catalog (`catalog rebuild`, `unlock`, `migrate`). */
+export async function openRepository(
+  cmd: Command,
+  reporter?: Reporter,
+): Promise<{ opts: GlobalOptions; policy: Policy; repo: Repository; catalogPath: string }> {
   const opts = globalOptions(cmd);
   const policy = resolvePolicy(opts);
-  const repo = await Repository.open(repositoryStore(policy), {
-    password: async () => readPassword(opts, policy),
-    ...(policy.repository.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: policy.repository.sseKmsKeyId }),
-  });
+  const repo = await openPolicyRepository(opts, policy, reporter ?? new Reporter(opts));
   const catalogPath = opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id);
+  // The catalog, if there is a usable one, still vouches for the repository's encryption; one
+  // that cannot be opened (the reason for a rebuild, perhaps) leaves the other evidence.
+  let catalog: Catalog | null = null;
+  try {
+    if (existsSync(catalogPath)) catalog = Catalog.open(catalogPath, repo.id);
+  } catch {
+    catalog = null;
+  }
+  try {
+    await confirmRepositoryIdentity(repo, catalog, policyEncryption(policy));
+  } finally {
+    catalog?.close();
+  }
   return { opts, policy, repo, catalogPath };
 }

@@ -4,6 +4,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
+import { isIndexName } from '../repository/documents.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { flagsCompressed, flagsType, packKey } from '../repository/pack.js';
 import { Packer, packRecord, type WrittenPack } from '../repository/packer.js';
@@ -62,7 +63,6 @@ export interface PruneReport {
 }
 
 const PACK_NAME = /^packs\/[0-9a-f]{2}\/([0-9a-f]{64})$/;
-const INDEX_NAME = /^[0-9a-f]{64}$/;
 /** Deletions in flight (index files first, all of them, then packs). */
 const DELETE_CONCURRENCY = 8;
 /** Packs read while earlier ones are copied into new packs. */
@@ -323,7 +323,7 @@ class PruneRun {
     for await (const item of this.repo.store.list('index/')) {
       if (item.kind !== 'object') continue;
       const name = item.key.slice('index/'.length);
-      if (!INDEX_NAME.test(name)) continue;
+      if (!isIndexName(name)) continue;
       try {
         const doc = await this.repo.readDocument<IndexDocument>('index', name);
         files.set(name, { size: item.size, packs: doc.packs.map((p) => p.id) });

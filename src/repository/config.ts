@@ -4,12 +4,21 @@ import type { KdfParams } from './crypto.js';
 import type { ObjectLockConfig } from './object-lock.js';
 
 export const FORMAT_NAME = 'lakeguard-repository';
-export const FORMAT_VERSION = 1;
+/** The version `init` writes and every writer requires (docs/repository-format.md). */
+export const FORMAT_VERSION = 2;
+/**
+ * Versions a reader opens. Version 1 stays readable (restore, ls, verify) so that nobody is
+ * locked out of their backups mid-incident; writing to it needs `lakeguard migrate`.
+ */
+export type FormatVersion = 1 | 2;
+
+/** A repository id: 16 random bytes as lowercase hex. Checked before it is used in a path. */
+export const REPOSITORY_ID_RE = /^[0-9a-f]{32}$/;
 
 /** The plaintext `config` object at the repository root (docs/repository-format.md). */
 export interface RepositoryConfig {
   format: typeof FORMAT_NAME;
-  version: typeof FORMAT_VERSION;
+  version: FormatVersion;
   id: string;
   created: string;
   chunker: ChunkerParams;
@@ -27,8 +36,9 @@ export type EncryptionConfig =
       /** The master keys sealed with the password-derived key. */
       wrappedKey: string;
       /**
-       * HMAC-SHA-256 (under the master MAC key) of the canonical config with this field empty:
-       * an altered config (e.g. a swapped chunker or weakened KDF) is refused on open.
+       * HMAC-SHA-256 of the canonical config with this field empty, under the config-MAC subkey
+       * (version 2; version 1 used the blob-id key itself): an altered config (e.g. a swapped
+       * chunker, a weakened KDF, a removed Object Lock) is refused on open.
        */
       configMac: string;
     }

@@ -1,12 +1,12 @@
 /**
  * Repository cryptography: AES-256-GCM for blobs and headers, scrypt to turn a password into a
- * key-wrapping key, HMAC-SHA-256 for blob ids.
+ * key-wrapping key, HMAC-SHA-256 for blob ids, HKDF-SHA-256 for purpose-bound subkeys.
  *
  * Sealed layout: 12-byte random nonce || ciphertext || 16-byte GCM tag. Random nonces are safe
  * for up to ~2^32 seals per key (collision probability ~2^-32), far beyond any repository's
  * blob count.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, randomFillSync, scrypt } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, randomFillSync, scrypt } from 'node:crypto';
 import { IntegrityError } from '../errors.js';
 
 const NONCE_LEN = 12;
@@ -176,5 +176,21 @@ function isBase64(s: string): boolean {
  */
 export function blobId(macKey: Buffer | null, data: Uint8Array): string {
   if (macKey === null) return createHash('sha256').update(data).digest('hex');
-  return createHmac('sha256', macKey).update(data).digest('hex');
+  return hmacHex(macKey, data);
+}
+
+/**
+ * A 32-byte subkey for one purpose: HKDF-SHA-256 (RFC 5869) with `key` as input keying
+ * material, an empty salt (so 32 zero bytes) and the ASCII `label` as info. The master key is
+ * only ever the HMAC *message* here (HKDF-Extract = HMAC(zeros, key)), never an HMAC key, so
+ * values keyed with the master key itself (blob ids) reveal nothing about a subkey.
+ */
+export function deriveSubkey(key: Buffer, label: string): Buffer {
+  checkKey(key);
+  return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), Buffer.from(label, 'ascii'), KEY_LEN));
+}
+
+/** HMAC-SHA-256, lowercase hex. */
+export function hmacHex(key: Buffer, data: Uint8Array | string): string {
+  return createHmac('sha256', key).update(data).digest('hex');
 }

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
 import { IntegrityError, LakeguardError, RepositoryMissingError, StorageError, UsageError, WrongPasswordError, isNotFound } from '../errors.js';
 import { getBytes, type ObjectStore, type PutOptions } from '../storage/types.js';
@@ -7,9 +7,11 @@ import { compressBlob, decompressBlob } from './compress.js';
 import {
   FORMAT_NAME,
   FORMAT_VERSION,
+  REPOSITORY_ID_RE,
   canonicalJson,
   newRepositoryId,
   sha256Hex,
+  type FormatVersion,
   type KeyFile,
   type RepositoryConfig,
 } from './config.js';
@@ -17,7 +19,9 @@ import {
   blobId,
   defaultKdfParams,
   deriveKey,
+  deriveSubkey,
   generateMasterKeys,
+  hmacHex,
   open as openSealed,
   seal,
   unwrapMasterKeys,
@@ -25,6 +29,17 @@ import {
   type KdfParams,
   type MasterKeys,
 } from './crypto.js';
+import {
+  frameDocument,
+  isUnencryptedDocument,
+  newIndexName,
+  openDocument,
+  sealDocument,
+  sealDocumentV1,
+  unframeDocument,
+  v1NameProblem,
+  type DocumentDir,
+} from './documents.js';
 import { isLockable, writeRetainUntil, type ObjectLockConfig } from './object-lock.js';
 import { BlobType, decodePackHeader, packKey, splitPack, type PackEntry } from './pack.js';
 
@@ -45,6 +60,11 @@ export interface InitOptions {
   objectLock?: ObjectLockConfig;
   /** Told the retention date of `config` (the repository's listener does not exist yet). */
   onRetention?: RetentionListener;
+  /**
+   * Only tests create a version 1 repository (with a writer of version 1 documents), to prove
+   * that lakeguard reads and migrates the repositories earlier releases wrote.
+   */
+  formatVersion?: 1;
 }
 
 /** Told the retention date of each object the repository wrote with one (the catalog keeps them for `lock extend`). */
@@ -55,7 +75,12 @@ export interface OpenOptions {
   password: () => Promise<string>;
   /** Passed on every PUT the repository makes (the target bucket's SSE-KMS key). */
   sseKmsKeyId?: string;
+  /** Told of each keys/ object that is skipped because it is not a usable key file. */
+  onWarning?: (message: string) => void;
 }
+
+/** HKDF label of the version 2 config MAC key (docs/repository-format.md, "Subkeys"). */
+const CONFIG_MAC_LABEL = 'lakeguard v2 config mac';
 
 /** A blob ready to go into a pack. */
 export interface EncodedBlob {
@@ -67,13 +92,8 @@ export interface EncodedBlob {
 }
 
 const AAD_HEADER = Buffer.from('lakeguard pack header v1');
-const AAD_INDEX = Buffer.from('lakeguard index v1');
-const AAD_MANIFEST = Buffer.from('lakeguard run manifest v1');
-const AAD_FORGET = Buffer.from('lakeguard forget v1');
 
-/** Directories of sealed documents, and the associated data that binds each to its kind. */
-export type DocumentDir = 'index' | 'runs' | 'forgets';
-const DOCUMENT_AAD: Record<DocumentDir, Buffer> = { index: AAD_INDEX, runs: AAD_MANIFEST, forgets: AAD_FORGET };
+export type { DocumentDir } from './documents.js';
 
 /**
  * The repository format (docs/repository-format.md) over an ObjectStore: config and keys,
@@ -86,6 +106,8 @@ export class Repository {
     readonly config: RepositoryConfig,
     private readonly keys: MasterKeys | null,
     private readonly putDefaults: PutOptions,
+    /** A test-built version 1 repository writes version 1 documents; nothing else writes to version 1. */
+    private readonly v1Writer = false,
   ) {}
 
   private retentionListener: RetentionListener | null = null;
@@ -102,6 +124,9 @@ export class Repository {
 
   get id(): string {
     return this.config.id;
+  }
+  get formatVersion(): FormatVersion {
+    return this.config.version;
   }
   get encrypted(): boolean {
     return this.keys !== null;
@@ -133,7 +158,7 @@ export class Repository {
     const keys = opts.password === null ? null : generateMasterKeys();
     const base = {
       format: FORMAT_NAME,
-      version: FORMAT_VERSION,
+      version: opts.formatVersion ?? FORMAT_VERSION,
       id: newRepositoryId(),
       created: new Date().toISOString(),
       chunker: opts.chunker ?? DEFAULT_CHUNKER,
@@ -164,7 +189,7 @@ export class Repository {
       }
     }
     if (lock.objectLock !== undefined && versionId !== null) opts.onRetention?.('config', lock.objectLock.retainUntil, versionId);
-    return new Repository(store, config, keys, putDefaults);
+    return new Repository(store, config, keys, putDefaults, config.version === 1);
   }
 
   static async open(store: ObjectStore, opts: OpenOptions): Promise<Repository> {
@@ -180,16 +205,71 @@ export class Repository {
     if (config.encryption.algorithm === 'none') return new Repository(store, config, null, putDefaults);
 
     const password = await opts.password();
-    const keys = await unlockKeys(store, config, password);
+    const keys = await unlockKeys(store, config, password, opts.onWarning ?? (() => {}));
     if (keys === null) throw new WrongPasswordError(store.location);
     const expected = Buffer.from(configMac(keys, config), 'hex');
-    const actual = Buffer.from(config.encryption.configMac, 'hex');
+    const mac = config.encryption.configMac;
+    const actual = Buffer.from(typeof mac === 'string' && /^[0-9a-f]{64}$/.test(mac) ? mac : '', 'hex');
     if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
       throw new IntegrityError(`repository config at ${store.location} was altered (its MAC does not match)`, {
         hint: 'restore the original config object; lakeguard refuses a modified config',
       });
     }
     return new Repository(store, config, keys, putDefaults);
+  }
+
+  /**
+   * Writers need format version 2: a version 1 config's MAC can be forged by anyone who knows a
+   * blob id (both were HMAC-SHA-256 under the same key), so its settings (Object Lock, pack
+   * size, chunker) cannot be trusted for writing. Reading stays possible.
+   */
+  requireWritable(): void {
+    if (this.config.version >= FORMAT_VERSION || this.v1Writer) return;
+    throw new LakeguardError(
+      `repository at ${this.store.location} has format version ${this.config.version}; lakeguard writes only to version ${FORMAT_VERSION}`,
+      { hint: 'run `lakeguard migrate` once (it rewrites only config); restore, ls, find and verify work without it' },
+    );
+  }
+
+  /**
+   * Rewrites a version 1 `config` as version 2 (same id, keys and settings; the MAC under the
+   * config-MAC subkey) and returns the repository opened with it. One PUT: a crash leaves either
+   * config. Documents are not rewritten: version 1 documents stay valid (documents.ts), which
+   * also suits Object Lock, where they could not be replaced.
+   */
+  async migrateToCurrentVersion(): Promise<Repository> {
+    if (this.config.version >= FORMAT_VERSION) return this;
+    const base = { ...this.config, version: FORMAT_VERSION } as RepositoryConfig;
+    let config: RepositoryConfig = base;
+    if (this.keys !== null && base.encryption.algorithm !== 'none') {
+      const unsigned: RepositoryConfig = { ...base, encryption: { ...base.encryption, configMac: '' } };
+      config = { ...unsigned, encryption: { ...unsigned.encryption, configMac: configMac(this.keys, unsigned) } } as RepositoryConfig;
+    }
+    const migrated = new Repository(this.store, config, this.keys, this.putDefaults);
+    migrated.retentionListener = this.retentionListener;
+    // Not create-only: this is the one overwrite of config. Under Object Lock the old version stays
+    // (retained) below the new one; the catalog remembers the version, so putting it back is refused.
+    await migrated.put('config', Buffer.from(JSON.stringify(config, null, 2) + '\n'), { contentType: 'application/json' });
+    return migrated;
+  }
+
+  /**
+   * For a config that says `encryption: none`: what in the repository says it was encrypted
+   * after all (a keys/ object, a sealed document), or null. Costs a LIST or two and one GET.
+   */
+  async encryptionEvidence(): Promise<string | null> {
+    for await (const item of this.store.list('keys/')) {
+      if (item.kind === 'object') return `${item.key} exists (a password of an encrypted repository)`;
+    }
+    for (const dir of ['runs', 'index', 'forgets'] as const) {
+      for await (const item of this.store.list(`${dir}/`)) {
+        if (item.kind !== 'object') continue;
+        const name = item.key.slice(dir.length + 1);
+        const body = await getBytes(this.store, item.key);
+        return isUnencryptedDocument(dir, name, body) ? null : `${item.key} is not an unencrypted document (it is sealed, or damaged)`;
+      }
+    }
+    return null;
   }
 
   /** Adds another password (keys/<id>) that opens the same master key. */
@@ -268,44 +348,53 @@ export class Repository {
   }
 
   /** `writeDocument` of a document already serialized as JSON text. */
+  /**
+   * Writes `dir/name` create-only; a null name (index files) gets a fresh time-ordered name.
+   * Version 2 seals the document with its name (documents.ts); a test-built version 1
+   * repository writes version 1 documents (index files named by the SHA-256 of their bytes).
+   */
   async writeDocumentJson(dir: DocumentDir, name: string | null, text: string): Promise<string> {
-    const json = Buffer.from(text);
-    const { data, compressed } = compressBlob(json, this.config.compression.level);
-    const head = Buffer.alloc(5);
-    head.writeUInt8(compressed ? 1 : 0, 0);
-    head.writeUInt32LE(json.length, 1);
-    const framed = Buffer.concat([head, data]);
-    // Unencrypted documents carry a SHA-256 of the frame, so corruption is detected there too.
-    const body =
-      this.keys === null
-        ? Buffer.concat([framed, Buffer.from(sha256Hex(framed), 'hex')])
-        : seal(this.keys.encKey, framed, DOCUMENT_AAD[dir]);
-    const id = name ?? sha256Hex(body);
+    const framed = frameDocument(Buffer.from(text), this.config.compression.level);
+    const encKey = this.keys?.encKey ?? null;
+    let id: string;
+    let body: Buffer;
+    if (this.config.version === 1) {
+      body = sealDocumentV1(encKey, dir, framed);
+      id = name ?? sha256Hex(body);
+    } else {
+      id = name ?? newIndexName();
+      body = sealDocument(encKey, dir, id, framed);
+    }
     try {
       await this.put(`${dir}/${id}`, body, { ifNoneMatch: true });
     } catch (err) {
-      // Index files are named by their content: one that exists already is this one.
       if (!(name === null && err instanceof StorageError && err.code === 'PreconditionFailed')) throw err;
+      // A name this writer chose (content hash, or random): a retried PUT whose first attempt
+      // landed. Accept it only if the stored bytes are ours.
+      if (!(await getBytes(this.store, `${dir}/${id}`)).equals(body)) throw err;
     }
     return id;
   }
 
+  /** Reads and authenticates `dir/name`; a document stored under another name than its own is refused. */
   async readDocument<T>(dir: DocumentDir, name: string): Promise<T> {
     const body = await getBytes(this.store, `${dir}/${name}`);
     const where = `${this.store.location}${dir}/${name}`;
-    let framed: Buffer;
+    let opened: { framed: Buffer; v1: boolean };
     try {
-      framed = this.keys === null ? checkDigest(body) : openSealed(this.keys.encKey, body, DOCUMENT_AAD[dir]);
+      opened = openDocument(this.keys?.encKey ?? null, dir, name, body);
     } catch (err) {
       throw new IntegrityError(`${where}: failed authentication (corrupted or tampered)`, { cause: err });
     }
-    if (dir === 'index' && sha256Hex(body) !== name) throw new IntegrityError(`${where}: content does not match its name`);
+    let doc: unknown;
     try {
-      const json = decompressBlob(framed.subarray(5), framed.readUInt8(0) === 1, framed.readUInt32LE(1));
-      return JSON.parse(json.toString('utf8')) as T;
+      doc = unframeDocument(opened.framed);
     } catch (err) {
       throw new IntegrityError(`${where}: cannot be decoded (${err instanceof Error ? err.message : err})`, { cause: err });
     }
+    const problem = opened.v1 ? v1NameProblem(dir, name, body, doc) : null;
+    if (problem !== null) throw new IntegrityError(`${where}: ${problem}`);
+    return doc as T;
   }
 
   /** The objects of a directory, by name and size, as they are listed (one LIST, streamed). */
@@ -374,6 +463,8 @@ export class Repository {
    * PUT, just before it, so a slow upload never shortens the promised retention.
    */
   async put(key: string, body: Buffer, opts: PutOptions = {}): ReturnType<ObjectStore['put']> {
+    // Locks are written by readers too (restore and verify of a version 1 repository).
+    if (isLockable(key)) this.requireWritable();
     const lock = this.config.objectLock;
     if (lock === undefined || !isLockable(key)) return this.store.put(key, body, { ...this.putDefaults, ...opts });
     const retainUntil = writeRetainUntil(Date.now(), lock);
@@ -397,13 +488,6 @@ async function requireObjectLock(store: ObjectStore): Promise<void> {
   }
 }
 
-/** Strips and checks the SHA-256 trailer of an unencrypted document. */
-function checkDigest(body: Buffer): Buffer {
-  const framed = body.subarray(0, body.length - 32);
-  if (body.length < 37 || sha256Hex(framed) !== body.subarray(body.length - 32).toString('hex')) throw new Error('SHA-256 mismatch');
-  return framed;
-}
-
 function parseConfig(raw: Buffer, location: string): RepositoryConfig {
   let config: RepositoryConfig;
   try {
@@ -411,10 +495,24 @@ function parseConfig(raw: Buffer, location: string): RepositoryConfig {
   } catch (err) {
     throw new IntegrityError(`repository config at ${location} is not valid JSON`, { cause: err });
   }
-  if (config.format !== FORMAT_NAME) throw new LakeguardError(`${location}config is not a lakeguard repository config`);
-  if (config.version !== FORMAT_VERSION) {
-    throw new LakeguardError(`repository at ${location} has format version ${config.version}; this lakeguard reads version ${FORMAT_VERSION}`, {
+  if (config === null || typeof config !== 'object' || config.format !== FORMAT_NAME) {
+    throw new LakeguardError(`${location}config is not a lakeguard repository config`);
+  }
+  if (config.version !== 1 && config.version !== FORMAT_VERSION) {
+    throw new LakeguardError(`repository at ${location} has format version ${JSON.stringify(config.version)}; this lakeguard reads versions 1 and ${FORMAT_VERSION}`, {
       hint: 'upgrade lakeguard',
+    });
+  }
+  // The id names the catalog's directory (~/.cache/lakeguard/<id>/): never a path of the config's choosing.
+  if (typeof config.id !== 'string' || !REPOSITORY_ID_RE.test(config.id)) {
+    throw new IntegrityError(`repository config at ${location} has an invalid id ${JSON.stringify(config.id)} (expected 32 lowercase hex digits)`, {
+      hint: 'restore the original config object; lakeguard refuses a modified config',
+    });
+  }
+  const algorithm = (config.encryption as { algorithm?: unknown } | undefined)?.algorithm;
+  if (algorithm !== 'none' && algorithm !== 'aes-256-gcm') {
+    throw new IntegrityError(`repository config at ${location} has an unknown encryption ${JSON.stringify(algorithm ?? null)}`, {
+      hint: 'restore the original config object; lakeguard refuses a modified config',
     });
   }
   const lock = config.objectLock as unknown;
@@ -429,20 +527,50 @@ function parseConfig(raw: Buffer, location: string): RepositoryConfig {
   return config;
 }
 
-async function unlockKeys(store: ObjectStore, config: RepositoryConfig, password: string): Promise<MasterKeys | null> {
+/**
+ * The master keys, from the config's wrapped key or any keys/ object the password opens. A
+ * keys/ object that is not a usable key file is named (warn) and skipped: anyone who can write
+ * to keys/ must not be able to lock the owner out with one bad object.
+ */
+async function unlockKeys(store: ObjectStore, config: RepositoryConfig, password: string, warn: (message: string) => void): Promise<MasterKeys | null> {
   if (config.encryption.algorithm === 'none') return null;
   const primary = unwrapMasterKeys(await deriveKey(password, config.encryption.kdf), config.encryption.wrappedKey);
   if (primary !== null) return primary;
   for await (const item of store.list('keys/')) {
     if (item.kind !== 'object') continue;
-    const file = JSON.parse((await getBytes(store, item.key)).toString('utf8')) as KeyFile;
-    const keys = unwrapMasterKeys(await deriveKey(password, file.kdf), file.wrappedKey);
-    if (keys !== null) return keys;
+    try {
+      const file = parseKeyFile(await getBytes(store, item.key));
+      const keys = unwrapMasterKeys(await deriveKey(password, file.kdf), file.wrappedKey);
+      if (keys !== null) return keys;
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      warn(`${store.location}${item.key} skipped: not a usable key file (${err.message})`);
+    }
   }
   return null;
 }
 
+function parseKeyFile(body: Buffer): KeyFile {
+  let file: Partial<KeyFile> | null;
+  try {
+    file = JSON.parse(body.toString('utf8')) as Partial<KeyFile> | null;
+  } catch {
+    throw new IntegrityError('not JSON');
+  }
+  if (file === null || typeof file !== 'object' || typeof file.kdf !== 'object' || file.kdf === null || typeof file.wrappedKey !== 'string') {
+    throw new IntegrityError('kdf or wrappedKey missing');
+  }
+  return file as KeyFile;
+}
+
+/**
+ * HMAC-SHA-256 of the canonical config with an empty configMac. Version 2 keys it with a subkey
+ * (HKDF label CONFIG_MAC_LABEL): under version 1's key, the blob-id key, any blob id was a MAC of
+ * its content, so someone who knew the id of a blob holding a config's canonical JSON held a
+ * valid MAC for that config.
+ */
 function configMac(keys: MasterKeys, config: RepositoryConfig): string {
-  const unsigned = { ...config, encryption: { ...config.encryption, configMac: '' } };
-  return createHmac('sha256', keys.macKey).update(canonicalJson(unsigned)).digest('hex');
+  const unsigned = canonicalJson({ ...config, encryption: { ...config.encryption, configMac: '' } });
+  const key = config.version === 1 ? keys.macKey : deriveSubkey(keys.macKey, CONFIG_MAC_LABEL);
+  return hmacHex(key, unsigned);
 }
