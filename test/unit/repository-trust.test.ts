@@ -1,0 +1,202 @@
+// The repository cannot be turned against its owner (issue 17, part 3): a swapped config, a
+// forged config MAC, documents copied under other names, a hostile repository id, empty
+// passwords, bad keys/ objects, and version 1 repositories (readable; writable after migrate).
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import { IntegrityError, WrongPasswordError } from '../../src/errors.js';
+import { canonicalJson } from '../../src/repository/config.js';
+import { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { runCli } from '../helpers/cli.js';
+import { TEST_KDF, hashTree, initRepo, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
+
+const PASSWORD = 'trust-test-password';
+
+describe('the repository cannot be turned against its owner', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repoDir: string;
+  let lake: string;
+  let policyFile: string;
+  const env = (cache = 'cache', extra: Record<string, string> = {}) => ({ LAKEGUARD_PASSWORD: PASSWORD, LAKEGUARD_CACHE_DIR: join(dir.path, cache), ...extra });
+  const cli = (args: string[], cache = 'cache', extra: Record<string, string> = {}) => runCli(['--policy', policyFile, ...args], env(cache, extra));
+  const readConfig = () => JSON.parse(readFileSync(join(repoDir, 'config'), 'utf8'));
+  const writeConfig = (config: unknown) => writeFileSync(join(repoDir, 'config'), JSON.stringify(config, null, 2) + '\n');
+  const store = () => new FsStore({ root: repoDir, fsync: false });
+
+  beforeEach(() => {
+    dir = tempDir('trust');
+    repoDir = join(dir.path, 'repo');
+    lake = join(dir.path, 'lake');
+    writeTree(lake, { 'a/1.json': '{"a":1}\n', 'a/2.json': '{"a":2}\n', 'b/3.csv': 'x,y\n1,2\n' });
+    policyFile = join(dir.path, 'lakeguard.yaml');
+    writeFileSync(policyFile, `version: 1\nrepository:\n  url: file://${repoDir}\ngroups:\n  - name: local\n    sources:\n      - path: ${lake}\n`);
+  });
+  afterEach(() => dir.cleanup());
+
+  /** An encrypted repository with one backup, built in-process (fast KDF). */
+  async function backedUp(opts: { formatVersion?: 1 } = {}): Promise<{ repo: Repository; catalogPath: string }> {
+    const repo = await Repository.init(store(), { password: PASSWORD, kdf: { ...TEST_KDF }, ...opts });
+    const catalogPath = join(dir.path, 'catalog.db');
+    const catalog = Catalog.open(catalogPath, repo.id);
+    try {
+      const group = { name: 'local', sources: [{ kind: 'path' as const, path: lake, prefixes: [''], exclude: [] }] };
+      const summary = await backupGroup({ repo, catalog, policy: testPolicy(repo.store.location, [group]), group });
+      expect(summary.status).toBe('complete');
+    } finally {
+      catalog.close();
+    }
+    return { repo, catalogPath };
+  }
+
+  it('refuses a config swapped for "encryption: none": the next backup writes nothing, on this host or a fresh one', async () => {
+    const { catalogPath } = await backedUp();
+    // Any command on this host makes its catalog remember the repository (init does too).
+    expect((await cli(['--catalog', catalogPath, 'runs'])).code).toBe(0);
+    const original = readConfig();
+    writeConfig({ ...original, encryption: { algorithm: 'none' } });
+    writeTree(lake, { 'a/secret.txt': 'must never be stored in plaintext\n' });
+    const swapped = hashTree(repoDir);
+
+    // This host: the catalog remembers the repository as encrypted.
+    const here = await cli(['--catalog', catalogPath, 'backup']);
+    expect(here.code).toBe(1);
+    expect(here.stderr).toMatch(/^lakeguard: config changed: file:\/\/.*config says encryption none, but the catalog .* knows the repository with encryption aes-256-gcm/);
+    expect(here.stderr).toMatch(/put the original back/);
+    expect(hashTree(repoDir)).toEqual(swapped);
+
+    // A fresh host with an empty cache, and an id changed too: the policy says encrypted.
+    writeConfig({ ...original, id: 'f'.repeat(32), encryption: { algorithm: 'none' } });
+    const swappedAgain = hashTree(repoDir);
+    const fresh = await cli(['backup'], 'cache-fresh');
+    expect(fresh.code).toBe(1);
+    expect(fresh.stderr).toMatch(/^lakeguard: config changed: .*config says encryption none, but the policy .*lakeguard\.yaml says the repository is encrypted/);
+    // No policy at all (--repo): the sealed run manifest in the repository says encrypted.
+    const bare = await runCli(['--repo', repoDir, 'runs'], env('cache-bare'));
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toMatch(/^lakeguard: config changed: .*config says encryption none, but runs\/\S+ is not an unencrypted document/);
+    expect(hashTree(repoDir)).toEqual(swappedAgain);
+    for (const [name, hash] of hashTree(repoDir)) if (name !== 'config') expect(swapped.get(name), name).toBe(hash);
+  });
+
+  it('refuses a config whose MAC is a blob id (version 1 keyed both with the same key)', async () => {
+    const repo = await initRepo(store(), { password: PASSWORD });
+    const unsigned = { ...readConfig(), pack: { targetSize: 4096 } };
+    unsigned.encryption.configMac = '';
+    // Whoever gets this text backed up (an object in the lake) reads its blob id from a catalog.
+    const forgedMac = repo.blobId(Buffer.from(canonicalJson(unsigned))).toString('hex');
+    writeConfig({ ...unsigned, encryption: { ...unsigned.encryption, configMac: forgedMac } });
+    const err = await Repository.open(store(), { password: async () => PASSWORD }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).message).toMatch(/config at file:\/\/.* was altered \(its MAC does not match\)/);
+  });
+
+  it('refuses an index file or run manifest copied under another name (format 2 and 1)', async () => {
+    for (const formatVersion of [undefined, 1] as const) {
+      const { repo } = await backedUp(formatVersion === undefined ? {} : { formatVersion });
+      const [run] = await repo.listNames('runs');
+      const [index] = await repo.listNames('index');
+      const copies: [string, string][] = [
+        [`runs/${run}`, 'runs/20991231T235959Z-abcdef'],
+        [`index/${index}`, 'index/20991231T235959Z-0123456789abcdef'],
+        [`index/${index}`, `index/${'e'.repeat(64)}`],
+        [`runs/${run}`, `forgets/${run}-0001`],
+      ];
+      for (const [from, to] of copies) {
+        mkdirSync(join(repoDir, to, '..'), { recursive: true });
+        copyFileSync(join(repoDir, from), join(repoDir, to));
+        const [d, name] = to.split('/') as ['runs' | 'index' | 'forgets', string];
+        const err = await repo.readDocument(d, name).catch((e: unknown) => e);
+        expect(err, `${from} -> ${to} (format ${formatVersion ?? 2})`).toBeInstanceOf(IntegrityError);
+        expect((err as IntegrityError).message).toContain(`${repo.store.location}${to}: `);
+      }
+      // The originals still read.
+      await expect(repo.readDocument('runs', run!)).resolves.toMatchObject({ id: run });
+      dir.cleanup();
+      dir = tempDir('trust');
+      repoDir = join(dir.path, 'repo');
+      lake = join(dir.path, 'lake');
+      writeTree(lake, { 'a/1.json': '{"a":1}\n' });
+    }
+  });
+
+  it('refuses a repository id that is not 32 hex digits before it names a catalog directory', async () => {
+    await initRepo(store(), { password: null });
+    writeConfig({ ...readConfig(), id: '../../escaped' });
+    const r = await runCli(['--repo', repoDir, 'runs'], env('deep/cache'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^lakeguard: repository config at file:\/\/.* has an invalid id "\.\.\/\.\.\/escaped" \(expected 32 lowercase hex digits\)/);
+    expect(existsSync(join(dir.path, 'escaped'))).toBe(false);
+    expect(existsSync(join(dir.path, 'deep'))).toBe(false);
+  });
+
+  it('init refuses an empty password from a file or a command (exit 12), as from the environment', async () => {
+    const empty = join(dir.path, 'empty-password');
+    writeFileSync(empty, '\n');
+    const fromFile = await cli(['init', '--password-file', empty]);
+    expect(fromFile.code).toBe(12);
+    expect(fromFile.stderr).toMatch(/^lakeguard: empty password from the password file .*empty-password \(--password-file\)/);
+    const fromCommand = await cli(['init'], 'cache', { LAKEGUARD_PASSWORD_COMMAND: 'printf ""' });
+    expect(fromCommand.code).toBe(12);
+    expect(fromCommand.stderr).toMatch(/^lakeguard: empty password from the output of the password command \(LAKEGUARD_PASSWORD_COMMAND\)/);
+    expect(existsSync(join(repoDir, 'config'))).toBe(false);
+  });
+
+  it('names and skips a bad keys/ object; another password still opens; none opening is a wrong password', async () => {
+    const repo = await initRepo(store(), { password: 'first' });
+    await repo.addPassword('second', { ...TEST_KDF });
+    // Listed before the good key file (names sort first).
+    writeFileSync(join(repoDir, 'keys', '0-not-json'), 'garbage');
+    writeFileSync(join(repoDir, 'keys', '1-no-fields'), '{}');
+    writeFileSync(join(repoDir, 'keys', '2-bad-kdf'), JSON.stringify({ kdf: { algorithm: 'scrypt', N: 3, r: 8, p: 1, salt: 'AAAAAAAAAAA=' }, wrappedKey: 'AAAA' }));
+    const warnings: string[] = [];
+    const opened = await Repository.open(store(), { password: async () => 'second', onWarning: (m) => warnings.push(m) });
+    expect(opened.id).toBe(repo.id);
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toMatch(/keys\/0-not-json skipped: not a usable key file \(not JSON\)$/);
+    expect(warnings[1]).toMatch(/keys\/1-no-fields skipped: not a usable key file \(kdf or wrappedKey missing\)$/);
+    expect(warnings[2]).toMatch(/keys\/2-bad-kdf skipped: not a usable key file \(scrypt N must be a power of two/);
+    await expect(Repository.open(store(), { password: async () => 'nope', onWarning: () => {} })).rejects.toBeInstanceOf(WrongPasswordError);
+  });
+
+  it('a version 1 repository restores as it is, refuses writes until `lakeguard migrate`, then backs up', async () => {
+    const { catalogPath } = await backedUp({ formatVersion: 1 });
+    const v1Config = readFileSync(join(repoDir, 'config'));
+    expect(JSON.parse(v1Config.toString()).version).toBe(1);
+    const withCatalog = (args: string[]) => cli(['--catalog', catalogPath, ...args]);
+
+    const restored = await withCatalog(['restore', '--to-dir', join(dir.path, 'out1')]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(hashTree(join(dir.path, 'out1'))).toEqual(hashTree(lake));
+
+    const before = hashTree(repoDir);
+    const refused = await withCatalog(['backup']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^lakeguard: repository at file:\/\/.* has format version 1; lakeguard writes only to version 2\n.*run `lakeguard migrate` once/);
+    expect(hashTree(repoDir)).toEqual(before);
+
+    const migrated = await withCatalog(['migrate']);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(migrated.stdout).toMatch(/migrated repository [0-9a-f]{32} at .* from format version 1 to 2\nsigned settings: encrypted \(aes-256-gcm, scrypt N=1024\), chunks/);
+    expect(readConfig().version).toBe(2);
+
+    writeTree(lake, { 'a/2.json': '{"a":"two"}\n', 'c/4.txt': 'new\n' });
+    const backup = await withCatalog(['backup']);
+    expect(backup.code, backup.stderr).toBe(0);
+    // A fresh catalog from the repository alone reads the version 1 and version 2 documents.
+    const rebuild = await cli(['catalog', 'rebuild'], 'cache-rebuilt');
+    expect(rebuild.code, rebuild.stderr).toBe(0);
+    expect(rebuild.stdout).toMatch(/ 2 runs, /);
+    const latest = await cli(['restore', '--to-dir', join(dir.path, 'out2')], 'cache-rebuilt');
+    expect(latest.code, latest.stderr).toBe(0);
+    expect(hashTree(join(dir.path, 'out2'))).toEqual(hashTree(lake));
+
+    // Putting the version 1 config back is a downgrade the catalog refuses.
+    writeFileSync(join(repoDir, 'config'), v1Config);
+    const downgraded = await withCatalog(['runs']);
+    expect(downgraded.code).toBe(1);
+    expect(downgraded.stderr).toMatch(/^lakeguard: config changed: .*config says format version 1, but the catalog .* knows the repository at format version 2/);
+  });
+});
