@@ -1,12 +1,14 @@
 // The swapped-config attack on the real server: whoever can write the repository bucket
 // replaces an encrypted repository's `config` with one that says `encryption: none`. The next
 // backup must refuse, and write nothing (least of all plaintext), on this host and a fresh one.
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, GetObjectRetentionCommand, ListObjectVersionsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Repository } from '../../src/repository/repository.js';
+import { S3Store } from '../../src/storage/s3-store.js';
 import { runCli } from '../helpers/cli.js';
-import { tempDir } from '../helpers/fixtures.js';
-import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
+import { TEST_KDF, tempDir } from '../helpers/fixtures.js';
+import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
 
 const s3 = testS3Client();
 const SECRET = 'card 4111-1111-1111-1111 must never reach the repository in plaintext';
@@ -63,5 +65,54 @@ describe('a config swapped for "encryption: none" on S3', () => {
 
     // Not one object added or changed: the secret is nowhere in the repository.
     expect(await objects(repo!)).toEqual(swapped);
+  });
+});
+
+describe('lakeguard migrate on an Object Lock repository', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let source: string;
+  let repo: string;
+  let policy: string;
+  const cli = (...args: string[]) =>
+    runCli(['--policy', policy, ...args], { ...testEnv(), LAKEGUARD_PASSWORD: 'migrate-test-password', LAKEGUARD_CACHE_DIR: join(dir.path, 'cache') });
+
+  beforeAll(async () => {
+    dir = tempDir('it-migrate');
+    [source, repo] = await Promise.all([createTestBucket('lg-mig-src'), createTestBucket('lg-mig-repo', { objectLock: true })]);
+    await s3.send(new PutObjectCommand({ Bucket: source, Key: 'a.json', Body: '{"a":1}' }));
+    policy = writeS3Policy(join(dir.path, 'policy.yaml'), { repo: repo!, buckets: [source!] });
+  });
+
+  afterAll(async () => {
+    await Promise.all([source, repo].map((b) => b && emptyAndDeleteBucket(b)));
+    dir?.cleanup();
+  });
+
+  it('puts a retained version 2 config above the retained version 1 one, and backups work again', async () => {
+    const store = new S3Store({
+      bucket: repo,
+      prefix: '',
+      endpoint: S3_TEST.endpoint,
+      region: S3_TEST.region,
+      credentials: { accessKeyId: S3_TEST.accessKeyId, secretAccessKey: S3_TEST.secretAccessKey },
+    });
+    await Repository.init(store, { password: 'migrate-test-password', kdf: { ...TEST_KDF }, formatVersion: 1, objectLock: { mode: 'GOVERNANCE', retentionDays: 1 } });
+    const refused = await cli('backup');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/has format version 1; lakeguard writes only to version 2\n.*lakeguard migrate/);
+
+    const migrated = await cli('migrate');
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(migrated.stdout).toMatch(/Object Lock GOVERNANCE 1 days/);
+    const versions = (await s3.send(new ListObjectVersionsCommand({ Bucket: repo, Prefix: 'config' }))).Versions ?? [];
+    expect(versions).toHaveLength(2);
+    for (const v of versions) {
+      const r = await s3.send(new GetObjectRetentionCommand({ Bucket: repo, Key: 'config', VersionId: v.VersionId }));
+      expect(r.Retention?.Mode, `config version ${v.VersionId}`).toBe('GOVERNANCE');
+      const body = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: repo, Key: 'config', VersionId: v.VersionId }))).Body!.transformToString());
+      expect(body.version).toBe(v.IsLatest ? 2 : 1);
+    }
+    const backup = await cli('backup');
+    expect(backup.code, backup.stderr).toBe(0);
   });
 });
