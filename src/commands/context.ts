@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import type { EngineEvent } from '../engine/events.js';
-import { confirmRepositoryIdentity, type PolicyEncryption } from '../engine/identity.js';
+import { confirmRepositoryIdentity, type ExpectedEncryption } from '../engine/identity.js';
 import { syncCatalog } from '../engine/sync.js';
 import { LakeguardError, StorageError, UsageError, ExitCode } from '../errors.js';
 import { defaultPolicyForRepository, loadPolicy, normalizeRepositoryUrl } from '../policy/load.js';
@@ -171,9 +171,27 @@ export function openPolicyRepository(opts: GlobalOptions, policy: Policy, report
   });
 }
 
-/** The policy's say on encryption, when it comes from a policy file (a --repo alone says nothing). */
-export function policyEncryption(policy: Policy): PolicyEncryption | null {
-  return policy.file === INLINE_POLICY_FILE ? null : { encryption: policy.repository.encryption, file: policy.file };
+/**
+ * The encryption the operator's input expects: the policy file's (encrypted unless it says
+ * `encryption: none`); without one (--repo), encrypted when a password source was given
+ * explicitly. $LAKEGUARD_PASSWORD alone says nothing: one variable often serves many repositories.
+ */
+export function expectedEncryption(opts: GlobalOptions, policy: Policy): ExpectedEncryption | null {
+  if (policy.file !== INLINE_POLICY_FILE) {
+    return {
+      encryption: policy.repository.encryption,
+      because: `the policy ${policy.file} says the repository is encrypted (${policy.repository.encryption})`,
+      ifUnencrypted: 'if this repository was created unencrypted, set `encryption: none` under repository in the policy',
+    };
+  }
+  const source =
+    opts.passwordFile !== undefined ? '--password-file' : process.env.LAKEGUARD_PASSWORD_FILE ? 'LAKEGUARD_PASSWORD_FILE' : process.env.LAKEGUARD_PASSWORD_COMMAND ? 'LAKEGUARD_PASSWORD_COMMAND' : null;
+  if (source === null) return null;
+  return {
+    encryption: 'aes-256-gcm',
+    because: `a password was given (${source}), so the repository is expected to be encrypted`,
+    ifUnencrypted: `if this repository was created unencrypted, run without ${source}`,
+  };
 }
 
 export async function openAll(cmd: Command, how: OpenAllOptions = {}): Promise<Opened> {
@@ -190,7 +208,7 @@ export async function openAll(cmd: Command, how: OpenAllOptions = {}): Promise<O
   const catalog = Catalog.open(opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id), repo.id);
   try {
     // Before anything is read or written (the sync too): a config swapped for `encryption: none` is refused here.
-    await confirmRepositoryIdentity(repo, catalog, policyEncryption(policy));
+    await confirmRepositoryIdentity(repo, catalog, expectedEncryption(opts, policy));
     // The catalog is a cache of the repository: bring it up to date (what other hosts backed up,
     // forgot or pruned) before answering or writing anything. See docs/catalog.md "Sync".
     await bringUpToDate(repo, catalog, policy, reporter, isOffline(opts), how.signal);

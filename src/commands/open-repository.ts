@@ -4,7 +4,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { confirmRepositoryIdentity } from '../engine/identity.js';
 import type { Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
-import { defaultCatalogPath, globalOptions, openPolicyRepository, policyEncryption, resolvePolicy, type GlobalOptions } from './context.js';
+import { defaultCatalogPath, expectedEncryption, globalOptions, openPolicyRepository, resolvePolicy, type GlobalOptions } from './context.js';
 import { Reporter } from './reporter.js';
 
 /** The repository alone, for commands that do not read the catalog (`catalog rebuild`, `unlock`, `migrate`). */
@@ -25,7 +25,7 @@ export async function openRepository(
     catalog = null;
   }
   try {
-    await confirmRepositoryIdentity(repo, catalog, policyEncryption(policy));
+    await confirmRepositoryIdentity(repo, catalog, expectedEncryption(opts, policy));
   } finally {
     catalog?.close();
   }

@@ -2,10 +2,13 @@ import type { Catalog } from '../catalog/catalog.js';
 import { LakeguardError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 
-/** What the policy says about the repository's encryption, when it comes from a policy file. */
-export interface PolicyEncryption {
+/** What the operator's own input says the repository's encryption is, and which input says it. */
+export interface ExpectedEncryption {
   encryption: string;
-  file: string;
+  /** e.g. "the policy /etc/lakeguard.yaml says the repository is encrypted (aes-256-gcm)" */
+  because: string;
+  /** The next step when the repository really is unencrypted. */
+  ifUnencrypted: string;
 }
 
 const RESTORE_HINT =
@@ -17,12 +20,13 @@ const RESTORE_HINT =
  * is read or written. The dangerous case is a config swapped for one that says `encryption:
  * none`: it has no MAC to check, and the next backup would write plaintext. It is refused when
  * - the catalog remembers the repository as encrypted (or at a later format version);
- * - the policy file says the repository is encrypted (its default);
+ * - the policy file says the repository is encrypted (its default), or, without a policy file,
+ *   a password source was given explicitly (--password-file, LAKEGUARD_PASSWORD_FILE or _COMMAND);
  * - the catalog remembers nothing yet, and the repository holds a keys/ object or a sealed
  *   document (Repository.encryptionEvidence).
  * Then the catalog remembers the encryption and format version this config has.
  */
-export async function confirmRepositoryIdentity(repo: Repository, catalog: Catalog | null, policy: PolicyEncryption | null): Promise<void> {
+export async function confirmRepositoryIdentity(repo: Repository, catalog: Catalog | null, expected: ExpectedEncryption | null): Promise<void> {
   const where = `${repo.store.location}config`;
   const encryption = repo.config.encryption.algorithm;
   const remembered = catalog?.rememberedRepository() ?? null;
@@ -36,11 +40,8 @@ export async function confirmRepositoryIdentity(repo: Repository, catalog: Catal
     );
   }
   if (encryption === 'none') {
-    if (policy !== null && policy.encryption !== 'none') {
-      throw configChanged(
-        `${where} says encryption none, but the policy ${policy.file} says the repository is encrypted (${policy.encryption})`,
-        `${RESTORE_HINT}; if this repository was created unencrypted, set \`encryption: none\` under repository in the policy`,
-      );
+    if (expected !== null && expected.encryption !== 'none') {
+      throw configChanged(`${where} says encryption none, but ${expected.because}`, `${RESTORE_HINT}; ${expected.ifUnencrypted}`);
     }
     if (remembered?.encryption == null) {
       const evidence = await repo.encryptionEvidence();

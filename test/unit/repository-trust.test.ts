@@ -1,6 +1,7 @@
 // The repository cannot be turned against its owner (issue 17, part 3): a swapped config, a
 // forged config MAC, documents copied under other names, a hostile repository id, empty
 // passwords, bad keys/ objects, and version 1 repositories (readable; writable after migrate).
+import { createDecipheriv, createHmac } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { IntegrityError, WrongPasswordError } from '../../src/errors.js';
 import { canonicalJson } from '../../src/repository/config.js';
+import { deriveKey, unwrapMasterKeys } from '../../src/repository/crypto.js';
 import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { runCli } from '../helpers/cli.js';
@@ -77,8 +79,36 @@ describe('the repository cannot be turned against its owner', () => {
     const bare = await runCli(['--repo', repoDir, 'runs'], env('cache-bare'));
     expect(bare.code).toBe(1);
     expect(bare.stderr).toMatch(/^lakeguard: config changed: .*config says encryption none, but runs\/\S+ is not an unencrypted document/);
+    // --repo with a password given explicitly: the operator expects an encrypted repository.
+    const passwordFile = join(dir.path, 'password');
+    writeFileSync(passwordFile, PASSWORD);
+    const withPassword = await runCli(['--repo', repoDir, '--password-file', passwordFile, 'runs'], env('cache-bare'));
+    expect(withPassword.code).toBe(1);
+    expect(withPassword.stderr).toMatch(/^lakeguard: config changed: .*config says encryption none, but a password was given \(--password-file\)/);
     expect(hashTree(repoDir)).toEqual(swappedAgain);
     for (const [name, hash] of hashTree(repoDir)) if (name !== 'config') expect(swapped.get(name), name).toBe(hash);
+  });
+
+  it('writes format version 2 as documented: config MAC under the HKDF subkey, documents sealed with their names', async () => {
+    const { repo } = await backedUp();
+    const config = readConfig();
+    expect(config.version).toBe(2);
+    const keys = unwrapMasterKeys(await deriveKey(PASSWORD, config.encryption.kdf), config.encryption.wrappedKey)!;
+    // HKDF-SHA-256 by hand (RFC 5869): extract with an empty salt, expand one block.
+    const prk = createHmac('sha256', Buffer.alloc(32)).update(keys.macKey).digest();
+    const configMacKey = createHmac('sha256', prk).update(Buffer.concat([Buffer.from('lakeguard v2 config mac'), Buffer.from([1])])).digest();
+    const unsigned = { ...config, encryption: { ...config.encryption, configMac: '' } };
+    expect(config.encryption.configMac).toBe(createHmac('sha256', configMacKey).update(canonicalJson(unsigned)).digest('hex'));
+    // A run manifest: nonce || ciphertext || tag, aad "lakeguard v2 runs/<id>".
+    const [run] = await repo.listNames('runs');
+    const body = readFileSync(join(repoDir, 'runs', run!));
+    const decipher = createDecipheriv('aes-256-gcm', keys.encKey, body.subarray(0, 12));
+    decipher.setAAD(Buffer.from(`lakeguard v2 runs/${run}`));
+    decipher.setAuthTag(body.subarray(body.length - 16));
+    const frame = Buffer.concat([decipher.update(body.subarray(12, body.length - 16)), decipher.final()]);
+    expect(frame.readUInt32LE(1)).toBeGreaterThan(0);
+    const [index] = await repo.listNames('index');
+    expect(index).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{16}$/);
   });
 
   it('refuses a config whose MAC is a blob id (version 1 keyed both with the same key)', async () => {
