@@ -45,7 +45,7 @@ describe('prune under Object Lock retention', () => {
     expect(report.retained.filter((r) => r.object.startsWith('index/')).length).toBeGreaterThan(0);
     expect(report.retained.every((r) => r.lockedUntil === '2027-02-21T00:00:00.000Z')).toBe(true);
     expect(warnings).toContain(`${unlisted} locked until 2027-02-21; deletable then`);
-    expect(warnings.some((w) => /index\/[0-9a-f]{64} still lists it and is under retention/.test(w))).toBe(true);
+    expect(warnings.some((w) => /index\/\d{8}T\d{6}Z-[0-9a-f]{16} still lists it and is under retention/.test(w))).toBe(true);
     expect(report.indexFiles.removed).toBe(0);
     expect(existsSync(join(dir.path, 'repo', unlisted))).toBe(true);
     // Packs still listed by a retained index file are all still there.
