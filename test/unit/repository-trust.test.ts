@@ -177,17 +177,17 @@ describe('the repository cannot be turned against its owner', () => {
   it('names and skips a bad keys/ object; another password still opens; none opening is a wrong password', async () => {
     const repo = await initRepo(store(), { password: 'first' });
     await repo.addPassword('second', { ...TEST_KDF });
-    // Listed before the good key file (names sort first).
-    writeFileSync(join(repoDir, 'keys', '0-not-json'), 'garbage');
-    writeFileSync(join(repoDir, 'keys', '1-no-fields'), '{}');
-    writeFileSync(join(repoDir, 'keys', '2-bad-kdf'), JSON.stringify({ kdf: { algorithm: 'scrypt', N: 3, r: 8, p: 1, salt: 'AAAAAAAAAAA=' }, wrappedKey: 'AAAA' }));
+    // Listed before the good key file: '-' sorts before every hex digit.
+    writeFileSync(join(repoDir, 'keys', '-0-not-json'), 'garbage');
+    writeFileSync(join(repoDir, 'keys', '-1-no-fields'), '{}');
+    writeFileSync(join(repoDir, 'keys', '-2-bad-kdf'), JSON.stringify({ kdf: { algorithm: 'scrypt', N: 3, r: 8, p: 1, salt: 'AAAAAAAAAAA=' }, wrappedKey: 'AAAA' }));
     const warnings: string[] = [];
     const opened = await Repository.open(store(), { password: async () => 'second', onWarning: (m) => warnings.push(m) });
     expect(opened.id).toBe(repo.id);
     expect(warnings).toHaveLength(3);
-    expect(warnings[0]).toMatch(/keys\/0-not-json skipped: not a usable key file \(not JSON\)$/);
-    expect(warnings[1]).toMatch(/keys\/1-no-fields skipped: not a usable key file \(kdf or wrappedKey missing\)$/);
-    expect(warnings[2]).toMatch(/keys\/2-bad-kdf skipped: not a usable key file \(scrypt N must be a power of two/);
+    expect(warnings[0]).toMatch(/keys\/-0-not-json skipped: not a usable key file \(not JSON\)$/);
+    expect(warnings[1]).toMatch(/keys\/-1-no-fields skipped: not a usable key file \(kdf or wrappedKey missing\)$/);
+    expect(warnings[2]).toMatch(/keys\/-2-bad-kdf skipped: not a usable key file \(scrypt N must be a power of two/);
     await expect(Repository.open(store(), { password: async () => 'nope', onWarning: () => {} })).rejects.toBeInstanceOf(WrongPasswordError);
   });
 
