@@ -14,7 +14,7 @@ import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { describeDataset, mutationPlan, smallBody } from './lib/dataset.mjs';
+import { describeDataset, smallBody } from './lib/dataset.mjs';
 import { ensureCommands, lastJson, runMeasured } from './lib/proc.mjs';
 import { startProxy } from './lib/proxy.mjs';
 import { checkTargets, formatTable, rate, ratios, table } from './lib/report.mjs';

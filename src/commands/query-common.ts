@@ -128,7 +128,7 @@ export class ListPrinter<T> {
         .map((c, i) => {
           if (i === cells.length - 1) return c;
           widths[i] = Math.max(widths[i]!, c.length);
-          return this.columns[i]!.right ? c.padStart(widths[i]!) : c.padEnd(widths[i]!);
+          return this.columns[i]!.right ? c.padStart(widths[i]) : c.padEnd(widths[i]);
         })
         .join('  ')
         .trimEnd() + '\n'

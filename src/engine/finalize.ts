@@ -111,7 +111,7 @@ export async function finalizeRun(
   for (let after = 0; ; ) {
     const page = catalog.versionsOfRun(run.seq, after, 5000);
     if (page.length === 0) break;
-    for (const { row, ...record } of page) await push(JSON.stringify({ t: 'v', ...record }));
+    for (const { row: _row, ...record } of page) await push(JSON.stringify({ t: 'v', ...record }));
     after = page.at(-1)!.row;
     // A page is CPU work only (its pack uploads rarely wait): without this, the records of a
     // 1,000,000-object run held the event loop for 11 s, and progress and Ctrl-C with it.

@@ -10,7 +10,7 @@ import { blobHashIs } from '../catalog/schema.js';
 import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.js';
 import { readCatalogFile } from '../catalog/catalog-file.js';
 import { isCorruptDatabase } from '../catalog/corrupt.js';
-import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMessage, isNotFound } from '../errors.js';
+import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { acquireForReading } from '../repository/locks.js';
 import { blobFlags, flagsCompressed, packKey, type BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';

@@ -183,7 +183,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   };
   /** Which objects of a page to write: the others are counted as skipped and not read at all. */
   const toWrite = async (items: RestoreItem[]): Promise<RestoreItem[]> => {
-    const actions = await Promise.all(items.map((item) => (inventory ? checks(() => decide(opts, overwrite, targetFor, item)) : ('write' as const))));
+    const actions = inventory ? await Promise.all(items.map((item) => checks(() => decide(opts, overwrite, targetFor, item)))) : items.map(() => 'write' as const);
     const kept: RestoreItem[] = [];
     items.forEach((item, i) => {
       const action = actions[i]!;

@@ -112,7 +112,7 @@ export class BucketKeys {
   key(time: number, calendar: Calendar): string {
     const parts: Record<string, string> = {};
     for (const p of this.format.formatToParts(new Date(time))) parts[p.type] = p.value;
-    const { year, month, day, hour, timeZoneName } = parts as Record<string, string>;
+    const { year, month, day, hour, timeZoneName } = parts;
     switch (calendar) {
       case 'yearly':
         return year!;

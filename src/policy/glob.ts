@@ -176,7 +176,7 @@ class Parser {
 }
 
 function classChar(ch: string): string {
-  return /[\\\]\[^-]/.test(ch) ? `\\${ch}` : ch;
+  return /[\\\][^-]/.test(ch) ? `\\${ch}` : ch;
 }
 
 function literal(ch: string): string {

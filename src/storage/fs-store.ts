@@ -309,7 +309,7 @@ export class FsStore implements ObjectStore {
         if (after && (await this.hasObject(childPath(dirAbs, e.name)))) yield { kind: 'prefix', prefix: full };
       } else if (after) {
         yield* this.walk(full, '', undefined, false, false, signal, onSkip);
-      } else if (startAfter!.startsWith(full)) {
+      } else if (startAfter.startsWith(full)) {
         yield* this.walk(full, '', startAfter, false, false, signal, onSkip);
       }
     }
@@ -524,7 +524,7 @@ async function syncDir(dir: FsPath): Promise<void> {
 
 /** A directory's entries with their names as bytes (a name need not be UTF-8); Node types omit the 'buffer' encoding. */
 async function openDirRaw(dir: FsPath): Promise<AsyncIterable<Dirent<Buffer>>> {
-  return (await opendir(dir as string, { encoding: 'buffer' as BufferEncoding })) as unknown as AsyncIterable<Dirent<Buffer>>;
+  return (await opendir(dir, { encoding: 'buffer' as BufferEncoding })) as unknown as AsyncIterable<Dirent<Buffer>>;
 }
 
 function errCode(err: unknown): string | undefined {

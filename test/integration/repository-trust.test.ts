@@ -41,7 +41,7 @@ describe('a config swapped for "encryption: none" on S3', () => {
   });
 
   afterAll(async () => {
-    await Promise.all([source, repo].map((b) => b && emptyAndDeleteBucket(b)));
+    await Promise.all([source, repo].flatMap((b) => (b === undefined ? [] : [emptyAndDeleteBucket(b)])));
     dir?.cleanup();
   });
 
@@ -84,7 +84,7 @@ describe('lakeguard migrate on an Object Lock repository', () => {
   });
 
   afterAll(async () => {
-    await Promise.all([source, repo].map((b) => b && emptyAndDeleteBucket(b)));
+    await Promise.all([source, repo].flatMap((b) => (b === undefined ? [] : [emptyAndDeleteBucket(b)])));
     dir?.cleanup();
   });
 
