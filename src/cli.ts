@@ -31,18 +31,19 @@ const EXIT_CODES = `
 Exit codes:
   0    success
   1    error (the message names what failed and what to do)
-  2    bad usage or invalid policy
-  3    partial: some objects could not be backed up or restored; they are listed
+  2    bad usage or invalid policy, or a selection that matches nothing
+  3    partial: some objects could not be backed up or restored (or named keys are
+       not in the backup); they are listed
   10   repository missing
-  11   repository locked by another operation
+  11   repository locked by another operation, or this command's own lock was lost
   12   wrong or missing password
   130  interrupted (SIGINT/SIGTERM)
 
 Environment:
   LAKEGUARD_POLICY, LAKEGUARD_REPOSITORY, LAKEGUARD_PASSWORD, LAKEGUARD_PASSWORD_FILE,
-  LAKEGUARD_PASSWORD_COMMAND, LAKEGUARD_CATALOG, LAKEGUARD_CACHE_DIR, LAKEGUARD_TIMEOUT; AWS credentials come from
-  the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
-  LAKEGUARD_OFFLINE=1 does what --offline does.
+  LAKEGUARD_PASSWORD_COMMAND, LAKEGUARD_CATALOG, LAKEGUARD_CACHE_DIR, LAKEGUARD_TIMEOUT (as
+  --timeout), LAKEGUARD_OFFLINE=1 (as --offline); AWS credentials come from the standard AWS
+  chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
 
 Every command that reads the catalog first syncs it with the repository (what other hosts
 backed up, forgot or pruned since; usually two LIST requests). --offline skips that and warns
