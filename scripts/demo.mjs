@@ -110,7 +110,12 @@ rmSync(join(lake, 'clicks/dt=2026-11-05/part-00003.json'));
 cli(['backup']);
 cli(['runs']);
 
-const runs = JSON.parse(spawnSync(process.execPath, [join(root, 'bin/lakeguard'), '--policy', policyPath, 'runs', '--json'], { env, encoding: 'utf8' }).stdout);
+// `runs --json` prints one message per line: a `run` message per run, then a `summary`.
+const runs = spawnSync(process.execPath, [join(root, 'bin/lakeguard'), '--policy', policyPath, 'runs', '--json'], { env, encoding: 'utf8' })
+  .stdout.split('\n')
+  .filter((line) => line.trim() !== '')
+  .map((line) => JSON.parse(line))
+  .filter((m) => m.message_type === 'run');
 cli(['restore', '--to-dir', join(out, 'restore-latest')]);
 cli(['restore', '--run', runs[0].id, '--to-dir', join(out, 'restore-first')]);
 cli(['verify', '--read-data']);
