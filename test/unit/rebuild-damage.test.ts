@@ -15,24 +15,8 @@ import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { getBytes } from '../../src/storage/types.js';
 import { runCli } from '../helpers/cli.js';
+import { flipByte, locateBlob } from '../helpers/damage.js';
 import { hashTree, initRepo, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
-
-/** Index files that list a blob, and where. */
-async function locate(repo: Repository, hex: string): Promise<{ pack: string; offset: number; length: number; indexFile: string }> {
-  for (const name of (await repo.listNames('index')).sort()) {
-    for (const p of (await repo.readDocument<IndexDocument>('index', name)).packs) {
-      const b = p.blobs.find((e) => e[0] === hex);
-      if (b !== undefined) return { pack: p.id, offset: b[2], length: b[3], indexFile: name };
-    }
-  }
-  throw new Error(`blob ${hex} is in no index file`);
-}
-
-function flipByte(path: string, at: number): void {
-  const bytes = readFileSync(path);
-  bytes[at]! ^= 0x20;
-  writeFileSync(path, bytes);
-}
 
 describe('catalog rebuild on a damaged repository', () => {
   let dir: ReturnType<typeof tempDir>;
@@ -73,7 +57,7 @@ describe('catalog rebuild on a damaged repository', () => {
   it('a byte flipped in the records of the last run: the old catalog stays, the new one is beside it; --accept-damage installs it', async () => {
     const before = runsIn(target);
     expect(before).toEqual({ runs, versions: 13 });
-    const where = await locate(repo, (await repo.readDocument<RunManifest>('runs', runs[1]!)).records[0]!);
+    const where = await locateBlob(repo, (await repo.readDocument<RunManifest>('runs', runs[1]!)).records[0]!);
     flipByte(repoPath(packKey(where.pack)), where.offset + (where.length >> 1));
 
     const report = await rebuildCatalog({ repo, catalogPath: target });
@@ -99,7 +83,7 @@ describe('catalog rebuild on a damaged repository', () => {
     // Copy every blob of the first run's pack into a new pack, listed by an index file that sorts
     // after the original one (index files are read in name order; the first entry used to win).
     const hex = (await repo.readDocument<RunManifest>('runs', runs[0]!)).records[0]!;
-    const original = await locate(repo, hex);
+    const original = await locateBlob(repo, hex);
     const body = await getBytes(repo.store, packKey(original.pack));
     const { entries, blobArea } = repo.readPackHeader(body, original.pack);
     const packs: IndexDocument['packs'] = [];
@@ -145,7 +129,7 @@ describe('catalog rebuild on a damaged repository', () => {
 
   it('an index entry that lies outside its pack is left out and reported', async () => {
     const hex = (await repo.readDocument<RunManifest>('runs', runs[0]!)).records[0]!;
-    const { indexFile } = await locate(repo, hex);
+    const { indexFile } = await locateBlob(repo, hex);
     const doc = await repo.readDocument<IndexDocument>('index', indexFile);
     const pack = doc.packs.find((p) => p.blobs.some((b) => b[0] === hex))!;
     pack.blobs.find((b) => b[0] === hex)![2] = pack.size; // its offset, past the end

@@ -13,25 +13,8 @@ import { BlobType, packKey } from '../../src/repository/pack.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { getBytes } from '../../src/storage/types.js';
+import { flipByte, locateBlob } from '../helpers/damage.js';
 import { initRepo, openCatalog, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
-
-/** Where a blob is, according to the index files. */
-async function locate(repo: Repository, hex: string): Promise<{ pack: string; offset: number; length: number; indexFile: string }> {
-  for (const name of await repo.listNames('index')) {
-    const doc = await repo.readDocument<IndexDocument>('index', name);
-    for (const p of doc.packs) {
-      const b = p.blobs.find((e) => e[0] === hex);
-      if (b !== undefined) return { pack: p.id, offset: b[2], length: b[3], indexFile: name };
-    }
-  }
-  throw new Error(`blob ${hex} is in no index file`);
-}
-
-function flipByte(path: string, at: number): void {
-  const bytes = readFileSync(path);
-  bytes[at]! ^= 0x20;
-  writeFileSync(path, bytes);
-}
 
 describe('verify covers every repository object', () => {
   let dir: ReturnType<typeof tempDir>;
@@ -81,7 +64,7 @@ describe('verify covers every repository object', () => {
 
   it('a byte flipped in a pack holding run records: --read-data names the pack and the run', async () => {
     const manifest = await repo.readDocument<RunManifest>('runs', runs[1]!);
-    const where = await locate(repo, manifest.records[0]!);
+    const where = await locateBlob(repo, manifest.records[0]!);
     flipByte(repoPath(packKey(where.pack)), where.offset + Math.floor(where.length / 2));
 
     const report = await verify({ repo, catalog, readData: 1, concurrency: 4 });
@@ -117,7 +100,7 @@ describe('verify covers every repository object', () => {
 
   it('a deleted index file is named, with the versions only it located', async () => {
     const hex = (await repo.readDocument<RunManifest>('runs', runs[1]!)).records[0]!;
-    const { indexFile } = await locate(repo, hex);
+    const { indexFile } = await locateBlob(repo, hex);
     rmSync(repoPath('index', indexFile));
     const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
     const what = report.damage.map((d) => d.what);
@@ -129,7 +112,7 @@ describe('verify covers every repository object', () => {
 
   it('an index entry outside its pack is named (structure check)', async () => {
     const hex = (await repo.readDocument<RunManifest>('runs', runs[0]!)).records[0]!;
-    const { indexFile } = await locate(repo, hex);
+    const { indexFile } = await locateBlob(repo, hex);
     const doc = await repo.readDocument<IndexDocument>('index', indexFile);
     const pack = doc.packs.find((p) => p.blobs.some((b) => b[0] === hex))!;
     pack.blobs.find((b) => b[0] === hex)![2] = pack.size;
