@@ -11,7 +11,7 @@ import { StorageError } from '../../src/errors.js';
 import { compileExcludes } from '../../src/policy/glob.js';
 import type { Group } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
-import { FaultyStore } from '../../src/storage/faulty-store.js';
+import { FaultyStore } from '../helpers/faulty-store.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { readAll, type GetOptions, type ListOptions } from '../../src/storage/types.js';

@@ -19,7 +19,7 @@ import {
 } from '../../src/repository/object-lock.js';
 import { lockedUntil, removeRepositoryObject, versionsOf } from '../../src/repository/remove.js';
 import { Repository } from '../../src/repository/repository.js';
-import { FaultyStore } from '../../src/storage/faulty-store.js';
+import { FaultyStore } from '../helpers/faulty-store.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { getBytes, type ObjectStore } from '../../src/storage/types.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { StorageError } from '../errors.js';
-import type { GetOptions, GetResult, ListItem, ListOptions, ObjectMeta, ObjectRetention, ObjectStore, PutOptions, PutResult, RequestStats } from './types.js';
+import { StorageError } from '../../src/errors.js';
+import type { GetOptions, GetResult, ListItem, ListOptions, ObjectMeta, ObjectRetention, ObjectStore, PutOptions, PutResult, RequestStats } from '../../src/storage/types.js';
 
 export type StoreFault = 'throttle' | 'server' | 'reset' | 'truncate';
 
@@ -26,8 +26,8 @@ export interface FaultyStoreOptions {
  * A decorator that makes any store misbehave like a busy S3 endpoint: throttling (503 with
  * Retry-After), 500s, connection resets, and GET bodies cut off mid-stream. It sits where the
  * S3 client's own retries do not reach, to test the layers above (for the HTTP level, the
- * tests put a proxy between lakeguard and the real server). Never used outside tests and
- * benchmarks; kept in src/ so both can wrap any store.
+ * tests put a proxy between lakeguard and the real server). Test code: it lives in test/helpers,
+ * outside every shipped path.
  */
 export class FaultyStore implements ObjectStore {
   readonly injected: Record<StoreFault, number> = { throttle: 0, server: 0, reset: 0, truncate: 0 };
