@@ -4,6 +4,7 @@
 // defaults; the global setup also exports the env to the workers.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { S3Store } from '../../src/storage/s3-store.js';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -159,4 +160,15 @@ export function writeS3Policy(
   ];
   writeFileSync(file, lines.join('\n') + '\n');
   return file;
+}
+
+/** lakeguard's own S3 store on a test bucket (and key prefix), as the test user. */
+export function testS3Store(bucket: string, prefix = ''): S3Store {
+  return new S3Store({
+    bucket,
+    prefix,
+    endpoint: S3_TEST.endpoint,
+    region: S3_TEST.region,
+    credentials: { accessKeyId: S3_TEST.accessKeyId, secretAccessKey: S3_TEST.secretAccessKey },
+  });
 }

@@ -5,10 +5,9 @@ import { GetObjectCommand, GetObjectRetentionCommand, ListObjectVersionsCommand,
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Repository } from '../../src/repository/repository.js';
-import { S3Store } from '../../src/storage/s3-store.js';
 import { runCli } from '../helpers/cli.js';
 import { TEST_KDF, tempDir } from '../helpers/fixtures.js';
-import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
+import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy, testS3Store } from '../helpers/s3-env.js';
 
 const s3 = testS3Client();
 const SECRET = 'card 4111-1111-1111-1111 must never reach the repository in plaintext';
@@ -89,13 +88,7 @@ describe('lakeguard migrate on an Object Lock repository', () => {
   });
 
   it('puts a retained version 2 config above the retained version 1 one, and backups work again', async () => {
-    const store = new S3Store({
-      bucket: repo,
-      prefix: '',
-      endpoint: S3_TEST.endpoint,
-      region: S3_TEST.region,
-      credentials: { accessKeyId: S3_TEST.accessKeyId, secretAccessKey: S3_TEST.secretAccessKey },
-    });
+    const store = testS3Store(repo);
     await Repository.init(store, { password: 'migrate-test-password', kdf: { ...TEST_KDF }, formatVersion: 1, objectLock: { mode: 'GOVERNANCE', retentionDays: 1 } });
     const refused = await cli('backup');
     expect(refused.code).toBe(1);

@@ -9,10 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IndexDocument, RunManifest } from '../../src/engine/finalize.js';
 import { packKey } from '../../src/repository/pack.js';
 import { Repository } from '../../src/repository/repository.js';
-import { S3Store } from '../../src/storage/s3-store.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
+import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy, testS3Store } from '../helpers/s3-env.js';
 
 const s3 = testS3Client();
 const PASSWORD = 'verify-damage-password';
@@ -36,13 +35,7 @@ describe('verify of a damaged repository on the real S3 server', () => {
     expect((await cli('backup')).code).toBe(0);
     await put('t/3.json', '{"i":3,"v":2}');
     expect((await cli('backup')).code).toBe(0);
-    const store = new S3Store({
-      bucket: repoBucket,
-      prefix: 'lg/',
-      endpoint: S3_TEST.endpoint,
-      region: S3_TEST.region,
-      credentials: { accessKeyId: S3_TEST.accessKeyId, secretAccessKey: S3_TEST.secretAccessKey },
-    });
+    const store = testS3Store(repoBucket, 'lg/');
     repo = await Repository.open(store, { password: async () => PASSWORD });
     // In the order the runs started: two runs that start within one second have ids that sort
     // by their random part, not by time.
