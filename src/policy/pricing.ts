@@ -2,11 +2,9 @@
  * The price table `lakeguard cost` uses, and the validation of the policy's optional
  * `pricing:` section. Defaults are AWS list prices for us-east-1 (see README, "Cost"); a
  * policy overrides any figure, per storage class, or defines a class of its own.
- *
- * The validation is written against a small interface instead of load.ts's Checker so that
- * this module does not import load.ts (which imports it): the Checker satisfies it as is.
  */
 import { isMap, isScalar } from 'yaml';
+import type { Checker, Field } from './yaml-check.js';
 
 /** Prices of one storage class, in `currency`. */
 export interface ClassPrices {
@@ -49,30 +47,12 @@ export const DEFAULT_PRICES: PriceTable = {
 
 // ---- validation of `pricing:` ----------------------------------------------------------------
 
-/** A value in the YAML tree, as load.ts's Checker hands it out. */
-export interface PolicyField {
-  path: string;
-  node: unknown;
-  offset: number;
-  keyOffset: number;
-}
-
-export interface PolicyChecker {
-  readonly problems: readonly unknown[];
-  map(f: PolicyField, known: readonly string[], expected: string): Map<string, PolicyField> | undefined;
-  report(f: PolicyField, message: string): void;
-  string(f: PolicyField, expected: string): string | undefined;
-  integer(f: PolicyField, min: number, max?: number): number | undefined;
-  field(node: unknown, path: string, keyOffset: number): PolicyField | undefined;
-  reportAt(offset: number, path: string, message: string): void;
-}
-
 const PRICING_KEYS = ['currency', 'storage_class', 'source_class', 'classes'] as const;
 const CLASS_KEYS = ['storage_gb_month', 'put_per_1000', 'get_per_1000', 'list_per_1000', 'retrieval_per_gb', 'min_object_kib', 'min_storage_days'] as const;
 const CLASS_NAME = /^[A-Z][A-Z0-9_]{0,39}$/;
 
 /** Validates `pricing:` and returns the full table (defaults filled in), or undefined after reporting problems. */
-export function checkPricing(c: PolicyChecker, f: PolicyField): PriceTable | undefined {
+export function checkPricing(c: Checker, f: Field): PriceTable | undefined {
   const m = c.map(f, PRICING_KEYS, `a map of ${PRICING_KEYS.join(', ')}`);
   if (m === undefined) return undefined;
   const before = c.problems.length;
@@ -87,7 +67,7 @@ export function checkPricing(c: PolicyChecker, f: PolicyField): PriceTable | und
     c.report(x, `expected a currency label such as USD (1-8 letters), got ${JSON.stringify(value)}`);
     return undefined;
   });
-  const className = (x: PolicyField): string | undefined => {
+  const className = (x: Field): string | undefined => {
     const value = c.string(x, 'a storage class name such as STANDARD_IA');
     if (value === undefined) return undefined;
     if (classes[value] !== undefined) return value;
@@ -107,7 +87,7 @@ export function checkPricing(c: PolicyChecker, f: PolicyField): PriceTable | und
 }
 
 /** `classes:` maps class names (ours to override, or new ones) to prices; a new class must give every price. */
-function checkClasses(c: PolicyChecker, f: PolicyField, classes: Record<string, ClassPrices>): void {
+function checkClasses(c: Checker, f: Field, classes: Record<string, ClassPrices>): void {
   if (!isMap(f.node)) {
     c.report(f, `expected a map of storage class names (${Object.keys(DEFAULT_PRICES.classes).join(', ')} or your own) to prices, got ${describeValue(f.node)}`);
     return;
@@ -134,7 +114,7 @@ function checkClasses(c: PolicyChecker, f: PolicyField, classes: Record<string, 
   }
 }
 
-function checkClassPrices(c: PolicyChecker, f: PolicyField, base: ClassPrices | undefined): ClassPrices | undefined {
+function checkClassPrices(c: Checker, f: Field, base: ClassPrices | undefined): ClassPrices | undefined {
   const m = c.map(f, CLASS_KEYS, `a map of ${CLASS_KEYS.join(', ')}`);
   if (m === undefined) return undefined;
   const before = c.problems.length;
@@ -162,7 +142,7 @@ function checkClassPrices(c: PolicyChecker, f: PolicyField, base: ClassPrices | 
   return out;
 }
 
-function checkPrice(c: PolicyChecker, f: PolicyField): number | undefined {
+function checkPrice(c: Checker, f: Field): number | undefined {
   const value = isScalar(f.node) ? f.node.value : undefined;
   if (typeof value === 'number' && Number.isFinite(value) && value >= 0 && value < 1e6) return value;
   c.report(f, `expected a price: a number of at least 0 such as 0.0125 (no currency sign), got ${describeValue(f.node)}`);
@@ -173,7 +153,7 @@ function mapDefined<T, U>(value: T | undefined, fn: (v: T) => U): U | undefined 
   return value === undefined ? undefined : fn(value);
 }
 
-function readField<T>(m: Map<string, PolicyField>, key: string, check: (f: PolicyField) => T | undefined): T | undefined {
+function readField<T>(m: Map<string, Field>, key: string, check: (f: Field) => T | undefined): T | undefined {
   const f = m.get(key);
   return f === undefined ? undefined : check(f);
 }

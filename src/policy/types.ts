@@ -108,15 +108,8 @@ export interface Retention {
   minAgeDays?: number;
 }
 
-/** One validation problem, located in the YAML source. Line and column are 1-based. */
-export interface Problem {
-  file: string;
-  line: number;
-  column: number;
-  /** Dotted path of the offending key, e.g. `groups[0].sources[1].bucket`; '' for the document itself. */
-  path: string;
-  message: string;
-}
+/** One validation problem, located in the YAML source (see yaml-check.ts). */
+export type { YamlProblem as Problem } from './yaml-check.js';
 
 export const POLICY_DEFAULTS = {
   encryption: 'aes-256-gcm',

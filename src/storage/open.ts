@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { FsStore } from './fs-store.js';
 import { S3Store, type S3StoreOptions } from './s3-store.js';
+import { splitS3Url } from './s3-url.js';
 import type { ObjectStore } from './types.js';
 
 /** Options that apply to S3 URLs (ignored for file:// URLs). */
@@ -16,22 +17,17 @@ export interface OpenStoreOptions {
 
 const ACCEPTED = 's3://bucket[/prefix] or file:///absolute/directory';
 
-/** `s3://bucket/prefix` → bucket and prefix ('' or ending in '/'). */
+/** `s3://bucket/prefix` → bucket and prefix ('' or ending in '/'), by the rules of s3-url.ts. */
 export function parseS3Url(url: string): { bucket: string; prefix: string } {
-  const m = /^s3:\/\/([^/]*)(?:\/(.*))?$/s.exec(url);
-  if (!m) throw new UsageError(`not an S3 URL: ${url}`, { hint: `use ${ACCEPTED}` });
-  const bucket = m[1] ?? '';
-  // Bucket names: 3–63 characters, letters, digits, dots, hyphens (underscores and upper case
-  // only in legacy buckets and on some S3-compatible servers).
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/.test(bucket)) {
-    throw new UsageError(`invalid bucket name ${JSON.stringify(bucket)} in ${url}`, {
-      hint: 'bucket names are 3 to 63 letters, digits, dots and hyphens',
+  if (!url.startsWith('s3://')) throw new UsageError(`not an S3 URL: ${url}`, { hint: `use ${ACCEPTED}` });
+  const parsed = splitS3Url(url);
+  if ('problem' in parsed && parsed.problem === 'bucket') {
+    throw new UsageError(`invalid bucket name ${JSON.stringify(parsed.bucket)} in ${url}: ${parsed.reason}`, {
+      hint: 'bucket names are 3 to 63 lowercase letters, digits, dots and hyphens',
     });
   }
-  let prefix = (m[2] ?? '').replace(/^\/+/, '');
-  if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
-  if (prefix.includes('//')) throw new UsageError(`invalid prefix in ${url}: empty path segment ('//')`, { hint: `use ${ACCEPTED}` });
-  return { bucket, prefix };
+  if ('problem' in parsed) throw new UsageError(`invalid prefix in ${url}: empty path segment ('//')`, { hint: `use ${ACCEPTED}` });
+  return { bucket: parsed.bucket, prefix: parsed.prefix === '' ? '' : `${parsed.prefix}/` };
 }
 
 /** Open the store a repository or source URL names. */

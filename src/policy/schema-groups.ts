@@ -1,0 +1,319 @@
+/**
+ * The `groups` section of the policy schema: groups, their sources (S3 buckets or local
+ * directories), prefixes and excludes, and the retention maps nested at every level with the
+ * compliance floor (`min_age_days`) they inherit. The top of the schema is in schema.ts.
+ */
+import path from 'node:path';
+import { isMap, isScalar, isSeq } from 'yaml';
+import { bucketNameProblem } from '../storage/s3-url.js';
+import { compileGlob, GlobError } from './glob.js';
+import type { Group, Policy, Retention, Source } from './types.js';
+import { checkDuration, checkEndpoint, checkLocalPath, checkRegion } from './values.js';
+import { read, withoutUndefined, type Checker, type Field } from './yaml-check.js';
+
+const GROUP_KEYS = ['name', 'sources', 'retention'] as const;
+const SOURCE_KEYS = ['bucket', 'path', 'name', 'prefixes', 'exclude', 'endpoint', 'region', 'retention'] as const;
+const PREFIX_KEYS = ['prefix', 'retention'] as const;
+export const RETENTION_KEYS = [
+  'keep_last',
+  'keep_hourly',
+  'keep_daily',
+  'keep_weekly',
+  'keep_monthly',
+  'keep_yearly',
+  'keep_within',
+  'min_age_days',
+] as const;
+
+/** What checking one policy carries from section to section. */
+export interface Context {
+  file: string;
+  baseDir: string;
+  /** Catalog name -> the first source catalogued under it, across all groups (see checkCatalogName). */
+  catalogNames: Map<string, CatalogNameClaim>;
+}
+
+const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export function checkGroups(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], floor: Floor | undefined): Group[] | undefined {
+  const items = c.list(f, 'a list of groups');
+  if (items === undefined) return undefined;
+  if (items.length === 0 && isSeq(f.node) && f.node.items.length === 0) {
+    c.report(f, 'expected at least one group, got an empty list');
+    return undefined;
+  }
+  const before = c.problems.length;
+  const names = new Map<string, Field>();
+  const groups: Group[] = [];
+  for (const item of items) {
+    const group = checkGroup(c, item, ctx, s3, names, floor);
+    if (group !== undefined) groups.push(group);
+  }
+  return c.problems.length > before ? undefined : groups;
+}
+
+function checkGroup(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], names: Map<string, Field>, floor: Floor | undefined): Group | undefined {
+  const m = c.map(f, GROUP_KEYS, 'a map with name, sources and optional retention');
+  if (m === undefined) return undefined;
+  const before = c.problems.length;
+
+  let name: string | undefined;
+  const nameField = m.get('name');
+  if (nameField === undefined) {
+    c.missing(f, 'name', 'name: finance');
+  } else {
+    name = c.string(nameField, 'a group name');
+    if (name !== undefined && !GROUP_NAME.test(name)) {
+      c.report(nameField, `invalid group name ${JSON.stringify(name)}: use 1-63 letters, digits, dots, underscores and hyphens, starting with a letter or digit`);
+    } else if (name !== undefined) {
+      const first = names.get(name);
+      if (first !== undefined) c.report(nameField, `duplicate group name "${name}" (already used by ${first.path.replace(/\.name$/, '')} on line ${c.lineOf(first.offset)})`);
+      else names.set(name, nameField);
+    }
+  }
+
+  const retention = read(m, 'retention', (x) => checkRetention(c, x, floor));
+  const groupFloor = (m.has('retention') ? floorOf(c, m.get('retention')!) : undefined) ?? floor;
+
+  let sources: Source[] | undefined;
+  const sourcesField = m.get('sources');
+  if (sourcesField === undefined) c.missing(f, 'sources', 'sources: [{ bucket: raw-events }]');
+  else sources = checkSources(c, sourcesField, ctx, s3, groupFloor);
+
+  if (c.problems.length > before || name === undefined || sources === undefined) return undefined;
+  return withoutUndefined({ name, sources, retention });
+}
+
+function checkSources(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], floor: Floor | undefined): Source[] | undefined {
+  const items = c.list(f, 'a list of sources');
+  if (items === undefined) return undefined;
+  if (isSeq(f.node) && f.node.items.length === 0) {
+    c.report(f, 'expected at least one source, got an empty list');
+    return undefined;
+  }
+  const before = c.problems.length;
+  // "bucket\0prefix" → where it was first listed, so repeats name the earlier entry.
+  const seen = new Map<string, string>();
+  const sources: Source[] = [];
+  for (const item of items) {
+    const source = checkSource(c, item, ctx, s3, seen, floor);
+    if (source !== undefined) sources.push(source);
+  }
+  return c.problems.length > before ? undefined : sources;
+}
+
+function checkSource(
+  c: Checker,
+  f: Field,
+  ctx: Context,
+  s3: Policy['s3'],
+  seen: Map<string, string>,
+  floor: Floor | undefined,
+): Source | undefined {
+  const m = c.map(f, SOURCE_KEYS, 'a map with bucket (or path), and optional prefixes and exclude');
+  if (m === undefined) return undefined;
+  const before = c.problems.length;
+  const bucketField = m.get('bucket');
+  const pathField = m.get('path');
+
+  let where: { kind: 's3'; bucket: string } | { kind: 'path'; path: string } | undefined;
+  if (bucketField !== undefined && pathField !== undefined) {
+    c.report(pathField, 'set either bucket (an S3 bucket) or path (a local directory), not both');
+  } else if (bucketField !== undefined) {
+    const bucket = c.string(bucketField, 'an S3 bucket name');
+    const problem = bucket === undefined ? undefined : bucketNameProblem(bucket);
+    if (problem !== undefined) c.report(bucketField, `invalid bucket name ${JSON.stringify(bucket)}: ${problem}`);
+    else if (bucket !== undefined) where = { kind: 's3', bucket };
+  } else if (pathField !== undefined) {
+    const dir = checkLocalPath(c, pathField, ctx, 'a directory path');
+    if (dir !== undefined) where = { kind: 'path', path: dir };
+  } else {
+    c.reportAt(f.offset, f.path, 'each source needs bucket (an S3 bucket) or path (a local directory)');
+  }
+  const nameField = m.get('name');
+  const name = nameField === undefined ? undefined : checkSourceName(c, nameField, bucketField !== undefined);
+  if (where !== undefined && (nameField === undefined || name !== undefined)) {
+    checkCatalogName(c, ctx, where.kind === 's3' ? where.bucket : (name ?? path.basename(where.path)), {
+      what: where.kind === 's3' ? `bucket "${where.bucket}"` : `path "${where.path}"`,
+      field: nameField ?? (where.kind === 's3' ? bucketField! : pathField!),
+    });
+  }
+
+  const endpoint = read(m, 'endpoint', (x) => checkEndpoint(c, x));
+  const region = read(m, 'region', (x) => checkRegion(c, x));
+  if (pathField !== undefined && bucketField === undefined) {
+    for (const key of ['endpoint', 'region'] as const) {
+      const x = m.get(key);
+      if (x !== undefined) c.report(x, 'only applies to bucket sources; remove it');
+    }
+  }
+
+  const retention = read(m, 'retention', (x) => checkRetention(c, x, floor));
+  const sourceFloor = (m.has('retention') ? floorOf(c, m.get('retention')!) : undefined) ?? floor;
+  const prefixesField = m.get('prefixes');
+  const prefixes = prefixesField === undefined ? [{ value: '', field: f }] : checkPrefixes(c, prefixesField, sourceFloor);
+  const excludeField = m.get('exclude');
+  const exclude = excludeField === undefined ? [] : checkExcludes(c, excludeField);
+
+  if (where !== undefined && prefixes !== undefined) {
+    const label = where.kind === 's3' ? `bucket "${where.bucket}"` : `path "${where.path}"`;
+    for (const { value, field } of prefixes) {
+      const id = `${where.kind}\0${where.kind === 's3' ? where.bucket : where.path}\0${value}`;
+      const first = seen.get(id);
+      const what = value === '' ? `${label} (all of it)` : `${label} prefix "${value}"`;
+      if (first !== undefined) c.report(field, `${what} is already listed at ${first}`);
+      else seen.set(id, field.path);
+    }
+  }
+
+  if (c.problems.length > before || where === undefined || prefixes === undefined || exclude === undefined) return undefined;
+  const prefixList = prefixes.map((p) => p.value);
+  const withRetention = prefixes.filter((p) => p.retention !== undefined);
+  const prefixRetention = withRetention.length === 0 ? undefined : Object.fromEntries(withRetention.map((p) => [p.value, p.retention!]));
+  if (where.kind === 'path') return withoutUndefined({ kind: 'path' as const, path: where.path, name, prefixes: prefixList, exclude, retention, prefixRetention });
+  return withoutUndefined({
+    kind: 's3' as const,
+    bucket: where.bucket,
+    prefixes: prefixList,
+    exclude,
+    endpoint: endpoint ?? s3.endpoint,
+    region: region ?? s3.region,
+    retention,
+    prefixRetention,
+  });
+}
+
+/** A source's catalog name is claimed by the first source that uses it. */
+interface CatalogNameClaim {
+  /** `path "/data/a/lake"` or `bucket "raw-events"`: the same source may appear in several groups. */
+  what: string;
+  field: Field;
+}
+
+/**
+ * One catalog name, one source: the catalog keys objects by (name, key), so two directories
+ * under one name (a path source is named after its base name by default) would each look like
+ * the other's deletions in every run.
+ */
+function checkCatalogName(c: Checker, ctx: Context, catalogName: string, claim: CatalogNameClaim): void {
+  const first = ctx.catalogNames.get(catalogName);
+  if (first === undefined) {
+    ctx.catalogNames.set(catalogName, claim);
+    return;
+  }
+  if (first.what === claim.what) return;
+  c.report(
+    claim.field,
+    `${claim.what} would be catalogued as "${catalogName}", the name of ${first.what} (${first.field.path}, line ${c.lineOf(first.field.offset)}): ` +
+      'each run would record the files of one as deleted from the other; give each path source a distinct name, e.g. "name: ' +
+      `${catalogName}-2"`,
+  );
+}
+
+function checkSourceName(c: Checker, f: Field, isBucket: boolean): string | undefined {
+  if (isBucket) {
+    c.report(f, 'only applies to path sources (a bucket is catalogued under its own name); remove it');
+    return undefined;
+  }
+  const name = c.string(f, 'a source name');
+  if (name === undefined || GROUP_NAME.test(name)) return name;
+  c.report(f, `invalid source name ${JSON.stringify(name)}: use 1-63 letters, digits, dots, underscores and hyphens, starting with a letter or digit`);
+  return undefined;
+}
+
+function checkPrefixes(c: Checker, f: Field, floor: Floor | undefined): { value: string; field: Field; retention?: Retention }[] | undefined {
+  const items = c.list(f, 'a list of key prefixes such as [events/, invoices/]');
+  if (items === undefined) return undefined;
+  if (isSeq(f.node) && f.node.items.length === 0) {
+    c.report(f, 'expected at least one prefix, got an empty list; leave prefixes out to back up everything');
+    return undefined;
+  }
+  const before = c.problems.length;
+  const out: { value: string; field: Field; retention?: Retention }[] = [];
+  for (const entry of items) {
+    // A prefix is a string, or `{ prefix: events/, retention: {...} }` to give it its own rules.
+    let item = entry;
+    let retention: Retention | undefined;
+    if (isMap(entry.node)) {
+      const m = c.map(entry, PREFIX_KEYS, 'a key prefix, or a map with prefix and retention');
+      if (m === undefined) continue;
+      const prefixField = m.get('prefix');
+      if (prefixField === undefined) {
+        c.missing(entry, 'prefix', 'prefix: events/');
+        continue;
+      }
+      item = prefixField;
+      retention = read(m, 'retention', (x) => checkRetention(c, x, floor));
+    }
+    const value = c.string(item, 'a key prefix (quote it if it looks like a number)', { allowEmpty: true });
+    if (value === undefined) continue;
+    if (value.startsWith('/')) {
+      c.report(item, `prefix ${JSON.stringify(value)} must not start with "/" (object keys have no leading slash); write ${JSON.stringify(value.replace(/^\/+/, ''))}`);
+      continue;
+    }
+    out.push(withoutUndefined({ value, field: item, retention }));
+  }
+  return c.problems.length > before ? undefined : out;
+}
+
+function checkExcludes(c: Checker, f: Field): string[] | undefined {
+  const items = c.list(f, 'a list of globs such as ["**/_temporary/**", "*.crc"]');
+  if (items === undefined) return undefined;
+  const before = c.problems.length;
+  const out: string[] = [];
+  for (const item of items) {
+    const glob = c.string(item, 'a glob such as "*.crc"');
+    if (glob === undefined) continue;
+    try {
+      compileGlob(glob);
+      out.push(glob);
+    } catch (err) {
+      if (!(err instanceof GlobError)) throw err;
+      c.report(item, err.message);
+    }
+  }
+  return c.problems.length > before ? undefined : out;
+}
+
+/** The compliance floor in force at a level: min_age_days and the field that set it. */
+export interface Floor {
+  days: number;
+  path: string;
+  line: number;
+}
+
+/** The floor a retention map sets (undefined when it sets none, or sets it invalidly). */
+export function floorOf(c: Checker, f: Field): Floor | undefined {
+  if (!isMap(f.node)) return undefined;
+  const pair = f.node.items.find((p) => isScalar(p.key) && p.key.value === 'min_age_days');
+  const node = pair !== undefined && isScalar(pair.value) ? pair.value : undefined;
+  const value = node?.value;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) return undefined;
+  return { days: value, path: `${f.path}.min_age_days`, line: c.lineOf(node?.range?.[0] ?? f.offset) };
+}
+
+export function checkRetention(c: Checker, f: Field, floor: Floor | undefined): Retention | undefined {
+  const m = c.map(f, RETENTION_KEYS, `a map of ${RETENTION_KEYS.join(', ')}`);
+  if (m === undefined) return undefined;
+  const before = c.problems.length;
+  const count = (key: (typeof RETENTION_KEYS)[number]) => read(m, key, (x) => c.integer(x, 0));
+  const minAge = m.get('min_age_days');
+  const own = minAge === undefined ? undefined : floorOf(c, f);
+  if (minAge !== undefined && own !== undefined && floor !== undefined && own.days < floor.days) {
+    c.report(
+      minAge,
+      `min_age_days ${own.days} is below the ${floor.days} set by ${floor.path} on line ${floor.line}; a compliance floor is inherited and can only be raised`,
+    );
+  }
+  const retention: Retention = withoutUndefined({
+    keepLast: count('keep_last'),
+    keepHourly: count('keep_hourly'),
+    keepDaily: count('keep_daily'),
+    keepWeekly: count('keep_weekly'),
+    keepMonthly: count('keep_monthly'),
+    keepYearly: count('keep_yearly'),
+    keepWithin: read(m, 'keep_within', (x) => checkDuration(c, x)),
+    minAgeDays: count('min_age_days'),
+  });
+  return c.problems.length > before ? undefined : retention;
+}
