@@ -69,7 +69,6 @@ export class InterruptedError extends LakeguardError {
   }
 }
 
-/** Storage failures, already translated from the S3 SDK or the filesystem. */
 export type StorageErrorCode =
   | 'NotFound'
   | 'NoSuchBucket'
@@ -82,6 +81,7 @@ export type StorageErrorCode =
   | 'InvalidCredentials'
   | 'Other';
 
+/** Storage failures, already translated from the S3 SDK or the filesystem. */
 export class StorageError extends LakeguardError {
   readonly code: StorageErrorCode;
   /** The raw code from the backend (e.g. the S3 error code `SlowDown`), for records and logs. */

@@ -1,14 +1,5 @@
 import { StorageError } from '../errors.js';
 
-/**
- * Retry with exponential backoff and full jitter (the AWS architecture blog's "full jitter":
- * sleep a uniformly random time in [0, min(cap, base * 2^(attempt-1))]). Only errors that say
- * they are worth retrying are retried: `StorageError`s with `retryable` set (throttling, 5xx,
- * connection resets). Everything else fails at once, with the original error.
- *
- * `fn` must be safe to call again: callers wrap one request each (a list page, a HEAD, a GET up
- * to its response headers, a PUT of a Buffer), never a half-consumed stream.
- */
 export interface RetryOptions {
   /** Total attempts including the first (default 8). */
   maxAttempts?: number;
@@ -38,6 +29,15 @@ export function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: n
   return Math.floor(random() * ceiling);
 }
 
+/**
+ * Retry with exponential backoff and full jitter (the AWS architecture blog's "full jitter":
+ * sleep a uniformly random time in [0, min(cap, base * 2^(attempt-1))]). Only errors that say
+ * they are worth retrying are retried: `StorageError`s with `retryable` set (throttling, 5xx,
+ * connection resets). Everything else fails at once, with the original error.
+ *
+ * `fn` must be safe to call again: callers wrap one request each (a list page, a HEAD, a GET up
+ * to its response headers, a PUT of a Buffer), never a half-consumed stream.
+ */
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
   const maxAttempts = Math.max(1, opts.maxAttempts ?? RETRY_DEFAULTS.maxAttempts);
   const base = opts.baseDelayMs ?? RETRY_DEFAULTS.baseDelayMs;
