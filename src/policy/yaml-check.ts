@@ -3,7 +3,8 @@
  * (refusing alias bombs), and hands out the values of the tree as Fields that remember their
  * path (`groups[0].sources[1].bucket`) and position, so every problem names file:line:column.
  * A schema walks the tree with `map` (known keys; unknown, duplicate and non-string keys are
- * problems), `list`, `string` and `integer`, which report a wrong type as "expected X, got Y".
+ * problems; the map it returns is typed by the known keys, so asking for any other key does not
+ * compile), `list`, `string` and `integer`, which report a wrong type as "expected X, got Y".
  *
  * It walks the YAML syntax tree rather than the plain JS value for those positions, and it
  * collects every problem before failing: fixing a document one error per run is miserable.
@@ -132,12 +133,12 @@ export class Checker {
    * The known keys of a map. Unknown keys, duplicates and non-string keys are reported here;
    * keys the options say to skip (already reported elsewhere) are left out silently.
    */
-  map(f: Field, known: readonly string[], expected: string): Map<string, Field> | undefined {
+  map<K extends string>(f: Field, known: readonly K[], expected: string): Map<K, Field> | undefined {
     if (!isMap(f.node)) {
       this.report(f, `expected ${expected}, got ${describe(f.node)}`);
       return undefined;
     }
-    const fields = new Map<string, Field>();
+    const fields = new Map<K, Field>();
     const firstLine = new Map<string, number>();
     for (const pair of f.node.items) {
       const keyNode: unknown = pair.key;
@@ -155,7 +156,7 @@ export class Checker {
         continue;
       }
       firstLine.set(key, this.lineOf(keyOffset));
-      if (!known.includes(key)) {
+      if (!isKnown(key, known)) {
         this.reportAt(keyOffset, path, unknownKeyMessage(key, known, this.options));
         continue;
       }
@@ -221,7 +222,7 @@ export class Checker {
 }
 
 /** The value of `key` in a checked map, checked by `check`; undefined when absent or invalid. */
-export function read<T>(m: Map<string, Field>, key: string, check: (f: Field) => T | undefined): T | undefined {
+export function read<K extends string, T>(m: ReadonlyMap<K, Field>, key: K, check: (f: Field) => T | undefined): T | undefined {
   const f = m.get(key);
   return f === undefined ? undefined : check(f);
 }
@@ -232,6 +233,10 @@ export function withoutUndefined<T extends object>(value: T): T {
     if (value[key] === undefined) delete value[key];
   }
   return value;
+}
+
+function isKnown<K extends string>(key: string, known: readonly K[]): key is K {
+  return (known as readonly string[]).includes(key);
 }
 
 // ---- aliases -------------------------------------------------------------------------------
