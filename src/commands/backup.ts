@@ -28,11 +28,11 @@ read; they are listed and recorded with the run), 10 repository missing, 11 lock
         const ctx = await openAll(cmd, { writes: true, signal });
         let lock: RepositoryLock | undefined;
         try {
-          killBeforeWriteFromEnv(ctx.repo.store);
+          killBeforeWriteFromEnv(ctx.repo);
           const groups = selectGroups(ctx.policy, opts.group);
           // One shared lock for every group: a lock's write, checks and removal are 5 requests.
           // Its requests are counted with the first group's run.
-          const requestsBefore = { ...ctx.repo.store.stats };
+          const requestsBefore = ctx.repo.requestCounts();
           if (!opts.dryRun) ctx.repo.requireWritable();
           if (!opts.dryRun) lock = await RepositoryLock.acquire(ctx.repo, 'shared', `backup of ${describeGroups(groups)}`);
           let partial = false;

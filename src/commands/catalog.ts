@@ -49,7 +49,7 @@ catalog has whose manifest is gone: each is listed; the rest is in the new catal
           signal,
         });
         const damaged = report.damage.length > 0 || report.missingCount > 0;
-        reporter.summary({ ...report, ok: !damaged }, describe(report, repo.store.location));
+        reporter.summary({ ...report, ok: !damaged }, describe(report, repo.location));
         return damaged ? ExitCode.error : ExitCode.ok;
       }),
     );
@@ -74,7 +74,7 @@ the rest was), 2 with --offline, 10 repository missing, 12 wrong password, 130 i
         try {
           const report = await syncCatalog({ repo, catalog: db, concurrency: Math.min(16, policy.concurrency.transfer), events: reporter.event, signal });
           const damaged = report.damage.length > 0 || report.missingCount > 0;
-          reporter.summary({ catalog: catalogPath, ...report, ok: !damaged }, describeSync(report, catalogPath, repo.store.location));
+          reporter.summary({ catalog: catalogPath, ...report, ok: !damaged }, describeSync(report, catalogPath, repo.location));
           return damaged ? ExitCode.error : ExitCode.ok;
         } finally {
           db.close();

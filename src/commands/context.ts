@@ -226,7 +226,7 @@ export async function openAll(cmd: Command, how: OpenAllOptions = {}): Promise<O
 
 async function bringUpToDate(repo: Repository, catalog: Catalog, policy: Policy, reporter: Reporter, offline: boolean, signal: AbortSignal | undefined): Promise<void> {
   if (offline) {
-    reporter.event({ type: 'warning', message: `offline: catalog ${catalog.path} was not synced with ${repo.store.location}; answers may be stale` });
+    reporter.event({ type: 'warning', message: `offline: catalog ${catalog.path} was not synced with ${repo.location}; answers may be stale` });
     return;
   }
   // With --json, stdout carries the command's own answer: only warnings (on stderr) from here.
@@ -237,7 +237,7 @@ async function bringUpToDate(repo: Repository, catalog: Catalog, policy: Policy,
     await syncCatalog({ repo, catalog, concurrency: Math.min(16, policy.concurrency.transfer), events, ...(signal === undefined ? {} : { signal }) });
   } catch (err) {
     if (!(err instanceof StorageError)) throw err;
-    throw new LakeguardError(`cannot sync catalog ${catalog.path} with ${repo.store.location}: ${err.message}`, {
+    throw new LakeguardError(`cannot sync catalog ${catalog.path} with ${repo.location}: ${err.message}`, {
       cause: err,
       exitCode: err.exitCode,
       hint: 'nothing was half-applied; retry, or pass --offline to answer from the catalog as it is (possibly stale)',

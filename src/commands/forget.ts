@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { forget, type ForgetResult, type RunVerdict } from '../engine/forget.js';
+import { objectKey } from '../repository/layout.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatTime } from '../util/format.js';
 import { action } from './action.js';
@@ -84,7 +85,7 @@ function describe(r: ForgetResult): string {
   lines.push(
     `${kept} run${kept === 1 ? '' : 's'} kept, ${what} ${r.forgotten.length}; ${r.dryRun ? 'would drop' : 'dropped'} ${r.dropped.length} object version${r.dropped.length === 1 ? '' : 's'} (${formatBytes(r.droppedBytes)} of source data)`,
   );
-  if (r.documents.length > 0) lines.push(`wrote forgets/${r.documents[0]}${r.documents.length > 1 ? ` and ${r.documents.length - 1} more parts` : ''}`);
+  if (r.documents.length > 0) lines.push(`wrote ${objectKey('forgets', r.documents[0]!)}${r.documents.length > 1 ? ` and ${r.documents.length - 1} more parts` : ''}`);
   if (r.manifestsDeleted.length > 0) lines.push(`deleted ${r.manifestsDeleted.length} run manifest${r.manifestsDeleted.length === 1 ? '' : 's'}`);
   for (const l of r.manifestsLocked) lines.push(`kept ${l.name}: locked until ${l.lockedUntil.slice(0, 10)}; a later forget deletes it then`);
   if (!r.dryRun && r.dropped.length > 0) lines.push('run `lakeguard prune` to free the space the dropped versions used');

@@ -31,8 +31,8 @@ Exit status: 0 migrated or already current, 1 error, 10 repository missing, 11 l
         const settings = describeSettings(repo.config);
         if (repo.formatVersion === FORMAT_VERSION) {
           reporter.summary(
-            { repository: repo.store.location, id: repo.id, version: repo.formatVersion, migrated: false },
-            `repository ${repo.id} at ${repo.store.location} is already at format version ${FORMAT_VERSION}; nothing to do`,
+            { repository: repo.location, id: repo.id, version: repo.formatVersion, migrated: false },
+            `repository ${repo.id} at ${repo.location} is already at format version ${FORMAT_VERSION}; nothing to do`,
           );
           return;
         }
@@ -53,8 +53,8 @@ Exit status: 0 migrated or already current, 1 error, 10 repository missing, 11 l
           }
           catalog.rememberRepository({ encryption: migrated.config.encryption.algorithm, formatVersion: migrated.formatVersion });
           reporter.summary(
-            { repository: repo.store.location, id: repo.id, from, version: migrated.formatVersion, migrated: true, settings },
-            `migrated repository ${repo.id} at ${repo.store.location} from format version ${from} to ${migrated.formatVersion}\n` +
+            { repository: repo.location, id: repo.id, from, version: migrated.formatVersion, migrated: true, settings },
+            `migrated repository ${repo.id} at ${repo.location} from format version ${from} to ${migrated.formatVersion}\n` +
               `signed settings: ${settings}`,
           );
         } finally {

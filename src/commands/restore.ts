@@ -201,7 +201,7 @@ function keysFromFile(file: string, bucket: string | undefined): Scope[] {
 function inPlaceTargets(policy: Policy): (bucket: string) => ObjectStore {
   return (bucket) => {
     const source = policy.groups.flatMap((g) => g.sources).find((s) => sourceName(s) === bucket);
-    if (source !== undefined) return openSource(source, policy, { maxSockets: policy.concurrency.transfer * 2 }).store;
+    if (source !== undefined) return openSource(source, policy, { maxSockets: policy.concurrency.transfer * 2 }).objectStore;
     const endpoint = policy.s3.endpoint;
     return openStore(`s3://${bucket}`, { ...(endpoint === undefined ? {} : { endpoint }), ...(policy.s3.region === undefined ? {} : { region: policy.s3.region }) });
   };

@@ -89,10 +89,10 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
   const runId = newRunId(startedAt);
   const counters = emptyCounters();
   const sources = opts.sources ?? group.sources.map((s) => openSource(s, policy, { maxSockets: policy.concurrency.transfer * 2 }));
-  const repoStatsBefore = opts.repositoryRequestsBefore ?? { ...repo.store.stats };
+  const repoStatsBefore = opts.repositoryRequestsBefore ?? repo.requestCounts();
   await Promise.all(
     sources.map(async (s) => {
-      s.versioned ??= (await s.store.versioningEnabled?.().catch((err: unknown) => {
+      s.versioned ??= (await s.objectStore.versioningEnabled?.().catch((err: unknown) => {
         if (isUnreadable(err)) return false; // the listing reports it, as a failure of this source
         throw err;
       })) ?? false;
@@ -103,7 +103,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     const ctx = new RunContext(opts, sources, counters, null, null);
     await ctx.scanAll();
     counters.durationMs = Date.now() - startedAt.getTime();
-    addRequests(counters, sources.map((s) => s.store.stats));
+    addRequests(counters, sources.map((s) => s.objectStore.stats));
     return { runId, group: group.name, status: counters.objectsFailed > 0 ? 'partial' : 'complete', dryRun, counters };
   }
 
@@ -154,7 +154,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     const countRequests = (): void => {
       counters.durationMs = Date.now() - startedAt.getTime();
       counters.requests = emptyCounters().requests;
-      addRequests(counters, [...sources.map((s) => s.store.stats), statsDelta(repoStatsBefore, repo.store.stats)]);
+      addRequests(counters, [...sources.map((s) => s.objectStore.stats), statsDelta(repoStatsBefore, repo.requestCounts())]);
     };
     countRequests();
     // Without the lock a prune may have removed what this run wrote: write no index or manifest
@@ -369,7 +369,7 @@ class RunContext {
 
   private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
     if (entry.storageClass !== undefined && ARCHIVED.has(entry.storageClass)) {
-      const err = new StorageError('InvalidObjectState', `GET ${source.store.location}${entry.key}: stored in ${entry.storageClass}; it must be restored (an S3 restore request) before it can be read`, {
+      const err = new StorageError('InvalidObjectState', `GET ${source.objectStore.location}${entry.key}: stored in ${entry.storageClass}; it must be restored (an S3 restore request) before it can be read`, {
         backendCode: 'ArchivedObject',
       });
       this.writer.failed(source.bucket, entry, err);
@@ -431,13 +431,13 @@ class RunContext {
    */
   private async readObject(source: OpenedSource, entry: ObjectEntry): Promise<ObjectRead> {
     const c = this.counters;
-    const got = await source.store.get(entry.key, {
+    const got = await source.objectStore.get(entry.key, {
       ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
       ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
     });
     const meta = got.meta;
     // Tags cost a request, so only for objects that have any (x-amz-tagging-count).
-    const tags = meta.tagCount && source.store.getTags ? await source.store.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId }) : undefined;
+    const tags = meta.tagCount && source.objectStore.getTags ? await source.objectStore.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId }) : undefined;
     const md5 = /^[0-9a-f]{32}$/.test(meta.etag) && (meta.sse === undefined || meta.sse === 'AES256') ? createHash('md5') : null;
     const blobs: string[] = [];
     const stored: Promise<void>[] = [];
@@ -473,7 +473,7 @@ class RunContext {
         if (heldBytes > VERIFY_BEFORE_STORE) await store();
       }
     }
-    const where = `GET ${source.store.location}${entry.key}${meta.versionId === null ? '' : ` (version ${meta.versionId})`}`;
+    const where = `GET ${source.objectStore.location}${entry.key}${meta.versionId === null ? '' : ` (version ${meta.versionId})`}`;
     if (size !== meta.size) {
       throw new StorageError('Network', `${where}: read ${size} bytes, expected ${meta.size} (truncated body)`, { backendCode: 'TruncatedBody', retryable: true });
     }

@@ -24,6 +24,7 @@ import type { RunRow } from '../catalog/types.js';
 import { InterruptedError } from '../errors.js';
 import { hasRules, retentionScopes, scopeOf, type RetentionScope } from '../policy/retention.js';
 import type { Policy } from '../policy/types.js';
+import { fileName, objectKey } from '../repository/layout.js';
 import { removeRepositoryObject } from '../repository/remove.js';
 import type { Repository } from '../repository/repository.js';
 import { newRunId } from './backup.js';
@@ -231,11 +232,11 @@ export async function forget(
  * found still under Object Lock (remembered in the catalog, so a later run deletes them).
  */
 async function deleteManifests(repo: Repository, catalog: Catalog, runIds: readonly string[], result: ForgetResult): Promise<void> {
-  const names = [...new Set([...pendingDeletions(catalog), ...runIds.map((id) => `runs/${id}`)])];
+  const names = [...new Set([...pendingDeletions(catalog), ...runIds.map((id) => objectKey('runs', id))])];
   for (const name of names) {
     const removed = await removeRepositoryObject(repo, name);
     if (removed.removed) {
-      result.manifestsDeleted.push(name.slice('runs/'.length));
+      result.manifestsDeleted.push(fileName('runs', name) ?? name);
       setPendingDeletion(catalog, name, null);
     } else {
       result.manifestsLocked.push({ name, lockedUntil: removed.lockedUntil.toISOString() });

@@ -27,7 +27,7 @@ const RESTORE_HINT =
  * Then the catalog remembers the encryption and format version this config has.
  */
 export async function confirmRepositoryIdentity(repo: Repository, catalog: Catalog | null, expected: ExpectedEncryption | null): Promise<void> {
-  const where = `${repo.store.location}config`;
+  const where = `${repo.location}config`;
   const encryption = repo.config.encryption.algorithm;
   const remembered = catalog?.rememberedRepository() ?? null;
   if (remembered?.encryption != null && remembered.encryption !== encryption) {

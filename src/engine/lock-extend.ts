@@ -3,8 +3,7 @@ import { pendingDeletions } from '../catalog/forget.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { LakeguardError, UsageError, isNotFound } from '../errors.js';
 import { CLOCK_SKEW_MARGIN_MS, DAY_MS, defaultSlackMs, retainUntilFor, type ObjectLockConfig } from '../repository/object-lock.js';
-import { packKey } from '../repository/pack.js';
-import { versionsOf } from '../repository/remove.js';
+import { objectKey } from '../repository/layout.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
 import { TaskGroup } from '../util/task-group.js';
@@ -84,19 +83,14 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
   const { repo, catalog } = opts;
   const lock = repo.objectLock;
   if (lock === null) {
-    throw new UsageError(`repository ${repo.store.location} was not created with Object Lock`, {
+    throw new UsageError(`repository ${repo.location} was not created with Object Lock`, {
       hint: 'nothing to extend; Object Lock is chosen at `lakeguard init --object-lock ...`',
     });
   }
-  const store = repo.store;
-  if (store.getRetention === undefined || store.putRetention === undefined) {
-    throw new LakeguardError(`${store.location} cannot set Object Lock retention`);
-  }
-  const getRetention = store.getRetention.bind(store);
-  const putRetention = store.putRetention.bind(store);
+  if (!repo.canSetRetention) throw new LakeguardError(`${repo.location} cannot set Object Lock retention`);
   const policy: ExtendPolicy = { now: opts.now ?? Date.now(), retentionDays: lock.retentionDays, slackMs: opts.slackMs ?? defaultSlackMs(lock.retentionDays) };
   const dates = new LockDates(catalog);
-  const before = { ...store.stats };
+  const before = repo.requestCounts();
   const report = { checked: 0, asked: 0, extended: 0, missing: 0, hidden: 0 };
   let nextDue = Number.POSITIVE_INFINITY;
   let extendedUntil: Date | null = null;
@@ -113,20 +107,20 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
    * hides an object behind a delete marker: its data version must stay retained all the same.
    */
   const locate = async (name: string): Promise<string | null> => {
-    const versions = await versionsOf(store, name);
+    const versions = await repo.objectVersions(name);
     const data = versions.filter((v) => !v.isDeleteMarker);
     const oldest = data.at(-1);
     if (oldest === undefined) {
       report.missing++;
-      warn(`${store.location}${name} is referenced but missing from the repository; run \`lakeguard verify\``);
+      warn(`${repo.location}${name} is referenced but missing from the repository; run \`lakeguard verify\``);
       return null;
     }
     const versionId = oldest.versionId ?? 'null';
     if (versions[0]!.isDeleteMarker) {
       report.hidden++;
-      warn(`${store.location}${name} is hidden by a delete marker (a DELETE without version id); its data (version ${versionId}) stays retained: remove the marker to make it readable again`);
+      warn(`${repo.location}${name} is hidden by a delete marker (a DELETE without version id); its data (version ${versionId}) stays retained: remove the marker to make it readable again`);
     } else if (data.length > 1) {
-      warn(`${store.location}${name} has ${data.length} versions; the oldest (${versionId}, the one lakeguard wrote) stays retained`);
+      warn(`${repo.location}${name} has ${data.length} versions; the oldest (${versionId}, the one lakeguard wrote) stays retained`);
     }
     return versionId;
   };
@@ -138,13 +132,13 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
     const retention = { mode: lock.mode, retainUntil: until };
     let target = versionId;
     try {
-      await putRetention(name, retention, target === null ? sig : { ...sig, versionId: target });
+      await repo.putRetention(name, retention, target === null ? sig : { ...sig, versionId: target });
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // The version the catalog knew is gone (or the current one is a delete marker): find it again.
       target = await locate(name);
       if (target === null) return;
-      await putRetention(name, retention, { ...sig, versionId: target });
+      await repo.putRetention(name, retention, { ...sig, versionId: target });
     }
     dates.record(name, until, target);
   };
@@ -153,7 +147,7 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
     report.asked++;
     const versionId = await locate(name);
     if (versionId === null) return;
-    const r = await getRetention(name, { ...sig, versionId });
+    const r = await repo.getRetention(name, { ...sig, versionId });
     // An object without retention (written before lakeguard locked, or by hand) is due now.
     const known = r === null ? 0 : r.retainUntil.getTime();
     if (r !== null) dates.record(name, r.retainUntil, versionId);
@@ -191,11 +185,12 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
   // of other machines this catalog has not seen; like keys/ and forgets/, one LIST per 1000.
   // Manifests forget already wanted to delete (still locked) are left to expire.
   const unneeded = new Set(pendingDeletions(catalog));
-  for (const dir of ['keys/', 'forgets/', 'runs/']) {
+  for (const type of ['keys', 'forgets', 'runs'] as const) {
     let page: string[] = [];
-    for await (const item of store.list(dir, signal === undefined ? {} : { signal })) {
-      if (item.kind !== 'object' || unneeded.has(item.key)) continue;
-      page.push(item.key);
+    for await (const file of repo.list(type, signal === undefined ? {} : { signal })) {
+      const key = objectKey(type, file.name);
+      if (unneeded.has(key)) continue;
+      page.push(key);
       if (page.length === PAGE) {
         await consider(page);
         page = [];
@@ -204,8 +199,8 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
     await consider(page);
   }
   const pages: [(after: string) => string[], (name: string) => string][] = [
-    [(after) => dates.indexFilesAfter(after, PAGE), (n) => `index/${n}`],
-    [(after) => dates.livePacksAfter(after, PAGE), (n) => packKey(n)],
+    [(after) => dates.indexFilesAfter(after, PAGE), (n) => objectKey('index', n)],
+    [(after) => dates.livePacksAfter(after, PAGE), (n) => objectKey('packs', n)],
   ];
   for (const [next, key] of pages) {
     for (let after = ''; ; ) {
@@ -225,6 +220,6 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
     ...report,
     extendedUntil: until === null ? null : until.toISOString(),
     nextDue: Number.isFinite(nextDue) ? new Date(nextDue).toISOString() : null,
-    requests: statsDelta(before, store.stats),
+    requests: statsDelta(before, repo.requestCounts()),
   };
 }

@@ -6,11 +6,12 @@ import { markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { isIndexName } from '../repository/documents.js';
 import { RepositoryLock } from '../repository/locks.js';
-import { flagsCompressed, flagsType, packKey } from '../repository/pack.js';
+import { objectKey } from '../repository/layout.js';
+import { flagsCompressed, flagsType } from '../repository/pack.js';
 import { Packer, packRecord, type WrittenPack } from '../repository/packer.js';
 import { removeRepositoryObject } from '../repository/remove.js';
 import type { EncodedBlob, Repository } from '../repository/repository.js';
-import { getBytes, statsDelta, type RequestStats } from '../storage/types.js';
+import { statsDelta, type RequestStats } from '../storage/types.js';
 import { newRunId } from './backup.js';
 import { noEvents, type EventSink } from './events.js';
 import { INDEX_PAGE, writePendingIndexes, type IndexDocument, type RunManifest } from './finalize.js';
@@ -62,7 +63,6 @@ export interface PruneReport {
   durationMs: number;
 }
 
-const PACK_NAME = /^packs\/[0-9a-f]{2}\/([0-9a-f]{64})$/;
 /** Deletions in flight (index files first, all of them, then packs). */
 const DELETE_CONCURRENCY = 8;
 /** Packs read while earlier ones are copied into new packs. */
@@ -78,7 +78,7 @@ const READ_AHEAD = 3;
  */
 export async function prune(opts: PruneOptions): Promise<PruneReport> {
   const started = Date.now();
-  const statsBefore = { ...opts.repo.store.stats };
+  const statsBefore = opts.repo.requestCounts();
   const lock = opts.dryRun ? null : await RepositoryLock.acquire(opts.repo, 'exclusive', 'prune');
   let report: PruneReport;
   try {
@@ -86,7 +86,7 @@ export async function prune(opts: PruneOptions): Promise<PruneReport> {
   } finally {
     await lock?.release().catch(() => {});
   }
-  report.requests = statsDelta(statsBefore, opts.repo.store.stats);
+  report.requests = statsDelta(statsBefore, opts.repo.requestCounts());
   report.durationMs = Date.now() - started;
   return report;
 }
@@ -117,7 +117,7 @@ class PruneRun {
       retained: [],
       damaged: [],
       missing: [],
-      requests: statsDelta(opts.repo.store.stats, opts.repo.store.stats),
+      requests: statsDelta(opts.repo.requestCounts(), opts.repo.requestCounts()),
       durationMs: 0,
     };
   }
@@ -198,7 +198,7 @@ class PruneRun {
       obsoleteIndexes.map((name) =>
         limit(async () => {
           this.checkSignal();
-          if (await this.remove(`index/${name}`, indexFiles.get(name)!.size)) report.indexFiles.removed++;
+          if (await this.remove('index', name, indexFiles.get(name)!.size)) report.indexFiles.removed++;
           else retainedIndexes.add(name);
           this.progress('delete', ++done, total);
         }),
@@ -213,9 +213,9 @@ class PruneRun {
           const holder = listedBy.get(p.name);
           let removed = false;
           if (holder !== undefined) {
-            this.events({ type: 'warning', message: `${packKey(p.name)} kept: index/${holder} still lists it and is under retention` });
+            this.events({ type: 'warning', message: `${objectKey('packs', p.name)} kept: ${objectKey('index', holder)} still lists it and is under retention` });
           } else {
-            removed = await this.remove(packKey(p.name), p.size);
+            removed = await this.remove('packs', p.name, p.size);
           }
           if (!removed) unusedLeft += p.unusedBytes;
           else if (p.usedBlobs === 0) report.packs.removed++;
@@ -242,7 +242,7 @@ class PruneRun {
    */
   private async requireCatalogKnowsRepository(): Promise<void> {
     const rebuild = 'run `lakeguard catalog rebuild` first, then prune again';
-    const where = this.repo.store.location;
+    const where = this.repo.location;
     const runs = (await this.repo.listNames('runs')).sort();
     const known = this.catalog.knownRunIds();
     const unknown = runs.find((id) => !known.has(id));
@@ -250,11 +250,9 @@ class PruneRun {
       throw new LakeguardError(`repository ${where} has run ${unknown}, which catalog ${this.catalog.path} does not know; prune would delete its data`, { hint: rebuild });
     }
     const forgets = this.catalog.knownForgets();
-    for await (const item of this.repo.store.list('forgets/')) {
-      if (item.kind !== 'object') continue;
-      const name = item.key.slice('forgets/'.length);
+    for await (const { name } of this.repo.list('forgets')) {
       if (!forgets.has(name)) {
-        throw new LakeguardError(`repository ${where} has forget document forgets/${name}, which catalog ${this.catalog.path} has not applied`, { hint: rebuild });
+        throw new LakeguardError(`repository ${where} has forget document ${objectKey('forgets', name)}, which catalog ${this.catalog.path} has not applied`, { hint: rebuild });
       }
     }
     const records: Buffer[] = [];
@@ -265,7 +263,7 @@ class PruneRun {
         manifest = await this.repo.readDocument<RunManifest>('runs', id);
       } catch (err) {
         if (!(err instanceof IntegrityError)) throw err;
-        throw new LakeguardError(`cannot read run manifest runs/${id} (${errorMessage(err)}); prune cannot tell which records it needs`, {
+        throw new LakeguardError(`cannot read run manifest ${objectKey('runs', id)} (${errorMessage(err)}); prune cannot tell which records it needs`, {
           hint: 'restore that object from a copy of the repository (or remove the run), then prune again',
         });
       }
@@ -283,14 +281,10 @@ class PruneRun {
 
   // ---- plan inputs ----------------------------------------------------------------------
 
-  /** Packs in the repository by name, with their sizes (objects in packs/ that are not packs are left alone). */
+  /** Packs in the repository by name, with their sizes (stray objects among the packs are left alone). */
   private async listPacks(): Promise<Map<string, number>> {
     const present = new Map<string, number>();
-    for await (const item of this.repo.store.list('packs/', { ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }) })) {
-      if (item.kind !== 'object') continue;
-      const m = PACK_NAME.exec(item.key);
-      if (m !== null && item.key.slice(6, 8) === m[1]!.slice(0, 2)) present.set(m[1]!, item.size);
-    }
+    for await (const pack of this.repo.list('packs', this.opts.signal === undefined ? {} : { signal: this.opts.signal })) present.set(pack.name, pack.size);
     return present;
   }
 
@@ -301,7 +295,7 @@ class PruneRun {
     const dates = this.repo.objectLock === null ? null : new LockDates(this.catalog);
     for (const u of this.catalog.packUsage()) {
       seen.add(u.name);
-      const until = dates?.known([packKey(u.name)])[0]?.until;
+      const until = dates?.known([objectKey('packs', u.name)])[0]?.until;
       facts.push({
         name: u.name,
         size: present.get(u.name) ?? null,
@@ -320,9 +314,8 @@ class PruneRun {
   /** Every index file with the packs it lists; one that cannot be read is reported and never touched. */
   private async readIndexFiles(): Promise<Map<string, IndexFileInfo>> {
     const files = new Map<string, IndexFileInfo>();
-    for await (const item of this.repo.store.list('index/')) {
-      if (item.kind !== 'object') continue;
-      const name = item.key.slice('index/'.length);
+    for await (const item of this.repo.list('index')) {
+      const name = item.name;
       if (!isIndexName(name)) continue;
       try {
         const doc = await this.repo.readDocument<IndexDocument>('index', name);
@@ -330,7 +323,7 @@ class PruneRun {
       } catch (err) {
         if (!(err instanceof IntegrityError) && !isNotFound(err)) throw err;
         files.set(name, { size: item.size, packs: null });
-        this.damage(`index/${name}`, `${errorMessage(err)}; left as it is`);
+        this.damage(objectKey('index', name), `${errorMessage(err)}; left as it is`);
       }
     }
     return files;
@@ -383,7 +376,7 @@ class PruneRun {
   private async readUsedBlobs(p: PlannedPack): Promise<EncodedBlob[] | null> {
     let body: Buffer;
     try {
-      body = await getBytes(this.repo.store, packKey(p.name), this.opts.signal === undefined ? {} : { signal: this.opts.signal });
+      body = await this.repo.readPack(p.name, this.opts.signal === undefined ? {} : { signal: this.opts.signal });
     } catch (err) {
       if (!isNotFound(err)) throw err;
       this.damage(`pack ${p.name}`, 'disappeared from the repository; not repacked');
@@ -471,8 +464,9 @@ class PruneRun {
 
   // ---- deletion ----------------------------------------------------------------------------
 
-  /** Deletes one object through removeRepositoryObject; an object under retention is reported and kept. */
-  private async remove(name: string, size: number): Promise<boolean> {
+  /** Deletes one file through removeRepositoryObject; one under retention is reported (by its key) and kept. */
+  private async remove(type: 'index' | 'packs', file: string, size: number): Promise<boolean> {
+    const name = objectKey(type, file);
     const result = await removeRepositoryObject(this.repo, name);
     if (result.removed) {
       this.report.bytes.freed += size;

@@ -11,10 +11,10 @@ import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.j
 import { readCatalogFile } from '../catalog/catalog-file.js';
 import { isCorruptDatabase } from '../catalog/corrupt.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
+import { objectKey } from '../repository/layout.js';
 import { acquireForReading } from '../repository/locks.js';
-import { blobFlags, flagsCompressed, packKey, type BlobType } from '../repository/pack.js';
+import { blobFlags, flagsCompressed, type BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
-import { readAll } from '../storage/types.js';
 import { requireCjs } from '../util/cjs.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
@@ -205,7 +205,7 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     const known = catalog.knownRunIds();
     const listed = new Set(runNames);
     for (const id of claimed.finishedRunIds ?? []) {
-      if (!known.has(id) && !listed.has(id)) damaged(`runs/${id}`, 'missing from the repository, but the old catalog has this run: the new catalog lacks it and the versions it recorded');
+      if (!known.has(id) && !listed.has(id)) damaged(objectKey('runs', id), 'missing from the repository, but the old catalog has this run: the new catalog lacks it and the versions it recorded');
     }
     const packCheck = catalog.endPresentPacks();
     for (const lost of packCheck.lost) {
@@ -214,7 +214,7 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
         `missing from the repository (or not the size its index files give); ${lost.blobs} blobs are in no other pack, and ${lost.versions} object versions need them (their restore fails)`,
       );
     }
-    for (const o of packCheck.outside) damaged(`index/${o.indexFile}`, `${o.entries} entries of pack ${o.pack} lie outside the pack; left out`);
+    for (const o of packCheck.outside) damaged(objectKey('index', o.indexFile), `${o.entries} entries of pack ${o.pack} lie outside the pack; left out`);
 
     const stats = catalog.stats();
     report.versions = stats.versions;
@@ -271,7 +271,7 @@ export async function applyForgets(
       doc = documents.get(name) ?? (await repo.readDocument<ForgetDocument | PruneDocument>('forgets', name));
     } catch (err) {
       // Not applying it keeps more than was meant to be kept: nothing is lost, but say so.
-      damaged(`forgets/${name}`, `${errorMessage(err)}; its runs and versions are kept`);
+      damaged(objectKey('forgets', name), `${errorMessage(err)}; its runs and versions are kept`);
       continue;
     }
     if (isPruneDocument(doc)) {
@@ -307,7 +307,7 @@ export async function loadIndexes(
         return checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);
       } catch (err) {
         if (opts.skipMissing && isNotFound(err)) return null;
-        if (!(err instanceof IntegrityError) || !opts.skipDamaged) throw damageHint(err, `index/${name}`);
+        if (!(err instanceof IntegrityError) || !opts.skipDamaged) throw damageHint(err, objectKey('index', name));
         return err;
       }
     },
@@ -315,7 +315,7 @@ export async function loadIndexes(
       if (doc === null) {
         // gone since it was named: a prune replaced it, and its document says by what
       } else if (doc instanceof IntegrityError) {
-        damaged(`index/${name}`, `${doc.message}; skipped`);
+        damaged(objectKey('index', name), `${doc.message}; skipped`);
       } else if (opts.movingFrom !== undefined) {
         relocatePacks(catalog, doc.packs.map(packOfIndex), name, opts.movingFrom);
         report.indexFiles++;
@@ -334,7 +334,7 @@ export async function loadIndexes(
 const HEX64 = /^[0-9a-f]{64}$/;
 
 export function checkIndex(doc: IndexDocument, name: string, repo: Repository): IndexDocument {
-  const bad = (why: string): IntegrityError => new IntegrityError(`${repo.store.location}index/${name}: not a valid index file (${why})`);
+  const bad = (why: string): IntegrityError => new IntegrityError(`${repo.where('index', name)}: not a valid index file (${why})`);
   if (doc === null || typeof doc !== 'object' || doc.version !== 1 || !Array.isArray(doc.packs)) throw bad('no version 1 pack list');
   for (const p of doc.packs) {
     if (typeof p?.id !== 'string' || !HEX64.test(p.id) || !Number.isInteger(p.size) || !Array.isArray(p.blobs)) throw bad('malformed pack entry');
@@ -383,13 +383,13 @@ export async function readManifests(
         return checkManifest(await repo.readDocument<RunManifest>('runs', name), name, repo);
       } catch (err) {
         if (opts.skipMissing && isNotFound(err)) return null; // a forget deleted it after the listing
-        if (!(err instanceof IntegrityError) || !opts.skipDamaged) throw damageHint(err, `runs/${name}`);
+        if (!(err instanceof IntegrityError) || !opts.skipDamaged) throw damageHint(err, objectKey('runs', name));
         return err;
       }
     },
     (m, name) => {
       if (m === null) return;
-      if (m instanceof IntegrityError) damaged(`runs/${name}`, `${m.message}; the run is left out`);
+      if (m instanceof IntegrityError) damaged(objectKey('runs', name), `${m.message}; the run is left out`);
       else manifests.push(m);
     },
   );
@@ -397,7 +397,7 @@ export async function readManifests(
 }
 
 export function checkManifest(m: RunManifest, name: string, repo: Repository): RunManifest {
-  const bad = (why: string): IntegrityError => new IntegrityError(`${repo.store.location}runs/${name}: not a valid run manifest (${why})`);
+  const bad = (why: string): IntegrityError => new IntegrityError(`${repo.where('runs', name)}: not a valid run manifest (${why})`);
   if (m === null || typeof m !== 'object' || m.version !== 1) throw bad('not version 1');
   if (m.id !== name) throw bad(`it names run ${JSON.stringify(m.id)}`);
   if (typeof m.group !== 'string' || typeof m.host !== 'string') throw bad('group or host missing');
@@ -478,8 +478,7 @@ export class RecordLoader {
       return null;
     }
     try {
-      const { body } = await this.repo.store.get(packKey(loc.pack), { range: { start: loc.offset, end: loc.offset + loc.length - 1 } });
-      const stored = await readAll(body);
+      const stored = await this.repo.readPackRange(loc.pack, loc.offset, loc.offset + loc.length);
       this.report.bytesRead += stored.length;
       if (stored.length !== loc.length) throw new IntegrityError(`pack ${loc.pack}: range returned ${stored.length} of ${loc.length} bytes (truncated pack?)`);
       return this.repo.decodeBlob(stored, { id, compressed: flagsCompressed(loc.flags), rawLength: loc.rawLength }, `pack ${loc.pack}`);

@@ -5,9 +5,8 @@ import { CatalogQueries } from '../catalog/queries.js';
 import type { BlobLocation, RestoreItem } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, UsageError, errorMessage, isNotFound } from '../errors.js';
 import { chunkStream } from '../repository/chunker.js';
-import { packKey } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
-import { readAll, type ObjectStore, type PutOptions } from '../storage/types.js';
+import type { ObjectStore, PutOptions } from '../storage/types.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { backoffDelay } from '../util/retry.js';
 import { ByteBudget } from '../util/byte-budget.js';
@@ -119,7 +118,7 @@ const READ_ATTEMPTS = 4;
 export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const started = Date.now();
   const events = opts.events ?? noEvents;
-  const repoBefore = { ...opts.repo.store.stats };
+  const repoBefore = opts.repo.requestCounts();
   const targets = new Map<string, ObjectStore>();
   const targetFor = (bucket: string): ObjectStore => {
     let store = targets.get(bucket);
@@ -283,7 +282,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       summary.deleted = await deleteExtra(opts, targetFor, dryRun ? (k) => events({ type: 'action', action: 'delete', bucket: k.bucket, key: k.key, size: k.size }) : null);
     }
   }
-  summary.requests.get = opts.repo.store.stats.get - repoBefore.get;
+  summary.requests.get = opts.repo.requestCounts().get - repoBefore.get;
   summary.requests.put = countPuts();
   summary.durationMs = Date.now() - started;
   return summary;
@@ -498,8 +497,7 @@ export function coalesce(items: RestoreItem[]): Range<RestoreItem>[] {
 }
 
 async function readRange(opts: RestoreOptions, pack: string, start: number, end: number): Promise<Buffer> {
-  const { body } = await opts.repo.store.get(packKey(pack), { range: { start, end: end - 1 }, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
-  const data = await readAll(body);
+  const data = await opts.repo.readPackRange(pack, start, end, opts.signal === undefined ? {} : { signal: opts.signal });
   if (data.length !== end - start) {
     throw new StorageError('Network', `pack ${pack}: range ${start}-${end - 1} returned ${data.length} bytes (cut off, or the pack is truncated)`, {
       backendCode: 'TruncatedBody',

@@ -22,7 +22,7 @@ export type Change =
 export interface ScanTarget {
   /** Catalog name of the source (bucket name, or the local directory's name). */
   bucket: string;
-  store: ObjectStore;
+  objectStore: ObjectStore;
   isExcluded: (key: string) => boolean;
 }
 
@@ -39,7 +39,7 @@ export async function* scanVersions(
 ): AsyncGenerator<Change> {
   const skipped: SkippedEntry[] = [];
   const listOpts = { versions: true, ...(opts.shallow ? { delimiter: '/' } : {}), ...signalOpt(opts.signal), onSkip: (s: SkippedEntry) => skipped.push(s) };
-  for await (const item of target.store.list(prefix, listOpts)) {
+  for await (const item of target.objectStore.list(prefix, listOpts)) {
     yield* skips(target, skipped, undefined);
     if (item.kind === 'prefix') {
       opts.onPrefix?.(item.prefix);
@@ -144,7 +144,7 @@ export async function* scanRange(
   const upper = upTo === undefined ? prefixUpperBound(prefix) : `${upTo}\u0000`;
   const cursor = new CatalogCursor(catalog, target.bucket, prefix, upper, opts.shallow ? prefix.length : null, (p) => catalogued.push(p), after);
   const skipped: SkippedEntry[] = [];
-  const listing = target.store.list(prefix, {
+  const listing = target.objectStore.list(prefix, {
     ...(opts.shallow ? { delimiter: '/' } : {}),
     ...(after === undefined ? {} : { startAfter: after }),
     ...signalOpt(opts.signal),

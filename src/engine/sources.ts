@@ -11,7 +11,7 @@ export interface OpenedSource {
    * `name:` or else its base name (restores address it the same way as a bucket).
    */
   bucket: string;
-  store: ObjectStore;
+  objectStore: ObjectStore;
   prefixes: string[];
   isExcluded: (key: string) => boolean;
   /** The bucket keeps versions: list every version (set at the start of each run). */
@@ -31,7 +31,7 @@ export function openSource(source: Source, policy: Policy, opts: { maxSockets?: 
           ...(opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets }),
         })
       : new FsStore({ root: source.path, fsync: false, userFiles: true });
-  return { bucket: sourceName(source), store, prefixes: outermostPrefixes(source.prefixes), isExcluded: compileExcludes(source.exclude) };
+  return { bucket: sourceName(source), objectStore: store, prefixes: outermostPrefixes(source.prefixes), isExcluded: compileExcludes(source.exclude) };
 }
 
 /** Drops prefixes covered by another one (`a/` covers `a/b/`), so no key is scanned twice. */

@@ -23,9 +23,10 @@ import {
   type PruneDocument,
 } from '../catalog/sync.js';
 import { InterruptedError, isNotFound } from '../errors.js';
+import { objectKey } from '../repository/layout.js';
 import { lockTimeFromId } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
-import { getBytes, statsDelta, type RequestStats } from '../storage/types.js';
+import { statsDelta, type RequestStats } from '../storage/types.js';
 import { isProcessAlive } from '../util/process.js';
 import { newRunId } from './backup.js';
 import { noEvents, type EventSink } from './events.js';
@@ -86,7 +87,7 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
   const started = Date.now();
   const { repo, catalog } = opts;
   const events = opts.events ?? noEvents;
-  const statsBefore = { ...repo.store.stats };
+  const statsBefore = repo.requestCounts();
   const checkSignal = (): void => {
     if (opts.signal?.aborted) throw new InterruptedError('catalog sync interrupted; what was applied is complete, the rest follows next time');
   };
@@ -94,7 +95,7 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
   await takeLease(catalog, owner, events, checkSignal);
   try {
     const report = await new Sync(opts, events, checkSignal).run();
-    report.requests = statsDelta(statsBefore, repo.store.stats);
+    report.requests = statsDelta(statsBefore, repo.requestCounts());
     report.durationMs = Date.now() - started;
     return report;
   } finally {
@@ -145,7 +146,7 @@ class Sync {
       missingCount: 0,
       bytesRead: 0,
       marker: null,
-      requests: statsDelta(opts.repo.store.stats, opts.repo.store.stats),
+      requests: statsDelta(opts.repo.requestCounts(), opts.repo.requestCounts()),
       durationMs: 0,
     };
   }
@@ -236,12 +237,11 @@ class Sync {
 
   private async listAfter(dir: 'runs' | 'forgets', marker: string | null): Promise<string[]> {
     const names: string[] = [];
-    const prefix = `${dir}/`;
-    const listing = this.repo.store.list(prefix, {
-      ...(marker === null ? {} : { startAfter: prefix + marker }),
+    const listing = this.repo.list(dir, {
+      ...(marker === null ? {} : { after: marker }),
       ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
     });
-    for await (const item of listing) if (item.kind === 'object') names.push(item.key.slice(prefix.length));
+    for await (const file of listing) names.push(file.name);
     return names.sort();
   }
 
@@ -289,7 +289,7 @@ class Sync {
 
   private applyPrune(name: string, doc: PruneDocument): void {
     if (!wellFormed(doc)) {
-      this.damaged(`forgets/${name}`, 'not a valid prune document; not applied');
+      this.damaged(objectKey('forgets', name), 'not a valid prune document; not applied');
       return;
     }
     const stranded = dropPrunedPacks(this.catalog, name, Date.parse(doc.created), doc.packsRemoved, doc.indexFilesRemoved);
@@ -324,7 +324,7 @@ class Sync {
 /** A lock's `created`, read from it; null when it is gone or not a lock (it then blocks nobody). */
 async function lockCreated(repo: Repository, id: string): Promise<number | null> {
   try {
-    const info = JSON.parse((await getBytes(repo.store, `locks/${id}`)).toString('utf8')) as { created?: unknown };
+    const info = JSON.parse((await repo.readFile('locks', id)).body.toString('utf8')) as { created?: unknown };
     const ms = typeof info.created === 'string' ? Date.parse(info.created) : NaN;
     return Number.isNaN(ms) ? null : ms;
   } catch (err) {

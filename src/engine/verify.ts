@@ -5,6 +5,7 @@ import type { ForgetDocument } from '../catalog/forget.js';
 import { VerifyScratch, type AffectedVersion, type ExpectedBlob } from '../catalog/verify-scratch.js';
 import { IntegrityError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { sha256Hex } from '../repository/config.js';
+import { objectKey } from '../repository/layout.js';
 import type { Repository } from '../repository/repository.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
@@ -104,13 +105,13 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       if (!isDamage(err)) throw err;
       damage('config', errorMessage(err));
     }
-    await forEachLimited(repo.listObjects('keys'), limit, async ({ name }) => {
+    await forEachLimited(repo.list('keys'), limit, async ({ name }) => {
       report.keyFiles++;
       try {
         await repo.checkKeyFile(name);
       } catch (err) {
         if (!isDamage(err)) throw err;
-        damage(`keys/${name}`, `${errorMessage(err)}; the password it holds cannot open the repository`);
+        damage(objectKey('keys', name), `${errorMessage(err)}; the password it holds cannot open the repository`);
       }
     });
 
@@ -119,7 +120,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     // even while a backup runs.
     events({ type: 'phase', phase: 'read runs' });
     const unreadableRuns: { name: string; problem: string }[] = [];
-    await forEachLimited(repo.listObjects('runs'), limit, async ({ name }) => {
+    await forEachLimited(repo.list('runs'), limit, async ({ name }) => {
       report.manifests++;
       try {
         const m = checkManifest(await repo.readDocument<RunManifest>('runs', name), name, repo);
@@ -130,22 +131,22 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
         unreadableRuns.push({ name, problem: errorMessage(err) });
       }
     });
-    for (const r of unreadableRuns) damage(`runs/${r.name}`, `${r.problem}; a catalog rebuild would lose the run and the versions it recorded`, [], [r.name]);
+    for (const r of unreadableRuns) damage(objectKey('runs', r.name), `${r.problem}; a catalog rebuild would lose the run and the versions it recorded`, [], [r.name]);
 
     events({ type: 'phase', phase: 'read forgets' });
-    await forEachLimited(repo.listObjects('forgets'), limit, async ({ name }) => {
+    await forEachLimited(repo.list('forgets'), limit, async ({ name }) => {
       report.forgets++;
       try {
         await repo.readDocument<ForgetDocument>('forgets', name);
       } catch (err) {
         if (!isDamage(err)) throw err;
-        damage(`forgets/${name}`, `${errorMessage(err)}; a catalog rebuild would keep the runs and versions it removed`);
+        damage(objectKey('forgets', name), `${errorMessage(err)}; a catalog rebuild would keep the runs and versions it removed`);
       }
     });
 
     events({ type: 'phase', phase: 'read index' });
     const unreadableIndex = new Map<string, Damage>();
-    await forEachLimited(repo.listObjects('index'), limit, async ({ name }) => {
+    await forEachLimited(repo.list('index'), limit, async ({ name }) => {
       report.indexFiles++;
       try {
         const doc = checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);
@@ -153,7 +154,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       } catch (err) {
         if (!isDamage(err)) throw err;
         scratch.addIndexFile(name, null);
-        unreadableIndex.set(name, damage(`index/${name}`, errorMessage(err)));
+        unreadableIndex.set(name, damage(objectKey('index', name), errorMessage(err)));
       }
     });
 
@@ -210,7 +211,7 @@ function checkStructure(
   const hashesOf = (blobs: readonly ExpectedBlob[]): Buffer[] => blobs.map((b) => b.hash);
   for (const m of scratch.missingPacks()) {
     report.packsChecked++;
-    const by = [...m.listedBy.map((f) => `index/${f}`), ...(m.inCatalog ? ['the catalog'] : [])];
+    const by = [...m.listedBy.map((f) => objectKey('index', f)), ...(m.inCatalog ? ['the catalog'] : [])];
     damage(`pack ${m.pack}`, `missing from the repository (listed by ${by.join(', ')})`, hashesOf(scratch.expectedBlobs(m.pack)));
   }
   const wrongSize = new Map<string, { size: number; by: string[] }>();
@@ -226,7 +227,7 @@ function checkStructure(
   }
   for (const o of scratch.entriesOutOfBounds()) {
     if (wrongSize.has(o.pack)) continue;
-    damage(`index/${o.file}`, `${o.count} entries of pack ${o.pack} lie outside the pack (the index file is inconsistent)`);
+    damage(objectKey('index', o.file), `${o.count} entries of pack ${o.pack} lie outside the pack (the index file is inconsistent)`);
   }
 
   // Blobs the catalog takes as indexed are never listed again by a backup: unmark the ones whose
@@ -258,13 +259,13 @@ function checkStructure(
       unreadable.affected = hit.versions;
       unreadable.affectedCount = hit.versionCount;
     } else if (gone.includes(group.indexFile)) {
-      damage(`index/${group.indexFile}`, `missing from the repository (the catalog read it); ${n} blobs it listed are in no other index file; ${lost}`, group.hashes);
+      damage(objectKey('index', group.indexFile), `missing from the repository (the catalog read it); ${n} blobs it listed are in no other index file; ${lost}`, group.hashes);
     } else {
-      damage(`index/${group.indexFile}`, `does not list ${n} blobs the catalog read from it; ${lost}`, group.hashes);
+      damage(objectKey('index', group.indexFile), `does not list ${n} blobs the catalog read from it; ${lost}`, group.hashes);
     }
   }
   for (const name of gone) {
-    if (!listed.has(name)) report.notes.push(`index/${name}, which the catalog read, is gone, but every blob it listed is in another index file (a prune elsewhere?)`);
+    if (!listed.has(name)) report.notes.push(`${objectKey('index', name)}, which the catalog read, is gone, but every blob it listed is in another index file (a prune elsewhere?)`);
   }
 
   const records = new Map<string, string[]>();
@@ -274,10 +275,10 @@ function checkStructure(
     records.set(r.run, list);
   }
   for (const [run, problems] of records) {
-    damage(`runs/${run}`, `${problems.join('; ')}; a catalog rebuild would lose the versions the run recorded`, [], [run]);
+    damage(objectKey('runs', run), `${problems.join('; ')}; a catalog rebuild would lose the versions the run recorded`, [], [run]);
   }
   for (const run of scratch.runsWithoutManifest()) {
-    damage(`runs/${run}`, `missing from the repository (the catalog knows run ${run}); a catalog rebuild would lose the run and the versions it recorded`, [], [run]);
+    damage(objectKey('runs', run), `missing from the repository (the catalog knows run ${run}); a catalog rebuild would lose the run and the versions it recorded`, [], [run]);
   }
   report.unreferencedPacks = scratch.unreferencedPacks(MAX_LISTED);
 }

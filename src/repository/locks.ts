@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LockedError, StorageError, errorMessage, isNotFound } from '../errors.js';
-import { readAll } from '../storage/types.js';
+import { objectKey } from './layout.js';
 import { bootId, isProcessAlive, processStart } from '../util/process.js';
 import { removeRepositoryObject } from './remove.js';
 import type { Repository } from './repository.js';
@@ -97,7 +97,7 @@ export class RepositoryLock {
   }
 
   get key(): string {
-    return `locks/${this.id}`;
+    return objectKey('locks', this.id);
   }
 
   /** Aborts, with a LockedError naming the lock and why, when the lock is lost. */
@@ -119,7 +119,7 @@ export class RepositoryLock {
     this.throwIfLost();
     let current: Buffer;
     try {
-      current = await readAll((await this.repo.store.get(this.key)).body);
+      current = (await this.repo.readFile('locks', this.id)).body;
     } catch (err) {
       if (isNotFound(err)) this.lose('it was removed (by `lakeguard unlock --remove-all`, or as stale by another host)');
       if (!(err instanceof StorageError && err.retryable)) this.lose(`it could not be read back: ${errorMessage(err)}`);
@@ -156,7 +156,7 @@ export class RepositoryLock {
     await this.refreshing?.catch(() => {});
     try {
       // A lost lock is removed only while it is still the one we wrote (not gone, not replaced).
-      if (this.lost.signal.aborted && !(await readAll((await this.repo.store.get(this.key)).body)).equals(this.body)) return;
+      if (this.lost.signal.aborted && !(await this.repo.readFile('locks', this.id)).body.equals(this.body)) return;
       // Every version: in a versioned (e.g. Object Lock) bucket a plain delete leaves them all behind.
       await removeRepositoryObject(this.repo, this.key);
     } catch (err) {
@@ -250,9 +250,9 @@ export async function readLocks(repo: Repository, skip: string | null = null): P
     let body: Buffer;
     let written: number;
     try {
-      const got = await repo.store.get(`locks/${id}`);
-      body = await readAll(got.body);
-      written = got.meta.lastModified.getTime();
+      const got = await repo.readFile('locks', id);
+      body = got.body;
+      written = got.lastModified.getTime();
     } catch (err) {
       if (isNotFound(err)) continue; // released while we listed
       throw err;
@@ -275,7 +275,7 @@ export async function removeLocks(repo: Repository, opts: { all: boolean }): Pro
       continue;
     }
     try {
-      await removeRepositoryObject(repo, `locks/${lock.id}`);
+      await removeRepositoryObject(repo, objectKey('locks', lock.id));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -339,7 +339,7 @@ async function checkConflicts(repo: Repository, type: LockType, ownId: string | 
     if (stale || info === null) continue;
     if (type === 'exclusive' || info.type === 'exclusive') {
       throw new LockedError(
-        `repository ${repo.store.location} is locked (${info.type}) by ${info.operation} on ${info.host} pid ${info.pid} since ${info.created}`,
+        `repository ${repo.location} is locked (${info.type}) by ${info.operation} on ${info.host} pid ${info.pid} since ${info.created}`,
       );
     }
   }

@@ -1,3 +1,4 @@
+import { listPrefix } from './layout.js';
 import type { ObjectLockMode } from '../storage/types.js';
 
 /** The repository's Object Lock setting, stored in `config` (and so covered by its MAC). */
@@ -61,5 +62,5 @@ export function writeRetainUntil(now: number, lock: ObjectLockConfig): Date {
 
 /** Keys the repository rewrites or deletes as part of normal operation, so never locked. */
 export function isLockable(key: string): boolean {
-  return !key.startsWith('locks/');
+  return !key.startsWith(listPrefix('locks'));
 }

@@ -1,4 +1,5 @@
 import { IntegrityError } from '../errors.js';
+import { objectKey } from './layout.js';
 
 /**
  * Pack layout (docs/repository-format.md):
@@ -38,8 +39,9 @@ export function flagsType(flags: number): BlobType {
   return ((flags >> 1) & 3) as BlobType;
 }
 
+/** The object key of a pack (layout.ts). */
 export function packKey(packId: string): string {
-  return `packs/${packId.slice(0, 2)}/${packId}`;
+  return objectKey('packs', packId);
 }
 
 export function encodePackHeader(entries: readonly PackEntry[]): Buffer {

@@ -17,30 +17,29 @@ export type RemoveResult = { removed: true } | { removed: false; lockedUntil: Da
  * administrator to do by hand.
  */
 export async function removeRepositoryObject(repo: Repository, name: string): Promise<RemoveResult> {
-  const store = repo.store;
   if (!(await isVersionAware(repo))) {
     try {
-      await store.delete(name);
+      await repo.deleteObject(name);
       return { removed: true };
     } catch (err) {
       // A bucket default retention can lock objects the repository config does not know about.
-      const until = isDenied(err) ? await retainedUntil(store, name, undefined).catch(() => null) : null;
+      const until = isDenied(err) ? await retainedUntil(repo, name, undefined).catch(() => null) : null;
       if (until !== null) return { removed: false, lockedUntil: until };
       throw err;
     }
   }
-  const versions = await versionsOf(store, name);
+  const versions = await repo.objectVersions(name);
   // Without Object Lock in the config there is nothing to ask (S3 refuses retention requests on such buckets).
-  const until = repo.objectLock === null ? null : await latestRetention(store, name, versions);
+  const until = repo.objectLock === null ? null : await latestRetention(repo, name, versions);
   if (until !== null) return { removed: false, lockedUntil: until };
   for (const v of versions) {
     const versionId = v.versionId ?? 'null';
     try {
-      await store.delete(name, { versionId });
+      await repo.deleteObject(name, { versionId });
     } catch (err) {
       if (isNotFound(err)) continue;
       // Locked between our check and the delete (e.g. by `lock extend` elsewhere): same answer.
-      const locked = isDenied(err) ? await retainedUntil(store, name, versionId).catch(() => null) : null;
+      const locked = isDenied(err) ? await retainedUntil(repo, name, versionId).catch(() => null) : null;
       if (locked !== null) return { removed: false, lockedUntil: locked };
       throw err;
     }
@@ -53,9 +52,8 @@ export async function removeRepositoryObject(repo: Repository, name: string): Pr
  * the future, or null when nothing retains it (or it does not exist). Deletes nothing.
  */
 export async function lockedUntil(repo: Repository, name: string): Promise<Date | null> {
-  const store = repo.store;
-  if (store.getRetention === undefined || repo.objectLock === null) return null;
-  return latestRetention(store, name, await versionsOf(store, name));
+  if (!repo.canReadRetention || repo.objectLock === null) return null;
+  return latestRetention(repo, name, await repo.objectVersions(name));
 }
 
 const versionAware = new WeakMap<Repository, Promise<boolean>>();
@@ -65,7 +63,7 @@ function isVersionAware(repo: Repository): Promise<boolean> {
   let known = versionAware.get(repo);
   if (known === undefined) {
     // Credentials without s3:GetBucketVersioning still delete the old way (one plain DELETE).
-    known = repo.objectLock !== null ? Promise.resolve(true) : (repo.store.versioningEnabled?.() ?? Promise.resolve(false)).catch(() => false);
+    known = repo.objectLock !== null ? Promise.resolve(true) : repo.bucketVersioned();
     versionAware.set(repo, known);
   }
   return known;
@@ -82,21 +80,21 @@ export async function versionsOf(store: ObjectStore, name: string): Promise<Obje
   return out;
 }
 
-async function latestRetention(store: ObjectStore, name: string, versions: ObjectEntry[]): Promise<Date | null> {
+async function latestRetention(repo: Repository, name: string, versions: ObjectEntry[]): Promise<Date | null> {
   let latest: Date | null = null;
   for (const v of versions) {
     if (v.isDeleteMarker) continue; // markers carry no retention and may always be removed
-    const until = await retainedUntil(store, name, v.versionId ?? 'null');
+    const until = await retainedUntil(repo, name, v.versionId ?? 'null');
     if (until !== null && (latest === null || until > latest)) latest = until;
   }
   return latest;
 }
 
 /** The retain-until date of one version if it is still in the future, else null. */
-async function retainedUntil(store: ObjectStore, name: string, versionId: string | undefined): Promise<Date | null> {
-  if (store.getRetention === undefined) return null;
+async function retainedUntil(repo: Repository, name: string, versionId: string | undefined): Promise<Date | null> {
+  if (!repo.canReadRetention) return null;
   try {
-    const r = await store.getRetention(name, versionId === undefined ? {} : { versionId });
+    const r = await repo.getRetention(name, versionId === undefined ? {} : { versionId });
     return r !== null && r.retainUntil.getTime() > Date.now() ? r.retainUntil : null;
   } catch (err) {
     if (isNotFound(err)) return null;

@@ -1,13 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
 import { IntegrityError, LakeguardError, RepositoryMissingError, StorageError, UsageError, WrongPasswordError, isNotFound } from '../errors.js';
-import { getBytes, type ObjectStore, type PutOptions } from '../storage/types.js';
+import { getBytes, readAll, type ObjectEntry, type ObjectRetention, type ObjectStore, type PutOptions, type RequestStats } from '../storage/types.js';
 import { DEFAULT_CHUNKER, type ChunkerParams } from './chunker.js';
+import { configMac, parseConfig, requireObjectLock, unlockKeys } from './config-file.js';
 import { compressBlob, decompressBlob } from './compress.js';
 import {
   FORMAT_NAME,
   FORMAT_VERSION,
-  REPOSITORY_ID_RE,
   canonicalJson,
   newRepositoryId,
   sha256Hex,
@@ -19,12 +19,9 @@ import {
   blobId,
   defaultKdfParams,
   deriveKey,
-  deriveSubkey,
   generateMasterKeys,
-  hmacHex,
   open as openSealed,
   seal,
-  unwrapMasterKeys,
   wrapMasterKeys,
   type KdfParams,
   type MasterKeys,
@@ -41,9 +38,9 @@ import {
   type DocumentDir,
 } from './documents.js';
 import { isLockable, writeRetainUntil, type ObjectLockConfig } from './object-lock.js';
-import { BlobType, decodePackHeader, packKey, splitPack, type PackEntry } from './pack.js';
-
-const PACK_ID = /^[0-9a-f]{64}$/;
+import { fileName, listPrefix, objectKey, type FileType } from './layout.js';
+import { BlobType, decodePackHeader, splitPack, type PackEntry } from './pack.js';
+import { versionsOf } from './remove.js';
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 export const DEFAULT_COMPRESSION_LEVEL = 3;
@@ -79,9 +76,6 @@ export interface OpenOptions {
   onWarning?: (message: string) => void;
 }
 
-/** HKDF label of the version 2 config MAC key (docs/repository-format.md, "Subkeys"). */
-const CONFIG_MAC_LABEL = 'lakeguard v2 config mac';
-
 /** A blob ready to go into a pack. */
 export interface EncodedBlob {
   id: Buffer;
@@ -94,6 +88,13 @@ export interface EncodedBlob {
 const AAD_HEADER = Buffer.from('lakeguard pack header v1');
 
 export type { DocumentDir } from './documents.js';
+export type { FileType } from './layout.js';
+
+/** A file of the repository as listed: its name (a pack's id) and size in bytes. */
+export interface RepositoryFile {
+  name: string;
+  size: number;
+}
 
 /**
  * The repository format (docs/repository-format.md) over an ObjectStore: config and keys,
@@ -102,7 +103,8 @@ export type { DocumentDir } from './documents.js';
  */
 export class Repository {
   private constructor(
-    readonly store: ObjectStore,
+    /** The store under the repository; private: nothing outside src/repository/ knows the layout. */
+    private readonly store: ObjectStore,
     readonly config: RepositoryConfig,
     private readonly keys: MasterKeys | null,
     private readonly putDefaults: PutOptions,
@@ -124,6 +126,14 @@ export class Repository {
 
   get id(): string {
     return this.config.id;
+  }
+  /** Where the repository is, e.g. `s3://bucket/prefix/` (never secrets): messages name objects as location + key. */
+  get location(): string {
+    return this.store.location;
+  }
+  /** A snapshot of the requests made to the repository so far (subtract two with statsDelta). */
+  requestCounts(): RequestStats {
+    return { ...this.store.stats };
   }
   get formatVersion(): FormatVersion {
     return this.config.version;
@@ -258,13 +268,13 @@ export class Repository {
    * after all (a keys/ object, a sealed document), or null. Costs a LIST or two and one GET.
    */
   async encryptionEvidence(): Promise<string | null> {
-    for await (const item of this.store.list('keys/')) {
+    for await (const item of this.store.list(listPrefix('keys'))) {
       if (item.kind === 'object') return `${item.key} exists (a password of an encrypted repository)`;
     }
     for (const dir of ['runs', 'index', 'forgets'] as const) {
-      for await (const item of this.store.list(`${dir}/`)) {
+      for await (const item of this.store.list(listPrefix(dir))) {
         if (item.kind !== 'object') continue;
-        const name = item.key.slice(dir.length + 1);
+        const name = fileName(dir, item.key)!;
         const body = await getBytes(this.store, item.key);
         return isUnencryptedDocument(dir, name, body) ? null : `${item.key} is not an unencrypted document (it is sealed, or damaged)`;
       }
@@ -283,7 +293,7 @@ export class Repository {
     };
     const body = Buffer.from(JSON.stringify(file, null, 2) + '\n');
     const id = sha256Hex(body);
-    await this.put(`keys/${id}`, body, { ifNoneMatch: true });
+    await this.put(objectKey('keys', id), body, { ifNoneMatch: true });
     return id;
   }
 
@@ -366,20 +376,20 @@ export class Repository {
       body = sealDocument(encKey, dir, id, framed);
     }
     try {
-      await this.put(`${dir}/${id}`, body, { ifNoneMatch: true });
+      await this.put(objectKey(dir, id), body, { ifNoneMatch: true });
     } catch (err) {
       if (!(name === null && err instanceof StorageError && err.code === 'PreconditionFailed')) throw err;
       // A name this writer chose (content hash, or random): a retried PUT whose first attempt
       // landed. Accept it only if the stored bytes are ours.
-      if (!(await getBytes(this.store, `${dir}/${id}`)).equals(body)) throw err;
+      if (!(await getBytes(this.store, objectKey(dir, id))).equals(body)) throw err;
     }
     return id;
   }
 
   /** Reads and authenticates `dir/name`; a document stored under another name than its own is refused. */
   async readDocument<T>(dir: DocumentDir, name: string): Promise<T> {
-    const body = await getBytes(this.store, `${dir}/${name}`);
-    const where = `${this.store.location}${dir}/${name}`;
+    const body = await getBytes(this.store, objectKey(dir, name));
+    const where = this.where(dir, name);
     let opened: { framed: Buffer; v1: boolean };
     try {
       opened = openDocument(this.keys?.encKey ?? null, dir, name, body);
@@ -397,27 +407,104 @@ export class Repository {
     return doc as T;
   }
 
-  /** The objects of a directory, by name and size, as they are listed (one LIST, streamed). */
-  async *listObjects(dir: DocumentDir | 'keys'): AsyncIterable<{ name: string; size: number }> {
-    for await (const item of this.store.list(`${dir}/`)) if (item.kind === 'object') yield { name: item.key.slice(dir.length + 1), size: item.size };
+  // ---- files by type and name (layout.ts knows where they are) -----------------------
+
+  /** `location` + the file's key: how messages name a repository object (`s3://b/p/index/<name>`). */
+  where(type: FileType, name: string): string {
+    return `${this.store.location}${objectKey(type, name)}`;
+  }
+
+  /**
+   * The files of one type, by name (a pack's id) and size, as they are listed: one LIST, streamed.
+   * Objects under packs/ that are not packs are left out (listPacks names them).
+   */
+  async *list(type: FileType, opts: { after?: string; signal?: AbortSignal } = {}): AsyncIterable<RepositoryFile> {
+    const listing = this.store.list(listPrefix(type), {
+      ...(opts.after === undefined ? {} : { startAfter: objectKey(type, opts.after) }),
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    });
+    for await (const item of listing) {
+      if (item.kind !== 'object') continue;
+      const name = fileName(type, item.key);
+      if (name !== null) yield { name, size: item.size };
+    }
+  }
+
+  /** The names of the files of one type (one LIST), for the few callers that need them all at once. */
+  async listNames(type: FileType): Promise<string[]> {
+    const names: string[] = [];
+    for await (const file of this.list(type)) names.push(file.name);
+    return names;
   }
 
   /**
    * The packs in the repository, by id and size (one LIST of packs/, streamed). An object under
-   * packs/ whose name is not `<aa>/<packId>` is yielded as a stray key: no pack, nothing refers to it.
+   * packs/ whose key is not a pack's (layout.ts) is yielded as a stray key: no pack, nothing refers to it.
    */
-  async *listPacks(): AsyncIterable<{ id: string; size: number } | { stray: string; size: number }> {
-    for await (const item of this.store.list('packs/')) {
+  async *listPacks(opts: { signal?: AbortSignal } = {}): AsyncIterable<{ id: string; size: number } | { stray: string; size: number }> {
+    for await (const item of this.store.list(listPrefix('packs'), opts.signal === undefined ? {} : { signal: opts.signal })) {
       if (item.kind !== 'object') continue;
-      const id = item.key.slice(item.key.lastIndexOf('/') + 1);
-      if (PACK_ID.test(id) && item.key === packKey(id)) yield { id, size: item.size };
+      const id = fileName('packs', item.key);
+      if (id !== null) yield { id, size: item.size };
       else yield { stray: item.key, size: item.size };
     }
   }
 
-  /** A whole pack (to check it end to end: its id, header and every blob). */
-  async readPack(id: string): Promise<Buffer> {
-    return getBytes(this.store, packKey(id));
+  /** A whole pack (to check it end to end, or to copy its blobs out): one GET. */
+  async readPack(id: string, opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
+    return getBytes(this.store, objectKey('packs', id), opts.signal === undefined ? {} : { signal: opts.signal });
+  }
+
+  /**
+   * Bytes `start` to `end` (exclusive) of a pack: one ranged GET. Not checked for length: a
+   * short answer (a truncated pack, a cut-off body) is the caller's to judge.
+   */
+  async readPackRange(id: string, start: number, end: number, opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
+    return getBytes(this.store, objectKey('packs', id), { range: { start, end: end - 1 }, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+  }
+
+  /** A plain (unsealed) file, `keys/` or `locks/`, with its last-modified time: one GET. */
+  async readFile(type: 'keys' | 'locks', name: string): Promise<{ body: Buffer; lastModified: Date }> {
+    const got = await this.store.get(objectKey(type, name));
+    return { body: await readAll(got.body), lastModified: got.meta.lastModified };
+  }
+
+  // ---- single objects by key: deletion and Object Lock (remove.ts, `lock extend`) ------
+
+  /** Deletes one object (one version of it, with versionId). */
+  async deleteObject(key: string, opts: { versionId?: string } = {}): Promise<void> {
+    await this.store.delete(key, opts);
+  }
+
+  /** Every version and delete marker of exactly this key, newest first (a version listing). */
+  async objectVersions(key: string): Promise<ObjectEntry[]> {
+    return versionsOf(this.store, key);
+  }
+
+  /** Whether the bucket keeps versions (false when the store cannot tell, or may not ask). */
+  async bucketVersioned(): Promise<boolean> {
+    return (this.store.versioningEnabled?.() ?? Promise.resolve(false)).catch(() => false);
+  }
+
+  /** Whether the store can read retention dates (S3; MemStore in tests). */
+  get canReadRetention(): boolean {
+    return this.store.getRetention !== undefined;
+  }
+
+  /** Whether the store can read and set retention dates (`lock extend` needs both). */
+  get canSetRetention(): boolean {
+    return this.store.getRetention !== undefined && this.store.putRetention !== undefined;
+  }
+
+  /** The retention of one object version; null when it has none, or the store cannot lock. */
+  async getRetention(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<ObjectRetention | null> {
+    return this.store.getRetention === undefined ? null : this.store.getRetention(key, opts);
+  }
+
+  /** Sets (extends) the retention of one object version. */
+  async putRetention(key: string, retention: ObjectRetention, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<void> {
+    if (this.store.putRetention === undefined) throw new LakeguardError(`${this.store.location} cannot set Object Lock retention`);
+    await this.store.putRetention(key, retention, opts);
   }
 
   /**
@@ -437,8 +524,8 @@ export class Repository {
    * (its wrapped key is authenticated only by the password that opens it).
    */
   async checkKeyFile(name: string): Promise<void> {
-    const where = `${this.store.location}keys/${name}`;
-    const body = await getBytes(this.store, `keys/${name}`);
+    const where = this.where('keys', name);
+    const body = await getBytes(this.store, objectKey('keys', name));
     if (sha256Hex(body) !== name) throw new IntegrityError(`${where}: content does not match its name (corrupted)`);
     let file: Partial<KeyFile>;
     try {
@@ -449,12 +536,6 @@ export class Repository {
     if (file === null || typeof file !== 'object' || typeof file.wrappedKey !== 'string' || file.kdf === null || typeof file.kdf !== 'object') {
       throw new IntegrityError(`${where}: not a key file (kdf or wrappedKey missing)`);
     }
-  }
-
-  async listNames(dir: DocumentDir | 'keys' | 'locks'): Promise<string[]> {
-    const names: string[] = [];
-    for await (const item of this.store.list(`${dir}/`)) if (item.kind === 'object') names.push(item.key.slice(dir.length + 1));
-    return names;
   }
 
   /**
@@ -472,105 +553,4 @@ export class Repository {
     this.retentionListener?.(key, retainUntil, result.versionId);
     return result;
   }
-}
-
-/** Init with Object Lock needs a store that can lock, on a bucket created with Object Lock enabled. */
-async function requireObjectLock(store: ObjectStore): Promise<void> {
-  if (store.objectLockEnabled === undefined || store.putRetention === undefined) {
-    throw new UsageError(`${store.location} cannot use S3 Object Lock: only S3 repositories can`, {
-      hint: 'drop --object-lock, or put the repository in an S3 bucket created with Object Lock enabled',
-    });
-  }
-  if (!(await store.objectLockEnabled())) {
-    throw new UsageError(`the bucket of ${store.location} does not have S3 Object Lock enabled`, {
-      hint: 'create a bucket with Object Lock enabled (aws s3api create-bucket --object-lock-enabled-for-bucket ...) and use it as repository.url, or drop --object-lock',
-    });
-  }
-}
-
-function parseConfig(raw: Buffer, location: string): RepositoryConfig {
-  let config: RepositoryConfig;
-  try {
-    config = JSON.parse(raw.toString('utf8')) as RepositoryConfig;
-  } catch (err) {
-    throw new IntegrityError(`repository config at ${location} is not valid JSON`, { cause: err });
-  }
-  if (config === null || typeof config !== 'object' || config.format !== FORMAT_NAME) {
-    throw new LakeguardError(`${location}config is not a lakeguard repository config`);
-  }
-  if (config.version !== 1 && config.version !== FORMAT_VERSION) {
-    throw new LakeguardError(`repository at ${location} has format version ${JSON.stringify(config.version)}; this lakeguard reads versions 1 and ${FORMAT_VERSION}`, {
-      hint: 'upgrade lakeguard',
-    });
-  }
-  // The id names the catalog's directory (~/.cache/lakeguard/<id>/): never a path of the config's choosing.
-  if (typeof config.id !== 'string' || !REPOSITORY_ID_RE.test(config.id)) {
-    throw new IntegrityError(`repository config at ${location} has an invalid id ${JSON.stringify(config.id)} (expected 32 lowercase hex digits)`, {
-      hint: 'restore the original config object; lakeguard refuses a modified config',
-    });
-  }
-  const algorithm = (config.encryption as { algorithm?: unknown } | undefined)?.algorithm;
-  if (algorithm !== 'none' && algorithm !== 'aes-256-gcm') {
-    throw new IntegrityError(`repository config at ${location} has an unknown encryption ${JSON.stringify(algorithm ?? null)}`, {
-      hint: 'restore the original config object; lakeguard refuses a modified config',
-    });
-  }
-  const lock = config.objectLock as unknown;
-  if (lock !== undefined) {
-    const l = lock as { mode?: unknown; retentionDays?: unknown };
-    if ((l.mode !== 'COMPLIANCE' && l.mode !== 'GOVERNANCE') || !Number.isInteger(l.retentionDays) || (l.retentionDays as number) < 1) {
-      throw new IntegrityError(`repository config at ${location} has an invalid objectLock ${JSON.stringify(lock)}`, {
-        hint: 'restore the original config object',
-      });
-    }
-  }
-  return config;
-}
-
-/**
- * The master keys, from the config's wrapped key or any keys/ object the password opens. A
- * keys/ object that is not a usable key file is named (warn) and skipped: anyone who can write
- * to keys/ must not be able to lock the owner out with one bad object.
- */
-async function unlockKeys(store: ObjectStore, config: RepositoryConfig, password: string, warn: (message: string) => void): Promise<MasterKeys | null> {
-  if (config.encryption.algorithm === 'none') return null;
-  const primary = unwrapMasterKeys(await deriveKey(password, config.encryption.kdf), config.encryption.wrappedKey);
-  if (primary !== null) return primary;
-  for await (const item of store.list('keys/')) {
-    if (item.kind !== 'object') continue;
-    try {
-      const file = parseKeyFile(await getBytes(store, item.key));
-      const keys = unwrapMasterKeys(await deriveKey(password, file.kdf), file.wrappedKey);
-      if (keys !== null) return keys;
-    } catch (err) {
-      if (!(err instanceof IntegrityError)) throw err;
-      warn(`${store.location}${item.key} skipped: not a usable key file (${err.message})`);
-    }
-  }
-  return null;
-}
-
-function parseKeyFile(body: Buffer): KeyFile {
-  let file: Partial<KeyFile> | null;
-  try {
-    file = JSON.parse(body.toString('utf8')) as Partial<KeyFile> | null;
-  } catch {
-    throw new IntegrityError('not JSON');
-  }
-  if (file === null || typeof file !== 'object' || typeof file.kdf !== 'object' || file.kdf === null || typeof file.wrappedKey !== 'string') {
-    throw new IntegrityError('kdf or wrappedKey missing');
-  }
-  return file as KeyFile;
-}
-
-/**
- * HMAC-SHA-256 of the canonical config with an empty configMac. Version 2 keys it with a subkey
- * (HKDF label CONFIG_MAC_LABEL): under version 1's key, the blob-id key, any blob id was a MAC of
- * its content, so someone who knew the id of a blob holding a config's canonical JSON held a
- * valid MAC for that config.
- */
-function configMac(keys: MasterKeys, config: RepositoryConfig): string {
-  const unsigned = canonicalJson({ ...config, encryption: { ...config.encryption, configMac: '' } });
-  const key = config.version === 1 ? keys.macKey : deriveSubkey(keys.macKey, CONFIG_MAC_LABEL);
-  return hmacHex(key, unsigned);
 }

@@ -58,7 +58,7 @@ export async function buildScenario(dir: string, opts: { store?: FsStore; passwo
   const catalog = Catalog.open(catalogPath, repo.id);
   const group: Group = { name: 'lake', sources: [] };
   const policy = testPolicy(store.location, [group]);
-  const backup = () => backupGroup({ repo, catalog, policy, group, sources: [{ bucket: 'lake', store: lake, prefixes: [''], isExcluded: compileExcludes([]) }] });
+  const backup = () => backupGroup({ repo, catalog, policy, group, sources: [{ bucket: 'lake', objectStore: lake, prefixes: [''], isExcluded: compileExcludes([]) }] });
 
   // Run 1: 30 small objects and one of several chunks.
   const old: Buffer[] = [];

@@ -63,11 +63,11 @@ describe('a backup that loses its lock (real server)', () => {
    */
   async function backupLosingLock(refreshEveryMs: number, fault: (lock: RepositoryLock) => Promise<void>): Promise<{ err: unknown; lock: RepositoryLock }> {
     const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group lake', { refreshEveryMs, retryEveryMs: refreshEveryMs });
-    const policy = testPolicy(repo.store.location, [group]);
+    const policy = testPolicy(repo.location, [group]);
     const source = openSource(group.sources[0]!, policy);
-    const get = source.store.get.bind(source.store);
+    const get = source.objectStore.get.bind(source.objectStore);
     let first = true;
-    source.store.get = async (key, opts) => {
+    source.objectStore.get = async (key, opts) => {
       if (first) {
         first = false;
         await fault(lock);
@@ -125,7 +125,7 @@ describe('a backup that loses its lock (real server)', () => {
   });
 
   it('restore with credentials that cannot write a lock: a clear error naming --no-lock, which then restores with a warning', async () => {
-    const policy = testPolicy(repo.store.location, [group]);
+    const policy = testPolicy(repo.location, [group]);
     expect((await backupGroup({ repo, catalog, policy, group })).status).toBe('complete');
     const s3 = testS3Client();
     const deny = { Effect: 'Deny', Principal: '*', Action: ['s3:PutObject'], Resource: [`arn:aws:s3:::${bucket}/${prefix}/locks/*`] };

@@ -42,7 +42,7 @@ describe('directory sources: every entry backed up or recorded', () => {
     dir.cleanup();
   });
 
-  const source = (store = new FsStore({ root: lake, fsync: false, userFiles: true })): OpenedSource => ({ bucket: 'lake', store, prefixes: [''], isExcluded: () => false });
+  const source = (store = new FsStore({ root: lake, fsync: false, userFiles: true })): OpenedSource => ({ bucket: 'lake', objectStore: store, prefixes: [''], isExcluded: () => false });
   const backup = (opened = source(), listRanges?: { keysPerRange: number; minKeys: number }) =>
     backupGroup({ repo, catalog, policy, group, sources: [opened], ...(listRanges === undefined ? {} : { listRanges }) });
   const failures = (runId: string) => catalog.failuresOfRun(catalog.findRun(runId)!.seq).sort((a, b) => a.key.localeCompare(b.key));

@@ -79,14 +79,14 @@ describe('backup from S3-like sources', () => {
     dir.cleanup();
   });
 
-  const source = (prefixes = [''], exclude: string[] = []): OpenedSource => ({ bucket: 'events', store: bucket, prefixes, isExcluded: compileExcludes(exclude) });
-  const run = (src = source()) => backupGroup({ repo, catalog, policy: testPolicy(repo.store.location, [group], { concurrency: { list: 4, transfer: 4 } }), group, sources: [src] });
+  const source = (prefixes = [''], exclude: string[] = []): OpenedSource => ({ bucket: 'events', objectStore: bucket, prefixes, isExcluded: compileExcludes(exclude) });
+  const run = (src = source()) => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group], { concurrency: { list: 4, transfer: 4 } }), group, sources: [src] });
 
   it('an incremental run lists a well-known prefix in key ranges and sees every change at their edges', async () => {
     const key = (i: number) => `p/k-${String(i).padStart(5, '0')}`;
     for (let i = 0; i < 2500; i++) await bucket.put(key(i), Buffer.from(`{"i":${i}}`));
     const ranged = (src = source()) =>
-      backupGroup({ repo, catalog, policy: testPolicy(repo.store.location, [group], { concurrency: { list: 4, transfer: 4 } }), group, sources: [src], listRanges: { keysPerRange: 500, minKeys: 100 } });
+      backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group], { concurrency: { list: 4, transfer: 4 } }), group, sources: [src], listRanges: { keysPerRange: 500, minKeys: 100 } });
     const calls: (ListOptions | undefined)[] = [];
     const list = bucket.list.bind(bucket);
     bucket.list = (prefix: string, opts?: ListOptions) => (calls.push(opts), list(prefix, opts));
@@ -185,7 +185,7 @@ describe('backup from S3-like sources', () => {
   it('completes byte-exact when 10 % of GETs fail (throttled, 500, reset, body cut off)', async () => {
     for (let i = 0; i < 600; i++) await bucket.put(`f/${i % 6}/${i}.json`, Buffer.from(JSON.stringify({ i, pad: 'p'.repeat(i) })));
     const faulty = new FaultyStore(bucket, { rate: 0.1, seed: 5, faults: ['throttle', 'server', 'reset', 'truncate'] });
-    const summary = await run({ ...source(), store: faulty });
+    const summary = await run({ ...source(), objectStore: faulty });
     expect(summary).toMatchObject({ status: 'complete', counters: { objectsNew: 600, objectsFailed: 0 } });
     expect(Object.values(faulty.injected).reduce((a, b) => a + b, 0)).toBeGreaterThan(30);
     expect(faulty.injected.truncate).toBeGreaterThan(0);

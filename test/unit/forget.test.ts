@@ -36,8 +36,8 @@ describe('forget', () => {
     dir.cleanup();
   });
 
-  const source = (): OpenedSource => ({ bucket: 'lake', store: bucket, prefixes: [''], isExcluded: () => false });
-  const backup = (group: Group) => backupGroup({ repo, catalog, policy: testPolicy(repo.store.location, [group]), group, sources: [source()] });
+  const source = (): OpenedSource => ({ bucket: 'lake', objectStore: bucket, prefixes: [''], isExcluded: () => false });
+  const backup = (group: Group) => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source()] });
   const put = async (key: string, body: string) => {
     clock += 60_000;
     await bucket.put(key, Buffer.from(body));
@@ -53,7 +53,7 @@ describe('forget', () => {
     return Object.fromEntries(hashTree(target));
   };
   const count = (cat: Catalog, sql: string): number => cat.database.prepare(sql).pluck().get() as number;
-  const policyFor = (group: Group): Policy => testPolicy(repo.store.location, [{ ...group, sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }] }]);
+  const policyFor = (group: Group): Policy => testPolicy(repo.location, [{ ...group, sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }] }]);
 
   /** Five runs: a has five versions, b is deleted, c arrives late. */
   async function history(group: Group): Promise<string[]> {

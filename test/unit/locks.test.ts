@@ -26,19 +26,21 @@ async function deadPid(): Promise<number> {
   return child.pid!;
 }
 
-async function writeLock(repo: Repository, id: string, info: Partial<LockInfo>): Promise<void> {
+async function writeLock(store: FsStore, id: string, info: Partial<LockInfo>): Promise<void> {
   const now = new Date().toISOString();
   const full: LockInfo = { type: 'exclusive', operation: 'prune', host: hostname(), pid: process.ppid, created: now, refreshed: now, ...info };
-  await repo.store.put(`locks/${id}`, Buffer.from(JSON.stringify(full)));
+  await store.put(`locks/${id}`, Buffer.from(JSON.stringify(full)));
 }
 
 describe('repository locks', () => {
   let dir: ReturnType<typeof tempDir>;
   let repo: Repository;
+  let store: FsStore;
 
   beforeEach(async () => {
     dir = tempDir('locks');
-    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password: null });
+    store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    repo = await initRepo(store, { password: null });
   });
   afterEach(() => dir.cleanup());
 
@@ -59,7 +61,7 @@ describe('repository locks', () => {
     expect((err as LockedError).exitCode).toBe(ExitCode.locked);
     expect((err as LockedError).exitCode).toBe(11);
     expect((err as LockedError).message).toBe(
-      `repository ${repo.store.location} is locked (shared) by backup of group finance on ${hostname()} pid ${process.pid} since ${info.created}`,
+      `repository ${repo.location} is locked (shared) by backup of group finance on ${hostname()} pid ${process.pid} since ${info.created}`,
     );
     expect((err as LockedError).hint).toMatch(/lakeguard unlock/);
     // The failed attempt left no lock of its own behind.
@@ -79,7 +81,7 @@ describe('repository locks', () => {
 
   it('a lock not refreshed for 30 minutes is stale: ignored, and removed by unlock', async () => {
     const old = new Date(Date.now() - 31 * 60 * 1000).toISOString();
-    await writeLock(repo, 'old', { host: 'other-host', pid: 4242, created: old, refreshed: old });
+    await writeLock(store, 'old', { host: 'other-host', pid: 4242, created: old, refreshed: old });
     const [found] = await readLocks(repo);
     expect(found).toMatchObject({ id: 'old', stale: true, reason: 'not refreshed for 31 minutes' });
     const lock = await RepositoryLock.acquire(repo, 'exclusive', 'prune'); // ignores it
@@ -92,9 +94,9 @@ describe('repository locks', () => {
 
   it('a lock of a process that is gone on this host is stale; one on another host, or of a live process, is not', async () => {
     const pid = await deadPid();
-    await writeLock(repo, 'dead', { pid });
-    await writeLock(repo, 'live', { type: 'shared', operation: 'backup of group a', pid: process.ppid });
-    await writeLock(repo, 'elsewhere', { type: 'shared', operation: 'backup of group b', host: `not-${hostname()}`, pid });
+    await writeLock(store, 'dead', { pid });
+    await writeLock(store, 'live', { type: 'shared', operation: 'backup of group a', pid: process.ppid });
+    await writeLock(store, 'elsewhere', { type: 'shared', operation: 'backup of group b', host: `not-${hostname()}`, pid });
     const byId = new Map((await readLocks(repo)).map((l) => [l.id, l]));
     expect(byId.get('dead')).toMatchObject({ stale: true, reason: `process ${pid} is gone on this host` });
     expect(byId.get('live')).toMatchObject({ stale: false, reason: null });
@@ -111,7 +113,7 @@ describe('repository locks', () => {
   });
 
   it('an object in locks/ that is not a lock blocks nobody and is removed by unlock', async () => {
-    await repo.store.put('locks/garbage', Buffer.from('{"type":"exclusive"'));
+    await store.put('locks/garbage', Buffer.from('{"type":"exclusive"'));
     expect(await readLocks(repo)).toEqual([{ id: 'garbage', info: null, stale: true, reason: 'not a readable lock' }]);
     await (await RepositoryLock.acquire(repo, 'exclusive', 'prune')).release();
     expect((await removeLocks(repo, { all: false })).removed.map((l) => l.id)).toEqual(['garbage']);
@@ -119,7 +121,7 @@ describe('repository locks', () => {
 
   it('a lock "refreshed" in the future is stale 30 minutes after the storage last wrote it, not never', async () => {
     // Forged (or written by a host whose clock is years ahead), and last written 31 minutes ago.
-    await writeLock(repo, 'future', { host: 'other-host', pid: 4242, refreshed: '2099-01-01T00:00:00.000Z' });
+    await writeLock(store, 'future', { host: 'other-host', pid: 4242, refreshed: '2099-01-01T00:00:00.000Z' });
     const past = new Date(Date.now() - 31 * 60 * 1000);
     utimesSync(join(dir.path, 'repo', 'locks', 'future'), past, past);
     expect((await readLocks(repo))[0]).toMatchObject({ id: 'future', stale: true, reason: 'not refreshed for 31 minutes' });
@@ -134,16 +136,16 @@ describe('repository locks', () => {
     const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
     const liveStart = readFileSync(`/proc/${process.ppid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]!;
     // process.ppid is alive: as pid alone it would look like the holder.
-    await writeLock(repo, 'before-reboot', { pid: process.ppid, holder: 'aaaaaaaaaaaaaaaa', boot: '00000000-0000-0000-0000-000000000000', pidStart: liveStart });
-    await writeLock(repo, 'reused-pid', { pid: process.ppid, holder: 'bbbbbbbbbbbbbbbb', boot, pidStart: String(Number(liveStart) + 1) });
-    await writeLock(repo, 'holder-alive', { type: 'shared', pid: process.ppid, holder: 'cccccccccccccccc', boot, pidStart: liveStart });
+    await writeLock(store, 'before-reboot', { pid: process.ppid, holder: 'aaaaaaaaaaaaaaaa', boot: '00000000-0000-0000-0000-000000000000', pidStart: liveStart });
+    await writeLock(store, 'reused-pid', { pid: process.ppid, holder: 'bbbbbbbbbbbbbbbb', boot, pidStart: String(Number(liveStart) + 1) });
+    await writeLock(store, 'holder-alive', { type: 'shared', pid: process.ppid, holder: 'cccccccccccccccc', boot, pidStart: liveStart });
     const byId = new Map((await readLocks(repo)).map((l) => [l.id, l.reason]));
     expect(byId.get('before-reboot')).toBe(`written before host ${hostname()} rebooted`);
     expect(byId.get('reused-pid')).toBe(`pid ${process.ppid} now belongs to another process on this host`);
     expect(byId.get('holder-alive')).toBeNull();
     // A new lock records all three, and its own process knows it by its random holder id.
     const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group a');
-    const info = JSON.parse((await getBytes(repo.store, `locks/${lock.id}`)).toString('utf8')) as LockInfo;
+    const info = JSON.parse((await getBytes(store, `locks/${lock.id}`)).toString('utf8')) as LockInfo;
     expect(info).toMatchObject({ pid: process.pid, boot, pidStart: readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19] });
     expect(info.holder).toMatch(/^[0-9a-f]{16}$/);
     expect(staleReason(info)).toBeNull();
@@ -151,7 +153,6 @@ describe('repository locks', () => {
   });
 
   it('refresh failures worth retrying are tolerated within the give-up window; then the lock is lost', async () => {
-    const store = repo.store as FsStore;
     const put = store.put.bind(store);
     let failing = 0;
     store.put = async (key, body, opts) => {
@@ -161,7 +162,7 @@ describe('repository locks', () => {
       }
       return put(key, body, opts);
     };
-    const read = async (id: string) => JSON.parse((await getBytes(repo.store, `locks/${id}`)).toString('utf8')) as LockInfo;
+    const read = async (id: string) => JSON.parse((await getBytes(store, `locks/${id}`)).toString('utf8')) as LockInfo;
     const tolerant = await RepositoryLock.acquire(repo, 'shared', 'backup of group a', { refreshEveryMs: 20, retryEveryMs: 20, giveUpAfterMs: 60_000 });
     const first = (await read(tolerant.id)).refreshed;
     failing = 3;
@@ -182,7 +183,7 @@ describe('repository locks', () => {
 
   it('a refresh that finds a conflicting exclusive lock (taken while ours was briefly gone) loses ours', async () => {
     const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group a', { refreshEveryMs: 3_600_000 });
-    await writeLock(repo, 'prune', { operation: 'prune', pid: process.ppid });
+    await writeLock(store, 'prune', { operation: 'prune', pid: process.ppid });
     const err = await lock.refresh().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LockedError);
     expect((err as LockedError).message).toMatch(new RegExp(`^lost the repository lock locks/${lock.id} \\(shared, backup of group a\\): a conflicting lock appeared: repository .* is locked \\(exclusive\\) by prune`));
@@ -194,7 +195,7 @@ describe('repository locks', () => {
 
   it('refresh updates `refreshed` and keeps everything else', async () => {
     const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group a');
-    const read = async () => JSON.parse((await getBytes(repo.store, `locks/${lock.id}`)).toString('utf8')) as LockInfo;
+    const read = async () => JSON.parse((await getBytes(store, `locks/${lock.id}`)).toString('utf8')) as LockInfo;
     const before = await read();
     await new Promise((r) => setTimeout(r, 15));
     await lock.refresh();
@@ -233,7 +234,7 @@ describe('two concurrent backups of different groups into one repository', () =>
     repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { packSize: 128 * 1024, chunker: CHUNKER });
     groupA = { name: 'a', sources: [{ kind: 'path', path: join(dir.path, 'src/lake-a'), prefixes: [''], exclude: [] }] };
     groupB = { name: 'b', sources: [{ kind: 'path', path: join(dir.path, 'src/lake-b'), prefixes: [''], exclude: [] }] };
-    policy = testPolicy(repo.store.location, [groupA, groupB]);
+    policy = testPolicy(repo.location, [groupA, groupB]);
   });
   afterEach(() => {
     for (const c of open.splice(0)) c.close();

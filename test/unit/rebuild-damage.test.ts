@@ -21,6 +21,7 @@ import { hashTree, initRepo, tempDir, testPolicy, writeTree } from '../helpers/f
 describe('catalog rebuild on a damaged repository', () => {
   let dir: ReturnType<typeof tempDir>;
   let repo: Repository;
+  let store: FsStore;
   let runs: string[];
   let target: string;
   let source: string;
@@ -40,7 +41,7 @@ describe('catalog rebuild on a damaged repository', () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 12; i++) files[`t/part-${i}.json`] = JSON.stringify({ i, text: 'x'.repeat(100 + i) });
     writeTree(source, files);
-    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
     repo = await initRepo(store, { packSize: 64 * 1024 });
     target = join(dir.path, 'catalog.db');
     const catalog = Catalog.open(target, repo.id);
@@ -84,7 +85,7 @@ describe('catalog rebuild on a damaged repository', () => {
     // after the original one (index files are read in name order; the first entry used to win).
     const hex = (await repo.readDocument<RunManifest>('runs', runs[0]!)).records[0]!;
     const original = await locateBlob(repo, hex);
-    const body = await getBytes(repo.store, packKey(original.pack));
+    const body = await getBytes(store, packKey(original.pack));
     const { entries, blobArea } = repo.readPackHeader(body, original.pack);
     const packs: IndexDocument['packs'] = [];
     const packer = new Packer(repo, {
@@ -99,10 +100,10 @@ describe('catalog rebuild on a damaged repository', () => {
     expect(packs).toHaveLength(1);
     let copyIndex = '';
     do {
-      if (copyIndex !== '') await repo.store.delete(`index/${copyIndex}`);
+      if (copyIndex !== '') await store.delete(`index/${copyIndex}`);
       copyIndex = await repo.writeDocument('index', null, { version: 1, packs } satisfies IndexDocument);
     } while (copyIndex < original.indexFile);
-    await repo.store.delete(packKey(original.pack));
+    await store.delete(packKey(original.pack));
 
     const report = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'fresh.db') });
     expect(report.damage).toEqual([]);
@@ -134,7 +135,7 @@ describe('catalog rebuild on a damaged repository', () => {
     const pack = doc.packs.find((p) => p.blobs.some((b) => b[0] === hex))!;
     pack.blobs.find((b) => b[0] === hex)![2] = pack.size; // its offset, past the end
     const rewritten = await repo.writeDocument('index', null, doc);
-    await repo.store.delete(`index/${indexFile}`);
+    await store.delete(`index/${indexFile}`);
     const report = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'fresh.db') });
     expect(report.damage).toEqual(
       expect.arrayContaining([{ what: `index/${rewritten}`, problem: `1 entries of pack ${pack.id} lie outside the pack; left out` }]),

@@ -45,7 +45,7 @@ describe('the repository cannot be turned against its owner', () => {
     const catalog = Catalog.open(catalogPath, repo.id);
     try {
       const group = { name: 'local', sources: [{ kind: 'path' as const, path: lake, prefixes: [''], exclude: [] }] };
-      const summary = await backupGroup({ repo, catalog, policy: testPolicy(repo.store.location, [group]), group });
+      const summary = await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group });
       expect(summary.status).toBe('complete');
     } finally {
       catalog.close();
@@ -140,7 +140,7 @@ describe('the repository cannot be turned against its owner', () => {
         const [d, name] = to.split('/') as ['runs' | 'index' | 'forgets', string];
         const err = await repo.readDocument(d, name).catch((e: unknown) => e);
         expect(err, `${from} -> ${to} (format ${formatVersion ?? 2})`).toBeInstanceOf(IntegrityError);
-        expect((err as IntegrityError).message).toContain(`${repo.store.location}${to}: `);
+        expect((err as IntegrityError).message).toContain(`${repo.location}${to}: `);
       }
       // The originals still read.
       await expect(repo.readDocument('runs', run!)).resolves.toMatchObject({ id: run });

@@ -57,7 +57,7 @@ class SlowBucket extends MemStore {
   }
 }
 
-const source = (bucket: string, store: MemStore): OpenedSource => ({ bucket, store, prefixes: [''], isExcluded: compileExcludes([]) });
+const source = (bucket: string, store: MemStore): OpenedSource => ({ bucket, objectStore: store, prefixes: [''], isExcluded: compileExcludes([]) });
 
 interface Hosts {
   store: FlakyFs;

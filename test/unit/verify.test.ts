@@ -19,6 +19,7 @@ import { initRepo, openCatalog, tempDir, testPolicy, writeTree } from '../helper
 describe('verify covers every repository object', () => {
   let dir: ReturnType<typeof tempDir>;
   let repo: Repository;
+  let store: FsStore;
   let catalog: Catalog;
   let runs: string[];
   const repoPath = (...parts: string[]) => join(dir.path, 'repo', ...parts);
@@ -29,7 +30,7 @@ describe('verify covers every repository object', () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 12; i++) files[`t/part-${i}.json`] = JSON.stringify({ i, text: 'x'.repeat(100 + i) });
     writeTree(source, files);
-    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
     repo = await initRepo(store, { packSize: 64 * 1024 });
     catalog = openCatalog(dir.path, repo);
     const group: Group = { name: 'lake', sources: [{ kind: 'path', path: source, prefixes: [''], exclude: [] }] };
@@ -47,13 +48,13 @@ describe('verify covers every repository object', () => {
 
   it('a clean repository: every object is counted, nothing is damaged; an unreferenced pack is a note', async () => {
     await repo.addPassword('second password', { algorithm: 'scrypt', N: 1024, r: 8, p: 1, salt: Buffer.alloc(16, 1).toString('base64') });
-    const orphan = await getBytes(repo.store, packKey(catalog.referencedPacks()[0]!.name));
+    const orphan = await getBytes(store, packKey(catalog.referencedPacks()[0]!.name));
     // A pack a killed backup left: a copy under another (valid) name, listed by nothing.
     const { sha256Hex } = await import('../../src/repository/config.js');
     const extra = Buffer.concat([orphan, Buffer.alloc(0)]);
     extra[0]! ^= 1;
     const extraId = sha256Hex(extra);
-    await repo.store.put(packKey(extraId), extra);
+    await store.put(packKey(extraId), extra);
     const report = await verify({ repo, catalog, readData: 1, concurrency: 4 });
     expect(report.damage).toEqual([]);
     expect(report).toMatchObject({ keyFiles: 1, manifests: 2, forgets: 0 });
@@ -117,7 +118,7 @@ describe('verify covers every repository object', () => {
     const pack = doc.packs.find((p) => p.blobs.some((b) => b[0] === hex))!;
     pack.blobs.find((b) => b[0] === hex)![2] = pack.size;
     const rewritten = await repo.writeDocument('index', null, doc);
-    await repo.store.delete(`index/${indexFile}`);
+    await store.delete(`index/${indexFile}`);
     const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
     expect(report.damage.find((d) => d.what === `index/${rewritten}`)?.problem).toBe(`1 entries of pack ${pack.id} lie outside the pack (the index file is inconsistent)`);
   });
@@ -135,7 +136,7 @@ describe('verify covers every repository object', () => {
     rmSync(repoPath(packKey(victim)));
     await repo.writeDocument('forgets', '20261201T030000Z-9ab1c2-0001', { version: 1, forgotten: [], dropped: [] });
     flipByte(repoPath('forgets', '20261201T030000Z-9ab1c2-0001'), 20);
-    await repo.store.put(`keys/${'f'.repeat(64)}`, Buffer.from('{"not":"a key"}'));
+    await store.put(`keys/${'f'.repeat(64)}`, Buffer.from('{"not":"a key"}'));
     const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
     const what = report.damage.map((d) => d.what);
     expect(what).toEqual(expect.arrayContaining([`pack ${victim}`, 'forgets/20261201T030000Z-9ab1c2-0001', `keys/${'f'.repeat(64)}`]));

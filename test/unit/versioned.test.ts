@@ -33,9 +33,9 @@ describe('versioned sources', () => {
     dir.cleanup();
   });
 
-  const source = (): OpenedSource => ({ bucket: 'lake', store: bucket, prefixes: [''], isExcluded: () => false });
+  const source = (): OpenedSource => ({ bucket: 'lake', objectStore: bucket, prefixes: [''], isExcluded: () => false });
   const backup = () =>
-    backupGroup({ repo, catalog, policy: testPolicy(repo.store.location, [group]), group, sources: [source()] });
+    backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source()] });
   const tick = (minutes: number) => (clock += minutes * 60_000);
   const restoreAt = async (cut: StateCut, name: string) => {
     const target = join(dir.path, name);

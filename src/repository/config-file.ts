@@ -1,0 +1,114 @@
+/**
+ * The trust anchors of a repository, as it is opened: the `config` object (parsed and checked
+ * field by field, its MAC), the `keys/` files a password may open, and what init requires of a
+ * store for Object Lock. Repository.init/open/checkConfig use these; nothing else does.
+ */
+import { IntegrityError, LakeguardError, UsageError } from '../errors.js';
+import { getBytes, type ObjectStore } from '../storage/types.js';
+import { FORMAT_NAME, FORMAT_VERSION, REPOSITORY_ID_RE, canonicalJson, type KeyFile, type RepositoryConfig } from './config.js';
+import { deriveKey, deriveSubkey, hmacHex, unwrapMasterKeys, type MasterKeys } from './crypto.js';
+import { listPrefix } from './layout.js';
+
+/** HKDF label of the version 2 config MAC key (docs/repository-format.md, "Subkeys"). */
+const CONFIG_MAC_LABEL = 'lakeguard v2 config mac';
+
+/** Init with Object Lock needs a store that can lock, on a bucket created with Object Lock enabled. */
+export async function requireObjectLock(store: ObjectStore): Promise<void> {
+  if (store.objectLockEnabled === undefined || store.putRetention === undefined) {
+    throw new UsageError(`${store.location} cannot use S3 Object Lock: only S3 repositories can`, {
+      hint: 'drop --object-lock, or put the repository in an S3 bucket created with Object Lock enabled',
+    });
+  }
+  if (!(await store.objectLockEnabled())) {
+    throw new UsageError(`the bucket of ${store.location} does not have S3 Object Lock enabled`, {
+      hint: 'create a bucket with Object Lock enabled (aws s3api create-bucket --object-lock-enabled-for-bucket ...) and use it as repository.url, or drop --object-lock',
+    });
+  }
+}
+
+export function parseConfig(raw: Buffer, location: string): RepositoryConfig {
+  let config: RepositoryConfig;
+  try {
+    config = JSON.parse(raw.toString('utf8')) as RepositoryConfig;
+  } catch (err) {
+    throw new IntegrityError(`repository config at ${location} is not valid JSON`, { cause: err });
+  }
+  if (config === null || typeof config !== 'object' || config.format !== FORMAT_NAME) {
+    throw new LakeguardError(`${location}config is not a lakeguard repository config`);
+  }
+  if (config.version !== 1 && config.version !== FORMAT_VERSION) {
+    throw new LakeguardError(`repository at ${location} has format version ${JSON.stringify(config.version)}; this lakeguard reads versions 1 and ${FORMAT_VERSION}`, {
+      hint: 'upgrade lakeguard',
+    });
+  }
+  // The id names the catalog's directory (~/.cache/lakeguard/<id>/): never a path of the config's choosing.
+  if (typeof config.id !== 'string' || !REPOSITORY_ID_RE.test(config.id)) {
+    throw new IntegrityError(`repository config at ${location} has an invalid id ${JSON.stringify(config.id)} (expected 32 lowercase hex digits)`, {
+      hint: 'restore the original config object; lakeguard refuses a modified config',
+    });
+  }
+  const algorithm = (config.encryption as { algorithm?: unknown } | undefined)?.algorithm;
+  if (algorithm !== 'none' && algorithm !== 'aes-256-gcm') {
+    throw new IntegrityError(`repository config at ${location} has an unknown encryption ${JSON.stringify(algorithm ?? null)}`, {
+      hint: 'restore the original config object; lakeguard refuses a modified config',
+    });
+  }
+  const lock = config.objectLock as unknown;
+  if (lock !== undefined) {
+    const l = lock as { mode?: unknown; retentionDays?: unknown };
+    if ((l.mode !== 'COMPLIANCE' && l.mode !== 'GOVERNANCE') || !Number.isInteger(l.retentionDays) || (l.retentionDays as number) < 1) {
+      throw new IntegrityError(`repository config at ${location} has an invalid objectLock ${JSON.stringify(lock)}`, {
+        hint: 'restore the original config object',
+      });
+    }
+  }
+  return config;
+}
+
+/**
+ * The master keys, from the config's wrapped key or any keys/ object the password opens. A
+ * keys/ object that is not a usable key file is named (warn) and skipped: anyone who can write
+ * to keys/ must not be able to lock the owner out with one bad object.
+ */
+export async function unlockKeys(store: ObjectStore, config: RepositoryConfig, password: string, warn: (message: string) => void): Promise<MasterKeys | null> {
+  if (config.encryption.algorithm === 'none') return null;
+  const primary = unwrapMasterKeys(await deriveKey(password, config.encryption.kdf), config.encryption.wrappedKey);
+  if (primary !== null) return primary;
+  for await (const item of store.list(listPrefix('keys'))) {
+    if (item.kind !== 'object') continue;
+    try {
+      const file = parseKeyFile(await getBytes(store, item.key));
+      const keys = unwrapMasterKeys(await deriveKey(password, file.kdf), file.wrappedKey);
+      if (keys !== null) return keys;
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      warn(`${store.location}${item.key} skipped: not a usable key file (${err.message})`);
+    }
+  }
+  return null;
+}
+
+function parseKeyFile(body: Buffer): KeyFile {
+  let file: Partial<KeyFile> | null;
+  try {
+    file = JSON.parse(body.toString('utf8')) as Partial<KeyFile> | null;
+  } catch {
+    throw new IntegrityError('not JSON');
+  }
+  if (file === null || typeof file !== 'object' || typeof file.kdf !== 'object' || file.kdf === null || typeof file.wrappedKey !== 'string') {
+    throw new IntegrityError('kdf or wrappedKey missing');
+  }
+  return file as KeyFile;
+}
+
+/**
+ * HMAC-SHA-256 of the canonical config with an empty configMac. Version 2 keys it with a subkey
+ * (HKDF label CONFIG_MAC_LABEL): under version 1's key, the blob-id key, any blob id was a MAC of
+ * its content, so someone who knew the id of a blob holding a config's canonical JSON held a
+ * valid MAC for that config.
+ */
+export function configMac(keys: MasterKeys, config: RepositoryConfig): string {
+  const unsigned = canonicalJson({ ...config, encryption: { ...config.encryption, configMac: '' } });
+  const key = config.version === 1 ? keys.macKey : deriveSubkey(keys.macKey, CONFIG_MAC_LABEL);
+  return hmacHex(key, unsigned);
+}
