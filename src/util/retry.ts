@@ -9,6 +9,8 @@ export interface RetryOptions {
   maxDelayMs?: number;
   /** Stops waiting and retrying; the abort reason is thrown. */
   signal?: AbortSignal;
+  /** Asked after a retryable failure: true stops retrying and throws that failure (unlike `signal`, the caller handles it). */
+  stopRetrying?(): boolean;
   /** Called before each backoff sleep, e.g. to log or count retries. */
   onRetry?(err: StorageError, attempt: number, delayMs: number): void;
   /** Injectable for tests. Must reject when `signal` aborts. */
@@ -52,7 +54,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
     } catch (err) {
       // An abort surfaces as whatever the backend threw; report the abort itself.
       signal?.throwIfAborted();
-      if (!isRetryable(err) || attempt >= maxAttempts) throw err;
+      if (!isRetryable(err) || attempt >= maxAttempts || opts.stopRetrying?.() === true) throw err;
       const delayMs = Math.max(backoffDelay(attempt, base, cap, opts.random), err.retryAfterMs ?? 0);
       opts.onRetry?.(err, attempt, delayMs);
       await sleepFn(delayMs, signal);

@@ -31,6 +31,19 @@ const throttled = (retryAfterMs?: number): StorageError =>
   new StorageError('Throttled', 'GET s3://b/k: SlowDown (503)', retryAfterMs === undefined ? {} : { retryAfterMs });
 
 describe('withRetry', () => {
+  it('stopRetrying: a retryable failure is thrown as it is, without another attempt, once it says stop', async () => {
+    const s = fakeSleep();
+    const errors = [throttled(), throttled(), throttled()];
+    const f = failing(errors);
+    let stop = false;
+    const onRetry = (): void => {
+      stop = true;
+    };
+    await expect(withRetry(f.fn, { sleep: s.sleep, onRetry, stopRetrying: () => stop })).rejects.toBe(errors[1]);
+    expect(f.attempts).toEqual([1, 2]);
+    expect(s.delays).toHaveLength(1);
+  });
+
   it.each([
     { label: 'Throttled', err: new StorageError('Throttled', 'slow down') },
     { label: 'ServerError', err: new StorageError('ServerError', 'internal error') },

@@ -1,0 +1,206 @@
+/**
+ * Backup, part 1 of 3: the archiver of one run (restic's archiver). Lists every source with the
+ * fan-out backup-plan.ts chooses, merge-joins each listing with the catalog (scan.ts), and
+ * hands new and changed objects to transfers (backup-transfer.ts, which stores their blobs
+ * through backup-dedup.ts); the records of what it saw go to backup-records.ts. Listings and
+ * transfers each run under their own concurrency limit, with back-pressure between them.
+ */
+import pLimit from 'p-limit';
+import type { LatestVersion, RunCounters } from '../catalog/types.js';
+import { InterruptedError, StorageError } from '../errors.js';
+import type { Packer } from '../repository/packer.js';
+import type { ObjectEntry } from '../storage/types.js';
+import { TaskGroup } from '../util/task-group.js';
+import type { BackupOptions } from './backup.js';
+import { BlobSaver } from './backup-dedup.js';
+import { MAX_FANOUT_DEPTH, keyRanges, subPrefixDepth } from './backup-plan.js';
+import { RunWriter, isCataloguedVersion, versionRecord } from './backup-records.js';
+import { ObjectReader, isUnreadable } from './backup-transfer.js';
+import { scanRange, scanVersions, type Change, type KeyRange } from './scan.js';
+import type { OpenedSource } from './sources.js';
+
+const PROGRESS_EVERY_MS = 500;
+/**
+ * Objects read but not yet durable (their packs are still open or uploading) keep their records
+ * in memory. Tiny objects fill a 16 MiB pack slowly (12,000 objects of 1.3 KiB stored), and with
+ * five packs open or in flight those records took 180 MB of heap; past this many, the open pack
+ * is sealed early instead. Packs stay large enough for <= 1 PUT per 1,000 objects.
+ */
+const MAX_PENDING_RECORDS = 8000;
+
+/** State of one backup run while it scans and transfers. */
+export class Archiver {
+  readonly writer: RunWriter;
+  private readonly listLimit: ReturnType<typeof pLimit>;
+  private readonly transferLimit: ReturnType<typeof pLimit>;
+  /** Listings of prefixes (each may spawn more) and object transfers, each bounded by its limiter. */
+  private readonly listings = new TaskGroup();
+  private readonly transfers = new TaskGroup();
+  /** Reads objects into blobs; null in a dry run, which reads nothing. */
+  private readonly reader: ObjectReader | null;
+  /** Records waiting for their packs to be written. */
+  private readonly durable = new TaskGroup();
+  /** Set while the open pack is sealed early because too many records wait (MAX_PENDING_RECORDS). */
+  private draining: Promise<void> | null = null;
+  private lastProgress = 0;
+
+  constructor(
+    private readonly opts: BackupOptions,
+    private readonly sources: OpenedSource[],
+    private readonly counters: RunCounters,
+    private readonly packer: Packer | null,
+    runSeq: number | null,
+  ) {
+    this.listLimit = pLimit(opts.policy.concurrency.list);
+    this.transferLimit = pLimit(opts.policy.concurrency.transfer);
+    this.writer = new RunWriter(opts.catalog, opts.events, runSeq, counters);
+    this.reader = packer === null ? null : new ObjectReader(new BlobSaver(opts.repo, opts.catalog, packer, counters), opts.repo.chunker, counters, opts.signal);
+  }
+
+  async scanAll(): Promise<void> {
+    for (const source of this.sources) {
+      for (const prefix of source.prefixes) {
+        const ranges = source.versioned ? null : keyRanges(this.opts.catalog, source.bucket, prefix, this.opts.listRanges);
+        if (ranges === null) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, 0)));
+        else for (const range of ranges) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, MAX_FANOUT_DEPTH, range)));
+      }
+    }
+    // Listings spawn more listings (sub-prefixes) and transfers: wait until none is left.
+    // Wait for both even after a failure, so nothing still writes while the run is finalized.
+    await this.listings.waitBelow(1);
+    await this.transfers.waitBelow(1);
+    this.throwIfFatal();
+    this.progress(true);
+  }
+
+  /** Waits until every stored object's record reached the catalog writer. */
+  async settled(): Promise<void> {
+    await this.durable.wait();
+  }
+
+  private throwIfFatal(): void {
+    this.listings.throwIfFailed();
+    this.transfers.throwIfFailed();
+    this.durable.throwIfFailed();
+    if (this.opts.signal?.aborted) throw new InterruptedError('backup interrupted');
+  }
+
+  private async scan(source: OpenedSource, prefix: string, depth: number, range?: KeyRange): Promise<void> {
+    const shallow = depth < MAX_FANOUT_DEPTH;
+    const subPrefixes: string[] = [];
+    const changes = (source.versioned ? scanVersions : scanRange)(this.opts.catalog, source, prefix, {
+      shallow,
+      onPrefix: (p) => subPrefixes.push(p),
+      ...(range === undefined ? {} : { range }),
+      ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+    });
+    try {
+      for await (const change of changes) {
+        this.throwIfFatal();
+        await this.handle(source, change);
+      }
+    } catch (err) {
+      // A prefix (or bucket) that cannot be listed does not stop the run: it is recorded as a
+      // failure and nothing under it is taken as deleted. Anything else is fatal.
+      if (!isUnreadable(err)) throw err;
+      this.writer.failed(source.bucket, { key: prefix, versionId: null }, err);
+      return;
+    }
+    const next = subPrefixDepth(subPrefixes.length, this.opts.policy.concurrency.list, depth);
+    for (const p of subPrefixes) this.listings.spawn(() => this.listLimit(() => this.scan(source, p, next)));
+  }
+
+  private async handle(source: OpenedSource, change: Change): Promise<void> {
+    const c = this.counters;
+    switch (change.kind) {
+      case 'excluded':
+        c.objectsExcluded++;
+        return;
+      case 'skipped':
+        this.writer.skipped(source.bucket, change.entry);
+        break;
+      case 'unchanged':
+        c.objectsSeen++;
+        c.objectsUnchanged++;
+        break;
+      case 'deleted':
+        c.objectsDeleted++;
+        this.writer.deleted(source.bucket, change.previous.key, change.previous.validFrom);
+        break;
+      case 'new':
+        c.objectsSeen++;
+        if (change.entry.isDeleteMarker) {
+          // A real delete marker of a versioned bucket: recorded as it is, nothing to read.
+          c.objectsDeleted++;
+          this.writer.deleteMarker(source.bucket, change.entry);
+        } else {
+          await this.startTransfer(source, change.entry, null);
+        }
+        break;
+      case 'changed':
+        c.objectsSeen++;
+        await this.startTransfer(source, change.entry, change.previous);
+        break;
+    }
+    this.progress(false);
+  }
+
+  /**
+   * Counts a new or changed object once its version is read (a dry run: once listed). An object
+   * that fails to read is counted as failed only: "new" in a run's counters means recorded.
+   */
+  private countCopied(entry: ObjectEntry, previous: LatestVersion | null): void {
+    if (previous === null) this.counters.objectsNew++;
+    else this.counters.objectsChanged++;
+    this.counters.bytesNew += entry.size;
+  }
+
+  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
+    if (this.packer === null) {
+      this.countCopied(entry, previous);
+      this.opts.events?.({ type: 'would-back-up', bucket: source.bucket, key: entry.key, versionId: entry.versionId, size: entry.size, change: previous === null ? 'new' : 'changed' });
+      return;
+    }
+    // Back-pressure: keep the listing at most a few batches ahead of the transfers.
+    await this.transfers.waitBelow(this.opts.policy.concurrency.transfer * 4);
+    if (this.durable.size >= MAX_PENDING_RECORDS) {
+      // One drain at a time: concurrent listings each sealing would make many tiny packs.
+      const packer = this.packer;
+      this.draining ??= (async () => {
+        await packer.sealOpen();
+        await this.durable.waitBelow(MAX_PENDING_RECORDS / 2);
+      })().finally(() => (this.draining = null));
+      await this.draining;
+    }
+    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previous)));
+  }
+
+  private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
+    const read = await this.reader!.read(source, entry);
+    if (read instanceof StorageError) {
+      this.writer.failed(source.bucket, entry, read);
+      return;
+    }
+    if (isCataloguedVersion(read, previous)) {
+      // The catalogued version after all (the listing was damaged in flight): nothing new.
+      this.counters.objectsUnchanged++;
+      this.durable.spawn(() => Promise.all(read.stored).then(() => undefined));
+      return;
+    }
+    this.countCopied(entry, previous);
+    const record = versionRecord(source.bucket, entry, previous, read);
+    // The record may reach the catalog only once every blob it needs is in a written pack.
+    this.durable.spawn(async () => {
+      await Promise.all(read.stored);
+      this.writer.version(record);
+    });
+  }
+
+  private progress(force: boolean): void {
+    const now = Date.now();
+    if (!force && now - this.lastProgress < PROGRESS_EVERY_MS) return;
+    this.lastProgress = now;
+    const c = this.counters;
+    this.opts.events?.({ type: 'progress', phase: 'backup', done: c.objectsSeen, bytes: c.bytesRead, failed: c.objectsFailed });
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Backup, part 3 of 3: deduplication and packing (restic's blob saver). Each chunk of an object
+ * becomes a blob id; a blob the catalog knows, one in a pack still being written, or one this
+ * object already produced is not stored again. New blobs go to the run's Packer, which writes
+ * full packs; `stored` promises settle when a blob's pack is written.
+ */
+import type { Catalog } from '../catalog/catalog.js';
+import type { RunCounters } from '../catalog/types.js';
+import { BlobType } from '../repository/pack.js';
+import type { Packer } from '../repository/packer.js';
+import type { EncodedBlob, Repository } from '../repository/repository.js';
+
+/** Objects whose new blobs fit in this many bytes are checksummed before anything is stored. */
+const VERIFY_BEFORE_STORE = 32 * 1024 * 1024;
+
+/** A failure writing to the repository while reading an object: fatal for the run, never an object failure. */
+export class RepositoryFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super('repository write failed');
+  }
+}
+
+/** The run's blobs on their way into packs, shared by every transfer. */
+export class BlobSaver {
+  /** Blobs added to a pack that is not written yet: dedup against them too. */
+  private readonly pendingBlobs = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly repo: Repository,
+    readonly catalog: Catalog,
+    private readonly packer: Packer,
+    readonly counters: RunCounters,
+  ) {}
+
+  /** Settles when the pack of a blob that is not written yet is; undefined for any other blob. */
+  pending(hex: string): Promise<void> | undefined {
+    return this.pendingBlobs.get(hex);
+  }
+
+  /**
+   * Adds a new blob to the open pack. `stored` settles when its pack is written (wrapped in an
+   * object: awaiting a promise of a promise would wait for the pack).
+   */
+  async add(blob: EncodedBlob, hex: string): Promise<{ stored: Promise<void> }> {
+    const pending = this.pendingBlobs.get(hex);
+    if (pending !== undefined) return { stored: pending };
+    this.counters.blobsNew++;
+    this.counters.bytesStored += blob.stored.length;
+    const added = await this.packer.add(blob);
+    this.pendingBlobs.set(hex, added.stored);
+    void added.stored.then(() => this.pendingBlobs.delete(hex), () => {});
+    return added;
+  }
+}
+
+/**
+ * The blobs of one object as it is read. New blobs of objects up to VERIFY_BEFORE_STORE are
+ * held until `flush`, which the reader calls only after checking the object's bytes, so a
+ * damaged read stores nothing. Repository errors come out wrapped in RepositoryFailure.
+ */
+export class ObjectBlobs {
+  /** The object's blob ids (hex), in order. */
+  readonly ids: string[] = [];
+  /** Settle when every blob the object needs is in a written pack. */
+  readonly stored: Promise<void>[] = [];
+  private held: { blob: EncodedBlob; hex: string }[] = [];
+  private heldBytes = 0;
+
+  constructor(private readonly saver: BlobSaver) {}
+
+  async add(chunk: Buffer): Promise<void> {
+    const { repo, catalog, counters } = this.saver;
+    const id = repo.blobId(chunk);
+    const hex = id.toString('hex');
+    this.ids.push(hex);
+    const pending = this.saver.pending(hex);
+    if (pending !== undefined) {
+      this.stored.push(pending);
+      counters.blobsDeduplicated++;
+    } else if (catalog.hasBlob(id) || this.held.some((h) => h.hex === hex)) {
+      counters.blobsDeduplicated++;
+    } else {
+      const blob = repo.encodeBlob(chunk, BlobType.data, id);
+      this.held.push({ blob, hex });
+      this.heldBytes += blob.stored.length;
+      if (this.heldBytes > VERIFY_BEFORE_STORE) await this.flush();
+    }
+  }
+
+  /** Stores the held blobs. */
+  async flush(): Promise<void> {
+    try {
+      for (const { blob, hex } of this.held) this.stored.push((await this.saver.add(blob, hex)).stored);
+    } catch (err) {
+      throw new RepositoryFailure(err);
+    }
+    this.held = [];
+    this.heldBytes = 0;
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Backup: how the listing of a source fans out (restic's archiver walks a tree; a bucket has
+ * only prefixes). A prefix the catalog knows well is cut into key ranges listed in parallel; one
+ * it does not (a seed, a versioned bucket) is listed with a delimiter, one level deeper while a
+ * level has too few sub-prefixes to keep the listing concurrency busy.
+ */
+import type { Catalog } from '../catalog/catalog.js';
+import type { KeyRange } from './scan.js';
+
+/** Listing fan-out: descend one more level while a level has fewer sub-prefixes than this factor × list concurrency. */
+export const MAX_FANOUT_DEPTH = 3;
+/**
+ * Catalogued keys per listing range of an incremental run. The last page of a range overshoots
+ * into the next one by up to 999 keys (listed twice, ignored once): at 20,000 that is <= 5 %.
+ */
+const RANGE_KEYS = 20_000;
+/** Below this many catalogued keys a prefix is listed with the delimiter fan-out (a seed, or nearly). */
+const MIN_KEYS_FOR_RANGES = 1000;
+
+/** Listing ranges of incremental runs: keys per range, and the fewest keys to split at all (tests use small ones). */
+export interface RangeSettings {
+  keysPerRange: number;
+  minKeys: number;
+}
+
+/**
+ * A prefix the catalog already knows well enough is split into ranges of RANGE_KEYS catalogued
+ * keys, each listed without a delimiter from its first key (StartAfter), in parallel: a full
+ * 1,000-key page per request, whatever the layout. The delimiter fan-out (depth 0) needs one
+ * request per sub-prefix, however small (240 date partitions of 80 keys: 12x the requests of
+ * one sequential listing), and is only used where the catalog cannot guide (null): a seed, a
+ * prefix with few catalogued keys. Versioned buckets are never split (the caller's rule).
+ */
+export function keyRanges(catalog: Catalog, bucket: string, prefix: string, settings?: RangeSettings): KeyRange[] | null {
+  const { keysPerRange, minKeys } = settings ?? { keysPerRange: RANGE_KEYS, minKeys: MIN_KEYS_FOR_RANGES };
+  if (catalog.nthKey(bucket, prefix, null, minKeys) === undefined) return null;
+  const ranges: KeyRange[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const upTo = catalog.nthKey(bucket, prefix, after ?? null, keysPerRange);
+    // The last range is open: keys added after the last catalogued one belong to it.
+    if (upTo === undefined || catalog.nthKey(bucket, prefix, upTo, 1) === undefined) {
+      ranges.push(after === undefined ? {} : { after });
+      return ranges;
+    }
+    ranges.push(after === undefined ? { upTo } : { after, upTo });
+    after = upTo;
+  }
+}
+
+/**
+ * The depth at which the sub-prefixes a delimiter listing at `depth` found are listed: few of
+ * them (fewer than the list concurrency) are each listed one level deeper, to get enough
+ * parallel listings; many are each listed fully (MAX_FANOUT_DEPTH: no delimiter).
+ */
+export function subPrefixDepth(subPrefixes: number, listConcurrency: number, depth: number): number {
+  const descend = subPrefixes < listConcurrency && depth + 1 < MAX_FANOUT_DEPTH;
+  return descend ? depth + 1 : MAX_FANOUT_DEPTH;
+}

@@ -1,0 +1,120 @@
+/**
+ * Backup: what a run observed, as catalog records (object versions, delete markers, failures).
+ * Records of stored objects reach the writer only once their blobs are in written packs
+ * (backup-archiver.ts); nothing is written in a dry run.
+ */
+import type { Catalog } from '../catalog/catalog.js';
+import type { LatestVersion, RunCounters, StoredMeta, VersionRecord } from '../catalog/types.js';
+import type { StorageError } from '../errors.js';
+import type { ObjectEntry, ObjectMeta, SkippedEntry } from '../storage/types.js';
+import type { ObjectRead } from './backup-transfer.js';
+import type { EventSink } from './events.js';
+import { RecordWriter } from './record-writer.js';
+
+/** Turns observations into catalog records (nothing in a dry run). */
+export class RunWriter {
+  private readonly writer: RecordWriter | null;
+
+  constructor(
+    catalog: Catalog,
+    private readonly events: EventSink | undefined,
+    runSeq: number | null,
+    private readonly counters: RunCounters,
+  ) {
+    this.writer = runSeq === null ? null : new RecordWriter(catalog, runSeq);
+  }
+
+  version(record: VersionRecord): void {
+    this.writer?.addVersion(record);
+  }
+
+  /** An unversioned key that disappeared: a synthetic delete marker stamped with the run's time. */
+  deleted(bucket: string, key: string, previousValidFrom: number): void {
+    const now = Date.now();
+    this.writer?.addVersion({
+      bucket,
+      key,
+      versionId: null,
+      deleteMarker: true,
+      size: 0,
+      etag: '',
+      lastModified: now,
+      validFrom: Math.max(now, previousValidFrom + 1),
+      blobs: [],
+    });
+  }
+
+  /** A delete marker listed by a versioned bucket. */
+  deleteMarker(bucket: string, entry: ObjectEntry): void {
+    const at = entry.lastModified.getTime();
+    this.writer?.addVersion({ bucket, key: entry.key, versionId: entry.versionId, deleteMarker: true, size: 0, etag: '', lastModified: at, validFrom: at, blobs: [] });
+  }
+
+  /**
+   * An entry passed over on purpose (a symbolic link or special file in a directory source):
+   * kept with the run's failures, under its own code, so `runs show --failures` lists it, but
+   * counted apart: it does not make the run partial.
+   */
+  skipped(bucket: string, entry: SkippedEntry): void {
+    this.counters.objectsSkipped = (this.counters.objectsSkipped ?? 0) + 1;
+    this.events?.({ type: 'warning', message: `skipped ${bucket}/${entry.key}: ${entry.message}` });
+    this.writer?.addFailure({ bucket, key: entry.key, versionId: null, code: entry.code, message: entry.message });
+  }
+
+  failed(bucket: string, entry: { key: string; versionId: string | null }, err: StorageError): void {
+    this.counters.objectsFailed++;
+    const failure = { bucket, key: entry.key, versionId: entry.versionId, code: err.backendCode, message: err.message };
+    this.events?.({ type: 'failure', ...failure });
+    this.writer?.addFailure(failure);
+  }
+
+  flush(): void {
+    this.writer?.flush();
+  }
+}
+
+/**
+ * Whether a changed object read back as the catalogued version after all: what the listing said
+ * about it differed only because the listing was damaged in flight (an altered ETag cannot be
+ * told from a real one).
+ */
+export function isCataloguedVersion(read: ObjectRead, previous: LatestVersion | null): boolean {
+  return previous !== null && read.meta.etag === previous.etag && read.size === previous.size && sameSecond(read.meta.lastModified.getTime(), previous.lastModified);
+}
+
+/** The record of a version read from `bucket`. */
+export function versionRecord(bucket: string, entry: ObjectEntry, previous: LatestVersion | null, read: ObjectRead): VersionRecord {
+  const { meta, size, tags, blobs } = read;
+  // Same object as listed (etag): keep the listing's timestamp, which has ms precision (GET's has seconds).
+  const lastModified = (meta.etag === entry.etag ? entry.lastModified : meta.lastModified).getTime();
+  return {
+    bucket,
+    key: entry.key,
+    versionId: meta.versionId,
+    deleteMarker: false,
+    size,
+    etag: meta.etag,
+    lastModified,
+    validFrom: previous === null ? lastModified : Math.max(lastModified, previous.validFrom + 1),
+    ...((entry.storageClass ?? meta.storageClass) === undefined ? {} : { storageClass: (entry.storageClass ?? meta.storageClass)! }),
+    meta: storedMeta(meta, tags),
+    blobs,
+  };
+}
+
+/** GET's Last-Modified has whole seconds; a listing's may have milliseconds. */
+function sameSecond(a: number, b: number): boolean {
+  return Math.floor(a / 1000) === Math.floor(b / 1000);
+}
+
+function storedMeta(meta: ObjectMeta, tags: Record<string, string> | undefined): StoredMeta {
+  const out: StoredMeta = {};
+  if (tags !== undefined && Object.keys(tags).length > 0) out.tags = tags;
+  if (meta.contentType !== undefined) out.contentType = meta.contentType;
+  if (meta.contentEncoding !== undefined) out.contentEncoding = meta.contentEncoding;
+  if (meta.cacheControl !== undefined) out.cacheControl = meta.cacheControl;
+  if (meta.contentDisposition !== undefined) out.contentDisposition = meta.contentDisposition;
+  if (Object.keys(meta.metadata).length > 0) out.metadata = meta.metadata;
+  if (meta.mode !== undefined) out.mode = meta.mode;
+  return out;
+}

@@ -1,0 +1,105 @@
+/**
+ * Backup, part 2 of 3: reading source objects (restic's file saver). One GET per object (and
+ * one GetObjectTagging for an object that has tags), chunked as it streams, its bytes checked
+ * against the length and, when it is an MD5, the ETag.
+ *
+ * Who retries what: the source store retries each request up to its response headers (throttling,
+ * 5xx, resets: src/storage, util/retry.ts). A body that is cut off or altered after that can
+ * only be read again as a whole, so the reader retries the whole object (OBJECT_ATTEMPTS, with
+ * util/retry.ts's withRetry); a request the store already gave up on is tried again here too,
+ * with its own retries each time. An object that still fails is a failure of the run's, not fatal.
+ */
+import { createHash } from 'node:crypto';
+import type { RunCounters } from '../catalog/types.js';
+import { StorageError } from '../errors.js';
+import { chunkStream, type ChunkerParams } from '../repository/chunker.js';
+import type { ObjectEntry, ObjectMeta } from '../storage/types.js';
+import { withRetry } from '../util/retry.js';
+import { ObjectBlobs, RepositoryFailure, type BlobSaver } from './backup-dedup.js';
+import type { OpenedSource } from './sources.js';
+
+/** Reads of one object (a body cut off or altered in flight is read again). */
+const OBJECT_ATTEMPTS = 5;
+/** Storage classes that cannot be read without a restore request. */
+const ARCHIVED = new Set(['GLACIER', 'DEEP_ARCHIVE']);
+
+/** One object as read: what it is, and its blobs on their way into packs. */
+export interface ObjectRead {
+  meta: ObjectMeta;
+  size: number;
+  tags: Record<string, string> | undefined;
+  blobs: string[];
+  stored: Promise<void>[];
+}
+
+/** Errors that make one object, prefix or bucket unreadable without making the run pointless. */
+export function isUnreadable(err: unknown): err is StorageError {
+  return err instanceof StorageError && ['AccessDenied', 'NoSuchBucket', 'NotFound', 'InvalidObjectState'].includes(err.code);
+}
+
+export class ObjectReader {
+  constructor(
+    private readonly saver: BlobSaver,
+    private readonly chunker: ChunkerParams,
+    private readonly counters: RunCounters,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /**
+   * Reads one object into blobs, or returns why it cannot be read (a StorageError: the object
+   * failed). Repository errors are thrown: they are fatal.
+   */
+  async read(source: OpenedSource, entry: ObjectEntry): Promise<ObjectRead | StorageError> {
+    if (entry.storageClass !== undefined && ARCHIVED.has(entry.storageClass)) {
+      return new StorageError('InvalidObjectState', `GET ${source.objectStore.location}${entry.key}: stored in ${entry.storageClass}; it must be restored (an S3 restore request) before it can be read`, {
+        backendCode: 'ArchivedObject',
+      });
+    }
+    try {
+      return await withRetry(() => this.readOnce(source, entry), {
+        maxAttempts: OBJECT_ATTEMPTS,
+        baseDelayMs: 200,
+        maxDelayMs: 5000,
+        stopRetrying: () => this.signal?.aborted === true,
+      });
+    } catch (err) {
+      if (err instanceof RepositoryFailure) throw err.cause;
+      if (!(err instanceof StorageError)) throw err;
+      return err;
+    }
+  }
+
+  /**
+   * One read of an object. Its bytes are checked against the ETag when that is an MD5
+   * (single-part, not SSE-KMS/SSE-C) and against its length; blobs of objects up to the
+   * saver's verify limit are stored only after the check (ObjectBlobs).
+   */
+  private async readOnce(source: OpenedSource, entry: ObjectEntry): Promise<ObjectRead> {
+    const c = this.counters;
+    const got = await source.objectStore.get(entry.key, {
+      ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
+      ...(this.signal === undefined ? {} : { signal: this.signal }),
+    });
+    const meta = got.meta;
+    // Tags cost a request, so only for objects that have any (x-amz-tagging-count).
+    const tags = meta.tagCount && source.objectStore.getTags ? await source.objectStore.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId }) : undefined;
+    const md5 = /^[0-9a-f]{32}$/.test(meta.etag) && (meta.sse === undefined || meta.sse === 'AES256') ? createHash('md5') : null;
+    const blobs = new ObjectBlobs(this.saver);
+    let size = 0;
+    for await (const chunk of chunkStream(got.body, this.chunker)) {
+      size += chunk.length;
+      c.bytesRead += chunk.length;
+      md5?.update(chunk);
+      await blobs.add(chunk);
+    }
+    const where = `GET ${source.objectStore.location}${entry.key}${meta.versionId === null ? '' : ` (version ${meta.versionId})`}`;
+    if (size !== meta.size) {
+      throw new StorageError('Network', `${where}: read ${size} bytes, expected ${meta.size} (truncated body)`, { backendCode: 'TruncatedBody', retryable: true });
+    }
+    if (md5 !== null && md5.digest('hex') !== meta.etag) {
+      throw new StorageError('Network', `${where}: content does not match its ETag (MD5): altered in transit`, { backendCode: 'ChecksumMismatch', retryable: true });
+    }
+    await blobs.flush();
+    return { meta, size, tags, blobs: blobs.ids, stored: blobs.stored };
+  }
+}
