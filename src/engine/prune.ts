@@ -5,17 +5,17 @@ import { LockDates } from '../catalog/lock-dates.js';
 import { markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { isIndexName } from '../repository/documents.js';
-import { RepositoryLock } from '../repository/locks.js';
 import { objectKey } from '../repository/layout.js';
-import { flagsCompressed, flagsType } from '../repository/pack.js';
-import { Packer, packRecord, type WrittenPack } from '../repository/packer.js';
+import { RepositoryLock } from '../repository/locks.js';
+import { packRecord } from '../repository/packer.js';
 import { removeRepositoryObject } from '../repository/remove.js';
-import type { EncodedBlob, Repository } from '../repository/repository.js';
+import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
 import { newRunId } from './backup.js';
 import { noEvents, type EventSink } from './events.js';
-import { INDEX_PAGE, writePendingIndexes, type IndexDocument, type RunManifest } from './finalize.js';
-import { planPrune, type PackFacts, type PlannedPack, type PrunePlan } from './prune-plan.js';
+import { writePendingIndexes, type IndexDocument, type RunManifest } from './finalize.js';
+import { planPrune, type PackFacts, type PrunePlan } from './prune-plan.js';
+import { repack, writeIndexes, type RepackRun } from './prune-repack.js';
 
 export interface PruneOptions {
   repo: Repository;
@@ -65,8 +65,6 @@ export interface PruneReport {
 
 /** Deletions in flight (index files first, all of them, then packs). */
 const DELETE_CONCURRENCY = 8;
-/** Packs read while earlier ones are copied into new packs. */
-const READ_AHEAD = 3;
 
 /**
  * Deletes packs nothing refers to and repacks mostly-empty ones, under an exclusive lock.
@@ -152,7 +150,7 @@ class PruneRun {
     if (report.dryRun) return this.reportDryRun(plan, indexFiles, present);
 
     // 1. Copy the used blobs of the packs to repack into new packs.
-    const { written, repacked, keptDamaged } = await this.repack(plan.repack);
+    const { written, repacked, keptDamaged } = await repack(this.repackRun(), plan.repack);
     const newPacks = new Set(written.map((p) => p.id));
     // A new pack may have the name of one to delete (same content): it is then kept.
     const dropped = [...plan.remove, ...repacked].filter((p) => !newPacks.has(p.name));
@@ -168,7 +166,7 @@ class PruneRun {
     // 2. New index files: the new packs, and every kept pack of an index file that lists a dropped pack.
     this.events({ type: 'phase', phase: 'write index' });
     const obsolete = [...indexFiles].filter(([, f]) => f.packs?.some((p) => gone.has(p))).map(([name]) => name);
-    const { names: newIndexFiles, packIndex } = await this.writeIndexes(written, obsolete, gone);
+    const { names: newIndexFiles, packIndex } = await writeIndexes(this.repackRun(), written, obsolete, gone);
     const obsoleteIndexes = obsolete.filter((name) => !newIndexFiles.includes(name));
     report.indexFiles.written = newIndexFiles.length;
     this.checkSignal();
@@ -329,119 +327,6 @@ class PruneRun {
     return files;
   }
 
-  // ---- repack ----------------------------------------------------------------------------
-
-  /**
-   * Copies the used blobs of each pack into new packs, as stored (they are sealed with their
-   * own id, not their position). Each blob is authenticated first, as restore does; a pack
-   * with a blob that fails is reported and kept whole.
-   */
-  private async repack(packs: readonly PlannedPack[]): Promise<{ written: WrittenPack[]; repacked: PlannedPack[]; keptDamaged: PlannedPack[] }> {
-    const written: WrittenPack[] = [];
-    const repacked: PlannedPack[] = [];
-    const keptDamaged: PlannedPack[] = [];
-    if (packs.length === 0) return { written, repacked, keptDamaged };
-    this.events({ type: 'phase', phase: 'repack' });
-    const packer = new Packer(this.repo, { onPackWritten: (p) => void written.push(p) });
-    // A few packs are read ahead (each is held whole in memory until its blobs are copied out).
-    const reads: Promise<EncodedBlob[] | null>[] = [];
-    let next = 0;
-    const readAhead = (): void => {
-      while (next < packs.length && reads.length < READ_AHEAD) {
-        const read = this.readUsedBlobs(packs[next++]!);
-        read.catch(() => {}); // awaited in order below; must not be an unhandled rejection meanwhile
-        reads.push(read);
-      }
-    };
-    readAhead();
-    let done = 0;
-    for (const p of packs) {
-      this.checkSignal();
-      const blobs = await reads.shift()!;
-      readAhead();
-      if (blobs === null) {
-        keptDamaged.push(p);
-      } else {
-        for (const blob of blobs) await packer.add(blob);
-        repacked.push(p);
-        this.report.bytes.rewritten += blobs.reduce((n, b) => n + b.stored.length, 0);
-      }
-      this.progress('repack', ++done, packs.length);
-    }
-    await packer.flush();
-    return { written, repacked, keptDamaged };
-  }
-
-  /** The used blobs of a pack, authenticated; null (reported) when the pack cannot be read or a blob fails. */
-  private async readUsedBlobs(p: PlannedPack): Promise<EncodedBlob[] | null> {
-    let body: Buffer;
-    try {
-      body = await this.repo.readPack(p.name, this.opts.signal === undefined ? {} : { signal: this.opts.signal });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      this.damage(`pack ${p.name}`, 'disappeared from the repository; not repacked');
-      return null;
-    }
-    const out: EncodedBlob[] = [];
-    for (const b of this.catalog.usedBlobsOfPack(p.name)) {
-      const compressed = flagsCompressed(b.flags);
-      try {
-        if (b.offset + b.length > body.length) throw new IntegrityError(`blob ${b.hash.toString('hex')} lies past the end of pack ${p.name}`);
-        const stored = body.subarray(b.offset, b.offset + b.length);
-        this.repo.decodeBlob(stored, { id: b.hash, compressed, rawLength: b.rawLength }, `pack ${p.name}`);
-        out.push({ id: b.hash, type: flagsType(b.flags), stored: Buffer.from(stored), compressed, rawLength: b.rawLength });
-      } catch (err) {
-        if (!(err instanceof IntegrityError)) throw err;
-        this.damage(`pack ${p.name}`, `${errorMessage(err)}; the pack is kept as it is (run \`lakeguard verify --read-data\`)`);
-        return null;
-      }
-    }
-    return out;
-  }
-
-  // ---- index files -------------------------------------------------------------------------
-
-  /**
-   * Writes index files for the new packs and for every pack of an obsolete index file that is
-   * not gone (entries copied from the old file). Returns their names and which one lists each pack.
-   */
-  private async writeIndexes(written: readonly WrittenPack[], obsolete: readonly string[], gone: Set<string>): Promise<{ names: string[]; packIndex: Map<string, string> }> {
-    const names: string[] = [];
-    const packIndex = new Map<string, string>();
-    let batch = new Map<string, IndexDocument['packs'][number]>();
-    let entries = 0;
-    const emit = async (): Promise<void> => {
-      if (batch.size === 0) return;
-      const name = await this.repo.writeDocument('index', null, { version: 1, packs: [...batch.values()] } satisfies IndexDocument);
-      names.push(name);
-      for (const pack of batch.keys()) packIndex.set(pack, name);
-      batch = new Map();
-      entries = 0;
-    };
-    const add = async (pack: IndexDocument['packs'][number]): Promise<void> => {
-      const have = batch.get(pack.id);
-      if (have === undefined) {
-        batch.set(pack.id, pack);
-      } else {
-        // The same pack in two old index files: list each blob once.
-        const ids = new Set(have.blobs.map((b) => b[0]));
-        have.blobs.push(...pack.blobs.filter((b) => !ids.has(b[0])));
-      }
-      entries += pack.blobs.length;
-      if (entries >= INDEX_PAGE) await emit();
-    };
-    for (const p of written) {
-      await add({ id: p.id, size: p.size, blobs: p.entries.map((e) => [e.id.toString('hex'), e.type, e.offset, e.length, e.rawLength, e.compressed ? 1 : 0]) });
-    }
-    for (const name of obsolete) {
-      this.checkSignal();
-      const doc = await this.repo.readDocument<IndexDocument>('index', name);
-      for (const pack of doc.packs) if (!gone.has(pack.id)) await add(pack);
-    }
-    await emit();
-    return { names, packIndex };
-  }
-
   /** forgets/<time>-<hex>-prune, when this prune changes what other catalogs hold (else null). */
   private async writeDocument(added: string[], removed: string[], gone: ReadonlySet<string>): Promise<{ name: string; created: number } | null> {
     if (added.length === 0 && removed.length === 0 && gone.size === 0) return null;
@@ -493,6 +378,20 @@ class PruneRun {
     report.bytes.unusedAfter = plan.unusedAfter;
     report.unusedAfterPercent = percent(plan.unusedAfter, plan.usedBytes + plan.unusedAfter);
     return report;
+  }
+
+  /** This run as the repack steps (prune-repack.ts) see it. */
+  private repackRun(): RepackRun {
+    return {
+      repo: this.repo,
+      catalog: this.catalog,
+      events: this.events,
+      signal: this.opts.signal,
+      damage: (what, problem) => this.damage(what, problem),
+      progress: (phase, done, total) => this.progress(phase, done, total),
+      rewritten: (bytes) => void (this.report.bytes.rewritten += bytes),
+      checkSignal: () => this.checkSignal(),
+    };
   }
 
   // ---- helpers -------------------------------------------------------------------------------
