@@ -1,3 +1,10 @@
+/**
+ * The Repository class: the one owner of the store under a repository, its master keys and its
+ * layout. Over 500 lines on purpose: every method here needs the private store or the keys
+ * (that is what keeps them private to src/repository/), and each is a few lines. What does not
+ * need them lives apart: config-file.ts (config and key files on open), layout.ts, documents.ts,
+ * pack.ts, packer.ts, remove.ts, locks.ts.
+ */
 import { timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
 import { IntegrityError, LakeguardError, RepositoryMissingError, StorageError, UsageError, WrongPasswordError, isNotFound } from '../errors.js';
