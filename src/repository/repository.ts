@@ -360,16 +360,17 @@ export class Repository {
 
   // ---- index files and manifests: small documents, compressed and sealed ------------
 
+  /**
+   * Writes `dir/name` create-only; a null name (index files) gets a fresh time-ordered name.
+   * Version 2 seals the document with its name (documents.ts); a test-built version 1
+   * repository writes version 1 documents (index files named by the SHA-256 of their bytes).
+   * Returns the name.
+   */
   async writeDocument(dir: DocumentDir, name: string | null, doc: unknown): Promise<string> {
     return this.writeDocumentJson(dir, name, JSON.stringify(doc));
   }
 
   /** `writeDocument` of a document already serialized as JSON text. */
-  /**
-   * Writes `dir/name` create-only; a null name (index files) gets a fresh time-ordered name.
-   * Version 2 seals the document with its name (documents.ts); a test-built version 1
-   * repository writes version 1 documents (index files named by the SHA-256 of their bytes).
-   */
   async writeDocumentJson(dir: DocumentDir, name: string | null, text: string): Promise<string> {
     const framed = frameDocument(Buffer.from(text), this.config.compression.level);
     const encKey = this.keys?.encKey ?? null;
