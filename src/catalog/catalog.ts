@@ -5,6 +5,7 @@ import { LakeguardError } from '../errors.js';
 import { requireCjs } from '../util/cjs.js';
 import { decodeStorageClass, encodeEtag, encodeLastModified, encodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
 import { corruptCatalogError, isCorruptDatabase, noteCatalogOpened } from './corrupt.js';
+import { attachConnection } from './connection.js';
 import { migrate } from './migrate.js';
 import { SCHEMA, SCHEMA_VERSION, blobHashIs, blobReferencedSql } from './schema.js';
 import type {
@@ -25,6 +26,15 @@ export interface PackRecord {
   name: string;
   size: number;
   blobs: { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[];
+}
+
+/** Where a blob is stored: its pack, its range there, and how it is encoded (blobs.flags). */
+export interface StoredBlob {
+  pack: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+  flags: number;
 }
 
 /** A blob of a written pack that no index file lists yet. */
@@ -96,6 +106,7 @@ export class Catalog {
     private readonly db: BetterSqlite3.Database,
   ) {
     this.stmts = this.prepare();
+    attachConnection(this, db);
   }
 
   static open(path: string, repositoryId: string): Catalog {
@@ -156,13 +167,22 @@ export class Catalog {
     });
   }
 
-  /** The SQLite handle, for read-only query modules of the catalog layer (queries.ts). */
-  get database(): BetterSqlite3.Database {
-    return this.db;
-  }
-
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Writes without waiting for the disk until finishBulkLoad: only for a catalog that a crash
+   * discards anyway (the temporary file of a rebuild).
+   */
+  beginBulkLoad(): void {
+    this.db.pragma('synchronous = OFF');
+  }
+
+  /** Makes the file durable and self-contained (its WAL folded in), as before it is renamed into place. */
+  finishBulkLoad(): void {
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   transaction<T>(fn: () => T): T {
@@ -218,6 +238,10 @@ export class Catalog {
       latestPageAfterOpen: db.prepare(latestPageSql('>', false)).raw(true),
       latestPageFromOpen: db.prepare(latestPageSql('>=', false)).raw(true),
       hasBlob: db.prepare(`SELECT 1 FROM blobs b WHERE ${blobHashIs('b', '@hash')}`).pluck(),
+      blobLocation: db.prepare(
+        `SELECT p.name AS pack, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags
+         FROM blobs b JOIN packs p ON p.id = b.pack WHERE ${blobHashIs('b', '@hash')}`,
+      ),
       nthKeyFrom: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key >= @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
       nthKeyAfter: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key > @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
       hasLiveKeys: db.prepare(
@@ -288,6 +312,11 @@ export class Catalog {
 
   hasBlob(hash: Buffer): boolean {
     return this.stmts.hasBlob.get({ hash }) !== undefined;
+  }
+
+  /** Where a blob is stored (its pack and range), or undefined when no catalogued pack holds it. */
+  blobLocation(hash: Buffer): StoredBlob | undefined {
+    return this.stmts.blobLocation.get({ hash }) as StoredBlob | undefined;
   }
 
   /**
@@ -919,6 +948,17 @@ export class Catalog {
       for (const name of change.droppedIndexFiles) dropIndex.run(name);
       for (const name of change.newIndexFiles) this.addIndexFile(name);
     });
+  }
+
+  /** Failure records (objects runs could not back up, entries they skipped) of every run. */
+  failureCount(): number {
+    return this.db.prepare('SELECT count(*) FROM failures').pluck().get() as number;
+  }
+
+  /** Per run (by seq): how many versions the catalog holds that it recorded; runs with none are absent. */
+  versionCountsByRun(): Map<number, number> {
+    const rows = this.db.prepare('SELECT run, count(*) AS n FROM versions GROUP BY run').all() as { run: number; n: number }[];
+    return new Map(rows.map((r) => [r.run, r.n]));
   }
 
   stats(): { runs: number; objects: number; versions: number; blobs: number; packs: number } {

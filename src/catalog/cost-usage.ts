@@ -5,7 +5,8 @@
  * index_files), so a catalog thinned by forget/prune reads the same. A version's blobs are
  * `versions.blob` (one blob) or its version_blobs rows (two or more), as in schema.ts.
  */
-import type Database from 'better-sqlite3';
+import type { Catalog } from './catalog.js';
+import { sqlite } from './connection.js';
 import type { RunCounters, RunStatus } from './types.js';
 
 /** A set of stored objects, split at a class's minimum billable size. */
@@ -51,13 +52,14 @@ export interface RepositoryUsage {
 }
 
 /** Groups that have runs in the catalog, by name. */
-export function catalogGroups(db: Database.Database): string[] {
-  return db.prepare('SELECT DISTINCT grp FROM runs ORDER BY grp').pluck().all() as string[];
+export function catalogGroups(catalog: Catalog): string[] {
+  return sqlite(catalog).prepare('SELECT DISTINCT grp FROM runs ORDER BY grp').pluck().all() as string[];
 }
 
 const GROUP_RUNS = 'SELECT seq FROM runs WHERE grp = @group';
 
-export function groupUsage(db: Database.Database, group: string, minObjectBytes: number): GroupUsage {
+export function groupUsage(catalog: Catalog, group: string, minObjectBytes: number): GroupUsage {
+  const db = sqlite(catalog);
   const p = { group, min: minObjectBytes };
 
   // Live state after each run: each version changes its key's state from the previous version's
@@ -123,7 +125,8 @@ export function groupUsage(db: Database.Database, group: string, minObjectBytes:
 }
 
 /** The whole repository as the catalog knows it: every pack (also those no group refers to any more). */
-export function repositoryUsage(db: Database.Database, minObjectBytes: number): RepositoryUsage {
+export function repositoryUsage(catalog: Catalog, minObjectBytes: number): RepositoryUsage {
+  const db = sqlite(catalog);
   const p = { min: minObjectBytes };
   const packs = db.prepare(`${objectSetSql('size')} FROM packs`).get(p) as ObjectSet;
   const retained = db.prepare(`${objectSetSql('size')} FROM versions WHERE delete_marker = 0`).get(p) as ObjectSet;

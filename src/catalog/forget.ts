@@ -4,6 +4,7 @@
  * when `catalog rebuild` replays the repository's documents, so both reach the same catalog.
  */
 import type { Catalog } from './catalog.js';
+import { sqlite } from './connection.js';
 
 /** A version dropped by forget, as named in a forget document: enough to find it again. */
 export type DroppedVersion = [bucket: string, key: string, versionId: string | null, validFrom: number, deleteMarker: 0 | 1];
@@ -39,7 +40,7 @@ export interface PlanObject {
 
 /** Objects with their versions, in object id order, a page at a time (keyset paging, bounded memory). */
 export function* objectsWithVersions(catalog: Catalog, pageSize = 2000): Generator<PlanObject[]> {
-  const db = catalog.database;
+  const db = sqlite(catalog);
   const objects = db.prepare(
     `SELECT o.id AS id, b.name AS bucket, o.key AS key, o.latest AS latest FROM objects o JOIN buckets b ON b.id = o.bucket
      WHERE o.id > ? ORDER BY o.id LIMIT ?`,
@@ -61,7 +62,7 @@ export function* objectsWithVersions(catalog: Catalog, pageSize = 2000): Generat
 
 /** The document entries of versions by catalog row id (for writing a forget document). */
 export function describeVersions(catalog: Catalog, ids: readonly number[]): DroppedVersion[] {
-  const stmt = catalog.database.prepare(
+  const stmt = sqlite(catalog).prepare(
     `SELECT b.name AS bucket, o.key AS key, v.version_id AS versionId, v.valid_from AS validFrom, v.delete_marker AS deleteMarker
      FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket WHERE v.id = ?`,
   );
@@ -83,7 +84,7 @@ export interface ApplyResult {
  * whose state includes them — so no kept run's state changes.
  */
 export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetDocument): ApplyResult {
-  const db = catalog.database;
+  const db = sqlite(catalog);
   const versionOf = db
     .prepare('SELECT id FROM versions WHERE object = ? AND valid_from = ? AND version_id IS ? AND delete_marker = ?')
     .pluck();
@@ -146,7 +147,7 @@ export function runIdTime(id: string): number | null {
  * the kept runs around the gap (so restore can say its state there is not exact).
  */
 export function forgottenGapAt(catalog: Catalog, time: number): { forgotten: number; before: string | null; after: string | null } | null {
-  const db = catalog.database;
+  const db = sqlite(catalog);
   const before = db.prepare('SELECT id, started FROM runs WHERE started <= ? ORDER BY started DESC, id DESC LIMIT 1').get(time) as { id: string; started: number } | undefined;
   const after = db.prepare('SELECT id, started FROM runs WHERE started > ? ORDER BY started, id LIMIT 1').get(time) as { id: string; started: number } | undefined;
   const from = before?.started ?? -Infinity;
@@ -161,10 +162,10 @@ export function forgottenGapAt(catalog: Catalog, time: number): { forgotten: num
 
 /** Objects forget could not delete yet (Object Lock), oldest first. */
 export function pendingDeletions(catalog: Catalog): string[] {
-  return catalog.database.prepare('SELECT name FROM pending_deletions ORDER BY name').pluck().all() as string[];
+  return sqlite(catalog).prepare('SELECT name FROM pending_deletions ORDER BY name').pluck().all() as string[];
 }
 
 export function setPendingDeletion(catalog: Catalog, name: string, lockedUntil: number | null): void {
-  if (lockedUntil === null) catalog.database.prepare('DELETE FROM pending_deletions WHERE name = ?').run(name);
-  else catalog.database.prepare('INSERT OR REPLACE INTO pending_deletions (name, locked_until) VALUES (?, ?)').run(name, lockedUntil);
+  if (lockedUntil === null) sqlite(catalog).prepare('DELETE FROM pending_deletions WHERE name = ?').run(name);
+  else sqlite(catalog).prepare('INSERT OR REPLACE INTO pending_deletions (name, locked_until) VALUES (?, ?)').run(name, lockedUntil);
 }

@@ -15,6 +15,7 @@
 import { UsageError } from '../errors.js';
 import { formatTime, formatTimeMs } from '../util/format.js';
 import type { Catalog, StateCut } from './catalog.js';
+import { sqlite } from './connection.js';
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
@@ -67,7 +68,7 @@ export function describeCut(cut: StateCut, catalog: Catalog): string {
 export function describeTimeCut(catalog: Catalog, time: number, group?: string): string {
   const byGroup = group === undefined ? '' : ' AND grp = @group';
   const params = { time, ...(group === undefined ? {} : { group }) };
-  const db = catalog.database;
+  const db = sqlite(catalog);
   const last = db.prepare(`SELECT id, grp, finished FROM runs WHERE finished <= @time${byGroup} ORDER BY finished DESC LIMIT 1`).get(params) as
     | { id: string; grp: string; finished: number }
     | undefined;
@@ -122,7 +123,7 @@ function parseIso(text: string): { time: number } | { error: string } | undefine
 }
 
 function runsStartingWith(catalog: Catalog, prefix: string): string[] {
-  return catalog.database
+  return sqlite(catalog)
     .prepare("SELECT id FROM runs WHERE id LIKE ? || '%' ESCAPE '\\' ORDER BY seq LIMIT 4")
     .pluck()
     .all(prefix.replace(/[%_\\]/g, '\\$&')) as string[];

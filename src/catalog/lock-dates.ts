@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Catalog } from './catalog.js';
+import { sqlite } from './connection.js';
 import { blobReferencedSql } from './schema.js';
 
 /**
@@ -29,7 +30,7 @@ export class LockDates {
   private readonly lookup: Database.Statement;
 
   constructor(catalog: Catalog) {
-    this.db = catalog.database;
+    this.db = sqlite(catalog);
     this.db.exec(TABLE);
     // Per version, the date only moves forward (a retention can be extended, never shortened);
     // a new version written by lakeguard replaces the row.

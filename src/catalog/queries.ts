@@ -13,7 +13,9 @@ import type Database from 'better-sqlite3';
 import { UsageError } from '../errors.js';
 import { compileGlob } from '../policy/glob.js';
 import type { Catalog, StateCut } from './catalog.js';
+import { sqlite } from './connection.js';
 import { decodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
+import { ensureIndex } from './schema.js';
 import { SKIP_CODES, type FailureRecord, type RunCounters, type RunRow, type RunStatus, type StoredMeta } from './types.js';
 
 /** One page of results and where the next one starts (null: this was the last page). */
@@ -171,19 +173,6 @@ const DEFAULT_LIMIT = 1000;
 const GLOB_FUNCTION = 'lakeguard_glob';
 
 /**
- * Indexes some queries need beyond the schema's, created by the first query that needs one
- * (building objects_by_key over a million objects takes a few seconds, once per catalog).
- */
-const INDEXES = {
-  // find without --bucket: a key range across every bucket.
-  objects_by_key: 'CREATE INDEX IF NOT EXISTS objects_by_key ON objects (key)',
-  // calendar: the runs of a month.
-  runs_by_started: 'CREATE INDEX IF NOT EXISTS runs_by_started ON runs (started)',
-} as const;
-
-const ensured = new WeakMap<Database.Database, Set<keyof typeof INDEXES>>();
-
-/**
  * Read-only queries over a catalog. Construct one per opened catalog; it adds its indexes and
  * SQL function to the connection once.
  */
@@ -192,7 +181,7 @@ export class CatalogQueries {
   private readonly globs = new Map<string, RegExp>();
 
   constructor(private readonly catalog: Catalog) {
-    this.db = catalog.database;
+    this.db = sqlite(catalog);
     // Per connection, so register on every instance (the closure holds this instance's cache).
     this.db.function(GLOB_FUNCTION, { deterministic: true }, (pattern: unknown, key: unknown) => (this.glob(String(pattern)).test(String(key)) ? 1 : 0));
   }
@@ -283,7 +272,7 @@ export class CatalogQueries {
     const state = stateVersionSql('o.id', opts.at, 'at');
     if (opts.at !== undefined) params.at = cutValue(opts.at);
     // Without --bucket the planner must walk objects_by_key (key order), not the (bucket, key) index.
-    const objects = opts.bucket === undefined && this.ensureIndex('objects_by_key') ? 'objects o INDEXED BY objects_by_key' : 'objects o';
+    const objects = opts.bucket === undefined && ensureIndex(this.db, 'objects_by_key') ? 'objects o INDEXED BY objects_by_key' : 'objects o';
     const rows = this.db
       .prepare(
         `SELECT o.id AS object, b.name AS bucket, o.key AS key, v.delete_marker AS deleted, v.version_id AS versionId, v.size AS size,
@@ -476,7 +465,7 @@ export class CatalogQueries {
       return d.getTime();
     };
     const daysInMonth = new Date(Date.UTC(year, mon, 0)).getUTCDate();
-    this.ensureIndex('runs_by_started');
+    ensureIndex(this.db, 'runs_by_started');
     const starts = Array.from({ length: daysInMonth + 1 }, (_, i) => localMidnight(i + 1)); // +1: the next month's first day
     const rows = this.db
       .prepare(
@@ -537,22 +526,6 @@ export class CatalogQueries {
       this.globs.set(pattern, re);
     }
     return re;
-  }
-
-  /** Creates the index unless present; false when it cannot be (then the query scans more). */
-  private ensureIndex(name: keyof typeof INDEXES): boolean {
-    let done = ensured.get(this.db);
-    if (done === undefined) ensured.set(this.db, (done = new Set()));
-    if (!done.has(name)) {
-      try {
-        this.db.exec(INDEXES[name]);
-        done.add(name);
-      } catch {
-        // A backup holding the write lock past busy_timeout, or a read-only file.
-        return false;
-      }
-    }
-    return true;
   }
 }
 

@@ -1,3 +1,5 @@
+import type BetterSqlite3 from 'better-sqlite3';
+
 /**
  * Catalog schema, version 3. Integers for times (ms since epoch) and row ids keep rows small;
  * object metadata is deduplicated in `metas` because most objects share a content type and no
@@ -128,4 +130,39 @@ export function blobHashIs(b: string, hash: string): string {
 /** SQL: a catalogued version refers to blob row `b` (as its one blob, or in version_blobs). */
 export function blobReferencedSql(b: string): string {
   return `(EXISTS (SELECT 1 FROM versions rv WHERE rv.blob = ${b}.id) OR EXISTS (SELECT 1 FROM version_blobs rvb WHERE rvb.blob = ${b}.id))`;
+}
+
+/**
+ * Indexes that only some queries need, created by the first query that needs one instead of by
+ * SCHEMA: objects_by_key holds every key a third time (see docs/catalog.md, "What one object
+ * version costs") and takes a few seconds to build over a million objects, which only catalogs
+ * that `find` searches across buckets should pay. No schema version counts them: a catalog with
+ * or without them is the same schema, and an older lakeguard ignores them.
+ */
+const ON_DEMAND_INDEXES = {
+  // find without --bucket: a key range across every bucket.
+  objects_by_key: 'CREATE INDEX IF NOT EXISTS objects_by_key ON objects (key)',
+  // calendar: the runs of a month.
+  runs_by_started: 'CREATE INDEX IF NOT EXISTS runs_by_started ON runs (started)',
+} as const;
+
+export type OnDemandIndex = keyof typeof ON_DEMAND_INDEXES;
+
+/** Per connection, the on-demand indexes known to exist (so each is created at most once). */
+const ensured = new WeakMap<BetterSqlite3.Database, Set<OnDemandIndex>>();
+
+/** Creates an on-demand index unless present; false when it cannot be (then the query scans more). */
+export function ensureIndex(db: BetterSqlite3.Database, name: OnDemandIndex): boolean {
+  let done = ensured.get(db);
+  if (done === undefined) ensured.set(db, (done = new Set()));
+  if (!done.has(name)) {
+    try {
+      db.exec(ON_DEMAND_INDEXES[name]);
+      done.add(name);
+    } catch {
+      // A backup holding the write lock past busy_timeout, or a read-only file.
+      return false;
+    }
+  }
+  return true;
 }

@@ -4,6 +4,7 @@
  * Everything here is small transactions on catalog_info and the blob tables.
  */
 import type { Catalog, PackRecord } from './catalog.js';
+import { sqlite } from './connection.js';
 import { blobHashIs, blobReferencedSql } from './schema.js';
 
 /** catalog_info names. */
@@ -13,12 +14,12 @@ const IMPORTING = 'sync_importing';
 const INCOMPLETE = 'sync_incomplete';
 
 function info(catalog: Catalog, name: string): string | undefined {
-  return catalog.database.prepare('SELECT value FROM catalog_info WHERE name = ?').pluck().get(name) as string | undefined;
+  return sqlite(catalog).prepare('SELECT value FROM catalog_info WHERE name = ?').pluck().get(name) as string | undefined;
 }
 
 function setInfo(catalog: Catalog, name: string, value: string | null): void {
-  if (value === null) catalog.database.prepare('DELETE FROM catalog_info WHERE name = ?').run(name);
-  else catalog.database.prepare('INSERT INTO catalog_info (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
+  if (value === null) sqlite(catalog).prepare('DELETE FROM catalog_info WHERE name = ?').run(name);
+  else sqlite(catalog).prepare('INSERT INTO catalog_info (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
 }
 
 /**
@@ -43,7 +44,7 @@ export function advanceSyncMarker(catalog: Catalog, marker: string): void {
  * of one process are told apart too. Returns the live holder otherwise.
  */
 export function takeSyncLease(catalog: Catalog, owner: string, isAlive: (pid: number) => boolean): string | null {
-  return catalog.database
+  return sqlite(catalog)
     .transaction(() => {
       const holder = info(catalog, OWNER);
       const pid = Number(holder?.split(':')[0]);
@@ -75,7 +76,7 @@ export function setImportingRun(catalog: Catalog, id: string | null): void {
  * newest remaining one back.
  */
 export function discardRun(catalog: Catalog, id: string): void {
-  const db = catalog.database;
+  const db = sqlite(catalog);
   catalog.transaction(() => {
     const seq = db.prepare('SELECT seq FROM runs WHERE id = ?').pluck().get(id) as number | undefined;
     if (seq !== undefined) {
@@ -98,7 +99,7 @@ export function discardRun(catalog: Catalog, id: string): void {
  * `insertPack` does (a blob located elsewhere keeps that location). One transaction.
  */
 export function relocatePacks(catalog: Catalog, packs: readonly PackRecord[], indexFile: string, movingFrom: ReadonlySet<string>): void {
-  const db = catalog.database;
+  const db = sqlite(catalog);
   const from = db.prepare('SELECT id FROM packs WHERE name = ?').pluck();
   catalog.transaction(() => {
     const oldIds = [...movingFrom].map((name) => from.get(name) as number | undefined).filter((id): id is number => id !== undefined);
@@ -128,7 +129,7 @@ export function relocatePacks(catalog: Catalog, packs: readonly PackRecord[], in
  * applied. One transaction.
  */
 export function dropPrunedPacks(catalog: Catalog, name: string, created: number, packs: readonly string[], indexFiles: readonly string[]): { pack: string; blobs: number }[] {
-  const db = catalog.database;
+  const db = sqlite(catalog);
   const packId = db.prepare('SELECT id FROM packs WHERE name = ?').pluck();
   const dropUnused = db.prepare(`DELETE FROM blobs WHERE pack = ? AND NOT ${blobReferencedSql('blobs')}`);
   const left = db.prepare('SELECT count(*) FROM blobs WHERE pack = ?').pluck();
@@ -152,7 +153,7 @@ export function dropPrunedPacks(catalog: Catalog, name: string, created: number,
 
 /** Records a forgets/ document as applied (forget documents do this in applyForgetDocument). */
 export function markDocumentApplied(catalog: Catalog, name: string, created: number): void {
-  catalog.database.prepare('INSERT OR IGNORE INTO forgets (name, created) VALUES (?, ?)').run(name, created);
+  sqlite(catalog).prepare('INSERT OR IGNORE INTO forgets (name, created) VALUES (?, ?)').run(name, created);
 }
 
 /**

@@ -1,4 +1,6 @@
+import type BetterSqlite3 from 'better-sqlite3';
 import type { Catalog } from './catalog.js';
+import { sqlite } from './connection.js';
 import { blobHashIs, blobReferencedSql } from './schema.js';
 
 /** An index file's pack as verify reads it: [blob id hex, type, offset, stored length, raw length, compressed]. */
@@ -38,10 +40,10 @@ type Row = Record<string, unknown>;
  * `close` drops the tables. All of verify's SQL is here.
  */
 export class VerifyScratch {
-  private readonly db: Catalog['database'];
+  private readonly db: BetterSqlite3.Database;
 
   constructor(private readonly catalog: Catalog) {
-    this.db = catalog.database;
+    this.db = sqlite(catalog);
     this.db.exec(`
       DROP TABLE IF EXISTS temp.vfy_present; DROP TABLE IF EXISTS temp.vfy_index_files; DROP TABLE IF EXISTS temp.vfy_index_packs;
       DROP TABLE IF EXISTS temp.vfy_entries; DROP TABLE IF EXISTS temp.vfy_manifests; DROP TABLE IF EXISTS temp.vfy_records;

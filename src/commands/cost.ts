@@ -23,8 +23,7 @@ export function register(program: Command): void {
         try {
           const prices = withClass(ctx.policy.pricing ?? DEFAULT_PRICES, opts.class);
           const min = classPrices(prices, prices.storageClass).minObjectBytes;
-          const db = ctx.catalog.database;
-          const known = catalogGroups(db);
+          const known = catalogGroups(ctx.catalog);
           if (opts.group !== undefined && !known.includes(opts.group)) {
             throw new UsageError(`no runs of group ${JSON.stringify(opts.group)} in the catalog`, {
               hint: known.length === 0 ? 'run `lakeguard backup` first' : `groups with runs: ${known.join(', ')}`,
@@ -35,7 +34,7 @@ export function register(program: Command): void {
           const estimates: CostEstimate[] = [];
           const text: string[] = [];
           for (const name of names) {
-            const usage = groupUsage(db, name, min);
+            const usage = groupUsage(ctx.catalog, name, min);
             const estimate = estimateCost({ runs: usage.runs, packs: usage.packs, metadataObjects: usage.metadataObjects, retained: usage.retained, prices, now, ...(runsPerDay === undefined ? {} : { runsPerDay }) });
             estimates.push(estimate);
             if (reporter.json) {
@@ -47,7 +46,7 @@ export function register(program: Command): void {
           }
           let total: CostEstimate | undefined = estimates.length === 1 ? estimates[0] : undefined;
           if (estimates.length > 1) {
-            const repo = repositoryUsage(db, min);
+            const repo = repositoryUsage(ctx.catalog, min);
             total = combineEstimates(estimates, repo, prices, now);
             text.push(comparison(total, `all ${estimates.length} groups (storage: the whole repository, ${formatBytes(repo.packs.bytes)} in ${repo.packs.objects} packs)`));
           }

@@ -40,7 +40,7 @@ export function requireBucket(q: CatalogQueries, bucket: string): void {
 export function requireGroup(policy: Policy, catalog: Catalog, group: string): void {
   const inPolicy = policy.groups.map((g) => g.name);
   if (inPolicy.includes(group)) return;
-  const withRuns = catalogGroups(catalog.database);
+  const withRuns = catalogGroups(catalog);
   if (withRuns.includes(group)) return;
   const known = [...new Set([...inPolicy, ...withRuns])].sort();
   throw new UsageError(`no group named ${JSON.stringify(group)} in the policy or the catalog`, {

@@ -130,9 +130,7 @@ export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions
       }
     }
   }
-  const versionsPerRun = new Map(
-    (catalog.database.prepare('SELECT run, count(*) AS n FROM versions GROUP BY run').all() as { run: number; n: number }[]).map((r) => [r.run, r.n]),
-  );
+  const versionsPerRun = catalog.versionCountsByRun();
   const emptyRuns = forgotten.filter((r) => (versionsPerRun.get(r.seq) ?? 0) === (droppedByRun.get(r.seq) ?? 0)).map((r) => r.id);
   return { verdicts, forgotten, dropped, droppedBytes, emptyRuns };
 }

@@ -1,26 +1,19 @@
-import type BetterSqlite3 from 'better-sqlite3';
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import type { PackRecord } from '../catalog/catalog.js';
 import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
 import { isPruneDocument, markDocumentApplied, relocatePacks, type PruneDocument } from '../catalog/sync.js';
-import { blobHashIs } from '../catalog/schema.js';
 import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.js';
-import { readCatalogFile } from '../catalog/catalog-file.js';
-import { isCorruptDatabase } from '../catalog/corrupt.js';
-import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
+import { claimTarget, install, moveAside, putBeside, rebuildTempPath, removeDatabaseFiles, removeLeftovers } from '../catalog/rebuild-files.js';
+import { IntegrityError, InterruptedError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import { acquireForReading } from '../repository/locks.js';
 import { blobFlags, flagsCompressed, type BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
-import { requireCjs } from '../util/cjs.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
 import { RecordWriter } from './record-writer.js';
-
-const Database = requireCjs('better-sqlite3') as typeof BetterSqlite3;
 
 export interface RebuildOptions {
   repo: Repository;
@@ -149,12 +142,12 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
   };
 
   const lock = opts.lock === false ? null : await acquireForReading(repo, 'catalog rebuild', 'rebuild with --no-lock');
-  const tmp = `${target}.rebuild-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = rebuildTempPath(target);
   let catalog: Catalog | null = null;
   try {
     catalog = Catalog.open(tmp, repo.id);
     // A crash discards the temporary file anyway: no syncs until it is complete.
-    catalog.database.pragma('synchronous = OFF');
+    catalog.beginBulkLoad();
 
     // Manifests are listed first: a manifest is written only after its index files, so every
     // manifest in this listing finds its blobs in the index listing that follows.
@@ -220,10 +213,9 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     report.versions = stats.versions;
     report.blobs = stats.blobs;
     report.packs = stats.packs;
-    report.failures = catalog.database.prepare('SELECT count(*) FROM failures').pluck().get() as number;
+    report.failures = catalog.failureCount();
     // Make the new file durable and self-contained (no WAL) before it replaces the old one.
-    catalog.database.pragma('synchronous = NORMAL');
-    catalog.database.pragma('wal_checkpoint(TRUNCATE)');
+    catalog.finishBulkLoad();
     catalog.close();
     catalog = null;
     events({ type: 'phase', phase: 'install catalog' });
@@ -410,18 +402,8 @@ export function checkManifest(m: RunManifest, name: string, repo: Repository): R
 
 // ---- record blobs -------------------------------------------------------------------------
 
-interface BlobLocationRow {
-  pack: string;
-  offset: number;
-  length: number;
-  rawLength: number;
-  flags: number;
-}
-
 /** Streams each run's record blobs (a few read ahead) into the catalog, thousands of rows per transaction. */
 export class RecordLoader {
-  private readonly locate: BetterSqlite3.Statement<[{ hash: Buffer }], BlobLocationRow>;
-
   constructor(
     private readonly repo: Repository,
     private readonly catalog: Catalog,
@@ -429,12 +411,7 @@ export class RecordLoader {
     private readonly damaged: (what: string, problem: string) => void,
     private readonly ahead: number,
     private readonly checkSignal: () => void,
-  ) {
-    this.locate = catalog.database.prepare(
-      `SELECT p.name AS pack, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags
-       FROM blobs b JOIN packs p ON p.id = b.pack WHERE ${blobHashIs('b', '@hash')}`,
-    );
-  }
+  ) {}
 
   async loadRun(m: RunManifest): Promise<void> {
     const seq = this.catalog.beginRun({ id: m.id, group: m.group, started: Date.parse(m.started), host: m.host });
@@ -472,7 +449,7 @@ export class RecordLoader {
   /** One record blob's plaintext, or null (reported) when it is not in any index file or unreadable. */
   private async readRecordBlob(run: string, hex: string): Promise<Buffer | null> {
     const id = Buffer.from(hex, 'hex');
-    const loc = this.locate.get({ hash: id });
+    const loc = this.catalog.blobLocation(id);
     if (loc === undefined) {
       this.damaged(`run ${run}`, `record blob ${hex} is in no index file; the versions it recorded are missing from the catalog`);
       return null;
@@ -552,122 +529,4 @@ function damageHint(err: unknown, what: string): unknown {
     cause: err,
     hint: `${what} is damaged; restore it from a copy of the repository, or rebuild with --skip-damaged to leave out what it holds (reported, exit 1)`,
   });
-}
-
-/**
- * Checks that the target catalog is not open in another process (an exclusive SQLite lock
- * fails at once if any connection has it open) and does not belong to another repository,
- * and folds its WAL into the file. A file that SQLite finds corrupt (or not a database at all)
- * is reported as such, for the caller to move aside; an empty or foreign SQLite file is replaced.
- */
-function claimTarget(
-  target: string,
-  repositoryId: string,
-  quickCheck = true,
-): { previousRuns: number | null; corrupt?: true; finishedRunIds?: string[] } {
-  if (!existsSync(target)) return { previousRuns: null };
-  let db: BetterSqlite3.Database;
-  try {
-    db = new Database(target, { timeout: 0, fileMustExist: true });
-  } catch {
-    return { previousRuns: null, corrupt: true };
-  }
-  try {
-    try {
-      db.pragma('locking_mode = EXCLUSIVE');
-      db.exec('BEGIN EXCLUSIVE');
-    } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-        throw new LakeguardError(`catalog ${target} is in use by another lakeguard process`, {
-          hint: 'let it finish (or stop it), then run `lakeguard catalog rebuild` again',
-        });
-      }
-      return { previousRuns: null, corrupt: true }; // not a database: kept aside
-    }
-    let file = readCatalogFile(db, quickCheck);
-    try {
-      db.exec('COMMIT');
-    } catch (err) {
-      // Ending the transaction can meet the damage too.
-      if (!isCorruptDatabase(err)) throw err;
-      file = { corrupt: true };
-    }
-    if (file.corrupt) return { previousRuns: null, corrupt: true };
-    const { owner, runs, finishedRunIds } = file;
-    if (owner !== undefined && owner !== repositoryId) {
-      throw new LakeguardError(`catalog ${target} belongs to repository ${owner}, not ${repositoryId}`, {
-        hint: 'pass --catalog with another path, or delete that file first',
-      });
-    }
-    db.pragma('wal_checkpoint(TRUNCATE)');
-    return { previousRuns: runs, finishedRunIds };
-  } finally {
-    db.close();
-  }
-}
-
-/** Replaces the target with the complete temporary catalog (same directory: an atomic rename). */
-function install(tmp: string, target: string, repositoryId: string): void {
-  claimTarget(target, repositoryId, false);
-  // Leftover WAL and shared-memory files of the old catalog must not be applied to the new one.
-  rmSync(`${target}-wal`, { force: true });
-  rmSync(`${target}-shm`, { force: true });
-  renameSync(tmp, target);
-  try {
-    const fd = openSync(dirname(target), 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // directories cannot be fsynced on every platform; the rename itself is atomic
-  }
-}
-
-/** Moves a corrupt catalog file (and its WAL) aside, to a new name beside it; returns that name. */
-function moveAside(target: string): string {
-  const base = `${target}.corrupt-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
-  let aside = base;
-  for (let n = 2; existsSync(aside); n++) aside = `${base}-${n}`;
-  for (const suffix of ['-wal', '-shm', '']) if (existsSync(target + suffix)) renameSync(target + suffix, aside + suffix);
-  return aside;
-}
-
-/** Puts a complete catalog beside the target instead of over it (a damaged rebuild not accepted). */
-function putBeside(tmp: string, beside: string): string {
-  removeDatabaseFiles(beside);
-  renameSync(tmp, beside);
-  return beside;
-}
-
-function removeDatabaseFiles(path: string): void {
-  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
-}
-
-/** Temporary catalogs of rebuilds whose process is gone (killed mid-rebuild). */
-function removeLeftovers(target: string): void {
-  const prefix = `${basename(target)}.rebuild-`;
-  let names: string[];
-  try {
-    names = readdirSync(dirname(target));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
-    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
-    rmSync(join(dirname(target), name), { force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import type { IndexDocument } from '../../src/engine/finalize.js';
 import { rebuildCatalog } from '../../src/engine/rebuild.js';
@@ -86,7 +87,7 @@ export async function buildScenario(dir: string, opts: { store?: FsStore; passwo
   kept.push({ id: third.runId, state: await stateOf(lake) });
 
   // Forget run 1: its versions no later state needs (run 2 deleted them all).
-  simulateForgetInCatalog(catalog.database, first.runId);
+  simulateForgetInCatalog(sqlite(catalog), first.runId);
   await store.delete(`runs/${first.runId}`);
 
   // A crashed run's packs: one made it into an index file, the other did not.

@@ -3,6 +3,7 @@
 // with failures, a failed and an interrupted run, and one version whose pack is gone.
 import { createHash } from 'node:crypto';
 import type { Catalog, PackRecord } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import type { RunStatus, VersionRecord } from '../../src/catalog/types.js';
 import { emptyCounters } from '../../src/engine/events.js';
 
@@ -106,7 +107,7 @@ export function seedQueryCatalog(cat: Catalog): SeededRuns {
     ]);
   });
   // As a prune would leave it: the pack and its blobs gone, the version still catalogued.
-  cat.database.exec("DELETE FROM blobs WHERE pack = (SELECT id FROM packs WHERE name = 'pack-gone'); DELETE FROM packs WHERE name = 'pack-gone'");
+  sqlite(cat).exec("DELETE FROM blobs WHERE pack = (SELECT id FROM packs WHERE name = 'pack-gone'); DELETE FROM packs WHERE name = 'pack-gone'");
 
   finish(r1, 'complete', at(2, 10), { objectsSeen: 4, objectsNew: 4 });
   finish(r2, 'partial', at(3, 10), { objectsSeen: 4, objectsNew: 1, objectsChanged: 1, objectsDeleted: 1, objectsFailed: 2 });

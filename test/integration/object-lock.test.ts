@@ -16,6 +16,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import { CLOCK_SKEW_MARGIN_MS, DAY_MS, defaultSlackMs } from '../../src/repository/object-lock.js';
 import { lockedUntil, removeRepositoryObject } from '../../src/repository/remove.js';
 import { Repository } from '../../src/repository/repository.js';
@@ -236,7 +237,7 @@ describe('S3 Object Lock on the repository', () => {
         );
       }
       const catalog = Catalog.open(join(dir.path, 'gov.db'), JSON.parse(String(await (await s3.send(new GetObjectCommand({ Bucket: govBucket, Key: `${prefix}config` }))).Body!.transformToString())).id);
-      catalog.database.exec('DELETE FROM lock_until');
+      sqlite(catalog).exec('DELETE FROM lock_until');
       catalog.close();
 
       // And an attacker hid one pack behind a delete marker (allowed under Object Lock).

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog, type PackRecord, type StateCut } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import { groupUsage, repositoryUsage } from '../../src/catalog/cost-usage.js';
 import { objectsWithVersions } from '../../src/catalog/forget.js';
 import { LockDates } from '../../src/catalog/lock-dates.js';
@@ -137,7 +138,7 @@ function freshCatalog(path: string): Catalog {
     });
     cat.finishRun(seq, run.status, run.finished, run.counters);
   }
-  cat.database.exec(AFTERWARDS);
+  sqlite(cat).exec(AFTERWARDS);
   return cat;
 }
 
@@ -204,7 +205,7 @@ function answers(cat: Catalog): Record<string, unknown> {
     diff: cuts.slice(1).map((to, i) => [q.diffSummary(cuts[i]!, to), pages((after) => q.diffDetails(cuts[i]!, to, {}, { limit: 2, after }))]),
     calendar: q.calendar('2026-11'),
     runShow: runs.map((r) => q.runShow(r.id)),
-    cost: [groupUsage(cat.database, 'finance', 128 * 1024), groupUsage(cat.database, 'logs', 128 * 1024), repositoryUsage(cat.database, 128 * 1024)],
+    cost: [groupUsage(cat, 'finance', 128 * 1024), groupUsage(cat, 'logs', 128 * 1024), repositoryUsage(cat, 128 * 1024)],
     livePacks: new LockDates(cat).livePacksAfter('', 100),
     forgetPlan: [...objectsWithVersions(cat, 2)].flat(),
   };
@@ -229,11 +230,11 @@ describe('catalog schema 3 migration', () => {
     oldCatalog(path, schema);
     const migrated = Catalog.open(path, REPO);
     try {
-      const db = migrated.database;
+      const db = sqlite(migrated);
       expect(db.prepare("SELECT value FROM catalog_info WHERE name = 'schema'").pluck().get()).toBe(String(SCHEMA_VERSION));
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
       expect(db.pragma('foreign_key_check')).toEqual([]);
-      expect(schemaOf(db)).toEqual(schemaOf(fresh.database));
+      expect(schemaOf(db)).toEqual(schemaOf(sqlite(fresh)));
       expect(answers(migrated)).toEqual(answers(fresh));
 
       // The records read back are exactly those written: the repeat of version 1-a was skipped, and
@@ -295,7 +296,7 @@ describe('catalog schema 3 migration', () => {
   it('refuses a catalog of a newer schema, naming it', () => {
     const path = join(dir.path, 'new.db');
     const cat = freshCatalog(path);
-    cat.database.exec(`UPDATE catalog_info SET value = '${SCHEMA_VERSION + 1}' WHERE name = 'schema'`);
+    sqlite(cat).exec(`UPDATE catalog_info SET value = '${SCHEMA_VERSION + 1}' WHERE name = 'schema'`);
     cat.close();
     expect(() => Catalog.open(path, REPO)).toThrow(new RegExp(`catalog schema ${SCHEMA_VERSION + 1} was written by a newer lakeguard`));
   });

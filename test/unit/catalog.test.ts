@@ -3,6 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog, type PackRecord, type Scope, type StateCut } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import type { RestoreItem, RunCounters, VersionRecord } from '../../src/catalog/types.js';
 import { emptyCounters } from '../../src/engine/events.js';
 import { LakeguardError } from '../../src/errors.js';
@@ -633,7 +634,7 @@ describe('Catalog migrations', () => {
     try {
       const path = join(dir.path, 'old.db');
       const old = Catalog.open(path, 'repo-1');
-      old.database.exec('ALTER TABLE runs DROP COLUMN pid');
+      sqlite(old).exec('ALTER TABLE runs DROP COLUMN pid');
       old.close();
       const cat = Catalog.open(path, 'repo-1');
       const seq = cat.beginRun({ id: 'r1', group: 'g', started: 1, host: 'h', pid: 4242 });

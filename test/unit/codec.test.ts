@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Catalog, type PackRecord } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import { decodeStorageClass, encodeEtag, encodeStorageClass, etagSql } from '../../src/catalog/codec.js';
 import { CatalogQueries } from '../../src/catalog/queries.js';
 import { blobHashIs, blobReferencedSql } from '../../src/catalog/schema.js';
@@ -80,7 +81,7 @@ describe('encoded columns in a catalog', () => {
     expect(q.versionsOf('b', 'k2').items.map((v) => [v.etag, v.storageClass, v.lastModified])).toEqual([[`${md5}-7`, 'GLACIER', 999]]);
     expect(cat.hasVersion('b', { key: 'k2', versionId: null, isDeleteMarker: false, etag: `${md5}-7`, size: 1, lastModified: new Date(999) })).toBe(true);
     expect(
-      cat.database
+      sqlite(cat)
         .prepare('SELECT typeof(etag), typeof(storage_class), quote(storage_class), last_modified, blob FROM versions ORDER BY id')
         .raw()
         .all(),
@@ -116,7 +117,7 @@ describe('encoded columns in a catalog', () => {
 
   it('blob lookups seek the prefix index; reference checks seek versions_by_blob and version_blobs_by_blob', () => {
     const cat = Catalog.open(':memory:', 'r');
-    const plan = (sql: string) => (cat.database.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ hash: Buffer.alloc(32) }) as { detail: string }[]).map((r) => r.detail).join('\n');
+    const plan = (sql: string) => (sqlite(cat).prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ hash: Buffer.alloc(32) }) as { detail: string }[]).map((r) => r.detail).join('\n');
     expect(plan(`SELECT id FROM blobs b WHERE ${blobHashIs('b', '@hash')}`)).toMatch(/SEARCH b USING INDEX blobs_by_hash \(<expr>=\?\)/);
     const used = plan(`SELECT id FROM blobs b WHERE b.pack = 1 AND ${blobReferencedSql('b')}`);
     expect(used).toMatch(/SEARCH rv USING COVERING INDEX versions_by_blob \(blob=\?\)/);

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
@@ -52,7 +53,7 @@ describe('forget', () => {
     await restore({ repo, catalog: cat, scopes: [{ bucket: 'lake' }], cut: { runSeq: run.seq }, target: new FsStore({ root: target, fsync: false }), bucketDirs: false, concurrency: 4 });
     return Object.fromEntries(hashTree(target));
   };
-  const count = (cat: Catalog, sql: string): number => cat.database.prepare(sql).pluck().get() as number;
+  const count = (cat: Catalog, sql: string): number => sqlite(cat).prepare(sql).pluck().get() as number;
   const policyFor = (group: Group): Policy => testPolicy(repo.location, [{ ...group, sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }] }]);
 
   /** Five runs: a has five versions, b is deleted, c arrives late. */
@@ -123,7 +124,7 @@ describe('forget', () => {
     try {
       expect(rebuilt.listRuns().map((r) => r.id)).toEqual(catalog.listRuns().map((r) => r.id));
       const versions = (cat: Catalog) =>
-        cat.database
+        sqlite(cat)
           .prepare('SELECT o.key, v.version_id, v.valid_from, r.id AS run FROM versions v JOIN objects o ON o.id = v.object JOIN runs r ON r.seq = v.run ORDER BY 1, 3')
           .all();
       expect(versions(rebuilt)).toEqual(versions(catalog));
@@ -182,7 +183,7 @@ describe('forget', () => {
     // its state stays: a3 (and b1, still current at run 2). Every version from run 3 on stays.
     const result = await forget(repo, catalog, policyFor(group), { dryRun: false });
     expect(result.forgotten.map((r) => r.id)).toEqual([ids[0]]);
-    const left = catalog.database.prepare("SELECT count(*) FROM versions v JOIN objects o ON o.id = v.object WHERE o.key = 'a.txt'").pluck().get();
+    const left = sqlite(catalog).prepare("SELECT count(*) FROM versions v JOIN objects o ON o.id = v.object WHERE o.key = 'a.txt'").pluck().get();
     expect(left).toBe(3); // a3, a4, a5
     expect(result.dropped).toHaveLength(2); // a1, a2
   }, 30_000);

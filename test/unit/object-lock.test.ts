@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import { LockDates } from '../../src/catalog/lock-dates.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { extendRetention, planExtension } from '../../src/engine/lock-extend.js';
@@ -296,7 +297,7 @@ describe('lock extend on a simulated lock bucket', () => {
   it('does not extend packs that hold only versions forget dropped', async () => {
     // As forget leaves things: every version of the run dropped (its manifest stays while listed).
     const run = catalog.latestRun({ statuses: ['complete'] })!;
-    const db = catalog.database;
+    const db = sqlite(catalog);
     const withRecords = db
       .prepare("SELECT DISTINCT 'packs/' || substr(p.name, 1, 2) || '/' || p.name FROM packs p JOIN blobs b ON b.pack = p.id WHERE ((b.flags >> 1) & 3) = 1")
       .pluck()
@@ -328,7 +329,7 @@ describe('lock extend on a simulated lock bucket', () => {
     const indexVersion = await dataVersion(index);
     await store.delete(pack); // a plain DELETE: only a marker, which Object Lock allows
     await store.delete(index);
-    catalog.database.prepare('DELETE FROM lock_until WHERE name = ?').run(pack);
+    sqlite(catalog).prepare('DELETE FROM lock_until WHERE name = ?').run(pack);
     const later = Date.now() + 20 * DAY_MS;
     const warnings: string[] = [];
     const report = await extendRetention({ repo, catalog, dryRun: false, concurrency: 2, now: later, events: (e) => e.type === 'warning' && warnings.push(e.message) });
@@ -357,7 +358,7 @@ describe('lock extend on a simulated lock bucket', () => {
     expect((await store.getRetention(pack, { versionId: forged.versionId! }))!.retainUntil.getTime()).toBeLessThan(until);
 
     // Without the catalog's dates, the oldest version is the one kept, with a warning.
-    catalog.database.exec('DELETE FROM lock_until');
+    sqlite(catalog).exec('DELETE FROM lock_until');
     const warnings: string[] = [];
     const again = await extendRetention({ repo, catalog, dryRun: false, concurrency: 2, now: later + 10 * DAY_MS, events: (e) => e.type === 'warning' && warnings.push(e.message) });
     expect((await store.getRetention(pack, { versionId: original!.versionId! }))!.retainUntil.getTime()).toBe(Date.parse(again.extendedUntil!));
@@ -374,7 +375,7 @@ describe('lock extend on a simulated lock bucket', () => {
     const pack = (await keys(store, 'packs/'))[0]!;
     // Gone behind lakeguard's back (simulated: the whole key, all versions).
     (store as unknown as { objects: Map<string, unknown> }).objects.delete(pack);
-    catalog.database.exec('DELETE FROM lock_until');
+    sqlite(catalog).exec('DELETE FROM lock_until');
     const warnings: string[] = [];
     const report = await extendRetention({
       repo,

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import { newRunId } from '../../src/engine/backup.js';
 import { prune } from '../../src/engine/prune.js';
 import { restore } from '../../src/engine/restore.js';
@@ -154,7 +155,7 @@ describe.each([{ password: 'test-password' }, { password: null }])('prune end to
     // The catalog's record of index files matches the repository's, and every blob row's index file exists.
     const indexNames = [...after.keys()].filter((k) => k.startsWith('index/')).map((k) => k.slice(6)).sort();
     expect([...s.catalog.knownIndexFiles()].sort()).toEqual(indexNames);
-    const rowFiles = s.catalog.database.prepare('SELECT DISTINCT f.name FROM blobs b JOIN blob_index_files f ON f.id = b.index_file').pluck().all() as string[];
+    const rowFiles = sqlite(s.catalog).prepare('SELECT DISTINCT f.name FROM blobs b JOIN blob_index_files f ON f.id = b.index_file').pluck().all() as string[];
     expect(rowFiles.filter((f) => !indexNames.includes(f))).toEqual([]);
 
     // A second prune finds nothing to do, and measures the same unused share independently.
@@ -258,8 +259,8 @@ describe('prune and blobs no index file lists yet', () => {
     expect(last.indexes.length).toBeGreaterThan(0);
     for (const name of last.indexes) {
       await s.store.delete(`index/${name}`);
-      s.catalog.database.prepare('UPDATE blobs SET index_file = NULL WHERE index_file = (SELECT id FROM blob_index_files WHERE name = ?)').run(name);
-      s.catalog.database.prepare('DELETE FROM index_files WHERE name = ?').run(name);
+      sqlite(s.catalog).prepare('UPDATE blobs SET index_file = NULL WHERE index_file = (SELECT id FROM blob_index_files WHERE name = ?)').run(name);
+      sqlite(s.catalog).prepare('DELETE FROM index_files WHERE name = ?').run(name);
     }
     const damaged = await verify({ repo: s.repo, catalog: s.catalog, readData: 0, concurrency: 4 });
     expect(damaged.damage.map((d) => d.problem).join()).toMatch(/in no index file/);

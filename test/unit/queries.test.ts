@@ -4,6 +4,7 @@ process.env.TZ = 'UTC'; // calendar days; set before any Date is made
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog, type StateCut } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import { allPages, CatalogQueries, globLiteralPrefix, upperBound, type Page } from '../../src/catalog/queries.js';
 import { renderCalendar } from '../../src/commands/calendar.js';
 import { UsageError } from '../../src/errors.js';
@@ -270,13 +271,13 @@ describe('runShow and failures', () => {
 
 describe('query plans stay indexed', () => {
   const plan = (sql: string, params: Record<string, unknown>) =>
-    (cat.database.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[]).map((r) => r.detail).join('\n');
+    (sqlite(cat).prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[]).map((r) => r.detail).join('\n');
 
   it('find pushes the glob’s literal prefix into an index range; ls and versions seek by key', () => {
-    expect(cat.database.prepare("SELECT 1 FROM sqlite_master WHERE name = 'objects_by_key'").get()).toBeUndefined();
+    expect(sqlite(cat).prepare("SELECT 1 FROM sqlite_master WHERE name = 'objects_by_key'").get()).toBeUndefined();
     q.find('x/**'); // the first find across buckets creates the index it needs
-    cat.database.exec('ANALYZE'); // the worst case: statistics that could tempt the planner into a scan
-    expect(cat.database.prepare("SELECT sql FROM sqlite_master WHERE name = 'objects_by_key'").pluck().get()).toMatch(/ON objects \(key\)/);
+    sqlite(cat).exec('ANALYZE'); // the worst case: statistics that could tempt the planner into a scan
+    expect(sqlite(cat).prepare("SELECT sql FROM sqlite_master WHERE name = 'objects_by_key'").pluck().get()).toMatch(/ON objects \(key\)/);
     const find = plan(
       `SELECT o.id FROM objects o INDEXED BY objects_by_key JOIN versions v ON v.id = (SELECT id FROM versions WHERE object = o.id ORDER BY valid_from DESC, id DESC LIMIT 1)
        WHERE o.key >= @lo AND o.key < @hi ORDER BY o.key, o.id LIMIT 10`,

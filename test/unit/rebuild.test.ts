@@ -204,11 +204,8 @@ describe('record lines split across record blobs', () => {
     const h = await makeHistory(dir.path, { password: 'test-password' });
     const original = dump(h.catalog, h.times);
     const { repo } = h;
-    const locate = h.catalog.database.prepare(
-      'SELECT p.name AS pack, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags FROM blobs b JOIN packs p ON p.id = b.pack WHERE b.hash = ?',
-    );
     const readRecords = async (hex: string): Promise<Buffer> => {
-      const loc = locate.get(Buffer.from(hex, 'hex')) as { pack: string; offset: number; length: number; rawLength: number; flags: number };
+      const loc = h.catalog.blobLocation(Buffer.from(hex, 'hex'))!;
       const stored = await repo.readPackRange(loc.pack, loc.offset, loc.offset + loc.length);
       return repo.decodeBlob(stored, { id: Buffer.from(hex, 'hex'), compressed: (loc.flags & 1) === 1, rawLength: loc.rawLength }, loc.pack);
     };

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import { importingRun, setImportingRun, syncMarker } from '../../src/catalog/sync.js';
 import { backupGroup, newRunId } from '../../src/engine/backup.js';
 import type { EngineEvent } from '../../src/engine/events.js';
@@ -72,7 +73,7 @@ interface Hosts {
 
 /** What a user can ask a catalog about the lake: runs, and every version with its content. */
 function answers(cat: Catalog) {
-  const versions = cat.database
+  const versions = sqlite(cat)
     .prepare(
       `SELECT b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS dm, v.size AS size, v.valid_from AS validFrom, r.id AS run
        FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket JOIN runs r ON r.seq = v.run ORDER BY bucket, key, validFrom`,

@@ -1,0 +1,21 @@
+/**
+ * The SQLite connection behind a Catalog, for the modules of src/catalog/ only: the catalog owns
+ * its SQL, so nothing outside this directory gets the raw handle (the linter refuses imports of
+ * this file from elsewhere in src/). Tests may use it to look at or damage rows directly.
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Catalog } from './catalog.js';
+
+const connections = new WeakMap<Catalog, BetterSqlite3.Database>();
+
+/** Called once by the Catalog constructor. */
+export function attachConnection(catalog: Catalog, db: BetterSqlite3.Database): void {
+  connections.set(catalog, db);
+}
+
+/** The catalog's SQLite connection. */
+export function sqlite(catalog: Catalog): BetterSqlite3.Database {
+  const db = connections.get(catalog);
+  if (db === undefined) throw new Error('catalog without a connection');
+  return db;
+}
