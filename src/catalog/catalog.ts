@@ -1,3 +1,13 @@
+/**
+ * The Catalog core: opening (and migrating) the file, what it remembers of its repository, runs,
+ * and every write to the pack, blob, version and index-file tables. Over ~500 lines because
+ * these writes share one set of prepared statements and the bucket and metadata row-id caches
+ * that a rolled-back transaction must clear; splitting them would hand those internals out.
+ * The questions each consumer asks live beside it, each taking the Catalog: backup-lookups.ts
+ * (backup listing), restore-selection.ts (restore), verify-queries.ts and verify-scratch.ts
+ * (verify), prune-queries.ts (prune), present-packs.ts and rebuild-files.ts (catalog rebuild),
+ * sync.ts, forget.ts, lock-dates.ts, cost-usage.ts, instant.ts and queries.ts (the query commands).
+ */
 import type BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -7,78 +17,27 @@ import { decodeStorageClass, encodeEtag, encodeLastModified, encodeStorageClass,
 import { corruptCatalogError, isCorruptDatabase, noteCatalogOpened } from './corrupt.js';
 import { attachConnection } from './connection.js';
 import { migrate } from './migrate.js';
-import { SCHEMA, SCHEMA_VERSION, blobHashIs, blobReferencedSql } from './schema.js';
+import { PresentPacks, type PackCheckResult } from './present-packs.js';
+import { usedBlobSql } from './prune-queries.js';
+import { SCHEMA, SCHEMA_VERSION, blobHashIs } from './schema.js';
 import type {
-  BlobLocation,
   FailureRecord,
-  LatestVersion,
-  RestoreItem,
+  PackRecord,
+  RememberedRepository,
   RunCounters,
   RunRow,
   RunStatus,
+  StoredBlob,
   StoredMeta,
+  UnindexedBlob,
   VersionRecord,
 } from './types.js';
 
 const Database = requireCjs('better-sqlite3') as typeof BetterSqlite3;
 
-export interface PackRecord {
-  name: string;
-  size: number;
-  blobs: { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[];
-}
-
-/** Where a blob is stored: its pack, its range there, and how it is encoded (blobs.flags). */
-export interface StoredBlob {
-  pack: string;
-  offset: number;
-  length: number;
-  rawLength: number;
-  flags: number;
-}
-
-/** A blob of a written pack that no index file lists yet. */
-export interface UnindexedBlob {
-  row: number;
-  pack: string;
-  packSize: number;
-  hash: Buffer;
-  offset: number;
-  length: number;
-  rawLength: number;
-  flags: number;
-}
-
-/** Which versions count as "the state": as recorded up to a run, or as of an instant. */
-export type StateCut = { runSeq: number } | { time: number };
-
-/** A part of the catalog to restore or inspect: a bucket, optionally narrowed to a prefix or one key. */
-export interface Scope {
-  bucket: string;
-  prefix?: string;
-  key?: string;
-  /** With `key`: this exact version, whatever the cut. */
-  versionId?: string;
-}
+export type { PackRecord, RememberedRepository, Scope, StateCut, StoredBlob, TargetKey, UnindexedBlob } from './types.js';
 
 type Row = Record<string, unknown>;
-
-/** A key a restore target already holds: `key` as catalogued, `targetKey` as the target names it. */
-export interface TargetKey {
-  bucket: string;
-  key: string;
-  targetKey: string;
-  size: number;
-  etag: string;
-}
-
-/** The repository a catalog belongs to, as the catalog remembers it (Catalog.rememberedRepository). */
-export interface RememberedRepository {
-  id: string;
-  /** `aes-256-gcm` or `none`; null when not yet remembered. */
-  encryption: string | null;
-  formatVersion: number | null;
-}
 
 /**
  * The SQLite catalog: a cache of the repository (rebuildable from runs/ and index/) that
@@ -87,19 +46,9 @@ export interface RememberedRepository {
 export class Catalog {
   private readonly bucketIds = new Map<string, number>();
   private readonly metaIds = new Map<string, number>();
-  /** Prepared once per restore target inventory (the temp table is recreated each time). */
-  private targetLookup: BetterSqlite3.Statement | null = null;
-  private selectedLookup: BetterSqlite3.Statement | undefined;
   private readonly stmts: ReturnType<Catalog['prepare']>;
   /** While a rebuild checks index entries against the packs that exist (beginPresentPacks). */
-  private packCheck: {
-    present: BetterSqlite3.Statement;
-    markMissing: BetterSqlite3.Statement;
-    relocate: BetterSqlite3.Statement;
-    anyMissing: boolean;
-    /** Entries that lie outside their pack, per "<index file> <pack>". */
-    outside: Map<string, number>;
-  } | null = null;
+  private packCheck: PresentPacks | null = null;
 
   private constructor(
     readonly path: string,
@@ -233,25 +182,12 @@ export class Catalog {
         .prepare('INSERT INTO blob_index_files (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id')
         .pluck(),
       insertFailure: db.prepare('INSERT INTO failures (run, bucket, key, version_id, code, message) VALUES (?, ?, ?, ?, ?, ?)'),
-      latestPageAfter: db.prepare(latestPageSql('>', true)).raw(true),
-      latestPageFrom: db.prepare(latestPageSql('>=', true)).raw(true),
-      latestPageAfterOpen: db.prepare(latestPageSql('>', false)).raw(true),
-      latestPageFromOpen: db.prepare(latestPageSql('>=', false)).raw(true),
+      nthKeyFrom: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key >= @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
+      nthKeyAfter: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key > @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
       hasBlob: db.prepare(`SELECT 1 FROM blobs b WHERE ${blobHashIs('b', '@hash')}`).pluck(),
       blobLocation: db.prepare(
         `SELECT p.name AS pack, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags
          FROM blobs b JOIN packs p ON p.id = b.pack WHERE ${blobHashIs('b', '@hash')}`,
-      ),
-      nthKeyFrom: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key >= @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
-      nthKeyAfter: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key > @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
-      hasLiveKeys: db.prepare(
-        `SELECT 1 FROM objects o JOIN versions v ON v.id = o.latest
-         WHERE o.bucket = @bucket AND o.key >= @lower AND o.key < @upper AND v.delete_marker = 0 LIMIT 1`,
-      ).pluck(),
-      objectOf: db.prepare('SELECT id FROM objects WHERE bucket = ? AND key = ?').pluck(),
-      latestNullVersion: db.prepare(
-        `SELECT v.delete_marker AS deleteMarker, ${etagSql('v.etag')} AS etag, v.size AS size, ${lastModifiedSql('v')} AS lastModified FROM versions v
-         WHERE v.object = ? AND v.version_id IS NULL ORDER BY v.valid_from DESC, v.id DESC LIMIT 1`,
       ),
     };
   }
@@ -308,7 +244,7 @@ export class Catalog {
     return row === undefined ? undefined : toRunRow(row);
   }
 
-  // ---- what is already backed up -------------------------------------------------------
+  // ---- what is already backed up (the backup's listing checks are in backup-lookups.ts) ----
 
   hasBlob(hash: Buffer): boolean {
     return this.stmts.hasBlob.get({ hash }) !== undefined;
@@ -317,49 +253,6 @@ export class Catalog {
   /** Where a blob is stored (its pack and range), or undefined when no catalogued pack holds it. */
   blobLocation(hash: Buffer): StoredBlob | undefined {
     return this.stmts.blobLocation.get({ hash }) as StoredBlob | undefined;
-  }
-
-  /**
-   * Whether a listed version is already catalogued: by version id, or — for the "null" version
-   * of a bucket whose versioning was suspended or enabled late — by etag, size and time.
-   */
-  hasVersion(bucket: string, entry: { key: string; versionId: string | null; isDeleteMarker: boolean; etag: string; size: number; lastModified: Date }): boolean {
-    const bucketId = this.findBucketId(bucket);
-    if (bucketId === undefined) return false;
-    const objectId = this.stmts.objectOf.get(bucketId, entry.key) as number | undefined;
-    if (objectId === undefined) return false;
-    if (entry.versionId !== null) return this.stmts.versionExists.get(objectId, entry.versionId) !== undefined;
-    const row = this.stmts.latestNullVersion.get(objectId) as { deleteMarker: number; etag: string; size: number; lastModified: number } | undefined;
-    if (row === undefined) return false;
-    if (entry.isDeleteMarker) return row.deleteMarker === 1;
-    return row.deleteMarker === 0 && row.etag === entry.etag && row.size === entry.size && row.lastModified === entry.lastModified.getTime();
-  }
-
-  /**
-   * One page of the newest catalogued version per key in `bucket` from `lower` up to `upper`, in key
-   * order (SQLite's BINARY collation = UTF-8 byte order = S3 listing order).
-   */
-  latestPage(bucket: string, lower: string, inclusive: boolean, upper: string | null, limit: number): LatestVersion[] {
-    const id = this.findBucketId(bucket);
-    if (id === undefined) return [];
-    const stmt =
-      upper === null
-        ? inclusive ? this.stmts.latestPageFromOpen : this.stmts.latestPageAfterOpen
-        : inclusive ? this.stmts.latestPageFrom : this.stmts.latestPageAfter;
-    // Rows as arrays (columns in latestPageSql's order): an incremental run reads every
-    // catalogued key, and named rows cost ~40 % more per key.
-    const rows = (upper === null ? stmt.all({ bucket: id, lower, limit }) : stmt.all({ bucket: id, lower, upper, limit })) as unknown[][];
-    return rows.map((r) => ({
-      objectId: r[0] as number,
-      key: r[1] as string,
-      versionRow: r[2] as number,
-      versionId: r[3] as string | null,
-      deleteMarker: r[4] === 1,
-      size: r[5] as number,
-      etag: r[6] as string | null,
-      lastModified: r[7] as number,
-      validFrom: r[8] as number,
-    }));
   }
 
   /**
@@ -373,39 +266,19 @@ export class Catalog {
     return (after === null ? this.stmts.nthKeyFrom : this.stmts.nthKeyAfter).get(params) as string | undefined;
   }
 
-  /** Whether any key under `prefix` currently exists (its newest version is not a delete marker). */
-  hasLiveKeys(bucket: string, prefix: string): boolean {
-    const id = this.findBucketId(bucket);
-    if (id === undefined) return false;
-    return this.stmts.hasLiveKeys.get({ bucket: id, lower: prefix, upper: prefix + '\u{10FFFF}' }) !== undefined;
-  }
-
   // ---- writes (callers batch them inside `transaction`) -----------------------------------
 
   insertPack(pack: PackRecord, runSeq: number | null, indexFile: string | null = null): void {
     const packRow = (this.stmts.insertPack.get(pack.name, pack.size, runSeq) as { id: number }).id;
     const indexRow = indexFile === null ? null : (this.stmts.indexFileId.get(indexFile) as number);
-    const check = this.packCheck;
-    if (check !== null && check.present.get(pack.name, pack.size) === undefined) {
-      check.markMissing.run(packRow);
-      check.anyMissing = true;
-      for (const b of pack.blobs) this.insertBlob(b, packRow, indexRow);
+    if (this.packCheck !== null) {
+      this.packCheck.insertPack(pack, packRow, indexFile, indexRow, (b) => this.insertBlob(b, packRow, indexRow));
       return;
     }
-    for (const b of pack.blobs) {
-      if (check !== null && b.offset + b.length > pack.size - 4) {
-        // An entry outside its pack locates nothing: left out (its versions are reported missing).
-        const key = `${indexFile ?? ''} ${pack.name}`;
-        check.outside.set(key, (check.outside.get(key) ?? 0) + 1);
-        continue;
-      }
-      this.insertBlob(b, packRow, indexRow);
-      // A blob first located in a missing pack moves here: this copy can be read.
-      if (check?.anyMissing) check.relocate.run({ hash: b.hash, pack: packRow, offset: b.offset, length: b.length, rawLength: b.rawLength, flags: b.flags, indexFile: indexRow });
-    }
+    for (const b of pack.blobs) this.insertBlob(b, packRow, indexRow);
   }
 
-  // ---- catalog rebuild: index entries checked against the packs that exist ------------------
+  // ---- catalog rebuild: index entries checked against the packs that exist (present-packs.ts) ----
 
   /**
    * From now on insertPack knows which packs the repository has (added with addPresentPacks,
@@ -413,50 +286,20 @@ export class Catalog {
    * whose pack exists with the size the index file gives. endPresentPacks ends this.
    */
   beginPresentPacks(): void {
-    this.db.exec(`DROP TABLE IF EXISTS temp.present_packs; CREATE TEMP TABLE present_packs (name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
-                  DROP TABLE IF EXISTS temp.missing_packs; CREATE TEMP TABLE missing_packs (id INTEGER PRIMARY KEY)`);
-    this.packCheck = {
-      present: this.db.prepare('SELECT 1 FROM temp.present_packs WHERE name = ? AND size = ?').pluck(),
-      markMissing: this.db.prepare('INSERT OR IGNORE INTO temp.missing_packs (id) VALUES (?)'),
-      relocate: this.db.prepare(
-        `UPDATE blobs SET pack = @pack, offset = @offset, length = @length, raw_length = @rawLength, flags = @flags, index_file = @indexFile
-         WHERE ${blobHashIs('blobs', '@hash')} AND pack IN (SELECT id FROM temp.missing_packs)`,
-      ),
-      anyMissing: false,
-      outside: new Map(),
-    };
+    this.packCheck = new PresentPacks(this);
   }
 
   addPresentPacks(packs: readonly { name: string; size: number }[]): void {
-    const put = this.db.prepare('INSERT OR REPLACE INTO temp.present_packs (name, size) VALUES (?, ?)');
-    this.transaction(() => packs.forEach((p) => put.run(p.name, p.size)));
+    if (this.packCheck === null) throw new Error('addPresentPacks before beginPresentPacks');
+    this.packCheck.add(packs);
   }
 
-  /**
-   * Ends the pack check: packs index files list that do not exist (or not with that size) and
-   * still locate blobs (no other index file has them in an existing pack), with the number of
-   * catalogued versions that need those blobs, and index entries that were left out because
-   * they lie outside their pack. Missing packs that locate nothing are dropped.
-   */
-  endPresentPacks(): { lost: { pack: string; blobs: number; versions: number }[]; outside: { indexFile: string; pack: string; entries: number }[] } {
-    const lost = this.db
-      .prepare(
-        `SELECT p.name AS pack, count(b.id) AS blobs,
-                (SELECT count(*) FROM versions v WHERE v.blob IN (SELECT id FROM blobs WHERE pack = p.id)
-                   OR v.id IN (SELECT vb.version FROM version_blobs vb JOIN blobs x ON x.id = vb.blob WHERE x.pack = p.id)) AS versions
-         FROM temp.missing_packs m JOIN packs p ON p.id = m.id JOIN blobs b ON b.pack = p.id GROUP BY p.id ORDER BY p.name`,
-      )
-      .all() as { pack: string; blobs: number; versions: number }[];
-    this.transaction(() => {
-      this.db.prepare('DELETE FROM packs WHERE id IN (SELECT id FROM temp.missing_packs) AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.pack = packs.id)').run();
-    });
-    const outside = [...(this.packCheck?.outside ?? [])].map(([key, entries]) => {
-      const [indexFile = '', pack = ''] = key.split(' ');
-      return { indexFile, pack, entries };
-    });
+  /** Ends the pack check: see PresentPacks.end. */
+  endPresentPacks(): PackCheckResult {
+    if (this.packCheck === null) throw new Error('endPresentPacks before beginPresentPacks');
+    const result = this.packCheck.end();
     this.packCheck = null;
-    this.db.exec('DROP TABLE IF EXISTS temp.present_packs; DROP TABLE IF EXISTS temp.missing_packs');
-    return { lost, outside };
+    return result;
   }
 
   /** Inserts versions; a version whose S3 version id is already catalogued is skipped. Returns rows inserted. */
@@ -464,7 +307,7 @@ export class Catalog {
     let inserted = 0;
     for (const r of records) {
       const objectId = (this.stmts.objectId.get(this.bucketId(r.bucket), r.key) as { id: number }).id;
-      if (r.versionId !== null && this.stmts.versionExists.get(objectId, r.versionId) !== undefined) continue;
+      if (r.versionId !== null && this.isVersionKnown(objectId, r.versionId)) continue;
       const blobs = r.blobs.map((hex) => {
         const blob = this.stmts.blobRow.get({ hash: Buffer.from(hex, 'hex') }) as number | undefined;
         if (blob === undefined) throw new LakeguardError(`catalog: version ${r.bucket}/${r.key} refers to unknown blob ${hex}`);
@@ -514,7 +357,16 @@ export class Catalog {
     return id;
   }
 
-  private findBucketId(name: string): number | undefined {
+  /**
+   * Whether object row `objectId` has a version with this S3 version id catalogued, or had one
+   * that forget dropped (the next backup must not capture it again).
+   */
+  isVersionKnown(objectId: number, versionId: string): boolean {
+    return this.stmts.versionExists.get(objectId, versionId) !== undefined;
+  }
+
+  /** The row id of a bucket (or local source) name, undefined when the catalog has never recorded it. */
+  findBucketId(name: string): number | undefined {
     const cached = this.bucketIds.get(name);
     if (cached !== undefined) return cached;
     const row = this.stmts.findBucket.get(name) as { id: number } | undefined;
@@ -579,6 +431,7 @@ export class Catalog {
 
   // ---- reading a run's records back (manifests, catalog rebuild checks) -----------------------
 
+  /** A page of the versions a run recorded, in row order, as its records give them (blob ids in hex). */
   versionsOfRun(runSeq: number, afterRow: number, limit: number): (VersionRecord & { row: number })[] {
     const rows = this.db
       .prepare(
@@ -608,142 +461,11 @@ export class Catalog {
     }));
   }
 
+  /** The failure records of a run, in the order it met them. */
   failuresOfRun(runSeq: number): FailureRecord[] {
     return (this.db.prepare('SELECT bucket, key, version_id AS versionId, code, message FROM failures WHERE run = ? ORDER BY rowid').all(runSeq) as Row[]).map(
       (r) => ({ bucket: r.bucket as string, key: r.key as string, versionId: r.versionId as string | null, code: r.code as string, message: r.message as string }),
     );
-  }
-
-  // ---- restore selection ------------------------------------------------------------------
-
-  /**
-   * Materializes the versions that make up the state of `scopes` at `cut` into a temp table,
-   * ordered so that objects stored in the same pack are adjacent (one coalesced read per pack).
-   * Returns the number of objects selected. Resolution happens in SQL, never in JS.
-   */
-  selectState(scopes: readonly Scope[], cut: StateCut): number {
-    const db = this.db;
-    db.exec('DROP TABLE IF EXISTS temp.sel; DROP TABLE IF EXISTS temp.plan');
-    db.exec('CREATE TEMP TABLE sel (version INTEGER PRIMARY KEY, bucket TEXT, key TEXT); CREATE INDEX temp.sel_by_key ON sel (bucket, key)');
-    this.selectedLookup = undefined; // prepared against the table just replaced
-    const cutSql = 'runSeq' in cut ? 'run <= @cut' : 'valid_from <= @cut';
-    const cutValue = 'runSeq' in cut ? cut.runSeq : cut.time;
-    const selectSql = (bounded: boolean): string =>
-      `INSERT OR IGNORE INTO sel (version, bucket, key)
-       SELECT v.id, b.name, o.key FROM objects o JOIN buckets b ON b.id = o.bucket
-       JOIN versions v ON v.id = (SELECT id FROM versions WHERE object = o.id AND ${cutSql} ORDER BY valid_from DESC, id DESC LIMIT 1)
-       WHERE b.name = @bucket AND o.key >= @lo ${bounded ? 'AND o.key < @hi' : ''} AND v.delete_marker = 0`;
-    const bounded = db.prepare(selectSql(true));
-    const open = db.prepare(selectSql(false));
-    const exact = db.prepare(
-      `INSERT OR IGNORE INTO sel (version, bucket, key)
-       SELECT v.id, b.name, o.key FROM objects o JOIN buckets b ON b.id = o.bucket JOIN versions v ON v.object = o.id
-       WHERE b.name = @bucket AND o.key = @key AND v.version_id = @versionId AND v.delete_marker = 0`,
-    );
-    this.transaction(() => {
-      for (const s of scopes) {
-        if (s.versionId !== undefined && s.key !== undefined) {
-          exact.run({ bucket: s.bucket, key: s.key, versionId: s.versionId });
-          continue;
-        }
-        const lo = s.key ?? s.prefix ?? '';
-        const hi = s.key !== undefined ? s.key + '\u0000' : s.prefix ? s.prefix + '\u{10FFFF}' : null;
-        if (hi === null) open.run({ bucket: s.bucket, lo, cut: cutValue });
-        else bounded.run({ bucket: s.bucket, lo, hi, cut: cutValue });
-      }
-    });
-    db.exec(
-      `CREATE TEMP TABLE plan AS
-       SELECT sel.version AS version, sel.bucket AS bucket, sel.key AS key, v.blob IS NULL AND vb0.blob IS NOT NULL AS multi,
-              bl.pack AS pack, bl.offset AS offset
-       FROM sel JOIN versions v ON v.id = sel.version LEFT JOIN version_blobs vb0 ON vb0.version = sel.version AND vb0.seq = 0
-       LEFT JOIN blobs bl ON bl.id = coalesce(v.blob, vb0.blob)
-       ORDER BY multi, bl.pack, bl.offset`,
-    );
-    return db.prepare('SELECT count(*) FROM plan').pluck().get() as number;
-  }
-
-  /** Whether the selected state holds this key (for --delete-extra). */
-  selectedHas(bucket: string, key: string): boolean {
-    // Prepared once: --keys-from may ask this for every one of many keys.
-    this.selectedLookup ??= this.db.prepare('SELECT 1 FROM temp.sel WHERE bucket = ? AND key = ?');
-    return this.selectedLookup.get(bucket, key) !== undefined;
-  }
-
-  /** A page of the selected state, in plan order (rowid). */
-  statePage(afterRowid: number, limit: number): { rowid: number; items: RestoreItem[] } {
-    const rows = this.db
-      .prepare(
-        `SELECT plan.rowid AS rowid, plan.version AS versionRow, plan.bucket AS bucket, plan.key AS key, v.version_id AS versionId,
-                v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, m.json AS meta
-         FROM plan JOIN versions v ON v.id = plan.version LEFT JOIN metas m ON m.id = v.meta
-         WHERE plan.rowid > ? ORDER BY plan.rowid LIMIT ?`,
-      )
-      .all(afterRowid, limit) as Row[];
-    if (rows.length === 0) return { rowid: afterRowid, items: [] };
-    const blobs = this.db
-      .prepare(
-        `SELECT x.version AS version, bl.hash AS hash, p.name AS pack, bl.offset AS offset, bl.length AS length,
-                bl.raw_length AS rawLength, bl.flags AS flags
-         FROM (SELECT v.id AS version, 0 AS seq, v.blob AS blob FROM plan JOIN versions v ON v.id = plan.version
-                 WHERE plan.rowid > @after AND plan.rowid <= @last AND v.blob IS NOT NULL
-               UNION ALL
-               SELECT vb.version, vb.seq, vb.blob FROM plan JOIN version_blobs vb ON vb.version = plan.version
-                 WHERE plan.rowid > @after AND plan.rowid <= @last) x
-         JOIN blobs bl ON bl.id = x.blob JOIN packs p ON p.id = bl.pack
-         ORDER BY x.version, x.seq`,
-      )
-      .all({ after: afterRowid, last: rows.at(-1)!.rowid }) as Row[];
-    const byVersion = new Map<number, BlobLocation[]>();
-    for (const b of blobs) {
-      const list = byVersion.get(b.version as number) ?? [];
-      list.push({
-        hash: b.hash as Buffer,
-        pack: b.pack as string,
-        offset: b.offset as number,
-        length: b.length as number,
-        rawLength: b.rawLength as number,
-        compressed: ((b.flags as number) & 1) === 1,
-      });
-      byVersion.set(b.version as number, list);
-    }
-    const items = rows.map((r) => ({
-      versionRow: r.versionRow as number,
-      bucket: r.bucket as string,
-      key: r.key as string,
-      versionId: r.versionId as string | null,
-      size: r.size as number,
-      etag: r.etag as string | null,
-      lastModified: r.lastModified as number,
-      meta: r.meta === null ? {} : (JSON.parse(r.meta as string) as StoredMeta),
-      blobs: byVersion.get(r.versionRow as number) ?? [],
-    }));
-    return { rowid: rows.at(-1)!.rowid as number, items };
-  }
-
-  // ---- restore target inventory ------------------------------------------------------------
-
-  /**
-   * Starts an empty inventory of what a restore target already holds (a temp table, so a
-   * target of millions of keys is never held in memory): overwrite decisions and
-   * --delete-extra read it.
-   */
-  beginTargetInventory(): void {
-    this.db.exec(
-      'DROP TABLE IF EXISTS temp.target; CREATE TEMP TABLE target (bucket TEXT, key TEXT, target_key TEXT, size INTEGER, etag TEXT, PRIMARY KEY (bucket, key))',
-    );
-    this.targetLookup = this.db.prepare('SELECT bucket, key, target_key AS targetKey, size, etag FROM temp.target WHERE bucket = ? AND key = ?');
-  }
-
-  addTargetKeys(rows: readonly TargetKey[]): void {
-    const add = this.db.prepare('INSERT OR REPLACE INTO temp.target (bucket, key, target_key, size, etag) VALUES (?, ?, ?, ?, ?)');
-    this.transaction(() => rows.forEach((r) => add.run(r.bucket, r.key, r.targetKey, r.size, r.etag)));
-  }
-
-  /** What the target holds at a selected key (from the inventory), or undefined. */
-  targetKeyOf(bucket: string, key: string): TargetKey | undefined {
-    if (this.targetLookup === null) throw new Error('targetKeyOf before beginTargetInventory');
-    return this.targetLookup.get(bucket, key) as TargetKey | undefined;
   }
 
   /** Whether the catalog has ever recorded an object of this bucket (or local source). */
@@ -751,92 +473,9 @@ export class Catalog {
     return this.findBucketId(name) !== undefined;
   }
 
-  /** A page of inventoried target keys that the selected state does not hold (--delete-extra), in rowid order. */
-  extraTargetKeys(afterRowid: number, limit: number): (TargetKey & { rowid: number })[] {
-    return this.db
-      .prepare(
-        `SELECT t.rowid AS rowid, t.bucket AS bucket, t.key AS key, t.target_key AS targetKey, t.size AS size, t.etag AS etag FROM temp.target t
-         WHERE t.rowid > ? AND NOT EXISTS (SELECT 1 FROM temp.sel s WHERE s.bucket = t.bucket AND s.key = t.key) ORDER BY t.rowid LIMIT ?`,
-      )
-      .all(afterRowid, limit) as (TargetKey & { rowid: number })[];
-  }
-
-  /**
-   * For a selection that came out empty: the newest run at or before the cut and the oldest
-   * after it that recorded a live (not deleted) version in the scopes, so the error can name
-   * where data is. Null when none did; `ever` says whether the scopes ever held a key.
-   */
-  dataRunsAround(scopes: readonly Scope[], cut: StateCut): { before: RunRow | null; after: RunRow | null; ever: boolean } {
-    const col = 'runSeq' in cut ? 'v.run' : 'v.valid_from';
-    const cutValue = 'runSeq' in cut ? cut.runSeq : cut.time;
-    const sql = (side: '<=' | '>', order: 'DESC' | 'ASC'): string =>
-      `SELECT v.run FROM objects o JOIN versions v ON v.object = o.id
-       WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND o.key >= @lo AND o.key < @hi
-         AND v.delete_marker = 0 AND ${col} ${side} @cut ORDER BY v.run ${order} LIMIT 1`;
-    const beforeStmt = this.db.prepare(sql('<=', 'DESC')).pluck();
-    const afterStmt = this.db.prepare(sql('>', 'ASC')).pluck();
-    const anyStmt = this.db.prepare('SELECT 1 FROM objects o WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND o.key >= @lo AND o.key < @hi LIMIT 1');
-    let before: number | null = null;
-    let after: number | null = null;
-    let ever = false;
-    for (const s of scopes) {
-      const lo = s.key ?? s.prefix ?? '';
-      const params = { bucket: s.bucket, lo, hi: s.key !== undefined ? s.key + '\u0000' : lo + '\u{10FFFF}', cut: cutValue };
-      ever ||= anyStmt.get(params) !== undefined;
-      const b = beforeStmt.get(params) as number | undefined;
-      const a = afterStmt.get(params) as number | undefined;
-      if (b !== undefined && (before === null || b > before)) before = b;
-      if (a !== undefined && (after === null || a < after)) after = a;
-    }
-    const runs = before === null && after === null ? [] : this.listRuns();
-    return { before: runs.find((r) => r.seq === before) ?? null, after: runs.find((r) => r.seq === after) ?? null, ever };
-  }
-
-  // ---- verify ---------------------------------------------------------------------------
-
-  /** Blobs referenced by versions but not located in any pack (should never happen). */
-  danglingBlobReferences(): number {
-    return this.db
-      .prepare(
-        `SELECT (SELECT count(*) FROM versions v WHERE v.blob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = v.blob))
-              + (SELECT count(*) FROM version_blobs vb WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = vb.blob))`,
-      )
-      .pluck()
-      .get() as number;
-  }
-
+  /** Every catalogued pack, by name. */
   packs(): { name: string; size: number }[] {
     return this.db.prepare('SELECT name, size FROM packs ORDER BY name').all() as { name: string; size: number }[];
-  }
-
-  referencedPacks(): { name: string; size: number }[] {
-    return this.db
-      .prepare(`SELECT p.name AS name, p.size AS size FROM packs p WHERE EXISTS (SELECT 1 FROM blobs b WHERE b.pack = p.id AND ${blobReferencedSql('b')}) ORDER BY p.name`)
-      .all() as { name: string; size: number }[];
-  }
-
-  blobsOfPack(name: string): { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] {
-    return this.db
-      .prepare('SELECT b.hash AS hash, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags FROM blobs b JOIN packs p ON p.id = b.pack WHERE p.name = ? ORDER BY b.offset')
-      .all(name) as ReturnType<Catalog['blobsOfPack']>;
-  }
-
-  /** Object versions that need any of these blobs (hex ids), to name the damage. */
-  versionsUsingBlobs(hashes: readonly Buffer[]): { bucket: string; key: string; versionId: string | null; run: string }[] {
-    if (hashes.length === 0) return [];
-    this.db.exec('DROP TABLE IF EXISTS temp.bad; CREATE TEMP TABLE bad (hash BLOB PRIMARY KEY)');
-    const put = this.db.prepare('INSERT OR IGNORE INTO bad (hash) VALUES (?)');
-    this.transaction(() => hashes.forEach((h) => put.run(h)));
-    // CROSS JOIN keeps `bad` (a few ids) outside: one blobs_by_hash seek each, not a scan of blobs.
-    return this.db
-      .prepare(
-        `SELECT DISTINCT bk.name AS bucket, o.key AS key, v.version_id AS versionId, r.id AS run
-         FROM bad CROSS JOIN blobs bl ON ${blobHashIs('bl', 'bad.hash')}
-         JOIN versions v ON v.id IN (SELECT id FROM versions WHERE blob = bl.id UNION ALL SELECT version FROM version_blobs WHERE blob = bl.id)
-         JOIN objects o ON o.id = v.object JOIN buckets bk ON bk.id = o.bucket JOIN runs r ON r.seq = v.run
-         ORDER BY bk.name, o.key`,
-      )
-      .all() as { bucket: string; key: string; versionId: string | null; run: string }[];
   }
 
   /** Buckets (source names) that runs of a group recorded versions of. */
@@ -850,7 +489,7 @@ export class Catalog {
       .all(group) as string[];
   }
 
-  // ---- prune: what the repository may drop (all of prune's SQL is here, for schema changes) ----
+  // ---- prune and sync: what the catalog knows of the repository's documents and packs --------
 
   /** Run ids the catalog knows: its runs and the runs forget removed. */
   knownRunIds(): Set<string> {
@@ -863,44 +502,9 @@ export class Catalog {
   }
 
   /**
-   * Declares the record blobs that run manifests in the repository refer to: together with
-   * every blob a catalogued version refers to, they are the blobs prune keeps. Returns the
-   * ones the catalog does not locate (they must not be pruned blindly).
-   */
-  setPruneRecordBlobs(hashes: readonly Buffer[]): Buffer[] {
-    this.db.exec('DROP TABLE IF EXISTS temp.prune_records; CREATE TEMP TABLE prune_records (hash BLOB PRIMARY KEY) WITHOUT ROWID');
-    const put = this.db.prepare('INSERT OR IGNORE INTO temp.prune_records (hash) VALUES (?)');
-    this.transaction(() => hashes.forEach((h) => put.run(h)));
-    return this.db.prepare(`SELECT r.hash FROM temp.prune_records r WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE ${blobHashIs('b', 'r.hash')})`).pluck().all() as Buffer[];
-  }
-
-  /** Per catalogued pack: its blob rows, and how many of them (and how many bytes) are still used. */
-  packUsage(): { name: string; blobs: number; usedBlobs: number; usedBytes: number }[] {
-    return this.db
-      .prepare(
-        `SELECT name, count(blob) AS blobs, coalesce(sum(used), 0) AS usedBlobs, coalesce(sum(used * length), 0) AS usedBytes
-         FROM (SELECT p.id AS pack, p.name AS name, b.id AS blob, b.length AS length,
-                      CASE WHEN b.id IS NOT NULL AND ${usedBlobSql('b')} THEN 1 ELSE 0 END AS used
-               FROM packs p LEFT JOIN blobs b ON b.pack = p.id)
-         GROUP BY pack`,
-      )
-      .all() as { name: string; blobs: number; usedBlobs: number; usedBytes: number }[];
-  }
-
-  /** The used blobs located in one pack, in pack order (what a repack copies). */
-  usedBlobsOfPack(name: string): { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] {
-    return this.db
-      .prepare(
-        `SELECT b.hash AS hash, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags
-         FROM blobs b JOIN packs p ON p.id = b.pack WHERE p.name = ? AND ${usedBlobSql('b')} ORDER BY b.offset`,
-      )
-      .all(name) as ReturnType<Catalog['usedBlobsOfPack']>;
-  }
-
-  /**
    * Records a prune in one transaction: new packs and their blobs' new locations, kept packs
    * now listed by new index files, and the packs and index files that are about to be deleted.
-   * Throws (and changes nothing) if a dropped pack still holds a used blob.
+   * Throws (and changes nothing) if a dropped pack still holds a used blob (prune-queries.ts).
    */
   applyPrune(change: {
     newPacks: { name: string; size: number; index: string; blobs: { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] }[];
@@ -967,19 +571,6 @@ export class Catalog {
   }
 }
 
-/** SQL condition: blob row `b` is used by a catalogued version or by a run manifest's records (temp.prune_records). */
-function usedBlobSql(b: string): string {
-  return `(${blobReferencedSql(b)} OR EXISTS (SELECT 1 FROM temp.prune_records r WHERE r.hash = ${b}.hash))`;
-}
-
-/** Columns in the order Catalog.latestPage reads them (raw rows). */
-function latestPageSql(lowerOp: '>' | '>=', bounded: boolean): string {
-  return `SELECT o.id AS objectId, o.key AS key, v.id AS versionRow, v.version_id AS versionId, v.delete_marker AS deleteMarker,
-                 v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, v.valid_from AS validFrom
-          FROM objects o JOIN versions v ON v.id = o.latest
-          WHERE o.bucket = @bucket AND o.key ${lowerOp} @lower ${bounded ? 'AND o.key < @upper' : ''}
-          ORDER BY o.key LIMIT @limit`;
-}
 
 function toRunRow(r: Row): RunRow {
   return {

@@ -113,3 +113,60 @@ export interface RestoreItem {
   meta: StoredMeta;
   blobs: BlobLocation[];
 }
+
+/** A pack and the blobs it holds, as an index file lists them. */
+export interface PackRecord {
+  name: string;
+  size: number;
+  blobs: { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[];
+}
+
+/** Where a blob is stored: its pack, its range there, and how it is encoded (blobs.flags). */
+export interface StoredBlob {
+  pack: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+  flags: number;
+}
+
+/** A blob of a written pack that no index file lists yet. */
+export interface UnindexedBlob {
+  row: number;
+  pack: string;
+  packSize: number;
+  hash: Buffer;
+  offset: number;
+  length: number;
+  rawLength: number;
+  flags: number;
+}
+
+/** Which versions count as "the state": as recorded up to a run, or as of an instant. */
+export type StateCut = { runSeq: number } | { time: number };
+
+/** A part of the catalog to restore or inspect: a bucket, optionally narrowed to a prefix or one key. */
+export interface Scope {
+  bucket: string;
+  prefix?: string;
+  key?: string;
+  /** With `key`: this exact version, whatever the cut. */
+  versionId?: string;
+}
+
+/** A key a restore target already holds: `key` as catalogued, `targetKey` as the target names it. */
+export interface TargetKey {
+  bucket: string;
+  key: string;
+  targetKey: string;
+  size: number;
+  etag: string;
+}
+
+/** The repository a catalog belongs to, as the catalog remembers it (Catalog.rememberedRepository). */
+export interface RememberedRepository {
+  id: string;
+  /** `aes-256-gcm` or `none`; null when not yet remembered. */
+  encryption: string | null;
+  formatVersion: number | null;
+}

@@ -5,6 +5,7 @@
  * and the deletions after them.
  */
 import type { Catalog } from '../catalog/catalog.js';
+import { usedBlobsOfPack } from '../catalog/prune-queries.js';
 import { IntegrityError, errorMessage, isNotFound } from '../errors.js';
 import { flagsCompressed, flagsType } from '../repository/pack.js';
 import { Packer, type WrittenPack } from '../repository/packer.js';
@@ -82,7 +83,7 @@ async function readUsedBlobs(run: RepackRun, p: PlannedPack): Promise<EncodedBlo
     return null;
   }
   const out: EncodedBlob[] = [];
-  for (const b of run.catalog.usedBlobsOfPack(p.name)) {
+  for (const b of usedBlobsOfPack(run.catalog, p.name)) {
     const compressed = flagsCompressed(b.flags);
     try {
       if (b.offset + b.length > body.length) throw new IntegrityError(`blob ${b.hash.toString('hex')} lies past the end of pack ${p.name}`);

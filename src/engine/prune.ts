@@ -3,6 +3,7 @@ import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
+import { packUsage, setPruneRecordBlobs } from '../catalog/prune-queries.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { isIndexName } from '../repository/documents.js';
 import { objectKey } from '../repository/layout.js';
@@ -270,7 +271,7 @@ class PruneRun {
         owner.set(hex, id);
       }
     }
-    const unlocated = this.catalog.setPruneRecordBlobs(records);
+    const unlocated = setPruneRecordBlobs(this.catalog, records);
     if (unlocated.length > 0) {
       const hex = unlocated[0]!.toString('hex');
       throw new LakeguardError(`record blob ${hex} of run ${owner.get(hex)} is in no pack catalog ${this.catalog.path} knows`, { hint: rebuild });
@@ -291,7 +292,7 @@ class PruneRun {
     const seen = new Set<string>();
     // In an Object Lock repository a retained pack outlives any repack: its known date keeps it as it is.
     const dates = this.repo.objectLock === null ? null : new LockDates(this.catalog);
-    for (const u of this.catalog.packUsage()) {
+    for (const u of packUsage(this.catalog)) {
       seen.add(u.name);
       const until = dates?.known([objectKey('packs', u.name)])[0]?.until;
       facts.push({

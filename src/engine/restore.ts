@@ -3,6 +3,7 @@ import pLimit from 'p-limit';
 import type { Catalog, Scope, StateCut, TargetKey } from '../catalog/catalog.js';
 import { CatalogQueries } from '../catalog/queries.js';
 import type { BlobLocation, RestoreItem } from '../catalog/types.js';
+import { addTargetKeys, beginTargetInventory, dataRunsAround, extraTargetKeys, selectState, selectedHas, statePage, targetKeyOf } from '../catalog/restore-selection.js';
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, UsageError, errorMessage, isNotFound } from '../errors.js';
 import { chunkStream } from '../repository/chunker.js';
 import type { Repository } from '../repository/repository.js';
@@ -131,7 +132,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const putsBefore = new Map<ObjectStore, number>();
   const countPuts = (): number => [...new Set(targets.values())].reduce((n, t) => n + t.stats.put - (putsBefore.get(t) ?? 0), 0);
   if (typeof opts.target !== 'function') putsBefore.set(opts.target, opts.target.stats.put);
-  const total = opts.catalog.selectState(opts.scopes, opts.cut);
+  const total = selectState(opts.catalog, opts.scopes, opts.cut);
   const dryRun = opts.dryRun ?? false;
   const summary: RestoreSummary = {
     objects: total,
@@ -253,7 +254,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   for (let after = 0; ; ) {
     if (opts.signal?.aborted) throw new InterruptedError('restore interrupted');
     tasks.throwIfFailed();
-    const page = opts.catalog.statePage(after, PAGE);
+    const page = statePage(opts.catalog, after, PAGE);
     if (page.items.length === 0) break;
     after = page.rowid;
     for (const group of groupByPack(await toWrite(page.items))) {
@@ -294,7 +295,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
  */
 async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore, events: EventSink): Promise<void> {
   const catalog = opts.catalog;
-  catalog.beginTargetInventory();
+  beginTargetInventory(catalog);
   const signal = opts.signal === undefined ? {} : { signal: opts.signal };
   for (const scope of opts.scopes) {
     const base = opts.bucketDirs ? `${scope.bucket}/` : '';
@@ -302,7 +303,7 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
     if (scope.key !== undefined) {
       try {
         const meta = await store.head(base + scope.key, signal);
-        catalog.addTargetKeys([{ bucket: scope.bucket, key: scope.key, targetKey: base + scope.key, size: meta.size, etag: meta.etag }]);
+        addTargetKeys(catalog, [{ bucket: scope.bucket, key: scope.key, targetKey: base + scope.key, size: meta.size, etag: meta.etag }]);
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
@@ -314,7 +315,7 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
         if (item.kind !== 'object') continue;
         rows.push({ bucket: scope.bucket, key: item.key.slice(base.length), targetKey: item.key, size: item.size, etag: item.etag });
         if (rows.length >= PAGE) {
-          catalog.addTargetKeys(rows);
+          addTargetKeys(catalog, rows);
           rows = [];
         }
       }
@@ -323,13 +324,13 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
       if (!(err instanceof StorageError && err.code === 'NoSuchBucket')) throw err;
       if (opts.dryRun) events({ type: 'warning', message: `${store.location} does not exist (yet): every object would be written` });
     }
-    catalog.addTargetKeys(rows);
+    addTargetKeys(catalog, rows);
   }
 }
 
 /** What to do with one selected object, given what the target holds at its key. */
 async function decide(opts: RestoreOptions, overwrite: OverwritePolicy, targetFor: (bucket: string) => ObjectStore, item: RestoreItem): Promise<RestoreAction> {
-  const existing = opts.catalog.targetKeyOf(item.bucket, item.key);
+  const existing = targetKeyOf(opts.catalog, item.bucket, item.key);
   if (existing === undefined || overwrite === 'always') return 'write';
   if (overwrite === 'never') return 'skip-existing';
   if (existing.size !== item.size) return 'write';
@@ -378,7 +379,7 @@ async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => 
   const limit = pLimit(opts.concurrency);
   let deleted = 0;
   for (let after = 0; ; ) {
-    const rows = opts.catalog.extraTargetKeys(after, PAGE);
+    const rows = extraTargetKeys(opts.catalog, after, PAGE);
     if (rows.length === 0) return deleted;
     if (report !== null) rows.forEach(report);
     else await Promise.all(rows.map((r) => limit(() => targetFor(r.bucket).delete(r.targetKey))));
@@ -395,7 +396,7 @@ function reportMissingKeys(opts: RestoreOptions, events: EventSink): number {
   let missing = 0;
   let cut: string | undefined;
   for (const scope of opts.scopes) {
-    if (scope.key === undefined || opts.catalog.selectedHas(scope.bucket, scope.key)) continue;
+    if (scope.key === undefined || selectedHas(opts.catalog, scope.bucket, scope.key)) continue;
     missing++;
     cut ??= describeCut(opts.catalog, opts.cut);
     const what = scope.versionId !== undefined ? `version ${scope.versionId} is` : 'it is';
@@ -411,7 +412,7 @@ function reportMissingKeys(opts: RestoreOptions, events: EventSink): number {
 function nothingSelected(catalog: Catalog, scopes: readonly Scope[], cut: StateCut): UsageError {
   const names = scopes.map((s) => `${s.bucket}/${s.prefix ?? ''}`);
   const what = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
-  const { before, after, ever } = catalog.dataRunsAround(scopes, cut);
+  const { before, after, ever } = dataRunsAround(catalog, scopes, cut);
   if (!ever) {
     const only = scopes.length === 1 ? scopes[0]! : undefined;
     // The "directory" the prefix would be in: `a/` for `a/b/` and for `a/b`.

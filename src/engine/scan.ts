@@ -1,5 +1,6 @@
 import type { Catalog } from '../catalog/catalog.js';
 import type { LatestVersion } from '../catalog/types.js';
+import { hasLiveKeys, hasVersion, latestPage } from '../catalog/backup-lookups.js';
 import type { ObjectEntry, ObjectStore, SkippedEntry } from '../storage/types.js';
 import { compareKeys, prefixUpperBound } from '../util/key-order.js';
 
@@ -46,7 +47,7 @@ export async function* scanVersions(
       continue;
     }
     if (target.isExcluded(item.key)) yield { kind: 'excluded', key: item.key };
-    else if (catalog.hasVersion(target.bucket, item)) yield { kind: 'unchanged', entry: item };
+    else if (hasVersion(catalog, target.bucket, item)) yield { kind: 'unchanged', entry: item };
     else yield { kind: 'new', entry: item };
   }
   yield* skips(target, skipped, undefined);
@@ -105,7 +106,7 @@ class CatalogCursor {
         // row, but report it while it has live keys: if it vanished from the listing, its keys
         // were deleted and a scan of it must say so.
         const sub = row.key.slice(0, slash + 1);
-        if (this.catalog.hasLiveKeys(this.bucket, sub)) this.onSubPrefix(sub);
+        if (hasLiveKeys(this.catalog, this.bucket, sub)) this.onSubPrefix(sub);
         this.after = sub + '\u{10FFFF}';
         this.page = [];
         this.exhausted = false;
@@ -114,7 +115,7 @@ class CatalogCursor {
       }
       if (this.exhausted) return undefined;
       if (this.page.length > 0) this.limit = Math.min(this.limit * 4, CATALOG_PAGE); // the last page was used up
-      this.page = this.catalog.latestPage(this.bucket, this.after ?? this.lower, this.after === null, this.upper, this.limit);
+      this.page = latestPage(this.catalog, this.bucket, this.after ?? this.lower, this.after === null, this.upper, this.limit);
       this.pos = 0;
       if (this.page.length < this.limit) this.exhausted = true;
       const last = this.page.at(-1);

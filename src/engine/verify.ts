@@ -3,6 +3,7 @@ import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import type { ForgetDocument } from '../catalog/forget.js';
 import { VerifyScratch, type AffectedVersion, type ExpectedBlob } from '../catalog/verify-scratch.js';
+import { danglingBlobReferences } from '../catalog/verify-queries.js';
 import { IntegrityError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { sha256Hex } from '../repository/config.js';
 import { objectKey } from '../repository/layout.js';
@@ -95,7 +96,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     return d;
   };
   try {
-    const dangling = catalog.danglingBlobReferences();
+    const dangling = danglingBlobReferences(catalog);
     if (dangling > 0) damage('catalog', `${dangling} blob references point to no pack`);
 
     events({ type: 'phase', phase: 'check config and keys' });

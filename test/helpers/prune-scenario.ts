@@ -20,6 +20,7 @@ import { MemStore } from '../../src/storage/mem-store.js';
 import { getBytes, type ObjectStore } from '../../src/storage/types.js';
 import { initRepo, prng, testPolicy } from './fixtures.js';
 import { simulateForgetInCatalog } from './simulate-forget.js';
+import { selectState, statePage } from '../../src/catalog/restore-selection.js';
 
 export const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
 
@@ -121,10 +122,10 @@ export async function restoredState(repo: Repository, catalog: Catalog, runId: s
 /** What a user can ask the catalog about the kept runs (no row ids), for rebuild comparisons. */
 export function catalogAnswers(catalog: Catalog): unknown {
   return catalog.listRuns().map(({ seq, ...run }) => {
-    catalog.selectState([{ bucket: 'lake' }], { runSeq: seq });
+    selectState(catalog, [{ bucket: 'lake' }], { runSeq: seq });
     const state: unknown[] = [];
     for (let after = 0; ; ) {
-      const page = catalog.statePage(after, 500);
+      const page = statePage(catalog, after, 500);
       if (page.items.length === 0) break;
       after = page.rowid;
       for (const { versionRow: _v, blobs, ...item } of page.items) state.push({ ...item, blobs: blobs.map((b) => b.hash.toString('hex')) });

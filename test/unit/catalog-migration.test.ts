@@ -13,6 +13,10 @@ import type { RestoreItem, VersionRecord } from '../../src/catalog/types.js';
 import { emptyCounters } from '../../src/engine/events.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { writeOldCatalog, type OldRun } from '../helpers/old-catalog.js';
+import { packUsage, setPruneRecordBlobs, usedBlobsOfPack } from '../../src/catalog/prune-queries.js';
+import { selectState, selectedHas, statePage } from '../../src/catalog/restore-selection.js';
+import { blobsOfPack, danglingBlobReferences, referencedPacks, versionsUsingBlobs } from '../../src/catalog/verify-queries.js';
+import { hasVersion, latestPage } from '../../src/catalog/backup-lookups.js';
 
 const REPO = 'c3'.repeat(16);
 const at = (day: number, hour: number, minute = 0): number => Date.UTC(2026, 10, day, hour, minute);
@@ -157,7 +161,7 @@ function answers(cat: Catalog): Record<string, unknown> {
   const state = (): RestoreItem[] => {
     const items: RestoreItem[] = [];
     for (let after = 0; ; ) {
-      const page = cat.statePage(after, 2);
+      const page = statePage(cat, after, 2);
       if (page.items.length === 0) return items;
       items.push(...page.items);
       after = page.rowid;
@@ -171,27 +175,27 @@ function answers(cat: Catalog): Record<string, unknown> {
     records: runs.map((r) => cat.versionsOfRun(r.seq, 0, 1000)),
     recordsPaged: runs.map((r) => [cat.versionsOfRun(r.seq, 0, 1), cat.versionsOfRun(r.seq, 2, 2)]),
     failures: runs.map((r) => cat.failuresOfRun(r.seq)),
-    latest: ['raw', 'logs'].map((b) => [cat.latestPage(b, '', true, null, 100), cat.latestPage(b, 'a/', false, 'a0', 1)]),
+    latest: ['raw', 'logs'].map((b) => [latestPage(cat, b, '', true, null, 100), latestPage(cat, b, 'a/', false, 'a0', 1)]),
     hasBlob: ['b1', 'b5', 'b7', 'b8', 'b10', 'bg', 'nope'].map((n) => cat.hasBlob(blobId(n))),
     hasVersion: [
-      cat.hasVersion('raw', { key: 'a/1.csv', versionId: '1-b', isDeleteMarker: false, etag: '', size: 0, lastModified: new Date(0) }),
-      cat.hasVersion('logs', { key: 'z.log', versionId: null, isDeleteMarker: false, etag: 'abc', size: 2000, lastModified: new Date(at(4, 14)) }),
-      cat.hasVersion('logs', { key: 'a/1.csv', versionId: null, isDeleteMarker: false, etag: `${md5('l1')}-1`, size: 10, lastModified: new Date(at(4, 12)) }),
-      cat.hasVersion('logs', { key: 'x/y.log', versionId: null, isDeleteMarker: true, etag: '', size: 0, lastModified: new Date(0) }),
+      hasVersion(cat, 'raw', { key: 'a/1.csv', versionId: '1-b', isDeleteMarker: false, etag: '', size: 0, lastModified: new Date(0) }),
+      hasVersion(cat, 'logs', { key: 'z.log', versionId: null, isDeleteMarker: false, etag: 'abc', size: 2000, lastModified: new Date(at(4, 14)) }),
+      hasVersion(cat, 'logs', { key: 'a/1.csv', versionId: null, isDeleteMarker: false, etag: `${md5('l1')}-1`, size: 10, lastModified: new Date(at(4, 12)) }),
+      hasVersion(cat, 'logs', { key: 'x/y.log', versionId: null, isDeleteMarker: true, etag: '', size: 0, lastModified: new Date(0) }),
     ],
-    states: cuts.map((cut) => [cat.selectState([{ bucket: 'raw' }, { bucket: 'logs', prefix: 'a/' }, { bucket: 'logs', key: 'z.log' }], cut), state()]),
-    exact: [cat.selectState([{ bucket: 'raw', key: 'a/2.csv', versionId: '2-a' }], { runSeq: 1 }), state(), cat.selectedHas('raw', 'a/2.csv')],
-    dangling: cat.danglingBlobReferences(),
+    states: cuts.map((cut) => [selectState(cat, [{ bucket: 'raw' }, { bucket: 'logs', prefix: 'a/' }, { bucket: 'logs', key: 'z.log' }], cut), state()]),
+    exact: [selectState(cat, [{ bucket: 'raw', key: 'a/2.csv', versionId: '2-a' }], { runSeq: 1 }), state(), selectedHas(cat, 'raw', 'a/2.csv')],
+    dangling: danglingBlobReferences(cat),
     packs: cat.packs(),
-    referencedPacks: cat.referencedPacks(),
-    blobsOfPack: packNames.map((p) => cat.blobsOfPack(p)),
+    referencedPacks: referencedPacks(cat),
+    blobsOfPack: packNames.map((p) => blobsOfPack(cat, p)),
     unindexed: [...cat.unindexedBlobs(100)].map(({ row: _row, ...b }) => b),
     indexFiles: [...cat.knownIndexFiles()].sort(),
-    using: cat.versionsUsingBlobs([blobId('b1'), blobId('b5'), blobId('b9'), blobId('nope')]),
+    using: versionsUsingBlobs(cat, [blobId('b1'), blobId('b5'), blobId('b9'), blobId('nope')]),
     bucketsOfGroup: ['finance', 'logs', 'none'].map((g) => cat.bucketsOfGroup(g)),
-    notLocated: cat.setPruneRecordBlobs([blobId('b8'), blobId('nope')]),
-    packUsage: cat.packUsage(),
-    usedBlobsOfPack: packNames.map((p) => cat.usedBlobsOfPack(p)),
+    notLocated: setPruneRecordBlobs(cat, [blobId('b8'), blobId('nope')]),
+    packUsage: packUsage(cat),
+    usedBlobsOfPack: packNames.map((p) => usedBlobsOfPack(cat, p)),
     versionsOf: keys.map(([b, k]) => pages((after) => q.versionsOf(b!, k!, { limit: 2, after }))),
     find: [
       pages((after) => q.find('**', {}, { limit: 2, after })),

@@ -8,6 +8,9 @@ import type { RestoreItem, RunCounters, VersionRecord } from '../../src/catalog/
 import { emptyCounters } from '../../src/engine/events.js';
 import { LakeguardError } from '../../src/errors.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { selectState, statePage } from '../../src/catalog/restore-selection.js';
+import { blobsOfPack, danglingBlobReferences, referencedPacks, versionsUsingBlobs } from '../../src/catalog/verify-queries.js';
+import { hasLiveKeys, latestPage } from '../../src/catalog/backup-lookups.js';
 
 const REPO = 'a1'.repeat(16);
 
@@ -50,10 +53,10 @@ function version(bucket: string, key: string, o: Partial<VersionRecord> & { vali
 
 /** Every item of the selected state, paging `limit` at a time. */
 function allState(cat: Catalog, scopes: Scope[], cut: StateCut, limit = 1000): RestoreItem[] {
-  const n = cat.selectState(scopes, cut);
+  const n = selectState(cat, scopes, cut);
   const items: RestoreItem[] = [];
   for (let after = 0; ; ) {
-    const page = cat.statePage(after, limit);
+    const page = statePage(cat, after, limit);
     if (page.items.length === 0) break;
     expect(page.items.length).toBeLessThanOrEqual(limit);
     items.push(...page.items);
@@ -161,7 +164,7 @@ describe('Catalog: newest version per key (latestPage)', () => {
 
   it('lists every key once, with its newest version, in UTF-8 byte order', () => {
     seed();
-    const page = cat.latestPage('main', '', true, null, 1000);
+    const page = latestPage(cat, 'main', '', true, null, 1000);
     const expected = ['m', 'c', 'a', 'e', 'b', 'd', ...unicodeKeys, 'deleted'].sort(utf8Compare);
     expect(page.map((v) => v.key)).toEqual(expected);
     // The case where JS and UTF-8 disagree.
@@ -182,25 +185,25 @@ describe('Catalog: newest version per key (latestPage)', () => {
     expect(d.versionId).toBe('dm');
     expect(page.find((v) => v.key === 'a')!.deleteMarker).toBe(false);
     // hasLiveKeys: a prefix with a current object, one whose only key is deleted, unknown ones.
-    expect(cat.hasLiveKeys('main', 'c')).toBe(true);
-    expect(cat.hasLiveKeys('main', 'deleted')).toBe(false);
-    expect(cat.hasLiveKeys('main', 'nope')).toBe(false);
-    expect(cat.hasLiveKeys('nobucket', 'c')).toBe(false);
+    expect(hasLiveKeys(cat, 'main', 'c')).toBe(true);
+    expect(hasLiveKeys(cat, 'main', 'deleted')).toBe(false);
+    expect(hasLiveKeys(cat, 'main', 'nope')).toBe(false);
+    expect(hasLiveKeys(cat, 'nobucket', 'c')).toBe(false);
   });
 
   it('honours inclusive and exclusive lower bounds, the upper bound, and pages by key', () => {
     seed();
-    const all = cat.latestPage('main', '', true, null, 1000).map((v) => v.key);
-    expect(cat.latestPage('main', 'c', true, null, 3).map((v) => v.key)).toEqual(['c', 'd', 'deleted']);
-    expect(cat.latestPage('main', 'c', false, null, 3).map((v) => v.key)).toEqual(['d', 'deleted', 'e']);
+    const all = latestPage(cat, 'main', '', true, null, 1000).map((v) => v.key);
+    expect(latestPage(cat, 'main', 'c', true, null, 3).map((v) => v.key)).toEqual(['c', 'd', 'deleted']);
+    expect(latestPage(cat, 'main', 'c', false, null, 3).map((v) => v.key)).toEqual(['d', 'deleted', 'e']);
     // A lower bound that is not a key.
-    expect(cat.latestPage('main', 'bb', true, null, 2).map((v) => v.key)).toEqual(['c', 'd']);
+    expect(latestPage(cat, 'main', 'bb', true, null, 2).map((v) => v.key)).toEqual(['c', 'd']);
     // Upper bound is exclusive.
-    expect(cat.latestPage('main', 'a', true, 'd', 100).map((v) => v.key)).toEqual(['a', 'b', 'c']);
-    expect(cat.latestPage('main', 'a', false, 'c', 100).map((v) => v.key)).toEqual(['b']);
+    expect(latestPage(cat, 'main', 'a', true, 'd', 100).map((v) => v.key)).toEqual(['a', 'b', 'c']);
+    expect(latestPage(cat, 'main', 'a', false, 'c', 100).map((v) => v.key)).toEqual(['b']);
     // Bounds inside the unicode range follow byte order: after U+FFFF comes the emoji.
-    expect(cat.latestPage('main', 'k\uFFFF', false, 'l', 100).map((v) => v.key)).toEqual(['k\u{1F600}']);
-    expect(cat.latestPage('main', 'k\uE000', true, 'k\u{1F600}', 100).map((v) => v.key)).toEqual(['k\uE000', 'k\uFF5E', 'k\uFFFF']);
+    expect(latestPage(cat, 'main', 'k\uFFFF', false, 'l', 100).map((v) => v.key)).toEqual(['k\u{1F600}']);
+    expect(latestPage(cat, 'main', 'k\uE000', true, 'k\u{1F600}', 100).map((v) => v.key)).toEqual(['k\uE000', 'k\uFF5E', 'k\uFFFF']);
 
     // Paging with an exclusive lower bound at the last key visits every key exactly once.
     for (const limit of [1, 2, 5]) {
@@ -208,7 +211,7 @@ describe('Catalog: newest version per key (latestPage)', () => {
       let lower = '';
       let inclusive = true;
       for (;;) {
-        const page = cat.latestPage('main', lower, inclusive, null, limit);
+        const page = latestPage(cat, 'main', lower, inclusive, null, limit);
         if (page.length === 0) break;
         expect(page.length).toBeLessThanOrEqual(limit);
         paged.push(...page.map((v) => v.key));
@@ -221,13 +224,13 @@ describe('Catalog: newest version per key (latestPage)', () => {
 
   it('keeps buckets apart', () => {
     seed();
-    expect(cat.latestPage('other', '', true, null, 100).map((v) => [v.key, v.versionId, v.size])).toEqual([
+    expect(latestPage(cat, 'other', '', true, null, 100).map((v) => [v.key, v.versionId, v.size])).toEqual([
       ['a', 'o1', 999],
       ['zz', null, 10],
     ]);
-    expect(cat.latestPage('main', 'a', true, 'b', 100).map((v) => v.versionId)).toEqual(['v1-a']);
-    expect(cat.latestPage('nobucket', '', true, null, 100)).toEqual([]);
-    expect(cat.latestPage('mai', '', true, null, 100)).toEqual([]);
+    expect(latestPage(cat, 'main', 'a', true, 'b', 100).map((v) => v.versionId)).toEqual(['v1-a']);
+    expect(latestPage(cat, 'nobucket', '', true, null, 100)).toEqual([]);
+    expect(latestPage(cat, 'mai', '', true, null, 100)).toEqual([]);
   });
 
   it('objects.latest follows valid_from, not insertion order', () => {
@@ -236,14 +239,14 @@ describe('Catalog: newest version per key (latestPage)', () => {
     cat.insertVersions(r1, [version('main', 'x', { validFrom: 2000, versionId: 'newer' })]);
     // An older version discovered later (e.g. listing versions of a versioned bucket).
     expect(cat.insertVersions(r2, [version('main', 'x', { validFrom: 1000, versionId: 'older' })])).toBe(1);
-    const [x] = cat.latestPage('main', 'x', true, null, 1);
+    const [x] = latestPage(cat, 'main', 'x', true, null, 1);
     expect(x!.versionId).toBe('newer');
     expect(x!.validFrom).toBe(2000);
     // The state at run 2 is the newest by validFrom too, not the last inserted.
     expect(allState(cat, [{ bucket: 'main' }], { runSeq: r2 }).map((i) => i.versionId)).toEqual(['newer']);
     // And a newer one does move it.
     cat.insertVersions(r2, [version('main', 'x', { validFrom: 3000, versionId: 'newest' })]);
-    expect(cat.latestPage('main', 'x', true, null, 1)[0]!.versionId).toBe('newest');
+    expect(latestPage(cat, 'main', 'x', true, null, 1)[0]!.versionId).toBe('newest');
     // The run-2 cut sees the newest by validFrom; the run-1 cut only what run 1 recorded.
     expect(allState(cat, [{ bucket: 'main' }], { runSeq: r1 }).map((i) => i.versionId)).toEqual(['newer']);
     expect(allState(cat, [{ bucket: 'main' }], { runSeq: r2 }).map((i) => i.versionId)).toEqual(['newest']);
@@ -268,7 +271,7 @@ describe('Catalog: newest version per key (latestPage)', () => {
     ]);
     // Unversioned sources (version id null) record every change.
     expect(cat.insertVersions(r2, [version('plain', 'f', { validFrom: 10 }), version('plain', 'f', { validFrom: 20 })])).toBe(2);
-    expect(cat.latestPage('plain', '', true, null, 10)[0]!.validFrom).toBe(20);
+    expect(latestPage(cat, 'plain', '', true, null, 10)[0]!.validFrom).toBe(20);
   });
 });
 
@@ -431,17 +434,17 @@ describe('Catalog: state of a run or an instant (selectState, statePage)', () =>
   });
 
   it('versionsUsingBlobs names every version that needs a blob; the catalog has no dangling references', () => {
-    expect(cat.versionsUsingBlobs([hash('shared')])).toEqual([
+    expect(versionsUsingBlobs(cat, [hash('shared')])).toEqual([
       { bucket: 'lake', key: 'copy-of-c', versionId: null, run: '20261123T100000Z-111111' },
       { bucket: 'other', key: 'a', versionId: null, run: '20261123T100000Z-111111' },
     ]);
-    expect(cat.versionsUsingBlobs([hash('m1'), hash('b2'), hash('unknown')]).map((v) => [v.key, v.run])).toEqual([
+    expect(versionsUsingBlobs(cat, [hash('m1'), hash('b2'), hash('unknown')]).map((v) => [v.key, v.run])).toEqual([
       ['b', '20261123T110000Z-222222'],
       ['multi', '20261123T100000Z-111111'],
     ]);
-    expect(cat.versionsUsingBlobs([hash('unknown')])).toEqual([]);
-    expect(cat.versionsUsingBlobs([])).toEqual([]);
-    expect(cat.danglingBlobReferences()).toBe(0);
+    expect(versionsUsingBlobs(cat, [hash('unknown')])).toEqual([]);
+    expect(versionsUsingBlobs(cat, [])).toEqual([]);
+    expect(danglingBlobReferences(cat)).toBe(0);
   });
 });
 
@@ -510,7 +513,7 @@ describe('Catalog: blobs and index files', () => {
     cat.markIndexed('index-2', [all[3]!.row]);
     expect([...cat.unindexedBlobs(100)]).toEqual([]);
 
-    expect(cat.blobsOfPack('p1').map((b) => [b.offset, b.length])).toEqual([
+    expect(blobsOfPack(cat, 'p1').map((b) => [b.offset, b.length])).toEqual([
       [0, 100],
       [100, 101],
       [201, 102],
@@ -531,11 +534,11 @@ describe('Catalog: blobs and index files', () => {
       ),
     ).toThrow(new RegExp(`lake/bad.*${hex('missing')}`));
     expect(cat.stats()).toMatchObject({ versions: 0 });
-    expect(cat.latestPage('lake', '', true, null, 10)).toEqual([]);
-    expect(cat.danglingBlobReferences()).toBe(0);
-    expect(cat.referencedPacks()).toEqual([]);
+    expect(latestPage(cat, 'lake', '', true, null, 10)).toEqual([]);
+    expect(danglingBlobReferences(cat)).toBe(0);
+    expect(referencedPacks(cat)).toEqual([]);
     cat.insertVersions(r, [version('lake', 'ok', { validFrom: 1, blobs: [hex('known')] })]);
-    expect(cat.referencedPacks().map((p) => p.name)).toEqual(['p']);
+    expect(referencedPacks(cat).map((p) => p.name)).toEqual(['p']);
   });
   it('after a rolled-back transaction, buckets and metadata created in it are not reused from a cache', () => {
     const cat = memCatalog();
@@ -551,8 +554,8 @@ describe('Catalog: blobs and index files', () => {
     // Another bucket is created first now (and may get the row id the rolled-back one had).
     cat.transaction(() => cat.insertVersions(r, [version('other', 'o', { validFrom: 2, meta: { contentType: 'x/y' } })]));
     cat.transaction(() => cat.insertVersions(r, [version('lake', 'first', { validFrom: 3, meta, blobs: [hex('known')] })]));
-    expect(cat.latestPage('lake', '', true, null, 10).map((v) => v.key)).toEqual(['first']);
-    expect(cat.latestPage('other', '', true, null, 10).map((v) => v.key)).toEqual(['o']);
+    expect(latestPage(cat, 'lake', '', true, null, 10).map((v) => v.key)).toEqual(['first']);
+    expect(latestPage(cat, 'other', '', true, null, 10).map((v) => v.key)).toEqual(['o']);
     const items = allState(cat, [{ bucket: 'lake' }, { bucket: 'other' }], { runSeq: r });
     expect(items.map((i) => [i.bucket, i.key, i.meta])).toEqual(
       expect.arrayContaining([
@@ -614,8 +617,8 @@ describe('Catalog: size and insert rate (measured, printed)', () => {
     }
     expect(inserted).toBe(TOTAL);
     expect(cat.stats()).toMatchObject({ versions: TOTAL, objects: TOTAL, blobs: TOTAL, packs: TOTAL / BATCH });
-    expect(cat.danglingBlobReferences()).toBe(0);
-    const keyBytes = cat.latestPage('raw-events', '', true, null, TOTAL).reduce((n, v) => n + Buffer.byteLength(v.key), 0);
+    expect(danglingBlobReferences(cat)).toBe(0);
+    const keyBytes = latestPage(cat, 'raw-events', '', true, null, TOTAL).reduce((n, v) => n + Buffer.byteLength(v.key), 0);
     cat.close(); // checkpoints the WAL into the main file
     expect(existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0).toBe(0);
     const size = statSync(path).size;

@@ -7,6 +7,8 @@ import { decodeStorageClass, encodeEtag, encodeStorageClass, etagSql } from '../
 import { CatalogQueries } from '../../src/catalog/queries.js';
 import { blobHashIs, blobReferencedSql } from '../../src/catalog/schema.js';
 import type { VersionRecord } from '../../src/catalog/types.js';
+import { selectState, statePage } from '../../src/catalog/restore-selection.js';
+import { hasVersion, latestPage } from '../../src/catalog/backup-lookups.js';
 
 const md5 = createHash('md5').update('x').digest('hex');
 
@@ -72,14 +74,14 @@ describe('encoded columns in a catalog', () => {
       cat.insertVersions(seq, records);
     });
     expect(cat.versionsOfRun(seq, 0, 10).map(({ row: _row, ...r }) => r)).toEqual(records);
-    expect(cat.latestPage('b', '', true, null, 10).map((r) => [r.etag, r.lastModified])).toEqual(records.map((r) => [r.etag, r.lastModified]));
-    cat.selectState([{ bucket: 'b' }], { runSeq: seq });
-    expect(cat.statePage(0, 10).items.map((i) => [i.key, i.etag, i.lastModified])).toEqual(records.map((r) => [r.key, r.etag, r.lastModified]));
+    expect(latestPage(cat, 'b', '', true, null, 10).map((r) => [r.etag, r.lastModified])).toEqual(records.map((r) => [r.etag, r.lastModified]));
+    selectState(cat, [{ bucket: 'b' }], { runSeq: seq });
+    expect(statePage(cat, 0, 10).items.map((i) => [i.key, i.etag, i.lastModified])).toEqual(records.map((r) => [r.key, r.etag, r.lastModified]));
     const q = new CatalogQueries(cat);
     expect(q.find('**').items.map((f) => [f.etag, f.storageClass, f.lastModified])).toEqual(records.map((r) => [r.etag, r.storageClass ?? null, r.lastModified]));
     expect(q.ls('b', '').items.map((e) => [e.etag, e.storageClass, e.lastModified])).toEqual(records.map((r) => [r.etag, r.storageClass ?? null, r.lastModified]));
     expect(q.versionsOf('b', 'k2').items.map((v) => [v.etag, v.storageClass, v.lastModified])).toEqual([[`${md5}-7`, 'GLACIER', 999]]);
-    expect(cat.hasVersion('b', { key: 'k2', versionId: null, isDeleteMarker: false, etag: `${md5}-7`, size: 1, lastModified: new Date(999) })).toBe(true);
+    expect(hasVersion(cat, 'b', { key: 'k2', versionId: null, isDeleteMarker: false, etag: `${md5}-7`, size: 1, lastModified: new Date(999) })).toBe(true);
     expect(
       sqlite(cat)
         .prepare('SELECT typeof(etag), typeof(storage_class), quote(storage_class), last_modified, blob FROM versions ORDER BY id')
@@ -107,8 +109,8 @@ describe('encoded columns in a catalog', () => {
     expect(cat.stats().blobs).toBe(3);
     expect(cat.hasBlob(twin)).toBe(true);
     expect(cat.hasBlob(Buffer.concat([hash('a').subarray(0, 4), hash('y').subarray(4)]))).toBe(false);
-    cat.selectState([{ bucket: 'b' }], { runSeq: seq });
-    expect(cat.statePage(0, 10).items[0]!.blobs.map((b) => [b.hash, b.pack, b.offset])).toEqual([
+    selectState(cat, [{ bucket: 'b' }], { runSeq: seq });
+    expect(statePage(cat, 0, 10).items[0]!.blobs.map((b) => [b.hash, b.pack, b.offset])).toEqual([
       [twin, 'p2', 7],
       [hash('a'), 'p', 0],
     ]);

@@ -17,6 +17,7 @@ import { MemStore } from '../../src/storage/mem-store.js';
 import { readAll, type GetOptions, type ListOptions } from '../../src/storage/types.js';
 import { Readable } from 'node:stream';
 import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { selectState } from '../../src/catalog/restore-selection.js';
 
 /** A source bucket where some keys cannot be read, and which records how many listings overlap. */
 class TestBucket extends MemStore {
@@ -229,8 +230,8 @@ describe('backup from S3-like sources', () => {
     const second = await run(source(['keep/']));
     expect(second.counters).toMatchObject({ objectsDeleted: 1, objectsUnchanged: 1 });
     // The state of the latest run no longer has keep/2; the first run's still does.
-    expect(catalog.selectState([{ bucket: 'events' }], { runSeq: catalog.findRun(second.runId)!.seq })).toBe(1);
-    expect(catalog.selectState([{ bucket: 'events' }], { runSeq: catalog.findRun(first.runId)!.seq })).toBe(2);
+    expect(selectState(catalog, [{ bucket: 'events' }], { runSeq: catalog.findRun(second.runId)!.seq })).toBe(1);
+    expect(selectState(catalog, [{ bucket: 'events' }], { runSeq: catalog.findRun(first.runId)!.seq })).toBe(2);
   });
 
   it('notices the deletion of every key under a prefix, even of a whole top-level prefix', async () => {

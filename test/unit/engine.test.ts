@@ -10,6 +10,7 @@ import type { Group, Policy } from '../../src/policy/types.js';
 import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { hashTree, initRepo, openCatalog, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
+import { blobsOfPack, referencedPacks } from '../../src/catalog/verify-queries.js';
 
 const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 64 * 1024, maxSize: 256 * 1024 };
 
@@ -122,8 +123,8 @@ describe('backup → restore → verify on the filesystem store', () => {
     expect(clean.damage).toEqual([]);
     expect(clean.packsRead).toBeGreaterThan(0);
 
-    const name = catalog.referencedPacks()[0]!.name;
-    const firstBlob = catalog.blobsOfPack(name)[0]!;
+    const name = referencedPacks(catalog)[0]!.name;
+    const firstBlob = blobsOfPack(catalog, name)[0]!;
     const path = join(dir.path, 'repo', 'packs', name.slice(0, 2), name);
     const bytes = readFileSync(path);
     bytes[firstBlob.offset + 5]! ^= 0x01;
@@ -146,7 +147,7 @@ describe('backup → restore → verify on the filesystem store', () => {
 
   it('verify names a truncated pack and a corrupted index file', async () => {
     await backup();
-    const name = catalog.referencedPacks()[0]!.name;
+    const name = referencedPacks(catalog)[0]!.name;
     const packPath = join(dir.path, 'repo', 'packs', name.slice(0, 2), name);
     writeFileSync(packPath, readFileSync(packPath).subarray(0, 1000));
     const indexName = readdirSync(join(dir.path, 'repo', 'index'))[0]!;

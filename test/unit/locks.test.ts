@@ -18,6 +18,7 @@ import { FsStore } from '../../src/storage/fs-store.js';
 import { getBytes } from '../../src/storage/types.js';
 import { runCli, messagesOf } from '../helpers/cli.js';
 import { initRepo, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
+import { selectState, statePage } from '../../src/catalog/restore-selection.js';
 
 /** The pid of a process that has just exited: no process has it on this host (pids are not reused this fast). */
 async function deadPid(): Promise<number> {
@@ -244,8 +245,8 @@ describe('two concurrent backups of different groups into one repository', () =>
   const backup = (group: Group, cat: Catalog) => backupGroup({ repo, catalog: cat, policy, group, sources: group.sources.map((s) => openSource(s, policy)) });
   const sharedBlobs = (cat: Catalog): string[] => {
     const seq = cat.listRuns().at(-1)!.seq;
-    cat.selectState([{ bucket: 'lake-a', key: 'shared/lake.bin' }], { runSeq: seq });
-    return cat.statePage(0, 10).items[0]!.blobs.map((b) => b.hash.toString('hex'));
+    selectState(cat, [{ bucket: 'lake-a', key: 'shared/lake.bin' }], { runSeq: seq });
+    return statePage(cat, 0, 10).items[0]!.blobs.map((b) => b.hash.toString('hex'));
   };
   /** How many times each blob id is stored across all packs (read from the index files). */
   const storedCopies = async (): Promise<Map<string, number>> => {
@@ -290,8 +291,8 @@ describe('two concurrent backups of different groups into one repository', () =>
     // twice in the repository, but the catalog keeps one location per blob id and both versions use it.
     const blobs = sharedBlobs(first);
     for (const hex of blobs) expect((await storedCopies()).get(hex)).toBeLessThanOrEqual(2);
-    second.selectState([{ bucket: 'lake-b', key: 'shared/lake.bin' }], { runSeq: second.findRun(b.runId)!.seq });
-    expect(second.statePage(0, 10).items[0]!.blobs.map((x) => x.hash.toString('hex'))).toEqual(blobs);
+    selectState(second, [{ bucket: 'lake-b', key: 'shared/lake.bin' }], { runSeq: second.findRun(b.runId)!.seq });
+    expect(statePage(second, 0, 10).items[0]!.blobs.map((x) => x.hash.toString('hex'))).toEqual(blobs);
     expect((await verify({ repo, catalog: first, readData: 1, concurrency: 4 })).damage).toEqual([]);
     // A third run of either group stores nothing new.
     expect((await backup(groupB, second)).counters.blobsNew).toBe(0);
@@ -312,10 +313,10 @@ describe('two concurrent backups of different groups into one repository', () =>
     for (const hex of sharedBlobs(one)) expect(copies.get(hex)).toBe(1);
     // The late file is new to both catalogs at the same time: each machine stores it (two copies),
     // and each catalog has it once, in its own pack.
-    one.selectState([{ bucket: 'lake-a', key: 'own/late.bin' }], { runSeq: one.findRun(a.runId)!.seq });
-    const late = one.statePage(0, 10).items[0]!.blobs;
-    two.selectState([{ bucket: 'lake-b', key: 'own/late.bin' }], { runSeq: two.findRun(b.runId)!.seq });
-    const lateTwo = two.statePage(0, 10).items[0]!.blobs;
+    selectState(one, [{ bucket: 'lake-a', key: 'own/late.bin' }], { runSeq: one.findRun(a.runId)!.seq });
+    const late = statePage(one, 0, 10).items[0]!.blobs;
+    selectState(two, [{ bucket: 'lake-b', key: 'own/late.bin' }], { runSeq: two.findRun(b.runId)!.seq });
+    const lateTwo = statePage(two, 0, 10).items[0]!.blobs;
     expect(lateTwo.map((x) => x.hash.toString('hex'))).toEqual(late.map((x) => x.hash.toString('hex')));
     for (const x of late) expect(copies.get(x.hash.toString('hex'))).toBe(2);
     expect(late[0]!.pack).not.toBe(lateTwo[0]!.pack);

@@ -26,6 +26,7 @@ import type { RunManifest } from '../../src/engine/finalize.js';
 import { runCli } from '../helpers/cli.js';
 import { prng, tempDir } from '../helpers/fixtures.js';
 import { buildScenario, catalogAnswers, rebuilt, restoredState, stateOf, type Scenario } from '../helpers/prune-scenario.js';
+import { packUsage, setPruneRecordBlobs, usedBlobsOfPack } from '../../src/catalog/prune-queries.js';
 
 const pack = (name: string, size: number | null, blobs: number, usedBlobs: number, usedBytes: number, known = true): PackFacts => ({ name, size, known, blobs, usedBlobs, usedBytes });
 
@@ -223,10 +224,10 @@ describe('prune and damage', () => {
   it('a partly used pack whose used blob fails authentication is reported and kept whole', async () => {
     dir = tempDir('prune-damage');
     const s = await buildScenario(dir.path);
-    s.catalog.setPruneRecordBlobs([]);
-    const partly = s.catalog.packUsage().find((p) => p.usedBlobs > 0 && p.usedBlobs < p.blobs)!;
+    setPruneRecordBlobs(s.catalog, []);
+    const partly = packUsage(s.catalog).find((p) => p.usedBlobs > 0 && p.usedBlobs < p.blobs)!;
     expect(partly).toBeDefined();
-    const blob = s.catalog.usedBlobsOfPack(partly.name)[0]!;
+    const blob = usedBlobsOfPack(s.catalog, partly.name)[0]!;
     const file = join(dir.path, 'repo', packKey(partly.name));
     const body = readFileSync(file);
     body[blob.offset + Math.floor(blob.length / 2)]! ^= 0xff;

@@ -21,6 +21,8 @@ import { MemStore } from '../../src/storage/mem-store.js';
 import type { GetOptions } from '../../src/storage/types.js';
 import { messagesOf, runCli } from '../helpers/cli.js';
 import { hashTree, initRepo, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
+import { selectState, statePage } from '../../src/catalog/restore-selection.js';
+import { latestPage } from '../../src/catalog/backup-lookups.js';
 
 const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
 const BUCKETS = ['lake', 'events', 'versioned', 'logs'];
@@ -55,9 +57,9 @@ function dump(cat: Catalog, times: number[]) {
   const state = (cut: StateCut) => {
     const items: unknown[] = [];
     for (const bucket of BUCKETS) {
-      cat.selectState([{ bucket }], cut);
+      selectState(cat, [{ bucket }], cut);
       for (let after = 0; ; ) {
-        const page = cat.statePage(after, 100);
+        const page = statePage(cat, after, 100);
         if (page.items.length === 0) break;
         after = page.rowid;
         for (const { versionRow: _row, blobs, ...item } of page.items) {
@@ -82,7 +84,7 @@ function dump(cat: Catalog, times: number[]) {
     ),
     byTime: Object.fromEntries(times.map((t) => [t, state({ time: t })])),
     latest: Object.fromEntries(
-      BUCKETS.map((b) => [b, cat.latestPage(b, '', true, null, 1_000_000).map(({ objectId: _o, versionRow: _v, ...rest }) => rest)]),
+      BUCKETS.map((b) => [b, latestPage(cat, b, '', true, null, 1_000_000).map(({ objectId: _o, versionRow: _v, ...rest }) => rest)]),
     ),
     stats: cat.stats(),
   };
@@ -313,8 +315,8 @@ describe('catalog rebuild: damage and failures', () => {
   });
 
   it('a version whose blob is in no index file is left out and reported; everything else is rebuilt', async () => {
-    h.catalog.selectState([{ bucket: 'lake', key: 'only/once.txt' }], { runSeq: h.catalog.listRuns().at(-1)!.seq });
-    const hex = h.catalog.statePage(0, 1).items[0]!.blobs[0]!.hash.toString('hex');
+    selectState(h.catalog, [{ bucket: 'lake', key: 'only/once.txt' }], { runSeq: h.catalog.listRuns().at(-1)!.seq });
+    const hex = statePage(h.catalog, 0, 1).items[0]!.blobs[0]!.hash.toString('hex');
     // Rewrite the index file that locates the blob without it (as if that entry had been lost).
     for (const name of await repo.listNames('index')) {
       const doc = await repo.readDocument<IndexDocument>('index', name);

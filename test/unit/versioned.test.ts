@@ -12,6 +12,7 @@ import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { selectState, statePage } from '../../src/catalog/restore-selection.js';
 
 describe('versioned sources', () => {
   let dir: ReturnType<typeof tempDir>;
@@ -90,8 +91,8 @@ describe('versioned sources', () => {
     const head = await bucket.head('t/a.csv');
     await backup();
     const run = catalog.latestRun({ statuses: ['complete'] })!;
-    catalog.selectState([{ bucket: 'lake', key: 't/a.csv' }], { runSeq: run.seq });
-    const [item] = catalog.statePage(0, 10).items;
+    selectState(catalog, [{ bucket: 'lake', key: 't/a.csv' }], { runSeq: run.seq });
+    const [item] = statePage(catalog, 0, 10).items;
     expect(item!.versionId).toBe(head.versionId);
     expect(item!.meta).toEqual({ contentType: 'text/csv', cacheControl: 'max-age=60', metadata: { owner: 'finance' }, tags: { pii: 'no' } });
   });

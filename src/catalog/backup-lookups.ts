@@ -1,0 +1,97 @@
+/**
+ * What a backup asks the catalog while it lists its sources (src/engine/scan.ts): the newest
+ * catalogued version of each key, page by page in key order (the incremental merge-join
+ * against a listing), whether a listed version is already catalogued, whether a prefix still
+ * holds live keys. These run once per listed key or page, so their statements are prepared once
+ * per catalog (Catalog.nthKey, which splits a prefix for the fan-out, stays with the Catalog).
+ */
+import type { Catalog } from './catalog.js';
+import { etagSql, lastModifiedSql } from './codec.js';
+import { sqlite } from './connection.js';
+import type { LatestVersion } from './types.js';
+
+function prepareStatements(catalog: Catalog) {
+  const db = sqlite(catalog);
+  return {
+    latestPageAfter: db.prepare(latestPageSql('>', true)).raw(true),
+    latestPageFrom: db.prepare(latestPageSql('>=', true)).raw(true),
+    latestPageAfterOpen: db.prepare(latestPageSql('>', false)).raw(true),
+    latestPageFromOpen: db.prepare(latestPageSql('>=', false)).raw(true),
+    hasLiveKeys: db
+      .prepare(
+        `SELECT 1 FROM objects o JOIN versions v ON v.id = o.latest
+         WHERE o.bucket = @bucket AND o.key >= @lower AND o.key < @upper AND v.delete_marker = 0 LIMIT 1`,
+      )
+      .pluck(),
+    objectOf: db.prepare('SELECT id FROM objects WHERE bucket = ? AND key = ?').pluck(),
+    latestNullVersion: db.prepare(
+      `SELECT v.delete_marker AS deleteMarker, ${etagSql('v.etag')} AS etag, v.size AS size, ${lastModifiedSql('v')} AS lastModified FROM versions v
+       WHERE v.object = ? AND v.version_id IS NULL ORDER BY v.valid_from DESC, v.id DESC LIMIT 1`,
+    ),
+  };
+}
+
+const statements = new WeakMap<Catalog, ReturnType<typeof prepareStatements>>();
+
+function statementsOf(catalog: Catalog): ReturnType<typeof prepareStatements> {
+  let stmts = statements.get(catalog);
+  if (stmts === undefined) statements.set(catalog, (stmts = prepareStatements(catalog)));
+  return stmts;
+}
+
+/**
+ * Whether a listed version is already catalogued: by version id, or — for the "null" version
+ * of a bucket whose versioning was suspended or enabled late — by etag, size and time.
+ */
+export function hasVersion(catalog: Catalog, bucket: string, entry: { key: string; versionId: string | null; isDeleteMarker: boolean; etag: string; size: number; lastModified: Date }): boolean {
+  const bucketId = catalog.findBucketId(bucket);
+  if (bucketId === undefined) return false;
+  const objectId = statementsOf(catalog).objectOf.get(bucketId, entry.key) as number | undefined;
+  if (objectId === undefined) return false;
+  if (entry.versionId !== null) return catalog.isVersionKnown(objectId, entry.versionId);
+  const row = statementsOf(catalog).latestNullVersion.get(objectId) as { deleteMarker: number; etag: string; size: number; lastModified: number } | undefined;
+  if (row === undefined) return false;
+  if (entry.isDeleteMarker) return row.deleteMarker === 1;
+  return row.deleteMarker === 0 && row.etag === entry.etag && row.size === entry.size && row.lastModified === entry.lastModified.getTime();
+}
+
+/**
+ * One page of the newest catalogued version per key in `bucket` from `lower` up to `upper`, in key
+ * order (SQLite's BINARY collation = UTF-8 byte order = S3 listing order).
+ */
+export function latestPage(catalog: Catalog, bucket: string, lower: string, inclusive: boolean, upper: string | null, limit: number): LatestVersion[] {
+  const id = catalog.findBucketId(bucket);
+  if (id === undefined) return [];
+  const stmts = statementsOf(catalog);
+  const stmt = upper === null ? (inclusive ? stmts.latestPageFromOpen : stmts.latestPageAfterOpen) : inclusive ? stmts.latestPageFrom : stmts.latestPageAfter;
+  // Rows as arrays (columns in latestPageSql's order): an incremental run reads every
+  // catalogued key, and named rows cost ~40 % more per key.
+  const rows = (upper === null ? stmt.all({ bucket: id, lower, limit }) : stmt.all({ bucket: id, lower, upper, limit })) as unknown[][];
+  return rows.map((r) => ({
+    objectId: r[0] as number,
+    key: r[1] as string,
+    versionRow: r[2] as number,
+    versionId: r[3] as string | null,
+    deleteMarker: r[4] === 1,
+    size: r[5] as number,
+    etag: r[6] as string | null,
+    lastModified: r[7] as number,
+    validFrom: r[8] as number,
+  }));
+}
+
+/** Whether any key under `prefix` currently exists (its newest version is not a delete marker). */
+export function hasLiveKeys(catalog: Catalog, bucket: string, prefix: string): boolean {
+  const id = catalog.findBucketId(bucket);
+  if (id === undefined) return false;
+  return statementsOf(catalog).hasLiveKeys.get({ bucket: id, lower: prefix, upper: prefix + '\u{10FFFF}' }) !== undefined;
+}
+
+/** Columns in the order latestPage reads them (raw rows). */
+function latestPageSql(lowerOp: '>' | '>=', bounded: boolean): string {
+  return `SELECT o.id AS objectId, o.key AS key, v.id AS versionRow, v.version_id AS versionId, v.delete_marker AS deleteMarker,
+                 v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, v.valid_from AS validFrom
+          FROM objects o JOIN versions v ON v.id = o.latest
+          WHERE o.bucket = @bucket AND o.key ${lowerOp} @lower ${bounded ? 'AND o.key < @upper' : ''}
+          ORDER BY o.key LIMIT @limit`;
+}

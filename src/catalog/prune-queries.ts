@@ -1,0 +1,49 @@
+/**
+ * What `prune` asks the catalog (src/engine/prune.ts): which blobs are still used (by a
+ * catalogued version, or by a run manifest's records: setPruneRecordBlobs), how much of each
+ * pack that is, and the used blobs a repack copies. Catalog.applyPrune records the result.
+ */
+import type { Catalog } from './catalog.js';
+import { sqlite } from './connection.js';
+import { blobHashIs, blobReferencedSql } from './schema.js';
+
+/**
+ * Declares the record blobs that run manifests in the repository refer to: together with
+ * every blob a catalogued version refers to, they are the blobs prune keeps. Returns the
+ * ones the catalog does not locate (they must not be pruned blindly).
+ */
+export function setPruneRecordBlobs(catalog: Catalog, hashes: readonly Buffer[]): Buffer[] {
+  const db = sqlite(catalog);
+  db.exec('DROP TABLE IF EXISTS temp.prune_records; CREATE TEMP TABLE prune_records (hash BLOB PRIMARY KEY) WITHOUT ROWID');
+  const put = db.prepare('INSERT OR IGNORE INTO temp.prune_records (hash) VALUES (?)');
+  catalog.transaction(() => hashes.forEach((h) => put.run(h)));
+  return db.prepare(`SELECT r.hash FROM temp.prune_records r WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE ${blobHashIs('b', 'r.hash')})`).pluck().all() as Buffer[];
+}
+
+/** Per catalogued pack: its blob rows, and how many of them (and how many bytes) are still used. */
+export function packUsage(catalog: Catalog): { name: string; blobs: number; usedBlobs: number; usedBytes: number }[] {
+  return sqlite(catalog)
+    .prepare(
+      `SELECT name, count(blob) AS blobs, coalesce(sum(used), 0) AS usedBlobs, coalesce(sum(used * length), 0) AS usedBytes
+       FROM (SELECT p.id AS pack, p.name AS name, b.id AS blob, b.length AS length,
+                    CASE WHEN b.id IS NOT NULL AND ${usedBlobSql('b')} THEN 1 ELSE 0 END AS used
+             FROM packs p LEFT JOIN blobs b ON b.pack = p.id)
+       GROUP BY pack`,
+    )
+    .all() as { name: string; blobs: number; usedBlobs: number; usedBytes: number }[];
+}
+
+/** The used blobs located in one pack, in pack order (what a repack copies). */
+export function usedBlobsOfPack(catalog: Catalog, name: string): { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] {
+  return sqlite(catalog)
+    .prepare(
+      `SELECT b.hash AS hash, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags
+       FROM blobs b JOIN packs p ON p.id = b.pack WHERE p.name = ? AND ${usedBlobSql('b')} ORDER BY b.offset`,
+    )
+    .all(name) as ReturnType<typeof usedBlobsOfPack>;
+}
+
+/** SQL condition: blob row `b` is used by a catalogued version or by a run manifest's records (temp.prune_records). */
+export function usedBlobSql(b: string): string {
+  return `(${blobReferencedSql(b)} OR EXISTS (SELECT 1 FROM temp.prune_records r WHERE r.hash = ${b}.hash))`;
+}
