@@ -5,7 +5,7 @@
  *
  * Every answer is indexed SQL with LIMIT and keyset paging: nothing here loads all versions
  * (or all objects) into JS. The state of a key at a cut is one correlated subquery per object
- * on `versions_by_object (object, valid_from)`, as in Catalog.selectState: the newest version
+ * on `versions_by_object (object, valid_from)`, as in selectState (restore-selection.ts): the newest version
  * with valid_from <= T (or recorded by run <= seq), ties broken by row id, unless that version
  * is a delete marker.
  */
@@ -15,157 +15,32 @@ import { compileGlob } from '../policy/glob.js';
 import type { Catalog, StateCut } from './catalog.js';
 import { sqlite } from './connection.js';
 import { decodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
+import { globLiteralPrefix, upperBound } from './key-range.js';
+import type {
+  CalendarDay,
+  CalendarMonth,
+  ChangeKind,
+  DiffCursor,
+  DiffEntry,
+  DiffScope,
+  DiffSide,
+  DiffSummary,
+  FailureCursor,
+  FindCursor,
+  FindOptions,
+  FoundObject,
+  LsCursor,
+  LsEntry,
+  Page,
+  PageOptions,
+  RunDetails,
+  VersionCursor,
+  VersionInfo,
+} from './query-types.js';
 import { ensureIndex } from './schema.js';
-import { SKIP_CODES, type FailureRecord, type RunCounters, type RunRow, type RunStatus, type StoredMeta } from './types.js';
+import { SKIP_CODES, type FailureRecord, type RunCounters, type RunStatus, type StoredMeta } from './types.js';
 
-/** One page of results and where the next one starts (null: this was the last page). */
-export interface Page<T, C> {
-  items: T[];
-  next: C | null;
-}
-
-export interface PageOptions<C> {
-  /** Rows per page (default 1000). */
-  limit?: number;
-  /** The `next` of the previous page. */
-  after?: C | null;
-}
-
-export interface VersionInfo {
-  /** S3 version id; null for unversioned sources. */
-  versionId: string | null;
-  deleteMarker: boolean;
-  /** valid_from: from when this version is the key's state (ms since epoch). */
-  time: number;
-  lastModified: number;
-  size: number;
-  etag: string | null;
-  storageClass: string | null;
-  /** Id and number of the run that recorded it. */
-  run: string;
-  runSeq: number;
-  /** Every blob of the content is located in a pack; null for delete markers. */
-  dataPresent: boolean | null;
-  meta: StoredMeta | null;
-}
-export type VersionCursor = { time: number; row: number };
-
-export interface FindOptions {
-  bucket?: string;
-  /** Judge every key by its state at this cut (default: its newest version). */
-  at?: StateCut;
-  /** Only keys whose state is a delete marker (deleted at `at`, or now). */
-  deleted?: boolean;
-  /** Only keys whose state is an object larger than this many bytes. */
-  largerThan?: number;
-  /** Only keys whose state changed after this cut (created, overwritten or deleted). */
-  since?: StateCut;
-}
-
-export interface FoundObject {
-  bucket: string;
-  key: string;
-  /** The state is a delete marker. */
-  deleted: boolean;
-  versionId: string | null;
-  size: number;
-  etag: string | null;
-  time: number;
-  lastModified: number;
-  storageClass: string | null;
-  run: string;
-  /** Versions (and delete markers) catalogued for this key in all runs. */
-  versions: number;
-}
-export type FindCursor = { key: string; object: number };
-
-export interface LsEntry {
-  /** `prefix`: a sub-prefix ("directory"); `object`: a key directly below the listed prefix. */
-  type: 'prefix' | 'object';
-  /** Full key or full sub-prefix (ending in '/'). */
-  name: string;
-  /** Objects at the instant: 1 for an object, all keys below for a prefix. */
-  objects: number;
-  bytes: number;
-  /** Newest valid_from among them. */
-  time: number;
-  /** For objects: their version. */
-  versionId?: string | null;
-  etag?: string | null;
-  lastModified?: number;
-  storageClass?: string | null;
-}
-/** Where the next page of children starts (a key bound). */
-export type LsCursor = { from: string };
-
-export interface DiffScope {
-  /** Buckets to compare (default: the group's buckets, or every bucket in the catalog). */
-  buckets?: readonly string[];
-  /** Only keys under this prefix (in every bucket). */
-  prefix?: string;
-  /** Only keys that a run of this group recorded. */
-  group?: string;
-}
-
-export type ChangeKind = 'added' | 'changed' | 'deleted';
-
-export interface DiffSide {
-  versionId: string | null;
-  size: number;
-  etag: string | null;
-  time: number;
-}
-export interface DiffEntry {
-  change: ChangeKind;
-  bucket: string;
-  key: string;
-  before: DiffSide | null;
-  after: DiffSide | null;
-}
-export type DiffCursor = { bucket: string; key: string };
-
-export interface DiffSummary {
-  added: { objects: number; bytes: number };
-  /** bytes: size after; bytesBefore: size before. */
-  changed: { objects: number; bytes: number; bytesBefore: number };
-  deleted: { objects: number; bytes: number };
-  buckets: string[];
-}
-
-export interface CalendarRun {
-  id: string;
-  seq: number;
-  group: string;
-  status: RunStatus;
-  started: number;
-  finished: number | null;
-  objectsFailed: number;
-}
-export interface CalendarDay {
-  /** Local date, YYYY-MM-DD. */
-  date: string;
-  runs: CalendarRun[];
-}
-export interface CalendarMonth {
-  month: string;
-  /** IANA name of the zone the days are cut in (the machine's local zone). */
-  timeZone: string;
-  group: string | null;
-  days: CalendarDay[];
-}
-
-export interface RunDetails {
-  run: RunRow;
-  /** Version rows this run added to the catalog (new objects, changes, deletions). */
-  versionsRecorded: number;
-  deleteMarkersRecorded: number;
-  bytesRecorded: number;
-  /** Objects that could not be backed up. */
-  failures: number;
-  /** Entries skipped on purpose (symbolic links, special files); listed with the failures. */
-  skipped: number;
-}
-export type FailureCursor = { rowid: number };
+export type * from './query-types.js';
 
 type Row = Record<string, unknown>;
 
@@ -596,88 +471,4 @@ function diffParams(bucket: string, from: StateCut, to: StateCut, scope: DiffSco
     ...(scope.group === undefined ? {} : { group: scope.group }),
     ...(limit < 0 ? {} : { limit }),
   };
-}
-
-/**
- * The least string greater than every string starting with `prefix` (in UTF-8 byte order, which
- * is code point order and SQLite's BINARY collation); null when there is none (empty prefix).
- */
-export function upperBound(prefix: string): string | null {
-  const cps = [...prefix].map((c) => c.codePointAt(0)!);
-  while (cps.length > 0) {
-    const last = cps.pop()!;
-    if (last < 0x10ffff) {
-      cps.push(last + 1 === 0xd800 ? 0xe000 : last + 1);
-      return String.fromCodePoint(...cps);
-    }
-  }
-  return null;
-}
-
-/**
- * The literal text every key matching `glob` starts with, or '' when matches may start
- * anywhere. Only anchored patterns have one: a leading '/', or a '/' inside the literal start
- * that is followed by more pattern in every {…} expansion (`table=x/**` → `table=x/`; `*.crc`,
- * `_temporary/`, `a/{b,}` and `a{x,/y}` match at any depth → ''). Escapes (`\*`) are literal.
- */
-export function globLiteralPrefix(glob: string): string {
-  const chars = [...glob];
-  let i = 0;
-  let anchored = false;
-  if (chars[0] === '/') {
-    anchored = true;
-    i = 1;
-  }
-  let literal = '';
-  let firstSlash = -1;
-  for (; i < chars.length; i++) {
-    let ch = chars[i]!;
-    if ('*?[{}'.includes(ch)) break;
-    if (ch === '\\') {
-      const next = chars[i + 1];
-      if (next === undefined) break;
-      ch = next;
-      i++;
-    }
-    if (ch === '/' && firstSlash < 0) firstSlash = literal.length;
-    literal += ch;
-  }
-  // A pattern with two segments is anchored; `a/` alone is a directory pattern at any depth.
-  if (!anchored && (firstSlash < 0 || (!/[^/]/.test(literal.slice(firstSlash)) && canVanish(chars.slice(i))))) return '';
-  return literal;
-}
-
-/** Whether a (valid) glob fragment has an expansion that matches only '/' or nothing. */
-function canVanish(chars: string[]): boolean {
-  let i = 0;
-  const sequence = (inBraces: boolean): boolean => {
-    let vanish = true;
-    while (i < chars.length) {
-      const ch = chars[i]!;
-      if (inBraces && (ch === ',' || ch === '}')) return vanish;
-      i++;
-      if (ch === '\\') {
-        if (chars[i] !== '/') vanish = false;
-        i++;
-      } else if (ch === '{') {
-        let someOptionVanishes = false;
-        for (;;) {
-          if (sequence(true)) someOptionVanishes = true;
-          if (chars[i++] !== ',') break; // consumed the closing '}'
-        }
-        if (!someOptionVanishes) vanish = false;
-      } else if (ch === '[') {
-        // A class is one character; skip it whole (its '{' and ',' are literal).
-        if (chars[i] === '!' || chars[i] === '^') i++;
-        if (chars[i] === ']') i++;
-        while (i < chars.length && chars[i] !== ']') i += chars[i] === '\\' ? 2 : 1;
-        i++;
-        vanish = false;
-      } else if (ch !== '/') {
-        vanish = false;
-      }
-    }
-    return vanish;
-  };
-  return sequence(false);
 }

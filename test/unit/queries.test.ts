@@ -5,7 +5,8 @@ process.env.TZ = 'UTC'; // calendar days; set before any Date is made
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog, type StateCut } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
-import { allPages, CatalogQueries, globLiteralPrefix, upperBound, type Page } from '../../src/catalog/queries.js';
+import { globLiteralPrefix, upperBound } from '../../src/catalog/key-range.js';
+import { allPages, CatalogQueries, type Page } from '../../src/catalog/queries.js';
 import { renderCalendar } from '../../src/commands/calendar.js';
 import { UsageError } from '../../src/errors.js';
 import { compileGlob } from '../../src/policy/glob.js';

@@ -1,0 +1,151 @@
+/** What the query commands' answers (queries.ts) look like: pages, cursors and rows. */
+import type { RunRow, RunStatus, StateCut, StoredMeta } from './types.js';
+
+/** One page of results and where the next one starts (null: this was the last page). */
+export interface Page<T, C> {
+  items: T[];
+  next: C | null;
+}
+
+export interface PageOptions<C> {
+  /** Rows per page (default 1000). */
+  limit?: number;
+  /** The `next` of the previous page. */
+  after?: C | null;
+}
+
+export interface VersionInfo {
+  /** S3 version id; null for unversioned sources. */
+  versionId: string | null;
+  deleteMarker: boolean;
+  /** valid_from: from when this version is the key's state (ms since epoch). */
+  time: number;
+  lastModified: number;
+  size: number;
+  etag: string | null;
+  storageClass: string | null;
+  /** Id and number of the run that recorded it. */
+  run: string;
+  runSeq: number;
+  /** Every blob of the content is located in a pack; null for delete markers. */
+  dataPresent: boolean | null;
+  meta: StoredMeta | null;
+}
+export type VersionCursor = { time: number; row: number };
+
+export interface FindOptions {
+  bucket?: string;
+  /** Judge every key by its state at this cut (default: its newest version). */
+  at?: StateCut;
+  /** Only keys whose state is a delete marker (deleted at `at`, or now). */
+  deleted?: boolean;
+  /** Only keys whose state is an object larger than this many bytes. */
+  largerThan?: number;
+  /** Only keys whose state changed after this cut (created, overwritten or deleted). */
+  since?: StateCut;
+}
+
+export interface FoundObject {
+  bucket: string;
+  key: string;
+  /** The state is a delete marker. */
+  deleted: boolean;
+  versionId: string | null;
+  size: number;
+  etag: string | null;
+  time: number;
+  lastModified: number;
+  storageClass: string | null;
+  run: string;
+  /** Versions (and delete markers) catalogued for this key in all runs. */
+  versions: number;
+}
+export type FindCursor = { key: string; object: number };
+
+export interface LsEntry {
+  /** `prefix`: a sub-prefix ("directory"); `object`: a key directly below the listed prefix. */
+  type: 'prefix' | 'object';
+  /** Full key or full sub-prefix (ending in '/'). */
+  name: string;
+  /** Objects at the instant: 1 for an object, all keys below for a prefix. */
+  objects: number;
+  bytes: number;
+  /** Newest valid_from among them. */
+  time: number;
+  /** For objects: their version. */
+  versionId?: string | null;
+  etag?: string | null;
+  lastModified?: number;
+  storageClass?: string | null;
+}
+/** Where the next page of children starts (a key bound). */
+export type LsCursor = { from: string };
+
+export interface DiffScope {
+  /** Buckets to compare (default: the group's buckets, or every bucket in the catalog). */
+  buckets?: readonly string[];
+  /** Only keys under this prefix (in every bucket). */
+  prefix?: string;
+  /** Only keys that a run of this group recorded. */
+  group?: string;
+}
+
+export type ChangeKind = 'added' | 'changed' | 'deleted';
+
+export interface DiffSide {
+  versionId: string | null;
+  size: number;
+  etag: string | null;
+  time: number;
+}
+export interface DiffEntry {
+  change: ChangeKind;
+  bucket: string;
+  key: string;
+  before: DiffSide | null;
+  after: DiffSide | null;
+}
+export type DiffCursor = { bucket: string; key: string };
+
+export interface DiffSummary {
+  added: { objects: number; bytes: number };
+  /** bytes: size after; bytesBefore: size before. */
+  changed: { objects: number; bytes: number; bytesBefore: number };
+  deleted: { objects: number; bytes: number };
+  buckets: string[];
+}
+
+export interface CalendarRun {
+  id: string;
+  seq: number;
+  group: string;
+  status: RunStatus;
+  started: number;
+  finished: number | null;
+  objectsFailed: number;
+}
+export interface CalendarDay {
+  /** Local date, YYYY-MM-DD. */
+  date: string;
+  runs: CalendarRun[];
+}
+export interface CalendarMonth {
+  month: string;
+  /** IANA name of the zone the days are cut in (the machine's local zone). */
+  timeZone: string;
+  group: string | null;
+  days: CalendarDay[];
+}
+
+export interface RunDetails {
+  run: RunRow;
+  /** Version rows this run added to the catalog (new objects, changes, deletions). */
+  versionsRecorded: number;
+  deleteMarkersRecorded: number;
+  bytesRecorded: number;
+  /** Objects that could not be backed up. */
+  failures: number;
+  /** Entries skipped on purpose (symbolic links, special files); listed with the failures. */
+  skipped: number;
+}
+export type FailureCursor = { rowid: number };
