@@ -11,6 +11,7 @@ import { objectKey } from '../repository/layout.js';
 import { acquireForReading } from '../repository/locks.js';
 import { blobFlags, flagsCompressed, type BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
+import { inOrder } from '../util/in-order.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
 import { RecordWriter } from './record-writer.js';
@@ -503,25 +504,6 @@ export class RecordLoader {
 }
 
 // ---- helpers ------------------------------------------------------------------------------
-
-/** Runs `fetch` over items with at most `ahead` in flight and hands results to `consume` in order. */
-async function inOrder<T, R>(items: readonly T[], ahead: number, fetch: (item: T) => Promise<R>, consume: (result: R, item: T) => void): Promise<void> {
-  const pending: Promise<R>[] = [];
-  let next = 0;
-  const fill = (): void => {
-    while (next < items.length && pending.length < ahead) {
-      const p = fetch(items[next++]!);
-      p.catch(() => {}); // awaited below; abandoned ones must not become unhandled rejections
-      pending.push(p);
-    }
-  };
-  fill();
-  for (const item of items) {
-    const result = await pending.shift()!;
-    fill();
-    consume(result, item);
-  }
-}
 
 function damageHint(err: unknown, what: string): unknown {
   if (!(err instanceof IntegrityError)) return err;

@@ -1,10 +1,9 @@
 import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import type { Catalog, Scope, StateCut, TargetKey } from '../catalog/catalog.js';
-import { CatalogQueries } from '../catalog/queries.js';
 import type { BlobLocation, RestoreItem } from '../catalog/types.js';
-import { addTargetKeys, beginTargetInventory, dataRunsAround, extraTargetKeys, selectState, selectedHas, statePage, targetKeyOf } from '../catalog/restore-selection.js';
-import { IntegrityError, InterruptedError, LakeguardError, StorageError, UsageError, errorMessage, isNotFound } from '../errors.js';
+import { addTargetKeys, beginTargetInventory, extraTargetKeys, selectState, statePage, targetKeyOf } from '../catalog/restore-selection.js';
+import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { chunkStream } from '../repository/chunker.js';
 import type { Repository } from '../repository/repository.js';
 import type { ObjectStore, PutOptions } from '../storage/types.js';
@@ -13,6 +12,7 @@ import { backoffDelay } from '../util/retry.js';
 import { ByteBudget } from '../util/byte-budget.js';
 import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
+import { nothingSelected, reportMissingKeys } from './restore-not-found.js';
 
 export interface RestoreOptions {
   repo: Repository;
@@ -386,56 +386,6 @@ async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => 
     deleted += rows.length;
     after = rows.at(-1)!.rowid;
   }
-}
-
-/**
- * Keys the scopes name (--key, --keys-from, --version-id) that the selected state does not
- * hold: each is reported as a failure naming it (never a silent "0 restored"). Returns the count.
- */
-function reportMissingKeys(opts: RestoreOptions, events: EventSink): number {
-  let missing = 0;
-  let cut: string | undefined;
-  for (const scope of opts.scopes) {
-    if (scope.key === undefined || selectedHas(opts.catalog, scope.bucket, scope.key)) continue;
-    missing++;
-    cut ??= describeCut(opts.catalog, opts.cut);
-    const what = scope.versionId !== undefined ? `version ${scope.versionId} is` : 'it is';
-    const message = opts.catalog.hasBucket(scope.bucket)
-      ? `not in the backup: ${what} not in the ${cut} (never backed up, or deleted by then)`
-      : `not in the backup: no bucket or source ${JSON.stringify(scope.bucket)} in the catalog`;
-    events({ type: 'failure', bucket: scope.bucket, key: scope.key, versionId: scope.versionId ?? null, code: 'NotInBackup', message });
-  }
-  return missing;
-}
-
-/** The error for a selection that is empty: what was asked, at which instant, and where data is. */
-function nothingSelected(catalog: Catalog, scopes: readonly Scope[], cut: StateCut): UsageError {
-  const names = scopes.map((s) => `${s.bucket}/${s.prefix ?? ''}`);
-  const what = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
-  const { before, after, ever } = dataRunsAround(catalog, scopes, cut);
-  if (!ever) {
-    const only = scopes.length === 1 ? scopes[0]! : undefined;
-    // The "directory" the prefix would be in: `a/` for `a/b/` and for `a/b`.
-    const trimmed = only?.prefix?.replace(/\/$/, '');
-    const parent = trimmed?.slice(0, trimmed.lastIndexOf('/') + 1);
-    const near = only === undefined || parent === undefined ? [] : new CatalogQueries(catalog).ls(only.bucket, parent, undefined, { limit: 10 }).items.map((e) => e.name);
-    return new UsageError(`nothing to restore: the catalog has no key under ${what}`, {
-      hint:
-        near.length > 0
-          ? `${only!.bucket}/${parent} holds: ${near.join(', ')}${near.length === 10 ? ', …' : ''}`
-          : 'check --bucket/--prefix/--group (`lakeguard ls` shows what the catalog holds; `lakeguard find` searches keys)',
-    });
-  }
-  const near = [before === null ? null : `run ${before.id} (${new Date(before.started).toISOString()}) recorded data there before`, after === null ? null : `run ${after.id} (${new Date(after.started).toISOString()}) after`].filter((x) => x !== null);
-  return new UsageError(`nothing to restore: ${what} held no objects in the ${describeCut(catalog, cut)}`, {
-    hint: `${near.length === 0 ? 'every key there was deleted' : near.join('; ')}: pick it with --run or --at`,
-  });
-}
-
-function describeCut(catalog: Catalog, cut: StateCut): string {
-  if ('time' in cut) return `state at ${new Date(cut.time).toISOString()}`;
-  const run = catalog.listRuns().find((r) => r.seq === cut.runSeq);
-  return `state of run ${run?.id ?? cut.runSeq}`;
 }
 
 export function targetKey(item: { bucket: string; key: string }, bucketDirs: boolean): string {
