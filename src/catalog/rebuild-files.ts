@@ -40,11 +40,7 @@ export function rebuildTempPath(target: string): string {
  * and folds its WAL into the file. A file that SQLite finds corrupt (or not a database at all)
  * is reported as such, for the caller to move aside; an empty or foreign SQLite file is replaced.
  */
-export function claimTarget(
-  target: string,
-  repositoryId: string,
-  quickCheck = true,
-): ClaimedCatalogFile {
+export function claimTarget(target: string, repositoryId: string, quickCheck = true): ClaimedCatalogFile {
   if (!existsSync(target)) return { previousRuns: null };
   let db: BetterSqlite3.Database;
   try {
