@@ -8,7 +8,7 @@ import { chunkStream } from '../repository/chunker.js';
 import type { Repository } from '../repository/repository.js';
 import type { ObjectStore, PutOptions } from '../storage/types.js';
 import { setTimeout as delay } from 'node:timers/promises';
-import { backoffDelay } from '../util/retry.js';
+import { backoffDelay, withRetry } from '../util/retry.js';
 import { ByteBudget } from '../util/byte-budget.js';
 import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
@@ -109,7 +109,12 @@ const MEMORY_BUDGET = 64 * 1024 * 1024;
  */
 const STREAM_COST = 48 * 1024 * 1024;
 const KEEP_FAILURES = 1000;
-const READ_ATTEMPTS = 4;
+/**
+ * Re-reads of a pack range after the store's own per-request retries: for bodies cut off or
+ * altered in flight, which the store cannot see (it hands out the response once its headers
+ * arrive).
+ */
+const READ_RETRY = { maxAttempts: 4, baseDelayMs: 200, maxDelayMs: 5000 } as const;
 
 /**
  * Restores the state selected from the catalog into a target store. Objects stored in the
@@ -218,6 +223,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
     });
   const restoreRange = async (pack: string, range: Range<RestoreItem>): Promise<void> => {
     // A range cut off or altered in flight is read again; what still fails is damage at rest.
+    // Its own loop, not withRetry: a range that arrived whole but does not authenticate is
+    // read again too, and that is not a transport error withRetry would retry.
     let decoded: { item: RestoreItem; raw: Buffer | null; err?: unknown }[] = [];
     for (let attempt = 1; ; attempt++) {
       let data: Buffer;
@@ -225,8 +232,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
         data = await readRange(opts, pack, range.start, range.end);
       } catch (err) {
         if (!(err instanceof StorageError)) throw err;
-        if (err.retryable && attempt < READ_ATTEMPTS) {
-          await delay(backoffDelay(attempt, 200, 5000));
+        if (err.retryable && attempt < READ_RETRY.maxAttempts) {
+          await delay(backoffDelay(attempt, READ_RETRY.baseDelayMs, READ_RETRY.maxDelayMs));
           continue;
         }
         for (const item of range.items) fail(item, packError(pack, err));
@@ -240,7 +247,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
           return { item, raw: null, err };
         }
       });
-      if (decoded.every((d) => d.raw !== null) || attempt >= READ_ATTEMPTS) break;
+      if (decoded.every((d) => d.raw !== null) || attempt >= READ_RETRY.maxAttempts) break;
     }
     const pending: Promise<void>[] = [];
     for (const d of decoded) {
@@ -459,15 +466,8 @@ async function readRange(opts: RestoreOptions, pack: string, start: number, end:
 }
 
 /** readRange, read again while the failure is one of transport (throttling, resets, cut-off bodies). */
-async function readRangeRetrying(opts: RestoreOptions, pack: string, start: number, end: number): Promise<Buffer> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await readRange(opts, pack, start, end);
-    } catch (err) {
-      if (!(err instanceof StorageError && err.retryable && attempt < READ_ATTEMPTS)) throw err;
-      await delay(backoffDelay(attempt, 200, 5000));
-    }
-  }
+function readRangeRetrying(opts: RestoreOptions, pack: string, start: number, end: number): Promise<Buffer> {
+  return withRetry(() => readRange(opts, pack, start, end), READ_RETRY);
 }
 
 function decode(repo: Repository, stored: Buffer, blob: BlobLocation, item: RestoreItem): Buffer {
