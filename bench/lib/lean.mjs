@@ -1,6 +1,8 @@
-// lakeguard's own S3 request path (dist/storage/s3-lean-get.js of an engine directory) for the
+// lakeguard's own S3 request path (the lean transport, dist/storage/s3-lean-transport.js of an
+// engine directory; dist/storage/s3-lean-get.js of engines before the transport seam) for the
 // bench's baselines, so the raw GET loop and the bare listing make the same requests as the
 // engine under test.
+import { existsSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -8,6 +10,32 @@ import { S3 } from './s3.mjs';
 
 /** The engine's lean functions and a target for `bucket` (path-style, the test keys). */
 export async function leanClient({ engineDir, endpoint, bucket, sockets }) {
+  const transportFile = resolve(engineDir, 'dist/storage/s3-lean-transport.js');
+  if (existsSync(transportFile)) {
+    const { LeanTransport } = await import(pathToFileURL(transportFile).href);
+    const agent = new HttpAgent({ keepAlive: true, maxSockets: sockets, keepAliveMsecs: 1000 });
+    const transport = new LeanTransport(
+      bucket,
+      {
+        endpoint: new URL(endpoint).origin,
+        bucket,
+        pathStyle: true,
+        region: S3.region,
+        credentials: async () => ({ accessKeyId: S3.accessKeyId, secretAccessKey: S3.secretAccessKey }),
+        agents: { http: agent, https: agent },
+        connectTimeoutMs: 10_000,
+        socketTimeoutMs: 120_000,
+        clock: { base: Date.now, offsetMs: 0 },
+      },
+      // The SDK transport it hands other requests to: these baselines make none.
+      null,
+    );
+    return {
+      getObject: (key) => transport.getObject(key, {}),
+      listPage: (opts) => transport.listObjectsV2(opts),
+      destroy: () => agent.destroy(),
+    };
+  }
   const lean = await import(pathToFileURL(resolve(engineDir, 'dist/storage/s3-lean-get.js')).href);
   const target = {
     origin: new URL(new URL(endpoint).origin),

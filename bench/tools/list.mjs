@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Baseline (d), the floor of an incremental run: a bare ListObjectsV2 loop (1,000 keys a page)
 // over a bucket, keeping nothing. --client lean (default) lists through lakeguard's own request
-// path (dist/storage/s3-lean-get.js of --engine-dir: SigV4, node:http, a small XML reader), the
+// path (the lean transport of --engine-dir: SigV4, node:http, a small XML reader), the
 // requests lakeguard's incremental backups make; --client sdk through the AWS SDK.
 //
 //   node bench/tools/list.mjs --bucket B [--prefix P] [--endpoint URL] [--client lean|sdk --engine-dir DIR]

@@ -3,7 +3,7 @@
 // flight over a keep-alive agent, reads every body to the end and stores nothing.
 // With --out-dir it writes each body to <dir>/<key> instead (the restic baseline's download).
 // --client sdk (default) sends each GET through the AWS SDK's GetObjectCommand; --client lean
-// through lakeguard's own GET path (dist/storage/s3-lean-get.js of --engine-dir: SigV4 and
+// through lakeguard's own GET path (the lean transport of --engine-dir: SigV4 and
 // node:http, no SDK middleware), the same requests lakeguard's backup makes.
 //
 //   node bench/tools/raw-get.mjs --bucket B --keys FILE [--concurrency 32] [--endpoint URL] [--out-dir DIR] [--client sdk|lean --engine-dir DIR]

@@ -1,12 +1,7 @@
 import { StorageError, type StorageErrorCode } from '../errors.js';
+import { S3MalformedResponseError, S3RequestError } from './s3-transport.js';
 
-/**
- * Translate whatever the AWS SDK (or the socket beneath it) threw into a StorageError, decided
- * once: the normalized code (which the retry loop and the engine act on), the raw S3 code
- * (kept in `backendCode` for failure records), a message naming the operation, the object and
- * the S3 code, e.g. `GET s3://raw-events/a/b.json: AccessDenied (403)`, and a hint where the
- * next step is clear. The SDK error is kept as `cause`. S3 exceptions never escape S3Store.
- */
+/** What a failed request was, for its message and hint. */
 export interface S3ErrorContext {
   /** Operation as shown to the user: GET, HEAD, PUT, DELETE, LIST, LIST versions, ... */
   op: string;
@@ -81,17 +76,31 @@ const REGION_SETTINGS = 'repository.region for the repository, the source\'s reg
 /** Longest wait a server's Retry-After may impose on one retry. */
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 
+/**
+ * Translate a failed S3 request (an S3RequestError or S3MalformedResponseError of either
+ * transport, or a socket error met while a body streams, typed here first) into a StorageError,
+ * decided once, by status and S3 code (never by message text): the normalized code (which the
+ * retry loop and the engine act on), the raw S3 code (kept in `backendCode` for failure
+ * records), a message naming the operation, the object and the S3 code, e.g.
+ * `GET s3://raw-events/a/b.json: AccessDenied (403)`, and a hint where the next step is clear.
+ * The error the transport met (the SDK's or the socket's) is kept as `cause`. S3 exceptions
+ * never escape S3Store.
+ */
 export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError {
   if (err instanceof StorageError) return err;
-  const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorLike;
-  const name = typeof e.name === 'string' ? e.name : 'Error';
-  const s3Code = typeof e.Code === 'string' && e.Code !== '' ? e.Code : name;
-  const sysCode = typeof e.code === 'string' ? e.code : undefined;
-  const status = e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
-  const headers = e.$response?.headers ?? {};
-  const rawMessage = err instanceof Error ? err.message : String(err);
   const where = `${ctx.op} ${s3Url(ctx.bucket, ctx.key, ctx.versionId)}`;
   const endpoint = ctx.endpoint ?? 'the S3 endpoint';
+  // A response body that does not parse (cut off, or damaged in flight) is worth another try,
+  // whatever its status (a listing that breaks off still came with 200 OK).
+  if (err instanceof S3MalformedResponseError) {
+    return new StorageError('Network', `${where}: the response from ${endpoint} could not be parsed (cut off or damaged): ${err.message.split('\n')[0]}`, {
+      backendCode: 'MalformedResponse',
+      cause: err,
+    });
+  }
+  const e = S3RequestError.fromSystemError(err);
+  const { status, code: s3Code } = e;
+  const rawMessage = e.message;
 
   const make = (
     code: StorageErrorCode,
@@ -101,21 +110,16 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
   ): StorageError =>
     new StorageError(code, message, {
       backendCode,
-      cause: err,
+      // The error the request failed with as the transport met it (the SDK's, or the socket's).
+      cause: e.cause ?? e,
       ...(extra.hint === undefined ? {} : { hint: extra.hint }),
       ...(extra.retryAfterMs === undefined ? {} : { retryAfterMs: extra.retryAfterMs }),
       ...(extra.retryable === undefined ? {} : { retryable: extra.retryable }),
     });
 
-  // A response body that does not parse (cut off, or damaged in flight) is worth another try,
-  // whatever its status (a listing that breaks off still came with 200 OK).
-  if (/Deserialization error|XML parse error|Unexpected end of (JSON|XML)/i.test(rawMessage)) {
-    return make('Network', 'MalformedResponse', `${where}: the response from ${endpoint} could not be parsed (cut off or damaged): ${rawMessage.split('\n')[0]}`);
-  }
-
-  // Connection-level failures: no HTTP status. (The SDK renames resets and timeouts to
-  // TimeoutError but keeps the system code.)
-  if (status === undefined || sysCode !== undefined) {
+  // No answer: the connection failed, timed out or was aborted.
+  if (status === undefined) {
+    const sysCode = s3Code;
     if (sysCode === 'ECONNREFUSED') {
       return make('Network', sysCode, `${where}: ${endpoint} is not reachable: connection refused (ECONNREFUSED)`, {
         hint: `nothing is listening at ${endpoint}: check the endpoint URL, or start the S3 server`,
@@ -132,32 +136,29 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
         hint: 'check the endpoint URL, the network path and any proxy or firewall',
       });
     }
-    if ((sysCode !== undefined && NETWORK_CODES.has(sysCode)) || /socket hang up|ECONNRESET|EPIPE/i.test(rawMessage)) {
-      const c = sysCode ?? (/EPIPE/.test(rawMessage) ? 'EPIPE' : 'ECONNRESET');
-      return make('Network', c, `${where}: the connection to ${endpoint} was lost: ${rawMessage} (${c})`);
+    if (NETWORK_CODES.has(sysCode)) {
+      return make('Network', sysCode, `${where}: the connection to ${endpoint} was lost: ${rawMessage} (${sysCode})`);
     }
-    if (name === 'TimeoutError' || name === 'RequestTimeout') {
+    if (sysCode === 'TimeoutError' || sysCode === 'RequestTimeout') {
       const within = ctx.timeoutMs === undefined ? 'in time' : `within ${formatSeconds(ctx.timeoutMs)}`;
       return make('Network', 'TimeoutError', `no answer from ${endpoint} ${within} (${where})`, {
         hint: 'check the server (a full or overloaded cluster may accept connections and never answer), or raise --timeout',
       });
     }
-    if (name === 'AbortError') {
+    if (sysCode === 'AbortError') {
       return make('Other', 'AbortError', `${where}: aborted`, { retryable: false });
     }
-    if (name === 'CredentialsProviderError') {
-      return make('InvalidCredentials', name, `${where}: no AWS credentials found: ${rawMessage}`, {
+    if (sysCode === 'CredentialsProviderError') {
+      return make('InvalidCredentials', sysCode, `${where}: no AWS credentials found: ${rawMessage}`, {
         hint: 'check AWS credentials: AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, or an instance role',
       });
     }
-    if (/region is missing/i.test(rawMessage)) {
+    if (sysCode === 'RegionMissing') {
       return make('Other', 'RegionMissing', `${where}: no AWS region configured`, {
         hint: `set AWS_REGION or a region in ~/.aws/config, or the region of ${ctx.bucket} in the policy: ${REGION_SETTINGS}`,
       });
     }
-    if (status === undefined) {
-      return make('Other', sysCode ?? name, `${where}: ${name === 'Error' ? '' : `${name}: `}${rawMessage}`);
-    }
+    return make('Other', sysCode, `${where}: ${sysCode === 'Error' ? '' : `${sysCode}: `}${rawMessage}`);
   }
 
   const label = `${s3Code} (${status})`;
@@ -170,7 +171,7 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
     });
   }
   // A delete marker answers 404 (latest) or 405 (by version id): the object is not there.
-  if (s3Code === 'NoSuchKey' || s3Code === 'NoSuchVersion' || s3Code === 'NotFound' || status === 404 || (status === 405 && headerOf(headers, 'x-amz-delete-marker') === 'true')) {
+  if (s3Code === 'NoSuchKey' || s3Code === 'NoSuchVersion' || s3Code === 'NotFound' || status === 404 || (status === 405 && e.deleteMarker)) {
     const what = status === 405 ? 'the version is a delete marker' : '';
     return make('NotFound', status === 405 ? 'DeleteMarker' : s3Code, `${where}: ${label}${what ? `: ${what}` : detail ? `: ${detail}` : ''}`);
   }
@@ -185,7 +186,7 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
     });
   }
   // The signer has adopted the server's time from this answer's Date (ours or the SDK's): one more try.
-  const skewCorrected = e.$metadata?.clockSkewCorrected === true;
+  const skewCorrected = e.clockSkewCorrected;
   if (s3Code === 'RequestTimeTooSkewed') {
     return make('Other', s3Code, msg(), { hint: 'the clock of this machine is off: synchronize it (NTP)', retryable: skewCorrected });
   }
@@ -204,7 +205,7 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
     return make('AccessDenied', s3Code, msg(), { hint, ...(skewCorrected ? { retryable: true } : {}) });
   }
   if (THROTTLE_CODES.has(s3Code) || status === 429 || status === 503) {
-    const retryAfterMs = parseRetryAfter(headerOf(headers, 'retry-after'));
+    const retryAfterMs = parseRetryAfter(e.retryAfter);
     return make('Throttled', s3Code, msg(), retryAfterMs === undefined ? {} : { retryAfterMs });
   }
   if (s3Code === 'BadDigest' || s3Code === 'XAmzContentSHA256Mismatch' || s3Code === 'IncompleteBody') {
@@ -232,19 +233,6 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
     ms = t - now;
   }
   return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.round(ms)));
-}
-
-interface SdkErrorLike {
-  name?: unknown;
-  Code?: unknown;
-  code?: unknown;
-  $metadata?: { httpStatusCode?: number; clockSkewCorrected?: boolean };
-  $response?: { statusCode?: number; headers?: Record<string, string | undefined> };
-}
-
-function headerOf(headers: Record<string, string | undefined>, name: string): string | undefined {
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
-  return undefined;
 }
 
 /** The SDK's message when it adds something beyond the code (HEAD errors say just "UnknownError"). */

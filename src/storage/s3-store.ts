@@ -2,17 +2,18 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
-import type * as ClientS3 from '@aws-sdk/client-s3';
-import type { ListObjectsV2CommandOutput, PutObjectCommandInput, S3ClientConfig } from '@aws-sdk/client-s3';
-import type * as LibStorage from '@aws-sdk/lib-storage';
-import type * as HttpHandler from '@smithy/node-http-handler';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors.js';
-import { requireCjs } from '../util/cjs.js';
 import { compareKeys } from '../util/key-order.js';
 import { withRetry, type RetryOptions } from '../util/retry.js';
 import { abortable } from './common.js';
-import { leanDeleteObject, leanGetBucketVersioning, leanGetObject, leanListObjectsV2, leanPutObject, type Credentials, type LeanListOutput, type LeanTarget, type SigningClock } from './s3-lean-get.js';
+import { leanCredentials, sdkEndpointReason } from './s3-endpoint.js';
 import { toStorageError, type S3ErrorContext } from './s3-errors.js';
+import type { SigningClock } from './s3-http.js';
+import { LeanTransport } from './s3-lean-transport.js';
+import { SdkTransport } from './s3-sdk-transport.js';
+import type { Credentials } from './s3-sigv4.js';
+import type { S3ObjectHeaders, S3PutFields, S3Transport, S3UploadOutput } from './s3-transport.js';
 import {
   newRequestStats,
   type GetOptions,
@@ -29,31 +30,37 @@ import {
   type RequestStats,
 } from './types.js';
 
-// The SDK is loaded on first use, and through require, not import: its CommonJS build is one
-// bundled file per package, its ES module build hundreds of small files. Either way it costs
-// ~0.1 s of every command's start (bench/README.md), and the lean path (s3-lean-get.ts) does
-// without it: a backup, a restore or a query with credentials in the environment never loads it.
-function lazyRequire<T extends object>(id: string): T {
-  let mod: T | undefined;
-  return new Proxy({} as T, { get: (_target, name) => (mod ??= requireCjs(id) as T)[name as keyof T] });
+// Packs close just above their 16 MiB target: a single PUT (allowed up to 5 GiB) costs one
+// request where multipart with 8 MiB parts costs five (create, 3 parts, complete).
+export const DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024;
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+/**
+ * The idle timeout of every S3 request of this process that does not set its own (repository,
+ * sources and restore targets alike): one setting of the command line (`--timeout`).
+ */
+let processRequestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
+
+export function setRequestTimeout(ms: number): void {
+  processRequestTimeoutMs = ms;
 }
-const S3 = lazyRequire<typeof ClientS3>('@aws-sdk/client-s3');
-const Storage = lazyRequire<typeof LibStorage>('@aws-sdk/lib-storage');
-const Http = lazyRequire<typeof HttpHandler>('@smithy/node-http-handler');
-type S3Client = ClientS3.S3Client;
-type Upload = LibStorage.Upload;
+/** Attempts of a request that keeps timing out: each costs a whole timeout. */
+const TIMED_OUT_ATTEMPTS = { read: 3, write: 2 } as const;
+/** S3's limits of one multipart upload. */
+const MAX_PARTS = 10_000;
+const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 
 /**
- * An S3 bucket (plus an optional key prefix) as an ObjectStore, on AWS or any S3-compatible
- * server (path-style addressing whenever an endpoint is given).
- *
- * Retries are ours, not the SDK's (`maxAttempts: 1`): every single request (a list page, a
- * HEAD, a GET up to its response headers, a PUT of a Buffer, a DELETE) runs in `withRetry`, so
- * throttling, 5xx and resets are retried with jittered backoff, Retry-After honoured, and every
- * attempt is counted in `stats`. Multipart uploads (lib-storage) cannot be retried per part
- * from outside, so they go through a second client sharing the same sockets that lets the SDK
- * retry each part; a multipart upload of a Buffer is additionally retried as a whole.
+ * The part size for a body of `size` bytes: the store's own, or for an object too large for
+ * 10,000 such parts (78 GiB at 8 MiB), the smallest whole MiB that fits it in 10,000 parts.
+ * A stream of unknown size gets the store's size.
  */
+export function partSizeFor(size: number | undefined, base: number): number {
+  if (size === undefined || size <= base * MAX_PARTS) return base;
+  const MiB = 1024 * 1024;
+  return Math.min(MAX_PART_SIZE, Math.ceil(size / MAX_PARTS / MiB) * MiB);
+}
+
 export interface S3StoreOptions {
   bucket: string;
   /** Key prefix the store is rooted at; a trailing '/' is added when missing. */
@@ -85,52 +92,32 @@ export interface S3StoreOptions {
   clock?: () => number;
   /** Backoff settings for our retries (attempts, delays, onRetry hook). */
   retry?: Omit<RetryOptions, 'signal'>;
-  /** Use this client instead of building one (then it serves multipart uploads too). */
+  /** Use this SDK client (a test's stand-in) instead of building one; it serves every request, multipart too. */
   client?: S3Client;
 }
 
-// Packs close just above their 16 MiB target: a single PUT (allowed up to 5 GiB) costs one
-// request where multipart with 8 MiB parts costs five (create, 3 parts, complete).
-export const DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024;
-export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /**
- * The idle timeout of every S3 request of this process that does not set its own (repository,
- * sources and restore targets alike): one setting of the command line (`--timeout`).
+ * An S3 bucket (plus an optional key prefix) as an ObjectStore, on AWS or any S3-compatible
+ * server (path-style addressing whenever an endpoint is given). Requests go through one
+ * S3Transport, chosen here: the lean one where it sends them exactly where the SDK would
+ * (s3-endpoint.ts), else the SDK's.
+ *
+ * Retries are ours, not the SDK's (`maxAttempts: 1`): every single request (a list page, a
+ * HEAD, a GET up to its response headers, a PUT of a Buffer, a DELETE) runs in `withRetry`, so
+ * throttling, 5xx and resets are retried with jittered backoff, Retry-After honoured, and every
+ * attempt is counted in `stats`. Multipart uploads (lib-storage) cannot be retried per part
+ * from outside: the SDK transport lets the SDK retry each part; a multipart upload of a Buffer
+ * is additionally retried as a whole.
  */
-let processRequestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
-
-export function setRequestTimeout(ms: number): void {
-  processRequestTimeoutMs = ms;
-}
-/** Attempts of a request that keeps timing out: each costs a whole timeout. */
-const TIMED_OUT_ATTEMPTS = { read: 3, write: 2 } as const;
-/** A change of the SDK's clock offset this large during a refused request is a skew correction (the SDK's own threshold). */
-const SKEW_CORRECTED_MS = 240_000;
-/** S3's limits of one multipart upload. */
-const MAX_PARTS = 10_000;
-const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
-
-/**
- * The part size for a body of `size` bytes: the store's own, or for an object too large for
- * 10,000 such parts (78 GiB at 8 MiB), the smallest whole MiB that fits it in 10,000 parts.
- * A stream of unknown size gets the store's size.
- */
-export function partSizeFor(size: number | undefined, base: number): number {
-  if (size === undefined || size <= base * MAX_PARTS) return base;
-  const MiB = 1024 * 1024;
-  return Math.min(MAX_PART_SIZE, Math.ceil(size / MAX_PARTS / MiB) * MiB);
-}
-
 export class S3Store implements ObjectStore {
   readonly location: string;
   readonly stats: RequestStats = newRequestStats();
   readonly bucket: string;
   /** '' or ending in '/'. */
   readonly prefix: string;
-  /** The SDK's clients: the injected one, or built on first use (loading the SDK). */
-  private clients: { client: S3Client; upload: S3Client } | null = null;
-  private readonly buildClients: (() => { client: S3Client; upload: S3Client }) | null;
+  /** Every request of this store goes through it. */
+  readonly transport: S3Transport;
+  /** The sockets of the transport (none with an injected client). */
   private readonly agents: http.Agent[] = [];
   private readonly endpoint: string | undefined;
   private readonly multipartThreshold: number;
@@ -139,11 +126,6 @@ export class S3Store implements ObjectStore {
   private readonly listPageSize: number;
   private readonly retry: Omit<RetryOptions, 'signal'>;
   private readonly timeoutMs: number;
-  /** Shared by the lean path and (as its initial systemClockOffset) the SDK's clients. */
-  private readonly clock: SigningClock;
-  /** How GETs and listings bypass the SDK (see s3-lean-get.ts): resolved on first use; null = SDK. */
-  private lean: Promise<LeanTarget | null> | null = null;
-  private readonly leanSetup: (() => Promise<LeanTarget | null>) | null;
 
   constructor(opts: S3StoreOptions) {
     if (!opts.bucket) throw new StorageError('Other', 'S3 store: empty bucket name');
@@ -158,86 +140,31 @@ export class S3Store implements ObjectStore {
     this.listPageSize = Math.min(1000, Math.max(1, opts.listPageSize ?? 1000));
     this.retry = opts.retry ?? {};
     this.timeoutMs = opts.socketTimeoutMs ?? processRequestTimeoutMs;
-    this.clock = { base: opts.clock ?? Date.now, offsetMs: 0 };
-
-    if (opts.client) {
-      this.clients = { client: opts.client, upload: opts.client };
-      this.buildClients = null;
-      this.leanSetup = null;
-    } else {
-      const env = process.env;
-      const maxSockets = opts.maxSockets ?? 64;
-      const agentOpts = { keepAlive: true, maxSockets, keepAliveMsecs: 1000 };
-      const httpAgent = new http.Agent(agentOpts);
-      const httpsAgent = new https.Agent(agentOpts);
-      this.agents.push(httpAgent, httpsAgent);
-      const socketTimeoutMs = this.timeoutMs;
-      const connectTimeoutMs = Math.min(10_000, socketTimeoutMs);
-      const pathStyle = opts.forcePathStyle ?? this.endpoint !== undefined;
-      // With an endpoint the region is ours to choose; on AWS the SDK finds it (after the environment: a profile's).
-      const region = this.endpoint !== undefined ? (opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1') : opts.region;
-      this.buildClients = () => {
-        const base: S3ClientConfig = {
-          requestHandler: new Http.NodeHttpHandler({ httpAgent, httpsAgent, connectionTimeout: connectTimeoutMs, socketTimeout: socketTimeoutMs }),
-          forcePathStyle: pathStyle,
-          customUserAgent: 'lakeguard',
-          // What the lean path has learnt about the server's clock (and a test's wrong clock).
-          systemClockOffset: this.clock.base() + this.clock.offsetMs - Date.now(),
-          ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
-          ...(region === undefined ? {} : { region }),
-        };
-        if (this.endpoint !== undefined) {
-          base.endpoint = this.endpoint;
-          // S3-compatible servers (Ceph 16 among them) do not all know the flexible checksums
-          // (x-amz-checksum-*, aws-chunked trailers); Content-MD5 on single PUTs still guards them.
-          base.requestChecksumCalculation = 'WHEN_REQUIRED';
-          base.responseChecksumValidation = 'WHEN_REQUIRED';
-        } else {
-          base.followRegionRedirects = true;
-        }
-        return { client: new S3.S3Client({ ...base, maxAttempts: 1 }), upload: new S3.S3Client({ ...base, maxAttempts: 5, retryMode: 'standard' }) };
-      };
-      const credentials = leanCredentials(opts.credentials);
-      this.leanSetup = async () => {
-        const leanRegion = region ?? (env.AWS_REGION || (await this.client.config.region().catch(() => undefined)));
-        const where = leanOrigin(this.endpoint, this.bucket, pathStyle, leanRegion);
-        if (where === null) return null;
-        const origin = new URL(where.origin);
-        return {
-          origin,
-          pathStyle: where.pathStyle,
-          region: where.region,
-          bucket: this.bucket,
-          credentials: credentials ?? (() => this.client.config.credentials()),
-          agent: origin.protocol === 'https:' ? httpsAgent : httpAgent,
-          connectTimeoutMs,
-          socketTimeoutMs,
-          clock: this.clock,
-        };
-      };
-    }
+    // Shared by both paths: the SDK's clients start from what the lean one learnt (and a test's wrong clock).
+    const clock: SigningClock = { base: opts.clock ?? Date.now, offsetMs: 0 };
+    this.transport = opts.client ? new SdkTransport(this.bucket, { client: opts.client, clock }) : this.buildTransport(opts, clock);
   }
 
-  /** How far the SDK's signing clock is from Date.now (what it will sign the next request with). */
-  private sdkClockOffset(): number {
-    // (An injected stand-in client may have no config.)
-    return (this.clients?.client.config as { systemClockOffset?: number } | undefined)?.systemClockOffset ?? this.clock.base() + this.clock.offsetMs - Date.now();
-  }
-
-  /** The SDK client for single requests (no retries of its own: ours wrap it). */
-  get client(): S3Client {
-    return this.sdkClients().client;
-  }
-
-  private sdkClients(): { client: S3Client; upload: S3Client } {
-    return (this.clients ??= this.buildClients!());
+  /** The lean transport where it resolves the endpoint as the SDK would, else the SDK's. */
+  private buildTransport(opts: S3StoreOptions, clock: SigningClock): S3Transport {
+    const env = process.env;
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 64, keepAliveMsecs: 1000 };
+    const agents = { http: new http.Agent(agentOpts), https: new https.Agent(agentOpts) };
+    this.agents.push(agents.http, agents.https);
+    const pathStyle = opts.forcePathStyle ?? this.endpoint !== undefined;
+    // With an endpoint the region is ours to choose; on AWS the SDK finds it (after the environment: a profile's).
+    const region = this.endpoint !== undefined ? (opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1') : opts.region;
+    const timeouts = { connectTimeoutMs: Math.min(10_000, this.timeoutMs), socketTimeoutMs: this.timeoutMs };
+    const sdk = new SdkTransport(this.bucket, { endpoint: this.endpoint, region, credentials: opts.credentials, pathStyle, agents, clock, ...timeouts });
+    const endpoint = { endpoint: this.endpoint, bucket: this.bucket, pathStyle };
+    if (sdkEndpointReason(endpoint) !== null) return sdk;
+    const credentials = leanCredentials(opts.credentials as Credentials | (() => Promise<Credentials>) | undefined);
+    return new LeanTransport(this.bucket, { ...endpoint, region: region ?? (env.AWS_REGION || undefined), credentials, agents, clock, ...timeouts }, sdk);
   }
 
   /** Close the sockets this store opened (an injected client is left alone). */
   destroy(): void {
-    if (this.buildClients === null) return;
-    this.clients?.client.destroy();
-    this.clients?.upload.destroy();
+    this.transport.destroy();
     for (const agent of this.agents) agent.destroy();
   }
 
@@ -255,29 +182,19 @@ export class S3Store implements ObjectStore {
     let after = opts.startAfter === undefined ? undefined : this.prefix + opts.startAfter;
     do {
       const startAfter = first ? after : undefined;
-      const listed = await this.withLean((lean) => this.send<{ got: LeanListOutput | ListObjectsV2CommandOutput; keys: string[]; prefixKeys: string[] }>(
+      const listed = await this.send(
         'list',
         { op: 'LIST', key: fullPrefix, action: 's3:ListBucket' },
         opts.signal,
-        async (c, o) => {
-          const got = lean !== null
-            ? await leanListObjectsV2(lean, {
-                prefix: fullPrefix,
-                maxKeys: this.listPageSize,
-                ...(opts.delimiter ? { delimiter: opts.delimiter } : {}),
-                ...(startAfter === undefined ? {} : { startAfter }),
-                ...(token === undefined ? {} : { continuationToken: token }),
-                ...(o.abortSignal ? { signal: o.abortSignal } : {}),
-              })
-            : await c().send(new S3.ListObjectsV2Command({
-                Bucket: this.bucket,
-                Prefix: fullPrefix,
-                MaxKeys: this.listPageSize,
-                EncodingType: 'url',
-                ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
-                ...(startAfter === undefined ? {} : { StartAfter: startAfter }),
-                ...(token === undefined ? {} : { ContinuationToken: token }),
-              }), o);
+        async () => {
+          const got = await this.transport.listObjectsV2({
+            prefix: fullPrefix,
+            maxKeys: this.listPageSize,
+            delimiter: opts.delimiter,
+            signal: opts.signal,
+            ...(startAfter === undefined ? {} : { startAfter }),
+            ...(token === undefined ? {} : { continuationToken: token }),
+          });
           // Inside the request: a page out of order is requested again, like one that does not parse.
           // (A common prefix may hold startAfter itself, so only earlier pages bound the first page's prefixes.)
           // Keys decoded once, here: the order check and the entries below share them.
@@ -287,7 +204,7 @@ export class S3Store implements ObjectStore {
           this.checkPageOrder(fullPrefix, startAfter === undefined ? after : undefined, true, prefixKeys);
           return { got, keys, prefixKeys };
         },
-      ));
+      );
       first = false;
       const { got: page, keys, prefixKeys } = listed;
       const objects: ObjectEntry[] = (page.Contents ?? []).map((o, i) => ({
@@ -319,16 +236,15 @@ export class S3Store implements ObjectStore {
         'list',
         { op: 'LIST versions', key: fullPrefix, action: 's3:ListBucketVersions' },
         opts.signal,
-        async (c, o) => {
-          const got = await c().send(new S3.ListObjectVersionsCommand({
-            Bucket: this.bucket,
-            Prefix: fullPrefix,
-            MaxKeys: this.listPageSize,
-            EncodingType: 'url',
-            ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
-            ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
-            ...(versionIdMarker === undefined ? {} : { VersionIdMarker: versionIdMarker }),
-          }), o);
+        async () => {
+          const got = await this.transport.listObjectVersions({
+            prefix: fullPrefix,
+            maxKeys: this.listPageSize,
+            delimiter: opts.delimiter,
+            signal: opts.signal,
+            ...(keyMarker === undefined ? {} : { keyMarker }),
+            ...(versionIdMarker === undefined ? {} : { versionIdMarker }),
+          });
           // Versions of one key share it, and Ceph repeats KeyMarker's own: keys may repeat, not go back.
           for (const entries of [got.Versions, got.DeleteMarkers]) this.checkPageOrder(fullPrefix, keyMarker, false, (entries ?? []).map((e) => decodeKey(e.Key ?? '')));
           this.checkPageOrder(fullPrefix, firstPage ? undefined : keyMarker, false, (got.CommonPrefixes ?? []).map((e) => decodeKey(e.Prefix ?? '')));
@@ -399,7 +315,7 @@ export class S3Store implements ObjectStore {
       'head',
       { op: 'HEAD', key: full, action: opts.versionId ? 's3:GetObjectVersion' : 's3:GetObject', ...ver(opts.versionId) },
       opts.signal,
-      (c, o) => c().send(new S3.HeadObjectCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+      () => this.transport.headObject(full, opts),
     );
     return toMeta(res, res.ContentLength ?? 0);
   }
@@ -416,75 +332,37 @@ export class S3Store implements ObjectStore {
     if (range && (range.start < 0 || range.end < range.start)) {
       throw new StorageError('Other', `GET ${this.location}${key}: invalid range ${range.start}-${range.end}`, { backendCode: 'InvalidRange' });
     }
-    type Res = HeadLike & { ContentRange?: string | undefined; Body?: unknown };
-    const res = await this.withLean((lean) =>
-      this.send<Res>('get', ctx, opts.signal, (c, o) =>
-        lean !== null
-          ? leanGetObject(lean, full, { ...(opts.versionId ? { versionId: opts.versionId } : {}), ...(range ? { range } : {}), ...(o.abortSignal ? { signal: o.abortSignal } : {}) })
-          : c().send(new S3.GetObjectCommand({
-              Bucket: this.bucket,
-              Key: full,
-              ...(opts.versionId ? { VersionId: opts.versionId } : {}),
-              ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
-            }), o),
-      ),
-    );
+    const res = await this.send('get', ctx, opts.signal, () => this.transport.getObject(full, opts));
     // For a ranged GET, Content-Length is the range's; the object's size is in Content-Range.
     const total = /\/(\d+)\s*$/.exec(res.ContentRange ?? '')?.[1];
     const size = total !== undefined ? Number(total) : (res.ContentLength ?? 0);
-    const src = res.Body as Readable | undefined;
+    const src = res.Body;
     const body = src
       ? this.countedBody(src, { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel(), timeoutMs: this.timeoutMs }, opts.signal)
       : Readable.from([], { objectMode: false });
     return { body: abortable(body, opts.signal), meta: toMeta(res, size) };
   }
 
-  /**
-   * Runs `call` on the lean path (or with null: on the SDK). A bucket in another region than
-   * configured turns the lean path off for good: the SDK follows such redirects, it does not.
-   */
-  private async withLean<T>(call: (lean: LeanTarget | null) => Promise<T>): Promise<T> {
-    const lean = await (this.lean ??= this.leanSetup?.() ?? Promise.resolve(null));
-    try {
-      return await call(lean);
-    } catch (err) {
-      if (lean === null || this.endpoint !== undefined || !(err instanceof StorageError) || !REGION_REDIRECT.has(err.backendCode ?? '')) throw err;
-      this.lean = Promise.resolve(null);
-      return call(null);
-    }
-  }
-
   async getTags(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<Record<string, string>> {
     const full = this.fullKey('GET tagging', key);
-    const res = await this.send(
-      'get',
-      { op: 'GET tagging', key: full, action: 's3:GetObjectTagging', ...ver(opts.versionId) },
-      opts.signal,
-      (c, o) => c().send(new S3.GetObjectTaggingCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+    return this.send('get', { op: 'GET tagging', key: full, action: 's3:GetObjectTagging', ...ver(opts.versionId) }, opts.signal, () =>
+      this.transport.getObjectTagging(full, opts),
     );
-    const tags: Record<string, string> = {};
-    for (const t of res.TagSet ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
-    return tags;
   }
 
   async versioningEnabled(): Promise<boolean> {
-    const res = await this.withLean((lean) =>
-      this.send('head', { op: 'GET versioning', action: 's3:GetBucketVersioning' }, undefined, (c, o) =>
-        lean !== null ? leanGetBucketVersioning(lean, o.abortSignal) : c().send(new S3.GetBucketVersioningCommand({ Bucket: this.bucket }), o),
-      ),
-    );
+    const status = await this.send('head', { op: 'GET versioning', action: 's3:GetBucketVersioning' }, undefined, () => this.transport.getBucketVersioning());
     // A suspended bucket still holds the versions written while it was enabled.
-    return res.Status === 'Enabled' || res.Status === 'Suspended';
+    return status === 'Enabled' || status === 'Suspended';
   }
 
   // ---------------------------------------------------------------- object lock
 
   async objectLockEnabled(opts: { signal?: AbortSignal } = {}): Promise<boolean> {
     try {
-      const res = await this.send('head', { op: 'GET object-lock', action: 's3:GetBucketObjectLockConfiguration' }, opts.signal, (c, o) =>
-        c().send(new S3.GetObjectLockConfigurationCommand({ Bucket: this.bucket }), o),
+      return await this.send('head', { op: 'GET object-lock', action: 's3:GetBucketObjectLockConfiguration' }, opts.signal, () =>
+        this.transport.getObjectLockEnabled(opts.signal),
       );
-      return res.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
     } catch (err) {
       // A bucket without Object Lock answers 404 ObjectLockConfigurationNotFoundError.
       if (err instanceof StorageError && err.code === 'NotFound') return false;
@@ -495,15 +373,11 @@ export class S3Store implements ObjectStore {
   async getRetention(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<ObjectRetention | null> {
     const full = this.fullKey('GET retention', key);
     try {
-      const res = await this.send(
-        'head',
-        { op: 'GET retention', key: full, action: 's3:GetObjectRetention', ...ver(opts.versionId) },
-        opts.signal,
-        (c, o) => c().send(new S3.GetObjectRetentionCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
+      const r = await this.send('head', { op: 'GET retention', key: full, action: 's3:GetObjectRetention', ...ver(opts.versionId) }, opts.signal, () =>
+        this.transport.getObjectRetention(full, opts),
       );
-      const r = res.Retention;
       if (r?.Mode === undefined || r.RetainUntilDate === undefined) return null;
-      return { mode: r.Mode, retainUntil: new Date(r.RetainUntilDate) };
+      return { mode: r.Mode as ObjectRetention['mode'], retainUntil: r.RetainUntilDate };
     } catch (err) {
       // "This object has no retention" is a 404 (NoSuchObjectLockConfiguration); a missing object is too,
       // so tell them apart by the backend code.
@@ -514,16 +388,8 @@ export class S3Store implements ObjectStore {
 
   async putRetention(key: string, retention: ObjectRetention, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<void> {
     const full = this.fullKey('PUT retention', key);
-    await this.send('put', { op: 'PUT retention', key: full, action: 's3:PutObjectRetention', ...ver(opts.versionId) }, opts.signal, (c, o) =>
-      c().send(
-        new S3.PutObjectRetentionCommand({
-          Bucket: this.bucket,
-          Key: full,
-          ...(opts.versionId ? { VersionId: opts.versionId } : {}),
-          Retention: { Mode: retention.mode, RetainUntilDate: retention.retainUntil },
-        }),
-        o,
-      ),
+    await this.send('put', { op: 'PUT retention', key: full, action: 's3:PutObjectRetention', ...ver(opts.versionId) }, opts.signal, () =>
+      this.transport.putObjectRetention(full, { Mode: retention.mode, RetainUntilDate: retention.retainUntil }, opts),
     );
   }
 
@@ -532,9 +398,7 @@ export class S3Store implements ObjectStore {
   async put(key: string, body: Buffer | Readable, opts: PutOptions = {}): Promise<PutResult> {
     const full = this.fullKey('PUT', key);
     const ctx = { op: 'PUT', key: full, action: 's3:PutObject' };
-    const params: PutObjectCommandInput = {
-      Bucket: this.bucket,
-      Key: full,
+    const fields: S3PutFields = {
       ...(opts.contentType === undefined ? {} : { ContentType: opts.contentType }),
       ...(opts.contentEncoding === undefined ? {} : { ContentEncoding: opts.contentEncoding }),
       ...(opts.cacheControl === undefined ? {} : { CacheControl: opts.cacheControl }),
@@ -542,39 +406,28 @@ export class S3Store implements ObjectStore {
       ...(opts.metadata && Object.keys(opts.metadata).length > 0 ? { Metadata: opts.metadata } : {}),
       ...(opts.tags && Object.keys(opts.tags).length > 0 ? { Tagging: encodeTags(opts.tags) } : {}),
       ...(opts.sseKmsKeyId === undefined ? {} : { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: opts.sseKmsKeyId }),
-      ...(opts.objectLock === undefined
-        ? {}
-        : { ObjectLockMode: opts.objectLock.mode, ObjectLockRetainUntilDate: opts.objectLock.retainUntil }),
+      ...(opts.objectLock === undefined ? {} : { ObjectLockMode: opts.objectLock.mode, ObjectLockRetainUntilDate: opts.objectLock.retainUntil }),
       ...(opts.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
     };
 
     if (Buffer.isBuffer(body) && body.length <= this.multipartThreshold) {
       const md5 = createHash('md5').update(body).digest('base64');
-      // Metadata and tags take the SDK's encoding rules; everything a repository writes goes lean
-      // (leanPutObject sends the other fields of `params` it knows: LeanPutInput).
-      const leanable = params.Metadata === undefined && params.Tagging === undefined;
-      const res = await this.withLean((lean) =>
-        this.send('put', ctx, opts.signal, (c, o) =>
-          lean !== null && leanable
-            ? leanPutObject(lean, full, body, { ...params, ContentMD5: md5 }, o.abortSignal)
-            : c().send(new S3.PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: md5 }), o),
-        ),
-      );
+      const res = await this.send('put', ctx, opts.signal, () => this.transport.putObject(full, body, { ...fields, ContentMD5: md5 }, opts.signal));
       this.stats.bytesOut += body.length;
       return { etag: unquote(res.ETag), versionId: nullVersion(res.VersionId) };
     }
     if (Buffer.isBuffer(body)) {
       // A Buffer can be sent again: retry the whole multipart upload on top of per-part retries.
       const capped = timeoutCap(TIMED_OUT_ATTEMPTS.write);
-      return withRetry(() => this.upload(key, full, body, params, opts).catch((err: unknown) => Promise.reject(capped(err))), { ...this.retry, ...sig(opts.signal) });
+      return withRetry(() => this.upload(key, full, body, fields, opts).catch((err: unknown) => Promise.reject(capped(err))), { ...this.retry, ...sig(opts.signal) });
     }
-    return this.upload(key, full, body, params, opts);
+    return this.upload(key, full, body, fields, opts);
   }
 
-  private async upload(key: string, full: string, body: Buffer | Readable, params: PutObjectCommandInput, opts: PutOptions): Promise<PutResult> {
+  private async upload(key: string, full: string, body: Buffer | Readable, fields: S3PutFields, opts: PutOptions): Promise<PutResult> {
     const { signal, tags } = opts;
     const ctx: S3ErrorContext = { op: 'PUT', bucket: this.bucket, key: full, action: 's3:PutObject', endpoint: this.endpointLabel(), timeoutMs: this.timeoutMs };
-    if (params.IfNoneMatch !== undefined) {
+    if (fields.IfNoneMatch !== undefined) {
       // If-None-Match goes on CompleteMultipartUpload too, but Ceph 16 ignores it there: check
       // first. (On such servers a writer racing between this HEAD and the completion can still
       // be overwritten; single PUTs, which cover every small object, are race-free.)
@@ -591,71 +444,39 @@ export class S3Store implements ObjectStore {
         });
       }
     }
-    const upload = new Storage.Upload({
-      client: this.sdkClients().upload,
-      params: { ...params, Body: body },
-      partSize: partSizeFor(Buffer.isBuffer(body) ? body.length : opts.size, this.partSize),
-      queueSize: this.uploadConcurrency,
-      leavePartsOnError: false,
-    });
-    const parts = new Set<number>();
-    let loaded = 0;
-    upload.on('httpUploadProgress', (p) => {
-      if (p.part !== undefined) parts.add(p.part);
-      if (p.loaded !== undefined) loaded = Math.max(loaded, p.loaded);
-    });
-    const onAbort = (): void => void upload.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let out: Awaited<ReturnType<Upload['done']>>;
+    let out: S3UploadOutput;
     try {
-      out = await upload.done();
+      out = await this.transport.uploadObject(full, body, fields, {
+        partSize: partSizeFor(Buffer.isBuffer(body) ? body.length : opts.size, this.partSize),
+        queueSize: this.uploadConcurrency,
+        signal,
+        counted: (requests, bytesSent) => {
+          this.stats.put += requests;
+          this.stats.bytesOut += bytesSent;
+        },
+      });
     } catch (err) {
       signal?.throwIfAborted();
       throw toStorageError(err, ctx);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      const multipart = upload.uploadId !== undefined;
-      // Create + parts + complete (+ abort on failure); retries inside the SDK are not seen here.
-      this.stats.put += multipart ? parts.size + 2 : 1;
-      this.stats.bytesOut += loaded;
     }
     const versionId = nullVersion(out.VersionId);
-    const multipart = upload.uploadId !== undefined;
-    if (multipart && params.ObjectLockMode !== undefined && params.ObjectLockRetainUntilDate !== undefined) {
+    const vid = versionId === null ? {} : { versionId };
+    if (out.multipart && fields.ObjectLockMode !== undefined && fields.ObjectLockRetainUntilDate !== undefined) {
       // Ceph 16 ignores the Object Lock headers of CreateMultipartUpload: set the retention on
       // the new version explicitly (the same mode and date again is a no-op where it was kept).
-      const retention = { Mode: params.ObjectLockMode, RetainUntilDate: new Date(params.ObjectLockRetainUntilDate) };
-      await this.send('put', { op: 'PUT retention', key: full, action: 's3:PutObjectRetention', ...ver(versionId ?? undefined) }, signal, (c, o) =>
-        c().send(
-          new S3.PutObjectRetentionCommand({
-            Bucket: this.bucket,
-            Key: full,
-            ...(versionId === null ? {} : { VersionId: versionId }),
-            Retention: retention,
-          }),
-          o,
-        ),
+      const retention = { Mode: fields.ObjectLockMode, RetainUntilDate: new Date(fields.ObjectLockRetainUntilDate) };
+      await this.send('put', { op: 'PUT retention', key: full, action: 's3:PutObjectRetention', ...ver(versionId ?? undefined) }, signal, () =>
+        this.transport.putObjectRetention(full, retention, { ...vid, signal }),
       );
     }
-    if (multipart && tags && Object.keys(tags).length > 0) {
+    if (out.multipart && tags && Object.keys(tags).length > 0) {
       // Not every server applies x-amz-tagging of CreateMultipartUpload (Ceph 16 does not).
-      const tagSet = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
-      await this.send('put', { op: 'PUT tagging', key: full, action: 's3:PutObjectTagging' }, signal, (c, o) =>
-        c().send(
-          new S3.PutObjectTaggingCommand({
-            Bucket: this.bucket,
-            Key: full,
-            ...(versionId === null ? {} : { VersionId: versionId }),
-            Tagging: { TagSet: tagSet },
-          }),
-          o,
-        ),
-      );
+      await this.send('put', { op: 'PUT tagging', key: full, action: 's3:PutObjectTagging' }, signal, () => this.transport.putObjectTagging(full, tags, { ...vid, signal }));
     }
     let etag = unquote(out.ETag);
     if (etag === '') {
       // Ceph may answer CompleteMultipartUpload without an ETag: ask for it.
-      const meta = await this.head(key, versionId === null ? {} : { versionId });
+      const meta = await this.head(key, vid);
       etag = meta.etag;
     }
     return { etag, versionId };
@@ -663,44 +484,33 @@ export class S3Store implements ObjectStore {
 
   async delete(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<void> {
     const full = this.fullKey('DELETE', key);
-    await this.withLean((lean) =>
-      this.send<unknown>(
-        'delete',
-        { op: 'DELETE', key: full, action: opts.versionId ? 's3:DeleteObjectVersion' : 's3:DeleteObject', ...ver(opts.versionId) },
-        opts.signal,
-        (c, o) =>
-          lean !== null
-            ? leanDeleteObject(lean, full, opts.versionId, o.abortSignal)
-            : c().send(new S3.DeleteObjectCommand({ Bucket: this.bucket, Key: full, ...(opts.versionId ? { VersionId: opts.versionId } : {}) }), o),
-      ),
+    await this.send(
+      'delete',
+      { op: 'DELETE', key: full, action: opts.versionId ? 's3:DeleteObjectVersion' : 's3:DeleteObject', ...ver(opts.versionId) },
+      opts.signal,
+      () => this.transport.deleteObject(full, opts),
     );
   }
 
   // ---------------------------------------------------------------- plumbing
 
-  /** One request with our retries; every attempt counted; SDK errors translated. */
+  /** One request with our retries; every attempt counted; the transport's errors translated. */
   private async send<O>(
     stat: 'list' | 'get' | 'head' | 'put' | 'delete',
     ctx: Omit<S3ErrorContext, 'bucket'>,
     signal: AbortSignal | undefined,
-    call: (client: () => S3Client, opts: { abortSignal?: AbortSignal }) => Promise<O>,
+    call: () => Promise<O>,
   ): Promise<O> {
     const full: S3ErrorContext = { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel(), timeoutMs: this.timeoutMs };
     const capped = timeoutCap(stat === 'put' || stat === 'delete' ? TIMED_OUT_ATTEMPTS.write : TIMED_OUT_ATTEMPTS.read);
     return withRetry(
       async () => {
         this.stats[stat]++;
-        const sdkOffset = this.sdkClockOffset();
         try {
-          return await call(() => this.client, signal ? { abortSignal: signal } : {});
+          return await call();
         } catch (err) {
           signal?.throwIfAborted();
-          const e = toStorageError(err, full);
-          // The SDK's signer adopts the server's Date from a refused answer (systemClockOffset) but
-          // flags it only when the system clock itself is off, not when it started from our offset.
-          const skewed = !e.retryable && e.code !== 'NotFound' && (e.backendCode === 'RequestTimeTooSkewed' || e.code === 'AccessDenied');
-          if (skewed && Math.abs(this.sdkClockOffset() - sdkOffset) >= SKEW_CORRECTED_MS) throw reclassify(e, true);
-          throw capped(e);
+          throw capped(toStorageError(err, full));
         }
       },
       { ...this.retry, ...sig(signal) },
@@ -813,59 +623,7 @@ function* mergeSorted(objects: ObjectEntry[], prefixes: PrefixEntry[]): Generato
   }
 }
 
-interface HeadLike {
-  ContentLength?: number | undefined;
-  ETag?: string | undefined;
-  LastModified?: Date | undefined;
-  VersionId?: string | undefined;
-  ContentType?: string | undefined;
-  ContentEncoding?: string | undefined;
-  CacheControl?: string | undefined;
-  ContentDisposition?: string | undefined;
-  Metadata?: Record<string, string> | undefined;
-  StorageClass?: string | undefined;
-  TagCount?: number;
-  ServerSideEncryption?: string | undefined;
-  SSECustomerAlgorithm?: string | undefined;
-}
-
-const REGION_REDIRECT = new Set(['PermanentRedirect', 'AuthorizationHeaderMalformed', 'IllegalLocationConstraintException']);
-
-/**
- * Where lean GETs and listings go, or null where only the SDK knows (its endpoint rules: FIPS,
- * dual-stack, access points, bucket names with dots, endpoints set through the environment).
- * Set LAKEGUARD_S3_SDK_GET=1 to send every GET and listing through the SDK.
- */
-/**
- * Credentials the lean path can use without the SDK: the store's own (static or a provider), or
- * those the SDK's default chain takes first, from the environment (it skips them when AWS_PROFILE
- * names a profile). Null: ask the SDK's chain.
- */
-export function leanCredentials(given: S3ClientConfig['credentials']): (() => Promise<Credentials>) | null {
-  if (typeof given === 'function') return () => given();
-  if (given !== undefined) return () => Promise.resolve(given);
-  const env = process.env;
-  if (env.AWS_PROFILE || !env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) return null;
-  const fromEnv: Credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY };
-  if (env.AWS_SESSION_TOKEN) fromEnv.sessionToken = env.AWS_SESSION_TOKEN;
-  return () => Promise.resolve(fromEnv);
-}
-
-export function leanOrigin(endpoint: string | undefined, bucket: string, pathStyle: boolean, region: string | undefined): { origin: string; pathStyle: boolean; region: string } | null {
-  const env = process.env;
-  if (env.LAKEGUARD_S3_SDK_GET === '1' || region === undefined || region === '') return null;
-  if (endpoint !== undefined) {
-    const url = URL.canParse(endpoint) ? new URL(endpoint) : null;
-    if (url === null || !/^https?:$/.test(url.protocol) || url.pathname.replace(/\/+$/, '') !== '' || url.search !== '' || url.username !== '') return null;
-    return pathStyle ? { origin: url.origin, pathStyle: true, region } : null;
-  }
-  if (pathStyle || env.AWS_ENDPOINT_URL || env.AWS_ENDPOINT_URL_S3 || env.AWS_USE_FIPS_ENDPOINT === 'true' || env.AWS_USE_DUALSTACK_ENDPOINT === 'true') return null;
-  if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket) || !/^[a-z0-9-]+$/.test(region)) return null;
-  const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
-  return { origin: `https://${bucket}.s3.${region}.${suffix}`, pathStyle: false, region };
-}
-
-function toMeta(res: HeadLike, size: number): ObjectMeta {
+function toMeta(res: S3ObjectHeaders, size: number): ObjectMeta {
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(res.Metadata ?? {})) metadata[k.toLowerCase()] = v;
   return {

@@ -1,3 +1,5 @@
+import { S3MalformedResponseError } from './s3-transport.js';
+
 /** One element of a parsed document: its name, its child elements in order, and its text. */
 export interface XmlElement {
   name: string;
@@ -15,7 +17,7 @@ const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"'
  * element) reads a body with one damaged byte as a shorter, valid-looking answer — a listing
  * that silently lacks an object. This one refuses what damage produces instead: mismatched or
  * unclosed tags, a stray '<', an unknown entity, anything outside the root element. Errors say
- * "XML parse error", which storage treats as a damaged response worth another request.
+ * "XML parse error" and are S3MalformedResponseErrors: a damaged answer, worth another request.
  */
 export function parseXml(xml: string): XmlElement {
   let i = xml.startsWith('<?xml') ? xml.indexOf('?>') + 2 : 0;
@@ -92,5 +94,5 @@ function decodeEntities(text: string): string {
 }
 
 function fail(what: string): never {
-  throw new Error(`XML parse error: ${what}`);
+  throw new S3MalformedResponseError(`XML parse error: ${what}`);
 }

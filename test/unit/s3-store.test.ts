@@ -1,12 +1,14 @@
-// S3Store pieces that need no server: SDK error → StorageError mapping, our retry loop
-// around each request (with a fake client), and URL parsing. The real-server behaviour is in
+// S3Store pieces that need no server: SDK error → typed S3RequestError → StorageError mapping,
+// our retry loop around each request (with a fake client), and URL parsing. The real-server behaviour is in
 // test/storage/s3.s3.test.ts.
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { StorageError, UsageError } from '../../src/errors.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { openStore, parseS3Url } from '../../src/storage/open.js';
-import { parseRetryAfter, toStorageError } from '../../src/storage/s3-errors.js';
+import { parseRetryAfter, toStorageError as fromTyped, type S3ErrorContext } from '../../src/storage/s3-errors.js';
+import { fromSdkError } from '../../src/storage/s3-sdk-transport.js';
+import { S3MalformedResponseError, S3RequestError } from '../../src/storage/s3-transport.js';
 import { decodeKey, encodeTags, partSizeFor, S3Store } from '../../src/storage/s3-store.js';
 
 /** An error shaped like the SDK's service exceptions. */
@@ -24,6 +26,11 @@ function sysError(code: string, message = `connect ${code} 127.0.0.1:7480`, name
 }
 
 const ctx = { op: 'GET', bucket: 'raw-events', key: 'a/b.json', endpoint: 'http://127.0.0.1:7480', action: 's3:GetObject' };
+
+/** What an SDK error becomes: typed by the SDK transport, then classified. */
+function toStorageError(err: unknown, c: S3ErrorContext): StorageError {
+  return fromTyped(fromSdkError(err), c);
+}
 
 describe('toStorageError', () => {
   it.each([
@@ -55,7 +62,8 @@ describe('toStorageError', () => {
     [sysError('ECONNREFUSED'), 'Network', true],
     [sysError('ETIMEDOUT'), 'Network', true],
     [sysError('EPIPE', 'write EPIPE'), 'Network', true],
-    [Object.assign(new Error('socket hang up'), {}), 'Network', true],
+    // Node's "socket hang up" carries ECONNRESET (the code is classified, not the message).
+    [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'Network', true],
     [Object.assign(new Error('socket timed out'), { name: 'TimeoutError' }), 'Network', true],
     [Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }), 'InvalidCredentials', false],
     [new Error('something odd'), 'Other', false],
@@ -106,7 +114,34 @@ describe('toStorageError', () => {
 
   it('passes StorageErrors through', () => {
     const e = new StorageError('NotFound', 'x');
-    expect(toStorageError(e, ctx)).toBe(e);
+    expect(fromTyped(e, ctx)).toBe(e);
+  });
+
+  it('classifies the typed errors both transports raise, by status and code', () => {
+    const lean = fromTyped(new S3RequestError('Please reduce your request rate.', { status: 503, code: 'SlowDown', requestId: 'r1', retryAfter: '2' }), ctx);
+    expect([lean.code, lean.retryable, lean.retryAfterMs, lean.message]).toEqual(['Throttled', true, 2000, 'GET s3://raw-events/a/b.json: SlowDown (503): Please reduce your request rate.']);
+    const marker = fromTyped(new S3RequestError('MethodNotAllowed (HTTP 405)', { status: 405, code: 'MethodNotAllowed', deleteMarker: true }), ctx);
+    expect([marker.code, marker.backendCode]).toEqual(['NotFound', 'DeleteMarker']);
+    // A refused signature is worth one more try only once the signing clock was corrected.
+    const skewed = new S3RequestError('skewed', { status: 403, code: 'RequestTimeTooSkewed' });
+    expect(fromTyped(skewed, ctx).retryable).toBe(false);
+    expect(fromTyped(new S3RequestError('skewed', { status: 403, code: 'RequestTimeTooSkewed', clockSkewCorrected: true }), ctx).retryable).toBe(true);
+    expect(fromTyped(new S3RequestError('', { status: 403, code: 'Forbidden', clockSkewCorrected: true }), ctx)).toMatchObject({ code: 'AccessDenied', retryable: true });
+    // A body that breaks off while streaming: the socket's error, typed on the way.
+    expect(fromTyped(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }), { ...ctx, op: 'GET (reading body)' })).toMatchObject({ code: 'Network', retryable: true });
+  });
+
+  it('treats an answer that does not parse as damaged in flight (retryable), from either transport', () => {
+    const lean = fromTyped(new S3MalformedResponseError('XML parse error: <Contents> is not closed'), ctx);
+    expect(lean).toMatchObject({ code: 'Network', backendCode: 'MalformedResponse', retryable: true });
+    expect(lean.message).toBe('GET s3://raw-events/a/b.json: the response from http://127.0.0.1:7480 could not be parsed (cut off or damaged): XML parse error: <Contents> is not closed');
+    // What the SDK's deserializer throws: its parser's error, with the raw answer attached and no $fault.
+    const sdkParse = Object.assign(new Error('Unexpected end of XML\n  Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.'), {
+      $response: { statusCode: 200, headers: {} },
+      $metadata: { httpStatusCode: 200 },
+    });
+    expect(fromSdkError(sdkParse)).toBeInstanceOf(S3MalformedResponseError);
+    expect(toStorageError(sdkParse, ctx)).toMatchObject({ code: 'Network', backendCode: 'MalformedResponse', retryable: true, message: expect.stringMatching(/could not be parsed \(cut off or damaged\): Unexpected end of XML$/) });
   });
 });
 

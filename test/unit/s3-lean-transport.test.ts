@@ -4,38 +4,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/errors.js';
-import { amzDate, parseListV2, signV4, uriEncode } from '../../src/storage/s3-lean-get.js';
-import { S3Store, leanOrigin } from '../../src/storage/s3-store.js';
-
-describe('signV4', () => {
-  // The GET Object example of the AWS documentation ("Signature Calculations for the
-  // Authorization Header: Transferring Payload in a Single Chunk").
-  it('signs the documented GET Object example exactly as AWS does', () => {
-    const auth = signV4({
-      method: 'GET',
-      path: '/test.txt',
-      query: '',
-      headers: {
-        host: 'examplebucket.s3.amazonaws.com',
-        range: 'bytes=0-9',
-        'x-amz-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
-        'x-amz-date': '20130524T000000Z',
-      },
-      region: 'us-east-1',
-      service: 's3',
-      credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
-    });
-    expect(auth).toBe(
-      'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41',
-    );
-  });
-
-  it('encodes keys as SigV4 wants (RFC 3986, slashes kept in paths only)', () => {
-    expect(uriEncode("a b/c+d!'()*~é", true)).toBe('a%20b/c%2Bd%21%27%28%29%2A~%C3%A9');
-    expect(uriEncode('a/b', false)).toBe('a%2Fb');
-    expect(amzDate(new Date(Date.UTC(2026, 10, 23, 16, 5, 9, 123)))).toBe('20261123T160509Z');
-  });
-});
+import { leanEndpoint, sdkEndpointReason } from '../../src/storage/s3-endpoint.js';
+import { parseListV2 } from '../../src/storage/s3-list-xml.js';
+import { S3Store } from '../../src/storage/s3-store.js';
 
 describe('parseListV2', () => {
   const page = (body: string) => `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${body}</ListBucketResult>\n`;
@@ -104,13 +75,15 @@ describe('parseListV2', () => {
   });
 });
 
-describe('leanOrigin', () => {
+describe('leanEndpoint', () => {
   it('serves path-style custom endpoints and standard AWS buckets, and leaves the rest to the SDK', () => {
-    expect(leanOrigin('http://127.0.0.1:7480', 'b', true, 'us-east-1')).toEqual({ origin: 'http://127.0.0.1:7480', pathStyle: true, region: 'us-east-1' });
-    expect(leanOrigin('http://127.0.0.1:7480/s3', 'b', true, 'us-east-1')).toBeNull(); // a path prefix
-    expect(leanOrigin(undefined, 'my-lake', false, 'eu-west-1')).toEqual({ origin: 'https://my-lake.s3.eu-west-1.amazonaws.com', pathStyle: false, region: 'eu-west-1' });
-    expect(leanOrigin(undefined, 'my.lake', false, 'eu-west-1')).toBeNull(); // dots: TLS names do not match
-    expect(leanOrigin(undefined, 'my-lake', false, undefined)).toBeNull();
+    const lean = (endpoint: string | undefined, bucket: string, pathStyle: boolean, region: string | undefined) =>
+      sdkEndpointReason({ endpoint, bucket, pathStyle }, {}) === null ? leanEndpoint({ endpoint, bucket, pathStyle }, region) : null;
+    expect(lean('http://127.0.0.1:7480', 'b', true, 'us-east-1')).toEqual({ origin: 'http://127.0.0.1:7480', pathStyle: true, region: 'us-east-1' });
+    expect(lean('http://127.0.0.1:7480/s3', 'b', true, 'us-east-1')).toBeNull(); // a path prefix
+    expect(lean(undefined, 'my-lake', false, 'eu-west-1')).toEqual({ origin: 'https://my-lake.s3.eu-west-1.amazonaws.com', pathStyle: false, region: 'eu-west-1' });
+    expect(lean(undefined, 'my.lake', false, 'eu-west-1')).toBeNull(); // dots: TLS names do not match
+    expect(lean(undefined, 'my-lake', false, undefined)).toBeNull();
   });
 });
 
