@@ -56,7 +56,8 @@ export class LeanTransport implements S3Transport {
     private readonly sdk: SdkTransport,
   ) {}
 
-  private resolve(): Promise<LeanTarget | null> {
+  /** Where this path sends the bucket's requests; null when they all go through the SDK's. */
+  resolve(): Promise<LeanTarget | null> {
     return (this.target ??= (async () => {
       const s = this.settings;
       const where = leanEndpoint(s, s.region ?? (await this.sdk.region()));
