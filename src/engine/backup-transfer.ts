@@ -82,7 +82,7 @@ export class ObjectReader {
     });
     const meta = got.meta;
     // Tags cost a request, so only for objects that have any (x-amz-tagging-count).
-    const tags = meta.tagCount && source.objectStore.getTags ? await source.objectStore.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId }) : undefined;
+    const tags = meta.tagCount && source.objectStore.capabilities.tags ? await source.objectStore.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId }) : undefined;
     const md5 = /^[0-9a-f]{32}$/.test(meta.etag) && (meta.sse === undefined || meta.sse === 'AES256') ? createHash('md5') : null;
     const blobs = new ObjectBlobs(this.saver);
     let size = 0;

@@ -71,10 +71,10 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
   const repoStatsBefore = opts.repositoryRequestsBefore ?? repo.requestCounts();
   await Promise.all(
     sources.map(async (s) => {
-      s.versioned ??= (await s.objectStore.versioningEnabled?.().catch((err: unknown) => {
+      s.versioned ??= await s.objectStore.versioningEnabled().catch((err: unknown) => {
         if (isUnreadable(err)) return false; // the listing reports it, as a failure of this source
         throw err;
-      })) ?? false;
+      });
     }),
   );
 

@@ -14,7 +14,7 @@ const CONFIG_MAC_LABEL = 'lakeguard v2 config mac';
 
 /** Init with Object Lock needs a store that can lock, on a bucket created with Object Lock enabled. */
 export async function requireObjectLock(store: ObjectStore): Promise<void> {
-  if (store.objectLockEnabled === undefined || store.putRetention === undefined) {
+  if (!store.capabilities.objectLock) {
     throw new UsageError(`${store.location} cannot use S3 Object Lock: only S3 repositories can`, {
       hint: 'drop --object-lock, or put the repository in an S3 bucket created with Object Lock enabled',
     });

@@ -491,27 +491,27 @@ export class Repository {
 
   /** Whether the bucket keeps versions (false when the store cannot tell, or may not ask). */
   async bucketVersioned(): Promise<boolean> {
-    return (this.store.versioningEnabled?.() ?? Promise.resolve(false)).catch(() => false);
+    return this.store.versioningEnabled().catch(() => false);
   }
 
   /** Whether the store can read retention dates (S3; MemStore in tests). */
   get canReadRetention(): boolean {
-    return this.store.getRetention !== undefined;
+    return this.store.capabilities.objectLock;
   }
 
   /** Whether the store can read and set retention dates (`lock extend` needs both). */
   get canSetRetention(): boolean {
-    return this.store.getRetention !== undefined && this.store.putRetention !== undefined;
+    return this.store.capabilities.objectLock;
   }
 
   /** The retention of one object version; null when it has none, or the store cannot lock. */
   async getRetention(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<ObjectRetention | null> {
-    return this.store.getRetention === undefined ? null : this.store.getRetention(key, opts);
+    return this.store.capabilities.objectLock ? this.store.getRetention(key, opts) : null;
   }
 
   /** Sets (extends) the retention of one object version. */
   async putRetention(key: string, retention: ObjectRetention, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<void> {
-    if (this.store.putRetention === undefined) throw new LakeguardError(`${this.store.location} cannot set Object Lock retention`);
+    if (!this.store.capabilities.objectLock) throw new LakeguardError(`${this.store.location} cannot set Object Lock retention`);
     await this.store.putRetention(key, retention, opts);
   }
 

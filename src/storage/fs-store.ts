@@ -20,6 +20,8 @@ import {
   type PutResult,
   type ObjectStore,
   type RequestStats,
+  type StoreCapabilities,
+  type ObjectRetention,
   type SkippedEntry,
 } from './types.js';
 
@@ -67,6 +69,7 @@ export interface FsStoreOptions {
 export class FsStore implements ObjectStore {
   readonly location: string;
   readonly stats: RequestStats = newRequestStats();
+  readonly capabilities: StoreCapabilities = { tags: false, versions: false, objectLock: false };
   readonly root: string;
   private readonly fsync: boolean;
   private readonly userFiles: boolean;
@@ -253,6 +256,18 @@ export class FsStore implements ObjectStore {
 
   async versioningEnabled(): Promise<boolean> {
     return false;
+  }
+
+  async objectLockEnabled(): Promise<boolean> {
+    return false;
+  }
+
+  async getRetention(): Promise<ObjectRetention | null> {
+    return null;
+  }
+
+  async putRetention(key: string): Promise<void> {
+    throw new StorageError('Other', `PUT retention ${this.location}${key}: this store cannot lock objects`);
   }
 
   /**

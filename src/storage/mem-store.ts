@@ -17,6 +17,7 @@ import {
   type PutOptions,
   type PutResult,
   type RequestStats,
+  type StoreCapabilities,
 } from './types.js';
 
 /**
@@ -60,6 +61,7 @@ interface MemVersion {
 export class MemStore implements ObjectStore {
   readonly location: string;
   readonly stats: RequestStats = newRequestStats();
+  readonly capabilities: StoreCapabilities = { tags: true, versions: true, objectLock: true };
   private readonly objects = new Map<string, MemVersion[]>(); // per key, newest first
   private versioning: boolean;
   private everVersioned: boolean;

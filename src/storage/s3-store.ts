@@ -4,30 +4,30 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors.js';
-import { compareKeys } from '../util/key-order.js';
 import { withRetry, type RetryOptions } from '../util/retry.js';
 import { abortable } from './common.js';
 import { leanCredentials, sdkEndpointReason } from './s3-endpoint.js';
 import { toStorageError, type S3ErrorContext } from './s3-errors.js';
 import type { SigningClock } from './s3-http.js';
 import { LeanTransport } from './s3-lean-transport.js';
+import { listObjects, listObjectVersions, type ListingContext } from './s3-listing.js';
+import { encodeTags, nullVersion, toMeta, unquote } from './s3-object-fields.js';
 import { SdkTransport } from './s3-sdk-transport.js';
 import type { Credentials } from './s3-sigv4.js';
-import type { S3ObjectHeaders, S3PutFields, S3Transport, S3UploadOutput } from './s3-transport.js';
+import type { S3PutFields, S3Transport, S3UploadOutput } from './s3-transport.js';
 import {
   newRequestStats,
   type GetOptions,
   type GetResult,
   type ListItem,
   type ListOptions,
-  type ObjectEntry,
   type ObjectMeta,
   type ObjectRetention,
   type ObjectStore,
-  type PrefixEntry,
   type PutOptions,
   type PutResult,
   type RequestStats,
+  type StoreCapabilities,
 } from './types.js';
 
 // Packs close just above their 16 MiB target: a single PUT (allowed up to 5 GiB) costs one
@@ -112,18 +112,19 @@ export interface S3StoreOptions {
 export class S3Store implements ObjectStore {
   readonly location: string;
   readonly stats: RequestStats = newRequestStats();
+  readonly capabilities: StoreCapabilities = { tags: true, versions: true, objectLock: true };
   readonly bucket: string;
   /** '' or ending in '/'. */
   readonly prefix: string;
   /** Every request of this store goes through it. */
   readonly transport: S3Transport;
+  private readonly listing: ListingContext;
   /** The sockets of the transport (none with an injected client). */
   private readonly agents: http.Agent[] = [];
   private readonly endpoint: string | undefined;
   private readonly multipartThreshold: number;
   private readonly partSize: number;
   private readonly uploadConcurrency: number;
-  private readonly listPageSize: number;
   private readonly retry: Omit<RetryOptions, 'signal'>;
   private readonly timeoutMs: number;
 
@@ -137,12 +138,19 @@ export class S3Store implements ObjectStore {
     this.multipartThreshold = opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
     this.partSize = Math.max(5 * 1024 * 1024, opts.partSize ?? DEFAULT_PART_SIZE);
     this.uploadConcurrency = opts.uploadConcurrency ?? 4;
-    this.listPageSize = Math.min(1000, Math.max(1, opts.listPageSize ?? 1000));
     this.retry = opts.retry ?? {};
     this.timeoutMs = opts.socketTimeoutMs ?? processRequestTimeoutMs;
     // Shared by both paths: the SDK's clients start from what the lean one learnt (and a test's wrong clock).
     const clock: SigningClock = { base: opts.clock ?? Date.now, offsetMs: 0 };
     this.transport = opts.client ? new SdkTransport(this.bucket, { client: opts.client, clock }) : this.buildTransport(opts, clock);
+    this.listing = {
+      prefix: this.prefix,
+      location: this.location,
+      endpointLabel: this.endpointLabel(),
+      pageSize: Math.min(1000, Math.max(1, opts.listPageSize ?? 1000)),
+      transport: this.transport,
+      send: (ctx, signal, call) => this.send('list', ctx, signal, call),
+    };
   }
 
   /** The lean transport where it resolves the endpoint as the SDK would, else the SDK's. */
@@ -170,141 +178,8 @@ export class S3Store implements ObjectStore {
 
   // ---------------------------------------------------------------- list
 
-  async *list(prefix: string, opts: ListOptions = {}): AsyncGenerator<ListItem> {
-    if (opts.versions) {
-      yield* this.listVersions(prefix, opts);
-      return;
-    }
-    const fullPrefix = this.prefix + prefix;
-    let token: string | undefined;
-    let first = true;
-    // Where the next page must start: after the previous page's last key (or prefix).
-    let after = opts.startAfter === undefined ? undefined : this.prefix + opts.startAfter;
-    do {
-      const startAfter = first ? after : undefined;
-      const listed = await this.send(
-        'list',
-        { op: 'LIST', key: fullPrefix, action: 's3:ListBucket' },
-        opts.signal,
-        async () => {
-          const got = await this.transport.listObjectsV2({
-            prefix: fullPrefix,
-            maxKeys: this.listPageSize,
-            delimiter: opts.delimiter,
-            signal: opts.signal,
-            ...(startAfter === undefined ? {} : { startAfter }),
-            ...(token === undefined ? {} : { continuationToken: token }),
-          });
-          // Inside the request: a page out of order is requested again, like one that does not parse.
-          // (A common prefix may hold startAfter itself, so only earlier pages bound the first page's prefixes.)
-          // Keys decoded once, here: the order check and the entries below share them.
-          const keys = (got.Contents ?? []).map((e) => decodeKey(e.Key ?? ''));
-          const prefixKeys = (got.CommonPrefixes ?? []).map((e) => decodeKey(e.Prefix ?? ''));
-          this.checkPageOrder(fullPrefix, after, true, keys);
-          this.checkPageOrder(fullPrefix, startAfter === undefined ? after : undefined, true, prefixKeys);
-          return { got, keys, prefixKeys };
-        },
-      );
-      first = false;
-      const { got: page, keys, prefixKeys } = listed;
-      const objects: ObjectEntry[] = (page.Contents ?? []).map((o, i) => ({
-        kind: 'object',
-        key: this.relative(keys[i]!),
-        size: o.Size ?? 0,
-        etag: unquote(o.ETag),
-        lastModified: o.LastModified ?? new Date(0),
-        versionId: null,
-        isLatest: true,
-        isDeleteMarker: false,
-        ...(o.StorageClass ? { storageClass: o.StorageClass } : {}),
-      }));
-      const prefixes: PrefixEntry[] = prefixKeys.map((k) => ({ kind: 'prefix', prefix: this.relative(k) }));
-      for (const last of [keys.at(-1), prefixKeys.at(-1)]) {
-        if (last !== undefined && (after === undefined || compareKeys(last, after) > 0)) after = last;
-      }
-      yield* mergeSorted(objects, prefixes);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
-  }
-
-  private async *listVersions(prefix: string, opts: ListOptions): AsyncGenerator<ListItem> {
-    const fullPrefix = this.prefix + prefix;
-    let keyMarker = opts.startAfter === undefined ? undefined : this.prefix + opts.startAfter;
-    let versionIdMarker: string | undefined;
-    for (let firstPage = true; ; firstPage = false) {
-      const page = await this.send(
-        'list',
-        { op: 'LIST versions', key: fullPrefix, action: 's3:ListBucketVersions' },
-        opts.signal,
-        async () => {
-          const got = await this.transport.listObjectVersions({
-            prefix: fullPrefix,
-            maxKeys: this.listPageSize,
-            delimiter: opts.delimiter,
-            signal: opts.signal,
-            ...(keyMarker === undefined ? {} : { keyMarker }),
-            ...(versionIdMarker === undefined ? {} : { versionIdMarker }),
-          });
-          // Versions of one key share it, and Ceph repeats KeyMarker's own: keys may repeat, not go back.
-          for (const entries of [got.Versions, got.DeleteMarkers]) this.checkPageOrder(fullPrefix, keyMarker, false, (entries ?? []).map((e) => decodeKey(e.Key ?? '')));
-          this.checkPageOrder(fullPrefix, firstPage ? undefined : keyMarker, false, (got.CommonPrefixes ?? []).map((e) => decodeKey(e.Prefix ?? '')));
-          return got;
-        },
-      );
-      // The SDK splits the response into versions and delete markers; put them back in S3's
-      // order: by key, then newest first (the latest one first whatever the timestamps say).
-      const entries: ObjectEntry[] = [];
-      for (const v of page.Versions ?? []) {
-        entries.push({
-          kind: 'object',
-          key: this.relative(decodeKey(v.Key ?? '')),
-          size: v.Size ?? 0,
-          etag: unquote(v.ETag),
-          lastModified: v.LastModified ?? new Date(0),
-          versionId: nullVersion(v.VersionId),
-          isLatest: v.IsLatest ?? false,
-          isDeleteMarker: false,
-          ...(v.StorageClass ? { storageClass: v.StorageClass } : {}),
-        });
-      }
-      for (const d of page.DeleteMarkers ?? []) {
-        entries.push({
-          kind: 'object',
-          key: this.relative(decodeKey(d.Key ?? '')),
-          size: 0,
-          etag: '',
-          lastModified: d.LastModified ?? new Date(0),
-          versionId: nullVersion(d.VersionId),
-          isLatest: d.IsLatest ?? false,
-          isDeleteMarker: true,
-        });
-      }
-      // Ceph (16) repeats the versions of KeyMarker itself when no VersionIdMarker is given;
-      // AWS starts after it. Filter, so startAfter means the same on every server.
-      const after = opts.startAfter;
-      if (after !== undefined && versionIdMarker === undefined) {
-        for (let i = entries.length - 1; i >= 0; i--) if (compareKeys(entries[i]!.key, after) <= 0) entries.splice(i, 1);
-      }
-      const prefixes = this.prefixEntries(page.CommonPrefixes).filter((p) => after === undefined || compareKeys(p.prefix, after) > 0);
-      entries.sort(
-        (a, b) =>
-          compareKeys(a.key, b.key) ||
-          Number(b.isLatest) - Number(a.isLatest) ||
-          b.lastModified.getTime() - a.lastModified.getTime(),
-      );
-      yield* mergeSorted(entries, prefixes);
-      if (!page.IsTruncated) return;
-      const nextKey = page.NextKeyMarker;
-      if (nextKey === undefined || nextKey === '') return;
-      // AWS url-encodes NextKeyMarker under EncodingType=url, Ceph 16 does not. The marker is the
-      // last key (or common prefix) of the page, so take the reading that names one of them.
-      const decoded = decodeKey(nextKey);
-      const onPage = new Set([...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => decodeKey(v.Key ?? '')));
-      for (const c of page.CommonPrefixes ?? []) onPage.add(decodeKey(c.Prefix ?? ''));
-      const seen = (k: string): boolean => onPage.has(k);
-      keyMarker = seen(decoded) || !seen(nextKey) ? decoded : nextKey;
-      versionIdMarker = page.NextVersionIdMarker || undefined;
-    }
+  list(prefix: string, opts: ListOptions = {}): AsyncGenerator<ListItem> {
+    return opts.versions ? listObjectVersions(this.listing, prefix, opts) : listObjects(this.listing, prefix, opts);
   }
 
   // ---------------------------------------------------------------- read
@@ -537,33 +412,6 @@ export class S3Store implements ObjectStore {
     return Readable.from(pump(), { objectMode: false });
   }
 
-  /**
-   * A listing page's keys (decoded) must be under the prefix, in S3's order and
-   * past where the page starts. The scan merge-joins listings with the catalog: a key damaged in
-   * flight would otherwise read as the deletion of every catalogued key it seems to skip.
-   */
-  private checkPageOrder(fullPrefix: string, after: string | undefined, strict: boolean, keys: readonly string[]): void {
-    let previous = after;
-    for (const key of keys) {
-      const order = previous === undefined ? 1 : compareKeys(key, previous);
-      if (!key.startsWith(fullPrefix) || order < 0 || (strict && order === 0)) {
-        throw new StorageError('Network', `LIST ${this.location}: the listing from ${this.endpointLabel()} is damaged: ${JSON.stringify(key)} ${key.startsWith(fullPrefix) ? `does not sort after ${JSON.stringify(previous)}` : `is outside ${JSON.stringify(fullPrefix)}`}`, {
-          backendCode: 'MalformedResponse',
-          hint: 'lakeguard needs listings in key order under the requested prefix (S3 directory buckets do not list in order)',
-        });
-      }
-      previous = key;
-    }
-  }
-
-  private prefixEntries(common: { Prefix?: string | undefined }[] | undefined): PrefixEntry[] {
-    return (common ?? []).map((c) => ({ kind: 'prefix', prefix: this.relative(decodeKey(c.Prefix ?? '')) }));
-  }
-
-  private relative(fullKey: string): string {
-    return fullKey.startsWith(this.prefix) ? fullKey.slice(this.prefix.length) : fullKey;
-  }
-
   private fullKey(op: string, key: string): string {
     if (key === '') throw new StorageError('Other', `${op} ${this.location}: empty key`);
     const full = this.prefix + key;
@@ -600,74 +448,6 @@ function reclassify(err: StorageError, retryable: boolean, message = err.message
     ...(err.hint === undefined ? {} : { hint: err.hint }),
     ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
   });
-}
-
-/** Objects and common prefixes of one page, each sorted, merged into one key order. */
-function* mergeSorted(objects: ObjectEntry[], prefixes: PrefixEntry[]): Generator<ListItem> {
-  if (prefixes.length === 0) {
-    yield* objects;
-    return;
-  }
-  let i = 0;
-  let j = 0;
-  while (i < objects.length || j < prefixes.length) {
-    const o = objects[i];
-    const p = prefixes[j];
-    if (o !== undefined && (p === undefined || compareKeys(o.key, p.prefix) < 0)) {
-      yield o;
-      i++;
-    } else if (p !== undefined) {
-      yield p;
-      j++;
-    }
-  }
-}
-
-function toMeta(res: S3ObjectHeaders, size: number): ObjectMeta {
-  const metadata: Record<string, string> = {};
-  for (const [k, v] of Object.entries(res.Metadata ?? {})) metadata[k.toLowerCase()] = v;
-  return {
-    size,
-    etag: unquote(res.ETag),
-    lastModified: res.LastModified ?? new Date(0),
-    versionId: nullVersion(res.VersionId),
-    metadata,
-    // S3 omits the storage class header for STANDARD.
-    storageClass: res.StorageClass ?? 'STANDARD',
-    ...(res.ContentType ? { contentType: res.ContentType } : {}),
-    ...(res.ContentEncoding ? { contentEncoding: res.ContentEncoding } : {}),
-    ...(res.CacheControl ? { cacheControl: res.CacheControl } : {}),
-    ...(res.ContentDisposition ? { contentDisposition: res.ContentDisposition } : {}),
-    ...(res.TagCount ? { tagCount: res.TagCount } : {}),
-    ...(res.SSECustomerAlgorithm ? { sse: 'SSE-C' } : res.ServerSideEncryption ? { sse: res.ServerSideEncryption } : {}),
-  };
-}
-
-function unquote(etag: string | undefined): string {
-  if (etag === undefined) return '';
-  // The common case, "<hex>", without the two regular expressions (once per listed key).
-  if (etag.length >= 2 && etag.charCodeAt(0) === 0x22 && etag.charCodeAt(etag.length - 1) === 0x22 && etag.indexOf('"', 1) === etag.length - 1) return etag.slice(1, -1);
-  return etag.replace(/^(W\/)?"/, '').replace(/"$/, '');
-}
-
-function nullVersion(v: string | undefined): string | null {
-  return v === undefined || v === '' || v === 'null' ? null : v;
-}
-
-/** Keys in responses with `EncodingType=url` (spaces may come as '+', a literal '+' as %2B). */
-export function decodeKey(s: string): string {
-  try {
-    return decodeURIComponent(s.includes('+') ? s.replace(/\+/g, ' ') : s);
-  } catch {
-    return s;
-  }
-}
-
-/** The x-amz-tagging header: a URL query string. */
-export function encodeTags(tags: Record<string, string>): string {
-  return Object.entries(tags)
-    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
-    .join('&');
 }
 
 function ver(versionId: string | undefined): { versionId?: string } {

@@ -16,24 +16,37 @@ export interface ObjectStore {
   readonly location: string;
   /** Request counters, for run statistics and benchmarks. */
   readonly stats: RequestStats;
+  /** What this store can do beyond bytes (a wrapper passes its inner store's on). */
+  readonly capabilities: StoreCapabilities;
 
   list(prefix: string, opts?: ListOptions): AsyncIterable<ListItem>;
   get(key: string, opts?: GetOptions): Promise<GetResult>;
   head(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectMeta>;
   put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult>;
   delete(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void>;
-  /** Object tags (S3 only; other stores return {}). */
-  getTags?(key: string, opts?: { versionId?: string }): Promise<Record<string, string>>;
-  /** Whether the root bucket keeps versions: versioning enabled, or suspended with old versions (S3 only; other stores: false). */
-  versioningEnabled?(): Promise<boolean>;
+  /** Object tags ({} where `capabilities.tags` is false). */
+  getTags(key: string, opts?: { versionId?: string }): Promise<Record<string, string>>;
+  /** Whether the root bucket keeps versions: versioning enabled, or suspended with old versions (false where `capabilities.versions` is false). */
+  versioningEnabled(): Promise<boolean>;
 
-  // Object Lock (S3, and MemStore for tests). A store without these methods cannot lock objects.
+  // Object Lock (S3, and MemStore for tests): where `capabilities.objectLock` is false, no lock
+  // is enabled, no version has a retention, and putRetention refuses.
   /** Whether the root bucket has Object Lock enabled (S3 GetObjectLockConfiguration). */
-  objectLockEnabled?(opts?: { signal?: AbortSignal }): Promise<boolean>;
+  objectLockEnabled(opts?: { signal?: AbortSignal }): Promise<boolean>;
   /** The retention of one object version (the current one without versionId); null when it has none. */
-  getRetention?(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectRetention | null>;
+  getRetention(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectRetention | null>;
   /** Sets (extends) the retention of one object version. Shortening a COMPLIANCE retention is refused by S3. */
-  putRetention?(key: string, retention: ObjectRetention, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void>;
+  putRetention(key: string, retention: ObjectRetention, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void>;
+}
+
+/** The optional abilities of a store, stated rather than probed. */
+export interface StoreCapabilities {
+  /** Keeps object tags (S3, MemStore). */
+  readonly tags: boolean;
+  /** Can keep object versions, listed with `versions: true` (S3, MemStore). */
+  readonly versions: boolean;
+  /** Answers Object Lock calls: a bucket with Object Lock can lock versions (S3, MemStore). */
+  readonly objectLock: boolean;
 }
 
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';

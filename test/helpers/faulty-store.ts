@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { StorageError } from '../../src/errors.js';
-import type { GetOptions, GetResult, ListItem, ListOptions, ObjectMeta, ObjectRetention, ObjectStore, PutOptions, PutResult, RequestStats } from '../../src/storage/types.js';
+import { StoreDecorator } from '../../src/storage/store-decorator.js';
+import type { GetOptions, GetResult, ListItem, ListOptions, ObjectMeta, ObjectStore, PutOptions, PutResult } from '../../src/storage/types.js';
 
 export type StoreFault = 'throttle' | 'server' | 'reset' | 'truncate';
 
@@ -29,72 +30,47 @@ export interface FaultyStoreOptions {
  * tests put a proxy between lakeguard and the real server). Test code: it lives in test/helpers,
  * outside every shipped path.
  */
-export class FaultyStore implements ObjectStore {
+export class FaultyStore extends StoreDecorator {
   readonly injected: Record<StoreFault, number> = { throttle: 0, server: 0, reset: 0, truncate: 0 };
   /** Calls so far per operation and key (the n of the draw). */
   private readonly calls = new Map<string, number>();
 
   constructor(
-    private readonly inner: ObjectStore,
+    inner: ObjectStore,
     private readonly opts: FaultyStoreOptions,
-  ) {}
-
-  get location(): string {
-    return this.inner.location;
-  }
-  get stats(): RequestStats {
-    return this.inner.stats;
+  ) {
+    super(inner);
   }
 
-  async *list(prefix: string, opts?: ListOptions): AsyncGenerator<ListItem> {
+  override async *list(prefix: string, opts?: ListOptions): AsyncGenerator<ListItem> {
     this.maybeFail('LIST', prefix, false);
     yield* this.inner.list(prefix, opts);
   }
 
-  async get(key: string, opts?: GetOptions): Promise<GetResult> {
+  override async get(key: string, opts?: GetOptions): Promise<GetResult> {
     const fault = this.maybeFail('GET', key, true);
     const result = await this.inner.get(key, opts);
     if (fault !== 'truncate') return result;
     return { ...result, body: Readable.from(cutOff(result.body, Math.floor(result.meta.size / 2), `GET ${this.location}${key}`)) };
   }
 
-  head(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectMeta> {
+  override head(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectMeta> {
     this.maybeFail('HEAD', key, false);
     return this.inner.head(key, opts);
   }
 
-  put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult> {
+  override put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult> {
     // A stream cannot be sent twice, so only buffered puts fail (as S3Store retries only those).
     if (Buffer.isBuffer(body)) this.maybeFail('PUT', key, false);
     return this.inner.put(key, body, opts);
   }
 
-  delete(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void> {
+  override delete(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void> {
     this.maybeFail('DELETE', key, false);
     return this.inner.delete(key, opts);
   }
 
-  getTags(key: string, opts?: { versionId?: string }): Promise<Record<string, string>> {
-    return this.inner.getTags?.(key, opts) ?? Promise.resolve({});
-  }
-
-  versioningEnabled(): Promise<boolean> {
-    return this.inner.versioningEnabled?.() ?? Promise.resolve(false);
-  }
-
-  // Object Lock passes through untouched (no faults injected), so a lock repository can be wrapped.
-  objectLockEnabled(opts?: { signal?: AbortSignal }): Promise<boolean> {
-    return this.inner.objectLockEnabled?.(opts) ?? Promise.resolve(false);
-  }
-
-  getRetention(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectRetention | null> {
-    return this.inner.getRetention?.(key, opts) ?? Promise.resolve(null);
-  }
-
-  putRetention(key: string, retention: ObjectRetention, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void> {
-    if (this.inner.putRetention === undefined) return Promise.reject(new StorageError('Other', `PUT retention ${this.location}${key}: this store cannot lock objects`));
-    return this.inner.putRetention(key, retention, opts);
-  }
+  // Tags, versioning and Object Lock pass through untouched (no faults injected), so a lock repository can be wrapped.
 
   /** Throws an injected error, or returns 'truncate' for a GET whose body is to be cut off. */
   private maybeFail(op: string, key: string, canTruncate: boolean): 'truncate' | null {

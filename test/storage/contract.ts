@@ -110,6 +110,14 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
       for (const v of Object.values(store.stats)) expect(typeof v).toBe('number');
     });
 
+    it('states its capabilities; without Object Lock it says so and refuses a retention', async () => {
+      expect(store.capabilities.tags).toBe(caps.tags);
+      if (store.capabilities.objectLock) return;
+      expect(await store.objectLockEnabled()).toBe(false);
+      expect(await store.getRetention('cap/none')).toBeNull();
+      await expectStorageError(store.putRetention('cap/none', { mode: 'GOVERNANCE', retainUntil: new Date(Date.now() + 60_000) }), 'Other');
+    });
+
     it.each([
       ['0 bytes', 0],
       ['1 byte', 1],
@@ -183,7 +191,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
           expect(meta.contentType).toBeUndefined();
         }
       }
-      const tags = (await store.getTags?.('meta/obj.json')) ?? {};
+      const tags = await store.getTags('meta/obj.json');
       expect(tags).toEqual(caps.tags ? { env: 'test', 'with space': 'a b&c=d' } : {});
     });
 
@@ -409,8 +417,8 @@ export function runVersioningContract(name: string, makeStore: () => Promise<Sto
     });
 
     it('reports versioning on', async () => {
-      expect(store.versioningEnabled).toBeDefined();
-      expect(await store.versioningEnabled!()).toBe(true);
+      expect(store.capabilities.versions).toBe(true);
+      expect(await store.versioningEnabled()).toBe(true);
     });
 
     it('keeps every version and delete marker, newest first, each readable by versionId', async () => {

@@ -7,13 +7,9 @@ import { Packer, type WrittenPack } from '../../src/repository/packer.js';
 import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
+import { StoreDecorator } from '../../src/storage/store-decorator.js';
 import {
   getBytes,
-  type GetOptions,
-  type GetResult,
-  type ListItem,
-  type ListOptions,
-  type ObjectMeta,
   type ObjectStore,
   type PutOptions,
   type PutResult,
@@ -71,31 +67,16 @@ interface HeldPut {
  * A MemStore whose PUTs under `packs/` wait until the test releases (or fails) them; other
  * keys (config, index files) go straight through.
  */
-class GatedStore implements ObjectStore {
-  readonly inner = new MemStore();
+class GatedStore extends StoreDecorator {
   readonly held: HeldPut[] = [];
   gate = true;
   private waiters: (() => void)[] = [];
 
-  get location(): string {
-    return this.inner.location;
+  constructor(readonly memory = new MemStore()) {
+    super(memory);
   }
-  get stats() {
-    return this.inner.stats;
-  }
-  list(prefix: string, opts?: ListOptions): AsyncIterable<ListItem> {
-    return this.inner.list(prefix, opts);
-  }
-  get(key: string, opts?: GetOptions): Promise<GetResult> {
-    return this.inner.get(key, opts);
-  }
-  head(key: string, opts?: { versionId?: string }): Promise<ObjectMeta> {
-    return this.inner.head(key, opts);
-  }
-  delete(key: string, opts?: { versionId?: string }): Promise<void> {
-    return this.inner.delete(key, opts);
-  }
-  async put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult> {
+
+  override async put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult> {
     if (this.gate && key.startsWith('packs/')) {
       await new Promise<void>((resolve, reject) => {
         this.held.push({ key, release: resolve, fail: reject });
@@ -504,7 +485,7 @@ describe('Packer: durability and flow control', () => {
     store.held[1]!.release();
     for (; i < blobs.length; i++) await packer.add(blobs[i]!);
     await packer.flush();
-    const packs = await listKeys(store.inner, 'packs/');
+    const packs = await listKeys(store.memory, 'packs/');
     expect(packs.length).toBe(packer.packsWritten);
     expect(store.stats.put - 1 /* config */).toBe(packs.length);
   });
@@ -535,7 +516,7 @@ describe('Packer: durability and flow control', () => {
     store.held[0]!.release();
     await Promise.all(pending);
     await packer.flush();
-    expect(await listKeys(store.inner, 'packs/')).toHaveLength(packer.packsWritten);
+    expect(await listKeys(store.memory, 'packs/')).toHaveLength(packer.packsWritten);
   });
 
   it('an upload failure rejects stored and makes later add and flush throw', async () => {

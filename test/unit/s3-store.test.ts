@@ -9,7 +9,8 @@ import { openStore, parseS3Url } from '../../src/storage/open.js';
 import { parseRetryAfter, toStorageError as fromTyped, type S3ErrorContext } from '../../src/storage/s3-errors.js';
 import { fromSdkError } from '../../src/storage/s3-sdk-transport.js';
 import { S3MalformedResponseError, S3RequestError } from '../../src/storage/s3-transport.js';
-import { decodeKey, encodeTags, partSizeFor, S3Store } from '../../src/storage/s3-store.js';
+import { decodeKey, encodeTags } from '../../src/storage/s3-object-fields.js';
+import { partSizeFor, S3Store } from '../../src/storage/s3-store.js';
 
 /** An error shaped like the SDK's service exceptions. */
 function sdkError(name: string, status: number, extra: { headers?: Record<string, string>; message?: string } = {}): Error {
