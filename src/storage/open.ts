@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { FsStore } from './fs-store.js';
+import { RetryingStore } from './retrying-store.js';
 import { S3Store, type S3StoreOptions } from './s3-store.js';
 import { splitS3Url } from './s3-url.js';
 import type { ObjectStore } from './types.js';
@@ -54,7 +55,8 @@ export function openStore(url: string, opts: OpenStoreOptions = {}): ObjectStore
     if (!url.startsWith('file:///')) {
       throw new UsageError(`invalid file URL ${url}: it must name an absolute directory`, { hint: `use ${ACCEPTED}` });
     }
-    return new FsStore({ root });
+    // A directory has no retry of its own: EMFILE, EAGAIN and EBUSY are worth another try.
+    return new RetryingStore(new FsStore({ root }));
   }
   throw new UsageError(`unsupported storage URL ${JSON.stringify(url)}`, { hint: `use ${ACCEPTED}` });
 }

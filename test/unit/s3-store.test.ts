@@ -5,6 +5,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { StorageError, UsageError } from '../../src/errors.js';
 import { FsStore } from '../../src/storage/fs-store.js';
+import { RetryingStore } from '../../src/storage/retrying-store.js';
 import { openStore, parseS3Url } from '../../src/storage/open.js';
 import { parseRetryAfter, toStorageError as fromTyped, type S3ErrorContext } from '../../src/storage/s3-errors.js';
 import { fromSdkError } from '../../src/storage/s3-sdk-transport.js';
@@ -330,7 +331,9 @@ describe('parseS3Url and openStore', () => {
 
   it('opens file:// and s3:// URLs, and names the accepted forms otherwise', () => {
     const fs = openStore('file:///tmp/lakeguard-open-test/repo');
-    expect(fs).toBeInstanceOf(FsStore);
+    // A directory store, with retries around it (FsStore has none of its own).
+    expect(fs).toBeInstanceOf(RetryingStore);
+    expect(fs.capabilities).toEqual(new FsStore({ root: '/tmp/lakeguard-open-test/repo' }).capabilities);
     expect(fs.location).toBe('file:///tmp/lakeguard-open-test/repo/');
     const s3 = openStore('s3://bucket/pre', { endpoint: 'http://127.0.0.1:1', region: 'us-east-1' });
     expect(s3).toBeInstanceOf(S3Store);
