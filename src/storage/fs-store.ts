@@ -1,12 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, open, opendir, readlink, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, open, opendir, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { constants, type BigIntStats, type Dirent } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { StorageError, type StorageErrorCode } from '../errors.js';
+import { StorageError } from '../errors.js';
 import { compareKeys } from '../util/key-order.js';
 import { abortable, fsKeyProblem, rollUp, TMP_PREFIX } from './common.js';
+import { fileEntry, fileEtag, fileMeta, skippedEntry } from './fs-entries.js';
+import { classifyFsError, errCode } from './fs-errors.js';
 import { childPath, fsPathOf, keySegmentOf, parentPath, type FsPath } from './fs-names.js';
 import {
   newRequestStats,
@@ -450,74 +452,12 @@ export class FsStore implements ObjectStore {
       return this.notFound(op, key, err);
     }
     if (code === 'EISDIR' && (op === 'GET' || op === 'HEAD')) return this.notFound(op, key, err);
-    let kind: StorageErrorCode = 'Other';
-    let retryable = false;
-    // Node's messages already start with the code ("EACCES: permission denied, open '...'").
-    let msg = detail.startsWith(`${code}:`) ? detail : `${code}: ${detail}`;
-    let hint: string | undefined;
-    switch (code) {
-      case 'EACCES':
-      case 'EPERM':
-      case 'EROFS':
-        kind = 'AccessDenied';
-        hint = `check the permissions of ${this.root}`;
-        break;
-      case 'EEXIST':
-      case 'ENOTDIR':
-      case 'EISDIR':
-        msg = `${code}: the key conflicts with an existing object or "directory" (a filesystem cannot hold both \`a\` and \`a/b\`)`;
-        break;
-      case 'ENOSPC':
-      case 'EDQUOT':
-        hint = `free space on the filesystem of ${this.root}`;
-        break;
-      case 'EMFILE':
-      case 'ENFILE':
-      case 'EAGAIN':
-      case 'EBUSY':
-        retryable = true;
-        break;
-    }
-    return new StorageError(kind, `${where}: ${msg}`, { backendCode: code, retryable, cause: err, ...(hint ? { hint } : {}) });
+    return classifyFsError(where, code, detail, this.root, err);
   }
 }
 
 async function* objectsOnly(items: AsyncIterable<ListItem>): AsyncGenerator<ObjectEntry> {
   for await (const it of items) if (it.kind === 'object') yield it;
-}
-
-function fileEtag(st: BigIntStats): string {
-  return `${st.size}-${st.mtimeNs}`;
-}
-
-function fileEntry(key: string, st: BigIntStats): ObjectEntry {
-  return {
-    kind: 'object',
-    key,
-    size: Number(st.size),
-    etag: fileEtag(st),
-    lastModified: new Date(Number(st.mtimeMs)),
-    versionId: null,
-    isLatest: true,
-    isDeleteMarker: false,
-  };
-}
-
-/** A symbolic link or special file in a directory of user files: not followed, not read. */
-async function skippedEntry(key: string, file: FsPath, st: BigIntStats): Promise<SkippedEntry> {
-  if (st.isSymbolicLink()) {
-    const target = await readlink(file, { encoding: 'buffer' }).then(
-      (t) => JSON.stringify(keySegmentOf(t)),
-      () => 'an unreadable target',
-    );
-    return { key, code: 'Symlink', message: `symbolic link to ${target}, not followed` };
-  }
-  const what = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : 'not a regular file';
-  return { key, code: 'SpecialFile', message: `${what}, not a regular file: not read` };
-}
-
-function fileMeta(st: BigIntStats): ObjectMeta {
-  return { size: Number(st.size), etag: fileEtag(st), lastModified: new Date(Number(st.mtimeMs)), versionId: null, metadata: {}, mode: Number(st.mode & 0o7777n) };
 }
 
 async function writeFully(fh: FileHandle, buf: Buffer): Promise<void> {
@@ -540,8 +480,4 @@ async function syncDir(dir: FsPath): Promise<void> {
 /** A directory's entries with their names as bytes (a name need not be UTF-8); Node types omit the 'buffer' encoding. */
 async function openDirRaw(dir: FsPath): Promise<AsyncIterable<Dirent<Buffer>>> {
   return (await opendir(dir, { encoding: 'buffer' as BufferEncoding })) as unknown as AsyncIterable<Dirent<Buffer>>;
-}
-
-function errCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
