@@ -35,7 +35,9 @@ export interface EndpointSettings {
 
 // Settings of a profile (in ~/.aws/config or ~/.aws/credentials) that change where the SDK sends
 // a request, or could: the lean path leaves a store whose profile sets any of them to the SDK.
-const PROFILE_ENDPOINT_KEYS = new Set(['endpoint_url', 'use_fips_endpoint', 'use_dualstack_endpoint', 'services', 's3', 'ignore_configured_endpoint_urls', 's3_use_arn_region', 's3_disable_multiregion_access_points']);
+// (A profile's `s3 =` sub-settings, addressing_style or max_concurrent_requests, are the AWS
+// CLI's: the JS SDK reads none of them, and the endpoint test checks it resolves alike.)
+const PROFILE_ENDPOINT_KEYS = new Set(['endpoint_url', 'use_fips_endpoint', 'use_dualstack_endpoint', 'services', 'ignore_configured_endpoint_urls', 's3_use_arn_region', 's3_disable_multiregion_access_points']);
 
 /**
  * Why the SDK must resolve this bucket's endpoint (a setting the lean resolver does not model),

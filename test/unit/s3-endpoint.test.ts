@@ -41,6 +41,7 @@ const CASES: Case[] = [
   { name: 'AWS, region from AWS_PROFILE', store: {}, env: { AWS_PROFILE: 'lake' }, config: '[default]\nregion = eu-west-3\n[profile lake]\nregion = sa-east-1\n', expect: 'https://my-lake.s3.sa-east-1.amazonaws.com/k' },
   { name: 'AWS, FIPS false in the environment', store: { region: 'us-west-2' }, env: { AWS_USE_FIPS_ENDPOINT: 'false', AWS_USE_DUALSTACK_ENDPOINT: 'false' }, expect: 'https://my-lake.s3.us-west-2.amazonaws.com/k' },
   { name: 'AWS, FIPS set in a profile that is not selected', store: { region: 'us-west-2' }, config: '[profile other]\nuse_fips_endpoint = true\nendpoint_url = http://other\n', expect: 'https://my-lake.s3.us-west-2.amazonaws.com/k' },
+  { name: 'AWS, the AWS CLI\'s s3 sub-settings in the profile (the SDK reads none)', store: { region: 'us-west-2' }, config: '[default]\ns3 =\n  addressing_style = path\n  max_concurrent_requests = 20\n', expect: 'https://my-lake.s3.us-west-2.amazonaws.com/k' },
   { name: 'AWS, commented-out settings', store: { region: 'us-west-2' }, config: '[default]\n# use_fips_endpoint = true\n;endpoint_url = http://x\nregion = us-west-2\n', expect: 'https://my-lake.s3.us-west-2.amazonaws.com/k' },
   { name: 'AWS_USE_FIPS_ENDPOINT', store: { region: 'us-east-1' }, env: { AWS_USE_FIPS_ENDPOINT: 'true' }, expect: 'sdk' },
   { name: 'AWS_USE_DUALSTACK_ENDPOINT', store: { region: 'us-east-1' }, env: { AWS_USE_DUALSTACK_ENDPOINT: 'true' }, expect: 'sdk' },
@@ -124,9 +125,9 @@ describe('lean endpoint resolution matches the SDK', () => {
   });
 
   it('reads profiles as the SDK does: [profile x] in the config file, [x] in the credentials file, indented sub-settings', () => {
-    const text = '[default]\nregion = us-east-1\n[profile a]\ns3 =\n  addressing_style = path\n[b]\nendpoint_url = http://x\n';
+    const text = '[default]\nregion = us-east-1\n[profile a]\ns3 =\n  endpoint_url = http://sub\nuse_fips_endpoint = true\n[b]\nendpoint_url = http://x\n';
     expect(endpointKeyInProfile(text, 'default', true)).toBeNull();
-    expect(endpointKeyInProfile(text, 'a', true)).toBe('s3');
+    expect(endpointKeyInProfile(text, 'a', true)).toBe('use_fips_endpoint');
     expect(endpointKeyInProfile(text, 'b', true)).toBe('endpoint_url');
     expect(endpointKeyInProfile(text, 'b', false)).toBe('endpoint_url');
     expect(endpointKeyInProfile('[profile b]\nendpoint_url = http://x\n', 'b', false)).toBeNull();
