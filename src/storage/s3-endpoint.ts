@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { UsageError } from '../errors.js';
+import { printable } from '../util/printable.js';
 import type { Credentials } from './s3-sigv4.js';
 
 // Whether the lean transport may serve a bucket, and where its requests go. The rule: the lean
@@ -14,7 +16,14 @@ import type { Credentials } from './s3-sigv4.js';
  * `LAKEGUARD_S3_SDK_GET=1`, its name before the transports were split, still means the same.
  */
 export function sdkTransportForced(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.LAKEGUARD_S3_TRANSPORT === 'sdk' || env.LAKEGUARD_S3_SDK_GET === '1';
+  const value = env.LAKEGUARD_S3_TRANSPORT;
+  // A misspelt value must not quietly keep the path it was set to turn off.
+  if (value !== undefined && value !== '' && value !== 'sdk' && value !== 'lean') {
+    throw new UsageError(`LAKEGUARD_S3_TRANSPORT=${printable(value)} is not a transport`, {
+      hint: 'set it to `sdk` (every request through the AWS SDK) or `lean`, or unset it',
+    });
+  }
+  return value === 'sdk' || env.LAKEGUARD_S3_SDK_GET === '1';
 }
 
 /** Where the lean transport sends a bucket's requests. */

@@ -124,6 +124,20 @@ describe('lean endpoint resolution matches the SDK', () => {
     });
   });
 
+  it('refuses a misspelt LAKEGUARD_S3_TRANSPORT instead of keeping the lean path', () => {
+    process.env.LAKEGUARD_S3_TRANSPORT = 'SDK';
+    expect(() => new S3Store({ bucket: 'my-lake', endpoint: 'http://127.0.0.1:7480', region: 'us-east-1', credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' } })).toThrow(
+      /LAKEGUARD_S3_TRANSPORT=SDK is not a transport/,
+    );
+    process.env.LAKEGUARD_S3_TRANSPORT = 'lean';
+    const store = new S3Store({ bucket: 'my-lake', endpoint: 'http://127.0.0.1:7480', region: 'us-east-1', credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' } });
+    try {
+      expect(store.transport.kind).toBe('lean');
+    } finally {
+      store.destroy();
+    }
+  });
+
   it('reads profiles as the SDK does: [profile x] in the config file, [x] in the credentials file, indented sub-settings', () => {
     const text = '[default]\nregion = us-east-1\n[profile a]\ns3 =\n  endpoint_url = http://sub\nuse_fips_endpoint = true\n[b]\nendpoint_url = http://x\n';
     expect(endpointKeyInProfile(text, 'default', true)).toBeNull();
