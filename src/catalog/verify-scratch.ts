@@ -115,17 +115,20 @@ export class VerifyScratch {
     return rows.map((r) => ({ pack: r.pack as string, listedBy: r.listedBy === null ? [] : (r.listedBy as string).split(' '), inCatalog: r.inCatalog === 1 }));
   }
 
-  /** Packs whose listed size differs from what an index file or the catalog recorded. */
-  sizeMismatches(): { pack: string; size: number; expected: number; by: string }[] {
+  /**
+   * Packs whose listed size differs from what an index file (`indexFile`) or the catalog
+   * (`indexFile` null) recorded; per pack, index files by name, then the catalog.
+   */
+  sizeMismatches(): { pack: string; size: number; expected: number; indexFile: string | null }[] {
     return this.db
       .prepare(
-        `SELECT ip.pack AS pack, pr.size AS size, ip.size AS expected, 'index/' || ip.file AS by
+        `SELECT ip.pack AS pack, pr.size AS size, ip.size AS expected, ip.file AS indexFile, 0 AS byCatalog
            FROM vfy_index_packs ip JOIN vfy_present pr ON pr.name = ip.pack WHERE pr.size != ip.size
          UNION ALL
-         SELECT rp.name, pr.size, rp.size, 'the catalog' FROM (${referencedPacksSql()}) rp JOIN vfy_present pr ON pr.name = rp.name WHERE pr.size != rp.size
-         ORDER BY 1, 4`,
+         SELECT rp.name, pr.size, rp.size, NULL, 1 FROM (${referencedPacksSql()}) rp JOIN vfy_present pr ON pr.name = rp.name WHERE pr.size != rp.size
+         ORDER BY 1, 5, 4`,
       )
-      .all() as { pack: string; size: number; expected: number; by: string }[];
+      .all() as { pack: string; size: number; expected: number; indexFile: string | null }[];
   }
 
   /** Index entries that do not lie within their (existing) pack's blob area: per index file and pack. */

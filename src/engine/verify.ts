@@ -218,7 +218,7 @@ function checkStructure(
   const wrongSize = new Map<string, { size: number; by: string[] }>();
   for (const s of scratch.sizeMismatches()) {
     const entry = wrongSize.get(s.pack) ?? { size: s.size, by: [] };
-    entry.by.push(`${s.by} recorded ${s.expected}`);
+    entry.by.push(`${s.indexFile === null ? 'the catalog' : objectKey('index', s.indexFile)} recorded ${s.expected}`);
     wrongSize.set(s.pack, entry);
   }
   for (const [pack, s] of wrongSize) {
