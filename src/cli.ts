@@ -11,6 +11,7 @@ import * as forgetCmd from './commands/forget.js';
 import * as init from './commands/init.js';
 import * as lock from './commands/lock.js';
 import * as ls from './commands/ls.js';
+import { setMainOptions, type MainOptions } from './commands/main-options.js';
 import * as migrate from './commands/migrate.js';
 import * as policyCmd from './commands/policy.js';
 import * as prune from './commands/prune.js';
@@ -61,7 +62,7 @@ function jsonUsageErrors(argv: readonly string[]): Commander.OutputConfiguration
   };
 }
 
-export function buildProgram(argv: readonly string[] = []): Command {
+export function buildProgram(argv: readonly string[] = [], options: MainOptions = {}): Command {
   const program = new Command('lakeguard')
     .configureOutput(jsonUsageErrors(argv))
     .description('Back up and restore S3 data lakes: packed, compressed, encrypted, point in time.')
@@ -80,14 +81,21 @@ export function buildProgram(argv: readonly string[] = []): Command {
     .exitOverride();
   for (const command of [init, backup, restore, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, policyCmd]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
+  setMainOptions(program, options);
   return program;
 }
 
-/** Runs the CLI and resolves to the process exit code. */
-export async function main(argv: string[]): Promise<number> {
+export type { MainOptions, StoreRole } from './commands/main-options.js';
+
+/**
+ * Runs the CLI on `argv` (as in process.argv: node, script, arguments) and resolves to the
+ * process exit code. bin/lakeguard calls it without options; tests embed lakeguard through
+ * `options` (see MainOptions and docs/development.md).
+ */
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   outcome.code = ExitCode.ok;
   try {
-    await buildProgram(argv).parseAsync(argv);
+    await buildProgram(argv, options).parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     throw err;

@@ -7,7 +7,6 @@ import { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
 import { openAll, selectGroups } from './context.js';
-import { killBeforeWriteFromEnv } from './test-crash-hook.js';
 
 export function register(program: Command): void {
   program
@@ -28,7 +27,6 @@ read; they are listed and recorded with the run), 10 repository missing, 11 lock
         const ctx = await openAll(cmd, { writes: true, signal });
         let lock: RepositoryLock | undefined;
         try {
-          killBeforeWriteFromEnv(ctx.repo);
           const groups = selectGroups(ctx.policy, opts.group);
           // One shared lock for every group: a lock's write, checks and removal are 5 requests.
           // Its requests are counted with the first group's run.

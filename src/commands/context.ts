@@ -16,6 +16,7 @@ import { REPOSITORY_ID_RE } from '../repository/config.js';
 import { Repository } from '../repository/repository.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
+import { mainOptionsOf, type MainOptions } from './main-options.js';
 import { Reporter } from './reporter.js';
 
 /** Options every command accepts (registered once on the program in cli.ts). */
@@ -70,13 +71,15 @@ function normalizeRepoUrl(url: string): string {
   return result.url;
 }
 
-export function repositoryStore(policy: Policy): ObjectStore {
+/** The policy's repository store, wrapped by `main()`'s `wrapStore` when one was given. */
+export function repositoryStore(policy: Policy, options: MainOptions = {}): ObjectStore {
   const r = policy.repository;
-  return openStore(r.url, {
+  const store = openStore(r.url, {
     ...(r.endpoint === undefined ? {} : { endpoint: r.endpoint }),
     ...(r.region === undefined ? {} : { region: r.region }),
     maxSockets: policy.concurrency.transfer * 2,
   });
+  return options.wrapStore?.(store, 'repository') ?? store;
 }
 
 /**
@@ -163,8 +166,8 @@ export function isOffline(opts: GlobalOptions): boolean {
 }
 
 /** Opens the policy's repository; keys/ objects that are skipped are reported as warnings. */
-export function openPolicyRepository(opts: GlobalOptions, policy: Policy, reporter: Reporter): Promise<Repository> {
-  return Repository.open(repositoryStore(policy), {
+export function openPolicyRepository(opts: GlobalOptions, policy: Policy, reporter: Reporter, options: MainOptions = {}): Promise<Repository> {
+  return Repository.open(repositoryStore(policy, options), {
     password: async () => readPassword(opts, policy),
     onWarning: (message) => reporter.event({ type: 'warning', message }),
     ...(policy.repository.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: policy.repository.sseKmsKeyId }),
@@ -204,7 +207,7 @@ export async function openAll(cmd: Command, how: OpenAllOptions = {}): Promise<O
     });
   }
   const policy = resolvePolicy(opts);
-  const repo = await openPolicyRepository(opts, policy, reporter);
+  const repo = await openPolicyRepository(opts, policy, reporter, mainOptionsOf(cmd));
   const catalog = Catalog.open(opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id), repo.id);
   try {
     // Before anything is read or written (the sync too): a config swapped for `encryption: none` is refused here.

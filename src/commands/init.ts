@@ -6,6 +6,7 @@ import { parseLockMode, parseRetentionDays, type ObjectLockConfig } from '../rep
 import { Repository } from '../repository/repository.js';
 import { action } from './action.js';
 import { defaultCatalogPath, globalOptions, readPassword, repositoryStore, resolvePolicy } from './context.js';
+import { mainOptionsOf } from './main-options.js';
 
 export function register(program: Command): void {
   program
@@ -35,7 +36,7 @@ one (from the environment, a password file or a password command).`,
         const opts = globalOptions(cmd);
         const policy = resolvePolicy(opts);
         const r = policy.repository;
-        const store = repositoryStore(policy);
+        const store = repositoryStore(policy, mainOptionsOf(cmd));
         const password = r.encryption === 'none' ? null : readPassword(opts, policy, { forInit: true });
         const written: [string, Date, string | null][] = [];
         const repo = await Repository.init(

@@ -4,7 +4,6 @@ import { ExitCode, UsageError } from '../errors.js';
 import { formatBytes, formatDuration, parseFraction } from '../util/format.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { killBeforeWriteFromEnv } from './test-crash-hook.js';
 
 export function register(program: Command): void {
   program
@@ -33,7 +32,6 @@ missing, 11 lock held, 12 wrong password, 130 interrupted (the repository stays 
         if (maxUnused === null) throw new UsageError(`--max-unused ${opts.maxUnused}: expected a percentage from 0% to 100%, such as 5%`);
         const ctx = await openAll(cmd, { writes: true, signal });
         try {
-          killBeforeWriteFromEnv(ctx.repo);
           if (!opts.dryRun) ctx.repo.requireWritable();
           const report = await prune({ repo: ctx.repo, catalog: ctx.catalog, maxUnused, dryRun: opts.dryRun ?? false, events: reporter.event, signal });
           reporter.summary({ ...report, ok: report.damaged.length === 0 && report.missing.length === 0 }, describe(report));

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/lakeguard', import.meta.url));
+const CRASH_CLI = fileURLToPath(new URL('./crash-cli.mjs', import.meta.url));
 
 export interface CliResult {
   code: number;
@@ -13,8 +14,20 @@ export interface CliResult {
 
 /** Runs the real CLI as a user would, with only the environment given (plus PATH/HOME). */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}, opts: { timeoutMs?: number } = {}): Promise<CliResult> {
+  return runNode([BIN, ...args], env, opts);
+}
+
+/**
+ * Runs the CLI through test/helpers/crash-cli.mjs, which SIGKILLs it just before its `n`-th
+ * write (PUT or DELETE) to the repository; `code` is -1 when it was killed.
+ */
+export function runCliKilledBeforeWrite(n: number, args: string[], env: Record<string, string | undefined> = {}, opts: { timeoutMs?: number } = {}): Promise<CliResult> {
+  return runNode([CRASH_CLI, String(n), ...args], env, opts);
+}
+
+function runNode(nodeArgs: string[], env: Record<string, string | undefined>, opts: { timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, nodeArgs, {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,5 +1,5 @@
 // Prune crash safety on the real server: a real `lakeguard prune` is killed with SIGKILL just
-// before a seeded random write (LAKEGUARD_TEST_CRASH_BEFORE_WRITE), at least 10 times; after
+// before a seeded random write (test/helpers/crash-cli.mjs), at least 10 times; after
 // each kill verify (reading every blob) is clean, the kept run restores byte-identically, and
 // the next prune completes within --max-unused. Unused data comes from a simulated forget (see
 // test/helpers/simulate-forget.ts) of the previous run, half of whose content the new run
@@ -20,7 +20,7 @@ import { loadPolicy } from '../../src/policy/load.js';
 import { Repository } from '../../src/repository/repository.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { getBytes } from '../../src/storage/types.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runCliKilledBeforeWrite } from '../helpers/cli.js';
 import { hashTree, prng, tempDir } from '../helpers/fixtures.js';
 import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
 import { simulateForgetInCatalog } from '../helpers/simulate-forget.js';
@@ -108,7 +108,7 @@ describe('prune crash safety', () => {
       previous = { runId: backup.runId, contents };
 
       const at = 1 + (pick(2).readUInt16LE(0) % 10);
-      const killed = await cli(['prune', '--json'], { LAKEGUARD_TEST_CRASH_BEFORE_WRITE: String(at) });
+      const killed = await runCliKilledBeforeWrite(at, ['--policy', policy, '--catalog', catalogPath, 'prune', '--json'], env());
       if (killed.code === -1) {
         crashes++;
         points.push(at);

@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, summaryOf, type CliResult } from '../helpers/cli.js';
+import { runCli, runCliKilledBeforeWrite, summaryOf, type CliResult } from '../helpers/cli.js';
 import { tempDir, writeTree } from '../helpers/fixtures.js';
 
 const PASSWORD = 'pw-Sekr1t-should-never-be-printed';
@@ -184,7 +184,8 @@ groups:
     expect((await cli(['--policy', twoPolicy, 'init'])).code).toBe(0);
     const locks = () => readdirSync(join(two, 'repo', 'locks'));
     // Killed before its second write to the repository: the first was the lock, and it names both groups.
-    const killed = await cli(['--policy', twoPolicy, 'backup'], { LAKEGUARD_TEST_CRASH_BEFORE_WRITE: '2' });
+    const killed = await runCliKilledBeforeWrite(2, ['--policy', twoPolicy, 'backup'], env());
+    outputs.push(killed);
     expect(killed.code).not.toBe(0);
     expect(locks()).toHaveLength(1);
     const stale = locks()[0]!;
