@@ -1,5 +1,4 @@
 import v8 from 'node:v8';
-import vm from 'node:vm';
 
 /**
  * Collects garbage when the heap and the Buffers outside it have grown by `budgetBytes` since
@@ -10,20 +9,12 @@ import vm from 'node:vm';
  * seed backup: live heap ~25 MB, heap used at the RSS peak 105 MB, peak RSS 281 MB; with a full
  * collection every second 213 MB, but 40 % more CPU per object (a forced collection is a full,
  * non-incremental mark-compact): hence a budget instead of a fixed rate.
- * Does nothing where the gc function cannot be obtained (other runtimes, hardened flags).
+ *
+ * `gc` is node's global gc, which exists when node was started with --expose-gc (bin/lakeguard
+ * does that); without one (`node bin/lakeguard`, lakeguard embedded in another program, other
+ * runtimes) the pacer does nothing. Returns the function that stops it.
  */
-export function startHeapPacer(intervalMs = 250, budgetBytes = 48 * 1024 * 1024): () => void {
-  let gc: (() => void) | undefined;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    const fn: unknown = vm.runInNewContext('gc');
-    if (typeof fn === 'function') gc = fn as () => void;
-  } catch {
-    gc = undefined;
-  } finally {
-    // Only our handle: scripts and dependencies do not get a global gc.
-    v8.setFlagsFromString('--no-expose-gc');
-  }
+export function startHeapPacer(intervalMs = 250, budgetBytes = 48 * 1024 * 1024, gc: (() => void) | undefined = globalGc()): () => void {
   if (gc === undefined) return () => {};
   const collect = gc;
   // Buffers count too (external memory): a Buffer's bytes are freed only when the collector
@@ -47,4 +38,11 @@ export function startHeapPacer(intervalMs = 250, budgetBytes = 48 * 1024 * 1024)
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** Node's gc function when node was started with --expose-gc; read when the pacer starts. */
+function globalGc(): (() => void) | undefined {
+  const gc = globalThis.gc;
+  // A full, synchronous collection: gc() without options.
+  return typeof gc === 'function' ? () => gc() : undefined;
 }

@@ -25,9 +25,10 @@ export function runCliKilledBeforeWrite(n: number, args: string[], env: Record<s
   return runNode([CRASH_CLI, String(n), ...args], env, opts);
 }
 
+/** Starts node as bin/lakeguard's shell line does (--expose-gc: the heap pacer runs). */
 function runNode(nodeArgs: string[], env: Record<string, string | undefined>, opts: { timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, nodeArgs, {
+    const child = spawn(process.execPath, ['--expose-gc', ...nodeArgs], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -39,7 +39,7 @@ describe('crash safety', () => {
    */
   const startBackup = (signal: NodeJS.Signals, ms: number) =>
     new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      const child = spawn(process.execPath, [BIN, '--policy', policy, 'backup', '--json'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env() }, stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(process.execPath, ['--expose-gc', BIN, '--policy', policy, 'backup', '--json'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env() }, stdio: ['ignore', 'pipe', 'ignore'] });
       let timer: NodeJS.Timeout | undefined;
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
         if (timer === undefined && chunk.includes('"message_type":"status"')) timer = setTimeout(() => child.kill(signal), ms);

@@ -1,6 +1,24 @@
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { startHeapPacer } from '../../src/util/heap-pacer.js';
+
+/**
+ * The gc function bin/lakeguard's `node --expose-gc` gives, for this test process (vitest's
+ * workers start without the flag); a global gc is not left behind.
+ */
+function exposedGc(): () => void {
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const gc: unknown = vm.runInNewContext('gc');
+    if (typeof gc !== 'function') throw new Error('node gave no gc function');
+    return gc as () => void;
+  } finally {
+    v8.setFlagsFromString('--no-expose-gc');
+  }
+}
+const gc = exposedGc();
 
 /** Counts full (mark-compact) collections while `fn` runs. */
 async function majorCollections(fn: () => Promise<void>): Promise<number> {
@@ -45,7 +63,7 @@ describe('startHeapPacer', () => {
     const hadGc = typeof (globalThis as { gc?: unknown }).gc === 'function';
     let stop = (): void => {};
     const idleRuns = await majorCollections(async () => {
-      stop = startHeapPacer(10, 4 * 1024 * 1024);
+      stop = startHeapPacer(10, 4 * 1024 * 1024, gc);
       await idle(300);
     });
     const busy = await majorCollections(() => churn(600));
@@ -61,11 +79,33 @@ describe('startHeapPacer', () => {
     const without = await majorCollections(() => bufferChurn(200));
     let stop = (): void => {};
     const paced = await majorCollections(async () => {
-      stop = startHeapPacer(5, 8 * 1024 * 1024);
+      stop = startHeapPacer(5, 8 * 1024 * 1024, gc);
       await bufferChurn(200);
     });
     stop();
     expect(paced).toBeGreaterThanOrEqual(8);
     expect(paced).toBeGreaterThan(2 * without);
+  });
+
+  it("uses node's global gc (node --expose-gc) when it starts, and does nothing without one", async () => {
+    const global = globalThis as { gc?: () => void };
+    expect(global.gc).toBeUndefined();
+    let calls = 0;
+    const stopWithout = startHeapPacer(5, 8 * 1024 * 1024); // no global gc yet: nothing to call
+    global.gc = () => {
+      calls++;
+      gc();
+    };
+    try {
+      await bufferChurn(200);
+      stopWithout();
+      expect(calls).toBe(0);
+      const stopWith = startHeapPacer(5, 8 * 1024 * 1024);
+      await bufferChurn(200);
+      stopWith();
+      expect(calls).toBeGreaterThanOrEqual(5);
+    } finally {
+      delete global.gc;
+    }
   });
 });
