@@ -24,7 +24,7 @@ read; they are listed and recorded with the run), 10 repository missing, 11 lock
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const opts = cmd.opts<{ group?: string; dryRun?: boolean }>();
-        const ctx = await openAll(cmd, { writes: true, signal });
+        const ctx = await openAll(cmd, { reporter, writes: true, signal });
         let lock: RepositoryLock | undefined;
         try {
           const groups = selectGroups(ctx.policy, opts.group);

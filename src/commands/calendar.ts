@@ -41,7 +41,7 @@ Exit status: 0 ok, 2 bad usage or unknown group, 10 repository missing, 12 wrong
         const flags = cmd.opts<{ group?: string; month?: string }>();
         const month = flags.month ?? localMonth(new Date());
         if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw new UsageError(`--month ${JSON.stringify(month)}: expected YYYY-MM, such as 2026-11`);
-        const ctx = await openAll(cmd);
+        const ctx = await openAll(cmd, { reporter });
         try {
           if (flags.group !== undefined) requireGroup(ctx.policy, ctx.catalog, flags.group);
           const cal = new CatalogQueries(ctx.catalog).calendar(month, flags.group);

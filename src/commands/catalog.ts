@@ -36,7 +36,7 @@ catalog has whose manifest is gone: each is listed; the rest is in the new catal
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const opts = cmd.opts<{ skipDamaged?: boolean; acceptDamage?: boolean; lock: boolean }>();
-        const { policy, repo, catalogPath } = await openRepository(cmd);
+        const { policy, repo, catalogPath } = await openRepository(cmd, reporter);
         const report = await rebuildCatalog({
           repo,
           catalogPath,
@@ -68,7 +68,7 @@ the rest was), 2 with --offline, 10 repository missing, 12 wrong password, 130 i
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {
-        const { opts, policy, repo, catalogPath } = await openRepository(cmd);
+        const { opts, policy, repo, catalogPath } = await openRepository(cmd, reporter);
         if (isOffline(opts)) throw new UsageError('catalog sync cannot run offline', { hint: 'drop --offline (and LAKEGUARD_OFFLINE)' });
         const db = Catalog.open(catalogPath, repo.id);
         try {

@@ -17,7 +17,7 @@ import { Repository } from '../repository/repository.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { mainOptionsOf, type MainOptions } from './main-options.js';
-import { Reporter } from './reporter.js';
+import type { Reporter } from './reporter.js';
 
 /** Options every command accepts (registered once on the program in cli.ts). */
 export interface GlobalOptions {
@@ -147,11 +147,12 @@ export interface Opened {
   policy: Policy;
   repo: Repository;
   catalog: Catalog;
-  reporter: Reporter;
   close(): void;
 }
 
 export interface OpenAllOptions {
+  /** The command's reporter (from action()): warnings and the sync's progress go to it. */
+  reporter: Reporter;
   /**
    * The command writes the repository from what the catalog holds (backup, forget, prune, lock
    * extend): it never runs on a catalog that was not synced, so --offline is refused.
@@ -197,9 +198,9 @@ export function expectedEncryption(opts: GlobalOptions, policy: Policy): Expecte
   };
 }
 
-export async function openAll(cmd: Command, how: OpenAllOptions = {}): Promise<Opened> {
+export async function openAll(cmd: Command, how: OpenAllOptions): Promise<Opened> {
   const opts = globalOptions(cmd);
-  const reporter = new Reporter(opts);
+  const reporter = how.reporter;
   if (how.writes && isOffline(opts)) {
     const name = cmd.parent?.parent ? `${cmd.parent.name()} ${cmd.name()}` : cmd.name();
     throw new UsageError(`${name} cannot run offline: it writes the repository from what the catalog holds, so the catalog must be synced first`, {
@@ -224,7 +225,7 @@ export async function openAll(cmd: Command, how: OpenAllOptions = {}): Promise<O
     const dates = new LockDates(catalog);
     repo.onRetention((name, until, versionId) => dates.record(name, until, versionId));
   }
-  return { policy, repo, catalog, reporter, close: () => catalog.close() };
+  return { policy, repo, catalog, close: () => catalog.close() };
 }
 
 async function bringUpToDate(repo: Repository, catalog: Catalog, policy: Policy, reporter: Reporter, offline: boolean, signal: AbortSignal | undefined): Promise<void> {

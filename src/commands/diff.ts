@@ -41,7 +41,7 @@ Exit status: 0 ok, 2 bad usage, 10 repository missing, 12 wrong password.`,
       action(async ({ cmd, reporter }, fromText: string, toText: string) => {
         const flags = cmd.opts<DiffFlags>();
         const max = limitOption(flags.limit) ?? Infinity;
-        const ctx = await openAll(cmd);
+        const ctx = await openAll(cmd, { reporter });
         try {
           const q = new CatalogQueries(ctx.catalog);
           const now = Date.now();

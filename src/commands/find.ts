@@ -44,7 +44,7 @@ Exit status: 0 ok (also when nothing matched), 2 bad usage, 10 repository missin
         compileGlob(glob); // a malformed glob is bad usage (exit 2), before the repository is opened
         const max = limitOption(flags.limit) ?? Infinity;
         const largerThan = flags.largerThan === undefined ? undefined : sizeOption(flags.largerThan, '--larger-than');
-        const ctx = await openAll(cmd);
+        const ctx = await openAll(cmd, { reporter });
         try {
           const q = new CatalogQueries(ctx.catalog);
           if (flags.bucket !== undefined) requireBucket(q, flags.bucket);

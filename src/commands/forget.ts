@@ -26,7 +26,7 @@ Exit status: 0 done, 1 error, 2 invalid policy or unknown group, 10 repository m
     .action(
       action(async ({ cmd, reporter, signal }) => {
         const opts = cmd.opts<{ group?: string; dryRun?: boolean }>();
-        const ctx = await openAll(cmd, { writes: true, signal });
+        const ctx = await openAll(cmd, { reporter, writes: true, signal });
         try {
           if (opts.group !== undefined) selectGroups(ctx.policy, opts.group);
           const dryRun = opts.dryRun ?? false;

@@ -37,7 +37,7 @@ Exit status: 0 done, 1 error, or referenced objects missing or hidden (each name
           if (days === null) throw new UsageError(`--slack ${opts.slack}: expected a duration in days, weeks or years such as 30d, 4w or 1y`);
           slackMs = days * DAY_MS;
         }
-        const ctx = await openAll(cmd, { writes: true, signal });
+        const ctx = await openAll(cmd, { reporter, writes: true, signal });
         try {
           const report = await extendRetention({
             repo: ctx.repo,

@@ -31,7 +31,7 @@ Exit status: 0 ok (also when the prefix is empty), 2 bad usage, 10 repository mi
         const flags = cmd.opts<{ at?: string; limit?: string }>();
         const { bucket, key: prefix } = parseObjectUrl(url, 'ls:');
         const max = limitOption(flags.limit) ?? Infinity;
-        const ctx = await openAll(cmd);
+        const ctx = await openAll(cmd, { reporter });
         try {
           const q = new CatalogQueries(ctx.catalog);
           requireBucket(q, bucket);

@@ -6,16 +6,16 @@ import type { Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
 import { defaultCatalogPath, expectedEncryption, globalOptions, openPolicyRepository, resolvePolicy, type GlobalOptions } from './context.js';
 import { mainOptionsOf } from './main-options.js';
-import { Reporter } from './reporter.js';
+import type { Reporter } from './reporter.js';
 
 /** The repository alone, for commands that do not read the catalog (`catalog rebuild`, `unlock`, `migrate`). */
 export async function openRepository(
   cmd: Command,
-  reporter?: Reporter,
+  reporter: Reporter,
 ): Promise<{ opts: GlobalOptions; policy: Policy; repo: Repository; catalogPath: string }> {
   const opts = globalOptions(cmd);
   const policy = resolvePolicy(opts);
-  const repo = await openPolicyRepository(opts, policy, reporter ?? new Reporter(opts), mainOptionsOf(cmd));
+  const repo = await openPolicyRepository(opts, policy, reporter, mainOptionsOf(cmd));
   const catalogPath = opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id);
   // The catalog, if there is a usable one, still vouches for the repository's encryption; one
   // that cannot be opened (the reason for a rebuild, perhaps) leaves the other evidence.

@@ -30,7 +30,7 @@ missing, 11 lock held, 12 wrong password, 130 interrupted (the repository stays 
         const opts = cmd.opts<{ maxUnused: string; dryRun?: boolean }>();
         const maxUnused = parseFraction(opts.maxUnused);
         if (maxUnused === null) throw new UsageError(`--max-unused ${opts.maxUnused}: expected a percentage from 0% to 100%, such as 5%`);
-        const ctx = await openAll(cmd, { writes: true, signal });
+        const ctx = await openAll(cmd, { reporter, writes: true, signal });
         try {
           if (!opts.dryRun) ctx.repo.requireWritable();
           const report = await prune({ repo: ctx.repo, catalog: ctx.catalog, maxUnused, dryRun: opts.dryRun ?? false, events: reporter.event, signal });

@@ -70,7 +70,7 @@ could not be restored or named keys are not in the backup (listed), 10 repositor
       action(async ({ cmd, signal, reporter }) => {
         const flags = cmd.opts<RestoreFlags>();
         checkFlags(flags);
-        const ctx = await openAll(cmd);
+        const ctx = await openAll(cmd, { reporter });
         let lock: RepositoryLock | null = null;
         try {
           if (flags.bucket !== undefined) requireBucket(new CatalogQueries(ctx.catalog), flags.bucket);

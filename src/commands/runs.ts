@@ -26,7 +26,7 @@ Exit status: 0 ok, 2 bad usage or unknown group, 10 repository missing, 12 wrong
     .action(
       action(async ({ cmd, reporter }) => {
         const opts = cmd.opts<{ group?: string }>();
-        const ctx = await openAll(cmd);
+        const ctx = await openAll(cmd, { reporter });
         try {
           if (opts.group !== undefined) requireGroup(ctx.policy, ctx.catalog, opts.group);
           const runs = ctx.catalog.listRuns(opts.group === undefined ? {} : { group: opts.group });
@@ -72,7 +72,7 @@ Exit status: 0 ok, 2 bad usage or unknown group, 10 repository missing, 12 wrong
       action(async ({ cmd, reporter }, ref: string) => {
         const flags = cmd.opts<{ failures?: boolean; csv?: boolean; limit?: string }>();
         const max = limitOption(flags.limit) ?? Infinity;
-        const ctx = await openAll(cmd);
+        const ctx = await openAll(cmd, { reporter });
         try {
           const q = new CatalogQueries(ctx.catalog);
           const details = q.runShow(ref);

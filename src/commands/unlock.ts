@@ -20,7 +20,7 @@ Exit status: 0 done, 1 error, 10 repository missing, 12 wrong password.`,
     .action(
       action(async ({ cmd, reporter }) => {
         const opts = cmd.opts<{ removeAll?: boolean }>();
-        const { repo } = await openRepository(cmd);
+        const { repo } = await openRepository(cmd, reporter);
         const all = opts.removeAll ?? false;
         const { removed, kept } = await removeLocks(repo, { all });
         const live = removed.filter((l) => !l.stale);

@@ -28,7 +28,7 @@ Exit status: 0 ok (also when the key has no versions), 2 bad usage, 10 repositor
         const { bucket, key } = parseObjectUrl(url, 'versions:');
         if (key === '') throw new UsageError(`versions: ${JSON.stringify(url)} names no key`, { hint: 'give s3://bucket/key; to see a prefix use `lakeguard ls`' });
         const max = limitOption(opts.limit) ?? Infinity;
-        const ctx = await openAll(cmd);
+        const ctx = await openAll(cmd, { reporter });
         try {
           const q = new CatalogQueries(ctx.catalog);
           requireBucket(q, bucket);
