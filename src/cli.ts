@@ -28,17 +28,153 @@ type Command = Commander.Command;
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
-const EXIT_CODES = `
+/** Every command with an action, by its path (`lakeguard <path> --help`). */
+const COMMAND_PATHS = [
+  'init', 'backup', 'restore', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'versions', 'find', 'ls',
+  'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'cost', 'unlock', 'migrate', 'policy show',
+] as const;
+type CommandPath = (typeof COMMAND_PATHS)[number];
+
+interface ExitCodeRow {
+  code: ExitCode;
+  /** What the code means, in the program's help. */
+  meaning: string;
+  /**
+   * The commands that can end with it, each with its own wording ('' for `short`); 'every' for
+   * codes any command can end with (action() and commander give them).
+   */
+  commands: 'every' | Partial<Record<CommandPath, string>>;
+  /** The wording in a command's help when `commands` has none for it. */
+  short: string;
+  /** With `commands: 'every'`: a command's own wording. */
+  notes?: Partial<Record<CommandPath, string>>;
+}
+
+const OPENS_REPOSITORY = COMMAND_PATHS.filter((path) => path !== 'init' && path !== 'policy show');
+const only = (paths: readonly CommandPath[], notes: Partial<Record<CommandPath, string>> = {}): Partial<Record<CommandPath, string>> =>
+  Object.fromEntries(paths.map((path) => [path, notes[path] ?? '']));
+
+/**
+ * THE exit-code table: the program's help and every command's "Exit status" list are
+ * generated from it (a command's help cannot list a code the table does not give it).
+ */
+export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
+  {
+    code: ExitCode.ok,
+    meaning: 'success',
+    short: 'ok',
+    commands: 'every',
+    notes: {
+      init: 'created', backup: 'complete', restore: 'restored', verify: 'no damage', forget: 'done', prune: 'done', 'lock extend': 'done',
+      versions: 'ok (also when the key has no versions)', find: 'ok (also when nothing matched)', ls: 'ok (also when the prefix is empty)',
+      'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
+    },
+  },
+  {
+    code: ExitCode.error,
+    meaning: 'error (the message names what failed and what to do)',
+    short: 'error',
+    commands: 'every',
+    notes: {
+      init: 'error (e.g. bucket missing)',
+      backup: 'failed',
+      verify: 'damage found (every affected object is named) or error',
+      prune: 'error (or damaged packs were found and kept)',
+      'lock extend': 'error, or referenced objects missing or hidden (each named)',
+      'catalog rebuild':
+        'error, or the repository is damaged (object versions whose content is in no index file or a missing pack, unreadable record blobs, skipped files, runs the old catalog has whose manifest is gone: each is listed; the rest is in the new catalog)',
+      'catalog sync': 'error, or something in the repository could not be applied (listed; the rest was)',
+    },
+  },
+  {
+    code: ExitCode.usage,
+    meaning: 'bad usage or invalid policy, or a selection that matches nothing',
+    short: 'bad usage',
+    commands: 'every',
+    notes: {
+      init: 'bad usage or policy, or a repository already exists, or --object-lock on a bucket without Object Lock',
+      backup: 'bad usage or policy',
+      restore: 'bad usage or nothing matched (with a hint)',
+      forget: 'invalid policy or unknown group',
+      'lock extend': 'bad usage (e.g. a repository without Object Lock)',
+      runs: 'bad usage or unknown group',
+      'runs show': 'bad usage or unknown run',
+      calendar: 'bad usage or unknown group',
+      'catalog sync': 'bad usage (also with --offline)',
+      cost: 'bad usage (unknown group or class)',
+      'policy show': 'invalid policy',
+    },
+  },
+  {
+    code: ExitCode.partial,
+    meaning: 'partial: some objects could not be backed up or restored (or named keys are not in the backup); they are listed',
+    short: 'partial',
+    commands: {
+      backup: 'partial (some objects could not be read; they are listed and recorded with the run)',
+      restore: 'some objects could not be restored or named keys are not in the backup (listed)',
+    },
+  },
+  { code: ExitCode.repositoryMissing, meaning: 'repository missing', short: 'repository missing', commands: only(OPENS_REPOSITORY) },
+  {
+    code: ExitCode.locked,
+    meaning: "repository locked by another operation, or this command's own lock was lost",
+    short: 'locked',
+    commands: only(['backup', 'restore', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate'], {
+      restore: 'locked (a prune or forget runs)',
+      verify: 'locked (a prune or forget runs)',
+      prune: 'lock held',
+      'catalog rebuild': 'locked (an exclusive operation runs)',
+    }),
+  },
+  {
+    code: ExitCode.wrongPassword,
+    meaning: 'wrong or missing password',
+    short: 'wrong password',
+    commands: only(['init', ...OPENS_REPOSITORY], { init: 'no password or an empty one (from the environment, a password file or a password command)' }),
+  },
+  {
+    code: ExitCode.interrupted,
+    meaning: 'interrupted (SIGINT/SIGTERM)',
+    short: 'interrupted',
+    // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
+    commands: only(['backup', 'restore', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync'], { prune: 'interrupted (the repository stays consistent)' }),
+  },
+];
+
+/** The codes the command at `path` can end with, per the table, each with its wording for that command's help. */
+export function exitCodesOf(path: CommandPath): { code: ExitCode; text: string }[] {
+  const rows: { code: ExitCode; text: string }[] = [];
+  for (const row of EXIT_CODE_TABLE) {
+    const own = row.commands === 'every' ? (row.notes?.[path] ?? '') : row.commands[path];
+    if (own !== undefined) rows.push({ code: row.code, text: own || row.short });
+  }
+  return rows;
+}
+
+/** Lines `  <code>  <text>`, wrapped at 92 columns (as the rest of the help), continuation lines under the text. */
+function codeLines(rows: readonly { code: ExitCode; text: string }[]): string {
+  const out: string[] = [];
+  for (const { code, text } of rows) {
+    let line = `  ${String(code).padEnd(5)}`;
+    const indent = ' '.repeat(line.length);
+    let first = true;
+    for (const word of text.split(' ')) {
+      if (!first && line.length + 1 + word.length > 92) {
+        out.push(line);
+        line = indent + word;
+      } else {
+        line += (first ? '' : ' ') + word;
+      }
+      first = false;
+    }
+    out.push(line);
+  }
+  return out.join('\n');
+}
+
+const PROGRAM_HELP = `
 Exit codes:
-  0    success
-  1    error (the message names what failed and what to do)
-  2    bad usage or invalid policy, or a selection that matches nothing
-  3    partial: some objects could not be backed up or restored (or named keys are
-       not in the backup); they are listed
-  10   repository missing
-  11   repository locked by another operation, or this command's own lock was lost
-  12   wrong or missing password
-  130  interrupted (SIGINT/SIGTERM)
+${codeLines(EXIT_CODE_TABLE.map((row) => ({ code: row.code, text: row.meaning })))}
 
 Environment:
   LAKEGUARD_POLICY, LAKEGUARD_REPOSITORY, LAKEGUARD_PASSWORD, LAKEGUARD_PASSWORD_FILE,
@@ -76,13 +212,28 @@ export function buildProgram(argv: readonly string[] = [], options: MainOptions 
     .addOption(new Option('--json', 'line-delimited JSON messages (status, summary, error) instead of text').conflicts('quiet'))
     .option('-q, --quiet', 'print nothing but errors (for cron)')
     .option('--offline', 'answer from the local catalog without syncing it with the repository first (may be stale; also LAKEGUARD_OFFLINE=1)')
-    .addHelpText('after', EXIT_CODES)
+    .addHelpText('after', PROGRAM_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const command of [init, backup, restore, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, policyCmd]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
+  addExitStatusHelp(program, '');
   setMainOptions(program, options);
   return program;
+}
+
+/** Appends each command's "Exit status" list, from the table; a command missing from it is a bug caught at start. */
+function addExitStatusHelp(parent: Command, prefix: string): void {
+  for (const cmd of parent.commands) {
+    const path = prefix + cmd.name();
+    if (isCommandPath(path)) cmd.addHelpText('after', `\nExit status:\n${codeLines(exitCodesOf(path))}`);
+    else if (cmd.commands.length === 0) throw new Error(`lakeguard ${path} has no row in the exit-code table (src/cli.ts)`);
+    addExitStatusHelp(cmd, `${path} `);
+  }
+}
+
+function isCommandPath(path: string): path is CommandPath {
+  return (COMMAND_PATHS as readonly string[]).includes(path);
 }
 
 export type { MainOptions, StoreRole } from './commands/main-options.js';

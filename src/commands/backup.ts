@@ -14,13 +14,6 @@ export function register(program: Command): void {
     .description('back up every group of the policy (or one), copying only what changed since the last run')
     .option('-g, --group <name>', 'back up only this protection group')
     .option('-n, --dry-run', 'list and compare, but read and write nothing; show what would be backed up (with --json: one "would_back_up" message per object)')
-    .addHelpText(
-      'after',
-      `
-Exit status: 0 complete, 1 failed, 2 bad usage or policy, 3 partial (some objects could not be
-read; they are listed and recorded with the run), 10 repository missing, 11 locked,
-12 wrong password, 130 interrupted.`,
-    )
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const opts = cmd.opts<{ group?: string; dryRun?: boolean }>();

@@ -32,9 +32,7 @@ export function register(program: Command): void {
 Each day shows one mark per outcome of its runs: ● complete, ◐ partial (some objects failed),
 ✕ failed or interrupted, ○ still running. Days are cut in the machine's local time zone (TZ);
 weeks start on Monday. Colours only on a terminal, never with NO_COLOR set. --json prints one
-line per day with its runs.
-
-Exit status: 0 ok, 2 bad usage or unknown group, 10 repository missing, 12 wrong password.`,
+line per day with its runs.`,
     )
     .action(
       action(async ({ cmd, reporter }) => {

@@ -26,12 +26,7 @@ The catalog file is --catalog, $LAKEGUARD_CATALOG, or the default under ~/.cache
 It must not be open in another lakeguard process (the rebuild refuses). A crash or error
 leaves the old catalog untouched. When the repository is damaged, the new catalog lacks what
 the damage took: it is written to <catalog>.damaged and the old catalog stays, unless
---accept-damage. A corrupt catalog file is moved aside to <catalog>.corrupt-<time>, not read.
-
-Exit status: 0 rebuilt, 1 error, or the repository is damaged (object versions whose content
-is in no index file or a missing pack, unreadable record blobs, skipped files, runs the old
-catalog has whose manifest is gone: each is listed; the rest is in the new catalog), 10 repository missing, 11 locked (an exclusive operation runs), 12 wrong password,
-130 interrupted.`,
+--accept-damage. A corrupt catalog file is moved aside to <catalog>.corrupt-<time>, not read.`,
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {
@@ -61,10 +56,7 @@ catalog has whose manifest is gone: each is listed; the rest is in the new catal
       `
 Every command that reads the catalog does this first (unless --offline); an empty catalog is
 filled from the repository. Only what is new is read: runs/ and forgets/ are listed after a
-time marker (two LIST requests when nothing is new). \`catalog rebuild\` is for a damaged catalog.
-
-Exit status: 0 synced, 1 error, or something in the repository could not be applied (listed;
-the rest was), 2 with --offline, 10 repository missing, 12 wrong password, 130 interrupted.`,
+time marker (two LIST requests when nothing is new). \`catalog rebuild\` is for a damaged catalog.`,
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {

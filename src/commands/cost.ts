@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('-g, --group <name>', 'only this group')
     .option('--class <storage class>', 'storage class to price the repository in (default: pricing.storage_class of the policy, else STANDARD)')
     .option('--runs-per-day <n>', 'price this many runs a day instead of the rate observed in the catalog')
-    .addHelpText('after', '\nReads only the catalog. Prices: AWS us-east-1 list prices unless the policy has a pricing: section (README, "Cost").\nExit status: 0 ok, 2 bad usage (unknown group or class), 10 repository missing, 12 wrong password.')
+    .addHelpText('after', '\nReads only the catalog. Prices: AWS us-east-1 list prices unless the policy has a pricing: section (README, "Cost").')
     .action(
       action(async ({ cmd, reporter }) => {
         const opts = cmd.opts<{ group?: string; class?: string; runsPerDay?: string }>();

@@ -33,9 +33,7 @@ Compares the state at <from> with the state at <to>: "added" keys did not exist 
 deleted) at <from>, "deleted" ones no longer exist at <to>, "changed" ones are another version.
 Times: ISO 8601 (local time unless it has an offset), a run id / prefix / number,
 90s / 15m / 2h / 3d / 1w ago, or now. For unversioned sources the resolution is one run: several
-changes between two runs look like one.
-
-Exit status: 0 ok, 2 bad usage, 10 repository missing, 12 wrong password.`,
+changes between two runs look like one.`,
     )
     .action(
       action(async ({ cmd, reporter }, fromText: string, toText: string) => {

@@ -34,9 +34,7 @@ Each key found is shown with its state: its newest version, or with --at the ver
 that instant (keys created later are not shown). Deleted keys are listed too, marked
 "deleted"; --deleted shows only them. Times: ISO 8601 (local time unless it has an offset), a
 run id / prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now. A glob whose start is literal
-(table=x/**) reads only that range of the catalog.
-
-Exit status: 0 ok (also when nothing matched), 2 bad usage, 10 repository missing, 12 wrong password.`,
+(table=x/**) reads only that range of the catalog.`,
     )
     .action(
       action(async ({ cmd, reporter }, glob: string) => {

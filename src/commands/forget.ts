@@ -18,10 +18,7 @@ export function register(program: Command): void {
 Every run is printed with why it is kept (latest, last-2, daily-3, weekly-1, monthly-1,
 yearly-1, within-30d, min-age, running) or "remove". forget writes a forget document to the
 repository, updates the catalog, and deletes run manifests nothing needs any more; it never
-deletes packs: run \`lakeguard prune\` afterwards to free the space.
-
-Exit status: 0 done, 1 error, 2 invalid policy or unknown group, 10 repository missing,
-11 repository locked, 12 wrong password.`,
+deletes packs: run \`lakeguard prune\` afterwards to free the space.`,
     )
     .action(
       action(async ({ cmd, reporter, signal }) => {

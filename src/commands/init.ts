@@ -23,11 +23,7 @@ the bucket owner's credentials under COMPLIANCE. Run \`lakeguard lock extend\` d
 what is still needed retained.
 
 New repositories have format version 2 (docs/repository-format.md). The encryption chosen
-here is the repository's for good: a config that later says otherwise is refused.
-
-Exit status: 0 created, 1 error (e.g. bucket missing), 2 bad usage or policy, or a repository
-already exists, or --object-lock on a bucket without Object Lock, 12 no password or an empty
-one (from the environment, a password file or a password command).`,
+here is the repository's for good: a config that later says otherwise is refused.`,
     )
     .action(
       action(async ({ cmd, reporter }) => {

@@ -22,11 +22,7 @@ now + retention + slack; the others cost no request, as the catalog remembers ea
 Run it daily (cron): most days it makes no request at all.
 
 An object hidden by a delete marker (someone ran a DELETE without version id, which Object
-Lock allows) keeps its data version retained and is named in a warning.
-
-Exit status: 0 done, 1 error, or referenced objects missing or hidden (each named),
-2 bad usage (e.g. a repository without Object Lock), 10 repository missing,
-12 wrong password, 130 interrupted.`,
+Lock allows) keeps its data version retained and is named in a warning.`,
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {

@@ -22,9 +22,7 @@ Entries are cut at the next '/' after the prefix, as \`aws s3 ls\` does: s3://b/
 inside logs/, s3://b/logs lists logs/ itself and keys such as logs.txt. A key is there when its
 newest version at the instant is not a delete marker. TIME is that version's time (for a
 prefix: the newest below it). Times: ISO 8601 (local time unless it has an offset), a run id /
-prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now.
-
-Exit status: 0 ok (also when the prefix is empty), 2 bad usage, 10 repository missing, 12 wrong password.`,
+prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now.`,
     )
     .action(
       action(async ({ cmd, reporter }, url: string) => {

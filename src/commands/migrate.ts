@@ -20,10 +20,7 @@ password, then writes it again as version 2, authenticated with a key of its own
 exclusive lock. Run it once, from a host you trust, and check the settings it prints: it signs
 the config as it finds it. Packs, index files and run manifests stay as they are (version 2
 reads them); one PUT replaces config, so a crash leaves the old or the new one. With Object
-Lock the old config version stays below the new one until its retention ends.
-
-Exit status: 0 migrated or already current, 1 error, 10 repository missing, 11 locked,
-12 wrong password.`,
+Lock the old config version stays below the new one until its retention ends.`,
     )
     .action(
       action(async ({ cmd, reporter }) => {

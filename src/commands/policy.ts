@@ -14,9 +14,7 @@ export function register(program: Command): void {
       `
 Retention rules are inherited rule by rule: top-level retention → group → source → prefix
 entry; a level overrides only the rules it sets. min_age_days is a compliance floor: a level
-may raise it, never lower it. A scope with no rules keeps every run.
-
-Exit status: 0 done, 2 invalid policy.`,
+may raise it, never lower it. A scope with no rules keeps every run.`,
     )
     .action(
       action(async ({ cmd, reporter }) => {

@@ -20,10 +20,7 @@ repacked (used blobs copied into new packs), emptiest first, until the unused by
 at most --max-unused of all pack bytes. New packs and index files are written before the old
 ones are deleted, so a crash at any point leaves a restorable repository; run prune again to
 finish. Objects under Object Lock retention are kept and listed with the date they become
-deletable. The catalog must know every run in the repository (else: \`catalog rebuild\` first).
-
-Exit status: 0 done, 1 error (or damaged packs were found and kept), 2 bad usage, 10 repository
-missing, 11 lock held, 12 wrong password, 130 interrupted (the repository stays consistent).`,
+deletable. The catalog must know every run in the repository (else: \`catalog rebuild\` first).`,
     )
     .action(
       action(async ({ cmd, reporter, signal }) => {

@@ -59,13 +59,7 @@ export function register(program: Command): void {
     .option(NO_LOCK_FLAG, NO_LOCK_HELP)
     .option('--overwrite <when>', 'keys the target already has: always, if-changed (skip identical content) or never', 'if-changed')
     .option('--dry-run', 'print what would be written, skipped and deleted (with --json: one line per key), and write nothing')
-    .addHelpText(
-      'after',
-      `
-Exit status: 0 restored, 1 error, 2 bad usage or nothing matched (with a hint), 3 some objects
-could not be restored or named keys are not in the backup (listed), 10 repository missing,
-11 locked (a prune or forget runs), 12 wrong password. Details: docs/restore.md.`,
-    )
+    .addHelpText('after', '\nDetails: docs/restore.md.')
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const flags = cmd.opts<RestoreFlags>();

@@ -19,9 +19,7 @@ FINISHED is when a run ended, to the millisecond: pasted into \`restore --at\` (
 --at) it gives the state that run recorded, including the deletions it noticed while it ran
 (an unversioned source's deletion is stamped when the run sees it). A run id gives the same
 state by run: \`--at <id>\` or \`restore --run <id>\`. --json prints one "run" message per run,
-then a "summary".
-
-Exit status: 0 ok, 2 bad usage or unknown group, 10 repository missing, 12 wrong password.`,
+then a "summary".`,
     )
     .action(
       action(async ({ cmd, reporter }) => {
@@ -65,7 +63,6 @@ Exit status: 0 ok, 2 bad usage or unknown group, 10 repository missing, 12 wrong
     .option('--failures', 'list the objects that failed, with their error, and the entries skipped (symbolic links, special files)')
     .option('--csv', 'print the failures as CSV (bucket,key,version_id,code,message) and nothing else')
     .option('--limit <n>', 'list at most this many failures')
-    .addHelpText('after', '\nExit status: 0 ok, 2 bad usage or unknown run, 10 repository missing, 12 wrong password.')
     // The program sets exitOverride on its direct subcommands only.
     .exitOverride()
     .action(

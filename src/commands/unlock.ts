@@ -13,9 +13,7 @@ export function register(program: Command): void {
       `
 Each removed lock is printed with its type, operation, host, pid and time. Live locks are
 kept and listed unless --remove-all is given: removing the lock of a running operation lets a
-conflicting one start (a prune could delete data a running backup is about to refer to).
-
-Exit status: 0 done, 1 error, 10 repository missing, 12 wrong password.`,
+conflicting one start (a prune could delete data a running backup is about to refer to).`,
     )
     .action(
       action(async ({ cmd, reporter }) => {

@@ -15,7 +15,6 @@ export function register(program: Command): void {
     .option('--read-data', 'download every pack and authenticate and re-hash every blob in it (data and run records)')
     .option('--read-data-subset <fraction>', 'read only this share of the packs, e.g. 10%')
     .option(NO_LOCK_FLAG, NO_LOCK_HELP)
-    .addHelpText('after', '\nExit status: 0 no damage, 1 damage found (every affected object is named) or error, 10 repository missing, 11 locked (a prune or forget runs), 12 wrong password.')
     .action(
       action(async ({ cmd, reporter }) => {
         const opts = cmd.opts<{ readData?: boolean; readDataSubset?: string; lock: boolean }>();

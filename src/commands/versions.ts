@@ -18,9 +18,7 @@ export function register(program: Command): void {
       `
 TIME is when the version became the object's state (for unversioned sources: its last-modified
 time, or when a run saw it deleted). DATA says whether every piece of its content is located in
-a pack of the repository ("missing" means it cannot be restored). Reads only the catalog.
-
-Exit status: 0 ok (also when the key has no versions), 2 bad usage, 10 repository missing, 12 wrong password.`,
+a pack of the repository ("missing" means it cannot be restored). Reads only the catalog.`,
     )
     .action(
       action(async ({ cmd, reporter }, url: string) => {

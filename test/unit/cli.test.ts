@@ -50,7 +50,7 @@ groups:
     expect(r.code).toBe(0);
     for (const code of ['0 ', '1 ', '2 ', '3 ', '10 ', '11 ', '12 ', '130 ']) expect(r.stdout).toContain(`\n  ${code}`);
     const backupHelp = await cli(['backup', '--help']);
-    expect(backupHelp.stdout).toMatch(/3 partial/);
+    expect(backupHelp.stdout).toMatch(/\n {2}3 +partial/);
   });
 
   it('bad usage exits 2', async () => {

@@ -1,0 +1,75 @@
+// Every command's "Exit status" list in its --help comes from the one exit-code table in
+// src/cli.ts: the help names exactly the codes the table gives that command, and the program's
+// help names every code there is.
+import type { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { buildProgram, EXIT_CODE_TABLE, exitCodesOf } from '../../src/cli.js';
+import { ExitCode } from '../../src/errors.js';
+
+/** The help a user sees for `cmd --help` (commander's text and every addHelpText). */
+function helpOf(cmd: Command): string {
+  let text = '';
+  cmd.configureOutput({ writeOut: (s) => (text += s), writeErr: (s) => (text += s) });
+  cmd.outputHelp();
+  return text;
+}
+
+/** The codes listed under `heading` ("Exit status:" or "Exit codes:"), one per line until a blank line. */
+function listedCodes(help: string, heading: string): number[] {
+  const lines = help.split('\n');
+  const at = lines.indexOf(heading);
+  expect(at, `no "${heading}" in:\n${help}`).toBeGreaterThanOrEqual(0);
+  expect(lines.indexOf(heading, at + 1), `"${heading}" twice`).toBe(-1);
+  const codes: number[] = [];
+  for (const line of lines.slice(at + 1)) {
+    if (line.trim() === '') break;
+    const m = /^ {2}(\d+) +\S/.exec(line);
+    if (m !== null) codes.push(Number(m[1]));
+    else expect(line, 'a continuation line').toMatch(/^ {7}\S/);
+  }
+  return codes;
+}
+
+/** Every command that runs something (not only groups such as `catalog`), by its path. */
+function commandsWithAction(parent: Command, prefix = ''): [string, Command][] {
+  return parent.commands.flatMap((cmd) => {
+    const path = prefix + cmd.name();
+    const runs = (cmd as unknown as { _actionHandler: unknown })._actionHandler != null;
+    return [...(runs ? [[path, cmd] as [string, Command]] : []), ...commandsWithAction(cmd, `${path} `)];
+  });
+}
+
+describe('exit codes in --help', () => {
+  const program = buildProgram();
+  const commands = commandsWithAction(program);
+
+  it('finds every command', () => {
+    expect(commands.map(([path]) => path)).toEqual(expect.arrayContaining(['init', 'backup', 'restore', 'verify', 'catalog rebuild', 'lock extend', 'runs show', 'policy show']));
+    expect(commands).toHaveLength(20);
+  });
+
+  it.each(commandsWithAction(buildProgram()).map(([path]) => path))('lakeguard %s --help lists exactly its codes from the table', (path) => {
+    const cmd = commands.find(([p]) => p === path)![1];
+    const help = helpOf(cmd);
+    const fromTable = exitCodesOf(path as Parameters<typeof exitCodesOf>[0]);
+    expect(fromTable.length).toBeGreaterThan(0);
+    expect(listedCodes(help, 'Exit status:')).toEqual(fromTable.map((row) => row.code));
+    // The table's rows that give this command a code, and only those.
+    const rows = EXIT_CODE_TABLE.filter((row) => row.commands === 'every' || path in row.commands).map((row) => row.code);
+    expect(fromTable.map((row) => row.code)).toEqual(rows);
+    for (const { text } of fromTable) expect(help.replace(/\n {7}/g, ' ')).toContain(text);
+  });
+
+  it('every command can succeed, fail, and refuse bad usage; only backup and restore end partial', () => {
+    for (const [path] of commands) {
+      const codes = exitCodesOf(path as Parameters<typeof exitCodesOf>[0]).map((row) => row.code);
+      expect(codes, path).toEqual(expect.arrayContaining([ExitCode.ok, ExitCode.error, ExitCode.usage]));
+      expect(codes.includes(ExitCode.partial), path).toBe(path === 'backup' || path === 'restore');
+    }
+  });
+
+  it('the program help lists every exit code once, in the order of the table', () => {
+    expect(listedCodes(helpOf(program), 'Exit codes:')).toEqual(Object.values(ExitCode));
+    expect(EXIT_CODE_TABLE.map((row) => row.code)).toEqual(Object.values(ExitCode));
+  });
+});
