@@ -27,6 +27,18 @@ import {
   type SkippedEntry,
 } from './types.js';
 
+/** Where an FsStore keeps its objects, and how it treats the directory. */
+export interface FsStoreOptions {
+  root: string;
+  /** fsync files and directories on put (default true); tests may turn it off for speed. */
+  fsync?: boolean;
+  /**
+   * The directory holds user files (a backup source, a restore target), not a repository:
+   * `.lg-tmp-*` names are the user's and are listed, and see the class comment on links.
+   */
+  userFiles?: boolean;
+}
+
 /**
  * A directory as an ObjectStore: the repository on local or mounted disks, and local
  * directories as backup sources or restore targets. Key `a/b/c` is the file `<root>/a/b/c`.
@@ -57,17 +69,6 @@ import {
  * - `list` walks directories lazily in global key order (UTF-8 byte order, as S3), reading one
  *   directory at a time; request stats count one `list` per directory read.
  */
-export interface FsStoreOptions {
-  root: string;
-  /** fsync files and directories on put (default true); tests may turn it off for speed. */
-  fsync?: boolean;
-  /**
-   * The directory holds user files (a backup source, a restore target), not a repository:
-   * `.lg-tmp-*` names are the user's and are listed, and see the class comment on links.
-   */
-  userFiles?: boolean;
-}
-
 export class FsStore implements ObjectStore {
   readonly location: string;
   readonly stats: RequestStats = newRequestStats();
