@@ -137,6 +137,12 @@ function textBody(kind, size, r, dayIndex) {
 // --- the data set -------------------------------------------------------------------------
 
 /**
+ * One small object of the data set: `i` its index, `day` its partition, `dupOf` the index of
+ * the object whose body it repeats (-1: its own body).
+ * @typedef {{ i: number, key: string, size: number, kind: string, day: number, dupOf: number }} SmallObject
+ */
+
+/**
  * Describes the data set without generating any body: small objects (key, size, table kind,
  * dupOf) and large objects (key, size, segment list). Memory: ~100 bytes per object.
  */
@@ -144,7 +150,9 @@ export function describeDataset({ seed = 42, scale = 1 } = {}) {
   const count = Math.max(1, Math.round(DEFAULT_SMALL_OBJECTS * scale));
   const r = rng(mix(seed, 1));
   const totalWeight = TABLES.reduce((s, t) => s + t.weight, 0);
+  /** @type {SmallObject[][]} */
   const perTable = TABLES.map(() => []);
+  /** @type {SmallObject[]} */
   const small = [];
   for (let i = 0; i < count; i++) {
     let w = r() * totalWeight;

@@ -34,10 +34,6 @@ function parseTimeV(text) {
 }
 
 /**
- * Runs `cmd args` under /usr/bin/time -v. Returns {code, wallMs, peakRssKiB, userS, sysS,
- * stdout, stderr}. Output goes to files under workDir (a 100k-object run can print a lot).
- */
-/**
  * CPU seconds (user + system) the S3 server's daemons (radosgw, ceph-osd, ceph-mon) have used so
  * far, from /proc; null where there is no such process. The server shares the two cores with
  * the tool under test: what it burns per request bounds every tool's throughput.
@@ -68,6 +64,13 @@ export function serverCpuSeconds() {
   return found ? total : null;
 }
 
+/**
+ * Runs `cmd args` under /usr/bin/time -v. Returns {code, wallMs, peakRssKiB, userS, sysS,
+ * stdout, stderr}. Output goes to files under workDir (a 100k-object run can print a lot).
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {{ env?: NodeJS.ProcessEnv, cwd?: string, workDir: string, name: string, timeoutMs?: number }} options
+ */
 export async function runMeasured(cmd, args, { env, cwd, workDir, name, timeoutMs = 4 * 3600_000 }) {
   const server0 = serverCpuSeconds();
   const base = join(workDir, name.replace(/[^a-zA-Z0-9_.-]+/g, '_'));

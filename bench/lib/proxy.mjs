@@ -69,12 +69,14 @@ export async function startProxy({ upstream, port = 0, byPrefixDepth = 0 }) {
     const up = request(
       { host: target.hostname, port: target.port || 80, method: req.method, path: req.url, headers, agent, setHost: false },
       (upRes) => {
-        if (upRes.statusCode >= 500) c.errors++;
+        // Always set on a response to a client request (only server-side messages lack it).
+        const statusCode = /** @type {number} */ (upRes.statusCode);
+        if (statusCode >= 500) c.errors++;
         const out = [];
         for (let i = 0; i < upRes.rawHeaders.length; i += 2) {
           if (!HOP_BY_HOP.has(upRes.rawHeaders[i].toLowerCase())) out.push(upRes.rawHeaders[i], upRes.rawHeaders[i + 1]);
         }
-        res.writeHead(upRes.statusCode, upRes.statusMessage, out);
+        res.writeHead(statusCode, upRes.statusMessage, out);
         upRes.on('data', (d) => (c.bytesDown += d.length));
         upRes.pipe(res);
         upRes.on('error', () => res.destroy());
@@ -93,11 +95,16 @@ export async function startProxy({ upstream, port = 0, byPrefixDepth = 0 }) {
   server.keepAliveTimeout = 60_000;
   server.headersTimeout = 120_000;
   server.requestTimeout = 0;
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  const actualPort = server.address().port;
+  await /** @type {Promise<void>} */ (
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', resolve);
+    })
+  );
+  const address = server.address();
+  // A server listening on a host and port has an AddressInfo (a string is a pipe's path).
+  if (address === null || typeof address === 'string') throw new Error(`proxy: not listening on a TCP port: ${address}`);
+  const actualPort = address.port;
   return {
     port: actualPort,
     endpoint: `http://127.0.0.1:${actualPort}`,
@@ -107,6 +114,7 @@ export async function startProxy({ upstream, port = 0, byPrefixDepth = 0 }) {
       counts = emptyCounts();
       return c;
     },
+    /** @returns {Promise<void>} */
     close() {
       agent.destroy();
       server.closeAllConnections?.();

@@ -17,8 +17,10 @@ export function ratios(rows) {
   const add = (name, value, text) => value !== null && Number.isFinite(value) && out.push({ name, value: Math.round(value * 1000) / 1000, text });
   if (r['seed-small'] && r['raw-get-small']) add('seed-small/raw-get objects/s', r['seed-small'].objectsPerS / r['raw-get-small'].objectsPerS, 'seed backup (small) objects/s ÷ raw GET objects/s');
   const cpuPerObject = (x) => (x?.cpuS == null || x.serverCpuS == null || !x.objects ? null : (x.cpuS + x.serverCpuS) / x.objects);
-  if (cpuPerObject(r['seed-small']) && cpuPerObject(r['raw-get-small'])) {
-    add('seed-small/raw-get CPU per object', cpuPerObject(r['seed-small']) / cpuPerObject(r['raw-get-small']), 'CPU per object of the tool and the S3 server together (they share the cores): seed ÷ raw GET');
+  const seedCpuPerObject = cpuPerObject(r['seed-small']);
+  const rawGetCpuPerObject = cpuPerObject(r['raw-get-small']);
+  if (seedCpuPerObject && rawGetCpuPerObject) {
+    add('seed-small/raw-get CPU per object', seedCpuPerObject / rawGetCpuPerObject, 'CPU per object of the tool and the S3 server together (they share the cores): seed ÷ raw GET');
   }
   if (r['seed-small'] && r['raw-get-sdk-small']) add('seed-small/raw-get-sdk objects/s', r['seed-small'].objectsPerS / r['raw-get-sdk-small'].objectsPerS, 'seed backup (small) objects/s ÷ raw GET objects/s through the AWS SDK');
   if (r['seed-large'] && r['raw-get-large']) add('seed-large/raw-get MB/s', r['seed-large'].MBps / r['raw-get-large'].MBps, 'seed backup (large) MB/s ÷ raw GET MB/s');
@@ -39,6 +41,9 @@ export function ratios(rows) {
 /**
  * The targets of issue 6. Each: {id, target, status: PASS|FAIL|NOT MEASURED, measured}.
  * `rssCompare`: {scale, peakRssMB} of a seed backup at another scale (for flatness).
+ * @param rows
+ * @param meta
+ * @param {{ rssCompare?: { scale: number, peakRssMB: number } }} [options]
  */
 export function checkTargets(rows, meta, { rssCompare } = {}) {
   const r = Object.fromEntries(rows.filter((x) => x.wallMs !== undefined).map((x) => [x.name, x]));

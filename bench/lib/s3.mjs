@@ -19,6 +19,12 @@ import { forEachLimit } from './pool.mjs';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const env = process.env;
 
+/**
+ * What a failed SDK call throws, read defensively: a service error carries `name` and
+ * `$metadata`, a network error only `name` and `message`.
+ * @typedef {{ name?: string, message?: string, $metadata?: { httpStatusCode?: number } }} SdkError
+ */
+
 export const S3 = {
   endpoint: env.LAKEGUARD_S3_ENDPOINT ?? `http://127.0.0.1:${env.LAKEGUARD_S3_PORT ?? '7480'}`,
   region: 'us-east-1',
@@ -29,6 +35,7 @@ export const S3 = {
 /**
  * A path-style client with a keep-alive agent of `sockets` sockets. Checksums only when
  * required (Ceph 16 rejects the SDK's default aws-chunked trailing checksums on streams).
+ * @param {{ endpoint?: string, sockets?: number, onRequest?: (request: unknown) => void }} [options]
  */
 export function s3Client({ endpoint = S3.endpoint, sockets = 64, onRequest } = {}) {
   const client = new S3Client({
@@ -64,7 +71,8 @@ export async function bucketExists(s3, bucket) {
     await s3.send(new HeadBucketCommand({ Bucket: bucket }));
     return true;
   } catch (err) {
-    if (err.$metadata?.httpStatusCode === 404 || err.name === 'NotFound' || err.name === 'NoSuchBucket') return false;
+    const e = /** @type {SdkError} */ (err);
+    if (e.$metadata?.httpStatusCode === 404 || e.name === 'NotFound' || e.name === 'NoSuchBucket') return false;
     throw err;
   }
 }
@@ -74,7 +82,8 @@ export async function ensureBucket(s3, bucket) {
   try {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   } catch (err) {
-    if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
+    const e = /** @type {SdkError} */ (err);
+    if (e.name !== 'BucketAlreadyOwnedByYou' && e.name !== 'BucketAlreadyExists') throw err;
   }
 }
 
@@ -119,7 +128,8 @@ export async function dropBucket(s3, bucket) {
     await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
     return null;
   } catch (err) {
-    return `${bucket}: ${err.name}: ${err.message}`;
+    const e = /** @type {SdkError} */ (err);
+    return `${bucket}: ${e.name}: ${e.message}`;
   }
 }
 
@@ -128,7 +138,8 @@ export async function getJson(s3, bucket, key) {
     const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return JSON.parse(await res.Body.transformToString());
   } catch (err) {
-    if (err.name === 'NoSuchKey' || err.name === 'NoSuchBucket' || err.$metadata?.httpStatusCode === 404) return undefined;
+    const e = /** @type {SdkError} */ (err);
+    if (e.name === 'NoSuchKey' || e.name === 'NoSuchBucket' || e.$metadata?.httpStatusCode === 404) return undefined;
     throw err;
   }
 }
