@@ -41,7 +41,9 @@ const ENGINE = resolve(args['engine-dir']);
 const engine = (p) => import(pathToFileURL(join(ENGINE, 'dist', p)).href);
 const { Catalog } = await engine('catalog/catalog.js');
 const { Repository } = await engine('repository/repository.js');
-const { FsStore } = await engine('storage/fs-store.js');
+// Typed as this tree's FsStore, whose methods the S3-like store below overrides (another
+// --engine-dir's is checked only at run time).
+const { FsStore } = /** @type {typeof import('../src/storage/fs-store.js')} */ (await engine('storage/fs-store.js'));
 const { backupGroup } = await engine('engine/backup.js');
 const log = (msg) => console.error(`[catalog-footprint] ${msg}`);
 
@@ -100,14 +102,17 @@ class S3LikeStore extends FsStore {
     const contentType = { json: 'application/json', csv: 'text/csv', log: 'text/plain' }[ext] ?? 'binary/octet-stream';
     return { ...meta, etag: await this.etagOf(key, meta.size, meta.lastModified.getTime()), storageClass: 'STANDARD', contentType };
   }
+  /** @override */
   async *list(prefix, opts) {
     for await (const item of super.list(prefix, opts)) {
       yield item.kind === 'object' ? { ...item, etag: await this.etagOf(item.key, item.size, item.lastModified.getTime()), storageClass: 'STANDARD' } : item;
     }
   }
+  /** @override */
   async head(key, opts) {
     return this.s3meta(key, await super.head(key, opts));
   }
+  /** @override */
   async get(key, opts) {
     const got = await super.get(key, opts);
     return { body: got.body, meta: await this.s3meta(key, got.meta) };
@@ -184,13 +189,12 @@ const size = (f) => (existsSync(f) ? statSync(f).size : 0);
 const files = { db: size(catalogPath), wal: size(`${catalogPath}-wal`), shm: size(`${catalogPath}-shm`) };
 const total = files.db + files.wal + files.shm;
 const db = new Database(catalogPath, { readonly: true, fileMustExist: true });
-const count = (t) => db.prepare(`SELECT count(*) FROM ${t}`).pluck().get();
+const count = (t) => /** @type {number} */ (db.prepare(`SELECT count(*) FROM ${t}`).pluck().get());
 const counts = { versions: count('versions'), objects: count('objects'), blobs: count('blobs') };
 const schema = db.prepare("SELECT value FROM catalog_info WHERE name = 'schema'").pluck().get();
-const tables = db
-  .prepare('SELECT name, sum(pgsize) AS bytes, sum(pgsize - unused) AS used, count(*) AS pages FROM dbstat GROUP BY name ORDER BY bytes DESC')
-  .all()
-  .map((t) => ({ ...t, perVersion: Math.round((t.bytes / counts.versions) * 10) / 10 }));
+const tables = /** @type {{ name: string, bytes: number, used: number, pages: number }[]} */ (
+  db.prepare('SELECT name, sum(pgsize) AS bytes, sum(pgsize - unused) AS used, count(*) AS pages FROM dbstat GROUP BY name ORDER BY bytes DESC').all()
+).map((t) => ({ ...t, perVersion: Math.round((t.bytes / counts.versions) * 10) / 10 }));
 const freePages = db.pragma('freelist_count', { simple: true });
 const pageSize = db.pragma('page_size', { simple: true });
 db.close();

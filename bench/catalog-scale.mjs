@@ -188,7 +188,11 @@ const results = [
 ];
 catalog.close();
 
-const byName = (prefix) => results.find((r) => r.name.startsWith(prefix));
+const byName = (prefix) => {
+  const result = results.find((r) => r.name.startsWith(prefix));
+  if (result === undefined) throw new Error(`no measurement named ${prefix}...`);
+  return result;
+};
 log('');
 log(`target (< 1 s): ls --at of a 10,000-key prefix ${byName('ls --at <time>').first.toFixed(0)} ms cold / ${byName('ls --at <time>').median.toFixed(0)} ms warm; ` +
   `versions of one key ${byName('versions').first.toFixed(1)} ms cold / ${byName('versions').median.toFixed(1)} ms warm`);

@@ -80,6 +80,7 @@ concurrency: { list: 16, transfer: 32 }
   log(`backing up ${n} files`);
   const m = await run('backup', ['backup']);
   if (m.code !== 0) throw new Error(`backup exited ${m.code}: ${m.stderr.slice(-1000)}`);
+  if (m.peakRssKiB === null || m.userS === null || m.sysS === null) throw new Error(`backup: no peak RSS or CPU times from /usr/bin/time -v`);
   const summary = lastJson(m.stdout);
   const catalogBytes = ['', '-wal'].reduce((s, x) => s + (existsSync(join(work, `catalog.db${x}`)) ? statSync(join(work, `catalog.db${x}`)).size : 0), 0);
   const row = { objects: n, maxSize, wallMs: Math.round(m.wallMs), peakRssMB: Math.round(m.peakRssKiB / 1024), cpuS: +(m.userS + m.sysS).toFixed(1), objectsNew: summary?.counters?.objectsNew, catalogBytes };

@@ -132,6 +132,7 @@ const meta = {
     upload,
   },
   buckets,
+  /** @type {string[]} */
   notes: [],
 };
 
@@ -181,6 +182,14 @@ function machineInfo() {
 
 const emptyRequests = () => ({ list: 0, get: 0, head: 0, put: 0, post: 0, delete: 0 });
 
+/**
+ * Records one measurement as a row of the results and returns it. `extra` holds step-specific
+ * JSON (run ids, counters, proxy counts) that later steps read and add to.
+ * @param {string} name
+ * @param {string} tool
+ * @param {Awaited<ReturnType<typeof runMeasured>>} m
+ * @param {{ objects: number, bytes: number | null, requests: Record<string, unknown>, storedBytes?: number | null, engineMs?: number | null, extra?: Record<string, any> }} fields
+ */
 function row(name, tool, m, { objects, bytes, requests, storedBytes = null, engineMs = null, extra = {} }) {
   const r = {
     // 1-minute load average when the step ended: other work on the machine shows up here.
@@ -196,7 +205,7 @@ function row(name, tool, m, { objects, bytes, requests, storedBytes = null, engi
     requests: { ...emptyRequests(), ...requests },
     storedBytes,
     peakRssMB: m.peakRssKiB === null ? null : Math.round((m.peakRssKiB * 1024) / MB),
-    cpuS: m.userS === null ? null : Math.round((m.userS + m.sysS) * 100) / 100,
+    cpuS: m.userS === null || m.sysS === null ? null : Math.round((m.userS + m.sysS) * 100) / 100,
     // CPU the S3 server's daemons used meanwhile (the same two cores): see serverCpuSeconds.
     serverCpuS: m.serverCpuS ?? null,
     engineMs,
@@ -218,7 +227,7 @@ async function step(name, tool, fn) {
   try {
     return await fn();
   } catch (err) {
-    const message = String(err.message);
+    const message = String(/** @type {Error} */ (err).message);
     log(`${name} (${tool}) FAILED: ${message}`);
     const measured = rows.slice(before).find((r) => r.name === name);
     if (measured) Object.assign(measured, { ok: false, error: message.split('\n')[0] });
@@ -304,6 +313,11 @@ function sumCounters(summaries) {
 
 let repoBytes = 0;
 /** One `lakeguard backup`: returns the measurement and the row fields (not yet a row). */
+/**
+ * @param {string} name
+ * @param {string[]} args
+ * @param {{ expectNew?: number }} [options]
+ */
 async function measureBackup(name, args, { expectNew } = {}) {
   repoProxy?.take();
   const { m, summaries } = await lakeguard(name, ['backup', ...args]);
@@ -370,7 +384,9 @@ if (withBaselines) {
   // way lakeguard does (its own lean GET path), `raw-get-sdk-*` through the AWS SDK, as a
   // tool built on the SDK would: the targets use the first, the faster one.
   for (const [client, tool, prefix] of [['lean', 'lean-get', 'raw-get'], ['sdk', 'sdk-get', 'raw-get-sdk']]) {
-    for (const [name, file, n] of [[`${prefix}-small`, smallKeys, ds.small.length], [`${prefix}-large`, largeKeys, ds.large.length]]) {
+    /** @type {[name: string, keyFile: string, objects: number][]} */
+    const reads = [[`${prefix}-small`, smallKeys, ds.small.length], [`${prefix}-large`, largeKeys, ds.large.length]];
+    for (const [name, file, n] of reads) {
       await step(name, tool, async () => {
         const { m, out } = await runTool(name, 'raw-get.mjs', ['--bucket', srcBucket, '--keys', file, '--concurrency', String(concurrency), '--client', client, '--engine-dir', ENGINE]);
         if (out.objects !== n) throw new Error(`read ${out.objects} objects, expected ${n}`);
@@ -493,7 +509,9 @@ if (withSlowBaselines) {
       const init = await runMeasured('restic', ['-r', repo, 'init', '--repository-version', '2', ...resticFlags], { env, workDir: work, name: 'restic-init' });
       if (init.code !== 0) throw new Error(`restic init exited ${init.code}: ${init.stderr.slice(-1500)}`);
       let before = await bucketBytes(buckets.restic);
-      for (const [name, sub, n] of [['restic-small', 'small', ds.small.length], ['restic-large', 'large', ds.large.length]]) {
+      /** @type {[name: string, dir: string, files: number][]} */
+      const resticRuns = [['restic-small', 'small', ds.small.length], ['restic-large', 'large', ds.large.length]];
+      for (const [name, sub, n] of resticRuns) {
         await step(name, 'restic', async () => {
           proxy.take();
           const m = await runMeasured('restic', ['-r', repo, 'backup', '--json', '--host', 'bench', ...resticFlags, sub], { env, cwd: dir, workDir: work, name });
@@ -606,9 +624,10 @@ await step('catalog', 'lakeguard', async () => {
   const size = (f) => (existsSync(join(dirname(catalogFile), f)) ? statSync(join(dirname(catalogFile), f)).size : 0);
   const { default: Database } = await import('better-sqlite3');
   const db = new Database(catalogFile, { readonly: true, fileMustExist: true });
-  const versions = db.prepare('SELECT count(*) AS n FROM versions').get().n;
-  const objects = db.prepare('SELECT count(*) AS n FROM objects').get().n;
-  const blobs = db.prepare('SELECT count(*) AS n FROM blobs').get().n;
+  const versions = /** @type {{ n: number }} */ (db.prepare('SELECT count(*) AS n FROM versions').get()).n;
+  const objects = /** @type {{ n: number }} */ (db.prepare('SELECT count(*) AS n FROM objects').get()).n;
+  const blobs = /** @type {{ n: number }} */ (db.prepare('SELECT count(*) AS n FROM blobs').get()).n;
+  /** @type {unknown[] | null} */
   let pageStats = null;
   try {
     pageStats = db.prepare('SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC').all();

@@ -81,6 +81,10 @@ const cli = (args, { expect = 0 } = {}) => {
   return r.stdout;
 };
 
+/**
+ * @param {string} dir
+ * @param {(key: string) => boolean} [skip]
+ */
 const hashTree = (dir, skip = () => false) => {
   const hashes = new Map();
   const walk = (d) => {

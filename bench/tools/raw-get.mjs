@@ -30,11 +30,17 @@ const { values: opts } = parseArgs({
   },
 });
 if (!['sdk', 'lean'].includes(opts.client)) throw new Error(`--client must be sdk or lean, not ${opts.client}`);
+if (opts.keys === undefined) throw new Error('--keys is required (a file of object keys, one a line)');
 const concurrency = Number(opts.concurrency);
 const keys = readFileSync(opts.keys, 'utf8').split('\n').filter(Boolean);
 const requests = { get: 0 };
 const s3 = s3Client({ endpoint: opts.endpoint, sockets: concurrency, onRequest: () => requests.get++ });
-let get = async (key) => (await s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }))).Body;
+/**
+ * The body of one object. Both clients return a Node stream: the SDK's Body on Node is the
+ * HTTP response (an IncomingMessage), typed only as its cross-platform union.
+ * @type {(key: string) => Promise<import('node:stream').Readable>}
+ */
+let get = async (key) => /** @type {import('node:stream').Readable} */ ((await s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }))).Body);
 if (opts.client === 'lean') {
   const lean = await leanClient({ engineDir: opts['engine-dir'], endpoint: opts.endpoint, bucket: opts.bucket, sockets: concurrency });
   get = async (key) => {
