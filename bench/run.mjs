@@ -312,8 +312,8 @@ function sumCounters(summaries) {
 }
 
 let repoBytes = 0;
-/** One `lakeguard backup`: returns the measurement and the row fields (not yet a row). */
 /**
+ * One `lakeguard backup`: returns the measurement and the row fields (not yet a row).
  * @param {string} name
  * @param {string[]} args
  * @param {{ expectNew?: number }} [options]
