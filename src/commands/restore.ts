@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Scope, StateCut } from '../catalog/catalog.js';
 import { CatalogQueries } from '../catalog/queries.js';
@@ -14,6 +14,7 @@ import { FsStore } from '../storage/fs-store.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { formatBytes, formatDuration } from '../util/format.js';
+import { printable } from '../util/printable.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
@@ -205,6 +206,7 @@ function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
   if (flags.toDir !== undefined) {
     // Created by the first write: a refused or dry restore leaves no empty directory behind.
     const root = resolve(flags.toDir);
+    checkTargetDir(flags.toDir, root);
     // No fsync per restored file: a restore that dies is simply run again, and syncing every
     // file (and its directory) makes a restore of 200,000 files take many minutes.
     return new FsStore({ root, fsync: false, userFiles: true });
@@ -218,6 +220,36 @@ function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
     maxSockets: policy.concurrency.transfer * 2,
     uploadConcurrency: 2,
   });
+}
+
+/**
+ * Refuses a --to-dir that no write could succeed in, before anything is read: otherwise every
+ * object fails on its own and a restore of a million objects prints a million failures. Checks
+ * without creating anything (the first write creates the directory): the target, or its nearest
+ * existing ancestor, must be a directory this process may write in.
+ */
+function checkTargetDir(given: string, root: string): void {
+  const refuse = (problem: string): never => {
+    throw new UsageError(`--to-dir ${printable(given)}: ${problem}`, { hint: 'choose a directory you can write in (it is created when missing)' });
+  };
+  for (let dir = root; ; dir = dirname(dir)) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(dir).isDirectory();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && dirname(dir) !== dir) continue;
+      if (code === 'ENOTDIR') continue; // a parent is a file: found on the way up
+      return refuse(`cannot read ${printable(dir)} (${code ?? String(err)})`);
+    }
+    if (!isDirectory) refuse(dir === root ? 'exists and is not a directory' : `${printable(dir)} is not a directory`);
+    try {
+      accessSync(dir, constants.W_OK | constants.X_OK);
+    } catch {
+      refuse(dir === root ? 'not writable by this user' : `cannot create it: ${printable(dir)} is not writable by this user`);
+    }
+    return;
+  }
 }
 
 function describe(s: RestoreSummary, label: string, where: string): string {

@@ -111,6 +111,19 @@ describe('restore into a directory: safety and explicit answers', () => {
     expect(existsSync(target)).toBe(false);
   });
 
+  it('a --to-dir no write can succeed in is refused in one line (exit 2) before any object is read', async () => {
+    const file = join(dir.path, 'a-file');
+    writeFileSync(file, 'not a directory');
+    const under = await cli(['restore', '--to-dir', join(file, 'x')]);
+    expect(under.code).toBe(2);
+    expect(under.stderr).toBe(`lakeguard: --to-dir ${join(file, 'x')}: ${file} is not a directory\n  hint: choose a directory you can write in (it is created when missing)\n`);
+    const itself = await cli(['restore', '--to-dir', file, '--json']);
+    expect(itself.code).toBe(2);
+    expect(itself.stderr).toMatch(/--to-dir .*a-file: exists and is not a directory/);
+    expect(itself.stdout).not.toMatch(/"message_type":"(restored|failed)"/);
+    expect(readFileSync(file, 'utf8')).toBe('not a directory');
+  });
+
   it('--overwrite if-changed (default) rewrites only changed files; never skips existing ones; always writes all', async () => {
     const target = join(dir.path, 'again');
     const first = await cli(['restore', '--to-dir', target, '--json']);
