@@ -14,30 +14,39 @@ import v8 from 'node:v8';
  * does that); without one (`node bin/lakeguard`, lakeguard embedded in another program, other
  * runtimes) the pacer does nothing. Returns the function that stops it.
  */
-export function startHeapPacer(intervalMs = 250, budgetBytes = 48 * 1024 * 1024, gc: (() => void) | undefined = globalGc()): () => void {
+export function startHeapPacer(
+  intervalMs = 250,
+  budgetBytes = 48 * 1024 * 1024,
+  gc: (() => void) | undefined = globalGc(),
+  read: () => number = heapAndBuffersInUse,
+): () => void {
   if (gc === undefined) return () => {};
   const collect = gc;
-  // Buffers count too (external memory): a Buffer's bytes are freed only when the collector
-  // finds its object dead, and a restore through the lean PUT path made so little JS garbage
-  // that dropped object bodies stayed resident (+14-25 MB peak RSS, bench/README.md).
-  const used = (): number => {
-    const h = v8.getHeapStatistics();
-    return h.used_heap_size + h.external_memory;
-  };
   // Growth is measured from the lowest reading since the last collection: a reading taken
   // while dead Buffers were still counted would otherwise hide the next budget's worth.
-  let low = used();
+  let low = read();
   const timer = setInterval(() => {
-    const now = used();
+    const now = read();
     if (now < low + budgetBytes) {
       low = Math.min(low, now);
       return;
     }
     collect();
-    low = used();
+    low = read();
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/**
+ * What the pacer watches: the JS heap in use plus the Buffers outside it (external memory). A
+ * Buffer's bytes are freed only when the collector finds its object dead, and a restore through
+ * the lean PUT path made so little JS garbage that dropped object bodies stayed resident
+ * (+14-25 MB peak RSS, bench/README.md).
+ */
+export function heapAndBuffersInUse(): number {
+  const h = v8.getHeapStatistics();
+  return h.used_heap_size + h.external_memory;
 }
 
 /** Node's gc function when node was started with --expose-gc; read when the pacer starts. */
