@@ -4,7 +4,7 @@
 // defaults; the global setup also exports the env to the workers.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { S3Store } from '../../src/storage/s3-store.js';
+import { S3Store, type S3StoreOptions } from '../../src/storage/s3-store.js';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -162,13 +162,14 @@ export function writeS3Policy(
   return file;
 }
 
-/** lakeguard's own S3 store on a test bucket (and key prefix), as the test user. */
-export function testS3Store(bucket: string, prefix = ''): S3Store {
+/** lakeguard's own S3 store on a test bucket (and key prefix), as the test user; `extra` adds options (clock, retry). */
+export function testS3Store(bucket: string, prefix = '', extra: Partial<S3StoreOptions> = {}): S3Store {
   return new S3Store({
     bucket,
     prefix,
     endpoint: S3_TEST.endpoint,
     region: S3_TEST.region,
     credentials: { accessKeyId: S3_TEST.accessKeyId, secretAccessKey: S3_TEST.secretAccessKey },
+    ...extra,
   });
 }

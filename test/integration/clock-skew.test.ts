@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/errors.js';
 import { S3Store } from '../../src/storage/s3-store.js';
 import { getBytes } from '../../src/storage/types.js';
-import { S3_TEST, createTestBucket, emptyAndDeleteBucket } from '../helpers/s3-env.js';
+import { createTestBucket, emptyAndDeleteBucket, testS3Store } from '../helpers/s3-env.js';
 
 const MINUTE = 60_000;
 
@@ -14,15 +14,7 @@ describe('clock skew against the real server', () => {
   let bucket: string;
   const stores: S3Store[] = [];
   const store = (skewMs: number, extra: { retry?: { maxAttempts: number } } = {}): S3Store => {
-    const s = new S3Store({
-      bucket,
-      prefix: 'skew',
-      endpoint: S3_TEST.endpoint,
-      region: S3_TEST.region,
-      credentials: { accessKeyId: S3_TEST.accessKeyId, secretAccessKey: S3_TEST.secretAccessKey },
-      clock: () => Date.now() + skewMs,
-      ...extra,
-    });
+    const s = testS3Store(bucket, 'skew', { clock: () => Date.now() + skewMs, ...extra });
     stores.push(s);
     return s;
   };

@@ -14,7 +14,7 @@ import type { Repository } from '../../src/repository/repository.js';
 import { S3Store } from '../../src/storage/s3-store.js';
 import { runCli } from '../helpers/cli.js';
 import { hashTree, initRepo, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
-import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client } from '../helpers/s3-env.js';
+import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, testS3Store } from '../helpers/s3-env.js';
 
 describe('a backup that loses its lock (real server)', () => {
   let bucket: string;
@@ -35,13 +35,7 @@ describe('a backup that loses its lock (real server)', () => {
   beforeEach(async () => {
     dir = tempDir('lock-loss');
     prefix = `r-${Math.random().toString(36).slice(2, 8)}`;
-    const store = new S3Store({
-      bucket,
-      prefix,
-      endpoint: S3_TEST.endpoint,
-      region: S3_TEST.region,
-      credentials: { accessKeyId: S3_TEST.accessKeyId, secretAccessKey: S3_TEST.secretAccessKey },
-    });
+    const store = testS3Store(bucket, prefix);
     stores.push(store);
     repo = await initRepo(store);
     catalog = Catalog.open(join(dir.path, 'catalog.db'), repo.id);

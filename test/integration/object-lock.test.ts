@@ -20,10 +20,9 @@ import { sqlite } from '../../src/catalog/connection.js';
 import { CLOCK_SKEW_MARGIN_MS, DAY_MS, defaultSlackMs } from '../../src/repository/object-lock.js';
 import { lockedUntil, removeRepositoryObject } from '../../src/repository/remove.js';
 import { Repository } from '../../src/repository/repository.js';
-import { S3Store } from '../../src/storage/s3-store.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
+import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, testS3Store, writeS3Policy } from '../helpers/s3-env.js';
 
 const s3 = testS3Client();
 const PASSWORD = 'lock-test-password';
@@ -51,16 +50,6 @@ async function s3ErrorOf(p: Promise<unknown>): Promise<{ name: string; status: n
     return { name: (err as Error).name, status: (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode };
   }
   throw new Error('expected the S3 call to fail');
-}
-
-function storeOf(bucket: string, prefix: string): S3Store {
-  return new S3Store({
-    bucket,
-    prefix,
-    endpoint: S3_TEST.endpoint,
-    region: S3_TEST.region,
-    credentials: { accessKeyId: S3_TEST.accessKeyId, secretAccessKey: S3_TEST.secretAccessKey },
-  });
 }
 
 describe('S3 Object Lock on the repository', () => {
@@ -103,8 +92,8 @@ describe('S3 Object Lock on the repository', () => {
   });
 
   it('S3Store: tells lock buckets from others, reads and extends a retention, tells "no retention" from "no object"', async () => {
-    const lockStore = storeOf(govBucket, 'store-test/');
-    const plainStore = storeOf(plain, '');
+    const lockStore = testS3Store(govBucket, 'store-test/');
+    const plainStore = testS3Store(plain, '');
     try {
       expect(await lockStore.objectLockEnabled()).toBe(true);
       expect(await plainStore.objectLockEnabled()).toBe(false);
@@ -170,7 +159,7 @@ describe('S3 Object Lock on the repository', () => {
     });
 
     it('removeRepositoryObject leaves a locked pack whole and says until when', async () => {
-      const store = storeOf(govBucket, prefix);
+      const store = testS3Store(govBucket, prefix);
       try {
         const repo = await Repository.open(store, { password: async () => PASSWORD });
         const pack = (await versionsUnder(govBucket, `${prefix}packs/`))[0]!;
@@ -189,7 +178,7 @@ describe('S3 Object Lock on the repository', () => {
     });
 
     it('removeRepositoryObject deletes every version of an object once its retention has ended', async () => {
-      const store = storeOf(govBucket, prefix);
+      const store = testS3Store(govBucket, prefix);
       try {
         const repo = await Repository.open(store, { password: async () => PASSWORD });
         const index = (await versionsUnder(govBucket, `${prefix}index/`))[0]!;
@@ -318,7 +307,7 @@ describe('S3 Object Lock on the repository', () => {
     expect((await s3ErrorOf(shorten)).status).toBe(403);
     expect((await retentionOf(bucket, pack.Key!, pack.VersionId)).until).toBe(r.until);
 
-    const store = storeOf(bucket, 'c/');
+    const store = testS3Store(bucket, 'c/');
     try {
       const repo = await Repository.open(store, { password: async () => PASSWORD });
       expect(await removeRepositoryObject(repo, pack.Key!.slice(2))).toEqual({ removed: false, lockedUntil: new Date(r.until) });
