@@ -1,3 +1,5 @@
+import type { ObjectSignal } from './anomaly-types.js';
+
 /** Metadata preserved per version and restored to S3 targets. */
 export interface StoredMeta {
   contentType?: string;
@@ -30,6 +32,8 @@ export interface VersionRecord {
   meta?: StoredMeta;
   /** Blob ids (hex) whose concatenation is the object's content, in order. */
   blobs: string[];
+  /** What anomaly detection saw in this version (anomaly-types.ts); absent when nothing. */
+  signals?: ObjectSignal[];
 }
 
 export interface FailureRecord {
