@@ -4,7 +4,7 @@
  * entry, each level overriding only the fields it sets, over the built-in defaults below.
  */
 import { basename } from 'node:path';
-import type { Policy, Source } from './types.js';
+import type { Group, Policy, Source } from './types.js';
 
 /** A share threshold as a fraction (0.25 = `25%`), or null when the rule is `off`. */
 export type ShareThreshold = number | null;
@@ -116,16 +116,24 @@ function inherit(into: AnomalyScope, level: AnomalyLevel | undefined, origin: st
   }
 }
 
-/** The effective anomaly settings of one source prefix of a group. */
-export function anomalyScope(policy: Policy, group: Policy['groups'][number], source: Source, prefix: string): AnomalyScope {
-  const bucket = sourceBucket(source);
+/**
+ * The effective anomaly settings of one prefix of a source of a group. `source` may be
+ * undefined (a source opened outside the policy, as tests do): then only the policy and group
+ * levels apply.
+ */
+export function anomalyScope(policy: Policy, group: Group, source: Source | undefined, prefix: string, bucket = source === undefined ? '' : sourceBucket(source)): AnomalyScope {
   const origins = Object.fromEntries(ANOMALY_FIELDS.map((f) => [f, 'default'])) as Record<AnomalyField, string>;
   const scope: AnomalyScope = { group: group.name, bucket, prefix, settings: { ...ANOMALY_DEFAULTS }, origins };
   inherit(scope, policy.anomaly, 'policy');
   inherit(scope, group.anomaly, `group ${group.name}`);
-  inherit(scope, source.anomaly, `source ${bucket}`);
-  inherit(scope, source.prefixAnomaly?.[prefix], `prefix ${bucket}/${prefix}`);
+  inherit(scope, source?.anomaly, `source ${bucket}`);
+  inherit(scope, source?.prefixAnomaly?.[prefix], `prefix ${bucket}/${prefix}`);
   return scope;
+}
+
+/** The settings of `prefix` of the source catalogued as `bucket` in `group`. */
+export function anomalyScopeOf(policy: Policy, group: Group, bucket: string, prefix: string): AnomalyScope {
+  return anomalyScope(policy, group, group.sources.find((s) => sourceBucket(s) === bucket), prefix, bucket);
 }
 
 /** Every scope of every group (or of one group), with its effective settings and their origins. */
