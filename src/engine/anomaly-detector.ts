@@ -17,7 +17,7 @@ import type { Group, Policy } from '../policy/types.js';
 import type { ObjectEntry } from '../storage/types.js';
 import { hasRansomwareExtension, isExtensionSwap, ransomNoteMatcher } from './anomaly-names.js';
 import { judgePartition } from './anomaly-rules.js';
-import { formatOf, hasFormat, isIncompressible, needsPreviousRatio, type ContentSample } from './anomaly-sniff.js';
+import { ContentSniffer, formatOf, isIncompressible, needsPreviousRatio, type ContentSample } from './anomaly-sniff.js';
 import type { Change } from './scan.js';
 
 /** Deleted keys remembered per partition for extension swaps; a swap of a key deleted past this many goes unseen. */
@@ -86,9 +86,14 @@ export class AnomalyDetector {
     private readonly runSeq: number,
   ) {}
 
-  /** Whether the run sniffs this key's content (its prefix has detection on). */
-  watches(bucket: string, key: string): boolean {
-    return this.scopeOf(bucket, key) !== undefined;
+  /**
+   * A new sniffer for each read of this key's content, or undefined when its prefix has
+   * detection off (a factory: a retried read starts afresh).
+   */
+  snifferFor(bucket: string, key: string): (() => ContentSniffer) | undefined {
+    if (this.scopeOf(bucket, key) === undefined) return undefined;
+    const format = formatOf(key);
+    return () => new ContentSniffer(format);
   }
 
   private scopeOf(bucket: string, key: string): Scope | undefined {
@@ -194,15 +199,14 @@ export class AnomalyDetector {
     }
 
     const signals: ObjectSignal[] = [];
-    const format = formatOf(entry.key);
-    if (format !== undefined && !hasFormat(format, sample)) signals.push('format');
+    if (sample.formatOk === false) signals.push('format');
     const incompressible = isIncompressible(entry.key, sample, isChange ? before?.storedRatio : undefined);
     if (incompressible) signals.push('incompressible');
     if (isNewKey && p.scope.isRansomNote(entry.key)) signals.push('ransom-note');
     if (isNewKey && (hasRansomwareExtension(entry.key) || isExtensionSwap(entry.key, (k) => p.deletedKeys.has(k)))) signals.push('extension-swap');
     if (isChange && before !== undefined && before.etag === entry.etag && before.size === sample.size) signals.push('identical');
 
-    if (isChange && format !== undefined && !signals.includes('format') && !incompressible) s.changedVerified++;
+    if (isChange && sample.formatOk === true && !incompressible) s.changedVerified++;
     if (isNewKey && signals.length === 0) p.validBytesAdded += sample.size;
     for (const signal of signals) s.signals[signal] = (s.signals[signal] ?? 0) + 1;
     if (signals.length === 0) return undefined;
