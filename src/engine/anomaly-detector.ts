@@ -58,6 +58,8 @@ export function partitionOf(prefix: string, key: string): string {
 export class AnomalyDetector {
   /** Bucket → its enabled scopes, longest prefix first. */
   private readonly scopes = new Map<string, Scope[]>();
+  /** Buckets the catalog knew before the run: only their keys can have an earlier version to look up. */
+  private readonly catalogued = new Set<string>();
   /** `bucket\0partition` → its state. */
   private readonly partitions = new Map<string, PartitionState>();
   private flaggedObjects = 0;
@@ -76,6 +78,7 @@ export class AnomalyDetector {
       }
       scopes.sort((a, b) => b.prefix.length - a.prefix.length);
       if (scopes.length > 0) detector.scopes.set(source.bucket, scopes);
+      if (catalog.findBucketId(source.bucket) !== undefined) detector.catalogued.add(source.bucket);
     }
     return detector.scopes.size === 0 ? null : detector;
   }
@@ -144,7 +147,7 @@ export class AnomalyDetector {
       case 'new':
         if (versioned) {
           if (change.entry.isDeleteMarker && change.entry.isLatest) {
-            const previous = versionBeforeRun(this.catalog, bucket, key, this.runSeq);
+            const previous = this.versionBeforeRun(bucket, key);
             if (previous !== undefined && !previous.deleteMarker) this.countDeleted(p, key, previous.size);
           }
         } else if (!change.entry.isDeleteMarker) {
@@ -153,6 +156,11 @@ export class AnomalyDetector {
         }
         return;
     }
+  }
+
+  /** The key as it was before the run; no query for a bucket the catalog did not know (a seed). */
+  private versionBeforeRun(bucket: string, key: string): PreviousVersion | undefined {
+    return this.catalogued.has(bucket) ? versionBeforeRun(this.catalog, bucket, key, this.runSeq) : undefined;
   }
 
   private countDeleted(p: PartitionState, key: string, size: number): void {
@@ -176,7 +184,7 @@ export class AnomalyDetector {
     let isChange: boolean;
     if (versioned) {
       // Only the newest version decides what happened to the key; older new ones were passing states.
-      if (entry.isLatest) before = versionBeforeRun(this.catalog, bucket, entry.key, this.runSeq);
+      if (entry.isLatest) before = this.versionBeforeRun(bucket, entry.key);
       const wasLive = before !== undefined && !before.deleteMarker;
       isNewKey = entry.isLatest && !wasLive;
       isChange = entry.isLatest && wasLive;
