@@ -30,7 +30,7 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
 
 /** Every command with an action, by its path (`lakeguard <path> --help`). */
 const COMMAND_PATHS = [
-  'init', 'backup', 'restore', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'versions', 'find', 'ls',
+  'init', 'backup', 'restore', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'runs ack', 'versions', 'find', 'ls',
   'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'cost', 'unlock', 'migrate', 'policy show',
 ] as const;
 type CommandPath = (typeof COMMAND_PATHS)[number];
@@ -67,7 +67,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     notes: {
       init: 'created', backup: 'complete', restore: 'restored', verify: 'no damage', forget: 'done', prune: 'done', 'lock extend': 'done',
       versions: 'ok (also when the key has no versions)', find: 'ok (also when nothing matched)', ls: 'ok (also when the prefix is empty)',
-      'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
+      'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', 'runs ack': 'acknowledged', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
     },
   },
   {
@@ -99,6 +99,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'lock extend': 'bad usage (e.g. a repository without Object Lock)',
       runs: 'bad usage or unknown group',
       'runs show': 'bad usage or unknown run',
+      'runs ack': 'bad usage, unknown run, or the run is not suspect or already acknowledged',
       calendar: 'bad usage or unknown group',
       'catalog sync': 'bad usage (also with --offline)',
       cost: 'bad usage (unknown group or class)',
@@ -114,12 +115,20 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       restore: 'some objects could not be restored or named keys are not in the backup (listed)',
     },
   },
+  {
+    code: ExitCode.suspect,
+    meaning: 'complete, anomalies found: the run is suspect (see `runs show <id> --anomalies`); 1 and 3 take precedence',
+    short: 'suspect',
+    commands: {
+      backup: 'complete, but at least one run is suspect (mass overwrite, deletion, encryption, broken formats: each finding is printed; a partial run exits 3 and is still named suspect)',
+    },
+  },
   { code: ExitCode.repositoryMissing, meaning: 'repository missing', short: 'repository missing', commands: only(OPENS_REPOSITORY) },
   {
     code: ExitCode.locked,
     meaning: "repository locked by another operation, or this command's own lock was lost",
     short: 'locked',
-    commands: only(['backup', 'restore', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate'], {
+    commands: only(['backup', 'restore', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate', 'runs ack'], {
       restore: 'locked (a prune or forget runs)',
       verify: 'locked (a prune or forget runs)',
       prune: 'lock held',

@@ -6,6 +6,7 @@ import { formatBytes, formatDuration, formatTime, formatTimeMs, table } from '..
 import { action } from './action.js';
 import { openAll } from './context.js';
 import { csvRow, limitOption, ListPrinter, plural, requireGroup } from './query-common.js';
+import { registerAck, runMarks, showAnomalies, verdictLines } from './runs-anomalies.js';
 
 export function register(program: Command): void {
   const runs = program
@@ -18,8 +19,10 @@ export function register(program: Command): void {
 FINISHED is when a run ended, to the millisecond: pasted into \`restore --at\` (or ls/find/diff
 --at) it gives the state that run recorded, including the deletions it noticed while it ran
 (an unversioned source's deletion is stamped when the run sees it). A run id gives the same
-state by run: \`--at <id>\` or \`restore --run <id>\`. --json prints one "run" message per run,
-then a "summary".`,
+state by run: \`--at <id>\` or \`restore --run <id>\`. A suspect run (anomalies found, not yet
+acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\` says why,
+\`runs ack <id>\` records that you looked. --json prints one "run" message per run (with
+"suspect" and "acknowledged"), then a "summary".`,
     )
     .action(
       action(async ({ cmd, reporter }) => {
@@ -28,8 +31,9 @@ then a "summary".`,
         try {
           if (opts.group !== undefined) requireGroup(ctx.policy, ctx.catalog, opts.group);
           const runs = ctx.catalog.listRuns(opts.group === undefined ? {} : { group: opts.group });
+          const mark = runMarks(ctx.catalog);
           if (reporter.json) {
-            for (const r of runs) reporter.data({ message_type: 'run', ...r }, '');
+            for (const r of runs) reporter.data({ message_type: 'run', ...r, suspect: mark(r.id) === 'suspect', acknowledged: mark(r.id) === 'acknowledged' }, '');
             reporter.summary({ runs: runs.length, ...(opts.group === undefined ? {} : { group: opts.group }) }, '');
             return;
           }
@@ -37,7 +41,7 @@ then a "summary".`,
             r.id,
             r.group,
             r.finished === null ? '-' : formatTimeMs(r.finished),
-            r.status,
+            mark(r.id) === 'suspect' ? `${r.status} ! SUSPECT` : r.status,
             r.counters?.objectsSeen ?? 0,
             (r.counters?.objectsNew ?? 0) + (r.counters?.objectsChanged ?? 0),
             r.counters?.objectsFailed ?? 0,
@@ -62,12 +66,13 @@ then a "summary".`,
     .argument('<id>', 'run id, unique id prefix or run number')
     .option('--failures', 'list the objects that failed, with their error, and the entries skipped (symbolic links, special files)')
     .option('--csv', 'print the failures as CSV (bucket,key,version_id,code,message) and nothing else')
-    .option('--limit <n>', 'list at most this many failures')
+    .option('--limit <n>', 'list at most this many failures (or flagged objects)')
+    .option('--anomalies', 'list what anomaly detection flagged: the partition findings, then each flagged object with its signals (--json, --csv)')
     // The program sets exitOverride on its direct subcommands only.
     .exitOverride()
     .action(
       action(async ({ cmd, reporter }, ref: string) => {
-        const flags = cmd.opts<{ failures?: boolean; csv?: boolean; limit?: string }>();
+        const flags = cmd.opts<{ failures?: boolean; csv?: boolean; limit?: string; anomalies?: boolean }>();
         const max = limitOption(flags.limit) ?? Infinity;
         const ctx = await openAll(cmd, { reporter });
         try {
@@ -75,6 +80,7 @@ then a "summary".`,
           const details = q.runShow(ref);
           if (details === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
           const seq = details.run.seq;
+          if (flags.anomalies) return showAnomalies(ctx.catalog, details.run, reporter, { csv: flags.csv === true, ...(flags.limit === undefined ? {} : { limit: flags.limit }) });
           const pages = () => allPages(q.failures(seq), (after) => q.failures(seq, { after }));
           if (flags.csv && !reporter.json) {
             let out = csvRow(['bucket', 'key', 'version_id', 'code', 'message']);
@@ -89,7 +95,7 @@ then a "summary".`,
             if (out !== '') process.stdout.write(out);
             return;
           }
-          if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true));
+          if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true, verdictLines(ctx.catalog, details.run)));
           if (flags.failures || flags.csv) {
             const printer = new ListPrinter<FailureRecord>(
               reporter,
@@ -109,9 +115,11 @@ then a "summary".`,
         }
       }),
     );
+
+  registerAck(runs);
 }
 
-function describe(d: RunDetails, listingFailures: boolean): string {
+function describe(d: RunDetails, listingFailures: boolean, verdict: [string, string][]): string {
   const r = d.run;
   const c = r.counters;
   const lines: [string, string][] = [
@@ -142,5 +150,6 @@ function describe(d: RunDetails, listingFailures: boolean): string {
   lines.push(['failures', d.failures === 0 ? 'none' : `${d.failures}`]);
   if (d.skipped > 0) lines.push(['skipped', `${d.skipped} (symbolic links, special files: not backed up)`]);
   if (d.failures + d.skipped > 0) lines[lines.length - 1]![1] += listingFailures ? ':' : ' (list them with --failures, or --csv)';
+  lines.splice(3, 0, ...verdict);
   return lines.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n');
 }

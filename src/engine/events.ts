@@ -1,3 +1,4 @@
+import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { RunCounters, RunStatus } from '../catalog/types.js';
 
 /**
@@ -25,6 +26,8 @@ export interface BackupSummary {
   status: RunStatus;
   dryRun: boolean;
   counters: RunCounters;
+  /** Anomaly detection's verdict (docs/anomalies.md); absent when nothing was judged (a dry run, a failed run, detection off). */
+  anomalies?: RunAnomalies;
 }
 
 export function emptyCounters(): RunCounters {
