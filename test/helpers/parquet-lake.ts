@@ -404,7 +404,13 @@ export interface LiveObject {
   size: number;
   sha256: string;
   contentType: string | undefined;
+  /** User metadata, keys sorted (so that two snapshots compare as JSON). */
   metadata: Record<string, string>;
+}
+
+function liveObject(body: Buffer, contentType: string | undefined, metadata: Record<string, string>): LiveObject {
+  const sorted = Object.fromEntries(Object.entries(metadata).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return { size: body.length, sha256: createHash('sha256').update(body).digest('hex'), contentType, metadata: sorted };
 }
 
 async function* liveKeys(s3: S3Client, bucket: string, prefix: string): AsyncGenerator<string> {
@@ -430,7 +436,7 @@ export async function snapshotBucket(s3: S3Client, bucket: string, prefix = ''):
     keys.map((key) =>
       limit(async () => {
         const o = await getObject(s3, bucket, key);
-        return [key, { size: o.body.length, sha256: createHash('sha256').update(o.body).digest('hex'), contentType: o.contentType, metadata: o.metadata }] as const;
+        return [key, liveObject(o.body, o.contentType, o.metadata)] as const;
       }),
     ),
   );
@@ -441,7 +447,7 @@ export async function snapshotBucket(s3: S3Client, bucket: string, prefix = ''):
 export function modelSnapshot(model: LakeModel): Map<string, LiveObject> {
   const out = new Map<string, LiveObject>();
   for (const [key, f] of [...model.files].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    out.set(key, { size: f.body.length, sha256: createHash('sha256').update(f.body).digest('hex'), contentType: f.contentType, metadata: f.metadata });
+    out.set(key, liveObject(f.body, f.contentType, f.metadata));
   }
   return out;
 }
