@@ -46,6 +46,13 @@ export interface PartitionStats {
   bytesAdded: number;
   bytesChanged: number;
   bytesDeleted: number;
+  /**
+   * Of `changed`: new versions whose data was verified valid (their extension's format
+   * signature, and compressing as their earlier version did). The `overwritten` rule leaves
+   * them out: a partition rewritten with good data is an ordinary day. Absent in statistics
+   * recorded before it existed: then every change counts.
+   */
+  changedVerified?: number;
   /** Objects of this partition carrying each object signal. */
   signals: Partial<Record<ObjectSignal, number>>;
 }

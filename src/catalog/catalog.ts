@@ -14,6 +14,7 @@ import { dirname } from 'node:path';
 import { LakeguardError } from '../errors.js';
 import { requireCjs } from '../util/cjs.js';
 import { decodeStorageClass, encodeEtag, encodeLastModified, encodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
+import type { ObjectSignal } from './anomaly-types.js';
 import { corruptCatalogError, isCorruptDatabase, noteCatalogOpened } from './corrupt.js';
 import { attachConnection } from './connection.js';
 import { migrate } from './migrate.js';
@@ -172,6 +173,7 @@ export class Catalog {
       ),
       blobRow: db.prepare(`SELECT id FROM blobs b WHERE ${blobHashIs('b', '@hash')}`).pluck(),
       insertVersionBlob: db.prepare('INSERT INTO version_blobs (version, seq, blob) VALUES (?, ?, ?)'),
+      insertSignals: db.prepare('INSERT OR REPLACE INTO version_signals (version, signals) VALUES (?, ?)'),
       insertPack: db.prepare('INSERT INTO packs (name, size, run) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size RETURNING id'),
       // No unique index on hash (it would hold every id twice): a hash already there is skipped here.
       insertBlob: db.prepare(
@@ -329,6 +331,7 @@ export class Catalog {
         ).lastInsertRowid,
       );
       if (blobs.length > 1) blobs.forEach((blob, seq) => this.stmts.insertVersionBlob.run(versionRow, seq, blob));
+      if (r.signals !== undefined && r.signals.length > 0) this.stmts.insertSignals.run(versionRow, r.signals.join(','));
       this.stmts.updateLatest.run({ version: versionRow, object: objectId, validFrom: r.validFrom });
       inserted++;
     }
@@ -440,8 +443,10 @@ export class Catalog {
                 v.storage_class AS storageClass, m.json AS meta,
                 CASE WHEN v.blob IS NOT NULL THEN (SELECT hex(bl.hash) FROM blobs bl WHERE bl.id = v.blob)
                   ELSE (SELECT group_concat(hex(x.hash), ',') FROM (SELECT bl.hash AS hash FROM version_blobs vb JOIN blobs bl ON bl.id = vb.blob
-                   WHERE vb.version = v.id ORDER BY vb.seq) x) END AS blobs
+                   WHERE vb.version = v.id ORDER BY vb.seq) x) END AS blobs,
+                vs.signals AS signals
          FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket LEFT JOIN metas m ON m.id = v.meta
+           LEFT JOIN version_signals vs ON vs.version = v.id
          WHERE v.run = ? AND v.id > ? ORDER BY v.id LIMIT ?`,
       )
       .all(runSeq, afterRow, limit) as Row[];
@@ -458,6 +463,7 @@ export class Catalog {
       ...(r.storageClass === null ? {} : { storageClass: decodeStorageClass(r.storageClass)! }),
       ...(r.meta === null ? {} : { meta: JSON.parse(r.meta as string) as StoredMeta }),
       blobs: r.blobs === null ? [] : (r.blobs as string).toLowerCase().split(','),
+      ...(r.signals === null ? {} : { signals: (r.signals as string).split(',') as ObjectSignal[] }),
     }));
   }
 

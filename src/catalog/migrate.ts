@@ -11,9 +11,7 @@ import { SCHEMA, SCHEMA_VERSION } from './schema.js';
  */
 export function migrate(db: Database.Database): void {
   if (!hasTable(db, 'versions')) return;
-  const stored = hasTable(db, 'catalog_info')
-    ? (db.prepare("SELECT value FROM catalog_info WHERE name = 'schema'").pluck().get() as string | undefined)
-    : undefined;
+  const stored = storedSchema(db);
   if (stored !== undefined && Number(stored) > SCHEMA_VERSION) {
     throw new LakeguardError(`catalog schema ${stored} was written by a newer lakeguard; this one reads schema ${SCHEMA_VERSION} and older`, {
       hint: 'use the newer lakeguard, or point --catalog at another file and run `lakeguard catalog rebuild`',
@@ -22,6 +20,19 @@ export function migrate(db: Database.Database): void {
   step(db, () => !columns(db, 'runs').some((c) => c.name === 'pid'), () => db.exec('ALTER TABLE runs ADD COLUMN pid INTEGER'));
   step(db, () => columns(db, 'blobs').find((c) => c.name === 'index_file')?.type === 'TEXT', () => migrateIndexFileIds(db));
   step(db, () => !columns(db, 'versions').some((c) => c.name === 'blob'), () => migrateCompactVersions(db));
+  // Not "is run_anomalies missing": the schema 2 → 3 step creates every table of SCHEMA.
+  step(db, () => Number(storedSchema(db) ?? 4) < 4, () => migrateAnomalies(db));
+}
+
+/**
+ * Schema 3 → 4: the anomaly tables (run_anomalies, partition_stats, version_signals, acks) and
+ * their triggers; nothing existing changes. Runs recorded before have no verdict: not suspect.
+ * A catalog whose runs' manifests carry verdicts (written by a newer host) learns them with
+ * `catalog rebuild`; sync only reads what is new.
+ */
+function migrateAnomalies(db: Database.Database): void {
+  db.exec(SCHEMA);
+  db.exec("UPDATE catalog_info SET value = '4' WHERE name = 'schema'");
 }
 
 function step(db: Database.Database, needed: () => boolean, run: () => void): void {
@@ -98,6 +109,10 @@ function migrateCompactVersions(db: Database.Database): void {
     DROP TABLE version_blobs_v2;
     UPDATE catalog_info SET value = '3' WHERE name = 'schema';
   `);
+}
+
+function storedSchema(db: Database.Database): string | undefined {
+  return hasTable(db, 'catalog_info') ? (db.prepare("SELECT value FROM catalog_info WHERE name = 'schema'").pluck().get() as string | undefined) : undefined;
 }
 
 function hasTable(db: Database.Database, name: string): boolean {

@@ -10,9 +10,11 @@ import type BetterSqlite3 from 'better-sqlite3';
  * blobs row). Version 3 (about 75 bytes less per version, see bench/README.md): etags, storage
  * classes and last-modified times encoded (codec.ts); a version of one blob holds it in
  * `versions.blob` instead of a version_blobs row; blobs are found by a 4-byte prefix of their
- * id (`blobHashIs`) instead of a unique index holding all 32 bytes again.
+ * id (`blobHashIs`) instead of a unique index holding all 32 bytes again. Version 4 (issue 19)
+ * adds anomaly detection's verdicts: `run_anomalies`, `partition_stats`, `version_signals` (only
+ * flagged versions have a row: a clean version costs nothing) and `acks`.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS catalog_info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -117,6 +119,49 @@ CREATE TABLE IF NOT EXISTS dropped_versions (
 CREATE TABLE IF NOT EXISTS pending_deletions (name TEXT PRIMARY KEY, locked_until INTEGER) WITHOUT ROWID;
 -- Forget documents (forgets/<name>) this catalog has applied.
 CREATE TABLE IF NOT EXISTS forgets (name TEXT PRIMARY KEY, created INTEGER NOT NULL) WITHOUT ROWID;
+
+-- Anomaly detection (schema 4; docs/catalog.md "Anomalies"). A run's verdict, as its manifest's
+-- "anomalies" gives it; runs recorded before detection existed have no row (not suspect).
+CREATE TABLE IF NOT EXISTS run_anomalies (
+  run INTEGER PRIMARY KEY REFERENCES runs(seq),
+  suspect INTEGER NOT NULL,
+  flagged INTEGER NOT NULL,
+  findings TEXT NOT NULL -- JSON array of PartitionFinding (anomaly-types.ts)
+);
+-- What each run did to each partition it changed: the history later runs compare against.
+CREATE TABLE IF NOT EXISTS partition_stats (
+  bucket INTEGER NOT NULL REFERENCES buckets(id),
+  partition TEXT NOT NULL,
+  run INTEGER NOT NULL REFERENCES runs(seq),
+  before INTEGER NOT NULL,
+  added INTEGER NOT NULL,
+  changed INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  bytes_added INTEGER NOT NULL,
+  bytes_changed INTEGER NOT NULL,
+  bytes_deleted INTEGER NOT NULL,
+  signals TEXT, -- JSON object of signal counts; NULL when none
+  PRIMARY KEY (bucket, partition, run)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS partition_stats_by_run ON partition_stats (run);
+-- Signals of flagged versions only (comma-separated ObjectSignal names).
+CREATE TABLE IF NOT EXISTS version_signals (version INTEGER PRIMARY KEY, signals TEXT NOT NULL);
+-- Acknowledgements (acks/<name>): a person looked at a suspect run.
+CREATE TABLE IF NOT EXISTS acks (
+  name TEXT PRIMARY KEY,
+  run TEXT NOT NULL, -- runs.id (text: an ack outlives a forgotten run's row)
+  host TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  by TEXT,
+  note TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS acks_by_run ON acks (run);
+-- Whatever removes a version or a run (forget, a discarded half-imported run) removes what
+-- anomaly detection recorded of it, so no path can leave rows behind.
+CREATE TRIGGER IF NOT EXISTS version_signals_of_deleted AFTER DELETE ON versions
+  BEGIN DELETE FROM version_signals WHERE version = old.id; END;
+CREATE TRIGGER IF NOT EXISTS anomalies_of_deleted_run AFTER DELETE ON runs
+  BEGIN DELETE FROM run_anomalies WHERE run = old.seq; DELETE FROM partition_stats WHERE run = old.seq; END;
 `;
 
 /**

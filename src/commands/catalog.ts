@@ -50,13 +50,13 @@ the damage took: it is written to <catalog>.damaged and the old catalog stays, u
     );
   catalog
     .command('sync')
-    .description('bring the catalog up to date with the repository now: runs, index files, forgets and prunes written since its last sync')
+    .description('bring the catalog up to date with the repository now: runs, index files, forgets, prunes and acknowledgements written since its last sync')
     .addHelpText(
       'after',
       `
 Every command that reads the catalog does this first (unless --offline); an empty catalog is
-filled from the repository. Only what is new is read: runs/ and forgets/ are listed after a
-time marker (two LIST requests when nothing is new). \`catalog rebuild\` is for a damaged catalog.`,
+filled from the repository. Only what is new is read: runs/, forgets/ and acks/ are listed after a
+time marker (three LIST requests when nothing is new). \`catalog rebuild\` is for a damaged catalog.`,
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {
@@ -76,11 +76,11 @@ time marker (two LIST requests when nothing is new). \`catalog rebuild\` is for 
 }
 
 function describeSync(r: SyncReport, catalog: string, location: string): string {
-  const applied = r.runs + r.indexFiles + r.forgets + r.prunes;
+  const applied = r.runs + r.indexFiles + r.forgets + r.prunes + r.acks;
   const lines = [
     applied === 0
       ? `catalog ${catalog} is up to date with ${location}`
-      : `synced catalog ${catalog} with ${location}: ${r.runs} runs, ${r.indexFiles} index files, ${r.forgets} forget documents, ${r.prunes} prune documents applied`,
+      : `synced catalog ${catalog} with ${location}: ${r.runs} runs, ${r.indexFiles} index files, ${r.forgets} forget documents, ${r.prunes} prune documents, ${r.acks} acknowledgements applied`,
     `  requests: ${r.requests.list} LIST, ${r.requests.get} GET in ${formatDuration(r.durationMs)}${r.full ? ' (first sync: the whole repository was listed)' : ''}`,
   ];
   for (const id of r.runIds.slice(0, MAX_PRINTED)) lines.push(`  run ${id}`);

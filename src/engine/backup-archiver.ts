@@ -6,12 +6,14 @@
  * transfers each run under their own concurrency limit, with back-pressure between them.
  */
 import pLimit from 'p-limit';
+import type { AnomalyHistory, RunAnomalies } from '../catalog/anomaly-types.js';
 import type { LatestVersion, RunCounters } from '../catalog/types.js';
 import { InterruptedError, StorageError } from '../errors.js';
 import type { Packer } from '../repository/packer.js';
 import type { ObjectEntry } from '../storage/types.js';
 import { TaskGroup } from '../util/task-group.js';
 import type { BackupOptions } from './backup.js';
+import { AnomalyDetector } from './anomaly-detector.js';
 import { BlobSaver } from './backup-dedup.js';
 import { MAX_FANOUT_DEPTH, keyRanges, subPrefixDepth } from './backup-plan.js';
 import { RunWriter, isCataloguedVersion, versionRecord } from './backup-records.js';
@@ -38,6 +40,8 @@ export class Archiver {
   private readonly transfers = new TaskGroup();
   /** Reads objects into blobs; null in a dry run, which reads nothing. */
   private readonly reader: ObjectReader | null;
+  /** Watches changes and content for anomalies (docs/anomalies.md); null in a dry run or with detection off everywhere. */
+  private readonly detector: AnomalyDetector | null;
   /** Records waiting for their packs to be written. */
   private readonly durable = new TaskGroup();
   /** Set while the open pack is sealed early because too many records wait (MAX_PENDING_RECORDS). */
@@ -55,6 +59,15 @@ export class Archiver {
     this.transferLimit = pLimit(opts.policy.concurrency.transfer);
     this.writer = new RunWriter(opts.catalog, opts.events, runSeq, counters);
     this.reader = packer === null ? null : new ObjectReader(new BlobSaver(opts.repo, opts.catalog, packer, counters), opts.repo.chunker, counters, opts.signal);
+    this.detector = packer === null || runSeq === null ? null : AnomalyDetector.create(opts.catalog, opts.policy, opts.group, sources, runSeq);
+  }
+
+  /**
+   * The run's anomaly verdict, judged against `history` (call once, after `settled`); undefined
+   * when nothing was watched (a dry run, or detection off for every prefix).
+   */
+  anomalies(history: AnomalyHistory): RunAnomalies | undefined {
+    return this.detector?.finish(history);
   }
 
   async scanAll(): Promise<void> {
@@ -112,6 +125,7 @@ export class Archiver {
 
   private async handle(source: OpenedSource, change: Change): Promise<void> {
     const c = this.counters;
+    this.detector?.observe(source.bucket, source.versioned === true, change);
     switch (change.kind) {
       case 'excluded':
         c.objectsExcluded++;
@@ -176,7 +190,7 @@ export class Archiver {
   }
 
   private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
-    const read = await this.reader!.read(source, entry);
+    const read = await this.reader!.read(source, entry, this.detector?.watches(source.bucket, entry.key) === true);
     if (read instanceof StorageError) {
       this.writer.failed(source.bucket, entry, read);
       return;
@@ -188,7 +202,8 @@ export class Archiver {
       return;
     }
     this.countCopied(entry, previous);
-    const record = versionRecord(source.bucket, entry, previous, read);
+    const signals = read.sample === undefined ? undefined : this.detector?.versionRead(source.bucket, source.versioned === true, entry, previous, read.sample);
+    const record = versionRecord(source.bucket, entry, previous, read, signals);
     // The record may reach the catalog only once every blob it needs is in a written pack.
     this.durable.spawn(async () => {
       await Promise.all(read.stored);

@@ -66,7 +66,11 @@ export class ObjectBlobs {
   private held: { blob: EncodedBlob; hex: string }[] = [];
   private heldBytes = 0;
 
-  constructor(private readonly saver: BlobSaver) {}
+  /** `onNewBlob`: told the raw and stored size of each blob the object adds (anomaly detection's compressibility). */
+  constructor(
+    private readonly saver: BlobSaver,
+    private readonly onNewBlob?: (rawLength: number, storedLength: number) => void,
+  ) {}
 
   async add(chunk: Buffer): Promise<void> {
     const { repo, catalog, counters } = this.saver;
@@ -81,6 +85,7 @@ export class ObjectBlobs {
       counters.blobsDeduplicated++;
     } else {
       const blob = repo.encodeBlob(chunk, BlobType.data, id);
+      this.onNewBlob?.(blob.rawLength, blob.stored.length);
       this.held.push({ blob, hex });
       this.heldBytes += blob.stored.length;
       if (this.heldBytes > VERIFY_BEFORE_STORE) await this.flush();

@@ -3,6 +3,7 @@
  * Records of stored objects reach the writer only once their blobs are in written packs
  * (backup-archiver.ts); nothing is written in a dry run.
  */
+import type { ObjectSignal } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { LatestVersion, RunCounters, StoredMeta, VersionRecord } from '../catalog/types.js';
 import type { StorageError } from '../errors.js';
@@ -82,8 +83,8 @@ export function isCataloguedVersion(read: ObjectRead, previous: LatestVersion | 
   return previous !== null && read.meta.etag === previous.etag && read.size === previous.size && sameSecond(read.meta.lastModified.getTime(), previous.lastModified);
 }
 
-/** The record of a version read from `bucket`. */
-export function versionRecord(bucket: string, entry: ObjectEntry, previous: LatestVersion | null, read: ObjectRead): VersionRecord {
+/** The record of a version read from `bucket`, with what anomaly detection saw in it (none: undefined). */
+export function versionRecord(bucket: string, entry: ObjectEntry, previous: LatestVersion | null, read: ObjectRead, signals?: ObjectSignal[]): VersionRecord {
   const { meta, size, tags, blobs } = read;
   // Same object as listed (etag): keep the listing's timestamp, which has ms precision (GET's has seconds).
   const lastModified = (meta.etag === entry.etag ? entry.lastModified : meta.lastModified).getTime();
@@ -99,6 +100,7 @@ export function versionRecord(bucket: string, entry: ObjectEntry, previous: Late
     ...((entry.storageClass ?? meta.storageClass) === undefined ? {} : { storageClass: (entry.storageClass ?? meta.storageClass)! }),
     meta: storedMeta(meta, tags),
     blobs,
+    ...(signals === undefined || signals.length === 0 ? {} : { signals }),
   };
 }
 

@@ -15,6 +15,7 @@ import { StorageError } from '../errors.js';
 import { chunkStream, type ChunkerParams } from '../repository/chunker.js';
 import type { ObjectEntry, ObjectMeta } from '../storage/types.js';
 import { withRetry } from '../util/retry.js';
+import { ContentSniffer, type ContentSample } from './anomaly-sniff.js';
 import { ObjectBlobs, RepositoryFailure, type BlobSaver } from './backup-dedup.js';
 import type { OpenedSource } from './sources.js';
 
@@ -30,6 +31,8 @@ export interface ObjectRead {
   tags: Record<string, string> | undefined;
   blobs: string[];
   stored: Promise<void>[];
+  /** What anomaly detection needs of its bytes (docs/anomalies.md); only when asked to sniff. */
+  sample?: ContentSample;
 }
 
 /** Errors that make one object, prefix or bucket unreadable without making the run pointless. */
@@ -47,16 +50,17 @@ export class ObjectReader {
 
   /**
    * Reads one object into blobs, or returns why it cannot be read (a StorageError: the object
-   * failed). Repository errors are thrown: they are fatal.
+   * failed). Repository errors are thrown: they are fatal. `sniff`: keep a sample of its bytes
+   * for anomaly detection as they stream by (ObjectRead.sample).
    */
-  async read(source: OpenedSource, entry: ObjectEntry): Promise<ObjectRead | StorageError> {
+  async read(source: OpenedSource, entry: ObjectEntry, sniff = false): Promise<ObjectRead | StorageError> {
     if (entry.storageClass !== undefined && ARCHIVED.has(entry.storageClass)) {
       return new StorageError('InvalidObjectState', `GET ${source.objectStore.location}${entry.key}: stored in ${entry.storageClass}; it must be restored (an S3 restore request) before it can be read`, {
         backendCode: 'ArchivedObject',
       });
     }
     try {
-      return await withRetry(() => this.readOnce(source, entry), {
+      return await withRetry(() => this.readOnce(source, entry, sniff), {
         maxAttempts: OBJECT_ATTEMPTS,
         baseDelayMs: 200,
         maxDelayMs: 5000,
@@ -74,7 +78,7 @@ export class ObjectReader {
    * (single-part, not SSE-KMS/SSE-C) and against its length; blobs of objects up to the
    * saver's verify limit are stored only after the check (ObjectBlobs).
    */
-  private async readOnce(source: OpenedSource, entry: ObjectEntry): Promise<ObjectRead> {
+  private async readOnce(source: OpenedSource, entry: ObjectEntry, sniff: boolean): Promise<ObjectRead> {
     const c = this.counters;
     const got = await source.objectStore.get(entry.key, {
       ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
@@ -84,12 +88,15 @@ export class ObjectReader {
     // Tags cost a request, so only for objects that have any (x-amz-tagging-count).
     const tags = meta.tagCount && source.objectStore.capabilities.tags ? await source.objectStore.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId }) : undefined;
     const md5 = /^[0-9a-f]{32}$/.test(meta.etag) && (meta.sse === undefined || meta.sse === 'AES256') ? createHash('md5') : null;
-    const blobs = new ObjectBlobs(this.saver);
+    // Each attempt sniffs afresh: a retried read must not mix two bodies' bytes.
+    const sniffer = sniff ? new ContentSniffer() : null;
+    const blobs = new ObjectBlobs(this.saver, sniffer === null ? undefined : (raw, stored) => sniffer.addBlob(raw, stored));
     let size = 0;
     for await (const chunk of chunkStream(got.body, this.chunker)) {
       size += chunk.length;
       c.bytesRead += chunk.length;
       md5?.update(chunk);
+      sniffer?.update(chunk);
       await blobs.add(chunk);
     }
     const where = `GET ${source.objectStore.location}${entry.key}${meta.versionId === null ? '' : ` (version ${meta.versionId})`}`;
@@ -100,6 +107,6 @@ export class ObjectReader {
       throw new StorageError('Network', `${where}: content does not match its ETag (MD5): altered in transit`, { backendCode: 'ChecksumMismatch', retryable: true });
     }
     await blobs.flush();
-    return { meta, size, tags, blobs: blobs.ids, stored: blobs.stored };
+    return { meta, size, tags, blobs: blobs.ids, stored: blobs.stored, ...(sniffer === null ? {} : { sample: sniffer.sample() }) };
   }
 }

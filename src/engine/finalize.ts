@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
 import { setImmediate } from 'node:timers/promises';
+import { recordRunAnomalies } from '../catalog/anomalies.js';
+import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
 import { StorageError } from '../errors.js';
@@ -34,6 +36,11 @@ export interface RunManifest {
   records: string[];
   /** Index files written while finishing this run (older ones may also hold its blobs). */
   indexes: string[];
+  /**
+   * Anomaly detection's verdict (docs/anomalies.md); absent in runs recorded before it existed
+   * and in runs recorded after their process died (nobody judged them).
+   */
+  anomalies?: RunAnomalies;
 }
 
 /** Blob entries per index file (prune writes its new index files in the same size). */
@@ -88,6 +95,8 @@ export async function finalizeRun(
   counters: RunCounters,
   /** Called once everything but the manifest is written, to complete the counters it records. */
   beforeManifest: () => void = () => {},
+  /** The run's anomaly verdict, recorded in its manifest and in the catalog. */
+  anomalies?: RunAnomalies,
 ): Promise<RunManifest> {
   const records: string[] = [];
   let lines: string[] = [];
@@ -111,7 +120,7 @@ export async function finalizeRun(
   for (let after = 0; ; ) {
     const page = catalog.versionsOfRun(run.seq, after, 5000);
     if (page.length === 0) break;
-    for (const { row: _row, ...record } of page) await push(JSON.stringify({ t: 'v', ...record }));
+    for (const { row: _row, signals, ...record } of page) await push(JSON.stringify({ t: 'v', ...record, ...(signals === undefined ? {} : { sig: signals }) }));
     after = page.at(-1)!.row;
     // A page is CPU work only (its pack uploads rarely wait): without this, the records of a
     // 1,000,000-object run held the event loop for 11 s, and progress and Ctrl-C with it.
@@ -135,6 +144,7 @@ export async function finalizeRun(
     counters,
     records,
     indexes,
+    ...(anomalies === undefined ? {} : { anomalies }),
   };
   try {
     await repo.writeDocument('runs', run.id, manifest);
@@ -142,9 +152,17 @@ export async function finalizeRun(
     // Recovering a run that died after writing its manifest: the manifest stands as written.
     if (!(err instanceof StorageError && err.code === 'PreconditionFailed')) throw err;
     const written = await repo.readDocument<RunManifest>('runs', run.id);
-    catalog.finishRun(run.seq, written.status, Date.parse(written.finished), written.counters);
+    recordFinishedRun(catalog, run.seq, written.status, Date.parse(written.finished), written.counters, written.anomalies);
     return written;
   }
-  catalog.finishRun(run.seq, status, finished, counters);
+  recordFinishedRun(catalog, run.seq, status, finished, counters, anomalies);
   return manifest;
+}
+
+/** Marks a run finished in the catalog with its verdict, in one transaction (backup, sync, rebuild). */
+export function recordFinishedRun(catalog: Catalog, seq: number, status: RunStatus, finished: number, counters: RunCounters, anomalies: RunAnomalies | undefined): void {
+  catalog.transaction(() => {
+    catalog.finishRun(seq, status, finished, counters);
+    if (anomalies !== undefined) recordRunAnomalies(catalog, seq, anomalies);
+  });
 }

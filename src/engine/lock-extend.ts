@@ -182,10 +182,10 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
 
   await consider(['config']);
   // Every manifest in runs/ is needed (forget deletes those it no longer needs), including runs
-  // of other machines this catalog has not seen; like keys/ and forgets/, one LIST per 1000.
+  // of other machines this catalog has not seen; like keys/, forgets/ and acks/, one LIST per 1000.
   // Manifests forget already wanted to delete (still locked) are left to expire.
   const unneeded = new Set(pendingDeletions(catalog));
-  for (const type of ['keys', 'forgets', 'runs'] as const) {
+  for (const type of ['keys', 'forgets', 'acks', 'runs'] as const) {
     let page: string[] = [];
     for await (const file of repo.list(type, signal === undefined ? {} : { signal })) {
       const key = objectKey(type, file.name);

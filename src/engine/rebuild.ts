@@ -13,7 +13,8 @@ import { blobFlags, flagsCompressed, type BlobType } from '../repository/pack.js
 import type { Repository } from '../repository/repository.js';
 import { inOrder } from '../util/in-order.js';
 import { noEvents, type EventSink } from './events.js';
-import type { IndexDocument, RunManifest } from './finalize.js';
+import { recordFinishedRun, type IndexDocument, type RunManifest } from './finalize.js';
+import { anomaliesProblem, loadAcks, recordSignals } from './import-anomalies.js';
 import { RecordWriter } from './record-writer.js';
 
 export interface RebuildOptions {
@@ -156,6 +157,7 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     const runNames = (await repo.listNames('runs')).sort();
     const indexNames = (await repo.listNames('index')).sort();
     const forgetNames = (await repo.listNames('forgets')).sort();
+    const ackNames = (await repo.listNames('acks')).sort();
     // Index entries are checked against the packs that exist (one LIST, after the index listing:
     // a pack is written before any index file lists it).
     catalog.beginPresentPacks();
@@ -186,6 +188,7 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
       report.runs++;
       events({ type: 'progress', phase: 'load records', done: ++done, total: manifests.length, bytes: report.bytesRead, failed: report.missingCount + report.damage.length });
     }
+    await loadAcks(repo, catalog, ackNames, damaged, checkSignal);
     checkSignal();
 
     // Forget documents, oldest first (names start with their UTC time), replay what forget did.
@@ -398,6 +401,8 @@ export function checkManifest(m: RunManifest, name: string, repo: Repository): R
   if (!STATUSES.includes(m.status)) throw bad(`status ${JSON.stringify(m.status)}`);
   if (!Array.isArray(m.records) || !m.records.every((r) => typeof r === 'string' && HEX64.test(r))) throw bad('malformed record list');
   if (m.counters === null || typeof m.counters !== 'object') throw bad('counters missing');
+  const anomalies = anomaliesProblem(m.anomalies);
+  if (anomalies !== null) throw bad(anomalies);
   return m;
 }
 
@@ -444,7 +449,7 @@ export class RecordLoader {
     const rest = carry as Buffer | null;
     if (rest !== null) this.record(m.id, writer, rest.toString('utf8'), ++line);
     writer.flush();
-    this.catalog.finishRun(seq, m.status, Date.parse(m.finished), m.counters);
+    recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, m.anomalies);
   }
 
   /** One record blob's plaintext, or null (reported) when it is not in any index file or unreadable. */
@@ -478,7 +483,9 @@ export class RecordLoader {
       return;
     }
     if (rec.t === 'v') {
-      const { t: _t, ...version } = rec as unknown as VersionRecord & { t: 'v' };
+      const { t: _t, sig, ...version } = rec as unknown as VersionRecord & { t: 'v'; sig?: unknown };
+      const signals = recordSignals(sig);
+      if (signals !== undefined) version.signals = signals;
       if (typeof version.bucket !== 'string' || typeof version.key !== 'string' || !Array.isArray(version.blobs)) {
         this.damaged(`run ${run}`, `record ${line} is not a valid version record; skipped`);
         return;

@@ -1,7 +1,7 @@
 /**
  * Brings a catalog up to date with its repository, incrementally: the run manifests, index
- * files and forget/prune documents written since its last sync, found by listing `runs/` and
- * `forgets/` after a time marker (their names start with a UTC time). An empty catalog is
+ * files, forget/prune documents and acknowledgements written since its last sync, found by
+ * listing `runs/`, `forgets/` and `acks/` after a time marker (their names start with a UTC time). An empty catalog is
  * filled the same way, from the beginning. Why the marker is safe, and what each step costs,
  * is in docs/catalog.md ("Sync"); the import itself is rebuild's (rebuild.ts).
  */
@@ -22,6 +22,7 @@ import {
   type IncompleteRun,
   type PruneDocument,
 } from '../catalog/sync.js';
+import { knownAcks } from '../catalog/anomalies.js';
 import { InterruptedError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import { lockTimeFromId } from '../repository/locks.js';
@@ -31,6 +32,7 @@ import { isProcessAlive } from '../util/process.js';
 import { newRunId } from './backup.js';
 import { noEvents, type EventSink } from './events.js';
 import type { RunManifest } from './finalize.js';
+import { loadAcks } from './import-anomalies.js';
 import { RecordLoader, applyForgets, loadIndexes, readManifests, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
 
 /**
@@ -64,6 +66,8 @@ export interface SyncReport {
   indexFiles: number;
   forgets: number;
   prunes: number;
+  /** Acknowledgements (acks/) recorded. */
+  acks: number;
   damage: RebuildDamage[];
   missing: MissingBlob[];
   missingCount: number;
@@ -141,6 +145,7 @@ class Sync {
       indexFiles: 0,
       forgets: 0,
       prunes: 0,
+      acks: 0,
       damage: [],
       missing: [],
       missingCount: 0,
@@ -154,7 +159,7 @@ class Sync {
   private readonly damaged = (what: string, problem: string): void => {
     this.damageCount++;
     if (this.report.damage.length < MAX_LISTED) this.report.damage.push({ what, problem });
-    const m = /^(?:runs|forgets)\/(.+)$/.exec(what);
+    const m = /^(?:runs|forgets|acks)\/(.+)$/.exec(what);
     if (m !== null) this.held.push(m[1]!);
     this.events({ type: 'warning', message: `${what}: ${problem}` });
   };
@@ -178,9 +183,13 @@ class Sync {
     const knownForgets = catalog.knownForgets();
     const listedForgets = await this.listAfter('forgets', marker);
     const newForgets = listedForgets.filter((n) => !knownForgets.has(n));
+    const known = knownAcks(catalog);
+    const listedAcks = await this.listAfter('acks', marker);
+    const newAcks = listedAcks.filter((n) => !known.has(n));
     this.checkSignal();
-    if (marker !== null && newRuns.length === 0 && newForgets.length === 0 && listedRuns.length + listedForgets.length < RELISTED_BEFORE_ADVANCE) {
-      return report; // the common case: two LIST requests, nothing else
+    const relisted = listedRuns.length + listedForgets.length + listedAcks.length;
+    if (marker !== null && newRuns.length === 0 && newForgets.length === 0 && newAcks.length === 0 && relisted < RELISTED_BEFORE_ADVANCE) {
+      return report; // the common case: three LIST requests, nothing else
     }
 
     const importOpts: ImportOptions = { skipDamaged: true, skipMissing: true };
@@ -213,6 +222,9 @@ class Sync {
       this.events({ type: 'progress', phase: 'sync runs', done: report.runs, total: manifests.length, bytes: report.bytesRead, failed: report.damage.length });
     }
 
+    // Acknowledgements, after the runs they name.
+    report.acks = await loadAcks(this.repo, catalog, newAcks, this.damaged, this.checkSignal);
+
     // Forget documents, oldest first, after the runs they may name (as a rebuild does); then
     // prune documents. Not all in name order: two written in one second sort by their random
     // part, and a prune applied before the forget it followed would find its packs still used.
@@ -235,7 +247,7 @@ class Sync {
     });
   }
 
-  private async listAfter(dir: 'runs' | 'forgets', marker: string | null): Promise<string[]> {
+  private async listAfter(dir: 'runs' | 'forgets' | 'acks', marker: string | null): Promise<string[]> {
     const names: string[] = [];
     const listing = this.repo.list(dir, {
       ...(marker === null ? {} : { after: marker }),

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
+import type { AckDocument } from '../catalog/anomalies.js';
 import type { ForgetDocument } from '../catalog/forget.js';
 import { VerifyScratch, type AffectedVersion, type ExpectedBlob } from '../catalog/verify-scratch.js';
 import { danglingBlobReferences } from '../catalog/verify-queries.js';
@@ -10,6 +11,7 @@ import { objectKey } from '../repository/layout.js';
 import type { Repository } from '../repository/repository.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
+import { checkAck } from './import-anomalies.js';
 import { checkIndex, checkManifest } from './rebuild.js';
 
 export interface VerifyOptions {
@@ -41,6 +43,8 @@ export interface VerifyReport {
   indexFiles: number;
   manifests: number;
   forgets: number;
+  /** Acknowledgements (acks/) read. */
+  acks: number;
   keyFiles: number;
   /** Packs nothing refers to (not damage: garbage of a killed writer that prune removes). */
   unreferencedPacks: { count: number; bytes: number; listed: { id: string; size: number }[] };
@@ -58,8 +62,8 @@ const MAX_LISTED = 100;
 
 /**
  * Proves the repository is restorable and the catalog can be rebuilt from it. The structure
- * check lists config, keys/, packs/, index/, runs/ and forgets/ and reads every document
- * (index files, manifests, forget documents are authenticated when opened): every pack an
+ * check lists config, keys/, packs/, index/, runs/, forgets/ and acks/ and reads every document
+ * (index files, manifests, forget and ack documents are authenticated when opened): every pack an
  * index file or the catalog refers to exists with its recorded size, every index entry lies
  * within its pack, every manifest's record blobs and every blob a catalogued version needs
  * are indexed in an existing pack, and every run the catalog knows has its manifest. With
@@ -79,6 +83,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     indexFiles: 0,
     manifests: 0,
     forgets: 0,
+    acks: 0,
     keyFiles: 0,
     unreferencedPacks: { count: 0, bytes: 0, listed: [] },
     strayObjects: [],
@@ -142,6 +147,17 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       } catch (err) {
         if (!isDamage(err)) throw err;
         damage(objectKey('forgets', name), `${errorMessage(err)}; a catalog rebuild would keep the runs and versions it removed`);
+      }
+    });
+
+    events({ type: 'phase', phase: 'read acks' });
+    await forEachLimited(repo.list('acks'), limit, async ({ name }) => {
+      report.acks++;
+      try {
+        checkAck(await repo.readDocument<AckDocument>('acks', name), name, repo);
+      } catch (err) {
+        if (!isDamage(err)) throw err;
+        damage(objectKey('acks', name), `${errorMessage(err)}; a catalog rebuild would show the run it acknowledges as suspect`);
       }
     });
 

@@ -7,13 +7,15 @@ import path from 'node:path';
 import { isMap, isScalar, isSeq } from 'yaml';
 import { bucketNameProblem } from '../storage/s3-url.js';
 import { compileGlob, GlobError } from './glob.js';
+import type { AnomalyLevel } from './anomaly.js';
+import { checkAnomaly } from './schema-anomaly.js';
 import type { Group, Policy, Retention, Source } from './types.js';
 import { checkDuration, checkEndpoint, checkLocalPath, checkRegion } from './values.js';
 import { read, withoutUndefined, type Checker, type Field } from './yaml-check.js';
 
-const GROUP_KEYS = ['name', 'sources', 'retention'] as const;
-const SOURCE_KEYS = ['bucket', 'path', 'name', 'prefixes', 'exclude', 'endpoint', 'region', 'retention'] as const;
-const PREFIX_KEYS = ['prefix', 'retention'] as const;
+const GROUP_KEYS = ['name', 'sources', 'retention', 'anomaly'] as const;
+const SOURCE_KEYS = ['bucket', 'path', 'name', 'prefixes', 'exclude', 'endpoint', 'region', 'retention', 'anomaly'] as const;
+const PREFIX_KEYS = ['prefix', 'retention', 'anomaly'] as const;
 export const RETENTION_KEYS = [
   'keep_last',
   'keep_hourly',
@@ -73,6 +75,7 @@ function checkGroup(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], names:
   }
 
   const retention = read(m, 'retention', (x) => checkRetention(c, x, floor));
+  const anomaly = read(m, 'anomaly', (x) => checkAnomaly(c, x));
   const groupFloor = (m.has('retention') ? floorOf(c, m.get('retention')!) : undefined) ?? floor;
 
   let sources: Source[] | undefined;
@@ -81,7 +84,7 @@ function checkGroup(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], names:
   else sources = checkSources(c, sourcesField, ctx, s3, groupFloor);
 
   if (c.problems.length > before || name === undefined || sources === undefined) return undefined;
-  return withoutUndefined({ name, sources, retention });
+  return withoutUndefined({ name, sources, retention, anomaly });
 }
 
 function checkSources(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], floor: Floor | undefined): Source[] | undefined {
@@ -149,6 +152,7 @@ function checkSource(
   }
 
   const retention = read(m, 'retention', (x) => checkRetention(c, x, floor));
+  const anomaly = read(m, 'anomaly', (x) => checkAnomaly(c, x));
   const sourceFloor = (m.has('retention') ? floorOf(c, m.get('retention')!) : undefined) ?? floor;
   const prefixesField = m.get('prefixes');
   const prefixes = prefixesField === undefined ? [{ value: '', field: f }] : checkPrefixes(c, prefixesField, sourceFloor);
@@ -170,7 +174,10 @@ function checkSource(
   const prefixList = prefixes.map((p) => p.value);
   const withRetention = prefixes.filter((p) => p.retention !== undefined);
   const prefixRetention = withRetention.length === 0 ? undefined : Object.fromEntries(withRetention.map((p) => [p.value, p.retention!]));
-  if (where.kind === 'path') return withoutUndefined({ kind: 'path' as const, path: where.path, name, prefixes: prefixList, exclude, retention, prefixRetention });
+  const withAnomaly = prefixes.filter((p) => p.anomaly !== undefined);
+  const prefixAnomaly = withAnomaly.length === 0 ? undefined : Object.fromEntries(withAnomaly.map((p) => [p.value, p.anomaly!]));
+  const settings = { retention, prefixRetention, anomaly, prefixAnomaly };
+  if (where.kind === 'path') return withoutUndefined({ kind: 'path' as const, path: where.path, name, prefixes: prefixList, exclude, ...settings });
   return withoutUndefined({
     kind: 's3' as const,
     bucket: where.bucket,
@@ -178,8 +185,7 @@ function checkSource(
     exclude,
     endpoint: endpoint ?? s3.endpoint,
     region: region ?? s3.region,
-    retention,
-    prefixRetention,
+    ...settings,
   });
 }
 
@@ -221,7 +227,15 @@ function checkSourceName(c: Checker, f: Field, isBucket: boolean): string | unde
   return undefined;
 }
 
-function checkPrefixes(c: Checker, f: Field, floor: Floor | undefined): { value: string; field: Field; retention?: Retention }[] | undefined {
+/** One prefix entry: the prefix, where it was written, and the settings given on it. */
+interface PrefixEntry {
+  value: string;
+  field: Field;
+  retention?: Retention;
+  anomaly?: AnomalyLevel;
+}
+
+function checkPrefixes(c: Checker, f: Field, floor: Floor | undefined): PrefixEntry[] | undefined {
   const items = c.list(f, 'a list of key prefixes such as [events/, invoices/]');
   if (items === undefined) return undefined;
   if (isSeq(f.node) && f.node.items.length === 0) {
@@ -229,13 +243,14 @@ function checkPrefixes(c: Checker, f: Field, floor: Floor | undefined): { value:
     return undefined;
   }
   const before = c.problems.length;
-  const out: { value: string; field: Field; retention?: Retention }[] = [];
+  const out: PrefixEntry[] = [];
   for (const entry of items) {
-    // A prefix is a string, or `{ prefix: events/, retention: {...} }` to give it its own rules.
+    // A prefix is a string, or `{ prefix: events/, retention: {...}, anomaly: {...} }` to give it its own rules.
     let item = entry;
     let retention: Retention | undefined;
+    let anomaly: AnomalyLevel | undefined;
     if (isMap(entry.node)) {
-      const m = c.map(entry, PREFIX_KEYS, 'a key prefix, or a map with prefix and retention');
+      const m = c.map(entry, PREFIX_KEYS, 'a key prefix, or a map with prefix, retention and anomaly');
       if (m === undefined) continue;
       const prefixField = m.get('prefix');
       if (prefixField === undefined) {
@@ -244,6 +259,7 @@ function checkPrefixes(c: Checker, f: Field, floor: Floor | undefined): { value:
       }
       item = prefixField;
       retention = read(m, 'retention', (x) => checkRetention(c, x, floor));
+      anomaly = read(m, 'anomaly', (x) => checkAnomaly(c, x));
     }
     const value = c.string(item, 'a key prefix (quote it if it looks like a number)', { allowEmpty: true });
     if (value === undefined) continue;
@@ -251,7 +267,7 @@ function checkPrefixes(c: Checker, f: Field, floor: Floor | undefined): { value:
       c.report(item, `prefix ${JSON.stringify(value)} must not start with "/" (object keys have no leading slash); write ${JSON.stringify(value.replace(/^\/+/, ''))}`);
       continue;
     }
-    out.push(withoutUndefined({ value, field: item, retention }));
+    out.push(withoutUndefined({ value, field: item, retention, anomaly }));
   }
   return c.problems.length > before ? undefined : out;
 }

@@ -1,17 +1,18 @@
 /**
  * The lakeguard policy schema, top level: which keys exist where (and where a misplaced one
  * belongs), the keys that must never be in a policy (secrets), and the `version`, `repository`,
- * `s3`, `concurrency`, `retention`, `timezone` and `pricing` sections. The `groups` section is in
+ * `s3`, `concurrency`, `retention`, `anomaly` (schema-anomaly.ts), `timezone` and `pricing` sections. The `groups` section is in
  * schema-groups.ts, single values in values.ts; walking the YAML is yaml-check.ts's job.
  */
 import { isScalar } from 'yaml';
 import { checkPricing } from './pricing.js';
+import { ANOMALY_KEYS, checkAnomaly } from './schema-anomaly.js';
 import { checkGroups, checkRetention, floorOf, RETENTION_KEYS, type Context } from './schema-groups.js';
 import { POLICY_DEFAULTS, type Policy, type RepositoryPolicy } from './types.js';
 import { checkEncryption, checkEndpoint, checkEnvName, checkLocalPath, checkPackSize, checkRegion, checkTimeZone, normalizeRepositoryUrl } from './values.js';
 import { describe, read, snakeCase, withoutUndefined, type Checker, type Field, type YamlCheckOptions } from './yaml-check.js';
 
-const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'timezone', 'pricing'] as const;
+const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'anomaly', 'timezone', 'pricing'] as const;
 const REPOSITORY_KEYS = [
   'url',
   'endpoint',
@@ -31,6 +32,7 @@ const PASSWORD_KEYS = ['password_env', 'password_file', 'password_command'] as c
 /** Where a key that has only one home goes, for keys written at the wrong level. */
 const KEY_HOMES = new Map<string, string>([
   ...RETENTION_KEYS.map((k) => [k, 'groups[].retention'] as const),
+  ...ANOMALY_KEYS.filter((k) => k !== 'deleted' && k !== 'added').map((k) => [k, 'anomaly'] as const),
   ...CONCURRENCY_KEYS.map((k) => [k, 'concurrency'] as const),
   ...REPOSITORY_KEYS.filter((k) => k !== 'endpoint' && k !== 'region').map((k) => [k, 'repository'] as const),
   ...(['bucket', 'path', 'prefixes', 'exclude'] as const).map((k) => [k, 'groups[].sources[]'] as const),
@@ -130,12 +132,13 @@ export function checkPolicy(c: Checker, contents: unknown, ctx: Context): Policy
   const concurrency = concurrencyField === undefined ? { ...POLICY_DEFAULTS.concurrency } : checkConcurrency(c, concurrencyField);
 
   const retention = read(m, 'retention', (x) => checkRetention(c, x, undefined));
+  const anomaly = read(m, 'anomaly', (x) => checkAnomaly(c, x));
   const timezone = read(m, 'timezone', (x) => checkTimeZone(c, x)) ?? 'UTC';
   // Optional price table for `lakeguard cost` (src/policy/pricing.ts).
   const pricing = read(m, 'pricing', (x) => checkPricing(c, x));
 
   if (repository === undefined || s3 === undefined || groups === undefined || concurrency === undefined) return undefined;
-  return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, timezone, pricing });
+  return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, anomaly, timezone, pricing });
 }
 
 function checkVersion(c: Checker, f: Field): void {

@@ -3,6 +3,7 @@
  * Every value here has already passed validation, and `loadPolicy`/`parsePolicy` deep-freeze
  * the result, so consumers never re-check or mutate it.
  */
+import type { AnomalyLevel } from './anomaly.js';
 import type { PriceTable } from './pricing.js';
 
 export interface Policy {
@@ -16,6 +17,8 @@ export interface Policy {
   concurrency: { list: number; transfer: number };
   /** Top-level `retention`: defaults that groups, sources and prefixes inherit rule by rule. */
   retention?: Retention;
+  /** Top-level `anomaly`: settings that groups, sources and prefixes inherit field by field (anomaly.ts). */
+  anomaly?: AnomalyLevel;
   /** IANA time zone in which retention buckets (hours, days, weeks, ...) are cut; default UTC. */
   timezone: string;
   /** The `pricing:` section with defaults filled in; absent when the policy has none (use DEFAULT_PRICES). */
@@ -56,6 +59,7 @@ export interface Group {
   name: string;
   sources: Source[];
   retention?: Retention;
+  anomaly?: AnomalyLevel;
 }
 
 /** Retention set on a source (`sources[].retention`) and on single prefixes (`prefixes: [{prefix, retention}]`). */
@@ -63,6 +67,10 @@ export interface SourceRetention {
   retention?: Retention;
   /** Prefix → retention set on that prefix entry. */
   prefixRetention?: Record<string, Retention>;
+  /** `anomaly` set on the source (`sources[].anomaly`). */
+  anomaly?: AnomalyLevel;
+  /** Prefix → anomaly settings set on that prefix entry. */
+  prefixAnomaly?: Record<string, AnomalyLevel>;
 }
 
 /**

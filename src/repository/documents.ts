@@ -1,5 +1,5 @@
 /**
- * Sealed documents (index/, runs/, forgets/): their frame, their seal and how each is bound to
+ * Sealed documents (index/, runs/, forgets/, acks/): their frame, their seal and how each is bound to
  * its own name, in format version 2 and, read-only, in version 1 (docs/repository-format.md).
  *
  * Version 2 seals a document with its key name as associated data, so a document copied under
@@ -14,12 +14,14 @@ import { sha256Hex } from './config.js';
 import { open as openSealed, seal } from './crypto.js';
 
 /** Directories of sealed documents. */
-export type DocumentDir = 'index' | 'runs' | 'forgets';
+export type DocumentDir = 'index' | 'runs' | 'forgets' | 'acks';
 
 const V1_AAD: Record<DocumentDir, Buffer> = {
   index: Buffer.from('lakeguard index v1'),
   runs: Buffer.from('lakeguard run manifest v1'),
   forgets: Buffer.from('lakeguard forget v1'),
+  // A version 1 repository (not migrated) gets acks/ documents in its own form: each names itself by its `id`.
+  acks: Buffer.from('lakeguard ack v1'),
 };
 
 /** Version 2 associated data: the object's key name relative to the repository root. */
@@ -34,6 +36,14 @@ export function documentAad(dir: DocumentDir, name: string): Buffer {
  */
 export function newIndexName(at: Date = new Date()): string {
   return `${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(8).toString('hex')}`;
+}
+
+/**
+ * An ack document name: `<UTC time YYYYMMDDTHHMMSSZ>-<6 random hex>`, like a run id, so catalog
+ * sync lists new ones after its time marker.
+ */
+export function newAckName(at: Date = new Date()): string {
+  return newIndexName(at).slice(0, 17) + randomBytes(3).toString('hex');
 }
 
 /** An index file name of either version: 64 hex (version 1: SHA-256 of the bytes) or newIndexName's form (version 2). */
@@ -100,7 +110,7 @@ export function openDocument(encKey: Buffer | null, dir: DocumentDir, name: stri
 export function v1NameProblem(dir: DocumentDir, name: string, body: Buffer, doc: unknown): string | null {
   if (dir === 'index') return sha256Hex(body) === name ? null : 'content does not match its name';
   const d = (doc ?? {}) as { id?: unknown; part?: unknown };
-  const own = dir === 'runs' ? d.id : Number.isInteger(d.part) ? `${String(d.id)}-${String(d.part).padStart(4, '0')}` : undefined;
+  const own = dir === 'runs' || dir === 'acks' ? d.id : Number.isInteger(d.part) ? `${String(d.id)}-${String(d.part).padStart(4, '0')}` : undefined;
   return own === name ? null : `it is the document of ${JSON.stringify(own ?? null)}, stored under another name`;
 }
 

@@ -72,7 +72,7 @@ export interface FsStoreOptions {
 export class FsStore implements ObjectStore {
   readonly location: string;
   readonly stats: RequestStats = newRequestStats();
-  readonly capabilities: StoreCapabilities = { tags: false, versions: false, objectLock: false };
+  readonly capabilities: StoreCapabilities = { tags: false, versions: false, objectLock: false, serverSideCopy: false };
   readonly root: string;
   private readonly fsync: boolean;
   private readonly userFiles: boolean;
@@ -271,6 +271,10 @@ export class FsStore implements ObjectStore {
 
   async putRetention(key: string): Promise<void> {
     throw new StorageError('Other', `PUT retention ${this.location}${key}: this store cannot lock objects`);
+  }
+
+  async copyVersion(key: string): Promise<PutResult> {
+    throw new StorageError('Other', `COPY ${this.location}${key}: a directory store has no server-side copy (capabilities.serverSideCopy)`);
   }
 
   /**

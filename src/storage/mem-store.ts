@@ -61,7 +61,7 @@ interface MemVersion {
 export class MemStore implements ObjectStore {
   readonly location: string;
   readonly stats: RequestStats = newRequestStats();
-  readonly capabilities: StoreCapabilities = { tags: true, versions: true, objectLock: true };
+  readonly capabilities: StoreCapabilities = { tags: true, versions: true, objectLock: true, serverSideCopy: false };
   private readonly objects = new Map<string, MemVersion[]>(); // per key, newest first
   private versioning: boolean;
   private everVersioned: boolean;
@@ -225,6 +225,10 @@ export class MemStore implements ObjectStore {
       throw new StorageError('AccessDenied', `PUT retention ${this.where(key, opts.versionId)}: AccessDenied (403): a COMPLIANCE retention can only be extended`);
     }
     v.retention = { ...retention };
+  }
+
+  async copyVersion(key: string): Promise<PutResult> {
+    throw new StorageError('Other', `COPY ${this.where(key)}: MemStore has no server-side copy (capabilities.serverSideCopy)`);
   }
 
   async getTags(key: string, opts: { versionId?: string } = {}): Promise<Record<string, string>> {

@@ -168,7 +168,7 @@ const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"'
  * The text of the first `<tag>` of an error body. Lenient on purpose: an error answer is an
  * error however damaged; only its code and message are read from it.
  */
-function xmlText(xml: string, tag: string): string | undefined {
+export function xmlText(xml: string, tag: string): string | undefined {
   let re = TAG_PATTERNS.get(tag);
   if (re === undefined) TAG_PATTERNS.set(tag, (re = new RegExp(`<${tag}>([^<]*)</${tag}>`)));
   const text = re.exec(xml)?.[1];

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import { leanEndpoint, type EndpointSettings } from './s3-endpoint.js';
-import { header, readText, signedRequest, type LeanTarget, type SigningClock } from './s3-http.js';
+import { header, readText, signedRequest, xmlText, type LeanTarget, type SigningClock } from './s3-http.js';
 import { parseListV2, parseVersioningStatus } from './s3-list-xml.js';
 import type { SdkTransport } from './s3-sdk-transport.js';
 import type { Credentials } from './s3-sigv4.js';
@@ -151,6 +151,20 @@ export class LeanTransport implements S3Transport {
     );
   }
 
+  copyObject(key: string, copySource: string, signal?: AbortSignal): Promise<S3PutOutput> {
+    return this.either(
+      async (t) => {
+        // The copy source and both directives are signed headers, as the SDK signs them.
+        const h = { 'x-amz-copy-source': copySource, 'x-amz-metadata-directive': 'COPY', 'x-amz-tagging-directive': 'COPY' };
+        const res = await signedRequest(t, 'PUT', key, {}, h, null, {}, signal);
+        const versionId = header(res, 'x-amz-version-id');
+        const result = parseCopyResult(await readText(res), res.statusCode ?? 200, header(res, 'x-amz-request-id'));
+        return { ETag: result.etag, VersionId: versionId };
+      },
+      () => this.sdk.copyObject(key, copySource, signal),
+    );
+  }
+
   getBucketVersioning(signal?: AbortSignal): Promise<string | undefined> {
     return this.either(
       async (t) => parseVersioningStatus(await readText(await signedRequest(t, 'GET', null, { versioning: '' }, {}, null, {}, signal))),
@@ -170,6 +184,23 @@ export class LeanTransport implements S3Transport {
 
   listObjectVersions(req: S3ListRequest & { keyMarker?: string; versionIdMarker?: string }): Promise<S3VersionsPage> {
     return this.sdk.listObjectVersions(req);
+  }
+
+  // A multipart copy is for objects above 5 GiB (a few requests each): the SDK's.
+  createMultipartUpload(key: string, fields: S3PutFields, signal?: AbortSignal): Promise<{ UploadId: string }> {
+    return this.sdk.createMultipartUpload(key, fields, signal);
+  }
+
+  uploadPartCopy(key: string, part: { uploadId: string; partNumber: number; copySource: string; range: { start: number; end: number } }, signal?: AbortSignal): Promise<{ ETag: string }> {
+    return this.sdk.uploadPartCopy(key, part, signal);
+  }
+
+  completeMultipartUpload(key: string, uploadId: string, parts: { PartNumber: number; ETag: string }[], signal?: AbortSignal): Promise<S3PutOutput> {
+    return this.sdk.completeMultipartUpload(key, uploadId, parts, signal);
+  }
+
+  abortMultipartUpload(key: string, uploadId: string, signal?: AbortSignal): Promise<void> {
+    return this.sdk.abortMultipartUpload(key, uploadId, signal);
   }
 
   getObjectLockEnabled(signal?: AbortSignal): Promise<boolean> {
@@ -195,6 +226,21 @@ export class LeanTransport implements S3Transport {
   destroy(): void {
     this.sdk.destroy();
   }
+}
+
+/**
+ * The body of a CopyObject answer: `<CopyObjectResult><ETag>`. S3 may also answer 200 and
+ * report a failure in the body (`<Error>`, the copy broke off after the headers were sent):
+ * that is a server error (as the SDK reads it, worth another try), with the body's code.
+ */
+export function parseCopyResult(xml: string, status: number, requestId: string | undefined): { etag: string } {
+  if (/<Error>/.test(xml)) {
+    const code = xmlText(xml, 'Code') ?? 'InternalError';
+    throw new S3RequestError(xmlText(xml, 'Message') ?? `${code} (inside a ${status} CopyObject answer)`, { status: 500, code, requestId });
+  }
+  const etag = xmlText(xml, 'ETag');
+  if (etag === undefined || !/<CopyObjectResult[\s>]/.test(xml)) throw new S3MalformedResponseError(`a CopyObject answer without CopyObjectResult/ETag: ${JSON.stringify(xml.slice(0, 200))}`);
+  return { etag };
 }
 
 /** AWS's answers to a request sent to the wrong region. */

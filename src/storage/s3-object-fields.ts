@@ -53,3 +53,20 @@ export function encodeTags(tags: Record<string, string>): string {
     .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
     .join('&');
 }
+
+/**
+ * The x-amz-copy-source header of a copy from `bucket`/`key` (a version of it when given):
+ * `/bucket/key?versionId=V`, the key URL-encoded segment by segment (its slashes kept). Every
+ * byte outside A-Z a-z 0-9 - _ . ~ is percent-encoded, '+' included (a server may read a bare
+ * '+' as a space), so keys of Hive partitions (`dt=2026-01-01`), spaces, '%' and any Unicode
+ * reach the server as written.
+ */
+export function copySourceHeader(bucket: string, key: string, versionId?: string): string {
+  const path = key.split('/').map(strictEncode).join('/');
+  return `/${bucket}/${path}${versionId === undefined ? '' : `?versionId=${strictEncode(versionId)}`}`;
+}
+
+/** encodeURIComponent plus the five characters it leaves alone (RFC 3986 unreserved only). */
+function strictEncode(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}

@@ -277,6 +277,50 @@ export class SdkTransport implements S3Transport {
     return tags;
   }
 
+  async copyObject(key: string, copySource: string, signal?: AbortSignal): Promise<S3PutOutput> {
+    const got = await this.send<ClientS3.CopyObjectCommandOutput>(
+      new S3.CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: copySource, MetadataDirective: 'COPY', TaggingDirective: 'COPY' }),
+      signal,
+    );
+    return { ETag: got.CopyObjectResult?.ETag, VersionId: got.VersionId };
+  }
+
+  async createMultipartUpload(key: string, fields: S3PutFields, signal?: AbortSignal): Promise<{ UploadId: string }> {
+    const { IfNoneMatch: _ifNoneMatch, ...create } = fields;
+    const got = await this.send<ClientS3.CreateMultipartUploadCommandOutput>(new S3.CreateMultipartUploadCommand({ ...create, Bucket: this.bucket, Key: key }), signal);
+    if (got.UploadId === undefined || got.UploadId === '') throw new S3MalformedResponseError('a CreateMultipartUpload answer without an UploadId');
+    return { UploadId: got.UploadId };
+  }
+
+  async uploadPartCopy(key: string, part: { uploadId: string; partNumber: number; copySource: string; range: { start: number; end: number } }, signal?: AbortSignal): Promise<{ ETag: string }> {
+    const got = await this.send<ClientS3.UploadPartCopyCommandOutput>(
+      new S3.UploadPartCopyCommand({
+        Bucket: this.bucket,
+        Key: key,
+        UploadId: part.uploadId,
+        PartNumber: part.partNumber,
+        CopySource: part.copySource,
+        CopySourceRange: `bytes=${part.range.start}-${part.range.end}`,
+      }),
+      signal,
+    );
+    const etag = got.CopyPartResult?.ETag;
+    if (etag === undefined || etag === '') throw new S3MalformedResponseError(`an UploadPartCopy answer (part ${part.partNumber}) without an ETag`);
+    return { ETag: etag };
+  }
+
+  async completeMultipartUpload(key: string, uploadId: string, parts: { PartNumber: number; ETag: string }[], signal?: AbortSignal): Promise<S3PutOutput> {
+    const got = await this.send<ClientS3.CompleteMultipartUploadCommandOutput>(
+      new S3.CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      signal,
+    );
+    return { ETag: got.ETag, VersionId: got.VersionId };
+  }
+
+  async abortMultipartUpload(key: string, uploadId: string, signal?: AbortSignal): Promise<void> {
+    await this.send(new S3.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), signal);
+  }
+
   async putObjectTagging(key: string, tags: Record<string, string>, opts: { versionId?: string | undefined; signal?: AbortSignal | undefined }): Promise<void> {
     const TagSet = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
     await this.send(new S3.PutObjectTaggingCommand({ Bucket: this.bucket, Key: key, ...(opts.versionId ? { VersionId: opts.versionId } : {}), Tagging: { TagSet } }), opts.signal);

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
 import { StorageError } from '../errors.js';
 import { withRetry, type RetryOptions } from '../util/retry.js';
 import { abortable } from './common.js';
@@ -11,12 +12,13 @@ import { toStorageError, type S3ErrorContext } from './s3-errors.js';
 import type { SigningClock } from './s3-http.js';
 import { LeanTransport } from './s3-lean-transport.js';
 import { listObjects, listObjectVersions, type ListingContext } from './s3-listing.js';
-import { encodeTags, nullVersion, toMeta, unquote } from './s3-object-fields.js';
+import { copySourceHeader, encodeTags, nullVersion, toMeta, unquote } from './s3-object-fields.js';
 import { SdkTransport } from './s3-sdk-transport.js';
 import type { Credentials } from './s3-sigv4.js';
 import type { S3PutFields, S3Transport, S3UploadOutput } from './s3-transport.js';
 import {
   newRequestStats,
+  type CopySource,
   type GetOptions,
   type GetResult,
   type ListItem,
@@ -35,6 +37,14 @@ import {
 export const DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024;
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+/** The largest object one CopyObject may copy (S3's limit); larger ones go by UploadPartCopy. */
+export const MAX_SINGLE_COPY = 5 * 1024 * 1024 * 1024;
+/**
+ * Part size of a multipart copy: the server copies the bytes, so a part costs one request
+ * whatever its size; 512 MiB keeps a 5 GiB object at 11 requests and each part well inside
+ * a request timeout on a slow server.
+ */
+export const DEFAULT_COPY_PART_SIZE = 512 * 1024 * 1024;
 /**
  * The idle timeout of every S3 request of this process that does not set its own (repository,
  * sources and restore targets alike): one setting of the command line (`--timeout`).
@@ -77,6 +87,10 @@ export interface S3StoreOptions {
   partSize?: number;
   /** Parts of one multipart upload in flight at once (default 4). */
   uploadConcurrency?: number;
+  /** Copies above this size go multipart (UploadPartCopy; default 5 GiB, S3's limit); smaller only for tests. */
+  multipartCopyThreshold?: number;
+  /** Part size of a multipart copy (default 512 MiB; at least 5 MiB, S3's minimum). */
+  copyPartSize?: number;
   /** Keep-alive sockets per host (default 64). */
   maxSockets?: number;
   /** Keys per list request (default 1000, the S3 maximum); smaller only for tests. */
@@ -112,7 +126,7 @@ export interface S3StoreOptions {
 export class S3Store implements ObjectStore {
   readonly location: string;
   readonly stats: RequestStats = newRequestStats();
-  readonly capabilities: StoreCapabilities = { tags: true, versions: true, objectLock: true };
+  readonly capabilities: StoreCapabilities = { tags: true, versions: true, objectLock: true, serverSideCopy: true };
   readonly bucket: string;
   /** '' or ending in '/'. */
   readonly prefix: string;
@@ -125,6 +139,8 @@ export class S3Store implements ObjectStore {
   private readonly multipartThreshold: number;
   private readonly partSize: number;
   private readonly uploadConcurrency: number;
+  private readonly multipartCopyThreshold: number;
+  private readonly copyPartSize: number;
   private readonly retry: Omit<RetryOptions, 'signal'>;
   private readonly timeoutMs: number;
 
@@ -138,6 +154,8 @@ export class S3Store implements ObjectStore {
     this.multipartThreshold = opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
     this.partSize = Math.max(5 * 1024 * 1024, opts.partSize ?? DEFAULT_PART_SIZE);
     this.uploadConcurrency = opts.uploadConcurrency ?? 4;
+    this.multipartCopyThreshold = Math.min(MAX_SINGLE_COPY, opts.multipartCopyThreshold ?? MAX_SINGLE_COPY);
+    this.copyPartSize = Math.min(MAX_PART_SIZE, Math.max(5 * 1024 * 1024, opts.copyPartSize ?? DEFAULT_COPY_PART_SIZE));
     this.retry = opts.retry ?? {};
     this.timeoutMs = opts.socketTimeoutMs ?? processRequestTimeoutMs;
     // Shared by both paths: the SDK's clients start from what the lean one learnt (and a test's wrong clock).
@@ -365,6 +383,78 @@ export class S3Store implements ObjectStore {
       opts.signal,
       () => this.transport.deleteObject(full, opts),
     );
+  }
+
+  // ---------------------------------------------------------------- server-side copy
+
+  /**
+   * Copies a version of `from.key` onto `key` inside the bucket: one CopyObject (metadata and
+   * tagging directives COPY) up to 5 GiB, else a multipart copy. No object byte passes
+   * through this process; each request counts as a `put`.
+   */
+  async copyVersion(key: string, from: CopySource, opts: { signal?: AbortSignal } = {}): Promise<PutResult> {
+    const full = this.fullKey('COPY', key);
+    const source = copySourceHeader(this.bucket, this.fullKey('COPY', from.key), from.versionId);
+    if (from.size > this.multipartCopyThreshold) return this.copyInParts(key, full, from, source, opts.signal);
+    const res = await this.send('put', this.copyContext(full, from), opts.signal, () => this.transport.copyObject(full, source, opts.signal));
+    return { etag: unquote(res.ETag), versionId: nullVersion(res.VersionId) };
+  }
+
+  /** `COPY s3://b/key (from ?versionId=V)` in error messages, and both permissions a copy needs. */
+  private copyContext(full: string, from: CopySource): Omit<S3ErrorContext, 'bucket'> {
+    const what = from.versionId === undefined ? '' : ` from version ${from.versionId}`;
+    return { op: `COPY${what}`, key: full, action: `s3:PutObject and ${from.versionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion'}` };
+  }
+
+  /**
+   * A copy above the single-copy limit: the source's metadata and tags read first (a part copy
+   * copies bytes only), CreateMultipartUpload with them, UploadPartCopy part by part (a few at
+   * a time), CompleteMultipartUpload; the upload is aborted when any step fails, so no
+   * invisible parts are left behind to be billed.
+   */
+  private async copyInParts(key: string, full: string, from: CopySource, source: string, signal: AbortSignal | undefined): Promise<PutResult> {
+    const vid = from.versionId === undefined ? {} : { versionId: from.versionId };
+    const meta = await this.head(from.key, { ...vid, ...sig(signal) });
+    const tags = meta.tagCount ? await this.getTags(from.key, { ...vid, ...sig(signal) }) : {};
+    const fields: S3PutFields = {
+      ...(meta.contentType === undefined ? {} : { ContentType: meta.contentType }),
+      ...(meta.contentEncoding === undefined ? {} : { ContentEncoding: meta.contentEncoding }),
+      ...(meta.cacheControl === undefined ? {} : { CacheControl: meta.cacheControl }),
+      ...(meta.contentDisposition === undefined ? {} : { ContentDisposition: meta.contentDisposition }),
+      ...(Object.keys(meta.metadata).length > 0 ? { Metadata: meta.metadata } : {}),
+      ...(Object.keys(tags).length > 0 ? { Tagging: encodeTags(tags) } : {}),
+    };
+    const ctx = this.copyContext(full, from);
+    const { UploadId: uploadId } = await this.send('put', { ...ctx, op: `${ctx.op} (create multipart)` }, signal, () => this.transport.createMultipartUpload(full, fields, signal));
+    try {
+      const partSize = partSizeFor(meta.size, this.copyPartSize);
+      const count = Math.max(1, Math.ceil(meta.size / partSize));
+      const limit = pLimit(this.uploadConcurrency);
+      const parts = await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          limit(async () => {
+            const range = { start: i * partSize, end: Math.min(meta.size, (i + 1) * partSize) - 1 };
+            const got = await this.send('put', { ...ctx, op: `${ctx.op} (part ${i + 1} of ${count})` }, signal, () =>
+              this.transport.uploadPartCopy(full, { uploadId, partNumber: i + 1, copySource: source, range }, signal),
+            );
+            return { PartNumber: i + 1, ETag: got.ETag };
+          }),
+        ),
+      );
+      const out = await this.send('put', { ...ctx, op: `${ctx.op} (complete multipart)` }, signal, () => this.transport.completeMultipartUpload(full, uploadId, parts, signal));
+      const versionId = nullVersion(out.VersionId);
+      const written = versionId === null ? {} : { versionId };
+      if (Object.keys(tags).length > 0) {
+        // Not every server applies x-amz-tagging of CreateMultipartUpload (Ceph 16 does not).
+        await this.send('put', { op: 'PUT tagging', key: full, action: 's3:PutObjectTagging' }, signal, () => this.transport.putObjectTagging(full, tags, { ...written, ...sig(signal) }));
+      }
+      // Ceph may answer CompleteMultipartUpload without an ETag: ask for it.
+      const etag = unquote(out.ETag) || (await this.head(key, written)).etag;
+      return { etag, versionId };
+    } catch (err) {
+      await this.send('delete', { ...ctx, op: `${ctx.op} (abort multipart)` }, undefined, () => this.transport.abortMultipartUpload(full, uploadId)).catch(() => {});
+      throw err;
+    }
   }
 
   // ---------------------------------------------------------------- plumbing

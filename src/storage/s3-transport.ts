@@ -34,6 +34,19 @@ export interface S3Transport {
   putObjectRetention(key: string, retention: { Mode: 'GOVERNANCE' | 'COMPLIANCE'; RetainUntilDate: Date }, opts: { versionId?: string | undefined; signal?: AbortSignal | undefined }): Promise<void>;
   getObjectTagging(key: string, opts: { versionId?: string | undefined; signal?: AbortSignal | undefined }): Promise<Record<string, string>>;
   putObjectTagging(key: string, tags: Record<string, string>, opts: { versionId?: string | undefined; signal?: AbortSignal | undefined }): Promise<void>;
+  /**
+   * CopyObject onto `key` from `copySource` (the x-amz-copy-source value: `/bucket/key`
+   * URL-encoded, `?versionId=`; s3-object-fields.ts `copySourceHeader`), with the metadata and
+   * tagging directives COPY: content type, user metadata and tags come with the bytes. An error
+   * S3 reports inside a 200 answer rejects like any other.
+   */
+  copyObject(key: string, copySource: string, signal?: AbortSignal): Promise<S3PutOutput>;
+  /** CreateMultipartUpload with the fields the object will have (a part copy copies bytes only). */
+  createMultipartUpload(key: string, fields: S3PutFields, signal?: AbortSignal): Promise<{ UploadId: string }>;
+  /** UploadPartCopy: bytes `range` (inclusive) of the copy source as part `partNumber`. */
+  uploadPartCopy(key: string, part: { uploadId: string; partNumber: number; copySource: string; range: { start: number; end: number } }, signal?: AbortSignal): Promise<{ ETag: string }>;
+  completeMultipartUpload(key: string, uploadId: string, parts: { PartNumber: number; ETag: string }[], signal?: AbortSignal): Promise<S3PutOutput>;
+  abortMultipartUpload(key: string, uploadId: string, signal?: AbortSignal): Promise<void>;
   /** Close the sockets this transport opened. */
   destroy(): void;
 }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type {
+  CopySource,
   GetOptions,
   GetResult,
   ListItem,
@@ -71,5 +72,9 @@ export class StoreDecorator implements ObjectStore {
 
   putRetention(key: string, retention: ObjectRetention, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void> {
     return this.inner.putRetention(key, retention, opts);
+  }
+
+  copyVersion(key: string, from: CopySource, opts?: { signal?: AbortSignal }): Promise<PutResult> {
+    return this.inner.copyVersion(key, from, opts);
   }
 }

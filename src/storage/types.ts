@@ -37,6 +37,22 @@ export interface ObjectStore {
   getRetention(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectRetention | null>;
   /** Sets (extends) the retention of one object version. Shortening a COMPLIANCE retention is refused by S3. */
   putRetention(key: string, retention: ObjectRetention, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void>;
+
+  /**
+   * Server-side copy of one version of `from.key` (this store's) onto `key`, as a new current
+   * version: bytes, content type, user metadata and tags come with it, and no byte passes
+   * through the client. Only where `capabilities.serverSideCopy`; other stores refuse.
+   */
+  copyVersion(key: string, from: CopySource, opts?: { signal?: AbortSignal }): Promise<PutResult>;
+}
+
+/** The version a server-side copy reads. */
+export interface CopySource {
+  key: string;
+  /** Undefined: the current version. */
+  versionId?: string;
+  /** Its size (from a listing): above the multipart copy threshold the copy goes in parts. */
+  size: number;
 }
 
 /** The optional abilities of a store, stated rather than probed. */
@@ -47,6 +63,8 @@ export interface StoreCapabilities {
   readonly versions: boolean;
   /** Answers Object Lock calls: a bucket with Object Lock can lock versions (S3, MemStore). */
   readonly objectLock: boolean;
+  /** Copies a version inside the store, server-side (S3 CopyObject / UploadPartCopy): `copyVersion`. */
+  readonly serverSideCopy: boolean;
 }
 
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';

@@ -12,7 +12,8 @@ import { SCHEMA_VERSION } from '../../src/catalog/schema.js';
 import type { RestoreItem, VersionRecord } from '../../src/catalog/types.js';
 import { emptyCounters } from '../../src/engine/events.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { writeOldCatalog, type OldRun } from '../helpers/old-catalog.js';
+import { SCHEMA_3, writeOldCatalog, type OldRun } from '../helpers/old-catalog.js';
+import { lastCleanRun, recordRunAnomalies, suspectRuns } from '../../src/catalog/anomalies.js';
 import { packUsage, setPruneRecordBlobs, usedBlobsOfPack } from '../../src/catalog/prune-queries.js';
 import { selectState, selectedHas, statePage } from '../../src/catalog/restore-selection.js';
 import { blobsOfPack, danglingBlobReferences, referencedPacks, versionsUsingBlobs } from '../../src/catalog/verify-queries.js';
@@ -303,5 +304,46 @@ describe('catalog schema 3 migration', () => {
     sqlite(cat).exec(`UPDATE catalog_info SET value = '${SCHEMA_VERSION + 1}' WHERE name = 'schema'`);
     cat.close();
     expect(() => Catalog.open(path, REPO)).toThrow(new RegExp(`catalog schema ${SCHEMA_VERSION + 1} was written by a newer lakeguard`));
+  });
+});
+
+describe('catalog schema 4 migration', () => {
+  let dir: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    dir = tempDir('catalog-migration-4');
+  });
+  afterEach(() => dir.cleanup());
+
+  it('upgrades a schema 3 catalog file in place: anomaly tables added, every row kept, runs not suspect', () => {
+    const path = join(dir.path, 'schema-3.db');
+    const old = new Database(path);
+    old.exec(SCHEMA_3);
+    old.exec(`
+      INSERT INTO catalog_info (name, value) VALUES ('repository', '${REPO}'), ('schema', '3');
+      INSERT INTO runs (seq, id, grp, started, finished, status, host, counters) VALUES (1, '20261102T100000Z-aaaaaa', 'g', 1, 2, 'complete', 'h', '{}');
+      INSERT INTO buckets (id, name) VALUES (1, 'raw');
+      INSERT INTO objects (id, bucket, key, latest) VALUES (1, 1, 'a.csv', 1);
+      INSERT INTO versions (id, object, version_id, delete_marker, size, etag, last_modified, valid_from, storage_class, meta, run, blob)
+        VALUES (1, 1, NULL, 0, 10, 'x', NULL, 1, 1, NULL, 1, NULL);
+    `);
+    old.close();
+
+    const migrated = Catalog.open(path, REPO);
+    const fresh = Catalog.open(join(dir.path, 'fresh.db'), REPO);
+    try {
+      const db = sqlite(migrated);
+      expect(db.prepare("SELECT value FROM catalog_info WHERE name = 'schema'").pluck().get()).toBe('4');
+      expect(schemaOf(db)).toEqual(schemaOf(sqlite(fresh)));
+      expect(migrated.stats()).toMatchObject({ runs: 1, objects: 1, versions: 1 });
+      expect(migrated.versionsOfRun(1, 0, 10)).toEqual([expect.objectContaining({ key: 'a.csv', etag: 'x', storageClass: 'STANDARD' })]);
+      expect(suspectRuns(migrated).size).toBe(0);
+      expect(lastCleanRun(migrated, ['g']).lastClean?.id).toBe('20261102T100000Z-aaaaaa');
+      // The new tables work: a verdict recorded now, and dropped with its run's versions.
+      recordRunAnomalies(migrated, 1, { suspect: true, findings: [], partitions: [], flaggedObjects: 0 });
+      expect(suspectRuns(migrated)).toEqual(new Map([['20261102T100000Z-aaaaaa', { acknowledged: false }]]));
+    } finally {
+      migrated.close();
+      fresh.close();
+    }
   });
 });

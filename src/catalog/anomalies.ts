@@ -1,0 +1,291 @@
+/**
+ * Catalog side of anomaly detection (schema 4; docs/catalog.md "Anomalies"): recording a run's
+ * verdict, the history later runs compare against (`CatalogAnomalyHistory`), acknowledgements,
+ * the last clean run before an incident (rollback's `--at last-clean`, forget's `pre-anomaly`),
+ * and the flagged objects of one run (`runs show --anomalies`).
+ *
+ * "Suspect" below always means suspect and not acknowledged: an acknowledged run counts as clean
+ * everywhere (history, last-clean, marks), as a person has looked at it.
+ */
+import type { AnomalyHistory, ObjectSignal, PartitionFinding, PartitionRule, PartitionStats, RunAnomalies } from './anomaly-types.js';
+import type { Catalog } from './catalog.js';
+import { sqlite } from './connection.js';
+import type { RunRow } from './types.js';
+
+/**
+ * acks/<UTC YYYYMMDDTHHMMSSZ>-<6 hex>: a person acknowledged a suspect run
+ * (docs/repository-format.md "acks/"). `id` is the document's own name.
+ */
+export interface AckDocument {
+  version: 1;
+  id: string;
+  /** The acknowledged run's id. */
+  run: string;
+  host: string;
+  /** ISO 8601 UTC. */
+  created: string;
+  /** Who acknowledged it (the operating-system user), when known. */
+  by?: string;
+  note?: string;
+}
+
+/** An acknowledgement as the catalog holds it. */
+export interface AckRow {
+  name: string;
+  run: string;
+  host: string;
+  /** ms since the epoch. */
+  created: number;
+  by: string | null;
+  note: string | null;
+}
+
+/** A run's recorded verdict. */
+export interface RunVerdict {
+  /** As detected: true even after an acknowledgement. */
+  suspect: boolean;
+  flaggedObjects: number;
+  findings: PartitionFinding[];
+  /** The first acknowledgement of the run, or null. */
+  ack: AckRow | null;
+}
+
+/** SQL: run row `r` is suspect and no acknowledgement names it. */
+export function unacknowledgedSuspectSql(r: string): string {
+  return `(EXISTS (SELECT 1 FROM run_anomalies ra WHERE ra.run = ${r}.seq AND ra.suspect = 1) AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.run = ${r}.id))`;
+}
+
+const STATS_COLUMNS = 'bucket, partition, run, before, added, changed, deleted, bytes_added, bytes_changed, bytes_deleted, signals';
+
+/**
+ * Records a run's verdict and the statistics of every partition it changed. Called in the
+ * transaction that marks the run finished (backup) or imported (sync, rebuild); replaces what
+ * an earlier call recorded for the run.
+ */
+export function recordRunAnomalies(catalog: Catalog, runSeq: number, anomalies: RunAnomalies): void {
+  const db = sqlite(catalog);
+  const bucketId = db.prepare('INSERT INTO buckets (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id').pluck();
+  const putStats = db.prepare(`INSERT OR REPLACE INTO partition_stats (${STATS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  catalog.transaction(() => {
+    db.prepare('INSERT OR REPLACE INTO run_anomalies (run, suspect, flagged, findings) VALUES (?, ?, ?, ?)').run(
+      runSeq,
+      anomalies.suspect ? 1 : 0,
+      anomalies.flaggedObjects,
+      JSON.stringify(anomalies.findings),
+    );
+    for (const p of anomalies.partitions) {
+      const signals = Object.keys(p.signals).length === 0 ? null : JSON.stringify(p.signals);
+      putStats.run(bucketId.get(p.bucket), p.partition, runSeq, p.before, p.added, p.changed, p.deleted, p.bytesAdded, p.bytesChanged, p.bytesDeleted, signals);
+    }
+  });
+}
+
+/** The verdict recorded for a run, or undefined when it has none (recorded before detection existed, or a failed run). */
+export function runVerdict(catalog: Catalog, runSeq: number): RunVerdict | undefined {
+  const db = sqlite(catalog);
+  const row = db.prepare('SELECT r.id AS id, ra.suspect AS suspect, ra.flagged AS flagged, ra.findings AS findings FROM run_anomalies ra JOIN runs r ON r.seq = ra.run WHERE ra.run = ?').get(runSeq) as
+    | { id: string; suspect: number; flagged: number; findings: string }
+    | undefined;
+  if (row === undefined) return undefined;
+  return { suspect: row.suspect === 1, flaggedObjects: row.flagged, findings: JSON.parse(row.findings) as PartitionFinding[], ack: acksOfRun(catalog, row.id)[0] ?? null };
+}
+
+/** Ids of suspect runs, each with whether it is acknowledged (for the `runs` and `calendar` marks). */
+export function suspectRuns(catalog: Catalog): Map<string, { acknowledged: boolean }> {
+  const rows = sqlite(catalog)
+    .prepare(
+      `SELECT r.id AS id, EXISTS (SELECT 1 FROM acks a WHERE a.run = r.id) AS acked
+       FROM run_anomalies ra JOIN runs r ON r.seq = ra.run WHERE ra.suspect = 1`,
+    )
+    .all() as { id: string; acked: number }[];
+  return new Map(rows.map((r) => [r.id, { acknowledged: r.acked === 1 }]));
+}
+
+/** The partition statistics a run recorded (for `runs show --anomalies`). */
+export function partitionStatsOfRun(catalog: Catalog, runSeq: number): PartitionStats[] {
+  const rows = sqlite(catalog)
+    .prepare(`SELECT b.name AS bucketName, ps.* FROM partition_stats ps JOIN buckets b ON b.id = ps.bucket WHERE ps.run = ? ORDER BY b.name, ps.partition`)
+    .all(runSeq) as StatsRow[];
+  return rows.map(toStats);
+}
+
+/**
+ * A partition's statistics in its last runs that were neither suspect (unacknowledged) nor
+ * failed, newest first: one seek of partition_stats' primary key per changed partition.
+ */
+export class CatalogAnomalyHistory implements AnomalyHistory {
+  private readonly select;
+
+  constructor(private readonly catalog: Catalog) {
+    this.select = sqlite(catalog).prepare(
+      `SELECT @bucket AS bucketName, ps.* FROM partition_stats ps JOIN runs r ON r.seq = ps.run
+       WHERE ps.bucket = @bucketId AND ps.partition = @partition AND r.status IN ('complete', 'partial', 'interrupted') AND NOT ${unacknowledgedSuspectSql('r')}
+       ORDER BY ps.run DESC LIMIT @limit`,
+    );
+  }
+
+  partitionHistory(bucket: string, partition: string, limit: number): PartitionStats[] {
+    const bucketId = this.catalog.findBucketId(bucket);
+    if (bucketId === undefined || limit <= 0) return [];
+    return (this.select.all({ bucket, bucketId, partition, limit }) as StatsRow[]).map(toStats);
+  }
+}
+
+interface StatsRow {
+  bucketName: string;
+  partition: string;
+  before: number;
+  added: number;
+  changed: number;
+  deleted: number;
+  bytes_added: number;
+  bytes_changed: number;
+  bytes_deleted: number;
+  signals: string | null;
+}
+
+function toStats(r: StatsRow): PartitionStats {
+  return {
+    bucket: r.bucketName,
+    partition: r.partition,
+    before: r.before,
+    added: r.added,
+    changed: r.changed,
+    deleted: r.deleted,
+    bytesAdded: r.bytes_added,
+    bytesChanged: r.bytes_changed,
+    bytesDeleted: r.bytes_deleted,
+    signals: r.signals === null ? {} : (JSON.parse(r.signals) as PartitionStats['signals']),
+  };
+}
+
+// ---- acknowledgements ----------------------------------------------------------------------
+
+/** Records an acknowledgement (an ack document written here or read from the repository); idempotent. */
+export function insertAck(catalog: Catalog, doc: AckDocument): void {
+  sqlite(catalog)
+    .prepare('INSERT OR IGNORE INTO acks (name, run, host, created, by, note) VALUES (?, ?, ?, ?, ?, ?)')
+    .run(doc.id, doc.run, doc.host, Date.parse(doc.created), doc.by ?? null, doc.note ?? null);
+}
+
+/** Names of the ack documents this catalog has recorded. */
+export function knownAcks(catalog: Catalog): Set<string> {
+  return new Set(sqlite(catalog).prepare('SELECT name FROM acks').pluck().all() as string[]);
+}
+
+/** Acknowledgements of a run, oldest first. */
+export function acksOfRun(catalog: Catalog, runId: string): AckRow[] {
+  return sqlite(catalog).prepare('SELECT name, run, host, created, by, note FROM acks WHERE run = ? ORDER BY created, name').all(runId) as AckRow[];
+}
+
+// ---- the last clean run ----------------------------------------------------------------------
+
+/** The incident window of some groups: the oldest unacknowledged suspect run, and the last clean run before it. */
+export interface CleanState {
+  /** The oldest unacknowledged suspect run of the groups; undefined when there is none. */
+  suspect: RunRow | undefined;
+  /**
+   * The newest complete run of the groups, not an unacknowledged suspect, started before
+   * `suspect` (any time when there is none); undefined when there is none.
+   */
+  lastClean: RunRow | undefined;
+}
+
+/**
+ * `last-clean` for the groups that cover a bucket (rollback `--at last-clean`) or for one group
+ * (forget's `pre-anomaly` keep): two indexed queries on runs.
+ */
+export function lastCleanRun(catalog: Catalog, groups: readonly string[]): CleanState {
+  const db = sqlite(catalog);
+  const json = JSON.stringify(groups);
+  const suspectId = db
+    .prepare(
+      `SELECT r.id FROM runs r JOIN run_anomalies ra ON ra.run = r.seq
+       WHERE ra.suspect = 1 AND r.grp IN (SELECT value FROM json_each(@groups)) AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.run = r.id)
+       ORDER BY r.started, r.seq LIMIT 1`,
+    )
+    .pluck()
+    .get({ groups: json }) as string | undefined;
+  const suspect = suspectId === undefined ? undefined : catalog.findRun(suspectId);
+  const cleanId = db
+    .prepare(
+      `SELECT r.id FROM runs r
+       WHERE r.grp IN (SELECT value FROM json_each(@groups)) AND r.status = 'complete' AND NOT ${unacknowledgedSuspectSql('r')}
+         AND (@before IS NULL OR r.started < @before)
+       ORDER BY r.started DESC, r.seq DESC LIMIT 1`,
+    )
+    .pluck()
+    .get({ groups: json, before: suspect?.started ?? null }) as string | undefined;
+  return { suspect, lastClean: cleanId === undefined ? undefined : catalog.findRun(cleanId) };
+}
+
+// ---- flagged objects of one run ------------------------------------------------------------------
+
+/** What a flagged object version did in its run. */
+export type FlaggedChange = 'added' | 'changed' | 'deleted';
+
+export interface FlaggedObject {
+  bucket: string;
+  key: string;
+  versionId: string | null;
+  change: FlaggedChange;
+  size: number;
+  /** ms since the epoch. */
+  validFrom: number;
+  /** The object's own signals (may be empty for a delete or overwrite in a partition whose rule fired). */
+  signals: ObjectSignal[];
+  /** Its partition, and the rules that fired there (empty when the partition has no finding). */
+  partition: string;
+  rules: PartitionRule[];
+}
+
+/**
+ * The flagged objects of a run, by bucket and key: every version carrying signals, and the
+ * deletes (overwrites) in partitions where the `deleted` (`overwritten`) rule fired, derived from
+ * the run's versions (nothing is stored twice). A key belongs to the longest partition of the
+ * run's statistics that prefixes it (a prefix's own partition holds only the keys directly under it).
+ */
+export function* flaggedObjects(catalog: Catalog, runSeq: number): Generator<FlaggedObject> {
+  const verdict = runVerdict(catalog, runSeq);
+  const partitions = new Map<string, string[]>();
+  for (const p of partitionStatsOfRun(catalog, runSeq)) partitions.set(p.bucket, [...(partitions.get(p.bucket) ?? []), p.partition]);
+  const rulesOf = new Map<string, PartitionRule[]>((verdict?.findings ?? []).map((f) => [`${f.bucket}\u0000${f.partition}`, f.rules]));
+  const fired = (verdict?.findings ?? [])
+    .filter((f) => f.rules.includes('deleted') || f.rules.includes('overwritten'))
+    .map((f) => ({ b: f.bucket, p: f.partition }));
+  const rows = sqlite(catalog)
+    .prepare(
+      `SELECT b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS deleteMarker, v.size AS size, v.valid_from AS validFrom,
+              vs.signals AS signals,
+              (SELECT p.delete_marker FROM versions p WHERE p.object = v.object AND p.valid_from < v.valid_from ORDER BY p.valid_from DESC LIMIT 1) AS before
+       FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket LEFT JOIN version_signals vs ON vs.version = v.id
+       WHERE v.run = @run AND (vs.version IS NOT NULL OR EXISTS (SELECT 1 FROM json_each(@fired) f
+         WHERE json_extract(f.value, '$.b') = b.name AND substr(o.key, 1, length(json_extract(f.value, '$.p'))) = json_extract(f.value, '$.p')))
+       ORDER BY b.name, o.key, v.valid_from`,
+    )
+    .iterate({ run: runSeq, fired: JSON.stringify(fired) }) as IterableIterator<{
+    bucket: string;
+    key: string;
+    versionId: string | null;
+    deleteMarker: number;
+    size: number;
+    validFrom: number;
+    signals: string | null;
+    before: number | null;
+  }>;
+  for (const r of rows) {
+    const change: FlaggedChange = r.deleteMarker === 1 ? 'deleted' : r.before === 0 ? 'changed' : 'added';
+    const partition = longestPrefix(partitions.get(r.bucket) ?? [], r.key);
+    const rules = partition === undefined ? [] : (rulesOf.get(`${r.bucket}\u0000${partition}`) ?? []);
+    const signals = r.signals === null ? [] : (r.signals.split(',') as ObjectSignal[]);
+    const ruled = (change === 'deleted' && rules.includes('deleted')) || (change === 'changed' && rules.includes('overwritten'));
+    if (signals.length === 0 && !ruled) continue;
+    yield { bucket: r.bucket, key: r.key, versionId: r.versionId, change, size: r.size, validFrom: r.validFrom, signals, partition: partition ?? '', rules };
+  }
+}
+
+function longestPrefix(prefixes: readonly string[], key: string): string | undefined {
+  let best: string | undefined;
+  for (const p of prefixes) if (key.startsWith(p) && (best === undefined || p.length > best.length)) best = p;
+  return best;
+}

@@ -1,0 +1,67 @@
+/**
+ * `runs ack`: a person records that they looked at a suspect run. The acknowledgement is a
+ * sealed, create-only document in acks/ (docs/repository-format.md), so every host's catalog
+ * learns it on its next sync and stops marking the run; the run's verdict itself never changes.
+ */
+import { hostname, userInfo } from 'node:os';
+import { acksOfRun, insertAck, runVerdict, type AckDocument } from '../catalog/anomalies.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { RunRow } from '../catalog/types.js';
+import { UsageError } from '../errors.js';
+import { newAckName } from '../repository/documents.js';
+import { RepositoryLock } from '../repository/locks.js';
+import type { Repository } from '../repository/repository.js';
+
+export interface AckResult {
+  run: RunRow;
+  ack: AckDocument;
+}
+
+/**
+ * Writes the acknowledgement of a suspect run and records it in the catalog. Refuses (exit 2) a
+ * run that is not suspect or is acknowledged already, naming who acknowledged it when.
+ */
+export async function acknowledgeRun(repo: Repository, catalog: Catalog, run: RunRow, opts: { note?: string; by?: string } = {}): Promise<AckResult> {
+  const verdict = runVerdict(catalog, run.seq);
+  if (verdict === undefined || !verdict.suspect) {
+    throw new UsageError(`run ${run.id} is not suspect; there is nothing to acknowledge`, { hint: 'list suspect runs with `lakeguard runs`' });
+  }
+  const earlier = acksOfRun(catalog, run.id)[0];
+  if (earlier !== undefined) {
+    const who = earlier.by === null ? `on ${earlier.host}` : `by ${earlier.by} on ${earlier.host}`;
+    throw new UsageError(`run ${run.id} was already acknowledged ${who} at ${new Date(earlier.created).toISOString()}`, {
+      hint: `see \`lakeguard runs show ${run.id} --anomalies\``,
+    });
+  }
+  repo.requireWritable();
+  // Catalog sync lists acks/ after a time marker that is safe only for names taken while their
+  // writer holds a lock (docs/catalog.md "Sync"): the name is chosen after the lock is written.
+  const lock = await RepositoryLock.acquire(repo, 'shared', `acknowledgement of run ${run.id}`);
+  try {
+    const now = new Date();
+    const by = opts.by ?? currentUser();
+    const ack: AckDocument = {
+      version: 1,
+      id: newAckName(now),
+      run: run.id,
+      host: hostname(),
+      created: now.toISOString(),
+      ...(by === undefined ? {} : { by }),
+      ...(opts.note === undefined ? {} : { note: opts.note }),
+    };
+    lock.throwIfLost();
+    await repo.writeDocument('acks', ack.id, ack);
+    catalog.transaction(() => insertAck(catalog, ack));
+    return { run, ack };
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+function currentUser(): string | undefined {
+  try {
+    return userInfo().username || undefined;
+  } catch {
+    return undefined; // no passwd entry (a container's arbitrary uid)
+  }
+}

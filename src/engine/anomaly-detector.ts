@@ -1,0 +1,233 @@
+/**
+ * Anomaly detection of one backup run (docs/anomalies.md): watches every listed change and every
+ * object read, counts them per partition (a policy prefix and its first level below, see
+ * src/catalog/anomaly-types.ts), gives each version record its signals, and at the end judges
+ * every partition against its settings and history (anomaly-rules.ts).
+ *
+ * Memory is bounded by the number of partitions, not of objects: a partition holds counters,
+ * and the keys deleted in it this run (for extension swaps) only up to MAX_DELETED_KEYS.
+ * Catalog queries: at most one per changed object (anomaly-lookups.ts), none per unchanged one.
+ */
+import { versionBeforeRun, versionByRow, type PreviousVersion } from '../catalog/anomaly-lookups.js';
+import type { AnomalyHistory, ObjectSignal, PartitionFinding, PartitionStats, RunAnomalies } from '../catalog/anomaly-types.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { LatestVersion } from '../catalog/types.js';
+import { anomalyScopeOf, type AnomalySettings } from '../policy/anomaly.js';
+import type { Group, Policy } from '../policy/types.js';
+import type { ObjectEntry } from '../storage/types.js';
+import { hasRansomwareExtension, isExtensionSwap, ransomNoteMatcher } from './anomaly-names.js';
+import { judgePartition } from './anomaly-rules.js';
+import { formatOf, hasFormat, isIncompressible, needsPreviousRatio, type ContentSample } from './anomaly-sniff.js';
+import type { Change } from './scan.js';
+
+/** Deleted keys remembered per partition for extension swaps; a swap of a key deleted past this many goes unseen. */
+export const MAX_DELETED_KEYS = 10_000;
+
+/** The sources a run reads, as the detector needs them. */
+export interface WatchedSource {
+  /** Catalog name. */
+  bucket: string;
+  prefixes: readonly string[];
+}
+
+/** One policy prefix of a source with its effective settings. */
+interface Scope {
+  prefix: string;
+  settings: AnomalySettings;
+  isRansomNote: (key: string) => boolean;
+}
+
+/** What the run did to one partition so far. */
+interface PartitionState {
+  stats: PartitionStats & { changedVerified: number };
+  scope: Scope;
+  validBytesAdded: number;
+  deletedKeys: Set<string>;
+}
+
+/**
+ * The partition of `key` under policy prefix `prefix`: the prefix plus the key's first level
+ * below it (`events/` + `date=1/x` → `events/date=1/`), or the prefix itself for keys directly
+ * under it.
+ */
+export function partitionOf(prefix: string, key: string): string {
+  const slash = key.indexOf('/', prefix.length);
+  return slash === -1 ? prefix : key.slice(0, slash + 1);
+}
+
+export class AnomalyDetector {
+  /** Bucket → its enabled scopes, longest prefix first. */
+  private readonly scopes = new Map<string, Scope[]>();
+  /** `bucket\0partition` → its state. */
+  private readonly partitions = new Map<string, PartitionState>();
+  private flaggedObjects = 0;
+
+  /**
+   * A detector for a run of `group` over `sources`, or null when detection is off for every
+   * prefix (`enabled: false`): then the run reads nothing extra.
+   */
+  static create(catalog: Catalog, policy: Policy, group: Group, sources: readonly WatchedSource[], runSeq: number): AnomalyDetector | null {
+    const detector = new AnomalyDetector(catalog, runSeq);
+    for (const source of sources) {
+      const scopes: Scope[] = [];
+      for (const prefix of source.prefixes) {
+        const { settings } = anomalyScopeOf(policy, group, source.bucket, prefix);
+        if (settings.enabled) scopes.push({ prefix, settings, isRansomNote: ransomNoteMatcher(settings.ransomNotePatterns) });
+      }
+      scopes.sort((a, b) => b.prefix.length - a.prefix.length);
+      if (scopes.length > 0) detector.scopes.set(source.bucket, scopes);
+    }
+    return detector.scopes.size === 0 ? null : detector;
+  }
+
+  private constructor(
+    private readonly catalog: Catalog,
+    /** The run's catalog sequence: its own records are not "the version before". */
+    private readonly runSeq: number,
+  ) {}
+
+  /** Whether the run sniffs this key's content (its prefix has detection on). */
+  watches(bucket: string, key: string): boolean {
+    return this.scopeOf(bucket, key) !== undefined;
+  }
+
+  private scopeOf(bucket: string, key: string): Scope | undefined {
+    const scopes = this.scopes.get(bucket);
+    if (scopes === undefined) return undefined;
+    for (const scope of scopes) if (key.startsWith(scope.prefix)) return scope;
+    return undefined;
+  }
+
+  private partition(bucket: string, key: string): PartitionState | undefined {
+    const scope = this.scopeOf(bucket, key);
+    if (scope === undefined) return undefined;
+    const partition = partitionOf(scope.prefix, key);
+    const id = `${bucket}\0${partition}`;
+    let state = this.partitions.get(id);
+    if (state === undefined) {
+      const stats = { bucket, partition, before: 0, added: 0, changed: 0, deleted: 0, bytesAdded: 0, bytesChanged: 0, bytesDeleted: 0, changedVerified: 0, signals: {} };
+      state = { stats, scope, validBytesAdded: 0, deletedKeys: new Set() };
+      this.partitions.set(id, state);
+    }
+    return state;
+  }
+
+  /**
+   * Counts one listed change (Archiver.handle). Unversioned buckets: what the listing says is
+   * final. Versioned buckets list every version as `new`: an object version is counted once read
+   * (versionRead asks what the key was before), a delete marker here.
+   */
+  observe(bucket: string, versioned: boolean, change: Change): void {
+    if (change.kind === 'excluded' || change.kind === 'skipped') return;
+    const key = change.kind === 'deleted' ? change.previous.key : change.entry.key;
+    const p = this.partition(bucket, key);
+    if (p === undefined) return;
+    const s = p.stats;
+    switch (change.kind) {
+      case 'unchanged':
+        // A versioned listing also shows old versions and delete markers: only a live key counts.
+        if (!versioned || (change.entry.isLatest && !change.entry.isDeleteMarker)) s.before++;
+        return;
+      case 'deleted':
+        this.countDeleted(p, key, change.previous.size);
+        return;
+      case 'changed':
+        s.before++;
+        s.changed++;
+        s.bytesChanged += change.entry.size;
+        return;
+      case 'new':
+        if (versioned) {
+          if (change.entry.isDeleteMarker && change.entry.isLatest) {
+            const previous = versionBeforeRun(this.catalog, bucket, key, this.runSeq);
+            if (previous !== undefined && !previous.deleteMarker) this.countDeleted(p, key, previous.size);
+          }
+        } else if (!change.entry.isDeleteMarker) {
+          s.added++;
+          s.bytesAdded += change.entry.size;
+        }
+        return;
+    }
+  }
+
+  private countDeleted(p: PartitionState, key: string, size: number): void {
+    p.stats.before++;
+    p.stats.deleted++;
+    p.stats.bytesDeleted += size;
+    if (p.deletedKeys.size < MAX_DELETED_KEYS) p.deletedKeys.add(key);
+  }
+
+  /**
+   * Judges one version as read (the record's `signals`, undefined when none) and counts it in
+   * its partition. `previous`: the catalogued version the listing compared it with (unversioned
+   * buckets; null for a new key).
+   */
+  versionRead(bucket: string, versioned: boolean, entry: ObjectEntry, previous: LatestVersion | null, sample: ContentSample): ObjectSignal[] | undefined {
+    const p = this.partition(bucket, entry.key);
+    if (p === undefined) return undefined;
+    const s = p.stats;
+    let before: PreviousVersion | undefined;
+    let isNewKey: boolean;
+    let isChange: boolean;
+    if (versioned) {
+      // Only the newest version decides what happened to the key; older new ones were passing states.
+      if (entry.isLatest) before = versionBeforeRun(this.catalog, bucket, entry.key, this.runSeq);
+      const wasLive = before !== undefined && !before.deleteMarker;
+      isNewKey = entry.isLatest && !wasLive;
+      isChange = entry.isLatest && wasLive;
+      if (isChange) {
+        s.before++;
+        s.changed++;
+        s.bytesChanged += sample.size;
+      } else if (isNewKey) {
+        s.added++;
+        s.bytesAdded += sample.size;
+      }
+    } else {
+      isNewKey = previous === null;
+      isChange = previous !== null;
+      if (previous !== null) {
+        before = { deleteMarker: false, etag: previous.etag, size: previous.size, storedRatio: undefined };
+        // The earlier version's compression costs a query: only asked when the new data did not compress.
+        if (needsPreviousRatio(sample)) before.storedRatio = versionByRow(this.catalog, previous.versionRow)?.storedRatio;
+      }
+    }
+
+    const signals: ObjectSignal[] = [];
+    const format = formatOf(entry.key);
+    if (format !== undefined && !hasFormat(format, sample)) signals.push('format');
+    const incompressible = isIncompressible(entry.key, sample, isChange ? before?.storedRatio : undefined);
+    if (incompressible) signals.push('incompressible');
+    if (isNewKey && p.scope.isRansomNote(entry.key)) signals.push('ransom-note');
+    if (isNewKey && (hasRansomwareExtension(entry.key) || isExtensionSwap(entry.key, (k) => p.deletedKeys.has(k)))) signals.push('extension-swap');
+    if (isChange && before !== undefined && before.etag === entry.etag && before.size === sample.size) signals.push('identical');
+
+    if (isChange && format !== undefined && !signals.includes('format') && !incompressible) s.changedVerified++;
+    if (isNewKey && signals.length === 0) p.validBytesAdded += sample.size;
+    for (const signal of signals) s.signals[signal] = (s.signals[signal] ?? 0) + 1;
+    if (signals.length === 0) return undefined;
+    this.flaggedObjects++;
+    return signals;
+  }
+
+  /** The run's verdict: every partition it changed judged against its settings and history. */
+  finish(history: AnomalyHistory): RunAnomalies {
+    const partitions: PartitionStats[] = [];
+    const findings: PartitionFinding[] = [];
+    const states = [...this.partitions.values()].sort((a, b) => compare(a.stats.bucket, b.stats.bucket) || compare(a.stats.partition, b.stats.partition));
+    for (const { stats, scope, validBytesAdded } of states) {
+      const changedAny = stats.added + stats.changed + stats.deleted > 0 || Object.keys(stats.signals).length > 0;
+      if (!changedAny) continue;
+      partitions.push({ ...stats, signals: { ...stats.signals } });
+      const { settings } = scope;
+      const past = settings.historyRuns === 0 ? [] : history.partitionHistory(stats.bucket, stats.partition, settings.historyRuns).slice(0, settings.historyRuns);
+      const finding = judgePartition({ stats, settings, validBytesAdded }, past);
+      if (finding !== undefined) findings.push(finding);
+    }
+    return { suspect: findings.length > 0, findings, partitions, flaggedObjects: this.flaggedObjects };
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
