@@ -29,20 +29,14 @@ import { createTestBucket, emptyAndDeleteBucket, S3_TEST, testEnv, testS3Client 
 
 const s3 = testS3Client();
 
-/** Keys named anywhere in `runs show --anomalies --json` output (one message per flagged object). */
+/** The keys of the `flagged_object` messages of `runs show <id> --anomalies --json`. */
 function flaggedKeys(r: CliResult): Set<string> {
-  return new Set(r.messages.filter((m) => typeof m.key === 'string').map((m) => m.key as string));
+  return new Set(messagesOf(r, 'flagged_object').map((m) => m.key as string));
 }
 
-/** A run of `runs --json` is marked suspect (and not acknowledged). */
-function isSuspect(run: Record<string, unknown>): boolean {
-  return run.suspect === true || run.verdict === 'suspect';
-}
-
-/** The plan's count of one action (copy, undelete, upload, delete, unchanged) from a rollback summary. */
+/** Keys per action (copy, undelete, upload, delete, unchanged, keep) of a rollback summary. */
 function planned(summary: Record<string, any>, action: string): number {
-  const v = summary.actions?.[action] ?? summary[action];
-  return typeof v === 'number' ? v : (v?.objects ?? v?.count);
+  return summary.actions[action].keys;
 }
 
 /** Every difference between two bucket snapshots, one line each (empty when identical). */
@@ -149,7 +143,7 @@ describe('incident response on a real Parquet lake', () => {
     // `runs` marks it; the clean runs are not marked.
     const runs = messagesOf(await cli('runs', '--json'), 'run');
     expect(runs.map((r) => r.id)).toContain(suspectRun);
-    expect(runs.filter(isSuspect).map((r) => r.id)).toEqual([suspectRun]);
+    expect(runs.filter((r) => r.suspect === true).map((r) => r.id)).toEqual([suspectRun]);
 
     // `runs show --anomalies` names >= 90 % of the overwritten files, and every ransom note.
     const shown = await cli('runs', 'show', suspectRun, '--anomalies', '--json');
@@ -182,9 +176,10 @@ describe('incident response on a real Parquet lake', () => {
     expect(planned(plan, 'undelete')).toBe(inc.deleted.length);
     expect(planned(plan, 'delete')).toBe(inc.notes.length);
     expect(planned(plan, 'upload')).toBe(0);
+    expect(planned(plan, 'keep')).toBe(0);
     expect(planned(plan, 'unchanged')).toBe(cleanState.size - inc.overwritten.length - inc.deleted.length);
     // With --json, each key with its action.
-    const planKeys = (action: string) => dry.messages.filter((m) => m.action === action).map((m) => m.key as string).sort();
+    const planKeys = (action: string) => messagesOf(dry, 'rollback_action').filter((m) => m.action === action).map((m) => m.key as string).sort();
     expect(planKeys('copy')).toEqual(inc.overwritten);
     expect(planKeys('undelete')).toEqual(inc.deleted);
     expect(planKeys('delete')).toEqual([...inc.notes].sort());
