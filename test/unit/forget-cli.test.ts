@@ -59,6 +59,7 @@ describe('policy show and forget through the CLI', { timeout: 120_000 }, () => {
     // Anomaly settings: every field with its value (shares as fractions) and where it comes from.
     expect(anomaly).toMatchObject({ enabled: { value: true, from: 'default' }, deleted: { value: 0.05, from: 'default' }, history_runs: { value: 10, from: 'default' } });
     expect(Object.keys(anomaly)).toHaveLength(14);
+    expect(Object.values(anomaly as Record<string, { from: string }>).every((s) => s.from === 'default')).toBe(true);
     expect(text.stdout).toContain('    anomaly detection on, default thresholds');
   });
 
