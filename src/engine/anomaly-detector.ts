@@ -60,8 +60,8 @@ export class AnomalyDetector {
   private readonly scopes = new Map<string, Scope[]>();
   /** Buckets the catalog knew before the run: only their keys can have an earlier version to look up. */
   private readonly catalogued = new Set<string>();
-  /** `bucket\0partition` → its state. */
-  private readonly partitions = new Map<string, PartitionState>();
+  /** Bucket → partition → its state. */
+  private readonly partitions = new Map<string, Map<string, PartitionState>>();
   private flaggedObjects = 0;
 
   /**
@@ -110,12 +110,13 @@ export class AnomalyDetector {
     const scope = this.scopeOf(bucket, key);
     if (scope === undefined) return undefined;
     const partition = partitionOf(scope.prefix, key);
-    const id = `${bucket}\0${partition}`;
-    let state = this.partitions.get(id);
+    let ofBucket = this.partitions.get(bucket);
+    if (ofBucket === undefined) this.partitions.set(bucket, (ofBucket = new Map()));
+    let state = ofBucket.get(partition);
     if (state === undefined) {
       const stats = { bucket, partition, before: 0, added: 0, changed: 0, deleted: 0, bytesAdded: 0, bytesChanged: 0, bytesDeleted: 0, changedVerified: 0, signals: {} };
       state = { stats, scope, validBytesAdded: 0, deletedKeys: new Set() };
-      this.partitions.set(id, state);
+      ofBucket.set(partition, state);
     }
     return state;
   }
@@ -226,7 +227,7 @@ export class AnomalyDetector {
   finish(history: AnomalyHistory): RunAnomalies {
     const partitions: PartitionStats[] = [];
     const findings: PartitionFinding[] = [];
-    const states = [...this.partitions.values()].sort((a, b) => compare(a.stats.bucket, b.stats.bucket) || compare(a.stats.partition, b.stats.partition));
+    const states = [...this.partitions.values()].flatMap((m) => [...m.values()]).sort((a, b) => compare(a.stats.bucket, b.stats.bucket) || compare(a.stats.partition, b.stats.partition));
     for (const { stats, scope, validBytesAdded } of states) {
       const changedAny = stats.added + stats.changed + stats.deleted > 0 || Object.keys(stats.signals).length > 0;
       if (!changedAny) continue;

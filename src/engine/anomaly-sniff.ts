@@ -97,7 +97,8 @@ export class ContentSniffer {
     this.size += chunk.length;
     if (this.format === undefined) return;
     if (this.headOk === undefined) {
-      if (first && chunk.length >= HEAD_BYTES) this.headOk = headHasFormat(this.format, chunk.subarray(0, HEAD_BYTES), true);
+      // Text is checked on its first HEAD_BYTES only; a magic number on the chunk itself (no view to make).
+      if (first && chunk.length >= HEAD_BYTES) this.headOk = headHasFormat(this.format, this.format === 'text' ? chunk.subarray(0, HEAD_BYTES) : chunk, true);
       else this.gather(chunk);
     }
     if (this.tail !== null) this.keepTail(chunk);
@@ -116,7 +117,7 @@ export class ContentSniffer {
   private keepTail(chunk: Uint8Array): void {
     const tail = this.tail!;
     if (chunk.length >= TAIL_BYTES) {
-      tail.set(chunk.subarray(chunk.length - TAIL_BYTES));
+      for (let i = 0, from = chunk.length - TAIL_BYTES; i < TAIL_BYTES; i++) tail[i] = chunk[from + i]!;
       this.tailLength = TAIL_BYTES;
       return;
     }
@@ -145,17 +146,21 @@ export class ContentSniffer {
     const headOk = this.headOk ?? headHasFormat(this.format, this.gathered ?? Buffer.alloc(0), false);
     if (!headOk || this.format !== 'parquet') return headOk;
     // Parquet: magic, footer, footer length, magic; the smallest file is 12 bytes.
-    return this.size >= 12 && this.tailLength === TAIL_BYTES && this.tail!.subarray(TAIL_BYTES - 4).equals(PAR1);
+    const tail = this.tail!;
+    return this.size >= 12 && this.tailLength === TAIL_BYTES && tail[4] === PAR1[0] && tail[5] === PAR1[1] && tail[6] === PAR1[2] && tail[7] === PAR1[3];
   }
 }
 
 function startsWith(head: Uint8Array, magic: Buffer): boolean {
-  return head.length >= magic.length && magic.equals(head.subarray(0, magic.length));
+  if (head.length < magic.length) return false;
+  for (let i = 0; i < magic.length; i++) if (head[i] !== magic[i]) return false;
+  return true;
 }
 
 /**
- * Whether the first bytes of an object (at most HEAD_BYTES) have `format`'s signature. Text must
- * be valid UTF-8 without NUL; `truncated`: the object goes on, so a character cut at the end is fine.
+ * Whether the first bytes of an object have `format`'s signature (only the first few bytes are
+ * looked at, but for text: give it at most HEAD_BYTES). Text must be valid UTF-8 without NUL;
+ * `truncated`: the object goes on, so a character cut at the end is fine.
  */
 export function headHasFormat(format: KnownFormat, head: Uint8Array, truncated: boolean): boolean {
   switch (format) {
