@@ -136,6 +136,7 @@ CREATE TABLE IF NOT EXISTS partition_stats (
   before INTEGER NOT NULL,
   added INTEGER NOT NULL,
   changed INTEGER NOT NULL,
+  changed_verified INTEGER, -- NULL: not measured (then every change counts)
   deleted INTEGER NOT NULL,
   bytes_added INTEGER NOT NULL,
   bytes_changed INTEGER NOT NULL,
