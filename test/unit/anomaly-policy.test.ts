@@ -1,6 +1,10 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ANOMALY_DEFAULTS, anomalyScopes } from '../../src/policy/anomaly.js';
 import { parsePolicy, PolicyError } from '../../src/policy/index.js';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 const text = `version: 1
 anomaly: { deleted: 10%, history_runs: 5 }
@@ -64,5 +68,34 @@ describe('anomaly settings', () => {
     expect(() => parsePolicy(text.replace('anomaly: { deleted: 10%, history_runs: 5 }', 'history_factor: 3'), 'p.yaml')).toThrow(
       /history_factor: "history_factor" does not belong here; it goes under anomaly/,
     );
+  });
+});
+
+describe('policy show', () => {
+  it('prints the anomaly fields set in the policy, per scope, with where each comes from', async () => {
+    const dir = tempDir('anomaly-show');
+    try {
+      const file = join(dir.path, 'policy.yaml');
+      writeFileSync(file, text.replace('s3://backup-bucket/lakeguard', `file://${dir.path}/repo`));
+      const r = await runCli(['--policy', file, 'policy', 'show']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(
+        [
+          '  raw-events/events/',
+          '    no retention rules: every run is kept',
+          '    anomaly detection on; set in the policy (other fields default):',
+          '      overwritten            40%    from group finance',
+          '      deleted                20%    from source raw-events',
+          '      added                  off    from source raw-events',
+          '      history_runs           5      from policy',
+          '      ransom_note_patterns   [*_RECOVERY_*.txt] from group finance',
+          '  raw-events/scratch/',
+          '    no retention rules: every run is kept',
+          '    anomaly detection off (enabled: false from prefix raw-events/scratch/)',
+        ].join('\n'),
+      );
+    } finally {
+      dir.cleanup();
+    }
   });
 });
