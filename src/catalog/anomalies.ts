@@ -55,7 +55,7 @@ export function unacknowledgedSuspectSql(r: string): string {
   return `(EXISTS (SELECT 1 FROM run_anomalies ra WHERE ra.run = ${r}.seq AND ra.suspect = 1) AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.run = ${r}.id))`;
 }
 
-const STATS_COLUMNS = 'bucket, partition, run, before, added, changed, changed_verified, deleted, bytes_added, bytes_changed, bytes_deleted, signals';
+const STATS_COLUMNS = 'bucket, partition, run, before, added, changed, deleted, bytes_added, bytes_changed, bytes_deleted, changed_verified, signals';
 
 /**
  * Records a run's verdict and the statistics of every partition it changed. Called in the
@@ -75,7 +75,7 @@ export function recordRunAnomalies(catalog: Catalog, runSeq: number, anomalies: 
     );
     for (const p of anomalies.partitions) {
       const signals = Object.keys(p.signals).length === 0 ? null : JSON.stringify(p.signals);
-      putStats.run(bucketId.get(p.bucket), p.partition, runSeq, p.before, p.added, p.changed, p.changedVerified ?? null, p.deleted, p.bytesAdded, p.bytesChanged, p.bytesDeleted, signals);
+      putStats.run(bucketId.get(p.bucket), p.partition, runSeq, p.before, p.added, p.changed, p.deleted, p.bytesAdded, p.bytesChanged, p.bytesDeleted, p.changedVerified ?? null, signals);
     }
   });
 }
@@ -137,11 +137,11 @@ interface StatsRow {
   before: number;
   added: number;
   changed: number;
-  changed_verified: number | null;
   deleted: number;
   bytes_added: number;
   bytes_changed: number;
   bytes_deleted: number;
+  changed_verified: number | null;
   signals: string | null;
 }
 
@@ -152,11 +152,11 @@ function toStats(r: StatsRow): PartitionStats {
     before: r.before,
     added: r.added,
     changed: r.changed,
-    ...(r.changed_verified === null ? {} : { changedVerified: r.changed_verified }),
     deleted: r.deleted,
     bytesAdded: r.bytes_added,
     bytesChanged: r.bytes_changed,
     bytesDeleted: r.bytes_deleted,
+    ...(r.changed_verified === null ? {} : { changedVerified: r.changed_verified }),
     signals: r.signals === null ? {} : (JSON.parse(r.signals) as PartitionStats['signals']),
   };
 }

@@ -136,11 +136,11 @@ CREATE TABLE IF NOT EXISTS partition_stats (
   before INTEGER NOT NULL,
   added INTEGER NOT NULL,
   changed INTEGER NOT NULL,
-  changed_verified INTEGER, -- NULL: not measured (then every change counts)
   deleted INTEGER NOT NULL,
   bytes_added INTEGER NOT NULL,
   bytes_changed INTEGER NOT NULL,
   bytes_deleted INTEGER NOT NULL,
+  changed_verified INTEGER, -- PartitionStats.changedVerified; NULL when not recorded
   signals TEXT, -- JSON object of signal counts; NULL when none
   PRIMARY KEY (bucket, partition, run)
 ) WITHOUT ROWID;

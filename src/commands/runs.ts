@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { allPages, CatalogQueries, type RunDetails } from '../catalog/queries.js';
+import { allPages, CatalogQueries, type RunDetails, type RunVersion } from '../catalog/queries.js';
 import type { FailureRecord } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
-import { formatBytes, formatDuration, formatTime, formatTimeMs, table } from '../util/format.js';
+import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { csvRow, limitOption, ListPrinter, plural, requireGroup } from './query-common.js';
+import { csvRow, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
+import type { Reporter } from './reporter.js';
 import { registerAck, runMarks, showAnomalies, verdictLines } from './runs-anomalies.js';
 
 export function register(program: Command): void {
@@ -33,7 +34,7 @@ acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\`
           const runs = ctx.catalog.listRuns(opts.group === undefined ? {} : { group: opts.group });
           const mark = runMarks(ctx.catalog);
           if (reporter.json) {
-            for (const r of runs) reporter.data({ message_type: 'run', ...r, suspect: mark(r.id) === 'suspect', acknowledged: mark(r.id) === 'acknowledged' }, '');
+            for (const r of runs) reporter.data({ message_type: 'run', ...withIso(r, 'started', 'finished'), suspect: mark(r.id) === 'suspect', acknowledged: mark(r.id) === 'acknowledged' }, '');
             reporter.summary({ runs: runs.length, ...(opts.group === undefined ? {} : { group: opts.group }) }, '');
             return;
           }
@@ -62,17 +63,28 @@ acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\`
 
   runs
     .command('show')
-    .description("one run's counters, what it recorded and, for partial runs, the objects that failed")
+    .description("one run's counters, the keys it changed, the versions it recorded and, for partial runs, the objects that failed")
     .argument('<id>', 'run id, unique id prefix or run number')
+    .option('--versions', `list every version and delete marker the run recorded (without it: the first ${VERSIONS_SHOWN})`)
     .option('--failures', 'list the objects that failed, with their error, and the entries skipped (symbolic links, special files)')
     .option('--csv', 'print the failures as CSV (bucket,key,version_id,code,message) and nothing else')
-    .option('--limit <n>', 'list at most this many failures (or flagged objects)')
+    .option('--limit <n>', 'list at most this many versions (with --versions), failures or flagged objects')
     .option('--anomalies', 'list what anomaly detection flagged: the partition findings, then each flagged object with its signals (--json, --csv)')
+    .addHelpText(
+      'after',
+      `
+"keys" counts the keys the run recorded a version of as \`lakeguard diff <n-1> <n>\` counts them
+(added, changed, rewritten with the same content, deleted). "listing" counts what its listing
+found: in a versioned bucket every new version of a key is "new", so a key overwritten three
+times is three new versions there and one changed key above. CHANGE in the version list is what
+that version did compared with the key's version just before it. --json prints "version"
+messages with --versions, "failure" messages with --failures, then a "summary".`,
+    )
     // The program sets exitOverride on its direct subcommands only.
     .exitOverride()
     .action(
       action(async ({ cmd, reporter }, ref: string) => {
-        const flags = cmd.opts<{ failures?: boolean; csv?: boolean; limit?: string; anomalies?: boolean }>();
+        const flags = cmd.opts<{ versions?: boolean; failures?: boolean; csv?: boolean; limit?: string; anomalies?: boolean }>();
         const max = limitOption(flags.limit) ?? Infinity;
         const ctx = await openAll(cmd, { reporter });
         try {
@@ -95,7 +107,20 @@ acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\`
             if (out !== '') process.stdout.write(out);
             return;
           }
+          const listVersions = flags.versions === true || (!reporter.json && !flags.failures);
           if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true, verdictLines(ctx.catalog, details.run)));
+          if (listVersions && details.versionsRecorded > 0) reporter.info('');
+          if (listVersions) {
+            // Without --versions, a first look: a few versions and how to see the rest.
+            const shown = flags.versions ? max : VERSIONS_SHOWN;
+            const printer = runVersionPrinter(reporter);
+            for (const items of allPages(q.runVersions(seq, { limit: Math.min(1000, shown + 1) }), (after) => q.runVersions(seq, { after }))) {
+              if (!printer.add(items, shown)) break;
+            }
+            if (!flags.versions && details.versionsRecorded > printer.count) {
+              reporter.info(`… ${details.versionsRecorded - printer.count} more: \`lakeguard runs show ${details.run.id} --versions\` lists them all (--limit N, --json)`);
+            }
+          }
           if (flags.failures || flags.csv) {
             const printer = new ListPrinter<FailureRecord>(
               reporter,
@@ -109,7 +134,21 @@ acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\`
             );
             for (const items of pages()) if (!printer.add(items, max)) break;
           }
-          if (reporter.json) reporter.summary({ ...details.run, versionsRecorded: details.versionsRecorded, deleteMarkersRecorded: details.deleteMarkersRecorded, bytesRecorded: details.bytesRecorded, failures: details.failures, skipped: details.skipped }, '');
+          if (reporter.json) {
+            const { buckets: _, ...changes } = details.changes;
+            reporter.summary(
+              {
+                ...withIso(details.run, 'started', 'finished'),
+                changes,
+                versionsRecorded: details.versionsRecorded,
+                deleteMarkersRecorded: details.deleteMarkersRecorded,
+                bytesRecorded: details.bytesRecorded,
+                failures: details.failures,
+                skipped: details.skipped,
+              },
+              '',
+            );
+          }
         } finally {
           ctx.close();
         }
@@ -117,6 +156,25 @@ acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\`
     );
 
   registerAck(runs);
+}
+
+/** How many versions `runs show` lists without --versions. */
+const VERSIONS_SHOWN = 20;
+
+function runVersionPrinter(reporter: Reporter): ListPrinter<RunVersion> {
+  return new ListPrinter<RunVersion>(
+    reporter,
+    'version',
+    [
+      { header: 'CHANGE', value: (v) => (v.change === 'none' ? '-' : v.change) },
+      { header: 'TIME', value: (v) => formatTimeMs(v.time) },
+      { header: 'SIZE', value: (v) => (v.deleteMarker ? '-' : formatBytes(v.size)), right: true },
+      { header: 'ETAG', value: (v) => (v.deleteMarker ? '(delete marker)' : (v.etag ?? '-').replace(/"/g, '')) },
+      { header: 'VERSION ID', value: (v) => v.versionId ?? '-' },
+      { header: 'OBJECT', value: (v) => `s3://${v.bucket}/${v.key}` },
+    ],
+    (v) => ({ ...withIso(v, 'time') }),
+  );
 }
 
 function describe(d: RunDetails, listingFailures: boolean, verdict: [string, string][]): string {
@@ -127,13 +185,20 @@ function describe(d: RunDetails, listingFailures: boolean, verdict: [string, str
     ['group', r.group],
     ['status', r.status],
     ['host', r.host ?? '-'],
-    ['started', formatTime(r.started)],
+    ['started', formatTimeMs(r.started)],
     ['finished', r.finished === null ? '-' : `${formatTimeMs(r.finished)}${c === null ? '' : ` (${formatDuration(c.durationMs)})`}`],
   ];
+  const k = d.changes;
+  lines.push([
+    'keys',
+    `${k.added.objects} added, ${k.changed.objects} changed, ${k.rewritten.objects > 0 ? `${k.rewritten.objects} rewritten (same content), ` : ''}` +
+      `${k.deleted.objects} deleted` +
+      (r.seq > 1 ? ` (as \`lakeguard diff ${r.seq - 1} ${r.seq}\` counts them)` : ''),
+  ]);
   if (c !== null) {
     lines.push(
       [
-        'objects',
+        'listing',
         `${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ` +
           `${c.objectsDeleted} deleted, ${c.objectsFailed} failed, ${c.objectsExcluded} excluded` +
           (c.objectsSkipped ? `, ${c.objectsSkipped} skipped (not regular files)` : ''),
