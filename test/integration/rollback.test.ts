@@ -223,6 +223,13 @@ describe('rollback', () => {
     expect(badAt.code).toBe(2);
   });
 
+  it('--at last-clean without a suspect run is the newest complete run, and says so', async () => {
+    const dry = await cli('rollback', '--bucket', versioned, '--prefix', 'lake/', '--at', 'last-clean', '--dry-run', '--json');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toMatch(/"message_type":"warning".*no unacknowledged suspect run/);
+    expect(summaryOf(dry).state).toBe(`state run ${runId} recorded (the newest complete run)`);
+  });
+
   it('--keys-from rolls back only the named keys', async () => {
     await put(versioned, 'lake/b+c.txt', { body: 'again', type: 'text/plain', meta: {}, tags: {} });
     await put(versioned, 'lake/same.txt', { body: 'again', type: 'text/plain', meta: {}, tags: {} });
