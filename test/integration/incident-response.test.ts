@@ -135,7 +135,7 @@ describe('incident response on a real Parquet lake', () => {
     expect(differences(modelSnapshot(lake.model), cleanState)).toEqual([]);
     const cleanRows = await readLakeRows(s3, source);
     expect(cleanRows.files).toBe(lake.model.parquetKeys().length);
-    expect(cleanRows.rows.length).toBe(lake.model.rowsUnder());
+    expect(cleanRows.rows).toBe(lake.model.rowsUnder());
 
     // --- the incident: the backup that sees it exits 4 and names the run ----------------------
     const parquetBefore = lake.model.parquetKeys().length;
@@ -207,8 +207,8 @@ describe('incident response on a real Parquet lake', () => {
     expect([planned(done, 'copy'), planned(done, 'undelete'), planned(done, 'delete'), planned(done, 'upload')]).toEqual([inc.overwritten.length, inc.deleted.length, inc.notes.length, 0]);
     expect(differences(cleanState, await snapshotBucket(s3, source))).toEqual([]);
     const rowsAfter = await readLakeRows(s3, source);
-    expect(rowsAfter.files).toBe(cleanRows.files);
-    expect(rowsAfter.rows).toEqual(cleanRows.rows);
+    expect(rowsAfter.rows).toBe(cleanRows.rows);
+    expect(rowsAfter.perFile).toEqual(cleanRows.perFile);
 
     // The backup agrees: the clean run's state is the live bucket now.
     const check = await cli('diff', cleanRun, 'live', '--bucket', source, '--json');
