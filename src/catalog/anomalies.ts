@@ -55,7 +55,7 @@ export function unacknowledgedSuspectSql(r: string): string {
   return `(EXISTS (SELECT 1 FROM run_anomalies ra WHERE ra.run = ${r}.seq AND ra.suspect = 1) AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.run = ${r}.id))`;
 }
 
-const STATS_COLUMNS = 'bucket, partition, run, before, added, changed, deleted, bytes_added, bytes_changed, bytes_deleted, signals';
+const STATS_COLUMNS = 'bucket, partition, run, before, added, changed, deleted, bytes_added, bytes_changed, bytes_deleted, changed_verified, signals';
 
 /**
  * Records a run's verdict and the statistics of every partition it changed. Called in the
@@ -65,7 +65,7 @@ const STATS_COLUMNS = 'bucket, partition, run, before, added, changed, deleted, 
 export function recordRunAnomalies(catalog: Catalog, runSeq: number, anomalies: RunAnomalies): void {
   const db = sqlite(catalog);
   const bucketId = db.prepare('INSERT INTO buckets (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id').pluck();
-  const putStats = db.prepare(`INSERT OR REPLACE INTO partition_stats (${STATS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const putStats = db.prepare(`INSERT OR REPLACE INTO partition_stats (${STATS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   catalog.transaction(() => {
     db.prepare('INSERT OR REPLACE INTO run_anomalies (run, suspect, flagged, findings) VALUES (?, ?, ?, ?)').run(
       runSeq,
@@ -75,7 +75,7 @@ export function recordRunAnomalies(catalog: Catalog, runSeq: number, anomalies: 
     );
     for (const p of anomalies.partitions) {
       const signals = Object.keys(p.signals).length === 0 ? null : JSON.stringify(p.signals);
-      putStats.run(bucketId.get(p.bucket), p.partition, runSeq, p.before, p.added, p.changed, p.deleted, p.bytesAdded, p.bytesChanged, p.bytesDeleted, signals);
+      putStats.run(bucketId.get(p.bucket), p.partition, runSeq, p.before, p.added, p.changed, p.deleted, p.bytesAdded, p.bytesChanged, p.bytesDeleted, p.changedVerified ?? null, signals);
     }
   });
 }
@@ -141,6 +141,7 @@ interface StatsRow {
   bytes_added: number;
   bytes_changed: number;
   bytes_deleted: number;
+  changed_verified: number | null;
   signals: string | null;
 }
 
@@ -155,6 +156,7 @@ function toStats(r: StatsRow): PartitionStats {
     bytesAdded: r.bytes_added,
     bytesChanged: r.bytes_changed,
     bytesDeleted: r.bytes_deleted,
+    ...(r.changed_verified === null ? {} : { changedVerified: r.changed_verified }),
     signals: r.signals === null ? {} : (JSON.parse(r.signals) as PartitionStats['signals']),
   };
 }

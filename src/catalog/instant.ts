@@ -13,7 +13,7 @@
  *   `now`
  */
 import { UsageError } from '../errors.js';
-import { formatTime, formatTimeMs } from '../util/format.js';
+import { formatTimeMs } from '../util/format.js';
 import type { Catalog, StateCut } from './catalog.js';
 import { sqlite } from './connection.js';
 
@@ -51,11 +51,15 @@ export function parseAt(text: string, catalog: Catalog, now: number = Date.now()
   throw new UsageError(`cannot read ${JSON.stringify(text)} as an instant or a run`, { hint: `accepted: ${ACCEPTED_INSTANTS}; list runs with \`lakeguard runs\`` });
 }
 
-/** How to name a cut in human output: `run 2026…-abc123 (#4, 2026-11-23 10:15:00Z)` or a UTC time. */
+/**
+ * How to name a cut in human output: `run 2026…-abc123 (#4, finished 2026-11-23 10:15:00.412Z)`
+ * or a UTC time, both to the millisecond (two events a few ms apart are on either side of it).
+ */
 export function describeCut(cut: StateCut, catalog: Catalog): string {
-  if ('time' in cut) return formatTime(cut.time);
+  if ('time' in cut) return formatTimeMs(cut.time);
   const run = catalog.findRun(String(cut.runSeq));
-  return run === undefined ? `run #${cut.runSeq}` : `run ${run.id} (#${run.seq}, ${formatTime(run.started)})`;
+  if (run === undefined) return `run #${cut.runSeq}`;
+  return `run ${run.id} (#${run.seq}, ${run.finished === null ? `started ${formatTimeMs(run.started)}, not finished` : `finished ${formatTimeMs(run.finished)}`})`;
 }
 
 /**

@@ -16,14 +16,13 @@ import type { Catalog, StateCut } from './catalog.js';
 import { sqlite } from './connection.js';
 import { decodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
 import { globLiteralPrefix, upperBound } from './key-range.js';
+import { bucketChangesPage, countBucketChanges, emptyDiffSummary, cutValue, keyRangeSql, runChanges, runVersionsPage, stateVersionSql } from './diff-queries.js';
 import type {
   CalendarDay,
   CalendarMonth,
-  ChangeKind,
   DiffCursor,
   DiffEntry,
   DiffScope,
-  DiffSide,
   DiffSummary,
   FailureCursor,
   FindCursor,
@@ -34,6 +33,8 @@ import type {
   Page,
   PageOptions,
   RunDetails,
+  RunVersion,
+  RunVersionCursor,
   VersionCursor,
   VersionInfo,
 } from './query-types.js';
@@ -256,30 +257,12 @@ export class CatalogQueries {
     return row ?? null;
   }
 
-  // ---- diff -------------------------------------------------------------------------------
+  // ---- diff ----------------------------------------------------------------------------
 
-  /** Counts and bytes of keys added, changed (another version) and deleted from `from` to `to`. */
+  /** Counts and bytes of keys added, changed, rewritten (same content) and deleted from `from` to `to`. */
   diffSummary(from: StateCut, to: StateCut, scope: DiffScope = {}): DiffSummary {
-    const summary: DiffSummary = {
-      added: { objects: 0, bytes: 0 },
-      changed: { objects: 0, bytes: 0, bytesBefore: 0 },
-      deleted: { objects: 0, bytes: 0 },
-      buckets: this.diffBuckets(scope),
-    };
-    for (const bucket of summary.buckets) {
-      const rows = this.db
-        .prepare(
-          `SELECT change, count(*) AS n, total(CASE WHEN change = 'deleted' THEN asize ELSE bsize END) AS bytes, total(asize) AS bytesBefore
-           FROM (${diffSql(from, to, scope)}) WHERE change IS NOT NULL GROUP BY change`,
-        )
-        .all(diffParams(bucket, from, to, scope, null, -1)) as Row[];
-      for (const r of rows) {
-        const kind = r.change as ChangeKind;
-        summary[kind].objects += r.n as number;
-        summary[kind].bytes += r.bytes as number;
-        if (kind === 'changed') summary.changed.bytesBefore += r.bytesBefore as number;
-      }
-    }
+    const summary = emptyDiffSummary(this.diffBuckets(scope));
+    for (const bucket of summary.buckets) countBucketChanges(this.db, summary, bucket, from, to, scope);
     return summary;
   }
 
@@ -293,16 +276,7 @@ export class CatalogQueries {
     const start = after === null ? 0 : Math.max(0, buckets.indexOf(after.bucket));
     for (const bucket of buckets.slice(start)) {
       const afterKey = after !== null && bucket === after.bucket ? after.key : null;
-      const rows = this.db
-        .prepare(`SELECT * FROM (${diffSql(from, to, scope)}) WHERE change IS NOT NULL ORDER BY key LIMIT @limit`)
-        .all(diffParams(bucket, from, to, scope, afterKey, limit - items.length)) as Row[];
-      for (const r of rows) {
-        const side = (p: 'a' | 'b'): DiffSide | null =>
-          r[`${p}id`] === null || r[`${p}dm`] === 1
-            ? null
-            : { versionId: r[`${p}vid`] as string | null, size: r[`${p}size`] as number, etag: r[`${p}etag`] as string | null, time: r[`${p}time`] as number };
-        items.push({ change: r.change as ChangeKind, bucket, key: r.key as string, before: side('a'), after: side('b') });
-      }
+      items.push(...bucketChangesPage(this.db, bucket, from, to, scope, afterKey, limit - items.length));
       if (items.length >= limit) break;
     }
     const last = items.at(-1);
@@ -379,7 +353,20 @@ export class CatalogQueries {
     const f = this.db
       .prepare(`SELECT count(*) AS n, coalesce(sum(code IN (${SKIP_CODES.map(() => '?').join(', ')})), 0) AS skipped FROM failures WHERE run = ?`)
       .get(...SKIP_CODES, run.seq) as { n: number; skipped: number };
-    return { run, versionsRecorded: v.n, deleteMarkersRecorded: v.markers, bytesRecorded: v.bytes, failures: f.n - f.skipped, skipped: f.skipped };
+    return {
+      run,
+      versionsRecorded: v.n,
+      deleteMarkersRecorded: v.markers,
+      bytesRecorded: v.bytes,
+      failures: f.n - f.skipped,
+      skipped: f.skipped,
+      changes: runChanges(this.db, run.seq),
+    };
+  }
+
+  /** The versions and delete markers a run recorded, in the order it recorded them. */
+  runVersions(runSeq: number, page: PageOptions<RunVersionCursor> = {}): Page<RunVersion, RunVersionCursor> {
+    return runVersionsPage(this.db, runSeq, { ...page, limit: page.limit ?? DEFAULT_LIMIT });
   }
 
   /** The objects a run could not back up, and the entries it skipped, in the order it met them. */
@@ -415,60 +402,7 @@ export function* allPages<T, C>(first: Page<T, C>, next: (after: C) => Page<T, C
 
 // ---- SQL pieces ------------------------------------------------------------------------------
 
-/**
- * `o.key` from @lo up to @hi. The upper bound is left out of the SQL rather than written as
- * `(@hi IS NULL OR o.key < @hi)`, which SQLite cannot use to end the index range (it would
- * read on to the end of the bucket, filtering).
- */
-function keyRangeSql(hi: string | null): string {
-  return hi === null ? 'o.key >= @lo' : 'o.key >= @lo AND o.key < @hi';
-}
-
 /** S3's (and SQLite's BINARY) order: UTF-8 bytes, not JS's UTF-16 units. */
 function utf8Order(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-function cutValue(cut: StateCut): number {
-  return 'time' in cut ? cut.time : cut.runSeq;
-}
-
-/** The row id of `object`'s state version at the cut bound to `@param` (no cut: its newest version). */
-function stateVersionSql(object: string, cut: StateCut | undefined, param: string): string {
-  const filter = cut === undefined ? '' : 'time' in cut ? ` AND valid_from <= @${param}` : ` AND run <= @${param}`;
-  return `(SELECT id FROM versions WHERE object = ${object}${filter} ORDER BY valid_from DESC, id DESC LIMIT 1)`;
-}
-
-/** One bucket's objects with their state at both cuts and the change between them. */
-function diffSql(from: StateCut, to: StateCut, scope: DiffScope): string {
-  const group =
-    scope.group === undefined ? '' : ' AND EXISTS (SELECT 1 FROM versions g WHERE g.object = o.id AND g.run IN (SELECT seq FROM runs WHERE grp = @group))';
-  return `SELECT key, aid, adm, avid, asize, aetag, atime, bid, bdm, bvid, bsize, betag, btime,
-            CASE WHEN (aid IS NULL OR adm = 1) AND bid IS NOT NULL AND bdm = 0 THEN 'added'
-                 WHEN aid IS NOT NULL AND adm = 0 AND (bid IS NULL OR bdm = 1) THEN 'deleted'
-                 WHEN aid IS NOT NULL AND adm = 0 AND bid IS NOT NULL AND bdm = 0 AND aid <> bid THEN 'changed' END AS change
-          FROM (
-            SELECT o.key AS key,
-                   a.id AS aid, a.delete_marker AS adm, a.version_id AS avid, a.size AS asize, ${etagSql('a.etag')} AS aetag, a.valid_from AS atime,
-                   b.id AS bid, b.delete_marker AS bdm, b.version_id AS bvid, b.size AS bsize, ${etagSql('b.etag')} AS betag, b.valid_from AS btime
-            FROM objects o
-            LEFT JOIN versions a ON a.id = ${stateVersionSql('o.id', from, 'from')}
-            LEFT JOIN versions b ON b.id = ${stateVersionSql('o.id', to, 'to')}
-            WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND ${keyRangeSql(upperBound(scope.prefix ?? ''))}
-              AND (@afterKey IS NULL OR o.key > @afterKey)${group}
-          )`;
-}
-
-function diffParams(bucket: string, from: StateCut, to: StateCut, scope: DiffScope, afterKey: string | null, limit: number): Record<string, unknown> {
-  const prefix = scope.prefix ?? '';
-  return {
-    bucket,
-    lo: afterKey !== null && afterKey > prefix ? afterKey : prefix,
-    hi: upperBound(prefix),
-    afterKey,
-    from: cutValue(from),
-    to: cutValue(to),
-    ...(scope.group === undefined ? {} : { group: scope.group }),
-    ...(limit < 0 ? {} : { limit }),
-  };
 }

@@ -90,7 +90,11 @@ export interface DiffScope {
   group?: string;
 }
 
-export type ChangeKind = 'added' | 'changed' | 'deleted';
+/**
+ * What happened to a key between two cuts (definitions in diff-queries.ts): `rewritten` is
+ * another version with the same content (same size, and same ETag or content blob).
+ */
+export type ChangeKind = 'added' | 'changed' | 'rewritten' | 'deleted';
 
 export interface DiffSide {
   versionId: string | null;
@@ -104,6 +108,12 @@ export interface DiffEntry {
   key: string;
   before: DiffSide | null;
   after: DiffSide | null;
+  /**
+   * For a deleted key: when it was deleted (the delete marker's time: the server's for a
+   * versioned bucket, the run's for a key gone from an unversioned source); null when the key
+   * simply had no version yet at `to` (a diff backwards in time).
+   */
+  deletedAt: number | null;
 }
 export type DiffCursor = { bucket: string; key: string };
 
@@ -111,6 +121,8 @@ export interface DiffSummary {
   added: { objects: number; bytes: number };
   /** bytes: size after; bytesBefore: size before. */
   changed: { objects: number; bytes: number; bytesBefore: number };
+  /** Another version with the same content: not a change of content, counted apart. */
+  rewritten: { objects: number; bytes: number };
   deleted: { objects: number; bytes: number };
   buckets: string[];
 }
@@ -147,5 +159,25 @@ export interface RunDetails {
   failures: number;
   /** Entries skipped on purpose (symbolic links, special files); listed with the failures. */
   skipped: number;
+  /** The keys it recorded versions of, counted as `diff <seq - 1> <seq>` counts them. */
+  changes: DiffSummary;
 }
 export type FailureCursor = { rowid: number };
+
+/** A version (or delete marker) a run recorded, and what it did to its key. */
+export interface RunVersion {
+  bucket: string;
+  key: string;
+  versionId: string | null;
+  deleteMarker: boolean;
+  size: number;
+  etag: string | null;
+  /** valid_from (ms since epoch). */
+  time: number;
+  /**
+   * Compared with the key's version just before it: `none` for a delete marker over a key
+   * that was already absent (or deleted).
+   */
+  change: ChangeKind | 'none';
+}
+export type RunVersionCursor = { row: number };

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { describeCut } from '../catalog/instant.js';
-import { allPages, CatalogQueries, type DiffEntry, type DiffScope, type DiffSummary } from '../catalog/queries.js';
+import { allPages, CatalogQueries, type DiffEntry, type DiffScope, type DiffSide, type DiffSummary } from '../catalog/queries.js';
 import { sourceName } from '../engine/sources.js';
-import { formatBytes, formatTime } from '../util/format.js';
+import { formatBytes, formatTimeMs } from '../util/format.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
-import { instantOption, limitOption, ListPrinter, plural, requireBucket, requireGroup } from './query-common.js';
+import { cutJson, instantOption, isoTime, limitOption, ListPrinter, plural, requireBucket, requireGroup, withIso } from './query-common.js';
+import type { Reporter } from './reporter.js';
 
 interface DiffFlags {
   group?: string;
@@ -30,7 +31,10 @@ export function register(program: Command): void {
       'after',
       `
 Compares the state at <from> with the state at <to>: "added" keys did not exist (or were
-deleted) at <from>, "deleted" ones no longer exist at <to>, "changed" ones are another version.
+deleted) at <from>, "deleted" ones no longer exist at <to>, "changed" ones are another version
+with other content, "rewritten" ones another version with the same content (same size, and same
+ETag or the same content in the repository). --details lists each key with both sizes, both
+ETags and the time of the change (for a deleted key: when it was deleted).
 Times: ISO 8601 (local time unless it has an offset), a run id / prefix / number,
 90s / 15m / 2h / 3d / 1w ago, or now. For unversioned sources the resolution is one run: several
 changes between two runs look like one.`,
@@ -51,22 +55,11 @@ changes between two runs look like one.`,
           if (!reporter.json) reporter.info(describe(summary, header, scope, flags.details === true));
           let listed = 0;
           if (flags.details) {
-            const printer = new ListPrinter<DiffEntry>(
-              reporter,
-              'change',
-              [
-                { header: 'CHANGE', value: (d) => d.change },
-                { header: 'BEFORE', value: (d) => (d.before === null ? '-' : formatBytes(d.before.size)), right: true },
-                { header: 'AFTER', value: (d) => (d.after === null ? '-' : formatBytes(d.after.size)), right: true },
-                { header: 'TIME', value: (d) => formatTime((d.after ?? d.before)!.time) },
-                { header: 'OBJECT', value: (d) => `s3://${d.bucket}/${d.key}` },
-              ],
-              (d) => ({ ...d }),
-            );
+            const printer = diffPrinter(reporter);
             for (const items of allPages(q.diffDetails(from, to, scope), (after) => q.diffDetails(from, to, scope, { after }))) if (!printer.add(items, max)) break;
             listed = printer.count;
           }
-          if (reporter.json) reporter.summary({ from, to, ...scopeJson(scope), ...summary, ...(flags.details ? { listed } : {}) }, '');
+          if (reporter.json) reporter.summary({ from: cutJson(from), to: cutJson(to), ...scopeJson(scope), ...summary, ...(flags.details ? { listed } : {}) }, '');
         } finally {
           ctx.close();
         }
@@ -95,20 +88,54 @@ function scopeJson(scope: DiffScope): Record<string, unknown> {
   return { ...(scope.group === undefined ? {} : { group: scope.group }), ...(scope.prefix === undefined ? {} : { prefix: scope.prefix }) };
 }
 
+/**
+ * The --details list: both sizes, both ETags (quotes dropped), and the time of the change: when
+ * the new version was written, or for a deleted key when it was deleted.
+ */
+export function diffPrinter(reporter: Reporter): ListPrinter<DiffEntry> {
+  const etag = (side: DiffSide | null) => (side === null ? '-' : (side.etag ?? '-').replace(/"/g, ''));
+  return new ListPrinter<DiffEntry>(
+    reporter,
+    'change',
+    [
+      { header: 'CHANGE', value: (d) => d.change },
+      { header: 'BEFORE', value: (d) => (d.before === null ? '-' : formatBytes(d.before.size)), right: true },
+      { header: 'AFTER', value: (d) => (d.after === null ? '-' : formatBytes(d.after.size)), right: true },
+      { header: 'TIME', value: (d) => (d.change === 'deleted' ? formatTimeMs(d.deletedAt) : formatTimeMs(d.after?.time ?? null)) },
+      { header: 'ETAG BEFORE', value: (d) => etag(d.before) },
+      { header: 'ETAG AFTER', value: (d) => etag(d.after) },
+      { header: 'OBJECT', value: (d) => `s3://${d.bucket}/${d.key}` },
+    ],
+    (d) => ({
+      ...d,
+      before: d.before === null ? null : withIso(d.before, 'time'),
+      after: d.after === null ? null : withIso(d.after, 'time'),
+      deletedAt: d.deletedAt,
+      deletedAtIso: isoTime(d.deletedAt),
+    }),
+  );
+}
+
 function describe(s: DiffSummary, header: string, scope: DiffScope, details: boolean): string {
   const where = [
     s.buckets.length === 0 ? 'no buckets' : `${s.buckets.length === 1 ? 'bucket' : 'buckets'} ${s.buckets.join(', ')}`,
     scope.prefix === undefined ? '' : `prefix ${scope.prefix}`,
     scope.group === undefined ? '' : `group ${scope.group}`,
   ].filter((x) => x !== '');
-  const total = s.added.objects + s.changed.objects + s.deleted.objects;
-  const lines = [
-    `${header}, ${where.join(', ')}:`,
-    `  added    ${plural(s.added.objects, 'object').padEnd(14)} ${formatBytes(s.added.bytes)}`,
-    `  changed  ${plural(s.changed.objects, 'object').padEnd(14)} ${formatBytes(s.changed.bytesBefore)} -> ${formatBytes(s.changed.bytes)}`,
-    `  deleted  ${plural(s.deleted.objects, 'object').padEnd(14)} ${formatBytes(s.deleted.bytes)}`,
-  ];
+  const total = s.added.objects + s.changed.objects + s.rewritten.objects + s.deleted.objects;
+  const lines = [`${header}, ${where.join(', ')}:`, ...summaryLines(s)];
   if (total === 0) lines.push('no changes');
   else if (!details) lines.push('(list the keys with --details)');
   return lines.join('\n');
+}
+
+/** The counts of a diff (or of what a run recorded), one line per kind; `rewritten` only when there are some. */
+export function summaryLines(s: DiffSummary, indent = '  '): string[] {
+  const line = (kind: string, n: number, text: string) => `${indent}${kind.padEnd(10)} ${plural(n, 'object').padEnd(14)} ${text}`;
+  return [
+    line('added', s.added.objects, formatBytes(s.added.bytes)),
+    line('changed', s.changed.objects, `${formatBytes(s.changed.bytesBefore)} -> ${formatBytes(s.changed.bytes)}`),
+    ...(s.rewritten.objects > 0 ? [line('rewritten', s.rewritten.objects, `${formatBytes(s.rewritten.bytes)} (a new version with the same content: not a change)`)] : []),
+    line('deleted', s.deleted.objects, formatBytes(s.deleted.bytes)),
+  ];
 }

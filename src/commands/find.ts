@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type FindOptions, type FoundObject } from '../catalog/queries.js';
 import { compileGlob } from '../policy/glob.js';
-import { formatBytes, formatTime } from '../util/format.js';
+import { formatBytes, formatTimeMs } from '../util/format.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { instantOption, limitOption, ListPrinter, plural, requireBucket, sizeOption } from './query-common.js';
+import { instantOption, limitOption, ListPrinter, plural, requireBucket, sizeOption, withIso } from './query-common.js';
 
 interface FindFlags {
   bucket?: string;
@@ -58,13 +58,13 @@ run id / prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now. A glob whose sta
             reporter,
             'match',
             [
-              { header: 'TIME', value: (f) => formatTime(f.time) },
+              { header: 'TIME', value: (f) => formatTimeMs(f.time) },
               { header: 'STATE', value: (f) => (f.deleted ? 'deleted' : 'object') },
               { header: 'SIZE', value: (f) => (f.deleted ? '-' : formatBytes(f.size)), right: true },
               { header: 'VERSIONS', value: (f) => f.versions, right: true },
               { header: 'OBJECT', value: (f) => `s3://${f.bucket}/${f.key}` },
             ],
-            (f) => ({ ...f }),
+            (f) => withIso({ ...f }, 'time', 'lastModified'),
           );
           let deleted = 0;
           let bytes = 0;

@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import type { StateCut } from '../catalog/catalog.js';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type LsEntry } from '../catalog/queries.js';
-import { formatBytes, formatTime } from '../util/format.js';
+import { formatBytes, formatTimeMs } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { instantOption, limitOption, ListPrinter, parseObjectUrl, plural, requireBucket } from './query-common.js';
+import { cutJson, instantOption, limitOption, ListPrinter, parseObjectUrl, plural, requireBucket, withIso } from './query-common.js';
 
 export function register(program: Command): void {
   program
@@ -39,12 +39,12 @@ prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now.`,
             reporter,
             'entry',
             [
-              { header: 'TIME', value: (e) => formatTime(e.time) },
+              { header: 'TIME', value: (e) => formatTimeMs(e.time) },
               { header: 'SIZE', value: (e) => formatBytes(e.bytes), right: true },
               { header: 'OBJECTS', value: (e) => (e.type === 'prefix' ? e.objects : ''), right: true },
               { header: 'NAME', value: (e) => e.name.slice(dir.length) || e.name },
             ],
-            (e) => ({ bucket, ...e }),
+            (e) => withIso({ bucket, ...e }, 'time', 'lastModified'),
           );
           const totals = { prefixes: 0, keys: 0, objects: 0, bytes: 0 };
           for (const items of allPages(q.ls(bucket, prefix, cut), (after) => q.ls(bucket, prefix, cut, { after }))) {
@@ -58,7 +58,7 @@ prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now.`,
           }
           const where = `${printable(`s3://${bucket}/${prefix}`)}${cut === undefined ? '' : ` at ${describeCut(cut, ctx.catalog)}`}`;
           reporter.summary(
-            { bucket, prefix, ...(cut === undefined ? {} : { at: cut }), ...totals, limited: printer.count === max },
+            { bucket, prefix, ...(cut === undefined ? {} : { at: cutJson(cut) }), ...totals, limited: printer.count === max },
             printer.count === 0
               ? `nothing under ${where}`
               : `${where}: ${plural(totals.prefixes, 'prefix', 'prefixes')}, ${plural(totals.keys, 'key')}; ` +

@@ -152,6 +152,31 @@ function csvField(value: string | number | null): string {
   return /[",\r\n]/.test(s) || /^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
+/**
+ * A JSON message with, after each epoch-millisecond field named in `fields` that it has, the
+ * same instant as an ISO 8601 UTC string with milliseconds in `<field>Iso` (null stays null):
+ * the numbers stay for the programs that read them, the strings are for people and for tools
+ * that parse dates.
+ */
+export function withIso<T extends object>(message: T, ...fields: string[]): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(message)) {
+    out[name] = value;
+    if (fields.includes(name) && (typeof value === 'number' || value === null)) out[`${name}Iso`] = isoTime(value);
+  }
+  return out as T;
+}
+
+/** ISO 8601 UTC with milliseconds (`2026-11-23T10:52:07.412Z`); null for null. */
+export function isoTime(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** A state cut for JSON: `{runSeq}` or `{time, timeIso}`. */
+export function cutJson(cut: StateCut): Record<string, unknown> {
+  return 'time' in cut ? withIso({ time: cut.time }, 'time') : { runSeq: cut.runSeq };
+}
+
 export function plural(n: number, word: string, many = `${word}s`): string {
   return `${n} ${n === 1 ? word : many}`;
 }

@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
-import { allPages, CatalogQueries, type RunDetails } from '../catalog/queries.js';
+import { allPages, CatalogQueries, type RunDetails, type RunVersion } from '../catalog/queries.js';
 import type { FailureRecord } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
-import { formatBytes, formatDuration, formatTime, formatTimeMs, table } from '../util/format.js';
+import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { csvRow, limitOption, ListPrinter, plural, requireGroup } from './query-common.js';
+import { csvRow, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
+import type { Reporter } from './reporter.js';
+import { registerAck, runMarks, showAnomalies, verdictLines } from './runs-anomalies.js';
 
 export function register(program: Command): void {
   const runs = program
@@ -18,8 +20,10 @@ export function register(program: Command): void {
 FINISHED is when a run ended, to the millisecond: pasted into \`restore --at\` (or ls/find/diff
 --at) it gives the state that run recorded, including the deletions it noticed while it ran
 (an unversioned source's deletion is stamped when the run sees it). A run id gives the same
-state by run: \`--at <id>\` or \`restore --run <id>\`. --json prints one "run" message per run,
-then a "summary".`,
+state by run: \`--at <id>\` or \`restore --run <id>\`. A suspect run (anomalies found, not yet
+acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\` says why,
+\`runs ack <id>\` records that you looked. --json prints one "run" message per run (with
+"suspect" and "acknowledged"), then a "summary".`,
     )
     .action(
       action(async ({ cmd, reporter }) => {
@@ -28,8 +32,9 @@ then a "summary".`,
         try {
           if (opts.group !== undefined) requireGroup(ctx.policy, ctx.catalog, opts.group);
           const runs = ctx.catalog.listRuns(opts.group === undefined ? {} : { group: opts.group });
+          const mark = runMarks(ctx.catalog);
           if (reporter.json) {
-            for (const r of runs) reporter.data({ message_type: 'run', ...r }, '');
+            for (const r of runs) reporter.data({ message_type: 'run', ...withIso(r, 'started', 'finished'), suspect: mark(r.id) === 'suspect', acknowledged: mark(r.id) === 'acknowledged' }, '');
             reporter.summary({ runs: runs.length, ...(opts.group === undefined ? {} : { group: opts.group }) }, '');
             return;
           }
@@ -37,7 +42,7 @@ then a "summary".`,
             r.id,
             r.group,
             r.finished === null ? '-' : formatTimeMs(r.finished),
-            r.status,
+            mark(r.id) === 'suspect' ? `${r.status} ! SUSPECT` : r.status,
             r.counters?.objectsSeen ?? 0,
             (r.counters?.objectsNew ?? 0) + (r.counters?.objectsChanged ?? 0),
             r.counters?.objectsFailed ?? 0,
@@ -58,16 +63,28 @@ then a "summary".`,
 
   runs
     .command('show')
-    .description("one run's counters, what it recorded and, for partial runs, the objects that failed")
+    .description("one run's counters, the keys it changed, the versions it recorded and, for partial runs, the objects that failed")
     .argument('<id>', 'run id, unique id prefix or run number')
+    .option('--versions', `list every version and delete marker the run recorded (without it: the first ${VERSIONS_SHOWN})`)
     .option('--failures', 'list the objects that failed, with their error, and the entries skipped (symbolic links, special files)')
     .option('--csv', 'print the failures as CSV (bucket,key,version_id,code,message) and nothing else')
-    .option('--limit <n>', 'list at most this many failures')
+    .option('--limit <n>', 'list at most this many versions (with --versions), failures or flagged objects')
+    .option('--anomalies', 'list what anomaly detection flagged: the partition findings, then each flagged object with its signals (--json, --csv)')
+    .addHelpText(
+      'after',
+      `
+"keys" counts the keys the run recorded a version of as \`lakeguard diff <n-1> <n>\` counts them
+(added, changed, rewritten with the same content, deleted). "listing" counts what its listing
+found: in a versioned bucket every new version of a key is "new", so a key overwritten three
+times is three new versions there and one changed key above. CHANGE in the version list is what
+that version did compared with the key's version just before it. --json prints "version"
+messages with --versions, "failure" messages with --failures, then a "summary".`,
+    )
     // The program sets exitOverride on its direct subcommands only.
     .exitOverride()
     .action(
       action(async ({ cmd, reporter }, ref: string) => {
-        const flags = cmd.opts<{ failures?: boolean; csv?: boolean; limit?: string }>();
+        const flags = cmd.opts<{ versions?: boolean; failures?: boolean; csv?: boolean; limit?: string; anomalies?: boolean }>();
         const max = limitOption(flags.limit) ?? Infinity;
         const ctx = await openAll(cmd, { reporter });
         try {
@@ -75,6 +92,7 @@ then a "summary".`,
           const details = q.runShow(ref);
           if (details === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
           const seq = details.run.seq;
+          if (flags.anomalies) return showAnomalies(ctx.catalog, details.run, reporter, { csv: flags.csv === true, ...(flags.limit === undefined ? {} : { limit: flags.limit }) });
           const pages = () => allPages(q.failures(seq), (after) => q.failures(seq, { after }));
           if (flags.csv && !reporter.json) {
             let out = csvRow(['bucket', 'key', 'version_id', 'code', 'message']);
@@ -89,7 +107,20 @@ then a "summary".`,
             if (out !== '') process.stdout.write(out);
             return;
           }
-          if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true));
+          const listVersions = flags.versions === true || (!reporter.json && !flags.failures);
+          if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true, verdictLines(ctx.catalog, details.run)));
+          if (listVersions && details.versionsRecorded > 0) reporter.info('');
+          if (listVersions) {
+            // Without --versions, a first look: a few versions and how to see the rest.
+            const shown = flags.versions ? max : VERSIONS_SHOWN;
+            const printer = runVersionPrinter(reporter);
+            for (const items of allPages(q.runVersions(seq, { limit: Math.min(1000, shown + 1) }), (after) => q.runVersions(seq, { after }))) {
+              if (!printer.add(items, shown)) break;
+            }
+            if (!flags.versions && details.versionsRecorded > printer.count) {
+              reporter.info(`… ${details.versionsRecorded - printer.count} more: \`lakeguard runs show ${details.run.id} --versions\` lists them all (--limit N, --json)`);
+            }
+          }
           if (flags.failures || flags.csv) {
             const printer = new ListPrinter<FailureRecord>(
               reporter,
@@ -103,15 +134,50 @@ then a "summary".`,
             );
             for (const items of pages()) if (!printer.add(items, max)) break;
           }
-          if (reporter.json) reporter.summary({ ...details.run, versionsRecorded: details.versionsRecorded, deleteMarkersRecorded: details.deleteMarkersRecorded, bytesRecorded: details.bytesRecorded, failures: details.failures, skipped: details.skipped }, '');
+          if (reporter.json) {
+            const { buckets: _, ...changes } = details.changes;
+            reporter.summary(
+              {
+                ...withIso(details.run, 'started', 'finished'),
+                changes,
+                versionsRecorded: details.versionsRecorded,
+                deleteMarkersRecorded: details.deleteMarkersRecorded,
+                bytesRecorded: details.bytesRecorded,
+                failures: details.failures,
+                skipped: details.skipped,
+              },
+              '',
+            );
+          }
         } finally {
           ctx.close();
         }
       }),
     );
+
+  registerAck(runs);
 }
 
-function describe(d: RunDetails, listingFailures: boolean): string {
+/** How many versions `runs show` lists without --versions. */
+const VERSIONS_SHOWN = 20;
+
+function runVersionPrinter(reporter: Reporter): ListPrinter<RunVersion> {
+  return new ListPrinter<RunVersion>(
+    reporter,
+    'version',
+    [
+      { header: 'CHANGE', value: (v) => (v.change === 'none' ? '-' : v.change) },
+      { header: 'TIME', value: (v) => formatTimeMs(v.time) },
+      { header: 'SIZE', value: (v) => (v.deleteMarker ? '-' : formatBytes(v.size)), right: true },
+      { header: 'ETAG', value: (v) => (v.deleteMarker ? '(delete marker)' : (v.etag ?? '-').replace(/"/g, '')) },
+      { header: 'VERSION ID', value: (v) => v.versionId ?? '-' },
+      { header: 'OBJECT', value: (v) => `s3://${v.bucket}/${v.key}` },
+    ],
+    (v) => ({ ...withIso(v, 'time') }),
+  );
+}
+
+function describe(d: RunDetails, listingFailures: boolean, verdict: [string, string][]): string {
   const r = d.run;
   const c = r.counters;
   const lines: [string, string][] = [
@@ -119,13 +185,20 @@ function describe(d: RunDetails, listingFailures: boolean): string {
     ['group', r.group],
     ['status', r.status],
     ['host', r.host ?? '-'],
-    ['started', formatTime(r.started)],
+    ['started', formatTimeMs(r.started)],
     ['finished', r.finished === null ? '-' : `${formatTimeMs(r.finished)}${c === null ? '' : ` (${formatDuration(c.durationMs)})`}`],
   ];
+  const k = d.changes;
+  lines.push([
+    'keys',
+    `${k.added.objects} added, ${k.changed.objects} changed, ${k.rewritten.objects > 0 ? `${k.rewritten.objects} rewritten (same content), ` : ''}` +
+      `${k.deleted.objects} deleted` +
+      (r.seq > 1 ? ` (as \`lakeguard diff ${r.seq - 1} ${r.seq}\` counts them)` : ''),
+  ]);
   if (c !== null) {
     lines.push(
       [
-        'objects',
+        'listing',
         `${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ` +
           `${c.objectsDeleted} deleted, ${c.objectsFailed} failed, ${c.objectsExcluded} excluded` +
           (c.objectsSkipped ? `, ${c.objectsSkipped} skipped (not regular files)` : ''),
@@ -142,5 +215,6 @@ function describe(d: RunDetails, listingFailures: boolean): string {
   lines.push(['failures', d.failures === 0 ? 'none' : `${d.failures}`]);
   if (d.skipped > 0) lines.push(['skipped', `${d.skipped} (symbolic links, special files: not backed up)`]);
   if (d.failures + d.skipped > 0) lines[lines.length - 1]![1] += listingFailures ? ':' : ' (list them with --failures, or --csv)';
+  lines.splice(3, 0, ...verdict);
   return lines.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n');
 }

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { allPages, CatalogQueries, type VersionInfo } from '../catalog/queries.js';
 import { UsageError } from '../errors.js';
-import { formatBytes, formatTime } from '../util/format.js';
+import { formatBytes, formatTimeMs } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { limitOption, ListPrinter, parseObjectUrl, plural, requireBucket } from './query-common.js';
+import { limitOption, ListPrinter, parseObjectUrl, plural, requireBucket, withIso } from './query-common.js';
 
 export function register(program: Command): void {
   program
@@ -34,14 +34,14 @@ a pack of the repository ("missing" means it cannot be restored). Reads only the
             reporter,
             'version',
             [
-              { header: 'TIME', value: (v) => formatTime(v.time) },
+              { header: 'TIME', value: (v) => formatTimeMs(v.time) },
               { header: 'SIZE', value: (v) => (v.deleteMarker ? '-' : formatBytes(v.size)), right: true },
               { header: 'ETAG', value: (v) => (v.deleteMarker ? '(delete marker)' : (v.etag ?? '-').replace(/"/g, '')) },
               { header: 'VERSION ID', value: (v) => v.versionId ?? '-' },
               { header: 'DATA', value: (v) => (v.dataPresent === null ? '-' : v.dataPresent ? 'present' : 'MISSING') },
               { header: 'RUN', value: (v) => v.run },
             ],
-            (v) => ({ bucket, key, ...v }),
+            (v) => withIso({ bucket, key, ...v }, 'time', 'lastModified'),
           );
           let markers = 0;
           let missing = 0;

@@ -28,8 +28,8 @@ export function formatTime(ms: number | null): string {
  * An instant to the millisecond, `2026-11-23 10:52:07.412Z`: for the times people paste into
  * `--at` (a run's end), where the second is too coarse (see `runs --help`).
  */
-export function formatTimeMs(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ');
+export function formatTimeMs(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ');
 }
 
 /** A plain left-aligned text table; numbers right-aligned; every cell printable(). */

@@ -54,7 +54,11 @@ describe('policy show and forget through the CLI', { timeout: 120_000 }, () => {
     expect(text.stdout).toContain('(retention days cut in Europe/Berlin)');
     expect(text.stdout).toMatch(/lake\/b\/\n\s+keep_last\s+1\s+from prefix lake\/b\/\n\s+keep_daily\s+3\s+from prefix lake\/b\/\n\s+min_age_days\s+0\s+from policy/);
     const json = summaryOf(await cli(['policy', 'show', '--json']));
-    expect(json.scopes[0]).toEqual({ group: 'local', bucket: 'lake', prefix: 'a/', rules: { keep_last: { value: 2, from: 'policy' }, min_age_days: { value: 0, from: 'policy' } } });
+    const { anomaly, ...scope } = json.scopes[0];
+    expect(scope).toEqual({ group: 'local', bucket: 'lake', prefix: 'a/', rules: { keep_last: { value: 2, from: 'policy' }, min_age_days: { value: 0, from: 'policy' } } });
+    // The policy sets no anomaly: block, so every anomaly setting is a default.
+    expect(anomaly.enabled).toEqual({ value: true, from: 'default' });
+    expect(Object.values(anomaly as Record<string, { from: string }>).every((s) => s.from === 'default')).toBe(true);
   });
 
   it('forget --dry-run prints every run with its reasons and changes nothing; forget then removes them', async () => {

@@ -160,12 +160,14 @@ describe('diff', () => {
     expect(q.diffSummary({ runSeq: runs.r1 }, { runSeq: runs.r3 }, { buckets: ['raw'] })).toEqual({
       added: { objects: 2, bytes: 400 + 5 * MiB },
       changed: { objects: 1, bytes: 210, bytesBefore: 200 },
+      rewritten: { objects: 0, bytes: 0 },
       deleted: { objects: 1, bytes: 100 },
       buckets: ['raw'],
     });
     expect(q.diffSummary({ runSeq: runs.r1 }, { runSeq: runs.r2 }, { buckets: ['raw'] })).toEqual({
       added: { objects: 1, bytes: 400 },
       changed: { objects: 1, bytes: 110, bytesBefore: 100 },
+      rewritten: { objects: 0, bytes: 0 },
       deleted: { objects: 1, bytes: 200 },
       buckets: ['raw'],
     });
@@ -182,8 +184,10 @@ describe('diff', () => {
       key: 'a/2.csv',
       before: { versionId: '2-a', size: 200, etag: `"etag-a/2.csv-${at(2, 6)}"`, time: at(2, 6) },
       after: { versionId: '2-b', size: 210, etag: `"etag-a/2.csv-${at(4, 6)}"`, time: at(4, 6) },
+      deletedAt: null,
     });
-    expect(all[0]).toMatchObject({ before: { size: 100, versionId: '1-a' }, after: null });
+    // Deleted: when the delete marker came (day 4, 07:00), not when its last data was written.
+    expect(all[0]).toMatchObject({ before: { size: 100, versionId: '1-a' }, after: null, deletedAt: at(4, 7) });
     expect(all[2]).toMatchObject({ before: null, after: { size: 400 } });
     for (const limit of [1, 2, 3]) expect(details(limit)).toEqual(all);
   });
@@ -198,7 +202,13 @@ describe('diff', () => {
     ]);
     // Group logs: only the keys its runs recorded (bucket list from the catalog).
     const logs = q.diffSummary({ runSeq: runs.r3 }, { runSeq: runs.r5 }, { group: 'logs' });
-    expect(logs).toEqual({ added: { objects: 1, bytes: 10 }, changed: { objects: 0, bytes: 0, bytesBefore: 0 }, deleted: { objects: 0, bytes: 0 }, buckets: ['logs'] });
+    expect(logs).toEqual({
+      added: { objects: 1, bytes: 10 },
+      changed: { objects: 0, bytes: 0, bytesBefore: 0 },
+      rewritten: { objects: 0, bytes: 0 },
+      deleted: { objects: 0, bytes: 0 },
+      buckets: ['logs'],
+    });
     const back = q.diffSummary({ runSeq: runs.r2 }, { runSeq: runs.r1 }, { buckets: ['raw'] });
     expect([back.added.objects, back.deleted.objects, back.changed.objects]).toEqual([1, 1, 1]);
     expect(q.diffSummary({ runSeq: runs.r3 }, { runSeq: runs.r3 }).changed.objects + q.diffSummary({ runSeq: runs.r3 }, { runSeq: runs.r3 }).added.objects).toBe(0);
@@ -267,6 +277,26 @@ describe('runShow and failures', () => {
       ['a/with,comma "quoted".csv', 'NotFound'],
     ]);
     expect(q.failures(runs.r1).items).toEqual([]);
+  });
+
+  it('counts the keys a run changed as diff counts them, however many versions it recorded', () => {
+    // Run 3 recorded four versions: a/1.csv twice (a new version, then a delete marker),
+    // a/2.csv back after its delete marker, and the new d.bin.
+    const r3 = q.runShow(String(runs.r3))!;
+    const diff = q.diffSummary({ runSeq: runs.r2 }, { runSeq: runs.r3 });
+    expect(r3.changes).toEqual({ ...diff, buckets: [] });
+    expect([r3.changes.added.objects, r3.changes.changed.objects, r3.changes.deleted.objects]).toEqual([2, 0, 1]);
+    // Run 2 over the catalog before it (run 1): a/1.csv changed, a/2.csv deleted, a/b/4.csv added.
+    expect(q.runShow(String(runs.r2))!.changes).toEqual({ ...q.diffSummary({ runSeq: runs.r1 }, { runSeq: runs.r2 }), buckets: [] });
+  });
+
+  it('lists the versions a run recorded with what each did to its key, paged', () => {
+    const versions = collect((p) => q.runVersions(runs.r3, p), 1);
+    expect(versions.map((v) => `${v.change} ${v.key} ${v.versionId}`)).toEqual(['changed a/1.csv 1-c', 'deleted a/1.csv 1-dm', 'added a/2.csv 2-b', 'added d.bin d-a']);
+    expect(versions[1]).toMatchObject({ bucket: 'raw', deleteMarker: true, etag: null, time: at(4, 7) });
+    expect(collect((p) => q.runVersions(runs.r3, p), 1000)).toEqual(versions);
+    // A delete marker over a key already absent changes nothing.
+    expect(collect((p) => q.runVersions(runs.r5, p), 10).map((v) => v.change)).toEqual(['deleted']);
   });
 });
 

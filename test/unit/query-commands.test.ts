@@ -126,7 +126,7 @@ describe('query commands', { timeout: 120_000 }, () => {
       ['added', 'a/new.json'],
     ]);
     const text = ok(await cli(['diff', '1', '4', '--group', 'local', '--prefix', 'a/']));
-    expect(text.stdout).toMatch(/^from run \S+ \(#1, .*\) to run \S+ \(#4, .*\), bucket lake, prefix a\/, group local:\n {2}added {4}1 object {7}3 B\n/);
+    expect(text.stdout).toMatch(/^from run \S+ \(#1, finished [\d-]+ [\d:]+\.\d{3}Z\) to run \S+ \(#4, .*\), bucket lake, prefix a\/, group local:\n {2}added {6}1 object {7}3 B\n/);
     expect(text.stdout).toMatch(/\(list the keys with --details\)/);
   });
 
@@ -151,9 +151,12 @@ describe('query commands', { timeout: 120_000 }, () => {
     const text = ok(await cli(['runs', 'show', '2']));
     expect(text.stdout).toMatch(/^run {7}\S+ \(#2\)\ngroup {5}local\nstatus {4}complete\n/);
     expect(text.stdout).toMatch(/\nversions {2}2 recorded, 12 B\n/);
-    expect(text.stdout).toMatch(/\nfailures {2}none\n$/);
+    expect(text.stdout).toMatch(/\nfailures {2}none\n\nCHANGE +TIME +SIZE +ETAG +VERSION ID +OBJECT\nchanged +\S+ \S+ +9 B .* s3:\/\/lake\/a\/1\.json\nadded +.* s3:\/\/lake\/a\/new\.json\n$/);
+    // The same definitions as diff: run 2 over run 1.
+    expect(text.stdout).toMatch(/\nkeys {6}1 added, 1 changed, 0 deleted \(as `lakeguard diff 1 2` counts them\)\n/);
     const json = summaryOf(ok(await cli(['runs', 'show', runIds[3]!, '--json'])));
-    expect(json).toMatchObject({ id: runIds[3], versionsRecorded: 1, deleteMarkersRecorded: 1, failures: 0, counters: { objectsDeleted: 1 } });
+    expect(json).toMatchObject({ id: runIds[3], versionsRecorded: 1, deleteMarkersRecorded: 1, failures: 0, counters: { objectsDeleted: 1 }, changes: { deleted: { objects: 1 } } });
+    expect(json.finishedIso).toBe(new Date(json.finished).toISOString());
     // Plain `runs` still lists.
     expect(ok(await cli(['runs'])).stdout).toMatch(/^ID\s+GROUP\s+FINISHED/);
   });
@@ -269,16 +272,16 @@ describe('query commands', { timeout: 120_000 }, () => {
   describe('human output on fixed dates', () => {
     it('ls', async () => {
       expect(ok(await fixedCli(['ls', 's3://raw/', '--at', '2026-11-03T12:00Z'])).stdout).toMatchInlineSnapshot(`
-        "TIME                   SIZE  OBJECTS  NAME
-        2026-11-03 06:00:00Z  810 B        3  a/
-        2026-11-02 08:00:00Z   50 B           c.txt
-        s3://raw/ at 2026-11-03 12:00:00Z: 1 prefix, 1 key; 4 objects, 860 B in all
+        "TIME                       SIZE  OBJECTS  NAME
+        2026-11-03 06:00:00.000Z  810 B        3  a/
+        2026-11-02 08:00:00.000Z   50 B           c.txt
+        s3://raw/ at 2026-11-03 12:00:00.000Z: 1 prefix, 1 key; 4 objects, 860 B in all
         "
       `);
       expect(ok(await fixedCli(['ls', 's3://raw/a/'])).stdout).toMatchInlineSnapshot(`
-        "TIME                   SIZE  OBJECTS  NAME
-        2026-11-04 06:00:00Z  210 B           2.csv
-        2026-11-03 06:00:00Z  700 B        2  b/
+        "TIME                       SIZE  OBJECTS  NAME
+        2026-11-04 06:00:00.000Z  210 B           2.csv
+        2026-11-03 06:00:00.000Z  700 B        2  b/
         s3://raw/a/: 1 prefix, 1 key; 3 objects, 910 B in all
         "
       `);
@@ -286,17 +289,17 @@ describe('query commands', { timeout: 120_000 }, () => {
 
     it('versions', async () => {
       expect(ok(await fixedCli(['versions', 's3://raw/a/1.csv'])).stdout).toMatchInlineSnapshot(`
-        "TIME                   SIZE  ETAG                        VERSION ID  DATA     RUN
-        2026-11-04 07:00:00Z      -  (delete marker)             1-dm        -        20261104T100000Z-cccccc
-        2026-11-04 05:00:00Z  120 B  etag-a/1.csv-1793768400000  1-c         present  20261104T100000Z-cccccc
-        2026-11-03 05:00:00Z  110 B  etag-a/1.csv-1793682000000  1-b         present  20261103T100000Z-bbbbbb
-        2026-11-02 05:00:00Z  100 B  etag-a/1.csv-1793595600000  1-a         present  20261102T100000Z-aaaaaa
+        "TIME                       SIZE  ETAG                        VERSION ID  DATA     RUN
+        2026-11-04 07:00:00.000Z      -  (delete marker)             1-dm        -        20261104T100000Z-cccccc
+        2026-11-04 05:00:00.000Z  120 B  etag-a/1.csv-1793768400000  1-c         present  20261104T100000Z-cccccc
+        2026-11-03 05:00:00.000Z  110 B  etag-a/1.csv-1793682000000  1-b         present  20261103T100000Z-bbbbbb
+        2026-11-02 05:00:00.000Z  100 B  etag-a/1.csv-1793595600000  1-a         present  20261102T100000Z-aaaaaa
         s3://raw/a/1.csv: 4 versions (1 delete marker)
         "
       `);
       expect(ok(await fixedCli(['versions', 's3://raw/c.txt'])).stdout).toMatchInlineSnapshot(`
-        "TIME                  SIZE  ETAG                      VERSION ID  DATA     RUN
-        2026-11-02 08:00:00Z  50 B  etag-c.txt-1793606400000  c-a         MISSING  20261102T100000Z-aaaaaa
+        "TIME                      SIZE  ETAG                      VERSION ID  DATA     RUN
+        2026-11-02 08:00:00.000Z  50 B  etag-c.txt-1793606400000  c-a         MISSING  20261102T100000Z-aaaaaa
         s3://raw/c.txt: 1 version; 1 with missing data (run \`lakeguard verify\`)
         "
       `);
@@ -325,24 +328,24 @@ describe('query commands', { timeout: 120_000 }, () => {
 
     it('diff and find', async () => {
       expect(ok(await fixedCli(['diff', '1', '3', '--bucket', 'raw', '--details'])).stdout).toMatchInlineSnapshot(`
-        "from run 20261102T100000Z-aaaaaa (#1, 2026-11-02 10:00:00Z) to run 20261104T100000Z-cccccc (#3, 2026-11-04 10:00:00Z), bucket raw:
-          added    2 objects      5.00 MiB
-          changed  1 object       200 B -> 210 B
-          deleted  1 object       100 B
-        CHANGE   BEFORE     AFTER  TIME                  OBJECT
-        deleted   100 B         -  2026-11-02 05:00:00Z  s3://raw/a/1.csv
-        changed   200 B     210 B  2026-11-04 06:00:00Z  s3://raw/a/2.csv
-        added         -     400 B  2026-11-03 06:00:00Z  s3://raw/a/b/4.csv
-        added         -  5.00 MiB  2026-11-04 08:00:00Z  s3://raw/d.bin
+        "from run 20261102T100000Z-aaaaaa (#1, finished 2026-11-02 10:05:00.000Z) to run 20261104T100000Z-cccccc (#3, finished 2026-11-04 10:05:00.000Z), bucket raw:
+          added      2 objects      5.00 MiB
+          changed    1 object       200 B -> 210 B
+          deleted    1 object       100 B
+        CHANGE   BEFORE     AFTER  TIME                      ETAG BEFORE                 ETAG AFTER                    OBJECT
+        deleted   100 B         -  2026-11-04 07:00:00.000Z  etag-a/1.csv-1793595600000  -                             s3://raw/a/1.csv
+        changed   200 B     210 B  2026-11-04 06:00:00.000Z  etag-a/2.csv-1793599200000  etag-a/2.csv-1793772000000    s3://raw/a/2.csv
+        added         -     400 B  2026-11-03 06:00:00.000Z  -                           etag-a/b/4.csv-1793685600000  s3://raw/a/b/4.csv
+        added         -  5.00 MiB  2026-11-04 08:00:00.000Z  -                           etag-d.bin-1793779200000      s3://raw/d.bin
         "
       `);
       expect(ok(await fixedCli(['find', '*.csv', '--at', '2026-11-03T12:00Z'])).stdout).toMatchInlineSnapshot(`
-        "TIME                  STATE     SIZE  VERSIONS  OBJECT
-        2026-11-03 05:00:00Z  object   110 B         4  s3://raw/a/1.csv
-        2026-11-03 09:00:00Z  deleted      -         3  s3://raw/a/2.csv
-        2026-11-02 07:00:00Z  object   300 B         1  s3://raw/a/b/3.csv
-        2026-11-03 06:00:00Z  object   400 B         1  s3://raw/a/b/4.csv
-        4 keys matched at 2026-11-03 12:00:00Z (1 deleted), 810 B
+        "TIME                      STATE     SIZE  VERSIONS  OBJECT
+        2026-11-03 05:00:00.000Z  object   110 B         4  s3://raw/a/1.csv
+        2026-11-03 09:00:00.000Z  deleted      -         3  s3://raw/a/2.csv
+        2026-11-02 07:00:00.000Z  object   300 B         1  s3://raw/a/b/3.csv
+        2026-11-03 06:00:00.000Z  object   400 B         1  s3://raw/a/b/4.csv
+        4 keys matched at 2026-11-03 12:00:00.000Z (1 deleted), 810 B
         "
       `);
     });
@@ -353,9 +356,10 @@ describe('query commands', { timeout: 120_000 }, () => {
         group     finance
         status    partial
         host      backup-1
-        started   2026-11-03 10:00:00Z
+        started   2026-11-03 10:00:00.000Z
         finished  2026-11-03 10:05:00.000Z (5m00s)
-        objects   4 seen: 1 new, 1 changed, 0 unchanged, 1 deleted, 2 failed, 0 excluded
+        keys      1 added, 1 changed, 1 deleted (as \`lakeguard diff 1 2\` counts them)
+        listing   4 seen: 1 new, 1 changed, 0 unchanged, 1 deleted, 2 failed, 0 excluded
         data      0 B read, 0 B new, 0 B stored in 0 packs
         blobs     0 new, 0 deduplicated
         requests  0 list, 0 get, 0 head, 0 put, 0 delete
