@@ -401,8 +401,6 @@ export function checkManifest(m: RunManifest, name: string, repo: Repository): R
   if (!STATUSES.includes(m.status)) throw bad(`status ${JSON.stringify(m.status)}`);
   if (!Array.isArray(m.records) || !m.records.every((r) => typeof r === 'string' && HEX64.test(r))) throw bad('malformed record list');
   if (m.counters === null || typeof m.counters !== 'object') throw bad('counters missing');
-  const anomalies = anomaliesProblem(m.anomalies);
-  if (anomalies !== null) throw bad(anomalies);
   return m;
 }
 
@@ -449,7 +447,10 @@ export class RecordLoader {
     const rest = carry as Buffer | null;
     if (rest !== null) this.record(m.id, writer, rest.toString('utf8'), ++line);
     writer.flush();
-    recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, m.anomalies);
+    // A malformed verdict costs the verdict, not the run's versions; it is reported, not guessed.
+    const problem = anomaliesProblem(m.anomalies);
+    if (problem !== null) this.damaged(objectKey('runs', m.id), `${problem}; the run is imported without its anomaly verdict (not marked suspect)`);
+    recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, problem === null ? m.anomalies : undefined);
   }
 
   /** One record blob's plaintext, or null (reported) when it is not in any index file or unreadable. */
