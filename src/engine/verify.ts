@@ -12,7 +12,8 @@ import type { Repository } from '../repository/repository.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
 import { anomaliesProblem, checkAck } from './import-anomalies.js';
-import { checkIndex, checkManifest } from './rebuild.js';
+import { checkIndex } from './rebuild.js';
+import { checkManifest } from './rebuild-manifests.js';
 
 export interface VerifyOptions {
   repo: Repository;
