@@ -4,7 +4,7 @@ import { Catalog } from '../catalog/catalog.js';
 import type { PackRecord } from '../catalog/catalog.js';
 import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
 import { isPruneDocument, markDocumentApplied, relocatePacks, type PruneDocument } from '../catalog/sync.js';
-import type { FailureRecord, RunStatus, VersionRecord } from '../catalog/types.js';
+import type { FailureRecord, VersionRecord } from '../catalog/types.js';
 import { claimTarget, install, moveAside, putBeside, rebuildTempPath, removeDatabaseFiles, removeLeftovers } from '../catalog/rebuild-files.js';
 import { IntegrityError, InterruptedError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
@@ -15,6 +15,7 @@ import { inOrder } from '../util/in-order.js';
 import { noEvents, type EventSink } from './events.js';
 import { recordFinishedRun, type IndexDocument, type RunManifest } from './finalize.js';
 import { anomaliesProblem, loadAcks, recordSignals } from './import-anomalies.js';
+import { HEX64, damageHint, readManifests } from './rebuild-manifests.js';
 import { RecordWriter } from './record-writer.js';
 
 export interface RebuildOptions {
@@ -91,7 +92,6 @@ export interface ImportOptions {
 
 /** Listed damage is capped so a badly damaged repository cannot exhaust memory; the counts stay exact. */
 const MAX_LISTED = 1000;
-const STATUSES: readonly RunStatus[] = ['complete', 'partial', 'failed', 'interrupted'];
 
 /**
  * Recreates the catalog from the repository alone: every index file gives packs and blobs,
@@ -327,8 +327,6 @@ export async function loadIndexes(
   );
 }
 
-const HEX64 = /^[0-9a-f]{64}$/;
-
 export function checkIndex(doc: IndexDocument, name: string, repo: Repository): IndexDocument {
   const bad = (why: string): IntegrityError => new IntegrityError(`${repo.where('index', name)}: not a valid index file (${why})`);
   if (doc === null || typeof doc !== 'object' || doc.version !== 1 || !Array.isArray(doc.packs)) throw bad('no version 1 pack list');
@@ -356,54 +354,6 @@ function packOfIndex(p: IndexDocument['packs'][number]): PackRecord {
       flags: blobFlags(Boolean(compressed), type as BlobType),
     })),
   };
-}
-
-// ---- run manifests ----------------------------------------------------------------------
-
-export async function readManifests(
-  repo: Repository,
-  names: readonly string[],
-  concurrency: number,
-  opts: ImportOptions,
-  damaged: (what: string, problem: string) => void,
-  checkSignal: () => void,
-): Promise<RunManifest[]> {
-  // Manifests are small (counters and a list of record blob ids): all of them fit in memory.
-  const manifests: RunManifest[] = [];
-  await inOrder(
-    names,
-    concurrency,
-    async (name) => {
-      checkSignal();
-      try {
-        return checkManifest(await repo.readDocument<RunManifest>('runs', name), name, repo);
-      } catch (err) {
-        if (opts.skipMissing && isNotFound(err)) return null; // a forget deleted it after the listing
-        if (!(err instanceof IntegrityError) || !opts.skipDamaged) throw damageHint(err, objectKey('runs', name));
-        return err;
-      }
-    },
-    (m, name) => {
-      if (m === null) return;
-      if (m instanceof IntegrityError) damaged(objectKey('runs', name), `${m.message}; the run is left out`);
-      else manifests.push(m);
-    },
-  );
-  return manifests.sort((a, b) => Date.parse(a.started) - Date.parse(b.started) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-
-export function checkManifest(m: RunManifest, name: string, repo: Repository): RunManifest {
-  const bad = (why: string): IntegrityError => new IntegrityError(`${repo.where('runs', name)}: not a valid run manifest (${why})`);
-  if (m === null || typeof m !== 'object' || m.version !== 1) throw bad('not version 1');
-  if (m.id !== name) throw bad(`it names run ${JSON.stringify(m.id)}`);
-  if (typeof m.group !== 'string' || typeof m.host !== 'string') throw bad('group or host missing');
-  if (Number.isNaN(Date.parse(m.started)) || Number.isNaN(Date.parse(m.finished))) throw bad('started or finished is not a time');
-  if (!STATUSES.includes(m.status)) throw bad(`status ${JSON.stringify(m.status)}`);
-  if (!Array.isArray(m.records) || !m.records.every((r) => typeof r === 'string' && HEX64.test(r))) throw bad('malformed record list');
-  if (m.counters === null || typeof m.counters !== 'object') throw bad('counters missing');
-  const anomalies = anomaliesProblem(m.anomalies);
-  if (anomalies !== null) throw bad(anomalies);
-  return m;
 }
 
 // ---- record blobs -------------------------------------------------------------------------
@@ -449,7 +399,10 @@ export class RecordLoader {
     const rest = carry as Buffer | null;
     if (rest !== null) this.record(m.id, writer, rest.toString('utf8'), ++line);
     writer.flush();
-    recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, m.anomalies);
+    // A malformed verdict costs the verdict, not the run's versions; it is reported, not guessed.
+    const problem = anomaliesProblem(m.anomalies);
+    if (problem !== null) this.damaged(objectKey('runs', m.id), `${problem}; the run is imported without its anomaly verdict (not marked suspect)`);
+    recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, problem === null ? m.anomalies : undefined);
   }
 
   /** One record blob's plaintext, or null (reported) when it is not in any index file or unreadable. */
@@ -508,14 +461,4 @@ export class RecordLoader {
     }
   }
 
-}
-
-// ---- helpers ------------------------------------------------------------------------------
-
-function damageHint(err: unknown, what: string): unknown {
-  if (!(err instanceof IntegrityError)) return err;
-  return new IntegrityError(err.message, {
-    cause: err,
-    hint: `${what} is damaged; restore it from a copy of the repository, or rebuild with --skip-damaged to leave out what it holds (reported, exit 1)`,
-  });
 }

@@ -33,7 +33,8 @@ import { newRunId } from './backup.js';
 import { noEvents, type EventSink } from './events.js';
 import type { RunManifest } from './finalize.js';
 import { loadAcks } from './import-anomalies.js';
-import { RecordLoader, applyForgets, loadIndexes, readManifests, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
+import { readManifests } from './rebuild-manifests.js';
+import { RecordLoader, applyForgets, loadIndexes, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
 
 /**
  * How far before the oldest lock (or now) the marker stays: covers clocks of different hosts

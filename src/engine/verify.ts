@@ -11,8 +11,9 @@ import { objectKey } from '../repository/layout.js';
 import type { Repository } from '../repository/repository.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
-import { checkAck } from './import-anomalies.js';
-import { checkIndex, checkManifest } from './rebuild.js';
+import { anomaliesProblem, checkAck } from './import-anomalies.js';
+import { checkIndex } from './rebuild.js';
+import { checkManifest } from './rebuild-manifests.js';
 
 export interface VerifyOptions {
   repo: Repository;
@@ -126,11 +127,14 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     // even while a backup runs.
     events({ type: 'phase', phase: 'read runs' });
     const unreadableRuns: { name: string; problem: string }[] = [];
+    const unreadableVerdicts: { name: string; problem: string }[] = [];
     await forEachLimited(repo.list('runs'), limit, async ({ name }) => {
       report.manifests++;
       try {
         const m = checkManifest(await repo.readDocument<RunManifest>('runs', name), name, repo);
         scratch.addManifest(name, m.records);
+        const verdict = anomaliesProblem(m.anomalies);
+        if (verdict !== null) unreadableVerdicts.push({ name, problem: verdict });
       } catch (err) {
         if (!isDamage(err)) throw err;
         scratch.addManifest(name, null);
@@ -138,6 +142,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       }
     });
     for (const r of unreadableRuns) damage(objectKey('runs', r.name), `${r.problem}; a catalog rebuild would lose the run and the versions it recorded`, [], [r.name]);
+    for (const r of unreadableVerdicts) damage(objectKey('runs', r.name), `${r.problem}; a catalog rebuild would import the run without its anomaly verdict`, [], [r.name]);
 
     events({ type: 'phase', phase: 'read forgets' });
     await forEachLimited(repo.list('forgets'), limit, async ({ name }) => {

@@ -1,8 +1,9 @@
 // A suspect run on the real S3 server, as an operator meets it: `backup` exits 4 and says why
 // (text and --json), `runs` and `calendar` mark it, `runs show --anomalies` lists the flagged
 // objects (text, --json, --csv), a second host's catalog shows the same, `runs ack` on either
-// host unmarks it everywhere, and refuses twice or a clean run (exit 2).
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+// host unmarks it everywhere, and refuses twice or a clean run (exit 2); forget on the other host
+// keeps the clean run before it; a partial and suspect run exits 3 and is still named suspect.
+import { PutBucketPolicyCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messagesOf, runCli, summaryOf, type CliResult } from '../helpers/cli.js';
@@ -29,7 +30,7 @@ describe('a suspect run (anomalies found)', { timeout: 240_000 }, () => {
   beforeAll(async () => {
     dir = tempDir('it-anomalies');
     [source, repoBucket] = await Promise.all([createTestBucket('lg-anom'), createTestBucket('lg-anom-repo')]);
-    policyFile = writeS3Policy(join(dir.path, 'policy.yaml'), { repo: `${repoBucket}/r`, buckets: [source] });
+    policyFile = writeS3Policy(join(dir.path, 'policy.yaml'), { repo: `${repoBucket}/r`, buckets: [source], extra: ['    retention: { keep_last: 1 }'] });
     exits(0, await onA('init'));
   });
   afterAll(async () => {
@@ -81,6 +82,15 @@ describe('a suspect run (anomalies found)', { timeout: 240_000 }, () => {
     expect(text.stdout).toMatch(/anomalies +SUSPECT/);
     expect(text.stdout).toContain(`lakeguard runs ack ${runId}`);
 
+    // forget with keep_last 1, on the other host: the clean run stays (pre-anomaly), so does the suspect one.
+    await put('data/part-2.json', JSON.stringify({ i: 2, rows: [6] }));
+    const latest = summaryOf(exits(0, await onA('backup', '--json'))).runId as string;
+    const plan = exits(0, await onB('forget', '--dry-run'));
+    expect(plan.stdout.split('\n').find((l) => l.includes(clean.runId as string))).toMatch(/keep +pre-anomaly/);
+    expect(plan.stdout.split('\n').find((l) => l.includes(runId))).toMatch(/keep +suspect/);
+    exits(0, await onB('forget'));
+    expect(messagesOf(exits(0, await onA('runs', '--json')), 'run').map((m) => m.id)).toEqual([clean.runId, runId, latest]);
+
     // Acknowledged on host B: refused twice, and for a run that is not suspect (exit 2, one line).
     const acked = exits(0, await onB('runs', 'ack', runId.slice(0, 20), '--note', 'drill, expected'));
     expect(acked.stdout).toContain(`acknowledged run ${runId}`);
@@ -101,5 +111,31 @@ describe('a suspect run (anomalies found)', { timeout: 240_000 }, () => {
     expect(second.stdout).toMatch(new RegExp(`next +lakeguard runs show \\S+ --anomalies`));
     await put('data/part-1.json', JSON.stringify({ i: 1, rows: [5] }));
     expect(summaryOf(exits(0, await onA('backup', '--json')))).toMatchObject({ suspect: false });
+  });
+
+  it('a run both partial and suspect exits 3 and is still named suspect, with its anomaly messages', async () => {
+    const denied = await createTestBucket('lg-anom-deny');
+    try {
+      for (let i = 0; i < 4; i++) await s3.send(new PutObjectCommand({ Bucket: denied, Key: `open/${i}.json`, Body: `{"i":${i}}` }));
+      await s3.send(new PutObjectCommand({ Bucket: denied, Key: 'open/_readme.txt', Body: 'your files are encrypted' }));
+      await s3.send(new PutObjectCommand({ Bucket: denied, Key: 'secret/0.json', Body: '{}' }));
+      await s3.send(
+        new PutBucketPolicyCommand({
+          Bucket: denied,
+          Policy: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Deny', Principal: { AWS: ['arn:aws:iam:::user/lakeguard-test'] }, Action: ['s3:GetObject'], Resource: [`arn:aws:s3:::${denied}/secret/*`] }],
+          }),
+        }),
+      );
+      const policy = writeS3Policy(join(dir.path, 'denied.yaml'), { repo: `${repoBucket}/denied`, buckets: [denied] });
+      const run = (...args: string[]) => runCli(['--policy', policy, ...args], env('host-c'));
+      exits(0, await run('init'));
+      const backup = exits(3, await run('backup', '--json'));
+      expect(summaryOf(backup)).toMatchObject({ status: 'partial', suspect: true, counters: { objectsFailed: 1 } });
+      expect(messagesOf(backup, 'anomaly')).toEqual([expect.objectContaining({ bucket: denied, partition: 'open/', rules: ['ransom-notes'] })]);
+    } finally {
+      await emptyAndDeleteBucket(denied);
+    }
   });
 });

@@ -180,4 +180,19 @@ describe('anomaly verdicts in the repository and the catalog', () => {
     open.push(d);
     expect(suspectRuns(d).get('20261202T020000Z-bbbbbb')).toEqual({ acknowledged: false });
   });
+
+  it('a manifest whose verdict is malformed is damage, named: the run is imported without it, and verify says so', async () => {
+    const good = await repo.readDocument<RunManifest>('runs', '20261201T020000Z-aaaaaa');
+    const id = '20261203T020000Z-cccccc';
+    await repo.writeDocument('runs', id, { ...good, id, started: '2026-12-03T02:00:00.000Z', anomalies: { suspect: 'yes', findings: [], partitions: [], flaggedObjects: 0 } });
+    const rebuilt = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'e.db'), skipDamaged: true, acceptDamage: true });
+    expect(rebuilt.damage).toEqual([{ what: `runs/${id}`, problem: 'malformed anomalies; the run is imported without its anomaly verdict (not marked suspect)' }]);
+    expect(rebuilt.runs).toBe(3);
+    const e = Catalog.open(join(dir.path, 'e.db'), repo.id);
+    open.push(e);
+    expect(runVerdict(e, e.findRun(id)!.seq)).toBeUndefined();
+    expect(e.versionsOfRun(e.findRun(id)!.seq, 0, 10)).toHaveLength(5);
+    const checked = await verify({ repo, catalog: a, concurrency: 2, readData: 0 });
+    expect(checked.damage.map((d) => [d.what, d.problem])).toEqual([[`runs/${id}`, expect.stringMatching(/^malformed anomalies; a catalog rebuild would import the run without/)]]);
+  });
 });

@@ -149,6 +149,7 @@ describe('Object Lock in the repository config', () => {
     repo.onRetention((name, until) => told.set(name, until));
     await repo.addPassword('second', { ...TEST_KDF });
     const indexName = await repo.writeDocument('index', null, { version: 1, packs: [] });
+    const ackName = await repo.writeDocument('acks', '20261201T000000Z-abcdef', { version: 1, id: '20261201T000000Z-abcdef', run: 'r', host: 'h', created: '2026-12-01T00:00:00.000Z' });
     await repo.put('locks/abc', Buffer.from('{}'));
     const floor = before + LOCK.retentionDays * DAY_MS;
     for (const key of await keys(store)) {
@@ -162,6 +163,7 @@ describe('Object Lock in the repository config', () => {
       if (key !== 'config') expect(told.get(key)?.getTime(), key).toBe(r!.retainUntil.getTime());
     }
     expect(told.has(`index/${indexName}`)).toBe(true);
+    expect(told.has(`acks/${ackName}`)).toBe(true);
     expect(told.has('locks/abc')).toBe(false);
   });
 });

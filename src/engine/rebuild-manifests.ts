@@ -1,0 +1,70 @@
+/**
+ * Run manifests as catalog rebuild and sync read them, and the check of one manifest that
+ * verify shares (split from rebuild.ts to keep it small; the record blobs stay there).
+ */
+import type { RunStatus } from '../catalog/types.js';
+import { IntegrityError, isNotFound } from '../errors.js';
+import { objectKey } from '../repository/layout.js';
+import type { Repository } from '../repository/repository.js';
+import { inOrder } from '../util/in-order.js';
+import type { RunManifest } from './finalize.js';
+
+const STATUSES: readonly RunStatus[] = ['complete', 'partial', 'failed', 'interrupted'];
+export const HEX64 = /^[0-9a-f]{64}$/;
+
+// ---- run manifests ---------------------------------------------------------------------
+
+export async function readManifests(
+  repo: Repository,
+  names: readonly string[],
+  concurrency: number,
+  opts: { skipDamaged?: boolean; skipMissing?: boolean },
+  damaged: (what: string, problem: string) => void,
+  checkSignal: () => void,
+): Promise<RunManifest[]> {
+  // Manifests are small (counters and a list of record blob ids): all of them fit in memory.
+  const manifests: RunManifest[] = [];
+  await inOrder(
+    names,
+    concurrency,
+    async (name) => {
+      checkSignal();
+      try {
+        return checkManifest(await repo.readDocument<RunManifest>('runs', name), name, repo);
+      } catch (err) {
+        if (opts.skipMissing && isNotFound(err)) return null; // a forget deleted it after the listing
+        if (!(err instanceof IntegrityError) || !opts.skipDamaged) throw damageHint(err, objectKey('runs', name));
+        return err;
+      }
+    },
+    (m, name) => {
+      if (m === null) return;
+      if (m instanceof IntegrityError) damaged(objectKey('runs', name), `${m.message}; the run is left out`);
+      else manifests.push(m);
+    },
+  );
+  return manifests.sort((a, b) => Date.parse(a.started) - Date.parse(b.started) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+export function checkManifest(m: RunManifest, name: string, repo: Repository): RunManifest {
+  const bad = (why: string): IntegrityError => new IntegrityError(`${repo.where('runs', name)}: not a valid run manifest (${why})`);
+  if (m === null || typeof m !== 'object' || m.version !== 1) throw bad('not version 1');
+  if (m.id !== name) throw bad(`it names run ${JSON.stringify(m.id)}`);
+  if (typeof m.group !== 'string' || typeof m.host !== 'string') throw bad('group or host missing');
+  if (Number.isNaN(Date.parse(m.started)) || Number.isNaN(Date.parse(m.finished))) throw bad('started or finished is not a time');
+  if (!STATUSES.includes(m.status)) throw bad(`status ${JSON.stringify(m.status)}`);
+  if (!Array.isArray(m.records) || !m.records.every((r) => typeof r === 'string' && HEX64.test(r))) throw bad('malformed record list');
+  if (m.counters === null || typeof m.counters !== 'object') throw bad('counters missing');
+  return m;
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+
+/** A damaged document's error, with the hint of what to do about it. */
+export function damageHint(err: unknown, what: string): unknown {
+  if (!(err instanceof IntegrityError)) return err;
+  return new IntegrityError(err.message, {
+    cause: err,
+    hint: `${what} is damaged; restore it from a copy of the repository, or rebuild with --skip-damaged to leave out what it holds (reported, exit 1)`,
+  });
+}
