@@ -85,7 +85,9 @@ export function renderCalendar(cal: CalendarMonth, opts: { color: boolean; today
       row = '';
     }
   });
-  lines.push('', MARKS.map((m) => `${paint(m.color, m.symbol)} ${m.legend}`).join('   '));
+  // The suspect mark's legend only in a month that has one: it is long, and a rare sight.
+  const shown = MARKS.filter((m) => m.kind !== 'suspect' || cal.days.some((d) => d.runs.some(suspect)));
+  lines.push('', shown.map((m) => `${paint(m.color, m.symbol)} ${m.legend}`).join('   '));
   const runs = cal.days.flatMap((d) => d.runs);
   const c = countRuns(runs);
   if (runs.length === 0) {

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { acksOfRun, flaggedObjects, partitionStatsOfRun, runVerdict, suspectRuns, type AckRow, type FlaggedObject } from '../catalog/anomalies.js';
+import type { PartitionFinding } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { RunRow } from '../catalog/types.js';
 import { acknowledgeRun } from '../engine/ack.js';
@@ -14,7 +15,7 @@ import { formatBytes, formatTimeMs } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { csvRow, limitOption, ListPrinter } from './query-common.js';
+import { csvRow, limitOption, ListPrinter, plural } from './query-common.js';
 import type { JsonMessage, Reporter } from './reporter.js';
 
 /** Findings shown in the text output of `backup`; `runs show --anomalies` lists all. */
@@ -32,7 +33,7 @@ export function suspectBlock(s: BackupSummary): string {
   if (s.dryRun || a === undefined || !a.suspect) return '';
   const lines = [
     '',
-    `  SUSPECT   anomalies in ${a.findings.length} ${a.findings.length === 1 ? 'partition' : 'partitions'}, ${a.flaggedObjects} objects flagged: the backup is complete, but what it recorded may be damage`,
+    `  SUSPECT   anomalies in ${plural(a.findings.length, 'partition')}, ${plural(a.flaggedObjects, 'object')} flagged: the backup is complete, but what it recorded may be damage`,
   ];
   for (const f of a.findings.slice(0, FINDINGS_SHOWN)) {
     for (const reason of f.reasons) lines.push(`            s3://${printable(`${f.bucket}/${f.partition}`)}: ${printable(reason)}`);
@@ -40,9 +41,15 @@ export function suspectBlock(s: BackupSummary): string {
   if (a.findings.length > FINDINGS_SHOWN) lines.push(`            and ${a.findings.length - FINDINGS_SHOWN} more partitions`);
   lines.push(
     `  next      lakeguard runs show ${s.runId} --anomalies`,
-    `            (a repair: \`lakeguard rollback --bucket B --prefix P --at last-clean --dry-run\`; expected changes: \`lakeguard runs ack ${s.runId}\`)`,
+    `            (to repair: \`${rollbackHint(a.findings[0])}\`; if expected: \`lakeguard runs ack ${s.runId}\`)`,
   );
   return lines.join('\n');
+}
+
+/** The rollback a responder would try first: the first finding's partition, back to the last clean run. */
+function rollbackHint(f: PartitionFinding | undefined): string {
+  if (f === undefined) return 'lakeguard rollback --bucket B --prefix P --at last-clean --dry-run';
+  return `lakeguard rollback --bucket ${printable(f.bucket)}${f.partition === '' ? '' : ` --prefix ${printable(f.partition)}`} --at last-clean --dry-run`;
 }
 
 /** The mark of a run in `runs` and `calendar`: 'suspect', 'acknowledged' or null. */
@@ -58,8 +65,8 @@ export function runMarks(catalog: Catalog): (runId: string) => 'suspect' | 'ackn
 export function verdictLines(catalog: Catalog, run: RunRow): [string, string][] {
   const v = runVerdict(catalog, run.seq);
   if (v === undefined) return [];
-  if (!v.suspect) return [['anomalies', v.flaggedObjects === 0 ? 'none' : `none by the partition rules; ${v.flaggedObjects} objects carry signals (--anomalies)`]];
-  const lines: [string, string][] = [['anomalies', `SUSPECT: ${v.findings.length} partitions, ${v.flaggedObjects} objects flagged (list them with --anomalies)`]];
+  if (!v.suspect) return [['anomalies', v.flaggedObjects === 0 ? 'none' : `none by the partition rules; ${plural(v.flaggedObjects, 'object')} carry signals (--anomalies)`]];
+  const lines: [string, string][] = [['anomalies', `SUSPECT: ${plural(v.findings.length, 'partition')}, ${plural(v.flaggedObjects, 'object')} flagged (list them with --anomalies)`]];
   lines.push(['ack', v.ack === null ? `none: \`lakeguard runs ack ${run.id}\` once you have looked` : describeAck(v.ack)]);
   return lines;
 }
@@ -138,7 +145,7 @@ function findingsText(catalog: Catalog, run: RunRow): string {
     lines.push(`  s3://${printable(`${f.bucket}/${f.partition}`)}${counts}`);
     for (const reason of f.reasons) lines.push(`    ${printable(reason)}`);
   }
-  if (v.suspect) lines.push(`next: \`lakeguard rollback --bucket B --prefix P --at last-clean --dry-run\`, or \`lakeguard runs ack ${run.id}\` if these changes were expected`);
+  if (v.suspect && v.ack === null) lines.push(`next: \`${rollbackHint(v.findings[0])}\`, or \`lakeguard runs ack ${run.id}\` if these changes were expected`);
   return lines.join('\n') + '\n';
 }
 

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
+import { CatalogAnomalyHistory } from '../catalog/anomalies.js';
 import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
@@ -186,9 +187,9 @@ async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: P
   }
 }
 
-/** The run's verdict from the archiver's detector, compared with the catalog's history of clean runs. */
-function judgeRun(_ctx: Archiver, _catalog: Catalog): RunAnomalies | undefined {
-  return undefined; // wired to the detector (archiver.anomalies) when it lands
+/** The run's verdict from the archiver's detector, compared with the catalog's history of clean or acknowledged runs. */
+function judgeRun(ctx: Archiver, catalog: Catalog): RunAnomalies | undefined {
+  return ctx.anomalies(new CatalogAnomalyHistory(catalog));
 }
 
 function addRequests(counters: RunCounters, stats: RequestStats[]): void {

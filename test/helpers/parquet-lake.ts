@@ -259,8 +259,8 @@ export class LakeModel {
     for (const region of this.regions) {
       const files = int(rand, 1, this.salesFilesMax);
       for (let i = 0; i < files; i++) {
-        // One file in ten is a big batch (up to ~300 KiB); the rest a few KiB to ~100 KiB.
-        const rows = rand() < 0.1 ? logUniform(rand, 8_000, 20_000) : logUniform(rand, 150, 6_000);
+        // One file in ten is a big batch (up to ~250 KiB); the rest a few KiB to ~60 KiB.
+        const rows = rand() < 0.1 ? logUniform(rand, 6_000, 15_000) : logUniform(rand, 150, 4_000);
         const body = salesParquet(subSeed(this.seed, 'sales', day, region, i), date, region, rows);
         out.set(`sales/date=${date}/region=${region}/part-${String(i).padStart(5, '0')}.parquet`, parquetFile(body, rows, 'orders-etl'));
       }
@@ -458,12 +458,26 @@ export async function readParquet(body: Buffer): Promise<Record<string, unknown>
   return parquetReadObjects({ file });
 }
 
+/** What a query engine scanning a prefix reads: per Parquet file its row count and a digest of its rows. */
+export interface LakeRows {
+  files: number;
+  rows: number;
+  /** key -> rows and SHA-256 of the rows as JSON lines (bigints as strings, times as ISO). */
+  perFile: Map<string, { rows: number; digest: string }>;
+}
+
+/** SHA-256 of rows as JSON lines: equal digests, equal rows (values and order). */
+export function rowsDigest(rows: Record<string, unknown>[]): string {
+  const h = createHash('sha256');
+  for (const r of rows) h.update(JSON.stringify(r, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) + '\n');
+  return h.digest('hex');
+}
+
 /**
- * All rows of every live `.parquet` key under a prefix, read with hyparquet, in key order:
- * what a query engine scanning the prefix would return. A file that does not parse throws,
- * naming the key.
+ * Reads every row of every live `.parquet` key under a prefix with hyparquet, as a query engine
+ * scanning the prefix would. A file that does not parse throws, naming the key.
  */
-export async function readLakeRows(s3: S3Client, bucket: string, prefix = ''): Promise<{ files: number; rows: Record<string, unknown>[] }> {
+export async function readLakeRows(s3: S3Client, bucket: string, prefix = ''): Promise<LakeRows> {
   const keys: string[] = [];
   for await (const k of liveKeys(s3, bucket, prefix)) if (k.endsWith('.parquet')) keys.push(k);
   keys.sort();
@@ -472,12 +486,13 @@ export async function readLakeRows(s3: S3Client, bucket: string, prefix = ''): P
     keys.map((key) =>
       limit(async () => {
         try {
-          return await readParquet((await getObject(s3, bucket, key)).body);
+          const rows = await readParquet((await getObject(s3, bucket, key)).body);
+          return [key, { rows: rows.length, digest: rowsDigest(rows) }] as const;
         } catch (err) {
           throw new Error(`s3://${bucket}/${key} is no readable Parquet file: ${(err as Error).message}`);
         }
       }),
     ),
   );
-  return { files: keys.length, rows: perFile.flat() };
+  return { files: keys.length, rows: perFile.reduce((n, [, f]) => n + f.rows, 0), perFile: new Map(perFile) };
 }

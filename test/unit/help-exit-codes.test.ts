@@ -44,7 +44,7 @@ describe('exit codes in --help', () => {
   const commands = commandsWithAction(program);
 
   it('finds every command', () => {
-    expect(commands.map(([path]) => path)).toEqual(expect.arrayContaining(['init', 'backup', 'restore', 'verify', 'catalog rebuild', 'lock extend', 'runs show', 'policy show']));
+    expect(commands.map(([path]) => path)).toEqual(expect.arrayContaining(['init', 'backup', 'restore', 'verify', 'catalog rebuild', 'lock extend', 'runs show', 'runs ack', 'rollback', 'policy show']));
     expect(commands).toHaveLength(22);
   });
 
