@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // lakeguard's benchmark suite (issue 6): a seeded lake-like data set on the local S3 server,
 // lakeguard's scenarios, and baselines measured in the same run (raw GET loop, bare listing,
-// rclone copy, restic backup). Writes bench/results/<date>.json and prints a table, the ratios
+// rclone copy, restic backup); and issue 19's incident response (rollback against restore
+// --in-place and a copy of everything, anomaly detection's CPU cost, false positives). Writes bench/results/<date>.json and prints a table, the ratios
 // to the baselines and PASS/FAIL per target. See bench/README.md.
 //
 //   npm run bench -- [--scale 1] [--seed 42] [--concurrency 32] [--quick | --lakeguard-only | --seed-only]
 //                    [--cpu-prof] [--rss-compare FILE] [--out FILE] [--keep] [--drop-source] [--engine-dir DIR]
+//                    [--anomaly-repeats N] [--skip-incident]
 //
 // `npm run bench` builds first; `node bench/run.mjs` alone uses the existing dist/.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -17,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { describeDataset, smallBody } from './lib/dataset.mjs';
 import { ensureCommands, lastJson, runMeasured } from './lib/proc.mjs';
 import { startProxy } from './lib/proxy.mjs';
+import { runIncidentScenarios } from './lib/incident.mjs';
 import { checkTargets, formatTable, rate, ratios, table } from './lib/report.mjs';
 import { S3, dropBucket, ensureBucket, getBytes, listAll, s3Client } from './lib/s3.mjs';
 import { applyMutation, dropMarker, ensureDataset, META_BUCKET, revertMutation, sourceBucketName } from './lib/upload.mjs';
@@ -41,11 +44,13 @@ const { values: opts } = parseArgs({
     'drop-source': { type: 'boolean', default: false },
     'engine-dir': { type: 'string' },
     'repo-via-proxy': { type: 'boolean', default: false },
+    'anomaly-repeats': { type: 'string' },
+    'skip-incident': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opts.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 11).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 13).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
   process.exit(0);
 }
 
@@ -134,6 +139,8 @@ const meta = {
   buckets,
   /** @type {string[]} */
   notes: [],
+  /** @type {{ name: string, runIds: string[], suspect: boolean, anomalies: number }[]} every backup of the main data set: the false-positive count */
+  ordinaryRuns: [],
 };
 
 function machineInfo() {
@@ -180,7 +187,7 @@ function machineInfo() {
 
 // --- measuring --------------------------------------------------------------------------------
 
-const emptyRequests = () => ({ list: 0, get: 0, head: 0, put: 0, post: 0, delete: 0 });
+const emptyRequests = () => ({ list: 0, get: 0, head: 0, put: 0, copy: 0, post: 0, delete: 0 });
 
 /**
  * Records one measurement as a row of the results and returns it. `extra` holds step-specific
@@ -286,20 +293,28 @@ concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
 `,
 );
 
-async function lakeguard(name, args) {
+/**
+ * Runs the lakeguard under test with the bench's policy and catalog (or those of another
+ * scenario); an exit code outside `okCodes` throws. `backup` may also exit 4 (complete, and
+ * suspect: issue 19), which its callers record.
+ * @param {string} name
+ * @param {string[]} args
+ * @param {{ policy?: string, catalog?: string, okCodes?: number[] }} [options]
+ */
+async function lakeguard(name, args, { policy = policyFile, catalog = catalogFile, okCodes = args[0] === 'backup' ? [0, 4] : [0] } = {}) {
   const profile = profileDir ? { LAKEGUARD_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profileDir} --cpu-prof-name=${name}.cpuprofile` } : {};
-  const m = await runMeasured(BIN, ['--policy', policyFile, '--catalog', catalogFile, '--json', ...args], {
+  const m = await runMeasured(BIN, ['--policy', policy, '--catalog', catalog, '--json', ...args], {
     env: { ...nodeEnv(), ...awsEnv(), ...profile, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: join(work, 'cache') },
     workDir: work,
     name: `lakeguard-${name}`,
   });
-  const summaries = m.stdout
+  const messages = m.stdout
     .split('\n')
     .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l))
-    .filter((x) => x.message_type === 'summary');
-  if (m.code !== 0) throw new Error(`lakeguard ${args[0]} exited ${m.code}: ${m.stderr.split('\n').filter(Boolean).slice(-5).join(' | ')}`);
-  return { m, summaries, stdout: m.stdout };
+    .map((l) => JSON.parse(l));
+  const summaries = messages.filter((x) => x.message_type === 'summary');
+  if (!okCodes.includes(m.code)) throw new Error(`lakeguard ${args[0]} exited ${m.code}: ${m.stderr.split('\n').filter(Boolean).slice(-5).join(' | ')}`);
+  return { m, summaries, messages, stdout: m.stdout };
 }
 
 function sumCounters(summaries) {
@@ -320,10 +335,15 @@ let repoBytes = 0;
  */
 async function measureBackup(name, args, { expectNew } = {}) {
   repoProxy?.take();
-  const { m, summaries } = await lakeguard(name, ['backup', ...args]);
+  const { m, summaries, messages } = await lakeguard(name, ['backup', ...args]);
   const proxied = repoProxy?.take();
   if (summaries.length === 0) throw new Error('no summary printed');
   const c = sumCounters(summaries);
+  // Issue 19: a run with anomalies is complete and exits 4. The bench's ordinary runs (seeds,
+  // incrementals) must not be suspect: each is counted for the false-positive target.
+  const suspect = m.code === 4;
+  const anomalies = messages.filter((x) => x.message_type === 'anomaly');
+  meta.ordinaryRuns.push({ name, runIds: summaries.map((s) => s.runId), suspect, anomalies: anomalies.length, ...(suspect ? { findings: anomalies.slice(0, 20) } : {}) });
   if (c.objectsFailed > 0) throw new Error(`${c.objectsFailed} objects failed`);
   if (expectNew !== undefined && c.objectsNew !== expectNew) throw new Error(`expected ${expectNew} new objects, got ${c.objectsNew}`);
   const after = await bucketBytes(buckets.repo, 'lakeguard/');
@@ -335,7 +355,7 @@ async function measureBackup(name, args, { expectNew } = {}) {
     requests: c.requests,
     storedBytes: stored,
     engineMs: c.durationMs,
-    extra: { runIds: summaries.map((s) => s.runId), counters: c, ...(proxied ? { repositoryRequests: proxied } : {}) },
+    extra: { runIds: summaries.map((s) => s.runId), counters: c, suspect, anomalyMessages: anomalies.length, ...(proxied ? { repositoryRequests: proxied } : {}) },
   };
   return { m, fields, c };
 }
@@ -616,6 +636,13 @@ if (withScenarios) {
     log('reverting the mutation of the source bucket');
     await revertMutation(s3, ds, { bucket: srcBucket });
   }
+}
+
+// Issue 19: rollback against restore --in-place and a copy of everything, and anomaly
+// detection's CPU cost, on a versioned bucket of their own (bench/lib/incident.mjs).
+if (withScenarios && !opts['skip-incident']) {
+  const repeats = opts['anomaly-repeats'] !== undefined ? Number(opts['anomaly-repeats']) : scale < 0.05 ? 1 : mode === 'full' ? 3 : 2;
+  await runIncidentScenarios({ s3, ds, tag, work, repoBucket: buckets.repo, concurrency, listConcurrency, repeats, meta, log, step, row, lakeguard, runTool });
 }
 
 // Catalog footprint: files on disk / object versions recorded.

@@ -16,6 +16,7 @@ import * as migrate from './commands/migrate.js';
 import * as policyCmd from './commands/policy.js';
 import * as prune from './commands/prune.js';
 import * as restore from './commands/restore.js';
+import * as rollbackCmd from './commands/rollback.js';
 import * as runs from './commands/runs.js';
 import * as unlock from './commands/unlock.js';
 import * as verify from './commands/verify.js';
@@ -30,7 +31,7 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
 
 /** Every command with an action, by its path (`lakeguard <path> --help`). */
 const COMMAND_PATHS = [
-  'init', 'backup', 'restore', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'versions', 'find', 'ls',
+  'init', 'backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'runs ack', 'versions', 'find', 'ls',
   'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'cost', 'unlock', 'migrate', 'policy show',
 ] as const;
 type CommandPath = (typeof COMMAND_PATHS)[number];
@@ -65,9 +66,9 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     short: 'ok',
     commands: 'every',
     notes: {
-      init: 'created', backup: 'complete', restore: 'restored', verify: 'no damage', forget: 'done', prune: 'done', 'lock extend': 'done',
+      init: 'created', backup: 'complete', restore: 'restored', rollback: 'rolled back (or, with --dry-run, planned)', verify: 'no damage', forget: 'done', prune: 'done', 'lock extend': 'done',
       versions: 'ok (also when the key has no versions)', find: 'ok (also when nothing matched)', ls: 'ok (also when the prefix is empty)',
-      'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
+      'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', 'runs ack': 'acknowledged', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
     },
   },
   {
@@ -95,10 +96,12 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       init: 'bad usage or policy, or a repository already exists, or --object-lock on a bucket without Object Lock',
       backup: 'bad usage or policy',
       restore: 'bad usage or nothing matched (with a hint)',
+      rollback: 'bad usage: no --at, a bucket the policy does not name as a source, a prefix or key outside what it backs up',
       forget: 'invalid policy or unknown group',
       'lock extend': 'bad usage (e.g. a repository without Object Lock)',
       runs: 'bad usage or unknown group',
       'runs show': 'bad usage or unknown run',
+      'runs ack': 'bad usage, unknown run, or the run is not suspect or already acknowledged',
       calendar: 'bad usage or unknown group',
       'catalog sync': 'bad usage (also with --offline)',
       cost: 'bad usage (unknown group or class)',
@@ -107,11 +110,20 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
   },
   {
     code: ExitCode.partial,
-    meaning: 'partial: some objects could not be backed up or restored (or named keys are not in the backup); they are listed',
+    meaning: 'partial: some objects could not be backed up, restored or rolled back (or named keys are not in the backup); they are listed',
     short: 'partial',
     commands: {
       backup: 'partial (some objects could not be read; they are listed and recorded with the run)',
       restore: 'some objects could not be restored or named keys are not in the backup (listed)',
+      rollback: 'some keys could not be rolled back (listed, e.g. AccessDenied or Object Lock); run it again to finish',
+    },
+  },
+  {
+    code: ExitCode.suspect,
+    meaning: 'complete, anomalies found: the run is suspect (see `runs show <id> --anomalies`); 1 and 3 take precedence',
+    short: 'suspect',
+    commands: {
+      backup: 'complete, but at least one run is suspect (mass overwrite, deletion, encryption, broken formats: each finding is printed; a partial run exits 3 and is still named suspect)',
     },
   },
   { code: ExitCode.repositoryMissing, meaning: 'repository missing', short: 'repository missing', commands: only(OPENS_REPOSITORY) },
@@ -119,8 +131,9 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     code: ExitCode.locked,
     meaning: "repository locked by another operation, or this command's own lock was lost",
     short: 'locked',
-    commands: only(['backup', 'restore', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate'], {
+    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate', 'runs ack'], {
       restore: 'locked (a prune or forget runs)',
+      rollback: 'locked (a prune or forget runs)',
       verify: 'locked (a prune or forget runs)',
       prune: 'lock held',
       'catalog rebuild': 'locked (an exclusive operation runs)',
@@ -137,7 +150,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: 'interrupted (SIGINT/SIGTERM)',
     short: 'interrupted',
     // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
-    commands: only(['backup', 'restore', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync'], { prune: 'interrupted (the repository stays consistent)' }),
+    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync'], { prune: 'interrupted (the repository stays consistent)' }),
   },
 ];
 
@@ -215,7 +228,7 @@ export function buildProgram(argv: readonly string[] = [], options: MainOptions 
     .addHelpText('after', PROGRAM_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, policyCmd]) command.register(program);
+  for (const command of [init, backup, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, policyCmd]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   addExitStatusHelp(program, '');
   setMainOptions(program, options);

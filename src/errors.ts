@@ -8,6 +8,8 @@ export const ExitCode = {
   error: 1,
   usage: 2,
   partial: 3,
+  /** The run(s) completed and at least one is suspect (anomalies found); below partial and error. */
+  suspect: 4,
   repositoryMissing: 10,
   locked: 11,
   wrongPassword: 12,

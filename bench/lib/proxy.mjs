@@ -1,13 +1,20 @@
 // A counting HTTP reverse proxy on 127.0.0.1 between a baseline tool (rclone, restic) and the
 // S3 server: it forwards every request unchanged (Host header included, so SigV4 signatures
-// stay valid) over keep-alive sockets and counts requests by S3 operation class.
+// stay valid) over keep-alive sockets and counts requests by S3 operation class, and the body
+// bytes that went up and down per bucket and class (what moved through the client).
 import { Agent, createServer, request } from 'node:http';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'expect']);
 const LIST_QUERY = ['list-type', 'prefix', 'delimiter', 'marker', 'max-keys', 'continuation-token', 'start-after', 'versions', 'uploads', 'encoding-type'];
 
-/** S3 operation class of a path-style request: list, get, head, put, post, delete or other. */
-export function classify(method, url) {
+/**
+ * S3 operation class of a path-style request: list, get, head, put, copy (a PUT with
+ * x-amz-copy-source: CopyObject or UploadPartCopy, no body), post, delete or other.
+ * @param {string} method
+ * @param {string} url
+ * @param {import('node:http').IncomingHttpHeaders} [headers]
+ */
+export function classify(method, url, headers = {}) {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
@@ -20,7 +27,7 @@ export function classify(method, url) {
     case 'HEAD':
       return 'head';
     case 'PUT':
-      return 'put';
+      return headers['x-amz-copy-source'] === undefined ? 'put' : 'copy';
     case 'POST':
       return params.has('delete') ? 'delete' : 'post';
     case 'DELETE':
@@ -31,7 +38,29 @@ export function classify(method, url) {
 }
 
 export function emptyCounts() {
-  return { list: 0, get: 0, head: 0, put: 0, post: 0, delete: 0, other: 0, errors: 0, bytesUp: 0, bytesDown: 0, byPrefix: {} };
+  return {
+    list: 0,
+    get: 0,
+    head: 0,
+    put: 0,
+    copy: 0,
+    post: 0,
+    delete: 0,
+    other: 0,
+    errors: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    byPrefix: {},
+    /** @type {Record<string, { up: number, down: number }>} "<class> <prefix>" -> body bytes each way (with byPrefixDepth) */
+    bytesByPrefix: {},
+    /** @type {Record<string, { requests: number, up: number, down: number }>} "<class> <bucket>" -> requests and body bytes each way */
+    byBucket: {},
+  };
+}
+
+/** The bucket of a path-style request. */
+function bucketOf(url) {
+  return decodeURIComponent(url.replace(/^\/+/, '').split(/[/?]/)[0] ?? '');
 }
 
 /** `bucket/a/b` of a path-style request path, `depth` segments below the bucket. */
@@ -53,11 +82,16 @@ export async function startProxy({ upstream, port = 0, byPrefixDepth = 0 }) {
   let counts = emptyCounts();
   const server = createServer((req, res) => {
     const c = counts;
-    const op = classify(req.method, req.url);
+    const op = classify(req.method ?? 'GET', req.url ?? '/', req.headers);
     c[op]++;
+    const perBucket = (c.byBucket[`${op} ${bucketOf(req.url)}`] ??= { requests: 0, up: 0, down: 0 });
+    perBucket.requests++;
+    /** @type {{ up: number, down: number }[]} */
+    const tallies = [perBucket];
     if (byPrefixDepth > 0) {
       const k = `${op} ${pathPrefix(req.url, byPrefixDepth)}`;
       c.byPrefix[k] = (c.byPrefix[k] ?? 0) + 1;
+      tallies.push((c.bytesByPrefix[k] ??= { up: 0, down: 0 }));
     }
     const headers = {};
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -77,7 +111,10 @@ export async function startProxy({ upstream, port = 0, byPrefixDepth = 0 }) {
           if (!HOP_BY_HOP.has(upRes.rawHeaders[i].toLowerCase())) out.push(upRes.rawHeaders[i], upRes.rawHeaders[i + 1]);
         }
         res.writeHead(statusCode, upRes.statusMessage, out);
-        upRes.on('data', (d) => (c.bytesDown += d.length));
+        upRes.on('data', (d) => {
+          c.bytesDown += d.length;
+          for (const t of tallies) t.down += d.length;
+        });
         upRes.pipe(res);
         upRes.on('error', () => res.destroy());
       },
@@ -89,7 +126,10 @@ export async function startProxy({ upstream, port = 0, byPrefixDepth = 0 }) {
         res.end(`proxy: ${err.message}`);
       } else res.destroy();
     });
-    req.on('data', (d) => (c.bytesUp += d.length));
+    req.on('data', (d) => {
+      c.bytesUp += d.length;
+      for (const t of tallies) t.up += d.length;
+    });
     req.pipe(up);
   });
   server.keepAliveTimeout = 60_000;

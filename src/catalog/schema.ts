@@ -140,6 +140,7 @@ CREATE TABLE IF NOT EXISTS partition_stats (
   bytes_added INTEGER NOT NULL,
   bytes_changed INTEGER NOT NULL,
   bytes_deleted INTEGER NOT NULL,
+  changed_verified INTEGER, -- PartitionStats.changedVerified; NULL when not recorded
   signals TEXT, -- JSON object of signal counts; NULL when none
   PRIMARY KEY (bucket, partition, run)
 ) WITHOUT ROWID;

@@ -6,6 +6,7 @@ import type { Group } from '../policy/types.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
+import { anomalyMessages, suspectBlock } from './runs-anomalies.js';
 import { openAll, selectGroups } from './context.js';
 
 export function register(program: Command): void {
@@ -27,6 +28,7 @@ export function register(program: Command): void {
           if (!opts.dryRun) ctx.repo.requireWritable();
           if (!opts.dryRun) lock = await RepositoryLock.acquire(ctx.repo, 'shared', `backup of ${describeGroups(groups)}`);
           let partial = false;
+          let suspect = false;
           for (const [i, group] of groups.entries()) {
             const summary = await backupGroup({
               ...(lock === undefined ? {} : { lock }),
@@ -40,11 +42,15 @@ export function register(program: Command): void {
               signal,
             });
             partial ||= summary.status === 'partial';
+            suspect ||= summary.anomalies?.suspect === true;
+            if (reporter.json) for (const message of anomalyMessages(summary)) reporter.data(message, '');
             // A dry run records no run: its id would name a run that never exists.
-            const { runId, ...rest } = summary;
-            reporter.summary(summary.dryRun ? rest : { runId, ...rest }, describe(summary));
+            const { runId, anomalies, ...rest } = summary;
+            const verdict = anomalies === undefined ? {} : { suspect: anomalies.suspect, flaggedObjects: anomalies.flaggedObjects, findings: anomalies.findings.length };
+            reporter.summary(summary.dryRun ? rest : { runId, ...rest, ...verdict }, describe(summary) + suspectBlock(summary));
           }
-          return partial ? ExitCode.partial : ExitCode.ok;
+          // 1 (a failed group threw) > 3 > 4 > 0: a partial and suspect run exits 3, still named suspect above.
+          return partial ? ExitCode.partial : suspect ? ExitCode.suspect : ExitCode.ok;
         } finally {
           await lock?.release().catch(() => {});
           ctx.close();
@@ -61,7 +67,7 @@ function describe(s: BackupSummary): string {
   const c = s.counters;
   const r = c.requests;
   const lines = [
-    s.dryRun ? `dry run for group ${s.group}: nothing was read or written` : `run ${s.runId} (group ${s.group}): ${s.status}`,
+    s.dryRun ? `dry run for group ${s.group}: nothing was read or written` : `run ${s.runId} (group ${s.group}): ${s.status}${s.anomalies?.suspect ? ', SUSPECT' : ''}`,
     `  objects   ${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ${c.objectsDeleted} deleted, ${c.objectsFailed} failed${c.objectsExcluded ? `, ${c.objectsExcluded} excluded` : ''}${c.objectsSkipped ? `, ${c.objectsSkipped} skipped (links and special files${s.dryRun ? '' : `: \`lakeguard runs show ${s.runId} --failures\``})` : ''}`,
     s.dryRun
       ? `  would read ${formatBytes(c.bytesNew)}`

@@ -7,6 +7,7 @@ import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
 import { plural, requireGroup } from './query-common.js';
+import { runMarks } from './runs-anomalies.js';
 
 /** How a day shows its runs: one mark per kind of outcome that day, in this order. */
 const MARKS = [
@@ -14,6 +15,7 @@ const MARKS = [
   { kind: 'partial', symbol: '◐', color: 33, legend: 'partial (some objects failed)' },
   { kind: 'failed', symbol: '✕', color: 31, legend: 'failed or interrupted' },
   { kind: 'running', symbol: '○', color: 36, legend: 'running' },
+  { kind: 'suspect', symbol: '▲', color: 35, legend: 'suspect (anomalies found, not acknowledged)' },
 ] as const;
 type MarkKind = (typeof MARKS)[number]['kind'];
 
@@ -30,7 +32,8 @@ export function register(program: Command): void {
       'after',
       `
 Each day shows one mark per outcome of its runs: ● complete, ◐ partial (some objects failed),
-✕ failed or interrupted, ○ still running. Days are cut in the machine's local time zone (TZ);
+✕ failed or interrupted, ○ still running, and ▲ when a run that day is suspect (anomalies
+found, not acknowledged: \`lakeguard runs show <id> --anomalies\`). Days are cut in the machine's local time zone (TZ);
 weeks start on Monday. Colours only on a terminal, never with NO_COLOR set. --json prints one
 line per day with its runs.`,
     )
@@ -43,13 +46,17 @@ line per day with its runs.`,
         try {
           if (flags.group !== undefined) requireGroup(ctx.policy, ctx.catalog, flags.group);
           const cal = new CatalogQueries(ctx.catalog).calendar(month, flags.group);
+          const mark = runMarks(ctx.catalog);
+          const suspect = (r: CalendarRun): boolean => mark(r.id) === 'suspect';
           const totals = countRuns(cal.days.flatMap((d) => d.runs));
           if (reporter.json) {
-            for (const day of cal.days) reporter.data({ message_type: 'day', date: day.date, ...countRuns(day.runs), runs: day.runs }, '');
-            reporter.summary({ month: cal.month, timeZone: cal.timeZone, group: cal.group, ...totals }, '');
+            for (const day of cal.days) {
+              reporter.data({ message_type: 'day', date: day.date, ...countRuns(day.runs), suspect: day.runs.filter(suspect).length, runs: day.runs.map((r) => ({ ...r, suspect: suspect(r) })) }, '');
+            }
+            reporter.summary({ month: cal.month, timeZone: cal.timeZone, group: cal.group, ...totals, suspect: cal.days.flatMap((d) => d.runs).filter(suspect).length }, '');
           } else {
             const color = useColor();
-            reporter.data(null, renderCalendar(cal, { color, today: color ? localDate(new Date()) : null }));
+            reporter.data(null, renderCalendar(cal, { color, today: color ? localDate(new Date()) : null, suspect }));
           }
         } finally {
           ctx.close();
@@ -59,7 +66,8 @@ line per day with its runs.`,
 }
 
 /** The month grid, legend and the runs that need attention, as printed on a terminal. */
-export function renderCalendar(cal: CalendarMonth, opts: { color: boolean; today?: string | null }): string {
+export function renderCalendar(cal: CalendarMonth, opts: { color: boolean; today?: string | null; suspect?: (run: CalendarRun) => boolean }): string {
+  const suspect = opts.suspect ?? (() => false);
   const paint = (code: number, text: string) => (opts.color ? `\x1b[${code}m${text}\x1b[0m` : text);
   const [year, mon] = cal.month.split('-').map(Number) as [number, number];
   const lines = [`${MONTHS[mon - 1]} ${year}  ${cal.group === null ? 'all groups' : `group ${cal.group}`}  (days in ${cal.timeZone} time)`, ''];
@@ -67,7 +75,7 @@ export function renderCalendar(cal: CalendarMonth, opts: { color: boolean; today
   const firstWeekday = (new Date(Date.UTC(year, mon - 1, 1)).getUTCDay() + 6) % 7; // Monday = 0
   let row = ' '.repeat(CELL * firstWeekday);
   cal.days.forEach((day, i) => {
-    const kinds = kindsOf(day);
+    const kinds = kindsOf(day, suspect);
     const marks = MARKS.filter((m) => kinds.has(m.kind));
     const number = String(i + 1).padStart(2);
     const cell = `${day.date === opts.today ? paint(7, number) : number} ${marks.map((m) => paint(m.color, m.symbol)).join('')}`;
@@ -77,7 +85,9 @@ export function renderCalendar(cal: CalendarMonth, opts: { color: boolean; today
       row = '';
     }
   });
-  lines.push('', MARKS.map((m) => `${paint(m.color, m.symbol)} ${m.legend}`).join('   '));
+  // The suspect mark's legend only in a month that has one: it is long, and a rare sight.
+  const shown = MARKS.filter((m) => m.kind !== 'suspect' || cal.days.some((d) => d.runs.some(suspect)));
+  lines.push('', shown.map((m) => `${paint(m.color, m.symbol)} ${m.legend}`).join('   '));
   const runs = cal.days.flatMap((d) => d.runs);
   const c = countRuns(runs);
   if (runs.length === 0) {
@@ -85,19 +95,23 @@ export function renderCalendar(cal: CalendarMonth, opts: { color: boolean; today
   } else {
     const parts = (['complete', 'partial', 'failed', 'interrupted', 'running'] as const).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`);
     lines.push('', `${plural(runs.length, 'run')}: ${parts.join(', ')}`);
-    const attention = runs.filter((r) => r.status !== 'complete');
+    const attention = runs.filter((r) => r.status !== 'complete' || suspect(r));
     for (const r of attention.slice(0, 20)) {
       const failed = r.status === 'partial' || r.objectsFailed > 0 ? `  ${plural(r.objectsFailed, 'object')} failed` : '';
-      lines.push(`  ${formatTime(r.started)}  ${r.status.padEnd(11)}  ${printable(r.id)}  ${printable(r.group)}${failed}`);
+      const status = suspect(r) ? `${r.status} ${paint(35, '▲ SUSPECT')}` : r.status.padEnd(11);
+      lines.push(`  ${formatTime(r.started)}  ${status}  ${printable(r.id)}  ${printable(r.group)}${failed}`);
     }
     if (attention.length > 20) lines.push(`  … and ${attention.length - 20} more (see \`lakeguard runs\`)`);
-    if (attention.length > 0) lines.push('(details: `lakeguard runs show <id> --failures`)');
+    if (attention.some((r) => r.status !== 'complete')) lines.push('(details: `lakeguard runs show <id> --failures`)');
+    if (attention.some(suspect)) lines.push('(suspect runs: `lakeguard runs show <id> --anomalies`)');
   }
   return lines.join('\n');
 }
 
-function kindsOf(day: CalendarDay): Set<MarkKind> {
-  return new Set(day.runs.map((r) => markOf(r.status)));
+function kindsOf(day: CalendarDay, suspect: (run: CalendarRun) => boolean): Set<MarkKind> {
+  const kinds = new Set<MarkKind>(day.runs.map((r) => markOf(r.status)));
+  if (day.runs.some(suspect)) kinds.add('suspect');
+  return kinds;
 }
 
 function markOf(status: RunStatus): MarkKind {

@@ -16,7 +16,8 @@ export function register(program: Command): void {
       'after',
       `
 Every run is printed with why it is kept (latest, last-2, daily-3, weekly-1, monthly-1,
-yearly-1, within-30d, min-age, running) or "remove". forget writes a forget document to the
+yearly-1, within-30d, min-age, running, pre-anomaly: the last clean run before a suspect run
+nobody acknowledged yet, kept whatever keep_* says) or "remove". forget writes a forget document to the
 repository, updates the catalog, and deletes run manifests nothing needs any more; it never
 deletes packs: run \`lakeguard prune\` afterwards to free the space.`,
     )

@@ -36,6 +36,11 @@ export class Reporter {
 
   event = (e: EngineEvent): void => {
     if (e.type === 'action') return this.action(e);
+    if (e.type === 'rollback-action') {
+      // A rollback's plan per key is for machines (--json); people get its counts in the summary.
+      if (this.mode === 'json') this.line(process.stdout, { message_type: 'rollback_action', ...omitType(e) });
+      return;
+    }
     switch (this.mode) {
       case 'json':
         if (e.type === 'progress') this.line(process.stdout, { message_type: 'status', ...omitType(e) });

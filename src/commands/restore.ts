@@ -173,7 +173,7 @@ function scopesFor(ctx: Opened, flags: RestoreFlags, groupName: string | undefin
 }
 
 /** `s3://bucket/key` lines, or plain keys with --bucket; blank lines and # comments are skipped. */
-function keysFromFile(file: string, bucket: string | undefined): Scope[] {
+export function keysFromFile(file: string, bucket: string | undefined): Scope[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

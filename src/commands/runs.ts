@@ -7,6 +7,7 @@ import { action } from './action.js';
 import { openAll } from './context.js';
 import { csvRow, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
 import type { Reporter } from './reporter.js';
+import { registerAck, runMarks, showAnomalies, verdictLines } from './runs-anomalies.js';
 
 export function register(program: Command): void {
   const runs = program
@@ -19,8 +20,10 @@ export function register(program: Command): void {
 FINISHED is when a run ended, to the millisecond: pasted into \`restore --at\` (or ls/find/diff
 --at) it gives the state that run recorded, including the deletions it noticed while it ran
 (an unversioned source's deletion is stamped when the run sees it). A run id gives the same
-state by run: \`--at <id>\` or \`restore --run <id>\`. --json prints one "run" message per run,
-then a "summary".`,
+state by run: \`--at <id>\` or \`restore --run <id>\`. A suspect run (anomalies found, not yet
+acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\` says why,
+\`runs ack <id>\` records that you looked. --json prints one "run" message per run (with
+"suspect" and "acknowledged"), then a "summary".`,
     )
     .action(
       action(async ({ cmd, reporter }) => {
@@ -29,8 +32,9 @@ then a "summary".`,
         try {
           if (opts.group !== undefined) requireGroup(ctx.policy, ctx.catalog, opts.group);
           const runs = ctx.catalog.listRuns(opts.group === undefined ? {} : { group: opts.group });
+          const mark = runMarks(ctx.catalog);
           if (reporter.json) {
-            for (const r of runs) reporter.data({ message_type: 'run', ...withIso(r, 'started', 'finished') }, '');
+            for (const r of runs) reporter.data({ message_type: 'run', ...withIso(r, 'started', 'finished'), suspect: mark(r.id) === 'suspect', acknowledged: mark(r.id) === 'acknowledged' }, '');
             reporter.summary({ runs: runs.length, ...(opts.group === undefined ? {} : { group: opts.group }) }, '');
             return;
           }
@@ -38,7 +42,7 @@ then a "summary".`,
             r.id,
             r.group,
             r.finished === null ? '-' : formatTimeMs(r.finished),
-            r.status,
+            mark(r.id) === 'suspect' ? `${r.status} ! SUSPECT` : r.status,
             r.counters?.objectsSeen ?? 0,
             (r.counters?.objectsNew ?? 0) + (r.counters?.objectsChanged ?? 0),
             r.counters?.objectsFailed ?? 0,
@@ -64,7 +68,8 @@ then a "summary".`,
     .option('--versions', `list every version and delete marker the run recorded (without it: the first ${VERSIONS_SHOWN})`)
     .option('--failures', 'list the objects that failed, with their error, and the entries skipped (symbolic links, special files)')
     .option('--csv', 'print the failures as CSV (bucket,key,version_id,code,message) and nothing else')
-    .option('--limit <n>', 'list at most this many versions (with --versions) or failures')
+    .option('--limit <n>', 'list at most this many versions (with --versions), failures or flagged objects')
+    .option('--anomalies', 'list what anomaly detection flagged: the partition findings, then each flagged object with its signals (--json, --csv)')
     .addHelpText(
       'after',
       `
@@ -79,7 +84,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
     .exitOverride()
     .action(
       action(async ({ cmd, reporter }, ref: string) => {
-        const flags = cmd.opts<{ versions?: boolean; failures?: boolean; csv?: boolean; limit?: string }>();
+        const flags = cmd.opts<{ versions?: boolean; failures?: boolean; csv?: boolean; limit?: string; anomalies?: boolean }>();
         const max = limitOption(flags.limit) ?? Infinity;
         const ctx = await openAll(cmd, { reporter });
         try {
@@ -87,6 +92,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
           const details = q.runShow(ref);
           if (details === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
           const seq = details.run.seq;
+          if (flags.anomalies) return showAnomalies(ctx.catalog, details.run, reporter, { csv: flags.csv === true, ...(flags.limit === undefined ? {} : { limit: flags.limit }) });
           const pages = () => allPages(q.failures(seq), (after) => q.failures(seq, { after }));
           if (flags.csv && !reporter.json) {
             let out = csvRow(['bucket', 'key', 'version_id', 'code', 'message']);
@@ -102,7 +108,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
             return;
           }
           const listVersions = flags.versions === true || (!reporter.json && !flags.failures);
-          if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true));
+          if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true, verdictLines(ctx.catalog, details.run)));
           if (listVersions && details.versionsRecorded > 0) reporter.info('');
           if (listVersions) {
             // Without --versions, a first look: a few versions and how to see the rest.
@@ -152,6 +158,8 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
         }
       }),
     );
+
+  registerAck(runs);
 }
 
 /** How many versions `runs show` lists without --versions. */
@@ -173,7 +181,7 @@ function runVersionPrinter(reporter: Reporter): ListPrinter<RunVersion> {
   );
 }
 
-function describe(d: RunDetails, listingFailures: boolean): string {
+function describe(d: RunDetails, listingFailures: boolean, verdict: [string, string][]): string {
   const r = d.run;
   const c = r.counters;
   const lines: [string, string][] = [
@@ -214,5 +222,6 @@ function describe(d: RunDetails, listingFailures: boolean): string {
   lines.push(['failures', d.failures === 0 ? 'none' : `${d.failures}`]);
   if (d.skipped > 0) lines.push(['skipped', `${d.skipped} (symbolic links, special files: not backed up)`]);
   if (d.failures + d.skipped > 0) lines[lines.length - 1]![1] += listingFailures ? ':' : ' (list them with --failures, or --csv)';
+  lines.splice(3, 0, ...verdict);
   return lines.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n');
 }

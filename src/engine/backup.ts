@@ -9,6 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
+import { CatalogAnomalyHistory } from '../catalog/anomalies.js';
+import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
 import { InterruptedError, errorMessage } from '../errors.js';
@@ -130,6 +132,9 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       status = fatal instanceof InterruptedError ? 'interrupted' : 'failed';
     }
     ctx.writer.flush();
+    // Judged once every record is in the catalog, against the history of earlier clean runs;
+    // a failed or interrupted run is not judged (it saw only part of its changes).
+    const anomalies = fatal === null ? judgeRun(ctx, catalog) : undefined;
     const countRequests = (): void => {
       counters.durationMs = Date.now() - startedAt.getTime();
       counters.requests = emptyCounters().requests;
@@ -142,16 +147,25 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     lock.throwIfLost();
     try {
       // Record what was stored even when the run failed: its versions are real and restorable.
-      await finalizeRun(repo, catalog, packer, run, status, counters, () => {
-        lock.throwIfLost();
-        countRequests();
-      });
+      await finalizeRun(
+        repo,
+        catalog,
+        packer,
+        run,
+        status,
+        counters,
+        () => {
+          lock.throwIfLost();
+          countRequests();
+        },
+        anomalies,
+      );
     } catch (err) {
       if (fatal === null) throw err;
       events({ type: 'warning', message: `could not record the failed run ${runId} in the repository: ${errorMessage(err)}` });
     }
     if (fatal !== null) throw fatal;
-    return { runId, group: group.name, status, dryRun, counters };
+    return { runId, group: group.name, status, dryRun, counters, ...(anomalies === undefined ? {} : { anomalies }) };
   } finally {
     if (opts.lock === undefined) await lock.release().catch(() => {});
   }
@@ -171,6 +185,11 @@ async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: P
     events({ type: 'warning', message: `run ${found.id} (group ${orphan.group}) was interrupted; recording what it stored as interrupted run ${orphan.id}` });
     await finalizeRun(repo, catalog, packer, orphan, 'interrupted', orphan.counters ?? emptyCounters());
   }
+}
+
+/** The run's verdict from the archiver's detector, compared with the catalog's history of clean or acknowledged runs. */
+function judgeRun(ctx: Archiver, catalog: Catalog): RunAnomalies | undefined {
+  return ctx.anomalies(new CatalogAnomalyHistory(catalog));
 }
 
 function addRequests(counters: RunCounters, stats: RequestStats[]): void {

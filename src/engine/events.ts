@@ -1,4 +1,6 @@
+import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { RunCounters, RunStatus } from '../catalog/types.js';
+import type { PlannedKey } from './rollback-plan.js';
 
 /**
  * Progress is reported through events; only the commands decide how to show them
@@ -12,7 +14,9 @@ export type EngineEvent =
   /** A dry run's object that a real run would read (new or changed since the catalog's version). */
   | { type: 'would-back-up'; bucket: string; key: string; versionId: string | null; size: number; change: 'new' | 'changed' }
   /** A restore's decision for one key (reported by dry runs): write, skip-identical, skip-existing or delete. */
-  | { type: 'action'; action: 'write' | 'skip-identical' | 'skip-existing' | 'delete'; bucket: string; key: string; size: number };
+  | { type: 'action'; action: 'write' | 'skip-identical' | 'skip-existing' | 'delete'; bucket: string; key: string; size: number }
+  /** A rollback's plan for one key (reported by dry runs; rollback-plan.ts says what each action does). */
+  | ({ type: 'rollback-action'; bucket: string } & PlannedKey);
 
 export type EventSink = (event: EngineEvent) => void;
 
@@ -25,6 +29,8 @@ export interface BackupSummary {
   status: RunStatus;
   dryRun: boolean;
   counters: RunCounters;
+  /** Anomaly detection's verdict (docs/anomalies.md); absent when nothing was judged (a dry run, a failed run, detection off). */
+  anomalies?: RunAnomalies;
 }
 
 export function emptyCounters(): RunCounters {

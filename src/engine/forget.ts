@@ -18,6 +18,7 @@
  * are deleted. Packs are never touched here: `prune` frees the data.
  */
 import { hostname } from 'node:os';
+import { lastCleanRun, suspectRuns } from '../catalog/anomalies.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { applyForgetDocument, describeVersions, objectsWithVersions, pendingDeletions, setPendingDeletion, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
 import type { RunRow } from '../catalog/types.js';
@@ -90,6 +91,7 @@ export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions
     }
     decisions.set(scope, decideRetention(groupRuns, scope.rules, { now, timeZone: policy.timezone }));
   }
+  keepPreAnomalyRuns(catalog, scopes, decisions);
 
   const verdicts: RunVerdict[] = runs.map((run) => {
     const own = scopes.filter((s) => s.group === run.group);
@@ -133,6 +135,34 @@ export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions
   const versionsPerRun = catalog.versionCountsByRun();
   const emptyRuns = forgotten.filter((r) => (versionsPerRun.get(r.seq) ?? 0) === (droppedByRun.get(r.seq) ?? 0)).map((r) => r.id);
   return { verdicts, forgotten, dropped, droppedBytes, emptyRuns };
+}
+
+/**
+ * While a group has a suspect run nobody acknowledged, the last clean run before it stays
+ * (`pre-anomaly`), with every version its state needs (it is a kept run like any other below),
+ * whatever keep_* says: it is what `rollback --at last-clean` goes back to. The suspect runs
+ * stay too (`suspect`): forgetting one would end that protection before anybody looked, and
+ * take the evidence with it (docs/retention.md).
+ */
+function keepPreAnomalyRuns(catalog: Catalog, scopes: readonly RetentionScope[], decisions: Map<RetentionScope, Map<string, RetentionDecision>>): void {
+  const suspects = suspectRuns(catalog);
+  const cleanOf = new Map<string, string | undefined>();
+  const keep = (decision: RetentionDecision | undefined, reason: string): void => {
+    if (decision === undefined) return;
+    decision.keep = true;
+    if (!decision.reasons.includes(reason)) decision.reasons.push(reason);
+  };
+  for (const scope of scopes) {
+    const decided = decisions.get(scope);
+    if (decided === undefined) continue;
+    if (!cleanOf.has(scope.group)) {
+      const state = lastCleanRun(catalog, [scope.group]);
+      cleanOf.set(scope.group, state.suspect === undefined ? undefined : state.lastClean?.id);
+    }
+    const clean = cleanOf.get(scope.group);
+    if (clean !== undefined) keep(decided.get(clean), 'pre-anomaly');
+    for (const [id, { acknowledged }] of suspects) if (!acknowledged) keep(decided.get(id), 'suspect');
+  }
 }
 
 interface ScopeNeeds {

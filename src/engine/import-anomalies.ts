@@ -4,7 +4,7 @@
  * acknowledgements in acks/. Kept out of rebuild.ts, which both import paths share.
  */
 import { insertAck, type AckDocument } from '../catalog/anomalies.js';
-import type { ObjectSignal, RunAnomalies } from '../catalog/anomaly-types.js';
+import type { ObjectSignal, PartitionStats, RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { IntegrityError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
@@ -17,7 +17,9 @@ export function anomaliesProblem(a: Partial<RunAnomalies> | null | undefined): s
   const named = (x: { bucket?: unknown; partition?: unknown } | null): boolean => x !== null && typeof x === 'object' && typeof x.bucket === 'string' && typeof x.partition === 'string';
   if (!Array.isArray(a.findings) || !a.findings.every((f) => named(f) && Array.isArray(f.rules) && Array.isArray(f.reasons))) return 'malformed anomaly findings';
   const counts = ['before', 'added', 'changed', 'deleted', 'bytesAdded', 'bytesChanged', 'bytesDeleted'] as const;
-  if (!Array.isArray(a.partitions) || !a.partitions.every((p) => named(p) && counts.every((c) => Number.isInteger(p[c])) && typeof p.signals === 'object')) {
+  const wellFormed = (p: PartitionStats): boolean =>
+    named(p) && counts.every((c) => Number.isInteger(p[c])) && (p.changedVerified === undefined || Number.isInteger(p.changedVerified)) && typeof p.signals === 'object';
+  if (!Array.isArray(a.partitions) || !a.partitions.every(wellFormed)) {
     return 'malformed partition statistics';
   }
   return null;

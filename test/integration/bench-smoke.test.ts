@@ -1,6 +1,8 @@
-// Keeps the benchmark suite (bench/, issue 6) working: a tiny run (--scale 0.002: 200 small
-// objects and three 1-4 MiB large ones) of every lakeguard scenario plus the quick baselines
-// (raw GET loop, bare listing) against the real S3 server, through the real CLI. Checks that
+// Keeps the benchmark suite (bench/, issues 6 and 19) working: a tiny run (--scale 0.002: 200
+// small objects and three 1-4 MiB large ones) of every lakeguard scenario plus the quick
+// baselines (raw GET loop, bare listing), and the incident scenarios on 200 objects of their
+// own (rollback, restore --in-place, copy of everything, anomaly detection on and off),
+// against the real S3 server, through the real CLI. Checks that
 // the results JSON has every scenario with numbers and every target checked, and that the
 // run removed every bucket it created. Performance itself is not asserted here: a 200-object
 // run on a shared CI machine says nothing about the targets.
@@ -32,6 +34,14 @@ const SCENARIOS = [
   'incremental-changed',
   'pit-runs',
   'pit-restore-key',
+  'anomaly-seed-on',
+  'anomaly-seed-off',
+  'anomaly-incremental-on',
+  'anomaly-incremental-off',
+  'rollback',
+  'restore-in-place',
+  'copy-all-get-put',
+  'copy-all-copy',
 ];
 const TARGETS = [
   'seed-vs-raw-get',
@@ -44,6 +54,11 @@ const TARGETS = [
   'peak-rss',
   'peak-rss-flat',
   'catalog-bytes-per-version',
+  'rollback-client-bytes',
+  'rollback-vs-restore',
+  'anomaly-cpu',
+  'anomaly-requests',
+  'false-positives',
 ];
 
 function run(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -81,7 +96,7 @@ describe('benchmark suite smoke run', () => {
 
   it('runs every lakeguard scenario and the quick baselines, reports numbers, and cleans up', async () => {
     const out = join(dir.path, 'results.json');
-    const res = await run(['--scale', '0.002', '--seed', SEED, '--quick', '--drop-source', '--out', out], 110_000);
+    const res = await run(['--scale', '0.002', '--seed', SEED, '--quick', '--drop-source', '--out', out], 170_000);
     expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
     expect(existsSync(out)).toBe(true);
     const results = JSON.parse(readFileSync(out, 'utf8'));
@@ -116,6 +131,20 @@ describe('benchmark suite smoke run', () => {
     expect(rows.get('seed-small')!.storedBytes).toBeGreaterThan(0);
     expect(results.meta.catalog.versions).toBeGreaterThanOrEqual(small + large);
 
+    // The incident scenarios: every way back put the same overwritten keys back; rollback with
+    // server-side copies only, restore --in-place with one PUT per changed key, the GET+PUT
+    // loop with every key through the client.
+    const incident = results.meta.incident;
+    expect(incident.objects).toBe(small);
+    expect(incident.changed).toBeGreaterThan(0.2 * small);
+    expect(rows.get('rollback')!.requests.copy).toBe(incident.changed);
+    expect(rows.get('rollback')!.extra.clientBytes).toMatchObject({ lake: 0, packs: 0 });
+    expect(rows.get('restore-in-place')!.objects).toBe(incident.changed);
+    expect(rows.get('restore-in-place')!.requests.put).toBeGreaterThanOrEqual(incident.changed);
+    expect(rows.get('copy-all-get-put')!.requests).toMatchObject({ get: small, put: small });
+    expect(rows.get('copy-all-copy')!.requests).toMatchObject({ copy: small, put: 0 });
+    expect(rows.get('anomaly-seed-on')!.objects).toBe(small);
+
     // Every target is checked, with a status and the measured numbers.
     const targets = new Map<string, Record<string, any>>(results.targets.map((t: Record<string, any>) => [t.id, t]));
     for (const id of TARGETS) {
@@ -124,11 +153,14 @@ describe('benchmark suite smoke run', () => {
       expect(targets.get(id)!.measured).toEqual(expect.any(String));
     }
     expect(targets.get('seed-vs-restic')!.status).toBe('NOT MEASURED');
+    // Behaviour, not speed: no object byte through the client, no request added by anomaly
+    // detection, no ordinary run flagged.
+    for (const id of ['rollback-client-bytes', 'anomaly-requests', 'false-positives']) expect(targets.get(id)!.status, `${id}: ${targets.get(id)!.measured}`).toBe('PASS');
     expect(res.stdout).toMatch(/PASS|FAIL/);
 
     // Nothing left behind: the run's own buckets and the (dropped) source.
-    for (const bucket of [...Object.values(results.meta.buckets as Record<string, string>), SOURCE_BUCKET]) {
+    for (const bucket of [...Object.values(results.meta.buckets as Record<string, string>), SOURCE_BUCKET, incident.bucket]) {
       expect(await bucketExists(bucket), `bucket ${bucket} left behind`).toBe(false);
     }
-  }, 120_000);
+  }, 180_000);
 });

@@ -48,7 +48,7 @@ const CLEAN: RunAnomalies = { suspect: false, findings: [], partitions: [stats(P
 const INCIDENT: RunAnomalies = {
   suspect: true,
   findings: [{ bucket: 'lake', partition: P2, rules: ['deleted', 'overwritten'], reasons: ['deleted 1 of 3 keys (33 %; threshold 20 %, history max 0 %)', 'overwrote 1 of 3 keys'] }],
-  partitions: [stats(P1, { before: 2, changed: 1, bytesChanged: 100 }), stats(P2, { before: 3, changed: 1, deleted: 1, added: 1, bytesChanged: 100, bytesDeleted: 100, signals: { 'ransom-note': 1 } })],
+  partitions: [stats(P1, { before: 2, changed: 1, changedVerified: 0, bytesChanged: 100 }), stats(P2, { before: 3, changed: 1, deleted: 1, added: 1, bytesChanged: 100, bytesDeleted: 100, signals: { 'ransom-note': 1 } })],
   flaggedObjects: 2,
 };
 

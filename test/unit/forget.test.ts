@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
+import { recordRunAnomalies } from '../../src/catalog/anomalies.js';
+import { acknowledgeRun } from '../../src/engine/ack.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
@@ -200,5 +202,48 @@ describe('forget', () => {
     expect(young.verdicts.every((v) => v.keep)).toBe(true);
     expect(young.verdicts.map((v) => v.reasons.at(-1))).toEqual(ids.map(() => 'min-age'));
     expect(young.dropped).toHaveLength(0);
+  }, 30_000);
+
+  it('keeps the last clean run before an unacknowledged suspect run (pre-anomaly) with keep_last 1, until it is acknowledged', async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 1 } };
+    await put('a.txt', 'a1');
+    await put('b.txt', 'b1');
+    const clean = (await backup(group)).runId;
+    const before = await restoreRun(catalog, clean, 'before');
+    await put('a.txt', 'ENCRYPTED');
+    await del('b.txt');
+    const incident = (await backup(group)).runId;
+    // The verdict as the backup records it (detection itself is tested in anomaly-*.test.ts).
+    recordRunAnomalies(catalog, catalog.findRun(incident)!.seq, {
+      suspect: true,
+      findings: [{ bucket: 'lake', partition: '', rules: ['overwritten', 'deleted'], reasons: ['overwrote 1 of 2 keys', 'deleted 1 of 2 keys'] }],
+      partitions: [],
+      flaggedObjects: 1,
+    });
+    await put('c.txt', 'c1');
+    const after = (await backup(group)).runId;
+
+    const dry = await forget(repo, catalog, policyFor(group), { dryRun: true });
+    expect(dry.verdicts.map((v) => [v.run.id, v.keep, v.reasons])).toEqual([
+      [clean, true, ['pre-anomaly']],
+      [incident, true, ['suspect']],
+      [after, true, ['latest', 'last-1']],
+    ]);
+    expect(dry.documents).toEqual([]);
+    // Twice: a forget never ends the protection it gives (the suspect run is not forgotten).
+    for (let i = 0; i < 2; i++) await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(catalog.listRuns().map((r) => r.id)).toEqual([clean, incident, after]);
+    // Every version the clean state needs is still there: it restores as it did.
+    expect(await restoreRun(catalog, clean, 'kept')).toEqual(before);
+
+    // Once a person acknowledged the incident, the rules alone decide again.
+    await acknowledgeRun(repo, catalog, catalog.findRun(incident)!, { note: 'restored by rollback' });
+    const later = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(later.verdicts.map((v) => [v.run.id, v.keep])).toEqual([
+      [clean, false],
+      [incident, false],
+      [after, true],
+    ]);
+    expect(catalog.listRuns().map((r) => r.id)).toEqual([after]);
   }, 30_000);
 });

@@ -44,8 +44,8 @@ describe('exit codes in --help', () => {
   const commands = commandsWithAction(program);
 
   it('finds every command', () => {
-    expect(commands.map(([path]) => path)).toEqual(expect.arrayContaining(['init', 'backup', 'restore', 'verify', 'catalog rebuild', 'lock extend', 'runs show', 'policy show']));
-    expect(commands).toHaveLength(20);
+    expect(commands.map(([path]) => path)).toEqual(expect.arrayContaining(['init', 'backup', 'restore', 'verify', 'catalog rebuild', 'lock extend', 'runs show', 'runs ack', 'rollback', 'policy show']));
+    expect(commands).toHaveLength(22);
   });
 
   it.each(commandsWithAction(buildProgram()).map(([path]) => path))('lakeguard %s --help lists exactly its codes from the table', (path) => {
@@ -60,11 +60,11 @@ describe('exit codes in --help', () => {
     for (const { text } of fromTable) expect(help.replace(/\n {7}/g, ' ')).toContain(text);
   });
 
-  it('every command can succeed, fail, and refuse bad usage; only backup and restore end partial', () => {
+  it('every command can succeed, fail, and refuse bad usage; only backup, restore and rollback end partial', () => {
     for (const [path] of commands) {
       const codes = exitCodesOf(path as Parameters<typeof exitCodesOf>[0]).map((row) => row.code);
       expect(codes, path).toEqual(expect.arrayContaining([ExitCode.ok, ExitCode.error, ExitCode.usage]));
-      expect(codes.includes(ExitCode.partial), path).toBe(path === 'backup' || path === 'restore');
+      expect(codes.includes(ExitCode.partial), path).toBe(path === 'backup' || path === 'restore' || path === 'rollback');
     }
   });
 

@@ -1,0 +1,50 @@
+/**
+ * What a rollback reads from the catalog beyond the restore selection (restore-selection.ts,
+ * whose temp.sel holds the wanted state): that state in key order, page by page, to merge-join
+ * with a listing of the live bucket; and a queue of the keys to upload from the repository
+ * (temp.rollback_upload), so a rollback of an unversioned bucket never holds them in memory.
+ */
+import type { Catalog } from './catalog.js';
+import { etagSql } from './codec.js';
+import { sqlite } from './connection.js';
+
+/** The version a key had at the cut, as a rollback compares it with the live bucket. */
+export interface WantedVersion {
+  key: string;
+  versionId: string | null;
+  size: number;
+  etag: string | null;
+}
+
+const WANTED_SQL = `SELECT s.key AS key, v.version_id AS versionId, v.size AS size, ${etagSql('v.etag')} AS etag
+  FROM temp.sel s JOIN versions v ON v.id = s.version`;
+
+/**
+ * The selected state (after `selectState`) of one bucket, keys strictly after `afterKey`
+ * ('' for the first page), in key order: SQLite compares UTF-8 bytes, as S3 lists.
+ */
+export function wantedPage(catalog: Catalog, bucket: string, afterKey: string, first: boolean, limit: number): WantedVersion[] {
+  return sqlite(catalog)
+    .prepare(`${WANTED_SQL} WHERE s.bucket = ? AND s.key ${first ? '>=' : '>'} ? ORDER BY s.key LIMIT ?`)
+    .all(bucket, afterKey, limit) as WantedVersion[];
+}
+
+/** One key of the selected state (for keys named one by one), or undefined when it had none. */
+export function wantedKey(catalog: Catalog, bucket: string, key: string): WantedVersion | undefined {
+  return sqlite(catalog).prepare(`${WANTED_SQL} WHERE s.bucket = ? AND s.key = ?`).get(bucket, key) as WantedVersion | undefined;
+}
+
+/** Starts an empty queue of keys to upload from the repository. */
+export function beginUploadQueue(catalog: Catalog): void {
+  sqlite(catalog).exec('DROP TABLE IF EXISTS temp.rollback_upload; CREATE TEMP TABLE rollback_upload (key TEXT NOT NULL)');
+}
+
+export function queueUploads(catalog: Catalog, keys: readonly string[]): void {
+  const add = sqlite(catalog).prepare('INSERT INTO temp.rollback_upload (key) VALUES (?)');
+  catalog.transaction(() => keys.forEach((k) => add.run(k)));
+}
+
+/** A page of the queued keys after `afterRowid`, in the order they were queued. */
+export function uploadQueuePage(catalog: Catalog, afterRowid: number, limit: number): { rowid: number; key: string }[] {
+  return sqlite(catalog).prepare('SELECT rowid, key FROM temp.rollback_upload WHERE rowid > ? ORDER BY rowid LIMIT ?').all(afterRowid, limit) as { rowid: number; key: string }[];
+}

@@ -1,0 +1,177 @@
+/**
+ * How anomaly verdicts are shown (docs/anomalies.md, docs/output.md): the `backup` output of a
+ * suspect run, `runs show <id> --anomalies [--json|--csv]`, and `runs ack <id>`. runs.ts and
+ * backup.ts call in here so that their own code stays about runs and backups.
+ */
+import type { Command } from 'commander';
+import { acksOfRun, flaggedObjects, partitionStatsOfRun, runVerdict, suspectRuns, type AckRow, type FlaggedObject } from '../catalog/anomalies.js';
+import type { PartitionFinding } from '../catalog/anomaly-types.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { RunRow } from '../catalog/types.js';
+import { acknowledgeRun } from '../engine/ack.js';
+import type { BackupSummary } from '../engine/events.js';
+import { UsageError } from '../errors.js';
+import { formatBytes, formatTimeMs } from '../util/format.js';
+import { printable } from '../util/printable.js';
+import { action } from './action.js';
+import { openAll } from './context.js';
+import { csvRow, limitOption, ListPrinter, plural } from './query-common.js';
+import type { JsonMessage, Reporter } from './reporter.js';
+
+/** Findings shown in the text output of `backup`; `runs show --anomalies` lists all. */
+const FINDINGS_SHOWN = 10;
+
+/** `backup --json`: one `anomaly` message per finding of a run. */
+export function anomalyMessages(s: BackupSummary): JsonMessage[] {
+  if (s.dryRun || s.anomalies === undefined) return [];
+  return s.anomalies.findings.map((f) => ({ message_type: 'anomaly', runId: s.runId, group: s.group, bucket: f.bucket, partition: f.partition, rules: f.rules, reasons: f.reasons }));
+}
+
+/** `backup`'s text for a suspect run: that it is, why, and the command to look closer (empty for a clean run). */
+export function suspectBlock(s: BackupSummary): string {
+  const a = s.anomalies;
+  if (s.dryRun || a === undefined || !a.suspect) return '';
+  const lines = [
+    '',
+    `  SUSPECT   anomalies in ${plural(a.findings.length, 'partition')}, ${plural(a.flaggedObjects, 'object')} flagged: the backup is complete, but what it recorded may be damage`,
+  ];
+  for (const f of a.findings.slice(0, FINDINGS_SHOWN)) {
+    for (const reason of f.reasons) lines.push(`            s3://${printable(`${f.bucket}/${f.partition}`)}: ${printable(reason)}`);
+  }
+  if (a.findings.length > FINDINGS_SHOWN) lines.push(`            and ${a.findings.length - FINDINGS_SHOWN} more partitions`);
+  lines.push(
+    `  next      lakeguard runs show ${s.runId} --anomalies`,
+    `            (to repair: \`${rollbackHint(a.findings[0])}\`; if expected: \`lakeguard runs ack ${s.runId}\`)`,
+  );
+  return lines.join('\n');
+}
+
+/** The rollback a responder would try first: the first finding's partition, back to the last clean run. */
+function rollbackHint(f: PartitionFinding | undefined): string {
+  if (f === undefined) return 'lakeguard rollback --bucket B --prefix P --at last-clean --dry-run';
+  return `lakeguard rollback --bucket ${printable(f.bucket)}${f.partition === '' ? '' : ` --prefix ${printable(f.partition)}`} --at last-clean --dry-run`;
+}
+
+/** The mark of a run in `runs` and `calendar`: 'suspect', 'acknowledged' or null. */
+export function runMarks(catalog: Catalog): (runId: string) => 'suspect' | 'acknowledged' | null {
+  const marks = suspectRuns(catalog);
+  return (runId) => {
+    const m = marks.get(runId);
+    return m === undefined ? null : m.acknowledged ? 'acknowledged' : 'suspect';
+  };
+}
+
+/** The `runs show` lines about a run's verdict (none for a run without one). */
+export function verdictLines(catalog: Catalog, run: RunRow): [string, string][] {
+  const v = runVerdict(catalog, run.seq);
+  if (v === undefined) return [];
+  if (!v.suspect) return [['anomalies', v.flaggedObjects === 0 ? 'none' : `none by the partition rules; ${plural(v.flaggedObjects, 'object')} carry signals (--anomalies)`]];
+  const lines: [string, string][] = [['anomalies', `SUSPECT: ${plural(v.findings.length, 'partition')}, ${plural(v.flaggedObjects, 'object')} flagged (list them with --anomalies)`]];
+  lines.push(['ack', v.ack === null ? `none: \`lakeguard runs ack ${run.id}\` once you have looked` : describeAck(v.ack)]);
+  return lines;
+}
+
+function describeAck(a: AckRow): string {
+  return `acknowledged${a.by === null ? '' : ` by ${a.by}`} on ${a.host} at ${formatTimeMs(a.created)}${a.note === null ? '' : `: ${a.note}`}`;
+}
+
+/** `runs show <id> --anomalies [--json|--csv]`: the partition findings, then every flagged object. */
+export function showAnomalies(catalog: Catalog, run: RunRow, reporter: Reporter, opts: { csv: boolean; limit?: string }): void {
+  const max = limitOption(opts.limit) ?? Infinity;
+  const verdict = runVerdict(catalog, run.seq);
+  const objects = flaggedObjects(catalog, run.seq);
+  const signalsOf = (o: FlaggedObject): string[] => [...o.signals, ...(o.change === 'deleted' && o.rules.includes('deleted') ? ['deleted'] : []), ...(o.change === 'changed' && o.rules.includes('overwritten') ? ['overwritten'] : [])];
+  if (opts.csv && !reporter.json) {
+    process.stdout.write(csvRow(['bucket', 'key', 'version_id', 'change', 'size', 'valid_from', 'signals', 'partition', 'rules']));
+    let n = 0;
+    for (const o of objects) {
+      if (n++ >= max) break;
+      process.stdout.write(csvRow([o.bucket, o.key, o.versionId, o.change, String(o.size), new Date(o.validFrom).toISOString(), signalsOf(o).join(' '), o.partition, o.rules.join(' ')]));
+    }
+    return;
+  }
+  if (reporter.json) {
+    for (const f of verdict?.findings ?? []) reporter.data({ message_type: 'anomaly', runId: run.id, bucket: f.bucket, partition: f.partition, rules: f.rules, reasons: f.reasons }, '');
+  } else {
+    reporter.info(findingsText(catalog, run));
+  }
+  const printer = new ListPrinter<FlaggedObject>(
+    reporter,
+    'flagged_object',
+    [
+      { header: 'CHANGE', value: (o) => o.change },
+      { header: 'OBJECT', value: (o) => `s3://${o.bucket}/${o.key}${o.versionId === null ? '' : ` (version ${o.versionId})`}` },
+      { header: 'SIZE', value: (o) => formatBytes(o.size) },
+      { header: 'SIGNALS', value: (o) => signalsOf(o).join(', ') },
+    ],
+    (o) => ({ ...o, validFrom: new Date(o.validFrom).toISOString(), signals: signalsOf(o) }),
+  );
+  let page: FlaggedObject[] = [];
+  for (const o of objects) {
+    page.push(o);
+    if (page.length === 1000) {
+      if (!printer.add(page, max)) break;
+      page = [];
+    }
+  }
+  if (page.length > 0) printer.add(page, max);
+  const ack = acksOfRun(catalog, run.id)[0];
+  if (reporter.json) {
+    reporter.summary(
+      {
+        runId: run.id,
+        suspect: verdict?.suspect ?? false,
+        acknowledged: ack !== undefined,
+        ...(ack === undefined ? {} : { ack: { ...ack, created: new Date(ack.created).toISOString() } }),
+        findings: verdict?.findings.length ?? 0,
+        flaggedObjects: verdict?.flaggedObjects ?? 0,
+        judged: verdict !== undefined,
+      },
+      '',
+    );
+  } else if (printer.count === 0) {
+    reporter.info('no flagged objects');
+  }
+}
+
+function findingsText(catalog: Catalog, run: RunRow): string {
+  const v = runVerdict(catalog, run.seq);
+  if (v === undefined) return `run ${run.id} was not judged for anomalies (recorded before detection, interrupted, or detection is off)`;
+  const lines = [`run ${run.id}: ${v.suspect ? 'SUSPECT' : 'not suspect'}${v.ack === null ? '' : `, ${describeAck(v.ack)}`}`];
+  const stats = new Map(partitionStatsOfRun(catalog, run.seq).map((p) => [`${p.bucket}/${p.partition}`, p]));
+  for (const f of v.findings) {
+    const p = stats.get(`${f.bucket}/${f.partition}`);
+    const counts = p === undefined ? '' : ` (${p.before} keys before: ${p.added} added, ${p.changed} changed, ${p.deleted} deleted)`;
+    lines.push(`  s3://${printable(`${f.bucket}/${f.partition}`)}${counts}`);
+    for (const reason of f.reasons) lines.push(`    ${printable(reason)}`);
+  }
+  if (v.suspect && v.ack === null) lines.push(`next: \`${rollbackHint(v.findings[0])}\`, or \`lakeguard runs ack ${run.id}\` if these changes were expected`);
+  return lines.join('\n') + '\n';
+}
+
+/** `runs ack <id> [--note TEXT]`. */
+export function registerAck(runs: Command): void {
+  runs
+    .command('ack')
+    .description('acknowledge a suspect run: record in the repository that a person looked at it (it is no longer marked, and counts as clean)')
+    .argument('<id>', 'run id, unique id prefix or run number')
+    .option('--note <text>', 'why (kept with the acknowledgement, shown by `runs show`)')
+    .exitOverride()
+    .action(
+      action(async ({ cmd, reporter }, ref: string) => {
+        const opts = cmd.opts<{ note?: string }>();
+        const ctx = await openAll(cmd, { reporter, writes: true });
+        try {
+          const run = ctx.catalog.findRun(ref);
+          if (run === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
+          const { ack } = await acknowledgeRun(ctx.repo, ctx.catalog, run, opts.note === undefined ? {} : { note: opts.note });
+          reporter.summary(
+            { runId: run.id, ack: ack.id, by: ack.by ?? null, host: ack.host, created: ack.created, note: ack.note ?? null },
+            `acknowledged run ${run.id}${ack.by === undefined ? '' : ` as ${ack.by}`} (acks/${ack.id}); it is no longer marked suspect`,
+          );
+        } finally {
+          ctx.close();
+        }
+      }),
+    );
+}

@@ -1,0 +1,151 @@
+// rollback's decision per key (pure), and the engine on an in-memory bucket with a controlled
+// clock: undelete, upload, delete, keep, excluded keys, and a rerun that finds nothing to do.
+// (Server-side copies need S3: test/integration/rollback.test.ts.)
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Catalog } from '../../src/catalog/catalog.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import type { EngineEvent } from '../../src/engine/events.js';
+import { decideKey, type PlanContext } from '../../src/engine/rollback-plan.js';
+import { rollback } from '../../src/engine/rollback.js';
+import type { OpenedSource } from '../../src/engine/sources.js';
+import type { Group } from '../../src/policy/types.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { MemStore } from '../../src/storage/mem-store.js';
+import { getBytes, type ObjectEntry } from '../../src/storage/types.js';
+import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+
+const T = Date.parse('2026-11-20T10:00:00Z');
+const MD5 = (c: string): string => c.repeat(32);
+
+function entry(versionId: string | null, opts: Partial<ObjectEntry> = {}): ObjectEntry {
+  return { kind: 'object', key: 'k', size: 10, etag: MD5('a'), lastModified: new Date(T + 1000), versionId, isLatest: false, isDeleteMarker: false, ...opts };
+}
+const marker = (versionId: string | null): ObjectEntry => entry(versionId, { isDeleteMarker: true, size: 0, etag: '' });
+
+describe('decideKey', () => {
+  const ctx: PlanContext = { canCopy: true, keepNew: false, cutTime: T };
+  const wanted = { key: 'k', versionId: 'v1', size: 10, etag: MD5('a') };
+
+  it('leaves the wanted version alone, by version id or by size and content ETag', () => {
+    expect(decideKey('k', wanted, [entry('v1')], ctx)?.action).toBe('unchanged');
+    expect(decideKey('k', wanted, [entry('v9'), entry('v1')], ctx)?.action).toBe('unchanged');
+    expect(decideKey('k', { ...wanted, etag: 'not-a-content-etag' }, [entry('v9', { etag: 'not-a-content-etag' }), entry('v1')], ctx)?.action).toBe('copy');
+  });
+
+  it('undeletes only when the markers sit directly on the wanted version (a suspended bucket\'s null marker too)', () => {
+    expect(decideKey('k', wanted, [marker('m2'), marker(null), entry('v1')], ctx)).toEqual({ key: 'k', action: 'undelete', size: 10, markers: ['m2', null] });
+    expect(decideKey('k', wanted, [marker('m1'), entry('v2', { etag: MD5('b') }), entry('v1')], ctx)).toEqual({ key: 'k', action: 'copy', size: 10, versionId: 'v1' });
+  });
+
+  it('copies a version still listed, uploads one that is gone or when nothing can be copied', () => {
+    expect(decideKey('k', wanted, [entry('v2', { etag: MD5('b') }), entry('v1')], ctx)?.action).toBe('copy');
+    expect(decideKey('k', wanted, [entry('v2', { etag: MD5('b') })], ctx)?.action).toBe('upload');
+    expect(decideKey('k', wanted, [], ctx)?.action).toBe('upload');
+    expect(decideKey('k', wanted, [entry('v2', { etag: MD5('b') }), entry('v1')], { ...ctx, canCopy: false })?.action).toBe('upload');
+    expect(decideKey('k', { ...wanted, versionId: null }, [entry(null, { etag: MD5('b') })], ctx)?.action).toBe('upload');
+  });
+
+  it('deletes a key written after the instant, keeps it with --keep-new or when it is older than the instant', () => {
+    expect(decideKey('k', undefined, [entry('v5')], ctx)).toEqual({ key: 'k', action: 'delete', size: 10 });
+    expect(decideKey('k', undefined, [entry('v5')], { ...ctx, keepNew: true })).toMatchObject({ action: 'keep', reason: 'keep-new' });
+    expect(decideKey('k', undefined, [entry('v5', { lastModified: new Date(T - 1) })], ctx)).toMatchObject({ action: 'keep', reason: 'not-in-backup' });
+    expect(decideKey('k', undefined, [marker('m'), entry('v5')], ctx)).toBeNull();
+    expect(decideKey('k', undefined, [], ctx)).toBeNull();
+  });
+});
+
+describe('rollback engine on an in-memory bucket', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let catalog: Catalog;
+  let clock: number;
+  let bucket: MemStore;
+  const group: Group = { name: 'g', sources: [] };
+  const isExcluded = (key: string): boolean => key.endsWith('.tmp');
+
+  beforeEach(async () => {
+    dir = tempDir('rollback-unit');
+    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    catalog = openCatalog(dir.path, repo);
+    clock = T;
+    bucket = new MemStore({ versioning: true, now: () => new Date((clock += 1000)), name: 'lake' });
+  });
+  afterEach(() => {
+    catalog.close();
+    dir.cleanup();
+  });
+
+  const source = (): OpenedSource => ({ bucket: 'lake', objectStore: bucket, prefixes: [''], isExcluded });
+  const run = (opts: { dryRun?: boolean; keepNew?: boolean; prefixes?: string[]; cutTime: number; events?: EngineEvent[] }) =>
+    rollback({
+      repo,
+      catalog,
+      bucket: 'lake',
+      store: bucket,
+      scope: { prefixes: opts.prefixes ?? [''] },
+      cut: { runSeq: 1 },
+      cutTime: opts.cutTime,
+      isExcluded,
+      keepNew: opts.keepNew ?? false,
+      dryRun: opts.dryRun ?? false,
+      concurrency: 4,
+      events: (e) => opts.events?.push(e),
+    });
+
+  it('undeletes, uploads what no version holds any more, deletes what is new, and converges', async () => {
+    await bucket.put('a/kept.txt', Buffer.from('kept'));
+    await bucket.put('a/deleted.txt', Buffer.from('deleted later'), { contentType: 'text/plain', metadata: { m: '1' }, tags: { t: 'x' } });
+    await bucket.put('a/overwritten.txt', Buffer.from('original'), { contentType: 'text/csv', tags: { t: 'y' } });
+    await bucket.put('a/scratch.tmp', Buffer.from('excluded'));
+    const b = await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source()] });
+    expect(b.status).toBe('complete');
+    const cutTime = clock;
+
+    await bucket.delete('a/deleted.txt');
+    await bucket.put('a/overwritten.txt', Buffer.from('poison'));
+    // Its wanted version is still listed, but a MemStore cannot copy server-side: an upload.
+    await bucket.put('a/new.txt', Buffer.from('ransom note'));
+    await bucket.put('a/scratch.tmp', Buffer.from('still excluded'));
+
+    const events: EngineEvent[] = [];
+    const dry = await run({ dryRun: true, cutTime, events });
+    expect(dry.actions).toMatchObject({ undelete: { keys: 1 }, upload: { keys: 1, bytes: 8 }, delete: { keys: 1 }, unchanged: { keys: 1 }, copy: { keys: 0 } });
+    expect(events.filter((e) => e.type === 'rollback-action').map((e) => (e.type === 'rollback-action' ? `${e.key} ${e.action}` : ''))).toEqual([
+      'a/deleted.txt undelete',
+      'a/kept.txt unchanged',
+      'a/new.txt delete',
+      'a/overwritten.txt upload',
+    ]);
+    expect(dry.requests).toMatchObject({ delete: 0, put: 0, copy: 0 });
+
+    const done = await run({ cutTime });
+    expect(done.failed).toBe(0);
+    expect(done.actions).toMatchObject({ undelete: { keys: 1 }, upload: { keys: 1, bytes: 8 }, delete: { keys: 1 }, unchanged: { keys: 1 } });
+    expect(done.requests).toMatchObject({ put: 1, copy: 0, delete: 2 });
+    expect((await getBytes(bucket, 'a/deleted.txt')).toString()).toBe('deleted later');
+    expect(await bucket.getTags('a/deleted.txt')).toEqual({ t: 'x' });
+    expect((await getBytes(bucket, 'a/overwritten.txt')).toString()).toBe('original');
+    expect((await bucket.head('a/overwritten.txt')).contentType).toBe('text/csv');
+    expect(await bucket.getTags('a/overwritten.txt')).toEqual({ t: 'y' });
+    await expect(bucket.head('a/new.txt')).rejects.toMatchObject({ code: 'NotFound' });
+    expect((await getBytes(bucket, 'a/scratch.tmp')).toString()).toBe('still excluded');
+
+    const again = await run({ cutTime });
+    expect(again.actions).toMatchObject({ undelete: { keys: 0 }, upload: { keys: 0 }, delete: { keys: 0 }, unchanged: { keys: 3 } });
+  });
+
+  it('keeps new keys with --keep-new, and a live key older than the instant that the backup never saw', async () => {
+    await bucket.put('a/x.txt', Buffer.from('x'));
+    await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source()] });
+    const cutTime = clock;
+    await bucket.put('b/new.txt', Buffer.from('new'));
+    expect((await run({ keepNew: true, cutTime })).actions).toMatchObject({ keep: { keys: 1 }, delete: { keys: 0 } });
+    // As if the instant were later than the key's write: the backup never recorded it.
+    expect((await run({ cutTime: clock + 60_000 })).actions).toMatchObject({ keep: { keys: 1 }, delete: { keys: 0 } });
+    // --prefix: nothing outside it is touched.
+    expect((await run({ cutTime, prefixes: ['a/'] })).actions).toMatchObject({ delete: { keys: 0 }, unchanged: { keys: 1 } });
+    expect((await getBytes(bucket, 'b/new.txt')).toString()).toBe('new');
+  });
+});
