@@ -64,9 +64,11 @@ export class Catalog {
     let db: BetterSqlite3.Database | undefined;
     try {
       db = new Database(path);
+      // First: a connection closing (its checkpoint) locks the file for a moment, and the
+      // journal_mode pragma would fail at once with "database is locked" without a timeout.
+      db.pragma('busy_timeout = 10000');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 10000');
       migrate(db);
       db.exec(SCHEMA);
     } catch (err) {

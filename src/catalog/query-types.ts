@@ -164,8 +164,11 @@ export interface RunDetails {
   failures: number;
   /** Entries skipped on purpose (symbolic links, special files); listed with the failures. */
   skipped: number;
-  /** The keys it recorded versions of, counted as `diff <seq - 1> <seq>` counts them. */
-  changes: DiffSummary;
+  /**
+   * The keys it recorded versions of, counted as `diff <seq - 1> <seq>` counts them; null when
+   * the run recorded more versions than runShow counts.
+   */
+  changes: DiffSummary | null;
 }
 export type FailureCursor = { rowid: number };
 

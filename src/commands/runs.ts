@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { allPages, CatalogQueries, type RunDetails, type RunVersion } from '../catalog/queries.js';
+import { allPages, CatalogQueries, RUN_KEYS_COUNTED_UP_TO, type DiffSummary, type RunDetails, type RunVersion } from '../catalog/queries.js';
 import type { FailureRecord } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format.js';
@@ -135,7 +135,11 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
             for (const items of pages()) if (!printer.add(items, max)) break;
           }
           if (reporter.json) {
-            const { buckets: _, ...changes } = details.changes;
+            let changes: Omit<DiffSummary, 'buckets'> | null = null;
+            if (details.changes !== null) {
+              const { buckets: _, ...counts } = details.changes;
+              changes = counts;
+            }
             reporter.summary(
               {
                 ...withIso(details.run, 'started', 'finished'),
@@ -189,11 +193,14 @@ function describe(d: RunDetails, listingFailures: boolean, verdict: [string, str
     ['finished', r.finished === null ? '-' : `${formatTimeMs(r.finished)}${c === null ? '' : ` (${formatDuration(c.durationMs)})`}`],
   ];
   const k = d.changes;
+  const asDiff = r.seq > 1 ? `\`lakeguard diff ${r.seq - 1} ${r.seq}\`` : '';
   lines.push([
     'keys',
-    `${k.added.objects} added, ${k.changed.objects} changed, ${k.rewritten.objects > 0 ? `${k.rewritten.objects} rewritten (same content), ` : ''}` +
-      `${k.deleted.objects} deleted` +
-      (r.seq > 1 ? ` (as \`lakeguard diff ${r.seq - 1} ${r.seq}\` counts them)` : ''),
+    k === null
+      ? `not counted for a run of more than ${RUN_KEYS_COUNTED_UP_TO.toLocaleString('en-US')} versions${asDiff === '' ? '' : `: ${asDiff} counts them`}`
+      : `${k.added.objects} added, ${k.changed.objects} changed, ${k.rewritten.objects > 0 ? `${k.rewritten.objects} rewritten (same content), ` : ''}` +
+        `${k.deleted.objects} deleted` +
+        (asDiff === '' ? '' : ` (as ${asDiff} counts them)`),
   ]);
   if (c !== null) {
     lines.push(

@@ -285,7 +285,10 @@ describe('runShow and failures', () => {
     const r3 = q.runShow(String(runs.r3))!;
     const diff = q.diffSummary({ runSeq: runs.r2 }, { runSeq: runs.r3 });
     expect(r3.changes).toEqual({ ...diff, buckets: [] });
-    expect([r3.changes.added.objects, r3.changes.changed.objects, r3.changes.deleted.objects]).toEqual([2, 0, 1]);
+    expect([r3.changes!.added.objects, r3.changes!.changed.objects, r3.changes!.deleted.objects]).toEqual([2, 0, 1]);
+    // Past the bound the keys are not counted (null), never counted partly.
+    expect(q.runShow(String(runs.r3), 3)!.changes).toBeNull();
+    expect(q.runShow(String(runs.r3), 4)!.changes).toEqual(r3.changes);
     // Run 2 over the catalog before it (run 1): a/1.csv changed, a/2.csv deleted, a/b/4.csv added.
     expect(q.runShow(String(runs.r2))!.changes).toEqual({ ...q.diffSummary({ runSeq: runs.r1 }, { runSeq: runs.r2 }), buckets: [] });
   });
