@@ -257,12 +257,15 @@ export function* flaggedObjects(catalog: Catalog, runSeq: number): Generator<Fla
     .map((f) => ({ b: f.bucket, p: f.partition }));
   const rows = sqlite(catalog)
     .prepare(
-      `SELECT b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS deleteMarker, v.size AS size, v.valid_from AS validFrom,
+      // The fired partitions as a table read once (not JSON parsed again for every version).
+      `WITH fired (bucket, prefix, length) AS MATERIALIZED (
+         SELECT bk.id, json_extract(f.value, '$.p'), length(json_extract(f.value, '$.p'))
+         FROM json_each(@fired) f JOIN buckets bk ON bk.name = json_extract(f.value, '$.b'))
+       SELECT b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS deleteMarker, v.size AS size, v.valid_from AS validFrom,
               vs.signals AS signals,
               (SELECT p.delete_marker FROM versions p WHERE p.object = v.object AND p.valid_from < v.valid_from ORDER BY p.valid_from DESC LIMIT 1) AS before
        FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket LEFT JOIN version_signals vs ON vs.version = v.id
-       WHERE v.run = @run AND (vs.version IS NOT NULL OR EXISTS (SELECT 1 FROM json_each(@fired) f
-         WHERE json_extract(f.value, '$.b') = b.name AND substr(o.key, 1, length(json_extract(f.value, '$.p'))) = json_extract(f.value, '$.p')))
+       WHERE v.run = @run AND (vs.version IS NOT NULL OR EXISTS (SELECT 1 FROM fired f WHERE f.bucket = o.bucket AND substr(o.key, 1, f.length) = f.prefix))
        ORDER BY b.name, o.key, v.valid_from`,
     )
     .iterate({ run: runSeq, fired: JSON.stringify(fired) }) as IterableIterator<{

@@ -16,7 +16,7 @@ import type Database from 'better-sqlite3';
 import type { StateCut } from './catalog.js';
 import { etagSql } from './codec.js';
 import { upperBound } from './key-range.js';
-import type { ChangeKind, DiffEntry, DiffScope, DiffSide, DiffSummary, Page, PageOptions, RunVersion, RunVersionCursor } from './query-types.js';
+import type { ChangeKind, DiffEntry, DiffScope, DiffSide, DiffSummary, Page, PageOptions, RunVersion, RunVersionCursor, StateObject } from './query-types.js';
 
 type Row = Record<string, unknown>;
 
@@ -106,6 +106,25 @@ export function runVersionsPage(db: Database.Database, seq: number, page: PageOp
   });
   const last = rows.at(-1);
   return { items, next: rows.length < limit || last === undefined ? null : { row: last.row as number } };
+}
+
+/**
+ * One page of the objects of `bucket` under `prefix` as they were at `cut` (keys deleted or not
+ * yet written then are left out), in key order after `afterKey`: the catalog's side of a
+ * comparison with a listing of the bucket now.
+ */
+export function stateAtPage(db: Database.Database, bucket: string, prefix: string, cut: StateCut, afterKey: string | null, limit: number): StateObject[] {
+  const hi = upperBound(prefix);
+  const rows = db
+    .prepare(
+      `SELECT o.key AS key, v.version_id AS versionId, v.size AS size, ${etagSql('v.etag')} AS etag, v.valid_from AS time
+       FROM objects o JOIN versions v ON v.id = ${stateVersionSql('o.id', cut, 'cut')}
+       WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND ${keyRangeSql(hi)} AND (@afterKey IS NULL OR o.key > @afterKey)
+         AND v.delete_marker = 0
+       ORDER BY o.key LIMIT @limit`,
+    )
+    .all({ bucket, lo: afterKey !== null && afterKey > prefix ? afterKey : prefix, hi, afterKey, cut: cutValue(cut), limit }) as Row[];
+  return rows.map((r) => ({ key: r.key as string, versionId: r.versionId as string | null, size: r.size as number, etag: r.etag as string | null, time: r.time as number }));
 }
 
 function diffEntry(r: Row, bucket: string): DiffEntry {

@@ -16,7 +16,7 @@ import type { Catalog, StateCut } from './catalog.js';
 import { sqlite } from './connection.js';
 import { decodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
 import { globLiteralPrefix, upperBound } from './key-range.js';
-import { bucketChangesPage, countBucketChanges, emptyDiffSummary, cutValue, keyRangeSql, runChanges, runVersionsPage, stateVersionSql } from './diff-queries.js';
+import { bucketChangesPage, countBucketChanges, emptyDiffSummary, cutValue, keyRangeSql, runChanges, runVersionsPage, stateAtPage, stateVersionSql } from './diff-queries.js';
 import type {
   CalendarDay,
   CalendarMonth,
@@ -35,6 +35,7 @@ import type {
   RunDetails,
   RunVersion,
   RunVersionCursor,
+  StateObject,
   VersionCursor,
   VersionInfo,
 } from './query-types.js';
@@ -281,6 +282,19 @@ export class CatalogQueries {
     }
     const last = items.at(-1);
     return { items, next: items.length < limit || last === undefined ? null : { bucket: last.bucket, key: last.key } };
+  }
+
+  /**
+   * The objects of `bucket` under `prefix` at `cut`, in S3 key order, page after page (constant
+   * memory): what `diff <T> live` merge-joins with a listing of the bucket now.
+   */
+  *stateAt(bucket: string, prefix: string, cut: StateCut, pageSize = DEFAULT_LIMIT): Generator<StateObject> {
+    for (let after: string | null = null; ; ) {
+      const rows = stateAtPage(this.db, bucket, prefix, cut, after, pageSize);
+      yield* rows;
+      if (rows.length < pageSize) return;
+      after = rows.at(-1)!.key;
+    }
   }
 
   private diffBuckets(scope: DiffScope): string[] {

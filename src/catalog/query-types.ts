@@ -102,6 +102,11 @@ export interface DiffSide {
   etag: string | null;
   time: number;
 }
+/** A key's state at a cut when it is an object: its version, as a diff shows either side. */
+export interface StateObject extends DiffSide {
+  key: string;
+}
+
 export interface DiffEntry {
   change: ChangeKind;
   bucket: string;

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { describeCut } from '../catalog/instant.js';
-import { allPages, CatalogQueries, type DiffEntry, type DiffScope, type DiffSide, type DiffSummary } from '../catalog/queries.js';
+import { allPages, CatalogQueries, type DiffScope, type DiffSummary } from '../catalog/queries.js';
 import { sourceName } from '../engine/sources.js';
-import { formatBytes, formatTimeMs } from '../util/format.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
-import { cutJson, instantOption, isoTime, limitOption, ListPrinter, plural, requireBucket, requireGroup, withIso } from './query-common.js';
-import type { Reporter } from './reporter.js';
+import { liveDiff } from './diff-live.js';
+import { diffPrinter, summaryLines } from './diff-output.js';
+import { cutJson, instantOption, limitOption, requireBucket, requireGroup } from './query-common.js';
 
 interface DiffFlags {
   group?: string;
@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .command('diff')
     .description('what changed between two instants or runs: keys added, changed and deleted, with counts and bytes')
     .argument('<from>', 'the earlier instant or run')
-    .argument('<to>', 'the later instant or run')
+    .argument('<to>', 'the later instant or run, or "live": the source buckets as they are now')
     .option('-g, --group <name>', 'only keys of this protection group')
     .option('-b, --bucket <name>', 'only this bucket (or local source name)')
     .option('-p, --prefix <prefix>', 'only keys under this prefix')
@@ -35,6 +35,13 @@ deleted) at <from>, "deleted" ones no longer exist at <to>, "changed" ones are a
 with other content, "rewritten" ones another version with the same content (same size, and same
 ETag or the same content in the repository). --details lists each key with both sizes, both
 ETags and the time of the change (for a deleted key: when it was deleted).
+
+\`diff <from> live\` lists the policy's sources now (only listings: no object is read) and
+compares them with the backup's state at <from>, to check a repair without another backup:
+"unchanged" keys have the same ETag and size, which for multipart uploads (and SSE-KMS or SSE-C)
+is not a checksum of the content, so such a key may show as changed with the same bytes. The
+keys that differ are printed as they are found (--details), the counts last; the last line says
+"identical" or "differs". Exit 0 either way; --json's summary has "identical": true/false.
 Times: ISO 8601 (local time unless it has an offset), a run id / prefix / number,
 90s / 15m / 2h / 3d / 1w ago, or now. For unversioned sources the resolution is one run: several
 changes between two runs look like one.`,
@@ -48,6 +55,10 @@ changes between two runs look like one.`,
           const q = new CatalogQueries(ctx.catalog);
           const now = Date.now();
           const from = instantOption(fromText, ctx.catalog, 'diff <from>', now);
+          if (toText.trim().toLowerCase() === 'live') {
+            await liveDiff(ctx, q, reporter, from, flags, max);
+            return;
+          }
           const to = instantOption(toText, ctx.catalog, 'diff <to>', now);
           const scope = scopeOf(ctx, q, flags);
           const summary = q.diffSummary(from, to, scope);
@@ -88,34 +99,6 @@ function scopeJson(scope: DiffScope): Record<string, unknown> {
   return { ...(scope.group === undefined ? {} : { group: scope.group }), ...(scope.prefix === undefined ? {} : { prefix: scope.prefix }) };
 }
 
-/**
- * The --details list: both sizes, both ETags (quotes dropped), and the time of the change: when
- * the new version was written, or for a deleted key when it was deleted.
- */
-export function diffPrinter(reporter: Reporter): ListPrinter<DiffEntry> {
-  const etag = (side: DiffSide | null) => (side === null ? '-' : (side.etag ?? '-').replace(/"/g, ''));
-  return new ListPrinter<DiffEntry>(
-    reporter,
-    'change',
-    [
-      { header: 'CHANGE', value: (d) => d.change },
-      { header: 'BEFORE', value: (d) => (d.before === null ? '-' : formatBytes(d.before.size)), right: true },
-      { header: 'AFTER', value: (d) => (d.after === null ? '-' : formatBytes(d.after.size)), right: true },
-      { header: 'TIME', value: (d) => (d.change === 'deleted' ? formatTimeMs(d.deletedAt) : formatTimeMs(d.after?.time ?? null)) },
-      { header: 'ETAG BEFORE', value: (d) => etag(d.before) },
-      { header: 'ETAG AFTER', value: (d) => etag(d.after) },
-      { header: 'OBJECT', value: (d) => `s3://${d.bucket}/${d.key}` },
-    ],
-    (d) => ({
-      ...d,
-      before: d.before === null ? null : withIso(d.before, 'time'),
-      after: d.after === null ? null : withIso(d.after, 'time'),
-      deletedAt: d.deletedAt,
-      deletedAtIso: isoTime(d.deletedAt),
-    }),
-  );
-}
-
 function describe(s: DiffSummary, header: string, scope: DiffScope, details: boolean): string {
   const where = [
     s.buckets.length === 0 ? 'no buckets' : `${s.buckets.length === 1 ? 'bucket' : 'buckets'} ${s.buckets.join(', ')}`,
@@ -129,13 +112,3 @@ function describe(s: DiffSummary, header: string, scope: DiffScope, details: boo
   return lines.join('\n');
 }
 
-/** The counts of a diff (or of what a run recorded), one line per kind; `rewritten` only when there are some. */
-export function summaryLines(s: DiffSummary, indent = '  '): string[] {
-  const line = (kind: string, n: number, text: string) => `${indent}${kind.padEnd(10)} ${plural(n, 'object').padEnd(14)} ${text}`;
-  return [
-    line('added', s.added.objects, formatBytes(s.added.bytes)),
-    line('changed', s.changed.objects, `${formatBytes(s.changed.bytesBefore)} -> ${formatBytes(s.changed.bytes)}`),
-    ...(s.rewritten.objects > 0 ? [line('rewritten', s.rewritten.objects, `${formatBytes(s.rewritten.bytes)} (a new version with the same content: not a change)`)] : []),
-    line('deleted', s.deleted.objects, formatBytes(s.deleted.bytes)),
-  ];
-}

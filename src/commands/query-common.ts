@@ -99,7 +99,9 @@ export class ListPrinter<T> {
     private readonly messageType: string,
     private readonly columns: Column<T>[],
     private readonly json: (item: T) => Record<string, unknown>,
-  ) {}
+  ) {
+    endQuietlyWhenStdoutCloses();
+  }
 
   /** Prints up to `max - count` items; returns false once `max` is reached. */
   add(items: readonly T[], max = Infinity): boolean {
@@ -134,6 +136,22 @@ export class ListPrinter<T> {
         .trimEnd() + '\n'
     );
   }
+}
+
+let watchingStdout = false;
+
+/**
+ * `lakeguard find '**' --json | head`: when the reader of stdout goes away, a query (read-only)
+ * ends quietly, as `ls | head` does, instead of dying on EPIPE with a stack trace. Only the
+ * query commands' lists ask for it: a backup must never stop because its output is not read.
+ */
+function endQuietlyWhenStdoutCloses(): void {
+  if (watchingStdout) return;
+  watchingStdout = true;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
 }
 
 /**

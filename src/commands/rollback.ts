@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import type { StateCut } from '../catalog/catalog.js';
+import { lastCleanRun } from '../catalog/anomalies.js';
 import { describeTimeCut, parseAt } from '../catalog/instant.js';
 import { CatalogQueries } from '../catalog/queries.js';
+import type { RunRow } from '../catalog/types.js';
+import type { EventSink } from '../engine/events.js';
 import { rollback, type RollbackSummary } from '../engine/rollback.js';
 import { ROLLBACK_ACTIONS } from '../engine/rollback-plan.js';
 import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
@@ -48,7 +51,7 @@ export function register(program: Command): void {
         try {
           const source = policySource(ctx.policy, bucket);
           requireBucket(new CatalogQueries(ctx.catalog), bucket);
-          const { cut, cutTime, label } = rollbackInstant(ctx, flags.at, bucket);
+          const { cut, cutTime, label } = rollbackInstant(ctx, flags.at, source, reporter.event);
           const scope = flags.keysFrom !== undefined ? { keys: namedKeys(flags.keysFrom, bucket, source) } : { prefixes: scopePrefixes(source, flags.prefix ?? '') };
           // Shared: prune (exclusive) must not delete packs an upload reads.
           lock = await lockForReading(ctx.repo, 'rollback', flags.lock, reporter.event);
@@ -120,19 +123,37 @@ function namedKeys(file: string, bucket: string, source: Source): string[] {
  * itself, or for a run the time it started (a live key older than that which the run did not
  * record was never backed up, and is kept).
  */
-function rollbackInstant(ctx: Opened, at: string, bucket: string): { cut: StateCut; cutTime: number; label: string } {
-  const cut = at.trim().toLowerCase() === 'last-clean' ? lastCleanCut(ctx, bucket) : parseAt(at, ctx.catalog);
+function rollbackInstant(ctx: Opened, at: string, source: Source, events: EventSink): { cut: StateCut; cutTime: number; label: string } {
+  if (at.trim().toLowerCase() === 'last-clean') {
+    const { clean, suspect } = lastClean(ctx, source, events);
+    const why = suspect === undefined ? 'the newest complete run' : `the last clean run before the suspect run ${suspect.id}`;
+    return { cut: { runSeq: clean.seq }, cutTime: clean.started, label: `state run ${clean.id} recorded (${why})` };
+  }
+  const cut = parseAt(at, ctx.catalog);
   if ('time' in cut) return { cut, cutTime: cut.time, label: describeTimeCut(ctx.catalog, cut.time) };
   const run = ctx.catalog.listRuns().find((r) => r.seq === cut.runSeq)!;
   return { cut, cutTime: run.started, label: `state run ${run.id} recorded` };
 }
 
 /**
- * `last-clean`: the state the newest clean run before the oldest unacknowledged suspect run
- * of a group covering the bucket recorded (BRIEF19 decisions; the catalog query is the record part's).
+ * `last-clean`: the newest complete run, neither failed nor an unacknowledged suspect, of the
+ * groups covering the bucket, started before their oldest unacknowledged suspect run.
  */
-function lastCleanCut(_ctx: Opened, _bucket: string): StateCut {
-  throw new UsageError('--at last-clean needs the catalog\'s anomaly verdicts, which this build does not have yet', { hint: 'give the instant: a run id from `lakeguard runs`, or a time' });
+function lastClean(ctx: Opened, source: Source, events: EventSink): { clean: RunRow; suspect: RunRow | undefined } {
+  const groups = ctx.policy.groups.filter((g) => g.sources.some((s) => sourceName(s) === sourceName(source))).map((g) => g.name);
+  const { suspect, lastClean: clean } = lastCleanRun(ctx.catalog, groups);
+  if (clean === undefined) {
+    throw new UsageError(
+      suspect === undefined
+        ? `--at last-clean: no complete run of ${groups.join(', ')} in the catalog`
+        : `--at last-clean: no complete clean run of ${groups.join(', ')} started before the suspect run ${suspect.id}`,
+      { hint: 'list runs with `lakeguard runs` and give --at a run id or a time' },
+    );
+  }
+  if (suspect === undefined) {
+    events({ type: 'warning', message: `--at last-clean: no unacknowledged suspect run of ${groups.join(', ')}: the newest complete run, ${clean.id}, is the last clean one` });
+  }
+  return { clean, suspect };
 }
 
 function describe(s: RollbackSummary, label: string, where: string): string {

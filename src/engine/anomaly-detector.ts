@@ -17,7 +17,7 @@ import type { Group, Policy } from '../policy/types.js';
 import type { ObjectEntry } from '../storage/types.js';
 import { hasRansomwareExtension, isExtensionSwap, ransomNoteMatcher } from './anomaly-names.js';
 import { judgePartition } from './anomaly-rules.js';
-import { formatOf, hasFormat, isIncompressible, needsPreviousRatio, type ContentSample } from './anomaly-sniff.js';
+import { ContentSniffer, formatOf, isIncompressible, needsPreviousRatio, type ContentSample } from './anomaly-sniff.js';
 import type { Change } from './scan.js';
 
 /** Deleted keys remembered per partition for extension swaps; a swap of a key deleted past this many goes unseen. */
@@ -58,8 +58,10 @@ export function partitionOf(prefix: string, key: string): string {
 export class AnomalyDetector {
   /** Bucket → its enabled scopes, longest prefix first. */
   private readonly scopes = new Map<string, Scope[]>();
-  /** `bucket\0partition` → its state. */
-  private readonly partitions = new Map<string, PartitionState>();
+  /** Buckets the catalog knew before the run: only their keys can have an earlier version to look up. */
+  private readonly catalogued = new Set<string>();
+  /** Bucket → partition → its state. */
+  private readonly partitions = new Map<string, Map<string, PartitionState>>();
   private flaggedObjects = 0;
 
   /**
@@ -76,6 +78,7 @@ export class AnomalyDetector {
       }
       scopes.sort((a, b) => b.prefix.length - a.prefix.length);
       if (scopes.length > 0) detector.scopes.set(source.bucket, scopes);
+      if (catalog.findBucketId(source.bucket) !== undefined) detector.catalogued.add(source.bucket);
     }
     return detector.scopes.size === 0 ? null : detector;
   }
@@ -86,9 +89,14 @@ export class AnomalyDetector {
     private readonly runSeq: number,
   ) {}
 
-  /** Whether the run sniffs this key's content (its prefix has detection on). */
-  watches(bucket: string, key: string): boolean {
-    return this.scopeOf(bucket, key) !== undefined;
+  /**
+   * A new sniffer for each read of this key's content, or undefined when its prefix has
+   * detection off (a factory: a retried read starts afresh).
+   */
+  snifferFor(bucket: string, key: string): (() => ContentSniffer) | undefined {
+    if (this.scopeOf(bucket, key) === undefined) return undefined;
+    const format = formatOf(key);
+    return () => new ContentSniffer(format);
   }
 
   private scopeOf(bucket: string, key: string): Scope | undefined {
@@ -102,12 +110,13 @@ export class AnomalyDetector {
     const scope = this.scopeOf(bucket, key);
     if (scope === undefined) return undefined;
     const partition = partitionOf(scope.prefix, key);
-    const id = `${bucket}\0${partition}`;
-    let state = this.partitions.get(id);
+    let ofBucket = this.partitions.get(bucket);
+    if (ofBucket === undefined) this.partitions.set(bucket, (ofBucket = new Map()));
+    let state = ofBucket.get(partition);
     if (state === undefined) {
       const stats = { bucket, partition, before: 0, added: 0, changed: 0, deleted: 0, bytesAdded: 0, bytesChanged: 0, bytesDeleted: 0, changedVerified: 0, signals: {} };
       state = { stats, scope, validBytesAdded: 0, deletedKeys: new Set() };
-      this.partitions.set(id, state);
+      ofBucket.set(partition, state);
     }
     return state;
   }
@@ -139,7 +148,7 @@ export class AnomalyDetector {
       case 'new':
         if (versioned) {
           if (change.entry.isDeleteMarker && change.entry.isLatest) {
-            const previous = versionBeforeRun(this.catalog, bucket, key, this.runSeq);
+            const previous = this.versionBeforeRun(bucket, key);
             if (previous !== undefined && !previous.deleteMarker) this.countDeleted(p, key, previous.size);
           }
         } else if (!change.entry.isDeleteMarker) {
@@ -148,6 +157,11 @@ export class AnomalyDetector {
         }
         return;
     }
+  }
+
+  /** The key as it was before the run; no query for a bucket the catalog did not know (a seed). */
+  private versionBeforeRun(bucket: string, key: string): PreviousVersion | undefined {
+    return this.catalogued.has(bucket) ? versionBeforeRun(this.catalog, bucket, key, this.runSeq) : undefined;
   }
 
   private countDeleted(p: PartitionState, key: string, size: number): void {
@@ -171,7 +185,7 @@ export class AnomalyDetector {
     let isChange: boolean;
     if (versioned) {
       // Only the newest version decides what happened to the key; older new ones were passing states.
-      if (entry.isLatest) before = versionBeforeRun(this.catalog, bucket, entry.key, this.runSeq);
+      if (entry.isLatest) before = this.versionBeforeRun(bucket, entry.key);
       const wasLive = before !== undefined && !before.deleteMarker;
       isNewKey = entry.isLatest && !wasLive;
       isChange = entry.isLatest && wasLive;
@@ -194,15 +208,14 @@ export class AnomalyDetector {
     }
 
     const signals: ObjectSignal[] = [];
-    const format = formatOf(entry.key);
-    if (format !== undefined && !hasFormat(format, sample)) signals.push('format');
+    if (sample.formatOk === false) signals.push('format');
     const incompressible = isIncompressible(entry.key, sample, isChange ? before?.storedRatio : undefined);
     if (incompressible) signals.push('incompressible');
     if (isNewKey && p.scope.isRansomNote(entry.key)) signals.push('ransom-note');
     if (isNewKey && (hasRansomwareExtension(entry.key) || isExtensionSwap(entry.key, (k) => p.deletedKeys.has(k)))) signals.push('extension-swap');
     if (isChange && before !== undefined && before.etag === entry.etag && before.size === sample.size) signals.push('identical');
 
-    if (isChange && format !== undefined && !signals.includes('format') && !incompressible) s.changedVerified++;
+    if (isChange && sample.formatOk === true && !incompressible) s.changedVerified++;
     if (isNewKey && signals.length === 0) p.validBytesAdded += sample.size;
     for (const signal of signals) s.signals[signal] = (s.signals[signal] ?? 0) + 1;
     if (signals.length === 0) return undefined;
@@ -214,7 +227,7 @@ export class AnomalyDetector {
   finish(history: AnomalyHistory): RunAnomalies {
     const partitions: PartitionStats[] = [];
     const findings: PartitionFinding[] = [];
-    const states = [...this.partitions.values()].sort((a, b) => compare(a.stats.bucket, b.stats.bucket) || compare(a.stats.partition, b.stats.partition));
+    const states = [...this.partitions.values()].flatMap((m) => [...m.values()]).sort((a, b) => compare(a.stats.bucket, b.stats.bucket) || compare(a.stats.partition, b.stats.partition));
     for (const { stats, scope, validBytesAdded } of states) {
       const changedAny = stats.added + stats.changed + stats.deleted > 0 || Object.keys(stats.signals).length > 0;
       if (!changedAny) continue;

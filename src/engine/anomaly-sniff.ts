@@ -1,8 +1,10 @@
+import { isUtf8 } from 'node:buffer';
+
 /**
  * What an object's bytes say about it (docs/anomalies.md): does it have the format its extension
- * names, and did its new data stop compressing? Pure functions over a sample that the reader
- * takes as the object's chunks stream by (ContentSniffer: its first 4 KiB and last 8 bytes, no
- * copy of anything larger, no extra request) and over the compression the packer already did.
+ * names, and did its new data stop compressing? Judged as the reader streams the object's
+ * chunks (ContentSniffer: its first 4 KiB and last 8 bytes, no copy of anything larger, no extra
+ * request) and from the compression the packer already did.
  */
 
 /** Bytes from the start of an object kept for format checks. */
@@ -57,13 +59,11 @@ export function formatOf(key: string): KnownFormat | undefined {
   return FORMAT_BY_EXTENSION.get(extensionOf(key));
 }
 
-/** What the reader kept of one object's bytes, and what the packer made of its new blobs. */
+/** What the reader learned of one object's bytes, and what the packer made of its new blobs. */
 export interface ContentSample {
-  /** The first min(size, HEAD_BYTES) bytes. */
-  head: Buffer;
-  /** The last min(size, TAIL_BYTES) bytes. */
-  tail: Buffer;
   size: number;
+  /** Whether its bytes have the format its extension names; undefined when the extension names none. */
+  formatOk: boolean | undefined;
   /** Raw bytes of the blobs this object added to the repository (deduplicated blobs are not new data). */
   newRawBytes: number;
   /** Their stored (compressed, encrypted) size. */
@@ -71,35 +71,61 @@ export interface ContentSample {
 }
 
 /**
- * Keeps the head and tail of an object as its chunks stream by: at most HEAD_BYTES +
- * TAIL_BYTES bytes are copied per object, whatever its size.
+ * Judges an object's format as its chunks stream by. The head is judged on the first chunk
+ * itself when it holds HEAD_BYTES (always, but for objects smaller than that, with lakeguard's
+ * chunk sizes): nothing is copied. Only a head split over small chunks is gathered (at most
+ * HEAD_BYTES), and only Parquet keeps its last TAIL_BYTES. An object of no known format costs a
+ * counter per chunk.
  */
 export class ContentSniffer {
-  private readonly head = Buffer.allocUnsafe(HEAD_BYTES);
-  private headLength = 0;
-  private readonly tail = Buffer.alloc(TAIL_BYTES);
-  private tailLength = 0;
   private size = 0;
+  /** The head's verdict, once judged. */
+  private headOk: boolean | undefined;
+  /** The first bytes while the head spans chunks smaller than HEAD_BYTES. */
+  private gathered: Buffer | null = null;
+  private readonly tail: Buffer | null;
+  private tailLength = 0;
   newRawBytes = 0;
   newStoredBytes = 0;
 
+  constructor(private readonly format: KnownFormat | undefined) {
+    this.tail = format === 'parquet' ? Buffer.allocUnsafe(TAIL_BYTES) : null;
+  }
+
   update(chunk: Uint8Array): void {
+    const first = this.size === 0;
     this.size += chunk.length;
-    if (this.headLength < HEAD_BYTES) {
-      const n = Math.min(HEAD_BYTES - this.headLength, chunk.length);
-      this.head.set(chunk.subarray(0, n), this.headLength);
-      this.headLength += n;
+    if (this.format === undefined) return;
+    if (this.headOk === undefined) {
+      // Text is checked on its first HEAD_BYTES only; a magic number on the chunk itself (no view to make).
+      if (first && chunk.length >= HEAD_BYTES) this.headOk = headHasFormat(this.format, this.format === 'text' ? chunk.subarray(0, HEAD_BYTES) : chunk, true);
+      else this.gather(chunk);
     }
+    if (this.tail !== null) this.keepTail(chunk);
+  }
+
+  private gather(chunk: Uint8Array): void {
+    const had = this.gathered?.length ?? 0;
+    const take = chunk.subarray(0, HEAD_BYTES - had);
+    this.gathered = this.gathered === null ? Buffer.from(take) : Buffer.concat([this.gathered, take]);
+    if (this.gathered.length >= HEAD_BYTES) {
+      this.headOk = headHasFormat(this.format!, this.gathered, true);
+      this.gathered = null;
+    }
+  }
+
+  private keepTail(chunk: Uint8Array): void {
+    const tail = this.tail!;
     if (chunk.length >= TAIL_BYTES) {
-      this.tail.set(chunk.subarray(chunk.length - TAIL_BYTES));
+      for (let i = 0, from = chunk.length - TAIL_BYTES; i < TAIL_BYTES; i++) tail[i] = chunk[from + i]!;
       this.tailLength = TAIL_BYTES;
-    } else {
-      // A short last chunk: shift what is kept left and append it.
-      const keep = Math.min(this.tailLength, TAIL_BYTES - chunk.length);
-      this.tail.copyWithin(0, this.tailLength - keep, this.tailLength);
-      this.tail.set(chunk, keep);
-      this.tailLength = keep + chunk.length;
+      return;
     }
+    // A short chunk: shift what is kept left and append it.
+    const keep = Math.min(this.tailLength, TAIL_BYTES - chunk.length);
+    tail.copyWithin(0, this.tailLength - keep, this.tailLength);
+    tail.set(chunk, keep);
+    this.tailLength = keep + chunk.length;
   }
 
   /** Counts one new blob of the object: its raw and stored sizes. */
@@ -109,53 +135,66 @@ export class ContentSniffer {
   }
 
   sample(): ContentSample {
-    return {
-      head: this.head.subarray(0, this.headLength),
-      tail: this.tail.subarray(0, this.tailLength),
-      size: this.size,
-      newRawBytes: this.newRawBytes,
-      newStoredBytes: this.newStoredBytes,
-    };
+    return { size: this.size, formatOk: this.verdict(), newRawBytes: this.newRawBytes, newStoredBytes: this.newStoredBytes };
+  }
+
+  /** An empty object is not judged (true): a placeholder is not a broken file. */
+  private verdict(): boolean | undefined {
+    if (this.format === undefined) return undefined;
+    if (this.size === 0) return true;
+    // The whole object was smaller than HEAD_BYTES: its head is all of it.
+    const headOk = this.headOk ?? headHasFormat(this.format, this.gathered ?? Buffer.alloc(0), false);
+    if (!headOk || this.format !== 'parquet') return headOk;
+    // Parquet: magic, footer, footer length, magic; the smallest file is 12 bytes.
+    const tail = this.tail!;
+    return this.size >= 12 && this.tailLength === TAIL_BYTES && tail[4] === PAR1[0] && tail[5] === PAR1[1] && tail[6] === PAR1[2] && tail[7] === PAR1[3];
   }
 }
 
-function startsWith(buf: Buffer, magic: Buffer): boolean {
-  return buf.length >= magic.length && buf.subarray(0, magic.length).equals(magic);
+function startsWith(head: Uint8Array, magic: Buffer): boolean {
+  if (head.length < magic.length) return false;
+  for (let i = 0; i < magic.length; i++) if (head[i] !== magic[i]) return false;
+  return true;
 }
 
 /**
- * Whether the sampled bytes have `format`. An empty object is not judged (true): a placeholder
- * is not a broken file. Text must be valid UTF-8 without NUL in the head sample; a multi-byte
- * character cut by the sample's end is fine.
+ * Whether the first bytes of an object have `format`'s signature (only the first few bytes are
+ * looked at, but for text: give it at most HEAD_BYTES). Text must be valid UTF-8 without NUL;
+ * `truncated`: the object goes on, so a character cut at the end is fine.
  */
-export function hasFormat(format: KnownFormat, s: ContentSample): boolean {
-  if (s.size === 0) return true;
+export function headHasFormat(format: KnownFormat, head: Uint8Array, truncated: boolean): boolean {
   switch (format) {
     case 'parquet':
-      // Magic at both ends; the smallest Parquet file is magic + footer length + magic.
-      return s.size >= 12 && startsWith(s.head, PAR1) && s.tail.subarray(s.tail.length - 4).equals(PAR1);
+      return startsWith(head, PAR1);
     case 'orc':
-      return startsWith(s.head, ORC);
+      return startsWith(head, ORC);
     case 'avro':
-      return startsWith(s.head, AVRO);
+      return startsWith(head, AVRO);
     case 'gzip':
-      return startsWith(s.head, GZIP);
+      return startsWith(head, GZIP);
     case 'zstd':
-      return startsWith(s.head, ZSTD);
+      return startsWith(head, ZSTD);
     case 'text':
-      return isText(s.head, s.size > s.head.length);
+      return isText(head, truncated);
   }
 }
 
 /** Valid UTF-8 without NUL; `truncated`: the sample ends inside the object, so a cut character is fine. */
-export function isText(head: Buffer, truncated: boolean): boolean {
+export function isText(head: Uint8Array, truncated: boolean): boolean {
   if (head.includes(0)) return false;
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: truncated });
-    return true;
-  } catch {
-    return false;
+  return isUtf8(truncated ? head.subarray(0, head.length - cutCharacterBytes(head)) : head);
+}
+
+/** How many bytes at the end of `bytes` are the start of a UTF-8 character cut off (0 to 3). */
+function cutCharacterBytes(bytes: Uint8Array): number {
+  // Walk back over up to 3 continuation bytes to the lead byte of the last character.
+  for (let back = 1; back <= Math.min(4, bytes.length); back++) {
+    const b = bytes[bytes.length - back]!;
+    if ((b & 0xc0) === 0x80) continue; // a continuation byte
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return need > back ? back : 0;
   }
+  return 0;
 }
 
 /** Stored size over raw size, or undefined when there is too little new data to judge. */

@@ -190,7 +190,7 @@ export class Archiver {
   }
 
   private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
-    const read = await this.reader!.read(source, entry, this.detector?.watches(source.bucket, entry.key) === true);
+    const read = await this.reader!.read(source, entry, this.detector?.snifferFor(source.bucket, entry.key));
     if (read instanceof StorageError) {
       this.writer.failed(source.bucket, entry, read);
       return;

@@ -50,17 +50,17 @@ export class ObjectReader {
 
   /**
    * Reads one object into blobs, or returns why it cannot be read (a StorageError: the object
-   * failed). Repository errors are thrown: they are fatal. `sniff`: keep a sample of its bytes
-   * for anomaly detection as they stream by (ObjectRead.sample).
+   * failed). Repository errors are thrown: they are fatal. `newSniffer`: anomaly detection's
+   * sniffer for each attempt, fed the bytes as they stream by (ObjectRead.sample).
    */
-  async read(source: OpenedSource, entry: ObjectEntry, sniff = false): Promise<ObjectRead | StorageError> {
+  async read(source: OpenedSource, entry: ObjectEntry, newSniffer?: () => ContentSniffer): Promise<ObjectRead | StorageError> {
     if (entry.storageClass !== undefined && ARCHIVED.has(entry.storageClass)) {
       return new StorageError('InvalidObjectState', `GET ${source.objectStore.location}${entry.key}: stored in ${entry.storageClass}; it must be restored (an S3 restore request) before it can be read`, {
         backendCode: 'ArchivedObject',
       });
     }
     try {
-      return await withRetry(() => this.readOnce(source, entry, sniff), {
+      return await withRetry(() => this.readOnce(source, entry, newSniffer), {
         maxAttempts: OBJECT_ATTEMPTS,
         baseDelayMs: 200,
         maxDelayMs: 5000,
@@ -78,7 +78,7 @@ export class ObjectReader {
    * (single-part, not SSE-KMS/SSE-C) and against its length; blobs of objects up to the
    * saver's verify limit are stored only after the check (ObjectBlobs).
    */
-  private async readOnce(source: OpenedSource, entry: ObjectEntry, sniff: boolean): Promise<ObjectRead> {
+  private async readOnce(source: OpenedSource, entry: ObjectEntry, newSniffer: (() => ContentSniffer) | undefined): Promise<ObjectRead> {
     const c = this.counters;
     const got = await source.objectStore.get(entry.key, {
       ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
@@ -89,7 +89,7 @@ export class ObjectReader {
     const tags = meta.tagCount && source.objectStore.capabilities.tags ? await source.objectStore.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId }) : undefined;
     const md5 = /^[0-9a-f]{32}$/.test(meta.etag) && (meta.sse === undefined || meta.sse === 'AES256') ? createHash('md5') : null;
     // Each attempt sniffs afresh: a retried read must not mix two bodies' bytes.
-    const sniffer = sniff ? new ContentSniffer() : null;
+    const sniffer = newSniffer?.() ?? null;
     const blobs = new ObjectBlobs(this.saver, sniffer === null ? undefined : (raw, stored) => sniffer.addBlob(raw, stored));
     let size = 0;
     for await (const chunk of chunkStream(got.body, this.chunker)) {

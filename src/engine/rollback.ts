@@ -226,10 +226,11 @@ async function uploadQueued(
       bucketDirs: false,
       overwrite: 'always',
       concurrency: opts.concurrency,
-      // Its failures are reported here, counted as the rollback's; its progress is the rollback's.
+      // Its failures are counted as the rollback's; its progress shows as the rollback's uploads.
       events: (e) => {
         if (e.type === 'failure') report.fail(e.key, 'upload', e.code, e.message);
         else if (e.type === 'warning') (opts.events ?? noEvents)(e);
+        else if (e.type === 'progress') (opts.events ?? noEvents)({ ...e, phase: 'rollback: uploads' });
       },
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });

@@ -29,3 +29,44 @@ export function prefixUpperBound(prefix: string): string | null {
   // followed by it are impossible in practice (S3 keys are valid UTF-8 of at most 1024 bytes).
   return prefix + '\u{10FFFF}';
 }
+
+/** One key of a merge-join: the item of each side that has it. */
+export interface KeyPair<L, R> {
+  key: string;
+  left?: L;
+  right?: R;
+}
+
+/**
+ * Merge-joins two sequences that are each in S3 key order (compareKeys) with unique keys: a
+ * catalog's state against a listing, say. Yields one pair per key, in key order, holding one
+ * item of each side at a time: neither side is ever read whole.
+ */
+export async function* mergeByKey<L, R>(
+  left: Iterable<L> | AsyncIterable<L>,
+  right: Iterable<R> | AsyncIterable<R>,
+  leftKey: (item: L) => string,
+  rightKey: (item: R) => string,
+): AsyncGenerator<KeyPair<L, R>> {
+  const ls = iteratorOf(left);
+  const rs = iteratorOf(right);
+  let l = await ls.next();
+  let r = await rs.next();
+  while (!l.done || !r.done) {
+    const order = l.done ? 1 : r.done ? -1 : compareKeys(leftKey(l.value), rightKey(r.value));
+    if (order < 0) {
+      yield { key: leftKey(l.value as L), left: l.value as L };
+      l = await ls.next();
+    } else if (order > 0) {
+      yield { key: rightKey(r.value as R), right: r.value as R };
+      r = await rs.next();
+    } else {
+      yield { key: leftKey(l.value as L), left: l.value as L, right: r.value as R };
+      [l, r] = await Promise.all([ls.next(), rs.next()]);
+    }
+  }
+}
+
+function iteratorOf<T>(items: Iterable<T> | AsyncIterable<T>): AsyncIterator<T> | Iterator<T> {
+  return Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
+}

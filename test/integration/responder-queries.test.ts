@@ -3,7 +3,15 @@
 // identical rewrite apart from a change), `runs show` counting as `diff` does and listing the
 // versions it recorded, times to the millisecond with ISO 8601 in JSON, and `diff <T> live`
 // comparing the backup with the bucket as it is now.
-import { DeleteObjectCommand, ListObjectVersionsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messagesOf, runCli, summaryOf } from '../helpers/cli.js';
@@ -134,5 +142,56 @@ describe('the responder’s queries on a versioned bucket', () => {
     const at = new Date(deleteMarkerTime).toISOString();
     expect(summaryOf(await ok('ls', `s3://${source}/t/`, '--at', at, '--json')).at).toEqual({ time: deleteMarkerTime, timeIso: at });
     expect((await ok('runs')).stdout).toMatch(/\d{2}:\d{2}:\d{2}\.\d{3}Z/);
+  });
+
+  it('diff <T> live: identical after the run, the changes made since, identical again after a repair', async () => {
+    const live = async (...args: string[]) => {
+      const r = await ok('diff', '2', 'live', ...args, '--json');
+      return { summary: summaryOf(r), changes: messagesOf(r, 'change') };
+    };
+    const right = await live();
+    expect(right.summary).toMatchObject({ to: 'live', identical: true, unchanged: { objects: 5 }, added: { objects: 0 }, changed: { objects: 0 }, deleted: { objects: 0 } });
+    expect(right.summary.listedAtIso).toBe(new Date(right.summary.listedAt).toISOString());
+
+    // The lake is damaged after the backup: a key overwritten, one deleted, one added.
+    await put('t/p4.csv', 'encrypted garbage\n', 'p4-bad');
+    await s3.send(new DeleteObjectCommand({ Bucket: source, Key: 't/p5.csv' }));
+    await put('t/p7.csv', 'README_RANSOM\n');
+    const damaged = await live('--details');
+    expect(damaged.summary).toMatchObject({ identical: false, unchanged: { objects: 3 }, added: { objects: 1 }, changed: { objects: 1 }, deleted: { objects: 1 }, listed: 3 });
+    expect(damaged.changes.map((c) => `${c.change} ${c.key}`)).toEqual(['changed t/p4.csv', 'deleted t/p5.csv', 'added t/p7.csv']);
+    expect([damaged.changes[0]!.before.etag, damaged.changes[0]!.after.etag]).toEqual([etags['t/p4.csv'], etags['p4-bad']]);
+    // A prefix narrows both sides.
+    expect((await live('--prefix', 't/p4')).summary).toMatchObject({ identical: false, changed: { objects: 1 }, unchanged: { objects: 0 }, added: { objects: 0 } });
+    const text = (await ok('diff', '2', 'live', '--details')).stdout;
+    expect(text).toMatch(new RegExp(`^changed .* ${etags['t/p4.csv']}  ${etags['p4-bad']}  s3://${source}/t/p4\\.csv$`, 'm'));
+    expect(text).toMatch(/^differs: 3 keys$/m);
+
+    // Repaired by hand (the same bytes back, the note removed): identical again, no backup needed.
+    await put('t/p4.csv', 'row 4\n', 'p4-repaired');
+    await put('t/p5.csv', 'row 5\n', 'p5-repaired');
+    await s3.send(new DeleteObjectCommand({ Bucket: source, Key: 't/p7.csv' }));
+    expect((await live()).summary).toMatchObject({ identical: true, unchanged: { objects: 5 } });
+    expect((await ok('diff', '2', 'live')).stdout).toMatch(/^identical: the live bucket \S+ holds the same keys with the same ETags and sizes as the state at run /m);
+
+    // Same bytes written again as a multipart upload: another ETag, said so.
+    const big = randomBytes(6 * 1024 * 1024);
+    await s3.send(new PutObjectCommand({ Bucket: source, Key: 'big/m.bin', Body: big }));
+    await ok('backup');
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: source, Key: 'big/m.bin' }));
+    const parts = [];
+    for (const [n, body] of [big.subarray(0, 5 * 1024 * 1024), big.subarray(5 * 1024 * 1024)].entries()) {
+      const part = await s3.send(new UploadPartCommand({ Bucket: source, Key: 'big/m.bin', UploadId, PartNumber: n + 1, Body: body }));
+      parts.push({ ETag: part.ETag!, PartNumber: n + 1 });
+    }
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: source, Key: 'big/m.bin', UploadId, MultipartUpload: { Parts: parts } }));
+    const multipart = summaryOf(await ok('diff', '3', 'live', '--prefix', 'big/', '--json'));
+    expect(multipart).toMatchObject({ identical: false, changed: { objects: 1 }, multipartEtags: 1 });
+    expect((await ok('diff', '3', 'live', '--prefix', 'big/')).stdout).toContain('1 changed object with a multipart ETag on one side');
+
+    // Only the policy's sources can be listed.
+    const other = await cli('diff', '2', 'live', '--bucket', repoBucket);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain(`diff live: "${repoBucket}" is not a source in the policy`);
   });
 });

@@ -10,6 +10,7 @@ import {
   ListObjectVersionsCommand,
   PutBucketPolicyCommand,
   PutObjectCommand,
+  PutObjectLockConfigurationCommand,
 } from '@aws-sdk/client-s3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,6 +86,7 @@ describe('rollback', () => {
   let dir: ReturnType<typeof tempDir>;
   let versioned: string;
   let plain: string;
+  let locked: string;
   let repoBucket: string;
   let policyFile: string;
   let runId: string;
@@ -92,18 +94,25 @@ describe('rollback', () => {
 
   beforeAll(async () => {
     dir = tempDir('it-rollback');
-    [versioned, plain, repoBucket] = await Promise.all([createTestBucket('lg-rb-ver', { versioning: true }), createTestBucket('lg-rb-plain'), createTestBucket('lg-rb-repo')]);
-    policyFile = writeS3Policy(join(dir.path, 'policy.yaml'), { repo: `${repoBucket}/r`, buckets: [versioned, plain] });
+    [versioned, plain, locked, repoBucket] = await Promise.all([
+      createTestBucket('lg-rb-ver', { versioning: true }),
+      createTestBucket('lg-rb-plain'),
+      createTestBucket('lg-rb-lock', { objectLock: true }),
+      createTestBucket('lg-rb-repo'),
+    ]);
+    // Every version written there is retained for a day (GOVERNANCE: the cleanup may bypass it).
+    await s3.send(new PutObjectLockConfigurationCommand({ Bucket: locked, ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 1 } } } }));
+    policyFile = writeS3Policy(join(dir.path, 'policy.yaml'), { repo: `${repoBucket}/r`, buckets: [versioned, plain, locked] });
     expect((await cli('init')).code).toBe(0);
-    for (const bucket of [versioned, plain]) for (const [key, o] of Object.entries(ORIGINAL)) await put(bucket, key, o);
+    for (const bucket of [versioned, plain, locked]) for (const [key, o] of Object.entries(ORIGINAL)) await put(bucket, key, o);
     const b = await cli('backup', '--json');
     expect(b.code, b.stderr).toBe(0);
     runId = summaryOf(b).runId as string;
-    for (const bucket of [versioned, plain]) await poison(bucket);
+    for (const bucket of [versioned, plain, locked]) await poison(bucket);
   });
 
   afterAll(async () => {
-    await Promise.all([versioned, plain, repoBucket].filter(Boolean).map((b) => emptyAndDeleteBucket(b)));
+    await Promise.all([versioned, plain, locked, repoBucket].filter(Boolean).map((b) => emptyAndDeleteBucket(b)));
     dir?.cleanup();
   });
 
@@ -181,6 +190,17 @@ describe('rollback', () => {
     expect(summaryOf(again).actions).toMatchObject({ upload: { keys: 0 }, delete: { keys: 0 }, unchanged: { keys: 6 } });
   });
 
+  it('rolls back a bucket with Object Lock and default retention: copies, undeletes and deletes are allowed', async () => {
+    const r = await cli('rollback', '--bucket', locked, '--prefix', 'lake/', '--at', runId, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/"message_type":"warning".*has Object Lock/);
+    const s = summaryOf(r);
+    expect(s).toMatchObject({ objectLock: true, failed: 0, bytesThroughClient: 0 });
+    expect(s.actions).toMatchObject({ copy: { keys: 2 }, undelete: { keys: 2 }, delete: { keys: 1 }, unchanged: { keys: 2 } });
+    for (const [key, o] of Object.entries(ORIGINAL)) if (!key.startsWith('other/')) expect(await read(locked, key), key).toEqual(o);
+    expect(await exists(locked, 'lake/new file=1.txt')).toBe(false);
+  });
+
   it('lists a key the bucket refuses and exits 3; the rest is rolled back, and a rerun finishes it', async () => {
     await put(versioned, 'lake/dt=2026-01-01/part 0.parquet', { body: 'poisoned again', type: 'text/plain', meta: {}, tags: {} });
     await put(versioned, 'lake/untouched.txt', { body: 'poisoned too', type: 'text/plain', meta: {}, tags: {} });
@@ -221,6 +241,13 @@ describe('rollback', () => {
     expect(both.code).toBe(2);
     const badAt = await cli('rollback', '--bucket', versioned, '--at', 'yesterday-ish');
     expect(badAt.code).toBe(2);
+  });
+
+  it('--at last-clean without a suspect run is the newest complete run, and says so', async () => {
+    const dry = await cli('rollback', '--bucket', versioned, '--prefix', 'lake/', '--at', 'last-clean', '--dry-run', '--json');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toMatch(/"message_type":"warning".*no unacknowledged suspect run/);
+    expect(summaryOf(dry).state).toBe(`state run ${runId} recorded (the newest complete run)`);
   });
 
   it('--keys-from rolls back only the named keys', async () => {

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
-import { hasRansomwareExtension, isExtensionSwap, ransomNoteMatcher } from '../../src/engine/anomaly-names.js';
-import { ContentSniffer, formatOf, hasFormat, isIncompressible, isText, type ContentSample } from '../../src/engine/anomaly-sniff.js';
+import { hasRansomwareExtension, isExtensionSwap, RANSOM_NOTE_PATTERNS, RANSOM_NOTE_WORDS, ransomNoteMatcher } from '../../src/engine/anomaly-names.js';
+import { ContentSniffer, formatOf, isIncompressible, isText, type ContentSample, type KnownFormat } from '../../src/engine/anomaly-sniff.js';
 import { compressBlob } from '../../src/repository/compress.js';
 
 /** A real Parquet file of `rows` rows. */
@@ -14,8 +14,8 @@ function parquet(rows: number): Buffer {
 }
 
 /** Streams `bytes` through a sniffer in chunks of the given sizes (repeating the last), as the reader does. */
-function sniff(bytes: Buffer, chunkSizes: number[] = [65536], newBlobs?: { raw: number; stored: number }[]): ContentSample {
-  const sniffer = new ContentSniffer();
+function sniff(bytes: Buffer, format: KnownFormat | undefined, chunkSizes: number[] = [65536], newBlobs?: { raw: number; stored: number }[]): ContentSample {
+  const sniffer = new ContentSniffer(format);
   let at = 0;
   for (let i = 0; at < bytes.length; i++) {
     const n = chunkSizes[Math.min(i, chunkSizes.length - 1)]!;
@@ -30,7 +30,7 @@ function sniff(bytes: Buffer, chunkSizes: number[] = [65536], newBlobs?: { raw: 
 function valid(key: string, bytes: Buffer): boolean {
   const format = formatOf(key);
   if (format === undefined) throw new Error(`no known format for ${key}`);
-  return hasFormat(format, sniff(bytes));
+  return sniff(bytes, format).formatOk!;
 }
 
 describe('format signatures', () => {
@@ -45,16 +45,18 @@ describe('format signatures', () => {
     expect(valid('A.PARQUET', pq)).toBe(true);
   });
 
-  it('keeps the head and the tail right whatever the chunk sizes', () => {
+  it('judges head and tail right whatever the chunk sizes', () => {
+    const broken = Buffer.concat([pq.subarray(0, pq.length - 1), Buffer.from('X')]);
+    const text = Buffer.from('é'.repeat(5000));
     for (const sizes of [[1], [3, 5, 7], [4095, 1, 2], [4096], [pq.length - 3, 1, 1, 1], [10, pq.length]]) {
-      const s = sniff(pq, sizes);
-      expect(s.size).toBe(pq.length);
-      expect(s.head.equals(pq.subarray(0, 4096))).toBe(true);
-      expect(s.tail.equals(pq.subarray(pq.length - 8))).toBe(true);
-      expect(hasFormat('parquet', s)).toBe(true);
+      expect(sniff(pq, 'parquet', sizes)).toMatchObject({ size: pq.length, formatOk: true });
+      expect(sniff(broken, 'parquet', sizes).formatOk).toBe(false);
+      expect(sniff(Buffer.concat([Buffer.from('PAR2'), pq.subarray(4)]), 'parquet', sizes).formatOk).toBe(false);
+      expect(sniff(text, 'text', sizes).formatOk).toBe(true); // characters cut at every possible place
+      expect(sniff(Buffer.concat([text.subarray(0, 3000), Buffer.from([0xff]), text.subarray(3000)]), 'text', sizes).formatOk).toBe(false);
     }
-    const tiny = Buffer.from('PAR1');
-    expect(sniff(tiny, [1]).tail.equals(tiny)).toBe(true);
+    expect(sniff(Buffer.from('PAR1PAR1'), 'parquet', [1]).formatOk).toBe(false); // too small for a footer
+    expect(sniff(pq, undefined)).toMatchObject({ size: pq.length, formatOk: undefined });
   });
 
   it('gzip and zstd by their magic; .csv.gz checks the outer format', () => {
@@ -101,7 +103,7 @@ describe('incompressible new data', () => {
   /** A sample whose new blobs are what the packer really made of `bytes` (one blob). */
   function packed(bytes: Buffer): ContentSample {
     const c = compressBlob(bytes);
-    return sniff(bytes, [bytes.length], [{ raw: bytes.length, stored: c.data.length }]);
+    return sniff(bytes, formatOf('x.bin'), [bytes.length], [{ raw: bytes.length, stored: c.data.length }]);
   }
   const text = Buffer.from(Array.from({ length: 2000 }, (_, i) => `${i},customer-${i % 50},2026-12-01T00:00:00Z`).join('\n'));
 
@@ -119,7 +121,7 @@ describe('incompressible new data', () => {
 
   it('needs at least 4 KiB of new data: deduplicated blobs are not new data', () => {
     expect(isIncompressible('t/x.csv', packed(randomBytes(4000)), 0.3)).toBe(false);
-    expect(isIncompressible('t/x.csv', sniff(randomBytes(64 * 1024)), 0.3)).toBe(false); // every blob deduplicated
+    expect(isIncompressible('t/x.csv', sniff(randomBytes(64 * 1024), 'text'), 0.3)).toBe(false); // every blob deduplicated
   });
 });
 
@@ -156,6 +158,10 @@ describe('ransom notes and extension swaps', () => {
     ]) {
       expect(isNote(key), key).toBe(false);
     }
+  });
+
+  it('every built-in pattern holds one of the words the matcher looks for first', () => {
+    for (const pattern of RANSOM_NOTE_PATTERNS) expect(RANSOM_NOTE_WORDS.some((w) => pattern.toLowerCase().includes(w)), pattern).toBe(true);
   });
 
   it('adds the policy patterns to the built-in ones', () => {

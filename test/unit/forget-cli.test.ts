@@ -54,11 +54,13 @@ describe('policy show and forget through the CLI', { timeout: 120_000 }, () => {
     expect(text.stdout).toContain('(retention days cut in Europe/Berlin)');
     expect(text.stdout).toMatch(/lake\/b\/\n\s+keep_last\s+1\s+from prefix lake\/b\/\n\s+keep_daily\s+3\s+from prefix lake\/b\/\n\s+min_age_days\s+0\s+from policy/);
     const json = summaryOf(await cli(['policy', 'show', '--json']));
-    const { anomaly, ...scope } = json.scopes[0];
-    expect(scope).toEqual({ group: 'local', bucket: 'lake', prefix: 'a/', rules: { keep_last: { value: 2, from: 'policy' }, min_age_days: { value: 0, from: 'policy' } } });
-    // The policy sets no anomaly: block, so every anomaly setting is a default.
-    expect(anomaly.enabled).toEqual({ value: true, from: 'default' });
+    const { anomaly, ...retention } = json.scopes[0];
+    expect(retention).toEqual({ group: 'local', bucket: 'lake', prefix: 'a/', rules: { keep_last: { value: 2, from: 'policy' }, min_age_days: { value: 0, from: 'policy' } } });
+    // Anomaly settings: every field with its value (shares as fractions) and where it comes from.
+    expect(anomaly).toMatchObject({ enabled: { value: true, from: 'default' }, deleted: { value: 0.05, from: 'default' }, history_runs: { value: 10, from: 'default' } });
+    expect(Object.keys(anomaly)).toHaveLength(14);
     expect(Object.values(anomaly as Record<string, { from: string }>).every((s) => s.from === 'default')).toBe(true);
+    expect(text.stdout).toContain('    anomaly detection on, default thresholds');
   });
 
   it('forget --dry-run prints every run with its reasons and changes nothing; forget then removes them', async () => {

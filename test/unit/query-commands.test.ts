@@ -161,6 +161,29 @@ describe('query commands', { timeout: 120_000 }, () => {
     expect(ok(await cli(['runs'])).stdout).toMatch(/^ID\s+GROUP\s+FINISHED/);
   });
 
+  it('diff <run> live compares a local source as it is now with the backup', async () => {
+    // Nothing changed in the lake since run 4.
+    expect(summaryOf(ok(await cli(['diff', '4', 'live', '--json'])))).toMatchObject({ identical: true, unchanged: { objects: 4 }, to: 'live' });
+    const since1 = ok(await cli(['diff', '1', 'live', '--details', '--json']));
+    expect(lines(since1, 'change').map((c) => `${c.change} ${c.key}`)).toEqual(['deleted a/1.json', 'added a/new.json']);
+    expect(summaryOf(since1)).toMatchObject({ identical: false, unchanged: { objects: 3 }, added: { objects: 1 }, deleted: { objects: 1 }, changed: { objects: 0 } });
+    expect(ok(await cli(['diff', '1', 'live', '--prefix', 'b/'])).stdout).toMatch(/^identical: the live bucket lake, prefix b\/ holds the same keys/m);
+    // From live to an instant makes no sense: refused, not guessed.
+    expect((await cli(['diff', 'live', '1'])).code).toBe(2);
+  });
+
+  it('a query whose reader closes stdout ends quietly with exit 0', async () => {
+    const { spawn } = await import('node:child_process');
+    const bin = new URL('../../bin/lakeguard', import.meta.url).pathname;
+    const child = spawn(process.execPath, [bin, '--policy', policy, 'find', '**', '--json'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // as `| head -0` would
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+
   it('find: globs, --deleted, --larger-than and --since through the CLI', async () => {
     const all = ok(await cli(['find', 'a/**', '--json']));
     expect(lines(all, 'match').map((m) => [m.key, m.deleted, m.versions])).toEqual([
@@ -220,6 +243,7 @@ describe('query commands', { timeout: 120_000 }, () => {
       h(['ls', 's3://raw/x/', '--at', '1']),
       h(['diff', '1', '2', '--details']),
       h(['runs', 'show', '2', '--failures']),
+      h(['runs', 'show', '2']), // its version list
     ]);
     for (const r of outputs) {
       expect(r.code, r.stderr).toBe(0);

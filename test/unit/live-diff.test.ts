@@ -1,0 +1,49 @@
+// mergeByKey (S3 key order, both sides streamed) and the prefixes `diff <T> live` lists.
+import { describe, expect, it } from 'vitest';
+import { isMultipartEtag, livePrefixes } from '../../src/engine/live-diff.js';
+import type { OpenedSource } from '../../src/engine/sources.js';
+import { MemStore } from '../../src/storage/mem-store.js';
+import { mergeByKey } from '../../src/util/key-order.js';
+
+async function pairs(left: string[], right: string[]): Promise<string[]> {
+  async function* slowly(keys: string[]) {
+    for (const k of keys) yield await Promise.resolve(k);
+  }
+  const out: string[] = [];
+  for await (const p of mergeByKey(left, slowly(right), (k) => k, (k) => k)) out.push(`${p.left ?? '-'}|${p.right ?? '-'}`);
+  return out;
+}
+
+describe('mergeByKey', () => {
+  it('pairs equal keys and keeps either side alone, in key order', async () => {
+    expect(await pairs(['a', 'c', 'd'], ['b', 'c', 'e'])).toEqual(['a|-', '-|b', 'c|c', 'd|-', '-|e']);
+    expect(await pairs([], ['x'])).toEqual(['-|x']);
+    expect(await pairs(['x'], [])).toEqual(['x|-']);
+    expect(await pairs([], [])).toEqual([]);
+  });
+
+  it('orders as S3 does (UTF-8 bytes), not as JavaScript compares UTF-16 units', async () => {
+    // U+FF61 sorts before U+1F600 in UTF-8 but after its surrogates in UTF-16.
+    expect(await pairs(['\uff61', '😀'], ['\uff61', '😀'])).toEqual(['\uff61|\uff61', '😀|😀']);
+  });
+});
+
+describe('livePrefixes', () => {
+  const source = (prefixes: string[]): OpenedSource => ({ bucket: 'b', objectStore: new MemStore(), prefixes, isExcluded: () => false });
+
+  it('lists the policy prefixes inside --prefix, or --prefix inside a policy prefix', () => {
+    expect(livePrefixes(source(['']), undefined)).toEqual(['']);
+    expect(livePrefixes(source(['']), 'a/b/')).toEqual(['a/b/']);
+    expect(livePrefixes(source(['a/', 'c/']), undefined)).toEqual(['a/', 'c/']);
+    expect(livePrefixes(source(['a/x/', 'a/y/', 'c/']), 'a/')).toEqual(['a/x/', 'a/y/']);
+    expect(livePrefixes(source(['a/']), 'a/b')).toEqual(['a/b']);
+    // Outside every policy prefix: nothing was backed up there, nothing is compared.
+    expect(livePrefixes(source(['a/']), 'z/')).toEqual([]);
+  });
+
+  it('knows a multipart ETag', () => {
+    expect(isMultipartEtag('"0123456789abcdef0123456789abcdef-3"')).toBe(true);
+    expect(isMultipartEtag('0123456789abcdef0123456789abcdef')).toBe(false);
+    expect(isMultipartEtag(null)).toBe(false);
+  });
+});
