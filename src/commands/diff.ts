@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
+import type { StateCut } from '../catalog/catalog.js';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type DiffScope, type DiffSummary } from '../catalog/queries.js';
 import { sourceName } from '../engine/sources.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
 import { liveDiff } from './diff-live.js';
+import { groupsCovering, isLastClean, resolveLastClean } from './last-clean.js';
 import { diffPrinter, summaryLines } from './diff-output.js';
 import { cutJson, instantOption, limitOption, requireBucket, requireGroup } from './query-common.js';
 
@@ -43,7 +45,8 @@ is not a checksum of the content, so such a key may show as changed with the sam
 keys that differ are printed as they are found (--details), the counts last; the last line says
 "identical" or "differs". Exit 0 either way; --json's summary has "identical": true/false.
 Times: ISO 8601 (local time unless it has an offset), a run id / prefix / number,
-90s / 15m / 2h / 3d / 1w ago, or now. For unversioned sources the resolution is one run: several
+90s / 15m / 2h / 3d / 1w ago, now, or last-clean (the state the last clean run before the oldest
+unacknowledged suspect run recorded, for the groups covering --bucket or --group). For unversioned sources the resolution is one run: several
 changes between two runs look like one.`,
     )
     .action(
@@ -54,12 +57,16 @@ changes between two runs look like one.`,
         try {
           const q = new CatalogQueries(ctx.catalog);
           const now = Date.now();
-          const from = instantOption(fromText, ctx.catalog, 'diff <from>', now);
+          const cutOf = (text: string, label: string): StateCut =>
+            isLastClean(text)
+              ? { runSeq: resolveLastClean(ctx.catalog, flags.group === undefined ? groupsCovering(ctx.policy, flags.bucket, sourceName) : [flags.group], reporter.event, label).clean.seq }
+              : instantOption(text, ctx.catalog, label, now);
+          const from = cutOf(fromText, 'diff <from>');
           if (toText.trim().toLowerCase() === 'live') {
             await liveDiff(ctx, q, reporter, from, flags, max);
             return;
           }
-          const to = instantOption(toText, ctx.catalog, 'diff <to>', now);
+          const to = cutOf(toText, 'diff <to>');
           const scope = scopeOf(ctx, q, flags);
           const summary = q.diffSummary(from, to, scope);
           const header = `from ${describeCut(from, ctx.catalog)} to ${describeCut(to, ctx.catalog)}`;

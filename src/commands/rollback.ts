@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import type { StateCut } from '../catalog/catalog.js';
-import { lastCleanRun } from '../catalog/anomalies.js';
 import { describeTimeCut, parseAt } from '../catalog/instant.js';
 import { CatalogQueries } from '../catalog/queries.js';
-import type { RunRow } from '../catalog/types.js';
 import type { EventSink } from '../engine/events.js';
 import { rollback, type RollbackSummary } from '../engine/rollback.js';
 import { ROLLBACK_ACTIONS } from '../engine/rollback-plan.js';
@@ -14,6 +12,7 @@ import type { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
+import { groupsCovering, isLastClean, resolveLastClean } from './last-clean.js';
 import { requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 import { keysFromFile } from './restore.js';
@@ -124,8 +123,9 @@ function namedKeys(file: string, bucket: string, source: Source): string[] {
  * record was never backed up, and is kept).
  */
 function rollbackInstant(ctx: Opened, at: string, source: Source, events: EventSink): { cut: StateCut; cutTime: number; label: string } {
-  if (at.trim().toLowerCase() === 'last-clean') {
-    const { clean, suspect } = lastClean(ctx, source, events);
+  if (isLastClean(at)) {
+    const groups = groupsCovering(ctx.policy, sourceName(source), sourceName);
+    const { clean, suspect } = resolveLastClean(ctx.catalog, groups, events, '--at');
     const why = suspect === undefined ? 'the newest complete run' : `the last clean run before the suspect run ${suspect.id}`;
     return { cut: { runSeq: clean.seq }, cutTime: clean.started, label: `state run ${clean.id} recorded (${why})` };
   }
@@ -133,27 +133,6 @@ function rollbackInstant(ctx: Opened, at: string, source: Source, events: EventS
   if ('time' in cut) return { cut, cutTime: cut.time, label: describeTimeCut(ctx.catalog, cut.time) };
   const run = ctx.catalog.listRuns().find((r) => r.seq === cut.runSeq)!;
   return { cut, cutTime: run.started, label: `state run ${run.id} recorded` };
-}
-
-/**
- * `last-clean`: the newest complete run, neither failed nor an unacknowledged suspect, of the
- * groups covering the bucket, started before their oldest unacknowledged suspect run.
- */
-function lastClean(ctx: Opened, source: Source, events: EventSink): { clean: RunRow; suspect: RunRow | undefined } {
-  const groups = ctx.policy.groups.filter((g) => g.sources.some((s) => sourceName(s) === sourceName(source))).map((g) => g.name);
-  const { suspect, lastClean: clean } = lastCleanRun(ctx.catalog, groups);
-  if (clean === undefined) {
-    throw new UsageError(
-      suspect === undefined
-        ? `--at last-clean: no complete run of ${groups.join(', ')} in the catalog`
-        : `--at last-clean: no complete clean run of ${groups.join(', ')} started before the suspect run ${suspect.id}`,
-      { hint: 'list runs with `lakeguard runs` and give --at a run id or a time' },
-    );
-  }
-  if (suspect === undefined) {
-    events({ type: 'warning', message: `--at last-clean: no unacknowledged suspect run of ${groups.join(', ')}: the newest complete run, ${clean.id}, is the last clean one` });
-  }
-  return { clean, suspect };
 }
 
 function describe(s: RollbackSummary, label: string, where: string): string {

@@ -41,15 +41,38 @@ export function suspectBlock(s: BackupSummary): string {
   if (a.findings.length > FINDINGS_SHOWN) lines.push(`            and ${a.findings.length - FINDINGS_SHOWN} more partitions`);
   lines.push(
     `  next      lakeguard runs show ${s.runId} --anomalies`,
-    `            (to repair: \`${rollbackHint(a.findings[0])}\`; if expected: \`lakeguard runs ack ${s.runId}\`)`,
+    `            (to repair: \`${rollbackHint(a.findings)}\`${otherBuckets(a.findings)}; if expected: \`lakeguard runs ack ${s.runId}\`)`,
   );
   return lines.join('\n');
 }
 
-/** The rollback a responder would try first: the first finding's partition, back to the last clean run. */
-function rollbackHint(f: PartitionFinding | undefined): string {
-  if (f === undefined) return 'lakeguard rollback --bucket B --prefix P --at last-clean --dry-run';
-  return `lakeguard rollback --bucket ${printable(f.bucket)}${f.partition === '' ? '' : ` --prefix ${printable(f.partition)}`} --at last-clean --dry-run`;
+/**
+ * The rollback a responder would try first: the first finding's bucket, under the deepest prefix
+ * (at a `/`) that holds every finding of that bucket, back to the last clean run. (Naming only
+ * the first partition would leave the others poisoned.)
+ */
+export function rollbackHint(findings: readonly PartitionFinding[]): string {
+  const first = findings[0];
+  if (first === undefined) return 'lakeguard rollback --bucket B --prefix P --at last-clean --dry-run';
+  const prefix = commonPrefix(findings.filter((f) => f.bucket === first.bucket).map((f) => f.partition));
+  return `lakeguard rollback --bucket ${printable(first.bucket)}${prefix === '' ? '' : ` --prefix ${printable(prefix)}`} --at last-clean --dry-run`;
+}
+
+/** After the hint: that findings in other buckets need their own rollback ('' when none). */
+export function otherBuckets(findings: readonly PartitionFinding[]): string {
+  const others = new Set(findings.map((f) => f.bucket).filter((b) => b !== findings[0]?.bucket)).size;
+  return others === 0 ? '' : ` (and the same for ${plural(others, 'other bucket')})`;
+}
+
+/** The longest common prefix of partition prefixes, cut back to its last `/`. */
+function commonPrefix(partitions: readonly string[]): string {
+  let common = partitions[0] ?? '';
+  for (const p of partitions) {
+    let i = 0;
+    while (i < common.length && i < p.length && common[i] === p[i]) i++;
+    common = common.slice(0, i);
+  }
+  return common.slice(0, common.lastIndexOf('/') + 1);
 }
 
 /** The mark of a run in `runs` and `calendar`: 'suspect', 'acknowledged' or null. */
@@ -145,7 +168,7 @@ function findingsText(catalog: Catalog, run: RunRow): string {
     lines.push(`  s3://${printable(`${f.bucket}/${f.partition}`)}${counts}`);
     for (const reason of f.reasons) lines.push(`    ${printable(reason)}`);
   }
-  if (v.suspect && v.ack === null) lines.push(`next: \`${rollbackHint(v.findings[0])}\`, or \`lakeguard runs ack ${run.id}\` if these changes were expected`);
+  if (v.suspect && v.ack === null) lines.push(`next: \`${rollbackHint(v.findings)}\`${otherBuckets(v.findings)}, or \`lakeguard runs ack ${run.id}\` if these changes were expected`);
   return lines.join('\n') + '\n';
 }
 

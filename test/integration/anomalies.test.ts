@@ -109,6 +109,7 @@ describe('a suspect run (anomalies found)', { timeout: 240_000 }, () => {
     expect(second.stdout).toMatch(/: complete, SUSPECT/);
     expect(second.stdout).toMatch(/SUSPECT +anomalies in 1 partition, 1 object flagged/);
     expect(second.stdout).toMatch(new RegExp(`next +lakeguard runs show \\S+ --anomalies`));
+    expect(second.stdout).toContain(`(to repair: \`lakeguard rollback --bucket ${source} --prefix data/ --at last-clean --dry-run\`; if expected:`);
     await put('data/part-1.json', JSON.stringify({ i: 1, rows: [5] }));
     expect(summaryOf(exits(0, await onA('backup', '--json')))).toMatchObject({ suspect: false });
   });

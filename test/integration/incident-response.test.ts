@@ -216,6 +216,10 @@ describe('incident response on a real Parquet lake', () => {
     const check = await cli('diff', cleanRun, 'live', '--bucket', source, '--json');
     expect(check.code, `${check.stdout}\n${check.stderr}`).toBe(0);
     expect(summaryOf(check)).toMatchObject({ identical: true, added: { objects: 0 }, changed: { objects: 0 }, deleted: { objects: 0 }, unchanged: { objects: cleanState.size } });
+    // The responder's own words work too: `last-clean` is the clean run while the incident is not acknowledged.
+    const checkLastClean = await cli('diff', 'last-clean', 'live', '--bucket', source, '--json');
+    expect(checkLastClean.code, checkLastClean.stderr).toBe(0);
+    expect(summaryOf(checkLastClean)).toMatchObject({ from: summaryOf(check).from, identical: true });
 
     // Converged: a second rollback has nothing to do, and writes nothing.
     const versionsAfter = await versionCount(source);

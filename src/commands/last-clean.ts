@@ -1,0 +1,43 @@
+/**
+ * `last-clean` as an instant, for every command a responder uses on the way back from an
+ * incident (`rollback --at`, `diff <from> live`): the state recorded by the newest complete run,
+ * neither failed nor an unacknowledged suspect, of the groups that cover the scope, started
+ * before their oldest unacknowledged suspect run (src/catalog/anomalies.ts, lastCleanRun).
+ */
+import { lastCleanRun } from '../catalog/anomalies.js';
+import type { RunRow } from '../catalog/types.js';
+import type { EventSink } from '../engine/events.js';
+import { UsageError } from '../errors.js';
+import type { Policy } from '../policy/types.js';
+import type { Catalog } from '../catalog/catalog.js';
+
+export function isLastClean(text: string): boolean {
+  return text.trim().toLowerCase() === 'last-clean';
+}
+
+/**
+ * The clean run and the suspect run it precedes (undefined when no run is suspect: then the
+ * newest complete run, with a warning). `groups`: the groups covering the scope (every group
+ * of the policy when the command has no narrower scope). Throws a one-line UsageError when
+ * there is no such run.
+ */
+export function resolveLastClean(catalog: Catalog, groups: readonly string[], events: EventSink, option: string): { clean: RunRow; suspect: RunRow | undefined } {
+  const { suspect, lastClean: clean } = lastCleanRun(catalog, groups);
+  if (clean === undefined) {
+    throw new UsageError(
+      suspect === undefined
+        ? `${option} last-clean: no complete run of ${groups.join(', ')} in the catalog`
+        : `${option} last-clean: no complete clean run of ${groups.join(', ')} started before the suspect run ${suspect.id}`,
+      { hint: 'list runs with `lakeguard runs` and give a run id or a time instead' },
+    );
+  }
+  if (suspect === undefined) {
+    events({ type: 'warning', message: `${option} last-clean: no unacknowledged suspect run of ${groups.join(', ')}: the newest complete run, ${clean.id}, is the last clean one` });
+  }
+  return { clean, suspect };
+}
+
+/** The groups whose sources include `bucket` (all groups without one). */
+export function groupsCovering(policy: Policy, bucket: string | undefined, sourceNameOf: (s: Policy['groups'][number]['sources'][number]) => string): string[] {
+  return policy.groups.filter((g) => bucket === undefined || g.sources.some((s) => sourceNameOf(s) === bucket)).map((g) => g.name);
+}
