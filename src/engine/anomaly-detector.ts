@@ -233,6 +233,10 @@ export class AnomalyDetector {
       if (!changedAny) continue;
       partitions.push({ ...stats, signals: { ...stats.signals } });
       const { settings } = scope;
+      // A bucket's first run (the catalog knew none of its keys) is its baseline: there is no
+      // earlier state to compare with, and a lake that already holds odd files would otherwise
+      // make every new user's first backup exit 4. Its signals and statistics are still recorded.
+      if (!this.catalogued.has(stats.bucket)) continue;
       const past = settings.historyRuns === 0 ? [] : history.partitionHistory(stats.bucket, stats.partition, settings.historyRuns).slice(0, settings.historyRuns);
       const finding = judgePartition({ stats, settings, validBytesAdded }, past);
       if (finding !== undefined) findings.push(finding);
