@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { lastCleanRun } from '../catalog/anomalies.js';
+import type { StateCut } from '../catalog/catalog.js';
 import { describeCut } from '../catalog/instant.js';
+import { UsageError } from '../errors.js';
 import { allPages, CatalogQueries, type DiffScope, type DiffSummary } from '../catalog/queries.js';
 import { sourceName } from '../engine/sources.js';
 import { action } from './action.js';
@@ -7,6 +10,7 @@ import { openAll, type Opened } from './context.js';
 import { liveDiff } from './diff-live.js';
 import { diffPrinter, summaryLines } from './diff-output.js';
 import { cutJson, instantOption, limitOption, requireBucket, requireGroup } from './query-common.js';
+import type { Reporter } from './reporter.js';
 
 interface DiffFlags {
   group?: string;
@@ -20,7 +24,7 @@ export function register(program: Command): void {
   program
     .command('diff')
     .description('what changed between two instants or runs: keys added, changed and deleted, with counts and bytes')
-    .argument('<from>', 'the earlier instant or run')
+    .argument('<from>', 'the earlier instant or run, or last-clean (as rollback --at takes it)')
     .argument('<to>', 'the later instant or run, or "live": the source buckets as they are now')
     .option('-g, --group <name>', 'only keys of this protection group')
     .option('-b, --bucket <name>', 'only this bucket (or local source name)')
@@ -37,7 +41,8 @@ ETag or the same content in the repository). --details lists each key with both 
 ETags and the time of the change (for a deleted key: when it was deleted).
 
 \`diff <from> live\` lists the policy's sources now (only listings: no object is read) and
-compares them with the backup's state at <from>, to check a repair without another backup:
+compares them with the backup's state at <from> (last-clean works here too, as for rollback),
+to check a repair without another backup:
 "unchanged" keys have the same ETag and size, which for multipart uploads (and SSE-KMS or SSE-C)
 is not a checksum of the content, so such a key may show as changed with the same bytes. The
 keys that differ are printed as they are found (--details), the counts last; the last line says
@@ -54,7 +59,7 @@ changes between two runs look like one.`,
         try {
           const q = new CatalogQueries(ctx.catalog);
           const now = Date.now();
-          const from = instantOption(fromText, ctx.catalog, 'diff <from>', now);
+          const from = fromText.trim().toLowerCase() === 'last-clean' ? lastCleanCut(ctx, flags, reporter) : instantOption(fromText, ctx.catalog, 'diff <from>', now);
           if (toText.trim().toLowerCase() === 'live') {
             await liveDiff(ctx, q, reporter, from, flags, max);
             return;
@@ -76,6 +81,31 @@ changes between two runs look like one.`,
         }
       }),
     );
+}
+
+/**
+ * `last-clean` (as rollback --at takes it): the state recorded by the newest complete run of
+ * the groups in scope (--group, else those covering --bucket, else all) that is not an
+ * unacknowledged suspect and started before the oldest unacknowledged suspect run.
+ */
+function lastCleanCut(ctx: Opened, flags: DiffFlags, reporter: Reporter): StateCut {
+  const groups = ctx.policy.groups
+    .filter((g) => (flags.group === undefined || g.name === flags.group) && (flags.bucket === undefined || g.sources.some((s) => sourceName(s) === flags.bucket)))
+    .map((g) => g.name);
+  const { suspect, lastClean } = lastCleanRun(ctx.catalog, groups);
+  const of = groups.length === 0 ? 'no group of the policy' : groups.join(', ');
+  if (lastClean === undefined) {
+    throw new UsageError(
+      suspect === undefined ? `diff last-clean: no complete run of ${of} in the catalog` : `diff last-clean: no complete clean run of ${of} started before the suspect run ${suspect.id}`,
+      { hint: 'list runs with `lakeguard runs` and give a run id or a time' },
+    );
+  }
+  reporter.info(
+    suspect === undefined
+      ? `last-clean: no unacknowledged suspect run of ${of}: the newest complete run, ${lastClean.id}`
+      : `last-clean: run ${lastClean.id}, the last clean run before the suspect run ${suspect.id}`,
+  );
+  return { runSeq: lastClean.seq };
 }
 
 /** --bucket, else the group's sources from the policy (or, without one, the catalog), narrowed by --prefix. */
