@@ -6,7 +6,7 @@ import { formatTime } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { plural, requireGroup } from './query-common.js';
+import { plural, requireGroup, withIso } from './query-common.js';
 import { runMarks } from './runs-anomalies.js';
 
 /** How a day shows its runs: one mark per kind of outcome that day, in this order. */
@@ -51,7 +51,7 @@ line per day with its runs.`,
           const totals = countRuns(cal.days.flatMap((d) => d.runs));
           if (reporter.json) {
             for (const day of cal.days) {
-              reporter.data({ message_type: 'day', date: day.date, ...countRuns(day.runs), suspect: day.runs.filter(suspect).length, runs: day.runs.map((r) => ({ ...r, suspect: suspect(r) })) }, '');
+              reporter.data({ message_type: 'day', date: day.date, ...countRuns(day.runs), suspect: day.runs.filter(suspect).length, runs: day.runs.map((r) => ({ ...withIso(r, 'started', 'finished'), suspect: suspect(r) })) }, '');
             }
             reporter.summary({ month: cal.month, timeZone: cal.timeZone, group: cal.group, ...totals, suspect: cal.days.flatMap((d) => d.runs).filter(suspect).length }, '');
           } else {

@@ -22,7 +22,7 @@ export function register(program: Command): void {
   program
     .command('diff')
     .description('what changed between two instants or runs: keys added, changed and deleted, with counts and bytes')
-    .argument('<from>', 'the earlier instant or run')
+    .argument('<from>', 'the earlier instant or run, or last-clean (as rollback --at takes it)')
     .argument('<to>', 'the later instant or run, or "live": the source buckets as they are now')
     .option('-g, --group <name>', 'only keys of this protection group')
     .option('-b, --bucket <name>', 'only this bucket (or local source name)')
@@ -39,7 +39,8 @@ ETag or the same content in the repository). --details lists each key with both 
 ETags and the time of the change (for a deleted key: when it was deleted).
 
 \`diff <from> live\` lists the policy's sources now (only listings: no object is read) and
-compares them with the backup's state at <from>, to check a repair without another backup:
+compares them with the backup's state at <from> (last-clean works here too, as for rollback),
+to check a repair without another backup:
 "unchanged" keys have the same ETag and size, which for multipart uploads (and SSE-KMS or SSE-C)
 is not a checksum of the content, so such a key may show as changed with the same bytes. The
 keys that differ are printed as they are found (--details), the counts last; the last line says
@@ -84,6 +85,7 @@ changes between two runs look like one.`,
       }),
     );
 }
+
 
 /** --bucket, else the group's sources from the policy (or, without one, the catalog), narrowed by --prefix. */
 function scopeOf(ctx: Opened, q: CatalogQueries, flags: DiffFlags): DiffScope {

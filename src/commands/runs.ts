@@ -89,7 +89,8 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
         const ctx = await openAll(cmd, { reporter });
         try {
           const q = new CatalogQueries(ctx.catalog);
-          const details = q.runShow(ref);
+          // --anomalies shows no keys line: skip counting them.
+          const details = q.runShow(ref, flags.anomalies ? 0 : undefined);
           if (details === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
           const seq = details.run.seq;
           if (flags.anomalies) return showAnomalies(ctx.catalog, details.run, reporter, { csv: flags.csv === true, ...(flags.limit === undefined ? {} : { limit: flags.limit }) });

@@ -188,6 +188,10 @@ describe('the responder’s queries on a versioned bucket', () => {
     const multipart = summaryOf(await ok('diff', '3', 'live', '--prefix', 'big/', '--json'));
     expect(multipart).toMatchObject({ identical: false, changed: { objects: 1 }, multipartEtags: 1 });
     expect((await ok('diff', '3', 'live', '--prefix', 'big/')).stdout).toContain('1 changed object with a multipart ETag on one side');
+    // last-clean, as rollback takes it: without a suspect run, the newest complete run (3).
+    const lastClean = await ok('diff', 'last-clean', 'live', '--prefix', 'big/', '--json');
+    expect(summaryOf(lastClean)).toMatchObject({ from: { runSeq: 3 }, changed: { objects: 1 } });
+    expect((await ok('diff', 'last-clean', 'live', '--prefix', 'big/')).stdout).toMatch(/^last-clean: no unacknowledged suspect run of lake: the newest complete run, /m);
 
     // Only the policy's sources can be listed.
     const other = await cli('diff', '2', 'live', '--bucket', repoBucket);

@@ -95,8 +95,9 @@ describe('parseAt', () => {
     expect(cut.time).toBeLessThanOrEqual(Date.now() - 3_600_000);
   });
 
-  it('describes cuts for people: a run by id, number and start, a time in UTC', () => {
-    expect(describeCut({ runSeq: 2 }, cat)).toBe('run 20261122T221500Z-3fb000 (#2, 2026-11-22 22:15:00Z)');
-    expect(describeCut({ time: Date.UTC(2026, 10, 22, 10, 42) }, cat)).toBe('2026-11-22 10:42:00Z');
+  it('describes cuts for people: a run by id, number and end (or start), a time in UTC, to the millisecond', () => {
+    // This run never finished: its start, said so.
+    expect(describeCut({ runSeq: 2 }, cat)).toBe('run 20261122T221500Z-3fb000 (#2, started 2026-11-22 22:15:00.000Z, not finished)');
+    expect(describeCut({ time: Date.UTC(2026, 10, 22, 10, 42, 0, 7) }, cat)).toBe('2026-11-22 10:42:00.007Z');
   });
 });

@@ -139,6 +139,7 @@ describe('query commands', { timeout: 120_000 }, () => {
     const busy = days.filter((d) => (d.runs as unknown[]).length > 0);
     expect(busy.map((d) => [d.date, d.complete])).toEqual([[day, 4]]);
     expect((busy[0]!.runs as { id: string; status: string }[]).map((x) => x.id)).toEqual(runIds);
+    for (const run of busy[0]!.runs as { started: number; startedIso: string }[]) expect(run.startedIso).toBe(new Date(run.started).toISOString());
     expect(summaryOf(r)).toMatchObject({ runs: 4, complete: 4, partial: 0, failed: 0, timeZone: 'UTC' });
     const bad = await cli(['calendar', '--month', '2026-13']);
     expect(bad.code).toBe(2);
