@@ -15,6 +15,7 @@ import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.
 import { selectState, statePage } from '../../src/catalog/restore-selection.js';
 import { Catalog as CatalogClass } from '../../src/catalog/catalog.js';
 import { CatalogQueries } from '../../src/catalog/queries.js';
+import { forget } from '../../src/engine/forget.js';
 import { rebuildCatalog } from '../../src/engine/rebuild.js';
 import type { ObjectEntry } from '../../src/storage/types.js';
 
@@ -145,6 +146,37 @@ describe('versioned sources', () => {
       const other = CatalogClass.open(rebuilt, repo.id);
       try {
         expect(records(other, 'd/a.txt')).toEqual(records(catalog, 'd/a.txt'));
+      } finally {
+        other.close();
+      }
+    });
+
+    it('forget drops the first record of a reinstated version, keeps the reinstatement; nothing is captured again; a rebuild agrees', async () => {
+      await bucket.put('f/a.txt', Buffer.from('alpha'));
+      await backup();
+      tick(1);
+      await bucket.delete('f/a.txt');
+      await backup();
+      const marker = (await listVersions('f/a.txt')).find((v) => v.isDeleteMarker)!;
+      await bucket.delete('f/a.txt', { versionId: marker.versionId! });
+      const r3 = await backup();
+      expect(r3.counters.objectsReinstated).toBe(1);
+
+      const done = await forget(repo, catalog, testPolicy(repo.location, [{ ...group, retention: { keepLast: 1 }, sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }] }]), { dryRun: false });
+      expect(done.dropped.length).toBe(2); // the first record and the delete marker; the reinstatement stays
+      const [v1] = await listVersions('f/a.txt');
+      expect(records(catalog, 'f/a.txt')).toEqual([[v1!.versionId, false]]);
+      expect(await contentAtRun(r3.runId, 'f/a.txt', 'f-r3')).toBe('alpha');
+
+      const r4 = await backup();
+      expect(r4.counters).toMatchObject({ objectsNew: 0, objectsDeleted: 0, bytesRead: 0 });
+      expect(r4.counters.objectsReinstated ?? 0).toBe(0);
+
+      const rebuilt = join(dir.path, 'rebuilt-f.db');
+      await rebuildCatalog({ repo, catalogPath: rebuilt });
+      const other = CatalogClass.open(rebuilt, repo.id);
+      try {
+        expect(records(other, 'f/a.txt')).toEqual([[v1!.versionId, false]]);
       } finally {
         other.close();
       }
