@@ -1,7 +1,7 @@
 /**
  * What a backup asks the catalog while it lists its sources (src/engine/scan.ts): the newest
  * catalogued version of each key, page by page in key order (the incremental merge-join
- * against a listing), whether a listed version is already catalogued, whether a prefix still
+ * against a listing), whether a listed version is already catalogued (and its row), whether a prefix still
  * holds live keys. These run once per listed key or page, so their statements are prepared once
  * per catalog (Catalog.nthKey, which splits a prefix for the fan-out, stays with the Catalog).
  */
@@ -25,9 +25,12 @@ function prepareStatements(catalog: Catalog) {
       .pluck(),
     objectOf: db.prepare('SELECT id FROM objects WHERE bucket = ? AND key = ?').pluck(),
     latestNullVersion: db.prepare(
-      `SELECT v.delete_marker AS deleteMarker, ${etagSql('v.etag')} AS etag, v.size AS size, ${lastModifiedSql('v')} AS lastModified FROM versions v
+      `SELECT v.id AS row, v.delete_marker AS deleteMarker, ${etagSql('v.etag')} AS etag, v.size AS size, ${lastModifiedSql('v')} AS lastModified FROM versions v
        WHERE v.object = ? AND v.version_id IS NULL ORDER BY v.valid_from DESC, v.id DESC LIMIT 1`,
     ),
+    // The newest record of a version: a version may have several (docs/catalog.md "Reinstated versions").
+    versionRow: db.prepare('SELECT id FROM versions WHERE object = ? AND version_id = ? ORDER BY valid_from DESC, id DESC LIMIT 1').pluck(),
+    isDropped: db.prepare('SELECT 1 FROM dropped_versions WHERE object = ? AND version_id = ?').pluck(),
   };
 }
 
@@ -39,20 +42,43 @@ function statementsOf(catalog: Catalog): ReturnType<typeof prepareStatements> {
   return stmts;
 }
 
+/** A listed version as the catalog knows it (see cataloguedVersion). */
+type ListedVersion = { key: string; versionId: string | null; isDeleteMarker: boolean; etag: string; size: number; lastModified: Date };
+
 /**
  * Whether a listed version is already catalogued: by version id, or — for the "null" version
  * of a bucket whose versioning was suspended or enabled late — by etag, size and time.
  */
-export function hasVersion(catalog: Catalog, bucket: string, entry: { key: string; versionId: string | null; isDeleteMarker: boolean; etag: string; size: number; lastModified: Date }): boolean {
-  const bucketId = catalog.findBucketId(bucket);
-  if (bucketId === undefined) return false;
-  const objectId = statementsOf(catalog).objectOf.get(bucketId, entry.key) as number | undefined;
-  if (objectId === undefined) return false;
-  if (entry.versionId !== null) return catalog.isVersionKnown(objectId, entry.versionId);
-  const row = statementsOf(catalog).latestNullVersion.get(objectId) as { deleteMarker: number; etag: string; size: number; lastModified: number } | undefined;
-  if (row === undefined) return false;
-  if (entry.isDeleteMarker) return row.deleteMarker === 1;
-  return row.deleteMarker === 0 && row.etag === entry.etag && row.size === entry.size && row.lastModified === entry.lastModified.getTime();
+export function hasVersion(catalog: Catalog, bucket: string, entry: ListedVersion): boolean {
+  return cataloguedVersion(catalog, bucket, entry) !== undefined;
+}
+
+/**
+ * The catalog row of a listed version (its newest record), null when forget dropped every
+ * record of it (the version id is remembered, docs/catalog.md "Forget"), undefined when the
+ * catalog never had it. Matched as hasVersion says. `objectId`: the key's object row when the
+ * caller already knows it (saves a lookup per listed version).
+ */
+export function cataloguedVersion(catalog: Catalog, bucket: string, entry: ListedVersion, objectId?: number): number | null | undefined {
+  const stmts = statementsOf(catalog);
+  let object = objectId;
+  if (object === undefined) {
+    const bucketId = catalog.findBucketId(bucket);
+    if (bucketId === undefined) return undefined;
+    object = stmts.objectOf.get(bucketId, entry.key) as number | undefined;
+    if (object === undefined) return undefined;
+  }
+  if (entry.versionId !== null) {
+    const row = stmts.versionRow.get(object, entry.versionId) as number | undefined;
+    if (row !== undefined) return row;
+    return stmts.isDropped.get(object, entry.versionId) === undefined ? undefined : null;
+  }
+  const row = stmts.latestNullVersion.get(object) as { row: number; deleteMarker: number; etag: string; size: number; lastModified: number } | undefined;
+  if (row === undefined) return undefined;
+  const same = entry.isDeleteMarker
+    ? row.deleteMarker === 1
+    : row.deleteMarker === 0 && row.etag === entry.etag && row.size === entry.size && row.lastModified === entry.lastModified.getTime();
+  return same ? row.row : undefined;
 }
 
 /**

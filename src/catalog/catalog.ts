@@ -165,6 +165,10 @@ export class Catalog {
         `SELECT 1 FROM (SELECT ? AS o, ? AS v) p WHERE EXISTS (SELECT 1 FROM versions WHERE object = p.o AND version_id = p.v)
            OR EXISTS (SELECT 1 FROM dropped_versions WHERE object = p.o AND version_id = p.v)`,
       ),
+      // A reinstated record is imported once: the same record again (a second import) is skipped.
+      recordExists: db
+        .prepare('SELECT 1 FROM versions WHERE object = ? AND version_id IS ? AND valid_from = ? AND delete_marker = ?')
+        .pluck(),
       insertVersion: db.prepare(
         `INSERT INTO versions (object, version_id, delete_marker, size, etag, last_modified, valid_from, storage_class, meta, run, blob)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -306,12 +310,18 @@ export class Catalog {
     return result;
   }
 
-  /** Inserts versions; a version whose S3 version id is already catalogued is skipped. Returns rows inserted. */
+  /**
+   * Inserts versions; a version whose S3 version id is already catalogued is skipped, unless the
+   * record reinstates it (VersionRecord.reinstated; then only the same record again is skipped).
+   * Returns rows inserted.
+   */
   insertVersions(runSeq: number, records: readonly VersionRecord[]): number {
     let inserted = 0;
     for (const r of records) {
       const objectId = (this.stmts.objectId.get(this.bucketId(r.bucket), r.key) as { id: number }).id;
-      if (r.versionId !== null && this.isVersionKnown(objectId, r.versionId)) continue;
+      if (r.reinstated === true) {
+        if (this.stmts.recordExists.get(objectId, r.versionId, r.validFrom, r.deleteMarker ? 1 : 0) !== undefined) continue;
+      } else if (r.versionId !== null && this.isVersionKnown(objectId, r.versionId)) continue;
       const blobs = r.blobs.map((hex) => {
         const blob = this.stmts.blobRow.get({ hash: Buffer.from(hex, 'hex') }) as number | undefined;
         if (blob === undefined) throw new LakeguardError(`catalog: version ${r.bucket}/${r.key} refers to unknown blob ${hex}`);
@@ -438,35 +448,16 @@ export class Catalog {
 
   /** A page of the versions a run recorded, in row order, as its records give them (blob ids in hex). */
   versionsOfRun(runSeq: number, afterRow: number, limit: number): (VersionRecord & { row: number })[] {
-    const rows = this.db
-      .prepare(
-        `SELECT v.id AS row, b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS deleteMarker,
-                v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, v.valid_from AS validFrom,
-                v.storage_class AS storageClass, m.json AS meta,
-                CASE WHEN v.blob IS NOT NULL THEN (SELECT hex(bl.hash) FROM blobs bl WHERE bl.id = v.blob)
-                  ELSE (SELECT group_concat(hex(x.hash), ',') FROM (SELECT bl.hash AS hash FROM version_blobs vb JOIN blobs bl ON bl.id = vb.blob
-                   WHERE vb.version = v.id ORDER BY vb.seq) x) END AS blobs,
-                vs.signals AS signals
-         FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket LEFT JOIN metas m ON m.id = v.meta
-           LEFT JOIN version_signals vs ON vs.version = v.id
-         WHERE v.run = ? AND v.id > ? ORDER BY v.id LIMIT ?`,
-      )
-      .all(runSeq, afterRow, limit) as Row[];
-    return rows.map((r) => ({
-      row: r.row as number,
-      bucket: r.bucket as string,
-      key: r.key as string,
-      versionId: r.versionId as string | null,
-      deleteMarker: r.deleteMarker === 1,
-      size: r.size as number,
-      etag: r.etag as string,
-      lastModified: r.lastModified as number,
-      validFrom: r.validFrom as number,
-      ...(r.storageClass === null ? {} : { storageClass: decodeStorageClass(r.storageClass)! }),
-      ...(r.meta === null ? {} : { meta: JSON.parse(r.meta as string) as StoredMeta }),
-      blobs: r.blobs === null ? [] : (r.blobs as string).toLowerCase().split(','),
-      ...(r.signals === null ? {} : { signals: (r.signals as string).split(',') as ObjectSignal[] }),
-    }));
+    const rows = this.db.prepare(`${VERSION_RECORD_SQL} WHERE v.run = ? AND v.id > ? ORDER BY v.id LIMIT ?`).all(runSeq, afterRow, limit) as Row[];
+    return rows.map(toVersionRecord);
+  }
+
+  /** One catalogued version as a record (blob ids in hex; no signals: they were the first read's). */
+  versionRecordAt(row: number): VersionRecord {
+    const r = this.db.prepare(`${VERSION_RECORD_SQL} WHERE v.id = ?`).get(row) as Row | undefined;
+    if (r === undefined) throw new LakeguardError(`catalog: version row ${row} does not exist`);
+    const { row: _row, signals: _signals, reinstated: _reinstated, ...record } = toVersionRecord(r);
+    return record;
   }
 
   /** The failure records of a run, in the order it met them. */
@@ -590,5 +581,41 @@ function toRunRow(r: Row): RunRow {
     status: r.status as RunStatus,
     host: r.host as string | null,
     counters: r.counters === null ? null : (JSON.parse(r.counters as string) as RunCounters),
+  };
+}
+
+/**
+ * Versions as records (finish with a WHERE clause). `reinstated`: a record of a version id an
+ * earlier record of the key already holds, or one forget dropped (a backup records a known
+ * version id only to reinstate it; docs/catalog.md "Reinstated versions").
+ */
+const VERSION_RECORD_SQL = `SELECT v.id AS row, b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS deleteMarker,
+         v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, v.valid_from AS validFrom,
+         v.storage_class AS storageClass, m.json AS meta,
+         CASE WHEN v.blob IS NOT NULL THEN (SELECT hex(bl.hash) FROM blobs bl WHERE bl.id = v.blob)
+           ELSE (SELECT group_concat(hex(x.hash), ',') FROM (SELECT bl.hash AS hash FROM version_blobs vb JOIN blobs bl ON bl.id = vb.blob
+            WHERE vb.version = v.id ORDER BY vb.seq) x) END AS blobs,
+         vs.signals AS signals,
+         v.version_id IS NOT NULL AND (EXISTS (SELECT 1 FROM versions w WHERE w.object = v.object AND w.version_id = v.version_id AND w.id < v.id)
+           OR EXISTS (SELECT 1 FROM dropped_versions d WHERE d.object = v.object AND d.version_id = v.version_id)) AS reinstated
+  FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket LEFT JOIN metas m ON m.id = v.meta
+    LEFT JOIN version_signals vs ON vs.version = v.id`;
+
+function toVersionRecord(r: Row): VersionRecord & { row: number } {
+  return {
+    row: r.row as number,
+    bucket: r.bucket as string,
+    key: r.key as string,
+    versionId: r.versionId as string | null,
+    deleteMarker: r.deleteMarker === 1,
+    size: r.size as number,
+    etag: r.etag as string,
+    lastModified: r.lastModified as number,
+    validFrom: r.validFrom as number,
+    ...(r.storageClass === null ? {} : { storageClass: decodeStorageClass(r.storageClass)! }),
+    ...(r.meta === null ? {} : { meta: JSON.parse(r.meta as string) as StoredMeta }),
+    blobs: r.blobs === null ? [] : (r.blobs as string).toLowerCase().split(','),
+    ...(r.signals === null ? {} : { signals: (r.signals as string).split(',') as ObjectSignal[] }),
+    ...(r.reinstated === 1 ? { reinstated: true as const } : {}),
   };
 }

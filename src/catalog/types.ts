@@ -34,6 +34,12 @@ export interface VersionRecord {
   blobs: string[];
   /** What anomaly detection saw in this version (anomaly-types.ts); absent when nothing. */
   signals?: ObjectSignal[];
+  /**
+   * A version an earlier record already holds that is the key's state again from `validFrom`
+   * (what hid it was removed from the bucket: docs/repository-format.md "runs/"). Recorded
+   * although its version id is known; absent on every other record.
+   */
+  reinstated?: true;
 }
 
 export interface FailureRecord {
@@ -62,6 +68,12 @@ export interface RunCounters {
    * each recorded with the failures under a SKIP_CODES code. Absent in runs from before it existed.
    */
   objectsSkipped?: number;
+  /**
+   * Keys of a versioned source whose current version was already catalogued but hidden (its delete
+   * marker or a newer version was removed): recorded again as their state, nothing read. Absent
+   * in runs from before it existed.
+   */
+  objectsReinstated?: number;
   bytesRead: number;
   bytesNew: number;
   bytesStored: number;

@@ -145,6 +145,15 @@ export class AnomalyDetector {
         s.changed++;
         s.bytesChanged += change.entry.size;
         return;
+      case 'reinstated':
+        // A version the repository already holds is the key's state again (an undelete, a
+        // rollback's removed delete markers, a newer version permanently deleted): no new data,
+        // so never "added" or "changed". A key that was live counts in `before`; one whose
+        // current version is a delete marker again was deleted.
+        if (change.previous === null || change.previous.deleteMarker) return;
+        if (change.entry.isDeleteMarker) this.countDeleted(p, key, change.previous.size);
+        else s.before++;
+        return;
       case 'new':
         if (versioned) {
           if (change.entry.isDeleteMarker && change.entry.isLatest) {

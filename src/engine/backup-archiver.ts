@@ -16,7 +16,7 @@ import type { BackupOptions } from './backup.js';
 import { AnomalyDetector } from './anomaly-detector.js';
 import { BlobSaver } from './backup-dedup.js';
 import { MAX_FANOUT_DEPTH, keyRanges, subPrefixDepth } from './backup-plan.js';
-import { RunWriter, isCataloguedVersion, versionRecord } from './backup-records.js';
+import { RunWriter, isCataloguedVersion, reinstate, versionRecord } from './backup-records.js';
 import { ObjectReader, isUnreadable } from './backup-transfer.js';
 import { scanRange, scanVersions, type Change, type KeyRange } from './scan.js';
 import type { OpenedSource } from './sources.js';
@@ -155,6 +155,14 @@ export class Archiver {
         c.objectsSeen++;
         await this.startTransfer(source, change.entry, change.previous);
         break;
+      case 'reinstated':
+        c.objectsSeen++;
+        c.objectsReinstated = (c.objectsReinstated ?? 0) + 1;
+        if (change.version !== null) this.writer.reinstated(change.version, change.previous);
+        else if (change.entry.isDeleteMarker) this.writer.deleteMarker(source.bucket, change.entry, { previous: change.previous });
+        // Forget dropped every record of it: the content is read again, recorded as a reinstatement.
+        else await this.startTransfer(source, change.entry, change.previous, true);
+        break;
     }
     this.progress(false);
   }
@@ -169,8 +177,9 @@ export class Archiver {
     this.counters.bytesNew += entry.size;
   }
 
-  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
+  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating = false): Promise<void> {
     if (this.packer === null) {
+      if (reinstating) return; // counted as reinstated
       this.countCopied(entry, previous);
       this.opts.events?.({ type: 'would-back-up', bucket: source.bucket, key: entry.key, versionId: entry.versionId, size: entry.size, change: previous === null ? 'new' : 'changed' });
       return;
@@ -186,10 +195,10 @@ export class Archiver {
       })().finally(() => (this.draining = null));
       await this.draining;
     }
-    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previous)));
+    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previous, reinstating)));
   }
 
-  private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null): Promise<void> {
+  private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating: boolean): Promise<void> {
     const read = await this.reader!.read(source, entry, this.detector?.snifferFor(source.bucket, entry.key));
     if (read instanceof StorageError) {
       this.writer.failed(source.bucket, entry, read);
@@ -201,9 +210,11 @@ export class Archiver {
       this.durable.spawn(() => Promise.all(read.stored).then(() => undefined));
       return;
     }
-    this.countCopied(entry, previous);
-    const signals = read.sample === undefined ? undefined : this.detector?.versionRead(source.bucket, source.versioned === true, entry, previous, read.sample);
-    const record = versionRecord(source.bucket, entry, previous, read, signals);
+    // A reinstated version read again (forget had dropped it) is neither new data nor judged again.
+    if (!reinstating) this.countCopied(entry, previous);
+    const signals = reinstating || read.sample === undefined ? undefined : this.detector?.versionRead(source.bucket, source.versioned === true, entry, previous, read.sample);
+    const observed = versionRecord(source.bucket, entry, previous, read, signals);
+    const record = reinstating ? reinstate(observed, previous) : observed;
     // The record may reach the catalog only once every blob it needs is in a written pack.
     this.durable.spawn(async () => {
       await Promise.all(read.stored);

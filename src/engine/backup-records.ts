@@ -17,7 +17,7 @@ export class RunWriter {
   private readonly writer: RecordWriter | null;
 
   constructor(
-    catalog: Catalog,
+    private readonly catalog: Catalog,
     private readonly events: EventSink | undefined,
     runSeq: number | null,
     private readonly counters: RunCounters,
@@ -45,10 +45,20 @@ export class RunWriter {
     });
   }
 
-  /** A delete marker listed by a versioned bucket. */
-  deleteMarker(bucket: string, entry: ObjectEntry): void {
+  /** A delete marker listed by a versioned bucket; `reinstated`: one the catalog has, current again. */
+  deleteMarker(bucket: string, entry: ObjectEntry, reinstated?: { previous: LatestVersion | null }): void {
     const at = entry.lastModified.getTime();
-    this.writer?.addVersion({ bucket, key: entry.key, versionId: entry.versionId, deleteMarker: true, size: 0, etag: '', lastModified: at, validFrom: at, blobs: [] });
+    const record: VersionRecord = { bucket, key: entry.key, versionId: entry.versionId, deleteMarker: true, size: 0, etag: '', lastModified: at, validFrom: at, blobs: [] };
+    this.writer?.addVersion(reinstated === undefined ? record : reinstate(record, reinstated.previous));
+  }
+
+  /**
+   * A catalogued version (row `version`) that is the key's current version again: the same
+   * record (content, metadata, blobs: nothing is read) from the run's observation time on.
+   */
+  reinstated(version: number, previous: LatestVersion | null): void {
+    if (this.writer === null) return;
+    this.writer.addVersion(reinstate(this.catalog.versionRecordAt(version), previous));
   }
 
   /**
@@ -102,6 +112,15 @@ export function versionRecord(bucket: string, entry: ObjectEntry, previous: Late
     blobs,
     ...(signals === undefined || signals.length === 0 ? {} : { signals }),
   };
+}
+
+/**
+ * `record` as a reinstatement (VersionRecord.reinstated): the key's state from now on. The run
+ * saw it now; when it came back between two runs is unknown. Always after the record it replaces.
+ */
+export function reinstate(record: VersionRecord, previous: LatestVersion | null): VersionRecord {
+  const now = Date.now();
+  return { ...record, validFrom: previous === null ? now : Math.max(now, previous.validFrom + 1), reinstated: true };
 }
 
 /** GET's Last-Modified has whole seconds; a listing's may have milliseconds. */

@@ -439,6 +439,7 @@ export class RecordLoader {
       const { t: _t, sig, ...version } = rec as unknown as VersionRecord & { t: 'v'; sig?: unknown };
       const signals = recordSignals(sig);
       if (signals !== undefined) version.signals = signals;
+      if (version.reinstated !== undefined && version.reinstated !== true) delete version.reinstated;
       if (typeof version.bucket !== 'string' || typeof version.key !== 'string' || !Array.isArray(version.blobs)) {
         this.damaged(`run ${run}`, `record ${line} is not a valid version record; skipped`);
         return;

@@ -1,6 +1,6 @@
 import type { Catalog } from '../catalog/catalog.js';
 import type { LatestVersion } from '../catalog/types.js';
-import { hasLiveKeys, hasVersion, latestPage } from '../catalog/backup-lookups.js';
+import { cataloguedVersion, hasLiveKeys, latestPage } from '../catalog/backup-lookups.js';
 import type { ObjectEntry, ObjectStore, SkippedEntry } from '../storage/types.js';
 import { compareKeys, prefixUpperBound } from '../util/key-order.js';
 
@@ -16,6 +16,13 @@ export type Change =
   | { kind: 'changed'; entry: ObjectEntry; previous: LatestVersion }
   | { kind: 'unchanged'; entry: ObjectEntry }
   | { kind: 'deleted'; previous: LatestVersion }
+  /**
+   * Versioned buckets: the key's current version (`entry`, isLatest) is catalogued but is not
+   * the catalog's newest version of the key (`previous`; null when forget left the key none):
+   * what hid it (a delete marker, a newer version) was removed from the bucket. `version`: the
+   * catalog row holding it, null when forget dropped it (the content must be read again).
+   */
+  | { kind: 'reinstated'; entry: ObjectEntry; previous: LatestVersion | null; version: number | null }
   | { kind: 'excluded'; key: string }
   /** Listed but not an object (a symbolic link or special file in a directory): recorded, never read. */
   | { kind: 'skipped'; entry: SkippedEntry };
@@ -30,7 +37,11 @@ export interface ScanTarget {
 /**
  * For a bucket that keeps versions: lists every version and delete marker (ListObjectVersions)
  * and yields `new` for each one the catalog does not have yet — a version is never fetched
- * twice. Versions expired by lifecycle before a run saw them are simply absent.
+ * twice. Versions expired by lifecycle before a run saw them are simply absent. The listing is
+ * merge-joined with the catalog's newest version per key (as scanRange does), so the catalog
+ * follows the bucket's current state: a key whose current version is catalogued but is not
+ * the catalog's newest is `reinstated` (its delete marker or newer version was removed), and a
+ * live key with no version left at all is `deleted` (every version permanently deleted).
  */
 export async function* scanVersions(
   catalog: Catalog,
@@ -38,19 +49,54 @@ export async function* scanVersions(
   prefix: string,
   opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal },
 ): AsyncGenerator<Change> {
+  const listed = new Set<string>();
+  const catalogued: string[] = [];
+  const cursor = new CatalogCursor(catalog, target.bucket, prefix, prefixUpperBound(prefix), opts.shallow ? prefix.length : null, (p) => catalogued.push(p));
   const skipped: SkippedEntry[] = [];
   const listOpts = { versions: true, ...(opts.shallow ? { delimiter: '/' } : {}), ...signalOpt(opts.signal), onSkip: (s: SkippedEntry) => skipped.push(s) };
+  /** The key of the versions being listed, and its newest catalogued version (undefined: none). */
+  let current: { key: string; latest: LatestVersion | undefined } | undefined;
   for await (const item of target.objectStore.list(prefix, listOpts)) {
     yield* skips(target, skipped, undefined);
     if (item.kind === 'prefix') {
+      listed.add(item.prefix);
       opts.onPrefix?.(item.prefix);
       continue;
     }
+    if (current?.key !== item.key) {
+      yield* vanished(cursor, target, item.key);
+      const row = cursor.peek();
+      const same = row !== undefined && row.key === item.key;
+      if (same) cursor.next();
+      current = { key: item.key, latest: same ? row : undefined };
+    }
     if (target.isExcluded(item.key)) yield { kind: 'excluded', key: item.key };
-    else if (hasVersion(catalog, target.bucket, item)) yield { kind: 'unchanged', entry: item };
-    else yield { kind: 'new', entry: item };
+    else yield versionChange(catalog, target.bucket, item, current.latest);
   }
   yield* skips(target, skipped, undefined);
+  yield* vanished(cursor, target, null);
+  for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
+}
+
+/** What one listed version of a versioned bucket means, given the key's newest catalogued version. */
+function versionChange(catalog: Catalog, bucket: string, entry: ObjectEntry, latest: LatestVersion | undefined): Change {
+  const row = cataloguedVersion(catalog, bucket, entry, latest?.objectId);
+  if (row === undefined) return { kind: 'new', entry };
+  // An older version the catalog has, or the current one that is already the key's state
+  // (a catalogued record always gives its key a newest version: `latest` is then defined).
+  if (!entry.isLatest || row === latest?.versionRow || (latest === undefined && row !== null)) return { kind: 'unchanged', entry };
+  return { kind: 'reinstated', entry, previous: latest ?? null, version: row };
+}
+
+/**
+ * Catalogued keys before `listedKey` (all that are left when null) that are live in the
+ * catalog: the listing skipped them, so they no longer exist (deleted ones stay deleted).
+ */
+function* vanished(cursor: CatalogCursor, target: ScanTarget, listedKey: string | null): Generator<Change> {
+  for (let row = cursor.peek(); row !== undefined && (listedKey === null || compareKeys(row.key, listedKey) < 0); row = cursor.peek()) {
+    cursor.next();
+    if (!row.deleteMarker && !target.isExcluded(row.key)) yield { kind: 'deleted', previous: row };
+  }
 }
 
 /** The entries a listing skipped so far (emptying `queue`), up to `upTo` (a later range reports the rest). */
@@ -152,14 +198,6 @@ export async function* scanRange(
     onSkip: (s) => skipped.push(s),
   });
 
-  /** Catalogued keys before `listedKey` (all that are left when null): the listing skipped them. */
-  const gone = function* (listedKey: string | null): Generator<Change> {
-    for (let row = cursor.peek(); row !== undefined && (listedKey === null || compareKeys(row.key, listedKey) < 0); row = cursor.peek()) {
-      cursor.next();
-      if (!row.deleteMarker && !target.isExcluded(row.key)) yield { kind: 'deleted', previous: row };
-    }
-  };
-
   for await (const item of listing) {
     yield* skips(target, skipped, upTo);
     if (item.kind === 'prefix') {
@@ -168,7 +206,7 @@ export async function* scanRange(
       continue;
     }
     if (upTo !== undefined && compareKeys(item.key, upTo) > 0) break; // the next range lists it
-    yield* gone(item.key);
+    yield* vanished(cursor, target, item.key);
     const row = cursor.peek();
     const same = row !== undefined && row.key === item.key;
     if (same) cursor.next();
@@ -183,7 +221,7 @@ export async function* scanRange(
     }
   }
   yield* skips(target, skipped, upTo);
-  yield* gone(null);
+  yield* vanished(cursor, target, null);
   for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
 }
 

@@ -190,6 +190,36 @@ describe('anomaly detector in backup runs', () => {
     });
   });
 
+  it('a versioned bucket: removed delete markers (a mass undelete) are no added or changed keys; a permanently deleted key is a deletion', async () => {
+    const bucket = newBucket(true);
+    await seedLake(bucket);
+    await backup(bucket);
+    const day = DAYS[0]!;
+    // Half of a partition deleted (markers), then the markers removed as rollback's undeletes do.
+    const hit = Array.from({ length: FILES_PER_DAY / 2 }, (_, i) => key(day, i));
+    for (const k of hit) await bucket.delete(k);
+    await backup(bucket);
+    for (const k of hit) {
+      for await (const e of bucket.list(k, { versions: true })) if (e.kind === 'object' && e.key === k && e.isDeleteMarker) await bucket.delete(k, { versionId: e.versionId! });
+    }
+    const undeleted = await backup(bucket);
+    expect(undeleted.anomalies?.suspect).toBe(false);
+    expect(undeleted.records.map((r) => [r.key, r.reinstated])).toEqual(hit.map((k) => [k, true]));
+    // Nothing changed in a partition: no entry for it.
+    expect(byPartition(undeleted.anomalies).get(`events/date=${day}/`)).toBeUndefined();
+
+    // Every version of one key permanently deleted: a deletion of a live key.
+    const gone = key(day, FILES_PER_DAY - 1);
+    for (const id of await (async () => {
+      const ids: string[] = [];
+      for await (const e of bucket.list(gone, { versions: true })) if (e.kind === 'object' && e.key === gone) ids.push(e.versionId!);
+      return ids;
+    })()) await bucket.delete(gone, { versionId: id });
+    const purged = await backup(bucket);
+    expect(byPartition(purged.anomalies).get(`events/date=${day}/`)).toMatchObject({ before: FILES_PER_DAY, deleted: 1, added: 0, changed: 0 });
+    expect(purged.records.map((r) => [r.key, r.versionId, r.deleteMarker])).toEqual([[gone, null, true]]);
+  });
+
   it('enabled: false watches nothing: no detector, no signals', async () => {
     const bucket = newBucket(false);
     await bucket.put('events/a.parquet', randomBytes(100));

@@ -13,6 +13,11 @@ import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
 import { selectState, statePage } from '../../src/catalog/restore-selection.js';
+import { Catalog as CatalogClass } from '../../src/catalog/catalog.js';
+import { CatalogQueries } from '../../src/catalog/queries.js';
+import { forget } from '../../src/engine/forget.js';
+import { rebuildCatalog } from '../../src/engine/rebuild.js';
+import type { ObjectEntry } from '../../src/storage/types.js';
 
 describe('versioned sources', () => {
   let dir: ReturnType<typeof tempDir>;
@@ -95,5 +100,130 @@ describe('versioned sources', () => {
     const [item] = statePage(catalog, 0, 10).items;
     expect(item!.versionId).toBe(head.versionId);
     expect(item!.meta).toEqual({ contentType: 'text/csv', cacheControl: 'max-age=60', metadata: { owner: 'finance' }, tags: { pii: 'no' } });
+  });
+
+  describe('the catalog follows the bucket\'s current state', () => {
+    const listVersions = async (key: string): Promise<ObjectEntry[]> => {
+      const out: ObjectEntry[] = [];
+      for await (const e of bucket.list(key, { versions: true })) if (e.kind === 'object' && e.key === key) out.push(e);
+      return out;
+    };
+    /** The key's records: [versionId, deleteMarker] oldest first. */
+    const records = (cat: Catalog, key: string) =>
+      new CatalogQueries(cat).versionsOf('lake', key, { limit: 100 }).items.map((v) => [v.versionId, v.deleteMarker]).reverse();
+    const contentAtRun = async (runId: string, key: string, name: string) => {
+      const target = join(dir.path, name);
+      await restore({ repo, catalog, scopes: [{ bucket: 'lake', key }], cut: { runSeq: catalog.findRun(runId)!.seq }, target: new FsStore({ root: target, fsync: false }), bucketDirs: false, concurrency: 2 }).catch(() => undefined);
+      const path = join(target, key);
+      return existsSync(path) ? readFileSync(path, 'utf8') : null;
+    };
+
+    it('a removed delete marker reinstates the version it hid: recorded again, nothing read, and a rebuild agrees', async () => {
+      await bucket.put('d/a.txt', Buffer.from('alpha'));
+      await bucket.put('d/b.txt', Buffer.from('beta'));
+      await backup();
+      tick(1);
+      await bucket.delete('d/a.txt');
+      expect((await backup()).counters).toMatchObject({ objectsNew: 0, objectsDeleted: 1 });
+      const marker = (await listVersions('d/a.txt')).find((v) => v.isDeleteMarker)!;
+      await bucket.delete('d/a.txt', { versionId: marker.versionId! });
+
+      const r3 = await backup();
+      expect(r3.counters).toMatchObject({ objectsNew: 0, objectsChanged: 0, objectsDeleted: 0, objectsReinstated: 1, bytesRead: 0 });
+      expect(await contentAtRun(r3.runId, 'd/a.txt', 'r3')).toBe('alpha');
+      const [v1] = await listVersions('d/a.txt');
+      expect(records(catalog, 'd/a.txt')).toEqual([[v1!.versionId, false], [marker.versionId, true], [v1!.versionId, false]]);
+
+      // Nothing changed since: nothing recorded, nothing reinstated again.
+      const r4 = await backup();
+      expect(r4.counters).toMatchObject({ objectsNew: 0, objectsDeleted: 0, bytesRead: 0 });
+      expect(r4.counters.objectsReinstated ?? 0).toBe(0);
+      expect(records(catalog, 'd/a.txt')).toHaveLength(3);
+
+      // The run's records carry the reinstatement: a catalog rebuilt from the repository has the same history.
+      const rebuilt = join(dir.path, 'rebuilt.db');
+      await rebuildCatalog({ repo, catalogPath: rebuilt });
+      const other = CatalogClass.open(rebuilt, repo.id);
+      try {
+        expect(records(other, 'd/a.txt')).toEqual(records(catalog, 'd/a.txt'));
+      } finally {
+        other.close();
+      }
+    });
+
+    it('forget drops the first record of a reinstated version, keeps the reinstatement; nothing is captured again; a rebuild agrees', async () => {
+      await bucket.put('f/a.txt', Buffer.from('alpha'));
+      await backup();
+      tick(1);
+      await bucket.delete('f/a.txt');
+      await backup();
+      const marker = (await listVersions('f/a.txt')).find((v) => v.isDeleteMarker)!;
+      await bucket.delete('f/a.txt', { versionId: marker.versionId! });
+      const r3 = await backup();
+      expect(r3.counters.objectsReinstated).toBe(1);
+
+      const done = await forget(repo, catalog, testPolicy(repo.location, [{ ...group, retention: { keepLast: 1 }, sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }] }]), { dryRun: false });
+      expect(done.dropped.length).toBe(2); // the first record and the delete marker; the reinstatement stays
+      const [v1] = await listVersions('f/a.txt');
+      expect(records(catalog, 'f/a.txt')).toEqual([[v1!.versionId, false]]);
+      expect(await contentAtRun(r3.runId, 'f/a.txt', 'f-r3')).toBe('alpha');
+
+      const r4 = await backup();
+      expect(r4.counters).toMatchObject({ objectsNew: 0, objectsDeleted: 0, bytesRead: 0 });
+      expect(r4.counters.objectsReinstated ?? 0).toBe(0);
+
+      const rebuilt = join(dir.path, 'rebuilt-f.db');
+      await rebuildCatalog({ repo, catalogPath: rebuilt });
+      const other = CatalogClass.open(rebuilt, repo.id);
+      try {
+        expect(records(other, 'f/a.txt')).toEqual([[v1!.versionId, false]]);
+      } finally {
+        other.close();
+      }
+    });
+
+    it('a permanently deleted newest version reinstates the previous one; a delete marker current again deletes the key', async () => {
+      await bucket.put('k/x.txt', Buffer.from('x1'));
+      await backup();
+      tick(1);
+      await bucket.put('k/x.txt', Buffer.from('x2'));
+      await backup();
+      const [newest] = await listVersions('k/x.txt');
+      await bucket.delete('k/x.txt', { versionId: newest!.versionId! });
+      const r3 = await backup();
+      expect(r3.counters).toMatchObject({ objectsNew: 0, objectsReinstated: 1, bytesRead: 0 });
+      expect(await contentAtRun(r3.runId, 'k/x.txt', 'x-r3')).toBe('x1');
+
+      // Delete (a marker), back up, write again, back up, then remove the new version: the marker is current again.
+      tick(1);
+      await bucket.delete('k/x.txt');
+      await backup();
+      tick(1);
+      await bucket.put('k/x.txt', Buffer.from('x3'));
+      await backup();
+      const [x3] = await listVersions('k/x.txt');
+      await bucket.delete('k/x.txt', { versionId: x3!.versionId! });
+      const r6 = await backup();
+      expect(r6.counters).toMatchObject({ objectsNew: 0, objectsReinstated: 1 });
+      expect(await contentAtRun(r6.runId, 'k/x.txt', 'x-r6')).toBeNull();
+      expect(records(catalog, 'k/x.txt').at(-1)).toEqual([(await listVersions('k/x.txt'))[0]!.versionId, true]);
+    });
+
+    it('a live key with no version left in the listing is recorded as deleted, also when its whole prefix vanished', async () => {
+      await bucket.put('p/keep.txt', Buffer.from('keep'));
+      await bucket.put('p/gone.txt', Buffer.from('gone'));
+      await bucket.put('p/sub/only.txt', Buffer.from('only'));
+      await backup();
+      for (const key of ['p/gone.txt', 'p/sub/only.txt']) for (const v of await listVersions(key)) await bucket.delete(key, { versionId: v.versionId! });
+      const r2 = await backup();
+      expect(r2.counters).toMatchObject({ objectsNew: 0, objectsDeleted: 2 });
+      expect(await contentAtRun(r2.runId, 'p/gone.txt', 'g')).toBeNull();
+      expect(await contentAtRun(r2.runId, 'p/sub/only.txt', 's')).toBeNull();
+      expect(await contentAtRun(r2.runId, 'p/keep.txt', 'k')).toBe('keep');
+      // Recorded once: the next run sees nothing to do.
+      const r3 = await backup();
+      expect(r3.counters).toMatchObject({ objectsNew: 0, objectsDeleted: 0 });
+      expect(r3.counters.objectsReinstated ?? 0).toBe(0);
+    });
   });
 });
