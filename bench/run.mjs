@@ -7,7 +7,7 @@
 //
 //   npm run bench -- [--scale 1] [--seed 42] [--concurrency 32] [--quick | --lakeguard-only | --seed-only]
 //                    [--cpu-prof] [--rss-compare FILE] [--out FILE] [--keep] [--drop-source] [--engine-dir DIR]
-//                    [--anomaly-repeats N] [--skip-incident]
+//                    [--anomaly-repeats N] [--skip-incident | --incident-only]
 //
 // `npm run bench` builds first; `node bench/run.mjs` alone uses the existing dist/.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -46,6 +46,7 @@ const { values: opts } = parseArgs({
     'repo-via-proxy': { type: 'boolean', default: false },
     'anomaly-repeats': { type: 'string' },
     'skip-incident': { type: 'boolean', default: false },
+    'incident-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -66,10 +67,13 @@ if (!(scale > 0) || !Number.isInteger(seed) || !(concurrency > 0)) {
   console.error('bench: --scale must be > 0, --seed an integer, --concurrency > 0');
   process.exit(2);
 }
-const mode = opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
+const mode = opts['incident-only'] ? 'incident-only' : opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
 const withBaselines = mode === 'full' || mode === 'quick';
 const withSlowBaselines = mode === 'full';
-const withScenarios = mode !== 'seed-only';
+// The main data set: its upload, seeds and scenarios (not with --incident-only).
+const withMainSet = mode !== 'incident-only';
+const withScenarios = mode !== 'seed-only' && withMainSet;
+const withIncident = (withScenarios || mode === 'incident-only') && !opts['skip-incident'];
 
 const T0 = performance.now();
 const log = (msg) => process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(0)}s] ${msg}\n`);
@@ -108,7 +112,7 @@ const outFile = resolve(opts.out ?? join(ROOT, 'bench', 'results', `${stamp}.jso
 mkdirSync(dirname(outFile), { recursive: true });
 const profileDir = opts['cpu-prof'] ? outFile.replace(/\.json$/, '') + '-profiles' : null;
 
-const upload = await ensureDataset(s3, ds, { bucket: srcBucket, concurrency: 64, log });
+const upload = withMainSet ? await ensureDataset(s3, ds, { bucket: srcBucket, concurrency: 64, log }) : { uploaded: false, seconds: 0 };
 const keyFile = (name, keys) => {
   const path = join(work, `${name}.keys`);
   writeFileSync(path, keys.join('\n') + '\n');
@@ -417,14 +421,16 @@ if (withBaselines) {
 }
 
 let seedRunId;
-await step('init', 'lakeguard', async () => {
-  const { m } = await lakeguard('init', ['init']);
-  meta.initMs = Math.round(m.wallMs);
-});
-const seedSmall = await step('seed-small', 'lakeguard', () => lakeguardBackup('seed-small', ['--group', 'small'], { expectNew: ds.small.length }));
-seedRunId = seedSmall?.extra.runIds[0];
-const seedLarge = await step('seed-large', 'lakeguard', () => lakeguardBackup('seed-large', ['--group', 'large'], { expectNew: ds.large.length }));
-if (seedSmall && seedLarge) meta.repositoryBytesAfterSeed = repoBytes;
+if (withMainSet) {
+  await step('init', 'lakeguard', async () => {
+    const { m } = await lakeguard('init', ['init']);
+    meta.initMs = Math.round(m.wallMs);
+  });
+  const seedSmall = await step('seed-small', 'lakeguard', () => lakeguardBackup('seed-small', ['--group', 'small'], { expectNew: ds.small.length }));
+  seedRunId = seedSmall?.extra.runIds[0];
+  const seedLarge = await step('seed-large', 'lakeguard', () => lakeguardBackup('seed-large', ['--group', 'large'], { expectNew: ds.large.length }));
+  if (seedSmall && seedLarge) meta.repositoryBytesAfterSeed = repoBytes;
+}
 
 if (withScenarios) {
   // Three no-change runs (each is short, and the machine is shared): the median counts. With
@@ -640,13 +646,13 @@ if (withScenarios) {
 
 // Issue 19: rollback against restore --in-place and a copy of everything, and anomaly
 // detection's CPU cost, on a versioned bucket of their own (bench/lib/incident.mjs).
-if (withScenarios && !opts['skip-incident']) {
+if (withIncident) {
   const repeats = opts['anomaly-repeats'] !== undefined ? Number(opts['anomaly-repeats']) : scale < 0.05 ? 1 : mode === 'full' ? 3 : 2;
   await runIncidentScenarios({ s3, ds, tag, work, repoBucket: buckets.repo, concurrency, listConcurrency, repeats, meta, log, step, row, lakeguard, runTool });
 }
 
 // Catalog footprint: files on disk / object versions recorded.
-await step('catalog', 'lakeguard', async () => {
+if (withMainSet) await step('catalog', 'lakeguard', async () => {
   const files = readdirSync(dirname(catalogFile)).filter((f) => f.startsWith('catalog.db'));
   const size = (f) => (existsSync(join(dirname(catalogFile), f)) ? statSync(join(dirname(catalogFile), f)).size : 0);
   const { default: Database } = await import('better-sqlite3');

@@ -96,7 +96,7 @@ describe('benchmark suite smoke run', () => {
 
   it('runs every lakeguard scenario and the quick baselines, reports numbers, and cleans up', async () => {
     const out = join(dir.path, 'results.json');
-    const res = await run(['--scale', '0.002', '--seed', SEED, '--quick', '--drop-source', '--out', out], 270_000);
+    const res = await run(['--scale', '0.002', '--seed', SEED, '--quick', '--drop-source', '--out', out], 540_000);
     expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
     expect(existsSync(out)).toBe(true);
     const results = JSON.parse(readFileSync(out, 'utf8'));
@@ -162,5 +162,5 @@ describe('benchmark suite smoke run', () => {
     for (const bucket of [...Object.values(results.meta.buckets as Record<string, string>), SOURCE_BUCKET, incident.bucket]) {
       expect(await bucketExists(bucket), `bucket ${bucket} left behind`).toBe(false);
     }
-  }, 290_000);
+  }, 570_000);
 });
