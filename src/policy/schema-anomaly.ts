@@ -4,7 +4,7 @@
  */
 import { isScalar } from 'yaml';
 import type { AnomalyLevel } from './anomaly.js';
-import { compileGlob, GlobError } from './glob.js';
+import { checkGlobList } from './values.js';
 import { describe, read, withoutUndefined, type Checker, type Field } from './yaml-check.js';
 
 export const ANOMALY_KEYS = [
@@ -90,24 +90,7 @@ function checkFactor(c: Checker, f: Field): number | undefined {
 }
 
 function checkPatterns(c: Checker, f: Field): string[] | undefined {
-  const items = c.list(f, 'a list of globs such as ["*_RECOVERY_*.txt"]');
-  if (items === undefined) return undefined;
-  const before = c.problems.length;
-  const out: string[] = [];
-  for (const item of items) {
-    const glob = c.string(item, 'a glob such as "*_RECOVERY_*.txt"');
-    if (glob === undefined) continue;
-    if (glob.includes('/')) {
-      c.report(item, `ransom note patterns match a key's base name; remove the "/" from ${JSON.stringify(glob)}`);
-      continue;
-    }
-    try {
-      compileGlob(glob);
-      out.push(glob);
-    } catch (err) {
-      if (!(err instanceof GlobError)) throw err;
-      c.report(item, err.message);
-    }
-  }
-  return c.problems.length > before ? undefined : out;
+  return checkGlobList(c, f, { list: 'a list of globs such as ["*_RECOVERY_*.txt"]', item: 'a glob such as "*_RECOVERY_*.txt"' }, (glob) =>
+    glob.includes('/') ? `ransom note patterns match a key's base name; remove the "/" from ${JSON.stringify(glob)}` : undefined,
+  );
 }

@@ -6,11 +6,10 @@
 import path from 'node:path';
 import { isMap, isScalar, isSeq } from 'yaml';
 import { bucketNameProblem } from '../storage/s3-url.js';
-import { compileGlob, GlobError } from './glob.js';
 import type { AnomalyLevel } from './anomaly.js';
 import { checkAnomaly } from './schema-anomaly.js';
 import type { Group, Policy, Retention, Source } from './types.js';
-import { checkDuration, checkEndpoint, checkLocalPath, checkRegion } from './values.js';
+import { checkDuration, checkEndpoint, checkGlobList, checkLocalPath, checkRegion } from './values.js';
 import { read, withoutUndefined, type Checker, type Field } from './yaml-check.js';
 
 const GROUP_KEYS = ['name', 'sources', 'retention', 'anomaly'] as const;
@@ -273,23 +272,9 @@ function checkPrefixes(c: Checker, f: Field, floor: Floor | undefined): PrefixEn
 }
 
 function checkExcludes(c: Checker, f: Field): string[] | undefined {
-  const items = c.list(f, 'a list of globs such as ["**/_temporary/**", "*.crc"]');
-  if (items === undefined) return undefined;
-  const before = c.problems.length;
-  const out: string[] = [];
-  for (const item of items) {
-    const glob = c.string(item, 'a glob such as "*.crc"');
-    if (glob === undefined) continue;
-    try {
-      compileGlob(glob);
-      out.push(glob);
-    } catch (err) {
-      if (!(err instanceof GlobError)) throw err;
-      c.report(item, err.message);
-    }
-  }
-  return c.problems.length > before ? undefined : out;
+  return checkGlobList(c, f, { list: 'a list of globs such as ["**/_temporary/**", "*.crc"]', item: 'a glob such as "*.crc"' });
 }
+
 
 /** The compliance floor in force at a level: min_age_days and the field that set it. */
 export interface Floor {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isScalar } from 'yaml';
 import { splitS3Url } from '../storage/s3-url.js';
+import { compileGlob, GlobError } from './glob.js';
 import { ENCRYPTIONS, isEncryption, type RepositoryPolicy } from './types.js';
 import { describe, type Checker, type Field } from './yaml-check.js';
 
@@ -148,4 +149,33 @@ export function normalizeRepositoryUrl(raw: string, baseDir: string): { url: str
     return { url: pathToFileURL(path.resolve(baseDir, decoded)).href, kind: 'file' };
   }
   return { error: `${expected}, got ${JSON.stringify(raw)}` };
+}
+
+/**
+ * A list of globs, each compiled to check it (`exclude`, the anomaly block's
+ * `ransom_note_patterns`); `refuse` names what a field does not allow in a glob, or returns
+ * undefined. Undefined (with every problem reported) when any glob is wrong.
+ */
+export function checkGlobList(c: Checker, f: Field, examples: { list: string; item: string }, refuse: (glob: string) => string | undefined = () => undefined): string[] | undefined {
+  const items = c.list(f, examples.list);
+  if (items === undefined) return undefined;
+  const before = c.problems.length;
+  const out: string[] = [];
+  for (const item of items) {
+    const glob = c.string(item, examples.item);
+    if (glob === undefined) continue;
+    const refused = refuse(glob);
+    if (refused !== undefined) {
+      c.report(item, refused);
+      continue;
+    }
+    try {
+      compileGlob(glob);
+      out.push(glob);
+    } catch (err) {
+      if (!(err instanceof GlobError)) throw err;
+      c.report(item, err.message);
+    }
+  }
+  return c.problems.length > before ? undefined : out;
 }
