@@ -68,7 +68,7 @@ function describe(s: BackupSummary): string {
   const r = c.requests;
   const lines = [
     s.dryRun ? `dry run for group ${s.group}: nothing was read or written` : `run ${s.runId} (group ${s.group}): ${s.status}${s.anomalies?.suspect ? ', SUSPECT' : ''}`,
-    `  objects   ${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ${c.objectsDeleted} deleted, ${c.objectsFailed} failed${c.objectsExcluded ? `, ${c.objectsExcluded} excluded` : ''}${c.objectsSkipped ? `, ${c.objectsSkipped} skipped (links and special files${s.dryRun ? '' : `: \`lakeguard runs show ${s.runId} --failures\``})` : ''}`,
+    `  objects   ${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ${c.objectsReinstated ? `${c.objectsReinstated} back (an older version current again), ` : ''}${c.objectsDeleted} deleted, ${c.objectsFailed} failed${c.objectsExcluded ? `, ${c.objectsExcluded} excluded` : ''}${c.objectsSkipped ? `, ${c.objectsSkipped} skipped (links and special files${s.dryRun ? '' : `: \`lakeguard runs show ${s.runId} --failures\``})` : ''}`,
     s.dryRun
       ? `  would read ${formatBytes(c.bytesNew)}`
       : `  data      ${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesStored)} stored in ${c.packsWritten} packs (${c.blobsNew} new blobs, ${c.blobsDeduplicated} deduplicated)`,
