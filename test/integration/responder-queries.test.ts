@@ -191,7 +191,8 @@ describe('the responder’s queries on a versioned bucket', () => {
     // last-clean, as rollback takes it: without a suspect run, the newest complete run (3).
     const lastClean = await ok('diff', 'last-clean', 'live', '--prefix', 'big/', '--json');
     expect(summaryOf(lastClean)).toMatchObject({ from: { runSeq: 3 }, changed: { objects: 1 } });
-    expect((await ok('diff', 'last-clean', 'live', '--prefix', 'big/')).stdout).toMatch(/^last-clean: no unacknowledged suspect run of lake: the newest complete run, /m);
+    // It says so, as a warning (stderr), as rollback does.
+    expect((await ok('diff', 'last-clean', 'live', '--prefix', 'big/')).stderr).toMatch(/diff <from> last-clean: no unacknowledged suspect run of lake: the newest complete run, \S+, is the last clean one/);
 
     // Only the policy's sources can be listed.
     const other = await cli('diff', '2', 'live', '--bucket', repoBucket);
