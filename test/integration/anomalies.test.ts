@@ -118,6 +118,13 @@ describe('a suspect run (anomalies found)', { timeout: 240_000 }, () => {
     const denied = await createTestBucket('lg-anom-deny');
     try {
       for (let i = 0; i < 4; i++) await s3.send(new PutObjectCommand({ Bucket: denied, Key: `open/${i}.json`, Body: `{"i":${i}}` }));
+      const policy = writeS3Policy(join(dir.path, 'denied.yaml'), { repo: `${repoBucket}/denied`, buckets: [denied] });
+      const run = (...args: string[]) => runCli(['--policy', policy, ...args], env('host-c'));
+      exits(0, await run('init'));
+      // The first run of a bucket is its baseline: its signals are recorded (a note that was
+      // already there), but no rule judges it. The incident comes after it.
+      await s3.send(new PutObjectCommand({ Bucket: denied, Key: 'open/HOW_TO_DECRYPT.txt', Body: 'an old note' }));
+      expect(summaryOf(exits(0, await run('backup', '--json')))).toMatchObject({ status: 'complete', suspect: false, flaggedObjects: 1 });
       await s3.send(new PutObjectCommand({ Bucket: denied, Key: 'open/_readme.txt', Body: 'your files are encrypted' }));
       await s3.send(new PutObjectCommand({ Bucket: denied, Key: 'secret/0.json', Body: '{}' }));
       await s3.send(
@@ -129,9 +136,6 @@ describe('a suspect run (anomalies found)', { timeout: 240_000 }, () => {
           }),
         }),
       );
-      const policy = writeS3Policy(join(dir.path, 'denied.yaml'), { repo: `${repoBucket}/denied`, buckets: [denied] });
-      const run = (...args: string[]) => runCli(['--policy', policy, ...args], env('host-c'));
-      exits(0, await run('init'));
       const backup = exits(3, await run('backup', '--json'));
       expect(summaryOf(backup)).toMatchObject({ status: 'partial', suspect: true, counters: { objectsFailed: 1 } });
       expect(messagesOf(backup, 'anomaly')).toEqual([expect.objectContaining({ bucket: denied, partition: 'open/', rules: ['ransom-notes'] })]);
