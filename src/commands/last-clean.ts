@@ -7,6 +7,7 @@
 import { lastCleanRun } from '../catalog/anomalies.js';
 import type { RunRow } from '../catalog/types.js';
 import type { EventSink } from '../engine/events.js';
+import { sourceName } from '../engine/sources.js';
 import { UsageError } from '../errors.js';
 import type { Policy } from '../policy/types.js';
 import type { Catalog } from '../catalog/catalog.js';
@@ -38,6 +39,6 @@ export function resolveLastClean(catalog: Catalog, groups: readonly string[], ev
 }
 
 /** The groups whose sources include `bucket` (all groups without one). */
-export function groupsCovering(policy: Policy, bucket: string | undefined, sourceNameOf: (s: Policy['groups'][number]['sources'][number]) => string): string[] {
-  return policy.groups.filter((g) => bucket === undefined || g.sources.some((s) => sourceNameOf(s) === bucket)).map((g) => g.name);
+export function groupsCovering(policy: Policy, bucket: string | undefined): string[] {
+  return policy.groups.filter((g) => bucket === undefined || g.sources.some((s) => sourceName(s) === bucket)).map((g) => g.name);
 }

@@ -5,7 +5,7 @@ import { CatalogQueries } from '../catalog/queries.js';
 import type { EventSink } from '../engine/events.js';
 import { rollback, type RollbackSummary } from '../engine/rollback.js';
 import { ROLLBACK_ACTIONS } from '../engine/rollback-plan.js';
-import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
+import { openSource, outermostPrefixes, prefixesWithin, sourceName } from '../engine/sources.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Policy, Source } from '../policy/types.js';
 import type { RepositoryLock } from '../repository/locks.js';
@@ -96,13 +96,9 @@ function policySource(policy: Policy, bucket: string): Source {
  * outside the source's prefixes was never in a backup, so rolling it back would delete it.
  */
 function scopePrefixes(source: Source, prefix: string): string[] {
+  const scopes = prefixesWithin(source.prefixes, prefix);
+  if (scopes.length > 0) return scopes;
   const backedUp = outermostPrefixes(source.prefixes);
-  const scopes = new Set<string>();
-  for (const p of backedUp) {
-    if (prefix.startsWith(p)) scopes.add(prefix);
-    else if (p.startsWith(prefix)) scopes.add(p);
-  }
-  if (scopes.size > 0) return outermostPrefixes([...scopes]);
   throw new UsageError(`--prefix ${JSON.stringify(prefix)} is outside what the policy backs up of ${sourceName(source)}`, { hint: `its prefixes: ${backedUp.map((p) => JSON.stringify(p)).join(', ')}` });
 }
 
@@ -124,7 +120,7 @@ function namedKeys(file: string, bucket: string, source: Source): string[] {
  */
 function rollbackInstant(ctx: Opened, at: string, source: Source, events: EventSink): { cut: StateCut; cutTime: number; label: string } {
   if (isLastClean(at)) {
-    const groups = groupsCovering(ctx.policy, sourceName(source), sourceName);
+    const groups = groupsCovering(ctx.policy, sourceName(source));
     const { clean, suspect } = resolveLastClean(ctx.catalog, groups, events, '--at');
     const why = suspect === undefined ? 'the newest complete run' : `the last clean run before the suspect run ${suspect.id}`;
     return { cut: { runSeq: clean.seq }, cutTime: clean.started, label: `state run ${clean.id} recorded (${why})` };

@@ -11,24 +11,14 @@ import type { StateCut } from '../catalog/catalog.js';
 import type { CatalogQueries, DiffEntry, StateObject } from '../catalog/queries.js';
 import type { ObjectEntry } from '../storage/types.js';
 import { mergeByKey } from '../util/key-order.js';
-import type { OpenedSource } from './sources.js';
+import { prefixesWithin, type OpenedSource } from './sources.js';
 
 /** One key compared: a change (added, changed, deleted), or the same ETag and size. */
 export type LiveComparison = { kind: 'change'; entry: DiffEntry; multipartEtag: boolean } | { kind: 'unchanged'; bucket: string; key: string; size: number };
 
-/**
- * The prefixes of `source` to list for `--prefix` (undefined: all of them): each policy prefix
- * inside it, or the option itself where it lies inside a policy prefix. Keys outside the
- * policy's prefixes were never backed up, so they are not compared.
- */
+/** The prefixes of `source` to list for `--prefix` (undefined: all of them): see prefixesWithin. */
 export function livePrefixes(source: OpenedSource, prefix: string | undefined): string[] {
-  if (prefix === undefined) return source.prefixes;
-  const out: string[] = [];
-  for (const p of source.prefixes) {
-    if (prefix.startsWith(p)) out.push(prefix);
-    else if (p.startsWith(prefix)) out.push(p);
-  }
-  return [...new Set(out)];
+  return prefixesWithin(source.prefixes, prefix);
 }
 
 /** Compares one listing prefix of a source with the catalog's state of it at `at`, key by key. */

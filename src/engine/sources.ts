@@ -42,6 +42,21 @@ export function outermostPrefixes(prefixes: readonly string[]): string[] {
   return kept.sort();
 }
 
+/**
+ * What to list of a source for a `--prefix` option (undefined or '': all of it): the option where
+ * it lies inside a policy prefix, each policy prefix inside it, none inside another (so each key
+ * is listed once). Empty when the option is outside everything the policy backs up: those keys
+ * were never in a backup.
+ */
+export function prefixesWithin(prefixes: readonly string[], prefix = ''): string[] {
+  const scopes = new Set<string>();
+  for (const p of outermostPrefixes(prefixes)) {
+    if (prefix.startsWith(p)) scopes.add(prefix);
+    else if (p.startsWith(prefix)) scopes.add(p);
+  }
+  return outermostPrefixes([...scopes]);
+}
+
 export function definedOnly<T extends Record<string, unknown>>(obj: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;

@@ -39,6 +39,9 @@ describe('livePrefixes', () => {
     expect(livePrefixes(source(['a/']), 'a/b')).toEqual(['a/b']);
     // Outside every policy prefix: nothing was backed up there, nothing is compared.
     expect(livePrefixes(source(['a/']), 'z/')).toEqual([]);
+    // Policy prefixes one inside another: the outer one only, so no key is compared twice.
+    expect(livePrefixes(source(['a/', 'a/b/']), undefined)).toEqual(['a/']);
+    expect(livePrefixes(source(['a/', 'a/b/']), 'a/b/c/')).toEqual(['a/b/c/']);
   });
 
   it('knows a multipart ETag', () => {
