@@ -25,6 +25,7 @@ import type { RangeSettings } from './backup-plan.js';
 import { isUnreadable } from './backup-transfer.js';
 import { emptyCounters, noEvents, type BackupSummary, type EventSink } from './events.js';
 import { finalizeRun } from './finalize.js';
+import type { RunShard } from './shards.js';
 import { openSource, type OpenedSource } from './sources.js';
 
 export interface BackupOptions {
@@ -50,6 +51,11 @@ export interface BackupOptions {
    * lock's requests are a run's (the cost estimate is built from runs' request counts).
    */
   repositoryRequestsBefore?: RequestStats;
+  /**
+   * This run is one shard of a run set: it lists and records only the keys of its range, and its
+   * manifest says which shard it is (docs/scale-out.md "Shards").
+   */
+  shard?: RunShard;
 }
 
 export function newRunId(at: Date): string {
@@ -85,7 +91,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     await ctx.scanAll();
     counters.durationMs = Date.now() - startedAt.getTime();
     addRequests(counters, sources.map((s) => s.objectStore.stats));
-    return { runId, group: group.name, status: counters.objectsFailed > 0 ? 'partial' : 'complete', dryRun, counters };
+    return { runId, group: group.name, status: counters.objectsFailed > 0 ? 'partial' : 'complete', dryRun, counters, ...shardOf(opts) };
   }
 
   const lock = opts.lock ?? (await RepositoryLock.acquire(repo, 'shared', `backup of group ${group.name}`));
@@ -159,13 +165,14 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
           countRequests();
         },
         anomalies,
+        opts.shard,
       );
     } catch (err) {
       if (fatal === null) throw err;
       events({ type: 'warning', message: `could not record the failed run ${runId} in the repository: ${errorMessage(err)}` });
     }
     if (fatal !== null) throw fatal;
-    return { runId, group: group.name, status, dryRun, counters, ...(anomalies === undefined ? {} : { anomalies }) };
+    return { runId, group: group.name, status, dryRun, counters, ...(anomalies === undefined ? {} : { anomalies }), ...shardOf(opts) };
   } finally {
     if (opts.lock === undefined) await lock.release().catch(() => {});
   }
@@ -190,6 +197,12 @@ async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: P
 /** The run's verdict from the archiver's detector, compared with the catalog's history of clean or acknowledged runs. */
 function judgeRun(ctx: Archiver, catalog: Catalog): RunAnomalies | undefined {
   return ctx.anomalies(new CatalogAnomalyHistory(catalog));
+}
+
+/** The summary's `shard` field of a shard attempt: which run set and which shard (the range is in the manifest). */
+function shardOf(opts: BackupOptions): Pick<BackupSummary, 'shard'> {
+  const s = opts.shard;
+  return s === undefined ? {} : { shard: { set: s.set, name: s.name, index: s.index, of: s.of } };
 }
 
 function addRequests(counters: RunCounters, stats: RequestStats[]): void {

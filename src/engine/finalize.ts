@@ -8,6 +8,7 @@ import { StorageError } from '../errors.js';
 import { BlobType, flagsCompressed, flagsType } from '../repository/pack.js';
 import type { Packer } from '../repository/packer.js';
 import type { Repository } from '../repository/repository.js';
+import type { RunShard } from './shards.js';
 
 /** One entry of an index file: [blob id hex, type, offset, length, raw length, compressed 0|1]. */
 export type IndexBlobEntry = [string, number, number, number, number, number];
@@ -41,6 +42,8 @@ export interface RunManifest {
    * and in runs recorded after their process died (nobody judged them).
    */
   anomalies?: RunAnomalies;
+  /** Present when the run is a shard attempt of a run set (docs/scale-out.md "Shards"). */
+  shard?: RunShard;
 }
 
 /** Blob entries per index file (prune writes its new index files in the same size). */
@@ -97,6 +100,8 @@ export async function finalizeRun(
   beforeManifest: () => void = () => {},
   /** The run's anomaly verdict, recorded in its manifest and in the catalog. */
   anomalies?: RunAnomalies,
+  /** The run set and range of a shard attempt, recorded in its manifest. */
+  shard?: RunShard,
 ): Promise<RunManifest> {
   const records: string[] = [];
   let lines: string[] = [];
@@ -145,6 +150,7 @@ export async function finalizeRun(
     records,
     indexes,
     ...(anomalies === undefined ? {} : { anomalies }),
+    ...(shard === undefined ? {} : { shard }),
   };
   try {
     await repo.writeDocument('runs', run.id, manifest);

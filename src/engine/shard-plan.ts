@@ -6,9 +6,13 @@
  */
 import { hostname } from 'node:os';
 import { IntegrityError, StorageError, UsageError, isNotFound } from '../errors.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { Group, Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
 import { newRunId } from './backup.js';
-import { compareBucketKeys, type BucketKey, type ShardIdentity } from './shards.js';
+import { groupBounds, type KeyLister } from './shard-bounds.js';
+import { compareBucketKeys, shardRange, type BucketKey, type RunShard, type ShardIdentity } from './shards.js';
+import { openSource } from './sources.js';
 
 export interface RunSetPlan {
   version: 1;
@@ -102,4 +106,43 @@ function usable(plan: RunSetPlan, shard: ShardIdentity, groups: readonly string[
 
 function describe(groups: readonly string[]): string {
   return groups.length === 1 ? `group ${groups[0]}` : `groups ${groups.join(', ')}`;
+}
+
+/**
+ * The shard attempt of each group for this process: the run set's plan (read, or made and
+ * written by this shard when it is the first), and this shard's range in each group. `planned`
+ * tells how a new plan was made, per group ('catalog' or 'listing').
+ */
+export async function planRunSet(opts: {
+  repo: Repository;
+  catalog: Catalog;
+  policy: Policy;
+  groups: readonly Group[];
+  shard: ShardIdentity;
+  dryRun: boolean;
+  lister?: KeyLister;
+  signal?: AbortSignal;
+}): Promise<{ plan: RunSetPlan; created: boolean; planned: Map<string, 'catalog' | 'listing'>; shards: Map<string, RunShard> }> {
+  const { shard } = opts;
+  const planned = new Map<string, 'catalog' | 'listing'>();
+  const bounds: PlanGroup = async (name) => {
+    const group = opts.groups.find((g) => g.name === name)!;
+    const sources = group.sources.map((s) => openSource(s, opts.policy));
+    const made = await groupBounds(opts.catalog, sources, shard.of, opts.lister, opts.signal);
+    planned.set(name, made.from);
+    return made.bounds;
+  };
+  const { plan, created } = await runSetPlan(
+    opts.repo,
+    shard,
+    opts.groups.map((g) => g.name),
+    bounds,
+    { write: !opts.dryRun },
+  );
+  const shards = new Map<string, RunShard>();
+  for (const g of opts.groups) {
+    const entry = plan.groups[g.name]!;
+    shards.set(g.name, { set: entry.run, name: plan.name, index: shard.index, of: plan.shards, range: shardRange(entry.bounds, shard.index) });
+  }
+  return { plan, created, planned, shards };
 }

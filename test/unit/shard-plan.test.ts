@@ -32,7 +32,7 @@ function source(bucket: string, prefixes: string[] = ['']): OpenedSource {
 function shardSizes(keys: readonly BucketKey[], bounds: readonly BucketKey[]): number[] {
   const n = bounds.length + 1;
   const ranges = [...Array(n).keys()].map((i) => shardRange(bounds, i));
-  const sizes = new Array<number>(n).fill(0);
+  const sizes = Array.from({ length: n }, () => 0);
   const notOnce: string[] = [];
   for (const key of keys) {
     const owners = ranges.flatMap((r, i) => (inShardRange(r, key) ? [i] : []));
