@@ -3,7 +3,7 @@ import { setImmediate } from 'node:timers/promises';
 import { recordRunAnomalies } from '../catalog/anomalies.js';
 import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
-import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
+import type { RunCounters, RunRow, RunShard, RunStatus } from '../catalog/types.js';
 import { StorageError } from '../errors.js';
 import { BlobType, flagsCompressed, flagsType } from '../repository/pack.js';
 import type { Packer } from '../repository/packer.js';
@@ -41,6 +41,11 @@ export interface RunManifest {
    * and in runs recorded after their process died (nobody judged them).
    */
   anomalies?: RunAnomalies;
+  /**
+   * Present when the run is a shard attempt of a run set (docs/scale-out.md "Shards"): taken
+   * from the run's catalog row (`recordRunShard` when the shard begins).
+   */
+  shard?: RunShard;
 }
 
 /** Blob entries per index file (prune writes its new index files in the same size). */
@@ -145,6 +150,7 @@ export async function finalizeRun(
     records,
     indexes,
     ...(anomalies === undefined ? {} : { anomalies }),
+    ...(run.shard === undefined ? {} : { shard: run.shard }),
   };
   try {
     await repo.writeDocument('runs', run.id, manifest);
