@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { CatalogAnomalyHistory } from '../catalog/anomalies.js';
 import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { recordRunShard } from '../catalog/run-sets.js';
 import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
 import { InterruptedError, errorMessage } from '../errors.js';
 import type { Group, Policy } from '../policy/types.js';
@@ -113,6 +114,12 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       counters: null,
     };
     run.seq = catalog.beginRun({ id: run.id, group: run.group, started: run.started, host: run.host!, pid: process.pid });
+    if (opts.shard !== undefined) {
+      // Recorded at once: should this process die, the next backup on this host records the
+      // run as an interrupted attempt of its shard (its manifest carries the shard, from here).
+      run.shard = opts.shard;
+      catalog.transaction(() => recordRunShard(catalog, run.seq, opts.shard!));
+    }
     const packer = new Packer(repo, {
       onPackWritten: (pack) => {
         counters.packsWritten++;
@@ -165,7 +172,6 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
           countRequests();
         },
         anomalies,
-        opts.shard,
       );
     } catch (err) {
       if (fatal === null) throw err;

@@ -3,12 +3,11 @@ import { setImmediate } from 'node:timers/promises';
 import { recordRunAnomalies } from '../catalog/anomalies.js';
 import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
-import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
+import type { RunCounters, RunRow, RunShard, RunStatus } from '../catalog/types.js';
 import { StorageError } from '../errors.js';
 import { BlobType, flagsCompressed, flagsType } from '../repository/pack.js';
 import type { Packer } from '../repository/packer.js';
 import type { Repository } from '../repository/repository.js';
-import type { RunShard } from './shards.js';
 
 /** One entry of an index file: [blob id hex, type, offset, length, raw length, compressed 0|1]. */
 export type IndexBlobEntry = [string, number, number, number, number, number];
@@ -42,7 +41,10 @@ export interface RunManifest {
    * and in runs recorded after their process died (nobody judged them).
    */
   anomalies?: RunAnomalies;
-  /** Present when the run is a shard attempt of a run set (docs/scale-out.md "Shards"). */
+  /**
+   * Present when the run is a shard attempt of a run set (docs/scale-out.md "Shards"): taken
+   * from the run's catalog row (`recordRunShard` when the shard begins).
+   */
   shard?: RunShard;
 }
 
@@ -100,8 +102,6 @@ export async function finalizeRun(
   beforeManifest: () => void = () => {},
   /** The run's anomaly verdict, recorded in its manifest and in the catalog. */
   anomalies?: RunAnomalies,
-  /** The run set and range of a shard attempt, recorded in its manifest. */
-  shard?: RunShard,
 ): Promise<RunManifest> {
   const records: string[] = [];
   let lines: string[] = [];
@@ -150,7 +150,7 @@ export async function finalizeRun(
     records,
     indexes,
     ...(anomalies === undefined ? {} : { anomalies }),
-    ...(shard === undefined ? {} : { shard }),
+    ...(run.shard === undefined ? {} : { shard: run.shard }),
   };
   try {
     await repo.writeDocument('runs', run.id, manifest);

@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import { IntegrityError, StorageError, UsageError, isNotFound } from '../errors.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { completeShardAttempt } from '../catalog/run-sets.js';
 import type { Group, Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
 import { newRunId } from './backup.js';
@@ -145,4 +146,17 @@ export async function planRunSet(opts: {
     shards.set(g.name, { set: entry.run, name: plan.name, index: shard.index, of: plan.shards, range: shardRange(entry.bounds, shard.index) });
   }
   return { plan, created, planned, shards };
+}
+
+/**
+ * The shards of `shards` (group -> this process's shard) that already have a complete attempt
+ * in the catalog (synced first, so attempts on other hosts count), with that attempt's run id.
+ */
+export function completedShards(catalog: Catalog, shards: ReadonlyMap<string, RunShard>): Map<string, { shard: RunShard; attempt: string }> {
+  const done = new Map<string, { shard: RunShard; attempt: string }>();
+  for (const [group, shard] of shards) {
+    const attempt = completeShardAttempt(catalog, shard.set, shard.index);
+    if (attempt !== null) done.set(group, { shard, attempt });
+  }
+  return done;
 }

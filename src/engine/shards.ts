@@ -5,33 +5,23 @@
  * shard, whatever is added to the lake later.
  */
 import { compareKeys, prefixUpperBound } from '../util/key-order.js';
+import type { ShardRange } from '../catalog/types.js';
 import type { KeyRange } from './scan.js';
 
 /** A point of a group's key space: [bucket (the source's catalog name), key]. */
 export type BucketKey = [bucket: string, key: string];
 
-/** A shard's part of a group's key space: (after, upTo] in (bucket, key) order; either end open when absent. */
-export interface ShardRange {
-  after?: BucketKey;
-  upTo?: BucketKey;
-}
+/**
+ * A shard's part of a group's key space, (after, upTo] in (bucket, key) order, and the `shard`
+ * field of a shard's run manifest: the catalog records both (catalog/types.ts).
+ */
+export type { RunShard, ShardRange } from '../catalog/types.js';
 
 /** Who this process is in its run set: shard `index` (0-based) of `of`, in the run set named `runSet`. */
 export interface ShardIdentity {
   index: number;
   of: number;
   runSet: string;
-}
-
-/** The `shard` field of a shard's run manifest (docs/repository-format.md "runs/"). */
-export interface RunShard {
-  /** The group's run-set run id from the plan: the id users see for the run set. */
-  set: string;
-  /** The run set's name. */
-  name: string;
-  index: number;
-  of: number;
-  range: ShardRange;
 }
 
 /** Run-set names: safe as a repository object name and in a shell. */

@@ -98,6 +98,13 @@ describe('backup shards via the CLI', { timeout: 240_000 }, () => {
     const sizes = [0, 0, 0];
     for (const k of [...lakeKeys().filter((x) => !deleted.includes(x)), ...added]) sizes[inShard([source, k])]!++;
     for (const n of sizes) expect(n).toBeLessThanOrEqual(110);
+
+    // An engine retries a shard that finished: it says so, exits 0 and writes nothing.
+    const before = await withRepo(async (repo) => [...(await repo.listNames('runs')), ...(await repo.listNames('index'))].sort());
+    const again = summaryOf(ok(await cli('host-fresh', ['backup', '--json'], k8s(1))));
+    expect(again).toMatchObject({ runId: inc[1]!.runId, alreadyComplete: true, status: 'complete', shard: { index: 1, of: 3, name: 'inc-1' } });
+    expect(await withRepo(async (repo) => [...(await repo.listNames('runs')), ...(await repo.listNames('index'))].sort())).toEqual(before);
+    expect(await withRepo((repo) => repo.listNames('locks'))).toEqual([]);
   });
 
   it('a shard started with another shard count than the plan, or without a count, exits 2 with one line', async () => {
