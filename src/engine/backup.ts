@@ -23,6 +23,7 @@ import { statsDelta, type RequestStats } from '../storage/types.js';
 import { isProcessAlive } from '../util/process.js';
 import { Archiver } from './backup-archiver.js';
 import type { RangeSettings } from './backup-plan.js';
+import { IndexCheckpoints } from './backup-checkpoints.js';
 import { isUnreadable } from './backup-transfer.js';
 import { emptyCounters, noEvents, type BackupSummary, type EventSink } from './events.js';
 import { finalizeRun } from './finalize.js';
@@ -52,6 +53,8 @@ export interface BackupOptions {
    * lock's requests are a run's (the cost estimate is built from runs' request counts).
    */
   repositoryRequestsBefore?: RequestStats;
+  /** Packs between two index-file checkpoints (tests use small numbers; backup-checkpoints.ts). */
+  checkpointPacks?: number;
   /**
    * This run is one shard of a run set: it lists and records only the keys of its range, and its
    * manifest says which shard it is (docs/scale-out.md "Shards").
@@ -120,10 +123,12 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       run.shard = opts.shard;
       catalog.transaction(() => recordRunShard(catalog, run.seq, opts.shard!));
     }
+    const checkpoints = new IndexCheckpoints(repo, catalog, lock, events, opts.checkpointPacks);
     const packer = new Packer(repo, {
       onPackWritten: (pack) => {
         counters.packsWritten++;
         catalog.transaction(() => catalog.insertPack(packRecord(pack), run.seq));
+        checkpoints.packWritten();
       },
     });
     await recoverOrphanedRuns(repo, catalog, packer, events);
@@ -145,6 +150,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       status = fatal instanceof InterruptedError ? 'interrupted' : 'failed';
     }
     ctx.writer.flush();
+    await checkpoints.settled();
     // Judged once every record is in the catalog, against the history of earlier clean runs;
     // a failed or interrupted run is not judged (it saw only part of its changes).
     const anomalies = fatal === null ? judgeRun(ctx, catalog) : undefined;
@@ -172,6 +178,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
           countRequests();
         },
         anomalies,
+        checkpoints.written,
       );
     } catch (err) {
       if (fatal === null) throw err;

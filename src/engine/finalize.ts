@@ -102,6 +102,8 @@ export async function finalizeRun(
   beforeManifest: () => void = () => {},
   /** The run's anomaly verdict, recorded in its manifest and in the catalog. */
   anomalies?: RunAnomalies,
+  /** Index files the run wrote before it ended (progress checkpoints): the manifest names them too. */
+  indexesWritten: readonly string[] = [],
 ): Promise<RunManifest> {
   const records: string[] = [];
   let lines: string[] = [];
@@ -134,7 +136,7 @@ export async function finalizeRun(
   for (const f of catalog.failuresOfRun(run.seq)) await push(JSON.stringify({ t: 'f', ...f }));
   await emit();
   await packer.flush();
-  const indexes = await writePendingIndexes(repo, catalog);
+  const indexes = [...indexesWritten, ...(await writePendingIndexes(repo, catalog))];
   beforeManifest();
 
   const finished = Date.now();
