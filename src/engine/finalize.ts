@@ -34,7 +34,7 @@ export interface RunManifest {
   counters: RunCounters;
   /** Record blobs: NDJSON of this run's version records ({"t":"v",...}) and failures ({"t":"f",...}). */
   records: string[];
-  /** Index files written while finishing this run (older ones may also hold its blobs). */
+  /** Index files this run wrote, as it went (checkpoints) and when it ended (older ones may also hold its blobs). */
   indexes: string[];
   /**
    * Anomaly detection's verdict (docs/anomalies.md); absent in runs recorded before it existed
