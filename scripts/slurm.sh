@@ -83,7 +83,8 @@ ensure_munged() {
 # The cluster's files, all under DIR.
 set_paths() {
   [[ -n "${1:-}" ]] || die "usage: $0 start|stop|status DIR"
-  mkdir -p "$1"
+  [[ "${2:-}" == create ]] && mkdir -p "$1"
+  [[ -d "$1" ]] || { DIR="$1"; CONF="$1/slurm.conf"; NODE="$(hostname -s)"; return; }
   DIR="$(cd "$1" && pwd)"
   CONF="$DIR/slurm.conf"
   NODE="$(hostname -s)"
@@ -166,7 +167,7 @@ show_logs() {
 }
 
 cmd_start() {
-  set_paths "${1:-}"
+  set_paths "${1:-}" create
   if live_pid slurmctld >/dev/null && live_pid slurmd >/dev/null && [[ "$(node_state)" == idle* ]]; then
     log "a cluster already runs in $DIR; reusing it"
     echo "export SLURM_CONF=$CONF"
