@@ -198,7 +198,16 @@ export interface InventorySources {
  */
 export async function listFromInventories(
   sources: OpenedSource[],
-  opts: { catalog: Catalog; group: string; counters: RunCounters; range?: (bucket: string) => KeyRange | null; signal?: AbortSignal },
+  opts: {
+    catalog: Catalog;
+    group: string;
+    counters: RunCounters;
+    /** A shard's key range in each bucket (null: none of its keys); default: every key. */
+    range?: (bucket: string) => KeyRange | null;
+    signal?: AbortSignal;
+    /** The destination bucket's store (tests); by default opened from the inventory URL. */
+    reportStore?: ObjectStore;
+  },
 ): Promise<InventorySources> {
   const opened: InventoryStore[] = [];
   const reports = new Map<string, InventoryReport>();
@@ -212,7 +221,7 @@ export async function listFromInventories(
       const store = await openInventoryStore(source.objectStore, source.bucket, source.inventory, {
         scratchDir: scratchDirOf(opts.catalog),
         range: range ?? NO_KEYS,
-        ...definedOnly({ signal: opts.signal }),
+        ...definedOnly({ signal: opts.signal, reportStore: opts.reportStore }),
       });
       opened.push(store);
       refuseStaleReport(opts.catalog, opts.group, source.bucket, store.report);

@@ -229,3 +229,51 @@ async function failure(p: Promise<unknown>): Promise<Error & { hint?: string }> 
   }
   throw new Error('expected a failure');
 }
+
+describe('a report older than what the catalog knows', () => {
+  it('is refused in one line naming the report and the run; the same report again is accepted', async () => {
+    const { Catalog } = await import('../../src/catalog/catalog.js');
+    const { emptyCounters } = await import('../../src/engine/events.js');
+    const { listFromInventories } = await import('../../src/engine/inventory-store.js');
+    const catalog = Catalog.open(':memory:', 'a'.repeat(64));
+    const reports = new MemStore();
+    const source = await sourceWith(['k1', 'k2']);
+    await writeInventoryReport(reports, await rowsOf(source, false), options('CSV', new Date('2026-12-05T01:00:00Z')));
+    const opened = () => [{ bucket: 'src-bucket', objectStore: source as ObjectStore, prefixes: [''], isExcluded: () => false, inventory: { url: 's3://inv-bucket/reports/src-bucket/daily/' } }];
+    const run = (id: string, started: string, counters = emptyCounters()): void => {
+      const seq = catalog.beginRun({ id, group: 'lake', started: Date.parse(started), host: 'h', pid: 1 });
+      catalog.finishRun(seq, 'complete', Date.parse(started) + 1000, counters);
+    };
+    try {
+      // A run that listed the bucket (LIST) after the report was made: the report would call newer objects deleted.
+      run('20261205T120000Z-aaaaaa', '2026-12-05T12:00:00Z');
+      const refused = await failure(listFromInventories(opened(), { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports }));
+      expect(refused.message).toBe(
+        'the newest S3 Inventory report of bucket src-bucket (2026-12-05T01:00:00.000Z, s3://inv-bucket/reports/src-bucket/daily/2026-12-05T01-00Z/manifest.json) is older than what run 20261205T120000Z-aaaaaa knows: it listed bucket src-bucket at 2026-12-05T12:00:00.000Z',
+      );
+      expect(refused.hint).toBe('wait for the next inventory report, or remove the inventory: line for this run to list the bucket');
+      expect(readdirSync(scratch)).toEqual([]);
+
+      // A newer report is accepted, and the run's counters name it.
+      await source.delete('k1');
+      await writeInventoryReport(reports, await rowsOf(source, false), options('CSV', new Date('2026-12-06T01:00:00Z')));
+      const counters = emptyCounters();
+      const sources = opened();
+      const listsBefore = source.stats.list; // the test's own report writing listed it
+      const served = await listFromInventories(sources, { catalog, group: 'lake', counters, reportStore: reports });
+      try {
+        expect(counters.inventory).toEqual({ 'src-bucket': '2026-12-06T01:00:00.000Z' });
+        expect((await collect(sources[0]!.objectStore.list(''))).map((e) => (e as { key: string }).key)).toEqual(['k2']);
+        expect(source.stats.list).toBe(listsBefore); // nothing listed the bucket itself
+      } finally {
+        served.close();
+      }
+      // A later run (started after the report) that listed from it: the same report is still good.
+      run('20261206T120000Z-bbbbbb', '2026-12-06T12:00:00Z', counters);
+      const again = await listFromInventories(opened(), { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports });
+      again.close();
+    } finally {
+      catalog.close();
+    }
+  });
+});
