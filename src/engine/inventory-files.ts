@@ -177,7 +177,8 @@ export function splitCsvLine(line: string): string[] | null {
 
 // ---- Parquet ----
 
-const PARQUET_COLUMNS = ['key', 'version_id', 'is_latest', 'is_delete_marker', 'size', 'last_modified_date', 'e_tag', 'storage_class'];
+/** Parquet columns lakeguard reads, as AWS names them. */
+export const PARQUET_COLUMNS = ['key', 'version_id', 'is_latest', 'is_delete_marker', 'size', 'last_modified_date', 'e_tag', 'storage_class'];
 
 async function* parquetRows(store: ObjectStore, report: InventoryReport, file: InventoryFile, opts: ReadFilesOptions): AsyncGenerator<InventoryRow> {
   const remote = rangedBuffer(store, file, opts.signal);
@@ -251,7 +252,7 @@ function parquetRow(r: Record<string, unknown>): InventoryRow | null {
 }
 
 /** The file, read by ranged GETs as the Parquet reader asks for its parts. */
-function rangedBuffer(store: ObjectStore, file: InventoryFile, signal: AbortSignal | undefined): AsyncBuffer {
+export function rangedBuffer(store: ObjectStore, file: InventoryFile, signal: AbortSignal | undefined): AsyncBuffer {
   return {
     byteLength: file.size,
     slice: async (start: number, end?: number): Promise<ArrayBuffer> => {

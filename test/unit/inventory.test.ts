@@ -277,3 +277,26 @@ describe('a report older than what the catalog knows', () => {
     }
   });
 });
+
+describe('sampling keys for the shard planner', () => {
+  it.each(['CSV', 'Parquet'] as const)('splits a %s report into balanced key ranges without listing the bucket', async (format) => {
+    const { sampleInventoryKeys, boundariesFromSample } = await import('../../src/engine/inventory-sample.js');
+    // Skewed: one partition holds 80 of 100 keys.
+    const keys = [...Array.from({ length: 80 }, (_, i) => `big/part-${String(i).padStart(3, '0')}`), ...Array.from({ length: 20 }, (_, i) => `small-${String(i).padStart(2, '0')}/f`)];
+    const source = await sourceWith(keys);
+    const reports = new MemStore();
+    await writeInventoryReport(reports, await rowsOf(source, false), options(format, new Date('2026-12-05T01:00:00Z'), { files: 1, rowGroupSize: 5 }));
+    const listsBefore = source.stats.list;
+    const sample = await sampleInventoryKeys('src-bucket', { url: 's3://inv-bucket/reports/src-bucket/daily/' }, { scratchDir: scratch, reportStore: reports });
+    expect(source.stats.list).toBe(listsBefore);
+    expect(sample.total).toBe(100);
+    // Parquet: one point per row group of 5 keys, from the footer alone.
+    expect(sample.points.length).toBe(format === 'Parquet' ? 20 : 100);
+    const bounds = boundariesFromSample(sample, 4);
+    expect(bounds.length).toBe(3);
+    const sorted = [...keys].sort();
+    const sizes = [0, 1, 2, 3].map((i) => sorted.filter((k) => (i === 0 || k > bounds[i - 1]!) && (i === 3 || k <= bounds[i]!)).length);
+    for (const size of sizes) expect(Math.abs(size - 25)).toBeLessThanOrEqual(5);
+    expect(bounds[0]).toMatch(/^big\//); // the big partition is split inside
+  });
+});
