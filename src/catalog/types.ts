@@ -80,6 +80,8 @@ export interface RunCounters {
    * report's lag). Absent when every source was listed.
    */
   inventory?: Record<string, string>;
+  /** Keys an inventory report listed that were deleted before the run read them (the report's lag; not failures). */
+  objectsGoneSinceReport?: number;
   bytesRead: number;
   bytesNew: number;
   bytesStored: number;

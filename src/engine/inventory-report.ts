@@ -122,6 +122,14 @@ export function parseManifest(bytes: Buffer, location: string, sourceBucket: str
   const columns = format === 'CSV' ? m.fileSchema.split(',').map((c) => c.trim()) : parquetSchemaColumns(m.fileSchema);
   const [keyColumn, versionColumn] = format === 'CSV' ? ['Key', 'VersionId'] : ['key', 'version_id'];
   if (!columns.includes(keyColumn)) throw bad(`fileSchema has no ${keyColumn} column`);
+  // Without them the scan cannot tell a changed object from an unchanged one.
+  const needed = format === 'CSV' ? ['Size', 'LastModifiedDate', 'ETag'] : ['size', 'last_modified_date', 'e_tag'];
+  const missing = needed.filter((c) => !columns.includes(c));
+  if (missing.length > 0) {
+    throw new LakeguardError(`S3 Inventory report ${location} lacks the field${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, {
+      hint: 'add Size, Last modified date and ETag to the inventory configuration\'s optional fields; the next report is then read',
+    });
+  }
   if (!Array.isArray(m.files)) throw bad('files missing');
   const files = m.files.map((f: unknown, i: number): InventoryFile => {
     const file = f as Record<string, unknown> | null;

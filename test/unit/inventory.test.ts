@@ -300,3 +300,13 @@ describe('sampling keys for the shard planner', () => {
     expect(bounds[0]).toMatch(/^big\//); // the big partition is split inside
   });
 });
+
+describe('a report without the fields the scan compares', () => {
+  it('is refused in one line naming them', async () => {
+    const reports = new MemStore();
+    const folder = 'reports/src-bucket/daily/2026-12-05T01-00Z/';
+    await reports.put(`${folder}manifest.json`, Buffer.from(JSON.stringify({ sourceBucket: 'src-bucket', creationTimestamp: '1796446800000', fileFormat: 'CSV', fileSchema: 'Bucket, Key, Size', files: [] })));
+    const err = await failure(newestInventoryReport(reports, { bucket: 'inv-bucket', prefix: 'reports/src-bucket/daily/' }, 'src-bucket'));
+    expect(err.message).toBe(`S3 Inventory report s3://inv-bucket/${folder}manifest.json lacks the fields LastModifiedDate, ETag`);
+  });
+});
