@@ -1,8 +1,10 @@
 // `npm run build:binary` (scripts/build-binary.mjs): lakeguard as one executable file. Built once
 // for this file (~15-25 s: most of it is postject rewriting a copy of the 100 MB node binary),
 // then copied alone into a temporary directory, far from any node_modules, dist or package.json.
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +32,19 @@ describe('the single-file binary (npm run build:binary)', () => {
   function both(args: string[]): { binary: SpawnSyncReturns<string>; npm: SpawnSyncReturns<string> } {
     const opts = { cwd: dir.path, env, encoding: 'utf8' as const };
     return { binary: spawnSync(binary, args, opts), npm: spawnSync(process.execPath, ['--expose-gc', NPM_CLI, ...args], opts) };
+  }
+
+  /** Runs a program without blocking this process (the test's own server must answer it). */
+  function run(program: string, args: string[], runEnv: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(program, args, { cwd: dir.path, env: runEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
   }
 
   it('runs the demo from a directory without node_modules: backup, restore byte-identical, verify', () => {
@@ -65,6 +80,28 @@ describe('the single-file binary (npm run build:binary)', () => {
       expect(r.npm.status).toBe(code);
       expect(r.binary.stderr).toBe(r.npm.stderr);
       expect(r.binary.stdout).toBe(r.npm.stdout);
+    }
+  });
+
+  it('carries the AWS SDK: with LAKEGUARD_S3_TRANSPORT=sdk it answers as the npm install does', async () => {
+    // An S3 endpoint where no key exists: `runs` reads the repository's config, gets 404, exit 10.
+    const agents: string[] = [];
+    const server = http.createServer((req, res) => {
+      agents.push(req.headers['user-agent'] ?? '');
+      res.writeHead(404, { 'content-type': 'application/xml' }).end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>no such key</Message></Error>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const args = ['--repo', 's3://lakeguard-binary/repo', '--endpoint', `http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'runs'];
+      const sdkEnv = { ...env, LAKEGUARD_S3_TRANSPORT: 'sdk', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', LAKEGUARD_PASSWORD: 'pw' };
+      const fromBinary = await run(binary, args, sdkEnv);
+      const fromNpm = await run(process.execPath, ['--expose-gc', NPM_CLI, ...args], sdkEnv);
+      expect(fromBinary).toEqual({ code: 10, stdout: '', stderr: expect.stringMatching(/^lakeguard: no lakeguard repository at s3:\/\/lakeguard-binary\/repo\//) });
+      expect(fromBinary).toEqual(fromNpm);
+      expect(agents.length).toBeGreaterThanOrEqual(2);
+      expect(agents.every((agent) => agent.includes('aws-sdk-js'))).toBe(true);
+    } finally {
+      server.close();
     }
   });
 
