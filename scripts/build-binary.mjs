@@ -9,8 +9,8 @@
 //      dist/version.js (reads package.json) by the literal version; and the two native
 //      addons' loaders (better-sqlite3's `bindings`, zstd-napi/binding.js) by
 //      loadEmbeddedAddon (src/util/native-addon.ts).
-//   2. `node --experimental-sea-config` makes the preparation blob: the script, its V8 code
-//      cache, and the two `.node` files as assets.
+//   2. `node --experimental-sea-config` makes the preparation blob: the script and the two
+//      `.node` files as assets.
 //   3. postject injects the blob into a copy of this node binary, flipping the sentinel fuse.
 //   4. The new binary must print this package's version, or the build fails.
 //
@@ -169,8 +169,9 @@ writeFileSync(
       output: blob,
       // The warning would precede every command's output; lakeguard's own tests cover the binary.
       disableExperimentalSEAWarning: true,
-      // V8's compiled code for the script: the binary starts without compiling the bundle first.
-      useCodeCache: true,
+      // No useCodeCache: V8 rejects the cache, with a warning on stderr before every command,
+      // whenever NODE_OPTIONS carries a V8 flag (--max-old-space-size, --expose-gc), and it
+      // saved no measurable start-up time (docs/development.md).
       assets: Object.fromEntries(addons.map((addon) => [addon.name, addon.path])),
     },
     null,

@@ -68,6 +68,16 @@ describe('the single-file binary (npm run build:binary)', () => {
     expect(r.binary.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
+  it('takes node options from NODE_OPTIONS, without a word: --expose-gc turns the heap pacer on', () => {
+    const probe = join(dir.path, 'gc-probe.cjs');
+    writeFileSync(probe, 'process.on("exit", () => process.stderr.write(`gc ${typeof globalThis.gc}\\n`));\n');
+    const plain = spawnSync(binary, ['--version'], { cwd: dir.path, env: { ...env, NODE_OPTIONS: `--require ${probe}` }, encoding: 'utf8' });
+    expect(plain.stderr).toBe('gc undefined\n');
+    const withGc = spawnSync(binary, ['--version'], { cwd: dir.path, env: { ...env, NODE_OPTIONS: `--expose-gc --max-old-space-size=512 --require ${probe}` }, encoding: 'utf8' });
+    expect(withGc.stdout).toBe(plain.stdout);
+    expect(withGc.stderr).toBe('gc function\n');
+  });
+
   it('ends with the same messages and exit codes as the npm install', () => {
     const missing = `file://${join(dir.path, 'no-repository-here')}`;
     for (const [args, code] of [
