@@ -28,6 +28,7 @@ import type {
   RunCounters,
   RunRow,
   RunStatus,
+  ShardRange,
   StoredBlob,
   StoredMeta,
   UnindexedBlob,
@@ -209,7 +210,7 @@ export class Catalog {
 
   /** Runs still marked running that were started on `host` by a process that no longer exists. */
   orphanedRuns(host: string, isAlive: (pid: number) => boolean): RunRow[] {
-    const rows = this.db.prepare("SELECT * FROM runs WHERE status = 'running' AND host = ? ORDER BY seq").all(host) as Row[];
+    const rows = this.db.prepare(`${RUN_SQL} WHERE status = 'running' AND host = ? ORDER BY seq`).all(host) as Row[];
     return rows.filter((r) => r.pid === null || !isAlive(r.pid as number)).map(toRunRow);
   }
 
@@ -224,20 +225,20 @@ export class Catalog {
 
   listRuns(opts: { group?: string } = {}): RunRow[] {
     const rows = this.db
-      .prepare(`SELECT * FROM runs ${opts.group === undefined ? '' : 'WHERE grp = ?'} ORDER BY seq`)
+      .prepare(`${RUN_SQL} ${opts.group === undefined ? '' : 'WHERE grp = ?'} ORDER BY seq`)
       .all(...(opts.group === undefined ? [] : [opts.group])) as Row[];
     return rows.map(toRunRow);
   }
 
   /** A run by full id, unique id prefix, or sequence number. */
   findRun(ref: string): RunRow | undefined {
-    const byId = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(ref) as Row | undefined;
+    const byId = this.db.prepare(`${RUN_SQL} WHERE id = ?`).get(ref) as Row | undefined;
     if (byId !== undefined) return toRunRow(byId);
     if (/^\d+$/.test(ref)) {
-      const bySeq = this.db.prepare('SELECT * FROM runs WHERE seq = ?').get(Number(ref)) as Row | undefined;
+      const bySeq = this.db.prepare(`${RUN_SQL} WHERE seq = ?`).get(Number(ref)) as Row | undefined;
       if (bySeq !== undefined) return toRunRow(bySeq);
     }
-    const byPrefix = this.db.prepare("SELECT * FROM runs WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2").all(ref.replace(/[%_\\]/g, '\\$&')) as Row[];
+    const byPrefix = this.db.prepare(`${RUN_SQL} WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2`).all(ref.replace(/[%_\\]/g, '\\$&')) as Row[];
     return byPrefix.length === 1 ? toRunRow(byPrefix[0]!) : undefined;
   }
 
@@ -248,7 +249,7 @@ export class Catalog {
       where += ' AND grp = ?';
       params.push(opts.group);
     }
-    const row = this.db.prepare(`SELECT * FROM runs WHERE ${where} ORDER BY seq DESC LIMIT 1`).get(...params) as Row | undefined;
+    const row = this.db.prepare(`${RUN_SQL} WHERE ${where} ORDER BY seq DESC LIMIT 1`).get(...params) as Row | undefined;
     return row === undefined ? undefined : toRunRow(row);
   }
 
@@ -570,6 +571,9 @@ export class Catalog {
   }
 }
 
+/** Runs with their run-set membership (run_shards; NULL columns for an ordinary run). */
+const RUN_SQL = `SELECT r.*, s.set_run AS set_run, s.set_name AS set_name, s.shard_index AS shard_index, s.shard_count AS shard_count, s.shard_range AS shard_range
+  FROM runs r LEFT JOIN run_shards s ON s.run = r.seq`;
 
 function toRunRow(r: Row): RunRow {
   return {
@@ -581,5 +585,16 @@ function toRunRow(r: Row): RunRow {
     status: r.status as RunStatus,
     host: r.host as string | null,
     counters: r.counters === null ? null : (JSON.parse(r.counters as string) as RunCounters),
+    ...(r.set_run === null || r.set_run === undefined
+      ? {}
+      : {
+          shard: {
+            set: r.set_run as string,
+            name: r.set_name as string,
+            index: r.shard_index as number,
+            of: r.shard_count as number,
+            range: JSON.parse(r.shard_range as string) as ShardRange,
+          },
+        }),
   };
 }

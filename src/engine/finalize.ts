@@ -4,7 +4,7 @@ import { recordRunAnomalies } from '../catalog/anomalies.js';
 import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { RunVersionsByKey, failuresOfRunByKey } from '../catalog/version-records.js';
-import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
+import type { RunCounters, RunRow, RunShard, RunStatus } from '../catalog/types.js';
 import { StorageError } from '../errors.js';
 import { BlobType, flagsCompressed, flagsType } from '../repository/pack.js';
 import type { Packer } from '../repository/packer.js';
@@ -42,13 +42,18 @@ export interface RunManifest {
    * it. Absent in manifests written before it existed (every blob may hold any key).
    */
   recordRanges?: RecordRange[];
-  /** Index files written while finishing this run (older ones may also hold its blobs). */
+  /** Index files this run wrote, as it went (checkpoints) and when it ended (older ones may also hold its blobs). */
   indexes: string[];
   /**
    * Anomaly detection's verdict (docs/anomalies.md); absent in runs recorded before it existed
    * and in runs recorded after their process died (nobody judged them).
    */
   anomalies?: RunAnomalies;
+  /**
+   * Present when the run is a shard attempt of a run set (docs/scale-out.md "Shards"): taken
+   * from the run's catalog row (`recordRunShard` when the shard begins).
+   */
+  shard?: RunShard;
 }
 
 /** The (bucket, key) range of a record blob's lines, both ends included. */
@@ -111,6 +116,8 @@ export async function finalizeRun(
   beforeManifest: () => void = () => {},
   /** The run's anomaly verdict, recorded in its manifest and in the catalog. */
   anomalies?: RunAnomalies,
+  /** Index files the run wrote before it ended (progress checkpoints): the manifest names them too. */
+  indexesWritten: readonly string[] = [],
 ): Promise<RunManifest> {
   // Records in (bucket, key) order, so each blob covers one narrow key range (recordRanges).
   const records: string[] = [];
@@ -158,7 +165,7 @@ export async function finalizeRun(
   for (const f of failuresOfRunByKey(catalog, run.seq)) await push(JSON.stringify({ t: 'f', ...f }), f.bucket, f.key);
   await emit();
   await packer.flush();
-  const indexes = await writePendingIndexes(repo, catalog);
+  const indexes = [...indexesWritten, ...(await writePendingIndexes(repo, catalog))];
   beforeManifest();
 
   const finished = Date.now();
@@ -175,6 +182,7 @@ export async function finalizeRun(
     recordRanges,
     indexes,
     ...(anomalies === undefined ? {} : { anomalies }),
+    ...(run.shard === undefined ? {} : { shard: run.shard }),
   };
   try {
     await repo.writeDocument('runs', run.id, manifest);

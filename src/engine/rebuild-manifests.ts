@@ -2,7 +2,7 @@
  * Run manifests as catalog rebuild and sync read them, and the check of one manifest that
  * verify shares (split from rebuild.ts to keep it small; the record blobs stay there).
  */
-import type { RunStatus } from '../catalog/types.js';
+import type { RunShard, RunStatus } from '../catalog/types.js';
 import { IntegrityError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import type { Repository } from '../repository/repository.js';
@@ -59,6 +59,20 @@ export function checkManifest(m: RunManifest, name: string, repo: Repository): R
     throw bad('malformed recordRanges');
   }
   return m;
+}
+
+/**
+ * Why a manifest's `shard` field cannot be used (null: absent or well-formed). A malformed one
+ * costs the run-set membership, not the run: it is imported as an ordinary run and reported.
+ */
+export function shardProblem(s: Partial<RunShard> | null | undefined): string | null {
+  if (s === undefined) return null;
+  const bound = (b: unknown): boolean => b === undefined || (Array.isArray(b) && b.length === 2 && b.every((x) => typeof x === 'string'));
+  if (s === null || typeof s !== 'object') return 'its shard field is not an object';
+  if (typeof s.set !== 'string' || s.set === '' || typeof s.name !== 'string') return 'its shard field has no run set id or name';
+  if (!Number.isInteger(s.of) || s.of! < 1 || !Number.isInteger(s.index) || s.index! < 0 || s.index! >= s.of!) return `its shard index ${String(s.index)} of ${String(s.of)} is out of range`;
+  if (s.range === null || typeof s.range !== 'object' || !bound(s.range.after) || !bound(s.range.upTo)) return 'its shard range is malformed';
+  return null;
 }
 
 // ---- helpers ------------------------------------------------------------------------------
