@@ -9,7 +9,7 @@ import { StorageError } from '../errors.js';
 import { BlobType, flagsCompressed, flagsType } from '../repository/pack.js';
 import type { Packer } from '../repository/packer.js';
 import type { Repository } from '../repository/repository.js';
-import { compareBucketKeys } from '../util/key-order.js';
+import { compareBucketKeys } from './shards.js';
 
 /** One entry of an index file: [blob id hex, type, offset, length, raw length, compressed 0|1]. */
 export type IndexBlobEntry = [string, number, number, number, number, number];
