@@ -12,7 +12,8 @@
 //   2. `node --experimental-sea-config` makes the preparation blob: the script and the two
 //      `.node` files as assets.
 //   3. postject injects the blob into a copy of this node binary, flipping the sentinel fuse.
-//   4. The new binary must print this package's version, or the build fails.
+//   4. The new binary must print this package's version and create a repository (both addons
+//      loaded), or the build fails.
 //
 // At run time the binary writes each addon once to <cache dir>/native/<sha256>/ and loads it
 // from there (docs/development.md, "The single-file binary").
@@ -203,9 +204,18 @@ chmodSync(temp, 0o755);
 log('injected the blob into a copy of node');
 
 // ---- 4. it runs -----------------------------------------------------------------------------
-const smoke = spawnSync(temp, ['--version'], { encoding: 'utf8', env: { ...process.env, LAKEGUARD_CACHE_DIR: join(work, 'cache') } });
-if (smoke.status !== 0 || smoke.stdout.trim() !== version) {
-  fail(`the new binary does not run: \`lakeguard --version\` exited ${smoke.status} with ${JSON.stringify((smoke.stdout + smoke.stderr).trim().slice(0, 500))}`);
+// --version loads zstd-napi's addon (at start), init better-sqlite3's (the new catalog).
+const smokeEnv = { ...process.env, LAKEGUARD_CACHE_DIR: join(work, 'cache'), LAKEGUARD_PASSWORD: 'build-binary' };
+/** @type {[string[], string | null][]} arguments, and the exact stdout where it matters */
+const smokeRuns = [
+  [['--version'], `${version}\n`],
+  [['--repo', `file://${join(work, 'repository')}`, 'init', '--json'], null],
+];
+for (const [args, expected] of smokeRuns) {
+  const smoke = spawnSync(temp, args, { encoding: 'utf8', env: smokeEnv });
+  if (smoke.status !== 0 || (expected !== null && smoke.stdout !== expected)) {
+    fail(`the new binary does not run: \`lakeguard ${args.join(' ')}\` exited ${smoke.status} with ${JSON.stringify((smoke.stdout + smoke.stderr).trim().slice(0, 500))}`);
+  }
 }
 renameSync(temp, binary);
 log(`built ${relative(root, binary)} (lakeguard ${version}, ${(statSync(binary).size / 2 ** 20).toFixed(1)} MiB)`);
