@@ -156,7 +156,9 @@ const bundled = await build({
   plugins: [binaryModules],
   logLevel: 'warning',
 });
-if (bundled.errors.length > 0) fail('bundling failed');
+// A warning here is a binary that breaks at run time: `import.meta` is empty in the bundle, a
+// require the bundler cannot follow finds no node_modules beside the binary.
+if (bundled.errors.length > 0 || bundled.warnings.length > 0) fail('the bundle has errors or warnings (above): the binary would not run');
 log(`bundled ${relative(root, bundle)}, ${(statSync(bundle).size / 2 ** 20).toFixed(1)} MiB`);
 
 // ---- 2. the SEA preparation blob -----------------------------------------------------------
