@@ -1,6 +1,7 @@
 // `npm run build:binary` (scripts/build-binary.mjs): lakeguard as one executable file. Built once
-// for this file (~15-25 s: most of it is postject rewriting a copy of the 100 MB node binary),
-// then copied alone into a temporary directory, far from any node_modules, dist or package.json.
+// for this file (~15 s idle, ~45 s on a loaded machine: mostly postject rewriting a copy of the
+// 94 MiB node binary), then copied alone into a temporary directory, far from any node_modules,
+// dist or package.json.
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
