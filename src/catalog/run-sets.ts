@@ -159,13 +159,16 @@ export function runSetsStartingWith(catalog: Catalog, prefix: string, limit: num
 
 /**
  * The state after a run set's recorded shards: every run numbered before its first attempt,
- * and its attempts (a superseded complete attempt holds no versions, so including it changes
- * nothing). Runs numbered between its attempts that are not its shards are left out: they are
- * listed after the run set by `runs`, and one of them may be the next run set of the group,
- * whose versions would otherwise hide this one's where their key ranges meet.
+ * its attempts (a superseded complete attempt holds no versions, so including it changes
+ * nothing), and the runs numbered after its first attempt that started before it did (an
+ * earlier run set's late shard, a long run synced late). Other runs numbered between or after
+ * its attempts are left out: the next run set of the group may land between two of its
+ * shards, and its versions would hide this one's. docs/catalog.md "Run sets".
  */
-export function runSetCut(set: RunSet): StateCut {
-  return { runSeq: set.firstSeq - 1, runSet: { id: set.id, seqs: set.attempts.map((a) => a.run.seq) } };
+export function runSetCut(catalog: Catalog, set: RunSet): StateCut {
+  const earlier = sqlite(catalog).prepare('SELECT seq FROM runs WHERE seq > ? AND started < ? ORDER BY seq').pluck().all(set.firstSeq, set.started) as number[];
+  const seqs = [...new Set([...set.attempts.map((a) => a.run.seq), ...earlier])].sort((a, b) => a - b);
+  return { runSeq: set.firstSeq - 1, runSet: { id: set.id, seqs } };
 }
 
 /**

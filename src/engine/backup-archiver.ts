@@ -210,7 +210,10 @@ export class Archiver {
   private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating: boolean): Promise<void> {
     const read = await this.reader!.read(source, entry, this.detector?.snifferFor(source.bucket, entry.key));
     if (read instanceof StorageError) {
-      this.writer.failed(source.bucket, entry, read);
+      // Listed by an inventory report but deleted since it was made: the report's lag, not a
+      // failure (a LIST would not have shown it); counted, and the next report shows it gone.
+      if (source.inventory !== undefined && read.code === 'NotFound') this.counters.objectsGoneSinceReport = (this.counters.objectsGoneSinceReport ?? 0) + 1;
+      else this.writer.failed(source.bucket, entry, read);
       return;
     }
     if (isCataloguedVersion(read, previous)) {

@@ -27,6 +27,7 @@ import { IndexCheckpoints } from './backup-checkpoints.js';
 import { isUnreadable } from './backup-transfer.js';
 import { emptyCounters, noEvents, type BackupSummary, type EventSink } from './events.js';
 import { finalizeRun } from './finalize.js';
+import { closing, listFromInventories } from './inventory-store.js';
 import type { RunShard } from './shards.js';
 import { openSource, type OpenedSource } from './sources.js';
 
@@ -89,16 +90,18 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       });
     }),
   );
+  // Sources with `inventory:` list from their newest report (scratch files removed on every way out).
+  const inventories = await listFromInventories(sources, { catalog, group: group.name, counters, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
 
   if (dryRun) {
     const ctx = new Archiver(opts, sources, counters, null, null);
-    await ctx.scanAll();
+    await ctx.scanAll().finally(() => inventories.close());
     counters.durationMs = Date.now() - startedAt.getTime();
     addRequests(counters, sources.map((s) => s.objectStore.stats));
     return { runId, group: group.name, status: counters.objectsFailed > 0 ? 'partial' : 'complete', dryRun, counters, ...shardOf(opts) };
   }
 
-  const lock = opts.lock ?? (await RepositoryLock.acquire(repo, 'shared', `backup of group ${group.name}`));
+  const lock = opts.lock ?? (await RepositoryLock.acquire(repo, 'shared', `backup of group ${group.name}`).catch(closing(inventories)));
   try {
     // A lost lock (removed elsewhere, or its refresh refused) stops the run like an interruption,
     // with its own error (exit 11); nothing more is recorded in the repository without it.
@@ -187,6 +190,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     if (fatal !== null) throw fatal;
     return { runId, group: group.name, status, dryRun, counters, ...(anomalies === undefined ? {} : { anomalies }), ...shardOf(opts) };
   } finally {
+    inventories.close();
     if (opts.lock === undefined) await lock.release().catch(() => {});
   }
 }

@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
-import { completeShardAttempt, isShardComplete, missingShardIndexes, runSet, runSetsOf } from '../../src/catalog/run-sets.js';
+import { parseAt } from '../../src/catalog/instant.js';
+import { CatalogQueries } from '../../src/catalog/queries.js';
+import { selectState, statePage } from '../../src/catalog/restore-selection.js';
+import { completeShardAttempt, isShardComplete, missingShardIndexes, runSet, runSetCut, runSetsOf } from '../../src/catalog/run-sets.js';
 import { syncMarker } from '../../src/catalog/sync.js';
 import { newRunId } from '../../src/engine/backup.js';
 import { rebuildCatalog } from '../../src/engine/rebuild.js';
@@ -159,4 +162,42 @@ describe('run sets: import', { timeout: 60_000 }, () => {
     // Complete: the marker moves on as for ordinary runs.
     expect(syncMarker(host)! >= markerAt(now - HOUR - 60_000)).toBe(true);
   });
+
+  it("a run set's id is one instant: its shards' state, not a run numbered between them", async () => {
+    const planned = Date.now() - 60_000;
+    const monday = newRunId(new Date(planned));
+    const tuesday = newRunId(new Date(planned + 20_000));
+    await shard(monday, 0, planned, { of: 2, range: { upTo: ['lake', 'g'] } });
+    // The next run set's shard 0 lands before Monday's late shard 1: it is numbered between them,
+    // and Tuesday's instant still holds Monday's late shard (it started before Tuesday's).
+    await shard(tuesday, 0, planned + 20_000, { of: 2, range: { upTo: ['lake', 'g'] }, objects: keys('c', 5, 'v2-longer') });
+    const host = open('host');
+    await syncCatalog({ repo, catalog: host });
+    await shard(monday, 1, planned + 1000, { of: 2, range: { after: ['lake', 'g'] } });
+    await syncCatalog({ repo, catalog: host });
+    const set = runSet(host, monday)!;
+    expect(set.attempts.map((a) => a.run.seq)).toEqual([1, 3]);
+    expect(set.status).toBe('complete');
+
+    const cut = parseAt(monday, host);
+    expect(cut).toEqual(runSetCut(host, set));
+    expect(parseAt(monday.slice(0, 22), host)).toEqual(cut); // a unique prefix
+    const q = new CatalogQueries(host);
+    const state = [...q.stateAt('lake', '', cut)].map((o) => `${o.key}:${o.size}`);
+    expect(state).toHaveLength(10);
+    expect(state).toContain('c/0.json:5'); // Monday's content ("c0:v1"), not Tuesday's
+    // The same state for ls, find --at, diff and restore's selection.
+    expect(q.ls('lake', '', cut).items.map((e) => [e.name, e.objects])).toEqual([
+      ['c/', 5],
+      ['h/', 5],
+    ]);
+    expect(q.find('c/*', { at: cut }).items.every((o) => o.run === set.attempts[0]!.run.id)).toBe(true);
+    expect(q.diffSummary(cut, parseAt(tuesday, host))).toMatchObject({ changed: { objects: 5 }, added: { objects: 0 }, deleted: { objects: 0 } });
+    expect(q.diffSummary({ runSeq: 0 }, cut)).toMatchObject({ added: { objects: 10 } });
+    expect(selectState(host, [{ bucket: 'lake' }], cut)).toBe(10);
+    expect(statePage(host, 0, 100).items.filter((item) => item.key.startsWith('c/')).map((item) => item.size)).toEqual([5, 5, 5, 5, 5]);
+    // An attempt's own id is still a run: its versions and every run numbered before it.
+    expect(parseAt(set.attempts[1]!.run.id, host)).toEqual({ runSeq: 3 });
+  });
 });
+
