@@ -92,5 +92,9 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     const latest = join(dir.path, 'latest');
     ok(await cli(['restore', '--to-dir', latest, '--quiet']));
     expect(hashTree(latest)).toEqual(tree);
+    // forget names each attempt's run set (they are kept or removed together).
+    const dry = summaryOf(ok(await cli(['forget', '--dry-run', '--json'])));
+    expect(dry.runs.filter((r: { runSet?: string }) => r.runSet === set).map((r: { shard: number }) => r.shard).sort()).toEqual([0, 1, 2, 3]);
+    expect(dry.runs.find((r: { id: string }) => r.id === ordinary)).not.toHaveProperty('runSet');
   });
 });
