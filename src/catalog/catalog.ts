@@ -13,14 +13,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LakeguardError } from '../errors.js';
 import { requireCjs } from '../util/cjs.js';
-import { decodeStorageClass, encodeEtag, encodeLastModified, encodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
-import type { ObjectSignal } from './anomaly-types.js';
+import { encodeEtag, encodeLastModified, encodeStorageClass } from './codec.js';
 import { corruptCatalogError, isCorruptDatabase, noteCatalogOpened } from './corrupt.js';
 import { attachConnection } from './connection.js';
 import { migrate } from './migrate.js';
 import { PresentPacks, type PackCheckResult } from './present-packs.js';
 import { usedBlobSql } from './prune-queries.js';
 import { SCHEMA, SCHEMA_VERSION, blobHashIs } from './schema.js';
+import { VERSION_RECORD_SQL, toVersionRecord } from './version-records.js';
 import type {
   FailureRecord,
   PackRecord,
@@ -596,41 +596,5 @@ function toRunRow(r: Row): RunRow {
             range: JSON.parse(r.shard_range as string) as ShardRange,
           },
         }),
-  };
-}
-
-/**
- * Versions as records (finish with a WHERE clause). `reinstated`: a record of a version id an
- * earlier record of the key already holds, or one forget dropped (a backup records a known
- * version id only to reinstate it; docs/catalog.md "Reinstated versions").
- */
-const VERSION_RECORD_SQL = `SELECT v.id AS row, b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS deleteMarker,
-         v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, v.valid_from AS validFrom,
-         v.storage_class AS storageClass, m.json AS meta,
-         CASE WHEN v.blob IS NOT NULL THEN (SELECT hex(bl.hash) FROM blobs bl WHERE bl.id = v.blob)
-           ELSE (SELECT group_concat(hex(x.hash), ',') FROM (SELECT bl.hash AS hash FROM version_blobs vb JOIN blobs bl ON bl.id = vb.blob
-            WHERE vb.version = v.id ORDER BY vb.seq) x) END AS blobs,
-         vs.signals AS signals,
-         v.version_id IS NOT NULL AND (EXISTS (SELECT 1 FROM versions w WHERE w.object = v.object AND w.version_id = v.version_id AND w.id < v.id)
-           OR EXISTS (SELECT 1 FROM dropped_versions d WHERE d.object = v.object AND d.version_id = v.version_id)) AS reinstated
-  FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket LEFT JOIN metas m ON m.id = v.meta
-    LEFT JOIN version_signals vs ON vs.version = v.id`;
-
-function toVersionRecord(r: Row): VersionRecord & { row: number } {
-  return {
-    row: r.row as number,
-    bucket: r.bucket as string,
-    key: r.key as string,
-    versionId: r.versionId as string | null,
-    deleteMarker: r.deleteMarker === 1,
-    size: r.size as number,
-    etag: r.etag as string,
-    lastModified: r.lastModified as number,
-    validFrom: r.validFrom as number,
-    ...(r.storageClass === null ? {} : { storageClass: decodeStorageClass(r.storageClass)! }),
-    ...(r.meta === null ? {} : { meta: JSON.parse(r.meta as string) as StoredMeta }),
-    blobs: r.blobs === null ? [] : (r.blobs as string).toLowerCase().split(','),
-    ...(r.signals === null ? {} : { signals: (r.signals as string).split(',') as ObjectSignal[] }),
-    ...(r.reinstated === 1 ? { reinstated: true as const } : {}),
   };
 }

@@ -74,6 +74,14 @@ export interface RunCounters {
    * in runs from before it existed.
    */
   objectsReinstated?: number;
+  /**
+   * Sources listed from an S3 Inventory report instead of LIST: bucket -> the report's
+   * creationTimestamp (ISO), what the run knows of the bucket (objects changed since are the
+   * report's lag). Absent when every source was listed.
+   */
+  inventory?: Record<string, string>;
+  /** Keys an inventory report listed that were deleted before the run read them (the report's lag; not failures). */
+  objectsGoneSinceReport?: number;
   bytesRead: number;
   bytesNew: number;
   bytesStored: number;

@@ -224,6 +224,8 @@ function describe(d: RunDetails, listingFailures: boolean, verdict: [string, str
           `${c.objectsDeleted} deleted, ${c.objectsFailed} failed, ${c.objectsExcluded} excluded` +
           (c.objectsSkipped ? `, ${c.objectsSkipped} skipped (not regular files)` : ''),
       ],
+      ...Object.entries(c.inventory ?? {}).map(([bucket, at]): [string, string] => ['inventory', `${bucket} listed from its S3 Inventory report of ${formatTimeMs(Date.parse(at))} (newer changes are the report's lag)`]),
+      ...(c.objectsGoneSinceReport ? [['inventory', `${c.objectsGoneSinceReport} listed keys were deleted since their report (not read; the next report shows them gone)`] as [string, string]] : []),
       ['data', `${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesNew)} new, ${formatBytes(c.bytesStored)} stored in ${plural(c.packsWritten, 'pack')}`],
       ['blobs', `${c.blobsNew} new, ${c.blobsDeduplicated} deduplicated`],
       ['requests', Object.entries(c.requests).map(([k, v]) => `${v} ${k}`).join(', ')],

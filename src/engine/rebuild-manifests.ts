@@ -7,7 +7,7 @@ import { IntegrityError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import type { Repository } from '../repository/repository.js';
 import { inOrder } from '../util/in-order.js';
-import type { RunManifest } from './finalize.js';
+import type { RecordRange, RunManifest } from './finalize.js';
 
 const STATUSES: readonly RunStatus[] = ['complete', 'partial', 'failed', 'interrupted'];
 export const HEX64 = /^[0-9a-f]{64}$/;
@@ -55,6 +55,9 @@ export function checkManifest(m: RunManifest, name: string, repo: Repository): R
   if (!STATUSES.includes(m.status)) throw bad(`status ${JSON.stringify(m.status)}`);
   if (!Array.isArray(m.records) || !m.records.every((r) => typeof r === 'string' && HEX64.test(r))) throw bad('malformed record list');
   if (m.counters === null || typeof m.counters !== 'object') throw bad('counters missing');
+  if (m.recordRanges !== undefined && !(Array.isArray(m.recordRanges) && m.recordRanges.length === m.records.length && m.recordRanges.every(isRecordRange))) {
+    throw bad('malformed recordRanges');
+  }
   return m;
 }
 
@@ -73,6 +76,11 @@ export function shardProblem(s: Partial<RunShard> | null | undefined): string | 
 }
 
 // ---- helpers ------------------------------------------------------------------------------
+
+function isRecordRange(r: unknown): boolean {
+  const isBucketKey = (x: unknown): boolean => Array.isArray(x) && x.length === 2 && x.every((part) => typeof part === 'string');
+  return r !== null && typeof r === 'object' && isBucketKey((r as RecordRange).first) && isBucketKey((r as RecordRange).last);
+}
 
 /** A damaged document's error, with the hint of what to do about it. */
 export function damageHint(err: unknown, what: string): unknown {

@@ -16,6 +16,16 @@ export interface OpenedSource {
   isExcluded: (key: string) => boolean;
   /** The bucket keeps versions: list every version (set at the start of each run). */
   versioned?: boolean;
+  /** Where the bucket's S3 Inventory reports are (policy `inventory:`): a backup lists from the newest one. */
+  inventory?: SourceInventory;
+}
+
+/** The `inventory:` of a bucket source, with the endpoint and region to read it through (the source's). */
+export interface SourceInventory {
+  /** `s3://bucket/prefix/`: the configuration folder holding the dated report folders. */
+  url: string;
+  endpoint?: string;
+  region?: string;
 }
 
 export function sourceName(source: Source): string {
@@ -31,7 +41,11 @@ export function openSource(source: Source, policy: Policy, opts: { maxSockets?: 
           ...(opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets }),
         })
       : new FsStore({ root: source.path, fsync: false, userFiles: true });
-  return { bucket: sourceName(source), objectStore: store, prefixes: outermostPrefixes(source.prefixes), isExcluded: compileExcludes(source.exclude) };
+  const inventory =
+    source.kind === 's3' && source.inventory !== undefined
+      ? { inventory: { url: source.inventory, ...definedOnly({ endpoint: source.endpoint ?? policy.s3.endpoint, region: source.region ?? policy.s3.region }) } }
+      : {};
+  return { bucket: sourceName(source), objectStore: store, prefixes: outermostPrefixes(source.prefixes), isExcluded: compileExcludes(source.exclude), ...inventory };
 }
 
 /** Drops prefixes covered by another one (`a/` covers `a/b/`), so no key is scanned twice. */

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { isMap, isScalar, isSeq } from 'yaml';
-import { bucketNameProblem } from '../storage/s3-url.js';
+import { bucketNameProblem, splitS3Url } from '../storage/s3-url.js';
 import type { AnomalyLevel } from './anomaly.js';
 import { checkAnomaly } from './schema-anomaly.js';
 import type { Group, Policy, Retention, Source } from './types.js';
@@ -13,7 +13,7 @@ import { checkDuration, checkEndpoint, checkGlobList, checkLocalPath, checkRegio
 import { read, withoutUndefined, type Checker, type Field } from './yaml-check.js';
 
 const GROUP_KEYS = ['name', 'sources', 'retention', 'anomaly'] as const;
-const SOURCE_KEYS = ['bucket', 'path', 'name', 'prefixes', 'exclude', 'endpoint', 'region', 'retention', 'anomaly'] as const;
+const SOURCE_KEYS = ['bucket', 'path', 'name', 'prefixes', 'exclude', 'endpoint', 'region', 'inventory', 'retention', 'anomaly'] as const;
 const PREFIX_KEYS = ['prefix', 'retention', 'anomaly'] as const;
 export const RETENTION_KEYS = [
   'keep_last',
@@ -143,8 +143,9 @@ function checkSource(
 
   const endpoint = read(m, 'endpoint', (x) => checkEndpoint(c, x));
   const region = read(m, 'region', (x) => checkRegion(c, x));
+  const inventory = read(m, 'inventory', (x) => checkInventoryUrl(c, x));
   if (pathField !== undefined && bucketField === undefined) {
-    for (const key of ['endpoint', 'region'] as const) {
+    for (const key of ['endpoint', 'region', 'inventory'] as const) {
       const x = m.get(key);
       if (x !== undefined) c.report(x, 'only applies to bucket sources; remove it');
     }
@@ -184,8 +185,31 @@ function checkSource(
     exclude,
     endpoint: endpoint ?? s3.endpoint,
     region: region ?? s3.region,
+    inventory,
     ...settings,
   });
+}
+
+/**
+ * `inventory: s3://bucket/prefix/`: where the source bucket's S3 Inventory configuration
+ * delivers its reports, the folder holding the dated report folders
+ * (`<destination prefix>/<source bucket>/<configuration id>/`). Normalized with one trailing
+ * slash (`s3://bucket/` when the reports sit at the bucket's top).
+ */
+function checkInventoryUrl(c: Checker, f: Field): string | undefined {
+  const example = 's3://inventory-bucket/<destination prefix>/<source bucket>/<configuration id>/';
+  const raw = c.string(f, `an S3 URL such as ${example}`);
+  if (raw === undefined) return undefined;
+  if (!raw.startsWith('s3://')) {
+    c.report(f, `expected an S3 URL such as ${example}, got ${JSON.stringify(raw)}`);
+    return undefined;
+  }
+  const parsed = splitS3Url(raw);
+  if ('problem' in parsed) {
+    c.report(f, parsed.problem === 'bucket' ? `invalid bucket name ${JSON.stringify(parsed.bucket)} in ${JSON.stringify(raw)}: ${parsed.reason}` : `${JSON.stringify(raw)} has an empty path segment ("//")`);
+    return undefined;
+  }
+  return `s3://${parsed.bucket}/${parsed.prefix === '' ? '' : `${parsed.prefix}/`}`;
 }
 
 /** A source's catalog name is claimed by the first source that uses it. */

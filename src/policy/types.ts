@@ -86,6 +86,11 @@ export interface S3Source extends SourceRetention {
   exclude: string[];
   endpoint?: string;
   region?: string;
+  /**
+   * YAML `inventory`: `s3://bucket/prefix/` (one trailing slash), where the bucket's S3 Inventory
+   * reports are delivered; backups list from the newest report instead of LIST (docs/scale-out.md).
+   */
+  inventory?: string;
 }
 /** A local directory (absolute path), used by the demo and tests. */
 export interface PathSource extends SourceRetention {

@@ -1,0 +1,107 @@
+/**
+ * A sample of a bucket's keys from its newest S3 Inventory report, for planning shard
+ * boundaries of a bucket the catalog does not know yet (a seed): no LIST at all. Parquet
+ * reports are sampled from their footers alone (each row group's smallest key and row count:
+ * a few KiB per file); CSV reports are read through once and sampled by reservoir (memory
+ * bounded by `maxPoints`). Row counts include the report's older versions and delete markers
+ * where the Parquet footer cannot tell them apart: a balance estimate, not a count.
+ */
+import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { S3Store } from '../storage/s3-store.js';
+import type { ObjectStore } from '../storage/types.js';
+import { compareKeys } from '../util/key-order.js';
+import { inventoryRows, rangedBuffer } from './inventory-files.js';
+import { inventoryLocation, newestInventoryReport, type InventoryReport } from './inventory-report.js';
+import { definedOnly, type SourceInventory } from './sources.js';
+
+/** Keys of a report in key order, each standing for about `rows` rows from it on. */
+export interface InventoryKeySample {
+  report: InventoryReport;
+  /** Rows of the report (Parquet: all rows; CSV: current objects). */
+  total: number;
+  points: { key: string; rows: number }[];
+}
+
+const DEFAULT_POINTS = 10_000;
+
+/**
+ * Samples the keys of `bucket` from the newest report at `inventory` (for the shard planner:
+ * src/engine/shards*.ts). `scratchDir`: where CSV reading may spool (nothing is left there).
+ */
+export async function sampleInventoryKeys(
+  bucket: string,
+  inventory: SourceInventory,
+  opts: { scratchDir: string; maxPoints?: number; signal?: AbortSignal; reportStore?: ObjectStore },
+): Promise<InventoryKeySample> {
+  const at = inventoryLocation(inventory.url);
+  const store = opts.reportStore ?? new S3Store({ bucket: at.bucket, ...definedOnly({ endpoint: inventory.endpoint, region: inventory.region }) });
+  const report = await newestInventoryReport(store, at, bucket, opts.signal);
+  const reservoir = new Reservoir(opts.maxPoints ?? DEFAULT_POINTS);
+  const points: { key: string; rows: number }[] = [];
+  if (report.format === 'Parquet') {
+    for (const file of report.files) {
+      const buffer = rangedBuffer(store, file, opts.signal);
+      const metadata = await parquetMetadataAsync(buffer);
+      let start = 0;
+      for (const group of metadata.row_groups) {
+        const rows = Number(group.num_rows);
+        const keyChunk = group.columns.find((c) => c.meta_data?.path_in_schema.join('.') === 'key');
+        const min = keyChunk?.meta_data?.statistics?.min_value;
+        if (typeof min === 'string') points.push({ key: min, rows });
+        else {
+          // No statistics: that row group's keys are read and sampled like a CSV file's.
+          for (const r of await parquetReadObjects({ file: buffer, metadata, columns: ['key'], rowStart: start, rowEnd: start + rows })) {
+            if (typeof r.key === 'string') reservoir.add(r.key);
+          }
+        }
+        start += rows;
+      }
+    }
+  } else {
+    for await (const row of inventoryRows(store, report, { spoolDir: opts.scratchDir, ...definedOnly({ signal: opts.signal }) })) {
+      if (row.isLatest && !row.isDeleteMarker) reservoir.add(row.key);
+    }
+  }
+  const sampled = reservoir.keys();
+  const weight = sampled.length === 0 ? 0 : reservoir.seen / sampled.length;
+  points.push(...sampled.map((key) => ({ key, rows: weight })));
+  points.sort((a, b) => compareKeys(a.key, b.key));
+  return { report, total: points.reduce((n, p) => n + p.rows, 0), points };
+}
+
+/**
+ * `n - 1` keys that cut the sampled rows into `n` ranges of about equal size (range I covers
+ * keys after boundary I-1 up to boundary I); fewer when the sample has fewer distinct keys.
+ */
+export function boundariesFromSample(sample: InventoryKeySample, n: number): string[] {
+  const bounds: string[] = [];
+  let seen = 0;
+  for (const point of sample.points) {
+    // Rows before this point fill the next range: it ends here (a point's rows lie at and after its key).
+    const next = bounds.length + 1;
+    if (next < n && seen >= (sample.total * next) / n && bounds.at(-1) !== point.key) bounds.push(point.key);
+    seen += point.rows;
+  }
+  return bounds;
+}
+
+/** Uniform sample of at most `size` keys from a stream of any length (Algorithm R). */
+class Reservoir {
+  seen = 0;
+  private readonly sample: string[] = [];
+
+  constructor(private readonly size: number) {}
+
+  add(key: string): void {
+    this.seen++;
+    if (this.sample.length < this.size) this.sample.push(key);
+    else {
+      const i = Math.floor(Math.random() * this.seen);
+      if (i < this.size) this.sample[i] = key;
+    }
+  }
+
+  keys(): string[] {
+    return this.sample;
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * Listing a source from its newest S3 Inventory report instead of LIST (docs/scale-out.md
+ * "Listing from S3 Inventory"). The report's rows inside the run's key range are loaded into a
+ * scratch table (src/catalog/inventory-listing.ts); an InventoryStore wraps the source's store
+ * and answers `list` from that table, in S3 key order, with the same prefix, delimiter,
+ * startAfter and versions semantics as S3, so the scan and its merge-join with the catalog work
+ * unchanged. Everything else (GET, HEAD, tags, versioning) goes to the real bucket.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Catalog } from '../catalog/catalog.js';
+import { InventoryListing, type InventoryListingRow } from '../catalog/inventory-listing.js';
+import type { RunCounters } from '../catalog/types.js';
+import { LakeguardError } from '../errors.js';
+import { S3Store } from '../storage/s3-store.js';
+import { StoreDecorator } from '../storage/store-decorator.js';
+import type { ListItem, ListOptions, ObjectEntry, ObjectStore, RequestStats } from '../storage/types.js';
+import { compareKeys, prefixUpperBound } from '../util/key-order.js';
+import { inventoryRows, type InventoryReadStats } from './inventory-files.js';
+import { inventoryLocation, newestInventoryReport, type InventoryReport } from './inventory-report.js';
+import type { KeyRange } from './scan.js';
+import { definedOnly, type OpenedSource, type SourceInventory } from './sources.js';
+
+const PAGE = 1000;
+/** A range no key lies in: a shard whose range holds no key of the bucket. */
+const NO_KEYS: KeyRange = { after: '\u{10FFFF}', upTo: '' };
+
+/** A source's store whose listings come from an inventory report; the rest passes to the bucket. */
+export class InventoryStore extends StoreDecorator {
+  constructor(
+    inner: ObjectStore,
+    private readonly listing: InventoryListing,
+    readonly report: InventoryReport,
+    /** The destination bucket's store: its requests are this source's too (the run counts them). */
+    private readonly reportStore: ObjectStore,
+  ) {
+    super(inner);
+  }
+
+  override get stats(): RequestStats {
+    const a = this.inner.stats;
+    const b = this.reportStore.stats;
+    return {
+      list: a.list + b.list,
+      get: a.get + b.get,
+      head: a.head + b.head,
+      put: a.put + b.put,
+      delete: a.delete + b.delete,
+      bytesIn: a.bytesIn + b.bytesIn,
+      bytesOut: a.bytesOut + b.bytesOut,
+    };
+  }
+
+  override list(prefix: string, opts: ListOptions = {}): AsyncIterable<ListItem> {
+    return listRows(this.listing, prefix, opts);
+  }
+
+  /** Every `step`-th current key of the report (inside the loaded range), in key order: for planning shard boundaries. */
+  sampleKeys(step: number): string[] {
+    return this.listing.sampleKeys(step);
+  }
+
+  close(): void {
+    this.listing.close();
+  }
+}
+
+/** A listing of `prefix` from the table, as S3 would list it (ListObjectsV2, or ListObjectVersions with `versions`). */
+async function* listRows(listing: InventoryListing, prefix: string, opts: ListOptions): AsyncGenerator<ListItem> {
+  const current = opts.versions !== true;
+  const below = prefixUpperBound(prefix);
+  const after = opts.startAfter !== undefined && compareKeys(opts.startAfter, prefix) >= 0 ? opts.startAfter : undefined;
+  let from = after ?? prefix;
+  let exclusive = after !== undefined;
+  let limit = PAGE;
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    const page = listing.page(from, exclusive, below, current, limit);
+    if (page.length === 0) return;
+    // A full page may end inside one key's versions: leave that key to the next page, whole.
+    const last = page.at(-1)!.key;
+    const full = page.length === limit;
+    const rows = full ? page.filter((r) => r.key !== last) : page;
+    if (rows.length === 0) {
+      limit *= 2; // one key with more versions than a page
+      continue;
+    }
+    limit = PAGE;
+    let jumped = false;
+    for (const row of rows) {
+      const cut = opts.delimiter ? row.key.indexOf(opts.delimiter, prefix.length) : -1;
+      if (cut !== -1) {
+        const sub = row.key.slice(0, cut + opts.delimiter!.length);
+        if (after === undefined || compareKeys(sub, after) > 0) yield { kind: 'prefix', prefix: sub };
+        // Everything under the sub-prefix is rolled up in it: go on after it.
+        from = prefixUpperBound(sub)!;
+        exclusive = false;
+        jumped = true;
+        break;
+      }
+      yield entryOf(row, current);
+    }
+    if (jumped) continue;
+    if (!full) return;
+    from = rows.at(-1)!.key;
+    exclusive = true;
+  }
+}
+
+function entryOf(row: InventoryListingRow, current: boolean): ObjectEntry {
+  return {
+    kind: 'object',
+    key: row.key,
+    size: row.size,
+    etag: row.etag,
+    lastModified: new Date(row.lastModified),
+    // ListObjectsV2 names no versions; ListObjectVersions does ("null" as null).
+    versionId: current ? null : row.versionId,
+    isLatest: row.isLatest,
+    isDeleteMarker: row.isDeleteMarker,
+    ...(row.storageClass === undefined ? {} : { storageClass: row.storageClass }),
+  };
+}
+
+/**
+ * Loads the newest report of `source.inventory` (rows inside `range` only) into a scratch table
+ * in `scratchDir`, and returns the source's store wrapped to list from it.
+ */
+export async function openInventoryStore(
+  inner: ObjectStore,
+  bucket: string,
+  inventory: SourceInventory,
+  opts: { scratchDir: string; range?: KeyRange; signal?: AbortSignal; readStats?: InventoryReadStats; reportStore?: ObjectStore },
+): Promise<InventoryStore> {
+  const at = inventoryLocation(inventory.url);
+  const reportStore = opts.reportStore ?? new S3Store({ bucket: at.bucket, ...definedOnly({ endpoint: inventory.endpoint, region: inventory.region }) });
+  const report = await newestInventoryReport(reportStore, at, bucket, opts.signal);
+  const dir = mkdtempSync(join(opts.scratchDir, 'inventory-'));
+  const listing = new InventoryListing(join(dir, 'listing.db'));
+  try {
+    await loadReport(listing, reportStore, report, { spoolDir: dir, ...definedOnly({ range: opts.range, signal: opts.signal, stats: opts.readStats }) });
+  } catch (err) {
+    listing.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const store = new InventoryStore(inner, listing, report, reportStore);
+  const close = store.close.bind(store);
+  store.close = () => {
+    close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return store;
+}
+
+/** Loads a report's rows (inside the range) into the listing and indexes them. */
+export async function loadReport(
+  listing: InventoryListing,
+  reportStore: ObjectStore,
+  report: InventoryReport,
+  opts: { spoolDir: string; range?: KeyRange; signal?: AbortSignal; stats?: InventoryReadStats },
+): Promise<void> {
+  for await (const row of inventoryRows(reportStore, report, opts)) listing.add(row);
+  listing.finishLoad();
+}
+
+/**
+ * The part of a group's (bucket, key) range (the shard contract: `[bucket, key]` bounds) that
+ * lies in `bucket`, as a key range; null when the range holds no key of the bucket.
+ */
+export function bucketKeyRange(bucket: string, range: { after?: readonly [string, string]; upTo?: readonly [string, string] }): KeyRange | null {
+  const out: KeyRange = {};
+  if (range.after !== undefined) {
+    const order = compareKeys(range.after[0], bucket);
+    if (order > 0) return null;
+    if (order === 0) out.after = range.after[1];
+  }
+  if (range.upTo !== undefined) {
+    const order = compareKeys(range.upTo[0], bucket);
+    if (order < 0) return null;
+    if (order === 0) out.upTo = range.upTo[1];
+  }
+  return out;
+}
+
+/** The sources of one run listed from inventory reports; `close` removes their scratch files. */
+export interface InventorySources {
+  /** Bucket -> the report its listing came from. */
+  reports: Map<string, InventoryReport>;
+  close(): void;
+}
+
+/**
+ * Wraps every source with `inventory:` in an InventoryStore (in place), after checking that its
+ * newest report is not older than what the catalog already knows of the bucket, and notes each
+ * report's time in the run's counters (`inventory`: bucket -> creationTimestamp).
+ */
+export async function listFromInventories(
+  sources: OpenedSource[],
+  opts: {
+    catalog: Catalog;
+    group: string;
+    counters: RunCounters;
+    /** A shard's key range in each bucket (null: none of its keys); default: every key. */
+    range?: (bucket: string) => KeyRange | null;
+    signal?: AbortSignal;
+    /** The destination bucket's store (tests); by default opened from the inventory URL. */
+    reportStore?: ObjectStore;
+  },
+): Promise<InventorySources> {
+  const opened: InventoryStore[] = [];
+  const reports = new Map<string, InventoryReport>();
+  const close = (): void => {
+    for (const store of opened) store.close();
+  };
+  try {
+    for (const source of sources) {
+      if (source.inventory === undefined) continue;
+      const range = opts.range === undefined ? {} : opts.range(source.bucket);
+      const store = await openInventoryStore(source.objectStore, source.bucket, source.inventory, {
+        scratchDir: scratchDirOf(opts.catalog),
+        range: range ?? NO_KEYS,
+        ...definedOnly({ signal: opts.signal, reportStore: opts.reportStore }),
+      });
+      opened.push(store);
+      refuseStaleReport(opts.catalog, opts.group, source.bucket, store.report);
+      if (source.versioned && !store.report.allVersions) {
+        throw new LakeguardError(`bucket ${source.bucket} keeps versions but its S3 Inventory report ${store.report.location} lists current versions only`, {
+          hint: 'set the inventory configuration to include all versions ("IncludedObjectVersions": "All"), or remove the inventory: line to list the bucket',
+        });
+      }
+      source.objectStore = store;
+      reports.set(source.bucket, store.report);
+      opts.counters.inventory = { ...opts.counters.inventory, [source.bucket]: store.report.created.toISOString() };
+    }
+  } catch (err) {
+    close();
+    throw err;
+  }
+  return { reports, close };
+}
+
+/** For a promise's catch: closes the inventories, then rethrows. */
+export function closing(inventories: InventorySources): (err: unknown) => never {
+  return (err) => {
+    inventories.close();
+    throw err;
+  };
+}
+
+/**
+ * A report older than what the catalog knows of the bucket would make the merge-join take
+ * objects created since the report for deleted. What a run knew: the time of the report it
+ * listed from (counters.inventory), or its start when it listed with LIST. The same report a
+ * run already used is accepted (it adds nothing, and takes nothing away).
+ */
+function refuseStaleReport(catalog: Catalog, group: string, bucket: string, report: InventoryReport): void {
+  let newest: { run: string; known: number; fromReport: boolean } | undefined;
+  for (const run of catalog.listRuns({ group })) {
+    if (run.status === 'running') continue;
+    const reportTime = run.counters?.inventory?.[bucket];
+    const known = reportTime === undefined ? run.started : Date.parse(reportTime);
+    if (newest === undefined || known > newest.known) newest = { run: run.id, known, fromReport: reportTime !== undefined };
+  }
+  if (newest === undefined || report.created.getTime() >= newest.known) return;
+  const what = newest.fromReport ? `listed bucket ${bucket} from a report of ${new Date(newest.known).toISOString()}` : `listed bucket ${bucket} at ${new Date(newest.known).toISOString()}`;
+  throw new LakeguardError(
+    `the newest S3 Inventory report of bucket ${bucket} (${report.created.toISOString()}, ${report.location}) is older than what run ${newest.run} knows: it ${what}`,
+    { hint: 'wait for the next inventory report, or remove the inventory: line for this run to list the bucket' },
+  );
+}
+
+/** Scratch files go beside the catalog (the cache directory); an in-memory catalog's to the temp directory. */
+function scratchDirOf(catalog: Catalog): string {
+  return catalog.path === ':memory:' ? tmpdir() : dirname(catalog.path);
+}

@@ -1,0 +1,312 @@
+// Listing from S3 Inventory reports: reports in AWS's format written by the test (CSV gzip with
+// zlib, Parquet with hyparquet-writer) into a MemStore standing for the destination bucket; the
+// InventoryStore's listings must equal what the bucket itself lists (MemStore has S3's listing
+// semantics), for every listing shape the scan uses.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InventoryListing } from '../../src/catalog/inventory-listing.js';
+import { inventoryRows, splitCsvLine, type InventoryReadStats } from '../../src/engine/inventory-files.js';
+import { newestInventoryReport } from '../../src/engine/inventory-report.js';
+import { bucketKeyRange, openInventoryStore, type InventoryStore } from '../../src/engine/inventory-store.js';
+import { MemStore } from '../../src/storage/mem-store.js';
+import type { ListItem, ListOptions, ObjectStore } from '../../src/storage/types.js';
+import { rowsOf, writeInventoryReport, type ReportOptions } from '../helpers/inventory-report.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'lakeguard-inventory-test-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Keys that exercise S3's order and the CSV encoding: spaces, '+', '%', commas, quotes, astral and high-BMP characters. */
+const KEYS = [
+  'a.txt',
+  'dir/x 1.csv',
+  'dir/x+2.csv',
+  'dir/sub/deep/f%41.txt',
+  'dir/sub/g,"q".txt',
+  'dir/zz',
+  'emoji/\u{1F600}.txt',
+  'emoji/\uFFFD.txt',
+  'emoji/\u00e9.txt',
+  'z/last',
+  ...Array.from({ length: 45 }, (_, i) => `many/p${String(i % 5)}/obj-${String(i).padStart(3, '0')}`),
+];
+
+async function sourceWith(keys: readonly string[], versioning = false): Promise<MemStore> {
+  const store = new MemStore({ versioning, name: 'mem://src/' });
+  for (const key of keys) await store.put(key, Buffer.from(`body of ${key}`));
+  return store;
+}
+
+async function collect(items: AsyncIterable<ListItem>): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const item of items) out.push(item.kind === 'prefix' ? item : { ...item, lastModified: item.lastModified.getTime() });
+  return out;
+}
+
+function options(format: ReportOptions['format'], created: Date, extra: Partial<ReportOptions> = {}): ReportOptions {
+  return { sourceBucket: 'src-bucket', destinationBucket: 'inv-bucket', prefix: 'reports/src-bucket/daily/', created, format, ...extra };
+}
+
+async function open(reports: ObjectStore, extra: { range?: { after?: string; upTo?: string }; readStats?: InventoryReadStats } = {}): Promise<InventoryStore> {
+  return openInventoryStore(new MemStore(), 'src-bucket', { url: 's3://inv-bucket/reports/src-bucket/daily/' }, { scratchDir: scratch, reportStore: reports, ...extra });
+}
+
+/** Every listing shape the scan makes, from the store and from its report, side by side. */
+const SHAPES: [string, ListOptions][] = [
+  ['', {}],
+  ['', { delimiter: '/' }],
+  ['dir/', { delimiter: '/' }],
+  ['dir/', {}],
+  ['many/', { startAfter: 'many/p2/obj-017' }],
+  ['', { startAfter: 'dir/sub/deep/f%41.txt', delimiter: '/' }],
+  ['emoji/', {}],
+  ['nothing/', {}],
+];
+
+describe.each(['CSV', 'Parquet'] as const)('a %s report', (format) => {
+  it('lists exactly what the bucket lists, in S3 key order, with every listing shape', async () => {
+    const source = await sourceWith(KEYS);
+    const reports = new MemStore();
+    await writeInventoryReport(reports, await rowsOf(source, false), options(format, new Date('2026-12-05T01:00:00Z'), { files: 3, rowGroupSize: 8 }));
+    const store = await open(reports);
+    try {
+      for (const [prefix, opts] of SHAPES) {
+        expect(await collect(store.list(prefix, opts)), `${prefix} ${JSON.stringify(opts)}`).toEqual(await collect(source.list(prefix, opts)));
+      }
+    } finally {
+      store.close();
+    }
+  });
+
+  it('lists every version and delete marker of an "All versions" report as ListObjectVersions does', async () => {
+    const source = await sourceWith(KEYS.slice(0, 10), true);
+    await source.put('a.txt', Buffer.from('second'));
+    await source.put('dir/zz', Buffer.from('second'));
+    await source.delete('dir/zz');
+    await source.delete('z/last');
+    const reports = new MemStore();
+    await writeInventoryReport(reports, await rowsOf(source, true), options(format, new Date('2026-12-05T01:00:00Z'), { allVersions: true }));
+    const store = await open(reports);
+    try {
+      expect(store.report.allVersions).toBe(true);
+      for (const opts of [{ versions: true }, { versions: true, delimiter: '/' }, { versions: true, startAfter: 'a.txt' }] as ListOptions[]) {
+        expect(await collect(store.list('', opts)), JSON.stringify(opts)).toEqual(await collect(source.list('', opts)));
+      }
+      // Current objects: as ListObjectsV2 lists them, without version ids (MemStore names them).
+      const current = (await collect(source.list('', {}))).map((e) => ({ ...(e as object), versionId: null }));
+      expect(await collect(store.list('', {}))).toEqual(current);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('loads only the rows of a shard key range', async () => {
+    const source = await sourceWith(KEYS);
+    const reports = new MemStore();
+    await writeInventoryReport(reports, await rowsOf(source, false), options(format, new Date('2026-12-05T01:00:00Z'), { files: 2, rowGroupSize: 5 }));
+    const stats: InventoryReadStats = { filesRead: 0, filesSkipped: 0, rowGroupsRead: 0, rowGroupsSkipped: 0 };
+    const [after, upTo] = ['many/p2/obj-002', 'many/p2/obj-047'];
+    const store = await open(reports, { range: { after, upTo }, readStats: stats });
+    try {
+      const keys = (await collect(store.list('', {}))).map((e) => (e as { key: string }).key);
+      expect(keys).toEqual(KEYS.filter((k) => k > after && k <= upTo).sort());
+      expect(keys.length).toBe(8);
+      if (format === 'Parquet') {
+        // Row groups of 5 keys: the statistics leave most of them out of the range.
+        expect(stats.rowGroupsSkipped).toBeGreaterThan(stats.rowGroupsRead);
+        expect(stats.rowGroupsRead).toBeGreaterThan(0);
+      } else {
+        expect(stats.filesRead).toBe(2); // CSV files are read and filtered
+      }
+    } finally {
+      store.close();
+    }
+  });
+
+  it('refuses a data file whose MD5 does not match the manifest', async () => {
+    const source = await sourceWith(KEYS.slice(0, 5));
+    const reports = new MemStore();
+    const manifestKey = await writeInventoryReport(reports, await rowsOf(source, false), options(format, new Date('2026-12-05T01:00:00Z'), { files: 1, checksum: false }));
+    const manifest = JSON.parse((await readKey(reports, manifestKey)).toString()) as { files: { key: string; MD5checksum: string }[] };
+    manifest.files[0]!.MD5checksum = '0'.repeat(32);
+    await reports.put(manifestKey, Buffer.from(JSON.stringify(manifest)));
+    await expect(open(reports)).rejects.toThrow(new RegExp(`^S3 Inventory data file reports/src-bucket/daily/data/.* of report s3://inv-bucket/reports/src-bucket/daily/2026-12-05T01-00Z/manifest.json: MD5 [0-9a-f]{32} does not match the manifest's MD5checksum 0{32}$`));
+    expect(readdirSync(scratch)).toEqual([]); // the scratch files went with it
+  });
+});
+
+describe('finding and reading a report', () => {
+  it('takes the newest dated folder that has a manifest, and checks manifest.checksum', async () => {
+    const reports = new MemStore();
+    const source = await sourceWith(['old-only']);
+    await writeInventoryReport(reports, await rowsOf(source, false), options('CSV', new Date('2026-12-04T01:00:00Z')));
+    await source.put('newer', Buffer.from('x'));
+    await writeInventoryReport(reports, await rowsOf(source, false), options('CSV', new Date('2026-12-05T01:00:00Z')));
+    // A report still being delivered: its data files but no manifest.json yet.
+    await reports.put('reports/src-bucket/daily/2026-12-06T01-00Z/manifest.checksum', Buffer.from('x'));
+    const at = { bucket: 'inv-bucket', prefix: 'reports/src-bucket/daily/' };
+    const report = await newestInventoryReport(reports, at, 'src-bucket');
+    expect(report.created.toISOString()).toBe('2026-12-05T01:00:00.000Z');
+    expect(report.location).toBe('s3://inv-bucket/reports/src-bucket/daily/2026-12-05T01-00Z/manifest.json');
+    expect(report.columns).toEqual(['Bucket', 'Key', 'Size', 'LastModifiedDate', 'ETag', 'StorageClass', 'IsMultipartUploaded']);
+
+    await reports.put('reports/src-bucket/daily/2026-12-05T01-00Z/manifest.checksum', Buffer.from('0'.repeat(32)));
+    await expect(newestInventoryReport(reports, at, 'src-bucket')).rejects.toThrow(
+      /^S3 Inventory manifest s3:\/\/inv-bucket\/reports\/src-bucket\/daily\/2026-12-05T01-00Z\/manifest.json does not match its manifest.checksum \(MD5 [0-9a-f]{32}, expected 0{32}\)$/,
+    );
+  });
+
+  it('says in one line what is wrong: no report, another bucket\'s report, ORC', async () => {
+    const reports = new MemStore();
+    const at = { bucket: 'inv-bucket', prefix: 'reports/src-bucket/daily/' };
+    const none = await failure(newestInventoryReport(reports, at, 'src-bucket'));
+    expect(none.message).toBe('no S3 Inventory report at s3://inv-bucket/reports/src-bucket/daily/: no dated folder (YYYY-MM-DDTHH-MMZ/) with a manifest.json');
+    expect(none.hint).toMatch(/point inventory: at <destination prefix>\/src-bucket\/<configuration id>\//);
+
+    await writeInventoryReport(reports, [], { ...options('CSV', new Date('2026-12-05T01:00:00Z')), sourceBucket: 'other-bucket' });
+    await expect(newestInventoryReport(reports, at, 'src-bucket')).rejects.toThrow(/manifest.json: lists bucket "other-bucket", not the source bucket src-bucket$/);
+
+    await writeInventoryReport(reports, [], options('ORC', new Date('2026-12-06T01:00:00Z')));
+    const orc = await failure(newestInventoryReport(reports, at, 'src-bucket'));
+    expect(orc.message).toBe('S3 Inventory report s3://inv-bucket/reports/src-bucket/daily/2026-12-06T01-00Z/manifest.json is in ORC, which lakeguard does not read');
+    expect(orc.hint).toBe("set the inventory configuration's output format to CSV or Apache Parquet; the next report is then read");
+  });
+
+  it('streams CSV rows with URL-decoded keys in fileSchema order', async () => {
+    const reports = new MemStore();
+    const created = new Date('2026-12-05T01:00:00Z');
+    await writeInventoryReport(reports, [{ key: 'a b+c%/é,"x".txt', size: 7, lastModified: created, etag: 'abc', storageClass: 'GLACIER' }], options('CSV', created, { files: 1 }));
+    const report = await newestInventoryReport(reports, { bucket: 'inv-bucket', prefix: 'reports/src-bucket/daily/' }, 'src-bucket');
+    const rows = [];
+    for await (const row of inventoryRows(reports, report, { spoolDir: scratch })) rows.push(row);
+    expect(rows).toEqual([{ key: 'a b+c%/é,"x".txt', versionId: null, isLatest: true, isDeleteMarker: false, size: 7, lastModified: created.getTime(), etag: 'abc', storageClass: 'GLACIER' }]);
+    expect(splitCsvLine('"a","b ""q""",c,')).toEqual(['a', 'b "q"', 'c', '']);
+    expect(splitCsvLine('"open')).toBeNull();
+  });
+
+  it('pages through a key with more versions than a page', async () => {
+    const listing = new InventoryListing(join(scratch, 'many-versions.db'));
+    try {
+      for (let i = 0; i < 2500; i++) listing.add({ key: 'hot', versionId: `v${i}`, isLatest: i === 2499, isDeleteMarker: false, size: 1, lastModified: i, etag: 'e' });
+      listing.add({ key: 'next', versionId: 'n', isLatest: true, isDeleteMarker: false, size: 1, lastModified: 1, etag: 'e' });
+      listing.finishLoad();
+      const reports = new MemStore();
+      const store = new (await import('../../src/engine/inventory-store.js')).InventoryStore(new MemStore(), listing, {} as never, reports);
+      const versions = (await collect(store.list('', { versions: true }))) as { key: string; versionId: string }[];
+      expect(versions.length).toBe(2501);
+      expect(versions[0]!.versionId).toBe('v2499');
+      expect(new Set(versions.map((v) => v.versionId)).size).toBe(2501);
+      expect(versions.at(-1)!.key).toBe('next');
+    } finally {
+      listing.close();
+    }
+  });
+});
+
+describe('bucketKeyRange', () => {
+  it('cuts a (bucket, key) range down to one bucket', () => {
+    expect(bucketKeyRange('b', {})).toEqual({});
+    expect(bucketKeyRange('b', { after: ['a', 'x'], upTo: ['c', 'y'] })).toEqual({});
+    expect(bucketKeyRange('b', { after: ['b', 'k1'], upTo: ['b', 'k2'] })).toEqual({ after: 'k1', upTo: 'k2' });
+    expect(bucketKeyRange('b', { after: ['c', ''] })).toBeNull();
+    expect(bucketKeyRange('b', { upTo: ['a', 'zzz'] })).toBeNull();
+  });
+});
+
+async function readKey(store: ObjectStore, key: string): Promise<Buffer> {
+  const { body } = await store.get(key);
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function failure(p: Promise<unknown>): Promise<Error & { hint?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error & { hint?: string };
+  }
+  throw new Error('expected a failure');
+}
+
+describe('a report older than what the catalog knows', () => {
+  it('is refused in one line naming the report and the run; the same report again is accepted', async () => {
+    const { Catalog } = await import('../../src/catalog/catalog.js');
+    const { emptyCounters } = await import('../../src/engine/events.js');
+    const { listFromInventories } = await import('../../src/engine/inventory-store.js');
+    const catalog = Catalog.open(':memory:', 'a'.repeat(64));
+    const reports = new MemStore();
+    const source = await sourceWith(['k1', 'k2']);
+    await writeInventoryReport(reports, await rowsOf(source, false), options('CSV', new Date('2026-12-05T01:00:00Z')));
+    const opened = () => [{ bucket: 'src-bucket', objectStore: source as ObjectStore, prefixes: [''], isExcluded: () => false, inventory: { url: 's3://inv-bucket/reports/src-bucket/daily/' } }];
+    const run = (id: string, started: string, counters = emptyCounters()): void => {
+      const seq = catalog.beginRun({ id, group: 'lake', started: Date.parse(started), host: 'h', pid: 1 });
+      catalog.finishRun(seq, 'complete', Date.parse(started) + 1000, counters);
+    };
+    try {
+      // A run that listed the bucket (LIST) after the report was made: the report would call newer objects deleted.
+      run('20261205T120000Z-aaaaaa', '2026-12-05T12:00:00Z');
+      const refused = await failure(listFromInventories(opened(), { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports }));
+      expect(refused.message).toBe(
+        'the newest S3 Inventory report of bucket src-bucket (2026-12-05T01:00:00.000Z, s3://inv-bucket/reports/src-bucket/daily/2026-12-05T01-00Z/manifest.json) is older than what run 20261205T120000Z-aaaaaa knows: it listed bucket src-bucket at 2026-12-05T12:00:00.000Z',
+      );
+      expect(refused.hint).toBe('wait for the next inventory report, or remove the inventory: line for this run to list the bucket');
+      expect(readdirSync(scratch)).toEqual([]);
+
+      // A newer report is accepted, and the run's counters name it.
+      await source.delete('k1');
+      await writeInventoryReport(reports, await rowsOf(source, false), options('CSV', new Date('2026-12-06T01:00:00Z')));
+      const counters = emptyCounters();
+      const sources = opened();
+      const listsBefore = source.stats.list; // the test's own report writing listed it
+      const served = await listFromInventories(sources, { catalog, group: 'lake', counters, reportStore: reports });
+      try {
+        expect(counters.inventory).toEqual({ 'src-bucket': '2026-12-06T01:00:00.000Z' });
+        expect((await collect(sources[0]!.objectStore.list(''))).map((e) => (e as { key: string }).key)).toEqual(['k2']);
+        expect(source.stats.list).toBe(listsBefore); // nothing listed the bucket itself
+      } finally {
+        served.close();
+      }
+      // A later run (started after the report) that listed from it: the same report is still good.
+      run('20261206T120000Z-bbbbbb', '2026-12-06T12:00:00Z', counters);
+      const again = await listFromInventories(opened(), { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports });
+      again.close();
+    } finally {
+      catalog.close();
+    }
+  });
+});
+
+describe('sampling keys for the shard planner', () => {
+  it.each(['CSV', 'Parquet'] as const)('splits a %s report into balanced key ranges without listing the bucket', async (format) => {
+    const { sampleInventoryKeys, boundariesFromSample } = await import('../../src/engine/inventory-sample.js');
+    // Skewed: one partition holds 80 of 100 keys.
+    const keys = [...Array.from({ length: 80 }, (_, i) => `big/part-${String(i).padStart(3, '0')}`), ...Array.from({ length: 20 }, (_, i) => `small-${String(i).padStart(2, '0')}/f`)];
+    const source = await sourceWith(keys);
+    const reports = new MemStore();
+    await writeInventoryReport(reports, await rowsOf(source, false), options(format, new Date('2026-12-05T01:00:00Z'), { files: 1, rowGroupSize: 5 }));
+    const listsBefore = source.stats.list;
+    const sample = await sampleInventoryKeys('src-bucket', { url: 's3://inv-bucket/reports/src-bucket/daily/' }, { scratchDir: scratch, reportStore: reports });
+    expect(source.stats.list).toBe(listsBefore);
+    expect(sample.total).toBe(100);
+    // Parquet: one point per row group of 5 keys, from the footer alone.
+    expect(sample.points.length).toBe(format === 'Parquet' ? 20 : 100);
+    const bounds = boundariesFromSample(sample, 4);
+    expect(bounds.length).toBe(3);
+    const sorted = [...keys].sort();
+    const sizes = [0, 1, 2, 3].map((i) => sorted.filter((k) => (i === 0 || k > bounds[i - 1]!) && (i === 3 || k <= bounds[i]!)).length);
+    for (const size of sizes) expect(Math.abs(size - 25)).toBeLessThanOrEqual(5);
+    expect(bounds[0]).toMatch(/^big\//); // the big partition is split inside
+  });
+});
+
+describe('a report without the fields the scan compares', () => {
+  it('is refused in one line naming them', async () => {
+    const reports = new MemStore();
+    const folder = 'reports/src-bucket/daily/2026-12-05T01-00Z/';
+    await reports.put(`${folder}manifest.json`, Buffer.from(JSON.stringify({ sourceBucket: 'src-bucket', creationTimestamp: '1796446800000', fileFormat: 'CSV', fileSchema: 'Bucket, Key, Size', files: [] })));
+    const err = await failure(newestInventoryReport(reports, { bucket: 'inv-bucket', prefix: 'reports/src-bucket/daily/' }, 'src-bucket'));
+    expect(err.message).toBe(`S3 Inventory report s3://inv-bucket/${folder}manifest.json lacks the fields LastModifiedDate, ETag`);
+  });
+});
