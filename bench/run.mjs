@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // lakeguard's benchmark suite (issue 6): a seeded lake-like data set on the local S3 server,
 // lakeguard's scenarios, and baselines measured in the same run (raw GET loop, bare listing,
-// rclone copy, restic backup); and issue 19's incident response (rollback against restore
-// --in-place and a copy of everything, anomaly detection's CPU cost, false positives). Writes bench/results/<date>.json and prints a table, the ratios
-// to the baselines and PASS/FAIL per target. See bench/README.md.
+// rclone copy, restic backup); issue 19's incident response (rollback against restore
+// --in-place and a copy of everything, anomaly detection's CPU cost, false positives); and
+// issue 20's scale-out (1, 2 and 4 shard processes). Writes bench/results/<date>.json and
+// prints a table, the ratios to the baselines and PASS/FAIL per target. See bench/README.md.
 //
 //   npm run bench -- [--scale 1] [--seed 42] [--concurrency 32] [--quick | --lakeguard-only | --seed-only]
 //                    [--cpu-prof] [--rss-compare FILE] [--out FILE] [--keep] [--drop-source] [--engine-dir DIR]
 //                    [--anomaly-repeats N] [--skip-incident | --incident-only]
+//                    [--shard-repeats N] [--skip-shards | --shards-only]
 //
 // `npm run bench` builds first; `node bench/run.mjs` alone uses the existing dist/.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -20,6 +22,7 @@ import { describeDataset, smallBody } from './lib/dataset.mjs';
 import { ensureCommands, lastJson, runMeasured } from './lib/proc.mjs';
 import { startProxy } from './lib/proxy.mjs';
 import { runIncidentScenarios } from './lib/incident.mjs';
+import { runShardScenarios } from './lib/shards.mjs';
 import { checkTargets, formatTable, rate, ratios, table } from './lib/report.mjs';
 import { S3, dropBucket, ensureBucket, getBytes, listAll, s3Client } from './lib/s3.mjs';
 import { applyMutation, dropMarker, ensureDataset, META_BUCKET, revertMutation, sourceBucketName } from './lib/upload.mjs';
@@ -47,11 +50,14 @@ const { values: opts } = parseArgs({
     'anomaly-repeats': { type: 'string' },
     'skip-incident': { type: 'boolean', default: false },
     'incident-only': { type: 'boolean', default: false },
+    'shard-repeats': { type: 'string' },
+    'skip-shards': { type: 'boolean', default: false },
+    'shards-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opts.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 13).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 15).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
   process.exit(0);
 }
 
@@ -67,13 +73,16 @@ if (!(scale > 0) || !Number.isInteger(seed) || !(concurrency > 0)) {
   console.error('bench: --scale must be > 0, --seed an integer, --concurrency > 0');
   process.exit(2);
 }
-const mode = opts['incident-only'] ? 'incident-only' : opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
+const mode = opts['shards-only'] ? 'shards-only' : opts['incident-only'] ? 'incident-only' : opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
 const withBaselines = mode === 'full' || mode === 'quick';
 const withSlowBaselines = mode === 'full';
-// The main data set: its upload, seeds and scenarios (not with --incident-only).
-const withMainSet = mode !== 'incident-only';
+// The main data set: its upload, seeds and scenarios (not with --incident-only, --shards-only).
+const withMainSet = mode !== 'incident-only' && mode !== 'shards-only';
 const withScenarios = mode !== 'seed-only' && withMainSet;
 const withIncident = (withScenarios || mode === 'incident-only') && !opts['skip-incident'];
+// Issue 20's shard processes: in the full run and with --shards-only (not in --quick runs,
+// which the smoke test uses: three more seeds of their own bucket).
+const withShards = (mode === 'full' || mode === 'lakeguard-only' || mode === 'shards-only') && !opts['skip-shards'];
 
 const T0 = performance.now();
 const log = (msg) => process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(0)}s] ${msg}\n`);
@@ -303,12 +312,12 @@ concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
  * suspect: issue 19), which its callers record.
  * @param {string} name
  * @param {string[]} args
- * @param {{ policy?: string, catalog?: string, okCodes?: number[] }} [options]
+ * @param {{ policy?: string, catalog?: string, cacheDir?: string, okCodes?: number[] }} [options]
  */
-async function lakeguard(name, args, { policy = policyFile, catalog = catalogFile, okCodes = args[0] === 'backup' ? [0, 4] : [0] } = {}) {
+async function lakeguard(name, args, { policy = policyFile, catalog = catalogFile, cacheDir = join(work, 'cache'), okCodes = args[0] === 'backup' ? [0, 4] : [0] } = {}) {
   const profile = profileDir ? { LAKEGUARD_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profileDir} --cpu-prof-name=${name}.cpuprofile` } : {};
   const m = await runMeasured(BIN, ['--policy', policy, '--catalog', catalog, '--json', ...args], {
-    env: { ...nodeEnv(), ...awsEnv(), ...profile, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: join(work, 'cache') },
+    env: { ...nodeEnv(), ...awsEnv(), ...profile, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: cacheDir },
     workDir: work,
     name: `lakeguard-${name}`,
   });
@@ -651,6 +660,12 @@ if (withIncident) {
   await runIncidentScenarios({ s3, ds, tag, work, repoBucket: buckets.repo, concurrency, listConcurrency, repeats, meta, log, step, row, lakeguard, runTool });
 }
 
+// Issue 20: the same seed by 1, 2 and 4 processes (bench/lib/shards.mjs).
+if (withShards) {
+  const repeats = opts['shard-repeats'] !== undefined ? Number(opts['shard-repeats']) : 1;
+  await runShardScenarios({ s3, ds, tag, work, repoBucket: buckets.repo, concurrency, listConcurrency, repeats, meta, log, step, row, lakeguard });
+}
+
 // Catalog footprint: files on disk / object versions recorded.
 if (withMainSet) await step('catalog', 'lakeguard', async () => {
   const files = readdirSync(dirname(catalogFile)).filter((f) => f.startsWith('catalog.db'));
@@ -729,6 +744,15 @@ if (ratioList.length) {
   out.push('');
 }
 if (meta.proxyCalibration) out.push(`counting proxy: ${meta.proxyCalibration.slowdown}x the direct raw GET time on ${meta.proxyCalibration.objects} objects (rclone and restic ran through it)`);
+if (meta.shards?.summary.length) {
+  out.push(`shard processes (${meta.shards.objects} objects, ${meta.machine.nproc} cores shared with the S3 server):`);
+  out.push(
+    table(
+      ['processes', 'objects/s', 'x 1 process', 'lakeguard CPU s / 1,000 obj', 'server CPU s / 1,000 obj'],
+      meta.shards.summary.map((x) => [String(x.processes), x.objectsPerS.toFixed(0), x.speedup?.toFixed(2) ?? '-', x.clientCpuSPer1000.toFixed(2), x.serverCpuSPer1000?.toFixed(2) ?? '-']),
+    ),
+  );
+}
 if (meta.catalog) out.push(`catalog: ${meta.catalog.totalBytes} bytes for ${meta.catalog.versions} versions (${meta.catalog.bytesPerVersion} B/version)`);
 out.push('');
 out.push(table(['target', 'status', 'measured'], targets.map((t) => [t.target, t.status, t.measured])));

@@ -3,6 +3,8 @@
 // back it up into a file:// repository with the real CLI, change it, back it up again,
 // restore both runs, verify the repository, and prove the restores are byte-identical.
 // Needs no cloud account and no S3 server. Output goes to ./demo-output (recreated each time).
+// LAKEGUARD_DEMO_BIN runs another lakeguard executable instead of bin/lakeguard (the single-file
+// binary: test/unit/binary.test.ts).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = resolve(process.env.LAKEGUARD_DEMO_DIR ?? join(root, 'demo-output'));
 const lake = join(out, 'sample-lake');
+const lakeguard = process.env.LAKEGUARD_DEMO_BIN ? [resolve(process.env.LAKEGUARD_DEMO_BIN)] : [process.execPath, join(root, 'bin/lakeguard')];
 const env = {
   ...process.env,
   LAKEGUARD_PASSWORD: 'demo-password-not-for-production',
@@ -72,7 +75,7 @@ concurrency: { list: 8, transfer: 16 }
 // ---- run the real CLI -----------------------------------------------------------------------
 const cli = (args, { expect = 0 } = {}) => {
   process.stdout.write(`\n$ lakeguard ${args.join(' ')}\n`);
-  const r = spawnSync(process.execPath, [join(root, 'bin/lakeguard'), '--policy', policyPath, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const r = spawnSync(lakeguard[0], [...lakeguard.slice(1), '--policy', policyPath, ...args], { env, cwd: out, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
   process.stdout.write(r.stdout);
   if (r.status !== expect) {
     process.stderr.write(`demo: lakeguard ${args.join(' ')} exited ${r.status}, expected ${expect}\n`);
@@ -115,7 +118,7 @@ cli(['backup']);
 cli(['runs']);
 
 // `runs --json` prints one message per line: a `run` message per run, then a `summary`.
-const runs = spawnSync(process.execPath, [join(root, 'bin/lakeguard'), '--policy', policyPath, 'runs', '--json'], { env, encoding: 'utf8' })
+const runs = spawnSync(lakeguard[0], [...lakeguard.slice(1), '--policy', policyPath, 'runs', '--json'], { env, cwd: out, encoding: 'utf8' })
   .stdout.split('\n')
   .filter((line) => line.trim() !== '')
   .map((line) => JSON.parse(line))

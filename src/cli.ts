@@ -1,5 +1,4 @@
 import type * as Commander from 'commander';
-import { createRequire } from 'node:module';
 import { outcome } from './commands/action.js';
 import * as backup from './commands/backup.js';
 import * as calendar from './commands/calendar.js';
@@ -23,11 +22,10 @@ import * as verify from './commands/verify.js';
 import * as versions from './commands/versions.js';
 import { ExitCode } from './errors.js';
 import { requireCjs } from './util/cjs.js';
+import { version } from './version.js';
 
 const { Command, CommanderError, Option } = requireCjs('commander') as typeof Commander;
 type Command = Commander.Command;
-
-const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /** Every command with an action, by its path (`lakeguard <path> --help`). */
 const COMMAND_PATHS = [

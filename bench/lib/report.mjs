@@ -37,6 +37,13 @@ export function ratios(rows) {
   for (const base of ['restore-in-place', 'copy-all-get-put', 'copy-all-copy']) {
     if (r.rollback && r[base]) add(`rollback/${base} time`, r.rollback.wallMs / r[base].wallMs, `rollback time ÷ ${base} time, same bucket and change (<1: rollback faster)`);
   }
+  for (const n of [2, 4]) {
+    const x = r[`shards-${n}`];
+    if (x && r['shards-1']) add(`shards-${n}/shards-1 objects/s`, x.objectsPerS / r['shards-1'].objectsPerS, `seed by ${n} shard processes ÷ by 1 process, objects/s (same bucket, same machine)`);
+    const cpu = (y) => (y?.cpuS == null || !y.objects ? null : y.cpuS / y.objects);
+    const [cpuN, cpu1] = [cpu(x), cpu(r['shards-1'])];
+    if (cpuN && cpu1) add(`shards-${n}/shards-1 CPU per object`, cpuN / cpu1, `lakeguard CPU per object, ${n} shard processes ÷ 1 process (>1: what sharding costs)`);
+  }
   if (r['restore-full'] && r['raw-get-small'] && r['raw-get-large']) add('restore-full/raw-get time', r['restore-full'].wallMs / (r['raw-get-small'].wallMs + r['raw-get-large'].wallMs), 'full restore time ÷ raw GET time of all objects');
   return out;
 }

@@ -13,14 +13,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LakeguardError } from '../errors.js';
 import { requireCjs } from '../util/cjs.js';
-import { decodeStorageClass, encodeEtag, encodeLastModified, encodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
-import type { ObjectSignal } from './anomaly-types.js';
+import { encodeEtag, encodeLastModified, encodeStorageClass } from './codec.js';
 import { corruptCatalogError, isCorruptDatabase, noteCatalogOpened } from './corrupt.js';
 import { attachConnection } from './connection.js';
 import { migrate } from './migrate.js';
 import { PresentPacks, type PackCheckResult } from './present-packs.js';
 import { usedBlobSql } from './prune-queries.js';
 import { SCHEMA, SCHEMA_VERSION, blobHashIs } from './schema.js';
+import { VERSION_RECORD_SQL, toVersionRecord } from './version-records.js';
 import type {
   FailureRecord,
   PackRecord,
@@ -28,6 +28,7 @@ import type {
   RunCounters,
   RunRow,
   RunStatus,
+  ShardRange,
   StoredBlob,
   StoredMeta,
   UnindexedBlob,
@@ -209,7 +210,7 @@ export class Catalog {
 
   /** Runs still marked running that were started on `host` by a process that no longer exists. */
   orphanedRuns(host: string, isAlive: (pid: number) => boolean): RunRow[] {
-    const rows = this.db.prepare("SELECT * FROM runs WHERE status = 'running' AND host = ? ORDER BY seq").all(host) as Row[];
+    const rows = this.db.prepare(`${RUN_SQL} WHERE status = 'running' AND host = ? ORDER BY seq`).all(host) as Row[];
     return rows.filter((r) => r.pid === null || !isAlive(r.pid as number)).map(toRunRow);
   }
 
@@ -224,20 +225,20 @@ export class Catalog {
 
   listRuns(opts: { group?: string } = {}): RunRow[] {
     const rows = this.db
-      .prepare(`SELECT * FROM runs ${opts.group === undefined ? '' : 'WHERE grp = ?'} ORDER BY seq`)
+      .prepare(`${RUN_SQL} ${opts.group === undefined ? '' : 'WHERE grp = ?'} ORDER BY seq`)
       .all(...(opts.group === undefined ? [] : [opts.group])) as Row[];
     return rows.map(toRunRow);
   }
 
   /** A run by full id, unique id prefix, or sequence number. */
   findRun(ref: string): RunRow | undefined {
-    const byId = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(ref) as Row | undefined;
+    const byId = this.db.prepare(`${RUN_SQL} WHERE id = ?`).get(ref) as Row | undefined;
     if (byId !== undefined) return toRunRow(byId);
     if (/^\d+$/.test(ref)) {
-      const bySeq = this.db.prepare('SELECT * FROM runs WHERE seq = ?').get(Number(ref)) as Row | undefined;
+      const bySeq = this.db.prepare(`${RUN_SQL} WHERE seq = ?`).get(Number(ref)) as Row | undefined;
       if (bySeq !== undefined) return toRunRow(bySeq);
     }
-    const byPrefix = this.db.prepare("SELECT * FROM runs WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2").all(ref.replace(/[%_\\]/g, '\\$&')) as Row[];
+    const byPrefix = this.db.prepare(`${RUN_SQL} WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2`).all(ref.replace(/[%_\\]/g, '\\$&')) as Row[];
     return byPrefix.length === 1 ? toRunRow(byPrefix[0]!) : undefined;
   }
 
@@ -248,7 +249,7 @@ export class Catalog {
       where += ' AND grp = ?';
       params.push(opts.group);
     }
-    const row = this.db.prepare(`SELECT * FROM runs WHERE ${where} ORDER BY seq DESC LIMIT 1`).get(...params) as Row | undefined;
+    const row = this.db.prepare(`${RUN_SQL} WHERE ${where} ORDER BY seq DESC LIMIT 1`).get(...params) as Row | undefined;
     return row === undefined ? undefined : toRunRow(row);
   }
 
@@ -570,6 +571,9 @@ export class Catalog {
   }
 }
 
+/** Runs with their run-set membership (run_shards; NULL columns for an ordinary run). */
+const RUN_SQL = `SELECT r.*, s.set_run AS set_run, s.set_name AS set_name, s.shard_index AS shard_index, s.shard_count AS shard_count, s.shard_range AS shard_range
+  FROM runs r LEFT JOIN run_shards s ON s.run = r.seq`;
 
 function toRunRow(r: Row): RunRow {
   return {
@@ -581,41 +585,16 @@ function toRunRow(r: Row): RunRow {
     status: r.status as RunStatus,
     host: r.host as string | null,
     counters: r.counters === null ? null : (JSON.parse(r.counters as string) as RunCounters),
-  };
-}
-
-/**
- * Versions as records (finish with a WHERE clause). `reinstated`: a record of a version id an
- * earlier record of the key already holds, or one forget dropped (a backup records a known
- * version id only to reinstate it; docs/catalog.md "Reinstated versions").
- */
-const VERSION_RECORD_SQL = `SELECT v.id AS row, b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS deleteMarker,
-         v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, v.valid_from AS validFrom,
-         v.storage_class AS storageClass, m.json AS meta,
-         CASE WHEN v.blob IS NOT NULL THEN (SELECT hex(bl.hash) FROM blobs bl WHERE bl.id = v.blob)
-           ELSE (SELECT group_concat(hex(x.hash), ',') FROM (SELECT bl.hash AS hash FROM version_blobs vb JOIN blobs bl ON bl.id = vb.blob
-            WHERE vb.version = v.id ORDER BY vb.seq) x) END AS blobs,
-         vs.signals AS signals,
-         v.version_id IS NOT NULL AND (EXISTS (SELECT 1 FROM versions w WHERE w.object = v.object AND w.version_id = v.version_id AND w.id < v.id)
-           OR EXISTS (SELECT 1 FROM dropped_versions d WHERE d.object = v.object AND d.version_id = v.version_id)) AS reinstated
-  FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket LEFT JOIN metas m ON m.id = v.meta
-    LEFT JOIN version_signals vs ON vs.version = v.id`;
-
-function toVersionRecord(r: Row): VersionRecord & { row: number } {
-  return {
-    row: r.row as number,
-    bucket: r.bucket as string,
-    key: r.key as string,
-    versionId: r.versionId as string | null,
-    deleteMarker: r.deleteMarker === 1,
-    size: r.size as number,
-    etag: r.etag as string,
-    lastModified: r.lastModified as number,
-    validFrom: r.validFrom as number,
-    ...(r.storageClass === null ? {} : { storageClass: decodeStorageClass(r.storageClass)! }),
-    ...(r.meta === null ? {} : { meta: JSON.parse(r.meta as string) as StoredMeta }),
-    blobs: r.blobs === null ? [] : (r.blobs as string).toLowerCase().split(','),
-    ...(r.signals === null ? {} : { signals: (r.signals as string).split(',') as ObjectSignal[] }),
-    ...(r.reinstated === 1 ? { reinstated: true as const } : {}),
+    ...(r.set_run === null || r.set_run === undefined
+      ? {}
+      : {
+          shard: {
+            set: r.set_run as string,
+            name: r.set_name as string,
+            index: r.shard_index as number,
+            of: r.shard_count as number,
+            range: JSON.parse(r.shard_range as string) as ShardRange,
+          },
+        }),
   };
 }

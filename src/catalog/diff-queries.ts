@@ -123,7 +123,7 @@ export function stateAtPage(db: Database.Database, bucket: string, prefix: strin
          AND v.delete_marker = 0
        ORDER BY o.key LIMIT @limit`,
     )
-    .all({ bucket, lo: afterKey !== null && afterKey > prefix ? afterKey : prefix, hi, afterKey, cut: cutValue(cut), limit }) as Row[];
+    .all({ bucket, lo: afterKey !== null && afterKey > prefix ? afterKey : prefix, hi, afterKey, ...cutParams(cut, 'cut'), limit }) as Row[];
   return rows.map((r) => ({ key: r.key as string, versionId: r.versionId as string | null, size: r.size as number, etag: r.etag as string | null, time: r.time as number }));
 }
 
@@ -144,6 +144,23 @@ export function cutValue(cut: StateCut): number {
 }
 
 /**
+ * The named parameters a cut bound to `@param` needs: its value, and for a run set's cut the
+ * seqs of its shard attempts as a JSON array (`@<param>Set`).
+ */
+export function cutParams(cut: StateCut | undefined, param: string): Record<string, unknown> {
+  if (cut === undefined) return {};
+  return { [param]: cutValue(cut), ...('runSeq' in cut && cut.runSet !== undefined ? { [`${param}Set`]: JSON.stringify(cut.runSet.seqs) } : {}) };
+}
+
+/**
+ * SQL: the run number in `column` is inside a run cut bound to `@param`: numbered up to it, or,
+ * for a run set's cut, one of its shard attempts (types.ts StateCut).
+ */
+export function runCutSql(column: string, cut: { runSeq: number; runSet?: unknown }, param: string): string {
+  return cut.runSet === undefined ? `${column} <= @${param}` : `(${column} <= @${param} OR ${column} IN (SELECT value FROM json_each(@${param}Set)))`;
+}
+
+/**
  * `o.key` from @lo up to @hi. The upper bound is left out of the SQL rather than written as
  * `(@hi IS NULL OR o.key < @hi)`, which SQLite cannot use to end the index range (it would
  * read on to the end of the bucket, filtering).
@@ -154,7 +171,7 @@ export function keyRangeSql(hi: string | null): string {
 
 /** The row id of `object`'s state version at the cut bound to `@param` (no cut: its newest version). */
 export function stateVersionSql(object: string, cut: StateCut | undefined, param: string): string {
-  const filter = cut === undefined ? '' : 'time' in cut ? ` AND valid_from <= @${param}` : ` AND run <= @${param}`;
+  const filter = cut === undefined ? '' : 'time' in cut ? ` AND valid_from <= @${param}` : ` AND ${runCutSql('run', cut, param)}`;
   return `(SELECT id FROM versions WHERE object = ${object}${filter} ORDER BY valid_from DESC, id DESC LIMIT 1)`;
 }
 
@@ -201,8 +218,8 @@ function bucketDiffParams(bucket: string, from: StateCut, to: StateCut, scope: D
     lo: afterKey !== null && afterKey > prefix ? afterKey : prefix,
     hi: upperBound(prefix),
     afterKey,
-    from: cutValue(from),
-    to: cutValue(to),
+    ...cutParams(from, 'from'),
+    ...cutParams(to, 'to'),
     ...(scope.group === undefined ? {} : { group: scope.group }),
     ...(limit < 0 ? {} : { limit }),
   };

@@ -8,6 +8,7 @@
  *               skips is moved forward by the gap, a repeated one means its first occurrence.
  *   a run       full run id, unique id prefix (`20261123T1015`) or run number: the state that
  *               run recorded (its versions and every earlier run's), not a wall-clock instant.
+ *               A run set's id (a sharded backup): the state after all its recorded shards.
  *   relative    `90s`, `15m`, `2h`, `3d`, `1w`, `1.5h` ago (combinable: `1h30m`; an optional ` ago`).
  *               `m` is minutes here (retention's `6m` months is another context).
  *   `now`
@@ -16,6 +17,7 @@ import { UsageError } from '../errors.js';
 import { formatTimeMs } from '../util/format.js';
 import type { Catalog, StateCut } from './catalog.js';
 import { sqlite } from './connection.js';
+import { findRunSet, runSet, runSetCut, runSetsStartingWith } from './run-sets.js';
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
@@ -26,7 +28,7 @@ const ISO =
 
 export const ACCEPTED_INSTANTS =
   'ISO 8601 (2026-11-22, 2026-11-22T10:42, 2026-11-22T10:42:00Z, 2026-11-22T10:42+01:00; without an offset: local time), ' +
-  'a run id, unique run id prefix or run number, a time ago (90s, 15m, 2h, 3d, 1w), or "now"';
+  'a run id (or run set id), unique run id prefix or run number, a time ago (90s, 15m, 2h, 3d, 1w), or "now"';
 
 /** Reads `text` as a state cut; throws UsageError naming the text and the accepted forms. */
 export function parseAt(text: string, catalog: Catalog, now: number = Date.now()): StateCut {
@@ -39,9 +41,9 @@ export function parseAt(text: string, catalog: Catalog, now: number = Date.now()
     return { time: iso.time };
   }
   if (t !== '' && !/\s/.test(t)) {
-    const run = catalog.findRun(t);
-    if (run !== undefined) return { runSeq: run.seq };
-    const candidates = runsStartingWith(catalog, t);
+    const cut = runOrRunSetCut(catalog, t);
+    if (cut !== undefined) return cut;
+    const candidates = [...runsStartingWith(catalog, t), ...runSetsStartingWith(catalog, t, 4)];
     if (candidates.length > 1) {
       throw new UsageError(`${JSON.stringify(text)} matches several runs: ${candidates.slice(0, 3).join(', ')}${candidates.length > 3 ? ', …' : ''}`, {
         hint: 'give more of the run id',
@@ -52,14 +54,39 @@ export function parseAt(text: string, catalog: Catalog, now: number = Date.now()
 }
 
 /**
+ * A run or a run set by id, unique id prefix or run number, as a state cut: a run's
+ * (`{runSeq}`), or a run set's (the state after all its recorded shards: run-sets.ts
+ * `runSetCut`). A run set's id is tried first (it is no run's id), then runs, then a unique
+ * prefix of a run set's id. Undefined when none (or an ambiguous prefix).
+ */
+export function runOrRunSetCut(catalog: Catalog, ref: string): StateCut | undefined {
+  const exact = runSet(catalog, ref);
+  if (exact !== undefined) return runSetCut(catalog, exact);
+  const run = catalog.findRun(ref);
+  if (run !== undefined) return { runSeq: run.seq };
+  if (runsStartingWith(catalog, ref).length > 0) return undefined;
+  const set = findRunSet(catalog, ref);
+  return set === undefined ? undefined : runSetCut(catalog, set);
+}
+
+/**
  * How to name a cut in human output: `run 2026…-abc123 (#4, finished 2026-11-23 10:15:00.412Z)`
  * or a UTC time, both to the millisecond (two events a few ms apart are on either side of it).
  */
 export function describeCut(cut: StateCut, catalog: Catalog): string {
   if ('time' in cut) return formatTimeMs(cut.time);
+  if (cut.runSet !== undefined) return describeRunSetCut(catalog, cut.runSet.id);
   const run = catalog.findRun(String(cut.runSeq));
   if (run === undefined) return `run #${cut.runSeq}`;
   return `run ${run.id} (#${run.seq}, ${run.finished === null ? `started ${formatTimeMs(run.started)}, not finished` : `finished ${formatTimeMs(run.finished)}`})`;
+}
+
+/** `run set <id> (nightly, complete, 4 of 4 shards, finished …)`. */
+export function describeRunSetCut(catalog: Catalog, id: string): string {
+  const set = runSet(catalog, id);
+  if (set === undefined) return `run set ${id}`;
+  const shards = `${set.complete} of ${set.of} shards complete${set.missing.length > 0 ? `, missing ${set.missing.join(', ')}` : ''}`;
+  return `run set ${set.id} (${set.name}, ${set.status}: ${shards}${set.finished === null ? '' : `, finished ${formatTimeMs(set.finished)}`})`;
 }
 
 /**

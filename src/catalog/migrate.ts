@@ -22,6 +22,17 @@ export function migrate(db: Database.Database): void {
   step(db, () => !columns(db, 'versions').some((c) => c.name === 'blob'), () => migrateCompactVersions(db));
   // Not "is run_anomalies missing": the schema 2 → 3 step creates every table of SCHEMA.
   step(db, () => Number(storedSchema(db) ?? 4) < 4, () => migrateAnomalies(db));
+  step(db, () => Number(storedSchema(db) ?? 5) < 5, () => migrateRunSets(db));
+}
+
+/**
+ * Schema 4 → 5: `run_shards` (run-set membership of shard attempts), its index and trigger;
+ * nothing existing changes. A schema 4 lakeguard imported shard manifests as ordinary runs
+ * (it ignored the field): `catalog rebuild` groups them into their run sets.
+ */
+function migrateRunSets(db: Database.Database): void {
+  db.exec(SCHEMA);
+  db.exec("UPDATE catalog_info SET value = '5' WHERE name = 'schema'");
 }
 
 /**

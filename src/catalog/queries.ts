@@ -13,10 +13,11 @@ import type Database from 'better-sqlite3';
 import { UsageError } from '../errors.js';
 import { compileGlob } from '../policy/glob.js';
 import type { Catalog, StateCut } from './catalog.js';
+import { runSetsOf } from './run-sets.js';
 import { sqlite } from './connection.js';
 import { decodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
 import { globLiteralPrefix, upperBound } from './key-range.js';
-import { bucketChangesPage, countBucketChanges, emptyDiffSummary, cutValue, keyRangeSql, runChanges, runVersionsPage, stateAtPage, stateVersionSql } from './diff-queries.js';
+import { bucketChangesPage, countBucketChanges, emptyDiffSummary, cutParams, keyRangeSql, runCutSql, runChanges, runVersionsPage, stateAtPage, stateVersionSql } from './diff-queries.js';
 import type {
   CalendarDay,
   CalendarMonth,
@@ -149,11 +150,11 @@ export class CatalogQueries {
       params.largerThan = opts.largerThan;
     }
     if (opts.since !== undefined) {
-      where.push('time' in opts.since ? 'v.valid_from > @since' : 'v.run > @since');
-      params.since = 'time' in opts.since ? opts.since.time : opts.since.runSeq;
+      where.push('time' in opts.since ? 'v.valid_from > @since' : opts.since.runSet === undefined ? 'v.run > @since' : `NOT ${runCutSql('v.run', opts.since, 'since')}`);
+      Object.assign(params, cutParams(opts.since, 'since'));
     }
     const state = stateVersionSql('o.id', opts.at, 'at');
-    if (opts.at !== undefined) params.at = cutValue(opts.at);
+    Object.assign(params, cutParams(opts.at, 'at'));
     // Without --bucket the planner must walk objects_by_key (key order), not the (bucket, key) index.
     const objects = opts.bucket === undefined && ensureIndex(this.db, 'objects_by_key') ? 'objects o INDEXED BY objects_by_key' : 'objects o';
     const rows = this.db
@@ -218,7 +219,7 @@ export class CatalogQueries {
          )
          GROUP BY name ORDER BY name`,
       )
-      .all({ bucketId, lo, hi: upper, ...(cut === undefined ? {} : { cut: cutValue(cut) }) }) as Row[];
+      .all({ bucketId, lo, hi: upper, ...cutParams(cut, 'cut') }) as Row[];
     const items = rows.map((r): LsEntry =>
       r.isPrefix === 1
         ? { type: 'prefix', name: r.name as string, objects: r.objects as number, bytes: r.bytes as number, time: r.time as number }
@@ -339,9 +340,16 @@ export class CatalogQueries {
     const rows = this.db
       .prepare(
         `SELECT seq, id, grp, status, started, finished, counters FROM runs
-         WHERE started >= @from AND started < @to AND (@group IS NULL OR grp = @group) ORDER BY started, seq`,
+         WHERE started >= @from AND started < @to AND (@group IS NULL OR grp = @group)
+           AND NOT EXISTS (SELECT 1 FROM run_shards s WHERE s.run = runs.seq) ORDER BY started, seq`,
       )
       .all({ from: starts[0]!, to: starts[daysInMonth]!, group: group ?? null }) as Row[];
+    // A run set is one run, on the day its first shard attempt started.
+    for (const set of runSetsOf(this.catalog, group === undefined ? {} : { group })) {
+      if (set.started < starts[0]! || set.started >= starts[daysInMonth]!) continue;
+      rows.push({ seq: set.firstSeq, id: set.id, grp: set.group, status: set.status, started: set.started, finished: set.finished, counters: set.counters === null ? null : JSON.stringify(set.counters) });
+    }
+    rows.sort((a, b) => (a.started as number) - (b.started as number) || (a.seq as number) - (b.seq as number));
     const days: CalendarDay[] = starts.slice(0, daysInMonth).map((_, i) => ({ date: `${month}-${String(i + 1).padStart(2, '0')}`, runs: [] }));
     let day = 0;
     for (const r of rows) {

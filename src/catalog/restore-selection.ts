@@ -7,6 +7,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Catalog, Scope, StateCut, TargetKey } from './catalog.js';
 import { etagSql, lastModifiedSql } from './codec.js';
+import { cutParams, runCutSql } from './diff-queries.js';
 import { sqlite } from './connection.js';
 import type { BlobLocation, RestoreItem, RunRow, StoredMeta } from './types.js';
 
@@ -36,8 +37,8 @@ export function selectState(catalog: Catalog, scopes: readonly Scope[], cut: Sta
   db.exec('DROP TABLE IF EXISTS temp.sel; DROP TABLE IF EXISTS temp.plan');
   db.exec('CREATE TEMP TABLE sel (version INTEGER PRIMARY KEY, bucket TEXT, key TEXT); CREATE INDEX temp.sel_by_key ON sel (bucket, key)');
   lookupsOf(catalog).selected = undefined; // prepared against the table just replaced
-  const cutSql = 'runSeq' in cut ? 'run <= @cut' : 'valid_from <= @cut';
-  const cutValue = 'runSeq' in cut ? cut.runSeq : cut.time;
+  const cutSql = 'runSeq' in cut ? runCutSql('run', cut, 'cut') : 'valid_from <= @cut';
+  const cutBinding = cutParams(cut, 'cut');
   const selectSql = (bounded: boolean): string =>
     `INSERT OR IGNORE INTO sel (version, bucket, key)
      SELECT v.id, b.name, o.key FROM objects o JOIN buckets b ON b.id = o.bucket
@@ -59,8 +60,8 @@ export function selectState(catalog: Catalog, scopes: readonly Scope[], cut: Sta
       }
       const lo = s.key ?? s.prefix ?? '';
       const hi = s.key !== undefined ? s.key + '\u0000' : s.prefix ? s.prefix + '\u{10FFFF}' : null;
-      if (hi === null) open.run({ bucket: s.bucket, lo, cut: cutValue });
-      else bounded.run({ bucket: s.bucket, lo, hi, cut: cutValue });
+      if (hi === null) open.run({ bucket: s.bucket, lo, ...cutBinding });
+      else bounded.run({ bucket: s.bucket, lo, hi, ...cutBinding });
     }
   });
   db.exec(
@@ -178,12 +179,11 @@ export function extraTargetKeys(catalog: Catalog, afterRowid: number, limit: num
  * where data is. Null when none did; `ever` says whether the scopes ever held a key.
  */
 export function dataRunsAround(catalog: Catalog, scopes: readonly Scope[], cut: StateCut): { before: RunRow | null; after: RunRow | null; ever: boolean } {
-  const col = 'runSeq' in cut ? 'v.run' : 'v.valid_from';
-  const cutValue = 'runSeq' in cut ? cut.runSeq : cut.time;
+  const inCut = 'runSeq' in cut ? runCutSql('v.run', cut, 'cut') : 'v.valid_from <= @cut';
   const sql = (side: '<=' | '>', order: 'DESC' | 'ASC'): string =>
     `SELECT v.run FROM objects o JOIN versions v ON v.object = o.id
      WHERE o.bucket = (SELECT id FROM buckets WHERE name = @bucket) AND o.key >= @lo AND o.key < @hi
-       AND v.delete_marker = 0 AND ${col} ${side} @cut ORDER BY v.run ${order} LIMIT 1`;
+       AND v.delete_marker = 0 AND ${side === '<=' ? inCut : `NOT ${inCut}`} ORDER BY v.run ${order} LIMIT 1`;
   const db = sqlite(catalog);
   const beforeStmt = db.prepare(sql('<=', 'DESC')).pluck();
   const afterStmt = db.prepare(sql('>', 'ASC')).pluck();
@@ -193,7 +193,7 @@ export function dataRunsAround(catalog: Catalog, scopes: readonly Scope[], cut: 
   let ever = false;
   for (const s of scopes) {
     const lo = s.key ?? s.prefix ?? '';
-    const params = { bucket: s.bucket, lo, hi: s.key !== undefined ? s.key + '\u0000' : lo + '\u{10FFFF}', cut: cutValue };
+    const params = { bucket: s.bucket, lo, hi: s.key !== undefined ? s.key + '\u0000' : lo + '\u{10FFFF}', ...cutParams(cut, 'cut') };
     ever ||= anyStmt.get(params) !== undefined;
     const b = beforeStmt.get(params) as number | undefined;
     const a = afterStmt.get(params) as number | undefined;

@@ -12,9 +12,10 @@ import type BetterSqlite3 from 'better-sqlite3';
  * `versions.blob` instead of a version_blobs row; blobs are found by a 4-byte prefix of their
  * id (`blobHashIs`) instead of a unique index holding all 32 bytes again. Version 4 (issue 19)
  * adds anomaly detection's verdicts: `run_anomalies`, `partition_stats`, `version_signals` (only
- * flagged versions have a row: a clean version costs nothing) and `acks`.
+ * flagged versions have a row: a clean version costs nothing) and `acks`. Version 5 (issue 20)
+ * adds `run_shards`: which runs are shard attempts of a run set (ordinary runs have no row).
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS catalog_info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -163,6 +164,20 @@ CREATE TRIGGER IF NOT EXISTS version_signals_of_deleted AFTER DELETE ON versions
   BEGIN DELETE FROM version_signals WHERE version = old.id; END;
 CREATE TRIGGER IF NOT EXISTS anomalies_of_deleted_run AFTER DELETE ON runs
   BEGIN DELETE FROM run_anomalies WHERE run = old.seq; DELETE FROM partition_stats WHERE run = old.seq; END;
+
+-- Run sets (schema 5; docs/catalog.md "Run sets"): a shard attempt's membership, from its
+-- manifest's "shard" field. Ordinary runs have no row, so they cost nothing.
+CREATE TABLE IF NOT EXISTS run_shards (
+  run INTEGER PRIMARY KEY REFERENCES runs(seq),
+  set_run TEXT NOT NULL, -- the group's run-set run id (the plan's): the id users see for the run set
+  set_name TEXT NOT NULL,
+  shard_index INTEGER NOT NULL,
+  shard_count INTEGER NOT NULL,
+  shard_range TEXT NOT NULL -- JSON {after?, upTo?} (types.ts ShardRange)
+);
+CREATE INDEX IF NOT EXISTS run_shards_by_set ON run_shards (set_run, shard_index);
+CREATE TRIGGER IF NOT EXISTS shard_of_deleted_run AFTER DELETE ON runs
+  BEGIN DELETE FROM run_shards WHERE run = old.seq; END;
 `;
 
 /**

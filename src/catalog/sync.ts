@@ -80,16 +80,31 @@ export function discardRun(catalog: Catalog, id: string): void {
   catalog.transaction(() => {
     const seq = db.prepare('SELECT seq FROM runs WHERE id = ?').pluck().get(id) as number | undefined;
     if (seq !== undefined) {
-      db.prepare(
-        `UPDATE objects SET latest = (SELECT v.id FROM versions v WHERE v.object = objects.id AND v.run <> @seq ORDER BY v.valid_from DESC, v.id DESC LIMIT 1)
-         WHERE latest IN (SELECT id FROM versions WHERE run = @seq)`,
-      ).run({ seq });
-      db.prepare('DELETE FROM version_blobs WHERE version IN (SELECT id FROM versions WHERE run = ?)').run(seq);
-      db.prepare('DELETE FROM versions WHERE run = ?').run(seq);
-      db.prepare('DELETE FROM failures WHERE run = ?').run(seq);
+      dropRunRecords(catalog, seq);
       db.prepare('DELETE FROM runs WHERE seq = ?').run(seq);
     }
     setInfo(catalog, IMPORTING, null);
+  });
+}
+
+/**
+ * Removes what run `seq` recorded (versions, failures, anomaly verdict and statistics) but not
+ * the run: a half-imported run (discardRun), or a shard attempt superseded by another complete
+ * attempt of its index (run-sets.ts). Objects whose newest version was one of its versions get
+ * their newest remaining one back. One transaction.
+ */
+export function dropRunRecords(catalog: Catalog, seq: number): void {
+  const db = sqlite(catalog);
+  catalog.transaction(() => {
+    db.prepare(
+      `UPDATE objects SET latest = (SELECT v.id FROM versions v WHERE v.object = objects.id AND v.run <> @seq ORDER BY v.valid_from DESC, v.id DESC LIMIT 1)
+       WHERE latest IN (SELECT id FROM versions WHERE run = @seq)`,
+    ).run({ seq });
+    db.prepare('DELETE FROM version_blobs WHERE version IN (SELECT id FROM versions WHERE run = ?)').run(seq);
+    db.prepare('DELETE FROM versions WHERE run = ?').run(seq);
+    db.prepare('DELETE FROM failures WHERE run = ?').run(seq);
+    db.prepare('DELETE FROM run_anomalies WHERE run = ?').run(seq);
+    db.prepare('DELETE FROM partition_stats WHERE run = ?').run(seq);
   });
 }
 

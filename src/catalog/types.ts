@@ -101,6 +101,8 @@ export interface RunRow {
   status: RunStatus;
   host: string | null;
   counters: RunCounters | null;
+  /** Present only for a shard attempt of a run set (ordinary runs have no such key). */
+  shard?: RunShard;
 }
 
 /** The newest catalogued version of a key, for comparing a listing against the catalog. */
@@ -166,8 +168,32 @@ export interface UnindexedBlob {
   flags: number;
 }
 
-/** Which versions count as "the state": as recorded up to a run, or as of an instant. */
-export type StateCut = { runSeq: number } | { time: number };
+/**
+ * Which versions count as "the state": as recorded up to a run, or as of an instant.
+ * `runSet`: the state after a run set's recorded shards (run-sets.ts `runSetCut`): every run
+ * numbered up to `runSeq` (the last one before the set's first shard) and the set's shard
+ * attempts `seqs`, but not the runs numbered between them that are not its shards.
+ */
+export type StateCut = { runSeq: number; runSet?: { id: string; seqs: readonly number[] } } | { time: number };
+
+/** A shard's key range: (after, upTo] in (bucket, key) order; an absent bound is open. */
+export interface ShardRange {
+  after?: [string, string];
+  upTo?: [string, string];
+}
+
+/**
+ * A run's membership of a run set (a shard manifest's `shard` field; docs/scale-out.md
+ * "Shards"): the group's run-set run id from the plan, the run set's name, this shard's index
+ * (0-based) of `of`, and its key range.
+ */
+export interface RunShard {
+  set: string;
+  name: string;
+  index: number;
+  of: number;
+  range: ShardRange;
+}
 
 /** A part of the catalog to restore or inspect: a bucket, optionally narrowed to a prefix or one key. */
 export interface Scope {

@@ -8,6 +8,8 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
 import { anomalyMessages, suspectBlock } from './runs-anomalies.js';
 import { openAll, selectGroups } from './context.js';
+import { describeShard, planShards } from './backup-shards.js';
+import { shardIdentity, type ShardFlags } from './shard-options.js';
 
 export function register(program: Command): void {
   program
@@ -15,9 +17,14 @@ export function register(program: Command): void {
     .description('back up every group of the policy (or one), copying only what changed since the last run')
     .option('-g, --group <name>', 'back up only this protection group')
     .option('-n, --dry-run', 'list and compare, but read and write nothing; show what would be backed up (with --json: one "would_back_up" message per object)')
+    .option('--shards <n>', 'this backup is one of N shards of one run (docs/scale-out.md); default: $LAKEGUARD_SHARDS, or the engine array size')
+    .option('--shard <i>', 'which shard this process backs up, 0 to N-1; default: the engine index (JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX, SLURM_ARRAY_TASK_ID)')
+    .option('--run-set <name>', 'the name every shard of the run shares; default: $LAKEGUARD_RUN_SET, or derived from the Slurm or AWS Batch job id')
     .action(
       action(async ({ cmd, signal, reporter }) => {
-        const opts = cmd.opts<{ group?: string; dryRun?: boolean }>();
+        const opts = cmd.opts<{ group?: string; dryRun?: boolean } & ShardFlags>();
+        // Before anything is opened: a bad shard setting is a usage error at once.
+        const shard = shardIdentity(opts, process.env);
         const ctx = await openAll(cmd, { reporter, writes: true, signal });
         let lock: RepositoryLock | undefined;
         try {
@@ -26,13 +33,18 @@ export function register(program: Command): void {
           // Its requests are counted with the first group's run.
           const requestsBefore = ctx.repo.requestCounts();
           if (!opts.dryRun) ctx.repo.requireWritable();
-          if (!opts.dryRun) lock = await RepositoryLock.acquire(ctx.repo, 'shared', `backup of ${describeGroups(groups)}`);
+          const shards = shard === null ? null : await planShards(ctx, shard, groups, { dryRun: opts.dryRun ?? false, reporter, signal });
+          const todo = shards === null ? groups : groups.filter((g) => shards.has(g.name));
+          if (todo.length === 0) return ExitCode.ok; // every group's shard is complete already: nothing written
+          if (!opts.dryRun) lock = await RepositoryLock.acquire(ctx.repo, 'shared', `backup of ${describeGroups(todo)}${shard === null ? '' : ` (${describeShard(shard)})`}`);
           let partial = false;
           let suspect = false;
-          for (const [i, group] of groups.entries()) {
+          for (const [i, group] of todo.entries()) {
+            const runShard = shards?.get(group.name);
             const summary = await backupGroup({
               ...(lock === undefined ? {} : { lock }),
               ...(i === 0 ? { repositoryRequestsBefore: requestsBefore } : {}),
+              ...(runShard === undefined ? {} : { shard: runShard }),
               repo: ctx.repo,
               catalog: ctx.catalog,
               policy: ctx.policy,
@@ -68,6 +80,7 @@ function describe(s: BackupSummary): string {
   const r = c.requests;
   const lines = [
     s.dryRun ? `dry run for group ${s.group}: nothing was read or written` : `run ${s.runId} (group ${s.group}): ${s.status}${s.anomalies?.suspect ? ', SUSPECT' : ''}`,
+    ...(s.shard === undefined ? [] : [`  shard     ${s.shard.index} of ${s.shard.of} (0-based) of run set ${s.shard.name}, run ${s.shard.set}`]),
     `  objects   ${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ${c.objectsReinstated ? `${c.objectsReinstated} back (an older version current again), ` : ''}${c.objectsDeleted} deleted, ${c.objectsFailed} failed${c.objectsExcluded ? `, ${c.objectsExcluded} excluded` : ''}${c.objectsSkipped ? `, ${c.objectsSkipped} skipped (links and special files${s.dryRun ? '' : `: \`lakeguard runs show ${s.runId} --failures\``})` : ''}`,
     s.dryRun
       ? `  would read ${formatBytes(c.bytesNew)}`

@@ -8,6 +8,8 @@ import { action } from './action.js';
 import { openAll } from './context.js';
 import { plural, requireGroup, withIso } from './query-common.js';
 import { runMarks } from './runs-anomalies.js';
+import { runSetMark } from './runs-sets.js';
+import { runSetsOf } from '../catalog/run-sets.js';
 
 /** How a day shows its runs: one mark per kind of outcome that day, in this order. */
 const MARKS = [
@@ -47,7 +49,9 @@ line per day with its runs.`,
           if (flags.group !== undefined) requireGroup(ctx.policy, ctx.catalog, flags.group);
           const cal = new CatalogQueries(ctx.catalog).calendar(month, flags.group);
           const mark = runMarks(ctx.catalog);
-          const suspect = (r: CalendarRun): boolean => mark(r.id) === 'suspect';
+          // A run set (listed by its id) is suspect when one of its shard attempts is.
+          const setMarks = new Map(runSetsOf(ctx.catalog, flags.group === undefined ? {} : { group: flags.group }).map((set) => [set.id, runSetMark(set, mark)]));
+          const suspect = (r: CalendarRun): boolean => (setMarks.get(r.id) ?? mark(r.id)) === 'suspect';
           const totals = countRuns(cal.days.flatMap((d) => d.runs));
           if (reporter.json) {
             for (const day of cal.days) {

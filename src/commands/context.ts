@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
@@ -16,6 +15,7 @@ import { REPOSITORY_ID_RE } from '../repository/config.js';
 import { Repository } from '../repository/repository.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
+import { cacheDir } from '../util/cache-dir.js';
 import { mainOptionsOf, type MainOptions } from './main-options.js';
 import type { Reporter } from './reporter.js';
 
@@ -137,9 +137,7 @@ export function readPassword(opts: GlobalOptions, policy: Policy, { forInit = fa
 export function defaultCatalogPath(repositoryId: string): string {
   // Repository.open checks the id already; this path must never leave the cache directory.
   if (!REPOSITORY_ID_RE.test(repositoryId)) throw new LakeguardError(`invalid repository id ${JSON.stringify(repositoryId)}`);
-  const base =
-    process.env.LAKEGUARD_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lakeguard');
-  return join(base, repositoryId, 'catalog.db');
+  return join(cacheDir(), repositoryId, 'catalog.db');
 }
 
 /** Everything a command needs, opened once; `close` releases it. */

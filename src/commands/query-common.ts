@@ -190,9 +190,10 @@ export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-/** A state cut for JSON: `{runSeq}` or `{time, timeIso}`. */
+/** A state cut for JSON: `{runSeq}`, `{runSet, runSeqs}` (a run set's attempts) or `{time, timeIso}`. */
 export function cutJson(cut: StateCut): Record<string, unknown> {
-  return 'time' in cut ? withIso({ time: cut.time }, 'time') : { runSeq: cut.runSeq };
+  if ('time' in cut) return withIso({ time: cut.time }, 'time');
+  return cut.runSet === undefined ? { runSeq: cut.runSeq } : { runSet: cut.runSet.id, runSeqs: cut.runSet.seqs };
 }
 
 export function plural(n: number, word: string, many = `${word}s`): string {

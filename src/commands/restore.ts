@@ -7,7 +7,9 @@ import type { RunRow } from '../catalog/types.js';
 import { OVERWRITE_POLICIES, restore, type OverwritePolicy, type RestoreSummary } from '../engine/restore.js';
 import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
 import { forgottenGapAt } from '../catalog/forget.js';
-import { describeTimeCut, parseAt } from '../catalog/instant.js';
+import { describeRunSetCut, describeTimeCut, parseAt, runOrRunSetCut } from '../catalog/instant.js';
+import { runSet, runSetCut } from '../catalog/run-sets.js';
+import { isRunSet, runsAndRunSets } from './runs-sets.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Policy } from '../policy/types.js';
 import { FsStore } from '../storage/fs-store.js';
@@ -138,10 +140,17 @@ function pickCut(ctx: Opened, flags: RestoreFlags): { cut: StateCut; label: stri
   }
   let run: RunRow | undefined;
   if (flags.run !== undefined) {
-    run = ctx.catalog.findRun(flags.run);
-    if (run === undefined) throw new UsageError(`no run ${JSON.stringify(flags.run)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
+    const cut = runOrRunSetCut(ctx.catalog, flags.run);
+    if (cut === undefined) throw new UsageError(`no run ${JSON.stringify(flags.run)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
+    if ('runSeq' in cut && cut.runSet !== undefined) {
+      return { cut, label: `run set ${cut.runSet.id}`, group: flags.group ?? runSet(ctx.catalog, cut.runSet.id)?.group };
+    }
+    run = ctx.catalog.findRun(String((cut as { runSeq: number }).runSeq))!;
   } else {
-    run = ctx.catalog.latestRun({ statuses: ['complete', 'partial'], ...(flags.group === undefined ? {} : { group: flags.group }) });
+    // The newest complete or partial run set counts as a run (not its newest shard attempt alone).
+    const latest = runsAndRunSets(ctx.catalog, flags.group).filter((r) => r.status === 'complete' || r.status === 'partial').at(-1);
+    if (latest !== undefined && isRunSet(latest)) return { cut: runSetCut(ctx.catalog, latest), label: `run set ${latest.id}`, group: flags.group ?? latest.group };
+    run = latest;
     if (run === undefined) throw new UsageError(`no complete run${flags.group === undefined ? '' : ` of group ${flags.group}`} to restore from`, { hint: 'run `lakeguard backup` first, or pick one with --run or --at' });
   }
   return { cut: { runSeq: run.seq }, label: `run ${run.id}`, group: flags.group ?? run.group };
@@ -149,6 +158,7 @@ function pickCut(ctx: Opened, flags: RestoreFlags): { cut: StateCut; label: stri
 
 function describeCut(ctx: Opened, cut: StateCut, group: string | undefined): string {
   if ('time' in cut) return describeTimeCut(ctx.catalog, cut.time, group);
+  if (cut.runSet !== undefined) return describeRunSetCut(ctx.catalog, cut.runSet.id);
   const run = ctx.catalog.listRuns().find((r) => r.seq === cut.runSeq);
   return `run ${run?.id ?? cut.runSeq}`;
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { StateCut } from '../catalog/catalog.js';
 import { describeTimeCut, parseAt } from '../catalog/instant.js';
+import { runSet } from '../catalog/run-sets.js';
 import { CatalogQueries } from '../catalog/queries.js';
 import type { EventSink } from '../engine/events.js';
 import { rollback, type RollbackSummary } from '../engine/rollback.js';
@@ -127,6 +128,10 @@ function rollbackInstant(ctx: Opened, at: string, source: Source, events: EventS
   }
   const cut = parseAt(at, ctx.catalog);
   if ('time' in cut) return { cut, cutTime: cut.time, label: describeTimeCut(ctx.catalog, cut.time) };
+  if (cut.runSet !== undefined) {
+    const set = runSet(ctx.catalog, cut.runSet.id)!;
+    return { cut, cutTime: set.started, label: `state after run set ${set.id}` };
+  }
   const run = ctx.catalog.listRuns().find((r) => r.seq === cut.runSeq)!;
   return { cut, cutTime: run.started, label: `state run ${run.id} recorded` };
 }

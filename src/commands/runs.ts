@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { allPages, CatalogQueries, RUN_KEYS_COUNTED_UP_TO, type DiffSummary, type RunDetails, type RunVersion } from '../catalog/queries.js';
-import type { FailureRecord } from '../catalog/types.js';
+import { findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
+import type { FailureRecord, RunRow } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format.js';
 import { action } from './action.js';
@@ -8,6 +9,7 @@ import { openAll } from './context.js';
 import { csvRow, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
 import type { Reporter } from './reporter.js';
 import { registerAck, runMarks, showAnomalies, verdictLines } from './runs-anomalies.js';
+import { isRunSet, runSetMark, runSetMessage, runSetStatus, runsAndRunSets, showRunSet } from './runs-sets.js';
 
 export function register(program: Command): void {
   const runs = program
@@ -23,7 +25,11 @@ FINISHED is when a run ended, to the millisecond: pasted into \`restore --at\` (
 state by run: \`--at <id>\` or \`restore --run <id>\`. A suspect run (anomalies found, not yet
 acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\` says why,
 \`runs ack <id>\` records that you looked. --json prints one "run" message per run (with
-"suspect" and "acknowledged"), then a "summary".`,
+"suspect" and "acknowledged"), then a "summary".
+
+A sharded backup (\`backup --shards N\`) is one row per group: its run set, with the status
+complete, partial or running and "(shards done/N)"; --json adds "runSet" and "shards" ({of,
+complete, missing, attempts}). \`runs show <run set id>\` lists its shards and the missing ones.`,
     )
     .action(
       action(async ({ cmd, reporter }) => {
@@ -31,10 +37,14 @@ acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\`
         const ctx = await openAll(cmd, { reporter });
         try {
           if (opts.group !== undefined) requireGroup(ctx.policy, ctx.catalog, opts.group);
-          const runs = ctx.catalog.listRuns(opts.group === undefined ? {} : { group: opts.group });
-          const mark = runMarks(ctx.catalog);
+          const runs = runsAndRunSets(ctx.catalog, opts.group);
+          const runMark = runMarks(ctx.catalog);
+          const mark = (r: RunRow | RunSet) => (isRunSet(r) ? runSetMark(r, runMark) : runMark(r.id));
           if (reporter.json) {
-            for (const r of runs) reporter.data({ message_type: 'run', ...withIso(r, 'started', 'finished'), suspect: mark(r.id) === 'suspect', acknowledged: mark(r.id) === 'acknowledged' }, '');
+            for (const r of runs) {
+              if (isRunSet(r)) reporter.data(runSetMessage(r, mark(r)), '');
+              else reporter.data({ message_type: 'run', ...withIso(r, 'started', 'finished'), suspect: mark(r) === 'suspect', acknowledged: mark(r) === 'acknowledged' }, '');
+            }
             reporter.summary({ runs: runs.length, ...(opts.group === undefined ? {} : { group: opts.group }) }, '');
             return;
           }
@@ -42,7 +52,7 @@ acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\`
             r.id,
             r.group,
             r.finished === null ? '-' : formatTimeMs(r.finished),
-            mark(r.id) === 'suspect' ? `${r.status} ! SUSPECT` : r.status,
+            isRunSet(r) ? runSetStatus(r, mark(r)) : mark(r) === 'suspect' ? `${r.status} ! SUSPECT` : r.status,
             r.counters?.objectsSeen ?? 0,
             (r.counters?.objectsNew ?? 0) + (r.counters?.objectsChanged ?? 0),
             r.counters?.objectsFailed ?? 0,
@@ -89,6 +99,9 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
         const ctx = await openAll(cmd, { reporter });
         try {
           const q = new CatalogQueries(ctx.catalog);
+          // A run set's id (or a unique prefix no run's id has): its shards, as one run.
+          const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
+          if (set !== undefined) return showRunSet(set, reporter, runSetMark(set, runMarks(ctx.catalog)), flags);
           // --anomalies shows no keys line: skip counting them.
           const details = q.runShow(ref, flags.anomalies ? 0 : undefined);
           if (details === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });

@@ -19,6 +19,7 @@ import { MAX_FANOUT_DEPTH, keyRanges, subPrefixDepth } from './backup-plan.js';
 import { RunWriter, isCataloguedVersion, reinstate, versionRecord } from './backup-records.js';
 import { ObjectReader, isUnreadable } from './backup-transfer.js';
 import { scanRange, scanVersions, type Change, type KeyRange } from './scan.js';
+import { intersectKeyRange, keyRangeWithin } from './shards.js';
 import type { OpenedSource } from './sources.js';
 
 const PROGRESS_EVERY_MS = 500;
@@ -73,8 +74,11 @@ export class Archiver {
   async scanAll(): Promise<void> {
     for (const source of this.sources) {
       for (const prefix of source.prefixes) {
-        const ranges = source.versioned ? null : keyRanges(this.opts.catalog, source.bucket, prefix, this.opts.listRanges);
-        if (ranges === null) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, 0)));
+        // A shard lists only its part of each prefix (none: every key of it is another shard's).
+        const within = keyRangeWithin(this.opts.shard?.range, source.bucket, prefix);
+        if (within === null) continue;
+        const ranges = source.versioned ? null : keyRanges(this.opts.catalog, source.bucket, prefix, this.opts.listRanges, within);
+        if (ranges === null) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, 0, within)));
         else for (const range of ranges) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, MAX_FANOUT_DEPTH, range)));
       }
     }
@@ -120,7 +124,12 @@ export class Archiver {
       return;
     }
     const next = subPrefixDepth(subPrefixes.length, this.opts.policy.concurrency.list, depth);
-    for (const p of subPrefixes) this.listings.spawn(() => this.listLimit(() => this.scan(source, p, next)));
+    for (const p of subPrefixes) {
+      // A sub-prefix the range reaches into is listed only as far as the range goes.
+      const within = range === undefined ? undefined : intersectKeyRange(range, p);
+      if (within === null) continue;
+      this.listings.spawn(() => this.listLimit(() => this.scan(source, p, next, within)));
+    }
   }
 
   private async handle(source: OpenedSource, change: Change): Promise<void> {

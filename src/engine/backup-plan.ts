@@ -5,6 +5,7 @@
  * level has too few sub-prefixes to keep the listing concurrency busy.
  */
 import type { Catalog } from '../catalog/catalog.js';
+import { compareKeys } from '../util/key-order.js';
 import type { KeyRange } from './scan.js';
 
 /** Listing fan-out: descend one more level while a level has fewer sub-prefixes than this factor × list concurrency. */
@@ -31,16 +32,19 @@ export interface RangeSettings {
  * one sequential listing), and is only used where the catalog cannot guide (null): a seed, a
  * prefix with few catalogued keys. Versioned buckets are never split (the caller's rule).
  */
-export function keyRanges(catalog: Catalog, bucket: string, prefix: string, settings?: RangeSettings): KeyRange[] | null {
+export function keyRanges(catalog: Catalog, bucket: string, prefix: string, settings?: RangeSettings, within: KeyRange = {}): KeyRange[] | null {
   const { keysPerRange, minKeys } = settings ?? { keysPerRange: RANGE_KEYS, minKeys: MIN_KEYS_FOR_RANGES };
-  if (catalog.nthKey(bucket, prefix, null, minKeys) === undefined) return null;
+  // `within` (a shard's part of the prefix): ranges are cut inside it only, from its start.
+  const beyond = (key: string): boolean => within.upTo !== undefined && compareKeys(key, within.upTo) >= 0;
+  const enough = catalog.nthKey(bucket, prefix, within.after ?? null, minKeys);
+  if (enough === undefined || (within.upTo !== undefined && compareKeys(enough, within.upTo) > 0)) return null;
   const ranges: KeyRange[] = [];
-  let after: string | undefined;
+  let after = within.after;
   for (;;) {
     const upTo = catalog.nthKey(bucket, prefix, after ?? null, keysPerRange);
-    // The last range is open: keys added after the last catalogued one belong to it.
-    if (upTo === undefined || catalog.nthKey(bucket, prefix, upTo, 1) === undefined) {
-      ranges.push(after === undefined ? {} : { after });
+    // The last range is open (or ends where `within` ends): keys added after the last catalogued one belong to it.
+    if (upTo === undefined || beyond(upTo) || (within.upTo === undefined && catalog.nthKey(bucket, prefix, upTo, 1) === undefined)) {
+      ranges.push({ ...(after === undefined ? {} : { after }), ...(within.upTo === undefined ? {} : { upTo: within.upTo }) });
       return ranges;
     }
     ranges.push(after === undefined ? { upTo } : { after, upTo });

@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { CatalogAnomalyHistory } from '../catalog/anomalies.js';
 import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { recordRunShard } from '../catalog/run-sets.js';
 import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
 import { InterruptedError, errorMessage } from '../errors.js';
 import type { Group, Policy } from '../policy/types.js';
@@ -22,10 +23,12 @@ import { statsDelta, type RequestStats } from '../storage/types.js';
 import { isProcessAlive } from '../util/process.js';
 import { Archiver } from './backup-archiver.js';
 import type { RangeSettings } from './backup-plan.js';
+import { IndexCheckpoints } from './backup-checkpoints.js';
 import { isUnreadable } from './backup-transfer.js';
 import { emptyCounters, noEvents, type BackupSummary, type EventSink } from './events.js';
 import { finalizeRun } from './finalize.js';
 import { closing, listFromInventories } from './inventory-store.js';
+import type { RunShard } from './shards.js';
 import { openSource, type OpenedSource } from './sources.js';
 
 export interface BackupOptions {
@@ -51,6 +54,13 @@ export interface BackupOptions {
    * lock's requests are a run's (the cost estimate is built from runs' request counts).
    */
   repositoryRequestsBefore?: RequestStats;
+  /** Packs between two index-file checkpoints (tests use small numbers; backup-checkpoints.ts). */
+  checkpointPacks?: number;
+  /**
+   * This run is one shard of a run set: it lists and records only the keys of its range, and its
+   * manifest says which shard it is (docs/scale-out.md "Shards").
+   */
+  shard?: RunShard;
 }
 
 export function newRunId(at: Date): string {
@@ -88,7 +98,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     await ctx.scanAll().finally(() => inventories.close());
     counters.durationMs = Date.now() - startedAt.getTime();
     addRequests(counters, sources.map((s) => s.objectStore.stats));
-    return { runId, group: group.name, status: counters.objectsFailed > 0 ? 'partial' : 'complete', dryRun, counters };
+    return { runId, group: group.name, status: counters.objectsFailed > 0 ? 'partial' : 'complete', dryRun, counters, ...shardOf(opts) };
   }
 
   const lock = opts.lock ?? (await RepositoryLock.acquire(repo, 'shared', `backup of group ${group.name}`).catch(closing(inventories)));
@@ -110,10 +120,18 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       counters: null,
     };
     run.seq = catalog.beginRun({ id: run.id, group: run.group, started: run.started, host: run.host!, pid: process.pid });
+    if (opts.shard !== undefined) {
+      // Recorded at once: should this process die, the next backup on this host records the
+      // run as an interrupted attempt of its shard (its manifest carries the shard, from here).
+      run.shard = opts.shard;
+      catalog.transaction(() => recordRunShard(catalog, run.seq, opts.shard!));
+    }
+    const checkpoints = new IndexCheckpoints(repo, catalog, lock, events, opts.checkpointPacks);
     const packer = new Packer(repo, {
       onPackWritten: (pack) => {
         counters.packsWritten++;
         catalog.transaction(() => catalog.insertPack(packRecord(pack), run.seq));
+        checkpoints.packWritten();
       },
     });
     await recoverOrphanedRuns(repo, catalog, packer, events);
@@ -135,6 +153,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       status = fatal instanceof InterruptedError ? 'interrupted' : 'failed';
     }
     ctx.writer.flush();
+    await checkpoints.settled();
     // Judged once every record is in the catalog, against the history of earlier clean runs;
     // a failed or interrupted run is not judged (it saw only part of its changes).
     const anomalies = fatal === null ? judgeRun(ctx, catalog) : undefined;
@@ -162,13 +181,14 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
           countRequests();
         },
         anomalies,
+        checkpoints.written,
       );
     } catch (err) {
       if (fatal === null) throw err;
       events({ type: 'warning', message: `could not record the failed run ${runId} in the repository: ${errorMessage(err)}` });
     }
     if (fatal !== null) throw fatal;
-    return { runId, group: group.name, status, dryRun, counters, ...(anomalies === undefined ? {} : { anomalies }) };
+    return { runId, group: group.name, status, dryRun, counters, ...(anomalies === undefined ? {} : { anomalies }), ...shardOf(opts) };
   } finally {
     inventories.close();
     if (opts.lock === undefined) await lock.release().catch(() => {});
@@ -194,6 +214,12 @@ async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: P
 /** The run's verdict from the archiver's detector, compared with the catalog's history of clean or acknowledged runs. */
 function judgeRun(ctx: Archiver, catalog: Catalog): RunAnomalies | undefined {
   return ctx.anomalies(new CatalogAnomalyHistory(catalog));
+}
+
+/** The summary's `shard` field of a shard attempt: which run set and which shard (the range is in the manifest). */
+function shardOf(opts: BackupOptions): Pick<BackupSummary, 'shard'> {
+  const s = opts.shard;
+  return s === undefined ? {} : { shard: { set: s.set, name: s.name, index: s.index, of: s.of } };
 }
 
 function addRequests(counters: RunCounters, stats: RequestStats[]): void {

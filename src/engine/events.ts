@@ -31,6 +31,8 @@ export interface BackupSummary {
   counters: RunCounters;
   /** Anomaly detection's verdict (docs/anomalies.md); absent when nothing was judged (a dry run, a failed run, detection off). */
   anomalies?: RunAnomalies;
+  /** A shard attempt's run set (the group's run-set id and name) and its index of `of`. */
+  shard?: { set: string; name: string; index: number; of: number };
 }
 
 export function emptyCounters(): RunCounters {

@@ -3,11 +3,13 @@ import { setImmediate } from 'node:timers/promises';
 import { recordRunAnomalies } from '../catalog/anomalies.js';
 import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
-import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
+import { RunVersionsByKey, failuresOfRunByKey } from '../catalog/version-records.js';
+import type { RunCounters, RunRow, RunShard, RunStatus } from '../catalog/types.js';
 import { StorageError } from '../errors.js';
 import { BlobType, flagsCompressed, flagsType } from '../repository/pack.js';
 import type { Packer } from '../repository/packer.js';
 import type { Repository } from '../repository/repository.js';
+import { compareBucketKeys } from '../util/key-order.js';
 
 /** One entry of an index file: [blob id hex, type, offset, length, raw length, compressed 0|1]. */
 export type IndexBlobEntry = [string, number, number, number, number, number];
@@ -34,13 +36,30 @@ export interface RunManifest {
   counters: RunCounters;
   /** Record blobs: NDJSON of this run's version records ({"t":"v",...}) and failures ({"t":"f",...}). */
   records: string[];
-  /** Index files written while finishing this run (older ones may also hold its blobs). */
+  /**
+   * Per record blob (same length and order as `records`), the least and the greatest (bucket,
+   * key) of its lines: a reader that needs one prefix reads only the blobs whose range overlaps
+   * it. Absent in manifests written before it existed (every blob may hold any key).
+   */
+  recordRanges?: RecordRange[];
+  /** Index files this run wrote, as it went (checkpoints) and when it ended (older ones may also hold its blobs). */
   indexes: string[];
   /**
    * Anomaly detection's verdict (docs/anomalies.md); absent in runs recorded before it existed
    * and in runs recorded after their process died (nobody judged them).
    */
   anomalies?: RunAnomalies;
+  /**
+   * Present when the run is a shard attempt of a run set (docs/scale-out.md "Shards"): taken
+   * from the run's catalog row (`recordRunShard` when the shard begins).
+   */
+  shard?: RunShard;
+}
+
+/** The (bucket, key) range of a record blob's lines, both ends included. */
+export interface RecordRange {
+  first: [bucket: string, key: string];
+  last: [bucket: string, key: string];
 }
 
 /** Blob entries per index file (prune writes its new index files in the same size). */
@@ -97,39 +116,56 @@ export async function finalizeRun(
   beforeManifest: () => void = () => {},
   /** The run's anomaly verdict, recorded in its manifest and in the catalog. */
   anomalies?: RunAnomalies,
+  /** Index files the run wrote before it ended (progress checkpoints): the manifest names them too. */
+  indexesWritten: readonly string[] = [],
 ): Promise<RunManifest> {
+  // Records in (bucket, key) order, so each blob covers one narrow key range (recordRanges).
   const records: string[] = [];
+  const recordRanges: RecordRange[] = [];
   let lines: string[] = [];
   let size = 0;
+  let range: RecordRange | null = null;
   const emit = async (): Promise<void> => {
-    if (lines.length === 0) return;
+    if (lines.length === 0 || range === null) return;
     const raw = Buffer.from(lines.join('\n') + '\n');
     const blob = repo.encodeBlob(raw, BlobType.records);
     const hex = blob.id.toString('hex');
     if (!catalog.hasBlob(blob.id)) await packer.add(blob);
     records.push(hex);
+    recordRanges.push(range);
     lines = [];
     size = 0;
+    range = null;
   };
-  const push = async (line: string): Promise<void> => {
+  const push = async (line: string, bucket: string, key: string): Promise<void> => {
     lines.push(line);
     size += line.length + 1;
+    const at: [string, string] = [bucket, key];
+    if (range === null) range = { first: at, last: at };
+    else if (compareBucketKeys(at, range.first) < 0) range.first = at;
+    else if (compareBucketKeys(at, range.last) > 0) range.last = at;
     if (size >= RECORD_BLOB_TARGET) await emit();
   };
 
-  for (let after = 0; ; ) {
-    const page = catalog.versionsOfRun(run.seq, after, 5000);
-    if (page.length === 0) break;
-    for (const { row: _row, signals, ...record } of page) await push(JSON.stringify({ t: 'v', ...record, ...(signals === undefined ? {} : { sig: signals }) }));
-    after = page.at(-1)!.row;
-    // A page is CPU work only (its pack uploads rarely wait): without this, the records of a
-    // 1,000,000-object run held the event loop for 11 s, and progress and Ctrl-C with it.
-    await setImmediate();
+  const versions = new RunVersionsByKey(catalog, run.seq);
+  try {
+    for (;;) {
+      const page = versions.page(5000);
+      if (page.length === 0) break;
+      for (const { row: _row, signals, ...record } of page) {
+        await push(JSON.stringify({ t: 'v', ...record, ...(signals === undefined ? {} : { sig: signals }) }), record.bucket, record.key);
+      }
+      // A page is CPU work only (its pack uploads rarely wait): without this, the records of a
+      // 1,000,000-object run held the event loop for 11 s, and progress and Ctrl-C with it.
+      await setImmediate();
+    }
+  } finally {
+    versions.close();
   }
-  for (const f of catalog.failuresOfRun(run.seq)) await push(JSON.stringify({ t: 'f', ...f }));
+  for (const f of failuresOfRunByKey(catalog, run.seq)) await push(JSON.stringify({ t: 'f', ...f }), f.bucket, f.key);
   await emit();
   await packer.flush();
-  const indexes = await writePendingIndexes(repo, catalog);
+  const indexes = [...indexesWritten, ...(await writePendingIndexes(repo, catalog))];
   beforeManifest();
 
   const finished = Date.now();
@@ -143,8 +179,10 @@ export async function finalizeRun(
     status,
     counters,
     records,
+    recordRanges,
     indexes,
     ...(anomalies === undefined ? {} : { anomalies }),
+    ...(run.shard === undefined ? {} : { shard: run.shard }),
   };
   try {
     await repo.writeDocument('runs', run.id, manifest);

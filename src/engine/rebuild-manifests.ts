@@ -2,12 +2,12 @@
  * Run manifests as catalog rebuild and sync read them, and the check of one manifest that
  * verify shares (split from rebuild.ts to keep it small; the record blobs stay there).
  */
-import type { RunStatus } from '../catalog/types.js';
+import type { RunShard, RunStatus } from '../catalog/types.js';
 import { IntegrityError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import type { Repository } from '../repository/repository.js';
 import { inOrder } from '../util/in-order.js';
-import type { RunManifest } from './finalize.js';
+import type { RecordRange, RunManifest } from './finalize.js';
 
 const STATUSES: readonly RunStatus[] = ['complete', 'partial', 'failed', 'interrupted'];
 export const HEX64 = /^[0-9a-f]{64}$/;
@@ -55,10 +55,32 @@ export function checkManifest(m: RunManifest, name: string, repo: Repository): R
   if (!STATUSES.includes(m.status)) throw bad(`status ${JSON.stringify(m.status)}`);
   if (!Array.isArray(m.records) || !m.records.every((r) => typeof r === 'string' && HEX64.test(r))) throw bad('malformed record list');
   if (m.counters === null || typeof m.counters !== 'object') throw bad('counters missing');
+  if (m.recordRanges !== undefined && !(Array.isArray(m.recordRanges) && m.recordRanges.length === m.records.length && m.recordRanges.every(isRecordRange))) {
+    throw bad('malformed recordRanges');
+  }
   return m;
 }
 
+/**
+ * Why a manifest's `shard` field cannot be used (null: absent or well-formed). A malformed one
+ * costs the run-set membership, not the run: it is imported as an ordinary run and reported.
+ */
+export function shardProblem(s: Partial<RunShard> | null | undefined): string | null {
+  if (s === undefined) return null;
+  const bound = (b: unknown): boolean => b === undefined || (Array.isArray(b) && b.length === 2 && b.every((x) => typeof x === 'string'));
+  if (s === null || typeof s !== 'object') return 'its shard field is not an object';
+  if (typeof s.set !== 'string' || s.set === '' || typeof s.name !== 'string') return 'its shard field has no run set id or name';
+  if (!Number.isInteger(s.of) || s.of! < 1 || !Number.isInteger(s.index) || s.index! < 0 || s.index! >= s.of!) return `its shard index ${String(s.index)} of ${String(s.of)} is out of range`;
+  if (s.range === null || typeof s.range !== 'object' || !bound(s.range.after) || !bound(s.range.upTo)) return 'its shard range is malformed';
+  return null;
+}
+
 // ---- helpers ------------------------------------------------------------------------------
+
+function isRecordRange(r: unknown): boolean {
+  const isBucketKey = (x: unknown): boolean => Array.isArray(x) && x.length === 2 && x.every((part) => typeof part === 'string');
+  return r !== null && typeof r === 'object' && isBucketKey((r as RecordRange).first) && isBucketKey((r as RecordRange).last);
+}
 
 /** A damaged document's error, with the hint of what to do about it. */
 export function damageHint(err: unknown, what: string): unknown {

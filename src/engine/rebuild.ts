@@ -3,8 +3,9 @@ import { dirname, resolve } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import type { PackRecord } from '../catalog/catalog.js';
 import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
-import { isPruneDocument, markDocumentApplied, relocatePacks, type PruneDocument } from '../catalog/sync.js';
-import type { FailureRecord, VersionRecord } from '../catalog/types.js';
+import { completeShardAttempt, recordRunShard, supersededCompleteAttempts } from '../catalog/run-sets.js';
+import { dropRunRecords, isPruneDocument, markDocumentApplied, relocatePacks, type PruneDocument } from '../catalog/sync.js';
+import type { FailureRecord, RunShard, VersionRecord } from '../catalog/types.js';
 import { claimTarget, install, moveAside, putBeside, rebuildTempPath, removeDatabaseFiles, removeLeftovers } from '../catalog/rebuild-files.js';
 import { IntegrityError, InterruptedError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
@@ -15,7 +16,7 @@ import { inOrder } from '../util/in-order.js';
 import { noEvents, type EventSink } from './events.js';
 import { recordFinishedRun, type IndexDocument, type RunManifest } from './finalize.js';
 import { anomaliesProblem, loadAcks, recordSignals } from './import-anomalies.js';
-import { HEX64, damageHint, readManifests } from './rebuild-manifests.js';
+import { HEX64, damageHint, readManifests, shardProblem } from './rebuild-manifests.js';
 import { RecordWriter } from './record-writer.js';
 
 export interface RebuildOptions {
@@ -371,6 +372,17 @@ export class RecordLoader {
 
   async loadRun(m: RunManifest): Promise<void> {
     const seq = this.catalog.beginRun({ id: m.id, group: m.group, started: Date.parse(m.started), host: m.host });
+    const shard = this.shardOf(m);
+    if (shard !== undefined) {
+      recordRunShard(this.catalog, seq, shard);
+      // A complete attempt whose index already has a complete attempt sorting first is
+      // superseded: its versions would be the same keys recorded twice (docs/catalog.md "Run sets").
+      const keeper = m.status === 'complete' ? completeShardAttempt(this.catalog, shard.set, shard.index) : null;
+      if (keeper !== null && keeper < m.id) {
+        recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, undefined);
+        return;
+      }
+    }
     const writer = new RecordWriter(this.catalog, seq);
     // Lines normally end within their blob, but the format only promises that the concatenation is NDJSON.
     let carry: Buffer | null = null;
@@ -403,6 +415,17 @@ export class RecordLoader {
     const problem = anomaliesProblem(m.anomalies);
     if (problem !== null) this.damaged(objectKey('runs', m.id), `${problem}; the run is imported without its anomaly verdict (not marked suspect)`);
     recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, problem === null ? m.anomalies : undefined);
+    // Complete attempts of the index imported before, whose ids sort after this one, are superseded now.
+    if (shard !== undefined && m.status === 'complete') {
+      for (const other of supersededCompleteAttempts(this.catalog, shard.set, shard.index, m.id)) dropRunRecords(this.catalog, other);
+    }
+  }
+
+  /** The manifest's run-set membership; a malformed one is reported and the run imported as an ordinary run. */
+  private shardOf(m: RunManifest): RunShard | undefined {
+    const problem = shardProblem(m.shard);
+    if (problem !== null) this.damaged(objectKey('runs', m.id), `${problem}; the run is imported as an ordinary run, not as a shard of its run set`);
+    return problem === null ? m.shard : undefined;
   }
 
   /** One record blob's plaintext, or null (reported) when it is not in any index file or unreadable. */

@@ -56,6 +56,7 @@ export function nothingSelected(catalog: Catalog, scopes: readonly Scope[], cut:
 
 export function describeCut(catalog: Catalog, cut: StateCut): string {
   if ('time' in cut) return `state at ${new Date(cut.time).toISOString()}`;
+  if (cut.runSet !== undefined) return `state after run set ${cut.runSet.id}`;
   const run = catalog.listRuns().find((r) => r.seq === cut.runSeq);
   return `state of run ${run?.id ?? cut.runSeq}`;
 }

@@ -1,7 +1,7 @@
 import type { Catalog } from '../catalog/catalog.js';
 import type { LatestVersion } from '../catalog/types.js';
 import { cataloguedVersion, hasLiveKeys, latestPage } from '../catalog/backup-lookups.js';
-import type { ObjectEntry, ObjectStore, SkippedEntry } from '../storage/types.js';
+import type { ListItem, ObjectEntry, ObjectStore, SkippedEntry } from '../storage/types.js';
 import { compareKeys, prefixUpperBound } from '../util/key-order.js';
 
 /** Keys after `after` (exclusive) up to `upTo` (inclusive); either end open when undefined. */
@@ -47,20 +47,29 @@ export async function* scanVersions(
   catalog: Catalog,
   target: ScanTarget,
   prefix: string,
-  opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal },
+  opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal; range?: KeyRange },
 ): AsyncGenerator<Change> {
   const listed = new Set<string>();
   const catalogued: string[] = [];
-  const cursor = new CatalogCursor(catalog, target.bucket, prefix, prefixUpperBound(prefix), opts.shallow ? prefix.length : null, (p) => catalogued.push(p));
+  const { after, upTo } = opts.range ?? {};
+  const cursor = new CatalogCursor(catalog, target.bucket, prefix, catalogUpper(prefix, upTo), opts.shallow ? prefix.length : null, (p) => catalogued.push(p), after);
   const skipped: SkippedEntry[] = [];
-  const listOpts = { versions: true, ...(opts.shallow ? { delimiter: '/' } : {}), ...signalOpt(opts.signal), onSkip: (s: SkippedEntry) => skipped.push(s) };
+  const listOpts = {
+    versions: true,
+    ...(opts.shallow ? { delimiter: '/' } : {}),
+    ...(after === undefined ? {} : { startAfter: after }),
+    ...signalOpt(opts.signal),
+    onSkip: (s: SkippedEntry) => skipped.push(s),
+  };
+  if (opts.shallow) reportHoldingPrefix(prefix, after, listed, opts.onPrefix);
   /** The key of the versions being listed, and its newest catalogued version (undefined: none). */
   let current: { key: string; latest: LatestVersion | undefined } | undefined;
   for await (const item of target.objectStore.list(prefix, listOpts)) {
-    yield* skips(target, skipped, undefined);
+    yield* skips(target, skipped, upTo);
+    if (pastRange(item, upTo)) break; // the next shard lists it
     if (item.kind === 'prefix') {
+      if (!listed.has(item.prefix)) opts.onPrefix?.(item.prefix);
       listed.add(item.prefix);
-      opts.onPrefix?.(item.prefix);
       continue;
     }
     if (current?.key !== item.key) {
@@ -73,7 +82,7 @@ export async function* scanVersions(
     if (target.isExcluded(item.key)) yield { kind: 'excluded', key: item.key };
     else yield versionChange(catalog, target.bucket, item, current.latest);
   }
-  yield* skips(target, skipped, undefined);
+  yield* skips(target, skipped, upTo);
   yield* vanished(cursor, target, null);
   for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
 }
@@ -187,9 +196,7 @@ export async function* scanRange(
   const listed = new Set<string>();
   const catalogued: string[] = [];
   const { after, upTo } = opts.range ?? {};
-  // (after, upTo] on both sides: the catalog's exclusive upper bound is the next possible key.
-  const upper = upTo === undefined ? prefixUpperBound(prefix) : `${upTo}\u0000`;
-  const cursor = new CatalogCursor(catalog, target.bucket, prefix, upper, opts.shallow ? prefix.length : null, (p) => catalogued.push(p), after);
+  const cursor = new CatalogCursor(catalog, target.bucket, prefix, catalogUpper(prefix, upTo), opts.shallow ? prefix.length : null, (p) => catalogued.push(p), after);
   const skipped: SkippedEntry[] = [];
   const listing = target.objectStore.list(prefix, {
     ...(opts.shallow ? { delimiter: '/' } : {}),
@@ -198,14 +205,15 @@ export async function* scanRange(
     onSkip: (s) => skipped.push(s),
   });
 
+  if (opts.shallow) reportHoldingPrefix(prefix, after, listed, opts.onPrefix);
   for await (const item of listing) {
     yield* skips(target, skipped, upTo);
+    if (pastRange(item, upTo)) break; // the next range lists it
     if (item.kind === 'prefix') {
+      if (!listed.has(item.prefix)) opts.onPrefix?.(item.prefix);
       listed.add(item.prefix);
-      opts.onPrefix?.(item.prefix);
       continue;
     }
-    if (upTo !== undefined && compareKeys(item.key, upTo) > 0) break; // the next range lists it
     yield* vanished(cursor, target, item.key);
     const row = cursor.peek();
     const same = row !== undefined && row.key === item.key;
@@ -223,6 +231,33 @@ export async function* scanRange(
   yield* skips(target, skipped, upTo);
   yield* vanished(cursor, target, null);
   for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
+}
+
+/** The catalog cursor's exclusive upper bound for (after, upTo] of `prefix`: the next possible key after upTo. */
+function catalogUpper(prefix: string, upTo: string | undefined): string | null {
+  return upTo === undefined ? prefixUpperBound(prefix) : `${upTo}\u0000`;
+}
+
+/**
+ * Whether a listed item lies wholly after `upTo`: a key after it, or a sub-prefix after it (every
+ * key below a sub-prefix sorts after the sub-prefix itself). A sub-prefix holding upTo is in range.
+ */
+function pastRange(item: ListItem, upTo: string | undefined): boolean {
+  return upTo !== undefined && compareKeys(item.kind === 'prefix' ? item.prefix : item.key, upTo) > 0;
+}
+
+/**
+ * A delimiter listing that starts after `after` may leave out the sub-prefix holding `after`
+ * (Ceph does; AWS reports it: storage/common.ts), although its keys after `after` are in range:
+ * that sub-prefix is handed on here, once, before the listing.
+ */
+function reportHoldingPrefix(prefix: string, after: string | undefined, listed: Set<string>, onPrefix: ((p: string) => void) | undefined): void {
+  if (after === undefined || !after.startsWith(prefix)) return;
+  const slash = after.indexOf('/', prefix.length);
+  if (slash === -1) return;
+  const holding = after.slice(0, slash + 1);
+  listed.add(holding);
+  onPrefix?.(holding);
 }
 
 function signalOpt(signal: AbortSignal | undefined): { signal?: AbortSignal } {

@@ -23,6 +23,7 @@ import {
   type PruneDocument,
 } from '../catalog/sync.js';
 import { knownAcks } from '../catalog/anomalies.js';
+import { runningRunSetsFloor } from '../catalog/run-sets.js';
 import { InterruptedError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import { lockTimeFromId } from '../repository/locks.js';
@@ -324,6 +325,12 @@ class Sync {
       const created = lockTimeFromId(id) ?? (await lockCreated(this.repo, id));
       if (created !== null) floor = Math.min(floor, created);
     }
+    // A run set with an index no attempt has finished yet: its late shard may be named before
+    // every lock present now (a shard that chose its id, then waited to take its lock), so the
+    // marker stays before the run set's id and first attempt until every index has finished.
+    const running = runningRunSetsFloor(this.catalog);
+    const runningMs = running === null ? null : markerTime(running);
+    if (runningMs !== null) floor = Math.min(floor, runningMs);
     let next = markerAt(floor - SYNC_MARGIN_MS);
     // What could not be applied stays after the marker: reported by every sync until repaired.
     for (const name of this.held) if (name.slice(0, MARKER_LENGTH) < next) next = name.slice(0, MARKER_LENGTH);
@@ -332,6 +339,12 @@ class Sync {
     advanceSyncMarker(this.catalog, next);
     return next;
   }
+}
+
+/** The time a run id or marker names (its YYYYMMDDTHHMMSSZ prefix), or null when it has another form. */
+export function markerTime(name: string): number | null {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(name);
+  return m === null ? null : Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
 }
 
 /** A lock's `created`, read from it; null when it is gone or not a lock (it then blocks nobody). */

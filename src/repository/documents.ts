@@ -1,5 +1,5 @@
 /**
- * Sealed documents (index/, runs/, forgets/, acks/): their frame, their seal and how each is bound to
+ * Sealed documents (index/, runs/, forgets/, acks/, runsets/): their frame, their seal and how each is bound to
  * its own name, in format version 2 and, read-only, in version 1 (docs/repository-format.md).
  *
  * Version 2 seals a document with its key name as associated data, so a document copied under
@@ -14,7 +14,7 @@ import { sha256Hex } from './config.js';
 import { open as openSealed, seal } from './crypto.js';
 
 /** Directories of sealed documents. */
-export type DocumentDir = 'index' | 'runs' | 'forgets' | 'acks';
+export type DocumentDir = 'index' | 'runs' | 'forgets' | 'acks' | 'runsets';
 
 const V1_AAD: Record<DocumentDir, Buffer> = {
   index: Buffer.from('lakeguard index v1'),
@@ -22,6 +22,8 @@ const V1_AAD: Record<DocumentDir, Buffer> = {
   forgets: Buffer.from('lakeguard forget v1'),
   // A version 1 repository (not migrated) gets acks/ documents in its own form: each names itself by its `id`.
   acks: Buffer.from('lakeguard ack v1'),
+  // Likewise a run-set plan (only a test-built version 1 repository is written to): it names itself by its `name`.
+  runsets: Buffer.from('lakeguard run set v1'),
 };
 
 /** Version 2 associated data: the object's key name relative to the repository root. */
@@ -109,8 +111,8 @@ export function openDocument(encKey: Buffer | null, dir: DocumentDir, name: stri
 /** Why a version 1 document is not the one its name says, or null when it is. */
 export function v1NameProblem(dir: DocumentDir, name: string, body: Buffer, doc: unknown): string | null {
   if (dir === 'index') return sha256Hex(body) === name ? null : 'content does not match its name';
-  const d = (doc ?? {}) as { id?: unknown; part?: unknown };
-  const own = dir === 'runs' || dir === 'acks' ? d.id : Number.isInteger(d.part) ? `${String(d.id)}-${String(d.part).padStart(4, '0')}` : undefined;
+  const d = (doc ?? {}) as { id?: unknown; part?: unknown; name?: unknown };
+  const own = dir === 'runsets' ? d.name : dir === 'runs' || dir === 'acks' ? d.id : Number.isInteger(d.part) ? `${String(d.id)}-${String(d.part).padStart(4, '0')}` : undefined;
   return own === name ? null : `it is the document of ${JSON.stringify(own ?? null)}, stored under another name`;
 }
 

@@ -26,13 +26,14 @@ import {
 // bundled file per package, its ES module build hundreds of small files. Either way it costs
 // ~0.1 s of every command's start (bench/README.md), and the lean transport does without it:
 // a backup, a restore or a query with credentials in the environment never loads it.
-function lazyRequire<T extends object>(id: string): T {
+// Each `load` names its package literally, for the single-file binary's bundler (docs/development.md).
+function lazyRequire<T extends object>(load: () => unknown): T {
   let mod: T | undefined;
-  return new Proxy({} as T, { get: (_target, name) => (mod ??= requireCjs(id) as T)[name as keyof T] });
+  return new Proxy({} as T, { get: (_target, name) => (mod ??= load() as T)[name as keyof T] });
 }
-const S3 = lazyRequire<typeof ClientS3>('@aws-sdk/client-s3');
-const Storage = lazyRequire<typeof LibStorage>('@aws-sdk/lib-storage');
-const Http = lazyRequire<typeof HttpHandler>('@smithy/node-http-handler');
+const S3 = lazyRequire<typeof ClientS3>(() => requireCjs('@aws-sdk/client-s3'));
+const Storage = lazyRequire<typeof LibStorage>(() => requireCjs('@aws-sdk/lib-storage'));
+const Http = lazyRequire<typeof HttpHandler>(() => requireCjs('@smithy/node-http-handler'));
 type S3Client = ClientS3.S3Client;
 
 /** A change of the SDK's clock offset this large during a refused request is a skew correction (the SDK's own threshold). */

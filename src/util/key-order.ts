@@ -70,3 +70,11 @@ export async function* mergeByKey<L, R>(
 function iteratorOf<T>(items: Iterable<T> | AsyncIterable<T>): AsyncIterator<T> | Iterator<T> {
   return Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
 }
+
+/** A (bucket, key) pair: the order of a repository's record blobs and of shard ranges. */
+export type BucketKey = readonly [bucket: string, key: string];
+
+/** (bucket, key) order: by bucket name, then by key, both in UTF-8 byte order (compareKeys). */
+export function compareBucketKeys(a: BucketKey, b: BucketKey): number {
+  return compareKeys(a[0], b[0]) || compareKeys(a[1], b[1]);
+}

@@ -1,4 +1,5 @@
-// Catalogs as lakeguard wrote them before schema 4, for the migration tests: the schema 3 DDL
+// Catalogs as lakeguard wrote them before schema 5, for the migration tests: the schema 4 DDL
+// verbatim (src/catalog/schema.ts at 548a8ba), the schema 3 DDL
 // verbatim (src/catalog/schema.ts at 9add5a2), the schema 2 DDL
 // verbatim (src/catalog/schema.ts at 2ff7d91), schema 1 derived from it (blobs.index_file held
 // the index file's name), and a writer that stores records as the old Catalog did: etags,
@@ -212,6 +213,156 @@ CREATE TABLE IF NOT EXISTS dropped_versions (
 CREATE TABLE IF NOT EXISTS pending_deletions (name TEXT PRIMARY KEY, locked_until INTEGER) WITHOUT ROWID;
 -- Forget documents (forgets/<name>) this catalog has applied.
 CREATE TABLE IF NOT EXISTS forgets (name TEXT PRIMARY KEY, created INTEGER NOT NULL) WITHOUT ROWID;
+`;
+
+/** Schema 4 DDL verbatim (src/catalog/schema.ts at 548a8ba, before schema 5 added run_shards). */
+export const SCHEMA_4 = `
+CREATE TABLE IF NOT EXISTS catalog_info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS runs (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  grp TEXT NOT NULL,
+  started INTEGER NOT NULL,
+  finished INTEGER,
+  status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'partial', 'failed', 'interrupted')),
+  host TEXT,
+  pid INTEGER,
+  counters TEXT
+);
+
+CREATE TABLE IF NOT EXISTS buckets (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+
+CREATE TABLE IF NOT EXISTS objects (
+  id INTEGER PRIMARY KEY,
+  bucket INTEGER NOT NULL REFERENCES buckets(id),
+  key TEXT NOT NULL,
+  latest INTEGER,
+  UNIQUE (bucket, key)
+);
+
+CREATE TABLE IF NOT EXISTS metas (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);
+
+CREATE TABLE IF NOT EXISTS versions (
+  id INTEGER PRIMARY KEY,
+  object INTEGER NOT NULL REFERENCES objects(id),
+  version_id TEXT,
+  delete_marker INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  etag TEXT, -- codec.ts
+  last_modified INTEGER, -- NULL: valid_from (codec.ts)
+  valid_from INTEGER NOT NULL,
+  storage_class, -- a name or a class code (codec.ts); no declared type, so codes stay integers
+  meta INTEGER REFERENCES metas(id),
+  run INTEGER NOT NULL REFERENCES runs(seq),
+  blob INTEGER -- the content of a version of exactly one blob; else its blobs are in version_blobs
+);
+CREATE INDEX IF NOT EXISTS versions_by_object ON versions (object, valid_from);
+CREATE INDEX IF NOT EXISTS versions_by_run ON versions (run);
+CREATE INDEX IF NOT EXISTS versions_by_blob ON versions (blob) WHERE blob IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS packs (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  size INTEGER NOT NULL,
+  run INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS blobs (
+  id INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL, -- unique: Catalog.insertPack inserts a hash only if absent
+  pack INTEGER NOT NULL REFERENCES packs(id),
+  offset INTEGER NOT NULL,
+  length INTEGER NOT NULL,
+  raw_length INTEGER NOT NULL,
+  flags INTEGER NOT NULL,
+  index_file INTEGER REFERENCES blob_index_files(id)
+);
+CREATE INDEX IF NOT EXISTS blobs_by_hash ON blobs (substr(hash, 1, 4));
+CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs (pack);
+CREATE INDEX IF NOT EXISTS blobs_unindexed ON blobs (id) WHERE index_file IS NULL;
+
+-- The blobs of versions of two or more blobs, in order (seq from 0).
+CREATE TABLE IF NOT EXISTS version_blobs (
+  version INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  blob INTEGER NOT NULL,
+  PRIMARY KEY (version, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS version_blobs_by_blob ON version_blobs (blob);
+
+-- Index files this catalog has read or written (all of their blobs are catalogued).
+CREATE TABLE IF NOT EXISTS index_files (name TEXT PRIMARY KEY);
+-- The index file that lists a blob (blobs.index_file), by row id: the name once, not in every blob row.
+CREATE TABLE IF NOT EXISTS blob_index_files (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+
+CREATE TABLE IF NOT EXISTS failures (
+  run INTEGER NOT NULL REFERENCES runs(seq),
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  version_id TEXT,
+  code TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS failures_by_run ON failures (run);
+
+-- Retention (forget). Runs that forget removed as points in time; their manifests may still
+-- exist in the repository (Object Lock, or records that kept runs still need).
+CREATE TABLE IF NOT EXISTS forgotten_runs (id TEXT PRIMARY KEY, forget TEXT NOT NULL) WITHOUT ROWID;
+-- Versions forget dropped from versioned sources, so the next backup does not capture them again.
+CREATE TABLE IF NOT EXISTS dropped_versions (
+  object INTEGER NOT NULL,
+  version_id TEXT NOT NULL,
+  PRIMARY KEY (object, version_id)
+) WITHOUT ROWID;
+-- Repository objects forget wanted to delete but Object Lock still retains; retried by every forget.
+CREATE TABLE IF NOT EXISTS pending_deletions (name TEXT PRIMARY KEY, locked_until INTEGER) WITHOUT ROWID;
+-- Forget documents (forgets/<name>) this catalog has applied.
+CREATE TABLE IF NOT EXISTS forgets (name TEXT PRIMARY KEY, created INTEGER NOT NULL) WITHOUT ROWID;
+
+-- Anomaly detection (schema 4; docs/catalog.md "Anomalies"). A run's verdict, as its manifest's
+-- "anomalies" gives it; runs recorded before detection existed have no row (not suspect).
+CREATE TABLE IF NOT EXISTS run_anomalies (
+  run INTEGER PRIMARY KEY REFERENCES runs(seq),
+  suspect INTEGER NOT NULL,
+  flagged INTEGER NOT NULL,
+  findings TEXT NOT NULL -- JSON array of PartitionFinding (anomaly-types.ts)
+);
+-- What each run did to each partition it changed: the history later runs compare against.
+CREATE TABLE IF NOT EXISTS partition_stats (
+  bucket INTEGER NOT NULL REFERENCES buckets(id),
+  partition TEXT NOT NULL,
+  run INTEGER NOT NULL REFERENCES runs(seq),
+  before INTEGER NOT NULL,
+  added INTEGER NOT NULL,
+  changed INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  bytes_added INTEGER NOT NULL,
+  bytes_changed INTEGER NOT NULL,
+  bytes_deleted INTEGER NOT NULL,
+  changed_verified INTEGER, -- PartitionStats.changedVerified; NULL when not recorded
+  signals TEXT, -- JSON object of signal counts; NULL when none
+  PRIMARY KEY (bucket, partition, run)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS partition_stats_by_run ON partition_stats (run);
+-- Signals of flagged versions only (comma-separated ObjectSignal names).
+CREATE TABLE IF NOT EXISTS version_signals (version INTEGER PRIMARY KEY, signals TEXT NOT NULL);
+-- Acknowledgements (acks/<name>): a person looked at a suspect run.
+CREATE TABLE IF NOT EXISTS acks (
+  name TEXT PRIMARY KEY,
+  run TEXT NOT NULL, -- runs.id (text: an ack outlives a forgotten run's row)
+  host TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  by TEXT,
+  note TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS acks_by_run ON acks (run);
+-- Whatever removes a version or a run (forget, a discarded half-imported run) removes what
+-- anomaly detection recorded of it, so no path can leave rows behind.
+CREATE TRIGGER IF NOT EXISTS version_signals_of_deleted AFTER DELETE ON versions
+  BEGIN DELETE FROM version_signals WHERE version = old.id; END;
+CREATE TRIGGER IF NOT EXISTS anomalies_of_deleted_run AFTER DELETE ON runs
+  BEGIN DELETE FROM run_anomalies WHERE run = old.seq; DELETE FROM partition_stats WHERE run = old.seq; END;
 `;
 
 /** Schema 1: the index file's name in every blobs row, no blob_index_files. */

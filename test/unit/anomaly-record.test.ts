@@ -88,11 +88,12 @@ describe('anomaly verdicts in the repository and the catalog', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { key: string; sig?: string[]; signals?: unknown });
+    // In key order (docs/repository-format.md "recordRanges"): 'R' sorts before 'a'.
     expect(lines.map((l) => [l.key, l.sig])).toEqual([
       [`${P1}a.parquet`, ['format', 'incompressible']],
+      [`${P2}README-DECRYPT.txt`, ['ransom-note']],
       [`${P2}a.parquet`, undefined],
       [`${P2}b.parquet`, undefined],
-      [`${P2}README-DECRYPT.txt`, ['ransom-note']],
     ]);
     expect(lines.every((l) => l.signals === undefined)).toBe(true);
     // A clean version costs no row: only the two flagged versions have one.

@@ -12,7 +12,8 @@ import { SCHEMA_VERSION } from '../../src/catalog/schema.js';
 import type { RestoreItem, VersionRecord } from '../../src/catalog/types.js';
 import { emptyCounters } from '../../src/engine/events.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { SCHEMA_3, writeOldCatalog, type OldRun } from '../helpers/old-catalog.js';
+import { SCHEMA_3, SCHEMA_4, writeOldCatalog, type OldRun } from '../helpers/old-catalog.js';
+import { recordRunShard, runSetsOf } from '../../src/catalog/run-sets.js';
 import { lastCleanRun, recordRunAnomalies, suspectRuns } from '../../src/catalog/anomalies.js';
 import { packUsage, setPruneRecordBlobs, usedBlobsOfPack } from '../../src/catalog/prune-queries.js';
 import { selectState, selectedHas, statePage } from '../../src/catalog/restore-selection.js';
@@ -332,7 +333,7 @@ describe('catalog schema 4 migration', () => {
     const fresh = Catalog.open(join(dir.path, 'fresh.db'), REPO);
     try {
       const db = sqlite(migrated);
-      expect(db.prepare("SELECT value FROM catalog_info WHERE name = 'schema'").pluck().get()).toBe('4');
+      expect(db.prepare("SELECT value FROM catalog_info WHERE name = 'schema'").pluck().get()).toBe(String(SCHEMA_VERSION));
       expect(schemaOf(db)).toEqual(schemaOf(sqlite(fresh)));
       expect(migrated.stats()).toMatchObject({ runs: 1, objects: 1, versions: 1 });
       expect(migrated.versionsOfRun(1, 0, 10)).toEqual([expect.objectContaining({ key: 'a.csv', etag: 'x', storageClass: 'STANDARD' })]);
@@ -341,6 +342,50 @@ describe('catalog schema 4 migration', () => {
       // The new tables work: a verdict recorded now, and dropped with its run's versions.
       recordRunAnomalies(migrated, 1, { suspect: true, findings: [], partitions: [], flaggedObjects: 0 });
       expect(suspectRuns(migrated)).toEqual(new Map([['20261102T100000Z-aaaaaa', { acknowledged: false }]]));
+    } finally {
+      migrated.close();
+      fresh.close();
+    }
+  });
+});
+
+describe('catalog schema 5 migration', () => {
+  let dir: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    dir = tempDir('catalog-migration-5');
+  });
+  afterEach(() => dir.cleanup());
+
+  it('upgrades a schema 4 catalog file in place: run_shards added, every row kept, every run an ordinary run', () => {
+    const path = join(dir.path, 'schema-4.db');
+    const old = new Database(path);
+    old.exec(SCHEMA_4);
+    old.exec(`
+      INSERT INTO catalog_info (name, value) VALUES ('repository', '${REPO}'), ('schema', '4');
+      INSERT INTO runs (seq, id, grp, started, finished, status, host, counters) VALUES (1, '20261102T100000Z-aaaaaa', 'g', 1, 2, 'complete', 'h', '{}');
+      INSERT INTO buckets (id, name) VALUES (1, 'raw');
+      INSERT INTO objects (id, bucket, key, latest) VALUES (1, 1, 'a.csv', 1);
+      INSERT INTO versions (id, object, version_id, delete_marker, size, etag, last_modified, valid_from, storage_class, meta, run, blob)
+        VALUES (1, 1, NULL, 0, 10, 'x', NULL, 1, 1, NULL, 1, NULL);
+    `);
+    old.close();
+
+    const migrated = Catalog.open(path, REPO);
+    const fresh = Catalog.open(join(dir.path, 'fresh.db'), REPO);
+    try {
+      const db = sqlite(migrated);
+      expect(db.prepare("SELECT value FROM catalog_info WHERE name = 'schema'").pluck().get()).toBe('5');
+      expect(schemaOf(db)).toEqual(schemaOf(sqlite(fresh)));
+      expect(migrated.stats()).toMatchObject({ runs: 1, objects: 1, versions: 1 });
+      expect(migrated.listRuns()).toEqual([expect.not.objectContaining({ shard: expect.anything() })]);
+      expect(runSetsOf(migrated)).toEqual([]);
+      // The new table works, and its row goes with its run.
+      const shard = { set: '20261102T110000Z-bbbbbb', name: 'nightly', index: 0, of: 2, range: { upTo: ['raw', 'm'] as [string, string] } };
+      recordRunShard(migrated, 1, shard);
+      expect(migrated.findRun('1')?.shard).toEqual(shard);
+      expect(runSetsOf(migrated)).toEqual([expect.objectContaining({ id: shard.set, status: 'running', missing: [1], complete: 1 })]);
+      db.exec('DELETE FROM versions; DELETE FROM runs');
+      expect(db.prepare('SELECT count(*) FROM run_shards').pluck().get()).toBe(0);
     } finally {
       migrated.close();
       fresh.close();

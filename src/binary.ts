@@ -1,0 +1,32 @@
+/**
+ * Entry point of the single-file executable: scripts/build-binary.mjs bundles it with everything
+ * it imports into one CommonJS script that Node's single executable application support runs.
+ * It does what bin/lakeguard does for the npm install, but for the shell line: the binary is
+ * started directly, so glibc's malloc defaults and --expose-gc (heap pacer) are not set for it
+ * (docs/development.md, "The single-file binary"). The npm install never loads this module.
+ */
+import { Reporter } from './commands/reporter.js';
+import { LakeguardError } from './errors.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
+async function run(): Promise<void> {
+  let main: typeof import('./cli.js').main;
+  try {
+    // Imported only now, after the environment above: the bundle runs a module's top level on
+    // its first import. Loading the CLI loads zstd-napi's addon (src/repository/compress.ts),
+    // which the binary first writes to the cache directory: that can fail, with one line.
+    ({ main } = await import('./cli.js'));
+  } catch (err) {
+    if (!(err instanceof LakeguardError)) throw err;
+    process.exitCode = new Reporter({ json: process.argv.includes('--json') }).fatal(err);
+    return;
+  }
+  const { startHeapPacer } = await import('./util/heap-pacer.js');
+  startHeapPacer();
+  process.exitCode = await main(process.argv);
+}
+
+// As bin/lakeguard's top-level await: an unexpected error ends the process with its stack, exit 1.
+void run();

@@ -1,0 +1,40 @@
+/**
+ * The backup command's part of shards: the run set's plan before any group is backed up, and
+ * what it tells the operator about it (docs/scale-out.md "Shards").
+ */
+import { completedShards, planRunSet } from '../engine/shard-plan.js';
+import type { RunShard, ShardIdentity } from '../engine/shards.js';
+import type { Group } from '../policy/types.js';
+import type { Opened } from './context.js';
+import type { Reporter } from './reporter.js';
+
+/** "shard 2 of 4 (0-based) of run set nightly": how messages name a shard. */
+export function describeShard(shard: ShardIdentity): string {
+  return `shard ${shard.index} of ${shard.of} (0-based) of run set ${shard.runSet}`;
+}
+
+/**
+ * Each group's shard attempt for this process, from the run set's plan (read, or made and
+ * written when this shard is the first to start). A group whose shard already has a complete
+ * attempt in the (synced) catalog is left out and said so: re-running a finished shard writes
+ * nothing (the idempotent re-run an engine's retry relies on).
+ */
+export async function planShards(
+  ctx: Opened,
+  shard: ShardIdentity,
+  groups: readonly Group[],
+  how: { dryRun: boolean; reporter: Reporter; signal: AbortSignal },
+): Promise<Map<string, RunShard>> {
+  const { created, planned, shards } = await planRunSet({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, groups, shard, dryRun: how.dryRun, signal: how.signal });
+  const made = created ? `planned it (${[...planned].map(([g, from]) => `group ${g} from the ${from === 'catalog' ? "catalog's key counts" : 'a listing'}`).join(', ')})` : 'read its plan';
+  how.reporter.event({ type: 'phase', phase: 'plan', detail: `${describeShard(shard)}: ${made}${how.dryRun && created ? ', not written (dry run)' : ''}` });
+  for (const [group, runShard] of completedShards(ctx.catalog, shards)) {
+    shards.delete(group);
+    const { range: _range, ...which } = runShard.shard;
+    how.reporter.summary(
+      { runId: runShard.attempt, group, status: 'complete', dryRun: how.dryRun, alreadyComplete: true, shard: which },
+      `run ${runShard.attempt} (group ${group}): complete already, as ${describeShard(shard)} (run set ${runShard.shard.set}); nothing to do`,
+    );
+  }
+  return shards;
+}

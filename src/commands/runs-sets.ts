@@ -1,0 +1,146 @@
+/**
+ * `runs` and `runs show` for run sets (docs/scale-out.md "Shards"): a run set is listed as one
+ * run (one row per run set per group, at its first shard attempt's place), and `runs show
+ * <run set id>` lists its shards and the indexes still missing. An attempt's own id still
+ * shows that attempt as a run.
+ */
+import type { Catalog } from '../catalog/catalog.js';
+import { runSetsOf, type RunSet, type ShardAttempt } from '../catalog/run-sets.js';
+import type { RunCounters, RunRow, ShardRange } from '../catalog/types.js';
+import { UsageError } from '../errors.js';
+import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format.js';
+import { plural, withIso } from './query-common.js';
+import type { Reporter } from './reporter.js';
+
+type Mark = 'suspect' | 'acknowledged' | null;
+
+/** Ordinary runs and run sets of a group (all groups when absent), in run order. */
+export function runsAndRunSets(catalog: Catalog, group?: string): (RunRow | RunSet)[] {
+  const opts = group === undefined ? {} : { group };
+  const runs: (RunRow | RunSet)[] = catalog.listRuns(opts).filter((r) => r.shard === undefined);
+  const sets = runSetsOf(catalog, opts);
+  return [...runs, ...sets].sort((a, b) => seqOf(a) - seqOf(b));
+}
+
+export function isRunSet(r: RunRow | RunSet): r is RunSet {
+  return 'attempts' in r;
+}
+
+function seqOf(r: RunRow | RunSet): number {
+  return isRunSet(r) ? r.firstSeq : r.seq;
+}
+
+/** A run set is suspect when any of its counting shard attempts is (and not acknowledged). */
+export function runSetMark(set: RunSet, mark: (runId: string) => Mark): Mark {
+  const marks = set.attempts.filter((a) => a.counts).map((a) => mark(a.run.id));
+  return marks.includes('suspect') ? 'suspect' : marks.includes('acknowledged') ? 'acknowledged' : null;
+}
+
+/** `runs --json`'s message for a run set: a run's fields, then `shards`. */
+export function runSetMessage(set: RunSet, mark: Mark): { message_type: 'run' } & Record<string, unknown> {
+  return {
+    message_type: 'run',
+    ...withIso(
+      { seq: set.firstSeq, id: set.id, group: set.group, started: set.started, finished: set.finished, status: set.status, host: null, counters: set.counters },
+      'started',
+      'finished',
+    ),
+    suspect: mark === 'suspect',
+    acknowledged: mark === 'acknowledged',
+    runSet: set.name,
+    shards: shardsJson(set),
+  };
+}
+
+function shardsJson(set: RunSet): Record<string, unknown> {
+  return {
+    of: set.of,
+    complete: set.complete,
+    missing: set.missing,
+    attempts: set.attempts.map((a) => ({
+      index: a.index,
+      ...withIso({ id: a.run.id, seq: a.run.seq, status: a.run.status, host: a.run.host, started: a.run.started, finished: a.run.finished }, 'started', 'finished'),
+      superseded: a.superseded,
+      counts: a.counts,
+      range: a.range,
+      counters: a.run.counters,
+    })),
+  };
+}
+
+/** The STATUS cell of `runs`: `complete (shards 4/4)`, `running ! SUSPECT (shards 3/4)`. */
+export function runSetStatus(set: RunSet, mark: Mark): string {
+  return `${set.status}${mark === 'suspect' ? ' ! SUSPECT' : ''} (shards ${set.complete}/${set.of})`;
+}
+
+/** `runs show <run set id>`: the run set's summary, then one line per shard attempt and per missing index. */
+export function showRunSet(set: RunSet, reporter: Reporter, mark: Mark, flags: { versions?: boolean; failures?: boolean; csv?: boolean; anomalies?: boolean }): void {
+  const option = flags.versions ? '--versions' : flags.failures ? '--failures' : flags.csv ? '--csv' : flags.anomalies ? '--anomalies' : null;
+  if (option !== null) {
+    const first = set.attempts.find((a) => a.counts)?.run.id ?? set.attempts[0]!.run.id;
+    throw new UsageError(`${set.id} is a run set of ${plural(set.attempts.length, 'shard attempt')}: ${option} lists what one attempt recorded`, {
+      hint: `give one attempt's id, e.g. \`lakeguard runs show ${first} ${option}\` (\`lakeguard runs show ${set.id}\` lists them)`,
+    });
+  }
+  if (reporter.json) {
+    const { message_type: _, ...fields } = runSetMessage(set, mark);
+    reporter.summary(fields, '');
+    return;
+  }
+  const c = set.counters;
+  const lines: [string, string][] = [
+    ['run set', `${set.id} (${set.name}, ${plural(set.of, 'shard')})`],
+    ['group', set.group],
+    ['status', `${set.status}${mark === 'suspect' ? ' ! SUSPECT (a shard attempt is suspect: `runs show <attempt id> --anomalies`)' : ''}: ${statusDetail(set)}`],
+    ['started', formatTimeMs(set.started)],
+    ['finished', set.finished === null ? '-' : `${formatTimeMs(set.finished)} (${formatDuration(set.finished - set.started)})`],
+  ];
+  if (c !== null) lines.push(...counterLines(c));
+  reporter.info(lines.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n'));
+  reporter.info('');
+  const rows: (string | number)[][] = [];
+  for (let index = 0; index < set.of; index++) {
+    const attempts = set.attempts.filter((a) => a.index === index);
+    if (attempts.length === 0) rows.push([index, '-', 'missing', '-', '-', '-', '-', '-']);
+    for (const a of attempts) rows.push(attemptRow(a));
+  }
+  reporter.info(table(['SHARD', 'ATTEMPT', 'STATUS', 'RANGE', 'SEEN', 'NEW', 'FAILED', 'HOST'], rows));
+  if (set.missing.length > 0) {
+    reporter.info(`\nmissing: ${plural(set.missing.length, 'shard')} (${set.missing.join(', ')}) without a finished attempt; run them again with \`lakeguard backup --run-set ${set.name} --shards ${set.of} --shard I\` (or let the engine retry them)`);
+  }
+}
+
+function statusDetail(set: RunSet): string {
+  const done = `${set.complete} of ${plural(set.of, 'shard')} complete`;
+  if (set.status === 'running') return `${done}; missing: ${set.missing.join(', ')}`;
+  if (set.status === 'partial') return `${done}; every shard has finished, some partial, failed or interrupted`;
+  return done;
+}
+
+function attemptRow(a: ShardAttempt): (string | number)[] {
+  const c = a.run.counters;
+  const status = a.superseded ? `${a.run.status} (superseded${a.counts ? '' : ', not imported'})` : a.run.status;
+  return [a.index, a.run.id, status, describeRange(a.range), c?.objectsSeen ?? 0, (c?.objectsNew ?? 0) + (c?.objectsChanged ?? 0), c?.objectsFailed ?? 0, a.run.host ?? '-'];
+}
+
+/** A shard's key range: `after s3://b/k up to s3://b/k2`, `up to …`, `after …`, or `every key`. */
+export function describeRange(r: ShardRange): string {
+  const at = (b: [string, string]): string => `s3://${b[0]}/${b[1]}`;
+  if (r.after === undefined && r.upTo === undefined) return 'every key';
+  if (r.after === undefined) return `up to ${at(r.upTo!)}`;
+  if (r.upTo === undefined) return `after ${at(r.after)}`;
+  return `after ${at(r.after)} up to ${at(r.upTo)}`;
+}
+
+function counterLines(c: RunCounters): [string, string][] {
+  return [
+    [
+      'listing',
+      `${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ` +
+        `${c.objectsDeleted} deleted, ${c.objectsFailed} failed, ${c.objectsExcluded} excluded (sum over its shard attempts)`,
+    ],
+    ['data', `${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesNew)} new, ${formatBytes(c.bytesStored)} stored in ${plural(c.packsWritten, 'pack')}`],
+    ['blobs', `${c.blobsNew} new, ${c.blobsDeduplicated} deduplicated`],
+    ['requests', Object.entries(c.requests).map(([k, v]) => `${v} ${k}`).join(', ')],
+  ];
+}

@@ -1,0 +1,54 @@
+/**
+ * Progress checkpoints of a backup run: every few packs, index files for the packs written so far
+ * (writePendingIndexes), instead of all of them only when the run ends. A run killed with SIGKILL
+ * writes no manifest, and its packs stay invisible to every other host unless an index file
+ * lists them: with checkpoints, a re-run on a fresh host (whose first sync reads every index file)
+ * finds those blobs and uploads them no more (it still reads the objects: no version records
+ * exist). docs/scale-out.md "Re-runs, kills and resume".
+ */
+import type { Catalog } from '../catalog/catalog.js';
+import { errorMessage } from '../errors.js';
+import type { RepositoryLock } from '../repository/locks.js';
+import type { Repository } from '../repository/repository.js';
+import type { EventSink } from './events.js';
+import { writePendingIndexes } from './finalize.js';
+
+/** Packs between two checkpoints: with 16 MiB packs, at most ~128 MiB stored is uploaded again after a kill. */
+export const CHECKPOINT_PACKS = 8;
+
+export class IndexCheckpoints {
+  private packs = 0;
+  private chain: Promise<void> = Promise.resolve();
+  /** Index files written by checkpoints, for the run's manifest (readers load the ones it names). */
+  readonly written: string[] = [];
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly catalog: Catalog,
+    private readonly lock: RepositoryLock,
+    private readonly events: EventSink,
+    private readonly every: number = CHECKPOINT_PACKS,
+  ) {}
+
+  /** Counts a written pack; every `every` packs, queues a checkpoint (one at a time). */
+  packWritten(): void {
+    if (++this.packs % this.every !== 0) return;
+    this.chain = this.chain.then(() => this.checkpoint());
+  }
+
+  /** Waits for the queued checkpoints. */
+  async settled(): Promise<void> {
+    await this.chain;
+  }
+
+  private async checkpoint(): Promise<void> {
+    // Without the lock a prune may have deleted packs: no index file may name them.
+    if (this.lock.signal.aborted) return;
+    try {
+      this.written.push(...(await writePendingIndexes(this.repo, this.catalog)));
+    } catch (err) {
+      // Only an optimisation: the run writes every pending index file when it ends.
+      this.events({ type: 'warning', message: `could not write a progress checkpoint (index file): ${errorMessage(err)}; the run goes on` });
+    }
+  }
+}

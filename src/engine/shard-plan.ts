@@ -1,0 +1,162 @@
+/**
+ * The plan of a run set (`runsets/<name>`, docs/repository-format.md): how many shards, and per
+ * group its run-set id and the N-1 boundaries of its key space. Written create-only by whichever
+ * shard starts first; every other shard, and every re-run, reads it and uses it, so all shards
+ * split the key space at the same points without a coordinator.
+ */
+import { hostname } from 'node:os';
+import { IntegrityError, StorageError, UsageError, isNotFound } from '../errors.js';
+import type { Catalog } from '../catalog/catalog.js';
+import { completeShardAttempt } from '../catalog/run-sets.js';
+import type { Group, Policy } from '../policy/types.js';
+import type { Repository } from '../repository/repository.js';
+import { newRunId } from './backup.js';
+import { groupBounds, type KeyLister } from './shard-bounds.js';
+import { compareBucketKeys, shardRange, type BucketKey, type RunShard, type ShardIdentity } from './shards.js';
+import { openSource } from './sources.js';
+
+export interface RunSetPlan {
+  version: 1;
+  name: string;
+  shards: number;
+  created: string;
+  host: string;
+  groups: Record<string, RunSetGroup>;
+}
+
+export interface RunSetGroup {
+  /** The group's run-set run id (a fresh run id when planned): the id users see for the run set. */
+  run: string;
+  /** N-1 boundaries; shard I covers (bounds[I-1], bounds[I]]. */
+  bounds: BucketKey[];
+}
+
+/** Computes one group's boundaries for a new plan. */
+export type PlanGroup = (group: string) => Promise<BucketKey[]>;
+
+const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+
+/**
+ * The run set's plan: the one in the repository, else a new one for `groups` (written
+ * create-only unless `write` is false, a dry run). A shard that loses the race to write it reads
+ * the winner's. A plan for another shard count, or without one of `groups`, is a usage error.
+ */
+export async function runSetPlan(repo: Repository, shard: ShardIdentity, groups: readonly string[], plan: PlanGroup, opts: { write: boolean }): Promise<{ plan: RunSetPlan; created: boolean }> {
+  const existing = await readPlan(repo, shard.runSet);
+  if (existing !== null) return { plan: usable(existing, shard, groups), created: false };
+  const created = new Date();
+  const fresh: RunSetPlan = { version: 1, name: shard.runSet, shards: shard.of, created: created.toISOString(), host: hostname(), groups: {} };
+  for (const group of groups) fresh.groups[group] = { run: newRunId(created), bounds: shard.of === 1 ? [] : await plan(group) };
+  if (!opts.write) return { plan: fresh, created: true };
+  try {
+    await repo.writeDocument('runsets', shard.runSet, fresh);
+    return { plan: fresh, created: true };
+  } catch (err) {
+    if (!(err instanceof StorageError && err.code === 'PreconditionFailed')) throw err;
+  }
+  // Another shard wrote it first: its plan is the run set's.
+  const winner = await readPlan(repo, shard.runSet);
+  if (winner === null) throw new IntegrityError(`${repo.where('runsets', shard.runSet)}: refused as existing, then not found`);
+  return { plan: usable(winner, shard, groups), created: false };
+}
+
+/** The plan of `name`, checked; null when there is none. */
+export async function readPlan(repo: Repository, name: string): Promise<RunSetPlan | null> {
+  let doc: RunSetPlan;
+  try {
+    doc = await repo.readDocument<RunSetPlan>('runsets', name);
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+  return checkPlan(doc, name, repo);
+}
+
+/** A plan document as it must be; an IntegrityError naming what is wrong otherwise. */
+export function checkPlan(doc: RunSetPlan, name: string, repo: Repository): RunSetPlan {
+  const bad = (why: string): IntegrityError => new IntegrityError(`${repo.where('runsets', name)}: not a valid run-set plan (${why})`);
+  if (doc === null || typeof doc !== 'object' || doc.version !== 1) throw bad('not version 1');
+  if (doc.name !== name) throw bad(`it names run set ${JSON.stringify(doc.name)}`);
+  if (!Number.isInteger(doc.shards) || doc.shards < 1) throw bad(`shards ${JSON.stringify(doc.shards)}`);
+  if (doc.groups === null || typeof doc.groups !== 'object') throw bad('groups missing');
+  for (const [group, g] of Object.entries(doc.groups)) {
+    if (g === null || typeof g !== 'object' || typeof g.run !== 'string' || !RUN_ID.test(g.run)) throw bad(`group ${group}: run id`);
+    if (!Array.isArray(g.bounds) || g.bounds.length !== doc.shards - 1) throw bad(`group ${group}: ${doc.shards - 1} boundaries expected`);
+    for (const [i, b] of g.bounds.entries()) {
+      if (!Array.isArray(b) || b.length !== 2 || typeof b[0] !== 'string' || typeof b[1] !== 'string') throw bad(`group ${group}: boundary ${i}`);
+      if (i > 0 && compareBucketKeys(g.bounds[i - 1]!, b) > 0) throw bad(`group ${group}: boundaries out of order`);
+    }
+  }
+  return doc;
+}
+
+function usable(plan: RunSetPlan, shard: ShardIdentity, groups: readonly string[]): RunSetPlan {
+  if (plan.shards !== shard.of) {
+    throw new UsageError(`run set ${shard.runSet} was planned for ${plan.shards} shards, not ${shard.of}`, {
+      hint: `start every shard of it with ${plan.shards} shards, or name a new run set (--run-set)`,
+    });
+  }
+  const missing = groups.filter((g) => plan.groups[g] === undefined);
+  if (missing.length > 0) {
+    throw new UsageError(`run set ${shard.runSet} was planned for ${describe(Object.keys(plan.groups))}, not for ${describe(missing)}`, {
+      hint: 'back up every shard of a run set with the same --group (or none), or name a new run set (--run-set)',
+    });
+  }
+  return plan;
+}
+
+function describe(groups: readonly string[]): string {
+  return groups.length === 1 ? `group ${groups[0]}` : `groups ${groups.join(', ')}`;
+}
+
+/**
+ * The shard attempt of each group for this process: the run set's plan (read, or made and
+ * written by this shard when it is the first), and this shard's range in each group. `planned`
+ * tells how a new plan was made, per group ('catalog' or 'listing').
+ */
+export async function planRunSet(opts: {
+  repo: Repository;
+  catalog: Catalog;
+  policy: Policy;
+  groups: readonly Group[];
+  shard: ShardIdentity;
+  dryRun: boolean;
+  lister?: KeyLister;
+  signal?: AbortSignal;
+}): Promise<{ plan: RunSetPlan; created: boolean; planned: Map<string, 'catalog' | 'listing'>; shards: Map<string, RunShard> }> {
+  const { shard } = opts;
+  const planned = new Map<string, 'catalog' | 'listing'>();
+  const bounds: PlanGroup = async (name) => {
+    const group = opts.groups.find((g) => g.name === name)!;
+    const sources = group.sources.map((s) => openSource(s, opts.policy));
+    const made = await groupBounds(opts.catalog, sources, shard.of, opts.lister, opts.signal);
+    planned.set(name, made.from);
+    return made.bounds;
+  };
+  const { plan, created } = await runSetPlan(
+    opts.repo,
+    shard,
+    opts.groups.map((g) => g.name),
+    bounds,
+    { write: !opts.dryRun },
+  );
+  const shards = new Map<string, RunShard>();
+  for (const g of opts.groups) {
+    const entry = plan.groups[g.name]!;
+    shards.set(g.name, { set: entry.run, name: plan.name, index: shard.index, of: plan.shards, range: shardRange(entry.bounds, shard.index) });
+  }
+  return { plan, created, planned, shards };
+}
+
+/**
+ * The shards of `shards` (group -> this process's shard) that already have a complete attempt
+ * in the catalog (synced first, so attempts on other hosts count), with that attempt's run id.
+ */
+export function completedShards(catalog: Catalog, shards: ReadonlyMap<string, RunShard>): Map<string, { shard: RunShard; attempt: string }> {
+  const done = new Map<string, { shard: RunShard; attempt: string }>();
+  for (const [group, shard] of shards) {
+    const attempt = completeShardAttempt(catalog, shard.set, shard.index);
+    if (attempt !== null) done.set(group, { shard, attempt });
+  }
+  return done;
+}

@@ -1,0 +1,96 @@
+// A run set as users meet it: `runs`, `runs show`, `ls --at`, `diff` and `restore` through the
+// real bin/lakeguard on a file:// repository, the shard attempts written as independent hosts
+// write them (test/helpers/shards.ts), next to an ordinary run whose output stays as it was.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newRunId } from '../../src/engine/backup.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { messagesOf, runCli, summaryOf, type CliResult } from '../helpers/cli.js';
+import { hashTree, initRepo, tempDir, writeTree } from '../helpers/fixtures.js';
+import { writeShardAttempt } from '../helpers/shards.js';
+
+const RANGES = [{ upTo: ['lake', 'g'] }, { after: ['lake', 'g'], upTo: ['lake', 'n'] }, { after: ['lake', 'n'], upTo: ['lake', 't'] }, { after: ['lake', 't'] }];
+const PREFIX = ['c', 'h', 'p', 'w'];
+
+describe('run sets through the CLI', { timeout: 120_000 }, () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let policy: string;
+  const set = newRunId(new Date(Date.now() - 60_000));
+  const attempts: string[] = [];
+  let ordinary = '';
+  const env = { LAKEGUARD_PASSWORD: 'test-password', TZ: 'UTC' };
+  const cli = (args: string[]) => runCli(['--policy', policy, '--catalog', join(dir.path, 'catalog.db'), ...args], env);
+  const ok = (r: CliResult): CliResult => {
+    expect(r.code, `exit ${r.code}\n${r.stdout}\n${r.stderr}`).toBe(0);
+    return r;
+  };
+  const shard = async (index: number) => {
+    const objects = Array.from({ length: 3 }, (_, i) => ({ bucket: 'lake', key: `${PREFIX[index]}/${i}.json`, body: `{"shard":${index},"i":${i}}` }));
+    const m = await writeShardAttempt(repo, { group: 'lake', set, name: 'nightly', index, of: 4, range: RANGES[index] as never, started: Date.now() - 50_000 + index, objects });
+    attempts[index] = m.id;
+  };
+
+  beforeAll(async () => {
+    dir = tempDir('run-sets-cli');
+    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    policy = join(dir.path, 'lakeguard.yaml');
+    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\ngroups:\n  - name: lake\n    sources:\n      - path: ./lake\n');
+    writeTree(join(dir.path, 'lake'), { 'a/1.json': '{"a":1}' });
+    ok(await cli(['backup', '--quiet']));
+    ordinary = messagesOf(ok(await cli(['runs', '--json'])), 'run')[0]!.id as string;
+    for (const i of [0, 1, 2]) await shard(i);
+  }, 120_000);
+  afterAll(() => dir.cleanup());
+
+  it('runs lists the run set as one row, running with its missing shard; the ordinary run is unchanged', async () => {
+    const runs = messagesOf(ok(await cli(['runs', '--json'])), 'run');
+    expect(runs.map((r) => r.id)).toEqual([ordinary, set]);
+    expect(Object.keys(runs[0]!)).toEqual(['message_type', 'seq', 'id', 'group', 'started', 'startedIso', 'finished', 'finishedIso', 'status', 'host', 'counters', 'suspect', 'acknowledged']);
+    expect(runs[1]).toMatchObject({ id: set, group: 'lake', status: 'running', finished: null, runSet: 'nightly', suspect: false });
+    expect(runs[1]!.shards).toMatchObject({ of: 4, complete: 3, missing: [3] });
+    expect(runs[1]!.shards.attempts.map((a: { index: number; id: string; counts: boolean }) => [a.index, a.id, a.counts])).toEqual([0, 1, 2].map((i) => [i, attempts[i], true]));
+    expect(runs[1]!.counters).toMatchObject({ objectsSeen: 9, objectsNew: 9 });
+
+    const text = ok(await cli(['runs'])).stdout;
+    expect(text.split('\n').find((l) => l.startsWith(set))).toMatch(/lake\s+-\s+running \(shards 3\/4\)\s+9\s+9\s+0/);
+
+    const show = ok(await cli(['runs', 'show', set])).stdout;
+    expect(show).toContain(`run set   ${set} (nightly, 4 shards)`);
+    expect(show).toContain('status    running: 3 of 4 shards complete; missing: 3');
+    expect(show).toMatch(new RegExp(`^\\s*1\\s+${attempts[1]}\\s+complete\\s+after s3://lake/g up to s3://lake/n\\s+3\\s+3\\s+0`, 'm'));
+    expect(show).toMatch(/^\s*3\s+-\s+missing/m);
+    expect(show).toContain('missing: 1 shard (3) without a finished attempt');
+    expect(summaryOf(ok(await cli(['runs', 'show', set, '--json'])))).toMatchObject({ id: set, status: 'running', shards: { missing: [3] } });
+    // An attempt is still a run of its own.
+    expect(ok(await cli(['runs', 'show', attempts[0]!])).stdout).toContain(`run       ${attempts[0]} (#2)`);
+    const refused = await cli(['runs', 'show', set, '--versions']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`is a run set of 3 shard attempts: --versions lists what one attempt recorded`);
+  });
+
+  it("once the last shard lands the run set is complete, and its id is an instant for ls, diff and restore", async () => {
+    await shard(3);
+    const [, runSet] = messagesOf(ok(await cli(['runs', '--json'])), 'run');
+    expect(runSet).toMatchObject({ id: set, status: 'complete', shards: { complete: 4, missing: [] } });
+    expect(ok(await cli(['runs'])).stdout).toMatch(/complete \(shards 4\/4\)/);
+
+    const ls = ok(await cli(['ls', 's3://lake/', '--at', set])).stdout;
+    for (const p of ['a/', 'c/', 'h/', 'p/', 'w/']) expect(ls).toContain(p);
+    const diff = summaryOf(ok(await cli(['diff', ordinary, set, '--json'])));
+    expect(diff).toMatchObject({ added: { objects: 12 }, changed: { objects: 0 }, deleted: { objects: 0 } });
+    expect(diff.to).toEqual({ runSet: set, runSeqs: expect.arrayContaining([2, 3, 4, 5]) });
+
+    const target = join(dir.path, 'restored');
+    ok(await cli(['restore', '--at', set, '--to-dir', target, '--quiet']));
+    const tree = hashTree(target);
+    expect(tree.size).toBe(13);
+    expect(readFileSync(join(target, 'p', '2.json'), 'utf8')).toBe('{"shard":2,"i":2}');
+    // restore without --at takes the newest run set as one run.
+    const latest = join(dir.path, 'latest');
+    ok(await cli(['restore', '--to-dir', latest, '--quiet']));
+    expect(hashTree(latest)).toEqual(tree);
+  });
+});

@@ -1,0 +1,100 @@
+// Which shard a backup is: flags, then each engine's variables; every bad combination is a
+// usage error (exit 2) that names the flag or variable and says what to do.
+import { describe, expect, it } from 'vitest';
+import { shardIdentity } from '../../src/commands/shard-options.js';
+import { ExitCode, UsageError } from '../../src/errors.js';
+
+function usageError(f: () => unknown): UsageError {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).exitCode).toBe(ExitCode.usage);
+    expect((err as UsageError).message).not.toContain('\n');
+    return err as UsageError;
+  }
+  throw new Error('expected a usage error');
+}
+
+describe('shard identity', () => {
+  it('is null without flags or engine variables (an ordinary backup)', () => {
+    expect(shardIdentity({}, {})).toBeNull();
+    expect(shardIdentity({}, { SLURM_JOB_ID: '7', HOME: '/root' })).toBeNull();
+  });
+
+  it('takes --shards, --shard and --run-set', () => {
+    expect(shardIdentity({ shards: '4', shard: '0', runSet: 'nightly-2026-12-06' }, {})).toEqual({ index: 0, of: 4, runSet: 'nightly-2026-12-06' });
+    expect(shardIdentity({ shards: '4', shard: '3', runSet: 'a.b_c' }, {})).toEqual({ index: 3, of: 4, runSet: 'a.b_c' });
+  });
+
+  it('Kubernetes: JOB_COMPLETION_INDEX with --shards or LAKEGUARD_SHARDS, the name from LAKEGUARD_RUN_SET', () => {
+    const env = { JOB_COMPLETION_INDEX: '2', LAKEGUARD_RUN_SET: 'lake-backup-29001' };
+    expect(shardIdentity({ shards: '3' }, env)).toEqual({ index: 2, of: 3, runSet: 'lake-backup-29001' });
+    expect(shardIdentity({}, { ...env, LAKEGUARD_SHARDS: '5' })).toEqual({ index: 2, of: 5, runSet: 'lake-backup-29001' });
+    // Flags win over the environment.
+    expect(shardIdentity({ shards: '8', shard: '7', runSet: 'x' }, { ...env, LAKEGUARD_SHARDS: '5' })).toEqual({ index: 7, of: 8, runSet: 'x' });
+  });
+
+  it('AWS Batch: AWS_BATCH_JOB_ARRAY_INDEX and _SIZE, the name from the parent job id', () => {
+    const env = { AWS_BATCH_JOB_ARRAY_INDEX: '1', AWS_BATCH_JOB_ARRAY_SIZE: '4', AWS_BATCH_JOB_ID: '0b4f8e2c-1d2e-4f5a-9b8c-7d6e5f4a3b2c:1' };
+    expect(shardIdentity({}, env)).toEqual({ index: 1, of: 4, runSet: 'batch-0b4f8e2c-1d2e-4f5a-9b8c-7d6e5f4a3b2c' });
+    expect(shardIdentity({ shards: '2' }, env)).toEqual({ index: 1, of: 2, runSet: 'batch-0b4f8e2c-1d2e-4f5a-9b8c-7d6e5f4a3b2c' });
+  });
+
+  it('Slurm: the task id less the array minimum, the count, the name from cluster and job id', () => {
+    const env = { SLURM_ARRAY_TASK_ID: '13', SLURM_ARRAY_TASK_MIN: '10', SLURM_ARRAY_TASK_COUNT: '4', SLURM_ARRAY_JOB_ID: '4242', SLURM_CLUSTER_NAME: 'hpc' };
+    expect(shardIdentity({}, env)).toEqual({ index: 3, of: 4, runSet: 'slurm-hpc-4242' });
+    const { SLURM_ARRAY_TASK_MIN: _min, SLURM_CLUSTER_NAME: _cluster, ...plain } = env;
+    expect(shardIdentity({}, { ...plain, SLURM_ARRAY_TASK_ID: '3' })).toEqual({ index: 3, of: 4, runSet: 'slurm-4242' });
+    expect(shardIdentity({ runSet: 'mine' }, env)).toEqual({ index: 3, of: 4, runSet: 'mine' });
+  });
+
+  it('refuses an index at or past the count', () => {
+    expect(usageError(() => shardIdentity({ shards: '4', shard: '4', runSet: 'x' }, {})).message).toMatch(/shard index 4 \(--shard\) is not below the shard count 4 \(--shards\)/);
+    const slurm = usageError(() => shardIdentity({}, { SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_COUNT: '3', SLURM_ARRAY_JOB_ID: '9' }));
+    expect(slurm.message).toMatch(/SLURM_ARRAY_TASK_ID/);
+    expect(slurm.hint).toMatch(/--array=0-2/);
+    expect(usageError(() => shardIdentity({}, { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_MIN: '2', SLURM_ARRAY_TASK_COUNT: '3', SLURM_ARRAY_JOB_ID: '9' })).message).toMatch(
+      /below SLURM_ARRAY_TASK_MIN/,
+    );
+  });
+
+  it('refuses a count below 1, or one that is not a number', () => {
+    expect(usageError(() => shardIdentity({ shards: '0', shard: '0', runSet: 'x' }, {})).message).toMatch(/--shards="0": expected a whole number of at least 1/);
+    expect(usageError(() => shardIdentity({ shards: '-2', shard: '0', runSet: 'x' }, {})).message).toMatch(/--shards/);
+    expect(usageError(() => shardIdentity({ shards: '2.5', shard: '0', runSet: 'x' }, {})).message).toMatch(/--shards/);
+    expect(usageError(() => shardIdentity({ shards: '20000', shard: '0', runSet: 'x' }, {})).message).toMatch(/at most 10000 shards/);
+    expect(usageError(() => shardIdentity({}, { JOB_COMPLETION_INDEX: '0', LAKEGUARD_SHARDS: 'four', LAKEGUARD_RUN_SET: 'x' })).message).toMatch(/^LAKEGUARD_SHARDS="four"/);
+    expect(usageError(() => shardIdentity({ shards: '2', runSet: 'x' }, { JOB_COMPLETION_INDEX: 'x' })).message).toMatch(/^JOB_COMPLETION_INDEX="x"/);
+    expect(usageError(() => shardIdentity({ shards: '2', shard: '', runSet: 'x' }, {})).message).toMatch(/^--shard=""/);
+  });
+
+  it('refuses an index without a count', () => {
+    const k8s = usageError(() => shardIdentity({}, { JOB_COMPLETION_INDEX: '3', LAKEGUARD_RUN_SET: 'x' }));
+    expect(k8s.message).toBe('JOB_COMPLETION_INDEX=3 gives a shard index but no shard count');
+    expect(k8s.hint).toMatch(/--shards N.*LAKEGUARD_SHARDS/);
+    expect(usageError(() => shardIdentity({ shard: '1', runSet: 'x' }, {})).message).toMatch(/^--shard=1 gives a shard index but no shard count/);
+    expect(usageError(() => shardIdentity({}, { AWS_BATCH_JOB_ARRAY_INDEX: '0', AWS_BATCH_JOB_ID: 'j:0' })).message).toMatch(/^AWS_BATCH_JOB_ARRAY_INDEX=0/);
+  });
+
+  it('refuses a count, or a run-set name, without an index', () => {
+    const count = usageError(() => shardIdentity({ shards: '4' }, {}));
+    expect(count.message).toBe('--shards=4 gives a shard count but no shard index');
+    expect(count.hint).toMatch(/--shard I \(0 to 3\)/);
+    expect(usageError(() => shardIdentity({}, { LAKEGUARD_SHARDS: '4' })).message).toMatch(/^LAKEGUARD_SHARDS=4/);
+    expect(usageError(() => shardIdentity({ runSet: 'x' }, {})).message).toMatch(/^--run-set names a run set, but this backup is not a shard/);
+    expect(usageError(() => shardIdentity({}, { LAKEGUARD_RUN_SET: 'x' })).message).toMatch(/^LAKEGUARD_RUN_SET/);
+  });
+
+  it('needs a run-set name, and a valid one', () => {
+    const none = usageError(() => shardIdentity({ shards: '2', shard: '0' }, {}));
+    expect(none.hint).toMatch(/--run-set NAME/);
+    usageError(() => shardIdentity({}, { JOB_COMPLETION_INDEX: '0', LAKEGUARD_SHARDS: '2' }));
+    for (const bad of ['', '..', '.', 'a/b', 'a b', 'x'.repeat(101), 'nächtlich']) {
+      expect(usageError(() => shardIdentity({ shards: '2', shard: '0', runSet: bad }, {})).message).toMatch(/^--run-set: .* is not a run-set name/);
+    }
+    expect(usageError(() => shardIdentity({}, { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '2', SLURM_ARRAY_JOB_ID: '1', SLURM_CLUSTER_NAME: 'my cluster' })).message).toMatch(
+      /^SLURM_ARRAY_JOB_ID: "slurm-my cluster-1" is not a run-set name/,
+    );
+  });
+});

@@ -1,0 +1,178 @@
+// A run set's plan: balanced boundaries from the catalog or from a bounded sample of a listing,
+// every key in exactly one shard, and the plan document written create-only (the loser of the
+// race uses the winner's plan).
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import type { VersionRecord } from '../../src/catalog/types.js';
+import { catalogBounds, groupBounds, groupSegments, KeySample, sampledBounds, type KeyLister } from '../../src/engine/shard-bounds.js';
+import { readPlan, runSetPlan } from '../../src/engine/shard-plan.js';
+import { inShardRange, shardRange, type BucketKey } from '../../src/engine/shards.js';
+import type { OpenedSource } from '../../src/engine/sources.js';
+import { IntegrityError, UsageError } from '../../src/errors.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { MemStore } from '../../src/storage/mem-store.js';
+import { initRepo, tempDir } from '../helpers/fixtures.js';
+
+/** A skewed lake: one partition of `big` keys, then `tiny` partitions of 3 keys each, in two buckets. */
+function skewedKeys(big: number, tiny: number): BucketKey[] {
+  const keys: BucketKey[] = [];
+  for (let i = 0; i < tiny; i++) for (let j = 0; j < 3; j++) keys.push(['lake-a', `events/dt=2026-${String(i).padStart(4, '0')}/part-${j}.parquet`]);
+  for (let i = 0; i < big; i++) keys.push(['lake-a', `events/dt=9999/part-${String(i).padStart(7, '0')}.parquet`]);
+  for (let i = 0; i < tiny; i++) keys.push(['lake-b', `t/${String(i).padStart(5, '0')}`]);
+  return keys.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+}
+
+function source(bucket: string, prefixes: string[] = ['']): OpenedSource {
+  return { bucket, objectStore: new MemStore(), prefixes, isExcluded: () => false };
+}
+
+/** Keys per shard; fails unless every key is in exactly one shard's range. */
+function shardSizes(keys: readonly BucketKey[], bounds: readonly BucketKey[]): number[] {
+  const n = bounds.length + 1;
+  const ranges = [...Array(n).keys()].map((i) => shardRange(bounds, i));
+  const sizes = Array.from({ length: n }, () => 0);
+  const notOnce: string[] = [];
+  for (const key of keys) {
+    const owners = ranges.flatMap((r, i) => (inShardRange(r, key) ? [i] : []));
+    if (owners.length === 1) sizes[owners[0]!]!++;
+    else notOnce.push(`${key.join('/')} in ${owners.length} shards`);
+  }
+  expect(notOnce).toEqual([]);
+  return sizes;
+}
+
+describe('shard boundaries', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let catalog: Catalog;
+
+  beforeEach(() => {
+    dir = tempDir('shard-plan');
+    catalog = Catalog.open(join(dir.path, 'catalog.db'), randomBytes(16).toString('hex'));
+  });
+  afterEach(() => {
+    catalog.close();
+    dir.cleanup();
+  });
+
+  const catalogue = (keys: readonly BucketKey[]): void => {
+    const seq = catalog.beginRun({ id: '20261206T000000Z-000001', group: 'g', started: 0, host: 'h' });
+    const records: VersionRecord[] = keys.map(([bucket, key]) => ({ bucket, key, versionId: null, deleteMarker: false, size: 0, etag: 'e', lastModified: 1, validFrom: 1, blobs: [] }));
+    catalog.transaction(() => catalog.insertVersions(seq, records));
+  };
+
+  it('from the catalog: one huge partition among many tiny ones is split inside, within one key', () => {
+    const keys = skewedKeys(6000, 400);
+    catalogue(keys);
+    const sources = [source('lake-b', ['t/']), source('lake-a', ['events/'])];
+    const bounds = catalogBounds(catalog, groupSegments(sources), 7)!;
+    expect(bounds).toHaveLength(6);
+    const sizes = shardSizes(keys, bounds);
+    const even = keys.length / 7;
+    for (const size of sizes) expect(Math.abs(size - even)).toBeLessThanOrEqual(1);
+    // The huge partition holds most boundaries: it is split inside.
+    expect(bounds.filter(([, key]) => key.startsWith('events/dt=9999/')).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('from the catalog: keys outside the group`s prefixes are not counted', () => {
+    catalogue([...skewedKeys(100, 10), ['lake-a', 'other/x'], ['lake-a', 'zzz']]);
+    const bounds = catalogBounds(catalog, groupSegments([source('lake-a', ['events/'])]), 3)!;
+    for (const [bucket, key] of bounds) expect(bucket === 'lake-a' && key.startsWith('events/')).toBe(true);
+  });
+
+  it('a group the catalog does not know is planned from a bounded sample of one listing', async () => {
+    const keys = skewedKeys(40_000, 1000);
+    const lister: KeyLister = async function* (s, prefix) {
+      for (const [bucket, key] of keys) if (bucket === s.bucket && key.startsWith(prefix)) yield key;
+    };
+    const sources = [source('lake-a', ['events/']), source('lake-b', ['t/'])];
+    expect(catalogBounds(catalog, groupSegments(sources), 8)).toBeNull();
+    const planned = await groupBounds(catalog, sources, 8, lister);
+    expect(planned.from).toBe('listing');
+    const sizes = shardSizes(keys, planned.bounds);
+    // Tolerance: the sample keeps >= 4096 points, so a boundary is at most keys/4096 keys early.
+    const even = keys.length / 8;
+    for (const size of sizes) expect(Math.abs(size - even) / even).toBeLessThan(0.02);
+  });
+
+  it('fewer keys than shards: the first shards are empty, every key still has one shard', async () => {
+    const keys: BucketKey[] = [['b', 'x'], ['b', 'y']];
+    const lister: KeyLister = async function* () {
+      yield* ['x', 'y'];
+    };
+    const bounds = await sampledBounds(groupSegments([source('b')]), 4, lister);
+    expect(shardSizes(keys, bounds).reduce((a, b) => a + b, 0)).toBe(2);
+    expect(shardSizes([['b', 'a'], ['b', 'zzz'], ['a', 'q'], ['c', '']], bounds).reduce((a, b) => a + b, 0)).toBe(4);
+  });
+
+  it('a sample holds at most its capacity, evenly spaced', () => {
+    const sample = new KeySample(16);
+    for (let i = 0; i < 1000; i++) sample.add(['b', String(i).padStart(4, '0')]);
+    const bounds = sample.bounds(4, ['b', '']);
+    expect(sample.seen).toBe(1000);
+    const positions = bounds.map(([, k]) => Number(k));
+    // Each boundary at most one sample step (64 keys) below the exact quarter.
+    positions.forEach((p, i) => {
+      const exact = ((i + 1) * 1000) / 4 - 1;
+      expect(p).toBeLessThanOrEqual(exact);
+      expect(exact - p).toBeLessThan(64);
+    });
+  });
+});
+
+describe('run-set plan document', () => {
+  let repo: Repository;
+  beforeEach(async () => {
+    repo = await initRepo(new MemStore(), { password: null });
+  });
+  const shard = (index: number, of = 3) => ({ index, of, runSet: 'nightly-1' });
+  const bounds = async (): Promise<BucketKey[]> => [
+    ['b', 'k1'],
+    ['b', 'k2'],
+  ];
+
+  it('is written create-only by the first shard and read by the others', async () => {
+    const first = await runSetPlan(repo, shard(2), ['g'], bounds, { write: true });
+    expect(first.created).toBe(true);
+    expect(first.plan).toMatchObject({ version: 1, name: 'nightly-1', shards: 3, groups: { g: { bounds: [['b', 'k1'], ['b', 'k2']] } } });
+    expect(first.plan.groups.g!.run).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
+    let asked = 0;
+    const second = await runSetPlan(repo, shard(0), ['g'], async () => (asked++, [['b', 'other'], ['b', 'z']]), { write: true });
+    expect(second).toEqual({ plan: first.plan, created: false });
+    expect(asked).toBe(0);
+  });
+
+  it('the loser of a race to write it takes the winner`s plan', async () => {
+    // Both find no plan and compute their own; only one write can land.
+    const [a, b] = await Promise.all([
+      runSetPlan(repo, shard(0), ['g'], async () => [['b', 'A1'], ['b', 'A2']], { write: true }),
+      runSetPlan(repo, shard(1), ['g'], async () => [['b', 'B1'], ['b', 'B2']], { write: true }),
+    ]);
+    expect(a.plan).toEqual(b.plan);
+    expect([a.created, b.created].sort()).toEqual([false, true]);
+    expect(await readPlan(repo, 'nightly-1')).toEqual(a.plan);
+  });
+
+  it('a dry run plans without writing', async () => {
+    await runSetPlan(repo, shard(0), ['g'], bounds, { write: false });
+    expect(await readPlan(repo, 'nightly-1')).toBeNull();
+  });
+
+  it('refuses another shard count, or a group it was not planned for', async () => {
+    await runSetPlan(repo, shard(0), ['g'], bounds, { write: true });
+    const count = await runSetPlan(repo, shard(0, 4), ['g'], bounds, { write: true }).catch((e: unknown) => e);
+    expect(count).toBeInstanceOf(UsageError);
+    expect((count as UsageError).message).toBe('run set nightly-1 was planned for 3 shards, not 4');
+    const group = await runSetPlan(repo, shard(0), ['g', 'h'], bounds, { write: true }).catch((e: unknown) => e);
+    expect(group).toBeInstanceOf(UsageError);
+    expect((group as UsageError).message).toBe('run set nightly-1 was planned for group g, not for group h');
+  });
+
+  it('a plan stored under another name, or malformed, is refused', async () => {
+    await repo.writeDocument('runsets', 'other', { version: 1, name: 'nightly-1', shards: 1, created: '', host: 'h', groups: {} });
+    await expect(readPlan(repo, 'other')).rejects.toThrow(IntegrityError);
+    await repo.writeDocument('runsets', 'broken', { version: 1, name: 'broken', shards: 3, created: '', host: 'h', groups: { g: { run: '20261206T000000Z-abcdef', bounds: [['b', 'k']] } } });
+    await expect(readPlan(repo, 'broken')).rejects.toThrow(/2 boundaries expected/);
+  });
+});
