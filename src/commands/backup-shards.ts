@@ -2,6 +2,8 @@
  * The backup command's part of shards: the run set's plan before any group is backed up, and
  * what it tells the operator about it (docs/scale-out.md "Shards").
  */
+import { inventoryKeyLister } from '../engine/inventory-sample.js';
+import { scratchDirOf } from '../engine/inventory-store.js';
 import { completedShards, planRunSet } from '../engine/shard-plan.js';
 import type { RunShard, ShardIdentity } from '../engine/shards.js';
 import type { Group } from '../policy/types.js';
@@ -25,7 +27,9 @@ export async function planShards(
   groups: readonly Group[],
   how: { dryRun: boolean; reporter: Reporter; signal: AbortSignal },
 ): Promise<Map<string, RunShard>> {
-  const { created, planned, shards } = await planRunSet({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, groups, shard, dryRun: how.dryRun, signal: how.signal });
+  // A seed's sample comes from the sources' S3 Inventory reports where they have one (no LIST).
+  const lister = inventoryKeyLister({ scratchDir: scratchDirOf(ctx.catalog) });
+  const { created, planned, shards } = await planRunSet({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, groups, shard, dryRun: how.dryRun, signal: how.signal, lister });
   const made = created ? `planned it (${[...planned].map(([g, from]) => `group ${g} from the ${from === 'catalog' ? "catalog's key counts" : 'a listing'}`).join(', ')})` : 'read its plan';
   how.reporter.event({ type: 'phase', phase: 'plan', detail: `${describeShard(shard)}: ${made}${how.dryRun && created ? ', not written (dry run)' : ''}` });
   for (const [group, runShard] of completedShards(ctx.catalog, shards)) {

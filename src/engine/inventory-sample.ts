@@ -12,6 +12,7 @@ import type { ObjectStore } from '../storage/types.js';
 import { compareKeys } from '../util/key-order.js';
 import { inventoryRows, rangedBuffer } from './inventory-files.js';
 import { inventoryLocation, newestInventoryReport, type InventoryReport } from './inventory-report.js';
+import { listKeys, type KeyLister } from './shard-bounds.js';
 import { definedOnly, type SourceInventory } from './sources.js';
 
 /** Keys of a report in key order, each standing for about `rows` rows from it on. */
@@ -104,4 +105,29 @@ class Reservoir {
   keys(): string[] {
     return this.sample;
   }
+}
+
+/**
+ * The shard planner's KeyLister (shard-bounds.ts) for a seed: a source with `inventory:` yields
+ * its report's sample (above) under the prefix instead of a LIST, in key order, each key
+ * repeated in proportion to the rows it stands for (a Parquet row group of twice the rows counts
+ * twice); other sources are listed. The report is sampled once per bucket.
+ */
+export function inventoryKeyLister(opts: { scratchDir: string; reportStore?: ObjectStore }): KeyLister {
+  const samples = new Map<string, Promise<InventoryKeySample>>();
+  return async function* (source, prefix, signal) {
+    if (source.inventory === undefined) {
+      yield* listKeys(source, prefix, signal);
+      return;
+    }
+    let sample = samples.get(source.bucket);
+    if (sample === undefined) {
+      sample = sampleInventoryKeys(source.bucket, source.inventory, { ...opts, ...definedOnly({ signal }) });
+      samples.set(source.bucket, sample);
+    }
+    const { points } = await sample;
+    const inPrefix = points.filter((p) => p.key.startsWith(prefix));
+    const unit = Math.min(...inPrefix.map((p) => p.rows));
+    for (const point of inPrefix) for (let i = Math.max(1, Math.round(point.rows / unit)); i > 0; i--) yield point.key;
+  };
 }

@@ -165,25 +165,6 @@ export async function loadReport(
   listing.finishLoad();
 }
 
-/**
- * The part of a group's (bucket, key) range (the shard contract: `[bucket, key]` bounds) that
- * lies in `bucket`, as a key range; null when the range holds no key of the bucket.
- */
-export function bucketKeyRange(bucket: string, range: { after?: readonly [string, string]; upTo?: readonly [string, string] }): KeyRange | null {
-  const out: KeyRange = {};
-  if (range.after !== undefined) {
-    const order = compareKeys(range.after[0], bucket);
-    if (order > 0) return null;
-    if (order === 0) out.after = range.after[1];
-  }
-  if (range.upTo !== undefined) {
-    const order = compareKeys(range.upTo[0], bucket);
-    if (order < 0) return null;
-    if (order === 0) out.upTo = range.upTo[1];
-  }
-  return out;
-}
-
 /** The sources of one run listed from inventory reports; `close` removes their scratch files. */
 export interface InventorySources {
   /** Bucket -> the report its listing came from. */
@@ -272,6 +253,6 @@ function refuseStaleReport(catalog: Catalog, group: string, bucket: string, repo
 }
 
 /** Scratch files go beside the catalog (the cache directory); an in-memory catalog's to the temp directory. */
-function scratchDirOf(catalog: Catalog): string {
+export function scratchDirOf(catalog: Catalog): string {
   return catalog.path === ':memory:' ? tmpdir() : dirname(catalog.path);
 }

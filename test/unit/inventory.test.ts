@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InventoryListing } from '../../src/catalog/inventory-listing.js';
 import { inventoryRows, splitCsvLine, type InventoryReadStats } from '../../src/engine/inventory-files.js';
 import { newestInventoryReport } from '../../src/engine/inventory-report.js';
-import { bucketKeyRange, openInventoryStore, type InventoryStore } from '../../src/engine/inventory-store.js';
+import { openInventoryStore, type InventoryStore } from '../../src/engine/inventory-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import type { ListItem, ListOptions, ObjectStore } from '../../src/storage/types.js';
 import { rowsOf, writeInventoryReport, type ReportOptions } from '../helpers/inventory-report.js';
@@ -204,16 +204,6 @@ describe('finding and reading a report', () => {
   });
 });
 
-describe('bucketKeyRange', () => {
-  it('cuts a (bucket, key) range down to one bucket', () => {
-    expect(bucketKeyRange('b', {})).toEqual({});
-    expect(bucketKeyRange('b', { after: ['a', 'x'], upTo: ['c', 'y'] })).toEqual({});
-    expect(bucketKeyRange('b', { after: ['b', 'k1'], upTo: ['b', 'k2'] })).toEqual({ after: 'k1', upTo: 'k2' });
-    expect(bucketKeyRange('b', { after: ['c', ''] })).toBeNull();
-    expect(bucketKeyRange('b', { upTo: ['a', 'zzz'] })).toBeNull();
-  });
-});
-
 async function readKey(store: ObjectStore, key: string): Promise<Buffer> {
   const { body } = await store.get(key);
   const chunks: Buffer[] = [];
@@ -298,6 +288,23 @@ describe('sampling keys for the shard planner', () => {
     const sizes = [0, 1, 2, 3].map((i) => sorted.filter((k) => (i === 0 || k > bounds[i - 1]!) && (i === 3 || k <= bounds[i]!)).length);
     for (const size of sizes) expect(Math.abs(size - 25)).toBeLessThanOrEqual(5);
     expect(bounds[0]).toMatch(/^big\//); // the big partition is split inside
+
+    // The shard planner's seed sample, through its KeyLister seam: balanced, and no LIST.
+    const { inventoryKeyLister } = await import('../../src/engine/inventory-sample.js');
+    const { groupBounds } = await import('../../src/engine/shard-bounds.js');
+    const { Catalog } = await import('../../src/catalog/catalog.js');
+    const catalog = Catalog.open(':memory:', 'b'.repeat(64));
+    try {
+      const opened = { bucket: 'src-bucket', objectStore: source as ObjectStore, prefixes: [''], isExcluded: () => false, inventory: { url: 's3://inv-bucket/reports/src-bucket/daily/' } };
+      const planned = await groupBounds(catalog, [opened], 4, inventoryKeyLister({ scratchDir: scratch, reportStore: reports }));
+      expect(planned.from).toBe('listing');
+      expect(source.stats.list).toBe(listsBefore);
+      const cut = planned.bounds.map(([, key]) => key);
+      const shardSizes = [0, 1, 2, 3].map((i) => sorted.filter((k) => (i === 0 || k > cut[i - 1]!) && (i === 3 || k <= cut[i]!)).length);
+      for (const size of shardSizes) expect(Math.abs(size - 25), JSON.stringify(shardSizes)).toBeLessThanOrEqual(5);
+    } finally {
+      catalog.close();
+    }
   });
 });
 
