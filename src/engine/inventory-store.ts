@@ -131,11 +131,20 @@ export async function openInventoryStore(
   inner: ObjectStore,
   bucket: string,
   inventory: SourceInventory,
-  opts: { scratchDir: string; range?: KeyRange; signal?: AbortSignal; readStats?: InventoryReadStats; reportStore?: ObjectStore },
+  opts: {
+    scratchDir: string;
+    range?: KeyRange;
+    signal?: AbortSignal;
+    readStats?: InventoryReadStats;
+    reportStore?: ObjectStore;
+    /** Called with the report before any data file is read: throws to refuse it. */
+    accept?: (report: InventoryReport) => void;
+  },
 ): Promise<InventoryStore> {
   const at = inventoryLocation(inventory.url);
   const reportStore = opts.reportStore ?? new S3Store({ bucket: at.bucket, ...definedOnly({ endpoint: inventory.endpoint, region: inventory.region }) });
   const report = await newestInventoryReport(reportStore, at, bucket, opts.signal);
+  opts.accept?.(report);
   const dir = mkdtempSync(join(opts.scratchDir, 'inventory-'));
   const listing = new InventoryListing(join(dir, 'listing.db'));
   try {
@@ -202,15 +211,18 @@ export async function listFromInventories(
       const store = await openInventoryStore(source.objectStore, source.bucket, source.inventory, {
         scratchDir: scratchDirOf(opts.catalog),
         range: range ?? NO_KEYS,
+        // Refused before any data file is read.
+        accept: (report) => {
+          refuseStaleReport(opts.catalog, opts.group, source.bucket, report);
+          if (source.versioned && !report.allVersions) {
+            throw new LakeguardError(`bucket ${source.bucket} keeps versions but its S3 Inventory report ${report.location} lists current versions only`, {
+              hint: 'set the inventory configuration to include all versions ("IncludedObjectVersions": "All"), or remove the inventory: line to list the bucket',
+            });
+          }
+        },
         ...definedOnly({ signal: opts.signal, reportStore: opts.reportStore }),
       });
       opened.push(store);
-      refuseStaleReport(opts.catalog, opts.group, source.bucket, store.report);
-      if (source.versioned && !store.report.allVersions) {
-        throw new LakeguardError(`bucket ${source.bucket} keeps versions but its S3 Inventory report ${store.report.location} lists current versions only`, {
-          hint: 'set the inventory configuration to include all versions ("IncludedObjectVersions": "All"), or remove the inventory: line to list the bucket',
-        });
-      }
       source.objectStore = store;
       reports.set(source.bucket, store.report);
       opts.counters.inventory = { ...opts.counters.inventory, [source.bucket]: store.report.created.toISOString() };

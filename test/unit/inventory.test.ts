@@ -262,6 +262,11 @@ describe('a report older than what the catalog knows', () => {
       run('20261206T120000Z-bbbbbb', '2026-12-06T12:00:00Z', counters);
       const again = await listFromInventories(opened(), { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports });
       again.close();
+
+      // A bucket that keeps versions needs an "All versions" report.
+      const versioned = await failure(listFromInventories([{ ...opened()[0]!, versioned: true }], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports }));
+      expect(versioned.message).toBe('bucket src-bucket keeps versions but its S3 Inventory report s3://inv-bucket/reports/src-bucket/daily/2026-12-06T01-00Z/manifest.json lists current versions only');
+      expect(readdirSync(scratch)).toEqual([]);
     } finally {
       catalog.close();
     }
