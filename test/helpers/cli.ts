@@ -25,6 +25,15 @@ export function runCliKilledBeforeWrite(n: number, args: string[], env: Record<s
   return runNode([CRASH_CLI, String(n), ...args], env, opts);
 }
 
+/**
+ * Runs the CLI through test/helpers/crash-cli.mjs, which SIGKILLs it as soon as its first pack
+ * is in the repository (the PUT answered), before any index or manifest; `code` is -1 when it
+ * was killed (it runs to its end when it writes no pack).
+ */
+export function runCliKilledAfterFirstPack(args: string[], env: Record<string, string | undefined> = {}, opts: { timeoutMs?: number } = {}): Promise<CliResult> {
+  return runNode([CRASH_CLI, 'after-first-pack', ...args], env, opts);
+}
+
 /** Starts node as bin/lakeguard's shell line does (--expose-gc: the heap pacer runs). */
 function runNode(nodeArgs: string[], env: Record<string, string | undefined>, opts: { timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {

@@ -18,5 +18,6 @@ describe('npm run demo (scripts/demo.mjs)', () => {
     expect(run.stdout).toContain('latest run restored byte-identical to the lake now: yes');
     expect(run.stdout).toContain('first run restored byte-identical to the lake as it was: yes');
     expect(run.stdout).toMatch(/no damage found/);
-  });
+    // Seven CLI processes one after another: on a loaded 2-core machine that can take a minute.
+  }, 180_000);
 });

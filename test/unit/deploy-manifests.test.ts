@@ -186,6 +186,17 @@ describe('deploy/aws-batch', () => {
 describe('deploy/Dockerfile', () => {
   const dockerfile = readFileSync(path.join(deploy, 'Dockerfile'), 'utf8');
 
+  it('builds the single-file executable with npm run build:binary and copies what it writes', () => {
+    const pkg = JSON.parse(readFileSync(path.join(deploy, '..', 'package.json'), 'utf8')) as Obj;
+    expect(pkg.scripts['build:binary']).toBeDefined();
+    expect(dockerfile).toMatch(/^ *&& npm run build:binary \\$/m);
+    // scripts/build-binary.mjs writes dist-bin/lakeguard.
+    const builder = readFileSync(path.join(deploy, '..', 'scripts', 'build-binary.mjs'), 'utf8');
+    expect(builder).toMatch(/join\(root, 'dist-bin'\)/);
+    expect(builder).toMatch(/join\(out, 'lakeguard'\)/);
+    expect(/^COPY --from=build (\S+) \S+$/m.exec(dockerfile)![1]).toBe('/src/dist-bin/lakeguard');
+  });
+
   it('runs the single-file executable it copies, with the HOME the manifests mount', () => {
     const copied = /^COPY --from=build \S+ (\S+)$/m.exec(dockerfile)![1];
     expect(/^ENTRYPOINT \["([^"]+)"\]$/m.exec(dockerfile)![1]).toBe(copied);
