@@ -4,13 +4,13 @@
  * knows the group (so one huge partition among many tiny ones is split inside), else from a
  * bounded sample of a listing or of an S3 Inventory report (a seed). docs/scale-out.md "Shards" has the costs.
  */
-import { tmpdir } from 'node:os';
-import { dirname } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
 import { keyCount } from '../catalog/shard-lookups.js';
+import type { ObjectStore } from '../storage/types.js';
 import { compareKeys } from '../util/key-order.js';
 import { isUnreadable } from './backup-transfer.js';
 import { sampleInventoryKeys, type InventoryKeySample } from './inventory-sample.js';
+import { scratchDirOf } from './inventory-store.js';
 import type { BucketKey } from './shards.js';
 import { outermostPrefixes, type OpenedSource } from './sources.js';
 
@@ -47,7 +47,7 @@ export async function* listedKeys(segment: Segment, signal?: AbortSignal): Async
  * Parquet files, one pass over CSV ones: inventory-sample.ts; one sample per bucket, its points
  * under the segment's prefix), any other source is listed.
  */
-export function segmentKeys(scratchDir: string): KeySource {
+export function segmentKeys(opts: { scratchDir: string; reportStore?: ObjectStore }): KeySource {
   const samples = new Map<string, Promise<InventoryKeySample>>();
   return async function* (segment, signal) {
     const inventory = segment.source?.inventory;
@@ -57,7 +57,7 @@ export function segmentKeys(scratchDir: string): KeySource {
     }
     let sample = samples.get(segment.bucket);
     if (sample === undefined) {
-      sample = sampleInventoryKeys(segment.bucket, inventory, { scratchDir, ...(signal === undefined ? {} : { signal }) });
+      sample = sampleInventoryKeys(segment.bucket, inventory, { ...opts, ...(signal === undefined ? {} : { signal }) });
       samples.set(segment.bucket, sample);
     }
     for (const point of (await sample).points) if (point.key.startsWith(segment.prefix)) yield { key: point.key, weight: point.rows };
@@ -216,10 +216,5 @@ export async function groupBounds(
   const known = catalogBounds(catalog, segments, shards);
   if (known !== null) return { bounds: known, from: 'catalog' };
   const from = sources.some((s) => s.inventory !== undefined) ? 'inventory' : 'listing';
-  return { bounds: await sampledBounds(segments, shards, keys ?? segmentKeys(scratchDirOf(catalog)), signal), from };
-}
-
-/** Scratch files (a CSV report's spool) go beside the catalog, or to the temp directory. */
-function scratchDirOf(catalog: Catalog): string {
-  return catalog.path === ':memory:' ? tmpdir() : dirname(catalog.path);
+  return { bounds: await sampledBounds(segments, shards, keys ?? segmentKeys({ scratchDir: scratchDirOf(catalog) }), signal), from };
 }
