@@ -109,7 +109,9 @@ describe('crash safety', () => {
     const runs = messagesOf(await cli('runs', '--json'), 'run');
     expect(runs.filter((r) => r.status === 'running')).toEqual([]);
     expect(runs.filter((r) => r.status === 'interrupted').length).toBeGreaterThan(0);
-  });
+    // ~90 CLI processes: on a busy two-core machine this took over the default 300 s (and a
+    // neighbour integration file runs beside it); the time limit is a hang guard, not a target.
+  }, 600_000);
 
   it('stops gracefully on SIGINT: exit 130, run recorded as interrupted', async () => {
     await Promise.all(Array.from({ length: 100 }, (_, i) => put(`sigint/${i}.bin`, rnd(64 * 1024))));
