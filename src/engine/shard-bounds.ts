@@ -228,7 +228,8 @@ export async function groupBounds(
 /**
  * What copying a new key costs next to comparing a catalogued one that did not change: a GET,
  * hashing, compression and its share of a pack PUT against a listed line and a merge-join step
- * (bench/README.md: a seed moves ~800 small objects/s, an unchanged incremental compares ~20,000).
+ * (bench/README.md: a seed copies ~800 small objects/s, an unchanged incremental compares ~31,000:
+ * a new key costs 25-40 catalogued ones; the low end keeps the shards' listing work even too).
  */
 export const NEW_KEY_WEIGHT = 25;
 /** Sample points per shard when catalogued keys and new tail keys are balanced together. */
