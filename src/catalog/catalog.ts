@@ -20,6 +20,7 @@ import { migrate } from './migrate.js';
 import { PresentPacks, type PackCheckResult } from './present-packs.js';
 import { usedBlobSql } from './prune-queries.js';
 import { SCHEMA, SCHEMA_VERSION, blobHashIs } from './schema.js';
+import { RUN_SQL, toRunRow } from './run-rows.js';
 import { VERSION_RECORD_SQL, toVersionRecord } from './version-records.js';
 import type {
   FailureRecord,
@@ -28,7 +29,6 @@ import type {
   RunCounters,
   RunRow,
   RunStatus,
-  ShardRange,
   StoredBlob,
   StoredMeta,
   UnindexedBlob,
@@ -569,32 +569,4 @@ export class Catalog {
     const count = (t: string) => this.db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number;
     return { runs: count('runs'), objects: count('objects'), versions: count('versions'), blobs: count('blobs'), packs: count('packs') };
   }
-}
-
-/** Runs with their run-set membership (run_shards; NULL columns for an ordinary run). */
-const RUN_SQL = `SELECT r.*, s.set_run AS set_run, s.set_name AS set_name, s.shard_index AS shard_index, s.shard_count AS shard_count, s.shard_range AS shard_range
-  FROM runs r LEFT JOIN run_shards s ON s.run = r.seq`;
-
-function toRunRow(r: Row): RunRow {
-  return {
-    seq: r.seq as number,
-    id: r.id as string,
-    group: r.grp as string,
-    started: r.started as number,
-    finished: r.finished as number | null,
-    status: r.status as RunStatus,
-    host: r.host as string | null,
-    counters: r.counters === null ? null : (JSON.parse(r.counters as string) as RunCounters),
-    ...(r.set_run === null || r.set_run === undefined
-      ? {}
-      : {
-          shard: {
-            set: r.set_run as string,
-            name: r.set_name as string,
-            index: r.shard_index as number,
-            of: r.shard_count as number,
-            range: JSON.parse(r.shard_range as string) as ShardRange,
-          },
-        }),
-  };
 }

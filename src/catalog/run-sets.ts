@@ -11,7 +11,8 @@
  */
 import type { Catalog } from './catalog.js';
 import { sqlite } from './connection.js';
-import type { RunCounters, RunRow, RunShard, RunStatus, ShardRange, StateCut } from './types.js';
+import { toRunRow, toShard } from './run-rows.js';
+import type { RunCounters, RunRow, RunShard, ShardRange, StateCut } from './types.js';
 
 export type RunSetStatus = 'complete' | 'partial' | 'running';
 
@@ -190,31 +191,11 @@ export function runningRunSetsFloor(catalog: Catalog): string | null {
   return row ?? null;
 }
 
-function toShard(r: Row): RunShard {
-  return {
-    set: r.set_run as string,
-    name: r.set_name as string,
-    index: r.shard_index as number,
-    of: r.shard_count as number,
-    range: JSON.parse(r.shard_range as string) as ShardRange,
-  };
-}
-
 function toRunSet(rows: Row[]): RunSet {
   const first = rows[0]!;
   const of = Math.max(...rows.map((r) => r.shard_count as number));
   const attempts: ShardAttempt[] = rows.map((r) => ({
-    run: {
-      seq: r.seq as number,
-      id: r.id as string,
-      group: r.grp as string,
-      started: r.started as number,
-      finished: r.finished as number | null,
-      status: r.status as RunStatus,
-      host: r.host as string | null,
-      counters: r.counters === null ? null : (JSON.parse(r.counters as string) as RunCounters),
-      shard: toShard(r),
-    },
+    run: toRunRow(r),
     index: r.shard_index as number,
     range: JSON.parse(r.shard_range as string) as ShardRange,
     superseded: false,

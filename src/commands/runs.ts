@@ -57,7 +57,8 @@ complete, missing, attempts}). \`runs show <run set id>\` lists its shards and t
             (r.counters?.objectsNew ?? 0) + (r.counters?.objectsChanged ?? 0),
             r.counters?.objectsFailed ?? 0,
             formatBytes(r.counters?.bytesStored ?? 0),
-            r.counters === null ? '-' : formatDuration(r.counters.durationMs),
+            // A run set still running has no wall time yet (its counters sum what its shards did).
+            r.counters === null || r.finished === null ? '-' : formatDuration(r.counters.durationMs),
           ]);
           reporter.data(
             null,

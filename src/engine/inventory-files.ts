@@ -19,22 +19,16 @@ import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMe
 import { LakeguardError } from '../errors.js';
 import { getBytes, type ObjectStore } from '../storage/types.js';
 import { compareKeys } from '../util/key-order.js';
+import type { InventoryListingRow } from '../catalog/inventory-listing.js';
 import type { InventoryFile, InventoryReport } from './inventory-report.js';
 import type { KeyRange } from './scan.js';
 
-/** One object version as a report lists it. */
-export interface InventoryRow {
-  key: string;
-  /** null: the report lists current versions only, or the object's version is the "null" version. */
-  versionId: string | null;
-  isLatest: boolean;
-  isDeleteMarker: boolean;
-  size: number;
-  /** Milliseconds since the epoch. */
-  lastModified: number;
-  etag: string;
-  storageClass?: string;
-}
+/**
+ * One object version as a report lists it (lastModified in ms since the epoch; versionId null
+ * when the report lists current versions only, or for the "null" version). The catalog layer's
+ * scratch table stores exactly these fields.
+ */
+export type InventoryRow = InventoryListingRow;
 
 /** What reading a report's files cost and skipped (for tests and the run's record). */
 export interface InventoryReadStats {

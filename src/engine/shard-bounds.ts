@@ -32,12 +32,13 @@ export interface WeightedKey {
  * The keys of one segment, in S3 key order, for a sample: the seam where planning takes a seed's
  * keys from. `segmentKeys` lists the source (LIST), or samples its S3 Inventory report (no LIST).
  */
-export type KeySource = (segment: Segment, signal?: AbortSignal) => AsyncIterable<WeightedKey>;
+export type KeySource = (segment: Segment, signal?: AbortSignal, after?: string) => AsyncIterable<WeightedKey>;
 
-/** Lists a segment's keys with ordinary LIST requests (1,000 keys per request), each of weight 1. */
-export async function* listedKeys(segment: Segment, signal?: AbortSignal): AsyncIterable<WeightedKey> {
+/** Lists a segment's keys (those after `after` only, when given) with ordinary LIST requests (1,000 keys per request), each of weight 1. */
+export async function* listedKeys(segment: Segment, signal?: AbortSignal, after?: string): AsyncIterable<WeightedKey> {
   const source = segment.source!;
-  for await (const item of source.objectStore.list(segment.prefix, signal === undefined ? {} : { signal })) {
+  const opts = { ...(signal === undefined ? {} : { signal }), ...(after === undefined ? {} : { startAfter: after }) };
+  for await (const item of source.objectStore.list(segment.prefix, opts)) {
     if (item.kind === 'object') yield { key: item.key, weight: 1 };
   }
 }
@@ -49,10 +50,10 @@ export async function* listedKeys(segment: Segment, signal?: AbortSignal): Async
  */
 export function segmentKeys(opts: { scratchDir: string; reportStore?: ObjectStore }): KeySource {
   const samples = new Map<string, Promise<InventoryKeySample>>();
-  return async function* (segment, signal) {
+  return async function* (segment, signal, after) {
     const inventory = segment.source?.inventory;
     if (inventory === undefined) {
-      yield* listedKeys(segment, signal);
+      yield* listedKeys(segment, signal, after);
       return;
     }
     let sample = samples.get(segment.bucket);
@@ -60,7 +61,9 @@ export function segmentKeys(opts: { scratchDir: string; reportStore?: ObjectStor
       sample = sampleInventoryKeys(segment.bucket, inventory, { ...opts, ...(signal === undefined ? {} : { signal }) });
       samples.set(segment.bucket, sample);
     }
-    for (const point of (await sample).points) if (point.key.startsWith(segment.prefix)) yield { key: point.key, weight: point.rows };
+    for (const point of (await sample).points) {
+      if (point.key.startsWith(segment.prefix) && (after === undefined || compareKeys(point.key, after) > 0)) yield { key: point.key, weight: point.rows };
+    }
   };
 }
 
@@ -214,7 +217,66 @@ export async function groupBounds(
   const segments = groupSegments(sources);
   if (shards === 1) return { bounds: [], from: 'catalog' };
   const known = catalogBounds(catalog, segments, shards);
-  if (known !== null) return { bounds: known, from: 'catalog' };
+  if (known !== null) {
+    const withTails = await catalogAndTailBounds(catalog, segments, shards, keys ?? segmentKeys({ scratchDir: scratchDirOf(catalog) }), signal);
+    return { bounds: withTails ?? known, from: 'catalog' };
+  }
   const from = sources.some((s) => s.inventory !== undefined) ? 'inventory' : 'listing';
   return { bounds: await sampledBounds(segments, shards, keys ?? segmentKeys({ scratchDir: scratchDirOf(catalog) }), signal), from };
+}
+
+/**
+ * What copying a new key costs next to comparing a catalogued one that did not change: a GET,
+ * hashing, compression and its share of a pack PUT against a listed line and a merge-join step
+ * (bench/README.md: a seed copies ~800 small objects/s, an unchanged incremental compares ~31,000:
+ * a new key costs 25-40 catalogued ones; the low end keeps the shards' listing work even too).
+ */
+export const NEW_KEY_WEIGHT = 25;
+/** Sample points per shard when catalogued keys and new tail keys are balanced together. */
+const TAIL_SAMPLE_PER_SHARD = 64;
+
+/**
+ * Boundaries of an incremental run that balance work, not only keys, or null when no segment has
+ * keys after its last catalogued one. Keys appended after a segment's last catalogued key (the
+ * next date partition of a time-partitioned table: where most of a lake's new data lands) are
+ * listed once here (a LIST per 1,000 new keys; an inventory source answers from its report) and
+ * each counts NEW_KEY_WEIGHT catalogued keys, so the new partition is spread over the shards
+ * instead of falling whole to the last one. New keys elsewhere (inside a catalogued range) stay
+ * where their range puts them. Catalogued keys are walked in strides (one nthKey per stride).
+ */
+async function catalogAndTailBounds(
+  catalog: Catalog,
+  segments: readonly Segment[],
+  shards: number,
+  keys: KeySource,
+  signal?: AbortSignal,
+): Promise<BucketKey[] | null> {
+  const counts = segments.map((s) => keyCount(catalog, s.bucket, s.prefix));
+  const total = counts.reduce((a, b) => a + b, 0);
+  const capacity = Math.min(SAMPLE_MAX, Math.max(SAMPLE_MIN, shards * TAIL_SAMPLE_PER_SHARD));
+  const stride = Math.max(1, Math.floor(total / capacity));
+  const sample = new KeySample(capacity);
+  let tailKeys = 0;
+  for (const [i, s] of segments.entries()) {
+    let last: { key: string; position: number } | undefined;
+    for (let position = 1; position <= counts[i]!; position += stride) {
+      const key = catalog.nthKey(s.bucket, s.prefix, last?.key ?? null, last === undefined ? 1 : stride);
+      if (key === undefined) break;
+      sample.add([s.bucket, key], Math.min(stride, counts[i]! - position + 1));
+      last = { key, position };
+    }
+    if (s.source === undefined) continue;
+    // The tail starts after the segment's last catalogued key, not after the stride's last point.
+    const lastCatalogued = last === undefined ? undefined : last.position === counts[i]! ? last.key : catalog.nthKey(s.bucket, s.prefix, last.key, counts[i]! - last.position);
+    try {
+      for await (const { key, weight } of keys(s, signal, lastCatalogued)) {
+        sample.add([s.bucket, key], weight * NEW_KEY_WEIGHT);
+        tailKeys++;
+      }
+    } catch (err) {
+      if (!isUnreadable(err)) throw err; // the backup itself records what cannot be listed
+    }
+  }
+  if (tailKeys === 0) return null;
+  return sample.bounds(shards, [segments[0]?.bucket ?? '', '']);
 }

@@ -496,3 +496,15 @@ export async function readLakeRows(s3: S3Client, bucket: string, prefix = ''): P
   );
   return { files: keys.length, rows: perFile.reduce((n, [, f]) => n + f.rows, 0), perFile: new Map(perFile) };
 }
+
+/** Every difference between two bucket snapshots, one line each (empty when identical). */
+export function differences(want: Map<string, LiveObject>, got: Map<string, LiveObject>): string[] {
+  const out: string[] = [];
+  for (const [k, w] of want) {
+    const g = got.get(k);
+    if (g === undefined) out.push(`${k}: missing`);
+    else if (JSON.stringify(g) !== JSON.stringify(w)) out.push(`${k}: ${JSON.stringify(g)} != ${JSON.stringify(w)}`);
+  }
+  for (const k of got.keys()) if (!want.has(k)) out.push(`${k}: extra`);
+  return out;
+}

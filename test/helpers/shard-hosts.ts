@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'vitest';
 import { messagesOf, runCli, summaryOf, type CliResult } from './cli.js';
-import { snapshotBucket, type LiveObject } from './parquet-lake.js';
+import { differences, snapshotBucket } from './parquet-lake.js';
 import { S3_TEST, testEnv } from './s3-env.js';
 
 export const SHARDS_PASSWORD = 'scale out';
@@ -59,18 +59,6 @@ export function writeShardsPolicy(file: string, opts: { repo: string; bucket: st
 export function runsOf(r: CliResult): Record<string, any>[] {
   expect(r.code, r.stderr).toBe(0);
   return messagesOf(r, 'run');
-}
-
-/** Every difference between two bucket snapshots, one line each (empty when identical). */
-export function differences(want: Map<string, LiveObject>, got: Map<string, LiveObject>): string[] {
-  const out: string[] = [];
-  for (const [k, w] of want) {
-    const g = got.get(k);
-    if (g === undefined) out.push(`${k}: missing`);
-    else if (JSON.stringify(g) !== JSON.stringify(w)) out.push(`${k}: ${JSON.stringify(g)} != ${JSON.stringify(w)}`);
-  }
-  for (const k of got.keys()) if (!want.has(k)) out.push(`${k}: extra`);
-  return out;
 }
 
 /**

@@ -16,6 +16,7 @@ import { messagesOf, runCli, summaryOf, type CliResult } from '../helpers/cli.js
 import { tempDir } from '../helpers/fixtures.js';
 import {
   createLake,
+  differences,
   incident,
   modelSnapshot,
   ordinaryDay,
@@ -23,7 +24,6 @@ import {
   readLakeRows,
   snapshotBucket,
   type IncidentReport,
-  type LiveObject,
   type S3Lake,
 } from '../helpers/parquet-lake.js';
 import { createTestBucket, emptyAndDeleteBucket, S3_TEST, testEnv, testS3Client } from '../helpers/s3-env.js';
@@ -51,18 +51,6 @@ async function versionCount(bucket: string): Promise<{ versions: number; deleteM
     keyMarker = page.NextKeyMarker;
     versionMarker = page.NextVersionIdMarker;
   }
-}
-
-/** Every difference between two bucket snapshots, one line each (empty when identical). */
-function differences(want: Map<string, LiveObject>, got: Map<string, LiveObject>): string[] {
-  const out: string[] = [];
-  for (const [k, w] of want) {
-    const g = got.get(k);
-    if (g === undefined) out.push(`${k}: missing`);
-    else if (JSON.stringify(g) !== JSON.stringify(w)) out.push(`${k}: ${JSON.stringify(g)} != ${JSON.stringify(w)}`);
-  }
-  for (const k of got.keys()) if (!want.has(k)) out.push(`${k}: extra`);
-  return out;
 }
 
 describe('incident response on a real Parquet lake', () => {

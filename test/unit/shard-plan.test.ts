@@ -96,6 +96,28 @@ describe('shard boundaries', () => {
     for (const size of sizes) expect(Math.abs(size - even) / even).toBeLessThan(0.02);
   });
 
+  it('an incremental: a new partition after the last catalogued key is spread over the shards, not left to the last', async () => {
+    // A time-partitioned table: five catalogued days of 600 keys, then a sixth day of 300 new keys.
+    const day = (d: number, n: number): BucketKey[] => Array.from({ length: n }, (_, i) => ['lake-a', `events/dt=2026-12-0${d}/part-${String(i).padStart(4, '0')}.parquet`]);
+    const catalogued = [1, 2, 3, 4, 5].flatMap((d) => day(d, 600));
+    const fresh = day(6, 300);
+    catalogue(catalogued);
+    const lake = source('lake-a', ['events/']);
+    for (const [, key] of [...catalogued, ...fresh]) await lake.objectStore.put(key, Buffer.from('x'));
+    const listsBefore = lake.objectStore.stats.list;
+    const planned = await groupBounds(catalog, [lake], 3);
+    expect(planned.from).toBe('catalog');
+    // The tail was listed after the last catalogued key: one LIST request for 300 keys.
+    expect(lake.objectStore.stats.list - listsBefore).toBe(1);
+    const newPerShard = shardSizes(fresh, planned.bounds);
+    shardSizes([...catalogued, ...fresh], planned.bounds); // still every key in exactly one shard
+    // By keys alone all 300 new keys would go to the last shard; weighted by the work of copying
+    // them, no shard gets more than half of them, and every shard gets its part of the new day.
+    expect(Math.max(...newPerShard)).toBeLessThanOrEqual(150);
+    expect(newPerShard.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+    expect(catalogBounds(catalog, groupSegments([lake]), 3)!.every(([, key]) => key < 'events/dt=2026-12-06/')).toBe(true);
+  });
+
   it('fewer keys than shards: the first shards are empty, every key still has one shard', async () => {
     const keys: BucketKey[] = [['b', 'x'], ['b', 'y']];
     const lister: KeySource = async function* () {
