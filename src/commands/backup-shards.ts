@@ -26,7 +26,7 @@ export async function planShards(
   how: { dryRun: boolean; reporter: Reporter; signal: AbortSignal },
 ): Promise<Map<string, RunShard>> {
   const { created, planned, shards } = await planRunSet({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, groups, shard, dryRun: how.dryRun, signal: how.signal });
-  const made = created ? `planned it (${[...planned].map(([g, from]) => `group ${g} from the ${from === 'catalog' ? "catalog's key counts" : 'a listing'}`).join(', ')})` : 'read its plan';
+  const made = created ? `planned it (${[...planned].map(([g, from]) => `group ${g} from ${from === 'catalog' ? "the catalog's key counts" : from === 'inventory' ? 'S3 Inventory reports' : 'a listing'}`).join(', ')})` : 'read its plan';
   how.reporter.event({ type: 'phase', phase: 'plan', detail: `${describeShard(shard)}: ${made}${how.dryRun && created ? ', not written (dry run)' : ''}` });
   for (const [group, runShard] of completedShards(ctx.catalog, shards)) {
     shards.delete(group);

@@ -60,6 +60,8 @@ function toJson(r: ForgetResult): Record<string, unknown> {
       keep: v.keep,
       reasons: v.reasons,
       ...(v.scopes.length > 1 ? { scopes: v.scopes } : {}),
+      // A shard attempt is kept or removed with its run set (one unit).
+      ...(v.run.shard === undefined ? {} : { runSet: v.run.shard.set, shard: v.run.shard.index }),
     })),
     runsKept: r.verdicts.filter((v) => v.keep).length,
     runsRemoved: r.forgotten.length,
@@ -94,7 +96,8 @@ function describe(r: ForgetResult): string {
 function runLines(v: RunVerdict): string[] {
   const started = formatTime(v.run.started);
   const decision = v.keep ? `keep    ${v.reasons.join(', ')}` : 'remove';
-  const lines = [`  ${v.run.id.padEnd(24)} ${started}  ${v.run.status.padEnd(11)} ${decision}`];
+  const shard = v.run.shard === undefined ? '' : `  (run set ${v.run.shard.set}, shard ${v.run.shard.index} of ${v.run.shard.of})`;
+  const lines = [`  ${v.run.id.padEnd(24)} ${started}  ${v.run.status.padEnd(11)} ${decision}${shard}`];
   // Scopes with their own rules may disagree; show each when they do.
   if (v.scopes.length > 1 && new Set(v.scopes.map((s) => `${s.keep}:${s.reasons.join(',')}`)).size > 1) {
     for (const s of v.scopes) lines.push(`      ${s.scope}: ${s.keep ? s.reasons.join(', ') : 'remove'}`);

@@ -28,7 +28,7 @@ import { isUnreadable } from './backup-transfer.js';
 import { emptyCounters, noEvents, type BackupSummary, type EventSink } from './events.js';
 import { finalizeRun } from './finalize.js';
 import { closing, listFromInventories } from './inventory-store.js';
-import type { RunShard } from './shards.js';
+import { keyRangeWithin, type RunShard } from './shards.js';
 import { openSource, type OpenedSource } from './sources.js';
 
 export interface BackupOptions {
@@ -91,7 +91,15 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     }),
   );
   // Sources with `inventory:` list from their newest report (scratch files removed on every way out).
-  const inventories = await listFromInventories(sources, { catalog, group: group.name, counters, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+  // A shard loads only its range of each report (the range in each bucket: shards.ts).
+  const shardRange = opts.shard?.range;
+  const inventories = await listFromInventories(sources, {
+    catalog,
+    group: group.name,
+    counters,
+    ...(shardRange === undefined ? {} : { range: (bucket: string) => keyRangeWithin(shardRange, bucket, '') }),
+    ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+  });
 
   if (dryRun) {
     const ctx = new Archiver(opts, sources, counters, null, null);

@@ -31,6 +31,7 @@ import type { Repository } from '../repository/repository.js';
 import { newRunId } from './backup.js';
 import { noEvents, type EventSink } from './events.js';
 import { decideRetention, type RetentionDecision } from './retention.js';
+import { RetentionUnits } from './retention-units.js';
 
 /** Dropped versions per forget document: bounds the size of one document. */
 const DROPS_PER_DOCUMENT = 50_000;
@@ -78,32 +79,35 @@ export interface ForgetOptions {
 export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions = {}): ForgetPlan {
   const now = opts.now ?? Date.now();
   const runs = catalog.listRuns();
+  const units = new RetentionUnits(catalog);
   const scopes = retentionScopes(policy);
   const selected = (group: string): boolean => opts.group === undefined || opts.group === group;
 
-  // Per scope: the decision for every run of its group.
+  // Per scope: the decision for every unit (run, or run set) of its group.
   const decisions = new Map<RetentionScope, Map<string, RetentionDecision>>();
   for (const scope of scopes) {
-    const groupRuns = runs.filter((r) => r.group === scope.group);
+    const groupUnits = units.ofGroup(scope.group);
     if (!selected(scope.group)) {
-      decisions.set(scope, new Map(groupRuns.map((r) => [r.id, { keep: true, reasons: ['not selected'] }])));
+      decisions.set(scope, new Map(groupUnits.map((r) => [r.id, { keep: true, reasons: ['not selected'] }])));
       continue;
     }
-    decisions.set(scope, decideRetention(groupRuns, scope.rules, { now, timeZone: policy.timezone }));
+    decisions.set(scope, decideRetention(groupUnits, scope.rules, { now, timeZone: policy.timezone }));
   }
-  keepPreAnomalyRuns(catalog, scopes, decisions);
+  keepPreAnomalyRuns(catalog, scopes, decisions, units);
 
   const verdicts: RunVerdict[] = runs.map((run) => {
     const own = scopes.filter((s) => s.group === run.group);
     if (own.length === 0) return { run, keep: true, reasons: ['group not in policy'], scopes: [] };
-    const perScope = own.map((s) => ({ scope: s.label, ...decisions.get(s)!.get(run.id)! }));
+    const perScope = own.map((s) => ({ scope: s.label, ...decisions.get(s)!.get(units.unitOf(run))! }));
     const keep = perScope.some((s) => s.keep);
     return { run, keep, reasons: [...new Set(perScope.flatMap((s) => s.reasons))], scopes: perScope };
   });
   // A run's versions move to the next run that remains; the newest run has none to move to.
+  // A run set is one unit: when one of its attempts is the newest, all of them stay.
   const lastKept = Math.max(0, ...verdicts.filter((v) => v.keep).map((v) => v.run.seq));
+  const newestUnits = new Set(verdicts.filter((v) => !v.keep && v.run.seq > lastKept).map((v) => units.unitOf(v.run)));
   for (const v of verdicts) {
-    if (!v.keep && v.run.seq > lastKept) {
+    if (!v.keep && newestUnits.has(units.unitOf(v.run))) {
       v.keep = true;
       v.reasons = ['newest'];
     }
@@ -113,7 +117,7 @@ export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions
   const needs = new Map<RetentionScope, ScopeNeeds>();
   for (const scope of scopes) {
     if (!selected(scope.group) || !hasRules(scope.rules)) continue;
-    needs.set(scope, scopeNeeds(runs.filter((r) => r.group === scope.group), decisions.get(scope)!));
+    needs.set(scope, scopeNeeds(runs.filter((r) => r.group === scope.group), decisions.get(scope)!, units));
   }
 
   const dropped: number[] = [];
@@ -144,7 +148,7 @@ export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions
  * stay too (`suspect`): forgetting one would end that protection before anybody looked, and
  * take the evidence with it (docs/retention.md).
  */
-function keepPreAnomalyRuns(catalog: Catalog, scopes: readonly RetentionScope[], decisions: Map<RetentionScope, Map<string, RetentionDecision>>): void {
+function keepPreAnomalyRuns(catalog: Catalog, scopes: readonly RetentionScope[], decisions: Map<RetentionScope, Map<string, RetentionDecision>>, units: RetentionUnits): void {
   const suspects = suspectRuns(catalog);
   const cleanOf = new Map<string, string | undefined>();
   const keep = (decision: RetentionDecision | undefined, reason: string): void => {
@@ -157,26 +161,42 @@ function keepPreAnomalyRuns(catalog: Catalog, scopes: readonly RetentionScope[],
     if (decided === undefined) continue;
     if (!cleanOf.has(scope.group)) {
       const state = lastCleanRun(catalog, [scope.group]);
-      cleanOf.set(scope.group, state.suspect === undefined ? undefined : state.lastClean?.id);
+      cleanOf.set(scope.group, state.suspect === undefined || state.lastClean === undefined ? undefined : units.unitOf(state.lastClean));
     }
     const clean = cleanOf.get(scope.group);
     if (clean !== undefined) keep(decided.get(clean), 'pre-anomaly');
-    for (const [id, { acknowledged }] of suspects) if (!acknowledged) keep(decided.get(id), 'suspect');
+    // A shard attempt's verdict is its run set's (a run set is suspect when any of its shards is).
+    for (const [id, { acknowledged }] of suspects) if (!acknowledged) keep(decided.get(units.unitOfId(id)), 'suspect');
   }
 }
 
+/** A state a kept point in time needs: the runs numbered up to `upTo`, and those in `plus` (a run set's cut). */
+interface KeptCut {
+  upTo: number;
+  plus?: ReadonlySet<number>;
+}
+
 interface ScopeNeeds {
-  /** Seqs of the runs this scope keeps, ascending. */
-  kept: number[];
+  /** The states of the runs and run sets this scope keeps. */
+  kept: KeptCut[];
   /** Runs whose recorded versions all stay (rule 2). */
   covered: Set<number>;
 }
 
-function scopeNeeds(groupRuns: readonly RunRow[], decided: Map<string, RetentionDecision>): ScopeNeeds {
+function scopeNeeds(groupRuns: readonly RunRow[], decided: Map<string, RetentionDecision>, units: RetentionUnits): ScopeNeeds {
   const ordered = [...groupRuns].sort((a, b) => a.seq - b.seq);
-  const kept = ordered.filter((r) => decided.get(r.id)?.keep).map((r) => r.seq);
-  const keptSet = new Set(kept);
-  const counted = ordered.filter((r) => r.status === 'complete' || r.status === 'partial');
+  const keptRuns = ordered.filter((r) => decided.get(units.unitOf(r))?.keep);
+  const kept: KeptCut[] = [];
+  for (const r of keptRuns) {
+    if (r.shard === undefined) kept.push({ upTo: r.seq });
+  }
+  for (const cut of units.keptSetCuts((id) => decided.get(id)?.keep === true)) kept.push(cut);
+  const keptSet = new Set(keptRuns.map((r) => r.seq));
+  // An attempt counts as its run set does (complete or partial), whatever its own status.
+  const counted = ordered.filter((r) => {
+    const status = units.statusOf(r);
+    return status === 'complete' || status === 'partial';
+  });
   const covered = new Set<number>();
   for (const run of ordered) {
     // The first counted run at or after this one closes the interval the run's versions fall in.
@@ -196,10 +216,11 @@ function* unneededVersions(object: PlanObject, need: ScopeNeeds): Generator<Plan
   const needed = new Set<number>();
   if (object.latest !== null) needed.add(object.latest);
   for (const v of versions) if (need.covered.has(v.run)) needed.add(v.id);
-  // State of each kept run: the newest version (versions are oldest first) recorded up to it.
+  // State of each kept run (or run set): the newest version (versions are oldest first) in its cut.
   for (const k of need.kept) {
     for (let i = versions.length - 1; i >= 0; i--) {
-      if (versions[i]!.run <= k) {
+      const run = versions[i]!.run;
+      if (run <= k.upTo || k.plus?.has(run) === true) {
         needed.add(versions[i]!.id);
         break;
       }

@@ -1,10 +1,14 @@
 /**
  * A sample of a bucket's keys from its newest S3 Inventory report, for planning shard
  * boundaries of a bucket the catalog does not know yet (a seed): no LIST at all. Parquet
- * reports are sampled from their footers alone (each row group's smallest key and row count:
- * a few KiB per file); CSV reports are read through once and sampled by reservoir (memory
+ * reports are sampled from their footers (each row group's smallest key and row count: a few
+ * KiB per file; where a writer truncated the key statistics, the row group's first key is
+ * read instead); CSV reports are read through once and sampled by reservoir (memory
  * bounded by `maxPoints`). Row counts include the report's older versions and delete markers
- * where the Parquet footer cannot tell them apart: a balance estimate, not a count.
+ * where the Parquet footer cannot tell them apart: a balance estimate, not a count. A Parquet
+ * row group stands for its rows from its smallest key on, which holds when the report's files
+ * are written in key order; where files interleave, shards are less balanced, never wrong
+ * (every key still belongs to exactly one shard).
  */
 import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { S3Store } from '../storage/s3-store.js';
@@ -14,7 +18,7 @@ import { inventoryRows, rangedBuffer } from './inventory-files.js';
 import { inventoryLocation, newestInventoryReport, type InventoryReport } from './inventory-report.js';
 import { definedOnly, type SourceInventory } from './sources.js';
 
-/** Keys of a report in key order, each standing for about `rows` rows from it on. */
+/** Keys of a report in key order, each standing for about `rows` rows at or before it (after the previous point). */
 export interface InventoryKeySample {
   report: InventoryReport;
   /** Rows of the report (Parquet: all rows; CSV: current objects). */
@@ -39,24 +43,29 @@ export async function sampleInventoryKeys(
   const reservoir = new Reservoir(opts.maxPoints ?? DEFAULT_POINTS);
   const points: { key: string; rows: number }[] = [];
   if (report.format === 'Parquet') {
+    const groups: { first: string; last: string | undefined; rows: number }[] = [];
     for (const file of report.files) {
       const buffer = rangedBuffer(store, file, opts.signal);
       const metadata = await parquetMetadataAsync(buffer);
       let start = 0;
       for (const group of metadata.row_groups) {
         const rows = Number(group.num_rows);
-        const keyChunk = group.columns.find((c) => c.meta_data?.path_in_schema.join('.') === 'key');
-        const min = keyChunk?.meta_data?.statistics?.min_value;
-        if (typeof min === 'string') points.push({ key: min, rows });
-        else {
-          // No statistics: that row group's keys are read and sampled like a CSV file's.
-          for (const r of await parquetReadObjects({ file: buffer, metadata, columns: ['key'], rowStart: start, rowEnd: start + rows })) {
-            if (typeof r.key === 'string') reservoir.add(r.key);
-          }
+        const stats = group.columns.find((c) => c.meta_data?.path_in_schema.join('.') === 'key')?.meta_data?.statistics;
+        const [min, max] = [stats?.min_value, stats?.max_value];
+        const last = typeof max === 'string' && stats?.is_max_value_exact !== false ? max : undefined;
+        if (typeof min === 'string' && stats?.is_min_value_exact !== false) groups.push({ first: min, last, rows });
+        else if (rows > 0) {
+          // No statistics, or a truncated min (not a key): the row group's first key is read.
+          const [row] = await parquetReadObjects({ file: buffer, metadata, columns: ['key'], rowStart: start, rowEnd: start + 1 });
+          if (typeof row?.key === 'string') groups.push({ first: row.key, last, rows });
         }
         start += rows;
       }
     }
+    // A row group's rows lie from its first key up to the next group's first key: they are
+    // counted at that key (the last group's at its own largest key, or its first).
+    groups.sort((a, b) => compareKeys(a.first, b.first));
+    groups.forEach((g, i) => points.push({ key: groups[i + 1]?.first ?? g.last ?? g.first, rows: g.rows }));
   } else {
     for await (const row of inventoryRows(store, report, { spoolDir: opts.scratchDir, ...definedOnly({ signal: opts.signal }) })) {
       if (row.isLatest && !row.isDeleteMarker) reservoir.add(row.key);
@@ -67,22 +76,6 @@ export async function sampleInventoryKeys(
   points.push(...sampled.map((key) => ({ key, rows: weight })));
   points.sort((a, b) => compareKeys(a.key, b.key));
   return { report, total: points.reduce((n, p) => n + p.rows, 0), points };
-}
-
-/**
- * `n - 1` keys that cut the sampled rows into `n` ranges of about equal size (range I covers
- * keys after boundary I-1 up to boundary I); fewer when the sample has fewer distinct keys.
- */
-export function boundariesFromSample(sample: InventoryKeySample, n: number): string[] {
-  const bounds: string[] = [];
-  let seen = 0;
-  for (const point of sample.points) {
-    // Rows before this point fill the next range: it ends here (a point's rows lie at and after its key).
-    const next = bounds.length + 1;
-    if (next < n && seen >= (sample.total * next) / n && bounds.at(-1) !== point.key) bounds.push(point.key);
-    seen += point.rows;
-  }
-  return bounds;
 }
 
 /** Uniform sample of at most `size` keys from a stream of any length (Algorithm R). */

@@ -131,11 +131,20 @@ export async function openInventoryStore(
   inner: ObjectStore,
   bucket: string,
   inventory: SourceInventory,
-  opts: { scratchDir: string; range?: KeyRange; signal?: AbortSignal; readStats?: InventoryReadStats; reportStore?: ObjectStore },
+  opts: {
+    scratchDir: string;
+    range?: KeyRange;
+    signal?: AbortSignal;
+    readStats?: InventoryReadStats;
+    reportStore?: ObjectStore;
+    /** Called with the report before any data file is read: throws to refuse it. */
+    accept?: (report: InventoryReport) => void;
+  },
 ): Promise<InventoryStore> {
   const at = inventoryLocation(inventory.url);
   const reportStore = opts.reportStore ?? new S3Store({ bucket: at.bucket, ...definedOnly({ endpoint: inventory.endpoint, region: inventory.region }) });
   const report = await newestInventoryReport(reportStore, at, bucket, opts.signal);
+  opts.accept?.(report);
   const dir = mkdtempSync(join(opts.scratchDir, 'inventory-'));
   const listing = new InventoryListing(join(dir, 'listing.db'));
   try {
@@ -163,25 +172,6 @@ export async function loadReport(
 ): Promise<void> {
   for await (const row of inventoryRows(reportStore, report, opts)) listing.add(row);
   listing.finishLoad();
-}
-
-/**
- * The part of a group's (bucket, key) range (the shard contract: `[bucket, key]` bounds) that
- * lies in `bucket`, as a key range; null when the range holds no key of the bucket.
- */
-export function bucketKeyRange(bucket: string, range: { after?: readonly [string, string]; upTo?: readonly [string, string] }): KeyRange | null {
-  const out: KeyRange = {};
-  if (range.after !== undefined) {
-    const order = compareKeys(range.after[0], bucket);
-    if (order > 0) return null;
-    if (order === 0) out.after = range.after[1];
-  }
-  if (range.upTo !== undefined) {
-    const order = compareKeys(range.upTo[0], bucket);
-    if (order < 0) return null;
-    if (order === 0) out.upTo = range.upTo[1];
-  }
-  return out;
 }
 
 /** The sources of one run listed from inventory reports; `close` removes their scratch files. */
@@ -221,15 +211,18 @@ export async function listFromInventories(
       const store = await openInventoryStore(source.objectStore, source.bucket, source.inventory, {
         scratchDir: scratchDirOf(opts.catalog),
         range: range ?? NO_KEYS,
+        // Refused before any data file is read.
+        accept: (report) => {
+          refuseStaleReport(opts.catalog, opts.group, source.bucket, report);
+          if (source.versioned && !report.allVersions) {
+            throw new LakeguardError(`bucket ${source.bucket} keeps versions but its S3 Inventory report ${report.location} lists current versions only`, {
+              hint: 'set the inventory configuration to include all versions ("IncludedObjectVersions": "All"), or remove the inventory: line to list the bucket',
+            });
+          }
+        },
         ...definedOnly({ signal: opts.signal, reportStore: opts.reportStore }),
       });
       opened.push(store);
-      refuseStaleReport(opts.catalog, opts.group, source.bucket, store.report);
-      if (source.versioned && !store.report.allVersions) {
-        throw new LakeguardError(`bucket ${source.bucket} keeps versions but its S3 Inventory report ${store.report.location} lists current versions only`, {
-          hint: 'set the inventory configuration to include all versions ("IncludedObjectVersions": "All"), or remove the inventory: line to list the bucket',
-        });
-      }
       source.objectStore = store;
       reports.set(source.bucket, store.report);
       opts.counters.inventory = { ...opts.counters.inventory, [source.bucket]: store.report.created.toISOString() };
@@ -272,6 +265,6 @@ function refuseStaleReport(catalog: Catalog, group: string, bucket: string, repo
 }
 
 /** Scratch files go beside the catalog (the cache directory); an in-memory catalog's to the temp directory. */
-function scratchDirOf(catalog: Catalog): string {
+export function scratchDirOf(catalog: Catalog): string {
   return catalog.path === ':memory:' ? tmpdir() : dirname(catalog.path);
 }

@@ -2,12 +2,15 @@
  * Where a run set's shards split a group's key space: N-1 boundaries in (bucket, key) order that
  * give each shard about the same number of keys. From the synced catalog's key counts when it
  * knows the group (so one huge partition among many tiny ones is split inside), else from a
- * bounded sample of a listing (a seed). docs/scale-out.md "Shards" has the costs.
+ * bounded sample of a listing or of an S3 Inventory report (a seed). docs/scale-out.md "Shards" has the costs.
  */
 import type { Catalog } from '../catalog/catalog.js';
 import { keyCount } from '../catalog/shard-lookups.js';
+import type { ObjectStore } from '../storage/types.js';
 import { compareKeys } from '../util/key-order.js';
 import { isUnreadable } from './backup-transfer.js';
+import { sampleInventoryKeys, type InventoryKeySample } from './inventory-sample.js';
+import { scratchDirOf } from './inventory-store.js';
 import type { BucketKey } from './shards.js';
 import { outermostPrefixes, type OpenedSource } from './sources.js';
 
@@ -19,18 +22,47 @@ export interface Segment {
   source?: OpenedSource;
 }
 
-/**
- * The keys under `prefix` of a source, in S3 key order: where a sample takes its keys from. By
- * default a LIST of the source; the seam for listing from an S3 Inventory report instead.
- */
-export type KeyLister = (source: OpenedSource, prefix: string, signal?: AbortSignal) => AsyncIterable<string>;
+/** A key of a sample, standing for `weight` keys from it on (1 for a key listed; more for a report's row group). */
+export interface WeightedKey {
+  key: string;
+  weight: number;
+}
 
-/** Lists a source's keys with ordinary LIST requests (1,000 keys per request). */
-export const listKeys: KeyLister = async function* (source, prefix, signal) {
-  for await (const item of source.objectStore.list(prefix, signal === undefined ? {} : { signal })) {
-    if (item.kind === 'object') yield item.key;
+/**
+ * The keys of one segment, in S3 key order, for a sample: the seam where planning takes a seed's
+ * keys from. `segmentKeys` lists the source (LIST), or samples its S3 Inventory report (no LIST).
+ */
+export type KeySource = (segment: Segment, signal?: AbortSignal) => AsyncIterable<WeightedKey>;
+
+/** Lists a segment's keys with ordinary LIST requests (1,000 keys per request), each of weight 1. */
+export async function* listedKeys(segment: Segment, signal?: AbortSignal): AsyncIterable<WeightedKey> {
+  const source = segment.source!;
+  for await (const item of source.objectStore.list(segment.prefix, signal === undefined ? {} : { signal })) {
+    if (item.kind === 'object') yield { key: item.key, weight: 1 };
   }
-};
+}
+
+/**
+ * The default KeySource: a source with `inventory:` is sampled from its newest report (footers of
+ * Parquet files, one pass over CSV ones: inventory-sample.ts; one sample per bucket, its points
+ * under the segment's prefix), any other source is listed.
+ */
+export function segmentKeys(opts: { scratchDir: string; reportStore?: ObjectStore }): KeySource {
+  const samples = new Map<string, Promise<InventoryKeySample>>();
+  return async function* (segment, signal) {
+    const inventory = segment.source?.inventory;
+    if (inventory === undefined) {
+      yield* listedKeys(segment, signal);
+      return;
+    }
+    let sample = samples.get(segment.bucket);
+    if (sample === undefined) {
+      sample = sampleInventoryKeys(segment.bucket, inventory, { ...opts, ...(signal === undefined ? {} : { signal }) });
+      samples.set(segment.bucket, sample);
+    }
+    for (const point of (await sample).points) if (point.key.startsWith(segment.prefix)) yield { key: point.key, weight: point.rows };
+  };
+}
 
 /**
  * A group's segments in (bucket, key) order: each source's outermost prefixes, sources of one
@@ -83,38 +115,64 @@ export function catalogBounds(catalog: Catalog, segments: readonly Segment[], sh
 }
 
 /**
- * A bounded, evenly spaced sample of a stream: keeps every k-th point, and when full drops every
- * other kept point and doubles k. Memory stays at `capacity` points whatever the stream's length.
+ * A bounded sample of a stream of keys in order, each with a weight (how many keys it stands
+ * for): consecutive keys are gathered into blocks of at least `step` keys, represented by their
+ * first key; when `capacity` blocks are kept, `step` doubles and light neighbouring blocks merge. Memory stays at `capacity` points whatever the stream's length, blocks stay about
+ * equal, and each block knows how many keys lie before it.
  */
 export class KeySample {
-  private readonly kept: BucketKey[] = [];
+  private readonly kept: { point: BucketKey; weight: number }[] = [];
+  /** The block being gathered (not yet `step` keys). */
+  private open: { point: BucketKey; weight: number } | null = null;
   private step = 1;
-  /** Points seen so far. */
+  /** Total weight seen so far (keys, for a listing). */
   seen = 0;
 
   constructor(private readonly capacity: number) {}
 
-  add(point: BucketKey): void {
-    if (this.seen % this.step === 0) {
-      if (this.kept.length === this.capacity) {
-        for (let i = 0; i * 2 < this.kept.length; i++) this.kept[i] = this.kept[i * 2]!;
-        this.kept.length = Math.ceil(this.kept.length / 2);
-        this.step *= 2;
-      }
-      if (this.seen % this.step === 0) this.kept.push(point);
+  add(point: BucketKey, weight = 1): void {
+    if (weight <= 0) return;
+    this.seen += weight;
+    if (this.open === null) this.open = { point, weight };
+    else this.open.weight += weight;
+    if (this.open.weight < this.step) return;
+    while (this.kept.length >= this.capacity) this.compact();
+    this.kept.push(this.open);
+    this.open = null;
+  }
+
+  /**
+   * Doubles `step` and merges each block lighter than it with the next one: equal blocks pair
+   * up; a heavy block (a report's row group) stays alone, so it does not grow with every merge.
+   */
+  private compact(): void {
+    this.step *= 2;
+    let n = 0;
+    for (const block of this.kept) {
+      const last = n === 0 ? undefined : this.kept[n - 1]!;
+      if (last !== undefined && last.weight < this.step) last.weight += block.weight;
+      else this.kept[n++] = { ...block };
     }
-    this.seen++;
+    this.kept.length = n;
   }
 
   /**
    * N-1 boundaries that split what was seen into `shards` nearly equal parts: boundary i is the
-   * kept point nearest below the (i·seen/N)-th point seen (each kept point j is the (j·k+1)-th).
+   * point whose block holds the (i·seen/N)-th key (its first key, so at most one block early).
    */
   bounds(shards: number, first: BucketKey): BucketKey[] {
+    const blocks = this.open === null ? this.kept : [...this.kept, this.open];
     const bounds: BucketKey[] = [];
+    let j = 0;
+    let before = 0; // weight of the blocks before blocks[j]
     for (let i = 1; i < shards; i++) {
-      const position = Math.floor((i * this.seen) / shards);
-      bounds.push(position === 0 ? [...first] : [...this.kept[Math.floor((position - 1) / this.step)]!]);
+      const position = Math.floor((i * this.seen) / shards); // keys in shards 0..i-1
+      if (position === 0) {
+        bounds.push([...first]);
+        continue;
+      }
+      while (j < blocks.length - 1 && before + blocks[j]!.weight < position) before += blocks[j++]!.weight;
+      bounds.push([...blocks[j]!.point]);
     }
     return bounds;
   }
@@ -126,16 +184,16 @@ const SAMPLE_MIN = 4096;
 const SAMPLE_MAX = 262_144;
 
 /**
- * Boundaries from one listing of every segment (LIST-only: nothing is read), streamed through a
- * bounded sample. A segment whose listing is refused counts as empty (the backup itself records
- * that failure).
+ * Boundaries from the keys of every segment (a listing: LIST-only, nothing is read; or an
+ * inventory report), streamed through a bounded sample. A segment whose keys cannot be read counts
+ * as empty (the backup itself records that failure).
  */
-export async function sampledBounds(segments: readonly Segment[], shards: number, lister: KeyLister = listKeys, signal?: AbortSignal): Promise<BucketKey[]> {
+export async function sampledBounds(segments: readonly Segment[], shards: number, keys: KeySource = listedKeys, signal?: AbortSignal): Promise<BucketKey[]> {
   const sample = new KeySample(Math.min(SAMPLE_MAX, Math.max(SAMPLE_MIN, shards * SAMPLE_PER_SHARD)));
   for (const s of segments) {
     if (s.source === undefined) throw new Error(`segment ${s.bucket}/${s.prefix} has no source to list`);
     try {
-      for await (const key of lister(s.source, s.prefix, signal)) sample.add([s.bucket, key]);
+      for await (const { key, weight } of keys(s, signal)) sample.add([s.bucket, key], weight);
     } catch (err) {
       if (!isUnreadable(err)) throw err;
     }
@@ -146,10 +204,17 @@ export async function sampledBounds(segments: readonly Segment[], shards: number
 }
 
 /** A group's boundaries: the catalog's when it knows the group, else a sample of a listing. */
-export async function groupBounds(catalog: Catalog, sources: readonly OpenedSource[], shards: number, lister?: KeyLister, signal?: AbortSignal): Promise<{ bounds: BucketKey[]; from: 'catalog' | 'listing' }> {
+export async function groupBounds(
+  catalog: Catalog,
+  sources: readonly OpenedSource[],
+  shards: number,
+  keys?: KeySource,
+  signal?: AbortSignal,
+): Promise<{ bounds: BucketKey[]; from: 'catalog' | 'listing' | 'inventory' }> {
   const segments = groupSegments(sources);
   if (shards === 1) return { bounds: [], from: 'catalog' };
   const known = catalogBounds(catalog, segments, shards);
   if (known !== null) return { bounds: known, from: 'catalog' };
-  return { bounds: await sampledBounds(segments, shards, lister, signal), from: 'listing' };
+  const from = sources.some((s) => s.inventory !== undefined) ? 'inventory' : 'listing';
+  return { bounds: await sampledBounds(segments, shards, keys ?? segmentKeys({ scratchDir: scratchDirOf(catalog) }), signal), from };
 }

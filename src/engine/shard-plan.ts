@@ -11,7 +11,7 @@ import { completeShardAttempt } from '../catalog/run-sets.js';
 import type { Group, Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
 import { newRunId } from './backup.js';
-import { groupBounds, type KeyLister } from './shard-bounds.js';
+import { groupBounds, type KeySource } from './shard-bounds.js';
 import { compareBucketKeys, shardRange, type BucketKey, type RunShard, type ShardIdentity } from './shards.js';
 import { openSource } from './sources.js';
 
@@ -121,15 +121,15 @@ export async function planRunSet(opts: {
   groups: readonly Group[];
   shard: ShardIdentity;
   dryRun: boolean;
-  lister?: KeyLister;
+  keys?: KeySource;
   signal?: AbortSignal;
-}): Promise<{ plan: RunSetPlan; created: boolean; planned: Map<string, 'catalog' | 'listing'>; shards: Map<string, RunShard> }> {
+}): Promise<{ plan: RunSetPlan; created: boolean; planned: Map<string, 'catalog' | 'listing' | 'inventory'>; shards: Map<string, RunShard> }> {
   const { shard } = opts;
-  const planned = new Map<string, 'catalog' | 'listing'>();
+  const planned = new Map<string, 'catalog' | 'listing' | 'inventory'>();
   const bounds: PlanGroup = async (name) => {
     const group = opts.groups.find((g) => g.name === name)!;
     const sources = group.sources.map((s) => openSource(s, opts.policy));
-    const made = await groupBounds(opts.catalog, sources, shard.of, opts.lister, opts.signal);
+    const made = await groupBounds(opts.catalog, sources, shard.of, opts.keys, opts.signal);
     planned.set(name, made.from);
     return made.bounds;
   };

@@ -31,7 +31,7 @@ export interface ReportOptions {
   format: 'CSV' | 'Parquet' | 'ORC';
   /** Include VersionId, IsLatest, IsDeleteMarker ("All versions"). */
   allVersions?: boolean;
-  /** How many data files the rows are spread over (round robin, so no file is in key order). */
+  /** How many data files the rows are spread over (CSV: round robin, in no order; Parquet: contiguous stretches of keys). */
   files?: number;
   /** Parquet row group size (rows). */
   rowGroupSize?: number;
@@ -53,7 +53,15 @@ export function inventoryEncode(key: string): string {
 export async function writeInventoryReport(store: ObjectStore, rows: readonly ReportRow[], o: ReportOptions): Promise<string> {
   const fileCount = o.files ?? 2;
   const parts: ReportRow[][] = Array.from({ length: fileCount }, () => []);
-  rows.forEach((row, i) => parts[i % fileCount]!.push(row));
+  if (o.format === 'Parquet') {
+    // Parquet: each file a contiguous stretch of the key space, in key order, as a scan in key
+    // order writes them (row groups then cover key ranges; their statistics can skip them).
+    const sorted = [...rows].sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)) || Number(b.isLatest ?? true) - Number(a.isLatest ?? true));
+    const per = Math.ceil(sorted.length / fileCount);
+    sorted.forEach((row, i) => parts[Math.floor(i / per)]!.push(row));
+  } else {
+    rows.forEach((row, i) => parts[i % fileCount]!.push(row)); // CSV: no order at all
+  }
   const files: { key: string; size: number; MD5checksum: string }[] = [];
   for (const part of parts) {
     const ext = o.format === 'CSV' ? 'csv.gz' : o.format === 'Parquet' ? 'parquet' : 'orc';

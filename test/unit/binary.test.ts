@@ -1,6 +1,7 @@
 // `npm run build:binary` (scripts/build-binary.mjs): lakeguard as one executable file. Built once
-// for this file (~15-25 s: most of it is postject rewriting a copy of the 100 MB node binary),
-// then copied alone into a temporary directory, far from any node_modules, dist or package.json.
+// for this file (~15 s idle, ~45 s on a loaded machine: mostly postject rewriting a copy of the
+// 94 MiB node binary), then copied alone into a temporary directory, far from any node_modules,
+// dist or package.json.
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -14,6 +15,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUILD = join(ROOT, 'scripts/build-binary.mjs');
 const DEMO = join(ROOT, 'scripts/demo.mjs');
 const NPM_CLI = join(ROOT, 'bin/lakeguard');
+/** For the tests that start a few processes: seconds each when idle, many on a loaded CI box. */
+const SPAWNS_TIMEOUT = 120_000;
 
 describe('the single-file binary (npm run build:binary)', () => {
   const dir = tempDir('binary');
@@ -66,7 +69,7 @@ describe('the single-file binary (npm run build:binary)', () => {
     expect(r.binary.status).toBe(0);
     expect(r.binary.stdout).toBe(r.npm.stdout);
     expect(r.binary.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
-  });
+  }, SPAWNS_TIMEOUT);
 
   it('takes node options from NODE_OPTIONS, without a word: --expose-gc turns the heap pacer on', () => {
     const probe = join(dir.path, 'gc-probe.cjs');
@@ -76,7 +79,7 @@ describe('the single-file binary (npm run build:binary)', () => {
     const withGc = spawnSync(binary, ['--version'], { cwd: dir.path, env: { ...env, NODE_OPTIONS: `--expose-gc --max-old-space-size=512 --require ${probe}` }, encoding: 'utf8' });
     expect(withGc.stdout).toBe(plain.stdout);
     expect(withGc.stderr).toBe('gc function\n');
-  });
+  }, SPAWNS_TIMEOUT);
 
   it('ends with the same messages and exit codes as the npm install', () => {
     const missing = `file://${join(dir.path, 'no-repository-here')}`;
@@ -91,7 +94,7 @@ describe('the single-file binary (npm run build:binary)', () => {
       expect(r.binary.stderr).toBe(r.npm.stderr);
       expect(r.binary.stdout).toBe(r.npm.stdout);
     }
-  });
+  }, SPAWNS_TIMEOUT);
 
   it('carries the AWS SDK: with LAKEGUARD_S3_TRANSPORT=sdk it answers as the npm install does', async () => {
     // An S3 endpoint where no key exists: `runs` reads the repository's config, gets 404, exit 10.
@@ -113,7 +116,7 @@ describe('the single-file binary (npm run build:binary)', () => {
     } finally {
       server.close();
     }
-  });
+  }, SPAWNS_TIMEOUT);
 
   it('refuses, in one line with a hint, a cache directory it cannot write its native addons to', () => {
     const file = join(dir.path, 'not-a-directory');
@@ -127,7 +130,7 @@ describe('the single-file binary (npm run build:binary)', () => {
         expect(r.stderr).toMatch(new RegExp(`^lakeguard: cannot load the native addon zstd-napi\\.node from ${file}/native/[0-9a-f]{64}: .*\\n  hint: set LAKEGUARD_CACHE_DIR .*\\n$`));
       }
     }
-  });
+  }, SPAWNS_TIMEOUT);
 
   it('writes its native addons into a private directory named by their hash, and loads them from there', () => {
     const cache = join(dir.path, 'fresh-cache');
@@ -147,5 +150,5 @@ describe('the single-file binary (npm run build:binary)', () => {
       'drwx------ <sha256>',
       'drwx------ <sha256>',
     ]);
-  });
+  }, SPAWNS_TIMEOUT);
 });

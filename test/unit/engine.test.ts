@@ -161,7 +161,8 @@ describe('backup → restore → verify on the filesystem store', () => {
     expect(what).toContain(`pack ${name}`);
     expect(what).toContain(`index/${indexName}`);
     const packDamage = report.damage.find((d) => d.what === `pack ${name}`)!;
-    expect(packDamage.problem).toMatch(/size is 1000 bytes, (index\/\S+ recorded \d+, )*the catalog recorded \d+/);
+    // The pack's size as an intact index file gives it, when the corrupted one is not its only one (runs write index files every 8 packs).
+    expect(packDamage.problem).toMatch(/size is 1000 bytes, (index\/\S+ recorded \d+, )?the catalog recorded \d+/);
     expect(packDamage.affected.length).toBeGreaterThan(0);
     expect(report.damage.find((d) => d.what === `index/${indexName}`)!.problem).toMatch(/failed authentication/);
   });

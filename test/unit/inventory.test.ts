@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InventoryListing } from '../../src/catalog/inventory-listing.js';
 import { inventoryRows, splitCsvLine, type InventoryReadStats } from '../../src/engine/inventory-files.js';
 import { newestInventoryReport } from '../../src/engine/inventory-report.js';
-import { bucketKeyRange, openInventoryStore, type InventoryStore } from '../../src/engine/inventory-store.js';
+import { openInventoryStore, type InventoryStore } from '../../src/engine/inventory-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import type { ListItem, ListOptions, ObjectStore } from '../../src/storage/types.js';
 import { rowsOf, writeInventoryReport, type ReportOptions } from '../helpers/inventory-report.js';
@@ -204,16 +204,6 @@ describe('finding and reading a report', () => {
   });
 });
 
-describe('bucketKeyRange', () => {
-  it('cuts a (bucket, key) range down to one bucket', () => {
-    expect(bucketKeyRange('b', {})).toEqual({});
-    expect(bucketKeyRange('b', { after: ['a', 'x'], upTo: ['c', 'y'] })).toEqual({});
-    expect(bucketKeyRange('b', { after: ['b', 'k1'], upTo: ['b', 'k2'] })).toEqual({ after: 'k1', upTo: 'k2' });
-    expect(bucketKeyRange('b', { after: ['c', ''] })).toBeNull();
-    expect(bucketKeyRange('b', { upTo: ['a', 'zzz'] })).toBeNull();
-  });
-});
-
 async function readKey(store: ObjectStore, key: string): Promise<Buffer> {
   const { body } = await store.get(key);
   const chunks: Buffer[] = [];
@@ -272,6 +262,11 @@ describe('a report older than what the catalog knows', () => {
       run('20261206T120000Z-bbbbbb', '2026-12-06T12:00:00Z', counters);
       const again = await listFromInventories(opened(), { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports });
       again.close();
+
+      // A bucket that keeps versions needs an "All versions" report.
+      const versioned = await failure(listFromInventories([{ ...opened()[0]!, versioned: true }], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports }));
+      expect(versioned.message).toBe('bucket src-bucket keeps versions but its S3 Inventory report s3://inv-bucket/reports/src-bucket/daily/2026-12-06T01-00Z/manifest.json lists current versions only');
+      expect(readdirSync(scratch)).toEqual([]);
     } finally {
       catalog.close();
     }
@@ -280,7 +275,7 @@ describe('a report older than what the catalog knows', () => {
 
 describe('sampling keys for the shard planner', () => {
   it.each(['CSV', 'Parquet'] as const)('splits a %s report into balanced key ranges without listing the bucket', async (format) => {
-    const { sampleInventoryKeys, boundariesFromSample } = await import('../../src/engine/inventory-sample.js');
+    const { sampleInventoryKeys } = await import('../../src/engine/inventory-sample.js');
     // Skewed: one partition holds 80 of 100 keys.
     const keys = [...Array.from({ length: 80 }, (_, i) => `big/part-${String(i).padStart(3, '0')}`), ...Array.from({ length: 20 }, (_, i) => `small-${String(i).padStart(2, '0')}/f`)];
     const source = await sourceWith(keys);
@@ -292,12 +287,25 @@ describe('sampling keys for the shard planner', () => {
     expect(sample.total).toBe(100);
     // Parquet: one point per row group of 5 keys, from the footer alone.
     expect(sample.points.length).toBe(format === 'Parquet' ? 20 : 100);
-    const bounds = boundariesFromSample(sample, 4);
-    expect(bounds.length).toBe(3);
     const sorted = [...keys].sort();
-    const sizes = [0, 1, 2, 3].map((i) => sorted.filter((k) => (i === 0 || k > bounds[i - 1]!) && (i === 3 || k <= bounds[i]!)).length);
-    for (const size of sizes) expect(Math.abs(size - 25)).toBeLessThanOrEqual(5);
-    expect(bounds[0]).toMatch(/^big\//); // the big partition is split inside
+
+    // The shard planner's seed sample, through its KeySource seam: balanced (the big partition
+    // split inside), and no LIST.
+    const { groupBounds, segmentKeys } = await import('../../src/engine/shard-bounds.js');
+    const { Catalog } = await import('../../src/catalog/catalog.js');
+    const catalog = Catalog.open(':memory:', 'b'.repeat(64));
+    try {
+      const opened = { bucket: 'src-bucket', objectStore: source as ObjectStore, prefixes: [''], isExcluded: () => false, inventory: { url: 's3://inv-bucket/reports/src-bucket/daily/' } };
+      const planned = await groupBounds(catalog, [opened], 4, segmentKeys({ scratchDir: scratch, reportStore: reports }));
+      expect(planned.from).toBe('inventory');
+      expect(source.stats.list).toBe(listsBefore);
+      const cut = planned.bounds.map(([, key]) => key);
+      const shardSizes = [0, 1, 2, 3].map((i) => sorted.filter((k) => (i === 0 || k > cut[i - 1]!) && (i === 3 || k <= cut[i]!)).length);
+      for (const size of shardSizes) expect(Math.abs(size - 25), JSON.stringify(shardSizes)).toBeLessThanOrEqual(5);
+      expect(cut[0]).toMatch(/^big\//);
+    } finally {
+      catalog.close();
+    }
   });
 });
 

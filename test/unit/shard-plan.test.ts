@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import type { VersionRecord } from '../../src/catalog/types.js';
-import { catalogBounds, groupBounds, groupSegments, KeySample, sampledBounds, type KeyLister } from '../../src/engine/shard-bounds.js';
+import { catalogBounds, groupBounds, groupSegments, KeySample, sampledBounds, type KeySource } from '../../src/engine/shard-bounds.js';
 import { readPlan, runSetPlan } from '../../src/engine/shard-plan.js';
 import { inShardRange, shardRange, type BucketKey } from '../../src/engine/shards.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
@@ -83,8 +83,8 @@ describe('shard boundaries', () => {
 
   it('a group the catalog does not know is planned from a bounded sample of one listing', async () => {
     const keys = skewedKeys(40_000, 1000);
-    const lister: KeyLister = async function* (s, prefix) {
-      for (const [bucket, key] of keys) if (bucket === s.bucket && key.startsWith(prefix)) yield key;
+    const lister: KeySource = async function* (segment) {
+      for (const [bucket, key] of keys) if (bucket === segment.bucket && key.startsWith(segment.prefix)) yield { key, weight: 1 };
     };
     const sources = [source('lake-a', ['events/']), source('lake-b', ['t/'])];
     expect(catalogBounds(catalog, groupSegments(sources), 8)).toBeNull();
@@ -98,12 +98,29 @@ describe('shard boundaries', () => {
 
   it('fewer keys than shards: the first shards are empty, every key still has one shard', async () => {
     const keys: BucketKey[] = [['b', 'x'], ['b', 'y']];
-    const lister: KeyLister = async function* () {
-      yield* ['x', 'y'];
+    const lister: KeySource = async function* () {
+      yield* [
+        { key: 'x', weight: 1 },
+        { key: 'y', weight: 1 },
+      ];
     };
     const bounds = await sampledBounds(groupSegments([source('b')]), 4, lister);
     expect(shardSizes(keys, bounds).reduce((a, b) => a + b, 0)).toBe(2);
     expect(shardSizes([['b', 'a'], ['b', 'zzz'], ['a', 'q'], ['c', '']], bounds).reduce((a, b) => a + b, 0)).toBe(4);
+  });
+
+  it('weighted keys (an inventory report`s row groups) balance by the keys they stand for', async () => {
+    // 40 row groups of 1,000 keys in big/, then 40,000 keys sampled one by one in small/.
+    const report: KeySource = async function* (segment) {
+      if (segment.prefix === 'big/') for (let i = 0; i < 40; i++) yield { key: `big/${String(i * 1000).padStart(6, '0')}`, weight: 1000 };
+      else for (let i = 0; i < 40_000; i++) yield { key: `small/${String(i).padStart(6, '0')}`, weight: 1 };
+    };
+    const bounds = await sampledBounds(groupSegments([source('b', ['big/', 'small/'])]), 4, report);
+    expect(bounds.slice(0, 2)).toEqual([
+      ['b', 'big/019000'],
+      ['b', 'big/039000'],
+    ]);
+    expect(bounds[2]![1]).toMatch(/^small\/0(19|20)\d{3}$/);
   });
 
   it('a sample holds at most its capacity, evenly spaced', () => {
