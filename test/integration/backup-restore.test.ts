@@ -13,7 +13,11 @@ import { runCli, summaryOf, messagesOf } from '../helpers/cli.js';
 import { hashTree, prng, tempDir } from '../helpers/fixtures.js';
 import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
 
-const OBJECTS = 5000;
+// Thousands of objects (three listing pages, every size class, unicode and deep keys); scale
+// itself (millions of objects, requests per object) is the benchmark's job (bench/).
+const OBJECTS = 2000;
+/** Every 100th object has the same body. */
+const DUPLICATES = OBJECTS / 100;
 const s3 = testS3Client();
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -90,11 +94,11 @@ describe('backup and restore of a real bucket', () => {
     expect(c.objectsNew).toBe(OBJECTS + 1);
     expect(c.objectsFailed).toBe(0);
     expect(c.bytesRead).toBe([...expected.values()].reduce((n, e) => n + e.size, 0));
-    // Packs, index files, a manifest and a lock: a few dozen PUTs for 5,001 objects.
+    // Packs, index files, a manifest and a lock: a few dozen PUTs at most for 2,001 objects.
     expect(c.requests.put).toBeLessThan(OBJECTS / 50);
     expect(c.packsWritten).toBeGreaterThan(0);
-    // 50 objects share one body: 49 of them are deduplicated (plus chunks shared by the data).
-    expect(c.blobsDeduplicated).toBeGreaterThanOrEqual(49);
+    // 20 objects share one body: 19 of them are deduplicated (plus chunks shared by the data).
+    expect(c.blobsDeduplicated).toBeGreaterThanOrEqual(DUPLICATES - 1);
     expect(c.bytesStored).toBeLessThan(c.bytesRead);
   });
 
