@@ -5,7 +5,7 @@
  * bounded sample of a listing or of an S3 Inventory report (a seed). docs/scale-out.md "Shards" has the costs.
  */
 import type { Catalog } from '../catalog/catalog.js';
-import { keyCount } from '../catalog/shard-lookups.js';
+import { keyCount, lastKey } from '../catalog/shard-lookups.js';
 import type { ObjectStore } from '../storage/types.js';
 import { compareKeys } from '../util/key-order.js';
 import { isUnreadable } from './backup-transfer.js';
@@ -186,20 +186,21 @@ const SAMPLE_PER_SHARD = 64;
 const SAMPLE_MIN = 4096;
 const SAMPLE_MAX = 262_144;
 
+/** Blocks a plan's sample keeps for `shards` shards. */
+function sampleCapacity(shards: number): number {
+  return Math.min(SAMPLE_MAX, Math.max(SAMPLE_MIN, shards * SAMPLE_PER_SHARD));
+}
+
 /**
  * Boundaries from the keys of every segment (a listing: LIST-only, nothing is read; or an
  * inventory report), streamed through a bounded sample. A segment whose keys cannot be read counts
  * as empty (the backup itself records that failure).
  */
 export async function sampledBounds(segments: readonly Segment[], shards: number, keys: KeySource = listedKeys, signal?: AbortSignal): Promise<BucketKey[]> {
-  const sample = new KeySample(Math.min(SAMPLE_MAX, Math.max(SAMPLE_MIN, shards * SAMPLE_PER_SHARD)));
+  const sample = new KeySample(sampleCapacity(shards));
   for (const s of segments) {
     if (s.source === undefined) throw new Error(`segment ${s.bucket}/${s.prefix} has no source to list`);
-    try {
-      for await (const { key, weight } of keys(s, signal)) sample.add([s.bucket, key], weight);
-    } catch (err) {
-      if (!isUnreadable(err)) throw err;
-    }
+    for await (const { key, weight } of unlessUnreadable(keys(s, signal))) sample.add([s.bucket, key], weight);
   }
   // Below every key of the group: shards before it get nothing (fewer keys than shards).
   const first: BucketKey = [segments[0]?.bucket ?? '', ''];
@@ -216,13 +217,15 @@ export async function groupBounds(
 ): Promise<{ bounds: BucketKey[]; from: 'catalog' | 'listing' | 'inventory' }> {
   const segments = groupSegments(sources);
   if (shards === 1) return { bounds: [], from: 'catalog' };
-  const known = catalogBounds(catalog, segments, shards);
-  if (known !== null) {
-    const withTails = await catalogAndTailBounds(catalog, segments, shards, keys ?? segmentKeys({ scratchDir: scratchDirOf(catalog) }), signal);
-    return { bounds: withTails ?? known, from: 'catalog' };
+  const keySource = keys ?? segmentKeys({ scratchDir: scratchDirOf(catalog) });
+  const counts = segments.map((s) => keyCount(catalog, s.bucket, s.prefix));
+  if (segments.length > 0 && counts.reduce((a, b) => a + b, 0) >= shards) {
+    // An incremental: balance its new tail keys too when there are any, else the exact counts.
+    const known = (await catalogAndTailBounds(catalog, segments, counts, shards, keySource, signal)) ?? catalogBounds(catalog, segments, shards);
+    if (known !== null) return { bounds: known, from: 'catalog' };
   }
   const from = sources.some((s) => s.inventory !== undefined) ? 'inventory' : 'listing';
-  return { bounds: await sampledBounds(segments, shards, keys ?? segmentKeys({ scratchDir: scratchDirOf(catalog) }), signal), from };
+  return { bounds: await sampledBounds(segments, shards, keySource, signal), from };
 }
 
 /**
@@ -232,8 +235,6 @@ export async function groupBounds(
  * a new key costs 25-40 catalogued ones; the low end keeps the shards' listing work even too).
  */
 export const NEW_KEY_WEIGHT = 25;
-/** Sample points per shard when catalogued keys and new tail keys are balanced together. */
-const TAIL_SAMPLE_PER_SHARD = 64;
 
 /**
  * Boundaries of an incremental run that balance work, not only keys, or null when no segment has
@@ -247,36 +248,39 @@ const TAIL_SAMPLE_PER_SHARD = 64;
 async function catalogAndTailBounds(
   catalog: Catalog,
   segments: readonly Segment[],
+  counts: readonly number[],
   shards: number,
   keys: KeySource,
   signal?: AbortSignal,
 ): Promise<BucketKey[] | null> {
-  const counts = segments.map((s) => keyCount(catalog, s.bucket, s.prefix));
   const total = counts.reduce((a, b) => a + b, 0);
-  const capacity = Math.min(SAMPLE_MAX, Math.max(SAMPLE_MIN, shards * TAIL_SAMPLE_PER_SHARD));
+  const capacity = sampleCapacity(shards);
   const stride = Math.max(1, Math.floor(total / capacity));
   const sample = new KeySample(capacity);
   let tailKeys = 0;
   for (const [i, s] of segments.entries()) {
-    let last: { key: string; position: number } | undefined;
+    let last: string | undefined;
     for (let position = 1; position <= counts[i]!; position += stride) {
-      const key = catalog.nthKey(s.bucket, s.prefix, last?.key ?? null, last === undefined ? 1 : stride);
+      const key = catalog.nthKey(s.bucket, s.prefix, last ?? null, last === undefined ? 1 : stride);
       if (key === undefined) break;
       sample.add([s.bucket, key], Math.min(stride, counts[i]! - position + 1));
-      last = { key, position };
+      last = key;
     }
     if (s.source === undefined) continue;
     // The tail starts after the segment's last catalogued key, not after the stride's last point.
-    const lastCatalogued = last === undefined ? undefined : last.position === counts[i]! ? last.key : catalog.nthKey(s.bucket, s.prefix, last.key, counts[i]! - last.position);
-    try {
-      for await (const { key, weight } of keys(s, signal, lastCatalogued)) {
-        sample.add([s.bucket, key], weight * NEW_KEY_WEIGHT);
-        tailKeys++;
-      }
-    } catch (err) {
-      if (!isUnreadable(err)) throw err; // the backup itself records what cannot be listed
+    for await (const { key, weight } of unlessUnreadable(keys(s, signal, lastKey(catalog, s.bucket, s.prefix)))) {
+      sample.add([s.bucket, key], weight * NEW_KEY_WEIGHT);
+      tailKeys++;
     }
   }
-  if (tailKeys === 0) return null;
-  return sample.bounds(shards, [segments[0]?.bucket ?? '', '']);
+  return tailKeys === 0 ? null : sample.bounds(shards, [segments[0]?.bucket ?? '', '']);
+}
+
+/** A segment's keys, ending early where they cannot be read: the backup itself records that failure. */
+async function* unlessUnreadable(keys: AsyncIterable<WeightedKey>): AsyncIterable<WeightedKey> {
+  try {
+    yield* keys;
+  } catch (err) {
+    if (!isUnreadable(err)) throw err;
+  }
 }
