@@ -1,0 +1,63 @@
+/**
+ * What part of the repository a catalog holds (issue 20: a laptop that restores one prefix of a
+ * billion-version repository needs only that prefix's metadata). A whole catalog holds every
+ * version; a scoped one holds every version of some (bucket, prefix) pairs and nothing else, and
+ * must never answer a question outside them as if it knew (docs/scale-out.md "Scoped catalogs").
+ * The scope lives in catalog_info; this module is its only reader and writer.
+ */
+import type { Catalog } from './catalog.js';
+import { sqlite } from './connection.js';
+
+/** A prefix of one bucket ('' for the whole bucket) a scoped catalog holds every version of. */
+export interface CatalogPrefix {
+  bucket: string;
+  prefix: string;
+}
+
+const SCOPE = 'scope';
+
+/** The catalog's scope, sorted by bucket then prefix; null: the whole repository. */
+export function catalogScope(catalog: Catalog): CatalogPrefix[] | null {
+  const text = sqlite(catalog).prepare('SELECT value FROM catalog_info WHERE name = ?').pluck().get(SCOPE) as string | undefined;
+  return text === undefined ? null : (JSON.parse(text) as CatalogPrefix[]);
+}
+
+/** Records the scope (null: the whole repository), with no prefix inside another. */
+export function setCatalogScope(catalog: Catalog, scope: readonly CatalogPrefix[] | null): void {
+  const db = sqlite(catalog);
+  if (scope === null) {
+    db.prepare('DELETE FROM catalog_info WHERE name = ?').run(SCOPE);
+    return;
+  }
+  const normal = normalizeScope(scope);
+  db.prepare('INSERT INTO catalog_info (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(SCOPE, JSON.stringify(normal));
+}
+
+/** Sorted, without duplicates or prefixes that another of the list already covers. */
+export function normalizeScope(scope: readonly CatalogPrefix[]): CatalogPrefix[] {
+  const sorted = [...scope].sort((a, b) => (a.bucket === b.bucket ? (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0) : a.bucket < b.bucket ? -1 : 1));
+  const out: CatalogPrefix[] = [];
+  for (const p of sorted) {
+    const last = out.at(-1);
+    if (last !== undefined && last.bucket === p.bucket && p.prefix.startsWith(last.prefix)) continue;
+    out.push({ bucket: p.bucket, prefix: p.prefix });
+  }
+  return out;
+}
+
+/** Whether every key of `bucket` starting with `prefix` is inside the scope (null scope: always). */
+export function scopeCovers(scope: readonly CatalogPrefix[] | null, bucket: string, prefix: string): boolean {
+  if (scope === null) return true;
+  return scope.some((p) => p.bucket === bucket && prefix.startsWith(p.prefix));
+}
+
+/** Whether any key of `bucket` starting with `prefix` can be inside the scope. */
+export function scopeOverlaps(scope: readonly CatalogPrefix[] | null, bucket: string, prefix: string): boolean {
+  if (scope === null) return true;
+  return scope.some((p) => p.bucket === bucket && (prefix.startsWith(p.prefix) || p.prefix.startsWith(prefix)));
+}
+
+/** `s3://bucket/prefix` for messages. */
+export function describeScope(scope: readonly CatalogPrefix[]): string {
+  return scope.map((p) => `s3://${p.bucket}/${p.prefix}`).join(', ');
+}
