@@ -30,7 +30,7 @@ type Command = Commander.Command;
 /** Every command with an action, by its path (`lakeguard <path> --help`). */
 const COMMAND_PATHS = [
   'init', 'backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'runs ack', 'versions', 'find', 'ls',
-  'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'cost', 'unlock', 'migrate', 'policy show',
+  'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'catalog info', 'cost', 'unlock', 'migrate', 'policy show',
 ] as const;
 type CommandPath = (typeof COMMAND_PATHS)[number];
 
@@ -66,7 +66,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     notes: {
       init: 'created', backup: 'complete', restore: 'restored', rollback: 'rolled back (or, with --dry-run, planned)', verify: 'no damage', forget: 'done', prune: 'done', 'lock extend': 'done',
       versions: 'ok (also when the key has no versions)', find: 'ok (also when nothing matched)', ls: 'ok (also when the prefix is empty)',
-      'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', 'runs ack': 'acknowledged', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
+      'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', 'catalog info': 'shown', 'runs ack': 'acknowledged', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
     },
   },
   {
@@ -101,7 +101,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'runs show': 'bad usage or unknown run',
       'runs ack': 'bad usage, unknown run, or the run is not suspect or already acknowledged',
       calendar: 'bad usage or unknown group',
-      'catalog sync': 'bad usage (also with --offline)',
+      'catalog sync': 'bad usage (also with --offline, or --prefix with --all)',
       cost: 'bad usage (unknown group or class)',
       'policy show': 'invalid policy',
     },
