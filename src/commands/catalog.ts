@@ -86,6 +86,12 @@ prefix, or --all, empties the catalog and imports the new scope from the beginni
             signal,
             ...(widen === undefined ? {} : { widen }),
           });
+          // A prefix that holds nothing may be a typo (or a partition not backed up yet): say so, it is not an error.
+          if (Array.isArray(widen) && report.scope !== null) {
+            for (const p of widen) {
+              if (db.nthKey(p.bucket, p.prefix, null, 1) === undefined) reporter.event({ type: 'warning', message: `no version in the repository is under ${describeScope([p])} (yet)` });
+            }
+          }
           const damaged = report.damage.length > 0 || report.missingCount > 0;
           reporter.summary({ catalog: catalogPath, ...report, ok: !damaged }, describeSync(report, catalogPath, repo.location));
           return damaged ? ExitCode.error : ExitCode.ok;

@@ -65,6 +65,11 @@ describe('catalog sync --prefix on the real S3 server (two hosts)', { timeout: 2
     ok(await on('host-b', 'restore', '--bucket', source, '--prefix', 'dt=02/', '--to-dir', out, '--quiet'));
     const expected = new Map(Array.from({ length: FILES }, (_, i) => [`dt=02/part-${String(i).padStart(3, '0')}.json`, sha(body(2, i))]));
     expect(hashTree(out)).toEqual(expected);
+
+    // A prefix that holds nothing (a typo, or a day not backed up yet) is said, not an error.
+    const empty = ok(await on('host-d', 'catalog', 'sync', '--prefix', `s3://${source}/dt=09/`));
+    expect(empty.stderr).toBe(`warning: no version in the repository is under s3://${source}/dt=09/ (yet)\n`);
+    expect(empty.stdout).toContain(`holds: only s3://${source}/dt=09/ (scoped)`);
   });
 
   it("host B's next command imports A's new run scoped", async () => {
