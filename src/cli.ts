@@ -101,7 +101,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'runs show': 'bad usage or unknown run',
       'runs ack': 'bad usage, unknown run, or the run is not suspect or already acknowledged',
       calendar: 'bad usage or unknown group',
-      'catalog sync': 'bad usage (also with --offline, or --prefix with --all)',
+      'catalog sync': 'bad usage (also with --offline)',
       cost: 'bad usage (unknown group or class)',
       'policy show': 'invalid policy',
     },
