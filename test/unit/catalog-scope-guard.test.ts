@@ -202,6 +202,14 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     expect(messagesOf(found, 'match').map((m) => m.key)).toEqual(['in/a.csv', 'in/sub/b.csv']);
     const diff = ok(await inProcess(['diff', '1', '2', '--bucket', 'lake', '--prefix', 'in/', '--json']));
     expect(summaryOf(diff)).toMatchObject({ added: { objects: 0 }, changed: { objects: 1 }, deleted: { objects: 0 } });
+    // The live side inside the scope: in/a.csv changed since run 1, nothing else.
+    const live = ok(await inProcess(['diff', '1', 'live', '--prefix', 'in/', '--json']));
+    expect(summaryOf(live)).toMatchObject({ changed: { objects: 1 }, added: { objects: 0 }, deleted: { objects: 0 }, unchanged: { objects: 1 } });
+    const plan = ok(await inProcess(['rollback', '--bucket', 'lake', '--prefix', 'in/', '--at', '1', '--dry-run', '--json']));
+    // Back to run 1: the two keys under in/ planned, nothing deleted, nothing outside in/.
+    const actions = Object.values(summaryOf(plan).actions as Record<string, { keys: number }>);
+    expect(actions.reduce((n, a) => n + a.keys, 0)).toBe(2);
+    expect(summaryOf(plan)).toMatchObject({ dryRun: true, actions: { delete: { keys: 0 } }, target: expect.stringMatching(/\/lake\/in\/$/) });
     const target = join(dir.path, 'restored');
     ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'in/', '--run', '1', '--to-dir', target, '--quiet']));
     expect(readFileSync(join(target, 'in/a.csv'), 'utf8')).toBe('a,1\n');
