@@ -64,11 +64,6 @@ export function requireInScope(catalog: Catalog, command: string, selections: It
   throw new UsageError(`${command}: ${printable(selectionUrl(outside))} reaches outside the catalog's scope: ${holdsOnly(scope)}. Narrow the selection to that, or run ${widen} first`);
 }
 
-/** Whether the catalog is scoped (for commands that label answers rather than refuse them). */
-export function isScoped(catalog: Catalog): boolean {
-  return catalogScope(catalog) !== null;
-}
-
 /** "this catalog holds only s3://b/p/ (scoped)": the scope named the same way by every refusal. */
 export function holdsOnly(scope: readonly CatalogPrefix[]): string {
   return `this catalog holds only ${printable(describeScope(scope))} (scoped)`;

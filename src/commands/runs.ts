@@ -4,6 +4,7 @@ import { findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
 import type { FailureRecord, RunRow } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format.js';
+import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { catalogScope, type CatalogPrefix } from '../catalog/scope.js';
 import { holdsOnly, requireWholeCatalog } from './catalog-scope-guard.js';
@@ -211,7 +212,13 @@ function runVersionPrinter(reporter: Reporter): ListPrinter<RunVersion> {
 function showScoped(d: RunDetails, scope: readonly CatalogPrefix[], verdict: [string, string][], reporter: Reporter): void {
   const lines = headLines(d);
   lines.push(...counterLines(d.run));
-  lines.push(['versions', `not known here: ${holdsOnly(scope)}; \`lakeguard diff ${d.run.seq > 1 ? d.run.seq - 1 : '<from>'} ${d.run.seq} --bucket B --prefix P\` counts what the run changed inside it`]);
+  // The way to the run's versions inside the scope (its first prefix, as an example).
+  const { bucket, prefix } = scope[0]!;
+  const inside =
+    d.run.seq > 1
+      ? `\`lakeguard diff ${d.run.seq - 1} ${d.run.seq} --bucket ${bucket}${prefix === '' ? '' : ` --prefix ${prefix}`} --details\` lists what it changed inside it`
+      : `\`lakeguard ls s3://${bucket}/${prefix} --at ${d.run.id}\` shows what it recorded inside it`;
+  lines.push(['versions', printable(`not known here: ${holdsOnly(scope)}; ${inside}`)]);
   lines.splice(3, 0, ...verdict);
   reporter.summary(
     {

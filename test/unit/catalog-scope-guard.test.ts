@@ -78,7 +78,7 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
   let policy: string;
   let catalogPath: string;
   const runIds: string[] = [];
-  const env = { LAKEGUARD_PASSWORD: 'scope-guard-pw', LAKEGUARD_CACHE_DIR: '', TZ: 'UTC' };
+  const env = { LAKEGUARD_CACHE_DIR: '', TZ: 'UTC' };
   const cli = (args: string[]): Promise<CliResult> => runCli(['--policy', policy, '--catalog', catalogPath, ...args], env);
   /**
    * The same command through cli.ts's main() in this process (argument parsing, action wrapper,
@@ -135,7 +135,8 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     env.LAKEGUARD_CACHE_DIR = join(dir.path, 'cache');
     policy = join(dir.path, 'lakeguard.yaml');
     catalogPath = join(dir.path, 'catalog.db');
-    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+    // Unencrypted: no key derivation per command (the rules do not depend on encryption).
+    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
     writeTree(join(dir.path, 'lake'), { 'in/a.csv': 'a,1\n', 'in/sub/b.csv': 'b,2\n', 'out/c.csv': 'c,3\n', 'top.txt': 'top' });
     ok(await cli(['init']));
     ok(await cli(['backup', '--quiet']));
@@ -226,6 +227,6 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     expect(summaryOf(shown)).toMatchObject({ id: runIds[1], versionsRecorded: null, changes: null, scope: [{ bucket: 'lake', prefix: 'in/' }] });
     const text = ok(await cli(['runs', 'show', runIds[1]!]));
     expect(text.stdout).toMatch(/^listing +4 seen: /m);
-    expect(text.stdout).toMatch(/^versions +not known here: this catalog holds only s3:\/\/lake\/in\/ \(scoped\); `lakeguard diff 1 2 --bucket B --prefix P` counts/m);
+    expect(text.stdout).toMatch(/^versions +not known here: this catalog holds only s3:\/\/lake\/in\/ \(scoped\); `lakeguard diff 1 2 --bucket lake --prefix in\/ --details` lists what it changed inside it$/m);
   });
 });
