@@ -229,4 +229,12 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     expect(text.stdout).toMatch(/^listing +4 seen: /m);
     expect(text.stdout).toMatch(/^versions +not known here: this catalog holds only s3:\/\/lake\/in\/ \(scoped\); `lakeguard diff 1 2 --bucket lake --prefix in\/ --details` lists what it changed inside it$/m);
   });
+
+  // Last: it makes the catalog whole again.
+  it('catalog rebuild is allowed and writes a whole catalog', async () => {
+    ok(await inProcess(['catalog', 'rebuild', '--quiet']));
+    const ls = ok(await inProcess(['ls', 's3://lake/', '--json']));
+    expect(messagesOf(ls, 'entry').map((e) => e.name)).toEqual(['in/', 'out/', 'top.txt']);
+    ok(await inProcess(['prune', '--dry-run', '--quiet']));
+  });
 });
