@@ -5,9 +5,9 @@
  */
 import { IntegrityError, LakeguardError, UsageError } from '../errors.js';
 import { getBytes, type ObjectStore } from '../storage/types.js';
-import { FORMAT_NAME, FORMAT_VERSION, REPOSITORY_ID_RE, canonicalJson, type KeyFile, type RepositoryConfig } from './config.js';
+import { CONFIG_KEY_ID, FORMAT_NAME, FORMAT_VERSION, REPOSITORY_ID_RE, canonicalJson, type KeyFile, type RepositoryConfig } from './config.js';
 import { deriveKey, deriveSubkey, hmacHex, unwrapMasterKeys, type MasterKeys } from './crypto.js';
-import { listPrefix } from './layout.js';
+import { fileName, listPrefix } from './layout.js';
 
 /** HKDF label of the version 2 config MAC key (docs/repository-format.md, "Subkeys"). */
 const CONFIG_MAC_LABEL = 'lakeguard v2 config mac';
@@ -53,6 +53,12 @@ export function parseConfig(raw: Buffer, location: string): RepositoryConfig {
       hint: 'restore the original config object; lakeguard refuses a modified config',
     });
   }
+  const removed = (config.encryption as { passwordRemoved?: unknown }).passwordRemoved;
+  if (removed !== undefined && typeof removed !== 'string') {
+    throw new IntegrityError(`repository config at ${location} has an invalid encryption.passwordRemoved ${JSON.stringify(removed)}`, {
+      hint: 'restore the original config object; lakeguard refuses a modified config',
+    });
+  }
   const lock = config.objectLock as unknown;
   if (lock !== undefined) {
     const l = lock as { mode?: unknown; retentionDays?: unknown };
@@ -65,21 +71,29 @@ export function parseConfig(raw: Buffer, location: string): RepositoryConfig {
   return config;
 }
 
+/** The master keys and the key that opened them: `config` (CONFIG_KEY_ID) or a keys/ file's name. */
+export interface UnlockedKeys {
+  keys: MasterKeys;
+  keyId: string;
+}
+
 /**
- * The master keys, from the config's wrapped key or any keys/ object the password opens. A
- * keys/ object that is not a usable key file is named (warn) and skipped: anyone who can write
- * to keys/ must not be able to lock the owner out with one bad object.
+ * The master keys, from the config's wrapped key (unless its password was removed) or any keys/
+ * object the password opens. A keys/ object that is not a usable key file is named (warn) and
+ * skipped: anyone who can write to keys/ must not be able to lock the owner out with one bad object.
  */
-export async function unlockKeys(store: ObjectStore, config: RepositoryConfig, password: string, warn: (message: string) => void): Promise<MasterKeys | null> {
+export async function unlockKeys(store: ObjectStore, config: RepositoryConfig, password: string, warn: (message: string) => void): Promise<UnlockedKeys | null> {
   if (config.encryption.algorithm === 'none') return null;
-  const primary = unwrapMasterKeys(await deriveKey(password, config.encryption.kdf), config.encryption.wrappedKey);
-  if (primary !== null) return primary;
+  if (config.encryption.passwordRemoved === undefined) {
+    const primary = unwrapMasterKeys(await deriveKey(password, config.encryption.kdf), config.encryption.wrappedKey);
+    if (primary !== null) return { keys: primary, keyId: CONFIG_KEY_ID };
+  }
   for await (const item of store.list(listPrefix('keys'))) {
     if (item.kind !== 'object') continue;
     try {
       const file = parseKeyFile(await getBytes(store, item.key));
       const keys = unwrapMasterKeys(await deriveKey(password, file.kdf), file.wrappedKey);
-      if (keys !== null) return keys;
+      if (keys !== null) return { keys, keyId: fileName('keys', item.key)! };
     } catch (err) {
       if (!(err instanceof IntegrityError)) throw err;
       warn(`${store.location}${item.key} skipped: not a usable key file (${err.message})`);
@@ -88,7 +102,8 @@ export async function unlockKeys(store: ObjectStore, config: RepositoryConfig, p
   return null;
 }
 
-function parseKeyFile(body: Buffer): KeyFile {
+/** A key file's JSON, checked for the fields a password needs (IntegrityError naming what is wrong). */
+export function parseKeyFile(body: Buffer): KeyFile {
   let file: Partial<KeyFile> | null;
   try {
     file = JSON.parse(body.toString('utf8')) as Partial<KeyFile> | null;

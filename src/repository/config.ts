@@ -41,16 +41,25 @@ export type EncryptionConfig =
        * chunker, a weakened KDF, a removed Object Lock) is refused on open.
        */
       configMac: string;
+      /**
+       * When the password of `config` was removed (`key remove config`, `key passwd`): no password
+       * opens `wrappedKey` any more (it is sealed under a random key that was thrown away), so
+       * readers go straight to keys/. Covered by the config MAC like every other field.
+       */
+      passwordRemoved?: string;
     }
   | { algorithm: 'none' };
 
-/** An extra password: keys/<id>. */
+/** A password in a key file: keys/<id>, where id is the SHA-256 of the file. */
 export interface KeyFile {
   created: string;
   host?: string;
   kdf: KdfParams;
   wrappedKey: string;
 }
+
+/** The id `key list` and `key remove` give the password whose wrapped key is in `config`. */
+export const CONFIG_KEY_ID = 'config';
 
 export function newRepositoryId(): string {
   return randomBytes(16).toString('hex');

@@ -5,14 +5,15 @@
  * need them lives apart: config-file.ts (config and key files on open), layout.ts, documents.ts,
  * pack.ts, packer.ts, remove.ts, locks.ts.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
 import { IntegrityError, LakeguardError, RepositoryMissingError, StorageError, UsageError, WrongPasswordError, isNotFound } from '../errors.js';
 import { getBytes, readAll, type ObjectEntry, type ObjectRetention, type ObjectStore, type PutOptions, type RequestStats } from '../storage/types.js';
 import { DEFAULT_CHUNKER, type ChunkerParams } from './chunker.js';
-import { configMac, parseConfig, requireObjectLock, unlockKeys } from './config-file.js';
+import { configMac, parseConfig, parseKeyFile, requireObjectLock, unlockKeys } from './config-file.js';
 import { compressBlob, decompressBlob } from './compress.js';
 import {
+  CONFIG_KEY_ID,
   FORMAT_NAME,
   FORMAT_VERSION,
   canonicalJson,
@@ -97,6 +98,18 @@ const AAD_HEADER = Buffer.from('lakeguard pack header v1');
 export type { DocumentDir } from './documents.js';
 export type { FileType } from './layout.js';
 
+/** A password of the repository as `key list` shows it (docs/keys.md). */
+export interface RepositoryKey {
+  /** CONFIG_KEY_ID for the password in `config`, else the key file's name (its SHA-256). */
+  id: string;
+  /** When it was added (for `config`, when the repository was created); null when unreadable. */
+  created: string | null;
+  /** The host it was added on; null for `config` (which does not record one) and unreadable files. */
+  host: string | null;
+  /** Why no password can open this key file (not JSON, fields missing), or null. */
+  problem: string | null;
+}
+
 /** A file of the repository as listed: its name (a pack's id) and size in bytes. */
 export interface RepositoryFile {
   name: string;
@@ -120,6 +133,8 @@ export class Repository {
   ) {}
 
   private retentionListener: RetentionListener | null = null;
+  /** The key the password opened (CONFIG_KEY_ID or a key file's name); null when unencrypted or just created. */
+  private openedKeyId: string | null = null;
 
   /** The Object Lock setting, or null when objects are written without retention. */
   get objectLock(): ObjectLockConfig | null {
@@ -222,8 +237,9 @@ export class Repository {
     if (config.encryption.algorithm === 'none') return new Repository(store, config, null, putDefaults);
 
     const password = await opts.password();
-    const keys = await unlockKeys(store, config, password, opts.onWarning ?? (() => {}));
-    if (keys === null) throw new WrongPasswordError(store.location);
+    const unlocked = await unlockKeys(store, config, password, opts.onWarning ?? (() => {}));
+    if (unlocked === null) throw new WrongPasswordError(store.location);
+    const keys = unlocked.keys;
     const expected = Buffer.from(configMac(keys, config), 'hex');
     const mac = config.encryption.configMac;
     const actual = Buffer.from(typeof mac === 'string' && /^[0-9a-f]{64}$/.test(mac) ? mac : '', 'hex');
@@ -232,7 +248,14 @@ export class Repository {
         hint: 'restore the original config object; lakeguard refuses a modified config',
       });
     }
-    return new Repository(store, config, keys, putDefaults);
+    const repo = new Repository(store, config, keys, putDefaults);
+    repo.openedKeyId = unlocked.keyId;
+    return repo;
+  }
+
+  /** The key this repository was opened with: CONFIG_KEY_ID, a key file's name, or null (unencrypted, or created by init). */
+  get openedWithKey(): string | null {
+    return this.openedKeyId;
   }
 
   /**
@@ -289,7 +312,56 @@ export class Repository {
     return null;
   }
 
-  /** Adds another password (keys/<id>) that opens the same master key. */
+  /**
+   * Every password of the repository: config's (unless it was removed), then each keys/ object,
+   * an unusable one with its problem. keys/ holds a handful of small files: one LIST, a GET each.
+   */
+  async listKeys(): Promise<RepositoryKey[]> {
+    const encryption = this.config.encryption;
+    if (encryption.algorithm === 'none') return [];
+    const keys: RepositoryKey[] = [];
+    if (encryption.passwordRemoved === undefined) keys.push({ id: CONFIG_KEY_ID, created: this.config.created, host: null, problem: null });
+    for await (const item of this.store.list(listPrefix('keys'))) {
+      if (item.kind !== 'object') continue;
+      const id = fileName('keys', item.key)!;
+      try {
+        const file = parseKeyFile(await getBytes(this.store, item.key));
+        keys.push({ id, created: typeof file.created === 'string' ? file.created : null, host: typeof file.host === 'string' ? file.host : null, problem: null });
+      } catch (err) {
+        if (!(err instanceof IntegrityError)) throw err;
+        keys.push({ id, created: null, host: null, problem: err.message });
+      }
+    }
+    return keys;
+  }
+
+  /**
+   * Removes the password of `config` and returns the repository opened with the new config: its
+   * wrappedKey is sealed again under a random key nobody keeps (so a reader of any version
+   * still parses it, and no password opens it) and `passwordRemoved` says so; the MAC is
+   * recomputed. One PUT, like migrate: a crash leaves the old or the new config. The caller
+   * holds an exclusive lock and has checked that another password remains.
+   */
+  async removeConfigPassword(): Promise<Repository> {
+    const encryption = this.config.encryption;
+    if (this.keys === null || encryption.algorithm === 'none') throw new UsageError('this repository is not encrypted; it has no passwords');
+    if (encryption.passwordRemoved !== undefined) return this;
+    // Overwrites config: only the one this process checked on open, never one changed since.
+    await this.checkConfig();
+    const unsigned = {
+      ...this.config,
+      encryption: { ...encryption, wrappedKey: wrapMasterKeys(randomBytes(32), this.keys), passwordRemoved: new Date().toISOString(), configMac: '' },
+    } as RepositoryConfig;
+    const config = { ...unsigned, encryption: { ...unsigned.encryption, configMac: configMac(this.keys, unsigned) } } as RepositoryConfig;
+    const next = new Repository(this.store, config, this.keys, this.putDefaults);
+    next.retentionListener = this.retentionListener;
+    next.openedKeyId = this.openedKeyId;
+    // Under Object Lock the old config version stays (retained) below the new one: docs/keys.md.
+    await next.put('config', Buffer.from(JSON.stringify(config, null, 2) + '\n'), { contentType: 'application/json' });
+    return next;
+  }
+
+  /** Adds another password (keys/<id>, recording this host and the time) that opens the same master keys; returns its id. */
   async addPassword(password: string, kdf: KdfParams = defaultKdfParams()): Promise<string> {
     if (this.keys === null) throw new UsageError('this repository is not encrypted; it has no passwords');
     const file: KeyFile = {
