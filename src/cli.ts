@@ -8,6 +8,7 @@ import * as diff from './commands/diff.js';
 import * as find from './commands/find.js';
 import * as forgetCmd from './commands/forget.js';
 import * as init from './commands/init.js';
+import * as keyCmd from './commands/key.js';
 import * as lock from './commands/lock.js';
 import * as ls from './commands/ls.js';
 import { setMainOptions, type MainOptions } from './commands/main-options.js';
@@ -31,6 +32,7 @@ type Command = Commander.Command;
 const COMMAND_PATHS = [
   'init', 'backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'runs ack', 'versions', 'find', 'ls',
   'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'catalog info', 'cost', 'unlock', 'migrate', 'policy show',
+  'key list', 'key add', 'key remove', 'key passwd',
 ] as const;
 type CommandPath = (typeof COMMAND_PATHS)[number];
 
@@ -67,6 +69,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       init: 'created', backup: 'complete', restore: 'restored', rollback: 'rolled back (or, with --dry-run, planned)', verify: 'no damage', forget: 'done', prune: 'done', 'lock extend': 'done',
       versions: 'ok (also when the key has no versions)', find: 'ok (also when nothing matched)', ls: 'ok (also when the prefix is empty)',
       'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', 'catalog info': 'shown', 'runs ack': 'acknowledged', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
+      'key list': 'listed', 'key add': 'added', 'key remove': 'removed', 'key passwd': 'changed',
     },
   },
   {
@@ -80,6 +83,8 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       verify: 'damage found (every affected object is named) or error',
       prune: 'error (or damaged packs were found and kept)',
       'lock extend': 'error, or referenced objects missing or hidden (each named)',
+      'key remove': 'error, or the key file is retained by Object Lock (its date named; nothing removed)',
+      'key passwd': 'error, or the old key file is retained by Object Lock (the new key was added; both open until that date)',
       'catalog rebuild':
         'error, or the repository is damaged (object versions whose content is in no index file or a missing pack, unreadable record blobs, skipped files, runs the old catalog has whose manifest is gone: each is listed; the rest is in the new catalog)',
       'catalog sync': 'error, or something in the repository could not be applied (listed; the rest was)',
@@ -110,6 +115,10 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       versions: 'bad usage, or a key outside a scoped catalog',
       find: 'bad usage, or a glob or bucket reaching outside a scoped catalog',
       diff: 'bad usage, or a selection outside a scoped catalog',
+      'key list': 'bad usage, or an unencrypted repository',
+      'key add': 'bad usage, an unencrypted repository, or the two typed passwords differ',
+      'key remove': 'bad usage, no such key, the last key, or (without --force) the key in use',
+      'key passwd': 'bad usage, an unencrypted repository, the two typed passwords differ, or the only key would go',
     },
   },
   {
@@ -135,7 +144,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     code: ExitCode.locked,
     meaning: "repository locked by another operation, or this command's own lock was lost",
     short: 'locked',
-    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate', 'runs ack'], {
+    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate', 'runs ack', 'key remove', 'key passwd'], {
       restore: 'locked (a prune or forget runs)',
       rollback: 'locked (a prune or forget runs)',
       verify: 'locked (a prune or forget runs)',
@@ -147,14 +156,22 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     code: ExitCode.wrongPassword,
     meaning: 'wrong or missing password',
     short: 'wrong password',
-    commands: only(['init', ...OPENS_REPOSITORY], { init: 'no password or an empty one (from the environment, a password file or a password command)' }),
+    commands: only(['init', ...OPENS_REPOSITORY], {
+      init: 'no password or an empty one (from the environment, a password file or a password command)',
+      'key add': 'wrong password, or no new password (or an empty one)',
+      'key passwd': 'wrong password, or no new password (or an empty one)',
+    }),
   },
   {
     code: ExitCode.interrupted,
     meaning: 'interrupted (SIGINT/SIGTERM)',
     short: 'interrupted',
     // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
-    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync'], { prune: 'interrupted (the repository stays consistent)' }),
+    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'key add', 'key passwd'], {
+      prune: 'interrupted (the repository stays consistent)',
+      'key add': 'interrupted at the password prompt (nothing changed)',
+      'key passwd': 'interrupted at the password prompt (nothing changed)',
+    }),
   },
 ];
 
@@ -232,7 +249,7 @@ export function buildProgram(argv: readonly string[] = [], options: MainOptions 
     .addHelpText('after', PROGRAM_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, policyCmd]) command.register(program);
+  for (const command of [init, backup, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, keyCmd, policyCmd]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   addExitStatusHelp(program, '');
   setMainOptions(program, options);

@@ -101,15 +101,7 @@ export function readPassword(opts: GlobalOptions, policy: Policy, { forInit = fa
     }
     return password;
   };
-  const fromFile = (path: string, what: string): string => {
-    let password: string;
-    try {
-      password = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
-    } catch (err) {
-      throw new UsageError(`cannot read the password file ${path} (${what}): ${(err as NodeJS.ErrnoException).code ?? err}`);
-    }
-    return nonEmpty(password, `the password file ${path} (${what})`);
-  };
+  const fromFile = (path: string, what: string): string => nonEmpty(readPasswordFile(path, what), `the password file ${path} (${what})`);
   const fromCommand = (command: string, what: string): string => {
     let password: string;
     try {
@@ -133,6 +125,15 @@ export function readPassword(opts: GlobalOptions, policy: Policy, { forInit = fa
     });
   }
   return value;
+}
+
+/** A password file's content without its final line break; `what` names where the path came from (e.g. `--password-file`). */
+export function readPasswordFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new UsageError(`cannot read the password file ${path} (${what}): ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
 }
 
 export function defaultCatalogPath(repositoryId: string): string {

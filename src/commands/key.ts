@@ -1,0 +1,151 @@
+import type { Command } from 'commander';
+import { Catalog } from '../catalog/catalog.js';
+import { LockDates } from '../catalog/lock-dates.js';
+import { LakeguardError, UsageError } from '../errors.js';
+import { CONFIG_KEY_ID } from '../repository/config.js';
+import { MIN_KEY_ID_PREFIX, removeKey, type KeyRemoval } from '../repository/keys.js';
+import { RepositoryLock } from '../repository/locks.js';
+import type { Repository } from '../repository/repository.js';
+import { table } from '../util/format.js';
+import { action } from './action.js';
+import { readNewPassword } from './new-password.js';
+import { openRepository } from './open-repository.js';
+import type { Reporter } from './reporter.js';
+
+const NEW_PASSWORD_HELP = `
+The new password comes from --new-password-file, else $LAKEGUARD_NEW_PASSWORD, else it is
+typed twice at a terminal; the repository is opened with the usual password
+(--password-file, LAKEGUARD_PASSWORD, ...). See docs/keys.md.`;
+
+export function register(program: Command): void {
+  const key = program.command('key').description('passwords of an encrypted repository: list, add, remove, change (docs/keys.md)');
+  key
+    .command('list')
+    .description('list the passwords (keys) of the repository, with the host and time each was added')
+    .addHelpText(
+      'after',
+      `
+The key named "config" is the password given to init (its wrapped key is in the repository's
+config); the others are keys/ files, named by the SHA-256 of their content. "*" marks the key
+this command opened the repository with. A damaged key file is listed with its problem.`,
+    )
+    .action(
+      action(async ({ cmd, reporter }) => {
+        const { repo } = await openRepository(cmd, reporter);
+        requireEncrypted(repo);
+        const keys = (await repo.listKeys()).map((k) => ({ ...k, current: k.id === repo.openedWithKey }));
+        const rows = keys.map((k) => [k.current ? '*' : '', shortId(k.id), k.created ?? '-', k.host ?? '-', k.problem === null ? '' : `unusable: ${k.problem}`]);
+        reporter.summary({ repository: repo.location, keys }, table(['', 'ID', 'CREATED', 'HOST', ''], rows));
+      }),
+    );
+  key
+    .command('add')
+    .description('add a password that opens the repository (a new keys/ file recording this host and the time)')
+    .option('--new-password-file <path>', 'read the new password from this file')
+    .addHelpText('after', NEW_PASSWORD_HELP)
+    .action(
+      action(async ({ cmd, reporter }) => {
+        const { repo, catalogPath } = await openRepository(cmd, reporter);
+        requireEncrypted(repo);
+        const password = await readNewPassword(cmd.opts<{ newPasswordFile?: string }>().newPasswordFile);
+        const id = await withRetentionDates(repo, catalogPath, () => repo.addPassword(password));
+        reporter.summary({ repository: repo.location, added: id }, `added key ${shortId(id)} (${id}) to ${repo.location}`);
+      }),
+    );
+  key
+    .command('remove')
+    .description('remove a password: it no longer opens the repository (the last one is never removed)')
+    .argument('<id>', `"config", or a key id (at least ${MIN_KEY_ID_PREFIX} characters, as key list shows it)`)
+    .option('--force', 'also remove the key this command opened the repository with')
+    .addHelpText(
+      'after',
+      `
+Removing "config" rewrites the repository's config once (under an exclusive lock) so that no
+password opens the wrapped key in it. A key file under Object Lock retention cannot be deleted
+before its retain-until date: nothing is removed, the date is named (exit 1).
+Removing a password does not change the master keys: whoever read them with it can still
+decrypt the repository. docs/keys.md says what to do about a leaked password.`,
+    )
+    .action(
+      action(async ({ cmd, reporter }, given: string) => {
+        const { repo, catalogPath } = await openRepository(cmd, reporter);
+        requireEncrypted(repo);
+        const force = cmd.opts<{ force?: boolean }>().force ?? false;
+        const result = await underExclusiveLock(repo, 'key remove', () => withRetentionDates(repo, catalogPath, () => removeKey(repo, given, { force })));
+        reportRemoval(reporter, repo, result, null);
+      }),
+    );
+  key
+    .command('passwd')
+    .description('change the password this command opened the repository with: add the new one, then remove the old one')
+    .option('--new-password-file <path>', 'read the new password from this file')
+    .addHelpText(
+      'after',
+      `${NEW_PASSWORD_HELP}
+In that order: a crash in between leaves both passwords working (run \`key remove\` on the
+old one). Under Object Lock an old key file stays until its retention ends (exit 1, named).`,
+    )
+    .action(
+      action(async ({ cmd, reporter }) => {
+        const { repo, catalogPath } = await openRepository(cmd, reporter);
+        requireEncrypted(repo);
+        const password = await readNewPassword(cmd.opts<{ newPasswordFile?: string }>().newPasswordFile);
+        const old = repo.openedWithKey!;
+        const result = await underExclusiveLock(repo, 'key passwd', () =>
+          withRetentionDates(repo, catalogPath, async () => {
+            const added = await repo.addPassword(password);
+            return { added, removal: await removeKey(repo, old, { force: true }) };
+          }),
+        );
+        reportRemoval(reporter, repo, result.removal, result.added);
+      }),
+    );
+}
+
+function requireEncrypted(repo: Repository): void {
+  if (!repo.encrypted) throw new UsageError(`the repository at ${repo.location} is not encrypted; it has no passwords`);
+}
+
+/** What `key list` prints of an id: `config`, or the first characters of a key file's name. */
+function shortId(id: string): string {
+  return id === CONFIG_KEY_ID ? id : id.slice(0, MIN_KEY_ID_PREFIX);
+}
+
+/** No other lakeguard process uses the repository while a key goes: two removals cannot each count on the other's key. */
+async function underExclusiveLock<T>(repo: Repository, operation: string, body: () => Promise<T>): Promise<T> {
+  const lock = await RepositoryLock.acquire(repo, 'exclusive', operation);
+  try {
+    return await body();
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+/** Under Object Lock, the catalog learns the retention of each key file and config written, so that `lock extend` need not ask. */
+async function withRetentionDates<T>(repo: Repository, catalogPath: string, body: () => Promise<T>): Promise<T> {
+  if (repo.objectLock === null) return body();
+  const catalog = Catalog.open(catalogPath, repo.id);
+  try {
+    const dates = new LockDates(catalog);
+    repo.onRetention((name, until, versionId) => dates.record(name, until, versionId));
+    return await body();
+  } finally {
+    repo.onRetention(null);
+    catalog.close();
+  }
+}
+
+function reportRemoval(reporter: Reporter, repo: Repository, result: KeyRemoval, added: string | null): void {
+  const addedText = added === null ? '' : `added key ${shortId(added)} (${added}); `;
+  if (!result.removed) {
+    throw new LakeguardError(
+      `${addedText}key ${result.id} is retained by Object Lock until ${result.lockedUntil.toISOString()}: it was not removed, and its password opens the repository until it is`,
+      { hint: `run \`lakeguard key remove ${result.id}\` after that date; see docs/keys.md for a leaked password` },
+    );
+  }
+  reporter.summary(
+    { repository: repo.location, ...(added === null ? {} : { added }), removed: result.id },
+    `${addedText}removed key ${result.id} from ${repo.location}`,
+  );
+}
+
