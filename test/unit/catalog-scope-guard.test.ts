@@ -1,8 +1,8 @@
 // Commands on a scoped catalog (docs/catalog.md "Commands on a scoped catalog"): the guard's two
 // rules on their own, then the real CLI on a file:// repository and a second host's catalog
-// synced with `catalog sync --prefix s3://lake/in/`: every command that decides from the whole repository refuses it (exit 2, one
-// line, nothing written to the repository), and every key selection answers inside the scope
-// and is refused when it reaches outside.
+// synced with `catalog sync --prefix s3://lake/in/`: every command that decides from the whole
+// repository refuses it (exit 2, one line, nothing written to the repository), and every key
+// selection answers inside the scope and is refused when it reaches outside.
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
