@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/catalog.js';
+import { setPendingDeletion } from '../catalog/forget.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { LakeguardError, UsageError } from '../errors.js';
 import { CONFIG_KEY_ID } from '../repository/config.js';
 import { MIN_KEY_ID_PREFIX, removeKey, type KeyRemoval } from '../repository/keys.js';
+import { objectKey } from '../repository/layout.js';
 import { RepositoryLock } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
 import { table } from '../util/format.js';
@@ -72,7 +74,7 @@ decrypt the repository. docs/keys.md says what to do about a leaked password.`,
         requireEncrypted(repo);
         const force = cmd.opts<{ force?: boolean }>().force ?? false;
         const result = await underExclusiveLock(repo, 'key remove', () => withRetentionDates(repo, catalogPath, () => removeKey(repo, given, { force })));
-        reportRemoval(reporter, repo, result, null);
+        reportRemoval(reporter, repo, catalogPath, result, null);
       }),
     );
   key
@@ -97,7 +99,7 @@ old one). Under Object Lock an old key file stays until its retention ends (exit
             return { added, removal: await removeKey(repo, old, { force: true }) };
           }),
         );
-        reportRemoval(reporter, repo, result.removal, result.added);
+        reportRemoval(reporter, repo, catalogPath, result.removal, result.added);
       }),
     );
 }
@@ -135,12 +137,25 @@ async function withRetentionDates<T>(repo: Repository, catalogPath: string, body
   }
 }
 
-function reportRemoval(reporter: Reporter, repo: Repository, result: KeyRemoval, added: string | null): void {
+/**
+ * The summary of a removal, or (a key file under retention) the error naming its date. That key
+ * file becomes a pending deletion of this host's catalog, as a retained manifest of forget does:
+ * `lock extend` here leaves it to expire, and the first `forget` after the date deletes it.
+ */
+function reportRemoval(reporter: Reporter, repo: Repository, catalogPath: string, result: KeyRemoval, added: string | null): void {
   const addedText = added === null ? '' : `added key ${shortId(added)} (${added}); `;
   if (!result.removed) {
+    const catalog = Catalog.open(catalogPath, repo.id);
+    try {
+      setPendingDeletion(catalog, objectKey('keys', result.id), result.lockedUntil.getTime());
+    } finally {
+      catalog.close();
+    }
     throw new LakeguardError(
-      `${addedText}key ${result.id} is retained by Object Lock until ${result.lockedUntil.toISOString()}: it was not removed, and its password opens the repository until it is`,
-      { hint: `run \`lakeguard key remove ${result.id}\` after that date; see docs/keys.md for a leaked password` },
+      `${addedText}key ${result.id} is retained by Object Lock until ${result.lockedUntil.toISOString()}: it was not removed, and its password opens the repository until then`,
+      {
+        hint: `\`lock extend\` on this host now leaves it to expire and the first \`forget\` after that date deletes it (or run \`lakeguard key remove ${result.id}\` then); see docs/keys.md`,
+      },
     );
   }
   reporter.summary(

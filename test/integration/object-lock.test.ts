@@ -279,6 +279,35 @@ describe('S3 Object Lock on the repository', () => {
       await s3.send(new DeleteObjectCommand({ Bucket: govBucket, Key: pack.Key!, VersionId: pack.VersionId, BypassGovernanceRetention: true }));
       expect((await versionsUnder(govBucket, pack.Key!)).length).toBe(0);
     });
+
+    it('key remove: a retained key file stays (exit 1, its date) and this host stops extending it; config loses its password in a new version', async () => {
+      const keyCli = (password: string, ...args: string[]) =>
+        runCli(['--policy', file, '--json', 'key', ...args], { ...env('gov'), LAKEGUARD_PASSWORD: password, LAKEGUARD_NEW_PASSWORD: 'second-password' });
+      const checked = async () => summaryOf(await cli('lock', 'extend', '--json', '--dry-run')).checked as number;
+      const add = await keyCli(PASSWORD, 'add');
+      expect(add.code, add.stderr).toBe(0);
+      const id = summaryOf(add).added as string;
+      const keyObject = `${prefix}keys/${id}`;
+      const retained = await retentionOf(govBucket, keyObject);
+      expect(retained.mode).toBe('GOVERNANCE');
+      const withKey = await checked();
+
+      const remove = await keyCli(PASSWORD, 'remove', id.slice(0, 8));
+      expect(remove.code).toBe(1);
+      expect(remove.stderr).toContain(`key ${id} is retained by Object Lock until ${new Date(retained.until).toISOString()}: it was not removed`);
+      expect((await versionsUnder(govBucket, keyObject)).map((v) => v.IsLatest)).toEqual([true]);
+      expect((await keyCli('second-password', 'list')).code).toBe(0);
+      expect(await checked()).toBe(withKey - 1); // a pending deletion: left to expire
+
+      const configKey = `${prefix}config`;
+      const retire = await keyCli('second-password', 'remove', 'config');
+      expect(retire.code, retire.stderr).toBe(0);
+      const configVersions = (await versionsUnder(govBucket, configKey)).filter((v) => v.Key === configKey);
+      expect(configVersions).toHaveLength(2);
+      for (const v of configVersions) expect((await retentionOf(govBucket, configKey, v.VersionId)).mode).toBe('GOVERNANCE');
+      expect((await keyCli(PASSWORD, 'list')).code).toBe(12);
+      expect(summaryOf(await keyCli('second-password', 'list')).keys).toMatchObject([{ id, current: true }]);
+    });
   });
 
   it('COMPLIANCE: not even a bypass deletes or shortens; removeRepositoryObject says locked', async () => {
