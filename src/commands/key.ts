@@ -1,11 +1,12 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/catalog.js';
-import { setPendingDeletion } from '../catalog/forget.js';
+import { pendingDeletions, setPendingDeletion } from '../catalog/forget.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { LakeguardError, UsageError } from '../errors.js';
 import { CONFIG_KEY_ID } from '../repository/config.js';
 import { MIN_KEY_ID_PREFIX, removeKey, type KeyRemoval } from '../repository/keys.js';
-import { objectKey } from '../repository/layout.js';
+import { fileName, objectKey } from '../repository/layout.js';
 import { RepositoryLock } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
 import { table } from '../util/format.js';
@@ -33,10 +34,13 @@ this command opened the repository with. A damaged key file is listed with its p
     )
     .action(
       action(async ({ cmd, reporter }) => {
-        const { repo } = await openRepository(cmd, reporter);
+        const { repo, catalogPath } = await openRepository(cmd, reporter);
         requireEncrypted(repo);
-        const keys = (await repo.listKeys()).map((k) => ({ ...k, current: k.id === repo.openedWithKey }));
-        const rows = keys.map((k) => [k.current ? '*' : '', shortId(k.id), k.created ?? '-', k.host ?? '-', k.problem === null ? '' : `unusable: ${k.problem}`]);
+        const pending = existsSync(catalogPath) ? await withCatalog(repo, catalogPath, async (catalog) => pendingKeyRemovals(catalog)) : new Set<string>();
+        const keys = (await repo.listKeys()).map((k) => ({ ...k, current: k.id === repo.openedWithKey, removalPending: pending.has(k.id) }));
+        const note = (k: (typeof keys)[number]): string =>
+          k.problem !== null ? `unusable: ${k.problem}` : k.removalPending ? 'removal pending (Object Lock): run `key remove` again once its retention ends' : '';
+        const rows = keys.map((k) => [k.current ? '*' : '', shortId(k.id), k.created ?? '-', k.host ?? '-', note(k)]);
         reporter.summary({ repository: repo.location, keys }, table(['', 'ID', 'CREATED', 'HOST', ''], rows));
       }),
     );
@@ -50,7 +54,10 @@ this command opened the repository with. A damaged key file is listed with its p
         const { repo, catalogPath } = await openRepository(cmd, reporter);
         requireEncrypted(repo);
         const password = await readNewPassword(cmd.opts<{ newPasswordFile?: string }>().newPasswordFile);
-        const id = await withRetentionDates(repo, catalogPath, () => repo.addPassword(password));
+        const id = await withCatalog(repo, catalogPath, async (catalog) => {
+          recordRetentionDates(repo, catalog);
+          return repo.addPassword(password);
+        });
         reporter.summary({ repository: repo.location, added: id }, `added key ${shortId(id)} (${id}) to ${repo.location}`);
       }),
     );
@@ -73,8 +80,13 @@ decrypt the repository. docs/keys.md says what to do about a leaked password.`,
         const { repo, catalogPath } = await openRepository(cmd, reporter);
         requireEncrypted(repo);
         const force = cmd.opts<{ force?: boolean }>().force ?? false;
-        const result = await underExclusiveLock(repo, 'key remove', () => withRetentionDates(repo, catalogPath, () => removeKey(repo, given, { force })));
-        reportRemoval(reporter, repo, catalogPath, result, null);
+        await underExclusiveLock(repo, 'key remove', () =>
+          withCatalog(repo, catalogPath, async (catalog) => {
+            recordRetentionDates(repo, catalog);
+            const removal = await removeKey(repo, given, { force, pending: pendingKeyRemovals(catalog) });
+            reportRemoval(reporter, repo, catalog, removal, null);
+          }),
+        );
       }),
     );
   key
@@ -93,13 +105,14 @@ old one). Under Object Lock an old key file stays until its retention ends (exit
         requireEncrypted(repo);
         const password = await readNewPassword(cmd.opts<{ newPasswordFile?: string }>().newPasswordFile);
         const old = repo.openedWithKey!;
-        const result = await underExclusiveLock(repo, 'key passwd', () =>
-          withRetentionDates(repo, catalogPath, async () => {
+        await underExclusiveLock(repo, 'key passwd', () =>
+          withCatalog(repo, catalogPath, async (catalog) => {
+            recordRetentionDates(repo, catalog);
             const added = await repo.addPassword(password);
-            return { added, removal: await removeKey(repo, old, { force: true }) };
+            const removal = await removeKey(repo, old, { force: true, pending: pendingKeyRemovals(catalog) });
+            reportRemoval(reporter, repo, catalog, removal, added);
           }),
         );
-        reportRemoval(reporter, repo, catalogPath, result.removal, result.added);
       }),
     );
 }
@@ -123,44 +136,52 @@ async function underExclusiveLock<T>(repo: Repository, operation: string, body: 
   }
 }
 
-/** Under Object Lock, the catalog learns the retention of each key file and config written, so that `lock extend` need not ask. */
-async function withRetentionDates<T>(repo: Repository, catalogPath: string, body: () => Promise<T>): Promise<T> {
-  if (repo.objectLock === null) return body();
+/**
+ * This host's catalog, for what the key commands remember: the retention dates of what they
+ * write (Object Lock) and the key files whose removal waits for their retention.
+ */
+async function withCatalog<T>(repo: Repository, catalogPath: string, body: (catalog: Catalog) => Promise<T>): Promise<T> {
   const catalog = Catalog.open(catalogPath, repo.id);
   try {
-    const dates = new LockDates(catalog);
-    repo.onRetention((name, until, versionId) => dates.record(name, until, versionId));
-    return await body();
+    return await body(catalog);
   } finally {
     repo.onRetention(null);
     catalog.close();
   }
 }
 
+/** Under Object Lock the catalog learns the retention of each key file and config written, as with migrate, so that `lock extend` need not ask. */
+function recordRetentionDates(repo: Repository, catalog: Catalog): void {
+  if (repo.objectLock === null) return;
+  const dates = new LockDates(catalog);
+  repo.onRetention((name, until, versionId) => dates.record(name, until, versionId));
+}
+
+/** The ids of the key files `key remove` found retained on this host (pending deletions of the catalog). */
+function pendingKeyRemovals(catalog: Catalog): Set<string> {
+  return new Set(pendingDeletions(catalog).flatMap((name) => fileName('keys', name) ?? []));
+}
+
 /**
  * The summary of a removal, or (a key file under retention) the error naming its date. That key
- * file becomes a pending deletion of this host's catalog, as a retained manifest of forget does:
- * `lock extend` here leaves it to expire, and the first `forget` after the date deletes it.
+ * file becomes a pending deletion of this host's catalog, as a retained run manifest of forget:
+ * `lock extend` here leaves it to expire. Only `key remove` deletes it then (forget does not: it
+ * cannot tell whether another password remains).
  */
-function reportRemoval(reporter: Reporter, repo: Repository, catalogPath: string, result: KeyRemoval, added: string | null): void {
+function reportRemoval(reporter: Reporter, repo: Repository, catalog: Catalog, result: KeyRemoval, added: string | null): void {
   const addedText = added === null ? '' : `added key ${shortId(added)} (${added}); `;
   if (!result.removed) {
-    const catalog = Catalog.open(catalogPath, repo.id);
-    try {
-      setPendingDeletion(catalog, objectKey('keys', result.id), result.lockedUntil.getTime());
-    } finally {
-      catalog.close();
-    }
+    setPendingDeletion(catalog, objectKey('keys', result.id), result.lockedUntil.getTime());
     throw new LakeguardError(
-      `${addedText}key ${result.id} is retained by Object Lock until ${result.lockedUntil.toISOString()}: it was not removed, and its password opens the repository until then`,
+      `${addedText}key ${result.id} is retained by Object Lock until ${result.lockedUntil.toISOString()}: it was not removed, and its password opens the repository until it is`,
       {
-        hint: `\`lock extend\` on this host now leaves it to expire and the first \`forget\` after that date deletes it (or run \`lakeguard key remove ${result.id}\` then); see docs/keys.md`,
+        hint: `\`lock extend\` on this host now leaves it to expire: run \`lakeguard key remove ${result.id}\` after that date; see docs/keys.md`,
       },
     );
   }
+  if (result.id !== CONFIG_KEY_ID) setPendingDeletion(catalog, objectKey('keys', result.id), null);
   reporter.summary(
     { repository: repo.location, ...(added === null ? {} : { added }), removed: result.id },
     `${addedText}removed key ${result.id} from ${repo.location}`,
   );
 }
-

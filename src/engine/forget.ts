@@ -283,7 +283,10 @@ export async function forget(
  * found still under Object Lock (remembered in the catalog, so a later run deletes them).
  */
 async function deleteManifests(repo: Repository, catalog: Catalog, runIds: readonly string[], result: ForgetResult): Promise<void> {
-  const names = [...new Set([...pendingDeletions(catalog), ...runIds.map((id) => objectKey('runs', id))])];
+  // Retained key files (`key remove`) wait in the same list, but only `key remove` deletes a
+  // key: it alone checks that another password remains.
+  const pending = pendingDeletions(catalog).filter((name) => fileName('keys', name) === null);
+  const names = [...new Set([...pending, ...runIds.map((id) => objectKey('runs', id))])];
   for (const name of names) {
     const removed = await removeRepositoryObject(repo, name);
     if (removed.removed) {

@@ -34,14 +34,20 @@ export function findKey(keys: readonly RepositoryKey[], given: string): Reposito
 
 /**
  * Removes the key `given` names. Refuses (UsageError, exit 2) the last key any password can
- * still open, and the key the repository was opened with unless `force`. The caller holds an
+ * still open (not counting `pending`: key files whose removal waits for their Object Lock
+ * retention), and the key the repository was opened with unless `force`. The caller holds an
  * exclusive lock, so two removals cannot each leave the other's key as the "remaining" one.
  */
-export async function removeKey(repo: Repository, given: string, { force = false }: { force?: boolean } = {}): Promise<KeyRemoval> {
+export async function removeKey(
+  repo: Repository,
+  given: string,
+  { force = false, pending = new Set() }: { force?: boolean; pending?: ReadonlySet<string> } = {},
+): Promise<KeyRemoval> {
   if (!repo.encrypted) throw new UsageError(`the repository at ${repo.location} is not encrypted; it has no passwords`);
   const keys = await repo.listKeys();
   const key = findKey(keys, given);
-  if (!keys.some((k) => k.id !== key.id && k.problem === null)) {
+  // A key file whose removal waits for its retention is on its way out: it is no remaining key.
+  if (!keys.some((k) => k.id !== key.id && k.problem === null && !pending.has(k.id))) {
     throw new UsageError(`key ${key.id} is the last password of the repository at ${repo.location}: without it nobody could open it`, {
       hint: 'add another password first (`lakeguard key add`), or use `lakeguard key passwd`',
     });

@@ -306,7 +306,7 @@ describe('S3 Object Lock on the repository', () => {
       expect(configVersions).toHaveLength(2);
       for (const v of configVersions) expect((await retentionOf(govBucket, configKey, v.VersionId)).mode).toBe('GOVERNANCE');
       expect((await keyCli(PASSWORD, 'list')).code).toBe(12);
-      expect(summaryOf(await keyCli('second-password', 'list')).keys).toMatchObject([{ id, current: true }]);
+      expect(summaryOf(await keyCli('second-password', 'list')).keys).toMatchObject([{ id, current: true, removalPending: true }]);
     });
   });
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
+import { setPendingDeletion } from '../../src/catalog/forget.js';
 import { recordRunAnomalies } from '../../src/catalog/anomalies.js';
 import { acknowledgeRun } from '../../src/engine/ack.js';
 import { backupGroup } from '../../src/engine/backup.js';
@@ -169,12 +170,19 @@ describe('forget', () => {
     expect(first.manifestsLocked.map((l) => l.name).sort()).toEqual([`runs/${ids[0]}`, `runs/${ids[1]}`].sort());
     expect(count(catalog, 'SELECT count(*) FROM pending_deletions')).toBe(2);
 
+    // A key file `key remove` found retained waits in the same list; forget never deletes it
+    // (only `key remove`, which checks that another password remains).
+    const keyId = await repo.addPassword('second', { ...TEST_KDF });
+    await store.putRetention(`keys/${keyId}`, { mode: 'GOVERNANCE', retainUntil: new Date(Date.now() - 1000) }, {});
+    setPendingDeletion(catalog, `keys/${keyId}`, Date.now() - 1000);
+
     // The retention ends (a governance date can be shortened): the next forget deletes them.
     for (const l of first.manifestsLocked) await store.putRetention(l.name, { mode: 'GOVERNANCE', retainUntil: new Date(Date.now() - 1000) }, {});
     const second = await forget(repo, catalog, policyFor(group), { dryRun: false });
     expect(second.manifestsDeleted.sort()).toEqual([ids[0], ids[1]].sort());
     expect(second.manifestsLocked).toEqual([]);
-    expect(count(catalog, 'SELECT count(*) FROM pending_deletions')).toBe(0);
+    expect(await repo.listNames('keys')).toEqual([keyId]);
+    expect(sqlite(catalog).prepare('SELECT name FROM pending_deletions').pluck().all()).toEqual([`keys/${keyId}`]);
     expect((await repo.listNames('runs')).sort()).toEqual(ids.slice(2).sort());
   }, 30_000);
 

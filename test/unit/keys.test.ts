@@ -92,6 +92,15 @@ describe('repository keys', () => {
     await expect(removeKey(await open(store, 'only'), 'config', { force: true })).rejects.toThrow(/last password/);
   });
 
+  it('a key file whose removal waits for its retention is no remaining key', async () => {
+    const repo = await initRepo(store, { password: 'first' });
+    const second = await repo.addPassword('second', { ...TEST_KDF });
+    const bySecond = await open(store, 'second');
+    await expect(removeKey(bySecond, 'config', { pending: new Set([second]) })).rejects.toThrow(/key config is the last password/);
+    // Removing the pending key itself again (its retention over) is fine: config remains.
+    expect((await removeKey(await open(store, 'first'), second, { pending: new Set([second]) })).removed).toBe(true);
+  });
+
   it('leaves a key file under Object Lock retention whole and says until when', async () => {
     const locked = new MemStore({ objectLock: true });
     const repo = await Repository.init(locked, { password: 'first', kdf: { ...TEST_KDF }, objectLock: { mode: 'GOVERNANCE', retentionDays: 30 } });
