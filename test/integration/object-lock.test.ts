@@ -299,6 +299,13 @@ describe('S3 Object Lock on the repository', () => {
       expect((await keyCli('second-password', 'list')).code).toBe(0);
       expect(await checked()).toBe(withKey - 1); // a pending deletion: left to expire
 
+      // The retained key is on its way out: it does not count as the password that remains.
+      const refused = await keyCli('second-password', 'remove', 'config');
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('key config is the last password of the repository');
+      const third = await runCli(['--policy', file, '--json', 'key', 'add'], { ...env('gov'), LAKEGUARD_NEW_PASSWORD: 'third-password' });
+      expect(third.code, third.stderr).toBe(0);
+
       const configKey = `${prefix}config`;
       const retire = await keyCli('second-password', 'remove', 'config');
       expect(retire.code, retire.stderr).toBe(0);
@@ -306,7 +313,8 @@ describe('S3 Object Lock on the repository', () => {
       expect(configVersions).toHaveLength(2);
       for (const v of configVersions) expect((await retentionOf(govBucket, configKey, v.VersionId)).mode).toBe('GOVERNANCE');
       expect((await keyCli(PASSWORD, 'list')).code).toBe(12);
-      expect(summaryOf(await keyCli('second-password', 'list')).keys).toMatchObject([{ id, current: true, removalPending: true }]);
+      const keys = summaryOf(await keyCli('second-password', 'list')).keys as { id: string; current: boolean; removalPending: boolean }[];
+      expect(keys.map((k) => [k.id, k.current, k.removalPending]).sort()).toEqual([[id, true, true], [summaryOf(third).added, false, false]].sort());
     });
   });
 
