@@ -102,7 +102,7 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
 }
 
 /** Resolves when serve must stop: 'signal' (SIGINT/SIGTERM), or the error of a lost lock. */
-function stopRequested(signal: AbortSignal, lockLost: AbortSignal | null): Promise<'signal' | Error> {
+export function stopRequested(signal: AbortSignal, lockLost: AbortSignal | null): Promise<'signal' | Error> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve('signal');
     if (lockLost?.aborted) return resolve(lockLost.reason as Error);
@@ -131,16 +131,19 @@ function announce(reporter: Reporter, server: RunningServer, view: OpenedServeVi
     );
     return;
   }
+  const shown = buckets.length <= 5 ? buckets.join(', ') : `${buckets.slice(0, 5).join(', ')}, …`;
   const lines = [
-    `lakeguard serve: ${buckets.length} bucket${buckets.length === 1 ? '' : 's'} as of ${view.description}, read-only S3 on ${server.url}`,
-    `  catalog synced ${new Date(view.syncedAt).toISOString()}; later instants need a restart. Ctrl-C stops.`,
+    `lakeguard serve: read-only S3 on ${server.url} (${buckets.length} bucket${buckets.length === 1 ? '' : 's'}: ${shown})`,
+    `  as of              ${view.description}`,
+    `  catalog synced     ${new Date(view.syncedAt).toISOString()} (a later instant needs a restart)`,
     `  access key id      ${credentials.accessKeyId}`,
     generated
       ? `  secret access key  ${credentials.secretAccessKey}  (generated for this run: set ${ACCESS_KEY_ENV} and ${SECRET_KEY_ENV} to choose)`
       : `  secret access key  from ${SECRET_KEY_ENV}`,
+    '  Ctrl-C (or SIGTERM) stops it.',
   ];
   // With --quiet only a generated secret is printed: without it no client could connect.
-  const text = reporter.mode === 'quiet' ? (generated ? lines.slice(2) : []) : lines;
+  const text = reporter.mode === 'quiet' ? (generated ? lines.slice(3, 5) : []) : lines;
   if (text.length > 0) process.stderr.write(`${text.join('\n')}\n`);
 }
 
