@@ -10,6 +10,7 @@
 import type { AnomalyHistory, ObjectSignal, PartitionFinding, PartitionRule, PartitionStats, RunAnomalies } from './anomaly-types.js';
 import type { Catalog } from './catalog.js';
 import { sqlite } from './connection.js';
+import { runSet, shardOfRun, type RunSet } from './run-sets.js';
 import type { RunRow } from './types.js';
 
 /**
@@ -188,14 +189,23 @@ export interface CleanState {
   suspect: RunRow | undefined;
   /**
    * The newest complete run of the groups, not an unacknowledged suspect, started before
-   * `suspect` (any time when there is none); undefined when there is none.
+   * `suspect` (any time when there is none); undefined when there is none. For a run set, one
+   * of its attempts (see `lastCleanSet`).
    */
   lastClean: RunRow | undefined;
+  /**
+   * When the last clean run is a shard attempt: its run set, which is complete and has no
+   * unacknowledged suspect attempt (a run set is suspect when any of its shards is). Its state
+   * is the run set's cut, never the attempt's alone (that would miss the other shards' keys).
+   */
+  lastCleanSet?: RunSet;
 }
 
 /**
  * `last-clean` for the groups that cover a bucket (rollback `--at last-clean`) or for one group
- * (forget's `pre-anomaly` keep): two indexed queries on runs.
+ * (forget's `pre-anomaly` keep): indexed queries on runs. A shard attempt is a candidate only
+ * as part of its run set: a set that is not complete, or that has an unacknowledged suspect
+ * attempt, is skipped as a whole.
  */
 export function lastCleanRun(catalog: Catalog, groups: readonly string[]): CleanState {
   const db = sqlite(catalog);
@@ -209,16 +219,29 @@ export function lastCleanRun(catalog: Catalog, groups: readonly string[]): Clean
     .pluck()
     .get({ groups: json }) as string | undefined;
   const suspect = suspectId === undefined ? undefined : catalog.findRun(suspectId);
-  const cleanId = db
+  const candidates = db
     .prepare(
       `SELECT r.id FROM runs r
        WHERE r.grp IN (SELECT value FROM json_each(@groups)) AND r.status = 'complete' AND NOT ${unacknowledgedSuspectSql('r')}
          AND (@before IS NULL OR r.started < @before)
-       ORDER BY r.started DESC, r.seq DESC LIMIT 1`,
+       ORDER BY r.started DESC, r.seq DESC`,
     )
     .pluck()
-    .get({ groups: json, before: suspect?.started ?? null }) as string | undefined;
-  return { suspect, lastClean: cleanId === undefined ? undefined : catalog.findRun(cleanId) };
+    .iterate({ groups: json, before: suspect?.started ?? null }) as IterableIterator<string>;
+  const suspectRun = db.prepare(`SELECT 1 FROM runs r WHERE r.seq = ? AND ${unacknowledgedSuspectSql('r')}`).pluck();
+  const judged = new Set<string>();
+  for (const id of candidates) {
+    const run = catalog.findRun(id)!;
+    const shard = shardOfRun(catalog, run.seq);
+    if (shard === undefined) return { suspect, lastClean: run };
+    if (judged.has(shard.set)) continue;
+    judged.add(shard.set);
+    const set = runSet(catalog, shard.set);
+    if (set === undefined || set.status !== 'complete') continue;
+    if (set.attempts.some((a) => a.counts && suspectRun.get(a.run.seq) !== undefined)) continue;
+    return { suspect, lastClean: run, lastCleanSet: set };
+  }
+  return { suspect, lastClean: undefined };
 }
 
 // ---- flagged objects of one run ------------------------------------------------------------------

@@ -60,7 +60,7 @@ changes between two runs look like one.`,
           const now = Date.now();
           const cutOf = (text: string, label: string): StateCut =>
             isLastClean(text)
-              ? { runSeq: resolveLastClean(ctx.catalog, flags.group === undefined ? groupsCovering(ctx.policy, flags.bucket) : [flags.group], reporter.event, label).clean.seq }
+              ? resolveLastClean(ctx.catalog, flags.group === undefined ? groupsCovering(ctx.policy, flags.bucket) : [flags.group], reporter.event, label).cut
               : instantOption(text, ctx.catalog, label, now);
           const from = cutOf(fromText, 'diff <from>');
           if (toText.trim().toLowerCase() === 'live') {

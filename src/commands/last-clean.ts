@@ -5,7 +5,8 @@
  * before their oldest unacknowledged suspect run (src/catalog/anomalies.ts, lastCleanRun).
  */
 import { lastCleanRun } from '../catalog/anomalies.js';
-import type { RunRow } from '../catalog/types.js';
+import { runSetCut } from '../catalog/run-sets.js';
+import type { RunRow, StateCut } from '../catalog/types.js';
 import type { EventSink } from '../engine/events.js';
 import { sourceName } from '../engine/sources.js';
 import { UsageError } from '../errors.js';
@@ -22,8 +23,8 @@ export function isLastClean(text: string): boolean {
  * of the policy when the command has no narrower scope). Throws a one-line UsageError when
  * there is no such run.
  */
-export function resolveLastClean(catalog: Catalog, groups: readonly string[], events: EventSink, option: string): { clean: RunRow; suspect: RunRow | undefined } {
-  const { suspect, lastClean: clean } = lastCleanRun(catalog, groups);
+export function resolveLastClean(catalog: Catalog, groups: readonly string[], events: EventSink, option: string): LastClean {
+  const { suspect, lastClean: clean, lastCleanSet: set } = lastCleanRun(catalog, groups);
   if (clean === undefined) {
     throw new UsageError(
       suspect === undefined
@@ -33,9 +34,23 @@ export function resolveLastClean(catalog: Catalog, groups: readonly string[], ev
     );
   }
   if (suspect === undefined) {
-    events({ type: 'warning', message: `${option} last-clean: no unacknowledged suspect run of ${groups.join(', ')}: the newest complete run, ${clean.id}, is the last clean one` });
+    events({ type: 'warning', message: `${option} last-clean: no unacknowledged suspect run of ${groups.join(', ')}: the newest complete run, ${set?.id ?? clean.id}, is the last clean one` });
   }
-  return { clean, suspect };
+  if (set === undefined) return { clean, suspect, cut: { runSeq: clean.seq }, id: clean.id, started: clean.started, what: `run ${clean.id}` };
+  return { clean, suspect, cut: runSetCut(catalog, set), id: set.id, started: set.started, what: `run set ${set.id}` };
+}
+
+/** The last clean state: a run's, or a complete run set's (never one shard attempt's alone). */
+export interface LastClean {
+  /** The run, or for a run set the newest clean attempt. */
+  clean: RunRow;
+  suspect: RunRow | undefined;
+  cut: StateCut;
+  /** The run's or the run set's id, and when it started. */
+  id: string;
+  started: number;
+  /** `run <id>` or `run set <id>`, for messages. */
+  what: string;
 }
 
 /** The groups whose sources include `bucket` (all groups without one). */

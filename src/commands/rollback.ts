@@ -122,9 +122,9 @@ function namedKeys(file: string, bucket: string, source: Source): string[] {
 function rollbackInstant(ctx: Opened, at: string, source: Source, events: EventSink): { cut: StateCut; cutTime: number; label: string } {
   if (isLastClean(at)) {
     const groups = groupsCovering(ctx.policy, sourceName(source));
-    const { clean, suspect } = resolveLastClean(ctx.catalog, groups, events, '--at');
-    const why = suspect === undefined ? 'the newest complete run' : `the last clean run before the suspect run ${suspect.id}`;
-    return { cut: { runSeq: clean.seq }, cutTime: clean.started, label: `state run ${clean.id} recorded (${why})` };
+    const last = resolveLastClean(ctx.catalog, groups, events, '--at');
+    const why = last.suspect === undefined ? 'the newest complete run' : `the last clean run before the suspect run ${last.suspect.id}`;
+    return { cut: last.cut, cutTime: last.started, label: `state ${last.what} recorded (${why})` };
   }
   const cut = parseAt(at, ctx.catalog);
   if ('time' in cut) return { cut, cutTime: cut.time, label: describeTimeCut(ctx.catalog, cut.time) };

@@ -11,7 +11,7 @@ import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 export function register(program: Command): void {
   program
     .command('verify')
-    .description('check every repository object (config, keys/, index/, runs/, forgets/, acks/, packs/) against each other and the catalog; with --read-data, authenticate every byte')
+    .description('check every repository object (config, keys/, index/, runs/, forgets/, acks/, runsets/, packs/) against each other and the catalog; with --read-data, authenticate every byte')
     .option('--read-data', 'download every pack and authenticate and re-hash every blob in it (data and run records)')
     .option('--read-data-subset <fraction>', 'read only this share of the packs, e.g. 10%')
     .option(NO_LOCK_FLAG, NO_LOCK_HELP)
@@ -45,7 +45,7 @@ const MAX_PRINTED = 20;
 
 function describe(r: VerifyReport): string {
   const lines = [
-    `checked config, ${r.keyFiles} key files, ${r.indexFiles} index files, ${r.manifests} run manifests, ${r.forgets} forget documents, ${r.acks} acknowledgements and ${r.packsChecked} packs; ` +
+    `checked config, ${r.keyFiles} key files, ${r.indexFiles} index files, ${r.manifests} run manifests, ${r.forgets} forget documents, ${r.acks} acknowledgements, ${r.runSets} run-set plans and ${r.packsChecked} packs; ` +
       `read ${r.packsRead} packs (${formatBytes(r.bytesRead)}, ${r.blobsRead} blobs) in ${formatDuration(r.durationMs)}`,
   ];
   if (r.unreferencedPacks.count > 0) {

@@ -14,6 +14,7 @@ import type { IndexDocument, RunManifest } from './finalize.js';
 import { anomaliesProblem, checkAck } from './import-anomalies.js';
 import { checkIndex } from './rebuild.js';
 import { checkManifest } from './rebuild-manifests.js';
+import { checkPlan, type RunSetPlan } from './shard-plan.js';
 
 export interface VerifyOptions {
   repo: Repository;
@@ -46,6 +47,8 @@ export interface VerifyReport {
   forgets: number;
   /** Acknowledgements (acks/) read. */
   acks: number;
+  /** Run-set plans (runsets/) read. */
+  runSets: number;
   keyFiles: number;
   /** Packs nothing refers to (not damage: garbage of a killed writer that prune removes). */
   unreferencedPacks: { count: number; bytes: number; listed: { id: string; size: number }[] };
@@ -63,7 +66,7 @@ const MAX_LISTED = 100;
 
 /**
  * Proves the repository is restorable and the catalog can be rebuilt from it. The structure
- * check lists config, keys/, packs/, index/, runs/, forgets/ and acks/ and reads every document
+ * check lists config, keys/, packs/, index/, runs/, forgets/, acks/ and runsets/ and reads every document
  * (index files, manifests, forget and ack documents are authenticated when opened): every pack an
  * index file or the catalog refers to exists with its recorded size, every index entry lies
  * within its pack, every manifest's record blobs and every blob a catalogued version needs
@@ -85,6 +88,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     manifests: 0,
     forgets: 0,
     acks: 0,
+    runSets: 0,
     keyFiles: 0,
     unreferencedPacks: { count: 0, bytes: 0, listed: [] },
     strayObjects: [],
@@ -163,6 +167,19 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       } catch (err) {
         if (!isDamage(err)) throw err;
         damage(objectKey('acks', name), `${errorMessage(err)}; a catalog rebuild would show the run it acknowledges as suspect`);
+      }
+    });
+
+    // A plan is read only by shards that start while their run set is running; the runs and
+    // versions of a finished set do not depend on it.
+    events({ type: 'phase', phase: 'read run sets' });
+    await forEachLimited(repo.list('runsets'), limit, async ({ name }) => {
+      report.runSets++;
+      try {
+        checkPlan(await repo.readDocument<RunSetPlan>('runsets', name), name, repo);
+      } catch (err) {
+        if (!isDamage(err)) throw err;
+        damage(objectKey('runsets', name), `${errorMessage(err)}; a shard of this run set started now would stop (its finished shards' runs are not affected)`);
       }
     });
 

@@ -18,6 +18,8 @@ import type { ByteRange } from './view-types.js';
  */
 export const MAX_SERVE_RUN = 2 * 1024 * 1024;
 
+const EMPTY = Buffer.alloc(0);
+
 /** What reading needs: the repository (packs, keys) and where a version's blobs are. */
 export interface ContentSource {
   repo: Repository;
@@ -72,6 +74,7 @@ export function openContent(source: ContentSource, object: ContentOf, range?: By
       for (let i = 0; i < part.length; i++) {
         // Whole blobs were read: cut the first and the last to the range.
         const raw = raws[i]!;
+        raws[i] = EMPTY; // held by the consumer from here on, not by this run too
         const from = Math.max(0, start - part[i]!.position);
         const to = Math.min(raw.length, end + 1 - part[i]!.position);
         if (to > from) yield from === 0 && to === raw.length ? raw : raw.subarray(from, to);

@@ -3,6 +3,7 @@
 // duplicate attempts and a sync marker that cannot skip a late shard.
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { lastCleanRun, recordRunAnomalies } from '../../src/catalog/anomalies.js';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
 import { parseAt } from '../../src/catalog/instant.js';
@@ -199,5 +200,29 @@ describe('run sets: import', { timeout: 60_000 }, () => {
     // An attempt's own id is still a run: its versions and every run numbered before it.
     expect(parseAt(set.attempts[1]!.run.id, host)).toEqual({ runSeq: 3 });
   });
-});
 
+  it('last-clean is a whole run set: never one attempt alone, never a set with a missing or suspect shard', async () => {
+    const planned = Date.now() - 60_000;
+    const [monday, tuesday, wednesday] = [0, 20_000, 40_000].map((d) => newRunId(new Date(planned + d)));
+    const two = (i: number) => ({ of: 2, range: i === 0 ? { upTo: ['lake', 'g'] } : { after: ['lake', 'g'] } }) as never;
+    for (const i of [0, 1]) await shard(monday!, i, planned + i, two(i));
+    for (const i of [0, 1]) await shard(tuesday!, i, planned + 20_000 + i, { ...(two(i) as object), objects: keys(PREFIX[i]!, 5, 'v2') });
+    // Wednesday has only one of its two shards: it is running, not a clean state.
+    await shard(wednesday!, 0, planned + 40_000, { ...(two(0) as object), objects: keys('c', 5, 'v3') });
+    const host = open('host');
+    await syncCatalog({ repo, catalog: host });
+
+    let state = lastCleanRun(host, ['lake']);
+    expect(state.suspect).toBeUndefined();
+    expect(state.lastCleanSet?.id).toBe(tuesday);
+    expect(runSetCut(host, state.lastCleanSet!)).toMatchObject({ runSet: { id: tuesday, seqs: [expect.any(Number), expect.any(Number)] } });
+
+    // Tuesday's second shard is suspect: the set is, and last-clean goes back to Monday.
+    const suspectShard = runSet(host, tuesday!)!.attempts.find((a) => a.index === 1)!.run;
+    recordRunAnomalies(host, suspectShard.seq, { suspect: true, findings: [], partitions: [], flaggedObjects: 0 });
+    state = lastCleanRun(host, ['lake']);
+    expect(state.suspect?.id).toBe(suspectShard.id);
+    expect(state.lastCleanSet?.id).toBe(monday);
+    expect(state.lastClean?.shard?.set).toBe(monday);
+  });
+});

@@ -90,6 +90,21 @@ describe('verify covers every repository object', () => {
     expect(damage!.affectedCount).toBe(12); // the first run recorded 12 versions
   });
 
+  it('run-set plans (runsets/) are read: a sound one counts, a flipped byte and a wrong shape are named', async () => {
+    const plan = (name: string, bounds: string[][]) => ({ version: 1, name, shards: 2, created: new Date().toISOString(), host: 'h', groups: { lake: { run: runs[0]!, bounds } } });
+    await repo.writeDocument('runsets', 'nightly', plan('nightly', [['lake', 't/part-5.json']]));
+    await repo.writeDocument('runsets', 'flipped', plan('flipped', [['lake', 't/part-5.json']]));
+    await repo.writeDocument('runsets', 'shapeless', plan('shapeless', []));
+    const path = repoPath('runsets', 'flipped');
+    flipByte(path, readFileSync(path).length >> 1);
+
+    const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
+    expect(report.runSets).toBe(3);
+    expect(report.damage.map((d) => d.what).sort()).toEqual(['runsets/flipped', 'runsets/shapeless']);
+    expect(report.damage.find((d) => d.what === 'runsets/flipped')!.problem).toMatch(/failed authentication.*a shard of this run set started now would stop/);
+    expect(report.damage.find((d) => d.what === 'runsets/shapeless')!.problem).toMatch(/1 boundaries expected/);
+  });
+
   it('a deleted manifest: the structure check names the run', async () => {
     rmSync(repoPath('runs', runs[1]!));
     const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
