@@ -4,7 +4,7 @@
 // object is read by ranges across its chunk boundaries, a presigned URL works from a plain HTTP
 // client, writes and a wrong secret are refused, and SIGTERM stops it (exit 130, lock released).
 import { DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,55 +15,12 @@ import { chunkBoundaries } from '../../src/repository/chunker.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { hashTree, tempDir } from '../helpers/fixtures.js';
 import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
+import { SERVE_KEYS, serveClient, startServe, type Served } from '../helpers/serve-process.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin/lakeguard');
 const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const SERVE_KEYS = { LAKEGUARD_SERVE_ACCESS_KEY_ID: 'LGSERVETEST', LAKEGUARD_SERVE_SECRET_ACCESS_KEY: 'serve-test-secret-0123456789' };
-
-/** A running `lakeguard serve --json`: its URL, its listening message and how to stop it. */
-interface Served {
-  url: string;
-  listening: Record<string, unknown>;
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  /** SIGTERM, then the exit code. */
-  stop(): Promise<number | null>;
-}
-
-function startServe(args: string[], env: Record<string, string>): Promise<Served> {
-  const child = spawn(process.execPath, ['--expose-gc', BIN, 'serve', '--json', '--listen', '127.0.0.1:0', ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      const line = stdout.split('\n').find((l) => l.includes('"message_type":"listening"'));
-      if (line === undefined) return;
-      const listening = JSON.parse(line) as Record<string, unknown>;
-      resolve({
-        url: listening.url as string,
-        listening,
-        child,
-        stdout: () => stdout,
-        stderr: () => stderr,
-        stop: async () => {
-          child.kill('SIGTERM');
-          return exited;
-        },
-      });
-    });
-    void exited.then((code) => reject(new Error(`serve exited ${code} before listening:\n${stdout}\n${stderr}`)));
-  });
-}
 
 /** Env for boto3 and the AWS CLI: the serve credentials, and no config of this machine's. */
 function clientEnv(dir: string, secret = SERVE_KEYS.LAKEGUARD_SERVE_SECRET_ACCESS_KEY): Record<string, string> {
@@ -122,7 +79,8 @@ describe('lakeguard serve --at T after two backups', () => {
   const aws = (...args: string[]) => run('aws', ['--endpoint-url', served.url, ...args], { env: clientEnv(dir.path), maxBuffer: 64 << 20 });
 
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/s3-clients.sh'), 'install'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // boto3 and the AWS CLI (installed when missing), checked while the backups run.
+    const clients = run('bash', [join(ROOT, 'scripts/s3-clients.sh'), 'install']);
     dir = tempDir('it-serve');
     // Ranged multipart downloads in the AWS CLI: 1 MiB parts, so its `s3 cp` of the big object crosses chunk boundaries too.
     writeFileSync(join(dir.path, 'aws-config'), '[default]\ns3 =\n  multipart_threshold = 1MB\n  multipart_chunksize = 1MB\n');
@@ -150,7 +108,8 @@ describe('lakeguard serve --at T after two backups', () => {
     expect(r2.code, r2.stderr).toBe(0);
     secondRun = summaryOf(r2).runId as string;
     served = await startServe(['--policy', policyFile, '--at', at], { ...env(), ...SERVE_KEYS });
-    s3 = new S3Client({ endpoint: served.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: SERVE_KEYS.LAKEGUARD_SERVE_ACCESS_KEY_ID, secretAccessKey: SERVE_KEYS.LAKEGUARD_SERVE_SECRET_ACCESS_KEY }, maxAttempts: 1 });
+    await clients;
+    s3 = serveClient(served.url);
   });
 
   afterAll(async () => {
