@@ -288,3 +288,17 @@ describe('pieces', () => {
     expect(parseBucketName('other--at--20261201z', buckets)).toBeNull();
   });
 });
+
+describe('routes', () => {
+  it('takes path-style and virtual-host targets apart, and refuses an alias and a header that disagree', async () => {
+    const { routeOf } = await import('../../src/serve/http-route.js');
+    const buckets = new Set(['lake', 'my.lake']);
+    expect(routeOf('/lake/a%2Fb/c%20d?versionId=1', '127.0.0.1:9000', undefined, buckets)).toMatchObject({ bucket: 'lake', key: 'a/b/c d', query: new Map([['versionId', '1']]) });
+    expect(routeOf('/x?prefix=p', 'my.lake.s3.local:9000', undefined, buckets)).toMatchObject({ bucket: 'my.lake', key: 'x' });
+    expect(routeOf('/', 'lake--at--20261201z.s3.local', undefined, buckets)).toMatchObject({ bucket: 'lake', key: '', at: '2026-12-01T00:00:00Z' });
+    expect(routeOf('/nope/k', '127.0.0.1', undefined, buckets)).toMatchObject({ bucket: 'nope', key: 'k' });
+    expect(routeOf('/lake--at--20261201z/k', '127.0.0.1', '2026-12-01T00:00:00Z', buckets)).toMatchObject({ bucket: 'lake', at: '2026-12-01T00:00:00Z' });
+    expect(() => routeOf('/lake--at--20261201z/k', '127.0.0.1', '2026-12-02', buckets)).toThrow(/name different instants/);
+    expect(() => routeOf('/lake/%E0%A4%A', '127.0.0.1', undefined, buckets)).toThrow(/parse the specified URI/);
+  });
+});
