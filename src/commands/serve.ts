@@ -2,11 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
+import type { Catalog } from '../catalog/catalog.js';
+import { catalogScope, scopeCovers } from '../catalog/scope.js';
 import { ExitCode, LakeguardError, UsageError, errorMessage } from '../errors.js';
 import { startS3Server, type RunningServer } from '../serve/http-server.js';
 import { openServeView, type OpenedServeView } from '../serve/open-view.js';
 import type { Credentials } from '../storage/s3-sigv4.js';
 import { action } from './action.js';
+import { requireInScope } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP } from './read-lock.js';
 import type { Reporter } from './reporter.js';
@@ -80,6 +83,7 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
               startedAt,
               ...(reporter.json ? { onAccess: (entry) => reporter.data({ message_type: 'access', ...entry }, '') } : {}),
               onWarning: (message) => reporter.event({ type: 'warning', message }),
+              ...scopeGuard(ctx.catalog),
             },
             { ...listen, ...(tls === undefined ? {} : { tls }) },
           ).catch((err: unknown) => {
@@ -99,6 +103,24 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
         }
       }),
     );
+}
+
+/** For a scoped catalog: the refusal of a request outside its scope (catalog-scope-guard.ts words it). */
+function scopeGuard(catalog: Catalog): { outsideScope?: (bucket: string, prefix: string) => string | undefined } {
+  const scope = catalogScope(catalog);
+  if (scope === null) return {};
+  return {
+    outsideScope: (bucket, prefix) => {
+      if (scopeCovers(scope, bucket, prefix)) return undefined;
+      try {
+        requireInScope(catalog, 'serve', [{ bucket, prefix }]);
+      } catch (err) {
+        if (err instanceof UsageError) return err.message;
+        throw err;
+      }
+      return undefined;
+    },
+  };
 }
 
 /** Resolves when serve must stop: 'signal' (SIGINT/SIGTERM), or the error of a lost lock. */

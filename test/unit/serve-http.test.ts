@@ -302,3 +302,24 @@ describe('routes', () => {
     expect(() => routeOf('/lake/%E0%A4%A', '127.0.0.1', undefined, buckets)).toThrow(/parse the specified URI/);
   });
 });
+
+describe('a scoped catalog', () => {
+  it('answers inside its scope only, refusing the rest with the reason', async () => {
+    const scoped = await startS3Server(
+      { view, credentials, startedAt: NOW, outsideScope: (_bucket, prefix) => (prefix.startsWith('dir/') ? undefined : 'this catalog holds only s3://lake/dir/ (scoped)') },
+      { host: '127.0.0.1', port: 0 },
+    );
+    const client = new S3Client({ endpoint: scoped.url, region: 'us-east-1', forcePathStyle: true, credentials, maxAttempts: 1 });
+    try {
+      const inside = await client.send(new ListObjectsV2Command({ Bucket: 'lake', Prefix: 'dir/', Delimiter: '/' }));
+      expect([...(inside.Contents ?? []).map((c) => c.Key), ...(inside.CommonPrefixes ?? []).map((p) => p.Prefix)]).toEqual(['dir/z', 'dir/sub/']);
+      expect(await (await client.send(new GetObjectCommand({ Bucket: 'lake', Key: 'dir/z' }))).Body!.transformToString()).toBe('content of dir/z');
+      await expect(client.send(new ListObjectsV2Command({ Bucket: 'lake' }))).rejects.toMatchObject({ name: 'AccessDenied', message: expect.stringContaining('holds only s3://lake/dir/') });
+      await expect(client.send(new HeadObjectCommand({ Bucket: 'lake', Key: 'top' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+      await expect(client.send(new ListObjectVersionsCommand({ Bucket: 'lake', Prefix: 'di' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    } finally {
+      client.destroy();
+      await scoped.stop(1000);
+    }
+  });
+});
