@@ -685,6 +685,7 @@ if (withServe && seedRunId !== undefined) {
     work,
     bin: BIN,
     engineDir: ENGINE,
+    repoBucket: buckets.repo,
     env: { ...nodeEnv(), ...awsEnv(), LAKEGUARD_PASSWORD: 'lakeguard bench password' },
     smallKeys,
     meta,
@@ -786,6 +787,7 @@ if (meta.serve) {
   const r = (name) => rows.find((x) => x.name === name && x.ok);
   const first = (name) => (r(name) ? `${(r(name).extra.firstByteMs / 1000).toFixed(2)} s (listening after ${(r(name).extra.listenMs / 1000).toFixed(2)} s)` : '-');
   out.push(`serve (${meta.serve.objects} objects): start to first byte ${first('serve-start-warm')} on a synced catalog, ${first('serve-start-cold')} on an empty one;`);
+  if (r('serve-start-100k-warm')) out.push(`  on a catalog of 100,000 objects: ${first('serve-start-100k-warm')} synced, ${first('serve-start-100k-cold')} empty;`);
   out.push(`  32 clients ${r('serve-read-32')?.objectsPerS?.toFixed(0) ?? '-'} objects/s vs restore --to-dir ${r('restore-dir')?.objectsPerS?.toFixed(0) ?? '-'}; serve peak RSS ${r('serve-read-32')?.peakRssMB ?? '-'} MB (32 clients), ${r('serve-read-64')?.peakRssMB ?? '-'} MB (64)`);
 }
 if (meta.catalog) out.push(`catalog: ${meta.catalog.totalBytes} bytes for ${meta.catalog.versions} versions (${meta.catalog.bytesPerVersion} B/version)`);

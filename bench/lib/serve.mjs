@@ -4,6 +4,10 @@
 //   serve-start-warm   time from starting `serve` to the first byte of a GET, with the catalog
 //                      already synced (the usual case: the host that backs up, or a second start)
 //   serve-start-cold   the same on an empty catalog: the start syncs it from the repository
+//   serve-start-100k-warm, serve-start-100k-cold
+//                      the same on a catalog of 100,000 objects whatever the scale: a directory
+//                      of 100,000 small files backed up into the bench's S3 repository (a
+//                      directory source, so that no 100,000-object upload to S3 is needed)
 //   serve-read-32      every small object read through serve by 32 clients (lakeguard's lean
 //                      GET path, bench/tools/raw-get.mjs), against
 //   restore-dir        `restore --to-dir` of the same run (the same objects, to a local disk)
@@ -13,7 +17,7 @@
 // its CPU its utime + stime; the clients run in processes of their own. Everything shares the
 // machine's cores with the S3 server (Ceph RGW), which serves the repository's packs.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { smallBody } from './dataset.mjs';
@@ -22,6 +26,8 @@ import { S3 } from './s3.mjs';
 
 const SERVE_KEYS = { LAKEGUARD_SERVE_ACCESS_KEY_ID: 'LGBENCHSERVE', LAKEGUARD_SERVE_SECRET_ACCESS_KEY: 'lakeguard-bench-serve-secret-000000000000' };
 const round2 = (x) => Math.round(x * 100) / 100;
+/** Objects of the catalog the start is also measured on, whatever the scale. */
+export const START_CATALOG_OBJECTS = 100_000;
 
 /** VmHWM and VmRSS of a process in MB, and its CPU seconds so far; null once it is gone. */
 function procStats(pid) {
@@ -88,11 +94,11 @@ function serveClient(url) {
  * Runs the scenario. `ctx`: run.mjs's toolbox, the seed run of the small objects, and the
  * bench's policy, catalog and key file of the small objects.
  * @param {{
- *   ds: any, srcBucket: string, runId: string, policy: string, catalog: string, work: string, bin: string, engineDir: string,
+ *   ds: any, srcBucket: string, runId: string, policy: string, catalog: string, work: string, bin: string, engineDir: string, repoBucket: string,
  *   env: Record<string, string>, smallKeys: string, meta: Record<string, any>, log: (msg: string) => void,
  *   step: (name: string, tool: string, fn: () => Promise<any>) => Promise<any>,
  *   row: (name: string, tool: string, m: any, fields: any) => any,
- *   lakeguard: (name: string, args: string[]) => Promise<{ m: any, summaries: any[] }>,
+ *   lakeguard: (name: string, args: string[], options?: { policy: string, catalog: string, cacheDir?: string }) => Promise<{ m: any, summaries: any[] }>,
  * }} ctx
  */
 export async function runServeScenarios(ctx) {
@@ -106,32 +112,41 @@ export async function runServeScenarios(ctx) {
   const dir = join(ctx.work, 'serve');
   mkdirSync(dir, { recursive: true });
 
-  /** Start to first byte, on the bench's catalog (warm) or an empty one (cold: a full sync). */
-  const startToFirstByte = async (name, catalog) => {
-    const served = await startServe(ctx, { catalog, cacheDir: join(dir, `${name}-cache`), args });
+  /** Start to first byte of `probe`, on a synced catalog (warm) or an empty one (cold: a full sync). */
+  const startToFirstByte = async (name, { policy, catalog, bucket, serveArgs, probeKey, probeBody, catalogObjects }) => {
+    const served = await startServe({ ...ctx, policy }, { catalog, cacheDir: join(dir, `${name}-cache`), args: serveArgs });
     const client = serveClient(served.url);
     try {
-      const got = await client.send(new GetObjectCommand({ Bucket: ctx.srcBucket, Key: probe.key }));
-      const stream = got.Body;
+      const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: probeKey }));
       let first = null;
       const parts = [];
-      for await (const part of stream) {
+      for await (const part of got.Body) {
         first ??= performance.now();
         parts.push(part);
       }
-      if (first === null || !Buffer.concat(parts).equals(smallBody(ds, probe))) throw new Error(`${probe.key} read through serve differs from the source`);
+      if (first === null || !Buffer.concat(parts).equals(probeBody)) throw new Error(`${probeKey} read through serve differs from the source`);
       const stats = procStats(served.pid);
       const m = { wallMs: first - served.t0, peakRssKiB: stats === null ? null : (stats.peakRssMB * 1e6) / 1024, userS: stats?.cpuS ?? null, sysS: 0, serverCpuS: null };
-      const r = row(name, 'lakeguard', m, { objects: 1, bytes: probe.size, requests: { get: 1 }, extra: { listenMs: Math.round(served.listenMs), firstByteMs: Math.round(first - served.t0), catalogVersions: objects } });
-      return r;
+      return row(name, 'lakeguard', m, { objects: 1, bytes: probeBody.length, requests: { get: 1 }, extra: { listenMs: Math.round(served.listenMs), firstByteMs: Math.round(first - served.t0), catalogObjects } });
     } finally {
       client.destroy();
       await served.stop();
     }
   };
+  const mainSet = { policy: ctx.policy, bucket: ctx.srcBucket, serveArgs: args, probeKey: probe.key, probeBody: smallBody(ds, probe), catalogObjects: objects };
 
-  await step('serve-start-warm', 'lakeguard', () => startToFirstByte('serve-start-warm', ctx.catalog));
-  await step('serve-start-cold', 'lakeguard', () => startToFirstByte('serve-start-cold', join(dir, 'cold', 'catalog.db')));
+  await step('serve-start-warm', 'lakeguard', () => startToFirstByte('serve-start-warm', { ...mainSet, catalog: ctx.catalog }));
+  await step('serve-start-cold', 'lakeguard', () => startToFirstByte('serve-start-cold', { ...mainSet, catalog: join(dir, 'cold', 'catalog.db') }));
+  if (objects < START_CATALOG_OBJECTS) {
+    const big = await step('serve-100k-backup', 'lakeguard', () => backupDirectory(ctx, dir));
+    if (big) {
+      for (const temperature of ['warm', 'cold']) {
+        const name = `serve-start-100k-${temperature}`;
+        const catalog = temperature === 'warm' ? big.catalog : join(dir, 'cold-100k', 'catalog.db');
+        await step(name, 'lakeguard', () => startToFirstByte(name, { ...big, catalog, serveArgs: [] }));
+      }
+    }
+  }
 
   /** Every small object through a fresh serve process by `clients` clients (raw-get.mjs, lean GETs). */
   const readAll = async (name, clients) => {
@@ -176,4 +191,46 @@ export async function runServeScenarios(ctx) {
   if (read32 && restored) info.throughputVsRestore = round2(restored.wallMs / read32.wallMs);
   if (read64) info.peakRssMB64 = read64.peakRssMB;
   log(`serve: ${read32?.objectsPerS?.toFixed(0) ?? '-'} objects/s through serve (32 clients) vs ${restored?.objectsPerS?.toFixed(0) ?? '-'} restore --to-dir; peak RSS ${read64?.peakRssMB ?? '-'} MB with 64 clients`);
+}
+
+/**
+ * A directory of START_CATALOG_OBJECTS small files (deterministic), backed up into the bench's
+ * repository bucket under a prefix of its own: a catalog of that many objects for the start
+ * measurements. Returns what startToFirstByte needs.
+ */
+async function backupDirectory(ctx, dir) {
+  const root = join(dir, 'lake-100k');
+  const name = 'lake100k';
+  let probe = null;
+  for (let i = 0; i < START_CATALOG_OBJECTS; i++) {
+    const key = `table=t${i % 4}/dt=2026-11-${String(1 + (i % 28)).padStart(2, '0')}/part-${String(i).padStart(6, '0')}.json`;
+    const body = Buffer.from(`{"id":${i},"v":"${'x'.repeat(i % 200)}"}\n`);
+    mkdirSync(join(root, key, '..'), { recursive: true });
+    writeFileSync(join(root, key), body);
+    if (i === START_CATALOG_OBJECTS / 2) probe = { key, body };
+  }
+  const policy = join(dir, 'lake-100k.yaml');
+  writeFileSync(
+    policy,
+    [
+      'version: 1',
+      'repository:',
+      `  url: s3://${ctx.repoBucket}/serve-100k`,
+      `  endpoint: ${S3.endpoint}`,
+      'groups:',
+      '  - name: lake',
+      '    sources:',
+      `      - path: ${root}`,
+      `        name: ${name}`,
+      '',
+    ].join('\n'),
+  );
+  const catalog = join(dir, 'catalog-100k', 'catalog.db');
+  const options = { policy, catalog, cacheDir: join(dir, 'cache-100k') };
+  await ctx.lakeguard('serve-100k-init', ['init'], options);
+  const { m, summaries } = await ctx.lakeguard('serve-100k-backup', ['backup'], options);
+  const s = summaries.at(-1);
+  if (!s || s.counters.objectsNew !== START_CATALOG_OBJECTS) throw new Error(`the 100k backup recorded ${s?.counters.objectsNew} new objects, expected ${START_CATALOG_OBJECTS}`);
+  ctx.row('serve-100k-backup', 'lakeguard', m, { objects: s.counters.objectsSeen, bytes: s.counters.bytesRead, requests: s.counters.requests });
+  return { policy, catalog, bucket: name, probeKey: probe.key, probeBody: probe.body, catalogObjects: START_CATALOG_OBJECTS };
 }

@@ -240,17 +240,21 @@ export class ServeQueries {
     const blobs: ContentBlob[] = [];
     for (const r of rows) {
       if (r.lost === 1) return null;
-      blobs.push({
-        hash: r.hash as Buffer,
-        pack: r.pack as string,
-        offset: r.offset as number,
-        length: r.length as number,
-        rawLength: r.rawLength as number,
-        compressed: ((r.flags as number) & 1) === 1,
-        position: (r.contentEnd as number) - (r.rawLength as number),
-        packSize: r.packSize as number,
-      });
+      blobs.push(contentBlob(r));
     }
     return blobs;
   }
+}
+
+function contentBlob(r: Row): ContentBlob {
+  return {
+    hash: r.hash as Buffer,
+    pack: r.pack as string,
+    offset: r.offset as number,
+    length: r.length as number,
+    rawLength: r.rawLength as number,
+    compressed: ((r.flags as number) & 1) === 1,
+    position: (r.contentEnd as number) - (r.rawLength as number),
+    packSize: r.packSize as number,
+  };
 }

@@ -24,13 +24,15 @@ const DEFAULT_MAX_READS = 16;
 const DEFAULT_READ_BYTES = 32 * 1024 * 1024;
 const DEFAULT_WINDOW_BYTES = 32 * 1024 * 1024;
 /**
- * A pack is read in aligned windows of this size when a small blob of it is asked for: one GET
- * then answers the neighbours too (the objects backed up with it, which a client scanning a
- * prefix asks for next), instead of one GET per object.
+ * A pack is read in aligned windows of this size when a second small blob of the same window is
+ * asked for: one GET then answers the neighbours too (the objects backed up with it, which a
+ * client scanning a prefix asks for next), instead of one GET per object.
  */
 export const PACK_WINDOW = 1024 * 1024;
 /** Runs up to this size are read through a window; larger ones with a GET of their own. */
 const WINDOWED_RUN = PACK_WINDOW / 4;
+/** Windows remembered as asked for once (a set of names: about 100 bytes each). */
+const RECENT_WINDOWS = 4096;
 
 export class BlobCache implements ReaderCache {
   private readonly blobs = new Map<string, Buffer>();
@@ -40,6 +42,8 @@ export class BlobCache implements ReaderCache {
   private readonly readBytes: ByteBudget;
   private readonly windows: Map<string, Buffer> = new Map();
   private readonly windowsReading = new Map<string, Promise<Buffer>>();
+  /** Windows a run was read from on its own lately (oldest first). */
+  private readonly recent = new Set<string>();
   private windowBytes = 0;
   private readonly maxWindowBytes: number;
   /** Lookups answered from the cache, and not. */
@@ -112,6 +116,7 @@ export class BlobCache implements ReaderCache {
     }
     // Concurrent readers of one window share its one read.
     let reading = this.windowsReading.get(name);
+    if (reading === undefined && !this.touched(name)) return null;
     if (reading === undefined) {
       this.windowReads++;
       reading = this.reading(to - from, () => read(from, to)).then(
@@ -130,6 +135,18 @@ export class BlobCache implements ReaderCache {
       this.windowHits++;
     }
     return reading.then(cut);
+  }
+
+  /**
+   * Whether a run in this window was asked for recently; marks it. Only the second run asked
+   * for in a window reads the window: a client reading neighbours (a scan) pays one GET more
+   * per window, one reading scattered small objects pays no read amplification.
+   */
+  private touched(name: string): boolean {
+    if (this.recent.delete(name)) return true;
+    this.recent.add(name);
+    if (this.recent.size > RECENT_WINDOWS) this.recent.delete(this.recent.values().next().value!);
+    return false;
   }
 
   private keepWindow(name: string, window: Buffer): void {

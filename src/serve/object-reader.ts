@@ -37,7 +37,7 @@ export interface BlobCache {
   /**
    * Stored bytes `start` to `end` of a pack cut from a window of the pack read whole and kept a
    * while (objects backed up together are neighbours in a pack, and clients read them together),
-   * or null when the range is too large for one window.
+   * or null when the range is to be read on its own (too large, or the first in its window).
    */
   windowed(pack: string, packSize: number, start: number, end: number, read: (start: number, end: number) => Promise<Buffer>): Promise<Buffer> | null;
 }
@@ -104,6 +104,7 @@ async function readRun(source: ContentSource, run: BlobRun, blobs: ContentBlob[]
   }
   const decode = (data: Buffer): Buffer[] => blobs.map((b) => decodeLocatedBlob(source.repo, data.subarray(b.offset - start, b.offset - start + b.length), b, what));
   const read = async (): Promise<Buffer[]> => decode(await readPackRangeRetrying(source.repo, pack, start, end, signal));
+  // Without this request's signal: other requests wait for the same window read.
   const windowed = cache?.windowed(pack, blobs[0]!.packSize, start, end, (from, to) => readPackRangeRetrying(source.repo, pack, from, to));
   if (windowed != null) {
     const raws = decode(await windowed);
