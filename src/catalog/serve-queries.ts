@@ -41,6 +41,8 @@ export interface ServedObject extends ServedVersion {
 export interface ContentBlob extends BlobLocation {
   /** Offset of the blob's first byte in the object's content. */
   position: number;
+  /** Bytes of the blob's pack (reads around the blob stay inside it). */
+  packSize: number;
 }
 
 /** Where the next version after a versions page starts: a key, and a version row of it (0: its first). */
@@ -227,7 +229,7 @@ export class ServeQueries {
            SELECT 0, blob FROM versions WHERE id = @version AND blob IS NOT NULL
            UNION ALL SELECT seq, blob FROM version_blobs WHERE version = @version
          ), placed AS (
-           SELECT parts.seq AS seq, bl.hash AS hash, p.name AS pack, bl.offset AS offset, bl.length AS length,
+           SELECT parts.seq AS seq, bl.hash AS hash, p.name AS pack, p.size AS packSize, bl.offset AS offset, bl.length AS length,
                   bl.raw_length AS rawLength, bl.flags AS flags,
                   sum(coalesce(bl.raw_length, 0)) OVER (ORDER BY parts.seq) AS contentEnd,
                   max(p.id IS NULL) OVER (ORDER BY parts.seq) AS lost
@@ -238,16 +240,21 @@ export class ServeQueries {
     const blobs: ContentBlob[] = [];
     for (const r of rows) {
       if (r.lost === 1) return null;
-      blobs.push({
-        hash: r.hash as Buffer,
-        pack: r.pack as string,
-        offset: r.offset as number,
-        length: r.length as number,
-        rawLength: r.rawLength as number,
-        compressed: ((r.flags as number) & 1) === 1,
-        position: (r.contentEnd as number) - (r.rawLength as number),
-      });
+      blobs.push(contentBlob(r));
     }
     return blobs;
   }
+}
+
+function contentBlob(r: Row): ContentBlob {
+  return {
+    hash: r.hash as Buffer,
+    pack: r.pack as string,
+    offset: r.offset as number,
+    length: r.length as number,
+    rawLength: r.rawLength as number,
+    compressed: ((r.flags as number) & 1) === 1,
+    position: (r.contentEnd as number) - (r.rawLength as number),
+    packSize: r.packSize as number,
+  };
 }

@@ -34,6 +34,12 @@ export interface BlobCache {
   put(id: Buffer, raw: Buffer): void;
   /** Holds a pack read's slot (bounded concurrent reads) while `read` runs. */
   reading<T>(bytes: number, read: () => Promise<T>): Promise<T>;
+  /**
+   * Stored bytes `start` to `end` of a pack cut from a window of the pack read whole and kept a
+   * while (objects backed up together are neighbours in a pack, and clients read them together),
+   * or null when the range is to be read on its own (too large, or the first in its window).
+   */
+  windowed(pack: string, packSize: number, start: number, end: number, read: (start: number, end: number) => Promise<Buffer>): Promise<Buffer> | null;
 }
 
 /** The object a stream is of, for messages. */
@@ -85,7 +91,10 @@ export function openContent(source: ContentSource, object: ContentOf, range?: By
   return signal === undefined ? stream : addAbortSignal(signal, stream);
 }
 
-/** The decoded blobs of one run, from the cache when every one of them is there, else with one GET. */
+/**
+ * The decoded blobs of one run: from the cache when every one of them is there, else from a
+ * cached window of the pack (small runs), else with one GET of the run.
+ */
 async function readRun(source: ContentSource, run: BlobRun, blobs: ContentBlob[], what: string, signal?: AbortSignal): Promise<Buffer[]> {
   const { pack, start, end } = run;
   const cache = source.cache;
@@ -93,10 +102,15 @@ async function readRun(source: ContentSource, run: BlobRun, blobs: ContentBlob[]
     const cached = blobs.map((b) => cache.get(b.hash));
     if (cached.every((c) => c !== undefined)) return cached;
   }
-  const read = async (): Promise<Buffer[]> => {
-    const data = await readPackRangeRetrying(source.repo, pack, start, end, signal);
-    return blobs.map((b) => decodeLocatedBlob(source.repo, data.subarray(b.offset - start, b.offset - start + b.length), b, what));
-  };
+  const decode = (data: Buffer): Buffer[] => blobs.map((b) => decodeLocatedBlob(source.repo, data.subarray(b.offset - start, b.offset - start + b.length), b, what));
+  const read = async (): Promise<Buffer[]> => decode(await readPackRangeRetrying(source.repo, pack, start, end, signal));
+  // Without this request's signal: other requests wait for the same window read.
+  const windowed = cache?.windowed(pack, blobs[0]!.packSize, start, end, (from, to) => readPackRangeRetrying(source.repo, pack, from, to));
+  if (windowed != null) {
+    const raws = decode(await windowed);
+    blobs.forEach((b, i) => cache!.put(b.hash, raws[i]!));
+    return raws;
+  }
   const raws = cache === undefined ? await read() : await cache.reading(end - start, read);
   if (cache !== undefined) blobs.forEach((b, i) => cache.put(b.hash, raws[i]!));
   return raws;

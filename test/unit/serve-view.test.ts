@@ -11,6 +11,7 @@ import type { Repository } from '../../src/repository/repository.js';
 import { ServeQueries } from '../../src/catalog/serve-queries.js';
 import { openServeView, type OpenedServeView } from '../../src/serve/open-view.js';
 import { CatalogView } from '../../src/serve/view.js';
+import { BlobCache } from '../../src/serve/blob-cache.js';
 import { blobRuns } from '../../src/engine/pack-reads.js';
 import { MAX_SERVE_RUN } from '../../src/serve/object-reader.js';
 import { ViewInputError, type ListEntry, type ServeView, type VersionEntry, type ViewCut } from '../../src/serve/view-types.js';
@@ -251,6 +252,29 @@ describe('serve view', () => {
     expect(whole).toBeGreaterThan(1);
     expect(whole).toBeLessThan(blobs.length);
     expect(whole).toBe([...blobRuns(blobs, MAX_SERVE_RUN)].length);
+  });
+
+  it('reads neighbouring small objects through one window of their pack: one GET for many objects', async () => {
+    const cache = new BlobCache();
+    const windowed = new CatalogView({ repo, catalog, queries: new ServeQueries(catalog), buckets: ['lake'], defaultCut: first, syncedAt: view.syncedAt, cache });
+    const keys = [...live1].filter((k) => k.startsWith('a') || k.startsWith('b/'));
+    const before = repo.requestCounts().get;
+    const bodies = await Promise.all(
+      keys.map(async (key) => {
+        const found = windowed.lookup({ bucket: 'lake', key, at: first });
+        if (found.kind !== 'object') throw new Error(`${key} should be an object`);
+        return (await readAll(windowed.open(found.head))).toString();
+      }),
+    );
+    expect(bodies).toEqual(keys.map((k) => `v1 of ${k}`));
+    const gets = repo.requestCounts().get - before;
+    expect(keys.length).toBeGreaterThan(8);
+    // Their blobs share one or two windows of one pack: per window, the first object is read
+    // on its own, the second reads the window, and the others are cut from it.
+    expect(cache.windowReads).toBeGreaterThanOrEqual(1);
+    expect(cache.windowReads).toBeLessThanOrEqual(2);
+    expect(gets).toBe(2 * cache.windowReads);
+    expect(cache.windowHits).toBe(keys.length - gets);
   });
 
   it('refuses instants after the sync, and names the forms it reads', () => {
