@@ -147,6 +147,12 @@ describe('objects', () => {
     expect(past.status).toBe(416);
     expect(past.headers.get('content-range')).toBe('bytes */1000');
     expect(await past.text()).toContain('<Code>InvalidRange</Code>');
+    // If-Range: the range while the validator still names the object, else the whole object.
+    expect((await signed('GET', '/lake/big.bin', { headers: { range: 'bytes=0-9', 'if-range': '"etag-b1-1000"' } })).status).toBe(206);
+    expect((await signed('GET', '/lake/big.bin', { headers: { range: 'bytes=0-9', 'if-range': new Date(T1).toUTCString() } })).status).toBe(206);
+    const changed = await signed('GET', '/lake/big.bin', { headers: { range: 'bytes=0-9', 'if-range': '"older"' } });
+    expect(changed.status).toBe(200);
+    expect(changed.headers.get('content-length')).toBe('1000');
   });
 
   it('honours If-None-Match (304), If-Match (412) and If-Modified-Since', async () => {
