@@ -254,6 +254,7 @@ describe('refusals and the access log', () => {
     await signed('GET', '/lake/top', { query: 'x-id=GetObject' });
     const entry = access.findLast((e) => e.key === 'top' && e.status === 200)!;
     expect(entry).toMatchObject({ method: 'GET', operation: 'GetObject', bucket: 'lake', status: 200, bytes: 'content of top'.length, view: new Date(NOW).toISOString() });
+    expect(access.find((e) => e.operation === 'ListObjectVersions')).toMatchObject({ bucket: 'lake', prefix: 'g', status: 200 });
     expect(JSON.stringify(access)).not.toMatch(/AWS4-HMAC|X-Amz-Signature|Credential=|[0-9a-f]{64}/);
   });
 });
