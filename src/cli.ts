@@ -31,7 +31,7 @@ type Command = Commander.Command;
 /** Every command with an action, by its path (`lakeguard <path> --help`). */
 const COMMAND_PATHS = [
   'init', 'backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'runs ack', 'versions', 'find', 'ls',
-  'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'cost', 'unlock', 'migrate', 'policy show', 'serve',
+  'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'catalog info', 'cost', 'unlock', 'migrate', 'policy show', 'serve',
 ] as const;
 type CommandPath = (typeof COMMAND_PATHS)[number];
 
@@ -67,7 +67,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     notes: {
       init: 'created', backup: 'complete', restore: 'restored', rollback: 'rolled back (or, with --dry-run, planned)', verify: 'no damage', forget: 'done', prune: 'done', 'lock extend': 'done',
       versions: 'ok (also when the key has no versions)', find: 'ok (also when nothing matched)', ls: 'ok (also when the prefix is empty)',
-      'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', 'runs ack': 'acknowledged', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
+      'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', 'catalog info': 'shown', 'runs ack': 'acknowledged', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
       serve: 'not used: serve runs until it is stopped (130)',
     },
   },
@@ -90,24 +90,30 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
   },
   {
     code: ExitCode.usage,
-    meaning: 'bad usage or invalid policy, or a selection that matches nothing',
+    meaning: 'bad usage or invalid policy, a selection that matches nothing, or a scoped catalog that does not hold what the command needs',
     short: 'bad usage',
     commands: 'every',
     notes: {
       init: 'bad usage or policy, or a repository already exists, or --object-lock on a bucket without Object Lock',
-      backup: 'bad usage or policy',
-      restore: 'bad usage or nothing matched (with a hint)',
-      rollback: 'bad usage: no --at, a bucket the policy does not name as a source, a prefix or key outside what it backs up',
-      forget: 'invalid policy or unknown group',
-      'lock extend': 'bad usage (e.g. a repository without Object Lock)',
+      backup: 'bad usage or policy, or a scoped catalog',
+      restore: 'bad usage, nothing matched (with a hint), or a selection outside a scoped catalog',
+      rollback: 'bad usage: no --at, a bucket the policy does not name as a source, a prefix or key outside what it backs up or outside a scoped catalog',
+      forget: 'invalid policy, unknown group, or a scoped catalog',
+      'lock extend': 'bad usage (e.g. a repository without Object Lock), or a scoped catalog',
       runs: 'bad usage or unknown group',
-      'runs show': 'bad usage or unknown run',
+      'runs show': 'bad usage, unknown run, or a list of versions, failures or anomalies on a scoped catalog',
       'runs ack': 'bad usage, unknown run, or the run is not suspect or already acknowledged',
       calendar: 'bad usage or unknown group',
       'catalog sync': 'bad usage (also with --offline)',
-      cost: 'bad usage (unknown group or class)',
+      cost: 'bad usage (unknown group or class), or a scoped catalog',
       'policy show': 'invalid policy',
       serve: 'bad usage: --at or --run naming nothing, an unknown group, a --listen address that is not loopback without TLS or --insecure-listen',
+      prune: 'bad usage, or a scoped catalog',
+      verify: 'bad usage, or a scoped catalog',
+      ls: 'bad usage, or a prefix outside a scoped catalog',
+      versions: 'bad usage, or a key outside a scoped catalog',
+      find: 'bad usage, or a glob or bucket reaching outside a scoped catalog',
+      diff: 'bad usage, or a selection outside a scoped catalog',
     },
   },
   {

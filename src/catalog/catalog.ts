@@ -138,6 +138,12 @@ export class Catalog {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
+  /** Forgets the cached bucket and meta row ids (after their rows were deleted: scoped-sync reset). */
+  forgetCachedRowIds(): void {
+    this.bucketIds.clear();
+    this.metaIds.clear();
+  }
+
   transaction<T>(fn: () => T): T {
     try {
       return this.db.transaction(fn)();

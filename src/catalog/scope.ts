@@ -5,8 +5,10 @@
  * must never answer a question outside them as if it knew (docs/scale-out.md "Scoped catalogs").
  * The scope lives in catalog_info; this module is its only reader and writer.
  */
+import { compareKeys } from '../util/key-order.js';
 import type { Catalog } from './catalog.js';
 import { sqlite } from './connection.js';
+import { upperBound } from './key-range.js';
 
 /** A prefix of one bucket ('' for the whole bucket) a scoped catalog holds every version of. */
 export interface CatalogPrefix {
@@ -55,6 +57,22 @@ export function scopeCovers(scope: readonly CatalogPrefix[] | null, bucket: stri
 export function scopeOverlaps(scope: readonly CatalogPrefix[] | null, bucket: string, prefix: string): boolean {
   if (scope === null) return true;
   return scope.some((p) => p.bucket === bucket && (prefix.startsWith(p.prefix) || p.prefix.startsWith(prefix)));
+}
+
+/**
+ * Whether some (bucket, key) between `first` and `last` (both included, in S3 key order) can be
+ * inside the scope: a record blob whose `recordRanges` entry is this range is read by a scoped
+ * sync only then (null scope: always).
+ */
+export function scopeOverlapsRange(scope: readonly CatalogPrefix[] | null, first: readonly [string, string], last: readonly [string, string]): boolean {
+  if (scope === null) return true;
+  const cmp = (a: readonly [string, string], b: readonly [string, string]): number => compareKeys(a[0], b[0]) || compareKeys(a[1], b[1]);
+  return scope.some((p) => {
+    // The prefix's keys are [(bucket, prefix), (bucket, upper)), or the rest of the bucket when the prefix is ''.
+    if (cmp(last, [p.bucket, p.prefix]) < 0) return false;
+    const upper = upperBound(p.prefix);
+    return upper === null ? compareKeys(first[0], p.bucket) <= 0 : cmp(first, [p.bucket, upper]) < 0;
+  });
 }
 
 /** `s3://bucket/prefix` for messages. */

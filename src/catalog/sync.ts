@@ -6,6 +6,7 @@
 import type { Catalog, PackRecord } from './catalog.js';
 import { sqlite } from './connection.js';
 import { blobHashIs, blobReferencedSql } from './schema.js';
+import { setCatalogScope, type CatalogPrefix } from './scope.js';
 
 /** catalog_info names. */
 const MARKER = 'sync_after';
@@ -106,6 +107,38 @@ export function dropRunRecords(catalog: Catalog, seq: number): void {
     db.prepare('DELETE FROM run_anomalies WHERE run = ?').run(seq);
     db.prepare('DELETE FROM partition_stats WHERE run = ?').run(seq);
   });
+}
+
+/**
+ * Every table whose rows a catalog learns from the repository, those that refer to others first. Not
+ * `pending_deletions`: a forget's own retries, which only a whole catalog has (forget refuses a
+ * scoped one), and which a reset may not lose.
+ */
+const LEARNED_TABLES = [
+  'version_signals', 'version_blobs', 'versions', 'failures', 'run_anomalies', 'partition_stats', 'run_shards', 'runs', 'dropped_versions',
+  'objects', 'buckets', 'metas', 'blobs', 'packs', 'blob_index_files', 'index_files', 'forgotten_runs', 'forgets', 'acks',
+] as const;
+
+/**
+ * Empties the catalog of everything it learned from the repository and records its new scope
+ * (null: the whole repository), in one transaction: the next sync starts from the beginning
+ * (no marker) and imports what the scope holds. A scope is never wider than what a completed
+ * sync imported for it: until the next sync ends, there is no marker, and every command syncs
+ * first (docs/catalog.md "Scoped catalogs").
+ */
+export function resetCatalogForScope(catalog: Catalog, scope: readonly CatalogPrefix[] | null): void {
+  const db = sqlite(catalog);
+  catalog.transaction(() => {
+    for (const table of LEARNED_TABLES) db.prepare(`DELETE FROM ${table}`).run();
+    for (const name of [MARKER, IMPORTING, INCOMPLETE]) setInfo(catalog, name, null);
+    setCatalogScope(catalog, scope);
+  });
+  catalog.forgetCachedRowIds();
+}
+
+/** Whether the catalog has learned nothing from its repository yet (a fresh host): no run, forget or acknowledgement. */
+export function catalogHoldsNothing(catalog: Catalog): boolean {
+  return sqlite(catalog).prepare('SELECT NOT EXISTS (SELECT 1 FROM runs) AND NOT EXISTS (SELECT 1 FROM forgets) AND NOT EXISTS (SELECT 1 FROM acks)').pluck().get() === 1;
 }
 
 /**

@@ -40,7 +40,20 @@ export interface VersionRecord {
    * although its version id is known; absent on every other record.
    */
   reinstated?: true;
+  /**
+   * Where each of `blobs` is stored, in the same order (docs/repository-format.md "runs/",
+   * `locs`): a host that imports only some keys (a scoped catalog) locates their content from
+   * these instead of reading every index file. Absent in records written before it existed.
+   */
+  locs?: RecordedBlob[];
 }
+
+/**
+ * A blob's place in the repository as a record line carries it: [pack id, pack size, offset,
+ * stored length, raw length, compressed 0|1]. The blob's type is implied by where it is named
+ * (a version's blobs are data, a manifest's record blobs are records).
+ */
+export type RecordedBlob = [pack: string, packSize: number, offset: number, length: number, rawLength: number, compressed: 0 | 1];
 
 export interface FailureRecord {
   bucket: string;

@@ -8,7 +8,8 @@ import type { ObjectSignal } from './anomaly-types.js';
 import type { Catalog } from './catalog.js';
 import { decodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
 import { sqlite } from './connection.js';
-import type { FailureRecord, StoredMeta, VersionRecord } from './types.js';
+import { blobHashIs } from './schema.js';
+import type { RecordedBlob, FailureRecord, StoredMeta, VersionRecord } from './types.js';
 
 type Row = Record<string, unknown>;
 
@@ -81,14 +82,50 @@ export class RunVersionsByKey {
     const rows = db
       .prepare(`${VERSION_RECORD_SQL} WHERE v.id IN (SELECT version FROM ${this.table} WHERE position > ? AND position <= ?)`)
       .all(this.position, this.position + order.length) as Row[];
+    const locations = this.locations(this.position, this.position + order.length);
     this.position += order.length;
     const byRow = new Map(rows.map((r) => [r.row as number, r]));
-    return order.map((version) => toVersionRecord(byRow.get(version)!));
+    return order.map((version) => {
+      const record = toVersionRecord(byRow.get(version)!);
+      const locs = locations.get(version);
+      return locs === undefined ? record : { ...record, locs };
+    });
+  }
+
+  /** Where the blobs of the versions at positions (from, to] are stored, by version row, in blob order. */
+  private locations(from: number, to: number): Map<number, RecordedBlob[]> {
+    const page = `SELECT version FROM ${this.table} WHERE position > @from AND position <= @to`;
+    const rows = sqlite(this.catalog)
+      .prepare(
+        `SELECT x.version AS version, p.name AS pack, p.size AS packSize, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags & 1 AS compressed
+         FROM (SELECT v.id AS version, 0 AS seq, v.blob AS blob FROM versions v WHERE v.blob IS NOT NULL AND v.id IN (${page})
+               UNION ALL SELECT vb.version, vb.seq, vb.blob FROM version_blobs vb WHERE vb.version IN (${page})) x
+         JOIN blobs b ON b.id = x.blob JOIN packs p ON p.id = b.pack ORDER BY x.version, x.seq`,
+      )
+      .all({ from, to }) as { version: number; pack: string; packSize: number; offset: number; length: number; rawLength: number; compressed: 0 | 1 }[];
+    const out = new Map<number, RecordedBlob[]>();
+    for (const r of rows) {
+      let locs = out.get(r.version);
+      if (locs === undefined) out.set(r.version, (locs = []));
+      locs.push([r.pack, r.packSize, r.offset, r.length, r.rawLength, r.compressed]);
+    }
+    return out;
   }
 
   close(): void {
     sqlite(this.catalog).exec(`DROP TABLE IF EXISTS ${this.table}`);
   }
+}
+
+/** Where a catalogued blob is stored, as a record line or manifest carries it; undefined when no catalogued pack holds it. */
+export function blobLocationOf(catalog: Catalog, hash: Buffer): RecordedBlob | undefined {
+  const r = sqlite(catalog)
+    .prepare(
+      `SELECT p.name AS pack, p.size AS packSize, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags & 1 AS compressed
+       FROM blobs b JOIN packs p ON p.id = b.pack WHERE ${blobHashIs('b', '@hash')}`,
+    )
+    .get({ hash }) as { pack: string; packSize: number; offset: number; length: number; rawLength: number; compressed: 0 | 1 } | undefined;
+  return r === undefined ? undefined : [r.pack, r.packSize, r.offset, r.length, r.rawLength, r.compressed];
 }
 
 /** A run's failure records in (bucket, key) order, then the order the run met them. */

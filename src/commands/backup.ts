@@ -25,7 +25,7 @@ export function register(program: Command): void {
         const opts = cmd.opts<{ group?: string; dryRun?: boolean } & ShardFlags>();
         // Before anything is opened: a bad shard setting is a usage error at once.
         const shard = shardIdentity(opts, process.env);
-        const ctx = await openAll(cmd, { reporter, writes: true, signal });
+        const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
         let lock: RepositoryLock | undefined;
         try {
           const groups = selectGroups(ctx.policy, opts.group);

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { statSync } from 'node:fs';
 import { Catalog } from '../catalog/catalog.js';
+import { catalogScope, describeScope, type CatalogPrefix } from '../catalog/scope.js';
+import { syncMarker } from '../catalog/sync.js';
 import { rebuildCatalog, type RebuildReport } from '../engine/rebuild.js';
 import { syncCatalog, type SyncReport } from '../engine/sync.js';
 import { ExitCode, UsageError } from '../errors.js';
@@ -7,6 +10,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
 import { isOffline } from './context.js';
 import { openRepository } from './open-repository.js';
+import { parseObjectUrl } from './query-common.js';
 
 /** Damage lines printed in text mode; --json carries the (capped) lists. */
 const MAX_PRINTED = 50;
@@ -51,20 +55,43 @@ the damage took: it is written to <catalog>.damaged and the old catalog stays, u
   catalog
     .command('sync')
     .description('bring the catalog up to date with the repository now: runs, index files, forgets, prunes and acknowledgements written since its last sync')
+    .option('--prefix <s3url>', 'hold only this prefix (s3://bucket/prefix/; repeatable): a fresh catalog becomes scoped, a scoped one gets the prefix added', collect, [])
+    .option('--all', 'make a scoped catalog whole: import the whole repository')
     .addHelpText(
       'after',
       `
 Every command that reads the catalog does this first (unless --offline); an empty catalog is
 filled from the repository. Only what is new is read: runs/, forgets/ and acks/ are listed after a
-time marker (three LIST requests when nothing is new). \`catalog rebuild\` is for a damaged catalog.`,
+time marker (three LIST requests when nothing is new). \`catalog rebuild\` is for a damaged catalog.
+
+A scoped catalog (--prefix on a catalog that holds nothing yet) reads only the record blobs whose
+keys overlap its prefixes, and no index file: a laptop that restores one partition of a big
+repository downloads only that partition's metadata. Commands outside the scope, and commands
+that decide from the whole repository (backup, forget, prune, verify), say so and stop. Adding a
+prefix, or --all, empties the catalog and imports the new scope from the beginning. A plain
+\`catalog sync\` keeps the scope; --prefix on a whole catalog changes nothing.`,
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const { opts, policy, repo, catalogPath } = await openRepository(cmd, reporter);
         if (isOffline(opts)) throw new UsageError('catalog sync cannot run offline', { hint: 'drop --offline (and LAKEGUARD_OFFLINE)' });
+        const widen = scopeOptions(cmd.opts<{ prefix: string[]; all?: boolean }>());
         const db = Catalog.open(catalogPath, repo.id);
         try {
-          const report = await syncCatalog({ repo, catalog: db, concurrency: Math.min(16, policy.concurrency.transfer), events: reporter.event, signal });
+          const report = await syncCatalog({
+            repo,
+            catalog: db,
+            concurrency: Math.min(16, policy.concurrency.transfer),
+            events: reporter.event,
+            signal,
+            ...(widen === undefined ? {} : { widen }),
+          });
+          // A prefix that holds nothing may be a typo (or a partition not backed up yet): say so, it is not an error.
+          if (Array.isArray(widen) && report.scope !== null) {
+            for (const p of widen) {
+              if (db.nthKey(p.bucket, p.prefix, null, 1) === undefined) reporter.event({ type: 'warning', message: `no version in the repository is under ${describeScope([p])} (yet)` });
+            }
+          }
           const damaged = report.damage.length > 0 || report.missingCount > 0;
           reporter.summary({ catalog: catalogPath, ...report, ok: !damaged }, describeSync(report, catalogPath, repo.location));
           return damaged ? ExitCode.error : ExitCode.ok;
@@ -73,6 +100,57 @@ time marker (three LIST requests when nothing is new). \`catalog rebuild\` is fo
         }
       }),
     );
+  catalog
+    .command('info')
+    .description('what the local catalog holds: its file, runs and versions, the scope (whole or scoped prefixes), and the last sync marker')
+    .action(
+      action(async ({ cmd, reporter }) => {
+        const { repo, catalogPath } = await openRepository(cmd, reporter);
+        // Read as it is, without syncing: this is what the catalog knows now.
+        const db = Catalog.open(catalogPath, repo.id);
+        try {
+          const stats = db.stats();
+          const scope = catalogScope(db);
+          const marker = syncMarker(db);
+          const bytes = statSync(catalogPath).size;
+          reporter.summary(
+            { catalog: catalogPath, repository: repo.location, ...stats, bytes, scope, marker },
+            [
+              `catalog ${catalogPath} of ${repo.location} (${formatBytes(bytes)})`,
+              `  ${stats.runs} runs, ${stats.versions} object versions of ${stats.objects} keys, ${stats.blobs} blobs in ${stats.packs} packs`,
+              describeHolding(scope),
+              `  synced up to ${marker ?? 'never'}`,
+            ].join('\n'),
+          );
+          return ExitCode.ok;
+        } finally {
+          db.close();
+        }
+      }),
+    );
+}
+
+/** Repeatable options collect into a list. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** `--prefix` (repeatable) and `--all` as the sync's scope change; undefined: none. */
+function scopeOptions(o: { prefix: string[]; all?: boolean }): readonly CatalogPrefix[] | 'all' | undefined {
+  if (o.all === true && o.prefix.length > 0) throw new UsageError('catalog sync: give --prefix or --all, not both', { hint: '--all makes the catalog whole, which holds every prefix' });
+  if (o.all === true) return 'all';
+  if (o.prefix.length === 0) return undefined;
+  return o.prefix.map((url) => {
+    const { bucket, key } = parseObjectUrl(url, '--prefix');
+    return { bucket, prefix: key };
+  });
+}
+
+/** One line on what the catalog holds (a scoped catalog names its prefixes and how to widen it). */
+function describeHolding(scope: readonly CatalogPrefix[] | null): string {
+  return scope === null
+    ? '  holds: the whole repository'
+    : `  holds: only ${describeScope(scope)} (scoped); \`lakeguard catalog sync --prefix s3://bucket/prefix/\` adds a prefix, \`lakeguard catalog sync --all\` makes it whole`;
 }
 
 function describeSync(r: SyncReport, catalog: string, location: string): string {
@@ -82,7 +160,9 @@ function describeSync(r: SyncReport, catalog: string, location: string): string 
       ? `catalog ${catalog} is up to date with ${location}`
       : `synced catalog ${catalog} with ${location}: ${r.runs} runs, ${r.indexFiles} index files, ${r.forgets} forget documents, ${r.prunes} prune documents, ${r.acks} acknowledgements applied`,
     `  requests: ${r.requests.list} LIST, ${r.requests.get} GET in ${formatDuration(r.durationMs)}${r.full ? ' (first sync: the whole repository was listed)' : ''}`,
+    describeHolding(r.scope),
   ];
+  if (r.scopeChanged) lines.push(`  the scope changed: the catalog was emptied and imported anew for it (${formatBytes(r.bytesRead)} of records read)`);
   for (const id of r.runIds.slice(0, MAX_PRINTED)) lines.push(`  run ${id}`);
   if (r.runs > MAX_PRINTED) lines.push(`  … and ${r.runs - MAX_PRINTED} more runs`);
   for (const d of r.damage.slice(0, MAX_PRINTED)) lines.push(`DAMAGE: ${d.what}: ${d.problem}`);

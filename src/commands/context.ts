@@ -16,6 +16,7 @@ import { Repository } from '../repository/repository.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { cacheDir } from '../util/cache-dir.js';
+import { requireWholeCatalog } from './catalog-scope-guard.js';
 import { mainOptionsOf, type MainOptions } from './main-options.js';
 import type { Reporter } from './reporter.js';
 
@@ -156,6 +157,11 @@ export interface OpenAllOptions {
    * extend): it never runs on a catalog that was not synced, so --offline is refused.
    */
   writes?: boolean;
+  /**
+   * The command decides from every version of the repository (backup, forget, prune, verify,
+   * cost, lock extend): a scoped catalog is refused before it is synced or anything is written.
+   */
+  wholeCatalog?: boolean;
   signal?: AbortSignal;
 }
 
@@ -199,8 +205,8 @@ export function expectedEncryption(opts: GlobalOptions, policy: Policy): Expecte
 export async function openAll(cmd: Command, how: OpenAllOptions): Promise<Opened> {
   const opts = globalOptions(cmd);
   const reporter = how.reporter;
+  const name = cmd.parent?.parent ? `${cmd.parent.name()} ${cmd.name()}` : cmd.name();
   if (how.writes && isOffline(opts)) {
-    const name = cmd.parent?.parent ? `${cmd.parent.name()} ${cmd.name()}` : cmd.name();
     throw new UsageError(`${name} cannot run offline: it writes the repository from what the catalog holds, so the catalog must be synced first`, {
       hint: 'run it without --offline and without LAKEGUARD_OFFLINE',
     });
@@ -211,6 +217,7 @@ export async function openAll(cmd: Command, how: OpenAllOptions): Promise<Opened
   try {
     // Before anything is read or written (the sync too): a config swapped for `encryption: none` is refused here.
     await confirmRepositoryIdentity(repo, catalog, expectedEncryption(opts, policy));
+    if (how.wholeCatalog) requireWholeCatalog(catalog, name);
     // The catalog is a cache of the repository: bring it up to date (what other hosts backed up,
     // forgot or pruned) before answering or writing anything. See docs/catalog.md "Sync".
     await bringUpToDate(repo, catalog, policy, reporter, isOffline(opts), how.signal);

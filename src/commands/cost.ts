@@ -19,7 +19,7 @@ export function register(program: Command): void {
       action(async ({ cmd, reporter }) => {
         const opts = cmd.opts<{ group?: string; class?: string; runsPerDay?: string }>();
         const runsPerDay = opts.runsPerDay === undefined ? undefined : runsPerDayOption(opts.runsPerDay);
-        const ctx = await openAll(cmd, { reporter });
+        const ctx = await openAll(cmd, { reporter, wholeCatalog: true });
         try {
           const prices = withClass(ctx.policy.pricing ?? DEFAULT_PRICES, opts.class);
           const min = classPrices(prices, prices.storageClass).minObjectBytes;

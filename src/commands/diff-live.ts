@@ -4,7 +4,8 @@ import { describeCut } from '../catalog/instant.js';
 import type { CatalogQueries, DiffEntry } from '../catalog/queries.js';
 import { emptyDiffSummary } from '../catalog/diff-queries.js';
 import { compareLive, livePrefixes } from '../engine/live-diff.js';
-import { openSource, sourceName } from '../engine/sources.js';
+import { openSource, prefixesWithin, sourceName } from '../engine/sources.js';
+import { requireInScope } from './catalog-scope-guard.js';
 import { UsageError } from '../errors.js';
 import type { Source } from '../policy/types.js';
 import { formatBytes, formatTimeMs } from '../util/format.js';
@@ -30,6 +31,8 @@ export interface LiveFlags {
  */
 export async function liveDiff(ctx: Opened, q: CatalogQueries, reporter: Reporter, from: StateCut, flags: LiveFlags, max: number): Promise<void> {
   const sources = liveSources(ctx, flags);
+  // Every key listed is compared with the catalog: a key outside its scope would read as added.
+  requireInScope(ctx.catalog, 'diff live', sources.flatMap((s) => prefixesWithin(s.prefixes, flags.prefix).map((prefix) => ({ bucket: sourceName(s), prefix }))));
   const listedAt = Date.now();
   const summary = emptyDiffSummary(sources.map(sourceName));
   const state = describeCut(from, ctx.catalog);

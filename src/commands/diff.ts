@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { StateCut } from '../catalog/catalog.js';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type DiffScope, type DiffSummary } from '../catalog/queries.js';
-import { sourceName } from '../engine/sources.js';
+import { prefixesWithin, sourceName } from '../engine/sources.js';
+import { requireInScope, type KeySelection } from './catalog-scope-guard.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
 import { liveDiff } from './diff-live.js';
@@ -91,10 +92,18 @@ changes between two runs look like one.`,
 function scopeOf(ctx: Opened, q: CatalogQueries, flags: DiffFlags): DiffScope {
   const scope: DiffScope = {};
   if (flags.prefix !== undefined) scope.prefix = flags.prefix;
+  const group = flags.group === undefined ? undefined : ctx.policy.groups.find((g) => g.name === flags.group);
+  // Both sides read the same keys: --bucket, else what the group's sources back up, else every bucket.
+  const selection: KeySelection[] =
+    flags.bucket !== undefined
+      ? [{ bucket: flags.bucket, prefix: flags.prefix ?? '' }]
+      : group !== undefined
+        ? group.sources.flatMap((s) => prefixesWithin(s.prefixes, flags.prefix).map((prefix) => ({ bucket: sourceName(s), prefix })))
+        : [{ bucket: null, prefix: flags.prefix ?? '' }];
+  requireInScope(ctx.catalog, 'diff', selection);
   if (flags.group !== undefined) {
     scope.group = flags.group;
     requireGroup(ctx.policy, ctx.catalog, flags.group);
-    const group = ctx.policy.groups.find((g) => g.name === flags.group);
     if (group !== undefined) scope.buckets = group.sources.map(sourceName);
   }
   if (flags.bucket !== undefined) {

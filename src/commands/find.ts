@@ -4,6 +4,8 @@ import { allPages, CatalogQueries, type FindOptions, type FoundObject } from '..
 import { compileGlob } from '../policy/glob.js';
 import { formatBytes, formatTimeMs } from '../util/format.js';
 import { action } from './action.js';
+import { globLiteralPrefix } from '../catalog/key-range.js';
+import { requireInScope } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
 import { instantOption, limitOption, ListPrinter, plural, requireBucket, sizeOption, withIso } from './query-common.js';
 
@@ -44,6 +46,8 @@ run id / prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now. A glob whose sta
         const largerThan = flags.largerThan === undefined ? undefined : sizeOption(flags.largerThan, '--larger-than');
         const ctx = await openAll(cmd, { reporter });
         try {
+          // The glob's literal start is the prefix every match has (in --bucket, else in every bucket).
+          requireInScope(ctx.catalog, 'find', [{ bucket: flags.bucket ?? null, prefix: globLiteralPrefix(glob) }]);
           const q = new CatalogQueries(ctx.catalog);
           if (flags.bucket !== undefined) requireBucket(q, flags.bucket);
           const now = Date.now();

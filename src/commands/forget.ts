@@ -24,7 +24,7 @@ deletes packs: run \`lakeguard prune\` afterwards to free the space.`,
     .action(
       action(async ({ cmd, reporter, signal }) => {
         const opts = cmd.opts<{ group?: string; dryRun?: boolean }>();
-        const ctx = await openAll(cmd, { reporter, writes: true, signal });
+        const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
         try {
           if (opts.group !== undefined) selectGroups(ctx.policy, opts.group);
           const dryRun = opts.dryRun ?? false;

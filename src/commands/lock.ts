@@ -33,7 +33,7 @@ Lock allows) keeps its data version retained and is named in a warning.`,
           if (days === null) throw new UsageError(`--slack ${opts.slack}: expected a duration in days, weeks or years such as 30d, 4w or 1y`);
           slackMs = days * DAY_MS;
         }
-        const ctx = await openAll(cmd, { reporter, writes: true, signal });
+        const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
         try {
           const report = await extendRetention({
             repo: ctx.repo,

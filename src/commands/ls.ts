@@ -5,6 +5,7 @@ import { allPages, CatalogQueries, type LsEntry } from '../catalog/queries.js';
 import { formatBytes, formatTimeMs } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
+import { requireInScope } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
 import { cutJson, instantOption, limitOption, ListPrinter, parseObjectUrl, plural, requireBucket, withIso } from './query-common.js';
 
@@ -31,6 +32,7 @@ prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now.`,
         const max = limitOption(flags.limit) ?? Infinity;
         const ctx = await openAll(cmd, { reporter });
         try {
+          requireInScope(ctx.catalog, 'ls', [{ bucket, prefix }]);
           const q = new CatalogQueries(ctx.catalog);
           requireBucket(q, bucket);
           const cut: StateCut | undefined = flags.at === undefined ? undefined : instantOption(flags.at, ctx.catalog, '--at');

@@ -27,7 +27,7 @@ deletable. The catalog must know every run in the repository (else: \`catalog re
         const opts = cmd.opts<{ maxUnused: string; dryRun?: boolean }>();
         const maxUnused = parseFraction(opts.maxUnused);
         if (maxUnused === null) throw new UsageError(`--max-unused ${opts.maxUnused}: expected a percentage from 0% to 100%, such as 5%`);
-        const ctx = await openAll(cmd, { reporter, writes: true, signal });
+        const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
         try {
           if (!opts.dryRun) ctx.repo.requireWritable();
           const report = await prune({ repo: ctx.repo, catalog: ctx.catalog, maxUnused, dryRun: opts.dryRun ?? false, events: reporter.event, signal });

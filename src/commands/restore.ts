@@ -19,6 +19,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { action } from './action.js';
+import { requireInScope } from './catalog-scope-guard.js';
 import { openAll, type Opened } from './context.js';
 import { requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
@@ -70,10 +71,13 @@ export function register(program: Command): void {
         const ctx = await openAll(cmd, { reporter });
         let lock: RepositoryLock | null = null;
         try {
+          const { cut, label, group } = pickCut(ctx, flags);
+          const scopes = scopesFor(ctx, flags, group);
+          // Before the lock and the target: a refused restore writes nothing anywhere.
+          requireInScope(ctx.catalog, 'restore', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
           if (flags.bucket !== undefined) requireBucket(new CatalogQueries(ctx.catalog), flags.bucket);
           // Shared: prune (exclusive) must not delete packs this restore reads.
           lock = await lockForReading(ctx.repo, 'restore', flags.lock, reporter.event);
-          const { cut, label, group } = pickCut(ctx, flags);
           const gap = 'time' in cut && flags.versionId === undefined ? forgottenGapAt(ctx.catalog, cut.time) : null;
           if (gap !== null) {
             reporter.event({
@@ -81,7 +85,6 @@ export function register(program: Command): void {
               message: `${gap.forgotten} run${gap.forgotten === 1 ? ' was' : 's were'} forgotten between ${gap.before ?? 'the first run'} and ${gap.after ?? 'now'}: the ${label} is rebuilt from the kept runs around it, and versions that lived only in that gap are gone (README: Retention and forget)`,
             });
           }
-          const scopes = scopesFor(ctx, flags, group);
           const buckets = new Set(scopes.map((s) => s.bucket));
           const target = flags.inPlace ? inPlaceTargets(ctx.policy) : openTarget(ctx.policy, flags);
           const where = typeof target === 'function' ? 'the original buckets' : target.location;

@@ -12,6 +12,7 @@ import type { Policy, Source } from '../policy/types.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
+import { requireInScope } from './catalog-scope-guard.js';
 import { openAll, type Opened } from './context.js';
 import { groupsCovering, isLastClean, resolveLastClean } from './last-clean.js';
 import { requireBucket } from './query-common.js';
@@ -50,9 +51,13 @@ export function register(program: Command): void {
         let lock: RepositoryLock | null = null;
         try {
           const source = policySource(ctx.policy, bucket);
+          // Keys (--keys-from) or prefixes: either way, what every selected key starts with.
+          const selected = flags.keysFrom !== undefined ? namedKeys(flags.keysFrom, bucket, source) : scopePrefixes(source, flags.prefix ?? '');
+          const scope = flags.keysFrom !== undefined ? { keys: selected } : { prefixes: selected };
+          // Rollback deletes live keys the catalog does not know: it must know every version it selects.
+          requireInScope(ctx.catalog, 'rollback', selected.map((prefix) => ({ bucket, prefix })));
           requireBucket(new CatalogQueries(ctx.catalog), bucket);
           const { cut, cutTime, label } = rollbackInstant(ctx, flags.at, source, reporter.event);
-          const scope = flags.keysFrom !== undefined ? { keys: namedKeys(flags.keysFrom, bucket, source) } : { prefixes: scopePrefixes(source, flags.prefix ?? '') };
           // Shared: prune (exclusive) must not delete packs an upload reads.
           lock = await lockForReading(ctx.repo, 'rollback', flags.lock, reporter.event);
           const opened = openSource(source, ctx.policy, { maxSockets: ctx.policy.concurrency.transfer * 2 });

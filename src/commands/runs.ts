@@ -4,7 +4,10 @@ import { findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
 import type { FailureRecord, RunRow } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format.js';
+import { printable } from '../util/printable.js';
 import { action } from './action.js';
+import { catalogScope, type CatalogPrefix } from '../catalog/scope.js';
+import { holdsOnly, requireWholeCatalog } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
 import { csvRow, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
 import type { Reporter } from './reporter.js';
@@ -100,11 +103,16 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
         const ctx = await openAll(cmd, { reporter });
         try {
           const q = new CatalogQueries(ctx.catalog);
+          // What a run recorded, key by key, is known only to a whole catalog (its counters and
+          // verdict come from the manifest: those a scoped catalog shows).
+          const scope = catalogScope(ctx.catalog);
+          const listing = flags.versions ? '--versions' : flags.failures ? '--failures' : flags.csv ? '--csv' : flags.anomalies ? '--anomalies' : null;
+          if (listing !== null) requireWholeCatalog(ctx.catalog, `runs show ${listing}`, 'every version (and failure) the run recorded');
           // A run set's id (or a unique prefix no run's id has): its shards, as one run.
           const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
           if (set !== undefined) return showRunSet(set, reporter, runSetMark(set, runMarks(ctx.catalog)), flags);
           // --anomalies shows no keys line: skip counting them.
-          const details = q.runShow(ref, flags.anomalies ? 0 : undefined);
+          const details = q.runShow(ref, flags.anomalies || scope !== null ? 0 : undefined);
           if (details === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
           const seq = details.run.seq;
           if (flags.anomalies) return showAnomalies(ctx.catalog, details.run, reporter, { csv: flags.csv === true, ...(flags.limit === undefined ? {} : { limit: flags.limit }) });
@@ -122,6 +130,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
             if (out !== '') process.stdout.write(out);
             return;
           }
+          if (scope !== null) return showScoped(details, scope, verdictLines(ctx.catalog, details.run), reporter);
           const listVersions = flags.versions === true || (!reporter.json && !flags.failures);
           if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true, verdictLines(ctx.catalog, details.run)));
           if (listVersions && details.versionsRecorded > 0) reporter.info('');
@@ -196,10 +205,42 @@ function runVersionPrinter(reporter: Reporter): ListPrinter<RunVersion> {
   );
 }
 
-function describe(d: RunDetails, listingFailures: boolean, verdict: [string, string][]): string {
+/**
+ * `runs show <id>` on a scoped catalog: what the manifest says (status, counters, verdict), and
+ * instead of the counts of the versions it recorded, that this catalog does not know them.
+ */
+function showScoped(d: RunDetails, scope: readonly CatalogPrefix[], verdict: [string, string][], reporter: Reporter): void {
+  const lines = headLines(d);
+  lines.push(...counterLines(d.run));
+  // The way to the run's versions inside the scope (its first prefix, as an example).
+  const { bucket, prefix } = scope[0]!;
+  const inside =
+    d.run.seq > 1
+      ? `\`lakeguard diff ${d.run.seq - 1} ${d.run.seq} --bucket ${bucket}${prefix === '' ? '' : ` --prefix ${prefix}`} --details\` lists what it changed inside it`
+      : `\`lakeguard ls s3://${bucket}/${prefix} --at ${d.run.id}\` shows what it recorded inside it`;
+  lines.push(['versions', printable(`not known here: ${holdsOnly(scope)}; ${inside}`)]);
+  lines.splice(3, 0, ...verdict);
+  reporter.summary(
+    {
+      ...withIso(d.run, 'started', 'finished'),
+      // Null, not the scope's share: these count the whole run.
+      changes: null,
+      versionsRecorded: null,
+      deleteMarkersRecorded: null,
+      bytesRecorded: null,
+      failures: null,
+      skipped: null,
+      scope,
+    },
+    lines.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n'),
+  );
+}
+
+/** The first lines of `runs show`: which run, whose, how it ended. */
+function headLines(d: RunDetails): [string, string][] {
   const r = d.run;
   const c = r.counters;
-  const lines: [string, string][] = [
+  return [
     ['run', `${r.id} (#${r.seq})`],
     ['group', r.group],
     ['status', r.status],
@@ -207,6 +248,30 @@ function describe(d: RunDetails, listingFailures: boolean, verdict: [string, str
     ['started', formatTimeMs(r.started)],
     ['finished', r.finished === null ? '-' : `${formatTimeMs(r.finished)}${c === null ? '' : ` (${formatDuration(c.durationMs)})`}`],
   ];
+}
+
+/** What the run's manifest counted: its listing, data, blobs and requests. */
+function counterLines(r: RunRow): [string, string][] {
+  const c = r.counters;
+  if (c === null) return [];
+  return [
+    [
+      'listing',
+      `${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ` +
+        `${c.objectsDeleted} deleted, ${c.objectsFailed} failed, ${c.objectsExcluded} excluded` +
+        (c.objectsSkipped ? `, ${c.objectsSkipped} skipped (not regular files)` : ''),
+    ],
+    ...Object.entries(c.inventory ?? {}).map(([bucket, at]): [string, string] => ['inventory', `${bucket} listed from its S3 Inventory report of ${formatTimeMs(Date.parse(at))} (newer changes are the report's lag)`]),
+    ...(c.objectsGoneSinceReport ? [['inventory', `${c.objectsGoneSinceReport} listed keys were deleted since their report (not read; the next report shows them gone)`] as [string, string]] : []),
+    ['data', `${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesNew)} new, ${formatBytes(c.bytesStored)} stored in ${plural(c.packsWritten, 'pack')}`],
+    ['blobs', `${c.blobsNew} new, ${c.blobsDeduplicated} deduplicated`],
+    ['requests', Object.entries(c.requests).map(([k, v]) => `${v} ${k}`).join(', ')],
+  ];
+}
+
+function describe(d: RunDetails, listingFailures: boolean, verdict: [string, string][]): string {
+  const r = d.run;
+  const lines = headLines(d);
   const k = d.changes;
   const asDiff = r.seq > 1 ? `\`lakeguard diff ${r.seq - 1} ${r.seq}\`` : '';
   lines.push([
@@ -217,21 +282,7 @@ function describe(d: RunDetails, listingFailures: boolean, verdict: [string, str
         `${k.deleted.objects} deleted` +
         (asDiff === '' ? '' : ` (as ${asDiff} counts them)`),
   ]);
-  if (c !== null) {
-    lines.push(
-      [
-        'listing',
-        `${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ` +
-          `${c.objectsDeleted} deleted, ${c.objectsFailed} failed, ${c.objectsExcluded} excluded` +
-          (c.objectsSkipped ? `, ${c.objectsSkipped} skipped (not regular files)` : ''),
-      ],
-      ...Object.entries(c.inventory ?? {}).map(([bucket, at]): [string, string] => ['inventory', `${bucket} listed from its S3 Inventory report of ${formatTimeMs(Date.parse(at))} (newer changes are the report's lag)`]),
-      ...(c.objectsGoneSinceReport ? [['inventory', `${c.objectsGoneSinceReport} listed keys were deleted since their report (not read; the next report shows them gone)`] as [string, string]] : []),
-      ['data', `${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesNew)} new, ${formatBytes(c.bytesStored)} stored in ${plural(c.packsWritten, 'pack')}`],
-      ['blobs', `${c.blobsNew} new, ${c.blobsDeduplicated} deduplicated`],
-      ['requests', Object.entries(c.requests).map(([k, v]) => `${v} ${k}`).join(', ')],
-    );
-  }
+  lines.push(...counterLines(r));
   lines.push([
     'versions',
     `${d.versionsRecorded} recorded${d.deleteMarkersRecorded > 0 ? ` (${plural(d.deleteMarkersRecorded, 'delete marker')})` : ''}, ${formatBytes(d.bytesRecorded)}`,

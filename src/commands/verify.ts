@@ -24,7 +24,7 @@ export function register(program: Command): void {
           if (f === null) throw new UsageError(`--read-data-subset ${opts.readDataSubset}: expected a percentage such as 10%`);
           fraction = f;
         }
-        const ctx = await openAll(cmd, { reporter });
+        const ctx = await openAll(cmd, { reporter, wholeCatalog: true });
         let lock: RepositoryLock | null = null;
         try {
           // Shared: prune (exclusive) must not delete what verify checks, or report it missing.

@@ -4,6 +4,7 @@ import { UsageError } from '../errors.js';
 import { formatBytes, formatTimeMs } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
+import { requireInScope } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
 import { limitOption, ListPrinter, parseObjectUrl, plural, requireBucket, withIso } from './query-common.js';
 
@@ -28,6 +29,7 @@ a pack of the repository ("missing" means it cannot be restored). Reads only the
         const max = limitOption(opts.limit) ?? Infinity;
         const ctx = await openAll(cmd, { reporter });
         try {
+          requireInScope(ctx.catalog, 'versions', [{ bucket, prefix: key }]);
           const q = new CatalogQueries(ctx.catalog);
           requireBucket(q, bucket);
           const printer = new ListPrinter<VersionInfo>(

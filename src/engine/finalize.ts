@@ -3,8 +3,8 @@ import { setImmediate } from 'node:timers/promises';
 import { recordRunAnomalies } from '../catalog/anomalies.js';
 import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { RunVersionsByKey, failuresOfRunByKey } from '../catalog/version-records.js';
-import type { RunCounters, RunRow, RunShard, RunStatus } from '../catalog/types.js';
+import { RunVersionsByKey, blobLocationOf, failuresOfRunByKey } from '../catalog/version-records.js';
+import type { RecordedBlob, RunCounters, RunRow, RunShard, RunStatus } from '../catalog/types.js';
 import { StorageError } from '../errors.js';
 import { BlobType, flagsCompressed, flagsType } from '../repository/pack.js';
 import type { Packer } from '../repository/packer.js';
@@ -42,6 +42,12 @@ export interface RunManifest {
    * it. Absent in manifests written before it existed (every blob may hold any key).
    */
   recordRanges?: RecordRange[];
+  /**
+   * Per record blob (same length and order as `records`), where it is stored. A manifest that
+   * has it also has `recordRanges`, and its version records carry their blobs' locations
+   * (`locs`): a scoped sync reads no index file. Absent in manifests written before it existed.
+   */
+  recordLocations?: RecordedBlob[];
   /** Index files this run wrote, as it went (checkpoints) and when it ended (older ones may also hold its blobs). */
   indexes: string[];
   /**
@@ -165,6 +171,12 @@ export async function finalizeRun(
   for (const f of failuresOfRunByKey(catalog, run.seq)) await push(JSON.stringify({ t: 'f', ...f }), f.bucket, f.key);
   await emit();
   await packer.flush();
+  // Every record blob is in a written pack now (or was already), so the catalog locates it.
+  const recordLocations = records.map((hex) => {
+    const loc = blobLocationOf(catalog, Buffer.from(hex, 'hex'));
+    if (loc === undefined) throw new Error(`finalize: record blob ${hex} of run ${run.id} has no pack`);
+    return loc;
+  });
   const indexes = [...indexesWritten, ...(await writePendingIndexes(repo, catalog))];
   beforeManifest();
 
@@ -180,6 +192,7 @@ export async function finalizeRun(
     counters,
     records,
     recordRanges,
+    recordLocations,
     indexes,
     ...(anomalies === undefined ? {} : { anomalies }),
     ...(run.shard === undefined ? {} : { shard: run.shard }),

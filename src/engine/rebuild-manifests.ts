@@ -2,7 +2,7 @@
  * Run manifests as catalog rebuild and sync read them, and the check of one manifest that
  * verify shares (split from rebuild.ts to keep it small; the record blobs stay there).
  */
-import type { RunShard, RunStatus } from '../catalog/types.js';
+import type { RecordedBlob, RunShard, RunStatus } from '../catalog/types.js';
 import { IntegrityError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import type { Repository } from '../repository/repository.js';
@@ -58,6 +58,9 @@ export function checkManifest(m: RunManifest, name: string, repo: Repository): R
   if (m.recordRanges !== undefined && !(Array.isArray(m.recordRanges) && m.recordRanges.length === m.records.length && m.recordRanges.every(isRecordRange))) {
     throw bad('malformed recordRanges');
   }
+  if (m.recordLocations !== undefined && !(m.recordRanges !== undefined && Array.isArray(m.recordLocations) && m.recordLocations.length === m.records.length && m.recordLocations.every(isBlobLocation))) {
+    throw bad('malformed recordLocations');
+  }
   return m;
 }
 
@@ -80,6 +83,14 @@ export function shardProblem(s: Partial<RunShard> | null | undefined): string | 
 function isRecordRange(r: unknown): boolean {
   const isBucketKey = (x: unknown): boolean => Array.isArray(x) && x.length === 2 && x.every((part) => typeof part === 'string');
   return r !== null && typeof r === 'object' && isBucketKey((r as RecordRange).first) && isBucketKey((r as RecordRange).last);
+}
+
+/** Whether `loc` has the form of a RecordedBlob: [pack id, pack size, offset, length, raw length, compressed 0|1]. */
+export function isBlobLocation(loc: unknown): loc is RecordedBlob {
+  if (!Array.isArray(loc) || loc.length !== 6 || typeof loc[0] !== 'string' || !HEX64.test(loc[0])) return false;
+  const [, packSize, offset, length, rawLength, compressed] = loc as number[];
+  const count = (n: number | undefined): boolean => Number.isSafeInteger(n) && n! >= 0;
+  return count(packSize) && count(offset) && count(length) && count(rawLength) && (compressed === 0 || compressed === 1) && offset! + length! <= packSize!;
 }
 
 /** A damaged document's error, with the hint of what to do about it. */

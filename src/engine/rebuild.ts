@@ -3,21 +3,19 @@ import { dirname, resolve } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import type { PackRecord } from '../catalog/catalog.js';
 import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
-import { completeShardAttempt, recordRunShard, supersededCompleteAttempts } from '../catalog/run-sets.js';
-import { dropRunRecords, isPruneDocument, markDocumentApplied, relocatePacks, type PruneDocument } from '../catalog/sync.js';
-import type { FailureRecord, RunShard, VersionRecord } from '../catalog/types.js';
+import { isPruneDocument, markDocumentApplied, relocatePacks, type PruneDocument } from '../catalog/sync.js';
 import { claimTarget, install, moveAside, putBeside, rebuildTempPath, removeDatabaseFiles, removeLeftovers } from '../catalog/rebuild-files.js';
 import { IntegrityError, InterruptedError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import { acquireForReading } from '../repository/locks.js';
-import { blobFlags, flagsCompressed, type BlobType } from '../repository/pack.js';
+import { blobFlags, type BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { inOrder } from '../util/in-order.js';
 import { noEvents, type EventSink } from './events.js';
-import { recordFinishedRun, type IndexDocument, type RunManifest } from './finalize.js';
-import { anomaliesProblem, loadAcks, recordSignals } from './import-anomalies.js';
-import { HEX64, damageHint, readManifests, shardProblem } from './rebuild-manifests.js';
-import { RecordWriter } from './record-writer.js';
+import type { IndexDocument } from './finalize.js';
+import { loadAcks } from './import-anomalies.js';
+import { HEX64, damageHint, readManifests } from './rebuild-manifests.js';
+import { RecordLoader } from './record-loader.js';
 
 export interface RebuildOptions {
   repo: Repository;
@@ -355,134 +353,4 @@ function packOfIndex(p: IndexDocument['packs'][number]): PackRecord {
       flags: blobFlags(Boolean(compressed), type as BlobType),
     })),
   };
-}
-
-// ---- record blobs -------------------------------------------------------------------------
-
-/** Streams each run's record blobs (a few read ahead) into the catalog, thousands of rows per transaction. */
-export class RecordLoader {
-  constructor(
-    private readonly repo: Repository,
-    private readonly catalog: Catalog,
-    private readonly report: ImportTally,
-    private readonly damaged: (what: string, problem: string) => void,
-    private readonly ahead: number,
-    private readonly checkSignal: () => void,
-  ) {}
-
-  async loadRun(m: RunManifest): Promise<void> {
-    const seq = this.catalog.beginRun({ id: m.id, group: m.group, started: Date.parse(m.started), host: m.host });
-    const shard = this.shardOf(m);
-    if (shard !== undefined) {
-      recordRunShard(this.catalog, seq, shard);
-      // A complete attempt whose index already has a complete attempt sorting first is
-      // superseded: its versions would be the same keys recorded twice (docs/catalog.md "Run sets").
-      const keeper = m.status === 'complete' ? completeShardAttempt(this.catalog, shard.set, shard.index) : null;
-      if (keeper !== null && keeper < m.id) {
-        recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, undefined);
-        return;
-      }
-    }
-    const writer = new RecordWriter(this.catalog, seq);
-    // Lines normally end within their blob, but the format only promises that the concatenation is NDJSON.
-    let carry: Buffer | null = null;
-    let line = 0;
-    await inOrder(
-      m.records,
-      Math.min(this.ahead, 4),
-      async (hex) => {
-        this.checkSignal();
-        return this.readRecordBlob(m.id, hex);
-      },
-      (raw) => {
-        if (raw === null) {
-          carry = null; // the rest of a line cut by a missing blob is useless
-          return;
-        }
-        const buf: Buffer = carry === null ? raw : Buffer.concat([carry, raw]);
-        let start = 0;
-        for (let nl = buf.indexOf(0x0a, start); nl >= 0; nl = buf.indexOf(0x0a, start)) {
-          this.record(m.id, writer, buf.toString('utf8', start, nl), ++line);
-          start = nl + 1;
-        }
-        carry = start < buf.length ? buf.subarray(start) : null;
-      },
-    );
-    const rest = carry as Buffer | null;
-    if (rest !== null) this.record(m.id, writer, rest.toString('utf8'), ++line);
-    writer.flush();
-    // A malformed verdict costs the verdict, not the run's versions; it is reported, not guessed.
-    const problem = anomaliesProblem(m.anomalies);
-    if (problem !== null) this.damaged(objectKey('runs', m.id), `${problem}; the run is imported without its anomaly verdict (not marked suspect)`);
-    recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, problem === null ? m.anomalies : undefined);
-    // Complete attempts of the index imported before, whose ids sort after this one, are superseded now.
-    if (shard !== undefined && m.status === 'complete') {
-      for (const other of supersededCompleteAttempts(this.catalog, shard.set, shard.index, m.id)) dropRunRecords(this.catalog, other);
-    }
-  }
-
-  /** The manifest's run-set membership; a malformed one is reported and the run imported as an ordinary run. */
-  private shardOf(m: RunManifest): RunShard | undefined {
-    const problem = shardProblem(m.shard);
-    if (problem !== null) this.damaged(objectKey('runs', m.id), `${problem}; the run is imported as an ordinary run, not as a shard of its run set`);
-    return problem === null ? m.shard : undefined;
-  }
-
-  /** One record blob's plaintext, or null (reported) when it is not in any index file or unreadable. */
-  private async readRecordBlob(run: string, hex: string): Promise<Buffer | null> {
-    const id = Buffer.from(hex, 'hex');
-    const loc = this.catalog.blobLocation(id);
-    if (loc === undefined) {
-      this.damaged(`run ${run}`, `record blob ${hex} is in no index file; the versions it recorded are missing from the catalog`);
-      return null;
-    }
-    try {
-      const stored = await this.repo.readPackRange(loc.pack, loc.offset, loc.offset + loc.length);
-      this.report.bytesRead += stored.length;
-      if (stored.length !== loc.length) throw new IntegrityError(`pack ${loc.pack}: range returned ${stored.length} of ${loc.length} bytes (truncated pack?)`);
-      return this.repo.decodeBlob(stored, { id, compressed: flagsCompressed(loc.flags), rawLength: loc.rawLength }, `pack ${loc.pack}`);
-    } catch (err) {
-      // A missing or damaged pack is damage to report; anything else (network, permissions) stops the rebuild.
-      if (!(err instanceof IntegrityError) && !isNotFound(err)) throw err;
-      this.damaged(`run ${run}`, `record blob ${hex} cannot be read (${errorMessage(err)}); the versions it recorded are missing from the catalog`);
-      return null;
-    }
-  }
-
-  private record(run: string, writer: RecordWriter, text: string, line: number): void {
-    if (text.trim() === '') return;
-    let rec: { t?: unknown } & Record<string, unknown>;
-    try {
-      rec = JSON.parse(text) as typeof rec;
-    } catch {
-      this.damaged(`run ${run}`, `record ${line} is not JSON; skipped`);
-      return;
-    }
-    if (rec.t === 'v') {
-      const { t: _t, sig, ...version } = rec as unknown as VersionRecord & { t: 'v'; sig?: unknown };
-      const signals = recordSignals(sig);
-      if (signals !== undefined) version.signals = signals;
-      if (version.reinstated !== undefined && version.reinstated !== true) delete version.reinstated;
-      if (typeof version.bucket !== 'string' || typeof version.key !== 'string' || !Array.isArray(version.blobs)) {
-        this.damaged(`run ${run}`, `record ${line} is not a valid version record; skipped`);
-        return;
-      }
-      const absent = version.blobs.find((hex) => typeof hex !== 'string' || !this.catalog.hasBlob(Buffer.from(hex, 'hex')));
-      if (absent !== undefined) {
-        this.report.missingCount++;
-        if (this.report.missing.length < MAX_LISTED) {
-          this.report.missing.push({ run, bucket: version.bucket, key: version.key, versionId: version.versionId ?? null, blob: String(absent) });
-        }
-        return;
-      }
-      writer.addVersion(version);
-    } else if (rec.t === 'f') {
-      const { bucket, key, versionId, code, message } = rec as unknown as FailureRecord;
-      writer.addFailure({ bucket, key, versionId: versionId ?? null, code: String(code), message: String(message) });
-    } else {
-      // A later format revision may add record types; they do not change what versions exist.
-      return;
-    }
-  }
-
 }

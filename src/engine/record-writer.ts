@@ -1,5 +1,7 @@
 import type { Catalog } from '../catalog/catalog.js';
-import type { FailureRecord, VersionRecord } from '../catalog/types.js';
+import type { FailureRecord, RecordedBlob, VersionRecord } from '../catalog/types.js';
+import { BlobType } from '../repository/pack.js';
+import { insertLocated } from './record-loader.js';
 
 const BATCH = 2000;
 
@@ -7,6 +9,8 @@ const BATCH = 2000;
 export class RecordWriter {
   private versions: VersionRecord[] = [];
   private failures: FailureRecord[] = [];
+  /** Blob locations from record lines (a scoped import), written with the versions that need them. */
+  private located = new Map<string, RecordedBlob>();
   versionsWritten = 0;
 
   constructor(
@@ -24,13 +28,26 @@ export class RecordWriter {
     if (this.failures.length >= BATCH) this.flush();
   }
 
+  /** Where a blob (hex id) is, from a record line: recorded at the next flush unless the catalog knows it. */
+  locate(hex: string, loc: RecordedBlob): void {
+    if (!this.located.has(hex) && !this.catalog.hasBlob(Buffer.from(hex, 'hex'))) this.located.set(hex, loc);
+  }
+
+  /** Whether the catalog locates this blob, or will at the next flush. */
+  knowsBlob(hex: string): boolean {
+    return this.located.has(hex) || this.catalog.hasBlob(Buffer.from(hex, 'hex'));
+  }
+
   flush(): void {
-    if (this.versions.length === 0 && this.failures.length === 0) return;
+    if (this.versions.length === 0 && this.failures.length === 0 && this.located.size === 0) return;
     const versions = this.versions;
     const failures = this.failures;
+    const located = this.located;
     this.versions = [];
     this.failures = [];
+    this.located = new Map();
     this.catalog.transaction(() => {
+      for (const [hex, loc] of located) insertLocated(this.catalog, hex, loc, BlobType.data);
       this.versionsWritten += this.catalog.insertVersions(this.runSeq, versions);
       this.catalog.insertFailures(this.runSeq, failures);
     });

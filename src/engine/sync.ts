@@ -11,11 +11,13 @@ import type { Catalog } from '../catalog/catalog.js';
 import {
   addIncompleteRun,
   advanceSyncMarker,
+  catalogHoldsNothing,
   discardRun,
   dropPrunedPacks,
   importingRun,
   incompleteRuns,
   releaseSyncLease,
+  resetCatalogForScope,
   setImportingRun,
   syncMarker,
   takeSyncLease,
@@ -24,6 +26,7 @@ import {
 } from '../catalog/sync.js';
 import { knownAcks } from '../catalog/anomalies.js';
 import { runningRunSetsFloor } from '../catalog/run-sets.js';
+import { catalogScope, normalizeScope, type CatalogPrefix } from '../catalog/scope.js';
 import { InterruptedError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import { lockTimeFromId } from '../repository/locks.js';
@@ -35,7 +38,8 @@ import { noEvents, type EventSink } from './events.js';
 import type { RunManifest } from './finalize.js';
 import { loadAcks } from './import-anomalies.js';
 import { readManifests } from './rebuild-manifests.js';
-import { RecordLoader, applyForgets, loadIndexes, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
+import { RecordLoader, recordsLocateBlobs } from './record-loader.js';
+import { applyForgets, loadIndexes, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
 
 /**
  * How far before the oldest lock (or now) the marker stays: covers clocks of different hosts
@@ -57,6 +61,12 @@ export interface SyncOptions {
   concurrency?: number;
   events?: EventSink;
   signal?: AbortSignal;
+  /**
+   * Change what the catalog holds before syncing (`catalog sync --prefix/--all`): add prefixes
+   * to a scoped catalog (or scope a catalog that holds nothing yet), or make it whole ('all').
+   * Absent: the scope stays as it is (every command's sync).
+   */
+  widen?: readonly CatalogPrefix[] | 'all';
 }
 
 export interface SyncReport {
@@ -76,6 +86,12 @@ export interface SyncReport {
   bytesRead: number;
   /** The listing marker after the sync (null: none). */
   marker: string | null;
+  /** What the catalog holds after the sync: null for the whole repository, else the prefixes of a scoped catalog. */
+  scope: CatalogPrefix[] | null;
+  /** Whether `widen` changed the scope (the catalog was emptied and synced anew for it). */
+  scopeChanged: boolean;
+  /** Runs a scoped catalog imported by reading index files: their records do not locate their blobs (older lakeguard). */
+  unlocatedRuns: number;
   requests: RequestStats;
   durationMs: number;
 }
@@ -100,7 +116,10 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
   const owner = `${process.pid}:${randomBytes(6).toString('hex')}`;
   await takeLease(catalog, owner, events, checkSignal);
   try {
+    // Under the lease: no other process syncs this file while it is emptied for a new scope.
+    const scopeChanged = opts.widen === undefined ? false : changeScope(catalog, opts.widen, events);
     const report = await new Sync(opts, events, checkSignal).run();
+    report.scopeChanged = scopeChanged;
     report.requests = statsDelta(statsBefore, repo.requestCounts());
     report.durationMs = Date.now() - started;
     return report;
@@ -153,6 +172,9 @@ class Sync {
       missingCount: 0,
       bytesRead: 0,
       marker: null,
+      scope: catalogScope(opts.catalog),
+      scopeChanged: false,
+      unlocatedRuns: 0,
       requests: statsDelta(opts.repo.requestCounts(), opts.repo.requestCounts()),
       durationMs: 0,
     };
@@ -200,7 +222,7 @@ class Sync {
     await this.loadIndexFiles(manifests, prunes, report.full);
 
     this.events({ type: 'phase', phase: 'sync runs' });
-    const loader = new RecordLoader(this.repo, catalog, report, this.damaged, this.concurrency, this.checkSignal);
+    const loader = new RecordLoader(this.repo, catalog, report, this.damaged, this.concurrency, this.checkSignal, report.scope);
     for (const m of manifests) {
       this.checkSignal();
       const missingBefore = report.missingCount;
@@ -278,7 +300,8 @@ class Sync {
    * packs), those the new manifests name, and, when that cannot be enough, every one not yet
    * read: on a first sync, for an interrupted run (recorded after its process died: its blobs
    * may be in index files written before, which it does not name), or when a record blob is
-   * still not located.
+   * still not located. A scoped catalog reads none for runs whose records locate their blobs,
+   * and every one not yet read when some new run's records do not (an older lakeguard wrote it).
    */
   private async loadIndexFiles(manifests: readonly RunManifest[], prunes: ReadonlyMap<string, PruneDocument>, full: boolean): Promise<void> {
     const known = this.catalog.knownIndexFiles();
@@ -293,11 +316,21 @@ class Sync {
     const base: ImportOptions = { skipDamaged: true, skipMissing: true };
     const docs = [...prunes.values()];
     await load(fresh(docs.flatMap((d) => d.indexFilesAdded)), { ...base, movingFrom: new Set(docs.flatMap((d) => d.packsRemoved)) });
-    await load(fresh(manifests.flatMap((m) => (Array.isArray(m.indexes) ? m.indexes : []))), base);
-    const needAll =
-      full ||
-      manifests.some((m) => m.status === 'interrupted' || !Array.isArray(m.indexes)) ||
-      manifests.some((m) => m.records.some((hex) => !this.catalog.hasBlob(Buffer.from(hex, 'hex'))));
+    const scoped = this.report.scope !== null;
+    const unlocated = scoped ? manifests.filter((m) => !recordsLocateBlobs(m)) : manifests;
+    if (scoped && unlocated.length > 0) {
+      this.report.unlocatedRuns = unlocated.length;
+      this.events({
+        type: 'warning',
+        message: `${unlocated.length} runs were written by a lakeguard whose records do not locate their blobs: this scoped sync reads every index file for them (runs written since need none)`,
+      });
+    }
+    await load(fresh(unlocated.flatMap((m) => (Array.isArray(m.indexes) ? m.indexes : []))), base);
+    const needAll = scoped
+      ? unlocated.length > 0
+      : full ||
+        manifests.some((m) => m.status === 'interrupted' || !Array.isArray(m.indexes)) ||
+        manifests.some((m) => m.records.some((hex) => !this.catalog.hasBlob(Buffer.from(hex, 'hex'))));
     if (needAll) await load(fresh(await this.repo.listNames('index')), base);
   }
 
@@ -339,6 +372,31 @@ class Sync {
     advanceSyncMarker(this.catalog, next);
     return next;
   }
+}
+
+/**
+ * Applies `catalog sync --prefix/--all` before the sync: returns whether the scope changed (the
+ * catalog is then emptied and the sync that follows imports the new scope from the beginning:
+ * the simplest import that is right with forgets, prunes and superseded shards; a scoped
+ * catalog is small). A catalog that holds the whole repository is never narrowed: `--prefix`
+ * on it is a plain sync.
+ */
+function changeScope(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', events: EventSink): boolean {
+  const before = catalogScope(catalog);
+  if (widen === 'all') {
+    if (before === null) return false;
+    resetCatalogForScope(catalog, null);
+    events({ type: 'phase', phase: 'sync', detail: 'making the catalog whole: importing the whole repository' });
+    return true;
+  }
+  if (before === null && !catalogHoldsNothing(catalog)) {
+    events({ type: 'warning', message: 'this catalog holds the whole repository already: --prefix changes nothing' });
+    return false;
+  }
+  const after = normalizeScope([...(before ?? []), ...widen]);
+  if (before !== null && JSON.stringify(after) === JSON.stringify(before)) return false;
+  resetCatalogForScope(catalog, after);
+  return true;
 }
 
 /** The time a run id or marker names (its YYYYMMDDTHHMMSSZ prefix), or null when it has another form. */

@@ -1,0 +1,74 @@
+/**
+ * What a command may answer from a scoped catalog (issue 20; docs/catalog.md "Commands on a
+ * scoped catalog"). A scoped catalog holds every version of some prefixes and nothing else, so:
+ *
+ * - a command that decides from every version of the repository (backup, forget, prune, verify,
+ *   cost, lock extend) refuses it outright: `requireWholeCatalog`;
+ * - a command that selects keys (restore, ls, versions, find, diff, rollback, `serve`) answers
+ *   only when everything it selected lies inside the scope, exactly as a whole catalog would,
+ *   and refuses otherwise: `requireInScope` (or `uncoveredSelection` for a caller that answers
+ *   the refusal its own way). A selection that only overlaps the scope is refused too: a
+ *   restricted answer (counts, a restore, a diff) would read as the whole one.
+ *
+ * Both refusals are usage errors (exit 2) in one line naming the scope the catalog holds and the
+ * command that widens it. Every check here only reads the catalog: call it before anything is
+ * written (to the repository, a live bucket or a restore target).
+ */
+import type { Catalog } from '../catalog/catalog.js';
+import { catalogScope, describeScope, scopeCovers, type CatalogPrefix } from '../catalog/scope.js';
+import { UsageError } from '../errors.js';
+import { printable } from '../util/printable.js';
+
+/** The command that makes a scoped catalog whole (docs/catalog.md "Scoped catalogs"). */
+export const WHOLE_SYNC_COMMAND = 'lakeguard catalog sync --all';
+
+/**
+ * Keys a command selected: every key of `bucket` (null: of every bucket) starting with
+ * `prefix` ('' for all of them).
+ */
+export interface KeySelection {
+  bucket: string | null;
+  prefix: string;
+}
+
+/**
+ * Refuses a scoped catalog to a command that decides from every version of the repository
+ * (`what`: what it needs, for the message). A whole catalog passes.
+ */
+export function requireWholeCatalog(catalog: Catalog, command: string, what = 'every version of the repository'): void {
+  const scope = catalogScope(catalog);
+  if (scope === null) return;
+  throw new UsageError(`${command} needs ${what}; ${holdsOnly(scope)}. Run it on a host with a whole catalog, or \`${WHOLE_SYNC_COMMAND}\` first`);
+}
+
+/** The first selection that reaches outside the catalog's scope; null when all are inside (or the catalog is whole). */
+export function uncoveredSelection(catalog: Catalog, selections: Iterable<KeySelection>): KeySelection | null {
+  const scope = catalogScope(catalog);
+  if (scope === null) return null;
+  for (const s of selections) if (s.bucket === null || !scopeCovers(scope, s.bucket, s.prefix)) return s;
+  return null;
+}
+
+/**
+ * Refuses a command whose selection reaches outside the catalog's scope, naming the first part
+ * that does, the scope, and the two ways on: narrow the selection, or sync that prefix too.
+ */
+export function requireInScope(catalog: Catalog, command: string, selections: Iterable<KeySelection>): void {
+  const outside = uncoveredSelection(catalog, selections);
+  if (outside === null) return;
+  const scope = catalogScope(catalog)!;
+  const widen =
+    outside.bucket === null
+      ? `\`${WHOLE_SYNC_COMMAND}\` (every bucket)`
+      : `\`lakeguard catalog sync --prefix ${printable(selectionUrl(outside))}\` (adds it) or \`${WHOLE_SYNC_COMMAND}\``;
+  throw new UsageError(`${command}: ${printable(selectionUrl(outside))} reaches outside the catalog's scope: ${holdsOnly(scope)}. Narrow the selection to that, or run ${widen} first`);
+}
+
+/** "this catalog holds only s3://b/p/ (scoped)": the scope named the same way by every refusal. */
+export function holdsOnly(scope: readonly CatalogPrefix[]): string {
+  return `this catalog holds only ${printable(describeScope(scope))} (scoped)`;
+}
+
+function selectionUrl(s: KeySelection): string {
+  return s.bucket === null ? (s.prefix === '' ? 'every bucket' : `${s.prefix} in every bucket`) : `s3://${s.bucket}/${s.prefix}`;
+}

@@ -1,0 +1,199 @@
+/**
+ * A run's record blobs into the catalog (catalog rebuild and sync). For a scoped catalog
+ * (catalog/scope.ts) only the record blobs whose key range overlaps the scope are read, only the
+ * lines inside it are kept, and their blobs are located from the lines themselves (`locs`), so
+ * no index file is needed (docs/catalog.md "Scoped catalogs").
+ */
+import { completeShardAttempt, recordRunShard, supersededCompleteAttempts } from '../catalog/run-sets.js';
+import { scopeCovers, scopeOverlapsRange, type CatalogPrefix } from '../catalog/scope.js';
+import { dropRunRecords } from '../catalog/sync.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { FailureRecord, RecordedBlob, RunShard, VersionRecord } from '../catalog/types.js';
+import { IntegrityError, errorMessage, isNotFound } from '../errors.js';
+import { objectKey } from '../repository/layout.js';
+import { BlobType, blobFlags, flagsCompressed } from '../repository/pack.js';
+import type { Repository } from '../repository/repository.js';
+import { inOrder } from '../util/in-order.js';
+import { recordFinishedRun, type RunManifest } from './finalize.js';
+import { anomaliesProblem, recordSignals } from './import-anomalies.js';
+import { isBlobLocation, shardProblem } from './rebuild-manifests.js';
+import type { ImportTally } from './rebuild.js';
+import { RecordWriter } from './record-writer.js';
+
+/** Listed damage is capped so a badly damaged repository cannot exhaust memory; the counts stay exact. */
+const MAX_LISTED = 1000;
+
+/**
+ * Whether a scoped catalog can import this run from its record lines alone: its manifest
+ * locates its record blobs and (by the same writer) its record lines locate their blobs.
+ */
+export function recordsLocateBlobs(m: RunManifest): boolean {
+  return m.recordRanges !== undefined && m.recordLocations !== undefined;
+}
+
+/** Streams each run's record blobs (a few read ahead) into the catalog, thousands of rows per transaction. */
+export class RecordLoader {
+  constructor(
+    private readonly repo: Repository,
+    private readonly catalog: Catalog,
+    private readonly report: ImportTally,
+    private readonly damaged: (what: string, problem: string) => void,
+    private readonly ahead: number,
+    private readonly checkSignal: () => void,
+    /** The catalog's scope: only these keys are imported (null: every key). */
+    private readonly scope: readonly CatalogPrefix[] | null = null,
+  ) {}
+
+  async loadRun(m: RunManifest): Promise<void> {
+    const seq = this.catalog.beginRun({ id: m.id, group: m.group, started: Date.parse(m.started), host: m.host });
+    const shard = this.shardOf(m);
+    if (shard !== undefined) {
+      recordRunShard(this.catalog, seq, shard);
+      // A complete attempt whose index already has a complete attempt sorting first is
+      // superseded: its versions would be the same keys recorded twice (docs/catalog.md "Run sets").
+      const keeper = m.status === 'complete' ? completeShardAttempt(this.catalog, shard.set, shard.index) : null;
+      if (keeper !== null && keeper < m.id) {
+        recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, undefined);
+        return;
+      }
+    }
+    const writer = new RecordWriter(this.catalog, seq);
+    const records = this.recordBlobsToRead(m);
+    // Lines normally end within their blob, but the format only promises that the concatenation is NDJSON.
+    let carry: Buffer | null = null;
+    let line = 0;
+    await inOrder(
+      records,
+      Math.min(this.ahead, 4),
+      async (hex) => {
+        this.checkSignal();
+        return this.readRecordBlob(m.id, hex);
+      },
+      (raw) => {
+        if (raw === null) {
+          carry = null; // the rest of a line cut by a missing blob is useless
+          return;
+        }
+        const buf: Buffer = carry === null ? raw : Buffer.concat([carry, raw]);
+        let start = 0;
+        for (let nl = buf.indexOf(0x0a, start); nl >= 0; nl = buf.indexOf(0x0a, start)) {
+          this.record(m.id, writer, buf.toString('utf8', start, nl), ++line);
+          start = nl + 1;
+        }
+        carry = start < buf.length ? buf.subarray(start) : null;
+      },
+    );
+    const rest = carry as Buffer | null;
+    if (rest !== null) this.record(m.id, writer, rest.toString('utf8'), ++line);
+    writer.flush();
+    // A malformed verdict costs the verdict, not the run's versions; it is reported, not guessed.
+    const problem = anomaliesProblem(m.anomalies);
+    if (problem !== null) this.damaged(objectKey('runs', m.id), `${problem}; the run is imported without its anomaly verdict (not marked suspect)`);
+    recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, problem === null ? m.anomalies : undefined);
+    // Complete attempts of the index imported before, whose ids sort after this one, are superseded now.
+    if (shard !== undefined && m.status === 'complete') {
+      for (const other of supersededCompleteAttempts(this.catalog, shard.set, shard.index, m.id)) dropRunRecords(this.catalog, other);
+    }
+  }
+
+  /**
+   * The record blobs to read: all of them, or for a scoped catalog those whose key range
+   * overlaps the scope (every one when the manifest has no ranges). Blobs the manifest locates
+   * are recorded in the catalog first, so none needs an index file.
+   */
+  private recordBlobsToRead(m: RunManifest): string[] {
+    const ranges = m.recordRanges;
+    if (this.scope === null || ranges === undefined) return m.records;
+    const wanted = m.records.flatMap((hex, i) => (scopeOverlapsRange(this.scope, ranges[i]!.first, ranges[i]!.last) ? [i] : []));
+    const locations = m.recordLocations;
+    if (locations !== undefined) {
+      this.catalog.transaction(() => {
+        for (const i of wanted) insertLocated(this.catalog, m.records[i]!, locations[i]!, BlobType.records);
+      });
+    }
+    return wanted.map((i) => m.records[i]!);
+  }
+
+  /** The manifest's run-set membership; a malformed one is reported and the run imported as an ordinary run. */
+  private shardOf(m: RunManifest): RunShard | undefined {
+    const problem = shardProblem(m.shard);
+    if (problem !== null) this.damaged(objectKey('runs', m.id), `${problem}; the run is imported as an ordinary run, not as a shard of its run set`);
+    return problem === null ? m.shard : undefined;
+  }
+
+  /** One record blob's plaintext, or null (reported) when it is not in any index file or unreadable. */
+  private async readRecordBlob(run: string, hex: string): Promise<Buffer | null> {
+    const id = Buffer.from(hex, 'hex');
+    const loc = this.catalog.blobLocation(id);
+    if (loc === undefined) {
+      this.damaged(`run ${run}`, `record blob ${hex} is in no index file; the versions it recorded are missing from the catalog`);
+      return null;
+    }
+    try {
+      const stored = await this.repo.readPackRange(loc.pack, loc.offset, loc.offset + loc.length);
+      this.report.bytesRead += stored.length;
+      if (stored.length !== loc.length) throw new IntegrityError(`pack ${loc.pack}: range returned ${stored.length} of ${loc.length} bytes (truncated pack?)`);
+      return this.repo.decodeBlob(stored, { id, compressed: flagsCompressed(loc.flags), rawLength: loc.rawLength }, `pack ${loc.pack}`);
+    } catch (err) {
+      // A missing or damaged pack is damage to report; anything else (network, permissions) stops the rebuild.
+      if (!(err instanceof IntegrityError) && !isNotFound(err)) throw err;
+      this.damaged(`run ${run}`, `record blob ${hex} cannot be read (${errorMessage(err)}); the versions it recorded are missing from the catalog`);
+      return null;
+    }
+  }
+
+  private record(run: string, writer: RecordWriter, text: string, line: number): void {
+    if (text.trim() === '') return;
+    let rec: { t?: unknown } & Record<string, unknown>;
+    try {
+      rec = JSON.parse(text) as typeof rec;
+    } catch {
+      this.damaged(`run ${run}`, `record ${line} is not JSON; skipped`);
+      return;
+    }
+    if (rec.t === 'v') {
+      const { t: _t, sig, locs, ...version } = rec as unknown as VersionRecord & { t: 'v'; sig?: unknown };
+      const signals = recordSignals(sig);
+      if (signals !== undefined) version.signals = signals;
+      if (version.reinstated !== undefined && version.reinstated !== true) delete version.reinstated;
+      if (typeof version.bucket !== 'string' || typeof version.key !== 'string' || !Array.isArray(version.blobs)) {
+        this.damaged(`run ${run}`, `record ${line} is not a valid version record; skipped`);
+        return;
+      }
+      if (!scopeCovers(this.scope, version.bucket, version.key)) return;
+      // A scoped catalog reads no index file for runs whose lines locate their blobs.
+      if (this.scope !== null && Array.isArray(locs) && locs.length === version.blobs.length && locs.every(isBlobLocation)) {
+        version.blobs.forEach((hex, i) => {
+          if (typeof hex === 'string') writer.locate(hex, locs[i]!);
+        });
+      }
+      const absent = version.blobs.find((hex) => typeof hex !== 'string' || !writer.knowsBlob(hex));
+      if (absent !== undefined) {
+        this.report.missingCount++;
+        if (this.report.missing.length < MAX_LISTED) {
+          this.report.missing.push({ run, bucket: version.bucket, key: version.key, versionId: version.versionId ?? null, blob: String(absent) });
+        }
+        return;
+      }
+      writer.addVersion(version);
+    } else if (rec.t === 'f') {
+      const { bucket, key, versionId, code, message } = rec as unknown as FailureRecord;
+      if (typeof bucket === 'string' && typeof key === 'string' && !scopeCovers(this.scope, bucket, key)) return;
+      writer.addFailure({ bucket, key, versionId: versionId ?? null, code: String(code), message: String(message) });
+    } else {
+      // A later format revision may add record types; they do not change what versions exist.
+      return;
+    }
+  }
+}
+
+/**
+ * Records where a blob is (a record line's or a manifest's location) unless the catalog knows
+ * it already: a location learned from an index file, or moved there by a prune document, wins.
+ */
+export function insertLocated(catalog: Catalog, hex: string, loc: RecordedBlob, type: BlobType): void {
+  const hash = Buffer.from(hex, 'hex');
+  if (catalog.hasBlob(hash)) return;
+  const [pack, size, offset, length, rawLength, compressed] = loc;
+  catalog.insertPack({ name: pack, size, blobs: [{ hash, offset, length, rawLength, flags: blobFlags(compressed === 1, type) }] }, null);
+}

@@ -1,0 +1,240 @@
+// Commands on a scoped catalog (docs/catalog.md "Commands on a scoped catalog"): the guard's two
+// rules on their own, then the real CLI on a file:// repository whose catalog holds only
+// s3://lake/in/: every command that decides from the whole repository refuses it (exit 2, one
+// line, nothing written to the repository), and every key selection answers inside the scope
+// and is refused when it reaches outside.
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { main } from '../../src/cli.js';
+import { sqlite } from '../../src/catalog/connection.js';
+import { setCatalogScope } from '../../src/catalog/scope.js';
+import { requireInScope, requireWholeCatalog, uncoveredSelection } from '../../src/commands/catalog-scope-guard.js';
+import { ExitCode, UsageError } from '../../src/errors.js';
+import { messagesOf, runCli, summaryOf, type CliResult } from '../helpers/cli.js';
+import { tempDir, writeTree } from '../helpers/fixtures.js';
+
+const REPO = 'd4'.repeat(16);
+
+describe('the scope guard', () => {
+  const scoped = (): Catalog => {
+    const catalog = Catalog.open(':memory:', REPO);
+    setCatalogScope(catalog, [
+      { bucket: 'lake', prefix: 'in/' },
+      { bucket: 'logs', prefix: '' },
+    ]);
+    return catalog;
+  };
+
+  it('lets a whole catalog through both rules', () => {
+    const catalog = Catalog.open(':memory:', REPO);
+    expect(() => requireWholeCatalog(catalog, 'prune')).not.toThrow();
+    expect(uncoveredSelection(catalog, [{ bucket: null, prefix: '' }])).toBeNull();
+    catalog.close();
+  });
+
+  it('refuses a scoped catalog to a command that needs the whole repository, in one line naming the scope and the way out', () => {
+    const catalog = scoped();
+    let err: unknown;
+    try {
+      requireWholeCatalog(catalog, 'prune');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).exitCode).toBe(ExitCode.usage);
+    expect((err as UsageError).message).toBe(
+      'prune needs every version of the repository; this catalog holds only s3://lake/in/, s3://logs/ (scoped). Run it on a host with a whole catalog, or `lakeguard catalog sync --all` first',
+    );
+    catalog.close();
+  });
+
+  it('answers a selection inside the scope and refuses one that only overlaps it or lies outside', () => {
+    const catalog = scoped();
+    // Inside: the scope's prefix itself, deeper prefixes, keys, and a whole bucket the scope holds.
+    expect(uncoveredSelection(catalog, [{ bucket: 'lake', prefix: 'in/' }, { bucket: 'lake', prefix: 'in/dt=1/part-0.parquet' }, { bucket: 'logs', prefix: '' }])).toBeNull();
+    // Overlapping (s3://lake/ holds in/ and more), a sibling, the prefix without its slash, another bucket, every bucket.
+    for (const outside of [
+      { bucket: 'lake', prefix: '' },
+      { bucket: 'lake', prefix: 'out/' },
+      { bucket: 'lake', prefix: 'in' },
+      { bucket: 'other', prefix: 'in/' },
+      { bucket: null, prefix: 'in/' },
+    ]) {
+      expect(uncoveredSelection(catalog, [{ bucket: 'lake', prefix: 'in/x' }, outside])).toEqual(outside);
+    }
+    expect(() => requireInScope(catalog, 'ls', [{ bucket: 'lake', prefix: '' }])).toThrow(
+      "ls: s3://lake/ reaches outside the catalog's scope: this catalog holds only s3://lake/in/, s3://logs/ (scoped). Narrow the selection to that, or run `lakeguard catalog sync --prefix s3://lake/` (adds it) or `lakeguard catalog sync --all` first",
+    );
+    // Every bucket can only be widened to the whole repository.
+    expect(() => requireInScope(catalog, 'find', [{ bucket: null, prefix: 'in/' }])).toThrow(/^find: in\/ in every bucket reaches outside .* or run `lakeguard catalog sync --all` \(every bucket\) first$/);
+    catalog.close();
+  });
+});
+
+describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
+  let dir: ReturnType<typeof tempDir>;
+  let policy: string;
+  let catalogPath: string;
+  const runIds: string[] = [];
+  const env = { LAKEGUARD_CACHE_DIR: '', TZ: 'UTC' };
+  const cli = (args: string[]): Promise<CliResult> => runCli(['--policy', policy, '--catalog', catalogPath, ...args], env);
+  /**
+   * The same command through cli.ts's main() in this process (argument parsing, action wrapper,
+   * reporter and exit code as bin/lakeguard runs them), without starting node: the refusal
+   * table below is two dozen commands.
+   */
+  const inProcess = async (args: string[]): Promise<CliResult> => {
+    const saved = { env: { ...process.env }, out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
+    let stdout = '';
+    let stderr = '';
+    Object.assign(process.env, env);
+    process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+    process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+    try {
+      const code = await main(['node', 'lakeguard', '--policy', policy, '--catalog', catalogPath, ...args]);
+      return { code, stdout, stderr, messages: stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) };
+    } finally {
+      process.stdout.write = saved.out;
+      process.stderr.write = saved.err;
+      process.env = saved.env;
+    }
+  };
+  const ok = (r: CliResult): CliResult => {
+    expect(r.code, `exit ${r.code}\n${r.stdout}\n${r.stderr}`).toBe(0);
+    return r;
+  };
+  /** Every file of the repository with its size and modification time: what a refusal must leave alone. */
+  const repositoryState = (): string[] => {
+    const root = join(dir.path, 'repo');
+    const walk = (d: string): string[] =>
+      readdirSync(d, { withFileTypes: true }).flatMap((e) => {
+        const p = join(d, e.name);
+        if (e.isDirectory()) return [`${relative(root, p)}/`, ...walk(p)];
+        const s = statSync(p);
+        return [`${relative(root, p)} ${s.size} ${s.mtimeMs}`];
+      });
+    return walk(root).sort();
+  };
+  /** A refusal: exit 2, nothing on stdout, one line on stderr, the repository as it was. */
+  const refused = async (args: string[], message: RegExp, run = inProcess): Promise<CliResult> => {
+    const before = repositoryState();
+    const r = await run(args);
+    expect(r.code, `${args.join(' ')}: exit ${r.code}\n${r.stdout}\n${r.stderr}`).toBe(ExitCode.usage);
+    expect(r.stdout, args.join(' ')).toBe('');
+    expect(r.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
+    expect(r.stderr, args.join(' ')).toMatch(message);
+    expect(r.stderr, args.join(' ')).toContain('this catalog holds only s3://lake/in/ (scoped)');
+    expect(repositoryState(), args.join(' ')).toEqual(before);
+    return r;
+  };
+
+  beforeAll(async () => {
+    dir = tempDir('scope-guard');
+    env.LAKEGUARD_CACHE_DIR = join(dir.path, 'cache');
+    policy = join(dir.path, 'lakeguard.yaml');
+    catalogPath = join(dir.path, 'catalog.db');
+    // Unencrypted: no key derivation per command (the rules do not depend on encryption).
+    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+    writeTree(join(dir.path, 'lake'), { 'in/a.csv': 'a,1\n', 'in/sub/b.csv': 'b,2\n', 'out/c.csv': 'c,3\n', 'top.txt': 'top' });
+    ok(await cli(['init']));
+    ok(await cli(['backup', '--quiet']));
+    writeTree(join(dir.path, 'lake'), { 'in/a.csv': 'a,1\na,11\n', 'out/c.csv': 'c,3\nc,33\n' });
+    ok(await cli(['backup', '--quiet']));
+    runIds.push(...messagesOf(ok(await cli(['runs', '--json'])), 'run').map((r) => r.id as string));
+    expect(runIds).toHaveLength(2);
+    // Scope the catalog as a scoped sync leaves it: only the versions under s3://lake/in/.
+    const catalog = Catalog.open(catalogPath, JSON.parse(readFileSync(join(dir.path, 'repo', 'config'), 'utf8')).id as string);
+    const db = sqlite(catalog);
+    db.transaction(() => {
+      const outside = "(SELECT id FROM objects WHERE key NOT LIKE 'in/%')";
+      db.exec(`DELETE FROM version_blobs WHERE version IN (SELECT id FROM versions WHERE object IN ${outside})`);
+      db.exec(`DELETE FROM versions WHERE object IN ${outside}`);
+      db.exec(`DELETE FROM objects WHERE id IN ${outside}`);
+      setCatalogScope(catalog, [{ bucket: 'lake', prefix: 'in/' }]);
+    })();
+    catalog.close();
+  }, 180_000);
+
+  afterAll(() => dir.cleanup());
+
+  it('refuses every command that decides from the whole repository, before writing anything', async () => {
+    const whole = /^lakeguard: (.+) needs every version of the repository; this catalog holds only s3:\/\/lake\/in\/ \(scoped\)\. Run it on a host with a whole catalog, or `lakeguard catalog sync --all` first\n$/;
+    for (const args of [['backup'], ['backup', '--shards', '2', '--shard', '0', '--run-set', 'scoped'], ['forget'], ['prune'], ['verify'], ['cost'], ['lock', 'extend']]) {
+      const r = await refused(args, whole);
+      expect(whole.exec(r.stderr)?.[1]).toBe(args[0] === 'lock' ? 'lock extend' : args[0]);
+    }
+    await refused(['runs', 'show', runIds[1]!, '--versions'], /^lakeguard: runs show --versions needs every version \(and failure\) the run recorded; /);
+    await refused(['runs', 'show', runIds[1]!, '--anomalies', '--json'], /"runs show --anomalies needs every version/);
+    // And as the installed command prints it.
+    await refused(['prune'], whole, cli);
+  });
+
+  it('refuses a selection that reaches outside the scope, and writes no restore target', async () => {
+    const outside = (cmd: string, what: string) => new RegExp(`^lakeguard: ${cmd}: ${what} reaches outside the catalog's scope: this catalog holds only s3://lake/in/ \\(scoped\\)\\. Narrow the selection to that, or run `);
+    await refused(['ls', 's3://lake/'], outside('ls', 's3://lake/'));
+    await refused(['ls', 's3://lake/in'], outside('ls', 's3://lake/in'));
+    await refused(['versions', 's3://lake/out/c.csv'], outside('versions', 's3://lake/out/c.csv'));
+    await refused(['find', 'in/**'], outside('find', 'in/ in every bucket'));
+    await refused(['find', '--bucket', 'lake', '**/*.csv'], outside('find', 's3://lake/'));
+    await refused(['diff', '1', '2', '--prefix', 'in/'], outside('diff', 'in/ in every bucket'));
+    await refused(['diff', '1', '2', '--group', 'local'], outside('diff', 's3://lake/'));
+    await refused(['diff', '1', 'live'], outside('diff live', 's3://lake/'));
+    await refused(['rollback', '--bucket', 'lake', '--prefix', 'out/', '--at', '1', '--dry-run'], outside('rollback', 's3://lake/out/'));
+    const target = join(dir.path, 'refused-restore');
+    await refused(['restore', '--bucket', 'lake', '--to-dir', target], outside('restore', 's3://lake/'));
+    await refused(['restore', '--group', 'local', '--to-dir', target], outside('restore', 's3://lake/'));
+    const keys = join(dir.path, 'keys.txt');
+    writeFileSync(keys, 's3://lake/in/a.csv\ns3://lake/out/c.csv\n');
+    await refused(['restore', '--keys-from', keys, '--to-dir', target], outside('restore', 's3://lake/out/c.csv'), cli);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('answers inside the scope as a whole catalog would', async () => {
+    const ls = ok(await inProcess(['ls', 's3://lake/in/', '--json']));
+    expect(messagesOf(ls, 'entry').map((e) => [e.type, e.name])).toEqual([
+      ['object', 'in/a.csv'],
+      ['prefix', 'in/sub/'],
+    ]);
+    const versions = ok(await inProcess(['versions', 's3://lake/in/a.csv', '--json']));
+    expect(summaryOf(versions)).toMatchObject({ versions: 2, deleteMarkers: 0, missingData: 0 });
+    const found = ok(await inProcess(['find', '--bucket', 'lake', 'in/**', '--json']));
+    expect(messagesOf(found, 'match').map((m) => m.key)).toEqual(['in/a.csv', 'in/sub/b.csv']);
+    const diff = ok(await inProcess(['diff', '1', '2', '--bucket', 'lake', '--prefix', 'in/', '--json']));
+    expect(summaryOf(diff)).toMatchObject({ added: { objects: 0 }, changed: { objects: 1 }, deleted: { objects: 0 } });
+    // The live side inside the scope: in/a.csv changed since run 1, nothing else.
+    const live = ok(await inProcess(['diff', '1', 'live', '--prefix', 'in/', '--json']));
+    expect(summaryOf(live)).toMatchObject({ changed: { objects: 1 }, added: { objects: 0 }, deleted: { objects: 0 }, unchanged: { objects: 1 } });
+    const plan = ok(await inProcess(['rollback', '--bucket', 'lake', '--prefix', 'in/', '--at', '1', '--dry-run', '--json']));
+    // Back to run 1: the two keys under in/ planned, nothing deleted, nothing outside in/.
+    const actions = Object.values(summaryOf(plan).actions as Record<string, { keys: number }>);
+    expect(actions.reduce((n, a) => n + a.keys, 0)).toBe(2);
+    expect(summaryOf(plan)).toMatchObject({ dryRun: true, actions: { delete: { keys: 0 } }, target: expect.stringMatching(/\/lake\/in\/$/) });
+    const target = join(dir.path, 'restored');
+    ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'in/', '--run', '1', '--to-dir', target, '--quiet']));
+    expect(readFileSync(join(target, 'in/a.csv'), 'utf8')).toBe('a,1\n');
+    expect(readFileSync(join(target, 'in/sub/b.csv'), 'utf8')).toBe('b,2\n');
+    expect(readdirSync(target)).toEqual(['in']);
+  });
+
+  it('shows runs whole, and of one run only what its manifest says', async () => {
+    // Run rows and their counters come from the manifests: whole on any catalog.
+    const runs = ok(await inProcess(['runs', '--json']));
+    expect(messagesOf(runs, 'run').map((r) => (r.counters as { objectsSeen: number }).objectsSeen)).toEqual([4, 4]);
+    ok(await inProcess(['calendar', '--month', new Date().toISOString().slice(0, 7), '--json']));
+    const shown = ok(await inProcess(['runs', 'show', runIds[1]!, '--json']));
+    expect(summaryOf(shown)).toMatchObject({ id: runIds[1], versionsRecorded: null, changes: null, scope: [{ bucket: 'lake', prefix: 'in/' }] });
+    const text = ok(await cli(['runs', 'show', runIds[1]!]));
+    expect(text.stdout).toMatch(/^listing +4 seen: /m);
+    expect(text.stdout).toMatch(/^versions +not known here: this catalog holds only s3:\/\/lake\/in\/ \(scoped\); `lakeguard diff 1 2 --bucket lake --prefix in\/ --details` lists what it changed inside it$/m);
+  });
+
+  // Last: it makes the catalog whole again.
+  it('catalog rebuild is allowed and writes a whole catalog', async () => {
+    ok(await inProcess(['catalog', 'rebuild', '--quiet']));
+    const ls = ok(await inProcess(['ls', 's3://lake/', '--json']));
+    expect(messagesOf(ls, 'entry').map((e) => e.name)).toEqual(['in/', 'out/', 'top.txt']);
+    ok(await inProcess(['prune', '--dry-run', '--quiet']));
+  });
+});
