@@ -16,18 +16,22 @@ log() { printf '[s3-clients] %s\n' "$*" >&2; }
 SUDO=()
 [[ "$(id -u)" == 0 ]] || SUDO=(sudo)
 
-have_boto3() { python3 -c 'import boto3' >/dev/null 2>&1; }
-have_aws() { aws --version >/dev/null 2>&1; }
+# Each check starts python3 once (seconds on a loaded machine): the versions come from it too.
+boto3_version() { python3 -c 'import boto3; print(boto3.__version__)' 2>/dev/null; }
+aws_version() { aws --version 2>&1 | grep -m1 '^aws-cli/'; }
 
 cmd_install() {
-  if ! have_boto3 || ! have_aws; then
+  local boto3 aws
+  boto3="$(boto3_version)" || true
+  aws="$(aws_version)" || true
+  if [[ -z "$boto3" || -z "$aws" ]]; then
     log "boto3 or the AWS CLI is missing; installing python3-boto3 and awscli with apt-get"
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update >&2
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-boto3 awscli >&2
+    boto3="$(boto3_version)" || { log "ERROR: python3 cannot import boto3 after the install"; exit 1; }
+    aws="$(aws_version)" || { log "ERROR: aws does not run after the install"; exit 1; }
   fi
-  have_boto3 || { log "ERROR: python3 cannot import boto3 after the install"; exit 1; }
-  have_aws || { log "ERROR: aws does not run after the install"; exit 1; }
-  log "boto3 $(python3 -c 'import boto3; print(boto3.__version__)'), $(aws --version 2>&1 | head -1)"
+  log "boto3 $boto3, $aws"
 }
 
 case "${1:-}" in

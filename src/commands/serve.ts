@@ -2,11 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
+import type { Catalog } from '../catalog/catalog.js';
+import { catalogScope, scopeCovers } from '../catalog/scope.js';
 import { ExitCode, LakeguardError, UsageError, errorMessage } from '../errors.js';
 import { startS3Server, type RunningServer } from '../serve/http-server.js';
 import { openServeView, type OpenedServeView } from '../serve/open-view.js';
 import type { Credentials } from '../storage/s3-sigv4.js';
 import { action } from './action.js';
+import { requireInScope } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP } from './read-lock.js';
 import type { Reporter } from './reporter.js';
@@ -80,6 +83,7 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
               startedAt,
               ...(reporter.json ? { onAccess: (entry) => reporter.data({ message_type: 'access', ...entry }, '') } : {}),
               onWarning: (message) => reporter.event({ type: 'warning', message }),
+              ...scopeGuard(ctx.catalog),
             },
             { ...listen, ...(tls === undefined ? {} : { tls }) },
           ).catch((err: unknown) => {
@@ -101,8 +105,26 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
     );
 }
 
+/** For a scoped catalog: the refusal of a request outside its scope (catalog-scope-guard.ts words it). */
+function scopeGuard(catalog: Catalog): { outsideScope?: (bucket: string, prefix: string) => string | undefined } {
+  const scope = catalogScope(catalog);
+  if (scope === null) return {};
+  return {
+    outsideScope: (bucket, prefix) => {
+      if (scopeCovers(scope, bucket, prefix)) return undefined;
+      try {
+        requireInScope(catalog, 'serve', [{ bucket, prefix }]);
+      } catch (err) {
+        if (err instanceof UsageError) return err.message;
+        throw err;
+      }
+      return undefined;
+    },
+  };
+}
+
 /** Resolves when serve must stop: 'signal' (SIGINT/SIGTERM), or the error of a lost lock. */
-function stopRequested(signal: AbortSignal, lockLost: AbortSignal | null): Promise<'signal' | Error> {
+export function stopRequested(signal: AbortSignal, lockLost: AbortSignal | null): Promise<'signal' | Error> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve('signal');
     if (lockLost?.aborted) return resolve(lockLost.reason as Error);
@@ -131,16 +153,19 @@ function announce(reporter: Reporter, server: RunningServer, view: OpenedServeVi
     );
     return;
   }
+  const shown = buckets.length <= 5 ? buckets.join(', ') : `${buckets.slice(0, 5).join(', ')}, …`;
   const lines = [
-    `lakeguard serve: ${buckets.length} bucket${buckets.length === 1 ? '' : 's'} as of ${view.description}, read-only S3 on ${server.url}`,
-    `  catalog synced ${new Date(view.syncedAt).toISOString()}; later instants need a restart. Ctrl-C stops.`,
+    `lakeguard serve: read-only S3 on ${server.url} (${buckets.length} bucket${buckets.length === 1 ? '' : 's'}: ${shown})`,
+    `  as of              ${view.description}`,
+    `  catalog synced     ${new Date(view.syncedAt).toISOString()} (a later instant needs a restart)`,
     `  access key id      ${credentials.accessKeyId}`,
     generated
       ? `  secret access key  ${credentials.secretAccessKey}  (generated for this run: set ${ACCESS_KEY_ENV} and ${SECRET_KEY_ENV} to choose)`
       : `  secret access key  from ${SECRET_KEY_ENV}`,
+    '  Ctrl-C (or SIGTERM) stops it.',
   ];
   // With --quiet only a generated secret is printed: without it no client could connect.
-  const text = reporter.mode === 'quiet' ? (generated ? lines.slice(2) : []) : lines;
+  const text = reporter.mode === 'quiet' ? (generated ? lines.slice(3, 5) : []) : lines;
   if (text.length > 0) process.stderr.write(`${text.join('\n')}\n`);
 }
 

@@ -67,29 +67,15 @@ export function listObjectsV2(view: ServeView, bucket: string, at: ViewCut, quer
 }
 
 /**
- * ListObjects v1. Its NextMarker is the last key or common prefix returned, as S3's; a marker
- * that is a common prefix of this listing (prefix, then anything, then the delimiter at its
- * end) continues after every key below it, as S3 does, so that its keys are not listed again.
+ * ListObjects v1. Its NextMarker is the last key or common prefix returned, as S3's (the view
+ * resumes after every key below a common prefix given as the marker).
  */
 export function listObjectsV1(view: ServeView, bucket: string, at: ViewCut, query: ReadonlyMap<string, string>): string {
   const echo = echoOf(bucket, query);
   const marker = query.get('marker') ?? '';
-  let after: string | undefined = marker === '' ? undefined : marker;
-  if (after !== undefined && echo.delimiter !== undefined && isCommonPrefix(after, echo.prefix, echo.delimiter)) after = afterEveryKeyUnder(after);
+  const after = marker === '' ? undefined : marker;
   const page = view.listObjects({ bucket, at, prefix: echo.prefix, ...(echo.delimiter === undefined ? {} : { delimiter: echo.delimiter }), ...(after === undefined ? {} : { after }), maxKeys: echo.maxKeys });
   return listObjectsV1Xml({ ...echo, marker }, page, page.truncated ? lastName(page) : undefined);
-}
-
-function isCommonPrefix(marker: string, prefix: string, delimiter: string): boolean {
-  return marker.startsWith(prefix) && marker.endsWith(delimiter) && marker.indexOf(delimiter, prefix.length) === marker.length - delimiter.length;
-}
-
-/**
- * A value after every key that starts with `prefix` and before every other key after it, in
- * the catalog's (code point) order: the prefix followed by the greatest code point.
- */
-export function afterEveryKeyUnder(prefix: string): string {
-  return `${prefix}\u{10FFFF}`;
 }
 
 export function listVersions(view: ServeView, bucket: string, at: ViewCut, query: ReadonlyMap<string, string>): string {
@@ -99,8 +85,7 @@ export function listVersions(view: ServeView, bucket: string, at: ViewCut, query
   if (versionIdMarker !== '' && keyMarker === '') {
     throw new S3Error('InvalidArgument', 400, 'A version-id marker cannot be specified without a key marker.', { fields: { ArgumentName: 'version-id-marker', ArgumentValue: versionIdMarker } });
   }
-  let afterKey: string | undefined = keyMarker === '' ? undefined : keyMarker;
-  if (afterKey !== undefined && versionIdMarker === '' && echo.delimiter !== undefined && isCommonPrefix(afterKey, echo.prefix, echo.delimiter)) afterKey = afterEveryKeyUnder(afterKey);
+  const afterKey = keyMarker === '' ? undefined : keyMarker;
   const page = view.listVersions({
     bucket,
     at,

@@ -97,12 +97,19 @@ export function routeOf(rawUrl: string, host: string | undefined, atHeader: stri
   return { ...route, bucket: parsed.bucket, ...(key === undefined ? {} : { key }), ...(parsed.at === undefined ? {} : { at: parsed.at }) };
 }
 
-/** The bucket (or alias) a virtual-host style Host names: its labels before a dot, longest exposed match first. */
+/**
+ * The bucket (or alias) a virtual-host style Host names: the longest served bucket the host
+ * starts with (bucket names may hold dots), else an alias, whose instant ends at the next dot
+ * (so the compact instant with milliseconds is for path-style only).
+ */
 function virtualHostBucket(hostname: string, buckets: ReadonlySet<string>): string | undefined {
   if (/^[\d.]+$/.test(hostname) || hostname.startsWith('[')) return undefined;
   for (let dot = hostname.lastIndexOf('.'); dot > 0; dot = hostname.lastIndexOf('.', dot - 1)) {
-    const candidate = hostname.slice(0, dot);
-    if (parseBucketName(candidate, buckets) !== null) return candidate;
+    if (buckets.has(hostname.slice(0, dot))) return hostname.slice(0, dot);
   }
-  return undefined;
+  const separator = hostname.indexOf(ALIAS_SEPARATOR);
+  const end = separator < 0 ? -1 : hostname.indexOf('.', separator);
+  if (end < 0) return undefined;
+  const alias = hostname.slice(0, end);
+  return parseBucketName(alias, buckets) === null ? undefined : alias;
 }

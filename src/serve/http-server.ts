@@ -53,6 +53,11 @@ export interface S3HandlerOptions {
   onWarning?: (message: string) => void;
   /** The clock the signatures are checked against (tests). */
   now?: () => number;
+  /**
+   * For a catalog that holds only some prefixes (scoped): why the keys of `bucket` starting
+   * with `prefix` cannot be answered here, or undefined when they can. Absent: a whole catalog.
+   */
+  outsideScope?: (bucket: string, prefix: string) => string | undefined;
 }
 
 /** Query parameters that select no subresource (listing parameters, presign and SDK additions). */
@@ -127,8 +132,23 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: RequestS
     return sendXml(req, res, state, 200, listBucketsXml([...buckets], opts.startedAt, OWNER_ID));
   }
   if (!buckets.has(route.bucket)) throw new S3Error('NoSuchBucket', 404, 'The specified bucket does not exist', { fields: { BucketName: route.bucket } });
-  if (route.key === undefined || route.key === '') return bucketRequest(req, res, state, view, route.bucket, route.query);
+  if (route.key === undefined || route.key === '') {
+    const listed = route.query.get('prefix') ?? '';
+    // Only listings select keys; HeadBucket and GetBucketLocation answer for a scoped catalog too.
+    if (req.method === 'GET' && !route.query.has('location')) refuseOutsideScope(opts, route.bucket, listed);
+    return bucketRequest(req, res, state, view, route.bucket, route.query);
+  }
+  refuseOutsideScope(opts, route.bucket, route.key);
   return objectRequest(req, res, state, view, { bucket: route.bucket, key: route.key, query: route.query }, opts.onWarning ?? (() => {}));
+}
+
+/**
+ * A scoped catalog answers only inside its scope, exactly as a whole one would; elsewhere it
+ * would answer from partial knowledge (a listing missing keys, a 404 for a key it never saw).
+ */
+function refuseOutsideScope(opts: S3HandlerOptions, bucket: string, prefix: string): void {
+  const why = opts.outsideScope?.(bucket, prefix);
+  if (why !== undefined) throw new S3Error('AccessDenied', 403, why);
 }
 
 function unsupported(query: ReadonlyMap<string, string>, allowed: ReadonlySet<string>): string | undefined {

@@ -5,7 +5,6 @@
  */
 import { Readable } from 'node:stream';
 import type { StateCut } from '../../src/catalog/types.js';
-import { afterEveryKeyUnder } from '../../src/serve/http-lists.js';
 import {
   ViewInputError,
   type ByteRange,
@@ -75,14 +74,16 @@ export class MapView implements ServeView {
   listObjects(q: ListObjectsQuery): ListObjectsPage {
     const entries: ListEntry[] = [];
     if (q.maxKeys === 0) return { entries, truncated: false };
+    // As the contract says: after a common prefix (or a key inside one), resume after all of it.
+    const rolledAfter = q.after === undefined || q.delimiter === undefined ? undefined : rollUp(q.after, q.prefix, q.delimiter);
     let lastPrefix: string | undefined;
     for (const key of this.sortedKeys(q.bucket)) {
       if (!key.startsWith(q.prefix) || (q.after !== undefined && key <= q.after)) continue;
+      if (rolledAfter !== undefined && key.startsWith(rolledAfter)) continue;
       const newest = this.versionsAt(q.bucket, key, q.at)[0];
       if (newest === undefined || newest.body === null) continue;
-      const cut = q.delimiter === undefined ? -1 : key.indexOf(q.delimiter, q.prefix.length);
-      if (cut >= 0) {
-        const prefix = key.slice(0, cut + q.delimiter!.length);
+      const prefix = q.delimiter === undefined ? undefined : rollUp(key, q.prefix, q.delimiter);
+      if (prefix !== undefined) {
         if (prefix === lastPrefix) continue;
         if (entries.length === q.maxKeys) return { entries, truncated: true, next: nextOf(entries) };
         lastPrefix = prefix;
@@ -148,7 +149,12 @@ export class MapView implements ServeView {
 
 function nextOf(entries: ListEntry[]): string {
   const last = entries.at(-1)!;
-  return last.type === 'object' ? last.key : afterEveryKeyUnder(last.prefix);
+  return last.type === 'object' ? last.key : last.prefix;
+}
+
+function rollUp(key: string, prefix: string, delimiter: string): string | undefined {
+  const at = key.startsWith(prefix) ? key.indexOf(delimiter, prefix.length) : -1;
+  return at < 0 ? undefined : key.slice(0, at + delimiter.length);
 }
 
 function etagOf(v: MapVersion): string {

@@ -3,8 +3,8 @@
 // byte-identical to the state at T (not the newer one of the second backup), a multi-chunk
 // object is read by ranges across its chunk boundaries, a presigned URL works from a plain HTTP
 // client, writes and a wrong secret are refused, and SIGTERM stops it (exit 130, lock released).
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,55 +15,12 @@ import { chunkBoundaries } from '../../src/repository/chunker.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { hashTree, tempDir } from '../helpers/fixtures.js';
 import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
+import { SERVE_KEYS, serveClient, startServe, type Served } from '../helpers/serve-process.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin/lakeguard');
 const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const SERVE_KEYS = { LAKEGUARD_SERVE_ACCESS_KEY_ID: 'LGSERVETEST', LAKEGUARD_SERVE_SECRET_ACCESS_KEY: 'serve-test-secret-0123456789' };
-
-/** A running `lakeguard serve --json`: its URL, its listening message and how to stop it. */
-interface Served {
-  url: string;
-  listening: Record<string, unknown>;
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  /** SIGTERM, then the exit code. */
-  stop(): Promise<number | null>;
-}
-
-function startServe(args: string[], env: Record<string, string>): Promise<Served> {
-  const child = spawn(process.execPath, ['--expose-gc', BIN, 'serve', '--json', '--listen', '127.0.0.1:0', ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      const line = stdout.split('\n').find((l) => l.includes('"message_type":"listening"'));
-      if (line === undefined) return;
-      const listening = JSON.parse(line) as Record<string, unknown>;
-      resolve({
-        url: listening.url as string,
-        listening,
-        child,
-        stdout: () => stdout,
-        stderr: () => stderr,
-        stop: async () => {
-          child.kill('SIGTERM');
-          return exited;
-        },
-      });
-    });
-    void exited.then((code) => reject(new Error(`serve exited ${code} before listening:\n${stdout}\n${stderr}`)));
-  });
-}
 
 /** Env for boto3 and the AWS CLI: the serve credentials, and no config of this machine's. */
 function clientEnv(dir: string, secret = SERVE_KEYS.LAKEGUARD_SERVE_SECRET_ACCESS_KEY): Record<string, string> {
@@ -78,12 +35,16 @@ function clientEnv(dir: string, secret = SERVE_KEYS.LAKEGUARD_SERVE_SECRET_ACCES
   };
 }
 
-/** What boto3 sees: every page of ListObjectsV2 (7 keys a page), with and without '/', each object's sha256, a presigned URL. */
+/**
+ * What boto3 sees: every page of ListObjectsV2 (7 keys a page) and ListObjects with '/', each
+ * object's sha256, one key through a bucket alias, a presigned URL. One process: python3 and
+ * the AWS CLI take seconds to start on a loaded machine.
+ */
 const BOTO3_SCRIPT = `
 import hashlib, json, sys
 import boto3
 from botocore.config import Config
-url, bucket, presign_key = sys.argv[1], sys.argv[2], sys.argv[3]
+url, bucket, presign_key, alias, changed = sys.argv[1:6]
 s3 = boto3.client('s3', endpoint_url=url, config=Config(signature_version='s3v4', s3={'addressing_style': 'path'}, retries={'max_attempts': 1}))
 out = {'pages': 0, 'objects': {}, 'prefixes': [], 'top_keys': []}
 for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, PaginationConfig={'PageSize': 7}):
@@ -95,6 +56,8 @@ for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, Paginati
 for page in s3.get_paginator('list_objects').paginate(Bucket=bucket, Delimiter='/', PaginationConfig={'PageSize': 2}):
     out['prefixes'] += [p['Prefix'] for p in page.get('CommonPrefixes', [])]
     out['top_keys'] += [o['Key'] for o in page.get('Contents', [])]
+# botocore validates bucket names on the client: the alias form must pass it.
+out['alias_body'] = s3.get_object(Bucket=alias, Key=changed)['Body'].read().decode()
 out['presigned'] = s3.generate_presigned_url('get_object', Params={'Bucket': bucket, 'Key': presign_key}, ExpiresIn=300)
 print(json.dumps(out))
 `;
@@ -116,7 +79,8 @@ describe('lakeguard serve --at T after two backups', () => {
   const aws = (...args: string[]) => run('aws', ['--endpoint-url', served.url, ...args], { env: clientEnv(dir.path), maxBuffer: 64 << 20 });
 
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/s3-clients.sh'), 'install'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // boto3 and the AWS CLI (installed when missing), checked while the backups run.
+    const clients = run('bash', [join(ROOT, 'scripts/s3-clients.sh'), 'install']);
     dir = tempDir('it-serve');
     // Ranged multipart downloads in the AWS CLI: 1 MiB parts, so its `s3 cp` of the big object crosses chunk boundaries too.
     writeFileSync(join(dir.path, 'aws-config'), '[default]\ns3 =\n  multipart_threshold = 1MB\n  multipart_chunksize = 1MB\n');
@@ -128,7 +92,7 @@ describe('lakeguard serve --at T after two backups', () => {
     for (let i = 0; i < 24; i++) first.set(`data/part-${String(i).padStart(2, '0')}.csv`, Buffer.from(`row ${i}\n`.repeat(i + 1)));
     for (let i = 0; i < 6; i++) first.set(`logs/2026/12/0${i}.log`, Buffer.from(`log ${i}`));
     for (const key of ['with space.txt', 'plus+sign.txt', 'unicode/é ü.txt', 'top.txt']) first.set(key, Buffer.from(`awkward ${key}`));
-    for (const [key, body] of first) await src.send(new PutObjectCommand({ Bucket: source, Key: key, Body: body }));
+    await Promise.all([...first].map(([key, body]) => src.send(new PutObjectCommand({ Bucket: source, Key: key, Body: body }))));
     for (const [key, body] of first) stateAtT.set(key, sha(body));
     const r1 = await cli('backup', '--json');
     expect(r1.code, r1.stderr).toBe(0);
@@ -137,14 +101,15 @@ describe('lakeguard serve --at T after two backups', () => {
     await sleep(1100);
     // The newer state: changed, deleted and new keys, and a different big object.
     await src.send(new PutObjectCommand({ Bucket: source, Key: 'big.bin', Body: randomBytes(2 * 1024 * 1024) }));
-    for (let i = 0; i < 24; i += 3) await src.send(new PutObjectCommand({ Bucket: source, Key: `data/part-${String(i).padStart(2, '0')}.csv`, Body: 'CHANGED' }));
+    await Promise.all(Array.from({ length: 8 }, (_, i) => src.send(new PutObjectCommand({ Bucket: source, Key: `data/part-${String(i * 3).padStart(2, '0')}.csv`, Body: 'CHANGED' }))));
     await src.send(new PutObjectCommand({ Bucket: source, Key: 'data/new.csv', Body: 'new' }));
     await src.send(new DeleteObjectCommand({ Bucket: source, Key: 'top.txt' }));
     const r2 = await cli('backup', '--json');
     expect(r2.code, r2.stderr).toBe(0);
     secondRun = summaryOf(r2).runId as string;
     served = await startServe(['--policy', policyFile, '--at', at], { ...env(), ...SERVE_KEYS });
-    s3 = new S3Client({ endpoint: served.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: SERVE_KEYS.LAKEGUARD_SERVE_ACCESS_KEY_ID, secretAccessKey: SERVE_KEYS.LAKEGUARD_SERVE_SECRET_ACCESS_KEY }, maxAttempts: 1 });
+    await clients;
+    s3 = serveClient(served.url);
   });
 
   afterAll(async () => {
@@ -161,12 +126,15 @@ describe('lakeguard serve --at T after two backups', () => {
   });
 
   it('boto3 pages through the listing and reads every object as it was at T', async () => {
-    const { stdout } = await run('python3', ['-c', BOTO3_SCRIPT, served.url, source, 'with space.txt'], { env: clientEnv(dir.path), maxBuffer: 64 << 20 });
-    const seen = JSON.parse(stdout) as { pages: number; objects: Record<string, string>; prefixes: string[]; top_keys: string[]; presigned: string };
+    const alias = `${source}--at--${secondRun}`;
+    const { stdout } = await run('python3', ['-c', BOTO3_SCRIPT, served.url, source, 'with space.txt', alias, 'data/part-00.csv'], { env: clientEnv(dir.path), maxBuffer: 64 << 20 });
+    const seen = JSON.parse(stdout) as { pages: number; objects: Record<string, string>; prefixes: string[]; top_keys: string[]; presigned: string; alias_body: string };
     expect(new Map(Object.entries(seen.objects))).toEqual(stateAtT);
     expect(seen.pages).toBe(Math.ceil(stateAtT.size / 7));
     expect(seen.prefixes).toEqual(['data/', 'logs/', 'unicode/']);
     expect(seen.top_keys).toEqual(['big.bin', 'plus+sign.txt', 'top.txt', 'with space.txt']);
+    // The bucket alias of the second backup's run: the newer content.
+    expect(seen.alias_body).toBe('CHANGED');
     // A presigned URL works from a plain HTTP client, and only for what it signs.
     const got = await fetch(seen.presigned);
     expect(got.status).toBe(200);
@@ -178,10 +146,10 @@ describe('lakeguard serve --at T after two backups', () => {
     const ls = await aws('s3', 'ls', `s3://${source}`, '--recursive');
     const listed = ls.stdout.trim().split('\n').map((line) => line.replace(/^\S+\s+\S+\s+\d+\s+/, ''));
     expect(listed.sort()).toEqual([...stateAtT.keys()].sort());
-    const page1 = JSON.parse((await aws('s3api', 'list-objects-v2', '--bucket', source, '--page-size', '5', '--max-items', '12')).stdout) as { Contents: { Key: string }[]; NextToken: string };
-    expect(page1.Contents).toHaveLength(12);
-    const page2 = JSON.parse((await aws('s3api', 'list-objects-v2', '--bucket', source, '--page-size', '5', '--starting-token', page1.NextToken)).stdout) as { Contents: { Key: string }[] };
-    expect([...page1.Contents, ...page2.Contents].map((c) => c.Key)).toEqual([...stateAtT.keys()].sort());
+    // Pages of 5: the keys after the fifth come through continuation tokens.
+    const paged = JSON.parse((await aws('s3api', 'list-objects-v2', '--bucket', source, '--page-size', '5', '--max-items', '12')).stdout) as { Contents: { Key: string }[]; NextToken: string };
+    expect(paged.Contents.map((c) => c.Key)).toEqual([...stateAtT.keys()].sort().slice(0, 12));
+    expect(paged.NextToken).toBeTruthy();
     const out = join(dir.path, 'cp');
     await aws('s3', 'cp', '--recursive', '--only-show-errors', `s3://${source}`, out);
     expect(hashTree(out)).toEqual(stateAtT);
@@ -202,27 +170,33 @@ describe('lakeguard serve --at T after two backups', () => {
 
   it('answers another instant per request (bucket alias, header), and refuses one after its sync', async () => {
     const changed = 'data/part-00.csv';
-    const newer = await aws('s3', 'cp', `s3://${source}--at--${secondRun}/${changed}`, '-');
-    expect(newer.stdout).toBe('CHANGED');
-    const atT = await aws('s3', 'cp', `s3://${source}/${changed}`, '-');
-    expect(sha(atT.stdout)).toBe(stateAtT.get(changed));
-    const versions = JSON.parse((await aws('s3api', 'list-object-versions', '--bucket', `${source}--at--${secondRun}`, '--prefix', changed)).stdout) as { Versions: { IsLatest: boolean }[] };
-    expect(versions.Versions.map((v) => v.IsLatest)).toEqual([true, false]);
-    const later = await aws('s3', 'ls', `s3://${source}--at--${new Date(Date.now() + 3600_000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z').toLowerCase()}/`).catch((err: { stderr: string }) => err);
-    expect((later as { stderr: string }).stderr).toMatch(/InvalidArgument[\s\S]*restart/);
+    const atT = await s3.send(new GetObjectCommand({ Bucket: source, Key: changed }));
+    expect(sha(await atT.Body!.transformToByteArray())).toBe(stateAtT.get(changed));
+    const newer = `${source}--at--${secondRun}`;
+    const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: newer, Prefix: changed }));
+    expect(versions.Versions?.map((v) => v.IsLatest)).toEqual([true, false]);
+    // The state at T does not know the newer version yet.
+    expect((await s3.send(new ListObjectVersionsCommand({ Bucket: source, Prefix: changed }))).Versions).toHaveLength(1);
+    const hourLater = new Date(Date.now() + 3600_000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z');
+    const refused = await s3.send(new ListObjectsV2Command({ Bucket: `${source}--at--${hourLater}` })).catch((err: unknown) => err);
+    expect(refused).toMatchObject({ name: 'InvalidArgument', $metadata: { httpStatusCode: 400 } });
+    expect((refused as Error).message).toContain('restart');
   });
 
   it('refuses writes and a wrong secret', async () => {
     writeFileSync(join(dir.path, 'upload.txt'), 'x');
-    const put = await aws('s3', 'cp', join(dir.path, 'upload.txt'), `s3://${source}/upload.txt`).catch((err: { code: number; stderr: string }) => err);
-    expect(put).toMatchObject({ code: 1 });
-    expect((put as { stderr: string }).stderr).toContain('AccessDenied');
-    const rm = await aws('s3', 'rm', `s3://${source}/with space.txt`).catch((err: { stderr: string }) => err);
-    expect((rm as { stderr: string }).stderr).toContain('AccessDenied');
-    const wrong = await run('aws', ['--endpoint-url', served.url, 's3', 'ls', `s3://${source}`], { env: clientEnv(dir.path, 'not-the-secret') }).catch((err: { stderr: string }) => err);
-    expect((wrong as { stderr: string }).stderr).toContain('SignatureDoesNotMatch');
+    const put = await aws('s3', 'cp', join(dir.path, 'upload.txt'), `s3://${source}/upload.txt`).catch((err: unknown) => err);
+    expect(put).toMatchObject({ code: 1, stderr: expect.stringContaining('AccessDenied') });
+    await expect(s3.send(new DeleteObjectCommand({ Bucket: source, Key: 'with space.txt' }))).rejects.toMatchObject({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+    const wrong = new S3Client({ endpoint: served.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: SERVE_KEYS.LAKEGUARD_SERVE_ACCESS_KEY_ID, secretAccessKey: 'not-the-secret' }, maxAttempts: 1 });
+    try {
+      await expect(wrong.send(new ListObjectsV2Command({ Bucket: source }))).rejects.toMatchObject({ name: 'SignatureDoesNotMatch', $metadata: { httpStatusCode: 403 } });
+    } finally {
+      wrong.destroy();
+    }
     // Still all there, at T.
-    expect((await aws('s3', 'cp', `s3://${source}/with space.txt`, '-')).stdout).toBe('awkward with space.txt');
+    const kept = await s3.send(new GetObjectCommand({ Bucket: source, Key: 'with space.txt' }));
+    expect(await kept.Body!.transformToString()).toBe('awkward with space.txt');
   });
 
   it('stops on SIGTERM with exit 130, releasing its repository lock', async () => {

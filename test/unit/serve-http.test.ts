@@ -288,3 +288,38 @@ describe('pieces', () => {
     expect(parseBucketName('other--at--20261201z', buckets)).toBeNull();
   });
 });
+
+describe('routes', () => {
+  it('takes path-style and virtual-host targets apart, and refuses an alias and a header that disagree', async () => {
+    const { routeOf } = await import('../../src/serve/http-route.js');
+    const buckets = new Set(['lake', 'my.lake']);
+    expect(routeOf('/lake/a%2Fb/c%20d?versionId=1', '127.0.0.1:9000', undefined, buckets)).toMatchObject({ bucket: 'lake', key: 'a/b/c d', query: new Map([['versionId', '1']]) });
+    expect(routeOf('/x?prefix=p', 'my.lake.s3.local:9000', undefined, buckets)).toMatchObject({ bucket: 'my.lake', key: 'x' });
+    expect(routeOf('/', 'lake--at--20261201z.s3.local', undefined, buckets)).toMatchObject({ bucket: 'lake', key: '', at: '2026-12-01T00:00:00Z' });
+    expect(routeOf('/nope/k', '127.0.0.1', undefined, buckets)).toMatchObject({ bucket: 'nope', key: 'k' });
+    expect(routeOf('/lake--at--20261201z/k', '127.0.0.1', '2026-12-01T00:00:00Z', buckets)).toMatchObject({ bucket: 'lake', at: '2026-12-01T00:00:00Z' });
+    expect(() => routeOf('/lake--at--20261201z/k', '127.0.0.1', '2026-12-02', buckets)).toThrow(/name different instants/);
+    expect(() => routeOf('/lake/%E0%A4%A', '127.0.0.1', undefined, buckets)).toThrow(/parse the specified URI/);
+  });
+});
+
+describe('a scoped catalog', () => {
+  it('answers inside its scope only, refusing the rest with the reason', async () => {
+    const scoped = await startS3Server(
+      { view, credentials, startedAt: NOW, outsideScope: (_bucket, prefix) => (prefix.startsWith('dir/') ? undefined : 'this catalog holds only s3://lake/dir/ (scoped)') },
+      { host: '127.0.0.1', port: 0 },
+    );
+    const client = new S3Client({ endpoint: scoped.url, region: 'us-east-1', forcePathStyle: true, credentials, maxAttempts: 1 });
+    try {
+      const inside = await client.send(new ListObjectsV2Command({ Bucket: 'lake', Prefix: 'dir/', Delimiter: '/' }));
+      expect([...(inside.Contents ?? []).map((c) => c.Key), ...(inside.CommonPrefixes ?? []).map((p) => p.Prefix)]).toEqual(['dir/z', 'dir/sub/']);
+      expect(await (await client.send(new GetObjectCommand({ Bucket: 'lake', Key: 'dir/z' }))).Body!.transformToString()).toBe('content of dir/z');
+      await expect(client.send(new ListObjectsV2Command({ Bucket: 'lake' }))).rejects.toMatchObject({ name: 'AccessDenied', message: expect.stringContaining('holds only s3://lake/dir/') });
+      await expect(client.send(new HeadObjectCommand({ Bucket: 'lake', Key: 'top' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+      await expect(client.send(new ListObjectVersionsCommand({ Bucket: 'lake', Prefix: 'di' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    } finally {
+      client.destroy();
+      await scoped.stop(1000);
+    }
+  });
+});
