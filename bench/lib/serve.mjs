@@ -95,7 +95,7 @@ function serveClient(url) {
  * bench's policy, catalog and key file of the small objects.
  * @param {{
  *   ds: any, srcBucket: string, runId: string, policy: string, catalog: string, work: string, bin: string, engineDir: string, repoBucket: string,
- *   env: Record<string, string>, smallKeys: string, meta: Record<string, any>, log: (msg: string) => void,
+ *   env: Record<string, string | undefined>, smallKeys: string, meta: Record<string, any>, log: (msg: string) => void,
  *   step: (name: string, tool: string, fn: () => Promise<any>) => Promise<any>,
  *   row: (name: string, tool: string, m: any, fields: any) => any,
  *   lakeguard: (name: string, args: string[], options?: { policy: string, catalog: string, cacheDir?: string }) => Promise<{ m: any, summaries: any[] }>,
@@ -118,9 +118,10 @@ export async function runServeScenarios(ctx) {
     const client = serveClient(served.url);
     try {
       const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: probeKey }));
+      /** @type {number | null} */
       let first = null;
       const parts = [];
-      for await (const part of got.Body) {
+      for await (const part of /** @type {import('node:stream').Readable} */ (got.Body)) {
         first ??= performance.now();
         parts.push(part);
       }
@@ -201,6 +202,7 @@ export async function runServeScenarios(ctx) {
 async function backupDirectory(ctx, dir) {
   const root = join(dir, 'lake-100k');
   const name = 'lake100k';
+  /** @type {{ key: string, body: Buffer } | null} */
   let probe = null;
   for (let i = 0; i < START_CATALOG_OBJECTS; i++) {
     const key = `table=t${i % 4}/dt=2026-11-${String(1 + (i % 28)).padStart(2, '0')}/part-${String(i).padStart(6, '0')}.json`;
@@ -230,6 +232,7 @@ async function backupDirectory(ctx, dir) {
   await ctx.lakeguard('serve-100k-init', ['init'], options);
   const { m, summaries } = await ctx.lakeguard('serve-100k-backup', ['backup'], options);
   const s = summaries.at(-1);
+  if (probe === null) throw new Error('no probe key');
   if (!s || s.counters.objectsNew !== START_CATALOG_OBJECTS) throw new Error(`the 100k backup recorded ${s?.counters.objectsNew} new objects, expected ${START_CATALOG_OBJECTS}`);
   ctx.row('serve-100k-backup', 'lakeguard', m, { objects: s.counters.objectsSeen, bytes: s.counters.bytesRead, requests: s.counters.requests });
   return { policy, catalog, bucket: name, probeKey: probe.key, probeBody: probe.body, catalogObjects: START_CATALOG_OBJECTS };

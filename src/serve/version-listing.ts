@@ -5,6 +5,7 @@
  */
 import { upperBound } from '../catalog/key-range.js';
 import type { ServeQueries } from '../catalog/serve-queries.js';
+import { compareKeys } from '../util/key-order.js';
 import { commonPrefix } from './common-prefix.js';
 import { ViewInputError, type ListVersionsPage, type ListVersionsQuery, type VersionEntry } from './view-types.js';
 
@@ -21,7 +22,7 @@ export function listVersionsPage(queries: ServeQueries, bucketId: number, q: Lis
 
   let from = q.prefix;
   let inclusive = true;
-  if (q.afterKey !== undefined && Buffer.compare(Buffer.from(q.afterKey), Buffer.from(q.prefix)) >= 0) {
+  if (q.afterKey !== undefined && compareKeys(q.afterKey, q.prefix) >= 0) {
     const rolled = delimiter === undefined ? undefined : commonPrefix(q.afterKey, q.prefix, delimiter);
     if (rolled !== undefined) {
       const past = upperBound(rolled);
