@@ -46,9 +46,10 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Clients sign with ${ACCESS_KEY_ENV} / ${SECRET_KEY_ENV} (else a pair generated at start
-and printed once). Per request, the header x-lakeguard-at: <instant or run id>, or a bucket
-alias <bucket>--at--20261201t100000z (or --at--<run id>) picks another instant.
+Clients sign (SigV4) with the keys in ${ACCESS_KEY_ENV} and
+${SECRET_KEY_ENV}, else with a pair generated at start and printed once.
+Per request, the header x-lakeguard-at: <instant or run id>, or a bucket alias
+<bucket>--at--20261201t100000z (or <bucket>--at--<run id>), picks another instant.
 SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
     )
     .action(
