@@ -2,7 +2,7 @@
 // credentials, and what ends the server (a signal, or a lost repository lock).
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isLoopback, parseListen, serveCredentials, stopRequested } from '../../src/commands/serve.js';
 import { LockedError, UsageError } from '../../src/errors.js';
 import { startS3Server } from '../../src/serve/http-server.js';
@@ -58,13 +58,12 @@ describe('https', () => {
     const cert = new URL('../fixtures/serve-tls/cert.pem', import.meta.url).pathname;
     const key = new URL('../fixtures/serve-tls/key.pem', import.meta.url).pathname;
     const stderr: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string) => stderr.push(String(chunk)) > 0) as typeof process.stderr.write;
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => stderr.push(String(chunk)) > 0);
     try {
       expect(await main(['node', 'lakeguard', 'serve', '--repo', '/nonexistent', '--tls-cert', cert, '--tls-key', cert])).toBe(2);
       expect(await main(['node', 'lakeguard', 'serve', '--repo', '/nonexistent', '--tls-cert', key, '--tls-key', key])).toBe(2);
     } finally {
-      process.stderr.write = write;
+      spy.mockRestore();
     }
     expect(stderr.join('')).toContain('cannot use --tls-cert');
   });
