@@ -1,19 +1,25 @@
 // Commands on a scoped catalog (docs/catalog.md "Commands on a scoped catalog"): the guard's two
-// rules on their own, then the real CLI on a file:// repository whose catalog holds only
-// s3://lake/in/: every command that decides from the whole repository refuses it (exit 2, one
-// line, nothing written to the repository), and every key selection answers inside the scope
-// and is refused when it reaches outside.
+// rules on their own, then the real CLI on a file:// repository and a second host's catalog
+// synced with `catalog sync --prefix s3://lake/in/`: every command that decides from the whole
+// repository refuses it (exit 2, one line, nothing written to the repository), and every key
+// selection answers inside the scope and is refused when it reaches outside.
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { main } from '../../src/cli.js';
-import { sqlite } from '../../src/catalog/connection.js';
 import { setCatalogScope } from '../../src/catalog/scope.js';
-import { requireInScope, requireWholeCatalog, uncoveredSelection } from '../../src/commands/catalog-scope-guard.js';
+import { requireWholeCatalog } from '../../src/catalog/scope.js';
+import { requireInScope, uncoveredSelection } from '../../src/commands/catalog-scope-guard.js';
 import { ExitCode, UsageError } from '../../src/errors.js';
 import { messagesOf, runCli, summaryOf, type CliResult } from '../helpers/cli.js';
-import { tempDir, writeTree } from '../helpers/fixtures.js';
+import { initRepo, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import { forget } from '../../src/engine/forget.js';
+import { extendRetention } from '../../src/engine/lock-extend.js';
+import { prune } from '../../src/engine/prune.js';
+import type { Group } from '../../src/policy/types.js';
+import { FsStore } from '../../src/storage/fs-store.js';
 
 const REPO = 'd4'.repeat(16);
 
@@ -48,6 +54,28 @@ describe('the scope guard', () => {
       'prune needs every version of the repository; this catalog holds only s3://lake/in/, s3://logs/ (scoped). Run it on a host with a whole catalog, or `lakeguard catalog sync --all` first',
     );
     catalog.close();
+  });
+
+  it('the engines of backup, forget, prune and lock extend refuse a scoped catalog too, before touching the repository', async () => {
+    const dir = tempDir('scope-engines');
+    try {
+      const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+      const repo = await initRepo(store);
+      const catalog = Catalog.open(join(dir.path, 'catalog.db'), repo.id);
+      setCatalogScope(catalog, [{ bucket: 'lake', prefix: 'in/' }]);
+      const before = readdirSync(join(dir.path, 'repo'), { recursive: true }).sort();
+      const group: Group = { name: 'lake', sources: [{ kind: 'path', path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
+      const policy = testPolicy(store.location, [group]);
+      const refused = /needs every version of the repository; this catalog holds only s3:\/\/lake\/in\/ \(scoped\)/;
+      await expect(backupGroup({ repo, catalog, policy, group })).rejects.toThrow(refused);
+      await expect(forget(repo, catalog, policy, { dryRun: false })).rejects.toThrow(refused);
+      await expect(prune({ repo, catalog, dryRun: false } as Parameters<typeof prune>[0])).rejects.toThrow(refused);
+      await expect(extendRetention({ repo, catalog } as Parameters<typeof extendRetention>[0])).rejects.toThrow(refused);
+      expect(readdirSync(join(dir.path, 'repo'), { recursive: true }).sort()).toEqual(before);
+      catalog.close();
+    } finally {
+      dir.cleanup();
+    }
   });
 
   it('answers a selection inside the scope and refuses one that only overlaps it or lies outside', () => {
@@ -144,17 +172,12 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     ok(await cli(['backup', '--quiet']));
     runIds.push(...messagesOf(ok(await cli(['runs', '--json'])), 'run').map((r) => r.id as string));
     expect(runIds).toHaveLength(2);
-    // Scope the catalog as a scoped sync leaves it: only the versions under s3://lake/in/.
-    const catalog = Catalog.open(catalogPath, JSON.parse(readFileSync(join(dir.path, 'repo', 'config'), 'utf8')).id as string);
-    const db = sqlite(catalog);
-    db.transaction(() => {
-      const outside = "(SELECT id FROM objects WHERE key NOT LIKE 'in/%')";
-      db.exec(`DELETE FROM version_blobs WHERE version IN (SELECT id FROM versions WHERE object IN ${outside})`);
-      db.exec(`DELETE FROM versions WHERE object IN ${outside}`);
-      db.exec(`DELETE FROM objects WHERE id IN ${outside}`);
-      setCatalogScope(catalog, [{ bucket: 'lake', prefix: 'in/' }]);
-    })();
-    catalog.close();
+    // A second host: a fresh catalog synced for s3://lake/in/ only (the backups' catalog stays whole).
+    catalogPath = join(dir.path, 'laptop.db');
+    const synced = ok(await inProcess(['catalog', 'sync', '--prefix', 's3://lake/in/', '--json']));
+    expect(summaryOf(synced)).toMatchObject({ scope: [{ bucket: 'lake', prefix: 'in/' }] });
+    // It holds in/a.csv (two versions) and in/sub/b.csv, nothing of out/ or top.txt.
+    expect(summaryOf(ok(await inProcess(['catalog', 'info', '--json'])))).toMatchObject({ runs: 2, objects: 2, versions: 3 });
   }, 180_000);
 
   afterAll(() => dir.cleanup());
