@@ -161,7 +161,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
     commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve'], {
       prune: 'interrupted (the repository stays consistent)',
-      serve: 'stopped by SIGINT/SIGTERM, its normal end (requests in flight finish first, up to 10 s)',
+      serve: 'stopped by SIGINT/SIGTERM, its normal end (requests in flight get up to 10 seconds)',
     }),
   },
 ];

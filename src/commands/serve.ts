@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import type { Command } from 'commander';
 import type { Catalog } from '../catalog/catalog.js';
 import { catalogScope, scopeCovers } from '../catalog/scope.js';
@@ -46,9 +47,10 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Clients sign with ${ACCESS_KEY_ENV} / ${SECRET_KEY_ENV} (else a pair generated at start
-and printed once). Per request, the header x-lakeguard-at: <instant or run id>, or a bucket
-alias <bucket>--at--20261201t100000z (or --at--<run id>) picks another instant.
+Clients sign (SigV4) with the keys in ${ACCESS_KEY_ENV} and
+${SECRET_KEY_ENV}, else with a pair generated at start and printed once.
+Per request, the header x-lakeguard-at: <instant or run id>, or a bucket alias
+<bucket>--at--20261201t100000z (or <bucket>--at--<run id>), picks another instant.
 SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
     )
     .action(
@@ -208,7 +210,14 @@ function readTls(flags: ServeFlags): { cert: Buffer; key: Buffer } | undefined {
       throw new UsageError(`cannot read ${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
     }
   };
-  return { cert: read(flags.tlsCert, '--tls-cert'), key: read(flags.tlsKey, '--tls-key') };
+  const pair = { cert: read(flags.tlsCert, '--tls-cert'), key: read(flags.tlsKey, '--tls-key') };
+  try {
+    // Checked now, before the repository is opened: not PEM, or a key that is not the certificate's.
+    createSecureContext(pair);
+  } catch (err) {
+    throw new UsageError(`cannot use --tls-cert ${flags.tlsCert} with --tls-key ${flags.tlsKey}: ${errorMessage(err)}`, { hint: 'give a PEM certificate (chain) and its PEM private key' });
+  }
+  return pair;
 }
 
 function listenError(listen: string, err: unknown): LakeguardError {
@@ -216,6 +225,5 @@ function listenError(listen: string, err: unknown): LakeguardError {
   if (code === 'EADDRINUSE') return new LakeguardError(`cannot listen on ${listen}: the address is in use`, { hint: 'choose another port with --listen, or stop what holds it' });
   if (code === 'EADDRNOTAVAIL') return new UsageError(`cannot listen on ${listen}: no interface of this machine has that address`);
   if (code === 'EACCES') return new LakeguardError(`cannot listen on ${listen}: permission denied`, { hint: 'ports below 1024 need privileges: choose a higher one' });
-  // A certificate and key that do not fit each other, or are not PEM, fail when the server is made.
-  return new UsageError(`cannot serve on ${listen}: ${errorMessage(err)}`, { hint: 'check --tls-cert and --tls-key (PEM, a matching pair)' });
+  return new LakeguardError(`cannot listen on ${listen}: ${errorMessage(err)}`);
 }

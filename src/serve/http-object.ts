@@ -118,6 +118,19 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end };
 }
 
+function firstValue(header: string | string[] | undefined): string | undefined {
+  return Array.isArray(header) ? header[0] : header;
+}
+
+/** Whether an If-Range validator (a strong ETag, or an HTTP date) still names this object; true without one. */
+function ifRangeHolds(header: string | undefined, head: ObjectHead): boolean {
+  if (header === undefined) return true;
+  const value = header.trim();
+  if (value.startsWith('"') || value.startsWith('W/')) return !value.startsWith('W/') && head.etag !== null && value === quotedEtag(head.etag);
+  const date = httpDate(value);
+  return date !== undefined && Math.floor(head.lastModified / 1000) * 1000 === date;
+}
+
 /** The status, headers and range of a GET or HEAD of `head`; throws S3Error for 412 and 416. */
 export function answerObject(headers: IncomingHttpHeaders, query: ReadonlyMap<string, string>, head: ObjectHead, isGet: boolean): ObjectAnswer {
   const base = objectHeaders(head);
@@ -132,7 +145,8 @@ export function answerObject(headers: IncomingHttpHeaders, query: ReadonlyMap<st
       if (value !== undefined) base[name] = headerValue(value);
     }
   }
-  const range = parseRange(headers.range, head.size);
+  // If-Range: the range only while the object is still the one the client has part of.
+  const range = ifRangeHolds(firstValue(headers['if-range']), head) ? parseRange(headers.range, head.size) : undefined;
   if (range === undefined) return { status: 200, headers: { ...base, 'content-length': String(head.size) } };
   return {
     status: 206,

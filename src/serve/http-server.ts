@@ -32,6 +32,8 @@ export interface AccessEntry {
   operation?: string;
   bucket?: string;
   key?: string;
+  /** A listing's prefix. */
+  prefix?: string;
   status: number;
   /** Body bytes sent. */
   bytes: number;
@@ -98,6 +100,7 @@ export function s3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: S
         ...(state.operation === undefined ? {} : { operation: state.operation }),
         ...(route?.bucket === undefined ? {} : { bucket: route.bucket }),
         ...(route?.key === undefined || route.key === '' ? {} : { key: route.key }),
+        ...(state.operation?.startsWith('List') && route?.query.has('prefix') ? { prefix: route.query.get('prefix')! } : {}),
         status: res.statusCode,
         bytes: state.bytes,
         ms: Math.round(performance.now() - started),

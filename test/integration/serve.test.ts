@@ -208,6 +208,25 @@ describe('lakeguard serve --at T after two backups', () => {
     expect(access.length).toBeGreaterThan(20);
     expect(served.stdout()).not.toContain(SERVE_KEYS.LAKEGUARD_SERVE_SECRET_ACCESS_KEY);
   });
+
+  it('a scoped catalog answers inside its prefix and refuses the rest, naming the scope', async () => {
+    const scopedCatalog = join(dir.path, 'scoped.db');
+    const sync = await cli('--catalog', scopedCatalog, 'catalog', 'sync', '--prefix', `s3://${source}/data/`);
+    expect(sync.code, sync.stderr).toBe(0);
+    const scoped = await startServe(['--policy', policyFile, '--catalog', scopedCatalog, '--at', at], { ...env(), ...SERVE_KEYS });
+    const client = serveClient(scoped.url);
+    try {
+      const inside = await client.send(new ListObjectsV2Command({ Bucket: source, Prefix: 'data/' }));
+      expect(inside.KeyCount).toBe(24);
+      const got = await client.send(new GetObjectCommand({ Bucket: source, Key: 'data/part-00.csv' }));
+      expect(sha(await got.Body!.transformToByteArray())).toBe(stateAtT.get('data/part-00.csv'));
+      await expect(client.send(new ListObjectsV2Command({ Bucket: source }))).rejects.toMatchObject({ name: 'AccessDenied', message: expect.stringContaining(`s3://${source}/data/`) });
+      await expect(client.send(new GetObjectCommand({ Bucket: source, Key: 'top.txt' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    } finally {
+      client.destroy();
+      expect(await scoped.stop()).toBe(130);
+    }
+  });
 });
 
 describe('lakeguard serve refuses before it opens anything', () => {

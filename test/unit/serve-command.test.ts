@@ -2,7 +2,7 @@
 // credentials, and what ends the server (a signal, or a lost repository lock).
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isLoopback, parseListen, serveCredentials, stopRequested } from '../../src/commands/serve.js';
 import { LockedError, UsageError } from '../../src/errors.js';
 import { startS3Server } from '../../src/serve/http-server.js';
@@ -53,6 +53,21 @@ describe('stopping', () => {
 });
 
 describe('https', () => {
+  it('refuses a key that is not PEM, or a certificate given as the key, before anything is opened', async () => {
+    const { main } = await import('../../src/cli.js');
+    const cert = new URL('../fixtures/serve-tls/cert.pem', import.meta.url).pathname;
+    const key = new URL('../fixtures/serve-tls/key.pem', import.meta.url).pathname;
+    const stderr: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => stderr.push(String(chunk)) > 0);
+    try {
+      expect(await main(['node', 'lakeguard', 'serve', '--repo', '/nonexistent', '--tls-cert', cert, '--tls-key', cert])).toBe(2);
+      expect(await main(['node', 'lakeguard', 'serve', '--repo', '/nonexistent', '--tls-cert', key, '--tls-key', key])).toBe(2);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(stderr.join('')).toContain('cannot use --tls-cert');
+  });
+
   it('serves over TLS with the given certificate, and the signature still decides', async () => {
     const now = Date.UTC(2026, 11, 3);
     const view = new MapView(new Map([['lake', new Map([['k', [{ versionId: null, time: now - 1000, body: Buffer.from('over tls') }]]])]]), now);

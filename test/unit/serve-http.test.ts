@@ -147,6 +147,12 @@ describe('objects', () => {
     expect(past.status).toBe(416);
     expect(past.headers.get('content-range')).toBe('bytes */1000');
     expect(await past.text()).toContain('<Code>InvalidRange</Code>');
+    // If-Range: the range while the validator still names the object, else the whole object.
+    expect((await signed('GET', '/lake/big.bin', { headers: { range: 'bytes=0-9', 'if-range': '"etag-b1-1000"' } })).status).toBe(206);
+    expect((await signed('GET', '/lake/big.bin', { headers: { range: 'bytes=0-9', 'if-range': new Date(T1).toUTCString() } })).status).toBe(206);
+    const changed = await signed('GET', '/lake/big.bin', { headers: { range: 'bytes=0-9', 'if-range': '"older"' } });
+    expect(changed.status).toBe(200);
+    expect(changed.headers.get('content-length')).toBe('1000');
   });
 
   it('honours If-None-Match (304), If-Match (412) and If-Modified-Since', async () => {
@@ -248,6 +254,7 @@ describe('refusals and the access log', () => {
     await signed('GET', '/lake/top', { query: 'x-id=GetObject' });
     const entry = access.findLast((e) => e.key === 'top' && e.status === 200)!;
     expect(entry).toMatchObject({ method: 'GET', operation: 'GetObject', bucket: 'lake', status: 200, bytes: 'content of top'.length, view: new Date(NOW).toISOString() });
+    expect(access.find((e) => e.operation === 'ListObjectVersions')).toMatchObject({ bucket: 'lake', prefix: 'g', status: 200 });
     expect(JSON.stringify(access)).not.toMatch(/AWS4-HMAC|X-Amz-Signature|Credential=|[0-9a-f]{64}/);
   });
 });
