@@ -308,6 +308,12 @@ export interface RunningServer {
 export async function startS3Server(handler: S3HandlerOptions, listen: ListenOptions): Promise<RunningServer> {
   const handle = s3Handler(handler);
   const server: Server = listen.tls === undefined ? createHttpServer(handle) : createHttpsServer({ cert: listen.tls.cert, key: listen.tls.key }, handle);
+  // Clients (the AWS SDKs, boto3, the AWS CLI) keep idle connections and reuse them without
+  // knowing this server's idle limit. Node's default of 5 s closes one just as a client sends on
+  // it often enough to matter ("socket hang up" between a query engine's reads); a minute is
+  // longer than the pauses between requests of one client.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {

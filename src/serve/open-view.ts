@@ -6,7 +6,6 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { forgottenGapAt } from '../catalog/forget.js';
 import { describeCut, describeTimeCut, parseAt, runOrRunSetCut } from '../catalog/instant.js';
-import { catalogScope } from '../catalog/scope.js';
 import { ServeQueries } from '../catalog/serve-queries.js';
 import type { StateCut } from '../catalog/types.js';
 import { noEvents, type EventSink } from '../engine/events.js';
@@ -62,9 +61,9 @@ export async function openServeView(ctx: ServeSources, opts: ServeViewOptions = 
   const syncedAt = opts.syncedAt ?? Date.now();
   const queries = new ServeQueries(ctx.catalog);
   if (opts.at !== undefined && opts.run !== undefined) throw new UsageError('give --at or --run, not both');
-  const scope = catalogScope(ctx.catalog);
-  // A scoped catalog (issue 20) serves the buckets it holds prefixes of; requests outside its prefixes are refused.
-  const buckets = bucketsServed(ctx, queries, opts.group).filter((b) => scope === null || scope.some((p) => p.bucket === b));
+  // A scoped catalog (issue 20) lists every bucket too: the command refuses requests outside its
+  // prefixes naming the scope, where a missing bucket would read as "nothing there".
+  const buckets = bucketsServed(ctx, queries, opts.group);
   const defaultCut = pickCut(ctx.catalog, opts, syncedAt);
   if ('time' in defaultCut.cut) {
     const gap = forgottenGapAt(ctx.catalog, defaultCut.cut.time);
@@ -91,7 +90,6 @@ export async function openServeView(ctx: ServeSources, opts: ServeViewOptions = 
     defaultCut,
     syncedAt,
     cache: new BlobCache(opts.cache),
-    scope,
     onClose: async () => {
       await lock?.release();
     },

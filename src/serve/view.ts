@@ -8,12 +8,10 @@ import type { Readable } from 'node:stream';
 import type { Catalog, StateCut } from '../catalog/catalog.js';
 import { parseAt } from '../catalog/instant.js';
 import { upperBound } from '../catalog/key-range.js';
-import { describeScope, scopeCovers, type CatalogPrefix } from '../catalog/scope.js';
 import type { ServedObject, ServeQueries } from '../catalog/serve-queries.js';
 import { UsageError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { compareKeys } from '../util/key-order.js';
-import { printable } from '../util/printable.js';
 import { openContent, type BlobCache } from './object-reader.js';
 import { commonPrefix } from './common-prefix.js';
 import { listVersionsPage } from './version-listing.js';
@@ -47,11 +45,6 @@ export interface CatalogViewOptions {
   /** When the catalog was last synced: instants after it are refused (the view cannot know them). */
   syncedAt: number;
   cache?: BlobCache;
-  /**
-   * The prefixes a scoped catalog holds (catalog/scope.ts), null for a whole one: a request
-   * reaching outside them is refused, never answered as if nothing were there.
-   */
-  scope?: readonly CatalogPrefix[] | null;
   /** Called once by close(), before the catalog is closed (releases the lock). */
   onClose?: () => Promise<void>;
 }
@@ -100,19 +93,7 @@ export class CatalogView implements ServeView {
     return this.served.has(bucket) ? this.opts.queries.bucketId(bucket) : undefined;
   }
 
-  /** Refuses keys of `bucket` starting with `prefix` unless a scoped catalog holds all of them. */
-  private requireInScope(bucket: string, prefix: string): void {
-    const scope = this.opts.scope ?? null;
-    if (scope === null || !this.served.has(bucket) || scopeCovers(scope, bucket, prefix)) return;
-    const url = printable(`s3://${bucket}/${prefix}`);
-    throw new ViewInputError(
-      `${url} reaches outside the catalog's scope: this catalog holds only ${printable(describeScope(scope))} (scoped). ` +
-        `Ask within it, or run \`lakeguard catalog sync --prefix ${url}\` (adds it) or \`lakeguard catalog sync --all\` and restart serve`,
-    );
-  }
-
   listObjects(q: ListObjectsQuery): ListObjectsPage {
-    this.requireInScope(q.bucket, q.prefix);
     const bucketId = this.bucketId(q.bucket);
     if (bucketId === undefined || q.maxKeys <= 0) return { entries: [], truncated: false };
     const delimiter = q.delimiter === '' ? undefined : q.delimiter;
@@ -161,14 +142,12 @@ export class CatalogView implements ServeView {
   }
 
   listVersions(q: ListVersionsQuery): ListVersionsPage {
-    this.requireInScope(q.bucket, q.prefix);
     const bucketId = this.bucketId(q.bucket);
     if (bucketId === undefined || q.maxKeys <= 0) return { versions: [], commonPrefixes: [], truncated: false };
     return listVersionsPage(this.opts.queries, bucketId, q);
   }
 
   lookup(q: ObjectQuery): ObjectLookup {
-    this.requireInScope(q.bucket, q.key);
     const bucketId = this.bucketId(q.bucket);
     if (bucketId === undefined) return { kind: 'missing' };
     const queries = this.opts.queries;

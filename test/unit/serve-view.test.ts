@@ -277,21 +277,6 @@ describe('serve view', () => {
     expect(cache.windowHits).toBe(keys.length - gets);
   });
 
-  it('on a scoped catalog, answers inside its prefixes and refuses what reaches outside them', async () => {
-    const scoped = new CatalogView({ repo, catalog, queries: new ServeQueries(catalog), buckets: ['lake'], defaultCut: second, syncedAt: view.syncedAt, scope: [{ bucket: 'lake', prefix: 'a/' }] });
-    expect(names(scoped.listObjects({ bucket: 'lake', at: second, prefix: 'a/', delimiter: '/', maxKeys: 100 }).entries)).toEqual(['a/', 'a/b', 'a/c/ (prefix)']);
-    const found = scoped.lookup({ bucket: 'lake', key: 'a/b', at: second });
-    if (found.kind !== 'object') throw new Error('a/b should be an object');
-    expect((await readAll(scoped.open(found.head))).toString()).toBe('v2 of a/b');
-    // Outside (or only overlapping) the scope: refused, never an empty answer or a 404.
-    expect(() => scoped.listObjects({ bucket: 'lake', at: second, prefix: '', delimiter: '/', maxKeys: 100 })).toThrow(
-      /s3:\/\/lake\/ reaches outside the catalog's scope: this catalog holds only s3:\/\/lake\/a\/ \(scoped\).*catalog sync --prefix s3:\/\/lake\//,
-    );
-    expect(() => scoped.lookup({ bucket: 'lake', key: 'b/z', at: second })).toThrow(ViewInputError);
-    expect(() => scoped.listVersions({ bucket: 'lake', at: second, prefix: 'gone/', maxKeys: 10 })).toThrow(ViewInputError);
-    expect(scoped.lookup({ bucket: 'other', key: 'x', at: second })).toEqual({ kind: 'missing' });
-  });
-
   it('refuses instants after the sync, and names the forms it reads', () => {
     expect(() => view.resolveAt('now')).toThrow(ViewInputError);
     expect(() => view.resolveAt('2099-01-01T00:00Z')).toThrow(/after the catalog was synced at .*restart `lakeguard serve`/);
