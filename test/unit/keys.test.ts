@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError, WrongPasswordError } from '../../src/errors.js';
 import { deriveKey, unwrapMasterKeys } from '../../src/repository/crypto.js';
+import { readNewPassword } from '../../src/commands/new-password.js';
 import { removeKey } from '../../src/repository/keys.js';
 import { versionsOf } from '../../src/repository/remove.js';
 import { Repository } from '../../src/repository/repository.js';
@@ -113,5 +114,21 @@ describe('repository keys', () => {
     expect((await removeKey(await open(locked, 'second'), 'config')).removed).toBe(true);
     await expect(open(locked, 'first')).rejects.toBeInstanceOf(WrongPasswordError);
     expect((await versionsOf(locked, 'config')).filter((v) => !v.isDeleteMarker)).toHaveLength(2);
+  });
+});
+
+describe('the new password of key add and key passwd', () => {
+  it('comes from --new-password-file without its final line break; an empty one is refused with exit 12', async () => {
+    const dir = tempDir('new-password');
+    try {
+      const file = join(dir.path, 'pw');
+      writeFileSync(file, 'new secret\n');
+      expect(await readNewPassword(file)).toBe('new secret');
+      writeFileSync(file, '\n');
+      await expect(readNewPassword(file)).rejects.toMatchObject({ exitCode: 12, message: expect.stringMatching(/^empty new password from the password file .*\(--new-password-file\)/) });
+      await expect(readNewPassword(join(dir.path, 'missing'))).rejects.toMatchObject({ exitCode: 2 });
+    } finally {
+      dir.cleanup();
+    }
   });
 });
