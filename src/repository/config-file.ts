@@ -84,9 +84,14 @@ export interface UnlockedKeys {
  */
 export async function unlockKeys(store: ObjectStore, config: RepositoryConfig, password: string, warn: (message: string) => void): Promise<UnlockedKeys | null> {
   if (config.encryption.algorithm === 'none') return null;
-  if (config.encryption.passwordRemoved === undefined) {
-    const primary = unwrapMasterKeys(await deriveKey(password, config.encryption.kdf), config.encryption.wrappedKey);
-    if (primary !== null) return { keys: primary, keyId: CONFIG_KEY_ID };
+  const encryption = config.encryption;
+  const fromConfig = async (): Promise<UnlockedKeys | null> => {
+    const keys = unwrapMasterKeys(await deriveKey(password, encryption.kdf), encryption.wrappedKey);
+    return keys === null ? null : { keys, keyId: CONFIG_KEY_ID };
+  };
+  if (encryption.passwordRemoved === undefined) {
+    const primary = await fromConfig();
+    if (primary !== null) return primary;
   }
   for await (const item of store.list(listPrefix('keys'))) {
     if (item.kind !== 'object') continue;
@@ -99,7 +104,10 @@ export async function unlockKeys(store: ObjectStore, config: RepositoryConfig, p
       warn(`${store.location}${item.key} skipped: not a usable key file (${err.message})`);
     }
   }
-  return null;
+  // No password opens a removed config password's wrapped key (it is sealed under a discarded
+  // random key). If this one does, `passwordRemoved` was added by someone else: the caller's MAC
+  // check then names the altered config instead of answering "wrong password".
+  return encryption.passwordRemoved === undefined ? null : fromConfig();
 }
 
 /** A key file's JSON, checked for the fields a password needs (IntegrityError naming what is wrong). */

@@ -78,6 +78,15 @@ describe('repository keys', () => {
     await expect(open(store, 'second')).rejects.toThrow(/was altered/);
   });
 
+  it('a passwordRemoved added to config by someone else is named as an altered config, not a wrong password', async () => {
+    await initRepo(store, { password: 'first' });
+    const config = JSON.parse(readFileSync(join(dir.path, 'repo', 'config'), 'utf8'));
+    config.encryption.passwordRemoved = new Date().toISOString();
+    writeFileSync(join(dir.path, 'repo', 'config'), JSON.stringify(config));
+    await expect(open(store, 'first')).rejects.toThrow(/was altered \(its MAC does not match\)/);
+    await expect(open(store, 'other')).rejects.toBeInstanceOf(WrongPasswordError);
+  });
+
   it('refuses the last key and, unless forced, the key in use', async () => {
     await initRepo(store, { password: 'only' });
     const onlyOne = open(store, 'only').then((r) => removeKey(r, 'config', { force: true }));
