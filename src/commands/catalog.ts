@@ -55,7 +55,7 @@ the damage took: it is written to <catalog>.damaged and the old catalog stays, u
   catalog
     .command('sync')
     .description('bring the catalog up to date with the repository now: runs, index files, forgets, prunes and acknowledgements written since its last sync')
-    .option('--prefix <s3url>', 'hold only this prefix (s3://bucket/prefix/; repeatable): a fresh catalog becomes scoped, a scoped one gets the prefix added', collect, [])
+    .option('--prefix <s3url>', 'hold only this prefix (s3://bucket/prefix/; repeatable): a fresh catalog becomes scoped, a scoped one gets the prefix added', collect)
     .option('--all', 'make a scoped catalog whole: import the whole repository')
     .addHelpText(
       'after',
@@ -67,15 +67,16 @@ time marker (three LIST requests when nothing is new). \`catalog rebuild\` is fo
 A scoped catalog (--prefix on a catalog that holds nothing yet) reads only the record blobs whose
 keys overlap its prefixes, and no index file: a laptop that restores one partition of a big
 repository downloads only that partition's metadata. Commands outside the scope, and commands
-that decide from the whole repository (backup, forget, prune, verify), say so and stop. Adding a
-prefix, or --all, empties the catalog and imports the new scope from the beginning. A plain
+that decide from the whole repository (backup, forget, prune, verify, lock extend, cost), say so
+and stop (exit 2; docs/catalog.md "Commands on a scoped catalog"). Adding a prefix, or --all,
+empties the catalog and imports the new scope from the beginning. A plain
 \`catalog sync\` keeps the scope; --prefix on a whole catalog changes nothing.`,
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const { opts, policy, repo, catalogPath } = await openRepository(cmd, reporter);
         if (isOffline(opts)) throw new UsageError('catalog sync cannot run offline', { hint: 'drop --offline (and LAKEGUARD_OFFLINE)' });
-        const widen = scopeOptions(cmd.opts<{ prefix: string[]; all?: boolean }>());
+        const widen = scopeOptions(cmd.opts<{ prefix?: string[]; all?: boolean }>());
         const db = Catalog.open(catalogPath, repo.id);
         try {
           const report = await syncCatalog({
@@ -131,15 +132,15 @@ prefix, or --all, empties the catalog and imports the new scope from the beginni
 }
 
 /** Repeatable options collect into a list. */
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** `--prefix` (repeatable) and `--all` as the sync's scope change; undefined: none. */
-function scopeOptions(o: { prefix: string[]; all?: boolean }): readonly CatalogPrefix[] | 'all' | undefined {
-  if (o.all === true && o.prefix.length > 0) throw new UsageError('catalog sync: give --prefix or --all, not both', { hint: '--all makes the catalog whole, which holds every prefix' });
+function scopeOptions(o: { prefix?: string[]; all?: boolean }): readonly CatalogPrefix[] | 'all' | undefined {
+  if (o.all === true && o.prefix !== undefined) throw new UsageError('catalog sync: give --prefix or --all, not both', { hint: '--all makes the catalog whole, which holds every prefix' });
   if (o.all === true) return 'all';
-  if (o.prefix.length === 0) return undefined;
+  if (o.prefix === undefined) return undefined;
   return o.prefix.map((url) => {
     const { bucket, key } = parseObjectUrl(url, '--prefix');
     return { bucket, prefix: key };

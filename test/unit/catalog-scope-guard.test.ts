@@ -1,14 +1,13 @@
 // Commands on a scoped catalog (docs/catalog.md "Commands on a scoped catalog"): the guard's two
-// rules on their own, then the real CLI on a file:// repository whose catalog holds only
-// s3://lake/in/: every command that decides from the whole repository refuses it (exit 2, one
-// line, nothing written to the repository), and every key selection answers inside the scope
-// and is refused when it reaches outside.
+// rules on their own, then the real CLI on a file:// repository and a second host's catalog
+// synced with `catalog sync --prefix s3://lake/in/`: every command that decides from the whole
+// repository refuses it (exit 2, one line, nothing written to the repository), and every key
+// selection answers inside the scope and is refused when it reaches outside.
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { main } from '../../src/cli.js';
-import { sqlite } from '../../src/catalog/connection.js';
 import { setCatalogScope } from '../../src/catalog/scope.js';
 import { requireInScope, requireWholeCatalog, uncoveredSelection } from '../../src/commands/catalog-scope-guard.js';
 import { ExitCode, UsageError } from '../../src/errors.js';
@@ -144,17 +143,12 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     ok(await cli(['backup', '--quiet']));
     runIds.push(...messagesOf(ok(await cli(['runs', '--json'])), 'run').map((r) => r.id as string));
     expect(runIds).toHaveLength(2);
-    // Scope the catalog as a scoped sync leaves it: only the versions under s3://lake/in/.
-    const catalog = Catalog.open(catalogPath, JSON.parse(readFileSync(join(dir.path, 'repo', 'config'), 'utf8')).id as string);
-    const db = sqlite(catalog);
-    db.transaction(() => {
-      const outside = "(SELECT id FROM objects WHERE key NOT LIKE 'in/%')";
-      db.exec(`DELETE FROM version_blobs WHERE version IN (SELECT id FROM versions WHERE object IN ${outside})`);
-      db.exec(`DELETE FROM versions WHERE object IN ${outside}`);
-      db.exec(`DELETE FROM objects WHERE id IN ${outside}`);
-      setCatalogScope(catalog, [{ bucket: 'lake', prefix: 'in/' }]);
-    })();
-    catalog.close();
+    // A second host: a fresh catalog synced for s3://lake/in/ only (the backups' catalog stays whole).
+    catalogPath = join(dir.path, 'laptop.db');
+    const synced = ok(await inProcess(['catalog', 'sync', '--prefix', 's3://lake/in/', '--json']));
+    expect(summaryOf(synced)).toMatchObject({ scope: [{ bucket: 'lake', prefix: 'in/' }] });
+    // It holds in/a.csv (two versions) and in/sub/b.csv, nothing of out/ or top.txt.
+    expect(summaryOf(ok(await inProcess(['catalog', 'info', '--json'])))).toMatchObject({ runs: 2, objects: 2, versions: 3 });
   }, 180_000);
 
   afterAll(() => dir.cleanup());

@@ -1,6 +1,7 @@
 // Scoped catalogs (issue 20 section 3): record lines that locate their blobs, and a catalog that
 // imports one prefix of a repository from only the record blobs that overlap it, no index file.
 // Host A backs up a lake partition by partition into a filesystem repository; host B syncs scoped.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -20,10 +21,12 @@ import { syncCatalog } from '../../src/engine/sync.js';
 import { IntegrityError, StorageError } from '../../src/errors.js';
 import { compileExcludes } from '../../src/policy/glob.js';
 import type { Group, Policy } from '../../src/policy/types.js';
+import { packKey } from '../../src/repository/pack.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import type { GetOptions } from '../../src/storage/types.js';
+import { runCli } from '../helpers/cli.js';
 import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
@@ -235,6 +238,9 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
 
   it('forget and prune on host A reach a scoped catalog: moved blobs are found at their new place', async () => {
     await syncCatalog({ repo, catalog: b, widen: [dt(1)] });
+    const usedPacks = () =>
+      new Set(sqlite(b).prepare('SELECT DISTINCT p.name FROM versions v JOIN blobs bl ON bl.id = v.blob JOIN packs p ON p.id = bl.pack').pluck().all() as string[]);
+    const packsBefore = usedPacks();
     // keep_last 1: the first two runs are forgotten; day 1's first part-000 goes, the packs holding it are repacked.
     const forgotten = await forget(repo, a, policy, { dryRun: false });
     expect(forgotten.forgotten.length).toBe(2);
@@ -243,10 +249,24 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
     const after = await syncCatalog({ repo, catalog: b });
     expect(after).toMatchObject({ damage: [], missingCount: 0 });
     expect(versions(b)).toEqual(versions(a, [dt(1)]));
+    // Some of day 1's content moved out of packs the prune deleted; B finds it in existing packs only.
+    const packsAfter = usedPacks();
+    expect([...packsBefore].some((p) => !packsAfter.has(p))).toBe(true);
+    for (const p of packsAfter) expect(existsSync(join(dir.path, 'repo', packKey(p))), p).toBe(true);
     const target = new MemStore({ name: 'restored' });
     const restored = await restore({ repo, catalog: b, scopes: [{ bucket: 'lake', prefix: 'dt=01/' }], cut: { runSeq: b.latestRun({ statuses: ['complete'] })!.seq }, target, bucketDirs: false, concurrency: 4 });
     expect(restored.failures).toEqual([]);
     for (const key of await keysOf(lake, 'dt=01/')) expect((await bytesOf(target, key)).equals(await bytesOf(lake, key))).toBe(true);
+  });
+
+  it('catalog sync through the CLI: --prefix with --all is bad usage (exit 2, one line); --json carries the scope', async () => {
+    const cli = (...argv: string[]) => runCli(['--repo', join(dir.path, 'repo'), '--catalog', join(dir.path, 'cli.db'), ...argv], { LAKEGUARD_PASSWORD: 'test-password' });
+    const both = await cli('catalog', 'sync', '--prefix', 's3://lake/dt=01/', '--all');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/^lakeguard: catalog sync: give --prefix or --all, not both\n/);
+    const scoped = await cli('--json', 'catalog', 'sync', '--prefix', 's3://lake/dt=01/');
+    expect(scoped.code, scoped.stderr).toBe(0);
+    expect(scoped.messages.at(-1)).toMatchObject({ message_type: 'summary', scope: [dt(1)], scopeChanged: true, runs: 3, ok: true });
   });
 
   it('runs written before records located their blobs: read through index files, said in one line', async () => {
