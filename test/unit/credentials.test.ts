@@ -1,4 +1,6 @@
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -105,5 +107,59 @@ describe('providers from a credentials section', () => {
     expect(() => storeCredentials({ profile: 'backup' }, { label: 'the repository' })).toThrow(
       'the AWS profile backup (credentials of the repository) sets endpoint_url: a per-role profile gives credentials and region only',
     );
+  });
+});
+
+// RECORDED-RESPONSE TEST: the S3 test server (Ceph RGW) runs without its STS API, so AssumeRole
+// is answered here by a local HTTP server replaying the STS response shape
+// (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html). It checks our
+// wiring (the endpoint, the parameters, the identity it is assumed with, the refresh), not STS.
+describe('role_arn against a recorded STS response', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  });
+
+  it('assumes the role at the store endpoint with the profile given alongside, and renews it before it expires', async () => {
+    const requests: { form: URLSearchParams; authorization: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        requests.push({ form: new URLSearchParams(body), authorization: req.headers.authorization ?? '' });
+        // Four minutes left: inside the refresh margin, so every call renews.
+        const expiration = new Date(Date.now() + 4 * 60_000).toISOString();
+        res.writeHead(200, { 'content-type': 'text/xml' });
+        res.end(`<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>
+<Credentials><AccessKeyId>ASIATEMP${requests.length}</AccessKeyId><SecretAccessKey>temp-secret</SecretAccessKey><SessionToken>token-${requests.length}</SessionToken><Expiration>${expiration}</Expiration></Credentials>
+<AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/lakeguard-backup/nightly</Arn><AssumedRoleId>AROAEXAMPLE:nightly</AssumedRoleId></AssumedRoleUser>
+</AssumeRoleResult><ResponseMetadata><RequestId>r-${requests.length}</RequestId></ResponseMetadata></AssumeRoleResponse>`);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
+      process.env.AWS_SHARED_CREDENTIALS_FILE = file('credentials', '[base]\naws_access_key_id = BASEKEY\naws_secret_access_key = basesecret\n');
+      process.env.AWS_CONFIG_FILE = file('config', '');
+      const spec = { roleArn: 'arn:aws:iam::123456789012:role/lakeguard-backup', profile: 'base', externalId: 'ext-7', sessionName: 'nightly', durationSeconds: 900 };
+      const provider = credentialsProvider(spec, { label: 'the repository', endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1' })!;
+      const first = await provider();
+      expect(first).toMatchObject({ accessKeyId: 'ASIATEMP1', secretAccessKey: 'temp-secret', sessionToken: 'token-1' });
+      expect((await provider()).accessKeyId).toBe('ASIATEMP2');
+      expect(requests).toHaveLength(2);
+      const { form, authorization } = requests[0]!;
+      expect(Object.fromEntries(form)).toMatchObject({
+        Action: 'AssumeRole',
+        RoleArn: 'arn:aws:iam::123456789012:role/lakeguard-backup',
+        RoleSessionName: 'nightly',
+        ExternalId: 'ext-7',
+        DurationSeconds: '900',
+      });
+      expect(authorization).toContain('Credential=BASEKEY/');
+    } finally {
+      server.close();
+    }
   });
 });
