@@ -8,6 +8,8 @@
 import { compareKeys } from '../util/key-order.js';
 import type { Catalog } from './catalog.js';
 import { sqlite } from './connection.js';
+import { UsageError } from '../errors.js';
+import { printable } from '../util/printable.js';
 import { upperBound } from './key-range.js';
 
 /** A prefix of one bucket ('' for the whole bucket) a scoped catalog holds every version of. */
@@ -78,4 +80,24 @@ export function scopeOverlapsRange(scope: readonly CatalogPrefix[] | null, first
 /** `s3://bucket/prefix` for messages. */
 export function describeScope(scope: readonly CatalogPrefix[]): string {
   return scope.map((p) => `s3://${p.bucket}/${p.prefix}`).join(', ');
+}
+
+/** The command that makes a scoped catalog whole (docs/catalog.md "Scoped catalogs"). */
+export const WHOLE_SYNC_COMMAND = 'lakeguard catalog sync --all';
+
+/** "this catalog holds only s3://b/p/ (scoped)": the scope named the same way by every refusal. */
+export function holdsOnly(scope: readonly CatalogPrefix[]): string {
+  return `this catalog holds only ${printable(describeScope(scope))} (scoped)`;
+}
+
+/**
+ * Refuses a scoped catalog to an operation that decides from every version of the repository
+ * (`what`: what it needs, for the message): a usage error, exit 2. The commands check first
+ * (src/commands/catalog-scope-guard.ts, before they sync); the engines of backup, forget, prune
+ * and lock extend check again, so no caller can prune from a catalog that knows one prefix.
+ */
+export function requireWholeCatalog(catalog: Catalog, command: string, what = 'every version of the repository'): void {
+  const scope = catalogScope(catalog);
+  if (scope === null) return;
+  throw new UsageError(`${command} needs ${what}; ${holdsOnly(scope)}. Run it on a host with a whole catalog, or \`${WHOLE_SYNC_COMMAND}\` first`);
 }

@@ -3,7 +3,8 @@
  * scoped catalog"). A scoped catalog holds every version of some prefixes and nothing else, so:
  *
  * - a command that decides from every version of the repository (backup, forget, prune, verify,
- *   cost, lock extend) refuses it outright: `requireWholeCatalog`;
+ *   cost, lock extend) refuses it outright: `requireWholeCatalog` (src/catalog/scope.ts: the
+ *   engines of backup, forget, prune and lock extend call it again);
  * - a command that selects keys (restore, ls, versions, find, diff, rollback, `serve`) answers
  *   only when everything it selected lies inside the scope, exactly as a whole catalog would,
  *   and refuses otherwise: `requireInScope` (or `uncoveredSelection` for a caller that answers
@@ -15,12 +16,9 @@
  * written (to the repository, a live bucket or a restore target).
  */
 import type { Catalog } from '../catalog/catalog.js';
-import { catalogScope, describeScope, scopeCovers, type CatalogPrefix } from '../catalog/scope.js';
+import { WHOLE_SYNC_COMMAND, catalogScope, holdsOnly, scopeCovers } from '../catalog/scope.js';
 import { UsageError } from '../errors.js';
 import { printable } from '../util/printable.js';
-
-/** The command that makes a scoped catalog whole (docs/catalog.md "Scoped catalogs"). */
-export const WHOLE_SYNC_COMMAND = 'lakeguard catalog sync --all';
 
 /**
  * Keys a command selected: every key of `bucket` (null: of every bucket) starting with
@@ -29,16 +27,6 @@ export const WHOLE_SYNC_COMMAND = 'lakeguard catalog sync --all';
 export interface KeySelection {
   bucket: string | null;
   prefix: string;
-}
-
-/**
- * Refuses a scoped catalog to a command that decides from every version of the repository
- * (`what`: what it needs, for the message). A whole catalog passes.
- */
-export function requireWholeCatalog(catalog: Catalog, command: string, what = 'every version of the repository'): void {
-  const scope = catalogScope(catalog);
-  if (scope === null) return;
-  throw new UsageError(`${command} needs ${what}; ${holdsOnly(scope)}. Run it on a host with a whole catalog, or \`${WHOLE_SYNC_COMMAND}\` first`);
 }
 
 /** The first selection that reaches outside the catalog's scope; null when all are inside (or the catalog is whole). */
@@ -62,11 +50,6 @@ export function requireInScope(catalog: Catalog, command: string, selections: It
       ? `\`${WHOLE_SYNC_COMMAND}\` (every bucket)`
       : `\`lakeguard catalog sync --prefix ${printable(selectionUrl(outside))}\` (adds it) or \`${WHOLE_SYNC_COMMAND}\``;
   throw new UsageError(`${command}: ${printable(selectionUrl(outside))} reaches outside the catalog's scope: ${holdsOnly(scope)}. Narrow the selection to that, or run ${widen} first`);
-}
-
-/** "this catalog holds only s3://b/p/ (scoped)": the scope named the same way by every refusal. */
-export function holdsOnly(scope: readonly CatalogPrefix[]): string {
-  return `this catalog holds only ${printable(describeScope(scope))} (scoped)`;
 }
 
 function selectionUrl(s: KeySelection): string {

@@ -16,7 +16,7 @@ import { Repository } from '../repository/repository.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { cacheDir } from '../util/cache-dir.js';
-import { requireWholeCatalog } from './catalog-scope-guard.js';
+import { requireWholeCatalog } from '../catalog/scope.js';
 import { mainOptionsOf, type MainOptions } from './main-options.js';
 import type { Reporter } from './reporter.js';
 

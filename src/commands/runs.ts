@@ -7,7 +7,7 @@ import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { catalogScope, type CatalogPrefix } from '../catalog/scope.js';
-import { holdsOnly, requireWholeCatalog } from './catalog-scope-guard.js';
+import { holdsOnly, requireWholeCatalog } from '../catalog/scope.js';
 import { openAll } from './context.js';
 import { csvRow, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
 import type { Reporter } from './reporter.js';

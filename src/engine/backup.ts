@@ -30,6 +30,7 @@ import { finalizeRun } from './finalize.js';
 import { closing, listFromInventories } from './inventory-store.js';
 import { keyRangeWithin, type RunShard } from './shards.js';
 import { openSource, type OpenedSource } from './sources.js';
+import { requireWholeCatalog } from '../catalog/scope.js';
 
 export interface BackupOptions {
   repo: Repository;
@@ -75,6 +76,7 @@ export function newRunId(at: Date): string {
  */
 export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
   const { repo, catalog, policy, group } = opts;
+  requireWholeCatalog(catalog, 'backup');
   const dryRun = opts.dryRun ?? false;
   const events = opts.events ?? noEvents;
   const startedAt = new Date();

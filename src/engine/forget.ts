@@ -32,6 +32,7 @@ import { newRunId } from './backup.js';
 import { noEvents, type EventSink } from './events.js';
 import { decideRetention, type RetentionDecision } from './retention.js';
 import { RetentionUnits } from './retention-units.js';
+import { requireWholeCatalog } from '../catalog/scope.js';
 
 /** Dropped versions per forget document: bounds the size of one document. */
 const DROPS_PER_DOCUMENT = 50_000;
@@ -236,6 +237,7 @@ export async function forget(
   policy: Policy,
   opts: ForgetOptions & { dryRun: boolean },
 ): Promise<ForgetResult> {
+  requireWholeCatalog(catalog, 'forget');
   const events = opts.events ?? noEvents;
   events({ type: 'phase', phase: 'plan' });
   const plan = planForget(catalog, policy, opts);

@@ -8,6 +8,7 @@ import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
 import { TaskGroup } from '../util/task-group.js';
 import type { EngineEvent } from './events.js';
+import { requireWholeCatalog } from '../catalog/scope.js';
 
 /**
  * `lock extend`: keeps every object the repository still needs under Object Lock retention
@@ -81,6 +82,7 @@ const PAGE = 1000;
 
 export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport> {
   const { repo, catalog } = opts;
+  requireWholeCatalog(catalog, 'lock extend');
   const lock = repo.objectLock;
   if (lock === null) {
     throw new UsageError(`repository ${repo.location} was not created with Object Lock`, {

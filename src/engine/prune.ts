@@ -17,6 +17,7 @@ import { noEvents, type EventSink } from './events.js';
 import { writePendingIndexes, type IndexDocument, type RunManifest } from './finalize.js';
 import { planPrune, type PackFacts, type PrunePlan } from './prune-plan.js';
 import { repack, writeIndexes, type RepackRun } from './prune-repack.js';
+import { requireWholeCatalog } from '../catalog/scope.js';
 
 export interface PruneOptions {
   repo: Repository;
@@ -76,6 +77,7 @@ const DELETE_CONCURRENCY = 8;
  * restorable repository and running prune again finishes the job.
  */
 export async function prune(opts: PruneOptions): Promise<PruneReport> {
+  requireWholeCatalog(opts.catalog, 'prune');
   const started = Date.now();
   const statsBefore = opts.repo.requestCounts();
   const lock = opts.dryRun ? null : await RepositoryLock.acquire(opts.repo, 'exclusive', 'prune');

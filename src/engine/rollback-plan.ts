@@ -47,11 +47,20 @@ export interface PlanContext {
 /** Sizes and ETags that name content: an MD5, or a multipart MD5 of MD5s. */
 const CONTENT_ETAG = /^[0-9a-f]{32}(-\d+)?$/;
 
-/** Whether a live version holds the wanted content: the same version id, or the same size and content ETag. */
+/**
+ * A local file's change token (`<size>-<mtime ns>`, storage/fs-entries.ts): the same token is the
+ * same file state by the rule backup itself skips unchanged files with.
+ */
+const FILE_TOKEN = /^\d+-\d+$/;
+
+/**
+ * Whether a live version holds the wanted content: the same version id, or the same size and
+ * content ETag (or, for a file of a `path:` source, the same change token).
+ */
 function isWanted(live: ObjectEntry, wanted: WantedVersion): boolean {
   if (live.isDeleteMarker) return false;
   if (wanted.versionId !== null && live.versionId === wanted.versionId) return true;
-  return live.size === wanted.size && wanted.etag !== null && CONTENT_ETAG.test(wanted.etag) && live.etag === wanted.etag;
+  return live.size === wanted.size && wanted.etag !== null && (CONTENT_ETAG.test(wanted.etag) || FILE_TOKEN.test(wanted.etag)) && live.etag === wanted.etag;
 }
 
 /**

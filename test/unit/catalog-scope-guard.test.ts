@@ -9,10 +9,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { main } from '../../src/cli.js';
 import { setCatalogScope } from '../../src/catalog/scope.js';
-import { requireInScope, requireWholeCatalog, uncoveredSelection } from '../../src/commands/catalog-scope-guard.js';
+import { requireWholeCatalog } from '../../src/catalog/scope.js';
+import { requireInScope, uncoveredSelection } from '../../src/commands/catalog-scope-guard.js';
 import { ExitCode, UsageError } from '../../src/errors.js';
 import { messagesOf, runCli, summaryOf, type CliResult } from '../helpers/cli.js';
-import { tempDir, writeTree } from '../helpers/fixtures.js';
+import { initRepo, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import { forget } from '../../src/engine/forget.js';
+import { extendRetention } from '../../src/engine/lock-extend.js';
+import { prune } from '../../src/engine/prune.js';
+import type { Group } from '../../src/policy/types.js';
+import { FsStore } from '../../src/storage/fs-store.js';
 
 const REPO = 'd4'.repeat(16);
 
@@ -47,6 +54,28 @@ describe('the scope guard', () => {
       'prune needs every version of the repository; this catalog holds only s3://lake/in/, s3://logs/ (scoped). Run it on a host with a whole catalog, or `lakeguard catalog sync --all` first',
     );
     catalog.close();
+  });
+
+  it('the engines of backup, forget, prune and lock extend refuse a scoped catalog too, before touching the repository', async () => {
+    const dir = tempDir('scope-engines');
+    try {
+      const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+      const repo = await initRepo(store);
+      const catalog = Catalog.open(join(dir.path, 'catalog.db'), repo.id);
+      setCatalogScope(catalog, [{ bucket: 'lake', prefix: 'in/' }]);
+      const before = readdirSync(join(dir.path, 'repo'), { recursive: true }).sort();
+      const group: Group = { name: 'lake', sources: [{ kind: 'path', path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
+      const policy = testPolicy(store.location, [group]);
+      const refused = /needs every version of the repository; this catalog holds only s3:\/\/lake\/in\/ \(scoped\)/;
+      await expect(backupGroup({ repo, catalog, policy, group })).rejects.toThrow(refused);
+      await expect(forget(repo, catalog, policy, { dryRun: false })).rejects.toThrow(refused);
+      await expect(prune({ repo, catalog, dryRun: false } as Parameters<typeof prune>[0])).rejects.toThrow(refused);
+      await expect(extendRetention({ repo, catalog } as Parameters<typeof extendRetention>[0])).rejects.toThrow(refused);
+      expect(readdirSync(join(dir.path, 'repo'), { recursive: true }).sort()).toEqual(before);
+      catalog.close();
+    } finally {
+      dir.cleanup();
+    }
   });
 
   it('answers a selection inside the scope and refuses one that only overlaps it or lies outside', () => {

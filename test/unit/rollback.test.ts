@@ -32,6 +32,11 @@ describe('decideKey', () => {
     expect(decideKey('k', wanted, [entry('v1')], ctx)?.action).toBe('unchanged');
     expect(decideKey('k', wanted, [entry('v9'), entry('v1')], ctx)?.action).toBe('unchanged');
     expect(decideKey('k', { ...wanted, etag: 'not-a-content-etag' }, [entry('v9', { etag: 'not-a-content-etag' }), entry('v1')], ctx)?.action).toBe('copy');
+    // A local file's change token (size and mtime) is what backup skips unchanged files by: unchanged here too.
+    const file = { key: 'k', versionId: null, size: 10, etag: '10-1763632800123456789' };
+    const unversioned: PlanContext = { ...ctx, canCopy: false };
+    expect(decideKey('k', file, [entry(null, { etag: '10-1763632800123456789' })], unversioned)?.action).toBe('unchanged');
+    expect(decideKey('k', file, [entry(null, { etag: '10-1763632899000000000' })], unversioned)?.action).toBe('upload');
   });
 
   it('undeletes only when the markers sit directly on the wanted version (a suspended bucket\'s null marker too)', () => {
