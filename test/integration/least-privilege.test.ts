@@ -53,6 +53,9 @@ function repositoryBucketPolicy(repo: string): string {
     Statement: [
       { Sid: 'BackupCreates', Effect: 'Allow', Principal: { AWS: [userArn(backupUser)] }, Action: [...readBucket, 's3:GetObject', 's3:PutObject'], Resource: [bucket, `${bucket}/*`] },
       { Sid: 'RestoreReads', Effect: 'Allow', Principal: { AWS: [userArn(S3_RESTORE_USER)] }, Action: [...readBucket, 's3:GetObject'], Resource: [bucket, `${bucket}/*`] },
+      // RGW (like S3 without Object Ownership "bucket owner enforced") leaves an object to the
+      // user who wrote it: the owner of the bucket needs a statement to read or delete B's.
+      { Sid: 'AdminAll', Effect: 'Allow', Principal: { AWS: [userArn(S3_ADMIN_USER)] }, Action: ['s3:*'], Resource: [bucket, `${bucket}/*`] },
       // Both write and remove their own lock files, and nothing else.
       { Sid: 'Locks', Effect: 'Allow', Principal: { AWS: [userArn(backupUser), userArn(S3_RESTORE_USER)] }, Action: ['s3:PutObject', 's3:DeleteObject'], Resource: [`${bucket}/locks/*`] },
     ],
@@ -134,6 +137,16 @@ groups:
     const written = await keysOf(asAdmin, repo);
     expect(written.filter((k) => k.startsWith('packs/')).length).toBeGreaterThan(0);
     expect(written.filter((k) => k.startsWith('locks/'))).toEqual([]);
+    // The delete probe found no delete right, so no warning; and it left nothing behind.
+    expect(backup.stderr).not.toContain('can delete packs');
+    expect(written).not.toContain('packs/00/lakeguard-delete-probe');
+  });
+
+  it('warns when the repository credentials of a backup can delete packs', async () => {
+    const backup = await runCli(['--policy', policyFor('admin'), '--json', 'backup'], env('admin-cache'));
+    expect(backup.code, backup.stderr).toBe(0);
+    expect(backup.stderr).toContain(`the repository credentials can delete packs in s3://${repo}/: a backup role needs to create objects only (docs/permissions.md)`);
+    expect(await keysOf(asAdmin, repo, 'packs/00/lakeguard')).toEqual([]);
   });
 
   it("neither the lake's owner nor the backup role can delete what the backup wrote", async () => {
