@@ -23,10 +23,31 @@ export function userArn(user: { uid: string }): string {
   return `arn:aws:iam:::user/${user.uid}`;
 }
 
+function admin(...args: string[]): Promise<{ stdout: string }> {
+  const conf = join(process.env.LAKEGUARD_S3_DIR ?? '/tmp/lakeguard-s3', 'ceph.conf');
+  return run('radosgw-admin', ['-c', conf, '-n', 'client.admin', ...args], { timeout: 60_000 });
+}
+
+/**
+ * Creates a role (RGW's IAM roles, for STS AssumeRole) that `assumer` may assume, allowed every
+ * S3 action on `bucket` and nothing else; returns its ARN. Remove it with removeS3Role.
+ */
+export async function createS3Role(roleName: string, assumer: { uid: string }, bucket: string): Promise<string> {
+  const trust = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: [userArn(assumer)] }, Action: ['sts:AssumeRole'] }] };
+  await admin('role', 'create', '--role-name', roleName, '--path', '/', '--assume-role-policy-doc', JSON.stringify(trust));
+  const allow = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:*'], Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`] }] };
+  await admin('role-policy', 'put', '--role-name', roleName, '--policy-name', 'bucket', '--policy-doc', JSON.stringify(allow));
+  return `arn:aws:iam:::role/${roleName}`;
+}
+
+/** Removes a role made by createS3Role (best effort: a leftover role holds no data). */
+export async function removeS3Role(roleName: string): Promise<void> {
+  await admin('role-policy', 'delete', '--role-name', roleName, '--policy-name', 'bucket').catch(() => {});
+  await admin('role', 'delete', '--role-name', roleName).catch(() => {});
+}
+
 /** Creates the user on the test server unless it exists with this access key. */
 export async function ensureS3User(user: S3User): Promise<void> {
-  const conf = join(process.env.LAKEGUARD_S3_DIR ?? '/tmp/lakeguard-s3', 'ceph.conf');
-  const admin = (...args: string[]) => run('radosgw-admin', ['-c', conf, '-n', 'client.admin', ...args], { timeout: 60_000 });
   try {
     const info = await admin('user', 'info', '--uid', user.uid);
     if (info.stdout.includes(`"access_key": "${user.accessKeyId}"`)) return;

@@ -4,6 +4,7 @@
 // no DeleteObject outside locks/) and lets a restore identity R only read. Each role signs
 // with its own profile of a shared credentials file, and the CLI gets no credentials in its
 // environment at all: a store that used the wrong role, or the default chain, would fail.
+// Last, a role assumed through STS (a second gateway with STS on) writes a restore target.
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { S3_OTHER_USER, S3_TEST, createTestBucket, emptyAndDeleteBucket, testS3Client } from '../helpers/s3-env.js';
-import { S3_ADMIN_USER, S3_RESTORE_USER, ensureS3User, userArn } from '../helpers/s3-users.js';
+import { startStsGateway } from '../helpers/s3-sts-gateway.js';
+import { S3_ADMIN_USER, S3_RESTORE_USER, createS3Role, ensureS3User, removeS3Role, userArn } from '../helpers/s3-users.js';
 
 const OBJECTS = 40;
 const lake = testS3Client(); // user A
@@ -168,5 +170,29 @@ groups:
     for (const key of restored.slice(0, 5)) expect(await bodyOf(asRestore, target, key)).toBe(await bodyOf(lake, source, key));
     // The restore role reads and nothing more: the repository is unchanged.
     expect(await refusal(asRestore.send(new PutObjectCommand({ Bucket: repo, Key: 'packs/forged', Body: 'x' })))).toBe('AccessDenied');
+  });
+
+  it('a role assumed through STS writes where the identity that assumes it may not (--to-role-arn)', async () => {
+    // The lake owner's bucket: the restore user has no right on it, the role it assumes has.
+    const elsewhere = await createTestBucket('lp-sts');
+    const roleName = `lakeguard-restore-${Date.now().toString(36)}`;
+    const gateway = await startStsGateway();
+    try {
+      const role = await createS3Role(roleName, S3_RESTORE_USER, elsewhere);
+      // STS is asked at the target's endpoint: the gateway with STS on, in front of the same cluster.
+      const restore = (...extra: string[]) =>
+        runCli(['--policy', policyFor('restore'), '--json', 'restore', '--group', 'lake', '--to', `s3://${elsewhere}/`, '--to-endpoint', gateway.endpoint, '--to-profile', 'restore', ...extra], env('restore-cache'));
+      const denied = await restore();
+      expect(denied.code).toBe(1); // the target's inventory listing is refused before anything is written
+      expect(denied.stderr).toContain('AccessDenied');
+      const assumed = await restore('--to-role-arn', role);
+      expect(assumed.code, assumed.stderr).toBe(0);
+      expect(summaryOf(assumed)).toMatchObject({ restored: OBJECTS, failed: 0 });
+      expect(await keysOf(lake, elsewhere)).toEqual(await keysOf(lake, source));
+    } finally {
+      await gateway.stop();
+      await removeS3Role(roleName);
+      await emptyAndDeleteBucket(elsewhere);
+    }
   });
 });
