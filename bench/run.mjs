@@ -3,13 +3,14 @@
 // lakeguard's scenarios, and baselines measured in the same run (raw GET loop, bare listing,
 // rclone copy, restic backup); issue 19's incident response (rollback against restore
 // --in-place and a copy of everything, anomaly detection's CPU cost, false positives); and
-// issue 20's scale-out (1, 2 and 4 shard processes). Writes bench/results/<date>.json and
+// issue 20's scale-out (1, 2 and 4 shard processes); issue 21's `serve` (start to first byte,
+// reads through it against restore --to-dir, peak RSS under 64 clients). Writes bench/results/<date>.json and
 // prints a table, the ratios to the baselines and PASS/FAIL per target. See bench/README.md.
 //
 //   npm run bench -- [--scale 1] [--seed 42] [--concurrency 32] [--quick | --lakeguard-only | --seed-only]
 //                    [--cpu-prof] [--rss-compare FILE] [--out FILE] [--keep] [--drop-source] [--engine-dir DIR]
 //                    [--anomaly-repeats N] [--skip-incident | --incident-only]
-//                    [--shard-repeats N] [--skip-shards | --shards-only]
+//                    [--shard-repeats N] [--skip-shards | --shards-only] [--skip-serve | --serve-only]
 //
 // `npm run bench` builds first; `node bench/run.mjs` alone uses the existing dist/.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -23,6 +24,7 @@ import { ensureCommands, lastJson, runMeasured } from './lib/proc.mjs';
 import { startProxy } from './lib/proxy.mjs';
 import { runIncidentScenarios } from './lib/incident.mjs';
 import { runShardScenarios } from './lib/shards.mjs';
+import { runServeScenarios } from './lib/serve.mjs';
 import { checkTargets, formatTable, rate, ratios, table } from './lib/report.mjs';
 import { S3, dropBucket, ensureBucket, getBytes, listAll, s3Client } from './lib/s3.mjs';
 import { applyMutation, dropMarker, ensureDataset, META_BUCKET, revertMutation, sourceBucketName } from './lib/upload.mjs';
@@ -53,6 +55,8 @@ const { values: opts } = parseArgs({
     'shard-repeats': { type: 'string' },
     'skip-shards': { type: 'boolean', default: false },
     'shards-only': { type: 'boolean', default: false },
+    'skip-serve': { type: 'boolean', default: false },
+    'serve-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -73,16 +77,18 @@ if (!(scale > 0) || !Number.isInteger(seed) || !(concurrency > 0)) {
   console.error('bench: --scale must be > 0, --seed an integer, --concurrency > 0');
   process.exit(2);
 }
-const mode = opts['shards-only'] ? 'shards-only' : opts['incident-only'] ? 'incident-only' : opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
+const mode = opts['serve-only'] ? 'serve-only' : opts['shards-only'] ? 'shards-only' : opts['incident-only'] ? 'incident-only' : opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
 const withBaselines = mode === 'full' || mode === 'quick';
 const withSlowBaselines = mode === 'full';
 // The main data set: its upload, seeds and scenarios (not with --incident-only, --shards-only).
 const withMainSet = mode !== 'incident-only' && mode !== 'shards-only';
-const withScenarios = mode !== 'seed-only' && withMainSet;
+const withScenarios = mode !== 'seed-only' && mode !== 'serve-only' && withMainSet;
 const withIncident = (withScenarios || mode === 'incident-only') && !opts['skip-incident'];
 // Issue 20's shard processes: in the full run and with --shards-only (not in --quick runs,
 // which the smoke test uses: three more seeds of their own bucket).
 const withShards = (mode === 'full' || mode === 'lakeguard-only' || mode === 'shards-only') && !opts['skip-shards'];
+// Issue 21's serve: on the seed of the small objects (--serve-only seeds only those).
+const withServe = (mode === 'full' || mode === 'lakeguard-only' || mode === 'serve-only') && !opts['skip-serve'];
 
 const T0 = performance.now();
 const log = (msg) => process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(0)}s] ${msg}\n`);
@@ -437,8 +443,10 @@ if (withMainSet) {
   });
   const seedSmall = await step('seed-small', 'lakeguard', () => lakeguardBackup('seed-small', ['--group', 'small'], { expectNew: ds.small.length }));
   seedRunId = seedSmall?.extra.runIds[0];
-  const seedLarge = await step('seed-large', 'lakeguard', () => lakeguardBackup('seed-large', ['--group', 'large'], { expectNew: ds.large.length }));
-  if (seedSmall && seedLarge) meta.repositoryBytesAfterSeed = repoBytes;
+  if (mode !== 'serve-only') {
+    const seedLarge = await step('seed-large', 'lakeguard', () => lakeguardBackup('seed-large', ['--group', 'large'], { expectNew: ds.large.length }));
+    if (seedSmall && seedLarge) meta.repositoryBytesAfterSeed = repoBytes;
+  }
 }
 
 if (withScenarios) {
@@ -666,6 +674,28 @@ if (withShards) {
   await runShardScenarios({ s3, ds, tag, work, repoBucket: buckets.repo, concurrency, listConcurrency, repeats, meta, log, step, row, lakeguard });
 }
 
+// Issue 21: serve on the seed of the small objects (bench/lib/serve.mjs).
+if (withServe && seedRunId !== undefined) {
+  await runServeScenarios({
+    ds,
+    srcBucket,
+    runId: seedRunId,
+    policy: policyFile,
+    catalog: catalogFile,
+    work,
+    bin: BIN,
+    engineDir: ENGINE,
+    repoBucket: buckets.repo,
+    env: { ...nodeEnv(), ...awsEnv(), LAKEGUARD_PASSWORD: 'lakeguard bench password' },
+    smallKeys,
+    meta,
+    log,
+    step,
+    row,
+    lakeguard,
+  });
+}
+
 // Catalog footprint: files on disk / object versions recorded.
 if (withMainSet) await step('catalog', 'lakeguard', async () => {
   const files = readdirSync(dirname(catalogFile)).filter((f) => f.startsWith('catalog.db'));
@@ -752,6 +782,13 @@ if (meta.shards?.summary.length) {
       meta.shards.summary.map((x) => [String(x.processes), x.objectsPerS.toFixed(0), x.speedup?.toFixed(2) ?? '-', x.clientCpuSPer1000.toFixed(2), x.serverCpuSPer1000?.toFixed(2) ?? '-']),
     ),
   );
+}
+if (meta.serve) {
+  const r = (name) => rows.find((x) => x.name === name && x.ok);
+  const first = (name) => (r(name) ? `${(r(name).extra.firstByteMs / 1000).toFixed(2)} s (listening after ${(r(name).extra.listenMs / 1000).toFixed(2)} s)` : '-');
+  out.push(`serve (${meta.serve.objects} objects): start to first byte ${first('serve-start-warm')} on a synced catalog, ${first('serve-start-cold')} on an empty one;`);
+  if (r('serve-start-100k-warm')) out.push(`  on a catalog of 100,000 objects: ${first('serve-start-100k-warm')} synced, ${first('serve-start-100k-cold')} empty;`);
+  out.push(`  32 clients ${r('serve-read-32')?.objectsPerS?.toFixed(0) ?? '-'} objects/s vs restore --to-dir ${r('restore-dir')?.objectsPerS?.toFixed(0) ?? '-'}; serve peak RSS ${r('serve-read-32')?.peakRssMB ?? '-'} MB (32 clients), ${r('serve-read-64')?.peakRssMB ?? '-'} MB (64)`);
 }
 if (meta.catalog) out.push(`catalog: ${meta.catalog.totalBytes} bytes for ${meta.catalog.versions} versions (${meta.catalog.bytesPerVersion} B/version)`);
 out.push('');

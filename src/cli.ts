@@ -17,6 +17,7 @@ import * as prune from './commands/prune.js';
 import * as restore from './commands/restore.js';
 import * as rollbackCmd from './commands/rollback.js';
 import * as runs from './commands/runs.js';
+import * as serve from './commands/serve.js';
 import * as unlock from './commands/unlock.js';
 import * as verify from './commands/verify.js';
 import * as versions from './commands/versions.js';
@@ -30,7 +31,7 @@ type Command = Commander.Command;
 /** Every command with an action, by its path (`lakeguard <path> --help`). */
 const COMMAND_PATHS = [
   'init', 'backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'runs ack', 'versions', 'find', 'ls',
-  'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'catalog info', 'cost', 'unlock', 'migrate', 'policy show',
+  'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'catalog info', 'cost', 'unlock', 'migrate', 'policy show', 'serve',
 ] as const;
 type CommandPath = (typeof COMMAND_PATHS)[number];
 
@@ -67,6 +68,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       init: 'created', backup: 'complete', restore: 'restored', rollback: 'rolled back (or, with --dry-run, planned)', verify: 'no damage', forget: 'done', prune: 'done', 'lock extend': 'done',
       versions: 'ok (also when the key has no versions)', find: 'ok (also when nothing matched)', ls: 'ok (also when the prefix is empty)',
       'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', 'catalog info': 'shown', 'runs ack': 'acknowledged', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
+      serve: 'not used: serve runs until it is stopped (130)',
     },
   },
   {
@@ -83,6 +85,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'catalog rebuild':
         'error, or the repository is damaged (object versions whose content is in no index file or a missing pack, unreadable record blobs, skipped files, runs the old catalog has whose manifest is gone: each is listed; the rest is in the new catalog)',
       'catalog sync': 'error, or something in the repository could not be applied (listed; the rest was)',
+      serve: 'error (e.g. the address is in use)',
     },
   },
   {
@@ -104,6 +107,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'catalog sync': 'bad usage (also with --offline)',
       cost: 'bad usage (unknown group or class), or a scoped catalog',
       'policy show': 'invalid policy',
+      serve: 'bad usage: --at or --run naming nothing, an unknown group, a --listen address that is not loopback without TLS or --insecure-listen',
       prune: 'bad usage, or a scoped catalog',
       verify: 'bad usage, or a scoped catalog',
       ls: 'bad usage, or a prefix outside a scoped catalog',
@@ -135,8 +139,9 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     code: ExitCode.locked,
     meaning: "repository locked by another operation, or this command's own lock was lost",
     short: 'locked',
-    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate', 'runs ack'], {
+    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate', 'runs ack', 'serve'], {
       restore: 'locked (a prune or forget runs)',
+      serve: 'locked (a prune or forget runs), or its shared lock was lost while serving (it stops)',
       rollback: 'locked (a prune or forget runs)',
       verify: 'locked (a prune or forget runs)',
       prune: 'lock held',
@@ -154,7 +159,10 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: 'interrupted (SIGINT/SIGTERM)',
     short: 'interrupted',
     // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
-    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync'], { prune: 'interrupted (the repository stays consistent)' }),
+    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve'], {
+      prune: 'interrupted (the repository stays consistent)',
+      serve: 'stopped by SIGINT/SIGTERM, its normal end (requests in flight get up to 10 seconds)',
+    }),
   },
 ];
 
@@ -232,7 +240,7 @@ export function buildProgram(argv: readonly string[] = [], options: MainOptions 
     .addHelpText('after', PROGRAM_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, policyCmd]) command.register(program);
+  for (const command of [init, backup, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, policyCmd, serve]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   addExitStatusHelp(program, '');
   setMainOptions(program, options);

@@ -8,10 +8,11 @@ import { chunkStream } from '../repository/chunker.js';
 import type { Repository } from '../repository/repository.js';
 import type { ObjectStore, PutOptions } from '../storage/types.js';
 import { setTimeout as delay } from 'node:timers/promises';
-import { backoffDelay, withRetry } from '../util/retry.js';
+import { backoffDelay } from '../util/retry.js';
 import { ByteBudget } from '../util/byte-budget.js';
 import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
+import { READ_RETRY, blobRuns, decodeLocatedBlob, readPackRange, readPackRangeRetrying } from './pack-reads.js';
 import { nothingSelected, reportMissingKeys } from './restore-not-found.js';
 
 export interface RestoreOptions {
@@ -109,12 +110,6 @@ const MEMORY_BUDGET = 64 * 1024 * 1024;
  */
 const STREAM_COST = 48 * 1024 * 1024;
 const KEEP_FAILURES = 1000;
-/**
- * Re-reads of a pack range after the store's own per-request retries: for bodies cut off or
- * altered in flight, which the store cannot see (it hands out the response once its headers
- * arrive).
- */
-const READ_RETRY = { maxAttempts: 4, baseDelayMs: 200, maxDelayMs: 5000 } as const;
 
 /**
  * Restores the state selected from the catalog into a target store. Objects stored in the
@@ -229,7 +224,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
     for (let attempt = 1; ; attempt++) {
       let data: Buffer;
       try {
-        data = await readRange(opts, pack, range.start, range.end);
+        data = await readPackRange(opts.repo, pack, range.start, range.end, opts.signal);
       } catch (err) {
         if (!(err instanceof StorageError)) throw err;
         if (err.retryable && attempt < READ_RETRY.maxAttempts) {
@@ -454,31 +449,8 @@ export function coalesce(items: RestoreItem[]): Range<RestoreItem>[] {
   return ranges;
 }
 
-async function readRange(opts: RestoreOptions, pack: string, start: number, end: number): Promise<Buffer> {
-  const data = await opts.repo.readPackRange(pack, start, end, opts.signal === undefined ? {} : { signal: opts.signal });
-  if (data.length !== end - start) {
-    throw new StorageError('Network', `pack ${pack}: range ${start}-${end - 1} returned ${data.length} bytes (cut off, or the pack is truncated)`, {
-      backendCode: 'TruncatedBody',
-      retryable: true,
-    });
-  }
-  return data;
-}
-
-/** readRange, read again while the failure is one of transport (throttling, resets, cut-off bodies). */
-function readRangeRetrying(opts: RestoreOptions, pack: string, start: number, end: number): Promise<Buffer> {
-  return withRetry(() => readRange(opts, pack, start, end), READ_RETRY);
-}
-
 function decode(repo: Repository, stored: Buffer, blob: BlobLocation, item: RestoreItem): Buffer {
-  try {
-    return repo.decodeBlob(stored, { id: blob.hash, compressed: blob.compressed, rawLength: blob.rawLength }, `pack ${blob.pack}`);
-  } catch (err) {
-    throw new IntegrityError(`cannot restore ${item.bucket}/${item.key}: ${errorMessage(err)}`, {
-      cause: err,
-      hint: 'run `lakeguard verify --read-data` to find every affected object',
-    });
-  }
+  return decodeLocatedBlob(repo, stored, blob, `cannot restore ${item.bucket}/${item.key}`);
 }
 
 function packError(pack: string, err: StorageError): LakeguardError {
@@ -489,23 +461,13 @@ function packError(pack: string, err: StorageError): LakeguardError {
 function streamBlobs(opts: RestoreOptions, item: RestoreItem): Readable {
   async function* generate(): AsyncGenerator<Buffer> {
     let size = 0;
-    const blobs = item.blobs;
-    for (let i = 0; i < blobs.length; ) {
-      const first = blobs[i]!;
-      let end = first.offset + first.length;
-      let j = i + 1;
-      while (j < blobs.length && blobs[j]!.pack === first.pack && blobs[j]!.offset === end && end + blobs[j]!.length - first.offset <= MAX_STREAM_RANGE) {
-        end += blobs[j]!.length;
-        j++;
-      }
-      const data = await readRangeRetrying(opts, first.pack, first.offset, end);
-      for (let k = i; k < j; k++) {
-        const b = blobs[k]!;
-        const raw = decode(opts.repo, data.subarray(b.offset - first.offset, b.offset - first.offset + b.length), b, item);
+    for (const run of blobRuns(item.blobs, MAX_STREAM_RANGE)) {
+      const data = await readPackRangeRetrying(opts.repo, run.pack, run.start, run.end, opts.signal);
+      for (const b of item.blobs.slice(run.first, run.last)) {
+        const raw = decode(opts.repo, data.subarray(b.offset - run.start, b.offset - run.start + b.length), b, item);
         size += raw.length;
         yield raw;
       }
-      i = j;
     }
     if (size !== item.size) throw new IntegrityError(`cannot restore ${item.bucket}/${item.key}: rebuilt ${size} bytes, catalog says ${item.size}`);
   }

@@ -61,8 +61,9 @@ export interface ListObjectsPage {
   /** More entries follow the last one returned. */
   truncated: boolean;
   /**
-   * Where the next page starts (pass as `after`): the last entry's key, or for a common prefix
-   * a value after every key below it. Set when truncated.
+   * Where the next page starts (pass as `after`): the last entry's key or common prefix (an
+   * `after` that is a common prefix, or a key inside one, resumes after every key below it, as
+   * S3 treats a V1 NextMarker). Set when truncated.
    */
   next?: string;
 }

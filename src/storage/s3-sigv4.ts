@@ -38,6 +38,8 @@ export interface SigV4Request {
   credentials: Credentials;
   /** Hex SHA-256 of the payload; default: the x-amz-content-sha256 header, else an empty payload's. */
   payloadHash?: string;
+  /** The request's `20261123T163000Z` when it is no header (a presigned URL's X-Amz-Date); default: x-amz-date. */
+  date?: string;
 }
 
 /** The steps of a signature, each as AWS's test suite states it. */
@@ -65,7 +67,7 @@ export function sigV4Parts(req: SigV4Request): SigV4Parts {
   const lower: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) lower[k.toLowerCase()] = v.trim().replace(/\s+/g, ' ');
   const names = Object.keys(lower).sort();
-  const date = lower['x-amz-date']!;
+  const date = req.date ?? lower['x-amz-date']!;
   const day = date.slice(0, 8);
   const canonicalQuery = req.query
     .split('&')

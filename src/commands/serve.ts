@@ -1,0 +1,229 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import type { Command } from 'commander';
+import type { Catalog } from '../catalog/catalog.js';
+import { catalogScope, scopeCovers } from '../catalog/scope.js';
+import { ExitCode, LakeguardError, UsageError, errorMessage } from '../errors.js';
+import { startS3Server, type RunningServer } from '../serve/http-server.js';
+import { openServeView, type OpenedServeView } from '../serve/open-view.js';
+import type { Credentials } from '../storage/s3-sigv4.js';
+import { action } from './action.js';
+import { requireInScope } from './catalog-scope-guard.js';
+import { openAll } from './context.js';
+import { NO_LOCK_FLAG, NO_LOCK_HELP } from './read-lock.js';
+import type { Reporter } from './reporter.js';
+
+interface ServeFlags {
+  at?: string;
+  run?: string;
+  group?: string;
+  listen: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecureListen?: boolean;
+  lock: boolean;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:9000';
+/** How long requests in flight may take to finish once serve is told to stop. */
+const STOP_GRACE_MS = 10_000;
+export const ACCESS_KEY_ENV = 'LAKEGUARD_SERVE_ACCESS_KEY_ID';
+export const SECRET_KEY_ENV = 'LAKEGUARD_SERVE_SECRET_ACCESS_KEY';
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the backups as a read-only S3 endpoint, as of an instant (per request too), for S3 clients and query engines')
+    .option('--at <time>', 'the default instant: ISO 8601, a run id, or 2h / 3d / 1w ago (default: the newest state, at start)')
+    .option('-r, --run <id>', 'the default state: as a run (or run set) recorded it')
+    .option('-g, --group <name>', 'serve only this protection group\'s buckets')
+    .option('--listen <host:port>', 'address to listen on (port 0: any free port, printed)', DEFAULT_LISTEN)
+    .option('--tls-cert <file>', 'serve https with this PEM certificate (chain)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option('--insecure-listen', 'allow plain http on an address that is not loopback (e.g. behind a TLS-terminating proxy)')
+    .option(NO_LOCK_FLAG, NO_LOCK_HELP)
+    .addHelpText(
+      'after',
+      `
+Clients sign (SigV4) with the keys in ${ACCESS_KEY_ENV} and
+${SECRET_KEY_ENV}, else with a pair generated at start and printed once.
+Per request, the header x-lakeguard-at: <instant or run id>, or a bucket alias
+<bucket>--at--20261201t100000z (or <bucket>--at--<run id>), picks another instant.
+SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
+    )
+    .action(
+      action(async ({ cmd, signal, reporter }) => {
+        const flags = cmd.opts<ServeFlags>();
+        // Everything that can be refused without the repository is refused first.
+        const listen = parseListen(flags.listen);
+        const tls = readTls(flags);
+        if (tls === undefined && !isLoopback(listen.host) && !flags.insecureListen) {
+          throw new UsageError(`--listen ${flags.listen} is not a loopback address, and plain http would expose the backups to the network`, {
+            hint: 'give --tls-cert and --tls-key for https, or --insecure-listen when a TLS proxy or a private network protects it',
+          });
+        }
+        if (flags.at !== undefined && flags.run !== undefined) throw new UsageError('give --at or --run, not both');
+        const { credentials, generated } = serveCredentials();
+        const ctx = await openAll(cmd, { reporter, signal });
+        let view: OpenedServeView | null = null;
+        let server: RunningServer | null = null;
+        try {
+          view = await openServeView(ctx, {
+            ...(flags.at === undefined ? {} : { at: flags.at }),
+            ...(flags.run === undefined ? {} : { run: flags.run }),
+            ...(flags.group === undefined ? {} : { group: flags.group }),
+            lock: flags.lock,
+            events: reporter.event,
+          });
+          const startedAt = Date.now();
+          server = await startS3Server(
+            {
+              view,
+              credentials,
+              startedAt,
+              ...(reporter.json ? { onAccess: (entry) => reporter.data({ message_type: 'access', ...entry }, '') } : {}),
+              onWarning: (message) => reporter.event({ type: 'warning', message }),
+              ...scopeGuard(ctx.catalog),
+            },
+            { ...listen, ...(tls === undefined ? {} : { tls }) },
+          ).catch((err: unknown) => {
+            throw listenError(flags.listen, err);
+          });
+          announce(reporter, server, view, credentials, generated);
+          const stoppedBy = await stopRequested(signal, view.lockLost);
+          await server.stop(STOP_GRACE_MS);
+          server = null;
+          if (stoppedBy !== 'signal') throw stoppedBy;
+          reporter.info('lakeguard serve: stopped');
+          return ExitCode.interrupted;
+        } finally {
+          await server?.stop(0).catch(() => {});
+          await view?.close().catch(() => {});
+          ctx.close();
+        }
+      }),
+    );
+}
+
+/** For a scoped catalog: the refusal of a request outside its scope (catalog-scope-guard.ts words it). */
+function scopeGuard(catalog: Catalog): { outsideScope?: (bucket: string, prefix: string) => string | undefined } {
+  const scope = catalogScope(catalog);
+  if (scope === null) return {};
+  return {
+    outsideScope: (bucket, prefix) => {
+      if (scopeCovers(scope, bucket, prefix)) return undefined;
+      try {
+        requireInScope(catalog, 'serve', [{ bucket, prefix }]);
+      } catch (err) {
+        if (err instanceof UsageError) return err.message;
+        throw err;
+      }
+      return undefined;
+    },
+  };
+}
+
+/** Resolves when serve must stop: 'signal' (SIGINT/SIGTERM), or the error of a lost lock. */
+export function stopRequested(signal: AbortSignal, lockLost: AbortSignal | null): Promise<'signal' | Error> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve('signal');
+    if (lockLost?.aborted) return resolve(lockLost.reason as Error);
+    signal.addEventListener('abort', () => resolve('signal'), { once: true });
+    lockLost?.addEventListener('abort', () => resolve(lockLost.reason as Error), { once: true });
+  });
+}
+
+/** The listening line (text on stderr, a `listening` message with --json) and the credentials. */
+function announce(reporter: Reporter, server: RunningServer, view: OpenedServeView, credentials: Credentials, generated: boolean): void {
+  const buckets = view.buckets();
+  if (reporter.json) {
+    reporter.data(
+      {
+        message_type: 'listening',
+        url: server.url,
+        port: server.port,
+        view: view.defaultCut.label,
+        description: view.description,
+        synced_at: new Date(view.syncedAt).toISOString(),
+        buckets: [...buckets],
+        access_key_id: credentials.accessKeyId,
+        ...(generated ? { secret_access_key: credentials.secretAccessKey } : {}),
+      },
+      '',
+    );
+    return;
+  }
+  const shown = buckets.length <= 5 ? buckets.join(', ') : `${buckets.slice(0, 5).join(', ')}, …`;
+  const lines = [
+    `lakeguard serve: read-only S3 on ${server.url} (${buckets.length} bucket${buckets.length === 1 ? '' : 's'}: ${shown})`,
+    `  as of              ${view.description}`,
+    `  catalog synced     ${new Date(view.syncedAt).toISOString()} (a later instant needs a restart)`,
+    `  access key id      ${credentials.accessKeyId}`,
+    generated
+      ? `  secret access key  ${credentials.secretAccessKey}  (generated for this run: set ${ACCESS_KEY_ENV} and ${SECRET_KEY_ENV} to choose)`
+      : `  secret access key  from ${SECRET_KEY_ENV}`,
+    '  Ctrl-C (or SIGTERM) stops it.',
+  ];
+  // With --quiet only a generated secret is printed: without it no client could connect.
+  const text = reporter.mode === 'quiet' ? (generated ? lines.slice(3, 5) : []) : lines;
+  if (text.length > 0) process.stderr.write(`${text.join('\n')}\n`);
+}
+
+/** The pair from the environment, or a random one (printed once at start). */
+export function serveCredentials(env: NodeJS.ProcessEnv = process.env): { credentials: Credentials; generated: boolean } {
+  const accessKeyId = env[ACCESS_KEY_ENV];
+  const secretAccessKey = env[SECRET_KEY_ENV];
+  if (accessKeyId && secretAccessKey) return { credentials: { accessKeyId, secretAccessKey }, generated: false };
+  if (accessKeyId || secretAccessKey) {
+    throw new UsageError(`set both ${ACCESS_KEY_ENV} and ${SECRET_KEY_ENV}, or neither (a pair is then generated)`);
+  }
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const id = [...randomBytes(16)].map((b) => alphabet[b % 32]).join('');
+  return { credentials: { accessKeyId: `LG${id}`, secretAccessKey: randomBytes(30).toString('base64url') }, generated: true };
+}
+
+/** `host:port`, `[v6]:port`, or `:port` (loopback); port 0 picks a free one. */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
+  const port = m === null ? NaN : Number(m[3]);
+  const host = m === null ? '' : (m[1] ?? m[2] ?? '');
+  if (m === null || port > 65535 || (m[1] !== undefined && isIP(host) !== 6)) {
+    throw new UsageError(`--listen ${JSON.stringify(text)}: expected host:port (e.g. ${DEFAULT_LISTEN}, [::1]:9000, 0.0.0.0:9000)`);
+  }
+  return { host: host === '' ? '127.0.0.1' : host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+function readTls(flags: ServeFlags): { cert: Buffer; key: Buffer } | undefined {
+  if (flags.tlsCert === undefined && flags.tlsKey === undefined) return undefined;
+  if (flags.tlsCert === undefined || flags.tlsKey === undefined) throw new UsageError('give both --tls-cert and --tls-key');
+  const read = (file: string, option: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`cannot read ${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+    }
+  };
+  const pair = { cert: read(flags.tlsCert, '--tls-cert'), key: read(flags.tlsKey, '--tls-key') };
+  try {
+    // Checked now, before the repository is opened: not PEM, or a key that is not the certificate's.
+    createSecureContext(pair);
+  } catch (err) {
+    throw new UsageError(`cannot use --tls-cert ${flags.tlsCert} with --tls-key ${flags.tlsKey}: ${errorMessage(err)}`, { hint: 'give a PEM certificate (chain) and its PEM private key' });
+  }
+  return pair;
+}
+
+function listenError(listen: string, err: unknown): LakeguardError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new LakeguardError(`cannot listen on ${listen}: the address is in use`, { hint: 'choose another port with --listen, or stop what holds it' });
+  if (code === 'EADDRNOTAVAIL') return new UsageError(`cannot listen on ${listen}: no interface of this machine has that address`);
+  if (code === 'EACCES') return new LakeguardError(`cannot listen on ${listen}: permission denied`, { hint: 'ports below 1024 need privileges: choose a higher one' });
+  return new LakeguardError(`cannot listen on ${listen}: ${errorMessage(err)}`);
+}
