@@ -5,8 +5,8 @@
 // with its own profile of a shared credentials file, and the CLI gets no credentials in its
 // environment at all: a store that used the wrong role, or the default chain, would fail.
 // Last, a role assumed through STS (a second gateway with STS on) writes a restore target.
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { writeFileSync } from 'node:fs';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, summaryOf } from '../helpers/cli.js';
@@ -149,6 +149,23 @@ groups:
     expect(backup.code, backup.stderr).toBe(0);
     expect(backup.stderr).toContain(`the repository credentials can delete packs in s3://${repo}/: a backup role needs to create objects only (docs/permissions.md)`);
     expect(await keysOf(asAdmin, repo, 'packs/00/lakeguard')).toEqual([]);
+  });
+
+  it('does not probe a versioned repository bucket: there a DELETE would write a delete marker', async () => {
+    const versioned = await createTestBucket('lp-versioned', { versioning: true });
+    try {
+      const file = join(dir.path, 'versioned.yaml');
+      // The lake owner's identity can delete in its own bucket: a probe would warn.
+      writeFileSync(file, readFileSync(policyFor('admin'), 'utf8').replace(`url: s3://${repo}`, `url: s3://${versioned}`).replace('profile: admin', 'profile: lake-reader'));
+      expect((await runCli(['--policy', file, 'init'], env('versioned-cache'))).code).toBe(0);
+      const backup = await runCli(['--policy', file, '--json', 'backup'], env('versioned-cache'));
+      expect(backup.code, backup.stderr).toBe(0);
+      expect(backup.stderr).not.toContain('can delete packs');
+      const versions = await lake.send(new ListObjectVersionsCommand({ Bucket: versioned, Prefix: 'packs/00/lakeguard' }));
+      expect([...(versions.Versions ?? []), ...(versions.DeleteMarkers ?? [])]).toEqual([]);
+    } finally {
+      await emptyAndDeleteBucket(versioned);
+    }
   });
 
   it("neither the lake's owner nor the backup role can delete what the backup wrote", async () => {
