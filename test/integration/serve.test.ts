@@ -2,7 +2,9 @@
 // script spawned here) and the AWS CLI list with pagination and delimiters and read every object
 // byte-identical to the state at T (not the newer one of the second backup), a multi-chunk
 // object is read by ranges across its chunk boundaries, a presigned URL works from a plain HTTP
-// client, writes and a wrong secret are refused, and SIGTERM stops it (exit 130, lock released).
+// client, writes and a wrong secret are refused, a scoped catalog answers only inside its
+// scope, and SIGTERM stops it (exit 130, lock released). The refusals before the repository is
+// opened (--listen, TLS) are in test/unit/serve-command.test.ts: they need no S3.
 import { DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -226,21 +228,5 @@ describe('lakeguard serve --at T after two backups', () => {
       client.destroy();
       expect(await scoped.stop()).toBe(130);
     }
-  });
-});
-
-describe('lakeguard serve refuses before it opens anything', () => {
-  it('a non-loopback --listen without TLS: exit 2, naming both ways out', async () => {
-    const r = await runCli(['serve', '--repo', '/nonexistent', '--listen', '0.0.0.0:0']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--listen 0.0.0.0:0 is not a loopback address');
-    expect(r.stderr).toContain('--insecure-listen');
-  });
-
-  it('--tls-cert without --tls-key, and a malformed --listen: exit 2', async () => {
-    expect((await runCli(['serve', '--repo', '/nonexistent', '--tls-cert', '/etc/hostname'])).code).toBe(2);
-    const bad = await runCli(['serve', '--repo', '/nonexistent', '--listen', 'localhost']);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('expected host:port');
   });
 });

@@ -1,5 +1,6 @@
 // The pieces of `lakeguard serve` that decide before any request: --listen, loopback, TLS,
-// credentials, and what ends the server (a signal, or a lost repository lock).
+// credentials, the refusals before the repository is opened, and what ends the server (a
+// signal, or a lost repository lock).
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { describe, expect, it, vi } from 'vitest';
@@ -23,6 +24,38 @@ describe('--listen', () => {
   it('knows loopback addresses', () => {
     for (const host of ['127.0.0.1', '127.5.0.1', '::1', 'localhost', '::ffff:127.0.0.1']) expect(isLoopback(host), host).toBe(true);
     for (const host of ['0.0.0.0', '::', '10.0.0.1', 'example.com', '128.0.0.1']) expect(isLoopback(host), host).toBe(false);
+  });
+});
+
+/** Runs `lakeguard serve ...args` in this process (it refuses before it opens anything): exit code and stderr. */
+async function refused(...args: string[]): Promise<{ code: number; stderr: string }> {
+  const { main } = await import('../../src/cli.js');
+  const stderr: string[] = [];
+  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => stderr.push(String(chunk)) > 0);
+  try {
+    const code = await main(['node', 'lakeguard', 'serve', '--repo', '/nonexistent', ...args]);
+    return { code, stderr: stderr.join('') };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe('refusals before the repository is opened (exit 2)', () => {
+  it('a --listen address that is not loopback, without TLS or --insecure-listen, naming both ways out', async () => {
+    const r = await refused('--listen', '0.0.0.0:0');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--listen 0.0.0.0:0 is not a loopback address');
+    expect(r.stderr).toContain('--insecure-listen');
+  });
+
+  it('a malformed --listen, half a TLS pair, a key that is not PEM, a certificate given as the key', async () => {
+    const cert = new URL('../fixtures/serve-tls/cert.pem', import.meta.url).pathname;
+    const key = new URL('../fixtures/serve-tls/key.pem', import.meta.url).pathname;
+    expect(await refused('--listen', 'localhost')).toMatchObject({ code: 2, stderr: expect.stringContaining('expected host:port') });
+    expect(await refused('--tls-cert', cert)).toMatchObject({ code: 2, stderr: expect.stringContaining('give both --tls-cert and --tls-key') });
+    expect(await refused('--tls-cert', cert, '--tls-key', cert)).toMatchObject({ code: 2, stderr: expect.stringContaining('cannot use --tls-cert') });
+    expect(await refused('--tls-cert', key, '--tls-key', key)).toMatchObject({ code: 2, stderr: expect.stringContaining('cannot use --tls-cert') });
+    expect(await refused('--at', 'now', '--run', '1')).toMatchObject({ code: 2, stderr: expect.stringContaining('not both') });
   });
 });
 
@@ -53,21 +86,6 @@ describe('stopping', () => {
 });
 
 describe('https', () => {
-  it('refuses a key that is not PEM, or a certificate given as the key, before anything is opened', async () => {
-    const { main } = await import('../../src/cli.js');
-    const cert = new URL('../fixtures/serve-tls/cert.pem', import.meta.url).pathname;
-    const key = new URL('../fixtures/serve-tls/key.pem', import.meta.url).pathname;
-    const stderr: string[] = [];
-    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => stderr.push(String(chunk)) > 0);
-    try {
-      expect(await main(['node', 'lakeguard', 'serve', '--repo', '/nonexistent', '--tls-cert', cert, '--tls-key', cert])).toBe(2);
-      expect(await main(['node', 'lakeguard', 'serve', '--repo', '/nonexistent', '--tls-cert', key, '--tls-key', key])).toBe(2);
-    } finally {
-      spy.mockRestore();
-    }
-    expect(stderr.join('')).toContain('cannot use --tls-cert');
-  });
-
   it('serves over TLS with the given certificate, and the signature still decides', async () => {
     const now = Date.UTC(2026, 11, 3);
     const view = new MapView(new Map([['lake', new Map([['k', [{ versionId: null, time: now - 1000, body: Buffer.from('over tls') }]]])]]), now);
