@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { BackupSummary } from '../engine/events.js';
 import { backupGroup } from '../engine/backup.js';
+import { repositoryCanDelete } from '../engine/permission-probe.js';
 import { ExitCode } from '../errors.js';
 import type { Group } from '../policy/types.js';
 import { RepositoryLock } from '../repository/locks.js';
@@ -29,6 +30,11 @@ export function register(program: Command): void {
         let lock: RepositoryLock | undefined;
         try {
           const groups = selectGroups(ctx.policy, opts.group);
+          // A policy that names the repository's own credentials asks for a create-only backup
+          // role: say so when this one can delete packs (before counting the run's requests).
+          if (!opts.dryRun && ctx.policy.repository.credentials !== undefined && (await repositoryCanDelete(ctx.repo)) === true) {
+            reporter.event({ type: 'warning', message: `the repository credentials can delete packs in ${ctx.repo.location}: a backup role needs to create objects only (docs/permissions.md)` });
+          }
           // One shared lock for every group: a lock's write, checks and removal are 5 requests.
           // Its requests are counted with the first group's run.
           const requestsBefore = ctx.repo.requestCounts();

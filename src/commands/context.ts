@@ -78,6 +78,7 @@ export function repositoryStore(policy: Policy, options: MainOptions = {}): Obje
   const store = openStore(r.url, {
     ...(r.endpoint === undefined ? {} : { endpoint: r.endpoint }),
     ...(r.region === undefined ? {} : { region: r.region }),
+    credentialsFrom: { spec: r.credentials, label: 'the repository' },
     maxSockets: policy.concurrency.transfer * 2,
   });
   return options.wrapStore?.(store, 'repository') ?? store;

@@ -13,6 +13,7 @@ import { isRunSet, runsAndRunSets } from './runs-sets.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Policy } from '../policy/types.js';
 import { FsStore } from '../storage/fs-store.js';
+import { ROLE_ARN, type CredentialsSpec } from '../storage/credentials.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { formatBytes, formatDuration } from '../util/format.js';
@@ -36,6 +37,8 @@ interface RestoreFlags {
   to?: string;
   toDir?: string;
   toEndpoint?: string;
+  toProfile?: string;
+  toRoleArn?: string;
   inPlace?: boolean;
   deleteExtra?: boolean;
   lock: boolean;
@@ -60,6 +63,8 @@ export function register(program: Command): void {
     .option('--in-place', 'write each object back into its original bucket, as a new current version')
     .option('--delete-extra', 'afterwards delete keys in the restored scope that did not exist at that time (on a versioned bucket this adds delete markers)')
     .option('--to-endpoint <url>', 'S3 endpoint of the --to bucket (default: the policy\'s s3.endpoint)')
+    .option('--to-profile <name>', 'AWS profile that writes the --to or --in-place buckets (default: the standard chain for --to, each source\'s credentials for --in-place)')
+    .option('--to-role-arn <arn>', 'role to assume for writing the target buckets (with --to-profile: assumed with that profile)')
     .option(NO_LOCK_FLAG, NO_LOCK_HELP)
     .option('--overwrite <when>', 'keys the target already has: always, if-changed (skip identical content) or never', 'if-changed')
     .option('--dry-run', 'print what would be written, skipped and deleted (with --json: one line per key), and write nothing')
@@ -86,7 +91,7 @@ export function register(program: Command): void {
             });
           }
           const buckets = new Set(scopes.map((s) => s.bucket));
-          const target = flags.inPlace ? inPlaceTargets(ctx.policy) : openTarget(ctx.policy, flags);
+          const target = flags.inPlace ? inPlaceTargets(ctx.policy, targetCredentials(flags)) : openTarget(ctx.policy, flags);
           const where = typeof target === 'function' ? 'the original buckets' : target.location;
           const summary = await restore({
             repo: ctx.repo,
@@ -119,6 +124,12 @@ function checkFlags(flags: RestoreFlags): void {
   if (flags.versionId !== undefined && (flags.bucket === undefined || flags.key === undefined)) throw new UsageError('--version-id needs --bucket and --key');
   if (flags.at !== undefined && flags.run !== undefined) throw new UsageError('give --at or --run, not both');
   if (flags.keysFrom !== undefined && (flags.key !== undefined || flags.prefix !== undefined)) throw new UsageError('--keys-from replaces --key and --prefix');
+  if (flags.toDir !== undefined && (flags.toProfile !== undefined || flags.toRoleArn !== undefined)) {
+    throw new UsageError('--to-profile and --to-role-arn name who writes an S3 target: use them with --to or --in-place, not --to-dir');
+  }
+  if (flags.toRoleArn !== undefined && !ROLE_ARN.test(flags.toRoleArn)) {
+    throw new UsageError(`--to-role-arn ${printable(flags.toRoleArn)}: not a role ARN`, { hint: 'expected arn:aws:iam::<account>:role/<name>' });
+  }
   if (!OVERWRITE_POLICIES.includes(flags.overwrite as OverwritePolicy)) {
     throw new UsageError(`--overwrite ${JSON.stringify(flags.overwrite)}: expected ${OVERWRITE_POLICIES.join(', ')}`);
   }
@@ -205,13 +216,29 @@ export function keysFromFile(file: string, bucket: string | undefined): Scope[] 
   return scopes;
 }
 
-/** Each bucket's own store: the policy's source for it (S3 bucket or local directory), else an S3 bucket. */
-function inPlaceTargets(policy: Policy): (bucket: string) => ObjectStore {
+/** Who writes an S3 target: `--to-profile` / `--to-role-arn`, or undefined (see openTarget, inPlaceTargets). */
+function targetCredentials(flags: RestoreFlags): CredentialsSpec | undefined {
+  if (flags.toProfile === undefined && flags.toRoleArn === undefined) return undefined;
+  return { ...(flags.toProfile === undefined ? {} : { profile: flags.toProfile }), ...(flags.toRoleArn === undefined ? {} : { roleArn: flags.toRoleArn }) };
+}
+
+/**
+ * Each bucket's own store: the policy's source for it (S3 bucket or local directory), else an S3
+ * bucket. Written with the source's own credentials (an in-place restore writes where the
+ * backup read), or with `write`'s when given.
+ */
+function inPlaceTargets(policy: Policy, write: CredentialsSpec | undefined): (bucket: string) => ObjectStore {
   return (bucket) => {
     const source = policy.groups.flatMap((g) => g.sources).find((s) => sourceName(s) === bucket);
-    if (source !== undefined) return openSource(source, policy, { maxSockets: policy.concurrency.transfer * 2 }).objectStore;
+    const maxSockets = policy.concurrency.transfer * 2;
+    if (source !== undefined) return openSource(source, policy, { maxSockets, ...(write === undefined ? {} : { writeCredentials: write }) }).objectStore;
     const endpoint = policy.s3.endpoint;
-    return openStore(`s3://${bucket}`, { ...(endpoint === undefined ? {} : { endpoint }), ...(policy.s3.region === undefined ? {} : { region: policy.s3.region }) });
+    return openStore(`s3://${bucket}`, {
+      ...(endpoint === undefined ? {} : { endpoint }),
+      ...(policy.s3.region === undefined ? {} : { region: policy.s3.region }),
+      credentialsFrom: { spec: write, label: `restore target ${bucket}` },
+      maxSockets,
+    });
   };
 }
 
@@ -230,6 +257,8 @@ function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
   return openStore(flags.to!, {
     ...(endpoint === undefined ? {} : { endpoint }),
     ...(region === undefined ? {} : { region }),
+    // Not the repository's nor a source's: a restore target is written by whoever restores.
+    credentialsFrom: { spec: targetCredentials(flags), label: `restore target ${flags.to!}` },
     maxSockets: policy.concurrency.transfer * 2,
     uploadConcurrency: 2,
   });

@@ -38,7 +38,7 @@ export async function sampleInventoryKeys(
   opts: { scratchDir: string; maxPoints?: number; signal?: AbortSignal; reportStore?: ObjectStore },
 ): Promise<InventoryKeySample> {
   const at = inventoryLocation(inventory.url);
-  const store = opts.reportStore ?? new S3Store({ bucket: at.bucket, ...definedOnly({ endpoint: inventory.endpoint, region: inventory.region }) });
+  const store = opts.reportStore ?? new S3Store({ bucket: at.bucket, ...definedOnly({ endpoint: inventory.endpoint, region: inventory.region, credentials: inventory.credentials, profile: inventory.profile }) });
   const report = await newestInventoryReport(store, at, bucket, opts.signal);
   const reservoir = new Reservoir(opts.maxPoints ?? DEFAULT_POINTS);
   const points: { key: string; rows: number }[] = [];

@@ -142,7 +142,7 @@ export async function openInventoryStore(
   },
 ): Promise<InventoryStore> {
   const at = inventoryLocation(inventory.url);
-  const reportStore = opts.reportStore ?? new S3Store({ bucket: at.bucket, ...definedOnly({ endpoint: inventory.endpoint, region: inventory.region }) });
+  const reportStore = opts.reportStore ?? new S3Store({ bucket: at.bucket, ...definedOnly({ endpoint: inventory.endpoint, region: inventory.region, credentials: inventory.credentials, profile: inventory.profile }) });
   const report = await newestInventoryReport(reportStore, at, bucket, opts.signal);
   opts.accept?.(report);
   const dir = mkdtempSync(join(opts.scratchDir, 'inventory-'));

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { compileExcludes } from '../policy/glob.js';
-import type { Policy, Source } from '../policy/types.js';
+import type { Policy, S3Source, Source } from '../policy/types.js';
+import { storeCredentials, type CredentialsProvider, type CredentialsSpec } from '../storage/credentials.js';
 import { FsStore } from '../storage/fs-store.js';
 import { S3Store } from '../storage/s3-store.js';
 import type { ObjectStore } from '../storage/types.js';
@@ -26,25 +27,38 @@ export interface SourceInventory {
   url: string;
   endpoint?: string;
   region?: string;
+  /** The source's credentials: its inventory reports are read as the source is. */
+  credentials?: CredentialsProvider;
+  profile?: string;
+}
+
+/** The S3Store credential options of a bucket source (its own, or `override`'s). */
+function sourceCredentials(source: S3Source, where: { endpoint?: string; region?: string }, override: CredentialsSpec | undefined): ReturnType<typeof storeCredentials> {
+  const spec = override ?? source.credentials;
+  const label = override === undefined ? `source bucket ${source.bucket}` : `restore target ${source.bucket}`;
+  return storeCredentials(spec, { label, ...where });
 }
 
 export function sourceName(source: Source): string {
   return source.kind === 's3' ? source.bucket : (source.name ?? basename(source.path));
 }
 
-export function openSource(source: Source, policy: Policy, opts: { maxSockets?: number } = {}): OpenedSource {
-  const store: ObjectStore =
-    source.kind === 's3'
-      ? new S3Store({
-          bucket: source.bucket,
-          ...definedOnly({ endpoint: source.endpoint ?? policy.s3.endpoint, region: source.region ?? policy.s3.region }),
-          ...(opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets }),
-        })
-      : new FsStore({ root: source.path, fsync: false, userFiles: true });
-  const inventory =
-    source.kind === 's3' && source.inventory !== undefined
-      ? { inventory: { url: source.inventory, ...definedOnly({ endpoint: source.endpoint ?? policy.s3.endpoint, region: source.region ?? policy.s3.region }) } }
-      : {};
+/**
+ * Opens a source. A bucket is read with its own `credentials:` (the policy's), else the default
+ * chain; `writeCredentials` replaces them where a restore writes into the bucket (`--in-place`
+ * with `--to-profile` or `--to-role-arn`).
+ */
+export function openSource(source: Source, policy: Policy, opts: { maxSockets?: number; writeCredentials?: CredentialsSpec } = {}): OpenedSource {
+  let store: ObjectStore;
+  let inventory = {};
+  if (source.kind === 's3') {
+    const where = definedOnly({ endpoint: source.endpoint ?? policy.s3.endpoint, region: source.region ?? policy.s3.region });
+    const credentials = sourceCredentials(source, where, opts.writeCredentials);
+    store = new S3Store({ bucket: source.bucket, ...where, ...(opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets }), ...credentials });
+    if (source.inventory !== undefined) inventory = { inventory: { url: source.inventory, ...where, ...credentials } };
+  } else {
+    store = new FsStore({ root: source.path, fsync: false, userFiles: true });
+  }
   return { bucket: sourceName(source), objectStore: store, prefixes: outermostPrefixes(source.prefixes), isExcluded: compileExcludes(source.exclude), ...inventory };
 }
 

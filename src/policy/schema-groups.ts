@@ -8,12 +8,13 @@ import { isMap, isScalar, isSeq } from 'yaml';
 import { bucketNameProblem, splitS3Url } from '../storage/s3-url.js';
 import type { AnomalyLevel } from './anomaly.js';
 import { checkAnomaly } from './schema-anomaly.js';
+import { checkCredentials } from './schema-credentials.js';
 import type { Group, Policy, Retention, Source } from './types.js';
 import { checkDuration, checkEndpoint, checkGlobList, checkLocalPath, checkRegion } from './values.js';
 import { read, withoutUndefined, type Checker, type Field } from './yaml-check.js';
 
 const GROUP_KEYS = ['name', 'sources', 'retention', 'anomaly'] as const;
-const SOURCE_KEYS = ['bucket', 'path', 'name', 'prefixes', 'exclude', 'endpoint', 'region', 'inventory', 'retention', 'anomaly'] as const;
+const SOURCE_KEYS = ['bucket', 'path', 'name', 'prefixes', 'exclude', 'endpoint', 'region', 'inventory', 'credentials', 'retention', 'anomaly'] as const;
 const PREFIX_KEYS = ['prefix', 'retention', 'anomaly'] as const;
 export const RETENTION_KEYS = [
   'keep_last',
@@ -144,8 +145,9 @@ function checkSource(
   const endpoint = read(m, 'endpoint', (x) => checkEndpoint(c, x));
   const region = read(m, 'region', (x) => checkRegion(c, x));
   const inventory = read(m, 'inventory', (x) => checkInventoryUrl(c, x));
+  const credentials = read(m, 'credentials', (x) => checkCredentials(c, x));
   if (pathField !== undefined && bucketField === undefined) {
-    for (const key of ['endpoint', 'region', 'inventory'] as const) {
+    for (const key of ['endpoint', 'region', 'inventory', 'credentials'] as const) {
       const x = m.get(key);
       if (x !== undefined) c.report(x, 'only applies to bucket sources; remove it');
     }
@@ -186,6 +188,7 @@ function checkSource(
     endpoint: endpoint ?? s3.endpoint,
     region: region ?? s3.region,
     inventory,
+    credentials,
     ...settings,
   });
 }

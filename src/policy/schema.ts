@@ -6,6 +6,7 @@
  */
 import { isScalar } from 'yaml';
 import { checkPricing } from './pricing.js';
+import { checkCredentials } from './schema-credentials.js';
 import { ANOMALY_KEYS, checkAnomaly } from './schema-anomaly.js';
 import { checkGroups, checkRetention, floorOf, RETENTION_KEYS, type Context } from './schema-groups.js';
 import { POLICY_DEFAULTS, type Policy, type RepositoryPolicy } from './types.js';
@@ -24,6 +25,7 @@ const REPOSITORY_KEYS = [
   'sse_kms_key_id',
   'pack_size',
   'compression_level',
+  'credentials',
 ] as const;
 const S3_KEYS = ['endpoint', 'region'] as const;
 const CONCURRENCY_KEYS = ['list', 'transfer'] as const;
@@ -34,7 +36,7 @@ const KEY_HOMES = new Map<string, string>([
   ...RETENTION_KEYS.map((k) => [k, 'groups[].retention'] as const),
   ...ANOMALY_KEYS.filter((k) => k !== 'deleted' && k !== 'added').map((k) => [k, 'anomaly'] as const),
   ...CONCURRENCY_KEYS.map((k) => [k, 'concurrency'] as const),
-  ...REPOSITORY_KEYS.filter((k) => k !== 'endpoint' && k !== 'region').map((k) => [k, 'repository'] as const),
+  ...REPOSITORY_KEYS.filter((k) => k !== 'endpoint' && k !== 'region' && k !== 'credentials').map((k) => [k, 'repository'] as const),
   ...(['bucket', 'path', 'prefixes', 'exclude'] as const).map((k) => [k, 'groups[].sources[]'] as const),
   ...(['name', 'sources'] as const).map((k) => [k, 'groups[]'] as const),
 ]);
@@ -65,7 +67,7 @@ export const POLICY_YAML: YamlCheckOptions = {
 type SecretKind = 'aws' | 'password' | 'generic';
 
 /** The keys that name where a secret comes from, which are exactly what we want people to use. */
-const SECRET_SOURCES = new Set(['password_env', 'password_file', 'password_command']);
+const SECRET_SOURCES = new Set(['password_env', 'password_file', 'password_command', 'credentials', 'credential_process']);
 
 function secretKind(key: string): SecretKind | undefined {
   const k = snakeCase(key);
@@ -79,13 +81,14 @@ function secretKind(key: string): SecretKind | undefined {
 const SECRET_MESSAGES: Record<SecretKind, string> = {
   aws:
     'secrets do not belong in the policy; remove this key: S3 credentials come from the AWS credential chain ' +
-    '(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role)',
+    '(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role), ' +
+    'or from a `credentials:` section naming a profile, role_arn or credential_process (docs/permissions.md)',
   password:
     'secrets do not belong in the policy; remove this key and give the repository password with ' +
     'password_env (an environment variable name, default LAKEGUARD_PASSWORD), password_file or password_command',
   generic:
     'secrets do not belong in the policy; remove this key: the repository password comes from ' +
-    'password_env, password_file or password_command, S3 credentials from the AWS credential chain',
+    'password_env, password_file or password_command, S3 credentials from the AWS credential chain or `credentials:`',
 };
 
 function secretMessage(key: string): string | undefined {
@@ -168,8 +171,9 @@ function checkRepository(c: Checker, f: Field, ctx: Context): RepositoryPolicy |
   const endpoint = read(m, 'endpoint', (x) => checkEndpoint(c, x));
   const region = read(m, 'region', (x) => checkRegion(c, x));
   const sseKmsKeyId = read(m, 'sse_kms_key_id', (x) => c.string(x, 'a KMS key id, ARN or alias'));
+  const credentials = read(m, 'credentials', (x) => checkCredentials(c, x));
   if (kind === 'file') {
-    for (const key of ['endpoint', 'region', 'sse_kms_key_id'] as const) {
+    for (const key of ['endpoint', 'region', 'sse_kms_key_id', 'credentials'] as const) {
       const x = m.get(key);
       if (x !== undefined) c.report(x, 'only applies to s3:// repositories (repository.url is a file:// URL); remove it');
     }
@@ -206,6 +210,7 @@ function checkRepository(c: Checker, f: Field, ctx: Context): RepositoryPolicy |
     sseKmsKeyId,
     packSize,
     compressionLevel,
+    credentials,
   });
 }
 

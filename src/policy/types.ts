@@ -4,6 +4,7 @@
  * the result, so consumers never re-check or mutate it.
  */
 import type { AnomalyLevel } from './anomaly.js';
+import type { CredentialsSpec } from '../storage/credentials.js';
 import type { PriceTable } from './pricing.js';
 
 export interface Policy {
@@ -47,7 +48,12 @@ export interface RepositoryPolicy {
   packSize?: number;
   /** YAML `compression_level`, zstd 1..19. */
   compressionLevel?: number;
+  /** YAML `credentials`: the identity that reads and writes the repository (s3:// only). */
+  credentials?: CredentialsPolicy;
 }
+
+/** YAML `credentials:` of a bucket source or the repository (the shape is storage's: credentials.ts). */
+export type CredentialsPolicy = CredentialsSpec;
 
 export const ENCRYPTIONS = ['aes-256-gcm', 'none'] as const;
 export type Encryption = (typeof ENCRYPTIONS)[number];
@@ -91,6 +97,8 @@ export interface S3Source extends SourceRetention {
    * reports are delivered; backups list from the newest report instead of LIST (docs/scale-out.md).
    */
   inventory?: string;
+  /** YAML `credentials`: the identity that reads this bucket (and its inventory). */
+  credentials?: CredentialsPolicy;
 }
 /** A local directory (absolute path), used by the demo and tests. */
 export interface PathSource extends SourceRetention {

@@ -566,6 +566,11 @@ export class Repository {
     return this.store.versioningEnabled().catch(() => false);
   }
 
+  /** Whether the bucket keeps versions; null when the store may not ask (GetBucketVersioning refused). */
+  async bucketVersioning(): Promise<boolean | null> {
+    return this.store.versioningEnabled().catch(() => null);
+  }
+
   /** Whether the store can read retention dates (S3; MemStore in tests). */
   get canReadRetention(): boolean {
     return this.store.capabilities.objectLock;

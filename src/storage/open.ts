@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
+import { storeCredentials, type CredentialsSpec } from './credentials.js';
 import { FsStore } from './fs-store.js';
 import { RetryingStore } from './retrying-store.js';
 import { S3Store, type S3StoreOptions } from './s3-store.js';
@@ -11,6 +12,8 @@ export interface OpenStoreOptions {
   endpoint?: string;
   region?: string;
   credentials?: S3StoreOptions['credentials'];
+  /** Where this store's credentials come from (overrides `credentials`); absent: the default chain. */
+  credentialsFrom?: { spec: CredentialsSpec | undefined; label: string };
   maxSockets?: number;
   /** Parts of one multipart upload in flight (each holds a part of memory). */
   uploadConcurrency?: number;
@@ -43,6 +46,13 @@ export function openStore(url: string, opts: OpenStoreOptions = {}): ObjectStore
       ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
       ...(opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets }),
       ...(opts.uploadConcurrency === undefined ? {} : { uploadConcurrency: opts.uploadConcurrency }),
+      ...(opts.credentialsFrom === undefined
+        ? {}
+        : storeCredentials(opts.credentialsFrom.spec, {
+            label: opts.credentialsFrom.label,
+            ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
+            ...(opts.region === undefined ? {} : { region: opts.region }),
+          })),
     });
   }
   if (url.startsWith('file:')) {

@@ -92,12 +92,12 @@ export function leanEndpoint(s: EndpointSettings, region: string | undefined): L
 }
 
 /**
- * The first endpoint setting of the selected profile (AWS_PROFILE, else `default`) in the shared
- * config and credentials files (the SDK merges both), or of a `services` section; null when
- * there is none. A file that exists but cannot be read counts as one: in doubt, the SDK decides.
+ * The first endpoint setting of a profile (default: the selected one, AWS_PROFILE, else
+ * `default`) in the shared config and credentials files (the SDK merges both), or of a
+ * `services` section; null when there is none. A file that exists but cannot be read counts as
+ * one: in doubt, the SDK decides.
  */
-function profileEndpointSetting(env: NodeJS.ProcessEnv): string | null {
-  const profile = env.AWS_PROFILE || 'default';
+export function profileEndpointSetting(env: NodeJS.ProcessEnv, profile = env.AWS_PROFILE || 'default'): string | null {
   const home = env.HOME || homedir();
   const files: [string, boolean][] = [
     [env.AWS_CONFIG_FILE || join(home, '.aws', 'config'), true],

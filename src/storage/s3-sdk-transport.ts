@@ -45,6 +45,8 @@ export interface SdkClientSettings {
   /** Undefined on AWS without a configured region: the SDK finds it (environment, then profile). */
   region: string | undefined;
   credentials: S3ClientConfig['credentials'] | undefined;
+  /** The shared-config profile to read region and endpoint settings from (default: AWS_PROFILE's). */
+  profile?: string | undefined;
   pathStyle: boolean;
   agents: { http: http.Agent; https: http.Agent };
   connectTimeoutMs: number;
@@ -66,6 +68,11 @@ export function sdkClientConfig(s: SdkClientSettings): S3ClientConfig {
     systemClockOffset: s.clock.base() + s.clock.offsetMs - Date.now(),
     maxAttempts: 1,
     ...(s.credentials === undefined ? {} : { credentials: s.credentials }),
+    // The SDK reads region and FIPS/dual-stack settings from this profile, but a configured
+    // endpoint (endpoint_url, AWS_ENDPOINT_URL) from AWS_PROFILE's: that may be another role's
+    // server. A store with its own profile takes its endpoint from the policy alone
+    // (credentials.ts refuses a per-role profile that sets one).
+    ...(s.profile === undefined ? {} : { profile: s.profile, ignoreConfiguredEndpointUrls: true }),
     ...(s.region === undefined ? {} : { region: s.region }),
   };
   if (s.endpoint !== undefined) {

@@ -80,6 +80,12 @@ export interface S3StoreOptions {
   region?: string;
   /** Static credentials or a provider; default: the AWS default credential chain. */
   credentials?: S3ClientConfig['credentials'];
+  /**
+   * The shared-config profile the SDK reads this store's settings from (region, endpoint_url),
+   * when its credentials come from a profile of its own; default: AWS_PROFILE's. So a store
+   * never takes the endpoint of another role's profile.
+   */
+  profile?: string;
   forcePathStyle?: boolean;
   /** Buffers up to this size go in one PutObject (default 64 MiB); larger ones and streams in multipart. */
   multipartThreshold?: number;
@@ -181,9 +187,10 @@ export class S3Store implements ObjectStore {
     // With an endpoint the region is ours to choose; on AWS the SDK finds it (after the environment: a profile's).
     const region = this.endpoint !== undefined ? (opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1') : opts.region;
     const timeouts = { connectTimeoutMs: Math.min(10_000, this.timeoutMs), socketTimeoutMs: this.timeoutMs };
-    const sdk = new SdkTransport(this.bucket, { endpoint: this.endpoint, region, credentials: opts.credentials, pathStyle, agents, clock, ...timeouts });
+    const profile = opts.profile;
+    const sdk = new SdkTransport(this.bucket, { endpoint: this.endpoint, region, credentials: opts.credentials, profile, pathStyle, agents, clock, ...timeouts });
     const endpoint = { endpoint: this.endpoint, bucket: this.bucket, pathStyle };
-    if (sdkEndpointReason(endpoint) !== null) return sdk;
+    if (sdkEndpointReason(endpoint, profile === undefined ? env : { ...env, AWS_PROFILE: profile }) !== null) return sdk;
     const credentials = leanCredentials(opts.credentials as Credentials | (() => Promise<Credentials>) | undefined);
     return new LeanTransport(this.bucket, { ...endpoint, region: region ?? (env.AWS_REGION || undefined), credentials, agents, clock, ...timeouts }, sdk);
   }

@@ -68,7 +68,7 @@ function client(): S3Client {
  */
 export async function createTestBucket(
   prefix: string,
-  opts: { versioning?: boolean; objectLock?: boolean } = {},
+  opts: { versioning?: boolean; objectLock?: boolean; /** Owner of the bucket (default: S3_TEST's user). */ client?: S3Client } = {},
 ): Promise<string> {
   const suffix = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   // Bucket names: [a-z0-9.-], starting and ending with a letter or digit.
@@ -80,7 +80,7 @@ export async function createTestBucket(
       .slice(0, 63 - suffix.length - 1)
       .replace(/-+$/, '') || 'lg';
   const name = `${clean}-${suffix}`;
-  const s3 = client();
+  const s3 = opts.client ?? client();
   await s3.send(new CreateBucketCommand({ Bucket: name, ObjectLockEnabledForBucket: opts.objectLock || undefined }));
   if (opts.versioning && !opts.objectLock) {
     await s3.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }));
@@ -91,10 +91,10 @@ export async function createTestBucket(
 /**
  * Deletes every object version, delete marker and unfinished multipart upload, then the
  * bucket. Best effort: a cleanup failure (e.g. an object still under COMPLIANCE retention)
- * is reported on stderr, never thrown, so it cannot mask the test's own result.
+ * is reported on stderr, never thrown, so it cannot mask the test's own result. `s3`: a client
+ * of the bucket's owner (default S3_TEST's user).
  */
-export async function emptyAndDeleteBucket(name: string): Promise<void> {
-  const s3 = client();
+export async function emptyAndDeleteBucket(name: string, s3: S3Client = client()): Promise<void> {
   try {
     for (let keyMarker: string | undefined, versionMarker: string | undefined; ; ) {
       const page = await s3.send(

@@ -381,11 +381,13 @@ groups:
     const message = errorOf(text);
     expect(message).not.toMatch(/AKIA|wJalr|nested-value|more/);
     expect(message).toMatchInlineSnapshot(`
-      "invalid policy policy.yaml: 4 problems
-        policy.yaml:4:3 repository.access_key: secrets do not belong in the policy; remove this key: S3 credentials come from the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role)
-        policy.yaml:6:3 s3.aws_secret_access_key: secrets do not belong in the policy; remove this key: S3 credentials come from the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role)
-        policy.yaml:11:9 groups[0].sources[0].secretAccessKey: secrets do not belong in the policy; remove this key: S3 credentials come from the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role)
-        policy.yaml:12:5 groups[0].credentials: secrets do not belong in the policy; remove this key: S3 credentials come from the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role)"
+      "invalid policy policy.yaml: 6 problems
+        policy.yaml:4:3 repository.access_key: secrets do not belong in the policy; remove this key: S3 credentials come from the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role), or from a \`credentials:\` section naming a profile, role_arn or credential_process (docs/permissions.md)
+        policy.yaml:6:3 s3.aws_secret_access_key: secrets do not belong in the policy; remove this key: S3 credentials come from the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role), or from a \`credentials:\` section naming a profile, role_arn or credential_process (docs/permissions.md)
+        policy.yaml:11:9 groups[0].sources[0].secretAccessKey: secrets do not belong in the policy; remove this key: S3 credentials come from the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role), or from a \`credentials:\` section naming a profile, role_arn or credential_process (docs/permissions.md)
+        policy.yaml:12:5 groups[0].credentials: unknown key "credentials"; allowed here: name, sources, retention, anomaly
+        policy.yaml:13:7 groups[0].credentials.secret: secrets do not belong in the policy; remove this key: the repository password comes from password_env, password_file or password_command, S3 credentials from the AWS credential chain or \`credentials:\`
+        policy.yaml:14:7 groups[0].credentials.token: secrets do not belong in the policy; remove this key: the repository password comes from password_env, password_file or password_command, S3 credentials from the AWS credential chain or \`credentials:\`"
     `);
   });
 

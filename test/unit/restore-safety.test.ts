@@ -178,4 +178,15 @@ describe('restore into a directory: safety and explicit answers', () => {
     expect(summaryOf(r)).toMatchObject({ dryRun: true, objects: 8, restored: 7, skippedIdentical: 1, bytesSkipped: 4, deleted: 1, requests: { get: 0, put: 0 } });
     expect(hashTree(target)).toEqual(before);
   });
+
+  it('--to-profile and --to-role-arn name who writes an S3 target: refused with --to-dir, and a malformed ARN (exit 2)', async () => {
+    const target = join(dir.path, 'profiled');
+    const withDir = await cli(['restore', '--to-dir', target, '--to-profile', 'restore']);
+    expect(withDir.code).toBe(2);
+    expect(withDir.stderr).toContain('--to-profile and --to-role-arn name who writes an S3 target: use them with --to or --in-place, not --to-dir');
+    const badArn = await cli(['restore', '--to', 's3://restore-target/', '--to-role-arn', 'arn:aws:iam::1:user/bob']);
+    expect(badArn.code).toBe(2);
+    expect(badArn.stderr).toContain('--to-role-arn arn:aws:iam::1:user/bob: not a role ARN');
+    expect(existsSync(target)).toBe(false);
+  });
 });

@@ -49,6 +49,8 @@ const CASES: Case[] = [
   { name: 'AWS_ENDPOINT_URL_S3', store: { region: 'us-east-1' }, env: { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9999' }, expect: 'sdk' },
   { name: 'use_fips_endpoint in the default profile', store: { region: 'us-east-1' }, config: '[default]\nuse_fips_endpoint = true\n', expect: 'sdk' },
   { name: 'use_dualstack_endpoint in the selected profile', store: { region: 'us-east-1' }, env: { AWS_PROFILE: 'lake' }, config: '[profile lake]\nregion = us-east-1\nuse_dualstack_endpoint = true\n', expect: 'sdk' },
+  { name: "the store's own profile: its region, not AWS_PROFILE's endpoint", store: { profile: 'backup' }, env: { AWS_PROFILE: 'lake' }, config: '[profile lake]\nregion = sa-east-1\nendpoint_url = http://127.0.0.1:9999\n[profile backup]\nregion = eu-west-2\n', expect: 'https://my-lake.s3.eu-west-2.amazonaws.com/k' },
+  { name: "endpoint_url in the store's own profile", store: { profile: 'backup', region: 'us-east-1' }, config: '[profile backup]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:9999\n', expect: 'sdk' },
   { name: 'endpoint_url in the selected profile', store: {}, env: { AWS_PROFILE: 'lake' }, config: '[profile lake]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:9999\n', expect: 'sdk' },
   { name: 'a services section', store: { region: 'us-east-1' }, config: '[default]\nservices = mine\n[services mine]\ns3 =\n  endpoint_url = http://127.0.0.1:9999\n', expect: 'sdk' },
   { name: 'endpoint_url in the credentials file', store: { region: 'us-east-1' }, credentialsFile: '[default]\nendpoint_url = http://127.0.0.1:9999\n', expect: 'sdk' },

@@ -325,3 +325,50 @@ describe('serve view', () => {
     expect(() => view.listVersions({ bucket: 'lake', at: second, prefix: '', afterKey: 'a/b', afterVersion: 'bogus', maxKeys: 10 })).toThrow(ViewInputError);
   });
 });
+
+describe('serve view of an unversioned source', () => {
+  it('lists one "null" version per key (its state at the instant) and reads it by versionId=null', async () => {
+    const dir = tempDir('serve-view-unversioned');
+    let clock = Date.parse('2026-11-20T10:00:00Z');
+    const bucket = new MemStore({ versioning: false, now: () => new Date(clock), name: 'flat' });
+    const repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    const catalog = openCatalog(dir.path, repo);
+    const group: Group = { name: 'g', sources: [] };
+    const source: OpenedSource = { bucket: 'flat', objectStore: bucket, prefixes: [''], isExcluded: () => false };
+    const backup = () => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source] });
+    try {
+      await bucket.put('k', Buffer.from('one'));
+      await backup();
+      clock += 60_000;
+      await bucket.put('k', Buffer.from('two'));
+      await bucket.put('gone', Buffer.from('x'));
+      await backup();
+      const middle = clock + 1;
+      clock += 60_000;
+      await bucket.delete('gone');
+      await backup();
+      const view = await openServeView({ policy: testPolicy(repo.location, [group]), repo, catalog });
+      try {
+        const at = view.resolveAt(new Date(middle).toISOString());
+        const versions = (cut: ViewCut) => view.listVersions({ bucket: 'flat', at: cut, prefix: '', maxKeys: 100 }).versions.map((v) => [v.key, v.versionId, v.deleteMarker, v.isLatest]);
+        expect(versions(at)).toEqual([
+          ['gone', null, false, true],
+          ['k', null, false, true],
+        ]);
+        expect(versions(view.defaultCut)).toEqual([
+          ['gone', null, true, true],
+          ['k', null, false, true],
+        ]);
+        const found = view.lookup({ bucket: 'flat', key: 'k', at, versionId: 'null' });
+        if (found.kind !== 'object') throw new Error('k should be an object');
+        expect((await readAll(view.open(found.head))).toString()).toBe('two');
+        expect(view.lookup({ bucket: 'flat', key: 'gone', at: view.defaultCut, versionId: 'null' })).toEqual({ kind: 'deleted', versionId: null });
+      } finally {
+        await view.close();
+      }
+    } finally {
+      catalog.close();
+      dir.cleanup();
+    }
+  });
+});
