@@ -326,6 +326,27 @@ create_user() {
   die "could not create user $uid (see $DIR/log/radosgw-admin.out)"
 }
 
+# Storage classes besides STANDARD, so a PUT with x-amz-storage-class (lakeguard's
+# repository.storage_class) is accepted and recorded (HEAD answers it). All share the one data
+# pool: RGW has no archive tier, the class is only a label here. Idempotent. The gateway reads
+# its zone at start: a running one needs a restart to see classes added later.
+STORAGE_CLASSES=(STANDARD_IA INTELLIGENT_TIERING GLACIER_IR GLACIER DEEP_ARCHIVE)
+add_storage_classes() {
+  local known sc
+  known="$(radosgw-admin zonegroup placement list 2>>"$DIR/log/radosgw-admin.out")" \
+    || die "could not read the zonegroup placement (see $DIR/log/radosgw-admin.out)"
+  for sc in "${STORAGE_CLASSES[@]}"; do
+    grep -qF "\"$sc\"" <<<"$known" && continue
+    radosgw-admin zonegroup placement add --rgw-zonegroup default --placement-id default-placement \
+      --storage-class "$sc" >/dev/null 2>>"$DIR/log/radosgw-admin.out" \
+      && radosgw-admin zone placement add --rgw-zone default --placement-id default-placement \
+        --storage-class "$sc" --data-pool default.rgw.buckets.data >/dev/null 2>>"$DIR/log/radosgw-admin.out" \
+      || die "could not add storage class $sc (see $DIR/log/radosgw-admin.out)"
+    ADDED_STORAGE_CLASSES+=("$sc")
+  done
+}
+ADDED_STORAGE_CLASSES=()
+
 # The gateway creates its data pools lazily on the first CreateBucket / PutObject (~2 s
 # each): pay that here once, not in the first test. Uses the repo's AWS SDK when installed.
 warm_up() {
@@ -364,6 +385,10 @@ cmd_start() {
   lock
   if s3_answers; then
     log "S3 already answers at $ENDPOINT (data dir $DIR); nothing to do"
+    # A server started by an older version of this script: add what it lacks, if it is ours.
+    if [[ -f "$CONF" ]] && add_storage_classes && ((${#ADDED_STORAGE_CLASSES[@]} > 0)); then
+      log "added storage classes ${ADDED_STORAGE_CLASSES[*]}: restart the server (stop, then start) for radosgw to accept them"
+    fi
     print_env
     return 0
   fi
@@ -410,6 +435,8 @@ cmd_start() {
   log "creating the test users"
   create_user lakeguard-test "$ACCESS_KEY" "$SECRET_KEY"
   create_user lakeguard-other "$OTHER_ACCESS_KEY" "$OTHER_SECRET_KEY"
+  log "adding storage classes ${STORAGE_CLASSES[*]}"
+  add_storage_classes
 
   log "starting radosgw on $ENDPOINT"
   spawn radosgw radosgw -n client.rgw.lakeguard

@@ -178,6 +178,7 @@ export function openPolicyRepository(opts: GlobalOptions, policy: Policy, report
     password: async () => readPassword(opts, policy),
     onWarning: (message) => reporter.event({ type: 'warning', message }),
     ...(policy.repository.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: policy.repository.sseKmsKeyId }),
+    ...(policy.repository.storageClass === undefined ? {} : { packStorageClass: policy.repository.storageClass }),
   });
 }
 

@@ -10,7 +10,7 @@ import { checkCredentials } from './schema-credentials.js';
 import { ANOMALY_KEYS, checkAnomaly } from './schema-anomaly.js';
 import { checkGroups, checkRetention, floorOf, RETENTION_KEYS, type Context } from './schema-groups.js';
 import { POLICY_DEFAULTS, type Policy, type RepositoryPolicy } from './types.js';
-import { checkEncryption, checkEndpoint, checkEnvName, checkLocalPath, checkPackSize, checkRegion, checkTimeZone, normalizeRepositoryUrl } from './values.js';
+import { checkEncryption, checkEndpoint, checkEnvName, checkLocalPath, checkPackSize, checkPackStorageClass, checkRegion, checkTimeZone, normalizeRepositoryUrl } from './values.js';
 import { describe, read, snakeCase, withoutUndefined, type Checker, type Field, type YamlCheckOptions } from './yaml-check.js';
 
 const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'anomaly', 'timezone', 'pricing'] as const;
@@ -23,6 +23,7 @@ const REPOSITORY_KEYS = [
   'password_command',
   'encryption',
   'sse_kms_key_id',
+  'storage_class',
   'pack_size',
   'compression_level',
   'credentials',
@@ -138,7 +139,7 @@ export function checkPolicy(c: Checker, contents: unknown, ctx: Context): Policy
   const anomaly = read(m, 'anomaly', (x) => checkAnomaly(c, x));
   const timezone = read(m, 'timezone', (x) => checkTimeZone(c, x)) ?? 'UTC';
   // Optional price table for `lakeguard cost` (src/policy/pricing.ts).
-  const pricing = read(m, 'pricing', (x) => checkPricing(c, x));
+  const pricing = read(m, 'pricing', (x) => checkPricing(c, x, repository?.storageClass));
 
   if (repository === undefined || s3 === undefined || groups === undefined || concurrency === undefined) return undefined;
   return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, anomaly, timezone, pricing });
@@ -172,8 +173,9 @@ function checkRepository(c: Checker, f: Field, ctx: Context): RepositoryPolicy |
   const region = read(m, 'region', (x) => checkRegion(c, x));
   const sseKmsKeyId = read(m, 'sse_kms_key_id', (x) => c.string(x, 'a KMS key id, ARN or alias'));
   const credentials = read(m, 'credentials', (x) => checkCredentials(c, x));
+  const storageClass = read(m, 'storage_class', (x) => checkPackStorageClass(c, x));
   if (kind === 'file') {
-    for (const key of ['endpoint', 'region', 'sse_kms_key_id', 'credentials'] as const) {
+    for (const key of ['endpoint', 'region', 'sse_kms_key_id', 'credentials', 'storage_class'] as const) {
       const x = m.get(key);
       if (x !== undefined) c.report(x, 'only applies to s3:// repositories (repository.url is a file:// URL); remove it');
     }
@@ -208,6 +210,7 @@ function checkRepository(c: Checker, f: Field, ctx: Context): RepositoryPolicy |
     passwordCommand,
     encryption,
     sseKmsKeyId,
+    storageClass,
     packSize,
     compressionLevel,
     credentials,

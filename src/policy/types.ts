@@ -44,6 +44,8 @@ export interface RepositoryPolicy {
   encryption: Encryption;
   /** YAML `sse_kms_key_id`: passed through on every PUT (s3:// repositories only). */
   sseKmsKeyId?: string;
+  /** YAML `storage_class`: the S3 storage class of packs (s3:// only); unset means STANDARD. */
+  storageClass?: PackStorageClass;
   /** YAML `pack_size`, in bytes (1 MiB..1 GiB). */
   packSize?: number;
   /** YAML `compression_level`, zstd 1..19. */
@@ -59,6 +61,16 @@ export const ENCRYPTIONS = ['aes-256-gcm', 'none'] as const;
 export type Encryption = (typeof ENCRYPTIONS)[number];
 export function isEncryption(value: unknown): value is Encryption {
   return (ENCRYPTIONS as readonly unknown[]).includes(value);
+}
+
+/**
+ * The S3 storage classes packs may be written in. GLACIER and DEEP_ARCHIVE are archive
+ * classes: their packs must be thawed (RestoreObject) before a restore can read them.
+ */
+export const PACK_STORAGE_CLASSES = ['STANDARD', 'STANDARD_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE'] as const;
+export type PackStorageClass = (typeof PACK_STORAGE_CLASSES)[number];
+export function isPackStorageClass(value: unknown): value is PackStorageClass {
+  return (PACK_STORAGE_CLASSES as readonly unknown[]).includes(value);
 }
 
 export interface Group {

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { isScalar } from 'yaml';
 import { splitS3Url } from '../storage/s3-url.js';
 import { compileGlob, GlobError } from './glob.js';
-import { ENCRYPTIONS, isEncryption, type RepositoryPolicy } from './types.js';
+import { ENCRYPTIONS, PACK_STORAGE_CLASSES, isEncryption, isPackStorageClass, type PackStorageClass, type RepositoryPolicy } from './types.js';
 import { describe, type Checker, type Field } from './yaml-check.js';
 
 const MIB = 1024 * 1024;
@@ -18,6 +18,13 @@ export function checkEncryption(c: Checker, f: Field): RepositoryPolicy['encrypt
   const value = isScalar(f.node) ? f.node.value : undefined;
   if (isEncryption(value)) return value;
   c.report(f, `expected ${ENCRYPTIONS.map((e) => `"${e}"`).join(' or ')}, got ${describe(f.node)}`);
+  return undefined;
+}
+
+export function checkPackStorageClass(c: Checker, f: Field): PackStorageClass | undefined {
+  const value = isScalar(f.node) ? f.node.value : undefined;
+  if (isPackStorageClass(value)) return value;
+  c.report(f, `expected one of ${PACK_STORAGE_CLASSES.join(', ')}, got ${describe(f.node)}`);
   return undefined;
 }
 

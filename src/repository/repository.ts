@@ -80,6 +80,11 @@ export interface OpenOptions {
   password: () => Promise<string>;
   /** Passed on every PUT the repository makes (the target bucket's SSE-KMS key). */
   sseKmsKeyId?: string;
+  /**
+   * S3 storage class of the packs this repository writes (policy `storage_class`); every other
+   * object stays in the bucket's default class so sync and queries never wait for a thaw.
+   */
+  packStorageClass?: string;
   /** Told of each keys/ object that is skipped because it is not a usable key file. */
   onWarning?: (message: string) => void;
 }
@@ -233,7 +238,10 @@ export class Repository {
       throw err;
     }
     const config = parseConfig(raw, store.location);
-    const putDefaults: PutOptions = opts.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: opts.sseKmsKeyId };
+    const putDefaults: PutOptions = {
+      ...(opts.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: opts.sseKmsKeyId }),
+      ...(opts.packStorageClass === undefined ? {} : { storageClass: opts.packStorageClass }),
+    };
     if (config.encryption.algorithm === 'none') return new Repository(store, config, null, putDefaults);
 
     const password = await opts.password();
@@ -631,10 +639,13 @@ export class Repository {
   async put(key: string, body: Buffer, opts: PutOptions = {}): ReturnType<ObjectStore['put']> {
     // Locks are written by readers too (restore and verify of a version 1 repository).
     if (isLockable(key)) this.requireWritable();
+    // The storage class is for packs only: config, keys, index, runs... stay readable without a thaw.
+    const { storageClass, ...rest } = this.putDefaults;
+    const defaults = storageClass === undefined || fileName('packs', key) === null ? rest : this.putDefaults;
     const lock = this.config.objectLock;
-    if (lock === undefined || !isLockable(key)) return this.store.put(key, body, { ...this.putDefaults, ...opts });
+    if (lock === undefined || !isLockable(key)) return this.store.put(key, body, { ...defaults, ...opts });
     const retainUntil = writeRetainUntil(Date.now(), lock);
-    const result = await this.store.put(key, body, { ...this.putDefaults, ...opts, objectLock: { mode: lock.mode, retainUntil } });
+    const result = await this.store.put(key, body, { ...defaults, ...opts, objectLock: { mode: lock.mode, retainUntil } });
     this.retentionListener?.(key, retainUntil, result.versionId);
     return result;
   }

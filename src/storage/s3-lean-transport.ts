@@ -119,6 +119,7 @@ export class LeanTransport implements S3Transport {
         set('x-amz-object-lock-mode', fields.ObjectLockMode);
         // As the SDK writes it: ISO 8601, whole seconds without '.000'.
         set('x-amz-object-lock-retain-until-date', fields.ObjectLockRetainUntilDate?.toISOString().replace('.000Z', 'Z'));
+        set('x-amz-storage-class', fields.StorageClass);
         set('if-none-match', fields.IfNoneMatch);
         const res = await signedRequest(t, 'PUT', key, {}, h, body, {}, signal);
         res.resume();

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
-import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig, StorageClass } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { StorageError } from '../errors.js';
 import { withRetry, type RetryOptions } from '../util/retry.js';
@@ -307,6 +307,7 @@ export class S3Store implements ObjectStore {
       ...(opts.tags && Object.keys(opts.tags).length > 0 ? { Tagging: encodeTags(opts.tags) } : {}),
       ...(opts.sseKmsKeyId === undefined ? {} : { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: opts.sseKmsKeyId }),
       ...(opts.objectLock === undefined ? {} : { ObjectLockMode: opts.objectLock.mode, ObjectLockRetainUntilDate: opts.objectLock.retainUntil }),
+      ...(opts.storageClass === undefined ? {} : { StorageClass: opts.storageClass as StorageClass }),
       ...(opts.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
     };
 

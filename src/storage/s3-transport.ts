@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { StorageClass } from '@aws-sdk/client-s3';
 
 /**
  * The requests S3Store makes of one bucket, and nothing else: no retries, no counting, no key
@@ -65,6 +66,8 @@ export interface S3PutFields {
   SSEKMSKeyId?: string;
   ObjectLockMode?: 'GOVERNANCE' | 'COMPLIANCE';
   ObjectLockRetainUntilDate?: Date;
+  /** x-amz-storage-class, e.g. STANDARD_IA. */
+  StorageClass?: StorageClass;
   /** '*': create only. */
   IfNoneMatch?: string;
 }

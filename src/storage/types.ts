@@ -192,6 +192,8 @@ export interface PutOptions {
   sseKmsKeyId?: string;
   /** Object Lock retention of the new version (needs a bucket with Object Lock enabled). */
   objectLock?: ObjectRetention;
+  /** S3 storage class of the new object (x-amz-storage-class); other stores ignore it. Unset: the bucket's default (STANDARD). */
+  storageClass?: string;
   /** POSIX permission bits of the new file (directory stores only; S3 ignores it). */
   mode?: number;
   /** Size of a streamed body, when known (helps choose single PUT vs multipart). */

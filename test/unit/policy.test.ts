@@ -463,6 +463,17 @@ groups:
     expect(size('1.5MiB')).toBe(1.5 * 1024 * 1024);
   });
 
+  it('takes the storage class of packs from a closed list, for s3:// repositories only', () => {
+    expect(parsePolicy(repo('url: s3://backup-bucket\nstorage_class: DEEP_ARCHIVE'), 'p.yaml').repository.storageClass).toBe('DEEP_ARCHIVE');
+    expect(parsePolicy(repo('url: s3://backup-bucket'), 'p.yaml').repository.storageClass).toBeUndefined();
+    expect(errorOf(repo('url: s3://backup-bucket\nstorage_class: glacier'))).toContain(
+      'repository.storage_class: expected one of STANDARD, STANDARD_IA, INTELLIGENT_TIERING, GLACIER_IR, GLACIER, DEEP_ARCHIVE, got "glacier"',
+    );
+    expect(errorOf(repo('url: file:///var/backups/lake\nstorage_class: STANDARD_IA'))).toContain(
+      'repository.storage_class: only applies to s3:// repositories (repository.url is a file:// URL); remove it',
+    );
+  });
+
   it('rejects contradictory settings', () => {
     const text = repo(`url: file:///var/backups/lake
 endpoint: http://127.0.0.1:7480
