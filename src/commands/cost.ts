@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .command('cost')
     .description('per group and run: objects, bytes, packs and requests, and the estimated monthly cost against copying object by object')
     .option('-g, --group <name>', 'only this group')
-    .option('--class <storage class>', 'storage class to price the repository in (default: pricing.storage_class of the policy, else STANDARD)')
+    .option('--class <storage class>', 'storage class to price the repository in (default: pricing.storage_class of the policy, else repository.storage_class, else STANDARD)')
     .option('--runs-per-day <n>', 'price this many runs a day instead of the rate observed in the catalog')
     .addHelpText('after', '\nReads only the catalog. Prices: AWS us-east-1 list prices unless the policy has a pricing: section (README, "Cost").')
     .action(
@@ -21,7 +21,9 @@ export function register(program: Command): void {
         const runsPerDay = opts.runsPerDay === undefined ? undefined : runsPerDayOption(opts.runsPerDay);
         const ctx = await openAll(cmd, { reporter, wholeCatalog: true });
         try {
-          const prices = withClass(ctx.policy.pricing ?? DEFAULT_PRICES, opts.class);
+          const repositoryClass = ctx.policy.repository.storageClass;
+          const policyPrices = ctx.policy.pricing ?? (repositoryClass === undefined ? DEFAULT_PRICES : { ...DEFAULT_PRICES, storageClass: repositoryClass });
+          const prices = withClass(policyPrices, opts.class);
           const min = classPrices(prices, prices.storageClass).minObjectBytes;
           const known = catalogGroups(ctx.catalog);
           if (opts.group !== undefined && !known.includes(opts.group)) {

@@ -42,6 +42,13 @@ export const DEFAULT_PRICES: PriceTable = {
     STANDARD: { storageGbMonth: 0.023, putPer1000: 0.005, getPer1000: 0.0004, listPer1000: 0.005, retrievalPerGb: 0, minObjectBytes: 0, minStorageDays: 0 },
     STANDARD_IA: { storageGbMonth: 0.0125, putPer1000: 0.01, getPer1000: 0.001, listPer1000: 0.01, retrievalPerGb: 0.01, minObjectBytes: 128 * KIB, minStorageDays: 30 },
     GLACIER_IR: { storageGbMonth: 0.004, putPer1000: 0.02, getPer1000: 0.01, listPer1000: 0.02, retrievalPerGb: 0.03, minObjectBytes: 128 * KIB, minStorageDays: 90 },
+    // Objects under 128 KiB are not moved to cheaper tiers; the monitoring fee is not modelled.
+    INTELLIGENT_TIERING: { storageGbMonth: 0.023, putPer1000: 0.005, getPer1000: 0.0004, listPer1000: 0.005, retrievalPerGb: 0, minObjectBytes: 0, minStorageDays: 0 },
+    // Archive classes: each object carries 40 KiB of billed metadata (32 KiB at the class's
+    // rate, 8 KiB at STANDARD's), modelled as a 40 KiB minimum; GET and retrieval are for
+    // standard-tier restores (RestoreObject), which a restore of archived packs needs first.
+    GLACIER: { storageGbMonth: 0.0036, putPer1000: 0.03, getPer1000: 0.05, listPer1000: 0.03, retrievalPerGb: 0.01, minObjectBytes: 40 * KIB, minStorageDays: 90 },
+    DEEP_ARCHIVE: { storageGbMonth: 0.00099, putPer1000: 0.05, getPer1000: 0.1, listPer1000: 0.05, retrievalPerGb: 0.02, minObjectBytes: 40 * KIB, minStorageDays: 180 },
   },
 };
 
@@ -51,8 +58,12 @@ const PRICING_KEYS = ['currency', 'storage_class', 'source_class', 'classes'] as
 const CLASS_KEYS = ['storage_gb_month', 'put_per_1000', 'get_per_1000', 'list_per_1000', 'retrieval_per_gb', 'min_object_kib', 'min_storage_days'] as const;
 const CLASS_NAME = /^[A-Z][A-Z0-9_]{0,39}$/;
 
-/** Validates `pricing:` and returns the full table (defaults filled in), or undefined after reporting problems. */
-export function checkPricing(c: Checker, f: Field): PriceTable | undefined {
+/**
+ * Validates `pricing:` and returns the full table (defaults filled in), or undefined after
+ * reporting problems. `repositoryClass` (the policy's `repository.storage_class`) is the
+ * repository's class when `pricing.storage_class` does not say otherwise.
+ */
+export function checkPricing(c: Checker, f: Field, repositoryClass?: string): PriceTable | undefined {
   const m = c.map(f, PRICING_KEYS, `a map of ${PRICING_KEYS.join(', ')}`);
   if (m === undefined) return undefined;
   const before = c.problems.length;
@@ -79,7 +90,7 @@ export function checkPricing(c: Checker, f: Field): PriceTable | undefined {
   if (c.problems.length > before) return undefined;
   return {
     currency: currency ?? DEFAULT_PRICES.currency,
-    storageClass: storageClass ?? DEFAULT_PRICES.storageClass,
+    storageClass: storageClass ?? repositoryClass ?? DEFAULT_PRICES.storageClass,
     sourceClass: sourceClass ?? DEFAULT_PRICES.sourceClass,
     classes,
     basis: classesField === undefined ? DEFAULT_PRICES.basis : `${DEFAULT_PRICES.basis}, with overrides from the policy`,

@@ -166,9 +166,9 @@ describe('lakeguard cost on a fixed data set', { timeout: 180_000 }, () => {
     const group = await cli(['cost', '--group', 'nope']);
     expect(group.code).toBe(2);
     expect(group.stderr).toMatch(/no runs of group "nope" in the catalog\n {2}hint: groups with runs: lake/);
-    const cls = await cli(['cost', '--class', 'DEEP_ARCHIVE']);
+    const cls = await cli(['cost', '--class', 'ONEZONE_IA']);
     expect(cls.code).toBe(2);
-    expect(cls.stderr).toMatch(/--class "DEEP_ARCHIVE": no prices for this storage class\n {2}hint: known: STANDARD, STANDARD_IA, GLACIER_IR/);
+    expect(cls.stderr).toMatch(/--class "ONEZONE_IA": no prices for this storage class\n {2}hint: known: STANDARD, STANDARD_IA, GLACIER_IR, INTELLIGENT_TIERING, GLACIER, DEEP_ARCHIVE/);
     const rate = await cli(['cost', '--runs-per-day', 'daily']);
     expect(rate.code).toBe(2);
     expect(rate.stderr).toMatch(/--runs-per-day "daily": expected a number of runs a day/);

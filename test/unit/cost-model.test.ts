@@ -148,6 +148,25 @@ describe('policy pricing section', () => {
     expect(DEFAULT_PRICES.classes.STANDARD_IA!.storageGbMonth).toBe(0.0125);
   });
 
+  it('prices the repository in repository.storage_class unless pricing.storage_class says otherwise', () => {
+    const cold = base.replace(/(url: [^\n]*\n)/, '$1  storage_class: DEEP_ARCHIVE\n');
+    expect(cold).toContain('storage_class: DEEP_ARCHIVE');
+    expect(parsePolicy(`${cold}pricing:\n  currency: EUR\n`, 'p.yaml').pricing!.storageClass).toBe('DEEP_ARCHIVE');
+    expect(parsePolicy(`${cold}pricing:\n  storage_class: GLACIER_IR\n`, 'p.yaml').pricing!.storageClass).toBe('GLACIER_IR');
+  });
+
+  it('bills archive classes 40 KiB of metadata per object and keeps their minimum durations', () => {
+    // 3 packs of 10 KiB (below the 40 KiB minimum) and one of 1 MiB, in DEEP_ARCHIVE.
+    const packs = set(4, 3 * 10 * KIB + 1024 * KIB, 3, 3 * 10 * KIB);
+    expect(billableBytes(packs, DEFAULT_PRICES.classes.DEEP_ARCHIVE!.minObjectBytes)).toBe(3 * 40 * KIB + 1024 * KIB);
+    const e = estimateCost({ runs: [], packs, metadataObjects: 0, retained: set(0, 0), prices: withClass('DEEP_ARCHIVE'), now: NOW, runsPerDay: 1 });
+    expect(e.lakeguard.billableBytes).toBe(3 * 40 * KIB + 1024 * KIB);
+    expect(e.lakeguard.storagePerMonth).toBeCloseTo(((3 * 40 + 1024) / (1024 * 1024)) * 0.00099, 12);
+    expect(DEFAULT_PRICES.classes.GLACIER).toMatchObject({ minObjectBytes: 40 * KIB, minStorageDays: 90 });
+    expect(DEFAULT_PRICES.classes.DEEP_ARCHIVE).toMatchObject({ minObjectBytes: 40 * KIB, minStorageDays: 180 });
+    expect(DEFAULT_PRICES.classes.STANDARD_IA).toMatchObject({ minObjectBytes: 128 * KIB, minStorageDays: 30 });
+  });
+
   it('lets storage_class name a class the same policy defines', () => {
     const p = parsePolicy(`${base}pricing:\n  storage_class: MY_TIER\n  classes:\n    MY_TIER: { storage_gb_month: 0.002, put_per_1000: 0.05, get_per_1000: 0.02, retrieval_per_gb: 0.05 }\n`, 'p.yaml');
     expect(p.pricing!.storageClass).toBe('MY_TIER');
@@ -158,7 +177,7 @@ describe('policy pricing section', () => {
     const text = `${base}pricing:
   currency: USD
   storage_clas: STANDARD
-  source_class: DEEP_ARCHIVE
+  source_class: ONEZONE_IA
   classes:
     STANDARD_IA: { storage_gb_month: -1, put_per_1000: "cheap", min_object_kib: 1.5 }
     GLACIER_IR: { storage: 0.004 }
@@ -168,7 +187,7 @@ describe('policy pricing section', () => {
     expect(errorOf(text)).toMatchInlineSnapshot(`
       "invalid policy policy.yaml: 10 problems
         policy.yaml:10:3 pricing.storage_clas: unknown key "storage_clas"; did you mean "storage_class"?
-        policy.yaml:11:17 pricing.source_class: unknown storage class "DEEP_ARCHIVE"; known: STANDARD, STANDARD_IA, GLACIER_IR (define others under pricing.classes)
+        policy.yaml:11:17 pricing.source_class: unknown storage class "ONEZONE_IA"; known: STANDARD, STANDARD_IA, GLACIER_IR, INTELLIGENT_TIERING, GLACIER, DEEP_ARCHIVE (define others under pricing.classes)
         policy.yaml:13:38 pricing.classes.STANDARD_IA.storage_gb_month: expected a price: a number of at least 0 such as 0.0125 (no currency sign), got -1
         policy.yaml:13:56 pricing.classes.STANDARD_IA.put_per_1000: expected a price: a number of at least 0 such as 0.0125 (no currency sign), got "cheap"
         policy.yaml:13:81 pricing.classes.STANDARD_IA.min_object_kib: expected a non-negative integer, got 1.5
