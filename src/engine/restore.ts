@@ -454,7 +454,9 @@ function decode(repo: Repository, stored: Buffer, blob: BlobLocation, item: Rest
 }
 
 function packError(pack: string, err: StorageError): LakeguardError {
-  return new StorageError(err.code, `pack ${pack}: ${err.message}`, { backendCode: err.backendCode, cause: err });
+  // An archived pack (GLACIER, DEEP_ARCHIVE): the failure says what to do, per object.
+  const archived = err.code === 'InvalidObjectState' ? ' (the pack is archived: thaw it with an S3 RestoreObject, then run the restore again)' : '';
+  return new StorageError(err.code, `pack ${pack}: ${err.message}${archived}`, { backendCode: err.backendCode, cause: err });
 }
 
 /** A large object's content, read blob run by blob run (consecutive blobs of a pack in one GET). */

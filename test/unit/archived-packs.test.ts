@@ -1,0 +1,81 @@
+// SIMULATION of AWS S3 archive behaviour (RGW has no archive tier): a store decorator answers
+// a GET of one pack as S3 answers for an object in GLACIER or DEEP_ARCHIVE that has not been
+// thawed (403 InvalidObjectState). Restore must fail exactly the objects of that pack, name
+// the pack and the next step, and restore everything else.
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Catalog } from '../../src/catalog/catalog.js';
+import { referencedPacks, blobsOfPack } from '../../src/catalog/verify-queries.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import { restore } from '../../src/engine/restore.js';
+import { StorageError } from '../../src/errors.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { StoreDecorator } from '../../src/storage/store-decorator.js';
+import type { GetOptions, GetResult } from '../../src/storage/types.js';
+import { initRepo, openCatalog, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
+
+/** Answers GETs of the packs in `archived` like S3 for an archived object not yet thawed. */
+class SimulatedGlacierStore extends StoreDecorator {
+  readonly archived = new Set<string>();
+  override get(key: string, opts?: GetOptions): Promise<GetResult> {
+    const id = key.slice(key.lastIndexOf('/') + 1);
+    if (key.startsWith('packs/') && this.archived.has(id)) {
+      return Promise.reject(
+        new StorageError('InvalidObjectState', `GET ${this.location}${key}: InvalidObjectState: The operation is not valid for the object's storage class`, { backendCode: 'InvalidObjectState' }),
+      );
+    }
+    return super.get(key, opts);
+  }
+}
+
+describe('restore from archived packs (simulated S3 Glacier answers)', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let store: SimulatedGlacierStore;
+  let repo: Repository;
+  let catalog: Catalog;
+
+  beforeEach(async () => {
+    dir = tempDir('archived-packs');
+    const files: Record<string, string> = {};
+    const rnd = prng(7);
+    for (let i = 0; i < 60; i++) files[`t/${i}.txt`] = rnd(6000).toString('hex');
+    writeTree(join(dir.path, 'lake'), files);
+    store = new SimulatedGlacierStore(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    repo = await initRepo(store, { packSize: 64 * 1024 });
+    catalog = openCatalog(dir.path, repo);
+    const group = { name: 'lake', sources: [{ kind: 'path' as const, path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
+    await backupGroup({ repo, catalog, policy: testPolicy(store.location, [group]), group });
+  });
+
+  afterEach(() => {
+    catalog.close();
+    dir.cleanup();
+  });
+
+  it('fails the objects of an archived pack by name with the next step, and restores the rest', async () => {
+    const packs = referencedPacks(catalog);
+    expect(packs.length).toBeGreaterThan(2);
+    const cold = packs[0]!.name;
+    store.archived.add(cold);
+    const inCold = new Set(blobsOfPack(catalog, cold).map((b) => b.hash.toString('hex'))).size;
+    expect(inCold).toBeGreaterThan(0);
+
+    const summary = await restore({
+      repo,
+      catalog,
+      scopes: [{ bucket: 'lake' }],
+      cut: { runSeq: catalog.latestRun({ statuses: ['complete'] })!.seq },
+      target: new FsStore({ root: join(dir.path, 'out'), fsync: false }),
+      bucketDirs: false,
+      concurrency: 4,
+    });
+    expect(summary.failed).toBe(inCold);
+    expect(summary.restored).toBe(60 - inCold);
+    for (const f of summary.failures) {
+      expect(f.code).toBe('InvalidObjectState');
+      expect(f.message).toContain(`pack ${cold}`);
+      expect(f.message).toContain('the pack is archived: thaw it with an S3 RestoreObject, then run the restore again');
+    }
+  });
+});
