@@ -182,14 +182,27 @@ export function repositoryKeyService(policy: Policy): AwsKeyService {
   return new AwsKeyService({ credentials: r.credentials, region: r.region ?? policy.s3.region, stsEndpoint: r.endpoint ?? policy.s3.endpoint });
 }
 
-/** Opens the policy's repository; keys/ objects that are skipped are reported as warnings. */
-export function openPolicyRepository(opts: GlobalOptions, policy: Policy, reporter: Reporter, options: MainOptions = {}): Promise<Repository> {
-  return Repository.open(repositoryStore(policy, options), {
+/**
+ * Opens the policy's repository; keys/ objects that are skipped are reported as warnings, and so
+ * is a policy whose encryption_kms_key_id is not the repository's (it applies at init only).
+ */
+export async function openPolicyRepository(opts: GlobalOptions, policy: Policy, reporter: Reporter, options: MainOptions = {}): Promise<Repository> {
+  const warn = (message: string) => reporter.event({ type: 'warning', message });
+  const repo = await Repository.open(repositoryStore(policy, options), {
     password: async () => readPassword(opts, policy),
-    onWarning: (message) => reporter.event({ type: 'warning', message }),
+    onWarning: warn,
     keyService: repositoryKeyService(policy),
     ...(policy.repository.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: policy.repository.sseKmsKeyId }),
   });
+  const wanted = policy.repository.encryptionKmsKeyId;
+  const actual = repo.config.encryption.algorithm === 'none' ? undefined : repo.config.encryption.kms?.keyId;
+  if (wanted !== undefined && wanted !== actual) {
+    warn(
+      `repository.encryption_kms_key_id is ${wanted}, but the passwords of ${repo.location} are ${actual === undefined ? 'not KMS-wrapped' : `wrapped with ${actual}`}: ` +
+        'the setting applies at init only (docs/keys.md, "KMS")',
+    );
+  }
+  return repo;
 }
 
 /**

@@ -146,5 +146,13 @@ describe('KMS wrapping through the CLI, against RECORDED KMS responses (not AWS 
     // The password alone is not enough, but KMS plus the right password still is.
     const wrong = await cli('nope', ['key', 'list']);
     expect(wrong.code).toBe(12);
+
+    // A policy naming another key opens with the config's key, and says the setting is init's only.
+    const otherKey = KEY_ARN.replace('1234abcd', '9999abcd');
+    writeFileSync(join(dir.path, 'policy.yaml'), readFileSync(join(dir.path, 'policy.yaml'), 'utf8').replace(KEY_ARN, otherKey));
+    const moved = await cli('first', ['key', 'list']);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stderr).toContain(`repository.encryption_kms_key_id is ${otherKey}, but the passwords of`);
+    expect(moved.stderr).toContain(`are wrapped with ${KEY_ARN}: the setting applies at init only`);
   });
 });
