@@ -12,6 +12,7 @@ import { ExitCode, IntegrityError, LakeguardError, WrongPasswordError } from '..
 import { parseConfig } from '../../src/repository/config-file.js';
 import { deriveKey, open as openSealed, seal, unwrapMasterKeys, wrapMasterKeys } from '../../src/repository/crypto.js';
 import { KMS_FORMAT_VERSION, combineWrappingKey, type KeyService } from '../../src/repository/kms.js';
+import { removeKey } from '../../src/repository/keys.js';
 import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { TEST_KDF, initRepo, tempDir } from '../helpers/fixtures.js';
@@ -123,6 +124,17 @@ describe('KMS wrapping of the master keys (fake in-process KMS)', () => {
     expect(readdirSync(join(dir.path, 'repo')).includes('keys') ? readdirSync(join(dir.path, 'repo', 'keys')) : []).toEqual([]);
   });
 
+  it("key passwd's removal of config's password keeps the KMS layer: the new password (with KMS) opens, the old does not", async () => {
+    const created = await init('first');
+    const second = await created.addPassword('second', { ...TEST_KDF });
+    const result = await removeKey(await open('second'), 'config');
+    expect(result.removed).toBe(true);
+    expect(configJson().encryption.kms.keyId).toBe(KEY_ID);
+    expect((await open('second')).openedWithKey).toBe(second);
+    await expect(open('first')).rejects.toBeInstanceOf(WrongPasswordError);
+    await expect(open('second', false)).rejects.toThrow(`KMS key ${KEY_ID}`);
+  });
+
   it('a password-only key file planted in a KMS repository is skipped with a warning, never opens it', async () => {
     await init('first');
     const config = configJson();
@@ -136,6 +148,8 @@ describe('KMS wrapping of the master keys (fake in-process KMS)', () => {
     const err = await Repository.open(store, { password: async () => 'planted', keyService: kms, onWarning: (m) => warnings.push(m) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WrongPasswordError);
     expect(warnings.join('\n')).toContain('it has no KMS layer');
+    // verify names it too.
+    await expect((await open('first')).checkKeyFile(id)).rejects.toThrow(/no KMS layer, in a repository whose passwords all need one/);
   });
 
   it('a repository without KMS opens as before, with or without a KMS client, and never asks KMS', async () => {
