@@ -644,7 +644,7 @@ export class Repository {
     const kms = parseKmsWrap(file.kms, where);
     const repoKms = this.config.encryption.algorithm === 'none' ? undefined : this.config.encryption.kms;
     if ((kms === undefined) !== (repoKms === undefined)) {
-      throw new IntegrityError(`${where}: ${kms === undefined ? 'no KMS layer, in a repository whose passwords all need one' : 'a KMS layer, in a repository without one'} (no password opens it)`);
+      throw new IntegrityError(`${where}: ${kms === undefined ? 'no KMS layer, in a repository whose passwords all need one' : 'a KMS layer, in a repository without one'}`);
     }
   }
 
