@@ -19,6 +19,9 @@ export interface AwsKmsSettings {
   stsEndpoint: string | undefined;
 }
 
+const KMS_CONNECT_TIMEOUT_MS = 10_000;
+const KMS_REQUEST_TIMEOUT_MS = 30_000;
+
 const KEY_ARN = /^arn:[\w-]+:kms:([a-z0-9-]+):/;
 
 /** KMS errors the operator fixes in IAM or the key policy: the hint says which permission. */
@@ -70,6 +73,8 @@ export class AwsKeyService {
         ...(credentials === undefined ? {} : { credentials }),
         ...(profile === undefined ? {} : { profile }),
         maxAttempts: 3,
+        // A blackholed endpoint must not hang a 3 a.m. restore: fail, name KMS, let them retry.
+        requestHandler: { connectionTimeout: KMS_CONNECT_TIMEOUT_MS, requestTimeout: KMS_REQUEST_TIMEOUT_MS },
       });
       this.clients.set(cacheKey, client);
     }
