@@ -124,10 +124,7 @@ export async function unlockKeys(
     if (item.kind !== 'object') continue;
     try {
       const file = parseKeyFile(await getBytes(store, item.key));
-      // In a KMS repository a password alone must never open the master keys.
-      if ((file.kms === undefined) !== (encryption.kms === undefined)) {
-        throw new IntegrityError(encryption.kms === undefined ? 'it has a KMS layer; this repository has none' : 'it has no KMS layer; every password of this repository needs one');
-      }
+      checkKeyFileKms(file, config);
       const keys = unwrapMasterKeys(await wrappingKey(file.kdf, file.kms), file.wrappedKey);
       if (keys !== null) return { keys, keyId: fileName('keys', item.key)! };
     } catch (err) {
@@ -139,6 +136,20 @@ export async function unlockKeys(
   // random key). If this one does, `passwordRemoved` was added by someone else: the caller's MAC
   // check then names the altered config instead of answering "wrong password".
   return encryption.passwordRemoved === undefined ? null : fromConfig();
+}
+
+/**
+ * A key file's KMS layer against the config's (IntegrityError naming the difference): in a KMS
+ * repository a password alone must never open the master keys, and a key file naming another
+ * KMS key is not asked for (KMS would be called with a key someone with write access chose).
+ */
+export function checkKeyFileKms(file: KeyFile, config: RepositoryConfig): void {
+  const repoKms = config.encryption.algorithm === 'none' ? undefined : config.encryption.kms;
+  if (file.kms === undefined && repoKms !== undefined) throw new IntegrityError('no KMS layer, in a repository whose passwords all need one');
+  if (file.kms !== undefined && repoKms === undefined) throw new IntegrityError('a KMS layer, in a repository without one');
+  if (file.kms !== undefined && repoKms !== undefined && file.kms.keyId !== repoKms.keyId) {
+    throw new IntegrityError(`its KMS key ${file.kms.keyId} is not the repository's (${repoKms.keyId})`);
+  }
 }
 
 /** A key file's JSON, checked for the fields a password needs (IntegrityError naming what is wrong). */

@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { IntegrityError, LakeguardError, RepositoryMissingError, StorageError, UsageError, WrongPasswordError, isNotFound } from '../errors.js';
 import { getBytes, readAll, type ObjectEntry, type ObjectRetention, type ObjectStore, type PutOptions, type RequestStats } from '../storage/types.js';
 import { DEFAULT_CHUNKER, type ChunkerParams } from './chunker.js';
-import { configMac, parseConfig, parseKeyFile, requireObjectLock, unlockKeys } from './config-file.js';
+import { checkKeyFileKms, configMac, parseConfig, parseKeyFile, requireObjectLock, unlockKeys } from './config-file.js';
 import { compressBlob, decompressBlob } from './compress.js';
 import {
   CONFIG_KEY_ID,
@@ -45,7 +45,7 @@ import {
   v1NameProblem,
   type DocumentDir,
 } from './documents.js';
-import { KMS_FORMAT_VERSION, combineWrappingKey, newKmsWrap, parseKmsWrap, type KeyService } from './kms.js';
+import { KMS_FORMAT_VERSION, combineWrappingKey, newKmsWrap, type KeyService } from './kms.js';
 import { isLockable, writeRetainUntil, type ObjectLockConfig } from './object-lock.js';
 import { fileName, listPrefix, objectKey, type FileType } from './layout.js';
 import { BlobType, decodePackHeader, splitPack, type PackEntry } from './pack.js';
@@ -641,10 +641,11 @@ export class Repository {
     if (file === null || typeof file !== 'object' || typeof file.wrappedKey !== 'string' || file.kdf === null || typeof file.kdf !== 'object') {
       throw new IntegrityError(`${where}: not a key file (kdf or wrappedKey missing)`);
     }
-    const kms = parseKmsWrap(file.kms, where);
-    const repoKms = this.config.encryption.algorithm === 'none' ? undefined : this.config.encryption.kms;
-    if ((kms === undefined) !== (repoKms === undefined)) {
-      throw new IntegrityError(`${where}: ${kms === undefined ? 'no KMS layer, in a repository whose passwords all need one' : 'a KMS layer, in a repository without one'}`);
+    try {
+      checkKeyFileKms(parseKeyFile(body), this.config);
+    } catch (err) {
+      if (err instanceof IntegrityError) throw new IntegrityError(`${where}: ${err.message}`);
+      throw err;
     }
   }
 

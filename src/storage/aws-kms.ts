@@ -5,7 +5,7 @@
  * endpoint is AWS's unless AWS_ENDPOINT_URL_KMS (read by the SDK) points elsewhere.
  */
 import type * as ClientKms from '@aws-sdk/client-kms';
-import { LakeguardError } from '../errors.js';
+import { IntegrityError, LakeguardError } from '../errors.js';
 import { requireCjs } from '../util/cjs.js';
 import { storeCredentials, type CredentialsSpec } from './credentials.js';
 
@@ -107,5 +107,8 @@ export function kmsError(err: unknown, operation: string, keyId: string): Lakegu
   else if (WRONG_KEY.has(name)) hint = "the data key stored with the password was not made by this KMS key for this repository: the config or key file was altered, or the key's material changed";
   else if (/region is missing/i.test(e.message ?? '')) hint = 'set repository.region, or give the key as an ARN (arn:aws:kms:<region>:...)';
   else hint = 'KMS could not be reached: check the network, the region, and AWS_ENDPOINT_URL_KMS if set; then run the command again';
+  // The stored data key is bad, not KMS access: IntegrityError, so that a planted key file is
+  // skipped (named in a warning) instead of locking every other password out.
+  if (WRONG_KEY.has(name)) return new IntegrityError(what, { hint, cause: err });
   return new LakeguardError(what, { hint, cause: err });
 }

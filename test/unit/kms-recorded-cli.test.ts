@@ -7,7 +7,8 @@
 // lines and exit codes. What is not: KMS cryptography (the replayed data keys are fixed bytes).
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -121,12 +122,17 @@ describe('KMS wrapping through the CLI, against RECORDED KMS responses (not AWS 
     expect(kms.requests.map((r) => r.target)).toEqual(['TrentService.GenerateDataKey', 'TrentService.Decrypt', 'TrentService.GenerateDataKey']);
     expect(kms.requests[1]!.body).toEqual({ KeyId: KEY_ARN, CiphertextBlob: RECORDED_DATA_KEYS[0]!.CiphertextBlob, EncryptionContext: { 'lakeguard-repository': config.id } });
 
+    // A key file whose data key KMS refuses (InvalidCiphertextException) is skipped, not fatal.
+    const keyFiles = readdirSync(join(dir.path, 'repo', 'keys'));
+    const planted = Buffer.from(readFileSync(join(dir.path, 'repo', 'keys', keyFiles[0]!), 'utf8').replace(RECORDED_DATA_KEYS[1]!.CiphertextBlob, 'AAAA'));
+    writeFileSync(join(dir.path, 'repo', 'keys', createHash('sha256').update(planted).digest('hex')), planted);
+
     const backup = await cli('second', ['backup']);
     expect(backup.code, backup.stderr).toBe(0);
     const listed = await cli('second', ['--json', 'key', 'list']);
     expect(listed.code, listed.stderr).toBe(0);
     const keys = (JSON.parse(listed.stdout.trim().split('\n').pop()!) as { keys: { id: string; current: boolean }[] }).keys;
-    expect(keys.map((k) => k.current)).toEqual([false, true]);
+    expect(keys.filter((k) => k.current)).toHaveLength(1);
 
     const configBefore = readFileSync(join(dir.path, 'repo', 'config'));
     kms.state.deny = true;
@@ -144,8 +150,11 @@ describe('KMS wrapping through the CLI, against RECORDED KMS responses (not AWS 
     expect(readFileSync(join(dir.path, 'repo', 'config')).equals(configBefore)).toBe(true);
 
     // The password alone is not enough, but KMS plus the right password still is.
+    // A wrong password tries every key file: the planted one is named and skipped (12, not 1).
     const wrong = await cli('nope', ['key', 'list']);
-    expect(wrong.code).toBe(12);
+    expect(wrong.code, wrong.stderr).toBe(12);
+    expect(wrong.stderr).toContain('skipped: not a usable key file (KMS Decrypt with key');
+    expect(wrong.stderr).toContain('failed: InvalidCiphertextException');
 
     // A policy naming another key opens with the config's key, and says the setting is init's only.
     const otherKey = KEY_ARN.replace('1234abcd', '9999abcd');

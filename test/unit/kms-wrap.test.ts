@@ -147,9 +147,28 @@ describe('KMS wrapping of the master keys (fake in-process KMS)', () => {
     const warnings: string[] = [];
     const err = await Repository.open(store, { password: async () => 'planted', keyService: kms, onWarning: (m) => warnings.push(m) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WrongPasswordError);
-    expect(warnings.join('\n')).toContain('it has no KMS layer');
+    expect(warnings.join('\n')).toContain('no KMS layer, in a repository whose passwords all need one');
     // verify names it too.
     await expect((await open('first')).checkKeyFile(id)).rejects.toThrow(/no KMS layer, in a repository whose passwords all need one/);
+  });
+
+  it('a planted key file with a bad data key or another KMS key is skipped, never locks the other passwords out', async () => {
+    const created = await init('first');
+    const second = await created.addPassword('second', { ...TEST_KDF });
+    const good = JSON.parse(readFileSync(join(dir.path, 'repo', 'keys', second), 'utf8')) as Record<string, any>;
+    const plant = (kms: unknown) => {
+      const body = Buffer.from(JSON.stringify({ ...good, kms }));
+      writeFileSync(join(dir.path, 'repo', 'keys', createHash('sha256').update(body).digest('hex')), body);
+    };
+    plant({ keyId: KEY_ID, dataKey: randomBytes(60).toString('base64') }); // KMS refuses it (fake: authentication fails)
+    plant({ keyId: 'arn:aws:kms:eu-west-1:999999999999:key/attacker', dataKey: good.kms.dataKey });
+    const warnings: string[] = [];
+    const openWarned = (password: string) => Repository.open(store, { password: async () => password, keyService: kms, onWarning: (m) => warnings.push(m) });
+    await expect(openWarned('nope')).rejects.toBeInstanceOf(WrongPasswordError);
+    expect(warnings).toHaveLength(2);
+    expect(warnings.join('\n')).toContain("its KMS key arn:aws:kms:eu-west-1:999999999999:key/attacker is not the repository's");
+    expect(kms.calls.some((c) => c.includes('attacker'))).toBe(false);
+    expect((await openWarned('second')).openedWithKey).toBe(second);
   });
 
   it('a repository without KMS opens as before, with or without a KMS client, and never asks KMS', async () => {
