@@ -131,7 +131,9 @@ describe('KMS wrapping through the CLI, against RECORDED KMS responses (not AWS 
     expect(backup.code, backup.stderr).toBe(0);
     const listed = await cli('second', ['--json', 'key', 'list']);
     expect(listed.code, listed.stderr).toBe(0);
-    const keys = (JSON.parse(listed.stdout.trim().split('\n').pop()!) as { keys: { id: string; current: boolean }[] }).keys;
+    const listedSummary = JSON.parse(listed.stdout.trim().split('\n').pop()!) as { kmsKeyId: string; keys: { id: string; current: boolean }[] };
+    expect(listedSummary.kmsKeyId).toBe(KEY_ARN);
+    const keys = listedSummary.keys;
     expect(keys.filter((k) => k.current)).toHaveLength(1);
 
     const configBefore = readFileSync(join(dir.path, 'repo', 'config'));
@@ -161,6 +163,7 @@ describe('KMS wrapping through the CLI, against RECORDED KMS responses (not AWS 
     writeFileSync(join(dir.path, 'policy.yaml'), readFileSync(join(dir.path, 'policy.yaml'), 'utf8').replace(KEY_ARN, otherKey));
     const moved = await cli('first', ['key', 'list']);
     expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toContain(`every password also needs the KMS key ${KEY_ARN}`);
     expect(moved.stderr).toContain(`repository.encryption_kms_key_id is ${otherKey}, but the passwords of`);
     expect(moved.stderr).toContain(`are wrapped with ${KEY_ARN}: the setting applies at init only`);
   });
