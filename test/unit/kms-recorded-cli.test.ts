@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AwsKeyService } from '../../src/storage/aws-kms.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -166,5 +167,21 @@ describe('KMS wrapping through the CLI, against RECORDED KMS responses (not AWS 
     expect(moved.stdout).toContain(`every password also needs the KMS key ${KEY_ARN}`);
     expect(moved.stderr).toContain(`repository.encryption_kms_key_id is ${otherKey}, but the passwords of`);
     expect(moved.stderr).toContain(`are wrapped with ${KEY_ARN}: the setting applies at init only`);
+  });
+
+  it("asks KMS with the repository's credentials (repository.credentials) and the key ARN's region", async () => {
+    const saved = process.env.AWS_ENDPOINT_URL_KMS;
+    process.env.AWS_ENDPOINT_URL_KMS = endpoint;
+    try {
+      const processJson = JSON.stringify({ Version: 1, AccessKeyId: 'AKIDREPOSITORYROLE', SecretAccessKey: 'repository-secret' });
+      const service = new AwsKeyService({ credentials: { credentialProcess: `echo '${processJson}'` }, region: 'eu-west-1', stsEndpoint: undefined });
+      const before = kms.requests.length;
+      const { plaintext } = await service.generateDataKey(KEY_ARN, { 'lakeguard-repository': 'f'.repeat(32) });
+      expect(plaintext.length).toBe(32);
+      expect(String(kms.requests[before]!.headers.authorization)).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDREPOSITORYROLE\/\d{8}\/us-east-1\/kms\//);
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_KMS;
+      else process.env.AWS_ENDPOINT_URL_KMS = saved;
+    }
   });
 });
