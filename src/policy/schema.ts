@@ -24,6 +24,7 @@ const REPOSITORY_KEYS = [
   'encryption',
   'sse_kms_key_id',
   'storage_class',
+  'encryption_kms_key_id',
   'pack_size',
   'compression_level',
   'credentials',
@@ -174,6 +175,7 @@ function checkRepository(c: Checker, f: Field, ctx: Context): RepositoryPolicy |
   const sseKmsKeyId = read(m, 'sse_kms_key_id', (x) => c.string(x, 'a KMS key id, ARN or alias'));
   const credentials = read(m, 'credentials', (x) => checkCredentials(c, x));
   const storageClass = read(m, 'storage_class', (x) => checkPackStorageClass(c, x));
+  const encryptionKmsKeyId = read(m, 'encryption_kms_key_id', (x) => c.string(x, 'a KMS key id, ARN or alias (arn:aws:kms:<region>:<account>:key/<id>)'));
   if (kind === 'file') {
     for (const key of ['endpoint', 'region', 'sse_kms_key_id', 'credentials', 'storage_class'] as const) {
       const x = m.get(key);
@@ -191,7 +193,7 @@ function checkRepository(c: Checker, f: Field, ctx: Context): RepositoryPolicy |
     c.report(m.get(k)!, `set only one of password_env, password_file and password_command (${passwordKeys[0]} is set too)`);
   });
   if (encryption === 'none') {
-    for (const k of passwordKeys) {
+    for (const k of [...passwordKeys, ...(m.has('encryption_kms_key_id') ? (['encryption_kms_key_id'] as const) : [])]) {
       c.report(m.get(k)!, 'has no effect with encryption: none; remove it, or remove "encryption: none" to encrypt the repository');
     }
   }
@@ -211,6 +213,7 @@ function checkRepository(c: Checker, f: Field, ctx: Context): RepositoryPolicy |
     encryption,
     sseKmsKeyId,
     storageClass,
+    encryptionKmsKeyId,
     packSize,
     compressionLevel,
     credentials,

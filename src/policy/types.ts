@@ -46,6 +46,11 @@ export interface RepositoryPolicy {
   sseKmsKeyId?: string;
   /** YAML `storage_class`: the S3 storage class of packs (s3:// only); unset means STANDARD. */
   storageClass?: PackStorageClass;
+  /**
+   * YAML `encryption_kms_key_id`: at `init`, wrap every password with this KMS key too
+   * (docs/keys.md, "KMS"). Opening uses the key recorded in the repository's config.
+   */
+  encryptionKmsKeyId?: string;
   /** YAML `pack_size`, in bytes (1 MiB..1 GiB). */
   packSize?: number;
   /** YAML `compression_level`, zstd 1..19. */
