@@ -81,6 +81,11 @@ groups:
     const restore = await cli('restore', '--bucket', source, '--to', `file://${target}`);
     expect(restore.code, restore.stderr).toBe(0);
     expect(readFileSync(join(target, 'd', '7.txt'), 'utf8')).toBe('object 7\n'.repeat(8));
+
+    // cost prices the repository in the class its packs are written in.
+    const cost = await cli('cost', '--json', '--runs-per-day', '1');
+    expect(cost.code, cost.stderr).toBe(0);
+    expect(summaryOf(cost).total.storageClass).toBe('STANDARD_IA');
   });
 
   it('refuses an unknown storage class in the policy, naming the field', async () => {
