@@ -104,6 +104,7 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
     else report.busy.push(run.id);
   }
   for (const id of report.busy) events({ type: 'warning', message: `run ${id} is being copied by another process right now; left to it` });
+  warnIfForgottenInTarget(target.catalog, inTarget, todo, events);
 
   if (report.dryRun) {
     const counts = source.catalog.versionCountsByRun();
@@ -140,6 +141,24 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
     await sourceLock.release().catch(() => {});
   }
   return report;
+}
+
+/**
+ * A copy is recognised by the target's runs: once `forget` removed one there, the source run is
+ * selected again (docs/copy.md "Limits"). Said when it shows: a run to copy that started before
+ * the oldest run its group keeps in a target that has forgotten runs.
+ */
+function warnIfForgottenInTarget(catalog: Catalog, inTarget: ReadonlyMap<string, RunRow>, todo: readonly RunRow[], events: EventSink): void {
+  const forgotten = catalog.knownRunIds().size - inTarget.size;
+  if (forgotten <= 0) return;
+  const oldest = new Map<string, number>();
+  for (const r of inTarget.values()) oldest.set(r.group, Math.min(oldest.get(r.group) ?? Infinity, r.started));
+  const older = todo.filter((r) => r.started < (oldest.get(r.group) ?? -Infinity));
+  if (older.length === 0) return;
+  events({
+    type: 'warning',
+    message: `the target has forgotten ${forgotten} runs and ${older.length} runs to copy are older than every run it keeps (first: ${older[0]!.id}); if forget removed their copies there, they are copied again: pass --since to copy only newer runs`,
+  });
 }
 
 /** A target run still "running" whose process is gone (killed, power loss). */
