@@ -7,6 +7,7 @@
  */
 import { hostname } from 'node:os';
 import type { Catalog } from '../catalog/catalog.js';
+import { copiedRunIds, recordCopiedRun } from '../catalog/copied-runs.js';
 import { discardUnfinishedRun } from '../catalog/discard-run.js';
 import { recordRunShard } from '../catalog/run-sets.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
@@ -89,6 +90,7 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
   if (source.repo.id === target.repo.id) throw new IntegrityError(`copy: the source and the target are the same repository (${source.repo.id})`);
   const report: CopyReport = { dryRun: opts.dryRun ?? false, source: source.repo.location, target: target.repo.location, copied: [], alreadyCopied: 0, busy: [], packsWritten: 0, bytesStored: 0 };
 
+  const copiedBefore = copiedRunIds(target.catalog, source.repo.id);
   const inTarget = new Map<string, RunRow>();
   for (const r of target.catalog.listRuns()) inTarget.set(runKey(r), r);
   const selected = source.catalog
@@ -98,7 +100,9 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
   const todo: RunRow[] = [];
   for (const run of selected) {
     const copy = inTarget.get(runKey(run));
-    if (copy === undefined) todo.push(run);
+    // Copied before, and perhaps forgotten there since: not brought again.
+    if (copiedBefore.has(run.id)) report.alreadyCopied++;
+    else if (copy === undefined) todo.push(run);
     else if (copy.status !== 'running') report.alreadyCopied++;
     else if (isOrphaned(target.catalog, copy)) todo.push(run);
     else report.busy.push(run.id);
@@ -144,9 +148,10 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
 }
 
 /**
- * A copy is recognised by the target's runs: once `forget` removed one there, the source run is
- * selected again (docs/copy.md "Limits"). Said when it shows: a run to copy that started before
- * the oldest run its group keeps in a target that has forgotten runs.
+ * A copy forgotten in the target before this catalog imported it (another host's catalog, a
+ * rebuilt one) is unknown here, so its source run is selected again (docs/copy.md "Limits").
+ * Said when it shows: a run to copy that started before the oldest run its group keeps in a
+ * target that has forgotten runs.
  */
 function warnIfForgottenInTarget(catalog: Catalog, inTarget: ReadonlyMap<string, RunRow>, todo: readonly RunRow[], events: EventSink): void {
   const forgotten = catalog.knownRunIds().size - inTarget.size;
@@ -157,7 +162,7 @@ function warnIfForgottenInTarget(catalog: Catalog, inTarget: ReadonlyMap<string,
   if (older.length === 0) return;
   events({
     type: 'warning',
-    message: `the target has forgotten ${forgotten} runs and ${older.length} runs to copy are older than every run it keeps (first: ${older[0]!.id}); if forget removed their copies there, they are copied again: pass --since to copy only newer runs`,
+    message: `the target has forgotten ${forgotten} runs and ${older.length} runs to copy are older than every run it keeps (first: ${older[0]!.id}); if forget removed their copies there before this catalog saw them (on another host, or before a catalog rebuild), they are copied again: pass --since to copy only newer runs`,
   });
 }
 
@@ -227,10 +232,12 @@ async function copyRun(opts: CopyOptions, run: RunRow, signal: AbortSignal, chec
     // The last moment to stop without a manifest (after it, the run is copied).
     if (signal.aborted) throw new InterruptedError(`copy of run ${run.id} interrupted`);
     checkLocks();
+    const from = { repository: source.repo.id, run: run.id };
     await finalizeRun(target.repo, target.catalog, packer, targetRun, manifest.status, manifest.counters, checkLocks, manifest.anomalies, [], {
       finished: Date.parse(manifest.finished),
-      from: { repository: source.repo.id, run: run.id },
+      from,
     });
+    recordCopiedRun(target.catalog, from, targetRun.id);
     return { run: copied, packs };
   } catch (err) {
     discardUnfinishedRun(target.catalog, targetRun.seq);

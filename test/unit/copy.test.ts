@@ -8,6 +8,8 @@ import { hostname } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
+import { copiedRunIds } from '../../src/catalog/copied-runs.js';
+import { applyForgetDocument } from '../../src/catalog/forget.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { copyRuns, type CopyOptions } from '../../src/engine/copy.js';
 import type { RunManifest } from '../../src/engine/finalize.js';
@@ -198,9 +200,27 @@ describe('copy', () => {
 
     // One that a live process is copying is left to it.
     sqlite(targetCatalog).prepare("UPDATE runs SET status = 'running', pid = ? WHERE seq = (SELECT max(seq) FROM runs)").run(process.pid);
+    sqlite(targetCatalog).prepare('DELETE FROM copied_runs WHERE source_run = ?').run(ids[2]);
     const busy = await copy();
     expect(busy.busy).toEqual([ids[2]]);
     expect(busy.copied).toEqual([]);
+  });
+
+  it('a copy forgotten in the target is not copied again; a catalog synced from the target knows the copies', async () => {
+    const ids = await history();
+    await copy();
+    const firstCopy = targetCatalog.listRuns()[0]!.id;
+    // What a forget in the target does to its catalog (sync applies the same document).
+    applyForgetDocument(targetCatalog, '20261206T000000Z-f0f0f0-0000', {
+      version: 1, id: '20261206T000000Z-f0f0f0', part: 0, parts: 1, created: new Date().toISOString(), host: 'h', forgotten: [firstCopy], dropped: [],
+    });
+    expect(targetCatalog.findRun(firstCopy)).toBeUndefined();
+    const again = await copy();
+    expect(again.copied).toEqual([]);
+    expect(again.alreadyCopied).toBe(3);
+    const alone = await targetAlone();
+    expect([...copiedRunIds(alone.catalog, source.id)].sort()).toEqual([...ids].sort());
+    alone.catalog.close();
   });
 
   it('refuses to copy a repository into itself', async () => {
