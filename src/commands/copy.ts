@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { copyRuns, type CopyReport } from '../engine/copy.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode, LakeguardError, UsageError } from '../errors.js';
 import { loadPolicy } from '../policy/load.js';
 import { formatBytes } from '../util/format.js';
 import { action } from './action.js';
@@ -44,7 +44,15 @@ password_env), never from --password-file. See docs/copy.md.`,
             'copy',
             { reporter, writes: true, wholeCatalog: true, signal },
             mainOptionsOf(cmd),
-          );
+          ).catch((err: unknown) => {
+            // The generic hint names --password-file and LAKEGUARD_PASSWORD_FILE, which are the source's.
+            if (!(err instanceof LakeguardError) || err.exitCode !== ExitCode.wrongPassword) throw err;
+            throw new LakeguardError(`${err.message} (the --to-policy repository)`, {
+              cause: err,
+              exitCode: ExitCode.wrongPassword,
+              hint: `its password comes only from ${flags.toPolicy}: repository.password_file, password_command or password_env (default LAKEGUARD_PASSWORD)`,
+            });
+          });
           try {
             const report = await copyRuns({
               source,
@@ -81,12 +89,16 @@ function describe(r: CopyReport): string {
   for (const c of r.copied) {
     lines.push(
       r.dryRun
-        ? `would copy run ${c.source} (group ${c.group}, started ${c.started}): ${c.versions} versions`
-        : `copied run ${c.source} as ${c.target} (group ${c.group}): ${c.versions} versions, ${c.blobsNew} new blobs (${formatBytes(c.bytesStored)}), ${c.blobsDeduplicated} deduplicated`,
+        ? `would copy run ${c.source} (group ${c.group}, started ${c.started}): ${plural(c.versions, 'version')}`
+        : `copied run ${c.source} as ${c.target} (group ${c.group}): ${plural(c.versions, 'version')}, ${plural(c.blobsNew, 'new blob')} (${formatBytes(c.bytesStored)}), ${c.blobsDeduplicated} deduplicated`,
     );
   }
   const what = r.dryRun ? 'would copy' : 'copied';
-  lines.push(`${r.dryRun ? 'dry run: ' : ''}${what} ${r.copied.length} runs from ${r.source} to ${r.target}; ${r.alreadyCopied} already there${r.dryRun ? '' : `; ${r.packsWritten} packs written (${formatBytes(r.bytesStored)})`}`);
+  lines.push(`${r.dryRun ? 'dry run: ' : ''}${what} ${plural(r.copied.length, 'run')} from ${r.source} to ${r.target}; ${r.alreadyCopied} already there${r.dryRun ? '' : `; ${r.packsWritten} packs written (${formatBytes(r.bytesStored)})`}`);
   for (const id of r.busy) lines.push(`run ${id} is being copied by another process; run copy again once it is done`);
   return lines.join('\n');
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

@@ -12,7 +12,7 @@ import { discardUnfinishedRun } from '../catalog/discard-run.js';
 import { recordRunShard } from '../catalog/run-sets.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
 import type { RunRow, VersionRecord } from '../catalog/types.js';
-import { IntegrityError, InterruptedError } from '../errors.js';
+import { IntegrityError, InterruptedError, UsageError } from '../errors.js';
 import { BlobType, flagsCompressed } from '../repository/pack.js';
 import { Packer, packRecord } from '../repository/packer.js';
 import { RepositoryLock } from '../repository/locks.js';
@@ -87,7 +87,7 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
   const events = opts.events ?? noEvents;
   requireWholeCatalog(source.catalog, 'copy', 'every version of the source repository');
   requireWholeCatalog(target.catalog, 'copy', 'every version of the target repository');
-  if (source.repo.id === target.repo.id) throw new IntegrityError(`copy: the source and the target are the same repository (${source.repo.id})`);
+  if (source.repo.id === target.repo.id) throw new UsageError(`copy: the source and the target are the same repository (${source.repo.id})`, { hint: '--to-policy must name a second repository' });
   const report: CopyReport = { dryRun: opts.dryRun ?? false, source: source.repo.location, target: target.repo.location, copied: [], alreadyCopied: 0, busy: [], packsWritten: 0, bytesStored: 0 };
 
   const copiedBefore = copiedRunIds(target.catalog, source.repo.id);

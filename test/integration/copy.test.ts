@@ -62,11 +62,11 @@ describe('copy to a second repository', { timeout: 240_000 }, () => {
     expect(incremental.alreadyCopied).toBe(1);
 
     // The vault alone: its own policy and password, a fresh cache; both runs restore as the source's do.
+    const copies = ok(await runCli(['--policy', vaultPolicy, 'runs', '--json'], env('fresh'))).messages.filter((m) => m.message_type === 'run') as { id: string }[];
+    expect(copies.length).toBe(2);
     for (const [i, runId] of [first, second].entries()) {
       const fromMain = join(dir.path, `main-${i}`);
       ok(await runCli(['--policy', policy, 'restore', '--run', runId, '--bucket', source, '--to-dir', fromMain], env('host')));
-      const copies = ok(await runCli(['--policy', vaultPolicy, 'runs', '--json'], env('fresh'))).messages.filter((m) => m.message_type === 'run') as { id: string }[];
-      expect(copies.length).toBe(2);
       const fromVault = join(dir.path, `vault-${i}`);
       ok(await runCli(['--policy', vaultPolicy, 'restore', '--run', copies[i]!.id, '--bucket', source, '--to-dir', fromVault], env('fresh')));
       expect(hashTree(fromVault)).toEqual(hashTree(fromMain));
