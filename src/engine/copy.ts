@@ -28,6 +28,8 @@ import { RecordWriter } from './record-writer.js';
 /** Source blobs read at once (each one ranged GET of a source pack). */
 const READS_IN_FLIGHT = 8;
 const PAGE = 1000;
+/** Source-to-target blob ids remembered (BlobCopier.targetIds). */
+const KNOWN_BLOBS = 100_000;
 
 /** One repository with its synced catalog. */
 export interface CopyEnd {
@@ -249,6 +251,12 @@ async function copyRun(opts: CopyOptions, run: RunRow, signal: AbortSignal, chec
 class BlobCopier {
   /** Target blob ids (hex) in a pack not written yet: their pack's "written" promise. */
   private readonly pending = new Map<string, Promise<void>>();
+  /**
+   * Source blob id -> target blob id (hex) of blobs met before: content the source deduplicated
+   * (the same file under many keys, or kept across runs) is read once, not once per version.
+   * Cleared when full (~100 bytes an entry).
+   */
+  private readonly targetIds = new Map<string, string>();
 
   constructor(
     private readonly source: CopyEnd,
@@ -260,6 +268,14 @@ class BlobCopier {
 
   /** The target id of a source blob, and when it is durable in the target. */
   async copy(sourceHex: string, what: string): Promise<{ id: string; stored: Promise<void> | null }> {
+    const known = this.targetIds.get(sourceHex);
+    if (known !== undefined) {
+      const waiting = this.pending.get(known);
+      if (waiting !== undefined || this.target.catalog.hasBlob(Buffer.from(known, 'hex'))) {
+        this.counts.blobsDeduplicated++;
+        return { id: known, stored: waiting ?? null };
+      }
+    }
     const hash = Buffer.from(sourceHex, 'hex');
     const loc = this.source.catalog.blobLocation(hash);
     if (loc === undefined) {
@@ -269,6 +285,8 @@ class BlobCopier {
     const raw = decodeLocatedBlob(this.source.repo, stored, { hash, pack: loc.pack, offset: loc.offset, length: loc.length, rawLength: loc.rawLength, compressed: flagsCompressed(loc.flags) }, `cannot copy ${what}`);
     const blob = this.target.repo.encodeBlob(raw, BlobType.data);
     const id = blob.id.toString('hex');
+    if (this.targetIds.size >= KNOWN_BLOBS) this.targetIds.clear();
+    this.targetIds.set(sourceHex, id);
     const waiting = this.pending.get(id);
     if (waiting !== undefined || this.target.catalog.hasBlob(blob.id)) {
       this.counts.blobsDeduplicated++;
