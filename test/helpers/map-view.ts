@@ -5,6 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import type { StateCut } from '../../src/catalog/types.js';
+import { commonPrefix } from '../../src/serve/common-prefix.js';
 import {
   ViewInputError,
   type ByteRange,
@@ -75,14 +76,14 @@ export class MapView implements ServeView {
     const entries: ListEntry[] = [];
     if (q.maxKeys === 0) return { entries, truncated: false };
     // As the contract says: after a common prefix (or a key inside one), resume after all of it.
-    const rolledAfter = q.after === undefined || q.delimiter === undefined ? undefined : rollUp(q.after, q.prefix, q.delimiter);
+    const rolledAfter = q.after === undefined || q.delimiter === undefined ? undefined : commonPrefix(q.after, q.prefix, q.delimiter);
     let lastPrefix: string | undefined;
     for (const key of this.sortedKeys(q.bucket)) {
       if (!key.startsWith(q.prefix) || (q.after !== undefined && key <= q.after)) continue;
       if (rolledAfter !== undefined && key.startsWith(rolledAfter)) continue;
       const newest = this.versionsAt(q.bucket, key, q.at)[0];
       if (newest === undefined || newest.body === null) continue;
-      const prefix = q.delimiter === undefined ? undefined : rollUp(key, q.prefix, q.delimiter);
+      const prefix = q.delimiter === undefined ? undefined : commonPrefix(key, q.prefix, q.delimiter);
       if (prefix !== undefined) {
         if (prefix === lastPrefix) continue;
         if (entries.length === q.maxKeys) return { entries, truncated: true, next: nextOf(entries) };
@@ -150,11 +151,6 @@ export class MapView implements ServeView {
 function nextOf(entries: ListEntry[]): string {
   const last = entries.at(-1)!;
   return last.type === 'object' ? last.key : last.prefix;
-}
-
-function rollUp(key: string, prefix: string, delimiter: string): string | undefined {
-  const at = key.startsWith(prefix) ? key.indexOf(delimiter, prefix.length) : -1;
-  return at < 0 ? undefined : key.slice(0, at + delimiter.length);
 }
 
 function etagOf(v: MapVersion): string {
