@@ -13,6 +13,7 @@ import { defaultPolicyForRepository, loadPolicy, normalizeRepositoryUrl } from '
 import { INLINE_POLICY_FILE, type Group, type Policy } from '../policy/types.js';
 import { REPOSITORY_ID_RE } from '../repository/config.js';
 import { Repository } from '../repository/repository.js';
+import { AwsKeyService } from '../storage/aws-kms.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { cacheDir } from '../util/cache-dir.js';
@@ -180,13 +181,36 @@ export function isOffline(opts: GlobalOptions): boolean {
   return opts.offline === true || /^(1|true|yes)$/i.test(process.env.LAKEGUARD_OFFLINE ?? '');
 }
 
-/** Opens the policy's repository; keys/ objects that are skipped are reported as warnings. */
-export function openPolicyRepository(opts: GlobalOptions, policy: Policy, reporter: Reporter, options: MainOptions = {}): Promise<Repository> {
-  return Repository.open(repositoryStore(policy, options), {
+/**
+ * KMS, asked with the repository's identity and region, for a repository whose passwords have a
+ * KMS layer. Nothing is loaded or sent unless the repository has one.
+ */
+export function repositoryKeyService(policy: Policy): AwsKeyService {
+  const r = policy.repository;
+  return new AwsKeyService({ credentials: r.credentials, region: r.region ?? policy.s3.region, stsEndpoint: r.endpoint ?? policy.s3.endpoint });
+}
+
+/**
+ * Opens the policy's repository; keys/ objects that are skipped are reported as warnings, and so
+ * is a policy whose encryption_kms_key_id is not the repository's (it applies at init only).
+ */
+export async function openPolicyRepository(opts: GlobalOptions, policy: Policy, reporter: Reporter, options: MainOptions = {}): Promise<Repository> {
+  const warn = (message: string) => reporter.event({ type: 'warning', message });
+  const repo = await Repository.open(repositoryStore(policy, options), {
     password: async () => readPassword(opts, policy),
-    onWarning: (message) => reporter.event({ type: 'warning', message }),
+    onWarning: warn,
+    keyService: repositoryKeyService(policy),
     ...(policy.repository.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: policy.repository.sseKmsKeyId }),
   });
+  const wanted = policy.repository.encryptionKmsKeyId;
+  const actual = repo.config.encryption.algorithm === 'none' ? undefined : repo.config.encryption.kms?.keyId;
+  if (wanted !== undefined && wanted !== actual) {
+    warn(
+      `repository.encryption_kms_key_id is ${wanted}, but the passwords of ${repo.location} are ${actual === undefined ? 'not KMS-wrapped' : `wrapped with ${actual}`}: ` +
+        'the setting applies at init only (docs/keys.md, "KMS")',
+    );
+  }
+  return repo;
 }
 
 /**

@@ -5,7 +5,7 @@ import { UsageError } from '../errors.js';
 import { parseLockMode, parseRetentionDays, type ObjectLockConfig } from '../repository/object-lock.js';
 import { Repository } from '../repository/repository.js';
 import { action } from './action.js';
-import { defaultCatalogPath, globalOptions, readPassword, repositoryStore, resolvePolicy } from './context.js';
+import { defaultCatalogPath, globalOptions, readPassword, repositoryKeyService, repositoryStore, resolvePolicy } from './context.js';
 import { mainOptionsOf } from './main-options.js';
 
 export function register(program: Command): void {
@@ -22,7 +22,8 @@ keys, forget documents) can be deleted or overwritten before its retention ends,
 the bucket owner's credentials under COMPLIANCE. Run \`lakeguard lock extend\` daily to keep
 what is still needed retained.
 
-New repositories have format version 2 (docs/repository-format.md). The encryption chosen
+New repositories have format version 2 (docs/repository-format.md), or 3 with
+repository.encryption_kms_key_id: every password then needs that KMS key too (docs/keys.md). The encryption chosen
 here is the repository's for good: a config that later says otherwise is refused.`,
     )
     .action(
@@ -43,6 +44,7 @@ here is the repository's for good: a config that later says otherwise is refused
             ...(r.packSize === undefined ? {} : { packSize: r.packSize }),
             ...(r.compressionLevel === undefined ? {} : { compressionLevel: r.compressionLevel }),
             ...(objectLock === undefined ? {} : { objectLock }),
+            ...(r.encryptionKmsKeyId === undefined || password === null ? {} : { kms: { keyId: r.encryptionKmsKeyId, service: repositoryKeyService(policy) } }),
           },
           r.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: r.sseKmsKeyId },
         );
@@ -59,9 +61,11 @@ here is the repository's for good: a config that later says otherwise is refused
         }
         const lockText =
           objectLock === undefined ? '' : `\nObject Lock: ${objectLock.mode} retention of ${objectLock.retentionDays} days on every object written; run \`lakeguard lock extend\` daily`;
+        const kmsKeyId = repo.config.encryption.algorithm === 'none' ? undefined : repo.config.encryption.kms?.keyId;
+        const kmsText = kmsKeyId === undefined ? '' : ` (passwords wrapped with the KMS key ${kmsKeyId} too)`;
         reporter.summary(
-          { repository: store.location, id: repo.id, encrypted: repo.encrypted, catalog: catalogPath, objectLock: repo.objectLock },
-          `created ${repo.encrypted ? 'encrypted' : 'unencrypted'} repository ${repo.id} at ${store.location}\ncatalog: ${catalogPath}${lockText}`,
+          { repository: store.location, id: repo.id, encrypted: repo.encrypted, kmsKeyId: kmsKeyId ?? null, catalog: catalogPath, objectLock: repo.objectLock },
+          `created ${repo.encrypted ? 'encrypted' : 'unencrypted'} repository ${repo.id} at ${store.location}${kmsText}\ncatalog: ${catalogPath}${lockText}`,
         );
       }),
     );

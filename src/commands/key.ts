@@ -41,7 +41,9 @@ this command opened the repository with. A damaged key file is listed with its p
         const note = (k: (typeof keys)[number]): string =>
           k.problem !== null ? `unusable: ${k.problem}` : k.removalPending ? 'removal pending (Object Lock): run `key remove` again once its retention ends' : '';
         const rows = keys.map((k) => [k.current ? '*' : '', shortId(k.id), k.created ?? '-', k.host ?? '-', note(k)]);
-        reporter.summary({ repository: repo.location, keys }, table(['', 'ID', 'CREATED', 'HOST', ''], rows));
+        const kmsKeyId = repo.config.encryption.algorithm === 'none' ? null : (repo.config.encryption.kms?.keyId ?? null);
+        const kmsText = kmsKeyId === null ? '' : `\nevery password also needs the KMS key ${kmsKeyId}`;
+        reporter.summary({ repository: repo.location, kmsKeyId, keys }, table(['', 'ID', 'CREATED', 'HOST', ''], rows) + kmsText);
       }),
     );
   key

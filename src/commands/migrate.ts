@@ -26,10 +26,10 @@ Lock the old config version stays below the new one until its retention ends.`,
       action(async ({ cmd, reporter }) => {
         const { repo, catalogPath } = await openRepository(cmd, reporter);
         const settings = describeSettings(repo.config);
-        if (repo.formatVersion === FORMAT_VERSION) {
+        if (repo.formatVersion >= FORMAT_VERSION) {
           reporter.summary(
             { repository: repo.location, id: repo.id, version: repo.formatVersion, migrated: false },
-            `repository ${repo.id} at ${repo.location} is already at format version ${FORMAT_VERSION}; nothing to do`,
+            `repository ${repo.id} at ${repo.location} is already at format version ${repo.formatVersion}; nothing to do`,
           );
           return;
         }

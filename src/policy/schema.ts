@@ -23,6 +23,7 @@ const REPOSITORY_KEYS = [
   'password_command',
   'encryption',
   'sse_kms_key_id',
+  'encryption_kms_key_id',
   'pack_size',
   'compression_level',
   'credentials',
@@ -172,6 +173,7 @@ function checkRepository(c: Checker, f: Field, ctx: Context): RepositoryPolicy |
   const region = read(m, 'region', (x) => checkRegion(c, x));
   const sseKmsKeyId = read(m, 'sse_kms_key_id', (x) => c.string(x, 'a KMS key id, ARN or alias'));
   const credentials = read(m, 'credentials', (x) => checkCredentials(c, x));
+  const encryptionKmsKeyId = read(m, 'encryption_kms_key_id', (x) => c.string(x, 'a KMS key id, ARN or alias (arn:aws:kms:<region>:<account>:key/<id>)'));
   if (kind === 'file') {
     for (const key of ['endpoint', 'region', 'sse_kms_key_id', 'credentials'] as const) {
       const x = m.get(key);
@@ -189,7 +191,7 @@ function checkRepository(c: Checker, f: Field, ctx: Context): RepositoryPolicy |
     c.report(m.get(k)!, `set only one of password_env, password_file and password_command (${passwordKeys[0]} is set too)`);
   });
   if (encryption === 'none') {
-    for (const k of passwordKeys) {
+    for (const k of [...passwordKeys, ...(m.has('encryption_kms_key_id') ? (['encryption_kms_key_id'] as const) : [])]) {
       c.report(m.get(k)!, 'has no effect with encryption: none; remove it, or remove "encryption: none" to encrypt the repository');
     }
   }
@@ -208,6 +210,7 @@ function checkRepository(c: Checker, f: Field, ctx: Context): RepositoryPolicy |
     passwordCommand,
     encryption,
     sseKmsKeyId,
+    encryptionKmsKeyId,
     packSize,
     compressionLevel,
     credentials,

@@ -44,6 +44,11 @@ export interface RepositoryPolicy {
   encryption: Encryption;
   /** YAML `sse_kms_key_id`: passed through on every PUT (s3:// repositories only). */
   sseKmsKeyId?: string;
+  /**
+   * YAML `encryption_kms_key_id`: at `init`, wrap every password with this KMS key too
+   * (docs/keys.md, "KMS"). Opening uses the key recorded in the repository's config.
+   */
+  encryptionKmsKeyId?: string;
   /** YAML `pack_size`, in bytes (1 MiB..1 GiB). */
   packSize?: number;
   /** YAML `compression_level`, zstd 1..19. */

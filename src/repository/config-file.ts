@@ -6,7 +6,8 @@
 import { IntegrityError, LakeguardError, UsageError } from '../errors.js';
 import { getBytes, type ObjectStore } from '../storage/types.js';
 import { CONFIG_KEY_ID, FORMAT_NAME, FORMAT_VERSION, REPOSITORY_ID_RE, canonicalJson, type KeyFile, type RepositoryConfig } from './config.js';
-import { deriveKey, deriveSubkey, hmacHex, unwrapMasterKeys, type MasterKeys } from './crypto.js';
+import { deriveSubkey, hmacHex, unwrapMasterKeys, type KdfParams, type MasterKeys } from './crypto.js';
+import { KMS_FORMAT_VERSION, parseKmsWrap, passwordWrappingKey, type KeyService, type KmsWrap } from './kms.js';
 import { fileName, listPrefix } from './layout.js';
 
 /** HKDF label of the version 2 config MAC key (docs/repository-format.md, "Subkeys"). */
@@ -36,8 +37,8 @@ export function parseConfig(raw: Buffer, location: string): RepositoryConfig {
   if (config === null || typeof config !== 'object' || config.format !== FORMAT_NAME) {
     throw new LakeguardError(`${location}config is not a lakeguard repository config`);
   }
-  if (config.version !== 1 && config.version !== FORMAT_VERSION) {
-    throw new LakeguardError(`repository at ${location} has format version ${JSON.stringify(config.version)}; this lakeguard reads versions 1 and ${FORMAT_VERSION}`, {
+  if (config.version !== 1 && config.version !== FORMAT_VERSION && config.version !== KMS_FORMAT_VERSION) {
+    throw new LakeguardError(`repository at ${location} has format version ${JSON.stringify(config.version)}; this lakeguard reads versions 1 to ${KMS_FORMAT_VERSION}`, {
       hint: 'upgrade lakeguard',
     });
   }
@@ -59,6 +60,7 @@ export function parseConfig(raw: Buffer, location: string): RepositoryConfig {
       hint: 'restore the original config object; lakeguard refuses a modified config',
     });
   }
+  checkKmsLayer(config, location);
   const lock = config.objectLock as unknown;
   if (lock !== undefined) {
     const l = lock as { mode?: unknown; retentionDays?: unknown };
@@ -69,6 +71,24 @@ export function parseConfig(raw: Buffer, location: string): RepositoryConfig {
     }
   }
   return config;
+}
+
+/** Version 3 and a KMS layer go together: one without the other is a modified config. */
+function checkKmsLayer(config: RepositoryConfig, location: string): void {
+  const encryption = config.encryption as { algorithm: string; kms?: unknown };
+  const hint = 'restore the original config object; lakeguard refuses a modified config';
+  try {
+    parseKmsWrap(encryption.kms, `repository config at ${location}`);
+  } catch (err) {
+    throw new IntegrityError((err as Error).message, { hint });
+  }
+  const hasKms = encryption.kms !== undefined;
+  if (hasKms !== (config.version === KMS_FORMAT_VERSION) || (hasKms && encryption.algorithm !== 'aes-256-gcm')) {
+    throw new IntegrityError(
+      `repository config at ${location} has format version ${config.version} ${hasKms ? 'with' : 'without'} a KMS layer (version ${KMS_FORMAT_VERSION} and encryption.kms go together)`,
+      { hint },
+    );
+  }
 }
 
 /** The master keys and the key that opened them: `config` (CONFIG_KEY_ID) or a keys/ file's name. */
@@ -82,11 +102,18 @@ export interface UnlockedKeys {
  * object the password opens. A keys/ object that is not a usable key file is named (warn) and
  * skipped: anyone who can write to keys/ must not be able to lock the owner out with one bad object.
  */
-export async function unlockKeys(store: ObjectStore, config: RepositoryConfig, password: string, warn: (message: string) => void): Promise<UnlockedKeys | null> {
+export async function unlockKeys(
+  store: ObjectStore,
+  config: RepositoryConfig,
+  password: string,
+  warn: (message: string) => void,
+  keyService: KeyService | null = null,
+): Promise<UnlockedKeys | null> {
   if (config.encryption.algorithm === 'none') return null;
   const encryption = config.encryption;
+  const wrappingKey = (kdf: KdfParams, kms: KmsWrap | undefined): Promise<Buffer> => passwordWrappingKey(password, kdf, kms, keyService, config.id);
   const fromConfig = async (): Promise<UnlockedKeys | null> => {
-    const keys = unwrapMasterKeys(await deriveKey(password, encryption.kdf), encryption.wrappedKey);
+    const keys = unwrapMasterKeys(await wrappingKey(encryption.kdf, encryption.kms), encryption.wrappedKey);
     return keys === null ? null : { keys, keyId: CONFIG_KEY_ID };
   };
   if (encryption.passwordRemoved === undefined) {
@@ -97,7 +124,8 @@ export async function unlockKeys(store: ObjectStore, config: RepositoryConfig, p
     if (item.kind !== 'object') continue;
     try {
       const file = parseKeyFile(await getBytes(store, item.key));
-      const keys = unwrapMasterKeys(await deriveKey(password, file.kdf), file.wrappedKey);
+      checkKeyFileKms(file, config);
+      const keys = unwrapMasterKeys(await wrappingKey(file.kdf, file.kms), file.wrappedKey);
       if (keys !== null) return { keys, keyId: fileName('keys', item.key)! };
     } catch (err) {
       if (!(err instanceof IntegrityError)) throw err;
@@ -108,6 +136,20 @@ export async function unlockKeys(store: ObjectStore, config: RepositoryConfig, p
   // random key). If this one does, `passwordRemoved` was added by someone else: the caller's MAC
   // check then names the altered config instead of answering "wrong password".
   return encryption.passwordRemoved === undefined ? null : fromConfig();
+}
+
+/**
+ * A key file's KMS layer against the config's (IntegrityError naming the difference): in a KMS
+ * repository a password alone must never open the master keys, and a key file naming another
+ * KMS key is not asked for (KMS would be called with a key someone with write access chose).
+ */
+export function checkKeyFileKms(file: KeyFile, config: RepositoryConfig): void {
+  const repoKms = config.encryption.algorithm === 'none' ? undefined : config.encryption.kms;
+  if (file.kms === undefined && repoKms !== undefined) throw new IntegrityError('no KMS layer, in a repository whose passwords all need one');
+  if (file.kms !== undefined && repoKms === undefined) throw new IntegrityError('a KMS layer, in a repository without one');
+  if (file.kms !== undefined && repoKms !== undefined && file.kms.keyId !== repoKms.keyId) {
+    throw new IntegrityError(`its KMS key ${file.kms.keyId} is not the repository's (${repoKms.keyId})`);
+  }
 }
 
 /** A key file's JSON, checked for the fields a password needs (IntegrityError naming what is wrong). */
@@ -121,6 +163,7 @@ export function parseKeyFile(body: Buffer): KeyFile {
   if (file === null || typeof file !== 'object' || typeof file.kdf !== 'object' || file.kdf === null || typeof file.wrappedKey !== 'string') {
     throw new IntegrityError('kdf or wrappedKey missing');
   }
+  parseKmsWrap(file.kms, 'key file');
   return file as KeyFile;
 }
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ChunkerParams } from './chunker.js';
 import type { KdfParams } from './crypto.js';
+import type { KmsWrap } from './kms.js';
 import type { ObjectLockConfig } from './object-lock.js';
 
 export const FORMAT_NAME = 'lakeguard-repository';
@@ -8,9 +9,12 @@ export const FORMAT_NAME = 'lakeguard-repository';
 export const FORMAT_VERSION = 2;
 /**
  * Versions a reader opens. Version 1 stays readable (restore, ls, verify) so that nobody is
- * locked out of their backups mid-incident; writing to it needs `lakeguard migrate`.
+ * locked out of their backups mid-incident; writing to it needs `lakeguard migrate`. Version 3
+ * is version 2 with KMS-wrapped passwords (kms.ts): init writes it only with a KMS key, so that
+ * a lakeguard that does not know KMS refuses it by version ("upgrade lakeguard") instead of
+ * calling every password wrong.
  */
-export type FormatVersion = 1 | 2;
+export type FormatVersion = 1 | 2 | 3;
 
 /** A repository id: 16 random bytes as lowercase hex. Checked before it is used in a path. */
 export const REPOSITORY_ID_RE = /^[0-9a-f]{32}$/;
@@ -47,6 +51,8 @@ export type EncryptionConfig =
        * readers go straight to keys/. Covered by the config MAC like every other field.
        */
       passwordRemoved?: string;
+      /** Version 3: the KMS layer of the config's password; every keys/ file then has one too. */
+      kms?: KmsWrap;
     }
   | { algorithm: 'none' };
 
@@ -56,6 +62,8 @@ export interface KeyFile {
   host?: string;
   kdf: KdfParams;
   wrappedKey: string;
+  /** The password's KMS layer: present exactly when the config has one (format version 3). */
+  kms?: KmsWrap;
 }
 
 /** The id `key list` and `key remove` give the password whose wrapped key is in `config`. */

@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { IntegrityError, LakeguardError, RepositoryMissingError, StorageError, UsageError, WrongPasswordError, isNotFound } from '../errors.js';
 import { getBytes, readAll, type ObjectEntry, type ObjectRetention, type ObjectStore, type PutOptions, type RequestStats } from '../storage/types.js';
 import { DEFAULT_CHUNKER, type ChunkerParams } from './chunker.js';
-import { configMac, parseConfig, parseKeyFile, requireObjectLock, unlockKeys } from './config-file.js';
+import { checkKeyFileKms, configMac, parseConfig, parseKeyFile, requireObjectLock, unlockKeys } from './config-file.js';
 import { compressBlob, decompressBlob } from './compress.js';
 import {
   CONFIG_KEY_ID,
@@ -45,6 +45,7 @@ import {
   v1NameProblem,
   type DocumentDir,
 } from './documents.js';
+import { KMS_FORMAT_VERSION, combineWrappingKey, newKmsWrap, type KeyService } from './kms.js';
 import { isLockable, writeRetainUntil, type ObjectLockConfig } from './object-lock.js';
 import { fileName, listPrefix, objectKey, type FileType } from './layout.js';
 import { BlobType, decodePackHeader, splitPack, type PackEntry } from './pack.js';
@@ -70,6 +71,8 @@ export interface InitOptions {
    * that lakeguard reads and migrates the repositories earlier releases wrote.
    */
   formatVersion?: 1;
+  /** Wrap every password with this KMS key too (format version 3; kms.ts). */
+  kms?: { keyId: string; service: KeyService };
 }
 
 /** Told the retention date of each object the repository wrote with one (the catalog keeps them for `lock extend`). */
@@ -82,6 +85,8 @@ export interface OpenOptions {
   sseKmsKeyId?: string;
   /** Told of each keys/ object that is skipped because it is not a usable key file. */
   onWarning?: (message: string) => void;
+  /** Asked to decrypt the passwords' data keys when the config has a KMS layer (format version 3), and for `addPassword`. */
+  keyService?: KeyService;
 }
 
 /** A blob ready to go into a pack. */
@@ -135,6 +140,8 @@ export class Repository {
   private retentionListener: RetentionListener | null = null;
   /** The key the password opened (CONFIG_KEY_ID or a key file's name); null when unencrypted or just created. */
   private openedKeyId: string | null = null;
+  /** KMS, for a repository with a KMS layer: new passwords need a data key of their own. */
+  private keyService: KeyService | null = null;
 
   /** The Object Lock setting, or null when objects are written without retention. */
   get objectLock(): ObjectLockConfig | null {
@@ -190,7 +197,7 @@ export class Repository {
     const keys = opts.password === null ? null : generateMasterKeys();
     const base = {
       format: FORMAT_NAME,
-      version: opts.formatVersion ?? FORMAT_VERSION,
+      version: opts.formatVersion ?? (opts.kms === undefined ? FORMAT_VERSION : KMS_FORMAT_VERSION),
       id: newRepositoryId(),
       created: new Date().toISOString(),
       chunker: opts.chunker ?? DEFAULT_CHUNKER,
@@ -203,8 +210,14 @@ export class Repository {
       config = { ...base, encryption: { algorithm: 'none' } };
     } else {
       const kdf = opts.kdf ?? defaultKdfParams();
-      const wrappedKey = wrapMasterKeys(await deriveKey(opts.password, kdf), keys);
-      config = { ...base, encryption: { algorithm: 'aes-256-gcm', kdf, wrappedKey, configMac: '' } };
+      const passwordKey = await deriveKey(opts.password, kdf);
+      if (opts.kms === undefined) {
+        config = { ...base, encryption: { algorithm: 'aes-256-gcm', kdf, wrappedKey: wrapMasterKeys(passwordKey, keys), configMac: '' } };
+      } else {
+        const { dataKey, wrap } = await newKmsWrap(opts.kms.service, opts.kms.keyId, base.id);
+        const wrappedKey = wrapMasterKeys(combineWrappingKey(passwordKey, dataKey), keys);
+        config = { ...base, encryption: { algorithm: 'aes-256-gcm', kdf, wrappedKey, configMac: '', kms: wrap } };
+      }
       config.encryption = { ...config.encryption, configMac: configMac(keys, config) } as RepositoryConfig['encryption'];
     }
     // Create-only: two concurrent inits cannot both win. A retried PUT whose first attempt did
@@ -221,7 +234,9 @@ export class Repository {
       }
     }
     if (lock.objectLock !== undefined && versionId !== null) opts.onRetention?.('config', lock.objectLock.retainUntil, versionId);
-    return new Repository(store, config, keys, putDefaults, config.version === 1);
+    const repo = new Repository(store, config, keys, putDefaults, config.version === 1);
+    repo.keyService = opts.kms?.service ?? null;
+    return repo;
   }
 
   static async open(store: ObjectStore, opts: OpenOptions): Promise<Repository> {
@@ -237,7 +252,7 @@ export class Repository {
     if (config.encryption.algorithm === 'none') return new Repository(store, config, null, putDefaults);
 
     const password = await opts.password();
-    const unlocked = await unlockKeys(store, config, password, opts.onWarning ?? (() => {}));
+    const unlocked = await unlockKeys(store, config, password, opts.onWarning ?? (() => {}), opts.keyService ?? null);
     if (unlocked === null) throw new WrongPasswordError(store.location);
     const keys = unlocked.keys;
     const expected = Buffer.from(configMac(keys, config), 'hex');
@@ -250,6 +265,7 @@ export class Repository {
     }
     const repo = new Repository(store, config, keys, putDefaults);
     repo.openedKeyId = unlocked.keyId;
+    repo.keyService = opts.keyService ?? null;
     return repo;
   }
 
@@ -363,13 +379,17 @@ export class Repository {
 
   /** Adds another password (keys/<id>, recording this host and the time) that opens the same master keys; returns its id. */
   async addPassword(password: string, kdf: KdfParams = defaultKdfParams()): Promise<string> {
-    if (this.keys === null) throw new UsageError('this repository is not encrypted; it has no passwords');
-    const file: KeyFile = {
-      created: new Date().toISOString(),
-      host: hostname(),
-      kdf,
-      wrappedKey: wrapMasterKeys(await deriveKey(password, kdf), this.keys),
-    };
+    if (this.keys === null || this.config.encryption.algorithm === 'none') throw new UsageError('this repository is not encrypted; it has no passwords');
+    const passwordKey = await deriveKey(password, kdf);
+    const kmsKeyId = this.config.encryption.kms?.keyId;
+    let file: KeyFile;
+    if (kmsKeyId === undefined) {
+      file = { created: new Date().toISOString(), host: hostname(), kdf, wrappedKey: wrapMasterKeys(passwordKey, this.keys) };
+    } else {
+      if (this.keyService === null) throw new UsageError(`a password of this repository needs the KMS key ${kmsKeyId}, and no KMS client was given`);
+      const { dataKey, wrap } = await newKmsWrap(this.keyService, kmsKeyId, this.id);
+      file = { created: new Date().toISOString(), host: hostname(), kdf, wrappedKey: wrapMasterKeys(combineWrappingKey(passwordKey, dataKey), this.keys), kms: wrap };
+    }
     const body = Buffer.from(JSON.stringify(file, null, 2) + '\n');
     const id = sha256Hex(body);
     await this.put(objectKey('keys', id), body, { ifNoneMatch: true });
@@ -620,6 +640,12 @@ export class Repository {
     }
     if (file === null || typeof file !== 'object' || typeof file.wrappedKey !== 'string' || file.kdf === null || typeof file.kdf !== 'object') {
       throw new IntegrityError(`${where}: not a key file (kdf or wrappedKey missing)`);
+    }
+    try {
+      checkKeyFileKms(parseKeyFile(body), this.config);
+    } catch (err) {
+      if (err instanceof IntegrityError) throw new IntegrityError(`${where}: ${err.message}`);
+      throw err;
     }
   }
 

@@ -482,6 +482,14 @@ pack_size: 512KiB`);
     `);
   });
 
+  it('reads encryption_kms_key_id, and refuses it with encryption: none', () => {
+    const arn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    expect(parsePolicy(repo(`url: s3://backup-bucket\nencryption_kms_key_id: ${arn}`), 'p.yaml').repository.encryptionKmsKeyId).toBe(arn);
+    expect(errorOf(repo(`url: s3://backup-bucket\nencryption: none\nencryption_kms_key_id: ${arn}`))).toContain(
+      'repository.encryption_kms_key_id: has no effect with encryption: none',
+    );
+  });
+
   it('rejects URLs it cannot use', () => {
     expect(errorOf(repo('url: https://example.com/bucket'))).toMatchInlineSnapshot(`
       "invalid policy policy.yaml: 1 problem
