@@ -19,6 +19,7 @@ import * as restore from './commands/restore.js';
 import * as rollbackCmd from './commands/rollback.js';
 import * as runs from './commands/runs.js';
 import * as serve from './commands/serve.js';
+import * as copyCmd from './commands/copy.js';
 import * as unlock from './commands/unlock.js';
 import * as verify from './commands/verify.js';
 import * as versions from './commands/versions.js';
@@ -33,7 +34,7 @@ type Command = Commander.Command;
 const COMMAND_PATHS = [
   'init', 'backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'runs ack', 'versions', 'find', 'ls',
   'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'catalog info', 'cost', 'unlock', 'migrate', 'policy show', 'serve',
-  'key list', 'key add', 'key remove', 'key passwd',
+  'key list', 'key add', 'key remove', 'key passwd', 'copy',
 ] as const;
 type CommandPath = (typeof COMMAND_PATHS)[number];
 
@@ -72,6 +73,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'catalog rebuild': 'rebuilt', 'catalog sync': 'synced', 'catalog info': 'shown', 'runs ack': 'acknowledged', unlock: 'done', migrate: 'migrated or already current', 'policy show': 'done',
       serve: 'not used: serve runs until it is stopped (130)',
       'key list': 'listed', 'key add': 'added', 'key remove': 'removed', 'key passwd': 'changed',
+      copy: 'copied (or nothing to copy; runs another copy is busy with are named)',
     },
   },
   {
@@ -91,6 +93,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
         'error, or the repository is damaged (object versions whose content is in no index file or a missing pack, unreadable record blobs, skipped files, runs the old catalog has whose manifest is gone: each is listed; the rest is in the new catalog)',
       'catalog sync': 'error, or something in the repository could not be applied (listed; the rest was)',
       serve: 'error (e.g. the address is in use)',
+      copy: 'error (e.g. a source blob fails authentication: the run is not copied, what was copied before stays)',
     },
   },
   {
@@ -123,6 +126,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'key add': 'bad usage, an unencrypted repository, or the two typed passwords differ',
       'key remove': 'bad usage, no such key, the last key, or (without --force) the key in use',
       'key passwd': 'bad usage, an unencrypted repository, the two typed passwords differ, or the only key would go',
+      copy: 'bad usage or policy (either one), an unknown group, the same repository twice, or a scoped catalog',
     },
   },
   {
@@ -148,7 +152,8 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     code: ExitCode.locked,
     meaning: "repository locked by another operation, or this command's own lock was lost",
     short: 'locked',
-    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate', 'runs ack', 'serve', 'key remove', 'key passwd'], {
+    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate', 'runs ack', 'serve', 'key remove', 'key passwd', 'copy'], {
+      copy: 'locked (a prune or forget runs on either repository), or a lock was lost',
       restore: 'locked (a prune or forget runs)',
       serve: 'locked (a prune or forget runs), or its shared lock was lost while serving (it stops)',
       rollback: 'locked (a prune or forget runs)',
@@ -172,7 +177,8 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: 'interrupted (SIGINT/SIGTERM)',
     short: 'interrupted',
     // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
-    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd'], {
+    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy'], {
+      copy: 'interrupted (runs copied so far stay; run copy again to continue)',
       prune: 'interrupted (the repository stays consistent)',
       serve: 'stopped by SIGINT/SIGTERM, its normal end (requests in flight get up to 10 seconds)',
       'key add': 'interrupted at the password prompt (nothing changed)',
@@ -255,7 +261,7 @@ export function buildProgram(argv: readonly string[] = [], options: MainOptions 
     .addHelpText('after', PROGRAM_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, keyCmd, policyCmd, serve]) command.register(program);
+  for (const command of [init, backup, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, keyCmd, policyCmd, serve, copyCmd]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   addExitStatusHelp(program, '');
   setMainOptions(program, options);

@@ -178,6 +178,16 @@ CREATE TABLE IF NOT EXISTS run_shards (
 CREATE INDEX IF NOT EXISTS run_shards_by_set ON run_shards (set_run, shard_index);
 CREATE TRIGGER IF NOT EXISTS shard_of_deleted_run AFTER DELETE ON runs
   BEGIN DELETE FROM run_shards WHERE run = old.seq; END;
+
+-- Runs 'lakeguard copy' brought here (docs/copy.md), from manifests' "copiedFrom": which source
+-- run each copy is. Kept when forget removes the copy, so copy does not bring it again. Added
+-- without a schema version (an additive table: earlier lakeguard ignores it; created on open).
+CREATE TABLE IF NOT EXISTS copied_runs (
+  source_repository TEXT NOT NULL,
+  source_run TEXT NOT NULL,
+  run TEXT NOT NULL, -- the copy's run id in this repository
+  PRIMARY KEY (source_repository, source_run)
+) WITHOUT ROWID;
 `;
 
 /**

@@ -31,6 +31,12 @@ export interface GlobalOptions {
   json?: boolean;
   quiet?: boolean;
   offline?: boolean;
+  /**
+   * Not a command-line option: the password comes from the policy's own sources only (not
+   * --password-file or $LAKEGUARD_PASSWORD_FILE / _COMMAND, which name the command's main
+   * repository), for a second repository such as copy's --to-policy.
+   */
+  passwordFromPolicyOnly?: boolean;
 }
 
 export function globalOptions(cmd: Command): GlobalOptions {
@@ -113,9 +119,11 @@ export function readPassword(opts: GlobalOptions, policy: Policy, { forInit = fa
     }
     return nonEmpty(password, `the output of the password command (${what})`);
   };
-  if (opts.passwordFile !== undefined) return fromFile(opts.passwordFile, '--password-file');
-  if (process.env.LAKEGUARD_PASSWORD_FILE) return fromFile(process.env.LAKEGUARD_PASSWORD_FILE, 'LAKEGUARD_PASSWORD_FILE');
-  if (process.env.LAKEGUARD_PASSWORD_COMMAND) return fromCommand(process.env.LAKEGUARD_PASSWORD_COMMAND, 'LAKEGUARD_PASSWORD_COMMAND');
+  if (opts.passwordFromPolicyOnly !== true) {
+    if (opts.passwordFile !== undefined) return fromFile(opts.passwordFile, '--password-file');
+    if (process.env.LAKEGUARD_PASSWORD_FILE) return fromFile(process.env.LAKEGUARD_PASSWORD_FILE, 'LAKEGUARD_PASSWORD_FILE');
+    if (process.env.LAKEGUARD_PASSWORD_COMMAND) return fromCommand(process.env.LAKEGUARD_PASSWORD_COMMAND, 'LAKEGUARD_PASSWORD_COMMAND');
+  }
   if (r.passwordFile !== undefined) return fromFile(r.passwordFile, 'repository.password_file');
   if (r.passwordCommand !== undefined) return fromCommand(r.passwordCommand, 'repository.password_command');
   const env = r.passwordEnv ?? 'LAKEGUARD_PASSWORD';
@@ -231,15 +239,22 @@ export function expectedEncryption(opts: GlobalOptions, policy: Policy): Expecte
 
 export async function openAll(cmd: Command, how: OpenAllOptions): Promise<Opened> {
   const opts = globalOptions(cmd);
-  const reporter = how.reporter;
   const name = cmd.parent?.parent ? `${cmd.parent.name()} ${cmd.name()}` : cmd.name();
   if (how.writes && isOffline(opts)) {
     throw new UsageError(`${name} cannot run offline: it writes the repository from what the catalog holds, so the catalog must be synced first`, {
       hint: 'run it without --offline and without LAKEGUARD_OFFLINE',
     });
   }
-  const policy = resolvePolicy(opts);
-  const repo = await openPolicyRepository(opts, policy, reporter, mainOptionsOf(cmd));
+  return openWithPolicy(opts, resolvePolicy(opts), name, how, mainOptionsOf(cmd));
+}
+
+/**
+ * openAll for a policy already loaded: the repository, its catalog (--catalog, else the cache
+ * path of its id), the identity check and the sync. copy opens its --to-policy with it.
+ */
+export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: string, how: OpenAllOptions, options: MainOptions = {}): Promise<Opened> {
+  const reporter = how.reporter;
+  const repo = await openPolicyRepository(opts, policy, reporter, options);
   const catalog = Catalog.open(opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id), repo.id);
   try {
     // Before anything is read or written (the sync too): a config swapped for `encryption: none` is refused here.

@@ -60,6 +60,17 @@ export interface RunManifest {
    * from the run's catalog row (`recordRunShard` when the shard begins).
    */
   shard?: RunShard;
+  /**
+   * Present when `lakeguard copy` wrote this manifest (docs/copy.md): the repository and run it
+   * was copied from. `started`, `finished`, `host`, `status` and `counters` are the source run's.
+   */
+  copiedFrom?: CopiedFrom;
+}
+
+/** Where a copied run came from: the source repository's id and the run's id there. */
+export interface CopiedFrom {
+  repository: string;
+  run: string;
 }
 
 /** The (bucket, key) range of a record blob's lines, both ends included. */
@@ -124,6 +135,8 @@ export async function finalizeRun(
   anomalies?: RunAnomalies,
   /** Index files the run wrote before it ended (progress checkpoints): the manifest names them too. */
   indexesWritten: readonly string[] = [],
+  /** A copied run (copy.ts): the source run's end time and where it came from, recorded as they are. */
+  copy?: { finished: number; from: CopiedFrom },
 ): Promise<RunManifest> {
   // Records in (bucket, key) order, so each blob covers one narrow key range (recordRanges).
   const records: string[] = [];
@@ -180,7 +193,7 @@ export async function finalizeRun(
   const indexes = [...indexesWritten, ...(await writePendingIndexes(repo, catalog))];
   beforeManifest();
 
-  const finished = Date.now();
+  const finished = copy?.finished ?? Date.now();
   const manifest: RunManifest = {
     version: 1,
     id: run.id,
@@ -196,6 +209,7 @@ export async function finalizeRun(
     indexes,
     ...(anomalies === undefined ? {} : { anomalies }),
     ...(run.shard === undefined ? {} : { shard: run.shard }),
+    ...(copy === undefined ? {} : { copiedFrom: copy.from }),
   };
   try {
     await repo.writeDocument('runs', run.id, manifest);

@@ -15,6 +15,7 @@ import { BlobType, blobFlags, flagsCompressed } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { inOrder } from '../util/in-order.js';
 import { recordFinishedRun, type RunManifest } from './finalize.js';
+import { recordCopiedRun } from '../catalog/copied-runs.js';
 import { anomaliesProblem, recordSignals } from './import-anomalies.js';
 import { isBlobLocation, shardProblem } from './rebuild-manifests.js';
 import type { ImportTally } from './rebuild.js';
@@ -46,6 +47,9 @@ export class RecordLoader {
 
   async loadRun(m: RunManifest): Promise<void> {
     const seq = this.catalog.beginRun({ id: m.id, group: m.group, started: Date.parse(m.started), host: m.host });
+    // A copied run (docs/copy.md): remembered apart from the run, so a forget of it does not make copy bring it again.
+    const from = m.copiedFrom;
+    if (typeof from?.repository === 'string' && typeof from.run === 'string') recordCopiedRun(this.catalog, from, m.id);
     const shard = this.shardOf(m);
     if (shard !== undefined) {
       recordRunShard(this.catalog, seq, shard);

@@ -1,0 +1,17 @@
+/**
+ * Which source runs `lakeguard copy` brought into this repository (docs/copy.md): filled from
+ * manifests' `copiedFrom` (by copy itself, and by sync and rebuild when they import a copied
+ * run), and kept when forget removes a copy, so that copy does not bring that run again.
+ */
+import type { Catalog } from './catalog.js';
+import { sqlite } from './connection.js';
+
+/** Remembers that run `runId` of this repository is the copy of `from.run` of repository `from.repository`. */
+export function recordCopiedRun(catalog: Catalog, from: { repository: string; run: string }, runId: string): void {
+  sqlite(catalog).prepare('INSERT OR IGNORE INTO copied_runs (source_repository, source_run, run) VALUES (?, ?, ?)').run(from.repository, from.run, runId);
+}
+
+/** The ids of the runs of `sourceRepository` this catalog knows were copied here (forgotten since or not). */
+export function copiedRunIds(catalog: Catalog, sourceRepository: string): Set<string> {
+  return new Set(sqlite(catalog).prepare('SELECT source_run FROM copied_runs WHERE source_repository = ?').pluck().all(sourceRepository) as string[]);
+}

@@ -1,0 +1,312 @@
+/**
+ * `lakeguard copy`: runs of one repository copied into another (docs/copy.md). Blob ids are
+ * keyed by each repository's own keys, so every blob a copied run refers to is read from the
+ * source's packs (authenticated), encoded again with the target's keys and deduplicated against
+ * the target's catalog; the run's records go into the target's catalog and finalize.ts writes
+ * its record blobs, index files and manifest there, as a backup's.
+ */
+import { hostname } from 'node:os';
+import type { Catalog } from '../catalog/catalog.js';
+import { copiedRunIds, recordCopiedRun } from '../catalog/copied-runs.js';
+import { discardUnfinishedRun } from '../catalog/discard-run.js';
+import { recordRunShard } from '../catalog/run-sets.js';
+import { requireWholeCatalog } from '../catalog/scope.js';
+import type { RunRow, VersionRecord } from '../catalog/types.js';
+import { IntegrityError, InterruptedError, UsageError } from '../errors.js';
+import { BlobType, flagsCompressed } from '../repository/pack.js';
+import { Packer, packRecord } from '../repository/packer.js';
+import { RepositoryLock } from '../repository/locks.js';
+import type { Repository } from '../repository/repository.js';
+import { isProcessAlive } from '../util/process.js';
+import { TaskGroup } from '../util/task-group.js';
+import { newRunId } from './backup.js';
+import { noEvents, type EventSink } from './events.js';
+import { finalizeRun, type RunManifest } from './finalize.js';
+import { decodeLocatedBlob, readPackRangeRetrying } from './pack-reads.js';
+import { RecordWriter } from './record-writer.js';
+
+/** Source blobs read at once (each one ranged GET of a source pack). */
+const READS_IN_FLIGHT = 8;
+const PAGE = 1000;
+/** Source-to-target blob ids remembered (BlobCopier.targetIds). */
+const KNOWN_BLOBS = 100_000;
+
+/** One repository with its synced catalog. */
+export interface CopyEnd {
+  repo: Repository;
+  catalog: Catalog;
+}
+
+export interface CopyOptions {
+  source: CopyEnd;
+  target: CopyEnd;
+  /** Only runs of this protection group. */
+  group?: string;
+  /** Only runs started at or after this time (ms since epoch). */
+  since?: number;
+  /** Only say which runs would be copied; nothing is written. */
+  dryRun?: boolean;
+  events?: EventSink;
+  signal?: AbortSignal;
+}
+
+export interface CopiedRun {
+  /** The run's id in the source, and the id of its copy in the target (named when copied: docs/copy.md). */
+  source: string;
+  target: string | null;
+  group: string;
+  started: string;
+  versions: number;
+  blobsNew: number;
+  blobsDeduplicated: number;
+  bytesStored: number;
+}
+
+export interface CopyReport {
+  dryRun: boolean;
+  source: string;
+  target: string;
+  copied: CopiedRun[];
+  /** Selected runs the target has already (copied earlier). */
+  alreadyCopied: number;
+  /** Selected runs another copy process is copying right now (left to it). */
+  busy: string[];
+  packsWritten: number;
+  bytesStored: number;
+}
+
+/** The key under which a run and its copy are recognised: the same group, host and start (ms). */
+function runKey(run: Pick<RunRow, 'group' | 'host' | 'started'>): string {
+  return `${run.group}\u0000${run.host ?? ''}\u0000${run.started}`;
+}
+
+/**
+ * Copies the selected finished runs of the source that the target does not have, oldest first,
+ * each completely (versions, content, failures, manifest) before the next one begins.
+ */
+export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
+  const { source, target } = opts;
+  const events = opts.events ?? noEvents;
+  requireWholeCatalog(source.catalog, 'copy', 'every version of the source repository');
+  requireWholeCatalog(target.catalog, 'copy', 'every version of the target repository');
+  if (source.repo.id === target.repo.id) throw new UsageError(`copy: the source and the target are the same repository (${source.repo.id})`, { hint: '--to-policy must name a second repository' });
+  const report: CopyReport = { dryRun: opts.dryRun ?? false, source: source.repo.location, target: target.repo.location, copied: [], alreadyCopied: 0, busy: [], packsWritten: 0, bytesStored: 0 };
+
+  const copiedBefore = copiedRunIds(target.catalog, source.repo.id);
+  const inTarget = new Map<string, RunRow>();
+  for (const r of target.catalog.listRuns()) inTarget.set(runKey(r), r);
+  const selected = source.catalog
+    .listRuns(opts.group === undefined ? {} : { group: opts.group })
+    // A run still "running" in the source's catalog has no manifest in the source (yet).
+    .filter((r) => r.status !== 'running' && (opts.since === undefined || r.started >= opts.since));
+  const todo: RunRow[] = [];
+  for (const run of selected) {
+    const copy = inTarget.get(runKey(run));
+    // Copied before, and perhaps forgotten there since: not brought again.
+    if (copiedBefore.has(run.id)) report.alreadyCopied++;
+    else if (copy === undefined) todo.push(run);
+    else if (copy.status !== 'running') report.alreadyCopied++;
+    else if (isOrphaned(target.catalog, copy)) todo.push(run);
+    else report.busy.push(run.id);
+  }
+  for (const id of report.busy) events({ type: 'warning', message: `run ${id} is being copied by another process right now; left to it` });
+  warnIfForgottenInTarget(target.catalog, inTarget, todo, events);
+
+  if (report.dryRun) {
+    const counts = source.catalog.versionCountsByRun();
+    for (const run of todo) report.copied.push(emptyCopied(run, null, counts.get(run.seq) ?? 0));
+    return report;
+  }
+  if (todo.length === 0) return report;
+  target.repo.requireWritable();
+
+  const sourceLock = await RepositoryLock.acquire(source.repo, 'shared', `copy to ${target.repo.location}`);
+  try {
+    const targetLock = await RepositoryLock.acquire(target.repo, 'shared', `copy from ${source.repo.location}`);
+    try {
+      const signal = AbortSignal.any([sourceLock.signal, targetLock.signal, ...(opts.signal === undefined ? [] : [opts.signal])]);
+      let done = 0;
+      for (const run of todo) {
+        if (signal.aborted) throw new InterruptedError('copy interrupted');
+        // A copy of this run left by a killed process: its packs stay (they deduplicate), its rows go.
+        const left = inTarget.get(runKey(run));
+        if (left !== undefined) discardUnfinishedRun(target.catalog, left.seq);
+        events({ type: 'phase', phase: 'copy', detail: `run ${run.id} (${++done} of ${todo.length})` });
+        const copied = await copyRun({ ...opts, events }, run, signal, () => {
+          sourceLock.throwIfLost();
+          targetLock.throwIfLost();
+        });
+        report.copied.push(copied.run);
+        report.packsWritten += copied.packs;
+        report.bytesStored += copied.run.bytesStored;
+      }
+    } finally {
+      await targetLock.release().catch(() => {});
+    }
+  } finally {
+    await sourceLock.release().catch(() => {});
+  }
+  return report;
+}
+
+/**
+ * A copy forgotten in the target before this catalog imported it (another host's catalog, a
+ * rebuilt one) is unknown here, so its source run is selected again (docs/copy.md "Limits").
+ * Said when it shows: a run to copy that started before the oldest run its group keeps in a
+ * target that has forgotten runs.
+ */
+function warnIfForgottenInTarget(catalog: Catalog, inTarget: ReadonlyMap<string, RunRow>, todo: readonly RunRow[], events: EventSink): void {
+  const forgotten = catalog.knownRunIds().size - inTarget.size;
+  if (forgotten <= 0) return;
+  const oldest = new Map<string, number>();
+  for (const r of inTarget.values()) oldest.set(r.group, Math.min(oldest.get(r.group) ?? Infinity, r.started));
+  const older = todo.filter((r) => r.started < (oldest.get(r.group) ?? -Infinity));
+  if (older.length === 0) return;
+  events({
+    type: 'warning',
+    message: `the target has forgotten ${forgotten} runs and ${older.length} runs to copy are older than every run it keeps (first: ${older[0]!.id}); if forget removed their copies there before this catalog saw them (on another host, or before a catalog rebuild), they are copied again: pass --since to copy only newer runs`,
+  });
+}
+
+/** A target run still "running" whose process is gone (killed, power loss). */
+function isOrphaned(catalog: Catalog, run: RunRow): boolean {
+  return catalog.orphanedRuns(run.host ?? hostname(), isProcessAlive).some((r) => r.seq === run.seq);
+}
+
+function emptyCopied(run: RunRow, target: string | null, versions: number): CopiedRun {
+  return { source: run.id, target, group: run.group, started: new Date(run.started).toISOString(), versions, blobsNew: 0, blobsDeduplicated: 0, bytesStored: 0 };
+}
+
+/**
+ * One run: its versions' content into the target's packs, its records into the target's catalog
+ * once their blobs are in written packs, then finalizeRun. On any failure the run's rows leave the
+ * target's catalog again (its packs stay catalogued, and deduplicate the next attempt).
+ */
+async function copyRun(opts: CopyOptions, run: RunRow, signal: AbortSignal, checkLocks: () => void): Promise<{ run: CopiedRun; packs: number }> {
+  const { source, target } = opts;
+  const manifest = await source.repo.readDocument<RunManifest>('runs', run.id);
+  const targetRun: RunRow = { seq: 0, id: newRunId(new Date()), group: run.group, started: run.started, finished: null, status: 'running', host: manifest.host, counters: null };
+  targetRun.seq = target.catalog.beginRun({ id: targetRun.id, group: targetRun.group, started: targetRun.started, host: manifest.host, pid: process.pid });
+  const copied = emptyCopied(run, targetRun.id, 0);
+  let packs = 0;
+  try {
+    if (manifest.shard !== undefined) {
+      targetRun.shard = manifest.shard;
+      target.catalog.transaction(() => recordRunShard(target.catalog, targetRun.seq, manifest.shard!));
+    }
+    const packer = new Packer(target.repo, {
+      onPackWritten: (pack) => {
+        packs++;
+        target.catalog.transaction(() => target.catalog.insertPack(packRecord(pack), targetRun.seq));
+      },
+    });
+    const writer = new RecordWriter(target.catalog, targetRun.seq);
+    const blobs = new BlobCopier(source, target, packer, signal, copied);
+    const reads = new TaskGroup();
+    // Records wait here until every blob they name is in a written pack (the catalog locates it).
+    const records = new TaskGroup();
+    for (let after = 0; ; ) {
+      const page = source.catalog.versionsOfRun(run.seq, after, PAGE);
+      if (page.length === 0) break;
+      after = page[page.length - 1]!.row;
+      for (const { row: _row, locs: _locs, ...record } of page) {
+        if (signal.aborted) throw new InterruptedError('copy interrupted');
+        await reads.waitBelow(READS_IN_FLIGHT);
+        reads.throwIfFailed();
+        records.throwIfFailed();
+        reads.spawn(async () => {
+          const copies: { id: string; stored: Promise<void> | null }[] = [];
+          for (const hex of record.blobs) copies.push(await blobs.copy(hex, `${record.bucket}/${record.key}`));
+          const out: VersionRecord = { ...record, blobs: copies.map((c) => c.id) };
+          records.spawn(async () => {
+            for (const c of copies) await c.stored;
+            writer.addVersion(out);
+          });
+        });
+        copied.versions++;
+      }
+    }
+    await reads.wait();
+    await packer.flush();
+    await records.wait();
+    for (const f of source.catalog.failuresOfRun(run.seq)) writer.addFailure(f);
+    writer.flush();
+    // The last moment to stop without a manifest (after it, the run is copied).
+    if (signal.aborted) throw new InterruptedError(`copy of run ${run.id} interrupted`);
+    checkLocks();
+    const from = { repository: source.repo.id, run: run.id };
+    await finalizeRun(target.repo, target.catalog, packer, targetRun, manifest.status, manifest.counters, checkLocks, manifest.anomalies, [], {
+      finished: Date.parse(manifest.finished),
+      from,
+    });
+    recordCopiedRun(target.catalog, from, targetRun.id);
+    return { run: copied, packs };
+  } catch (err) {
+    discardUnfinishedRun(target.catalog, targetRun.seq);
+    throw signal.aborted && !(err instanceof InterruptedError) ? new InterruptedError(`copy of run ${run.id} interrupted`) : err;
+  }
+}
+
+/** Reads source blobs and stores them, encoded with the target's keys, once per target blob id. */
+class BlobCopier {
+  /** Target blob ids (hex) in a pack not written yet: their pack's "written" promise. */
+  private readonly pending = new Map<string, Promise<void>>();
+  /**
+   * Source blob id -> target blob id (hex) of blobs met before: content the source deduplicated
+   * (the same file under many keys, or kept across runs) is read once, not once per version.
+   * Cleared when full (~100 bytes an entry).
+   */
+  private readonly targetIds = new Map<string, string>();
+
+  constructor(
+    private readonly source: CopyEnd,
+    private readonly target: CopyEnd,
+    private readonly packer: Packer,
+    private readonly signal: AbortSignal,
+    private readonly counts: CopiedRun,
+  ) {}
+
+  /** The target id of a source blob, and when it is durable in the target. */
+  async copy(sourceHex: string, what: string): Promise<{ id: string; stored: Promise<void> | null }> {
+    const known = this.targetIds.get(sourceHex);
+    if (known !== undefined) {
+      const waiting = this.pending.get(known);
+      if (waiting !== undefined || this.target.catalog.hasBlob(Buffer.from(known, 'hex'))) {
+        this.counts.blobsDeduplicated++;
+        return { id: known, stored: waiting ?? null };
+      }
+    }
+    const hash = Buffer.from(sourceHex, 'hex');
+    const loc = this.source.catalog.blobLocation(hash);
+    if (loc === undefined) {
+      throw new IntegrityError(`cannot copy ${what}: its blob ${sourceHex} is in no pack the source's catalog knows`, { hint: 'run `lakeguard verify` on the source' });
+    }
+    const stored = await readPackRangeRetrying(this.source.repo, loc.pack, loc.offset, loc.offset + loc.length, this.signal);
+    const raw = decodeLocatedBlob(this.source.repo, stored, { hash, pack: loc.pack, offset: loc.offset, length: loc.length, rawLength: loc.rawLength, compressed: flagsCompressed(loc.flags) }, `cannot copy ${what}`);
+    const blob = this.target.repo.encodeBlob(raw, BlobType.data);
+    const id = blob.id.toString('hex');
+    if (this.targetIds.size >= KNOWN_BLOBS) this.targetIds.clear();
+    this.targetIds.set(sourceHex, id);
+    const waiting = this.pending.get(id);
+    if (waiting !== undefined || this.target.catalog.hasBlob(blob.id)) {
+      this.counts.blobsDeduplicated++;
+      return { id, stored: waiting ?? null };
+    }
+    // Claimed before the first await, so a concurrent copy of the same content waits for this one.
+    let settle!: { resolve: () => void; reject: (err: unknown) => void };
+    const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    written.catch(() => {}); // awaited by the records that need it; must not be an unhandled rejection meanwhile
+    this.pending.set(id, written);
+    this.counts.blobsNew++;
+    this.counts.bytesStored += blob.stored.length;
+    try {
+      const added = await this.packer.add(blob);
+      added.stored.then(settle.resolve, settle.reject).finally(() => this.pending.delete(id));
+    } catch (err) {
+      this.pending.delete(id);
+      settle.reject(err);
+      throw err;
+    }
+    return { id, stored: written };
+  }
+}
