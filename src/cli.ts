@@ -147,6 +147,14 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       backup: 'complete, but at least one run is suspect (mass overwrite, deletion, encryption, broken formats: each finding is printed; a partial run exits 3 and is still named suspect)',
     },
   },
+  {
+    code: ExitCode.archived,
+    meaning: 'waiting for archived data: the objects not restored are all in packs archived in GLACIER or DEEP_ARCHIVE; thaw them, then run again',
+    short: 'archived',
+    commands: {
+      restore: 'every object not restored is in an archived pack (counted in the summary): thaw those packs (S3 RestoreObject), then run the same restore again',
+    },
+  },
   { code: ExitCode.repositoryMissing, meaning: 'repository missing', short: 'repository missing', commands: only(OPENS_REPOSITORY) },
   {
     code: ExitCode.locked,

@@ -10,6 +10,8 @@ export const ExitCode = {
   partial: 3,
   /** The run(s) completed and at least one is suspect (anomalies found); below partial and error. */
   suspect: 4,
+  /** Restore: every object not restored is in a pack archived in GLACIER or DEEP_ARCHIVE; thaw, then run again. */
+  archived: 5,
   repositoryMissing: 10,
   locked: 11,
   wrongPassword: 12,

@@ -108,7 +108,7 @@ export function register(program: Command): void {
             signal,
           });
           reporter.summary({ state: label, target: where, ...summary }, describe(summary, label, where));
-          return summary.failed + summary.missing > 0 ? ExitCode.partial : ExitCode.ok;
+          return restoreExitCode(summary);
         } finally {
           await lock?.release().catch(() => {});
           ctx.close();
@@ -294,6 +294,12 @@ function checkTargetDir(given: string, root: string): void {
   }
 }
 
+/** 0, 3 (partial), or 5 (archived) only when thawing the archived packs and running again finishes the restore. */
+export function restoreExitCode(s: RestoreSummary): ExitCode {
+  if (s.archived.objects > 0 && s.archived.objects === s.failed && s.missing === 0) return ExitCode.archived;
+  return s.failed + s.missing > 0 ? ExitCode.partial : ExitCode.ok;
+}
+
 function describe(s: RestoreSummary, label: string, where: string): string {
   const skipped = s.skippedIdentical + s.skippedExisting;
   const lines = s.dryRun
@@ -308,5 +314,10 @@ function describe(s: RestoreSummary, label: string, where: string): string {
   if (s.deleted > 0) lines.push(`  ${s.dryRun ? 'would delete' : 'deleted'} ${s.deleted} keys that did not exist then (--delete-extra)`);
   if (s.missing > 0) lines.push(`  ${s.missing} named keys are not in the backup (listed above)`);
   if (s.failed > 0) lines.push(`  ${s.failed} objects could not be restored (listed above)`);
+  if (s.archived.objects > 0) {
+    lines.push(
+      `  ${s.archived.objects} of them are in ${s.archived.packs} archived packs (GLACIER or DEEP_ARCHIVE): thaw those packs (S3 RestoreObject), then run this restore again`,
+    );
+  }
   return lines.join('\n');
 }

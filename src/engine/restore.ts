@@ -78,6 +78,8 @@ export interface RestoreSummary {
   deleted: number;
   /** The first failures (all of them are also reported as events). */
   failures: RestoreFailure[];
+  /** Of the failed objects, those in packs archived in GLACIER or DEEP_ARCHIVE (S3 InvalidObjectState), and those packs. */
+  archived: { objects: number; packs: number };
   requests: { get: number; put: number };
   durationMs: number;
 }
@@ -146,6 +148,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
     dryRun,
     deleted: 0,
     failures: [],
+    archived: { objects: 0, packs: 0 },
     requests: { get: 0, put: 0 },
     durationMs: 0,
   };
@@ -164,8 +167,13 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const checks = pLimit(opts.concurrency);
   let lastProgress = 0;
 
+  const archivedPacks = new Set<string>();
   const fail = (item: RestoreItem, err: unknown): void => {
     summary.failed++;
+    if (err instanceof ArchivedPackError) {
+      archivedPacks.add(err.pack);
+      summary.archived = { objects: summary.archived.objects + 1, packs: archivedPacks.size };
+    }
     const failure = {
       bucket: item.bucket,
       key: item.key,
@@ -453,10 +461,19 @@ function decode(repo: Repository, stored: Buffer, blob: BlobLocation, item: Rest
   return decodeLocatedBlob(repo, stored, blob, `cannot restore ${item.bucket}/${item.key}`);
 }
 
+/** A GET of a pack answered InvalidObjectState: the pack is archived (GLACIER, DEEP_ARCHIVE) and not thawed. */
+class ArchivedPackError extends StorageError {
+  constructor(
+    readonly pack: string,
+    err: StorageError,
+  ) {
+    super(err.code, `pack ${pack}: ${err.message} (the pack is archived: thaw it with an S3 RestoreObject, then run the restore again)`, { backendCode: err.backendCode, cause: err });
+  }
+}
+
 function packError(pack: string, err: StorageError): LakeguardError {
-  // An archived pack (GLACIER, DEEP_ARCHIVE): the failure says what to do, per object.
-  const archived = err.code === 'InvalidObjectState' ? ' (the pack is archived: thaw it with an S3 RestoreObject, then run the restore again)' : '';
-  return new StorageError(err.code, `pack ${pack}: ${err.message}${archived}`, { backendCode: err.backendCode, cause: err });
+  if (err.code === 'InvalidObjectState') return new ArchivedPackError(pack, err);
+  return new StorageError(err.code, `pack ${pack}: ${err.message}`, { backendCode: err.backendCode, cause: err });
 }
 
 /** A large object's content, read blob run by blob run (consecutive blobs of a pack in one GET). */
@@ -464,7 +481,9 @@ function streamBlobs(opts: RestoreOptions, item: RestoreItem): Readable {
   async function* generate(): AsyncGenerator<Buffer> {
     let size = 0;
     for (const run of blobRuns(item.blobs, MAX_STREAM_RANGE)) {
-      const data = await readPackRangeRetrying(opts.repo, run.pack, run.start, run.end, opts.signal);
+      const data = await readPackRangeRetrying(opts.repo, run.pack, run.start, run.end, opts.signal).catch((err: unknown) => {
+        throw err instanceof StorageError && err.code === 'InvalidObjectState' ? packError(run.pack, err) : err;
+      });
       for (const b of item.blobs.slice(run.first, run.last)) {
         const raw = decode(opts.repo, data.subarray(b.offset - run.start, b.offset - run.start + b.length), b, item);
         size += raw.length;

@@ -2,11 +2,13 @@
 // a GET of one pack as S3 answers for an object in GLACIER or DEEP_ARCHIVE that has not been
 // thawed (403 InvalidObjectState). Restore must fail exactly the objects of that pack, name
 // the pack and the next step, and restore everything else.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { referencedPacks, blobsOfPack } from '../../src/catalog/verify-queries.js';
 import { backupGroup } from '../../src/engine/backup.js';
+import { restoreExitCode } from '../../src/commands/restore.js';
 import { restore } from '../../src/engine/restore.js';
 import { StorageError } from '../../src/errors.js';
 import type { Repository } from '../../src/repository/repository.js';
@@ -72,10 +74,37 @@ describe('restore from archived packs (simulated S3 Glacier answers)', () => {
     });
     expect(summary.failed).toBe(inCold);
     expect(summary.restored).toBe(60 - inCold);
+    expect(summary.archived).toEqual({ objects: inCold, packs: 1 });
+    // Thawing and running again finishes it: exit 5, not 3; with another failure or a missing key, 3.
+    expect(restoreExitCode(summary)).toBe(5);
+    expect(restoreExitCode({ ...summary, failed: summary.failed + 1 })).toBe(3);
+    expect(restoreExitCode({ ...summary, missing: 1 })).toBe(3);
+    expect(restoreExitCode({ ...summary, failed: 0, archived: { objects: 0, packs: 0 } })).toBe(0);
     for (const f of summary.failures) {
       expect(f.code).toBe('InvalidObjectState');
       expect(f.message).toContain(`pack ${cold}`);
       expect(f.message).toContain('the pack is archived: thaw it with an S3 RestoreObject, then run the restore again');
     }
+  });
+
+  it('names the archived pack of a large object read blob run by blob run', async () => {
+    const big = join(dir.path, 'lake', 'big.bin');
+    writeFileSync(big, prng(9)(3 * 1024 * 1024));
+    const group = { name: 'lake', sources: [{ kind: 'path' as const, path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
+    await backupGroup({ repo, catalog, policy: testPolicy(store.location, [group]), group });
+    for (const p of referencedPacks(catalog)) store.archived.add(p.name);
+    const summary = await restore({
+      repo,
+      catalog,
+      scopes: [{ bucket: 'lake', key: 'big.bin' }],
+      cut: { runSeq: catalog.latestRun({ statuses: ['complete'] })!.seq },
+      target: new FsStore({ root: join(dir.path, 'out-big'), fsync: false }),
+      bucketDirs: false,
+      concurrency: 2,
+    });
+    expect(summary.failed).toBe(1);
+    expect(summary.archived.objects).toBe(1);
+    expect(summary.failures[0]!.message).toMatch(/^pack [0-9a-f]{64}: .*the pack is archived/);
+    expect(restoreExitCode(summary)).toBe(5);
   });
 });
