@@ -224,6 +224,10 @@ export class LeanTransport implements S3Transport {
     return this.sdk.putObjectTagging(key, tags, opts);
   }
 
+  restoreObject(key: string, req: { days: number; tier: 'Standard' | 'Bulk' | 'Expedited' }, signal?: AbortSignal): Promise<number> {
+    return this.sdk.restoreObject(key, req, signal);
+  }
+
   destroy(): void {
     this.sdk.destroy();
   }

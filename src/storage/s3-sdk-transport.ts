@@ -329,6 +329,14 @@ export class SdkTransport implements S3Transport {
     await this.send(new S3.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), signal);
   }
 
+  async restoreObject(key: string, req: { days: number; tier: 'Standard' | 'Bulk' | 'Expedited' }, signal?: AbortSignal): Promise<number> {
+    const got = await this.send<ClientS3.RestoreObjectCommandOutput>(
+      new S3.RestoreObjectCommand({ Bucket: this.bucket, Key: key, RestoreRequest: { Days: req.days, GlacierJobParameters: { Tier: req.tier } } }),
+      signal,
+    );
+    return got.$metadata.httpStatusCode ?? 202;
+  }
+
   async putObjectTagging(key: string, tags: Record<string, string>, opts: { versionId?: string | undefined; signal?: AbortSignal | undefined }): Promise<void> {
     const TagSet = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
     await this.send(new S3.PutObjectTaggingCommand({ Bucket: this.bucket, Key: key, ...(opts.versionId ? { VersionId: opts.versionId } : {}), Tagging: { TagSet } }), opts.signal);

@@ -30,6 +30,8 @@ import {
   type PutResult,
   type RequestStats,
   type StoreCapabilities,
+  type ThawOptions,
+  type ThawState,
 } from './types.js';
 
 // Packs close just above their 16 MiB target: a single PUT (allowed up to 5 GiB) costs one
@@ -282,6 +284,20 @@ export class S3Store implements ObjectStore {
       // "This object has no retention" is a 404 (NoSuchObjectLockConfiguration); a missing object is too,
       // so tell them apart by the backend code.
       if (err instanceof StorageError && err.code === 'NotFound' && /ObjectLockConfiguration/i.test(err.backendCode)) return null;
+      throw err;
+    }
+  }
+
+  async thaw(key: string, opts: ThawOptions): Promise<ThawState> {
+    const full = this.fullKey('RESTORE', key);
+    try {
+      const status = await this.send('put', { op: 'RESTORE', key: full, action: 's3:RestoreObject' }, opts.signal, () =>
+        this.transport.restoreObject(full, { days: opts.days, tier: opts.tier }, opts.signal),
+      );
+      return status === 200 ? 'ready' : 'started';
+    } catch (err) {
+      // 409: asked before and not done yet; asking again changes nothing.
+      if (err instanceof StorageError && err.backendCode === 'RestoreAlreadyInProgress') return 'in-progress';
       throw err;
     }
   }

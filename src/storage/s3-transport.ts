@@ -48,6 +48,8 @@ export interface S3Transport {
   uploadPartCopy(key: string, part: { uploadId: string; partNumber: number; copySource: string; range: { start: number; end: number } }, signal?: AbortSignal): Promise<{ ETag: string }>;
   completeMultipartUpload(key: string, uploadId: string, parts: { PartNumber: number; ETag: string }[], signal?: AbortSignal): Promise<S3PutOutput>;
   abortMultipartUpload(key: string, uploadId: string, signal?: AbortSignal): Promise<void>;
+  /** RestoreObject of an archived object: the HTTP status (202 started, 200 already readable). */
+  restoreObject(key: string, req: { days: number; tier: 'Standard' | 'Bulk' | 'Expedited' }, signal?: AbortSignal): Promise<number>;
   /** Close the sockets this transport opened. */
   destroy(): void;
 }

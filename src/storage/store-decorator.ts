@@ -12,7 +12,10 @@ import type {
   PutResult,
   RequestStats,
   StoreCapabilities,
+  ThawOptions,
+  ThawState,
 } from './types.js';
+import { StorageError } from '../errors.js';
 
 /**
  * A store that passes every call to the store it wraps: the base of decorators (request
@@ -76,5 +79,10 @@ export class StoreDecorator implements ObjectStore {
 
   copyVersion(key: string, from: CopySource, opts?: { signal?: AbortSignal }): Promise<PutResult> {
     return this.inner.copyVersion(key, from, opts);
+  }
+
+  thaw(key: string, opts: ThawOptions): Promise<ThawState> {
+    if (this.inner.thaw === undefined) return Promise.reject(new StorageError('Other', `${this.location}: this store keeps no archived objects to thaw`));
+    return this.inner.thaw(key, opts);
   }
 }

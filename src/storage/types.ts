@@ -44,6 +44,24 @@ export interface ObjectStore {
    * through the client. Only where `capabilities.serverSideCopy`; other stores refuse.
    */
   copyVersion(key: string, from: CopySource, opts?: { signal?: AbortSignal }): Promise<PutResult>;
+
+  /**
+   * Asks for a temporary readable copy of an archived object (S3 RestoreObject, for GLACIER and
+   * DEEP_ARCHIVE): 'started', 'in-progress' (asked before, not ready yet) or 'ready' (already
+   * readable). Only S3 stores (and decorators of one) have it.
+   */
+  thaw?(key: string, opts: ThawOptions): Promise<ThawState>;
+}
+
+/** S3's retrieval tiers of an archived object: Expedited (minutes, GLACIER only), Standard (hours), Bulk (cheapest, slowest). */
+export const THAW_TIERS = ['Standard', 'Bulk', 'Expedited'] as const;
+export type ThawTier = (typeof THAW_TIERS)[number];
+export type ThawState = 'started' | 'in-progress' | 'ready';
+export interface ThawOptions {
+  /** Days the thawed copy stays readable. */
+  days: number;
+  tier: ThawTier;
+  signal?: AbortSignal;
 }
 
 /** The version a server-side copy reads. */
