@@ -15,7 +15,7 @@ import type { Policy } from '../policy/types.js';
 import { FsStore } from '../storage/fs-store.js';
 import { ROLE_ARN, type CredentialsSpec } from '../storage/credentials.js';
 import { openStore } from '../storage/open.js';
-import type { ObjectStore } from '../storage/types.js';
+import { THAW_TIERS, type ObjectStore, type ThawTier } from '../storage/types.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import type { RepositoryLock } from '../repository/locks.js';
@@ -44,6 +44,8 @@ interface RestoreFlags {
   lock: boolean;
   overwrite?: string;
   dryRun?: boolean;
+  thawDays?: string;
+  tier?: string;
 }
 
 export function register(program: Command): void {
@@ -68,11 +70,14 @@ export function register(program: Command): void {
     .option(NO_LOCK_FLAG, NO_LOCK_HELP)
     .option('--overwrite <when>', 'keys the target already has: always, if-changed (skip identical content) or never', 'if-changed')
     .option('--dry-run', 'print what would be written, skipped and deleted (with --json: one line per key), and write nothing')
+    .option('--thaw-days <days>', 'packs found archived (GLACIER, DEEP_ARCHIVE): ask S3 to thaw them for this many days (RestoreObject), then exit 5; run again when ready')
+    .option('--tier <tier>', `retrieval tier of --thaw-days: ${THAW_TIERS.join(', ')}`, 'Standard')
     .addHelpText('after', '\nDetails: docs/restore.md.')
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const flags = cmd.opts<RestoreFlags>();
         checkFlags(flags);
+        const thaw = thawOption(flags);
         const ctx = await openAll(cmd, { reporter });
         let lock: RepositoryLock | null = null;
         try {
@@ -106,6 +111,7 @@ export function register(program: Command): void {
             concurrency: ctx.policy.concurrency.transfer,
             events: reporter.event,
             signal,
+            ...thaw,
           });
           reporter.summary({ state: label, target: where, ...summary }, describe(summary, label, where));
           return restoreExitCode(summary);
@@ -294,6 +300,18 @@ function checkTargetDir(given: string, root: string): void {
   }
 }
 
+/** --thaw-days and --tier, checked. */
+export function thawOption(flags: Pick<RestoreFlags, 'thawDays' | 'tier'>): { thaw?: { days: number; tier: ThawTier } } {
+  const tier = flags.tier ?? 'Standard';
+  if (!(THAW_TIERS as readonly string[]).includes(tier)) throw new UsageError(`--tier ${printable(tier)}: expected ${THAW_TIERS.join(', ')}`);
+  if (flags.thawDays === undefined) return {};
+  const days = Number(flags.thawDays);
+  if (!/^\d+$/.test(flags.thawDays) || days < 1 || days > 30_000) {
+    throw new UsageError(`--thaw-days ${printable(flags.thawDays)}: expected a whole number of days from 1 to 30000, such as 7`);
+  }
+  return { thaw: { days, tier: tier as ThawTier } };
+}
+
 /** 0, 3 (partial), or 5 (archived) only when thawing the archived packs and running again finishes the restore. */
 export function restoreExitCode(s: RestoreSummary): ExitCode {
   if (s.archived.objects > 0 && s.archived.objects === s.failed && s.missing === 0) return ExitCode.archived;
@@ -314,9 +332,14 @@ function describe(s: RestoreSummary, label: string, where: string): string {
   if (s.deleted > 0) lines.push(`  ${s.dryRun ? 'would delete' : 'deleted'} ${s.deleted} keys that did not exist then (--delete-extra)`);
   if (s.missing > 0) lines.push(`  ${s.missing} named keys are not in the backup (listed above)`);
   if (s.failed > 0) lines.push(`  ${s.failed} objects could not be restored (listed above)`);
-  if (s.archived.objects > 0) {
+  if (s.archived.objects > 0 && s.thaw === null) {
     lines.push(
-      `  ${s.archived.objects} of them are in ${s.archived.packs} archived packs (GLACIER or DEEP_ARCHIVE): thaw those packs (S3 RestoreObject), then run this restore again`,
+      `  ${s.archived.objects} of them are in ${s.archived.packs} archived packs (GLACIER or DEEP_ARCHIVE): run again with --thaw-days N to thaw them (S3 RestoreObject), then again once they are ready`,
+    );
+  } else if (s.archived.objects > 0 && s.thaw !== null) {
+    const t = s.thaw;
+    lines.push(
+      `  ${s.archived.objects} of them are in ${s.archived.packs} archived packs: thaw started for ${t.started}, already in progress for ${t['in-progress']}, ready for ${t.ready}; run this restore again once they are ready (hours)`,
     );
   }
   return lines.join('\n');

@@ -6,7 +6,7 @@ import { addTargetKeys, beginTargetInventory, extraTargetKeys, selectState, stat
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { chunkStream } from '../repository/chunker.js';
 import type { Repository } from '../repository/repository.js';
-import type { ObjectStore, PutOptions } from '../storage/types.js';
+import type { ObjectStore, PutOptions, ThawState, ThawTier } from '../storage/types.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { backoffDelay } from '../util/retry.js';
 import { ByteBudget } from '../util/byte-budget.js';
@@ -33,6 +33,8 @@ export interface RestoreOptions {
   concurrency: number;
   events?: EventSink;
   signal?: AbortSignal;
+  /** Ask for a thaw (S3 RestoreObject) of each archived pack the restore could not read. */
+  thaw?: { days: number; tier: ThawTier };
 }
 
 /**
@@ -80,6 +82,8 @@ export interface RestoreSummary {
   failures: RestoreFailure[];
   /** Of the failed objects, those in packs archived in GLACIER or DEEP_ARCHIVE (S3 InvalidObjectState), and those packs. */
   archived: { objects: number; packs: number };
+  /** With `thaw`: how the thaw requests of those packs went (null without `thaw`, or nothing archived). */
+  thaw: Record<ThawState, number> | null;
   requests: { get: number; put: number };
   durationMs: number;
 }
@@ -149,6 +153,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
     deleted: 0,
     failures: [],
     archived: { objects: 0, packs: 0 },
+    thaw: null,
     requests: { get: 0, put: 0 },
     durationMs: 0,
   };
@@ -286,6 +291,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   }
   await tasks.wait();
   progress(true);
+  if (opts.thaw !== undefined && archivedPacks.size > 0) summary.thaw = await thawPacks(opts, opts.thaw, archivedPacks);
   if (opts.deleteExtra) {
     if (summary.failed + summary.missing > 0) {
       events({ type: 'warning', message: `--delete-extra: nothing deleted because ${summary.failed + summary.missing} objects could not be restored` });
@@ -459,6 +465,20 @@ export function coalesce(items: RestoreItem[]): Range<RestoreItem>[] {
 
 function decode(repo: Repository, stored: Buffer, blob: BlobLocation, item: RestoreItem): Buffer {
   return decodeLocatedBlob(repo, stored, blob, `cannot restore ${item.bucket}/${item.key}`);
+}
+
+/** Asks for a thaw of each archived pack; a refusal stops the restore (the objects are already counted). */
+async function thawPacks(opts: RestoreOptions, thaw: { days: number; tier: ThawTier }, packs: Set<string>): Promise<Record<ThawState, number>> {
+  const counts: Record<ThawState, number> = { started: 0, 'in-progress': 0, ready: 0 };
+  const limit = pLimit(opts.concurrency);
+  await Promise.all(
+    [...packs].map((pack) =>
+      limit(async () => {
+        counts[await opts.repo.thawPack(pack, { ...thaw, ...(opts.signal === undefined ? {} : { signal: opts.signal }) })]++;
+      }),
+    ),
+  );
+  return counts;
 }
 
 /** A GET of a pack answered InvalidObjectState: the pack is archived (GLACIER, DEEP_ARCHIVE) and not thawed. */

@@ -8,7 +8,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
 import { IntegrityError, LakeguardError, RepositoryMissingError, StorageError, UsageError, WrongPasswordError, isNotFound } from '../errors.js';
-import { getBytes, readAll, type ObjectEntry, type ObjectRetention, type ObjectStore, type PutOptions, type RequestStats } from '../storage/types.js';
+import { getBytes, readAll, type ObjectEntry, type ObjectRetention, type ObjectStore, type PutOptions, type RequestStats, type ThawOptions, type ThawState } from '../storage/types.js';
 import { DEFAULT_CHUNKER, type ChunkerParams } from './chunker.js';
 import { checkKeyFileKms, configMac, parseConfig, parseKeyFile, requireObjectLock, unlockKeys } from './config-file.js';
 import { compressBlob, decompressBlob } from './compress.js';
@@ -569,6 +569,14 @@ export class Repository {
    */
   async readPackRange(id: string, start: number, end: number, opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
     return getBytes(this.store, objectKey('packs', id), { range: { start, end: end - 1 }, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+  }
+
+  /** Asks the store for a temporary readable copy of an archived pack (S3 RestoreObject). */
+  thawPack(id: string, opts: ThawOptions): Promise<ThawState> {
+    if (this.store.thaw === undefined) {
+      return Promise.reject(new UsageError(`${this.store.location} keeps no archived packs: nothing to thaw`));
+    }
+    return this.store.thaw(objectKey('packs', id), opts);
   }
 
   /** A plain (unsealed) file, `keys/` or `locks/`, with its last-modified time: one GET. */

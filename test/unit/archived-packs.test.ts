@@ -8,18 +8,27 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { referencedPacks, blobsOfPack } from '../../src/catalog/verify-queries.js';
 import { backupGroup } from '../../src/engine/backup.js';
-import { restoreExitCode } from '../../src/commands/restore.js';
+import { restoreExitCode, thawOption } from '../../src/commands/restore.js';
+import { UsageError } from '../../src/errors.js';
 import { restore } from '../../src/engine/restore.js';
 import { StorageError } from '../../src/errors.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { StoreDecorator } from '../../src/storage/store-decorator.js';
-import type { GetOptions, GetResult } from '../../src/storage/types.js';
+import type { GetOptions, GetResult, ThawOptions, ThawState } from '../../src/storage/types.js';
 import { initRepo, openCatalog, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
 
 /** Answers GETs of the packs in `archived` like S3 for an archived object not yet thawed. */
 class SimulatedGlacierStore extends StoreDecorator {
   readonly archived = new Set<string>();
+  readonly thawRequests: { key: string; days: number; tier: string }[] = [];
+  /** Like S3: the first RestoreObject of an archived object starts a thaw (202), later ones answer 409 until it is done. */
+  override thaw(key: string, opts: ThawOptions): Promise<ThawState> {
+    this.thawRequests.push({ key, days: opts.days, tier: opts.tier });
+    const id = key.slice(key.lastIndexOf('/') + 1);
+    if (!this.archived.has(id)) return Promise.resolve('ready');
+    return Promise.resolve(this.thawRequests.filter((r) => r.key === key).length === 1 ? 'started' : 'in-progress');
+  }
   override get(key: string, opts?: GetOptions): Promise<GetResult> {
     const id = key.slice(key.lastIndexOf('/') + 1);
     if (key.startsWith('packs/') && this.archived.has(id)) {
@@ -106,5 +115,47 @@ describe('restore from archived packs (simulated S3 Glacier answers)', () => {
     expect(summary.archived.objects).toBe(1);
     expect(summary.failures[0]!.message).toMatch(/^pack [0-9a-f]{64}: .*the pack is archived/);
     expect(restoreExitCode(summary)).toBe(5);
+  });
+
+  it('with thaw: asks S3 to thaw each archived pack once per run, and a run after the thaw finishes the restore', async () => {
+    const cold = referencedPacks(catalog)[1]!.name;
+    store.archived.add(cold);
+    const run = (thaw?: { days: number; tier: 'Standard' | 'Bulk' | 'Expedited' }) =>
+      restore({
+        repo,
+        catalog,
+        scopes: [{ bucket: 'lake' }],
+        cut: { runSeq: catalog.latestRun({ statuses: ['complete'] })!.seq },
+        target: new FsStore({ root: join(dir.path, 'out-thaw'), fsync: false }),
+        bucketDirs: false,
+        concurrency: 4,
+        ...(thaw === undefined ? {} : { thaw }),
+      });
+    const first = await run({ days: 3, tier: 'Bulk' });
+    expect(first.archived.packs).toBe(1);
+    expect(first.thaw).toEqual({ started: 1, 'in-progress': 0, ready: 0 });
+    expect(store.thawRequests).toEqual([{ key: `packs/${cold.slice(0, 2)}/${cold}`, days: 3, tier: 'Bulk' }]);
+    expect(restoreExitCode(first)).toBe(5);
+
+    const second = await run({ days: 3, tier: 'Bulk' });
+    expect(second.thaw).toEqual({ started: 0, 'in-progress': 1, ready: 0 });
+    expect(second.restored).toBe(0); // everything else was written by the first run (if-changed)
+
+    store.archived.delete(cold); // thawed
+    const last = await run();
+    expect(last.thaw).toBeNull();
+    expect(last.failed).toBe(0);
+    expect(last.restored).toBe(first.failed);
+    expect(last.skippedIdentical).toBe(60 - first.failed);
+    expect(restoreExitCode(last)).toBe(0);
+  });
+
+  it('checks --thaw-days and --tier', () => {
+    expect(thawOption({})).toEqual({});
+    expect(thawOption({ thawDays: '7' })).toEqual({ thaw: { days: 7, tier: 'Standard' } });
+    expect(thawOption({ thawDays: '1', tier: 'Expedited' })).toEqual({ thaw: { days: 1, tier: 'Expedited' } });
+    expect(() => thawOption({ thawDays: '0' })).toThrow(UsageError);
+    expect(() => thawOption({ thawDays: '2.5' })).toThrow(/--thaw-days 2.5: expected a whole number of days/);
+    expect(() => thawOption({ thawDays: '7', tier: 'fast' })).toThrow(/--tier fast: expected Standard, Bulk, Expedited/);
   });
 });
