@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import type { Catalog, Scope, StateCut, TargetKey } from '../catalog/catalog.js';
 import type { BlobLocation, RestoreItem } from '../catalog/types.js';
 import { addTargetKeys, beginTargetInventory, extraTargetKeys, selectState, statePage, targetKeyOf } from '../catalog/restore-selection.js';
-import { IntegrityError, InterruptedError, LakeguardError, StorageError, errorMessage, isNotFound } from '../errors.js';
+import { IntegrityError, InterruptedError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { chunkStream } from '../repository/chunker.js';
 import type { Repository } from '../repository/repository.js';
 import type { ObjectStore, PutOptions, ThawState, ThawTier } from '../storage/types.js';
@@ -14,6 +14,7 @@ import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
 import { READ_RETRY, blobRuns, decodeLocatedBlob, readPackRange, readPackRangeRetrying } from './pack-reads.js';
 import { nothingSelected, reportMissingKeys } from './restore-not-found.js';
+import { ArchivedPackError, packError, thawPacks } from './restore-archived.js';
 
 export interface RestoreOptions {
   repo: Repository;
@@ -291,7 +292,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   }
   await tasks.wait();
   progress(true);
-  if (opts.thaw !== undefined && archivedPacks.size > 0) summary.thaw = await thawPacks(opts, opts.thaw, archivedPacks);
+  if (opts.thaw !== undefined && archivedPacks.size > 0) summary.thaw = await thawPacks(opts.repo, opts.thaw, archivedPacks, opts.concurrency, opts.signal);
   if (opts.deleteExtra) {
     if (summary.failed + summary.missing > 0) {
       events({ type: 'warning', message: `--delete-extra: nothing deleted because ${summary.failed + summary.missing} objects could not be restored` });
@@ -465,35 +466,6 @@ export function coalesce(items: RestoreItem[]): Range<RestoreItem>[] {
 
 function decode(repo: Repository, stored: Buffer, blob: BlobLocation, item: RestoreItem): Buffer {
   return decodeLocatedBlob(repo, stored, blob, `cannot restore ${item.bucket}/${item.key}`);
-}
-
-/** Asks for a thaw of each archived pack; a refusal stops the restore (the objects are already counted). */
-async function thawPacks(opts: RestoreOptions, thaw: { days: number; tier: ThawTier }, packs: Set<string>): Promise<Record<ThawState, number>> {
-  const counts: Record<ThawState, number> = { started: 0, 'in-progress': 0, ready: 0 };
-  const limit = pLimit(opts.concurrency);
-  await Promise.all(
-    [...packs].map((pack) =>
-      limit(async () => {
-        counts[await opts.repo.thawPack(pack, { ...thaw, ...(opts.signal === undefined ? {} : { signal: opts.signal }) })]++;
-      }),
-    ),
-  );
-  return counts;
-}
-
-/** A GET of a pack answered InvalidObjectState: the pack is archived (GLACIER, DEEP_ARCHIVE) and not thawed. */
-class ArchivedPackError extends StorageError {
-  constructor(
-    readonly pack: string,
-    err: StorageError,
-  ) {
-    super(err.code, `pack ${pack}: ${err.message} (the pack is archived: thaw it with an S3 RestoreObject, then run the restore again)`, { backendCode: err.backendCode, cause: err });
-  }
-}
-
-function packError(pack: string, err: StorageError): LakeguardError {
-  if (err.code === 'InvalidObjectState') return new ArchivedPackError(pack, err);
-  return new StorageError(err.code, `pack ${pack}: ${err.message}`, { backendCode: err.backendCode, cause: err });
 }
 
 /** A large object's content, read blob run by blob run (consecutive blobs of a pack in one GET). */
