@@ -15,6 +15,7 @@ import type { Policy } from '../policy/types.js';
 import { FsStore } from '../storage/fs-store.js';
 import { ROLE_ARN, type CredentialsSpec } from '../storage/credentials.js';
 import { openStore } from '../storage/open.js';
+import type { ThawWait } from '../engine/restore-archived.js';
 import { THAW_TIERS, type ObjectStore, type ThawTier } from '../storage/types.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { printable } from '../util/printable.js';
@@ -45,6 +46,7 @@ interface RestoreFlags {
   overwrite?: string;
   dryRun?: boolean;
   thawDays?: string;
+  wait?: boolean;
   tier?: string;
 }
 
@@ -71,6 +73,7 @@ export function register(program: Command): void {
     .option('--overwrite <when>', 'keys the target already has: always, if-changed (skip identical content) or never', 'if-changed')
     .option('--dry-run', 'print what would be written, skipped and deleted (with --json: one line per key), and write nothing')
     .option('--thaw-days <days>', 'packs found archived (GLACIER, DEEP_ARCHIVE): ask S3 to thaw them for this many days (RestoreObject), then exit 5; run again when ready')
+    .option('--wait', 'with --thaw-days: wait until the thawed packs are readable (checks every 1 to 15 minutes), then restore them too')
     .option('--tier <tier>', `retrieval tier of --thaw-days: ${THAW_TIERS.join(', ')}`, 'Standard')
     .addHelpText('after', '\nDetails: docs/restore.md.')
     .action(
@@ -300,16 +303,19 @@ function checkTargetDir(given: string, root: string): void {
   }
 }
 
-/** --thaw-days and --tier, checked. */
-export function thawOption(flags: Pick<RestoreFlags, 'thawDays' | 'tier'>): { thaw?: { days: number; tier: ThawTier } } {
+/** --thaw-days, --tier and --wait, checked. */
+export function thawOption(flags: Pick<RestoreFlags, 'thawDays' | 'tier' | 'wait'>): { thaw?: { days: number; tier: ThawTier; wait?: ThawWait } } {
   const tier = flags.tier ?? 'Standard';
   if (!(THAW_TIERS as readonly string[]).includes(tier)) throw new UsageError(`--tier ${printable(tier)}: expected ${THAW_TIERS.join(', ')}`);
-  if (flags.thawDays === undefined) return {};
+  if (flags.thawDays === undefined) {
+    if (flags.wait === true) throw new UsageError('--wait waits for the packs --thaw-days thaws: give --thaw-days N too');
+    return {};
+  }
   const days = Number(flags.thawDays);
   if (!/^\d+$/.test(flags.thawDays) || days < 1 || days > 30_000) {
     throw new UsageError(`--thaw-days ${printable(flags.thawDays)}: expected a whole number of days from 1 to 30000, such as 7`);
   }
-  return { thaw: { days, tier: tier as ThawTier } };
+  return { thaw: { days, tier: tier as ThawTier, ...(flags.wait === true ? { wait: {} } : {}) } };
 }
 
 /** 0, 3 (partial), or 5 (archived) only when thawing the archived packs and running again finishes the restore. */

@@ -14,7 +14,7 @@ import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
 import { READ_RETRY, blobRuns, decodeLocatedBlob, readPackRange, readPackRangeRetrying } from './pack-reads.js';
 import { nothingSelected, reportMissingKeys } from './restore-not-found.js';
-import { ArchivedPackError, packError, thawPacks } from './restore-archived.js';
+import { ArchivedPackError, packError, thawPacks, waitForThaw, type ThawWait } from './restore-archived.js';
 
 export interface RestoreOptions {
   repo: Repository;
@@ -34,8 +34,12 @@ export interface RestoreOptions {
   concurrency: number;
   events?: EventSink;
   signal?: AbortSignal;
-  /** Ask for a thaw (S3 RestoreObject) of each archived pack the restore could not read. */
-  thaw?: { days: number; tier: ThawTier };
+  /**
+   * Ask for a thaw (S3 RestoreObject) of each archived pack the restore could not read; with
+   * `wait`, wait until every one is readable (restore-archived.ts `waitForThaw`) and restore
+   * again, so the command ends with everything restored.
+   */
+  thaw?: { days: number; tier: ThawTier; wait?: ThawWait };
 }
 
 /**
@@ -292,7 +296,13 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   }
   await tasks.wait();
   progress(true);
-  if (opts.thaw !== undefined && archivedPacks.size > 0) summary.thaw = await thawPacks(opts.repo, opts.thaw, archivedPacks, opts.concurrency, opts.signal);
+  if (opts.thaw !== undefined && archivedPacks.size > 0) {
+    summary.thaw = await thawPacks(opts.repo, opts.thaw, archivedPacks, opts.concurrency, opts.signal);
+    if (opts.thaw.wait !== undefined) {
+      await waitForThaw(opts.repo, opts.thaw, archivedPacks, opts.concurrency, opts.thaw.wait, events, opts.signal);
+      return afterThaw(opts, summary, started, await restore({ ...opts, overwrite: opts.overwrite === 'always' ? 'if-changed' : opts.overwrite }));
+    }
+  }
   if (opts.deleteExtra) {
     if (summary.failed + summary.missing > 0) {
       events({ type: 'warning', message: `--delete-extra: nothing deleted because ${summary.failed + summary.missing} objects could not be restored` });
@@ -304,6 +314,26 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   summary.requests.put = countPuts();
   summary.durationMs = Date.now() - started;
   return summary;
+}
+
+/**
+ * The summary of a restore that waited for thawed packs and ran again: the second pass finds what
+ * the first wrote already there (skipped as identical, or as existing with `never`; `always`
+ * runs the second pass as `if-changed`, so nothing is written twice) and writes the rest, and the
+ * second pass's failures, deletions and archived packs are the outcome.
+ */
+function afterThaw(opts: RestoreOptions, first: RestoreSummary, started: number, second: RestoreSummary): RestoreSummary {
+  const rewrittenAs = opts.overwrite === 'never' ? 'skippedExisting' : 'skippedIdentical';
+  return {
+    ...second,
+    restored: first.restored + second.restored,
+    bytes: first.bytes + second.bytes,
+    [rewrittenAs]: Math.max(0, second[rewrittenAs] - first.restored),
+    bytesSkipped: Math.max(0, second.bytesSkipped - first.bytes),
+    thaw: first.thaw,
+    requests: { get: first.requests.get + second.requests.get, put: first.requests.put + second.requests.put },
+    durationMs: Date.now() - started,
+  };
 }
 
 /**

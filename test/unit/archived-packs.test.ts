@@ -16,18 +16,25 @@ import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { StoreDecorator } from '../../src/storage/store-decorator.js';
 import type { GetOptions, GetResult, ThawOptions, ThawState } from '../../src/storage/types.js';
-import { initRepo, openCatalog, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
+import { hashTree, initRepo, openCatalog, prng, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
 
 /** Answers GETs of the packs in `archived` like S3 for an archived object not yet thawed. */
 class SimulatedGlacierStore extends StoreDecorator {
   readonly archived = new Set<string>();
   readonly thawRequests: { key: string; days: number; tier: string }[] = [];
+  /** The RestoreObject of a pack that finds its thaw done (S3: 200), counting from the first; never by default. */
+  thawedAtRequest = Infinity;
   /** Like S3: the first RestoreObject of an archived object starts a thaw (202), later ones answer 409 until it is done. */
   override thaw(key: string, opts: ThawOptions): Promise<ThawState> {
     this.thawRequests.push({ key, days: opts.days, tier: opts.tier });
     const id = key.slice(key.lastIndexOf('/') + 1);
     if (!this.archived.has(id)) return Promise.resolve('ready');
-    return Promise.resolve(this.thawRequests.filter((r) => r.key === key).length === 1 ? 'started' : 'in-progress');
+    const asked = this.thawRequests.filter((r) => r.key === key).length;
+    if (asked >= this.thawedAtRequest) {
+      this.archived.delete(id);
+      return Promise.resolve('ready');
+    }
+    return Promise.resolve(asked === 1 ? 'started' : 'in-progress');
   }
   override get(key: string, opts?: GetOptions): Promise<GetResult> {
     const id = key.slice(key.lastIndexOf('/') + 1);
@@ -150,7 +157,35 @@ describe('restore from archived packs (simulated S3 Glacier answers)', () => {
     expect(restoreExitCode(last)).toBe(0);
   });
 
+  it('with --wait: checks the thaw after growing pauses, then restores the thawed objects too (exit 0, byte-identical)', async () => {
+    const cold = referencedPacks(catalog)[1]!.name;
+    store.archived.add(cold);
+    store.thawedAtRequest = 3; // asked at the first pass, then found in progress, then thawed
+    const pauses: number[] = [];
+    const out = join(dir.path, 'out-wait');
+    const summary = await restore({
+      repo,
+      catalog,
+      scopes: [{ bucket: 'lake' }],
+      cut: { runSeq: catalog.latestRun({ statuses: ['complete'] })!.seq },
+      target: new FsStore({ root: out, fsync: false }),
+      bucketDirs: false,
+      overwrite: 'always',
+      concurrency: 4,
+      thaw: { days: 2, tier: 'Standard', wait: { pollMs: [60_000, 120_000], sleep: (ms) => (pauses.push(ms), Promise.resolve()) } },
+    });
+    expect(pauses).toEqual([60_000, 120_000]);
+    expect(store.thawRequests.map((r) => r.key)).toEqual(Array(3).fill(`packs/${cold.slice(0, 2)}/${cold}`));
+    expect(summary.thaw).toEqual({ started: 1, 'in-progress': 0, ready: 0 });
+    // Written once each: the second pass runs as if-changed and skips what the first wrote.
+    expect(summary).toMatchObject({ objects: 60, restored: 60, skippedIdentical: 0, failed: 0, archived: { objects: 0, packs: 0 } });
+    expect(restoreExitCode(summary)).toBe(0);
+    expect(hashTree(out)).toEqual(hashTree(join(dir.path, 'lake')));
+  });
+
   it('checks --thaw-days and --tier', () => {
+    expect(thawOption({ thawDays: '3', wait: true })).toEqual({ thaw: { days: 3, tier: 'Standard', wait: {} } });
+    expect(() => thawOption({ wait: true })).toThrow(/--wait waits for the packs --thaw-days thaws: give --thaw-days N too/);
     expect(thawOption({})).toEqual({});
     expect(thawOption({ thawDays: '7' })).toEqual({ thaw: { days: 7, tier: 'Standard' } });
     expect(thawOption({ thawDays: '1', tier: 'Expedited' })).toEqual({ thaw: { days: 1, tier: 'Expedited' } });
