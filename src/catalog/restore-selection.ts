@@ -111,14 +111,7 @@ export function statePage(catalog: Catalog, afterRowid: number, limit: number): 
   const byVersion = new Map<number, BlobLocation[]>();
   for (const b of blobs) {
     const list = byVersion.get(b.version as number) ?? [];
-    list.push({
-      hash: b.hash as Buffer,
-      pack: b.pack as string,
-      offset: b.offset as number,
-      length: b.length as number,
-      rawLength: b.rawLength as number,
-      compressed: ((b.flags as number) & 1) === 1,
-    });
+    list.push(blobLocationOf(b));
     byVersion.set(b.version as number, list);
   }
   const items = rows.map((r) => ({
@@ -202,4 +195,16 @@ export function dataRunsAround(catalog: Catalog, scopes: readonly Scope[], cut: 
   }
   const runs = before === null && after === null ? [] : catalog.listRuns();
   return { before: runs.find((r) => r.seq === before) ?? null, after: runs.find((r) => r.seq === after) ?? null, ever };
+}
+
+/** A blob's location from a row of `hash, pack (name), offset, length, rawLength, flags`. */
+export function blobLocationOf(r: Row): BlobLocation {
+  return {
+    hash: r.hash as Buffer,
+    pack: r.pack as string,
+    offset: r.offset as number,
+    length: r.length as number,
+    rawLength: r.rawLength as number,
+    compressed: ((r.flags as number) & 1) === 1,
+  };
 }

@@ -14,6 +14,7 @@ import { decodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
 import { sqlite } from './connection.js';
 import { cutParams, runCutSql, stateVersionSql } from './diff-queries.js';
 import type { BlobLocation, StoredMeta } from './types.js';
+import { blobLocationOf } from './restore-selection.js';
 
 type Row = Record<string, unknown>;
 
@@ -248,12 +249,7 @@ export class ServeQueries {
 
 function contentBlob(r: Row): ContentBlob {
   return {
-    hash: r.hash as Buffer,
-    pack: r.pack as string,
-    offset: r.offset as number,
-    length: r.length as number,
-    rawLength: r.rawLength as number,
-    compressed: ((r.flags as number) & 1) === 1,
+    ...blobLocationOf(r),
     position: (r.contentEnd as number) - (r.rawLength as number),
     packSize: r.packSize as number,
   };
