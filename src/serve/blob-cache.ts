@@ -34,17 +34,52 @@ const WINDOWED_RUN = PACK_WINDOW / 4;
 /** Windows remembered as asked for once (a set of names: about 100 bytes each). */
 const RECENT_WINDOWS = 4096;
 
+/** Buffers by name within a byte bound, the least recently used evicted first. */
+class ByteLru {
+  /** Most recently used last: a Map iterates in insertion order. */
+  private readonly items = new Map<string, Buffer>();
+  bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get(name: string): Buffer | undefined {
+    const buf = this.items.get(name);
+    if (buf === undefined) return undefined;
+    this.items.delete(name);
+    this.items.set(name, buf);
+    return buf;
+  }
+
+  set(name: string, buf: Buffer): void {
+    const old = this.items.get(name);
+    if (old !== undefined) {
+      this.items.delete(name);
+      this.bytes -= old.length;
+    }
+    this.items.set(name, buf);
+    this.bytes += buf.length;
+    for (const [oldest, held] of this.items) {
+      if (this.bytes <= this.maxBytes) break;
+      this.items.delete(oldest);
+      this.bytes -= held.length;
+    }
+  }
+
+  clear(): void {
+    this.items.clear();
+    this.bytes = 0;
+  }
+}
+
 export class BlobCache implements ReaderCache {
-  private readonly blobs = new Map<string, Buffer>();
-  private held = 0;
+  private readonly blobs: ByteLru;
   private readonly maxBytes: number;
   private readonly reads: ReturnType<typeof pLimit>;
   private readonly readBytes: ByteBudget;
-  private readonly windows: Map<string, Buffer> = new Map();
+  private readonly windows: ByteLru;
   private readonly windowsReading = new Map<string, Promise<Buffer>>();
   /** Windows a run was read from on its own lately (oldest first). */
   private readonly recent = new Set<string>();
-  private windowBytes = 0;
   private readonly maxWindowBytes: number;
   /** Lookups answered from the cache, and not. */
   hits = 0;
@@ -58,43 +93,26 @@ export class BlobCache implements ReaderCache {
     this.reads = pLimit(opts.maxReads ?? DEFAULT_MAX_READS);
     this.readBytes = new ByteBudget(opts.maxReadBytes ?? DEFAULT_READ_BYTES);
     this.maxWindowBytes = opts.maxWindowBytes ?? DEFAULT_WINDOW_BYTES;
+    this.blobs = new ByteLru(this.maxBytes);
+    this.windows = new ByteLru(this.maxWindowBytes);
   }
 
   /** Decoded bytes held now. */
   get bytes(): number {
-    return this.held;
+    return this.blobs.bytes;
   }
 
   get(id: Buffer): Buffer | undefined {
-    const name = id.toString('hex');
-    const raw = this.blobs.get(name);
-    if (raw === undefined) {
-      this.misses++;
-      return undefined;
-    }
-    this.hits++;
-    // Most recently used last: a Map iterates in insertion order.
-    this.blobs.delete(name);
-    this.blobs.set(name, raw);
+    const raw = this.blobs.get(id.toString('hex'));
+    if (raw === undefined) this.misses++;
+    else this.hits++;
     return raw;
   }
 
   put(id: Buffer, raw: Buffer): void {
     // A blob over an eighth of the cache would evict much for one object's sake.
     if (raw.length > this.maxBytes / 8) return;
-    const name = id.toString('hex');
-    const old = this.blobs.get(name);
-    if (old !== undefined) {
-      this.blobs.delete(name);
-      this.held -= old.length;
-    }
-    this.blobs.set(name, raw);
-    this.held += raw.length;
-    for (const [oldest, buf] of this.blobs) {
-      if (this.held <= this.maxBytes) break;
-      this.blobs.delete(oldest);
-      this.held -= buf.length;
-    }
+    this.blobs.set(id.toString('hex'), raw);
   }
 
   reading<T>(bytes: number, read: () => Promise<T>): Promise<T> {
@@ -110,8 +128,6 @@ export class BlobCache implements ReaderCache {
     const kept = this.windows.get(name);
     if (kept !== undefined) {
       this.windowHits++;
-      this.windows.delete(name);
-      this.windows.set(name, kept);
       return Promise.resolve(cut(kept));
     }
     // Concurrent readers of one window share its one read.
@@ -122,7 +138,7 @@ export class BlobCache implements ReaderCache {
       reading = this.reading(to - from, () => read(from, to)).then(
         (window) => {
           this.windowsReading.delete(name);
-          this.keepWindow(name, window);
+          this.windows.set(name, window);
           return window;
         },
         (err: unknown) => {
@@ -149,20 +165,8 @@ export class BlobCache implements ReaderCache {
     return false;
   }
 
-  private keepWindow(name: string, window: Buffer): void {
-    this.windows.set(name, window);
-    this.windowBytes += window.length;
-    for (const [oldest, buf] of this.windows) {
-      if (this.windowBytes <= this.maxWindowBytes) break;
-      this.windows.delete(oldest);
-      this.windowBytes -= buf.length;
-    }
-  }
-
   clear(): void {
     this.blobs.clear();
-    this.held = 0;
     this.windows.clear();
-    this.windowBytes = 0;
   }
 }
