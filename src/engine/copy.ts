@@ -269,13 +269,8 @@ class BlobCopier {
   /** The target id of a source blob, and when it is durable in the target. */
   async copy(sourceHex: string, what: string): Promise<{ id: string; stored: Promise<void> | null }> {
     const known = this.targetIds.get(sourceHex);
-    if (known !== undefined) {
-      const waiting = this.pending.get(known);
-      if (waiting !== undefined || this.target.catalog.hasBlob(Buffer.from(known, 'hex'))) {
-        this.counts.blobsDeduplicated++;
-        return { id: known, stored: waiting ?? null };
-      }
-    }
+    const again = known === undefined ? null : this.inTarget(known);
+    if (again !== null) return again;
     const hash = Buffer.from(sourceHex, 'hex');
     const loc = this.source.catalog.blobLocation(hash);
     if (loc === undefined) {
@@ -287,11 +282,8 @@ class BlobCopier {
     const id = blob.id.toString('hex');
     if (this.targetIds.size >= KNOWN_BLOBS) this.targetIds.clear();
     this.targetIds.set(sourceHex, id);
-    const waiting = this.pending.get(id);
-    if (waiting !== undefined || this.target.catalog.hasBlob(blob.id)) {
-      this.counts.blobsDeduplicated++;
-      return { id, stored: waiting ?? null };
-    }
+    const existing = this.inTarget(id);
+    if (existing !== null) return existing;
     // Claimed before the first await, so a concurrent copy of the same content waits for this one.
     let settle!: { resolve: () => void; reject: (err: unknown) => void };
     const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
@@ -308,5 +300,13 @@ class BlobCopier {
       throw err;
     }
     return { id, stored: written };
+  }
+
+  /** A target blob already stored or on its way into a pack (counted as deduplicated); null when it is not. */
+  private inTarget(id: string): { id: string; stored: Promise<void> | null } | null {
+    const waiting = this.pending.get(id);
+    if (waiting === undefined && !this.target.catalog.hasBlob(Buffer.from(id, 'hex'))) return null;
+    this.counts.blobsDeduplicated++;
+    return { id, stored: waiting ?? null };
   }
 }
