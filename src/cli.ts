@@ -5,6 +5,7 @@ import * as calendar from './commands/calendar.js';
 import * as catalog from './commands/catalog.js';
 import * as cost from './commands/cost.js';
 import * as diff from './commands/diff.js';
+import * as drill from './commands/drill.js';
 import * as find from './commands/find.js';
 import * as forgetCmd from './commands/forget.js';
 import * as init from './commands/init.js';
@@ -34,7 +35,7 @@ type Command = Commander.Command;
 const COMMAND_PATHS = [
   'init', 'backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'runs ack', 'versions', 'find', 'ls',
   'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'catalog info', 'cost', 'unlock', 'migrate', 'policy show', 'serve',
-  'key list', 'key add', 'key remove', 'key passwd', 'copy',
+  'key list', 'key add', 'key remove', 'key passwd', 'copy', 'drill',
 ] as const;
 type CommandPath = (typeof COMMAND_PATHS)[number];
 
@@ -74,6 +75,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       serve: 'not used: serve runs until it is stopped (130)',
       'key list': 'listed', 'key add': 'added', 'key remove': 'removed', 'key passwd': 'changed',
       copy: 'copied (or nothing to copy; runs another copy is busy with are named)',
+      drill: 'every sampled object restored and verified',
     },
   },
   {
@@ -94,6 +96,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'catalog sync': 'error, or something in the repository could not be applied (listed; the rest was)',
       serve: 'error (e.g. the address is in use)',
       copy: 'error (e.g. a source blob fails authentication: the run is not copied, what was copied before stays)',
+      drill: 'damage found: an object could not be restored or its bytes differ from the backup (each named), or error',
     },
   },
   {
@@ -127,6 +130,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'key remove': 'bad usage, no such key, the last key, or (without --force) the key in use',
       'key passwd': 'bad usage, an unencrypted repository, the two typed passwords differ, or the only key would go',
       copy: 'bad usage or policy (either one), an unknown group, the same repository twice, or a scoped catalog',
+      drill: 'bad usage, nothing matched, or a selection outside a scoped catalog',
     },
   },
   {
@@ -185,7 +189,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: 'interrupted (SIGINT/SIGTERM)',
     short: 'interrupted',
     // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
-    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy'], {
+    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy', 'drill'], {
       copy: 'interrupted (runs copied so far stay; run copy again to continue)',
       prune: 'interrupted (the repository stays consistent)',
       serve: 'stopped by SIGINT/SIGTERM, its normal end (requests in flight get up to 10 seconds)',
@@ -237,7 +241,7 @@ Environment:
   chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
 
 Every command that reads the catalog first syncs it with the repository (what other hosts
-backed up, forgot or pruned since; usually two LIST requests). --offline skips that and warns
+backed up, forgot or pruned since; usually four LIST requests). --offline skips that and warns
 that answers may be stale; commands that write the repository refuse it.`;
 
 /**
@@ -270,7 +274,7 @@ export function buildProgram(argv: readonly string[] = [], options: MainOptions 
     .addHelpText('after', PROGRAM_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, keyCmd, policyCmd, serve, copyCmd]) command.register(program);
+  for (const command of [init, backup, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, keyCmd, policyCmd, serve, copyCmd, drill]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   addExitStatusHelp(program, '');
   setMainOptions(program, options);
