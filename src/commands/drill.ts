@@ -6,6 +6,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { RunRow } from '../catalog/types.js';
 import { MAX_DRILL_SAMPLE, runDrill, type DrillReport, type DrillScratch } from '../engine/drill.js';
 import { ExitCode, UsageError } from '../errors.js';
+import { Notifier } from '../report/notify.js';
 import { acquireForReading } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { printable } from '../util/printable.js';
@@ -90,6 +91,9 @@ names each object. Details: docs/drill.md.`,
               events: reporter.event,
               signal,
             });
+            const notifier = new Notifier(ctx.policy.notify, { warn: (message) => reporter.event({ type: 'warning', message }) });
+            notifier.drillEnded({ ...report, ...rates(report) });
+            await notifier.flush();
             reporter.metrics.drill({ scope: report.scope, finished: Date.parse(report.created), ok: report.ok, rtoMs: report.rtoMs, objects: report.objects.restored, bytes: report.bytes, damaged: report.objects.damaged, rpoMs: report.rpoMs });
             if (flags.csv && !reporter.json) process.stdout.write(drillCsv(report));
             else reporter.summary({ ...report, ...rates(report) }, describeDrill(report));
