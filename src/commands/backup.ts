@@ -31,7 +31,7 @@ export function register(program: Command): void {
         const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
         let lock: RepositoryLock | undefined;
         // Dry runs tell nobody: no run happens.
-        const notifier = new Notifier(opts.dryRun ? undefined : ctx.policy.notify, { warn: (message) => reporter.event({ type: 'warning', message }) });
+        const notifier = new Notifier(opts.dryRun ? undefined : ctx.policy.notify, { warn: (message) => reporter.warnAlways(message) });
         try {
           const groups = selectGroups(ctx.policy, opts.group);
           // A policy that names the repository's own credentials asks for a create-only backup

@@ -91,7 +91,7 @@ names each object. Details: docs/drill.md.`,
               events: reporter.event,
               signal,
             });
-            const notifier = new Notifier(ctx.policy.notify, { warn: (message) => reporter.event({ type: 'warning', message }) });
+            const notifier = new Notifier(ctx.policy.notify, { warn: (message) => reporter.warnAlways(message) });
             notifier.drillEnded({ ...report, ...rates(report) });
             await notifier.flush();
             reporter.metrics.drill({ scope: report.scope, finished: Date.parse(report.created), ok: report.ok, rtoMs: report.rtoMs, objects: report.objects.restored, bytes: report.bytes, damaged: report.objects.damaged, rpoMs: report.rpoMs });

@@ -3,11 +3,12 @@
 // and a backup through the CLI that a failing webhook does not fail.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Notifier, redactUrl } from '../../src/report/notify.js';
 import { runCli } from '../helpers/cli.js';
+import { valueOf } from '../helpers/prometheus.js';
 import { tempDir, writeTree } from '../helpers/fixtures.js';
 
 interface Received {
@@ -127,9 +128,23 @@ describe('notify', { timeout: 60_000 }, () => {
       );
       const env = { LAKEGUARD_PASSWORD: 'notify-pw', BROKEN_HOOK: `${base}/broken` };
       const cli = (args: string[]) => runCli(['--policy', join(dir.path, 'lakeguard.yaml'), '--catalog', join(dir.path, 'catalog.db'), ...args], env);
-      expect((await cli(['init', '--quiet'])).code).toBe(0);
-      const r = await cli(['backup']);
+      // A metrics file that cannot be written is a warning, not a failed command.
+      const init = await cli(['--metrics-file', join(dir.path, 'missing-dir', 'x.prom'), 'init', '--quiet']);
+      expect(init.code).toBe(0);
+      expect(init.stderr).toMatch(/^warning: cannot write the metrics file .*missing-dir.*ENOENT/m);
+      const metrics = join(dir.path, 'lakeguard.prom');
+      const r = await cli(['--metrics-file', metrics, 'backup']);
       expect(r.code, r.stderr).toBe(0);
+      // --metrics-file after a backup: the group's last run, objects, bytes, requests; the command's exit code.
+      const text = readFileSync(metrics, 'utf8');
+      expect(valueOf(text, 'lakeguard_backup_last_status', { group: 'lake', status: 'complete' })).toBe(1);
+      expect(valueOf(text, 'lakeguard_backup_last_objects', { group: 'lake', kind: 'new' })).toBe(1);
+      expect(valueOf(text, 'lakeguard_backup_last_bytes', { group: 'lake', kind: 'read' })).toBe(2);
+      expect(valueOf(text, 'lakeguard_backup_last_requests', { group: 'lake', method: 'put' })).toBeGreaterThan(0);
+      expect(valueOf(text, 'lakeguard_backup_last_suspect', { group: 'lake' })).toBe(0);
+      expect(valueOf(text, 'lakeguard_command_last_exit_code', { command: 'backup' })).toBe(0);
+      // Written atomically: no temporary file is left beside it.
+      expect(readdirSync(dir.path).filter((f) => f.includes('.prom'))).toEqual(['lakeguard.prom']);
       expect(received.filter((x) => x.path === '/cli').map((x) => (JSON.parse(x.body) as { event: string }).event)).toEqual(['start', 'success']);
       expect(received.filter((x) => x.path.startsWith('/hc')).map((x) => x.path)).toEqual(['/hc/start', '/hc']);
       expect(r.stderr.match(/^warning: webhook 2 .*$/gm)).toEqual([expect.stringMatching(/^warning: webhook 2 \(http:\/\/127\.0\.0\.1:\d+\/… from \$BROKEN_HOOK\): HTTP 400 \(not retried\); the command goes on$/)]);
