@@ -73,7 +73,7 @@ names each object. Details: docs/drill.md.`,
           requireInScope(ctx.catalog, 'drill', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
           const instant = 'time' in cut ? cut.time : Date.now();
           // The drill document is named while this lock is held (catalog sync's marker relies on it).
-          const lock = await acquireForReading(ctx.repo, 'drill', 'a drill cannot run: it records its result in the repository');
+          const lock = await acquireForReading(ctx.repo, 'drill', 'a drill cannot run: give it credentials that may write locks/ and drills/');
           try {
             const report = await runDrill({
               repo: ctx.repo,
