@@ -20,12 +20,13 @@ export function register(program: Command): void {
     .description('back up every group of the policy (or one), copying only what changed since the last run')
     .option('-g, --group <name>', 'back up only this protection group')
     .option('-n, --dry-run', 'list and compare, but read and write nothing; show what would be backed up (with --json: one "would_back_up" message per object)')
+    .option('--full-versions', 'versioned buckets: list every version of every key, not only the keys that changed (done on a seed and every 24th run anyway; docs/versioned-incremental.md)')
     .option('--shards <n>', 'this backup is one of N shards of one run (docs/scale-out.md); default: $LAKEGUARD_SHARDS, or the engine array size')
     .option('--shard <i>', 'which shard this process backs up, 0 to N-1; default: the engine index (JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX, SLURM_ARRAY_TASK_ID)')
     .option('--run-set <name>', 'the name every shard of the run shares; default: $LAKEGUARD_RUN_SET, or derived from the Slurm or AWS Batch job id')
     .action(
       action(async ({ cmd, signal, reporter }) => {
-        const opts = cmd.opts<{ group?: string; dryRun?: boolean } & ShardFlags>();
+        const opts = cmd.opts<{ group?: string; dryRun?: boolean; fullVersions?: boolean } & ShardFlags>();
         // Before anything is opened: a bad shard setting is a usage error at once.
         const shard = shardIdentity(opts, process.env);
         const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
@@ -62,6 +63,7 @@ export function register(program: Command): void {
               policy: ctx.policy,
               group,
               dryRun: opts.dryRun ?? false,
+              fullVersions: opts.fullVersions ?? false,
               events: reporter.event,
               signal,
             }).catch((err: unknown) => {

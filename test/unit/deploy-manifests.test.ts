@@ -185,7 +185,7 @@ describe('deploy/systemd', () => {
     }
     return settings;
   };
-  const program = buildProgram();
+  const program = buildProgram([]);
   const globalFlags = new Set(program.options.map((o) => o.long));
   /** The flags of an ExecStart line before and after its command, and the command. */
   const execStart = (settings: Map<string, string[]>) => {
