@@ -7,7 +7,10 @@ import type { RunRow } from '../catalog/types.js';
 import { MAX_DRILL_SAMPLE, runDrill, type DrillReport, type DrillScratch } from '../engine/drill.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { Notifier } from '../report/notify.js';
-import { acquireForReading } from '../repository/locks.js';
+import { acquireForReading, type RepositoryLock } from '../repository/locks.js';
+import { listDrills } from '../catalog/drills.js';
+import type { EventSink } from '../engine/events.js';
+import type { DrillSchedule } from '../policy/types.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
@@ -16,7 +19,7 @@ import { openAll, type Opened } from './context.js';
 import { csvRow } from './query-common.js';
 import { openTarget, pickCut, scopesFor, type RestoreFlags } from './restore.js';
 
-interface DrillFlags {
+export interface DrillFlags {
   group?: string;
   bucket?: string;
   prefix?: string;
@@ -67,30 +70,10 @@ names each object. Details: docs/drill.md.`,
         const sample = checkFlags(flags);
         const ctx = await openAll(cmd, { reporter, signal });
         try {
-          const restoreFlags: RestoreFlags = { ...flags, lock: true };
-          const { cut, label, group } = pickCut(ctx, restoreFlags);
-          const scopes = scopesFor(ctx, restoreFlags, group);
-          requireInScope(ctx.catalog, 'drill', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
-          const instant = 'time' in cut ? cut.time : Date.now();
           // The drill document is named while this lock is held (catalog sync's marker relies on it).
           const lock = await acquireForReading(ctx.repo, 'drill', 'a drill cannot run: give it credentials that may write locks/ and drills/');
           try {
-            const report = await runDrill({
-              repo: ctx.repo,
-              catalog: ctx.catalog,
-              scopes,
-              cut,
-              scopeLabel: scopeLabel(flags, group),
-              stateLabel: label,
-              rpo: { run: newestRunAt(ctx.catalog, group, instant), instant },
-              sample,
-              scratch: openScratch(ctx, flags),
-              keep: flags.keep === true,
-              lock,
-              concurrency: ctx.policy.concurrency.transfer,
-              events: reporter.event,
-              signal,
-            });
+            const report = await drillFromFlags(ctx, flags, sample, { lock, events: reporter.event, signal });
             const notifier = new Notifier(ctx.policy.notify, { warn: (message) => reporter.warnAlways(message) });
             notifier.drillEnded({ ...report, ...rates(report) });
             await notifier.flush();
@@ -106,6 +89,55 @@ names each object. Details: docs/drill.md.`,
         }
       }),
     );
+}
+
+/**
+ * One drill as the command's flags describe it: the state, the scopes, the scratch root, the
+ * RPO's run. `watch` runs the policy's `drill:` schedule through `scheduledDrill`, which ends here.
+ */
+export async function drillFromFlags(
+  ctx: Opened,
+  flags: DrillFlags,
+  sample: number | 'all',
+  run: { lock: RepositoryLock; events: EventSink; signal: AbortSignal },
+): Promise<DrillReport> {
+  const restoreFlags: RestoreFlags = { ...flags, lock: true };
+  const { cut, label, group } = pickCut(ctx, restoreFlags);
+  const scopes = scopesFor(ctx, restoreFlags, group);
+  requireInScope(ctx.catalog, 'drill', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
+  const instant = 'time' in cut ? cut.time : Date.now();
+  return runDrill({
+    repo: ctx.repo,
+    catalog: ctx.catalog,
+    scopes,
+    cut,
+    scopeLabel: scopeLabel(flags, group),
+    stateLabel: label,
+    rpo: { run: newestRunAt(ctx.catalog, group, instant), instant },
+    sample,
+    scratch: openScratch(ctx, flags),
+    keep: flags.keep === true,
+    lock: run.lock,
+    concurrency: ctx.policy.concurrency.transfer,
+    events: run.events,
+    signal: run.signal,
+  });
+}
+
+/**
+ * The policy's `drill:` schedule for one group, as `watch` runs it when `every` has passed since
+ * the group's last drill (`lastDrillOf`): its latest complete or partial run, `sample` objects,
+ * into `to` or `to_dir`. The caller holds a shared lock (as for a restore) and tells monitoring
+ * (Notifier.drillEnded, MetricsCollector.drill) what the report says.
+ */
+export function scheduledDrill(ctx: Opened, schedule: DrillSchedule, group: string, run: { lock: RepositoryLock; events: EventSink; signal: AbortSignal }): Promise<DrillReport> {
+  const flags: DrillFlags = { group, ...(schedule.to === undefined ? {} : { to: schedule.to }), ...(schedule.toDir === undefined ? {} : { toDir: schedule.toDir }) };
+  return drillFromFlags(ctx, flags, schedule.sample, run);
+}
+
+/** When the group's last drill ended (ms), or null: `watch` drills again once `every` has passed. */
+export function lastDrillOf(catalog: Catalog, group: string): number | null {
+  return listDrills(catalog).filter((d) => d.scope === `group:${group}`).at(-1)?.created ?? null;
 }
 
 /** The sample size, after checking the flags (before anything is opened). */
