@@ -137,7 +137,7 @@ function kindsOf(day: CalendarDay, suspect: (run: CalendarRun) => boolean, drill
 }
 
 /** The month's drills (of the group's scope, with --group) by local day. */
-function drillsByDay(catalog: Catalog, days: readonly CalendarDay[], group: string | undefined): Map<string, DrillRow[]> {
+export function drillsByDay(catalog: Catalog, days: readonly CalendarDay[], group: string | undefined): Map<string, DrillRow[]> {
   const first = days[0]?.date;
   const byDay = new Map<string, DrillRow[]>();
   if (first === undefined) return byDay;

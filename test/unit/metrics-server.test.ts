@@ -72,3 +72,34 @@ describe('/metrics', () => {
     expect(() => parseListen('nope', '--metrics-listen')).toThrow(/^--metrics-listen "nope": expected host:port/);
   });
 });
+
+describe('drills in calendar and for watch', () => {
+  it('calendar marks the days of a passed and a failed drill and lists the failed one; lastDrillOf says when', async () => {
+    const { CatalogQueries } = await import('../../src/catalog/queries.js');
+    const { drillsByDay, renderCalendar } = await import('../../src/commands/calendar.js');
+    const { lastDrillOf } = await import('../../src/commands/drill.js');
+    const cat = Catalog.open(':memory:', 'c4'.repeat(16));
+    try {
+      seedQueryCatalog(cat);
+      const doc = (id: string, created: number, ok: boolean): DrillDocument => ({
+        version: 1, id, host: 'h', created: new Date(created).toISOString(), scope: 'group:finance', state: 's', run: null, ok,
+        objects: { selected: 1, sampled: 1, restored: 1, verified: ok ? 1 : 0, damaged: ok ? 0 : 1 }, bytes: 1, rtoMs: 1, verifyMs: 1, durationMs: 1, rpoMs: null, damaged: [],
+      });
+      cat.transaction(() => {
+        insertDrill(cat, doc('20261105T100000Z-aaaaaa', at(5, 10), false));
+        insertDrill(cat, doc('20261106T100000Z-bbbbbb', at(6, 10), true));
+      });
+      const cal = new CatalogQueries(cat).calendar('2026-11', undefined);
+      const text = renderCalendar(cal, { color: false, drills: drillsByDay(cat, cal.days, undefined) });
+      expect(text).toMatch(/ 5 ◇/);
+      expect(text).toMatch(/ 6 ◆/);
+      expect(text).toContain('◆ restore drill passed   ◇ restore drill failed');
+      expect(text).toMatch(/2 restore drills: 1 passed, 1 failed\n {2}\S+ \S+ +drill failed {2}20261105T100000Z-aaaaaa {2}group:finance {2}1 object damaged/);
+      expect(drillsByDay(cat, cal.days, 'logs').size).toBe(0);
+      expect(lastDrillOf(cat, 'finance')).toBe(at(6, 10));
+      expect(lastDrillOf(cat, 'logs')).toBeNull();
+    } finally {
+      cat.close();
+    }
+  });
+});
