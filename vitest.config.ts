@@ -1,19 +1,15 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 // Integration files that must run alone (the `integration-serial` project, after everything
-// else): their assertions hold a time bound that extra load from a neighbour file could
-// stretch (object-lock: retention dates and nextDue within minutes; lock-loss: a lock lost
-// within 20 s), they own a machine-wide daemon (Slurm clusters), or they prove the shared
-// server itself (s3-server). Every other integration file is isolated (its own buckets with
-// random names, temp dirs, catalog cache dirs, child processes killed by pid, env changes in
-// its own forked worker only), so two of them run at once, beside the unit files.
-const SERIAL = [
-  'test/integration/object-lock.test.ts',
-  'test/integration/lock-loss.test.ts',
-  'test/integration/s3-server.test.ts',
-  'test/integration/slurm.test.ts',
-  'test/integration/shards-slurm.test.ts',
-];
+// else, so its whole time adds to the suite's): their assertions hold a time bound that extra
+// load from a neighbour file could stretch (object-lock: retention dates and nextDue within
+// minutes; lock-loss: a lock lost within 20 s; s3-server: a 4 s COMPLIANCE retention). Every
+// other integration file is isolated (its own buckets with random names, temp dirs, catalog
+// cache dirs, child processes killed by pid, env changes in its own forked worker only), so
+// two of them run at once, beside the unit files. The Slurm files are among them: each starts
+// its own cluster (scripts/slurm.sh: its own directory, a free pair of ports picked under a
+// machine-wide lock; munged is shared by design) and asserts states and bytes, no time bound.
+const SERIAL = ['test/integration/object-lock.test.ts', 'test/integration/lock-loss.test.ts', 'test/integration/s3-server.test.ts'];
 const INTEGRATION = ['test/integration/**/*.test.ts', 'test/storage/*.s3.test.ts'];
 const INTEGRATION_SETUP = ['test/helpers/build.ts', 'test/helpers/s3-global-setup.ts'];
 
