@@ -17,10 +17,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, summaryOf, messagesOf } from '../helpers/cli.js';
 import { hashTree, tempDir } from '../helpers/fixtures.js';
 import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
+import { instantBetweenWrites } from '../helpers/server-clock.js';
 
 const s3 = testS3Client();
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** key → sha256 of the current objects of a bucket (under a prefix). */
 async function bucketState(bucket: string, prefix = ''): Promise<Map<string, string>> {
@@ -49,13 +49,8 @@ describe('point in time on a versioned bucket', () => {
     expect(r.code, r.stderr).toBe(0);
     return summaryOf(r);
   };
-  /** An instant safely between two server-side writes (the server stamps times at ms precision). */
-  const instant = async () => {
-    await sleep(1100);
-    const at = new Date().toISOString();
-    await sleep(1100);
-    return at;
-  };
+  /** An instant strictly between the writes before and after it (checked on the server's clock). */
+  const instant = () => instantBetweenWrites(s3, repoBucket);
 
   beforeAll(async () => {
     dir = tempDir('it-pit');

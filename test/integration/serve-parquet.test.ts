@@ -12,9 +12,9 @@ import { runCli } from '../helpers/cli.js';
 import { prng, tempDir } from '../helpers/fixtures.js';
 import { rowsDigest } from '../helpers/parquet-lake.js';
 import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
+import { instantBetweenWrites } from '../helpers/server-clock.js';
 import { SERVE_KEYS, serveClient, startServe, type Served } from '../helpers/serve-process.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const TABLE = 'warehouse/orders/';
 
 /** An orders file: `rows` rows from `firstId`, values from `seed`; several row groups. */
@@ -77,9 +77,7 @@ describe('a query engine reads a Parquet table from serve --at T', () => {
     await put(`${TABLE}part-00002.parquet`, ordersFile(300_000, 5_000, 3), atT);
     const first = await cli('backup');
     expect(first.code, first.stderr).toBe(0);
-    await sleep(1100);
-    const at = new Date().toISOString();
-    await sleep(1100);
+    const at = await instantBetweenWrites(src, repoBucket);
     // Later: a GDPR rewrite of the large file, a compaction deleting one file, a new file.
     for (const [key, v] of atT) later.set(key, v);
     await put(`${TABLE}part-00000.parquet`, ordersFile(0, 89_000, 4), later);

@@ -17,12 +17,12 @@ import { chunkBoundaries } from '../../src/repository/chunker.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { hashTree, tempDir } from '../helpers/fixtures.js';
 import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, writeS3Policy } from '../helpers/s3-env.js';
+import { instantBetweenWrites } from '../helpers/server-clock.js';
 import { SERVE_KEYS, serveClient, startServe, type Served } from '../helpers/serve-process.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Env for boto3 and the AWS CLI: the serve credentials, and no config of this machine's. */
 function clientEnv(dir: string, secret = SERVE_KEYS.LAKEGUARD_SERVE_SECRET_ACCESS_KEY): Record<string, string> {
@@ -98,9 +98,7 @@ describe('lakeguard serve --at T after two backups', () => {
     for (const [key, body] of first) stateAtT.set(key, sha(body));
     const r1 = await cli('backup', '--json');
     expect(r1.code, r1.stderr).toBe(0);
-    await sleep(1100);
-    at = new Date().toISOString();
-    await sleep(1100);
+    at = await instantBetweenWrites(src, repoBucket);
     // The newer state: changed, deleted and new keys, and a different big object.
     await src.send(new PutObjectCommand({ Bucket: source, Key: 'big.bin', Body: randomBytes(2 * 1024 * 1024) }));
     await Promise.all(Array.from({ length: 8 }, (_, i) => src.send(new PutObjectCommand({ Bucket: source, Key: `data/part-${String(i * 3).padStart(2, '0')}.csv`, Body: 'CHANGED' }))));
