@@ -9,7 +9,7 @@
 //
 //   npm run bench -- [--scale 1] [--seed 42] [--concurrency 32] [--quick | --lakeguard-only | --seed-only]
 //                    [--cpu-prof] [--rss-compare FILE] [--out FILE] [--keep] [--drop-source] [--engine-dir DIR]
-//                    [--anomaly-repeats N] [--skip-incident | --incident-only]
+//                    [--anomaly-repeats N] [--timing-repeats N] [--skip-incident | --incident-only]
 //                    [--shard-repeats N] [--skip-shards | --shards-only] [--skip-serve | --serve-only]
 //
 // `npm run bench` builds first; `node bench/run.mjs` alone uses the existing dist/.
@@ -50,6 +50,7 @@ const { values: opts } = parseArgs({
     'engine-dir': { type: 'string' },
     'repo-via-proxy': { type: 'boolean', default: false },
     'anomaly-repeats': { type: 'string' },
+    'timing-repeats': { type: 'string', default: '3' },
     'skip-incident': { type: 'boolean', default: false },
     'incident-only': { type: 'boolean', default: false },
     'shard-repeats': { type: 'string' },
@@ -73,8 +74,12 @@ const scale = Number(opts.scale);
 const seed = Number(opts.seed);
 const concurrency = Number(opts.concurrency);
 const listConcurrency = Number(opts['list-concurrency']);
-if (!(scale > 0) || !Number.isInteger(seed) || !(concurrency > 0)) {
-  console.error('bench: --scale must be > 0, --seed an integer, --concurrency > 0');
+// How often the short timed steps run (bare listings, no-change incrementals); the median
+// counts. 1 for a smoke run (test/integration/bench-smoke.test.ts), which checks that every
+// step works and reports numbers, not the numbers themselves.
+const timingRepeats = Number(opts['timing-repeats']);
+if (!(scale > 0) || !Number.isInteger(seed) || !(concurrency > 0) || !(Number.isInteger(timingRepeats) && timingRepeats > 0)) {
+  console.error('bench: --scale must be > 0, --seed an integer, --concurrency > 0, --timing-repeats an integer > 0');
   process.exit(2);
 }
 const mode = opts['serve-only'] ? 'serve-only' : opts['shards-only'] ? 'shards-only' : opts['incident-only'] ? 'incident-only' : opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
@@ -248,6 +253,9 @@ function row(name, tool, m, { objects, bytes, requests, storedBytes = null, engi
  * Runs one step. A failure (the tool failed, or its result is wrong) is recorded and the bench
  * goes on; a row the step already measured stays in the results, marked failed.
  */
+/** The median's index in a sorted list of `--timing-repeats` runs (the lower one of an even count). */
+const medianIndex = (sorted) => Math.floor((sorted.length - 1) / 2);
+
 async function step(name, tool, fn) {
   const before = rows.length;
   try {
@@ -412,9 +420,9 @@ if (withBaselines) {
   for (const [name, client] of [['listing', 'lean'], ['listing-sdk', 'sdk']]) {
     await step(name, `${client}-list`, async () => {
       const runs = [];
-      for (let i = 0; i < 3; i++) runs.push(await runTool(`${name}-${i}`, 'list.mjs', listArgs(client)));
+      for (let i = 0; i < timingRepeats; i++) runs.push(await runTool(`${name}-${i}`, 'list.mjs', listArgs(client)));
       runs.sort((a, b) => a.m.wallMs - b.m.wallMs);
-      const { m, out } = runs[1];
+      const { m, out } = runs[medianIndex(runs)];
       if (out.objects !== ds.small.length + ds.large.length) throw new Error(`listing saw ${out.objects} objects, expected ${ds.small.length + ds.large.length}`);
       return row(name, `${client}-list`, m, { objects: out.objects, bytes: null, requests: out.requests, extra: { wallMsRuns: runs.map((r) => Math.round(r.m.wallMs)) } });
     });
@@ -456,14 +464,14 @@ if (withScenarios) {
   await step('incremental-nochange', 'lakeguard', async () => {
     const runs = [];
     const pairedListingMs = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < timingRepeats; i++) {
       if (withBaselines) pairedListingMs.push(Math.round((await runTool(`listing-pair-${i}`, 'list.mjs', listArgs('lean'))).m.wallMs));
       const run = await measureBackup(`incremental-nochange-${i + 1}`, []);
       if (run.c.objectsNew + run.c.objectsChanged + run.c.objectsDeleted !== 0) throw new Error(`no-change run saw changes: ${JSON.stringify(run.c)}`);
       runs.push(run);
     }
     const sorted = [...runs].sort((a, b) => a.m.wallMs - b.m.wallMs);
-    const { m, fields } = sorted[1];
+    const { m, fields } = sorted[medianIndex(sorted)];
     fields.extra.wallMsRuns = runs.map((r) => Math.round(r.m.wallMs));
     fields.extra.engineMsRuns = runs.map((r) => r.c.durationMs);
     if (withBaselines) {
@@ -588,9 +596,9 @@ if (withScenarios) {
     if (withBaselines) {
       await step('listing-after-change', 'lean-list', async () => {
         const runs = [];
-        for (let i = 0; i < 3; i++) runs.push(await runTool(`listing2-${i}`, 'list.mjs', listArgs('lean')));
+        for (let i = 0; i < timingRepeats; i++) runs.push(await runTool(`listing2-${i}`, 'list.mjs', listArgs('lean')));
         runs.sort((a, b) => a.m.wallMs - b.m.wallMs);
-        const { m, out } = runs[1];
+        const { m, out } = runs[medianIndex(runs)];
         return row('listing-after-change', 'lean-list', m, { objects: out.objects, bytes: null, requests: out.requests, extra: { wallMsRuns: runs.map((r) => Math.round(r.m.wallMs)) } });
       });
     }
