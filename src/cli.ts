@@ -23,6 +23,7 @@ import * as copyCmd from './commands/copy.js';
 import * as unlock from './commands/unlock.js';
 import * as verify from './commands/verify.js';
 import * as versions from './commands/versions.js';
+import * as watch from './commands/watch.js';
 import { ExitCode } from './errors.js';
 import { requireCjs } from './util/cjs.js';
 import { version } from './version.js';
@@ -269,7 +270,7 @@ export function buildProgram(argv: readonly string[] = [], options: MainOptions 
     .addHelpText('after', PROGRAM_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, keyCmd, policyCmd, serve, copyCmd]) command.register(program);
+  for (const command of [init, backup, watch, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, keyCmd, policyCmd, serve, copyCmd]) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   addExitStatusHelp(program, '');
   setMainOptions(program, options);

@@ -1,19 +1,20 @@
 /**
  * The lakeguard policy schema, top level: which keys exist where (and where a misplaced one
  * belongs), the keys that must never be in a policy (secrets), and the `version`, `repository`,
- * `s3`, `concurrency`, `retention`, `anomaly` (schema-anomaly.ts), `timezone` and `pricing` sections. The `groups` section is in
+ * `s3`, `concurrency`, `retention`, `anomaly` (schema-anomaly.ts), `continuous` (schema-continuous.ts), `timezone` and `pricing` sections. The `groups` section is in
  * schema-groups.ts, single values in values.ts; walking the YAML is yaml-check.ts's job.
  */
 import { isScalar } from 'yaml';
 import { checkPricing } from './pricing.js';
 import { checkCredentials } from './schema-credentials.js';
 import { ANOMALY_KEYS, checkAnomaly } from './schema-anomaly.js';
+import { CONTINUOUS_KEYS, checkContinuous } from './schema-continuous.js';
 import { checkGroups, checkRetention, floorOf, RETENTION_KEYS, type Context } from './schema-groups.js';
 import { POLICY_DEFAULTS, type Policy, type RepositoryPolicy } from './types.js';
 import { checkEncryption, checkEndpoint, checkEnvName, checkLocalPath, checkPackSize, checkPackStorageClass, checkRegion, checkTimeZone, normalizeRepositoryUrl } from './values.js';
 import { describe, read, snakeCase, withoutUndefined, type Checker, type Field, type YamlCheckOptions } from './yaml-check.js';
 
-const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'anomaly', 'timezone', 'pricing'] as const;
+const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'anomaly', 'continuous', 'timezone', 'pricing'] as const;
 const REPOSITORY_KEYS = [
   'url',
   'endpoint',
@@ -38,8 +39,9 @@ const KEY_HOMES = new Map<string, string>([
   ...RETENTION_KEYS.map((k) => [k, 'groups[].retention'] as const),
   ...ANOMALY_KEYS.filter((k) => k !== 'deleted' && k !== 'added').map((k) => [k, 'anomaly'] as const),
   ...CONCURRENCY_KEYS.map((k) => [k, 'concurrency'] as const),
+  ...CONTINUOUS_KEYS.map((k) => [k, 'continuous'] as const),
   ...REPOSITORY_KEYS.filter((k) => k !== 'endpoint' && k !== 'region' && k !== 'credentials').map((k) => [k, 'repository'] as const),
-  ...(['bucket', 'path', 'prefixes', 'exclude'] as const).map((k) => [k, 'groups[].sources[]'] as const),
+  ...(['bucket', 'path', 'prefixes', 'exclude', 'events'] as const).map((k) => [k, 'groups[].sources[]'] as const),
   ...(['name', 'sources'] as const).map((k) => [k, 'groups[]'] as const),
 ]);
 
@@ -138,12 +140,13 @@ export function checkPolicy(c: Checker, contents: unknown, ctx: Context): Policy
 
   const retention = read(m, 'retention', (x) => checkRetention(c, x, undefined));
   const anomaly = read(m, 'anomaly', (x) => checkAnomaly(c, x));
+  const continuous = read(m, 'continuous', (x) => checkContinuous(c, x));
   const timezone = read(m, 'timezone', (x) => checkTimeZone(c, x)) ?? 'UTC';
   // Optional price table for `lakeguard cost` (src/policy/pricing.ts).
   const pricing = read(m, 'pricing', (x) => checkPricing(c, x, repository?.storageClass));
 
   if (repository === undefined || s3 === undefined || groups === undefined || concurrency === undefined) return undefined;
-  return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, anomaly, timezone, pricing });
+  return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, anomaly, continuous, timezone, pricing });
 }
 
 function checkVersion(c: Checker, f: Field): void {
