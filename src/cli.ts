@@ -35,7 +35,7 @@ type Command = Commander.Command;
 const COMMAND_PATHS = [
   'init', 'backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'runs ack', 'versions', 'find', 'ls',
   'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'catalog info', 'cost', 'unlock', 'migrate', 'policy show', 'serve',
-  'key list', 'key add', 'key remove', 'key passwd', 'copy',
+  'key list', 'key add', 'key remove', 'key passwd', 'copy', 'watch',
 ] as const;
 type CommandPath = (typeof COMMAND_PATHS)[number];
 
@@ -75,6 +75,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       serve: 'not used: serve runs until it is stopped (130)',
       'key list': 'listed', 'key add': 'added', 'key remove': 'removed', 'key passwd': 'changed',
       copy: 'copied (or nothing to copy; runs another copy is busy with are named)',
+      watch: 'stopped by SIGINT/SIGTERM with no run cut short (a run in progress finished within --stop-grace)',
     },
   },
   {
@@ -95,6 +96,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'catalog sync': 'error, or something in the repository could not be applied (listed; the rest was)',
       serve: 'error (e.g. the address is in use)',
       copy: 'error (e.g. a source blob fails authentication: the run is not copied, what was copied before stays)',
+      watch: 'error at start (e.g. the journal cannot be opened); a failed run is retried, never an exit',
     },
   },
   {
@@ -128,6 +130,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'key remove': 'bad usage, no such key, the last key, or (without --force) the key in use',
       'key passwd': 'bad usage, an unencrypted repository, the two typed passwords differ, or the only key would go',
       copy: 'bad usage or policy (either one), an unknown group, the same repository twice, or a scoped catalog',
+      watch: 'bad usage or policy, an events address that is not loopback without --insecure-listen or is in use, no push token, or a scoped catalog',
     },
   },
   {
@@ -186,7 +189,8 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: 'interrupted (SIGINT/SIGTERM)',
     short: 'interrupted',
     // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
-    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy'], {
+    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy', 'watch'], {
+      watch: 'stopped by SIGINT/SIGTERM, and the run in progress was abandoned after --stop-grace (recorded as interrupted; its changes stay journaled)',
       copy: 'interrupted (runs copied so far stay; run copy again to continue)',
       prune: 'interrupted (the repository stays consistent)',
       serve: 'stopped by SIGINT/SIGTERM, its normal end (requests in flight get up to 10 seconds)',

@@ -87,8 +87,8 @@ function fromRecord(record: unknown): ChangeEvent | undefined {
   const bucket = s3.bucket.name;
   const rawKey = s3.object.key;
   if (typeof bucket !== 'string' || typeof rawKey !== 'string') return undefined;
-  // Keys in S3 event records are URL-encoded, spaces as '+' (AWS; RGW alike).
-  const key = decodeKey(rawKey);
+  // AWS URL-encodes the key (spaces as '+'); Ceph RGW sends it as it is ("a b+c" stays so).
+  const key = record.eventSource === 'ceph:s3' ? rawKey : decodeKey(rawKey);
   if (key === undefined) return undefined;
   return { bucket, key, kind, id: identity(bucket, key, s3.object.sequencer, s3.object.versionId, s3.object.eTag, record.eventName) };
 }
