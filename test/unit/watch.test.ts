@@ -8,6 +8,7 @@ import { latestPage } from '../../src/catalog/backup-lookups.js';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { emptyCounters, type BackupSummary } from '../../src/engine/events.js';
+import { InterruptedError } from '../../src/errors.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import { Watcher, type RunGroup, type WatchClock } from '../../src/engine/watch.js';
 import { Batcher } from '../../src/engine/watch-batcher.js';
@@ -265,6 +266,33 @@ groups:
     expect(journal.pending()).toEqual([]);
     watcher.stop();
     await done;
+  });
+
+  it('abandons the run in progress when its signal aborts (SIGTERM past the grace): interrupted, changes kept', async () => {
+    const clock = new ManualClock();
+    const journal = WatchJournal.open(join(dir.path, 'j'));
+    let started = false;
+    const watcher = new Watcher({
+      policy,
+      catalog: seeded,
+      groups: policy.groups,
+      journal,
+      clock,
+      runGroup: (_group, o) =>
+        new Promise((_resolve, reject) => {
+          started = true;
+          o.signal.addEventListener('abort', () => reject(new InterruptedError('backup interrupted')));
+        }),
+    });
+    const runs = new AbortController();
+    const done = watcher.run(runs.signal);
+    await watcher.ingest([ev('data/a', '1'), ev('data/b', '1'), ev('data/c', '1')]);
+    await clock.advance(MIN);
+    expect(started).toBe(true);
+    watcher.stop();
+    runs.abort();
+    expect(await done).toEqual({ interrupted: true });
+    expect(journal.pending().map((e) => e.key)).toEqual(['data/a', 'data/b', 'data/c']);
   });
 
   it('resumes from the journal after a crash: the replayed changes are the next batch', async () => {
