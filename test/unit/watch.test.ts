@@ -373,4 +373,20 @@ describe('runs driven by a key list', () => {
       expect(full.counters).toMatchObject({ objectsNew: versioning ? 1 : 0, objectsChanged: versioning ? 0 : 1, objectsDeleted: 0 });
     });
   }
+
+  it('judges anomaly shares against the partition\'s catalogued keys, not the few keys named', async () => {
+    const bucket = new MemStore({ name: 'lake' });
+    const group: Group = { name: 'g', sources: [] };
+    const policy = testPolicy(repo.location, [group], { anomaly: { minPartitionObjects: 2 } });
+    const source = (): OpenedSource => ({ bucket: 'lake', objectStore: bucket, prefixes: [''], isExcluded: () => false });
+    for (let i = 0; i < 100; i++) await bucket.put(`data/p/${String(i).padStart(3, '0')}`, Buffer.from(`row ${i}`));
+    await backupGroup({ repo, catalog, policy, group, sources: [source()] });
+    const gone = ['data/p/000', 'data/p/001', 'data/p/002'];
+    for (const k of gone) await bucket.delete(k);
+    // 3 of 100 deleted: 3 %, below the 5 % rule (as a full listing would judge it).
+    const run = await backupGroup({ repo, catalog, policy, group, sources: [source()], keys: new Map([['lake', gone]]) });
+    expect(run.counters.objectsDeleted).toBe(3);
+    expect(run.anomalies?.partitions).toEqual([expect.objectContaining({ partition: 'data/', before: 100, deleted: 3 })]);
+    expect(run.anomalies?.suspect).toBe(false);
+  });
 });
