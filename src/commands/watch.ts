@@ -68,11 +68,11 @@ them is committed. SIGTERM: exit 0 when the current run finished within
             events: reporter.event,
             runGroup: (group, o) =>
               backupGroup({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, group, events: runEvents, signal: o.signal, dryRun: o.dryRun ?? false, ...(o.keys === undefined ? {} : { keys: o.keys }) }),
-            onRun: ({ summary, reason, changes }) => {
+            onRun: ({ summary, reason, changes, startedAt }) => {
               const c = summary.counters;
               if (summary.dryRun) return;
               reporter.data(
-                { message_type: 'watch_run', run_id: summary.runId, group: summary.group, reason, changes, status: summary.status, suspect: summary.anomalies?.suspect ?? false, counters: c },
+                { message_type: 'watch_run', run_id: summary.runId, group: summary.group, reason, changes, started_at: new Date(startedAt).toISOString(), status: summary.status, suspect: summary.anomalies?.suspect ?? false, counters: c },
                 `watch: run ${summary.runId} (group ${summary.group}, ${reason}, ${changes} changes): ${summary.status}${summary.anomalies?.suspect ? ', SUSPECT' : ''}; ` +
                   `${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsDeleted} deleted, ${c.objectsFailed} failed`,
               );

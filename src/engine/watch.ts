@@ -56,7 +56,7 @@ export interface WatchOptions {
   clock?: WatchClock;
   events?: EventSink;
   /** Told of every finished run (and the changes it covered). */
-  onRun?: (report: { summary: BackupSummary; reason: RunReason; changes: number }) => void;
+  onRun?: (report: { summary: BackupSummary; reason: RunReason; changes: number; startedAt: number }) => void;
   /** Told of every run that failed (it is retried). */
   onRunFailed?: (report: { group: string; reason: RunReason; error: unknown }) => void;
   /** First wait after a failed run; doubles per failure, up to the group's max_interval. */
@@ -238,6 +238,7 @@ export class Watcher {
     const full = reason === 'seed' || reason === 'reconcile' || reason === 'poll';
     // A full run lists everything: it covers every change waiting when it starts, too.
     const batch: Batch = this.batcher.take(name);
+    const startedAt = this.clock.now();
     let summary: BackupSummary;
     try {
       summary = await this.opts.runGroup(s.group, { ...(full ? {} : { keys: batch.keys }), signal });
@@ -254,7 +255,7 @@ export class Watcher {
     }
     s.failures = 0;
     s.notBefore = 0;
-    this.opts.onRun?.({ summary, reason, changes: batch.changes });
+    this.opts.onRun?.({ summary, reason, changes: batch.changes, startedAt });
     for (let i = this.acks.length - 1; i >= 0; i--) if (this.settleAck(this.acks[i]!)) this.acks.splice(i, 1);
     return 'done';
   }
