@@ -10,6 +10,8 @@
 //             watch's own `watch_run` messages (started_at, and their arrival time)
 //   cpu       watch's CPU seconds (utime + stime) during the stream, per event
 // Thresholds: interval 1s, min_updates 32, max_interval 5s (the batching is what latency shows).
+// Baseline, measured first in the same run: the same stream of PUTs and DELETEs without watch
+// (rate reached by S3 alone); the stream with watch reports its rate as a ratio to it.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -104,43 +106,49 @@ export async function runWatchScenario(ctx) {
     if (!res.ok) throw new Error(`push: HTTP ${res.status}`);
   };
 
-  // The stream: `concurrency` writers share a schedule of `rate` events per second; every
-  // fourth event deletes a key put earlier.
-  const answered = [];
-  const live = [];
-  const total = Math.round(ctx.rate * ctx.seconds);
-  const t0 = Date.now();
-  const cpu0 = cpuSeconds(child.pid);
-  let next = 0;
-  let failed = 0;
-  const writer = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= total) return;
-      const due = t0 + (i * 1000) / ctx.rate;
-      const wait = due - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const remove = i % 4 === 3 && live.length > 0;
-      try {
-        let key;
-        if (remove) {
-          key = live.shift();
-          await s3.send(new DeleteObjectCommand({ Bucket: lake, Key: key }));
-        } else {
-          key = `events/${String(i).padStart(7, '0')}.json`;
-          await s3.send(new PutObjectCommand({ Bucket: lake, Key: key, Body: `{"i":${i}}` }));
-          live.push(key);
+  // The stream: `concurrency` writers share a schedule of `rate` events per second for
+  // `seconds` of wall time; every fourth event deletes a key put earlier. `pushes`: each change
+  // is pushed to watch once S3 answered (false: the baseline, the same stream without watch).
+  const stream = async (prefix, pushes) => {
+    const answered = [];
+    const live = [];
+    const start = Date.now();
+    const end = start + ctx.seconds * 1000;
+    let next = 0;
+    let failed = 0;
+    const writer = async () => {
+      for (;;) {
+        const i = next++;
+        const due = start + (i * 1000) / ctx.rate;
+        if (due >= end) return;
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const remove = i % 4 === 3 && live.length > 0;
+        try {
+          let key;
+          if (remove) {
+            key = live.shift();
+            await s3.send(new DeleteObjectCommand({ Bucket: lake, Key: key }));
+          } else {
+            key = `${prefix}/${String(i).padStart(7, '0')}.json`;
+            await s3.send(new PutObjectCommand({ Bucket: lake, Key: key, Body: `{"i":${i}}` }));
+            live.push(key);
+          }
+          const at = Date.now();
+          if (pushes) await push(remove ? 'ObjectRemoved:Delete' : 'ObjectCreated:Put', key, `${prefix}-${String(i).padStart(12, '0')}`);
+          answered.push({ at, acked: Date.now() });
+        } catch {
+          failed++;
         }
-        const at = Date.now();
-        await push(remove ? 'ObjectRemoved:Delete' : 'ObjectCreated:Put', key, String(i).padStart(12, '0'));
-        answered.push({ at, acked: Date.now() });
-      } catch {
-        failed++;
       }
-    }
+    };
+    await Promise.all(Array.from({ length: ctx.concurrency }, writer));
+    return { answered, failed, seconds: (Date.now() - start) / 1000 };
   };
-  await Promise.all(Array.from({ length: ctx.concurrency }, writer));
-  const streamSeconds = (Date.now() - t0) / 1000;
+  // Baseline: the same stream, no push, while watch idles (its endpoint hears nothing).
+  const baseline = await stream('baseline', false);
+  const cpu0 = cpuSeconds(child.pid);
+  const { answered, failed, seconds: streamSeconds } = await stream('events', true);
   // Wait for the run covering the last answer (max_interval at most, plus the run).
   const last = Math.max(...answered.map((a) => a.acked));
   const deadline = Date.now() + 120_000;
@@ -162,6 +170,8 @@ export async function runWatchScenario(ctx) {
     name: 'watch-latency',
     targetRate: ctx.rate,
     reachedRate: round(events / streamSeconds, 1),
+    baselineRate: round(baseline.answered.length / baseline.seconds, 1),
+    rateVsBaseline: round(events / streamSeconds / (baseline.answered.length / baseline.seconds), 2),
     events,
     failedRequests: failed,
     streamSeconds: round(streamSeconds, 1),
