@@ -39,8 +39,9 @@ describe('SQS event source (recorded responses)', () => {
         res.end(r.body);
       });
     });
-    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-    return { url: `http://127.0.0.1:${(server!.address() as AddressInfo).port}/123456789012/lake-events`, seen };
+    const listening = server;
+    await new Promise<void>((r) => listening.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(listening.address() as AddressInfo).port}/123456789012/lake-events`, seen };
   }
 
   const poller = (url: string, ingest: (changes: ChangeEvent[], done: () => void) => Promise<unknown>, warnings: string[] = []) =>

@@ -1,7 +1,7 @@
 // lakeguard watch, without a server or a wall clock: the policy's continuous settings, event
 // parsing and dedup, the batching thresholds on a hand-driven clock, the journal across a
 // crash, and runs driven by key lists on in-memory buckets.
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { latestPage } from '../../src/catalog/backup-lookups.js';
