@@ -15,10 +15,10 @@ import { TaskGroup } from '../util/task-group.js';
 import type { BackupOptions } from './backup.js';
 import { AnomalyDetector } from './anomaly-detector.js';
 import { BlobSaver } from './backup-dedup.js';
-import { MAX_FANOUT_DEPTH, keyRanges, subPrefixDepth } from './backup-plan.js';
+import { MAX_FANOUT_DEPTH, everyVersionOf, fullVersionListing, keyRanges, subPrefixDepth } from './backup-plan.js';
 import { RunWriter, isCataloguedVersion, reinstate, versionRecord } from './backup-records.js';
 import { ObjectReader, isUnreadable } from './backup-transfer.js';
-import { scanRange, scanVersions, type Change, type KeyRange } from './scan.js';
+import { scanChangedVersions, scanRange, scanVersions, type Change, type KeyRange } from './scan.js';
 import { intersectKeyRange, keyRangeWithin } from './shards.js';
 import type { OpenedSource } from './sources.js';
 
@@ -86,7 +86,8 @@ export class Archiver {
    * A key-driven run (BackupOptions.keys): each key is a listing of its own, the key as prefix,
    * ending at the key itself ({ upTo: key }): the listing and the catalog cursor then hold that
    * key only, and scan.ts decides new, changed, unchanged, deleted (absent from the listing) or,
-   * in a versioned bucket, each version and delete marker not yet catalogued.
+   * in a versioned bucket, each version and delete marker not yet catalogued (every version of
+   * a named key is listed: one key's versions are one request).
    */
   private scanKeys(keys: ReadonlyMap<string, Iterable<string>>): void {
     for (const source of this.sources) {
@@ -94,22 +95,27 @@ export class Archiver {
       if (named === undefined) continue;
       for (const key of new Set(named)) {
         if (!source.prefixes.some((p) => key.startsWith(p))) continue;
-        this.listings.spawn(() => this.listLimit(() => this.scan(source, key, MAX_FANOUT_DEPTH, { upTo: key })));
+        this.listings.spawn(() => this.listLimit(() => this.scan(source, key, MAX_FANOUT_DEPTH, source.versioned === true, { upTo: key })));
       }
     }
   }
 
   private scanPrefixes(): void {
+    const fullRun = this.sources.some((s) => s.versioned === true) && fullVersionListing(this.opts.catalog, this.opts.group.name, this.opts.fullVersions ?? false);
+    let listedEveryVersion = true;
     for (const source of this.sources) {
       for (const prefix of source.prefixes) {
         // A shard lists only its part of each prefix (none: every key of it is another shard's).
         const within = keyRangeWithin(this.opts.shard?.range, source.bucket, prefix);
         if (within === null) continue;
-        const ranges = source.versioned ? null : keyRanges(this.opts.catalog, source.bucket, prefix, this.opts.listRanges, within);
-        if (ranges === null) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, 0, within)));
-        else for (const range of ranges) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, MAX_FANOUT_DEPTH, range)));
+        const everyVersion = source.versioned === true && everyVersionOf(this.opts.catalog, source.bucket, prefix, fullRun);
+        if (source.versioned === true && !everyVersion) listedEveryVersion = false;
+        const ranges = everyVersion ? null : keyRanges(this.opts.catalog, source.bucket, prefix, this.opts.listRanges, within);
+        if (ranges === null) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, 0, everyVersion, within)));
+        else for (const range of ranges) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, MAX_FANOUT_DEPTH, everyVersion, range)));
       }
     }
+    if (this.sources.some((s) => s.versioned === true)) this.counters.versionListing = listedEveryVersion ? 'full' : 'changed';
   }
 
   /** Waits until every stored object's record reached the catalog writer. */
@@ -124,10 +130,12 @@ export class Archiver {
     if (this.opts.signal?.aborted) throw new InterruptedError('backup interrupted');
   }
 
-  private async scan(source: OpenedSource, prefix: string, depth: number, range?: KeyRange): Promise<void> {
+  /** `everyVersion`: a versioned source's prefix listed with every version (else its current keys, and the versions of those that changed). */
+  private async scan(source: OpenedSource, prefix: string, depth: number, everyVersion: boolean, range?: KeyRange): Promise<void> {
     const shallow = depth < MAX_FANOUT_DEPTH;
     const subPrefixes: string[] = [];
-    const changes = (source.versioned ? scanVersions : scanRange)(this.opts.catalog, source, prefix, {
+    const scanner = source.versioned !== true ? scanRange : everyVersion ? scanVersions : scanChangedVersions;
+    const changes = scanner(this.opts.catalog, source, prefix, {
       shallow,
       onPrefix: (p) => subPrefixes.push(p),
       ...(range === undefined ? {} : { range }),
@@ -150,7 +158,7 @@ export class Archiver {
       // A sub-prefix the range reaches into is listed only as far as the range goes.
       const within = range === undefined ? undefined : intersectKeyRange(range, p);
       if (within === null) continue;
-      this.listings.spawn(() => this.listLimit(() => this.scan(source, p, next, within)));
+      this.listings.spawn(() => this.listLimit(() => this.scan(source, p, next, everyVersion, within)));
     }
   }
 

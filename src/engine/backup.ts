@@ -6,7 +6,6 @@
  * source object is retried as a whole), dedup and packing (backup-dedup.ts), catalog records
  * (backup-records.ts).
  */
-import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { CatalogAnomalyHistory } from '../catalog/anomalies.js';
@@ -30,6 +29,7 @@ import { finalizeRun } from './finalize.js';
 import { closing, listFromInventories } from './inventory-store.js';
 import { keyRangeWithin, type RunShard } from './shards.js';
 import { openSource, type OpenedSource } from './sources.js';
+import { newRunId } from './run-id.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
 
 export interface BackupOptions {
@@ -42,6 +42,12 @@ export interface BackupOptions {
   signal?: AbortSignal;
   /** Already opened sources (tests); by default opened from the policy. */
   sources?: OpenedSource[];
+  /**
+   * List every version of the versioned sources (ListObjectVersions of each prefix) instead of
+   * the current keys and the versions of the changed ones only (`backup --full-versions`;
+   * docs/versioned-incremental.md). The engine also does on a seed and when one is due.
+   */
+  fullVersions?: boolean;
   /** Listing ranges of incremental runs (tests): keys per range, and the fewest keys to split at all. */
   listRanges?: RangeSettings;
   /**
@@ -70,10 +76,6 @@ export interface BackupOptions {
    * the source's prefixes are ignored; other keys are left as the catalog has them.
    */
   keys?: ReadonlyMap<string, Iterable<string>>;
-}
-
-export function newRunId(at: Date): string {
-  return `${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
 /**
