@@ -120,7 +120,7 @@ export async function runWatchScenario(ctx) {
       for (;;) {
         const i = next++;
         const due = start + (i * 1000) / ctx.rate;
-        if (due >= end) return;
+        if (due >= end || Date.now() >= end) return; // a late schedule is cut at the end too
         const wait = due - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         const remove = i % 4 === 3 && live.length > 0;

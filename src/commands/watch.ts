@@ -11,7 +11,11 @@ import { parseWatchDuration, type EventsSpec } from '../policy/schema-continuous
 import type { Group, S3Source } from '../policy/types.js';
 import { action } from './action.js';
 import { openAll, selectGroups } from './context.js';
-import { isLoopback } from './serve.js';
+import { addCatalogMetrics } from '../report/catalog-metrics.js';
+import { MetricsCollector } from '../report/metrics.js';
+import { startMetricsServer, type RunningMetricsServer } from '../report/metrics-server.js';
+import { renderPrometheus } from '../report/prometheus.js';
+import { isLoopback, metricsBearerToken, parseListen, METRICS_TOKEN_ENV } from './serve.js';
 
 export const TOKEN_ENV = 'LAKEGUARD_WATCH_TOKEN';
 const DEFAULT_STOP_GRACE = '20s';
@@ -21,6 +25,8 @@ interface WatchFlags {
   insecureListen?: boolean;
   tokenFile?: string;
   stopGrace: string;
+  metricsListen?: string;
+  metricsTokenFile?: string;
 }
 
 export function register(program: Command): void {
@@ -31,6 +37,8 @@ export function register(program: Command): void {
     .option('--token-file <file>', `file holding the token every HTTP push must carry (default: $${TOKEN_ENV})`)
     .option('--insecure-listen', 'allow an http events address in the policy that is not loopback (plain http on a network)')
     .option('--stop-grace <duration>', 'on SIGTERM/SIGINT, let the current run finish this long before abandoning it', DEFAULT_STOP_GRACE)
+    .option('--metrics-listen <host:port>', 'also serve Prometheus /metrics on this address (bearer token; docs/monitoring.md)')
+    .option('--metrics-token-file <file>', `the bearer token scrapers send to /metrics (default: $${METRICS_TOKEN_ENV}, else one generated and printed at start)`)
     .addHelpText(
       'after',
       `
@@ -45,8 +53,16 @@ them is committed. SIGTERM: exit 0 when the current run finished within
         const flags = cmd.opts<WatchFlags>();
         const stopGraceMs = parseWatchDuration(flags.stopGrace);
         if (stopGraceMs === undefined) throw new UsageError(`--stop-grace ${JSON.stringify(flags.stopGrace)}: expected a duration such as 20s or 1m`);
+        const metricsListen = flags.metricsListen === undefined ? undefined : parseListen(flags.metricsListen, '--metrics-listen');
+        if (metricsListen !== undefined && !isLoopback(metricsListen.host) && flags.insecureListen !== true) {
+          throw new UsageError(`--metrics-listen ${flags.metricsListen} is not a loopback address, and its bearer token would cross the network in plain http`, {
+            hint: 'use a 127.0.0.1 address, or pass --insecure-listen on a private network',
+          });
+        }
+        const metricsToken = metricsListen === undefined ? undefined : metricsBearerToken(flags.metricsTokenFile);
         const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
         const endpoints: PushEndpoint[] = [];
+        let metricsServer: RunningMetricsServer | undefined;
         const pollers: SqsPoller[] = [];
         let journal: WatchJournal | undefined;
         try {
@@ -60,6 +76,8 @@ them is committed. SIGTERM: exit 0 when the current run finished within
             if (e.type === 'warning' || e.type === 'failure') reporter.event(e);
           };
           const runs = new AbortController();
+          /** Runs by group, reason and status, for /metrics. */
+          const runCounts = new Map<string, number>();
           const watcher = new Watcher({
             policy: ctx.policy,
             catalog: ctx.catalog,
@@ -71,6 +89,8 @@ them is committed. SIGTERM: exit 0 when the current run finished within
             onRun: ({ summary, reason, changes, startedAt }) => {
               const c = summary.counters;
               if (summary.dryRun) return;
+              const key = `${summary.group}\0${reason}\0${summary.status}`;
+              runCounts.set(key, (runCounts.get(key) ?? 0) + 1);
               reporter.data(
                 { message_type: 'watch_run', run_id: summary.runId, group: summary.group, reason, changes, started_at: new Date(startedAt).toISOString(), status: summary.status, suspect: summary.anomalies?.suspect ?? false, counters: c },
                 `watch: run ${summary.runId} (group ${summary.group}, ${reason}, ${changes} changes): ${summary.status}${summary.anomalies?.suspect ? ', SUSPECT' : ''}; ` +
@@ -89,6 +109,29 @@ them is committed. SIGTERM: exit 0 when the current run finished within
               throw new UsageError(`cannot listen on ${address} (events of the policy): ${errorMessage(err)}`, { hint: 'choose another port in the policy, or stop what holds it' });
             });
             endpoints.push(endpoint);
+          }
+          if (metricsListen !== undefined && metricsToken !== undefined) {
+            const catalog = ctx.catalog;
+            metricsServer = await startMetricsServer({
+              ...metricsListen,
+              token: metricsToken.token,
+              render: () => {
+                const m = new MetricsCollector();
+                addCatalogMetrics(catalog, m);
+                for (const g of groups) m.add('lakeguard_watch_pending_changes', 'gauge', 'Changes journaled by watch and not yet backed up, by group.', { group: g.name }, watcher.waiting(g.name));
+                for (const [key, n] of runCounts) {
+                  const [group, reason, status] = key.split('\0') as [string, string, string];
+                  m.add('lakeguard_watch_runs_total', 'counter', 'Runs watch made since it started, by group, reason and status.', { group, reason, status }, n);
+                }
+                return renderPrometheus(m.toFamilies());
+              },
+            }).catch((err: unknown) => {
+              throw new UsageError(`cannot listen on --metrics-listen ${flags.metricsListen}: ${errorMessage(err)}`);
+            });
+            reporter.data(
+              { message_type: 'metrics_listening', url: metricsServer.url, port: metricsServer.port, ...(metricsToken.generated ? { bearer_token: metricsToken.token } : { bearer_token_from: metricsToken.from }) },
+              `lakeguard watch: metrics on ${metricsServer.url} (bearer token ${metricsToken.generated ? `${metricsToken.token}, generated: set ${METRICS_TOKEN_ENV} to choose` : `from ${metricsToken.from}`})`,
+            );
           }
           for (const spec of sqsQueues(groups)) {
             const poller = new SqsPoller({ spec, region: ctx.policy.s3.region, ingest: (changes, done) => watcher.ingest(changes, done), onWarning: (message) => reporter.event({ type: 'warning', message }) });
@@ -114,7 +157,7 @@ them is committed. SIGTERM: exit 0 when the current run finished within
           return interrupted ? ExitCode.interrupted : ExitCode.ok;
         } finally {
           for (const p of pollers) p.stop();
-          await Promise.all([...endpoints.map((e) => e.stop()), ...pollers.map((p) => p.settled())]).catch(() => {});
+          await Promise.all([...endpoints.map((e) => e.stop()), ...pollers.map((p) => p.settled()), metricsServer?.stop()]).catch(() => {});
           journal?.close();
           ctx.close();
         }

@@ -22,8 +22,6 @@ export interface PushEndpointOptions {
   token: string;
   /** Journals the changes; resolves once they are durable. */
   ingest: (changes: ChangeEvent[]) => Promise<unknown>;
-  /** Extra GET routes (e.g. /metrics): path → body producer. */
-  routes?: Record<string, () => string>;
   onWarning?: (message: string) => void;
 }
 
@@ -47,11 +45,6 @@ export async function startPushEndpoint(opts: PushEndpointOptions): Promise<Push
     if (given === undefined) return reply(res, 401, 'a token is required (Authorization: Bearer, or ?token=)');
     // Compared as hashes: equal length, constant time.
     if (!timingSafeEqual(createHash('sha256').update(given).digest(), expected)) return reply(res, 403, 'wrong token');
-    if (req.method === 'GET') {
-      const route = opts.routes?.[url.pathname];
-      if (route !== undefined) return reply(res, 200, route(), 'text/plain; version=0.0.4');
-      return reply(res, 404, 'not found');
-    }
     if (req.method !== 'POST' && req.method !== 'PUT') return reply(res, 405, 'POST S3 event records here');
     const body = await readBody(req);
     if (body === null) return reply(res, 413, 'body too large');
@@ -106,8 +99,8 @@ async function readBody(req: IncomingMessage): Promise<Buffer | null> {
   return Buffer.concat(chunks);
 }
 
-function reply(res: ServerResponse, status: number, text: string, type = 'text/plain'): void {
+function reply(res: ServerResponse, status: number, text: string): void {
   if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }

@@ -94,7 +94,7 @@ describe('lakeguard watch on the real S3 server (RGW HTTP push)', () => {
     repo = await createTestBucket('watch-repo');
     port = await freePort();
     policy = writePolicy('1h');
-    env = { ...testEnv(), LAKEGUARD_WATCH_TOKEN: TOKEN, LAKEGUARD_CATALOG: catalogPath(), XDG_CACHE_HOME: join(dir.path, 'cache') };
+    env = { ...testEnv(), LAKEGUARD_WATCH_TOKEN: TOKEN, LAKEGUARD_METRICS_TOKEN: TOKEN, LAKEGUARD_CATALOG: catalogPath(), XDG_CACHE_HOME: join(dir.path, 'cache') };
     const init = await runCli(['--policy', policy, 'init'], env);
     expect(init.code, init.stderr).toBe(0);
     topic = await notifyBucket(lake, `lgwatch-${randomBytes(4).toString('hex')}`, `http://127.0.0.1:${port}/?token=${TOKEN}`);
@@ -122,8 +122,8 @@ describe('lakeguard watch on the real S3 server (RGW HTTP push)', () => {
       extra: [`continuous: { interval: 1s, min_updates: 45, max_interval: ${maxInterval}, reconcile: off }`],
     });
 
-  const start = async (): Promise<WatchProcess> => {
-    const w = new WatchProcess(['--policy', policy], env);
+  const start = async (args: string[] = []): Promise<WatchProcess> => {
+    const w = new WatchProcess(['--policy', policy, ...args], env);
     watches.push(w);
     await w.waitFor('listening');
     return w;
@@ -171,11 +171,18 @@ describe('lakeguard watch on the real S3 server (RGW HTTP push)', () => {
 
     // Restarted with max_interval 2s: the journal's seven are the next batch, below min_updates.
     writePolicy('2s');
-    const w2 = await start();
+    const w2 = await start(['--metrics-listen', '127.0.0.1:0']);
     expect((await w2.waitFor('listening'))[0]).toMatchObject({ pending: 7 });
     const [resumed] = await w2.waitFor('watch_run');
     expect(resumed).toMatchObject({ reason: 'max_interval', changes: 7, status: 'complete' });
     expect(resumed!.counters).toMatchObject({ objectsNew: 7 });
+    // /metrics on its own address, with the bearer token (ops' module).
+    const [metrics] = await w2.waitFor('metrics_listening');
+    const scrape = await fetch(metrics!.url as string, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const text = await scrape.text();
+    expect(text).toContain('lakeguard_watch_pending_changes{group="lake"} 0');
+    expect(text).toContain('lakeguard_watch_runs_total{group="lake",reason="max_interval",status="complete"} 1');
+    expect((await fetch(metrics!.url as string)).status).toBe(401);
     w2.child.kill('SIGTERM');
     expect(await w2.exited).toBe(0);
 
