@@ -119,7 +119,7 @@ if (opts['watch-only']) {
   const { runWatchScenario } = await import('./lib/watch.mjs');
   const work = mkdtempSync(join(tmpdir(), 'lakeguard-bench-watch-'));
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: S3.accessKeyId, AWS_SECRET_ACCESS_KEY: S3.secretAccessKey, AWS_REGION: 'us-east-1', LAKEGUARD_CACHE_DIR: join(work, 'cache') };
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_ACCESS_KEY_ID: S3.accessKeyId, AWS_SECRET_ACCESS_KEY: S3.secretAccessKey, AWS_REGION: 'us-east-1', LAKEGUARD_CACHE_DIR: join(work, 'cache') };
   const started = new Date();
   const watch = await runWatchScenario({
     s3: s3Client({ sockets: 128 }),

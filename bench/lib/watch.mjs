@@ -27,7 +27,7 @@ function freePort() {
     const s = createServer();
     s.once('error', reject);
     s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (s.address());
       s.close(() => resolve(port));
     });
   });
@@ -86,7 +86,7 @@ export async function runWatchScenario(ctx) {
   child.stdout.setEncoding('utf8').on('data', (d) => {
     buffer += d;
     const lines = buffer.split('\n');
-    buffer = lines.pop();
+    buffer = lines.pop() ?? '';
     for (const line of lines) {
       if (!line.startsWith('{')) continue;
       const m = JSON.parse(line);
