@@ -295,6 +295,46 @@ groups:
     expect(journal.pending().map((e) => e.key)).toEqual(['data/a', 'data/b', 'data/c']);
   });
 
+  it('watches a source without events by listing: a dry run every interval, a real run by the same thresholds', async () => {
+    const polled = parsePolicy(
+      `version: 1
+repository: { url: s3://backups/r }
+continuous: { interval: 1m, min_updates: 3, max_interval: 10m, reconcile: off }
+groups:
+  - name: lake
+    sources: [{ bucket: raw }]
+`,
+      'p.yaml',
+    );
+    const clock = new ManualClock();
+    const calls: string[] = [];
+    let changed = 2;
+    const watcher = new Watcher({
+      policy: polled,
+      catalog: seeded,
+      groups: polled.groups,
+      journal: WatchJournal.open(join(dir.path, 'j')),
+      clock,
+      runGroup: async (group, o) => {
+        calls.push(o.dryRun === true ? 'dry' : o.keys === undefined ? 'full' : 'keys');
+        return { runId: 'x', group: group.name, status: 'complete', dryRun: o.dryRun === true, counters: { ...emptyCounters(), objectsNew: o.dryRun === true ? changed : 0 } };
+      },
+    });
+    const done = watcher.run(new AbortController().signal);
+    await clock.advance(MIN);
+    expect(calls).toEqual(['dry']); // 2 changes < min_updates 3
+    changed = 3;
+    await clock.advance(MIN);
+    expect(calls).toEqual(['dry', 'dry', 'full']);
+    changed = 1;
+    for (let i = 0; i < 9; i++) await clock.advance(MIN);
+    expect(calls.filter((c) => c === 'full')).toHaveLength(1); // 1 change waits for max_interval
+    await clock.advance(MIN);
+    expect(calls.filter((c) => c === 'full')).toHaveLength(2);
+    watcher.stop();
+    await done;
+  });
+
   it('resumes from the journal after a crash: the replayed changes are the next batch', async () => {
     const first = harness();
     await first.watcher.ingest([ev('data/a', '1'), ev('data/b', '1')]);
