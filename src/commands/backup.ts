@@ -4,6 +4,7 @@ import { backupGroup } from '../engine/backup.js';
 import { repositoryCanDelete } from '../engine/permission-probe.js';
 import { ExitCode } from '../errors.js';
 import type { Group } from '../policy/types.js';
+import type { RunMetricInput } from '../report/metrics.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
@@ -48,6 +49,7 @@ export function register(program: Command): void {
           let suspect = false;
           for (const [i, group] of todo.entries()) {
             const runShard = shards?.get(group.name);
+            const groupStarted = Date.now();
             const summary = await backupGroup({
               ...(lock === undefined ? {} : { lock }),
               ...(i === 0 ? { repositoryRequestsBefore: requestsBefore } : {}),
@@ -60,7 +62,12 @@ export function register(program: Command): void {
               fullVersions: opts.fullVersions ?? false,
               events: reporter.event,
               signal,
+            }).catch((err: unknown) => {
+              // A failed group throws: its metrics still say so (the run row says it too).
+              if (!opts.dryRun) reporter.metrics.backupRun({ group: group.name, status: signal.aborted ? 'interrupted' : 'failed', started: groupStarted, finished: Date.now(), counters: null });
+              throw err;
             });
+            if (!summary.dryRun) reporter.metrics.backupRun(runMetricInput(summary, groupStarted));
             partial ||= summary.status === 'partial';
             suspect ||= summary.anomalies?.suspect === true;
             if (reporter.json) for (const message of anomalyMessages(summary)) reporter.data(message, '');
@@ -77,6 +84,18 @@ export function register(program: Command): void {
         }
       }),
     );
+}
+
+function runMetricInput(s: BackupSummary, started: number): RunMetricInput {
+  const a = s.anomalies;
+  return {
+    group: s.group,
+    status: s.status,
+    started,
+    finished: Date.now(),
+    counters: s.counters,
+    ...(a === undefined ? {} : { anomalies: { suspect: a.suspect, flaggedObjects: a.flaggedObjects, findings: a.findings.length } }),
+  };
 }
 
 function describeGroups(groups: readonly Group[]): string {

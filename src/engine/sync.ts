@@ -33,7 +33,7 @@ import { lockTimeFromId } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
 import { isProcessAlive } from '../util/process.js';
-import { newRunId } from './backup.js';
+import { newRunId } from './run-id.js';
 import { noEvents, type EventSink } from './events.js';
 import type { RunManifest } from './finalize.js';
 import { loadAcks } from './import-anomalies.js';
