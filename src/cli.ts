@@ -44,7 +44,7 @@ const COMMAND_MODULES: readonly (readonly [name: string, load: () => Promise<Com
 ];
 
 /** The program's options that take a value (`--policy <file>`): the word after one is not the command. */
-export const VALUE_OPTIONS: readonly string[] = ['--policy', '--repo', '--endpoint', '--catalog', '--password-file', '--timeout'];
+export const VALUE_OPTIONS: readonly string[] = ['--policy', '--repo', '--endpoint', '--catalog', '--password-file', '--timeout', '--metrics-file'];
 
 /** The top-level command `argv` names (its first word that is neither an option nor an option's value), if any. */
 export function commandOf(argv: readonly string[]): string | undefined {
