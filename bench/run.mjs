@@ -12,6 +12,7 @@
 //                    [--anomaly-repeats N] [--skip-incident | --incident-only]
 //                    [--shard-repeats N] [--skip-shards | --shards-only] [--skip-serve | --serve-only]
 //                    [--watch-only [--watch-rate 1000] [--watch-seconds 20]]
+//                    [--skip-versioned | --versioned-only]
 //
 // `npm run bench` builds first; `node bench/run.mjs` alone uses the existing dist/.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -26,6 +27,7 @@ import { startProxy } from './lib/proxy.mjs';
 import { runIncidentScenarios } from './lib/incident.mjs';
 import { runShardScenarios } from './lib/shards.mjs';
 import { runServeScenarios } from './lib/serve.mjs';
+import { runVersionedScenarios } from './lib/versioned.mjs';
 import { checkTargets, formatTable, rate, ratios, table } from './lib/report.mjs';
 import { S3, dropBucket, ensureBucket, getBytes, listAll, s3Client } from './lib/s3.mjs';
 import { applyMutation, dropMarker, ensureDataset, META_BUCKET, revertMutation, sourceBucketName } from './lib/upload.mjs';
@@ -61,11 +63,13 @@ const { values: opts } = parseArgs({
     'watch-only': { type: 'boolean', default: false },
     'watch-rate': { type: 'string', default: '1000' },
     'watch-seconds': { type: 'string', default: '20' },
+    'skip-versioned': { type: 'boolean', default: false },
+    'versioned-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opts.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 15).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
   process.exit(0);
 }
 
@@ -81,11 +85,11 @@ if (!(scale > 0) || !Number.isInteger(seed) || !(concurrency > 0)) {
   console.error('bench: --scale must be > 0, --seed an integer, --concurrency > 0');
   process.exit(2);
 }
-const mode = opts['serve-only'] ? 'serve-only' : opts['shards-only'] ? 'shards-only' : opts['incident-only'] ? 'incident-only' : opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
+const mode = opts['versioned-only'] ? 'versioned-only' : opts['serve-only'] ? 'serve-only' : opts['shards-only'] ? 'shards-only' : opts['incident-only'] ? 'incident-only' : opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
 const withBaselines = mode === 'full' || mode === 'quick';
 const withSlowBaselines = mode === 'full';
 // The main data set: its upload, seeds and scenarios (not with --incident-only, --shards-only).
-const withMainSet = mode !== 'incident-only' && mode !== 'shards-only';
+const withMainSet = mode !== 'incident-only' && mode !== 'shards-only' && mode !== 'versioned-only';
 const withScenarios = mode !== 'seed-only' && mode !== 'serve-only' && withMainSet;
 const withIncident = (withScenarios || mode === 'incident-only') && !opts['skip-incident'];
 // Issue 20's shard processes: in the full run and with --shards-only (not in --quick runs,
@@ -93,6 +97,9 @@ const withIncident = (withScenarios || mode === 'incident-only') && !opts['skip-
 const withShards = (mode === 'full' || mode === 'lakeguard-only' || mode === 'shards-only') && !opts['skip-shards'];
 // Issue 21's serve: on the seed of the small objects (--serve-only seeds only those).
 const withServe = (mode === 'full' || mode === 'lakeguard-only' || mode === 'serve-only') && !opts['skip-serve'];
+// Issue 22's versioned bucket (2,000 keys x 5, then 10 versions): in the full and --lakeguard-only
+// runs and with --versioned-only (not in --quick ones: 20,000 PUTs of its own).
+const withVersioned = (mode === 'full' || mode === 'lakeguard-only' || mode === 'versioned-only') && !opts['skip-versioned'];
 
 const T0 = performance.now();
 const log = (msg) => process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(0)}s] ${msg}\n`);
@@ -704,6 +711,12 @@ if (withIncident) {
 if (withShards) {
   const repeats = opts['shard-repeats'] !== undefined ? Number(opts['shard-repeats']) : 1;
   await runShardScenarios({ s3, ds, tag, work, repoBucket: buckets.repo, concurrency, listConcurrency, repeats, meta, log, step, row, lakeguard });
+}
+
+// Issue 22: a versioned bucket's no-change incremental against a listing of its current keys.
+if (withVersioned) {
+  await ensureBucket(s3, buckets.repo);
+  await runVersionedScenarios({ s3, ds, tag, work, repoBucket: buckets.repo, engineDir: ENGINE, concurrency, listConcurrency, meta, log, step, row, lakeguard, runTool });
 }
 
 // Issue 21: serve on the seed of the small objects (bench/lib/serve.mjs).

@@ -150,6 +150,24 @@ export function checkTargets(rows, meta, { rssCompare } = {}) {
     cat ? `${fmt(cat.totalBytes / MB, 2)} MB (db ${fmt(cat.dbBytes / MB, 2)} + wal ${fmt(cat.walBytes / MB, 2)}) for ${cat.versions} versions = ${fmt(cat.bytesPerVersion)} B/version` : 'missing',
   );
   incidentTargets(r, meta, add);
+  // Issue 22: a versioned bucket's no-change incremental against a listing of its current keys (bench/lib/versioned.mjs).
+  const versioned = meta.versioned?.summary ?? [];
+  if (versioned.length > 0) {
+    const last = versioned.at(-1);
+    const measured = versioned.filter((v) => v.changed);
+    add(
+      'versioned-nochange',
+      'no-change incremental of a versioned bucket <= 1.3x a listing of its current keys (median of 3 paired runs)',
+      measured.length === versioned.length ? measured.every((v) => v.changed.ratio <= 1.3) : null,
+      measured.map((v) => `${v.versions} versions: ${fmt(v.changed.ratio, 2)}x, ${v.changed.listRequests} LIST (listing ${v.changed.listingRequests})${v.full ? `; --full-versions ${fmt(v.full.ratio, 2)}x, ${v.full.listRequests} LIST` : ''}`).join('; ') || 'missing',
+    );
+    add(
+      'versioned-flat',
+      `versioned no-change ratio flat as history grows (${versioned.map((v) => v.versions).join(' vs ')} versions, <= 1.1x)`,
+      meta.versioned.flat === undefined ? null : meta.versioned.flat <= 1.1,
+      meta.versioned.flat === undefined ? `missing (${last.versions} versions not measured)` : `${fmt(meta.versioned.flat, 2)}x (--full-versions: ${fmt(meta.versioned.fullGrowth, 2)}x)`,
+    );
+  }
   return t;
 }
 

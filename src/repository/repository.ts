@@ -92,6 +92,13 @@ export interface OpenOptions {
   onWarning?: (message: string) => void;
   /** Asked to decrypt the passwords' data keys when the config has a KMS layer (format version 3), and for `addPassword`. */
   keyService?: KeyService;
+  /**
+   * Told the repository's id once its config is read (from a later turn of the event loop, so
+   * while the key files are listed and read and the password's scrypt runs on a helper thread):
+   * a command opens its catalog meanwhile. The id is checked for its form but not authenticated
+   * yet: the config's MAC is checked once the keys are derived, and open fails if it does not match.
+   */
+  onConfig?: (id: string) => void;
 }
 
 /** A blob ready to go into a pack. */
@@ -253,6 +260,8 @@ export class Repository {
       throw err;
     }
     const config = parseConfig(raw, store.location);
+    const onConfig = opts.onConfig;
+    if (onConfig !== undefined) setImmediate(() => onConfig(config.id));
     const putDefaults: PutOptions = {
       ...(opts.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: opts.sseKmsKeyId }),
       ...(opts.packStorageClass === undefined ? {} : { storageClass: opts.packStorageClass }),
