@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { BackupSummary } from '../engine/events.js';
 import { backupGroup } from '../engine/backup.js';
 import { repositoryCanDelete } from '../engine/permission-probe.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import type { Group } from '../policy/types.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
@@ -26,6 +26,7 @@ export function register(program: Command): void {
         const opts = cmd.opts<{ group?: string; dryRun?: boolean } & ShardFlags>();
         // Before anything is opened: a bad shard setting is a usage error at once.
         const shard = shardIdentity(opts, process.env);
+        const encodeThreads = threadsSetting(process.env);
         const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
         let lock: RepositoryLock | undefined;
         try {
@@ -58,6 +59,7 @@ export function register(program: Command): void {
               dryRun: opts.dryRun ?? false,
               events: reporter.event,
               signal,
+              ...(encodeThreads === undefined ? {} : { encodeThreads }),
             });
             partial ||= summary.status === 'partial';
             suspect ||= summary.anomalies?.suspect === true;
@@ -95,4 +97,16 @@ function describe(s: BackupSummary): string {
   ];
   if (s.status === 'partial') lines.push(`  ${c.objectsFailed} objects could not be read; see the failures above${s.dryRun ? '' : ` (recorded with run ${s.runId})`}`);
   return lines.join('\n');
+}
+
+/**
+ * $LAKEGUARD_THREADS: threads that compress and seal new blobs (1: all in the main thread, as
+ * before the pool); unset: one per core the process may use (engine/backup.ts).
+ */
+export function threadsSetting(env: NodeJS.ProcessEnv): number | undefined {
+  const value = env.LAKEGUARD_THREADS?.trim();
+  if (value === undefined || value === '') return undefined;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= 64)) throw new UsageError(`LAKEGUARD_THREADS ${JSON.stringify(value)}: expected a whole number of threads from 1 to 64`, { hint: 'e.g. LAKEGUARD_THREADS=2, or unset it for one per core' });
+  return n;
 }

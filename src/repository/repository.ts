@@ -416,6 +416,11 @@ export class Repository {
     return { id, type, stored, compressed, rawLength: raw.length };
   }
 
+  /** What encodeBlob needs besides the blob, for the encode threads (encode-pool.ts). */
+  encodeSettings(): { encKey: Uint8Array | null; level: number } {
+    return { encKey: this.keys === null ? null : new Uint8Array(this.keys.encKey), level: this.config.compression.level };
+  }
+
   /** Decodes one stored blob and checks that its content hashes to its id: every byte is authenticated. */
   decodeBlob(stored: Uint8Array, entry: { id: Buffer; compressed: boolean; rawLength: number }, where: string): Buffer {
     const hex = entry.id.toString('hex');
