@@ -22,7 +22,7 @@ const MAX_THREADS = 8;
 /** A batch is sent once it holds this many raw bytes (or at the next turn of the event loop). */
 const BATCH_BYTES = 512 * 1024;
 /** Raw bytes handed to the threads and not yet back, beyond which `encode` callers wait. */
-const MAX_OUTSTANDING_BYTES = 32 * 1024 * 1024;
+const MAX_OUTSTANDING_BYTES = 16 * 1024 * 1024;
 
 export interface EncodeWorkerData {
   encKey: Uint8Array | null;

@@ -24,7 +24,7 @@ import {
   type RepositoryConfig,
 } from './config.js';
 import {
-  blobId,
+  blobIdBytes,
   defaultKdfParams,
   deriveKey,
   generateMasterKeys,
@@ -407,7 +407,7 @@ export class Repository {
   // ---- blobs -------------------------------------------------------------------------
 
   blobId(raw: Uint8Array): Buffer {
-    return Buffer.from(blobId(this.keys?.macKey ?? null, raw), 'hex');
+    return blobIdBytes(this.keys?.macKey ?? null, raw);
   }
 
   encodeBlob(raw: Uint8Array, type: BlobType, id: Buffer = this.blobId(raw)): EncodedBlob {
