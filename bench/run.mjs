@@ -320,10 +320,10 @@ concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
  * @param {string[]} args
  * @param {{ policy?: string, catalog?: string, cacheDir?: string, okCodes?: number[] }} [options]
  */
-async function lakeguard(name, args, { policy = policyFile, catalog = catalogFile, cacheDir = join(work, 'cache'), okCodes = args[0] === 'backup' ? [0, 4] : [0] } = {}) {
+async function lakeguard(name, args, { policy = policyFile, catalog = catalogFile, cacheDir = join(work, 'cache'), okCodes = args[0] === 'backup' ? [0, 4] : [0], env = {} } = {}) {
   const profile = profileDir ? { LAKEGUARD_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profileDir} --cpu-prof-name=${name}.cpuprofile` } : {};
   const m = await runMeasured(BIN, ['--policy', policy, '--catalog', catalog, '--json', ...args], {
-    env: { ...nodeEnv(), ...awsEnv(), ...profile, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: cacheDir },
+    env: { ...nodeEnv(), ...awsEnv(), ...profile, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: cacheDir, ...env },
     workDir: work,
     name: `lakeguard-${name}`,
   });
@@ -508,12 +508,14 @@ if (withScenarios) {
  */
 async function localDirectoryScenarios({ dir, repo, env, resticFlags, proxy }) {
   const root = join(dir, 'small');
-  const policy = join(work, 'lakeguard-dir.yaml');
-  writeFileSync(
-    policy,
-    `version: 1
+  /** One seed of the files into a repository of its own; `threads`: LAKEGUARD_THREADS (undefined: the default, one per core). */
+  const seedDir = async (name, threads) => {
+    const policy = join(work, `lakeguard-${name}.yaml`);
+    writeFileSync(
+      policy,
+      `version: 1
 repository:
-  url: s3://${buckets.repo}/dir
+  url: s3://${buckets.repo}/${name}
   endpoint: ${proxy.endpoint}
 groups:
   - name: dir
@@ -522,20 +524,25 @@ groups:
         name: lake
 concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
 `,
-  );
-  const options = { policy, catalog: join(work, 'catalog-dir', 'catalog.db'), cacheDir: join(work, 'cache-dir') };
-  mkdirSync(dirname(options.catalog), { recursive: true });
-  await lakeguard('seed-dir-init', ['init'], options);
-  let runId;
-  await step('seed-dir', 'lakeguard', async () => {
-    proxy.take();
-    const { m, summaries } = await lakeguard('seed-dir', ['backup'], options);
-    const counts = proxy.take();
-    const s = summaries.at(-1);
-    if (!s || s.counters.objectsNew !== ds.small.length) throw new Error(`seed of the directory recorded ${s?.counters.objectsNew} new objects, expected ${ds.small.length}`);
-    runId = s.runId;
-    return row('seed-dir', 'lakeguard', m, { objects: s.counters.objectsSeen, bytes: s.counters.bytesRead, requests: counts, engineMs: s.counters.durationMs, extra: { counters: s.counters } });
-  });
+    );
+    const options = { policy, catalog: join(work, `catalog-${name}`, 'catalog.db'), cacheDir: join(work, `cache-${name}`), env: threads === undefined ? {} : { LAKEGUARD_THREADS: String(threads) } };
+    mkdirSync(dirname(options.catalog), { recursive: true });
+    await lakeguard(`${name}-init`, ['init'], options);
+    let runId;
+    await step(name, 'lakeguard', async () => {
+      proxy.take();
+      const { m, summaries } = await lakeguard(name, ['backup'], options);
+      const counts = proxy.take();
+      const s = summaries.at(-1);
+      if (!s || s.counters.objectsNew !== ds.small.length) throw new Error(`seed of the directory recorded ${s?.counters.objectsNew} new objects, expected ${ds.small.length}`);
+      runId = s.runId;
+      return row(name, 'lakeguard', m, { objects: s.counters.objectsSeen, bytes: s.counters.bytesRead, requests: counts, engineMs: s.counters.durationMs, extra: { counters: s.counters, threads: threads ?? 'default' } });
+    });
+    return { runId, options };
+  };
+  // The encode pool (issue 22): the same seed with every encode in the main thread.
+  await seedDir('seed-dir-1thread', 1);
+  const { runId, options } = await seedDir('seed-dir', undefined);
   if (runId === undefined) return;
   await step('restore-dir-local', 'lakeguard', async () => {
     const target = join(work, 'restore-dir-local');
