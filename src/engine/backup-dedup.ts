@@ -46,7 +46,11 @@ export class BlobSaver {
    */
   async add(blob: EncodedBlob, hex: string): Promise<{ stored: Promise<void> }> {
     const pending = this.pendingBlobs.get(hex);
-    if (pending !== undefined) return { stored: pending };
+    if (pending !== undefined) {
+      // Another object read the same bytes at the same time and its copy got here first.
+      this.counters.blobsDeduplicated++;
+      return { stored: pending };
+    }
     this.counters.blobsNew++;
     this.counters.bytesStored += blob.stored.length;
     const added = await this.packer.add(blob);

@@ -68,6 +68,8 @@ export interface BackupOptions {
    * Default: one per core this process may use (at most 8).
    */
   encodeThreads?: number;
+  /** Raw bytes encoded in the main thread before the threads start (tests: 0; encode-pool.ts IN_THREAD_BYTES). */
+  encodeInThreadBytes?: number;
 }
 
 export function newRunId(at: Date): string {
@@ -152,7 +154,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       },
     });
     await recoverOrphanedRuns(repo, catalog, packer, events);
-    encoder = blobEncoder(repo, opts.encodeThreads ?? defaultEncodeThreads());
+    encoder = blobEncoder(repo, opts.encodeThreads ?? defaultEncodeThreads(), opts.encodeInThreadBytes);
     const ctx = new Archiver(runOpts, sources, counters, packer, run.seq, encoder);
     let status: RunStatus;
     let fatal: unknown = null;

@@ -21,6 +21,12 @@ import type { EncodedBlob, Repository } from './repository.js';
 const MAX_THREADS = 8;
 /** A batch is sent once it holds this many raw bytes (or at the next turn of the event loop). */
 const BATCH_BYTES = 512 * 1024;
+/**
+ * Raw bytes a pool encodes in the main thread before it starts its threads: starting one costs
+ * ~0.1 s of CPU (a Node isolate, zstd loaded again) and seconds of wall time on a loaded
+ * machine, more than a small incremental run spends encoding (16 MiB: ~0.3 s of zstd).
+ */
+export const IN_THREAD_BYTES = 16 * 1024 * 1024;
 /** Raw bytes handed to the threads and not yet back, beyond which `encode` callers wait. */
 const MAX_OUTSTANDING_BYTES = 16 * 1024 * 1024;
 
@@ -86,13 +92,16 @@ export interface BlobEncoder {
   close(): Promise<void>;
 }
 
-/** A pool of `threads` workers, or the main thread when threads <= 1 or no worker script exists. */
-export function blobEncoder(repo: Repository, threads: number): BlobEncoder {
+/**
+ * A pool of `threads` workers, or the main thread when threads <= 1 or no worker script exists.
+ * The pool encodes its first `inThreadBytes` (default IN_THREAD_BYTES) in the main thread.
+ */
+export function blobEncoder(repo: Repository, threads: number, inThreadBytes = IN_THREAD_BYTES): BlobEncoder {
   const script = threads > 1 ? workerScript() : null;
   if (script === null) {
     return { threads: 1, encode: (raw, type, id) => Promise.resolve(repo.encodeBlob(raw, type, id)), close: () => Promise.resolve() };
   }
-  return new EncodePool(script, repo.encodeSettings(), Math.min(threads, MAX_THREADS));
+  return new EncodePool(script, repo, Math.min(threads, MAX_THREADS), inThreadBytes);
 }
 
 class EncodePool implements BlobEncoder {
@@ -105,13 +114,23 @@ class EncodePool implements BlobEncoder {
   private roomWaiters: (() => void)[] = [];
   private failure: Error | null = null;
 
+  /** Raw bytes still to encode in the main thread before the threads start. */
+  private inThreadLeft: number;
+
   constructor(
     private readonly script: URL,
-    private readonly settings: EncodeWorkerData,
+    private readonly repo: Repository,
     readonly threads: number,
-  ) {}
+    inThreadBytes: number,
+  ) {
+    this.inThreadLeft = inThreadBytes;
+  }
 
   async encode(raw: Uint8Array, type: BlobType, id: Buffer): Promise<EncodedBlob> {
+    if (this.inThreadLeft > 0 && this.pool === null) {
+      this.inThreadLeft -= raw.length;
+      return this.repo.encodeBlob(raw, type, id);
+    }
     // Back-pressure: callers wait while the threads already have plenty to do.
     while (this.outstandingBytes >= MAX_OUTSTANDING_BYTES && this.failure === null) await new Promise<void>((r) => this.roomWaiters.push(r));
     if (this.failure !== null) throw this.failure;
@@ -136,7 +155,8 @@ class EncodePool implements BlobEncoder {
   /** Threads start at the first blob: a run with nothing new to store starts none. */
   private start(): Thread[] {
     this.pool ??= Array.from({ length: this.threads }, () => {
-      const thread: Thread = { worker: new Worker(this.script, { workerData: this.settings }), outstanding: 0, batches: new Map() };
+      const workerData: EncodeWorkerData = this.repo.encodeSettings();
+      const thread: Thread = { worker: new Worker(this.script, { workerData }), outstanding: 0, batches: new Map() };
       thread.worker.on('message', (reply: EncodeReply) => this.receive(thread, reply));
       thread.worker.on('error', (err) => this.fail(err));
       thread.worker.on('exit', (code) => {

@@ -50,7 +50,7 @@ describe('encode pool', () => {
     const before = new Set<string>();
     for await (const p of repo.listPacks()) if ('id' in p) before.add(p.id);
     const group = { name: 'lake', sources: [{ kind: 'path' as const, path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
-    const summary = await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, encodeThreads: threads });
+    const summary = await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, encodeThreads: threads, encodeInThreadBytes: 0 });
     expect(summary.status).toBe('complete');
     const blobs = await dataBlobs(repo, before);
     const target = join(dir.path, name, 'restored');
@@ -98,7 +98,7 @@ describe('encode pool', () => {
 
   it('decodes what the threads encode, and fails loudly when a thread cannot encode', async () => {
     const repo = await initRepo(new FsStore({ root: join(dir.path, 'r'), fsync: false }));
-    const encoder = blobEncoder(repo, 2);
+    const encoder = blobEncoder(repo, 2, 0);
     try {
       const raws = Array.from({ length: 50 }, (_, i) => Buffer.from(`blob ${i} `.repeat(i * 50 + 1)));
       const blobs = await Promise.all(raws.map((raw) => encoder.encode(raw, BlobType.data, repo.blobId(raw))));
@@ -108,7 +108,7 @@ describe('encode pool', () => {
     }
     // A level zstd refuses: the thread's error reaches the caller, no blob is made up.
     const broken = Object.assign(Object.create(repo) as Repository, { encodeSettings: () => ({ encKey: null, level: 1000 }) });
-    const failing = blobEncoder(broken, 2);
+    const failing = blobEncoder(broken, 2, 0);
     try {
       await expect(failing.encode(Buffer.from('x'.repeat(100)), BlobType.data, repo.blobId(Buffer.from('x')))).rejects.toThrow(/zstd level/);
     } finally {
