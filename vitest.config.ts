@@ -34,7 +34,11 @@ export default defineConfig({
           name: 'unit',
           globalSetup: ['test/helpers/build.ts'],
           include: ['test/unit/**/*.test.ts', 'test/storage/*.unit.test.ts'],
-          testTimeout: 30_000,
+          // Hang guards, not targets: a unit file that runs the CLI (scrypt, a child process)
+          // beside two others on a loaded two-core machine took 10-65 s where it takes 2 s
+          // alone, and vitest's default 10 s hook limit skipped a whole file once.
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
           maxWorkers: 2,
         },
       },

@@ -1,34 +1,71 @@
 import type * as Commander from 'commander';
 import { outcome } from './commands/action.js';
-import * as backup from './commands/backup.js';
-import * as calendar from './commands/calendar.js';
-import * as catalog from './commands/catalog.js';
-import * as cost from './commands/cost.js';
-import * as diff from './commands/diff.js';
-import * as find from './commands/find.js';
-import * as forgetCmd from './commands/forget.js';
-import * as init from './commands/init.js';
-import * as keyCmd from './commands/key.js';
-import * as lock from './commands/lock.js';
-import * as ls from './commands/ls.js';
 import { setMainOptions, type MainOptions } from './commands/main-options.js';
-import * as migrate from './commands/migrate.js';
-import * as policyCmd from './commands/policy.js';
-import * as prune from './commands/prune.js';
-import * as restore from './commands/restore.js';
-import * as rollbackCmd from './commands/rollback.js';
-import * as runs from './commands/runs.js';
-import * as serve from './commands/serve.js';
-import * as copyCmd from './commands/copy.js';
-import * as unlock from './commands/unlock.js';
-import * as verify from './commands/verify.js';
-import * as versions from './commands/versions.js';
 import { ExitCode } from './errors.js';
 import { requireCjs } from './util/cjs.js';
 import { version } from './version.js';
 
 const { Command, CommanderError, Option } = requireCjs('commander') as typeof Commander;
 type Command = Commander.Command;
+
+/** A module of src/commands that registers one top-level command (and its subcommands). */
+export interface CommandModule {
+  register(program: Command): void;
+}
+
+/**
+ * Every top-level command and its module, in the order of the program's help. A command loads
+ * only its own module (and what that imports): `lakeguard backup` never loads serve's, copy's
+ * or rollback's code. Start-up time is measured in bench/README.md.
+ */
+const COMMAND_MODULES: readonly (readonly [name: string, load: () => Promise<CommandModule>])[] = [
+  ['init', () => import('./commands/init.js')],
+  ['backup', () => import('./commands/backup.js')],
+  ['restore', () => import('./commands/restore.js')],
+  ['rollback', () => import('./commands/rollback.js')],
+  ['verify', () => import('./commands/verify.js')],
+  ['forget', () => import('./commands/forget.js')],
+  ['prune', () => import('./commands/prune.js')],
+  ['lock', () => import('./commands/lock.js')],
+  ['runs', () => import('./commands/runs.js')],
+  ['versions', () => import('./commands/versions.js')],
+  ['find', () => import('./commands/find.js')],
+  ['ls', () => import('./commands/ls.js')],
+  ['diff', () => import('./commands/diff.js')],
+  ['calendar', () => import('./commands/calendar.js')],
+  ['catalog', () => import('./commands/catalog.js')],
+  ['cost', () => import('./commands/cost.js')],
+  ['unlock', () => import('./commands/unlock.js')],
+  ['migrate', () => import('./commands/migrate.js')],
+  ['key', () => import('./commands/key.js')],
+  ['policy', () => import('./commands/policy.js')],
+  ['serve', () => import('./commands/serve.js')],
+  ['copy', () => import('./commands/copy.js')],
+];
+
+/** The program's options that take a value (`--policy <file>`): the word after one is not the command. */
+export const VALUE_OPTIONS: readonly string[] = ['--policy', '--repo', '--endpoint', '--catalog', '--password-file', '--timeout'];
+
+/** The top-level command `argv` names (its first word that is neither an option nor an option's value), if any. */
+export function commandOf(argv: readonly string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return undefined;
+    if (VALUE_OPTIONS.includes(arg)) i++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
+
+/**
+ * The modules `argv` needs: the named command's only, or every one (the program's help, `help
+ * <command>`, a word that is no command: commander then says what exists).
+ */
+export async function commandModules(argv: readonly string[] = []): Promise<CommandModule[]> {
+  const name = commandOf(argv);
+  const own = COMMAND_MODULES.find(([n]) => n === name);
+  return Promise.all((own === undefined ? COMMAND_MODULES : [own]).map(([, load]) => load()));
+}
 
 /** Every command with an action, by its path (`lakeguard <path> --help`). */
 const COMMAND_PATHS = [
@@ -253,7 +290,8 @@ function jsonUsageErrors(argv: readonly string[]): Commander.OutputConfiguration
   };
 }
 
-export function buildProgram(argv: readonly string[] = [], options: MainOptions = {}): Command {
+/** The program with the commands of `modules` (commandModules: all of them, or the one `argv` names). */
+export function buildProgram(modules: readonly CommandModule[], argv: readonly string[] = [], options: MainOptions = {}): Command {
   const program = new Command('lakeguard')
     .configureOutput(jsonUsageErrors(argv))
     .description('Back up and restore S3 data lakes: packed, compressed, encrypted, point in time.')
@@ -266,11 +304,12 @@ export function buildProgram(argv: readonly string[] = [], options: MainOptions 
     .option('--timeout <seconds>', 'fail an S3 request that gets no answer for this long (default 60, or $LAKEGUARD_TIMEOUT)')
     .addOption(new Option('--json', 'line-delimited JSON messages (status, summary, error) instead of text').conflicts('quiet'))
     .option('-q, --quiet', 'print nothing but errors (for cron)')
+    .option('--metrics-file <path>', 'after the command, write its metrics to this Prometheus node-exporter textfile (atomically; docs/monitoring.md)')
     .option('--offline', 'answer from the local catalog without syncing it with the repository first (may be stale; also LAKEGUARD_OFFLINE=1)')
     .addHelpText('after', PROGRAM_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [init, backup, restore, rollbackCmd, verify, forgetCmd, prune, lock, runs, versions, find, ls, diff, calendar, catalog, cost, unlock, migrate, keyCmd, policyCmd, serve, copyCmd]) command.register(program);
+  for (const command of modules) command.register(program);
   for (const sub of program.commands) sub.exitOverride();
   addExitStatusHelp(program, '');
   setMainOptions(program, options);
@@ -301,7 +340,7 @@ export type { MainOptions, StoreRole } from './commands/main-options.js';
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   outcome.code = ExitCode.ok;
   try {
-    await buildProgram(argv, options).parseAsync(argv);
+    await buildProgram(await commandModules(argv), argv, options).parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     throw err;

@@ -121,3 +121,16 @@ function latestPageSql(lowerOp: '>' | '>=', bounded: boolean): string {
           WHERE o.bucket = @bucket AND o.key ${lowerOp} @lower ${bounded ? 'AND o.key < @upper' : ''}
           ORDER BY o.key LIMIT @limit`;
 }
+
+/**
+ * Whether the group's last `window` finished runs (complete or partial) include none that
+ * listed every version of its versioned sources (counters.versionListing 'full'): a run of
+ * catalogs from before the field existed, or the first one, counts as due.
+ */
+export function fullVersionListingDue(catalog: Catalog, group: string, window: number): boolean {
+  const rows = sqlite(catalog)
+    .prepare(`SELECT counters FROM runs WHERE grp = ? AND status IN ('complete', 'partial') ORDER BY seq DESC LIMIT ?`)
+    .pluck()
+    .all(group, window) as (string | null)[];
+  return !rows.some((text) => text !== null && (JSON.parse(text) as { versionListing?: string }).versionListing === 'full');
+}

@@ -95,6 +95,12 @@ export interface RunCounters {
   inventory?: Record<string, string>;
   /** Keys an inventory report listed that were deleted before the run read them (the report's lag; not failures). */
   objectsGoneSinceReport?: number;
+  /**
+   * How the run listed its versioned sources: 'full' (every version, ListObjectVersions of each
+   * prefix) or 'changed' (current keys, and the versions of the keys that changed only:
+   * docs/versioned-incremental.md). Absent when it had no versioned source, and in older runs.
+   */
+  versionListing?: 'full' | 'changed';
   bytesRead: number;
   bytesNew: number;
   bytesStored: number;

@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { corruptCatalogError, isCorruptDatabase } from '../catalog/corrupt.js';
 import { ExitCode, InterruptedError, errorMessage } from '../errors.js';
 import { globalOptions } from './context.js';
+import { writeMetricsFile } from './metrics-file.js';
 import { Reporter } from './reporter.js';
 import { applyTimeoutOption } from './timeout.js';
 
@@ -26,6 +27,7 @@ export function action<A extends unknown[]>(
     const onSignal = (): void => controller.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    const started = Date.now();
     try {
       applyTimeoutOption(cmd);
       outcome.code = (await body({ cmd, signal: controller.signal, reporter }, ...args)) ?? ExitCode.ok;
@@ -35,9 +37,34 @@ export function action<A extends unknown[]>(
       const named = isCorruptDatabase(err) ? corruptCatalogError(null, err) : err;
       outcome.code = reporter.fatal(interrupted ? new InterruptedError(`interrupted (${errorMessage(err)})`) : named);
     } finally {
+      await writeMetrics(cmd, reporter, started);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       reporter.close();
     }
   };
+}
+
+/** The full name of a command as typed (`runs show`), for the metrics' `command` label. */
+function commandName(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * `--metrics-file`: written after every command, also one that failed (its exit code is a
+ * series). A file that cannot be written is a warning, not the command's failure: the
+ * backup itself happened, and the metrics' own age tells monitoring the file went stale.
+ */
+async function writeMetrics(cmd: Command, reporter: Reporter, started: number): Promise<void> {
+  const path = globalOptions(cmd).metricsFile;
+  if (path === undefined) return;
+  const ended = Date.now();
+  reporter.metrics.command(commandName(cmd), ended, outcome.code, ended - started);
+  try {
+    await writeMetricsFile(path, reporter.metrics);
+  } catch (err) {
+    reporter.event({ type: 'warning', message: `cannot write the metrics file ${path}: ${errorMessage(err)}` });
+  }
 }

@@ -4,6 +4,7 @@ import { backupGroup } from '../engine/backup.js';
 import { repositoryCanDelete } from '../engine/permission-probe.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Group } from '../policy/types.js';
+import type { RunMetricInput } from '../report/metrics.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
@@ -18,12 +19,13 @@ export function register(program: Command): void {
     .description('back up every group of the policy (or one), copying only what changed since the last run')
     .option('-g, --group <name>', 'back up only this protection group')
     .option('-n, --dry-run', 'list and compare, but read and write nothing; show what would be backed up (with --json: one "would_back_up" message per object)')
+    .option('--full-versions', 'versioned buckets: list every version of every key, not only the keys that changed (done on a seed and every 24th run anyway; docs/versioned-incremental.md)')
     .option('--shards <n>', 'this backup is one of N shards of one run (docs/scale-out.md); default: $LAKEGUARD_SHARDS, or the engine array size')
     .option('--shard <i>', 'which shard this process backs up, 0 to N-1; default: the engine index (JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX, SLURM_ARRAY_TASK_ID)')
     .option('--run-set <name>', 'the name every shard of the run shares; default: $LAKEGUARD_RUN_SET, or derived from the Slurm or AWS Batch job id')
     .action(
       action(async ({ cmd, signal, reporter }) => {
-        const opts = cmd.opts<{ group?: string; dryRun?: boolean } & ShardFlags>();
+        const opts = cmd.opts<{ group?: string; dryRun?: boolean; fullVersions?: boolean } & ShardFlags>();
         // Before anything is opened: a bad shard setting is a usage error at once.
         const shard = shardIdentity(opts, process.env);
         const encodeThreads = threadsSetting(process.env);
@@ -48,6 +50,7 @@ export function register(program: Command): void {
           let suspect = false;
           for (const [i, group] of todo.entries()) {
             const runShard = shards?.get(group.name);
+            const groupStarted = Date.now();
             const summary = await backupGroup({
               ...(lock === undefined ? {} : { lock }),
               ...(i === 0 ? { repositoryRequestsBefore: requestsBefore } : {}),
@@ -57,10 +60,16 @@ export function register(program: Command): void {
               policy: ctx.policy,
               group,
               dryRun: opts.dryRun ?? false,
+              fullVersions: opts.fullVersions ?? false,
               events: reporter.event,
               signal,
               ...(encodeThreads === undefined ? {} : { encodeThreads }),
+            }).catch((err: unknown) => {
+              // A failed group throws: its metrics still say so (the run row says it too).
+              if (!opts.dryRun) reporter.metrics.backupRun({ group: group.name, status: signal.aborted ? 'interrupted' : 'failed', started: groupStarted, finished: Date.now(), counters: null });
+              throw err;
             });
+            if (!summary.dryRun) reporter.metrics.backupRun(runMetricInput(summary, groupStarted));
             partial ||= summary.status === 'partial';
             suspect ||= summary.anomalies?.suspect === true;
             if (reporter.json) for (const message of anomalyMessages(summary)) reporter.data(message, '');
@@ -77,6 +86,18 @@ export function register(program: Command): void {
         }
       }),
     );
+}
+
+function runMetricInput(s: BackupSummary, started: number): RunMetricInput {
+  const a = s.anomalies;
+  return {
+    group: s.group,
+    status: s.status,
+    started,
+    finished: Date.now(),
+    counters: s.counters,
+    ...(a === undefined ? {} : { anomalies: { suspect: a.suspect, flaggedObjects: a.flaggedObjects, findings: a.findings.length } }),
+  };
 }
 
 function describeGroups(groups: readonly Group[]): string {

@@ -31,6 +31,8 @@ export interface GlobalOptions {
   json?: boolean;
   quiet?: boolean;
   offline?: boolean;
+  /** --metrics-file: the node-exporter textfile written after the command (metrics-file.ts). */
+  metricsFile?: string;
   /**
    * Not a command-line option: the password comes from the policy's own sources only (not
    * --password-file or $LAKEGUARD_PASSWORD_FILE / _COMMAND, which name the command's main

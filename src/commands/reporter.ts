@@ -1,6 +1,7 @@
 import type CliProgress from 'cli-progress';
 import { LakeguardError, ExitCode } from '../errors.js';
 import type { EngineEvent } from '../engine/events.js';
+import { MetricsCollector } from '../report/metrics.js';
 import { requireCjs } from '../util/cjs.js';
 import { formatBytes } from '../util/format.js';
 import { printable, printableLines } from '../util/printable.js';
@@ -25,6 +26,8 @@ export class Reporter {
   readonly mode: Mode;
   private bar: CliProgress.SingleBar | null = null;
   private barPhase = '';
+  /** What the command tells Prometheus (`--metrics-file`; action() writes it when the command ends). */
+  readonly metrics = new MetricsCollector();
 
   constructor(opts: { json?: boolean; quiet?: boolean }) {
     this.mode = opts.json ? 'json' : opts.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'plain';

@@ -16,10 +16,10 @@ import { TaskGroup } from '../util/task-group.js';
 import type { BackupOptions } from './backup.js';
 import { AnomalyDetector } from './anomaly-detector.js';
 import { BlobSaver } from './backup-dedup.js';
-import { MAX_FANOUT_DEPTH, keyRanges, subPrefixDepth } from './backup-plan.js';
+import { MAX_FANOUT_DEPTH, everyVersionOf, fullVersionListing, keyRanges, subPrefixDepth } from './backup-plan.js';
 import { RunWriter, isCataloguedVersion, reinstate, versionRecord } from './backup-records.js';
 import { ObjectReader, isUnreadable } from './backup-transfer.js';
-import { scanRange, scanVersions, type Change, type KeyRange } from './scan.js';
+import { scanChangedVersions, scanRange, scanVersions, type Change, type KeyRange } from './scan.js';
 import { intersectKeyRange, keyRangeWithin } from './shards.js';
 import type { OpenedSource } from './sources.js';
 
@@ -76,16 +76,21 @@ export class Archiver {
   }
 
   async scanAll(): Promise<void> {
+    const fullRun = this.sources.some((s) => s.versioned === true) && fullVersionListing(this.opts.catalog, this.opts.group.name, this.opts.fullVersions ?? false);
+    let listedEveryVersion = true;
     for (const source of this.sources) {
       for (const prefix of source.prefixes) {
         // A shard lists only its part of each prefix (none: every key of it is another shard's).
         const within = keyRangeWithin(this.opts.shard?.range, source.bucket, prefix);
         if (within === null) continue;
-        const ranges = source.versioned ? null : keyRanges(this.opts.catalog, source.bucket, prefix, this.opts.listRanges, within);
-        if (ranges === null) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, 0, within)));
-        else for (const range of ranges) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, MAX_FANOUT_DEPTH, range)));
+        const everyVersion = source.versioned === true && everyVersionOf(this.opts.catalog, source.bucket, prefix, fullRun);
+        if (source.versioned === true && !everyVersion) listedEveryVersion = false;
+        const ranges = everyVersion ? null : keyRanges(this.opts.catalog, source.bucket, prefix, this.opts.listRanges, within);
+        if (ranges === null) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, 0, everyVersion, within)));
+        else for (const range of ranges) this.listings.spawn(() => this.listLimit(() => this.scan(source, prefix, MAX_FANOUT_DEPTH, everyVersion, range)));
       }
     }
+    if (this.sources.some((s) => s.versioned === true)) this.counters.versionListing = listedEveryVersion ? 'full' : 'changed';
     // Listings spawn more listings (sub-prefixes) and transfers: wait until none is left.
     // Wait for both even after a failure, so nothing still writes while the run is finalized.
     await this.listings.waitBelow(1);
@@ -106,10 +111,12 @@ export class Archiver {
     if (this.opts.signal?.aborted) throw new InterruptedError('backup interrupted');
   }
 
-  private async scan(source: OpenedSource, prefix: string, depth: number, range?: KeyRange): Promise<void> {
+  /** `everyVersion`: a versioned source's prefix listed with every version (else its current keys, and the versions of those that changed). */
+  private async scan(source: OpenedSource, prefix: string, depth: number, everyVersion: boolean, range?: KeyRange): Promise<void> {
     const shallow = depth < MAX_FANOUT_DEPTH;
     const subPrefixes: string[] = [];
-    const changes = (source.versioned ? scanVersions : scanRange)(this.opts.catalog, source, prefix, {
+    const scanner = source.versioned !== true ? scanRange : everyVersion ? scanVersions : scanChangedVersions;
+    const changes = scanner(this.opts.catalog, source, prefix, {
       shallow,
       onPrefix: (p) => subPrefixes.push(p),
       ...(range === undefined ? {} : { range }),
@@ -132,7 +139,7 @@ export class Archiver {
       // A sub-prefix the range reaches into is listed only as far as the range goes.
       const within = range === undefined ? undefined : intersectKeyRange(range, p);
       if (within === null) continue;
-      this.listings.spawn(() => this.listLimit(() => this.scan(source, p, next, within)));
+      this.listings.spawn(() => this.listLimit(() => this.scan(source, p, next, everyVersion, within)));
     }
   }
 

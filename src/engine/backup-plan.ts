@@ -4,6 +4,7 @@
  * it does not (a seed, a versioned bucket) is listed with a delimiter, one level deeper while a
  * level has too few sub-prefixes to keep the listing concurrency busy.
  */
+import { fullVersionListingDue } from '../catalog/backup-lookups.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { compareKeys } from '../util/key-order.js';
 import type { KeyRange } from './scan.js';
@@ -30,7 +31,8 @@ export interface RangeSettings {
  * 1,000-key page per request, whatever the layout. The delimiter fan-out (depth 0) needs one
  * request per sub-prefix, however small (240 date partitions of 80 keys: 12x the requests of
  * one sequential listing), and is only used where the catalog cannot guide (null): a seed, a
- * prefix with few catalogued keys. Versioned buckets are never split (the caller's rule).
+ * prefix with few catalogued keys. A versioned prefix is split only when its current keys are
+ * listed (the caller's rule: everyVersionOf); a listing of every version is not.
  */
 export function keyRanges(catalog: Catalog, bucket: string, prefix: string, settings?: RangeSettings, within: KeyRange = {}): KeyRange[] | null {
   const { keysPerRange, minKeys } = settings ?? { keysPerRange: RANGE_KEYS, minKeys: MIN_KEYS_FOR_RANGES };
@@ -60,4 +62,26 @@ export function keyRanges(catalog: Catalog, bucket: string, prefix: string, sett
 export function subPrefixDepth(subPrefixes: number, listConcurrency: number, depth: number): number {
   const descend = subPrefixes < listConcurrency && depth + 1 < MAX_FANOUT_DEPTH;
   return descend ? depth + 1 : MAX_FANOUT_DEPTH;
+}
+
+/**
+ * Versioned sources: a run lists every version (ListObjectVersions of the whole prefix) at least
+ * once in this many finished runs of its group; the others ask only about keys that changed
+ * (scan.ts scanChangedVersions). The full listing records what the cheaper one cannot see
+ * (docs/versioned-incremental.md): with hourly runs, within a day.
+ */
+export const FULL_VERSION_LISTING_EVERY = 24;
+
+/**
+ * Whether this run lists every version of its versioned sources: when asked (`--full-versions`),
+ * or when none of the group's FULL_VERSION_LISTING_EVERY - 1 last finished runs did. A prefix the
+ * catalog holds no key of (a seed) is always listed in full (everyVersionOf).
+ */
+export function fullVersionListing(catalog: Catalog, group: string, asked: boolean): boolean {
+  return asked || fullVersionListingDue(catalog, group, FULL_VERSION_LISTING_EVERY - 1);
+}
+
+/** Whether a versioned prefix is listed with every version: in a full run, or when the catalog has no key of it yet (a seed). */
+export function everyVersionOf(catalog: Catalog, bucket: string, prefix: string, fullRun: boolean): boolean {
+  return fullRun || catalog.nthKey(bucket, prefix, null, 1) === undefined;
 }

@@ -43,6 +43,12 @@ export interface BackupOptions {
   signal?: AbortSignal;
   /** Already opened sources (tests); by default opened from the policy. */
   sources?: OpenedSource[];
+  /**
+   * List every version of the versioned sources (ListObjectVersions of each prefix) instead of
+   * the current keys and the versions of the changed ones only (`backup --full-versions`;
+   * docs/versioned-incremental.md). The engine also does on a seed and when one is due.
+   */
+  fullVersions?: boolean;
   /** Listing ranges of incremental runs (tests): keys per range, and the fewest keys to split at all. */
   listRanges?: RangeSettings;
   /**

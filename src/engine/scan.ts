@@ -87,6 +87,164 @@ export async function* scanVersions(
   for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
 }
 
+
+/**
+ * For a versioned bucket the catalog already knows (docs/versioned-incremental.md): lists the
+ * current keys (ListObjectsV2, like scanRange) and asks ListObjectVersions only about keys whose
+ * current version differs from the catalog's newest (ETag, size, last-modified; a new key, one
+ * whose newest catalogued version is a delete marker) and about catalogued live keys that no
+ * longer list (a delete marker or a permanent deletion hides them). Each such key's versions are
+ * judged exactly as scanVersions judges them, so a run records what a full version listing
+ * would, for those keys; a run costs what changed, not the history. What it cannot see (a
+ * version created and hidden again between two runs under a key whose state looks unchanged) is
+ * in the docs; a full version listing (scanVersions) catches it later.
+ */
+export async function* scanChangedVersions(
+  catalog: Catalog,
+  target: ScanTarget,
+  prefix: string,
+  opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal; range?: KeyRange },
+): AsyncGenerator<Change> {
+  const listed = new Set<string>();
+  const catalogued: string[] = [];
+  const { after, upTo } = opts.range ?? {};
+  const cursor = new CatalogCursor(catalog, target.bucket, prefix, catalogUpper(prefix, upTo), opts.shallow ? prefix.length : null, (p) => catalogued.push(p), after);
+  const skipped: SkippedEntry[] = [];
+  const versions = new VersionCursor(target.objectStore, prefix, opts.shallow, opts.signal);
+  /** The last key looked at (listed, or catalogued and vanished): where a version listing may start. */
+  let previousKey = after;
+  const listing = target.objectStore.list(prefix, {
+    ...(opts.shallow ? { delimiter: '/' } : {}),
+    ...(after === undefined ? {} : { startAfter: after }),
+    ...signalOpt(opts.signal),
+    onSkip: (s) => skipped.push(s),
+  });
+  /** Catalogued keys before `listedKey` (all left when null) that no longer list: live ones are asked about. */
+  async function* vanishedKeys(listedKey: string | null): AsyncGenerator<Change> {
+    for (let row = cursor.peek(); row !== undefined && (listedKey === null || compareKeys(row.key, listedKey) < 0); row = cursor.peek()) {
+      cursor.next();
+      if (row.deleteMarker || target.isExcluded(row.key)) continue; // still deleted (or not backed up)
+      yield* versionsOfKey(row.key, row);
+      previousKey = row.key;
+    }
+  }
+  /** The key's versions judged as scanVersions does; a live key with none left is deleted. */
+  async function* versionsOfKey(key: string, latest: LatestVersion | undefined): AsyncGenerator<Change> {
+    let any = false;
+    for await (const entry of versions.of(key, previousKey)) {
+      any = true;
+      yield versionChange(catalog, target.bucket, entry, latest);
+    }
+    if (!any && latest !== undefined && !latest.deleteMarker) yield { kind: 'deleted', previous: latest };
+  }
+
+  try {
+    if (opts.shallow) reportHoldingPrefix(prefix, after, listed, opts.onPrefix);
+    for await (const item of listing) {
+      yield* skips(target, skipped, upTo);
+      if (pastRange(item, upTo)) break; // the next range lists it
+      if (item.kind === 'prefix') {
+        if (!listed.has(item.prefix)) opts.onPrefix?.(item.prefix);
+        listed.add(item.prefix);
+        continue;
+      }
+      yield* vanishedKeys(item.key);
+      const row = cursor.peek();
+      const same = row !== undefined && row.key === item.key;
+      if (same) cursor.next();
+      if (target.isExcluded(item.key)) {
+        yield { kind: 'excluded', key: item.key };
+      } else if (same && !row.deleteMarker && row.etag === item.etag && row.size === item.size && row.lastModified === item.lastModified.getTime()) {
+        yield { kind: 'unchanged', entry: item };
+      } else {
+        yield* versionsOfKey(item.key, same ? row : undefined);
+      }
+      previousKey = item.key;
+    }
+    yield* skips(target, skipped, upTo);
+    yield* vanishedKeys(null);
+  } finally {
+    await versions.close();
+  }
+  for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
+}
+
+/**
+ * One ListObjectVersions listing of a scan's prefix, read forward as keys are asked about in key
+ * order: kept open while the next key asked for comes within one page of entries (the store's
+ * listPageSize), opened again just after the previous key otherwise. So a sparse change costs
+ * one request, and a dense run of changes reads the version listing once, in step with the key
+ * listing: never much more than listing every version.
+ */
+class VersionCursor {
+  private listing: AsyncIterator<ListItem> | null = null;
+  /** The next entry of the open listing not consumed yet (undefined: read the next one). */
+  private head: ObjectEntry | undefined;
+  private done = false;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly prefix: string,
+    private readonly shallow: boolean,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** Every version and delete marker of `key`, newest first. `before`: a key before it (where to open a listing). */
+  async *of(key: string, before: string | undefined): AsyncGenerator<ObjectEntry> {
+    if (!(await this.seek(key))) {
+      await this.close();
+      this.open(before);
+      await this.seek(key, Infinity);
+    }
+    for (let entry = await this.peek(); entry !== undefined && entry.key === key; entry = await this.peek()) {
+      this.head = undefined;
+      yield entry;
+    }
+  }
+
+  async close(): Promise<void> {
+    const listing = this.listing;
+    this.listing = null;
+    this.head = undefined;
+    this.done = false;
+    await listing?.return?.();
+  }
+
+  private open(before: string | undefined): void {
+    const listing = this.store.list(this.prefix, {
+      versions: true,
+      ...(this.shallow ? { delimiter: '/' } : {}),
+      ...(before === undefined ? {} : { startAfter: before }),
+      ...signalOpt(this.signal),
+    });
+    this.listing = listing[Symbol.asyncIterator]();
+  }
+
+  /**
+   * Moves the open listing to the first entry at or after `key` (keys are asked for in key
+   * order, so an entry past `key` means it has none), skipping at most `budget` entries; false
+   * when no listing is open or the budget ran out before the key.
+   */
+  private async seek(key: string, budget = this.store.listPageSize ?? 1000): Promise<boolean> {
+    if (this.listing === null) return false;
+    for (let skipped = 0; ; skipped++) {
+      const entry = await this.peek();
+      if (entry === undefined || compareKeys(entry.key, key) >= 0) return true;
+      if (skipped >= budget) return false;
+      this.head = undefined;
+    }
+  }
+
+  private async peek(): Promise<ObjectEntry | undefined> {
+    while (this.head === undefined && !this.done && this.listing !== null) {
+      const next = await this.listing.next();
+      if (next.done === true) this.done = true;
+      else if (next.value.kind === 'object') this.head = next.value;
+    }
+    return this.head;
+  }
+}
+
 /** What one listed version of a versioned bucket means, given the key's newest catalogued version. */
 function versionChange(catalog: Catalog, bucket: string, entry: ObjectEntry, latest: LatestVersion | undefined): Change {
   const row = cataloguedVersion(catalog, bucket, entry, latest?.objectId);

@@ -67,6 +67,9 @@ export class MemStore implements ObjectStore {
   private everVersioned: boolean;
   private readonly now: () => Date;
   private readonly pageSize: number;
+  get listPageSize(): number {
+    return this.pageSize;
+  }
   private lastTime = 0;
   private readonly lockEnabled: boolean;
 

@@ -141,6 +141,9 @@ export class S3Store implements ObjectStore {
   /** Every request of this store goes through it. */
   readonly transport: S3Transport;
   private readonly listing: ListingContext;
+  get listPageSize(): number {
+    return this.listing.pageSize;
+  }
   /** The sockets of the transport (none with an injected client). */
   private readonly agents: http.Agent[] = [];
   private readonly endpoint: string | undefined;

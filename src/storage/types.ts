@@ -18,6 +18,8 @@ export interface ObjectStore {
   readonly stats: RequestStats;
   /** What this store can do beyond bytes (a wrapper passes its inner store's on). */
   readonly capabilities: StoreCapabilities;
+  /** Entries one list request returns at most (S3: 1,000, the default when absent). */
+  readonly listPageSize?: number;
 
   list(prefix: string, opts?: ListOptions): AsyncIterable<ListItem>;
   get(key: string, opts?: GetOptions): Promise<GetResult>;

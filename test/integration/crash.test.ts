@@ -1,7 +1,7 @@
 // Crash safety on the real server: a real `lakeguard backup` is killed with SIGKILL at 20
-// seeded random points; after each kill the next backup completes, the latest state restores
-// byte-exact and `verify --read-data` is clean; at the end every complete run's state still
-// restores exactly. SIGINT stops a backup gracefully: exit 130, run recorded as interrupted.
+// seeded random points; after each kill the next backup completes and `verify --read-data` is
+// clean (every fourth round); at the end every complete run's state restores byte-exact.
+// SIGINT stops a backup gracefully: exit 130, run recorded as interrupted.
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -88,11 +88,9 @@ describe('crash safety', () => {
       const summary = summaryOf(after);
       expect(summary.status).toBe('complete');
       complete.push({ runId: summary.runId, state: new Map(state) });
-
-      const out = join(dir.path, `round-${round}`);
-      const restore = await cli('restore', '--to-dir', out);
-      expect(restore.code, restore.stderr).toBe(0);
-      expect(hashTree(out), `round ${round}`).toEqual(state);
+      // Each committed state is restored once, at the end, after every later crash: that is
+      // stronger than a restore right here (a later crash or its clean-up could damage it) and
+      // saves 20 restores of ~30 MB.
       if (round % 4 === 3 || round === 19) {
         const verify = await cli('verify', '--read-data');
         expect(verify.code, `round ${round}: ${verify.stdout}${verify.stderr}`).toBe(0);

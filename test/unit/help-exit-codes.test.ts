@@ -3,7 +3,7 @@
 // help names every code there is.
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { buildProgram, EXIT_CODE_TABLE, exitCodesOf } from '../../src/cli.js';
+import { buildProgram, commandModules, commandOf, EXIT_CODE_TABLE, exitCodesOf, VALUE_OPTIONS } from '../../src/cli.js';
 import { ExitCode } from '../../src/errors.js';
 
 /** The help a user sees for `cmd --help` (commander's text and every addHelpText). */
@@ -39,8 +39,10 @@ function commandsWithAction(parent: Command, prefix = ''): [string, Command][] {
   });
 }
 
+const modules = await commandModules();
+
 describe('exit codes in --help', () => {
-  const program = buildProgram();
+  const program = buildProgram(modules);
   const commands = commandsWithAction(program);
 
   it('finds every command', () => {
@@ -48,7 +50,7 @@ describe('exit codes in --help', () => {
     expect(commands).toHaveLength(29);
   });
 
-  it.each(commandsWithAction(buildProgram()).map(([path]) => path))('lakeguard %s --help lists exactly its codes from the table', (path) => {
+  it.each(commandsWithAction(buildProgram(modules)).map(([path]) => path))('lakeguard %s --help lists exactly its codes from the table', (path) => {
     const cmd = commands.find(([p]) => p === path)![1];
     const help = helpOf(cmd);
     const fromTable = exitCodesOf(path as Parameters<typeof exitCodesOf>[0]);
@@ -71,5 +73,26 @@ describe('exit codes in --help', () => {
   it('the program help lists every exit code once, in the order of the table', () => {
     expect(listedCodes(helpOf(program), 'Exit codes:')).toEqual(Object.values(ExitCode));
     expect(EXIT_CODE_TABLE.map((row) => row.code)).toEqual(Object.values(ExitCode));
+  });
+});
+
+describe('a command loads only its own module', () => {
+  it('finds the command word after the program options, skipping their values', () => {
+    const argv = (...words: string[]) => ['node', 'lakeguard', ...words];
+    expect(commandOf(argv('--policy', 'backup', '--json', 'restore', '--key', 'k'))).toBe('restore');
+    expect(commandOf(argv('--timeout=5', '-q', 'runs', 'show', 'x'))).toBe('runs');
+    expect(commandOf(argv('--help'))).toBeUndefined();
+    expect(commandOf(argv('--', 'backup'))).toBeUndefined();
+  });
+
+  it('knows every program option that takes a value', () => {
+    const valued = buildProgram(modules).options.filter((o) => o.required || o.optional).map((o) => o.long);
+    expect([...VALUE_OPTIONS].sort()).toEqual(valued.sort());
+  });
+
+  it('registers the named command only, and every command otherwise', async () => {
+    expect((await commandModules(['node', 'lakeguard', '--json', 'backup'])).length).toBe(1);
+    expect(buildProgram(await commandModules(['node', 'lakeguard', 'backup'])).commands.map((c) => c.name())).toEqual(['backup']);
+    expect(buildProgram(await commandModules(['node', 'lakeguard', 'help', 'backup'])).commands.map((c) => c.name())).toContain('serve');
   });
 });

@@ -1,0 +1,91 @@
+// The requests of a versioned bucket's incremental (docs/versioned-incremental.md): a run that
+// finds nothing changed makes the requests of a listing of the current keys, however many
+// versions the keys have; a changed key costs a version listing (one or two requests); `fullVersions` and a due
+// run list every version. Counted on an in-memory bucket with 100-key pages.
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Catalog } from '../../src/catalog/catalog.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import { FULL_VERSION_LISTING_EVERY } from '../../src/engine/backup-plan.js';
+import type { Group } from '../../src/policy/types.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { MemStore } from '../../src/storage/mem-store.js';
+import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+
+const KEYS = 150;
+const PAGE = 100;
+
+describe('versioned incremental: requests follow what changed, not the history', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let catalog: Catalog;
+  const group: Group = { name: 'v', sources: [] };
+
+  beforeEach(async () => {
+    dir = tempDir('versioned-incremental');
+    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    catalog = openCatalog(dir.path, repo);
+  });
+  afterEach(() => {
+    catalog.close();
+    dir.cleanup();
+  });
+
+  const key = (i: number) => `t/d=${i % 5}/part-${String(i).padStart(4, '0')}.csv`;
+  async function bucketWith(versions: number): Promise<MemStore> {
+    const bucket = new MemStore({ versioning: true, pageSize: PAGE, name: `lake${versions}` });
+    for (let v = 0; v < versions; v++) for (let i = 0; i < KEYS; i++) await bucket.put(key(i), Buffer.from(`${key(i)} v${v}\n`));
+    return bucket;
+  }
+  /** One backup: its counters, and the LIST requests it made of the bucket. */
+  async function backup(bucket: MemStore, fullVersions = false) {
+    const before = bucket.stats.list;
+    const source = { bucket: bucket.location, objectStore: bucket, prefixes: [''], isExcluded: () => false, versioned: true };
+    const summary = await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source], fullVersions, listRanges: { keysPerRange: 100_000, minKeys: 1 } });
+    return { counters: summary.counters, lists: bucket.stats.list - before };
+  }
+  async function bareListing(bucket: MemStore): Promise<number> {
+    const before = bucket.stats.list;
+    for await (const item of bucket.list('')) void item;
+    return bucket.stats.list - before;
+  }
+
+  it('a no-change run lists the current keys only, flat as the history grows; a changed key costs one or two requests', async () => {
+    const lists: Record<number, { seed: number; noChange: number; bare: number }> = {};
+    for (const versions of [3, 6]) {
+      const bucket = await bucketWith(versions);
+      const seed = await backup(bucket);
+      expect(seed.counters).toMatchObject({ versionListing: 'full', objectsNew: KEYS * versions });
+      const noChange = await backup(bucket);
+      expect(noChange.counters).toMatchObject({ versionListing: 'changed', objectsNew: 0, objectsUnchanged: KEYS });
+      lists[versions] = { seed: seed.lists, noChange: noChange.lists, bare: await bareListing(bucket) };
+
+      if (versions === 6) {
+        await bucket.put(key(7), Buffer.from('changed once\n'));
+        await bucket.put(key(7), Buffer.from('changed twice\n'));
+        await bucket.delete(key(120)); // a delete marker
+        const changed = await backup(bucket);
+        expect(changed.counters).toMatchObject({ versionListing: 'changed', objectsNew: 2, objectsDeleted: 1 });
+        // Each changed key: one version listing opened, and at most one page read past before it is given up.
+        expect(changed.lists).toBeGreaterThan(lists[6]!.bare);
+        expect(changed.lists).toBeLessThanOrEqual(lists[6]!.bare + 2 * 2);
+      }
+    }
+    // The seed reads every version (more pages with more history); the no-change run as many as the bare listing.
+    expect(lists[6]!.seed).toBeGreaterThan(lists[3]!.seed);
+    expect(lists[3]!.noChange).toBe(lists[3]!.bare);
+    expect(lists[6]!.noChange).toBe(lists[6]!.bare);
+  });
+
+  it('lists every version when asked, and once in FULL_VERSION_LISTING_EVERY runs', async () => {
+    const bucket = await bucketWith(2);
+    await backup(bucket);
+    const full = await backup(bucket, true);
+    expect(full.counters.versionListing).toBe('full');
+    const kinds: string[] = [];
+    for (let run = 0; run < FULL_VERSION_LISTING_EVERY; run++) kinds.push((await backup(bucket)).counters.versionListing!);
+    expect(kinds.slice(0, -1).every((k) => k === 'changed')).toBe(true);
+    expect(kinds.at(-1)).toBe('full');
+  });
+});
