@@ -508,7 +508,7 @@ if (withScenarios) {
  */
 async function localDirectoryScenarios({ dir, repo, env, resticFlags, proxy }) {
   const root = join(dir, 'small');
-  /** One seed of the files into a repository of its own; `threads`: LAKEGUARD_THREADS (undefined: the default, one per core). */
+  /** One seed of the files into a repository of its own; `threads`: LAKEGUARD_THREADS. */
   const seedDir = async (name, threads) => {
     const policy = join(work, `lakeguard-${name}.yaml`);
     writeFileSync(
@@ -525,7 +525,7 @@ groups:
 concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
 `,
     );
-    const options = { policy, catalog: join(work, `catalog-${name}`, 'catalog.db'), cacheDir: join(work, `cache-${name}`), env: threads === undefined ? {} : { LAKEGUARD_THREADS: String(threads) } };
+    const options = { policy, catalog: join(work, `catalog-${name}`, 'catalog.db'), cacheDir: join(work, `cache-${name}`), env: { LAKEGUARD_THREADS: threads } };
     mkdirSync(dirname(options.catalog), { recursive: true });
     await lakeguard(`${name}-init`, ['init'], options);
     let runId;
@@ -536,13 +536,14 @@ concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
       const s = summaries.at(-1);
       if (!s || s.counters.objectsNew !== ds.small.length) throw new Error(`seed of the directory recorded ${s?.counters.objectsNew} new objects, expected ${ds.small.length}`);
       runId = s.runId;
-      return row(name, 'lakeguard', m, { objects: s.counters.objectsSeen, bytes: s.counters.bytesRead, requests: counts, engineMs: s.counters.durationMs, extra: { counters: s.counters, threads: threads ?? 'default' } });
+      return row(name, 'lakeguard', m, { objects: s.counters.objectsSeen, bytes: s.counters.bytesRead, requests: counts, engineMs: s.counters.durationMs, extra: { counters: s.counters, threads } });
     });
     return { runId, options };
   };
-  // The encode pool (issue 22): the same seed with every encode in the main thread.
-  await seedDir('seed-dir-1thread', 1);
-  const { runId, options } = await seedDir('seed-dir', undefined);
+  // The encode pool (issue 22): the same seed with every encode in the main thread, and with
+  // one encode thread per core (engines before the pool ignore the setting).
+  await seedDir('seed-dir-1thread', '1');
+  const { runId, options } = await seedDir('seed-dir', 'auto');
   if (runId === undefined) return;
   await step('restore-dir-local', 'lakeguard', async () => {
     const target = join(work, 'restore-dir-local');

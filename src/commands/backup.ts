@@ -5,6 +5,7 @@ import { repositoryCanDelete } from '../engine/permission-probe.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Group } from '../policy/types.js';
 import type { RunMetricInput } from '../report/metrics.js';
+import { defaultEncodeThreads } from '../repository/encode-pool.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
@@ -121,13 +122,15 @@ function describe(s: BackupSummary): string {
 }
 
 /**
- * $LAKEGUARD_THREADS: threads that compress and seal new blobs (1: all in the main thread, as
- * before the pool); unset: one per core the process may use (engine/backup.ts).
+ * $LAKEGUARD_THREADS: threads that compress and seal new blobs; unset or 1: all in the main
+ * thread (the default: on the bench the threads did not pay, docs/scale-out.md "Threads inside
+ * one worker"); `auto`: one per core the process may use.
  */
 export function threadsSetting(env: NodeJS.ProcessEnv): number | undefined {
   const value = env.LAKEGUARD_THREADS?.trim();
   if (value === undefined || value === '') return undefined;
+  if (value === 'auto') return defaultEncodeThreads();
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(n >= 1 && n <= 64)) throw new UsageError(`LAKEGUARD_THREADS ${JSON.stringify(value)}: expected a whole number of threads from 1 to 64`, { hint: 'e.g. LAKEGUARD_THREADS=2, or unset it for one per core' });
+  if (!(n >= 1 && n <= 64)) throw new UsageError(`LAKEGUARD_THREADS ${JSON.stringify(value)}: expected a whole number of threads from 1 to 64, or auto`, { hint: 'e.g. LAKEGUARD_THREADS=2, or auto for one per core' });
   return n;
 }

@@ -17,7 +17,7 @@ import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
 import { InterruptedError, errorMessage } from '../errors.js';
 import type { Group, Policy } from '../policy/types.js';
 import { RepositoryLock } from '../repository/locks.js';
-import { blobEncoder, defaultEncodeThreads, type BlobEncoder } from '../repository/encode-pool.js';
+import { blobEncoder, type BlobEncoder } from '../repository/encode-pool.js';
 import { Packer, packRecord } from '../repository/packer.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
@@ -69,10 +69,7 @@ export interface BackupOptions {
    * manifest says which shard it is (docs/scale-out.md "Shards").
    */
   shard?: RunShard;
-  /**
-   * Threads that compress and seal new blobs (encode-pool.ts); 1 encodes in the main thread.
-   * Default: one per core this process may use (at most 8).
-   */
+  /** Threads that compress and seal new blobs (encode-pool.ts); 1 (the default) encodes in the main thread. */
   encodeThreads?: number;
   /** Raw bytes encoded in the main thread before the threads start (tests: 0; encode-pool.ts IN_THREAD_BYTES). */
   encodeInThreadBytes?: number;
@@ -160,7 +157,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       },
     });
     await recoverOrphanedRuns(repo, catalog, packer, events);
-    encoder = blobEncoder(repo, opts.encodeThreads ?? defaultEncodeThreads(), opts.encodeInThreadBytes);
+    encoder = blobEncoder(repo, opts.encodeThreads ?? 1, opts.encodeInThreadBytes);
     const ctx = new Archiver(runOpts, sources, counters, packer, run.seq, encoder);
     let status: RunStatus;
     let fatal: unknown = null;

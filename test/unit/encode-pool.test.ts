@@ -120,6 +120,7 @@ describe('encode pool', () => {
     expect(threadsSetting({})).toBeUndefined();
     expect(threadsSetting({ LAKEGUARD_THREADS: '1' })).toBe(1);
     expect(threadsSetting({ LAKEGUARD_THREADS: ' 4 ' })).toBe(4);
+    expect(threadsSetting({ LAKEGUARD_THREADS: 'auto' })).toBeGreaterThanOrEqual(1);
     for (const bad of ['0', '-1', '1.5', 'two', '65']) expect(() => threadsSetting({ LAKEGUARD_THREADS: bad })).toThrow(/LAKEGUARD_THREADS/);
   });
 });
