@@ -41,10 +41,11 @@ const COMMAND_MODULES: readonly (readonly [name: string, load: () => Promise<Com
   ['policy', () => import('./commands/policy.js')],
   ['serve', () => import('./commands/serve.js')],
   ['copy', () => import('./commands/copy.js')],
+  ['drill', () => import('./commands/drill.js')],
 ];
 
 /** The program's options that take a value (`--policy <file>`): the word after one is not the command. */
-export const VALUE_OPTIONS: readonly string[] = ['--policy', '--repo', '--endpoint', '--catalog', '--password-file', '--timeout'];
+export const VALUE_OPTIONS: readonly string[] = ['--policy', '--repo', '--endpoint', '--catalog', '--password-file', '--timeout', '--metrics-file'];
 
 /** The top-level command `argv` names (its first word that is neither an option nor an option's value), if any. */
 export function commandOf(argv: readonly string[]): string | undefined {
@@ -71,7 +72,7 @@ export async function commandModules(argv: readonly string[] = []): Promise<Comm
 const COMMAND_PATHS = [
   'init', 'backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'runs ack', 'versions', 'find', 'ls',
   'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'catalog info', 'cost', 'unlock', 'migrate', 'policy show', 'serve',
-  'key list', 'key add', 'key remove', 'key passwd', 'copy',
+  'key list', 'key add', 'key remove', 'key passwd', 'copy', 'drill',
 ] as const;
 type CommandPath = (typeof COMMAND_PATHS)[number];
 
@@ -111,6 +112,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       serve: 'not used: serve runs until it is stopped (130)',
       'key list': 'listed', 'key add': 'added', 'key remove': 'removed', 'key passwd': 'changed',
       copy: 'copied (or nothing to copy; runs another copy is busy with are named)',
+      drill: 'every sampled object restored and verified',
     },
   },
   {
@@ -131,6 +133,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'catalog sync': 'error, or something in the repository could not be applied (listed; the rest was)',
       serve: 'error (e.g. the address is in use)',
       copy: 'error (e.g. a source blob fails authentication: the run is not copied, what was copied before stays)',
+      drill: 'damage found: an object could not be restored or its bytes differ from the backup (each named), or error',
     },
   },
   {
@@ -164,6 +167,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'key remove': 'bad usage, no such key, the last key, or (without --force) the key in use',
       'key passwd': 'bad usage, an unencrypted repository, the two typed passwords differ, or the only key would go',
       copy: 'bad usage or policy (either one), an unknown group, the same repository twice, or a scoped catalog',
+      drill: 'bad usage, nothing matched, or a selection outside a scoped catalog',
     },
   },
   {
@@ -197,7 +201,8 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     code: ExitCode.locked,
     meaning: "repository locked by another operation, or this command's own lock was lost",
     short: 'locked',
-    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate', 'runs ack', 'serve', 'key remove', 'key passwd', 'copy'], {
+    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'catalog rebuild', 'migrate', 'runs ack', 'serve', 'key remove', 'key passwd', 'copy', 'drill'], {
+      drill: 'locked (a prune or forget runs), or its shared lock was lost (the drill is not recorded)',
       copy: 'locked (a prune or forget runs on either repository), or a lock was lost',
       restore: 'locked (a prune or forget runs)',
       serve: 'locked (a prune or forget runs), or its shared lock was lost while serving (it stops)',
@@ -222,7 +227,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: 'interrupted (SIGINT/SIGTERM)',
     short: 'interrupted',
     // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
-    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy'], {
+    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy', 'drill'], {
       copy: 'interrupted (runs copied so far stay; run copy again to continue)',
       prune: 'interrupted (the repository stays consistent)',
       serve: 'stopped by SIGINT/SIGTERM, its normal end (requests in flight get up to 10 seconds)',
@@ -275,7 +280,7 @@ Environment:
   chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
 
 Every command that reads the catalog first syncs it with the repository (what other hosts
-backed up, forgot or pruned since; usually two LIST requests). --offline skips that and warns
+backed up, forgot or pruned since; usually four LIST requests). --offline skips that and warns
 that answers may be stale; commands that write the repository refuse it.`;
 
 /**

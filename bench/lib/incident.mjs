@@ -44,7 +44,11 @@ export async function dropVersionedBucket(s3, bucket) {
       const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket }));
       const ids = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({ Key: v.Key, VersionId: v.VersionId }));
       if (ids.length === 0) break;
-      await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: ids, Quiet: true } }));
+      // RGW deletes the versions of one DeleteObjects request one after another (~40 ms each
+      // here: 16 s for 400 versions), so a page goes out as parallel requests of 25.
+      const batches = [];
+      for (let i = 0; i < ids.length; i += 25) batches.push(ids.slice(i, i + 25));
+      await Promise.all(batches.map((Objects) => s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects, Quiet: true } }))));
     }
     await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
     return null;

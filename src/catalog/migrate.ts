@@ -23,6 +23,16 @@ export function migrate(db: Database.Database): void {
   // Not "is run_anomalies missing": the schema 2 → 3 step creates every table of SCHEMA.
   step(db, () => Number(storedSchema(db) ?? 4) < 4, () => migrateAnomalies(db));
   step(db, () => Number(storedSchema(db) ?? 5) < 5, () => migrateRunSets(db));
+  step(db, () => Number(storedSchema(db) ?? 6) < 6, () => migrateDrills(db));
+}
+
+/**
+ * Schema 5 → 6: `drills`; nothing existing changes. Drills recorded in the repository before
+ * are learned by `catalog rebuild` (a sync lists only what is new since its marker).
+ */
+function migrateDrills(db: Database.Database): void {
+  db.exec(SCHEMA);
+  db.exec("UPDATE catalog_info SET value = '6' WHERE name = 'schema'");
 }
 
 /**

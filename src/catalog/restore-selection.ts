@@ -83,6 +83,14 @@ export function selectedHas(catalog: Catalog, bucket: string, key: string): bool
   return lookups.selected.get(bucket, key) !== undefined;
 }
 
+/**
+ * Up to `n` objects of the selected state (selectState), chosen at random by SQLite: a restore
+ * drill's sample. Only the sample is held in memory (a drill's --sample is bounded).
+ */
+export function sampleSelection(catalog: Catalog, n: number): { bucket: string; key: string }[] {
+  return sqlite(catalog).prepare('SELECT bucket, key FROM sel ORDER BY random() LIMIT ?').all(n) as { bucket: string; key: string }[];
+}
+
 /** A page of the selected state, in plan order (rowid). */
 export function statePage(catalog: Catalog, afterRowid: number, limit: number): { rowid: number; items: RestoreItem[] } {
   const db = sqlite(catalog);

@@ -14,8 +14,9 @@ import type BetterSqlite3 from 'better-sqlite3';
  * adds anomaly detection's verdicts: `run_anomalies`, `partition_stats`, `version_signals` (only
  * flagged versions have a row: a clean version costs nothing) and `acks`. Version 5 (issue 20)
  * adds `run_shards`: which runs are shard attempts of a run set (ordinary runs have no row).
+ * Version 6 (issue 24) adds `drills`: restore drills recorded in the repository's drills/.
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS catalog_info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -187,6 +188,15 @@ CREATE TABLE IF NOT EXISTS copied_runs (
   source_run TEXT NOT NULL,
   run TEXT NOT NULL, -- the copy's run id in this repository
   PRIMARY KEY (source_repository, source_run)
+) WITHOUT ROWID;
+
+-- Restore drills (schema 6; drills/<name>, docs/drill.md): one row per drill document.
+CREATE TABLE IF NOT EXISTS drills (
+  name TEXT PRIMARY KEY,
+  created INTEGER NOT NULL,
+  scope TEXT NOT NULL,
+  ok INTEGER NOT NULL,
+  doc TEXT NOT NULL -- the document's JSON (DrillDocument, drills.ts)
 ) WITHOUT ROWID;
 `;
 

@@ -116,7 +116,7 @@ export function dropRunRecords(catalog: Catalog, seq: number): void {
  */
 const LEARNED_TABLES = [
   'version_signals', 'version_blobs', 'versions', 'failures', 'run_anomalies', 'partition_stats', 'run_shards', 'runs', 'dropped_versions',
-  'objects', 'buckets', 'metas', 'blobs', 'packs', 'blob_index_files', 'index_files', 'forgotten_runs', 'forgets', 'acks',
+  'objects', 'buckets', 'metas', 'blobs', 'packs', 'blob_index_files', 'index_files', 'forgotten_runs', 'forgets', 'acks', 'drills',
 ] as const;
 
 /**

@@ -65,6 +65,6 @@ async function writeMetrics(cmd: Command, reporter: Reporter, started: number): 
   try {
     await writeMetricsFile(path, reporter.metrics);
   } catch (err) {
-    reporter.event({ type: 'warning', message: `cannot write the metrics file ${path}: ${errorMessage(err)}` });
+    reporter.warnAlways(`cannot write the metrics file ${path}: ${errorMessage(err)}`);
   }
 }

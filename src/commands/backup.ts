@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { BackupSummary } from '../engine/events.js';
 import { backupGroup } from '../engine/backup.js';
 import { repositoryCanDelete } from '../engine/permission-probe.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode, UsageError, errorMessage } from '../errors.js';
+import { Notifier } from '../report/notify.js';
 import type { Group } from '../policy/types.js';
 import type { RunMetricInput } from '../report/metrics.js';
 import { defaultEncodeThreads } from '../repository/encode-pool.js';
@@ -32,6 +33,8 @@ export function register(program: Command): void {
         const encodeThreads = threadsSetting(process.env);
         const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
         let lock: RepositoryLock | undefined;
+        // Dry runs tell nobody: no run happens.
+        const notifier = new Notifier(opts.dryRun ? undefined : ctx.policy.notify, { warn: (message) => reporter.warnAlways(message) });
         try {
           const groups = selectGroups(ctx.policy, opts.group);
           // A policy that names the repository's own credentials asks for a create-only backup
@@ -52,6 +55,7 @@ export function register(program: Command): void {
           for (const [i, group] of todo.entries()) {
             const runShard = shards?.get(group.name);
             const groupStarted = Date.now();
+            notifier.runStarted({ group: group.name });
             const summary = await backupGroup({
               ...(lock === undefined ? {} : { lock }),
               ...(i === 0 ? { repositoryRequestsBefore: requestsBefore } : {}),
@@ -67,10 +71,20 @@ export function register(program: Command): void {
               ...(encodeThreads === undefined ? {} : { encodeThreads }),
             }).catch((err: unknown) => {
               // A failed group throws: its metrics still say so (the run row says it too).
-              if (!opts.dryRun) reporter.metrics.backupRun({ group: group.name, status: signal.aborted ? 'interrupted' : 'failed', started: groupStarted, finished: Date.now(), counters: null });
+              const status = signal.aborted ? 'interrupted' : 'failed';
+              if (!opts.dryRun) reporter.metrics.backupRun({ group: group.name, status, started: groupStarted, finished: Date.now(), counters: null });
+              notifier.runEnded({ group: group.name, status, error: errorMessage(err) });
               throw err;
             });
             if (!summary.dryRun) reporter.metrics.backupRun(runMetricInput(summary, groupStarted));
+            notifier.runEnded({
+              group: summary.group,
+              runId: summary.runId,
+              status: summary.status === 'running' ? 'failed' : summary.status,
+              counters: summary.counters,
+              suspect: summary.anomalies?.suspect === true,
+              ...(summary.anomalies?.suspect ? { anomalies: { flaggedObjects: summary.anomalies.flaggedObjects, findings: summary.anomalies.findings } } : {}),
+            });
             partial ||= summary.status === 'partial';
             suspect ||= summary.anomalies?.suspect === true;
             if (reporter.json) for (const message of anomalyMessages(summary)) reporter.data(message, '');
@@ -83,6 +97,7 @@ export function register(program: Command): void {
           return partial ? ExitCode.partial : suspect ? ExitCode.suspect : ExitCode.ok;
         } finally {
           await lock?.release().catch(() => {});
+          await notifier.flush();
           ctx.close();
         }
       }),

@@ -62,7 +62,7 @@ the damage took: it is written to <catalog>.damaged and the old catalog stays, u
       `
 Every command that reads the catalog does this first (unless --offline); an empty catalog is
 filled from the repository. Only what is new is read: runs/, forgets/ and acks/ are listed after a
-time marker (three LIST requests when nothing is new). \`catalog rebuild\` is for a damaged catalog.
+time marker (four LIST requests when nothing is new). \`catalog rebuild\` is for a damaged catalog.
 
 A scoped catalog (--prefix on a catalog that holds nothing yet) reads only the record blobs whose
 keys overlap its prefixes, and no index file: a laptop that restores one partition of a big

@@ -73,6 +73,15 @@ export class Reporter {
     else if (this.mode !== 'quiet') this.info(`would ${e.action.padEnd(14)} ${e.bucket}/${e.key} (${formatBytes(e.size)})`);
   }
 
+  /**
+   * A warning that --quiet prints too: about what a cron job relies on beside the command's own
+   * work (the metrics file), which nobody would notice otherwise.
+   */
+  warnAlways(message: string): void {
+    if (this.mode === 'quiet') process.stderr.write(`warning: ${printable(message)}\n`);
+    else this.event({ type: 'warning', message });
+  }
+
   /** Human text for people (not printed with --json or --quiet). */
   info(text: string): void {
     this.stopBar();

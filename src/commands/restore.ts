@@ -26,7 +26,7 @@ import { openAll, type Opened } from './context.js';
 import { requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 
-interface RestoreFlags {
+export interface RestoreFlags {
   group?: string;
   bucket?: string;
   prefix?: string;
@@ -154,7 +154,7 @@ function requireGroup(ctx: Opened, group: string): void {
 }
 
 /** Which state: --version-id, --at, --run, or by default the latest complete or partial run. */
-function pickCut(ctx: Opened, flags: RestoreFlags): { cut: StateCut; label: string; group: string | undefined } {
+export function pickCut(ctx: Opened, flags: RestoreFlags): { cut: StateCut; label: string; group: string | undefined } {
   if (flags.group !== undefined) requireGroup(ctx, flags.group);
   if (flags.versionId !== undefined) return { cut: { time: Date.now() }, label: `version ${flags.versionId}`, group: flags.group };
   if (flags.at !== undefined) {
@@ -187,7 +187,7 @@ function describeCut(ctx: Opened, cut: StateCut, group: string | undefined): str
 }
 
 /** What to restore: --bucket (narrowed by --prefix/--key/--keys-from), else the group's sources. */
-function scopesFor(ctx: Opened, flags: RestoreFlags, groupName: string | undefined): Scope[] {
+export function scopesFor(ctx: Opened, flags: RestoreFlags, groupName: string | undefined): Scope[] {
   if (flags.keysFrom !== undefined) return keysFromFile(flags.keysFrom, flags.bucket);
   if (flags.bucket !== undefined) {
     if (flags.key !== undefined) return [{ bucket: flags.bucket, key: flags.key, ...(flags.versionId === undefined ? {} : { versionId: flags.versionId }) }];
@@ -251,7 +251,7 @@ function inPlaceTargets(policy: Policy, write: CredentialsSpec | undefined): (bu
   };
 }
 
-function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
+export function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
   if (flags.toDir !== undefined) {
     // Created by the first write: a refused or dry restore leaves no empty directory behind.
     const root = resolve(flags.toDir);

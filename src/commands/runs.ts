@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { allPages, CatalogQueries, RUN_KEYS_COUNTED_UP_TO, type DiffSummary, type RunDetails, type RunVersion } from '../catalog/queries.js';
 import { findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
 import type { FailureRecord, RunRow } from '../catalog/types.js';
+import { listDrills, type DrillRow } from '../catalog/drills.js';
 import { UsageError } from '../errors.js';
+import { drillJson } from './calendar.js';
 import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
@@ -41,6 +43,7 @@ complete, missing, attempts}). \`runs show <run set id>\` lists its shards and t
         try {
           if (opts.group !== undefined) requireGroup(ctx.policy, ctx.catalog, opts.group);
           const runs = runsAndRunSets(ctx.catalog, opts.group);
+          const drills = listDrills(ctx.catalog).filter((d) => opts.group === undefined || d.scope === `group:${opts.group}`);
           const runMark = runMarks(ctx.catalog);
           const mark = (r: RunRow | RunSet) => (isRunSet(r) ? runSetMark(r, runMark) : runMark(r.id));
           if (reporter.json) {
@@ -48,7 +51,8 @@ complete, missing, attempts}). \`runs show <run set id>\` lists its shards and t
               if (isRunSet(r)) reporter.data(runSetMessage(r, mark(r)), '');
               else reporter.data({ message_type: 'run', ...withIso(r, 'started', 'finished'), suspect: mark(r) === 'suspect', acknowledged: mark(r) === 'acknowledged' }, '');
             }
-            reporter.summary({ runs: runs.length, ...(opts.group === undefined ? {} : { group: opts.group }) }, '');
+            for (const d of drills) reporter.data({ message_type: 'drill', ...drillJson(d) }, '');
+            reporter.summary({ runs: runs.length, drills: drills.length, ...(opts.group === undefined ? {} : { group: opts.group }) }, '');
             return;
           }
           const rows = runs.map((r) => [
@@ -69,6 +73,7 @@ complete, missing, attempts}). \`runs show <run set id>\` lists its shards and t
               ? `no runs${opts.group === undefined ? '' : ` of group ${opts.group}`} yet: run \`lakeguard backup\``
               : table(['ID', 'GROUP', 'FINISHED', 'STATUS', 'OBJECTS', 'NEW', 'FAILED', 'STORED', 'DURATION'], rows),
           );
+          if (drills.length > 0) reporter.data(null, `\nrestore drills (\`lakeguard drill\`)\n${drillTable(drills)}`);
         } finally {
           ctx.close();
         }
@@ -292,4 +297,19 @@ function describe(d: RunDetails, listingFailures: boolean, verdict: [string, str
   if (d.failures + d.skipped > 0) lines[lines.length - 1]![1] += listingFailures ? ':' : ' (list them with --failures, or --csv)';
   lines.splice(3, 0, ...verdict);
   return lines.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n');
+}
+
+/** Drills as `runs` lists them after the runs: the newest last, as the runs. */
+function drillTable(drills: readonly DrillRow[]): string {
+  const rows = drills.map((d) => [
+    d.name,
+    d.scope,
+    formatTimeMs(d.created),
+    d.ok ? 'passed' : `FAILED (${d.doc.objects.damaged} damaged)`,
+    `${d.doc.objects.verified}/${d.doc.objects.sampled}`,
+    formatBytes(d.doc.bytes),
+    formatDuration(d.doc.rtoMs),
+    d.doc.rpoMs === null ? '-' : formatDuration(d.doc.rpoMs),
+  ]);
+  return table(['DRILL', 'SCOPE', 'FINISHED', 'RESULT', 'VERIFIED', 'BYTES', 'RTO', 'RPO'], rows);
 }

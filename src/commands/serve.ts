@@ -6,7 +6,11 @@ import type { Command } from 'commander';
 import type { Catalog } from '../catalog/catalog.js';
 import { catalogScope, scopeCovers } from '../catalog/scope.js';
 import { ExitCode, LakeguardError, UsageError, errorMessage } from '../errors.js';
-import { startS3Server, type RunningServer } from '../serve/http-server.js';
+import { startS3Server, type AccessEntry, type RunningServer } from '../serve/http-server.js';
+import { addCatalogMetrics } from '../report/catalog-metrics.js';
+import { MetricsCollector } from '../report/metrics.js';
+import { startMetricsServer, type RunningMetricsServer } from '../report/metrics-server.js';
+import { renderPrometheus } from '../report/prometheus.js';
 import { openServeView, type OpenedServeView } from '../serve/open-view.js';
 import type { Credentials } from '../storage/s3-sigv4.js';
 import { action } from './action.js';
@@ -24,6 +28,8 @@ interface ServeFlags {
   tlsKey?: string;
   insecureListen?: boolean;
   lock: boolean;
+  metricsListen?: string;
+  metricsTokenFile?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9000';
@@ -31,6 +37,7 @@ export const DEFAULT_LISTEN = '127.0.0.1:9000';
 const STOP_GRACE_MS = 10_000;
 export const ACCESS_KEY_ENV = 'LAKEGUARD_SERVE_ACCESS_KEY_ID';
 export const SECRET_KEY_ENV = 'LAKEGUARD_SERVE_SECRET_ACCESS_KEY';
+export const METRICS_TOKEN_ENV = 'LAKEGUARD_METRICS_TOKEN';
 
 export function register(program: Command): void {
   program
@@ -44,6 +51,8 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'the PEM private key of --tls-cert')
     .option('--insecure-listen', 'allow plain http on an address that is not loopback (e.g. behind a TLS-terminating proxy)')
     .option(NO_LOCK_FLAG, NO_LOCK_HELP)
+    .option('--metrics-listen <host:port>', 'also serve Prometheus /metrics on this address (bearer token; docs/monitoring.md)')
+    .option('--metrics-token-file <file>', `the bearer token scrapers send to /metrics (default: $${METRICS_TOKEN_ENV}, else one generated and printed at start)`)
     .addHelpText(
       'after',
       `
@@ -65,10 +74,19 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
           });
         }
         if (flags.at !== undefined && flags.run !== undefined) throw new UsageError('give --at or --run, not both');
+        const metricsListen = flags.metricsListen === undefined ? undefined : parseListen(flags.metricsListen, '--metrics-listen');
+        if (metricsListen !== undefined && !isLoopback(metricsListen.host) && !flags.insecureListen) {
+          throw new UsageError(`--metrics-listen ${flags.metricsListen} is not a loopback address, and its bearer token would cross the network in plain http`, {
+            hint: 'listen on loopback and let a local agent or proxy scrape it, or give --insecure-listen on a private network',
+          });
+        }
+        const metricsToken = metricsListen === undefined ? undefined : metricsBearerToken(flags.metricsTokenFile);
         const { credentials, generated } = serveCredentials();
         const ctx = await openAll(cmd, { reporter, signal });
+        const requests = new RequestCounts();
         let view: OpenedServeView | null = null;
         let server: RunningServer | null = null;
+        let metricsServer: RunningMetricsServer | null = null;
         try {
           view = await openServeView(ctx, {
             ...(flags.at === undefined ? {} : { at: flags.at }),
@@ -83,7 +101,10 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
               view,
               credentials,
               startedAt,
-              ...(reporter.json ? { onAccess: (entry) => reporter.data({ message_type: 'access', ...entry }, '') } : {}),
+              onAccess: (entry) => {
+                requests.count(entry);
+                if (reporter.json) reporter.data({ message_type: 'access', ...entry }, '');
+              },
               onWarning: (message) => reporter.event({ type: 'warning', message }),
               ...scopeGuard(ctx.catalog),
             },
@@ -91,15 +112,34 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
           ).catch((err: unknown) => {
             throw listenError(flags.listen, err);
           });
+          if (metricsListen !== undefined && metricsToken !== undefined) {
+            const catalog = ctx.catalog;
+            metricsServer = await startMetricsServer({
+              ...metricsListen,
+              token: metricsToken.token,
+              render: () => {
+                const m = new MetricsCollector();
+                addCatalogMetrics(catalog, m);
+                requests.addTo(m, startedAt);
+                return renderPrometheus(m.toFamilies());
+              },
+            }).catch((err: unknown) => {
+              throw listenError(flags.metricsListen!, err);
+            });
+          }
           announce(reporter, server, view, credentials, generated);
+          if (metricsServer !== null) announceMetrics(reporter, metricsServer, metricsToken!);
           const stoppedBy = await stopRequested(signal, view.lockLost);
           await server.stop(STOP_GRACE_MS);
           server = null;
+          await metricsServer?.stop();
+          metricsServer = null;
           if (stoppedBy !== 'signal') throw stoppedBy;
           reporter.info('lakeguard serve: stopped');
           return ExitCode.interrupted;
         } finally {
           await server?.stop(0).catch(() => {});
+          await metricsServer?.stop().catch(() => {});
           await view?.close().catch(() => {});
           ctx.close();
         }
@@ -184,13 +224,65 @@ export function serveCredentials(env: NodeJS.ProcessEnv = process.env): { creden
   return { credentials: { accessKeyId: `LG${id}`, secretAccessKey: randomBytes(30).toString('base64url') }, generated: true };
 }
 
+/** The /metrics bearer token: --metrics-token-file, else $LAKEGUARD_METRICS_TOKEN, else a random one (printed at start). */
+export function metricsBearerToken(file: string | undefined, env: NodeJS.ProcessEnv = process.env): { token: string; generated: boolean; from: string } {
+  if (file !== undefined) {
+    let token: string;
+    try {
+      token = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new UsageError(`cannot read --metrics-token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+    if (token === '') throw new UsageError(`--metrics-token-file ${file} is empty`);
+    return { token, generated: false, from: file };
+  }
+  const fromEnv = env[METRICS_TOKEN_ENV];
+  if (fromEnv) return { token: fromEnv, generated: false, from: METRICS_TOKEN_ENV };
+  return { token: randomBytes(24).toString('base64url'), generated: true, from: 'generated' };
+}
+
+/** serve's own requests for /metrics: by S3 operation and status, and bytes sent. */
+class RequestCounts {
+  private readonly byKey = new Map<string, { operation: string; status: string; n: number }>();
+  private bytes = 0;
+
+  count(entry: AccessEntry): void {
+    const operation = entry.operation ?? 'unknown';
+    const status = String(entry.status);
+    const key = `${operation} ${status}`;
+    const row = this.byKey.get(key) ?? { operation, status, n: 0 };
+    row.n++;
+    this.byKey.set(key, row);
+    this.bytes += entry.bytes;
+  }
+
+  addTo(m: MetricsCollector, startedAt: number): void {
+    m.add('lakeguard_serve_start_timestamp_seconds', 'gauge', 'When this serve process started (Unix time).', {}, startedAt / 1000);
+    for (const r of this.byKey.values()) {
+      m.add('lakeguard_serve_requests_total', 'counter', 'S3 requests serve answered, by operation and HTTP status.', { operation: r.operation, status: r.status }, r.n);
+    }
+    m.add('lakeguard_serve_sent_bytes_total', 'counter', 'Response body bytes serve sent.', {}, this.bytes);
+  }
+}
+
+function announceMetrics(reporter: Reporter, server: RunningMetricsServer, token: { token: string; generated: boolean; from: string }): void {
+  if (reporter.json) {
+    reporter.data({ message_type: 'metrics_listening', url: server.url, port: server.port, ...(token.generated ? { bearer_token: token.token } : { bearer_token_from: token.from }) }, '');
+    return;
+  }
+  // The token is printed only when it was generated: nobody could scrape otherwise.
+  if (reporter.mode !== 'quiet' || token.generated) {
+    process.stderr.write(`  metrics            ${server.url} (bearer token ${token.generated ? `${token.token}, generated for this run: set ${METRICS_TOKEN_ENV} or --metrics-token-file to choose` : `from ${token.from}`})\n`);
+  }
+}
+
 /** `host:port`, `[v6]:port`, or `:port` (loopback); port 0 picks a free one. */
-export function parseListen(text: string): { host: string; port: number } {
+export function parseListen(text: string, option = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
   const port = m === null ? NaN : Number(m[3]);
   const host = m === null ? '' : (m[1] ?? m[2] ?? '');
   if (m === null || port > 65535 || (m[1] !== undefined && isIP(host) !== 6)) {
-    throw new UsageError(`--listen ${JSON.stringify(text)}: expected host:port (e.g. ${DEFAULT_LISTEN}, [::1]:9000, 0.0.0.0:9000)`);
+    throw new UsageError(`${option} ${JSON.stringify(text)}: expected host:port (e.g. ${DEFAULT_LISTEN}, [::1]:9000, 0.0.0.0:9000)`);
   }
   return { host: host === '' ? '127.0.0.1' : host, port };
 }

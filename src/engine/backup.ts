@@ -6,7 +6,6 @@
  * source object is retried as a whole), dedup and packing (backup-dedup.ts), catalog records
  * (backup-records.ts).
  */
-import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { CatalogAnomalyHistory } from '../catalog/anomalies.js';
@@ -31,6 +30,7 @@ import { finalizeRun } from './finalize.js';
 import { closing, listFromInventories } from './inventory-store.js';
 import { keyRangeWithin, type RunShard } from './shards.js';
 import { openSource, type OpenedSource } from './sources.js';
+import { newRunId } from './run-id.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
 
 export interface BackupOptions {
@@ -73,10 +73,6 @@ export interface BackupOptions {
   encodeThreads?: number;
   /** Raw bytes encoded in the main thread before the threads start (tests: 0; encode-pool.ts IN_THREAD_BYTES). */
   encodeInThreadBytes?: number;
-}
-
-export function newRunId(at: Date): string {
-  return `${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
 /**

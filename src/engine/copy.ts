@@ -19,7 +19,7 @@ import { RepositoryLock } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
 import { isProcessAlive } from '../util/process.js';
 import { TaskGroup } from '../util/task-group.js';
-import { newRunId } from './backup.js';
+import { newRunId } from './run-id.js';
 import { noEvents, type EventSink } from './events.js';
 import { finalizeRun, type RunManifest } from './finalize.js';
 import { decodeLocatedBlob, readPackRangeRetrying } from './pack-reads.js';

@@ -28,7 +28,7 @@ import type { Policy } from '../policy/types.js';
 import { fileName, objectKey } from '../repository/layout.js';
 import { removeRepositoryObject } from '../repository/remove.js';
 import type { Repository } from '../repository/repository.js';
-import { newRunId } from './backup.js';
+import { newRunId } from './run-id.js';
 import { noEvents, type EventSink } from './events.js';
 import { decideRetention, type RetentionDecision } from './retention.js';
 import { RetentionUnits } from './retention-units.js';

@@ -187,7 +187,7 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
   // of other machines this catalog has not seen; like keys/, forgets/ and acks/, one LIST per 1000.
   // Manifests forget already wanted to delete (still locked) are left to expire.
   const unneeded = new Set(pendingDeletions(catalog));
-  for (const type of ['keys', 'forgets', 'acks', 'runs'] as const) {
+  for (const type of ['keys', 'forgets', 'acks', 'drills', 'runs'] as const) {
     let page: string[] = [];
     for await (const file of repo.list(type, signal === undefined ? {} : { signal })) {
       const key = objectKey(type, file.name);

@@ -12,7 +12,7 @@ import { packRecord } from '../repository/packer.js';
 import { removeRepositoryObject } from '../repository/remove.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
-import { newRunId } from './backup.js';
+import { newRunId } from './run-id.js';
 import { noEvents, type EventSink } from './events.js';
 import { writePendingIndexes, type IndexDocument, type RunManifest } from './finalize.js';
 import { planPrune, type PackFacts, type PrunePlan } from './prune-plan.js';

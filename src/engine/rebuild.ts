@@ -13,6 +13,7 @@ import type { Repository } from '../repository/repository.js';
 import { inOrder } from '../util/in-order.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument } from './finalize.js';
+import { loadDrills } from './drill.js';
 import { loadAcks } from './import-anomalies.js';
 import { HEX64, damageHint, readManifests } from './rebuild-manifests.js';
 import { RecordLoader } from './record-loader.js';
@@ -157,6 +158,7 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     const indexNames = (await repo.listNames('index')).sort();
     const forgetNames = (await repo.listNames('forgets')).sort();
     const ackNames = (await repo.listNames('acks')).sort();
+    const drillNames = (await repo.listNames('drills')).sort();
     // Index entries are checked against the packs that exist (one LIST, after the index listing:
     // a pack is written before any index file lists it).
     catalog.beginPresentPacks();
@@ -188,6 +190,7 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
       events({ type: 'progress', phase: 'load records', done: ++done, total: manifests.length, bytes: report.bytesRead, failed: report.missingCount + report.damage.length });
     }
     await loadAcks(repo, catalog, ackNames, damaged, checkSignal);
+    await loadDrills(repo, catalog, drillNames, damaged, checkSignal);
     checkSignal();
 
     // Forget documents, oldest first (names start with their UTC time), replay what forget did.

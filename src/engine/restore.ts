@@ -402,19 +402,28 @@ async function sameContent(opts: RestoreOptions, store: ObjectStore, existing: T
   }
   try {
     const { body } = await store.get(existing.targetKey, opts.signal === undefined ? {} : { signal: opts.signal });
-    let i = 0;
-    for await (const chunk of chunkStream(body, opts.repo.chunker)) {
-      const blob = item.blobs[i++];
-      if (blob === undefined || !blob.hash.equals(opts.repo.blobId(chunk))) {
-        body.destroy();
-        return false;
-      }
-    }
-    return i === item.blobs.length;
+    return await isBackedUpContent(opts.repo, body, item.blobs);
   } catch (err) {
     if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
     return false;
   }
+}
+
+/**
+ * Whether `body` is exactly the content of these blobs: cut into blobs as the backup cut it, each
+ * blob's id (an HMAC under the repository key when encrypted) equal to the catalog's, in order,
+ * and no more. Stops reading (and destroys the stream) at the first difference.
+ */
+export async function isBackedUpContent(repo: Repository, body: Readable, blobs: readonly { hash: Buffer }[]): Promise<boolean> {
+  let i = 0;
+  for await (const chunk of chunkStream(body, repo.chunker)) {
+    const blob = blobs[i++];
+    if (blob === undefined || !blob.hash.equals(repo.blobId(chunk))) {
+      body.destroy();
+      return false;
+    }
+  }
+  return i === blobs.length;
 }
 
 /**

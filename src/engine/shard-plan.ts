@@ -10,7 +10,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { completeShardAttempt } from '../catalog/run-sets.js';
 import type { Group, Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
-import { newRunId } from './backup.js';
+import { newRunId } from './run-id.js';
 import { groupBounds, type KeySource } from './shard-bounds.js';
 import { compareBucketKeys, shardRange, type BucketKey, type RunShard, type ShardIdentity } from './shards.js';
 import { openSource } from './sources.js';

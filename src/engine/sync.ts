@@ -33,10 +33,12 @@ import { lockTimeFromId } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
 import { isProcessAlive } from '../util/process.js';
-import { newRunId } from './backup.js';
+import { newRunId } from './run-id.js';
 import { noEvents, type EventSink } from './events.js';
 import type { RunManifest } from './finalize.js';
 import { loadAcks } from './import-anomalies.js';
+import { loadDrills } from './drill.js';
+import { knownDrills } from '../catalog/drills.js';
 import { readManifests } from './rebuild-manifests.js';
 import { RecordLoader, recordsLocateBlobs } from './record-loader.js';
 import { applyForgets, loadIndexes, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
@@ -80,6 +82,8 @@ export interface SyncReport {
   prunes: number;
   /** Acknowledgements (acks/) recorded. */
   acks: number;
+  /** Restore drills (drills/) recorded. */
+  drills: number;
   damage: RebuildDamage[];
   missing: MissingBlob[];
   missingCount: number;
@@ -167,6 +171,7 @@ class Sync {
       forgets: 0,
       prunes: 0,
       acks: 0,
+      drills: 0,
       damage: [],
       missing: [],
       missingCount: 0,
@@ -183,7 +188,7 @@ class Sync {
   private readonly damaged = (what: string, problem: string): void => {
     this.damageCount++;
     if (this.report.damage.length < MAX_LISTED) this.report.damage.push({ what, problem });
-    const m = /^(?:runs|forgets|acks)\/(.+)$/.exec(what);
+    const m = /^(?:runs|forgets|acks|drills)\/(.+)$/.exec(what);
     if (m !== null) this.held.push(m[1]!);
     this.events({ type: 'warning', message: `${what}: ${problem}` });
   };
@@ -210,10 +215,13 @@ class Sync {
     const known = knownAcks(catalog);
     const listedAcks = await this.listAfter('acks', marker);
     const newAcks = listedAcks.filter((n) => !known.has(n));
+    const drillsKnown = knownDrills(catalog);
+    const listedDrills = await this.listAfter('drills', marker);
+    const newDrills = listedDrills.filter((n) => !drillsKnown.has(n));
     this.checkSignal();
-    const relisted = listedRuns.length + listedForgets.length + listedAcks.length;
-    if (marker !== null && newRuns.length === 0 && newForgets.length === 0 && newAcks.length === 0 && relisted < RELISTED_BEFORE_ADVANCE) {
-      return report; // the common case: three LIST requests, nothing else
+    const relisted = listedRuns.length + listedForgets.length + listedAcks.length + listedDrills.length;
+    if (marker !== null && newRuns.length === 0 && newForgets.length === 0 && newAcks.length === 0 && newDrills.length === 0 && relisted < RELISTED_BEFORE_ADVANCE) {
+      return report; // the common case: four LIST requests, nothing else
     }
 
     const importOpts: ImportOptions = { skipDamaged: true, skipMissing: true };
@@ -248,6 +256,7 @@ class Sync {
 
     // Acknowledgements, after the runs they name.
     report.acks = await loadAcks(this.repo, catalog, newAcks, this.damaged, this.checkSignal);
+    report.drills = await loadDrills(this.repo, catalog, newDrills, this.damaged, this.checkSignal);
 
     // Forget documents, oldest first, after the runs they may name (as a rebuild does); then
     // prune documents. Not all in name order: two written in one second sort by their random
@@ -271,7 +280,7 @@ class Sync {
     });
   }
 
-  private async listAfter(dir: 'runs' | 'forgets' | 'acks', marker: string | null): Promise<string[]> {
+  private async listAfter(dir: 'runs' | 'forgets' | 'acks' | 'drills', marker: string | null): Promise<string[]> {
     const names: string[] = [];
     const listing = this.repo.list(dir, {
       ...(marker === null ? {} : { after: marker }),

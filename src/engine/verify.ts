@@ -1,3 +1,5 @@
+import { checkDrill } from './drill.js';
+import type { DrillDocument } from '../catalog/drills.js';
 import { randomInt } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
@@ -49,6 +51,8 @@ export interface VerifyReport {
   acks: number;
   /** Run-set plans (runsets/) read. */
   runSets: number;
+  /** Restore drills (drills/) read. */
+  drills: number;
   keyFiles: number;
   /** Packs nothing refers to (not damage: garbage of a killed writer that prune removes). */
   unreferencedPacks: { count: number; bytes: number; listed: { id: string; size: number }[] };
@@ -89,6 +93,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     forgets: 0,
     acks: 0,
     runSets: 0,
+    drills: 0,
     keyFiles: 0,
     unreferencedPacks: { count: 0, bytes: 0, listed: [] },
     strayObjects: [],
@@ -167,6 +172,17 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       } catch (err) {
         if (!isDamage(err)) throw err;
         damage(objectKey('acks', name), `${errorMessage(err)}; a catalog rebuild would show the run it acknowledges as suspect`);
+      }
+    });
+
+    events({ type: 'phase', phase: 'read drills' });
+    await forEachLimited(repo.list('drills'), limit, async ({ name }) => {
+      report.drills++;
+      try {
+        checkDrill(await repo.readDocument<DrillDocument>('drills', name), name, repo);
+      } catch (err) {
+        if (!isDamage(err)) throw err;
+        damage(objectKey('drills', name), `${errorMessage(err)}; the drill it records is not shown`);
       }
     });
 

@@ -7,13 +7,14 @@
 import { isScalar } from 'yaml';
 import { checkPricing } from './pricing.js';
 import { checkCredentials } from './schema-credentials.js';
+import { checkDrillSchedule, checkNotify } from './schema-operations.js';
 import { ANOMALY_KEYS, checkAnomaly } from './schema-anomaly.js';
 import { checkGroups, checkRetention, floorOf, RETENTION_KEYS, type Context } from './schema-groups.js';
 import { POLICY_DEFAULTS, type Policy, type RepositoryPolicy } from './types.js';
 import { checkEncryption, checkEndpoint, checkEnvName, checkLocalPath, checkPackSize, checkPackStorageClass, checkRegion, checkTimeZone, normalizeRepositoryUrl } from './values.js';
 import { describe, read, snakeCase, withoutUndefined, type Checker, type Field, type YamlCheckOptions } from './yaml-check.js';
 
-const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'anomaly', 'timezone', 'pricing'] as const;
+const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'anomaly', 'timezone', 'pricing', 'notify', 'drill'] as const;
 const REPOSITORY_KEYS = [
   'url',
   'endpoint',
@@ -141,9 +142,11 @@ export function checkPolicy(c: Checker, contents: unknown, ctx: Context): Policy
   const timezone = read(m, 'timezone', (x) => checkTimeZone(c, x)) ?? 'UTC';
   // Optional price table for `lakeguard cost` (src/policy/pricing.ts).
   const pricing = read(m, 'pricing', (x) => checkPricing(c, x, repository?.storageClass));
+  const notify = read(m, 'notify', (x) => checkNotify(c, x, ctx));
+  const drill = read(m, 'drill', (x) => checkDrillSchedule(c, x, ctx));
 
   if (repository === undefined || s3 === undefined || groups === undefined || concurrency === undefined) return undefined;
-  return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, anomaly, timezone, pricing });
+  return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, anomaly, timezone, pricing, notify, drill });
 }
 
 function checkVersion(c: Checker, f: Field): void {

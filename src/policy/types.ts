@@ -24,6 +24,40 @@ export interface Policy {
   timezone: string;
   /** The `pricing:` section with defaults filled in; absent when the policy has none (use DEFAULT_PRICES). */
   pricing?: PriceTable;
+  /** `notify:`: webhooks and pings told about runs and drills (src/commands/notify.ts). */
+  notify?: NotifyPolicy;
+  /** `drill:`: the restore-drill schedule `watch` runs (docs/drill.md). */
+  drill?: DrillSchedule;
+}
+
+/** What a webhook can be told about (`events:` of a webhook; all of them by default). */
+export const NOTIFY_EVENTS = ['start', 'success', 'partial', 'failure', 'anomaly', 'drill'] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
+/** A webhook or ping URL: given in the policy, or read from an environment variable or a file when used. */
+export interface NotifyTarget {
+  url?: string;
+  urlEnv?: string;
+  /** Absolute path. */
+  urlFile?: string;
+  /** Webhooks only: the events it gets; absent means all. */
+  events?: NotifyEvent[];
+}
+
+export interface NotifyPolicy {
+  webhooks: NotifyTarget[];
+  /** Healthchecks-style: `<url>/start` when a run starts, `<url>` on success, `<url>/fail` otherwise. */
+  pings: NotifyTarget[];
+}
+
+export interface DrillSchedule {
+  everyMs: number;
+  sample: number;
+  to?: string;
+  /** Absolute path. */
+  toDir?: string;
+  /** Groups to drill (default: every group of the policy). */
+  groups?: string[];
 }
 
 export interface RepositoryPolicy {

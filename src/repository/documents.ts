@@ -1,5 +1,5 @@
 /**
- * Sealed documents (index/, runs/, forgets/, acks/, runsets/): their frame, their seal and how each is bound to
+ * Sealed documents (index/, runs/, forgets/, acks/, runsets/, drills/): their frame, their seal and how each is bound to
  * its own name, in format version 2 and, read-only, in version 1 (docs/repository-format.md).
  *
  * Version 2 seals a document with its key name as associated data, so a document copied under
@@ -14,7 +14,7 @@ import { sha256Hex } from './config.js';
 import { open as openSealed, seal } from './crypto.js';
 
 /** Directories of sealed documents. */
-export type DocumentDir = 'index' | 'runs' | 'forgets' | 'acks' | 'runsets';
+export type DocumentDir = 'index' | 'runs' | 'forgets' | 'acks' | 'runsets' | 'drills';
 
 const V1_AAD: Record<DocumentDir, Buffer> = {
   index: Buffer.from('lakeguard index v1'),
@@ -24,6 +24,8 @@ const V1_AAD: Record<DocumentDir, Buffer> = {
   acks: Buffer.from('lakeguard ack v1'),
   // Likewise a run-set plan (only a test-built version 1 repository is written to): it names itself by its `name`.
   runsets: Buffer.from('lakeguard run set v1'),
+  // Restore drills came after version 2; a version 1 repository gets them in its own form, named by their `id`.
+  drills: Buffer.from('lakeguard drill v1'),
 };
 
 /** Version 2 associated data: the object's key name relative to the repository root. */
@@ -47,6 +49,9 @@ export function newIndexName(at: Date = new Date()): string {
 export function newAckName(at: Date = new Date()): string {
   return newIndexName(at).slice(0, 17) + randomBytes(3).toString('hex');
 }
+
+/** A drill document name: an ack's form (time-ordered, so catalog sync lists new ones after its marker). */
+export const newDrillName = newAckName;
 
 /** An index file name of either version: 64 hex (version 1: SHA-256 of the bytes) or newIndexName's form (version 2). */
 export function isIndexName(name: string): boolean {
@@ -112,7 +117,7 @@ export function openDocument(encKey: Buffer | null, dir: DocumentDir, name: stri
 export function v1NameProblem(dir: DocumentDir, name: string, body: Buffer, doc: unknown): string | null {
   if (dir === 'index') return sha256Hex(body) === name ? null : 'content does not match its name';
   const d = (doc ?? {}) as { id?: unknown; part?: unknown; name?: unknown };
-  const own = dir === 'runsets' ? d.name : dir === 'runs' || dir === 'acks' ? d.id : Number.isInteger(d.part) ? `${String(d.id)}-${String(d.part).padStart(4, '0')}` : undefined;
+  const own = dir === 'runsets' ? d.name : dir === 'runs' || dir === 'acks' || dir === 'drills' ? d.id : Number.isInteger(d.part) ? `${String(d.id)}-${String(d.part).padStart(4, '0')}` : undefined;
   return own === name ? null : `it is the document of ${JSON.stringify(own ?? null)}, stored under another name`;
 }
 

@@ -104,12 +104,16 @@ export async function emptyAndDeleteBucket(name: string, s3: S3Client = client()
         Key: v.Key!,
         VersionId: v.VersionId,
       }));
-      if (ids.length > 0) {
-        const res = await s3.send(
-          new DeleteObjectsCommand({ Bucket: name, Delete: { Objects: ids, Quiet: true }, BypassGovernanceRetention: true }),
-        );
-        for (const e of res.Errors ?? []) console.warn(`cleanup ${name}/${e.Key}@${e.VersionId}: ${e.Code} ${e.Message}`);
-      }
+      // RGW deletes the objects of one DeleteObjects request one after another (~40 ms per
+      // version here: 16 s for 400), so a page goes out as parallel requests of 25.
+      const batches: ObjectIdentifier[][] = [];
+      for (let i = 0; i < ids.length; i += 25) batches.push(ids.slice(i, i + 25));
+      const results = await Promise.all(
+        batches.map((Objects) =>
+          s3.send(new DeleteObjectsCommand({ Bucket: name, Delete: { Objects, Quiet: true }, BypassGovernanceRetention: true })),
+        ),
+      );
+      for (const e of results.flatMap((r) => r.Errors ?? [])) console.warn(`cleanup ${name}/${e.Key}@${e.VersionId}: ${e.Code} ${e.Message}`);
       if (!page.IsTruncated) break;
       keyMarker = page.NextKeyMarker;
       versionMarker = page.NextVersionIdMarker;

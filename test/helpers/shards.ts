@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { recordRunShard } from '../../src/catalog/run-sets.js';
 import type { RunShard, RunStatus, ShardRange, VersionRecord } from '../../src/catalog/types.js';
-import { newRunId } from '../../src/engine/backup.js';
+import { newRunId } from '../../src/engine/run-id.js';
 import { emptyCounters } from '../../src/engine/events.js';
 import { finalizeRun, type RunManifest } from '../../src/engine/finalize.js';
 import { BlobType } from '../../src/repository/pack.js';

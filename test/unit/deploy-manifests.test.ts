@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { buildProgram } from '../../src/cli.js';
 import { ExitCode } from '../../src/errors.js';
 import { loadPolicy, parsePolicy } from '../../src/policy/index.js';
 
@@ -64,7 +65,7 @@ function volumeOf(spec: Obj, container: Obj, file: string): { volume: Obj; key: 
 
 describe('deploy/kubernetes', () => {
   it('holds an Indexed Job, a CronJob, and the ConfigMap, Secret and ServiceAccount they use', () => {
-    expect(objects.map((o) => o.obj.kind).sort()).toEqual(['ConfigMap', 'CronJob', 'Job', 'Secret', 'ServiceAccount']);
+    expect(objects.map((o) => o.obj.kind).sort()).toEqual(['ConfigMap', 'CronJob', 'Deployment', 'Job', 'Secret', 'Secret', 'ServiceAccount']);
     for (const { obj } of objects) expect(typeof obj.apiVersion).toBe('string');
   });
 
@@ -141,6 +142,88 @@ describe('deploy/kubernetes', () => {
     const cron = objects.find((o) => o.obj.kind === 'CronJob')!.obj;
     expect(cron.spec.concurrencyPolicy).toBe('Forbid');
     expect(cron.spec.jobTemplate.spec).toEqual(job.spec);
+  });
+});
+
+describe('deploy/kubernetes/watch-deployment.yaml', () => {
+  const deployment = objects.find((o) => o.obj.kind === 'Deployment')!.obj;
+  const pod = deployment.spec.template.spec;
+  const c = (pod.containers as Obj[])[0]!;
+  const args = c.args as string[];
+
+  it('one watch process, replaced (never two at once), with time to finish a run on SIGTERM', () => {
+    expect(deployment.spec.replicas).toBe(1);
+    expect(deployment.spec.strategy).toEqual({ type: 'Recreate' });
+    expect(deployment.spec.selector.matchLabels).toEqual(deployment.spec.template.metadata.labels);
+    expect(args[0]).toBe('watch');
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(60);
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+  });
+
+  it('the policy, password and metrics token it names exist; the metrics port is the one it listens on', () => {
+    const policy = volumeOf(pod, c, flag(args, '--policy')!);
+    expect(() => parsePolicy(configMaps.get(policy.volume.configMap?.name)!.data[policy.key], policy.key)).not.toThrow();
+    const env = new Map((c.env as Obj[]).map((e) => [e.name as string, e]));
+    const password = volumeOf(pod, c, env.get('LAKEGUARD_PASSWORD_FILE')!.value as string);
+    expect(Object.keys(secrets.get(password.volume.secret?.secretName)!.stringData)).toContain(password.key);
+    const token = volumeOf(pod, c, flag(args, '--metrics-token-file')!);
+    expect(Object.keys(secrets.get(token.volume.secret?.secretName)!.stringData)).toContain(token.key);
+    const port = Number(flag(args, '--metrics-listen')!.split(':').at(-1));
+    expect((c.ports as Obj[]).find((p) => p.name === 'metrics')?.containerPort).toBe(port);
+    expect(serviceAccounts.has(pod.serviceAccountName)).toBe(true);
+  });
+});
+
+describe('deploy/systemd', () => {
+  const systemdDir = path.join(deploy, 'systemd');
+  /** A unit file's settings (a key set twice keeps every value, in order). */
+  const unit = (file: string): Map<string, string[]> => {
+    const settings = new Map<string, string[]>();
+    for (const line of readFileSync(path.join(systemdDir, file), 'utf8').split('\n')) {
+      const m = /^([A-Za-z]+)=(.*)$/.exec(line);
+      if (m !== null) settings.set(m[1]!, [...(settings.get(m[1]!) ?? []), m[2]!]);
+    }
+    return settings;
+  };
+  const program = buildProgram([]);
+  const globalFlags = new Set(program.options.map((o) => o.long));
+  /** The flags of an ExecStart line before and after its command, and the command. */
+  const execStart = (settings: Map<string, string[]>) => {
+    const argv = settings.get('ExecStart')![0]!.split(' ');
+    expect(argv[0]).toBe('/usr/local/bin/lakeguard');
+    const at = argv.findIndex((a, i) => i > 0 && !a.startsWith('-') && !argv[i - 1]!.startsWith('--'));
+    return { global: argv.slice(1, at), command: argv[at]!, rest: argv.slice(at + 1) };
+  };
+
+  it('the timer starts the backup service, which uses only options the program has', () => {
+    const timer = unit('lakeguard-backup.timer');
+    expect(timer.get('Unit')).toEqual(['lakeguard-backup.service']);
+    expect(timer.get('Persistent')).toEqual(['true']);
+    const service = unit('lakeguard-backup.service');
+    expect(service.get('Type')).toEqual(['oneshot']);
+    const { global, command, rest } = execStart(service);
+    expect(command).toBe('backup');
+    for (const f of global.filter((a) => a.startsWith('--'))) expect(globalFlags.has(f), f).toBe(true);
+    expect(rest).toEqual([]);
+    // The textfile collector's directory is writable despite ProtectSystem=strict.
+    expect(service.get('ReadWritePaths')).toEqual([path.dirname(global[global.indexOf('--metrics-file') + 1]!)]);
+  });
+
+  it.each(['lakeguard-backup.service', 'lakeguard-watch.service'])('%s: the password comes from a loaded credential', (file) => {
+    const service = unit(file);
+    const loaded = new Set((service.get('LoadCredential') ?? []).map((c) => c.split(':')[0]));
+    const env = new Map((service.get('Environment') ?? []).map((e) => e.split('=') as [string, string]));
+    expect(env.get('LAKEGUARD_PASSWORD_FILE')).toMatch(/^%d\//);
+    // Every %d/<name> the unit uses is a credential it loads.
+    for (const used of readFileSync(path.join(systemdDir, file), 'utf8').matchAll(/%d\/([\w-]+)/g)) expect(loaded.has(used[1]), used[1]).toBe(true);
+  });
+
+  it('watch: restarted on failure, SIGTERM with time to finish, exit 130 a clean stop', () => {
+    const service = unit('lakeguard-watch.service');
+    expect(execStart(service).command).toBe('watch');
+    expect(service.get('KillSignal')).toEqual(['SIGTERM']);
+    expect(service.get('SuccessExitStatus')).toEqual([String(ExitCode.interrupted)]);
+    expect(service.get('Restart')).toEqual(['on-failure']);
   });
 });
 

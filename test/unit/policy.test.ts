@@ -131,7 +131,7 @@ colour: blue
         policy.yaml:9:48 groups[0].retention.keep_yearyl: unknown key "keep_yearyl"; did you mean "keep_yearly"?
         policy.yaml:10:5 groups[0].keep_daily: "keep_daily" does not belong here; it goes under groups[].retention (allowed here: name, sources, retention, anomaly)
         policy.yaml:11:1 concurency: unknown key "concurency"; did you mean "concurrency"?
-        policy.yaml:12:1 colour: unknown key "colour"; allowed here: version, repository, s3, groups, concurrency, retention, anomaly, timezone, pricing"
+        policy.yaml:12:1 colour: unknown key "colour"; allowed here: version, repository, s3, groups, concurrency, retention, anomaly, timezone, pricing, notify, drill"
     `);
   });
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
-import { newRunId } from '../../src/engine/backup.js';
+import { newRunId } from '../../src/engine/run-id.js';
 import { prune } from '../../src/engine/prune.js';
 import { restore } from '../../src/engine/restore.js';
 import { packOverhead, planPrune, type PackFacts } from '../../src/engine/prune-plan.js';

@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newRunId } from '../../src/engine/backup.js';
+import { newRunId } from '../../src/engine/run-id.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { messagesOf, runCli, summaryOf, type CliResult } from '../helpers/cli.js';

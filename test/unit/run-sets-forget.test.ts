@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { CatalogQueries } from '../../src/catalog/queries.js';
 import { runSetCut, runSetsOf } from '../../src/catalog/run-sets.js';
-import { newRunId } from '../../src/engine/backup.js';
+import { newRunId } from '../../src/engine/run-id.js';
 import { forget, planForget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
 import { syncCatalog } from '../../src/engine/sync.js';

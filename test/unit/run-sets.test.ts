@@ -11,7 +11,7 @@ import { CatalogQueries } from '../../src/catalog/queries.js';
 import { selectState, statePage } from '../../src/catalog/restore-selection.js';
 import { completeShardAttempt, isShardComplete, missingShardIndexes, runSet, runSetCut, runSetsOf } from '../../src/catalog/run-sets.js';
 import { syncMarker } from '../../src/catalog/sync.js';
-import { newRunId } from '../../src/engine/backup.js';
+import { newRunId } from '../../src/engine/run-id.js';
 import { rebuildCatalog } from '../../src/engine/rebuild.js';
 import { markerAt, syncCatalog } from '../../src/engine/sync.js';
 import type { Repository } from '../../src/repository/repository.js';

@@ -8,7 +8,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
 import { importingRun, setImportingRun, syncMarker } from '../../src/catalog/sync.js';
-import { backupGroup, newRunId } from '../../src/engine/backup.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import { newRunId } from '../../src/engine/run-id.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { forget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
@@ -114,7 +115,7 @@ describe('catalog sync', { timeout: 60_000 }, () => {
     dir.cleanup();
   });
 
-  it("host B's empty catalog gets A's runs, then only what is new; nothing new costs three LIST requests", async () => {
+  it("host B's empty catalog gets A's runs, then only what is new; nothing new costs four LIST requests (runs, forgets, acks, drills)", async () => {
     await h.lake.put('a.json', Buffer.from('{"a":1}'));
     await h.lake.put('b.json', Buffer.from('{"b":1}'));
     await h.backup(h.a);
@@ -137,7 +138,7 @@ describe('catalog sync', { timeout: 60_000 }, () => {
 
     const idle = await syncCatalog({ repo: h.repo, catalog: h.b });
     expect(idle).toMatchObject({ runs: 0, indexFiles: 0, forgets: 0, prunes: 0 });
-    expect(idle.requests).toMatchObject({ list: 3, get: 0, head: 0, put: 0 });
+    expect(idle.requests).toMatchObject({ list: 4, get: 0, head: 0, put: 0 });
     // Host A's own catalog knows its runs: its first sync imports nothing.
     expect((await syncCatalog({ repo: h.repo, catalog: h.a })).runs).toBe(0);
   });
@@ -256,7 +257,7 @@ describe('catalog sync', { timeout: 60_000 }, () => {
     expect(warnings.filter((w) => said.test(w))).toHaveLength(1);
     warnings.length = 0;
     const idle = await syncCatalog({ repo: h.repo, catalog: h.b, events });
-    expect(idle.requests.list).toBe(3);
+    expect(idle.requests.list).toBe(4);
     expect(warnings.filter((w) => said.test(w))).toHaveLength(1);
   });
 
