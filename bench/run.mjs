@@ -318,7 +318,7 @@ concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
  * suspect: issue 19), which its callers record.
  * @param {string} name
  * @param {string[]} args
- * @param {{ policy?: string, catalog?: string, cacheDir?: string, okCodes?: number[] }} [options]
+ * @param {{ policy?: string, catalog?: string, cacheDir?: string, okCodes?: number[], env?: Record<string, string> }} [options]
  */
 async function lakeguard(name, args, { policy = policyFile, catalog = catalogFile, cacheDir = join(work, 'cache'), okCodes = args[0] === 'backup' ? [0, 4] : [0], env = {} } = {}) {
   const profile = profileDir ? { LAKEGUARD_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profileDir} --cpu-prof-name=${name}.cpuprofile` } : {};

@@ -60,9 +60,11 @@ if (opts.client === 'lean') {
 let put;
 if (opts['put-bucket'] !== undefined) {
   const target = await leanClient({ engineDir: opts['engine-dir'], endpoint: opts.endpoint, bucket: opts['put-bucket'], sockets: concurrency });
+  const putObject = target.putObject;
+  if (putObject === undefined) throw new Error('--put-bucket needs an engine with the lean transport (dist/storage/s3-lean-transport.js)');
   put = async (key, body) => {
     requests.put++;
-    await target.putObject(opts['put-prefix'] + key, body, createHash('md5').update(body).digest('base64'));
+    await putObject(opts['put-prefix'] + key, body, createHash('md5').update(body).digest('base64'));
   };
 }
 const outDir = opts['out-dir'];
