@@ -11,6 +11,7 @@
 //                    [--cpu-prof] [--rss-compare FILE] [--out FILE] [--keep] [--drop-source] [--engine-dir DIR]
 //                    [--anomaly-repeats N] [--skip-incident | --incident-only]
 //                    [--shard-repeats N] [--skip-shards | --shards-only] [--skip-serve | --serve-only]
+//                    [--watch-only [--watch-rate 1000] [--watch-seconds 20]]
 //
 // `npm run bench` builds first; `node bench/run.mjs` alone uses the existing dist/.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -57,6 +58,9 @@ const { values: opts } = parseArgs({
     'shards-only': { type: 'boolean', default: false },
     'skip-serve': { type: 'boolean', default: false },
     'serve-only': { type: 'boolean', default: false },
+    'watch-only': { type: 'boolean', default: false },
+    'watch-rate': { type: 'string', default: '1000' },
+    'watch-seconds': { type: 'string', default: '20' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -107,6 +111,34 @@ ensureCommands([['/usr/bin/time', 'time'], ...(withSlowBaselines ? [['rclone', '
 if (!existsSync(join(ENGINE, 'dist', 'cli.js'))) {
   console.error(`bench: ${join(ENGINE, 'dist')} is missing: run \`npm run bench\` (it builds first) or \`npm run build\``);
   process.exit(2);
+}
+
+// --- issue 24's watch: a section of its own (its own buckets; none of the data set) -------------
+
+if (opts['watch-only']) {
+  const { runWatchScenario } = await import('./lib/watch.mjs');
+  const work = mkdtempSync(join(tmpdir(), 'lakeguard-bench-watch-'));
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_ACCESS_KEY_ID: S3.accessKeyId, AWS_SECRET_ACCESS_KEY: S3.secretAccessKey, AWS_REGION: 'us-east-1', LAKEGUARD_CACHE_DIR: join(work, 'cache') };
+  const started = new Date();
+  const watch = await runWatchScenario({
+    s3: s3Client({ sockets: 128 }),
+    engine: ENGINE,
+    bin: BIN,
+    work,
+    env,
+    rate: Number(opts['watch-rate']),
+    seconds: Number(opts['watch-seconds']),
+    concurrency,
+    log,
+  });
+  const file = resolve(opts.out ?? join(ROOT, 'bench', 'results', `${started.toISOString().replace(/[:.]/g, '-').slice(0, 16)}-watch-only-${commit}.json`));
+  const machine = { cpus: cpus().length, loadavg: loadavg().map((x) => Math.round(x * 100) / 100), totalmemGB: Math.round(totalmem() / 1e9), release: release() };
+  writeFileSync(file, JSON.stringify({ date: started.toISOString(), mode: 'watch-only', commit, machine, watch }, null, 2) + '\n');
+  rmSync(work, { recursive: true, force: true });
+  log(JSON.stringify(watch, null, 2));
+  log(`results: ${file}`);
+  process.exit(watch.watchExit === 0 ? 0 : 1);
 }
 
 // --- set-up ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ export interface CommandModule {
 const COMMAND_MODULES: readonly (readonly [name: string, load: () => Promise<CommandModule>])[] = [
   ['init', () => import('./commands/init.js')],
   ['backup', () => import('./commands/backup.js')],
+  ['watch', () => import('./commands/watch.js')],
   ['restore', () => import('./commands/restore.js')],
   ['rollback', () => import('./commands/rollback.js')],
   ['verify', () => import('./commands/verify.js')],
@@ -72,7 +73,7 @@ export async function commandModules(argv: readonly string[] = []): Promise<Comm
 const COMMAND_PATHS = [
   'init', 'backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'runs', 'runs show', 'runs ack', 'versions', 'find', 'ls',
   'diff', 'calendar', 'catalog rebuild', 'catalog sync', 'catalog info', 'cost', 'unlock', 'migrate', 'policy show', 'serve',
-  'key list', 'key add', 'key remove', 'key passwd', 'copy', 'drill',
+  'key list', 'key add', 'key remove', 'key passwd', 'copy', 'drill', 'watch',
 ] as const;
 type CommandPath = (typeof COMMAND_PATHS)[number];
 
@@ -113,6 +114,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'key list': 'listed', 'key add': 'added', 'key remove': 'removed', 'key passwd': 'changed',
       copy: 'copied (or nothing to copy; runs another copy is busy with are named)',
       drill: 'every sampled object restored and verified',
+      watch: 'stopped by SIGINT/SIGTERM with no run cut short (a run in progress finished within --stop-grace)',
     },
   },
   {
@@ -134,6 +136,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       serve: 'error (e.g. the address is in use)',
       copy: 'error (e.g. a source blob fails authentication: the run is not copied, what was copied before stays)',
       drill: 'damage found: an object could not be restored or its bytes differ from the backup (each named), or error',
+      watch: 'error at start (e.g. the journal cannot be opened); a failed run is retried, never an exit',
     },
   },
   {
@@ -168,6 +171,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'key passwd': 'bad usage, an unencrypted repository, the two typed passwords differ, or the only key would go',
       copy: 'bad usage or policy (either one), an unknown group, the same repository twice, or a scoped catalog',
       drill: 'bad usage, nothing matched, or a selection outside a scoped catalog',
+      watch: 'bad usage or policy, an events address that is not loopback without --insecure-listen or is in use, no push token, or a scoped catalog',
     },
   },
   {
@@ -227,7 +231,8 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: 'interrupted (SIGINT/SIGTERM)',
     short: 'interrupted',
     // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
-    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy', 'drill'], {
+    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy', 'drill', 'watch'], {
+      watch: 'stopped by SIGINT/SIGTERM, and the run in progress was abandoned after --stop-grace (recorded as interrupted; its changes stay journaled)',
       copy: 'interrupted (runs copied so far stay; run copy again to continue)',
       prune: 'interrupted (the repository stays consistent)',
       serve: 'stopped by SIGINT/SIGTERM, its normal end (requests in flight get up to 10 seconds)',

@@ -23,6 +23,12 @@ function prepareStatements(catalog: Catalog) {
          WHERE o.bucket = @bucket AND o.key >= @lower AND o.key < @upper AND v.delete_marker = 0 LIMIT 1`,
       )
       .pluck(),
+    liveKeyCount: db
+      .prepare(
+        `SELECT count(*) FROM objects o JOIN versions v ON v.id = o.latest
+         WHERE o.bucket = @bucket AND o.key >= @lower AND o.key < @upper AND v.delete_marker = 0`,
+      )
+      .pluck(),
     objectOf: db.prepare('SELECT id FROM objects WHERE bucket = ? AND key = ?').pluck(),
     latestNullVersion: db.prepare(
       `SELECT v.id AS row, v.delete_marker AS deleteMarker, ${etagSql('v.etag')} AS etag, v.size AS size, ${lastModifiedSql('v')} AS lastModified FROM versions v
@@ -111,6 +117,16 @@ export function hasLiveKeys(catalog: Catalog, bucket: string, prefix: string): b
   const id = catalog.findBucketId(bucket);
   if (id === undefined) return false;
   return statementsOf(catalog).hasLiveKeys.get({ bucket: id, lower: prefix, upper: prefix + '\u{10FFFF}' }) !== undefined;
+}
+
+/**
+ * How many keys under `prefix` currently exist. A run driven by a key list (watch) sees only
+ * the keys it was given, so the anomaly shares of a partition are taken against this count.
+ */
+export function liveKeyCount(catalog: Catalog, bucket: string, prefix: string): number {
+  const id = catalog.findBucketId(bucket);
+  if (id === undefined) return 0;
+  return statementsOf(catalog).liveKeyCount.get({ bucket: id, lower: prefix, upper: prefix + '\u{10FFFF}' }) as number;
 }
 
 /** Columns in the order latestPage reads them (raw rows). */

@@ -11,6 +11,7 @@
 import { versionBeforeRun, versionByRow, type PreviousVersion } from '../catalog/anomaly-lookups.js';
 import type { AnomalyHistory, ObjectSignal, PartitionFinding, PartitionStats, RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { liveKeyCount } from '../catalog/backup-lookups.js';
 import type { LatestVersion } from '../catalog/types.js';
 import { anomalyScopeOf, type AnomalySettings } from '../policy/anomaly.js';
 import type { Group, Policy } from '../policy/types.js';
@@ -43,6 +44,8 @@ interface PartitionState {
   scope: Scope;
   validBytesAdded: number;
   deletedKeys: Set<string>;
+  /** Key-driven runs: the partition's live keys in the catalog before the run (replaces the listing's count). */
+  liveBefore?: number;
 }
 
 /**
@@ -68,8 +71,8 @@ export class AnomalyDetector {
    * A detector for a run of `group` over `sources`, or null when detection is off for every
    * prefix (`enabled: false`): then the run reads nothing extra.
    */
-  static create(catalog: Catalog, policy: Policy, group: Group, sources: readonly WatchedSource[], runSeq: number): AnomalyDetector | null {
-    const detector = new AnomalyDetector(catalog, runSeq);
+  static create(catalog: Catalog, policy: Policy, group: Group, sources: readonly WatchedSource[], runSeq: number, keyDriven = false): AnomalyDetector | null {
+    const detector = new AnomalyDetector(catalog, runSeq, keyDriven);
     for (const source of sources) {
       const scopes: Scope[] = [];
       for (const prefix of source.prefixes) {
@@ -87,6 +90,12 @@ export class AnomalyDetector {
     private readonly catalog: Catalog,
     /** The run's catalog sequence: its own records are not "the version before". */
     private readonly runSeq: number,
+    /**
+     * The run reads only a list of keys (watch): a partition's keys before the run are the
+     * catalog's live keys in it, counted when the run first touches it (before any of its own
+     * records there), not the keys the run happened to see.
+     */
+    private readonly keyDriven: boolean,
   ) {}
 
   /**
@@ -116,6 +125,7 @@ export class AnomalyDetector {
     if (state === undefined) {
       const stats = { bucket, partition, before: 0, added: 0, changed: 0, deleted: 0, bytesAdded: 0, bytesChanged: 0, bytesDeleted: 0, changedVerified: 0, signals: {} };
       state = { stats, scope, validBytesAdded: 0, deletedKeys: new Set() };
+      if (this.keyDriven) state.liveBefore = liveKeyCount(this.catalog, bucket, partition);
       ofBucket.set(partition, state);
     }
     return state;
@@ -237,7 +247,8 @@ export class AnomalyDetector {
     const partitions: PartitionStats[] = [];
     const findings: PartitionFinding[] = [];
     const states = [...this.partitions.values()].flatMap((m) => [...m.values()]).sort((a, b) => compare(a.stats.bucket, b.stats.bucket) || compare(a.stats.partition, b.stats.partition));
-    for (const { stats, scope, validBytesAdded } of states) {
+    for (const { stats, scope, validBytesAdded, liveBefore } of states) {
+      if (liveBefore !== undefined) stats.before = liveBefore;
       const changedAny = stats.added + stats.changed + stats.deleted > 0 || Object.keys(stats.signals).length > 0;
       if (!changedAny) continue;
       partitions.push({ ...stats, signals: { ...stats.signals } });

@@ -64,7 +64,7 @@ export class Archiver {
     // Without an encoder (a dry run reads nothing; tests), blobs are encoded in this thread.
     const enc = encoder ?? blobEncoder(opts.repo, 1);
     this.reader = packer === null ? null : new ObjectReader(new BlobSaver(opts.repo, opts.catalog, packer, counters, enc), opts.repo.chunker, counters, opts.signal);
-    this.detector = packer === null || runSeq === null ? null : AnomalyDetector.create(opts.catalog, opts.policy, opts.group, sources, runSeq);
+    this.detector = packer === null || runSeq === null ? null : AnomalyDetector.create(opts.catalog, opts.policy, opts.group, sources, runSeq, opts.keys !== undefined);
   }
 
   /**
@@ -76,6 +76,35 @@ export class Archiver {
   }
 
   async scanAll(): Promise<void> {
+    if (this.opts.keys !== undefined) this.scanKeys(this.opts.keys);
+    else this.scanPrefixes();
+    // Listings spawn more listings (sub-prefixes) and transfers: wait until none is left.
+    // Wait for both even after a failure, so nothing still writes while the run is finalized.
+    await this.listings.waitBelow(1);
+    await this.transfers.waitBelow(1);
+    this.throwIfFatal();
+    this.progress(true);
+  }
+
+  /**
+   * A key-driven run (BackupOptions.keys): each key is a listing of its own, the key as prefix,
+   * ending at the key itself ({ upTo: key }): the listing and the catalog cursor then hold that
+   * key only, and scan.ts decides new, changed, unchanged, deleted (absent from the listing) or,
+   * in a versioned bucket, each version and delete marker not yet catalogued (every version of
+   * a named key is listed: one key's versions are one request).
+   */
+  private scanKeys(keys: ReadonlyMap<string, Iterable<string>>): void {
+    for (const source of this.sources) {
+      const named = keys.get(source.bucket);
+      if (named === undefined) continue;
+      for (const key of new Set(named)) {
+        if (!source.prefixes.some((p) => key.startsWith(p))) continue;
+        this.listings.spawn(() => this.listLimit(() => this.scan(source, key, MAX_FANOUT_DEPTH, source.versioned === true, { upTo: key })));
+      }
+    }
+  }
+
+  private scanPrefixes(): void {
     const fullRun = this.sources.some((s) => s.versioned === true) && fullVersionListing(this.opts.catalog, this.opts.group.name, this.opts.fullVersions ?? false);
     let listedEveryVersion = true;
     for (const source of this.sources) {
@@ -91,12 +120,6 @@ export class Archiver {
       }
     }
     if (this.sources.some((s) => s.versioned === true)) this.counters.versionListing = listedEveryVersion ? 'full' : 'changed';
-    // Listings spawn more listings (sub-prefixes) and transfers: wait until none is left.
-    // Wait for both even after a failure, so nothing still writes while the run is finalized.
-    await this.listings.waitBelow(1);
-    await this.transfers.waitBelow(1);
-    this.throwIfFatal();
-    this.progress(true);
   }
 
   /** Waits until every stored object's record reached the catalog writer. */

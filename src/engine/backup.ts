@@ -73,6 +73,14 @@ export interface BackupOptions {
   encodeThreads?: number;
   /** Raw bytes encoded in the main thread before the threads start (tests: 0; encode-pool.ts IN_THREAD_BYTES). */
   encodeInThreadBytes?: number;
+  /**
+   * Back up only these keys (catalog name of the source → keys), as `lakeguard watch` does
+   * from change events: each key is listed alone (its versions, in a versioned bucket) and
+   * merge-joined with the catalog like any listing, so the run records exactly what a full
+   * listing would for it: a new or changed version, a delete marker, a deletion. Keys outside
+   * the source's prefixes are ignored; other keys are left as the catalog has them.
+   */
+  keys?: ReadonlyMap<string, Iterable<string>>;
 }
 
 /**
@@ -102,7 +110,8 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
   // Sources with `inventory:` list from their newest report (scratch files removed on every way out).
   // A shard loads only its range of each report (the range in each bucket: shards.ts).
   const shardRange = opts.shard?.range;
-  const inventories = await listFromInventories(sources, {
+  // A key-driven run lists its keys one by one, never from a report.
+  const inventories = await listFromInventories(opts.keys === undefined ? sources : [], {
     catalog,
     group: group.name,
     counters,

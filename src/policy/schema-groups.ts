@@ -9,12 +9,13 @@ import { bucketNameProblem, splitS3Url } from '../storage/s3-url.js';
 import type { AnomalyLevel } from './anomaly.js';
 import { checkAnomaly } from './schema-anomaly.js';
 import { checkCredentials } from './schema-credentials.js';
+import { checkContinuous, checkEvents } from './schema-continuous.js';
 import type { Group, Policy, Retention, Source } from './types.js';
 import { checkDuration, checkEndpoint, checkGlobList, checkLocalPath, checkRegion } from './values.js';
 import { read, withoutUndefined, type Checker, type Field } from './yaml-check.js';
 
-const GROUP_KEYS = ['name', 'sources', 'retention', 'anomaly'] as const;
-const SOURCE_KEYS = ['bucket', 'path', 'name', 'prefixes', 'exclude', 'endpoint', 'region', 'inventory', 'credentials', 'retention', 'anomaly'] as const;
+const GROUP_KEYS = ['name', 'sources', 'retention', 'anomaly', 'continuous'] as const;
+const SOURCE_KEYS = ['bucket', 'path', 'name', 'prefixes', 'exclude', 'endpoint', 'region', 'inventory', 'credentials', 'retention', 'anomaly', 'continuous', 'events'] as const;
 const PREFIX_KEYS = ['prefix', 'retention', 'anomaly'] as const;
 export const RETENTION_KEYS = [
   'keep_last',
@@ -76,6 +77,7 @@ function checkGroup(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], names:
 
   const retention = read(m, 'retention', (x) => checkRetention(c, x, floor));
   const anomaly = read(m, 'anomaly', (x) => checkAnomaly(c, x));
+  const continuous = read(m, 'continuous', (x) => checkContinuous(c, x));
   const groupFloor = (m.has('retention') ? floorOf(c, m.get('retention')!) : undefined) ?? floor;
 
   let sources: Source[] | undefined;
@@ -84,7 +86,7 @@ function checkGroup(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], names:
   else sources = checkSources(c, sourcesField, ctx, s3, groupFloor);
 
   if (c.problems.length > before || name === undefined || sources === undefined) return undefined;
-  return withoutUndefined({ name, sources, retention, anomaly });
+  return withoutUndefined({ name, sources, retention, anomaly, continuous });
 }
 
 function checkSources(c: Checker, f: Field, ctx: Context, s3: Policy['s3'], floor: Floor | undefined): Source[] | undefined {
@@ -146,8 +148,10 @@ function checkSource(
   const region = read(m, 'region', (x) => checkRegion(c, x));
   const inventory = read(m, 'inventory', (x) => checkInventoryUrl(c, x));
   const credentials = read(m, 'credentials', (x) => checkCredentials(c, x));
+  const events = read(m, 'events', (x) => checkEvents(c, x));
+  const continuous = read(m, 'continuous', (x) => checkContinuous(c, x));
   if (pathField !== undefined && bucketField === undefined) {
-    for (const key of ['endpoint', 'region', 'inventory', 'credentials'] as const) {
+    for (const key of ['endpoint', 'region', 'inventory', 'credentials', 'events'] as const) {
       const x = m.get(key);
       if (x !== undefined) c.report(x, 'only applies to bucket sources; remove it');
     }
@@ -178,7 +182,7 @@ function checkSource(
   const prefixRetention = withRetention.length === 0 ? undefined : Object.fromEntries(withRetention.map((p) => [p.value, p.retention!]));
   const withAnomaly = prefixes.filter((p) => p.anomaly !== undefined);
   const prefixAnomaly = withAnomaly.length === 0 ? undefined : Object.fromEntries(withAnomaly.map((p) => [p.value, p.anomaly!]));
-  const settings = { retention, prefixRetention, anomaly, prefixAnomaly };
+  const settings = { retention, prefixRetention, anomaly, prefixAnomaly, continuous };
   if (where.kind === 'path') return withoutUndefined({ kind: 'path' as const, path: where.path, name, prefixes: prefixList, exclude, ...settings });
   return withoutUndefined({
     kind: 's3' as const,
@@ -189,6 +193,7 @@ function checkSource(
     region: region ?? s3.region,
     inventory,
     credentials,
+    events,
     ...settings,
   });
 }

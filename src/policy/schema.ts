@@ -1,7 +1,7 @@
 /**
  * The lakeguard policy schema, top level: which keys exist where (and where a misplaced one
  * belongs), the keys that must never be in a policy (secrets), and the `version`, `repository`,
- * `s3`, `concurrency`, `retention`, `anomaly` (schema-anomaly.ts), `timezone` and `pricing` sections. The `groups` section is in
+ * `s3`, `concurrency`, `retention`, `anomaly` (schema-anomaly.ts), `continuous` (schema-continuous.ts), `timezone` and `pricing` sections. The `groups` section is in
  * schema-groups.ts, single values in values.ts; walking the YAML is yaml-check.ts's job.
  */
 import { isScalar } from 'yaml';
@@ -9,12 +9,13 @@ import { checkPricing } from './pricing.js';
 import { checkCredentials } from './schema-credentials.js';
 import { checkDrillSchedule, checkNotify } from './schema-operations.js';
 import { ANOMALY_KEYS, checkAnomaly } from './schema-anomaly.js';
+import { CONTINUOUS_KEYS, checkContinuous } from './schema-continuous.js';
 import { checkGroups, checkRetention, floorOf, RETENTION_KEYS, type Context } from './schema-groups.js';
 import { POLICY_DEFAULTS, type Policy, type RepositoryPolicy } from './types.js';
 import { checkEncryption, checkEndpoint, checkEnvName, checkLocalPath, checkPackSize, checkPackStorageClass, checkRegion, checkTimeZone, normalizeRepositoryUrl } from './values.js';
 import { describe, read, snakeCase, withoutUndefined, type Checker, type Field, type YamlCheckOptions } from './yaml-check.js';
 
-const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'anomaly', 'timezone', 'pricing', 'notify', 'drill'] as const;
+const ROOT_KEYS = ['version', 'repository', 's3', 'groups', 'concurrency', 'retention', 'anomaly', 'continuous', 'timezone', 'pricing', 'notify', 'drill'] as const;
 const REPOSITORY_KEYS = [
   'url',
   'endpoint',
@@ -39,8 +40,9 @@ const KEY_HOMES = new Map<string, string>([
   ...RETENTION_KEYS.map((k) => [k, 'groups[].retention'] as const),
   ...ANOMALY_KEYS.filter((k) => k !== 'deleted' && k !== 'added').map((k) => [k, 'anomaly'] as const),
   ...CONCURRENCY_KEYS.map((k) => [k, 'concurrency'] as const),
+  ...CONTINUOUS_KEYS.map((k) => [k, 'continuous'] as const),
   ...REPOSITORY_KEYS.filter((k) => k !== 'endpoint' && k !== 'region' && k !== 'credentials').map((k) => [k, 'repository'] as const),
-  ...(['bucket', 'path', 'prefixes', 'exclude'] as const).map((k) => [k, 'groups[].sources[]'] as const),
+  ...(['bucket', 'path', 'prefixes', 'exclude', 'events'] as const).map((k) => [k, 'groups[].sources[]'] as const),
   ...(['name', 'sources'] as const).map((k) => [k, 'groups[]'] as const),
 ]);
 
@@ -139,6 +141,7 @@ export function checkPolicy(c: Checker, contents: unknown, ctx: Context): Policy
 
   const retention = read(m, 'retention', (x) => checkRetention(c, x, undefined));
   const anomaly = read(m, 'anomaly', (x) => checkAnomaly(c, x));
+  const continuous = read(m, 'continuous', (x) => checkContinuous(c, x));
   const timezone = read(m, 'timezone', (x) => checkTimeZone(c, x)) ?? 'UTC';
   // Optional price table for `lakeguard cost` (src/policy/pricing.ts).
   const pricing = read(m, 'pricing', (x) => checkPricing(c, x, repository?.storageClass));
@@ -146,7 +149,7 @@ export function checkPolicy(c: Checker, contents: unknown, ctx: Context): Policy
   const drill = read(m, 'drill', (x) => checkDrillSchedule(c, x, ctx));
 
   if (repository === undefined || s3 === undefined || groups === undefined || concurrency === undefined) return undefined;
-  return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, anomaly, timezone, pricing, notify, drill });
+  return withoutUndefined({ version: 1 as const, file: ctx.file, repository, s3, groups, concurrency, retention, anomaly, continuous, timezone, pricing, notify, drill });
 }
 
 function checkVersion(c: Checker, f: Field): void {

@@ -6,6 +6,8 @@
 import type { AnomalyLevel } from './anomaly.js';
 import type { CredentialsSpec } from '../storage/credentials.js';
 import type { PriceTable } from './pricing.js';
+import type { ContinuousLevel } from './continuous.js';
+import type { EventsSpec } from './schema-continuous.js';
 
 export interface Policy {
   version: 1;
@@ -20,6 +22,8 @@ export interface Policy {
   retention?: Retention;
   /** Top-level `anomaly`: settings that groups, sources and prefixes inherit field by field (anomaly.ts). */
   anomaly?: AnomalyLevel;
+  /** Top-level `continuous`: watch's batching thresholds, inherited field by field (continuous.ts). */
+  continuous?: ContinuousLevel;
   /** IANA time zone in which retention buckets (hours, days, weeks, ...) are cut; default UTC. */
   timezone: string;
   /** The `pricing:` section with defaults filled in; absent when the policy has none (use DEFAULT_PRICES). */
@@ -117,6 +121,7 @@ export interface Group {
   sources: Source[];
   retention?: Retention;
   anomaly?: AnomalyLevel;
+  continuous?: ContinuousLevel;
 }
 
 /** Retention set on a source (`sources[].retention`) and on single prefixes (`prefixes: [{prefix, retention}]`). */
@@ -128,6 +133,8 @@ export interface SourceRetention {
   anomaly?: AnomalyLevel;
   /** Prefix → anomaly settings set on that prefix entry. */
   prefixAnomaly?: Record<string, AnomalyLevel>;
+  /** `continuous` set on the source (watch's thresholds, docs/watch.md). */
+  continuous?: ContinuousLevel;
 }
 
 /**
@@ -150,6 +157,8 @@ export interface S3Source extends SourceRetention {
   inventory?: string;
   /** YAML `credentials`: the identity that reads this bucket (and its inventory). */
   credentials?: CredentialsPolicy;
+  /** YAML `events`: where `lakeguard watch` hears of this bucket's changes (docs/watch.md). */
+  events?: EventsSpec;
 }
 /** A local directory (absolute path), used by the demo and tests. */
 export interface PathSource extends SourceRetention {

@@ -75,6 +75,11 @@ export function credentialsProvider(spec: CredentialsSpec | undefined, ctx: Cred
   return undefined;
 }
 
+/** The default AWS credential chain (environment, profile, instance or task role), cached. */
+export function defaultChainProvider(label: string): CredentialsProvider {
+  return cached(sdkProviders().fromNodeProviderChain(), label);
+}
+
 /** The profile whose shared-config settings (region, endpoint_url) the store's SDK client reads. */
 export function settingsProfile(spec: CredentialsSpec | undefined): string | undefined {
   return spec?.profile;

@@ -129,9 +129,9 @@ colour: blue
         policy.yaml:9:18 groups[0].retention.keep_latest: unknown key "keep_latest"; did you mean "keep_last"?
         policy.yaml:9:34 groups[0].retention.keepDaily: unknown key "keepDaily"; did you mean "keep_daily"?
         policy.yaml:9:48 groups[0].retention.keep_yearyl: unknown key "keep_yearyl"; did you mean "keep_yearly"?
-        policy.yaml:10:5 groups[0].keep_daily: "keep_daily" does not belong here; it goes under groups[].retention (allowed here: name, sources, retention, anomaly)
+        policy.yaml:10:5 groups[0].keep_daily: "keep_daily" does not belong here; it goes under groups[].retention (allowed here: name, sources, retention, anomaly, continuous)
         policy.yaml:11:1 concurency: unknown key "concurency"; did you mean "concurrency"?
-        policy.yaml:12:1 colour: unknown key "colour"; allowed here: version, repository, s3, groups, concurrency, retention, anomaly, timezone, pricing, notify, drill"
+        policy.yaml:12:1 colour: unknown key "colour"; allowed here: version, repository, s3, groups, concurrency, retention, anomaly, continuous, timezone, pricing, notify, drill"
     `);
   });
 
@@ -385,7 +385,7 @@ groups:
         policy.yaml:4:3 repository.access_key: secrets do not belong in the policy; remove this key: S3 credentials come from the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role), or from a \`credentials:\` section naming a profile, role_arn or credential_process (docs/permissions.md)
         policy.yaml:6:3 s3.aws_secret_access_key: secrets do not belong in the policy; remove this key: S3 credentials come from the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role), or from a \`credentials:\` section naming a profile, role_arn or credential_process (docs/permissions.md)
         policy.yaml:11:9 groups[0].sources[0].secretAccessKey: secrets do not belong in the policy; remove this key: S3 credentials come from the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, or an instance/task role), or from a \`credentials:\` section naming a profile, role_arn or credential_process (docs/permissions.md)
-        policy.yaml:12:5 groups[0].credentials: unknown key "credentials"; allowed here: name, sources, retention, anomaly
+        policy.yaml:12:5 groups[0].credentials: unknown key "credentials"; allowed here: name, sources, retention, anomaly, continuous
         policy.yaml:13:7 groups[0].credentials.secret: secrets do not belong in the policy; remove this key: the repository password comes from password_env, password_file or password_command, S3 credentials from the AWS credential chain or \`credentials:\`
         policy.yaml:14:7 groups[0].credentials.token: secrets do not belong in the policy; remove this key: the repository password comes from password_env, password_file or password_command, S3 credentials from the AWS credential chain or \`credentials:\`"
     `);

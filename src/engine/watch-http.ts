@@ -1,0 +1,106 @@
+/**
+ * Watch, part 5: the HTTP push endpoint (Ceph RGW topics with `push-endpoint`, or any sender
+ * of S3 event records). Every request must carry the shared token: `Authorization: Bearer
+ * <token>`, or `?token=<token>` in the URL (RGW posts to the push-endpoint URL as configured,
+ * so the token can ride in it; it is never logged). No token: 401; a wrong one: 403. A
+ * delivery is answered 200 only once its changes are journaled on disk; a body that is no
+ * event: 400; a journal that cannot be written: 503 (the sender retries).
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { errorMessage } from '../errors.js';
+import { parseDelivery, type ChangeEvent } from './watch-events.js';
+
+/** Larger than any delivery RGW or S3 sends (one record is ~1 KiB). */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export interface PushEndpointOptions {
+  host: string;
+  port: number;
+  /** The shared secret every push must carry. */
+  token: string;
+  /** Journals the changes; resolves once they are durable. */
+  ingest: (changes: ChangeEvent[]) => Promise<unknown>;
+  onWarning?: (message: string) => void;
+}
+
+export interface PushEndpoint {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function startPushEndpoint(opts: PushEndpointOptions): Promise<PushEndpoint> {
+  const expected = createHash('sha256').update(opts.token).digest();
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      opts.onWarning?.(`watch: push request failed: ${errorMessage(err)}`);
+      reply(res, 500, 'internal error');
+    });
+  });
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://watch');
+    const given = tokenOf(req, url);
+    if (given === undefined) return reply(res, 401, 'a token is required (Authorization: Bearer, or ?token=)');
+    // Compared as hashes: equal length, constant time.
+    if (!timingSafeEqual(createHash('sha256').update(given).digest(), expected)) return reply(res, 403, 'wrong token');
+    if (req.method !== 'POST' && req.method !== 'PUT') return reply(res, 405, 'POST S3 event records here');
+    const body = await readBody(req);
+    if (body === null) return reply(res, 413, 'body too large');
+    let changes: ChangeEvent[];
+    try {
+      changes = parseDelivery(JSON.parse(body.toString('utf8')) as unknown).events;
+    } catch (err) {
+      return reply(res, 400, `not an S3 event notification: ${errorMessage(err)}`);
+    }
+    try {
+      await opts.ingest(changes);
+    } catch (err) {
+      opts.onWarning?.(`watch: cannot journal ${changes.length} changes: ${errorMessage(err)}`);
+      return reply(res, 503, 'cannot journal the changes; retry');
+    }
+    reply(res, 200, '');
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return {
+    url: `http://${host}:${port}/`,
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function tokenOf(req: IncomingMessage, url: URL): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth !== undefined && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
+  return url.searchParams.get('token') ?? undefined;
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return null;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function reply(res: ServerResponse, status: number, text: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,210 @@
+/**
+ * Watch, part 2: the journal of pending changes. An append-only file of JSON lines next to
+ * the catalog (`<catalog>.watch-journal`): a pushed event is acknowledged only once its line is
+ * on disk (fsync), and forgotten only once the run that covers it is committed, so a crash or
+ * a restart loses no change. Lines:
+ *   {"s":7,"g":"lake","b":"raw","k":"a/b.parquet","i":"<id>","t":1765000000000}   a change
+ *   {"done":7,"g":"lake"}                  every change of group lake up to line 7 is backed up
+ * A file and not a catalog table: the catalog is rebuilt from the repository at will (it is a
+ * cache), and its writes belong to runs under the repository lock; the journal is this host's
+ * own queue, written many times a second by the listener while a run holds the catalog.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, ftruncateSync, writeSync } from 'node:fs';
+
+export interface JournalEntry {
+  /** Position in the journal; a group's `done` mark covers every entry of it up to here. */
+  seq: number;
+  group: string;
+  bucket: string;
+  key: string;
+  /** The change's identity (watch-events.ts): the same change delivered again is dropped. */
+  id: string;
+  /** When it arrived (ms since epoch, the watcher's clock). */
+  at: number;
+}
+
+interface EntryLine {
+  s: number;
+  g: string;
+  b: string;
+  k: string;
+  i: string;
+  t: number;
+}
+interface DoneLine {
+  done: number;
+  g: string;
+}
+
+/** Rewrite the file (pending lines only) when this many lines are committed history. */
+const COMPACT_AFTER_LINES = 10_000;
+
+export class WatchJournal {
+  private fd: number;
+  private nextSeq = 1;
+  /** Pending entries in journal order, by id. */
+  private readonly pendingById = new Map<string, JournalEntry>();
+  private committedLines = 0;
+  /** Lines waiting for the next group write (appendDurable), and their waiters. */
+  private queued: string[] = [];
+  private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private flushScheduled = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly fsync: boolean,
+  ) {
+    this.fd = -1;
+  }
+
+  /**
+   * Opens (or creates) the journal and replays it: what it holds that no `done` line covers is
+   * pending. A torn last line (the process died while writing it) was never acknowledged: it is
+   * cut off before anything is appended.
+   */
+  static open(path: string, opts: { fsync?: boolean } = {}): WatchJournal {
+    const journal = new WatchJournal(path, opts.fsync ?? true);
+    journal.replay();
+    return journal;
+  }
+
+  private replay(): void {
+    const text = existsSync(this.path) ? readFileSync(this.path, 'utf8') : '';
+    const entries: JournalEntry[] = [];
+    const done = new Map<string, number>();
+    let good = 0;
+    // The part after the last newline is a torn line (or nothing): it was never acknowledged.
+    const lines = text.split('\n').slice(0, -1);
+    for (const line of lines) {
+      let parsed: EntryLine | DoneLine;
+      try {
+        parsed = JSON.parse(line) as EntryLine | DoneLine;
+      } catch {
+        break; // torn in the middle: nothing after it was acknowledged either
+      }
+      good += Buffer.byteLength(line) + 1;
+      if ('done' in parsed) done.set(parsed.g, Math.max(done.get(parsed.g) ?? 0, parsed.done));
+      else entries.push({ seq: parsed.s, group: parsed.g, bucket: parsed.b, key: parsed.k, id: parsed.i, at: parsed.t });
+    }
+    for (const e of entries) {
+      this.nextSeq = Math.max(this.nextSeq, e.seq + 1);
+      if (e.seq <= (done.get(e.group) ?? 0)) this.committedLines++;
+      else if (!this.pendingById.has(e.id)) this.pendingById.set(e.id, e);
+    }
+    this.fd = openSync(this.path, existsSync(this.path) ? 'r+' : 'w+');
+    // Cut a torn tail, then append from the end.
+    ftruncateSync(this.fd, good);
+    if (this.fsync) fsyncSync(this.fd);
+    this.appendAt = good;
+  }
+
+  private appendAt = 0;
+
+  /** Pending entries, oldest first. */
+  pending(): JournalEntry[] {
+    return [...this.pendingById.values()];
+  }
+
+  /** The pending entry with this id (a change delivered again maps to it). */
+  pendingEntry(id: string): JournalEntry | undefined {
+    return this.pendingById.get(id);
+  }
+
+  /**
+   * Records changes; resolves once they are on disk. Writes arriving together are joined into
+   * one write and one fsync (a push endpoint receives one request per change). Changes already
+   * pending are not written again.
+   */
+  appendDurable(changes: Omit<JournalEntry, 'seq'>[]): Promise<JournalEntry[]> {
+    const added: JournalEntry[] = [];
+    for (const c of changes) {
+      if (this.pendingById.has(c.id)) continue;
+      const entry = { ...c, seq: this.nextSeq++ };
+      this.pendingById.set(entry.id, entry);
+      added.push(entry);
+      const line: EntryLine = { s: entry.seq, g: entry.group, b: entry.bucket, k: entry.key, i: entry.id, t: entry.at };
+      this.queued.push(JSON.stringify(line));
+    }
+    if (added.length === 0 && this.queued.length === 0) return Promise.resolve(added);
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    }).then(() => added);
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const lines = this.queued;
+    const waiters = this.waiters;
+    this.queued = [];
+    this.waiters = [];
+    try {
+      this.write(lines);
+      for (const w of waiters) w.resolve();
+    } catch (err) {
+      for (const w of waiters) w.reject(err);
+    }
+  }
+
+  private write(lines: string[]): void {
+    if (lines.length === 0) return;
+    const data = Buffer.from(lines.join('\n') + '\n');
+    let written = 0;
+    while (written < data.length) written += writeSync(this.fd, data, written, data.length - written, this.appendAt + written);
+    this.appendAt += data.length;
+    if (this.fsync) fsyncSync(this.fd);
+  }
+
+  /**
+   * Marks every pending entry of `group` up to `upToSeq` as backed up (the run that covered
+   * them is committed). Durable before it returns.
+   */
+  commit(group: string, upToSeq: number): void {
+    let removed = 0;
+    for (const [id, e] of this.pendingById) {
+      if (e.group === group && e.seq <= upToSeq) {
+        this.pendingById.delete(id);
+        removed++;
+      }
+    }
+    this.committedLines += removed;
+    if (this.pendingById.size === 0 && this.queued.length === 0) {
+      // Nothing left: an empty file says the same as the whole history.
+      ftruncateSync(this.fd, 0);
+      if (this.fsync) fsyncSync(this.fd);
+      this.appendAt = 0;
+      this.committedLines = 0;
+      return;
+    }
+    this.write([JSON.stringify({ done: upToSeq, g: group } satisfies DoneLine)]);
+    if (this.committedLines >= COMPACT_AFTER_LINES) this.compact();
+  }
+
+  /** Rewrites the file with the pending entries only (a new file renamed over the old one). */
+  private compact(): void {
+    const tmp = `${this.path}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      const lines = this.pending().map((e) => JSON.stringify({ s: e.seq, g: e.group, b: e.bucket, k: e.key, i: e.id, t: e.at } satisfies EntryLine));
+      const data = Buffer.from(lines.length === 0 ? '' : lines.join('\n') + '\n');
+      writeSync(fd, data);
+      if (this.fsync) fsyncSync(fd);
+      this.appendAt = data.length;
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.path);
+    closeSync(this.fd);
+    this.fd = openSync(this.path, 'r+');
+    this.committedLines = 0;
+  }
+
+  close(): void {
+    if (this.queued.length > 0) this.flush();
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
