@@ -357,12 +357,12 @@ concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
  * suspect: issue 19), which its callers record.
  * @param {string} name
  * @param {string[]} args
- * @param {{ policy?: string, catalog?: string, cacheDir?: string, okCodes?: number[] }} [options]
+ * @param {{ policy?: string, catalog?: string, cacheDir?: string, okCodes?: number[], env?: Record<string, string> }} [options]
  */
-async function lakeguard(name, args, { policy = policyFile, catalog = catalogFile, cacheDir = join(work, 'cache'), okCodes = args[0] === 'backup' ? [0, 4] : [0] } = {}) {
+async function lakeguard(name, args, { policy = policyFile, catalog = catalogFile, cacheDir = join(work, 'cache'), okCodes = args[0] === 'backup' ? [0, 4] : [0], env = {} } = {}) {
   const profile = profileDir ? { LAKEGUARD_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profileDir} --cpu-prof-name=${name}.cpuprofile` } : {};
   const m = await runMeasured(BIN, ['--policy', policy, '--catalog', catalog, '--json', ...args], {
-    env: { ...nodeEnv(), ...awsEnv(), ...profile, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: cacheDir },
+    env: { ...nodeEnv(), ...awsEnv(), ...profile, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: cacheDir, ...env },
     workDir: work,
     name: `lakeguard-${name}`,
   });
@@ -512,6 +512,16 @@ if (withScenarios) {
     return row('incremental-nochange', 'lakeguard', m, fields);
   });
   await step('restore-full', 'lakeguard', () => lakeguardRestore('restore-full', ['--bucket', srcBucket, '--to', `s3://${buckets.restore}/full/`], ds.small.length + ds.large.length));
+  if (withBaselines) {
+    // (e) the limit of a restore to S3: the lean GET+PUT copy loop of the same objects, the
+    // same requests in flight, each body held in memory and PUT with its Content-MD5.
+    await step('copy-loop', 'lean-get-put', async () => {
+      const all = keyFile('all', [...ds.small, ...ds.large].map((e) => e.key));
+      const { m, out } = await runTool('copy-loop', 'raw-get.mjs', ['--bucket', srcBucket, '--keys', all, '--concurrency', String(concurrency), '--client', 'lean', '--engine-dir', ENGINE, '--put-bucket', buckets.restore, '--put-prefix', 'copy/']);
+      if (out.objects !== ds.small.length + ds.large.length || out.requests.put !== out.objects) throw new Error(`copied ${out.objects} objects with ${out.requests.put} PUTs`);
+      return row('copy-loop', 'lean-get-put', m, { objects: out.objects, bytes: out.bytes, requests: out.requests });
+    });
+  }
   const single = ds.small[Math.floor(ds.small.length / 2)];
   await step('restore-single', 'lakeguard', async () => {
     const r = await lakeguardRestore('restore-single', ['--bucket', srcBucket, '--key', single.key, '--to', `s3://${buckets.restore}/single/`], 1);
@@ -526,6 +536,77 @@ if (withScenarios) {
     const r = await lakeguardRestore('restore-prefix', ['--bucket', srcBucket, '--prefix', prefix, '--to', `s3://${buckets.restore}/prefix/`], inPrefix);
     r.extra.prefix = prefix;
     return r;
+  });
+}
+
+/**
+ * Issue 22: lakeguard against restic on the same local files (the small objects, downloaded):
+ * `seed-dir` (a path source, into the same S3 server through the same counting proxy as
+ * restic's backup) against `restic-small`; `restore-dir-local` of that run to an empty directory
+ * against `restic-restore` of restic's small snapshot to another.
+ */
+async function localDirectoryScenarios({ dir, repo, env, resticFlags, proxy }) {
+  const root = join(dir, 'small');
+  /** One seed of the files into a repository of its own; `threads`: LAKEGUARD_THREADS. */
+  const seedDir = async (name, threads) => {
+    const policy = join(work, `lakeguard-${name}.yaml`);
+    writeFileSync(
+      policy,
+      `version: 1
+repository:
+  url: s3://${buckets.repo}/${name}
+  endpoint: ${proxy.endpoint}
+groups:
+  - name: dir
+    sources:
+      - path: ${root}
+        name: lake
+concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
+`,
+    );
+    const options = { policy, catalog: join(work, `catalog-${name}`, 'catalog.db'), cacheDir: join(work, `cache-${name}`), env: { LAKEGUARD_THREADS: threads } };
+    mkdirSync(dirname(options.catalog), { recursive: true });
+    await lakeguard(`${name}-init`, ['init'], options);
+    let runId;
+    await step(name, 'lakeguard', async () => {
+      proxy.take();
+      const { m, summaries } = await lakeguard(name, ['backup'], options);
+      const counts = proxy.take();
+      const s = summaries.at(-1);
+      if (!s || s.counters.objectsNew !== ds.small.length) throw new Error(`seed of the directory recorded ${s?.counters.objectsNew} new objects, expected ${ds.small.length}`);
+      runId = s.runId;
+      return row(name, 'lakeguard', m, { objects: s.counters.objectsSeen, bytes: s.counters.bytesRead, requests: counts, engineMs: s.counters.durationMs, extra: { counters: s.counters, threads } });
+    });
+    return { runId, options };
+  };
+  // The encode pool (issue 22): the same seed with every encode in the main thread, and with
+  // one encode thread per core (engines before the pool ignore the setting).
+  await seedDir('seed-dir-1thread', '1');
+  const { runId, options } = await seedDir('seed-dir', 'auto');
+  if (runId === undefined) return;
+  await step('restore-dir-local', 'lakeguard', async () => {
+    const target = join(work, 'restore-dir-local');
+    const { m, summaries } = await lakeguard('restore-dir-local', ['restore', '--run', runId, '--group', 'dir', '--to-dir', target], options);
+    const s = summaries.at(-1);
+    if (!s || s.restored !== ds.small.length || s.failed > 0) throw new Error(`restore --to-dir restored ${s?.restored} objects (${s?.failed} failed), expected ${ds.small.length}`);
+    const probe = ds.small[Math.floor(ds.small.length / 3)];
+    if (!readFileSync(join(target, probe.key)).equals(smallBody(ds, probe))) throw new Error(`restored ${probe.key} differs from the source`);
+    rmSync(target, { recursive: true, force: true });
+    return row('restore-dir-local', 'lakeguard', m, { objects: s.restored, bytes: s.bytes, requests: s.requests, engineMs: s.durationMs });
+  });
+  await step('restic-restore', 'restic', async () => {
+    const snapshot = rows.find((x) => x.name === 'restic-small' && x.ok)?.extra.summary.snapshot_id;
+    if (snapshot === undefined) throw new Error('no restic snapshot of the small files');
+    const target = join(work, 'restic-restore');
+    proxy.take();
+    const m = await runMeasured('restic', ['-r', repo, 'restore', snapshot, '--target', target, ...resticFlags], { env, workDir: work, name: 'restic-restore' });
+    const counts = proxy.take();
+    if (m.code !== 0) throw new Error(`restic restore exited ${m.code}: ${m.stderr.slice(-1500)}`);
+    const probe = ds.small[Math.floor(ds.small.length / 3)];
+    const found = spawnSync('find', [target, '-type', 'f', '-path', `*/${probe.key}`], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+    if (!found || !readFileSync(found).equals(smallBody(ds, probe))) throw new Error(`restic restored ${probe.key} differently (or not at all)`);
+    rmSync(target, { recursive: true, force: true });
+    return row('restic-restore', 'restic', m, { objects: ds.small.length, bytes: ds.smallBytes, requests: counts, extra: { proxy: counts } });
   });
 }
 
@@ -607,6 +688,7 @@ if (withSlowBaselines) {
           return row(name, 'restic', m, { objects: summary.total_files_processed, bytes: summary.total_bytes_processed, requests: counts, storedBytes: stored, extra: { summary, proxy: counts } });
         });
       }
+      await localDirectoryScenarios({ dir, repo, env, resticFlags, proxy });
       rmSync(dir, { recursive: true, force: true });
     });
     // restic's own row is the two sub-rows; drop the wrapper if it succeeded.

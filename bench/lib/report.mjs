@@ -44,6 +44,12 @@ export function ratios(rows) {
     const [cpuN, cpu1] = [cpu(x), cpu(r['shards-1'])];
     if (cpuN && cpu1) add(`shards-${n}/shards-1 CPU per object`, cpuN / cpu1, `lakeguard CPU per object, ${n} shard processes ÷ 1 process (>1: what sharding costs)`);
   }
+  // Issue 22's restore and local-file targets (>= 0.8, >= 2, >= 1, >= 1).
+  if (r['restore-full'] && r['copy-loop']) add('copy-loop/restore-full time', r['copy-loop'].wallMs / r['restore-full'].wallMs, 'lean GET+PUT copy loop time ÷ full restore time, same objects (>= 0.8 wanted; >1: lakeguard faster)');
+  if (r['restore-full'] && r['rclone-copy']) add('rclone/restore-full time', r['rclone-copy'].wallMs / r['restore-full'].wallMs, 'rclone copy time ÷ full restore time (>= 2 wanted)');
+  if (r['restore-dir-local'] && r['restic-restore']) add('restic-restore/restore-dir-local time', r['restic-restore'].wallMs / r['restore-dir-local'].wallMs, 'restic restore time ÷ lakeguard restore --to-dir time, same small files (>= 1 wanted)');
+  if (r['seed-dir'] && r['seed-dir-1thread']) add('seed-dir/seed-dir-1thread objects/s', r['seed-dir'].objectsPerS / r['seed-dir-1thread'].objectsPerS, 'seed of local files with LAKEGUARD_THREADS=auto ÷ with LAKEGUARD_THREADS=1 (>= 1.6 wanted on 2 cores)');
+  if (r['seed-dir'] && r['restic-small']) add('restic-small/seed-dir time', r['restic-small'].wallMs / r['seed-dir'].wallMs, 'restic backup time ÷ lakeguard seed time, same local files, same proxy (>= 1 wanted)');
   if (r['restore-full'] && r['raw-get-small'] && r['raw-get-large']) add('restore-full/raw-get time', r['restore-full'].wallMs / (r['raw-get-small'].wallMs + r['raw-get-large'].wallMs), 'full restore time ÷ raw GET time of all objects');
   return out;
 }

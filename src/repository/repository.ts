@@ -24,7 +24,7 @@ import {
   type RepositoryConfig,
 } from './config.js';
 import {
-  blobId,
+  blobIdBytes,
   defaultKdfParams,
   deriveKey,
   generateMasterKeys,
@@ -416,13 +416,18 @@ export class Repository {
   // ---- blobs -------------------------------------------------------------------------
 
   blobId(raw: Uint8Array): Buffer {
-    return Buffer.from(blobId(this.keys?.macKey ?? null, raw), 'hex');
+    return blobIdBytes(this.keys?.macKey ?? null, raw);
   }
 
   encodeBlob(raw: Uint8Array, type: BlobType, id: Buffer = this.blobId(raw)): EncodedBlob {
     const { data, compressed } = compressBlob(raw, this.config.compression.level);
     const stored = this.keys === null ? data : seal(this.keys.encKey, data, id);
     return { id, type, stored, compressed, rawLength: raw.length };
+  }
+
+  /** What encodeBlob needs besides the blob, for the encode threads (encode-pool.ts). */
+  encodeSettings(): { encKey: Uint8Array | null; level: number } {
+    return { encKey: this.keys === null ? null : new Uint8Array(this.keys.encKey), level: this.config.compression.level };
   }
 
   /** Decodes one stored blob and checks that its content hashes to its id: every byte is authenticated. */
