@@ -12,6 +12,7 @@
 //                    [--anomaly-repeats N] [--timing-repeats N] [--skip-incident | --incident-only]
 //                    [--shard-repeats N] [--skip-shards | --shards-only] [--skip-serve | --serve-only]
 //                    [--watch-only [--watch-rate 1000] [--watch-seconds 20]]
+//                    [--skip-versioned | --versioned-only]
 //
 // `npm run bench` builds first; `node bench/run.mjs` alone uses the existing dist/.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -26,6 +27,7 @@ import { startProxy } from './lib/proxy.mjs';
 import { runIncidentScenarios } from './lib/incident.mjs';
 import { runShardScenarios } from './lib/shards.mjs';
 import { runServeScenarios } from './lib/serve.mjs';
+import { runVersionedScenarios } from './lib/versioned.mjs';
 import { checkTargets, formatTable, rate, ratios, table } from './lib/report.mjs';
 import { S3, dropBucket, ensureBucket, getBytes, listAll, s3Client } from './lib/s3.mjs';
 import { applyMutation, dropMarker, ensureDataset, META_BUCKET, revertMutation, sourceBucketName } from './lib/upload.mjs';
@@ -62,11 +64,13 @@ const { values: opts } = parseArgs({
     'watch-only': { type: 'boolean', default: false },
     'watch-rate': { type: 'string', default: '1000' },
     'watch-seconds': { type: 'string', default: '20' },
+    'skip-versioned': { type: 'boolean', default: false },
+    'versioned-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opts.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 15).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
   process.exit(0);
 }
 
@@ -86,11 +90,11 @@ if (!(scale > 0) || !Number.isInteger(seed) || !(concurrency > 0) || !(Number.is
   console.error('bench: --scale must be > 0, --seed an integer, --concurrency > 0, --timing-repeats an integer > 0');
   process.exit(2);
 }
-const mode = opts['serve-only'] ? 'serve-only' : opts['shards-only'] ? 'shards-only' : opts['incident-only'] ? 'incident-only' : opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
+const mode = opts['versioned-only'] ? 'versioned-only' : opts['serve-only'] ? 'serve-only' : opts['shards-only'] ? 'shards-only' : opts['incident-only'] ? 'incident-only' : opts['seed-only'] ? 'seed-only' : opts['lakeguard-only'] ? 'lakeguard-only' : opts.quick ? 'quick' : 'full';
 const withBaselines = mode === 'full' || mode === 'quick';
 const withSlowBaselines = mode === 'full';
 // The main data set: its upload, seeds and scenarios (not with --incident-only, --shards-only).
-const withMainSet = mode !== 'incident-only' && mode !== 'shards-only';
+const withMainSet = mode !== 'incident-only' && mode !== 'shards-only' && mode !== 'versioned-only';
 const withScenarios = mode !== 'seed-only' && mode !== 'serve-only' && withMainSet;
 const withIncident = (withScenarios || mode === 'incident-only') && !opts['skip-incident'];
 // Issue 20's shard processes: in the full run and with --shards-only (not in --quick runs,
@@ -98,6 +102,9 @@ const withIncident = (withScenarios || mode === 'incident-only') && !opts['skip-
 const withShards = (mode === 'full' || mode === 'lakeguard-only' || mode === 'shards-only') && !opts['skip-shards'];
 // Issue 21's serve: on the seed of the small objects (--serve-only seeds only those).
 const withServe = (mode === 'full' || mode === 'lakeguard-only' || mode === 'serve-only') && !opts['skip-serve'];
+// Issue 22's versioned bucket (2,000 keys x 5, then 10 versions): in the full and --lakeguard-only
+// runs and with --versioned-only (not in --quick ones: 20,000 PUTs of its own).
+const withVersioned = (mode === 'full' || mode === 'lakeguard-only' || mode === 'versioned-only') && !opts['skip-versioned'];
 
 const T0 = performance.now();
 const log = (msg) => process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(0)}s] ${msg}\n`);
@@ -358,12 +365,12 @@ concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
  * suspect: issue 19), which its callers record.
  * @param {string} name
  * @param {string[]} args
- * @param {{ policy?: string, catalog?: string, cacheDir?: string, okCodes?: number[] }} [options]
+ * @param {{ policy?: string, catalog?: string, cacheDir?: string, okCodes?: number[], env?: Record<string, string> }} [options]
  */
-async function lakeguard(name, args, { policy = policyFile, catalog = catalogFile, cacheDir = join(work, 'cache'), okCodes = args[0] === 'backup' ? [0, 4] : [0] } = {}) {
+async function lakeguard(name, args, { policy = policyFile, catalog = catalogFile, cacheDir = join(work, 'cache'), okCodes = args[0] === 'backup' ? [0, 4] : [0], env = {} } = {}) {
   const profile = profileDir ? { LAKEGUARD_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profileDir} --cpu-prof-name=${name}.cpuprofile` } : {};
   const m = await runMeasured(BIN, ['--policy', policy, '--catalog', catalog, '--json', ...args], {
-    env: { ...nodeEnv(), ...awsEnv(), ...profile, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: cacheDir },
+    env: { ...nodeEnv(), ...awsEnv(), ...profile, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: cacheDir, ...env },
     workDir: work,
     name: `lakeguard-${name}`,
   });
@@ -513,6 +520,16 @@ if (withScenarios) {
     return row('incremental-nochange', 'lakeguard', m, fields);
   });
   await step('restore-full', 'lakeguard', () => lakeguardRestore('restore-full', ['--bucket', srcBucket, '--to', `s3://${buckets.restore}/full/`], ds.small.length + ds.large.length));
+  if (withBaselines) {
+    // (e) the limit of a restore to S3: the lean GET+PUT copy loop of the same objects, the
+    // same requests in flight, each body held in memory and PUT with its Content-MD5.
+    await step('copy-loop', 'lean-get-put', async () => {
+      const all = keyFile('all', [...ds.small, ...ds.large].map((e) => e.key));
+      const { m, out } = await runTool('copy-loop', 'raw-get.mjs', ['--bucket', srcBucket, '--keys', all, '--concurrency', String(concurrency), '--client', 'lean', '--engine-dir', ENGINE, '--put-bucket', buckets.restore, '--put-prefix', 'copy/']);
+      if (out.objects !== ds.small.length + ds.large.length || out.requests.put !== out.objects) throw new Error(`copied ${out.objects} objects with ${out.requests.put} PUTs`);
+      return row('copy-loop', 'lean-get-put', m, { objects: out.objects, bytes: out.bytes, requests: out.requests });
+    });
+  }
   const single = ds.small[Math.floor(ds.small.length / 2)];
   await step('restore-single', 'lakeguard', async () => {
     const r = await lakeguardRestore('restore-single', ['--bucket', srcBucket, '--key', single.key, '--to', `s3://${buckets.restore}/single/`], 1);
@@ -527,6 +544,77 @@ if (withScenarios) {
     const r = await lakeguardRestore('restore-prefix', ['--bucket', srcBucket, '--prefix', prefix, '--to', `s3://${buckets.restore}/prefix/`], inPrefix);
     r.extra.prefix = prefix;
     return r;
+  });
+}
+
+/**
+ * Issue 22: lakeguard against restic on the same local files (the small objects, downloaded):
+ * `seed-dir` (a path source, into the same S3 server through the same counting proxy as
+ * restic's backup) against `restic-small`; `restore-dir-local` of that run to an empty directory
+ * against `restic-restore` of restic's small snapshot to another.
+ */
+async function localDirectoryScenarios({ dir, repo, env, resticFlags, proxy }) {
+  const root = join(dir, 'small');
+  /** One seed of the files into a repository of its own; `threads`: LAKEGUARD_THREADS. */
+  const seedDir = async (name, threads) => {
+    const policy = join(work, `lakeguard-${name}.yaml`);
+    writeFileSync(
+      policy,
+      `version: 1
+repository:
+  url: s3://${buckets.repo}/${name}
+  endpoint: ${proxy.endpoint}
+groups:
+  - name: dir
+    sources:
+      - path: ${root}
+        name: lake
+concurrency: { list: ${listConcurrency}, transfer: ${concurrency} }
+`,
+    );
+    const options = { policy, catalog: join(work, `catalog-${name}`, 'catalog.db'), cacheDir: join(work, `cache-${name}`), env: { LAKEGUARD_THREADS: threads } };
+    mkdirSync(dirname(options.catalog), { recursive: true });
+    await lakeguard(`${name}-init`, ['init'], options);
+    let runId;
+    await step(name, 'lakeguard', async () => {
+      proxy.take();
+      const { m, summaries } = await lakeguard(name, ['backup'], options);
+      const counts = proxy.take();
+      const s = summaries.at(-1);
+      if (!s || s.counters.objectsNew !== ds.small.length) throw new Error(`seed of the directory recorded ${s?.counters.objectsNew} new objects, expected ${ds.small.length}`);
+      runId = s.runId;
+      return row(name, 'lakeguard', m, { objects: s.counters.objectsSeen, bytes: s.counters.bytesRead, requests: counts, engineMs: s.counters.durationMs, extra: { counters: s.counters, threads } });
+    });
+    return { runId, options };
+  };
+  // The encode pool (issue 22): the same seed with every encode in the main thread, and with
+  // one encode thread per core (engines before the pool ignore the setting).
+  await seedDir('seed-dir-1thread', '1');
+  const { runId, options } = await seedDir('seed-dir', 'auto');
+  if (runId === undefined) return;
+  await step('restore-dir-local', 'lakeguard', async () => {
+    const target = join(work, 'restore-dir-local');
+    const { m, summaries } = await lakeguard('restore-dir-local', ['restore', '--run', runId, '--group', 'dir', '--to-dir', target], options);
+    const s = summaries.at(-1);
+    if (!s || s.restored !== ds.small.length || s.failed > 0) throw new Error(`restore --to-dir restored ${s?.restored} objects (${s?.failed} failed), expected ${ds.small.length}`);
+    const probe = ds.small[Math.floor(ds.small.length / 3)];
+    if (!readFileSync(join(target, probe.key)).equals(smallBody(ds, probe))) throw new Error(`restored ${probe.key} differs from the source`);
+    rmSync(target, { recursive: true, force: true });
+    return row('restore-dir-local', 'lakeguard', m, { objects: s.restored, bytes: s.bytes, requests: s.requests, engineMs: s.durationMs });
+  });
+  await step('restic-restore', 'restic', async () => {
+    const snapshot = rows.find((x) => x.name === 'restic-small' && x.ok)?.extra.summary.snapshot_id;
+    if (snapshot === undefined) throw new Error('no restic snapshot of the small files');
+    const target = join(work, 'restic-restore');
+    proxy.take();
+    const m = await runMeasured('restic', ['-r', repo, 'restore', snapshot, '--target', target, ...resticFlags], { env, workDir: work, name: 'restic-restore' });
+    const counts = proxy.take();
+    if (m.code !== 0) throw new Error(`restic restore exited ${m.code}: ${m.stderr.slice(-1500)}`);
+    const probe = ds.small[Math.floor(ds.small.length / 3)];
+    const found = spawnSync('find', [target, '-type', 'f', '-path', `*/${probe.key}`], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+    if (!found || !readFileSync(found).equals(smallBody(ds, probe))) throw new Error(`restic restored ${probe.key} differently (or not at all)`);
+    rmSync(target, { recursive: true, force: true });
+    return row('restic-restore', 'restic', m, { objects: ds.small.length, bytes: ds.smallBytes, requests: counts, extra: { proxy: counts } });
   });
 }
 
@@ -608,6 +696,7 @@ if (withSlowBaselines) {
           return row(name, 'restic', m, { objects: summary.total_files_processed, bytes: summary.total_bytes_processed, requests: counts, storedBytes: stored, extra: { summary, proxy: counts } });
         });
       }
+      await localDirectoryScenarios({ dir, repo, env, resticFlags, proxy });
       rmSync(dir, { recursive: true, force: true });
     });
     // restic's own row is the two sub-rows; drop the wrapper if it succeeded.
@@ -712,6 +801,12 @@ if (withIncident) {
 if (withShards) {
   const repeats = opts['shard-repeats'] !== undefined ? Number(opts['shard-repeats']) : 1;
   await runShardScenarios({ s3, ds, tag, work, repoBucket: buckets.repo, concurrency, listConcurrency, repeats, meta, log, step, row, lakeguard });
+}
+
+// Issue 22: a versioned bucket's no-change incremental against a listing of its current keys.
+if (withVersioned) {
+  await ensureBucket(s3, buckets.repo);
+  await runVersionedScenarios({ s3, ds, tag, work, repoBucket: buckets.repo, engineDir: ENGINE, concurrency, listConcurrency, meta, log, step, row, lakeguard, runTool });
 }
 
 // Issue 21: serve on the seed of the small objects (bench/lib/serve.mjs).

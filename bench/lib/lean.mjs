@@ -32,6 +32,7 @@ export async function leanClient({ engineDir, endpoint, bucket, sockets }) {
     );
     return {
       getObject: (key) => transport.getObject(key, {}),
+      putObject: (key, body, md5) => transport.putObject(key, body, { ContentMD5: md5 }),
       listPage: (opts) => transport.listObjectsV2(opts),
       destroy: () => agent.destroy(),
     };

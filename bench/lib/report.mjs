@@ -44,6 +44,12 @@ export function ratios(rows) {
     const [cpuN, cpu1] = [cpu(x), cpu(r['shards-1'])];
     if (cpuN && cpu1) add(`shards-${n}/shards-1 CPU per object`, cpuN / cpu1, `lakeguard CPU per object, ${n} shard processes ÷ 1 process (>1: what sharding costs)`);
   }
+  // Issue 22's restore and local-file targets (>= 0.8, >= 2, >= 1, >= 1).
+  if (r['restore-full'] && r['copy-loop']) add('copy-loop/restore-full time', r['copy-loop'].wallMs / r['restore-full'].wallMs, 'lean GET+PUT copy loop time ÷ full restore time, same objects (>= 0.8 wanted; >1: lakeguard faster)');
+  if (r['restore-full'] && r['rclone-copy']) add('rclone/restore-full time', r['rclone-copy'].wallMs / r['restore-full'].wallMs, 'rclone copy time ÷ full restore time (>= 2 wanted)');
+  if (r['restore-dir-local'] && r['restic-restore']) add('restic-restore/restore-dir-local time', r['restic-restore'].wallMs / r['restore-dir-local'].wallMs, 'restic restore time ÷ lakeguard restore --to-dir time, same small files (>= 1 wanted)');
+  if (r['seed-dir'] && r['seed-dir-1thread']) add('seed-dir/seed-dir-1thread objects/s', r['seed-dir'].objectsPerS / r['seed-dir-1thread'].objectsPerS, 'seed of local files with LAKEGUARD_THREADS=auto ÷ with LAKEGUARD_THREADS=1 (>= 1.6 wanted on 2 cores)');
+  if (r['seed-dir'] && r['restic-small']) add('restic-small/seed-dir time', r['restic-small'].wallMs / r['seed-dir'].wallMs, 'restic backup time ÷ lakeguard seed time, same local files, same proxy (>= 1 wanted)');
   if (r['restore-full'] && r['raw-get-small'] && r['raw-get-large']) add('restore-full/raw-get time', r['restore-full'].wallMs / (r['raw-get-small'].wallMs + r['raw-get-large'].wallMs), 'full restore time ÷ raw GET time of all objects');
   return out;
 }
@@ -150,6 +156,24 @@ export function checkTargets(rows, meta, { rssCompare } = {}) {
     cat ? `${fmt(cat.totalBytes / MB, 2)} MB (db ${fmt(cat.dbBytes / MB, 2)} + wal ${fmt(cat.walBytes / MB, 2)}) for ${cat.versions} versions = ${fmt(cat.bytesPerVersion)} B/version` : 'missing',
   );
   incidentTargets(r, meta, add);
+  // Issue 22: a versioned bucket's no-change incremental against a listing of its current keys (bench/lib/versioned.mjs).
+  const versioned = meta.versioned?.summary ?? [];
+  if (versioned.length > 0) {
+    const last = versioned.at(-1);
+    const measured = versioned.filter((v) => v.changed);
+    add(
+      'versioned-nochange',
+      'no-change incremental of a versioned bucket <= 1.3x a listing of its current keys (median of 3 paired runs)',
+      measured.length === versioned.length ? measured.every((v) => v.changed.ratio <= 1.3) : null,
+      measured.map((v) => `${v.versions} versions: ${fmt(v.changed.ratio, 2)}x, ${v.changed.listRequests} LIST (listing ${v.changed.listingRequests})${v.full ? `; --full-versions ${fmt(v.full.ratio, 2)}x, ${v.full.listRequests} LIST` : ''}`).join('; ') || 'missing',
+    );
+    add(
+      'versioned-flat',
+      `versioned no-change ratio flat as history grows (${versioned.map((v) => v.versions).join(' vs ')} versions, <= 1.1x)`,
+      meta.versioned.flat === undefined ? null : meta.versioned.flat <= 1.1,
+      meta.versioned.flat === undefined ? `missing (${last.versions} versions not measured)` : `${fmt(meta.versioned.flat, 2)}x (--full-versions: ${fmt(meta.versioned.fullGrowth, 2)}x)`,
+    );
+  }
   return t;
 }
 

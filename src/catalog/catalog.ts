@@ -12,10 +12,9 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LakeguardError } from '../errors.js';
-import { requireCjs } from '../util/cjs.js';
 import { encodeEtag, encodeLastModified, encodeStorageClass } from './codec.js';
 import { corruptCatalogError, isCorruptDatabase, noteCatalogOpened } from './corrupt.js';
-import { attachConnection } from './connection.js';
+import { attachConnection, sqliteDatabase } from './connection.js';
 import { migrate } from './migrate.js';
 import { PresentPacks, type PackCheckResult } from './present-packs.js';
 import { usedBlobSql } from './prune-queries.js';
@@ -35,7 +34,6 @@ import type {
   VersionRecord,
 } from './types.js';
 
-const Database = requireCjs('better-sqlite3') as typeof BetterSqlite3;
 
 export type { PackRecord, RememberedRepository, Scope, StateCut, StoredBlob, TargetKey, UnindexedBlob } from './types.js';
 
@@ -64,7 +62,7 @@ export class Catalog {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     let db: BetterSqlite3.Database | undefined;
     try {
-      db = new Database(path);
+      db = new (sqliteDatabase())(path);
       // First: a connection closing (its checkpoint) locks the file for a moment, and the
       // journal_mode pragma would fail at once with "database is locked" without a timeout.
       db.pragma('busy_timeout = 10000');

@@ -4,7 +4,17 @@
  * this file from elsewhere in src/). Tests may use it to look at or damage rows directly.
  */
 import type BetterSqlite3 from 'better-sqlite3';
+import { requireCjs } from '../util/cjs.js';
 import type { Catalog } from './catalog.js';
+
+let sqliteModule: typeof BetterSqlite3 | undefined;
+/**
+ * better-sqlite3's Database class, loaded when the first database is opened: a command that
+ * opens none (policy show, init, --help) does not load its native addon.
+ */
+export function sqliteDatabase(): typeof BetterSqlite3 {
+  return (sqliteModule ??= requireCjs('better-sqlite3') as typeof BetterSqlite3);
+}
 
 const connections = new WeakMap<Catalog, BetterSqlite3.Database>();
 

@@ -7,9 +7,8 @@
  */
 import { rmSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
-import { requireCjs } from '../util/cjs.js';
+import { sqliteDatabase } from './connection.js';
 
-const Database = requireCjs('better-sqlite3') as typeof BetterSqlite3;
 
 /** One row as stored and listed (the report's columns lakeguard uses). */
 export interface InventoryListingRow {
@@ -45,7 +44,7 @@ export class InventoryListing {
   /** A new, empty listing in `file` (replaced if it exists: a scratch file of a dead run). */
   constructor(private readonly file: string) {
     rmSync(file, { force: true });
-    this.db = new Database(file);
+    this.db = new (sqliteDatabase())(file);
     // Scratch data: a crash loses nothing that the report does not still hold.
     this.db.pragma('journal_mode = OFF');
     this.db.pragma('synchronous = OFF');

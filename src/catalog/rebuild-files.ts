@@ -9,11 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { LakeguardError } from '../errors.js';
-import { requireCjs } from '../util/cjs.js';
 import { isProcessAlive } from '../util/process.js';
 import { isCorruptDatabase } from './corrupt.js';
+import { sqliteDatabase } from './connection.js';
 
-const Database = requireCjs('better-sqlite3') as typeof BetterSqlite3;
 
 /** What claimTarget found at the target. */
 export interface ClaimedCatalogFile {
@@ -44,7 +43,7 @@ export function claimTarget(target: string, repositoryId: string, quickCheck = t
   if (!existsSync(target)) return { previousRuns: null };
   let db: BetterSqlite3.Database;
   try {
-    db = new Database(target, { timeout: 0, fileMustExist: true });
+    db = new (sqliteDatabase())(target, { timeout: 0, fileMustExist: true });
   } catch {
     return { previousRuns: null, corrupt: true };
   }

@@ -2,10 +2,11 @@ import type { Command } from 'commander';
 import type { BackupSummary } from '../engine/events.js';
 import { backupGroup } from '../engine/backup.js';
 import { repositoryCanDelete } from '../engine/permission-probe.js';
-import { ExitCode, errorMessage } from '../errors.js';
+import { ExitCode, UsageError, errorMessage } from '../errors.js';
 import { Notifier } from '../report/notify.js';
 import type { Group } from '../policy/types.js';
 import type { RunMetricInput } from '../report/metrics.js';
+import { defaultEncodeThreads } from '../repository/encode-pool.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
@@ -29,6 +30,7 @@ export function register(program: Command): void {
         const opts = cmd.opts<{ group?: string; dryRun?: boolean; fullVersions?: boolean } & ShardFlags>();
         // Before anything is opened: a bad shard setting is a usage error at once.
         const shard = shardIdentity(opts, process.env);
+        const encodeThreads = threadsSetting(process.env);
         const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
         let lock: RepositoryLock | undefined;
         // Dry runs tell nobody: no run happens.
@@ -66,6 +68,7 @@ export function register(program: Command): void {
               fullVersions: opts.fullVersions ?? false,
               events: reporter.event,
               signal,
+              ...(encodeThreads === undefined ? {} : { encodeThreads }),
             }).catch((err: unknown) => {
               // A failed group throws: its metrics still say so (the run row says it too).
               const status = signal.aborted ? 'interrupted' : 'failed';
@@ -131,4 +134,18 @@ function describe(s: BackupSummary): string {
   ];
   if (s.status === 'partial') lines.push(`  ${c.objectsFailed} objects could not be read; see the failures above${s.dryRun ? '' : ` (recorded with run ${s.runId})`}`);
   return lines.join('\n');
+}
+
+/**
+ * $LAKEGUARD_THREADS: threads that compress and seal new blobs; unset or 1: all in the main
+ * thread (the default: on the bench the threads did not pay, docs/scale-out.md "Threads inside
+ * one worker"); `auto`: one per core the process may use.
+ */
+export function threadsSetting(env: NodeJS.ProcessEnv): number | undefined {
+  const value = env.LAKEGUARD_THREADS?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (value === 'auto') return defaultEncodeThreads();
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= 64)) throw new UsageError(`LAKEGUARD_THREADS ${JSON.stringify(value)}: expected a whole number of threads from 1 to 64, or auto`, { hint: 'e.g. LAKEGUARD_THREADS=2, or auto for one per core' });
+  return n;
 }

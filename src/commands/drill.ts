@@ -188,7 +188,7 @@ export function newestRunAt(catalog: Catalog, group: string | undefined, instant
   return newest;
 }
 
-function rates(r: DrillReport): { objectsPerSecond: number; bytesPerSecond: number } {
+export function rates(r: DrillReport): { objectsPerSecond: number; bytesPerSecond: number } {
   const perSecond = r.rtoMs > 0 ? 1000 / r.rtoMs : 0;
   return { objectsPerSecond: round(r.objects.restored * perSecond), bytesPerSecond: Math.round(r.bytes * perSecond) };
 }

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { backupGroup } from '../engine/backup.js';
-import type { EngineEvent } from '../engine/events.js';
+import type { BackupSummary, EngineEvent } from '../engine/events.js';
+import { syncCatalog } from '../engine/sync.js';
 import { Watcher } from '../engine/watch.js';
 import { startPushEndpoint, type PushEndpoint } from '../engine/watch-http.js';
 import { WatchJournal } from '../engine/watch-journal.js';
@@ -15,6 +16,9 @@ import { addCatalogMetrics } from '../report/catalog-metrics.js';
 import { MetricsCollector } from '../report/metrics.js';
 import { startMetricsServer, type RunningMetricsServer } from '../report/metrics-server.js';
 import { renderPrometheus } from '../report/prometheus.js';
+import { Notifier } from '../report/notify.js';
+import { acquireForReading } from '../repository/locks.js';
+import { describeDrill, lastDrillOf, rates, scheduledDrill } from './drill.js';
 import { isLoopback, metricsBearerToken, parseListen, METRICS_TOKEN_ENV } from './serve.js';
 
 export const TOKEN_ENV = 'LAKEGUARD_WATCH_TOKEN';
@@ -65,6 +69,7 @@ them is committed. SIGTERM: exit 0 when the current run finished within
         let metricsServer: RunningMetricsServer | undefined;
         const pollers: SqsPoller[] = [];
         let journal: WatchJournal | undefined;
+        let notifier: Notifier | undefined;
         try {
           const groups = selectGroups(ctx.policy, flags.group);
           const listen = listenAddresses(groups, flags.insecureListen === true);
@@ -78,14 +83,64 @@ them is committed. SIGTERM: exit 0 when the current run finished within
           const runs = new AbortController();
           /** Runs by group, reason and status, for /metrics. */
           const runCounts = new Map<string, number>();
+          notifier = new Notifier(ctx.policy.notify, { warn: (message) => reporter.warnAlways(message) });
+          const notify = notifier;
+          const drill = ctx.policy.drill;
+          /** One run as `backup` makes it, told to notify: like backup's targets. */
+          const runGroup = async (group: Group, o: { keys?: ReadonlyMap<string, Iterable<string>>; dryRun?: boolean; signal: AbortSignal }): Promise<BackupSummary> => {
+            // watch lives for days: another host may have backed up, forgotten or pruned since the
+            // last run, and a run must not deduplicate against blobs a prune removed meanwhile.
+            await syncCatalog({ repo: ctx.repo, catalog: ctx.catalog, concurrency: Math.min(16, ctx.policy.concurrency.transfer), events: runEvents, signal: o.signal });
+            const dryRun = o.dryRun ?? false;
+            if (!dryRun) notify.runStarted({ group: group.name });
+            let summary: BackupSummary;
+            try {
+              summary = await backupGroup({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, group, events: runEvents, signal: o.signal, dryRun, ...(o.keys === undefined ? {} : { keys: o.keys }) });
+            } catch (err) {
+              if (!dryRun) notify.runEnded({ group: group.name, status: o.signal.aborted ? 'interrupted' : 'failed', error: errorMessage(err) });
+              throw err;
+            }
+            if (!summary.dryRun) {
+              notify.runEnded({
+                group: summary.group,
+                runId: summary.runId,
+                status: summary.status === 'running' ? 'failed' : summary.status,
+                counters: summary.counters,
+                suspect: summary.anomalies?.suspect === true,
+                ...(summary.anomalies?.suspect ? { anomalies: { flaggedObjects: summary.anomalies.flaggedObjects, findings: summary.anomalies.findings } } : {}),
+              });
+            }
+            return summary;
+          };
+          /** The policy's drill: schedule, for the groups it names, `every` after each one's last drill. */
+          const drills =
+            drill === undefined
+              ? undefined
+              : {
+                  dueAt: (group: string): number | null => {
+                    if (drill.groups !== undefined && !drill.groups.includes(group)) return null;
+                    return (lastDrillOf(ctx.catalog, group) ?? 0) + drill.everyMs;
+                  },
+                  run: async (group: Group, signal: AbortSignal): Promise<void> => {
+                    await syncCatalog({ repo: ctx.repo, catalog: ctx.catalog, concurrency: Math.min(16, ctx.policy.concurrency.transfer), events: runEvents, signal });
+                    const lock = await acquireForReading(ctx.repo, 'scheduled drill', 'give watch credentials that may write locks/ and drills/');
+                    try {
+                      const report = await scheduledDrill(ctx, drill, group.name, { lock, events: runEvents, signal });
+                      notify.drillEnded({ ...report, ...rates(report) });
+                      reporter.data({ message_type: 'watch_drill', ...report, ...rates(report) }, `watch: ${describeDrill(report).split('\n')[0]}`);
+                    } finally {
+                      await lock.release().catch(() => {});
+                    }
+                  },
+                };
           const watcher = new Watcher({
             policy: ctx.policy,
             catalog: ctx.catalog,
             groups,
             journal,
             events: reporter.event,
-            runGroup: (group, o) =>
-              backupGroup({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, group, events: runEvents, signal: o.signal, dryRun: o.dryRun ?? false, ...(o.keys === undefined ? {} : { keys: o.keys }) }),
+            runGroup,
+            ...(drills === undefined ? {} : { drills }),
             onRun: ({ summary, reason, changes, startedAt }) => {
               const c = summary.counters;
               if (summary.dryRun) return;
@@ -158,6 +213,7 @@ them is committed. SIGTERM: exit 0 when the current run finished within
         } finally {
           for (const p of pollers) p.stop();
           await Promise.all([...endpoints.map((e) => e.stop()), ...pollers.map((p) => p.settled()), metricsServer?.stop()]).catch(() => {});
+          await notifier?.flush();
           journal?.close();
           ctx.close();
         }

@@ -9,6 +9,7 @@ import pLimit from 'p-limit';
 import type { AnomalyHistory, RunAnomalies } from '../catalog/anomaly-types.js';
 import type { LatestVersion, RunCounters } from '../catalog/types.js';
 import { InterruptedError, StorageError } from '../errors.js';
+import { blobEncoder, type BlobEncoder } from '../repository/encode-pool.js';
 import type { Packer } from '../repository/packer.js';
 import type { ObjectEntry } from '../storage/types.js';
 import { TaskGroup } from '../util/task-group.js';
@@ -55,11 +56,14 @@ export class Archiver {
     private readonly counters: RunCounters,
     private readonly packer: Packer | null,
     runSeq: number | null,
+    encoder?: BlobEncoder,
   ) {
     this.listLimit = pLimit(opts.policy.concurrency.list);
     this.transferLimit = pLimit(opts.policy.concurrency.transfer);
     this.writer = new RunWriter(opts.catalog, opts.events, runSeq, counters);
-    this.reader = packer === null ? null : new ObjectReader(new BlobSaver(opts.repo, opts.catalog, packer, counters), opts.repo.chunker, counters, opts.signal);
+    // Without an encoder (a dry run reads nothing; tests), blobs are encoded in this thread.
+    const enc = encoder ?? blobEncoder(opts.repo, 1);
+    this.reader = packer === null ? null : new ObjectReader(new BlobSaver(opts.repo, opts.catalog, packer, counters, enc), opts.repo.chunker, counters, opts.signal);
     this.detector = packer === null || runSeq === null ? null : AnomalyDetector.create(opts.catalog, opts.policy, opts.group, sources, runSeq, opts.keys !== undefined);
   }
 

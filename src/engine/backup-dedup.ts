@@ -8,6 +8,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { RunCounters } from '../catalog/types.js';
 import { BlobType } from '../repository/pack.js';
 import type { Packer } from '../repository/packer.js';
+import type { BlobEncoder } from '../repository/encode-pool.js';
 import type { EncodedBlob, Repository } from '../repository/repository.js';
 
 /** Objects whose new blobs fit in this many bytes are checksummed before anything is stored. */
@@ -25,11 +26,13 @@ export class BlobSaver {
   /** Blobs added to a pack that is not written yet: dedup against them too. */
   private readonly pendingBlobs = new Map<string, Promise<void>>();
 
+  /** `encoder`: compresses and seals new blobs (encode-pool.ts: on the pool's threads, or in this one). */
   constructor(
     readonly repo: Repository,
     readonly catalog: Catalog,
     private readonly packer: Packer,
     readonly counters: RunCounters,
+    readonly encoder: BlobEncoder,
   ) {}
 
   /** Settles when the pack of a blob that is not written yet is; undefined for any other blob. */
@@ -43,7 +46,11 @@ export class BlobSaver {
    */
   async add(blob: EncodedBlob, hex: string): Promise<{ stored: Promise<void> }> {
     const pending = this.pendingBlobs.get(hex);
-    if (pending !== undefined) return { stored: pending };
+    if (pending !== undefined) {
+      // Another object read the same bytes at the same time and its copy got here first.
+      this.counters.blobsDeduplicated++;
+      return { stored: pending };
+    }
     this.counters.blobsNew++;
     this.counters.bytesStored += blob.stored.length;
     const added = await this.packer.add(blob);
@@ -63,7 +70,11 @@ export class ObjectBlobs {
   readonly ids: string[] = [];
   /** Settle when every blob the object needs is in a written pack. */
   readonly stored: Promise<void>[] = [];
-  private held: { blob: EncodedBlob; hex: string }[] = [];
+  /**
+   * New blobs on their way to the encoder, in content order: not awaited one by one, so the
+   * chunks of one large object are encoded on several threads at once.
+   */
+  private held: { blob: Promise<EncodedBlob>; hex: string; rawLength: number }[] = [];
   private heldBytes = 0;
 
   /** `onNewBlob`: told the raw and stored size of each blob the object adds (anomaly detection's compressibility). */
@@ -84,22 +95,29 @@ export class ObjectBlobs {
     } else if (catalog.hasBlob(id) || this.held.some((h) => h.hex === hex)) {
       counters.blobsDeduplicated++;
     } else {
-      const blob = repo.encodeBlob(chunk, BlobType.data, id);
-      this.onNewBlob?.(blob.rawLength, blob.stored.length);
-      this.held.push({ blob, hex });
-      this.heldBytes += blob.stored.length;
+      const blob = this.saver.encoder.encode(chunk, BlobType.data, id);
+      // Settled in flush; until then a failure must not count as unhandled.
+      blob.catch(() => {});
+      this.held.push({ blob, hex, rawLength: chunk.length });
+      // Raw bytes: the stored size is known only once encoded (at most the raw size, plus a seal).
+      this.heldBytes += chunk.length;
       if (this.heldBytes > VERIFY_BEFORE_STORE) await this.flush();
     }
   }
 
-  /** Stores the held blobs. */
+  /** Stores the held blobs, in content order. An encoding failure is fatal (thrown as is). */
   async flush(): Promise<void> {
-    try {
-      for (const { blob, hex } of this.held) this.stored.push((await this.saver.add(blob, hex)).stored);
-    } catch (err) {
-      throw new RepositoryFailure(err);
-    }
+    const held = this.held;
     this.held = [];
     this.heldBytes = 0;
+    for (const h of held) {
+      const blob = await h.blob;
+      this.onNewBlob?.(blob.rawLength, blob.stored.length);
+      try {
+        this.stored.push((await this.saver.add(blob, h.hex)).stored);
+      } catch (err) {
+        throw new RepositoryFailure(err);
+      }
+    }
   }
 }

@@ -16,6 +16,7 @@ import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
 import { InterruptedError, errorMessage } from '../errors.js';
 import type { Group, Policy } from '../policy/types.js';
 import { RepositoryLock } from '../repository/locks.js';
+import { blobEncoder, type BlobEncoder } from '../repository/encode-pool.js';
 import { Packer, packRecord } from '../repository/packer.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
@@ -68,6 +69,10 @@ export interface BackupOptions {
    * manifest says which shard it is (docs/scale-out.md "Shards").
    */
   shard?: RunShard;
+  /** Threads that compress and seal new blobs (encode-pool.ts); 1 (the default) encodes in the main thread. */
+  encodeThreads?: number;
+  /** Raw bytes encoded in the main thread before the threads start (tests: 0; encode-pool.ts IN_THREAD_BYTES). */
+  encodeInThreadBytes?: number;
   /**
    * Back up only these keys (catalog name of the source → keys), as `lakeguard watch` does
    * from change events: each key is listed alone (its versions, in a versioned bucket) and
@@ -123,6 +128,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
   }
 
   const lock = opts.lock ?? (await RepositoryLock.acquire(repo, 'shared', `backup of group ${group.name}`).catch(closing(inventories)));
+  let encoder: BlobEncoder | undefined;
   try {
     // A lost lock (removed elsewhere, or its refresh refused) stops the run like an interruption,
     // with its own error (exit 11); nothing more is recorded in the repository without it.
@@ -156,7 +162,8 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       },
     });
     await recoverOrphanedRuns(repo, catalog, packer, events);
-    const ctx = new Archiver(runOpts, sources, counters, packer, run.seq);
+    encoder = blobEncoder(repo, opts.encodeThreads ?? 1, opts.encodeInThreadBytes);
+    const ctx = new Archiver(runOpts, sources, counters, packer, run.seq, encoder);
     let status: RunStatus;
     let fatal: unknown = null;
     try {
@@ -211,6 +218,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     if (fatal !== null) throw fatal;
     return { runId, group: group.name, status, dryRun, counters, ...(anomalies === undefined ? {} : { anomalies }), ...shardOf(opts) };
   } finally {
+    await encoder?.close();
     inventories.close();
     if (opts.lock === undefined) await lock.release().catch(() => {});
   }

@@ -6,7 +6,8 @@
  * once the run that covers it is committed. Beside the events: a full incremental run of each
  * group every `reconcile` (events are never the only truth), a seed run for a group that has
  * none, and for groups with a source without `events:` a periodic listing on the same
- * thresholds. One run at a time; changes keep arriving (and are journaled) while one runs.
+ * thresholds, and the policy's `drill:` schedule between runs. One run (or drill) at a time;
+ * changes keep arriving (and are journaled) while one runs.
  */
 import type { Catalog } from '../catalog/catalog.js';
 import { InterruptedError, errorMessage } from '../errors.js';
@@ -61,6 +62,11 @@ export interface WatchOptions {
   onRunFailed?: (report: { group: string; reason: RunReason; error: unknown }) => void;
   /** First wait after a failed run; doubles per failure, up to the group's max_interval. */
   retryMs?: number;
+  /**
+   * The policy's `drill:` schedule: when a group's next drill is due (null: never), and how to
+   * run one (it records and reports itself). Drills run between runs, never beside one.
+   */
+  drills?: { dueAt: (group: string) => number | null; run: (group: Group, signal: AbortSignal) => Promise<void> };
 }
 
 interface GroupState {
@@ -73,6 +79,8 @@ interface GroupState {
   pollWindowStart: number;
   notBefore: number;
   failures: number;
+  /** After a drill that threw (nothing recorded): not before this instant again. */
+  drillNotBefore: number;
 }
 
 /** An acknowledgement waiting for runs to commit (an SQS message's delete). */
@@ -107,6 +115,7 @@ export class Watcher {
         pollWindowStart: this.startedAt,
         notBefore: 0,
         failures: 0,
+        drillNotBefore: 0,
       };
     });
     for (const entry of opts.journal.pending()) this.batcher.add(entry);
@@ -184,6 +193,11 @@ export class Watcher {
         if ((await this.runOnce(next.state, next.reason, runSignal)) === 'interrupted') return { interrupted: true };
         continue;
       }
+      const drill = this.dueDrill(now);
+      if (drill !== null) {
+        if ((await this.drillOnce(drill, runSignal)) === 'interrupted') return { interrupted: true };
+        continue;
+      }
       this.wake = new AbortController();
       const at = this.nextWakeAt(now);
       if (this.stopped) break;
@@ -214,6 +228,10 @@ export class Watcher {
     }
     // A group waiting out a failure is looked at again when its wait ends.
     for (const s of this.states) if (s.notBefore > 0) times.push(s.notBefore);
+    for (const s of this.states) {
+      const drillAt = this.drillAt(s);
+      if (drillAt !== null) times.push(drillAt);
+    }
     const later = times.filter((t) => t > now);
     return later.length === 0 ? null : Math.min(...later);
   }
@@ -257,6 +275,34 @@ export class Watcher {
     s.notBefore = 0;
     this.opts.onRun?.({ summary, reason, changes: batch.changes, startedAt });
     for (let i = this.acks.length - 1; i >= 0; i--) if (this.settleAck(this.acks[i]!)) this.acks.splice(i, 1);
+    return 'done';
+  }
+
+  /** When the group's next drill may start (null: no schedule for it). */
+  private drillAt(s: GroupState): number | null {
+    const due = this.opts.drills?.dueAt(s.group.name) ?? null;
+    return due === null ? null : Math.max(due, s.drillNotBefore);
+  }
+
+  private dueDrill(now: number): GroupState | null {
+    if (this.stopped) return null;
+    return this.states.find((s) => {
+      const at = this.drillAt(s);
+      return at !== null && now >= at;
+    }) ?? null;
+  }
+
+  private async drillOnce(s: GroupState, signal: AbortSignal): Promise<'done' | 'interrupted'> {
+    try {
+      // A drill that ran records itself (damage found included): its next one is due `every` later.
+      await this.opts.drills!.run(s.group, signal);
+      s.drillNotBefore = 0;
+    } catch (err) {
+      if (signal.aborted || err instanceof InterruptedError) return 'interrupted';
+      // Nothing recorded (no run to drill yet, target unreachable): tried again after max_interval.
+      s.drillNotBefore = this.clock.now() + s.settings.maxIntervalMs;
+      this.opts.events?.({ type: 'warning', message: `watch: the scheduled drill of group ${s.group.name} failed (${errorMessage(err)}); trying again in ${Math.round(s.settings.maxIntervalMs / 60_000)} min` });
+    }
     return 'done';
   }
 

@@ -175,8 +175,12 @@ function isBase64(s: string): boolean {
  * reveal whether a known file is stored; plain SHA-256 when there is no key.
  */
 export function blobId(macKey: Buffer | null, data: Uint8Array): string {
-  if (macKey === null) return createHash('sha256').update(data).digest('hex');
-  return hmacHex(macKey, data);
+  return blobIdBytes(macKey, data).toString('hex');
+}
+
+/** `blobId` as its 32 bytes (what the catalog and pack headers hold: no hex round trip per blob). */
+export function blobIdBytes(macKey: Buffer | null, data: Uint8Array): Buffer {
+  return macKey === null ? createHash('sha256').update(data).digest() : createHmac('sha256', macKey).update(data).digest();
 }
 
 /**

@@ -24,7 +24,7 @@ import {
   type RepositoryConfig,
 } from './config.js';
 import {
-  blobId,
+  blobIdBytes,
   defaultKdfParams,
   deriveKey,
   generateMasterKeys,
@@ -92,6 +92,13 @@ export interface OpenOptions {
   onWarning?: (message: string) => void;
   /** Asked to decrypt the passwords' data keys when the config has a KMS layer (format version 3), and for `addPassword`. */
   keyService?: KeyService;
+  /**
+   * Told the repository's id once its config is read (from a later turn of the event loop, so
+   * while the key files are listed and read and the password's scrypt runs on a helper thread):
+   * a command opens its catalog meanwhile. The id is checked for its form but not authenticated
+   * yet: the config's MAC is checked once the keys are derived, and open fails if it does not match.
+   */
+  onConfig?: (id: string) => void;
 }
 
 /** A blob ready to go into a pack. */
@@ -253,6 +260,8 @@ export class Repository {
       throw err;
     }
     const config = parseConfig(raw, store.location);
+    const onConfig = opts.onConfig;
+    if (onConfig !== undefined) setImmediate(() => onConfig(config.id));
     const putDefaults: PutOptions = {
       ...(opts.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: opts.sseKmsKeyId }),
       ...(opts.packStorageClass === undefined ? {} : { storageClass: opts.packStorageClass }),
@@ -407,13 +416,18 @@ export class Repository {
   // ---- blobs -------------------------------------------------------------------------
 
   blobId(raw: Uint8Array): Buffer {
-    return Buffer.from(blobId(this.keys?.macKey ?? null, raw), 'hex');
+    return blobIdBytes(this.keys?.macKey ?? null, raw);
   }
 
   encodeBlob(raw: Uint8Array, type: BlobType, id: Buffer = this.blobId(raw)): EncodedBlob {
     const { data, compressed } = compressBlob(raw, this.config.compression.level);
     const stored = this.keys === null ? data : seal(this.keys.encKey, data, id);
     return { id, type, stored, compressed, rawLength: raw.length };
+  }
+
+  /** What encodeBlob needs besides the blob, for the encode threads (encode-pool.ts). */
+  encodeSettings(): { encKey: Uint8Array | null; level: number } {
+    return { encKey: this.keys === null ? null : new Uint8Array(this.keys.encKey), level: this.config.compression.level };
   }
 
   /** Decodes one stored blob and checks that its content hashes to its id: every byte is authenticated. */

@@ -253,6 +253,45 @@ groups:
     expect(await done).toEqual({ interrupted: false });
   });
 
+  it('runs the drill schedule between runs: due every period after the last drill, retried after max_interval when it throws', async () => {
+    const clock = new ManualClock();
+    const log: string[] = [];
+    let lastDrill: number | null = null;
+    let drillFails = 1;
+    const runGroup: RunGroup = async (group, o) => {
+      log.push(`run ${o.keys === undefined ? 'full' : [...(o.keys.get('raw') ?? [])].join(',')} @${clock.now() / MIN}`);
+      return { runId: 'r', group: group.name, status: 'complete', dryRun: false, counters: emptyCounters() } satisfies BackupSummary;
+    };
+    const drills = {
+      dueAt: (group: string) => (group === 'lake' ? (lastDrill ?? 0) + 30 * MIN : null),
+      run: async () => {
+        log.push(`drill @${clock.now() / MIN}`);
+        if (drillFails-- > 0) throw new Error('scratch bucket unreachable');
+        lastDrill = clock.now();
+      },
+    };
+    const warnings: string[] = [];
+    const journal = WatchJournal.open(join(dir.path, 'j'));
+    const watcher = new Watcher({ policy, catalog: seeded, groups: policy.groups, journal, runGroup, clock, retryMs: MIN, drills, events: (e) => e.type === 'warning' && warnings.push(e.message) });
+    const done = watcher.run(new AbortController().signal);
+    await clock.advance(29 * MIN);
+    expect(log).toEqual([]);
+    await clock.advance(MIN); // due at 30 min: it throws, nothing recorded
+    expect(log).toEqual(['drill @30']);
+    expect(warnings.join('\n')).toMatch(/scheduled drill of group lake failed \(scratch bucket unreachable\)/);
+    await watcher.ingest([ev('data/a', '1'), ev('data/b', '1'), ev('data/c', '1')]);
+    await settle(); // interval long passed, min_updates waiting: a run at once (drills wait for runs)
+    await clock.advance(10 * MIN); // max_interval after the failed drill: tried again, and recorded
+    expect(log).toEqual(['drill @30', 'run data/a,data/b,data/c @30', 'drill @40']);
+    await clock.advance(20 * MIN); // the hourly reconcile; no drill before 30 min after the last one
+    await clock.advance(9 * MIN);
+    expect(log.slice(3)).toEqual(['run full @60']);
+    await clock.advance(MIN); // every 30 min after the last drill
+    expect(log.slice(3)).toEqual(['run full @60', 'drill @70']);
+    watcher.stop();
+    expect(await done).toEqual({ interrupted: false });
+  });
+
   it('keeps the changes of a failed run journaled and retries after a wait', async () => {
     const { clock, runs, journal, watcher, done } = harness({ fail: 1 });
     await watcher.ingest([ev('data/a', '1'), ev('data/b', '1'), ev('data/c', '1')]);
