@@ -3,7 +3,7 @@ import type { BackupSummary } from '../engine/events.js';
 import { backupGroup } from '../engine/backup.js';
 import { repositoryCanDelete } from '../engine/permission-probe.js';
 import { ExitCode, UsageError, errorMessage } from '../errors.js';
-import { Notifier } from '../report/notify.js';
+import { Notifier, runNoticeOf } from '../report/notify.js';
 import type { Group } from '../policy/types.js';
 import type { RunMetricInput } from '../report/metrics.js';
 import { defaultEncodeThreads } from '../repository/encode-pool.js';
@@ -77,14 +77,7 @@ export function register(program: Command): void {
               throw err;
             });
             if (!summary.dryRun) reporter.metrics.backupRun(runMetricInput(summary, groupStarted));
-            notifier.runEnded({
-              group: summary.group,
-              runId: summary.runId,
-              status: summary.status === 'running' ? 'failed' : summary.status,
-              counters: summary.counters,
-              suspect: summary.anomalies?.suspect === true,
-              ...(summary.anomalies?.suspect ? { anomalies: { flaggedObjects: summary.anomalies.flaggedObjects, findings: summary.anomalies.findings } } : {}),
-            });
+            notifier.runEnded(runNoticeOf(summary));
             partial ||= summary.status === 'partial';
             suspect ||= summary.anomalies?.suspect === true;
             if (reporter.json) for (const message of anomalyMessages(summary)) reporter.data(message, '');

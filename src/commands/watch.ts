@@ -16,7 +16,7 @@ import { addCatalogMetrics } from '../report/catalog-metrics.js';
 import { MetricsCollector } from '../report/metrics.js';
 import { startMetricsServer, type RunningMetricsServer } from '../report/metrics-server.js';
 import { renderPrometheus } from '../report/prometheus.js';
-import { Notifier } from '../report/notify.js';
+import { Notifier, runNoticeOf } from '../report/notify.js';
 import { acquireForReading } from '../repository/locks.js';
 import { describeDrill, lastDrillOf, rates, scheduledDrill } from './drill.js';
 import { isLoopback, metricsBearerToken, parseListen, METRICS_TOKEN_ENV } from './serve.js';
@@ -100,16 +100,7 @@ them is committed. SIGTERM: exit 0 when the current run finished within
               if (!dryRun) notify.runEnded({ group: group.name, status: o.signal.aborted ? 'interrupted' : 'failed', error: errorMessage(err) });
               throw err;
             }
-            if (!summary.dryRun) {
-              notify.runEnded({
-                group: summary.group,
-                runId: summary.runId,
-                status: summary.status === 'running' ? 'failed' : summary.status,
-                counters: summary.counters,
-                suspect: summary.anomalies?.suspect === true,
-                ...(summary.anomalies?.suspect ? { anomalies: { flaggedObjects: summary.anomalies.flaggedObjects, findings: summary.anomalies.findings } } : {}),
-              });
-            }
+            if (!summary.dryRun) notify.runEnded(runNoticeOf(summary));
             return summary;
           };
           /** The policy's drill: schedule, for the groups it names, `every` after each one's last drill. */

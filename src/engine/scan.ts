@@ -87,7 +87,6 @@ export async function* scanVersions(
   for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
 }
 
-
 /**
  * For a versioned bucket the catalog already knows (docs/versioned-incremental.md): lists the
  * current keys (ListObjectsV2, like scanRange) and asks ListObjectVersions only about keys whose

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { BackupSummary } from '../engine/events.js';
 import type { NotifyEvent, NotifyPolicy, NotifyTarget } from '../policy/types.js';
 import { backoffDelay } from '../util/retry.js';
 
@@ -35,6 +36,18 @@ export interface RunNotice {
   suspect?: boolean;
   anomalies?: unknown;
   error?: string;
+}
+
+/** What webhooks are told of a finished run (backup's and watch's runs alike). */
+export function runNoticeOf(summary: BackupSummary): RunNotice {
+  return {
+    group: summary.group,
+    runId: summary.runId,
+    status: summary.status === 'running' ? 'failed' : summary.status,
+    counters: summary.counters,
+    suspect: summary.anomalies?.suspect === true,
+    ...(summary.anomalies?.suspect ? { anomalies: { flaggedObjects: summary.anomalies.flaggedObjects, findings: summary.anomalies.findings } } : {}),
+  };
 }
 
 /** `scheme://host/…`: what a message may show of a URL that may hold a token. */
