@@ -4,9 +4,10 @@
 //
 //   1. esbuild bundles dist/binary.js (src/binary.ts: bin/lakeguard's job) and everything it
 //      imports, the AWS SDK included, into one CommonJS script: SEA runs one CommonJS script.
-//      Three modules are put in place of others: dist/util/cjs.js (createRequire, which finds
+//      Four modules are put in place of others: dist/util/cjs.js (createRequire, which finds
 //      packages in node_modules at run time) by one whose require calls the bundler sees;
-//      dist/version.js (reads package.json) by the literal version; and the two native
+//      dist/version.js (reads package.json) by the literal version;
+//      dist/repository/encode-worker-path.js by null (no worker file: encoding in-thread); the two native
 //      addons' loaders (better-sqlite3's `bindings`, zstd-napi/binding.js) by
 //      loadEmbeddedAddon (src/util/native-addon.ts).
 //   2. `node --experimental-sea-config` makes the preparation blob: the script and the two
@@ -88,6 +89,8 @@ const binaryModules = {
   setup(b) {
     b.onLoad({ filter: exactly(join(dist, 'util', 'cjs.js')) }, () => ({ contents: cjsShim(), loader: 'js', resolveDir: join(dist, 'util') }));
     b.onLoad({ filter: exactly(join(dist, 'version.js')) }, () => ({ contents: `export const version = ${JSON.stringify(version)};\n`, loader: 'js' }));
+    // No worker script beside a single file: the encode pool stays in-thread (LAKEGUARD_THREADS).
+    b.onLoad({ filter: exactly(join(dist, 'repository', 'encode-worker-path.js')) }, () => ({ contents: 'export function encodeWorkerScript() { return null; }\n', loader: 'js' }));
     // better-sqlite3 loads its addon with require('bindings')('better_sqlite3.node').
     b.onResolve({ filter: /^bindings$/ }, (args) =>
       /[\\/]better-sqlite3[\\/]/.test(args.importer) ? { path: 'bindings', namespace: 'lakeguard-addon' } : { errors: [{ text: `${args.importer} loads a native addon through 'bindings': add it to scripts/build-binary.mjs` }] },

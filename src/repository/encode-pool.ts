@@ -10,10 +10,9 @@
  * records do not depend on the number of threads. One thread means no pool: encodeBlob in the
  * main thread, as before.
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { encodeWorkerScript } from './encode-worker-path.js';
 import type { BlobType } from './pack.js';
 import type { EncodedBlob, Repository } from './repository.js';
 
@@ -59,17 +58,6 @@ export function defaultEncodeThreads(): number {
   return Math.max(1, Math.min(MAX_THREADS, availableParallelism()));
 }
 
-/**
- * The worker script: next to this module when it runs from dist/. Run from the TypeScript
- * sources (the tests), the built one in dist/ (the tests build first, as the CLI tests do).
- * Null when neither exists (the single-file binary has no files): encoding stays in-thread.
- */
-function workerScript(): URL | null {
-  const here = import.meta.url;
-  const url = here.endsWith('.ts') ? new URL('../../dist/repository/encode-worker.js', here) : new URL('./encode-worker.js', here);
-  return url.protocol === 'file:' && existsSync(fileURLToPath(url)) ? url : null;
-}
-
 interface Job {
   raw: Uint8Array;
   id: Buffer;
@@ -97,7 +85,7 @@ export interface BlobEncoder {
  * The pool encodes its first `inThreadBytes` (default IN_THREAD_BYTES) in the main thread.
  */
 export function blobEncoder(repo: Repository, threads: number, inThreadBytes = IN_THREAD_BYTES): BlobEncoder {
-  const script = threads > 1 ? workerScript() : null;
+  const script = threads > 1 ? encodeWorkerScript() : null;
   if (script === null) {
     return { threads: 1, encode: (raw, type, id) => Promise.resolve(repo.encodeBlob(raw, type, id)), close: () => Promise.resolve() };
   }
