@@ -6,10 +6,9 @@
  * delivery is answered 200 only once its changes are journaled on disk; a body that is no
  * event: 400; a journal that cannot be written: 503 (the sender retries).
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { errorMessage } from '../errors.js';
+import { listenOn, secretChecker, type Listening } from '../util/http-listen.js';
 import { parseDelivery, type ChangeEvent } from './watch-events.js';
 
 /** Larger than any delivery RGW or S3 sends (one record is ~1 KiB). */
@@ -25,14 +24,10 @@ export interface PushEndpointOptions {
   onWarning?: (message: string) => void;
 }
 
-export interface PushEndpoint {
-  url: string;
-  port: number;
-  stop(): Promise<void>;
-}
+export type PushEndpoint = Listening;
 
 export async function startPushEndpoint(opts: PushEndpointOptions): Promise<PushEndpoint> {
-  const expected = createHash('sha256').update(opts.token).digest();
+  const tokenMatches = secretChecker(opts.token);
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       opts.onWarning?.(`watch: push request failed: ${errorMessage(err)}`);
@@ -44,7 +39,7 @@ export async function startPushEndpoint(opts: PushEndpointOptions): Promise<Push
     const given = tokenOf(req, url);
     if (given === undefined) return reply(res, 401, 'a token is required (Authorization: Bearer, or ?token=)');
     // Compared as hashes: equal length, constant time.
-    if (!timingSafeEqual(createHash('sha256').update(given).digest(), expected)) return reply(res, 403, 'wrong token');
+    if (!tokenMatches(given)) return reply(res, 403, 'wrong token');
     if (req.method !== 'POST' && req.method !== 'PUT') return reply(res, 405, 'POST S3 event records here');
     const body = await readBody(req);
     if (body === null) return reply(res, 413, 'body too large');
@@ -62,24 +57,7 @@ export async function startPushEndpoint(opts: PushEndpointOptions): Promise<Push
     }
     reply(res, 200, '');
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  return {
-    url: `http://${host}:${port}/`,
-    port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listenOn(server, opts.host, opts.port, '/');
 }
 
 function tokenOf(req: IncomingMessage, url: URL): string | undefined {

@@ -4,9 +4,8 @@
  * not sign requests with SigV4. Every request must carry `Authorization: Bearer <token>`;
  * nothing else is answered. Loopback by default, as every lakeguard server.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOn, secretChecker, type Listening } from '../util/http-listen.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
 
 export interface MetricsServerOptions {
@@ -18,20 +17,15 @@ export interface MetricsServerOptions {
   render: () => string;
 }
 
-export interface RunningMetricsServer {
-  url: string;
-  port: number;
-  stop(): Promise<void>;
-}
+export type RunningMetricsServer = Listening;
 
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<RunningMetricsServer> {
-  // Compared as digests: equal lengths for timingSafeEqual whatever was sent.
-  const expected = digest(opts.token);
+  const tokenMatches = secretChecker(opts.token);
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     const auth = req.headers.authorization ?? '';
     const m = /^Bearer (.+)$/i.exec(auth);
-    if (m === null || !timingSafeEqual(digest(m[1]!.trim()), expected)) {
+    if (m === null || !tokenMatches(m[1]!.trim())) {
       res.writeHead(401, { 'www-authenticate': 'Bearer realm="lakeguard metrics"', 'content-type': 'text/plain' }).end('bearer token required\n');
       return;
     }
@@ -52,26 +46,5 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Ru
     }
     res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(req.method === 'HEAD' ? undefined : text);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  return {
-    url: `http://${host}:${port}/metrics`,
-    port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
+  return listenOn(server, opts.host, opts.port, '/metrics');
 }
