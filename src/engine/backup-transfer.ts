@@ -80,9 +80,11 @@ export class ObjectReader {
    */
   private async readOnce(source: OpenedSource, entry: ObjectEntry, newSniffer: (() => ContentSniffer) | undefined): Promise<ObjectRead> {
     const c = this.counters;
+    // A body no larger than the chunker's minimum is one chunk: the store may hand it over whole.
     const got = await source.objectStore.get(entry.key, {
       ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
       ...(this.signal === undefined ? {} : { signal: this.signal }),
+      bufferUpTo: this.chunker.minSize,
     });
     const meta = got.meta;
     // Tags cost a request, so only for objects that have any (x-amz-tagging-count).
@@ -92,21 +94,30 @@ export class ObjectReader {
     const sniffer = newSniffer?.() ?? null;
     const blobs = new ObjectBlobs(this.saver, sniffer === null ? undefined : (raw, stored) => sniffer.addBlob(raw, stored));
     let size = 0;
-    for await (const chunk of chunkStream(got.body, this.chunker)) {
+    for await (const chunk of oneChunk(got.bytes, this.chunker) ?? chunkStream(got.body, this.chunker)) {
       size += chunk.length;
       c.bytesRead += chunk.length;
       md5?.update(chunk);
       sniffer?.update(chunk);
       await blobs.add(chunk);
     }
-    const where = `GET ${source.objectStore.location}${entry.key}${meta.versionId === null ? '' : ` (version ${meta.versionId})`}`;
+    const where = (): string => `GET ${source.objectStore.location}${entry.key}${meta.versionId === null ? '' : ` (version ${meta.versionId})`}`;
     if (size !== meta.size) {
-      throw new StorageError('Network', `${where}: read ${size} bytes, expected ${meta.size} (truncated body)`, { backendCode: 'TruncatedBody', retryable: true });
+      throw new StorageError('Network', `${where()}: read ${size} bytes, expected ${meta.size} (truncated body)`, { backendCode: 'TruncatedBody', retryable: true });
     }
     if (md5 !== null && md5.digest('hex') !== meta.etag) {
-      throw new StorageError('Network', `${where}: content does not match its ETag (MD5): altered in transit`, { backendCode: 'ChecksumMismatch', retryable: true });
+      throw new StorageError('Network', `${where()}: content does not match its ETag (MD5): altered in transit`, { backendCode: 'ChecksumMismatch', retryable: true });
     }
     await blobs.flush();
     return { meta, size, tags, blobs: blobs.ids, stored: blobs.stored, ...(sniffer === null ? {} : { sample: sniffer.sample() }) };
   }
+}
+
+/**
+ * The chunks of a body read whole when it is at most one (no more than the chunker's minimum,
+ * where chunkStream cuts nothing either): none when empty, else itself. Undefined otherwise.
+ */
+function oneChunk(bytes: Buffer | undefined, chunker: ChunkerParams): Buffer[] | undefined {
+  if (bytes === undefined || bytes.length > chunker.minSize) return undefined;
+  return bytes.length === 0 ? [] : [bytes];
 }

@@ -41,6 +41,10 @@ export class CountingStore extends StoreDecorator {
   override async get(key: string, opts?: GetOptions): Promise<GetResult> {
     this.counted.get++;
     const got = await this.inner.get(key, opts);
+    if (got.bytes !== undefined) {
+      this.counted.bytesIn += got.bytes.length;
+      return got;
+    }
     return { ...got, body: this.countedStream(got.body, 'bytesIn') };
   }
 

@@ -239,12 +239,14 @@ export class S3Store implements ObjectStore {
     }
     const res = await this.send('get', ctx, opts.signal, () => this.transport.getObject(full, opts));
     // For a ranged GET, Content-Length is the range's; the object's size is in Content-Range.
-    const total = /\/(\d+)\s*$/.exec(res.ContentRange ?? '')?.[1];
+    const total = res.ContentRange === undefined ? undefined : /\/(\d+)\s*$/.exec(res.ContentRange)?.[1];
     const size = total !== undefined ? Number(total) : (res.ContentLength ?? 0);
     const src = res.Body;
-    const body = src
-      ? this.countedBody(src, { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel(), timeoutMs: this.timeoutMs }, opts.signal)
-      : Readable.from([], { objectMode: false });
+    const bodyCtx = (): S3ErrorContext => ({ ...ctx, op: 'GET (reading body)', bucket: this.bucket, endpoint: this.endpointLabel(), timeoutMs: this.timeoutMs });
+    if (src && opts.bufferUpTo !== undefined && res.ContentLength !== undefined && res.ContentLength <= opts.bufferUpTo) {
+      return wholeBody(await readWhole(src, res.ContentLength, this.stats, bodyCtx, opts.signal), toMeta(res, size));
+    }
+    const body = src ? this.countedBody(src, bodyCtx(), opts.signal) : Readable.from([], { objectMode: false });
     return { body: abortable(body, opts.signal), meta: toMeta(res, size) };
   }
 
@@ -493,8 +495,8 @@ export class S3Store implements ObjectStore {
     signal: AbortSignal | undefined,
     call: () => Promise<O>,
   ): Promise<O> {
-    const full: S3ErrorContext = { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel(), timeoutMs: this.timeoutMs };
-    const capped = timeoutCap(stat === 'put' || stat === 'delete' ? TIMED_OUT_ATTEMPTS.write : TIMED_OUT_ATTEMPTS.read);
+    // Built on the first failure only: most requests have none (a seed makes one GET per object).
+    let capped: ((err: unknown) => unknown) | undefined;
     return withRetry(
       async () => {
         this.stats[stat]++;
@@ -502,10 +504,11 @@ export class S3Store implements ObjectStore {
           return await call();
         } catch (err) {
           signal?.throwIfAborted();
-          throw capped(toStorageError(err, full));
+          capped ??= timeoutCap(stat === 'put' || stat === 'delete' ? TIMED_OUT_ATTEMPTS.write : TIMED_OUT_ATTEMPTS.read);
+          throw capped(toStorageError(err, { ...ctx, bucket: this.bucket, endpoint: this.endpointLabel(), timeoutMs: this.timeoutMs }));
         }
       },
-      { ...this.retry, ...sig(signal) },
+      signal === undefined ? this.retry : { ...this.retry, signal },
     );
   }
 
@@ -521,7 +524,7 @@ export class S3Store implements ObjectStore {
         }
       } catch (err) {
         signal?.throwIfAborted();
-        throw toStorageError(err, { ...ctx, op: 'GET (reading body)' });
+        throw toStorageError(err, ctx);
       } finally {
         if (!src.destroyed) src.destroy();
       }
@@ -565,6 +568,69 @@ function reclassify(err: StorageError, retryable: boolean, message = err.message
     ...(err.hint === undefined ? {} : { hint: err.hint }),
     ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
   });
+}
+
+/**
+ * Reads a body of `length` bytes (its Content-Length) whole, counting its bytes: one Buffer,
+ * the socket's own chunk when the body came in one (no copy), without the async iterator,
+ * generator and wrapping stream a streamed body costs per object. A body that fails or ends
+ * early rejects (a StorageError, as reading it as a stream would throw; the abort reason when
+ * `signal` aborted); a short or long body resolves with what came, for the caller's length check.
+ */
+function readWhole(src: Readable, length: number, stats: RequestStats, ctx: () => S3ErrorContext, signal: AbortSignal | undefined): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let first: Buffer | null = null;
+    let parts: Buffer[] | null = null;
+    let got = 0;
+    let done = false;
+    const finish = (err: unknown): void => {
+      if (done) return;
+      done = true;
+      // 'error' stays listened to (by this, now a no-op): an error after the end must not be unhandled.
+      src.off('data', onData);
+      signal?.removeEventListener('abort', onAbort);
+      if (err === null) {
+        resolve(parts !== null ? Buffer.concat(parts, got) : (first ?? Buffer.alloc(0)));
+        return;
+      }
+      if (!src.destroyed) src.destroy();
+      if (signal?.aborted) reject(signal.reason);
+      else reject(toStorageError(err, ctx()));
+    };
+    const onData = (chunk: Buffer): void => {
+      got += chunk.length;
+      stats.bytesIn += chunk.length;
+      if (first === null) first = chunk;
+      else (parts ??= [first]).push(chunk);
+    };
+    const onEnd = (): void => finish(null);
+    // 'close' follows every 'end': the error (and its stack trace) only for a body that did not end.
+    const onClose = (): void => {
+      if (!done) finish(Object.assign(new Error(`the connection closed after ${got} of ${length} bytes`), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    };
+    const onAbort = (): void => finish(signal!.reason);
+    if (signal?.aborted) {
+      finish(signal.reason);
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    src.on('data', onData);
+    src.once('end', onEnd);
+    src.once('error', finish);
+    src.once('close', onClose);
+  });
+}
+
+/** A GetResult of a body read whole: its stream only made when a caller asks for it. */
+function wholeBody(bytes: Buffer, meta: ObjectMeta): GetResult {
+  let body: Readable | undefined;
+  return {
+    bytes,
+    meta,
+    get body(): Readable {
+      return (body ??= Readable.from(bytes.length === 0 ? [] : [bytes], { objectMode: false }));
+    },
+  };
 }
 
 function ver(versionId: string | undefined): { versionId?: string } {

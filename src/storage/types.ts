@@ -171,6 +171,13 @@ export interface GetOptions {
   /** Inclusive byte range [start, end]. */
   range?: { start: number; end: number };
   signal?: AbortSignal;
+  /**
+   * A body of at most this many bytes (by its Content-Length) is read whole before `get`
+   * returns, into GetResult.bytes: the small objects of a lake then cost no stream each. A
+   * store that cannot tell the length first (or a larger body) returns the stream only; a body
+   * cut off or failing meanwhile fails `get` itself, as reading the stream would.
+   */
+  bufferUpTo?: number;
 }
 
 /** Metadata that lakeguard preserves across backup and restore. */
@@ -197,6 +204,8 @@ export interface ObjectMeta {
 export interface GetResult {
   body: Readable;
   meta: ObjectMeta;
+  /** The whole body, when the store read it whole (GetOptions.bufferUpTo); `body` then streams these bytes. */
+  bytes?: Buffer;
 }
 
 export interface PutOptions {

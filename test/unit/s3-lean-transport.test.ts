@@ -121,6 +121,16 @@ describe('S3Store GET without the SDK', () => {
         res.end('<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
         return;
       }
+      if (req.url?.startsWith('/lake/cut')) {
+        // Headers promise 64 bytes; 40 arrive in two writes, then the connection drops.
+        res.writeHead(200, { 'content-length': '64', etag: '"5d41402abc4b2a76b9719d911017c592"', 'last-modified': 'Mon, 23 Nov 2026 10:00:00 GMT' });
+        res.write(Buffer.alloc(20, 1));
+        setTimeout(() => {
+          res.write(Buffer.alloc(20, 2));
+          setTimeout(() => res.destroy(), 5);
+        }, 5);
+        return;
+      }
       if (req.url?.startsWith('/lake/slow')) {
         res.writeHead(503, { 'retry-after': '0' });
         res.end('<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
@@ -177,6 +187,27 @@ describe('S3Store GET without the SDK', () => {
     expect(h.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AK\/\d{8}\/us-east-1\/s3\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=[0-9a-f]{64}$/);
     expect(h['x-amz-security-token']).toBe('TOKEN');
     expect(s.stats.get).toBe(1);
+  });
+
+  it('reads a body up to bufferUpTo whole (counted, streamable too), a larger one as a stream, and fails a body cut off', async () => {
+    const s = store();
+    const whole = await s.get('a.json', { bufferUpTo: 11 });
+    expect(whole.bytes?.toString()).toBe('hello, lake');
+    expect(s.stats.bytesIn).toBe(11);
+    const streamed: Buffer[] = [];
+    for await (const c of whole.body) streamed.push(c as Buffer);
+    expect(Buffer.concat(streamed).toString()).toBe('hello, lake');
+    expect(whole.meta).toMatchObject({ size: 11, etag: '5d41402abc4b2a76b9719d911017c592', versionId: 'v123' });
+    const larger = await s.get('a.json', { bufferUpTo: 10 });
+    expect(larger.bytes).toBeUndefined();
+    const chunks: Buffer[] = [];
+    for await (const c of larger.body) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe('hello, lake');
+    const cut = await s.get('cut.json', { bufferUpTo: 1024 }).catch((e: unknown) => e);
+    s.destroy();
+    expect(cut).toBeInstanceOf(StorageError);
+    expect(cut).toMatchObject({ code: 'Network', retryable: true });
+    expect((cut as StorageError).message).toMatch(/GET \(reading body\) s3:\/\/lake\/cut\.json/);
   });
 
   it('maps error answers like SDK errors: NotFound, AccessDenied, and retried throttling', async () => {
