@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { EMPTY_SHA256, amzDate, signV4, uriEncode, type Credentials } from './s3-sigv4.js';
+import { EMPTY_SHA256, amzDateAt, signV4, uriEncode, type Credentials } from './s3-sigv4.js';
 import { S3RequestError } from './s3-transport.js';
 
 // One signed S3 request over node:http, for the lean transport (s3-lean-transport.ts): the
@@ -79,7 +79,7 @@ export async function signedRequest(
     ...signed,
     host: url.host,
     'x-amz-content-sha256': body === null || body.length === 0 ? EMPTY_SHA256 : createHash('sha256').update(body).digest('hex'),
-    'x-amz-date': amzDate(new Date(t.clock.base() + t.clock.offsetMs)),
+    'x-amz-date': amzDateAt(t.clock.base() + t.clock.offsetMs),
   };
   const creds = await t.credentials();
   if (creds.sessionToken) headers['x-amz-security-token'] = creds.sessionToken;
@@ -105,9 +105,13 @@ function request(
   signal: AbortSignal | undefined,
 ): Promise<IncomingMessage> {
   const lib = url.protocol === 'https:' ? https : http;
+  // As name, value, name, value...: node writes such headers as they are, where an object's go
+  // through setHeader one by one (validated either way).
+  const raw: string[] = [];
+  for (const name in headers) raw.push(name, headers[name]!);
   return new Promise((resolve, reject) => {
     const req = lib.request(
-      { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, method, path, headers, agent: t.agent, ...(signal ? { signal } : {}) },
+      { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, method, path, headers: raw, agent: t.agent, ...(signal ? { signal } : {}) },
       resolve,
     );
     // A new connection gets connectTimeoutMs to open; after that the socket's idle timeout

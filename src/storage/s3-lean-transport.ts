@@ -40,6 +40,9 @@ export class LeanTransport implements S3Transport {
   readonly kind = 'lean';
   /** Where requests go: resolved on first use (the region may be the SDK's to find); null = the SDK's path. */
   private target: Promise<LeanTarget | null> | null = null;
+  /** What `target` resolved to, and the promise it came from (a region redirect replaces `target`). */
+  private resolved: LeanTarget | null | undefined;
+  private resolvedFrom: Promise<LeanTarget | null> | null = null;
 
   constructor(
     private readonly bucket: string,
@@ -58,7 +61,8 @@ export class LeanTransport implements S3Transport {
 
   /** Where this path sends the bucket's requests; null when they all go through the SDK's. */
   resolve(): Promise<LeanTarget | null> {
-    return (this.target ??= (async () => {
+    if (this.target !== null) return this.target;
+    const target = (async (): Promise<LeanTarget | null> => {
       const s = this.settings;
       const where = leanEndpoint(s, s.region ?? (await this.sdk.region()));
       if (where === null) return null;
@@ -74,12 +78,20 @@ export class LeanTransport implements S3Transport {
         socketTimeoutMs: s.socketTimeoutMs,
         clock: s.clock,
       };
-    })());
+    })();
+    this.target = target;
+    void target.then((t) => {
+      if (this.target !== target) return;
+      this.resolved = t;
+      this.resolvedFrom = target;
+    }, () => {});
+    return target;
   }
 
   /** Runs `lean`, or `sdk` where this path cannot serve the bucket. */
   private async either<T>(lean: (t: LeanTarget) => Promise<T>, sdk: () => Promise<T>): Promise<T> {
-    const t = await this.resolve();
+    // Once resolved, the target is at hand without another await (one request per small object).
+    const t = this.resolved !== undefined && this.target === this.resolvedFrom ? this.resolved : await this.resolve();
     if (t === null) return sdk();
     try {
       return await lean(t);

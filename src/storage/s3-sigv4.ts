@@ -15,14 +15,34 @@ export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49
 
 /** `20261123T163000Z` */
 export function amzDate(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return amzDateAt(d.getTime());
+}
+
+// Every request signs its time: within one second the string is the last one's.
+let lastSecond = NaN;
+let lastAmzDate = '';
+
+/** `amzDate` of a time in milliseconds since the epoch. */
+export function amzDateAt(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    lastAmzDate = new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    lastSecond = second;
+  }
+  return lastAmzDate;
 }
 
 /** RFC 3986 encoding as SigV4 wants it (everything but A-Z a-z 0-9 - _ . ~; '/' kept in paths). */
 export function uriEncode(s: string, keepSlash: boolean): string {
-  const enc = encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  return keepSlash ? enc.replace(/%2F/g, '/') : enc;
+  let enc = encodeURIComponent(s);
+  // encodeURIComponent keeps these five; most keys have none (nor a '/' to keep): no replace then.
+  if (RESERVED.test(enc)) enc = enc.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return keepSlash && enc.includes('%2F') ? enc.replace(/%2F/g, '/') : enc;
 }
+
+const RESERVED = /[!'()*]/;
+/** A header value SigV4 must rewrite: white space other than single spaces (leading/trailing ones are trimmed). */
+const COLLAPSIBLE = /[^\S ]| {2}/;
 
 /** One request to sign. */
 export interface SigV4Request {
@@ -65,17 +85,14 @@ export function signV4(req: SigV4Request): string {
  */
 export function sigV4Parts(req: SigV4Request): SigV4Parts {
   const lower: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) lower[k.toLowerCase()] = v.trim().replace(/\s+/g, ' ');
+  for (const k in req.headers) {
+    const v = req.headers[k]!.trim();
+    lower[k.toLowerCase()] = COLLAPSIBLE.test(v) ? v.replace(/\s+/g, ' ') : v;
+  }
   const names = Object.keys(lower).sort();
   const date = req.date ?? lower['x-amz-date']!;
   const day = date.slice(0, 8);
-  const canonicalQuery = req.query
-    .split('&')
-    .filter((p) => p !== '')
-    .map((p) => (p.includes('=') ? p.split('=', 2) : [p, '']) as [string, string])
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
-    .map(([k, v]) => `${k}=${v}`)
-    .join('&');
+  const canonicalQuery = req.query === '' ? '' : canonicalQueryOf(req.query);
   const payloadHash = req.payloadHash ?? lower['x-amz-content-sha256'] ?? EMPTY_SHA256;
   const canonicalRequest = [req.method, req.path, canonicalQuery, names.map((n) => `${n}:${lower[n]}\n`).join(''), names.join(';'), payloadHash].join('\n');
   const scope = `${day}/${req.region}/${req.service}/aws4_request`;
@@ -91,4 +108,15 @@ export function sigV4Parts(req: SigV4Request): SigV4Parts {
   const signature = createHmac('sha256', signingKey).update(stringToSign).digest('hex');
   const authorization = `AWS4-HMAC-SHA256 Credential=${req.credentials.accessKeyId}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
   return { canonicalRequest, stringToSign, signature, authorization };
+}
+
+/** The query string with its parameters sorted by encoded name, then value. */
+function canonicalQueryOf(query: string): string {
+  return query
+    .split('&')
+    .filter((p) => p !== '')
+    .map((p) => (p.includes('=') ? p.split('=', 2) : [p, '']) as [string, string])
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
 }
