@@ -420,7 +420,8 @@ export class Repository {
   }
 
   encodeBlob(raw: Uint8Array, type: BlobType, id: Buffer = this.blobId(raw)): EncodedBlob {
-    const { data, compressed } = compressBlob(raw, this.config.compression.level);
+    // Sealing copies the compressed bytes: they may stay in compressBlob's scratch buffer until then.
+    const { data, compressed } = compressBlob(raw, this.config.compression.level, this.keys !== null);
     const stored = this.keys === null ? data : seal(this.keys.encKey, data, id);
     return { id, type, stored, compressed, rawLength: raw.length };
   }

@@ -42,6 +42,19 @@ describe('compressBlob / decompressBlob', () => {
     expect(ca.data.equals(copy)).toBe(true);
   });
 
+  it('borrows the scratch buffer only when asked: the same bytes, no copy, overwritten by the next call', () => {
+    const a = jsonLines(100);
+    const owned = compressBlob(a);
+    const borrowed = compressBlob(a, 3, true);
+    expect(borrowed.compressed).toBe(true);
+    expect(borrowed.data.equals(owned.data)).toBe(true);
+    expect(decompressBlob(borrowed.data, true, a.length).equals(a)).toBe(true);
+    const next = compressBlob(jsonLines(90), 3, true);
+    // Both views of one scratch buffer: the first result is not the caller's to keep.
+    expect(next.data.buffer).toBe(borrowed.data.buffer);
+    expect(owned.data.buffer).not.toBe(borrowed.data.buffer);
+  });
+
   it('stores random (incompressible) bytes raw', () => {
     for (const len of [0, 1, 100, 4096, 1024 * 1024]) {
       const data = randomBytes(len);

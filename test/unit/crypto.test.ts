@@ -39,6 +39,12 @@ describe('seal / open', () => {
     expect([...open(key, new Uint8Array(a))]).toEqual([1, 2, 3, 4]);
   });
 
+  it('never repeats a nonce across its batches of random nonces (3,000 seals, three batches)', () => {
+    const nonces = new Set<string>();
+    for (let i = 0; i < 3000; i++) nonces.add(seal(key, new Uint8Array([i & 255])).subarray(0, 12).toString('hex'));
+    expect(nonces.size).toBe(3000);
+  });
+
   it('detects any single flipped bit (nonce, ciphertext, tag)', () => {
     const pt = randomBytes(100);
     const sealed = seal(key, pt);
