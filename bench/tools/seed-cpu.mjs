@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// Issue 22: client CPU per small object of a seed from S3, engines side by side. Each round
+// runs, for every engine (alternating): the lean raw GET loop of the small objects
+// (bench/tools/raw-get.mjs through that engine's lean transport) and a seed of the same objects
+// (`backup --group small`) into a fresh repository prefix; each under /usr/bin/time. Prints one
+// line per measurement and a JSON summary (CPU ms per object, objects/s, seed ÷ loop).
+//
+//   node bench/tools/seed-cpu.mjs --engines /tmp/lg-base,. [--scale 0.1] [--rounds 3] [--no-loop | --loop-first-only] [--parallel] [--cpu-prof DIR] [--out FILE]
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { describeDataset } from '../lib/dataset.mjs';
+import { lastJson, runMeasured } from '../lib/proc.mjs';
+import { S3, ensureBucket, s3Client } from '../lib/s3.mjs';
+import { ensureDataset, sourceBucketName } from '../lib/upload.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const { values: opts } = parseArgs({
+  options: {
+    engines: { type: 'string' },
+    scale: { type: 'string', default: '0.1' },
+    seed: { type: 'string', default: '42' },
+    rounds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '32' },
+    'no-loop': { type: 'boolean', default: false },
+    // The raw GET loop through the first engine only (the baseline's), not every engine's.
+    'loop-first-only': { type: 'boolean', default: false },
+    parallel: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const engines = (opts.engines ?? '').split(',').filter(Boolean).map((e) => resolve(e));
+if (engines.length === 0) throw new Error('--engines DIR[,DIR...] is required');
+const log = (m) => process.stderr.write(`[seed-cpu] ${m}\n`);
+const s3 = s3Client({ sockets: 64 });
+const ds = describeDataset({ seed: Number(opts.seed), scale: Number(opts.scale) });
+const src = sourceBucketName(Number(opts.seed), Number(opts.scale));
+await ensureDataset(s3, ds, { bucket: src, concurrency: 64, log });
+const repoBucket = 'lgbench-seedcpu';
+await ensureBucket(s3, repoBucket);
+const work = mkdtempSync(join(tmpdir(), 'lg-seedcpu-'));
+const keys = join(work, 'small.keys');
+writeFileSync(keys, ds.small.map((e) => e.key).join('\n') + '\n');
+const n = ds.small.length;
+const env = {
+  PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
+  HOME: process.env.HOME,
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  AWS_ACCESS_KEY_ID: S3.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: S3.secretAccessKey,
+  AWS_REGION: S3.region,
+  LAKEGUARD_S3_ENDPOINT: S3.endpoint,
+};
+const tag = Date.now().toString(36);
+const rows = [];
+const cpu = (m) => m.userS + m.sysS;
+/** One engine's part of a round: its raw GET loop (unless told otherwise), then its seed. */
+async function measureEngine(round, i, engine, what) {
+  {
+    const name = `e${i}-r${round}`;
+    if (what !== 'seed' && !opts['no-loop'] && !(opts['loop-first-only'] && i > 0)) {
+      const m = await runMeasured(process.execPath, [join(ROOT, 'bench/tools/raw-get.mjs'), '--bucket', src, '--keys', keys, '--concurrency', opts.concurrency, '--client', 'lean', '--engine-dir', engine], { env, workDir: work, name: `loop-${name}` });
+      if (m.code !== 0) throw new Error(`raw-get: ${m.stderr.slice(-800)}`);
+      const out = lastJson(m.stdout);
+      if (out.objects !== n) throw new Error(`raw-get read ${out.objects}`);
+      rows.push({ round, engine, what: 'loop', cpuS: cpu(m), userS: m.userS, sysS: m.sysS, wallS: m.wallMs / 1000, rssMB: Math.round((m.peakRssKiB ?? 0) / 1024), load: loadavg()[0] });
+      log(JSON.stringify(rows.at(-1)));
+    }
+    if (what === 'loop') return;
+    const policy = join(work, `${name}.yaml`);
+    writeFileSync(
+      policy,
+      `version: 1
+repository:
+  url: s3://${repoBucket}/${tag}/${name}
+  endpoint: ${S3.endpoint}
+s3:
+  endpoint: ${S3.endpoint}
+groups:
+  - name: small
+    sources:
+      - bucket: ${src}
+        prefixes: [${ds.tables.map((t) => JSON.stringify(t)).join(', ')}]
+concurrency: { list: 8, transfer: ${opts.concurrency} }
+`,
+    );
+    const catalog = join(work, name, 'catalog.db');
+    mkdirSync(dirname(catalog), { recursive: true });
+    const lgEnv = { ...env, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: join(work, name, 'cache') };
+    const bin = join(engine, 'bin', 'lakeguard');
+    const init = await runMeasured(bin, ['--policy', policy, '--catalog', catalog, '--json', 'init'], { env: lgEnv, workDir: work, name: `init-${name}` });
+    if (init.code !== 0) throw new Error(`init: ${init.stderr.slice(-800)}`);
+    const prof = opts['cpu-prof'] ? { LAKEGUARD_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${resolve(opts['cpu-prof'])} --cpu-prof-name=${name}.cpuprofile` } : {};
+    const m = await runMeasured(bin, ['--policy', policy, '--catalog', catalog, '--json', 'backup', '--group', 'small'], { env: { ...lgEnv, ...prof }, workDir: work, name: `seed-${name}` });
+    if (m.code !== 0 && m.code !== 4) throw new Error(`backup exited ${m.code}: ${m.stderr.slice(-800)}`);
+    const summary = m.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((x) => x.message_type === 'summary').at(-1);
+    if (summary?.counters.objectsNew !== n) throw new Error(`seed recorded ${summary?.counters.objectsNew} new objects, expected ${n}`);
+    rows.push({ round, engine, what: 'seed', cpuS: cpu(m), userS: m.userS, sysS: m.sysS, wallS: m.wallMs / 1000, rssMB: Math.round((m.peakRssKiB ?? 0) / 1024), load: loadavg()[0], packs: summary.counters.packsWritten, bytesStored: summary.counters.bytesStored, requests: summary.counters.requests, engineMs: summary.counters.durationMs });
+    log(JSON.stringify(rows.at(-1)));
+  }
+}
+for (let round = 0; round < Number(opts.rounds); round++) {
+  if (opts.parallel) {
+    // The seeds of every engine at the same time (loops first, one by one): the same load for
+    // each, so their CPU seconds compare on a machine others share; wall times do not.
+    if (!opts['no-loop']) for (const [i, engine] of engines.entries()) if (!(opts['loop-first-only'] && i > 0)) await measureEngine(round, i, engine, 'loop');
+    await Promise.all(engines.map((engine, i) => measureEngine(round, i, engine, 'seed')));
+  } else {
+    for (const [i, engine] of engines.entries()) await measureEngine(round, i, engine, 'both');
+  }
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const summary = engines.map((engine) => {
+  const pick = (what, f) => median(rows.filter((r) => r.engine === engine && r.what === what).map(f));
+  const loopRows = rows.filter((r) => r.what === 'loop' && r.engine === (opts['loop-first-only'] ? engines[0] : engine));
+  const loopCpu = loopRows.length === 0 ? null : median(loopRows.map((r) => r.cpuS));
+  const loopWall = loopRows.length === 0 ? null : median(loopRows.map((r) => r.wallS));
+  const seedCpu = pick('seed', (r) => r.cpuS);
+  const seedWall = pick('seed', (r) => r.wallS);
+  return {
+    engine,
+    objects: n,
+    seedCpuMsPerObject: (seedCpu * 1000) / n,
+    loopCpuMsPerObject: loopCpu === null ? null : (loopCpu * 1000) / n,
+    seedObjectsPerS: n / seedWall,
+    loopObjectsPerS: loopWall === null ? null : n / loopWall,
+    seedOverLoopRate: loopWall === null ? null : loopWall / seedWall,
+    seedRssMB: pick('seed', (r) => r.rssMB),
+  };
+});
+const result = { date: new Date().toISOString(), scale: Number(opts.scale), rounds: Number(opts.rounds), rows, summary };
+if (opts.out) writeFileSync(opts.out, JSON.stringify(result, null, 2) + '\n');
+process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+rmSync(work, { recursive: true, force: true });
