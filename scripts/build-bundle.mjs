@@ -52,6 +52,26 @@ export function encodeWorkerScript() {
   },
 };
 
+/**
+ * Packages stay in node_modules, except those named here: pure JavaScript, loaded by most
+ * commands, and many files each (yaml: ~50 CommonJS modules, each resolved on disk by node's
+ * CommonJS loader at every start).
+ */
+const BUNDLED_PACKAGES = new Set(process.env.LG_BUNDLE_PKGS === undefined ? ['yaml'] : process.env.LG_BUNDLE_PKGS.split(',').filter(Boolean));
+/** @type {import('esbuild').Plugin} */
+const externalPackages = {
+  name: 'lakeguard-external-packages',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('node:')) return { path: args.path, external: true };
+      const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0];
+      // Inside a bundled package, its own dependencies are bundled with it.
+      if (BUNDLED_PACKAGES.has(name ?? '') || /[\\/]node_modules[\\/]/.test(args.importer)) return undefined;
+      return { path: args.path, external: true };
+    });
+  },
+};
+
 rmSync(out, { recursive: true, force: true });
 const result = await build({
   entryPoints: { cli: join(dist, 'cli.js'), 'heap-pacer': join(dist, 'util', 'heap-pacer.js') },
@@ -61,9 +81,10 @@ const result = await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  packages: 'external',
   sourcemap: true,
-  plugins: [bundleModules],
+  plugins: [bundleModules, externalPackages],
+  // A bundled CommonJS package's require() of a node built-in ('process'), in an ES module.
+  banner: { js: "import { createRequire as __lakeguardCreateRequire } from 'node:module'; const require = __lakeguardCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
 // A warning here is a bundle that may break at run time (e.g. an import esbuild cannot follow).
