@@ -15,7 +15,7 @@
 // Two modules are put in place of others, as scripts/build-binary.mjs does: dist/version.js
 // (reads ../package.json, relative to its file) by the literal version, and
 // dist/repository/encode-worker-path.js by one that finds the worker from dist/bundle/.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -72,10 +72,14 @@ const externalPackages = {
   },
 };
 
-rmSync(out, { recursive: true, force: true });
+// Built beside dist/bundle/ and swapped in by two renames: a lakeguard starting meanwhile (another
+// test run's build, a second terminal) finds the old bundle or the new one, never half of one.
+const next = `${out}.${process.pid}.new`;
+const old = `${out}.${process.pid}.old`;
+rmSync(next, { recursive: true, force: true });
 const result = await build({
   entryPoints: { cli: join(dist, 'cli.js'), 'heap-pacer': join(dist, 'util', 'heap-pacer.js') },
-  outdir: out,
+  outdir: next,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -89,6 +93,10 @@ const result = await build({
 });
 // A warning here is a bundle that may break at run time (e.g. an import esbuild cannot follow).
 if (result.errors.length > 0 || result.warnings.length > 0) {
+  rmSync(next, { recursive: true, force: true });
   process.stderr.write('build-bundle: the bundle has errors or warnings (above)\n');
   process.exit(1);
 }
+if (existsSync(out)) renameSync(out, old);
+renameSync(next, out);
+rmSync(old, { recursive: true, force: true });
