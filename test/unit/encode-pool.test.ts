@@ -107,7 +107,7 @@ describe('encode pool', () => {
       await encoder.close();
     }
     // A level zstd refuses: the thread's error reaches the caller, no blob is made up.
-    const broken = Object.assign(Object.create(repo) as Repository, { encodeSettings: () => ({ encKey: null, level: 1000 }) });
+    const broken = Object.assign(Object.create(repo) as Repository, { encodeSettings: () => ({ ...repo.encodeSettings(), level: 1000 }) });
     const failing = blobEncoder(broken, 2, 0);
     try {
       await expect(failing.encode(Buffer.from('x'.repeat(100)), BlobType.data, repo.blobId(Buffer.from('x')))).rejects.toThrow(/zstd level/);
