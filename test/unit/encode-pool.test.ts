@@ -1,11 +1,12 @@
 // The encode pool (issue 22): new blobs compressed and sealed on worker threads. What a backup
 // stores and records must not depend on the number of threads.
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { threadsSetting } from '../../src/commands/backup.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
+import { chunkViews } from '../../src/repository/chunker.js';
 import { blobEncoder } from '../../src/repository/encode-pool.js';
 import { BlobType } from '../../src/repository/pack.js';
 import type { Repository } from '../../src/repository/repository.js';
@@ -86,6 +87,23 @@ describe('encode pool', () => {
     expect(one.tree).toEqual(two.tree);
   });
 
+  it('stores the same blobs whether a file is encoded whole on a thread or streamed chunk by chunk (encrypted)', async () => {
+    // Whole-object jobs (the thread chunks, identifies, encodes) against chunk jobs (this thread
+    // chunks and identifies): files streamed as if they grew past the whole-object limit.
+    const whole = await seed('whole', 'repo', 2, 'pw');
+    const spy = vi.spyOn(FsStore.prototype, 'getBytes').mockResolvedValue(null);
+    try {
+      const streamed = await seed('streamed', 'repo', 2, 'pw');
+      expect(spy).toHaveBeenCalled();
+      expect(whole.blobs.size).toBeGreaterThan(150);
+      expect([...streamed.blobs.keys()].sort()).toEqual([...whole.blobs.keys()].sort());
+      expect(streamed.summary.counters.blobsDeduplicated).toBe(whole.summary.counters.blobsDeduplicated);
+      expect(streamed.tree).toEqual(whole.tree);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('records the same blob ids and restores the same bytes when encrypted', async () => {
     // One repository (blob ids are keyed by its master keys), two hosts that know nothing of each other.
     const one = await seed('one', 'repo', 1, 'pw');
@@ -103,6 +121,13 @@ describe('encode pool', () => {
       const raws = Array.from({ length: 50 }, (_, i) => Buffer.from(`blob ${i} `.repeat(i * 50 + 1)));
       const blobs = await Promise.all(raws.map((raw) => encoder.encode(raw, BlobType.data, repo.blobId(raw))));
       blobs.forEach((b, i) => expect(repo.decodeBlob(b.stored, b, 'test').equals(raws[i]!)).toBe(true));
+      // A whole object: chunked on the thread at the repository's boundaries, each blob under its id.
+      const object = Buffer.concat(raws);
+      const copy = Buffer.from(object);
+      const objectBlobs = await encoder.encodeObject(copy, BlobType.data)!;
+      expect(copy.length).toBe(0); // moved to the thread, not copied
+      expect(objectBlobs.map((b) => b.id.toString('hex'))).toEqual(chunkViews(object, repo.chunker).map((c) => repo.blobId(c).toString('hex')));
+      expect(Buffer.concat(objectBlobs.map((b) => repo.decodeBlob(b.stored, b, 'test'))).equals(object)).toBe(true);
     } finally {
       await encoder.close();
     }
@@ -111,6 +136,7 @@ describe('encode pool', () => {
     const failing = blobEncoder(broken, 2, 0);
     try {
       await expect(failing.encode(Buffer.from('x'.repeat(100)), BlobType.data, repo.blobId(Buffer.from('x')))).rejects.toThrow(/zstd level/);
+      await expect(failing.encodeObject(Buffer.from('y'.repeat(100_000)), BlobType.data)).rejects.toThrow(/an encode thread failed on an object of 100000 bytes: .*zstd level/);
     } finally {
       await failing.close();
     }
