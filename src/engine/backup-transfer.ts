@@ -63,16 +63,17 @@ export class ObjectReader {
   /**
    * Reads one object into blobs, or returns why it cannot be read (a StorageError: the object
    * failed). Repository errors are thrown: they are fatal. `newSniffer`: anomaly detection's
-   * sniffer for each attempt, fed the bytes as they stream by (ObjectRead.sample).
+   * sniffer for each attempt, fed the bytes as they stream by (ObjectRead.sample). `changed`:
+   * the key was backed up before (ObjectBlobs.addObject's dedupFirst).
    */
-  async read(source: OpenedSource, entry: ObjectEntry, newSniffer?: () => ContentSniffer): Promise<ObjectRead | StorageError> {
+  async read(source: OpenedSource, entry: ObjectEntry, newSniffer?: () => ContentSniffer, changed = false): Promise<ObjectRead | StorageError> {
     if (entry.storageClass !== undefined && ARCHIVED.has(entry.storageClass)) {
       return new StorageError('InvalidObjectState', `GET ${source.objectStore.location}${entry.key}: stored in ${entry.storageClass}; it must be restored (an S3 restore request) before it can be read`, {
         backendCode: 'ArchivedObject',
       });
     }
     try {
-      return await withRetry(() => this.readOnce(source, entry, newSniffer), {
+      return await withRetry(() => this.readOnce(source, entry, newSniffer, changed), {
         maxAttempts: OBJECT_ATTEMPTS,
         baseDelayMs: 200,
         maxDelayMs: 5000,
@@ -90,16 +91,16 @@ export class ObjectReader {
    * (single-part, not SSE-KMS/SSE-C) and against its length; blobs of objects up to the
    * saver's verify limit are stored only after the check (ObjectBlobs).
    */
-  private async readOnce(source: OpenedSource, entry: ObjectEntry, newSniffer: (() => ContentSniffer) | undefined): Promise<ObjectRead> {
+  private async readOnce(source: OpenedSource, entry: ObjectEntry, newSniffer: (() => ContentSniffer) | undefined, changed: boolean): Promise<ObjectRead> {
     const store = source.objectStore;
     // A file up to WHOLE_OBJECT_BYTES is read in one piece (FsStore.getBytes) and chunked at once;
     // getBytes answers null if it grew past that since it was listed (then it streams).
-    if (store.getBytes === undefined || entry.size > WHOLE_OBJECT_BYTES) return this.readFrom(source, entry, newSniffer, null);
+    if (store.getBytes === undefined || entry.size > WHOLE_OBJECT_BYTES) return this.readFrom(source, entry, newSniffer, null, changed);
     const getBytes = store.getBytes.bind(store);
-    return this.wholeBudget.with(entry.size, async () => this.readFrom(source, entry, newSniffer, await getBytes(entry.key, WHOLE_OBJECT_BYTES)));
+    return this.wholeBudget.with(entry.size, async () => this.readFrom(source, entry, newSniffer, await getBytes(entry.key, WHOLE_OBJECT_BYTES), changed));
   }
 
-  private async readFrom(source: OpenedSource, entry: ObjectEntry, newSniffer: (() => ContentSniffer) | undefined, whole: { bytes: Buffer; meta: ObjectMeta } | null): Promise<ObjectRead> {
+  private async readFrom(source: OpenedSource, entry: ObjectEntry, newSniffer: (() => ContentSniffer) | undefined, whole: { bytes: Buffer; meta: ObjectMeta } | null, changed: boolean): Promise<ObjectRead> {
     const c = this.counters;
     const got =
       whole ??
@@ -137,7 +138,7 @@ export class ObjectReader {
       throw new StorageError('Network', `${where}: content does not match its ETag (MD5): altered in transit`, { backendCode: 'ChecksumMismatch', retryable: true });
     }
     // Checked first: a damaged read is not even encoded.
-    if (whole !== null) await blobs.addObject(whole.bytes);
+    if (whole !== null) await blobs.addObject(whole.bytes, changed);
     await blobs.flush();
     return { meta, size, tags, blobs: blobs.ids, stored: blobs.stored, ...(sniffer === null ? {} : { sample: sniffer.sample() }) };
   }

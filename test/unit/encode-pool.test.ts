@@ -1,5 +1,6 @@
 // The encode pool (issue 22): new blobs compressed and sealed on worker threads. What a backup
 // stores and records must not depend on the number of threads.
+import { readdirSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
@@ -50,14 +51,18 @@ describe('encode pool', () => {
     catalogs.push(catalog);
     const before = new Set<string>();
     for await (const p of repo.listPacks()) if ('id' in p) before.add(p.id);
-    const group = { name: 'lake', sources: [{ kind: 'path' as const, path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
-    const summary = await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, encodeThreads: threads, encodeInThreadBytes: 0 });
+    const summary = await backupLake(repo, catalog, threads);
     expect(summary.status).toBe('complete');
     const blobs = await dataBlobs(repo, before);
     const target = join(dir.path, name, 'restored');
     const restored = await restore({ repo, catalog, scopes: [{ bucket: 'lake' }], cut: { runSeq: catalog.latestRun({ statuses: ['complete'] })!.seq }, target: new FsStore({ root: target, fsync: false }), bucketDirs: false, concurrency: 8 });
     expect(restored.failed).toBe(0);
-    return { repo, summary, blobs, tree: hashTree(target) };
+    return { repo, catalog, summary, blobs, tree: hashTree(target) };
+  }
+
+  async function backupLake(repo: Repository, catalog: Catalog, threads: number) {
+    const group = { name: 'lake', sources: [{ kind: 'path' as const, path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
+    return backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, encodeThreads: threads, encodeInThreadBytes: 0 });
   }
 
   /** Every data blob of the repository's packs but those of `except`: id (hex) -> its stored bytes and whether compressed. */
@@ -102,6 +107,19 @@ describe('encode pool', () => {
     } finally {
       spy.mockRestore();
     }
+  });
+
+  it('identifies the chunks of a changed file in this thread, so what is stored already is not encoded again', async () => {
+    const one = await seed('one', 'repo', 2, 'pw');
+    const files = listFiles(join(dir.path, 'lake'));
+    const later = new Date(Date.now() + 60_000);
+    for (const f of files) utimesSync(f, later, later);
+    const blobId = vi.spyOn(one.repo, 'blobId');
+    const again = await backupLake(one.repo, one.catalog, 2);
+    expect(again.counters.objectsChanged).toBe(files.length);
+    // Every data chunk hashed here (dedup before encoding), not chunked and encoded on a thread.
+    expect(blobId.mock.calls.length).toBeGreaterThanOrEqual(one.blobs.size);
+    expect(again.counters.blobsDeduplicated).toBeGreaterThanOrEqual(one.blobs.size);
   });
 
   it('records the same blob ids and restores the same bytes when encrypted', async () => {
@@ -150,3 +168,10 @@ describe('encode pool', () => {
     for (const bad of ['0', '-1', '1.5', 'two', '65']) expect(() => threadsSetting({ LAKEGUARD_THREADS: bad })).toThrow(/LAKEGUARD_THREADS/);
   });
 });
+
+/** Every file under `root`. */
+function listFiles(root: string): string[] {
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => join(d.parentPath, d.name));
+}
