@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, open, opendir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, opendir, realpath, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { constants, type BigIntStats, type Dirent } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
