@@ -10,9 +10,10 @@
  * files of 16 KB (realpath of the directory, open, write, close, rename) took 1.0-1.1 CPU s
  * through the pool and 0.35-0.6 s inline (node 20, ext4, no fsync); through FileHandle the
  * open/write/close part alone cost 40 % more than the callbacks. An fsync is never inline: it
- * waits for the disk, and would stop everything else meanwhile.
+ * waits for the disk, and would stop everything else meanwhile; nor is anything on a filesystem
+ * that may be remote (`isLocalFilesystem`), where a call may wait as long.
  */
-import { close, closeSync, fchmod, fchmodSync, fsync, link, linkSync, open, openSync, readFileSync, rename, renameSync, write, writeSync } from 'node:fs';
+import { close, closeSync, fchmod, fchmodSync, fsync, link, linkSync, open, openSync, readFileSync, rename, renameSync, statfs, write, writeSync } from 'node:fs';
 import type { FsPath } from './fs-names.js';
 
 export interface FileOps {
@@ -64,4 +65,16 @@ export function processUmask(): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Linux filesystem types (statfs f_type, linux/magic.h) on local disks or in memory: ext2/3/4,
+ * XFS, Btrfs, tmpfs, overlayfs, ZFS, F2FS. Anything else (NFS, SMB, FUSE, Ceph, another OS)
+ * counts as possibly remote.
+ */
+const LOCAL_FILESYSTEMS = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x794c7630, 0x2fc12fc1, 0xf2f52010]);
+
+/** Whether `dir` is on a local filesystem, where a small file's calls are quick enough to make inline. */
+export function isLocalFilesystem(dir: string): Promise<boolean> {
+  return new Promise((resolve) => statfs(dir, (err, st) => resolve(err === null && LOCAL_FILESYSTEMS.has(Number(st.type)))));
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, opendir, realpath, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { constants, type BigIntStats, type Dirent } from 'node:fs';
+import { constants, realpathSync, type BigIntStats, type Dirent } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -9,7 +9,7 @@ import { compareKeys } from '../util/key-order.js';
 import { abortable, fsKeyProblem, rollUp, TMP_PREFIX } from './common.js';
 import { fileEntry, fileEtag, fileMeta, skippedEntry } from './fs-entries.js';
 import { classifyFsError, errCode } from './fs-errors.js';
-import { fsyncFd, inlineFileOps, poolFileOps, processUmask, type FileOps } from './fs-fd.js';
+import { fsyncFd, inlineFileOps, isLocalFilesystem, poolFileOps, processUmask, type FileOps } from './fs-fd.js';
 import { childPath, fsPathOf, keySegmentOf, parentPath, type FsPath } from './fs-names.js';
 import {
   newRequestStats,
@@ -27,13 +27,6 @@ import {
   type ObjectRetention,
   type SkippedEntry,
 } from './types.js';
-
-/**
- * An inline put (fs-fd.ts) that takes longer than this is on a slow filesystem (a network
- * mount): the store's later puts go through the thread pool, so one slow call does not stop
- * the process's other work. A small file in the page cache takes well under a millisecond.
- */
-const INLINE_SLOW_MS = 20;
 
 /** Where an FsStore keeps its objects, and how it treats the directory. */
 export interface FsStoreOptions {
@@ -89,8 +82,8 @@ export class FsStore implements ObjectStore {
   private realRoot: string | null | undefined;
   /** The process umask, read at the first put with a mode (fs-fd.ts `processUmask`). */
   private umask: number | null | undefined;
-  /** Set once an inline put took longer than INLINE_SLOW_MS: later puts use the thread pool. */
-  private inlineTooSlow = false;
+  /** Whether the root is on a local disk (fs-fd.ts `isLocalFilesystem`), known once the root exists. */
+  private localDisk: boolean | undefined;
   private readonly tmpBase = randomBytes(8).toString('hex');
   private tmpCount = 0;
 
@@ -180,12 +173,7 @@ export class FsStore implements ObjectStore {
     const dir = parentPath(file);
     this.stats.put++;
     const tmp = childPath(dir, this.tmpName());
-    // A whole body without fsync (a restore into a directory) is written inline: open, write,
-    // close and rename of a small file cost less than handing each to the thread pool
-    // (fs-fd.ts). A store whose inline writes turn out slow (a network filesystem) stops.
-    const inline = !this.fsync && !this.inlineTooSlow && Buffer.isBuffer(body);
-    const ops = inline ? inlineFileOps : poolFileOps;
-    const started = inline ? performance.now() : 0;
+    let ops: FileOps | undefined;
     let fd: number | undefined;
     let tmpExists = false;
     try {
@@ -194,6 +182,10 @@ export class FsStore implements ObjectStore {
       // (ENOTDIR) then takes the full walk, which names the conflict.
       for (let attempt = 1; ; attempt++) {
         await this.safeParents('PUT', key, true, attempt === 1);
+        // A whole body without fsync (a restore into a directory) on a local disk is written
+        // inline: open, write, close and rename of a small file cost less than handing each to
+        // the thread pool (fs-fd.ts). Never on a network filesystem, whose calls may wait long.
+        ops ??= !this.fsync && this.localDisk === true && Buffer.isBuffer(body) ? inlineFileOps : poolFileOps;
         try {
           fd = await ops.open(tmp, 'wx', opts.mode ?? 0o644);
           break;
@@ -238,7 +230,6 @@ export class FsStore implements ObjectStore {
         await ops.rename(tmp, file);
       }
       tmpExists = false;
-      if (inline && performance.now() - started > INLINE_SLOW_MS) this.inlineTooSlow = true;
       if (this.fsync) await syncDir(dir);
       if (Buffer.isBuffer(body)) return md5Result(body);
       return { etag: fileEtag(await stat(file, { bigint: true })), versionId: null };
@@ -424,6 +415,7 @@ export class FsStore implements ObjectStore {
     // The root itself is the user's choice (it may be, or lie under, a link): created as given.
     if (create && !this.rootMade) {
       await mkdir(this.root, { recursive: true });
+      this.localDisk = await isLocalFilesystem(this.root);
       this.rootMade = true;
     }
     const slash = key.lastIndexOf('/');
@@ -473,7 +465,10 @@ export class FsStore implements ObjectStore {
     if (this.realRoot === undefined) this.realRoot = await realpath(this.root).catch(() => null);
     if (this.realRoot === null) return false;
     try {
-      return (await realpath(fsPathOf(this.root, dirKey))) === path.join(this.realRoot, dirKey);
+      const at = fsPathOf(this.root, dirKey);
+      // Inline where puts are (see put): one more call that need not wait for the thread pool.
+      const real = this.localDisk === true && !this.fsync ? realpathSync.native(at) : await realpath(at);
+      return real === path.join(this.realRoot, dirKey);
     } catch {
       return false;
     }
