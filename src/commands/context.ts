@@ -261,10 +261,15 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
   // s of a helper thread; the first open of a catalog ~0.1 s of this one). Its errors are told
   // after the repository's, as when it was opened after it.
   const early: { catalog?: Catalog; error?: unknown; done: boolean } = { done: false };
-  const openCatalog = (id: string): Catalog => Catalog.open(opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(id), id);
+  const catalogPath = (id: string): string => opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(id);
+  const openCatalog = (id: string): Catalog => Catalog.open(catalogPath(id), id);
   const onConfig = (id: string): void => {
     if (early.done) return;
     early.done = true;
+    // Only a catalog that exists opens early: the id is not authenticated yet (the config's MAC
+    // is checked once the keys are derived), so a forged config must not make a new file.
+    const path = catalogPath(id);
+    if (path !== ':memory:' && !existsSync(path)) return;
     try {
       early.catalog = openCatalog(id);
     } catch (err) {

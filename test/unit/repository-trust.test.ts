@@ -123,6 +123,18 @@ describe('the repository cannot be turned against its owner', () => {
     expect((err as IntegrityError).message).toMatch(/config at file:\/\/.* was altered \(its MAC does not match\)/);
   });
 
+  it('a config whose id was changed fails its MAC and leaves no catalog for that id behind', async () => {
+    await backedUp();
+    // The catalog opens early, while the keys are derived, from the config's id before its MAC is
+    // checked: it may do so only for a catalog that already exists.
+    const forgedId = 'f'.repeat(32);
+    writeConfig({ ...readConfig(), id: forgedId });
+    const result = await cli(['runs'], 'cache-forged');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^lakeguard: repository config at file:\/\/.* was altered \(its MAC does not match\)/);
+    expect(existsSync(join(dir.path, 'cache-forged', forgedId))).toBe(false);
+  });
+
   it('refuses an index file or run manifest copied under another name (format 2 and 1)', async () => {
     for (const formatVersion of [undefined, 1] as const) {
       const { repo } = await backedUp(formatVersion === undefined ? {} : { formatVersion });
