@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, opendir, realpath, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { constants, realpathSync, type BigIntStats, type Dirent } from 'node:fs';
+import { constants, type BigIntStats, type Dirent } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -9,7 +9,7 @@ import { compareKeys } from '../util/key-order.js';
 import { abortable, fsKeyProblem, rollUp, TMP_PREFIX } from './common.js';
 import { fileEntry, fileEtag, fileMeta, skippedEntry } from './fs-entries.js';
 import { classifyFsError, errCode } from './fs-errors.js';
-import { fsyncFd, inlineFileOps, isLocalFilesystem, poolFileOps, processUmask, type FileOps } from './fs-fd.js';
+import { fileOps as ops, fsyncFd, processUmask } from './fs-fd.js';
 import { childPath, fsPathOf, keySegmentOf, parentPath, type FsPath } from './fs-names.js';
 import {
   newRequestStats,
@@ -82,8 +82,6 @@ export class FsStore implements ObjectStore {
   private realRoot: string | null | undefined;
   /** The process umask, read at the first put with a mode (fs-fd.ts `processUmask`). */
   private umask: number | null | undefined;
-  /** Whether the root is on a local disk (fs-fd.ts `isLocalFilesystem`), known once the root exists. */
-  private localDisk: boolean | undefined;
   private readonly tmpBase = randomBytes(8).toString('hex');
   private tmpCount = 0;
 
@@ -173,7 +171,7 @@ export class FsStore implements ObjectStore {
     const dir = parentPath(file);
     this.stats.put++;
     const tmp = childPath(dir, this.tmpName());
-    let ops: FileOps | undefined;
+    // File descriptors, not FileHandles (fs-fd.ts).
     let fd: number | undefined;
     let tmpExists = false;
     try {
@@ -182,10 +180,6 @@ export class FsStore implements ObjectStore {
       // (ENOTDIR) then takes the full walk, which names the conflict.
       for (let attempt = 1; ; attempt++) {
         await this.safeParents('PUT', key, true, attempt === 1);
-        // A whole body without fsync (a restore into a directory) on a local disk is written
-        // inline: open, write, close and rename of a small file cost less than handing each to
-        // the thread pool (fs-fd.ts). Never on a network filesystem, whose calls may wait long.
-        ops ??= !this.fsync && this.localDisk === true && Buffer.isBuffer(body) ? inlineFileOps : poolFileOps;
         try {
           fd = await ops.open(tmp, 'wx', opts.mode ?? 0o644);
           break;
@@ -196,13 +190,13 @@ export class FsStore implements ObjectStore {
       }
       tmpExists = true;
       if (Buffer.isBuffer(body)) {
-        await writeFully(ops, fd, body);
+        await writeFully(fd, body);
         this.stats.bytesOut += body.length;
       } else {
         for await (const chunk of body) {
           opts.signal?.throwIfAborted();
           const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-          await writeFully(ops, fd, buf);
+          await writeFully(fd, buf);
           this.stats.bytesOut += buf.length;
         }
       }
@@ -234,7 +228,7 @@ export class FsStore implements ObjectStore {
       if (Buffer.isBuffer(body)) return md5Result(body);
       return { etag: fileEtag(await stat(file, { bigint: true })), versionId: null };
     } catch (err) {
-      if (fd !== undefined) await poolFileOps.close(fd)?.catch(() => {});
+      if (fd !== undefined) await ops.close(fd).catch(() => {});
       if (tmpExists) await unlink(tmp).catch(() => {});
       if (err instanceof StorageError || opts.signal?.aborted) throw err;
       throw await this.fsError('PUT', key, err);
@@ -415,7 +409,6 @@ export class FsStore implements ObjectStore {
     // The root itself is the user's choice (it may be, or lie under, a link): created as given.
     if (create && !this.rootMade) {
       await mkdir(this.root, { recursive: true });
-      this.localDisk = await isLocalFilesystem(this.root);
       this.rootMade = true;
     }
     const slash = key.lastIndexOf('/');
@@ -465,10 +458,7 @@ export class FsStore implements ObjectStore {
     if (this.realRoot === undefined) this.realRoot = await realpath(this.root).catch(() => null);
     if (this.realRoot === null) return false;
     try {
-      const at = fsPathOf(this.root, dirKey);
-      // Inline where puts are (see put): one more call that need not wait for the thread pool.
-      const real = this.localDisk === true && !this.fsync ? realpathSync.native(at) : await realpath(at);
-      return real === path.join(this.realRoot, dirKey);
+      return (await realpath(fsPathOf(this.root, dirKey))) === path.join(this.realRoot, dirKey);
     } catch {
       return false;
     }
@@ -522,7 +512,7 @@ async function* objectsOnly(items: AsyncIterable<ListItem>): AsyncGenerator<Obje
   for await (const it of items) if (it.kind === 'object') yield it;
 }
 
-async function writeFully(ops: FileOps, fd: number, buf: Buffer): Promise<void> {
+async function writeFully(fd: number, buf: Buffer): Promise<void> {
   let off = 0;
   while (off < buf.length) off += await ops.write(fd, buf, off, buf.length - off);
 }

@@ -194,7 +194,7 @@ describe('FsStore specifics', () => {
   });
 });
 
-describe('FsStore as a restore target (no fsync: small bodies are written inline)', () => {
+describe('FsStore as a restore target (no fsync, user files)', () => {
   let base: string;
   let root: string;
   let store: FsStore;
