@@ -22,10 +22,11 @@ const { values: o } = parseArgs({
     concurrency: { type: 'string', default: '32' },
   },
 });
+if (o.work === undefined) throw new Error('--work DIR: the directory bench/tools/restore-dir.mjs set up (e.g. /tmp/rd/s3-0.05)');
 const work = resolve(o.work);
 Object.assign(process.env, { AWS_ACCESS_KEY_ID: S3.accessKeyId, AWS_SECRET_ACCESS_KEY: S3.secretAccessKey, AWS_REGION: S3.region });
 const state = JSON.parse(readFileSync(join(work, 'state.json'), 'utf8'));
-const repoUrl = existsSync(join(work, 'lg-repo')) ? pathToFileURL(join(work, 'lg-repo')).href : `s3://lgbench-restoredir-${work.split('-').at(-1).replace('.', '-')}/lakeguard`;
+const repoUrl = existsSync(join(work, 'lg-repo')) ? pathToFileURL(join(work, 'lg-repo')).href : `s3://lgbench-restoredir-${(work.split('-').at(-1) ?? '').replace('.', '-')}/lakeguard`;
 
 const engines = [];
 for (const dir of o.engines.split(',').map((e) => resolve(e))) {
@@ -39,11 +40,13 @@ for (const dir of o.engines.split(',').map((e) => resolve(e))) {
   engines.push({ name: dir.split('/').at(-1), dir, repo, catalog, restore, FsStore, openStore, cut: { runSeq: run.seq } });
 }
 
+/** @type {{ cpu: number, wall: number, n: number }[][]} */
 const results = engines.map(() => []);
 for (let rep = 0; rep < Number(o.reps); rep++) {
   for (const [i, e] of engines.entries()) {
     const targetDir = o.to === undefined ? mkdtempSync(join(work, 'ab-')) : null;
-    const target = targetDir !== null ? new e.FsStore({ root: targetDir, fsync: false, userFiles: true }) : e.openStore(`${o.to.replace(/\/$/, '')}/ab${rep}e${i}/`, { endpoint: S3.endpoint, maxSockets: Number(o.concurrency) * 2, uploadConcurrency: 2 });
+    const to = o.to ?? '';
+    const target = targetDir !== null ? new e.FsStore({ root: targetDir, fsync: false, userFiles: true }) : e.openStore(`${to.replace(/\/$/, '')}/ab${rep}e${i}/`, { endpoint: S3.endpoint, maxSockets: Number(o.concurrency) * 2, uploadConcurrency: 2 });
     global.gc?.();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -65,7 +68,8 @@ for (const [i, e] of engines.entries()) {
 }
 // Paired: each repetition's ratio of the last engine to the first (the same minute's load).
 if (engines.length > 1) {
-  const ratios = results[0].map((r, k) => results.at(-1)[k].cpu / r.cpu);
+  const last = results[results.length - 1] ?? [];
+  const ratios = (results[0] ?? []).map((r, k) => (last[k]?.cpu ?? NaN) / r.cpu);
   console.log(`cpu ratio ${engines.at(-1).name}/${engines[0].name} per repetition: ${ratios.map((x) => x.toFixed(2)).join(' ')} (median ${median(ratios).toFixed(2)})`);
 }
 for (const e of engines) e.catalog.close();
