@@ -28,7 +28,7 @@ import { runIncidentScenarios } from './lib/incident.mjs';
 import { runShardScenarios } from './lib/shards.mjs';
 import { runServeScenarios } from './lib/serve.mjs';
 import { runVersionedScenarios } from './lib/versioned.mjs';
-import { checkTargets, formatTable, rate, ratios, table } from './lib/report.mjs';
+import { checkIssue22Targets, checkTargets, formatIssue22Targets, formatTable, rate, ratios, table } from './lib/report.mjs';
 import { S3, dropBucket, ensureBucket, getBytes, listAll, s3Client } from './lib/s3.mjs';
 import { applyMutation, dropMarker, ensureDataset, META_BUCKET, revertMutation, sourceBucketName } from './lib/upload.mjs';
 import { summarizeProfile } from './tools/cpuprofile-top.mjs';
@@ -888,14 +888,18 @@ else rmSync(work, { recursive: true, force: true });
 meta.finishedAt = new Date().toISOString();
 meta.totalSeconds = Math.round((performance.now() - T0) / 1000);
 let rssCompare;
+let issue22RssCompare;
 if (opts['rss-compare']) {
   const other = JSON.parse(readFileSync(opts['rss-compare'], 'utf8'));
   const seedRow = other.rows.find((x) => x.name === 'seed-small' && x.ok);
   if (seedRow) rssCompare = { scale: other.meta.scale, peakRssMB: seedRow.peakRssMB, file: opts['rss-compare'] };
+  // Issue 22 compares every command's peak RSS, not only the seed's.
+  issue22RssCompare = { scale: other.meta.scale, rows: other.rows, file: opts['rss-compare'] };
 }
 const ratioList = ratios(rows);
 const targets = checkTargets(rows, meta, { rssCompare });
-const result = { meta, rows, ratios: ratioList, targets };
+const issue22Targets = checkIssue22Targets(rows, meta, { rssCompare: issue22RssCompare });
+const result = { meta, rows, ratios: ratioList, targets, issue22Targets };
 writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
 
 const out = [];
@@ -928,6 +932,7 @@ if (meta.serve) {
 if (meta.catalog) out.push(`catalog: ${meta.catalog.totalBytes} bytes for ${meta.catalog.versions} versions (${meta.catalog.bytesPerVersion} B/version)`);
 out.push('');
 out.push(table(['target', 'status', 'measured'], targets.map((t) => [t.target, t.status, t.measured])));
+out.push('', formatIssue22Targets(issue22Targets));
 if (meta.profiles) {
   for (const [f, p] of Object.entries(meta.profiles).filter(([f]) => /^(seed-small|seed-large|incremental-nochange-1|incremental-changed|restore-full)\./.test(f))) {
     out.push('', `cpu profile ${f}: ${(p.totalMs / 1000).toFixed(1)} s sampled, top self time:`);

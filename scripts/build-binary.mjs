@@ -119,7 +119,8 @@ const binaryModules = {
 function cjsShim() {
   const ids = new Set();
   for (const file of jsFiles(dist)) {
-    if (file === join(dist, 'util', 'cjs.js')) continue;
+    // dist/bundle/ (scripts/build-bundle.mjs) holds the same modules again, for bin/lakeguard.
+    if (file === join(dist, 'util', 'cjs.js') || file.startsWith(join(dist, 'bundle'))) continue;
     const text = readFileSync(file, 'utf8');
     for (const call of text.matchAll(/\brequireCjs\(/g)) {
       const literal = /^requireCjs\((['"])([^'"]+)\1\)/.exec(text.slice(call.index));
@@ -209,7 +210,8 @@ chmodSync(temp, 0o755);
 log('injected the blob into a copy of node');
 
 // ---- 4. it runs -----------------------------------------------------------------------------
-// --version loads zstd-napi's addon (at start), init better-sqlite3's (the new catalog).
+// init loads better-sqlite3's addon (the new catalog); zstd-napi's is loaded on the first blob
+// compressed (src/repository/compress.ts), which binary.test.ts's backups cover.
 const smokeEnv = { ...process.env, LAKEGUARD_CACHE_DIR: join(work, 'cache'), LAKEGUARD_PASSWORD: 'build-binary' };
 /** @type {[string[], string | null][]} arguments, and the exact stdout where it matters */
 const smokeRuns = [

@@ -15,9 +15,12 @@ async function run(): Promise<void> {
   let main: typeof import('./cli.js').main;
   try {
     // Imported only now, after the environment above: the bundle runs a module's top level on
-    // its first import. Loading the CLI loads zstd-napi's addon (src/repository/compress.ts),
-    // which the binary first writes to the cache directory: that can fail, with one line.
+    // its first import. Loading a native addon (the binary first writes it to the cache
+    // directory) can fail, with one line.
     ({ main } = await import('./cli.js'));
+    // zstd-napi's addon is loaded on first use (src/repository/compress.ts); the binary loads it
+    // at start, as it always did: a cache directory it cannot write fails here, before any work.
+    (await import('./repository/compress.js')).zstd();
   } catch (err) {
     if (!(err instanceof LakeguardError)) throw err;
     process.exitCode = new Reporter({ json: process.argv.includes('--json') }).fatal(err);

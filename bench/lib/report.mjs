@@ -1,5 +1,5 @@
 // Turns the measured rows into ratios, target checks (PASS/FAIL with the numbers) and a table.
-// The targets are those of issues 6 and 19; they are checked as written, never relaxed here.
+// The targets are those of issues 6, 19 and 22; they are checked as written, never relaxed here.
 
 const MB = 1e6;
 
@@ -272,9 +272,10 @@ export function formatTable(rows) {
   return table(HEAD, rows.map(cells)) + failed.map((x) => `\n  ${x.name} FAILED: ${x.error.slice(0, 300)}`).join('');
 }
 
-export function table(head, body) {
+/** A plain-text table: the first `leftColumns` columns aligned left (names), the rest right (numbers). */
+export function table(head, body, leftColumns = 2) {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => String(row[i]).length)));
-  const line = (cells) => cells.map((c, i) => (i < 2 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  const line = (cells) => cells.map((c, i) => (i < leftColumns ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
@@ -282,4 +283,165 @@ export function formatMarkdown(rows) {
   const lines = [`| ${HEAD.join(' | ')} |`, `| ${HEAD.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`];
   for (const x of rows) lines.push(`| ${cells(x).join(' | ')} |`);
   return lines.join('\n');
+}
+
+/**
+ * Issue 22's table, one line per row (bench/README.md prints it with each run's numbers): each
+ * {id, metric, target, status: PASS|FAIL|NOT MEASURED, measured}, checked as the issue wrote it.
+ * `rssCompare`: the results of a run at another scale ({scale, rows}; --rss-compare FILE) for the
+ * scale ratio of every command's peak RSS.
+ * @param {any[]} rows
+ * @param {any} meta
+ * @param {{ rssCompare?: { scale: number, rows?: any[], file?: string } }} [options]
+ */
+export function checkIssue22Targets(rows, meta, { rssCompare } = {}) {
+  const r = Object.fromEntries(rows.filter((x) => x.wallMs !== undefined && x.ok !== false).map((x) => [x.name, x]));
+  const t = [];
+  /** @param {boolean | null} pass */
+  const add = (id, metric, target, pass, measured) => t.push({ id, metric, target, status: pass === null ? 'NOT MEASURED' : pass ? 'PASS' : 'FAIL', measured });
+  const missing = (...names) => `not measured: ${names.filter((n) => !r[n]).join(', ')} missing${meta.mode ? ` (mode ${meta.mode})` : ''}`;
+  const both = (a, b) => Boolean(r[a] && r[b]);
+
+  // Client CPU per small object: the tool's own CPU (user + system), the S3 server's apart.
+  const msPerObject = (x) => (x?.cpuS == null || !x.objects ? null : (x.cpuS * 1000) / x.objects);
+  const seedMs = msPerObject(r['seed-small']);
+  const rawMs = msPerObject(r['raw-get-small']);
+  add(
+    'cpu-per-object',
+    'client CPU per small object, seed from S3',
+    '<= 0.35 ms',
+    seedMs === null ? null : seedMs <= 0.35,
+    seedMs === null
+      ? missing('seed-small')
+      : `${fmt(seedMs, 3)} ms (${fmt(r['seed-small'].cpuS, 1)} s CPU for ${int(r['seed-small'].objects)} objects)${rawMs === null ? '' : `; raw GET loop ${fmt(rawMs, 3)} ms = ${fmt(seedMs / rawMs, 2)}x the loop`}`,
+  );
+  add(
+    'seed-vs-raw-get',
+    'seed from S3, objects/s ÷ lean raw GET loop',
+    '>= 0.8x',
+    both('seed-small', 'raw-get-small') ? r['seed-small'].objectsPerS >= 0.8 * r['raw-get-small'].objectsPerS : null,
+    both('seed-small', 'raw-get-small')
+      ? `${fmt(r['seed-small'].objectsPerS, 0)} vs ${fmt(r['raw-get-small'].objectsPerS, 0)} objects/s = ${fmt(r['seed-small'].objectsPerS / r['raw-get-small'].objectsPerS, 2)}x`
+      : missing('seed-small', 'raw-get-small'),
+  );
+  /** A time ratio `base ÷ run` (>1: lakeguard faster) against `min`. */
+  const faster = (id, metric, runName, baseName, min, extra = '') =>
+    add(
+      id,
+      metric,
+      `>= ${min}x`,
+      both(runName, baseName) ? r[baseName].wallMs >= min * r[runName].wallMs : null,
+      both(runName, baseName)
+        ? `${baseName} ${fmt(r[baseName].wallMs / 1000, 2)} s ÷ ${runName} ${fmt(r[runName].wallMs / 1000, 2)} s = ${fmt(r[baseName].wallMs / r[runName].wallMs, 2)}x${extra}`
+        : missing(runName, baseName),
+    );
+  faster('seed-dir-vs-restic', 'seed of a local directory ÷ restic on the same files', 'seed-dir', 'restic-small', 1);
+  add(
+    'threads',
+    'CPU-bound local seed on all cores ÷ the same with one worker',
+    '>= 1.6x',
+    both('seed-dir', 'seed-dir-1thread') ? r['seed-dir'].objectsPerS >= 1.6 * r['seed-dir-1thread'].objectsPerS : null,
+    both('seed-dir', 'seed-dir-1thread')
+      ? `${fmt(r['seed-dir'].objectsPerS, 0)} vs ${fmt(r['seed-dir-1thread'].objectsPerS, 0)} objects/s = ${fmt(r['seed-dir'].objectsPerS / r['seed-dir-1thread'].objectsPerS, 2)}x (${meta.machine?.nproc ?? '?'} cores)`
+      : missing('seed-dir', 'seed-dir-1thread'),
+  );
+  faster('restore-vs-copy-loop', 'full restore to S3 ÷ lean GET+PUT copy loop of the same objects', 'restore-full', 'copy-loop', 0.8);
+  faster('restore-vs-rclone', 'full restore to S3 ÷ rclone copy', 'restore-full', 'rclone-copy', 2);
+  faster('restore-dir-vs-restic', 'full restore to a directory ÷ restic restore of the same files', 'restore-dir-local', 'restic-restore', 1);
+
+  // Incrementals against the bare listing (the paired median when the bench ran pairs).
+  const changedBase = r['listing-after-change'] ?? r.listing;
+  const changed = r['incremental-changed'];
+  add(
+    'incremental-changed',
+    '1 %-changed incremental ÷ bare listing',
+    '<= 1.5x',
+    changed && changedBase ? changed.wallMs <= 1.5 * changedBase.wallMs : null,
+    changed && changedBase ? `${fmt(changed.wallMs / 1000, 2)} s vs listing ${fmt(changedBase.wallMs / 1000, 2)} s = ${fmt(changed.wallMs / changedBase.wallMs, 2)}x` : missing('incremental-changed', 'listing'),
+  );
+  const nc = r['incremental-nochange'];
+  const paired = nc?.extra?.pairedRatios ?? [];
+  const ncRatio = paired.length ? median(paired) : nc && r.listing ? nc.wallMs / r.listing.wallMs : null;
+  add(
+    'incremental-nochange',
+    'no-change incremental ÷ bare listing',
+    '<= 1.1x',
+    ncRatio === null ? null : ncRatio <= 1.1,
+    ncRatio === null
+      ? missing('incremental-nochange', 'listing')
+      : paired.length
+        ? `median of ${paired.length} paired runs ${fmt(ncRatio, 2)}x (${paired.map((x) => fmt(x, 2)).join(', ')})`
+        : `${fmt(nc.wallMs / 1000, 2)} s vs listing ${fmt(r.listing.wallMs / 1000, 2)} s = ${fmt(ncRatio, 2)}x`,
+  );
+
+  // The versioned bucket (bench/lib/versioned.mjs; --versioned-only or a full run).
+  const versioned = meta.versioned?.summary ?? [];
+  const measured = versioned.filter((v) => v.changed);
+  add(
+    'versioned-nochange',
+    'no-change incremental of a versioned bucket ÷ a listing of its current keys',
+    '<= 1.3x',
+    measured.length && measured.length === versioned.length ? measured.every((v) => v.changed.ratio <= 1.3) : null,
+    measured.length
+      ? measured.map((v) => `${v.versions} versions ${fmt(v.changed.ratio, 2)}x (${v.changed.listRequests} LIST)`).join('; ')
+      : `not measured: no versioned scenario${meta.mode ? ` (mode ${meta.mode})` : ''}`,
+  );
+  const flat = meta.versioned?.flat;
+  add(
+    'versioned-flat',
+    'the same, as history grows',
+    'flat (<= 1.1x)',
+    flat === undefined || flat === null ? null : flat <= 1.1,
+    flat === undefined || flat === null ? 'not measured: needs the versioned scenario at two history depths' : `${versioned.map((v) => v.versions).join(' -> ')} versions: ${fmt(flat, 2)}x`,
+  );
+
+  const one = r['restore-single'];
+  add(
+    'restore-single',
+    'single-object restore wall time',
+    '<= 0.3 s',
+    one ? one.wallMs <= 300 : null,
+    one ? `${fmt(one.wallMs / 1000, 2)} s wall, ${fmt(one.cpuS, 2)} s CPU` : missing('restore-single'),
+  );
+
+  // Peak RSS of every lakeguard command of the run; with --rss-compare, per command at both scales.
+  const lg = rows.filter((x) => x.ok && x.tool === 'lakeguard' && typeof x.peakRssMB === 'number');
+  const top = [...lg].sort((a, b) => b.peakRssMB - a.peakRssMB);
+  const over = top.filter((x) => x.peakRssMB >= 250);
+  add(
+    'peak-rss',
+    `peak RSS, every command (scale ${meta.scale ?? '?'})`,
+    '< 250 MB',
+    lg.length ? over.length === 0 : null,
+    lg.length
+      ? `max ${fmt(top[0].peakRssMB, 0)} MB (${top[0].name}) over ${lg.length} commands${over.length ? `; at or over 250: ${over.map((x) => `${x.name} ${fmt(x.peakRssMB, 0)}`).join(', ')}` : ''}`
+      : 'not measured: no lakeguard command ran',
+  );
+  const otherScale = rssCompare?.scale;
+  const other = rssCompare?.rows?.filter((x) => x.ok && x.tool === 'lakeguard' && typeof x.peakRssMB === 'number') ?? [];
+  const pairs = otherScale !== undefined && otherScale !== meta.scale ? lg.filter((x) => other.some((y) => y.name === x.name)) : [];
+  if (otherScale !== undefined && pairs.length) {
+    const [hiScale, loScale] = otherScale > meta.scale ? [otherScale, meta.scale] : [meta.scale, otherScale];
+    const ratiosByName = pairs.map((x) => {
+      const y = other.find((o) => o.name === x.name);
+      const [hi, lo] = otherScale > meta.scale ? [y.peakRssMB, x.peakRssMB] : [x.peakRssMB, y.peakRssMB];
+      return { name: x.name, hi, lo, ratio: hi / lo };
+    });
+    const worst = ratiosByName.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    add(
+      'peak-rss-scale',
+      `peak RSS, scale ${hiScale} ÷ scale ${loScale}`,
+      '<= 1.1x',
+      ratiosByName.every((x) => x.ratio <= 1.1),
+      `max ${fmt(worst.ratio, 2)}x (${worst.name}: ${fmt(worst.hi, 0)} vs ${fmt(worst.lo, 0)} MB) over ${ratiosByName.length} commands of both runs`,
+    );
+  } else {
+    add('peak-rss-scale', 'peak RSS, scale 10 ÷ scale 1', '<= 1.1x', null, 'not measured: needs a run at another scale (--rss-compare FILE)');
+  }
+  return t;
+}
+
+/** The "targets (issue 22)" section of the printout: one line per row of the issue's table. */
+export function formatIssue22Targets(targets) {
+  return `targets (issue 22):\n${table(['metric', 'target', 'status', 'measured'], targets.map((t) => [t.metric, t.target, t.status, t.measured]), 4).split('\n').map((line) => line.trimEnd()).join('\n')}`;
 }

@@ -130,9 +130,10 @@ function describe(s: BackupSummary): string {
 }
 
 /**
- * $LAKEGUARD_THREADS: threads that compress and seal new blobs; unset or 1: all in the main
- * thread (the default: on the bench the threads did not pay, docs/scale-out.md "Threads inside
- * one worker"); `auto`: one per core the process may use.
+ * $LAKEGUARD_THREADS: threads that encode new blobs (and chunk and identify the files of a
+ * directory source); unset or 1: all in the main thread (the default: on the bench the
+ * threads did not pay for themselves, docs/scale-out.md "Threads inside one worker"); `auto`:
+ * one per core the process may use.
  */
 export function threadsSetting(env: NodeJS.ProcessEnv): number | undefined {
   const value = env.LAKEGUARD_THREADS?.trim();

@@ -242,7 +242,8 @@ export class Archiver {
   }
 
   private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating: boolean): Promise<void> {
-    const read = await this.reader!.read(source, entry, this.detector?.snifferFor(source.bucket, entry.key));
+    // A key seen before may well hold blobs already stored: dedup before encoding.
+    const read = await this.reader!.read(source, entry, this.detector?.snifferFor(source.bucket, entry.key), previous !== null || reinstating);
     if (read instanceof StorageError) {
       // Listed by an inventory report but deleted since it was made: the report's lag, not a
       // failure (a LIST would not have shown it); counted, and the next report shows it gone.

@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto';
 import type { RunCounters } from '../catalog/types.js';
 import { StorageError } from '../errors.js';
 import { chunkStream, type ChunkerParams } from '../repository/chunker.js';
-import type { ObjectEntry, ObjectMeta } from '../storage/types.js';
+import type { GetResult, ObjectEntry, ObjectMeta } from '../storage/types.js';
+import { ByteBudget } from '../util/byte-budget.js';
 import { withRetry } from '../util/retry.js';
 import { ContentSniffer, type ContentSample } from './anomaly-sniff.js';
 import { ObjectBlobs, RepositoryFailure, type BlobSaver } from './backup-dedup.js';
@@ -21,6 +22,14 @@ import type { OpenedSource } from './sources.js';
 
 /** Reads of one object (a body cut off or altered in flight is read again). */
 const OBJECT_ATTEMPTS = 5;
+/**
+ * Objects up to this size are read in one piece where the store can (FsStore.getBytes: local
+ * files) and handed to the encoder whole: no stream, no chunk copies, and on the encode threads
+ * the chunker and blob ids run there too. Larger ones stream (memory: a chunk at a time).
+ */
+const WHOLE_OBJECT_BYTES = 16 * 1024 * 1024;
+/** Whole objects' bytes in memory at once, across every transfer (32 in flight by default). */
+const WHOLE_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 /** Storage classes that cannot be read without a restore request. */
 const ARCHIVED = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 
@@ -41,6 +50,9 @@ export function isUnreadable(err: unknown): err is StorageError {
 }
 
 export class ObjectReader {
+  /** Bytes of whole objects read and not yet encoded, at most WHOLE_BYTES_IN_FLIGHT. */
+  private readonly wholeBudget = new ByteBudget(WHOLE_BYTES_IN_FLIGHT);
+
   constructor(
     private readonly saver: BlobSaver,
     private readonly chunker: ChunkerParams,
@@ -51,16 +63,17 @@ export class ObjectReader {
   /**
    * Reads one object into blobs, or returns why it cannot be read (a StorageError: the object
    * failed). Repository errors are thrown: they are fatal. `newSniffer`: anomaly detection's
-   * sniffer for each attempt, fed the bytes as they stream by (ObjectRead.sample).
+   * sniffer for each attempt, fed the bytes as they stream by (ObjectRead.sample). `changed`:
+   * the key was backed up before (ObjectBlobs.addObject's dedupFirst).
    */
-  async read(source: OpenedSource, entry: ObjectEntry, newSniffer?: () => ContentSniffer): Promise<ObjectRead | StorageError> {
+  async read(source: OpenedSource, entry: ObjectEntry, newSniffer?: () => ContentSniffer, changed = false): Promise<ObjectRead | StorageError> {
     if (entry.storageClass !== undefined && ARCHIVED.has(entry.storageClass)) {
       return new StorageError('InvalidObjectState', `GET ${source.objectStore.location}${entry.key}: stored in ${entry.storageClass}; it must be restored (an S3 restore request) before it can be read`, {
         backendCode: 'ArchivedObject',
       });
     }
     try {
-      return await withRetry(() => this.readOnce(source, entry, newSniffer), {
+      return await withRetry(() => this.readOnce(source, entry, newSniffer, changed), {
         maxAttempts: OBJECT_ATTEMPTS,
         baseDelayMs: 200,
         maxDelayMs: 5000,
@@ -78,12 +91,23 @@ export class ObjectReader {
    * (single-part, not SSE-KMS/SSE-C) and against its length; blobs of objects up to the
    * saver's verify limit are stored only after the check (ObjectBlobs).
    */
-  private async readOnce(source: OpenedSource, entry: ObjectEntry, newSniffer: (() => ContentSniffer) | undefined): Promise<ObjectRead> {
+  private async readOnce(source: OpenedSource, entry: ObjectEntry, newSniffer: (() => ContentSniffer) | undefined, changed: boolean): Promise<ObjectRead> {
+    const store = source.objectStore;
+    // A file up to WHOLE_OBJECT_BYTES is read in one piece (FsStore.getBytes) and chunked at once;
+    // getBytes answers null if it grew past that since it was listed (then it streams).
+    if (store.getBytes === undefined || entry.size > WHOLE_OBJECT_BYTES) return this.readFrom(source, entry, newSniffer, null, changed);
+    const getBytes = store.getBytes.bind(store);
+    return this.wholeBudget.with(entry.size, async () => this.readFrom(source, entry, newSniffer, await getBytes(entry.key, WHOLE_OBJECT_BYTES), changed));
+  }
+
+  private async readFrom(source: OpenedSource, entry: ObjectEntry, newSniffer: (() => ContentSniffer) | undefined, whole: { bytes: Buffer; meta: ObjectMeta } | null, changed: boolean): Promise<ObjectRead> {
     const c = this.counters;
-    const got = await source.objectStore.get(entry.key, {
-      ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
-      ...(this.signal === undefined ? {} : { signal: this.signal }),
-    });
+    const got =
+      whole ??
+      (await source.objectStore.get(entry.key, {
+        ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
+        ...(this.signal === undefined ? {} : { signal: this.signal }),
+      }));
     const meta = got.meta;
     // Tags cost a request, so only for objects that have any (x-amz-tagging-count).
     const tags = meta.tagCount && source.objectStore.capabilities.tags ? await source.objectStore.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId }) : undefined;
@@ -92,12 +116,19 @@ export class ObjectReader {
     const sniffer = newSniffer?.() ?? null;
     const blobs = new ObjectBlobs(this.saver, sniffer === null ? undefined : (raw, stored) => sniffer.addBlob(raw, stored));
     let size = 0;
-    for await (const chunk of chunkStream(got.body, this.chunker)) {
-      size += chunk.length;
-      c.bytesRead += chunk.length;
-      md5?.update(chunk);
-      sniffer?.update(chunk);
-      await blobs.add(chunk);
+    if (whole !== null) {
+      size = whole.bytes.length;
+      c.bytesRead += size;
+      md5?.update(whole.bytes);
+      sniffer?.update(whole.bytes);
+    } else {
+      for await (const chunk of chunkStream((got as GetResult).body, this.chunker)) {
+        size += chunk.length;
+        c.bytesRead += chunk.length;
+        md5?.update(chunk);
+        sniffer?.update(chunk);
+        await blobs.add(chunk);
+      }
     }
     const where = `GET ${source.objectStore.location}${entry.key}${meta.versionId === null ? '' : ` (version ${meta.versionId})`}`;
     if (size !== meta.size) {
@@ -106,6 +137,8 @@ export class ObjectReader {
     if (md5 !== null && md5.digest('hex') !== meta.etag) {
       throw new StorageError('Network', `${where}: content does not match its ETag (MD5): altered in transit`, { backendCode: 'ChecksumMismatch', retryable: true });
     }
+    // Checked first: a damaged read is not even encoded.
+    if (whole !== null) await blobs.addObject(whole.bytes, changed);
     await blobs.flush();
     return { meta, size, tags, blobs: blobs.ids, stored: blobs.stored, ...(sniffer === null ? {} : { sample: sniffer.sample() }) };
   }

@@ -150,6 +150,20 @@ export function chunkBoundaries(data: Uint8Array, params: ChunkerParams = DEFAUL
   return out;
 }
 
+/**
+ * A whole object's chunks as views into `data` (no copies): the same chunks `chunkStream` yields
+ * for it, for a reader that has the object's bytes in one buffer.
+ */
+export function chunkViews(data: Buffer, params: ChunkerParams = DEFAULT_CHUNKER): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  for (const end of chunkBoundaries(data, params)) {
+    out.push(data.subarray(start, end));
+    start = end;
+  }
+  return out;
+}
+
 function join(parts: Uint8Array[], total: number): Buffer {
   if (parts.length === 1) {
     const only = parts[0]!;

@@ -11,7 +11,19 @@ import type Binding from 'zstd-napi/binding.js';
 import { IntegrityError } from '../errors.js';
 import { requireCjs } from '../util/cjs.js';
 
-const binding = requireCjs('zstd-napi/binding.js') as typeof Binding;
+/**
+ * zstd-napi's addon, loaded on the first blob (de)compressed, not at start: commands that never
+ * touch a blob (`policy show`, `runs`, `--help`) do not pay for loading it.
+ */
+let loaded: { binding: typeof Binding; minLevel: number; maxLevel: number } | undefined;
+/** Loads the addon now (the single-file binary does at start: src/binary.ts says why). */
+export function zstd(): { binding: typeof Binding; minLevel: number; maxLevel: number } {
+  if (loaded === undefined) {
+    const binding = requireCjs('zstd-napi/binding.js') as typeof Binding;
+    loaded = { binding, minLevel: binding.minCLevel(), maxLevel: binding.maxCLevel() };
+  }
+  return loaded;
+}
 
 export interface Compressed {
   data: Buffer;
@@ -27,8 +39,6 @@ export const DEFAULT_COMPRESSION_LEVEL = 3;
  */
 export const KEEP_RATIO = 0.97;
 
-const MIN_LEVEL = binding.minCLevel();
-const MAX_LEVEL = binding.maxCLevel();
 // Scratch output is kept for inputs up to the default max chunk (4 MiB); larger ones allocate.
 const MAX_SCRATCH = compressBound(4 * 1024 * 1024);
 
@@ -50,8 +60,9 @@ function asBuffer(data: Uint8Array): Buffer {
  * view of it, not a copy) with compressed=false. A compressed result is always a fresh Buffer.
  */
 export function compressBlob(data: Uint8Array, level: number = DEFAULT_COMPRESSION_LEVEL): Compressed {
-  if (!Number.isInteger(level) || level < MIN_LEVEL || level > MAX_LEVEL) {
-    throw new RangeError(`zstd level must be an integer in [${MIN_LEVEL}, ${MAX_LEVEL}], got ${level}`);
+  const { binding, minLevel, maxLevel } = zstd();
+  if (!Number.isInteger(level) || level < minLevel || level > maxLevel) {
+    throw new RangeError(`zstd level must be an integer in [${minLevel}, ${maxLevel}], got ${level}`);
   }
   if (data.length === 0) return { data: asBuffer(data), compressed: false };
   const bound = compressBound(data.length);
@@ -88,7 +99,7 @@ export function decompressBlob(data: Uint8Array, compressed: boolean, rawLength:
   const out = Buffer.allocUnsafe(rawLength);
   let n: number;
   try {
-    dctx ??= new binding.DCtx();
+    dctx ??= new (zstd().binding.DCtx)();
     n = dctx.decompress(out, data);
   } catch (err) {
     throw new IntegrityError(`zstd decompression failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

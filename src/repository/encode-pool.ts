@@ -1,9 +1,15 @@
 /**
- * Threads for the CPU of a backup: zstd compression and AES-GCM sealing of new blobs, the bulk
- * of a seed's client CPU on compressible data, run on every core instead of one. The main
- * thread keeps the I/O, chunking, blob ids (dedup needs them before anything is encoded) and
- * the catalog. Jobs are batched (one message per batch, not per blob: small objects are many)
- * and a batch goes to the thread with the fewest bytes outstanding.
+ * Threads for the CPU of a backup, run on every core instead of one. Two kinds of job:
+ * - a whole object (`encodeObject`: a file, or a small object's body, its bytes moved to the
+ *   thread without a copy): the thread chunks it, computes the blob ids (keyed HMAC) and
+ *   compresses and seals every chunk; the main thread then drops the blobs already stored
+ *   (dedup needs the ids, which come back with the encoded blobs: a blob already stored was
+ *   encoded for nothing, the price of taking the chunker and the HMAC off the main thread);
+ * - a chunk of a large object (`encode`): chunked and identified in the main thread, which
+ *   dedups first; the thread compresses and seals.
+ * The main thread keeps the I/O, dedup, packs and the catalog. Jobs are batched (one message
+ * per batch, not per blob: small objects are many) and a batch goes to the thread with the
+ * fewest bytes outstanding.
  *
  * A blob's stored form is the same whichever thread encodes it (same compressBlob, same level;
  * only AES-GCM's random nonce differs, as it does between any two encodings), so packs and
@@ -13,6 +19,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { encodeWorkerScript } from './encode-worker-path.js';
+import type { EncodeSettings } from './blob-encode.js';
 import type { BlobType } from './pack.js';
 import type { EncodedBlob, Repository } from './repository.js';
 
@@ -29,17 +36,16 @@ export const IN_THREAD_BYTES = 16 * 1024 * 1024;
 /** Raw bytes handed to the threads and not yet back, beyond which `encode` callers wait. */
 const MAX_OUTSTANDING_BYTES = 16 * 1024 * 1024;
 
-export interface EncodeWorkerData {
-  encKey: Uint8Array | null;
-  level: number;
-}
+export type EncodeWorkerData = EncodeSettings;
 export interface EncodeBatch {
   seq: number;
-  jobs: { raw: ArrayBuffer; id: ArrayBuffer }[];
+  /** `id` null: `raw` is a whole object, to chunk and identify; else one blob with that id. */
+  jobs: { raw: ArrayBuffer; id: ArrayBuffer | null }[];
 }
 export interface EncodeReply {
   seq: number;
-  results: { stored: ArrayBuffer; compressed: boolean }[];
+  /** Per job, its blobs in content order (one for a blob job). */
+  results: { id: ArrayBuffer; stored: ArrayBuffer; compressed: boolean; rawLength: number }[][];
   error: string | null;
 }
 
@@ -60,9 +66,12 @@ export function defaultEncodeThreads(): number {
 
 interface Job {
   raw: Uint8Array;
-  id: Buffer;
+  /** Its bytes, counted before `raw` is moved to a thread (which detaches it here). */
+  rawLength: number;
+  /** Null: a whole object. */
+  id: Buffer | null;
   type: BlobType;
-  resolve: (blob: EncodedBlob) => void;
+  resolve: (blobs: EncodedBlob[]) => void;
   reject: (err: unknown) => void;
 }
 
@@ -77,6 +86,13 @@ export interface BlobEncoder {
   /** The number of threads encoding (1: the main thread). */
   readonly threads: number;
   encode(raw: Uint8Array, type: BlobType, id: Buffer): Promise<EncodedBlob>;
+  /**
+   * A whole object's blobs (chunked, identified, encoded) on a thread; null when the caller is
+   * to do it in its own thread (no pool, or the pool's first bytes: IN_THREAD_BYTES). `bytes`
+   * must own its ArrayBuffer (Buffer.allocUnsafeSlow): it is moved to the thread, not copied,
+   * and unusable here afterwards.
+   */
+  encodeObject(bytes: Buffer, type: BlobType): Promise<EncodedBlob[]> | null;
   close(): Promise<void>;
 }
 
@@ -87,7 +103,7 @@ export interface BlobEncoder {
 export function blobEncoder(repo: Repository, threads: number, inThreadBytes = IN_THREAD_BYTES): BlobEncoder {
   const script = threads > 1 ? encodeWorkerScript() : null;
   if (script === null) {
-    return { threads: 1, encode: (raw, type, id) => Promise.resolve(repo.encodeBlob(raw, type, id)), close: () => Promise.resolve() };
+    return { threads: 1, encode: (raw, type, id) => Promise.resolve(repo.encodeBlob(raw, type, id)), encodeObject: () => null, close: () => Promise.resolve() };
   }
   return new EncodePool(script, repo, Math.min(threads, MAX_THREADS), inThreadBytes);
 }
@@ -115,17 +131,31 @@ class EncodePool implements BlobEncoder {
   }
 
   async encode(raw: Uint8Array, type: BlobType, id: Buffer): Promise<EncodedBlob> {
-    if (this.inThreadLeft > 0 && this.pool === null) {
-      this.inThreadLeft -= raw.length;
-      return this.repo.encodeBlob(raw, type, id);
-    }
+    if (this.inThread(raw.length)) return this.repo.encodeBlob(raw, type, id);
+    const [blob] = await this.enqueue(raw, type, id);
+    return blob!;
+  }
+
+  encodeObject(bytes: Buffer, type: BlobType): Promise<EncodedBlob[]> | null {
+    return this.inThread(bytes.length) ? null : this.enqueue(bytes, type, null);
+  }
+
+  /** Whether these bytes are still to be encoded in the main thread (IN_THREAD_BYTES). */
+  private inThread(bytes: number): boolean {
+    if (this.inThreadLeft <= 0 || this.pool !== null) return false;
+    this.inThreadLeft -= bytes;
+    return true;
+  }
+
+  private async enqueue(raw: Uint8Array, type: BlobType, id: Buffer | null): Promise<EncodedBlob[]> {
     // Back-pressure: callers wait while the threads already have plenty to do.
     while (this.outstandingBytes >= MAX_OUTSTANDING_BYTES && this.failure === null) await new Promise<void>((r) => this.roomWaiters.push(r));
     if (this.failure !== null) throw this.failure;
-    return new Promise<EncodedBlob>((resolve, reject) => {
-      this.queue.push({ raw, id, type, resolve, reject });
-      this.queuedBytes += raw.length;
-      this.outstandingBytes += raw.length;
+    return new Promise<EncodedBlob[]>((resolve, reject) => {
+      const rawLength = raw.length;
+      this.queue.push({ raw, rawLength, id, type, resolve, reject });
+      this.queuedBytes += rawLength;
+      this.outstandingBytes += rawLength;
       if (this.queuedBytes >= BATCH_BYTES) this.send();
       else if (!this.flushScheduled) {
         this.flushScheduled = true;
@@ -178,6 +208,13 @@ class EncodePool implements BlobEncoder {
     const batch: EncodeBatch = { seq, jobs: [] };
     const transfer: ArrayBuffer[] = [];
     for (const j of jobs) {
+      if (j.id === null) {
+        // A whole object: its caller gave up its buffer, moved without a copy.
+        const raw = ownedArrayBuffer(j.raw);
+        batch.jobs.push({ raw, id: null });
+        transfer.push(raw);
+        continue;
+      }
       // Copies: the chunk's bytes may share a buffer with others the main thread still reads.
       const raw = j.raw.buffer.slice(j.raw.byteOffset, j.raw.byteOffset + j.raw.byteLength) as ArrayBuffer;
       const id = j.id.buffer.slice(j.id.byteOffset, j.id.byteOffset + j.id.byteLength) as ArrayBuffer;
@@ -193,14 +230,14 @@ class EncodePool implements BlobEncoder {
     thread.batches.delete(reply.seq);
     let bytes = 0;
     jobs.forEach((job, i) => {
-      bytes += job.raw.length;
+      bytes += job.rawLength;
       const result = reply.results[i];
       if (reply.error !== null || result === undefined) {
-        job.reject(new Error(`encoding blob ${job.id.toString('hex')} failed: ${reply.error ?? 'no result'}`));
+        const what = job.id === null ? `an object of ${job.rawLength} bytes` : `blob ${job.id.toString('hex')}`;
+        job.reject(new Error(`an encode thread failed on ${what}: ${reply.error ?? 'no result'}`));
         return;
       }
-      const stored = Buffer.from(result.stored);
-      job.resolve({ id: job.id, type: job.type, stored, compressed: result.compressed, rawLength: job.raw.length });
+      job.resolve(result.map((b) => ({ id: job.id ?? Buffer.from(b.id), type: job.type, stored: Buffer.from(b.stored), compressed: b.compressed, rawLength: b.rawLength })));
     });
     thread.outstanding -= bytes;
     if (thread.batches.size === 0) thread.worker.unref();

@@ -11,7 +11,8 @@ import { IntegrityError, LakeguardError, RepositoryMissingError, StorageError, U
 import { getBytes, readAll, type ObjectEntry, type ObjectRetention, type ObjectStore, type PutOptions, type RequestStats, type ThawOptions, type ThawState } from '../storage/types.js';
 import { DEFAULT_CHUNKER, type ChunkerParams } from './chunker.js';
 import { checkKeyFileKms, configMac, parseConfig, parseKeyFile, requireObjectLock, unlockKeys } from './config-file.js';
-import { compressBlob, decompressBlob } from './compress.js';
+import { encodeRaw, type EncodeSettings } from './blob-encode.js';
+import { decompressBlob } from './compress.js';
 import {
   CONFIG_KEY_ID,
   FORMAT_NAME,
@@ -420,14 +421,17 @@ export class Repository {
   }
 
   encodeBlob(raw: Uint8Array, type: BlobType, id: Buffer = this.blobId(raw)): EncodedBlob {
-    const { data, compressed } = compressBlob(raw, this.config.compression.level);
-    const stored = this.keys === null ? data : seal(this.keys.encKey, data, id);
+    const { stored, compressed } = encodeRaw(raw, id, this.keys?.encKey ?? null, this.config.compression.level);
     return { id, type, stored, compressed, rawLength: raw.length };
   }
 
-  /** What encodeBlob needs besides the blob, for the encode threads (encode-pool.ts). */
-  encodeSettings(): { encKey: Uint8Array | null; level: number } {
-    return { encKey: this.keys === null ? null : new Uint8Array(this.keys.encKey), level: this.config.compression.level };
+  /**
+   * What encodeBlob and blobId need besides the blob, for the encode threads (encode-pool.ts):
+   * copies of the keys (a thread cannot share this thread's Buffers).
+   */
+  encodeSettings(): EncodeSettings {
+    const k = this.keys;
+    return { encKey: k === null ? null : new Uint8Array(k.encKey), macKey: k === null ? null : new Uint8Array(k.macKey), level: this.config.compression.level, chunker: { ...this.config.chunker } };
   }
 
   /** Decodes one stored blob and checks that its content hashes to its id: every byte is authenticated. */

@@ -23,6 +23,12 @@ export interface ObjectStore {
 
   list(prefix: string, opts?: ListOptions): AsyncIterable<ListItem>;
   get(key: string, opts?: GetOptions): Promise<GetResult>;
+  /**
+   * An object's whole body in one Buffer that owns its ArrayBuffer, or null when it is larger
+   * than `maxBytes` (read it with `get`). Only where reading this way is cheaper than a stream
+   * (FsStore: a few system calls per file instead of a stream's machinery); absent elsewhere.
+   */
+  getBytes?(key: string, maxBytes: number): Promise<{ bytes: Buffer; meta: ObjectMeta } | null>;
   head(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectMeta>;
   put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult>;
   delete(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<void>;

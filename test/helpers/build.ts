@@ -1,5 +1,5 @@
 // vitest globalSetup: compile src/ to dist/ once, so tests that run the real CLI
-// (bin/lakeguard → dist/) never run stale code, also when vitest is started directly.
+// (bin/lakeguard → dist/bundle/) never run stale code, also when vitest is started directly.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +19,8 @@ export default function setup(): void {
     cwd: root,
     stdio: 'inherit',
   });
+  // bin/lakeguard runs dist/bundle/, made from dist/ as `npm run build` makes it.
+  execFileSync(process.execPath, [join(root, 'scripts', 'build-bundle.mjs')], { cwd: root, stdio: 'inherit' });
   flags[BUILT] = true;
 }
 

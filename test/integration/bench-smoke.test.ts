@@ -90,6 +90,24 @@ async function bucketExists(name: string): Promise<boolean> {
   }
 }
 
+/** The rows of issue 22's table, in its order (bench/lib/report.mjs, checkIssue22Targets). */
+const ISSUE_22_TARGETS = [
+  'cpu-per-object',
+  'seed-vs-raw-get',
+  'seed-dir-vs-restic',
+  'threads',
+  'restore-vs-copy-loop',
+  'restore-vs-rclone',
+  'restore-dir-vs-restic',
+  'incremental-changed',
+  'incremental-nochange',
+  'versioned-nochange',
+  'versioned-flat',
+  'restore-single',
+  'peak-rss',
+  'peak-rss-scale',
+];
+
 describe('benchmark suite smoke run', () => {
   const dir = tempDir('bench-smoke');
   afterAll(() => dir.cleanup());
@@ -158,6 +176,15 @@ describe('benchmark suite smoke run', () => {
     // detection, no ordinary run flagged.
     for (const id of ['rollback-client-bytes', 'anomaly-requests', 'false-positives']) expect(targets.get(id)!.status, `${id}: ${targets.get(id)!.measured}`).toBe('PASS');
     expect(res.stdout).toMatch(/PASS|FAIL/);
+    // Issue 22's table: one line per row, printed and in the results; quick mode runs neither
+    // restic nor the versioned bucket, so those rows say they were not measured.
+    const issue22 = new Map<string, Record<string, any>>(results.issue22Targets.map((t: Record<string, any>) => [t.id, t]));
+    expect([...issue22.keys()]).toEqual(ISSUE_22_TARGETS);
+    for (const id of ['cpu-per-object', 'seed-vs-raw-get', 'restore-vs-copy-loop', 'incremental-changed', 'incremental-nochange', 'restore-single', 'peak-rss']) {
+      expect(['PASS', 'FAIL'], `${id}: ${issue22.get(id)!.measured}`).toContain(issue22.get(id)!.status);
+    }
+    for (const id of ['seed-dir-vs-restic', 'versioned-nochange', 'peak-rss-scale']) expect(issue22.get(id)!.status).toBe('NOT MEASURED');
+    expect(res.stdout).toContain('targets (issue 22):');
 
     // Nothing left behind: the run's own buckets and the (dropped) source.
     for (const bucket of [...Object.values(results.meta.buckets as Record<string, string>), SOURCE_BUCKET, incident.bucket]) {

@@ -96,8 +96,7 @@ describe('directory sources: every entry backed up or recorded', () => {
     writeFileSync(join(dir.path, 'outside.txt'), 'outside the source tree\n');
     // Works as root too (permissions would not): the files change between listing and read.
     const store = new FsStore({ root: lake, fsync: false, userFiles: true });
-    const get = store.get.bind(store);
-    store.get = async (key: string, opts?: GetOptions) => {
+    const change = (key: string) => {
       if (key === 'vanishing.txt') unlinkSync(join(lake, key));
       if (key === 'swapped.txt') {
         rmSync(join(lake, key));
@@ -107,7 +106,17 @@ describe('directory sources: every entry backed up or recorded', () => {
         rmSync(join(lake, key));
         symlinkSync(key, join(lake, key)); // fails to open even when links are followed
       }
+    };
+    // Small files are read whole (getBytes), larger ones streamed (get): both must refuse.
+    const get = store.get.bind(store);
+    store.get = async (key: string, opts?: GetOptions) => {
+      change(key);
       return get(key, opts);
+    };
+    const getBytes = store.getBytes.bind(store);
+    store.getBytes = async (key: string, maxBytes: number) => {
+      change(key);
+      return getBytes(key, maxBytes);
     };
     const summary = await backup(source(store));
     expect(summary.status).toBe('partial');

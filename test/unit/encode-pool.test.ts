@@ -1,11 +1,13 @@
 // The encode pool (issue 22): new blobs compressed and sealed on worker threads. What a backup
 // stores and records must not depend on the number of threads.
+import { readdirSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { threadsSetting } from '../../src/commands/backup.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
+import { chunkViews } from '../../src/repository/chunker.js';
 import { blobEncoder } from '../../src/repository/encode-pool.js';
 import { BlobType } from '../../src/repository/pack.js';
 import type { Repository } from '../../src/repository/repository.js';
@@ -49,14 +51,18 @@ describe('encode pool', () => {
     catalogs.push(catalog);
     const before = new Set<string>();
     for await (const p of repo.listPacks()) if ('id' in p) before.add(p.id);
-    const group = { name: 'lake', sources: [{ kind: 'path' as const, path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
-    const summary = await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, encodeThreads: threads, encodeInThreadBytes: 0 });
+    const summary = await backupLake(repo, catalog, threads);
     expect(summary.status).toBe('complete');
     const blobs = await dataBlobs(repo, before);
     const target = join(dir.path, name, 'restored');
     const restored = await restore({ repo, catalog, scopes: [{ bucket: 'lake' }], cut: { runSeq: catalog.latestRun({ statuses: ['complete'] })!.seq }, target: new FsStore({ root: target, fsync: false }), bucketDirs: false, concurrency: 8 });
     expect(restored.failed).toBe(0);
-    return { repo, summary, blobs, tree: hashTree(target) };
+    return { repo, catalog, summary, blobs, tree: hashTree(target) };
+  }
+
+  async function backupLake(repo: Repository, catalog: Catalog, threads: number) {
+    const group = { name: 'lake', sources: [{ kind: 'path' as const, path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
+    return backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, encodeThreads: threads, encodeInThreadBytes: 0 });
   }
 
   /** Every data blob of the repository's packs but those of `except`: id (hex) -> its stored bytes and whether compressed. */
@@ -86,6 +92,36 @@ describe('encode pool', () => {
     expect(one.tree).toEqual(two.tree);
   });
 
+  it('stores the same blobs whether a file is encoded whole on a thread or streamed chunk by chunk (encrypted)', async () => {
+    // Whole-object jobs (the thread chunks, identifies, encodes) against chunk jobs (this thread
+    // chunks and identifies): files streamed as if they grew past the whole-object limit.
+    const whole = await seed('whole', 'repo', 2, 'pw');
+    const spy = vi.spyOn(FsStore.prototype, 'getBytes').mockResolvedValue(null);
+    try {
+      const streamed = await seed('streamed', 'repo', 2, 'pw');
+      expect(spy).toHaveBeenCalled();
+      expect(whole.blobs.size).toBeGreaterThan(150);
+      expect([...streamed.blobs.keys()].sort()).toEqual([...whole.blobs.keys()].sort());
+      expect(streamed.summary.counters.blobsDeduplicated).toBe(whole.summary.counters.blobsDeduplicated);
+      expect(streamed.tree).toEqual(whole.tree);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('identifies the chunks of a changed file in this thread, so what is stored already is not encoded again', async () => {
+    const one = await seed('one', 'repo', 2, 'pw');
+    const files = listFiles(join(dir.path, 'lake'));
+    const later = new Date(Date.now() + 60_000);
+    for (const f of files) utimesSync(f, later, later);
+    const blobId = vi.spyOn(one.repo, 'blobId');
+    const again = await backupLake(one.repo, one.catalog, 2);
+    expect(again.counters.objectsChanged).toBe(files.length);
+    // Every data chunk hashed here (dedup before encoding), not chunked and encoded on a thread.
+    expect(blobId.mock.calls.length).toBeGreaterThanOrEqual(one.blobs.size);
+    expect(again.counters.blobsDeduplicated).toBeGreaterThanOrEqual(one.blobs.size);
+  });
+
   it('records the same blob ids and restores the same bytes when encrypted', async () => {
     // One repository (blob ids are keyed by its master keys), two hosts that know nothing of each other.
     const one = await seed('one', 'repo', 1, 'pw');
@@ -103,14 +139,22 @@ describe('encode pool', () => {
       const raws = Array.from({ length: 50 }, (_, i) => Buffer.from(`blob ${i} `.repeat(i * 50 + 1)));
       const blobs = await Promise.all(raws.map((raw) => encoder.encode(raw, BlobType.data, repo.blobId(raw))));
       blobs.forEach((b, i) => expect(repo.decodeBlob(b.stored, b, 'test').equals(raws[i]!)).toBe(true));
+      // A whole object: chunked on the thread at the repository's boundaries, each blob under its id.
+      const object = Buffer.concat(raws);
+      const copy = Buffer.from(object);
+      const objectBlobs = await encoder.encodeObject(copy, BlobType.data)!;
+      expect(copy.length).toBe(0); // moved to the thread, not copied
+      expect(objectBlobs.map((b) => b.id.toString('hex'))).toEqual(chunkViews(object, repo.chunker).map((c) => repo.blobId(c).toString('hex')));
+      expect(Buffer.concat(objectBlobs.map((b) => repo.decodeBlob(b.stored, b, 'test'))).equals(object)).toBe(true);
     } finally {
       await encoder.close();
     }
     // A level zstd refuses: the thread's error reaches the caller, no blob is made up.
-    const broken = Object.assign(Object.create(repo) as Repository, { encodeSettings: () => ({ encKey: null, level: 1000 }) });
+    const broken = Object.assign(Object.create(repo) as Repository, { encodeSettings: () => ({ ...repo.encodeSettings(), level: 1000 }) });
     const failing = blobEncoder(broken, 2, 0);
     try {
       await expect(failing.encode(Buffer.from('x'.repeat(100)), BlobType.data, repo.blobId(Buffer.from('x')))).rejects.toThrow(/zstd level/);
+      await expect(failing.encodeObject(Buffer.from('y'.repeat(100_000)), BlobType.data)).rejects.toThrow(/an encode thread failed on an object of 100000 bytes: .*zstd level/);
     } finally {
       await failing.close();
     }
@@ -124,3 +168,10 @@ describe('encode pool', () => {
     for (const bad of ['0', '-1', '1.5', 'two', '65']) expect(() => threadsSetting({ LAKEGUARD_THREADS: bad })).toThrow(/LAKEGUARD_THREADS/);
   });
 });
+
+/** Every file under `root`. */
+function listFiles(root: string): string[] {
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => join(d.parentPath, d.name));
+}
