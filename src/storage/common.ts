@@ -51,7 +51,8 @@ export function fsKeyProblem(key: string, userFiles = false): string | null {
     if (seg === '') return "has an empty path segment (leading, trailing or doubled '/')";
     if (seg === '.' || seg === '..') return `has a '${seg}' path segment`;
     if (!userFiles && seg.startsWith(TMP_PREFIX)) return `has a segment starting with ${TMP_PREFIX}, reserved for temporary files`;
-    const name = fileNameOf(seg);
+    // Most segments hold no backslash: their file name is their UTF-8 bytes, no Buffer needed.
+    const name = seg.includes('\\') ? fileNameOf(seg) : { length: Buffer.byteLength(seg) };
     if (name === null) return "contains a backslash that is not a \\xHH escape of a file name that is not UTF-8 (keys use '/' as separator)";
     if (name.length > 255) return 'has a path segment longer than 255 bytes';
   }

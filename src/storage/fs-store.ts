@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, open, opendir, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, opendir, realpath, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { closeSync, constants, fstatSync, lstatSync, openSync, read as readFdCb, readSync, type BigIntStats, type Dirent } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -9,6 +9,7 @@ import { compareKeys } from '../util/key-order.js';
 import { abortable, fsKeyProblem, rollUp, TMP_PREFIX } from './common.js';
 import { fileEntry, fileEtag, fileMeta, skippedEntry } from './fs-entries.js';
 import { classifyFsError, errCode } from './fs-errors.js';
+import { fileOps as ops, fsyncFd, processUmask } from './fs-fd.js';
 import { childPath, fsPathOf, keySegmentOf, parentPath, type FsPath } from './fs-names.js';
 import {
   newRequestStats,
@@ -77,6 +78,12 @@ export class FsStore implements ObjectStore {
   private readonly fsync: boolean;
   private readonly userFiles: boolean;
   private rootMade = false;
+  /** The root's real path (links resolved), once the root exists; null when it could not be read. */
+  private realRoot: string | null | undefined;
+  /** The process umask, read at the first put with a mode (fs-fd.ts `processUmask`). */
+  private umask: number | null | undefined;
+  private readonly tmpBase = randomBytes(8).toString('hex');
+  private tmpCount = 0;
 
   constructor(opts: FsStoreOptions) {
     this.root = path.resolve(opts.root);
@@ -163,43 +170,47 @@ export class FsStore implements ObjectStore {
     const file = this.pathOf('PUT', key);
     const dir = parentPath(file);
     this.stats.put++;
-    const tmp = childPath(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    let fh: FileHandle | undefined;
+    const tmp = childPath(dir, this.tmpName());
+    // File descriptors, not FileHandles (fs-fd.ts).
+    let fd: number | undefined;
     let tmpExists = false;
     try {
-      // A concurrent delete may remove the (then empty) directory between mkdir and open.
+      // A concurrent delete may remove the (then empty) directory between mkdir and open. The
+      // first attempt may take safeParents' fast check; a file where a directory should be
+      // (ENOTDIR) then takes the full walk, which names the conflict.
       for (let attempt = 1; ; attempt++) {
-        await this.safeParents('PUT', key, true);
+        await this.safeParents('PUT', key, true, attempt === 1);
         try {
-          fh = await open(tmp, 'wx', opts.mode ?? 0o644);
+          fd = await ops.open(tmp, 'wx', opts.mode ?? 0o644);
           break;
         } catch (err) {
-          if (errCode(err) !== 'ENOENT' || attempt >= 5) throw err;
+          const code = errCode(err);
+          if (!(code === 'ENOENT' || (code === 'ENOTDIR' && attempt === 1)) || attempt >= 5) throw err;
         }
       }
       tmpExists = true;
-      let etag: string | undefined;
       if (Buffer.isBuffer(body)) {
-        await writeFully(fh, body);
+        await writeFully(fd, body);
         this.stats.bytesOut += body.length;
-        etag = createHash('md5').update(body).digest('hex');
       } else {
         for await (const chunk of body) {
           opts.signal?.throwIfAborted();
           const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-          await writeFully(fh, buf);
+          await writeFully(fd, buf);
           this.stats.bytesOut += buf.length;
         }
       }
       opts.signal?.throwIfAborted();
-      // open() narrows the mode by the umask; an explicit mode (a restored file's) is set as given.
-      if (opts.mode !== undefined) await fh.chmod(opts.mode);
-      if (this.fsync) await fh.sync();
-      await fh.close();
-      fh = undefined;
+      // open() narrows the mode by the umask; an explicit mode (a restored file's) is set as
+      // given, with a chmod unless open() already created the file with exactly that mode.
+      if (opts.mode !== undefined && !this.openKeepsMode(opts.mode)) await ops.fchmod(fd, opts.mode);
+      if (this.fsync) await fsyncFd(fd);
+      const written = fd;
+      fd = undefined;
+      await ops.close(written);
       if (opts.ifNoneMatch) {
         try {
-          await link(tmp, file);
+          await ops.link(tmp, file);
         } catch (err) {
           if (errCode(err) === 'EEXIST') {
             throw new StorageError('PreconditionFailed', `PUT ${this.location}${key}: PreconditionFailed: the key already exists`, {
@@ -210,18 +221,33 @@ export class FsStore implements ObjectStore {
         }
         await unlink(tmp);
       } else {
-        await rename(tmp, file);
+        await ops.rename(tmp, file);
       }
       tmpExists = false;
       if (this.fsync) await syncDir(dir);
-      if (etag === undefined) etag = fileEtag(await stat(file, { bigint: true }));
-      return { etag, versionId: null };
+      if (Buffer.isBuffer(body)) return md5Result(body);
+      return { etag: fileEtag(await stat(file, { bigint: true })), versionId: null };
     } catch (err) {
-      if (fh) await fh.close().catch(() => {});
+      if (fd !== undefined) await ops.close(fd).catch(() => {});
       if (tmpExists) await unlink(tmp).catch(() => {});
       if (err instanceof StorageError || opts.signal?.aborted) throw err;
       throw await this.fsError('PUT', key, err);
     }
+  }
+
+  /** A fresh temporary name: random per store, then counted (no call into OpenSSL per put). */
+  private tmpName(): string {
+    this.tmpCount++;
+    return `${TMP_PREFIX}${this.tmpBase}${this.tmpCount.toString(16)}`;
+  }
+
+  /**
+   * Whether open() creates a file with exactly these permission bits: plain permission bits
+   * (no setuid/setgid/sticky) that the umask does not narrow. The umask is read once per store.
+   */
+  private openKeepsMode(mode: number): boolean {
+    if (this.umask === undefined) this.umask = processUmask();
+    return this.umask !== null && (mode & ~0o777) === 0 && (mode & this.umask) === 0;
   }
 
   async delete(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<void> {
@@ -418,12 +444,15 @@ export class FsStore implements ObjectStore {
    * before the call (Node has no openat); a restore target is not expected to change under the
    * restore.
    */
-  private async safeParents(op: string, key: string, create: boolean): Promise<void> {
+  private async safeParents(op: string, key: string, create: boolean, fast = false): Promise<void> {
     // The root itself is the user's choice (it may be, or lie under, a link): created as given.
     if (create && !this.rootMade) {
       await mkdir(this.root, { recursive: true });
       this.rootMade = true;
     }
+    const slash = key.lastIndexOf('/');
+    if (slash < 0) return;
+    if (fast && (await this.isRealDirectory(key.slice(0, slash)))) return;
     const segments = key.split('/');
     for (let i = 1; i < segments.length; i++) {
       const parent = segments.slice(0, i).join('/');
@@ -453,6 +482,24 @@ export class FsStore implements ObjectStore {
           backendCode: 'ENOTDIR',
         });
       }
+    }
+  }
+
+  /**
+   * Whether the key prefix `dirKey` exists below the root with no symbolic link anywhere on the
+   * way: its real path is the root's real path joined with it (a link would have been
+   * resolved to another path). One realpath instead of an lstat per level; it holds under the
+   * same condition as the walk (nothing swaps a directory for a link meanwhile). When it is a
+   * file, not a directory, the open inside it fails with ENOTDIR and put walks again.
+   */
+  private async isRealDirectory(dirKey: string): Promise<boolean> {
+    if (dirKey.includes('\\')) return false; // a name that is not UTF-8: the walk handles bytes
+    if (this.realRoot === undefined) this.realRoot = await realpath(this.root).catch(() => null);
+    if (this.realRoot === null) return false;
+    try {
+      return (await realpath(fsPathOf(this.root, dirKey))) === path.join(this.realRoot, dirKey);
+    } catch {
+      return false;
     }
   }
 
@@ -504,12 +551,24 @@ async function* objectsOnly(items: AsyncIterable<ListItem>): AsyncGenerator<Obje
   for await (const it of items) if (it.kind === 'object') yield it;
 }
 
-async function writeFully(fh: FileHandle, buf: Buffer): Promise<void> {
+async function writeFully(fd: number, buf: Buffer): Promise<void> {
   let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
-    off += bytesWritten;
-  }
+  while (off < buf.length) off += await ops.write(fd, buf, off, buf.length - off);
+}
+
+/**
+ * The result of a put of `body`: its MD5 as the ETag, as S3 would answer, computed only when
+ * read (a restore into a directory never reads it; the caller does not change a body it put).
+ */
+function md5Result(body: Buffer): PutResult {
+  let md5: string | undefined;
+  // An own, enumerable accessor: a copy of the result ({ ...result }) still has the ETag.
+  return {
+    get etag(): string {
+      return (md5 ??= createHash('md5').update(body).digest('hex'));
+    },
+    versionId: null,
+  };
 }
 
 async function syncDir(dir: FsPath): Promise<void> {

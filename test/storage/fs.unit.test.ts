@@ -193,3 +193,52 @@ describe('FsStore specifics', () => {
     await Promise.all(ops);
   });
 });
+
+describe('FsStore as a restore target (no fsync, user files)', () => {
+  let base: string;
+  let root: string;
+  let store: FsStore;
+  beforeAll(async () => {
+    base = await tempRoot();
+    root = path.join(base, 'target');
+    store = new FsStore({ root, fsync: false, userFiles: true });
+  });
+  afterAll(() => rm(base, { recursive: true, force: true }));
+
+  it('refuses a link planted in a directory it already wrote into, and a file where a directory should be', async () => {
+    const outside = path.join(base, 'outside');
+    await mkdir(outside);
+    await store.put('a/b/first', Buffer.from('1'));
+    await rm(path.join(root, 'a/b'), { recursive: true });
+    await symlink(outside, path.join(root, 'a/b'));
+    await expect(store.put('a/b/second', Buffer.from('2'))).rejects.toMatchObject({ backendCode: 'SymlinkInPath', message: expect.stringContaining('a/b is a symbolic link') });
+    expect(await readdir(outside)).toEqual([]);
+    await store.put('plain', Buffer.from('a file'));
+    await expect(store.put('plain/under', Buffer.from('x'))).rejects.toMatchObject({ backendCode: 'ENOTDIR', message: expect.stringContaining('conflicts with an existing object') });
+    expect((await readdir(root)).sort()).toEqual(['a', 'plain']);
+  });
+
+  it('sets modes exactly, also those the umask narrows, and answers the MD5 as the ETag of a Buffer', async () => {
+    const umask = process.umask();
+    process.umask(umask); // read back at once: nothing else creates files in this process meanwhile
+    for (const mode of [0o640, 0o755, 0o666, 0o600]) {
+      const r = await store.put(`modes/m${mode.toString(8)}`, Buffer.from('abc'), { mode });
+      expect((await stat(path.join(root, `modes/m${mode.toString(8)}`))).mode & 0o7777, `mode ${mode.toString(8)} with umask ${umask.toString(8)}`).toBe(mode);
+      expect({ ...r }).toEqual({ etag: '900150983cd24fb0d6963f7d28e17f72', versionId: null });
+    }
+    expect((await readdir(path.join(root, 'modes'))).filter((n) => n.startsWith('.lg-tmp-'))).toEqual([]);
+  });
+
+  it('writes many files in parallel, each whole, with deletes racing them', async () => {
+    const ops: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) {
+      ops.push(store.put(`many/d${i % 7}/k${i}`, Buffer.alloc(1000 + i, i)));
+      if (i % 5 === 0) ops.push(store.delete(`many/d${(i + 3) % 7}/k${i - 3}`));
+    }
+    await Promise.all(ops);
+    for (let i = 0; i < 200; i++) {
+      const got = await getBytes(store, `many/d${i % 7}/k${i}`).catch(() => null);
+      if (got !== null) expect(got.equals(Buffer.alloc(1000 + i, i))).toBe(true);
+    }
+  });
+});
