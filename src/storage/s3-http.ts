@@ -105,13 +105,11 @@ function request(
   signal: AbortSignal | undefined,
 ): Promise<IncomingMessage> {
   const lib = url.protocol === 'https:' ? https : http;
-  // As name, value, name, value...: node writes such headers as they are, where an object's go
-  // through setHeader one by one (validated either way).
-  const raw: string[] = [];
-  for (const name in headers) raw.push(name, headers[name]!);
+  // An object, not node's raw [name, value, ...] array: with the array a PUT without a body (a
+  // server-side copy) went out chunked and RGW answered 501 NotImplemented.
   return new Promise((resolve, reject) => {
     const req = lib.request(
-      { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, method, path, headers: raw, agent: t.agent, ...(signal ? { signal } : {}) },
+      { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, method, path, headers, agent: t.agent, ...(signal ? { signal } : {}) },
       resolve,
     );
     // A new connection gets connectTimeoutMs to open; after that the socket's idle timeout
