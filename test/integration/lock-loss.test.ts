@@ -59,21 +59,32 @@ describe('a backup that loses its lock (real server)', () => {
     const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group lake', { refreshEveryMs, retryEveryMs: refreshEveryMs });
     const policy = testPolicy(repo.location, [group]);
     const source = openSource(group.sources[0]!, policy);
-    const get = source.objectStore.get.bind(source.objectStore);
+    const store = source.objectStore;
     let first = true;
-    source.objectStore.get = async (key, opts) => {
-      if (first) {
-        first = false;
-        await fault(lock);
-        if (!lock.signal.aborted) {
-          await new Promise((resolve) => {
-            lock.signal.addEventListener('abort', resolve, { once: true });
-            setTimeout(resolve, 20_000).unref();
-          });
-        }
+    const beforeRead = async (): Promise<void> => {
+      if (!first) return;
+      first = false;
+      await fault(lock);
+      if (!lock.signal.aborted) {
+        await new Promise((resolve) => {
+          lock.signal.addEventListener('abort', resolve, { once: true });
+          setTimeout(resolve, 20_000).unref();
+        });
       }
+    };
+    // Small files are read whole (getBytes), larger ones streamed (get): the first read of either.
+    const get = store.get.bind(store);
+    store.get = async (key, opts) => {
+      await beforeRead();
       return get(key, opts);
     };
+    const getBytes = store.getBytes?.bind(store);
+    if (getBytes !== undefined) {
+      store.getBytes = async (key, maxBytes) => {
+        await beforeRead();
+        return getBytes(key, maxBytes);
+      };
+    }
     const err = await backupGroup({ repo, catalog, policy, group, sources: [source], lock }).then(
       () => null,
       (e: unknown) => e,
