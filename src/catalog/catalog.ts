@@ -142,9 +142,15 @@ export class Catalog {
     this.metaIds.clear();
   }
 
+  /**
+   * `fn` in one transaction that holds the write lock from its start (BEGIN IMMEDIATE). Deferred,
+   * a transaction that reads and then writes fails at once with "database is locked" (no busy
+   * wait: SQLITE_BUSY_SNAPSHOT in WAL mode) when another process wrote in between, as several
+   * commands opening one catalog at once do (identity, sync). Immediate, it waits its turn.
+   */
   transaction<T>(fn: () => T): T {
     try {
-      return this.db.transaction(fn)();
+      return this.db.transaction(fn).immediate();
     } catch (err) {
       // The rollback may have removed bucket and meta rows the caches still map to row ids
       // (which SQLite then hands out again): forget them.
