@@ -45,15 +45,13 @@ export function advanceSyncMarker(catalog: Catalog, marker: string): void {
  * of one process are told apart too. Returns the live holder otherwise.
  */
 export function takeSyncLease(catalog: Catalog, owner: string, isAlive: (pid: number) => boolean): string | null {
-  return sqlite(catalog)
-    .transaction(() => {
-      const holder = info(catalog, OWNER);
-      const pid = Number(holder?.split(':')[0]);
-      if (holder !== undefined && holder !== owner && Number.isInteger(pid) && pid > 0 && isAlive(pid)) return holder;
-      setInfo(catalog, OWNER, owner);
-      return null;
-    })
-    .immediate();
+  return catalog.transaction(() => {
+    const holder = info(catalog, OWNER);
+    const pid = Number(holder?.split(':')[0]);
+    if (holder !== undefined && holder !== owner && Number.isInteger(pid) && pid > 0 && isAlive(pid)) return holder;
+    setInfo(catalog, OWNER, owner);
+    return null;
+  });
 }
 
 export function releaseSyncLease(catalog: Catalog, owner: string): void {
