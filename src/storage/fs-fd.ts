@@ -1,5 +1,6 @@
 /**
- * The calls of FsStore's write path as promises over the callback API, with file descriptors.
+ * The calls of FsStore's write path (and its large reads) as promises over the callback API,
+ * with file descriptors.
  *
  * Why not fs/promises' FileHandle: it allocates an object (with a close-on-GC finalizer) per
  * open file and a promise per call through it, and a restore into a directory opens, writes and
@@ -9,13 +10,15 @@
  * 14 (bench/tools/restore-ab.mjs): FileHandle and two lstats per file 4.76 CPU s, 9.6 s wall;
  * these calls and one realpath 3.53 s, 7.3 s; the same calls synchronous 4.83 s, 13.8 s.
  */
-import { close, fchmod, fsync, link, open, readFileSync, rename, write } from 'node:fs';
+import { close, fchmod, fsync, link, open, read, readFileSync, rename, write } from 'node:fs';
 import type { FsPath } from './fs-names.js';
 
 export interface FileOps {
   open(file: FsPath, flags: string, mode: number): Promise<number>;
   /** Writes bytes `offset` to `offset + length` of `buf` at the file's position; returns the bytes written. */
   write(fd: number, buf: Buffer, offset: number, length: number): Promise<number>;
+  /** Reads `length` bytes at `position` of the file into `buf` from `position` on; returns the bytes read. */
+  read(fd: number, buf: Buffer, position: number, length: number): Promise<number>;
   fchmod(fd: number, mode: number): Promise<void>;
   close(fd: number): Promise<void>;
   rename(from: FsPath, to: FsPath): Promise<void>;
@@ -30,6 +33,7 @@ const done =
 export const fileOps: FileOps = {
   open: (file, flags, mode) => new Promise((resolve, reject) => open(file, flags, mode, done(resolve, reject))),
   write: (fd, buf, offset, length) => new Promise((resolve, reject) => write(fd, buf, offset, length, null, done(resolve, reject))),
+  read: (fd, buf, position, length) => new Promise((resolve, reject) => read(fd, buf, position, length, position, done(resolve, reject))),
   fchmod: (fd, mode) => new Promise((resolve, reject) => fchmod(fd, mode, done(resolve, reject))),
   close: (fd) => new Promise((resolve, reject) => close(fd, done(resolve, reject))),
   rename: (from, to) => new Promise((resolve, reject) => rename(from, to, done(resolve, reject))),

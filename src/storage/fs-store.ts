@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, opendir, realpath, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { closeSync, constants, fstatSync, lstatSync, openSync, read as readFdCb, readSync, type BigIntStats, type Dirent } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats, type Dirent } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -305,7 +305,7 @@ export class FsStore implements ObjectStore {
       // A file that shrank since the stat reads short; the caller checks the length.
       while (got < size) {
         // A large read stays asynchronous: it would hold up every other transfer meanwhile.
-        const n = size - got > SYNC_READ_MAX ? await readFd(fd, bytes, got, size - got) : readSync(fd, bytes, got, size - got, got);
+        const n = size - got > SYNC_READ_MAX ? await ops.read(fd, bytes, got, size - got) : readSync(fd, bytes, got, size - got, got);
         if (n === 0) break;
         got += n;
       }
@@ -588,8 +588,3 @@ async function openDirRaw(dir: FsPath): Promise<AsyncIterable<Dirent<Buffer>>> {
 
 /** Reads of at most this many bytes are synchronous in FsStore.getBytes (page cache: microseconds). */
 const SYNC_READ_MAX = 1024 * 1024;
-
-/** fs.read at `position` as a promise of the bytes read. */
-function readFd(fd: number, into: Buffer, position: number, length: number): Promise<number> {
-  return new Promise((resolve, reject) => readFdCb(fd, into, position, length, position, (err, n) => (err === null ? resolve(n) : reject(err))));
-}
