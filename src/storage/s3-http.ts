@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { watchAbort } from '../util/abort-watch.js';
 import { EMPTY_SHA256, amzDateAt, signV4, uriEncode, type Credentials } from './s3-sigv4.js';
 import { S3RequestError } from './s3-transport.js';
 
@@ -109,9 +110,16 @@ function request(
   // server-side copy) went out chunked and RGW answered 501 NotImplemented.
   return new Promise((resolve, reject) => {
     const req = lib.request(
-      { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, method, path, headers, agent: t.agent, ...(signal ? { signal } : {}) },
+      { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, method, path, headers, agent: t.agent },
       resolve,
     );
+    // The signal aborts the request as node's own `signal` option would (an AbortError), through
+    // one shared listener (util/abort-watch.ts) instead of two watchers per request.
+    if (signal !== undefined) {
+      const abort = (): void => void req.destroy(abortError(signal));
+      if (signal.aborted) abort();
+      else req.once('close', watchAbort(signal, abort));
+    }
     // A new connection gets connectTimeoutMs to open; after that the socket's idle timeout
     // covers an answer or a body that stops flowing (also while the caller is not reading it).
     req.on('socket', (socket) => {
@@ -125,6 +133,11 @@ function request(
     if (body === null) req.end();
     else req.end(body);
   });
+}
+
+/** What node's http.request fails with when its `signal` aborts. */
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
 /** The error a request (or the read of its body) fails with when its socket stays idle. */

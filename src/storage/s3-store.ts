@@ -16,6 +16,7 @@ import { copySourceHeader, encodeTags, nullVersion, toMeta, unquote } from './s3
 import { SdkTransport } from './s3-sdk-transport.js';
 import type { Credentials } from './s3-sigv4.js';
 import type { S3PutFields, S3Transport, S3UploadOutput } from './s3-transport.js';
+import { watchAbort } from '../util/abort-watch.js';
 import {
   newRequestStats,
   type CopySource,
@@ -583,12 +584,13 @@ function readWhole(src: Readable, length: number, stats: RequestStats, ctx: () =
     let parts: Buffer[] | null = null;
     let got = 0;
     let done = false;
+    let forgetAbort: (() => void) | undefined;
     const finish = (err: unknown): void => {
       if (done) return;
       done = true;
       // 'error' stays listened to (by this, now a no-op): an error after the end must not be unhandled.
       src.off('data', onData);
-      signal?.removeEventListener('abort', onAbort);
+      forgetAbort?.();
       if (err === null) {
         resolve(parts !== null ? Buffer.concat(parts, got) : (first ?? Buffer.alloc(0)));
         return;
@@ -613,7 +615,8 @@ function readWhole(src: Readable, length: number, stats: RequestStats, ctx: () =
       finish(signal.reason);
       return;
     }
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // One shared listener on the run's signal, not one added and removed per object.
+    if (signal !== undefined) forgetAbort = watchAbort(signal, onAbort);
     src.on('data', onData);
     src.once('end', onEnd);
     src.once('error', finish);

@@ -248,6 +248,68 @@ describe('S3Store GET without the SDK', () => {
   });
 });
 
+describe('S3Store requests aborted by their signal (one shared listener)', () => {
+  let server: http.Server;
+  let endpoint = '';
+  /** Requests the server got and never answers (or answers half): resolved when each arrives, with a promise of its close. */
+  const arrivals: ((arrived: { closed: Promise<void> }) => void)[] = [];
+  const nextArrival = (): Promise<{ closed: Promise<void> }> => new Promise((r) => arrivals.push(r));
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const closed = new Promise<void>((r) => res.once('close', () => r()));
+      // 'stall': headers and part of the body, then nothing; any other key: no answer at all.
+      if (req.url?.startsWith('/lake/stall')) {
+        res.writeHead(200, { 'content-length': '64', etag: '"5d41402abc4b2a76b9719d911017c592"', 'last-modified': 'Mon, 23 Nov 2026 10:00:00 GMT' });
+        res.write(Buffer.alloc(10, 1));
+      }
+      arrivals.shift()?.({ closed });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+
+  const store = (): S3Store => new S3Store({ bucket: 'lake', endpoint, region: 'us-east-1', credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' }, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 } });
+
+  it('ends every request in flight on one signal, waiting for headers or reading a body whole, with the abort reason', async () => {
+    const s = store();
+    const ac = new AbortController();
+    const arrived = [nextArrival(), nextArrival(), nextArrival()];
+    const gets = [
+      s.get('hang-1.json', { signal: ac.signal, bufferUpTo: 1024 }).catch((e: unknown) => e),
+      s.get('hang-2.json', { signal: ac.signal }).catch((e: unknown) => e),
+      s.get('stall.json', { signal: ac.signal, bufferUpTo: 1024 }).catch((e: unknown) => e),
+    ];
+    const closed = (await Promise.all(arrived)).map((a) => a.closed);
+    const reason = new Error('run interrupted');
+    ac.abort(reason);
+    // The server sees each connection close: the requests were destroyed, not left hanging.
+    await Promise.all(closed);
+    expect(await Promise.all(gets)).toEqual([reason, reason, reason]);
+    expect(s.stats.get).toBe(3);
+    s.destroy();
+  });
+
+  it('still ends requests on a signal that earlier requests finished with, and never sends one whose signal already aborted', async () => {
+    const s = store();
+    const ac = new AbortController();
+    const first = nextArrival();
+    const get = s.get('hang-3.json', { signal: ac.signal }).catch((e: unknown) => e);
+    const { closed } = await first;
+    ac.abort(new Error('stop'));
+    await closed;
+    expect(await get).toMatchObject({ message: 'stop' });
+    const late = await s.get('hang-4.json', { signal: ac.signal }).catch((e: unknown) => e);
+    expect(late).toMatchObject({ message: 'stop' });
+    expect(arrivals).toHaveLength(0);
+    s.destroy();
+  });
+});
+
 describe('S3Store PUT, DELETE and versioning without the SDK', () => {
   let server: http.Server;
   let endpoint = '';
