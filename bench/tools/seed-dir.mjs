@@ -81,13 +81,19 @@ groups:
 concurrency: { list: 16, transfer: 32 }
 `,
   );
-  const env = { ...baseEnv, LAKEGUARD_PASSWORD: 'seed-dir bench', LAKEGUARD_CACHE_DIR: join(at, 'cache'), LAKEGUARD_THREADS: threads };
+  const threadCpu = join(at, 'thread-cpu.ndjson');
+  /** @type {NodeJS.ProcessEnv} */
+  const env = {
+    ...baseEnv,
+    LAKEGUARD_PASSWORD: 'seed-dir bench',
+    LAKEGUARD_CACHE_DIR: join(at, 'cache'),
+    LAKEGUARD_THREADS: threads,
+    LG_THREAD_CPU_OUT: threadCpu,
+    LAKEGUARD_NODE_FLAGS: `--require ${THREAD_CPU}`,
+  };
   const args = (cmd) => ['--policy', policy, '--catalog', join(at, 'catalog.db'), '--json', ...cmd];
   const init = await runMeasured(join(engine, 'bin', 'lakeguard'), args(['init']), { env, workDir: at, name: 'init' });
   if (init.code !== 0) throw new Error(`${name} init exited ${init.code}: ${init.stderr.slice(-800)}`);
-  const threadCpu = join(at, 'thread-cpu.ndjson');
-  env.LG_THREAD_CPU_OUT = threadCpu;
-  env.LAKEGUARD_NODE_FLAGS = `--require ${THREAD_CPU}`;
   if (opts['cpu-prof']) {
     const profDir = join(resolve(opts['cpu-prof']), name);
     mkdirSync(profDir, { recursive: true });
@@ -98,8 +104,9 @@ concurrency: { list: 16, transfer: 32 }
   if (m.code !== 0) throw new Error(`${name} backup exited ${m.code}: ${m.stderr.slice(-800)}`);
   const s = lastJson(m.stdout);
   if (s.counters?.objectsNew !== n) throw new Error(`${name}: ${s.counters?.objectsNew} new objects, expected ${n}`);
-  const tc = existsSync(threadCpu) ? JSON.parse(readFileSync(threadCpu, 'utf8').trim().split('\n').at(-1)) : null;
-  const row = { seq: seq++, round, engine, threads, cpuS: +cpu(m).toFixed(2), mainThreadCpuS: tc?.mainS ?? null, mainThreadMsPerFile: tc ? +((tc.mainS * 1000) / n).toFixed(3) : null, otherThreadsCpuS: tc?.otherThreads ?? null, userS: m.userS, sysS: m.sysS, wallS: +(m.wallMs / 1000).toFixed(2), peakRssMB: Math.round(m.peakRssKiB / 1024), cpuMsPerFile: +((cpu(m) * 1000) / n).toFixed(3), load1: la };
+  const tcLine = existsSync(threadCpu) ? readFileSync(threadCpu, 'utf8').trim().split('\n').at(-1) : undefined;
+  const tc = tcLine ? JSON.parse(tcLine) : null;
+  const row = { seq: seq++, round, engine, threads, cpuS: +cpu(m).toFixed(2), mainThreadCpuS: tc?.mainS ?? null, mainThreadMsPerFile: tc ? +((tc.mainS * 1000) / n).toFixed(3) : null, otherThreadsCpuS: tc?.otherThreads ?? null, userS: m.userS, sysS: m.sysS, wallS: +(m.wallMs / 1000).toFixed(2), peakRssMB: m.peakRssKiB === null ? null : Math.round(m.peakRssKiB / 1024), cpuMsPerFile: +((cpu(m) * 1000) / n).toFixed(3), load1: la };
   log(JSON.stringify(row));
   rows.push(row);
   rmSync(join(at, 'repository'), { recursive: true, force: true });
@@ -117,7 +124,7 @@ async function restic(round) {
   if (m.code !== 0) throw new Error(`restic backup exited ${m.code}: ${m.stderr.slice(-800)}`);
   const summary = lastJson(m.stdout);
   if (summary.total_files_processed !== n) throw new Error(`restic processed ${summary.total_files_processed} files, expected ${n}`);
-  const row = { seq: seq++, round, engine: 'restic', threads: null, cpuS: +cpu(m).toFixed(2), userS: m.userS, sysS: m.sysS, wallS: +(m.wallMs / 1000).toFixed(2), peakRssMB: Math.round(m.peakRssKiB / 1024), cpuMsPerFile: +((cpu(m) * 1000) / n).toFixed(3), load1: la };
+  const row = { seq: seq++, round, engine: 'restic', threads: null, cpuS: +cpu(m).toFixed(2), userS: m.userS, sysS: m.sysS, wallS: +(m.wallMs / 1000).toFixed(2), peakRssMB: m.peakRssKiB === null ? null : Math.round(m.peakRssKiB / 1024), cpuMsPerFile: +((cpu(m) * 1000) / n).toFixed(3), load1: la };
   log(JSON.stringify(row));
   rows.push(row);
   rmSync(at, { recursive: true, force: true });
