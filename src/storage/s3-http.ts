@@ -61,7 +61,7 @@ export function correctClockSkew(clock: SigningClock, code: string, status: numb
  */
 export async function signedRequest(
   t: LeanTarget,
-  method: 'GET' | 'PUT' | 'DELETE',
+  method: 'GET' | 'HEAD' | 'PUT' | 'DELETE',
   key: string | null,
   params: Record<string, string>,
   signed: Record<string, string>,

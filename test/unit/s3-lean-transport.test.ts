@@ -92,11 +92,13 @@ describe('S3Store GET without the SDK', () => {
   let endpoint = '';
   const seen: http.IncomingHttpHeaders[] = [];
   const paths: string[] = [];
+  const methods: string[] = [];
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       seen.push(req.headers);
       paths.push(req.url ?? '');
+      methods.push(req.method ?? '');
       if (req.url?.startsWith('/lake/?')) {
         const q = new URL(req.url, 'http://x').searchParams;
         const all = ['a b', 'c+d', 'e/f', 'g'];
@@ -189,6 +191,33 @@ describe('S3Store GET without the SDK', () => {
     expect(s.stats.get).toBe(1);
   });
 
+  // A restore to S3 heads its target key: the SDK for that one request was ~0.15 s of CPU.
+  it('heads an object: the same headers as a GET, a body-less 404 as NotFound, signed as HEAD', async () => {
+    const s = store();
+    const meta = await s.head('dir/a b.json', { versionId: 'v123' });
+    expect(methods.at(-1)).toBe('HEAD');
+    expect(paths.at(-1)).toBe('/lake/dir/a%20b.json?versionId=v123');
+    expect(meta).toEqual({
+      size: 11,
+      etag: '5d41402abc4b2a76b9719d911017c592',
+      lastModified: new Date('2026-11-23T10:00:00Z'),
+      versionId: 'v123',
+      metadata: { owner: 'team-a', source: 'ingest' },
+      storageClass: 'STANDARD_IA',
+      contentType: 'application/json',
+      cacheControl: 'no-cache',
+      tagCount: 2,
+      sse: 'AES256',
+    });
+    expect(seen.at(-1)!.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AK\/\d{8}\/us-east-1\/s3\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=[0-9a-f]{64}$/);
+    const missing = await s.head('missing.json').catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(StorageError);
+    expect((missing as StorageError).code).toBe('NotFound');
+    expect((missing as StorageError).message).toMatch(/HEAD s3:\/\/lake\/missing\.json: NotFound \(404\)/);
+    expect(methods.at(-1)).toBe('HEAD');
+    s.destroy();
+  });
+
   it('reads a body up to bufferUpTo whole (counted, streamable too), a larger one as a stream, and fails a body cut off', async () => {
     const s = store();
     const whole = await s.get('a.json', { bufferUpTo: 11 });
@@ -271,6 +300,9 @@ describe('S3Store PUT, DELETE and versioning without the SDK', () => {
         } else if (req.method === 'PUT') {
           res.writeHead(200, { etag: '"0123456789abcdef0123456789abcdef"', 'x-amz-version-id': 'v7' });
           res.end();
+        } else if (req.method === 'HEAD') {
+          res.writeHead(200, { 'content-length': '1', etag: '"0123456789abcdef0123456789abcdef"' });
+          res.end();
         } else if (req.method === 'DELETE') {
           res.writeHead(204);
           res.end();
@@ -342,6 +374,7 @@ describe('S3Store PUT, DELETE and versioning without the SDK', () => {
       const s = new S3Store({ bucket: 'lake', endpoint: ${JSON.stringify(endpoint)} });
       await s.put('k', Buffer.from('v'), { contentType: 'text/plain' });
       await s.versioningEnabled();
+      await s.head('k');
       await s.delete('k');
       s.destroy();
       const loaded = Object.keys(createRequire(import.meta.url).cache).filter((p) => p.includes('@aws-sdk') || p.includes('@smithy'));
