@@ -13,6 +13,7 @@ import { blobEncoder, type BlobEncoder } from '../repository/encode-pool.js';
 import type { Packer } from '../repository/packer.js';
 import type { ObjectEntry } from '../storage/types.js';
 import { TaskGroup } from '../util/task-group.js';
+import { pollHeapPacer } from '../util/heap-pacer.js';
 import type { BackupOptions } from './backup.js';
 import { AnomalyDetector } from './anomaly-detector.js';
 import { BlobSaver } from './backup-dedup.js';
@@ -168,6 +169,8 @@ export class Archiver {
 
   private async handle(source: OpenedSource, change: Change): Promise<void> {
     const c = this.counters;
+    // A backup of local files may not return to the event loop for seconds (heap-pacer.ts).
+    pollHeapPacer();
     this.detector?.observe(source.bucket, source.versioned === true, change);
     switch (change.kind) {
       case 'excluded':

@@ -10,6 +10,7 @@ import type { ObjectStore, PutOptions, ThawState, ThawTier } from '../storage/ty
 import { setTimeout as delay } from 'node:timers/promises';
 import { backoffDelay } from '../util/retry.js';
 import { ByteBudget } from '../util/byte-budget.js';
+import { pollHeapPacer } from '../util/heap-pacer.js';
 import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
 import { READ_RETRY, blobRuns, decodeLocatedBlob, readPackRange, readPackRangeRetrying } from './pack-reads.js';
@@ -222,6 +223,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   };
   const write = (item: RestoreItem, body: () => Buffer | Readable): Promise<void> =>
     writes(async () => {
+      // A restore to a directory may not return to the event loop for long (heap-pacer.ts).
+      pollHeapPacer();
       try {
         const target = targetFor(item.bucket);
         if (!putsBefore.has(target)) putsBefore.set(target, target.stats.put);

@@ -1,7 +1,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { heapAndBuffersInUse, startHeapPacer } from '../../src/util/heap-pacer.js';
+import { heapAndBuffersInUse, pollHeapPacer, startHeapPacer } from '../../src/util/heap-pacer.js';
 
 // Deterministic: the pacer's decisions are driven by scripted readings and fake timers, never by
 // how often V8 happened to collect on a loaded machine. Only `heapAndBuffersInUse` reads real
@@ -64,6 +64,33 @@ describe('startHeapPacer', () => {
     stop();
     vi.advanceTimersByTime(100);
     expect(collections).toBe(whileRunning);
+  });
+
+  it('checks from a poll when no timer can run (a loop that never returns to the event loop)', () => {
+    let collections = 0;
+    let clock = 0;
+    let level = 100 * MB;
+    const stop = startHeapPacer(10, 8 * MB, () => {
+      collections++;
+      level = 100 * MB;
+    }, () => level, () => clock);
+    // A synchronous loop: each "object" adds 1 MB of garbage and 1 ms; the fake timers never run.
+    for (let i = 0; i < 100; i++) {
+      level += MB;
+      clock += 1;
+      pollHeapPacer();
+    }
+    // Checked every 10 ms (10 objects, 10 MB): collected whenever 8 MB had grown by then.
+    expect(collections).toBe(10);
+    // Polls between two checks only read the clock.
+    const before = collections;
+    level += 50 * MB;
+    pollHeapPacer();
+    expect(collections).toBe(before);
+    stop();
+    clock += 100;
+    pollHeapPacer();
+    expect(collections).toBe(before);
   });
 
   it("uses node's global gc when it starts, and does nothing (reads nothing) without one", () => {

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IntegrityError, StorageError } from '../../src/errors.js';
 import { BlobType, packKey } from '../../src/repository/pack.js';
-import { Packer, type WrittenPack } from '../../src/repository/packer.js';
+import { PackBody, Packer, type WrittenPack } from '../../src/repository/packer.js';
 import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
@@ -605,5 +605,38 @@ describe('Packer: durability and flow control', () => {
     await settle();
     expect(open.map((s) => s.state)).toEqual(['rejected', 'rejected', 'rejected']);
     expect(store.held).toHaveLength(1); // nothing else was sent
+  });
+});
+
+describe('Packer: memory of the open pack', () => {
+  it("copies a blob's stored bytes when it is added: the caller's Buffer is not held until the pack is sealed", async () => {
+    const store = new MemStore();
+    const repo = await initRepo(store, true);
+    const written: WrittenPack[] = [];
+    const packer = new Packer(repo, { onPackWritten: (p) => void written.push(p) });
+    const raw = prng(3)(3000);
+    const blob = repo.encodeBlob(raw, BlobType.data);
+    const expected = Buffer.from(blob.stored);
+    await packer.add(blob);
+    // The blob's Buffer is free to be collected (or reused) once added: overwriting it must not
+    // change the pack. Before, the open pack held every blob's Buffer and copied them at seal.
+    blob.stored.fill(0);
+    await packer.flush();
+    const body = await getBytes(store, packKey(written[0]!.id));
+    const { entries, blobArea } = repo.readPackHeader(body, written[0]!.id);
+    expect(blobArea.subarray(0, entries[0]!.length).equals(expected)).toBe(true);
+    expect(repo.decodeBlob(blobArea.subarray(0, entries[0]!.length), entries[0]!, 'p').equals(raw)).toBe(true);
+  });
+
+  it('builds the same bytes as concatenating the blobs, header and trailer, also when a blob or the header overflows the room', () => {
+    const next = prng(11);
+    const sizes = [10, 0, 500, 3000, 1, 70_000, 4096, 100];
+    const parts = sizes.map((n) => next(n));
+    const body = new PackBody();
+    for (const p of parts) body.append(p, 4096);
+    expect(body.length).toBe(sizes.reduce((a, b) => a + b, 0));
+    const header = next(9000); // larger than the 256 bytes of header room a 4 KiB pack size leaves
+    const trailer = Buffer.from([1, 2, 3, 4]);
+    expect(body.finish(header, trailer).equals(Buffer.concat([...parts, header, trailer]))).toBe(true);
   });
 });

@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// Issue 22: peak RSS and CPU of a seed from S3 and of a full restore to S3, engines side by side.
+// For every engine at the same time (same load): `backup --group small` of the data set's small
+// objects into a fresh repository prefix, then `restore --bucket SRC --to s3://.../` of them into
+// a fresh target prefix; each under /usr/bin/time (peak RSS, user+sys CPU). Prints one line per
+// measurement and a JSON summary.
+//
+//   node bench/tools/rss-s3.mjs --engines /tmp/lg-base,. [--scale 0.1] [--rounds 1] [--out FILE]
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { describeDataset } from '../lib/dataset.mjs';
+import { runMeasured } from '../lib/proc.mjs';
+import { S3, ensureBucket, s3Client } from '../lib/s3.mjs';
+import { ensureDataset, sourceBucketName } from '../lib/upload.mjs';
+
+const { values: opts } = parseArgs({
+  options: {
+    engines: { type: 'string' },
+    scale: { type: 'string', default: '0.1' },
+    seed: { type: 'string', default: '42' },
+    rounds: { type: 'string', default: '1' },
+    concurrency: { type: 'string', default: '32' },
+    out: { type: 'string' },
+  },
+});
+const engines = (opts.engines ?? '').split(',').filter(Boolean).map((e) => resolve(e));
+if (engines.length === 0) throw new Error('--engines DIR[,DIR...] is required');
+const log = (m) => process.stderr.write(`[rss-s3] ${m}\n`);
+const s3 = s3Client({ sockets: 64 });
+const ds = describeDataset({ seed: Number(opts.seed), scale: Number(opts.scale) });
+const src = sourceBucketName(Number(opts.seed), Number(opts.scale));
+await ensureDataset(s3, ds, { bucket: src, concurrency: 64, log });
+const bucket = 'lgbench-rss-s3';
+await ensureBucket(s3, bucket);
+const work = mkdtempSync(join(tmpdir(), 'lg-rss-s3-'));
+const n = ds.small.length;
+const env = {
+  PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
+  HOME: process.env.HOME,
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  AWS_ACCESS_KEY_ID: S3.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: S3.secretAccessKey,
+  AWS_REGION: S3.region,
+  LAKEGUARD_S3_ENDPOINT: S3.endpoint,
+};
+const tag = Date.now().toString(36);
+const rows = [];
+async function measureEngine(round, i, engine) {
+  const name = `e${i}-r${round}`;
+  const policy = join(work, `${name}.yaml`);
+  writeFileSync(
+    policy,
+    `version: 1
+repository:
+  url: s3://${bucket}/${tag}/${name}/repo
+  endpoint: ${S3.endpoint}
+s3:
+  endpoint: ${S3.endpoint}
+groups:
+  - name: small
+    sources:
+      - bucket: ${src}
+        prefixes: [${ds.tables.map((t) => JSON.stringify(t)).join(', ')}]
+concurrency: { list: 8, transfer: ${opts.concurrency} }
+`,
+  );
+  const catalog = join(work, name, 'catalog.db');
+  mkdirSync(dirname(catalog), { recursive: true });
+  const lgEnv = { ...env, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: join(work, name, 'cache') };
+  const bin = join(engine, 'bin', 'lakeguard');
+  const run = async (what, args, ok) => {
+    const m = await runMeasured(bin, ['--policy', policy, '--catalog', catalog, '--json', ...args], { env: lgEnv, workDir: work, name: `${what}-${name}` });
+    if (!ok.includes(m.code)) throw new Error(`${what} exited ${m.code}: ${m.stderr.slice(-800)}`);
+    rows.push({ round, engine, what, objects: n, cpuS: (m.userS ?? 0) + (m.sysS ?? 0), wallS: m.wallMs / 1000, rssMB: Math.round((m.peakRssKiB ?? 0) / 1024), load: loadavg()[0] });
+    log(JSON.stringify(rows.at(-1)));
+  };
+  await run('init', ['init'], [0]);
+  await run('seed', ['backup', '--group', 'small'], [0, 4]);
+  await run('restore-full', ['restore', '--bucket', src, '--to', `s3://${bucket}/${tag}/${name}/restored/`], [0]);
+}
+for (let round = 0; round < Number(opts.rounds); round++) await Promise.all(engines.map((engine, i) => measureEngine(round, i, engine)));
+const result = { date: new Date().toISOString(), scale: Number(opts.scale), objects: n, rounds: Number(opts.rounds), rows: rows.filter((r) => r.what !== 'init') };
+if (opts.out) writeFileSync(opts.out, JSON.stringify(result, null, 2) + '\n');
+process.stdout.write(JSON.stringify(result.rows, null, 2) + '\n');
+rmSync(work, { recursive: true, force: true });
