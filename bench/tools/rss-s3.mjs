@@ -6,13 +6,14 @@
 // measurement and a JSON summary.
 //
 //   node bench/tools/rss-s3.mjs --engines /tmp/lg-base,. [--scale 0.1] [--rounds 1] [--out FILE]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeDataset } from '../lib/dataset.mjs';
 import { runMeasured } from '../lib/proc.mjs';
 import { S3, ensureBucket, s3Client } from '../lib/s3.mjs';
+import { smallGroupSetup } from '../lib/small-group.mjs';
 import { ensureDataset, sourceBucketName } from '../lib/upload.mjs';
 
 const { values: opts } = parseArgs({
@@ -49,29 +50,10 @@ const tag = Date.now().toString(36);
 const rows = [];
 async function measureEngine(round, i, engine) {
   const name = `e${i}-r${round}`;
-  const policy = join(work, `${name}.yaml`);
-  writeFileSync(
-    policy,
-    `version: 1
-repository:
-  url: s3://${bucket}/${tag}/${name}/repo
-  endpoint: ${S3.endpoint}
-s3:
-  endpoint: ${S3.endpoint}
-groups:
-  - name: small
-    sources:
-      - bucket: ${src}
-        prefixes: [${ds.tables.map((t) => JSON.stringify(t)).join(', ')}]
-concurrency: { list: 8, transfer: ${opts.concurrency} }
-`,
-  );
-  const catalog = join(work, name, 'catalog.db');
-  mkdirSync(dirname(catalog), { recursive: true });
-  const lgEnv = { ...env, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: join(work, name, 'cache') };
+  const lg = smallGroupSetup({ work, name, repoUrl: `s3://${bucket}/${tag}/${name}/repo`, src, tables: ds.tables, concurrency: opts.concurrency, env });
   const bin = join(engine, 'bin', 'lakeguard');
   const run = async (what, args, ok) => {
-    const m = await runMeasured(bin, ['--policy', policy, '--catalog', catalog, '--json', ...args], { env: lgEnv, workDir: work, name: `${what}-${name}` });
+    const m = await runMeasured(bin, [...lg.args, ...args], { env: lg.env, workDir: work, name: `${what}-${name}` });
     if (!ok.includes(m.code)) throw new Error(`${what} exited ${m.code}: ${m.stderr.slice(-800)}`);
     rows.push({ round, engine, what, objects: n, cpuS: (m.userS ?? 0) + (m.sysS ?? 0), wallS: m.wallMs / 1000, rssMB: Math.round((m.peakRssKiB ?? 0) / 1024), load: loadavg()[0] });
     log(JSON.stringify(rows.at(-1)));

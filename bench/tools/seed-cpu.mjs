@@ -6,7 +6,7 @@
 // line per measurement and a JSON summary (CPU ms per object, objects/s, seed ÷ loop).
 //
 //   node bench/tools/seed-cpu.mjs --engines /tmp/lg-base,. [--scale 0.1] [--rounds 3] [--no-loop | --loop-first-only] [--parallel] [--cpu-prof DIR] [--out FILE]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { describeDataset } from '../lib/dataset.mjs';
 import { lastJson, runMeasured } from '../lib/proc.mjs';
 import { S3, ensureBucket, s3Client } from '../lib/s3.mjs';
+import { smallGroupSetup } from '../lib/small-group.mjs';
 import { ensureDataset, sourceBucketName } from '../lib/upload.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -70,31 +71,12 @@ async function measureEngine(round, i, engine, what) {
       log(JSON.stringify(rows.at(-1)));
     }
     if (what === 'loop') return;
-    const policy = join(work, `${name}.yaml`);
-    writeFileSync(
-      policy,
-      `version: 1
-repository:
-  url: s3://${repoBucket}/${tag}/${name}
-  endpoint: ${S3.endpoint}
-s3:
-  endpoint: ${S3.endpoint}
-groups:
-  - name: small
-    sources:
-      - bucket: ${src}
-        prefixes: [${ds.tables.map((t) => JSON.stringify(t)).join(', ')}]
-concurrency: { list: 8, transfer: ${opts.concurrency} }
-`,
-    );
-    const catalog = join(work, name, 'catalog.db');
-    mkdirSync(dirname(catalog), { recursive: true });
-    const lgEnv = { ...env, LAKEGUARD_PASSWORD: 'lakeguard bench password', LAKEGUARD_CACHE_DIR: join(work, name, 'cache') };
+    const lg = smallGroupSetup({ work, name, repoUrl: `s3://${repoBucket}/${tag}/${name}`, src, tables: ds.tables, concurrency: opts.concurrency, env });
     const bin = join(engine, 'bin', 'lakeguard');
-    const init = await runMeasured(bin, ['--policy', policy, '--catalog', catalog, '--json', 'init'], { env: lgEnv, workDir: work, name: `init-${name}` });
+    const init = await runMeasured(bin, [...lg.args, 'init'], { env: lg.env, workDir: work, name: `init-${name}` });
     if (init.code !== 0) throw new Error(`init: ${init.stderr.slice(-800)}`);
     const prof = opts['cpu-prof'] ? { LAKEGUARD_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${resolve(opts['cpu-prof'])} --cpu-prof-name=${name}.cpuprofile` } : {};
-    const m = await runMeasured(bin, ['--policy', policy, '--catalog', catalog, '--json', 'backup', '--group', 'small'], { env: { ...lgEnv, ...prof }, workDir: work, name: `seed-${name}` });
+    const m = await runMeasured(bin, [...lg.args, 'backup', '--group', 'small'], { env: { ...lg.env, ...prof }, workDir: work, name: `seed-${name}` });
     if (m.code !== 0 && m.code !== 4) throw new Error(`backup exited ${m.code}: ${m.stderr.slice(-800)}`);
     const summary = m.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((x) => x.message_type === 'summary').at(-1);
     if (summary?.counters.objectsNew !== n) throw new Error(`seed recorded ${summary?.counters.objectsNew} new objects, expected ${n}`);

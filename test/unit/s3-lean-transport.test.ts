@@ -162,6 +162,20 @@ describe('S3Store GET without the SDK', () => {
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
+  /** What the server above answers for 'dir/a b.json', as the store reports it. */
+  const servedMeta = {
+    size: 11,
+    etag: '5d41402abc4b2a76b9719d911017c592',
+    lastModified: new Date('2026-11-23T10:00:00Z'),
+    versionId: 'v123',
+    metadata: { owner: 'team-a', source: 'ingest' },
+    storageClass: 'STANDARD_IA',
+    contentType: 'application/json',
+    cacheControl: 'no-cache',
+    tagCount: 2,
+    sse: 'AES256',
+  };
+
   const store = (): S3Store =>
     new S3Store({ bucket: 'lake', endpoint, region: 'us-east-1', credentials: { accessKeyId: 'AK', secretAccessKey: 'SK', sessionToken: 'TOKEN' }, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 } });
 
@@ -172,18 +186,7 @@ describe('S3Store GET without the SDK', () => {
     for await (const c of got.body) chunks.push(c as Buffer);
     s.destroy();
     expect(Buffer.concat(chunks).toString()).toBe('hello, lake');
-    expect(got.meta).toEqual({
-      size: 11,
-      etag: '5d41402abc4b2a76b9719d911017c592',
-      lastModified: new Date('2026-11-23T10:00:00Z'),
-      versionId: 'v123',
-      metadata: { owner: 'team-a', source: 'ingest' },
-      storageClass: 'STANDARD_IA',
-      contentType: 'application/json',
-      cacheControl: 'no-cache',
-      tagCount: 2,
-      sse: 'AES256',
-    });
+    expect(got.meta).toEqual(servedMeta);
     expect(paths.at(-1)).toBe('/lake/dir/a%20b.json?versionId=v123');
     const h = seen.at(-1)!;
     expect(h.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AK\/\d{8}\/us-east-1\/s3\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=[0-9a-f]{64}$/);
@@ -197,18 +200,7 @@ describe('S3Store GET without the SDK', () => {
     const meta = await s.head('dir/a b.json', { versionId: 'v123' });
     expect(methods.at(-1)).toBe('HEAD');
     expect(paths.at(-1)).toBe('/lake/dir/a%20b.json?versionId=v123');
-    expect(meta).toEqual({
-      size: 11,
-      etag: '5d41402abc4b2a76b9719d911017c592',
-      lastModified: new Date('2026-11-23T10:00:00Z'),
-      versionId: 'v123',
-      metadata: { owner: 'team-a', source: 'ingest' },
-      storageClass: 'STANDARD_IA',
-      contentType: 'application/json',
-      cacheControl: 'no-cache',
-      tagCount: 2,
-      sse: 'AES256',
-    });
+    expect(meta).toEqual(servedMeta);
     expect(seen.at(-1)!.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AK\/\d{8}\/us-east-1\/s3\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=[0-9a-f]{64}$/);
     const missing = await s.head('missing.json').catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(StorageError);
