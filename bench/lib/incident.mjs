@@ -21,11 +21,11 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DeleteObjectsCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { mix, smallBody } from './dataset.mjs';
 import { forEachLimit } from './pool.mjs';
 import { startProxy } from './proxy.mjs';
-import { S3, ensureBucket, listAll } from './s3.mjs';
+import { S3, dropVersionedBucket, ensureBucket, listAll } from './s3.mjs';
 
 /** The issue's scenario size; smaller data sets (smoke runs) use all their small objects. */
 export const ROLLBACK_OBJECTS = 10_000;
@@ -34,29 +34,6 @@ const CHANGED_PERCENT = 30;
 
 const md5 = (b) => createHash('md5').update(b).digest('hex');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Deletes every version and delete marker, then the bucket (best effort, like dropBucket). */
-export async function dropVersionedBucket(s3, bucket) {
-  const { DeleteBucketCommand } = await import('@aws-sdk/client-s3');
-  try {
-    // Always list from the start: deleting while paging with markers can skip versions.
-    for (;;) {
-      const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket }));
-      const ids = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({ Key: v.Key, VersionId: v.VersionId }));
-      if (ids.length === 0) break;
-      // RGW deletes the versions of one DeleteObjects request one after another (~40 ms each
-      // here: 16 s for 400 versions), so a page goes out as parallel requests of 25.
-      const batches = [];
-      for (let i = 0; i < ids.length; i += 25) batches.push(ids.slice(i, i + 25));
-      await Promise.all(batches.map((Objects) => s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects, Quiet: true } }))));
-    }
-    await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
-    return null;
-  } catch (err) {
-    const e = /** @type {{ name?: string, message?: string }} */ (err);
-    return e.name === 'NoSuchBucket' ? null : `${bucket}: ${e.name}: ${e.message}`;
-  }
-}
 
 /**
  * Object bytes that moved through the client in one step, from the proxy's per-bucket counts:

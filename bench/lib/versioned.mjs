@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { forEachLimit } from './pool.mjs';
-import { S3, dropBucket, ensureBucket } from './s3.mjs';
+import { S3, dropVersionedBucket, ensureBucket } from './s3.mjs';
 
 /** Keys of the scenario's bucket (all small objects of smaller data sets). */
 export const VERSIONED_KEYS = 2000;
@@ -123,7 +123,7 @@ concurrency: { list: ${ctx.listConcurrency}, transfer: ${ctx.concurrency} }
     if (few?.changed && many?.changed) info.flat = round3(many.changed.ratio / few.changed.ratio);
     if (few?.full && many?.full) info.fullGrowth = round3(many.full.ratio / few.full.ratio);
   } finally {
-    const err = await dropBucket(s3, bucket);
+    const err = await dropVersionedBucket(s3, bucket);
     if (err) meta.notes.push(`cleanup: ${err}`);
   }
 }
