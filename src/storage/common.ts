@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { compareKeys } from '../util/key-order.js';
+import { watchAbort } from '../util/abort-watch.js';
 import { fileNameOf } from './fs-names.js';
 import type { ListItem, ObjectEntry } from './types.js';
 
@@ -69,10 +70,7 @@ export function abortable<T extends Readable>(body: T, signal: AbortSignal | und
     body.destroy(signal.reason as Error);
     return body;
   }
-  const onAbort = (): void => {
-    body.destroy(signal.reason as Error);
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
-  body.once('close', () => signal.removeEventListener('abort', onAbort));
+  // Through the signal's one shared listener, as the lean GETs are (util/abort-watch.ts).
+  body.once('close', watchAbort(signal, () => body.destroy(signal.reason as Error)));
   return body;
 }

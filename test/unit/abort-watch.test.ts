@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { watchAbort } from '../../src/util/abort-watch.js';
+import { PassThrough } from 'node:stream';
+import { abortable } from '../../src/storage/common.js';
 
 describe('watchAbort', () => {
   it('calls every watcher once, in order, except those forgotten, through one listener on the signal', () => {
@@ -31,5 +33,28 @@ describe('watchAbort', () => {
     const forget = watchAbort(ac.signal, () => called++);
     forget();
     expect(called).toBe(0);
+  });
+});
+
+describe('abortable (a GET body outlives the call)', () => {
+  it('destroys open bodies with the abort reason, and forgets bodies already closed', async () => {
+    const ac = new AbortController();
+    const open = abortable(new PassThrough(), ac.signal);
+    const closed = abortable(new PassThrough(), ac.signal);
+    closed.destroy();
+    await new Promise((resolve) => closed.once('close', resolve));
+    const failed = new Promise<Error>((resolve) => open.once('error', resolve));
+    const reason = new Error('stop');
+    ac.abort(reason);
+    expect(await failed).toBe(reason);
+    expect(open.destroyed).toBe(true);
+    expect(closed.errored).toBe(null);
+  });
+
+  it('destroys a body at once when its signal has already aborted', () => {
+    const ac = new AbortController();
+    ac.abort(new Error('gone'));
+    const body = abortable(new PassThrough(), ac.signal);
+    expect(body.destroyed).toBe(true);
   });
 });
