@@ -8,13 +8,11 @@
 //   node bench/tools/rss-s3.mjs --engines /tmp/lg-base,. [--scale 0.1] [--rounds 1] [--out FILE]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeDataset } from '../lib/dataset.mjs';
 import { runMeasured } from '../lib/proc.mjs';
-import { S3, ensureBucket, s3Client } from '../lib/s3.mjs';
-import { smallGroupSetup } from '../lib/small-group.mjs';
-import { ensureDataset, sourceBucketName } from '../lib/upload.mjs';
+import { ensureBucket } from '../lib/s3.mjs';
+import { engineEnv, enginesOf, smallDataset, smallGroupSetup } from '../lib/small-group.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -26,26 +24,14 @@ const { values: opts } = parseArgs({
     out: { type: 'string' },
   },
 });
-const engines = (opts.engines ?? '').split(',').filter(Boolean).map((e) => resolve(e));
-if (engines.length === 0) throw new Error('--engines DIR[,DIR...] is required');
+const engines = enginesOf(opts.engines);
 const log = (m) => process.stderr.write(`[rss-s3] ${m}\n`);
-const s3 = s3Client({ sockets: 64 });
-const ds = describeDataset({ seed: Number(opts.seed), scale: Number(opts.scale) });
-const src = sourceBucketName(Number(opts.seed), Number(opts.scale));
-await ensureDataset(s3, ds, { bucket: src, concurrency: 64, log });
+const { s3, ds, src } = await smallDataset({ seed: Number(opts.seed), scale: Number(opts.scale), log });
 const bucket = 'lgbench-rss-s3';
 await ensureBucket(s3, bucket);
 const work = mkdtempSync(join(tmpdir(), 'lg-rss-s3-'));
 const n = ds.small.length;
-const env = {
-  PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
-  HOME: process.env.HOME,
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  AWS_ACCESS_KEY_ID: S3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: S3.secretAccessKey,
-  AWS_REGION: S3.region,
-  LAKEGUARD_S3_ENDPOINT: S3.endpoint,
-};
+const env = engineEnv();
 const tag = Date.now().toString(36);
 const rows = [];
 async function measureEngine(round, i, engine) {

@@ -8,14 +8,12 @@
 //   node bench/tools/seed-cpu.mjs --engines /tmp/lg-base,. [--scale 0.1] [--rounds 3] [--no-loop | --loop-first-only] [--parallel] [--cpu-prof DIR] [--out FILE]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { describeDataset } from '../lib/dataset.mjs';
 import { lastJson, runMeasured } from '../lib/proc.mjs';
-import { S3, ensureBucket, s3Client } from '../lib/s3.mjs';
-import { smallGroupSetup } from '../lib/small-group.mjs';
-import { ensureDataset, sourceBucketName } from '../lib/upload.mjs';
+import { ensureBucket } from '../lib/s3.mjs';
+import { engineEnv, enginesOf, smallDataset, smallGroupSetup } from '../lib/small-group.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { values: opts } = parseArgs({
@@ -33,28 +31,16 @@ const { values: opts } = parseArgs({
     out: { type: 'string' },
   },
 });
-const engines = (opts.engines ?? '').split(',').filter(Boolean).map((e) => resolve(e));
-if (engines.length === 0) throw new Error('--engines DIR[,DIR...] is required');
+const engines = enginesOf(opts.engines);
 const log = (m) => process.stderr.write(`[seed-cpu] ${m}\n`);
-const s3 = s3Client({ sockets: 64 });
-const ds = describeDataset({ seed: Number(opts.seed), scale: Number(opts.scale) });
-const src = sourceBucketName(Number(opts.seed), Number(opts.scale));
-await ensureDataset(s3, ds, { bucket: src, concurrency: 64, log });
+const { s3, ds, src } = await smallDataset({ seed: Number(opts.seed), scale: Number(opts.scale), log });
 const repoBucket = 'lgbench-seedcpu';
 await ensureBucket(s3, repoBucket);
 const work = mkdtempSync(join(tmpdir(), 'lg-seedcpu-'));
 const keys = join(work, 'small.keys');
 writeFileSync(keys, ds.small.map((e) => e.key).join('\n') + '\n');
 const n = ds.small.length;
-const env = {
-  PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
-  HOME: process.env.HOME,
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  AWS_ACCESS_KEY_ID: S3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: S3.secretAccessKey,
-  AWS_REGION: S3.region,
-  LAKEGUARD_S3_ENDPOINT: S3.endpoint,
-};
+const env = engineEnv();
 const tag = Date.now().toString(36);
 const rows = [];
 const cpu = (m) => m.userS + m.sysS;
