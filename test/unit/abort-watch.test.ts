@@ -51,10 +51,13 @@ describe('abortable (a GET body outlives the call)', () => {
     expect(closed.errored).toBe(null);
   });
 
-  it('destroys a body at once when its signal has already aborted', () => {
+  it('destroys a body at once when its signal has already aborted', async () => {
     const ac = new AbortController();
-    ac.abort(new Error('gone'));
+    const reason = new Error('gone');
+    ac.abort(reason);
     const body = abortable(new PassThrough(), ac.signal);
     expect(body.destroyed).toBe(true);
+    // The reason arrives as the body's error (emitted on the next tick).
+    expect(await new Promise<Error>((resolve) => body.once('error', resolve))).toBe(reason);
   });
 });
