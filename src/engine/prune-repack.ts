@@ -5,7 +5,7 @@
  * and the deletions after them.
  */
 import type { Catalog } from '../catalog/catalog.js';
-import { usedBlobsOfPack } from '../catalog/prune-queries.js';
+import { keptLocations, usedBlobsOfPack } from '../catalog/prune-queries.js';
 import { IntegrityError, errorMessage, isNotFound } from '../errors.js';
 import { flagsCompressed, flagsType } from '../repository/pack.js';
 import { Packer, type WrittenPack } from '../repository/packer.js';
@@ -131,10 +131,26 @@ export async function writeIndexes(run: RepackRun, written: readonly WrittenPack
   for (const p of written) {
     await add({ id: p.id, size: p.size, blobs: p.entries.map((e) => [e.id.toString('hex'), e.type, e.offset, e.length, e.rawLength, e.compressed ? 1 : 0]) });
   }
+  const keptCopy = keptLocations(run.catalog);
   for (const name of obsolete) {
     run.checkSignal();
     const doc = await run.repo.readDocument<IndexDocument>('index', name);
-    for (const pack of doc.packs) if (!gone.has(pack.id)) await add(pack);
+    for (const pack of doc.packs) {
+      if (!gone.has(pack.id)) {
+        await add(pack);
+        continue;
+      }
+      // A second copy of a blob (two backups stored the same content at once) goes with its pack.
+      // Another host's catalog, or a run's record lines (`locs`, which a scoped catalog follows),
+      // may locate the blob at this copy: listing the kept copy here lets them move it there when
+      // they apply this prune, as they move repacked blobs (docs/retention.md "Second copies").
+      for (const entry of pack.blobs) {
+        const kept = keptCopy(entry[0]);
+        if (kept !== undefined && !gone.has(kept.pack)) {
+          await add({ id: kept.pack, size: kept.packSize, blobs: [[entry[0], entry[1], kept.offset, kept.length, kept.rawLength, kept.compressed]] });
+        }
+      }
+    }
   }
   await emit();
   return { names, packIndex };

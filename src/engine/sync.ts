@@ -350,7 +350,7 @@ class Sync {
     }
     const stranded = dropPrunedPacks(this.catalog, name, Date.parse(doc.created), doc.packsRemoved, doc.indexFilesRemoved);
     for (const s of stranded) {
-      this.damaged(`pack ${s.pack}`, `deleted by prune ${name}, but ${s.blobs} blobs in it are still used by this catalog; run \`lakeguard verify\``);
+      this.damaged(`pack ${s.pack}`, `deleted by prune ${name}, but ${s.blobs} blobs in it are still used by this catalog; \`lakeguard catalog rebuild\` finds another copy if the repository has one, \`lakeguard verify\` names what is affected`);
     }
   }
 
