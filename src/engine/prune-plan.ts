@@ -18,6 +18,11 @@ export interface PackFacts {
   usedBytes: number;
   /** Object Lock keeps the pack until then (ms): repacking it would only store its data twice. */
   retainedUntil?: number;
+  /**
+   * Blobs the catalog locates in a missing pack of which this pack holds another copy (its index
+   * entries say so): the pack is kept whole, as `catalog rebuild` can restore from that copy.
+   */
+  otherCopies?: number;
 }
 
 export interface PlannedPack {
@@ -68,6 +73,12 @@ export function planPrune(packs: readonly PackFacts[], opts: { maxUnused: number
       continue;
     }
     plan.packBytes += p.size;
+    if ((p.otherCopies ?? 0) > 0) {
+      // All of it counts as used: what the catalog calls unused here is the only data left of a missing pack.
+      plan.keep.push({ name: p.name, size: p.size, usedBytes: p.size, unusedBytes: 0, usedBlobs: p.usedBlobs });
+      plan.usedBytes += p.size;
+      continue;
+    }
     if (p.usedBlobs === 0) {
       plan.remove.push({ name: p.name, size: p.size, usedBytes: 0, unusedBytes: p.size, usedBlobs: 0 });
       plan.unusedBytes += p.size;

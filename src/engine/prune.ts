@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
-import { packUsage, setPruneRecordBlobs } from '../catalog/prune-queries.js';
+import { packUsage, setPruneRecordBlobs, usedBlobsOfPack } from '../catalog/prune-queries.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { isIndexName } from '../repository/documents.js';
 import { objectKey } from '../repository/layout.js';
@@ -131,13 +131,8 @@ class PruneRun {
 
     this.events({ type: 'phase', phase: 'list packs' });
     const present = await this.listPacks();
-    const plan = planPrune(this.packFacts(present), { maxUnused: this.opts.maxUnused, encrypted: this.repo.encrypted });
-    report.missing = plan.missing;
-    for (const name of plan.missing) this.events({ type: 'warning', message: `pack ${name} is used but missing from the repository; run \`lakeguard verify\` to see what it affects` });
-    report.packs.before = present.size;
-    report.bytes.before = plan.packBytes;
-    report.bytes.used = plan.usedBytes;
-    report.bytes.unusedBefore = plan.unusedBytes;
+    const facts = this.packFacts(present);
+    const missingPacks = facts.filter((f) => f.size === null && f.usedBlobs > 0).map((f) => f.name);
 
     let pendingIndexes: string[] = [];
     if (!report.dryRun) {
@@ -146,9 +141,27 @@ class PruneRun {
       pendingIndexes = await writePendingIndexes(this.repo, this.catalog);
     }
     this.events({ type: 'phase', phase: 'read index' });
-    const indexFiles = await this.readIndexFiles();
+    // A used pack that is missing may have blobs of which another pack holds a second copy, which
+    // the catalog (one location per blob) counts as unused there: that copy is all that is left.
+    const lost = new Set(missingPacks.flatMap((name) => usedBlobsOfPack(this.catalog, name).map((b) => b.hash.toString('hex'))));
+    const { files: indexFiles, otherCopies } = await this.readIndexFiles(lost, present);
     report.indexFiles.before = indexFiles.size;
     this.checkSignal();
+
+    for (const f of facts) {
+      const n = otherCopies.get(f.name);
+      if (n !== undefined && f.size !== null) f.otherCopies = n;
+    }
+    const plan = planPrune(facts, { maxUnused: this.opts.maxUnused, encrypted: this.repo.encrypted });
+    report.missing = plan.missing;
+    for (const name of plan.missing) this.events({ type: 'warning', message: `pack ${name} is used but missing from the repository; run \`lakeguard verify\` to see what it affects` });
+    for (const [name, n] of otherCopies) {
+      this.events({ type: 'warning', message: `pack ${name} holds another copy of ${n} blobs of missing packs: kept whole; \`lakeguard catalog rebuild\` locates them there` });
+    }
+    report.bytes.before = plan.packBytes;
+    report.bytes.used = plan.usedBytes;
+    report.bytes.unusedBefore = plan.unusedBytes;
+    report.packs.before = present.size;
 
     if (report.dryRun) return this.reportDryRun(plan, indexFiles, present);
 
@@ -312,22 +325,37 @@ class PruneRun {
     return facts;
   }
 
-  /** Every index file with the packs it lists; one that cannot be read is reported and never touched. */
-  private async readIndexFiles(): Promise<Map<string, IndexFileInfo>> {
+  /**
+   * Every index file with the packs it lists; one that cannot be read is reported and never
+   * touched. Also, per pack in the repository, how many of the `lost` blob ids (hex) its entries
+   * list: other copies of blobs the catalog locates in missing packs.
+   */
+  private async readIndexFiles(lost: ReadonlySet<string>, present: ReadonlyMap<string, number>): Promise<{ files: Map<string, IndexFileInfo>; otherCopies: Map<string, number> }> {
     const files = new Map<string, IndexFileInfo>();
+    const copies = new Map<string, Set<string>>();
     for await (const item of this.repo.list('index')) {
       const name = item.name;
       if (!isIndexName(name)) continue;
       try {
         const doc = await this.repo.readDocument<IndexDocument>('index', name);
         files.set(name, { size: item.size, packs: doc.packs.map((p) => p.id) });
+        if (lost.size === 0) continue;
+        for (const p of doc.packs) {
+          if (!present.has(p.id)) continue;
+          for (const [hex] of p.blobs) {
+            if (!lost.has(hex)) continue;
+            let held = copies.get(p.id);
+            if (held === undefined) copies.set(p.id, (held = new Set()));
+            held.add(hex);
+          }
+        }
       } catch (err) {
         if (!(err instanceof IntegrityError) && !isNotFound(err)) throw err;
         files.set(name, { size: item.size, packs: null });
         this.damage(objectKey('index', name), `${errorMessage(err)}; left as it is`);
       }
     }
-    return files;
+    return { files, otherCopies: new Map([...copies].map(([pack, held]) => [pack, held.size])) };
   }
 
   /** forgets/<time>-<hex>-prune, when this prune changes what other catalogs hold (else null). */

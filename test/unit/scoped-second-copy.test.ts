@@ -2,8 +2,9 @@
 // run set) can each store the same content, and each run's record lines locate the copy it
 // stored. Prune keeps one copy (the one its catalog locates) and drops the other with its pack;
 // every other catalog, whole or scoped, synced before the prune or after, must then find the
-// kept copy, never report the content lost, and restore it.
-import { existsSync } from 'node:fs';
+// kept copy, never report the content lost, and restore it. And when the located copy is lost,
+// prune must not delete the other one.
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -13,6 +14,7 @@ import { prune } from '../../src/engine/prune.js';
 import { restore } from '../../src/engine/restore.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import { syncCatalog } from '../../src/engine/sync.js';
+import { rebuildCatalog } from '../../src/engine/rebuild.js';
 import { verify } from '../../src/engine/verify.js';
 import { compileExcludes } from '../../src/policy/glob.js';
 import type { Group, Policy } from '../../src/policy/types.js';
@@ -106,5 +108,22 @@ describe('a second copy of a blob dropped by prune', { timeout: 60_000 }, () => 
       await restoresDay2(catalog);
     }
     for (const catalog of [a, c]) expect((await verify({ repo, catalog, readData: 1, concurrency: 2 })).damage).toEqual([]);
+  });
+
+  it('when the copy the catalog locates is lost, prune keeps the pack with the other copy whole, and a rebuild restores from it', async () => {
+    const { a, copyOfA, copyOfC } = await twoCopies();
+    rmSync(join(dir.path, 'repo', packKey(copyOfA))); // lost (a bad lifecycle rule, a hand-deleted object)
+    const warnings: string[] = [];
+    const pruned = await prune({ repo, catalog: a, maxUnused: 0, events: (e) => void (e.type === 'warning' && warnings.push(e.message)) });
+    expect(pruned.missing).toEqual([copyOfA]);
+    expect(warnings).toContain(`pack ${copyOfC} holds another copy of 1 blobs of missing packs: kept whole; \`lakeguard catalog rebuild\` locates them there`);
+    expect(existsSync(join(dir.path, 'repo', packKey(copyOfC)))).toBe(true);
+
+    const rebuilt = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'rebuilt.db'), acceptDamage: true });
+    // Day 1's own file was only in the lost pack; the shared content is not counted lost.
+    expect(rebuilt.damage).toEqual([{ what: `pack ${copyOfA}`, problem: expect.stringContaining('1 blobs are in no other pack, and 1 object versions need them') as string }]);
+    const r = open('rebuilt');
+    expect(where(r)).toBe(copyOfC);
+    await restoresDay2(r);
   });
 });
