@@ -108,7 +108,20 @@ export function describeTimeCut(catalog: Catalog, time: number, group?: string):
     | undefined;
   const at = `state at ${formatTimeMs(time)}`;
   const recorded = last === undefined ? `${at}, before any run${group === undefined ? '' : ` of group ${group}`} had finished` : `${at}, as recorded by run ${last.id} (group ${last.grp}, finished ${formatTimeMs(last.finished)})`;
-  return running === undefined ? recorded : `${recorded}; run ${running.id} was still running then: what it noticed after that instant is not included`;
+  const withRunning = running === undefined ? recorded : `${recorded}; run ${running.id} was still running then: what it noticed after that instant is not included`;
+  // A run set some of whose shards had not finished by then: its finished shards' ranges are
+  // new, the others' are older. Said, so the state is not taken for the run set's.
+  const unfinished = db
+    .prepare(
+      `SELECT s.set_run AS id, s.set_name AS name, max(s.shard_count) AS shards,
+              count(DISTINCT CASE WHEN r.status <> 'running' AND r.finished <= @time THEN s.shard_index END) AS done
+       FROM run_shards s JOIN runs r ON r.seq = s.run
+       WHERE 1 = 1${byGroup.replace('grp', 'r.grp')}
+       GROUP BY s.set_run HAVING min(r.started) <= @time AND done < shards ORDER BY min(r.started) DESC LIMIT 1`,
+    )
+    .get(params) as { id: string; name: string; shards: number; done: number } | undefined;
+  if (unfinished === undefined) return withRunning;
+  return `${withRunning}; run set ${unfinished.id} (${unfinished.name}) had ${unfinished.done} of ${unfinished.shards} shards finished then: in the key ranges of the others, this is what earlier runs recorded`;
 }
 
 function relativeMs(text: string): number {
