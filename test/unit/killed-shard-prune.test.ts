@@ -83,12 +83,17 @@ describe('a killed shard re-run elsewhere, then a prune', { timeout: 60_000 }, (
     }
   }
 
-  it("the killed host's catalog moves its content to the re-run's copies; fresh hosts, whole and scoped, restore and verify clean", async () => {
+  /**
+   * A shard killed after its first checkpoint on host `killed`, then (after `between`) re-run on
+   * a fresh host, then a prune on a third host; returns the killed host's catalog.
+   */
+  async function killRerunPrune(between: () => Promise<void> = async () => {}): Promise<Catalog> {
     const killedHost = host('killed');
     const killedRepo = await Repository.open(new KilledAfterFirstCheckpoint(store), { password: async () => 'test-password' });
     await expect(backupGroup({ repo: killedRepo, catalog: killedHost, policy, group, sources: [source()], shard: shard('20261206T000000Z-5e7a11', 'n1') })).rejects.toThrow('killed');
     // Its process is gone: the next backup on this host records the attempt as interrupted.
     sqlite(killedHost).prepare("UPDATE runs SET pid = 2147483646 WHERE status = 'running'").run();
+    await between();
 
     // The engine re-runs the shard on a fresh host: it reads every object again and stores what no index file listed.
     const rerunHost = host('rerun');
@@ -103,12 +108,13 @@ describe('a killed shard re-run elsewhere, then a prune', { timeout: 60_000 }, (
     const pruned = await prune({ repo, catalog: pruner, maxUnused: 0 });
     expect(pruned.packs.removed).toBeGreaterThan(0);
     expect([pruned.missing, pruned.damaged]).toEqual([[], []]);
+    return killedHost;
+  }
 
-    // The killed host comes back: nothing is lost, and its next backup records the dead attempt.
-    expect((await syncCatalog({ repo, catalog: killedHost })).damage).toEqual([]);
+  /** The killed host's next backup, then fresh hosts (whole, and scoped to b/) that sync, verify and restore every run set. */
+  async function nextBackupThenFreshHosts(killedHost: Catalog): Promise<void> {
     const next = await backupGroup({ repo, catalog: killedHost, policy, group, sources: [source()], shard: shard('20261207T000000Z-5e7a12', 'n2') });
     expect(next.status).toBe('complete');
-
     const fresh = host('fresh');
     expect((await syncCatalog({ repo, catalog: fresh })).damage).toEqual([]);
     expect(runSetsOf(fresh).map((s) => [s.status, s.attempts.map((a) => a.run.status).sort()])).toEqual([
@@ -120,5 +126,25 @@ describe('a killed shard re-run elsewhere, then a prune', { timeout: 60_000 }, (
     const scoped = host('scoped');
     expect((await syncCatalog({ repo, catalog: scoped, widen: [{ bucket: 'lake', prefix: 'b/' }] })).damage).toEqual([]);
     await restoresAll(scoped, 'b/');
+  }
+
+  it("the killed host's catalog moves its content to the re-run's copies; fresh hosts, whole and scoped, restore and verify clean", async () => {
+    const killedHost = await killRerunPrune();
+    // The killed host comes back: nothing is lost, and its next backup records the dead attempt.
+    expect((await syncCatalog({ repo, catalog: killedHost })).damage).toEqual([]);
+    await nextBackupThenFreshHosts(killedHost);
+  });
+
+  it('content only the killed attempt had stored is dropped from its catalog, said, and never recorded as if stored', async () => {
+    // The last object changes before the re-run: its old content was only in the killed attempt's unlisted packs.
+    const killedHost = await killRerunPrune(async () => {
+      bodies.set('b/059.bin', randomBytes(1500));
+      await lake.put('b/059.bin', bodies.get('b/059.bin')!);
+    });
+    const warnings: string[] = [];
+    const sync = await syncCatalog({ repo, catalog: killedHost, events: (e) => void (e.type === 'warning' && warnings.push(e.message)) });
+    expect(sync.damage).toEqual([]);
+    expect(warnings).toEqual([expect.stringMatching(/^prune \S+ deleted packs of this host's unfinished run that no index file listed: 1 versions it had copied are dropped from this catalog/)]);
+    await nextBackupThenFreshHosts(killedHost);
   });
 });
