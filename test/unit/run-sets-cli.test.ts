@@ -70,6 +70,7 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     expect(byRun.state).toBe(`run set ${set} (nightly, running: 3 of 4 shards complete, missing 3)`);
     const byTime = summaryOf(ok(await cli(['restore', '--at', 'now', '--to-dir', join(dir.path, 'by-time'), '--json'])));
     expect(byTime.state).toMatch(new RegExp(`; run set ${set} \\(nightly\\) had 3 of 4 shards finished then: in the key ranges of the others, this is what earlier runs recorded$`));
+    expect(ok(await cli(['ls', 's3://lake/', '--at', 'now'])).stdout).toContain(`(run set ${set} (nightly) had 3 of 4 shards finished then: in the key ranges of the others, this is what earlier runs recorded)`);
     const refused = await cli(['runs', 'show', set, '--versions']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(`is a run set of 3 shard attempts: --versions lists what one attempt recorded`);
