@@ -204,6 +204,11 @@ export class Catalog {
       nthKeyFrom: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key >= @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
       nthKeyAfter: db.prepare('SELECT key FROM objects WHERE bucket = @bucket AND key > @lower AND key < @upper ORDER BY key LIMIT 1 OFFSET @skip').pluck(),
       hasBlob: db.prepare(`SELECT 1 FROM blobs b WHERE ${blobHashIs('b', '@hash')}`).pluck(),
+      anyUnindexed: db.prepare('SELECT 1 FROM blobs WHERE index_file IS NULL LIMIT 1').pluck(),
+      moveUnindexed: db.prepare(
+        `UPDATE blobs AS b SET pack = @pack, offset = @offset, length = @length, raw_length = @rawLength, flags = @flags, index_file = @indexFile
+         WHERE ${blobHashIs('b', '@hash')} AND b.index_file IS NULL`,
+      ),
       blobLocation: db.prepare(
         `SELECT p.name AS pack, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags AS flags
          FROM blobs b JOIN packs p ON p.id = b.pack WHERE ${blobHashIs('b', '@hash')}`,
@@ -287,6 +292,13 @@ export class Catalog {
 
   // ---- writes (callers batch them inside `transaction`) -----------------------------------
 
+  /**
+   * Records a pack and its blobs; a blob already catalogued keeps its location, except one no
+   * index file lists yet (a pack of this host's own unfinished or killed run), which moves to
+   * the location an index file gives (`indexFile`). Only its own host's catalog knows such a
+   * pack: a prune on another host deletes it, and this catalog would be left locating the blob
+   * there, and write an index file and a manifest naming the deleted pack (docs/catalog.md).
+   */
   insertPack(pack: PackRecord, runSeq: number | null, indexFile: string | null = null): void {
     const packRow = (this.stmts.insertPack.get(pack.name, pack.size, runSeq) as { id: number }).id;
     const indexRow = indexFile === null ? null : (this.stmts.indexFileId.get(indexFile) as number);
@@ -294,7 +306,11 @@ export class Catalog {
       this.packCheck.insertPack(pack, packRow, indexFile, indexRow, (b) => this.insertBlob(b, packRow, indexRow));
       return;
     }
-    for (const b of pack.blobs) this.insertBlob(b, packRow, indexRow);
+    const moveUnindexed = indexRow !== null && this.stmts.anyUnindexed.get() !== undefined;
+    for (const b of pack.blobs) {
+      const inserted = this.insertBlob(b, packRow, indexRow);
+      if (!inserted && moveUnindexed) this.stmts.moveUnindexed.run({ hash: b.hash, pack: packRow, offset: b.offset, length: b.length, rawLength: b.rawLength, flags: b.flags, indexFile: indexRow });
+    }
   }
 
   // ---- catalog rebuild: index entries checked against the packs that exist (present-packs.ts) ----
@@ -361,8 +377,9 @@ export class Catalog {
     return inserted;
   }
 
-  private insertBlob(b: PackRecord['blobs'][number], pack: number, indexFile: number | null): void {
-    this.stmts.insertBlob.run({ hash: b.hash, pack, offset: b.offset, length: b.length, rawLength: b.rawLength, flags: b.flags, indexFile });
+  /** Inserts a blob unless its id is catalogued already; whether it did. */
+  private insertBlob(b: PackRecord['blobs'][number], pack: number, indexFile: number | null): boolean {
+    return this.stmts.insertBlob.run({ hash: b.hash, pack, offset: b.offset, length: b.length, rawLength: b.rawLength, flags: b.flags, indexFile }).changes > 0;
   }
 
   /** The row id of an object, created if needed. */

@@ -74,7 +74,10 @@ export function runOrRunSetCut(catalog: Catalog, ref: string): StateCut | undefi
  * or a UTC time, both to the millisecond (two events a few ms apart are on either side of it).
  */
 export function describeCut(cut: StateCut, catalog: Catalog): string {
-  if ('time' in cut) return formatTimeMs(cut.time);
+  if ('time' in cut) {
+    const note = unfinishedRunSetNote(catalog, cut.time);
+    return note === null ? formatTimeMs(cut.time) : `${formatTimeMs(cut.time)} (${note})`;
+  }
   if (cut.runSet !== undefined) return describeRunSetCut(catalog, cut.runSet.id);
   const run = catalog.findRun(String(cut.runSeq));
   if (run === undefined) return `run #${cut.runSeq}`;
@@ -108,7 +111,29 @@ export function describeTimeCut(catalog: Catalog, time: number, group?: string):
     | undefined;
   const at = `state at ${formatTimeMs(time)}`;
   const recorded = last === undefined ? `${at}, before any run${group === undefined ? '' : ` of group ${group}`} had finished` : `${at}, as recorded by run ${last.id} (group ${last.grp}, finished ${formatTimeMs(last.finished)})`;
-  return running === undefined ? recorded : `${recorded}; run ${running.id} was still running then: what it noticed after that instant is not included`;
+  const withRunning = running === undefined ? recorded : `${recorded}; run ${running.id} was still running then: what it noticed after that instant is not included`;
+  const note = unfinishedRunSetNote(catalog, time, group);
+  return note === null ? withRunning : `${withRunning}; ${note}`;
+}
+
+/**
+ * A run set (of `group`, if given) that had begun by `time` with some shards not finished yet:
+ * at that instant its finished shards' key ranges are new and the others' older, so the state
+ * is not the run set's. Said in words (`run set <id> (nightly) had 3 of 4 shards finished
+ * then: …`); null when there is none.
+ */
+export function unfinishedRunSetNote(catalog: Catalog, time: number, group?: string): string | null {
+  const unfinished = sqlite(catalog)
+    .prepare(
+      `SELECT s.set_run AS id, s.set_name AS name, max(s.shard_count) AS shards,
+              count(DISTINCT CASE WHEN r.status <> 'running' AND r.finished <= @time THEN s.shard_index END) AS done
+       FROM run_shards s JOIN runs r ON r.seq = s.run
+       ${group === undefined ? '' : 'WHERE r.grp = @group'}
+       GROUP BY s.set_run HAVING min(r.started) <= @time AND done < shards ORDER BY min(r.started) DESC LIMIT 1`,
+    )
+    .get({ time, ...(group === undefined ? {} : { group }) }) as { id: string; name: string; shards: number; done: number } | undefined;
+  if (unfinished === undefined) return null;
+  return `run set ${unfinished.id} (${unfinished.name}) had ${unfinished.done} of ${unfinished.shards} shards finished then: in the key ranges of the others, this is what earlier runs recorded`;
 }
 
 function relativeMs(text: string): number {

@@ -171,21 +171,50 @@ export function relocatePacks(catalog: Catalog, packs: readonly PackRecord[], in
 /**
  * Applies the deletions of a prune document: blob rows still located in a deleted pack are
  * removed unless a catalogued version needs them (those are returned: their data is gone),
- * the pack rows with them, and the deleted index files are forgotten. Marks the document
- * applied. One transaction.
+ * the pack rows with them, and the deleted index files are forgotten. Versions of this host's
+ * unfinished runs (a killed backup's) whose content was in a deleted pack that no index file
+ * listed are dropped first, and counted in `lost`: no other host knew them, the prune rightly
+ * took the pack for garbage, and recording them later would name content that is gone (the
+ * next backup copies those objects again). Marks the document applied. One transaction.
  */
-export function dropPrunedPacks(catalog: Catalog, name: string, created: number, packs: readonly string[], indexFiles: readonly string[]): { pack: string; blobs: number }[] {
+export function dropPrunedPacks(
+  catalog: Catalog,
+  name: string,
+  created: number,
+  packs: readonly string[],
+  indexFiles: readonly string[],
+  lost: { versions: number } = { versions: 0 },
+): { pack: string; blobs: number }[] {
   const db = sqlite(catalog);
   const packId = db.prepare('SELECT id FROM packs WHERE name = ?').pluck();
   const dropUnused = db.prepare(`DELETE FROM blobs WHERE pack = ? AND NOT ${blobReferencedSql('blobs')}`);
   const left = db.prepare('SELECT count(*) FROM blobs WHERE pack = ?').pluck();
   const dropPack = db.prepare('DELETE FROM packs WHERE id = ?');
   const dropIndex = db.prepare('DELETE FROM index_files WHERE name = ?');
+  const unlistedVersions = db.prepare(
+    `SELECT v.id AS id, v.object AS object FROM versions v JOIN runs r ON r.seq = v.run
+     WHERE r.status = 'running' AND (
+       v.blob IN (SELECT id FROM blobs WHERE pack = @pack AND index_file IS NULL)
+       OR v.id IN (SELECT vb.version FROM version_blobs vb JOIN blobs b ON b.id = vb.blob WHERE b.pack = @pack AND b.index_file IS NULL))`,
+  );
+  const dropSignals = db.prepare('DELETE FROM version_signals WHERE version = ?');
+  const dropVersionBlobs = db.prepare('DELETE FROM version_blobs WHERE version = ?');
+  const dropVersion = db.prepare('DELETE FROM versions WHERE id = ?');
+  const resetLatest = db.prepare(
+    'UPDATE objects SET latest = (SELECT id FROM versions WHERE object = objects.id ORDER BY valid_from DESC, id DESC LIMIT 1) WHERE id = ? AND (latest IS NULL OR latest = ?)',
+  );
   return catalog.transaction(() => {
     const stranded: { pack: string; blobs: number }[] = [];
     for (const pack of packs) {
       const id = packId.get(pack) as number | undefined;
       if (id === undefined) continue;
+      for (const v of unlistedVersions.all({ pack: id }) as { id: number; object: number }[]) {
+        dropSignals.run(v.id);
+        dropVersionBlobs.run(v.id);
+        dropVersion.run(v.id);
+        resetLatest.run(v.object, v.id);
+        lost.versions++;
+      }
       dropUnused.run(id);
       const n = left.get(id) as number;
       if (n === 0) dropPack.run(id);

@@ -166,13 +166,14 @@ export function pickCut(ctx: Opened, flags: RestoreFlags): { cut: StateCut; labe
     const cut = runOrRunSetCut(ctx.catalog, flags.run);
     if (cut === undefined) throw new UsageError(`no run ${JSON.stringify(flags.run)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
     if ('runSeq' in cut && cut.runSet !== undefined) {
-      return { cut, label: `run set ${cut.runSet.id}`, group: flags.group ?? runSet(ctx.catalog, cut.runSet.id)?.group };
+      // Its status and shards in the label: a running or partial run set's state is mixed.
+      return { cut, label: describeRunSetCut(ctx.catalog, cut.runSet.id), group: flags.group ?? runSet(ctx.catalog, cut.runSet.id)?.group };
     }
     run = ctx.catalog.findRun(String((cut as { runSeq: number }).runSeq))!;
   } else {
     // The newest complete or partial run set counts as a run (not its newest shard attempt alone).
     const latest = runsAndRunSets(ctx.catalog, flags.group).filter((r) => r.status === 'complete' || r.status === 'partial').at(-1);
-    if (latest !== undefined && isRunSet(latest)) return { cut: runSetCut(ctx.catalog, latest), label: `run set ${latest.id}`, group: flags.group ?? latest.group };
+    if (latest !== undefined && isRunSet(latest)) return { cut: runSetCut(ctx.catalog, latest), label: describeRunSetCut(ctx.catalog, latest.id), group: flags.group ?? latest.group };
     run = latest;
     if (run === undefined) throw new UsageError(`no complete run${flags.group === undefined ? '' : ` of group ${flags.group}`} to restore from`, { hint: 'run `lakeguard backup` first, or pick one with --run or --at' });
   }

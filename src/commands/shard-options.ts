@@ -66,6 +66,17 @@ function shardIndex(flags: ShardFlags, env: Env): Sourced<number> | null {
   const id = integer(task, 'SLURM_ARRAY_TASK_ID', 0);
   const min = env.SLURM_ARRAY_TASK_MIN ? integer(env.SLURM_ARRAY_TASK_MIN, 'SLURM_ARRAY_TASK_MIN', 0) : 0;
   if (id < min) throw new UsageError(`SLURM_ARRAY_TASK_ID=${id} is below SLURM_ARRAY_TASK_MIN=${min}`, { hint: 'submit the shards as one array job, --array=0-(N-1)' });
+  // The index is the task id less the minimum: only an array of consecutive ids numbers its
+  // shards 0..N-1. With steps or gaps (--array=0-6:2, or --array=2,5 to re-run two shards) some
+  // tasks would back up the wrong shard's range and some shards none, every task exiting 0.
+  const max = env.SLURM_ARRAY_TASK_MAX ? integer(env.SLURM_ARRAY_TASK_MAX, 'SLURM_ARRAY_TASK_MAX', 0) : null;
+  const count = env.SLURM_ARRAY_TASK_COUNT ? integer(env.SLURM_ARRAY_TASK_COUNT, 'SLURM_ARRAY_TASK_COUNT', 1) : null;
+  if (max !== null && count !== null && max - min + 1 !== count) {
+    throw new UsageError(
+      `the Slurm array's task ids are not consecutive (${count} tasks from ${min} to ${max}): task ids less the minimum do not number its shards 0 to N-1`,
+      { hint: 'submit the shards as --array=0-(N-1) (a %limit is fine); to re-run some shards, scontrol requeue <job>_<id>, or pass --shard I to each' },
+    );
+  }
   return { value: id - min, from: 'SLURM_ARRAY_TASK_ID' };
 }
 

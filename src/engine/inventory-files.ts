@@ -16,7 +16,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
-import { LakeguardError } from '../errors.js';
+import { LakeguardError, StorageError } from '../errors.js';
 import { getBytes, type ObjectStore } from '../storage/types.js';
 import { compareKeys } from '../util/key-order.js';
 import type { InventoryListingRow } from '../catalog/inventory-listing.js';
@@ -50,9 +50,31 @@ export interface ReadFilesOptions {
 /** Every row of the report's files inside the range, file by file (each file in its own order). */
 export async function* inventoryRows(store: ObjectStore, report: InventoryReport, opts: ReadFilesOptions): AsyncGenerator<InventoryRow> {
   for (const file of report.files) {
-    if (report.format === 'CSV') yield* csvRows(store, report, file, opts);
-    else yield* parquetRows(store, report, file, opts);
+    try {
+      if (report.format === 'CSV') yield* csvRows(store, report, file, opts);
+      else yield* parquetRows(store, report, file, opts);
+    } catch (err) {
+      throw inFileContext(report, file, err);
+    }
   }
+}
+
+/**
+ * A storage error while reading a data file (a file the manifest names but the destination
+ * bucket does not have, access denied), named with its report and the next step; the same kind
+ * and code, so callers that tell errors apart by them decide as before.
+ */
+function inFileContext(report: InventoryReport, file: InventoryFile, err: unknown): unknown {
+  if (!(err instanceof StorageError)) return err;
+  const missing = err.code === 'NotFound';
+  return new StorageError(err.code, `S3 Inventory data file ${file.key} of report ${report.location}: ${missing ? 'not found' : 'cannot be read'} (${err.message})`, {
+    backendCode: err.backendCode,
+    retryable: err.retryable,
+    cause: err,
+    hint: missing
+      ? "the report's manifest names a data file its bucket does not have (removed by a lifecycle rule, or not delivered): run the backup again when the next report arrives, or remove the inventory: line to list the bucket"
+      : (err.hint ?? 'check that this identity may read the inventory reports (s3:GetObject on the destination bucket), or remove the inventory: line to list the bucket'),
+  });
 }
 
 function inRange(key: string, range: KeyRange | undefined): boolean {

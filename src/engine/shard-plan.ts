@@ -10,10 +10,11 @@ import type { Catalog } from '../catalog/catalog.js';
 import { completeShardAttempt } from '../catalog/run-sets.js';
 import type { Group, Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
+import { compareKeys } from '../util/key-order.js';
 import { newRunId } from './run-id.js';
 import { groupBounds, type KeySource } from './shard-bounds.js';
 import { compareBucketKeys, shardRange, type BucketKey, type RunShard, type ShardIdentity } from './shards.js';
-import { openSource } from './sources.js';
+import { openSource, outermostPrefixes, sourceName } from './sources.js';
 
 export interface RunSetPlan {
   version: 1;
@@ -29,6 +30,29 @@ export interface RunSetGroup {
   run: string;
   /** N-1 boundaries; shard I covers (bounds[I-1], bounds[I]]. */
   bounds: BucketKey[];
+  /**
+   * Which keys the group backs up, as the planning shard's policy said (absent in plans written
+   * before lakeguard recorded it): a shard whose policy says otherwise is refused, so every shard
+   * of a run set backs up the same key set.
+   */
+  sources?: PlannedSource[];
+}
+
+/** One source of a group as far as it decides which keys are backed up. */
+export interface PlannedSource {
+  /** Its catalog name (the bucket, or a directory source's name). */
+  bucket: string;
+  /** Outermost prefixes, sorted. */
+  prefixes: string[];
+  /** Exclude globs as written, deduplicated and sorted. */
+  exclude: string[];
+}
+
+/** What decides a group's key set: its sources' names, prefixes and excludes, in a canonical order. */
+export function plannedSources(group: Group): PlannedSource[] {
+  return group.sources
+    .map((s) => ({ bucket: sourceName(s), prefixes: outermostPrefixes(s.prefixes), exclude: [...new Set(s.exclude)].sort() }))
+    .sort((a, b) => compareKeys(JSON.stringify(a), JSON.stringify(b)));
 }
 
 /** Computes one group's boundaries for a new plan. */
@@ -39,14 +63,23 @@ const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 /**
  * The run set's plan: the one in the repository, else a new one for `groups` (written
  * create-only unless `write` is false, a dry run). A shard that loses the race to write it reads
- * the winner's. A plan for another shard count, or without one of `groups`, is a usage error.
+ * the winner's. A plan for another shard count, without one of `groups`, or made for other
+ * `sources` of a group (another key set), is a usage error.
  */
-export async function runSetPlan(repo: Repository, shard: ShardIdentity, groups: readonly string[], plan: PlanGroup, opts: { write: boolean }): Promise<{ plan: RunSetPlan; created: boolean }> {
+export async function runSetPlan(
+  repo: Repository,
+  shard: ShardIdentity,
+  groups: readonly string[],
+  plan: PlanGroup,
+  opts: { write: boolean; sources?: (group: string) => PlannedSource[] },
+): Promise<{ plan: RunSetPlan; created: boolean }> {
   const existing = await readPlan(repo, shard.runSet);
-  if (existing !== null) return { plan: usable(existing, shard, groups), created: false };
+  if (existing !== null) return { plan: usable(existing, shard, groups, opts.sources), created: false };
   const created = new Date();
   const fresh: RunSetPlan = { version: 1, name: shard.runSet, shards: shard.of, created: created.toISOString(), host: hostname(), groups: {} };
-  for (const group of groups) fresh.groups[group] = { run: newRunId(created), bounds: shard.of === 1 ? [] : await plan(group) };
+  for (const group of groups) {
+    fresh.groups[group] = { run: newRunId(created), bounds: shard.of === 1 ? [] : await plan(group), ...(opts.sources === undefined ? {} : { sources: opts.sources(group) }) };
+  }
   if (!opts.write) return { plan: fresh, created: true };
   try {
     await repo.writeDocument('runsets', shard.runSet, fresh);
@@ -57,7 +90,7 @@ export async function runSetPlan(repo: Repository, shard: ShardIdentity, groups:
   // Another shard wrote it first: its plan is the run set's.
   const winner = await readPlan(repo, shard.runSet);
   if (winner === null) throw new IntegrityError(`${repo.where('runsets', shard.runSet)}: refused as existing, then not found`);
-  return { plan: usable(winner, shard, groups), created: false };
+  return { plan: usable(winner, shard, groups, opts.sources), created: false };
 }
 
 /** The plan of `name`, checked; null when there is none. */
@@ -86,11 +119,15 @@ export function checkPlan(doc: RunSetPlan, name: string, repo: Repository): RunS
       if (!Array.isArray(b) || b.length !== 2 || typeof b[0] !== 'string' || typeof b[1] !== 'string') throw bad(`group ${group}: boundary ${i}`);
       if (i > 0 && compareBucketKeys(g.bounds[i - 1]!, b) > 0) throw bad(`group ${group}: boundaries out of order`);
     }
+    const strings = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
+    if (g.sources !== undefined && !(Array.isArray(g.sources) && g.sources.every((s) => s !== null && typeof s === 'object' && typeof s.bucket === 'string' && strings(s.prefixes) && strings(s.exclude)))) {
+      throw bad(`group ${group}: sources`);
+    }
   }
   return doc;
 }
 
-function usable(plan: RunSetPlan, shard: ShardIdentity, groups: readonly string[]): RunSetPlan {
+function usable(plan: RunSetPlan, shard: ShardIdentity, groups: readonly string[], sources?: (group: string) => PlannedSource[]): RunSetPlan {
   if (plan.shards !== shard.of) {
     throw new UsageError(`run set ${shard.runSet} was planned for ${plan.shards} shards, not ${shard.of}`, {
       hint: `start every shard of it with ${plan.shards} shards, or name a new run set (--run-set)`,
@@ -102,7 +139,35 @@ function usable(plan: RunSetPlan, shard: ShardIdentity, groups: readonly string[
       hint: 'back up every shard of a run set with the same --group (or none), or name a new run set (--run-set)',
     });
   }
+  // Another key set (a prefix or an exclude added or removed since the plan): this shard would
+  // back up other keys than its siblings, and the run set would read as one state that never was.
+  for (const group of groups) {
+    const planned = plan.groups[group]!.sources;
+    if (planned === undefined || sources === undefined) continue;
+    const difference = sourcesDifference(planned, sources(group));
+    if (difference !== null) {
+      throw new UsageError(`run set ${shard.runSet} was planned for other sources of group ${group}: ${difference}`, {
+        hint: 'start every shard of a run set with the policy it was planned with (the same sources, prefixes and exclude), or name a new run set (--run-set)',
+      });
+    }
+  }
   return plan;
+}
+
+/** The first source whose key selection differs, in words; null when none does. */
+function sourcesDifference(planned: readonly PlannedSource[], now: readonly PlannedSource[]): string | null {
+  const byBucket = (list: readonly PlannedSource[]): Map<string, string> => {
+    const out = new Map<string, string[]>();
+    for (const s of list) out.set(s.bucket, [...(out.get(s.bucket) ?? []), `prefixes ${JSON.stringify(s.prefixes)} exclude ${JSON.stringify(s.exclude)}`]);
+    return new Map([...out].map(([bucket, parts]) => [bucket, parts.join(' and ')]));
+  };
+  const [before, after] = [byBucket(planned), byBucket(now)];
+  for (const bucket of [...new Set([...before.keys(), ...after.keys()])].sort(compareKeys)) {
+    const [b, a] = [before.get(bucket), after.get(bucket)];
+    if (b === a) continue;
+    return `source ${bucket} has ${b ?? 'no entry'} in the plan, ${a ?? 'no entry'} in this policy`;
+  }
+  return null;
 }
 
 function describe(groups: readonly string[]): string {
@@ -138,7 +203,7 @@ export async function planRunSet(opts: {
     shard,
     opts.groups.map((g) => g.name),
     bounds,
-    { write: !opts.dryRun },
+    { write: !opts.dryRun, sources: (name) => plannedSources(opts.groups.find((g) => g.name === name)!) },
   );
   const shards = new Map<string, RunShard>();
   for (const g of opts.groups) {

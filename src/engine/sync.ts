@@ -348,7 +348,14 @@ class Sync {
       this.damaged(objectKey('forgets', name), 'not a valid prune document; not applied');
       return;
     }
-    const stranded = dropPrunedPacks(this.catalog, name, Date.parse(doc.created), doc.packsRemoved, doc.indexFilesRemoved);
+    const lost = { versions: 0 };
+    const stranded = dropPrunedPacks(this.catalog, name, Date.parse(doc.created), doc.packsRemoved, doc.indexFilesRemoved, lost);
+    if (lost.versions > 0) {
+      this.events({
+        type: 'warning',
+        message: `prune ${name} deleted packs of this host's unfinished run that no index file listed: ${lost.versions} versions it had copied are dropped from this catalog, and the next backup copies those objects again`,
+      });
+    }
     for (const s of stranded) {
       this.damaged(`pack ${s.pack}`, `deleted by prune ${name}, but ${s.blobs} blobs in it are still used by this catalog; \`lakeguard catalog rebuild\` finds another copy if the repository has one, \`lakeguard verify\` names what is affected`);
     }

@@ -173,6 +173,18 @@ describe('finding and reading a report', () => {
     expect(orc.hint).toBe("set the inventory configuration's output format to CSV or Apache Parquet; the next report is then read");
   });
 
+  it.each(['CSV', 'Parquet'] as const)('a %s data file the manifest names but the bucket lacks fails the load, naming the file and the report', async (format) => {
+    const reports = new MemStore();
+    await writeInventoryReport(reports, await rowsOf(await sourceWith(['a', 'b']), false), options(format, new Date('2026-12-05T01:00:00Z'), { files: 2 }));
+    const data: string[] = [];
+    for await (const item of reports.list('reports/src-bucket/daily/data/')) if (item.kind === 'object') data.push(item.key);
+    await reports.delete(data[0]!);
+    const err = await failure(open(reports));
+    expect(err.message).toMatch(new RegExp(`^S3 Inventory data file ${data[0]!.replace(/[.]/g, '\\.')} of report s3://inv-bucket/reports/src-bucket/daily/2026-12-05T01-00Z/manifest\\.json: .*NoSuchKey \\(404\\)\\)?$`));
+    expect(err.hint).toMatch(/run the backup again .*remove the inventory: line to list the bucket$/);
+    expect((err as { exitCode?: number }).exitCode).toBe(1);
+  });
+
   it('streams CSV rows with URL-decoded keys in fileSchema order', async () => {
     const reports = new MemStore();
     const created = new Date('2026-12-05T01:00:00Z');

@@ -65,6 +65,12 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     expect(summaryOf(ok(await cli(['runs', 'show', set, '--json'])))).toMatchObject({ id: set, status: 'running', shards: { missing: [3] } });
     // An attempt is still a run of its own.
     expect(ok(await cli(['runs', 'show', attempts[0]!])).stdout).toContain(`run       ${attempts[0]} (#2)`);
+    // A restore of it, or of an instant before its last shard, says the state is not the whole run set's.
+    const byRun = summaryOf(ok(await cli(['restore', '--run', set, '--to-dir', join(dir.path, 'by-run'), '--json'])));
+    expect(byRun.state).toBe(`run set ${set} (nightly, running: 3 of 4 shards complete, missing 3)`);
+    const byTime = summaryOf(ok(await cli(['restore', '--at', 'now', '--to-dir', join(dir.path, 'by-time'), '--json'])));
+    expect(byTime.state).toMatch(new RegExp(`; run set ${set} \\(nightly\\) had 3 of 4 shards finished then: in the key ranges of the others, this is what earlier runs recorded$`));
+    expect(ok(await cli(['ls', 's3://lake/', '--at', 'now'])).stdout).toContain(`(run set ${set} (nightly) had 3 of 4 shards finished then: in the key ranges of the others, this is what earlier runs recorded)`);
     const refused = await cli(['runs', 'show', set, '--versions']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(`is a run set of 3 shard attempts: --versions lists what one attempt recorded`);
@@ -88,8 +94,11 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     expect(readFileSync(join(target, 'p', '2.json'), 'utf8')).toBe('{"shard":2,"i":2}');
     // restore without --at takes the newest run set as one run.
     const latest = join(dir.path, 'latest');
-    ok(await cli(['restore', '--to-dir', latest, '--quiet']));
+    const latestRestore = summaryOf(ok(await cli(['restore', '--to-dir', latest, '--json'])));
+    expect(latestRestore.state).toMatch(new RegExp(`^run set ${set} \\(nightly, complete: 4 of 4 shards complete, finished `));
     expect(hashTree(latest)).toEqual(tree);
+    const now = summaryOf(ok(await cli(['restore', '--at', 'now', '--to-dir', join(dir.path, 'now'), '--json'])));
+    expect(now.state).not.toContain('run set');
     // forget names each attempt's run set (they are kept or removed together).
     const dry = summaryOf(ok(await cli(['forget', '--dry-run', '--json'])));
     expect(dry.runs.filter((r: { runSet?: string }) => r.runSet === set).map((r: { shard: number }) => r.shard).sort()).toEqual([0, 1, 2, 3]);

@@ -59,6 +59,20 @@ describe('shard identity', () => {
     );
   });
 
+  it('Slurm: refuses an array whose task ids are not consecutive (a step, or gaps), unless --shard says which shard', () => {
+    const job = { SLURM_ARRAY_JOB_ID: '9', LAKEGUARD_RUN_SET: 'nightly', LAKEGUARD_SHARDS: '8' };
+    // --array=2,5 to re-run shards 2 and 5: ids less the minimum would make them shards 0 and 3.
+    const retry = usageError(() => shardIdentity({}, { ...job, SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '2', SLURM_ARRAY_TASK_MAX: '5', SLURM_ARRAY_TASK_COUNT: '2' }));
+    expect(retry.message).toBe("the Slurm array's task ids are not consecutive (2 tasks from 2 to 5): task ids less the minimum do not number its shards 0 to N-1");
+    expect(retry.hint).toMatch(/--array=0-\(N-1\).*scontrol requeue <job>_<id>, or pass --shard I/);
+    // --array=0-6:2
+    const stepped = { SLURM_ARRAY_JOB_ID: '9', SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_MAX: '6', SLURM_ARRAY_TASK_COUNT: '4', SLURM_ARRAY_TASK_STEP: '2' };
+    expect(usageError(() => shardIdentity({}, stepped)).message).toMatch(/not consecutive \(4 tasks from 0 to 6\)/);
+    expect(shardIdentity({ shard: '5' }, { ...job, SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '2', SLURM_ARRAY_TASK_MAX: '5', SLURM_ARRAY_TASK_COUNT: '2' })).toEqual({ index: 5, of: 8, runSet: 'nightly' });
+    expect(shardIdentity({}, { ...stepped, SLURM_ARRAY_TASK_MAX: '3', SLURM_ARRAY_TASK_STEP: '1' })).toEqual({ index: 2, of: 4, runSet: 'slurm-9' });
+    expect(shardIdentity({}, { ...stepped, SLURM_ARRAY_TASK_MIN: '10', SLURM_ARRAY_TASK_ID: '12', SLURM_ARRAY_TASK_MAX: '13' })).toEqual({ index: 2, of: 4, runSet: 'slurm-9' });
+  });
+
   it('refuses a count below 1, or one that is not a number', () => {
     expect(usageError(() => shardIdentity({ shards: '0', shard: '0', runSet: 'x' }, {})).message).toMatch(/--shards="0": expected a whole number of at least 1/);
     expect(usageError(() => shardIdentity({ shards: '-2', shard: '0', runSet: 'x' }, {})).message).toMatch(/--shards/);

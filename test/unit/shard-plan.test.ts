@@ -7,13 +7,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import type { VersionRecord } from '../../src/catalog/types.js';
 import { catalogBounds, groupBounds, groupSegments, KeySample, sampledBounds, type KeySource } from '../../src/engine/shard-bounds.js';
-import { readPlan, runSetPlan } from '../../src/engine/shard-plan.js';
+import { planRunSet, readPlan, runSetPlan } from '../../src/engine/shard-plan.js';
 import { inShardRange, shardRange, type BucketKey } from '../../src/engine/shards.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import { IntegrityError, UsageError } from '../../src/errors.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { MemStore } from '../../src/storage/mem-store.js';
-import { initRepo, tempDir } from '../helpers/fixtures.js';
+import type { Group } from '../../src/policy/types.js';
+import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 /** A skewed lake: one partition of `big` keys, then `tiny` partitions of 3 keys each, in two buckets. */
 function skewedKeys(big: number, tiny: number): BucketKey[] {
@@ -206,6 +207,37 @@ describe('run-set plan document', () => {
     const group = await runSetPlan(repo, shard(0), ['g', 'h'], bounds, { write: true }).catch((e: unknown) => e);
     expect(group).toBeInstanceOf(UsageError);
     expect((group as UsageError).message).toBe('run set nightly-1 was planned for group g, not for group h');
+  });
+
+  it('refuses a shard whose policy selects other keys of a group than the plan was made for', async () => {
+    const dir = tempDir('shard-plan-sources');
+    const catalog = Catalog.open(join(dir.path, 'catalog.db'), repo.id);
+    try {
+      const group = (prefixes: string[], exclude: string[] = []): Group => ({ name: 'g', sources: [{ kind: 'path', path: '/x/lake', prefixes, exclude }] });
+      const start = (g: Group, runSet = 'nightly-1') =>
+        planRunSet({ repo, catalog, policy: testPolicy('mem://', [g]), groups: [g], shard: { index: 0, of: 1, runSet }, dryRun: false }).then(
+          (r) => r.plan,
+          (e: unknown) => e as Error,
+        );
+      const planned = await start(group(['a/', 'b/']));
+      expect(planned).toMatchObject({ groups: { g: { sources: [{ bucket: 'lake', prefixes: ['a/', 'b/'], exclude: [] }] } } });
+      // The same key set written another way is the same plan.
+      expect(await start(group(['b/', 'a/', 'a/x/', 'b/']))).toEqual(planned);
+      // A prefix removed, or an exclude added: another key set than the siblings back up.
+      const removed = await start(group(['a/']));
+      expect(removed).toBeInstanceOf(UsageError);
+      expect((removed as UsageError).message).toBe('run set nightly-1 was planned for other sources of group g: source lake has prefixes ["a/","b/"] exclude [] in the plan, prefixes ["a/"] exclude [] in this policy');
+      expect((removed as UsageError).hint).toMatch(/the same sources, prefixes and exclude\), or name a new run set/);
+      expect(await start(group(['a/', 'b/'], ['*.tmp']))).toBeInstanceOf(UsageError);
+      const moved: Group = { name: 'g', sources: [{ kind: 'path', path: '/y/other', prefixes: ['a/', 'b/'], exclude: [] }] };
+      expect(((await start(moved)) as Error).message).toMatch(/: source lake has prefixes \["a\/","b\/"\] exclude \[\] in the plan, no entry in this policy$/);
+      // A plan written before plans recorded their sources is used as it is.
+      await repo.writeDocument('runsets', 'older', { version: 1, name: 'older', shards: 1, created: '', host: 'h', groups: { g: { run: '20261206T000000Z-abcdef', bounds: [] } } });
+      expect(await start(group(['z/']), 'older')).toMatchObject({ name: 'older' });
+    } finally {
+      catalog.close();
+      dir.cleanup();
+    }
   });
 
   it('a plan stored under another name, or malformed, is refused', async () => {
