@@ -261,3 +261,79 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     ok(await inProcess(['prune', '--dry-run', '--quiet']));
   });
 });
+
+describe('a scope of whole buckets, and a group the policy does not name', { timeout: 120_000 }, () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repoUrl: string;
+  let laptop: string;
+  const env = { LAKEGUARD_CACHE_DIR: '', TZ: 'UTC', LAKEGUARD_PASSWORD: 'test-password' };
+  /** The CLI in this process (as in the block above), on a laptop with only --repo: no policy names the group. */
+  const run = async (args: string[]): Promise<CliResult> => {
+    const saved = { env: { ...process.env }, out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
+    let stdout = '';
+    let stderr = '';
+    Object.assign(process.env, env);
+    process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+    process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+    try {
+      const code = await main(['node', 'lakeguard', '--repo', repoUrl, '--catalog', laptop, ...args]);
+      return { code, stdout, stderr, messages: stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) };
+    } finally {
+      process.stdout.write = saved.out;
+      process.stderr.write = saved.err;
+      process.env = saved.env;
+    }
+  };
+
+  beforeAll(async () => {
+    dir = tempDir('scope-buckets');
+    env.LAKEGUARD_CACHE_DIR = join(dir.path, 'cache');
+    // One group over two buckets, one named like the start of the other.
+    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    const repo = await initRepo(store);
+    repoUrl = store.location;
+    writeTree(join(dir.path, 'lake'), { 'in/a.csv': 'a,1\n' });
+    writeTree(join(dir.path, 'lake2'), { 'in/x.csv': 'x,1\n' });
+    const group: Group = { name: 'local', sources: ['lake', 'lake2'].map((d) => ({ kind: 'path' as const, path: join(dir.path, d), prefixes: [''], exclude: [] })) };
+    const backupCatalog = Catalog.open(join(dir.path, 'backup.db'), repo.id);
+    await backupGroup({ repo, catalog: backupCatalog, policy: testPolicy(store.location, [group]), group });
+    backupCatalog.close();
+    laptop = join(dir.path, 'laptop.db');
+    const synced = await run(['catalog', 'sync', '--prefix', 's3://lake/', '--json']);
+    expect(synced.code, synced.stderr).toBe(0);
+    expect(summaryOf(synced)).toMatchObject({ scope: [{ bucket: 'lake', prefix: '' }] });
+  }, 120_000);
+  afterAll(() => dir.cleanup());
+
+  it('restore and drill of such a group are refused: the catalog knows only the buckets of its scope', async () => {
+    const message = /^lakeguard: (restore|drill): group "local" is not in the policy, so its buckets are known only to a whole catalog; this catalog holds only s3:\/\/lake\/ \(scoped\)\. Give --bucket/;
+    for (const cmd of ['restore', 'drill']) {
+      const target = join(dir.path, `${cmd}-target`);
+      const r = await run([cmd, '--group', 'local', '--to-dir', target]);
+      // Not a restore of lake alone, exit 0: lake2 is in the group's backups too.
+      expect(r.code, `${cmd}: ${r.stdout}${r.stderr}`).toBe(ExitCode.usage);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+      expect(existsSync(target)).toBe(false);
+    }
+    // The bucket the scope holds is restored as a whole catalog would.
+    const target = join(dir.path, 'lake-target');
+    expect((await run(['restore', '--bucket', 'lake', '--to-dir', target, '--quiet'])).code).toBe(0);
+    expect(readFileSync(join(target, 'in/a.csv'), 'utf8')).toBe('a,1\n');
+  });
+
+  it('serve of such a group is refused before it listens', async () => {
+    const { createServer } = await import('node:net');
+    // A port in use: a serve that went on would fail to listen (exit 1), not hang.
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as { port: number }).port;
+      const r = await run(['serve', '--group', 'local', '--listen', `127.0.0.1:${port}`]);
+      expect(r.code, r.stderr).toBe(ExitCode.usage);
+      expect(r.stderr).toMatch(/^lakeguard: serve: group "local" is not in the policy, so its buckets are known only to a whole catalog; this catalog holds only s3:\/\/lake\/ \(scoped\)/);
+    } finally {
+      busy.close();
+    }
+  });
+});
