@@ -253,6 +253,24 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     expect(text.stdout).toMatch(/^versions +not known here: this catalog holds only s3:\/\/lake\/in\/ \(scoped\); `lakeguard diff 1 2 --bucket lake --prefix in\/ --details` lists what it changed inside it$/m);
   });
 
+  it('diff --group reads every key of the group\'s buckets its runs recorded, also where the policy no longer looks', async () => {
+    // The group now backs up in/ only; its runs recorded out/c.csv too (changed by run 2).
+    const narrowed = join(dir.path, 'narrowed.yaml');
+    writeFileSync(narrowed, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n        prefixes: [in/]\n');
+    const saved = policy;
+    policy = narrowed;
+    try {
+      const whole = summaryOf(ok(await runCli(['--policy', narrowed, '--catalog', join(dir.path, 'catalog.db'), 'diff', '1', '2', '--group', 'local', '--json'], env)));
+      expect(whole).toMatchObject({ changed: { objects: 2 } });
+      // The scoped catalog knows in/ only: an answer would lack out/c.csv.
+      await refused(['diff', '1', '2', '--group', 'local'], /^lakeguard: diff: s3:\/\/lake\/ reaches outside the catalog's scope/);
+      const inside = summaryOf(ok(await inProcess(['diff', '1', '2', '--group', 'local', '--prefix', 'in/', '--json'])));
+      expect(inside).toMatchObject({ changed: { objects: 1 }, added: { objects: 0 }, deleted: { objects: 0 } });
+    } finally {
+      policy = saved;
+    }
+  });
+
   // Last: it makes the catalog whole again.
   it('catalog rebuild is allowed and writes a whole catalog', async () => {
     ok(await inProcess(['catalog', 'rebuild', '--quiet']));
