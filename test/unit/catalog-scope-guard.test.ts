@@ -184,7 +184,7 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
 
   it('refuses every command that decides from the whole repository, before writing anything', async () => {
     const whole = /^lakeguard: (.+) needs every version of the repository; this catalog holds only s3:\/\/lake\/in\/ \(scoped\)\. Run it on a host with a whole catalog, or `lakeguard catalog sync --all` first\n$/;
-    for (const args of [['backup'], ['backup', '--shards', '2', '--shard', '0', '--run-set', 'scoped'], ['forget'], ['prune'], ['verify'], ['cost'], ['lock', 'extend']]) {
+    for (const args of [['backup'], ['backup', '--shards', '2', '--shard', '0', '--run-set', 'scoped'], ['forget'], ['prune'], ['verify'], ['cost'], ['lock', 'extend'], ['watch'], ['copy', '--to-policy', policy]]) {
       const r = await refused(args, whole);
       expect(whole.exec(r.stderr)?.[1]).toBe(args[0] === 'lock' ? 'lock extend' : args[0]);
     }
