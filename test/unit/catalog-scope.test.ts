@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
-import { catalogScope, scopeOverlapsRange, type CatalogPrefix } from '../../src/catalog/scope.js';
+import { catalogScope, scopeCovers, scopeOverlapsRange, type CatalogPrefix } from '../../src/catalog/scope.js';
 import { importingRun, syncMarker } from '../../src/catalog/sync.js';
 import type { RecordedBlob } from '../../src/catalog/types.js';
 import { blobLocationOf } from '../../src/catalog/version-records.js';
@@ -159,6 +159,22 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
     expect(scopeOverlapsRange([{ bucket: 'lake', prefix: '' }], ['lake', 'q'], ['lake', 'r'])).toBe(true);
     expect(scopeOverlapsRange([{ bucket: 'lake', prefix: '' }], ['lakf', 'a'], ['lakf', 'b'])).toBe(false);
     expect(scopeOverlapsRange(null, ['x', 'y'], ['x', 'y'])).toBe(true);
+    // A bucket named like the start of another: `lake` is not `lake2`, either way round.
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: '' }], ['lake2', 'a'], ['lake2', 'z'])).toBe(false);
+    expect(scopeOverlapsRange([{ bucket: 'lake2', prefix: '' }], ['lake', 'a'], ['lake', 'z'])).toBe(false);
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: '' }], ['lake', 'z'], ['lake2', 'a'])).toBe(true);
+    expect(scopeCovers([{ bucket: 'lake', prefix: '' }], 'lake2', '')).toBe(false);
+    // Keys sorting between a prefix and its slash: `dt=01-old/` ('-' < '/') is not inside `dt=01/`.
+    expect(scopeOverlapsRange([dt(1)], ['lake', 'dt=01-old/a'], ['lake', 'dt=01-old/z'])).toBe(false);
+    expect(scopeOverlapsRange([dt(1)], ['lake', 'dt=00/a'], ['lake', 'dt=01-old/z'])).toBe(false);
+    expect(scopeOverlapsRange([dt(1)], ['lake', 'dt=01-old/a'], ['lake', 'dt=01/a'])).toBe(true);
+    // A prefix without its slash holds every key that starts with it; one equal to a key holds it.
+    expect(scopeCovers([{ bucket: 'lake', prefix: 'dt=0' }], 'lake', 'dt=0x')).toBe(true);
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: 'dt=01/a.csv' }], ['lake', 'dt=01/a.csv'], ['lake', 'dt=01/a.csv'])).toBe(true);
+    // Non-ASCII, in UTF-8 order (S3's): U+FFFF sorts before an astral character, U+D7FF before U+E000.
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: 'k\uffff' }], ['lake', 'k\u{10000}'], ['lake', 'k\u{10001}'])).toBe(false);
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: 'k\u{10000}' }], ['lake', 'k\uffff'], ['lake', 'k\u{10000}x'])).toBe(true);
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: 'k\ud7ff' }], ['lake', 'k\ue000'], ['lake', 'k\ue001'])).toBe(false);
   });
 
   it('--prefix on a fresh catalog imports only that prefix, from the overlapping record blobs, reading no index file; restore is byte-identical', async () => {
