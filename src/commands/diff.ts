@@ -3,7 +3,7 @@ import type { StateCut } from '../catalog/catalog.js';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type DiffScope, type DiffSummary } from '../catalog/queries.js';
 import { sourceName } from '../engine/sources.js';
-import { requireInScope, type KeySelection } from './catalog-scope-guard.js';
+import { requireGroupBucketsKnown, requireInScope, type KeySelection } from './catalog-scope-guard.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
 import { liveDiff } from './diff-live.js';
@@ -101,6 +101,8 @@ function scopeOf(ctx: Opened, q: CatalogQueries, flags: DiffFlags): DiffScope {
       : group !== undefined
         ? group.sources.map((s) => ({ bucket: sourceName(s), prefix: flags.prefix ?? '' }))
         : [{ bucket: null, prefix: flags.prefix ?? '' }];
+  // A group the policy does not name: its buckets are those its runs recorded, which only a whole catalog knows.
+  if (flags.bucket === undefined && flags.group !== undefined && group === undefined) requireGroupBucketsKnown(ctx.catalog, 'diff', flags.group);
   requireInScope(ctx.catalog, 'diff', selection);
   if (flags.group !== undefined) {
     scope.group = flags.group;

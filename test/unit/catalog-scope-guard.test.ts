@@ -334,6 +334,10 @@ describe('a scope of whole buckets, and a group the policy does not name', { tim
       expect(r.stderr).toMatch(message);
       expect(existsSync(target)).toBe(false);
     }
+    // diff refused it before too (as every bucket): now it says why.
+    const diff = await run(['diff', '1', '1', '--group', 'local']);
+    expect(diff.code).toBe(ExitCode.usage);
+    expect(diff.stderr).toMatch(/^lakeguard: diff: group "local" is not in the policy, so its buckets are known only to a whole catalog/);
     // The bucket the scope holds is restored as a whole catalog would.
     const target = join(dir.path, 'lake-target');
     expect((await run(['restore', '--bucket', 'lake', '--to-dir', target, '--quiet'])).code).toBe(0);
