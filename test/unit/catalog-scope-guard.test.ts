@@ -241,6 +241,22 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     expect(readdirSync(target)).toEqual(['in']);
   });
 
+  it('a restore that selects nothing names no neighbours from a part the catalog holds only partly', async () => {
+    // A scope without its slash: s3://lake/in/s holds in/sub/ but not in/a.csv, its neighbour.
+    const saved = catalogPath;
+    catalogPath = join(dir.path, 'narrow.db');
+    try {
+      ok(await inProcess(['catalog', 'sync', '--prefix', 's3://lake/in/s', '--quiet']));
+      const r = await inProcess(['restore', '--bucket', 'lake', '--prefix', 'in/sx/', '--to-dir', join(dir.path, 'nothing')]);
+      expect(r.code).toBe(ExitCode.usage);
+      expect(r.stderr).toMatch(/^lakeguard: nothing to restore: the catalog has no key under lake\/in\/sx\//);
+      // Not "lake/in/ holds: in/sub/": the whole catalog's answer is in/a.csv, in/sub/.
+      expect(r.stderr).not.toMatch(/holds: in\/sub\//);
+    } finally {
+      catalogPath = saved;
+    }
+  });
+
   it('shows runs whole, and of one run only what its manifest says', async () => {
     // Run rows and their counters come from the manifests: whole on any catalog.
     const runs = ok(await inProcess(['runs', '--json']));
