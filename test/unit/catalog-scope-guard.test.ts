@@ -274,9 +274,12 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     const narrowed = join(dir.path, 'narrowed.yaml');
     writeFileSync(narrowed, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n        prefixes: [in/]\n');
     const saved = policy;
+    const laptop = catalogPath;
     policy = narrowed;
     try {
-      const whole = summaryOf(ok(await runCli(['--policy', narrowed, '--catalog', join(dir.path, 'catalog.db'), 'diff', '1', '2', '--group', 'local', '--json'], env)));
+      catalogPath = join(dir.path, 'catalog.db'); // the backups' whole catalog
+      const whole = summaryOf(ok(await inProcess(['diff', '1', '2', '--group', 'local', '--json'])));
+      catalogPath = laptop;
       expect(whole).toMatchObject({ changed: { objects: 2 } });
       // The scoped catalog knows in/ only: an answer would lack out/c.csv.
       await refused(['diff', '1', '2', '--group', 'local'], /^lakeguard: diff: s3:\/\/lake\/ reaches outside the catalog's scope/);
@@ -284,6 +287,7 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
       expect(inside).toMatchObject({ changed: { objects: 1 }, added: { objects: 0 }, deleted: { objects: 0 } });
     } finally {
       policy = saved;
+      catalogPath = laptop;
     }
   });
 
