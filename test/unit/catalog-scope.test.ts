@@ -239,6 +239,33 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
     expect(warnings).toEqual(['this catalog holds the whole repository already: --prefix changes nothing']);
   });
 
+  it('changing the scope is refused while another process has the catalog open: it would answer from an emptied catalog', async () => {
+    await syncCatalog({ repo, catalog: b, widen: [dt(2)] });
+    const held = versions(b);
+    // A `serve` (or a long restore) on the same file: another connection, open.
+    const reader = Catalog.open(join(dir.path, 'b.db'), repo.id);
+    try {
+      await expect(syncCatalog({ repo, catalog: b, widen: [dt(3)] })).rejects.toThrow(/^catalog .*b\.db is in use by another lakeguard process, and changing its scope empties it first$/);
+      // Nothing changed: the reader still answers from the scope it had.
+      expect(catalogScope(reader)).toEqual([dt(2)]);
+      expect(versions(reader)).toEqual(held);
+      // A plain sync (no scope change) goes on as always.
+      expect(await syncCatalog({ repo, catalog: b })).toMatchObject({ scopeChanged: false, damage: [] });
+    } finally {
+      reader.close();
+    }
+    expect(await syncCatalog({ repo, catalog: b, widen: [dt(3)] })).toMatchObject({ scopeChanged: true, damage: [] });
+    expect(versions(b)).toEqual(versions(a, [dt(2), dt(3)]));
+    // The file is shared again: another connection opens and writes it.
+    const after = Catalog.open(join(dir.path, 'b.db'), repo.id);
+    try {
+      expect(await syncCatalog({ repo, catalog: after })).toMatchObject({ damage: [] });
+      expect(versions(after)).toEqual(versions(b));
+    } finally {
+      after.close();
+    }
+  });
+
   it('a scoped sync killed half-way leaves the scope without a marker, and the next sync completes it', async () => {
     store.failPacks = true;
     await expect(syncCatalog({ repo, catalog: b, widen: [dt(2), dt(3)] })).rejects.toThrow(/ECONNRESET/);
