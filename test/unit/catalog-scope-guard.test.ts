@@ -7,7 +7,9 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { sqliteDatabase } from '../../src/catalog/connection.js';
 import { main } from '../../src/cli.js';
+import { recordRunAnomalies } from '../../src/catalog/anomalies.js';
 import { setCatalogScope } from '../../src/catalog/scope.js';
 import { requireWholeCatalog } from '../../src/catalog/scope.js';
 import { requireInScope, uncoveredSelection } from '../../src/commands/catalog-scope-guard.js';
@@ -264,7 +266,23 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     ok(await inProcess(['calendar', '--month', new Date().toISOString().slice(0, 7), '--json']));
     const shown = ok(await inProcess(['runs', 'show', runIds[1]!, '--json']));
     expect(summaryOf(shown)).toMatchObject({ id: runIds[1], versionsRecorded: null, changes: null, scope: [{ bucket: 'lake', prefix: 'in/' }] });
+    // A suspect run's verdict (whole, from its manifest) with where its flagged objects are listed.
+    const file = new (sqliteDatabase())(catalogPath, { readonly: true });
+    const id = file.prepare("SELECT value FROM catalog_info WHERE name = 'repository'").pluck().get() as string;
+    file.close();
+    const laptop = Catalog.open(catalogPath, id);
+    try {
+      recordRunAnomalies(laptop, laptop.findRun(runIds[1]!)!.seq, {
+        suspect: true,
+        findings: [{ bucket: 'lake', partition: 'in/', rules: ['overwritten'], reasons: ['overwrote 1 of 2 keys'] }],
+        partitions: [],
+        flaggedObjects: 1,
+      });
+    } finally {
+      laptop.close();
+    }
     const text = ok(await cli(['runs', 'show', runIds[1]!]));
+    expect(text.stdout).toMatch(/^anomalies +SUSPECT: 1 partition, 1 object flagged \(`--anomalies` lists them on a whole catalog\)$/m);
     expect(text.stdout).toMatch(/^listing +4 seen: /m);
     expect(text.stdout).toMatch(/^versions +not known here: this catalog holds only s3:\/\/lake\/in\/ \(scoped\); `lakeguard diff 1 2 --bucket lake --prefix in\/ --details` lists what it changed inside it$/m);
   });
