@@ -7,6 +7,7 @@ import type { Catalog, PackRecord } from './catalog.js';
 import { sqlite } from './connection.js';
 import { blobHashIs, blobReferencedSql } from './schema.js';
 import { setCatalogScope, type CatalogPrefix } from './scope.js';
+import { LakeguardError } from '../errors.js';
 
 /** catalog_info names. */
 const MARKER = 'sync_after';
@@ -126,12 +127,51 @@ const LEARNED_TABLES = [
  */
 export function resetCatalogForScope(catalog: Catalog, scope: readonly CatalogPrefix[] | null): void {
   const db = sqlite(catalog);
-  catalog.transaction(() => {
-    for (const table of LEARNED_TABLES) db.prepare(`DELETE FROM ${table}`).run();
-    for (const name of [MARKER, IMPORTING, INCOMPLETE]) setInfo(catalog, name, null);
-    setCatalogScope(catalog, scope);
-  });
+  const reset = (): void => {
+    catalog.transaction(() => {
+      for (const table of LEARNED_TABLES) db.prepare(`DELETE FROM ${table}`).run();
+      for (const name of [MARKER, IMPORTING, INCOMPLETE]) setInfo(catalog, name, null);
+      setCatalogScope(catalog, scope);
+    });
+  };
+  // Another process answering from this file (a `serve`, a long restore) would go on from an
+  // emptied catalog, and then from runs numbered anew: refused while one has it open.
+  if (catalogHoldsNothing(catalog)) reset();
+  else aloneOnFile(catalog, reset);
   catalog.forgetCachedRowIds();
+}
+
+/** How long a change that needs the catalog file alone waits for another connection to close (one that is closing holds it a moment). */
+const ALONE_WAIT_MS = 1000;
+
+/**
+ * Runs `fn` holding the catalog file exclusively: a connection of another process that has it
+ * open (in WAL mode an open connection keeps a shared lock) makes this fail within a second,
+ * with a one-line error naming the file. The lock is released before returning.
+ */
+function aloneOnFile(catalog: Catalog, fn: () => void): void {
+  const db = sqlite(catalog);
+  const timeout = db.pragma('busy_timeout', { simple: true }) as number;
+  db.pragma(`busy_timeout = ${ALONE_WAIT_MS}`);
+  db.pragma('locking_mode = EXCLUSIVE');
+  try {
+    try {
+      db.exec('BEGIN EXCLUSIVE');
+      db.exec('COMMIT');
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (!code.startsWith('SQLITE_BUSY') && !code.startsWith('SQLITE_LOCKED')) throw err;
+      throw new LakeguardError(`catalog ${catalog.path} is in use by another lakeguard process, and changing its scope empties it first`, {
+        hint: 'let that process finish (or stop it: a `serve`, a restore), then run `lakeguard catalog sync` with --prefix or --all again',
+      });
+    }
+    fn();
+  } finally {
+    // Back to shared locking: the exclusive lock goes at the next access of the file.
+    db.pragma('locking_mode = NORMAL');
+    db.prepare('SELECT 1 FROM catalog_info LIMIT 1').get();
+    db.pragma(`busy_timeout = ${timeout}`);
+  }
 }
 
 /** Whether the catalog has learned nothing from its repository yet (a fresh host): no run, forget or acknowledgement. */

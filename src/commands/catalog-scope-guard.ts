@@ -52,6 +52,19 @@ export function requireInScope(catalog: Catalog, command: string, selections: It
   throw new UsageError(`${command}: ${printable(selectionUrl(outside))} reaches outside the catalog's scope: ${holdsOnly(scope)}. Narrow the selection to that, or run ${widen} first`);
 }
 
+/**
+ * Refuses a scoped catalog to a command that takes a group's buckets from the catalog (a group
+ * the policy does not name: its buckets are those its runs recorded). A scoped catalog knows only
+ * the buckets of its scope, so the group's other buckets would be left out without a word.
+ */
+export function requireGroupBucketsKnown(catalog: Catalog, command: string, group: string): void {
+  const scope = catalogScope(catalog);
+  if (scope === null) return;
+  throw new UsageError(
+    `${command}: group ${printable(JSON.stringify(group))} is not in the policy, so its buckets are known only to a whole catalog; ${holdsOnly(scope)}. Give --bucket (with --prefix inside the scope), the policy that names the group, or run \`${WHOLE_SYNC_COMMAND}\` first`,
+  );
+}
+
 function selectionUrl(s: KeySelection): string {
   return s.bucket === null ? (s.prefix === '' ? 'every bucket' : `${s.prefix} in every bucket`) : `s3://${s.bucket}/${s.prefix}`;
 }

@@ -67,8 +67,8 @@ time marker (four LIST requests when nothing is new). \`catalog rebuild\` is for
 A scoped catalog (--prefix on a catalog that holds nothing yet) reads only the record blobs whose
 keys overlap its prefixes, and no index file: a laptop that restores one partition of a big
 repository downloads only that partition's metadata. Commands outside the scope, and commands
-that decide from the whole repository (backup, forget, prune, verify, lock extend, cost), say so
-and stop (exit 2; docs/catalog.md "Commands on a scoped catalog"). Adding a prefix, or --all,
+that decide from the whole repository (backup, watch, copy, forget, prune, verify, lock extend,
+cost), say so and stop (exit 2; docs/catalog.md "Commands on a scoped catalog"). Adding a prefix, or --all,
 empties the catalog and imports the new scope from the beginning. A plain
 \`catalog sync\` keeps the scope; --prefix on a whole catalog changes nothing.`,
     )

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import type { StateCut } from '../catalog/catalog.js';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type DiffScope, type DiffSummary } from '../catalog/queries.js';
-import { prefixesWithin, sourceName } from '../engine/sources.js';
-import { requireInScope, type KeySelection } from './catalog-scope-guard.js';
+import { sourceName } from '../engine/sources.js';
+import { requireGroupBucketsKnown, requireInScope, type KeySelection } from './catalog-scope-guard.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
 import { liveDiff } from './diff-live.js';
@@ -93,13 +93,16 @@ function scopeOf(ctx: Opened, q: CatalogQueries, flags: DiffFlags): DiffScope {
   const scope: DiffScope = {};
   if (flags.prefix !== undefined) scope.prefix = flags.prefix;
   const group = flags.group === undefined ? undefined : ctx.policy.groups.find((g) => g.name === flags.group);
-  // Both sides read the same keys: --bucket, else what the group's sources back up, else every bucket.
+  // Both sides read the same keys: --bucket, else the group's buckets (every key of them its runs
+  // recorded, also under a prefix the policy no longer names), else every bucket; under --prefix.
   const selection: KeySelection[] =
     flags.bucket !== undefined
       ? [{ bucket: flags.bucket, prefix: flags.prefix ?? '' }]
       : group !== undefined
-        ? group.sources.flatMap((s) => prefixesWithin(s.prefixes, flags.prefix).map((prefix) => ({ bucket: sourceName(s), prefix })))
+        ? group.sources.map((s) => ({ bucket: sourceName(s), prefix: flags.prefix ?? '' }))
         : [{ bucket: null, prefix: flags.prefix ?? '' }];
+  // A group the policy does not name: its buckets are those its runs recorded, which only a whole catalog knows.
+  if (flags.bucket === undefined && flags.group !== undefined && group === undefined) requireGroupBucketsKnown(ctx.catalog, 'diff', flags.group);
   requireInScope(ctx.catalog, 'diff', selection);
   if (flags.group !== undefined) {
     scope.group = flags.group;

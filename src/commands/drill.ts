@@ -103,7 +103,7 @@ export async function drillFromFlags(
 ): Promise<DrillReport> {
   const restoreFlags: RestoreFlags = { ...flags, lock: true };
   const { cut, label, group } = pickCut(ctx, restoreFlags);
-  const scopes = scopesFor(ctx, restoreFlags, group);
+  const scopes = scopesFor(ctx, restoreFlags, group, 'drill');
   requireInScope(ctx.catalog, 'drill', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
   const instant = 'time' in cut ? cut.time : Date.now();
   return runDrill({

@@ -21,7 +21,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { action } from './action.js';
-import { requireInScope } from './catalog-scope-guard.js';
+import { requireGroupBucketsKnown, requireInScope } from './catalog-scope-guard.js';
 import { openAll, type Opened } from './context.js';
 import { requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
@@ -188,7 +188,7 @@ function describeCut(ctx: Opened, cut: StateCut, group: string | undefined): str
 }
 
 /** What to restore: --bucket (narrowed by --prefix/--key/--keys-from), else the group's sources. */
-export function scopesFor(ctx: Opened, flags: RestoreFlags, groupName: string | undefined): Scope[] {
+export function scopesFor(ctx: Opened, flags: RestoreFlags, groupName: string | undefined, command = 'restore'): Scope[] {
   if (flags.keysFrom !== undefined) return keysFromFile(flags.keysFrom, flags.bucket);
   if (flags.bucket !== undefined) {
     if (flags.key !== undefined) return [{ bucket: flags.bucket, key: flags.key, ...(flags.versionId === undefined ? {} : { versionId: flags.versionId }) }];
@@ -200,7 +200,9 @@ export function scopesFor(ctx: Opened, flags: RestoreFlags, groupName: string | 
   }
   const group = ctx.policy.groups.find((g) => g.name === groupName);
   if (group !== undefined) return group.sources.flatMap((s) => outermostPrefixes(s.prefixes).map((prefix) => ({ bucket: sourceName(s), prefix })));
-  // No policy for this group (e.g. a laptop with only --repo): every bucket its runs recorded.
+  // No policy for this group (e.g. a laptop with only --repo): every bucket its runs recorded,
+  // which only a whole catalog knows.
+  requireGroupBucketsKnown(ctx.catalog, command, groupName);
   const buckets = ctx.catalog.bucketsOfGroup(groupName);
   if (buckets.length === 0) throw new UsageError(`nothing to restore: no run of group ${JSON.stringify(groupName)} recorded an object`, { hint: 'list runs with `lakeguard runs`' });
   return buckets.map((bucket) => ({ bucket }));

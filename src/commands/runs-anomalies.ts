@@ -85,11 +85,13 @@ export function runMarks(catalog: Catalog): (runId: string) => 'suspect' | 'ackn
 }
 
 /** The `runs show` lines about a run's verdict (none for a run without one). */
-export function verdictLines(catalog: Catalog, run: RunRow): [string, string][] {
+export function verdictLines(catalog: Catalog, run: RunRow, scoped = false): [string, string][] {
   const v = runVerdict(catalog, run.seq);
   if (v === undefined) return [];
-  if (!v.suspect) return [['anomalies', v.flaggedObjects === 0 ? 'none' : `none by the partition rules; ${plural(v.flaggedObjects, 'object')} carry signals (--anomalies)`]];
-  const lines: [string, string][] = [['anomalies', `SUSPECT: ${plural(v.findings.length, 'partition')}, ${plural(v.flaggedObjects, 'object')} flagged (list them with --anomalies)`]];
+  // A scoped catalog refuses --anomalies (the flagged objects of the whole run): say where it works.
+  const listing = scoped ? '`--anomalies` lists them on a whole catalog' : null;
+  if (!v.suspect) return [['anomalies', v.flaggedObjects === 0 ? 'none' : `none by the partition rules; ${plural(v.flaggedObjects, 'object')} carry signals (${listing ?? '--anomalies'})`]];
+  const lines: [string, string][] = [['anomalies', `SUSPECT: ${plural(v.findings.length, 'partition')}, ${plural(v.flaggedObjects, 'object')} flagged (${listing ?? 'list them with --anomalies'})`]];
   lines.push(['ack', v.ack === null ? `none: \`lakeguard runs ack ${run.id}\` once you have looked` : describeAck(v.ack)]);
   return lines;
 }

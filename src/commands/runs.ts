@@ -135,7 +135,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
             if (out !== '') process.stdout.write(out);
             return;
           }
-          if (scope !== null) return showScoped(details, scope, verdictLines(ctx.catalog, details.run), reporter);
+          if (scope !== null) return showScoped(details, scope, verdictLines(ctx.catalog, details.run, true), reporter);
           const listVersions = flags.versions === true || (!reporter.json && !flags.failures);
           if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true, verdictLines(ctx.catalog, details.run)));
           if (listVersions && details.versionsRecorded > 0) reporter.info('');

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { Command } from 'commander';
 import type { Catalog } from '../catalog/catalog.js';
-import { catalogScope, scopeCovers } from '../catalog/scope.js';
+import { catalogScope, describeScope, scopeCovers, type CatalogPrefix } from '../catalog/scope.js';
 import { ExitCode, LakeguardError, UsageError, errorMessage } from '../errors.js';
 import { startS3Server, type AccessEntry, type RunningServer } from '../serve/http-server.js';
 import { addCatalogMetrics } from '../report/catalog-metrics.js';
@@ -13,8 +13,9 @@ import { startMetricsServer, type RunningMetricsServer } from '../report/metrics
 import { renderPrometheus } from '../report/prometheus.js';
 import { openServeView, type OpenedServeView } from '../serve/open-view.js';
 import type { Credentials } from '../storage/s3-sigv4.js';
+import { printable } from '../util/printable.js';
 import { action } from './action.js';
-import { requireInScope } from './catalog-scope-guard.js';
+import { requireGroupBucketsKnown, requireInScope } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP } from './read-lock.js';
 import type { Reporter } from './reporter.js';
@@ -88,6 +89,9 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
         let server: RunningServer | null = null;
         let metricsServer: RunningMetricsServer | null = null;
         try {
+          // A group the policy does not name is served with the buckets its runs recorded: only a whole catalog knows them all.
+          const policyGroup = flags.group === undefined ? undefined : ctx.policy.groups.find((g) => g.name === flags.group);
+          if (flags.group !== undefined && policyGroup === undefined) requireGroupBucketsKnown(ctx.catalog, 'serve', flags.group);
           view = await openServeView(ctx, {
             ...(flags.at === undefined ? {} : { at: flags.at }),
             ...(flags.run === undefined ? {} : { run: flags.run }),
@@ -106,7 +110,7 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
                 if (reporter.json) reporter.data({ message_type: 'access', ...entry }, '');
               },
               onWarning: (message) => reporter.event({ type: 'warning', message }),
-              ...scopeGuard(ctx.catalog),
+              ...scopeGuard(ctx.catalog, policyGroup === undefined ? null : new Set(view.buckets())),
             },
             { ...listen, ...(tls === undefined ? {} : { tls }) },
           ).catch((err: unknown) => {
@@ -127,7 +131,7 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
               throw listenError(flags.metricsListen!, err);
             });
           }
-          announce(reporter, server, view, credentials, generated);
+          announce(reporter, server, view, credentials, generated, catalogScope(ctx.catalog));
           if (metricsServer !== null) announceMetrics(reporter, metricsServer, metricsToken!);
           const stoppedBy = await stopRequested(signal, view.lockLost);
           await server.stop(STOP_GRACE_MS);
@@ -147,13 +151,18 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
     );
 }
 
-/** For a scoped catalog: the refusal of a request outside its scope (catalog-scope-guard.ts words it). */
-function scopeGuard(catalog: Catalog): { outsideScope?: (bucket: string, prefix: string) => string | undefined } {
+/**
+ * For a scoped catalog: the refusal of a request outside its scope (catalog-scope-guard.ts words
+ * it). Also asked about a bucket that is not served: a scoped catalog knows only its scope's
+ * buckets, so another may well be in the repository. `exact`: the buckets served when they are
+ * a policy group's (any other bucket is then not served, as on a whole catalog: 404).
+ */
+function scopeGuard(catalog: Catalog, exact: ReadonlySet<string> | null): { outsideScope?: (bucket: string, prefix: string) => string | undefined } {
   const scope = catalogScope(catalog);
   if (scope === null) return {};
   return {
     outsideScope: (bucket, prefix) => {
-      if (scopeCovers(scope, bucket, prefix)) return undefined;
+      if (scopeCovers(scope, bucket, prefix) || (exact !== null && !exact.has(bucket))) return undefined;
       try {
         requireInScope(catalog, 'serve', [{ bucket, prefix }]);
       } catch (err) {
@@ -176,7 +185,7 @@ export function stopRequested(signal: AbortSignal, lockLost: AbortSignal | null)
 }
 
 /** The listening line (text on stderr, a `listening` message with --json) and the credentials. */
-function announce(reporter: Reporter, server: RunningServer, view: OpenedServeView, credentials: Credentials, generated: boolean): void {
+function announce(reporter: Reporter, server: RunningServer, view: OpenedServeView, credentials: Credentials, generated: boolean, scope: CatalogPrefix[] | null): void {
   const buckets = view.buckets();
   if (reporter.json) {
     reporter.data(
@@ -188,6 +197,7 @@ function announce(reporter: Reporter, server: RunningServer, view: OpenedServeVi
         description: view.description,
         synced_at: new Date(view.syncedAt).toISOString(),
         buckets: [...buckets],
+        ...(scope === null ? {} : { scope }),
         access_key_id: credentials.accessKeyId,
         ...(generated ? { secret_access_key: credentials.secretAccessKey } : {}),
       },
@@ -204,6 +214,7 @@ function announce(reporter: Reporter, server: RunningServer, view: OpenedServeVi
     generated
       ? `  secret access key  ${credentials.secretAccessKey}  (generated for this run: set ${ACCESS_KEY_ENV} and ${SECRET_KEY_ENV} to choose)`
       : `  secret access key  from ${SECRET_KEY_ENV}`,
+    ...(scope === null ? [] : [`  scope              ${printable(describeScope(scope))} only (a scoped catalog): other keys and buckets are refused (403)`]),
     '  Ctrl-C (or SIGTERM) stops it.',
   ];
   // With --quiet only a generated secret is printed: without it no client could connect.

@@ -5,6 +5,7 @@
  */
 import type { Catalog, Scope, StateCut } from '../catalog/catalog.js';
 import { CatalogQueries } from '../catalog/queries.js';
+import { catalogScope, scopeCovers } from '../catalog/scope.js';
 import { dataRunsAround, selectedHas } from '../catalog/restore-selection.js';
 import { UsageError } from '../errors.js';
 import type { EventSink } from './events.js';
@@ -40,7 +41,11 @@ export function nothingSelected(catalog: Catalog, scopes: readonly Scope[], cut:
     // The "directory" the prefix would be in: `a/` for `a/b/` and for `a/b`.
     const trimmed = only?.prefix?.replace(/\/$/, '');
     const parent = trimmed?.slice(0, trimmed.lastIndexOf('/') + 1);
-    const near = only === undefined || parent === undefined ? [] : new CatalogQueries(catalog).ls(only.bucket, parent, undefined, { limit: 10 }).items.map((e) => e.name);
+    // Only from a part of the repository the catalog holds whole: a scoped one may hold part of the parent.
+    const near =
+      only === undefined || parent === undefined || !scopeCovers(catalogScope(catalog), only.bucket, parent)
+        ? []
+        : new CatalogQueries(catalog).ls(only.bucket, parent, undefined, { limit: 10 }).items.map((e) => e.name);
     return new UsageError(`nothing to restore: the catalog has no key under ${what}`, {
       hint:
         near.length > 0

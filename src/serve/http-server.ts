@@ -57,7 +57,8 @@ export interface S3HandlerOptions {
   now?: () => number;
   /**
    * For a catalog that holds only some prefixes (scoped): why the keys of `bucket` starting
-   * with `prefix` cannot be answered here, or undefined when they can. Absent: a whole catalog.
+   * with `prefix` cannot be answered here, or undefined when they can. Asked with '' for a
+   * bucket not served too (a 404 only when it answers undefined). Absent: a whole catalog.
    */
   outsideScope?: (bucket: string, prefix: string) => string | undefined;
 }
@@ -134,7 +135,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: RequestS
     state.operation = 'ListBuckets';
     return sendXml(req, res, state, 200, listBucketsXml([...buckets], opts.startedAt, OWNER_ID));
   }
-  if (!buckets.has(route.bucket)) throw new S3Error('NoSuchBucket', 404, 'The specified bucket does not exist', { fields: { BucketName: route.bucket } });
+  if (!buckets.has(route.bucket)) {
+    // A scoped catalog knows only its scope's buckets: another one may be in the repository.
+    refuseOutsideScope(opts, route.bucket, '');
+    throw new S3Error('NoSuchBucket', 404, 'The specified bucket does not exist', { fields: { BucketName: route.bucket } });
+  }
   if (route.key === undefined || route.key === '') {
     const listed = route.query.get('prefix') ?? '';
     // Only listings select keys; HeadBucket and GetBucketLocation answer for a scoped catalog too.

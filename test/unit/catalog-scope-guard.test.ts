@@ -7,7 +7,9 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { sqliteDatabase } from '../../src/catalog/connection.js';
 import { main } from '../../src/cli.js';
+import { recordRunAnomalies } from '../../src/catalog/anomalies.js';
 import { setCatalogScope } from '../../src/catalog/scope.js';
 import { requireWholeCatalog } from '../../src/catalog/scope.js';
 import { requireInScope, uncoveredSelection } from '../../src/commands/catalog-scope-guard.js';
@@ -184,7 +186,7 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
 
   it('refuses every command that decides from the whole repository, before writing anything', async () => {
     const whole = /^lakeguard: (.+) needs every version of the repository; this catalog holds only s3:\/\/lake\/in\/ \(scoped\)\. Run it on a host with a whole catalog, or `lakeguard catalog sync --all` first\n$/;
-    for (const args of [['backup'], ['backup', '--shards', '2', '--shard', '0', '--run-set', 'scoped'], ['forget'], ['prune'], ['verify'], ['cost'], ['lock', 'extend']]) {
+    for (const args of [['backup'], ['backup', '--shards', '2', '--shard', '0', '--run-set', 'scoped'], ['forget'], ['prune'], ['verify'], ['cost'], ['lock', 'extend'], ['watch'], ['copy', '--to-policy', policy]]) {
       const r = await refused(args, whole);
       expect(whole.exec(r.stderr)?.[1]).toBe(args[0] === 'lock' ? 'lock extend' : args[0]);
     }
@@ -241,6 +243,22 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     expect(readdirSync(target)).toEqual(['in']);
   });
 
+  it('a restore that selects nothing names no neighbours from a part the catalog holds only partly', async () => {
+    // A scope without its slash: s3://lake/in/s holds in/sub/ but not in/a.csv, its neighbour.
+    const saved = catalogPath;
+    catalogPath = join(dir.path, 'narrow.db');
+    try {
+      ok(await inProcess(['catalog', 'sync', '--prefix', 's3://lake/in/s', '--quiet']));
+      const r = await inProcess(['restore', '--bucket', 'lake', '--prefix', 'in/sx/', '--to-dir', join(dir.path, 'nothing')]);
+      expect(r.code).toBe(ExitCode.usage);
+      expect(r.stderr).toMatch(/^lakeguard: nothing to restore: the catalog has no key under lake\/in\/sx\//);
+      // Not "lake/in/ holds: in/sub/": the whole catalog's answer is in/a.csv, in/sub/.
+      expect(r.stderr).not.toMatch(/holds: in\/sub\//);
+    } finally {
+      catalogPath = saved;
+    }
+  });
+
   it('shows runs whole, and of one run only what its manifest says', async () => {
     // Run rows and their counters come from the manifests: whole on any catalog.
     const runs = ok(await inProcess(['runs', '--json']));
@@ -248,9 +266,47 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     ok(await inProcess(['calendar', '--month', new Date().toISOString().slice(0, 7), '--json']));
     const shown = ok(await inProcess(['runs', 'show', runIds[1]!, '--json']));
     expect(summaryOf(shown)).toMatchObject({ id: runIds[1], versionsRecorded: null, changes: null, scope: [{ bucket: 'lake', prefix: 'in/' }] });
+    // A suspect run's verdict (whole, from its manifest) with where its flagged objects are listed.
+    const file = new (sqliteDatabase())(catalogPath, { readonly: true });
+    const id = file.prepare("SELECT value FROM catalog_info WHERE name = 'repository'").pluck().get() as string;
+    file.close();
+    const laptop = Catalog.open(catalogPath, id);
+    try {
+      recordRunAnomalies(laptop, laptop.findRun(runIds[1]!)!.seq, {
+        suspect: true,
+        findings: [{ bucket: 'lake', partition: 'in/', rules: ['overwritten'], reasons: ['overwrote 1 of 2 keys'] }],
+        partitions: [],
+        flaggedObjects: 1,
+      });
+    } finally {
+      laptop.close();
+    }
     const text = ok(await cli(['runs', 'show', runIds[1]!]));
+    expect(text.stdout).toMatch(/^anomalies +SUSPECT: 1 partition, 1 object flagged \(`--anomalies` lists them on a whole catalog\)$/m);
     expect(text.stdout).toMatch(/^listing +4 seen: /m);
     expect(text.stdout).toMatch(/^versions +not known here: this catalog holds only s3:\/\/lake\/in\/ \(scoped\); `lakeguard diff 1 2 --bucket lake --prefix in\/ --details` lists what it changed inside it$/m);
+  });
+
+  it('diff --group reads every key of the group\'s buckets its runs recorded, also where the policy no longer looks', async () => {
+    // The group now backs up in/ only; its runs recorded out/c.csv too (changed by run 2).
+    const narrowed = join(dir.path, 'narrowed.yaml');
+    writeFileSync(narrowed, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n        prefixes: [in/]\n');
+    const saved = policy;
+    const laptop = catalogPath;
+    policy = narrowed;
+    try {
+      catalogPath = join(dir.path, 'catalog.db'); // the backups' whole catalog
+      const whole = summaryOf(ok(await inProcess(['diff', '1', '2', '--group', 'local', '--json'])));
+      catalogPath = laptop;
+      expect(whole).toMatchObject({ changed: { objects: 2 } });
+      // The scoped catalog knows in/ only: an answer would lack out/c.csv.
+      await refused(['diff', '1', '2', '--group', 'local'], /^lakeguard: diff: s3:\/\/lake\/ reaches outside the catalog's scope/);
+      const inside = summaryOf(ok(await inProcess(['diff', '1', '2', '--group', 'local', '--prefix', 'in/', '--json'])));
+      expect(inside).toMatchObject({ changed: { objects: 1 }, added: { objects: 0 }, deleted: { objects: 0 } });
+    } finally {
+      policy = saved;
+      catalogPath = laptop;
+    }
   });
 
   // Last: it makes the catalog whole again.
@@ -259,5 +315,85 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
     const ls = ok(await inProcess(['ls', 's3://lake/', '--json']));
     expect(messagesOf(ls, 'entry').map((e) => e.name)).toEqual(['in/', 'out/', 'top.txt']);
     ok(await inProcess(['prune', '--dry-run', '--quiet']));
+  });
+});
+
+describe('a scope of whole buckets, and a group the policy does not name', { timeout: 120_000 }, () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repoUrl: string;
+  let laptop: string;
+  const env = { LAKEGUARD_CACHE_DIR: '', TZ: 'UTC', LAKEGUARD_PASSWORD: 'test-password' };
+  /** The CLI in this process (as in the block above), on a laptop with only --repo: no policy names the group. */
+  const run = async (args: string[]): Promise<CliResult> => {
+    const saved = { env: { ...process.env }, out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
+    let stdout = '';
+    let stderr = '';
+    Object.assign(process.env, env);
+    process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+    process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+    try {
+      const code = await main(['node', 'lakeguard', '--repo', repoUrl, '--catalog', laptop, ...args]);
+      return { code, stdout, stderr, messages: stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) };
+    } finally {
+      process.stdout.write = saved.out;
+      process.stderr.write = saved.err;
+      process.env = saved.env;
+    }
+  };
+
+  beforeAll(async () => {
+    dir = tempDir('scope-buckets');
+    env.LAKEGUARD_CACHE_DIR = join(dir.path, 'cache');
+    // One group over two buckets, one named like the start of the other.
+    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    const repo = await initRepo(store);
+    repoUrl = store.location;
+    writeTree(join(dir.path, 'lake'), { 'in/a.csv': 'a,1\n' });
+    writeTree(join(dir.path, 'lake2'), { 'in/x.csv': 'x,1\n' });
+    const group: Group = { name: 'local', sources: ['lake', 'lake2'].map((d) => ({ kind: 'path' as const, path: join(dir.path, d), prefixes: [''], exclude: [] })) };
+    const backupCatalog = Catalog.open(join(dir.path, 'backup.db'), repo.id);
+    await backupGroup({ repo, catalog: backupCatalog, policy: testPolicy(store.location, [group]), group });
+    backupCatalog.close();
+    laptop = join(dir.path, 'laptop.db');
+    const synced = await run(['catalog', 'sync', '--prefix', 's3://lake/', '--json']);
+    expect(synced.code, synced.stderr).toBe(0);
+    expect(summaryOf(synced)).toMatchObject({ scope: [{ bucket: 'lake', prefix: '' }] });
+  }, 120_000);
+  afterAll(() => dir.cleanup());
+
+  it('restore and drill of such a group are refused: the catalog knows only the buckets of its scope', async () => {
+    const message = /^lakeguard: (restore|drill): group "local" is not in the policy, so its buckets are known only to a whole catalog; this catalog holds only s3:\/\/lake\/ \(scoped\)\. Give --bucket/;
+    for (const cmd of ['restore', 'drill']) {
+      const target = join(dir.path, `${cmd}-target`);
+      const r = await run([cmd, '--group', 'local', '--to-dir', target]);
+      // Not a restore of lake alone, exit 0: lake2 is in the group's backups too.
+      expect(r.code, `${cmd}: ${r.stdout}${r.stderr}`).toBe(ExitCode.usage);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+      expect(existsSync(target)).toBe(false);
+    }
+    // diff refused it before too (as every bucket): now it says why.
+    const diff = await run(['diff', '1', '1', '--group', 'local']);
+    expect(diff.code).toBe(ExitCode.usage);
+    expect(diff.stderr).toMatch(/^lakeguard: diff: group "local" is not in the policy, so its buckets are known only to a whole catalog/);
+    // The bucket the scope holds is restored as a whole catalog would.
+    const target = join(dir.path, 'lake-target');
+    expect((await run(['restore', '--bucket', 'lake', '--to-dir', target, '--quiet'])).code).toBe(0);
+    expect(readFileSync(join(target, 'in/a.csv'), 'utf8')).toBe('a,1\n');
+  });
+
+  it('serve of such a group is refused before it listens', async () => {
+    const { createServer } = await import('node:net');
+    // A port in use: a serve that went on would fail to listen (exit 1), not hang.
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as { port: number }).port;
+      const r = await run(['serve', '--group', 'local', '--listen', `127.0.0.1:${port}`]);
+      expect(r.code, r.stderr).toBe(ExitCode.usage);
+      expect(r.stderr).toMatch(/^lakeguard: serve: group "local" is not in the policy, so its buckets are known only to a whole catalog; this catalog holds only s3:\/\/lake\/ \(scoped\)/);
+    } finally {
+      busy.close();
+    }
   });
 });

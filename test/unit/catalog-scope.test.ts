@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
-import { catalogScope, scopeOverlapsRange, type CatalogPrefix } from '../../src/catalog/scope.js';
+import { catalogScope, scopeCovers, scopeOverlapsRange, type CatalogPrefix } from '../../src/catalog/scope.js';
 import { importingRun, syncMarker } from '../../src/catalog/sync.js';
 import type { RecordedBlob } from '../../src/catalog/types.js';
 import { blobLocationOf } from '../../src/catalog/version-records.js';
@@ -159,6 +159,22 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
     expect(scopeOverlapsRange([{ bucket: 'lake', prefix: '' }], ['lake', 'q'], ['lake', 'r'])).toBe(true);
     expect(scopeOverlapsRange([{ bucket: 'lake', prefix: '' }], ['lakf', 'a'], ['lakf', 'b'])).toBe(false);
     expect(scopeOverlapsRange(null, ['x', 'y'], ['x', 'y'])).toBe(true);
+    // A bucket named like the start of another: `lake` is not `lake2`, either way round.
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: '' }], ['lake2', 'a'], ['lake2', 'z'])).toBe(false);
+    expect(scopeOverlapsRange([{ bucket: 'lake2', prefix: '' }], ['lake', 'a'], ['lake', 'z'])).toBe(false);
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: '' }], ['lake', 'z'], ['lake2', 'a'])).toBe(true);
+    expect(scopeCovers([{ bucket: 'lake', prefix: '' }], 'lake2', '')).toBe(false);
+    // Keys sorting between a prefix and its slash: `dt=01-old/` ('-' < '/') is not inside `dt=01/`.
+    expect(scopeOverlapsRange([dt(1)], ['lake', 'dt=01-old/a'], ['lake', 'dt=01-old/z'])).toBe(false);
+    expect(scopeOverlapsRange([dt(1)], ['lake', 'dt=00/a'], ['lake', 'dt=01-old/z'])).toBe(false);
+    expect(scopeOverlapsRange([dt(1)], ['lake', 'dt=01-old/a'], ['lake', 'dt=01/a'])).toBe(true);
+    // A prefix without its slash holds every key that starts with it; one equal to a key holds it.
+    expect(scopeCovers([{ bucket: 'lake', prefix: 'dt=0' }], 'lake', 'dt=0x')).toBe(true);
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: 'dt=01/a.csv' }], ['lake', 'dt=01/a.csv'], ['lake', 'dt=01/a.csv'])).toBe(true);
+    // Non-ASCII, in UTF-8 order (S3's): U+FFFF sorts before an astral character, U+D7FF before U+E000.
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: 'k\uffff' }], ['lake', 'k\u{10000}'], ['lake', 'k\u{10001}'])).toBe(false);
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: 'k\u{10000}' }], ['lake', 'k\uffff'], ['lake', 'k\u{10000}x'])).toBe(true);
+    expect(scopeOverlapsRange([{ bucket: 'lake', prefix: 'k\ud7ff' }], ['lake', 'k\ue000'], ['lake', 'k\ue001'])).toBe(false);
   });
 
   it('--prefix on a fresh catalog imports only that prefix, from the overlapping record blobs, reading no index file; restore is byte-identical', async () => {
@@ -223,6 +239,33 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
     expect(warnings).toEqual(['this catalog holds the whole repository already: --prefix changes nothing']);
   });
 
+  it('changing the scope is refused while another process has the catalog open: it would answer from an emptied catalog', async () => {
+    await syncCatalog({ repo, catalog: b, widen: [dt(2)] });
+    const held = versions(b);
+    // A `serve` (or a long restore) on the same file: another connection, open.
+    const reader = Catalog.open(join(dir.path, 'b.db'), repo.id);
+    try {
+      await expect(syncCatalog({ repo, catalog: b, widen: [dt(3)] })).rejects.toThrow(/^catalog .*b\.db is in use by another lakeguard process, and changing its scope empties it first$/);
+      // Nothing changed: the reader still answers from the scope it had.
+      expect(catalogScope(reader)).toEqual([dt(2)]);
+      expect(versions(reader)).toEqual(held);
+      // A plain sync (no scope change) goes on as always.
+      expect(await syncCatalog({ repo, catalog: b })).toMatchObject({ scopeChanged: false, damage: [] });
+    } finally {
+      reader.close();
+    }
+    expect(await syncCatalog({ repo, catalog: b, widen: [dt(3)] })).toMatchObject({ scopeChanged: true, damage: [] });
+    expect(versions(b)).toEqual(versions(a, [dt(2), dt(3)]));
+    // The file is shared again: another connection opens and writes it.
+    const after = Catalog.open(join(dir.path, 'b.db'), repo.id);
+    try {
+      expect(await syncCatalog({ repo, catalog: after })).toMatchObject({ damage: [] });
+      expect(versions(after)).toEqual(versions(b));
+    } finally {
+      after.close();
+    }
+  });
+
   it('a scoped sync killed half-way leaves the scope without a marker, and the next sync completes it', async () => {
     store.failPacks = true;
     await expect(syncCatalog({ repo, catalog: b, widen: [dt(2), dt(3)] })).rejects.toThrow(/ECONNRESET/);
@@ -257,6 +300,52 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
     const restored = await restore({ repo, catalog: b, scopes: [{ bucket: 'lake', prefix: 'dt=01/' }], cut: { runSeq: b.latestRun({ statuses: ['complete'] })!.seq }, target, bucketDirs: false, concurrency: 4 });
     expect(restored.failures).toEqual([]);
     for (const key of await keysOf(lake, 'dt=01/')) expect((await bytesOf(target, key)).equals(await bytesOf(lake, key))).toBe(true);
+  });
+
+  it('prunes that move blobs again between two syncs (the middle index files gone): incremental, fresh and widened scoped catalogs agree and restore', async () => {
+    await syncCatalog({ repo, catalog: b, widen: [dt(1)] });
+    // Where A locates the chunks of dt=01/big.bin (never rewritten), cycle after cycle.
+    const bigBlobs = sqlite(a)
+      .prepare(`SELECT hex(bl.hash) FROM objects o JOIN versions v ON v.object = o.id JOIN version_blobs vb ON vb.version = v.id JOIN blobs bl ON bl.id = vb.blob WHERE o.key = 'dt=01/big.bin'`)
+      .pluck()
+      .all() as string[];
+    expect(bigBlobs.length).toBeGreaterThan(1);
+    const packsOfBig = () => new Set(bigBlobs.map((h) => blobLocationOf(a, Buffer.from(h, 'hex'))![0]));
+    const seen = [packsOfBig()];
+    const damage: unknown[] = [];
+    const indexFiles: Set<string>[] = [];
+    for (let cycle = 1; cycle <= 4; cycle++) {
+      // A fifth of the partition rewritten (below the anomaly rules' threshold): keep_last 1 forgets the run before.
+      for (let i = cycle; i < 30; i += 5) await lake.put(`dt=01/part-${String(i).padStart(3, '0')}.json`, Buffer.from(JSON.stringify({ cycle, i })));
+      await backup(a);
+      expect((await forget(repo, a, policy, { dryRun: false })).forgotten.length).toBeGreaterThan(0);
+      expect((await prune({ repo, catalog: a, maxUnused: 0 })).damaged).toEqual([]);
+      seen.push(packsOfBig());
+      const names = new Set(await repo.listNames('index'));
+      indexFiles.push(names);
+      // Index files there after the first prune of a pair that the second deleted: B never reads them.
+      if (cycle % 2 === 0) expect([...indexFiles.at(-2)!].filter((n) => !names.has(n)).length).toBeGreaterThan(0);
+      if (cycle % 2 === 0) damage.push(...(await syncCatalog({ repo, catalog: b })).damage);
+    }
+    // The unchanged content moved at every prune: twice between B's syncs.
+    for (let i = 1; i < seen.length; i++) expect([...seen[i]!].some((p) => seen[i - 1]!.has(p))).toBe(false);
+    expect(damage).toEqual([]);
+    expect(versions(b)).toEqual(versions(a, [dt(1)]));
+    const fresh = Catalog.open(join(dir.path, 'fresh.db'), repo.id);
+    try {
+      expect((await syncCatalog({ repo, catalog: fresh, widen: [dt(1)] })).damage).toEqual([]);
+      expect(versions(fresh)).toEqual(versions(a, [dt(1)]));
+      for (const catalog of [b, fresh]) {
+        const target = new MemStore({ name: 'restored' });
+        const restored = await restore({ repo, catalog, scopes: [dt(1)], cut: { runSeq: catalog.latestRun({ statuses: ['complete'] })!.seq }, target, bucketDirs: false, concurrency: 2 });
+        expect(restored.failures).toEqual([]);
+        for (const key of await keysOf(lake, 'dt=01/')) expect((await bytesOf(target, key)).equals(await bytesOf(lake, key)), key).toBe(true);
+      }
+    } finally {
+      fresh.close();
+    }
+    expect((await syncCatalog({ repo, catalog: b, widen: [dt(3)] })).damage).toEqual([]);
+    expect(versions(b)).toEqual(versions(a, [dt(1), dt(3)]));
   });
 
   it('catalog sync through the CLI: --prefix with --all is bad usage (exit 2, one line); --json carries the scope', async () => {

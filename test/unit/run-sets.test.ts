@@ -112,9 +112,24 @@ describe('run sets: import', { timeout: 60_000 }, () => {
     await syncCatalog({ repo, catalog: host });
     expect(runSet(host, set)).toMatchObject({ status: 'complete', complete: 4 });
     expect(versionsPerKey(host).get('h/0.json')).toBe(1);
+    // Scoped catalogs (docs/catalog.md "Scoped catalogs") of the keys of indexes 1 and 2: one
+    // learns the attempt that sorts first after the other, one learns both at once.
+    const scope = [{ bucket: 'lake', prefix: 'h/' }, { bucket: 'lake', prefix: 'p/' }];
+    const early = open('scoped-early');
+    await syncCatalog({ repo, catalog: early, widen: scope });
 
     await shard(set, 1, planned + 5000, { id: `${time}-aaaaaa` });
     await syncCatalog({ repo, catalog: host });
+    await syncCatalog({ repo, catalog: early });
+    const late = open('scoped-late');
+    await syncCatalog({ repo, catalog: late, widen: scope });
+    const attempts = (cat: Catalog) => runSetsOf(cat).map((s) => ({ ...s, firstSeq: 0, lastSeq: 0, attempts: s.attempts.map((a) => `${a.index} ${a.run.id} ${a.counts} ${a.superseded}`).sort() }));
+    for (const cat of [early, late]) {
+      // The run set once, as on the whole catalog; its keys once each, none of the superseded attempt's.
+      expect(attempts(cat)).toEqual(attempts(host));
+      expect([...versionsPerKey(cat)]).toEqual([...versionsPerKey(host)].filter(([key]) => key.startsWith('h/') || key.startsWith('p/')));
+      expect(versionsPerKey(cat).size).toBe(10);
+    }
     const rebuilt = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'rebuilt.db') });
     expect(rebuilt.damage).toEqual([]);
     for (const cat of [host, open('rebuilt')]) {

@@ -324,6 +324,10 @@ describe('a scoped catalog', () => {
       await expect(client.send(new ListObjectsV2Command({ Bucket: 'lake' }))).rejects.toMatchObject({ name: 'AccessDenied', message: expect.stringContaining('holds only s3://lake/dir/') });
       await expect(client.send(new HeadObjectCommand({ Bucket: 'lake', Key: 'top' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
       await expect(client.send(new ListObjectVersionsCommand({ Bucket: 'lake', Prefix: 'di' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+      // A bucket not served: a scoped catalog knows only its scope's buckets, so it may well be
+      // in the repository: refused with the reason, never "NoSuchBucket".
+      await expect(client.send(new ListObjectsV2Command({ Bucket: 'nowhere', Prefix: 'dir/' }))).rejects.toMatchObject({ name: 'AccessDenied', message: expect.stringContaining('holds only s3://lake/dir/') });
+      await expect(client.send(new GetObjectCommand({ Bucket: 'nowhere', Key: 'dir/z' }))).rejects.toMatchObject({ name: 'AccessDenied' });
     } finally {
       client.destroy();
       await scoped.stop(1000);
