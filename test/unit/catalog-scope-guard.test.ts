@@ -25,6 +25,29 @@ import { FsStore } from '../../src/storage/fs-store.js';
 
 const REPO = 'd4'.repeat(16);
 
+
+/**
+ * The CLI through cli.ts's main() in this process (argument parsing, action wrapper, reporter and
+ * exit code as bin/lakeguard runs them), without starting node: the refusal tables below are
+ * dozens of commands. `env` is added to the environment for the call.
+ */
+async function inProcessCli(argv: string[], env: Record<string, string>): Promise<CliResult> {
+  const saved = { env: { ...process.env }, out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
+  let stdout = '';
+  let stderr = '';
+  Object.assign(process.env, env);
+  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  try {
+    const code = await main(['node', 'lakeguard', ...argv]);
+    return { code, stdout, stderr, messages: stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  } finally {
+    process.stdout.write = saved.out;
+    process.stderr.write = saved.err;
+    process.env = saved.env;
+  }
+}
+
 describe('the scope guard', () => {
   const scoped = (): Catalog => {
     const catalog = Catalog.open(':memory:', REPO);
@@ -110,27 +133,8 @@ describe('commands on a scoped catalog', { timeout: 180_000 }, () => {
   const runIds: string[] = [];
   const env = { LAKEGUARD_CACHE_DIR: '', TZ: 'UTC' };
   const cli = (args: string[]): Promise<CliResult> => runCli(['--policy', policy, '--catalog', catalogPath, ...args], env);
-  /**
-   * The same command through cli.ts's main() in this process (argument parsing, action wrapper,
-   * reporter and exit code as bin/lakeguard runs them), without starting node: the refusal
-   * table below is two dozen commands.
-   */
-  const inProcess = async (args: string[]): Promise<CliResult> => {
-    const saved = { env: { ...process.env }, out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-    let stdout = '';
-    let stderr = '';
-    Object.assign(process.env, env);
-    process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-    process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-    try {
-      const code = await main(['node', 'lakeguard', '--policy', policy, '--catalog', catalogPath, ...args]);
-      return { code, stdout, stderr, messages: stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) };
-    } finally {
-      process.stdout.write = saved.out;
-      process.stderr.write = saved.err;
-      process.env = saved.env;
-    }
-  };
+  /** The same command in this process (inProcessCli). */
+  const inProcess = (args: string[]): Promise<CliResult> => inProcessCli(['--policy', policy, '--catalog', catalogPath, ...args], env);
   const ok = (r: CliResult): CliResult => {
     expect(r.code, `exit ${r.code}\n${r.stdout}\n${r.stderr}`).toBe(0);
     return r;
@@ -323,23 +327,8 @@ describe('a scope of whole buckets, and a group the policy does not name', { tim
   let repoUrl: string;
   let laptop: string;
   const env = { LAKEGUARD_CACHE_DIR: '', TZ: 'UTC', LAKEGUARD_PASSWORD: 'test-password' };
-  /** The CLI in this process (as in the block above), on a laptop with only --repo: no policy names the group. */
-  const run = async (args: string[]): Promise<CliResult> => {
-    const saved = { env: { ...process.env }, out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-    let stdout = '';
-    let stderr = '';
-    Object.assign(process.env, env);
-    process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-    process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-    try {
-      const code = await main(['node', 'lakeguard', '--repo', repoUrl, '--catalog', laptop, ...args]);
-      return { code, stdout, stderr, messages: stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) };
-    } finally {
-      process.stdout.write = saved.out;
-      process.stderr.write = saved.err;
-      process.env = saved.env;
-    }
-  };
+  /** The CLI in this process (inProcessCli), on a laptop with only --repo: no policy names the group. */
+  const run = (args: string[]): Promise<CliResult> => inProcessCli(['--repo', repoUrl, '--catalog', laptop, ...args], env);
 
   beforeAll(async () => {
     dir = tempDir('scope-buckets');
