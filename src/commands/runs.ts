@@ -48,7 +48,7 @@ complete, missing, attempts}). \`runs show <run set id>\` lists its shards and t
           const mark = (r: RunRow | RunSet) => (isRunSet(r) ? runSetMark(r, runMark) : runMark(r.id));
           if (reporter.json) {
             for (const r of runs) {
-              if (isRunSet(r)) reporter.data(runSetMessage(r, mark(r)), '');
+              if (isRunSet(r)) reporter.data(runSetMessage(r, runMark), '');
               else reporter.data({ message_type: 'run', ...withIso(r, 'started', 'finished'), suspect: mark(r) === 'suspect', acknowledged: mark(r) === 'acknowledged' }, '');
             }
             for (const d of drills) reporter.data({ message_type: 'drill', ...drillJson(d) }, '');
@@ -115,7 +115,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
           if (listing !== null) requireWholeCatalog(ctx.catalog, `runs show ${listing}`, 'every version (and failure) the run recorded');
           // A run set's id (or a unique prefix no run's id has): its shards, as one run.
           const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
-          if (set !== undefined) return showRunSet(set, reporter, runSetMark(set, runMarks(ctx.catalog)), flags);
+          if (set !== undefined) return showRunSet(set, reporter, runMarks(ctx.catalog), flags);
           // --anomalies shows no keys line: skip counting them.
           const details = q.runShow(ref, flags.anomalies || scope !== null ? 0 : undefined);
           if (details === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });

@@ -104,4 +104,43 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     expect(dry.runs.filter((r: { runSet?: string }) => r.runSet === set).map((r: { shard: number }) => r.shard).sort()).toEqual([0, 1, 2, 3]);
     expect(dry.runs.find((r: { id: string }) => r.id === ordinary)).not.toHaveProperty('runSet');
   });
+
+  const suspectSet = newRunId(new Date(Date.now() - 30_000));
+  const ids: string[] = [];
+
+  it('a suspect run set names its suspect attempts: in the table, in JSON, in the --anomalies hint', async () => {
+    const verdict = { suspect: true, findings: [{ bucket: 'lake', partition: 'p/', rules: ['broken-formats' as const], reasons: ['3 of 3 new or changed objects do not have their extension\'s format'] }], partitions: [], flaggedObjects: 3 };
+    for (const index of [0, 1]) {
+      const objects = [{ bucket: 'lake', key: `${index === 0 ? 'c' : 'p'}/0.json`, body: `{"day":2,"shard":${index}}` }];
+      const range = (index === 0 ? { upTo: ['lake', 'g'] } : { after: ['lake', 'g'] }) as never;
+      const m = await writeShardAttempt(repo, { group: 'lake', set: suspectSet, name: 'day2', index, of: 2, range, started: Date.now() - 30_000 + index, objects, ...(index === 1 ? { anomalies: verdict } : {}) });
+      ids.push(m.id);
+    }
+    const show = ok(await cli(['runs', 'show', suspectSet])).stdout;
+    expect(show).toContain(`status    complete ! SUSPECT (shard attempt ${ids[1]} is suspect: \`lakeguard runs show ${ids[1]} --anomalies\`)`);
+    expect(show).toMatch(new RegExp(`^\\s*0\\s+${ids[0]}\\s+complete\\s+up to`, 'm'));
+    expect(show).toMatch(new RegExp(`^\\s*1\\s+${ids[1]}\\s+complete ! SUSPECT\\s+after`, 'm'));
+    const attemptsJson = (r: CliResult) => messagesOf(r, 'run').find((m) => m.id === suspectSet)!.shards.attempts.map((a: { id: string; suspect: boolean }) => [a.id, a.suspect]);
+    expect(attemptsJson(ok(await cli(['runs', '--json'])))).toEqual([[ids[0], false], [ids[1], true]]);
+    // The hint points at the attempt that has anomalies, not at the first (clean) one.
+    const refused = await cli(['runs', 'show', suspectSet, '--anomalies']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`\`lakeguard runs show ${ids[1]} --anomalies\``);
+    expect(refused.stderr).not.toContain(ids[0]);
+  });
+
+  it('`runs ack <run set id>` acknowledges its suspect attempts; a clean or acknowledged run set is refused', async () => {
+    // `runs` shows the run set's id: that is what a responder acknowledges.
+    const ack = ok(await cli(['runs', 'ack', suspectSet, '--note', 'rolled back', '--json']));
+    expect(summaryOf(ack)).toMatchObject({ runSet: suspectSet, acks: [{ runId: ids[1], shard: 1 }], note: 'rolled back' });
+    const after = messagesOf(ok(await cli(['runs', '--json'])), 'run').find((m) => m.id === suspectSet)!;
+    expect(after).toMatchObject({ suspect: false, acknowledged: true });
+    expect(ok(await cli(['runs'])).stdout.split('\n').find((l) => l.startsWith(suspectSet))).not.toContain('SUSPECT');
+    const again = await cli(['runs', 'ack', suspectSet]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`run set ${suspectSet} (day2) was already acknowledged`);
+    const clean = await cli(['runs', 'ack', set]);
+    expect(clean.code).toBe(2);
+    expect(clean.stderr).toContain(`run set ${set} (nightly) is not suspect`);
+  });
 });
