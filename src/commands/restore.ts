@@ -6,6 +6,8 @@ import { CatalogQueries } from '../catalog/queries.js';
 import type { RunRow } from '../catalog/types.js';
 import { OVERWRITE_POLICIES, restore, type OverwritePolicy, type RestoreSummary } from '../engine/restore.js';
 import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
+import { lastCleanRun, suspectRunsInState } from '../catalog/anomalies.js';
+import type { EventSink } from '../engine/events.js';
 import { forgottenGapAt } from '../catalog/forget.js';
 import { describeRunSetCut, describeTimeCut, parseAt, runOrRunSetCut } from '../catalog/instant.js';
 import { runSet, runSetCut } from '../catalog/run-sets.js';
@@ -89,6 +91,7 @@ export function register(program: Command): void {
           // Before the lock and the target: a refused restore writes nothing anywhere.
           requireInScope(ctx.catalog, 'restore', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
           if (flags.bucket !== undefined) requireBucket(new CatalogQueries(ctx.catalog), flags.bucket);
+          if (flags.versionId === undefined) warnSuspectState(ctx, cut, scopes, reporter.event);
           // Shared: prune (exclusive) must not delete packs this restore reads.
           lock = await lockForReading(ctx.repo, 'restore', flags.lock, reporter.event);
           const gap = 'time' in cut && flags.versionId === undefined ? forgottenGapAt(ctx.catalog, cut.time) : null;
@@ -352,4 +355,33 @@ function describe(s: RestoreSummary, label: string, where: string): string {
     );
   }
   return lines.join('\n');
+}
+
+/**
+ * A state that holds what an unacknowledged suspect run recorded in the selection is restored
+ * all the same (it may be what the person wants), but never silently: a warning names the run
+ * (its run set for a shard attempt), the partitions, and the last clean state to restore instead.
+ */
+function warnSuspectState(ctx: Opened, cut: StateCut, scopes: readonly Scope[], events: EventSink): void {
+  const found = suspectRunsInState(ctx.catalog, cut, scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
+  if (found.length === 0) return;
+  const units = new Map<string, { attempt: string; partitions: Set<string> }>();
+  for (const f of found) {
+    const id = f.run.shard === undefined ? `run ${f.run.id}` : `run set ${f.run.shard.set}`;
+    const unit = units.get(id) ?? { attempt: f.run.id, partitions: new Set<string>() };
+    for (const p of f.partitions) unit.partitions.add(`s3://${printable(p)}`);
+    units.set(id, unit);
+  }
+  const { lastClean, lastCleanSet } = lastCleanRun(ctx.catalog, [...new Set(found.map((f) => f.run.group))]);
+  const clean = lastCleanSet?.id ?? lastClean?.id;
+  for (const [what, u] of units) {
+    const parts = [...u.partitions];
+    events({
+      type: 'warning',
+      message:
+        `this state holds what ${what} recorded, and it is SUSPECT (not acknowledged) in ${parts.slice(0, 3).join(', ')}${parts.length > 3 ? ` and ${parts.length - 3} more` : ''}: ` +
+        `it may be damage (\`lakeguard runs show ${u.attempt} --anomalies\`)` +
+        (clean === undefined ? '' : `; the last clean state is ${lastCleanSet === undefined ? 'run' : 'run set'} ${clean} (\`--at ${clean}\`)`),
+    });
+  }
 }

@@ -11,6 +11,14 @@ import { messagesOf, runCli, summaryOf, type CliResult } from '../helpers/cli.js
 import { hashTree, initRepo, tempDir, writeTree } from '../helpers/fixtures.js';
 import { writeShardAttempt } from '../helpers/shards.js';
 
+/** The `warning` messages (stderr with --json) about a suspect state. */
+const suspectWarnings = (r: CliResult): string[] =>
+  r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { message_type: string; message: string })
+    .filter((m) => m.message_type === 'warning' && m.message.includes('SUSPECT'))
+    .map((m) => m.message);
 const RANGES = [{ upTo: ['lake', 'g'] }, { after: ['lake', 'g'], upTo: ['lake', 'n'] }, { after: ['lake', 'n'], upTo: ['lake', 't'] }, { after: ['lake', 't'] }];
 const PREFIX = ['c', 'h', 'p', 'w'];
 
@@ -129,6 +137,17 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     expect(refused.stderr).not.toContain(ids[0]);
   });
 
+  it('a restore of a state that holds a suspect run\'s flagged partition says so, and names the last clean state', async () => {
+    const warnings = (r: CliResult) => suspectWarnings(r);
+    const poisoned = ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json']));
+    expect(warnings(poisoned)).toEqual([
+      `this state holds what run set ${suspectSet} recorded, and it is SUSPECT (not acknowledged) in s3://lake/p/: it may be damage (\`lakeguard runs show ${ids[1]} --anomalies\`); the last clean state is run set ${set} (\`--at ${set}\`)`,
+    ]);
+    // The same state of a partition it did not flag, and the clean state itself: no warning.
+    expect(warnings(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'c/', '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))).toEqual([]);
+    expect(warnings(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--at', set, '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))).toEqual([]);
+  });
+
   it('`runs ack <run set id>` acknowledges its suspect attempts; a clean or acknowledged run set is refused', async () => {
     // `runs` shows the run set's id: that is what a responder acknowledges.
     const ack = ok(await cli(['runs', 'ack', suspectSet, '--note', 'rolled back', '--json']));
@@ -139,6 +158,9 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     const again = await cli(['runs', 'ack', suspectSet]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain(`run set ${suspectSet} (day2) was already acknowledged`);
+    // Acknowledged: a restore of it is no longer warned about.
+    const restored = ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json']));
+    expect(suspectWarnings(restored)).toEqual([]);
     const clean = await cli(['runs', 'ack', set]);
     expect(clean.code).toBe(2);
     expect(clean.stderr).toContain(`run set ${set} (nightly) is not suspect`);
