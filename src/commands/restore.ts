@@ -24,6 +24,7 @@ import { printable } from '../util/printable.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { action } from './action.js';
 import { requireGroupBucketsKnown, requireInScope } from './catalog-scope-guard.js';
+import { catalogScope } from '../catalog/scope.js';
 import { openAll, type Opened } from './context.js';
 import { requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
@@ -380,7 +381,7 @@ function warnSuspectState(ctx: Opened, cut: StateCut, scopes: readonly Scope[], 
       type: 'warning',
       message:
         `this state holds what ${what} recorded, and it is SUSPECT (not acknowledged) in ${parts.slice(0, 3).join(', ')}${parts.length > 3 ? ` and ${parts.length - 3} more` : ''}: ` +
-        `it may be damage (\`lakeguard runs show ${u.attempt} --anomalies\`)` +
+        `it may be damage (\`lakeguard runs show ${u.attempt} --anomalies\`${catalogScope(ctx.catalog) === null ? '' : ' on a whole catalog'})` +
         (clean === undefined ? '' : `; the last clean state is ${lastCleanSet === undefined ? 'run' : 'run set'} ${clean} (\`--at ${clean}\`)`),
     });
   }

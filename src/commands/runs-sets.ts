@@ -78,7 +78,7 @@ export function runSetStatus(set: RunSet, mark: Mark): string {
 }
 
 /** `runs show <run set id>`: the run set's summary, then one line per shard attempt and per missing index. */
-export function showRunSet(set: RunSet, reporter: Reporter, runMark: RunMark, flags: { versions?: boolean; failures?: boolean; csv?: boolean; anomalies?: boolean }): void {
+export function showRunSet(set: RunSet, reporter: Reporter, runMark: RunMark, flags: { versions?: boolean; failures?: boolean; csv?: boolean; anomalies?: boolean }, scoped = false): void {
   const mark = runSetMark(set, runMark);
   // The counting attempts a person has to look at (what makes the set suspect).
   const suspect = set.attempts.filter((a) => a.counts && runMark(a.run.id) === 'suspect').map((a) => a.run.id);
@@ -100,7 +100,7 @@ export function showRunSet(set: RunSet, reporter: Reporter, runMark: RunMark, fl
   const lines: [string, string][] = [
     ['run set', `${set.id} (${set.name}, ${plural(set.of, 'shard')})`],
     ['group', set.group],
-    ['status', `${set.status}${mark === 'suspect' ? ` ! SUSPECT (${suspectNote(suspect)})` : ''}: ${statusDetail(set)}`],
+    ['status', `${set.status}${mark === 'suspect' ? ` ! SUSPECT (${suspectNote(suspect, scoped)})` : ''}: ${statusDetail(set)}`],
     ['started', formatTimeMs(set.started)],
     ['finished', set.finished === null ? '-' : `${formatTimeMs(set.finished)} (${formatDuration(set.finished - set.started)})`],
   ];
@@ -119,10 +119,11 @@ export function showRunSet(set: RunSet, reporter: Reporter, runMark: RunMark, fl
   }
 }
 
-/** Which attempts make the set suspect, and the command that says why. */
-function suspectNote(ids: string[]): string {
-  if (ids.length === 1) return `shard attempt ${ids[0]} is suspect: \`lakeguard runs show ${ids[0]} --anomalies\``;
-  return `shard attempts ${ids.join(', ')} are suspect: \`lakeguard runs show <attempt id> --anomalies\` for each`;
+/** Which attempts make the set suspect, and the command that says why (which a scoped catalog refuses). */
+function suspectNote(ids: string[], scoped: boolean): string {
+  const where = scoped ? ' on a whole catalog' : '';
+  if (ids.length === 1) return `shard attempt ${ids[0]} is suspect: \`lakeguard runs show ${ids[0]} --anomalies\`${where}`;
+  return `shard attempts ${ids.join(', ')} are suspect: \`lakeguard runs show <attempt id> --anomalies\` for each${where}`;
 }
 
 function statusDetail(set: RunSet): string {

@@ -146,6 +146,12 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     // The same state of a partition it did not flag, and the clean state itself: no warning.
     expect(warnings(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'c/', '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))).toEqual([]);
     expect(warnings(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--at', set, '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))).toEqual([]);
+
+    // A responder's scoped catalog refuses --anomalies: the pointers say where it works.
+    const scoped = (args: string[]) => runCli(['--policy', policy, '--catalog', join(dir.path, 'scoped.db'), ...args], env);
+    ok(await scoped(['catalog', 'sync', '--prefix', 's3://lake/p/']));
+    expect(ok(await scoped(['runs', 'show', suspectSet])).stdout).toContain(`\`lakeguard runs show ${ids[1]} --anomalies\` on a whole catalog)`);
+    expect(suspectWarnings(ok(await scoped(['restore', '--bucket', 'lake', '--prefix', 'p/', '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))[0]).toContain(`(\`lakeguard runs show ${ids[1]} --anomalies\` on a whole catalog)`);
   });
 
   it('`runs ack <run set id>` acknowledges its suspect attempts; a clean or acknowledged run set is refused', async () => {
