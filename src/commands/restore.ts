@@ -25,6 +25,7 @@ import type { RepositoryLock } from '../repository/locks.js';
 import { action } from './action.js';
 import { requireGroupBucketsKnown, requireInScope } from './catalog-scope-guard.js';
 import { catalogScope } from '../catalog/scope.js';
+import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
 import { openAll, type Opened } from './context.js';
 import { requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
@@ -63,7 +64,7 @@ export function register(program: Command): void {
     .option('-k, --key <key>', 'only this key (with --bucket)')
     .option('--keys-from <file>', 'only the keys listed in this file, one per line: s3://bucket/key, or key with --bucket')
     .option('--version-id <id>', 'restore this exact S3 version (with --bucket and --key)')
-    .option('--at <time>', 'the state at this instant: ISO 8601 (local time unless it has an offset), a run id, or 2h / 3d / 1w ago')
+    .option('--at <time>', 'the state at this instant: ISO 8601 (local time unless it has an offset), a run id, 2h / 3d / 1w ago, or last-clean (as rollback takes it)')
     .option('-r, --run <id>', 'the state a run recorded (id, unique id prefix or number); default: the latest complete or partial run')
     .option('--to <url>', 'target s3://bucket/prefix/: each key goes to prefix/<key> (prefix/<bucket>/<key> for several buckets)')
     .option('--to-dir <dir>', 'target local directory: never writes outside it')
@@ -87,7 +88,7 @@ export function register(program: Command): void {
         const ctx = await openAll(cmd, { reporter });
         let lock: RepositoryLock | null = null;
         try {
-          const { cut, label, group } = pickCut(ctx, flags);
+          const { cut, label, group } = pickCut(ctx, flags, reporter.event);
           const scopes = scopesFor(ctx, flags, group);
           // Before the lock and the target: a refused restore writes nothing anywhere.
           requireInScope(ctx.catalog, 'restore', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
@@ -158,9 +159,15 @@ function requireGroup(ctx: Opened, group: string): void {
 }
 
 /** Which state: --version-id, --at, --run, or by default the latest complete or partial run. */
-export function pickCut(ctx: Opened, flags: RestoreFlags): { cut: StateCut; label: string; group: string | undefined } {
+export function pickCut(ctx: Opened, flags: RestoreFlags, events: EventSink = () => {}): { cut: StateCut; label: string; group: string | undefined } {
   if (flags.group !== undefined) requireGroup(ctx, flags.group);
   if (flags.versionId !== undefined) return { cut: { time: Date.now() }, label: `version ${flags.versionId}`, group: flags.group };
+  if (flags.at !== undefined && isLastClean(flags.at)) {
+    // As rollback takes it: the groups of --group, or those covering --bucket (all without either).
+    const last = resolveLastClean(ctx.catalog, flags.group !== undefined ? [flags.group] : groupsCovering(ctx.policy, flags.bucket), events, '--at');
+    const group = flags.group ?? last.clean.group;
+    return { cut: last.cut, label: `${'runSet' in last.cut && last.cut.runSet !== undefined ? describeRunSetCut(ctx.catalog, last.id) : last.what} (${lastCleanWhy(last)})`, group };
+  }
   if (flags.at !== undefined) {
     const cut = parseAt(flags.at, ctx.catalog);
     return { cut, label: describeCut(ctx, cut, flags.group), group: flags.group };

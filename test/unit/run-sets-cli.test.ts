@@ -147,6 +147,12 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     expect(warnings(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'c/', '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))).toEqual([]);
     expect(warnings(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--at', set, '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))).toEqual([]);
 
+    // last-clean, as rollback and diff take it, for restore and ls too; the suspect is named by its run set.
+    const lastClean = summaryOf(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--at', 'last-clean', '--to-dir', join(dir.path, 'clean'), '--json'])));
+    expect(lastClean.state).toMatch(new RegExp(`^run set ${set} \\(nightly, complete: 4 of 4 shards complete, finished .*\\) \\(the last clean run before the suspect run set ${suspectSet}\\)$`));
+    expect(readFileSync(join(dir.path, 'clean', 'p', '0.json'), 'utf8')).toBe('{"shard":2,"i":0}');
+    expect(ok(await cli(['ls', 's3://lake/p/', '--at', 'last-clean'])).stdout).toContain(`s3://lake/p/ at run set ${set} (nightly, complete`);
+
     // A responder's scoped catalog refuses --anomalies: the pointers say where it works.
     const scoped = (args: string[]) => runCli(['--policy', policy, '--catalog', join(dir.path, 'scoped.db'), ...args], env);
     ok(await scoped(['catalog', 'sync', '--prefix', 's3://lake/p/']));
