@@ -11,7 +11,7 @@ import { action } from './action.js';
 import { catalogScope, type CatalogPrefix } from '../catalog/scope.js';
 import { holdsOnly, requireWholeCatalog } from '../catalog/scope.js';
 import { openAll } from './context.js';
-import { csvRow, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
+import { csvRow, endQuietlyWhenStdoutCloses, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
 import type { Reporter } from './reporter.js';
 import { registerAck, runMarks, showAnomalies, verdictLines } from './runs-anomalies.js';
 import { isRunSet, runSetMark, runSetMessage, runSetStatus, runsAndRunSets, showRunSet } from './runs-sets.js';
@@ -39,6 +39,7 @@ complete, missing, attempts}). \`runs show <run set id>\` lists its shards and t
     .action(
       action(async ({ cmd, reporter }) => {
         const opts = cmd.opts<{ group?: string }>();
+        endQuietlyWhenStdoutCloses();
         const ctx = await openAll(cmd, { reporter });
         try {
           if (opts.group !== undefined) requireGroup(ctx.policy, ctx.catalog, opts.group);
@@ -105,6 +106,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
       action(async ({ cmd, reporter }, ref: string) => {
         const flags = cmd.opts<{ versions?: boolean; failures?: boolean; csv?: boolean; limit?: string; anomalies?: boolean }>();
         const max = limitOption(flags.limit) ?? Infinity;
+        endQuietlyWhenStdoutCloses();
         const ctx = await openAll(cmd, { reporter });
         try {
           const q = new CatalogQueries(ctx.catalog);

@@ -1,7 +1,9 @@
 // A run set as users meet it: `runs`, `runs show`, `ls --at`, `diff` and `restore` through the
 // real bin/lakeguard on a file:// repository, the shard attempts written as independent hosts
 // write them (test/helpers/shards.ts), next to an ordinary run whose output stays as it was.
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newRunId } from '../../src/engine/run-id.js';
@@ -19,6 +21,7 @@ const suspectWarnings = (r: CliResult): string[] =>
     .map((l) => JSON.parse(l) as { message_type: string; message: string })
     .filter((m) => m.message_type === 'warning' && m.message.includes('SUSPECT'))
     .map((m) => m.message);
+const BIN = fileURLToPath(new URL('../../bin/lakeguard', import.meta.url));
 const RANGES = [{ upTo: ['lake', 'g'] }, { after: ['lake', 'g'], upTo: ['lake', 'n'] }, { after: ['lake', 'n'], upTo: ['lake', 't'] }, { after: ['lake', 't'] }];
 const PREFIX = ['c', 'h', 'p', 'w'];
 
@@ -176,5 +179,21 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     const clean = await cli(['runs', 'ack', set]);
     expect(clean.code).toBe(2);
     expect(clean.stderr).toContain(`run set ${set} (nightly) is not suspect`);
+  });
+
+  it('`runs show <id> | head`: a reader that goes away ends it quietly, exit 0, no stack trace', async () => {
+    for (const args of [['runs', 'show', set], ['runs']]) {
+      // stdout's reader is gone before the command writes its first line: every write is EPIPE.
+      const child = spawn(process.execPath, [BIN, '--policy', policy, '--catalog', join(dir.path, 'catalog.db'), ...args], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const code = await new Promise<number | null>((done) => child.on('close', done));
+      expect(stderr, args.join(' ')).not.toContain('EPIPE');
+      expect(code, `${args.join(' ')}: ${stderr}`).toBe(0);
+    }
   });
 });
