@@ -144,7 +144,7 @@ let watchingStdout = false;
  * `lakeguard find '**' --json | head`: when the reader of stdout goes away, a query (read-only)
  * ends quietly, as `ls | head` does, instead of dying on EPIPE with a stack trace. Only the
  * query commands ask for it (their lists, `runs`, `runs show`): a backup must never stop because
- * its output is not read.
+ * its output is not read (main in src/cli.ts lets every other command carry on).
  */
 export function endQuietlyWhenStdoutCloses(): void {
   if (watchingStdout) return;

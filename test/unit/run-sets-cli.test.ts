@@ -2,7 +2,7 @@
 // real bin/lakeguard on a file:// repository, the shard attempts written as independent hosts
 // write them (test/helpers/shards.ts), next to an ordinary run whose output stays as it was.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -181,19 +181,32 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     expect(clean.stderr).toContain(`run set ${set} (nightly) is not suspect`);
   });
 
+  /** The CLI with stdout's reader gone before it writes its first line (`| head` at once): every write is EPIPE. */
+  const withoutReader = async (args: string[]): Promise<{ code: number | null; stderr: string }> => {
+    const child = spawn(process.execPath, [BIN, '--policy', policy, '--catalog', join(dir.path, 'catalog.db'), ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    return { code, stderr };
+  };
+
   it('`runs show <id> | head`: a reader that goes away ends it quietly, exit 0, no stack trace', async () => {
     for (const args of [['runs', 'show', set], ['runs']]) {
-      // stdout's reader is gone before the command writes its first line: every write is EPIPE.
-      const child = spawn(process.execPath, [BIN, '--policy', policy, '--catalog', join(dir.path, 'catalog.db'), ...args], {
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      child.stdout.destroy();
-      let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const code = await new Promise<number | null>((done) => child.on('close', done));
+      const { code, stderr } = await withoutReader(args);
       expect(stderr, args.join(' ')).not.toContain('EPIPE');
       expect(code, `${args.join(' ')}: ${stderr}`).toBe(0);
     }
+  });
+
+  it('`restore --dry-run --json | head`: the restore finishes and releases its lock', async () => {
+    const { code, stderr } = await withoutReader(['restore', '--bucket', 'lake', '--to-dir', join(dir.path, 'nobody-reads'), '--dry-run', '--json']);
+    expect(stderr).not.toContain('EPIPE');
+    expect(code, stderr).toBe(0);
+    const locks = join(dir.path, 'repo', 'locks');
+    expect(existsSync(locks) ? readdirSync(locks) : []).toEqual([]);
   });
 });
