@@ -342,6 +342,24 @@ function isCommandPath(path: string): path is CommandPath {
 
 export type { MainOptions, StoreRole } from './commands/main-options.js';
 
+let stdoutWatched = false;
+
+/**
+ * `lakeguard restore --dry-run --json | head`: once stdout's reader is gone, every write fails
+ * (EPIPE, then "stream destroyed"). Unhandled, that error killed the command wherever it was,
+ * without releasing its repository lock or finishing what it was writing. Output nobody reads
+ * is dropped and the command finishes as it would have; queries end at once instead, exit 0
+ * (endQuietlyWhenStdoutCloses in src/commands/query-common.ts).
+ */
+function carryOnWhenStdoutCloses(): void {
+  if (stdoutWatched) return;
+  stdoutWatched = true;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+    throw err;
+  });
+}
+
 /**
  * Runs the CLI on `argv` (as in process.argv: node, script, arguments) and resolves to the
  * process exit code. bin/lakeguard calls it without options; tests embed lakeguard through
@@ -349,6 +367,7 @@ export type { MainOptions, StoreRole } from './commands/main-options.js';
  */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   outcome.code = ExitCode.ok;
+  carryOnWhenStdoutCloses();
   try {
     await buildProgram(await commandModules(argv), argv, options).parseAsync(argv);
   } catch (err) {

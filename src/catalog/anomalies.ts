@@ -317,3 +317,42 @@ function longestPrefix(prefixes: readonly string[], key: string): string | undef
   for (const p of prefixes) if (key.startsWith(p) && (best === undefined || p.length > best.length)) best = p;
   return best;
 }
+
+/** A suspect run whose findings lie in a state a command is about to hand out (restore). */
+export interface SuspectInState {
+  run: RunRow;
+  /** Its flagged partitions that the selection reaches, as `bucket/partition`. */
+  partitions: string[];
+}
+
+/**
+ * The unacknowledged suspect runs whose recorded changes are part of state `cut` and whose
+ * flagged partitions overlap the selection (a bucket and a key prefix each; a partition below a
+ * prefix, or a prefix inside a partition). A run is part of the state when it is numbered at or
+ * before the cut's run, is one of a run set's attempts or numbered before them, or (a time cut)
+ * started before that time. Suspect runs are few: they are filtered here, not in SQL.
+ */
+export function suspectRunsInState(
+  catalog: Catalog,
+  cut: { runSeq: number; runSet?: { seqs: readonly number[] } } | { time: number },
+  selection: readonly { bucket: string; prefix: string }[],
+): SuspectInState[] {
+  const rows = sqlite(catalog)
+    .prepare(`SELECT r.id AS id, r.seq AS seq, r.started AS started, ra.findings AS findings FROM run_anomalies ra JOIN runs r ON r.seq = ra.run WHERE ra.suspect = 1 AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.run = r.id) ORDER BY r.seq`)
+    .all() as { id: string; seq: number; started: number; findings: string }[];
+  const inCut = (r: { seq: number; started: number }): boolean => {
+    if ('time' in cut) return r.started <= cut.time;
+    if (cut.runSet === undefined) return r.seq <= cut.runSeq;
+    return cut.runSet.seqs.includes(r.seq) || r.seq < Math.min(...cut.runSet.seqs);
+  };
+  const out: SuspectInState[] = [];
+  for (const r of rows) {
+    if (!inCut(r)) continue;
+    const partitions = (JSON.parse(r.findings) as PartitionFinding[])
+      .filter((f) => selection.some((s) => s.bucket === f.bucket && (f.partition.startsWith(s.prefix) || s.prefix.startsWith(f.partition))))
+      .map((f) => `${f.bucket}/${f.partition}`);
+    const run = catalog.findRun(r.id);
+    if (partitions.length > 0 && run !== undefined) out.push({ run, partitions });
+  }
+  return out;
+}

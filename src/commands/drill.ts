@@ -102,7 +102,7 @@ export async function drillFromFlags(
   run: { lock: RepositoryLock; events: EventSink; signal: AbortSignal },
 ): Promise<DrillReport> {
   const restoreFlags: RestoreFlags = { ...flags, lock: true };
-  const { cut, label, group } = pickCut(ctx, restoreFlags);
+  const { cut, label, group } = pickCut(ctx, restoreFlags, run.events);
   const scopes = scopesFor(ctx, restoreFlags, group, 'drill');
   requireInScope(ctx.catalog, 'drill', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
   const instant = 'time' in cut ? cut.time : Date.now();

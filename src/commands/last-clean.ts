@@ -40,6 +40,16 @@ export function resolveLastClean(catalog: Catalog, groups: readonly string[], ev
   return { clean, suspect, cut: runSetCut(catalog, set), id: set.id, started: set.started, what: `run set ${set.id}` };
 }
 
+/**
+ * Why this state: `the last clean run before the suspect run set <id>` (a shard attempt is named
+ * by its run set, the id `runs` shows), or `the newest complete run` when none is suspect.
+ */
+export function lastCleanWhy(last: LastClean): string {
+  if (last.suspect === undefined) return 'the newest complete run';
+  const suspect = last.suspect.shard === undefined ? `run ${last.suspect.id}` : `run set ${last.suspect.shard.set}`;
+  return `the last clean run before the suspect ${suspect}`;
+}
+
 /** The last clean state: a run's, or a complete run set's (never one shard attempt's alone). */
 export interface LastClean {
   /** The run, or for a run set the newest clean attempt. */

@@ -7,6 +7,7 @@ import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { requireInScope } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
+import { groupsCovering, isLastClean, resolveLastClean } from './last-clean.js';
 import { cutJson, instantOption, limitOption, ListPrinter, parseObjectUrl, plural, requireBucket, withIso } from './query-common.js';
 
 export function register(program: Command): void {
@@ -23,7 +24,7 @@ Entries are cut at the next '/' after the prefix, as \`aws s3 ls\` does: s3://b/
 inside logs/, s3://b/logs lists logs/ itself and keys such as logs.txt. A key is there when its
 newest version at the instant is not a delete marker. TIME is that version's time (for a
 prefix: the newest below it). Times: ISO 8601 (local time unless it has an offset), a run id /
-prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now.`,
+prefix / number, 90s / 15m / 2h / 3d / 1w ago, now, or last-clean (as rollback takes it).`,
     )
     .action(
       action(async ({ cmd, reporter }, url: string) => {
@@ -35,7 +36,8 @@ prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now.`,
           requireInScope(ctx.catalog, 'ls', [{ bucket, prefix }]);
           const q = new CatalogQueries(ctx.catalog);
           requireBucket(q, bucket);
-          const cut: StateCut | undefined = flags.at === undefined ? undefined : instantOption(flags.at, ctx.catalog, '--at');
+          const cut: StateCut | undefined =
+            flags.at === undefined ? undefined : isLastClean(flags.at) ? resolveLastClean(ctx.catalog, groupsCovering(ctx.policy, bucket), reporter.event, '--at').cut : instantOption(flags.at, ctx.catalog, '--at');
           const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);
           const printer = new ListPrinter<LsEntry>(
             reporter,

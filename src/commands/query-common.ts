@@ -143,9 +143,10 @@ let watchingStdout = false;
 /**
  * `lakeguard find '**' --json | head`: when the reader of stdout goes away, a query (read-only)
  * ends quietly, as `ls | head` does, instead of dying on EPIPE with a stack trace. Only the
- * query commands' lists ask for it: a backup must never stop because its output is not read.
+ * query commands ask for it (their lists, `runs`, `runs show`): a backup must never stop because
+ * its output is not read (main in src/cli.ts lets every other command carry on).
  */
-function endQuietlyWhenStdoutCloses(): void {
+export function endQuietlyWhenStdoutCloses(): void {
   if (watchingStdout) return;
   watchingStdout = true;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

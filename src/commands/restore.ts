@@ -6,6 +6,8 @@ import { CatalogQueries } from '../catalog/queries.js';
 import type { RunRow } from '../catalog/types.js';
 import { OVERWRITE_POLICIES, restore, type OverwritePolicy, type RestoreSummary } from '../engine/restore.js';
 import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
+import { lastCleanRun, suspectRunsInState } from '../catalog/anomalies.js';
+import type { EventSink } from '../engine/events.js';
 import { forgottenGapAt } from '../catalog/forget.js';
 import { describeRunSetCut, describeTimeCut, parseAt, runOrRunSetCut } from '../catalog/instant.js';
 import { runSet, runSetCut } from '../catalog/run-sets.js';
@@ -22,6 +24,8 @@ import { printable } from '../util/printable.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { action } from './action.js';
 import { requireGroupBucketsKnown, requireInScope } from './catalog-scope-guard.js';
+import { catalogScope } from '../catalog/scope.js';
+import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
 import { openAll, type Opened } from './context.js';
 import { requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
@@ -60,7 +64,7 @@ export function register(program: Command): void {
     .option('-k, --key <key>', 'only this key (with --bucket)')
     .option('--keys-from <file>', 'only the keys listed in this file, one per line: s3://bucket/key, or key with --bucket')
     .option('--version-id <id>', 'restore this exact S3 version (with --bucket and --key)')
-    .option('--at <time>', 'the state at this instant: ISO 8601 (local time unless it has an offset), a run id, or 2h / 3d / 1w ago')
+    .option('--at <time>', 'the state at this instant: ISO 8601 (local time unless it has an offset), a run id, 2h / 3d / 1w ago, or last-clean (as rollback takes it)')
     .option('-r, --run <id>', 'the state a run recorded (id, unique id prefix or number); default: the latest complete or partial run')
     .option('--to <url>', 'target s3://bucket/prefix/: each key goes to prefix/<key> (prefix/<bucket>/<key> for several buckets)')
     .option('--to-dir <dir>', 'target local directory: never writes outside it')
@@ -84,11 +88,12 @@ export function register(program: Command): void {
         const ctx = await openAll(cmd, { reporter });
         let lock: RepositoryLock | null = null;
         try {
-          const { cut, label, group } = pickCut(ctx, flags);
+          const { cut, label, group } = pickCut(ctx, flags, reporter.event);
           const scopes = scopesFor(ctx, flags, group);
           // Before the lock and the target: a refused restore writes nothing anywhere.
           requireInScope(ctx.catalog, 'restore', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
           if (flags.bucket !== undefined) requireBucket(new CatalogQueries(ctx.catalog), flags.bucket);
+          if (flags.versionId === undefined) warnSuspectState(ctx, cut, scopes, reporter.event);
           // Shared: prune (exclusive) must not delete packs this restore reads.
           lock = await lockForReading(ctx.repo, 'restore', flags.lock, reporter.event);
           const gap = 'time' in cut && flags.versionId === undefined ? forgottenGapAt(ctx.catalog, cut.time) : null;
@@ -154,9 +159,15 @@ function requireGroup(ctx: Opened, group: string): void {
 }
 
 /** Which state: --version-id, --at, --run, or by default the latest complete or partial run. */
-export function pickCut(ctx: Opened, flags: RestoreFlags): { cut: StateCut; label: string; group: string | undefined } {
+export function pickCut(ctx: Opened, flags: RestoreFlags, events: EventSink = () => {}): { cut: StateCut; label: string; group: string | undefined } {
   if (flags.group !== undefined) requireGroup(ctx, flags.group);
   if (flags.versionId !== undefined) return { cut: { time: Date.now() }, label: `version ${flags.versionId}`, group: flags.group };
+  if (flags.at !== undefined && isLastClean(flags.at)) {
+    // As rollback takes it: the groups of --group, or those covering --bucket (all without either).
+    const last = resolveLastClean(ctx.catalog, flags.group !== undefined ? [flags.group] : groupsCovering(ctx.policy, flags.bucket), events, '--at');
+    const group = flags.group ?? last.clean.group;
+    return { cut: last.cut, label: `${'runSet' in last.cut && last.cut.runSet !== undefined ? describeRunSetCut(ctx.catalog, last.id) : last.what} (${lastCleanWhy(last)})`, group };
+  }
   if (flags.at !== undefined) {
     const cut = parseAt(flags.at, ctx.catalog);
     return { cut, label: describeCut(ctx, cut, flags.group), group: flags.group };
@@ -352,4 +363,33 @@ function describe(s: RestoreSummary, label: string, where: string): string {
     );
   }
   return lines.join('\n');
+}
+
+/**
+ * A state that holds what an unacknowledged suspect run recorded in the selection is restored
+ * all the same (it may be what the person wants), but never silently: a warning names the run
+ * (its run set for a shard attempt), the partitions, and the last clean state to restore instead.
+ */
+function warnSuspectState(ctx: Opened, cut: StateCut, scopes: readonly Scope[], events: EventSink): void {
+  const found = suspectRunsInState(ctx.catalog, cut, scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
+  if (found.length === 0) return;
+  const units = new Map<string, { attempt: string; partitions: Set<string> }>();
+  for (const f of found) {
+    const id = f.run.shard === undefined ? `run ${f.run.id}` : `run set ${f.run.shard.set}`;
+    const unit = units.get(id) ?? { attempt: f.run.id, partitions: new Set<string>() };
+    for (const p of f.partitions) unit.partitions.add(`s3://${printable(p)}`);
+    units.set(id, unit);
+  }
+  const { lastClean, lastCleanSet } = lastCleanRun(ctx.catalog, [...new Set(found.map((f) => f.run.group))]);
+  const clean = lastCleanSet?.id ?? lastClean?.id;
+  for (const [what, u] of units) {
+    const parts = [...u.partitions];
+    events({
+      type: 'warning',
+      message:
+        `this state holds what ${what} recorded, and it is SUSPECT (not acknowledged) in ${parts.slice(0, 3).join(', ')}${parts.length > 3 ? ` and ${parts.length - 3} more` : ''}: ` +
+        `it may be damage (\`lakeguard runs show ${u.attempt} --anomalies\`${catalogScope(ctx.catalog) === null ? '' : ' on a whole catalog'})` +
+        (clean === undefined ? '' : `; the last clean state is ${lastCleanSet === undefined ? 'run' : 'run set'} ${clean} (\`--at ${clean}\`)`),
+    });
+  }
 }

@@ -14,7 +14,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
 import { requireInScope } from './catalog-scope-guard.js';
 import { openAll, type Opened } from './context.js';
-import { groupsCovering, isLastClean, resolveLastClean } from './last-clean.js';
+import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
 import { requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 import { keysFromFile } from './restore.js';
@@ -128,8 +128,7 @@ function rollbackInstant(ctx: Opened, at: string, source: Source, events: EventS
   if (isLastClean(at)) {
     const groups = groupsCovering(ctx.policy, sourceName(source));
     const last = resolveLastClean(ctx.catalog, groups, events, '--at');
-    const why = last.suspect === undefined ? 'the newest complete run' : `the last clean run before the suspect run ${last.suspect.id}`;
-    return { cut: last.cut, cutTime: last.started, label: `state ${last.what} recorded (${why})` };
+    return { cut: last.cut, cutTime: last.started, label: `state ${last.what} recorded (${lastCleanWhy(last)})` };
   }
   const cut = parseAt(at, ctx.catalog);
   if ('time' in cut) return { cut, cutTime: cut.time, label: describeTimeCut(ctx.catalog, cut.time) };

@@ -7,7 +7,9 @@ import type { Command } from 'commander';
 import { acksOfRun, flaggedObjects, partitionStatsOfRun, runVerdict, suspectRuns, type AckRow, type FlaggedObject } from '../catalog/anomalies.js';
 import type { PartitionFinding } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
 import type { RunRow } from '../catalog/types.js';
+import type { Repository } from '../repository/repository.js';
 import { acknowledgeRun } from '../engine/ack.js';
 import type { BackupSummary } from '../engine/events.js';
 import { UsageError } from '../errors.js';
@@ -179,7 +181,7 @@ export function registerAck(runs: Command): void {
   runs
     .command('ack')
     .description('acknowledge a suspect run: record in the repository that a person looked at it (it is no longer marked, and counts as clean)')
-    .argument('<id>', 'run id, unique id prefix or run number')
+    .argument('<id>', 'run id, unique id prefix or run number; a run set id acknowledges its suspect shard attempts')
     .option('--note <text>', 'why (kept with the acknowledgement, shown by `runs show`)')
     .exitOverride()
     .action(
@@ -187,9 +189,13 @@ export function registerAck(runs: Command): void {
         const opts = cmd.opts<{ note?: string }>();
         const ctx = await openAll(cmd, { reporter, writes: true });
         try {
+          const note = opts.note === undefined ? {} : { note: opts.note };
+          // A run set's id (what `runs` shows for a sharded backup): its suspect shard attempts.
+          const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
+          if (set !== undefined) return await ackRunSet(ctx.repo, ctx.catalog, set, note, reporter);
           const run = ctx.catalog.findRun(ref);
           if (run === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
-          const { ack } = await acknowledgeRun(ctx.repo, ctx.catalog, run, opts.note === undefined ? {} : { note: opts.note });
+          const { ack } = await acknowledgeRun(ctx.repo, ctx.catalog, run, note);
           reporter.summary(
             { runId: run.id, ack: ack.id, by: ack.by ?? null, host: ack.host, created: ack.created, note: ack.note ?? null },
             `acknowledged run ${run.id}${ack.by === undefined ? '' : ` as ${ack.by}`} (acks/${ack.id}); it is no longer marked suspect`,
@@ -199,4 +205,32 @@ export function registerAck(runs: Command): void {
         }
       }),
     );
+}
+
+/**
+ * `runs ack <run set id>`: a run set is suspect when one of its counting shard attempts is, so
+ * acknowledging it acknowledges each such attempt (one acks/ document per attempt, as `runs ack
+ * <attempt id>` writes). Refused when none is suspect.
+ */
+async function ackRunSet(repo: Repository, catalog: Catalog, set: RunSet, note: { note?: string }, reporter: Reporter): Promise<void> {
+  const mark = runMarks(catalog);
+  const counting = set.attempts.filter((a) => a.counts);
+  const suspect = counting.filter((a) => mark(a.run.id) === 'suspect');
+  if (suspect.length === 0) {
+    const acked = counting.some((a) => mark(a.run.id) === 'acknowledged');
+    throw new UsageError(`run set ${set.id} (${set.name}) ${acked ? 'was already acknowledged' : 'is not suspect; there is nothing to acknowledge'}`, {
+      hint: acked ? `see \`lakeguard runs show ${set.id}\`` : 'list suspect runs with `lakeguard runs`',
+    });
+  }
+  const done: { runId: string; shard: number; ack: string; by: string | null; host: string; created: string }[] = [];
+  for (const a of suspect) {
+    const { ack } = await acknowledgeRun(repo, catalog, a.run, note);
+    done.push({ runId: a.run.id, shard: a.index, ack: ack.id, by: ack.by ?? null, host: ack.host, created: ack.created });
+  }
+  const by = done[0]!.by;
+  reporter.summary(
+    { runSet: set.id, acks: done, note: note.note ?? null },
+    `acknowledged run set ${set.id} (${set.name}): its suspect ${done.length === 1 ? 'shard attempt' : 'shard attempts'} ` +
+      `${done.map((d) => `${d.runId} (shard ${d.shard}, acks/${d.ack})`).join(', ')}${by === null ? '' : ` as ${by}`}; it is no longer marked suspect`,
+  );
 }

@@ -13,6 +13,7 @@ import { plural, withIso } from './query-common.js';
 import type { Reporter } from './reporter.js';
 
 type Mark = 'suspect' | 'acknowledged' | null;
+type RunMark = (runId: string) => Mark;
 
 /** Ordinary runs and run sets of a group (all groups when absent), in run order. */
 export function runsAndRunSets(catalog: Catalog, group?: string): (RunRow | RunSet)[] {
@@ -31,13 +32,14 @@ function seqOf(r: RunRow | RunSet): number {
 }
 
 /** A run set is suspect when any of its counting shard attempts is (and not acknowledged). */
-export function runSetMark(set: RunSet, mark: (runId: string) => Mark): Mark {
+export function runSetMark(set: RunSet, mark: RunMark): Mark {
   const marks = set.attempts.filter((a) => a.counts).map((a) => mark(a.run.id));
   return marks.includes('suspect') ? 'suspect' : marks.includes('acknowledged') ? 'acknowledged' : null;
 }
 
-/** `runs --json`'s message for a run set: a run's fields, then `shards`. */
-export function runSetMessage(set: RunSet, mark: Mark): { message_type: 'run' } & Record<string, unknown> {
+/** `runs --json`'s message for a run set: a run's fields, then `shards` (each attempt with its own mark). */
+export function runSetMessage(set: RunSet, runMark: RunMark): { message_type: 'run' } & Record<string, unknown> {
+  const mark = runSetMark(set, runMark);
   return {
     message_type: 'run',
     ...withIso(
@@ -48,11 +50,11 @@ export function runSetMessage(set: RunSet, mark: Mark): { message_type: 'run' } 
     suspect: mark === 'suspect',
     acknowledged: mark === 'acknowledged',
     runSet: set.name,
-    shards: shardsJson(set),
+    shards: shardsJson(set, runMark),
   };
 }
 
-function shardsJson(set: RunSet): Record<string, unknown> {
+function shardsJson(set: RunSet, runMark: RunMark): Record<string, unknown> {
   return {
     of: set.of,
     complete: set.complete,
@@ -62,6 +64,8 @@ function shardsJson(set: RunSet): Record<string, unknown> {
       ...withIso({ id: a.run.id, seq: a.run.seq, status: a.run.status, host: a.run.host, started: a.run.started, finished: a.run.finished }, 'started', 'finished'),
       superseded: a.superseded,
       counts: a.counts,
+      suspect: runMark(a.run.id) === 'suspect',
+      acknowledged: runMark(a.run.id) === 'acknowledged',
       range: a.range,
       counters: a.run.counters,
     })),
@@ -74,16 +78,21 @@ export function runSetStatus(set: RunSet, mark: Mark): string {
 }
 
 /** `runs show <run set id>`: the run set's summary, then one line per shard attempt and per missing index. */
-export function showRunSet(set: RunSet, reporter: Reporter, mark: Mark, flags: { versions?: boolean; failures?: boolean; csv?: boolean; anomalies?: boolean }): void {
+export function showRunSet(set: RunSet, reporter: Reporter, runMark: RunMark, flags: { versions?: boolean; failures?: boolean; csv?: boolean; anomalies?: boolean }, scoped = false): void {
+  const mark = runSetMark(set, runMark);
+  // The counting attempts a person has to look at (what makes the set suspect).
+  const suspect = set.attempts.filter((a) => a.counts && runMark(a.run.id) === 'suspect').map((a) => a.run.id);
   const option = flags.versions ? '--versions' : flags.failures ? '--failures' : flags.csv ? '--csv' : flags.anomalies ? '--anomalies' : null;
   if (option !== null) {
-    const first = set.attempts.find((a) => a.counts)?.run.id ?? set.attempts[0]!.run.id;
+    // For --anomalies, the example is an attempt that has some: a clean one would say "not suspect".
+    const first = (option === '--anomalies' ? suspect[0] : undefined) ?? set.attempts.find((a) => a.counts)?.run.id ?? set.attempts[0]!.run.id;
+    const others = option === '--anomalies' && suspect.length > 1 ? `; suspect too: ${suspect.slice(1).join(', ')}` : '';
     throw new UsageError(`${set.id} is a run set of ${plural(set.attempts.length, 'shard attempt')}: ${option} lists what one attempt recorded`, {
-      hint: `give one attempt's id, e.g. \`lakeguard runs show ${first} ${option}\` (\`lakeguard runs show ${set.id}\` lists them)`,
+      hint: `give one attempt's id, e.g. \`lakeguard runs show ${first} ${option}\`${others} (\`lakeguard runs show ${set.id}\` lists them)`,
     });
   }
   if (reporter.json) {
-    const { message_type: _, ...fields } = runSetMessage(set, mark);
+    const { message_type: _, ...fields } = runSetMessage(set, runMark);
     reporter.summary(fields, '');
     return;
   }
@@ -91,7 +100,7 @@ export function showRunSet(set: RunSet, reporter: Reporter, mark: Mark, flags: {
   const lines: [string, string][] = [
     ['run set', `${set.id} (${set.name}, ${plural(set.of, 'shard')})`],
     ['group', set.group],
-    ['status', `${set.status}${mark === 'suspect' ? ' ! SUSPECT (a shard attempt is suspect: `runs show <attempt id> --anomalies`)' : ''}: ${statusDetail(set)}`],
+    ['status', `${set.status}${mark === 'suspect' ? ` ! SUSPECT (${suspectNote(suspect, scoped)})` : ''}: ${statusDetail(set)}`],
     ['started', formatTimeMs(set.started)],
     ['finished', set.finished === null ? '-' : `${formatTimeMs(set.finished)} (${formatDuration(set.finished - set.started)})`],
   ];
@@ -102,12 +111,19 @@ export function showRunSet(set: RunSet, reporter: Reporter, mark: Mark, flags: {
   for (let index = 0; index < set.of; index++) {
     const attempts = set.attempts.filter((a) => a.index === index);
     if (attempts.length === 0) rows.push([index, '-', 'missing', '-', '-', '-', '-', '-']);
-    for (const a of attempts) rows.push(attemptRow(a));
+    for (const a of attempts) rows.push(attemptRow(a, runMark(a.run.id)));
   }
   reporter.info(table(['SHARD', 'ATTEMPT', 'STATUS', 'RANGE', 'SEEN', 'NEW', 'FAILED', 'HOST'], rows));
   if (set.missing.length > 0) {
     reporter.info(`\nmissing: ${plural(set.missing.length, 'shard')} (${set.missing.join(', ')}) without a finished attempt; run them again with \`lakeguard backup --run-set ${set.name} --shards ${set.of} --shard I\` (or let the engine retry them)`);
   }
+}
+
+/** Which attempts make the set suspect, and the command that says why (which a scoped catalog refuses). */
+function suspectNote(ids: string[], scoped: boolean): string {
+  const where = scoped ? ' on a whole catalog' : '';
+  if (ids.length === 1) return `shard attempt ${ids[0]} is suspect: \`lakeguard runs show ${ids[0]} --anomalies\`${where}`;
+  return `shard attempts ${ids.join(', ')} are suspect: \`lakeguard runs show <attempt id> --anomalies\` for each${where}`;
 }
 
 function statusDetail(set: RunSet): string {
@@ -117,9 +133,9 @@ function statusDetail(set: RunSet): string {
   return done;
 }
 
-function attemptRow(a: ShardAttempt): (string | number)[] {
+function attemptRow(a: ShardAttempt, mark: Mark): (string | number)[] {
   const c = a.run.counters;
-  const status = a.superseded ? `${a.run.status} (superseded${a.counts ? '' : ', not imported'})` : a.run.status;
+  const status = `${a.run.status}${mark === 'suspect' ? ' ! SUSPECT' : ''}${a.superseded ? ` (superseded${a.counts ? '' : ', not imported'})` : ''}`;
   return [a.index, a.run.id, status, describeRange(a.range), c?.objectsSeen ?? 0, (c?.objectsNew ?? 0) + (c?.objectsChanged ?? 0), c?.objectsFailed ?? 0, a.run.host ?? '-'];
 }
 

@@ -11,7 +11,7 @@ import { action } from './action.js';
 import { catalogScope, type CatalogPrefix } from '../catalog/scope.js';
 import { holdsOnly, requireWholeCatalog } from '../catalog/scope.js';
 import { openAll } from './context.js';
-import { csvRow, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
+import { csvRow, endQuietlyWhenStdoutCloses, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
 import type { Reporter } from './reporter.js';
 import { registerAck, runMarks, showAnomalies, verdictLines } from './runs-anomalies.js';
 import { isRunSet, runSetMark, runSetMessage, runSetStatus, runsAndRunSets, showRunSet } from './runs-sets.js';
@@ -39,6 +39,7 @@ complete, missing, attempts}). \`runs show <run set id>\` lists its shards and t
     .action(
       action(async ({ cmd, reporter }) => {
         const opts = cmd.opts<{ group?: string }>();
+        endQuietlyWhenStdoutCloses();
         const ctx = await openAll(cmd, { reporter });
         try {
           if (opts.group !== undefined) requireGroup(ctx.policy, ctx.catalog, opts.group);
@@ -48,7 +49,7 @@ complete, missing, attempts}). \`runs show <run set id>\` lists its shards and t
           const mark = (r: RunRow | RunSet) => (isRunSet(r) ? runSetMark(r, runMark) : runMark(r.id));
           if (reporter.json) {
             for (const r of runs) {
-              if (isRunSet(r)) reporter.data(runSetMessage(r, mark(r)), '');
+              if (isRunSet(r)) reporter.data(runSetMessage(r, runMark), '');
               else reporter.data({ message_type: 'run', ...withIso(r, 'started', 'finished'), suspect: mark(r) === 'suspect', acknowledged: mark(r) === 'acknowledged' }, '');
             }
             for (const d of drills) reporter.data({ message_type: 'drill', ...drillJson(d) }, '');
@@ -105,6 +106,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
       action(async ({ cmd, reporter }, ref: string) => {
         const flags = cmd.opts<{ versions?: boolean; failures?: boolean; csv?: boolean; limit?: string; anomalies?: boolean }>();
         const max = limitOption(flags.limit) ?? Infinity;
+        endQuietlyWhenStdoutCloses();
         const ctx = await openAll(cmd, { reporter });
         try {
           const q = new CatalogQueries(ctx.catalog);
@@ -115,7 +117,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
           if (listing !== null) requireWholeCatalog(ctx.catalog, `runs show ${listing}`, 'every version (and failure) the run recorded');
           // A run set's id (or a unique prefix no run's id has): its shards, as one run.
           const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
-          if (set !== undefined) return showRunSet(set, reporter, runSetMark(set, runMarks(ctx.catalog)), flags);
+          if (set !== undefined) return showRunSet(set, reporter, runMarks(ctx.catalog), flags, scope !== null);
           // --anomalies shows no keys line: skip counting them.
           const details = q.runShow(ref, flags.anomalies || scope !== null ? 0 : undefined);
           if (details === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { recordRunShard } from '../../src/catalog/run-sets.js';
+import type { RunAnomalies } from '../../src/catalog/anomaly-types.js';
 import type { RunShard, RunStatus, ShardRange, VersionRecord } from '../../src/catalog/types.js';
 import { newRunId } from '../../src/engine/run-id.js';
 import { emptyCounters } from '../../src/engine/events.js';
@@ -34,6 +35,8 @@ export interface ShardAttemptSpec {
   id?: string;
   status?: RunStatus;
   objects: ShardObject[];
+  /** The attempt's anomaly verdict (recorded in its manifest, as a backup that judged its range would). */
+  anomalies?: RunAnomalies;
 }
 
 /** Writes one shard attempt (packs, index, manifest) and returns its manifest. */
@@ -76,7 +79,7 @@ export async function writeShardAttempt(repo: Repository, spec: ShardAttemptSpec
     catalog.transaction(() => catalog.insertVersions(seq, records));
     counters.durationMs = 1000;
     const run = catalog.listRuns()[0]!;
-    return await finalizeRun(repo, catalog, packer, run, spec.status ?? 'complete', counters);
+    return await finalizeRun(repo, catalog, packer, run, spec.status ?? 'complete', counters, undefined, spec.anomalies);
   } finally {
     catalog.close();
   }

@@ -1,7 +1,9 @@
 // A run set as users meet it: `runs`, `runs show`, `ls --at`, `diff` and `restore` through the
 // real bin/lakeguard on a file:// repository, the shard attempts written as independent hosts
 // write them (test/helpers/shards.ts), next to an ordinary run whose output stays as it was.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newRunId } from '../../src/engine/run-id.js';
@@ -11,6 +13,15 @@ import { messagesOf, runCli, summaryOf, type CliResult } from '../helpers/cli.js
 import { hashTree, initRepo, tempDir, writeTree } from '../helpers/fixtures.js';
 import { writeShardAttempt } from '../helpers/shards.js';
 
+/** The `warning` messages (stderr with --json) about a suspect state. */
+const suspectWarnings = (r: CliResult): string[] =>
+  r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { message_type: string; message: string })
+    .filter((m) => m.message_type === 'warning' && m.message.includes('SUSPECT'))
+    .map((m) => m.message);
+const BIN = fileURLToPath(new URL('../../bin/lakeguard', import.meta.url));
 const RANGES = [{ upTo: ['lake', 'g'] }, { after: ['lake', 'g'], upTo: ['lake', 'n'] }, { after: ['lake', 'n'], upTo: ['lake', 't'] }, { after: ['lake', 't'] }];
 const PREFIX = ['c', 'h', 'p', 'w'];
 
@@ -103,5 +114,99 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     const dry = summaryOf(ok(await cli(['forget', '--dry-run', '--json'])));
     expect(dry.runs.filter((r: { runSet?: string }) => r.runSet === set).map((r: { shard: number }) => r.shard).sort()).toEqual([0, 1, 2, 3]);
     expect(dry.runs.find((r: { id: string }) => r.id === ordinary)).not.toHaveProperty('runSet');
+  });
+
+  const suspectSet = newRunId(new Date(Date.now() - 30_000));
+  const ids: string[] = [];
+
+  it('a suspect run set names its suspect attempts: in the table, in JSON, in the --anomalies hint', async () => {
+    const verdict = { suspect: true, findings: [{ bucket: 'lake', partition: 'p/', rules: ['broken-formats' as const], reasons: ['3 of 3 new or changed objects do not have their extension\'s format'] }], partitions: [], flaggedObjects: 3 };
+    for (const index of [0, 1]) {
+      const objects = [{ bucket: 'lake', key: `${index === 0 ? 'c' : 'p'}/0.json`, body: `{"day":2,"shard":${index}}` }];
+      const range = (index === 0 ? { upTo: ['lake', 'g'] } : { after: ['lake', 'g'] }) as never;
+      const m = await writeShardAttempt(repo, { group: 'lake', set: suspectSet, name: 'day2', index, of: 2, range, started: Date.now() - 30_000 + index, objects, ...(index === 1 ? { anomalies: verdict } : {}) });
+      ids.push(m.id);
+    }
+    const show = ok(await cli(['runs', 'show', suspectSet])).stdout;
+    expect(show).toContain(`status    complete ! SUSPECT (shard attempt ${ids[1]} is suspect: \`lakeguard runs show ${ids[1]} --anomalies\`)`);
+    expect(show).toMatch(new RegExp(`^\\s*0\\s+${ids[0]}\\s+complete\\s+up to`, 'm'));
+    expect(show).toMatch(new RegExp(`^\\s*1\\s+${ids[1]}\\s+complete ! SUSPECT\\s+after`, 'm'));
+    const attemptsJson = (r: CliResult) => messagesOf(r, 'run').find((m) => m.id === suspectSet)!.shards.attempts.map((a: { id: string; suspect: boolean }) => [a.id, a.suspect]);
+    expect(attemptsJson(ok(await cli(['runs', '--json'])))).toEqual([[ids[0], false], [ids[1], true]]);
+    // The hint points at the attempt that has anomalies, not at the first (clean) one.
+    const refused = await cli(['runs', 'show', suspectSet, '--anomalies']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`\`lakeguard runs show ${ids[1]} --anomalies\``);
+    expect(refused.stderr).not.toContain(ids[0]);
+  });
+
+  it('a restore of a state that holds a suspect run\'s flagged partition says so, and names the last clean state', async () => {
+    const warnings = (r: CliResult) => suspectWarnings(r);
+    const poisoned = ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json']));
+    expect(warnings(poisoned)).toEqual([
+      `this state holds what run set ${suspectSet} recorded, and it is SUSPECT (not acknowledged) in s3://lake/p/: it may be damage (\`lakeguard runs show ${ids[1]} --anomalies\`); the last clean state is run set ${set} (\`--at ${set}\`)`,
+    ]);
+    // The same state of a partition it did not flag, and the clean state itself: no warning.
+    expect(warnings(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'c/', '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))).toEqual([]);
+    expect(warnings(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--at', set, '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))).toEqual([]);
+
+    // last-clean, as rollback and diff take it, for restore and ls too; the suspect is named by its run set.
+    const lastClean = summaryOf(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--at', 'last-clean', '--to-dir', join(dir.path, 'clean'), '--json'])));
+    expect(lastClean.state).toMatch(new RegExp(`^run set ${set} \\(nightly, complete: 4 of 4 shards complete, finished .*\\) \\(the last clean run before the suspect run set ${suspectSet}\\)$`));
+    expect(readFileSync(join(dir.path, 'clean', 'p', '0.json'), 'utf8')).toBe('{"shard":2,"i":0}');
+    expect(ok(await cli(['ls', 's3://lake/p/', '--at', 'last-clean'])).stdout).toContain(`s3://lake/p/ at run set ${set} (nightly, complete`);
+
+    // A responder's scoped catalog refuses --anomalies: the pointers say where it works.
+    const scoped = (args: string[]) => runCli(['--policy', policy, '--catalog', join(dir.path, 'scoped.db'), ...args], env);
+    ok(await scoped(['catalog', 'sync', '--prefix', 's3://lake/p/']));
+    expect(ok(await scoped(['runs', 'show', suspectSet])).stdout).toContain(`\`lakeguard runs show ${ids[1]} --anomalies\` on a whole catalog)`);
+    expect(suspectWarnings(ok(await scoped(['restore', '--bucket', 'lake', '--prefix', 'p/', '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))[0]).toContain(`(\`lakeguard runs show ${ids[1]} --anomalies\` on a whole catalog)`);
+  });
+
+  it('`runs ack <run set id>` acknowledges its suspect attempts; a clean or acknowledged run set is refused', async () => {
+    // `runs` shows the run set's id: that is what a responder acknowledges.
+    const ack = ok(await cli(['runs', 'ack', suspectSet, '--note', 'rolled back', '--json']));
+    expect(summaryOf(ack)).toMatchObject({ runSet: suspectSet, acks: [{ runId: ids[1], shard: 1 }], note: 'rolled back' });
+    const after = messagesOf(ok(await cli(['runs', '--json'])), 'run').find((m) => m.id === suspectSet)!;
+    expect(after).toMatchObject({ suspect: false, acknowledged: true });
+    expect(ok(await cli(['runs'])).stdout.split('\n').find((l) => l.startsWith(suspectSet))).not.toContain('SUSPECT');
+    const again = await cli(['runs', 'ack', suspectSet]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`run set ${suspectSet} (day2) was already acknowledged`);
+    // Acknowledged: a restore of it is no longer warned about.
+    const restored = ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json']));
+    expect(suspectWarnings(restored)).toEqual([]);
+    const clean = await cli(['runs', 'ack', set]);
+    expect(clean.code).toBe(2);
+    expect(clean.stderr).toContain(`run set ${set} (nightly) is not suspect`);
+  });
+
+  /** The CLI with stdout's reader gone before it writes its first line (`| head` at once): every write is EPIPE. */
+  const withoutReader = async (args: string[]): Promise<{ code: number | null; stderr: string }> => {
+    const child = spawn(process.execPath, [BIN, '--policy', policy, '--catalog', join(dir.path, 'catalog.db'), ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    return { code, stderr };
+  };
+
+  it('`runs show <id> | head`: a reader that goes away ends it quietly, exit 0, no stack trace', async () => {
+    for (const args of [['runs', 'show', set], ['runs']]) {
+      const { code, stderr } = await withoutReader(args);
+      expect(stderr, args.join(' ')).not.toContain('EPIPE');
+      expect(code, `${args.join(' ')}: ${stderr}`).toBe(0);
+    }
+  });
+
+  it('`restore --dry-run --json | head`: the restore finishes and releases its lock', async () => {
+    const { code, stderr } = await withoutReader(['restore', '--bucket', 'lake', '--to-dir', join(dir.path, 'nobody-reads'), '--dry-run', '--json']);
+    expect(stderr).not.toContain('EPIPE');
+    expect(code, stderr).toBe(0);
+    const locks = join(dir.path, 'repo', 'locks');
+    expect(existsSync(locks) ? readdirSync(locks) : []).toEqual([]);
   });
 });
