@@ -28,6 +28,12 @@ export interface AckDocument {
   /** Who acknowledged it (the operating-system user), when known. */
   by?: string;
   note?: string;
+  /**
+   * The run was an incident (it recorded damage), now dealt with: it is no longer marked, but
+   * its state is never `last-clean` and its statistics never become history. Absent: the
+   * flagged changes were expected (a false alarm), and the run counts as clean.
+   */
+  incident?: true;
 }
 
 /** An acknowledgement as the catalog holds it. */
@@ -39,6 +45,8 @@ export interface AckRow {
   created: number;
   by: string | null;
   note: string | null;
+  /** 1: acknowledged as an incident (AckDocument.incident). */
+  incident: 0 | 1;
 }
 
 /** A run's recorded verdict. */
@@ -54,6 +62,15 @@ export interface RunVerdict {
 /** SQL: run row `r` is suspect and no acknowledgement names it. */
 export function unacknowledgedSuspectSql(r: string): string {
   return `(EXISTS (SELECT 1 FROM run_anomalies ra WHERE ra.run = ${r}.seq AND ra.suspect = 1) AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.run = ${r}.id))`;
+}
+
+/**
+ * SQL: run row `r` is suspect and no acknowledgement took its changes as expected: it is not
+ * acknowledged, or acknowledged as an incident. Such a run's state is never clean, and its
+ * statistics never become a partition's history.
+ */
+export function notCleanSuspectSql(r: string): string {
+  return `(EXISTS (SELECT 1 FROM run_anomalies ra WHERE ra.run = ${r}.seq AND ra.suspect = 1) AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.run = ${r}.id AND a.incident = 0))`;
 }
 
 const STATS_COLUMNS = 'bucket, partition, run, before, added, changed, deleted, bytes_added, bytes_changed, bytes_deleted, changed_verified, signals';
@@ -111,8 +128,8 @@ export function partitionStatsOfRun(catalog: Catalog, runSeq: number): Partition
 }
 
 /**
- * A partition's statistics in its last runs that were neither suspect (unacknowledged) nor
- * failed, newest first: one seek of partition_stats' primary key per changed partition.
+ * A partition's statistics in its last runs that were neither suspect (unless acknowledged as
+ * expected changes) nor failed, newest first: one seek of partition_stats' primary key per changed partition.
  */
 export class CatalogAnomalyHistory implements AnomalyHistory {
   private readonly select;
@@ -120,7 +137,7 @@ export class CatalogAnomalyHistory implements AnomalyHistory {
   constructor(private readonly catalog: Catalog) {
     this.select = sqlite(catalog).prepare(
       `SELECT @bucket AS bucketName, ps.* FROM partition_stats ps JOIN runs r ON r.seq = ps.run
-       WHERE ps.bucket = @bucketId AND ps.partition = @partition AND r.status IN ('complete', 'partial', 'interrupted') AND NOT ${unacknowledgedSuspectSql('r')}
+       WHERE ps.bucket = @bucketId AND ps.partition = @partition AND r.status IN ('complete', 'partial', 'interrupted') AND NOT ${notCleanSuspectSql('r')}
        ORDER BY ps.run DESC LIMIT @limit`,
     );
   }
@@ -167,8 +184,8 @@ function toStats(r: StatsRow): PartitionStats {
 /** Records an acknowledgement (an ack document written here or read from the repository); idempotent. */
 export function insertAck(catalog: Catalog, doc: AckDocument): void {
   sqlite(catalog)
-    .prepare('INSERT OR IGNORE INTO acks (name, run, host, created, by, note) VALUES (?, ?, ?, ?, ?, ?)')
-    .run(doc.id, doc.run, doc.host, Date.parse(doc.created), doc.by ?? null, doc.note ?? null);
+    .prepare('INSERT OR IGNORE INTO acks (name, run, host, created, by, note, incident) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    .run(doc.id, doc.run, doc.host, Date.parse(doc.created), doc.by ?? null, doc.note ?? null, doc.incident === true ? 1 : 0);
 }
 
 /** Names of the ack documents this catalog has recorded. */
@@ -178,7 +195,7 @@ export function knownAcks(catalog: Catalog): Set<string> {
 
 /** Acknowledgements of a run, oldest first. */
 export function acksOfRun(catalog: Catalog, runId: string): AckRow[] {
-  return sqlite(catalog).prepare('SELECT name, run, host, created, by, note FROM acks WHERE run = ? ORDER BY created, name').all(runId) as AckRow[];
+  return sqlite(catalog).prepare('SELECT name, run, host, created, by, note, incident FROM acks WHERE run = ? ORDER BY created, name').all(runId) as AckRow[];
 }
 
 // ---- the last clean run ----------------------------------------------------------------------
@@ -188,24 +205,29 @@ export interface CleanState {
   /** The oldest unacknowledged suspect run of the groups; undefined when there is none. */
   suspect: RunRow | undefined;
   /**
-   * The newest complete run of the groups, not an unacknowledged suspect, started before
-   * `suspect` (any time when there is none); undefined when there is none. For a run set, one
-   * of its attempts (see `lastCleanSet`).
+   * The newest complete run of the groups, not suspect (unless acknowledged as expected
+   * changes: an incident's state is never clean), started before `suspect` (any time when there
+   * is none); undefined when there is none. For a run set, one of its attempts (see `lastCleanSet`).
    */
   lastClean: RunRow | undefined;
   /**
    * When the last clean run is a shard attempt: its run set, which is complete and has no
-   * unacknowledged suspect attempt (a run set is suspect when any of its shards is). Its state
+   * suspect attempt (unless acknowledged as expected changes) (a run set is suspect when any of its shards is). Its state
    * is the run set's cut, never the attempt's alone (that would miss the other shards' keys).
    */
   lastCleanSet?: RunSet;
+  /**
+   * The newest run acknowledged as an incident that started after `lastClean` (the reason a
+   * newer complete run is not the last clean one), when `suspect` is undefined.
+   */
+  incident?: RunRow;
 }
 
 /**
  * `last-clean` for the groups that cover a bucket (rollback `--at last-clean`) or for one group
  * (forget's `pre-anomaly` keep): indexed queries on runs. A shard attempt is a candidate only
- * as part of its run set: a set that is not complete, or that has an unacknowledged suspect
- * attempt, is skipped as a whole.
+ * as part of its run set: a set that is not complete, or that has a suspect attempt not
+ * acknowledged as expected changes, is skipped as a whole.
  */
 export function lastCleanRun(catalog: Catalog, groups: readonly string[]): CleanState {
   const db = sqlite(catalog);
@@ -222,26 +244,38 @@ export function lastCleanRun(catalog: Catalog, groups: readonly string[]): Clean
   const candidates = db
     .prepare(
       `SELECT r.id FROM runs r
-       WHERE r.grp IN (SELECT value FROM json_each(@groups)) AND r.status = 'complete' AND NOT ${unacknowledgedSuspectSql('r')}
+       WHERE r.grp IN (SELECT value FROM json_each(@groups)) AND r.status = 'complete' AND NOT ${notCleanSuspectSql('r')}
          AND (@before IS NULL OR r.started < @before)
        ORDER BY r.started DESC, r.seq DESC`,
     )
     .pluck()
     .iterate({ groups: json, before: suspect?.started ?? null }) as IterableIterator<string>;
-  const suspectRun = db.prepare(`SELECT 1 FROM runs r WHERE r.seq = ? AND ${unacknowledgedSuspectSql('r')}`).pluck();
+  const suspectRun = db.prepare(`SELECT 1 FROM runs r WHERE r.seq = ? AND ${notCleanSuspectSql('r')}`).pluck();
   const judged = new Set<string>();
   for (const id of candidates) {
     const run = catalog.findRun(id)!;
     const shard = shardOfRun(catalog, run.seq);
-    if (shard === undefined) return { suspect, lastClean: run };
+    if (shard === undefined) return withIncident({ suspect, lastClean: run });
     if (judged.has(shard.set)) continue;
     judged.add(shard.set);
     const set = runSet(catalog, shard.set);
     if (set === undefined || set.status !== 'complete') continue;
     if (set.attempts.some((a) => a.counts && suspectRun.get(a.run.seq) !== undefined)) continue;
-    return { suspect, lastClean: run, lastCleanSet: set };
+    return withIncident({ suspect, lastClean: run, lastCleanSet: set });
   }
   return { suspect, lastClean: undefined };
+
+  function withIncident(state: CleanState): CleanState {
+    if (state.suspect !== undefined || state.lastClean === undefined) return state;
+    const incident = db
+      .prepare(
+        `SELECT r.id FROM runs r WHERE r.grp IN (SELECT value FROM json_each(@groups)) AND r.started > @after AND ${notCleanSuspectSql('r')}
+         ORDER BY r.started DESC, r.seq DESC LIMIT 1`,
+      )
+      .pluck()
+      .get({ groups: json, after: state.lastClean.started }) as string | undefined;
+    return incident === undefined ? state : { ...state, incident: catalog.findRun(incident)! };
+  }
 }
 
 // ---- flagged objects of one run ------------------------------------------------------------------
@@ -326,7 +360,8 @@ export interface SuspectInState {
 }
 
 /**
- * The unacknowledged suspect runs whose recorded changes are part of state `cut` and whose
+ * The suspect runs (unacknowledged, or acknowledged as incidents: their state is still the
+ * damage) whose recorded changes are part of state `cut` and whose
  * flagged partitions overlap the selection (a bucket and a key prefix each; a partition below a
  * prefix, or a prefix inside a partition). A run is part of the state when it is numbered at or
  * before the cut's run, is one of a run set's attempts or numbered before them, or (a time cut)
@@ -338,7 +373,7 @@ export function suspectRunsInState(
   selection: readonly { bucket: string; prefix: string }[],
 ): SuspectInState[] {
   const rows = sqlite(catalog)
-    .prepare(`SELECT r.id AS id, r.seq AS seq, r.started AS started, ra.findings AS findings FROM run_anomalies ra JOIN runs r ON r.seq = ra.run WHERE ra.suspect = 1 AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.run = r.id) ORDER BY r.seq`)
+    .prepare(`SELECT r.id AS id, r.seq AS seq, r.started AS started, ra.findings AS findings FROM run_anomalies ra JOIN runs r ON r.seq = ra.run WHERE ${notCleanSuspectSql('r')} ORDER BY r.seq`)
     .all() as { id: string; seq: number; started: number; findings: string }[];
   const inCut = (r: { seq: number; started: number }): boolean => {
     if ('time' in cut) return r.started <= cut.time;

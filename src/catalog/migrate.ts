@@ -24,6 +24,9 @@ export function migrate(db: Database.Database): void {
   step(db, () => Number(storedSchema(db) ?? 4) < 4, () => migrateAnomalies(db));
   step(db, () => Number(storedSchema(db) ?? 5) < 5, () => migrateRunSets(db));
   step(db, () => Number(storedSchema(db) ?? 6) < 6, () => migrateDrills(db));
+  // Additive, without a schema version: an earlier lakeguard names its columns and reads such
+  // an acknowledgement as one of expected changes. Acks recorded before are of that kind.
+  step(db, () => !columns(db, 'acks').some((c) => c.name === 'incident'), () => db.exec('ALTER TABLE acks ADD COLUMN incident INTEGER NOT NULL DEFAULT 0'));
 }
 
 /**

@@ -15,6 +15,7 @@ import type BetterSqlite3 from 'better-sqlite3';
  * flagged versions have a row: a clean version costs nothing) and `acks`. Version 5 (issue 20)
  * adds `run_shards`: which runs are shard attempts of a run set (ordinary runs have no row).
  * Version 6 (issue 24) adds `drills`: restore drills recorded in the repository's drills/.
+ * `acks.incident` was added without a version (an additive column, see migrate.ts).
  */
 export const SCHEMA_VERSION = 6;
 
@@ -157,7 +158,9 @@ CREATE TABLE IF NOT EXISTS acks (
   created INTEGER NOT NULL,
   by TEXT,
   note TEXT
-) WITHOUT ROWID;
+, incident INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+-- acks.incident: 1 when acknowledged as an incident (runs ack --incident), not as expected changes.
+-- Written as ALTER TABLE ADD COLUMN leaves it in a migrated catalog, so both read the same.
 CREATE INDEX IF NOT EXISTS acks_by_run ON acks (run);
 -- Whatever removes a version or a run (forget, a discarded half-imported run) removes what
 -- anomaly detection recorded of it, so no path can leave rows behind.

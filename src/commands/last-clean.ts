@@ -1,8 +1,9 @@
 /**
  * `last-clean` as an instant, for every command a responder uses on the way back from an
  * incident (`rollback --at`, `diff <from> live`): the state recorded by the newest complete run,
- * neither failed nor an unacknowledged suspect, of the groups that cover the scope, started
- * before their oldest unacknowledged suspect run (src/catalog/anomalies.ts, lastCleanRun).
+ * neither failed nor suspect (unless acknowledged as expected changes), of the groups that cover
+ * the scope, started before their oldest unacknowledged suspect run (src/catalog/anomalies.ts,
+ * lastCleanRun).
  */
 import { lastCleanRun } from '../catalog/anomalies.js';
 import { runSetCut } from '../catalog/run-sets.js';
@@ -24,7 +25,7 @@ export function isLastClean(text: string): boolean {
  * there is no such run.
  */
 export function resolveLastClean(catalog: Catalog, groups: readonly string[], events: EventSink, option: string): LastClean {
-  const { suspect, lastClean: clean, lastCleanSet: set } = lastCleanRun(catalog, groups);
+  const { suspect, lastClean: clean, lastCleanSet: set, incident } = lastCleanRun(catalog, groups);
   if (clean === undefined) {
     throw new UsageError(
       suspect === undefined
@@ -33,11 +34,12 @@ export function resolveLastClean(catalog: Catalog, groups: readonly string[], ev
       { hint: 'list runs with `lakeguard runs` and give a run id or a time instead' },
     );
   }
-  if (suspect === undefined) {
+  if (suspect === undefined && incident === undefined) {
     events({ type: 'warning', message: `${option} last-clean: no unacknowledged suspect run of ${groups.join(', ')}: the newest complete run, ${set?.id ?? clean.id}, is the last clean one` });
   }
-  if (set === undefined) return { clean, suspect, cut: { runSeq: clean.seq }, id: clean.id, started: clean.started, what: `run ${clean.id}` };
-  return { clean, suspect, cut: runSetCut(catalog, set), id: set.id, started: set.started, what: `run set ${set.id}` };
+  const base = { clean, suspect, ...(incident === undefined ? {} : { incident }) };
+  if (set === undefined) return { ...base, cut: { runSeq: clean.seq }, id: clean.id, started: clean.started, what: `run ${clean.id}` };
+  return { ...base, cut: runSetCut(catalog, set), id: set.id, started: set.started, what: `run set ${set.id}` };
 }
 
 /**
@@ -45,9 +47,10 @@ export function resolveLastClean(catalog: Catalog, groups: readonly string[], ev
  * by its run set, the id `runs` shows), or `the newest complete run` when none is suspect.
  */
 export function lastCleanWhy(last: LastClean): string {
-  if (last.suspect === undefined) return 'the newest complete run';
-  const suspect = last.suspect.shard === undefined ? `run ${last.suspect.id}` : `run set ${last.suspect.shard.set}`;
-  return `the last clean run before the suspect ${suspect}`;
+  const name = (r: RunRow): string => (r.shard === undefined ? `run ${r.id}` : `run set ${r.shard.set}`);
+  if (last.suspect !== undefined) return `the last clean run before the suspect ${name(last.suspect)}`;
+  if (last.incident !== undefined) return `the last clean run before the ${name(last.incident)}, acknowledged as an incident`;
+  return 'the newest complete run';
 }
 
 /** The last clean state: a run's, or a complete run set's (never one shard attempt's alone). */
@@ -55,6 +58,8 @@ export interface LastClean {
   /** The run, or for a run set the newest clean attempt. */
   clean: RunRow;
   suspect: RunRow | undefined;
+  /** With no unacknowledged suspect: the newest run acknowledged as an incident after `clean`, if any. */
+  incident?: RunRow;
   cut: StateCut;
   /** The run's or the run set's id, and when it started. */
   id: string;

@@ -99,7 +99,7 @@ export function verdictLines(catalog: Catalog, run: RunRow, scoped = false): [st
 }
 
 function describeAck(a: AckRow): string {
-  return `acknowledged${a.by === null ? '' : ` by ${a.by}`} on ${a.host} at ${formatTimeMs(a.created)}${a.note === null ? '' : `: ${a.note}`}`;
+  return `acknowledged${a.incident === 1 ? ' as an incident' : ''}${a.by === null ? '' : ` by ${a.by}`} on ${a.host} at ${formatTimeMs(a.created)}${a.note === null ? '' : `: ${a.note}`}`;
 }
 
 /** `runs show <id> --anomalies [--json|--csv]`: the partition findings, then every flagged object. */
@@ -172,24 +172,27 @@ function findingsText(catalog: Catalog, run: RunRow): string {
     lines.push(`  s3://${printable(`${f.bucket}/${f.partition}`)}${counts}`);
     for (const reason of f.reasons) lines.push(`    ${printable(reason)}`);
   }
-  if (v.suspect && v.ack === null) lines.push(`next: \`${rollbackHint(v.findings)}\`${otherBuckets(v.findings)}, or \`lakeguard runs ack ${run.id}\` if these changes were expected`);
+  if (v.suspect && v.ack === null) {
+    lines.push(`next: \`${rollbackHint(v.findings)}\`${otherBuckets(v.findings)}, then \`lakeguard runs ack ${run.id} --incident\`; or \`lakeguard runs ack ${run.id}\` if these changes were expected`);
+  }
   return lines.join('\n') + '\n';
 }
 
-/** `runs ack <id> [--note TEXT]`. */
+/** `runs ack <id> [--note TEXT] [--incident]`. */
 export function registerAck(runs: Command): void {
   runs
     .command('ack')
     .description('acknowledge a suspect run: record in the repository that a person looked at it (it is no longer marked, and counts as clean)')
     .argument('<id>', 'run id, unique id prefix or run number; a run set id acknowledges its suspect shard attempts')
     .option('--note <text>', 'why (kept with the acknowledgement, shown by `runs show`)')
+    .option('--incident', 'the run recorded real damage, now dealt with: unmark it, but never take its state as last-clean or its changes as normal')
     .exitOverride()
     .action(
       action(async ({ cmd, reporter }, ref: string) => {
-        const opts = cmd.opts<{ note?: string }>();
+        const opts = cmd.opts<{ note?: string; incident?: boolean }>();
         const ctx = await openAll(cmd, { reporter, writes: true });
         try {
-          const note = opts.note === undefined ? {} : { note: opts.note };
+          const note = { ...(opts.note === undefined ? {} : { note: opts.note }), ...(opts.incident === true ? { incident: true } : {}) };
           // A run set's id (what `runs` shows for a sharded backup): its suspect shard attempts.
           const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
           if (set !== undefined) return await ackRunSet(ctx.repo, ctx.catalog, set, note, reporter);
@@ -197,8 +200,8 @@ export function registerAck(runs: Command): void {
           if (run === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
           const { ack } = await acknowledgeRun(ctx.repo, ctx.catalog, run, note);
           reporter.summary(
-            { runId: run.id, ack: ack.id, by: ack.by ?? null, host: ack.host, created: ack.created, note: ack.note ?? null },
-            `acknowledged run ${run.id}${ack.by === undefined ? '' : ` as ${ack.by}`} (acks/${ack.id}); it is no longer marked suspect`,
+            { runId: run.id, ack: ack.id, by: ack.by ?? null, host: ack.host, created: ack.created, note: ack.note ?? null, incident: ack.incident === true },
+            `acknowledged run ${run.id}${ack.incident === true ? ' as an incident' : ''}${ack.by === undefined ? '' : ` as ${ack.by}`} (acks/${ack.id}); ${ackEffect(ack.incident === true)}`,
           );
         } finally {
           ctx.close();
@@ -212,7 +215,7 @@ export function registerAck(runs: Command): void {
  * acknowledging it acknowledges each such attempt (one acks/ document per attempt, as `runs ack
  * <attempt id>` writes). Refused when none is suspect.
  */
-async function ackRunSet(repo: Repository, catalog: Catalog, set: RunSet, note: { note?: string }, reporter: Reporter): Promise<void> {
+async function ackRunSet(repo: Repository, catalog: Catalog, set: RunSet, note: { note?: string; incident?: boolean }, reporter: Reporter): Promise<void> {
   const mark = runMarks(catalog);
   const counting = set.attempts.filter((a) => a.counts);
   const suspect = counting.filter((a) => mark(a.run.id) === 'suspect');
@@ -229,8 +232,15 @@ async function ackRunSet(repo: Repository, catalog: Catalog, set: RunSet, note: 
   }
   const by = done[0]!.by;
   reporter.summary(
-    { runSet: set.id, acks: done, note: note.note ?? null },
-    `acknowledged run set ${set.id} (${set.name}): its suspect ${done.length === 1 ? 'shard attempt' : 'shard attempts'} ` +
-      `${done.map((d) => `${d.runId} (shard ${d.shard}, acks/${d.ack})`).join(', ')}${by === null ? '' : ` as ${by}`}; it is no longer marked suspect`,
+    { runSet: set.id, acks: done, note: note.note ?? null, incident: note.incident === true },
+    `acknowledged run set ${set.id} (${set.name})${note.incident === true ? ' as an incident' : ''}: its suspect ${done.length === 1 ? 'shard attempt' : 'shard attempts'} ` +
+      `${done.map((d) => `${d.runId} (shard ${d.shard}, acks/${d.ack})`).join(', ')}${by === null ? '' : ` as ${by}`}; ${ackEffect(note.incident === true)}`,
   );
+}
+
+/** What an acknowledgement changes, for `runs ack`'s summary line. */
+function ackEffect(incident: boolean): string {
+  return incident
+    ? 'it is no longer marked suspect; its state is never last-clean, and its changes never count as normal'
+    : 'it is no longer marked suspect, and counts as clean: its changes are taken as normal (use --incident for real damage)';
 }

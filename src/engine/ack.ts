@@ -21,7 +21,7 @@ export interface AckResult {
  * Writes the acknowledgement of a suspect run and records it in the catalog. Refuses (exit 2) a
  * run that is not suspect or is acknowledged already, naming who acknowledged it when.
  */
-export async function acknowledgeRun(repo: Repository, catalog: Catalog, run: RunRow, opts: { note?: string; by?: string } = {}): Promise<AckResult> {
+export async function acknowledgeRun(repo: Repository, catalog: Catalog, run: RunRow, opts: { note?: string; by?: string; incident?: boolean } = {}): Promise<AckResult> {
   const verdict = runVerdict(catalog, run.seq);
   if (verdict === undefined || !verdict.suspect) {
     throw new UsageError(`run ${run.id} is not suspect; there is nothing to acknowledge`, { hint: 'list suspect runs with `lakeguard runs`' });
@@ -48,6 +48,7 @@ export async function acknowledgeRun(repo: Repository, catalog: Catalog, run: Ru
       created: now.toISOString(),
       ...(by === undefined ? {} : { by }),
       ...(opts.note === undefined ? {} : { note: opts.note }),
+      ...(opts.incident === true ? { incident: true as const } : {}),
     };
     lock.throwIfLost();
     await repo.writeDocument('acks', ack.id, ack);

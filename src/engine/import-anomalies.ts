@@ -42,6 +42,7 @@ export function checkAck(doc: AckDocument, name: string, repo: Repository): AckD
   if (doc.id !== name) throw bad(`it names ${JSON.stringify(doc.id)}`);
   if (typeof doc.run !== 'string' || typeof doc.host !== 'string' || Number.isNaN(Date.parse(doc.created))) throw bad('run, host or created missing');
   if ((doc.by !== undefined && typeof doc.by !== 'string') || (doc.note !== undefined && typeof doc.note !== 'string')) throw bad('by or note is not text');
+  if (doc.incident !== undefined && doc.incident !== true) throw bad('incident is not true');
   return doc;
 }
 

@@ -123,6 +123,30 @@ describe('anomaly verdicts in the repository and the catalog', () => {
     await expect(acknowledgeRun(repo, a, a.findRun('20261201T020000Z-aaaaaa')!)).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/is not suspect/) });
   });
 
+  it('an incident acknowledged (--incident) is unmarked, but its state is never last-clean and its statistics never history', async () => {
+    const history = new CatalogAnomalyHistory(a);
+    const { ack } = await acknowledgeRun(repo, a, a.findRun('20261202T020000Z-bbbbbb')!, { note: 'ransomware, rolled back', incident: true });
+    expect(ack.incident).toBe(true);
+    expect(suspectRuns(a)).toEqual(new Map([['20261202T020000Z-bbbbbb', { acknowledged: true }]]));
+    expect(runVerdict(a, a.findRun('20261202T020000Z-bbbbbb')!.seq)?.ack).toMatchObject({ name: ack.id, incident: 1 });
+    // The thresholds stay where the clean runs put them: the same damage again is flagged again.
+    expect(history.partitionHistory('lake', P2, 5)).toEqual([CLEAN.partitions[1]]);
+    // Right after the rollback (no backup of the repaired lake yet), last-clean is still the run
+    // before the incident, not the incident's own state; and it says why.
+    let state = lastCleanRun(a, ['g']);
+    expect([state.suspect?.id, state.lastClean?.id, state.incident?.id]).toEqual([undefined, '20261201T020000Z-aaaaaa', '20261202T020000Z-bbbbbb']);
+    // The next clean run (the repaired lake) is the last clean one from then on.
+    await recordRun(repo, a, '20261203T020000Z-cccccc', 2, [version(`${P2}a.parquet`, 0)], { ...CLEAN, partitions: [] });
+    state = lastCleanRun(a, ['g']);
+    expect([state.suspect?.id, state.lastClean?.id, state.incident]).toEqual([undefined, '20261203T020000Z-cccccc', undefined]);
+    // Another host learns the kind from the acks/ document.
+    const c = Catalog.open(join(dir.path, 'c.db'), repo.id);
+    open.push(c);
+    await syncCatalog({ repo, catalog: c });
+    expect(lastCleanRun(c, ['g']).lastClean?.id).toBe('20261203T020000Z-cccccc');
+    expect(new CatalogAnomalyHistory(c).partitionHistory('lake', P2, 5)).toEqual(history.partitionHistory('lake', P2, 5));
+  });
+
   it('last-clean skips failed and suspect runs and never looks past the oldest unacknowledged suspect run', async () => {
     await recordRun(repo, a, '20261203T020000Z-cccccc', 2, [version(`${P1}c.parquet`, 2)], { ...CLEAN, partitions: [] });
     await recordRun(repo, a, '20261204T020000Z-dddddd', 3, [version(`${P1}d.parquet`, 3)], undefined, 'failed');
