@@ -274,6 +274,11 @@ export class Catalog {
     return this.stmts.hasBlob.get({ hash }) !== undefined;
   }
 
+  /** A blob's row id (for insertVersions' `blobRows`), or undefined when it is not catalogued. */
+  blobRowOf(hash: Buffer): number | undefined {
+    return this.stmts.blobRow.get({ hash }) as number | undefined;
+  }
+
   /** Where a blob is stored (its pack and range), or undefined when no catalogued pack holds it. */
   blobLocation(hash: Buffer): StoredBlob | undefined {
     return this.stmts.blobLocation.get({ hash }) as StoredBlob | undefined;
@@ -340,9 +345,10 @@ export class Catalog {
   /**
    * Inserts versions; a version whose S3 version id is already catalogued is skipped, unless the
    * record reinstates it (VersionRecord.reinstated; then only the same record again is skipped).
-   * Returns rows inserted.
+   * Returns rows inserted. `blobRows`: blob row ids (by hex id) the caller has looked up since
+   * the catalog last changed, so they are not looked up again (RecordWriter.knowsBlob).
    */
-  insertVersions(runSeq: number, records: readonly VersionRecord[]): number {
+  insertVersions(runSeq: number, records: readonly VersionRecord[], blobRows?: ReadonlyMap<string, number>): number {
     let inserted = 0;
     for (const r of records) {
       const objectId = (this.stmts.objectId.get(this.bucketId(r.bucket), r.key) as { id: number }).id;
@@ -350,7 +356,7 @@ export class Catalog {
         if (this.stmts.recordExists.get(objectId, r.versionId, r.validFrom, r.deleteMarker ? 1 : 0) !== undefined) continue;
       } else if (r.versionId !== null && this.isVersionKnown(objectId, r.versionId)) continue;
       const blobs = r.blobs.map((hex) => {
-        const blob = this.stmts.blobRow.get({ hash: Buffer.from(hex, 'hex') }) as number | undefined;
+        const blob = blobRows?.get(hex) ?? (this.stmts.blobRow.get({ hash: Buffer.from(hex, 'hex') }) as number | undefined);
         if (blob === undefined) throw new LakeguardError(`catalog: version ${r.bucket}/${r.key} refers to unknown blob ${hex}`);
         return blob;
       });

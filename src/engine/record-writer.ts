@@ -11,6 +11,11 @@ export class RecordWriter {
   private failures: FailureRecord[] = [];
   /** Blob locations from record lines (a scoped import), written with the versions that need them. */
   private located = new Map<string, RecordedBlob>();
+  /**
+   * Row ids of catalogued blobs the buffered versions use, found by knowsBlob: insertVersions
+   * does not look them up a second time. Nothing deletes a blob row while records are buffered.
+   */
+  private blobRows = new Map<string, number>();
   versionsWritten = 0;
 
   constructor(
@@ -35,7 +40,11 @@ export class RecordWriter {
 
   /** Whether the catalog locates this blob, or will at the next flush. */
   knowsBlob(hex: string): boolean {
-    return this.located.has(hex) || this.catalog.hasBlob(Buffer.from(hex, 'hex'));
+    if (this.located.has(hex) || this.blobRows.has(hex)) return true;
+    const row = this.catalog.blobRowOf(Buffer.from(hex, 'hex'));
+    if (row === undefined) return false;
+    this.blobRows.set(hex, row);
+    return true;
   }
 
   flush(): void {
@@ -43,12 +52,14 @@ export class RecordWriter {
     const versions = this.versions;
     const failures = this.failures;
     const located = this.located;
+    const blobRows = this.blobRows;
     this.versions = [];
     this.failures = [];
     this.located = new Map();
+    this.blobRows = new Map();
     this.catalog.transaction(() => {
       for (const [hex, loc] of located) insertLocated(this.catalog, hex, loc, BlobType.data);
-      this.versionsWritten += this.catalog.insertVersions(this.runSeq, versions);
+      this.versionsWritten += this.catalog.insertVersions(this.runSeq, versions, blobRows);
       this.catalog.insertFailures(this.runSeq, failures);
     });
   }
