@@ -39,6 +39,9 @@ export type { PackRecord, RememberedRepository, Scope, StateCut, StoredBlob, Tar
 
 type Row = Record<string, unknown>;
 
+/** A blob id in hex, as a record names it. */
+const HEX_ID = /^[0-9a-f]{64}$/;
+
 /**
  * The SQLite catalog: a cache of the repository (rebuildable from runs/ and index/) that
  * answers every query locally. All writes are batched in transactions by the callers.
@@ -190,6 +193,10 @@ export class Catalog {
            (SELECT valid_from FROM versions WHERE id = objects.latest) <= @validFrom)`,
       ),
       blobRow: db.prepare(`SELECT id FROM blobs b WHERE ${blobHashIs('b', '@hash')}`).pluck(),
+      // The blobs of a JSON array of hex ids: [index in the array, row id] of those catalogued.
+      blobRows: db
+        .prepare(`SELECT j.key, b.id FROM json_each(?) j JOIN blobs b ON ${blobHashIs('b', 'unhex(j.value)')}`)
+        .raw(),
       insertVersionBlob: db.prepare('INSERT INTO version_blobs (version, seq, blob) VALUES (?, ?, ?)'),
       insertSignals: db.prepare('INSERT OR REPLACE INTO version_signals (version, signals) VALUES (?, ?)'),
       insertPack: db.prepare('INSERT INTO packs (name, size, run) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size RETURNING id'),
@@ -275,9 +282,29 @@ export class Catalog {
     return this.stmts.hasBlob.get({ hash }) !== undefined;
   }
 
-  /** A blob's row id (for insertVersions' `blobRows`), or undefined when it is not catalogued. */
-  blobRowOf(hash: Buffer): number | undefined {
-    return this.stmts.blobRow.get({ hash }) as number | undefined;
+  /**
+   * The row ids of the catalogued blobs among `hexes` (hex ids), for insertVersions' `blobRows`:
+   * looked up a few thousand per query. Those absent are not in the map.
+   */
+  blobRowsOf(hexes: Iterable<string>): Map<string, number> {
+    const rows = new Map<string, number>();
+    let chunk: string[] = [];
+    const lookUp = (): void => {
+      for (const [i, id] of this.stmts.blobRows.all(JSON.stringify(chunk)) as [number, number][]) rows.set(chunk[i]!, id);
+      chunk = [];
+    };
+    for (const hex of hexes) {
+      if (HEX_ID.test(hex)) {
+        chunk.push(hex);
+        if (chunk.length >= 2000) lookUp();
+      } else {
+        // Not a well-formed id (a damaged record): looked up as Buffer.from reads it, as before.
+        const id = this.stmts.blobRow.get({ hash: Buffer.from(hex, 'hex') }) as number | undefined;
+        if (id !== undefined) rows.set(hex, id);
+      }
+    }
+    if (chunk.length > 0) lookUp();
+    return rows;
   }
 
   /** Where a blob is stored (its pack and range), or undefined when no catalogued pack holds it. */
@@ -346,8 +373,8 @@ export class Catalog {
   /**
    * Inserts versions; a version whose S3 version id is already catalogued is skipped, unless the
    * record reinstates it (VersionRecord.reinstated; then only the same record again is skipped).
-   * Returns rows inserted. `blobRows`: blob row ids (by hex id) the caller has looked up since
-   * the catalog last changed, so they are not looked up again (RecordWriter.knowsBlob).
+   * Returns rows inserted. `blobRows`: blob row ids (by hex id) the caller has looked up in this
+   * transaction (blobRowsOf), so they are not looked up one by one.
    */
   insertVersions(runSeq: number, records: readonly VersionRecord[], blobRows?: ReadonlyMap<string, number>): number {
     let inserted = 0;
