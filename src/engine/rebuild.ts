@@ -286,6 +286,13 @@ export async function applyForgets(
 
 // ---- index files ----------------------------------------------------------------------
 
+/**
+ * Index files read ahead of the one being imported: each is held whole, parsed (up to ~2 MB of
+ * text and several times that parsed), so this bounds the import's memory; importing one takes
+ * longer than reading the next, so more in flight would not make it faster.
+ */
+const INDEX_FILES_AHEAD = 3;
+
 export async function loadIndexes(
   repo: Repository,
   catalog: Catalog,
@@ -299,7 +306,7 @@ export async function loadIndexes(
   let done = 0;
   await inOrder(
     names,
-    concurrency,
+    Math.min(concurrency, INDEX_FILES_AHEAD),
     async (name) => {
       try {
         return checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);

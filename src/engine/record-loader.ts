@@ -61,7 +61,13 @@ export class RecordLoader {
         return;
       }
     }
-    const writer = new RecordWriter(this.catalog, seq);
+    // A version whose blob is in no index file is left out, and counted here.
+    const writer = new RecordWriter(this.catalog, seq, (version, blob) => {
+      this.report.missingCount++;
+      if (this.report.missing.length < MAX_LISTED) {
+        this.report.missing.push({ run: m.id, bucket: version.bucket, key: version.key, versionId: version.versionId ?? null, blob });
+      }
+    });
     const records = this.recordBlobsToRead(m);
     // Lines normally end within their blob, but the format only promises that the concatenation is NDJSON.
     let carry: Buffer | null = null;
@@ -171,14 +177,7 @@ export class RecordLoader {
           if (typeof hex === 'string') writer.locate(hex, locs[i]!);
         });
       }
-      const absent = version.blobs.find((hex) => typeof hex !== 'string' || !writer.knowsBlob(hex));
-      if (absent !== undefined) {
-        this.report.missingCount++;
-        if (this.report.missing.length < MAX_LISTED) {
-          this.report.missing.push({ run, bucket: version.bucket, key: version.key, versionId: version.versionId ?? null, blob: String(absent) });
-        }
-        return;
-      }
+      // Its blobs are looked up when the writer flushes: one in no index file makes it missing then.
       writer.addVersion(version);
     } else if (rec.t === 'f') {
       const { bucket, key, versionId, code, message } = rec as unknown as FailureRecord;

@@ -13,9 +13,16 @@ export class RecordWriter {
   private located = new Map<string, RecordedBlob>();
   versionsWritten = 0;
 
+  /**
+   * `onMissing`: versions are imported from records (catalog rebuild and sync), so one may refer
+   * to a blob the catalog does not locate (a damaged repository): at the flush, such a version is
+   * left out and handed to onMissing with the first such blob, in the order they were added.
+   * Without it, every blob must be catalogued (insertVersions throws otherwise).
+   */
   constructor(
     private readonly catalog: Catalog,
     private readonly runSeq: number,
+    private readonly onMissing?: (record: VersionRecord, blob: string) => void,
   ) {}
 
   addVersion(record: VersionRecord): void {
@@ -33,11 +40,6 @@ export class RecordWriter {
     if (!this.located.has(hex) && !this.catalog.hasBlob(Buffer.from(hex, 'hex'))) this.located.set(hex, loc);
   }
 
-  /** Whether the catalog locates this blob, or will at the next flush. */
-  knowsBlob(hex: string): boolean {
-    return this.located.has(hex) || this.catalog.hasBlob(Buffer.from(hex, 'hex'));
-  }
-
   flush(): void {
     if (this.versions.length === 0 && this.failures.length === 0 && this.located.size === 0) return;
     const versions = this.versions;
@@ -46,10 +48,25 @@ export class RecordWriter {
     this.versions = [];
     this.failures = [];
     this.located = new Map();
+    const missing: [VersionRecord, string][] = [];
     this.catalog.transaction(() => {
       for (const [hex, loc] of located) insertLocated(this.catalog, hex, loc, BlobType.data);
-      this.versionsWritten += this.catalog.insertVersions(this.runSeq, versions);
+      let withBlobs = versions;
+      let blobRows: ReadonlyMap<string, number> | undefined;
+      if (this.onMissing !== undefined) {
+        // The batch's blobs looked up together (one query per few thousand), not one by one.
+        const rows = this.catalog.blobRowsOf(new Set(versions.flatMap((v) => v.blobs.filter((hex) => typeof hex === 'string'))));
+        withBlobs = versions.filter((v) => {
+          // A record's blob ids are not checked when it is parsed: one that is not a string is missing too.
+          const absent: unknown = v.blobs.find((hex: unknown) => typeof hex !== 'string' || !rows.has(hex));
+          if (absent !== undefined) missing.push([v, String(absent)]);
+          return absent === undefined;
+        });
+        blobRows = rows;
+      }
+      this.versionsWritten += this.catalog.insertVersions(this.runSeq, withBlobs, blobRows);
       this.catalog.insertFailures(this.runSeq, failures);
     });
+    for (const [record, blob] of missing) this.onMissing?.(record, blob);
   }
 }
