@@ -357,11 +357,14 @@ export interface SuspectInState {
   run: RunRow;
   /** Its flagged partitions that the selection reaches, as `bucket/partition`. */
   partitions: string[];
+  /** Acknowledged as an incident (and no clean run in the state recorded the lake after it). */
+  incident: boolean;
 }
 
 /**
- * The suspect runs (unacknowledged, or acknowledged as incidents: their state is still the
- * damage) whose recorded changes are part of state `cut` and whose
+ * The suspect runs (unacknowledged, or acknowledged as incidents with no clean complete run of
+ * their group after them in the state: until then the state is still the damage) whose recorded
+ * changes are part of state `cut` and whose
  * flagged partitions overlap the selection (a bucket and a key prefix each; a partition below a
  * prefix, or a prefix inside a partition). A run is part of the state when it is numbered at or
  * before the cut's run, is one of a run set's attempts or numbered before them, or (a time cut)
@@ -372,9 +375,15 @@ export function suspectRunsInState(
   cut: { runSeq: number; runSet?: { seqs: readonly number[] } } | { time: number },
   selection: readonly { bucket: string; prefix: string }[],
 ): SuspectInState[] {
-  const rows = sqlite(catalog)
-    .prepare(`SELECT r.id AS id, r.seq AS seq, r.started AS started, ra.findings AS findings FROM run_anomalies ra JOIN runs r ON r.seq = ra.run WHERE ${notCleanSuspectSql('r')} ORDER BY r.seq`)
-    .all() as { id: string; seq: number; started: number; findings: string }[];
+  const db = sqlite(catalog);
+  const rows = db
+    .prepare(
+      `SELECT r.id AS id, r.seq AS seq, r.started AS started, r.grp AS grp, ra.findings AS findings, EXISTS (SELECT 1 FROM acks a WHERE a.run = r.id) AS acked
+       FROM run_anomalies ra JOIN runs r ON r.seq = ra.run WHERE ${notCleanSuspectSql('r')} ORDER BY r.seq`,
+    )
+    .all() as { id: string; seq: number; started: number; grp: string; findings: string; acked: 0 | 1 }[];
+  // Clean complete runs of a group that started after an incident: one of them in the state recorded the lake after it.
+  const cleanAfter = db.prepare(`SELECT r.seq AS seq, r.started AS started FROM runs r WHERE r.grp = ? AND r.status = 'complete' AND r.started > ? AND NOT ${notCleanSuspectSql('r')}`);
   const inCut = (r: { seq: number; started: number }): boolean => {
     if ('time' in cut) return r.started <= cut.time;
     if (cut.runSet === undefined) return r.seq <= cut.runSeq;
@@ -383,11 +392,13 @@ export function suspectRunsInState(
   const out: SuspectInState[] = [];
   for (const r of rows) {
     if (!inCut(r)) continue;
+    // An incident acknowledged as dealt with stops mattering once a clean run recorded what came after it.
+    if (r.acked === 1 && (cleanAfter.all(r.grp, r.started) as { seq: number; started: number }[]).some(inCut)) continue;
     const partitions = (JSON.parse(r.findings) as PartitionFinding[])
       .filter((f) => selection.some((s) => s.bucket === f.bucket && (f.partition.startsWith(s.prefix) || s.prefix.startsWith(f.partition))))
       .map((f) => `${f.bucket}/${f.partition}`);
     const run = catalog.findRun(r.id);
-    if (partitions.length > 0 && run !== undefined) out.push({ run, partitions });
+    if (partitions.length > 0 && run !== undefined) out.push({ run, partitions, incident: r.acked === 1 });
   }
   return out;
 }

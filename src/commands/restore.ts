@@ -373,10 +373,10 @@ function describe(s: RestoreSummary, label: string, where: string): string {
 function warnSuspectState(ctx: Opened, cut: StateCut, scopes: readonly Scope[], events: EventSink): void {
   const found = suspectRunsInState(ctx.catalog, cut, scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
   if (found.length === 0) return;
-  const units = new Map<string, { attempt: string; partitions: Set<string> }>();
+  const units = new Map<string, { attempt: string; partitions: Set<string>; incident: boolean }>();
   for (const f of found) {
     const id = f.run.shard === undefined ? `run ${f.run.id}` : `run set ${f.run.shard.set}`;
-    const unit = units.get(id) ?? { attempt: f.run.id, partitions: new Set<string>() };
+    const unit = units.get(id) ?? { attempt: f.run.id, partitions: new Set<string>(), incident: f.incident };
     for (const p of f.partitions) unit.partitions.add(`s3://${printable(p)}`);
     units.set(id, unit);
   }
@@ -387,7 +387,7 @@ function warnSuspectState(ctx: Opened, cut: StateCut, scopes: readonly Scope[], 
     events({
       type: 'warning',
       message:
-        `this state holds what ${what} recorded, and it is SUSPECT (not acknowledged) in ${parts.slice(0, 3).join(', ')}${parts.length > 3 ? ` and ${parts.length - 3} more` : ''}: ` +
+        `this state holds what ${what} recorded, and it is SUSPECT (${u.incident ? 'acknowledged as an incident, with no clean run after it' : 'not acknowledged'}) in ${parts.slice(0, 3).join(', ')}${parts.length > 3 ? ` and ${parts.length - 3} more` : ''}: ` +
         `it may be damage (\`lakeguard runs show ${u.attempt} --anomalies\`${catalogScope(ctx.catalog) === null ? '' : ' on a whole catalog'})` +
         (clean === undefined ? '' : `; the last clean state is ${lastCleanSet === undefined ? 'run' : 'run set'} ${clean} (\`--at ${clean}\`)`),
     });

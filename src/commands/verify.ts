@@ -45,7 +45,7 @@ const MAX_PRINTED = 20;
 
 function describe(r: VerifyReport): string {
   const lines = [
-    `checked config, ${r.keyFiles} key files, ${r.indexFiles} index files, ${r.manifests} run manifests, ${r.forgets} forget documents, ${r.acks} acknowledgements, ${r.runSets} run-set plans and ${r.packsChecked} packs; ` +
+    `checked config, ${r.keyFiles} key files, ${r.indexFiles} index files, ${r.manifests} run manifests, ${r.forgets} forget and prune documents, ${r.acks} acknowledgements, ${r.runSets} run-set plans and ${r.packsChecked} packs; ` +
       `read ${r.packsRead} packs (${formatBytes(r.bytesRead)}, ${r.blobsRead} blobs) in ${formatDuration(r.durationMs)}`,
   ];
   if (r.unreferencedPacks.count > 0) {

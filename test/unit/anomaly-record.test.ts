@@ -3,7 +3,7 @@
 // through sync and rebuild, on another one. Verdicts are built here: detection is tested on its own.
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CatalogAnomalyHistory, flaggedObjects, lastCleanRun, runVerdict, suspectRuns } from '../../src/catalog/anomalies.js';
+import { CatalogAnomalyHistory, flaggedObjects, lastCleanRun, runVerdict, suspectRuns, suspectRunsInState } from '../../src/catalog/anomalies.js';
 import type { PartitionStats, RunAnomalies } from '../../src/catalog/anomaly-types.js';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
@@ -135,10 +135,16 @@ describe('anomaly verdicts in the repository and the catalog', () => {
     // before the incident, not the incident's own state; and it says why.
     let state = lastCleanRun(a, ['g']);
     expect([state.suspect?.id, state.lastClean?.id, state.incident?.id]).toEqual([undefined, '20261201T020000Z-aaaaaa', '20261202T020000Z-bbbbbb']);
-    // The next clean run (the repaired lake) is the last clean one from then on.
+    // A restore of the newest state would hand out the damage: still said.
+    const newest = () => ({ runSeq: a.latestRun({ statuses: ['complete'] })!.seq });
+    const lake = [{ bucket: 'lake', prefix: '' }];
+    expect(suspectRunsInState(a, newest(), lake).map((f) => [f.run.id, f.incident])).toEqual([['20261202T020000Z-bbbbbb', true]]);
+    // The next clean run (the repaired lake) is the last clean one from then on, and the newest state is no longer the incident's.
     await recordRun(repo, a, '20261203T020000Z-cccccc', 2, [version(`${P2}a.parquet`, 0)], { ...CLEAN, partitions: [] });
     state = lastCleanRun(a, ['g']);
     expect([state.suspect?.id, state.lastClean?.id, state.incident]).toEqual([undefined, '20261203T020000Z-cccccc', undefined]);
+    expect(suspectRunsInState(a, newest(), lake)).toEqual([]);
+    expect(suspectRunsInState(a, { runSeq: a.findRun('20261202T020000Z-bbbbbb')!.seq }, lake)).toHaveLength(1);
     // Another host learns the kind from the acks/ document.
     const c = Catalog.open(join(dir.path, 'c.db'), repo.id);
     open.push(c);
