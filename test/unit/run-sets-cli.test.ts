@@ -149,6 +149,9 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     // The same state of a partition it did not flag, and the clean state itself: no warning.
     expect(warnings(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'c/', '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))).toEqual([]);
     expect(warnings(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--at', set, '--to-dir', join(dir.path, 'suspect'), '--dry-run', '--json'])))).toEqual([]);
+    // ls of the newest state (no --at) says the same; of the clean state, nothing.
+    expect(warnings(ok(await cli(['ls', 's3://lake/p/', '--json'])))).toEqual(warnings(poisoned));
+    expect(warnings(ok(await cli(['ls', 's3://lake/p/', '--at', set, '--json'])))).toEqual([]);
 
     // last-clean, as rollback and diff take it, for restore and ls too; the suspect is named by its run set.
     const lastClean = summaryOf(ok(await cli(['restore', '--bucket', 'lake', '--prefix', 'p/', '--at', 'last-clean', '--to-dir', join(dir.path, 'clean'), '--json'])));
