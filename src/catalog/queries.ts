@@ -392,6 +392,7 @@ export class CatalogQueries {
       failures: f.n - f.skipped,
       skipped: f.skipped,
       changes: v.n <= countKeysUpTo ? runChanges(this.db, run.seq) : null,
+      previousSeq: (this.db.prepare('SELECT max(seq) FROM runs WHERE seq < ?').pluck().get(run.seq) as number | null) ?? null,
     };
   }
 

@@ -169,6 +169,11 @@ export interface RunDetails {
    * the run recorded more versions than runShow counts.
    */
   changes: DiffSummary | null;
+  /**
+   * The number of the run before it in the catalog (null for the first): `diff <previousSeq>
+   * <seq>` is what it changed. Not `seq - 1`, which a forgotten run leaves without a run.
+   */
+  previousSeq: number | null;
 }
 export type FailureCursor = { rowid: number };
 

@@ -222,8 +222,8 @@ function showScoped(d: RunDetails, scope: readonly CatalogPrefix[], verdict: [st
   // The way to the run's versions inside the scope (its first prefix, as an example).
   const { bucket, prefix } = scope[0]!;
   const inside =
-    d.run.seq > 1
-      ? `\`lakeguard diff ${d.run.seq - 1} ${d.run.seq} --bucket ${bucket}${prefix === '' ? '' : ` --prefix ${prefix}`} --details\` lists what it changed inside it`
+    d.previousSeq !== null
+      ? `\`lakeguard diff ${d.previousSeq} ${d.run.seq} --bucket ${bucket}${prefix === '' ? '' : ` --prefix ${prefix}`} --details\` lists what it changed inside it`
       : `\`lakeguard ls s3://${bucket}/${prefix} --at ${d.run.id}\` shows what it recorded inside it`;
   lines.push(['versions', printable(`not known here: ${holdsOnly(scope)}; ${inside}`)]);
   lines.splice(3, 0, ...verdict);
@@ -280,7 +280,7 @@ function describe(d: RunDetails, listingFailures: boolean, verdict: [string, str
   const r = d.run;
   const lines = headLines(d);
   const k = d.changes;
-  const asDiff = r.seq > 1 ? `\`lakeguard diff ${r.seq - 1} ${r.seq}\`` : '';
+  const asDiff = d.previousSeq !== null ? `\`lakeguard diff ${d.previousSeq} ${r.seq}\`` : '';
   lines.push([
     'keys',
     k === null

@@ -293,6 +293,15 @@ describe('runShow and failures', () => {
     expect(q.runShow(String(runs.r2))!.changes).toEqual({ ...q.diffSummary({ runSeq: runs.r1 }, { runSeq: runs.r2 }), buckets: [] });
   });
 
+  it('names the run before it in the catalog for `diff`, also when a forgotten run left a gap', () => {
+    expect(q.runShow(String(runs.r3))!.previousSeq).toBe(runs.r2);
+    expect(q.runShow(String(runs.r1))!.previousSeq).toBeNull();
+    // What forget does to a run of the catalog: its rows go (run 3's changes are then counted against run 1).
+    for (const table of ['versions', 'failures']) sqlite(cat).prepare(`DELETE FROM ${table} WHERE run = ?`).run(runs.r2);
+    sqlite(cat).prepare('DELETE FROM runs WHERE seq = ?').run(runs.r2);
+    expect(q.runShow(String(runs.r3))!.previousSeq).toBe(runs.r1);
+  });
+
   it('lists the versions a run recorded with what each did to its key, paged', () => {
     const versions = collect((p) => q.runVersions(runs.r3, p), 1);
     expect(versions.map((v) => `${v.change} ${v.key} ${v.versionId}`)).toEqual(['changed a/1.csv 1-c', 'deleted a/1.csv 1-dm', 'added a/2.csv 2-b', 'added d.bin d-a']);
