@@ -9,11 +9,11 @@
  * sync.ts, forget.ts, lock-dates.ts, cost-usage.ts, instant.ts and queries.ts (the query commands).
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LakeguardError } from '../errors.js';
 import { encodeEtag, encodeLastModified, encodeStorageClass } from './codec.js';
 import { corruptCatalogError, isCorruptDatabase, noteCatalogOpened } from './corrupt.js';
+import { makeDirectory } from '../util/make-directory.js';
 import { attachConnection, sqliteDatabase } from './connection.js';
 import { migrate } from './migrate.js';
 import { PresentPacks, type PackCheckResult } from './present-packs.js';
@@ -62,9 +62,11 @@ export class Catalog {
   }
 
   static open(path: string, repositoryId: string): Catalog {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     let db: BetterSqlite3.Database | undefined;
     try {
+      // Inside the try: a directory it cannot create (read-only, not writable, a file in the
+      // way) is the same one-line error with a hint as a file it cannot open.
+      if (path !== ':memory:') makeDirectory(dirname(path));
       db = new (sqliteDatabase())(path);
       // First: a connection closing (its checkpoint) locks the file for a moment, and the
       // journal_mode pragma would fail at once with "database is locked" without a timeout.

@@ -7,6 +7,7 @@ import { Notifier, runNoticeOf } from '../report/notify.js';
 import type { Group } from '../policy/types.js';
 import type { RunMetricInput } from '../report/metrics.js';
 import { defaultEncodeThreads } from '../repository/encode-pool.js';
+import { encodeWorkerScript } from '../repository/encode-worker-path.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
@@ -32,6 +33,11 @@ export function register(program: Command): void {
         const shard = shardIdentity(opts, process.env);
         const encodeThreads = threadsSetting(process.env);
         const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
+        // The single-file binary has no worker script: it encodes in the main thread whatever
+        // LAKEGUARD_THREADS says, and says so rather than ignoring the setting without a word.
+        if (encodeThreads !== undefined && encodeThreads > 1 && !opts.dryRun && encodeWorkerScript() === null) {
+          reporter.event({ type: 'warning', message: `LAKEGUARD_THREADS=${process.env.LAKEGUARD_THREADS?.trim()} has no effect: there is no encode worker script beside this program (the single-file binary has none), so this backup encodes in the main thread` });
+        }
         let lock: RepositoryLock | undefined;
         // Dry runs tell nobody: no run happens.
         const notifier = new Notifier(opts.dryRun ? undefined : ctx.policy.notify, { warn: (message) => reporter.warnAlways(message) });

@@ -1,16 +1,16 @@
-import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import type { PackRecord } from '../catalog/catalog.js';
 import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
 import { isPruneDocument, markDocumentApplied, relocatePacks, type PruneDocument } from '../catalog/sync.js';
 import { claimTarget, install, moveAside, putBeside, rebuildTempPath, removeDatabaseFiles, removeLeftovers } from '../catalog/rebuild-files.js';
-import { IntegrityError, InterruptedError, errorMessage, isNotFound } from '../errors.js';
+import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import { acquireForReading } from '../repository/locks.js';
 import { blobFlags, type BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { inOrder } from '../util/in-order.js';
+import { makeDirectory } from '../util/make-directory.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument } from './finalize.js';
 import { loadDrills } from './drill.js';
@@ -109,7 +109,14 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
   const events = opts.events ?? noEvents;
   const concurrency = Math.max(1, opts.concurrency ?? 8);
   const target = resolve(opts.catalogPath);
-  mkdirSync(dirname(target), { recursive: true });
+  try {
+    makeDirectory(dirname(target));
+  } catch (err) {
+    throw new LakeguardError(`cannot create the catalog's directory ${dirname(target)}: ${errorMessage(err)}`, {
+      cause: err,
+      hint: 'check the directory is writable (set LAKEGUARD_CACHE_DIR or --catalog to move it)',
+    });
+  }
   // Fail fast, before the long work: the target must not be in use or belong to another repository.
   const claimed = claimTarget(target, repo.id);
   const { previousRuns } = claimed;

@@ -1,11 +1,21 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 
 /**
  * lakeguard's per-user cache directory: $LAKEGUARD_CACHE_DIR, else $XDG_CACHE_HOME/lakeguard,
  * else ~/.cache/lakeguard. It holds the catalogs (one directory per repository id) and, for the
  * single-file binary, the native addons it unpacks (`native/`).
+ *
+ * Always an absolute path. A variable set but empty counts as unset (an `env:` entry with no
+ * value, `LAKEGUARD_CACHE_DIR= lakeguard ...`): taken as it is, it would be the current
+ * directory, a different catalog (and, for the binary, native code loaded from there) in every
+ * directory a command runs from. A relative $XDG_CACHE_HOME is ignored, as the XDG Base
+ * Directory specification says; a relative $LAKEGUARD_CACHE_DIR is resolved once, here.
  */
 export function cacheDir(): string {
-  return process.env.LAKEGUARD_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lakeguard');
+  const env = process.env;
+  const own = env.LAKEGUARD_CACHE_DIR;
+  if (own !== undefined && own !== '') return resolve(own);
+  const xdg = env.XDG_CACHE_HOME;
+  return join(xdg !== undefined && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'lakeguard');
 }

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LakeguardError } from '../errors.js';
 import { cacheDir } from './cache-dir.js';
+import { makeDirectory } from './make-directory.js';
 
 /**
  * A native addon carried inside the single-file binary (scripts/build-binary.mjs embeds
@@ -59,7 +60,7 @@ export function loadEmbeddedAddon(addon: EmbeddedAddon, root = join(cacheDir(), 
 
 /** Creates `path` (mode 0700) or checks that it is a directory of this user's, and makes it 0700. */
 function privateDirectory(path: string): void {
-  mkdirSync(path, { recursive: true, mode: 0o700 });
+  makeDirectory(path, 0o700);
   const st = lstatSync(path);
   if (!st.isDirectory()) throw new LakeguardError(`${path} is not a directory`, { hint: HINT });
   if (process.getuid !== undefined && st.uid !== process.getuid()) {

@@ -3,7 +3,7 @@
 // 94 MiB node binary), then copied alone into a temporary directory, far from any node_modules,
 // dist or package.json.
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -116,6 +116,24 @@ describe('the single-file binary (npm run build:binary)', () => {
     } finally {
       server.close();
     }
+  }, SPAWNS_TIMEOUT);
+
+  it('says that LAKEGUARD_THREADS has no effect in it (no worker script), and backs up in the main thread', () => {
+    const base = join(dir.path, 'threads');
+    mkdirSync(join(base, 'data'), { recursive: true });
+    writeFileSync(join(base, 'data', 'a.txt'), 'one blob to encode\n');
+    const policy = join(base, 'policy.yaml');
+    writeFileSync(policy, `version: 1\nrepository:\n  url: file://${join(base, 'repo')}\ngroups:\n  - name: g\n    sources:\n      - path: ${join(base, 'data')}\n`);
+    const opts = { cwd: dir.path, env: { ...env, LAKEGUARD_PASSWORD: 'pw', LAKEGUARD_THREADS: '2' }, encoding: 'utf8' as const };
+    expect(spawnSync(binary, ['--policy', policy, 'init', '--json'], opts).status).toBe(0);
+    const r = spawnSync(binary, ['--policy', policy, 'backup', '--json'], opts);
+    expect(r.status).toBe(0);
+    const parse = (text: string) => text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = parse(r.stdout);
+    expect(parse(r.stderr)).toEqual([
+      { message_type: 'warning', message: expect.stringMatching(/^LAKEGUARD_THREADS=2 has no effect: .*single-file binary.*encodes in the main thread$/) },
+    ]);
+    expect(lines.at(-1)).toMatchObject({ message_type: 'summary', status: 'complete', counters: { objectsNew: 1 } });
   }, SPAWNS_TIMEOUT);
 
   it('refuses, in one line with a hint, a cache directory it cannot write its native addons to', () => {
