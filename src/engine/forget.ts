@@ -285,7 +285,9 @@ export async function forget(
 async function deleteManifests(repo: Repository, catalog: Catalog, runIds: readonly string[], result: ForgetResult): Promise<void> {
   // Retained key files (`key remove`) wait in the same list, but only `key remove` deletes a
   // key: it alone checks that another password remains.
-  const pending = pendingDeletions(catalog).filter((name) => fileName('keys', name) === null);
+  // Index files and packs a prune dropped wait there too: prune deletes them (a pack only once no
+  // index file lists it).
+  const pending = pendingDeletions(catalog).filter((name) => fileName('keys', name) === null && fileName('index', name) === null && fileName('packs', name) === null);
   const names = [...new Set([...pending, ...runIds.map((id) => objectKey('runs', id))])];
   for (const name of names) {
     const removed = await removeRepositoryObject(repo, name);
