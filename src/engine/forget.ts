@@ -162,7 +162,10 @@ function keepPreAnomalyRuns(catalog: Catalog, scopes: readonly RetentionScope[],
     if (decided === undefined) continue;
     if (!cleanOf.has(scope.group)) {
       const state = lastCleanRun(catalog, [scope.group]);
-      cleanOf.set(scope.group, state.suspect === undefined || state.lastClean === undefined ? undefined : units.unitOf(state.lastClean));
+      // Also while the newest judged run is an incident (acknowledged as damage, never clean) and
+      // no clean run has followed: the last clean state is the one a responder may still need.
+      const guarded = state.suspect !== undefined || state.incident !== undefined;
+      cleanOf.set(scope.group, !guarded || state.lastClean === undefined ? undefined : units.unitOf(state.lastClean));
     }
     const clean = cleanOf.get(scope.group);
     if (clean !== undefined) keep(decided.get(clean), 'pre-anomaly');
