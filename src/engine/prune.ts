@@ -3,11 +3,11 @@ import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
-import { packUsage, setPruneRecordBlobs, usedBlobsOfPack } from '../catalog/prune-queries.js';
+import { packUsage, prunePending, setPruneRecordBlobs, usedBlobsOfPack } from '../catalog/prune-queries.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { isIndexName } from '../repository/documents.js';
-import { fileName, objectKey } from '../repository/layout.js';
-import { pendingDeletions, setPendingDeletion } from '../catalog/forget.js';
+import { objectKey } from '../repository/layout.js';
+import { setPendingDeletion } from '../catalog/forget.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { packRecord } from '../repository/packer.js';
 import { removeRepositoryObject } from '../repository/remove.js';
@@ -133,9 +133,7 @@ class PruneRun {
     // Index files and packs an earlier prune dropped but Object Lock retained: the catalog no
     // longer knows them and they are left out of the plan (planning them again would relist their
     // kept packs in yet another index file on every prune); they are only deleted once free.
-    const waiting = pendingDeletions(this.catalog);
-    const deadIndexes = new Set(waiting.flatMap((n) => fileName('index', n) ?? []));
-    const deadPacks = new Set(waiting.flatMap((n) => fileName('packs', n) ?? []));
+    const { indexes: deadIndexes, packs: deadPacks } = prunePending(this.catalog);
 
     this.events({ type: 'phase', phase: 'list packs' });
     const present = await this.listPacks();

@@ -12,6 +12,7 @@ import { backupGroup } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
 import { extendRetention } from '../../src/engine/lock-extend.js';
 import { prune } from '../../src/engine/prune.js';
+import { syncCatalog } from '../../src/engine/sync.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import type { Group } from '../../src/policy/types.js';
 import { DAY_MS } from '../../src/repository/object-lock.js';
@@ -66,6 +67,20 @@ it('prune leaves a retained index file and pack it dropped out of later plans, a
     expect(await keys('index/')).toEqual(index);
     expect(await keys('forgets/')).toEqual(forgets);
     expect(await keys('packs/')).toEqual(packs);
+
+    // Another host's catalog learns from the prune document what was dropped: its prune too only retries.
+    mkdirSync(join(dir.path, 'b'));
+    const other = openCatalog(join(dir.path, 'b'), repo);
+    try {
+      await syncCatalog({ repo, catalog: other });
+      const elsewhere = await prune({ repo, catalog: other, maxUnused: 0 });
+      expect(elsewhere.indexFiles.written).toBe(0);
+      expect(elsewhere.retained.map((r) => r.object)).toEqual([oldIndex]);
+    } finally {
+      other.close();
+    }
+    expect(await keys('index/')).toEqual(index);
+    expect(await keys('forgets/')).toEqual(forgets);
 
     // lock extend keeps neither the replaced index file nor the emptied pack.
     const later = Date.now() + 2 * DAY_MS;
