@@ -251,9 +251,11 @@ export function lastCleanRun(catalog: Catalog, groups: readonly string[]): Clean
     .pluck()
     .iterate({ groups: json, before: suspect?.started ?? null }) as IterableIterator<string>;
   const suspectRun = db.prepare(`SELECT 1 FROM runs r WHERE r.seq = ? AND ${notCleanSuspectSql('r')}`).pluck();
+  const carriesIncident = incidentCarrier(catalog, groups);
   const judged = new Set<string>();
   for (const id of candidates) {
     const run = catalog.findRun(id)!;
+    if (carriesIncident(run)) continue;
     const shard = shardOfRun(catalog, run.seq);
     if (shard === undefined) return withIncident({ suspect, lastClean: run });
     if (judged.has(shard.set)) continue;
@@ -276,6 +278,28 @@ export function lastCleanRun(catalog: Catalog, groups: readonly string[]): Clean
       .get({ groups: json, after: state.lastClean.started }) as string | undefined;
     return incident === undefined ? state : { ...state, incident: catalog.findRun(incident)! };
   }
+}
+
+/**
+ * A run after an incident that knew the buckets only from before the incident's acknowledgement
+ * (which follows the rollback) carries the incident's state: it started before the ack, or
+ * listed from an S3 Inventory report created before it (the same report as the incident's run
+ * finds nothing new). It is not clean, though nothing in it was flagged.
+ */
+function incidentCarrier(catalog: Catalog, groups: readonly string[]): (run: RunRow) => boolean {
+  const json = JSON.stringify(groups);
+  const incidentAcked = sqlite(catalog)
+    .prepare(
+      `SELECT max(a.created) FROM acks a JOIN runs i ON i.id = a.run
+       WHERE a.incident = 1 AND i.grp IN (SELECT value FROM json_each(@groups)) AND i.started < @started`,
+    )
+    .pluck();
+  return (run) => {
+    const acked = incidentAcked.get({ groups: json, started: run.started }) as number | null;
+    if (acked === null) return false;
+    const reports = Object.values(run.counters?.inventory ?? {}).map((t) => Date.parse(t));
+    return Math.min(run.started, ...reports) < acked;
+  };
 }
 
 // ---- flagged objects of one run ------------------------------------------------------------------
@@ -383,7 +407,13 @@ export function suspectRunsInState(
     )
     .all() as { id: string; seq: number; started: number; grp: string; findings: string; acked: 0 | 1 }[];
   // Clean complete runs of a group that started after an incident: one of them in the state recorded the lake after it.
-  const cleanAfter = db.prepare(`SELECT r.seq AS seq, r.started AS started FROM runs r WHERE r.grp = ? AND r.status = 'complete' AND r.started > ? AND NOT ${notCleanSuspectSql('r')}`);
+  const cleanAfter = db.prepare(`SELECT r.id AS id, r.seq AS seq, r.started AS started FROM runs r WHERE r.grp = ? AND r.status = 'complete' AND r.started > ? AND NOT ${notCleanSuspectSql('r')}`);
+  const carriers = new Map<string, (run: RunRow) => boolean>();
+  const carries = (group: string, id: string): boolean => {
+    let check = carriers.get(group);
+    if (check === undefined) carriers.set(group, (check = incidentCarrier(catalog, [group])));
+    return check(catalog.findRun(id)!);
+  };
   const inCut = (r: { seq: number; started: number }): boolean => {
     if ('time' in cut) return r.started <= cut.time;
     if (cut.runSet === undefined) return r.seq <= cut.runSeq;
@@ -393,7 +423,7 @@ export function suspectRunsInState(
   for (const r of rows) {
     if (!inCut(r)) continue;
     // An incident acknowledged as dealt with stops mattering once a clean run recorded what came after it.
-    if (r.acked === 1 && (cleanAfter.all(r.grp, r.started) as { seq: number; started: number }[]).some(inCut)) continue;
+    if (r.acked === 1 && (cleanAfter.all(r.grp, r.started) as { id: string; seq: number; started: number }[]).some((c) => inCut(c) && !carries(r.grp, c.id))) continue;
     const partitions = (JSON.parse(r.findings) as PartitionFinding[])
       .filter((f) => selection.some((s) => s.bucket === f.bucket && (f.partition.startsWith(s.prefix) || s.prefix.startsWith(f.partition))))
       .map((f) => `${f.bucket}/${f.partition}`);

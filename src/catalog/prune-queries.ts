@@ -6,6 +6,8 @@
 import type { Catalog } from './catalog.js';
 import { sqlite } from './connection.js';
 import { blobHashIs, blobReferencedSql } from './schema.js';
+import { pendingDeletions, setPendingDeletion } from './forget.js';
+import { fileName } from '../repository/layout.js';
 
 /**
  * Declares the record blobs that run manifests in the repository refer to: together with
@@ -55,4 +57,26 @@ export function keptLocations(catalog: Catalog): (hex: string) => { pack: string
      FROM blobs b JOIN packs p ON p.id = b.pack WHERE ${blobHashIs('b', '@hash')}`,
   );
   return (hex) => get.get({ hash: Buffer.from(hex, 'hex') }) as ReturnType<ReturnType<typeof keptLocations>>;
+}
+
+/**
+ * Index files and packs a prune dropped that Object Lock kept (`pending_deletions`): prune only
+ * retries their deletion. One the catalog knows again (the same pack written anew) is needed,
+ * and no longer pending.
+ */
+export function prunePending(catalog: Catalog): { indexes: Set<string>; packs: Set<string> } {
+  const db = sqlite(catalog);
+  const knownIndex = db.prepare('SELECT 1 FROM index_files WHERE name = ?').pluck();
+  const knownPack = db.prepare('SELECT 1 FROM packs WHERE name = ?').pluck();
+  const indexes = new Set<string>();
+  const packs = new Set<string>();
+  for (const key of pendingDeletions(catalog)) {
+    const index = fileName('index', key);
+    const pack = fileName('packs', key);
+    if (index === null && pack === null) continue;
+    if (index !== null ? knownIndex.get(index) !== undefined : knownPack.get(pack) !== undefined) setPendingDeletion(catalog, key, null);
+    else if (index !== null) indexes.add(index);
+    else packs.add(pack!);
+  }
+  return { indexes, packs };
 }

@@ -162,7 +162,10 @@ function keepPreAnomalyRuns(catalog: Catalog, scopes: readonly RetentionScope[],
     if (decided === undefined) continue;
     if (!cleanOf.has(scope.group)) {
       const state = lastCleanRun(catalog, [scope.group]);
-      cleanOf.set(scope.group, state.suspect === undefined || state.lastClean === undefined ? undefined : units.unitOf(state.lastClean));
+      // Also while the newest judged run is an incident (acknowledged as damage, never clean) and
+      // no clean run has followed: the last clean state is the one a responder may still need.
+      const guarded = state.suspect !== undefined || state.incident !== undefined;
+      cleanOf.set(scope.group, !guarded || state.lastClean === undefined ? undefined : units.unitOf(state.lastClean));
     }
     const clean = cleanOf.get(scope.group);
     if (clean !== undefined) keep(decided.get(clean), 'pre-anomaly');
@@ -285,7 +288,9 @@ export async function forget(
 async function deleteManifests(repo: Repository, catalog: Catalog, runIds: readonly string[], result: ForgetResult): Promise<void> {
   // Retained key files (`key remove`) wait in the same list, but only `key remove` deletes a
   // key: it alone checks that another password remains.
-  const pending = pendingDeletions(catalog).filter((name) => fileName('keys', name) === null);
+  // Index files and packs a prune dropped wait there too: prune deletes them (a pack only once no
+  // index file lists it).
+  const pending = pendingDeletions(catalog).filter((name) => fileName('keys', name) === null && fileName('index', name) === null && fileName('packs', name) === null);
   const names = [...new Set([...pending, ...runIds.map((id) => objectKey('runs', id))])];
   for (const name of names) {
     const removed = await removeRepositoryObject(repo, name);

@@ -3,10 +3,11 @@ import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
-import { packUsage, setPruneRecordBlobs, usedBlobsOfPack } from '../catalog/prune-queries.js';
+import { packUsage, prunePending, setPruneRecordBlobs, usedBlobsOfPack } from '../catalog/prune-queries.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { isIndexName } from '../repository/documents.js';
 import { objectKey } from '../repository/layout.js';
+import { setPendingDeletion } from '../catalog/forget.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { packRecord } from '../repository/packer.js';
 import { removeRepositoryObject } from '../repository/remove.js';
@@ -129,8 +130,20 @@ class PruneRun {
     await this.requireCatalogKnowsRepository();
     this.checkSignal();
 
+    // Index files and packs an earlier prune dropped but Object Lock retained: the catalog no
+    // longer knows them and they are left out of the plan (planning them again would relist their
+    // kept packs in yet another index file on every prune); they are only deleted once free.
+    const { indexes: deadIndexes, packs: deadPacks } = prunePending(this.catalog);
+
     this.events({ type: 'phase', phase: 'list packs' });
     const present = await this.listPacks();
+    const deadPresent = new Map<string, number>();
+    for (const name of deadPacks) {
+      const size = present.get(name);
+      if (size !== undefined) deadPresent.set(name, size);
+      else if (!report.dryRun) setPendingDeletion(this.catalog, objectKey('packs', name), null);
+      present.delete(name);
+    }
     const facts = this.packFacts(present);
     const missingPacks = facts.filter((f) => f.size === null && f.usedBlobs > 0).map((f) => f.name);
 
@@ -145,6 +158,13 @@ class PruneRun {
     // the catalog (one location per blob) counts as unused there: that copy is all that is left.
     const lost = new Set(missingPacks.flatMap((name) => usedBlobsOfPack(this.catalog, name).map((b) => b.hash.toString('hex'))));
     const { files: indexFiles, otherCopies } = await this.readIndexFiles(lost, present);
+    const deadFiles = new Map<string, IndexFileInfo>();
+    for (const name of deadIndexes) {
+      const info = indexFiles.get(name);
+      if (info !== undefined) deadFiles.set(name, info);
+      else if (!report.dryRun) setPendingDeletion(this.catalog, objectKey('index', name), null);
+      indexFiles.delete(name);
+    }
     report.indexFiles.before = indexFiles.size;
     this.checkSignal();
 
@@ -161,7 +181,10 @@ class PruneRun {
     report.bytes.before = plan.packBytes;
     report.bytes.used = plan.usedBytes;
     report.bytes.unusedBefore = plan.unusedBytes;
-    report.packs.before = present.size;
+    const deadBytes = [...deadPresent.values()].reduce((n, size) => n + size, 0);
+    report.bytes.before += deadBytes;
+    report.bytes.unusedBefore += deadBytes;
+    report.packs.before = present.size + deadPresent.size;
 
     if (report.dryRun) return this.reportDryRun(plan, indexFiles, present);
 
@@ -204,22 +227,34 @@ class PruneRun {
 
     // 4. Obsolete index files, then 5. the packs they listed: a pack goes only once no index file lists it.
     this.events({ type: 'phase', phase: 'delete' });
-    const total = obsoleteIndexes.length + dropped.length;
+    const total = obsoleteIndexes.length + dropped.length + deadFiles.size + deadPresent.size;
     let done = 0;
     const retainedIndexes = new Set<string>();
     const limit = pLimit(DELETE_CONCURRENCY);
+    const allFiles = new Map([...indexFiles, ...deadFiles]);
     await allSettled(
-      obsoleteIndexes.map((name) =>
+      [...obsoleteIndexes, ...deadFiles.keys()].map((name) =>
         limit(async () => {
           this.checkSignal();
-          if (await this.remove('index', name, indexFiles.get(name)!.size)) report.indexFiles.removed++;
+          if (await this.remove('index', name, allFiles.get(name)!.size)) report.indexFiles.removed++;
           else retainedIndexes.add(name);
           this.progress('delete', ++done, total);
         }),
       ),
     );
-    const listedBy = packsListedBy(indexFiles, retainedIndexes);
+    const listedBy = packsListedBy(allFiles, retainedIndexes);
     let unusedLeft = plan.unusedAfter + keptDamaged.reduce((n, p) => n + p.unusedBytes, 0);
+    // Packs an earlier prune dropped and Object Lock kept: deleted once free and no index file lists them.
+    await allSettled(
+      [...deadPresent].map(([name, size]) =>
+        limit(async () => {
+          this.checkSignal();
+          if (!listedBy.has(name) && (await this.remove('packs', name, size))) report.packs.removed++;
+          else unusedLeft += size;
+          this.progress('delete', ++done, total);
+        }),
+      ),
+    );
     await allSettled(
       dropped.map((p) =>
         limit(async () => {
@@ -228,6 +263,7 @@ class PruneRun {
           let removed = false;
           if (holder !== undefined) {
             this.events({ type: 'warning', message: `${objectKey('packs', p.name)} kept: ${objectKey('index', holder)} still lists it and is under retention` });
+            setPendingDeletion(this.catalog, objectKey('packs', p.name), Date.now());
           } else {
             removed = await this.remove('packs', p.name, p.size);
           }
@@ -239,7 +275,7 @@ class PruneRun {
       ),
     );
     // Old packs still in the repository: kept by plan, damaged, retained, or renamed into by a new pack.
-    report.packs.kept = present.size - report.packs.removed - report.packs.repacked;
+    report.packs.kept = report.packs.before - report.packs.removed - report.packs.repacked;
     report.packs.written = written.length;
     report.bytes.written = written.reduce((n, p) => n + p.size, 0);
     report.bytes.unusedAfter = unusedLeft;
@@ -386,8 +422,11 @@ class PruneRun {
     const result = await removeRepositoryObject(this.repo, name);
     if (result.removed) {
       this.report.bytes.freed += size;
+      setPendingDeletion(this.catalog, name, null);
       return true;
     }
+    // The catalog drops it all the same (a prune document says so): the next prunes only retry the deletion.
+    setPendingDeletion(this.catalog, name, result.lockedUntil.getTime());
     const until = result.lockedUntil.toISOString();
     this.report.retained.push({ object: name, lockedUntil: until });
     this.events({ type: 'warning', message: `${name} locked until ${until.slice(0, 10)}; deletable then` });

@@ -25,6 +25,7 @@ import {
   type PruneDocument,
 } from '../catalog/sync.js';
 import { knownAcks } from '../catalog/anomalies.js';
+import { setPendingDeletion } from '../catalog/forget.js';
 import { runningRunSetsFloor } from '../catalog/run-sets.js';
 import { catalogScope, normalizeScope, type CatalogPrefix } from '../catalog/scope.js';
 import { InterruptedError, isNotFound } from '../errors.js';
@@ -350,6 +351,12 @@ class Sync {
     }
     const lost = { versions: 0 };
     const stranded = dropPrunedPacks(this.catalog, name, Date.parse(doc.created), doc.packsRemoved, doc.indexFilesRemoved, lost);
+    if (this.repo.objectLock !== null) {
+      // Object Lock may have kept some of them: this catalog's prunes retry their deletion
+      // instead of planning them anew (a prune skips those no longer in the repository).
+      for (const file of doc.indexFilesRemoved) setPendingDeletion(this.catalog, objectKey('index', file), Date.parse(doc.created));
+      for (const pack of doc.packsRemoved) setPendingDeletion(this.catalog, objectKey('packs', pack), Date.parse(doc.created));
+    }
     if (lost.versions > 0) {
       this.events({
         type: 'warning',

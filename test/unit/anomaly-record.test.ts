@@ -7,7 +7,7 @@ import { CatalogAnomalyHistory, flaggedObjects, lastCleanRun, runVerdict, suspec
 import type { PartitionStats, RunAnomalies } from '../../src/catalog/anomaly-types.js';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
-import type { RunStatus, VersionRecord } from '../../src/catalog/types.js';
+import type { RunCounters, RunStatus, VersionRecord } from '../../src/catalog/types.js';
 import { acknowledgeRun } from '../../src/engine/ack.js';
 import { emptyCounters } from '../../src/engine/events.js';
 import { finalizeRun, type RunManifest } from '../../src/engine/finalize.js';
@@ -36,12 +36,26 @@ function stats(partition: string, o: Partial<PartitionStats>): PartitionStats {
 }
 
 /** Records a run as a backup does (versions in the catalog, then finalizeRun), with a given verdict. */
-async function recordRun(repo: Repository, catalog: Catalog, id: string, day: number, records: VersionRecord[], anomalies?: RunAnomalies, status: RunStatus = 'complete'): Promise<RunManifest> {
+async function recordRun(
+  repo: Repository,
+  catalog: Catalog,
+  id: string,
+  day: number,
+  records: VersionRecord[],
+  anomalies?: RunAnomalies,
+  status: RunStatus = 'complete',
+  counters: Partial<RunCounters> = {},
+): Promise<RunManifest> {
   const seq = catalog.beginRun({ id, group: 'g', started: T0 + day * DAY, host: 'h1' });
   catalog.transaction(() => catalog.insertVersions(seq, records));
   const packer = new Packer(repo, { onPackWritten: (pack) => catalog.transaction(() => catalog.insertPack(packRecord(pack), seq)) });
   const run = catalog.findRun(id)!;
-  return finalizeRun(repo, catalog, packer, run, status, emptyCounters(), () => {}, anomalies);
+  return finalizeRun(repo, catalog, packer, run, status, { ...emptyCounters(), ...counters }, () => {}, anomalies);
+}
+
+/** A run id of `day` (days after T0), as backups name them. */
+function runIdOn(day: number, hex: string): string {
+  return `${new Date(T0 + day * DAY).toISOString().replace(/[-:]/g, '').slice(0, 15)}Z-${hex}`;
 }
 
 const CLEAN: RunAnomalies = { suspect: false, findings: [], partitions: [stats(P1, { added: 2, bytesAdded: 200 }), stats(P2, { before: 0, added: 3, bytesAdded: 300 })], flaggedObjects: 0 };
@@ -139,17 +153,27 @@ describe('anomaly verdicts in the repository and the catalog', () => {
     const newest = () => ({ runSeq: a.latestRun({ statuses: ['complete'] })!.seq });
     const lake = [{ bucket: 'lake', prefix: '' }];
     expect(suspectRunsInState(a, newest(), lake).map((f) => [f.run.id, f.incident])).toEqual([['20261202T020000Z-bbbbbb', true]]);
-    // The next clean run (the repaired lake) is the last clean one from then on, and the newest state is no longer the incident's.
-    await recordRun(repo, a, '20261203T020000Z-cccccc', 2, [version(`${P2}a.parquet`, 0)], { ...CLEAN, partitions: [] });
+    // A run that lists from the S3 Inventory report the incident's run used (older than the
+    // rollback and the ack) finds nothing new: its state is still the incident's, not clean.
+    const after = Math.ceil((Date.now() - T0) / DAY) + 1;
+    const stale = runIdOn(after, 'cccccb');
+    await recordRun(repo, a, stale, after, [], { ...CLEAN, partitions: [] }, 'complete', { inventory: { lake: new Date(T0 + DAY).toISOString() } });
     state = lastCleanRun(a, ['g']);
-    expect([state.suspect?.id, state.lastClean?.id, state.incident]).toEqual([undefined, '20261203T020000Z-cccccc', undefined]);
+    expect([state.suspect?.id, state.lastClean?.id, state.incident?.id]).toEqual([undefined, '20261201T020000Z-aaaaaa', '20261202T020000Z-bbbbbb']);
+    expect(suspectRunsInState(a, newest(), lake).map((f) => f.run.id)).toEqual(['20261202T020000Z-bbbbbb']);
+    // The next clean run that saw the repaired lake (listed after the ack) is the last clean one
+    // from then on, and the newest state is no longer the incident's.
+    const repaired = runIdOn(after + 1, 'cccccc');
+    await recordRun(repo, a, repaired, after + 1, [version(`${P2}a.parquet`, 0)], { ...CLEAN, partitions: [] });
+    state = lastCleanRun(a, ['g']);
+    expect([state.suspect?.id, state.lastClean?.id, state.incident]).toEqual([undefined, repaired, undefined]);
     expect(suspectRunsInState(a, newest(), lake)).toEqual([]);
     expect(suspectRunsInState(a, { runSeq: a.findRun('20261202T020000Z-bbbbbb')!.seq }, lake)).toHaveLength(1);
     // Another host learns the kind from the acks/ document.
     const c = Catalog.open(join(dir.path, 'c.db'), repo.id);
     open.push(c);
     await syncCatalog({ repo, catalog: c });
-    expect(lastCleanRun(c, ['g']).lastClean?.id).toBe('20261203T020000Z-cccccc');
+    expect(lastCleanRun(c, ['g']).lastClean?.id).toBe(repaired);
     expect(new CatalogAnomalyHistory(c).partitionHistory('lake', P2, 5)).toEqual(history.partitionHistory('lake', P2, 5));
   });
 

@@ -254,4 +254,33 @@ describe('forget', () => {
     ]);
     expect(catalog.listRuns().map((r) => r.id)).toEqual([after]);
   }, 30_000);
+
+  it('keeps the last clean run after an incident acknowledgement until a clean run follows', async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 1 } };
+    await put('a.txt', 'a1');
+    const clean = (await backup(group)).runId;
+    const before = await restoreRun(catalog, clean, 'before');
+    await put('a.txt', 'ENCRYPTED');
+    const incident = (await backup(group)).runId;
+    recordRunAnomalies(catalog, catalog.findRun(incident)!.seq, {
+      suspect: true,
+      findings: [{ bucket: 'lake', partition: '', rules: ['overwritten'], reasons: ['overwrote 1 of 1 keys'] }],
+      partitions: [],
+      flaggedObjects: 1,
+    });
+    // Rolled back and acknowledged as an incident: its state is damage, so the clean one stays.
+    await acknowledgeRun(repo, catalog, catalog.findRun(incident)!, { incident: true });
+    const kept = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(kept.verdicts.map((v) => [v.run.id, v.keep, v.reasons])).toEqual([
+      [clean, true, ['pre-anomaly']],
+      [incident, true, ['latest', 'last-1']],
+    ]);
+    expect(await restoreRun(catalog, clean, 'kept')).toEqual(before);
+
+    // A clean run follows: the rules alone decide again.
+    await put('a.txt', 'a1');
+    const after = (await backup(group)).runId;
+    await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(catalog.listRuns().map((r) => r.id)).toEqual([after]);
+  }, 30_000);
 });
