@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { BackupSummary } from '../engine/events.js';
-import { backupGroup } from '../engine/backup.js';
+import { backupGroup, recordedRunOf } from '../engine/backup.js';
 import { repositoryCanDelete } from '../engine/permission-probe.js';
 import { ExitCode, UsageError, errorMessage } from '../errors.js';
 import { Notifier, runNoticeOf } from '../report/notify.js';
@@ -74,6 +74,9 @@ export function register(program: Command): void {
               const status = signal.aborted ? 'interrupted' : 'failed';
               if (!opts.dryRun) reporter.metrics.backupRun({ group: group.name, status, started: groupStarted, finished: Date.now(), counters: null });
               notifier.runEnded({ group: group.name, status, error: errorMessage(err) });
+              // A recorded run still gets its summary, so a script learns its id and counters.
+              const recorded = recordedRunOf(err);
+              if (recorded !== undefined) reporter.summary({ ...recorded }, describe(recorded));
               throw err;
             });
             if (!summary.dryRun) reporter.metrics.backupRun(runMetricInput(summary, groupStarted));
