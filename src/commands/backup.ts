@@ -46,12 +46,15 @@ export function register(program: Command): void {
           // Its requests are counted with the first group's run.
           const requestsBefore = ctx.repo.requestCounts();
           if (!opts.dryRun) ctx.repo.requireWritable();
-          const shards = shard === null ? null : await planShards(ctx, shard, groups, { dryRun: opts.dryRun ?? false, reporter, signal });
+          const planned = shard === null ? null : await planShards(ctx, shard, groups, { dryRun: opts.dryRun ?? false, reporter, signal });
+          const shards = planned?.shards ?? null;
           const todo = shards === null ? groups : groups.filter((g) => shards.has(g.name));
-          if (todo.length === 0) return ExitCode.ok; // every group's shard is complete already: nothing written
-          if (!opts.dryRun) lock = await RepositoryLock.acquire(ctx.repo, 'shared', `backup of ${describeGroups(todo)}${shard === null ? '' : ` (${describeShard(shard)})`}`);
           let partial = false;
-          let suspect = false;
+          // A shard complete already counts with its verdict: suspect and not acknowledged exits 4.
+          let suspect = planned?.suspect ?? false;
+          // Every group's shard is complete already: nothing written.
+          if (todo.length === 0) return suspect ? ExitCode.suspect : ExitCode.ok;
+          if (!opts.dryRun) lock = await RepositoryLock.acquire(ctx.repo, 'shared', `backup of ${describeGroups(todo)}${shard === null ? '' : ` (${describeShard(shard)})`}`);
           for (const [i, group] of todo.entries()) {
             const runShard = shards?.get(group.name);
             const groupStarted = Date.now();

@@ -79,3 +79,33 @@ describe('backup --json of a run that fails', () => {
     expect(run).toMatchObject({ status: 'interrupted' });
   });
 });
+
+describe('a shard re-run after its complete attempt', () => {
+  const dir = tempDir('shard-rerun-verdict');
+  afterAll(() => dir.cleanup());
+
+  it('exits 4 while that attempt is suspect and not acknowledged, 0 once acknowledged', async () => {
+    const policy = join(dir.path, 'lakeguard.yaml');
+    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+    writeTree(join(dir.path, 'lake'), { 'a.csv': 'a,1\n', 'b.csv': 'b,2\n' });
+    await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password: null });
+    const base = ['--policy', policy, '--catalog', join(dir.path, 'catalog.db'), '--json'];
+    expect((await cli([...base, 'backup'])).code).toBe(0);
+    // A ransom note: the shard's run is complete and suspect (exit 4).
+    writeTree(join(dir.path, 'lake'), { 'HOW_TO_DECRYPT.txt': 'pay' });
+    const shard = [...base, 'backup', '--shards', '1', '--shard', '0', '--run-set', 'nightly-1'];
+    const first = await cli(shard);
+    expect(first.code).toBe(ExitCode.suspect);
+    const runId = first.out.at(-1)!.runId as string;
+
+    // The engine retries it (its pod was lost after the manifest): the verdict stays.
+    const again = await cli(shard);
+    expect(again.code).toBe(ExitCode.suspect);
+    expect(again.out.at(-1)).toMatchObject({ message_type: 'summary', runId, alreadyComplete: true, status: 'complete', suspect: true });
+
+    expect((await cli([...base, 'runs', 'ack', runId, '--note', 'test'])).code).toBe(0);
+    const acked = await cli(shard);
+    expect(acked.code).toBe(0);
+    expect(acked.out.at(-1)).toMatchObject({ runId, alreadyComplete: true, suspect: false });
+  });
+});
