@@ -13,6 +13,7 @@ import { action } from './action.js';
 import { anomalyMessages, suspectBlock } from './runs-anomalies.js';
 import { openAll, selectGroups } from './context.js';
 import { describeShard, planShards } from './backup-shards.js';
+import { releaseLock } from './release-lock.js';
 import { shardIdentity, type ShardFlags } from './shard-options.js';
 
 export function register(program: Command): void {
@@ -95,7 +96,7 @@ export function register(program: Command): void {
           // 1 (a failed group threw) > 3 > 4 > 0: a partial and suspect run exits 3, still named suspect above.
           return partial ? ExitCode.partial : suspect ? ExitCode.suspect : ExitCode.ok;
         } finally {
-          await lock?.release().catch(() => {});
+          await releaseLock(lock, reporter);
           await notifier.flush();
           ctx.close();
         }

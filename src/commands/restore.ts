@@ -23,6 +23,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { action } from './action.js';
+import { releaseLock } from './release-lock.js';
 import { requireGroupBucketsKnown, requireInScope } from './catalog-scope-guard.js';
 import { catalogScope } from '../catalog/scope.js';
 import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
@@ -124,7 +125,7 @@ export function register(program: Command): void {
           reporter.summary({ state: label, target: where, ...summary }, describe(summary, label, where));
           return restoreExitCode(summary);
         } finally {
-          await lock?.release().catch(() => {});
+          await releaseLock(lock, reporter);
           ctx.close();
         }
       }),

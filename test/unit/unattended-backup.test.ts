@@ -3,11 +3,11 @@
 // on stdout before the `exit_error` on stderr, and every line one JSON message. The CLI runs in
 // this process (main() with a wrapped repository store that delivers SIGTERM to the command
 // once its first pack is written): deterministic, no server, no timing.
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
-import { ExitCode } from '../../src/errors.js';
+import { ExitCode, StorageError } from '../../src/errors.js';
 import type { ObjectStore } from '../../src/storage/types.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { initRepo, prng, tempDir, writeTree } from '../helpers/fixtures.js';
@@ -107,5 +107,32 @@ describe('a shard re-run after its complete attempt', () => {
     const acked = await cli(shard);
     expect(acked.code).toBe(0);
     expect(acked.out.at(-1)).toMatchObject({ runId, alreadyComplete: true, suspect: false });
+  });
+});
+
+describe('a backup whose credentials cannot delete its lock file', () => {
+  const dir = tempDir('backup-lock-left');
+  afterAll(() => dir.cleanup());
+
+  it('completes (exit 0) and warns that its lock file stays', async () => {
+    const policy = join(dir.path, 'lakeguard.yaml');
+    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+    writeTree(join(dir.path, 'lake'), { 'a.csv': 'a,1\n' });
+    await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password: null });
+    const base = ['--policy', policy, '--catalog', join(dir.path, 'catalog.db')];
+    const createOnly = (store: ObjectStore): ObjectStore =>
+      new Proxy(store, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target) as unknown;
+          if (typeof value !== 'function') return value;
+          if (prop !== 'delete') return value.bind(target);
+          return (key: string) => Promise.reject(new StorageError('AccessDenied', `DELETE ${target.location}${key}: AccessDenied (403)`, { backendCode: 'AccessDenied' }));
+        },
+      });
+    const json = await cli([...base, '--json', 'backup'], createOnly);
+    expect(json.code).toBe(0);
+    expect(json.out.at(-1)).toMatchObject({ message_type: 'summary', status: 'complete' });
+    expect(json.err).toEqual([{ message_type: 'warning', message: expect.stringMatching(/^could not remove the repository lock locks\/\S+: .*AccessDenied.*; it holds off prune and forget until it goes stale/) }]);
+    expect(readdirSync(join(dir.path, 'repo', 'locks'))).toHaveLength(1);
   });
 });
