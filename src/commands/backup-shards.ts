@@ -7,6 +7,7 @@ import type { RunShard, ShardIdentity } from '../engine/shards.js';
 import type { Group } from '../policy/types.js';
 import type { Opened } from './context.js';
 import type { Reporter } from './reporter.js';
+import { runMarks } from './runs-anomalies.js';
 
 /** "shard 2 of 4 (0-based) of run set nightly": how messages name a shard. */
 export function describeShard(shard: ShardIdentity): string {
@@ -24,17 +25,23 @@ export async function planShards(
   shard: ShardIdentity,
   groups: readonly Group[],
   how: { dryRun: boolean; reporter: Reporter; signal: AbortSignal },
-): Promise<Map<string, RunShard>> {
+): Promise<{ shards: Map<string, RunShard>; suspect: boolean }> {
   const { created, planned, shards } = await planRunSet({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, groups, shard, dryRun: how.dryRun, signal: how.signal });
   const made = created ? `planned it (${[...planned].map(([g, from]) => `group ${g} from ${from === 'catalog' ? "the catalog's key counts" : from === 'inventory' ? 'S3 Inventory reports' : 'a listing'}`).join(', ')})` : 'read its plan';
   how.reporter.event({ type: 'phase', phase: 'plan', detail: `${describeShard(shard)}: ${made}${how.dryRun && created ? ', not written (dry run)' : ''}` });
+  // A complete attempt that is suspect (and not acknowledged) still exits 4 when re-run: an
+  // engine that retried a pod after its manifest was written must not turn the verdict into 0.
+  const marks = runMarks(ctx.catalog);
+  let suspect = false;
   for (const [group, runShard] of completedShards(ctx.catalog, shards)) {
     shards.delete(group);
     const { range: _range, ...which } = runShard.shard;
+    const isSuspect = marks(runShard.attempt) === 'suspect';
+    suspect ||= isSuspect;
     how.reporter.summary(
-      { runId: runShard.attempt, group, status: 'complete', dryRun: how.dryRun, alreadyComplete: true, shard: which },
-      `run ${runShard.attempt} (group ${group}): complete already, as ${describeShard(shard)} (run set ${runShard.shard.set}); nothing to do`,
+      { runId: runShard.attempt, group, status: 'complete', dryRun: how.dryRun, alreadyComplete: true, suspect: isSuspect, shard: which },
+      `run ${runShard.attempt} (group ${group}): complete already${isSuspect ? ', SUSPECT' : ''}, as ${describeShard(shard)} (run set ${runShard.shard.set}); nothing to do${isSuspect ? ` (\`lakeguard runs show ${runShard.attempt} --anomalies\`)` : ''}`,
     );
   }
-  return shards;
+  return { shards, suspect };
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { BackupSummary } from '../engine/events.js';
-import { backupGroup } from '../engine/backup.js';
+import { backupGroup, recordedRunOf } from '../engine/backup.js';
 import { repositoryCanDelete } from '../engine/permission-probe.js';
 import { ExitCode, UsageError, errorMessage } from '../errors.js';
 import { Notifier, runNoticeOf } from '../report/notify.js';
@@ -14,6 +14,7 @@ import { action } from './action.js';
 import { anomalyMessages, suspectBlock } from './runs-anomalies.js';
 import { openAll, selectGroups } from './context.js';
 import { describeShard, planShards } from './backup-shards.js';
+import { releaseLock } from './release-lock.js';
 import { shardIdentity, type ShardFlags } from './shard-options.js';
 
 export function register(program: Command): void {
@@ -52,12 +53,15 @@ export function register(program: Command): void {
           // Its requests are counted with the first group's run.
           const requestsBefore = ctx.repo.requestCounts();
           if (!opts.dryRun) ctx.repo.requireWritable();
-          const shards = shard === null ? null : await planShards(ctx, shard, groups, { dryRun: opts.dryRun ?? false, reporter, signal });
+          const planned = shard === null ? null : await planShards(ctx, shard, groups, { dryRun: opts.dryRun ?? false, reporter, signal });
+          const shards = planned?.shards ?? null;
           const todo = shards === null ? groups : groups.filter((g) => shards.has(g.name));
-          if (todo.length === 0) return ExitCode.ok; // every group's shard is complete already: nothing written
-          if (!opts.dryRun) lock = await RepositoryLock.acquire(ctx.repo, 'shared', `backup of ${describeGroups(todo)}${shard === null ? '' : ` (${describeShard(shard)})`}`);
           let partial = false;
-          let suspect = false;
+          // A shard complete already counts with its verdict: suspect and not acknowledged exits 4.
+          let suspect = planned?.suspect ?? false;
+          // Every group's shard is complete already: nothing written.
+          if (todo.length === 0) return suspect ? ExitCode.suspect : ExitCode.ok;
+          if (!opts.dryRun) lock = await RepositoryLock.acquire(ctx.repo, 'shared', `backup of ${describeGroups(todo)}${shard === null ? '' : ` (${describeShard(shard)})`}`);
           for (const [i, group] of todo.entries()) {
             const runShard = shards?.get(group.name);
             const groupStarted = Date.now();
@@ -80,6 +84,9 @@ export function register(program: Command): void {
               const status = signal.aborted ? 'interrupted' : 'failed';
               if (!opts.dryRun) reporter.metrics.backupRun({ group: group.name, status, started: groupStarted, finished: Date.now(), counters: null });
               notifier.runEnded({ group: group.name, status, error: errorMessage(err) });
+              // A recorded run still gets its summary, so a script learns its id and counters.
+              const recorded = recordedRunOf(err);
+              if (recorded !== undefined) reporter.summary({ ...recorded }, describe(recorded));
               throw err;
             });
             if (!summary.dryRun) reporter.metrics.backupRun(runMetricInput(summary, groupStarted));
@@ -95,7 +102,7 @@ export function register(program: Command): void {
           // 1 (a failed group threw) > 3 > 4 > 0: a partial and suspect run exits 3, still named suspect above.
           return partial ? ExitCode.partial : suspect ? ExitCode.suspect : ExitCode.ok;
         } finally {
-          await lock?.release().catch(() => {});
+          await releaseLock(lock, reporter);
           await notifier.flush();
           ctx.close();
         }

@@ -14,6 +14,7 @@ import type { DrillSchedule } from '../policy/types.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
+import { releaseLock } from './release-lock.js';
 import { requireInScope } from './catalog-scope-guard.js';
 import { openAll, type Opened } from './context.js';
 import { csvRow } from './query-common.js';
@@ -82,7 +83,7 @@ names each object. Details: docs/drill.md.`,
             else reporter.summary({ ...report, ...rates(report) }, describeDrill(report));
             return report.ok ? ExitCode.ok : ExitCode.error;
           } finally {
-            await lock.release().catch(() => {});
+            await releaseLock(lock, reporter);
           }
         } finally {
           ctx.close();

@@ -22,6 +22,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { action } from './action.js';
+import { releaseLock } from './release-lock.js';
 import { requireGroupBucketsKnown, requireInScope } from './catalog-scope-guard.js';
 import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
 import { openAll, type Opened } from './context.js';
@@ -123,7 +124,7 @@ export function register(program: Command): void {
           reporter.summary({ state: label, target: where, ...summary }, describe(summary, label, where));
           return restoreExitCode(summary);
         } finally {
-          await lock?.release().catch(() => {});
+          await releaseLock(lock, reporter);
           ctx.close();
         }
       }),

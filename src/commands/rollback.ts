@@ -12,6 +12,7 @@ import type { Policy, Source } from '../policy/types.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
+import { releaseLock } from './release-lock.js';
 import { requireInScope } from './catalog-scope-guard.js';
 import { openAll, type Opened } from './context.js';
 import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
@@ -80,7 +81,7 @@ export function register(program: Command): void {
           reporter.summary({ state: label, target: where, ...summary }, describe(summary, label, where));
           return summary.failed > 0 ? ExitCode.partial : ExitCode.ok;
         } finally {
-          await lock?.release().catch(() => {});
+          await releaseLock(lock, reporter);
           ctx.close();
         }
       }),

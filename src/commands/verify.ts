@@ -5,6 +5,7 @@ import { formatBytes, formatDuration, parseFraction } from '../util/format.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
+import { releaseLock } from './release-lock.js';
 import { openAll } from './context.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 
@@ -33,7 +34,7 @@ export function register(program: Command): void {
           reporter.summary({ ...report, ok: report.damage.length === 0 }, describe(report));
           return report.damage.length === 0 ? ExitCode.ok : ExitCode.error;
         } finally {
-          await lock?.release().catch(() => {});
+          await releaseLock(lock, reporter);
           ctx.close();
         }
       }),

@@ -211,6 +211,9 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
         anomalies,
         checkpoints.written,
       );
+      // The run is recorded as failed or interrupted: what it did so far is its summary, which
+      // the command still prints (--json: a `summary` before the `exit_error`).
+      if (fatal !== null && typeof fatal === 'object') recordedFailures.set(fatal, { runId, group: group.name, status, dryRun, counters, ...shardOf(opts) });
     } catch (err) {
       if (fatal === null) throw err;
       events({ type: 'warning', message: `could not record the failed run ${runId} in the repository: ${errorMessage(err)}` });
@@ -222,6 +225,19 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     inventories.close();
     if (opts.lock === undefined) await lock.release().catch(() => {});
   }
+}
+
+/** The summary of the recorded run each failed or interrupted backupGroup threw its error for. */
+const recordedFailures = new WeakMap<object, BackupSummary>();
+
+/**
+ * The run a failed or interrupted backupGroup recorded (status `failed` or `interrupted`, the
+ * counters of what it did), from the error it threw; undefined when the error came before the
+ * run started, or the run could not be recorded (it then stays in the catalog as a dead
+ * process's run, which the next backup on this host records).
+ */
+export function recordedRunOf(err: unknown): BackupSummary | undefined {
+  return typeof err === 'object' && err !== null ? recordedFailures.get(err) : undefined;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { AckDocument } from '../catalog/anomalies.js';
 import type { ForgetDocument } from '../catalog/forget.js';
 import { VerifyScratch, type AffectedVersion, type ExpectedBlob } from '../catalog/verify-scratch.js';
+import { incompleteRuns } from '../catalog/sync.js';
 import { danglingBlobReferences } from '../catalog/verify-queries.js';
 import { IntegrityError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { sha256Hex } from '../repository/config.js';
@@ -113,6 +114,11 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
   try {
     const dangling = danglingBlobReferences(catalog);
     if (dangling > 0) damage('catalog', `${dangling} blob references point to no pack`);
+    // Runs a sync imported without part of their data (every sync warns about them and sends
+    // the operator here): the versions they lack are missing from every answer of this catalog.
+    for (const r of incompleteRuns(catalog)) {
+      damage('catalog', `run ${r.run} was imported incomplete (${r.versions} object versions whose blobs are in no index file, ${r.recordBlobs} unreadable record blobs): answers here lack what they recorded; \`lakeguard verify --read-data\` names damaged packs, \`lakeguard catalog rebuild\` imports again what is readable`, [], [r.run]);
+    }
 
     events({ type: 'phase', phase: 'check config and keys' });
     try {

@@ -259,6 +259,9 @@ describe('catalog sync', { timeout: 60_000 }, () => {
     const idle = await syncCatalog({ repo: h.repo, catalog: h.b, events });
     expect(idle.requests.list).toBe(4);
     expect(warnings.filter((w) => said.test(w))).toHaveLength(1);
+    // The verify the warning sends the operator to says so too (exit 1), not "no damage found".
+    const checked = await verify({ repo: h.repo, catalog: h.b, readData: 0, concurrency: 4 });
+    expect(checked.damage.filter((d) => d.what === 'catalog' && d.problem.startsWith(`run ${run.runId} was imported incomplete`))).toHaveLength(1);
   });
 
   it('two connections syncing one catalog file at once import each run once', async () => {
