@@ -64,6 +64,7 @@ export interface FsStoreOptions {
  * - Writes and deletes never follow a symbolic link below the root: each parent directory is
  *   checked with lstat (and created one level at a time), a link there fails the write naming
  *   it, and a link at the key itself is replaced by the new file (rename), never written through.
+ *   Among user files a listing or HEAD below a link finds nothing, as a full listing would.
  *   (A restore target may hold links planted by anyone who could write there.)
  * - `head`/`get` report the file's permission bits as `mode`; `put` sets `mode` exactly
  *   (default: 0644 less the process umask).
@@ -103,6 +104,9 @@ export class FsStore implements ObjectStore {
     }
     if (opts.startAfter?.includes('\0')) throw new StorageError('Other', `LIST ${this.location}${prefix}: invalid startAfter (NUL byte)`);
     const { delimiter, startAfter, signal, onSkip } = opts;
+    // A directory reached through a link is not part of the tree (a full listing never enters
+    // one): a prefix under a link lists nothing, instead of what the link points at.
+    if (this.userFiles && dirRel !== '' && (await this.underLink(dirRel))) return;
     // '/' maps onto directories, so the walk can stop at each sub-directory; any other delimiter
     // needs the full walk, rolled up afterwards.
     const slash = delimiter === '/';
@@ -118,6 +122,8 @@ export class FsStore implements ObjectStore {
     const file = this.pathOf('HEAD', key);
     this.stats.head++;
     this.checkVersion('HEAD', key, opts.versionId);
+    // As list: no object lies below a link (a restore would otherwise see what it points at).
+    if (this.userFiles && (await this.underLink(key))) throw this.notFound('HEAD', key);
     let st: BigIntStats;
     try {
       // A link among user files is no object (see the class comment): lstat, not stat.
@@ -483,6 +489,19 @@ export class FsStore implements ObjectStore {
         });
       }
     }
+  }
+
+  /**
+   * Whether a directory on the way from the root to `key` (a key, or a prefix ending in '/';
+   * the root itself excluded) is a symbolic link. One lstat per level; a missing level ends it.
+   */
+  private async underLink(key: string): Promise<boolean> {
+    const segments = key.split('/');
+    for (let i = 1; i < segments.length; i++) {
+      const st = await lstat(fsPathOf(this.root, segments.slice(0, i).join('/'))).catch(() => null);
+      if (st === null || !st.isDirectory()) return st?.isSymbolicLink() ?? false;
+    }
+    return false;
   }
 
   /**
