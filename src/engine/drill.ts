@@ -12,7 +12,7 @@ import type { Catalog, Scope, StateCut } from '../catalog/catalog.js';
 import { insertDrill, type DrillDocument } from '../catalog/drills.js';
 import { sampleSelection, selectState, statePage } from '../catalog/restore-selection.js';
 import type { RestoreItem, RunRow } from '../catalog/types.js';
-import { IntegrityError, InterruptedError, errorMessage, isNotFound } from '../errors.js';
+import { IntegrityError, InterruptedError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { newDrillName } from '../repository/documents.js';
 import { objectKey } from '../repository/layout.js';
 import type { RepositoryLock } from '../repository/locks.js';
@@ -220,7 +220,8 @@ async function cleanUp(opts: DrillOptions, bucketDirs: boolean, events: EventSin
           try {
             await opts.scratch.store.delete(key);
           } catch (err) {
-            if (isNotFound(err)) return;
+            // Missing, or a key no directory can hold (`..`, `a//b`): the restore never wrote it.
+            if (isNotFound(err) || (err instanceof StorageError && err.backendCode === 'InvalidKey')) return;
             failed++;
             events({ type: 'warning', message: `drill cleanup: cannot remove ${opts.scratch.location}${key}: ${errorMessage(err)}` });
           }

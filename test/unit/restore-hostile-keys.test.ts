@@ -96,4 +96,41 @@ describe('restore to a directory: hostile keys and planted links', () => {
     const { selectState } = await import('../../src/catalog/restore-selection.js');
     expect(selectState(catalog, [{ bucket: 'lake' }], { runSeq: catalog.findRun(s.runId)!.seq })).toBe(1);
   });
+
+  it('a drill of keys no directory can hold removes what it wrote and its scratch root, with no cleanup warning', async () => {
+    for (const k of ['..', 'dir/marker/', 'a//b', 'ok']) await bucket.put(k, Buffer.from(`content of ${k}`));
+    const seq = await backup();
+    const { runDrill } = await import('../../src/engine/drill.js');
+    const { RepositoryLock } = await import('../../src/repository/locks.js');
+    const { rmdir } = await import('node:fs/promises');
+    const lock = await RepositoryLock.acquire(repo, 'shared', 'drill test');
+    const warnings: string[] = [];
+    const scratch = join(dir.path, 'scratch', 'lakeguard-drill-x');
+    const run = catalog.findRun(String(seq))!;
+    try {
+      const report = await runDrill({
+        repo,
+        catalog,
+        scopes: [{ bucket: 'events' }],
+        cut: { runSeq: seq },
+        scopeLabel: 'bucket:events/',
+        stateLabel: `run ${run.id}`,
+        rpo: { run, instant: run.finished! },
+        sample: 'all',
+        scratch: { store: new FsStore({ root: scratch, fsync: false, userFiles: true }), location: `${scratch}/`, removeRoot: () => rmdir(scratch) },
+        keep: false,
+        lock,
+        concurrency: 2,
+        events: (e) => {
+          if (e.type === 'warning') warnings.push(e.message);
+        },
+      });
+      // The three keys are damage (they cannot be restored into a directory); nothing to clean up for them.
+      expect(report).toMatchObject({ ok: false, objects: { sampled: 4, restored: 1, verified: 1, damaged: 3 }, cleanupFailed: 0 });
+    } finally {
+      await lock.release();
+    }
+    expect(warnings).toEqual([]);
+    expect(existsSync(scratch)).toBe(false);
+  });
 });
