@@ -137,13 +137,7 @@ class PruneRun {
 
     this.events({ type: 'phase', phase: 'list packs' });
     const present = await this.listPacks();
-    const deadPresent = new Map<string, number>();
-    for (const name of deadPacks) {
-      const size = present.get(name);
-      if (size !== undefined) deadPresent.set(name, size);
-      else if (!report.dryRun) setPendingDeletion(this.catalog, objectKey('packs', name), null);
-      present.delete(name);
-    }
+    const deadPresent = this.takePending(present, deadPacks, 'packs');
     const facts = this.packFacts(present);
     const missingPacks = facts.filter((f) => f.size === null && f.usedBlobs > 0).map((f) => f.name);
 
@@ -158,13 +152,7 @@ class PruneRun {
     // the catalog (one location per blob) counts as unused there: that copy is all that is left.
     const lost = new Set(missingPacks.flatMap((name) => usedBlobsOfPack(this.catalog, name).map((b) => b.hash.toString('hex'))));
     const { files: indexFiles, otherCopies } = await this.readIndexFiles(lost, present);
-    const deadFiles = new Map<string, IndexFileInfo>();
-    for (const name of deadIndexes) {
-      const info = indexFiles.get(name);
-      if (info !== undefined) deadFiles.set(name, info);
-      else if (!report.dryRun) setPendingDeletion(this.catalog, objectKey('index', name), null);
-      indexFiles.delete(name);
-    }
+    const deadFiles = this.takePending(indexFiles, deadIndexes, 'index');
     report.indexFiles.before = indexFiles.size;
     this.checkSignal();
 
@@ -359,6 +347,22 @@ class PruneRun {
     // Packs the catalog does not know (a crashed run's, or a crashed prune's) hold nothing it uses.
     for (const [name, size] of present) if (!seen.has(name)) facts.push({ name, size, known: false, blobs: 0, usedBlobs: 0, usedBytes: 0 });
     return facts;
+  }
+
+  /**
+   * Takes the objects an earlier prune dropped but Object Lock retained (`names`) out of what
+   * this prune plans (`listed`: packs or index files by name) and returns those still in the
+   * repository; one that is gone is no longer pending (not in a dry run, which writes nothing).
+   */
+  private takePending<T>(listed: Map<string, T>, names: Iterable<string>, dir: 'packs' | 'index'): Map<string, T> {
+    const still = new Map<string, T>();
+    for (const name of names) {
+      const entry = listed.get(name);
+      if (entry !== undefined) still.set(name, entry);
+      else if (!this.report.dryRun) setPendingDeletion(this.catalog, objectKey(dir, name), null);
+      listed.delete(name);
+    }
+    return still;
   }
 
   /**
