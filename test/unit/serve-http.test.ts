@@ -244,6 +244,29 @@ describe('refusals and the access log', () => {
     expect(await anonymous.text()).toContain('<Code>AccessDenied</Code>');
   });
 
+  it('authenticates a request before routing it: no served bucket named to an anonymous client', async () => {
+    // An alias and a header that disagree name a served bucket (400) only once signed; a path that does not decode too.
+    for (const path of ['/lake--at--20261201z/top', '/lake/%ZZ']) {
+      const anonymous = await fetch(`${server.url}${path}`, { headers: { 'x-lakeguard-at': new Date(T2).toISOString() } });
+      expect(anonymous.status, path).toBe(403);
+      expect(await anonymous.text()).toContain('<Code>AccessDenied</Code>');
+    }
+    const mismatch = await signed('GET', '/lake--at--20261201z/top', { headers: { 'x-lakeguard-at': new Date(T2).toISOString() } });
+    expect(mismatch.status).toBe(400);
+  });
+
+  it('refuses an x-lakeguard-at the signature does not cover: a signed request cannot be re-aimed at another instant', async () => {
+    const host = new URL(server.url).host;
+    const headers = { host, 'x-amz-date': amzDate(new Date()), 'x-amz-content-sha256': EMPTY_SHA256 };
+    const authorization = signV4({ method: 'GET', path: '/lake/gone', query: '', headers, region: 'us-east-1', service: 's3', credentials });
+    const { host: _host, ...sent } = headers;
+    expect((await fetch(`${server.url}/lake/gone`, { headers: { ...sent, authorization } })).status).toBe(404);
+    // The same signed request with the header added on the way would read the deleted content.
+    const replayed = await fetch(`${server.url}/lake/gone`, { headers: { ...sent, authorization, 'x-lakeguard-at': new Date(T1).toISOString() } });
+    expect(replayed.status).toBe(403);
+    expect(await replayed.text()).toContain('not signed: x-lakeguard-at');
+  });
+
   it('answers a read it does not implement with 501 NotImplemented', async () => {
     const res = await signed('GET', '/lake', { query: 'acl=' });
     expect(res.status).toBe(501);
