@@ -1,10 +1,13 @@
 // watch's HTTP push endpoint on its own (test/integration/watch.test.ts drives it from Ceph RGW):
 // what a sender without the token, or with a body that is no delivery, gets, and that a body too
 // large (its rest never read) leaves the connection usable for the sender's next push.
+import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { startPushEndpoint, type PushEndpoint } from '../../src/engine/watch-http.js';
 import type { ChangeEvent } from '../../src/engine/watch-events.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 const TOKEN = 'a-push-token-of-some-length';
 const EVENT = JSON.stringify({ Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: 'lake' }, object: { key: 'a%20b', sequencer: '01' } } }] });
@@ -49,4 +52,31 @@ it('answers a body too large with 413, and takes the next push on the same conne
   expect(tooLarge.status).toBe(413);
   expect(await push(`/?token=${TOKEN}`, EVENT)).toEqual({ status: 200, text: '' });
   expect(ingested).toEqual([{ bucket: 'lake', key: 'a b', kind: 'created', id: 'lake\0a b\x0001' }]);
+});
+
+/** Runs `lakeguard watch` in this process with a policy whose repository does not exist: exit code and stderr. */
+async function watchRefused(events: string, token: string | undefined): Promise<{ code: number; stderr: string }> {
+  const { main } = await import('../../src/cli.js');
+  const dir = tempDir('watch-refused');
+  const policy = join(dir.path, 'policy.yaml');
+  writeFileSync(policy, `version: 1\nrepository:\n  url: file://${dir.path}/no-repository\ngroups:\n  - name: lake\n    sources:\n      - bucket: raw\n        events: ${events}\n`);
+  vi.stubEnv('LAKEGUARD_WATCH_TOKEN', token);
+  const stderr: string[] = [];
+  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => stderr.push(String(chunk)) > 0);
+  try {
+    return { code: await main(['node', 'lakeguard', '--policy', policy, 'watch']), stderr: stderr.join('') };
+  } finally {
+    spy.mockRestore();
+    vi.unstubAllEnvs();
+    dir.cleanup();
+  }
+}
+
+it('refuses a push address that is not loopback, or no push token, as bad usage before it opens the repository', async () => {
+  const open = await watchRefused('http://0.0.0.0:8085/', TOKEN);
+  expect(open.code).toBe(2);
+  expect(open.stderr).toContain('is not a loopback address');
+  const tokenless = await watchRefused('http://127.0.0.1:8085/', undefined);
+  expect(tokenless.code).toBe(2);
+  expect(tokenless.stderr).toContain('needs a push token');
 });
