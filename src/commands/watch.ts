@@ -11,7 +11,7 @@ import { ExitCode, UsageError, errorMessage } from '../errors.js';
 import { parseWatchDuration, type EventsSpec } from '../policy/schema-continuous.js';
 import type { Group, S3Source } from '../policy/types.js';
 import { action } from './action.js';
-import { openAll, selectGroups } from './context.js';
+import { globalOptions, openAll, resolvePolicy, selectGroups } from './context.js';
 import { addCatalogMetrics } from '../report/catalog-metrics.js';
 import { MetricsCollector } from '../report/metrics.js';
 import { startMetricsServer, type RunningMetricsServer } from '../report/metrics-server.js';
@@ -64,6 +64,10 @@ them is committed. SIGTERM: exit 0 when the current run finished within
           });
         }
         const metricsToken = metricsListen === undefined ? undefined : metricsBearerToken(flags.metricsTokenFile);
+        // Bad usage (an events address that is not loopback, no push token) is told before the
+        // repository is opened: not after a catalog sync, nor hidden behind a repository error.
+        const listen = listenAddresses(selectGroups(resolvePolicy(globalOptions(cmd)), flags.group), flags.insecureListen === true);
+        const token = listen.size === 0 ? '' : readToken(flags.tokenFile);
         const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
         const endpoints: PushEndpoint[] = [];
         let metricsServer: RunningMetricsServer | undefined;
@@ -72,8 +76,6 @@ them is committed. SIGTERM: exit 0 when the current run finished within
         let notifier: Notifier | undefined;
         try {
           const groups = selectGroups(ctx.policy, flags.group);
-          const listen = listenAddresses(groups, flags.insecureListen === true);
-          const token = listen.size === 0 ? '' : readToken(flags.tokenFile);
           ctx.repo.requireWritable();
           journal = WatchJournal.open(`${ctx.catalog.path}.watch-journal`);
           // Runs report failures and warnings; their progress would drown the watch's own lines.

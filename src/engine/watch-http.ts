@@ -66,15 +66,19 @@ function tokenOf(req: IncomingMessage, url: URL): string | undefined {
   return url.searchParams.get('token') ?? undefined;
 }
 
+/**
+ * The body, or null when it is too large. A body too large is still read to its end (and
+ * dropped): leaving it unread would break the connection under the sender's next push on it.
+ */
 async function readBody(req: IncomingMessage): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) return null;
-    chunks.push(chunk);
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    else chunks.length = 0;
   }
-  return Buffer.concat(chunks);
+  return size > MAX_BODY_BYTES ? null : Buffer.concat(chunks);
 }
 
 function reply(res: ServerResponse, status: number, text: string): void {

@@ -34,7 +34,7 @@ export function objectHeaders(head: ObjectHead): Record<string, string> {
   const h: Record<string, string> = {
     'last-modified': new Date(head.lastModified).toUTCString(),
     'accept-ranges': 'bytes',
-    'content-type': head.contentType ?? 'binary/octet-stream',
+    'content-type': headerValue(head.contentType ?? 'binary/octet-stream'),
   };
   if (head.etag !== null) h.etag = quotedEtag(head.etag);
   if (head.versionId !== null) h['x-amz-version-id'] = head.versionId;

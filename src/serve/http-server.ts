@@ -119,11 +119,20 @@ export function s3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: S
 async function handle(req: IncomingMessage, res: ServerResponse, state: RequestState, opts: S3HandlerOptions, buckets: ReadonlySet<string>, now: () => number): Promise<void> {
   const url = req.url ?? '/';
   const atHeader = req.headers[AT_HEADER];
-  const route = routeOf(url, req.headers.host, Array.isArray(atHeader) ? atHeader[0] : atHeader, buckets);
-  state.route = route;
+  // A request that cannot be routed is still authenticated first: its error (a malformed path,
+  // an alias and a header that disagree) would tell an anonymous client which buckets are served.
+  let route: Route | undefined;
+  let unroutable: unknown;
+  try {
+    route = routeOf(url, req.headers.host, Array.isArray(atHeader) ? atHeader[0] : atHeader, buckets);
+    state.route = route;
+  } catch (err) {
+    unroutable = err;
+  }
   const q = url.indexOf('?');
-  const failure = verifySigV4({ method: req.method ?? '', rawPath: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers: req.headers }, opts.credentials, now());
+  const failure = verifySigV4({ method: req.method ?? '', rawPath: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers: req.headers }, opts.credentials, now(), [AT_HEADER]);
   if (failure !== null) throw new S3Error(failure.code, failure.status, failure.message);
+  if (route === undefined) throw unroutable;
   const method = req.method ?? '';
   if (method !== 'GET' && method !== 'HEAD') {
     throw new S3Error('AccessDenied', 403, `lakeguard serve is read-only: ${method} is not allowed (restore with \`lakeguard restore\` to write data somewhere)`);

@@ -48,10 +48,19 @@ interface SignedClaim {
 
 const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 
-/** Verifies the request against `credentials`; null when it is authentic and current, else why not. */
-export function verifySigV4(req: IncomingSigned, credentials: Credentials, now: number = Date.now()): AuthFailure | null {
+/**
+ * Verifies the request against `credentials`; null when it is authentic and current, else why not.
+ * `mustSign`: headers (lower-case) that change what a request means, refused when present but
+ * not signed (as S3 refuses an unsigned x-amz-* header): else anyone holding a signed request or
+ * a presigned URL could add one and be answered something the signer never asked for.
+ */
+export function verifySigV4(req: IncomingSigned, credentials: Credentials, now: number = Date.now(), mustSign: readonly string[] = []): AuthFailure | null {
   const claim = parseClaim(req);
   if ('code' in claim) return claim;
+  const unsigned = mustSign.filter((name) => req.headers[name] !== undefined && !claim.signedHeaders.includes(name));
+  if (unsigned.length > 0) {
+    return { code: 'AccessDenied', status: 403, message: `There were headers present in the request which were not signed: ${unsigned.join(', ')} (sign it, or name the instant with a bucket alias)` };
+  }
   const when = parseAmzDate(claim.date);
   if (when === null) return malformed(claim.presigned, `X-Amz-Date ${JSON.stringify(claim.date)} is not of the form 20261123T163000Z`);
   if (claim.day !== claim.date.slice(0, 8)) return malformed(claim.presigned, `the credential's date ${claim.day} is not the request's (${claim.date.slice(0, 8)})`);
