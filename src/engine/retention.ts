@@ -161,5 +161,7 @@ export function subtractDuration(time: number, duration: string): number {
   const month = totalMonths - year * 12;
   const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
   const shifted = Date.UTC(year, month, Math.min(d.getUTCDate(), lastDay), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds());
-  return shifted - ms;
+  // Beyond the range of a Date (some 275,000 years back) the step is NaN, and a comparison with
+  // NaN would keep nothing: a duration that long reaches before every run.
+  return Number.isNaN(shifted) ? -Infinity : shifted - ms;
 }

@@ -84,6 +84,17 @@ describe('decideRetention', () => {
     });
   });
 
+  it('a keep_within longer than a Date can reach back (275000y, 3300000m) keeps every run', () => {
+    const runs = ['1990-01-01', '2026-10-20', '2026-10-31'].map((d) => run(`${d}T10:00:00Z`, 'complete', d));
+    for (const keepWithin of ['275000y', '3300000m', '300000y1d']) {
+      expect(decide(runs, { keepWithin })).toEqual({
+        '1990-01-01': `within-${keepWithin}`,
+        '2026-10-20': `within-${keepWithin}`,
+        '2026-10-31': `latest,within-${keepWithin}`,
+      });
+    }
+  });
+
   it('leap days: monthly buckets, yearly buckets and keep_within 1y from 29 February', () => {
     const runs = [
       run('2027-02-28T11:59:59Z', 'complete', '2027-02-28-early'),
