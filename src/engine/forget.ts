@@ -121,16 +121,19 @@ export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions
     needs.set(scope, scopeNeeds(runs.filter((r) => r.group === scope.group), decisions.get(scope)!, units));
   }
 
+  const scopesByGroup = [...new Set(scopes.map((s) => s.group))].map((g) => scopes.filter((s) => s.group === g));
   const dropped: number[] = [];
   let droppedBytes = 0;
   const droppedByRun = new Map<number, number>();
   for (const page of objectsWithVersions(catalog)) {
     if (opts.signal?.aborted) throw new InterruptedError('forget interrupted before it changed anything');
     for (const object of page) {
-      const scope = scopeOf(scopes, object.bucket, object.key);
-      const need = scope === undefined ? undefined : needs.get(scope);
-      if (need === undefined) continue;
-      for (const v of unneededVersions(object, need)) {
+      // Groups may back up the same bucket: a version goes only when the scope governing its
+      // key in every group that covers it does not need it (a scope without rules keeps all).
+      const governing = scopesByGroup.map((own) => scopeOf(own, object.bucket, object.key)).filter((s) => s !== undefined);
+      const need = governing.map((s) => needs.get(s));
+      if (need.length === 0 || need.some((n) => n === undefined)) continue;
+      for (const v of unneededVersions(object, need as ScopeNeeds[])) {
         dropped.push(v.id);
         droppedBytes += v.size;
         droppedByRun.set(v.run, (droppedByRun.get(v.run) ?? 0) + 1);
@@ -215,13 +218,13 @@ function scopeNeeds(groupRuns: readonly RunRow[], decided: Map<string, Retention
   return { kept, covered };
 }
 
-function* unneededVersions(object: PlanObject, need: ScopeNeeds): Generator<PlanVersion> {
+function* unneededVersions(object: PlanObject, needs: readonly ScopeNeeds[]): Generator<PlanVersion> {
   const versions = object.versions;
   const needed = new Set<number>();
   if (object.latest !== null) needed.add(object.latest);
-  for (const v of versions) if (need.covered.has(v.run)) needed.add(v.id);
+  for (const v of versions) if (needs.some((need) => need.covered.has(v.run))) needed.add(v.id);
   // State of each kept run (or run set): the newest version (versions are oldest first) in its cut.
-  for (const k of need.kept) {
+  for (const k of needs.flatMap((need) => need.kept)) {
     for (let i = versions.length - 1; i >= 0; i--) {
       const run = versions[i]!.run;
       if (run <= k.upTo || k.plus?.has(run) === true) {

@@ -78,6 +78,29 @@ describe('forget', () => {
     return ids;
   }
 
+  it('two groups backing up one bucket: a version one group keeps is not dropped by the other', async () => {
+    const src = [{ kind: 'path' as const, path: '/x/lake', prefixes: [''], exclude: [] }];
+    const g1: Group = { name: 'g1', sources: src, retention: { keepLast: 1 } };
+    const g2: Group = { name: 'g2', sources: src, retention: { keepLast: 2 } };
+    const policy = testPolicy(repo.location, [g1, g2]);
+    const ids: string[] = [];
+    for (const [body, group] of [['a1', g1], ['a2', g2], ['a3', g1], ['a4', g2], ['a5', g1]] as const) {
+      await put('a.txt', body);
+      ids.push((await backup(group)).runId);
+    }
+    const before = { r2: await restoreRun(catalog, ids[1]!, 'before-2'), r4: await restoreRun(catalog, ids[3]!, 'before-4') };
+
+    const dry = await forget(repo, catalog, policy, { dryRun: true });
+    expect(dry.verdicts.map((v) => (v.keep ? v.reasons.join(',') : 'remove'))).toEqual(['remove', 'last-2', 'remove', 'latest,last-1', 'latest,last-1']);
+    // g1 alone needs only a5; g2 keeps runs 2 and 4, whose states are a2 and a4. a1 and a3 go.
+    expect(dry.dropped).toHaveLength(2);
+    const done = await forget(repo, catalog, policy, { dryRun: false });
+    expect(done.dropped).toEqual(dry.dropped);
+    expect(count(catalog, 'SELECT count(*) FROM versions')).toBe(3);
+    expect(await restoreRun(catalog, ids[1]!, 'after-2')).toEqual(before.r2);
+    expect(await restoreRun(catalog, ids[3]!, 'after-4')).toEqual(before.r4);
+  });
+
   it('keeps what the kept runs need, drops the rest, and never captures a dropped version again', async () => {
     const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
     const ids = await history(group);
