@@ -27,14 +27,14 @@ describe('forget and prune with run sets', { timeout: 60_000 }, () => {
   const sets: string[] = [];
 
   /** A run set planned `daysAgo` days ago, shards writing c/ (index 0) and h/ (index 1) with `tag` content. */
-  const runSet = async (daysAgo: number, tag: string, indexes: number[]): Promise<string> => {
+  const runSet = async (daysAgo: number, tag: string, indexes: number[], status?: 'failed' | 'interrupted'): Promise<string> => {
     const planned = now - daysAgo * DAY;
     const set = newRunId(new Date(planned));
     for (const index of indexes) {
       const prefix = index === 0 ? 'c' : 'h';
       const objects = Array.from({ length: 3 }, (_, i) => ({ bucket: 'lake', key: `${prefix}/${i}.json`, body: `${prefix}${i}-${tag}` }));
       const range = index === 0 ? { upTo: ['lake', 'g'] as [string, string] } : { after: ['lake', 'g'] as [string, string] };
-      await writeShardAttempt(repo, { group: 'lake', set, name: `day-${daysAgo}`, index, of: 2, range, started: planned + index * 1000, objects });
+      await writeShardAttempt(repo, { group: 'lake', set, name: `day-${daysAgo}`, index, of: 2, range, started: planned + index * 1000, objects, ...(status === undefined ? {} : { status }) });
     }
     sets.push(set);
     return set;
@@ -116,5 +116,17 @@ describe('forget and prune with run sets', { timeout: 60_000 }, () => {
     const after = planForget(host, policy, { now });
     expect(after.verdicts.filter((v) => v.run.shard?.set === tue).every((v) => !v.keep)).toBe(true);
     expect(after.verdicts.filter((v) => v.run.shard?.set === wed).map((v) => [v.keep, v.reasons])).toEqual([[true, ['running']]]);
+  });
+
+  it('a run set whose every attempt failed takes no keep_last slot: the newest complete one stays', async () => {
+    const [mon, tue, wed] = sets as [string, string, string];
+    const failed = await runSet(0, 'thu', [0, 1], 'failed');
+    await syncCatalog({ repo, catalog: host });
+    expect(runSetsOf(host).find((s) => s.id === failed)?.status).toBe('partial');
+    const plan = planForget(host, policy, { now });
+    const verdict = (set: string) => [...new Set(plan.verdicts.filter((v) => v.run.shard?.set === set).map((v) => (v.keep ? v.reasons.join(',') : 'remove')))];
+    expect([mon, tue, wed, failed].map(verdict)).toEqual([['remove'], ['latest,last-1'], ['running'], ['newest']]);
+    // Only Monday's six versions go: Tuesday's state and every version after it stay.
+    expect(plan.dropped).toHaveLength(6);
   });
 });
