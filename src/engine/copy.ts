@@ -115,6 +115,9 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
   }
   for (const id of report.busy) events({ type: 'warning', message: `run ${id} is being copied by another process right now; left to it` });
   warnIfForgottenInTarget(target.catalog, inTarget, todo, events);
+  if (todo.length > 0 && source.repo.encrypted && !target.repo.encrypted) {
+    events({ type: 'warning', message: `the target ${target.repo.location} is not encrypted: the runs copied from the encrypted ${source.repo.location} are stored there in plaintext` });
+  }
 
   if (report.dryRun) {
     const counts = source.catalog.versionCountsByRun();
