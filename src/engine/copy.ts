@@ -10,7 +10,7 @@ import { acksOfRun, insertAck, type AckDocument } from '../catalog/anomalies.js'
 import type { Catalog } from '../catalog/catalog.js';
 import { copiedRunIds, copiesOf, recordCopiedRun } from '../catalog/copied-runs.js';
 import { discardUnfinishedRun } from '../catalog/discard-run.js';
-import { recordRunShard } from '../catalog/run-sets.js';
+import { completeShardAttempt, recordRunShard, shardOfRun } from '../catalog/run-sets.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
 import type { RunRow, VersionRecord } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, UsageError } from '../errors.js';
@@ -73,6 +73,8 @@ export interface CopyReport {
   alreadyCopied: number;
   /** Selected runs another copy process is copying right now (left to it). */
   busy: string[];
+  /** Selected complete shard attempts superseded by another complete attempt of their index: not copied (the catalog holds none of their versions). */
+  superseded: number;
   /** Acknowledgements (runs ack) written in the target: of the runs copied now, and those made in the source after an earlier copy. */
   acksCopied: number;
   packsWritten: number;
@@ -94,7 +96,7 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
   requireWholeCatalog(source.catalog, 'copy', 'every version of the source repository');
   requireWholeCatalog(target.catalog, 'copy', 'every version of the target repository');
   if (source.repo.id === target.repo.id) throw new UsageError(`copy: the source and the target are the same repository (${source.repo.id})`, { hint: '--to-policy must name a second repository' });
-  const report: CopyReport = { dryRun: opts.dryRun ?? false, source: source.repo.location, target: target.repo.location, copied: [], alreadyCopied: 0, busy: [], acksCopied: 0, packsWritten: 0, bytesStored: 0 };
+  const report: CopyReport = { dryRun: opts.dryRun ?? false, source: source.repo.location, target: target.repo.location, copied: [], alreadyCopied: 0, busy: [], superseded: 0, acksCopied: 0, packsWritten: 0, bytesStored: 0 };
 
   const copiedBefore = copiedRunIds(target.catalog, source.repo.id);
   const inTarget = new Map<string, RunRow>();
@@ -105,6 +107,12 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
     .filter((r) => r.status !== 'running' && (opts.since === undefined || r.started >= opts.since));
   const todo: RunRow[] = [];
   for (const run of selected) {
+    // Its copy would be an empty complete attempt with a new id, which may sort before the
+    // copy of the attempt that counts and so supersede it in every catalog of the target.
+    if (isSupersededComplete(source.catalog, run)) {
+      report.superseded++;
+      continue;
+    }
     const copy = inTarget.get(runKey(run));
     // Copied before, and perhaps forgotten there since: not brought again.
     if (copiedBefore.has(run.id)) report.alreadyCopied++;
@@ -197,6 +205,13 @@ function warnIfForgottenInTarget(catalog: Catalog, inTarget: ReadonlyMap<string,
     type: 'warning',
     message: `the target has forgotten ${forgotten} runs and ${older.length} runs to copy are older than every run it keeps (first: ${older[0]!.id}); if forget removed their copies there before this catalog saw them (on another host, or before a catalog rebuild), they are copied again: pass --since to copy only newer runs`,
   });
+}
+
+/** A complete shard attempt another complete attempt of its index supersedes (docs/scale-out.md). */
+function isSupersededComplete(catalog: Catalog, run: RunRow): boolean {
+  if (run.status !== 'complete') return false;
+  const shard = shardOfRun(catalog, run.seq);
+  return shard !== undefined && completeShardAttempt(catalog, shard.set, shard.index) !== run.id;
 }
 
 /** A target run still "running" whose process is gone (killed, power loss). */
