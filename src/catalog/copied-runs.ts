@@ -15,3 +15,9 @@ export function recordCopiedRun(catalog: Catalog, from: { repository: string; ru
 export function copiedRunIds(catalog: Catalog, sourceRepository: string): Set<string> {
   return new Set(sqlite(catalog).prepare('SELECT source_run FROM copied_runs WHERE source_repository = ?').pluck().all(sourceRepository) as string[]);
 }
+
+/** Source run id -> the id of its copy in this repository, for the runs of `sourceRepository` copied here. */
+export function copiesOf(catalog: Catalog, sourceRepository: string): Map<string, string> {
+  const rows = sqlite(catalog).prepare('SELECT source_run AS source, run FROM copied_runs WHERE source_repository = ?').all(sourceRepository) as { source: string; run: string }[];
+  return new Map(rows.map((r) => [r.source, r.run]));
+}

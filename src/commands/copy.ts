@@ -95,6 +95,8 @@ function describe(r: CopyReport): string {
   }
   const what = r.dryRun ? 'would copy' : 'copied';
   lines.push(`${r.dryRun ? 'dry run: ' : ''}${what} ${plural(r.copied.length, 'run')} from ${r.source} to ${r.target}; ${r.alreadyCopied} already there${r.dryRun ? '' : `; ${r.packsWritten} packs written (${formatBytes(r.bytesStored)})`}`);
+  if (r.superseded > 0) lines.push(`${plural(r.superseded, 'superseded shard attempt')} not copied (another complete attempt of the same shard is)`);
+  if (r.acksCopied > 0) lines.push(`${plural(r.acksCopied, 'acknowledgement')} of suspect runs written to the target`);
   for (const id of r.busy) lines.push(`run ${id} is being copied by another process; run copy again once it is done`);
   return lines.join('\n');
 }

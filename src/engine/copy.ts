@@ -6,14 +6,16 @@
  * its record blobs, index files and manifest there, as a backup's.
  */
 import { hostname } from 'node:os';
+import { acksOfRun, insertAck, type AckDocument } from '../catalog/anomalies.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { copiedRunIds, recordCopiedRun } from '../catalog/copied-runs.js';
+import { copiedRunIds, copiesOf, recordCopiedRun } from '../catalog/copied-runs.js';
 import { discardUnfinishedRun } from '../catalog/discard-run.js';
-import { recordRunShard } from '../catalog/run-sets.js';
+import { completeShardAttempt, recordRunShard, shardOfRun } from '../catalog/run-sets.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
 import type { RunRow, VersionRecord } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, UsageError } from '../errors.js';
 import { BlobType, flagsCompressed } from '../repository/pack.js';
+import { newAckName } from '../repository/documents.js';
 import { Packer, packRecord } from '../repository/packer.js';
 import { RepositoryLock } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
@@ -71,6 +73,10 @@ export interface CopyReport {
   alreadyCopied: number;
   /** Selected runs another copy process is copying right now (left to it). */
   busy: string[];
+  /** Selected complete shard attempts superseded by another complete attempt of their index: not copied (the catalog holds none of their versions). */
+  superseded: number;
+  /** Acknowledgements (runs ack) written in the target: of the runs copied now, and those made in the source after an earlier copy. */
+  acksCopied: number;
   packsWritten: number;
   bytesStored: number;
 }
@@ -90,7 +96,7 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
   requireWholeCatalog(source.catalog, 'copy', 'every version of the source repository');
   requireWholeCatalog(target.catalog, 'copy', 'every version of the target repository');
   if (source.repo.id === target.repo.id) throw new UsageError(`copy: the source and the target are the same repository (${source.repo.id})`, { hint: '--to-policy must name a second repository' });
-  const report: CopyReport = { dryRun: opts.dryRun ?? false, source: source.repo.location, target: target.repo.location, copied: [], alreadyCopied: 0, busy: [], packsWritten: 0, bytesStored: 0 };
+  const report: CopyReport = { dryRun: opts.dryRun ?? false, source: source.repo.location, target: target.repo.location, copied: [], alreadyCopied: 0, busy: [], superseded: 0, acksCopied: 0, packsWritten: 0, bytesStored: 0 };
 
   const copiedBefore = copiedRunIds(target.catalog, source.repo.id);
   const inTarget = new Map<string, RunRow>();
@@ -101,6 +107,12 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
     .filter((r) => r.status !== 'running' && (opts.since === undefined || r.started >= opts.since));
   const todo: RunRow[] = [];
   for (const run of selected) {
+    // Its copy would be an empty complete attempt with a new id, which may sort before the
+    // copy of the attempt that counts and so supersede it in every catalog of the target.
+    if (isSupersededComplete(source.catalog, run)) {
+      report.superseded++;
+      continue;
+    }
     const copy = inTarget.get(runKey(run));
     // Copied before, and perhaps forgotten there since: not brought again.
     if (copiedBefore.has(run.id)) report.alreadyCopied++;
@@ -111,13 +123,17 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
   }
   for (const id of report.busy) events({ type: 'warning', message: `run ${id} is being copied by another process right now; left to it` });
   warnIfForgottenInTarget(target.catalog, inTarget, todo, events);
+  if (todo.length > 0 && source.repo.encrypted && !target.repo.encrypted) {
+    events({ type: 'warning', message: `the target ${target.repo.location} is not encrypted: the runs copied from the encrypted ${source.repo.location} are stored there in plaintext` });
+  }
 
   if (report.dryRun) {
     const counts = source.catalog.versionCountsByRun();
     for (const run of todo) report.copied.push(emptyCopied(run, null, counts.get(run.seq) ?? 0));
     return report;
   }
-  if (todo.length === 0) return report;
+  const acksMissing = acksToBringOver(source, target, selected);
+  if (todo.length === 0 && acksMissing.length === 0) return report;
   target.repo.requireWritable();
 
   const sourceLock = await RepositoryLock.acquire(source.repo, 'shared', `copy to ${target.repo.location}`);
@@ -139,6 +155,14 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
         report.copied.push(copied.run);
         report.packsWritten += copied.packs;
         report.bytesStored += copied.run.bytesStored;
+        report.acksCopied += copied.acks;
+      }
+      for (const [from, to] of acksMissing) {
+        if (signal.aborted) throw new InterruptedError('copy interrupted');
+        report.acksCopied += await copyAcks(opts, from, to, () => {
+          sourceLock.throwIfLost();
+          targetLock.throwIfLost();
+        });
       }
     } finally {
       await targetLock.release().catch(() => {});
@@ -147,6 +171,21 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
     await sourceLock.release().catch(() => {});
   }
   return report;
+}
+
+/**
+ * Runs copied earlier whose copy the target keeps without any acknowledgement while the source
+ * has one (acknowledged after the copy, or a copy killed between its manifest and its acks).
+ */
+function acksToBringOver(source: CopyEnd, target: CopyEnd, selected: readonly RunRow[]): [string, string][] {
+  const copies = copiesOf(target.catalog, source.repo.id);
+  const out: [string, string][] = [];
+  for (const run of selected) {
+    const copy = copies.get(run.id);
+    if (copy === undefined || target.catalog.findRun(copy) === undefined) continue;
+    if (acksOfRun(target.catalog, copy).length === 0 && acksOfRun(source.catalog, run.id).length > 0) out.push([run.id, copy]);
+  }
+  return out;
 }
 
 /**
@@ -168,6 +207,13 @@ function warnIfForgottenInTarget(catalog: Catalog, inTarget: ReadonlyMap<string,
   });
 }
 
+/** A complete shard attempt another complete attempt of its index supersedes (docs/scale-out.md). */
+function isSupersededComplete(catalog: Catalog, run: RunRow): boolean {
+  if (run.status !== 'complete') return false;
+  const shard = shardOfRun(catalog, run.seq);
+  return shard !== undefined && completeShardAttempt(catalog, shard.set, shard.index) !== run.id;
+}
+
 /** A target run still "running" whose process is gone (killed, power loss). */
 function isOrphaned(catalog: Catalog, run: RunRow): boolean {
   return catalog.orphanedRuns(run.host ?? hostname(), isProcessAlive).some((r) => r.seq === run.seq);
@@ -182,7 +228,7 @@ function emptyCopied(run: RunRow, target: string | null, versions: number): Copi
  * once their blobs are in written packs, then finalizeRun. On any failure the run's rows leave the
  * target's catalog again (its packs stay catalogued, and deduplicate the next attempt).
  */
-async function copyRun(opts: CopyOptions, run: RunRow, signal: AbortSignal, checkLocks: () => void): Promise<{ run: CopiedRun; packs: number }> {
+async function copyRun(opts: CopyOptions, run: RunRow, signal: AbortSignal, checkLocks: () => void): Promise<{ run: CopiedRun; packs: number; acks: number }> {
   const { source, target } = opts;
   const manifest = await source.repo.readDocument<RunManifest>('runs', run.id);
   const targetRun: RunRow = { seq: 0, id: newRunId(new Date()), group: run.group, started: run.started, finished: null, status: 'running', host: manifest.host, counters: null };
@@ -240,11 +286,38 @@ async function copyRun(opts: CopyOptions, run: RunRow, signal: AbortSignal, chec
       from,
     });
     recordCopiedRun(target.catalog, from, targetRun.id);
-    return { run: copied, packs };
+    // After the manifest: a copy killed in between gets its acks on the next copy (acksToBringOver).
+    const acks = await copyAcks(opts, run.id, targetRun.id, checkLocks);
+    return { run: copied, packs, acks };
   } catch (err) {
     discardUnfinishedRun(target.catalog, targetRun.seq);
     throw signal.aborted && !(err instanceof InterruptedError) ? new InterruptedError(`copy of run ${run.id} interrupted`) : err;
   }
+}
+
+/**
+ * The source's acknowledgements of a run (runs ack, --incident), written again in the target for
+ * its copy: who, when, the note and the kind travel; the name is new (chosen under the target's
+ * lock, as catalog sync needs) and the document names the copy's run id.
+ */
+async function copyAcks(opts: CopyOptions, sourceRun: string, targetRun: string, checkLocks: () => void): Promise<number> {
+  const acks = acksOfRun(opts.source.catalog, sourceRun);
+  for (const a of acks) {
+    checkLocks();
+    const ack: AckDocument = {
+      version: 1,
+      id: newAckName(new Date()),
+      run: targetRun,
+      host: a.host,
+      created: new Date(a.created).toISOString(),
+      ...(a.by === null ? {} : { by: a.by }),
+      ...(a.note === null ? {} : { note: a.note }),
+      ...(a.incident === 1 ? { incident: true as const } : {}),
+    };
+    await opts.target.repo.writeDocument('acks', ack.id, ack);
+    opts.target.catalog.transaction(() => insertAck(opts.target.catalog, ack));
+  }
+  return acks.length;
 }
 
 /** Reads source blobs and stores them, encoded with the target's keys, once per target blob id. */

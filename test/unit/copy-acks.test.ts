@@ -1,0 +1,100 @@
+// copy of a suspect run carries its acknowledgements (runs ack, runs ack --incident) into the
+// target: without them the target marks a run the source's operators already looked at as an
+// unacknowledged suspect run, and a second host's catalog of the target agrees with the first.
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { acksOfRun, runVerdict, suspectRuns } from '../../src/catalog/anomalies.js';
+import type { RunAnomalies } from '../../src/catalog/anomaly-types.js';
+import { Catalog } from '../../src/catalog/catalog.js';
+import type { VersionRecord } from '../../src/catalog/types.js';
+import { acknowledgeRun } from '../../src/engine/ack.js';
+import { copyRuns } from '../../src/engine/copy.js';
+import { emptyCounters } from '../../src/engine/events.js';
+import { finalizeRun } from '../../src/engine/finalize.js';
+import { syncCatalog } from '../../src/engine/sync.js';
+import { Packer, packRecord } from '../../src/repository/packer.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { initRepo, tempDir } from '../helpers/fixtures.js';
+
+const T0 = Date.UTC(2026, 11, 1, 2);
+const DAY = 86_400_000;
+const SUSPECT: RunAnomalies = {
+  suspect: true,
+  findings: [{ bucket: 'lake', partition: 'p/', rules: ['deleted'], reasons: ['deleted 1 of 3 keys'] }],
+  partitions: [],
+  flaggedObjects: 1,
+};
+
+async function recordRun(repo: Repository, catalog: Catalog, id: string, day: number, anomalies: RunAnomalies): Promise<void> {
+  const seq = catalog.beginRun({ id, group: 'g', started: T0 + day * DAY, host: 'h1' });
+  const at = T0 + day * DAY;
+  const v: VersionRecord = { bucket: 'lake', key: `p/k${day}`, versionId: null, deleteMarker: false, size: 0, etag: `e${day}`, lastModified: at, validFrom: at, blobs: [] };
+  catalog.transaction(() => catalog.insertVersions(seq, [v]));
+  const packer = new Packer(repo, { onPackWritten: (pack) => catalog.transaction(() => catalog.insertPack(packRecord(pack), seq)) });
+  await finalizeRun(repo, catalog, packer, catalog.findRun(id)!, 'complete', emptyCounters(), () => {}, anomalies);
+}
+
+describe('copy of acknowledged suspect runs', () => {
+  let dir: ReturnType<typeof tempDir>;
+  const open: Catalog[] = [];
+  afterEach(() => {
+    for (const c of open.splice(0)) c.close();
+    dir.cleanup();
+  });
+  let source: Repository;
+  let target: Repository;
+  let sc: Catalog;
+  let tc: Catalog;
+  beforeEach(async () => {
+    dir = tempDir('copy-acks');
+    source = await initRepo(new FsStore({ root: join(dir.path, 'source'), fsync: false }));
+    target = await initRepo(new FsStore({ root: join(dir.path, 'target'), fsync: false }), { password: 'another-password' });
+    sc = Catalog.open(join(dir.path, 's.db'), source.id);
+    tc = Catalog.open(join(dir.path, 't.db'), target.id);
+    open.push(sc, tc);
+  });
+
+  it('the acks of a copied run travel with it (expected changes and incident); an unacknowledged one stays unacknowledged', async () => {
+    await recordRun(source, sc, '20261201T020000Z-aaaaaa', 0, SUSPECT);
+    await recordRun(source, sc, '20261202T020000Z-bbbbbb', 1, SUSPECT);
+    await recordRun(source, sc, '20261203T020000Z-cccccc', 2, SUSPECT);
+    await acknowledgeRun(source, sc, sc.findRun('20261201T020000Z-aaaaaa')!, { note: 'compaction, expected', by: 'ana' });
+    await acknowledgeRun(source, sc, sc.findRun('20261202T020000Z-bbbbbb')!, { note: 'rolled back', by: 'bo', incident: true });
+
+    const report = await copyRuns({ source: { repo: source, catalog: sc }, target: { repo: target, catalog: tc } });
+    expect(report.copied.map((c) => c.source)).toEqual(['20261201T020000Z-aaaaaa', '20261202T020000Z-bbbbbb', '20261203T020000Z-cccccc']);
+    expect(report.acksCopied).toBe(2);
+    const [a, b, c] = report.copied.map((x) => x.target!);
+
+    // A second host's catalog of the target, from the repository alone.
+    const other = Catalog.open(join(dir.path, 'other.db'), target.id);
+    open.push(other);
+    await syncCatalog({ repo: target, catalog: other });
+    for (const cat of [tc, other]) {
+      const ackA = acksOfRun(cat, a!);
+      expect(ackA.map((x) => [x.by, x.note, x.incident, x.host])).toEqual([['ana', 'compaction, expected', 0, acksOfRun(sc, '20261201T020000Z-aaaaaa')[0]!.host]]);
+      expect(ackA[0]!.created).toBe(acksOfRun(sc, '20261201T020000Z-aaaaaa')[0]!.created);
+      expect(acksOfRun(cat, b!).map((x) => [x.by, x.note, x.incident])).toEqual([['bo', 'rolled back', 1]]);
+      expect(acksOfRun(cat, c!)).toEqual([]);
+      expect(runVerdict(cat, cat.findRun(c!)!.seq)?.suspect).toBe(true);
+      expect(Object.fromEntries(suspectRuns(cat))).toEqual({ [a!]: { acknowledged: true }, [b!]: { acknowledged: true }, [c!]: { acknowledged: false } });
+    }
+  });
+
+  it('an acknowledgement made in the source after the copy reaches the copy on the next copy, once', async () => {
+    await recordRun(source, sc, '20261201T020000Z-aaaaaa', 0, SUSPECT);
+    const copy = () => copyRuns({ source: { repo: source, catalog: sc }, target: { repo: target, catalog: tc } });
+    const first = await copy();
+    const t = first.copied[0]!.target!;
+    expect(first.acksCopied).toBe(0);
+    expect(suspectRuns(tc).get(t)).toEqual({ acknowledged: false });
+
+    await acknowledgeRun(source, sc, sc.findRun('20261201T020000Z-aaaaaa')!, { by: 'ana', incident: true });
+    const second = await copy();
+    expect([second.copied.length, second.alreadyCopied, second.acksCopied]).toEqual([0, 1, 1]);
+    expect(acksOfRun(tc, t).map((x) => [x.by, x.incident])).toEqual([['ana', 1]]);
+    expect((await copy()).acksCopied).toBe(0);
+    expect(await target.listNames('acks')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,66 @@
+// copy of a run set whose index has two complete attempts: the superseded one (the catalog holds
+// none of its versions) is not copied, so its empty copy, named at copy time, can never sort
+// before the copy of the attempt that counts and supersede it in another host's catalog.
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { recordRunShard, runSetsOf } from '../../src/catalog/run-sets.js';
+import type { RunShard, VersionRecord } from '../../src/catalog/types.js';
+import { copyRuns } from '../../src/engine/copy.js';
+import { emptyCounters } from '../../src/engine/events.js';
+import { finalizeRun } from '../../src/engine/finalize.js';
+import { syncCatalog } from '../../src/engine/sync.js';
+import { Packer, packRecord } from '../../src/repository/packer.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { initRepo, tempDir } from '../helpers/fixtures.js';
+
+const T0 = Date.UTC(2026, 11, 1, 2);
+const SHARD: RunShard = { set: '20261201T020000Z-000000', name: 'nightly', index: 0, of: 1, range: {} };
+
+async function attempt(repo: Repository, catalog: Catalog, id: string, started: number, keys: string[]): Promise<void> {
+  const seq = catalog.beginRun({ id, group: 'g', started, host: 'h1' });
+  catalog.transaction(() => recordRunShard(catalog, seq, SHARD));
+  const versions: VersionRecord[] = keys.map((key) => ({ bucket: 'lake', key, versionId: null, deleteMarker: false, size: 0, etag: key, lastModified: T0, validFrom: T0, blobs: [] }));
+  catalog.transaction(() => catalog.insertVersions(seq, versions));
+  const packer = new Packer(repo, { onPackWritten: (pack) => catalog.transaction(() => catalog.insertPack(packRecord(pack), seq)) });
+  await finalizeRun(repo, catalog, packer, { ...catalog.findRun(id)!, shard: SHARD }, 'complete', emptyCounters(), () => {});
+}
+
+describe('copy of a run set', () => {
+  let dir: ReturnType<typeof tempDir>;
+  const open: Catalog[] = [];
+  beforeEach(() => {
+    dir = tempDir('copy-run-sets');
+  });
+  afterEach(() => {
+    for (const c of open.splice(0)) c.close();
+    dir.cleanup();
+  });
+
+  it('copies the complete attempt that counts, not a superseded one; another host of the target sees the run set whole', async () => {
+    const source = await initRepo(new FsStore({ root: join(dir.path, 'source'), fsync: false }));
+    const target = await initRepo(new FsStore({ root: join(dir.path, 'target'), fsync: false }), { password: 'another-password' });
+    const sc = Catalog.open(join(dir.path, 's.db'), source.id);
+    const tc = Catalog.open(join(dir.path, 't.db'), target.id);
+    open.push(sc, tc);
+    // Two attempts of index 0 started in the same second: the one whose id sorts first counts;
+    // the other (started 5 ms earlier, so copied first) holds no versions in the catalog.
+    await attempt(source, sc, '20261201T020001Z-bbbbbb', T0 + 1000, []);
+    await attempt(source, sc, '20261201T020001Z-aaaaaa', T0 + 1005, ['p/a', 'p/b']);
+
+    const report = await copyRuns({ source: { repo: source, catalog: sc }, target: { repo: target, catalog: tc } });
+    expect(report.copied.map((c) => [c.source, c.versions])).toEqual([['20261201T020001Z-aaaaaa', 2]]);
+    expect(report.superseded).toBe(1);
+    expect((await copyRuns({ source: { repo: source, catalog: sc }, target: { repo: target, catalog: tc } })).copied).toEqual([]);
+
+    const other = Catalog.open(join(dir.path, 'other.db'), target.id);
+    open.push(other);
+    await syncCatalog({ repo: target, catalog: other });
+    for (const cat of [tc, other]) {
+      const [set] = runSetsOf(cat);
+      expect([set!.id, set!.status, set!.attempts.length]).toEqual([SHARD.set, 'complete', 1]);
+      expect(cat.versionsOfRun(set!.attempts[0]!.run.seq, 0, 10).map((v) => v.key)).toEqual(['p/a', 'p/b']);
+    }
+  });
+});
