@@ -50,15 +50,6 @@ export function usedBlobSql(b: string): string {
   return `(${blobReferencedSql(b)} OR EXISTS (SELECT 1 FROM temp.prune_records r WHERE r.hash = ${b}.hash))`;
 }
 
-/** Where the catalog locates a blob (by hex id), with its pack's size: a lookup prepared once. */
-export function keptLocations(catalog: Catalog): (hex: string) => { pack: string; packSize: number; offset: number; length: number; rawLength: number; compressed: 0 | 1 } | undefined {
-  const get = sqlite(catalog).prepare(
-    `SELECT p.name AS pack, p.size AS packSize, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags & 1 AS compressed
-     FROM blobs b JOIN packs p ON p.id = b.pack WHERE ${blobHashIs('b', '@hash')}`,
-  );
-  return (hex) => get.get({ hash: Buffer.from(hex, 'hex') }) as ReturnType<ReturnType<typeof keptLocations>>;
-}
-
 /**
  * Index files and packs a prune dropped that Object Lock kept (`pending_deletions`): prune only
  * retries their deletion. One the catalog knows again (the same pack written anew) is needed,

@@ -119,13 +119,18 @@ export class RunVersionsByKey {
 
 /** Where a catalogued blob is stored, as a record line or manifest carries it; undefined when no catalogued pack holds it. */
 export function blobLocationOf(catalog: Catalog, hash: Buffer): RecordedBlob | undefined {
-  const r = sqlite(catalog)
+  return blobLocator(catalog)(hash);
+}
+
+/** blobLocationOf with its statement prepared once, for callers that locate many blobs. */
+export function blobLocator(catalog: Catalog): (hash: Buffer) => RecordedBlob | undefined {
+  const get = sqlite(catalog)
     .prepare(
-      `SELECT p.name AS pack, p.size AS packSize, b.offset AS offset, b.length AS length, b.raw_length AS rawLength, b.flags & 1 AS compressed
+      `SELECT p.name, p.size, b.offset, b.length, b.raw_length, b.flags & 1
        FROM blobs b JOIN packs p ON p.id = b.pack WHERE ${blobHashIs('b', '@hash')}`,
     )
-    .get({ hash }) as { pack: string; packSize: number; offset: number; length: number; rawLength: number; compressed: 0 | 1 } | undefined;
-  return r === undefined ? undefined : [r.pack, r.packSize, r.offset, r.length, r.rawLength, r.compressed];
+    .raw();
+  return (hash) => get.get({ hash }) as RecordedBlob | undefined;
 }
 
 /** A run's failure records in (bucket, key) order, then the order the run met them. */

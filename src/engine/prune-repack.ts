@@ -5,7 +5,8 @@
  * and the deletions after them.
  */
 import type { Catalog } from '../catalog/catalog.js';
-import { keptLocations, usedBlobsOfPack } from '../catalog/prune-queries.js';
+import { usedBlobsOfPack } from '../catalog/prune-queries.js';
+import { blobLocator } from '../catalog/version-records.js';
 import { IntegrityError, errorMessage, isNotFound } from '../errors.js';
 import { flagsCompressed, flagsType } from '../repository/pack.js';
 import { Packer, type WrittenPack } from '../repository/packer.js';
@@ -131,7 +132,7 @@ export async function writeIndexes(run: RepackRun, written: readonly WrittenPack
   for (const p of written) {
     await add({ id: p.id, size: p.size, blobs: p.entries.map((e) => [e.id.toString('hex'), e.type, e.offset, e.length, e.rawLength, e.compressed ? 1 : 0]) });
   }
-  const keptCopy = keptLocations(run.catalog);
+  const locate = blobLocator(run.catalog);
   for (const name of obsolete) {
     run.checkSignal();
     const doc = await run.repo.readDocument<IndexDocument>('index', name);
@@ -145,9 +146,10 @@ export async function writeIndexes(run: RepackRun, written: readonly WrittenPack
       // may locate the blob at this copy: listing the kept copy here lets them move it there when
       // they apply this prune, as they move repacked blobs (docs/retention.md "Second copies").
       for (const entry of pack.blobs) {
-        const kept = keptCopy(entry[0]);
-        if (kept !== undefined && !gone.has(kept.pack)) {
-          await add({ id: kept.pack, size: kept.packSize, blobs: [[entry[0], entry[1], kept.offset, kept.length, kept.rawLength, kept.compressed]] });
+        const kept = locate(Buffer.from(entry[0], 'hex'));
+        if (kept !== undefined && !gone.has(kept[0])) {
+          const [pack, packSize, offset, length, rawLength, compressed] = kept;
+          await add({ id: pack, size: packSize, blobs: [[entry[0], entry[1], offset, length, rawLength, compressed]] });
         }
       }
     }
