@@ -40,23 +40,37 @@ export async function acknowledgeRun(repo: Repository, catalog: Catalog, run: Ru
   try {
     const now = new Date();
     const by = opts.by ?? currentUser();
-    const ack: AckDocument = {
-      version: 1,
-      id: newAckName(now),
-      run: run.id,
-      host: hostname(),
-      created: now.toISOString(),
-      ...(by === undefined ? {} : { by }),
-      ...(opts.note === undefined ? {} : { note: opts.note }),
-      ...(opts.incident === true ? { incident: true as const } : {}),
-    };
     lock.throwIfLost();
-    await repo.writeDocument('acks', ack.id, ack);
-    catalog.transaction(() => insertAck(catalog, ack));
+    const ack = await writeAck(repo, catalog, { run: run.id, host: hostname(), created: now, by: by ?? null, note: opts.note ?? null, incident: opts.incident === true });
     return { run, ack };
   } finally {
     await lock.release().catch(() => {});
   }
+}
+
+/**
+ * Writes an acks/ document, named now (the caller holds a repository lock: see above), and
+ * records it in the catalog. `created` is when the person acknowledged (a copy keeps the
+ * source's). Fields null or false are left out of the document.
+ */
+export async function writeAck(
+  repo: Repository,
+  catalog: Catalog,
+  a: { run: string; host: string; created: Date; by: string | null; note: string | null; incident: boolean },
+): Promise<AckDocument> {
+  const ack: AckDocument = {
+    version: 1,
+    id: newAckName(new Date()),
+    run: a.run,
+    host: a.host,
+    created: a.created.toISOString(),
+    ...(a.by === null ? {} : { by: a.by }),
+    ...(a.note === null ? {} : { note: a.note }),
+    ...(a.incident ? { incident: true as const } : {}),
+  };
+  await repo.writeDocument('acks', ack.id, ack);
+  catalog.transaction(() => insertAck(catalog, ack));
+  return ack;
 }
 
 function currentUser(): string | undefined {

@@ -6,16 +6,16 @@
  * its record blobs, index files and manifest there, as a backup's.
  */
 import { hostname } from 'node:os';
-import { acksOfRun, insertAck, type AckDocument } from '../catalog/anomalies.js';
+import { acksOfRun } from '../catalog/anomalies.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { copiedRunIds, copiesOf, recordCopiedRun } from '../catalog/copied-runs.js';
 import { discardUnfinishedRun } from '../catalog/discard-run.js';
 import { completeShardAttempt, recordRunShard, shardOfRun } from '../catalog/run-sets.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
+import { writeAck } from './ack.js';
 import type { RunRow, VersionRecord } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, UsageError } from '../errors.js';
 import { BlobType, flagsCompressed } from '../repository/pack.js';
-import { newAckName } from '../repository/documents.js';
 import { Packer, packRecord } from '../repository/packer.js';
 import { RepositoryLock } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
@@ -304,18 +304,7 @@ async function copyAcks(opts: CopyOptions, sourceRun: string, targetRun: string,
   const acks = acksOfRun(opts.source.catalog, sourceRun);
   for (const a of acks) {
     checkLocks();
-    const ack: AckDocument = {
-      version: 1,
-      id: newAckName(new Date()),
-      run: targetRun,
-      host: a.host,
-      created: new Date(a.created).toISOString(),
-      ...(a.by === null ? {} : { by: a.by }),
-      ...(a.note === null ? {} : { note: a.note }),
-      ...(a.incident === 1 ? { incident: true as const } : {}),
-    };
-    await opts.target.repo.writeDocument('acks', ack.id, ack);
-    opts.target.catalog.transaction(() => insertAck(opts.target.catalog, ack));
+    await writeAck(opts.target.repo, opts.target.catalog, { run: targetRun, host: a.host, created: new Date(a.created), by: a.by, note: a.note, incident: a.incident === 1 });
   }
   return acks.length;
 }
