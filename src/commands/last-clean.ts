@@ -11,6 +11,7 @@ import type { RunRow, StateCut } from '../catalog/types.js';
 import type { EventSink } from '../engine/events.js';
 import { sourceName } from '../engine/sources.js';
 import { UsageError } from '../errors.js';
+import { runUnitName } from './runs-sets.js';
 import type { Policy } from '../policy/types.js';
 import type { Catalog } from '../catalog/catalog.js';
 
@@ -47,9 +48,8 @@ export function resolveLastClean(catalog: Catalog, groups: readonly string[], ev
  * by its run set, the id `runs` shows), or `the newest complete run` when none is suspect.
  */
 export function lastCleanWhy(last: LastClean): string {
-  const name = (r: RunRow): string => (r.shard === undefined ? `run ${r.id}` : `run set ${r.shard.set}`);
-  if (last.suspect !== undefined) return `the last clean run before the suspect ${name(last.suspect)}`;
-  if (last.incident !== undefined) return `the last clean run before the ${name(last.incident)}, acknowledged as an incident`;
+  if (last.suspect !== undefined) return `the last clean run before the suspect ${runUnitName(last.suspect)}`;
+  if (last.incident !== undefined) return `the last clean run before the ${runUnitName(last.incident)}, acknowledged as an incident`;
   return 'the newest complete run';
 }
 

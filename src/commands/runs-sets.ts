@@ -27,6 +27,11 @@ export function isRunSet(r: RunRow | RunSet): r is RunSet {
   return 'attempts' in r;
 }
 
+/** A run as messages name it: `run <id>`, or for a shard attempt `run set <id>` (the id `runs` shows). */
+export function runUnitName(r: RunRow): string {
+  return r.shard === undefined ? `run ${r.id}` : `run set ${r.shard.set}`;
+}
+
 function seqOf(r: RunRow | RunSet): number {
   return isRunSet(r) ? r.firstSeq : r.seq;
 }

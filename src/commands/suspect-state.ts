@@ -8,6 +8,7 @@ import { catalogScope } from '../catalog/scope.js';
 import type { EventSink } from '../engine/events.js';
 import { printable } from '../util/printable.js';
 import type { Opened } from './context.js';
+import { runUnitName } from './runs-sets.js';
 
 /**
  * A state that holds what an unacknowledged suspect run recorded in the selection is restored
@@ -19,7 +20,7 @@ export function warnSuspectState(ctx: Opened, cut: StateCut, scopes: readonly Sc
   if (found.length === 0) return;
   const units = new Map<string, { attempt: string; partitions: Set<string>; incident: boolean }>();
   for (const f of found) {
-    const id = f.run.shard === undefined ? `run ${f.run.id}` : `run set ${f.run.shard.set}`;
+    const id = runUnitName(f.run);
     const unit = units.get(id) ?? { attempt: f.run.id, partitions: new Set<string>(), incident: f.incident };
     for (const p of f.partitions) unit.partitions.add(`s3://${printable(p)}`);
     units.set(id, unit);
