@@ -29,3 +29,13 @@ export function sqlite(catalog: Catalog): BetterSqlite3.Database {
   if (db === undefined) throw new Error('catalog without a connection');
   return db;
 }
+
+/**
+ * Whether a SQLite error says another connection holds the file (SQLITE_BUSY or SQLITE_LOCKED,
+ * with their extended codes): what taking a catalog file exclusively meets while another
+ * process has it open.
+ */
+export function isFileBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}

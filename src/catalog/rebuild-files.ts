@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { LakeguardError } from '../errors.js';
 import { isProcessAlive } from '../util/process.js';
 import { isCorruptDatabase } from './corrupt.js';
-import { sqliteDatabase } from './connection.js';
+import { isFileBusy, sqliteDatabase } from './connection.js';
 
 
 /** What claimTarget found at the target. */
@@ -52,8 +52,7 @@ export function claimTarget(target: string, repositoryId: string, quickCheck = t
       db.pragma('locking_mode = EXCLUSIVE');
       db.exec('BEGIN EXCLUSIVE');
     } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+      if (isFileBusy(err)) {
         throw new LakeguardError(`catalog ${target} is in use by another lakeguard process`, {
           hint: 'let it finish (or stop it), then run `lakeguard catalog rebuild` again',
         });

@@ -4,7 +4,7 @@
  * Everything here is small transactions on catalog_info and the blob tables.
  */
 import type { Catalog, PackRecord } from './catalog.js';
-import { sqlite } from './connection.js';
+import { isFileBusy, sqlite } from './connection.js';
 import { blobHashIs, blobReferencedSql } from './schema.js';
 import { setCatalogScope, type CatalogPrefix } from './scope.js';
 import { LakeguardError } from '../errors.js';
@@ -159,8 +159,7 @@ function aloneOnFile(catalog: Catalog, fn: () => void): void {
       db.exec('BEGIN EXCLUSIVE');
       db.exec('COMMIT');
     } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      if (!code.startsWith('SQLITE_BUSY') && !code.startsWith('SQLITE_LOCKED')) throw err;
+      if (!isFileBusy(err)) throw err;
       throw new LakeguardError(`catalog ${catalog.path} is in use by another lakeguard process, and changing its scope empties it first`, {
         hint: 'let that process finish (or stop it: a `serve`, a restore), then run `lakeguard catalog sync` with --prefix or --all again',
       });
