@@ -14,7 +14,13 @@ import { sqlite } from './connection.js';
 import { toRunRow, toShard } from './run-rows.js';
 import type { RunCounters, RunRow, RunShard, ShardRange, StateCut } from './types.js';
 
-export type RunSetStatus = 'complete' | 'partial' | 'running';
+/**
+ * `running` while some index has no finished attempt; `complete` when every index has a
+ * complete attempt; `partial` when every index has finished and some attempt stored a complete
+ * or partial state; `failed` (or `interrupted`, when no attempt failed) when every attempt
+ * failed or was interrupted: read as a failed run is, it holds no state to restore or keep.
+ */
+export type RunSetStatus = 'complete' | 'partial' | 'failed' | 'interrupted' | 'running';
 
 /** One shard attempt of a run set. */
 export interface ShardAttempt {
@@ -215,7 +221,16 @@ function toRunSet(rows: Row[]): RunSet {
   const finishedIndexes = new Set(attempts.filter((a) => a.run.status !== 'running').map((a) => a.index));
   const missing: number[] = [];
   for (let i = 0; i < of; i++) if (!finishedIndexes.has(i)) missing.push(i);
-  const status: RunSetStatus = missing.length > 0 ? 'running' : completeKeeper.size >= of ? 'complete' : 'partial';
+  const status: RunSetStatus =
+    missing.length > 0
+      ? 'running'
+      : completeKeeper.size >= of
+        ? 'complete'
+        : attempts.some((a) => a.run.status === 'complete' || a.run.status === 'partial')
+          ? 'partial'
+          : attempts.some((a) => a.run.status === 'failed')
+            ? 'failed'
+            : 'interrupted';
   const started = Math.min(...attempts.map((a) => a.run.started));
   const finished = status === 'running' ? null : Math.max(...attempts.map((a) => a.run.finished ?? a.run.started));
   const seqs = attempts.map((a) => a.run.seq);

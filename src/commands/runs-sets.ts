@@ -135,6 +135,7 @@ function statusDetail(set: RunSet): string {
   const done = `${set.complete} of ${plural(set.of, 'shard')} complete`;
   if (set.status === 'running') return `${done}; missing: ${set.missing.join(', ')}`;
   if (set.status === 'partial') return `${done}; every shard has finished, some partial, failed or interrupted`;
+  if (set.status === 'failed' || set.status === 'interrupted') return `${done}; every shard attempt failed or was interrupted: no state to restore from (see each attempt below)`;
   return done;
 }
 

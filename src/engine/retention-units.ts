@@ -24,7 +24,7 @@ export class RetentionUnits {
   /** The units of a group as retention rules see them. */
   ofGroup(group: string): RetentionRun[] {
     const ordinary = this.runs.filter((r) => r.group === group && !this.setOfRun.has(r.id)).map((r) => ({ id: r.id, started: r.started, status: r.status }));
-    const sets = [...this.sets.values()].filter((s) => s.group === group).map((s) => ({ id: s.id, started: s.started, status: setStatus(s) }));
+    const sets = [...this.sets.values()].filter((s) => s.group === group).map((s) => ({ id: s.id, started: s.started, status: s.status }));
     return [...ordinary, ...sets];
   }
 
@@ -40,7 +40,7 @@ export class RetentionUnits {
   /** A run's status as retention counts it: its run set's for a shard attempt. */
   statusOf(run: RunRow): RunStatus {
     const set = this.setOfRun.get(run.id);
-    return set === undefined ? run.status : setStatus(this.sets.get(set)!);
+    return set === undefined ? run.status : this.sets.get(set)!.status;
   }
 
   /** The state cuts of the run sets `kept` says are kept. */
@@ -53,12 +53,3 @@ export class RetentionUnits {
   }
 }
 
-/**
- * A run set's status as retention counts it: `partial` only when some attempt completed or was
- * partial; a set whose every finished attempt failed or was interrupted holds no state worth a
- * keep rule's slot, and counts as `failed`, like such a run.
- */
-function setStatus(set: RunSet): RunStatus {
-  if (set.status !== 'partial') return set.status;
-  return set.attempts.some((a) => a.run.status === 'complete' || a.run.status === 'partial') ? 'partial' : 'failed';
-}

@@ -122,7 +122,7 @@ describe('forget and prune with run sets', { timeout: 60_000 }, () => {
     const [mon, tue, wed] = sets as [string, string, string];
     const failed = await runSet(0, 'thu', [0, 1], 'failed');
     await syncCatalog({ repo, catalog: host });
-    expect(runSetsOf(host).find((s) => s.id === failed)?.status).toBe('partial');
+    expect(runSetsOf(host).find((s) => s.id === failed)?.status).toBe('failed');
     const plan = planForget(host, policy, { now });
     const verdict = (set: string) => [...new Set(plan.verdicts.filter((v) => v.run.shard?.set === set).map((v) => (v.keep ? v.reasons.join(',') : 'remove')))];
     expect([mon, tue, wed, failed].map(verdict)).toEqual([['remove'], ['latest,last-1'], ['running'], ['newest']]);

@@ -1,0 +1,81 @@
+// One label for a run set wherever it is shown: `runs` (--json), `runs show`, `calendar`,
+// `restore --at <set>`'s description and restore's choice of the newest state. A run set whose
+// every attempt failed is `failed`, as a failed run is, and restore never takes it for data.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { describeRunSetCut } from '../../src/catalog/instant.js';
+import { CatalogQueries } from '../../src/catalog/queries.js';
+import { runSet, runSetsOf } from '../../src/catalog/run-sets.js';
+import type { RunStatus } from '../../src/catalog/types.js';
+import { pickCut } from '../../src/commands/restore.js';
+import { runSetMessage, runSetStatus } from '../../src/commands/runs-sets.js';
+import { newRunId } from '../../src/engine/run-id.js';
+import { syncCatalog } from '../../src/engine/sync.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { initRepo, tempDir } from '../helpers/fixtures.js';
+import { writeShardAttempt } from '../helpers/shards.js';
+
+const HOUR = 3_600_000;
+
+describe('run set labels', { timeout: 60_000 }, () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let host: Catalog;
+  const base = Date.now() - 6 * HOUR;
+  const ids = { complete: '', rerun: '', oneFailed: '', allFailed: '' };
+
+  /** A run set of two shards whose attempts end with the statuses given per index, in order. */
+  const runSetOf = async (offset: number, attempts: RunStatus[][]): Promise<string> => {
+    const planned = base + offset * HOUR;
+    const set = newRunId(new Date(planned));
+    let n = 0;
+    for (const [index, statuses] of attempts.entries()) {
+      for (const status of statuses) {
+        const objects = [{ bucket: 'lake', key: `${index === 0 ? 'c' : 'h'}/${n}.json`, body: `${set}-${n}` }];
+        const range = index === 0 ? { upTo: ['lake', 'g'] as [string, string] } : { after: ['lake', 'g'] as [string, string] };
+        await writeShardAttempt(repo, { group: 'lake', set, name: `set-${offset}`, index, of: 2, range, started: planned + ++n * 1000, objects, status });
+      }
+    }
+    return set;
+  };
+
+  beforeAll(async () => {
+    dir = tempDir('run-set-labels');
+    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    ids.complete = await runSetOf(0, [['complete'], ['complete']]);
+    ids.rerun = await runSetOf(1, [['interrupted', 'complete'], ['complete']]);
+    ids.oneFailed = await runSetOf(2, [['complete'], ['failed']]);
+    ids.allFailed = await runSetOf(3, [['failed'], ['failed', 'interrupted']]);
+    host = Catalog.open(join(dir.path, 'host.db'), repo.id);
+    await syncCatalog({ repo, catalog: host });
+  });
+  afterAll(() => {
+    host.close();
+    dir.cleanup();
+  });
+
+  it('runs, runs show, calendar and restore --at give each run set the same label', () => {
+    const expected = { [ids.complete]: 'complete', [ids.rerun]: 'complete', [ids.oneFailed]: 'partial', [ids.allFailed]: 'failed' };
+    expect(Object.fromEntries(runSetsOf(host).map((s) => [s.id, s.status]))).toEqual(expected);
+    const calendarRow = (id: string, started: number) => {
+      const d = new Date(started);
+      const month = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}`;
+      return new CatalogQueries(host).calendar(month).days.flatMap((day) => day.runs).find((r) => r.id === id);
+    };
+    for (const [id, status] of Object.entries(expected)) {
+      const set = runSet(host, id)!;
+      expect(runSetMessage(set, () => null).status, `runs --json ${id}`).toBe(status);
+      expect(runSetStatus(set, null), `runs ${id}`).toMatch(new RegExp(`^${status} \\(shards`));
+      expect(describeRunSetCut(host, id), `restore --at ${id}`).toContain(`, ${status}: `);
+      expect(calendarRow(id, set.started)?.status, `calendar ${id}`).toBe(status);
+    }
+  });
+
+  it('restore without --at takes the newest partial run set, not the newer one whose every shard failed', () => {
+    const picked = pickCut({ catalog: host } as never, {} as never);
+    expect('runSeq' in picked.cut && picked.cut.runSet?.id).toBe(ids.oneFailed);
+    expect(picked.label).toContain(`run set ${ids.oneFailed} (set-2, partial: 1 of 2 shards complete`);
+  });
+});
