@@ -79,7 +79,7 @@ export function decideRetention(
 
   if (rules.keepWithin !== undefined && newestFirst[0] !== undefined) {
     const newest = (counted[0] ?? newestFirst[0]).started;
-    const from = subtractDuration(newest, rules.keepWithin);
+    const from = subtractDuration(newest, rules.keepWithin, opts.timeZone);
     for (const r of newestFirst) if (r.started > from) keep(r, `within-${rules.keepWithin}`);
   }
 
@@ -140,10 +140,12 @@ export function isoWeek(year: number, month: number, day: number): string {
 
 /**
  * `time` minus a duration such as `30d`, `12h`, `2w`, `6m` (months) or `1y6m`. Years and
- * months are calendar steps in UTC, clamped to the month's last day (31 March − 1m = 28 or 29
- * February); weeks, days and hours are fixed lengths.
+ * months are calendar steps of the wall clock in `timeZone` (the policy's, where the calendar
+ * rules cut their buckets), clamped to the month's last day (31 March − 1m = 28 or 29
+ * February); a wall time that a DST change skips is moved forward by the gap, a repeated one
+ * means its first occurrence. Weeks, days and hours are then subtracted as fixed lengths.
  */
-export function subtractDuration(time: number, duration: string): number {
+export function subtractDuration(time: number, duration: string, timeZone = 'UTC'): number {
   let years = 0;
   let months = 0;
   let ms = 0;
@@ -155,7 +157,9 @@ export function subtractDuration(time: number, duration: string): number {
     else if (unit === 'd') ms += v * DAY;
     else ms += v * 3_600_000;
   }
-  const d = new Date(time);
+  if (years === 0 && months === 0) return time - ms;
+  const wall = new WallClock(timeZone);
+  const d = new Date(wall.of(time)); // the wall time in timeZone, as if it were UTC
   const totalMonths = d.getUTCFullYear() * 12 + d.getUTCMonth() - years * 12 - months;
   const year = Math.floor(totalMonths / 12);
   const month = totalMonths - year * 12;
@@ -163,5 +167,36 @@ export function subtractDuration(time: number, duration: string): number {
   const shifted = Date.UTC(year, month, Math.min(d.getUTCDate(), lastDay), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds());
   // Beyond the range of a Date (some 275,000 years back) the step is NaN, and a comparison with
   // NaN would keep nothing: a duration that long reaches before every run.
-  return Number.isNaN(shifted) ? -Infinity : shifted - ms;
+  return Number.isNaN(shifted) ? -Infinity : wall.instant(shifted) - ms;
+}
+
+/** Wall-clock times in a time zone, written as UTC milliseconds (`of`), and back (`instant`). */
+class WallClock {
+  private readonly format: Intl.DateTimeFormat | null;
+
+  constructor(timeZone: string) {
+    this.format =
+      timeZone === 'UTC'
+        ? null
+        : new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
+
+  of(time: number): number {
+    if (this.format === null || !Number.isFinite(time)) return time;
+    const p: Record<string, string> = {};
+    for (const part of this.format.formatToParts(new Date(time))) p[part.type] = part.value;
+    const date = new Date(Date.UTC(2000, Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second), ((time % 1000) + 1000) % 1000));
+    date.setUTCFullYear(Number(p.year), Number(p.month) - 1, Number(p.day)); // years 0-99 too
+    return date.getTime();
+  }
+
+  /** The instant whose wall time is `wall`: the first of two (clocks going back), or after the gap (clocks going forward). */
+  instant(wall: number): number {
+    if (this.format === null) return wall;
+    // A zone's offset changes at most once within a day either side (one DST change).
+    const before = this.of(wall - DAY) - (wall - DAY);
+    const after = this.of(wall + DAY) - (wall + DAY);
+    const candidates = [wall - before, wall - after].filter((t) => this.of(t) === wall).sort((x, y) => x - y);
+    return candidates[0] ?? wall - before;
+  }
 }

@@ -174,6 +174,23 @@ describe('calendar helpers', () => {
     expect(isoWeek(y, m, d)).toBe(week);
   });
 
+  it("keep_within's months are steps of the policy's wall clock, as keep_monthly's months are (across a DST change)", () => {
+    // The newest run: 31 March 23:30 in New York (EDT, 1 April 03:30Z). One month back is
+    // 28 February 23:30 there (EST: 1 March 04:30Z), not 1 March 03:30Z as a UTC step says.
+    const runs = [run('2026-03-01T04:00:00Z', 'complete', 'feb-28-23:00'), run('2026-03-01T05:00:00Z', 'complete', 'mar-01-00:00'), run('2026-04-01T03:30:00Z', 'complete', 'newest')];
+    const tz = 'America/New_York';
+    expect(decide(runs, { keepWithin: '1m' }, { tz })).toEqual({ 'feb-28-23:00': 'remove', 'mar-01-00:00': 'within-1m', newest: 'latest,within-1m' });
+    // The same two runs in keep_monthly's buckets: February's and March's.
+    expect(decide(runs, { keepMonthly: 2 }, { tz })).toEqual({ 'feb-28-23:00': 'monthly-2', 'mar-01-00:00': 'remove', newest: 'latest,monthly-1' });
+    expect(new Date(subtractDuration(t('2026-04-01T03:30:00Z'), '1m', tz)).toISOString()).toBe('2026-03-01T04:30:00.000Z');
+    // A wall time that clocks going forward skip (8 March 02:30 there) moves forward by the gap;
+    // one that clocks going back repeat (1 November 01:30) is its first occurrence.
+    expect(new Date(subtractDuration(t('2026-04-08T06:30:00Z'), '1m', tz)).toISOString()).toBe('2026-03-08T07:30:00.000Z');
+    expect(new Date(subtractDuration(t('2026-12-01T06:30:00Z'), '1m', tz)).toISOString()).toBe('2026-11-01T05:30:00.000Z');
+    // Days and hours stay fixed lengths.
+    expect(new Date(subtractDuration(t('2026-03-09T12:00:00Z'), '1d', tz)).toISOString()).toBe('2026-03-08T12:00:00.000Z');
+  });
+
   it.each([
     ['2026-03-31T10:00:00Z', '1m', '2026-02-28T10:00:00Z'],
     ['2028-03-31T10:00:00Z', '1m', '2028-02-29T10:00:00Z'],
