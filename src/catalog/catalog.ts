@@ -239,6 +239,39 @@ export class Catalog {
     return rows.filter((r) => r.pid === null || !isAlive(r.pid as number)).map(toRunRow);
   }
 
+  /**
+   * Records that run `seq` ended as `status` in this catalog without a manifest in the
+   * repository (writing it failed with `error`): `runs` says so at once, and the next backup on
+   * this host writes the manifest (`takeUnrecordedRuns`).
+   */
+  finishUnrecordedRun(seq: number, status: RunStatus, finished: number, counters: RunCounters, error: string): void {
+    this.transaction(() => {
+      this.finishRun(seq, status, finished, counters);
+      this.db.prepare('INSERT OR REPLACE INTO unrecorded_runs (run, error) VALUES (?, ?)').run(seq, error);
+    });
+  }
+
+  /** Why run `seq` has no manifest in the repository, if it ended without one. */
+  unrecordedError(seq: number): string | undefined {
+    return this.db.prepare('SELECT error FROM unrecorded_runs WHERE run = ?').pluck().get(seq) as string | undefined;
+  }
+
+  /**
+   * The runs of `host` that ended without a manifest, each taken off the list in the same
+   * transaction that reads it (two backups at once never record one twice); the caller puts
+   * back one it could not record (`finishUnrecordedRun`).
+   */
+  takeUnrecordedRuns(host: string): { run: RunRow; error: string }[] {
+    return this.transaction(() => {
+      const rows = this.db.prepare(`${RUN_SQL} WHERE r.seq IN (SELECT run FROM unrecorded_runs) AND r.host = ? ORDER BY r.seq`).all(host) as Row[];
+      return rows.map((r) => {
+        const error = this.unrecordedError(r.seq as number)!;
+        this.db.prepare('DELETE FROM unrecorded_runs WHERE run = ?').run(r.seq);
+        return { run: toRunRow(r), error };
+      });
+    });
+  }
+
   /** Gives a run a new id (an orphaned run recorded later is named by the time it is recorded: docs/catalog.md "Sync"). */
   renameRun(seq: number, id: string): void {
     this.db.prepare('UPDATE runs SET id = ? WHERE seq = ?').run(id, seq);

@@ -384,8 +384,10 @@ export class CatalogQueries {
     const f = this.db
       .prepare(`SELECT count(*) AS n, coalesce(sum(code IN (${SKIP_CODES.map(() => '?').join(', ')})), 0) AS skipped FROM failures WHERE run = ?`)
       .get(...SKIP_CODES, run.seq) as { n: number; skipped: number };
+    const unrecorded = this.catalog.unrecordedError(run.seq);
     return {
       run,
+      ...(unrecorded === undefined ? {} : { unrecorded }),
       versionsRecorded: v.n,
       deleteMarkersRecorded: v.markers,
       bytesRecorded: v.bytes,

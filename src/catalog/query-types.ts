@@ -156,6 +156,8 @@ export interface CalendarMonth {
 
 export interface RunDetails {
   run: RunRow;
+  /** The run ended without a manifest in the repository (writing it failed): why. */
+  unrecorded?: string;
   /** Version rows this run added to the catalog (new objects, changes, deletions). */
   versionsRecorded: number;
   deleteMarkersRecorded: number;

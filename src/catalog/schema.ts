@@ -183,6 +183,14 @@ CREATE INDEX IF NOT EXISTS run_shards_by_set ON run_shards (set_run, shard_index
 CREATE TRIGGER IF NOT EXISTS shard_of_deleted_run AFTER DELETE ON runs
   BEGIN DELETE FROM run_shards WHERE run = old.seq; END;
 
+-- Runs of this host that ended (failed or interrupted) without their manifest: the repository
+-- refused to store it (access denied, Object Lock) or was unreachable. The next backup on this
+-- host writes it, as recoverOrphanedRuns does for a dead process's run. Added without a schema
+-- version (an additive table: earlier lakeguard ignores it; created on open).
+CREATE TABLE IF NOT EXISTS unrecorded_runs (run INTEGER PRIMARY KEY, error TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS unrecorded_of_deleted_run AFTER DELETE ON runs
+  BEGIN DELETE FROM unrecorded_runs WHERE run = old.seq; END;
+
 -- Runs 'lakeguard copy' brought here (docs/copy.md), from manifests' "copiedFrom": which source
 -- run each copy is. Kept when forget removes the copy, so copy does not bring it again. Added
 -- without a schema version (an additive table: earlier lakeguard ignores it; created on open).

@@ -174,6 +174,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
             reporter.summary(
               {
                 ...withIso(details.run, 'started', 'finished'),
+                ...(details.unrecorded === undefined ? {} : { unrecorded: details.unrecorded }),
                 changes,
                 versionsRecorded: details.versionsRecorded,
                 deleteMarkersRecorded: details.deleteMarkersRecorded,
@@ -250,7 +251,7 @@ function headLines(d: RunDetails): [string, string][] {
   return [
     ['run', `${r.id} (#${r.seq})`],
     ['group', r.group],
-    ['status', r.status],
+    ['status', d.unrecorded === undefined ? r.status : `${r.status}, not in the repository: its manifest could not be written (${d.unrecorded}); the next \`lakeguard backup\` on host ${r.host ?? '-'} records it`],
     ['host', r.host ?? '-'],
     ['started', formatTimeMs(r.started)],
     ['finished', r.finished === null ? '-' : `${formatTimeMs(r.finished)}${c === null ? '' : ` (${formatDuration(c.durationMs)})`}`],

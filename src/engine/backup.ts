@@ -13,7 +13,7 @@ import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { recordRunShard } from '../catalog/run-sets.js';
 import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
-import { InterruptedError, errorMessage } from '../errors.js';
+import { ExitCode, InterruptedError, LakeguardError, errorMessage } from '../errors.js';
 import type { Group, Policy } from '../policy/types.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { blobEncoder, type BlobEncoder } from '../repository/encode-pool.js';
@@ -162,6 +162,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       },
     });
     await recoverOrphanedRuns(repo, catalog, packer, events);
+    await recoverUnrecordedRuns(repo, catalog, packer, events);
     encoder = blobEncoder(repo, opts.encodeThreads ?? 1, opts.encodeInThreadBytes);
     const ctx = new Archiver(runOpts, sources, counters, packer, run.seq, encoder);
     let status: RunStatus;
@@ -215,8 +216,29 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       // the command still prints (--json: a `summary` before the `exit_error`).
       if (fatal !== null && typeof fatal === 'object') recordedFailures.set(fatal, { runId, group: group.name, status, dryRun, counters, ...shardOf(opts) });
     } catch (err) {
-      if (fatal === null) throw err;
-      events({ type: 'warning', message: `could not record the failed run ${runId} in the repository: ${errorMessage(err)}` });
+      if (lock.signal.aborted) {
+        // Without the lock, as above: left to the next backup on this host, as a dead process's run.
+        if (fatal === null) throw err;
+        events({ type: 'warning', message: `could not record the failed run ${runId} in the repository: ${errorMessage(err)}` });
+        throw fatal;
+      }
+      // The repository refused its packs, index or manifest (access denied, Object Lock, gone):
+      // the catalog must not keep the run `running` (later read as a dead process's and
+      // recorded as interrupted), nor claim it succeeded. It ends failed here, at once, with the
+      // error; the next backup on this host writes its manifest (recoverUnrecordedRuns).
+      const ended: RunStatus = status === 'interrupted' ? 'interrupted' : 'failed';
+      catalog.finishUnrecordedRun(run.seq, ended, Date.now(), counters, errorMessage(err));
+      const next = 'the next `lakeguard backup` on this host records it in the repository once it accepts writes again (check the target\'s permissions and Object Lock: docs/permissions.md)';
+      events({ type: 'warning', message: `could not record run ${runId} (group ${group.name}) in the repository: ${errorMessage(err)}; the catalog records it as ${ended}, without a manifest; ${next}` });
+      const thrown =
+        fatal ??
+        new LakeguardError(`backup of group ${group.name} failed: run ${runId} could not be recorded in the repository: ${errorMessage(err)}`, {
+          cause: err,
+          exitCode: err instanceof LakeguardError ? err.exitCode : ExitCode.error,
+          hint: `the catalog records it as failed; ${next}`,
+        });
+      if (typeof thrown === 'object' && thrown !== null) recordedFailures.set(thrown, { runId, group: group.name, status: ended, dryRun, counters, ...shardOf(opts) });
+      throw thrown;
     }
     if (fatal !== null) throw fatal;
     return { runId, group: group.name, status, dryRun, counters, ...(anomalies === undefined ? {} : { anomalies }), ...shardOf(opts) };
@@ -238,6 +260,26 @@ const recordedFailures = new WeakMap<object, BackupSummary>();
  */
 export function recordedRunOf(err: unknown): BackupSummary | undefined {
   return typeof err === 'object' && err !== null ? recordedFailures.get(err) : undefined;
+}
+
+/**
+ * Runs of this host that ended (failed or interrupted) without their manifest, the repository
+ * having refused it: written now, with the status the catalog gave them. Named anew, as an
+ * orphan is. One that fails again goes back on the list, and the error stops this backup.
+ */
+async function recoverUnrecordedRuns(repo: Repository, catalog: Catalog, packer: Packer, events: EventSink): Promise<void> {
+  const taken = catalog.takeUnrecordedRuns(hostname());
+  for (const [i, { run: found, error }] of taken.entries()) {
+    const run = { ...found, id: newRunId(new Date()) };
+    try {
+      catalog.renameRun(run.seq, run.id);
+      await finalizeRun(repo, catalog, packer, run, found.status, run.counters ?? emptyCounters());
+      events({ type: 'warning', message: `run ${found.id} (group ${run.group}) ended ${found.status} without a manifest (${error}); recorded it in the repository as ${found.status} run ${run.id}` });
+    } catch (err) {
+      for (const { run: left, error: was } of taken.slice(i)) catalog.finishUnrecordedRun(left.seq, left.status, left.finished ?? Date.now(), left.counters ?? emptyCounters(), left === found ? errorMessage(err) : was);
+      throw err;
+    }
+  }
 }
 
 /**
