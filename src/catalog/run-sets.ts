@@ -47,6 +47,13 @@ export interface RunSet {
   complete: number;
   /** Indexes without any finished attempt, ascending. */
   missing: number[];
+  /**
+   * Of `missing`, the indexes of which this catalog knows no attempt at all, ascending: never
+   * started (an engine that runs fewer indexes than the run set's count, such as a Kubernetes
+   * Job whose `completions` is below `--shards`), or still running on another host (a shard's
+   * manifest is written at its end).
+   */
+  notStarted: number[];
   attempts: ShardAttempt[];
   /** Earliest start of an attempt. */
   started: number;
@@ -221,6 +228,8 @@ function toRunSet(rows: Row[]): RunSet {
   const finishedIndexes = new Set(attempts.filter((a) => a.run.status !== 'running').map((a) => a.index));
   const missing: number[] = [];
   for (let i = 0; i < of; i++) if (!finishedIndexes.has(i)) missing.push(i);
+  const attempted = new Set(attempts.map((a) => a.index));
+  const notStarted = missing.filter((i) => !attempted.has(i));
   const status: RunSetStatus =
     missing.length > 0
       ? 'running'
@@ -242,6 +251,7 @@ function toRunSet(rows: Row[]): RunSet {
     status,
     complete: completeKeeper.size,
     missing,
+    notStarted,
     attempts: attempts.sort((a, b) => a.index - b.index || a.run.seq - b.run.seq),
     started,
     finished,

@@ -64,6 +64,9 @@ function shardsJson(set: RunSet, runMark: RunMark): Record<string, unknown> {
     of: set.of,
     complete: set.complete,
     missing: set.missing,
+    // Indexes with no attempt known at all, and since when the run set waits for them (its start).
+    notStarted: set.notStarted,
+    ...withIso({ notStartedSince: set.notStarted.length === 0 ? null : set.started }, 'notStartedSince'),
     attempts: set.attempts.map((a) => ({
       index: a.index,
       ...withIso({ id: a.run.id, seq: a.run.seq, status: a.run.status, host: a.run.host, started: a.run.started, finished: a.run.finished }, 'started', 'finished'),
@@ -77,13 +80,29 @@ function shardsJson(set: RunSet, runMark: RunMark): Record<string, unknown> {
   };
 }
 
-/** The STATUS cell of `runs`: `complete (shards 4/4)`, `running ! SUSPECT (shards 3/4)`. */
-export function runSetStatus(set: RunSet, mark: Mark): string {
-  return `${set.status}${mark === 'suspect' ? ' ! SUSPECT' : ''} (shards ${set.complete}/${set.of})`;
+/**
+ * The STATUS cell of `runs`: `complete (shards 4/4)`, `running ! SUSPECT (shards 3/4)`,
+ * `running (shards 4/5, 4 not started for 3h 5m)`.
+ */
+export function runSetStatus(set: RunSet, mark: Mark, now = Date.now()): string {
+  const waiting = set.notStarted.length === 0 ? '' : `, ${listIndexes(set.notStarted)} not started for ${formatDuration(Math.max(0, now - set.started))}`;
+  return `${set.status}${mark === 'suspect' ? ' ! SUSPECT' : ''} (shards ${set.complete}/${set.of}${waiting})`;
+}
+
+/** `4`, `3, 4`, `0, 1, 2, … (7 in all)`. */
+function listIndexes(indexes: readonly number[]): string {
+  return indexes.length <= 5 ? indexes.join(', ') : `${indexes.slice(0, 3).join(', ')}, … (${indexes.length} in all)`;
 }
 
 /** `runs show <run set id>`: the run set's summary, then one line per shard attempt and per missing index. */
-export function showRunSet(set: RunSet, reporter: Reporter, runMark: RunMark, flags: { versions?: boolean; failures?: boolean; csv?: boolean; anomalies?: boolean }, scoped = false): void {
+export function showRunSet(
+  set: RunSet,
+  reporter: Reporter,
+  runMark: RunMark,
+  flags: { versions?: boolean; failures?: boolean; csv?: boolean; anomalies?: boolean },
+  scoped = false,
+  now = Date.now(),
+): void {
   const mark = runSetMark(set, runMark);
   // The counting attempts a person has to look at (what makes the set suspect).
   const suspect = set.attempts.filter((a) => a.counts && runMark(a.run.id) === 'suspect').map((a) => a.run.id);
@@ -121,6 +140,13 @@ export function showRunSet(set: RunSet, reporter: Reporter, runMark: RunMark, fl
   reporter.info(table(['SHARD', 'ATTEMPT', 'STATUS', 'RANGE', 'SEEN', 'NEW', 'FAILED', 'HOST'], rows));
   if (set.missing.length > 0) {
     reporter.info(`\nmissing: ${plural(set.missing.length, 'shard')} (${set.missing.join(', ')}) without a finished attempt; run them again with \`lakeguard backup --run-set ${set.name} --shards ${set.of} --shard I\` (or let the engine retry them)`);
+  }
+  if (set.notStarted.length > 0) {
+    reporter.info(
+      `not started: ${plural(set.notStarted.length, 'shard')} (${set.notStarted.join(', ')}) with no attempt recorded ${formatDuration(Math.max(0, now - set.started))} after the run set began ` +
+        `(a shard's manifest comes at its end, so one may still be running elsewhere); if the engine runs fewer than ${set.of} indexes ` +
+        `(a Kubernetes Job's \`completions\`, an array's size), they never will: make it ${set.of}, as \`--shards\`/LAKEGUARD_SHARDS says`,
+    );
   }
 }
 

@@ -9,7 +9,7 @@ import { CatalogQueries } from '../../src/catalog/queries.js';
 import { runSet, runSetsOf } from '../../src/catalog/run-sets.js';
 import type { RunStatus } from '../../src/catalog/types.js';
 import { pickCut } from '../../src/commands/restore.js';
-import { runSetMessage, runSetStatus } from '../../src/commands/runs-sets.js';
+import { runSetMessage, runSetStatus, showRunSet } from '../../src/commands/runs-sets.js';
 import { newRunId } from '../../src/engine/run-id.js';
 import { syncCatalog } from '../../src/engine/sync.js';
 import type { Repository } from '../../src/repository/repository.js';
@@ -24,7 +24,7 @@ describe('run set labels', { timeout: 60_000 }, () => {
   let repo: Repository;
   let host: Catalog;
   const base = Date.now() - 6 * HOUR;
-  const ids = { complete: '', rerun: '', oneFailed: '', allFailed: '' };
+  const ids = { complete: '', rerun: '', oneFailed: '', allFailed: '', unstarted: '' };
 
   /** A run set of two shards whose attempts end with the statuses given per index, in order. */
   const runSetOf = async (offset: number, attempts: RunStatus[][]): Promise<string> => {
@@ -48,6 +48,8 @@ describe('run set labels', { timeout: 60_000 }, () => {
     ids.rerun = await runSetOf(1, [['interrupted', 'complete'], ['complete']]);
     ids.oneFailed = await runSetOf(2, [['complete'], ['failed']]);
     ids.allFailed = await runSetOf(3, [['failed'], ['failed', 'interrupted']]);
+    // Index 1 never ran (as a Kubernetes Job with completions 1 and --shards 2 leaves it).
+    ids.unstarted = await runSetOf(4, [['complete']]);
     host = Catalog.open(join(dir.path, 'host.db'), repo.id);
     await syncCatalog({ repo, catalog: host });
   });
@@ -57,7 +59,7 @@ describe('run set labels', { timeout: 60_000 }, () => {
   });
 
   it('runs, runs show, calendar and restore --at give each run set the same label', () => {
-    const expected = { [ids.complete]: 'complete', [ids.rerun]: 'complete', [ids.oneFailed]: 'partial', [ids.allFailed]: 'failed' };
+    const expected = { [ids.complete]: 'complete', [ids.rerun]: 'complete', [ids.oneFailed]: 'partial', [ids.allFailed]: 'failed', [ids.unstarted]: 'running' };
     expect(Object.fromEntries(runSetsOf(host).map((s) => [s.id, s.status]))).toEqual(expected);
     const calendarRow = (id: string, started: number) => {
       const d = new Date(started);
@@ -77,5 +79,21 @@ describe('run set labels', { timeout: 60_000 }, () => {
     const picked = pickCut({ catalog: host } as never, {} as never);
     expect('runSeq' in picked.cut && picked.cut.runSet?.id).toBe(ids.oneFailed);
     expect(picked.label).toContain(`run set ${ids.oneFailed} (set-2, partial: 1 of 2 shards complete`);
+  });
+
+  it('a shard index of which no attempt is known is named, with how long the run set has waited, in runs, runs show and --json', () => {
+    const set = runSet(host, ids.unstarted)!;
+    expect(set).toMatchObject({ status: 'running', missing: [1], notStarted: [1] });
+    expect(runSet(host, ids.complete)!.notStarted).toEqual([]);
+    const now = set.started + 3 * HOUR;
+    expect(runSetStatus(set, null, now)).toBe('running (shards 1/2, 1 not started for 180m00s)');
+    expect(runSetMessage(set, () => null).shards).toMatchObject({ missing: [1], notStarted: [1], notStartedSince: set.started, notStartedSinceIso: new Date(set.started).toISOString() });
+    expect(runSetMessage(runSet(host, ids.complete)!, () => null).shards).toMatchObject({ notStarted: [], notStartedSince: null });
+    const lines: string[] = [];
+    showRunSet(set, { json: false, info: (text: string) => lines.push(text) } as never, () => null, {}, false, now);
+    expect(lines.at(-1)).toBe(
+      'not started: 1 shard (1) with no attempt recorded 180m00s after the run set began (a shard\'s manifest comes at its end, so one may still be running elsewhere); ' +
+        "if the engine runs fewer than 2 indexes (a Kubernetes Job's `completions`, an array's size), they never will: make it 2, as `--shards`/LAKEGUARD_SHARDS says",
+    );
   });
 });

@@ -9,7 +9,7 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { CatalogQueries } from '../../src/catalog/queries.js';
 import { backupGroup, recordedRunOf } from '../../src/engine/backup.js';
 import type { RunManifest } from '../../src/engine/finalize.js';
-import type { BackupEvent } from '../../src/engine/events.js';
+import type { EngineEvent } from '../../src/engine/events.js';
 import { syncCatalog } from '../../src/engine/sync.js';
 import { ExitCode, LakeguardError, StorageError } from '../../src/errors.js';
 import { compileExcludes } from '../../src/policy/glob.js';
@@ -37,7 +37,7 @@ describe('a run the repository refused to store', { timeout: 60_000 }, () => {
   let group: Group;
   let host: Catalog;
   const lake = new MemStore({ name: 'lake' });
-  const events: BackupEvent[] = [];
+  const events: EngineEvent[] = [];
   const backup = () => backupGroup({ repo, catalog: host, policy, group, sources: [{ bucket: 'lake', objectStore: lake, prefixes: [''], isExcluded: compileExcludes([]) }], events: (e) => events.push(e) });
   const warnings = () => events.flatMap((e) => (e.type === 'warning' ? [e.message] : []));
 
