@@ -226,12 +226,14 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       // the catalog must not keep the run `running` (later read as a dead process's and
       // recorded as interrupted), nor claim it succeeded. It ends failed here, at once, with the
       // error; the next backup on this host writes its manifest (recoverUnrecordedRuns).
-      const ended: RunStatus = status === 'interrupted' ? 'interrupted' : 'failed';
+      // Stopped (SIGINT/SIGTERM) while recording: an interruption, as before the recording.
+      const ended: RunStatus = status === 'interrupted' || opts.signal?.aborted === true || err instanceof InterruptedError ? 'interrupted' : 'failed';
       catalog.finishUnrecordedRun(run.seq, ended, Date.now(), counters, errorMessage(err));
       const next = 'the next `lakeguard backup` on this host records it in the repository once it accepts writes again (check the target\'s permissions and Object Lock: docs/permissions.md)';
       events({ type: 'warning', message: `could not record run ${runId} (group ${group.name}) in the repository: ${errorMessage(err)}; the catalog records it as ${ended}, without a manifest; ${next}` });
       const thrown =
         fatal ??
+        (ended === 'interrupted' ? new InterruptedError(`backup of group ${group.name} interrupted while run ${runId} was being recorded`) : null) ??
         new LakeguardError(`backup of group ${group.name} failed: run ${runId} could not be recorded in the repository: ${errorMessage(err)}`, {
           cause: err,
           exitCode: err instanceof LakeguardError ? err.exitCode : ExitCode.error,

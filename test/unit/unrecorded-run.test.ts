@@ -11,7 +11,7 @@ import { backupGroup, recordedRunOf } from '../../src/engine/backup.js';
 import type { RunManifest } from '../../src/engine/finalize.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { syncCatalog } from '../../src/engine/sync.js';
-import { ExitCode, LakeguardError, StorageError } from '../../src/errors.js';
+import { ExitCode, InterruptedError, LakeguardError, StorageError } from '../../src/errors.js';
 import { compileExcludes } from '../../src/policy/glob.js';
 import type { Group, Policy } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
@@ -23,8 +23,13 @@ import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
 /** A repository directory that answers PUT under some prefixes as a bucket policy denying PutObject would. */
 class RefusingFs extends FsStore {
   refuse: string[] = [];
+  /** Called instead of refusing, when set (a SIGINT arriving during that PUT). */
+  onRefused: (() => void) | null = null;
   override async put(key: string, body: Buffer | Readable, opts?: PutOptions) {
-    if (this.refuse.some((p) => key.startsWith(p))) throw new StorageError('AccessDenied', `PUT ${this.location}${key}: Access Denied`);
+    if (this.refuse.some((p) => key.startsWith(p))) {
+      this.onRefused?.();
+      throw new StorageError('AccessDenied', `PUT ${this.location}${key}: Access Denied`);
+    }
     return super.put(key, body, opts);
   }
 }
@@ -38,7 +43,8 @@ describe('a run the repository refused to store', { timeout: 60_000 }, () => {
   let host: Catalog;
   const lake = new MemStore({ name: 'lake' });
   const events: EngineEvent[] = [];
-  const backup = () => backupGroup({ repo, catalog: host, policy, group, sources: [{ bucket: 'lake', objectStore: lake, prefixes: [''], isExcluded: compileExcludes([]) }], events: (e) => events.push(e) });
+  const backup = (signal?: AbortSignal) =>
+    backupGroup({ repo, catalog: host, policy, group, sources: [{ bucket: 'lake', objectStore: lake, prefixes: [''], isExcluded: compileExcludes([]) }], events: (e) => events.push(e), ...(signal === undefined ? {} : { signal }) });
   const warnings = () => events.flatMap((e) => (e.type === 'warning' ? [e.message] : []));
 
   beforeEach(async () => {
@@ -108,5 +114,20 @@ describe('a run the repository refused to store', { timeout: 60_000 }, () => {
     expect(run!.status).toBe('failed');
     expect(recordedRunOf(err)).toMatchObject({ runId: run!.id, status: 'failed' });
     expect(await repo.listNames('runs')).toEqual([]);
+  });
+
+  it('stopped (SIGINT) while its manifest is written: interrupted, exit 130, not failed', async () => {
+    const stop = new AbortController();
+    store.refuse = ['runs/'];
+    store.onRefused = () => stop.abort();
+    const err = await backup(stop.signal).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(InterruptedError);
+    expect((err as InterruptedError).exitCode).toBe(ExitCode.interrupted);
+    const [run] = host.listRuns();
+    expect(run!.status).toBe('interrupted');
+    expect(recordedRunOf(err)).toMatchObject({ runId: run!.id, status: 'interrupted' });
   });
 });
