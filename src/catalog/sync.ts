@@ -211,7 +211,8 @@ export function relocatePacks(catalog: Catalog, packs: readonly PackRecord[], in
  * Applies the deletions of a prune document: blob rows still located in a deleted pack are
  * removed unless a catalogued version needs them (those are returned: their data is gone),
  * the pack rows with them, and the deleted index files are forgotten. Versions of this host's
- * unfinished runs (a killed backup's) whose content was in a deleted pack that no index file
+ * unfinished runs (a killed backup's, or one whose manifest the repository refused:
+ * `unrecorded_runs`) whose content was in a deleted pack that no index file
  * listed are dropped first, and counted in `lost`: no other host knew them, the prune rightly
  * took the pack for garbage, and recording them later would name content that is gone (the
  * next backup copies those objects again). Marks the document applied. One transaction.
@@ -232,7 +233,7 @@ export function dropPrunedPacks(
   const dropIndex = db.prepare('DELETE FROM index_files WHERE name = ?');
   const unlistedVersions = db.prepare(
     `SELECT v.id AS id, v.object AS object FROM versions v JOIN runs r ON r.seq = v.run
-     WHERE r.status = 'running' AND (
+     WHERE (r.status = 'running' OR r.seq IN (SELECT run FROM unrecorded_runs)) AND (
        v.blob IN (SELECT id FROM blobs WHERE pack = @pack AND index_file IS NULL)
        OR v.id IN (SELECT vb.version FROM version_blobs vb JOIN blobs b ON b.id = vb.blob WHERE b.pack = @pack AND b.index_file IS NULL))`,
   );

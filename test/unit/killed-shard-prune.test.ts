@@ -87,12 +87,17 @@ describe('a killed shard re-run elsewhere, then a prune', { timeout: 60_000 }, (
    * A shard killed after its first checkpoint on host `killed`, then (after `between`) re-run on
    * a fresh host, then a prune on a third host; returns the killed host's catalog.
    */
-  async function killRerunPrune(between: () => Promise<void> = async () => {}): Promise<Catalog> {
+  async function killRerunPrune(between: () => Promise<void> = async () => {}, how: 'killed' | 'refused' = 'killed'): Promise<Catalog> {
     const killedHost = host('killed');
     const killedRepo = await Repository.open(new KilledAfterFirstCheckpoint(store), { password: async () => 'test-password' });
     await expect(backupGroup({ repo: killedRepo, catalog: killedHost, policy, group, sources: [source()], shard: shard('20261206T000000Z-5e7a11', 'n1') })).rejects.toThrow('killed');
-    // Its process is gone: the next backup on this host records the attempt as interrupted.
-    sqlite(killedHost).prepare("UPDATE runs SET pid = 2147483646 WHERE status = 'running'").run();
+    if (how === 'killed') {
+      // Its process is gone: the next backup on this host records the attempt as interrupted. (The
+      // refused PUT ended the run failed, without a manifest; a SIGKILL leaves it running: undo that.)
+      sqlite(killedHost).prepare("UPDATE runs SET status = 'running', finished = NULL WHERE seq IN (SELECT run FROM unrecorded_runs)").run();
+      sqlite(killedHost).prepare('DELETE FROM unrecorded_runs').run();
+      sqlite(killedHost).prepare("UPDATE runs SET pid = 2147483646 WHERE status = 'running'").run();
+    }
     await between();
 
     // The engine re-runs the shard on a fresh host: it reads every object again and stores what no index file listed.
@@ -112,13 +117,13 @@ describe('a killed shard re-run elsewhere, then a prune', { timeout: 60_000 }, (
   }
 
   /** The killed host's next backup, then fresh hosts (whole, and scoped to b/) that sync, verify and restore every run set. */
-  async function nextBackupThenFreshHosts(killedHost: Catalog): Promise<void> {
+  async function nextBackupThenFreshHosts(killedHost: Catalog, ended: 'interrupted' | 'failed' = 'interrupted'): Promise<void> {
     const next = await backupGroup({ repo, catalog: killedHost, policy, group, sources: [source()], shard: shard('20261207T000000Z-5e7a12', 'n2') });
     expect(next.status).toBe('complete');
     const fresh = host('fresh');
     expect((await syncCatalog({ repo, catalog: fresh })).damage).toEqual([]);
     expect(runSetsOf(fresh).map((s) => [s.status, s.attempts.map((a) => a.run.status).sort()])).toEqual([
-      ['complete', ['complete', 'interrupted']],
+      ['complete', ['complete', ended]],
       ['complete', ['complete']],
     ]);
     expect((await verify({ repo, catalog: fresh, readData: 1, concurrency: 2 })).damage).toEqual([]);
@@ -146,5 +151,18 @@ describe('a killed shard re-run elsewhere, then a prune', { timeout: 60_000 }, (
     expect(sync.damage).toEqual([]);
     expect(warnings).toEqual([expect.stringMatching(/^prune \S+ deleted packs of this host's unfinished run that no index file listed: 1 versions it had copied are dropped from this catalog/)]);
     await nextBackupThenFreshHosts(killedHost);
+  });
+
+  it('a run whose manifest the repository refused: content only it had stored is dropped as a killed run\'s is; it is recorded failed', async () => {
+    const killedHost = await killRerunPrune(async () => {
+      bodies.set('b/059.bin', randomBytes(1500));
+      await lake.put('b/059.bin', bodies.get('b/059.bin')!);
+    }, 'refused');
+    expect(killedHost.listRuns().map((r) => r.status)).toEqual(['failed']);
+    const warnings: string[] = [];
+    const sync = await syncCatalog({ repo, catalog: killedHost, events: (e) => void (e.type === 'warning' && warnings.push(e.message)) });
+    expect(sync.damage).toEqual([]);
+    expect(warnings).toEqual([expect.stringMatching(/^prune \S+ deleted packs of this host's unfinished run that no index file listed: 1 versions it had copied are dropped from this catalog/)]);
+    await nextBackupThenFreshHosts(killedHost, 'failed');
   });
 });
