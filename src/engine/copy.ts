@@ -103,8 +103,9 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
   for (const r of target.catalog.listRuns()) inTarget.set(runKey(r), r);
   const selected = source.catalog
     .listRuns(opts.group === undefined ? {} : { group: opts.group })
-    // A run still "running" in the source's catalog has no manifest in the source (yet).
-    .filter((r) => r.status !== 'running' && (opts.since === undefined || r.started >= opts.since));
+    // A run still "running" in the source's catalog has no manifest in the source (yet), nor
+    // has one that ended while the source refused its manifest (the next backup records it).
+    .filter((r) => r.status !== 'running' && source.catalog.unrecordedError(r.seq) === undefined && (opts.since === undefined || r.started >= opts.since));
   const todo: RunRow[] = [];
   for (const run of selected) {
     // Its copy would be an empty complete attempt with a new id, which may sort before the

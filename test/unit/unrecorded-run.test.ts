@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { CatalogQueries } from '../../src/catalog/queries.js';
 import { backupGroup, recordedRunOf } from '../../src/engine/backup.js';
+import { copyRuns } from '../../src/engine/copy.js';
 import type { RunManifest } from '../../src/engine/finalize.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { syncCatalog } from '../../src/engine/sync.js';
@@ -114,6 +115,16 @@ describe('a run the repository refused to store', { timeout: 60_000 }, () => {
     expect(run!.status).toBe('failed');
     expect(recordedRunOf(err)).toMatchObject({ runId: run!.id, status: 'failed' });
     expect(await repo.listNames('runs')).toEqual([]);
+
+    // A copy from this catalog leaves it out: the source has no manifest of it to copy.
+    const second = await initRepo(new FsStore({ root: join(dir.path, 'second'), fsync: false }));
+    const secondCatalog = Catalog.open(join(dir.path, 'second.db'), second.id);
+    try {
+      const copied = await copyRuns({ source: { repo, catalog: host }, target: { repo: second, catalog: secondCatalog } });
+      expect([copied.copied, secondCatalog.listRuns()]).toEqual([[], []]);
+    } finally {
+      secondCatalog.close();
+    }
   });
 
   it('stopped (SIGINT) while its manifest is written: interrupted, exit 130, not failed', async () => {
