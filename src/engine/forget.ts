@@ -103,6 +103,16 @@ export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions
     const keep = perScope.some((s) => s.keep);
     return { run, keep, reasons: [...new Set(perScope.flatMap((s) => s.reasons))], scopes: perScope };
   });
+  // A run that ended without its manifest (the repository refused it) stays, as a running one
+  // does, until the next backup on its host records it: its versions are in no manifest, and
+  // forgetting it would move them into runs whose manifests do not list them. Its run set too.
+  const unrecorded = new Set(verdicts.filter((v) => catalog.unrecordedError(v.run.seq) !== undefined).map((v) => units.unitOf(v.run)));
+  for (const v of verdicts) {
+    if (!v.keep && unrecorded.has(units.unitOf(v.run))) {
+      v.keep = true;
+      v.reasons = ['unrecorded'];
+    }
+  }
   // A run's versions move to the next run that remains; the newest run has none to move to.
   // A run set is one unit: when one of its attempts is the newest, all of them stay.
   const lastKept = Math.max(0, ...verdicts.filter((v) => v.keep).map((v) => v.run.seq));

@@ -9,6 +9,7 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { CatalogQueries } from '../../src/catalog/queries.js';
 import { backupGroup, recordedRunOf } from '../../src/engine/backup.js';
 import { copyRuns } from '../../src/engine/copy.js';
+import { planForget } from '../../src/engine/forget.js';
 import type { RunManifest } from '../../src/engine/finalize.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { syncCatalog } from '../../src/engine/sync.js';
@@ -140,5 +141,25 @@ describe('a run the repository refused to store', { timeout: 60_000 }, () => {
     const [run] = host.listRuns();
     expect(run!.status).toBe('interrupted');
     expect(recordedRunOf(err)).toMatchObject({ runId: run!.id, status: 'interrupted' });
+  });
+
+  it('forget keeps a run not yet in the repository, whatever keep_last says, until its host records it', async () => {
+    store.refuse = ['runs/'];
+    await expect(backup()).rejects.toThrow(/could not be recorded/);
+    const [refused] = host.listRuns();
+    // Another host backs up since, and this one learns of it: keep_last 1 would keep only that.
+    store.refuse = [];
+    const other = Catalog.open(join(dir.path, 'other.db'), repo.id);
+    try {
+      await backupGroup({ repo, catalog: other, policy, group, sources: [{ bucket: 'lake', objectStore: lake, prefixes: [''], isExcluded: compileExcludes([]) }] });
+    } finally {
+      other.close();
+    }
+    await syncCatalog({ repo, catalog: host });
+    const plan = planForget(host, policy);
+    expect(plan.verdicts.map((v) => [v.run.id === refused!.id, v.run.status, v.keep, v.reasons])).toEqual([
+      [true, 'failed', true, ['unrecorded']],
+      [false, 'complete', true, ['latest', 'last-1']],
+    ]);
   });
 });
