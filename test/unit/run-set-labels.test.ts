@@ -72,7 +72,16 @@ describe('run set labels', { timeout: 60_000 }, () => {
       expect(runSetStatus(set, null), `runs ${id}`).toMatch(new RegExp(`^${status} \\(shards`));
       expect(describeRunSetCut(host, id), `restore --at ${id}`).toContain(`, ${status}: `);
       expect(calendarRow(id, set.started)?.status, `calendar ${id}`).toBe(status);
+      const shown: string[] = [];
+      showRunSet(set, { json: false, info: (text: string) => shown.push(text) } as never, () => null, {});
+      expect(shown[0], `runs show ${id}`).toMatch(new RegExp(`^status +${status}: `, 'm'));
     }
+  });
+
+  it('runs show says why a run set whose every attempt failed holds nothing to restore', () => {
+    const shown: string[] = [];
+    showRunSet(runSet(host, ids.allFailed)!, { json: false, info: (text: string) => shown.push(text) } as never, () => null, {});
+    expect(shown[0]).toMatch(/^status +failed: 0 of 2 shards complete; every shard attempt failed or was interrupted: no state to restore from/m);
   });
 
   it('restore without --at takes the newest partial run set, not the newer one whose every shard failed', () => {
