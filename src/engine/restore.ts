@@ -380,11 +380,27 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
 
 /** What to do with one selected object, given what the target holds at its key. */
 async function decide(opts: RestoreOptions, overwrite: OverwritePolicy, targetFor: (bucket: string) => ObjectStore, item: RestoreItem): Promise<RestoreAction> {
-  const existing = targetKeyOf(opts.catalog, item.bucket, item.key);
-  if (existing === undefined || overwrite === 'always') return 'write';
+  if (overwrite === 'always') return 'write';
+  const existing = targetKeyOf(opts.catalog, item.bucket, item.key) ?? (item.key.endsWith('/') ? await markerAt(opts, targetFor(item.bucket), item) : undefined);
+  if (existing === undefined) return 'write';
   if (overwrite === 'never') return 'skip-existing';
   if (existing.size !== item.size) return 'write';
   return (await sameContent(opts, targetFor(item.bucket), existing, item)) ? 'skip-identical' : 'write';
+}
+
+/**
+ * A folder marker (`p/`) the target holds, found by a HEAD: a directory target lists files, not
+ * the directories that are its markers. One HEAD per marker the listing did not show.
+ */
+async function markerAt(opts: RestoreOptions, store: ObjectStore, item: RestoreItem): Promise<TargetKey | undefined> {
+  const key = targetKey(item, opts.bucketDirs);
+  try {
+    const meta = await store.head(key, opts.signal === undefined ? {} : { signal: opts.signal });
+    return { bucket: item.bucket, key: item.key, targetKey: key, size: meta.size, etag: meta.etag };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
 }
 
 const CONTENT_ETAG = /^[0-9a-f]{32}(-\d+)?$/;

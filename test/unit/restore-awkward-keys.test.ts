@@ -1,0 +1,93 @@
+// Restore into a directory from a lake with the keys real lakes have: folder markers (`p/`, as
+// the S3 console's "Create folder" makes them), a key that is both a file and a "directory",
+// and keys no path can hold. Each refused key is named once, nothing is left behind
+// (docs/restore.md, "Keys a directory cannot hold as they are").
+import { lstatSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Catalog } from '../../src/catalog/catalog.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import { restore, type RestoreSummary } from '../../src/engine/restore.js';
+import { compileExcludes } from '../../src/policy/glob.js';
+import type { Group } from '../../src/policy/types.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { MemStore } from '../../src/storage/mem-store.js';
+import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+
+describe('restore to a directory: folder markers, file/directory conflicts, over-long paths', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let catalog: Catalog;
+  let bucket: MemStore;
+  const group: Group = { name: 'g', sources: [] };
+
+  beforeEach(async () => {
+    dir = tempDir('awkward');
+    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    catalog = openCatalog(dir.path, repo);
+    bucket = new MemStore({ name: 'lake' });
+  });
+  afterEach(() => {
+    catalog.close();
+    dir.cleanup();
+  });
+
+  const backup = async (objects: Record<string, string>): Promise<number> => {
+    for (const [k, v] of Object.entries(objects)) await bucket.put(k, Buffer.from(v));
+    const s = await backupGroup({
+      repo,
+      catalog,
+      policy: testPolicy(repo.location, [group]),
+      group,
+      sources: [{ bucket: 'lake', objectStore: bucket, prefixes: [''], isExcluded: compileExcludes([]) }],
+    });
+    expect(s.status).toBe('complete');
+    return catalog.findRun(s.runId)!.seq;
+  };
+  const restoreTo = (runSeq: number, root: string, scope: { prefix?: string; key?: string } = {}): Promise<RestoreSummary> =>
+    restore({ repo, catalog, scopes: [{ bucket: 'lake', ...scope }], cut: { runSeq }, target: new FsStore({ root, fsync: false, userFiles: true }), bucketDirs: false, concurrency: 4 });
+  const failed = (r: RestoreSummary) => r.failures.map((f) => [f.key, f.code]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+  /** Every entry under root, `d name` or `f name`, sorted: debris (temporary files, empty directories) shows up here. */
+  const tree = (root: string): string[] => {
+    const out: string[] = [];
+    const walk = (d: string): void => {
+      for (const name of readdirSync(d)) {
+        const p = join(d, name);
+        const isDir = lstatSync(p).isDirectory();
+        out.push(`${isDir ? 'd' : 'f'} ${relative(root, p)}`);
+        if (isDir) walk(p);
+      }
+    };
+    walk(root);
+    return out.sort();
+  };
+
+  it('a zero-byte folder marker becomes its directory; one with content is refused by name, the rest restored', async () => {
+    const seq = await backup({
+      'p/': '',
+      'p/part-0.parquet': 'rows',
+      'q/': 'a marker with content',
+      'q/x': 'x',
+      'empty/': '',
+      'dt=2026-01-01_$folder$': '',
+    });
+    const root = join(dir.path, 'all');
+    const first = await restoreTo(seq, root);
+    expect(first).toMatchObject({ objects: 6, restored: 5, failed: 1, skippedIdentical: 0 });
+    expect(failed(first)).toEqual([['q/', 'FolderMarkerContent']]);
+    expect(first.failures[0]!.message).toMatch(/q\/: a folder marker with content \(21 bytes\).*restore it to S3 \(--to\)/);
+    // Hadoop's marker is an ordinary key: a zero-byte file of that name.
+    expect(tree(root)).toEqual(['d empty', 'd p', 'd q', 'f dt=2026-01-01_$folder$', 'f p/part-0.parquet', 'f q/x']);
+    // Again over the same directory: the markers' directories are found (a HEAD each), not rewritten.
+    const again = await restoreTo(seq, root);
+    expect(again).toMatchObject({ objects: 6, restored: 0, skippedIdentical: 5, failed: 1 });
+    expect(failed(again)).toEqual([['q/', 'FolderMarkerContent']]);
+    // The prefix, and the marker alone (a HEAD of the marker in the inventory).
+    expect(await restoreTo(seq, join(dir.path, 'prefix'), { prefix: 'p/' })).toMatchObject({ objects: 2, restored: 2, failed: 0 });
+    expect(tree(join(dir.path, 'prefix'))).toEqual(['d p', 'f p/part-0.parquet']);
+    expect(await restoreTo(seq, join(dir.path, 'marker'), { key: 'p/' })).toMatchObject({ objects: 1, restored: 1, failed: 0 });
+    expect(await restoreTo(seq, join(dir.path, 'marker'), { key: 'p/' })).toMatchObject({ objects: 1, restored: 0, skippedIdentical: 1, failed: 0 });
+    expect(tree(join(dir.path, 'marker'))).toEqual(['d p']);
+  });
+});
