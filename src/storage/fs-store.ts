@@ -187,6 +187,14 @@ export class FsStore implements ObjectStore {
     this.stats.put++;
     if (this.markerDir(key) !== null) return this.putMarker(key, file, body, opts);
     const tmp = childPath(dir, this.tmpName());
+    // Refused before any directory is made: the mkdirs would succeed and the open fail, leaving
+    // empty directories behind.
+    const longest = Math.max(Buffer.byteLength(file), Buffer.byteLength(tmp));
+    if (longest > PATH_MAX) {
+      throw new StorageError('Other', `PUT ${this.location}${key}: ENAMETOOLONG: its file path would be ${longest} bytes, longer than the ${PATH_MAX} a Linux path can hold: restore it into a directory with a shorter path, or to S3 (--to)`, {
+        backendCode: 'ENAMETOOLONG',
+      });
+    }
     // File descriptors, not FileHandles (fs-fd.ts).
     let fd: number | undefined;
     let tmpExists = false;
@@ -247,6 +255,12 @@ export class FsStore implements ObjectStore {
       if (fd !== undefined) await ops.close(fd).catch(() => {});
       if (tmpExists) await unlink(tmp).catch(() => {});
       if (err instanceof StorageError || opts.signal?.aborted) throw err;
+      if (errCode(err) === 'EISDIR') {
+        throw new StorageError('Other', `PUT ${this.location}${key}: EISDIR: the key conflicts with an existing "directory": ${key} is a directory (of keys below it), so it cannot also be a file`, {
+          backendCode: 'EISDIR',
+          cause: err,
+        });
+      }
       throw await this.fsError('PUT', key, err);
     }
   }
@@ -480,7 +494,9 @@ export class FsStore implements ObjectStore {
   private pathOf(op: string, key: string): FsPath {
     const problem = fsKeyProblem(this.markerDir(key) ?? key, this.userFiles);
     if (problem !== null) {
-      throw new StorageError('Other', `${op} ${this.location}${JSON.stringify(key)}: invalid key for a filesystem store: ${problem}`, {
+      // A restore target: the key can still be restored where keys are not paths.
+      const next = op === 'PUT' && this.userFiles ? '; restore it to S3 (--to) to keep it' : '';
+      throw new StorageError('Other', `${op} ${this.location}${JSON.stringify(key)}: invalid key for a filesystem store: ${problem}${next}`, {
         backendCode: 'InvalidKey',
       });
     }
@@ -534,7 +550,7 @@ export class FsStore implements ObjectStore {
         });
       }
       if (!st.isDirectory()) {
-        throw new StorageError('Other', `${op} ${this.location}${key}: ENOTDIR: the key conflicts with an existing object or "directory" (a filesystem cannot hold both \`a\` and \`a/b\`)`, {
+        throw new StorageError('Other', `${op} ${this.location}${key}: ENOTDIR: the key conflicts with an existing object: ${parent} is a file, so nothing can be written below it (a directory cannot hold both \`${parent}\` and \`${key}\`)`, {
           backendCode: 'ENOTDIR',
         });
       }
@@ -655,6 +671,8 @@ async function openDirRaw(dir: FsPath): Promise<AsyncIterable<Dirent<Buffer>>> {
   return (await opendir(dir, { encoding: 'buffer' as BufferEncoding, bufferSize: 256 })) as unknown as AsyncIterable<Dirent<Buffer>>;
 }
 
+/** The longest path Linux takes (PATH_MAX, 4096, counts the terminating NUL). */
+const PATH_MAX = 4095;
 const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 
 /** How many bytes a stream holds, read to its end (a folder marker's body: empty, or refused). */

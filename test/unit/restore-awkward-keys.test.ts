@@ -2,7 +2,7 @@
 // the S3 console's "Create folder" makes them), a key that is both a file and a "directory",
 // and keys no path can hold. Each refused key is named once, nothing is left behind
 // (docs/restore.md, "Keys a directory cannot hold as they are").
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
@@ -89,5 +89,35 @@ describe('restore to a directory: folder markers, file/directory conflicts, over
     expect(await restoreTo(seq, join(dir.path, 'marker'), { key: 'p/' })).toMatchObject({ objects: 1, restored: 1, failed: 0 });
     expect(await restoreTo(seq, join(dir.path, 'marker'), { key: 'p/' })).toMatchObject({ objects: 1, restored: 0, skippedIdentical: 1, failed: 0 });
     expect(tree(join(dir.path, 'marker'))).toEqual(['d p']);
+  });
+
+  it('a key that is a file and a directory at once fails by name, each time; a path longer than Linux takes leaves nothing behind', async () => {
+    const root = join(dir.path, 'out');
+    // root + '/' + key is longer than PATH_MAX though the key itself (4,080 bytes) is not refused as a key.
+    const long = `${`${'r'.repeat(250)}/`.repeat(16)}${'z'.repeat(64)}`;
+    expect(Buffer.byteLength(join(root, long))).toBeGreaterThan(4095);
+    const seq = await backup({ a: 'file a', 'a/b': 'file a/b', [long]: 'deep', ok: 'ok' });
+    for (const pass of [1, 2]) {
+      const r = await restoreTo(seq, root);
+      expect(r, `pass ${pass}`).toMatchObject({ objects: 4, restored: pass === 1 ? 2 : 0, skippedIdentical: pass === 1 ? 0 : 2, failed: 2 });
+      // No temporary file, no empty directory of the long key.
+      expect(tree(root)).toEqual(['f a', 'f ok']);
+      expect(failed(r)).toEqual([['a/b', 'ENOTDIR'], [long, 'ENAMETOOLONG']]);
+      expect(r.failures.find((f) => f.key === 'a/b')!.message).toContain('a is a file, so nothing can be written below it');
+      expect(r.failures.find((f) => f.key === long)!.message).toMatch(/path would be \d+ bytes, longer than the 4095 a Linux path can hold/);
+    }
+    expect(readFileSync(join(root, 'a'), 'utf8')).toBe('file a');
+  });
+
+  it('a key whose directory the target already holds fails by name, the directory untouched', async () => {
+    const root = join(dir.path, 'dirfirst');
+    mkdirSync(join(root, 'c'), { recursive: true });
+    writeFileSync(join(root, 'c', 'old'), 'kept');
+    const seq = await backup({ c: 'file c' });
+    const r = await restoreTo(seq, root);
+    expect(r).toMatchObject({ objects: 1, restored: 0, failed: 1 });
+    expect(failed(r)).toEqual([['c', 'EISDIR']]);
+    expect(r.failures[0]!.message).toContain('c is a directory (of keys below it), so it cannot also be a file');
+    expect(tree(root)).toEqual(['d c', 'f c/old']);
   });
 });
