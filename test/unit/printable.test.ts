@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Reporter } from '../../src/commands/reporter.js';
+import { describeDrill } from '../../src/commands/drill.js';
 import { csvRow } from '../../src/commands/query-common.js';
+import type { DrillReport } from '../../src/engine/drill.js';
 import { StorageError } from '../../src/errors.js';
 import { printable, printableLines } from '../../src/util/printable.js';
 
@@ -51,6 +53,17 @@ describe('the reporter escapes what it prints for people', () => {
     expect(all).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f]/);
     expect(err.join('')).toContain('failed: raw/a\\x1b[2K\\nfake: ok: PUT s3://raw/a\\x1b[2K\\nfake: ok: AccessDenied (403)\n');
     expect(out.join('')).toBe('restored s3://raw/\\x1b[8mhidden\nsecond line\n');
+
+    out.length = 0;
+    err.length = 0;
+    // A dry run's line per key: a newline in a key must not print a second, forged action line.
+    r.event({ type: 'action', action: 'write', bucket: 'raw', key: 'x\nwould delete          raw/keep', size: 1 });
+    r.event({ type: 'action', action: 'write', bucket: 'raw', key: 'lit\\x1b', size: 1 });
+    expect(out.join('')).toBe('would write          raw/x\\nwould delete          raw/keep (1 B)\nwould write          raw/lit\\\\x1b (1 B)\n');
+
+    // A drill's damaged keys are in its summary text, where line breaks stay: the key's are escaped.
+    const drill = { id: 'd', recorded: true, scope: 's', state: 'run r', ok: false, objects: { selected: 1, sampled: 1, restored: 0, verified: 0, damaged: 1 }, bytes: 0, rtoMs: 1, verifyMs: 1, rpoMs: null, run: null, scratch: '/tmp/x/', kept: false, cleanupFailed: 0, damaged: [{ bucket: 'raw', key: 'k\n  damaged   raw/other', problem: 'not restored: k\nx' }] } as unknown as DrillReport;
+    expect(describeDrill(drill).split('\n').filter((l) => l.startsWith('  damaged'))).toEqual(['  damaged   raw/k\\n  damaged   raw/other: not restored: k\\nx']);
 
     out.length = 0;
     err.length = 0;
