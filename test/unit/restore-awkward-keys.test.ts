@@ -2,7 +2,7 @@
 // the S3 console's "Create folder" makes them), a key that is both a file and a "directory",
 // and keys no path can hold. Each refused key is named once, nothing is left behind
 // (docs/restore.md, "Keys a directory cannot hold as they are").
-import { lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
@@ -45,8 +45,8 @@ describe('restore to a directory: folder markers, file/directory conflicts, over
     expect(s.status).toBe('complete');
     return catalog.findRun(s.runId)!.seq;
   };
-  const restoreTo = (runSeq: number, root: string, scope: { prefix?: string; key?: string } = {}): Promise<RestoreSummary> =>
-    restore({ repo, catalog, scopes: [{ bucket: 'lake', ...scope }], cut: { runSeq }, target: new FsStore({ root, fsync: false, userFiles: true }), bucketDirs: false, concurrency: 4 });
+  const restoreTo = (runSeq: number, root: string, scope: { prefix?: string; key?: string } = {}, o: { overwrite?: 'always' | 'if-changed' | 'never'; dryRun?: boolean } = {}): Promise<RestoreSummary> =>
+    restore({ repo, catalog, scopes: [{ bucket: 'lake', ...scope }], cut: { runSeq }, target: new FsStore({ root, fsync: false, userFiles: true }), bucketDirs: false, concurrency: 4, ...o });
   const failed = (r: RestoreSummary) => r.failures.map((f) => [f.key, f.code]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
   /** Every entry under root, `d name` or `f name`, sorted: debris (temporary files, empty directories) shows up here. */
   const tree = (root: string): string[] => {
@@ -107,6 +107,23 @@ describe('restore to a directory: folder markers, file/directory conflicts, over
       expect(r.failures.find((f) => f.key === long)!.message).toMatch(/path would be \d+ bytes, longer than the 4095 a Linux path can hold/);
     }
     expect(readFileSync(join(root, 'a'), 'utf8')).toBe('file a');
+  });
+
+  it('a restore over a directory says how many files it replaced that held other content', async () => {
+    const root = join(dir.path, 'twice');
+    const seq = await backup({ 'a.csv': 'one', 'b.csv': 'two', 'c.csv': 'three' });
+    expect(await restoreTo(seq, root)).toMatchObject({ restored: 3, replaced: 0 });
+    writeFileSync(join(root, 'a.csv'), 'ONE'); // same size, other content
+    writeFileSync(join(root, 'b.csv'), 'a local edit');
+    rmSync(join(root, 'c.csv'));
+    expect(await restoreTo(seq, root, {}, { dryRun: true })).toMatchObject({ restored: 3, replaced: 2, skippedIdentical: 0 });
+    expect(await restoreTo(seq, root, {}, { overwrite: 'never' })).toMatchObject({ restored: 1, replaced: 0, skippedExisting: 2 });
+    expect(readFileSync(join(root, 'b.csv'), 'utf8')).toBe('a local edit');
+    writeFileSync(join(root, 'c.csv'), 'changed');
+    expect(await restoreTo(seq, root)).toMatchObject({ restored: 3, replaced: 3, skippedIdentical: 0 });
+    expect(await restoreTo(seq, root)).toMatchObject({ restored: 0, replaced: 0, skippedIdentical: 3 });
+    // `always` compares nothing, so it cannot say.
+    expect(await restoreTo(seq, root, {}, { overwrite: 'always' })).toMatchObject({ restored: 3, replaced: null });
   });
 
   it('a key whose directory the target already holds fails by name, the directory untouched', async () => {
