@@ -216,7 +216,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
     items.forEach((item, i) => {
       const decision = decisions[i]!;
       const action = decision === 'replace' ? 'write' : decision;
-      if (dryRun) events({ type: 'action', action, bucket: item.bucket, key: item.key, size: item.size });
+      if (dryRun) events({ type: 'action', action, bucket: item.bucket, key: item.key, size: item.size, ...(decision === 'replace' ? { replaces: true as const } : {}) });
       if (action === 'write' && !dryRun) {
         kept.push(item);
         if (decision === 'replace') replacing.add(item);

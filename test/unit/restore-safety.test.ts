@@ -141,6 +141,7 @@ describe('restore into a directory: safety and explicit answers', () => {
 
     writeFileSync(changed, 'local edit\n');
     const dry = await cli(['restore', '--to-dir', target, '--dry-run']);
+    expect(dry.stdout).toMatch(/^would replace +lake\/ok\/1\.txt \(4 B\)$/m);
     expect(dry.stdout).toMatch(/^  would replace 1 of them: the target held that key with other content \(--overwrite never keeps it\)$/m);
     const never = await cli(['restore', '--to-dir', target, '--overwrite', 'never', '--json']);
     expect(summaryOf(never)).toMatchObject({ restored: 0, skippedExisting: 8, requests: { put: 0 } });
