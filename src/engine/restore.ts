@@ -371,7 +371,8 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
         const meta = await store.head(base + scope.key, signal);
         addTargetKeys(catalog, [{ bucket: scope.bucket, key: scope.key, targetKey: base + scope.key, size: meta.size, etag: meta.etag }]);
       } catch (err) {
-        if (!isNotFound(err)) throw err;
+        // A key the target cannot hold (`a//b` in a directory) is not there: its write fails by name.
+        if (!isNotFound(err) && !cannotHold(err)) throw err;
       }
       continue;
     }
@@ -417,9 +418,14 @@ async function markerAt(opts: RestoreOptions, store: ObjectStore, item: RestoreI
     const meta = await store.head(key, opts.signal === undefined ? {} : { signal: opts.signal });
     return { bucket: item.bucket, key: item.key, targetKey: key, size: meta.size, etag: meta.etag };
   } catch (err) {
-    if (isNotFound(err)) return undefined;
+    if (isNotFound(err) || cannotHold(err)) return undefined;
     throw err;
   }
+}
+
+/** A key the target store cannot hold as it is (a directory: `a//b`, `..`, a path too long). */
+function cannotHold(err: unknown): boolean {
+  return err instanceof StorageError && (err.backendCode === 'InvalidKey' || err.backendCode === 'ENAMETOOLONG');
 }
 
 const CONTENT_ETAG = /^[0-9a-f]{32}(-\d+)?$/;

@@ -109,6 +109,20 @@ describe('restore to a directory: folder markers, file/directory conflicts, over
     expect(readFileSync(join(root, 'a'), 'utf8')).toBe('file a');
   });
 
+  it('named keys (--key, --keys-from) a directory cannot hold fail by name; the others are restored', async () => {
+    const long = `${`${'r'.repeat(250)}/`.repeat(16)}${'z'.repeat(64)}`;
+    // `x//` ends in '/' like a marker: the inventory's look at it must not end the restore either.
+    const seq = await backup({ 'a//b': 'ab', '..': 'up', [long]: 'deep', 'x//': '', ok: 'ok' });
+    const root = join(dir.path, 'named');
+    const keys = ['a//b', '..', long, 'x//', 'ok'];
+    const r = await restore({ repo, catalog, scopes: keys.map((key) => ({ bucket: 'lake', key })), cut: { runSeq: seq }, target: new FsStore({ root, fsync: false, userFiles: true }), bucketDirs: false, concurrency: 4 });
+    expect(r).toMatchObject({ objects: 5, restored: 1, failed: 4 });
+    expect(failed(r)).toEqual([['..', 'InvalidKey'], ['a//b', 'InvalidKey'], [long, 'ENAMETOOLONG'], ['x//', 'InvalidKey']]);
+    expect(tree(root)).toEqual(['f ok']);
+    const all = await restoreTo(seq, join(dir.path, 'bucket'));
+    expect(all).toMatchObject({ objects: 5, restored: 1, failed: 4 });
+  });
+
   it('a restore over a directory says how many files it replaced that held other content', async () => {
     const root = join(dir.path, 'twice');
     const seq = await backup({ 'a.csv': 'one', 'b.csv': 'two', 'c.csv': 'three' });
