@@ -24,7 +24,11 @@ describe('printable: keys cannot drive the terminal', () => {
     // A key that merely looks like an escape is told apart from one that needed escaping.
     expect(printable('lit\\x1b')).toBe('lit\\\\x1b');
     expect(printable('bs\\\x01')).toBe('bs\\\\\\x01');
-    for (const key of ['a\x1b[2Kb', 'lit\\x1b', 'bs\\\\b', 'bs\\\x01', 'x\\', '\\\\\\n\n', 'logs\\2026\\a\u202e.csv', '\x7f\x85\u2066']) {
+    // A trailing space survives a table's trimmed line end; one inside stays a space.
+    expect(printable('trail ')).toBe('trail\\x20');
+    expect(printable('a b  ')).toBe('a b \\x20');
+    expect(printable('bs\\ ')).toBe('bs\\\\\\x20');
+    for (const key of ['trail ', 'bs\\ ', ' ', 'a\x1b[2Kb', 'lit\\x1b', 'bs\\\\b', 'bs\\\x01', 'x\\', '\\\\\\n\n', 'logs\\2026\\a\u202e.csv', '\x7f\x85\u2066']) {
       expect(printable(key)).not.toMatch(/[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
       expect(unprint(printable(key))).toBe(key);
     }
