@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Reporter } from '../../src/commands/reporter.js';
+import { describeRebuild } from '../../src/commands/catalog.js';
 import { describeDrill } from '../../src/commands/drill.js';
 import { csvRow } from '../../src/commands/query-common.js';
 import type { DrillReport } from '../../src/engine/drill.js';
+import type { RebuildReport } from '../../src/engine/rebuild.js';
 import { StorageError } from '../../src/errors.js';
 import { printable, printableLines } from '../../src/util/printable.js';
 
@@ -68,6 +70,10 @@ describe('the reporter escapes what it prints for people', () => {
     // A drill's damaged keys are in its summary text, where line breaks stay: the key's are escaped.
     const drill = { id: 'd', recorded: true, scope: 's', state: 'run r', ok: false, objects: { selected: 1, sampled: 1, restored: 0, verified: 0, damaged: 1 }, bytes: 0, rtoMs: 1, verifyMs: 1, rpoMs: null, run: null, scratch: '/tmp/x/', kept: false, cleanupFailed: 0, damaged: [{ bucket: 'raw', key: 'k\n  damaged   raw/other', problem: 'not restored: k\nx' }] } as unknown as DrillReport;
     expect(describeDrill(drill).split('\n').filter((l) => l.startsWith('  damaged'))).toEqual(['  damaged   raw/k\\n  damaged   raw/other: not restored: k\\nx']);
+
+    // So are the keys `catalog rebuild` lists as left out.
+    const rebuild = { installed: true, catalog: 'c.db', durationMs: 1, runs: 1, versions: 1, failures: 0, blobs: 1, packs: 1, indexFiles: 1, bytesRead: 1, movedAside: null, previousRuns: null, damage: [], missingCount: 1, missing: [{ bucket: 'raw', key: 'k\n  raw/forged', versionId: null, run: 'r', blob: 'b' }] } as unknown as RebuildReport;
+    expect(describeRebuild(rebuild, 'file:///repo/').split('\n').filter((l) => l.includes('raw/'))).toEqual(['  raw/k\\n  raw/forged from run r: blob b']);
 
     out.length = 0;
     err.length = 0;
