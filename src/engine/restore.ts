@@ -401,10 +401,13 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
  */
 async function decide(opts: RestoreOptions, overwrite: OverwritePolicy, targetFor: (bucket: string) => ObjectStore, item: RestoreItem): Promise<RestoreAction | 'replace'> {
   if (overwrite === 'always') return 'write';
-  const existing = targetKeyOf(opts.catalog, item.bucket, item.key) ?? (item.key.endsWith('/') ? await markerAt(opts, targetFor(item.bucket), item) : undefined);
+  let existing = targetKeyOf(opts.catalog, item.bucket, item.key);
+  // A marker found by a HEAD is a directory: it holds no content that a write would replace.
+  const directory = existing === undefined && item.key.endsWith('/');
+  if (directory) existing = await markerAt(opts, targetFor(item.bucket), item);
   if (existing === undefined) return 'write';
   if (overwrite === 'never') return 'skip-existing';
-  if (existing.size !== item.size) return 'replace';
+  if (existing.size !== item.size) return directory ? 'write' : 'replace';
   return (await sameContent(opts, targetFor(item.bucket), existing, item)) ? 'skip-identical' : 'replace';
 }
 

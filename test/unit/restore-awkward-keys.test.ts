@@ -79,6 +79,8 @@ describe('restore to a directory: folder markers, file/directory conflicts, over
     expect(first.failures[0]!.message).toMatch(/q\/: a folder marker with content \(21 bytes\).*restore it to S3 \(--to\)/);
     // Hadoop's marker is an ordinary key: a zero-byte file of that name.
     expect(tree(root)).toEqual(['d empty', 'd p', 'd q', 'f dt=2026-01-01_$folder$', 'f p/part-0.parquet', 'f q/x']);
+    // A dry run does not take the directory q for content that q/ would replace.
+    expect(await restoreTo(seq, root, {}, { dryRun: true })).toMatchObject({ restored: 1, replaced: 0, skippedIdentical: 5 });
     // Again over the same directory: the markers' directories are found (a HEAD each), not rewritten.
     const again = await restoreTo(seq, root);
     expect(again).toMatchObject({ objects: 6, restored: 0, skippedIdentical: 5, failed: 1 });
