@@ -11,6 +11,7 @@ import { action } from './action.js';
 import { isOffline } from './context.js';
 import { openRepository } from './open-repository.js';
 import { parseObjectUrl } from './query-common.js';
+import { printable } from '../util/printable.js';
 
 /** Damage lines printed in text mode; --json carries the (capped) lists. */
 const MAX_PRINTED = 50;
@@ -48,7 +49,7 @@ the damage took: it is written to <catalog>.damaged and the old catalog stays, u
           signal,
         });
         const damaged = report.damage.length > 0 || report.missingCount > 0;
-        reporter.summary({ ...report, ok: !damaged }, describe(report, repo.location));
+        reporter.summary({ ...report, ok: !damaged }, describeRebuild(report, repo.location));
         return damaged ? ExitCode.error : ExitCode.ok;
       }),
     );
@@ -171,7 +172,8 @@ function describeSync(r: SyncReport, catalog: string, location: string): string 
   return lines.join('\n');
 }
 
-function describe(r: RebuildReport, location: string): string {
+/** The report of `catalog rebuild` for people. */
+export function describeRebuild(r: RebuildReport, location: string): string {
   const lines = [
     `${r.installed ? 'rebuilt catalog' : 'wrote a new, DAMAGED catalog (not installed) to'} ${r.catalog} from ${location} in ${formatDuration(r.durationMs)}`,
     `  ${r.runs} runs, ${r.versions} object versions, ${r.failures} recorded failures`,
@@ -187,7 +189,7 @@ function describe(r: RebuildReport, location: string): string {
   if (r.missingCount > 0) {
     lines.push(`DAMAGE: ${r.missingCount} object versions refer to blobs in no index file; they were left out of the catalog:`);
     for (const m of r.missing.slice(0, MAX_PRINTED)) {
-      lines.push(`  ${m.bucket}/${m.key}${m.versionId === null ? '' : ` (version ${m.versionId})`} from run ${m.run}: blob ${m.blob}`);
+      lines.push(`  ${printable(`${m.bucket}/${m.key}`)}${m.versionId === null ? '' : ` (version ${printable(m.versionId)})`} from run ${m.run}: blob ${m.blob}`);
     }
     if (r.missingCount > MAX_PRINTED) lines.push(`  … and ${r.missingCount - MAX_PRINTED} more${r.missing.length > MAX_PRINTED ? ' (--json lists up to 1000)' : ''}`);
   }

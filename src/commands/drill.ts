@@ -221,7 +221,7 @@ export function describeDrill(r: DrillReport): string {
     `  RPO       ${r.rpoMs === null ? 'no complete run at that instant' : `${formatDuration(r.rpoMs)} (newest run ${r.run})`}`,
     `  scratch   ${r.scratch} ${r.kept ? '(kept)' : r.cleanupFailed > 0 ? `(${r.cleanupFailed} objects could not be removed; see the warnings)` : '(removed)'}`,
   ];
-  for (const d of r.damaged) lines.push(`  damaged   ${d.bucket}/${d.key}: ${d.problem}`);
+  for (const d of r.damaged) lines.push(`  damaged   ${printable(`${d.bucket}/${d.key}`)}: ${printable(d.problem)}`);
   if (o.damaged > r.damaged.length) lines.push(`  … and ${o.damaged - r.damaged.length} more (each reported above)`);
   return lines.join('\n');
 }

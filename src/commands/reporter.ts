@@ -70,7 +70,7 @@ export class Reporter {
   /** A planned action of a dry run: one `restore_action` line with --json, else one text line per key. */
   private action(e: Extract<EngineEvent, { type: 'action' }>): void {
     if (this.mode === 'json') this.line(process.stdout, { message_type: 'restore_action', ...omitType(e) });
-    else if (this.mode !== 'quiet') this.info(`would ${e.action.padEnd(14)} ${e.bucket}/${e.key} (${formatBytes(e.size)})`);
+    else if (this.mode !== 'quiet') this.info(`would ${(e.replaces === true ? 'replace' : e.action).padEnd(14)} ${printable(`${e.bucket}/${e.key}`)} (${formatBytes(e.size)})`);
   }
 
   /**

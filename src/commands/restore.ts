@@ -346,6 +346,9 @@ function describe(s: RestoreSummary, label: string, where: string): string {
         `restored ${s.restored} of ${s.objects} objects (${formatBytes(s.bytes)}) from ${label} to ${where} in ${formatDuration(s.durationMs)}`,
         `  requests  ${s.requests.get} GET from the repository, ${s.requests.put} PUT to the target`,
       ];
+  if (s.replaced !== null && s.replaced > 0) {
+    lines.push(`  ${s.dryRun ? 'would replace' : 'replaced'} ${s.replaced} of them: the target held ${s.replaced === 1 ? 'that key' : 'those keys'} with other content (--overwrite never keeps it)`);
+  }
   if (skipped > 0) {
     lines.push(`  skipped ${skipped} objects (${formatBytes(s.bytesSkipped)}) the target already has: ${s.skippedIdentical} with the same content, ${s.skippedExisting} kept by --overwrite never`);
   }

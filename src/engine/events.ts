@@ -13,8 +13,11 @@ export type EngineEvent =
   | { type: 'warning'; message: string }
   /** A dry run's object that a real run would read (new or changed since the catalog's version). */
   | { type: 'would-back-up'; bucket: string; key: string; versionId: string | null; size: number; change: 'new' | 'changed' }
-  /** A restore's decision for one key (reported by dry runs): write, skip-identical, skip-existing or delete. */
-  | { type: 'action'; action: 'write' | 'skip-identical' | 'skip-existing' | 'delete'; bucket: string; key: string; size: number }
+  /**
+   * A restore's decision for one key (reported by dry runs): write, skip-identical, skip-existing
+   * or delete; `replaces`: a write over other content the target holds at the key.
+   */
+  | { type: 'action'; action: 'write' | 'skip-identical' | 'skip-existing' | 'delete'; bucket: string; key: string; size: number; replaces?: true }
   /** A rollback's plan for one key (reported by dry runs; rollback-plan.ts says what each action does). */
   | ({ type: 'rollback-action'; bucket: string } & PlannedKey);
 

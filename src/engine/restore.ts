@@ -73,6 +73,11 @@ export interface RestoreSummary {
   /** Objects written (in a dry run: that would be written), and their bytes. */
   restored: number;
   bytes: number;
+  /**
+   * Of `restored`, those written over a key the target held with other content (its inventory
+   * saw it); null with `--overwrite always`, which compares nothing.
+   */
+  replaced: number | null;
   /** Skipped: the target already held the backed-up content (if-changed). */
   skippedIdentical: number;
   /** Skipped: the target already had the key (never). */
@@ -150,6 +155,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
     objects: total,
     restored: 0,
     bytes: 0,
+    replaced: null,
     skippedIdentical: 0,
     skippedExisting: 0,
     bytesSkipped: 0,
@@ -168,6 +174,9 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const overwrite = opts.overwrite ?? 'if-changed';
   const inventory = overwrite !== 'always' || opts.deleteExtra === true;
   if (inventory) await takeInventory(opts, targetFor, events);
+  if (inventory && overwrite !== 'always') summary.replaced = 0;
+  /** Objects to be written over other content the target holds: counted as replaced once written. */
+  const replacing = new Set<RestoreItem>();
 
   // Each task reads one coalesced range of a pack (or streams one large object) and holds its
   // slot until the objects it decoded are written: memory stays at a few ranges.
@@ -202,16 +211,19 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   };
   /** Which objects of a page to write: the others are counted as skipped and not read at all. */
   const toWrite = async (items: RestoreItem[]): Promise<RestoreItem[]> => {
-    const actions = inventory ? await Promise.all(items.map((item) => checks(() => decide(opts, overwrite, targetFor, item)))) : items.map(() => 'write' as const);
+    const decisions = inventory ? await Promise.all(items.map((item) => checks(() => decide(opts, overwrite, targetFor, item)))) : items.map(() => 'write' as const);
     const kept: RestoreItem[] = [];
     items.forEach((item, i) => {
-      const action = actions[i]!;
-      if (dryRun) events({ type: 'action', action, bucket: item.bucket, key: item.key, size: item.size });
+      const decision = decisions[i]!;
+      const action = decision === 'replace' ? 'write' : decision;
+      if (dryRun) events({ type: 'action', action, bucket: item.bucket, key: item.key, size: item.size, ...(decision === 'replace' ? { replaces: true as const } : {}) });
       if (action === 'write' && !dryRun) {
         kept.push(item);
+        if (decision === 'replace') replacing.add(item);
       } else if (action === 'write') {
         summary.restored++;
         summary.bytes += item.size;
+        if (decision === 'replace') summary.replaced!++;
       } else {
         if (action === 'skip-identical') summary.skippedIdentical++;
         else summary.skippedExisting++;
@@ -231,9 +243,12 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
         await target.put(targetKey(item, opts.bucketDirs), body(), putOptions(item, opts.signal));
         summary.restored++;
         summary.bytes += item.size;
+        if (replacing.has(item)) summary.replaced!++;
       } catch (err) {
         if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
         fail(item, err);
+      } finally {
+        replacing.delete(item);
       }
       progress();
     });
@@ -331,6 +346,7 @@ function afterThaw(opts: RestoreOptions, first: RestoreSummary, started: number,
     ...second,
     restored: first.restored + second.restored,
     bytes: first.bytes + second.bytes,
+    replaced: first.replaced === null || second.replaced === null ? null : first.replaced + second.replaced,
     [rewrittenAs]: Math.max(0, second[rewrittenAs] - first.restored),
     bytesSkipped: Math.max(0, second.bytesSkipped - first.bytes),
     thaw: first.thaw,
@@ -355,7 +371,8 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
         const meta = await store.head(base + scope.key, signal);
         addTargetKeys(catalog, [{ bucket: scope.bucket, key: scope.key, targetKey: base + scope.key, size: meta.size, etag: meta.etag }]);
       } catch (err) {
-        if (!isNotFound(err)) throw err;
+        // A key the target cannot hold (`a//b` in a directory) is not there: its write fails by name.
+        if (!isNotFound(err) && !cannotHold(err)) throw err;
       }
       continue;
     }
@@ -378,13 +395,40 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
   }
 }
 
-/** What to do with one selected object, given what the target holds at its key. */
-async function decide(opts: RestoreOptions, overwrite: OverwritePolicy, targetFor: (bucket: string) => ObjectStore, item: RestoreItem): Promise<RestoreAction> {
-  const existing = targetKeyOf(opts.catalog, item.bucket, item.key);
-  if (existing === undefined || overwrite === 'always') return 'write';
+/**
+ * What to do with one selected object, given what the target holds at its key: `replace` is a
+ * write over other content (reported as `write`, counted as replaced).
+ */
+async function decide(opts: RestoreOptions, overwrite: OverwritePolicy, targetFor: (bucket: string) => ObjectStore, item: RestoreItem): Promise<RestoreAction | 'replace'> {
+  if (overwrite === 'always') return 'write';
+  let existing = targetKeyOf(opts.catalog, item.bucket, item.key);
+  // A marker found by a HEAD is a directory: it holds no content that a write would replace.
+  const directory = existing === undefined && item.key.endsWith('/');
+  if (directory) existing = await markerAt(opts, targetFor(item.bucket), item);
+  if (existing === undefined) return 'write';
   if (overwrite === 'never') return 'skip-existing';
-  if (existing.size !== item.size) return 'write';
-  return (await sameContent(opts, targetFor(item.bucket), existing, item)) ? 'skip-identical' : 'write';
+  if (existing.size !== item.size) return directory ? 'write' : 'replace';
+  return (await sameContent(opts, targetFor(item.bucket), existing, item)) ? 'skip-identical' : 'replace';
+}
+
+/**
+ * A folder marker (`p/`) the target holds, found by a HEAD: a directory target lists files, not
+ * the directories that are its markers. One HEAD per marker the listing did not show.
+ */
+async function markerAt(opts: RestoreOptions, store: ObjectStore, item: RestoreItem): Promise<TargetKey | undefined> {
+  const key = targetKey(item, opts.bucketDirs);
+  try {
+    const meta = await store.head(key, opts.signal === undefined ? {} : { signal: opts.signal });
+    return { bucket: item.bucket, key: item.key, targetKey: key, size: meta.size, etag: meta.etag };
+  } catch (err) {
+    if (isNotFound(err) || cannotHold(err)) return undefined;
+    throw err;
+  }
+}
+
+/** A key the target store cannot hold as it is (a directory: `a//b`, `..`, a path too long). */
+function cannotHold(err: unknown): boolean {
+  return err instanceof StorageError && (err.backendCode === 'InvalidKey' || err.backendCode === 'ENAMETOOLONG');
 }
 
 const CONTENT_ETAG = /^[0-9a-f]{32}(-\d+)?$/;

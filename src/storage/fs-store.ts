@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, opendir, realpath, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats, type Dirent } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { StorageError } from '../errors.js';
 import { compareKeys } from '../util/key-order.js';
@@ -66,6 +66,10 @@ export interface FsStoreOptions {
  *   it, and a link at the key itself is replaced by the new file (rename), never written through.
  *   Among user files a listing or HEAD below a link finds nothing, as a full listing would.
  *   (A restore target may hold links planted by anyone who could write there.)
+ * - Among user files a folder marker (`p/`, a zero-byte object that S3 consoles and tools make
+ *   to show a "folder") is its directory: put creates it (one with content is refused, naming
+ *   the key), head/get find it as an empty object while it is a directory, delete removes it
+ *   when empty. `list` reports files only, never a marker. A repository refuses such keys.
  * - `head`/`get` report the file's permission bits as `mode`; `put` sets `mode` exactly
  *   (default: 0644 less the process umask).
  * - `list` walks directories lazily in global key order (UTF-8 byte order, as S3), reading one
@@ -124,6 +128,7 @@ export class FsStore implements ObjectStore {
     this.checkVersion('HEAD', key, opts.versionId);
     // As list: no object lies below a link (a restore would otherwise see what it points at).
     if (this.userFiles && (await this.underLink(key))) throw this.notFound('HEAD', key);
+    if (this.markerDir(key) !== null) return this.markerMeta('HEAD', key, file);
     let st: BigIntStats;
     try {
       // A link among user files is no object (see the class comment): lstat, not stat.
@@ -139,6 +144,10 @@ export class FsStore implements ObjectStore {
     const file = this.pathOf('GET', key);
     this.stats.get++;
     this.checkVersion('GET', key, opts.versionId);
+    if (this.markerDir(key) !== null) {
+      if (await this.underLink(key)) throw this.notFound('GET', key);
+      return { body: Readable.from([]), meta: await this.markerMeta('GET', key, file) };
+    }
     let fh: FileHandle;
     try {
       // Non-blocking: opening a FIFO for reading would wait for a writer forever (a regular
@@ -176,7 +185,16 @@ export class FsStore implements ObjectStore {
     const file = this.pathOf('PUT', key);
     const dir = parentPath(file);
     this.stats.put++;
+    if (this.markerDir(key) !== null) return this.putMarker(key, file, body, opts);
     const tmp = childPath(dir, this.tmpName());
+    // Refused before any directory is made: the mkdirs would succeed and the open fail, leaving
+    // empty directories behind.
+    const longest = Math.max(Buffer.byteLength(file), Buffer.byteLength(tmp));
+    if (longest > PATH_MAX) {
+      throw new StorageError('Other', `PUT ${this.location}${key}: ENAMETOOLONG: its file path would be ${longest} bytes, longer than the ${PATH_MAX} a Linux path can hold: restore it into a directory with a shorter path, or to S3 (--to)`, {
+        backendCode: 'ENAMETOOLONG',
+      });
+    }
     // File descriptors, not FileHandles (fs-fd.ts).
     let fd: number | undefined;
     let tmpExists = false;
@@ -237,6 +255,12 @@ export class FsStore implements ObjectStore {
       if (fd !== undefined) await ops.close(fd).catch(() => {});
       if (tmpExists) await unlink(tmp).catch(() => {});
       if (err instanceof StorageError || opts.signal?.aborted) throw err;
+      if (errCode(err) === 'EISDIR') {
+        throw new StorageError('Other', `PUT ${this.location}${key}: EISDIR: the key conflicts with an existing "directory": ${key} is a directory (of keys below it), so it cannot also be a file`, {
+          backendCode: 'EISDIR',
+          cause: err,
+        });
+      }
       throw await this.fsError('PUT', key, err);
     }
   }
@@ -245,6 +269,44 @@ export class FsStore implements ObjectStore {
   private tmpName(): string {
     this.tmpCount++;
     return `${TMP_PREFIX}${this.tmpBase}${this.tmpCount.toString(16)}`;
+  }
+
+  /**
+   * A folder marker (`p/`, a zero-byte object S3 consoles and Hadoop tools create to show an
+   * empty "folder"): among user files, the directory itself. Null for any other key.
+   */
+  private markerDir(key: string): string | null {
+    return this.userFiles && key.length > 1 && key.endsWith('/') ? key.slice(0, -1) : null;
+  }
+
+  /**
+   * Puts a folder marker: creates its directory (and those above, as any put, never through a
+   * link). One with content cannot be written: a directory holds no bytes.
+   */
+  private async putMarker(key: string, dir: FsPath, body: Buffer | Readable, opts: PutOptions): Promise<PutResult> {
+    const size = Buffer.isBuffer(body) ? body.length : await drainedSize(body);
+    if (size > 0) {
+      throw new StorageError('Other', `PUT ${this.location}${key}: a folder marker with content (${size} bytes): in a directory it can only be the directory ${key.slice(0, -1)}, so its content is not written; restore it to S3 (--to) to keep it`, {
+        backendCode: 'FolderMarkerContent',
+      });
+    }
+    try {
+      // Not the fast check: it takes a file for a directory (put's open then finds out; here nothing would).
+      await this.safeParents('PUT', key, true);
+      opts.signal?.throwIfAborted();
+      if (this.fsync) await syncDir(parentPath(dir));
+    } catch (err) {
+      if (err instanceof StorageError || opts.signal?.aborted) throw err;
+      throw await this.fsError('PUT', key, err);
+    }
+    return { etag: EMPTY_MD5, versionId: null };
+  }
+
+  /** A folder marker's metadata: its directory's, as an empty object; NotFound when it is no directory. */
+  private async markerMeta(op: string, key: string, dir: FsPath): Promise<ObjectMeta> {
+    const st = await lstat(dir, { bigint: true }).catch(() => null);
+    if (st === null || !st.isDirectory()) throw this.notFound(op, key);
+    return { size: 0, etag: EMPTY_MD5, lastModified: new Date(Number(st.mtimeMs)), versionId: null, metadata: {} };
   }
 
   /**
@@ -263,11 +325,13 @@ export class FsStore implements ObjectStore {
     if (opts.versionId !== undefined && opts.versionId !== 'null') return;
     await this.safeParents('DELETE', key, false);
     try {
-      await unlink(file);
+      // A folder marker: its directory, when nothing else is in it.
+      if (this.markerDir(key) !== null) await rmdir(file);
+      else await unlink(file);
     } catch (err) {
       const code = errCode(err);
       // Missing (or a directory, which is no object): deleting it is a no-op, as in S3.
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ENOTEMPTY') return;
       if (code === 'EPERM') {
         const st = await stat(file).catch(() => null);
         if (st?.isDirectory()) return;
@@ -428,9 +492,11 @@ export class FsStore implements ObjectStore {
   }
 
   private pathOf(op: string, key: string): FsPath {
-    const problem = fsKeyProblem(key, this.userFiles);
+    const problem = fsKeyProblem(this.markerDir(key) ?? key, this.userFiles);
     if (problem !== null) {
-      throw new StorageError('Other', `${op} ${this.location}${JSON.stringify(key)}: invalid key for a filesystem store: ${problem}`, {
+      // A restore target: the key can still be restored where keys are not paths.
+      const next = op === 'PUT' && this.userFiles ? '; restore it to S3 (--to) to keep it' : '';
+      throw new StorageError('Other', `${op} ${this.location}${JSON.stringify(key)}: invalid key for a filesystem store: ${problem}${next}`, {
         backendCode: 'InvalidKey',
       });
     }
@@ -484,7 +550,7 @@ export class FsStore implements ObjectStore {
         });
       }
       if (!st.isDirectory()) {
-        throw new StorageError('Other', `${op} ${this.location}${key}: ENOTDIR: the key conflicts with an existing object or "directory" (a filesystem cannot hold both \`a\` and \`a/b\`)`, {
+        throw new StorageError('Other', `${op} ${this.location}${key}: ENOTDIR: the key conflicts with an existing object: ${parent} is a file, so nothing can be written below it (a directory cannot hold both \`${parent}\` and \`${key}\`)`, {
           backendCode: 'ENOTDIR',
         });
       }
@@ -603,6 +669,17 @@ async function syncDir(dir: FsPath): Promise<void> {
 async function openDirRaw(dir: FsPath): Promise<AsyncIterable<Dirent<Buffer>>> {
   // 256 entries a read (default 32): fewer trips through the thread pool for a large directory.
   return (await opendir(dir, { encoding: 'buffer' as BufferEncoding, bufferSize: 256 })) as unknown as AsyncIterable<Dirent<Buffer>>;
+}
+
+/** The longest path Linux takes (PATH_MAX, 4096, counts the terminating NUL). */
+const PATH_MAX = 4095;
+const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
+
+/** How many bytes a stream holds, read to its end (a folder marker's body: empty, or refused). */
+async function drainedSize(body: Readable): Promise<number> {
+  let size = 0;
+  for await (const chunk of body) size += (chunk as Buffer).length;
+  return size;
 }
 
 /** Reads of at most this many bytes are synchronous in FsStore.getBytes (page cache: microseconds). */

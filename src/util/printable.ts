@@ -10,14 +10,18 @@
  *   \xHH                   other C0 controls, DEL, C1 controls (U+0080-U+009F)
  *   \uHHHH                 line/paragraph separators and bidi controls (U+2028-2029,
  *                          U+202A-202E, U+2066-2069)
+ *   \x20                   a space that ends the value (a table would trim it)
  *   \\                     a backslash that would otherwise read as the start of one of these
  * Any other backslash is printed as it is, so `logs\2026\a.csv` stays pasteable; the form is
  * unambiguous: read left to right, `\\` is one backslash and the sequences above are escapes.
  */
 
 const UNSAFE = '\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069';
-/** An unsafe character, or a backslash that an escape-like sequence (or an escape) follows. */
-const ESCAPE = new RegExp(`[${UNSAFE}]|\\\\(?=[\\\\xutnr${UNSAFE}])`, 'g');
+/**
+ * An unsafe character, a space that ends the value (tables trim trailing blanks: `trail ` would
+ * read as `trail`), or a backslash that an escape-like sequence (or an escape) follows.
+ */
+const ESCAPE = new RegExp(`[${UNSAFE}]| $|\\\\(?=[\\\\xutnr${UNSAFE}]| $)`, 'g');
 /** Only what can drive a terminal (not backslashes), so that text already printable() passes unchanged. */
 const ESCAPE_KEEP_NEWLINES = new RegExp(`(?!\\n)[${UNSAFE}]`, 'g');
 

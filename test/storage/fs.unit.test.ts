@@ -229,6 +229,35 @@ describe('FsStore as a restore target (no fsync, user files)', () => {
     expect((await readdir(path.join(root, 'modes'))).filter((n) => n.startsWith('.lg-tmp-'))).toEqual([]);
   });
 
+  it('holds a folder marker (`p/`) as its directory: empty only, never through a link; a repository refuses it', async () => {
+    const r = await store.put('marks/p/', Buffer.alloc(0));
+    expect(r).toEqual({ etag: 'd41d8cd98f00b204e9800998ecf8427e', versionId: null });
+    expect((await stat(path.join(root, 'marks/p'))).isDirectory()).toBe(true);
+    expect(await store.head('marks/p/')).toMatchObject({ size: 0 });
+    expect((await store.get('marks/p/')).body.read()).toBeNull(); // an empty body
+    await expect(store.head('marks/none/')).rejects.toMatchObject({ code: 'NotFound' });
+    await expect(store.put('marks/q/', Readable.from([Buffer.from('content')]))).rejects.toMatchObject({ backendCode: 'FolderMarkerContent', message: expect.stringContaining('(7 bytes)') });
+    await store.put('marks/file', Buffer.from('f'));
+    await expect(store.put('marks/file/', Buffer.alloc(0))).rejects.toMatchObject({ backendCode: 'ENOTDIR' });
+    await expect(store.head('marks/file/')).rejects.toMatchObject({ code: 'NotFound' });
+    const outside = path.join(base, 'outside-marks');
+    await mkdir(outside);
+    await symlink(outside, path.join(root, 'marks/link'));
+    await expect(store.put('marks/link/sub/', Buffer.alloc(0))).rejects.toMatchObject({ backendCode: 'SymlinkInPath' });
+    await expect(store.head('marks/link/')).rejects.toMatchObject({ code: 'NotFound' });
+    expect(await readdir(outside)).toEqual([]);
+    // A delete removes the directory only when empty.
+    await store.put('marks/p/x', Buffer.from('x'));
+    await store.delete('marks/p/');
+    expect((await stat(path.join(root, 'marks/p/x'))).isFile()).toBe(true);
+    await store.delete('marks/p/x');
+    await store.put('marks/e/', Buffer.alloc(0));
+    await store.delete('marks/e/');
+    expect((await readdir(path.join(root, 'marks'))).sort()).toEqual(['file', 'link']);
+    const repoStore = new FsStore({ root: path.join(base, 'repo-like'), fsync: false });
+    await expect(repoStore.put('p/', Buffer.alloc(0))).rejects.toMatchObject({ backendCode: 'InvalidKey' });
+  });
+
   it('writes many files in parallel, each whole, with deletes racing them', async () => {
     const ops: Promise<unknown>[] = [];
     for (let i = 0; i < 200; i++) {

@@ -100,6 +100,7 @@ describe('restore to a directory: hostile keys and planted links', () => {
 
   it('a drill of keys no directory can hold removes what it wrote and its scratch root, with no cleanup warning', async () => {
     for (const k of ['..', 'dir/marker/', 'a//b', 'ok']) await bucket.put(k, Buffer.from(`content of ${k}`));
+    await bucket.put('empty/', Buffer.alloc(0)); // a folder marker: a directory, read back as an empty object
     const seq = await backup();
     const { runDrill } = await import('../../src/engine/drill.js');
     const { RepositoryLock } = await import('../../src/repository/locks.js');
@@ -127,7 +128,7 @@ describe('restore to a directory: hostile keys and planted links', () => {
         },
       });
       // The three keys are damage (they cannot be restored into a directory); nothing to clean up for them.
-      expect(report).toMatchObject({ ok: false, objects: { sampled: 4, restored: 1, verified: 1, damaged: 3 }, cleanupFailed: 0 });
+      expect(report).toMatchObject({ ok: false, objects: { sampled: 5, restored: 2, verified: 2, damaged: 3 }, cleanupFailed: 0 });
     } finally {
       await lock.release();
     }

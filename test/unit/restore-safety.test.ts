@@ -136,10 +136,13 @@ describe('restore into a directory: safety and explicit answers', () => {
     writeFileSync(join(target, 'ok/2.txt'), 't\n');
     const second = await cli(['restore', '--to-dir', target, '--json']);
     expect(second.code, second.stderr).toBe(0);
-    expect(summaryOf(second)).toMatchObject({ objects: 8, restored: 2, skippedIdentical: 6, skippedExisting: 0, requests: { put: 2 } });
+    expect(summaryOf(second)).toMatchObject({ objects: 8, restored: 2, replaced: 2, skippedIdentical: 6, skippedExisting: 0, requests: { put: 2 } });
     expect(hashTree(target)).toEqual(hashTree(lake));
 
     writeFileSync(changed, 'local edit\n');
+    const dry = await cli(['restore', '--to-dir', target, '--dry-run']);
+    expect(dry.stdout).toMatch(/^would replace +lake\/ok\/1\.txt \(4 B\)$/m);
+    expect(dry.stdout).toMatch(/^  would replace 1 of them: the target held that key with other content \(--overwrite never keeps it\)$/m);
     const never = await cli(['restore', '--to-dir', target, '--overwrite', 'never', '--json']);
     expect(summaryOf(never)).toMatchObject({ restored: 0, skippedExisting: 8, requests: { put: 0 } });
     expect(readFileSync(changed, 'utf8')).toBe('local edit\n');
