@@ -64,3 +64,34 @@ export function listDrills(catalog: Catalog, range: { from?: number; to?: number
     .all(range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER) as { name: string; created: number; scope: string; ok: number; doc: string }[];
   return rows.map((r) => ({ name: r.name, created: r.created, scope: r.scope, ok: r.ok === 1, doc: JSON.parse(r.doc) as DrillDocument }));
 }
+
+/**
+ * The objects a drill could not restore, in a temporary table of the catalog's connection (a
+ * drill of `--all` may fail millions: none is held in memory). Verification skips them, so
+ * each is damage once. `close` drops the table.
+ */
+export class DrillFailures {
+  private readonly insert;
+  private readonly lookup;
+
+  constructor(private readonly catalog: Catalog) {
+    const db = sqlite(catalog);
+    db.exec('DROP TABLE IF EXISTS temp.drill_failed; CREATE TEMP TABLE drill_failed (bucket TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (bucket, key)) WITHOUT ROWID');
+    this.insert = db.prepare('INSERT OR IGNORE INTO temp.drill_failed (bucket, key) VALUES (?, ?)');
+    this.lookup = db.prepare('SELECT 1 FROM temp.drill_failed WHERE bucket = ? AND key = ?');
+  }
+
+  /** Records a failed object; false when it was recorded already. */
+  add(bucket: string, key: string): boolean {
+    return this.insert.run(bucket, key).changes > 0;
+  }
+
+  has(bucket: string, key: string): boolean {
+    return this.lookup.get(bucket, key) !== undefined;
+  }
+
+  close(): void {
+    const db = sqlite(this.catalog);
+    if (db.open) db.exec('DROP TABLE IF EXISTS temp.drill_failed');
+  }
+}

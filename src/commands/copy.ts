@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .requiredOption('--to-policy <file>', "the second repository's policy (its repository:, password source and credentials)")
     .option('--group <name>', 'only runs of this protection group')
     .option('--since <time>', 'only runs started at or after this instant or run (ISO 8601, a run id, or 2h / 3d / 1w ago)')
-    .option('--dry-run', 'only say which runs would be copied; write nothing')
+    .option('--dry-run', 'only say which runs and acknowledgements would be copied; write nothing')
     .addHelpText(
       'after',
       `
@@ -63,7 +63,7 @@ password_env), never from --password-file. See docs/copy.md.`,
               events: reporter.event,
               signal,
             });
-            reporter.summary({ ...report, ok: report.busy.length === 0 }, describe(report));
+            reporter.summary({ ...report, ok: report.busy.length === 0 }, describeCopy(report));
             return ExitCode.ok;
           } finally {
             target.close();
@@ -84,19 +84,22 @@ function sinceTime(text: string, catalog: Parameters<typeof instantOption>[1]): 
   return run.started;
 }
 
-function describe(r: CopyReport): string {
+/** The text report: each run copied (or that would be), each earlier copy given acknowledgements, a total. */
+export function describeCopy(r: CopyReport): string {
   const lines: string[] = [];
   for (const c of r.copied) {
+    const acks = c.acks > 0 ? `, ${plural(c.acks, 'acknowledgement')}` : '';
     lines.push(
       r.dryRun
-        ? `would copy run ${c.source} (group ${c.group}, started ${c.started}): ${plural(c.versions, 'version')}`
-        : `copied run ${c.source} as ${c.target} (group ${c.group}): ${plural(c.versions, 'version')}, ${plural(c.blobsNew, 'new blob')} (${formatBytes(c.bytesStored)}), ${c.blobsDeduplicated} deduplicated`,
+        ? `would copy run ${c.source} (group ${c.group}, started ${c.started}): ${plural(c.versions, 'version')}${acks}`
+        : `copied run ${c.source} as ${c.target} (group ${c.group}): ${plural(c.versions, 'version')}, ${plural(c.blobsNew, 'new blob')} (${formatBytes(c.bytesStored)}), ${c.blobsDeduplicated} deduplicated${acks}`,
     );
   }
+  for (const a of r.acksOfEarlierCopies) lines.push(`${r.dryRun ? 'would write' : 'wrote'} ${plural(a.acks, 'acknowledgement')} of run ${a.source} (copied earlier as ${a.target})`);
   const what = r.dryRun ? 'would copy' : 'copied';
   lines.push(`${r.dryRun ? 'dry run: ' : ''}${what} ${plural(r.copied.length, 'run')} from ${r.source} to ${r.target}; ${r.alreadyCopied} already there${r.dryRun ? '' : `; ${r.packsWritten} packs written (${formatBytes(r.bytesStored)})`}`);
   if (r.superseded > 0) lines.push(`${plural(r.superseded, 'superseded shard attempt')} not copied (another complete attempt of the same shard is)`);
-  if (r.acksCopied > 0) lines.push(`${plural(r.acksCopied, 'acknowledgement')} of suspect runs written to the target`);
+  if (r.acksCopied > 0) lines.push(`${plural(r.acksCopied, 'acknowledgement')} of suspect runs ${r.dryRun ? 'would be ' : ''}written to the target`);
   for (const id of r.busy) lines.push(`run ${id} is being copied by another process; run copy again once it is done`);
   return lines.join('\n');
 }

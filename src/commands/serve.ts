@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { Catalog } from '../catalog/catalog.js';
 import { catalogScope, describeScope, scopeCovers, type CatalogPrefix } from '../catalog/scope.js';
 import { ExitCode, LakeguardError, UsageError, errorMessage } from '../errors.js';
-import { startS3Server, type AccessEntry, type RunningServer } from '../serve/http-server.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUESTS, startS3Server, type AccessEntry, type RunningServer } from '../serve/http-server.js';
 import { addCatalogMetrics } from '../report/catalog-metrics.js';
 import { MetricsCollector } from '../report/metrics.js';
 import { startMetricsServer, type RunningMetricsServer } from '../report/metrics-server.js';
@@ -31,6 +31,8 @@ interface ServeFlags {
   lock: boolean;
   metricsListen?: string;
   metricsTokenFile?: string;
+  maxConnections: string;
+  maxRequests: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9000';
@@ -50,6 +52,8 @@ export function register(program: Command): void {
     .option('--listen <host:port>', 'address to listen on (port 0: any free port, printed)', DEFAULT_LISTEN)
     .option('--tls-cert <file>', 'serve https with this PEM certificate (chain)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option('--max-connections <n>', 'open connections at once; more are closed as they arrive', String(DEFAULT_MAX_CONNECTIONS))
+    .option('--max-requests <n>', 'requests answered at once; more get 503 SlowDown (clients retry)', String(DEFAULT_MAX_REQUESTS))
     .option('--insecure-listen', 'allow plain http on an address that is not loopback (e.g. behind a TLS-terminating proxy)')
     .option(NO_LOCK_FLAG, NO_LOCK_HELP)
     .option('--metrics-listen <host:port>', 'also serve Prometheus /metrics on this address (bearer token; docs/monitoring.md)')
@@ -75,6 +79,8 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
           });
         }
         if (flags.at !== undefined && flags.run !== undefined) throw new UsageError('give --at or --run, not both');
+        const maxConnections = positiveCount(flags.maxConnections, '--max-connections');
+        const maxRequests = positiveCount(flags.maxRequests, '--max-requests');
         const metricsListen = flags.metricsListen === undefined ? undefined : parseListen(flags.metricsListen, '--metrics-listen');
         if (metricsListen !== undefined && !isLoopback(metricsListen.host) && !flags.insecureListen) {
           throw new UsageError(`--metrics-listen ${flags.metricsListen} is not a loopback address, and its bearer token would cross the network in plain http`, {
@@ -110,9 +116,10 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
                 if (reporter.json) reporter.data({ message_type: 'access', ...entry }, '');
               },
               onWarning: (message) => reporter.event({ type: 'warning', message }),
+              maxRequests,
               ...scopeGuard(ctx.catalog, policyGroup === undefined ? null : new Set(view.buckets())),
             },
-            { ...listen, ...(tls === undefined ? {} : { tls }) },
+            { ...listen, maxConnections, ...(tls === undefined ? {} : { tls }) },
           ).catch((err: unknown) => {
             throw listenError(flags.listen, err);
           });
@@ -285,6 +292,13 @@ function announceMetrics(reporter: Reporter, server: RunningMetricsServer, token
   if (reporter.mode !== 'quiet' || token.generated) {
     process.stderr.write(`  metrics            ${server.url} (bearer token ${token.generated ? `${token.token}, generated for this run: set ${METRICS_TOKEN_ENV} or --metrics-token-file to choose` : `from ${token.from}`})\n`);
   }
+}
+
+/** A whole number from 1 to 1,000,000 given to `option`. */
+export function positiveCount(text: string, option: string): number {
+  const n = /^\d{1,7}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!(n >= 1 && n <= 1_000_000)) throw new UsageError(`${option} ${JSON.stringify(text)}: expected a whole number from 1 to 1000000`);
+  return n;
 }
 
 /** `host:port`, `[v6]:port`, or `:port` (loopback); port 0 picks a free one. */

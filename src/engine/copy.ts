@@ -46,7 +46,7 @@ export interface CopyOptions {
   group?: string;
   /** Only runs started at or after this time (ms since epoch). */
   since?: number;
-  /** Only say which runs would be copied; nothing is written. */
+  /** Only say what would be copied (runs and acknowledgements); nothing is written. */
   dryRun?: boolean;
   events?: EventSink;
   signal?: AbortSignal;
@@ -62,6 +62,15 @@ export interface CopiedRun {
   blobsNew: number;
   blobsDeduplicated: number;
   bytesStored: number;
+  /** Its acknowledgements (runs ack) written with the copy (in a dry run: that would be). */
+  acks: number;
+}
+
+/** Acknowledgements made in the source after an earlier copy of their run (or lost by a killed copy), for that copy. */
+export interface AcksOfEarlierCopy {
+  source: string;
+  target: string;
+  acks: number;
 }
 
 export interface CopyReport {
@@ -75,8 +84,10 @@ export interface CopyReport {
   busy: string[];
   /** Selected complete shard attempts superseded by another complete attempt of their index: not copied (the catalog holds none of their versions). */
   superseded: number;
-  /** Acknowledgements (runs ack) written in the target: of the runs copied now, and those made in the source after an earlier copy. */
+  /** Acknowledgements (runs ack) written in the target (in a dry run: that would be): of the runs copied now, and those made in the source after an earlier copy. */
   acksCopied: number;
+  /** The earlier copies that get acknowledgements now (in a dry run: would). */
+  acksOfEarlierCopies: AcksOfEarlierCopy[];
   packsWritten: number;
   bytesStored: number;
 }
@@ -96,7 +107,7 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
   requireWholeCatalog(source.catalog, 'copy', 'every version of the source repository');
   requireWholeCatalog(target.catalog, 'copy', 'every version of the target repository');
   if (source.repo.id === target.repo.id) throw new UsageError(`copy: the source and the target are the same repository (${source.repo.id})`, { hint: '--to-policy must name a second repository' });
-  const report: CopyReport = { dryRun: opts.dryRun ?? false, source: source.repo.location, target: target.repo.location, copied: [], alreadyCopied: 0, busy: [], superseded: 0, acksCopied: 0, packsWritten: 0, bytesStored: 0 };
+  const report: CopyReport = { dryRun: opts.dryRun ?? false, source: source.repo.location, target: target.repo.location, copied: [], alreadyCopied: 0, busy: [], superseded: 0, acksCopied: 0, acksOfEarlierCopies: [], packsWritten: 0, bytesStored: 0 };
 
   const copiedBefore = copiedRunIds(target.catalog, source.repo.id);
   const inTarget = new Map<string, RunRow>();
@@ -128,12 +139,23 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
     events({ type: 'warning', message: `the target ${target.repo.location} is not encrypted: the runs copied from the encrypted ${source.repo.location} are stored there in plaintext` });
   }
 
+  const acksMissing = acksToBringOver(source, target, selected);
   if (report.dryRun) {
+    // Everything the copy would write: each run (its acks travel with it), then the acks of earlier copies.
     const counts = source.catalog.versionCountsByRun();
-    for (const run of todo) report.copied.push(emptyCopied(run, null, counts.get(run.seq) ?? 0));
+    for (const run of todo) {
+      const copied = emptyCopied(run, null, counts.get(run.seq) ?? 0);
+      copied.acks = acksOfRun(source.catalog, run.id).length;
+      report.copied.push(copied);
+      report.acksCopied += copied.acks;
+    }
+    for (const [from, to] of acksMissing) {
+      const acks = acksOfRun(source.catalog, from).length;
+      report.acksOfEarlierCopies.push({ source: from, target: to, acks });
+      report.acksCopied += acks;
+    }
     return report;
   }
-  const acksMissing = acksToBringOver(source, target, selected);
   if (todo.length === 0 && acksMissing.length === 0) return report;
   target.repo.requireWritable();
 
@@ -156,14 +178,16 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
         report.copied.push(copied.run);
         report.packsWritten += copied.packs;
         report.bytesStored += copied.run.bytesStored;
-        report.acksCopied += copied.acks;
+        report.acksCopied += copied.run.acks;
       }
       for (const [from, to] of acksMissing) {
         if (signal.aborted) throw new InterruptedError('copy interrupted');
-        report.acksCopied += await copyAcks(opts, from, to, () => {
+        const acks = await copyAcks(opts, from, to, () => {
           sourceLock.throwIfLost();
           targetLock.throwIfLost();
         });
+        report.acksOfEarlierCopies.push({ source: from, target: to, acks });
+        report.acksCopied += acks;
       }
     } finally {
       await targetLock.release().catch(() => {});
@@ -221,7 +245,7 @@ function isOrphaned(catalog: Catalog, run: RunRow): boolean {
 }
 
 function emptyCopied(run: RunRow, target: string | null, versions: number): CopiedRun {
-  return { source: run.id, target, group: run.group, started: new Date(run.started).toISOString(), versions, blobsNew: 0, blobsDeduplicated: 0, bytesStored: 0 };
+  return { source: run.id, target, group: run.group, started: new Date(run.started).toISOString(), versions, blobsNew: 0, blobsDeduplicated: 0, bytesStored: 0, acks: 0 };
 }
 
 /**
@@ -229,7 +253,7 @@ function emptyCopied(run: RunRow, target: string | null, versions: number): Copi
  * once their blobs are in written packs, then finalizeRun. On any failure the run's rows leave the
  * target's catalog again (its packs stay catalogued, and deduplicate the next attempt).
  */
-async function copyRun(opts: CopyOptions, run: RunRow, signal: AbortSignal, checkLocks: () => void): Promise<{ run: CopiedRun; packs: number; acks: number }> {
+async function copyRun(opts: CopyOptions, run: RunRow, signal: AbortSignal, checkLocks: () => void): Promise<{ run: CopiedRun; packs: number }> {
   const { source, target } = opts;
   const manifest = await source.repo.readDocument<RunManifest>('runs', run.id);
   const targetRun: RunRow = { seq: 0, id: newRunId(new Date()), group: run.group, started: run.started, finished: null, status: 'running', host: manifest.host, counters: null };
@@ -288,8 +312,8 @@ async function copyRun(opts: CopyOptions, run: RunRow, signal: AbortSignal, chec
     });
     recordCopiedRun(target.catalog, from, targetRun.id);
     // After the manifest: a copy killed in between gets its acks on the next copy (acksToBringOver).
-    const acks = await copyAcks(opts, run.id, targetRun.id, checkLocks);
-    return { run: copied, packs, acks };
+    copied.acks = await copyAcks(opts, run.id, targetRun.id, checkLocks);
+    return { run: copied, packs };
   } catch (err) {
     discardUnfinishedRun(target.catalog, targetRun.seq);
     throw signal.aborted && !(err instanceof InterruptedError) ? new InterruptedError(`copy of run ${run.id} interrupted`) : err;

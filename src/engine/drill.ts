@@ -9,7 +9,7 @@
 import { hostname } from 'node:os';
 import pLimit from 'p-limit';
 import type { Catalog, Scope, StateCut } from '../catalog/catalog.js';
-import { insertDrill, type DrillDocument } from '../catalog/drills.js';
+import { DrillFailures, insertDrill, type DrillDocument } from '../catalog/drills.js';
 import { sampleSelection, selectState, statePage } from '../catalog/restore-selection.js';
 import type { RestoreItem, RunRow } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, StorageError, errorMessage, isNotFound } from '../errors.js';
@@ -102,6 +102,9 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
   let bytes = 0;
   let sampled = 0;
   let cleanupFailed = 0;
+  // Every object the restore could not write, from its failure events (its summary names only
+  // the first 1,000): each is damage once, and verification does not read it back.
+  const failed = new DrillFailures(opts.catalog);
   try {
     const restoreStarted = now();
     const summary = await restore({
@@ -115,8 +118,9 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
       overwrite: 'always',
       concurrency: opts.concurrency,
       events: (e) => {
-        // A failure is the drill's finding: reported once, as damage, below.
+        // A failure is the drill's finding: reported once, as damage.
         if (e.type !== 'failure') events(e);
+        else if (failed.add(e.bucket, e.key)) damage(e.bucket, e.key, `not restored: ${e.message}`);
       },
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });
@@ -124,18 +128,12 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
     sampled = summary.objects;
     restored = summary.restored;
     bytes = summary.bytes;
-    const failedKeys = new Set<string>();
-    for (const f of summary.failures) {
-      failedKeys.add(`${f.bucket}\n${f.key}`);
-      damage(f.bucket, f.key, `not restored: ${f.message}`);
-    }
-    // Failures past the summary's first ones are still damage (counted, not named).
-    damagedCount += Math.max(0, summary.failed - summary.failures.length);
 
     const verifyStarted = now();
-    verified = await verifyRestored(opts, bucketDirs, failedKeys, damage, events);
+    verified = await verifyRestored(opts, bucketDirs, failed, damage, events);
     verifyMs = now() - verifyStarted;
   } finally {
+    failed.close();
     if (!opts.keep) cleanupFailed = await cleanUp(opts, bucketDirs, events);
   }
 
@@ -170,7 +168,7 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
 async function verifyRestored(
   opts: DrillOptions,
   bucketDirs: boolean,
-  failedKeys: ReadonlySet<string>,
+  failed: DrillFailures,
   damage: (bucket: string, key: string, problem: string) => void,
   events: EventSink,
 ): Promise<number> {
@@ -179,7 +177,7 @@ async function verifyRestored(
   let verified = 0;
   let checked = 0;
   const check = async (item: RestoreItem): Promise<void> => {
-    if (failedKeys.has(`${item.bucket}\n${item.key}`)) return;
+    if (failed.has(item.bucket, item.key)) return;
     try {
       const { body } = await opts.scratch.store.get(targetKey(item, bucketDirs), signal);
       if (await isBackedUpContent(opts.repo, body, item.blobs)) verified++;

@@ -6,9 +6,9 @@
  * delivery is answered 200 only once its changes are journaled on disk; a body that is no
  * event: 400; a journal that cannot be written: 503 (the sender retries).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { errorMessage } from '../errors.js';
-import { listenOn, secretChecker, type Listening } from '../util/http-listen.js';
+import { boundedServer, listenOn, secretChecker, type ListenBounds, type Listening } from '../util/http-listen.js';
 import { parseDelivery, type ChangeEvent } from './watch-events.js';
 
 /** Larger than any delivery RGW or S3 sends (one record is ~1 KiB). */
@@ -22,24 +22,34 @@ export interface PushEndpointOptions {
   /** Journals the changes; resolves once they are durable. */
   ingest: (changes: ChangeEvent[]) => Promise<unknown>;
   onWarning?: (message: string) => void;
+  /** Tests: other bounds than listenOn's defaults. */
+  bounds?: ListenBounds;
 }
 
 export type PushEndpoint = Listening;
 
 export async function startPushEndpoint(opts: PushEndpointOptions): Promise<PushEndpoint> {
   const tokenMatches = secretChecker(opts.token);
-  const server: Server = createServer((req, res) => {
+  // Bounded (http-listen.ts): a local process cannot hold every file descriptor, or memory in 4 MiB bodies.
+  const server: Server = boundedServer(opts.bounds ?? {}, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       opts.onWarning?.(`watch: push request failed: ${errorMessage(err)}`);
       reply(res, 500, 'internal error');
     });
   });
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://watch');
+    // A target URL cannot hold (`//[`): its ?token= cannot be read, the header's still can.
+    let url: URL | null;
+    try {
+      url = new URL(req.url ?? '/', 'http://watch');
+    } catch {
+      url = null;
+    }
     const given = tokenOf(req, url);
     if (given === undefined) return reply(res, 401, 'a token is required (Authorization: Bearer, or ?token=)');
     // Compared as hashes: equal length, constant time.
     if (!tokenMatches(given)) return reply(res, 403, 'wrong token');
+    if (url === null) return reply(res, 400, 'the request target is not a URL');
     if (req.method !== 'POST' && req.method !== 'PUT') return reply(res, 405, 'POST S3 event records here');
     const body = await readBody(req);
     if (body === null) return reply(res, 413, 'body too large');
@@ -60,10 +70,10 @@ export async function startPushEndpoint(opts: PushEndpointOptions): Promise<Push
   return listenOn(server, opts.host, opts.port, '/');
 }
 
-function tokenOf(req: IncomingMessage, url: URL): string | undefined {
+function tokenOf(req: IncomingMessage, url: URL | null): string | undefined {
   const auth = req.headers.authorization;
   if (auth !== undefined && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
-  return url.searchParams.get('token') ?? undefined;
+  return url?.searchParams.get('token') ?? undefined;
 }
 
 /**

@@ -4,8 +4,8 @@
  * not sign requests with SigV4. Every request must carry `Authorization: Bearer <token>`;
  * nothing else is answered. Loopback by default, as every lakeguard server.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { listenOn, secretChecker, type Listening } from '../util/http-listen.js';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { boundedServer, listenOn, secretChecker, type Listening } from '../util/http-listen.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
 
 export interface MetricsServerOptions {
@@ -21,7 +21,7 @@ export type RunningMetricsServer = Listening;
 
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<RunningMetricsServer> {
   const tokenMatches = secretChecker(opts.token);
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server: Server = boundedServer({}, (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     const auth = req.headers.authorization ?? '';
     const m = /^Bearer (.+)$/i.exec(auth);

@@ -61,6 +61,37 @@ export interface S3HandlerOptions {
    * bucket not served too (a 404 only when it answers undefined). Absent: a whole catalog.
    */
   outsideScope?: (bucket: string, prefix: string) => string | undefined;
+  /** Requests answered at once; more are refused with 503 SlowDown (default DEFAULT_MAX_REQUESTS). */
+  maxRequests?: number;
+}
+
+/**
+ * Requests in flight at once. Each holds at most one run of blobs (2 MiB stored, and what it
+ * decodes to) while its client reads: 128 of them stay within a few hundred MB, and no more
+ * connections than that are needed by a client that reads one object per connection at a time.
+ */
+export const DEFAULT_MAX_REQUESTS = 128;
+/** Open connections at once; more are closed as they arrive (keep-alive clients hold idle ones). */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+/** A request line and headers larger than this (a URL, a key, headers) are answered 431 and the connection closed. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+/** The whole header section must arrive within this of a request's (or a new connection's) start: a slow sender is answered 408. */
+export const HEADERS_TIMEOUT_MS = 20_000;
+/** The whole request (there is no body to read) must arrive within this. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** How often Node checks connections against the two timeouts above. */
+const TIMEOUT_CHECK_MS = 2_000;
+
+/** Warns of refusals at the 1st, 10th, 100th... one: an operator learns of a flood without a line per refused request. */
+function refusalWarner(warn: ((message: string) => void) | undefined, what: (n: number) => string): () => void {
+  let refused = 0;
+  let next = 1;
+  return () => {
+    refused++;
+    if (refused < next) return;
+    next *= 10;
+    warn?.(what(refused));
+  };
 }
 
 /** Query parameters that select no subresource (listing parameters, presign and SDK additions). */
@@ -85,12 +116,24 @@ interface RequestState {
 export function s3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const buckets = new Set(opts.view.buckets());
   const now = opts.now ?? Date.now;
+  const maxRequests = opts.maxRequests ?? DEFAULT_MAX_REQUESTS;
+  let inFlight = 0;
+  const refused = refusalWarner(opts.onWarning, (n) => `${n} requests refused with 503 SlowDown so far: ${maxRequests} were in flight (--max-requests)`);
   return (req, res) => {
     const started = performance.now();
     const requestId = randomBytes(8).toString('hex').toUpperCase();
     const state: RequestState = { bytes: 0 };
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('server', 'lakeguard');
+    // Over the cap: refused at once, before anything is read or looked up, as S3 refuses a
+    // client that asks too fast (the SDKs back off and retry). The connection closes after
+    // the answer, which also ends a flood of requests pipelined on it.
+    const over = inFlight >= maxRequests;
+    if (!over) {
+      inFlight++;
+      // Before the access log's listener: a request logged as done no longer counts.
+      res.once('close', () => inFlight--);
+    }
     res.on('close', () => {
       const route = state.route;
       opts.onAccess?.({
@@ -112,6 +155,12 @@ export function s3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: S
     // A request body is never read (nothing here accepts one): the connection closes after the answer.
     if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') res.shouldKeepAlive = false;
     if (req.headers['transfer-encoding'] !== undefined) res.shouldKeepAlive = false;
+    if (over) {
+      refused();
+      res.shouldKeepAlive = false;
+      sendError(req, res, state, new S3Error('SlowDown', 503, `Please reduce your request rate: ${maxRequests} requests are in flight`), requestId);
+      return;
+    }
     handle(req, res, state, opts, buckets, now).catch((err: unknown) => sendError(req, res, state, toS3Error(err, state, opts), requestId));
   };
 }
@@ -308,6 +357,10 @@ export interface ListenOptions {
   host: string;
   port: number;
   tls?: { cert: Buffer; key: Buffer };
+  /** Open connections at once (default DEFAULT_MAX_CONNECTIONS); more are closed as they arrive. */
+  maxConnections?: number;
+  /** Tests: shorter headers and request timeouts than HEADERS_TIMEOUT_MS and REQUEST_TIMEOUT_MS. */
+  timeouts?: { headersMs: number; requestMs: number };
 }
 
 export interface RunningServer {
@@ -316,18 +369,29 @@ export interface RunningServer {
   port: number;
   /** Stops accepting, lets requests in flight finish for up to `graceMs`, then closes what is left. */
   stop(graceMs: number): Promise<void>;
+  /** The Node server (tests watch its `connection` and `drop` events). */
+  server: Server;
 }
 
 /** Starts the endpoint; rejects when the address cannot be bound (in use, not local). */
 export async function startS3Server(handler: S3HandlerOptions, listen: ListenOptions): Promise<RunningServer> {
   const handle = s3Handler(handler);
-  const server: Server = listen.tls === undefined ? createHttpServer(handle) : createHttpsServer({ cert: listen.tls.cert, key: listen.tls.key }, handle);
+  // Bounds against a slow or flooding client (a slowloris, a local process opening sockets):
+  // headers size, headers and request time, and open connections.
+  const headersTimeout = listen.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS;
+  const requestTimeout = listen.timeouts?.requestMs ?? REQUEST_TIMEOUT_MS;
+  const options = { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, Math.ceil(headersTimeout / 4)) };
+  const server: Server = listen.tls === undefined ? createHttpServer(options, handle) : createHttpsServer({ ...options, cert: listen.tls.cert, key: listen.tls.key }, handle);
   // Clients (the AWS SDKs, boto3, the AWS CLI) keep idle connections and reuse them without
   // knowing this server's idle limit. Node's default of 5 s closes one just as a client sends on
   // it often enough to matter ("socket hang up" between a query engine's reads); a minute is
-  // longer than the pauses between requests of one client.
+  // longer than the pauses between requests of one client. (An idle kept-alive connection is
+  // not subject to headersTimeout: that counts from the first byte of the next request.)
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  const maxConnections = listen.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  server.maxConnections = maxConnections;
+  const dropped = refusalWarner(handler.onWarning, (n) => `${n} connections refused so far: ${maxConnections} were open (--max-connections)`);
+  server.on('drop', dropped);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {
@@ -341,6 +405,7 @@ export async function startS3Server(handler: S3HandlerOptions, listen: ListenOpt
     url: `${listen.tls === undefined ? 'http' : 'https'}://${host}:${port}`,
     port,
     stop: (graceMs) => stopServer(server, graceMs),
+    server,
   };
 }
 

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** A server listening for lakeguard (watch's push endpoint, /metrics): where, and how to stop it. */
@@ -7,6 +7,27 @@ export interface Listening {
   url: string;
   port: number;
   stop(): Promise<void>;
+  /** The Node server (tests watch its `drop` events). */
+  server: Server;
+}
+
+/** Bounds of these small servers against a flood or a slow client (a local process opening sockets). */
+export interface ListenBounds {
+  /** Open connections at once; more are closed as they arrive (default 64). */
+  maxConnections?: number;
+  /** Headers must arrive within this of a request's start, else 408 (default 20 s). */
+  headersTimeoutMs?: number;
+  /** The whole request, body included, within this, else 408 (default 60 s). */
+  requestTimeoutMs?: number;
+}
+
+/** An http server with `bounds`: a connection cap, headers and request timeouts (408), Node's 16 KiB of headers (431). */
+export function boundedServer(bounds: ListenBounds, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const headersTimeout = bounds.headersTimeoutMs ?? 20_000;
+  const requestTimeout = bounds.requestTimeoutMs ?? 60_000;
+  const server = createServer({ maxHeaderSize: 16 * 1024, headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(2_000, Math.ceil(headersTimeout / 4)) }, handler);
+  server.maxConnections = bounds.maxConnections ?? 64;
+  return server;
 }
 
 /**
@@ -26,6 +47,7 @@ export async function listenOn(server: Server, host: string, port: number, path:
   return {
     url: `http://${shown}:${bound}${path}`,
     port: bound,
+    server,
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -8,6 +8,7 @@ import type { RunAnomalies } from '../../src/catalog/anomaly-types.js';
 import { Catalog } from '../../src/catalog/catalog.js';
 import type { VersionRecord } from '../../src/catalog/types.js';
 import { acknowledgeRun } from '../../src/engine/ack.js';
+import { describeCopy } from '../../src/commands/copy.js';
 import { copyRuns } from '../../src/engine/copy.js';
 import { emptyCounters } from '../../src/engine/events.js';
 import { finalizeRun } from '../../src/engine/finalize.js';
@@ -96,5 +97,35 @@ describe('copy of acknowledged suspect runs', () => {
     expect(acksOfRun(tc, t).map((x) => [x.by, x.incident])).toEqual([['ana', 1]]);
     expect((await copy()).acksCopied).toBe(0);
     expect(await target.listNames('acks')).toHaveLength(1);
+  });
+
+  it('--dry-run lists the acknowledgements a copy would write (with new runs and for earlier copies) and writes none', async () => {
+    await recordRun(source, sc, '20261201T020000Z-aaaaaa', 0, SUSPECT);
+    const copy = (dryRun: boolean) => copyRuns({ source: { repo: source, catalog: sc }, target: { repo: target, catalog: tc }, dryRun });
+    const earlier = (await copy(false)).copied[0]!.target!;
+    await acknowledgeRun(source, sc, sc.findRun('20261201T020000Z-aaaaaa')!, { by: 'ana', incident: true });
+    await recordRun(source, sc, '20261202T020000Z-bbbbbb', 1, SUSPECT);
+    await acknowledgeRun(source, sc, sc.findRun('20261202T020000Z-bbbbbb')!, { by: 'bo' });
+    await recordRun(source, sc, '20261203T020000Z-cccccc', 2, SUSPECT);
+
+    const dry = await copy(true);
+    expect(dry.copied.map((c) => [c.source, c.target, c.acks])).toEqual([
+      ['20261202T020000Z-bbbbbb', null, 1],
+      ['20261203T020000Z-cccccc', null, 0],
+    ]);
+    expect(dry.acksOfEarlierCopies).toEqual([{ source: '20261201T020000Z-aaaaaa', target: earlier, acks: 1 }]);
+    expect(dry.acksCopied).toBe(2);
+    expect(describeCopy(dry)).toContain(`would write 1 acknowledgement of run 20261201T020000Z-aaaaaa (copied earlier as ${earlier})`);
+    expect(describeCopy(dry)).toMatch(/would copy run 20261202T020000Z-bbbbbb .*: 1 version, 1 acknowledgement$/m);
+    expect(await target.listNames('acks')).toHaveLength(0);
+
+    // The real copy writes exactly what the dry run listed.
+    const real = await copy(false);
+    expect(real.copied.map((c) => [c.source, c.acks])).toEqual(dry.copied.map((c) => [c.source, c.acks]));
+    expect(real.acksOfEarlierCopies).toEqual(dry.acksOfEarlierCopies);
+    expect(real.acksCopied).toBe(2);
+    expect(await target.listNames('acks')).toHaveLength(2);
+    const after = await copy(true);
+    expect([after.copied.length, after.acksOfEarlierCopies.length, after.acksCopied]).toEqual([0, 0, 0]);
   });
 });

@@ -1,7 +1,7 @@
 // Restore drills in process on the filesystem store: sample, verification against the
 // catalog's blob ids, damage named, the scratch root cleaned (and nothing outside it), the
 // drill recorded in drills/ and learned by another catalog's sync, the report's text and CSV.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
@@ -128,5 +128,62 @@ describe('drill', () => {
     expect(csv).toHaveLength(2);
     expect(csv[0]).toBe('drill,created,scope,state,run,ok,selected,sampled,restored,verified,damaged,bytes,rto_seconds,verify_seconds,objects_per_second,bytes_per_second,rpo_seconds,scratch,kept');
     expect(csv[1]).toMatch(new RegExp(`^${report.id},[^,]+,group:lake,run [^,]+,[^,]+,false,30,30,${report.objects.restored},`));
+  });
+});
+
+describe('drill with more failures than the restore summary names', () => {
+  // 1,050 objects in packs that are gone: the restore names its first 1,000 failures and counts
+  // the rest; each object is still damage exactly once (not also "cannot read back").
+  const N = 1050;
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let catalog: Catalog;
+  let runSeq: number;
+  let lock: RepositoryLock;
+  beforeAll(async () => {
+    dir = tempDir('drill-many');
+    const files: Record<string, string> = {};
+    for (let i = 0; i < N; i++) files[`k/${String(i).padStart(4, '0')}`] = `object ${i}`;
+    writeTree(join(dir.path, 'lake'), files);
+    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    repo = await initRepo(store);
+    catalog = openCatalog(dir.path, repo);
+    const group: Group = { name: 'lake', sources: [{ kind: 'path', path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
+    const summary = await backupGroup({ repo, catalog, policy: testPolicy(store.location, [group]), group });
+    runSeq = catalog.findRun(summary.runId)!.seq;
+    lock = await RepositoryLock.acquire(repo, 'shared', 'drill test');
+    rmSync(join(dir.path, 'repo', 'packs'), { recursive: true });
+  });
+  afterAll(async () => {
+    await lock.release();
+    catalog.close();
+    dir.cleanup();
+  });
+
+  it('counts each of 1,050 unrestorable objects once, and names each in one failure event', async () => {
+    const root = join(dir.path, 'scratch', 'lakeguard-drill-test');
+    const run = catalog.findRun(String(runSeq))!;
+    const events: EngineEvent[] = [];
+    const report = await runDrill({
+      repo,
+      catalog,
+      scopes: [{ bucket: 'lake' }],
+      cut: { runSeq },
+      scopeLabel: 'group:lake',
+      stateLabel: `run ${run.id}`,
+      rpo: { run, instant: run.finished! },
+      sample: 'all',
+      scratch: { store: new FsStore({ root, fsync: false, userFiles: true }), location: `${root}/` },
+      keep: false,
+      lock,
+      concurrency: 4,
+      events: (e) => events.push(e),
+    });
+    expect(report.ok).toBe(false);
+    expect(report.objects).toEqual({ selected: N, sampled: N, restored: 0, verified: 0, damaged: N });
+    expect(report.damaged).toHaveLength(100);
+    const failed = events.filter((e) => e.type === 'failure').map((e) => (e as { key: string }).key);
+    expect(failed).toHaveLength(N);
+    expect(new Set(failed).size).toBe(N);
   });
 });

@@ -57,6 +57,11 @@ describe('refusals before the repository is opened (exit 2)', () => {
     expect(await refused('--tls-cert', key, '--tls-key', key)).toMatchObject({ code: 2, stderr: expect.stringContaining('cannot use --tls-cert') });
     expect(await refused('--at', 'now', '--run', '1')).toMatchObject({ code: 2, stderr: expect.stringContaining('not both') });
   });
+
+  it('a --max-connections or --max-requests that is not a whole number from 1', async () => {
+    expect(await refused('--max-connections', '0')).toMatchObject({ code: 2, stderr: expect.stringContaining('--max-connections "0": expected a whole number from 1') });
+    expect(await refused('--max-requests', '1.5')).toMatchObject({ code: 2, stderr: expect.stringContaining('--max-requests "1.5": expected a whole number from 1') });
+  });
 });
 
 describe('credentials', () => {

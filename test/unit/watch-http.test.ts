@@ -1,8 +1,10 @@
 // watch's HTTP push endpoint on its own (test/integration/watch.test.ts drives it from Ceph RGW):
 // what a sender without the token, or with a body that is no delivery, gets, and that a body too
 // large (its rest never read) leaves the connection usable for the sender's next push.
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { startPushEndpoint, type PushEndpoint } from '../../src/engine/watch-http.js';
@@ -79,4 +81,55 @@ it('refuses a push address that is not loopback, or no push token, as bad usage 
   const tokenless = await watchRefused('http://127.0.0.1:8085/', undefined);
   expect(tokenless.code).toBe(2);
   expect(tokenless.stderr).toContain('needs a push token');
+});
+
+/** Raw bytes to a port; resolves with the status line of the answer once the server closes the connection. */
+function rawStatus(port: number, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1', () => s.write(text));
+    let out = '';
+    s.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    s.on('error', () => {});
+    s.on('close', () => resolve(out.split('\r\n')[0]!));
+  });
+}
+
+it('authenticates a request whose target is no URL before answering it 400, and warns of nothing', async () => {
+  const warnings: string[] = [];
+  const own = await startPushEndpoint({ host: '127.0.0.1', port: 0, token: TOKEN, ingest: async () => {}, onWarning: (m) => warnings.push(m) });
+  try {
+    const target = 'POST //[ HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 2\r\n';
+    expect(await rawStatus(own.port, `${target}\r\n{}`)).toBe('HTTP/1.1 401 Unauthorized');
+    expect(await rawStatus(own.port, `${target}authorization: Bearer wrong-token-wrong-token\r\n\r\n{}`)).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawStatus(own.port, `${target}authorization: Bearer ${TOKEN}\r\n\r\n{}`)).toBe('HTTP/1.1 400 Bad Request');
+    expect(warnings).toEqual([]);
+  } finally {
+    await own.stop();
+  }
+});
+
+it('closes connections over its cap as they arrive, and answers a slow header sender 408', async () => {
+  const own = await startPushEndpoint({ host: '127.0.0.1', port: 0, token: TOKEN, ingest: async () => {}, bounds: { maxConnections: 1, headersTimeoutMs: 300 } });
+  try {
+    const accepted = once(own.server, 'connection');
+    const first = connect(own.port, '127.0.0.1');
+    first.on('error', () => {});
+    await accepted;
+    const dropped = once(own.server, 'drop');
+    const second = connect(own.port, '127.0.0.1');
+    second.on('error', () => {});
+    const secondClosed = once(second, 'close');
+    second.resume();
+    await dropped;
+    await secondClosed;
+    // The connection it kept: a request that never finishes its headers is answered 408.
+    let out = '';
+    first.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    const firstClosed = once(first, 'close');
+    first.write(`POST /?token=${TOKEN} HTTP/1.1\r\nhost: x\r\n`);
+    await firstClosed;
+    expect(out.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
+  } finally {
+    await own.stop();
+  }
 });
