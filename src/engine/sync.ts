@@ -27,7 +27,7 @@ import {
 import { knownAcks } from '../catalog/anomalies.js';
 import { setPendingDeletion } from '../catalog/forget.js';
 import { runningRunSetsFloor } from '../catalog/run-sets.js';
-import { catalogScope, normalizeScope, type CatalogPrefix } from '../catalog/scope.js';
+import { catalogScope, describeScope, isRangeScope, normalizeScope, type CatalogPrefix } from '../catalog/scope.js';
 import { InterruptedError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import { lockTimeFromId } from '../repository/locks.js';
@@ -70,6 +70,12 @@ export interface SyncOptions {
    * Absent: the scope stays as it is (every command's sync).
    */
   widen?: readonly CatalogPrefix[] | 'all';
+  /**
+   * A shard's key range (docs/scale-out.md "A shard syncs only its key range"): scope a catalog
+   * that holds nothing yet to exactly these parts, or re-scope one a shard scoped to other parts
+   * (emptied and imported anew); a whole catalog, and one scoped to prefixes, stay as they are.
+   */
+  scopeTo?: readonly CatalogPrefix[];
 }
 
 export interface SyncReport {
@@ -122,7 +128,8 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
   await takeLease(catalog, owner, events, checkSignal);
   try {
     // Under the lease: no other process syncs this file while it is emptied for a new scope.
-    const scopeChanged = opts.widen === undefined ? false : changeScope(catalog, opts.widen, events);
+    const scopeChanged =
+      opts.scopeTo !== undefined ? scopeToRange(catalog, opts.scopeTo, events) : opts.widen === undefined ? false : changeScope(catalog, opts.widen, events);
     const report = await new Sync(opts, events, checkSignal).run();
     report.scopeChanged = scopeChanged;
     report.requests = statsDelta(statsBefore, repo.requestCounts());
@@ -419,6 +426,26 @@ function changeScope(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', 
   const after = normalizeScope([...(before ?? []), ...widen]);
   if (before !== null && JSON.stringify(after) === JSON.stringify(before)) return false;
   resetCatalogForScope(catalog, after);
+  return true;
+}
+
+/**
+ * Applies a shard's `scopeTo` before the sync: a catalog that holds nothing is scoped to the
+ * range; one scoped to another shard range (the plan changed, or another index runs on this host)
+ * is emptied and scoped to the new one, with a warning; anything else stays. Returns whether the
+ * scope changed.
+ */
+function scopeToRange(catalog: Catalog, parts: readonly CatalogPrefix[], events: EventSink): boolean {
+  const before = catalogScope(catalog);
+  const after = normalizeScope(parts);
+  if (before === null) {
+    if (!catalogHoldsNothing(catalog)) return false;
+  } else {
+    if (!isRangeScope(before) || JSON.stringify(before) === JSON.stringify(after)) return false;
+    events({ type: 'warning', message: `this catalog held another shard's key range (${describeScope(before)}): it is emptied and imported anew for ${describeScope(after)}` });
+  }
+  resetCatalogForScope(catalog, after);
+  events({ type: 'phase', phase: 'sync', detail: `importing only this shard's key range: ${describeScope(after)}` });
   return true;
 }
 
