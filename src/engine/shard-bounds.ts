@@ -308,9 +308,9 @@ export const ESTIMATED_RECORD_LINE_BYTES = 600;
 /**
  * Boundaries from the record ranges of the group's run manifests (no catalog: a shard on a fresh
  * host plans without syncing the whole catalog), or null when they hold fewer records than there
- * are shards (a seed: plan from a listing then). Each record blob counts at the first key it
- * holds inside the group's segments (so a boundary is at most one record blob early, about 7,000
- * versions); a key recorded by several runs counts once per run. Keys listed after a segment's
+ * are shards (a seed: plan from a listing then). Each record blob counts at its last key (a
+ * boundary falls between blobs: at most one record blob, about 7,000 versions, off where blobs of
+ * several runs overlap); a key recorded by several runs counts once per run. Keys listed after a segment's
  * last recorded key (the new tail, as catalogAndTailBounds) count NEW_KEY_WEIGHT each; a segment
  * whose records run on past its end has no tail listed (its last recorded key is not known).
  */
@@ -338,7 +338,8 @@ export async function recordedBounds(
     for (let i = 0; i < segments.length; i++) {
       if (cmp(r.last, starts[i]!) < 0 || !beforeEnd(i, r.first)) continue; // no overlap
       if (!counted) {
-        points.push({ point: cmp(r.first, starts[i]!) < 0 ? [...starts[i]!] : [...r.first], weight: r.weight });
+        // At its last key: a boundary at this point gives the blob's records to the shard before it.
+        points.push({ point: [...r.last], weight: r.weight });
         total += r.weight;
         counted = true;
       }

@@ -12,7 +12,7 @@ import type { Repository } from '../repository/repository.js';
 import { InterruptedError } from '../errors.js';
 import type { RunManifest } from './finalize.js';
 import { readManifests } from './rebuild-manifests.js';
-import { ESTIMATED_RECORD_LINE_BYTES, type RecordedRange } from './shard-bounds.js';
+import { ESTIMATED_RECORD_LINE_BYTES, type KeySource, type RecordedRange } from './shard-bounds.js';
 import { planRunSet } from './shard-plan.js';
 import { keyRangeWithin, type RunShard, type ShardIdentity } from './shards.js';
 import { outermostPrefixes, sourceName } from './sources.js';
@@ -78,7 +78,7 @@ const FULL_RECORD_BLOB = 4 * 1024 * 1024;
  * it had to be known for that. A catalog that holds nothing yet (a fresh host), or one scoped to
  * a shard range already, is scoped to this shard's range (`scopeTo`; the plan is read, or made
  * from the run manifests and written). A whole catalog is left alone (planned after its sync, as
- * always); a catalog scoped to prefixes is kept when it holds the range, refused otherwise.
+ * always); a catalog scoped to prefixes is refused, as for every backup.
  */
 export async function shardCatalogScope(opts: {
   repo: Repository;
@@ -88,11 +88,15 @@ export async function shardCatalogScope(opts: {
   shard: ShardIdentity;
   dryRun: boolean;
   concurrency: number;
+  /** Where planning takes a source's keys (tests); default: a listing or the inventory report. */
+  keys?: KeySource;
   signal?: AbortSignal;
 }): Promise<{ scopeTo?: CatalogPrefix[]; planned?: Awaited<ReturnType<typeof planRunSet>> }> {
   const { catalog } = opts;
   const scope = catalogScope(catalog);
   if (opts.shard.of === 1 || (scope === null && !catalogHoldsNothing(catalog))) return {};
+  // A catalog scoped to prefixes (a laptop's) never backs up: refused before anything is written.
+  if (scope !== null && !isRangeScope(scope)) requireWholeCatalog(catalog, 'backup');
   const planned = await planRunSet({
     repo: opts.repo,
     catalog,
@@ -101,12 +105,8 @@ export async function shardCatalogScope(opts: {
     shard: opts.shard,
     dryRun: opts.dryRun,
     recorded: () => readRecordedRanges(opts.repo, opts.concurrency, opts.signal),
+    ...(opts.keys === undefined ? {} : { keys: opts.keys }),
     ...(opts.signal === undefined ? {} : { signal: opts.signal }),
   });
-  const parts = shardScope(opts.groups, planned.shards);
-  if (scope !== null && !isRangeScope(scope)) {
-    if (parts.every((p) => scopeCoversPart(scope, p))) return { planned };
-    requireWholeCatalog(catalog, 'backup', 'every version of its shard range');
-  }
-  return { scopeTo: parts, planned };
+  return { scopeTo: shardScope(opts.groups, planned.shards), planned };
 }
