@@ -306,9 +306,17 @@ export interface RecordedRange {
 export const ESTIMATED_RECORD_LINE_BYTES = 600;
 
 /**
+ * Record blobs per shard below which a plan is not made from records: a boundary falls between
+ * blobs, so with fewer a shard could be off by a large part of its keys. Below it (fewer than about
+ * 28,000 recorded versions per shard) the keys are listed as for a seed: a few hundred LISTs.
+ */
+export const MIN_RECORD_BLOBS_PER_SHARD = 4;
+
+/**
  * Boundaries from the record ranges of the group's run manifests (no catalog: a shard on a fresh
- * host plans without syncing the whole catalog), or null when they hold fewer records than there
- * are shards (a seed: plan from a listing then). Each record blob counts at its last key (a
+ * host plans without syncing the whole catalog), or null when there are fewer than
+ * MIN_RECORD_BLOBS_PER_SHARD record blobs per shard in its segments (a seed, or a small group: plan
+ * from a listing then). Each record blob counts at its last key (a
  * boundary falls between blobs: at most one record blob, about 7,000 versions, off where blobs of
  * several runs overlap); a key recorded by several runs counts once per run. Keys listed after a segment's
  * last recorded key (the new tail, as catalogAndTailBounds) count NEW_KEY_WEIGHT each; a segment
@@ -347,7 +355,7 @@ export async function recordedBounds(
       else if (lastInside[i] === null || cmp(r.last, lastInside[i]!) > 0) lastInside[i] = [...r.last];
     }
   }
-  if (segments.length === 0 || total < shards) return null;
+  if (segments.length === 0 || total < shards || points.length < MIN_RECORD_BLOBS_PER_SHARD * shards) return null;
   points.sort((a, b) => cmp(a.point, b.point));
   const sample = new KeySample(sampleCapacity(shards));
   // Tail keys sort after every recorded point of their segment, and segments are in order.

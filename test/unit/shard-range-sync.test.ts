@@ -3,6 +3,7 @@
 // reads only the record blobs that overlap its range and no index file, backs up its range (changes
 // and deletions in it found, nothing outside it touched), and a fresh whole catalog then sees one
 // complete run set that restores byte-identical and verifies, also after a prune.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -20,13 +21,14 @@ import type { BucketKey, ShardIdentity } from '../../src/engine/shards.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import { syncCatalog } from '../../src/engine/sync.js';
 import { verify } from '../../src/engine/verify.js';
-import { UsageError } from '../../src/errors.js';
+import { ExitCode, UsageError } from '../../src/errors.js';
 import type { Group, Policy } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import type { GetOptions } from '../../src/storage/types.js';
-import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { messagesOf, runCli, summaryOf } from '../helpers/cli.js';
+import { initRepo, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
 
 /** The repository directory, counting GETs by directory. */
 class CountingFs extends FsStore {
@@ -85,9 +87,9 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     repo = await initRepo(store, { packSize: 64 * 1024 });
     policy = testPolicy(store.location, [group], { concurrency: { list: 2, transfer: 2 } });
     lake = new MemStore({ name: 'lake' });
-    // A prior history on a whole-catalog host: four runs, each adding a day (each run's record blob covers its day).
+    // A prior history on a whole-catalog host: eight runs, each adding a day (each run's record blob covers its day).
     const a = host('a');
-    for (let d = 1; d <= 4; d++) {
+    for (let d = 1; d <= 8; d++) {
       await addDay(d);
       await backupGroup({ repo, catalog: a, policy, group, sources: [source()] });
     }
@@ -98,13 +100,13 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
   });
 
   it('plans from record ranges, syncs only overlapping record blobs (no index file), backs up its range; a whole catalog restores and verifies the run set', async () => {
-    expect(await recordBlobs()).toBe(4);
-    // Changes on both sides of the split: day 1 (shard 0), days 3 and 4 (shard 1), and a new file
-    // in day 3 whose bytes equal day 1's schema (shard 1's catalog does not know them: a second copy).
+    expect(await recordBlobs()).toBe(8);
+    // Changes on both sides of the split: day 1 (shard 0), days 5 and 6 (shard 1), and a new file
+    // in day 5 whose bytes equal day 1's schema (shard 1's catalog does not know them: a second copy).
     await lake.put(`${day(1)}part-005.json`, Buffer.from('{"changed":1}'));
-    await lake.put(`${day(3)}part-007.json`, Buffer.from('{"changed":3}'));
-    await lake.delete(`${day(4)}part-011.json`);
-    await lake.put(`${day(3)}extra.json`, SHARED);
+    await lake.put(`${day(5)}part-007.json`, Buffer.from('{"changed":5}'));
+    await lake.delete(`${day(6)}part-011.json`);
+    await lake.put(`${day(5)}extra.json`, SHARED);
 
     // Shard 1 starts first, on a fresh host: it plans without a catalog.
     store.resetReads();
@@ -114,13 +116,13 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     expect(one.scoped.planned?.planned.get('lake')).toBe('records');
     const plan = (await readPlan(repo, 'nightly'))!;
     const bound = plan.groups.lake!.bounds[0]!;
-    // Four record blobs of about equal size: the split falls after day 2's last recorded key.
-    expect(bound).toEqual(['lake', `${day(2)}part-019.json`]);
+    // Eight record blobs of about equal size: the split falls after day 4's last recorded key.
+    expect(bound).toEqual(['lake', `${day(4)}part-019.json`]);
     expect(catalogScope(b)).toEqual([{ bucket: 'lake', prefix: '', after: bound[1] }]);
     // Only the record blobs whose range reaches past the boundary; no index file.
     expect(one.reads.index).toBe(0);
-    expect(one.reads.packs).toBe(2); // days 3 and 4, of 4 record blobs
-    expect(one.sync.requests.get).toBe(4 + 2); // the manifests and those two
+    expect(one.reads.packs).toBe(4); // days 5 to 8, of 8 record blobs
+    expect(one.sync.requests.get).toBe(8 + 4); // the manifests and those four
     // Every catalogued key in range, nothing outside it.
     const keysOf = (c: Catalog) => (sqlite(c).prepare('SELECT o.key FROM objects o ORDER BY o.key').pluck().all() as string[]);
     expect(keysOf(b).every((k) => k > bound[1])).toBe(true);
@@ -140,14 +142,14 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     expect(zero.scoped.planned?.created).toBe(false);
     expect(catalogScope(c)).toEqual([{ bucket: 'lake', prefix: '', upTo: bound[1] }]);
     expect(zero.reads.index).toBe(0);
-    expect(zero.reads.packs).toBe(2); // days 1 and 2, of 5 record blobs now (shard 1's run wrote one)
+    expect(zero.reads.packs).toBe(4); // days 1 to 4, of 9 record blobs now (shard 1's run wrote one)
     expect([zero.summary.counters.objectsChanged, zero.summary.counters.objectsDeleted, zero.summary.counters.objectsNew]).toEqual([1, 0, 0]);
 
     // A fresh whole catalog sees one complete run set of both shards, restores it byte-identical, and verifies; so after a prune.
     const d = host('d');
     store.resetReads();
     await syncCatalog({ repo, catalog: d });
-    expect(store.reads.packs).toBe(6); // every record blob
+    expect(store.reads.packs).toBe(10); // every record blob
     expect(store.reads.index).toBeGreaterThan(0);
     const sets = runSetsOf(d);
     expect(sets.map((s) => [s.id, s.status])).toEqual([[plan.groups.lake!.run, 'complete']]);
@@ -190,7 +192,7 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
       /backup needs every version of its shard range; this catalog holds only s3:\/\/lake\/ \(keys after ".*"\) \(scoped\)/,
     );
     // Key selections: inside the range answered, outside or overlapping refused.
-    expect(() => requireInScope(b, 'restore', [{ bucket: 'lake', prefix: day(4) }])).not.toThrow();
+    expect(() => requireInScope(b, 'restore', [{ bucket: 'lake', prefix: day(6) }])).not.toThrow();
     expect(() => requireInScope(b, 'restore', [{ bucket: 'lake', prefix: day(1) }])).toThrow(/reaches outside the catalog's scope/);
     expect(() => requireInScope(b, 'ls', [{ bucket: 'lake', prefix: '' }])).toThrow(UsageError);
     await expect(prune({ repo, catalog: b, maxUnused: 0 })).rejects.toThrow(/prune needs every version of the repository/);
@@ -214,7 +216,9 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     const a = catalogs[0]!;
     expect((await shardCatalogScope({ repo, catalog: a, policy, groups: [group], shard: shard0, dryRun: false, concurrency: 2, keys })).scopeTo).toBeUndefined();
   });
+});
 
+describe('planning and scoping by key range', () => {
   it('range scope parts: a key, a prefix and a record blob range against (after, upTo]', () => {
     const scope: CatalogPrefix[] = [{ bucket: 'lake', prefix: 'dt=', after: 'dt=02/x', upTo: 'dt=04/b' }];
     expect(scopeHoldsKey(scope, 'lake', 'dt=02/x')).toBe(false);
@@ -233,20 +237,57 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     expect(scopeOverlapsRange(scope, ['lake', 'dt=04/ba'], ['lake', 'dt=09/a'])).toBe(false);
   });
 
-  it('recordedBounds: record blobs weighted by size and new tail keys balance a plan; too few records give null', async () => {
+  it('recordedBounds: record blobs weighted by size and new tail keys balance a plan; too few record blobs give null', async () => {
     const at = (k: string): BucketKey => ['lake', k];
-    const ranges: RecordedRange[] = ['a', 'b', 'c', 'd'].map((p) => ({ first: at(`${p}/0`), last: at(`${p}/9`), weight: 100 }));
+    const letters = 'abcdefghijklmnop'.split('');
+    const ranges: RecordedRange[] = letters.map((p) => ({ first: at(`${p}/0`), last: at(`${p}/9`), weight: 100 }));
     const none: KeySource = async function* () {};
     const segments = [{ bucket: 'lake', prefix: '', source: {} as OpenedSource }];
-    expect(await recordedBounds(ranges, segments, 4, none)).toEqual([at('a/9'), at('b/9'), at('c/9')]);
-    expect(await recordedBounds([], segments, 4, none)).toBeNull();
-    // 16 new keys after the last recorded one (each 25 recorded ones) take half the weight: two shards' worth.
+    // A boundary falls after the last key of the blob that holds its share.
+    expect(await recordedBounds(ranges, segments, 4, none)).toEqual([at('d/9'), at('h/9'), at('l/9')]);
+    // Too coarse: fewer than 4 record blobs per shard (a listing plans it then).
+    expect(await recordedBounds(ranges.slice(0, 7), segments, 2, none)).toBeNull();
+    expect(await recordedBounds(ranges.slice(0, 8), segments, 2, none)).toEqual([at('d/9')]);
+    // 64 new keys after the last recorded one (each counts as 25 recorded ones) take half the weight: two shards' worth.
     const tail: KeySource = async function* (_s, _signal, after) {
-      expect(after).toBe('d/9');
-      for (let i = 0; i < 16; i++) yield { key: `e/${String(i).padStart(2, '0')}`, weight: 1 };
+      expect(after).toBe('p/9');
+      for (let i = 0; i < 64; i++) yield { key: `q/${String(i).padStart(2, '0')}`, weight: 1 };
     };
     const bounds = (await recordedBounds(ranges, segments, 4, tail))!;
-    expect(bounds.slice(0, 2)).toEqual([at('b/9'), at('d/9')]);
-    expect(bounds[2]![1]).toMatch(/^e\/0[6-8]$/); // the middle of the new keys
+    expect(bounds.slice(0, 2)).toEqual([at('h/9'), at('p/9')]);
+    expect(bounds[2]![1]).toMatch(/^q\/3[0-2]$/); // the middle of the new keys
+  });
+});
+
+describe('backup --shards on a fresh catalog (the command)', { timeout: 120_000 }, () => {
+  it('plans from the run manifests, scopes the catalog to its range, backs it up; other commands outside the range exit 2', async () => {
+    const dir = tempDir('shard-range-cli');
+    try {
+      const env = { LAKEGUARD_CACHE_DIR: join(dir.path, 'cache'), TZ: 'UTC' };
+      const policy = join(dir.path, 'lakeguard.yaml');
+      writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+      const files: Record<string, string> = {};
+      for (const d of ['a', 'b', 'c', 'd']) for (let i = 0; i < 5; i++) files[`${d}/${i}.csv`] = `${d},${i}\n`;
+      writeTree(join(dir.path, 'lake'), files);
+      const cli = (catalog: string, args: string[]) => runCli(['--policy', policy, '--catalog', join(dir.path, catalog), ...args], env);
+      expect((await cli('whole.db', ['init'])).code).toBe(0);
+      expect((await cli('whole.db', ['backup', '--quiet'])).code).toBe(0);
+      writeTree(join(dir.path, 'lake'), { 'd/0.csv': 'changed\n' });
+
+      const r = await cli('shard.db', ['backup', '--shards', '2', '--shard', '1', '--run-set', 'n', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      // One record blob is too coarse to split at: planned from a listing, as a seed is.
+      expect(messagesOf(r, 'status').map((m) => m.detail as string)).toContain('shard 1 of 2 (0-based) of run set n: planned it (group local from a listing)');
+      expect(summaryOf(r).counters).toMatchObject({ objectsSeen: 10, objectsChanged: 1, objectsUnchanged: 9 });
+      const info = summaryOf(await cli('shard.db', ['catalog', 'info', '--json']));
+      expect(info.scope).toEqual([{ bucket: 'lake', prefix: '', after: 'b/4.csv' }]);
+      expect(info.objects).toBe(10);
+      const outside = await cli('shard.db', ['ls', 's3://lake/a/']);
+      expect([outside.code, outside.stderr]).toEqual([ExitCode.usage, expect.stringMatching(/^lakeguard: ls: s3:\/\/lake\/a\/ reaches outside the catalog's scope: this catalog holds only s3:\/\/lake\/ \(keys after "b\/4.csv"\) \(scoped\)/)]);
+      const whole = await cli('shard.db', ['backup']);
+      expect(whole.code).toBe(ExitCode.usage);
+    } finally {
+      dir.cleanup();
+    }
   });
 });
