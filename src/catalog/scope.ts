@@ -29,9 +29,13 @@ export function isRangePart(p: CatalogPrefix): boolean {
   return p.after !== undefined || p.upTo !== undefined;
 }
 
-/** Whether a catalog's scope was made for a shard's key range (some part has a bound). */
+/**
+ * Whether a catalog's scope was made for a shard's key range: some part has a bound, or there is
+ * no part at all (a shard whose range holds none of its prefixes; `catalog sync --prefix` always
+ * names one).
+ */
 export function isRangeScope(scope: readonly CatalogPrefix[] | null): boolean {
-  return scope !== null && scope.some(isRangePart);
+  return scope !== null && (scope.length === 0 || scope.some(isRangePart));
 }
 
 const SCOPE = 'scope';
@@ -125,6 +129,7 @@ export function scopeOverlapsRange(scope: readonly CatalogPrefix[] | null, first
 
 /** `s3://bucket/prefix` for messages; a shard's part adds its key range: `s3://b/p (keys after "x", up to "y")`. */
 export function describeScope(scope: readonly CatalogPrefix[]): string {
+  if (scope.length === 0) return 'no key (a shard range that holds none of its prefixes)';
   return scope
     .map((p) => {
       const range = [p.after === undefined ? null : `after ${JSON.stringify(p.after)}`, p.upTo === undefined ? null : `up to ${JSON.stringify(p.upTo)}`].filter((x) => x !== null);

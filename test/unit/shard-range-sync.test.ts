@@ -9,14 +9,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
 import { runSetCut, runSetsOf } from '../../src/catalog/run-sets.js';
-import { catalogScope, scopeCoversPart, scopeHoldsKey, scopeOverlapsRange, type CatalogPrefix } from '../../src/catalog/scope.js';
+import { catalogScope, isRangeScope, scopeCoversPart, scopeHoldsKey, scopeOverlapsRange, type CatalogPrefix } from '../../src/catalog/scope.js';
 import { requireInScope } from '../../src/commands/catalog-scope-guard.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { prune } from '../../src/engine/prune.js';
 import { restore } from '../../src/engine/restore.js';
 import { recordedBounds, type KeySource, type RecordedRange } from '../../src/engine/shard-bounds.js';
 import { readPlan } from '../../src/engine/shard-plan.js';
-import { readRecordedRanges, shardCatalogScope } from '../../src/engine/shard-scope.js';
+import { readRecordedRanges, shardCatalogScope, shardScope } from '../../src/engine/shard-scope.js';
 import type { BucketKey, ShardIdentity } from '../../src/engine/shards.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import { syncCatalog } from '../../src/engine/sync.js';
@@ -235,6 +235,11 @@ describe('planning and scoping by key range', () => {
     expect(scopeOverlapsRange(scope, ['lake', 'dt=01/a'], ['lake', 'dt=02/y'])).toBe(true);
     expect(scopeOverlapsRange(scope, ['lake', 'dt=04/b'], ['lake', 'dt=09/a'])).toBe(true);
     expect(scopeOverlapsRange(scope, ['lake', 'dt=04/ba'], ['lake', 'dt=09/a'])).toBe(false);
+    // A shard whose range holds none of its prefixes: a range scope of no part, which holds nothing.
+    const none = shardScope([{ name: 'g', sources: [{ kind: 's3', bucket: 'lake', prefixes: ['x/'], exclude: [] }], retention: {} } as Group], new Map([['g', { set: 's', name: 'n', index: 1, of: 2, range: { after: ['lake', 'y'] as BucketKey } }]]));
+    expect(none).toEqual([]);
+    expect(isRangeScope(none)).toBe(true);
+    expect(scopeHoldsKey(none, 'lake', 'x/a')).toBe(false);
   });
 
   it('recordedBounds: record blobs weighted by size and new tail keys balance a plan; too few record blobs give null', async () => {
