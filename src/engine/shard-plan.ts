@@ -12,7 +12,7 @@ import type { Group, Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
 import { compareKeys } from '../util/key-order.js';
 import { newRunId } from './run-id.js';
-import { groupBounds, groupSegments, recordedBounds, segmentKeys, type KeySource, type RecordedRange } from './shard-bounds.js';
+import { groupBounds, groupSegments, recordedBounds, sampledBounds, segmentKeys, type KeySource, type RecordedRange } from './shard-bounds.js';
 import { scratchDirOf } from './inventory-store.js';
 import { compareBucketKeys, shardRange, type BucketKey, type RunShard, type ShardIdentity } from './shards.js';
 import { openSource, outermostPrefixes, sourceName } from './sources.js';
@@ -212,6 +212,9 @@ export async function planRunSet(opts: {
         planned.set(name, 'records');
         return fromRecords;
       }
+      // Too few records: listed as a seed is (this catalog holds one shard's range at most, so its counts would mislead).
+      planned.set(name, sources.some((s) => s.inventory !== undefined) ? 'inventory' : 'listing');
+      return sampledBounds(groupSegments(sources), shard.of, keys, opts.signal);
     }
     const made = await groupBounds(opts.catalog, sources, shard.of, opts.keys, opts.signal);
     planned.set(name, made.from);

@@ -212,6 +212,13 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     expect(keys0.every((k) => k <= newBound[1])).toBe(true);
     // The same range again: nothing changes.
     expect((await syncCatalog({ repo, catalog: b, scopeTo: scoped.scopeTo! })).scopeChanged).toBe(false);
+    // Too few record blobs for 4 shards (8, not 16): planned from a listing, not from this catalog's one range.
+    const four = await shardCatalogScope({ repo, catalog: b, policy, groups: [group], shard: { index: 0, of: 4, runSet: 'four' }, dryRun: true, concurrency: 2, keys });
+    expect(four.planned?.planned.get('lake')).toBe('listing');
+    const all: string[] = [];
+    for await (const item of lake.list('')) if (item.kind === 'object') all.push(item.key);
+    all.sort();
+    expect(four.planned!.plan.groups.lake!.bounds).toEqual([all[41], all[83], all[125]].map((k) => ['lake', k]));
     // A whole catalog is never narrowed by a shard.
     const a = catalogs[0]!;
     expect((await shardCatalogScope({ repo, catalog: a, policy, groups: [group], shard: shard0, dryRun: false, concurrency: 2, keys })).scopeTo).toBeUndefined();
