@@ -243,7 +243,7 @@ describe('planning and scoping by key range', () => {
     expect(scopeOverlapsRange(scope, ['lake', 'dt=04/b'], ['lake', 'dt=09/a'])).toBe(true);
     expect(scopeOverlapsRange(scope, ['lake', 'dt=04/ba'], ['lake', 'dt=09/a'])).toBe(false);
     // A shard whose range holds none of its prefixes: a range scope of no part, which holds nothing.
-    const none = shardScope([{ name: 'g', sources: [{ kind: 's3', bucket: 'lake', prefixes: ['x/'], exclude: [] }], retention: {} } as Group], new Map([['g', { set: 's', name: 'n', index: 1, of: 2, range: { after: ['lake', 'y'] as BucketKey } }]]));
+    const none = shardScope([{ name: 'g', sources: [{ kind: 's3', bucket: 'lake', prefixes: ['x/'], exclude: [] }], retention: {} }], new Map([['g', { set: 's', name: 'n', index: 1, of: 2, range: { after: ['lake', 'y'] as BucketKey } }]]));
     expect(none).toEqual([]);
     expect(isRangeScope(none)).toBe(true);
     expect(scopeHoldsKey(none, 'lake', 'x/a')).toBe(false);
