@@ -11,6 +11,8 @@ import type { Catalog } from '../catalog/catalog.js';
 import {
   addIncompleteRun,
   advanceSyncMarker,
+  aloneOnCatalogFile,
+  CatalogInUseError,
   catalogHoldsNothing,
   discardRun,
   dropPrunedPacks,
@@ -28,7 +30,7 @@ import { knownAcks } from '../catalog/anomalies.js';
 import { setPendingDeletion } from '../catalog/forget.js';
 import { runningRunSetsFloor } from '../catalog/run-sets.js';
 import { catalogScope, describeScope, isRangeScope, normalizeScope, type CatalogPrefix } from '../catalog/scope.js';
-import { InterruptedError, isNotFound } from '../errors.js';
+import { InterruptedError, LakeguardError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import { lockTimeFromId } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
@@ -440,9 +442,27 @@ function scopeToRange(catalog: Catalog, parts: readonly CatalogPrefix[], events:
   const after = normalizeScope(parts);
   if (before === null) {
     if (!catalogHoldsNothing(catalog)) return false;
+    // Several processes on one catalog (shards or backups of other groups at once) need it whole.
+    if (!aloneOnCatalogFile(catalog)) {
+      events({
+        type: 'warning',
+        message: `another lakeguard process has catalog ${catalog.path} open: it is synced whole, not for this shard's key range alone (give each shard its own catalog to sync only its range)`,
+      });
+      return false;
+    }
   } else {
     if (!isRangeScope(before) || JSON.stringify(before) === JSON.stringify(after)) return false;
     events({ type: 'warning', message: `this catalog held another shard's key range (${describeScope(before)}): it is emptied and imported anew for ${describeScope(after)}` });
+    try {
+      resetCatalogForScope(catalog, after);
+    } catch (err) {
+      if (!(err instanceof CatalogInUseError)) throw err;
+      throw new LakeguardError(`catalog ${catalog.path} holds another shard's key range and is in use by another lakeguard process: re-importing it for this shard's range would empty it under that process`, {
+        hint: 'give each shard on this host its own catalog (--catalog or LAKEGUARD_CATALOG), or make this one whole first (`lakeguard catalog sync --all`); or run this shard again once that process has finished',
+      });
+    }
+    events({ type: 'phase', phase: 'sync', detail: `importing only this shard's key range: ${describeScope(after)}` });
+    return true;
   }
   resetCatalogForScope(catalog, after);
   events({ type: 'phase', phase: 'sync', detail: `importing only this shard's key range: ${describeScope(after)}` });

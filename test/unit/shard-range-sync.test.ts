@@ -201,6 +201,14 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     const warnings: string[] = [];
     const shard0: ShardIdentity = { index: 0, of: 2, runSet: 'nightly-2' };
     const scoped = await shardCatalogScope({ repo, catalog: b, policy, groups: [group], shard: shard0, dryRun: false, concurrency: 2, keys });
+    // Not while another process has the file open (another shard on this host): it would be emptied under it.
+    const other = Catalog.open(join(dir.path, 'b.db'), repo.id);
+    try {
+      await expect(syncCatalog({ repo, catalog: b, scopeTo: scoped.scopeTo! })).rejects.toThrow(/b\.db holds another shard's key range and is in use by another lakeguard process/);
+      expect(catalogScope(other)).toEqual(scope);
+    } finally {
+      other.close();
+    }
     const sync = await syncCatalog({ repo, catalog: b, scopeTo: scoped.scopeTo!, events: (e) => void (e.type === 'warning' && warnings.push(e.message)) });
     expect(sync.scopeChanged).toBe(true);
     expect(warnings.some((w) => w.startsWith("this catalog held another shard's key range"))).toBe(true);
@@ -219,6 +227,17 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     for await (const item of lake.list('')) if (item.kind === 'object') all.push(item.key);
     all.sort();
     expect(four.planned!.plan.groups.lake!.bounds).toEqual([all[41], all[83], all[125]].map((k) => ['lake', k]));
+    // A fresh catalog that another process has open (shards, or backups of other groups, sharing it) is synced whole, with a warning.
+    const shared = host('shared');
+    const sharer = Catalog.open(join(dir.path, 'shared.db'), repo.id);
+    try {
+      const told: string[] = [];
+      const whole = await syncCatalog({ repo, catalog: shared, scopeTo: scoped.scopeTo!, events: (e) => void (e.type === 'warning' && told.push(e.message)) });
+      expect([whole.scope, whole.scopeChanged]).toEqual([null, false]);
+      expect(told.filter((w) => w.startsWith('another lakeguard process has catalog'))).toHaveLength(1);
+    } finally {
+      sharer.close();
+    }
     // A whole catalog is never narrowed by a shard.
     const a = catalogs[0]!;
     expect((await shardCatalogScope({ repo, catalog: a, policy, groups: [group], shard: shard0, dryRun: false, concurrency: 2, keys })).scopeTo).toBeUndefined();
