@@ -201,12 +201,12 @@ export function insertLocated(catalog: Catalog, hex: string, loc: RecordedBlob, 
   // The run that recorded it had written an index file listing it before its manifest: marked
   // indexed, so a backup on this (shard's) catalog does not list it in an index file again, and a
   // prune document's deletion does not take it for an unfinished run's unlisted blob.
-  catalog.addIndexFile(LOCATED_BY_RECORDS);
   catalog.insertPack({ name: pack, size, blobs: [{ hash, offset, length, rawLength, flags: blobFlags(compressed === 1, type) }] }, null, LOCATED_BY_RECORDS);
 }
 
 /**
- * The index_files row of blobs a scoped catalog located from run records (no index file was
- * read): not a repository object name (those are hex), so nothing reads or deletes it.
+ * The index file (a `blob_index_files` name only, never in `index_files`, which lists the index
+ * files read) of blobs a scoped catalog located from run records: not a repository object name
+ * (those are hex), so nothing reads, extends or deletes it.
  */
 export const LOCATED_BY_RECORDS = '(located by run records)';
