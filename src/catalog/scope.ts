@@ -14,7 +14,7 @@ import { upperBound } from './key-range.js';
 
 /**
  * A prefix of one bucket ('' for the whole bucket) a scoped catalog holds every version of; a
- * shard's catalog (docs/scale-out.md "A shard syncs only its key range") narrows it to the keys
+ * shard's catalog (docs/scale-out.md "A shard on a fresh host syncs only its key range") narrows it to the keys
  * after `after` up to and including `upTo` (both keys of the same bucket; absent: no bound).
  */
 export interface CatalogPrefix {

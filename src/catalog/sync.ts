@@ -141,6 +141,9 @@ export function resetCatalogForScope(catalog: Catalog, scope: readonly CatalogPr
   catalog.forgetCachedRowIds();
 }
 
+/** A change of scope refused because another process has the catalog file open. */
+export class CatalogInUseError extends LakeguardError {}
+
 /** How long a change that needs the catalog file alone waits for another connection to close (one that is closing holds it a moment). */
 const ALONE_WAIT_MS = 1000;
 
@@ -149,9 +152,6 @@ const ALONE_WAIT_MS = 1000;
  * open (in WAL mode an open connection keeps a shared lock) makes this fail within a second,
  * with a one-line error naming the file. The lock is released before returning.
  */
-/** A change of scope refused because another process has the catalog file open. */
-export class CatalogInUseError extends LakeguardError {}
-
 function aloneOnFile(catalog: Catalog, fn: () => void): void {
   if (!whenAloneOnFile(catalog, fn)) {
     throw new CatalogInUseError(`catalog ${catalog.path} is in use by another lakeguard process, and changing its scope empties it first`, {

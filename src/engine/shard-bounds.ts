@@ -299,11 +299,11 @@ export interface RecordedRange {
 
 /**
  * Bytes of one version record line, to estimate a record blob's lines from its raw length: a
- * line with its blob's id and location (`locs`) and a key of about 100 characters is 450-650
- * bytes (docs/scale-out.md "A shard syncs only its key range"); a wrong guess only scales every
- * blob alike, and with it the weight of a new key next to a recorded one.
+ * line with its blob's id and location (`locs`) and a key of 99 characters measured 494 bytes
+ * (docs/scale-out.md "A shard on a fresh host syncs only its key range"). A wrong guess scales
+ * every blob alike: it only shifts the weight of a new (tail) key next to a recorded one.
  */
-export const ESTIMATED_RECORD_LINE_BYTES = 600;
+export const ESTIMATED_RECORD_LINE_BYTES = 500;
 
 /**
  * Record blobs per shard below which a plan is not made from records: a boundary falls between

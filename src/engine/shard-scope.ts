@@ -1,5 +1,5 @@
 /**
- * A shard's catalog (docs/scale-out.md "A shard syncs only its key range"): on a host whose
+ * A shard's catalog (docs/scale-out.md "A shard on a fresh host syncs only its key range"): on a host whose
  * catalog holds nothing yet, a shard of a run set syncs only the keys its range covers (each
  * group's policy prefixes, narrowed to the shard's range), and plans a new run set from the run
  * manifests' record ranges rather than from a whole catalog.

@@ -73,7 +73,7 @@ export interface SyncOptions {
    */
   widen?: readonly CatalogPrefix[] | 'all';
   /**
-   * A shard's key range (docs/scale-out.md "A shard syncs only its key range"): scope a catalog
+   * A shard's key range (docs/scale-out.md "A shard on a fresh host syncs only its key range"): scope a catalog
    * that holds nothing yet to exactly these parts, or re-scope one a shard scoped to other parts
    * (emptied and imported anew); a whole catalog, and one scoped to prefixes, stay as they are.
    */
