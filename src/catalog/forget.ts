@@ -5,7 +5,7 @@
  */
 import type { Catalog } from './catalog.js';
 import { sqlite } from './connection.js';
-import { catalogScope, scopeCovers } from './scope.js';
+import { catalogScope, scopeHoldsKey } from './scope.js';
 
 /** A version dropped by forget, as named in a forget document: enough to find it again. */
 export type DroppedVersion = [bucket: string, key: string, versionId: string | null, validFrom: number, deleteMarker: 0 | 1];
@@ -109,7 +109,7 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
   return catalog.transaction(() => {
     let versionsDropped = 0;
     for (const [bucket, key, versionId, validFrom, deleteMarker] of doc.dropped) {
-      if (!scopeCovers(scope, bucket, key)) continue;
+      if (!scopeHoldsKey(scope, bucket, key)) continue;
       // Remembered even when the version is not in this catalog (a rebuild whose manifest
       // forget deleted): the version is still in the bucket and must not be captured again.
       const object = catalog.objectIdOf(bucket, key);

@@ -12,10 +12,30 @@ import { UsageError } from '../errors.js';
 import { printable } from '../util/printable.js';
 import { upperBound } from './key-range.js';
 
-/** A prefix of one bucket ('' for the whole bucket) a scoped catalog holds every version of. */
+/**
+ * A prefix of one bucket ('' for the whole bucket) a scoped catalog holds every version of; a
+ * shard's catalog (docs/scale-out.md "A shard on a fresh host syncs only its key range") narrows it to the keys
+ * after `after` up to and including `upTo` (both keys of the same bucket; absent: no bound).
+ */
 export interface CatalogPrefix {
   bucket: string;
   prefix: string;
+  after?: string;
+  upTo?: string;
+}
+
+/** Whether a scope part is narrowed to a key range (a shard's catalog), not a plain prefix. */
+export function isRangePart(p: CatalogPrefix): boolean {
+  return p.after !== undefined || p.upTo !== undefined;
+}
+
+/**
+ * Whether a catalog's scope was made for a shard's key range: some part has a bound, or there is
+ * no part at all (a shard whose range holds none of its prefixes; `catalog sync --prefix` always
+ * names one).
+ */
+export function isRangeScope(scope: readonly CatalogPrefix[] | null): boolean {
+  return scope !== null && (scope.length === 0 || scope.some(isRangePart));
 }
 
 const SCOPE = 'scope';
@@ -37,22 +57,49 @@ export function setCatalogScope(catalog: Catalog, scope: readonly CatalogPrefix[
   db.prepare('INSERT INTO catalog_info (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(SCOPE, JSON.stringify(normal));
 }
 
-/** Sorted, without duplicates or prefixes that another of the list already covers. */
+/** Sorted, without duplicates or parts that another of the list already covers. */
 export function normalizeScope(scope: readonly CatalogPrefix[]): CatalogPrefix[] {
-  const sorted = [...scope].sort((a, b) => (a.bucket === b.bucket ? (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0) : a.bucket < b.bucket ? -1 : 1));
+  const order = (a: string | undefined, b: string | undefined): number => (a === b ? 0 : a === undefined ? -1 : b === undefined ? 1 : compareKeys(a, b));
+  const sorted = [...scope].sort((a, b) => compareKeys(a.bucket, b.bucket) || compareKeys(a.prefix, b.prefix) || order(a.after, b.after) || order(a.upTo, b.upTo));
   const out: CatalogPrefix[] = [];
   for (const p of sorted) {
-    const last = out.at(-1);
-    if (last !== undefined && last.bucket === p.bucket && p.prefix.startsWith(last.prefix)) continue;
-    out.push({ bucket: p.bucket, prefix: p.prefix });
+    if (out.some((q) => partCovers(q, p))) continue;
+    out.push({ bucket: p.bucket, prefix: p.prefix, ...(p.after === undefined ? {} : { after: p.after }), ...(p.upTo === undefined ? {} : { upTo: p.upTo }) });
   }
   return out;
 }
 
 /** Whether every key of `bucket` starting with `prefix` is inside the scope (null scope: always). */
 export function scopeCovers(scope: readonly CatalogPrefix[] | null, bucket: string, prefix: string): boolean {
+  return scopeCoversPart(scope, { bucket, prefix });
+}
+
+/** Whether every key of `part` (a prefix, possibly narrowed to a key range) is inside the scope (null scope: always). */
+export function scopeCoversPart(scope: readonly CatalogPrefix[] | null, part: CatalogPrefix): boolean {
   if (scope === null) return true;
-  return scope.some((p) => p.bucket === bucket && prefix.startsWith(p.prefix));
+  return scope.some((p) => partCovers(p, part));
+}
+
+/** Whether scope part `p` holds every key of `part`. */
+function partCovers(p: CatalogPrefix, part: CatalogPrefix): boolean {
+  if (p.bucket !== part.bucket || !part.prefix.startsWith(p.prefix)) return false;
+  // The part's keys start after part.after (or at its prefix itself, included) ...
+  if (p.after !== undefined && (part.after === undefined ? compareKeys(p.after, part.prefix) >= 0 : compareKeys(p.after, part.after) > 0)) return false;
+  // ... and end at part.upTo (included), or before the prefix's upper bound (every key of the bucket when there is none).
+  if (p.upTo !== undefined) {
+    if (part.upTo !== undefined) return compareKeys(part.upTo, p.upTo) <= 0;
+    const upper = upperBound(part.prefix);
+    return upper !== null && compareKeys(upper, p.upTo) <= 0;
+  }
+  return true;
+}
+
+/** Whether the scope holds the versions of this one key (null scope: always). */
+export function scopeHoldsKey(scope: readonly CatalogPrefix[] | null, bucket: string, key: string): boolean {
+  if (scope === null) return true;
+  return scope.some(
+    (p) => p.bucket === bucket && key.startsWith(p.prefix) && (p.after === undefined || compareKeys(key, p.after) > 0) && (p.upTo === undefined || compareKeys(key, p.upTo) <= 0),
+  );
 }
 
 /** Whether any key of `bucket` starting with `prefix` can be inside the scope. */
@@ -73,13 +120,22 @@ export function scopeOverlapsRange(scope: readonly CatalogPrefix[] | null, first
     // The prefix's keys are [(bucket, prefix), (bucket, upper)), or the rest of the bucket when the prefix is ''.
     if (cmp(last, [p.bucket, p.prefix]) < 0) return false;
     const upper = upperBound(p.prefix);
-    return upper === null ? compareKeys(first[0], p.bucket) <= 0 : cmp(first, [p.bucket, upper]) < 0;
+    if (!(upper === null ? compareKeys(first[0], p.bucket) <= 0 : cmp(first, [p.bucket, upper]) < 0)) return false;
+    // A shard's part: keys after `after`, up to `upTo` (included).
+    if (p.after !== undefined && cmp(last, [p.bucket, p.after]) <= 0) return false;
+    return p.upTo === undefined || cmp(first, [p.bucket, p.upTo]) <= 0;
   });
 }
 
-/** `s3://bucket/prefix` for messages. */
+/** `s3://bucket/prefix` for messages; a shard's part adds its key range: `s3://b/p (keys after "x", up to "y")`. */
 export function describeScope(scope: readonly CatalogPrefix[]): string {
-  return scope.map((p) => `s3://${p.bucket}/${p.prefix}`).join(', ');
+  if (scope.length === 0) return 'no key (a shard range that holds none of its prefixes)';
+  return scope
+    .map((p) => {
+      const range = [p.after === undefined ? null : `after ${JSON.stringify(p.after)}`, p.upTo === undefined ? null : `up to ${JSON.stringify(p.upTo)}`].filter((x) => x !== null);
+      return `s3://${p.bucket}/${p.prefix}${range.length === 0 ? '' : ` (keys ${range.join(', ')})`}`;
+    })
+    .join(', ');
 }
 
 /** The command that makes a scoped catalog whole (docs/catalog.md "Scoped catalogs"). */

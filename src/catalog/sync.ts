@@ -141,6 +141,9 @@ export function resetCatalogForScope(catalog: Catalog, scope: readonly CatalogPr
   catalog.forgetCachedRowIds();
 }
 
+/** A change of scope refused because another process has the catalog file open. */
+export class CatalogInUseError extends LakeguardError {}
+
 /** How long a change that needs the catalog file alone waits for another connection to close (one that is closing holds it a moment). */
 const ALONE_WAIT_MS = 1000;
 
@@ -150,6 +153,23 @@ const ALONE_WAIT_MS = 1000;
  * with a one-line error naming the file. The lock is released before returning.
  */
 function aloneOnFile(catalog: Catalog, fn: () => void): void {
+  if (!whenAloneOnFile(catalog, fn)) {
+    throw new CatalogInUseError(`catalog ${catalog.path} is in use by another lakeguard process, and changing its scope empties it first`, {
+      hint: 'let that process finish (or stop it: a `serve`, a restore), then run `lakeguard catalog sync` with --prefix or --all again',
+    });
+  }
+}
+
+/**
+ * Whether no other connection has the catalog file open now: a shard scopes a fresh catalog to
+ * its key range only then (docs/scale-out.md "A shard on a fresh host syncs only its key range").
+ */
+export function aloneOnCatalogFile(catalog: Catalog): boolean {
+  return whenAloneOnFile(catalog, () => {});
+}
+
+/** aloneOnFile, returning false (nothing done) where it would fail because another connection has the file. */
+function whenAloneOnFile(catalog: Catalog, fn: () => void): boolean {
   const db = sqlite(catalog);
   const timeout = db.pragma('busy_timeout', { simple: true }) as number;
   db.pragma(`busy_timeout = ${ALONE_WAIT_MS}`);
@@ -160,11 +180,10 @@ function aloneOnFile(catalog: Catalog, fn: () => void): void {
       db.exec('COMMIT');
     } catch (err) {
       if (!isFileBusy(err)) throw err;
-      throw new LakeguardError(`catalog ${catalog.path} is in use by another lakeguard process, and changing its scope empties it first`, {
-        hint: 'let that process finish (or stop it: a `serve`, a restore), then run `lakeguard catalog sync` with --prefix or --all again',
-      });
+      return false;
     }
     fn();
+    return true;
   } finally {
     // Back to shared locking: the exclusive lock goes at the next access of the file.
     db.pragma('locking_mode = NORMAL');

@@ -24,10 +24,11 @@ export async function planShards(
   ctx: Opened,
   shard: ShardIdentity,
   groups: readonly Group[],
-  how: { dryRun: boolean; reporter: Reporter; signal: AbortSignal },
+  how: { dryRun: boolean; reporter: Reporter; signal: AbortSignal; planned?: Awaited<ReturnType<typeof planRunSet>> },
 ): Promise<{ shards: Map<string, RunShard>; suspect: boolean }> {
-  const { created, planned, shards } = await planRunSet({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, groups, shard, dryRun: how.dryRun, signal: how.signal });
-  const made = created ? `planned it (${[...planned].map(([g, from]) => `group ${g} from ${from === 'catalog' ? "the catalog's key counts" : from === 'inventory' ? 'S3 Inventory reports' : 'a listing'}`).join(', ')})` : 'read its plan';
+  // Planned before the sync already when this shard's catalog holds only its range (shard-scope.ts).
+  const { created, planned, shards } = how.planned ?? (await planRunSet({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, groups, shard, dryRun: how.dryRun, signal: how.signal }));
+  const made = created ? `planned it (${[...planned].map(([g, from]) => `group ${g} from ${from === 'catalog' ? "the catalog's key counts" : from === 'records' ? "the run manifests' record ranges" : from === 'inventory' ? 'S3 Inventory reports' : 'a listing'}`).join(', ')})` : 'read its plan';
   how.reporter.event({ type: 'phase', phase: 'plan', detail: `${describeShard(shard)}: ${made}${how.dryRun && created ? ', not written (dry run)' : ''}` });
   // A complete attempt that is suspect (and not acknowledged) still exits 4 when re-run: an
   // engine that retried a pod after its manifest was written must not turn the verdict into 0.

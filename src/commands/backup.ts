@@ -14,6 +14,7 @@ import { action } from './action.js';
 import { anomalyMessages, suspectBlock } from './runs-anomalies.js';
 import { openAll, selectGroups } from './context.js';
 import { describeShard, planShards } from './backup-shards.js';
+import { shardCatalogScope } from '../engine/shard-scope.js';
 import { releaseLock } from './release-lock.js';
 import { shardIdentity, type ShardFlags } from './shard-options.js';
 
@@ -33,7 +34,24 @@ export function register(program: Command): void {
         // Before anything is opened: a bad shard setting is a usage error at once.
         const shard = shardIdentity(opts, process.env);
         const encodeThreads = threadsSetting(process.env);
-        const ctx = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
+        // A shard on a host whose catalog holds nothing yet syncs only its range (planned first).
+        let early: Awaited<ReturnType<typeof shardCatalogScope>>['planned'];
+        const ctx = await openAll(cmd, {
+          reporter,
+          writes: true,
+          wholeCatalog: shard === null || shard.of === 1,
+          signal,
+          ...(shard === null || shard.of === 1
+            ? {}
+            : {
+                scopeBeforeSync: async ({ repo, catalog, policy }) => {
+                  const groups = selectGroups(policy, opts.group);
+                  const r = await shardCatalogScope({ repo, catalog, policy, groups, shard, dryRun: opts.dryRun ?? false, concurrency: Math.min(16, policy.concurrency.transfer), signal });
+                  early = r.planned;
+                  return r.scopeTo;
+                },
+              }),
+        });
         // The single-file binary has no worker script: it encodes in the main thread whatever
         // LAKEGUARD_THREADS says, and says so rather than ignoring the setting without a word.
         if (encodeThreads !== undefined && encodeThreads > 1 && !opts.dryRun && encodeWorkerScript() === null) {
@@ -53,7 +71,7 @@ export function register(program: Command): void {
           // Its requests are counted with the first group's run.
           const requestsBefore = ctx.repo.requestCounts();
           if (!opts.dryRun) ctx.repo.requireWritable();
-          const planned = shard === null ? null : await planShards(ctx, shard, groups, { dryRun: opts.dryRun ?? false, reporter, signal });
+          const planned = shard === null ? null : await planShards(ctx, shard, groups, { dryRun: opts.dryRun ?? false, reporter, signal, ...(early === undefined ? {} : { planned: early }) });
           const shards = planned?.shards ?? null;
           const todo = shards === null ? groups : groups.filter((g) => shards.has(g.name));
           let partial = false;

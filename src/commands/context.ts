@@ -17,7 +17,7 @@ import { AwsKeyService } from '../storage/aws-kms.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { cacheDir } from '../util/cache-dir.js';
-import { requireWholeCatalog } from '../catalog/scope.js';
+import { requireWholeCatalog, type CatalogPrefix } from '../catalog/scope.js';
 import { mainOptionsOf, type MainOptions } from './main-options.js';
 import type { Reporter } from './reporter.js';
 
@@ -175,6 +175,11 @@ export interface OpenAllOptions {
    * cost, lock extend): a scoped catalog is refused before it is synced or anything is written.
    */
   wholeCatalog?: boolean;
+  /**
+   * Called after the identity check, before the sync: the scope the sync gives the catalog
+   * (a shard's key range: SyncOptions.scopeTo); undefined leaves it as it is.
+   */
+  scopeBeforeSync?: (opened: { repo: Repository; catalog: Catalog; policy: Policy }) => Promise<readonly CatalogPrefix[] | undefined>;
   signal?: AbortSignal;
 }
 
@@ -288,9 +293,10 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
     // Before anything is read or written (the sync too): a config swapped for `encryption: none` is refused here.
     await confirmRepositoryIdentity(repo, catalog, expectedEncryption(opts, policy));
     if (how.wholeCatalog) requireWholeCatalog(catalog, name);
+    const scopeTo = await how.scopeBeforeSync?.({ repo, catalog, policy });
     // The catalog is a cache of the repository: bring it up to date (what other hosts backed up,
     // forgot or pruned) before answering or writing anything. See docs/catalog.md "Sync".
-    await bringUpToDate(repo, catalog, policy, reporter, isOffline(opts), how.signal);
+    await bringUpToDate(repo, catalog, policy, reporter, isOffline(opts), how.signal, scopeTo);
   } catch (err) {
     catalog.close();
     throw err;
@@ -303,7 +309,15 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
   return { policy, repo, catalog, close: () => catalog.close() };
 }
 
-async function bringUpToDate(repo: Repository, catalog: Catalog, policy: Policy, reporter: Reporter, offline: boolean, signal: AbortSignal | undefined): Promise<void> {
+async function bringUpToDate(
+  repo: Repository,
+  catalog: Catalog,
+  policy: Policy,
+  reporter: Reporter,
+  offline: boolean,
+  signal: AbortSignal | undefined,
+  scopeTo?: readonly CatalogPrefix[],
+): Promise<void> {
   if (offline) {
     reporter.event({ type: 'warning', message: `offline: catalog ${catalog.path} was not synced with ${repo.location}; answers may be stale` });
     return;
@@ -313,7 +327,14 @@ async function bringUpToDate(repo: Repository, catalog: Catalog, policy: Policy,
     if (!reporter.json || e.type === 'warning') reporter.event(e);
   };
   try {
-    await syncCatalog({ repo, catalog, concurrency: Math.min(16, policy.concurrency.transfer), events, ...(signal === undefined ? {} : { signal }) });
+    await syncCatalog({
+      repo,
+      catalog,
+      concurrency: Math.min(16, policy.concurrency.transfer),
+      events,
+      ...(signal === undefined ? {} : { signal }),
+      ...(scopeTo === undefined ? {} : { scopeTo }),
+    });
   } catch (err) {
     if (!(err instanceof StorageError)) throw err;
     throw new LakeguardError(`cannot sync catalog ${catalog.path} with ${repo.location}: ${err.message}`, {

@@ -8,7 +8,7 @@ import { drillJson } from './calendar.js';
 import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
-import { catalogScope, type CatalogPrefix } from '../catalog/scope.js';
+import { catalogScope, isRangeScope, type CatalogPrefix } from '../catalog/scope.js';
 import { holdsOnly, requireWholeCatalog } from '../catalog/scope.js';
 import { openAll } from './context.js';
 import { csvRow, endQuietlyWhenStdoutCloses, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
@@ -223,9 +223,11 @@ function showScoped(d: RunDetails, scope: readonly CatalogPrefix[], verdict: [st
   const lines = headLines(d);
   lines.push(...counterLines(d.run));
   // The way to the run's versions inside the scope (its first prefix, as an example).
-  const { bucket, prefix } = scope[0]!;
+  const { bucket, prefix } = scope[0] ?? { bucket: '', prefix: '' };
   const inside =
-    d.previousSeq !== null
+    scope.length === 0 || isRangeScope(scope)
+      ? `\`lakeguard diff ${d.previousSeq ?? 0} ${d.run.seq} --bucket ${bucket || 'B'} --prefix P --details\` lists what it changed under a prefix P inside the key range`
+      : d.previousSeq !== null
       ? `\`lakeguard diff ${d.previousSeq} ${d.run.seq} --bucket ${bucket}${prefix === '' ? '' : ` --prefix ${prefix}`} --details\` lists what it changed inside it`
       : `\`lakeguard ls s3://${bucket}/${prefix} --at ${d.run.id}\` shows what it recorded inside it`;
   lines.push(['versions', printable(`not known here: ${holdsOnly(scope)}; ${inside}`)]);

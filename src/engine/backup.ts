@@ -31,7 +31,7 @@ import { closing, listFromInventories } from './inventory-store.js';
 import { keyRangeWithin, type RunShard } from './shards.js';
 import { openSource, type OpenedSource } from './sources.js';
 import { newRunId } from './run-id.js';
-import { requireWholeCatalog } from '../catalog/scope.js';
+import { requireBackupScope } from './shard-scope.js';
 
 export interface BackupOptions {
   repo: Repository;
@@ -91,7 +91,8 @@ export interface BackupOptions {
  */
 export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
   const { repo, catalog, policy, group } = opts;
-  requireWholeCatalog(catalog, 'backup');
+  // A shard's catalog may hold only its range (shard-scope.ts); any other scoped catalog is refused.
+  requireBackupScope(catalog, group, opts.shard);
   const dryRun = opts.dryRun ?? false;
   const events = opts.events ?? noEvents;
   const startedAt = new Date();

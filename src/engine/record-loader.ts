@@ -5,7 +5,7 @@
  * no index file is needed (docs/catalog.md "Scoped catalogs").
  */
 import { completeShardAttempt, recordRunShard, supersededCompleteAttempts } from '../catalog/run-sets.js';
-import { scopeCovers, scopeOverlapsRange, type CatalogPrefix } from '../catalog/scope.js';
+import { scopeHoldsKey, scopeOverlapsRange, type CatalogPrefix } from '../catalog/scope.js';
 import { dropRunRecords } from '../catalog/sync.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { FailureRecord, RecordedBlob, RunShard, VersionRecord } from '../catalog/types.js';
@@ -170,7 +170,7 @@ export class RecordLoader {
         this.damaged(`run ${run}`, `record ${line} is not a valid version record; skipped`);
         return;
       }
-      if (!scopeCovers(this.scope, version.bucket, version.key)) return;
+      if (!scopeHoldsKey(this.scope, version.bucket, version.key)) return;
       // A scoped catalog reads no index file for runs whose lines locate their blobs.
       if (this.scope !== null && Array.isArray(locs) && locs.length === version.blobs.length && locs.every(isBlobLocation)) {
         version.blobs.forEach((hex, i) => {
@@ -181,7 +181,7 @@ export class RecordLoader {
       writer.addVersion(version);
     } else if (rec.t === 'f') {
       const { bucket, key, versionId, code, message } = rec as unknown as FailureRecord;
-      if (typeof bucket === 'string' && typeof key === 'string' && !scopeCovers(this.scope, bucket, key)) return;
+      if (typeof bucket === 'string' && typeof key === 'string' && !scopeHoldsKey(this.scope, bucket, key)) return;
       writer.addFailure({ bucket, key, versionId: versionId ?? null, code: String(code), message: String(message) });
     } else {
       // A later format revision may add record types; they do not change what versions exist.
@@ -198,5 +198,15 @@ export function insertLocated(catalog: Catalog, hex: string, loc: RecordedBlob, 
   const hash = Buffer.from(hex, 'hex');
   if (catalog.hasBlob(hash)) return;
   const [pack, size, offset, length, rawLength, compressed] = loc;
-  catalog.insertPack({ name: pack, size, blobs: [{ hash, offset, length, rawLength, flags: blobFlags(compressed === 1, type) }] }, null);
+  // The run that recorded it had written an index file listing it before its manifest: marked
+  // indexed, so a backup on this (shard's) catalog does not list it in an index file again, and a
+  // prune document's deletion does not take it for an unfinished run's unlisted blob.
+  catalog.insertPack({ name: pack, size, blobs: [{ hash, offset, length, rawLength, flags: blobFlags(compressed === 1, type) }] }, null, LOCATED_BY_RECORDS);
 }
+
+/**
+ * The index file (a `blob_index_files` name only, never in `index_files`, which lists the index
+ * files read) of blobs a scoped catalog located from run records: not a repository object name
+ * (those are hex), so nothing reads, extends or deletes it.
+ */
+export const LOCATED_BY_RECORDS = '(located by run records)';

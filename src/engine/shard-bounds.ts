@@ -7,7 +7,7 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { keyCount, lastKey } from '../catalog/shard-lookups.js';
 import type { ObjectStore } from '../storage/types.js';
-import { compareKeys } from '../util/key-order.js';
+import { compareKeys, prefixUpperBound } from '../util/key-order.js';
 import { isUnreadable } from './backup-transfer.js';
 import { sampleInventoryKeys, type InventoryKeySample } from './inventory-sample.js';
 import { scratchDirOf } from './inventory-store.js';
@@ -283,4 +283,95 @@ async function* unlessUnreadable(keys: AsyncIterable<WeightedKey>): AsyncIterabl
   } catch (err) {
     if (!isUnreadable(err)) throw err;
   }
+}
+
+/**
+ * A record blob of a run manifest, as planning without a catalog sees it: its first and last
+ * (bucket, key) (`recordRanges`) and about how many version records it holds (`weight`).
+ * Manifests do not count a blob's lines: the weight is its raw length (`recordLocations`) over
+ * ESTIMATED_RECORD_LINE_BYTES, a blob of an older manifest (no locations) counts as a full one.
+ */
+export interface RecordedRange {
+  first: BucketKey;
+  last: BucketKey;
+  weight: number;
+}
+
+/**
+ * Bytes of one version record line, to estimate a record blob's lines from its raw length: a
+ * line with its blob's id and location (`locs`) and a key of 99 characters measured 494 bytes
+ * (docs/scale-out.md "A shard on a fresh host syncs only its key range"). A wrong guess scales
+ * every blob alike: it only shifts the weight of a new (tail) key next to a recorded one.
+ */
+export const ESTIMATED_RECORD_LINE_BYTES = 500;
+
+/**
+ * Record blobs per shard below which a plan is not made from records: a boundary falls between
+ * blobs, so with fewer a shard could be off by a large part of its keys. Below it (fewer than about
+ * 28,000 recorded versions per shard) the keys are listed as for a seed: a few hundred LISTs.
+ */
+export const MIN_RECORD_BLOBS_PER_SHARD = 4;
+
+/**
+ * Boundaries from the record ranges of the group's run manifests (no catalog: a shard on a fresh
+ * host plans without syncing the whole catalog), or null when there are fewer than
+ * MIN_RECORD_BLOBS_PER_SHARD record blobs per shard in its segments (a seed, or a small group: plan
+ * from a listing then). Each record blob counts at its last key (a
+ * boundary falls between blobs: at most one record blob, about 7,000 versions, off where blobs of
+ * several runs overlap); a key recorded by several runs counts once per run. Keys listed after a segment's
+ * last recorded key (the new tail, as catalogAndTailBounds) count NEW_KEY_WEIGHT each; a segment
+ * whose records run on past its end has no tail listed (its last recorded key is not known).
+ */
+export async function recordedBounds(
+  ranges: readonly RecordedRange[],
+  segments: readonly Segment[],
+  shards: number,
+  keys: KeySource = listedKeys,
+  signal?: AbortSignal,
+): Promise<BucketKey[] | null> {
+  const cmp = compareBucketKeyPair;
+  const starts = segments.map((s): BucketKey => [s.bucket, s.prefix]);
+  const ends = segments.map((s): BucketKey | null => {
+    const upper = prefixUpperBound(s.prefix);
+    return upper === null ? null : [s.bucket, upper];
+  });
+  // Below the end of segment i (its bucket's keys under its prefix).
+  const beforeEnd = (i: number, p: BucketKey): boolean => (ends[i] === null ? compareKeys(p[0], segments[i]!.bucket) <= 0 : cmp(p, ends[i]!) < 0);
+  const points: { point: BucketKey; weight: number }[] = [];
+  const lastInside: (BucketKey | null)[] = segments.map(() => null);
+  const runsOn = segments.map(() => false);
+  let total = 0;
+  for (const r of ranges) {
+    let counted = false;
+    for (let i = 0; i < segments.length; i++) {
+      if (cmp(r.last, starts[i]!) < 0 || !beforeEnd(i, r.first)) continue; // no overlap
+      if (!counted) {
+        // At its last key: a boundary at this point gives the blob's records to the shard before it.
+        points.push({ point: [...r.last], weight: r.weight });
+        total += r.weight;
+        counted = true;
+      }
+      if (!beforeEnd(i, r.last)) runsOn[i] = true;
+      else if (lastInside[i] === null || cmp(r.last, lastInside[i]!) > 0) lastInside[i] = [...r.last];
+    }
+  }
+  if (segments.length === 0 || total < shards || points.length < MIN_RECORD_BLOBS_PER_SHARD * shards) return null;
+  points.sort((a, b) => cmp(a.point, b.point));
+  const sample = new KeySample(sampleCapacity(shards));
+  // Tail keys sort after every recorded point of their segment, and segments are in order.
+  let next = 0;
+  for (const [i, s] of segments.entries()) {
+    const tailFrom = runsOn[i] ? null : lastInside[i];
+    while (next < points.length && (i === segments.length - 1 || cmp(points[next]!.point, starts[i + 1]!) < 0)) {
+      sample.add(points[next]!.point, points[next]!.weight);
+      next++;
+    }
+    if (s.source === undefined || runsOn[i]) continue;
+    for await (const { key, weight } of unlessUnreadable(keys(s, signal, tailFrom?.[1]))) sample.add([s.bucket, key], weight * NEW_KEY_WEIGHT);
+  }
+  return sample.bounds(shards, [segments[0]?.bucket ?? '', '']);
+}
+
+function compareBucketKeyPair(a: BucketKey, b: BucketKey): number {
+  return compareKeys(a[0], b[0]) || compareKeys(a[1], b[1]);
 }

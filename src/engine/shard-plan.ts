@@ -12,7 +12,8 @@ import type { Group, Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
 import { compareKeys } from '../util/key-order.js';
 import { newRunId } from './run-id.js';
-import { groupBounds, type KeySource } from './shard-bounds.js';
+import { groupBounds, groupSegments, recordedBounds, sampledBounds, segmentKeys, type KeySource, type RecordedRange } from './shard-bounds.js';
+import { scratchDirOf } from './inventory-store.js';
 import { compareBucketKeys, shardRange, type BucketKey, type RunShard, type ShardIdentity } from './shards.js';
 import { openSource, outermostPrefixes, sourceName } from './sources.js';
 
@@ -54,6 +55,9 @@ export function plannedSources(group: Group): PlannedSource[] {
     .map((s) => ({ bucket: sourceName(s), prefixes: outermostPrefixes(s.prefixes), exclude: [...new Set(s.exclude)].sort() }))
     .sort((a, b) => compareKeys(JSON.stringify(a), JSON.stringify(b)));
 }
+
+/** Where a new plan's boundaries of a group came from (the catalog's key counts, run manifests' record ranges, a listing, an inventory report). */
+export type PlannedFrom = 'catalog' | 'records' | 'listing' | 'inventory';
 
 /** Computes one group's boundaries for a new plan. */
 export type PlanGroup = (group: string) => Promise<BucketKey[]>;
@@ -177,7 +181,7 @@ function describe(groups: readonly string[]): string {
 /**
  * The shard attempt of each group for this process: the run set's plan (read, or made and
  * written by this shard when it is the first), and this shard's range in each group. `planned`
- * tells how a new plan was made, per group ('catalog' or 'listing').
+ * tells how a new plan was made, per group (PlannedFrom).
  */
 export async function planRunSet(opts: {
   repo: Repository;
@@ -187,13 +191,31 @@ export async function planRunSet(opts: {
   shard: ShardIdentity;
   dryRun: boolean;
   keys?: KeySource;
+  /**
+   * Plan from these record ranges of the run manifests instead of the catalog (a shard whose
+   * catalog is not synced yet: it will hold only its range). Read only when there is no plan yet.
+   */
+  recorded?: () => Promise<ReadonlyMap<string, readonly RecordedRange[]>>;
   signal?: AbortSignal;
-}): Promise<{ plan: RunSetPlan; created: boolean; planned: Map<string, 'catalog' | 'listing' | 'inventory'>; shards: Map<string, RunShard> }> {
+}): Promise<{ plan: RunSetPlan; created: boolean; planned: Map<string, PlannedFrom>; shards: Map<string, RunShard> }> {
   const { shard } = opts;
-  const planned = new Map<string, 'catalog' | 'listing' | 'inventory'>();
+  const planned = new Map<string, PlannedFrom>();
+  let recorded: ReadonlyMap<string, readonly RecordedRange[]> | undefined;
   const bounds: PlanGroup = async (name) => {
     const group = opts.groups.find((g) => g.name === name)!;
     const sources = group.sources.map((s) => openSource(s, opts.policy));
+    if (opts.recorded !== undefined) {
+      recorded ??= await opts.recorded();
+      const keys = opts.keys ?? segmentKeys({ scratchDir: scratchDirOf(opts.catalog) });
+      const fromRecords = await recordedBounds(recorded.get(name) ?? [], groupSegments(sources), shard.of, keys, opts.signal);
+      if (fromRecords !== null) {
+        planned.set(name, 'records');
+        return fromRecords;
+      }
+      // Too few records: listed as a seed is (this catalog holds one shard's range at most, so its counts would mislead).
+      planned.set(name, sources.some((s) => s.inventory !== undefined) ? 'inventory' : 'listing');
+      return sampledBounds(groupSegments(sources), shard.of, keys, opts.signal);
+    }
     const made = await groupBounds(opts.catalog, sources, shard.of, opts.keys, opts.signal);
     planned.set(name, made.from);
     return made.bounds;

@@ -11,6 +11,8 @@ import type { Catalog } from '../catalog/catalog.js';
 import {
   addIncompleteRun,
   advanceSyncMarker,
+  aloneOnCatalogFile,
+  CatalogInUseError,
   catalogHoldsNothing,
   discardRun,
   dropPrunedPacks,
@@ -27,8 +29,8 @@ import {
 import { knownAcks } from '../catalog/anomalies.js';
 import { setPendingDeletion } from '../catalog/forget.js';
 import { runningRunSetsFloor } from '../catalog/run-sets.js';
-import { catalogScope, normalizeScope, type CatalogPrefix } from '../catalog/scope.js';
-import { InterruptedError, isNotFound } from '../errors.js';
+import { catalogScope, describeScope, isRangeScope, normalizeScope, type CatalogPrefix } from '../catalog/scope.js';
+import { InterruptedError, LakeguardError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import { lockTimeFromId } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
@@ -70,6 +72,12 @@ export interface SyncOptions {
    * Absent: the scope stays as it is (every command's sync).
    */
   widen?: readonly CatalogPrefix[] | 'all';
+  /**
+   * A shard's key range (docs/scale-out.md "A shard on a fresh host syncs only its key range"): scope a catalog
+   * that holds nothing yet to exactly these parts, or re-scope one a shard scoped to other parts
+   * (emptied and imported anew); a whole catalog, and one scoped to prefixes, stay as they are.
+   */
+  scopeTo?: readonly CatalogPrefix[];
 }
 
 export interface SyncReport {
@@ -122,7 +130,8 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
   await takeLease(catalog, owner, events, checkSignal);
   try {
     // Under the lease: no other process syncs this file while it is emptied for a new scope.
-    const scopeChanged = opts.widen === undefined ? false : changeScope(catalog, opts.widen, events);
+    const scopeChanged =
+      opts.scopeTo !== undefined ? scopeToRange(catalog, opts.scopeTo, events) : opts.widen === undefined ? false : changeScope(catalog, opts.widen, events);
     const report = await new Sync(opts, events, checkSignal).run();
     report.scopeChanged = scopeChanged;
     report.requests = statsDelta(statsBefore, repo.requestCounts());
@@ -419,6 +428,44 @@ function changeScope(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', 
   const after = normalizeScope([...(before ?? []), ...widen]);
   if (before !== null && JSON.stringify(after) === JSON.stringify(before)) return false;
   resetCatalogForScope(catalog, after);
+  return true;
+}
+
+/**
+ * Applies a shard's `scopeTo` before the sync: a catalog that holds nothing is scoped to the
+ * range; one scoped to another shard range (the plan changed, or another index runs on this host)
+ * is emptied and scoped to the new one, with a warning; anything else stays. Returns whether the
+ * scope changed.
+ */
+function scopeToRange(catalog: Catalog, parts: readonly CatalogPrefix[], events: EventSink): boolean {
+  const before = catalogScope(catalog);
+  const after = normalizeScope(parts);
+  if (before === null) {
+    if (!catalogHoldsNothing(catalog)) return false;
+    // Several processes on one catalog (shards or backups of other groups at once) need it whole.
+    if (!aloneOnCatalogFile(catalog)) {
+      events({
+        type: 'warning',
+        message: `another lakeguard process has catalog ${catalog.path} open: it is synced whole, not for this shard's key range alone (give each shard its own catalog to sync only its range)`,
+      });
+      return false;
+    }
+  } else {
+    if (!isRangeScope(before) || JSON.stringify(before) === JSON.stringify(after)) return false;
+    events({ type: 'warning', message: `this catalog held another shard's key range (${describeScope(before)}): it is emptied and imported anew for ${describeScope(after)}` });
+    try {
+      resetCatalogForScope(catalog, after);
+    } catch (err) {
+      if (!(err instanceof CatalogInUseError)) throw err;
+      throw new LakeguardError(`catalog ${catalog.path} holds another shard's key range and is in use by another lakeguard process: re-importing it for this shard's range would empty it under that process`, {
+        hint: 'give each shard on this host its own catalog (--catalog or LAKEGUARD_CATALOG), or make this one whole first (`lakeguard catalog sync --all`); or run this shard again once that process has finished',
+      });
+    }
+    events({ type: 'phase', phase: 'sync', detail: `importing only this shard's key range: ${describeScope(after)}` });
+    return true;
+  }
+  resetCatalogForScope(catalog, after);
+  events({ type: 'phase', phase: 'sync', detail: `importing only this shard's key range: ${describeScope(after)}` });
   return true;
 }
 
