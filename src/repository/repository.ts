@@ -5,12 +5,12 @@
  * need them lives apart: config-file.ts (config and key files on open), layout.ts, documents.ts,
  * pack.ts, packer.ts, remove.ts, locks.ts.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { IntegrityError, LakeguardError, RepositoryMissingError, StorageError, UsageError, WrongPasswordError, isNotFound } from '../errors.js';
 import { getBytes, readAll, type ObjectEntry, type ObjectRetention, type ObjectStore, type PutOptions, type RequestStats, type ThawOptions, type ThawState } from '../storage/types.js';
 import { DEFAULT_CHUNKER, type ChunkerParams } from './chunker.js';
-import { checkKeyFileKms, configMac, parseConfig, parseKeyFile, requireObjectLock, unlockKeys } from './config-file.js';
+import { checkKeyFileKms, configMac, configMacMatches, parseConfig, parseKeyFile, requireObjectLock, unlockKeys } from './config-file.js';
 import { encodeRaw, type EncodeSettings } from './blob-encode.js';
 import { decompressBlob } from './compress.js';
 import {
@@ -273,10 +273,7 @@ export class Repository {
     const unlocked = await unlockKeys(store, config, password, opts.onWarning ?? (() => {}), opts.keyService ?? null);
     if (unlocked === null) throw new WrongPasswordError(store.location);
     const keys = unlocked.keys;
-    const expected = Buffer.from(configMac(keys, config), 'hex');
-    const mac = config.encryption.configMac;
-    const actual = Buffer.from(typeof mac === 'string' && /^[0-9a-f]{64}$/.test(mac) ? mac : '', 'hex');
-    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
+    if (!configMacMatches(keys, config)) {
       throw new IntegrityError(`repository config at ${store.location} was altered (its MAC does not match)`, {
         hint: 'restore the original config object; lakeguard refuses a modified config',
       });

@@ -203,6 +203,25 @@ describe('the repository cannot be turned against its owner', () => {
     await expect(Repository.open(store(), { password: async () => 'nope', onWarning: () => {} })).rejects.toBeInstanceOf(WrongPasswordError);
   });
 
+  it("skips a key file copied from another repository with the same password, and opens with this one's", async () => {
+    const repo = await initRepo(store(), { password: 'first' });
+    await repo.addPassword('shared', { ...TEST_KDF });
+    const otherDir = join(dir.path, 'other');
+    const other = await initRepo(new FsStore({ root: otherDir, fsync: false }), { password: 'other' });
+    const foreignName = await other.addPassword('shared', { ...TEST_KDF });
+    // Planted so that it is listed before this repository's key file ('-' sorts before every hex digit).
+    copyFileSync(join(otherDir, 'keys', foreignName), join(repoDir, 'keys', '-planted'));
+    const warnings: string[] = [];
+    const opened = await Repository.open(store(), { password: async () => 'shared', onWarning: (m) => warnings.push(m) });
+    expect(opened.id).toBe(repo.id);
+    expect(opened.openedWithKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/keys\/-planted skipped: the password opens it, but its master keys are not this repository's \(a key file from another repository\?\); remove it$/);
+    // A config altered meanwhile is still named as one, not as a wrong password.
+    writeConfig({ ...readConfig(), pack: { targetSize: 1024 } });
+    await expect(Repository.open(store(), { password: async () => 'shared', onWarning: () => {} })).rejects.toThrow(/was altered \(its MAC does not match\)/);
+  });
+
   it('a version 1 repository restores as it is, refuses writes until `lakeguard migrate`, then backs up', async () => {
     const { catalogPath } = await backedUp({ formatVersion: 1 });
     const v1Config = readFileSync(join(repoDir, 'config'));
