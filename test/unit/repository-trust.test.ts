@@ -2,7 +2,7 @@
 // forged config MAC, documents copied under other names, a hostile repository id, empty
 // passwords, bad keys/ objects, and version 1 repositories (readable; writable after migrate).
 import { createDecipheriv, createHmac } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -220,6 +220,46 @@ describe('the repository cannot be turned against its owner', () => {
     // A config altered meanwhile is still named as one, not as a wrong password.
     writeConfig({ ...readConfig(), pack: { targetSize: 1024 } });
     await expect(Repository.open(store(), { password: async () => 'shared', onWarning: () => {} })).rejects.toThrow(/was altered \(its MAC does not match\)/);
+  });
+
+  it("refuses another repository's config copied here (same password): its id names that repository's catalog", async () => {
+    const repo = await Repository.init(store(), { password: PASSWORD, kdf: { ...TEST_KDF } });
+    const otherDir = join(dir.path, 'other');
+    const otherLake = join(dir.path, 'other-lake');
+    writeTree(otherLake, { 'o/1.json': '{"o":1}\n' });
+    const other = await Repository.init(new FsStore({ root: otherDir, fsync: false }), { password: PASSWORD, kdf: { ...TEST_KDF } });
+    const otherPolicy = join(dir.path, 'other.yaml');
+    const writeOtherPolicy = (root: string) =>
+      writeFileSync(otherPolicy, `version: 1\nrepository:\n  url: file://${root}\ngroups:\n  - name: other\n    sources:\n      - path: ${otherLake}\n`);
+    writeOtherPolicy(otherDir);
+    // One host backs up both; each command makes the catalog of each id remember where it is.
+    expect((await cli(['backup'])).code).toBe(0);
+    expect((await runCli(['--policy', otherPolicy, 'backup'], env())).code).toBe(0);
+    const original = readFileSync(join(repoDir, 'config'));
+    copyFileSync(join(otherDir, 'config'), join(repoDir, 'config'));
+    const swapped = hashTree(repoDir);
+    writeTree(lake, { 'a/new.json': '{"new":1}\n' });
+    const backup = await cli(['backup']);
+    expect(backup.code).toBe(1);
+    expect(backup.stderr).toMatch(
+      new RegExp(`^lakeguard: config changed: file://${repoDir}/config names repository ${other.id}, which the catalog \\S+ knows at file://${otherDir}/\n`),
+    );
+    expect(backup.stderr).toMatch(/put the original back; if the repository moved here, run `lakeguard catalog rebuild`/);
+    expect(hashTree(repoDir)).toEqual(swapped);
+    expect((await cli(['runs'])).code).toBe(1);
+    writeFileSync(join(repoDir, 'config'), original);
+    expect((await cli(['backup'])).code).toBe(0);
+
+    // A repository that really moved: refused the same way until its catalog is rebuilt there.
+    const moved = join(dir.path, 'moved');
+    renameSync(otherDir, moved);
+    writeOtherPolicy(moved);
+    expect((await runCli(['--policy', otherPolicy, 'runs'], env())).code).toBe(1);
+    expect((await runCli(['--policy', otherPolicy, 'catalog', 'rebuild'], env())).code).toBe(0);
+    const runs = await runCli(['--policy', otherPolicy, 'runs'], env());
+    expect(runs.code).toBe(0);
+    expect(runs.stdout).toMatch(/other\s+\S+ \S+\s+complete/);
+    void repo;
   });
 
   it('a version 1 repository restores as it is, refuses writes until `lakeguard migrate`, then backs up', async () => {
