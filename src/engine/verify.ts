@@ -3,7 +3,7 @@ import type { DrillDocument } from '../catalog/drills.js';
 import { randomInt } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
-import type { AckDocument } from '../catalog/anomalies.js';
+import { knownAckRuns, type AckDocument } from '../catalog/anomalies.js';
 import type { ForgetDocument } from '../catalog/forget.js';
 import { VerifyScratch, type AffectedVersion, type ExpectedBlob } from '../catalog/verify-scratch.js';
 import { incompleteRuns } from '../catalog/sync.js';
@@ -160,8 +160,10 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     for (const r of unreadableVerdicts) damage(objectKey('runs', r.name), `${r.problem}; a catalog rebuild would import the run without its anomaly verdict`, [], [r.name]);
 
     events({ type: 'phase', phase: 'read forgets' });
+    const listedForgets = new Set<string>();
     await forEachLimited(repo.list('forgets'), limit, async ({ name }) => {
       report.forgets++;
+      listedForgets.add(name);
       try {
         await repo.readDocument<ForgetDocument>('forgets', name);
       } catch (err) {
@@ -170,9 +172,20 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       }
     });
 
+    // Nothing deletes a forget or prune document: one the catalog applied that is gone was deleted
+    // (or hidden under a delete marker) by someone else.
+    for (const name of [...catalog.knownForgets()].filter((n) => !listedForgets.has(n)).sort()) {
+      const consequence = name.endsWith('-prune')
+        ? 'catalogs that have not applied it still locate blobs in the packs it deleted (`lakeguard catalog rebuild` there)'
+        : 'a catalog rebuild would bring back the runs and versions it removed';
+      damage(objectKey('forgets', name), `missing from the repository (the catalog applied it); ${consequence}; restore it from a copy of the repository`);
+    }
+
     events({ type: 'phase', phase: 'read acks' });
+    const listedAcks = new Set<string>();
     await forEachLimited(repo.list('acks'), limit, async ({ name }) => {
       report.acks++;
+      listedAcks.add(name);
       try {
         checkAck(await repo.readDocument<AckDocument>('acks', name), name, repo);
       } catch (err) {
@@ -180,6 +193,10 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
         damage(objectKey('acks', name), `${errorMessage(err)}; a catalog rebuild would show the run it acknowledges as suspect`);
       }
     });
+
+    for (const [name, run] of [...knownAckRuns(catalog)].filter(([n]) => !listedAcks.has(n)).sort()) {
+      damage(objectKey('acks', name), `missing from the repository (the catalog holds it); a catalog rebuild would show run ${run} as unacknowledged; restore it from a copy of the repository`);
+    }
 
     events({ type: 'phase', phase: 'read drills' });
     await forEachLimited(repo.list('drills'), limit, async ({ name }) => {
