@@ -1,5 +1,5 @@
 import { checkDrill } from './drill.js';
-import type { DrillDocument } from '../catalog/drills.js';
+import { knownDrills, type DrillDocument } from '../catalog/drills.js';
 import { randomInt } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
@@ -199,8 +199,10 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     }
 
     events({ type: 'phase', phase: 'read drills' });
+    const listedDrills = new Set<string>();
     await forEachLimited(repo.list('drills'), limit, async ({ name }) => {
       report.drills++;
+      listedDrills.add(name);
       try {
         checkDrill(await repo.readDocument<DrillDocument>('drills', name), name, repo);
       } catch (err) {
@@ -208,6 +210,12 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
         damage(objectKey('drills', name), `${errorMessage(err)}; the drill it records is not shown`);
       }
     });
+
+    // Nothing deletes a drill record either: one that is gone no longer tells a rebuilt catalog (or
+    // monitoring fed by one) that the drill ran, or that it failed.
+    for (const name of [...knownDrills(catalog)].filter((n) => !listedDrills.has(n)).sort()) {
+      damage(objectKey('drills', name), 'missing from the repository (the catalog holds it); a catalog rebuild would not show the drill; restore it from a copy of the repository');
+    }
 
     // A plan is read only by shards that start while their run set is running; the runs and
     // versions of a finished set do not depend on it.
