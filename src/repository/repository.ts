@@ -200,10 +200,36 @@ export class Repository {
     }
   }
 
+  /**
+   * The first object of a repository at this location besides `config` (under keys/, runs/,
+   * index/ or packs/), or null: where config is missing, such an object says it was deleted.
+   * Up to four LISTs, asked only when config is missing.
+   */
+  static async leftover(store: ObjectStore): Promise<string | null> {
+    try {
+      for (const type of ['keys', 'runs', 'index', 'packs'] as const) {
+        for await (const item of store.list(listPrefix(type))) {
+          if (item.kind === 'object') return item.key;
+        }
+      }
+    } catch (err) {
+      if (isNotFound(err)) return null; // no bucket (or directory) yet
+      throw err;
+    }
+    return null;
+  }
+
   static async init(store: ObjectStore, opts: InitOptions, putDefaults: PutOptions = {}): Promise<Repository> {
     if (await Repository.exists(store)) {
       throw new UsageError(`a lakeguard repository already exists at ${store.location}`, {
         hint: 'use it as it is, or choose another repository.url; init never overwrites',
+      });
+    }
+    const leftover = await Repository.leftover(store);
+    if (leftover !== null) {
+      // A new config here would make a second repository (new keys) over the objects of the first.
+      throw new UsageError(`${store.location} has no config, but holds ${leftover}: a repository whose config was deleted (or hidden by a delete marker)`, {
+        hint: 'put config back from a copy of the repository (with versioning or Object Lock: its earlier object version), or choose another repository.url; init never writes over a repository',
       });
     }
     if (opts.objectLock !== undefined) await requireObjectLock(store);
@@ -257,7 +283,7 @@ export class Repository {
     try {
       raw = await getBytes(store, 'config');
     } catch (err) {
-      if (isNotFound(err)) throw new RepositoryMissingError(store.location, { cause: err });
+      if (isNotFound(err)) throw new RepositoryMissingError(store.location, { cause: err, leftover: await Repository.leftover(store).catch(() => null) });
       throw err;
     }
     const config = parseConfig(raw, store.location);

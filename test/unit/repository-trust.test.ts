@@ -2,7 +2,7 @@
 // forged config MAC, documents copied under other names, a hostile repository id, empty
 // passwords, bad keys/ objects, and version 1 repositories (readable; writable after migrate).
 import { createDecipheriv, createHmac } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -260,6 +260,23 @@ describe('the repository cannot be turned against its owner', () => {
     expect(runs.code).toBe(0);
     expect(runs.stdout).toMatch(/other\s+\S+ \S+\s+complete/);
     void repo;
+  });
+
+  it('a deleted config is named as deleted, not as no repository; init refuses to make another one over its objects', async () => {
+    await backedUp();
+    const original = readFileSync(join(repoDir, 'config'));
+    rmSync(join(repoDir, 'config'));
+    const left = hashTree(repoDir);
+    const runs = await cli(['runs']);
+    expect(runs.code).toBe(10);
+    expect(runs.stderr).toMatch(new RegExp(`^lakeguard: no config at file://${repoDir}/, but file://${repoDir}/runs/\\S+ is there: the repository's config was deleted \\(or hidden by a delete marker\\)\n`));
+    expect(runs.stderr).toMatch(/put config back from a copy of the repository/);
+    const init = await cli(['init']);
+    expect(init.code).toBe(2);
+    expect(init.stderr).toMatch(new RegExp(`^lakeguard: file://${repoDir}/ has no config, but holds runs/\\S+: a repository whose config was deleted`));
+    expect(hashTree(repoDir)).toEqual(left);
+    writeFileSync(join(repoDir, 'config'), original);
+    expect((await cli(['runs'])).code).toBe(0);
   });
 
   it('a version 1 repository restores as it is, refuses writes until `lakeguard migrate`, then backs up', async () => {
