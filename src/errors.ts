@@ -62,7 +62,8 @@ export class WrongPasswordError extends LakeguardError {
   constructor(location: string) {
     super(`wrong password for repository ${location}: no key in config or keys/ opens with it`, {
       exitCode: ExitCode.wrongPassword,
-      hint: 'check LAKEGUARD_PASSWORD, --password-file or LAKEGUARD_PASSWORD_COMMAND',
+      // A wrapped key with one byte changed fails exactly like a wrong password: nothing tells them apart.
+      hint: 'check LAKEGUARD_PASSWORD, --password-file or LAKEGUARD_PASSWORD_COMMAND; if this password opened it before, compare config and keys/ with a copy of the repository (an altered wrapped key fails like a wrong password)',
     });
   }
 }
