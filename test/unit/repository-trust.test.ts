@@ -201,6 +201,14 @@ describe('the repository cannot be turned against its owner', () => {
     expect(warnings[1]).toMatch(/keys\/-1-no-fields skipped: not a usable key file \(kdf or wrappedKey missing\)$/);
     expect(warnings[2]).toMatch(/keys\/-2-bad-kdf skipped: not a usable key file \(scrypt N must be a power of two/);
     await expect(Repository.open(store(), { password: async () => 'nope', onWarning: () => {} })).rejects.toBeInstanceOf(WrongPasswordError);
+    // A byte changed in the wrapped key fails as a wrong password does: the hint says that it may be that.
+    const config = readConfig();
+    const wrapped = Buffer.from(config.encryption.wrappedKey, 'base64');
+    wrapped[20]! ^= 1;
+    writeConfig({ ...config, encryption: { ...config.encryption, wrappedKey: wrapped.toString('base64') } });
+    const altered = await Repository.open(store(), { password: async () => 'first', onWarning: () => {} }).catch((e: unknown) => e);
+    expect(altered).toBeInstanceOf(WrongPasswordError);
+    expect((altered as WrongPasswordError).hint).toMatch(/if this password opened it before, compare config and keys\/ with a copy of the repository \(an altered wrapped key fails like a wrong password\)$/);
   });
 
   it("skips a key file copied from another repository with the same password, and opens with this one's", async () => {
