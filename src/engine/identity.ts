@@ -1,4 +1,5 @@
 import type { Catalog } from '../catalog/catalog.js';
+import { catalogHoldsNothing } from '../catalog/sync.js';
 import { LakeguardError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 
@@ -56,6 +57,19 @@ export async function confirmRepositoryIdentity(
       `${where} says format version ${repo.formatVersion}, but the catalog ${catalog?.path} knows the repository at format version ${remembered.formatVersion}`,
       'an older config object was put back: restore the current one (lakeguard never downgrades a repository)',
     );
+  }
+  // A host that knows nothing of this repository yet (no catalog of its id, or an empty one, that
+  // remembers where it is): another repository's config would open with the same password and
+  // make a fresh catalog, and nothing here would authenticate. One document that does is enough.
+  if (encryption !== 'none' && remembered?.location == null && opts.rebuilding !== true && (catalog === null || catalogHoldsNothing(catalog))) {
+    const foreign = await repo.foreignKeysEvidence();
+    if (foreign.length > 0) {
+      const objects = foreign.map((key) => `${repo.location}${key}`).join(' and ');
+      throw configChanged(
+        `${where} opens with this password, but ${objects} ${foreign.length > 1 ? 'do' : 'does'} not authenticate under its keys: the config of another repository?`,
+        "if someone copied another repository's config here, put the original back; if that document is damaged, `lakeguard catalog rebuild --skip-damaged` builds this host's catalog without it",
+      );
+    }
   }
   if (encryption === 'none') {
     if (expected !== null && expected.encryption !== 'none') {

@@ -370,6 +370,33 @@ export class Repository {
   }
 
   /**
+   * For an encrypted repository: the first object under runs/ and the first under index/ when
+   * neither opens under the master keys the password opened, else none (one of them opens, or
+   * there is neither). A config copied from another repository that the same password opens has valid MAC
+   * and keys, but not this repository's: nothing here authenticates under them. Costs up to two
+   * LISTs and two GETs.
+   */
+  async foreignKeysEvidence(): Promise<string[]> {
+    if (this.keys === null) return [];
+    const failed: string[] = [];
+    for (const dir of ['runs', 'index'] as const) {
+      for await (const item of this.store.list(listPrefix(dir))) {
+        if (item.kind !== 'object') continue;
+        try {
+          openDocument(this.keys.encKey, dir, fileName(dir, item.key)!, await getBytes(this.store, item.key));
+          return [];
+        } catch (err) {
+          if (isNotFound(err)) continue;
+          if (!(err instanceof IntegrityError)) throw err;
+          failed.push(item.key);
+        }
+        break;
+      }
+    }
+    return failed;
+  }
+
+  /**
    * Every password of the repository: config's (unless it was removed), then each keys/ object,
    * an unusable one with its problem. keys/ holds a handful of small files: one LIST, a GET each.
    */

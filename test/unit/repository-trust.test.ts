@@ -255,7 +255,15 @@ describe('the repository cannot be turned against its owner', () => {
     expect(backup.stderr).toMatch(/put the original back; if the repository moved here, run `lakeguard catalog rebuild`/);
     expect(hashTree(repoDir)).toEqual(swapped);
     expect((await cli(['runs'])).code).toBe(1);
+    // A fresh host has no catalog of that id: nothing here authenticates under that config's keys.
+    const fresh = await cli(['backup'], 'cache-fresh');
+    expect(fresh.code).toBe(1);
+    expect(fresh.stderr).toMatch(
+      new RegExp(`^lakeguard: config changed: file://${repoDir}/config opens with this password, but file://${repoDir}/runs/\\S+ and file://${repoDir}/index/\\S+ do not authenticate under its keys: the config of another repository\\?\n`),
+    );
+    expect(hashTree(repoDir)).toEqual(swapped);
     writeFileSync(join(repoDir, 'config'), original);
+    expect((await cli(['runs'], 'cache-fresh')).code).toBe(0);
     expect((await cli(['backup'])).code).toBe(0);
 
     // A repository that really moved: refused the same way until its catalog is rebuilt there.
