@@ -244,6 +244,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       }
     });
 
+    for (const key of (await repo.strangers()).slice(0, MAX_LISTED)) report.notes.push(`${key} is not part of the repository format (nothing reads it; lakeguard did not write it)`);
+
     // Packs in the repository, by name and size (one listing, kept in the catalog's temp tables).
     events({ type: 'phase', phase: 'list packs' });
     let batch: { id: string; size: number }[] = [];

@@ -370,6 +370,21 @@ export class Repository {
   }
 
   /**
+   * What lies at the top of the repository besides `config` and the directories of the format
+   * (an object, or a prefix ending in `/`): nothing reads it. One LIST with a delimiter.
+   */
+  async strangers(): Promise<string[]> {
+    const types: FileType[] = ['packs', 'index', 'runs', 'forgets', 'acks', 'runsets', 'drills', 'keys', 'locks'];
+    const known = new Set(['config', ...types.map(listPrefix)]);
+    const found: string[] = [];
+    for await (const item of this.store.list('', { delimiter: '/' })) {
+      const key = item.kind === 'object' ? item.key : item.prefix;
+      if (!known.has(key)) found.push(key);
+    }
+    return found;
+  }
+
+  /**
    * For an encrypted repository: the first object under runs/ and the first under index/ when
    * neither opens under the master keys the password opened, else none (one of them opens, or
    * there is neither). A config copied from another repository that the same password opens has valid MAC

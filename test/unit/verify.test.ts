@@ -140,6 +140,17 @@ describe('verify covers every repository object', () => {
     ]);
   });
 
+  it('an object outside the directories of the format is noted, not taken as damage', async () => {
+    await store.put('junk', Buffer.from('x'));
+    await store.put('runs2/20261207T000000Z-abcdef', Buffer.from('x'));
+    const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
+    expect(report.damage).toEqual([]);
+    expect(report.notes).toEqual([
+      'junk is not part of the repository format (nothing reads it; lakeguard did not write it)',
+      'runs2/ is not part of the repository format (nothing reads it; lakeguard did not write it)',
+    ]);
+  });
+
   it('a deleted index file is named, with the versions only it located', async () => {
     const hex = (await repo.readDocument<RunManifest>('runs', runs[1]!)).records[0]!;
     const { indexFile } = await locateBlob(repo, hex);
