@@ -39,9 +39,19 @@ export class UsageError extends LakeguardError {
 }
 
 export class RepositoryMissingError extends LakeguardError {
-  constructor(location: string, opts: { cause?: unknown } = {}) {
+  /** `leftover`: an object of a repository found there although `config` is missing (its config was deleted). */
+  constructor(location: string, opts: { cause?: unknown; leftover?: string | null } = {}) {
+    const { leftover, ...rest } = opts;
+    if (leftover != null) {
+      super(`no config at ${location}, but ${location}${leftover} is there: the repository's config was deleted (or hidden by a delete marker)`, {
+        ...rest,
+        exitCode: ExitCode.repositoryMissing,
+        hint: 'put config back from a copy of the repository (with versioning or Object Lock: its earlier object version); `lakeguard init` would make another repository over these objects',
+      });
+      return;
+    }
     super(`no lakeguard repository at ${location}`, {
-      ...opts,
+      ...rest,
       exitCode: ExitCode.repositoryMissing,
       hint: 'check repository.url in the policy, or create one with `lakeguard init`',
     });
@@ -52,7 +62,8 @@ export class WrongPasswordError extends LakeguardError {
   constructor(location: string) {
     super(`wrong password for repository ${location}: no key in config or keys/ opens with it`, {
       exitCode: ExitCode.wrongPassword,
-      hint: 'check LAKEGUARD_PASSWORD, --password-file or LAKEGUARD_PASSWORD_COMMAND',
+      // A wrapped key with one byte changed fails exactly like a wrong password: nothing tells them apart.
+      hint: 'check LAKEGUARD_PASSWORD, --password-file or LAKEGUARD_PASSWORD_COMMAND; if this password opened it before, compare config and keys/ with a copy of the repository (an altered wrapped key fails like a wrong password)',
     });
   }
 }

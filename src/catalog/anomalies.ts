@@ -193,6 +193,12 @@ export function knownAcks(catalog: Catalog): Set<string> {
   return new Set(sqlite(catalog).prepare('SELECT name FROM acks').pluck().all() as string[]);
 }
 
+/** Every acknowledgement the catalog holds: its name and the run it names. */
+export function knownAckRuns(catalog: Catalog): Map<string, string> {
+  const rows = sqlite(catalog).prepare('SELECT name, run FROM acks').all() as { name: string; run: string }[];
+  return new Map(rows.map((r) => [r.name, r.run]));
+}
+
 /** Acknowledgements of a run, oldest first. */
 export function acksOfRun(catalog: Catalog, runId: string): AckRow[] {
   return sqlite(catalog).prepare('SELECT name, run, host, created, by, note, incident FROM acks WHERE run = ? ORDER BY created, name').all(runId) as AckRow[];

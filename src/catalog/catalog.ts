@@ -104,22 +104,24 @@ export class Catalog {
 
   /**
    * What this catalog remembers of its repository beyond the id (catalog_info): its encryption
-   * algorithm and format version as of the last command that used it, null when not yet known
+   * algorithm, format version and location as of the last command that used it, null when not yet known
    * (a new catalog, or one written before lakeguard remembered them).
    */
   rememberedRepository(): RememberedRepository {
     const get = this.db.prepare('SELECT value FROM catalog_info WHERE name = ?').pluck();
     const encryption = (get.get('encryption') as string | undefined) ?? null;
     const version = get.get('format_version') as string | undefined;
-    return { id: get.get('repository') as string, encryption, formatVersion: version === undefined ? null : Number(version) };
+    const location = (get.get('location') as string | undefined) ?? null;
+    return { id: get.get('repository') as string, encryption, formatVersion: version === undefined ? null : Number(version), location };
   }
 
-  /** Remembers the repository's encryption and format version (see rememberedRepository). */
-  rememberRepository(identity: { encryption: string; formatVersion: number }): void {
+  /** Remembers the repository's encryption, format version and location (see rememberedRepository). */
+  rememberRepository(identity: { encryption: string; formatVersion: number; location: string }): void {
     const put = this.db.prepare('INSERT INTO catalog_info (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
     this.transaction(() => {
       put.run('encryption', identity.encryption);
       put.run('format_version', String(identity.formatVersion));
+      put.run('location', identity.location);
     });
   }
 

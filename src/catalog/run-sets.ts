@@ -152,6 +152,12 @@ export function runSet(catalog: Catalog, set: string): RunSet | undefined {
   return rows.length === 0 ? undefined : toRunSet(rows);
 }
 
+/** The run sets whose attempts carry the run-set name `name` (the plan's object name). */
+export function runSetsNamed(catalog: Catalog, name: string): RunSet[] {
+  const ids = sqlite(catalog).prepare('SELECT DISTINCT set_run FROM run_shards WHERE set_name = ? ORDER BY set_run').pluck().all(name) as string[];
+  return ids.map((id) => runSet(catalog, id)!);
+}
+
 /** A run set by its full id or a unique prefix of it (undefined: none, or several). */
 export function findRunSet(catalog: Catalog, ref: string): RunSet | undefined {
   const exact = runSet(catalog, ref);

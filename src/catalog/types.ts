@@ -238,4 +238,6 @@ export interface RememberedRepository {
   /** `aes-256-gcm` or `none`; null when not yet remembered. */
   encryption: string | null;
   formatVersion: number | null;
+  /** Where the repository was when last opened with this catalog (Repository.location); null when not yet remembered. */
+  location: string | null;
 }

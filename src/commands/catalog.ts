@@ -36,7 +36,8 @@ the damage took: it is written to <catalog>.damaged and the old catalog stays, u
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const opts = cmd.opts<{ skipDamaged?: boolean; acceptDamage?: boolean; lock: boolean }>();
-        const { policy, repo, catalogPath } = await openRepository(cmd, reporter);
+        // A rebuild is how a catalog follows its repository to a new location (engine/identity.ts).
+        const { policy, repo, catalogPath } = await openRepository(cmd, reporter, { rebuilding: true });
         const report = await rebuildCatalog({
           repo,
           catalogPath,

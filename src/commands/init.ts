@@ -52,7 +52,7 @@ here is the repository's for good: a config that later says otherwise is refused
         const catalog = Catalog.open(catalogPath, repo.id);
         try {
           // The catalog vouches for the repository's encryption from now on (engine/identity.ts).
-          catalog.rememberRepository({ encryption: repo.config.encryption.algorithm, formatVersion: repo.formatVersion });
+          catalog.rememberRepository({ encryption: repo.config.encryption.algorithm, formatVersion: repo.formatVersion, location: repo.location });
           // So the first `lock extend` need not ask the server about config.
           const dates = written.length === 0 ? null : new LockDates(catalog);
           for (const [name, until, versionId] of written) dates?.record(name, until, versionId);

@@ -48,7 +48,7 @@ Lock the old config version stays below the new one until its retention ends.`,
           } finally {
             await lock.release().catch(() => {});
           }
-          catalog.rememberRepository({ encryption: migrated.config.encryption.algorithm, formatVersion: migrated.formatVersion });
+          catalog.rememberRepository({ encryption: migrated.config.encryption.algorithm, formatVersion: migrated.formatVersion, location: migrated.location });
           reporter.summary(
             { repository: repo.location, id: repo.id, from, version: migrated.formatVersion, migrated: true, settings },
             `migrated repository ${repo.id} at ${repo.location} from format version ${from} to ${migrated.formatVersion}\n` +

@@ -12,6 +12,7 @@ import type { Reporter } from './reporter.js';
 export async function openRepository(
   cmd: Command,
   reporter: Reporter,
+  how: { rebuilding?: boolean } = {},
 ): Promise<{ opts: GlobalOptions; policy: Policy; repo: Repository; catalogPath: string }> {
   const opts = globalOptions(cmd);
   const policy = resolvePolicy(opts);
@@ -26,7 +27,7 @@ export async function openRepository(
     catalog = null;
   }
   try {
-    await confirmRepositoryIdentity(repo, catalog, expectedEncryption(opts, policy));
+    await confirmRepositoryIdentity(repo, catalog, expectedEncryption(opts, policy), how);
   } finally {
     catalog?.close();
   }

@@ -1,4 +1,5 @@
 import type { Catalog } from '../catalog/catalog.js';
+import { catalogHoldsNothing } from '../catalog/sync.js';
 import { LakeguardError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 
@@ -24,12 +25,30 @@ const RESTORE_HINT =
  *   a password source was given explicitly (--password-file, LAKEGUARD_PASSWORD_FILE or _COMMAND);
  * - the catalog remembers nothing yet, and the repository holds a keys/ object or a sealed
  *   document (Repository.encryptionEvidence).
+ * It also refuses a config whose id names a catalog that knows the repository at another
+ * location (another repository's config copied here), unless `rebuilding`.
  * Then the catalog remembers the encryption and format version this config has.
  */
-export async function confirmRepositoryIdentity(repo: Repository, catalog: Catalog | null, expected: ExpectedEncryption | null): Promise<void> {
+export async function confirmRepositoryIdentity(
+  repo: Repository,
+  catalog: Catalog | null,
+  expected: ExpectedEncryption | null,
+  opts: { rebuilding?: boolean } = {},
+): Promise<void> {
   const where = `${repo.location}config`;
   const encryption = repo.config.encryption.algorithm;
   const remembered = catalog?.rememberedRepository() ?? null;
+  // The catalog's path follows the id in config, which another repository's config (opened by the
+  // same password, its MAC valid) also has: this catalog would then answer for, and a backup
+  // deduplicate against, packs of a repository elsewhere. A rebuild is the way to follow a move.
+  const moved = remembered?.location != null && remembered.location !== repo.location;
+  if (moved && opts.rebuilding !== true) {
+    throw configChanged(
+      `${where} names repository ${repo.id}, which the catalog ${catalog?.path} knows at ${remembered.location}`,
+      'if someone copied another repository\'s config here, put the original back; if the repository moved here, ' +
+        'run `lakeguard catalog rebuild` (or give this location a catalog of its own with --catalog)',
+    );
+  }
   if (remembered?.encryption != null && remembered.encryption !== encryption) {
     throw configChanged(`${where} says encryption ${encryption}, but the catalog ${catalog?.path} knows the repository with encryption ${remembered.encryption}`, RESTORE_HINT);
   }
@@ -38,6 +57,19 @@ export async function confirmRepositoryIdentity(repo: Repository, catalog: Catal
       `${where} says format version ${repo.formatVersion}, but the catalog ${catalog?.path} knows the repository at format version ${remembered.formatVersion}`,
       'an older config object was put back: restore the current one (lakeguard never downgrades a repository)',
     );
+  }
+  // A host that knows nothing of this repository yet (no catalog of its id, or an empty one, that
+  // remembers where it is): another repository's config would open with the same password and
+  // make a fresh catalog, and nothing here would authenticate. One document that does is enough.
+  if (encryption !== 'none' && remembered?.location == null && opts.rebuilding !== true && (catalog === null || catalogHoldsNothing(catalog))) {
+    const foreign = await repo.foreignKeysEvidence();
+    if (foreign.length > 0) {
+      const objects = foreign.map((key) => `${repo.location}${key}`).join(' and ');
+      throw configChanged(
+        `${where} opens with this password, but ${objects} ${foreign.length > 1 ? 'do' : 'does'} not authenticate under its keys: the config of another repository?`,
+        "if someone copied another repository's config here, put the original back; if that document is damaged, `lakeguard catalog rebuild --skip-damaged` builds this host's catalog without it",
+      );
+    }
   }
   if (encryption === 'none') {
     if (expected !== null && expected.encryption !== 'none') {
@@ -48,8 +80,9 @@ export async function confirmRepositoryIdentity(repo: Repository, catalog: Catal
       if (evidence !== null) throw configChanged(`${where} says encryption none, but ${evidence}`, RESTORE_HINT);
     }
   }
-  if (catalog !== null && (remembered?.encryption !== encryption || remembered.formatVersion !== repo.formatVersion)) {
-    catalog.rememberRepository({ encryption, formatVersion: repo.formatVersion });
+  // A rebuild for a new location leaves the old catalog as it is: the new one learns the location on its first command.
+  if (catalog !== null && !moved && (remembered?.encryption !== encryption || remembered.formatVersion !== repo.formatVersion || remembered.location !== repo.location)) {
+    catalog.rememberRepository({ encryption, formatVersion: repo.formatVersion, location: repo.location });
   }
 }
 

@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { IntegrityError, StorageError, UsageError, isNotFound } from '../errors.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { completeShardAttempt } from '../catalog/run-sets.js';
+import { completeShardAttempt, runSetsNamed } from '../catalog/run-sets.js';
 import type { Group, Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
 import { compareKeys } from '../util/key-order.js';
@@ -75,10 +75,11 @@ export async function runSetPlan(
   shard: ShardIdentity,
   groups: readonly string[],
   plan: PlanGroup,
-  opts: { write: boolean; sources?: (group: string) => PlannedSource[] },
+  opts: { write: boolean; sources?: (group: string) => PlannedSource[]; beforeNewPlan?: () => void },
 ): Promise<{ plan: RunSetPlan; created: boolean }> {
   const existing = await readPlan(repo, shard.runSet);
   if (existing !== null) return { plan: usable(existing, shard, groups, opts.sources), created: false };
+  opts.beforeNewPlan?.();
   const created = new Date();
   const fresh: RunSetPlan = { version: 1, name: shard.runSet, shards: shard.of, created: created.toISOString(), host: hostname(), groups: {} };
   for (const group of groups) {
@@ -99,14 +100,32 @@ export async function runSetPlan(
 
 /** The plan of `name`, checked; null when there is none. */
 export async function readPlan(repo: Repository, name: string): Promise<RunSetPlan | null> {
-  let doc: RunSetPlan;
   try {
-    doc = await repo.readDocument<RunSetPlan>('runsets', name);
+    return checkPlan(await repo.readDocument<RunSetPlan>('runsets', name), name, repo);
   } catch (err) {
     if (isNotFound(err)) return null;
-    throw err;
+    if (!(err instanceof IntegrityError)) throw err;
+    throw new IntegrityError(err.message, {
+      cause: err,
+      hint: `no shard of run set ${name} can start without its plan: restore ${repo.where('runsets', name)} from a copy of the repository (an earlier object version), or name a new run set (--run-set)`,
+    });
   }
-  return checkPlan(doc, name, repo);
+}
+
+/**
+ * A run set named `name` that this (synced) catalog knows is still running: a shard of it
+ * that finds no plan must not make a new one, which would split the run set in two (a second
+ * run-set id, other boundaries). Its plan was deleted meanwhile.
+ */
+function refuseMissingPlan(catalog: Catalog, repo: Repository, name: string): void {
+  const running = runSetsNamed(catalog, name).find((set) => set.missing.length > 0);
+  if (running === undefined) return;
+  throw new IntegrityError(
+    `${repo.where('runsets', name)} is missing, but run set ${name} (${running.id}) is still running: shards ${running.missing.join(', ')} of it have not finished`,
+    {
+      hint: `put the plan back (an earlier object version, or a copy) and start the shard again, or name a new run set (--run-set); a new plan would split ${running.id} in two`,
+    },
+  );
 }
 
 /** A plan document as it must be; an IntegrityError naming what is wrong otherwise. */
@@ -225,7 +244,11 @@ export async function planRunSet(opts: {
     shard,
     opts.groups.map((g) => g.name),
     bounds,
-    { write: !opts.dryRun, sources: (name) => plannedSources(opts.groups.find((g) => g.name === name)!) },
+    {
+      write: !opts.dryRun,
+      sources: (name) => plannedSources(opts.groups.find((g) => g.name === name)!),
+      beforeNewPlan: () => refuseMissingPlan(opts.catalog, opts.repo, shard.runSet),
+    },
   );
   const shards = new Map<string, RunShard>();
   for (const g of opts.groups) {

@@ -1,9 +1,9 @@
 import { checkDrill } from './drill.js';
-import type { DrillDocument } from '../catalog/drills.js';
+import { knownDrills, type DrillDocument } from '../catalog/drills.js';
 import { randomInt } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
-import type { AckDocument } from '../catalog/anomalies.js';
+import { knownAckRuns, type AckDocument } from '../catalog/anomalies.js';
 import type { ForgetDocument } from '../catalog/forget.js';
 import { VerifyScratch, type AffectedVersion, type ExpectedBlob } from '../catalog/verify-scratch.js';
 import { incompleteRuns } from '../catalog/sync.js';
@@ -160,8 +160,10 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     for (const r of unreadableVerdicts) damage(objectKey('runs', r.name), `${r.problem}; a catalog rebuild would import the run without its anomaly verdict`, [], [r.name]);
 
     events({ type: 'phase', phase: 'read forgets' });
+    const listedForgets = new Set<string>();
     await forEachLimited(repo.list('forgets'), limit, async ({ name }) => {
       report.forgets++;
+      listedForgets.add(name);
       try {
         await repo.readDocument<ForgetDocument>('forgets', name);
       } catch (err) {
@@ -170,9 +172,20 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       }
     });
 
+    // Nothing deletes a forget or prune document: one the catalog applied that is gone was deleted
+    // (or hidden under a delete marker) by someone else.
+    for (const name of [...catalog.knownForgets()].filter((n) => !listedForgets.has(n)).sort()) {
+      const consequence = name.endsWith('-prune')
+        ? 'catalogs that have not applied it still locate blobs in the packs it deleted (`lakeguard catalog rebuild` there)'
+        : 'a catalog rebuild would bring back the runs and versions it removed';
+      damage(objectKey('forgets', name), `missing from the repository (the catalog applied it); ${consequence}; restore it from a copy of the repository`);
+    }
+
     events({ type: 'phase', phase: 'read acks' });
+    const listedAcks = new Set<string>();
     await forEachLimited(repo.list('acks'), limit, async ({ name }) => {
       report.acks++;
+      listedAcks.add(name);
       try {
         checkAck(await repo.readDocument<AckDocument>('acks', name), name, repo);
       } catch (err) {
@@ -181,9 +194,15 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       }
     });
 
+    for (const [name, run] of [...knownAckRuns(catalog)].filter(([n]) => !listedAcks.has(n)).sort()) {
+      damage(objectKey('acks', name), `missing from the repository (the catalog holds it); a catalog rebuild would show run ${run} as unacknowledged; restore it from a copy of the repository`);
+    }
+
     events({ type: 'phase', phase: 'read drills' });
+    const listedDrills = new Set<string>();
     await forEachLimited(repo.list('drills'), limit, async ({ name }) => {
       report.drills++;
+      listedDrills.add(name);
       try {
         checkDrill(await repo.readDocument<DrillDocument>('drills', name), name, repo);
       } catch (err) {
@@ -191,6 +210,12 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
         damage(objectKey('drills', name), `${errorMessage(err)}; the drill it records is not shown`);
       }
     });
+
+    // Nothing deletes a drill record either: one that is gone no longer tells a rebuilt catalog (or
+    // monitoring fed by one) that the drill ran, or that it failed.
+    for (const name of [...knownDrills(catalog)].filter((n) => !listedDrills.has(n)).sort()) {
+      damage(objectKey('drills', name), 'missing from the repository (the catalog holds it); a catalog rebuild would not show the drill; restore it from a copy of the repository');
+    }
 
     // A plan is read only by shards that start while their run set is running; the runs and
     // versions of a finished set do not depend on it.
@@ -218,6 +243,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
         unreadableIndex.set(name, damage(objectKey('index', name), errorMessage(err)));
       }
     });
+
+    for (const key of (await repo.strangers()).slice(0, MAX_LISTED)) report.notes.push(`${key} is not part of the repository format (nothing reads it; lakeguard did not write it)`);
 
     // Packs in the repository, by name and size (one listing, kept in the catalog's temp tables).
     events({ type: 'phase', phase: 'list packs' });

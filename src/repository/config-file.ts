@@ -3,6 +3,7 @@
  * field by field, its MAC), the `keys/` files a password may open, and what init requires of a
  * store for Object Lock. Repository.init/open/checkConfig use these; nothing else does.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { IntegrityError, LakeguardError, UsageError } from '../errors.js';
 import { getBytes, type ObjectStore } from '../storage/types.js';
 import { CONFIG_KEY_ID, FORMAT_NAME, FORMAT_VERSION, REPOSITORY_ID_RE, canonicalJson, type KeyFile, type RepositoryConfig } from './config.js';
@@ -120,13 +121,23 @@ export async function unlockKeys(
     const primary = await fromConfig();
     if (primary !== null) return primary;
   }
+  // Master keys a key file opened that do not sign this config: the first is kept for the caller's
+  // MAC check, so that an altered config (which no key file matches) is named as one.
+  let foreign: UnlockedKeys | null = null;
   for await (const item of store.list(listPrefix('keys'))) {
     if (item.kind !== 'object') continue;
     try {
       const file = parseKeyFile(await getBytes(store, item.key));
       checkKeyFileKms(file, config);
       const keys = unwrapMasterKeys(await wrappingKey(file.kdf, file.kms), file.wrappedKey);
-      if (keys !== null) return { keys, keyId: fileName('keys', item.key)! };
+      if (keys === null) continue;
+      const unlocked = { keys, keyId: fileName('keys', item.key)! };
+      if (configMacMatches(keys, config)) return unlocked;
+      // The password opens master keys, but not this repository's: a key file copied from another
+      // repository that has the same password. Taking them would answer "config altered" (or,
+      // with that repository's config copied too, open the wrong repository): go on to the next.
+      warn(`${store.location}${item.key} skipped: the password opens it, but its master keys are not this repository's (a key file from another repository?); remove it`);
+      foreign ??= unlocked;
     } catch (err) {
       if (!(err instanceof IntegrityError)) throw err;
       warn(`${store.location}${item.key} skipped: not a usable key file (${err.message})`);
@@ -135,7 +146,16 @@ export async function unlockKeys(
   // No password opens a removed config password's wrapped key (it is sealed under a discarded
   // random key). If this one does, `passwordRemoved` was added by someone else: the caller's MAC
   // check then names the altered config instead of answering "wrong password".
-  return encryption.passwordRemoved === undefined ? null : fromConfig();
+  return (encryption.passwordRemoved === undefined ? null : await fromConfig()) ?? foreign;
+}
+
+/** Whether `keys` sign `config` (its configMac), compared in constant time. */
+export function configMacMatches(keys: MasterKeys, config: RepositoryConfig): boolean {
+  if (config.encryption.algorithm === 'none') return false;
+  const mac = config.encryption.configMac;
+  const expected = Buffer.from(configMac(keys, config), 'hex');
+  const actual = Buffer.from(typeof mac === 'string' && /^[0-9a-f]{64}$/.test(mac) ? mac : '', 'hex');
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
 
 /**

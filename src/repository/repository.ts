@@ -5,12 +5,12 @@
  * need them lives apart: config-file.ts (config and key files on open), layout.ts, documents.ts,
  * pack.ts, packer.ts, remove.ts, locks.ts.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { IntegrityError, LakeguardError, RepositoryMissingError, StorageError, UsageError, WrongPasswordError, isNotFound } from '../errors.js';
 import { getBytes, readAll, type ObjectEntry, type ObjectRetention, type ObjectStore, type PutOptions, type RequestStats, type ThawOptions, type ThawState } from '../storage/types.js';
 import { DEFAULT_CHUNKER, type ChunkerParams } from './chunker.js';
-import { checkKeyFileKms, configMac, parseConfig, parseKeyFile, requireObjectLock, unlockKeys } from './config-file.js';
+import { checkKeyFileKms, configMac, configMacMatches, parseConfig, parseKeyFile, requireObjectLock, unlockKeys } from './config-file.js';
 import { encodeRaw, type EncodeSettings } from './blob-encode.js';
 import { decompressBlob } from './compress.js';
 import {
@@ -200,10 +200,36 @@ export class Repository {
     }
   }
 
+  /**
+   * The first object of a repository at this location besides `config` (under keys/, runs/,
+   * index/ or packs/), or null: where config is missing, such an object says it was deleted.
+   * Up to four LISTs, asked only when config is missing.
+   */
+  static async leftover(store: ObjectStore): Promise<string | null> {
+    try {
+      for (const type of ['keys', 'runs', 'index', 'packs'] as const) {
+        for await (const item of store.list(listPrefix(type))) {
+          if (item.kind === 'object') return item.key;
+        }
+      }
+    } catch (err) {
+      if (isNotFound(err)) return null; // no bucket (or directory) yet
+      throw err;
+    }
+    return null;
+  }
+
   static async init(store: ObjectStore, opts: InitOptions, putDefaults: PutOptions = {}): Promise<Repository> {
     if (await Repository.exists(store)) {
       throw new UsageError(`a lakeguard repository already exists at ${store.location}`, {
         hint: 'use it as it is, or choose another repository.url; init never overwrites',
+      });
+    }
+    const leftover = await Repository.leftover(store);
+    if (leftover !== null) {
+      // A new config here would make a second repository (new keys) over the objects of the first.
+      throw new UsageError(`${store.location} has no config, but holds ${leftover}: a repository whose config was deleted (or hidden by a delete marker)`, {
+        hint: 'put config back from a copy of the repository (with versioning or Object Lock: its earlier object version), or choose another repository.url; init never writes over a repository',
       });
     }
     if (opts.objectLock !== undefined) await requireObjectLock(store);
@@ -257,7 +283,7 @@ export class Repository {
     try {
       raw = await getBytes(store, 'config');
     } catch (err) {
-      if (isNotFound(err)) throw new RepositoryMissingError(store.location, { cause: err });
+      if (isNotFound(err)) throw new RepositoryMissingError(store.location, { cause: err, leftover: await Repository.leftover(store).catch(() => null) });
       throw err;
     }
     const config = parseConfig(raw, store.location);
@@ -273,10 +299,7 @@ export class Repository {
     const unlocked = await unlockKeys(store, config, password, opts.onWarning ?? (() => {}), opts.keyService ?? null);
     if (unlocked === null) throw new WrongPasswordError(store.location);
     const keys = unlocked.keys;
-    const expected = Buffer.from(configMac(keys, config), 'hex');
-    const mac = config.encryption.configMac;
-    const actual = Buffer.from(typeof mac === 'string' && /^[0-9a-f]{64}$/.test(mac) ? mac : '', 'hex');
-    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
+    if (!configMacMatches(keys, config)) {
       throw new IntegrityError(`repository config at ${store.location} was altered (its MAC does not match)`, {
         hint: 'restore the original config object; lakeguard refuses a modified config',
       });
@@ -344,6 +367,48 @@ export class Repository {
       }
     }
     return null;
+  }
+
+  /**
+   * What lies at the top of the repository besides `config` and the directories of the format
+   * (an object, or a prefix ending in `/`): nothing reads it. One LIST with a delimiter.
+   */
+  async strangers(): Promise<string[]> {
+    const types: FileType[] = ['packs', 'index', 'runs', 'forgets', 'acks', 'runsets', 'drills', 'keys', 'locks'];
+    const known = new Set(['config', ...types.map(listPrefix)]);
+    const found: string[] = [];
+    for await (const item of this.store.list('', { delimiter: '/' })) {
+      const key = item.kind === 'object' ? item.key : item.prefix;
+      if (!known.has(key)) found.push(key);
+    }
+    return found;
+  }
+
+  /**
+   * For an encrypted repository: the first object under runs/ and the first under index/ when
+   * neither opens under the master keys the password opened, else none (one of them opens, or
+   * there is neither). A config copied from another repository that the same password opens has valid MAC
+   * and keys, but not this repository's: nothing here authenticates under them. Costs up to two
+   * LISTs and two GETs.
+   */
+  async foreignKeysEvidence(): Promise<string[]> {
+    if (this.keys === null) return [];
+    const failed: string[] = [];
+    for (const dir of ['runs', 'index'] as const) {
+      for await (const item of this.store.list(listPrefix(dir))) {
+        if (item.kind !== 'object') continue;
+        try {
+          openDocument(this.keys.encKey, dir, fileName(dir, item.key)!, await getBytes(this.store, item.key));
+          return [];
+        } catch (err) {
+          if (isNotFound(err)) continue;
+          if (!(err instanceof IntegrityError)) throw err;
+          failed.push(item.key);
+        }
+        break;
+      }
+    }
+    return failed;
   }
 
   /**

@@ -188,6 +188,9 @@ describe('prune refuses when the catalog does not know the repository', () => {
   let dir: ReturnType<typeof tempDir>;
   afterEach(() => dir.cleanup());
 
+  const REBUILD = /^run `lakeguard catalog rebuild` first, then prune again$/;
+  // Objects that fail authentication: no rebuild imports them, so the hint must not send the operator to one.
+  const NOT_AUTHENTIC = /^restore that object from a copy of the repository, or delete it if lakeguard did not write it/;
   it.each([
     {
       what: 'a run manifest the catalog does not know',
@@ -196,13 +199,28 @@ describe('prune refuses when the catalog does not know the repository', () => {
         await s.repo.writeDocument('runs', '20991231T000000Z-abcdef', { ...m, id: '20991231T000000Z-abcdef' });
       },
       message: /has run 20991231T000000Z-abcdef, which catalog .* does not know/,
+      hint: REBUILD,
     },
     {
       what: 'a forget document the catalog has not applied',
-      plant: async (s: Scenario) => void (await s.store.put('forgets/20991231T000000Z-000001', Buffer.from('{}'))),
-      message: /has forget document forgets\/20991231T000000Z-000001, which catalog .* has not applied/,
+      plant: async (s: Scenario) =>
+        void (await s.repo.writeDocument('forgets', '20991231T000000Z-000001-0001', { version: 1, id: '20991231T000000Z-000001', part: 1, parts: 1, created: new Date().toISOString(), host: 'h', forgotten: [], dropped: [] })),
+      message: /has forget document forgets\/20991231T000000Z-000001-0001, which catalog .* has not applied/,
+      hint: REBUILD,
     },
-  ])('$what: exit 1 naming it, nothing deleted', async ({ plant, message }) => {
+    {
+      what: 'a planted run manifest (not authentic)',
+      plant: async (s: Scenario) => void (await s.store.put('runs/20991231T000000Z-abcdef', Buffer.from('{}'))),
+      message: /runs\/20991231T000000Z-abcdef: failed authentication \(corrupted or tampered\); the catalog cannot import it, so prune cannot tell which data it needs$/,
+      hint: NOT_AUTHENTIC,
+    },
+    {
+      what: 'a planted forget document (not authentic)',
+      plant: async (s: Scenario) => void (await s.store.put('forgets/20991231T000000Z-000001', Buffer.from('{}'))),
+      message: /forgets\/20991231T000000Z-000001: failed authentication \(corrupted or tampered\); the catalog cannot import it/,
+      hint: NOT_AUTHENTIC,
+    },
+  ])('$what: exit 1 naming it and the next step, nothing deleted', async ({ plant, message, hint }) => {
     dir = tempDir('prune-refuse');
     const s = await buildScenario(dir.path);
     await plant(s);
@@ -210,7 +228,7 @@ describe('prune refuses when the catalog does not know the repository', () => {
     const err = await prune({ repo: s.repo, catalog: s.catalog, maxUnused: 0.05 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LakeguardError);
     expect((err as LakeguardError).message).toMatch(message);
-    expect((err as LakeguardError).hint).toMatch(/lakeguard catalog rebuild/);
+    expect((err as LakeguardError).hint).toMatch(hint);
     expect((err as LakeguardError).exitCode).toBe(1);
     expect(await objects(s.store)).toEqual(before);
     s.catalog.close();

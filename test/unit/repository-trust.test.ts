@@ -2,7 +2,7 @@
 // forged config MAC, documents copied under other names, a hostile repository id, empty
 // passwords, bad keys/ objects, and version 1 repositories (readable; writable after migrate).
 import { createDecipheriv, createHmac } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -201,6 +201,98 @@ describe('the repository cannot be turned against its owner', () => {
     expect(warnings[1]).toMatch(/keys\/-1-no-fields skipped: not a usable key file \(kdf or wrappedKey missing\)$/);
     expect(warnings[2]).toMatch(/keys\/-2-bad-kdf skipped: not a usable key file \(scrypt N must be a power of two/);
     await expect(Repository.open(store(), { password: async () => 'nope', onWarning: () => {} })).rejects.toBeInstanceOf(WrongPasswordError);
+    // A byte changed in the wrapped key fails as a wrong password does: the hint says that it may be that.
+    const config = readConfig();
+    const wrapped = Buffer.from(config.encryption.wrappedKey, 'base64');
+    wrapped[20]! ^= 1;
+    writeConfig({ ...config, encryption: { ...config.encryption, wrappedKey: wrapped.toString('base64') } });
+    const altered = await Repository.open(store(), { password: async () => 'first', onWarning: () => {} }).catch((e: unknown) => e);
+    expect(altered).toBeInstanceOf(WrongPasswordError);
+    expect((altered as WrongPasswordError).hint).toMatch(/if this password opened it before, compare config and keys\/ with a copy of the repository \(an altered wrapped key fails like a wrong password\)$/);
+  });
+
+  it("skips a key file copied from another repository with the same password, and opens with this one's", async () => {
+    const repo = await initRepo(store(), { password: 'first' });
+    await repo.addPassword('shared', { ...TEST_KDF });
+    const otherDir = join(dir.path, 'other');
+    const other = await initRepo(new FsStore({ root: otherDir, fsync: false }), { password: 'other' });
+    const foreignName = await other.addPassword('shared', { ...TEST_KDF });
+    // Planted so that it is listed before this repository's key file ('-' sorts before every hex digit).
+    copyFileSync(join(otherDir, 'keys', foreignName), join(repoDir, 'keys', '-planted'));
+    const warnings: string[] = [];
+    const opened = await Repository.open(store(), { password: async () => 'shared', onWarning: (m) => warnings.push(m) });
+    expect(opened.id).toBe(repo.id);
+    expect(opened.openedWithKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/keys\/-planted skipped: the password opens it, but its master keys are not this repository's \(a key file from another repository\?\); remove it$/);
+    // A config altered meanwhile is still named as one, not as a wrong password.
+    writeConfig({ ...readConfig(), pack: { targetSize: 1024 } });
+    await expect(Repository.open(store(), { password: async () => 'shared', onWarning: () => {} })).rejects.toThrow(/was altered \(its MAC does not match\)/);
+  });
+
+  it("refuses another repository's config copied here (same password): its id names that repository's catalog", async () => {
+    const repo = await Repository.init(store(), { password: PASSWORD, kdf: { ...TEST_KDF } });
+    const otherDir = join(dir.path, 'other');
+    const otherLake = join(dir.path, 'other-lake');
+    writeTree(otherLake, { 'o/1.json': '{"o":1}\n' });
+    const other = await Repository.init(new FsStore({ root: otherDir, fsync: false }), { password: PASSWORD, kdf: { ...TEST_KDF } });
+    const otherPolicy = join(dir.path, 'other.yaml');
+    const writeOtherPolicy = (root: string) =>
+      writeFileSync(otherPolicy, `version: 1\nrepository:\n  url: file://${root}\ngroups:\n  - name: other\n    sources:\n      - path: ${otherLake}\n`);
+    writeOtherPolicy(otherDir);
+    // One host backs up both; each command makes the catalog of each id remember where it is.
+    expect((await cli(['backup'])).code).toBe(0);
+    expect((await runCli(['--policy', otherPolicy, 'backup'], env())).code).toBe(0);
+    const original = readFileSync(join(repoDir, 'config'));
+    copyFileSync(join(otherDir, 'config'), join(repoDir, 'config'));
+    const swapped = hashTree(repoDir);
+    writeTree(lake, { 'a/new.json': '{"new":1}\n' });
+    const backup = await cli(['backup']);
+    expect(backup.code).toBe(1);
+    expect(backup.stderr).toMatch(
+      new RegExp(`^lakeguard: config changed: file://${repoDir}/config names repository ${other.id}, which the catalog \\S+ knows at file://${otherDir}/\n`),
+    );
+    expect(backup.stderr).toMatch(/put the original back; if the repository moved here, run `lakeguard catalog rebuild`/);
+    expect(hashTree(repoDir)).toEqual(swapped);
+    expect((await cli(['runs'])).code).toBe(1);
+    // A fresh host has no catalog of that id: nothing here authenticates under that config's keys.
+    const fresh = await cli(['backup'], 'cache-fresh');
+    expect(fresh.code).toBe(1);
+    expect(fresh.stderr).toMatch(
+      new RegExp(`^lakeguard: config changed: file://${repoDir}/config opens with this password, but file://${repoDir}/runs/\\S+ and file://${repoDir}/index/\\S+ do not authenticate under its keys: the config of another repository\\?\n`),
+    );
+    expect(hashTree(repoDir)).toEqual(swapped);
+    writeFileSync(join(repoDir, 'config'), original);
+    expect((await cli(['runs'], 'cache-fresh')).code).toBe(0);
+    expect((await cli(['backup'])).code).toBe(0);
+
+    // A repository that really moved: refused the same way until its catalog is rebuilt there.
+    const moved = join(dir.path, 'moved');
+    renameSync(otherDir, moved);
+    writeOtherPolicy(moved);
+    expect((await runCli(['--policy', otherPolicy, 'runs'], env())).code).toBe(1);
+    expect((await runCli(['--policy', otherPolicy, 'catalog', 'rebuild'], env())).code).toBe(0);
+    const runs = await runCli(['--policy', otherPolicy, 'runs'], env());
+    expect(runs.code).toBe(0);
+    expect(runs.stdout).toMatch(/other\s+\S+ \S+\s+complete/);
+    void repo;
+  });
+
+  it('a deleted config is named as deleted, not as no repository; init refuses to make another one over its objects', async () => {
+    await backedUp();
+    const original = readFileSync(join(repoDir, 'config'));
+    rmSync(join(repoDir, 'config'));
+    const left = hashTree(repoDir);
+    const runs = await cli(['runs']);
+    expect(runs.code).toBe(10);
+    expect(runs.stderr).toMatch(new RegExp(`^lakeguard: no config at file://${repoDir}/, but file://${repoDir}/runs/\\S+ is there: the repository's config was deleted \\(or hidden by a delete marker\\)\n`));
+    expect(runs.stderr).toMatch(/put config back from a copy of the repository/);
+    const init = await cli(['init']);
+    expect(init.code).toBe(2);
+    expect(init.stderr).toMatch(new RegExp(`^lakeguard: file://${repoDir}/ has no config, but holds runs/\\S+: a repository whose config was deleted`));
+    expect(hashTree(repoDir)).toEqual(left);
+    writeFileSync(join(repoDir, 'config'), original);
+    expect((await cli(['runs'])).code).toBe(0);
   });
 
   it('a version 1 repository restores as it is, refuses writes until `lakeguard migrate`, then backs up', async () => {

@@ -15,6 +15,8 @@ import type { Repository } from '../../src/repository/repository.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import type { Group } from '../../src/policy/types.js';
 import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { writeShardAttempt } from '../helpers/shards.js';
+import { syncCatalog } from '../../src/engine/sync.js';
 
 /** A skewed lake: one partition of `big` keys, then `tiny` partitions of 3 keys each, in two buckets. */
 function skewedKeys(big: number, tiny: number): BucketKey[] {
@@ -234,6 +236,37 @@ describe('run-set plan document', () => {
       // A plan written before plans recorded their sources is used as it is.
       await repo.writeDocument('runsets', 'older', { version: 1, name: 'older', shards: 1, created: '', host: 'h', groups: { g: { run: '20261206T000000Z-abcdef', bounds: [] } } });
       expect(await start(group(['z/']), 'older')).toMatchObject({ name: 'older' });
+    } finally {
+      catalog.close();
+      dir.cleanup();
+    }
+  });
+
+  it('a plan deleted while its run set runs is not made anew: the remaining shards would start a second run set', async () => {
+    const dir = tempDir('shard-plan-deleted');
+    const catalog = Catalog.open(join(dir.path, 'catalog.db'), repo.id);
+    try {
+      const g: Group = { name: 'g', sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }] };
+      const start = (index: number) =>
+        planRunSet({ repo, catalog, policy: testPolicy('mem://', [g]), groups: [g], shard: { index, of: 2, runSet: 'nightly-1' }, dryRun: false, keys: async function* () {} }).then(
+          (r) => r.shards.get('g')!,
+          (e: unknown) => e as Error,
+        );
+      const first = await start(0);
+      expect(first).toMatchObject({ name: 'nightly-1', index: 0, of: 2 });
+      const set = (first as { set: string }).set;
+      await writeShardAttempt(repo, { group: 'g', set, name: 'nightly-1', index: 0, of: 2, started: Date.now(), objects: [{ bucket: 'lake', key: 'a', body: 'x' }] });
+      await syncCatalog({ repo, catalog });
+      await repo.deleteObject('runsets/nightly-1');
+      const second = await start(1);
+      expect(second).toBeInstanceOf(IntegrityError);
+      expect((second as IntegrityError).message).toBe(`${repo.location}runsets/nightly-1 is missing, but run set nightly-1 (${set}) is still running: shards 1 of it have not finished`);
+      expect((second as IntegrityError).hint).toMatch(/^put the plan back \(an earlier object version, or a copy\) and start the shard again, or name a new run set \(--run-set\)/);
+      expect(await readPlan(repo, 'nightly-1')).toBeNull();
+      // Once every shard has finished, a re-run after the plan was deleted makes a new plan (as documented).
+      await writeShardAttempt(repo, { group: 'g', set, name: 'nightly-1', index: 1, of: 2, started: Date.now(), objects: [{ bucket: 'lake', key: 'z', body: 'y' }] });
+      await syncCatalog({ repo, catalog });
+      expect(await start(1)).toMatchObject({ name: 'nightly-1', index: 1 });
     } finally {
       catalog.close();
       dir.cleanup();

@@ -8,6 +8,10 @@ import type { Catalog } from '../../src/catalog/catalog.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import type { IndexDocument, RunManifest } from '../../src/engine/finalize.js';
 import { verify } from '../../src/engine/verify.js';
+import { writeAck } from '../../src/engine/ack.js';
+import { newRunId } from '../../src/engine/run-id.js';
+import { syncCatalog } from '../../src/engine/sync.js';
+import { knownDrills } from '../../src/catalog/drills.js';
 import type { Group, Policy } from '../../src/policy/types.js';
 import { BlobType, packKey } from '../../src/repository/pack.js';
 import type { Repository } from '../../src/repository/repository.js';
@@ -113,6 +117,38 @@ describe('verify covers every repository object', () => {
     expect(report.damage[0]).toMatchObject({ what: `runs/${runs[1]}`, runs: [runs[1]], affectedCount: 2 });
     expect(report.damage[0]!.problem).toMatch(/^missing from the repository \(the catalog knows run /);
     expect(report.damage[0]!.affected.map((a) => a.key).sort()).toEqual(['t/new.json', 't/part-3.json']);
+  });
+
+  it('a deleted forget document, ack or drill record the catalog holds is named with what a rebuild would undo', async () => {
+    const id = newRunId(new Date());
+    await repo.writeDocument('forgets', `${id}-0001`, { version: 1, id, part: 1, parts: 1, created: new Date().toISOString(), host: 'h', forgotten: [], dropped: [] });
+    const drill = newRunId(new Date());
+    await repo.writeDocument('drills', drill, { version: 1, id: drill, host: 'h', created: new Date().toISOString(), scope: 'group:lake', state: 'now', run: null, ok: false, objects: { selected: 1, sampled: 1, restored: 0, verified: 0, damaged: 1 }, bytes: 0, rtoMs: 0, verifyMs: 0, durationMs: 0, rpoMs: null, damaged: [] });
+    await syncCatalog({ repo, catalog });
+    expect(catalog.knownForgets().has(`${id}-0001`)).toBe(true);
+    expect(knownDrills(catalog).has(drill)).toBe(true);
+    const ack = await writeAck(repo, catalog, { run: runs[0]!, host: 'h', created: new Date(), by: null, note: null, incident: false });
+    expect((await verify({ repo, catalog, readData: 0, concurrency: 4 })).damage).toEqual([]);
+    rmSync(repoPath('forgets', `${id}-0001`));
+    rmSync(repoPath('acks', ack.id));
+    rmSync(repoPath('drills', drill));
+    const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
+    expect(report.damage.map((d) => [d.what, d.problem])).toEqual([
+      [`forgets/${id}-0001`, 'missing from the repository (the catalog applied it); a catalog rebuild would bring back the runs and versions it removed; restore it from a copy of the repository'],
+      [`acks/${ack.id}`, `missing from the repository (the catalog holds it); a catalog rebuild would show run ${runs[0]} as unacknowledged; restore it from a copy of the repository`],
+      [`drills/${drill}`, 'missing from the repository (the catalog holds it); a catalog rebuild would not show the drill; restore it from a copy of the repository'],
+    ]);
+  });
+
+  it('an object outside the directories of the format is noted, not taken as damage', async () => {
+    await store.put('junk', Buffer.from('x'));
+    await store.put('runs2/20261207T000000Z-abcdef', Buffer.from('x'));
+    const report = await verify({ repo, catalog, readData: 0, concurrency: 4 });
+    expect(report.damage).toEqual([]);
+    expect(report.notes).toEqual([
+      'junk is not part of the repository format (nothing reads it; lakeguard did not write it)',
+      'runs2/ is not part of the repository format (nothing reads it; lakeguard did not write it)',
+    ]);
   });
 
   it('a deleted index file is named, with the versions only it located', async () => {
