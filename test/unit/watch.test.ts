@@ -169,6 +169,34 @@ describe('journal', () => {
   });
 });
 
+describe('journal overflow', () => {
+  let dir: ReturnType<typeof tempDir>;
+  beforeEach(() => (dir = tempDir('watch-journal-overflow')));
+  afterEach(() => dir.cleanup());
+  const change = (n: number, group: string) => ({ group, bucket: 'raw', key: `k${n}`, id: `${group}\0raw\0k${n}`, at: n });
+
+  it('keeps an overflow mark across a compaction and a restart, until a commit at or past it', async () => {
+    const path = join(dir.path, 'catalog.db.watch-journal');
+    const j1 = WatchJournal.open(path, { fsync: false });
+    const limit = (group: string) => (group === 'b' ? 2 : 20_000);
+    await j1.appendDurable([change(1, 'b'), change(2, 'b'), change(3, 'b'), change(4, 'b')], limit);
+    expect([j1.held('b'), j1.overflowOf('b')]).toEqual([0, { seq: 3, changes: 4 }]);
+    const many = await j1.appendDurable(Array.from({ length: 10_000 }, (_, i) => change(10 + i, 'a')), limit);
+    j1.commit('a', many.at(-1)!.seq); // 10,000 lines of history: the file is rewritten
+    expect(readFileSync(path, 'utf8')).toBe('{"over":3,"g":"b"}\n');
+    j1.close();
+    const j2 = WatchJournal.open(path, { fsync: false });
+    expect([j2.overflowOf('b'), j2.pending()]).toEqual([{ seq: 3, changes: 0 }, []]);
+    j2.commit('b', 2); // a run that started before the overflow covers no more than it saw
+    expect(j2.overflowOf('b')).toBeDefined();
+    expect(j2.startFull('b')).toBe(3);
+    j2.commit('b', 3);
+    expect(j2.overflowOf('b')).toBeUndefined();
+    expect(readFileSync(path, 'utf8')).toBe('');
+    j2.close();
+  });
+});
+
 /** A clock the test moves; sleep() resolves when the test advances past its deadline, or on wake. */
 class ManualClock implements WatchClock {
   time = 0;
