@@ -3,7 +3,6 @@ import { rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Catalog } from '../catalog/catalog.js';
-import type { RunRow } from '../catalog/types.js';
 import { MAX_DRILL_SAMPLE, runDrill, type DrillReport, type DrillScratch } from '../engine/drill.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { Notifier } from '../report/notify.js';
@@ -15,6 +14,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { releaseLock } from './release-lock.js';
+import { runsAndRunSets } from './runs-sets.js';
 import { requireInScope } from './catalog-scope-guard.js';
 import { openAll, type Opened } from './context.js';
 import { csvRow } from './query-common.js';
@@ -178,13 +178,16 @@ function scopeLabel(flags: DrillFlags, group: string | undefined): string {
   return `group:${group ?? ''}`;
 }
 
-/** The newest complete or partial run (of the group, when one is drilled) that ended by `instant`. */
-export function newestRunAt(catalog: Catalog, group: string | undefined, instant: number): RunRow | null {
-  let newest: RunRow | null = null;
-  for (const r of catalog.listRuns()) {
-    if (group !== undefined && r.group !== group) continue;
+/**
+ * The newest complete or partial run (of the group, when one is drilled) that ended by
+ * `instant`. A run set counts as one run (as `runs` and `restore` read it): its status and end
+ * are the whole set's, never one shard attempt's (a partial view of the group).
+ */
+export function newestRunAt(catalog: Catalog, group: string | undefined, instant: number): { id: string; finished: number } | null {
+  let newest: { id: string; finished: number } | null = null;
+  for (const r of runsAndRunSets(catalog, group)) {
     if ((r.status !== 'complete' && r.status !== 'partial') || r.finished === null || r.finished > instant) continue;
-    if (newest === null || r.finished > newest.finished!) newest = r;
+    if (newest === null || r.finished > newest.finished) newest = { id: r.id, finished: r.finished };
   }
   return newest;
 }

@@ -167,6 +167,9 @@ them is committed. SIGTERM: exit 0 when the current run finished within
                 const m = new MetricsCollector();
                 addCatalogMetrics(catalog, m);
                 for (const g of groups) m.add('lakeguard_watch_pending_changes', 'gauge', 'Changes journaled by watch and not yet backed up, by group.', { group: g.name }, watcher.waiting(g.name));
+                for (const g of groups) {
+                  m.add('lakeguard_watch_overflow', 'gauge', 'Whether the group overflowed continuous.max_pending (1): its next run is a full listing.', { group: g.name }, watcher.overflowed(g.name) ? 1 : 0);
+                }
                 for (const [key, n] of runCounts) {
                   const [group, reason, status] = key.split('\0') as [string, string, string];
                   m.add('lakeguard_watch_runs_total', 'counter', 'Runs watch made since it started, by group, reason and status.', { group, reason, status }, n);
@@ -186,10 +189,12 @@ them is committed. SIGTERM: exit 0 when the current run finished within
             pollers.push(poller);
             poller.start();
           }
+          const overflowed = groups.map((g) => g.name).filter((g) => watcher.overflowed(g));
           reporter.data(
-            { message_type: 'listening', endpoints: endpoints.map((e) => e.url), queues: pollers.map((p) => p.url), groups: groups.map((g) => g.name), journal: journal.path, pending: journal.pending().length },
+            { message_type: 'listening', endpoints: endpoints.map((e) => e.url), queues: pollers.map((p) => p.url), groups: groups.map((g) => g.name), journal: journal.path, pending: journal.pending().length, overflowed },
             `lakeguard watch: ${groups.map((g) => g.name).join(', ')}; ${endpoints.length === 0 ? '' : `push endpoint ${endpoints.map((e) => e.url).join(', ')}; `}` +
-              `${pollers.length === 0 ? '' : `queues ${pollers.map((p) => p.url).join(', ')}; `}${journal.pending().length} changes pending from the journal`,
+              `${pollers.length === 0 ? '' : `queues ${pollers.map((p) => p.url).join(', ')}; `}${journal.pending().length} changes pending from the journal` +
+              `${overflowed.length === 0 ? '' : `; overflowed (a full listing is owed): ${overflowed.join(', ')}`}`,
           );
           let grace: NodeJS.Timeout | undefined;
           const onStop = (): void => {

@@ -11,7 +11,7 @@ import pLimit from 'p-limit';
 import type { Catalog, Scope, StateCut } from '../catalog/catalog.js';
 import { DrillFailures, insertDrill, type DrillDocument } from '../catalog/drills.js';
 import { sampleSelection, selectState, statePage } from '../catalog/restore-selection.js';
-import type { RestoreItem, RunRow } from '../catalog/types.js';
+import type { RestoreItem } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { newDrillName } from '../repository/documents.js';
 import { objectKey } from '../repository/layout.js';
@@ -46,8 +46,11 @@ export interface DrillOptions {
   scopeLabel: string;
   /** How the report names the state (`run 20261206T…`). */
   stateLabel: string;
-  /** The run the state is (or the newest at the instant) and the instant, for the RPO; run null without one. */
-  rpo: { run: RunRow | null; instant: number };
+  /**
+   * The run the state is (or the newest at the instant; a run set as one run) and the instant,
+   * for the RPO; run null without one.
+   */
+  rpo: { run: { id: string; finished: number | null } | null; instant: number };
   /** Objects to sample, or every selected object. */
   sample: number | 'all';
   scratch: DrillScratch;

@@ -366,7 +366,15 @@ function checkStructure(
     damage(objectKey('runs', run), `${problems.join('; ')}; a catalog rebuild would lose the versions the run recorded`, [], [run]);
   }
   for (const run of scratch.runsWithoutManifest()) {
-    damage(objectKey('runs', run), `missing from the repository (the catalog knows run ${run}); a catalog rebuild would lose the run and the versions it recorded`, [], [run]);
+    // A run of this host whose manifest the repository refused (docs/catalog.md "Runs without a
+    // manifest") was never stored: nothing was lost from the repository, and the next backup records it.
+    const row = catalog.findRun(run);
+    const refused = row === undefined ? undefined : catalog.unrecordedError(row.seq);
+    const problem =
+      refused === undefined
+        ? `missing from the repository (the catalog knows run ${run})`
+        : `never stored: the repository refused the ${row!.status} run ${run} (${refused}); the next \`lakeguard backup\` on ${row!.host === null ? 'the host that ran it' : `host ${row!.host}`} records it`;
+    damage(objectKey('runs', run), `${problem}; a catalog rebuild would lose the run and the versions it recorded`, [], [run]);
   }
   report.unreferencedPacks = scratch.unreferencedPacks(MAX_LISTED);
 }

@@ -51,6 +51,14 @@ export class Batcher {
     if (entry.at < g.windowStart) g.windowStart = entry.at;
   }
 
+  /** Forgets what `group` has waiting (it overflowed: a full run covers every change of it). */
+  drop(group: string): void {
+    const g = this.groups.get(group);
+    if (g === undefined) return;
+    g.entries = [];
+    g.counts.clear();
+  }
+
   waiting(group: string): number {
     return this.groups.get(group)?.entries.length ?? 0;
   }

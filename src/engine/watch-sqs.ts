@@ -42,6 +42,12 @@ export class SqsPoller {
   private readonly credentials: CredentialsProvider;
   private readonly stopping = new AbortController();
   private loop: Promise<void> | null = null;
+  /**
+   * Messages whose changes wait for their runs, by id, with the newest delivery. One delivered
+   * again meanwhile (its visibility timeout passed: a long outage) is not ingested again, which
+   * would hold one more acknowledgement per delivery; the newest receipt handle deletes it.
+   */
+  private readonly waiting = new Map<string, SqsMessage>();
 
   constructor(private readonly opts: SqsPollerOptions) {
     this.url = opts.spec.url;
@@ -71,6 +77,10 @@ export class SqsPoller {
     })) as { Messages?: SqsMessage[] };
     const messages = answer.Messages ?? [];
     for (const m of messages) {
+      if (this.waiting.has(m.MessageId)) {
+        this.waiting.set(m.MessageId, m);
+        continue;
+      }
       let changes: ChangeEvent[];
       try {
         changes = parseDelivery(JSON.parse(m.Body) as unknown).events;
@@ -79,7 +89,13 @@ export class SqsPoller {
         this.opts.onWarning?.(`watch: message ${m.MessageId} of ${this.url} is not an S3 event (${errorMessage(err)}); left in the queue`);
         continue;
       }
-      await this.opts.ingest(changes, () => void this.remove(m));
+      this.waiting.set(m.MessageId, m);
+      try {
+        await this.opts.ingest(changes, () => void this.remove(m.MessageId));
+      } catch (err) {
+        this.waiting.delete(m.MessageId); // not journaled: its next delivery is ingested
+        throw err;
+      }
     }
     return messages.length;
   }
@@ -99,7 +115,10 @@ export class SqsPoller {
     }
   }
 
-  private async remove(m: SqsMessage): Promise<void> {
+  private async remove(id: string): Promise<void> {
+    const m = this.waiting.get(id);
+    if (m === undefined) return;
+    this.waiting.delete(id);
     try {
       await this.call('DeleteMessage', { QueueUrl: this.url, ReceiptHandle: m.ReceiptHandle });
     } catch (err) {

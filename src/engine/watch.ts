@@ -43,7 +43,7 @@ export const systemClock: WatchClock = {
 };
 
 /** Why a run was started. */
-export type RunReason = 'seed' | 'reconcile' | 'min_updates' | 'max_interval' | 'poll';
+export type RunReason = 'seed' | 'reconcile' | 'min_updates' | 'max_interval' | 'poll' | 'overflow';
 
 /** One run of a group: full (keys undefined) or of the named keys. */
 export type RunGroup = (group: Group, opts: { keys?: ReadonlyMap<string, Iterable<string>>; dryRun?: boolean; signal: AbortSignal }) => Promise<BackupSummary>;
@@ -118,12 +118,32 @@ export class Watcher {
         drillNotBefore: 0,
       };
     });
+    // A journal holding more than a group's max_pending (replayed under a lower limit) overflows at once.
+    for (const group of opts.journal.enforceLimit(this.maxPending)) this.warnOverflow(group);
     for (const entry of opts.journal.pending()) this.batcher.add(entry);
   }
 
-  /** Changes waiting for a run, per group. */
+  /** The most changes of `group` held one by one (continuous.max_pending, its sources' lowest). */
+  private readonly maxPending = (group: string): number => this.states.find((s) => s.group.name === group)?.settings.maxPending ?? Infinity;
+
+  /** Changes waiting for a run, per group: those held one by one, and those an overflow's full run stands for. */
   waiting(group: string): number {
-    return this.batcher.waiting(group);
+    return this.batcher.waiting(group) + (this.opts.journal.overflowOf(group)?.changes ?? 0);
+  }
+
+  /** Whether `group` overflowed (more than max_pending changes waited): its next run is a full listing. */
+  overflowed(group: string): boolean {
+    return this.opts.journal.overflowOf(group) !== undefined;
+  }
+
+  private warnOverflow(group: string): void {
+    const max = this.maxPending(group);
+    this.opts.events?.({
+      type: 'warning',
+      message:
+        `watch: group ${group} has more than ${max} changes waiting (continuous.max_pending): they are no longer held one by one; ` +
+        `its next run is a full listing of the group (reason overflow), which backs up every change`,
+    });
   }
 
   /**
@@ -145,14 +165,26 @@ export class Watcher {
       }
       if (!matched) dropped++;
     }
-    const added = await this.opts.journal.appendDurable(entries);
-    for (const entry of added) this.batcher.add(entry);
-    // Every entry is in the journal now (added, or pending already under the same id).
+    const journal = this.opts.journal;
+    const groups = new Set(entries.map((e) => e.group));
+    const before = new Map([...groups].map((g) => [g, journal.overflowOf(g)?.seq]));
+    const write = journal.appendDurable(entries, this.maxPending);
+    // A group that overflowed now: what it had waiting is its full run's (warned once per overflow).
+    for (const g of groups) {
+      if (journal.overflowOf(g)?.seq === before.get(g)) continue;
+      this.batcher.drop(g);
+      this.warnOverflow(g);
+    }
+    const added = await write;
+    // Held still (an overflow meanwhile may have dropped it).
+    for (const entry of added) if (journal.pendingEntry(entry.id) === entry) this.batcher.add(entry);
+    // Every entry is in the journal now (added, or pending already under the same id, or stood
+    // for by its group's overflow).
     const needs = new Map<string, number>();
     for (const e of entries) {
-      const pending = this.opts.journal.pendingEntry(e.id);
-      if (pending === undefined) continue; // committed in the meantime
-      if (pending.seq > (needs.get(e.group) ?? 0)) needs.set(e.group, pending.seq);
+      const seq = journal.pendingEntry(e.id)?.seq ?? journal.overflowOf(e.group)?.seq;
+      if (seq === undefined) continue; // committed in the meantime
+      if (seq > (needs.get(e.group) ?? 0)) needs.set(e.group, seq);
     }
     if (onCommitted !== undefined) {
       const ack = { needs, fire: onCommitted };
@@ -210,6 +242,7 @@ export class Watcher {
     for (const s of this.states) {
       if (now < s.notBefore) continue;
       if (s.reconcileAt !== null && now >= s.reconcileAt) return { state: s, reason: 'reconcile' };
+      if (this.overflowed(s.group.name)) return { state: s, reason: 'overflow' };
       const reason = this.batcher.dueReason(s.group.name, now);
       if (reason !== undefined) return { state: s, reason };
       if (s.polled && now >= s.pollAt) return { state: s, reason: 'poll' };
@@ -253,18 +286,23 @@ export class Watcher {
       const due = (changes >= s.settings.minUpdates && elapsed >= s.settings.intervalMs) || (changes > 0 && elapsed >= s.settings.maxIntervalMs);
       if (!due) return 'done';
     }
-    const full = reason === 'seed' || reason === 'reconcile' || reason === 'poll';
-    // A full run lists everything: it covers every change waiting when it starts, too.
-    const batch: Batch = this.batcher.take(name);
+    const full = reason === 'seed' || reason === 'reconcile' || reason === 'poll' || reason === 'overflow';
+    // A full run lists everything: it covers every change waiting when it starts, too (an
+    // overflow's included: every change acknowledged before it starts).
+    const taken: Batch = this.batcher.take(name);
+    const owed = this.opts.journal.overflowOf(name)?.changes ?? 0;
+    const batch: Batch = full ? { ...taken, upToSeq: Math.max(taken.upToSeq, this.opts.journal.startFull(name)), changes: taken.changes + owed } : taken;
     const startedAt = this.clock.now();
     let summary: BackupSummary;
     try {
       summary = await this.opts.runGroup(s.group, { ...(full ? {} : { keys: batch.keys }), signal });
     } catch (err) {
+      if (full) this.opts.journal.endFull(name);
       return this.failed(s, reason, err, signal);
     }
     const now = this.clock.now();
     if (batch.upToSeq > 0) this.opts.journal.commit(name, batch.upToSeq);
+    else if (full) this.opts.journal.endFull(name);
     this.batcher.committed(batch, now);
     this.committedSeq.set(name, Math.max(this.committedSeq.get(name) ?? 0, batch.upToSeq));
     if (full) {
@@ -324,8 +362,8 @@ function thresholdsOf(policy: Policy): (group: Group) => GroupThresholds {
 }
 
 /**
- * The settings of a group as a whole (its reconcile and listing schedule): its sources'
- * tightest (the shortest interval and reconcile, the fewest min_updates).
+ * The settings of a group as a whole (its reconcile and listing schedule, its max_pending): its
+ * sources' tightest (the shortest interval and reconcile, the fewest min_updates and max_pending).
  */
 function groupSettings(policy: Policy, group: Group): ContinuousSettings {
   const all = group.sources.map((s) => continuousSettings(policy, group, s));
@@ -335,5 +373,6 @@ function groupSettings(policy: Policy, group: Group): ContinuousSettings {
     minUpdates: Math.min(...all.map((x) => x.minUpdates)),
     maxIntervalMs: Math.min(...all.map((x) => x.maxIntervalMs)),
     reconcileMs: reconciles.length === 0 ? null : Math.min(...reconciles),
+    maxPending: Math.min(...all.map((x) => x.maxPending)),
   };
 }

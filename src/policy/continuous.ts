@@ -15,6 +15,11 @@ export interface ContinuousSettings {
   maxIntervalMs: number;
   /** A full incremental run of the group this often, whatever the events said (null: never). */
   reconcileMs: number | null;
+  /**
+   * The most changes of a group watch holds one by one (in memory and in the journal); past it
+   * the group overflows and its next run is a full listing (docs/watch.md "Overflow").
+   */
+  maxPending: number;
 }
 
 /** A `continuous:` map as written at one level: only the fields it sets. */
@@ -26,9 +31,10 @@ export const CONTINUOUS_DEFAULTS: Readonly<ContinuousSettings> = Object.freeze({
   minUpdates: 32,
   maxIntervalMs: 60 * MINUTE,
   reconcileMs: 24 * 60 * MINUTE,
+  maxPending: 10_000,
 });
 
-const FIELDS = ['intervalMs', 'minUpdates', 'maxIntervalMs', 'reconcileMs'] as const;
+const FIELDS = ['intervalMs', 'minUpdates', 'maxIntervalMs', 'reconcileMs', 'maxPending'] as const;
 
 function inherit(into: ContinuousSettings, level: ContinuousLevel | undefined): void {
   if (level === undefined) return;

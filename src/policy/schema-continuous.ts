@@ -7,7 +7,7 @@ import { isScalar } from 'yaml';
 import type { ContinuousLevel } from './continuous.js';
 import { describe, read, withoutUndefined, type Checker, type Field } from './yaml-check.js';
 
-export const CONTINUOUS_KEYS = ['interval', 'min_updates', 'max_interval', 'reconcile'] as const;
+export const CONTINUOUS_KEYS = ['interval', 'min_updates', 'max_interval', 'reconcile', 'max_pending'] as const;
 
 export function checkContinuous(c: Checker, f: Field): ContinuousLevel | undefined {
   const m = c.map(f, CONTINUOUS_KEYS, `a map of ${CONTINUOUS_KEYS.join(', ')}`);
@@ -18,6 +18,7 @@ export function checkContinuous(c: Checker, f: Field): ContinuousLevel | undefin
     minUpdates: read(m, 'min_updates', (x) => c.integer(x, 1, 1_000_000)),
     maxIntervalMs: read(m, 'max_interval', (x) => checkWatchDuration(c, x)),
     reconcileMs: read(m, 'reconcile', (x) => checkReconcile(c, x)),
+    maxPending: read(m, 'max_pending', (x) => c.integer(x, 1, 10_000_000)),
   });
   if (level.intervalMs !== undefined && level.maxIntervalMs !== undefined && level.maxIntervalMs < level.intervalMs) {
     c.report(m.get('max_interval')!, 'max_interval must be at least interval (it bounds how long a change below min_updates may wait)');

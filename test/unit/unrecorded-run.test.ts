@@ -13,6 +13,7 @@ import { planForget } from '../../src/engine/forget.js';
 import type { RunManifest } from '../../src/engine/finalize.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { syncCatalog } from '../../src/engine/sync.js';
+import { verify } from '../../src/engine/verify.js';
 import { ExitCode, InterruptedError, LakeguardError, StorageError } from '../../src/errors.js';
 import { compileExcludes } from '../../src/policy/glob.js';
 import type { Group, Policy } from '../../src/policy/types.js';
@@ -141,6 +142,22 @@ describe('a run the repository refused to store', { timeout: 60_000 }, () => {
     const [run] = host.listRuns();
     expect(run!.status).toBe('interrupted');
     expect(recordedRunOf(err)).toMatchObject({ runId: run!.id, status: 'interrupted' });
+  });
+
+  it('verify says a run the repository refused was never stored, not that its manifest went missing', async () => {
+    store.refuse = ['runs/'];
+    await expect(backup()).rejects.toThrow(/could not be recorded/);
+    const [refused] = host.listRuns();
+    const report = await verify({ repo, catalog: host, readData: 0, concurrency: 2 });
+    const about = report.damage.filter((d) => d.what === `runs/${refused!.id}`);
+    expect(about).toHaveLength(1);
+    expect(about[0]!.problem).toMatch(new RegExp(`^never stored: the repository refused the failed run ${refused!.id} \\(PUT .*Access Denied\\); the next \`lakeguard backup\` on host ${refused!.host} records it;`));
+    expect(about[0]!.problem).not.toMatch(/missing from the repository/);
+    // Recorded by the next backup: verify finds its manifest.
+    store.refuse = [];
+    await backup();
+    const after = await verify({ repo, catalog: host, readData: 0, concurrency: 2 });
+    expect(after.damage.filter((d) => d.what.startsWith('runs/'))).toEqual([]);
   });
 
   it('forget keeps a run not yet in the repository, whatever keep_last says, until its host records it', async () => {

@@ -79,6 +79,25 @@ describe('SQS event source (recorded responses)', () => {
     expect(seen).toHaveLength(2);
   });
 
+  it('does not ingest a message delivered again while it waits for its run; the newest receipt handle deletes it', async () => {
+    const again = JSON.parse(recorded.receiveMessage.body) as { Messages: { ReceiptHandle: string }[] };
+    for (const m of again.Messages) m.ReceiptHandle = `${m.ReceiptHandle}-again`;
+    let receives = 0;
+    const { url, seen } = await replay((target) =>
+      target !== 'AmazonSQS.ReceiveMessage' ? recorded.deleteMessage : receives++ === 0 ? recorded.receiveMessage : { ...recorded.receiveMessage, body: JSON.stringify(again) },
+    );
+    const commits: (() => void)[] = [];
+    const p = poller(url, async (_changes, done) => {
+      commits.push(done);
+    });
+    expect(await p.receiveOnce()).toBe(4);
+    expect(await p.receiveOnce()).toBe(4); // the visibility timeout passed: the same messages again
+    expect(commits).toHaveLength(3); // one acknowledgement each, not one per delivery
+    commits[0]!();
+    while (seen.length < 3) await new Promise((r) => setTimeout(r, 10));
+    expect(seen[2]).toMatchObject({ target: 'AmazonSQS.DeleteMessage', body: { ReceiptHandle: again.Messages[0]!.ReceiptHandle } });
+  });
+
   it('names the queue and the server\'s error when a receive fails', async () => {
     const { url } = await replay(() => recorded.receiveMissingQueue);
     await expect(poller(url, async () => {}).receiveOnce()).rejects.toThrow(/ReceiveMessage: HTTP 400: com\.amazonaws\.sqs#QueueDoesNotExist The specified queue does not exist/);

@@ -44,7 +44,7 @@ describe('watch policy', () => {
     const policy = parsePolicy(policyText, 'policy.yaml');
     const group = policy.groups[0]!;
     const [raw, curated] = group.sources;
-    expect(continuousSettings(policy, group, raw)).toEqual({ intervalMs: 10 * MIN, minUpdates: 5, maxIntervalMs: 30 * MIN, reconcileMs: null });
+    expect(continuousSettings(policy, group, raw)).toEqual({ intervalMs: 10 * MIN, minUpdates: 5, maxIntervalMs: 30 * MIN, reconcileMs: null, maxPending: 10_000 });
     expect(continuousSettings(policy, group, curated)).toEqual({ ...CONTINUOUS_DEFAULTS, intervalMs: 10 * MIN, minUpdates: 5, reconcileMs: null });
     expect(raw?.kind === 's3' && raw.events).toMatchObject({ kind: 'http', host: '127.0.0.1', port: 8085 });
     expect(curated?.kind === 's3' && curated.events).toMatchObject({ kind: 'sqs', url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/lake-events' });
@@ -103,7 +103,7 @@ describe('event parsing', () => {
 });
 
 describe('batching thresholds', () => {
-  const settings = { intervalMs: 15 * MIN, minUpdates: 32, maxIntervalMs: 60 * MIN, reconcileMs: null };
+  const settings = { intervalMs: 15 * MIN, minUpdates: 32, maxIntervalMs: 60 * MIN, reconcileMs: null, maxPending: 10_000 };
   const entry = (seq: number, at: number, bucket = 'raw') => ({ seq, group: 'lake', bucket, key: `k${seq}`, id: `id${seq}`, at });
 
   it('is due at interval with min_updates waiting, else at max_interval with any change; the window restarts at commit', () => {
@@ -166,6 +166,34 @@ describe('journal', () => {
     expect(j3.pending()).toEqual([]);
     expect(readFileSync(path, 'utf8')).toBe('');
     j3.close();
+  });
+});
+
+describe('journal overflow', () => {
+  let dir: ReturnType<typeof tempDir>;
+  beforeEach(() => (dir = tempDir('watch-journal-overflow')));
+  afterEach(() => dir.cleanup());
+  const change = (n: number, group: string) => ({ group, bucket: 'raw', key: `k${n}`, id: `${group}\0raw\0k${n}`, at: n });
+
+  it('keeps an overflow mark across a compaction and a restart, until a commit at or past it', async () => {
+    const path = join(dir.path, 'catalog.db.watch-journal');
+    const j1 = WatchJournal.open(path, { fsync: false });
+    const limit = (group: string) => (group === 'b' ? 2 : 20_000);
+    await j1.appendDurable([change(1, 'b'), change(2, 'b'), change(3, 'b'), change(4, 'b')], limit);
+    expect([j1.held('b'), j1.overflowOf('b')]).toEqual([0, { seq: 3, changes: 4 }]);
+    const many = await j1.appendDurable(Array.from({ length: 10_000 }, (_, i) => change(10 + i, 'a')), limit);
+    j1.commit('a', many.at(-1)!.seq); // 10,000 lines of history: the file is rewritten
+    expect(readFileSync(path, 'utf8')).toBe('{"over":3,"g":"b"}\n');
+    j1.close();
+    const j2 = WatchJournal.open(path, { fsync: false });
+    expect([j2.overflowOf('b'), j2.pending()]).toEqual([{ seq: 3, changes: 0 }, []]);
+    j2.commit('b', 2); // a run that started before the overflow covers no more than it saw
+    expect(j2.overflowOf('b')).toBeDefined();
+    expect(j2.startFull('b')).toBe(3);
+    j2.commit('b', 3);
+    expect(j2.overflowOf('b')).toBeUndefined();
+    expect(readFileSync(path, 'utf8')).toBe('');
+    j2.close();
   });
 });
 
@@ -467,5 +495,139 @@ describe('runs driven by a key list', () => {
     expect(run.counters.objectsDeleted).toBe(3);
     expect(run.anomalies?.partitions).toEqual([expect.objectContaining({ partition: 'data/', before: 100, deleted: 3 })]);
     expect(run.anomalies?.suspect).toBe(false);
+  });
+});
+
+describe('overflow: more than max_pending changes waiting', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let catalog: Catalog;
+  beforeEach(async () => {
+    dir = tempDir('watch-overflow');
+    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    catalog = openCatalog(dir.path, repo);
+  });
+  afterEach(() => {
+    catalog.close();
+    dir.cleanup();
+  });
+
+  const MAX = 5;
+  const policy: Policy = parsePolicy(
+    `version: 1
+repository: { url: s3://backups/r }
+continuous: { interval: 1m, min_updates: 1000, max_interval: 1h, reconcile: off, max_pending: ${MAX} }
+groups:
+  - name: lake
+    sources: [{ bucket: lake, events: "http://127.0.0.1:9999/", prefixes: [data/] }]
+`,
+    'p.yaml',
+  );
+
+  it('stops holding changes one by one past the cap, says so once, and the next run lists the group and captures every change', async () => {
+    const bucket = new MemStore({ name: 'lake' });
+    const group = policy.groups[0]!;
+    const sources = (): OpenedSource[] => [{ bucket: 'lake', objectStore: bucket, prefixes: ['data/'], isExcluded: () => false }];
+    const backup = (keys?: ReadonlyMap<string, Iterable<string>>) =>
+      backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: sources(), ...(keys === undefined ? {} : { keys }) });
+    for (let i = 0; i < 4; i++) await bucket.put(`data/k${i}`, Buffer.from(`v1 ${i}`));
+    await backup(); // seeded: watch starts with no seed run
+
+    const clock = new ManualClock();
+    let down = true; // the repository is unreachable: every run fails
+    let gate: Promise<void> | null = null;
+    const runs: { keys: string[] | null; summary?: BackupSummary }[] = [];
+    const runGroup: RunGroup = async (_group, o) => {
+      const run: (typeof runs)[number] = { keys: o.keys === undefined ? null : [...(o.keys.get('lake') ?? [])].sort() };
+      runs.push(run);
+      if (down) throw new Error('repository unreachable');
+      if (gate !== null) await gate;
+      run.summary = await backup(o.keys);
+      return run.summary;
+    };
+    const journalPath = join(dir.path, 'catalog.db.watch-journal');
+    const journal = WatchJournal.open(journalPath);
+    const warnings: string[] = [];
+    const reports: { reason: string; changes: number }[] = [];
+    const watcher = new Watcher({
+      policy,
+      catalog,
+      groups: policy.groups,
+      journal,
+      runGroup,
+      clock,
+      retryMs: MIN,
+      events: (e) => e.type === 'warning' && warnings.push(e.message),
+      onRun: ({ reason, changes }) => reports.push({ reason, changes }),
+    });
+    const done = watcher.run(new AbortController().signal);
+    const acked: string[] = [];
+
+    // MAX + 3 changes, each its own push: new objects, a changed one, a deleted one.
+    const changes: { key: string; apply: () => Promise<unknown> }[] = [
+      ...Array.from({ length: 5 }, (_, i) => ({ key: `data/n${i}`, apply: () => bucket.put(`data/n${i}`, Buffer.from(`new ${i}`)) })),
+      { key: 'data/k1', apply: () => bucket.put('data/k1', Buffer.from('v2 1')) },
+      { key: 'data/k0', apply: () => bucket.delete('data/k0') },
+      { key: 'data/n5', apply: () => bucket.put('data/n5', Buffer.from('new 5')) },
+    ];
+    for (const [i, c] of changes.entries()) {
+      await c.apply();
+      await watcher.ingest([{ bucket: 'lake', key: c.key, kind: 'created', id: `lake\0${c.key}\0${i}` }], () => acked.push(c.key));
+      await settle();
+      if (i === MAX - 1) {
+        expect([watcher.overflowed('lake'), watcher.waiting('lake'), journal.held('lake'), runs.length]).toEqual([false, MAX, MAX, 0]);
+      }
+      if (i === MAX) {
+        // The cap passed: nothing held one by one any more, the overflow on disk, a full run owed
+        // (and tried at once: it fails, the repository being unreachable).
+        expect([watcher.overflowed('lake'), watcher.waiting('lake'), journal.held('lake'), journal.pending()]).toEqual([true, MAX + 1, 0, []]);
+        expect(runs).toEqual([{ keys: null }]);
+      }
+    }
+    expect(watcher.waiting('lake')).toBe(MAX + 3);
+    expect(journal.held('lake')).toBe(0);
+    expect(warnings.filter((w) => w.includes('max_pending'))).toEqual([
+      `watch: group lake has more than ${MAX} changes waiting (continuous.max_pending): they are no longer held one by one; its next run is a full listing of the group (reason overflow), which backs up every change`,
+    ]);
+    // What the journal holds: the first MAX changes and the overflow mark; the later ones are the mark's.
+    const lines = readFileSync(journalPath, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.k ?? `over ${String(l.over)}`)).toEqual(['data/n0', 'data/n1', 'data/n2', 'data/n3', 'data/n4', `over ${MAX + 1}`]);
+    // A restart (kill -9 now) replays the overflow, not the dropped changes.
+    const replayed = WatchJournal.open(journalPath);
+    expect([replayed.overflowOf('lake'), replayed.pending()]).toEqual([{ seq: MAX + 1, changes: MAX }, []]);
+    replayed.close();
+    expect(acked).toEqual([]);
+
+    // The repository is back: the retried run lists the whole group. A change pushed while it
+    // runs is held one by one again (the listing may have passed it).
+    down = false;
+    let open!: () => void;
+    gate = new Promise<void>((resolve) => (open = resolve));
+    await clock.advance(MIN);
+    expect(runs.map((r) => r.keys)).toEqual([null, null]);
+    await bucket.put('data/late', Buffer.from('late'));
+    await watcher.ingest([{ bucket: 'lake', key: 'data/late', kind: 'created', id: 'lake\0data/late\x001' }], () => acked.push('data/late'));
+    expect(journal.held('lake')).toBe(1);
+    open();
+    for (let i = 0; i < 1000 && runs[1]!.summary === undefined; i++) await settle();
+    await settle();
+    expect(reports).toEqual([{ reason: 'overflow', changes: MAX + 3 }]);
+    expect(runs[1]!.summary!.counters).toMatchObject({ objectsNew: 7, objectsChanged: 1, objectsDeleted: 1 });
+    const state = latestPage(catalog, 'lake', '', true, null, 100).map((r) => [r.key, r.deleteMarker]);
+    expect(state).toEqual([
+      ['data/k0', true],
+      ['data/k1', false],
+      ['data/k2', false],
+      ['data/k3', false],
+      ['data/late', false],
+      ...Array.from({ length: 6 }, (_, i) => [`data/n${i}`, false]),
+    ]);
+    // Every pushed change was acknowledged by that commit; the late one waits for its own run.
+    expect(acked.sort()).toEqual(changes.map((c) => c.key).sort());
+    expect([watcher.overflowed('lake'), watcher.waiting('lake'), journal.pending().map((e) => e.key)]).toEqual([false, 1, ['data/late']]);
+    expect(warnings.filter((w) => w.includes('max_pending'))).toHaveLength(1);
+    watcher.stop();
+    await done;
+    journal.close();
   });
 });
