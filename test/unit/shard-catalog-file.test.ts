@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { catalogScope } from '../../src/catalog/scope.js';
+import { shardCatalogFile } from '../../src/catalog/shard-catalogs.js';
 import { catalogHoldsNothing } from '../../src/catalog/sync.js';
 import { main } from '../../src/cli.js';
 import { Repository } from '../../src/repository/repository.js';
@@ -156,5 +157,10 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
     expect(holding(join(d, 'catalog.db'))).toEqual({ scope: null, empty: true });
     expect(holding(join(d, 'shard-1-of-2.db'))!.scope).toEqual([{ bucket: 'lake', prefix: '', after: expect.any(String) }]);
     expect(readdirSync(d).filter((n) => !n.startsWith('catalog.db')).sort()).toEqual(['notes.db', 'shard-1-of-2.db', 'shard-1-of-8.db']);
+  });
+
+  it('names a file per index, count and selected group, never outside the cache directory', () => {
+    expect([shardCatalogFile({ index: 1, of: 2 }), shardCatalogFile({ index: 0, of: 64, group: 'lake.raw-1' })]).toEqual(['shard-1-of-2.db', 'shard-0-of-64.lake.raw-1.db']);
+    expect(() => shardCatalogFile({ index: 0, of: 2, group: '../x' })).toThrow();
   });
 });
