@@ -309,7 +309,7 @@ export function buildProgram(modules: readonly CommandModule[], argv: readonly s
     .option('--policy <file>', 'policy YAML (default: $LAKEGUARD_POLICY or ./lakeguard.yaml)')
     .option('--repo <url>', 'repository URL, overriding the policy (s3://bucket/prefix or file:///dir)')
     .option('--endpoint <url>', 'S3 endpoint of the repository, overriding the policy')
-    .option('--catalog <path>', 'catalog file (default: ~/.cache/lakeguard/<repository id>/catalog.db)')
+    .option('--catalog <path>', 'catalog file (default: ~/.cache/lakeguard/<repository id>/catalog.db; a shard backup without a whole one there: shard-<I>-of-<N>.db beside it)')
     .option('--password-file <path>', 'read the repository password from this file')
     .option('--timeout <seconds>', 'fail an S3 request that gets no answer for this long (default 60, or $LAKEGUARD_TIMEOUT)')
     .addOption(new Option('--json', 'line-delimited JSON messages (status, summary, error) instead of text').conflicts('quiet'))

@@ -160,14 +160,6 @@ function aloneOnFile(catalog: Catalog, fn: () => void): void {
   }
 }
 
-/**
- * Whether no other connection has the catalog file open now: a shard scopes a fresh catalog to
- * its key range only then (docs/scale-out.md "A shard on a fresh host syncs only its key range").
- */
-export function aloneOnCatalogFile(catalog: Catalog): boolean {
-  return whenAloneOnFile(catalog, () => {});
-}
-
 /** aloneOnFile, returning false (nothing done) where it would fail because another connection has the file. */
 function whenAloneOnFile(catalog: Catalog, fn: () => void): boolean {
   const db = sqlite(catalog);

@@ -44,6 +44,8 @@ export function register(program: Command): void {
           ...(shard === null || shard.of === 1
             ? {}
             : {
+                // Its own catalog file unless the host's holds the whole repository (or one was named).
+                shardCatalog: { index: shard.index, of: shard.of, ...(opts.group === undefined ? {} : { group: opts.group }) },
                 scopeBeforeSync: async ({ repo, catalog, policy }) => {
                   const groups = selectGroups(policy, opts.group);
                   const r = await shardCatalogScope({ repo, catalog, policy, groups, shard, dryRun: opts.dryRun ?? false, concurrency: Math.min(16, policy.concurrency.transfer), signal });

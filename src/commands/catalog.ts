@@ -1,14 +1,16 @@
 import type { Command } from 'commander';
 import { statSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import { catalogScope, describeScope, type CatalogPrefix } from '../catalog/scope.js';
 import { syncMarker } from '../catalog/sync.js';
+import { shardCatalogsIn } from '../catalog/shard-catalogs.js';
 import { rebuildCatalog, type RebuildReport } from '../engine/rebuild.js';
 import { syncCatalog, type SyncReport } from '../engine/sync.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
-import { isOffline } from './context.js';
+import { defaultCatalogPath, isOffline } from './context.js';
 import { openRepository } from './open-repository.js';
 import { parseObjectUrl } from './query-common.js';
 import { printable } from '../util/printable.js';
@@ -116,13 +118,21 @@ empties the catalog and imports the new scope from the beginning. A plain
           const scope = catalogScope(db);
           const marker = syncMarker(db);
           const bytes = statSync(catalogPath).size;
+          // The host's default catalog: the shard catalogs beside it (shard backups that found no whole catalog here) are this host's too.
+          const shardCatalogs = catalogPath === defaultCatalogPath(repo.id) ? shardCatalogsIn(dirname(catalogPath)) : [];
           reporter.summary(
-            { catalog: catalogPath, repository: repo.location, ...stats, bytes, scope, marker },
+            { catalog: catalogPath, repository: repo.location, ...stats, bytes, scope, marker, shardCatalogs: shardCatalogs.map((f) => ({ path: f.path, bytes: f.bytes, modified: f.modified.toISOString() })) },
             [
               `catalog ${catalogPath} of ${repo.location} (${formatBytes(bytes)})`,
               `  ${stats.runs} runs, ${stats.versions} object versions of ${stats.objects} keys, ${stats.blobs} blobs in ${stats.packs} packs`,
               describeHolding(scope),
               `  synced up to ${marker ?? 'never'}`,
+              ...(shardCatalogs.length === 0
+                ? []
+                : [
+                    `  shard catalogs beside it (each a shard backup's key range; \`--catalog FILE\` shows one; removed after a week unwritten):`,
+                    ...shardCatalogs.map((f) => `    ${basename(f.path)} (${formatBytes(f.bytes)}, written ${f.modified.toISOString().replace(/\.\d+Z$/, 'Z')})`),
+                  ]),
             ].join('\n'),
           );
           return ExitCode.ok;

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/catalog.js';
@@ -18,6 +18,7 @@ import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { cacheDir } from '../util/cache-dir.js';
 import { requireWholeCatalog, type CatalogPrefix } from '../catalog/scope.js';
+import { holdsWholeRepository, removeStaleShardCatalogs, shardCatalogFile, type ShardCatalogName } from '../catalog/shard-catalogs.js';
 import { mainOptionsOf, type MainOptions } from './main-options.js';
 import type { Reporter } from './reporter.js';
 
@@ -154,6 +155,11 @@ export function defaultCatalogPath(repositoryId: string): string {
   return join(cacheDir(), repositoryId, 'catalog.db');
 }
 
+/** A shard's own catalog beside the host's default one (src/catalog/shard-catalogs.ts). */
+export function shardCatalogPath(repositoryId: string, shard: ShardCatalogName): string {
+  return join(dirname(defaultCatalogPath(repositoryId)), shardCatalogFile(shard));
+}
+
 /** Everything a command needs, opened once; `close` releases it. */
 export interface Opened {
   policy: Policy;
@@ -180,6 +186,14 @@ export interface OpenAllOptions {
    * (a shard's key range: SyncOptions.scopeTo); undefined leaves it as it is.
    */
   scopeBeforeSync?: (opened: { repo: Repository; catalog: Catalog; policy: Policy }) => Promise<readonly CatalogPrefix[] | undefined>;
+  /**
+   * A shard of N > 1 (docs/scale-out.md "A shard on a fresh host syncs only its key range"):
+   * unless a catalog was named (--catalog, $LAKEGUARD_CATALOG), it uses the host's default
+   * catalog only when that one holds the whole repository, else its own file beside it
+   * (`shard-<I>-of-<N>.db`), so that shards sharing a cache directory never narrow the host's
+   * catalog nor each other's.
+   */
+  shardCatalog?: ShardCatalogName;
   signal?: AbortSignal;
 }
 
@@ -262,11 +276,14 @@ export async function openAll(cmd: Command, how: OpenAllOptions): Promise<Opened
  */
 export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: string, how: OpenAllOptions, options: MainOptions = {}): Promise<Opened> {
   const reporter = how.reporter;
+  // A group named for a shard's catalog file is one of the policy's (a usage error before anything is opened).
+  if (how.shardCatalog?.group !== undefined) selectGroups(policy, how.shardCatalog.group);
   // The catalog opens while the repository's keys are derived (the password's scrypt takes ~0.25
   // s of a helper thread; the first open of a catalog ~0.1 s of this one). Its errors are told
   // after the repository's, as when it was opened after it.
   const early: { catalog?: Catalog; error?: unknown; done: boolean } = { done: false };
-  const catalogPath = (id: string): string => opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(id);
+  const named = opts.catalog ?? process.env.LAKEGUARD_CATALOG;
+  const catalogPath = (id: string): string => named ?? defaultCatalogPath(id);
   const openCatalog = (id: string): Catalog => Catalog.open(catalogPath(id), id);
   const onConfig = (id: string): void => {
     if (early.done) return;
@@ -288,7 +305,7 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
   });
   if (early.error !== undefined) throw early.error;
   early.done = true;
-  const catalog = early.catalog ?? openCatalog(repo.id);
+  const catalog = how.shardCatalog !== undefined && named === undefined ? openShardCatalog(repo.id, how.shardCatalog, early.catalog) : (early.catalog ?? openCatalog(repo.id));
   try {
     // Before anything is read or written (the sync too): a config swapped for `encryption: none` is refused here.
     await confirmRepositoryIdentity(repo, catalog, expectedEncryption(opts, policy));
@@ -307,6 +324,22 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
     repo.onRetention((name, until, versionId) => dates.record(name, until, versionId));
   }
   return { policy, repo, catalog, close: () => catalog.close() };
+}
+
+/**
+ * A shard's catalog when none was named: the host's default one if it holds the whole
+ * repository (as every command there uses it), else the shard's own file beside it; shard files
+ * no process wrote for a week are removed on the way (src/catalog/shard-catalogs.ts).
+ */
+function openShardCatalog(id: string, shard: ShardCatalogName, opened: Catalog | undefined): Catalog {
+  const hostPath = defaultCatalogPath(id);
+  // Opened only when it exists: a shard never creates the host's catalog.
+  const host = opened ?? (existsSync(hostPath) ? Catalog.open(hostPath, id) : undefined);
+  if (host !== undefined && holdsWholeRepository(host)) return host;
+  host?.close();
+  const own = shardCatalogPath(id, shard);
+  removeStaleShardCatalogs(dirname(own), own);
+  return Catalog.open(own, id);
 }
 
 async function bringUpToDate(

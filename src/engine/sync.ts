@@ -11,7 +11,6 @@ import type { Catalog } from '../catalog/catalog.js';
 import {
   addIncompleteRun,
   advanceSyncMarker,
-  aloneOnCatalogFile,
   CatalogInUseError,
   catalogHoldsNothing,
   discardRun,
@@ -441,15 +440,8 @@ function scopeToRange(catalog: Catalog, parts: readonly CatalogPrefix[], events:
   const before = catalogScope(catalog);
   const after = normalizeScope(parts);
   if (before === null) {
+    // A shard on the default path has its own file (commands/context.ts openShardCatalog): no other range shares it.
     if (!catalogHoldsNothing(catalog)) return false;
-    // Several processes on one catalog (shards or backups of other groups at once) need it whole.
-    if (!aloneOnCatalogFile(catalog)) {
-      events({
-        type: 'warning',
-        message: `another lakeguard process has catalog ${catalog.path} open: it is synced whole, not for this shard's key range alone (give each shard its own catalog to sync only its range)`,
-      });
-      return false;
-    }
   } else {
     if (!isRangeScope(before) || JSON.stringify(before) === JSON.stringify(after)) return false;
     events({ type: 'warning', message: `this catalog held another shard's key range (${describeScope(before)}): it is emptied and imported anew for ${describeScope(after)}` });
@@ -458,7 +450,7 @@ function scopeToRange(catalog: Catalog, parts: readonly CatalogPrefix[], events:
     } catch (err) {
       if (!(err instanceof CatalogInUseError)) throw err;
       throw new LakeguardError(`catalog ${catalog.path} holds another shard's key range and is in use by another lakeguard process: re-importing it for this shard's range would empty it under that process`, {
-        hint: 'give each shard on this host its own catalog (--catalog or LAKEGUARD_CATALOG), or make this one whole first (`lakeguard catalog sync --all`); or run this shard again once that process has finished',
+        hint: 'give each shard on this host its own catalog (set neither --catalog nor LAKEGUARD_CATALOG: each shard then has its own file), or make this one whole first (`lakeguard catalog sync --all`); or run this shard again once that process has finished',
       });
     }
     events({ type: 'phase', phase: 'sync', detail: `importing only this shard's key range: ${describeScope(after)}` });

@@ -1,11 +1,13 @@
 // Issue 20's "Done when" on a real scheduler: a one-node Slurm cluster of our own
 // (scripts/slurm.sh) runs the shards of one backup as an array job, `sbatch --array=0-3`, each
-// task a plain `lakeguard backup` with its own empty HOME. lakeguard takes the shard index
+// task a plain `lakeguard backup`. lakeguard takes the shard index
 // (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN), the count (SLURM_ARRAY_TASK_COUNT) and the
 // run-set name (slurm-<cluster>-<array job id>) from the environment Slurm gives the task, on
-// a real Parquet lake in a versioned bucket of the real S3 server. A fresh host then sees ONE
-// run, complete 4/4, and restores the whole bucket byte-identical.
-import { readFileSync } from 'node:fs';
+// a real Parquet lake in a versioned bucket of the real S3 server. The tasks share one HOME, as
+// a cluster's HOME over NFS is shared: each keeps its key range in its own catalog file beside
+// the HOME's catalog.db, which no shard makes or narrows. A fresh host then sees ONE run,
+// complete 4/4, and restores the whole bucket byte-identical.
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,12 +53,12 @@ describe('the shards of one backup as a Slurm array job', () => {
     const objects = lake.model.files.size;
     expect(objects).toBeGreaterThanOrEqual(100);
 
-    // The job script: a task of the array is a pod-like host with its own empty HOME. No shard
-    // flag and no run-set name: both come from Slurm's variables.
+    // The job script: every task of the array has the same HOME, empty at first (a cluster's
+    // shared HOME). No shard flag and no run-set name: both come from Slurm's variables.
     const homes = join(dir.path, 'homes');
     const script = [
       '#!/bin/sh',
-      `export HOME="${homes}/task-$SLURM_ARRAY_TASK_ID"`,
+      `export HOME="${homes}/shared"`,
       'mkdir -p "$HOME"',
       `exec "${process.execPath}" --expose-gc "${BIN}" --policy "${policy}" backup --json`,
     ].join('\n');
@@ -74,6 +76,10 @@ describe('the shards of one backup as a Slurm array job', () => {
     // Every object copied by exactly one task.
     const summaries = outputs.map((o) => o.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>).findLast((m) => m.message_type === 'summary')!);
     expect(summaries.reduce((n, s) => n + (s.counters.objectsNew as number), 0)).toBe(objects);
+    // One catalog file per task in the shared HOME, and no catalog.db: no shard made or narrowed the host's catalog.
+    const cache = join(homes, 'shared', '.cache', 'lakeguard');
+    const [repoDir] = readdirSync(cache);
+    expect(readdirSync(join(cache, repoDir!)).filter((n) => n.endsWith('.db')).sort()).toEqual([0, 1, 2, 3].map((i) => `shard-${i}-of-4.db`));
 
     // --- a fresh host sees ONE run: the run set named after the cluster and the array job -----
     const host = onHost(policy, emptyHome(dir.path, 'fresh'));

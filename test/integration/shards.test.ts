@@ -3,7 +3,7 @@
 // ranges in their manifests cover the key space exactly once, and record each change once.
 // The engine variables (JOB_COMPLETION_INDEX) drive a second run set. Bad settings exit 2.
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunManifest } from '../../src/engine/finalize.js';
@@ -79,8 +79,13 @@ describe('backup shards via the CLI', { timeout: 240_000 }, () => {
     expect(plan).toMatchObject({ version: 1, name: 'seed-1', shards: 3 });
     expect(plan.groups.lake!.run).toBe(summaries[0]!.shard.set);
 
-    // Each host's catalog was fresh: it holds only its shard's range (docs/scale-out.md "A shard on a fresh host syncs only its key range").
-    const scope = summaryOf(ok(await cli('host-0', ['catalog', 'info', '--json']))).scope as { bucket: string; prefix: string; after?: string; upTo?: string }[];
+    // Each host's catalog was fresh: the shard keeps only its range, in its own file beside the host's catalog.db, which
+    // stays whole (docs/scale-out.md "A shard on a fresh host syncs only its key range"); catalog info lists the file.
+    const info = summaryOf(ok(await cli('host-0', ['catalog', 'info', '--json'])));
+    expect(info.scope).toBeNull();
+    const files = (info.shardCatalogs as { path: string }[]).map((f) => f.path);
+    expect(files.map((f) => basename(f))).toEqual(['shard-0-of-3.db']);
+    const scope = summaryOf(ok(await cli('host-0', ['--catalog', files[0]!, 'catalog', 'info', '--json']))).scope as { bucket: string; prefix: string; after?: string; upTo?: string }[];
     expect(scope).toEqual([{ bucket: source, prefix: '', upTo: plan.groups.lake!.bounds[0]![1] }]);
 
     // Changes spread over the key space: deletions in the big partition and in small ones.
@@ -90,7 +95,7 @@ describe('backup shards via the CLI', { timeout: 240_000 }, () => {
     for (const k of added) await put(k, 'new');
     await put('events/dt=2026-11-10/part-1.json', 'changed');
 
-    // The same hosts (each catalog holds its seed range, re-imported for the new plan's range), the index from JOB_COMPLETION_INDEX.
+    // The same hosts (each shard file holds its seed range, re-imported for the new plan's range), the index from JOB_COMPLETION_INDEX.
     const k8s = (i: number) => ({ JOB_COMPLETION_INDEX: String(i), LAKEGUARD_SHARDS: '3', LAKEGUARD_RUN_SET: 'inc-1' });
     const inc = (await Promise.all([0, 1, 2].map((i) => cli(`host-${i}`, ['backup', '--json'], k8s(i))))).map((r) => summaryOf(ok(r)));
     const total = (field: string) => inc.reduce((n, s) => n + (s.counters[field] as number), 0);

@@ -1,0 +1,166 @@
+// Shards that share one cache directory (a HOME over NFS on a Slurm cluster, several array tasks
+// on one node, a CI runner; docs/scale-out.md "A shard on a fresh host syncs only its key range"):
+// a shard whose host has no whole catalog keeps its key range in its own file beside catalog.db,
+// `shard-<I>-of-<N>.db`, so two shards run one after the other on one cache directory each sync
+// only their range (counted: record blobs read, no index file), neither narrows catalog.db, a
+// re-run reuses its file, and plain commands keep using catalog.db. A host whose catalog.db holds
+// the whole repository keeps using it; a named catalog (--catalog) is scoped as before; shard
+// files nobody wrote for a week go. The CLI runs in this process (main() with a store that
+// counts GETs by directory): deterministic, no server.
+import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { catalogScope } from '../../src/catalog/scope.js';
+import { shardCatalogFile } from '../../src/catalog/shard-catalogs.js';
+import { catalogHoldsNothing } from '../../src/catalog/sync.js';
+import { main } from '../../src/cli.js';
+import { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import type { ObjectStore } from '../../src/storage/types.js';
+import { tempDir, writeTree } from '../helpers/fixtures.js';
+
+type Message = Record<string, any>;
+
+describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
+  const dir = tempDir('shard-catalog-file');
+  const policy = join(dir.path, 'lakeguard.yaml');
+  let reads: Record<string, number> = {};
+  let repoId = '';
+
+  /** The repository's store, counting GETs by top directory (packs: record blobs here; index). */
+  const counting = (store: ObjectStore): ObjectStore =>
+    new Proxy(store, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (typeof value !== 'function') return value;
+        if (prop !== 'get') return value.bind(target);
+        return (key: string, ...rest: unknown[]) => {
+          const top = key.split('/')[0]!;
+          reads[top] = (reads[top] ?? 0) + 1;
+          return (value as (...a: unknown[]) => unknown).apply(target, [key, ...rest]);
+        };
+      },
+    });
+
+  /** main() in this process with the cache directory `cache` (a host's HOME); stdout and stderr captured. */
+  const cli = async (cache: string, argv: string[]): Promise<{ code: number; out: Message[]; err: string }> => {
+    const saved = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr), cache: process.env.LAKEGUARD_CACHE_DIR };
+    let stdout = '';
+    let stderr = '';
+    process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+    process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+    process.env.LAKEGUARD_CACHE_DIR = join(dir.path, cache);
+    reads = {};
+    try {
+      const code = await main(['node', 'lakeguard', '--policy', policy, ...argv], { wrapStore: counting });
+      const out = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Message);
+      return { code, out, err: stderr };
+    } finally {
+      process.stdout.write = saved.out;
+      process.stderr.write = saved.err;
+      if (saved.cache === undefined) delete process.env.LAKEGUARD_CACHE_DIR;
+      else process.env.LAKEGUARD_CACHE_DIR = saved.cache;
+    }
+  };
+  const ok = (r: { code: number; out: Message[]; err: string }) => {
+    expect(r.code, r.err).toBe(0);
+    return r;
+  };
+  const summary = (r: { out: Message[] }): Message => r.out.findLast((m) => m.message_type === 'summary')!;
+  const shard = (cache: string, index: number, runSet: string, ...more: string[]) => cli(cache, ['backup', '--json', '--shards', '2', '--shard', String(index), '--run-set', runSet, ...more]);
+  const repoDir = (cache: string): string => join(dir.path, cache, repoId);
+  /** What a catalog file holds, read as it is (null: no such file). */
+  const holding = (path: string): { scope: unknown; empty: boolean } | null => {
+    if (!existsSync(path)) return null;
+    const c = Catalog.open(path, repoId);
+    try {
+      return { scope: catalogScope(c), empty: catalogHoldsNothing(c) };
+    } finally {
+      c.close();
+    }
+  };
+
+  beforeAll(async () => {
+    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+    const whole = ['--catalog', join(dir.path, 'whole.db')];
+    ok(await cli('admin', [...whole, 'init']));
+    // Eight runs on a whole-catalog host, each adding a day: eight record blobs, split 4 + 4 by two shards.
+    for (let d = 1; d <= 8; d++) {
+      const files: Record<string, string> = {};
+      for (let i = 0; i < 10; i++) files[`dt=0${d}/part-${i}.csv`] = `${d},${i},${'x'.repeat(i)}\n`;
+      writeTree(join(dir.path, 'lake'), files);
+      ok(await cli('admin', [...whole, 'backup', '--quiet']));
+    }
+    repoId = (await Repository.open(new FsStore({ root: join(dir.path, 'repo') }), { password: async () => '' })).id;
+    // A change on each side of the split.
+    writeTree(join(dir.path, 'lake'), { 'dt=01/part-3.csv': 'changed\n', 'dt=07/part-3.csv': 'changed\n' });
+  });
+  afterAll(() => dir.cleanup());
+
+  it('two shards one after the other: each its own file and range, catalog.db untouched, a re-run reuses its file', async () => {
+    // Shard 1 first, on a cache directory that holds nothing of the repository.
+    const one = ok(await shard('shared', 1, 'n'));
+    expect([reads.packs, reads.index ?? 0]).toEqual([4, 0]); // days 5 to 8 of 8 record blobs; no index file
+    expect(summary(one).counters).toMatchObject({ objectsChanged: 1, objectsSeen: 40 });
+    const file1 = join(repoDir('shared'), 'shard-1-of-2.db');
+    expect(holding(file1)).toMatchObject({ scope: [{ bucket: 'lake', prefix: '', after: 'dt=04/part-9.csv' }], empty: false });
+    expect(existsSync(join(repoDir('shared'), 'catalog.db'))).toBe(false);
+
+    // Shard 0 after it, on the same cache directory: its own file, its own range, no re-import of another's.
+    const zero = ok(await shard('shared', 0, 'n'));
+    expect([reads.packs, reads.index ?? 0]).toEqual([4, 0]); // days 1 to 4 (shard 1's record blob lies outside)
+    expect(zero.err).not.toMatch(/held another shard's key range/);
+    expect(summary(zero).counters).toMatchObject({ objectsChanged: 1, objectsSeen: 40 });
+    expect(holding(join(repoDir('shared'), 'shard-0-of-2.db'))).toMatchObject({ scope: [{ bucket: 'lake', prefix: '', upTo: 'dt=04/part-9.csv' }], empty: false });
+    expect(existsSync(join(repoDir('shared'), 'catalog.db'))).toBe(false);
+
+    // A re-run of shard 1 (an engine's retry) reuses its file: only the new manifest is read, no record blob, and it writes nothing.
+    const again = ok(await shard('shared', 1, 'n'));
+    expect(summary(again)).toMatchObject({ alreadyComplete: true, status: 'complete' });
+    expect([reads.packs ?? 0, reads.index ?? 0]).toEqual([0, 0]);
+    expect(holding(file1)!.scope).toEqual([{ bucket: 'lake', prefix: '', after: 'dt=04/part-9.csv' }]);
+
+    // A plain command on that host uses catalog.db, whole: the run set complete 2/2.
+    const runs = ok(await cli('shared', ['runs', '--json'])).out.filter((m) => m.message_type === 'run');
+    expect(runs.at(-1)).toMatchObject({ runSet: 'n', status: 'complete', shards: { of: 2, complete: 2 } });
+    expect(holding(join(repoDir('shared'), 'catalog.db'))).toEqual({ scope: null, empty: false });
+    // catalog info there names the shard files beside it.
+    const info = summary(ok(await cli('shared', ['catalog', 'info', '--json'])));
+    expect(info.scope).toBeNull();
+    expect((info.shardCatalogs as { path: string }[]).map((f) => f.path)).toEqual([join(repoDir('shared'), 'shard-0-of-2.db'), file1]);
+  });
+
+  it("a whole catalog.db is used, an empty one is left alone, a named catalog is scoped as before; week-old shard files go", async () => {
+    // A host whose catalog.db holds the whole repository: the shard uses it (no file of its own), and it stays whole.
+    ok(await cli('whole-host', ['catalog', 'sync']));
+    ok(await shard('whole-host', 0, 'w'));
+    expect(holding(join(repoDir('whole-host'), 'catalog.db'))).toEqual({ scope: null, empty: false });
+    expect(readdirSync(repoDir('whole-host')).filter((n) => n.startsWith('shard-'))).toEqual([]);
+
+    // A named catalog: scoped to the range, as before; nothing made in the cache directory.
+    const named = join(dir.path, 'named.db');
+    ok(await shard('named-host', 1, 'w', '--catalog', named));
+    expect(holding(named)!.scope).toEqual([{ bucket: 'lake', prefix: '', after: expect.any(String) }]);
+    expect(existsSync(join(dir.path, 'named-host'))).toBe(false);
+
+    // A host whose catalog.db holds nothing yet (`catalog info` made it): left whole and empty; the
+    // shard's own file is made, and the shard files no process wrote for a week are removed.
+    ok(await cli('stale-host', ['catalog', 'info', '--json']));
+    const d = repoDir('stale-host');
+    const old = Date.now() / 1000 - 8 * 24 * 3600;
+    for (const [name, when] of [['shard-5-of-8.db', old], ['shard-5-of-8.db-wal', old], ['shard-1-of-8.db', Date.now() / 1000 - 24 * 3600], ['notes.db', old]] as const) {
+      writeFileSync(join(d, name), '');
+      utimesSync(join(d, name), when, when);
+    }
+    ok(await shard('stale-host', 1, 'w'));
+    expect(holding(join(d, 'catalog.db'))).toEqual({ scope: null, empty: true });
+    expect(holding(join(d, 'shard-1-of-2.db'))!.scope).toEqual([{ bucket: 'lake', prefix: '', after: expect.any(String) }]);
+    expect(readdirSync(d).filter((n) => !n.startsWith('catalog.db')).sort()).toEqual(['notes.db', 'shard-1-of-2.db', 'shard-1-of-8.db']);
+  });
+
+  it('names a file per index, count and selected group, never outside the cache directory', () => {
+    expect([shardCatalogFile({ index: 1, of: 2 }), shardCatalogFile({ index: 0, of: 64, group: 'lake.raw-1' })]).toEqual(['shard-1-of-2.db', 'shard-0-of-64.lake.raw-1.db']);
+    expect(() => shardCatalogFile({ index: 0, of: 2, group: '../x' })).toThrow();
+  });
+});
