@@ -131,7 +131,7 @@ export function readPassword(opts: GlobalOptions, policy: Policy, { forInit = fa
   const env = r.passwordEnv ?? 'LAKEGUARD_PASSWORD';
   const value = process.env[env];
   if (value === undefined || value === '') {
-    throw new LakeguardError(`no password: ${env} is not set`, {
+    throw new LakeguardError(`no password: ${env} is ${value === undefined ? 'not set' : 'empty'}`, {
       exitCode: ExitCode.wrongPassword,
       hint: `set ${env}, or use --password-file, LAKEGUARD_PASSWORD_FILE or LAKEGUARD_PASSWORD_COMMAND`,
     });

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RepositoryMissingError, StorageError } from '../../src/errors.js';
 import { runCli, runCliKilledBeforeWrite, summaryOf, type CliResult } from '../helpers/cli.js';
 import { tempDir, writeTree } from '../helpers/fixtures.js';
 
@@ -68,6 +69,13 @@ groups:
     expect(lines).toHaveLength(2);
   });
 
+  it("a repository whose S3 bucket does not exist is named as such, with where to look", () => {
+    const err = new RepositoryMissingError('s3://no-such-bucket/lake/', { cause: new StorageError('NoSuchBucket', 'GET s3://no-such-bucket/lake/config: NoSuchBucket') });
+    expect(err.exitCode).toBe(10);
+    expect(err.message).toBe('no lakeguard repository at s3://no-such-bucket/lake/: its bucket does not exist');
+    expect(err.hint).toMatch(/repository\.url \(and endpoint, region\).*create the bucket/);
+  });
+
   it('an invalid policy exits 2 naming file, line and field', async () => {
     const bad = join(dir.path, 'bad.yaml');
     writeFileSync(bad, 'version: 1\nrepository:\n  url: file://./repo\ngroups:\n  - name: x\n    sources:\n      - bucket: Not_A_Bucket\n        prefixs: [a/]\n');
@@ -93,6 +101,9 @@ groups:
     const missing = await cli(['--policy', policy, 'runs'], { LAKEGUARD_PASSWORD: undefined });
     expect(missing.code).toBe(12);
     expect(missing.stderr).toMatch(/no password: LAKEGUARD_PASSWORD is not set/);
+    const empty = await cli(['--policy', policy, 'runs'], { LAKEGUARD_PASSWORD: '' });
+    expect(empty.code).toBe(12);
+    expect(empty.stderr).toMatch(/no password: LAKEGUARD_PASSWORD is empty\n/);
   });
 
   it('reads the password from --password-file and LAKEGUARD_PASSWORD_COMMAND', async () => {
