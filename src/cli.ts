@@ -281,8 +281,9 @@ Environment:
   LAKEGUARD_POLICY, LAKEGUARD_REPOSITORY, LAKEGUARD_PASSWORD, LAKEGUARD_PASSWORD_FILE,
   LAKEGUARD_PASSWORD_COMMAND, LAKEGUARD_CATALOG, LAKEGUARD_CACHE_DIR, LAKEGUARD_TIMEOUT (as
   --timeout), LAKEGUARD_OFFLINE=1 (as --offline), LAKEGUARD_THREADS (backup: threads that
-  chunk, hash, compress and encrypt: a number, or auto for one per core; default 1, the main thread); AWS credentials come from the standard AWS
-  chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
+  chunk, hash, compress and encrypt: a number, or auto for one per core; default 1, the main
+  thread); AWS credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID/
+  AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
 
 Every command that reads the catalog first syncs it with the repository (what other hosts
 backed up, forgot or pruned since; usually four LIST requests). --offline skips that and warns
