@@ -10,6 +10,7 @@ import { confirmRepositoryIdentity, type ExpectedEncryption } from '../engine/id
 import { syncCatalog } from '../engine/sync.js';
 import { LakeguardError, StorageError, UsageError, ExitCode } from '../errors.js';
 import { defaultPolicyForRepository, loadPolicy, normalizeRepositoryUrl } from '../policy/load.js';
+import { endpointProblem } from '../policy/values.js';
 import { INLINE_POLICY_FILE, type Group, type Policy } from '../policy/types.js';
 import { REPOSITORY_ID_RE } from '../repository/config.js';
 import { Repository } from '../repository/repository.js';
@@ -63,6 +64,8 @@ export function resolvePolicy(opts: GlobalOptions): Policy {
     });
   }
   if (repoUrl === undefined && opts.endpoint === undefined) return policy;
+  const problem = opts.endpoint === undefined ? undefined : endpointProblem(opts.endpoint);
+  if (problem !== undefined) throw new UsageError(`--endpoint: ${problem}`, { hint: 'give the S3 server of the repository, e.g. --endpoint https://s3.example.com' });
   // Command-line overrides win over the file; the policy object is frozen, so copy.
   return {
     ...policy,

@@ -76,6 +76,12 @@ groups:
     expect(err.hint).toMatch(/repository\.url \(and endpoint, region\).*create the bucket/);
   });
 
+  it('an --endpoint that is no http(s) URL is bad usage, checked as the policy checks endpoint:', async () => {
+    const r = await cli(['--policy', policy, '--endpoint', 'not-a-url', 'runs']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('lakeguard: --endpoint: expected an http:// or https:// URL such as http://127.0.0.1:7480, got "not-a-url"\n  hint: give the S3 server of the repository, e.g. --endpoint https://s3.example.com\n');
+  });
+
   it('an invalid policy exits 2 naming file, line and field', async () => {
     const bad = join(dir.path, 'bad.yaml');
     writeFileSync(bad, 'version: 1\nrepository:\n  url: file://./repo\ngroups:\n  - name: x\n    sources:\n      - bucket: Not_A_Bucket\n        prefixs: [a/]\n');
