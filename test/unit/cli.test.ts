@@ -133,6 +133,14 @@ groups:
     expect(summaryOf(json)).toMatchObject({ status: 'complete', counters: { objectsUnchanged: 3, packsWritten: 0 } });
   });
 
+  it('a --to-endpoint that is no http(s) URL is bad usage for restore and drill, never damage', async () => {
+    for (const command of ['restore', 'drill']) {
+      const r = await cli(['--policy', policy, command, '--to', 's3://restore-bucket/p/', '--to-endpoint', 'not-a-url']);
+      expect(r.stderr, command).toMatch(/^lakeguard: --to-endpoint: expected an http:\/\/ or https:\/\/ URL such as http:\/\/127\.0\.0\.1:7480, got "not-a-url"\n  hint: .*\n$/);
+      expect(r.code, command).toBe(2);
+    }
+  });
+
   it('errors in --json mode are one exit_error line on stderr', async () => {
     const r = await cli(['--policy', policy, 'restore', '--to-dir', join(dir.path, 'x'), '--json', '--run', 'nope']);
     expect(r.code).toBe(2);
