@@ -120,7 +120,8 @@ export function readPassword(opts: GlobalOptions, policy: Policy, { forInit = fa
     try {
       password = execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).replace(/\r?\n$/, '');
     } catch {
-      throw new UsageError(`the password command (${what}) failed`, { hint: 'run it by hand to see why' });
+      // No password: exit 12 as for a missing one, so cron tells a secret problem from bad usage.
+      throw new LakeguardError(`the password command (${what}) failed: no password`, { exitCode: ExitCode.wrongPassword, hint: 'run it by hand to see why' });
     }
     return nonEmpty(password, `the output of the password command (${what})`);
   };
@@ -147,7 +148,10 @@ export function readPasswordFile(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    throw new UsageError(`cannot read the password file ${path} (${what}): ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new LakeguardError(`cannot read the password file ${path} (${what}): ${(err as NodeJS.ErrnoException).code ?? err}`, {
+      exitCode: ExitCode.wrongPassword,
+      hint: 'check the path and that this user can read it (the file holds the password alone)',
+    });
   }
 }
 

@@ -110,6 +110,12 @@ groups:
     const empty = await cli(['--policy', policy, 'runs'], { LAKEGUARD_PASSWORD: '' });
     expect(empty.code).toBe(12);
     expect(empty.stderr).toMatch(/no password: LAKEGUARD_PASSWORD is empty\n/);
+    const noFile = await cli(['--policy', policy, '--password-file', join(dir.path, 'no-such-file'), 'runs']);
+    expect(noFile.stderr).toMatch(/^lakeguard: cannot read the password file .*no-such-file \(--password-file\): ENOENT\n  hint: /);
+    expect(noFile.code).toBe(12);
+    const failing = await cli(['--policy', policy, 'runs'], { LAKEGUARD_PASSWORD: undefined, LAKEGUARD_PASSWORD_COMMAND: 'exit 3' });
+    expect(failing.stderr).toMatch(/^lakeguard: the password command \(LAKEGUARD_PASSWORD_COMMAND\) failed: no password\n/);
+    expect(failing.code).toBe(12);
   });
 
   it('reads the password from --password-file and LAKEGUARD_PASSWORD_COMMAND', async () => {
