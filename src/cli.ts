@@ -314,7 +314,7 @@ export function buildProgram(modules: readonly CommandModule[], argv: readonly s
     .option('--password-file <path>', 'read the repository password from this file')
     .option('--timeout <seconds>', 'fail an S3 request that gets no answer for this long (default 60, or $LAKEGUARD_TIMEOUT)')
     .addOption(new Option('--json', 'line-delimited JSON messages (status, summary, error) instead of text').conflicts('quiet'))
-    .option('-q, --quiet', 'print nothing but errors (for cron)')
+    .option('-q, --quiet', 'print nothing but errors and what a query asks for (for cron)')
     .option('--metrics-file <path>', 'after the command, write its metrics to this Prometheus node-exporter textfile (atomically; docs/monitoring.md)')
     .option('--offline', 'answer from the local catalog without syncing it with the repository first (may be stale; also LAKEGUARD_OFFLINE=1)')
     .addHelpText('after', PROGRAM_HELP)
