@@ -33,6 +33,7 @@ const write = (key, body) => {
   writeFileSync(path, body);
 };
 let files = 0;
+let temporary = 0;
 for (const table of ['orders', 'clicks', 'invoices']) {
   for (let day = 1; day <= 10; day++) {
     const dt = `2026-11-${String(day).padStart(2, '0')}`;
@@ -47,6 +48,7 @@ for (const table of ['orders', 'clicks', 'invoices']) {
     write(`${table}/dt=${dt}/_SUCCESS`, '');
     write(`${table}/dt=${dt}/_temporary/attempt_0/part-0.crc`, 'excluded by the policy\n');
     files += 2;
+    temporary++;
   }
 }
 const noise = Buffer.alloc(256 * 1024);
@@ -105,8 +107,14 @@ const hashTree = (dir, skip = () => false) => {
 const excluded = (key) => key.includes('/_temporary');
 const same = (a, b) => a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
 
-console.log(`sample lake: ${files} files in ${lake}`);
+/** One line saying what the next step shows, for a first-time reader. */
+const say = (text) => process.stdout.write(`\n# ${text}`);
+
+console.log(`sample lake: ${files} files in ${lake} (${temporary} of them under _temporary/, which the policy excludes)`);
+console.log(`policy: ${policyPath}; repository: ${join(out, 'repository')} (encrypted, password in LAKEGUARD_PASSWORD)`);
+say('create the repository');
 cli(['init']);
+say('first backup: every object is new');
 cli(['backup']);
 const firstState = hashTree(lake, excluded);
 
@@ -114,7 +122,9 @@ const firstState = hashTree(lake, excluded);
 write('orders/dt=2026-11-01/part-00000.json', '{"corrected":true}\n');
 write('orders/dt=2026-11-11/part-00000.json', '{"new":"day"}\n');
 rmSync(join(lake, 'clicks/dt=2026-11-05/part-00003.json'));
+say('changed the lake: overwrote orders/dt=2026-11-01/part-00000.json, added orders/dt=2026-11-11/part-00000.json,\n# deleted clicks/dt=2026-11-05/part-00003.json; the second backup reads and stores only what changed');
 cli(['backup']);
+say('both runs, each a point in time to restore');
 cli(['runs']);
 
 // `runs --json` prints one message per line: a `run` message per run, then a `summary`.
@@ -123,13 +133,16 @@ const runs = spawnSync(lakeguard[0], [...lakeguard.slice(1), '--policy', policyP
   .filter((line) => line.trim() !== '')
   .map((line) => JSON.parse(line))
   .filter((m) => m.message_type === 'run');
+say('restore the latest state, then the state the first run recorded');
 cli(['restore', '--to-dir', join(out, 'restore-latest')]);
 cli(['restore', '--run', runs[0].id, '--to-dir', join(out, 'restore-first')]);
+say('check the repository, reading and authenticating every byte');
 cli(['verify', '--read-data']);
 
 const latestOk = same(hashTree(join(out, 'restore-latest')), hashTree(lake, excluded));
 const firstOk = same(hashTree(join(out, 'restore-first')), firstState);
-console.log(`\nlatest run restored byte-identical to the lake now: ${latestOk ? 'yes' : 'NO'}`);
+say('compare the restores with the lake, file by file (sha256)\n');
+console.log(`latest run restored byte-identical to the lake now: ${latestOk ? 'yes' : 'NO'}`);
 console.log(`first run restored byte-identical to the lake as it was: ${firstOk ? 'yes' : 'NO'}`);
 console.log(`everything is in ${out}`);
 process.exit(latestOk && firstOk ? 0 : 1);

@@ -281,8 +281,9 @@ Environment:
   LAKEGUARD_POLICY, LAKEGUARD_REPOSITORY, LAKEGUARD_PASSWORD, LAKEGUARD_PASSWORD_FILE,
   LAKEGUARD_PASSWORD_COMMAND, LAKEGUARD_CATALOG, LAKEGUARD_CACHE_DIR, LAKEGUARD_TIMEOUT (as
   --timeout), LAKEGUARD_OFFLINE=1 (as --offline), LAKEGUARD_THREADS (backup: threads that
-  chunk, hash, compress and encrypt: a number, or auto for one per core; default 1, the main thread); AWS credentials come from the standard AWS
-  chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
+  chunk, hash, compress and encrypt: a number, or auto for one per core; default 1, the main
+  thread); AWS credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID/
+  AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
 
 Every command that reads the catalog first syncs it with the repository (what other hosts
 backed up, forgot or pruned since; usually four LIST requests). --offline skips that and warns
@@ -313,7 +314,7 @@ export function buildProgram(modules: readonly CommandModule[], argv: readonly s
     .option('--password-file <path>', 'read the repository password from this file')
     .option('--timeout <seconds>', 'fail an S3 request that gets no answer for this long (default 60, or $LAKEGUARD_TIMEOUT)')
     .addOption(new Option('--json', 'line-delimited JSON messages (status, summary, error) instead of text').conflicts('quiet'))
-    .option('-q, --quiet', 'print nothing but errors (for cron)')
+    .option('-q, --quiet', 'print nothing but errors and what a query asks for (for cron)')
     .option('--metrics-file <path>', 'after the command, write its metrics to this Prometheus node-exporter textfile (atomically; docs/monitoring.md)')
     .option('--offline', 'answer from the local catalog without syncing it with the repository first (may be stale; also LAKEGUARD_OFFLINE=1)')
     .addHelpText('after', PROGRAM_HELP)

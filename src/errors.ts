@@ -50,10 +50,15 @@ export class RepositoryMissingError extends LakeguardError {
       });
       return;
     }
-    super(`no lakeguard repository at ${location}`, {
+    // A missing S3 bucket is said as such: `lakeguard init` alone would not help there (a
+    // file:// repository's missing directory is what init creates).
+    const noBucket = location.startsWith('s3://') && rest.cause instanceof StorageError && rest.cause.code === 'NoSuchBucket';
+    super(`no lakeguard repository at ${location}${noBucket ? ': its bucket does not exist' : ''}`, {
       ...rest,
       exitCode: ExitCode.repositoryMissing,
-      hint: 'check repository.url in the policy, or create one with `lakeguard init`',
+      hint: noBucket
+        ? 'check repository.url (and endpoint, region) in the policy, or create the bucket and then the repository with `lakeguard init`'
+        : 'check repository.url in the policy, or create one with `lakeguard init`',
     });
   }
 }

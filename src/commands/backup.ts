@@ -158,7 +158,11 @@ function describe(s: BackupSummary): string {
       : `  data      ${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesStored)} stored in ${c.packsWritten} packs (${c.blobsNew} new blobs, ${c.blobsDeduplicated} deduplicated)`,
     `  requests  ${r.list} LIST, ${r.get} GET, ${r.head} HEAD, ${r.put} PUT, ${r.delete} DELETE in ${formatDuration(c.durationMs)}`,
   ];
-  if (s.status === 'partial') lines.push(`  ${c.objectsFailed} objects could not be read; see the failures above${s.dryRun ? '' : ` (recorded with run ${s.runId})`}`);
+  if (s.status === 'partial') {
+    // objectsFailed counts listings that failed too (a prefix, or a whole missing bucket).
+    const what = c.objectsFailed === 1 ? 'object or prefix' : 'objects or prefixes';
+    lines.push(`  ${c.objectsFailed} ${what} could not be read (the failed: lines above${s.dryRun ? '' : `, recorded with the run: \`lakeguard runs show ${s.runId} --failures\``}); the next backup tries them again`);
+  }
   return lines.join('\n');
 }
 

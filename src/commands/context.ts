@@ -10,6 +10,7 @@ import { confirmRepositoryIdentity, type ExpectedEncryption } from '../engine/id
 import { syncCatalog } from '../engine/sync.js';
 import { LakeguardError, StorageError, UsageError, ExitCode } from '../errors.js';
 import { defaultPolicyForRepository, loadPolicy, normalizeRepositoryUrl } from '../policy/load.js';
+import { endpointProblem } from '../policy/values.js';
 import { INLINE_POLICY_FILE, type Group, type Policy } from '../policy/types.js';
 import { REPOSITORY_ID_RE } from '../repository/config.js';
 import { Repository } from '../repository/repository.js';
@@ -64,6 +65,8 @@ export function resolvePolicy(opts: GlobalOptions): Policy {
     });
   }
   if (repoUrl === undefined && opts.endpoint === undefined) return policy;
+  const problem = opts.endpoint === undefined ? undefined : endpointProblem(opts.endpoint);
+  if (problem !== undefined) throw new UsageError(`--endpoint: ${problem}`, { hint: 'give the S3 server of the repository, e.g. --endpoint https://s3.example.com' });
   // Command-line overrides win over the file; the policy object is frozen, so copy.
   return {
     ...policy,
@@ -118,7 +121,8 @@ export function readPassword(opts: GlobalOptions, policy: Policy, { forInit = fa
     try {
       password = execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).replace(/\r?\n$/, '');
     } catch {
-      throw new UsageError(`the password command (${what}) failed`, { hint: 'run it by hand to see why' });
+      // No password: exit 12 as for a missing one, so cron tells a secret problem from bad usage.
+      throw new LakeguardError(`the password command (${what}) failed: no password`, { exitCode: ExitCode.wrongPassword, hint: 'run it by hand to see why' });
     }
     return nonEmpty(password, `the output of the password command (${what})`);
   };
@@ -132,7 +136,7 @@ export function readPassword(opts: GlobalOptions, policy: Policy, { forInit = fa
   const env = r.passwordEnv ?? 'LAKEGUARD_PASSWORD';
   const value = process.env[env];
   if (value === undefined || value === '') {
-    throw new LakeguardError(`no password: ${env} is not set`, {
+    throw new LakeguardError(`no password: ${env} is ${value === undefined ? 'not set' : 'empty'}`, {
       exitCode: ExitCode.wrongPassword,
       hint: `set ${env}, or use --password-file, LAKEGUARD_PASSWORD_FILE or LAKEGUARD_PASSWORD_COMMAND`,
     });
@@ -145,7 +149,10 @@ export function readPasswordFile(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    throw new UsageError(`cannot read the password file ${path} (${what}): ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new LakeguardError(`cannot read the password file ${path} (${what}): ${(err as NodeJS.ErrnoException).code ?? err}`, {
+      exitCode: ExitCode.wrongPassword,
+      hint: 'check the path and that this user can read it (the file holds the password alone)',
+    });
   }
 }
 

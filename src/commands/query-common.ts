@@ -17,10 +17,16 @@ export function parseObjectUrl(text: string, what: string): { bucket: string; ke
   const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/s.exec(text);
   if (m === null) {
     throw new UsageError(`${what} ${JSON.stringify(text)}: expected s3://bucket/key`, {
-      hint: 'for a local path source use its directory name as the bucket: s3://<dir name>/<key>',
+      hint: suggestion(text) ?? 'for a local path source use its directory name as the bucket: s3://<dir name>/<key>',
     });
   }
   return { bucket: m[1]!, key: m[2] ?? '' };
+}
+
+/** `bucket/key` or `s3:/bucket/key` as the URL it was meant to be, for the hint (or null). */
+function suggestion(text: string): string | null {
+  const rest = /^s3:\/*/i.test(text) ? text.replace(/^s3:\/*/i, '') : /^[/.]|^[a-z][a-z0-9+.-]*:/i.test(text) ? '' : text;
+  return rest === '' ? null : `did you mean \`s3://${rest}\`? (a local path source goes by its directory name: s3://<dir name>/<key>)`;
 }
 
 /** Refuses a bucket the catalog never saw, naming the ones it has. */

@@ -13,6 +13,7 @@ import { runSet, runSetCut } from '../catalog/run-sets.js';
 import { isRunSet, runsAndRunSets } from './runs-sets.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Policy } from '../policy/types.js';
+import { endpointProblem } from '../policy/values.js';
 import { FsStore } from '../storage/fs-store.js';
 import { ROLE_ARN, type CredentialsSpec } from '../storage/credentials.js';
 import { openStore } from '../storage/open.js';
@@ -274,6 +275,8 @@ export function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
     // file (and its directory) makes a restore of 200,000 files take many minutes.
     return new FsStore({ root, fsync: false, userFiles: true });
   }
+  const problem = flags.toEndpoint === undefined ? undefined : endpointProblem(flags.toEndpoint);
+  if (problem !== undefined) throw new UsageError(`--to-endpoint: ${problem}`, { hint: 'give the S3 server of the --to bucket, e.g. --to-endpoint https://s3.example.com' });
   const endpoint = flags.toEndpoint ?? policy.s3.endpoint ?? policy.repository.endpoint;
   const region = policy.s3.region ?? policy.repository.region;
   // Two parts per large object in flight: restore's memory budget counts on it (engine/restore.ts).

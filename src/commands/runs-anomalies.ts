@@ -182,7 +182,7 @@ function findingsText(catalog: Catalog, run: RunRow): string {
 export function registerAck(runs: Command): void {
   runs
     .command('ack')
-    .description('acknowledge a suspect run: record in the repository that a person looked at it (it is no longer marked, and counts as clean)')
+    .description('acknowledge a suspect run: record in the repository that a person looked at it (it is no longer marked and counts as clean; with --incident, as real damage dealt with)')
     .argument('<id>', 'run id, unique id prefix or run number; a run set id acknowledges its suspect shard attempts')
     .option('--note <text>', 'why (kept with the acknowledgement, shown by `runs show`)')
     .option('--incident', 'the run recorded real damage, now dealt with: unmark it, but never take its state as last-clean or its changes as normal')

@@ -30,7 +30,7 @@ FINISHED is when a run ended, to the millisecond: pasted into \`restore --at\` (
 state by run: \`--at <id>\` or \`restore --run <id>\`. A suspect run (anomalies found, not yet
 acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\` says why,
 \`runs ack <id>\` records that you looked. --json prints one "run" message per run (with
-"suspect" and "acknowledged"), then a "summary".
+"suspect" and "acknowledged"), one "drill" message per restore drill, then a "summary".
 
 A sharded backup (\`backup --shards N\`) is one row per group: its run set, with the status
 complete, partial, failed (every attempt failed or was interrupted) or running and "(shards

@@ -12,7 +12,7 @@ export function applyTimeoutOption(cmd: Command): void {
   if (value === undefined || value === '') return;
   const seconds = /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
   if (!(seconds > 0) || seconds > 3600) {
-    throw new UsageError(`${where} ${JSON.stringify(value)}: expected a number of seconds between 0 and 3600`, { hint: 'e.g. --timeout 120' });
+    throw new UsageError(`${where} ${JSON.stringify(value)}: expected a number of seconds above 0, at most 3600`, { hint: 'e.g. --timeout 120' });
   }
   setRequestTimeout(Math.round(seconds * 1000));
 }

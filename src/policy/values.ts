@@ -50,22 +50,31 @@ export function checkLocalPath(c: Checker, f: Field, ctx: { baseDir: string }, w
   return path.resolve(ctx.baseDir, raw);
 }
 
-export function checkEndpoint(c: Checker, f: Field): string | undefined {
-  const expected = 'an http:// or https:// URL such as http://127.0.0.1:7480';
-  if (isScalar(f.node) && typeof f.node.value === 'string' && hasUserInfo(f.node.value)) {
-    c.report(f, `must not contain credentials; ${CREDENTIAL_CHAIN}`);
-    return undefined;
-  }
-  const raw = c.string(f, expected);
-  if (raw === undefined) return undefined;
+const ENDPOINT_EXPECTED = 'an http:// or https:// URL such as http://127.0.0.1:7480';
+
+/** What is wrong with an S3 endpoint URL (the policy's `endpoint:` or `--endpoint`), or undefined. */
+export function endpointProblem(raw: string): string | undefined {
+  if (hasUserInfo(raw)) return `must not contain credentials; ${CREDENTIAL_CHAIN}`;
   let url: URL | undefined;
   try {
     url = new URL(raw);
   } catch {
     url = undefined;
   }
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
-    c.report(f, `expected ${expected}, got ${JSON.stringify(raw)}`);
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') return `expected ${ENDPOINT_EXPECTED}, got ${JSON.stringify(raw)}`;
+  return undefined;
+}
+
+export function checkEndpoint(c: Checker, f: Field): string | undefined {
+  if (isScalar(f.node) && typeof f.node.value === 'string' && hasUserInfo(f.node.value)) {
+    c.report(f, `must not contain credentials; ${CREDENTIAL_CHAIN}`);
+    return undefined;
+  }
+  const raw = c.string(f, ENDPOINT_EXPECTED);
+  if (raw === undefined) return undefined;
+  const problem = endpointProblem(raw);
+  if (problem !== undefined) {
+    c.report(f, problem);
     return undefined;
   }
   return raw;

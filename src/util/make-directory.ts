@@ -2,20 +2,24 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 /**
- * mkdirSync(path, { recursive: true }), but failing with the real cause. Node's recursive mkdir
- * reports ENOENT ("no such file or directory") when a missing level cannot be created on a
- * read-only file system, where the cause is EROFS: so after an ENOENT the missing levels are
- * created one at a time, from the nearest one that exists, and the first failure is thrown.
+ * mkdir -p, failing with the real cause, one level at a time from the nearest one that exists.
+ * Not Node's mkdirSync(path, { recursive: true }): it reports ENOENT where the cause is EROFS
+ * (a missing level on a read-only file system), and under a directory that refuses new entries
+ * with ENOENT (/proc, sysfs: `--catalog /proc/x/catalog.db`) Node 20 retries forever, a
+ * process spinning at full CPU. Here the first level that cannot be created throws.
  */
 export function makeDirectory(path: string, mode?: number): void {
   const opts = mode === undefined ? {} : { mode };
-  try {
-    mkdirSync(path, { recursive: true, ...opts });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    const missing: string[] = [];
-    for (let dir = resolve(path); !existsSync(dir) && dirname(dir) !== dir; dir = dirname(dir)) missing.unshift(dir);
-    if (missing.length === 0) throw err;
-    for (const dir of missing) mkdirSync(dir, opts);
+  const missing: string[] = [];
+  for (let dir = resolve(path); !existsSync(dir) && dirname(dir) !== dir; dir = dirname(dir)) missing.unshift(dir);
+  // It exists: a directory is done, anything else fails (EEXIST) as mkdir -p does.
+  if (missing.length === 0) mkdirSync(path, { recursive: true, ...opts });
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir, opts);
+    } catch (err) {
+      // Created meanwhile by another process: fine, as with mkdir -p.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !existsSync(dir)) throw err;
+    }
   }
 }

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { LakeguardError } from '../../src/errors.js';
@@ -55,6 +55,21 @@ describe('a catalog directory that cannot be created', () => {
     expect(caught).toBeInstanceOf(LakeguardError);
     expect((caught as LakeguardError).message).toBe(`cannot open catalog ${path}: ENOTDIR: not a directory, mkdir '${join(file, 'repo-id')}'`);
     expect((caught as LakeguardError).hint).toMatch(/LAKEGUARD_CACHE_DIR or --catalog/);
+  });
+
+  // Node 20's mkdirSync(recursive) retries forever under a directory that answers ENOENT to a
+  // new entry (/proc): the command spun at full CPU and, with its signal handlers, ignored SIGTERM.
+  it.skipIf(!existsSync('/proc/self'))('under /proc: the one-line error, not a process that never ends', () => {
+    const repo = join(dir.path, 'repository-proc');
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/lakeguard'), '--repo', `file://${repo}`, '--catalog', '/proc/lakeguard-test/catalog.db', 'init'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: dir.path, LAKEGUARD_PASSWORD: 'pw' },
+      timeout: 60_000,
+      killSignal: 'SIGKILL',
+    });
+    expect(r.signal).toBeNull();
+    expect(r.stderr).toMatch(/^lakeguard: cannot open catalog \/proc\/lakeguard-test\/catalog\.db: ENOENT: no such file or directory, mkdir '\/proc\/lakeguard-test'\n  hint: .*--catalog.*\n$/);
+    expect(r.status).toBe(1);
   });
 
   it.skipIf(!canMount)('names a read-only file system as such (Node says ENOENT), in one line', () => {

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RepositoryMissingError, StorageError } from '../../src/errors.js';
 import { runCli, runCliKilledBeforeWrite, summaryOf, type CliResult } from '../helpers/cli.js';
 import { tempDir, writeTree } from '../helpers/fixtures.js';
 
@@ -68,6 +69,19 @@ groups:
     expect(lines).toHaveLength(2);
   });
 
+  it("a repository whose S3 bucket does not exist is named as such, with where to look", () => {
+    const err = new RepositoryMissingError('s3://no-such-bucket/lake/', { cause: new StorageError('NoSuchBucket', 'GET s3://no-such-bucket/lake/config: NoSuchBucket') });
+    expect(err.exitCode).toBe(10);
+    expect(err.message).toBe('no lakeguard repository at s3://no-such-bucket/lake/: its bucket does not exist');
+    expect(err.hint).toMatch(/repository\.url \(and endpoint, region\).*create the bucket/);
+  });
+
+  it('an --endpoint that is no http(s) URL is bad usage, checked as the policy checks endpoint:', async () => {
+    const r = await cli(['--policy', policy, '--endpoint', 'not-a-url', 'runs']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('lakeguard: --endpoint: expected an http:// or https:// URL such as http://127.0.0.1:7480, got "not-a-url"\n  hint: give the S3 server of the repository, e.g. --endpoint https://s3.example.com\n');
+  });
+
   it('an invalid policy exits 2 naming file, line and field', async () => {
     const bad = join(dir.path, 'bad.yaml');
     writeFileSync(bad, 'version: 1\nrepository:\n  url: file://./repo\ngroups:\n  - name: x\n    sources:\n      - bucket: Not_A_Bucket\n        prefixs: [a/]\n');
@@ -93,6 +107,15 @@ groups:
     const missing = await cli(['--policy', policy, 'runs'], { LAKEGUARD_PASSWORD: undefined });
     expect(missing.code).toBe(12);
     expect(missing.stderr).toMatch(/no password: LAKEGUARD_PASSWORD is not set/);
+    const empty = await cli(['--policy', policy, 'runs'], { LAKEGUARD_PASSWORD: '' });
+    expect(empty.code).toBe(12);
+    expect(empty.stderr).toMatch(/no password: LAKEGUARD_PASSWORD is empty\n/);
+    const noFile = await cli(['--policy', policy, '--password-file', join(dir.path, 'no-such-file'), 'runs']);
+    expect(noFile.stderr).toMatch(/^lakeguard: cannot read the password file .*no-such-file \(--password-file\): ENOENT\n  hint: /);
+    expect(noFile.code).toBe(12);
+    const failing = await cli(['--policy', policy, 'runs'], { LAKEGUARD_PASSWORD: undefined, LAKEGUARD_PASSWORD_COMMAND: 'exit 3' });
+    expect(failing.stderr).toMatch(/^lakeguard: the password command \(LAKEGUARD_PASSWORD_COMMAND\) failed: no password\n/);
+    expect(failing.code).toBe(12);
   });
 
   it('reads the password from --password-file and LAKEGUARD_PASSWORD_COMMAND', async () => {
@@ -114,6 +137,14 @@ groups:
     expect(json.code).toBe(0);
     expect(json.stdout.trim().split('\n').every((l) => JSON.parse(l).message_type !== undefined)).toBe(true);
     expect(summaryOf(json)).toMatchObject({ status: 'complete', counters: { objectsUnchanged: 3, packsWritten: 0 } });
+  });
+
+  it('a --to-endpoint that is no http(s) URL is bad usage for restore and drill, never damage', async () => {
+    for (const command of ['restore', 'drill']) {
+      const r = await cli(['--policy', policy, command, '--to', 's3://restore-bucket/p/', '--to-endpoint', 'not-a-url']);
+      expect(r.stderr, command).toMatch(/^lakeguard: --to-endpoint: expected an http:\/\/ or https:\/\/ URL such as http:\/\/127\.0\.0\.1:7480, got "not-a-url"\n  hint: .*\n$/);
+      expect(r.code, command).toBe(2);
+    }
   });
 
   it('errors in --json mode are one exit_error line on stderr', async () => {

@@ -1,6 +1,7 @@
 // Every command's "Exit status" list in its --help comes from the one exit-code table in
 // src/cli.ts: the help names exactly the codes the table gives that command, and the program's
 // help names every code there is.
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram, commandModules, commandOf, EXIT_CODE_TABLE, exitCodesOf, VALUE_OPTIONS } from '../../src/cli.js';
@@ -94,5 +95,29 @@ describe('a command loads only its own module', () => {
     expect((await commandModules(['node', 'lakeguard', '--json', 'backup'])).length).toBe(1);
     expect(buildProgram(await commandModules(['node', 'lakeguard', 'backup'])).commands.map((c) => c.name())).toEqual(['backup']);
     expect(buildProgram(await commandModules(['node', 'lakeguard', 'help', 'backup'])).commands.map((c) => c.name())).toContain('serve');
+  });
+});
+
+describe('the exit codes and options the user manual names', () => {
+  const doc = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+
+  it("the README's exit code table has every code, once, in order", () => {
+    const readme = doc('README.md');
+    const table = readme.slice(readme.indexOf('### Exit codes'), readme.indexOf('What to do about each'));
+    const codes = [...table.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
+    expect(codes).toEqual(Object.values(ExitCode));
+  });
+
+  it('docs/troubleshooting.md says what to do about every code but 0', () => {
+    const page = doc('docs/troubleshooting.md');
+    const byCode = page.slice(page.indexOf('## By exit code'), page.indexOf('\n## ', page.indexOf('## By exit code') + 1));
+    const codes = [...byCode.matchAll(/^- \*\*(\d+),/gm)].map((m) => Number(m[1]));
+    expect(codes).toEqual(Object.values(ExitCode).filter((code) => code !== ExitCode.ok));
+  });
+
+  it('the README names every program option', () => {
+    const readme = doc('README.md');
+    const options = buildProgram(modules).options.map((o) => o.long!).filter((long) => long !== '--version' && long !== '--help');
+    expect(options.filter((long) => !readme.includes(`\`${long}`))).toEqual([]);
   });
 });
