@@ -61,12 +61,15 @@ describe('shards on range catalogs back up what one process would', { timeout: 6
   let plain: { repo: Repository; policy: Policy; catalog: Catalog };
   let hosts = 0;
   let shardHosts: Catalog[] = [];
+  let shardSuspect: boolean[] = [];
+  let plainSuspect = false;
 
   /** A run set of bounds.length + 1 shards, each on a fresh host's range catalog; returns the counters summed. */
   const shardedRun = async (bounds: BucketKey[], name: string, fullVersions = false) => {
     const set = newRunId(new Date());
     const sum = { objectsNew: 0, objectsChanged: 0, objectsDeleted: 0 };
     shardHosts = [];
+    shardSuspect = [];
     for (let index = 0; index <= bounds.length; index++) {
       const shard: RunShard = { set, name, index, of: bounds.length + 1, range: shardRange(bounds, index) };
       const c = open(`host-${hosts++}`, sharded.repo);
@@ -74,12 +77,14 @@ describe('shards on range catalogs back up what one process would', { timeout: 6
       await syncCatalog({ repo: sharded.repo, catalog: c, scopeTo: shardScope([group], new Map([[group.name, shard]])) });
       const s = await backupGroup({ repo: sharded.repo, catalog: c, policy: sharded.policy, group, sources: sources(), shard, fullVersions });
       expect(s.status).toBe('complete');
+      shardSuspect.push(s.anomalies?.suspect ?? false);
       for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += s.counters[k];
     }
     return sum;
   };
   const plainRun = async (fullVersions = false) => {
     const s = await backupGroup({ repo: plain.repo, catalog: plain.catalog, policy: plain.policy, group, sources: sources(), fullVersions });
+    plainSuspect = s.anomalies?.suspect ?? false;
     return { objectsNew: s.counters.objectsNew, objectsChanged: s.counters.objectsChanged, objectsDeleted: s.counters.objectsDeleted };
   };
   const both = async (bounds: BucketKey[], name: string, fullVersions = false) => {
@@ -194,5 +199,27 @@ describe('shards on range catalogs back up what one process would', { timeout: 6
       expect((await read(target, key)).equals(big)).toBe(true);
     }
     expect((await verify({ repo: sharded.repo, catalog: whole, readData: 1, concurrency: 2 })).damage).toEqual([]);
+  });
+
+  it('anomalies: a mass deletion inside a shard range makes it suspect; one of a partition the boundary cuts', async () => {
+    const part = (d: number, i: number) => `m/d=${d}/f${String(i).padStart(2, '0')}.bin`;
+    for (let i = 0; i < 30; i++) await a.put(part(1, i), Buffer.from(`one ${i}`));
+    for (let i = 0; i < 60; i++) await a.put(part(2, i), Buffer.from(`two ${i}`));
+    await both([['lake-a', part(1, 14)]], 'n1');
+    expect([shardSuspect, plainSuspect]).toEqual([[false, false], false]);
+    // A tenth of d=2 deleted (shard 1's range): suspect on its range catalog, as on a whole one.
+    for (let i = 0; i < 6; i++) await a.delete(part(2, i));
+    await both([['lake-a', part(1, 14)]], 'n2');
+    expect([shardSuspect, plainSuspect]).toEqual([[false, true], true]);
+    // One key of d=1 deleted (1 of 30; 1 of shard 1's 15): not suspect, as for one process.
+    await a.delete(part(1, 20));
+    await both([['lake-a', part(1, 14)]], 'n3');
+    expect([shardSuspect, plainSuspect]).toEqual([[false, false], false]);
+    // d=1 deleted whole (29 keys), the boundary cutting it 15/14: each shard's part is below
+    // min_partition_objects (20), so each judges its deletions as a share of the whole partition.
+    for (let i = 0; i < 30; i++) await a.delete(part(1, i));
+    await both([['lake-a', part(1, 14)]], 'n4');
+    expect(plainSuspect).toBe(true);
+    expect(shardSuspect).toEqual([true, true]);
   });
 });
