@@ -17,7 +17,9 @@ import { shardRange, type BucketKey, type RunShard } from '../../src/engine/shar
 import type { OpenedSource } from '../../src/engine/sources.js';
 import { syncCatalog } from '../../src/engine/sync.js';
 import type { Group, Policy } from '../../src/policy/types.js';
-import type { Repository } from '../../src/repository/repository.js';
+import { Repository } from '../../src/repository/repository.js';
+import { StoreDecorator } from '../../src/storage/store-decorator.js';
+import type { PutOptions, PutResult } from '../../src/storage/types.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
@@ -30,6 +32,15 @@ const group: Group = {
   ],
   retention: { keepLast: 10 },
 };
+
+/** The repository as a process killed after its first index file sees it: later index files and the manifest never land. */
+class KilledAfterFirstCheckpoint extends StoreDecorator {
+  private indexes = 0;
+  override put(key: string, body: Parameters<StoreDecorator['put']>[1], opts?: PutOptions): Promise<PutResult> {
+    if (key.startsWith('runs/') || (key.startsWith('index/') && ++this.indexes > 1)) return Promise.reject(new Error('killed'));
+    return this.inner.put(key, body, opts);
+  }
+}
 
 /** Every version each catalog holds, in (bucket, key, version) order, without catalog-local numbers. */
 function versionsOf(c: Catalog): string[] {
@@ -60,6 +71,7 @@ describe('shards on range catalogs back up what one process would', { timeout: 6
   let sharded: { repo: Repository; policy: Policy };
   let plain: { repo: Repository; policy: Policy; catalog: Catalog };
   let hosts = 0;
+  let storeS: FsStore;
   let shardHosts: Catalog[] = [];
   let shardSuspect: boolean[] = [];
   let plainSuspect = false;
@@ -100,7 +112,8 @@ describe('shards on range catalogs back up what one process would', { timeout: 6
 
   beforeEach(async () => {
     dir = tempDir('shard-range-probe');
-    const repoS = await initRepo(new FsStore({ root: join(dir.path, 'repo-s'), fsync: false }), { password: null });
+    storeS = new FsStore({ root: join(dir.path, 'repo-s'), fsync: false });
+    const repoS = await initRepo(storeS, { password: null, packSize: 4096 });
     const repoP = await initRepo(new FsStore({ root: join(dir.path, 'repo-p'), fsync: false }), { password: null });
     sharded = { repo: repoS, policy: testPolicy(repoS.location, [group], { concurrency: { list: 2, transfer: 2 } }) };
     plain = { repo: repoP, policy: testPolicy(repoP.location, [group], { concurrency: { list: 2, transfer: 2 } }), catalog: undefined as unknown as Catalog };
@@ -221,5 +234,42 @@ describe('shards on range catalogs back up what one process would', { timeout: 6
     await both([['lake-a', part(1, 14)]], 'n4');
     expect(plainSuspect).toBe(true);
     expect(shardSuspect).toEqual([true, true]);
+  });
+
+  it('a shard killed on its range catalog, re-run on the same file, then a prune: one complete run set, nothing lost', async () => {
+    for (let i = 0; i < 40; i++) await a.put(`r/${String(i).padStart(3, '0')}.bin`, Buffer.from(`${i}:`.padEnd(1500, String(i % 10))));
+    await v.put('q/k05', Buffer.from('v5.new'));
+    const bounds: BucketKey[] = [['lake-a', 'p/k05']];
+    const set = newRunId(new Date());
+    const shardOf = (index: number): RunShard => ({ set, name: 'n1', index, of: 2, range: shardRange(bounds, index) });
+    const scopeOf = (index: number) => shardScope([group], new Map([[group.name, shardOf(index)]]));
+    // Shard 1's first attempt dies after its first index file (SIGKILL: no manifest, its process gone).
+    const file = open('shard-1-of-2', sharded.repo);
+    await syncCatalog({ repo: sharded.repo, catalog: file, scopeTo: scopeOf(1) });
+    const killedRepo = await Repository.open(new KilledAfterFirstCheckpoint(storeS), { password: async () => 'unused (no encryption)' });
+    await expect(backupGroup({ repo: killedRepo, catalog: file, policy: sharded.policy, group, sources: sources(), shard: shardOf(1) })).rejects.toThrow('killed');
+    sqlite(file).prepare("UPDATE runs SET status = 'running', finished = NULL WHERE seq IN (SELECT run FROM unrecorded_runs)").run();
+    sqlite(file).prepare('DELETE FROM unrecorded_runs').run();
+    sqlite(file).prepare("UPDATE runs SET pid = 2147483646 WHERE status = 'running'").run();
+    // The engine retries it on the same shard file; shard 0 runs on a fresh host.
+    for (const [index, catalog] of [
+      [1, file],
+      [0, open('shard-0-of-2', sharded.repo)],
+    ] as const) {
+      await syncCatalog({ repo: sharded.repo, catalog, scopeTo: scopeOf(index) });
+      expect((await backupGroup({ repo: sharded.repo, catalog, policy: sharded.policy, group, sources: sources(), shard: shardOf(index) })).status).toBe('complete');
+    }
+    await plainRun();
+    const whole = open('whole', sharded.repo);
+    expect((await syncCatalog({ repo: sharded.repo, catalog: whole })).damage).toEqual([]);
+    expect(runSetsOf(whole).find((r) => r.name === 'n1')?.status).toBe('complete');
+    expect(versionsOf(whole)).toEqual(versionsOf(plain.catalog));
+    const pruned = await prune({ repo: sharded.repo, catalog: whole, maxUnused: 0 });
+    expect([pruned.missing, pruned.damaged]).toEqual([[], []]);
+    expect((await verify({ repo: sharded.repo, catalog: whole, readData: 1, concurrency: 2 })).damage).toEqual([]);
+    expect((await syncCatalog({ repo: sharded.repo, catalog: file })).damage).toEqual([]);
+    const target = new MemStore({ name: 'restored' });
+    const r = await restore({ repo: sharded.repo, catalog: file, scopes: [{ bucket: 'lake-a', prefix: 'r/' }], cut: { time: Date.now() }, target, bucketDirs: false, concurrency: 2 });
+    expect([r.failures, r.restored]).toEqual([[], 40]);
   });
 });
