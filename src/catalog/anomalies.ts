@@ -134,7 +134,16 @@ export function partitionStatsOfRun(catalog: Catalog, runSeq: number): Partition
 export class CatalogAnomalyHistory implements AnomalyHistory {
   private readonly select;
 
+  private readonly objects;
+
   constructor(private readonly catalog: Catalog) {
+    this.objects = sqlite(catalog).prepare(
+      `SELECT ps.run AS run, rs.set_run AS setRun, rs.shard_index AS shard, ps.before + ps.added - ps.deleted AS live
+       FROM partition_stats ps JOIN runs r ON r.seq = ps.run LEFT JOIN run_shards rs ON rs.run = ps.run
+       WHERE ps.bucket = @bucketId AND ps.partition = @partition AND r.status IN ('complete', 'partial', 'interrupted') AND NOT ${notCleanSuspectSql('r')}
+         AND rs.set_run IS NOT @exceptSet
+       ORDER BY ps.run DESC LIMIT @rows`,
+    );
     this.select = sqlite(catalog).prepare(
       `SELECT @bucket AS bucketName, ps.* FROM partition_stats ps JOIN runs r ON r.seq = ps.run
        WHERE ps.bucket = @bucketId AND ps.partition = @partition AND r.status IN ('complete', 'partial', 'interrupted') AND NOT ${notCleanSuspectSql('r')}
@@ -146,6 +155,26 @@ export class CatalogAnomalyHistory implements AnomalyHistory {
     const bucketId = this.catalog.findBucketId(bucket);
     if (bucketId === undefined || limit <= 0) return [];
     return (this.select.all({ bucket, bucketId, partition, limit }) as StatsRow[]).map(toStats);
+  }
+
+  partitionObjects(bucket: string, partition: string, limit: number, exceptSet?: string): number | undefined {
+    const bucketId = this.catalog.findBucketId(bucket);
+    if (bucketId === undefined || limit <= 0) return undefined;
+    const rows = this.objects.all({ bucketId, partition, exceptSet: exceptSet ?? null, rows: limit * 64 }) as { run: number; setRun: string | null; shard: number | null; live: number }[];
+    // Each run, or run set (each shard index's part from its newest attempt), in the last `limit` that changed the partition.
+    const units = new Map<string, Map<number, number>>();
+    for (const r of rows) {
+      const unit = r.setRun === null ? `run ${r.run}` : `set ${r.setRun}`;
+      let parts = units.get(unit);
+      if (parts === undefined) {
+        if (units.size === limit) break;
+        units.set(unit, (parts = new Map()));
+      }
+      if (!parts.has(r.shard ?? 0)) parts.set(r.shard ?? 0, r.live);
+    }
+    if (units.size === 0) return undefined;
+    // The largest: a unit's shards that did not change the partition recorded no part of it.
+    return Math.max(...[...units.values()].map((parts) => [...parts.values()].reduce((a, b) => a + b, 0)));
   }
 }
 

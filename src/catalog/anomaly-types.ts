@@ -84,6 +84,12 @@ export interface RunAnomalies {
  */
 export interface AnomalyHistory {
   partitionHistory(bucket: string, partition: string, limit: number): PartitionStats[];
+  /**
+   * A partition's live keys as its last `limit` clean runs that changed it recorded them (a run
+   * set: the sum of its shards' parts), the largest; the run set `exceptSet` (the judged run's
+   * own) left out; undefined when none did.
+   */
+  partitionObjects?(bucket: string, partition: string, limit: number, exceptSet?: string): number | undefined;
 }
 
 export const noHistory: AnomalyHistory = { partitionHistory: () => [] };

@@ -20,6 +20,7 @@ import { hasRansomwareExtension, isExtensionSwap, ransomNoteMatcher } from './an
 import { judgePartition } from './anomaly-rules.js';
 import { ContentSniffer, formatOf, isIncompressible, needsPreviousRatio, type ContentSample } from './anomaly-sniff.js';
 import type { Change } from './scan.js';
+import { keyRangeWithin, type RunShard } from './shards.js';
 
 /** Deleted keys remembered per partition for extension swaps; a swap of a key deleted past this many goes unseen. */
 export const MAX_DELETED_KEYS = 10_000;
@@ -71,8 +72,8 @@ export class AnomalyDetector {
    * A detector for a run of `group` over `sources`, or null when detection is off for every
    * prefix (`enabled: false`): then the run reads nothing extra.
    */
-  static create(catalog: Catalog, policy: Policy, group: Group, sources: readonly WatchedSource[], runSeq: number, keyDriven = false): AnomalyDetector | null {
-    const detector = new AnomalyDetector(catalog, runSeq, keyDriven);
+  static create(catalog: Catalog, policy: Policy, group: Group, sources: readonly WatchedSource[], runSeq: number, keyDriven = false, shard?: RunShard): AnomalyDetector | null {
+    const detector = new AnomalyDetector(catalog, runSeq, keyDriven, shard);
     for (const source of sources) {
       const scopes: Scope[] = [];
       for (const prefix of source.prefixes) {
@@ -96,6 +97,8 @@ export class AnomalyDetector {
      * records there), not the keys the run happened to see.
      */
     private readonly keyDriven: boolean,
+    /** A shard's run: it sees only the part of a partition its key range holds. */
+    private readonly shard?: RunShard,
   ) {}
 
   /**
@@ -258,10 +261,19 @@ export class AnomalyDetector {
       // make every new user's first backup exit 4. Its signals and statistics are still recorded.
       if (!this.catalogued.has(stats.bucket)) continue;
       const past = settings.historyRuns === 0 ? [] : history.partitionHistory(stats.bucket, stats.partition, settings.historyRuns).slice(0, settings.historyRuns);
-      const finding = judgePartition({ stats, settings, validBytesAdded }, past);
+      // A partition the shard's range cuts: its part is judged as the whole partition would be (min_partition_objects).
+      const partitionObjects = this.cuts(stats.bucket, stats.partition) ? history.partitionObjects?.(stats.bucket, stats.partition, settings.historyRuns, this.shard!.set) : undefined;
+      const finding = judgePartition({ stats, settings, validBytesAdded, ...(partitionObjects === undefined ? {} : { partitionObjects }) }, past);
       if (finding !== undefined) findings.push(finding);
     }
     return { suspect: findings.length > 0, findings, partitions, flaggedObjects: this.flaggedObjects };
+  }
+
+  /** Whether the run's shard range holds only some keys of `partition` (a bound falls inside it). */
+  private cuts(bucket: string, partition: string): boolean {
+    if (this.shard === undefined) return false;
+    const within = keyRangeWithin(this.shard.range, bucket, partition);
+    return within !== null && (within.after !== undefined || within.upTo !== undefined);
   }
 }
 

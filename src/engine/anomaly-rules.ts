@@ -19,6 +19,12 @@ export interface PartitionEvidence {
   settings: AnomalySettings;
   /** Bytes of new keys without any signal: what a compaction writes in place of what it deletes. */
   validBytesAdded: number;
+  /**
+   * A shard whose key range cuts the partition sees only its part: the partition's live keys as
+   * its history last recorded them (every shard's part). A part below `min_partition_objects` is
+   * then judged by its changes' share of the whole partition.
+   */
+  partitionObjects?: number;
 }
 
 interface ShareRule {
@@ -34,6 +40,8 @@ interface ShareRule {
   excused?: (e: PartitionEvidence) => boolean;
   /** Also needs this many objects (broken formats, incompressible). */
   minCount?: (s: AnomalySettings) => number;
+  /** The share is of the partition's live keys before the run (a shard's part of a cut partition stands for it). */
+  ofLiveKeys?: true;
 }
 
 const newOrChanged = (p: PartitionStats) => p.added + p.changed;
@@ -46,6 +54,7 @@ function isCompaction(bytesDeleted: number, bytesAdded: number): boolean {
 const SHARE_RULES: readonly ShareRule[] = [
   {
     rule: 'overwritten',
+    ofLiveKeys: true,
     threshold: (s) => s.overwritten,
     // Rewrites whose new data was verified (a known format's signature, compressing as before) are left out.
     of: (p) => ({ part: p.changed - (p.changedVerified ?? 0), whole: p.before }),
@@ -53,6 +62,7 @@ const SHARE_RULES: readonly ShareRule[] = [
   },
   {
     rule: 'deleted',
+    ofLiveKeys: true,
     threshold: (s) => s.deleted,
     of: (p) => ({ part: p.deleted, whole: p.before }),
     words: (n, of) => `deleted ${n} of ${of} keys`,
@@ -61,12 +71,14 @@ const SHARE_RULES: readonly ShareRule[] = [
   },
   {
     rule: 'added',
+    ofLiveKeys: true,
     threshold: (s) => s.added,
     of: (p) => ({ part: p.added, whole: p.before }),
     words: (n, of) => `added ${n} keys to ${of}`,
   },
   {
     rule: 'identical-rewrites',
+    ofLiveKeys: true,
     threshold: (s) => s.identicalRewrites,
     of: (p) => ({ part: p.signals.identical ?? 0, whole: p.before }),
     words: (n, of) => `rewrote ${n} of ${of} keys with identical content`,
@@ -102,11 +114,18 @@ function judgeShare(rule: ShareRule, e: PartitionEvidence, history: readonly Par
   const { settings } = e;
   const threshold = rule.threshold(settings);
   if (threshold === null) return undefined;
-  const { part, whole } = rule.of(e.stats);
+  const { part } = rule.of(e.stats);
+  let { whole } = rule.of(e.stats);
   if (part <= 0) return undefined;
   const minCount = rule.minCount?.(settings);
   if (minCount !== undefined && part < minCount) return undefined;
   if (rule.excused?.(e) === true) return undefined;
+  // A shard's part of a cut partition too small to judge: its changes as a share of the whole
+  // partition are (a part of what one process would have judged, so no finding it would not make
+  // while the partition is as large as its history says).
+  if (rule.ofLiveKeys === true && whole > 0 && whole < settings.minPartitionObjects && (e.partitionObjects ?? 0) >= settings.minPartitionObjects) {
+    whole = Math.max(whole, e.partitionObjects!);
+  }
   const words = rule.words(part, whole);
   if (whole < settings.minPartitionObjects) {
     // Too few objects for a share to mean anything: a rule with a minimum count fires on the count alone.

@@ -65,7 +65,7 @@ export class Archiver {
     // Without an encoder (a dry run reads nothing; tests), blobs are encoded in this thread.
     const enc = encoder ?? blobEncoder(opts.repo, 1);
     this.reader = packer === null ? null : new ObjectReader(new BlobSaver(opts.repo, opts.catalog, packer, counters, enc), opts.repo.chunker, counters, opts.signal);
-    this.detector = packer === null || runSeq === null ? null : AnomalyDetector.create(opts.catalog, opts.policy, opts.group, sources, runSeq, opts.keys !== undefined);
+    this.detector = packer === null || runSeq === null ? null : AnomalyDetector.create(opts.catalog, opts.policy, opts.group, sources, runSeq, opts.keys !== undefined, opts.shard);
   }
 
   /**
