@@ -16,7 +16,7 @@
  * written (to the repository, a live bucket or a restore target).
  */
 import type { Catalog } from '../catalog/catalog.js';
-import { WHOLE_SYNC_COMMAND, catalogScope, holdsOnly, scopeCovers } from '../catalog/scope.js';
+import { WHOLE_SYNC_COMMAND, catalogScope, holdsOnly, scopeCovers, scopeHoldsKey } from '../catalog/scope.js';
 import { UsageError } from '../errors.js';
 import { printable } from '../util/printable.js';
 
@@ -27,13 +27,19 @@ import { printable } from '../util/printable.js';
 export interface KeySelection {
   bucket: string | null;
   prefix: string;
+  /** `prefix` is one exact key (`--key`, `versions KEY`): held when that key is, even at a shard range's upper end. */
+  exact?: boolean;
 }
 
 /** The first selection that reaches outside the catalog's scope; null when all are inside (or the catalog is whole). */
 export function uncoveredSelection(catalog: Catalog, selections: Iterable<KeySelection>): KeySelection | null {
   const scope = catalogScope(catalog);
   if (scope === null) return null;
-  for (const s of selections) if (s.bucket === null || !scopeCovers(scope, s.bucket, s.prefix)) return s;
+  for (const s of selections) {
+    if (s.bucket === null) return s;
+    // A key checked as a prefix would reach past a shard range's upper end (keys starting with it).
+    if (!(s.exact === true ? scopeHoldsKey(scope, s.bucket, s.prefix) : scopeCovers(scope, s.bucket, s.prefix))) return s;
+  }
   return null;
 }
 

@@ -105,7 +105,7 @@ export async function drillFromFlags(
   const restoreFlags: RestoreFlags = { ...flags, lock: true };
   const { cut, label, group } = pickCut(ctx, restoreFlags, run.events);
   const scopes = scopesFor(ctx, restoreFlags, group, 'drill');
-  requireInScope(ctx.catalog, 'drill', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
+  requireInScope(ctx.catalog, 'drill', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '', exact: s.key !== undefined })));
   const instant = 'time' in cut ? cut.time : Date.now();
   return runDrill({
     repo: ctx.repo,

@@ -92,7 +92,7 @@ export function register(program: Command): void {
           const { cut, label, group } = pickCut(ctx, flags, reporter.event);
           const scopes = scopesFor(ctx, flags, group);
           // Before the lock and the target: a refused restore writes nothing anywhere.
-          requireInScope(ctx.catalog, 'restore', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '' })));
+          requireInScope(ctx.catalog, 'restore', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '', exact: s.key !== undefined })));
           if (flags.bucket !== undefined) requireBucket(new CatalogQueries(ctx.catalog), flags.bucket);
           if (flags.versionId === undefined) warnSuspectState(ctx, cut, scopes, reporter.event);
           // Shared: prune (exclusive) must not delete packs this restore reads.

@@ -29,7 +29,7 @@ a pack of the repository ("missing" means it cannot be restored). Reads only the
         const max = limitOption(opts.limit) ?? Infinity;
         const ctx = await openAll(cmd, { reporter });
         try {
-          requireInScope(ctx.catalog, 'versions', [{ bucket, prefix: key }]);
+          requireInScope(ctx.catalog, 'versions', [{ bucket, prefix: key, exact: true }]);
           const q = new CatalogQueries(ctx.catalog);
           requireBucket(q, bucket);
           const printer = new ListPrinter<VersionInfo>(

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
 import { runSetCut, runSetsOf } from '../../src/catalog/run-sets.js';
-import { catalogScope, isRangeScope, scopeCoversPart, scopeHoldsKey, scopeOverlapsRange, type CatalogPrefix } from '../../src/catalog/scope.js';
+import { catalogScope, isRangeScope, setCatalogScope, scopeCoversPart, scopeHoldsKey, scopeOverlapsRange, type CatalogPrefix } from '../../src/catalog/scope.js';
 import { requireInScope } from '../../src/commands/catalog-scope-guard.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { prune } from '../../src/engine/prune.js';
@@ -193,6 +193,13 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
       /backup needs every version of its shard range; this catalog holds only s3:\/\/lake\/ \(keys after ".*"\) \(scoped\)/,
     );
     // Key selections: inside the range answered, outside or overlapping refused.
+    // One exact key (`restore --key`, `versions`) is checked as a key, not as a prefix: shard 0's
+    // range ends at the boundary key itself, which it holds, though keys starting with it are not in range.
+    const zero = host('zero');
+    setCatalogScope(zero, [{ bucket: 'lake', prefix: '', upTo: bound[1] }]);
+    expect(() => requireInScope(zero, 'restore', [{ bucket: 'lake', prefix: bound[1], exact: true }])).not.toThrow();
+    expect(() => requireInScope(zero, 'restore', [{ bucket: 'lake', prefix: bound[1] }])).toThrow(/reaches outside the catalog's scope/);
+    expect(() => requireInScope(b, 'versions', [{ bucket: 'lake', prefix: bound[1], exact: true }])).toThrow(/reaches outside the catalog's scope/);
     expect(() => requireInScope(b, 'restore', [{ bucket: 'lake', prefix: day(6) }])).not.toThrow();
     expect(() => requireInScope(b, 'restore', [{ bucket: 'lake', prefix: day(1) }])).toThrow(/reaches outside the catalog's scope/);
     expect(() => requireInScope(b, 'ls', [{ bucket: 'lake', prefix: '' }])).toThrow(UsageError);
