@@ -1,6 +1,6 @@
 // Long listings wait for their reader (rule: stream, never hold a whole listing). The pages of
-// `find`, `ls`, `diff --details`, `runs show --versions` and `runs show --anomalies` come from
-// synchronous catalog reads: written to a pipe without waiting for 'drain', the whole listing
+// `find`, `ls`, `diff --details`, `runs show --versions`, `runs show --anomalies` and the plan of
+// `restore --dry-run` come from synchronous catalog reads: written to a pipe without waiting for 'drain', the whole listing
 // queues in the process (measured: `find '**' --json | cat` at 250,000 keys 424 MiB, 114 MiB
 // into a file). Here the CLI runs in this process with a reader that takes what was written
 // only once per turn of the event loop, as a pipe does, and signals 'drain': the output may run
@@ -141,5 +141,13 @@ describe('long listings wait for their reader', { timeout: 60_000 }, () => {
     const csv = await readSlowly([...args, 'runs', 'show', runs[1]!, '--anomalies', '--csv']);
     streamed(csv);
     expect(csv.stdout.trimEnd().split('\n')).toHaveLength(KEYS + 1);
+  });
+
+  it('restore --dry-run --json (one line per key, from the engine)', async () => {
+    const r = await readSlowly([...args, '--json', 'restore', '--dry-run', '--bucket', 'lake', '--to-dir', join(dir.path, 'restored')]);
+    streamed(r);
+    const actions = lines(r, 'restore_action');
+    expect(actions.every((a) => a.action === 'write')).toBe(true);
+    expect(actions.map((a) => a.key as string).sort()).toEqual(keys);
   });
 });
