@@ -1,5 +1,4 @@
 /** Pieces shared by the query commands (versions, find, ls, diff, calendar, runs show). */
-import { once } from 'node:events';
 import type { Catalog, StateCut } from '../catalog/catalog.js';
 import { parseAt } from '../catalog/instant.js';
 import { catalogGroups } from '../catalog/cost-usage.js';
@@ -148,9 +147,22 @@ export class ListPrinter<T> {
 /**
  * Resolves once `out` has passed on what was written to it (at once for a file or a terminal,
  * which Node writes synchronously): a long listing waits here between pages for its reader.
+ * Also when the reader goes away ('close', 'error': `| head`), so that a command that carries
+ * on without its output (restore --dry-run) is not left waiting for a 'drain' that never comes.
  */
-export async function drained(out: NodeJS.WritableStream & { writableNeedDrain?: boolean } = process.stdout): Promise<void> {
-  if (out.writableNeedDrain === true) await once(out, 'drain');
+export function drained(out: NodeJS.WritableStream & { writableNeedDrain?: boolean } = process.stdout): Promise<void> {
+  if (out.writableNeedDrain !== true) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.off('drain', done);
+      out.off('close', done);
+      out.off('error', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('close', done);
+    out.on('error', done);
+  });
 }
 
 let watchingStdout = false;

@@ -5,8 +5,10 @@
 // into a file). Here the CLI runs in this process with a reader that takes what was written
 // only once per turn of the event loop, as a pipe does, and signals 'drain': the output may run
 // at most about a page (1,000 entries) ahead of it, and must still be the whole listing in order.
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { main } from '../../src/cli.js';
@@ -16,6 +18,8 @@ import type { Group } from '../../src/policy/types.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
+
+const BIN = fileURLToPath(new URL('../../bin/lakeguard', import.meta.url));
 
 /** Keys in the lake: four pages of every listing below. */
 const KEYS = 4000;
@@ -149,5 +153,19 @@ describe('long listings wait for their reader', { timeout: 60_000 }, () => {
     const actions = lines(r, 'restore_action');
     expect(actions.every((a) => a.action === 'write')).toBe(true);
     expect(actions.map((a) => a.key as string).sort()).toEqual(keys);
+  });
+
+  it('restore --dry-run whose reader goes away still finishes (docs/output.md): no wait for a drain that never comes', async () => {
+    const child = spawn(process.execPath, ['--expose-gc', BIN, ...args, '--json', 'restore', '--dry-run', '--bucket', 'lake', '--to-dir', join(dir.path, 'restored')], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    // As `| head -c 1`: the first bytes read, then the pipe closed while the plan is still being printed.
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    expect(stderr).not.toContain('exit_error');
   });
 });
