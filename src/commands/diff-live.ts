@@ -44,8 +44,8 @@ export async function liveDiff(ctx: Opened, q: CatalogQueries, reporter: Reporte
   const printer = flags.details ? diffPrinter(reporter) : null;
   // Rows go out a page at a time, so the first page sets the table's column widths.
   let page: DiffEntry[] = [];
-  const flush = () => {
-    if (printer !== null && page.length > 0) printer.add(page, max);
+  const flush = async (): Promise<void> => {
+    if (printer !== null && page.length > 0) await printer.add(page, max);
     page = [];
   };
   for (const source of sources) {
@@ -64,11 +64,11 @@ export async function liveDiff(ctx: Opened, q: CatalogQueries, reporter: Reporte
         if (e.change === 'changed') summary.changed.bytesBefore += e.before!.size;
         if (c.multipartEtag) multipartEtags++;
         if (printer !== null && printer.count + page.length < max) page.push(e);
-        if (page.length >= PAGE) flush();
+        if (page.length >= PAGE) await flush();
       }
     }
   }
-  flush();
+  await flush();
   const { rewritten: _, ...counts } = summary;
   const differing = summary.added.objects + summary.changed.objects + summary.deleted.objects;
   const lines = [

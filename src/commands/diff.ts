@@ -76,7 +76,7 @@ changes between two runs look like one.`,
           let listed = 0;
           if (flags.details) {
             const printer = diffPrinter(reporter);
-            for (const items of allPages(q.diffDetails(from, to, scope), (after) => q.diffDetails(from, to, scope, { after }))) if (!printer.add(items, max)) break;
+            for (const items of allPages(q.diffDetails(from, to, scope), (after) => q.diffDetails(from, to, scope, { after }))) if (!(await printer.add(items, max))) break;
             listed = printer.count;
           }
           if (reporter.json) reporter.summary({ from: cutJson(from), to: cutJson(to), ...scopeJson(scope), ...summary, ...(flags.details ? { listed } : {}) }, '');

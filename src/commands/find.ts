@@ -77,7 +77,7 @@ run id / prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now. A glob whose sta
               if (f.deleted) deleted++;
               else bytes += f.size;
             }
-            if (!printer.add(items, max)) break;
+            if (!(await printer.add(items, max))) break;
           }
           const n = printer.count;
           const at = opts.at === undefined ? '' : ` at ${describeCut(opts.at, ctx.catalog)}`;

@@ -61,7 +61,7 @@ prefix / number, 90s / 15m / 2h / 3d / 1w ago, now, or last-clean (as rollback t
               totals.objects += e.objects;
               totals.bytes += e.bytes;
             }
-            if (!printer.add(items, max)) break;
+            if (!(await printer.add(items, max))) break;
           }
           const where = `${printable(`s3://${bucket}/${prefix}`)}${cut === undefined ? '' : ` at ${describeCut(cut, ctx.catalog)}`}`;
           reporter.summary(

@@ -95,6 +95,10 @@ export interface Column<T> {
  * `message_type`), otherwise a table whose column widths are set by the first page and grow
  * when a later row needs more. The last column is never padded (keys can be long). Every cell
  * is printable() (keys may hold terminal escapes); JSON keeps the raw values.
+ *
+ * add() waits until the reader has taken what was written (stdout's 'drain'): a pipe to a
+ * slower reader (`| gzip`, `| ssh`) would otherwise queue the whole listing in memory, since
+ * the pages come from synchronous catalog reads that never let the write finish on their own.
  */
 export class ListPrinter<T> {
   private widths: number[] | null = null;
@@ -105,27 +109,29 @@ export class ListPrinter<T> {
     private readonly messageType: string,
     private readonly columns: Column<T>[],
     private readonly json: (item: T) => Record<string, unknown>,
+    private readonly out: NodeJS.WritableStream & { writableNeedDrain?: boolean } = process.stdout,
   ) {
-    endQuietlyWhenStdoutCloses();
+    if (out === process.stdout) endQuietlyWhenStdoutCloses();
   }
 
-  /** Prints up to `max - count` items; returns false once `max` is reached. */
-  add(items: readonly T[], max = Infinity): boolean {
+  /** Prints up to `max - count` items, then waits for the reader; resolves false once `max` is reached. */
+  async add(items: readonly T[], max = Infinity): Promise<boolean> {
     const take = items.slice(0, Math.max(0, max - this.count));
     this.count += take.length;
     if (take.length === 0) return this.count < max;
+    let out = '';
     if (this.reporter.json) {
-      for (const item of take) this.reporter.data({ message_type: this.messageType, ...this.json(item) }, '');
+      for (const item of take) out += JSON.stringify({ message_type: this.messageType, ...this.json(item) }) + '\n';
     } else if (this.reporter.mode !== 'quiet') {
       const rows = take.map((item) => this.columns.map((c) => printable(String(c.value(item)))));
-      let out = '';
       if (this.widths === null) {
         this.widths = this.columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => r[i]!.length)));
         out += this.line(this.columns.map((c) => c.header));
       }
       for (const r of rows) out += this.line(r);
-      process.stdout.write(out);
     }
+    if (out !== '') this.out.write(out);
+    await drained(this.out);
     return this.count < max;
   }
 
@@ -142,6 +148,27 @@ export class ListPrinter<T> {
         .trimEnd() + '\n'
     );
   }
+}
+
+/**
+ * Resolves once `out` has passed on what was written to it (at once for a file or a terminal,
+ * which Node writes synchronously): a long listing waits here between pages for its reader.
+ * Also when the reader goes away ('close', 'error': `| head`), so that a command that carries
+ * on without its output (restore --dry-run) is not left waiting for a 'drain' that never comes.
+ */
+export function drained(out: NodeJS.WritableStream & { writableNeedDrain?: boolean } = process.stdout): Promise<void> {
+  if (out.writableNeedDrain !== true) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.off('drain', done);
+      out.off('close', done);
+      out.off('error', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('close', done);
+    out.on('error', done);
+  });
 }
 
 let watchingStdout = false;

@@ -28,7 +28,7 @@ import { requireGroupBucketsKnown, requireInScope } from './catalog-scope-guard.
 import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
 import { openAll, type Opened } from './context.js';
 import { warnSuspectState } from './suspect-state.js';
-import { requireBucket } from './query-common.js';
+import { drained, requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 
 export interface RestoreFlags {
@@ -119,6 +119,7 @@ export function register(program: Command): void {
             dryRun: flags.dryRun ?? false,
             concurrency: ctx.policy.concurrency.transfer,
             events: reporter.event,
+            eventsDrained: drained,
             signal,
             ...thaw,
           });

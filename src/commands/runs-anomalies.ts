@@ -17,7 +17,7 @@ import { formatBytes, formatTimeMs } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
-import { csvRow, limitOption, ListPrinter, plural } from './query-common.js';
+import { csvRow, drained, limitOption, ListPrinter, plural } from './query-common.js';
 import type { JsonMessage, Reporter } from './reporter.js';
 
 /** Findings shown in the text output of `backup`; `runs show --anomalies` lists all. */
@@ -103,7 +103,7 @@ function describeAck(a: AckRow): string {
 }
 
 /** `runs show <id> --anomalies [--json|--csv]`: the partition findings, then every flagged object. */
-export function showAnomalies(catalog: Catalog, run: RunRow, reporter: Reporter, opts: { csv: boolean; limit?: string }): void {
+export async function showAnomalies(catalog: Catalog, run: RunRow, reporter: Reporter, opts: { csv: boolean; limit?: string }): Promise<void> {
   const max = limitOption(opts.limit) ?? Infinity;
   const verdict = runVerdict(catalog, run.seq);
   const objects = flaggedObjects(catalog, run.seq);
@@ -111,10 +111,17 @@ export function showAnomalies(catalog: Catalog, run: RunRow, reporter: Reporter,
   if (opts.csv && !reporter.json) {
     process.stdout.write(csvRow(['bucket', 'key', 'version_id', 'change', 'size', 'valid_from', 'signals', 'partition', 'rules']));
     let n = 0;
+    let out = '';
     for (const o of objects) {
       if (n++ >= max) break;
-      process.stdout.write(csvRow([o.bucket, o.key, o.versionId, o.change, String(o.size), new Date(o.validFrom).toISOString(), signalsOf(o).join(' '), o.partition, o.rules.join(' ')]));
+      out += csvRow([o.bucket, o.key, o.versionId, o.change, String(o.size), new Date(o.validFrom).toISOString(), signalsOf(o).join(' '), o.partition, o.rules.join(' ')]);
+      if (n % 1000 === 0) {
+        process.stdout.write(out);
+        out = '';
+        await drained();
+      }
     }
+    if (out !== '') process.stdout.write(out);
     return;
   }
   if (reporter.json) {
@@ -137,11 +144,11 @@ export function showAnomalies(catalog: Catalog, run: RunRow, reporter: Reporter,
   for (const o of objects) {
     page.push(o);
     if (page.length === 1000) {
-      if (!printer.add(page, max)) break;
+      if (!(await printer.add(page, max))) break;
       page = [];
     }
   }
-  if (page.length > 0) printer.add(page, max);
+  if (page.length > 0) await printer.add(page, max);
   const ack = acksOfRun(catalog, run.id)[0];
   if (reporter.json) {
     reporter.summary(

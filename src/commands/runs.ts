@@ -11,7 +11,7 @@ import { action } from './action.js';
 import { catalogScope, isRangeScope, type CatalogPrefix } from '../catalog/scope.js';
 import { holdsOnly, requireWholeCatalog } from '../catalog/scope.js';
 import { openAll } from './context.js';
-import { csvRow, endQuietlyWhenStdoutCloses, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
+import { csvRow, drained, endQuietlyWhenStdoutCloses, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
 import type { Reporter } from './reporter.js';
 import { registerAck, runMarks, showAnomalies, verdictLines } from './runs-anomalies.js';
 import { isRunSet, runSetMark, runSetMessage, runSetStatus, runsAndRunSets, showRunSet } from './runs-sets.js';
@@ -124,7 +124,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
           const details = q.runShow(ref, flags.anomalies || scope !== null ? 0 : undefined);
           if (details === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
           const seq = details.run.seq;
-          if (flags.anomalies) return showAnomalies(ctx.catalog, details.run, reporter, { csv: flags.csv === true, ...(flags.limit === undefined ? {} : { limit: flags.limit }) });
+          if (flags.anomalies) return await showAnomalies(ctx.catalog, details.run, reporter, { csv: flags.csv === true, ...(flags.limit === undefined ? {} : { limit: flags.limit }) });
           const pages = () => allPages(q.failures(seq), (after) => q.failures(seq, { after }));
           if (flags.csv && !reporter.json) {
             let out = csvRow(['bucket', 'key', 'version_id', 'code', 'message']);
@@ -135,6 +135,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
               process.stdout.write(out);
               out = '';
               if (n >= max) break;
+              await drained();
             }
             if (out !== '') process.stdout.write(out);
             return;
@@ -148,7 +149,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
             const shown = flags.versions ? max : VERSIONS_SHOWN;
             const printer = runVersionPrinter(reporter);
             for (const items of allPages(q.runVersions(seq, { limit: Math.min(1000, shown + 1) }), (after) => q.runVersions(seq, { after }))) {
-              if (!printer.add(items, shown)) break;
+              if (!(await printer.add(items, shown))) break;
             }
             if (!flags.versions && details.versionsRecorded > printer.count) {
               reporter.info(`… ${details.versionsRecorded - printer.count} more: \`lakeguard runs show ${details.run.id} --versions\` lists them all (--limit N, --json)`);
@@ -165,7 +166,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
               ],
               (f) => ({ ...f }),
             );
-            for (const items of pages()) if (!printer.add(items, max)) break;
+            for (const items of pages()) if (!(await printer.add(items, max))) break;
           }
           if (reporter.json) {
             let changes: Omit<DiffSummary, 'buckets'> | null = null;

@@ -51,7 +51,7 @@ a pack of the repository ("missing" means it cannot be restored). Reads only the
             const shown = items.slice(0, Math.max(0, max - printer.count));
             markers += shown.filter((v) => v.deleteMarker).length;
             missing += shown.filter((v) => v.dataPresent === false).length;
-            if (!printer.add(items, max)) break;
+            if (!(await printer.add(items, max))) break;
           }
           const n = printer.count;
           const url = printable(`s3://${bucket}/${key}`);

@@ -34,6 +34,12 @@ export interface RestoreOptions {
   dryRun?: boolean;
   concurrency: number;
   events?: EventSink;
+  /**
+   * Resolves once the events sink has passed on what it was given (the CLI: stdout drained).
+   * Awaited after each page of a dry run, which reports every key without any I/O of its own
+   * that would let a pipe to a slower reader drain: without it the whole plan would queue.
+   */
+  eventsDrained?: () => Promise<void>;
   signal?: AbortSignal;
   /**
    * Ask for a thaw (S3 RestoreObject) of each archived pack the restore could not read; with
@@ -295,7 +301,9 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
     const page = statePage(opts.catalog, after, PAGE);
     if (page.items.length === 0) break;
     after = page.rowid;
-    for (const group of groupByPack(await toWrite(page.items))) {
+    const kept = await toWrite(page.items);
+    if (dryRun) await opts.eventsDrained?.();
+    for (const group of groupByPack(kept)) {
       if (group.pack === null) {
         for (const item of group.items) {
           await tasks.waitBelow(opts.concurrency);
@@ -484,8 +492,12 @@ async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => 
   for (let after = 0; ; ) {
     const rows = extraTargetKeys(opts.catalog, after, PAGE);
     if (rows.length === 0) return deleted;
-    if (report !== null) rows.forEach(report);
-    else await Promise.all(rows.map((r) => limit(() => targetFor(r.bucket).delete(r.targetKey))));
+    if (report === null) {
+      await Promise.all(rows.map((r) => limit(() => targetFor(r.bucket).delete(r.targetKey))));
+    } else {
+      rows.forEach(report);
+      await opts.eventsDrained?.();
+    }
     deleted += rows.length;
     after = rows.at(-1)!.rowid;
   }
