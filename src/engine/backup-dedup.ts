@@ -52,12 +52,20 @@ export class BlobSaver {
       this.counters.blobsDeduplicated++;
       return { stored: pending };
     }
+    if (this.catalog.hasBlob(blob.id)) {
+      // Another object stored the same bytes since this one looked: its pack is written and catalogued.
+      this.counters.blobsDeduplicated++;
+      return { stored: Promise.resolve() };
+    }
     this.counters.blobsNew++;
     this.counters.bytesStored += blob.stored.length;
-    const added = await this.packer.add(blob);
-    this.pendingBlobs.set(hex, added.stored);
-    void added.stored.then(() => this.pendingBlobs.delete(hex), () => {});
-    return added;
+    // Registered before the first await (the packer may wait for an upload slot): an object with
+    // the same bytes that gets here meanwhile waits for this copy instead of storing a second one.
+    const adding = this.packer.add(blob);
+    const stored = adding.then((added) => added.stored);
+    this.pendingBlobs.set(hex, stored);
+    void stored.then(() => this.pendingBlobs.delete(hex), () => {});
+    return await adding;
   }
 }
 
