@@ -135,7 +135,8 @@ describe('the new password of key add and key passwd', () => {
       expect(await readNewPassword(file)).toBe('new secret');
       writeFileSync(file, '\n');
       await expect(readNewPassword(file)).rejects.toMatchObject({ exitCode: 12, message: expect.stringMatching(/^empty new password from the password file .*\(--new-password-file\)/) });
-      await expect(readNewPassword(join(dir.path, 'missing'))).rejects.toMatchObject({ exitCode: 2 });
+      // An unreadable file leaves no new password: exit 12, as an unreadable --password-file.
+      await expect(readNewPassword(join(dir.path, 'missing'))).rejects.toMatchObject({ exitCode: 12 });
     } finally {
       dir.cleanup();
     }
