@@ -238,10 +238,13 @@ class Sync {
    * documents' dropped versions of these keys, and the prune documents it applied, again. One
    * transaction, the new scope recorded in it: a widening interrupted leaves the old scope whole.
    * Returns false (nothing changed) when it cannot: a run whose records do not locate their
-   * blobs (an older lakeguard), or a run the catalog does not hold where a fresh sync would put versions.
+   * blobs (an older lakeguard), a run the catalog does not hold where a fresh sync would put
+   * versions, a forget document it applied that cannot be read now, or a run half-imported.
    */
   async widen(before: readonly CatalogPrefix[], after: readonly CatalogPrefix[]): Promise<boolean> {
     const { catalog, repo } = this;
+    // A run a killed sync left half-imported is discarded and imported again by the sync that follows: import anew.
+    if (importingRun(catalog) !== null) return false;
     const added = after.filter((p) => !before.some((q) => JSON.stringify(q) === JSON.stringify(p)));
     const holds = (bucket: string, key: string): boolean => scopeHoldsKey(after, bucket, key) && !scopeHoldsKey(before, bucket, key);
     this.events({ type: 'phase', phase: 'sync', detail: `adding ${describeScope(added)}: importing only its keys` });
@@ -547,7 +550,8 @@ function changeScope(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', 
   }
   const after = normalizeScope([...(before ?? []), ...widen]);
   if (before !== null && JSON.stringify(after) === JSON.stringify(before)) return false;
-  if (before !== null && syncMarker(catalog) !== null && !catalogHoldsNothing(catalog)) return { before, after };
+  // A shard's range catalog also holds its own backups' runs (some without a manifest): imported anew, as before.
+  if (before !== null && !isRangeScope(before) && syncMarker(catalog) !== null && !catalogHoldsNothing(catalog)) return { before, after };
   resetCatalogForScope(catalog, after);
   return true;
 }
