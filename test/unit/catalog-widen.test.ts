@@ -21,6 +21,7 @@ import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import type { GetOptions } from '../../src/storage/types.js';
+import { StorageError } from '../../src/errors.js';
 import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
@@ -90,6 +91,15 @@ async function keysOf(store: MemStore, prefix: string): Promise<string[]> {
   return keys.sort();
 }
 
+/** A lake whose reads of the keys in `denied` fail (a backup records a failure for each). */
+class Lake extends MemStore {
+  denied = new Set<string>();
+  override async get(key: string, opts?: GetOptions) {
+    if (this.denied.has(key)) throw new StorageError('AccessDenied', `GET ${key}: Access Denied`);
+    return super.get(key, opts);
+  }
+}
+
 const source = (store: MemStore): OpenedSource => ({ bucket: 'lake', objectStore: store, prefixes: [''], isExcluded: compileExcludes([]) });
 const dt = (day: number): CatalogPrefix => ({ bucket: 'lake', prefix: `dt=0${day}/` });
 
@@ -97,7 +107,7 @@ describe('widening a scoped catalog in place', { timeout: 60_000 }, () => {
   let dir: ReturnType<typeof tempDir>;
   let store: CountingFs;
   let repo: Repository;
-  let lake: MemStore;
+  let lake: Lake;
   let policy: Policy;
   let group: Group;
   let a: Catalog;
@@ -123,7 +133,7 @@ describe('widening a scoped catalog in place', { timeout: 60_000 }, () => {
     dir = tempDir('widen');
     store = new CountingFs({ root: join(dir.path, 'repo'), fsync: false });
     repo = await initRepo(store, { packSize: 64 * 1024, chunker: SMALL_CHUNKER });
-    lake = new MemStore({ name: 'lake' });
+    lake = new Lake({ name: 'lake' });
     group = { name: 'lake', sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }], retention: { keepLast: 1 } };
     policy = testPolicy(store.location, [group]);
     a = Catalog.open(join(dir.path, 'a.db'), repo.id);
@@ -132,7 +142,9 @@ describe('widening a scoped catalog in place', { timeout: 60_000 }, () => {
     await addDay(1);
     await backup();
     await addDay(2);
+    lake.denied.add('dt=02/part-007.json');
     await backup();
+    lake.denied.clear();
     await addDay(3);
     await lake.put('dt=01/part-000.json', Buffer.from('{"changed":1}'));
     await lake.put('dt=02/part-001.json', Buffer.from('{"changed":2}'));
@@ -159,7 +171,10 @@ describe('widening a scoped catalog in place', { timeout: 60_000 }, () => {
     const pruned = await prune({ repo, catalog: a, maxUnused: 0 });
     expect(pruned.packs.removed + pruned.packs.repacked).toBeGreaterThan(0);
     await lake.put('dt=02/part-005.json', Buffer.from('{"changed":25}'));
+    await lake.put('dt=02/part-008.json', Buffer.from('{"changed":28}'));
+    lake.denied.add('dt=02/part-008.json');
     await backup();
+    lake.denied.clear();
     expect((await syncCatalog({ repo, catalog: b })).damage).toEqual([]);
     const runsBefore = dump(b).runs;
     const heldBefore = new Set(dump(b).blobs.map((x) => (x as { hash: string }).hash));
@@ -195,6 +210,8 @@ describe('widening a scoped catalog in place', { timeout: 60_000 }, () => {
       expect(wide.versions.length).toBeGreaterThan(40);
       // The forget moved the forgotten runs' versions on and dropped day 2's rewritten ones.
       expect(wide.forgotten.length).toBe(3);
+      // The failure of the last run is there; that of a forgotten run went with it.
+      expect(wide.failures).toEqual([expect.objectContaining({ key: 'dt=02/part-008.json', code: 'AccessDenied' })]);
       expect(wide.versions.filter((v) => (v as { key: string }).key === 'dt=02/part-002.json')).toHaveLength(1);
       const inScope = (rows: { key: string }[]) => rows.filter((r) => r.key.startsWith('dt=01/') || r.key.startsWith('dt=02/'));
       expect(wide.versions).toEqual(inScope(dump(a).versions as { key: string }[]));
