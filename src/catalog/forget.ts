@@ -86,16 +86,6 @@ export interface ApplyResult {
  */
 export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetDocument): ApplyResult {
   const db = sqlite(catalog);
-  const versionOf = db
-    .prepare('SELECT id FROM versions WHERE object = ? AND valid_from = ? AND version_id IS ? AND delete_marker = ?')
-    .pluck();
-  const deleteBlobs = db.prepare('DELETE FROM version_blobs WHERE version = ?');
-  const deleteVersion = db.prepare('DELETE FROM versions WHERE id = ?');
-  const remember = db.prepare('INSERT OR IGNORE INTO dropped_versions (object, version_id) VALUES (?, ?)');
-  const clearLatest = db.prepare('UPDATE objects SET latest = NULL WHERE id = ? AND latest = ?');
-  const resetLatest = db.prepare(
-    'UPDATE objects SET latest = (SELECT id FROM versions WHERE object = objects.id ORDER BY valid_from DESC, id DESC LIMIT 1) WHERE id = ?',
-  );
   const runSeq = db.prepare('SELECT seq FROM runs WHERE id = ?').pluck();
   const nextRun = db.prepare('SELECT min(seq) FROM runs WHERE seq > ? AND id NOT IN (SELECT value FROM json_each(?))').pluck();
   const moveVersions = db.prepare('UPDATE versions SET run = ? WHERE run = ?');
@@ -107,20 +97,7 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
   // A scoped catalog holds no row of a key outside its scope, not even a dropped version's.
   const scope = catalogScope(catalog);
   return catalog.transaction(() => {
-    let versionsDropped = 0;
-    for (const [bucket, key, versionId, validFrom, deleteMarker] of doc.dropped) {
-      if (!scopeHoldsKey(scope, bucket, key)) continue;
-      // Remembered even when the version is not in this catalog (a rebuild whose manifest
-      // forget deleted): the version is still in the bucket and must not be captured again.
-      const object = catalog.objectIdOf(bucket, key);
-      if (versionId !== null) remember.run(object, versionId);
-      const version = versionOf.get(object, validFrom, versionId, deleteMarker) as number | undefined;
-      if (version === undefined) continue;
-      deleteBlobs.run(version);
-      deleteVersion.run(version);
-      if (clearLatest.run(object, version).changes > 0) resetLatest.run(object);
-      versionsDropped++;
-    }
+    const versionsDropped = dropListedVersions(catalog, doc, (bucket, key) => scopeHoldsKey(scope, bucket, key));
     const forgotten = JSON.stringify(doc.forgotten);
     let runsForgotten = 0;
     for (const id of doc.forgotten) {
@@ -137,6 +114,42 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
     }
     markApplied.run(name, Date.parse(doc.created));
     return { versionsDropped, runsForgotten };
+  });
+}
+
+/**
+ * The version part of a forget document, for the keys `holds` accepts: drops the listed
+ * versions the catalog has and remembers their S3 version ids. Also replayed alone for the keys
+ * a scoped catalog adds when it is widened in place (src/engine/sync.ts). Returns the versions dropped.
+ */
+export function dropListedVersions(catalog: Catalog, doc: ForgetDocument, holds: (bucket: string, key: string) => boolean): number {
+  const db = sqlite(catalog);
+  const versionOf = db
+    .prepare('SELECT id FROM versions WHERE object = ? AND valid_from = ? AND version_id IS ? AND delete_marker = ?')
+    .pluck();
+  const deleteBlobs = db.prepare('DELETE FROM version_blobs WHERE version = ?');
+  const deleteVersion = db.prepare('DELETE FROM versions WHERE id = ?');
+  const remember = db.prepare('INSERT OR IGNORE INTO dropped_versions (object, version_id) VALUES (?, ?)');
+  const clearLatest = db.prepare('UPDATE objects SET latest = NULL WHERE id = ? AND latest = ?');
+  const resetLatest = db.prepare(
+    'UPDATE objects SET latest = (SELECT id FROM versions WHERE object = objects.id ORDER BY valid_from DESC, id DESC LIMIT 1) WHERE id = ?',
+  );
+  return catalog.transaction(() => {
+    let versionsDropped = 0;
+    for (const [bucket, key, versionId, validFrom, deleteMarker] of doc.dropped) {
+      if (!holds(bucket, key)) continue;
+      // Remembered even when the version is not in this catalog (a rebuild whose manifest
+      // forget deleted): the version is still in the bucket and must not be captured again.
+      const object = catalog.objectIdOf(bucket, key);
+      if (versionId !== null) remember.run(object, versionId);
+      const version = versionOf.get(object, validFrom, versionId, deleteMarker) as number | undefined;
+      if (version === undefined) continue;
+      deleteBlobs.run(version);
+      deleteVersion.run(version);
+      if (clearLatest.run(object, version).changes > 0) resetLatest.run(object);
+      versionsDropped++;
+    }
+    return versionsDropped;
   });
 }
 

@@ -320,3 +320,28 @@ export function incompleteRuns(catalog: Catalog): IncompleteRun[] {
 export function addIncompleteRun(catalog: Catalog, run: IncompleteRun): void {
   catalog.transaction(() => setInfo(catalog, INCOMPLETE, JSON.stringify([...incompleteRuns(catalog), run])));
 }
+
+/** The row number of run `id` in this catalog, or undefined when it holds no such run. */
+export function runSeqOf(catalog: Catalog, id: string): number | undefined {
+  return sqlite(catalog).prepare('SELECT seq FROM runs WHERE id = ?').pluck().get(id) as number | undefined;
+}
+
+/**
+ * Runs `fn` (which awaits reads from the repository) in one write transaction on the catalog
+ * file: everything it writes commits together, or, when it throws (or the process dies), none of
+ * it does. A widening of a scoped catalog (src/engine/sync.ts) records its new scope inside, so a
+ * scope never claims keys the catalog does not hold. Other connections read the state before it
+ * meanwhile (WAL); a writer among them waits (their syncs wait for the lease anyway).
+ */
+export async function inOneTransaction(catalog: Catalog, fn: () => Promise<void>): Promise<void> {
+  const db = sqlite(catalog);
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    await fn();
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    catalog.forgetCachedRowIds();
+    throw err;
+  }
+}

@@ -175,7 +175,13 @@ function describeSync(r: SyncReport, catalog: string, location: string): string 
     `  requests: ${r.requests.list} LIST, ${r.requests.get} GET in ${formatDuration(r.durationMs)}${r.full ? ' (first sync: the whole repository was listed)' : ''}`,
     describeHolding(r.scope),
   ];
-  if (r.scopeChanged) lines.push(`  the scope changed: the catalog was emptied and imported anew for it (${formatBytes(r.bytesRead)} of records read)`);
+  if (r.scopeChanged) {
+    lines.push(
+      r.widenedInPlace
+        ? `  the scope changed: only the added prefixes were imported (${formatBytes(r.bytesRead)} of records read)`
+        : `  the scope changed: the catalog was emptied and imported anew for it (${formatBytes(r.bytesRead)} of records read)`,
+    );
+  }
   for (const id of r.runIds.slice(0, MAX_PRINTED)) lines.push(`  run ${id}`);
   if (r.runs > MAX_PRINTED) lines.push(`  … and ${r.runs - MAX_PRINTED} more runs`);
   for (const d of r.damage.slice(0, MAX_PRINTED)) lines.push(`DAMAGE: ${d.what}: ${d.problem}`);

@@ -68,7 +68,40 @@ export class RecordLoader {
         this.report.missing.push({ run: m.id, bucket: version.bucket, key: version.key, versionId: version.versionId ?? null, blob });
       }
     });
-    const records = this.recordBlobsToRead(m);
+    await this.readLines(m, this.recordBlobsToRead(m, this.scope), (text, line) => this.record(m.id, writer, text, line));
+    writer.flush();
+    // A malformed verdict costs the verdict, not the run's versions; it is reported, not guessed.
+    const problem = anomaliesProblem(m.anomalies);
+    if (problem !== null) this.damaged(objectKey('runs', m.id), `${problem}; the run is imported without its anomaly verdict (not marked suspect)`);
+    recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, problem === null ? m.anomalies : undefined);
+    // Complete attempts of the index imported before, whose ids sort after this one, are superseded now.
+    if (shard !== undefined && m.status === 'complete') {
+      for (const other of supersededCompleteAttempts(this.catalog, shard.set, shard.index, m.id)) dropRunRecords(this.catalog, other);
+    }
+  }
+
+  /**
+   * Widening a scoped catalog in place (sync.ts): run `m`'s versions of the keys `holds` accepts
+   * (and its failures of them, with `failures`), added to run row `seq` (the run they end in),
+   * read from only the record blobs whose key range overlaps `read`. Returns the versions left
+   * out because a blob is in no index file.
+   */
+  async addKeys(m: RunManifest, seq: number, read: readonly CatalogPrefix[], holds: (bucket: string, key: string) => boolean, failures: boolean): Promise<number> {
+    let missing = 0;
+    const writer = new RecordWriter(this.catalog, seq, (version, blob) => {
+      missing++;
+      this.report.missingCount++;
+      if (this.report.missing.length < MAX_LISTED) {
+        this.report.missing.push({ run: m.id, bucket: version.bucket, key: version.key, versionId: version.versionId ?? null, blob });
+      }
+    });
+    await this.readLines(m, this.recordBlobsToRead(m, read), (text, line) => this.record(m.id, writer, text, line, { holds, failures }));
+    writer.flush();
+    return missing;
+  }
+
+  /** Hands each line of the record blobs to `onLine`, a few blobs read ahead. */
+  private async readLines(m: RunManifest, records: readonly string[], onLine: (text: string, line: number) => void): Promise<void> {
     // Lines normally end within their blob, but the format only promises that the concatenation is NDJSON.
     let carry: Buffer | null = null;
     let line = 0;
@@ -87,23 +120,14 @@ export class RecordLoader {
         const buf: Buffer = carry === null ? raw : Buffer.concat([carry, raw]);
         let start = 0;
         for (let nl = buf.indexOf(0x0a, start); nl >= 0; nl = buf.indexOf(0x0a, start)) {
-          this.record(m.id, writer, buf.toString('utf8', start, nl), ++line);
+          onLine(buf.toString('utf8', start, nl), ++line);
           start = nl + 1;
         }
         carry = start < buf.length ? buf.subarray(start) : null;
       },
     );
     const rest = carry as Buffer | null;
-    if (rest !== null) this.record(m.id, writer, rest.toString('utf8'), ++line);
-    writer.flush();
-    // A malformed verdict costs the verdict, not the run's versions; it is reported, not guessed.
-    const problem = anomaliesProblem(m.anomalies);
-    if (problem !== null) this.damaged(objectKey('runs', m.id), `${problem}; the run is imported without its anomaly verdict (not marked suspect)`);
-    recordFinishedRun(this.catalog, seq, m.status, Date.parse(m.finished), m.counters, problem === null ? m.anomalies : undefined);
-    // Complete attempts of the index imported before, whose ids sort after this one, are superseded now.
-    if (shard !== undefined && m.status === 'complete') {
-      for (const other of supersededCompleteAttempts(this.catalog, shard.set, shard.index, m.id)) dropRunRecords(this.catalog, other);
-    }
+    if (rest !== null) onLine(rest.toString('utf8'), ++line);
   }
 
   /**
@@ -111,10 +135,10 @@ export class RecordLoader {
    * overlaps the scope (every one when the manifest has no ranges). Blobs the manifest locates
    * are recorded in the catalog first, so none needs an index file.
    */
-  private recordBlobsToRead(m: RunManifest): string[] {
+  private recordBlobsToRead(m: RunManifest, scope: readonly CatalogPrefix[] | null): string[] {
     const ranges = m.recordRanges;
-    if (this.scope === null || ranges === undefined) return m.records;
-    const wanted = m.records.flatMap((hex, i) => (scopeOverlapsRange(this.scope, ranges[i]!.first, ranges[i]!.last) ? [i] : []));
+    if (scope === null || ranges === undefined) return m.records;
+    const wanted = m.records.flatMap((hex, i) => (scopeOverlapsRange(scope, ranges[i]!.first, ranges[i]!.last) ? [i] : []));
     const locations = m.recordLocations;
     if (locations !== undefined) {
       this.catalog.transaction(() => {
@@ -152,7 +176,15 @@ export class RecordLoader {
     }
   }
 
-  private record(run: string, writer: RecordWriter, text: string, line: number): void {
+  private record(
+    run: string,
+    writer: RecordWriter,
+    text: string,
+    line: number,
+    /** Widening: only these keys, and their failures only when `failures` (a malformed failure line was kept by the first import). */
+    widening?: { holds: (bucket: string, key: string) => boolean; failures: boolean },
+  ): void {
+    const holds = widening?.holds ?? ((bucket: string, key: string): boolean => scopeHoldsKey(this.scope, bucket, key));
     if (text.trim() === '') return;
     let rec: { t?: unknown } & Record<string, unknown>;
     try {
@@ -170,7 +202,7 @@ export class RecordLoader {
         this.damaged(`run ${run}`, `record ${line} is not a valid version record; skipped`);
         return;
       }
-      if (!scopeHoldsKey(this.scope, version.bucket, version.key)) return;
+      if (!holds(version.bucket, version.key)) return;
       // A scoped catalog reads no index file for runs whose lines locate their blobs.
       if (this.scope !== null && Array.isArray(locs) && locs.length === version.blobs.length && locs.every(isBlobLocation)) {
         version.blobs.forEach((hex, i) => {
@@ -181,7 +213,8 @@ export class RecordLoader {
       writer.addVersion(version);
     } else if (rec.t === 'f') {
       const { bucket, key, versionId, code, message } = rec as unknown as FailureRecord;
-      if (typeof bucket === 'string' && typeof key === 'string' && !scopeHoldsKey(this.scope, bucket, key)) return;
+      const named = typeof bucket === 'string' && typeof key === 'string';
+      if (widening === undefined ? named && !holds(bucket, key) : !widening.failures || !named || !holds(bucket, key)) return;
       writer.addFailure({ bucket, key, versionId: versionId ?? null, code: String(code), message: String(message) });
     } else {
       // A later format revision may add record types; they do not change what versions exist.

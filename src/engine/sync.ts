@@ -14,6 +14,9 @@ import {
   CatalogInUseError,
   catalogHoldsNothing,
   discardRun,
+  inOneTransaction,
+  runSeqOf,
+  isPruneDocument,
   dropPrunedPacks,
   importingRun,
   incompleteRuns,
@@ -28,7 +31,10 @@ import {
 import { knownAcks } from '../catalog/anomalies.js';
 import { setPendingDeletion } from '../catalog/forget.js';
 import { runningRunSetsFloor } from '../catalog/run-sets.js';
-import { catalogScope, describeScope, isRangeScope, normalizeScope, type CatalogPrefix } from '../catalog/scope.js';
+import { catalogScope, describeScope, isRangeScope, normalizeScope, scopeHoldsKey, setCatalogScope, type CatalogPrefix } from '../catalog/scope.js';
+import { dropListedVersions, type ForgetDocument } from '../catalog/forget.js';
+import { completeShardAttempt } from '../catalog/run-sets.js';
+import { shardProblem } from './rebuild-manifests.js';
 import { InterruptedError, LakeguardError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import { lockTimeFromId } from '../repository/locks.js';
@@ -100,8 +106,10 @@ export interface SyncReport {
   marker: string | null;
   /** What the catalog holds after the sync: null for the whole repository, else the prefixes of a scoped catalog. */
   scope: CatalogPrefix[] | null;
-  /** Whether `widen` changed the scope (the catalog was emptied and synced anew for it). */
+  /** Whether `widen` changed the scope (the added prefixes imported in place, or the catalog emptied and synced anew for it). */
   scopeChanged: boolean;
+  /** Whether the prefixes `widen` added were imported into the catalog in place (nothing emptied; docs/catalog.md "Widening"). */
+  widenedInPlace: boolean;
   /** Runs a scoped catalog imported by reading index files: their records do not locate their blobs (older lakeguard). */
   unlocatedRuns: number;
   requests: RequestStats;
@@ -129,10 +137,27 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
   await takeLease(catalog, owner, events, checkSignal);
   try {
     // Under the lease: no other process syncs this file while it is emptied for a new scope.
-    const scopeChanged =
-      opts.scopeTo !== undefined ? scopeToRange(catalog, opts.scopeTo, events) : opts.widen === undefined ? false : changeScope(catalog, opts.widen, events);
-    const report = await new Sync(opts, events, checkSignal).run();
+    let scopeChanged = false;
+    let inPlace = false;
+    let widened: Sync | undefined;
+    if (opts.scopeTo !== undefined) scopeChanged = scopeToRange(catalog, opts.scopeTo, events);
+    else if (opts.widen !== undefined) {
+      const change = changeScope(catalog, opts.widen, events);
+      if (typeof change === 'object') {
+        // Adding prefixes to a synced scoped catalog imports only their keys, in place; when
+        // that cannot be shown to equal a fresh sync of the wider scope, the catalog is imported anew.
+        widened = new Sync(opts, events, checkSignal);
+        inPlace = await widened.widen(change.before, change.after);
+        if (!inPlace) {
+          resetCatalogForScope(catalog, change.after);
+          events({ type: 'phase', phase: 'sync', detail: `importing the wider scope anew: ${describeScope(change.after)}` });
+        }
+      }
+      scopeChanged = change !== false;
+    }
+    const report = await new Sync(opts, events, checkSignal, widened).run();
     report.scopeChanged = scopeChanged;
+    report.widenedInPlace = inPlace;
     report.requests = statsDelta(statsBefore, repo.requestCounts());
     report.durationMs = Date.now() - started;
     return report;
@@ -168,6 +193,8 @@ class Sync {
     private readonly opts: SyncOptions,
     private readonly events: EventSink,
     private readonly checkSignal: () => void,
+    /** The widening that ran before this sync (its damage and missing versions are this sync's report too). */
+    widened?: Sync,
   ) {
     this.repo = opts.repo;
     this.catalog = opts.catalog;
@@ -188,10 +215,105 @@ class Sync {
       marker: null,
       scope: catalogScope(opts.catalog),
       scopeChanged: false,
+      widenedInPlace: false,
       unlocatedRuns: 0,
       requests: statsDelta(opts.repo.requestCounts(), opts.repo.requestCounts()),
       durationMs: 0,
     };
+    if (widened !== undefined) {
+      const w = widened.report;
+      Object.assign(this.report, { damage: w.damage, missing: w.missing, missingCount: w.missingCount, bytesRead: w.bytesRead });
+      this.held.push(...widened.held);
+      this.damageCount = widened.damageCount;
+    }
+  }
+
+  /**
+   * Adds the keys of \`after\` that \`before\` does not hold to this scoped, synced catalog, as a
+   * fresh sync of \`after\` would hold them at the point this catalog is synced to (docs/catalog.md
+   * "Widening a scoped catalog"): the versions and failures the runs it knows recorded for those
+   * keys, read from only the record blobs overlapping the new parts, each in the run it ends in
+   * once the forget documents it applied have moved forgotten runs' versions; then those
+   * documents' dropped versions of these keys, and the prune documents it applied, again. One
+   * transaction, the new scope recorded in it: a widening interrupted leaves the old scope whole.
+   * Returns false (nothing changed) when it cannot: a run whose records do not locate their
+   * blobs (an older lakeguard), a run the catalog does not hold where a fresh sync would put
+   * versions, a forget document it applied that cannot be read now, or a run half-imported.
+   */
+  async widen(before: readonly CatalogPrefix[], after: readonly CatalogPrefix[]): Promise<boolean> {
+    const { catalog, repo } = this;
+    // A run a killed sync left half-imported is discarded and imported again by the sync that follows: import anew.
+    if (importingRun(catalog) !== null) return false;
+    const added = after.filter((p) => !before.some((q) => JSON.stringify(q) === JSON.stringify(p)));
+    const holds = (bucket: string, key: string): boolean => scopeHoldsKey(after, bucket, key) && !scopeHoldsKey(before, bucket, key);
+    this.events({ type: 'phase', phase: 'sync', detail: `adding ${describeScope(added)}: importing only its keys` });
+    // The runs this catalog knows (kept or forgotten) whose manifests are still there, in the order a fresh sync imports them (readManifests: by start).
+    const known = catalog.knownRunIds();
+    const listed = (await this.listAfter('runs', null)).filter((n) => known.has(n));
+    const manifests = await readManifests(repo, listed, this.concurrency, { skipDamaged: true, skipMissing: true }, this.damaged, this.checkSignal);
+    if (manifests.some((m) => !recordsLocateBlobs(m))) return false;
+    // The forget and prune documents it applied, in the order a fresh sync applies them.
+    const applied = catalog.knownForgets();
+    const names = (await this.listAfter('forgets', null)).filter((n) => applied.has(n));
+    const forgets: ForgetDocument[] = [];
+    const prunes: [string, PruneDocument][] = [];
+    for (const name of [...names.filter((n) => !isPruneName(n)), ...names.filter(isPruneName)]) {
+      this.checkSignal();
+      let doc: ForgetDocument | PruneDocument;
+      try {
+        doc = await repo.readDocument<ForgetDocument | PruneDocument>('forgets', name);
+      } catch {
+        return false; // read when it was applied, unreadable now: imported anew, and reported then
+      }
+      if (isPruneDocument(doc)) prunes.push([name, doc]);
+      else forgets.push(doc);
+    }
+    // Where a fresh sync ends each run's versions: a forgotten run hands them to the next run that remains.
+    const movedTo = new Map<string, string>();
+    const remaining = manifests.map((m) => m.id);
+    for (const doc of forgets) {
+      const forgotten = new Set(doc.forgotten);
+      for (const id of doc.forgotten) {
+        const i = remaining.indexOf(id);
+        if (i < 0) continue;
+        const next = remaining.slice(i + 1).find((r) => !forgotten.has(r));
+        if (next === undefined) continue;
+        movedTo.set(id, next);
+        remaining.splice(i, 1);
+      }
+    }
+    const endsIn = (id: string): string => {
+      let r = id;
+      while (movedTo.has(r)) r = movedTo.get(r)!;
+      return r;
+    };
+    if (manifests.some((m) => runSeqOf(catalog, endsIn(m.id)) === undefined)) return false;
+
+    const loader = new RecordLoader(repo, catalog, this.report, this.damaged, this.concurrency, this.checkSignal, after);
+    await inOneTransaction(catalog, async () => {
+      for (const m of manifests) {
+        this.checkSignal();
+        // A complete shard attempt superseded by one sorting first recorded nothing (record-loader.ts).
+        const shard = shardProblem(m.shard) === null ? m.shard : undefined;
+        const keeper = shard !== undefined && m.status === 'complete' ? completeShardAttempt(catalog, shard.set, shard.index) : null;
+        if (keeper !== null && keeper < m.id) continue;
+        const target = endsIn(m.id);
+        const damageBefore = this.damageCount;
+        // A forgotten run's failures go with it; its versions move on.
+        const missing = await loader.addKeys(m, runSeqOf(catalog, target)!, added, holds, target === m.id);
+        if (missing > 0 || this.damageCount > damageBefore) {
+          const incomplete = { run: m.id, versions: missing, recordBlobs: this.damageCount - damageBefore };
+          addIncompleteRun(catalog, incomplete);
+          this.warnIncomplete(incomplete);
+        }
+      }
+      for (const doc of forgets) dropListedVersions(catalog, doc, holds);
+      // Blobs located from records in packs a prune deleted, that nothing uses now, go as in a fresh sync.
+      for (const [name, doc] of prunes) this.applyPrune(name, doc);
+      setCatalogScope(catalog, after);
+    });
+    this.events({ type: 'phase', phase: 'sync', detail: `the catalog now holds ${describeScope(after)}` });
+    return true;
   }
 
   private readonly damaged = (what: string, problem: string): void => {
@@ -406,13 +528,14 @@ class Sync {
 }
 
 /**
- * Applies `catalog sync --prefix/--all` before the sync: returns whether the scope changed (the
- * catalog is then emptied and the sync that follows imports the new scope from the beginning:
- * the simplest import that is right with forgets, prunes and superseded shards; a scoped
- * catalog is small). A catalog that holds the whole repository is never narrowed: `--prefix`
- * on it is a plain sync.
+ * Applies `catalog sync --prefix/--all` before the sync. Returns false when the scope stays;
+ * true when the catalog was emptied for its new scope (the sync that follows imports it from
+ * the beginning: a catalog that holds nothing yet, or `--all`); or, for prefixes added to a
+ * scoped catalog that a sync completed, the scopes before and after, for an in-place widening
+ * (Sync.widen). A catalog that holds the whole repository is never narrowed: `--prefix` on it is
+ * a plain sync.
  */
-function changeScope(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', events: EventSink): boolean {
+function changeScope(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', events: EventSink): boolean | { before: CatalogPrefix[]; after: CatalogPrefix[] } {
   const before = catalogScope(catalog);
   if (widen === 'all') {
     if (before === null) return false;
@@ -426,6 +549,8 @@ function changeScope(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', 
   }
   const after = normalizeScope([...(before ?? []), ...widen]);
   if (before !== null && JSON.stringify(after) === JSON.stringify(before)) return false;
+  // A shard's range catalog also holds its own backups' runs (some without a manifest): imported anew, as before.
+  if (before !== null && !isRangeScope(before) && syncMarker(catalog) !== null && !catalogHoldsNothing(catalog)) return { before, after };
   resetCatalogForScope(catalog, after);
   return true;
 }

@@ -228,7 +228,7 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
     expect(same).toMatchObject({ scopeChanged: false, runs: 0 });
 
     const all = await syncCatalog({ repo, catalog: b, widen: 'all' });
-    expect(all).toMatchObject({ scope: null, scopeChanged: true, runs: 3, damage: [], missingCount: 0 });
+    expect(all).toMatchObject({ scope: null, scopeChanged: true, widenedInPlace: false, runs: 3, damage: [], missingCount: 0 });
     expect(catalogScope(b)).toBeNull();
     expect(versions(b)).toEqual(versions(a));
     expect(b.stats().blobs).toBe(a.stats().blobs);
@@ -239,23 +239,27 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
     expect(warnings).toEqual(['this catalog holds the whole repository already: --prefix changes nothing']);
   });
 
-  it('changing the scope is refused while another process has the catalog open: it would answer from an emptied catalog', async () => {
+  it('adding a prefix goes on while another process has the catalog open (nothing is emptied); --all is refused then: it would answer from an emptied catalog', async () => {
     await syncCatalog({ repo, catalog: b, widen: [dt(2)] });
     const held = versions(b);
     // A `serve` (or a long restore) on the same file: another connection, open.
     const reader = Catalog.open(join(dir.path, 'b.db'), repo.id);
     try {
-      await expect(syncCatalog({ repo, catalog: b, widen: [dt(3)] })).rejects.toThrow(/^catalog .*b\.db is in use by another lakeguard process, and changing its scope empties it first$/);
+      // Widening imports day 3 in place, in one transaction: the reader sees the old scope or the new one.
+      expect(await syncCatalog({ repo, catalog: b, widen: [dt(3)] })).toMatchObject({ scope: [dt(2), dt(3)], scopeChanged: true, damage: [] });
+      expect(catalogScope(reader)).toEqual([dt(2), dt(3)]);
+      expect(versions(reader)).toEqual(versions(a, [dt(2), dt(3)]));
+      await expect(syncCatalog({ repo, catalog: b, widen: 'all' })).rejects.toThrow(/^catalog .*b\.db is in use by another lakeguard process, and changing its scope empties it first$/);
       // Nothing changed: the reader still answers from the scope it had.
-      expect(catalogScope(reader)).toEqual([dt(2)]);
-      expect(versions(reader)).toEqual(held);
+      expect(catalogScope(reader)).toEqual([dt(2), dt(3)]);
+      expect(versions(reader).length).toBeGreaterThan(held.length);
       // A plain sync (no scope change) goes on as always.
       expect(await syncCatalog({ repo, catalog: b })).toMatchObject({ scopeChanged: false, damage: [] });
     } finally {
       reader.close();
     }
-    expect(await syncCatalog({ repo, catalog: b, widen: [dt(3)] })).toMatchObject({ scopeChanged: true, damage: [] });
-    expect(versions(b)).toEqual(versions(a, [dt(2), dt(3)]));
+    expect(await syncCatalog({ repo, catalog: b, widen: 'all' })).toMatchObject({ scope: null, scopeChanged: true, damage: [] });
+    expect(versions(b)).toEqual(versions(a));
     // The file is shared again: another connection opens and writes it.
     const after = Catalog.open(join(dir.path, 'b.db'), repo.id);
     try {

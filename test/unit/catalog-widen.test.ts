@@ -1,0 +1,283 @@
+// Adding a prefix to a scoped catalog imports only that prefix's keys, in place (docs/catalog.md
+// "Widening a scoped catalog"): the result must be the catalog a fresh sync of the wider scope
+// makes, after runs, a forget and a prune; it reads only the record blobs overlapping the new
+// prefix; and a widening interrupted leaves the old scope whole.
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
+import { catalogScope, scopeOverlapsRange, type CatalogPrefix } from '../../src/catalog/scope.js';
+import { syncMarker } from '../../src/catalog/sync.js';
+import { backupGroup } from '../../src/engine/backup.js';
+import type { RunManifest } from '../../src/engine/finalize.js';
+import { forget } from '../../src/engine/forget.js';
+import { prune } from '../../src/engine/prune.js';
+import { restore } from '../../src/engine/restore.js';
+import type { OpenedSource } from '../../src/engine/sources.js';
+import { syncCatalog } from '../../src/engine/sync.js';
+import { compileExcludes } from '../../src/policy/glob.js';
+import type { Group, Policy } from '../../src/policy/types.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { FsStore } from '../../src/storage/fs-store.js';
+import { MemStore } from '../../src/storage/mem-store.js';
+import type { GetOptions } from '../../src/storage/types.js';
+import { StorageError } from '../../src/errors.js';
+import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
+
+const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
+
+/** The repository directory, counting reads by directory; `onPackRead` runs after each pack read. */
+class CountingFs extends FsStore {
+  reads = { packs: 0, index: 0, runs: 0 };
+  onPackRead: (() => void) | null = null;
+  override async get(key: string, opts?: GetOptions) {
+    const dir = key.split('/')[0] as keyof CountingFs['reads'];
+    if (dir in this.reads) this.reads[dir]++;
+    const got = await super.get(key, opts);
+    if (dir === 'packs') this.onPackRead?.();
+    return got;
+  }
+  resetReads(): void {
+    this.reads = { packs: 0, index: 0, runs: 0 };
+  }
+}
+
+/**
+ * Everything a catalog learned from the repository, without row ids (which differ between two
+ * catalogs that hold the same): runs, versions with their blobs, signals and run, objects with
+ * their newest version, dropped versions, failures, blob locations, packs, documents applied,
+ * anomaly verdicts, acknowledgements, the scope.
+ */
+function dump(cat: Catalog) {
+  const db = sqlite(cat);
+  const all = (sql: string) => db.prepare(sql).all();
+  const versionRow = `b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS dm, v.size AS size, v.etag AS etag,
+    v.last_modified AS lastModified, v.valid_from AS validFrom, v.storage_class AS storageClass, m.json AS meta, r.id AS run,
+    (SELECT hex(bl.hash) FROM blobs bl WHERE bl.id = v.blob) AS blob,
+    (SELECT group_concat(hex(bl.hash), ',') FROM (SELECT blob FROM version_blobs WHERE version = v.id ORDER BY seq) vb JOIN blobs bl ON bl.id = vb.blob) AS blobs,
+    (SELECT signals FROM version_signals WHERE version = v.id) AS signals`;
+  const from = 'FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket JOIN runs r ON r.seq = v.run LEFT JOIN metas m ON m.id = v.meta';
+  return {
+    scope: catalogScope(cat),
+    runs: all('SELECT id, grp, started, finished, status, host, counters FROM runs ORDER BY id'),
+    versions: all(`SELECT ${versionRow} ${from} ORDER BY bucket, key, validFrom, versionId, run`),
+    objects: all(
+      `SELECT b.name AS bucket, o.key AS key, (SELECT r.id || ' ' || v.valid_from || ' ' || ifnull(v.version_id, '-') FROM versions v JOIN runs r ON r.seq = v.run WHERE v.id = o.latest) AS latest
+       FROM objects o JOIN buckets b ON b.id = o.bucket ORDER BY bucket, key`,
+    ),
+    dropped: all('SELECT b.name AS bucket, o.key AS key, d.version_id AS versionId FROM dropped_versions d JOIN objects o ON o.id = d.object JOIN buckets b ON b.id = o.bucket ORDER BY 1, 2, 3'),
+    failures: all('SELECT r.id AS run, f.bucket, f.key, f.version_id, f.code, f.message FROM failures f JOIN runs r ON r.seq = f.run ORDER BY 1, 2, 3, 4'),
+    blobs: all(
+      `SELECT hex(bl.hash) AS hash, p.name AS pack, bl.offset, bl.length, bl.raw_length, bl.flags, f.name AS indexFile
+       FROM blobs bl JOIN packs p ON p.id = bl.pack LEFT JOIN blob_index_files f ON f.id = bl.index_file ORDER BY hash`,
+    ),
+    packs: all('SELECT name, size FROM packs ORDER BY name'),
+    forgets: all('SELECT name, created FROM forgets ORDER BY name'),
+    forgotten: all('SELECT id, forget FROM forgotten_runs ORDER BY id'),
+    anomalies: all('SELECT r.id AS run, a.suspect, a.flagged, a.findings FROM run_anomalies a JOIN runs r ON r.seq = a.run ORDER BY run'),
+    acks: all('SELECT * FROM acks ORDER BY 1'),
+    incomplete: db.prepare("SELECT value FROM catalog_info WHERE name = 'sync_incomplete'").pluck().get() ?? null,
+  };
+}
+
+async function bytesOf(store: MemStore, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of (await store.get(key)).body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+async function keysOf(store: MemStore, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const item of store.list(prefix)) if ('key' in item) keys.push(item.key);
+  return keys.sort();
+}
+
+/** A lake whose reads of the keys in `denied` fail (a backup records a failure for each). */
+class Lake extends MemStore {
+  denied = new Set<string>();
+  override async get(key: string, opts?: GetOptions) {
+    if (this.denied.has(key)) throw new StorageError('AccessDenied', `GET ${key}: Access Denied`);
+    return super.get(key, opts);
+  }
+}
+
+const source = (store: MemStore): OpenedSource => ({ bucket: 'lake', objectStore: store, prefixes: [''], isExcluded: compileExcludes([]) });
+const dt = (day: number): CatalogPrefix => ({ bucket: 'lake', prefix: `dt=0${day}/` });
+
+describe('widening a scoped catalog in place', { timeout: 60_000 }, () => {
+  let dir: ReturnType<typeof tempDir>;
+  let store: CountingFs;
+  let repo: Repository;
+  let lake: Lake;
+  let policy: Policy;
+  let group: Group;
+  let a: Catalog;
+  let b: Catalog;
+  const backup = () => backupGroup({ repo, catalog: a, policy, group, sources: [source(lake)] });
+  const addDay = async (day: number, version = 1): Promise<void> => {
+    for (let i = 0; i < 20; i++) await lake.put(`dt=0${day}/part-${String(i).padStart(3, '0')}.json`, Buffer.from(JSON.stringify({ day, i, version, pad: 'x'.repeat(i * 7) })));
+    const big = Buffer.alloc(150 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + day * 7 + version) & 0xff;
+    await lake.put(`dt=0${day}/big.bin`, big);
+  };
+  /** The record blobs of the repository's runs whose key range overlaps `scope`. */
+  const recordBlobsOverlapping = async (scope: CatalogPrefix[]): Promise<number> => {
+    let n = 0;
+    for (const name of await repo.listNames('runs')) {
+      const m = await repo.readDocument<RunManifest>('runs', name);
+      n += m.recordRanges!.filter((r) => scopeOverlapsRange(scope, r.first, r.last)).length;
+    }
+    return n;
+  };
+
+  beforeEach(async () => {
+    dir = tempDir('widen');
+    store = new CountingFs({ root: join(dir.path, 'repo'), fsync: false });
+    repo = await initRepo(store, { packSize: 64 * 1024, chunker: SMALL_CHUNKER });
+    lake = new Lake({ name: 'lake' });
+    group = { name: 'lake', sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }], retention: { keepLast: 1 } };
+    policy = testPolicy(store.location, [group]);
+    a = Catalog.open(join(dir.path, 'a.db'), repo.id);
+    b = Catalog.open(join(dir.path, 'b.db'), repo.id);
+    // A day per run; the third run also rewrites a file of day 1 and one of day 2.
+    await addDay(1);
+    await backup();
+    await addDay(2);
+    lake.denied.add('dt=02/part-007.json');
+    await backup();
+    lake.denied.clear();
+    await addDay(3);
+    await lake.put('dt=01/part-000.json', Buffer.from('{"changed":1}'));
+    await lake.put('dt=02/part-001.json', Buffer.from('{"changed":2}'));
+    await backup();
+  });
+  afterEach(() => {
+    a.close();
+    b.close();
+    dir.cleanup();
+  });
+
+  it('after runs, a forget and a prune, adding a prefix gives the catalog a fresh sync of both makes, reading only the new prefix\'s record blobs', async () => {
+    expect(await syncCatalog({ repo, catalog: b, widen: [dt(1)] })).toMatchObject({ scope: [dt(1)], damage: [] });
+    // More runs: day 2 and day 1 change, a day is added; keep_last 1 forgets every run before the
+    // last (their versions still current move to it; the rewritten ones are dropped); B syncs.
+    await lake.put('dt=02/part-002.json', Buffer.from('{"changed":22}'));
+    await lake.put('dt=01/part-003.json', Buffer.from('{"changed":13}'));
+    await lake.delete('dt=02/part-004.json');
+    await addDay(4);
+    await backup();
+    expect((await forget(repo, a, policy, { dryRun: false })).forgotten.length).toBeGreaterThan(0);
+    expect((await syncCatalog({ repo, catalog: b })).damage).toEqual([]);
+    // A prune repacks what the forget left unused, then one more run; B syncs again.
+    const pruned = await prune({ repo, catalog: a, maxUnused: 0 });
+    expect(pruned.packs.removed + pruned.packs.repacked).toBeGreaterThan(0);
+    await lake.put('dt=02/part-005.json', Buffer.from('{"changed":25}'));
+    await lake.put('dt=02/part-008.json', Buffer.from('{"changed":28}'));
+    lake.denied.add('dt=02/part-008.json');
+    await backup();
+    lake.denied.clear();
+    expect((await syncCatalog({ repo, catalog: b })).damage).toEqual([]);
+    const runsBefore = dump(b).runs;
+    const heldBefore = new Set(dump(b).blobs.map((x) => (x as { hash: string }).hash));
+    /**
+     * Which index file lists a blob the catalog held before the widening is not compared, only
+     * whether one does: a scoped catalog that located a record blob from its manifest keeps
+     * "(located by run records)" when a prune's new index file lists it later, where a fresh sync
+     * reads that index file first (so before widening too). Blobs the widening adds are compared whole.
+     */
+    const canonical = (d: ReturnType<typeof dump>) => ({
+      ...d,
+      blobs: d.blobs.map((x) => {
+        const blob = x as { hash: string; indexFile: string | null };
+        return heldBefore.has(blob.hash) ? { ...blob, indexFile: blob.indexFile !== null } : blob;
+      }),
+    });
+
+    store.resetReads();
+    const widened = await syncCatalog({ repo, catalog: b, widen: [dt(2)] });
+    expect(widened).toMatchObject({ scope: [dt(1), dt(2)], scopeChanged: true, widenedInPlace: true, damage: [], missingCount: 0 });
+    // Only the record blobs overlapping day 2 (not those of day 1 alone), no index file; nothing emptied.
+    const day2 = await recordBlobsOverlapping([dt(2)]);
+    expect(store.reads).toMatchObject({ index: 0, packs: day2 });
+    expect(day2).toBeLessThan(await recordBlobsOverlapping([dt(1), dt(2)]));
+    expect(dump(b).runs).toEqual(runsBefore);
+
+    // C: a fresh sync of both prefixes. Every table the same, and the versions A has there.
+    const c = Catalog.open(join(dir.path, 'c.db'), repo.id);
+    try {
+      expect((await syncCatalog({ repo, catalog: c, widen: [dt(1), dt(2)] })).damage).toEqual([]);
+      const wide = dump(b);
+      expect(canonical(wide)).toEqual(canonical(dump(c)));
+      expect(wide.versions.length).toBeGreaterThan(40);
+      // The forget moved the forgotten runs' versions on and dropped day 2's rewritten ones.
+      expect(wide.forgotten.length).toBe(3);
+      // The failure of the last run is there; that of a forgotten run went with it.
+      expect(wide.failures).toEqual([expect.objectContaining({ key: 'dt=02/part-008.json', code: 'AccessDenied' })]);
+      expect(wide.versions.filter((v) => (v as { key: string }).key === 'dt=02/part-002.json')).toHaveLength(1);
+      const inScope = (rows: { key: string }[]) => rows.filter((r) => r.key.startsWith('dt=01/') || r.key.startsWith('dt=02/'));
+      expect(wide.versions).toEqual(inScope(dump(a).versions as { key: string }[]));
+      // A later run reaches both the same way.
+      await lake.put('dt=02/part-006.json', Buffer.from('{"changed":26}'));
+      await backup();
+      for (const cat of [b, c]) expect((await syncCatalog({ repo, catalog: cat })).damage).toEqual([]);
+      expect(canonical(dump(b))).toEqual(canonical(dump(c)));
+      // Both prefixes restore byte for byte from the widened catalog.
+      const target = new MemStore({ name: 'restored' });
+      const restored = await restore({ repo, catalog: b, scopes: [dt(1), dt(2)], cut: { runSeq: b.latestRun({ statuses: ['complete'] })!.seq }, target, bucketDirs: false, concurrency: 2 });
+      expect(restored.failures).toEqual([]);
+      const keys = [...(await keysOf(lake, 'dt=01/')), ...(await keysOf(lake, 'dt=02/'))];
+      expect(await keysOf(target, '')).toEqual(keys);
+      for (const key of keys) expect((await bytesOf(target, key)).equals(await bytesOf(lake, key)), key).toBe(true);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a catalog that has not synced the latest runs, forget and prune yet: widened, then synced, it agrees with a fresh sync', async () => {
+    await syncCatalog({ repo, catalog: b, widen: [dt(1)] });
+    await lake.put('dt=02/part-002.json', Buffer.from('{"changed":22}'));
+    await lake.put('dt=01/part-003.json', Buffer.from('{"changed":13}'));
+    await addDay(4);
+    await backup();
+    expect((await forget(repo, a, policy, { dryRun: false })).forgotten.length).toBeGreaterThan(0);
+    expect((await prune({ repo, catalog: a, maxUnused: 0 })).damaged).toEqual([]);
+    await lake.put('dt=02/part-005.json', Buffer.from('{"changed":25}'));
+    await backup();
+    // The widening replays what B knows (three runs, no document), then B's sync applies the rest to both prefixes.
+    const widened = await syncCatalog({ repo, catalog: b, widen: [dt(2)] });
+    expect(widened).toMatchObject({ scope: [dt(1), dt(2)], widenedInPlace: true, runs: 2, forgets: 1, prunes: 1, damage: [], missingCount: 0 });
+    const c = Catalog.open(join(dir.path, 'c.db'), repo.id);
+    try {
+      expect((await syncCatalog({ repo, catalog: c, widen: [dt(1), dt(2)] })).damage).toEqual([]);
+      // Which index file lists a blob B held before the prune is not compared, only whether one does (see above).
+      const indexed = (d: ReturnType<typeof dump>) => ({ ...d, blobs: d.blobs.map((x) => ({ ...(x as object), indexFile: (x as { indexFile: string | null }).indexFile !== null })) });
+      expect(indexed(dump(b))).toEqual(indexed(dump(c)));
+      expect(dump(b).versions).toEqual(dump(c).versions);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a widening interrupted half-way leaves the old scope whole; the next one completes it', async () => {
+    await syncCatalog({ repo, catalog: b, widen: [dt(1)] });
+    const before = dump(b);
+    const marker = syncMarker(b);
+    // Stopped after the first record blob it reads (Ctrl-C, or a crash: nothing is committed before the end).
+    const stop = new AbortController();
+    store.onPackRead = () => stop.abort();
+    await expect(syncCatalog({ repo, catalog: b, widen: [dt(2)], signal: stop.signal })).rejects.toThrow(/interrupted/);
+    store.onPackRead = null;
+    expect(catalogScope(b)).toEqual([dt(1)]);
+    expect(dump(b)).toEqual(before);
+    expect(syncMarker(b)).toBe(marker);
+    // A command's own sync goes on with the old scope; the widening again completes it.
+    expect(await syncCatalog({ repo, catalog: b })).toMatchObject({ scope: [dt(1)], runs: 0, damage: [] });
+    expect(await syncCatalog({ repo, catalog: b, widen: [dt(2)] })).toMatchObject({ scope: [dt(1), dt(2)], scopeChanged: true, damage: [] });
+    const c = Catalog.open(join(dir.path, 'c.db'), repo.id);
+    try {
+      await syncCatalog({ repo, catalog: c, widen: [dt(2), dt(1)] });
+      expect(dump(b)).toEqual(dump(c));
+    } finally {
+      c.close();
+    }
+  });
+});
