@@ -2,7 +2,7 @@
  * The backup command's part of shards: the run set's plan before any group is backed up, and
  * what it tells the operator about it (docs/scale-out.md "Shards").
  */
-import { completedShards, planRunSet } from '../engine/shard-plan.js';
+import { completedShards, planRunSet, REUSE_TOLERANCE, type PlanReuse, type PlannedFrom } from '../engine/shard-plan.js';
 import type { RunShard, ShardIdentity } from '../engine/shards.js';
 import type { Group } from '../policy/types.js';
 import type { Opened } from './context.js';
@@ -12,6 +12,19 @@ import { runMarks } from './runs-anomalies.js';
 /** "shard 2 of 4 (0-based) of run set nightly": how messages name a shard. */
 export function describeShard(shard: ShardIdentity): string {
   return `shard ${shard.index} of ${shard.of} (0-based) of run set ${shard.runSet}`;
+}
+
+/**
+ * How a new plan got a group's boundaries: "group g from the catalog's key counts; not reused: …",
+ * or "group g: the boundaries of run set n (id) reused, every shard within ±25% of an even share
+ * by the catalog's key counts (the farthest +3.1%)".
+ */
+export function describePlanned(group: string, from: PlannedFrom, reuse: PlanReuse | undefined): string {
+  const weights = from === 'catalog' ? "the catalog's key counts" : from === 'records' ? "the run manifests' record ranges" : from === 'inventory' ? 'S3 Inventory reports' : 'a listing';
+  if (reuse === undefined) return `group ${group} from ${weights}`;
+  if ('why' in reuse) return `group ${group} from ${weights}; not reused: ${reuse.why}`;
+  const off = `${reuse.worst >= 0 ? '+' : ''}${(reuse.worst * 100).toFixed(1)}%`;
+  return `group ${group}: the boundaries of run set ${reuse.from.runSet} (${reuse.from.run}) reused, every shard within ±${Math.round(REUSE_TOLERANCE * 100)}% of an even share by ${weights} (the farthest ${off})`;
 }
 
 /**
@@ -27,8 +40,8 @@ export async function planShards(
   how: { dryRun: boolean; reporter: Reporter; signal: AbortSignal; planned?: Awaited<ReturnType<typeof planRunSet>> },
 ): Promise<{ shards: Map<string, RunShard>; suspect: boolean }> {
   // Planned before the sync already when this shard's catalog holds only its range (shard-scope.ts).
-  const { created, planned, shards } = how.planned ?? (await planRunSet({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, groups, shard, dryRun: how.dryRun, signal: how.signal }));
-  const made = created ? `planned it (${[...planned].map(([g, from]) => `group ${g} from ${from === 'catalog' ? "the catalog's key counts" : from === 'records' ? "the run manifests' record ranges" : from === 'inventory' ? 'S3 Inventory reports' : 'a listing'}`).join(', ')})` : 'read its plan';
+  const { created, planned, reuse, shards } = how.planned ?? (await planRunSet({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, groups, shard, dryRun: how.dryRun, signal: how.signal }));
+  const made = created ? `planned it (${[...planned].map(([g, from]) => describePlanned(g, from, reuse.get(g))).join(', ')})` : 'read its plan';
   how.reporter.event({ type: 'phase', phase: 'plan', detail: `${describeShard(shard)}: ${made}${how.dryRun && created ? ', not written (dry run)' : ''}` });
   // A complete attempt that is suspect (and not acknowledged) still exits 4 when re-run: an
   // engine that retried a pod after its manifest was written must not turn the verdict into 0.

@@ -160,6 +160,22 @@ export class KeySample {
   }
 
   /**
+   * Each shard's part of what was seen (0..1, summing to 1; all 0 when nothing was seen) when
+   * the key space is split at `bounds` (shard I covers (bounds[I-1], bounds[I]]): each block
+   * counts whole to the shard that holds its point, so a part is off by one block at most.
+   */
+  shares(bounds: readonly BucketKey[]): number[] {
+    const blocks = this.open === null ? this.kept : [...this.kept, this.open];
+    const parts = Array.from({ length: bounds.length + 1 }, () => 0);
+    let i = 0;
+    for (const block of blocks) {
+      while (i < bounds.length && compareBucketKeyPair(block.point, bounds[i]!) > 0) i++;
+      parts[i]! += block.weight;
+    }
+    return this.seen === 0 ? parts : parts.map((w) => w / this.seen);
+  }
+
+  /**
    * N-1 boundaries that split what was seen into `shards` nearly equal parts: boundary i is the
    * point whose block holds the (i·seen/N)-th key (its first key, so at most one block early).
    */
@@ -192,19 +208,39 @@ function sampleCapacity(shards: number): number {
 }
 
 /**
+ * A group's work as a plan weighs it: new boundaries from it, and how other boundaries (an
+ * earlier plan's) would share it among the shards, by the same weights.
+ */
+export interface Weighing {
+  /** N-1 boundaries that balance the work. */
+  bounds(): BucketKey[];
+  /** Each shard's part of the work (0..1) under `bounds`; all 0 when there is no work. */
+  shares(bounds: readonly BucketKey[]): number[];
+}
+
+function weighingOf(sample: KeySample, shards: number, segments: readonly Segment[], exact?: () => BucketKey[] | null): Weighing {
+  // Below every key of the group: shards before it get nothing (fewer keys than shards).
+  const first: BucketKey = [segments[0]?.bucket ?? '', ''];
+  return { bounds: () => exact?.() ?? sample.bounds(shards, first), shares: (bounds) => sample.shares(bounds) };
+}
+
+/**
  * Boundaries from the keys of every segment (a listing: LIST-only, nothing is read; or an
  * inventory report), streamed through a bounded sample. A segment whose keys cannot be read counts
  * as empty (the backup itself records that failure).
  */
 export async function sampledBounds(segments: readonly Segment[], shards: number, keys: KeySource = listedKeys, signal?: AbortSignal): Promise<BucketKey[]> {
+  return (await sampledWeighing(segments, shards, keys, signal)).bounds();
+}
+
+/** sampledBounds' sample, as a Weighing. */
+export async function sampledWeighing(segments: readonly Segment[], shards: number, keys: KeySource = listedKeys, signal?: AbortSignal): Promise<Weighing> {
   const sample = new KeySample(sampleCapacity(shards));
   for (const s of segments) {
     if (s.source === undefined) throw new Error(`segment ${s.bucket}/${s.prefix} has no source to list`);
     for await (const { key, weight } of unlessUnreadable(keys(s, signal))) sample.add([s.bucket, key], weight);
   }
-  // Below every key of the group: shards before it get nothing (fewer keys than shards).
-  const first: BucketKey = [segments[0]?.bucket ?? '', ''];
-  return sample.bounds(shards, first);
+  return weighingOf(sample, shards, segments);
 }
 
 /** A group's boundaries: the catalog's when it knows the group, else a sample of a listing. */
@@ -215,17 +251,30 @@ export async function groupBounds(
   keys?: KeySource,
   signal?: AbortSignal,
 ): Promise<{ bounds: BucketKey[]; from: 'catalog' | 'listing' | 'inventory' }> {
+  const made = await groupWeighing(catalog, sources, shards, keys, signal);
+  return { bounds: made.weighing.bounds(), from: made.from };
+}
+
+/** groupBounds' weighing of the group's work: new boundaries from it, or an earlier plan's judged by it. */
+export async function groupWeighing(
+  catalog: Catalog,
+  sources: readonly OpenedSource[],
+  shards: number,
+  keys?: KeySource,
+  signal?: AbortSignal,
+): Promise<{ weighing: Weighing; from: 'catalog' | 'listing' | 'inventory' }> {
   const segments = groupSegments(sources);
-  if (shards === 1) return { bounds: [], from: 'catalog' };
+  if (shards === 1) return { weighing: { bounds: () => [], shares: () => [1] }, from: 'catalog' };
   const keySource = keys ?? segmentKeys({ scratchDir: scratchDirOf(catalog) });
   const counts = segments.map((s) => keyCount(catalog, s.bucket, s.prefix));
   if (segments.length > 0 && counts.reduce((a, b) => a + b, 0) >= shards) {
     // An incremental: balance its new tail keys too when there are any, else the exact counts.
-    const known = (await catalogAndTailBounds(catalog, segments, counts, shards, keySource, signal)) ?? catalogBounds(catalog, segments, shards);
-    if (known !== null) return { bounds: known, from: 'catalog' };
+    // (The exact count is a pass over the group's catalogued keys: only made when asked for.)
+    const { sample, tailKeys } = await catalogAndTailSample(catalog, segments, counts, shards, keySource, signal);
+    return { weighing: weighingOf(sample, shards, segments, tailKeys > 0 ? undefined : () => catalogBounds(catalog, segments, shards)), from: 'catalog' };
   }
   const from = sources.some((s) => s.inventory !== undefined) ? 'inventory' : 'listing';
-  return { bounds: await sampledBounds(segments, shards, keySource, signal), from };
+  return { weighing: await sampledWeighing(segments, shards, keySource, signal), from };
 }
 
 /**
@@ -237,22 +286,23 @@ export async function groupBounds(
 export const NEW_KEY_WEIGHT = 25;
 
 /**
- * Boundaries of an incremental run that balance work, not only keys, or null when no segment has
- * keys after its last catalogued one. Keys appended after a segment's last catalogued key (the
+ * The sample of an incremental run that balances work, not only keys (`tailKeys`: how many keys
+ * were found after the segments' last catalogued ones; without any, boundaries come from the
+ * exact counts, catalogBounds). Keys appended after a segment's last catalogued key (the
  * next date partition of a time-partitioned table: where most of a lake's new data lands) are
  * listed once here (a LIST per 1,000 new keys; an inventory source answers from its report) and
  * each counts NEW_KEY_WEIGHT catalogued keys, so the new partition is spread over the shards
  * instead of falling whole to the last one. New keys elsewhere (inside a catalogued range) stay
  * where their range puts them. Catalogued keys are walked in strides (one nthKey per stride).
  */
-async function catalogAndTailBounds(
+async function catalogAndTailSample(
   catalog: Catalog,
   segments: readonly Segment[],
   counts: readonly number[],
   shards: number,
   keys: KeySource,
   signal?: AbortSignal,
-): Promise<BucketKey[] | null> {
+): Promise<{ sample: KeySample; tailKeys: number }> {
   const total = counts.reduce((a, b) => a + b, 0);
   const capacity = sampleCapacity(shards);
   const stride = Math.max(1, Math.floor(total / capacity));
@@ -273,7 +323,7 @@ async function catalogAndTailBounds(
       tailKeys++;
     }
   }
-  return tailKeys === 0 ? null : sample.bounds(shards, [segments[0]?.bucket ?? '', '']);
+  return { sample, tailKeys };
 }
 
 /** A segment's keys, ending early where they cannot be read: the backup itself records that failure. */
@@ -319,7 +369,7 @@ export const MIN_RECORD_BLOBS_PER_SHARD = 4;
  * from a listing then). Each record blob counts at its last key (a
  * boundary falls between blobs: at most one record blob, about 7,000 versions, off where blobs of
  * several runs overlap); a key recorded by several runs counts once per run. Keys listed after a segment's
- * last recorded key (the new tail, as catalogAndTailBounds) count NEW_KEY_WEIGHT each; a segment
+ * last recorded key (the new tail, as catalogAndTailSample) count NEW_KEY_WEIGHT each; a segment
  * whose records run on past its end has no tail listed (its last recorded key is not known).
  */
 export async function recordedBounds(
@@ -329,6 +379,17 @@ export async function recordedBounds(
   keys: KeySource = listedKeys,
   signal?: AbortSignal,
 ): Promise<BucketKey[] | null> {
+  return (await recordedWeighing(ranges, segments, shards, keys, signal))?.bounds() ?? null;
+}
+
+/** recordedBounds' sample, as a Weighing; null where recordedBounds is. */
+export async function recordedWeighing(
+  ranges: readonly RecordedRange[],
+  segments: readonly Segment[],
+  shards: number,
+  keys: KeySource = listedKeys,
+  signal?: AbortSignal,
+): Promise<Weighing | null> {
   const cmp = compareBucketKeyPair;
   const starts = segments.map((s): BucketKey => [s.bucket, s.prefix]);
   const ends = segments.map((s): BucketKey | null => {
@@ -369,7 +430,7 @@ export async function recordedBounds(
     if (s.source === undefined || runsOn[i]) continue;
     for await (const { key, weight } of unlessUnreadable(keys(s, signal, tailFrom?.[1]))) sample.add([s.bucket, key], weight * NEW_KEY_WEIGHT);
   }
-  return sample.bounds(shards, [segments[0]?.bucket ?? '', '']);
+  return weighingOf(sample, shards, segments);
 }
 
 function compareBucketKeyPair(a: BucketKey, b: BucketKey): number {

@@ -12,7 +12,7 @@ import type { Group, Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
 import { compareKeys } from '../util/key-order.js';
 import { newRunId } from './run-id.js';
-import { groupBounds, groupSegments, recordedBounds, sampledBounds, segmentKeys, type KeySource, type RecordedRange } from './shard-bounds.js';
+import { groupSegments, groupWeighing, recordedWeighing, sampledWeighing, segmentKeys, type KeySource, type RecordedRange, type Weighing } from './shard-bounds.js';
 import { scratchDirOf } from './inventory-store.js';
 import { compareBucketKeys, shardRange, type BucketKey, type RunShard, type ShardIdentity } from './shards.js';
 import { openSource, outermostPrefixes, sourceName } from './sources.js';
@@ -37,6 +37,12 @@ export interface RunSetGroup {
    * of a run set backs up the same key set.
    */
   sources?: PlannedSource[];
+  /**
+   * Where `bounds` came from when they are an earlier run set's (plan stability): that run set's
+   * name and its run-set id for the group. Absent when they were computed for this plan (and in
+   * plans written before lakeguard reused boundaries).
+   */
+  boundsFrom?: { runSet: string; run: string };
 }
 
 /** One source of a group as far as it decides which keys are backed up. */
@@ -59,8 +65,26 @@ export function plannedSources(group: Group): PlannedSource[] {
 /** Where a new plan's boundaries of a group came from (the catalog's key counts, run manifests' record ranges, a listing, an inventory report). */
 export type PlannedFrom = 'catalog' | 'records' | 'listing' | 'inventory';
 
-/** Computes one group's boundaries for a new plan. */
-export type PlanGroup = (group: string) => Promise<BucketKey[]>;
+/**
+ * Computes one group's boundaries for a new plan: the boundaries themselves, or the group's work
+ * as weighed (a Weighing), by which an earlier plan's boundaries can be judged and reused.
+ */
+export type PlanGroup = (group: string) => Promise<BucketKey[] | Weighing>;
+
+/**
+ * How far from an even share (1/N of the group's work, as the planner weighs it) any shard may
+ * be for a new run set to keep the boundaries of the newest earlier plan: ±25%. The run set takes
+ * as long as its slowest shard, so reuse makes a night at most 1.25 times as long as a balanced
+ * one; a new split costs every persistent shard catalog whose range moves a whole range import
+ * (at a billion versions, N = 8: 11.5 GB read, 45-60 minutes per shard), against minutes for an
+ * incremental sync. Nightly drift (a few partitions changed, a day's tail) stays well inside it;
+ * a tail that grows night after night crosses it and is replanned. The planner's own precision
+ * (a sample block, 1/64 of a shard; a record blob per boundary) is far below it.
+ */
+export const REUSE_TOLERANCE = 0.25;
+
+/** Whether a new plan's group kept an earlier plan's boundaries (`from`), or why not. */
+export type PlanReuse = { from: { runSet: string; run: string }; worst: number } | { why: string };
 
 const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 
@@ -76,26 +100,90 @@ export async function runSetPlan(
   groups: readonly string[],
   plan: PlanGroup,
   opts: { write: boolean; sources?: (group: string) => PlannedSource[]; beforeNewPlan?: () => void },
-): Promise<{ plan: RunSetPlan; created: boolean }> {
+): Promise<{ plan: RunSetPlan; created: boolean; reuse: Map<string, PlanReuse> }> {
+  const reuse = new Map<string, PlanReuse>();
   const existing = await readPlan(repo, shard.runSet);
-  if (existing !== null) return { plan: usable(existing, shard, groups, opts.sources), created: false };
+  if (existing !== null) return { plan: usable(existing, shard, groups, opts.sources), created: false, reuse };
   opts.beforeNewPlan?.();
   const created = new Date();
   const fresh: RunSetPlan = { version: 1, name: shard.runSet, shards: shard.of, created: created.toISOString(), host: hostname(), groups: {} };
+  const earlier = shard.of === 1 ? [] : await earlierPlans(repo, shard);
   for (const group of groups) {
-    fresh.groups[group] = { run: newRunId(created), bounds: shard.of === 1 ? [] : await plan(group), ...(opts.sources === undefined ? {} : { sources: opts.sources(group) }) };
+    const sources = opts.sources?.(group);
+    let bounds: BucketKey[] = [];
+    let boundsFrom: RunSetGroup['boundsFrom'];
+    if (shard.of > 1) {
+      const made = await plan(group);
+      if (Array.isArray(made)) bounds = made;
+      else {
+        const chosen = reusable(earlier, group, sources, made, shard.of);
+        reuse.set(group, chosen);
+        if ('from' in chosen) {
+          bounds = earlier.find((p) => p.name === chosen.from.runSet)!.groups[group]!.bounds.map((b) => [...b] as BucketKey);
+          boundsFrom = chosen.from;
+        } else bounds = made.bounds();
+      }
+    }
+    fresh.groups[group] = { run: newRunId(created), bounds, ...(sources === undefined ? {} : { sources }), ...(boundsFrom === undefined ? {} : { boundsFrom }) };
   }
-  if (!opts.write) return { plan: fresh, created: true };
+  if (!opts.write) return { plan: fresh, created: true, reuse };
   try {
     await repo.writeDocument('runsets', shard.runSet, fresh);
-    return { plan: fresh, created: true };
+    return { plan: fresh, created: true, reuse };
   } catch (err) {
     if (!(err instanceof StorageError && err.code === 'PreconditionFailed')) throw err;
   }
   // Another shard wrote it first: its plan is the run set's.
   const winner = await readPlan(repo, shard.runSet);
   if (winner === null) throw new IntegrityError(`${repo.where('runsets', shard.runSet)}: refused as existing, then not found`);
-  return { plan: usable(winner, shard, groups, opts.sources), created: false };
+  return { plan: usable(winner, shard, groups, opts.sources), created: false, reuse: new Map() };
+}
+
+/**
+ * The plans in runsets/ of `shard.of` shards other than this run set's, newest first (by
+ * `created`): one LIST and a GET per plan (a few hundred bytes each). A plan that cannot be read
+ * or fails its checks is passed over: it only offers boundaries to reuse.
+ */
+async function earlierPlans(repo: Repository, shard: ShardIdentity): Promise<RunSetPlan[]> {
+  const names = (await repo.listNames('runsets')).filter((n) => n !== shard.runSet);
+  const plans: RunSetPlan[] = [];
+  for (let i = 0; i < names.length; i += 16) {
+    const read = await Promise.all(names.slice(i, i + 16).map((n) => readPlan(repo, n).catch(() => null)));
+    for (const p of read) if (p !== null && p.shards === shard.of) plans.push(p);
+  }
+  return plans.sort((a, b) => compareKeys(b.created ?? '', a.created ?? ''));
+}
+
+/**
+ * The boundaries of `group` to reuse from the newest earlier plan of the same shard count and
+ * the same sources of the group, when under them every shard's part of the group's work (as
+ * `weighing` weighs it now) is within REUSE_TOLERANCE of an even share; else why not.
+ */
+function reusable(earlier: readonly RunSetPlan[], group: string, sources: readonly PlannedSource[] | undefined, weighing: Weighing, shards: number): PlanReuse {
+  const last = earlier.find((p) => {
+    const g = p.groups[group];
+    return g !== undefined && (sources === undefined || (g.sources !== undefined && sourcesDifference(g.sources, sources) === null));
+  });
+  if (last === undefined) return { why: `no earlier plan of ${shards} shards for these sources` };
+  const g = last.groups[group]!;
+  const from = { runSet: last.name, run: g.run };
+  const shares = weighing.shares(g.bounds);
+  if (shares.every((x) => x === 0)) return { from, worst: 0 }; // no work to balance
+  // The shard farthest from an even share; of two as far, the busier (the one the night waits for).
+  let worst = 0;
+  for (const [i, share] of shares.entries()) {
+    const [d, w] = [Math.abs(share * shards - 1), Math.abs(shares[worst]! * shards - 1)];
+    if (d > w + 1e-9 || (d > w - 1e-9 && share > shares[worst]!)) worst = i;
+  }
+  const off = shares[worst]! * shards - 1;
+  if (Math.abs(off) <= REUSE_TOLERANCE) return { from, worst: off };
+  return {
+    why: `run set ${last.name}'s boundaries would give shard ${worst} ${percent(shares[worst]!)} of the work, not ${percent(1 / shards)} ± ${Math.round(REUSE_TOLERANCE * 100)}%`,
+  };
+}
+
+function percent(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
 }
 
 /** The plan of `name`, checked; null when there is none. */
@@ -145,6 +233,9 @@ export function checkPlan(doc: RunSetPlan, name: string, repo: Repository): RunS
     const strings = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
     if (g.sources !== undefined && !(Array.isArray(g.sources) && g.sources.every((s) => s !== null && typeof s === 'object' && typeof s.bucket === 'string' && strings(s.prefixes) && strings(s.exclude)))) {
       throw bad(`group ${group}: sources`);
+    }
+    if (g.boundsFrom !== undefined && !(g.boundsFrom !== null && typeof g.boundsFrom === 'object' && typeof g.boundsFrom.runSet === 'string' && typeof g.boundsFrom.run === 'string')) {
+      throw bad(`group ${group}: boundsFrom`);
     }
   }
   return doc;
@@ -216,7 +307,7 @@ export async function planRunSet(opts: {
    */
   recorded?: () => Promise<ReadonlyMap<string, readonly RecordedRange[]>>;
   signal?: AbortSignal;
-}): Promise<{ plan: RunSetPlan; created: boolean; planned: Map<string, PlannedFrom>; shards: Map<string, RunShard> }> {
+}): Promise<{ plan: RunSetPlan; created: boolean; planned: Map<string, PlannedFrom>; reuse: Map<string, PlanReuse>; shards: Map<string, RunShard> }> {
   const { shard } = opts;
   const planned = new Map<string, PlannedFrom>();
   let recorded: ReadonlyMap<string, readonly RecordedRange[]> | undefined;
@@ -226,20 +317,20 @@ export async function planRunSet(opts: {
     if (opts.recorded !== undefined) {
       recorded ??= await opts.recorded();
       const keys = opts.keys ?? segmentKeys({ scratchDir: scratchDirOf(opts.catalog) });
-      const fromRecords = await recordedBounds(recorded.get(name) ?? [], groupSegments(sources), shard.of, keys, opts.signal);
+      const fromRecords = await recordedWeighing(recorded.get(name) ?? [], groupSegments(sources), shard.of, keys, opts.signal);
       if (fromRecords !== null) {
         planned.set(name, 'records');
         return fromRecords;
       }
       // Too few records: listed as a seed is (this catalog holds one shard's range at most, so its counts would mislead).
       planned.set(name, sources.some((s) => s.inventory !== undefined) ? 'inventory' : 'listing');
-      return sampledBounds(groupSegments(sources), shard.of, keys, opts.signal);
+      return sampledWeighing(groupSegments(sources), shard.of, keys, opts.signal);
     }
-    const made = await groupBounds(opts.catalog, sources, shard.of, opts.keys, opts.signal);
+    const made = await groupWeighing(opts.catalog, sources, shard.of, opts.keys, opts.signal);
     planned.set(name, made.from);
-    return made.bounds;
+    return made.weighing;
   };
-  const { plan, created } = await runSetPlan(
+  const { plan, created, reuse } = await runSetPlan(
     opts.repo,
     shard,
     opts.groups.map((g) => g.name),
@@ -255,7 +346,7 @@ export async function planRunSet(opts: {
     const entry = plan.groups[g.name]!;
     shards.set(g.name, { set: entry.run, name: plan.name, index: shard.index, of: plan.shards, range: shardRange(entry.bounds, shard.index) });
   }
-  return { plan, created, planned, shards };
+  return { plan, created, planned, reuse, shards };
 }
 
 /**

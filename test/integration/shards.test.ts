@@ -95,13 +95,16 @@ describe('backup shards via the CLI', { timeout: 240_000 }, () => {
     for (const k of added) await put(k, 'new');
     await put('events/dt=2026-11-10/part-1.json', 'changed');
 
-    // The same hosts (each shard file holds its seed range, re-imported for the new plan's range), the index from JOB_COMPLETION_INDEX.
+    // The same hosts (each shard file holds its seed range: the new plan keeps the seed's boundaries, which
+    // still balance the work within 25%, so each file syncs on incrementally), the index from JOB_COMPLETION_INDEX.
     const k8s = (i: number) => ({ JOB_COMPLETION_INDEX: String(i), LAKEGUARD_SHARDS: '3', LAKEGUARD_RUN_SET: 'inc-1' });
     const inc = (await Promise.all([0, 1, 2].map((i) => cli(`host-${i}`, ['backup', '--json'], k8s(i))))).map((r) => summaryOf(ok(r)));
     const total = (field: string) => inc.reduce((n, s) => n + (s.counters[field] as number), 0);
     expect([total('objectsNew'), total('objectsChanged'), total('objectsDeleted'), total('objectsUnchanged')]).toEqual([3, 1, 3, 296]);
     const incManifests = await withRepo((repo) => Promise.all(inc.map((s) => repo.readDocument<RunManifest>('runs', s.runId as string))));
     const ranges = expectCoverOnce(incManifests, 3);
+    const incPlan = await withRepo((repo) => repo.readDocument<RunSetPlan>('runsets', 'inc-1'));
+    expect([incPlan.groups.lake!.bounds, incPlan.groups.lake!.boundsFrom]).toEqual([plan.groups.lake!.bounds, { runSet: 'seed-1', run: plan.groups.lake!.run }]);
     // Balanced (planned from a listing: three record blobs are too few to plan from): no shard holds more than a third and a tenth of the 303 keys.
     const inShard = (k: BucketKey) => ranges.findIndex((r) => (r.after === undefined || compareBucketKeys(k, r.after) > 0) && (r.upTo === undefined || compareBucketKeys(k, r.upTo) <= 0));
     const sizes = [0, 0, 0];

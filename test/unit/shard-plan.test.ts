@@ -181,7 +181,7 @@ describe('run-set plan document', () => {
     expect(first.plan.groups.g!.run).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
     let asked = 0;
     const second = await runSetPlan(repo, shard(0), ['g'], async () => (asked++, [['b', 'other'], ['b', 'z']]), { write: true });
-    expect(second).toEqual({ plan: first.plan, created: false });
+    expect(second).toEqual({ plan: first.plan, created: false, reuse: new Map() });
     expect(asked).toBe(0);
   });
 

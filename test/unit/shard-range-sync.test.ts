@@ -317,7 +317,7 @@ describe('backup --shards on a fresh catalog (the command)', { timeout: 120_000 
       const r = await cli('shard.db', ['backup', '--shards', '2', '--shard', '1', '--run-set', 'n', '--json']);
       expect(r.code, r.stderr).toBe(0);
       // One record blob is too coarse to split at: planned from a listing, as a seed is.
-      expect(messagesOf(r, 'status').map((m) => m.detail as string)).toContain('shard 1 of 2 (0-based) of run set n: planned it (group local from a listing)');
+      expect(messagesOf(r, 'status').map((m) => m.detail as string)).toContain('shard 1 of 2 (0-based) of run set n: planned it (group local from a listing; not reused: no earlier plan of 2 shards for these sources)');
       expect(summaryOf(r).counters).toMatchObject({ objectsSeen: 10, objectsChanged: 1, objectsUnchanged: 9 });
       const info = summaryOf(await cli('shard.db', ['catalog', 'info', '--json']));
       expect(info.scope).toEqual([{ bucket: 'lake', prefix: '', after: 'b/4.csv' }]);
