@@ -147,7 +147,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     notes: {
       init: 'bad usage or policy, or a repository already exists, or --object-lock on a bucket without Object Lock',
       backup: 'bad usage or policy, or a scoped catalog',
-      restore: 'bad usage, nothing matched (with a hint), or a selection outside a scoped catalog',
+      restore: 'bad usage, nothing matched (with a hint), a selection outside a scoped catalog, or a target that does not exist or cannot be written (a --to bucket, --to-dir)',
       rollback: 'bad usage: no --at, a bucket the policy does not name as a source, a prefix or key outside what it backs up or outside a scoped catalog',
       forget: 'invalid policy, unknown group, or a scoped catalog',
       'lock extend': 'bad usage (e.g. a repository without Object Lock), or a scoped catalog',
@@ -170,7 +170,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'key remove': 'bad usage, no such key, the last key, or (without --force) the key in use',
       'key passwd': 'bad usage, an unencrypted repository, the two typed passwords differ, or the only key would go',
       copy: 'bad usage or policy (either one), an unknown group, the same repository twice, or a scoped catalog',
-      drill: 'bad usage, nothing matched, or a selection outside a scoped catalog',
+      drill: 'bad usage, nothing matched, a selection outside a scoped catalog, or a scratch target that does not exist or cannot be written (no drill recorded)',
       watch: 'bad usage or policy, an events address that is not loopback without --insecure-listen or is in use, no push token, or a scoped catalog',
     },
   },
