@@ -101,6 +101,7 @@ export function register(program: Command): void {
           if (gap !== null) {
             reporter.event({
               type: 'warning',
+              qualifies: true,
               message: `${gap.forgotten} run${gap.forgotten === 1 ? ' was' : 's were'} forgotten between ${gap.before ?? 'the first run'} and ${gap.after ?? 'now'}: the ${label} is rebuilt from the kept runs around it, and versions that lived only in that gap are gone (README: Retention and forget)`,
             });
           }

@@ -139,6 +139,12 @@ groups:
     expect(summaryOf(json)).toMatchObject({ status: 'complete', counters: { objectsUnchanged: 3, packsWritten: 0 } });
   });
 
+  it('--quiet --offline still says the answer may be stale (a warning that qualifies the answer)', async () => {
+    const r = await cli(['--policy', policy, 'find', '**/*.json', '--quiet', '--offline']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^warning: offline: catalog .*catalog\.db was not synced with file:\/\/.*; answers may be stale\n$/);
+  });
+
   it('a --to-endpoint that is no http(s) URL is bad usage for restore and drill, never damage', async () => {
     for (const command of ['restore', 'drill']) {
       const r = await cli(['--policy', policy, command, '--to', 's3://restore-bucket/p/', '--to-endpoint', 'not-a-url']);
