@@ -343,22 +343,26 @@ function isCommandPath(path: string): path is CommandPath {
 
 export type { MainOptions, StoreRole } from './commands/main-options.js';
 
-let stdoutWatched = false;
+let outputWatched = false;
 
 /**
  * `lakeguard restore --dry-run --json | head`: once stdout's reader is gone, every write fails
  * (EPIPE, then "stream destroyed"). Unhandled, that error killed the command wherever it was,
  * without releasing its repository lock or finishing what it was writing. Output nobody reads
  * is dropped and the command finishes as it would have; queries end at once instead, exit 0
- * (endQuietlyWhenStdoutCloses in src/commands/query-common.ts).
+ * (endQuietlyWhenStdoutCloses in src/commands/query-common.ts). Stderr likewise (`… 2>&1 |
+ * head -1`, then a warning): a warning or error nobody reads is dropped, and the command exits
+ * with its own code, never 1 for the lost line.
  */
-function carryOnWhenStdoutCloses(): void {
-  if (stdoutWatched) return;
-  stdoutWatched = true;
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
-    throw err;
-  });
+function carryOnWhenOutputCloses(): void {
+  if (outputWatched) return;
+  outputWatched = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+      throw err;
+    });
+  }
 }
 
 /**
@@ -368,7 +372,7 @@ function carryOnWhenStdoutCloses(): void {
  */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   outcome.code = ExitCode.ok;
-  carryOnWhenStdoutCloses();
+  carryOnWhenOutputCloses();
   try {
     await buildProgram(await commandModules(argv), argv, options).parseAsync(argv);
   } catch (err) {
