@@ -1,7 +1,9 @@
 // What --quiet keeps (errors, and warnings that qualify the answer) and how a run of failures
 // with one error code is printed (the first REPEATS_SHOWN lines, then a count).
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describeRebuild } from '../../src/commands/catalog.js';
 import { REPEATS_SHOWN, Reporter } from '../../src/commands/reporter.js';
+import type { RebuildReport } from '../../src/engine/rebuild.js';
 
 const capture = () => {
   const out: string[] = [];
@@ -56,5 +58,15 @@ describe('a run of failures with one code', () => {
     for (let i = 0; i < 50; i++) r.event(failure(`k${i}`, 'AccessDenied'));
     r.close();
     expect(err.join('').split('\n').filter(Boolean)).toHaveLength(50);
+  });
+});
+
+describe('counts in text output', () => {
+  it('say 1 run, 1 pack, 1 index file (not 1 runs, 1 packs, 1 index files)', () => {
+    const one = { installed: true, catalog: 'c.db', durationMs: 1, runs: 1, versions: 1, failures: 1, blobs: 1, packs: 1, indexFiles: 1, bytesRead: 1, movedAside: null, previousRuns: 1, damage: [], missingCount: 1, missing: [] } as unknown as RebuildReport;
+    const lines = describeRebuild(one, 'file:///repo/').split('\n');
+    expect(lines).toContain('  1 run, 1 object version, 1 recorded failure');
+    expect(lines).toContain('  1 blob in 1 pack from 1 index file; 1 B of records read');
+    expect(lines).toContain('  the replaced catalog has 1 run');
   });
 });
