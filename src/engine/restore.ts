@@ -32,6 +32,8 @@ export interface RestoreOptions {
   overwrite?: OverwritePolicy;
   /** Decide and report every action (events of type 'action'), read and write nothing. */
   dryRun?: boolean;
+  /** The caller has just listed the target (rollback): no LIST to check that its bucket exists. */
+  targetListed?: boolean;
   concurrency: number;
   events?: EventSink;
   signal?: AbortSignal;
@@ -180,7 +182,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   if (total === 0 && summary.missing === 0) throw nothingSelected(opts.catalog, opts.scopes, opts.cut);
   const overwrite = opts.overwrite ?? 'if-changed';
   // One LIST per target before anything is read: a bucket that does not exist is one error, not one failure per key.
-  if (!dryRun) await requireTargetBuckets(opts, targetFor);
+  if (!dryRun && opts.targetListed !== true) await requireTargetBuckets(opts, targetFor);
   const inventory = overwrite !== 'always' || opts.deleteExtra === true;
   if (inventory) await takeInventory(opts, targetFor, events);
   if (inventory && overwrite !== 'always') summary.replaced = 0;

@@ -22,6 +22,7 @@ const OBJECTS = 300;
 /** An S3 bucket as restore sees it; `refuse(n)` says how the n-th PUT (from 1) fails, if it does. */
 class S3LikeTarget extends StoreDecorator {
   puts = 0;
+  lists = 0;
   constructor(
     private readonly bucketExists: boolean,
     private readonly refuse: (n: number, key: string) => StorageError | null = () => null,
@@ -32,6 +33,7 @@ class S3LikeTarget extends StoreDecorator {
     return 's3://target/p/';
   }
   override list(prefix: string, opts?: ListOptions): AsyncIterable<ListItem> {
+    this.lists++;
     if (!this.bucketExists) {
       return {
         [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new StorageError('NoSuchBucket', 'LIST s3://target/p/: NoSuchBucket (404): bucket target does not exist')) }),
@@ -123,5 +125,14 @@ describe('restore into an S3 target that refuses every write', () => {
     const { error, events } = await run(target, { overwrite: 'always' });
     expect(error).toMatchObject({ objects: OBJECTS, restored: OBJECTS - 100, failed: 100 });
     expect(failures(events)).toHaveLength(100);
+  });
+
+  it('the check is one LIST per target; none when the caller has just listed it (rollback)', async () => {
+    const checked = new S3LikeTarget(true);
+    expect(await run(checked, { overwrite: 'always' })).toMatchObject({ error: { restored: OBJECTS } });
+    expect(checked.lists).toBe(1);
+    const listed = new S3LikeTarget(true);
+    expect(await run(listed, { overwrite: 'always', targetListed: true })).toMatchObject({ error: { restored: OBJECTS } });
+    expect(listed.lists).toBe(0);
   });
 });
