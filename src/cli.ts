@@ -147,7 +147,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     notes: {
       init: 'bad usage or policy, or a repository already exists, or --object-lock on a bucket without Object Lock',
       backup: 'bad usage or policy, or a scoped catalog',
-      restore: 'bad usage, nothing matched (with a hint), or a selection outside a scoped catalog',
+      restore: 'bad usage, nothing matched (with a hint), a selection outside a scoped catalog, or a target that does not exist or cannot be written (a --to bucket, --to-dir)',
       rollback: 'bad usage: no --at, a bucket the policy does not name as a source, a prefix or key outside what it backs up or outside a scoped catalog',
       forget: 'invalid policy, unknown group, or a scoped catalog',
       'lock extend': 'bad usage (e.g. a repository without Object Lock), or a scoped catalog',
@@ -170,7 +170,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
       'key remove': 'bad usage, no such key, the last key, or (without --force) the key in use',
       'key passwd': 'bad usage, an unencrypted repository, the two typed passwords differ, or the only key would go',
       copy: 'bad usage or policy (either one), an unknown group, the same repository twice, or a scoped catalog',
-      drill: 'bad usage, nothing matched, or a selection outside a scoped catalog',
+      drill: 'bad usage, nothing matched, a selection outside a scoped catalog, or a scratch target that does not exist or cannot be written (no drill recorded)',
       watch: 'bad usage or policy, an events address that is not loopback without --insecure-listen or is in use, no push token, or a scoped catalog',
     },
   },
@@ -343,22 +343,26 @@ function isCommandPath(path: string): path is CommandPath {
 
 export type { MainOptions, StoreRole } from './commands/main-options.js';
 
-let stdoutWatched = false;
+let outputWatched = false;
 
 /**
  * `lakeguard restore --dry-run --json | head`: once stdout's reader is gone, every write fails
  * (EPIPE, then "stream destroyed"). Unhandled, that error killed the command wherever it was,
  * without releasing its repository lock or finishing what it was writing. Output nobody reads
  * is dropped and the command finishes as it would have; queries end at once instead, exit 0
- * (endQuietlyWhenStdoutCloses in src/commands/query-common.ts).
+ * (endQuietlyWhenStdoutCloses in src/commands/query-common.ts). Stderr likewise (`… 2>&1 |
+ * head -1`, then a warning): a warning or error nobody reads is dropped, and the command exits
+ * with its own code, never 1 for the lost line.
  */
-function carryOnWhenStdoutCloses(): void {
-  if (stdoutWatched) return;
-  stdoutWatched = true;
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
-    throw err;
-  });
+function carryOnWhenOutputCloses(): void {
+  if (outputWatched) return;
+  outputWatched = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+      throw err;
+    });
+  }
 }
 
 /**
@@ -368,7 +372,7 @@ function carryOnWhenStdoutCloses(): void {
  */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   outcome.code = ExitCode.ok;
-  carryOnWhenStdoutCloses();
+  carryOnWhenOutputCloses();
   try {
     await buildProgram(await commandModules(argv), argv, options).parseAsync(argv);
   } catch (err) {

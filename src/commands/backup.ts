@@ -10,6 +10,7 @@ import { defaultEncodeThreads } from '../repository/encode-pool.js';
 import { encodeWorkerScript } from '../repository/encode-worker-path.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
+import { plural } from './query-common.js';
 import { action } from './action.js';
 import { anomalyMessages, suspectBlock } from './runs-anomalies.js';
 import { openAll, selectGroups } from './context.js';
@@ -155,7 +156,7 @@ function describe(s: BackupSummary): string {
     `  objects   ${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ${c.objectsReinstated ? `${c.objectsReinstated} back (an older version current again), ` : ''}${c.objectsDeleted} deleted, ${c.objectsFailed} failed${c.objectsExcluded ? `, ${c.objectsExcluded} excluded` : ''}${c.objectsSkipped ? `, ${c.objectsSkipped} skipped (links and special files${s.dryRun ? '' : `: \`lakeguard runs show ${s.runId} --failures\``})` : ''}`,
     s.dryRun
       ? `  would read ${formatBytes(c.bytesNew)}`
-      : `  data      ${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesStored)} stored in ${c.packsWritten} packs (${c.blobsNew} new blobs, ${c.blobsDeduplicated} deduplicated)`,
+      : `  data      ${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesStored)} stored in ${plural(c.packsWritten, 'pack')} (${plural(c.blobsNew, 'new blob')}, ${c.blobsDeduplicated} deduplicated)`,
     `  requests  ${r.list} LIST, ${r.get} GET, ${r.head} HEAD, ${r.put} PUT, ${r.delete} DELETE in ${formatDuration(c.durationMs)}`,
   ];
   if (s.status === 'partial') {

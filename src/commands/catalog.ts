@@ -12,7 +12,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
 import { defaultCatalogPath, isOffline } from './context.js';
 import { openRepository } from './open-repository.js';
-import { parseObjectUrl } from './query-common.js';
+import { parseObjectUrl, plural } from './query-common.js';
 import { printable } from '../util/printable.js';
 
 /** Damage lines printed in text mode; --json carries the (capped) lists. */
@@ -124,7 +124,7 @@ empties the catalog and imports the new scope from the beginning. A plain
             { catalog: catalogPath, repository: repo.location, ...stats, bytes, scope, marker, shardCatalogs: shardCatalogs.map((f) => ({ path: f.path, bytes: f.bytes, modified: f.modified.toISOString() })) },
             [
               `catalog ${catalogPath} of ${repo.location} (${formatBytes(bytes)})`,
-              `  ${stats.runs} runs, ${stats.versions} object versions of ${stats.objects} keys, ${stats.blobs} blobs in ${stats.packs} packs`,
+              `  ${plural(stats.runs, 'run')}, ${plural(stats.versions, 'object version')} of ${plural(stats.objects, 'key')}, ${plural(stats.blobs, 'blob')} in ${plural(stats.packs, 'pack')}`,
               describeHolding(scope),
               `  synced up to ${marker ?? 'never'}`,
               ...(shardCatalogs.length === 0
@@ -171,7 +171,7 @@ function describeSync(r: SyncReport, catalog: string, location: string): string 
   const lines = [
     applied === 0
       ? `catalog ${catalog} is up to date with ${location}`
-      : `synced catalog ${catalog} with ${location}: ${r.runs} runs, ${r.indexFiles} index files, ${r.forgets} forget documents, ${r.prunes} prune documents, ${r.acks} acknowledgements applied`,
+      : `synced catalog ${catalog} with ${location}: ${plural(r.runs, 'run')}, ${plural(r.indexFiles, 'index file')}, ${plural(r.forgets, 'forget document')}, ${plural(r.prunes, 'prune document')}, ${plural(r.acks, 'acknowledgement')} applied`,
     `  requests: ${r.requests.list} LIST, ${r.requests.get} GET in ${formatDuration(r.durationMs)}${r.full ? ' (first sync: the whole repository was listed)' : ''}`,
     describeHolding(r.scope),
   ];
@@ -185,7 +185,7 @@ function describeSync(r: SyncReport, catalog: string, location: string): string 
   for (const id of r.runIds.slice(0, MAX_PRINTED)) lines.push(`  run ${id}`);
   if (r.runs > MAX_PRINTED) lines.push(`  … and ${r.runs - MAX_PRINTED} more runs`);
   for (const d of r.damage.slice(0, MAX_PRINTED)) lines.push(`DAMAGE: ${d.what}: ${d.problem}`);
-  if (r.missingCount > 0) lines.push(`DAMAGE: ${r.missingCount} object versions refer to blobs in no index file and were left out; run \`lakeguard verify --read-data\``);
+  if (r.missingCount > 0) lines.push(`DAMAGE: ${plural(r.missingCount, 'object version')} ${r.missingCount === 1 ? 'refers' : 'refer'} to blobs in no index file and ${r.missingCount === 1 ? 'was' : 'were'} left out; run \`lakeguard verify --read-data\``);
   return lines.join('\n');
 }
 
@@ -193,11 +193,11 @@ function describeSync(r: SyncReport, catalog: string, location: string): string 
 export function describeRebuild(r: RebuildReport, location: string): string {
   const lines = [
     `${r.installed ? 'rebuilt catalog' : 'wrote a new, DAMAGED catalog (not installed) to'} ${r.catalog} from ${location} in ${formatDuration(r.durationMs)}`,
-    `  ${r.runs} runs, ${r.versions} object versions, ${r.failures} recorded failures`,
-    `  ${r.blobs} blobs in ${r.packs} packs from ${r.indexFiles} index files; ${formatBytes(r.bytesRead)} of records read`,
+    `  ${plural(r.runs, 'run')}, ${plural(r.versions, 'object version')}, ${plural(r.failures, 'recorded failure')}`,
+    `  ${plural(r.blobs, 'blob')} in ${plural(r.packs, 'pack')} from ${plural(r.indexFiles, 'index file')}; ${formatBytes(r.bytesRead)} of records read`,
   ];
   if (r.movedAside !== null) lines.push(`  the old catalog file was corrupt: moved to ${r.movedAside}`);
-  if (r.previousRuns !== null) lines.push(`  the ${r.installed ? 'replaced' : 'kept'} catalog has ${r.previousRuns} runs`);
+  if (r.previousRuns !== null) lines.push(`  the ${r.installed ? 'replaced' : 'kept'} catalog has ${plural(r.previousRuns, 'run')}`);
   if (r.damage.length > 0) {
     lines.push(`DAMAGE: ${r.damage.length} problems`);
     for (const d of r.damage.slice(0, MAX_PRINTED)) lines.push(`  ${d.what}: ${d.problem}`);

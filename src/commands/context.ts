@@ -359,7 +359,7 @@ async function bringUpToDate(
   scopeTo?: readonly CatalogPrefix[],
 ): Promise<void> {
   if (offline) {
-    reporter.event({ type: 'warning', message: `offline: catalog ${catalog.path} was not synced with ${repo.location}; answers may be stale` });
+    reporter.event({ type: 'warning', qualifies: true, message: `offline: catalog ${catalog.path} was not synced with ${repo.location}; answers may be stale` });
     return;
   }
   // With --json, stdout carries the command's own answer: only warnings (on stderr) from here.

@@ -7,7 +7,7 @@ import { formatBytes } from '../util/format.js';
 import { action } from './action.js';
 import { globalOptions, openAll, openWithPolicy, selectGroups } from './context.js';
 import { mainOptionsOf } from './main-options.js';
-import { instantOption } from './query-common.js';
+import { instantOption, plural } from './query-common.js';
 
 export function register(program: Command): void {
   program
@@ -97,13 +97,9 @@ export function describeCopy(r: CopyReport): string {
   }
   for (const a of r.acksOfEarlierCopies) lines.push(`${r.dryRun ? 'would write' : 'wrote'} ${plural(a.acks, 'acknowledgement')} of run ${a.source} (copied earlier as ${a.target})`);
   const what = r.dryRun ? 'would copy' : 'copied';
-  lines.push(`${r.dryRun ? 'dry run: ' : ''}${what} ${plural(r.copied.length, 'run')} from ${r.source} to ${r.target}; ${r.alreadyCopied} already there${r.dryRun ? '' : `; ${r.packsWritten} packs written (${formatBytes(r.bytesStored)})`}`);
+  lines.push(`${r.dryRun ? 'dry run: ' : ''}${what} ${plural(r.copied.length, 'run')} from ${r.source} to ${r.target}; ${r.alreadyCopied} already there${r.dryRun ? '' : `; ${plural(r.packsWritten, 'pack')} written (${formatBytes(r.bytesStored)})`}`);
   if (r.superseded > 0) lines.push(`${plural(r.superseded, 'superseded shard attempt')} not copied (another complete attempt of the same shard is)`);
   if (r.acksCopied > 0) lines.push(`${plural(r.acksCopied, 'acknowledgement')} of suspect runs ${r.dryRun ? 'would be ' : ''}written to the target`);
   for (const id of r.busy) lines.push(`run ${id} is being copied by another process; run copy again once it is done`);
   return lines.join('\n');
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { prune, type PruneReport } from '../engine/prune.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { formatBytes, formatDuration, parseFraction } from '../util/format.js';
+import { plural } from './query-common.js';
 import { action } from './action.js';
 import { openAll } from './context.js';
 
@@ -44,7 +45,7 @@ function describe(r: PruneReport): string {
   const would = r.dryRun ? 'would be ' : '';
   const b = r.bytes;
   const lines = [
-    `${r.dryRun ? 'dry run: ' : ''}${r.packs.before} packs (${formatBytes(b.before)}): ${formatBytes(b.used)} used, ${formatBytes(b.unusedBefore)} unused (${pct(b.unusedBefore, b.before)})`,
+    `${r.dryRun ? 'dry run: ' : ''}${plural(r.packs.before, 'pack')} (${formatBytes(b.before)}): ${formatBytes(b.used)} used, ${formatBytes(b.unusedBefore)} unused (${pct(b.unusedBefore, b.before)})`,
     `packs ${would}deleted: ${r.packs.removed}, ${would}repacked: ${r.packs.repacked}, kept: ${r.packs.kept}${r.dryRun ? '' : `, written: ${r.packs.written} (${formatBytes(b.written)})`}`,
     `index files ${would}deleted or replaced: ${r.indexFiles.removed} of ${r.indexFiles.before}${r.dryRun ? '' : `, written: ${r.indexFiles.written}`}`,
     `${r.dryRun ? 'would free' : 'freed'} ${formatBytes(b.freed)}, ${r.dryRun ? 'would rewrite' : 'rewrote'} ${formatBytes(b.rewritten)}; unused ${r.dryRun ? 'would be' : 'now'} ${formatBytes(b.unusedAfter)} (${r.unusedAfterPercent}% of pack bytes; limit ${Math.round(r.maxUnused * 10_000) / 100}%)`,

@@ -26,6 +26,8 @@ export class Reporter {
   readonly mode: Mode;
   private bar: CliProgress.SingleBar | null = null;
   private barPhase = '';
+  /** Text failure lines in a row with one code: after REPEATS_SHOWN of them, the rest are counted (flushRepeats prints the count). */
+  private repeats = { code: '', shown: 0, hidden: 0 };
   /** What the command tells Prometheus (`--metrics-file`; action() writes it when the command ends). */
   readonly metrics = new MetricsCollector();
 
@@ -44,6 +46,8 @@ export class Reporter {
       if (this.mode === 'json') this.line(process.stdout, { message_type: 'rollback_action', ...omitType(e) });
       return;
     }
+    if (e.type === 'failure' && this.mode !== 'json' && this.repeated(e.code)) return;
+    if (e.type === 'failure' || e.type === 'warning') this.flushRepeats(e.type === 'failure' ? e.code : undefined);
     switch (this.mode) {
       case 'json':
         if (e.type === 'progress') this.line(process.stdout, { message_type: 'status', ...omitType(e) });
@@ -62,10 +66,35 @@ export class Reporter {
         else if (e.type === 'warning') process.stderr.write(`warning: ${printable(e.message)}\n`);
         return;
       case 'quiet':
+        // Errors, and warnings that qualify the answer: never a stale or partial answer unsaid.
         if (e.type === 'failure') process.stderr.write(`${failureLine(e)}\n`);
+        else if (e.type === 'warning' && e.qualifies === true) process.stderr.write(`warning: ${printable(e.message)}\n`);
         return;
     }
   };
+
+  /** Whether this failure line is one too many of a run of failures with the same code (then only counted). */
+  private repeated(code: string): boolean {
+    if (code !== this.repeats.code) return false;
+    if (this.repeats.shown < REPEATS_SHOWN) {
+      this.repeats.shown++;
+      return false;
+    }
+    this.repeats.hidden++;
+    return true;
+  }
+
+  /** Ends a run of failures with one code: says how many were not shown; `next` starts the next run. */
+  private flushRepeats(next?: string): void {
+    const { code, hidden } = this.repeats;
+    if (next !== undefined && next === code) return;
+    if (hidden > 0) {
+      const text = `  … and ${hidden} more failures with ${printable(code)} (not shown; --json lists each one)`;
+      if (this.mode === 'tty') this.above(text);
+      else process.stderr.write(`${text}\n`);
+    }
+    this.repeats = { code: next ?? '', shown: next === undefined ? 0 : 1, hidden: 0 };
+  }
 
   /** A planned action of a dry run: one `restore_action` line with --json, else one text line per key. */
   private action(e: Extract<EngineEvent, { type: 'action' }>): void {
@@ -84,12 +113,14 @@ export class Reporter {
 
   /** Human text for people (not printed with --json or --quiet). */
   info(text: string): void {
+    this.flushRepeats();
     this.stopBar();
     if (this.mode === 'tty' || this.mode === 'plain') process.stdout.write(lineOf(text));
   }
 
   /** The final result: a JSON summary line, or the human text. */
   summary(data: Record<string, unknown>, text: string): void {
+    this.flushRepeats();
     this.stopBar();
     if (this.mode === 'json') this.line(process.stdout, { message_type: 'summary', ...data });
     else if (this.mode !== 'quiet') process.stdout.write(lineOf(text));
@@ -97,6 +128,7 @@ export class Reporter {
 
   /** Machine-readable data (`--json`) or a table for people (already printable: table() or calendar colours). */
   data(message: JsonMessage | null, text: string): void {
+    this.flushRepeats();
     this.stopBar();
     if (this.mode === 'json') {
       // Every --json line is a message with a type (README); text-only output has none.
@@ -107,6 +139,7 @@ export class Reporter {
 
   /** Prints a fatal error in one line (plus a hint) and returns its exit code. */
   fatal(err: unknown): number {
+    this.flushRepeats();
     this.stopBar();
     const code = err instanceof LakeguardError ? err.exitCode : ExitCode.error;
     const message = err instanceof Error ? err.message : String(err);
@@ -121,6 +154,7 @@ export class Reporter {
   }
 
   close(): void {
+    this.flushRepeats();
     this.stopBar();
   }
 
@@ -162,6 +196,9 @@ export class Reporter {
     }
   }
 }
+
+/** Failure lines in a row with one error code printed before the rest are counted in one line (text output; --json lists each). */
+export const REPEATS_SHOWN = 10;
 
 function failureLine(e: Extract<EngineEvent, { type: 'failure' }>): string {
   return `failed: ${printable(`${e.bucket}/${e.key}`)}: ${printable(e.message)}`;

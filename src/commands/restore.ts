@@ -8,7 +8,7 @@ import { OVERWRITE_POLICIES, restore, type OverwritePolicy, type RestoreSummary 
 import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
 import type { EventSink } from '../engine/events.js';
 import { forgottenGapAt } from '../catalog/forget.js';
-import { describeRunSetCut, describeTimeCut, parseAt, runOrRunSetCut } from '../catalog/instant.js';
+import { describeRunSetCut, describeTimeCut, runOrRunSetCut } from '../catalog/instant.js';
 import { runSet, runSetCut } from '../catalog/run-sets.js';
 import { isRunSet, runsAndRunSets } from './runs-sets.js';
 import { ExitCode, UsageError } from '../errors.js';
@@ -28,7 +28,7 @@ import { requireGroupBucketsKnown, requireInScope } from './catalog-scope-guard.
 import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
 import { openAll, type Opened } from './context.js';
 import { warnSuspectState } from './suspect-state.js';
-import { drained, requireBucket } from './query-common.js';
+import { drained, instantOption, plural, requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 
 export interface RestoreFlags {
@@ -101,6 +101,7 @@ export function register(program: Command): void {
           if (gap !== null) {
             reporter.event({
               type: 'warning',
+              qualifies: true,
               message: `${gap.forgotten} run${gap.forgotten === 1 ? ' was' : 's were'} forgotten between ${gap.before ?? 'the first run'} and ${gap.after ?? 'now'}: the ${label} is rebuilt from the kept runs around it, and versions that lived only in that gap are gone (README: Retention and forget)`,
             });
           }
@@ -171,7 +172,7 @@ export function pickCut(ctx: Opened, flags: RestoreFlags, events: EventSink = ()
     return { cut: last.cut, label: `${'runSet' in last.cut && last.cut.runSet !== undefined ? describeRunSetCut(ctx.catalog, last.id) : last.what} (${lastCleanWhy(last)})`, group };
   }
   if (flags.at !== undefined) {
-    const cut = parseAt(flags.at, ctx.catalog);
+    const cut = instantOption(flags.at, ctx.catalog, '--at');
     return { cut, label: describeCut(ctx, cut, flags.group), group: flags.group };
   }
   let run: RunRow | undefined;
@@ -345,28 +346,28 @@ export function restoreExitCode(s: RestoreSummary): ExitCode {
 function describe(s: RestoreSummary, label: string, where: string): string {
   const skipped = s.skippedIdentical + s.skippedExisting;
   const lines = s.dryRun
-    ? [`dry run: would restore ${s.restored} of ${s.objects} objects (${formatBytes(s.bytes)}) from ${label} to ${where}; nothing was written`]
+    ? [`dry run: would restore ${s.restored} of ${plural(s.objects, 'object')} (${formatBytes(s.bytes)}) from ${label} to ${where}; nothing was written`]
     : [
-        `restored ${s.restored} of ${s.objects} objects (${formatBytes(s.bytes)}) from ${label} to ${where} in ${formatDuration(s.durationMs)}`,
+        `restored ${s.restored} of ${plural(s.objects, 'object')} (${formatBytes(s.bytes)}) from ${label} to ${where} in ${formatDuration(s.durationMs)}`,
         `  requests  ${s.requests.get} GET from the repository, ${s.requests.put} PUT to the target`,
       ];
   if (s.replaced !== null && s.replaced > 0) {
     lines.push(`  ${s.dryRun ? 'would replace' : 'replaced'} ${s.replaced} of them: the target held ${s.replaced === 1 ? 'that key' : 'those keys'} with other content (--overwrite never keeps it)`);
   }
   if (skipped > 0) {
-    lines.push(`  skipped ${skipped} objects (${formatBytes(s.bytesSkipped)}) the target already has: ${s.skippedIdentical} with the same content, ${s.skippedExisting} kept by --overwrite never`);
+    lines.push(`  skipped ${plural(skipped, 'object')} (${formatBytes(s.bytesSkipped)}) the target already has: ${s.skippedIdentical} with the same content, ${s.skippedExisting} kept by --overwrite never`);
   }
-  if (s.deleted > 0) lines.push(`  ${s.dryRun ? 'would delete' : 'deleted'} ${s.deleted} keys that did not exist then (--delete-extra)`);
-  if (s.missing > 0) lines.push(`  ${s.missing} named keys are not in the backup (listed above)`);
-  if (s.failed > 0) lines.push(`  ${s.failed} objects could not be restored (listed above)`);
+  if (s.deleted > 0) lines.push(`  ${s.dryRun ? 'would delete' : 'deleted'} ${plural(s.deleted, 'key')} that did not exist then (--delete-extra)`);
+  if (s.missing > 0) lines.push(`  ${plural(s.missing, 'named key')} ${s.missing === 1 ? 'is' : 'are'} not in the backup (listed above)`);
+  if (s.failed > 0) lines.push(`  ${plural(s.failed, 'object')} could not be restored (listed above)`);
   if (s.archived.objects > 0 && s.thaw === null) {
     lines.push(
-      `  ${s.archived.objects} of them are in ${s.archived.packs} archived packs (GLACIER or DEEP_ARCHIVE): run again with --thaw-days N to thaw them (S3 RestoreObject), then again once they are ready`,
+      `  ${s.archived.objects} of them ${s.archived.objects === 1 ? 'is' : 'are'} in ${plural(s.archived.packs, 'archived pack')} (GLACIER or DEEP_ARCHIVE): run again with --thaw-days N to thaw them (S3 RestoreObject), then again once they are ready`,
     );
   } else if (s.archived.objects > 0 && s.thaw !== null) {
     const t = s.thaw;
     lines.push(
-      `  ${s.archived.objects} of them are in ${s.archived.packs} archived packs: thaw started for ${t.started}, already in progress for ${t['in-progress']}, ready for ${t.ready}; run this restore again once they are ready (hours)`,
+      `  ${s.archived.objects} of them ${s.archived.objects === 1 ? 'is' : 'are'} in ${plural(s.archived.packs, 'archived pack')}: thaw started for ${t.started}, already in progress for ${t['in-progress']}, ready for ${t.ready}; run this restore again once they are ready (hours)`,
     );
   }
   return lines.join('\n');

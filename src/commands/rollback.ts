@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { StateCut } from '../catalog/catalog.js';
-import { describeTimeCut, parseAt } from '../catalog/instant.js';
+import { describeTimeCut } from '../catalog/instant.js';
 import { runSet } from '../catalog/run-sets.js';
 import { CatalogQueries } from '../catalog/queries.js';
 import type { EventSink } from '../engine/events.js';
@@ -16,7 +16,7 @@ import { releaseLock } from './release-lock.js';
 import { requireInScope } from './catalog-scope-guard.js';
 import { openAll, type Opened } from './context.js';
 import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
-import { requireBucket } from './query-common.js';
+import { instantOption, requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 import { keysFromFile } from './restore.js';
 
@@ -131,7 +131,7 @@ function rollbackInstant(ctx: Opened, at: string, source: Source, events: EventS
     const last = resolveLastClean(ctx.catalog, groups, events, '--at');
     return { cut: last.cut, cutTime: last.started, label: `state ${last.what} recorded (${lastCleanWhy(last)})` };
   }
-  const cut = parseAt(at, ctx.catalog);
+  const cut = instantOption(at, ctx.catalog, '--at');
   if ('time' in cut) return { cut, cutTime: cut.time, label: describeTimeCut(ctx.catalog, cut.time) };
   if (cut.runSet !== undefined) {
     const set = runSet(ctx.catalog, cut.runSet.id)!;

@@ -31,6 +31,7 @@ export function warnSuspectState(ctx: Opened, cut: StateCut, scopes: readonly Sc
     const parts = [...u.partitions];
     events({
       type: 'warning',
+      qualifies: true,
       message:
         `this state holds what ${what} recorded, and it is SUSPECT (${u.incident ? 'acknowledged as an incident, with no clean run after it' : 'not acknowledged'}) in ${parts.slice(0, 3).join(', ')}${parts.length > 3 ? ` and ${parts.length - 3} more` : ''}: ` +
         `it may be damage (\`lakeguard runs show ${u.attempt} --anomalies\`${catalogScope(ctx.catalog) === null ? '' : ' on a whole catalog'})` +

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { verify, type VerifyReport } from '../engine/verify.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { formatBytes, formatDuration, parseFraction } from '../util/format.js';
+import { plural } from './query-common.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
@@ -46,18 +47,18 @@ const MAX_PRINTED = 20;
 
 function describe(r: VerifyReport): string {
   const lines = [
-    `checked config, ${r.keyFiles} key files, ${r.indexFiles} index files, ${r.manifests} run manifests, ${r.forgets} forget and prune documents, ${r.acks} acknowledgements, ${r.runSets} run-set plans and ${r.packsChecked} packs; ` +
-      `read ${r.packsRead} packs (${formatBytes(r.bytesRead)}, ${r.blobsRead} blobs) in ${formatDuration(r.durationMs)}`,
+    `checked config, ${plural(r.keyFiles, 'key file')}, ${plural(r.indexFiles, 'index file')}, ${plural(r.manifests, 'run manifest')}, ${plural(r.forgets, 'forget and prune document', 'forget and prune documents')}, ${plural(r.acks, 'acknowledgement')}, ${plural(r.runSets, 'run-set plan')} and ${plural(r.packsChecked, 'pack')}; ` +
+      `read ${plural(r.packsRead, 'pack')} (${formatBytes(r.bytesRead)}, ${plural(r.blobsRead, 'blob')}) in ${formatDuration(r.durationMs)}`,
   ];
   if (r.unreferencedPacks.count > 0) {
-    lines.push(`note: ${r.unreferencedPacks.count} packs (${formatBytes(r.unreferencedPacks.bytes)}) are referenced by nothing (left by an interrupted backup; \`lakeguard prune\` removes them)`);
+    lines.push(`note: ${plural(r.unreferencedPacks.count, 'pack')} (${formatBytes(r.unreferencedPacks.bytes)}) ${r.unreferencedPacks.count === 1 ? 'is' : 'are'} referenced by nothing (left by an interrupted backup; \`lakeguard prune\` removes them)`);
   }
   for (const key of r.strayObjects) lines.push(`note: ${key} is not a pack (nothing reads it)`);
   for (const note of r.notes) lines.push(`note: ${note}`);
   if (r.damage.length === 0) {
     lines.push('no damage found');
   } else {
-    lines.push(`DAMAGE: ${r.damage.length} problems`);
+    lines.push(`DAMAGE: ${plural(r.damage.length, 'problem')}`);
     for (const d of r.damage) {
       lines.push(`  ${d.what}: ${d.problem}`);
       if (d.runs.length > 0) lines.push(`    affects runs ${d.runs.join(', ')}`);

@@ -10,7 +10,11 @@ export type EngineEvent =
   | { type: 'phase'; phase: string; detail?: string }
   | { type: 'progress'; phase: string; done: number; total?: number; bytes: number; failed: number }
   | { type: 'failure'; bucket: string; key: string; versionId: string | null; code: string; message: string }
-  | { type: 'warning'; message: string }
+  /**
+   * `qualifies`: the warning says the command's answer rests on stale, partial or suspect
+   * knowledge (docs/output.md "--quiet"); --quiet prints it too.
+   */
+  | { type: 'warning'; message: string; qualifies?: true }
   /** A dry run's object that a real run would read (new or changed since the catalog's version). */
   | { type: 'would-back-up'; bucket: string; key: string; versionId: string | null; size: number; change: 'new' | 'changed' }
   /**

@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import type { Catalog, Scope, StateCut, TargetKey } from '../catalog/catalog.js';
 import type { BlobLocation, RestoreItem } from '../catalog/types.js';
 import { addTargetKeys, beginTargetInventory, extraTargetKeys, selectState, statePage, targetKeyOf } from '../catalog/restore-selection.js';
-import { IntegrityError, InterruptedError, StorageError, errorMessage, isNotFound } from '../errors.js';
+import { IntegrityError, InterruptedError, LakeguardError, StorageError, UsageError, errorMessage, isNotFound } from '../errors.js';
 import { chunkStream } from '../repository/chunker.js';
 import type { Repository } from '../repository/repository.js';
 import type { ObjectStore, PutOptions, ThawState, ThawTier } from '../storage/types.js';
@@ -32,6 +32,8 @@ export interface RestoreOptions {
   overwrite?: OverwritePolicy;
   /** Decide and report every action (events of type 'action'), read and write nothing. */
   dryRun?: boolean;
+  /** The caller has just listed the target (rollback): no LIST to check that its bucket exists. */
+  targetListed?: boolean;
   concurrency: number;
   events?: EventSink;
   /**
@@ -133,6 +135,13 @@ const MEMORY_BUDGET = 64 * 1024 * 1024;
  */
 const STREAM_COST = 48 * 1024 * 1024;
 const KEEP_FAILURES = 1000;
+/**
+ * A restore stops when this many writes in a row were refused (AccessDenied, bad credentials)
+ * with the same error code and none succeeded in between: the target refuses everything, and
+ * going on would fail every remaining key one by one. A bucket deleted under the restore
+ * (NoSuchBucket) stops it at the first write.
+ */
+export const TARGET_FAILURE_STREAK = 100;
 
 /**
  * Restores the state selected from the catalog into a target store. Objects stored in the
@@ -178,6 +187,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   summary.missing = reportMissingKeys(opts, events);
   if (total === 0 && summary.missing === 0) throw nothingSelected(opts.catalog, opts.scopes, opts.cut);
   const overwrite = opts.overwrite ?? 'if-changed';
+  // One LIST per target before anything is read: a bucket that does not exist is one error, not one failure per key.
+  if (!dryRun && opts.targetListed !== true) await requireTargetBuckets(opts, targetFor);
   const inventory = overwrite !== 'always' || opts.deleteExtra === true;
   if (inventory) await takeInventory(opts, targetFor, events);
   if (inventory && overwrite !== 'always') summary.replaced = 0;
@@ -194,6 +205,33 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   let lastProgress = 0;
 
   const archivedPacks = new Set<string>();
+  /** Consecutive write failures with one code and no write succeeding in between (TARGET_FAILURE_STREAK). */
+  const streak = { code: '', count: 0 };
+  const targetRefused = (item: RestoreItem, err: unknown): LakeguardError | null => {
+    if (!(err instanceof StorageError)) {
+      streak.count = 0;
+      return null;
+    }
+    const store = targetFor(item.bucket);
+    if (err.code === 'NoSuchBucket' && store.location.startsWith('s3://')) {
+      return new LakeguardError(`restore target ${store.location}: its bucket no longer exists (deleted during the restore?); ${summary.restored} objects were restored before, the others not`, {
+        hint: 'create the bucket (or check the target\'s endpoint, region and credentials), then run the same restore again: objects already there are skipped',
+      });
+    }
+    // Only a refusal of whoever writes counts: a key the target cannot hold fails alone.
+    if (err.code !== 'AccessDenied' && err.code !== 'InvalidCredentials') {
+      streak.count = 0;
+      return null;
+    }
+    streak.count = streak.code === err.backendCode ? streak.count + 1 : 1;
+    streak.code = err.backendCode;
+    if (streak.count < TARGET_FAILURE_STREAK) return null;
+    return new LakeguardError(
+      `restore stopped: the last ${streak.count} writes to ${store.location} all failed with ${err.backendCode} (${errorMessage(err)}); ${summary.restored} objects were restored before, the others not`,
+      { hint: 'fix the target (its permissions, endpoint, region or credentials), then run the same restore again: objects already there are skipped' },
+    );
+  };
+  let stopped: LakeguardError | null = null;
   const fail = (item: RestoreItem, err: unknown): void => {
     summary.failed++;
     if (err instanceof ArchivedPackError) {
@@ -246,12 +284,17 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       try {
         const target = targetFor(item.bucket);
         if (!putsBefore.has(target)) putsBefore.set(target, target.stats.put);
+        if (stopped !== null) throw stopped;
         await target.put(targetKey(item, opts.bucketDirs), body(), putOptions(item, opts.signal));
+        streak.count = 0;
         summary.restored++;
         summary.bytes += item.size;
         if (replacing.has(item)) summary.replaced!++;
       } catch (err) {
         if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
+        if (stopped !== null) throw stopped;
+        stopped = targetRefused(item, err);
+        if (stopped !== null) throw stopped;
         fail(item, err);
       } finally {
         replacing.delete(item);
@@ -364,6 +407,35 @@ function afterThaw(opts: RestoreOptions, first: RestoreSummary, started: number,
 }
 
 /**
+ * Refuses a target bucket that does not exist, with one LIST per target store before anything
+ * is read or written (one page at most, under the first scope's prefix). Only NoSuchBucket is
+ * decided here: a LIST that is denied (a role that may only PUT) says nothing about the writes.
+ * A directory target is created by its first write (checked by the command before).
+ */
+async function requireTargetBuckets(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore): Promise<void> {
+  const checked = new Set<ObjectStore>();
+  for (const scope of opts.scopes) {
+    const store = targetFor(scope.bucket);
+    if (checked.has(store) || !store.location.startsWith('s3://')) continue;
+    checked.add(store);
+    const base = opts.bucketDirs ? `${scope.bucket}/` : '';
+    try {
+      for await (const _ of store.list(base + (scope.prefix ?? scope.key ?? ''), opts.signal === undefined ? {} : { signal: opts.signal })) break;
+    } catch (err) {
+      if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
+      if (!(err instanceof StorageError && err.code === 'NoSuchBucket')) continue;
+      const bucket = /^s3:\/\/([^/]+)/.exec(store.location)![1]!;
+      const inPlace = typeof opts.target === 'function';
+      throw new UsageError(`restore target ${store.location}: bucket ${bucket} does not exist; nothing was written`, {
+        hint: inPlace
+          ? `create bucket ${bucket} again (with versioning if it had it), or restore elsewhere with --to s3://other-bucket/prefix/`
+          : `create bucket ${bucket} first, or check the target's endpoint (--to-endpoint), region and credentials`,
+      });
+    }
+  }
+}
+
+/**
  * Records what the target already holds in the scopes (in the catalog's temp inventory, never
  * in memory): one listing per bucket or prefix scope, one HEAD per named key.
  */
@@ -397,7 +469,7 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
     } catch (err) {
       // A target that does not exist yet holds nothing (a directory is created by the first write).
       if (!(err instanceof StorageError && err.code === 'NoSuchBucket')) throw err;
-      if (opts.dryRun) events({ type: 'warning', message: `${store.location} does not exist (yet): every object would be written` });
+      if (opts.dryRun) events({ type: 'warning', message: `${store.location} does not exist (yet): every object would be written, once the bucket is created (the restore itself refuses a missing bucket)` });
     }
     addTargetKeys(catalog, rows);
   }

@@ -225,6 +225,8 @@ async function uploadQueued(
       target: opts.store,
       bucketDirs: false,
       overwrite: 'always',
+      // The plan listed the bucket: the uploads take no LIST of their own.
+      targetListed: true,
       concurrency: opts.concurrency,
       // Its failures are counted as the rollback's; its progress shows as the rollback's uploads.
       events: (e) => {

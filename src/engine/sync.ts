@@ -321,7 +321,7 @@ class Sync {
     if (this.report.damage.length < MAX_LISTED) this.report.damage.push({ what, problem });
     const m = /^(?:runs|forgets|acks|drills)\/(.+)$/.exec(what);
     if (m !== null) this.held.push(m[1]!);
-    this.events({ type: 'warning', message: `${what}: ${problem}` });
+    this.events({ type: 'warning', qualifies: true, message: `${what}: ${problem}` });
   };
 
   async run(): Promise<SyncReport> {
@@ -407,6 +407,7 @@ class Sync {
   private warnIncomplete(r: IncompleteRun): void {
     this.events({
       type: 'warning',
+      qualifies: true,
       message: `run ${r.run} is incomplete in this catalog (${r.versions} object versions whose blobs are in no index file, ${r.recordBlobs} unreadable record blobs); run \`lakeguard verify\`, then \`lakeguard catalog rebuild\``,
     });
   }

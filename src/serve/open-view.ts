@@ -105,7 +105,13 @@ function pickCut(catalog: Catalog, opts: ServeViewOptions, syncedAt: number): Vi
     if (found === undefined) throw new UsageError(`no run ${JSON.stringify(opts.run)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
     cut = found;
   } else if (opts.at !== undefined) {
-    cut = parseAt(opts.at, catalog, syncedAt);
+    try {
+      cut = parseAt(opts.at, catalog, syncedAt);
+    } catch (err) {
+      // Named as find and restore name it (commands/query-common.ts instantOption).
+      if (err instanceof UsageError) throw new UsageError(`--at: ${err.message}`, err.hint === undefined ? {} : { hint: err.hint });
+      throw err;
+    }
     if ('time' in cut && cut.time > syncedAt) {
       throw new UsageError(`--at ${JSON.stringify(opts.at)} is in the future (${new Date(cut.time).toISOString()})`, {
         hint: 'serve answers as of the catalog synced now; give an instant up to now',

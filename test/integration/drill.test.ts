@@ -61,6 +61,14 @@ describe('drill on the real S3 server', () => {
     expect(listed.map((d) => [d.id, d.ok])).toEqual([[report.id, true]]);
   });
 
+  it('a scratch bucket that does not exist: one error line, exit 2, no drill recorded (never damage)', async () => {
+    const missing = `${scratch}-missing`;
+    const r = await cli('drill', '--all', '--to', `s3://${missing}/drills/`);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^lakeguard: restore target s3://${missing}/drills/lakeguard-drill-[0-9a-f]{12}/: bucket ${missing} does not exist; nothing was written\n  hint: create bucket ${missing} first, .*\n$`));
+    expect(messagesOf(await cli('runs', '--json'), 'drill')).toHaveLength(1);
+  });
+
   it('a damaged pack: the drill exits 1 and names the object; nothing is left in the scratch bucket', async () => {
     const repo = await Repository.open(testS3Store(repoBucket, 'lg/'), { password: async () => PASSWORD });
     const where = await locateBlob(repo, repo.blobId(Buffer.from(body(5))).toString('hex'));

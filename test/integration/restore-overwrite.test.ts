@@ -74,4 +74,13 @@ describe('in-place restore of a versioned bucket', () => {
     expect((await cli('restore', '--bucket', source, '--prefix', 't/', '--to-dir', out)).code).toBe(0);
     expect(statSync(join(out, 't/p03.json')).mode & 0o7777 & ~0o644).toBe(0);
   });
+
+  it('a --to bucket that does not exist: one error line naming it, exit 2, nothing read or written', async () => {
+    const missing = `${source}-missing`;
+    for (const overwrite of ['if-changed', 'always']) {
+      const r = await cli('restore', '--bucket', source, '--to', `s3://${missing}/p/`, '--overwrite', overwrite);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toBe(`lakeguard: restore target s3://${missing}/p/: bucket ${missing} does not exist; nothing was written\n  hint: create bucket ${missing} first, or check the target's endpoint (--to-endpoint), region and credentials\n`);
+    }
+  });
 });

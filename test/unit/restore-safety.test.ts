@@ -83,7 +83,7 @@ describe('restore into a directory: safety and explicit answers', () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/failed: lake\/no\/such\.txt: not in the backup/);
     expect(r.stderr).toMatch(/failed: nolake\/ok\/2\.txt: not in the backup: no bucket or source "nolake"/);
-    expect(r.stdout).toMatch(/restored 1 of 1 objects/);
+    expect(r.stdout).toMatch(/restored 1 of 1 object /);
     expect(r.stdout).toMatch(/2 named keys are not in the backup/);
     // Two buckets named: each under its own directory, as always.
     expect(readdirSync(join(target, 'lake', 'ok'))).toEqual(['1.txt']);
