@@ -122,7 +122,8 @@ export class ListPrinter<T> {
     let out = '';
     if (this.reporter.json) {
       for (const item of take) out += JSON.stringify({ message_type: this.messageType, ...this.json(item) }) + '\n';
-    } else if (this.reporter.mode !== 'quiet') {
+    } else {
+      // The list is the query's answer: printed with --quiet too, as Reporter.data prints a table.
       const rows = take.map((item) => this.columns.map((c) => printable(String(c.value(item)))));
       if (this.widths === null) {
         this.widths = this.columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => r[i]!.length)));

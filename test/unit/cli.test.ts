@@ -147,6 +147,11 @@ groups:
     const r = await cli(['--policy', policy, 'find', '**/*.json', '--quiet', '--offline']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^warning: offline: catalog .*catalog\.db was not synced with file:\/\/.*; answers may be stale\n$/);
+    // The list is the answer: printed as without --quiet (as `runs --quiet` prints its table),
+    // only the closing count line is left out.
+    const plain = await cli(['--policy', policy, 'find', '**/*.json', '--offline']);
+    expect(r.stdout.split('\n').filter((l) => l.includes('s3://lake/')).length).toBe(2);
+    expect(plain.stdout.startsWith(r.stdout)).toBe(true);
   });
 
   it('a warning or error written to a stderr whose reader is gone (`2>&1 | head -1`) is dropped: the exit code stays the command\'s own', async () => {
