@@ -302,9 +302,7 @@ class Sync {
         // A forgotten run's failures go with it; its versions move on.
         const missing = await loader.addKeys(m, runSeqOf(catalog, target)!, added, holds, target === m.id);
         if (missing > 0 || this.damageCount > damageBefore) {
-          const incomplete = { run: m.id, versions: missing, recordBlobs: this.damageCount - damageBefore };
-          addIncompleteRun(catalog, incomplete);
-          this.warnIncomplete(incomplete);
+          this.warnIncomplete(addIncompleteRun(catalog, { run: m.id, versions: missing, recordBlobs: this.damageCount - damageBefore }));
         }
       }
       for (const doc of forgets) dropListedVersions(catalog, doc, holds);
