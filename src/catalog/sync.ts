@@ -317,8 +317,20 @@ export function incompleteRuns(catalog: Catalog): IncompleteRun[] {
   return value === undefined ? [] : (JSON.parse(value) as IncompleteRun[]);
 }
 
-export function addIncompleteRun(catalog: Catalog, run: IncompleteRun): void {
-  catalog.transaction(() => setInfo(catalog, INCOMPLETE, JSON.stringify([...incompleteRuns(catalog), run])));
+/**
+ * Lists `run` as incomplete; a run listed already (a widening found more of it missing) keeps its
+ * one entry, with the counts added. Returns the entry as listed now.
+ */
+export function addIncompleteRun(catalog: Catalog, run: IncompleteRun): IncompleteRun {
+  return catalog.transaction(() => {
+    const runs = incompleteRuns(catalog);
+    const i = runs.findIndex((r) => r.run === run.run);
+    const entry = i < 0 ? run : { run: run.run, versions: runs[i]!.versions + run.versions, recordBlobs: runs[i]!.recordBlobs + run.recordBlobs };
+    if (i < 0) runs.push(entry);
+    else runs[i] = entry;
+    setInfo(catalog, INCOMPLETE, JSON.stringify(runs));
+    return entry;
+  });
 }
 
 /** The row number of run `id` in this catalog, or undefined when it holds no such run. */

@@ -18,6 +18,7 @@ import { describeShard, planShards } from './backup-shards.js';
 import { shardCatalogScope } from '../engine/shard-scope.js';
 import { releaseLock } from './release-lock.js';
 import { shardIdentity, type ShardFlags } from './shard-options.js';
+import { drained } from './query-common.js';
 
 export function register(program: Command): void {
   program
@@ -98,6 +99,7 @@ export function register(program: Command): void {
               dryRun: opts.dryRun ?? false,
               fullVersions: opts.fullVersions ?? false,
               events: reporter.event,
+              eventsDrained: drained,
               signal,
               ...(encodeThreads === undefined ? {} : { encodeThreads }),
             }).catch((err: unknown) => {

@@ -6,7 +6,7 @@ import { catalogScope, describeScope, type CatalogPrefix } from '../catalog/scop
 import { syncMarker } from '../catalog/sync.js';
 import { shardCatalogsIn } from '../catalog/shard-catalogs.js';
 import { rebuildCatalog, type RebuildReport } from '../engine/rebuild.js';
-import { syncCatalog, type SyncReport } from '../engine/sync.js';
+import { DAMAGE_NEXT_STEP, syncCatalog, type SyncReport } from '../engine/sync.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { action } from './action.js';
@@ -166,7 +166,7 @@ function describeHolding(scope: readonly CatalogPrefix[] | null): string {
     : `  holds: only ${describeScope(scope)} (scoped); \`lakeguard catalog sync --prefix s3://bucket/prefix/\` adds a prefix, \`lakeguard catalog sync --all\` makes it whole`;
 }
 
-function describeSync(r: SyncReport, catalog: string, location: string): string {
+export function describeSync(r: SyncReport, catalog: string, location: string): string {
   const applied = r.runs + r.indexFiles + r.forgets + r.prunes + r.acks;
   const lines = [
     applied === 0
@@ -185,6 +185,8 @@ function describeSync(r: SyncReport, catalog: string, location: string): string 
   for (const id of r.runIds.slice(0, MAX_PRINTED)) lines.push(`  run ${id}`);
   if (r.runs > MAX_PRINTED) lines.push(`  … and ${r.runs - MAX_PRINTED} more runs`);
   for (const d of r.damage.slice(0, MAX_PRINTED)) lines.push(`DAMAGE: ${d.what}: ${d.problem}`);
+  if (r.damage.length > MAX_PRINTED) lines.push(`DAMAGE: … and ${r.damage.length - MAX_PRINTED} more (--json lists them)`);
+  if (r.damage.length > 0) lines.push(`the repository is damaged; ${DAMAGE_NEXT_STEP}`);
   if (r.missingCount > 0) lines.push(`DAMAGE: ${plural(r.missingCount, 'object version')} ${r.missingCount === 1 ? 'refers' : 'refer'} to blobs in no index file and ${r.missingCount === 1 ? 'was' : 'were'} left out; run \`lakeguard verify --read-data\``);
   return lines.join('\n');
 }

@@ -16,7 +16,7 @@ import { releaseLock } from './release-lock.js';
 import { requireInScope } from './catalog-scope-guard.js';
 import { openAll, type Opened } from './context.js';
 import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
-import { instantOption, requireBucket } from './query-common.js';
+import { drained, instantOption, requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 import { keysFromFile } from './restore.js';
 
@@ -75,6 +75,7 @@ export function register(program: Command): void {
             dryRun: flags.dryRun ?? false,
             concurrency: ctx.policy.concurrency.transfer,
             events: reporter.event,
+            eventsDrained: drained,
             signal,
           });
           const where = `${opened.objectStore.location}${flags.prefix ?? ''}`;

@@ -228,6 +228,7 @@ export class Archiver {
       if (reinstating) return; // counted as reinstated
       this.countCopied(entry, previous);
       this.opts.events?.({ type: 'would-back-up', bucket: source.bucket, key: entry.key, versionId: entry.versionId, size: entry.size, change: previous === null ? 'new' : 'changed' });
+      await this.opts.eventsDrained?.();
       return;
     }
     // Back-pressure: keep the listing at most a few batches ahead of the transfers.

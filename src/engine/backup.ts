@@ -40,6 +40,12 @@ export interface BackupOptions {
   group: Group;
   dryRun?: boolean;
   events?: EventSink;
+  /**
+   * Resolves once the events sink has passed on what it was given (the CLI: stdout drained).
+   * Awaited after each object a dry run reports (with --json, one line each): listing pages come
+   * faster than a slow reader takes them, and without it the whole plan would queue in memory.
+   */
+  eventsDrained?: () => Promise<void>;
   signal?: AbortSignal;
   /** Already opened sources (tests); by default opened from the policy. */
   sources?: OpenedSource[];

@@ -33,6 +33,7 @@ import { noEvents, type EventSink } from './events.js';
 import { decideRetention, type RetentionDecision } from './retention.js';
 import { RetentionUnits } from './retention-units.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
+import { runSetsNamed } from '../catalog/run-sets.js';
 
 /** Dropped versions per forget document: bounds the size of one document. */
 const DROPS_PER_DOCUMENT = 50_000;
@@ -67,6 +68,8 @@ export interface ForgetResult extends ForgetPlan {
   documents: string[];
   manifestsDeleted: string[];
   manifestsLocked: { name: string; lockedUntil: string }[];
+  /** Plans (runsets/) of run sets none of whose attempts the catalog holds any more, deleted. */
+  plansDeleted: string[];
 }
 
 export interface ForgetOptions {
@@ -257,7 +260,7 @@ export async function forget(
   const events = opts.events ?? noEvents;
   events({ type: 'phase', phase: 'plan' });
   const plan = planForget(catalog, policy, opts);
-  const result: ForgetResult = { ...plan, dryRun: opts.dryRun, documents: [], manifestsDeleted: [], manifestsLocked: [] };
+  const result: ForgetResult = { ...plan, dryRun: opts.dryRun, documents: [], manifestsDeleted: [], manifestsLocked: [], plansDeleted: [] };
   if (opts.dryRun) return result;
   if (plan.forgotten.length === 0 && plan.dropped.length === 0) {
     await deleteManifests(repo, catalog, [], result);
@@ -290,25 +293,32 @@ export async function forget(
   }
 
   events({ type: 'phase', phase: 'delete manifests' });
-  await deleteManifests(repo, catalog, plan.emptyRuns, result);
+  // A run set none of whose attempts remains needs its plan no more (only a shard starting while
+  // it runs reads it); kept, every plan would be read by each new plan (shard-plan.ts).
+  const setNames = new Set(plan.forgotten.flatMap((r) => (r.shard === undefined ? [] : [r.shard.name])));
+  const plans = [...setNames].filter((name) => runSetsNamed(catalog, name).length === 0).map((name) => objectKey('runsets', name));
+  await deleteManifests(repo, catalog, [...plan.emptyRuns.map((id) => objectKey('runs', id)), ...plans], result);
   return result;
 }
 
 /**
- * Deletes the manifests nothing needs any more: this forget's, and those an earlier forget
- * found still under Object Lock (remembered in the catalog, so a later run deletes them).
+ * Deletes the manifests (and run-set plans) nothing needs any more: this forget's (`keys`), and
+ * those an earlier forget found still under Object Lock (remembered in the catalog, so a later
+ * run deletes them).
  */
-async function deleteManifests(repo: Repository, catalog: Catalog, runIds: readonly string[], result: ForgetResult): Promise<void> {
+async function deleteManifests(repo: Repository, catalog: Catalog, keys: readonly string[], result: ForgetResult): Promise<void> {
   // Retained key files (`key remove`) wait in the same list, but only `key remove` deletes a
   // key: it alone checks that another password remains.
   // Index files and packs a prune dropped wait there too: prune deletes them (a pack only once no
   // index file lists it).
   const pending = pendingDeletions(catalog).filter((name) => fileName('keys', name) === null && fileName('index', name) === null && fileName('packs', name) === null);
-  const names = [...new Set([...pending, ...runIds.map((id) => objectKey('runs', id))])];
+  const names = [...new Set([...pending, ...keys])];
   for (const name of names) {
     const removed = await removeRepositoryObject(repo, name);
     if (removed.removed) {
-      result.manifestsDeleted.push(fileName('runs', name) ?? name);
+      const plan = fileName('runsets', name);
+      if (plan !== null) result.plansDeleted.push(plan);
+      else result.manifestsDeleted.push(fileName('runs', name) ?? name);
       setPendingDeletion(catalog, name, null);
     } else {
       result.manifestsLocked.push({ name, lockedUntil: removed.lockedUntil.toISOString() });

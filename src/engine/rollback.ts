@@ -26,6 +26,12 @@ export interface RollbackOptions {
   dryRun: boolean;
   concurrency: number;
   events?: EventSink;
+  /**
+   * Resolves once the events sink has passed on what it was given (the CLI: stdout drained).
+   * Awaited after each object a dry run reports (with --json, one line each): listing pages come
+   * faster than a slow reader takes them, and without it the whole plan would queue in memory.
+   */
+  eventsDrained?: () => Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -140,6 +146,7 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackSummary> 
       if (opts.dryRun) {
         events({ type: 'rollback-action', bucket, ...p });
         count(p);
+        await opts.eventsDrained?.();
       } else if (p.action === 'unchanged' || p.action === 'keep') {
         count(p);
       } else if (p.action === 'upload') {

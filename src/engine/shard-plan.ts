@@ -107,7 +107,7 @@ export async function runSetPlan(
   opts.beforeNewPlan?.();
   const created = new Date();
   const fresh: RunSetPlan = { version: 1, name: shard.runSet, shards: shard.of, created: created.toISOString(), host: hostname(), groups: {} };
-  const earlier = shard.of === 1 ? [] : await earlierPlans(repo, shard);
+  const earlier = shard.of === 1 ? [] : await earlierPlans(repo, shard, groups, opts.sources);
   for (const group of groups) {
     const sources = opts.sources?.(group);
     let bounds: BucketKey[] = [];
@@ -140,18 +140,42 @@ export async function runSetPlan(
 }
 
 /**
- * The plans in runsets/ of `shard.of` shards other than this run set's, newest first (by
- * `created`): one LIST and a GET per plan (a few hundred bytes each). A plan that cannot be read
- * or fails its checks is passed over: it only offers boundaries to reuse.
+ * Plans written this long before the newest one offering a group's boundaries are not read: a
+ * plan's `created` (the planning host's clock) and its object's time (the store's) may disagree
+ * by this much. Nightly run sets are a day apart: the newest usable plan costs one GET.
  */
-async function earlierPlans(repo: Repository, shard: ShardIdentity): Promise<RunSetPlan[]> {
-  const names = (await repo.listNames('runsets')).filter((n) => n !== shard.runSet);
+const PLAN_CLOCK_MARGIN_MS = 60 * 60 * 1000;
+
+/**
+ * The earlier plans in runsets/ of `shard.of` shards that may offer boundaries to `groups`,
+ * newest first (by `created`): one LIST, then GETs (a few hundred bytes each), one at a time
+ * from the newest object down, stopping once every group has a plan of its sources and what is
+ * left was written well before it (PLAN_CLOCK_MARGIN_MS). So the cost does not grow with the
+ * run sets kept (forget deletes the plans of forgotten run sets too). A plan that cannot be read or fails
+ * its checks is passed over: it only offers boundaries to reuse.
+ */
+async function earlierPlans(repo: Repository, shard: ShardIdentity, groups: readonly string[], sources: ((group: string) => PlannedSource[]) | undefined): Promise<RunSetPlan[]> {
+  const files: { name: string; lastModified: Date }[] = [];
+  for await (const f of repo.list('runsets')) if (f.name !== shard.runSet) files.push(f);
+  files.sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime() || compareKeys(b.name, a.name));
+  const wanted = new Map(groups.map((g) => [g, sources?.(g)]));
+  const found = new Map<string, number>(); // group -> object time of the newest plan offering it
   const plans: RunSetPlan[] = [];
-  for (let i = 0; i < names.length; i += 16) {
-    const read = await Promise.all(names.slice(i, i + 16).map((n) => readPlan(repo, n).catch(() => null)));
-    for (const p of read) if (p !== null && p.shards === shard.of) plans.push(p);
+  for (const file of files) {
+    const time = file.lastModified.getTime();
+    if (found.size === wanted.size && [...found.values()].every((t) => time < t - PLAN_CLOCK_MARGIN_MS)) break;
+    const p = await readPlan(repo, file.name).catch(() => null);
+    if (p === null || p.shards !== shard.of) continue;
+    plans.push(p);
+    for (const [group, s] of wanted) if (!found.has(group) && offers(p, group, s)) found.set(group, time);
   }
   return plans.sort((a, b) => compareKeys(b.created ?? '', a.created ?? ''));
+}
+
+/** Whether `plan` has boundaries of `group` made for these sources (any, when not known). */
+function offers(plan: RunSetPlan, group: string, sources: readonly PlannedSource[] | undefined): boolean {
+  const g = plan.groups[group];
+  return g !== undefined && (sources === undefined || (g.sources !== undefined && sourcesDifference(g.sources, sources) === null));
 }
 
 /**
@@ -160,10 +184,7 @@ async function earlierPlans(repo: Repository, shard: ShardIdentity): Promise<Run
  * `weighing` weighs it now) is within REUSE_TOLERANCE of an even share; else why not.
  */
 function reusable(earlier: readonly RunSetPlan[], group: string, sources: readonly PlannedSource[] | undefined, weighing: Weighing, shards: number): PlanReuse {
-  const last = earlier.find((p) => {
-    const g = p.groups[group];
-    return g !== undefined && (sources === undefined || (g.sources !== undefined && sourcesDifference(g.sources, sources) === null));
-  });
+  const last = earlier.find((p) => offers(p, group, sources));
   if (last === undefined) return { why: `no earlier plan of ${shards} shards for these sources` };
   const g = last.groups[group]!;
   const from = { runSet: last.name, run: g.run };

@@ -51,6 +51,11 @@ import { readManifests } from './rebuild-manifests.js';
 import { RecordLoader, recordsLocateBlobs } from './record-loader.js';
 import { applyForgets, loadIndexes, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
 
+/** What a sync warning about a damaged repository object tells the operator to do next. */
+export const DAMAGE_NEXT_STEP = 'run `lakeguard verify` to name every damaged object';
+/** A problem that already names its next step (a verify or a rebuild) gets no second one. */
+const NAMES_NEXT_STEP = /`lakeguard (verify|catalog rebuild)/;
+
 /**
  * How far before the oldest lock (or now) the marker stays: covers clocks of different hosts
  * that disagree, and a run named a moment before its lock was written. Names listed again
@@ -302,9 +307,7 @@ class Sync {
         // A forgotten run's failures go with it; its versions move on.
         const missing = await loader.addKeys(m, runSeqOf(catalog, target)!, added, holds, target === m.id);
         if (missing > 0 || this.damageCount > damageBefore) {
-          const incomplete = { run: m.id, versions: missing, recordBlobs: this.damageCount - damageBefore };
-          addIncompleteRun(catalog, incomplete);
-          this.warnIncomplete(incomplete);
+          this.warnIncomplete(addIncompleteRun(catalog, { run: m.id, versions: missing, recordBlobs: this.damageCount - damageBefore }));
         }
       }
       for (const doc of forgets) dropListedVersions(catalog, doc, holds);
@@ -321,7 +324,7 @@ class Sync {
     if (this.report.damage.length < MAX_LISTED) this.report.damage.push({ what, problem });
     const m = /^(?:runs|forgets|acks|drills)\/(.+)$/.exec(what);
     if (m !== null) this.held.push(m[1]!);
-    this.events({ type: 'warning', qualifies: true, message: `${what}: ${problem}` });
+    this.events({ type: 'warning', qualifies: true, message: `${what}: ${problem}${NAMES_NEXT_STEP.test(problem) ? '' : `; ${DAMAGE_NEXT_STEP}`}` });
   };
 
   async run(): Promise<SyncReport> {

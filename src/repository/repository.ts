@@ -132,6 +132,8 @@ export interface RepositoryKey {
 export interface RepositoryFile {
   name: string;
   size: number;
+  /** When the object was written, as the store lists it. */
+  lastModified: Date;
 }
 
 /**
@@ -617,7 +619,7 @@ export class Repository {
     for await (const item of listing) {
       if (item.kind !== 'object') continue;
       const name = fileName(type, item.key);
-      if (name !== null) yield { name, size: item.size };
+      if (name !== null) yield { name, size: item.size, lastModified: item.lastModified };
     }
   }
 

@@ -22,6 +22,7 @@ import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import type { GetOptions } from '../../src/storage/types.js';
 import { StorageError } from '../../src/errors.js';
+import { objectKey } from '../../src/repository/layout.js';
 import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
@@ -279,5 +280,29 @@ describe('widening a scoped catalog in place', { timeout: 60_000 }, () => {
     } finally {
       c.close();
     }
+  });
+  it('a run already listed as incomplete that misses more in the widened prefix stays one entry, with both counts added', async () => {
+    // Every pack holding a run's record blobs gone: each run is incomplete for each prefix it is imported for.
+    for (const name of await repo.listNames('runs')) {
+      const m = await repo.readDocument<RunManifest>('runs', name);
+      for (const [pack] of m.recordLocations!) await store.delete(objectKey('packs', pack)).catch(() => undefined);
+    }
+    type Entry = { run: string; versions: number; recordBlobs: number };
+    const entries = (cat: Catalog) => JSON.parse(dump(cat).incomplete as string) as Entry[];
+    const first = await syncCatalog({ repo, catalog: b, widen: [dt(1)] });
+    const before = entries(b);
+    expect(before.length).toBeGreaterThan(0);
+    const widened = await syncCatalog({ repo, catalog: b, widen: [dt(2)] });
+    expect(widened).toMatchObject({ scope: [dt(1), dt(2)], widenedInPlace: true });
+    const after = entries(b);
+    expect(new Set(after.map((r) => r.run)).size).toBe(after.length);
+    // The widening's damage is added to what the run already had.
+    const damage = first.damage.length + widened.damage.length;
+    expect(after.reduce((n, r) => n + r.recordBlobs, 0)).toBe(damage);
+    for (const r of before) expect(after.find((x) => x.run === r.run)!.recordBlobs).toBeGreaterThanOrEqual(r.recordBlobs);
+    // Every later sync warns once per run.
+    const warned: string[] = [];
+    await syncCatalog({ repo, catalog: b, events: (e) => { if (e.type === 'warning') warned.push(e.message); } });
+    expect(warned.filter((w) => w.includes('is incomplete in this catalog')).length).toBe(after.length);
   });
 });

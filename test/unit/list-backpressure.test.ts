@@ -1,12 +1,13 @@
 // Long listings wait for their reader (rule: stream, never hold a whole listing). The pages of
 // `find`, `ls`, `diff --details`, `runs show --versions`, `runs show --anomalies` and the plan of
-// `restore --dry-run` come from synchronous catalog reads: written to a pipe without waiting for 'drain', the whole listing
+// `restore --dry-run` come from synchronous catalog reads (the plans of `backup --dry-run` and
+// `rollback --dry-run` from listings that outpace a slow reader): written to a pipe without waiting for 'drain', the whole listing
 // queues in the process (measured: `find '**' --json | cat` at 250,000 keys 424 MiB, 114 MiB
 // into a file). Here the CLI runs in this process with a reader that takes what was written
 // only once per turn of the event loop, as a pipe does, and signals 'drain': the output may run
 // at most about a page (1,000 entries) ahead of it, and must still be the whole listing in order.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -163,6 +164,64 @@ describe('long listings wait for their reader', { timeout: 60_000 }, () => {
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     // As `| head -c 1`: the first bytes read, then the pipe closed while the plan is still being printed.
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    expect(stderr).not.toContain('exit_error');
+  });
+});
+
+describe('dry runs of backup and rollback wait for their reader', { timeout: 60_000 }, () => {
+  let dir: ReturnType<typeof tempDir>;
+  let args: string[];
+  const keys = Array.from({ length: KEYS }, (_, i) => keyOf(i));
+  const lake = () => join(dir.path, 'lake');
+  const write = (text: string) => {
+    mkdirSync(join(lake(), 'dt=2026-01-01'), { recursive: true });
+    for (const [i, key] of keys.entries()) writeFileSync(join(lake(), key), `${text} ${i}`);
+  };
+  const lines = (r: SlowRead, type: string) =>
+    r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((m) => m.message_type === type);
+  const streamed = (r: SlowRead): void => {
+    expect(r.code).toBe(0);
+    expect(r.maxAhead).toBeLessThan(Buffer.byteLength(r.stdout) / 3);
+  };
+
+  beforeAll(async () => {
+    dir = tempDir('backpressure-dry');
+    await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password: null });
+    const policyFile = join(dir.path, 'lakeguard.yaml');
+    writeFileSync(policyFile, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: lake\n    sources:\n      - path: ./lake\n');
+    args = ['--policy', policyFile, '--catalog', join(dir.path, 'catalog.db')];
+    write('first');
+  }, 60_000);
+
+  afterAll(() => dir.cleanup());
+
+  it('backup --dry-run --json (one would_back_up line per object), then rollback --dry-run --json (one rollback_action line per key)', async () => {
+    const dry = await readSlowly([...args, '--json', 'backup', '--dry-run']);
+    streamed(dry);
+    expect(lines(dry, 'would_back_up').map((m) => m.key as string).sort()).toEqual(keys);
+    const backup = await readSlowly([...args, '--json', 'backup']);
+    expect(backup.code).toBe(0);
+    const run = lines(backup, 'summary')[0]!.runId as string;
+    write('second');
+    const plan = await readSlowly([...args, '--json', 'rollback', '--bucket', 'lake', '--at', run, '--dry-run']);
+    streamed(plan);
+    expect(lines(plan, 'rollback_action').map((m) => m.key as string).sort()).toEqual(keys);
+  });
+
+  it('backup --dry-run whose reader goes away still finishes: no wait for a drain that never comes', async () => {
+    const child = spawn(process.execPath, [BIN, ...args, '--json', 'backup', '--dry-run'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.stdout.once('data', () => child.stdout.destroy());
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code, stderr).toBe(0);

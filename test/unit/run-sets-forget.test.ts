@@ -8,12 +8,14 @@ import { runSetCut, runSetsOf } from '../../src/catalog/run-sets.js';
 import { newRunId } from '../../src/engine/run-id.js';
 import { forget, planForget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
+import type { RunSetPlan } from '../../src/engine/shard-plan.js';
 import { syncCatalog } from '../../src/engine/sync.js';
 import { verify } from '../../src/engine/verify.js';
 import type { Group, Policy } from '../../src/policy/types.js';
-import type { Repository } from '../../src/repository/repository.js';
+import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
-import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { MemStore } from '../../src/storage/mem-store.js';
+import { initRepo, tempDir, TEST_KDF, testPolicy } from '../helpers/fixtures.js';
 import { writeShardAttempt } from '../helpers/shards.js';
 
 const DAY = 86_400_000;
@@ -78,10 +80,18 @@ describe('forget and prune with run sets', { timeout: 60_000 }, () => {
     // Monday's six versions go; Tuesday's state (and Wednesday's shard) stay.
     expect(plan.dropped).toHaveLength(6);
     expect(plan.emptyRuns).toHaveLength(2);
+    // The run sets' plans, as their first shards wrote them.
+    for (const [days, set] of [[3, mon], [2, tue], [1, wed]] as const) {
+      const doc: RunSetPlan = { version: 1, name: `day-${days}`, shards: 2, created: new Date(now - days * DAY).toISOString(), host: 'h', groups: { lake: { run: set, bounds: [['lake', 'g']] } } };
+      await repo.writeDocument('runsets', doc.name, doc);
+    }
 
     const done = await forget(repo, host, policy, { dryRun: false, now });
     expect(done.manifestsDeleted).toHaveLength(2);
     expect(runSetsOf(host).map((s) => s.id)).toEqual([tue, wed]);
+    // Monday's plan went with its last attempt; the kept and the running run sets keep theirs.
+    expect(done.plansDeleted).toEqual(['day-3']);
+    expect(await repo.listNames('runsets')).toEqual(['day-1', 'day-2']);
 
     // prune frees Monday's data and keeps every pack the kept shards' versions and records use.
     const pruned = await prune({ repo, catalog: host, maxUnused: 0 });
@@ -129,4 +139,27 @@ describe('forget and prune with run sets', { timeout: 60_000 }, () => {
     // Only Monday's six versions go: Tuesday's state and every version after it stay.
     expect(plan.dropped).toHaveLength(6);
   });
+
+  it('under Object Lock, a forgotten run set\'s plan is kept, remembered, and deleted by a later forget once it expires', async () => {
+    host.close();
+    const store = new MemStore({ objectLock: true });
+    repo = await Repository.init(store, { password: 'pw', kdf: { ...TEST_KDF }, objectLock: { mode: 'GOVERNANCE', retentionDays: 1 } });
+    sets.length = 0;
+    await runSet(3, 'mon', [0, 1]);
+    await runSet(2, 'tue', [0, 1]);
+    const doc: RunSetPlan = { version: 1, name: 'day-3', shards: 2, created: new Date(now - 3 * DAY).toISOString(), host: 'h', groups: { lake: { run: sets[0]!, bounds: [['lake', 'g']] } } };
+    await repo.writeDocument('runsets', doc.name, doc);
+    host = Catalog.open(join(dir.path, 'locked.db'), repo.id);
+    await syncCatalog({ repo, catalog: host });
+    const first = await forget(repo, host, policy, { dryRun: false, now });
+    expect(first.plansDeleted).toEqual([]);
+    expect(first.manifestsLocked.map((l) => l.name)).toContain('runsets/day-3');
+    expect(await repo.listNames('runsets')).toEqual(['day-3']);
+    for (const l of first.manifestsLocked) await store.putRetention(l.name, { mode: 'GOVERNANCE', retainUntil: new Date(Date.now() - 1000) }, {});
+    const second = await forget(repo, host, policy, { dryRun: false, now });
+    expect(second.plansDeleted).toEqual(['day-3']);
+    expect(second.manifestsLocked).toEqual([]);
+    expect(await repo.listNames('runsets')).toEqual([]);
+  });
 });
+

@@ -3,6 +3,7 @@
 // they still balance the work within ±25% of an even share (weighed as the planner weighs it), so
 // a shard's persistent range catalog syncs incrementally instead of being emptied and imported
 // anew every night; a tail grown beyond that, or another shard count, is planned afresh.
+import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -25,9 +26,12 @@ import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
 /** The repository directory, counting GETs of packs/ (record blobs here) and index/. */
 class CountingFs extends FsStore {
   reads = { packs: 0, index: 0 };
+  /** Keys of the runsets/ GETs. */
+  plansRead: string[] = [];
   override async get(key: string, opts?: GetOptions) {
     const dir = key.split('/')[0]!;
     if (dir === 'packs' || dir === 'index') this.reads[dir]++;
+    if (dir === 'runsets') this.plansRead.push(key);
     return super.get(key, opts);
   }
 }
@@ -163,4 +167,20 @@ describe('a new run set keeps the last plan while it still balances', { timeout:
     const two = await planRunSet({ repo, catalog: host('fresh2'), policy, groups: [group], shard: { index: 0, of: 2, runSet: 'n3' }, dryRun: true, keys, recorded: async () => new Map() });
     expect(two.plan.groups.lake!.boundsFrom).toEqual({ runSet: 'n1', run: n1.groups.lake!.run });
   });
+
+  it('a new plan reads the newest earlier plans only, not every plan kept (one GET here, with 20 older ones)', async () => {
+    const n1 = await night1();
+    // Twenty older nights' plans of the same shards and sources, written two days and more before n1.
+    for (let i = 0; i < 20; i++) {
+      const name = `old-${String(i).padStart(2, '0')}`;
+      const created = new Date(Date.parse(n1.created) - (2 + i) * 86_400_000);
+      await repo.writeDocument('runsets', name, { ...n1, name, created: created.toISOString() });
+      utimesSync(join(dir.path, 'repo', 'runsets', name), created, created);
+    }
+    store.plansRead = [];
+    const two = await planRunSet({ repo, catalog: host('fresh'), policy, groups: [group], shard: { index: 0, of: 2, runSet: 'n2' }, dryRun: true, keys, recorded: async () => new Map() });
+    expect(two.plan.groups.lake!.boundsFrom).toEqual({ runSet: 'n1', run: n1.groups.lake!.run });
+    expect(store.plansRead.sort()).toEqual(['runsets/n1', 'runsets/n2']); // n2: is there a plan already?
+  });
 });
+

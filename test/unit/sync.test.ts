@@ -26,6 +26,8 @@ import { MemStore } from '../../src/storage/mem-store.js';
 import type { GetOptions, ListItem, ListOptions } from '../../src/storage/types.js';
 import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
 import { latestPage } from '../../src/catalog/backup-lookups.js';
+import { describeSync } from '../../src/commands/catalog.js';
+import { flipByte } from '../helpers/damage.js';
 
 const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
 
@@ -262,6 +264,19 @@ describe('catalog sync', { timeout: 60_000 }, () => {
     // The verify the warning sends the operator to says so too (exit 1), not "no damage found".
     const checked = await verify({ repo: h.repo, catalog: h.b, readData: 0, concurrency: 4 });
     expect(checked.damage.filter((d) => d.what === 'catalog' && d.problem.startsWith(`run ${run.runId} was imported incomplete`))).toHaveLength(1);
+  });
+
+  it('a document that fails authentication is named with the next step, by the warning and by catalog sync\'s report', async () => {
+    await h.lake.put('x.json', Buffer.from('{}'));
+    await h.backup(h.a);
+    await h.lake.put('y.json', Buffer.from('{}'));
+    const run = await h.backup(h.a);
+    flipByte(join(dir.path, 'repo', 'runs', run.runId), 40);
+    const warnings: string[] = [];
+    const report = await syncCatalog({ repo: h.repo, catalog: h.b, events: (e) => e.type === 'warning' && warnings.push(e.message) });
+    expect(report.damage.map((d) => d.what)).toEqual([`runs/${run.runId}`]);
+    expect(warnings.filter((w) => w.startsWith(`runs/${run.runId}: `))).toEqual([expect.stringMatching(/; the run is left out; run `lakeguard verify` to name every damaged object$/)]);
+    expect(describeSync(report, 'b.db', h.repo.location).split('\n').at(-1)).toBe('the repository is damaged; run `lakeguard verify` to name every damaged object');
   });
 
   it('two connections syncing one catalog file at once import each run once', async () => {
