@@ -10,7 +10,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Catalog } from './catalog.js';
 import { catalogScope } from './scope.js';
-import { catalogHoldsNothing } from './sync.js';
+import { catalogIsFresh } from './sync.js';
 
 /** Which shard catalog: the shard's index and count, and the group when the backup selected one (`--group`). */
 export interface ShardCatalogName {
@@ -85,7 +85,7 @@ export function removeStaleShardCatalogs(dir: string, keep: string, now = Date.n
   return removed;
 }
 
-/** Whether a catalog holds the whole repository (not scoped) and has learned something of it: a shard backup uses the host's default catalog only then. */
+/** Whether a catalog holds the whole repository (not scoped) and has learned something of it or was made whole with `catalog sync --all`: a shard backup uses the host's default catalog only then. */
 export function holdsWholeRepository(catalog: Catalog): boolean {
-  return catalogScope(catalog) === null && !catalogHoldsNothing(catalog);
+  return catalogScope(catalog) === null && !catalogIsFresh(catalog);
 }

@@ -13,6 +13,8 @@ import {
   advanceSyncMarker,
   CatalogInUseError,
   catalogHoldsNothing,
+  catalogIsFresh,
+  markWholeByRequest,
   discardRun,
   inOneTransaction,
   runSeqOf,
@@ -538,12 +540,13 @@ class Sync {
 function changeScope(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', events: EventSink): boolean | { before: CatalogPrefix[]; after: CatalogPrefix[] } {
   const before = catalogScope(catalog);
   if (widen === 'all') {
+    markWholeByRequest(catalog);
     if (before === null) return false;
     resetCatalogForScope(catalog, null);
     events({ type: 'phase', phase: 'sync', detail: 'making the catalog whole: importing the whole repository' });
     return true;
   }
-  if (before === null && !catalogHoldsNothing(catalog)) {
+  if (before === null && !catalogIsFresh(catalog)) {
     events({ type: 'warning', message: 'this catalog holds the whole repository already: --prefix changes nothing' });
     return false;
   }
@@ -566,7 +569,7 @@ function scopeToRange(catalog: Catalog, parts: readonly CatalogPrefix[], events:
   const after = normalizeScope(parts);
   if (before === null) {
     // A shard on the default path has its own file (commands/context.ts openShardCatalog): no other range shares it.
-    if (!catalogHoldsNothing(catalog)) return false;
+    if (!catalogIsFresh(catalog)) return false;
   } else {
     if (!isRangeScope(before) || JSON.stringify(before) === JSON.stringify(after)) return false;
     events({ type: 'warning', message: `this catalog held another shard's key range (${describeScope(before)}): it is emptied and imported anew for ${describeScope(after)}` });
