@@ -342,9 +342,13 @@ function openShardCatalog(id: string, shard: ShardCatalogName, opened: Catalog |
   const hostPath = defaultCatalogPath(id);
   // Opened only when it exists: a shard never creates the host's catalog.
   const host = opened ?? (existsSync(hostPath) ? Catalog.open(hostPath, id) : undefined);
-  if (host !== undefined && holdsWholeRepository(host)) return host;
-  host?.close();
   const own = shardCatalogPath(id, shard);
+  if (host !== undefined && holdsWholeRepository(host)) {
+    // Files of shards this host ran before its catalog.db became whole go after a week all the same.
+    removeStaleShardCatalogs(dirname(own), hostPath);
+    return host;
+  }
+  host?.close();
   removeStaleShardCatalogs(dirname(own), own);
   return Catalog.open(own, id);
 }

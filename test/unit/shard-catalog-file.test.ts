@@ -144,9 +144,14 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
   it("a whole catalog.db is used, an empty one is left alone, a named catalog is scoped as before; week-old shard files go", async () => {
     // A host whose catalog.db holds the whole repository: the shard uses it (no file of its own), and it stays whole.
     ok(await cli('whole-host', ['catalog', 'sync']));
+    // Files of shards it ran before it was whole: the week-old one goes, as on a host without a whole catalog.
+    const eightDays = Date.now() / 1000 - 8 * 24 * 3600;
+    writeFileSync(join(repoDir('whole-host'), 'shard-3-of-4.db'), '');
+    utimesSync(join(repoDir('whole-host'), 'shard-3-of-4.db'), eightDays, eightDays);
+    writeFileSync(join(repoDir('whole-host'), 'shard-2-of-4.db'), '');
     ok(await shard('whole-host', 0, 'w'));
     expect(holding(join(repoDir('whole-host'), 'catalog.db'))).toEqual({ scope: null, empty: false });
-    expect(readdirSync(repoDir('whole-host')).filter((n) => n.startsWith('shard-'))).toEqual([]);
+    expect(readdirSync(repoDir('whole-host')).filter((n) => n.startsWith('shard-'))).toEqual(['shard-2-of-4.db']);
 
     // A named catalog: scoped to the range, as before; nothing made in the cache directory.
     const named = join(dir.path, 'named.db');
