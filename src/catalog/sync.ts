@@ -197,13 +197,18 @@ export function markWholeByRequest(catalog: Catalog): void {
   setInfo(catalog, WHOLE_BY_REQUEST, '1');
 }
 
+/** Whether `catalog sync --all` made this catalog whole on purpose. */
+export function wholeByRequest(catalog: Catalog): boolean {
+  return info(catalog, WHOLE_BY_REQUEST) !== undefined;
+}
+
 /**
  * Whether a catalog is fresh: it holds nothing of the repository, and nobody made it whole with
  * `catalog sync --all` (on a repository with no run yet, that leaves it as empty as a new file).
  * A fresh catalog may be scoped by a shard or `--prefix`; any other one is never narrowed.
  */
 export function catalogIsFresh(catalog: Catalog): boolean {
-  return catalogHoldsNothing(catalog) && info(catalog, WHOLE_BY_REQUEST) === undefined;
+  return catalogHoldsNothing(catalog) && !wholeByRequest(catalog);
 }
 
 /**

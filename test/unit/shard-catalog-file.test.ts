@@ -139,6 +139,24 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
     const info = summary(ok(await cli('shared', ['catalog', 'info', '--json'])));
     expect(info.scope).toBeNull();
     expect((info.shardCatalogs as { path: string }[]).map((f) => f.path)).toEqual([join(repoDir('shared'), 'shard-0-of-2.db'), file1]);
+
+    // The next night, after that plain command filled catalog.db: the shard goes on with its own
+    // file (not every shard of the array at once on catalog.db): catalog.db does not learn the run.
+    const runsBefore = ok(await cli('shared', ['runs', '--json'])).out.filter((m) => m.message_type === 'run').length;
+    const next = summary(ok(await shard('shared', 1, 'n-next')));
+    const host = Catalog.open(join(repoDir('shared'), 'catalog.db'), repoId);
+    try {
+      expect(host.listRuns().some((r) => r.id === next.runId)).toBe(false);
+    } finally {
+      host.close();
+    }
+    const own = Catalog.open(file1, repoId);
+    try {
+      expect(own.listRuns().some((r) => r.id === next.runId)).toBe(true);
+    } finally {
+      own.close();
+    }
+    expect(runsBefore).toBeGreaterThan(0);
   });
 
   it("a whole catalog.db is used, an empty one is left alone, a named catalog is scoped as before; week-old shard files go", async () => {
