@@ -2,7 +2,8 @@
 // manifest stays (versions it recorded live on in the kept run), but the versions the forget
 // dropped lost their blobs to the prune. Their blobs being in no index file is what the forget
 // meant, not damage: the sync imports no run incomplete and verify finds nothing (it once said
-// DAMAGE for every such run on every fresh host). The CLI runs in this process, on the filesystem.
+// DAMAGE for every such run on every fresh host), and `catalog rebuild` installs its catalog (it
+// once wrote it aside as damaged). The CLI runs in this process, on the filesystem.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -36,7 +37,7 @@ describe('a fresh host after forget and prune', { timeout: 60_000 }, () => {
     return r;
   };
 
-  it('imports no run incomplete, and verify finds no damage', async () => {
+  it('imports no run incomplete, verify finds no damage, and a rebuild installs its catalog', async () => {
     writeFileSync(join(dir.path, 'lakeguard.yaml'), 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: local\n    retention: { keep_last: 1 }\n    sources:\n      - path: ./lake\n');
     const files: Record<string, string> = {};
     for (let d = 1; d <= 4; d++) for (let i = 0; i < 5; i++) files[`d${d}-${i}.csv`] = `${d},${i}\n`;
@@ -53,5 +54,9 @@ describe('a fresh host after forget and prune', { timeout: 60_000 }, () => {
     expect(fresh.err).not.toMatch(/incomplete/);
     expect(fresh.out).toMatch(/no damage found/);
     expect(fresh.out).toMatch(/2 run manifests/);
+    // `catalog rebuild` reads the repository the same way: no damage, and it installs its catalog.
+    const rebuilt = await ok(cli('rebuilt', 'catalog', 'rebuild'));
+    expect(rebuilt.out).toMatch(/^rebuilt catalog .* 2 runs, 20 object versions/s);
+    expect(rebuilt.out).not.toMatch(/DAMAGE/);
   });
 });
