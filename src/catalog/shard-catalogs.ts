@@ -10,7 +10,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Catalog } from './catalog.js';
 import { catalogScope } from './scope.js';
-import { catalogHoldsNothing } from './sync.js';
+import { catalogIsFresh, wholeByRequest } from './sync.js';
 
 /** Which shard catalog: the shard's index and count, and the group when the backup selected one (`--group`). */
 export interface ShardCatalogName {
@@ -85,7 +85,19 @@ export function removeStaleShardCatalogs(dir: string, keep: string, now = Date.n
   return removed;
 }
 
-/** Whether a catalog holds the whole repository (not scoped) and has learned something of it: a shard backup uses the host's default catalog only then. */
+/** Whether a catalog holds the whole repository (not scoped) and has learned something of it or was made whole with `catalog sync --all`: a shard backup uses the host's default catalog only then. */
 export function holdsWholeRepository(catalog: Catalog): boolean {
-  return catalogScope(catalog) === null && !catalogHoldsNothing(catalog);
+  return catalogScope(catalog) === null && !catalogIsFresh(catalog);
+}
+
+/**
+ * Whether a shard uses the host's whole catalog rather than its own file `own`: when `catalog
+ * sync --all` made it whole, or when this shard has no file of its own on the host yet. A host
+ * whose shards keep their ranges in their files (a shared HOME) goes on with them after a plain
+ * command there (`runs`, `restore`) filled catalog.db: else every shard of the array would switch
+ * to that one file at once, each syncing the whole repository into it (over NFS, several hosts'
+ * writers on one SQLite file).
+ */
+export function shardUsesHostCatalog(host: Catalog, ownExists: boolean): boolean {
+  return holdsWholeRepository(host) && (wholeByRequest(host) || !ownExists);
 }

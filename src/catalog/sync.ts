@@ -14,6 +14,8 @@ const MARKER = 'sync_after';
 const OWNER = 'sync_owner';
 const IMPORTING = 'sync_importing';
 const INCOMPLETE = 'sync_incomplete';
+/** Set by `catalog sync --all`: the catalog is meant to hold the whole repository, also while the repository holds no run yet. */
+const WHOLE_BY_REQUEST = 'whole_by_request';
 
 function info(catalog: Catalog, name: string): string | undefined {
   return sqlite(catalog).prepare('SELECT value FROM catalog_info WHERE name = ?').pluck().get(name) as string | undefined;
@@ -131,6 +133,7 @@ export function resetCatalogForScope(catalog: Catalog, scope: readonly CatalogPr
     catalog.transaction(() => {
       for (const table of LEARNED_TABLES) db.prepare(`DELETE FROM ${table}`).run();
       for (const name of [MARKER, IMPORTING, INCOMPLETE]) setInfo(catalog, name, null);
+      if (scope !== null) setInfo(catalog, WHOLE_BY_REQUEST, null);
       setCatalogScope(catalog, scope);
     });
   };
@@ -187,6 +190,25 @@ function whenAloneOnFile(catalog: Catalog, fn: () => void): boolean {
 /** Whether the catalog has learned nothing from its repository yet (a fresh host): no run, forget or acknowledgement. */
 export function catalogHoldsNothing(catalog: Catalog): boolean {
   return sqlite(catalog).prepare('SELECT NOT EXISTS (SELECT 1 FROM runs) AND NOT EXISTS (SELECT 1 FROM forgets) AND NOT EXISTS (SELECT 1 FROM acks)').pluck().get() === 1;
+}
+
+/** Records that `catalog sync --all` made this catalog whole on purpose (see catalogIsFresh). */
+export function markWholeByRequest(catalog: Catalog): void {
+  setInfo(catalog, WHOLE_BY_REQUEST, '1');
+}
+
+/** Whether `catalog sync --all` made this catalog whole on purpose. */
+export function wholeByRequest(catalog: Catalog): boolean {
+  return info(catalog, WHOLE_BY_REQUEST) !== undefined;
+}
+
+/**
+ * Whether a catalog is fresh: it holds nothing of the repository, and nobody made it whole with
+ * `catalog sync --all` (on a repository with no run yet, that leaves it as empty as a new file).
+ * A fresh catalog may be scoped by a shard or `--prefix`; any other one is never narrowed.
+ */
+export function catalogIsFresh(catalog: Catalog): boolean {
+  return catalogHoldsNothing(catalog) && !wholeByRequest(catalog);
 }
 
 /**

@@ -41,7 +41,9 @@ export async function planShards(
 ): Promise<{ shards: Map<string, RunShard>; suspect: boolean }> {
   // Planned before the sync already when this shard's catalog holds only its range (shard-scope.ts).
   const { created, planned, reuse, shards } = how.planned ?? (await planRunSet({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, groups, shard, dryRun: how.dryRun, signal: how.signal }));
-  const made = created ? `planned it (${[...planned].map(([g, from]) => describePlanned(g, from, reuse.get(g))).join(', ')})` : 'read its plan';
+  // One shard has no boundaries to place: it covers the whole key space.
+  const how1 = planned.size === 0 ? 'one shard: the whole key space, no boundaries' : [...planned].map(([g, from]) => describePlanned(g, from, reuse.get(g))).join(', ');
+  const made = created ? `planned it (${how1})` : 'read its plan';
   how.reporter.event({ type: 'phase', phase: 'plan', detail: `${describeShard(shard)}: ${made}${how.dryRun && created ? ', not written (dry run)' : ''}` });
   // A complete attempt that is suspect (and not acknowledged) still exits 4 when re-run: an
   // engine that retried a pod after its manifest was written must not turn the verdict into 0.

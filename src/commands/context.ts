@@ -19,7 +19,7 @@ import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { cacheDir } from '../util/cache-dir.js';
 import { requireWholeCatalog, type CatalogPrefix } from '../catalog/scope.js';
-import { holdsWholeRepository, removeStaleShardCatalogs, shardCatalogFile, type ShardCatalogName } from '../catalog/shard-catalogs.js';
+import { removeStaleShardCatalogs, shardUsesHostCatalog, shardCatalogFile, type ShardCatalogName } from '../catalog/shard-catalogs.js';
 import { mainOptionsOf, type MainOptions } from './main-options.js';
 import type { Reporter } from './reporter.js';
 
@@ -342,9 +342,13 @@ function openShardCatalog(id: string, shard: ShardCatalogName, opened: Catalog |
   const hostPath = defaultCatalogPath(id);
   // Opened only when it exists: a shard never creates the host's catalog.
   const host = opened ?? (existsSync(hostPath) ? Catalog.open(hostPath, id) : undefined);
-  if (host !== undefined && holdsWholeRepository(host)) return host;
-  host?.close();
   const own = shardCatalogPath(id, shard);
+  if (host !== undefined && shardUsesHostCatalog(host, existsSync(own))) {
+    // Files of shards this host ran before its catalog.db became whole go after a week all the same.
+    removeStaleShardCatalogs(dirname(own), hostPath);
+    return host;
+  }
+  host?.close();
   removeStaleShardCatalogs(dirname(own), own);
   return Catalog.open(own, id);
 }

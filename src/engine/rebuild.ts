@@ -16,7 +16,7 @@ import type { IndexDocument } from './finalize.js';
 import { loadDrills } from './drill.js';
 import { loadAcks } from './import-anomalies.js';
 import { HEX64, damageHint, readManifests } from './rebuild-manifests.js';
-import { RecordLoader } from './record-loader.js';
+import { RecordLoader, forgottenVersionKeys } from './record-loader.js';
 
 export interface RebuildOptions {
   repo: Repository;
@@ -188,8 +188,20 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     events({ type: 'phase', phase: 'read runs' });
     const manifests = await readManifests(repo, runNames, concurrency, opts, damaged, checkSignal);
 
+    // Forget documents first (applied below, after the runs): a version one drops whose blob a
+    // later prune removed is left out as that forget leaves it, not reported missing.
+    const forgetDocs = new Map<string, ForgetDocument | PruneDocument>();
+    for (const name of forgetNames) {
+      checkSignal();
+      try {
+        forgetDocs.set(name, await repo.readDocument<ForgetDocument | PruneDocument>('forgets', name));
+      } catch {
+        // read again, and reported, when forgets are applied
+      }
+    }
     events({ type: 'phase', phase: 'load records' });
     const loader = new RecordLoader(repo, catalog, report, damaged, concurrency, checkSignal);
+    loader.forgottenVersions = forgottenVersionKeys([...forgetDocs.values()].filter((d): d is ForgetDocument => !isPruneDocument(d) && Array.isArray(d.dropped)));
     let done = 0;
     for (const manifest of manifests) {
       await loader.loadRun(manifest);
@@ -204,7 +216,7 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     events({ type: 'phase', phase: 'apply forgets' });
     // Prune documents need nothing here: the index listing above already shows what they did.
     const into = catalog;
-    await applyForgets(repo, into, forgetNames, damaged, checkSignal, (name, doc) => markDocumentApplied(into, name, Date.parse(doc.created)));
+    await applyForgets(repo, into, forgetNames, damaged, checkSignal, (name, doc) => markDocumentApplied(into, name, Date.parse(doc.created)), forgetDocs);
 
     // A run the old catalog has that the repository neither has nor forgot: its manifest is gone
     // (an unreadable one is reported as such already).

@@ -8,6 +8,7 @@ import { completeShardAttempt, recordRunShard, supersededCompleteAttempts } from
 import { scopeHoldsKey, scopeOverlapsRange, type CatalogPrefix } from '../catalog/scope.js';
 import { dropRunRecords } from '../catalog/sync.js';
 import type { Catalog } from '../catalog/catalog.js';
+import type { ForgetDocument } from '../catalog/forget.js';
 import type { FailureRecord, RecordedBlob, RunShard, VersionRecord } from '../catalog/types.js';
 import { IntegrityError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
@@ -45,6 +46,13 @@ export class RecordLoader {
     private readonly scope: readonly CatalogPrefix[] | null = null,
   ) {}
 
+  /**
+   * Versions that forget documents still to be applied drop (keys of forgottenVersionKey): a
+   * prune after that forget may have removed their blobs, so one whose blob is in no index file
+   * is left out as the forget would leave it, not counted missing.
+   */
+  forgottenVersions: ReadonlySet<string> = new Set();
+
   async loadRun(m: RunManifest): Promise<void> {
     const seq = this.catalog.beginRun({ id: m.id, group: m.group, started: Date.parse(m.started), host: m.host });
     // A copied run (docs/copy.md): remembered apart from the run, so a forget of it does not make copy bring it again.
@@ -63,6 +71,7 @@ export class RecordLoader {
     }
     // A version whose blob is in no index file is left out, and counted here.
     const writer = new RecordWriter(this.catalog, seq, (version, blob) => {
+      if (this.forgottenVersions.has(forgottenVersionKey(version))) return;
       this.report.missingCount++;
       if (this.report.missing.length < MAX_LISTED) {
         this.report.missing.push({ run: m.id, bucket: version.bucket, key: version.key, versionId: version.versionId ?? null, blob });
@@ -89,6 +98,7 @@ export class RecordLoader {
   async addKeys(m: RunManifest, seq: number, read: readonly CatalogPrefix[], holds: (bucket: string, key: string) => boolean, failures: boolean): Promise<number> {
     let missing = 0;
     const writer = new RecordWriter(this.catalog, seq, (version, blob) => {
+      if (this.forgottenVersions.has(forgottenVersionKey(version))) return;
       missing++;
       this.report.missingCount++;
       if (this.report.missing.length < MAX_LISTED) {
@@ -243,3 +253,15 @@ export function insertLocated(catalog: Catalog, hex: string, loc: RecordedBlob, 
  * (those are hex), so nothing reads, extends or deletes it.
  */
 export const LOCATED_BY_RECORDS = '(located by run records)';
+
+/** A version as forget documents list it (DroppedVersion), as one string. */
+export function forgottenVersionKey(v: Pick<VersionRecord, 'bucket' | 'key' | 'versionId' | 'validFrom' | 'deleteMarker'>): string {
+  return JSON.stringify([v.bucket, v.key, v.versionId, v.validFrom, v.deleteMarker ? 1 : 0]);
+}
+
+/** The versions forget documents drop, as forgottenVersionKey strings. */
+export function forgottenVersionKeys(docs: Iterable<ForgetDocument>): Set<string> {
+  const keys = new Set<string>();
+  for (const doc of docs) for (const [bucket, key, versionId, validFrom, deleteMarker] of doc.dropped) keys.add(JSON.stringify([bucket, key, versionId, validFrom, deleteMarker]));
+  return keys;
+}

@@ -6,7 +6,7 @@
  */
 import type { Catalog } from '../catalog/catalog.js';
 import { catalogScope, isRangeScope, normalizeScope, requireWholeCatalog, scopeCoversPart, type CatalogPrefix } from '../catalog/scope.js';
-import { catalogHoldsNothing } from '../catalog/sync.js';
+import { catalogIsFresh } from '../catalog/sync.js';
 import type { Group, Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
 import { InterruptedError } from '../errors.js';
@@ -94,7 +94,7 @@ export async function shardCatalogScope(opts: {
 }): Promise<{ scopeTo?: CatalogPrefix[]; planned?: Awaited<ReturnType<typeof planRunSet>> }> {
   const { catalog } = opts;
   const scope = catalogScope(catalog);
-  if (opts.shard.of === 1 || (scope === null && !catalogHoldsNothing(catalog))) return {};
+  if (opts.shard.of === 1 || (scope === null && !catalogIsFresh(catalog))) return {};
   // A catalog scoped to prefixes (a laptop's) never backs up: refused before anything is written.
   if (scope !== null && !isRangeScope(scope)) requireWholeCatalog(catalog, 'backup');
   const planned = await planRunSet({

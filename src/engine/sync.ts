@@ -13,6 +13,8 @@ import {
   advanceSyncMarker,
   CatalogInUseError,
   catalogHoldsNothing,
+  catalogIsFresh,
+  markWholeByRequest,
   discardRun,
   inOneTransaction,
   runSeqOf,
@@ -48,7 +50,7 @@ import { loadAcks } from './import-anomalies.js';
 import { loadDrills } from './drill.js';
 import { knownDrills } from '../catalog/drills.js';
 import { readManifests } from './rebuild-manifests.js';
-import { RecordLoader, recordsLocateBlobs } from './record-loader.js';
+import { RecordLoader, forgottenVersionKeys, recordsLocateBlobs } from './record-loader.js';
 import { applyForgets, loadIndexes, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
 
 /** What a sync warning about a damaged repository object tells the operator to do next. */
@@ -295,6 +297,7 @@ class Sync {
     if (manifests.some((m) => runSeqOf(catalog, endsIn(m.id)) === undefined)) return false;
 
     const loader = new RecordLoader(repo, catalog, this.report, this.damaged, this.concurrency, this.checkSignal, after);
+    loader.forgottenVersions = forgottenVersionKeys(forgets);
     await inOneTransaction(catalog, async () => {
       for (const m of manifests) {
         this.checkSignal();
@@ -361,10 +364,14 @@ class Sync {
     const importOpts: ImportOptions = { skipDamaged: true, skipMissing: true };
     const manifests = await readManifests(this.repo, newRuns, this.concurrency, importOpts, this.damaged, this.checkSignal);
     const prunes = await this.readPrunes(newForgets.filter(isPruneName));
+    // A prune after a forget may have removed the blobs of versions that forget drops: read the
+    // new forgets first, so that the runs they thin out are not imported as incomplete.
+    const forgetDocs = prunes.size > 0 ? await this.readForgets(newForgets.filter((n) => !isPruneName(n))) : new Map<string, ForgetDocument>();
     await this.loadIndexFiles(manifests, prunes, report.full);
 
     this.events({ type: 'phase', phase: 'sync runs' });
     const loader = new RecordLoader(this.repo, catalog, report, this.damaged, this.concurrency, this.checkSignal, report.scope);
+    loader.forgottenVersions = forgottenVersionKeys(forgetDocs.values());
     for (const m of manifests) {
       this.checkSignal();
       const missingBefore = report.missingCount;
@@ -398,7 +405,7 @@ class Sync {
     // Forgets first is right in any order: a pack's rows go only once nothing uses them.
     if (newForgets.length > 0) this.events({ type: 'phase', phase: 'sync forgets' });
     const ordered = [...newForgets.filter((n) => !isPruneName(n)), ...newForgets.filter(isPruneName)];
-    const applied = await applyForgets(this.repo, catalog, ordered, this.damaged, this.checkSignal, (name, doc) => this.applyPrune(name, doc), prunes);
+    const applied = await applyForgets(this.repo, catalog, ordered, this.damaged, this.checkSignal, (name, doc) => this.applyPrune(name, doc), new Map<string, ForgetDocument | PruneDocument>([...forgetDocs, ...prunes]));
     report.forgets = applied.forgets;
     report.prunes = applied.prunes;
 
@@ -423,6 +430,21 @@ class Sync {
     });
     for await (const file of listing) names.push(file.name);
     return names.sort();
+  }
+
+  /** Forget documents, read ahead of the runs (one that cannot be read is read again, and reported, when forgets are applied). */
+  private async readForgets(names: readonly string[]): Promise<Map<string, ForgetDocument>> {
+    const docs = new Map<string, ForgetDocument>();
+    for (const name of names) {
+      this.checkSignal();
+      try {
+        const doc = await this.repo.readDocument<ForgetDocument | PruneDocument>('forgets', name);
+        if (!isPruneDocument(doc) && Array.isArray(doc.dropped)) docs.set(name, doc);
+      } catch {
+        // read again, and reported, when forgets are applied
+      }
+    }
+    return docs;
   }
 
   private async readPrunes(names: readonly string[]): Promise<Map<string, PruneDocument>> {
@@ -542,12 +564,13 @@ class Sync {
 function changeScope(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', events: EventSink): boolean | { before: CatalogPrefix[]; after: CatalogPrefix[] } {
   const before = catalogScope(catalog);
   if (widen === 'all') {
+    markWholeByRequest(catalog);
     if (before === null) return false;
     resetCatalogForScope(catalog, null);
     events({ type: 'phase', phase: 'sync', detail: 'making the catalog whole: importing the whole repository' });
     return true;
   }
-  if (before === null && !catalogHoldsNothing(catalog)) {
+  if (before === null && !catalogIsFresh(catalog)) {
     events({ type: 'warning', message: 'this catalog holds the whole repository already: --prefix changes nothing' });
     return false;
   }
@@ -570,7 +593,7 @@ function scopeToRange(catalog: Catalog, parts: readonly CatalogPrefix[], events:
   const after = normalizeScope(parts);
   if (before === null) {
     // A shard on the default path has its own file (commands/context.ts openShardCatalog): no other range shares it.
-    if (!catalogHoldsNothing(catalog)) return false;
+    if (!catalogIsFresh(catalog)) return false;
   } else {
     if (!isRangeScope(before) || JSON.stringify(before) === JSON.stringify(after)) return false;
     events({ type: 'warning', message: `this catalog held another shard's key range (${describeScope(before)}): it is emptied and imported anew for ${describeScope(after)}` });

@@ -44,7 +44,7 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
     });
 
   /** main() in this process with the cache directory `cache` (a host's HOME); stdout and stderr captured. */
-  const cli = async (cache: string, argv: string[]): Promise<{ code: number; out: Message[]; err: string }> => {
+  const cli = async (cache: string, argv: string[], policyFile = policy): Promise<{ code: number; out: Message[]; err: string }> => {
     const saved = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr), cache: process.env.LAKEGUARD_CACHE_DIR };
     let stdout = '';
     let stderr = '';
@@ -53,7 +53,7 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
     process.env.LAKEGUARD_CACHE_DIR = join(dir.path, cache);
     reads = {};
     try {
-      const code = await main(['node', 'lakeguard', '--policy', policy, ...argv], { wrapStore: counting });
+      const code = await main(['node', 'lakeguard', '--policy', policyFile, ...argv], { wrapStore: counting });
       const out = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Message);
       return { code, out, err: stderr };
     } finally {
@@ -74,6 +74,16 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
   const holding = (path: string): { scope: unknown; empty: boolean } | null => {
     if (!existsSync(path)) return null;
     const c = Catalog.open(path, repoId);
+    try {
+      return { scope: catalogScope(c), empty: catalogHoldsNothing(c) };
+    } finally {
+      c.close();
+    }
+  };
+
+  const holding2 = (path: string, id: string): { scope: unknown; empty: boolean } | null => {
+    if (!existsSync(path)) return null;
+    const c = Catalog.open(path, id);
     try {
       return { scope: catalogScope(c), empty: catalogHoldsNothing(c) };
     } finally {
@@ -129,14 +139,37 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
     const info = summary(ok(await cli('shared', ['catalog', 'info', '--json'])));
     expect(info.scope).toBeNull();
     expect((info.shardCatalogs as { path: string }[]).map((f) => f.path)).toEqual([join(repoDir('shared'), 'shard-0-of-2.db'), file1]);
+
+    // The next night, after that plain command filled catalog.db: the shard goes on with its own
+    // file (not every shard of the array at once on catalog.db): catalog.db does not learn the run.
+    const runsBefore = ok(await cli('shared', ['runs', '--json'])).out.filter((m) => m.message_type === 'run').length;
+    const next = summary(ok(await shard('shared', 1, 'n-next')));
+    const host = Catalog.open(join(repoDir('shared'), 'catalog.db'), repoId);
+    try {
+      expect(host.listRuns().some((r) => r.id === next.runId)).toBe(false);
+    } finally {
+      host.close();
+    }
+    const own = Catalog.open(file1, repoId);
+    try {
+      expect(own.listRuns().some((r) => r.id === next.runId)).toBe(true);
+    } finally {
+      own.close();
+    }
+    expect(runsBefore).toBeGreaterThan(0);
   });
 
   it("a whole catalog.db is used, an empty one is left alone, a named catalog is scoped as before; week-old shard files go", async () => {
     // A host whose catalog.db holds the whole repository: the shard uses it (no file of its own), and it stays whole.
     ok(await cli('whole-host', ['catalog', 'sync']));
+    // Files of shards it ran before it was whole: the week-old one goes, as on a host without a whole catalog.
+    const eightDays = Date.now() / 1000 - 8 * 24 * 3600;
+    writeFileSync(join(repoDir('whole-host'), 'shard-3-of-4.db'), '');
+    utimesSync(join(repoDir('whole-host'), 'shard-3-of-4.db'), eightDays, eightDays);
+    writeFileSync(join(repoDir('whole-host'), 'shard-2-of-4.db'), '');
     ok(await shard('whole-host', 0, 'w'));
     expect(holding(join(repoDir('whole-host'), 'catalog.db'))).toEqual({ scope: null, empty: false });
-    expect(readdirSync(repoDir('whole-host')).filter((n) => n.startsWith('shard-'))).toEqual([]);
+    expect(readdirSync(repoDir('whole-host')).filter((n) => n.startsWith('shard-'))).toEqual(['shard-2-of-4.db']);
 
     // A named catalog: scoped to the range, as before; nothing made in the cache directory.
     const named = join(dir.path, 'named.db');
@@ -157,6 +190,21 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
     expect(holding(join(d, 'catalog.db'))).toEqual({ scope: null, empty: true });
     expect(holding(join(d, 'shard-1-of-2.db'))!.scope).toEqual([{ bucket: 'lake', prefix: '', after: expect.any(String) }]);
     expect(readdirSync(d).filter((n) => !n.startsWith('catalog.db')).sort()).toEqual(['notes.db', 'shard-1-of-2.db', 'shard-1-of-8.db']);
+  });
+
+  it('a host made whole with `catalog sync --all` before the first run set uses catalog.db for its shard, and keeps it whole', async () => {
+    // A new repository (no run yet): `catalog sync --all` on the host that will also prune and verify.
+    const empty = join(dir.path, 'empty.yaml');
+    writeFileSync(empty, 'version: 1\nrepository:\n  url: file://./repo-new\n  encryption: none\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+    ok(await cli('new-admin', ['init'], empty));
+    const id = (await Repository.open(new FsStore({ root: join(dir.path, 'repo-new') }), { password: async () => '' })).id;
+    ok(await cli('new-whole', ['catalog', 'sync', '--all'], empty));
+    const d = join(dir.path, 'new-whole', id);
+    expect(holding2(join(d, 'catalog.db'), id)).toEqual({ scope: null, empty: true });
+    // Its shard of the seed uses catalog.db (no file of its own), which stays whole and learns the run.
+    ok(await cli('new-whole', ['backup', '--json', '--shards', '2', '--shard', '0', '--run-set', 'seed'], empty));
+    expect(readdirSync(d).filter((n) => n.startsWith('shard-'))).toEqual([]);
+    expect(holding2(join(d, 'catalog.db'), id)).toEqual({ scope: null, empty: false });
   });
 
   it('names a file per index, count and selected group, never outside the cache directory', () => {

@@ -96,6 +96,7 @@ describe('a shard re-run after its complete attempt', () => {
     const shard = [...base, 'backup', '--shards', '1', '--shard', '0', '--run-set', 'nightly-1'];
     const first = await cli(shard);
     expect(first.code).toBe(ExitCode.suspect);
+    expect(first.out.find((m) => m.message_type === 'status' && m.phase === 'plan')?.detail).toBe('shard 0 of 1 (0-based) of run set nightly-1: planned it (one shard: the whole key space, no boundaries)');
     const runId = first.out.at(-1)!.runId as string;
 
     // The engine retries it (its pod was lost after the manifest): the verdict stays.
