@@ -12,6 +12,7 @@ import { LakeguardError } from '../errors.js';
 import { isProcessAlive } from '../util/process.js';
 import { isCorruptDatabase } from './corrupt.js';
 import { isFileBusy, sqliteDatabase } from './connection.js';
+import { WHOLE_BY_REQUEST } from './sync.js';
 
 
 /** What claimTarget found at the target. */
@@ -22,6 +23,8 @@ export interface ClaimedCatalogFile {
   corrupt?: true;
   /** Runs it knows as finished: a rebuild whose result lacks one of them lost it. */
   finishedRunIds?: string[];
+  /** `catalog sync --all` made it whole on purpose: the rebuilt catalog keeps that mark (a host's shards use it). */
+  wholeByRequest?: true;
 }
 
 /**
@@ -68,14 +71,14 @@ export function claimTarget(target: string, repositoryId: string, quickCheck = t
       file = { corrupt: true };
     }
     if (file.corrupt) return { previousRuns: null, corrupt: true };
-    const { owner, runs, finishedRunIds } = file;
+    const { owner, runs, finishedRunIds, wholeByRequest } = file;
     if (owner !== undefined && owner !== repositoryId) {
       throw new LakeguardError(`catalog ${target} belongs to repository ${owner}, not ${repositoryId}`, {
         hint: 'pass --catalog with another path, or delete that file first',
       });
     }
     db.pragma('wal_checkpoint(TRUNCATE)');
-    return { previousRuns: runs, finishedRunIds };
+    return { previousRuns: runs, finishedRunIds, ...(wholeByRequest === true ? { wholeByRequest } : {}) };
   } finally {
     db.close();
   }
@@ -147,6 +150,7 @@ type CatalogFileState =
       runs: number | null;
       /** Runs it knows as finished: a rebuild whose result lacks one of them lost it. */
       finishedRunIds: string[];
+      wholeByRequest?: true;
     };
 
 /**
@@ -160,7 +164,8 @@ function readCatalogFile(db: BetterSqlite3.Database, quickCheck: boolean): Catal
     const owner = db.prepare("SELECT value FROM catalog_info WHERE name = 'repository'").pluck().get() as string | undefined;
     const runs = db.prepare('SELECT count(*) FROM runs').pluck().get() as number;
     const finishedRunIds = db.prepare("SELECT id FROM runs WHERE status != 'running'").pluck().all() as string[];
-    return { corrupt: false, owner, runs, finishedRunIds };
+    const whole = db.prepare('SELECT 1 FROM catalog_info WHERE name = ?').pluck().get(WHOLE_BY_REQUEST) !== undefined;
+    return { corrupt: false, owner, runs, finishedRunIds, ...(whole ? { wholeByRequest: true as const } : {}) };
   } catch (err) {
     if (isCorruptDatabase(err)) return { corrupt: true };
     // An empty or foreign SQLite file: nothing in it to keep.

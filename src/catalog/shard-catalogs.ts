@@ -1,7 +1,7 @@
 /**
  * A shard's own catalog file (docs/scale-out.md "A shard on a fresh host syncs only its key
- * range"): a shard backup that finds no whole catalog in the host's default file
- * (`<cache>/<repository id>/catalog.db`) keeps its key range in `shard-<I>-of-<N>.db` beside it,
+ * range"): a shard backup keeps its key range in `shard-<I>-of-<N>.db` beside the host's default
+ * catalog (`<cache>/<repository id>/catalog.db`) unless `catalog sync --all` made that one whole,
  * so that shards sharing a cache directory (a HOME over NFS, several array tasks on one node)
  * never narrow catalog.db nor each other's file. Files no process wrote for a week are removed
  * by the next shard backup of that repository on the host.
@@ -9,8 +9,9 @@
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Catalog } from './catalog.js';
-import { catalogScope } from './scope.js';
-import { catalogIsFresh, wholeByRequest } from './sync.js';
+import { sqliteDatabase } from './connection.js';
+import { catalogScope, type CatalogPrefix } from './scope.js';
+import { wholeByRequest } from './sync.js';
 
 /** Which shard catalog: the shard's index and count, and the group when the backup selected one (`--group`). */
 export interface ShardCatalogName {
@@ -23,7 +24,7 @@ export interface ShardCatalogName {
 export const STALE_SHARD_CATALOG_MS = 7 * 24 * 60 * 60 * 1000;
 
 const SAFE_GROUP = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const SHARD_CATALOG = /^shard-\d+-of-\d+(\.[A-Za-z0-9][A-Za-z0-9._-]*)?\.db$/;
+const SHARD_CATALOG = /^shard-(\d+)-of-(\d+)(?:\.([A-Za-z0-9][A-Za-z0-9._-]*))?\.db$/;
 
 /** `shard-<I>-of-<N>.db`, or `shard-<I>-of-<N>.<group>.db` for a backup of one group (group names are safe in a file name). */
 export function shardCatalogFile(s: ShardCatalogName): string {
@@ -35,7 +36,7 @@ export function shardCatalogFile(s: ShardCatalogName): string {
 /** SQLite's companions of a catalog file. */
 const COMPANIONS = ['', '-wal', '-shm', '-journal'] as const;
 
-export interface ShardCatalogFile {
+export interface ShardCatalogFile extends ShardCatalogName {
   path: string;
   /** The file and its WAL. */
   bytes: number;
@@ -53,6 +54,7 @@ export function shardCatalogsIn(dir: string): ShardCatalogFile[] {
   }
   const found: ShardCatalogFile[] = [];
   for (const name of names.filter((n) => SHARD_CATALOG.test(n)).sort()) {
+    const [, index, of, group] = SHARD_CATALOG.exec(name)!;
     const path = join(dir, name);
     let bytes = 0;
     let modified = 0;
@@ -65,7 +67,7 @@ export function shardCatalogsIn(dir: string): ShardCatalogFile[] {
         // No WAL (closed cleanly), or removed meanwhile.
       }
     }
-    if (modified > 0) found.push({ path, bytes, modified: new Date(modified) });
+    if (modified > 0) found.push({ path, index: Number(index), of: Number(of), ...(group === undefined ? {} : { group }), bytes, modified: new Date(modified) });
   }
   return found;
 }
@@ -85,19 +87,36 @@ export function removeStaleShardCatalogs(dir: string, keep: string, now = Date.n
   return removed;
 }
 
-/** Whether a catalog holds the whole repository (not scoped) and has learned something of it or was made whole with `catalog sync --all`: a shard backup uses the host's default catalog only then. */
-export function holdsWholeRepository(catalog: Catalog): boolean {
-  return catalogScope(catalog) === null && !catalogIsFresh(catalog);
+/**
+ * The key range a shard catalog holds (its scope), read as it is from the file (read-only: a
+ * shard may be writing it); null when it holds none yet (a shard made it and its first sync
+ * did not scope it) or cannot be read (an empty or damaged file).
+ */
+export function shardCatalogRange(path: string): CatalogPrefix[] | null {
+  try {
+    const db = new (sqliteDatabase())(path, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 1000');
+      const text = db.prepare("SELECT value FROM catalog_info WHERE name = 'scope'").pluck().get() as string | undefined;
+      return text === undefined ? null : (JSON.parse(text) as CatalogPrefix[]);
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
 }
 
 /**
- * Whether a shard uses the host's whole catalog rather than its own file `own`: when `catalog
- * sync --all` made it whole, or when this shard has no file of its own on the host yet. A host
- * whose shards keep their ranges in their files (a shared HOME) goes on with them after a plain
- * command there (`runs`, `restore`) filled catalog.db: else every shard of the array would switch
- * to that one file at once, each syncing the whole repository into it (over NFS, several hosts'
- * writers on one SQLite file).
+ * Whether a shard uses the host's catalog (catalog.db) rather than its own file: only when the
+ * operator made it whole on purpose with `catalog sync --all` (a mark in the file, kept until a
+ * scope narrows it). Whether a plain command (`runs`, `restore`) filled it, or whether the shard
+ * has a file of its own yet, does not matter: on a HOME shared by a cluster (Slurm over NFS) any
+ * command on a login node fills catalog.db, and every shard of the array would then sync the
+ * whole repository into that one file, several hosts writing one SQLite file over NFS. Only the
+ * operator knows that a host's shards may share catalog.db (one host, local disk), so only an
+ * explicit, recorded request makes them (docs/scale-out.md "Which file").
  */
-export function shardUsesHostCatalog(host: Catalog, ownExists: boolean): boolean {
-  return holdsWholeRepository(host) && (wholeByRequest(host) || !ownExists);
+export function shardUsesHostCatalog(host: Catalog): boolean {
+  return catalogScope(host) === null && wholeByRequest(host);
 }

@@ -15,7 +15,7 @@ const OWNER = 'sync_owner';
 const IMPORTING = 'sync_importing';
 const INCOMPLETE = 'sync_incomplete';
 /** Set by `catalog sync --all`: the catalog is meant to hold the whole repository, also while the repository holds no run yet. */
-const WHOLE_BY_REQUEST = 'whole_by_request';
+export const WHOLE_BY_REQUEST = 'whole_by_request';
 
 function info(catalog: Catalog, name: string): string | undefined {
   return sqlite(catalog).prepare('SELECT value FROM catalog_info WHERE name = ?').pluck().get(name) as string | undefined;

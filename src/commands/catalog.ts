@@ -3,8 +3,8 @@ import { statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import { catalogScope, describeScope, type CatalogPrefix } from '../catalog/scope.js';
-import { syncMarker } from '../catalog/sync.js';
-import { shardCatalogsIn } from '../catalog/shard-catalogs.js';
+import { catalogHoldsNothing, syncMarker, wholeByRequest } from '../catalog/sync.js';
+import { shardCatalogRange, shardCatalogsIn } from '../catalog/shard-catalogs.js';
 import { rebuildCatalog, type RebuildReport } from '../engine/rebuild.js';
 import { DAMAGE_NEXT_STEP, syncCatalog, type SyncReport } from '../engine/sync.js';
 import { ExitCode, UsageError } from '../errors.js';
@@ -118,20 +118,41 @@ empties the catalog and imports the new scope from the beginning. A plain
           const scope = catalogScope(db);
           const marker = syncMarker(db);
           const bytes = statSync(catalogPath).size;
-          // The host's default catalog: the shard catalogs beside it (shard backups that found no whole catalog here) are this host's too.
-          const shardCatalogs = catalogPath === defaultCatalogPath(repo.id) ? shardCatalogsIn(dirname(catalogPath)) : [];
+          const holds = catalogHolds(scope, marker, catalogHoldsNothing(db));
+          const whole = wholeByRequest(db);
+          // The host's default catalog: the shard catalogs beside it (shard backups on this host while it was not made whole with `catalog sync --all`) are this host's too.
+          const hostCatalog = catalogPath === defaultCatalogPath(repo.id);
+          const shardCatalogs = (hostCatalog ? shardCatalogsIn(dirname(catalogPath)) : []).map((f) => ({
+            path: f.path,
+            index: f.index,
+            of: f.of,
+            group: f.group ?? null,
+            range: shardCatalogRange(f.path),
+            bytes: f.bytes,
+            modified: f.modified.toISOString(),
+          }));
           reporter.summary(
-            { catalog: catalogPath, repository: repo.location, ...stats, bytes, scope, marker, shardCatalogs: shardCatalogs.map((f) => ({ path: f.path, bytes: f.bytes, modified: f.modified.toISOString() })) },
+            { catalog: catalogPath, repository: repo.location, ...stats, bytes, holds, scope, wholeByRequest: whole, marker, shardCatalogs },
             [
               `catalog ${catalogPath} of ${repo.location} (${formatBytes(bytes)})`,
               `  ${plural(stats.runs, 'run')}, ${plural(stats.versions, 'object version')} of ${plural(stats.objects, 'key')}, ${plural(stats.blobs, 'blob')} in ${plural(stats.packs, 'pack')}`,
-              describeHolding(scope),
+              describeHolding(scope, holds === 'nothing'),
               `  synced up to ${marker ?? 'never'}`,
+              ...(hostCatalog
+                ? [
+                    whole
+                      ? '  shard backups on this host (--shards N) use this file: `lakeguard catalog sync --all` made it whole'
+                      : '  shard backups on this host (--shards N) keep their key ranges in their own files beside it (`lakeguard catalog sync --all` makes them use this one)',
+                  ]
+                : []),
               ...(shardCatalogs.length === 0
                 ? []
                 : [
-                    `  shard catalogs beside it (each a shard backup's key range; \`--catalog FILE\` shows one; removed after a week unwritten):`,
-                    ...shardCatalogs.map((f) => `    ${basename(f.path)} (${formatBytes(f.bytes)}, written ${f.modified.toISOString().replace(/\.\d+Z$/, 'Z')})`),
+                    `  shard catalogs beside it (\`--catalog FILE\` shows one; removed after a week unwritten):`,
+                    ...shardCatalogs.map(
+                      (f) =>
+                        `    ${basename(f.path)}: shard ${f.index} of ${f.of}${f.group === null ? '' : ` (group ${f.group})`}, ${f.range === null ? 'no key range yet' : describeScope(f.range)} (${formatBytes(f.bytes)}, written ${f.modified.replace(/\.\d+Z$/, 'Z')})`,
+                    ),
                   ]),
             ].join('\n'),
           );
@@ -159,8 +180,21 @@ function scopeOptions(o: { prefix?: string[]; all?: boolean }): readonly Catalog
   });
 }
 
+/**
+ * What a catalog holds, for `catalog info`: nothing yet (never synced: no marker and nothing
+ * learned; a rebuilt catalog has runs and no marker, and holds the whole repository), the whole
+ * repository, or a scope.
+ */
+export type CatalogHolds = 'nothing' | 'whole' | 'scoped';
+
+function catalogHolds(scope: readonly CatalogPrefix[] | null, marker: string | null, holdsNothing: boolean): CatalogHolds {
+  if (scope !== null) return 'scoped';
+  return marker === null && holdsNothing ? 'nothing' : 'whole';
+}
+
 /** One line on what the catalog holds (a scoped catalog names its prefixes and how to widen it). */
-function describeHolding(scope: readonly CatalogPrefix[] | null): string {
+function describeHolding(scope: readonly CatalogPrefix[] | null, nothingYet = false): string {
+  if (nothingYet) return "  holds: nothing yet (never synced; the next command's sync imports the whole repository)";
   return scope === null
     ? '  holds: the whole repository'
     : `  holds: only ${describeScope(scope)} (scoped); \`lakeguard catalog sync --prefix s3://bucket/prefix/\` adds a prefix, \`lakeguard catalog sync --all\` makes it whole`;

@@ -334,8 +334,8 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
 }
 
 /**
- * A shard's catalog when none was named: the host's default one if it holds the whole
- * repository (as every command there uses it), else the shard's own file beside it; shard files
+ * A shard's catalog when none was named: the host's default one if `catalog sync --all` made it
+ * whole (src/catalog/shard-catalogs.ts shardUsesHostCatalog), else the shard's own file beside it; shard files
  * no process wrote for a week are removed on the way (src/catalog/shard-catalogs.ts).
  */
 function openShardCatalog(id: string, shard: ShardCatalogName, opened: Catalog | undefined): Catalog {
@@ -343,7 +343,7 @@ function openShardCatalog(id: string, shard: ShardCatalogName, opened: Catalog |
   // Opened only when it exists: a shard never creates the host's catalog.
   const host = opened ?? (existsSync(hostPath) ? Catalog.open(hostPath, id) : undefined);
   const own = shardCatalogPath(id, shard);
-  if (host !== undefined && shardUsesHostCatalog(host, existsSync(own))) {
+  if (host !== undefined && shardUsesHostCatalog(host)) {
     // Files of shards this host ran before its catalog.db became whole go after a week all the same.
     removeStaleShardCatalogs(dirname(own), hostPath);
     return host;

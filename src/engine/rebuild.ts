@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import type { PackRecord } from '../catalog/catalog.js';
 import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
-import { isPruneDocument, markDocumentApplied, relocatePacks, type PruneDocument } from '../catalog/sync.js';
+import { isPruneDocument, markDocumentApplied, markWholeByRequest, relocatePacks, type PruneDocument } from '../catalog/sync.js';
 import { claimTarget, install, moveAside, putBeside, rebuildTempPath, removeDatabaseFiles, removeLeftovers } from '../catalog/rebuild-files.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
@@ -155,6 +155,8 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
   let catalog: Catalog | null = null;
   try {
     catalog = Catalog.open(tmp, repo.id);
+    // The old file's `catalog sync --all` mark: the host's shards go on using it (docs/scale-out.md "Which file").
+    if (claimed.wholeByRequest === true) markWholeByRequest(catalog);
     // A crash discards the temporary file anyway: no syncs until it is complete.
     catalog.beginBulkLoad();
 

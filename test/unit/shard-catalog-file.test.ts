@@ -3,9 +3,11 @@
 // a shard whose host has no whole catalog keeps its key range in its own file beside catalog.db,
 // `shard-<I>-of-<N>.db`, so two shards run one after the other on one cache directory each sync
 // only their range (counted: record blobs read, no index file), neither narrows catalog.db, a
-// re-run reuses its file, and plain commands keep using catalog.db. A host whose catalog.db holds
-// the whole repository keeps using it; a named catalog (--catalog) is scoped as before; shard
-// files nobody wrote for a week go. The CLI runs in this process (main() with a store that
+// re-run reuses its file, and plain commands keep using catalog.db. A catalog.db that a plain
+// command filled (a login node on a shared HOME) is not used by shards; one made whole with
+// `catalog sync --all` is (also after `catalog rebuild`); a named catalog (--catalog) is scoped as
+// before; shard files nobody wrote for a week go. `catalog info` says what catalog.db holds (also
+// nothing yet) and lists the shard files. The CLI runs in this process (main() with a store that
 // counts GETs by directory): deterministic, no server.
 import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,7 +46,7 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
     });
 
   /** main() in this process with the cache directory `cache` (a host's HOME); stdout and stderr captured. */
-  const cli = async (cache: string, argv: string[], policyFile = policy): Promise<{ code: number; out: Message[]; err: string }> => {
+  const cli = async (cache: string, argv: string[], policyFile = policy): Promise<{ code: number; out: Message[]; err: string; text: string }> => {
     const saved = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr), cache: process.env.LAKEGUARD_CACHE_DIR };
     let stdout = '';
     let stderr = '';
@@ -55,7 +57,7 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
     try {
       const code = await main(['node', 'lakeguard', '--policy', policyFile, ...argv], { wrapStore: counting });
       const out = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Message);
-      return { code, out, err: stderr };
+      return { code, out, err: stderr, text: stdout };
     } finally {
       process.stdout.write = saved.out;
       process.stderr.write = saved.err;
@@ -63,7 +65,7 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
       else process.env.LAKEGUARD_CACHE_DIR = saved.cache;
     }
   };
-  const ok = (r: { code: number; out: Message[]; err: string }) => {
+  const ok = <R extends { code: number; err: string }>(r: R): R => {
     expect(r.code, r.err).toBe(0);
     return r;
   };
@@ -159,9 +161,58 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
     expect(runsBefore).toBeGreaterThan(0);
   });
 
+  it('a catalog.db a plain command filled before the first shard night (a shared HOME) is not used by any shard; --all makes it so', async () => {
+    // A login node on the cluster's shared HOME runs `runs` first: catalog.db holds the whole repository, not made whole on purpose.
+    ok(await cli('login', ['runs', '--json']));
+    const hostDb = join(repoDir('login'), 'catalog.db');
+    expect(holding(hostDb)).toEqual({ scope: null, empty: false });
+    const learned = (path: string, runId: string): boolean => {
+      const c = Catalog.open(path, repoId);
+      try {
+        return c.listRuns().some((r) => r.id === runId);
+      } finally {
+        c.close();
+      }
+    };
+    // Both shards of the array, on that HOME: each syncs only its range into its own file; catalog.db learns nothing from them.
+    // (A range sync: no index file read, as a whole sync would.)
+    const boundary = 'dt=04/part-9.csv'; // the run set's plan keeps the boundaries of the earlier ones (stable boundaries)
+    for (const index of [0, 1]) {
+      const run = summary(ok(await shard('login', index, 'array')));
+      expect(reads.index ?? 0).toBe(0);
+      const own = join(repoDir('login'), `shard-${index}-of-2.db`);
+      expect(holding(own)!.scope).toEqual([{ bucket: 'lake', prefix: '', ...(index === 0 ? { upTo: boundary } : { after: boundary }) }]);
+      expect(learned(own, run.runId)).toBe(true);
+      expect(learned(hostDb, run.runId)).toBe(false);
+    }
+    // catalog info lists the shard files for automation: path, index, count, group, range, size, last write.
+    const info = summary(ok(await cli('login', ['catalog', 'info', '--json', '--offline'])));
+    expect(info).toMatchObject({ holds: 'whole', scope: null, wholeByRequest: false });
+    expect(info.shardCatalogs).toEqual([
+      { path: join(repoDir('login'), 'shard-0-of-2.db'), index: 0, of: 2, group: null, range: [{ bucket: 'lake', prefix: '', upTo: 'dt=04/part-9.csv' }], bytes: expect.any(Number), modified: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      { path: join(repoDir('login'), 'shard-1-of-2.db'), index: 1, of: 2, group: null, range: [{ bucket: 'lake', prefix: '', after: 'dt=04/part-9.csv' }], bytes: expect.any(Number), modified: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+    ]);
+    expect((info.shardCatalogs as { bytes: number }[]).every((f) => f.bytes > 0)).toBe(true);
+    const text = ok(await cli('login', ['catalog', 'info', '--offline'])).text;
+    expect(text).toContain('shard backups on this host (--shards N) keep their key ranges in their own files beside it');
+    expect(text).toMatch(/shard-0-of-2\.db: shard 0 of 2, s3:\/\/lake\/ \(keys up to "dt=04\/part-9\.csv"\) \(/);
+    expect(text).toMatch(/shard-1-of-2\.db: shard 1 of 2, s3:\/\/lake\/ \(keys after "dt=04\/part-9\.csv"\) \(/);
+
+    // The operator makes it whole on purpose: from then on the shard uses catalog.db, also after a
+    // rebuild of it (its own file is left to age out).
+    ok(await cli('login', ['catalog', 'sync', '--all']));
+    expect(summary(ok(await cli('login', ['catalog', 'info', '--json', '--offline'])))).toMatchObject({ holds: 'whole', wholeByRequest: true });
+    // `catalog rebuild` replaces the file and keeps the mark.
+    ok(await cli('login', ['catalog', 'rebuild']));
+    expect(summary(ok(await cli('login', ['catalog', 'info', '--json', '--offline'])))).toMatchObject({ holds: 'whole', wholeByRequest: true });
+    const after = summary(ok(await shard('login', 1, 'array-2')));
+    expect(learned(hostDb, after.runId)).toBe(true);
+    expect(learned(join(repoDir('login'), 'shard-1-of-2.db'), after.runId)).toBe(false);
+  });
+
   it("a whole catalog.db is used, an empty one is left alone, a named catalog is scoped as before; week-old shard files go", async () => {
-    // A host whose catalog.db holds the whole repository: the shard uses it (no file of its own), and it stays whole.
-    ok(await cli('whole-host', ['catalog', 'sync']));
+    // A host whose catalog.db was made whole with `catalog sync --all`: the shard uses it (no file of its own), and it stays whole.
+    ok(await cli('whole-host', ['catalog', 'sync', '--all']));
     // Files of shards it ran before it was whole: the week-old one goes, as on a host without a whole catalog.
     const eightDays = Date.now() / 1000 - 8 * 24 * 3600;
     writeFileSync(join(repoDir('whole-host'), 'shard-3-of-4.db'), '');
@@ -179,7 +230,12 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
 
     // A host whose catalog.db holds nothing yet (`catalog info` made it): left whole and empty; the
     // shard's own file is made, and the shard files no process wrote for a week are removed.
-    ok(await cli('stale-host', ['catalog', 'info', '--json']));
+    // `catalog info` on it says it holds nothing yet, not "the whole repository".
+    const fresh = summary(ok(await cli('stale-host', ['catalog', 'info', '--json'])));
+    expect(fresh).toMatchObject({ holds: 'nothing', scope: null, marker: null, runs: 0, wholeByRequest: false, shardCatalogs: [] });
+    const freshText = ok(await cli('stale-host', ['catalog', 'info'])).text;
+    expect(freshText).toContain("holds: nothing yet (never synced; the next command's sync imports the whole repository)");
+    expect(freshText).not.toContain('the whole repository\n');
     const d = repoDir('stale-host');
     const old = Date.now() / 1000 - 8 * 24 * 3600;
     for (const [name, when] of [['shard-5-of-8.db', old], ['shard-5-of-8.db-wal', old], ['shard-1-of-8.db', Date.now() / 1000 - 24 * 3600], ['notes.db', old]] as const) {
