@@ -2,7 +2,7 @@
 // none of its versions) is not copied, so its empty copy, named at copy time, can never sort
 // before the copy of the attempt that counts and supersede it in another host's catalog.
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { recordRunShard, runSetsOf } from '../../src/catalog/run-sets.js';
 import type { RunShard, VersionRecord } from '../../src/catalog/types.js';
@@ -62,5 +62,28 @@ describe('copy of a run set', () => {
       expect([set!.id, set!.status, set!.attempts.length]).toEqual([SHARD.set, 'complete', 1]);
       expect(cat.versionsOfRun(set!.attempts[0]!.run.seq, 0, 10).map((v) => v.key)).toEqual(['p/a', 'p/b']);
     }
+  });
+  it('a superseded attempt that ended last: the run set ends when its counted attempts do, in the source and in the target, with the same counters', async () => {
+    const source = await initRepo(new FsStore({ root: join(dir.path, 'source'), fsync: false }));
+    const target = await initRepo(new FsStore({ root: join(dir.path, 'target'), fsync: false }), { password: 'another-password' });
+    const sc = Catalog.open(join(dir.path, 's.db'), source.id);
+    const tc = Catalog.open(join(dir.path, 't.db'), target.id);
+    open.push(sc, tc);
+    // The attempt that counts ends at 03:00; an engine's retry of it (superseded) at 05:00.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(T0 + 3_600_000);
+      await attempt(source, sc, '20261201T020001Z-aaaaaa', T0 + 1000, ['p/a']);
+      vi.setSystemTime(T0 + 3 * 3_600_000);
+      await attempt(source, sc, '20261201T020002Z-bbbbbb', T0 + 2000, ['p/a']);
+    } finally {
+      vi.useRealTimers();
+    }
+    await syncCatalog({ repo: source, catalog: sc });
+    await copyRuns({ source: { repo: source, catalog: sc }, target: { repo: target, catalog: tc } });
+    const [from] = runSetsOf(sc);
+    const [to] = runSetsOf(tc);
+    expect(from!.finished).toBe(T0 + 3_600_000);
+    expect([to!.status, to!.finished, to!.counters]).toEqual([from!.status, from!.finished, from!.counters]);
   });
 });
