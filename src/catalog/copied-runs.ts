@@ -21,3 +21,11 @@ export function copiesOf(catalog: Catalog, sourceRepository: string): Map<string
   const rows = sqlite(catalog).prepare('SELECT source_run AS source, run FROM copied_runs WHERE source_repository = ?').all(sourceRepository) as { source: string; run: string }[];
   return new Map(rows.map((r) => [r.source, r.run]));
 }
+
+/** Of `runIds` (runs of this repository), those that are copies: where each was copied from (forget documents carry it). */
+export function copiedFromOf(catalog: Catalog, runIds: readonly string[]): { run: string; repository: string; source: string }[] {
+  if (runIds.length === 0) return [];
+  return sqlite(catalog)
+    .prepare('SELECT run, source_repository AS repository, source_run AS source FROM copied_runs WHERE run IN (SELECT value FROM json_each(?)) ORDER BY run')
+    .all(JSON.stringify(runIds)) as { run: string; repository: string; source: string }[];
+}
