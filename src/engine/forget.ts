@@ -300,7 +300,10 @@ export async function forget(
   // A run set none of whose attempts remains needs its plan no more (only a shard starting while
   // it runs reads it); kept, every plan would be read by each new plan (shard-plan.ts).
   const setNames = new Set(plan.forgotten.flatMap((r) => (r.shard === undefined ? [] : [r.shard.name])));
-  const plans = [...setNames].filter((name) => runSetsNamed(catalog, name).length === 0).map((name) => objectKey('runsets', name));
+  const unused = [...setNames].filter((name) => runSetsNamed(catalog, name).length === 0);
+  // Only plans that exist: a copy's target (lakeguard copy) holds none, and must not be told one was deleted.
+  const present = unused.length === 0 ? new Set<string>() : new Set(await repo.listNames('runsets'));
+  const plans = unused.filter((name) => present.has(name)).map((name) => objectKey('runsets', name));
   await deleteManifests(repo, catalog, [...plan.emptyRuns.map((id) => objectKey('runs', id)), ...plans], result);
   return result;
 }
