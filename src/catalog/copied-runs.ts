@@ -3,6 +3,7 @@
  * manifests' `copiedFrom` (by copy itself, and by sync and rebuild when they import a copied
  * run), and kept when forget removes a copy, so that copy does not bring that run again.
  */
+import { UsageError } from '../errors.js';
 import type { Catalog } from './catalog.js';
 import { sqlite } from './connection.js';
 
@@ -28,4 +29,16 @@ export function copiedFromOf(catalog: Catalog, runIds: readonly string[]): { run
   return sqlite(catalog)
     .prepare('SELECT run, source_repository AS repository, source_run AS source FROM copied_runs WHERE run IN (SELECT value FROM json_each(?)) ORDER BY run')
     .all(JSON.stringify(runIds)) as { run: string; repository: string; source: string }[];
+}
+
+/**
+ * `ref` is the id of a run of another repository whose copy this catalog holds (a responder
+ * restoring from a vault knows the source's run ids): the error that names the copy to give
+ * instead; undefined otherwise.
+ */
+export function sourceRunRefError(catalog: Catalog, ref: string): UsageError | undefined {
+  const rows = sqlite(catalog).prepare('SELECT run, source_repository AS repository FROM copied_runs WHERE source_run = ? ORDER BY run').all(ref) as { run: string; repository: string }[];
+  const copy = rows.find((r) => catalog.findRun(r.run) !== undefined);
+  if (copy === undefined) return undefined;
+  return new UsageError(`${JSON.stringify(ref)} is a run of repository ${copy.repository}; lakeguard copy brought it here as run ${copy.run}`, { hint: `give ${copy.run}` });
 }

@@ -10,6 +10,7 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
 import { copiedRunIds } from '../../src/catalog/copied-runs.js';
 import { applyForgetDocument } from '../../src/catalog/forget.js';
+import { parseAt } from '../../src/catalog/instant.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { copyRuns, type CopyOptions } from '../../src/engine/copy.js';
 import { forget } from '../../src/engine/forget.js';
@@ -135,6 +136,11 @@ describe('copy', () => {
     expect(again.copied).toEqual([]);
     expect(again.alreadyCopied).toBe(3);
     expect((await target.listNames('runs')).length).toBe(3);
+
+    // A responder on the target gives a run id of the source (from an alert, the source's `runs`): named, with its copy.
+    const fresh = await targetAlone();
+    expect(() => parseAt(ids[1]!, fresh.catalog)).toThrow(`"${ids[1]}" is a run of repository ${source.id}; lakeguard copy brought it here as run ${copies.get(ids[1]!)}`);
+    fresh.catalog.close();
   });
 
   it('--since copies only runs started at or after it; --dry-run writes nothing', async () => {
