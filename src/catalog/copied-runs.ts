@@ -42,3 +42,8 @@ export function sourceRunRefError(catalog: Catalog, ref: string): UsageError | u
   if (copy === undefined) return undefined;
   return new UsageError(`${JSON.stringify(ref)} is a run of repository ${copy.repository}; lakeguard copy brought it here as run ${copy.run}`, { hint: `give ${copy.run}` });
 }
+
+/** The repository these runs were copied from (the first that has one), or undefined when none is a copy. */
+export function copySourceOf(catalog: Catalog, runIds: readonly string[]): string | undefined {
+  return copiedFromOf(catalog, runIds)[0]?.repository;
+}

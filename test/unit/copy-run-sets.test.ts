@@ -7,6 +7,8 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { recordRunShard, runSetsOf } from '../../src/catalog/run-sets.js';
 import type { RunShard, VersionRecord } from '../../src/catalog/types.js';
 import { copyRuns } from '../../src/engine/copy.js';
+import { copySourceOf } from '../../src/catalog/copied-runs.js';
+import { showRunSet } from '../../src/commands/runs-sets.js';
 import { forget } from '../../src/engine/forget.js';
 import { emptyCounters } from '../../src/engine/events.js';
 import { finalizeRun } from '../../src/engine/finalize.js';
@@ -105,5 +107,25 @@ describe('copy of a run set', () => {
     expect(done.forgotten).toHaveLength(1);
     expect(done.plansDeleted).toEqual([]);
     expect(await target.listNames('runsets')).toEqual([]);
+  });
+  it('a run set copied in part reads running in the target, and runs show says to copy again, not to back up its shards there', async () => {
+    const source = await initRepo(new FsStore({ root: join(dir.path, 'source'), fsync: false }));
+    const target = await initRepo(new FsStore({ root: join(dir.path, 'target'), fsync: false }), { password: 'another-password' });
+    const sc = Catalog.open(join(dir.path, 's.db'), source.id);
+    const tc = Catalog.open(join(dir.path, 't.db'), target.id);
+    open.push(sc, tc);
+    // Index 0 of 2 has finished in the source; index 1 has not yet.
+    const two = { ...SHARD, of: 2 };
+    const seq = sc.beginRun({ id: '20261201T020001Z-aaaaaa', group: 'g', started: T0 + 1000, host: 'h1' });
+    sc.transaction(() => recordRunShard(sc, seq, two));
+    const packer = new Packer(source, { onPackWritten: (pack) => sc.transaction(() => sc.insertPack(packRecord(pack), seq)) });
+    await finalizeRun(source, sc, packer, { ...sc.findRun('20261201T020001Z-aaaaaa')!, shard: two }, 'complete', emptyCounters(), () => {});
+    await copyRuns({ source: { repo: source, catalog: sc }, target: { repo: target, catalog: tc } });
+    const [set] = runSetsOf(tc);
+    expect([set!.status, set!.missing]).toEqual(['running', [1]]);
+    const lines: string[] = [];
+    showRunSet(set!, { json: false, info: (text: string) => lines.push(text) } as never, () => null, {}, false, T0, copySourceOf(tc, set!.attempts.map((a) => a.run.id)));
+    expect(lines.at(-1)).toBe(`\nmissing: 1 shard (1) without a finished attempt in this repository; its attempts are copies from repository ${source.id}: run \`lakeguard copy\` again once they have finished there`);
+    expect(lines.join('\n')).not.toContain('lakeguard backup');
   });
 });
