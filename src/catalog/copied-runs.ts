@@ -3,6 +3,7 @@
  * manifests' `copiedFrom` (by copy itself, and by sync and rebuild when they import a copied
  * run), and kept when forget removes a copy, so that copy does not bring that run again.
  */
+import { UsageError } from '../errors.js';
 import type { Catalog } from './catalog.js';
 import { sqlite } from './connection.js';
 
@@ -20,4 +21,29 @@ export function copiedRunIds(catalog: Catalog, sourceRepository: string): Set<st
 export function copiesOf(catalog: Catalog, sourceRepository: string): Map<string, string> {
   const rows = sqlite(catalog).prepare('SELECT source_run AS source, run FROM copied_runs WHERE source_repository = ?').all(sourceRepository) as { source: string; run: string }[];
   return new Map(rows.map((r) => [r.source, r.run]));
+}
+
+/** Of `runIds` (runs of this repository), those that are copies: where each was copied from (forget documents carry it). */
+export function copiedFromOf(catalog: Catalog, runIds: readonly string[]): { run: string; repository: string; source: string }[] {
+  if (runIds.length === 0) return [];
+  return sqlite(catalog)
+    .prepare('SELECT run, source_repository AS repository, source_run AS source FROM copied_runs WHERE run IN (SELECT value FROM json_each(?)) ORDER BY run')
+    .all(JSON.stringify(runIds)) as { run: string; repository: string; source: string }[];
+}
+
+/**
+ * `ref` is the id of a run of another repository whose copy this catalog holds (a responder
+ * restoring from a vault knows the source's run ids): the error that names the copy to give
+ * instead; undefined otherwise.
+ */
+export function sourceRunRefError(catalog: Catalog, ref: string): UsageError | undefined {
+  const rows = sqlite(catalog).prepare('SELECT run, source_repository AS repository FROM copied_runs WHERE source_run = ? ORDER BY run').all(ref) as { run: string; repository: string }[];
+  const copy = rows.find((r) => catalog.findRun(r.run) !== undefined);
+  if (copy === undefined) return undefined;
+  return new UsageError(`${JSON.stringify(ref)} is a run of repository ${copy.repository}; lakeguard copy brought it here as run ${copy.run}`, { hint: `give ${copy.run}` });
+}
+
+/** The repository these runs were copied from (the first that has one), or undefined when none is a copy. */
+export function copySourceOf(catalog: Catalog, runIds: readonly string[]): string | undefined {
+  return copiedFromOf(catalog, runIds)[0]?.repository;
 }

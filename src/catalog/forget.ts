@@ -5,6 +5,7 @@
  */
 import type { Catalog } from './catalog.js';
 import { sqlite } from './connection.js';
+import { recordCopiedRun } from './copied-runs.js';
 import { catalogScope, scopeHoldsKey } from './scope.js';
 
 /** A version dropped by forget, as named in a forget document: enough to find it again. */
@@ -21,6 +22,13 @@ export interface ForgetDocument {
   /** Runs removed as points in time. Every part lists all of them: each part is self-consistent. */
   forgotten: string[];
   dropped: DroppedVersion[];
+  /**
+   * Of the forgotten runs, those that were copies (`lakeguard copy`): which run of which
+   * repository each was copied from, so a catalog that never saw their manifests (deleted by
+   * this forget) still knows those runs were copied here and copy does not bring them again.
+   * Absent when none was (and in documents of earlier lakeguard).
+   */
+  copiedFrom?: { run: string; repository: string; source: string }[];
 }
 
 export interface PlanVersion {
@@ -97,6 +105,7 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
   // A scoped catalog holds no row of a key outside its scope, not even a dropped version's.
   const scope = catalogScope(catalog);
   return catalog.transaction(() => {
+    for (const c of doc.copiedFrom ?? []) recordCopiedRun(catalog, { repository: c.repository, run: c.source }, c.run);
     const versionsDropped = dropListedVersions(catalog, doc, (bucket, key) => scopeHoldsKey(scope, bucket, key));
     const forgotten = JSON.stringify(doc.forgotten);
     let runsForgotten = 0;

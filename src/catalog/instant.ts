@@ -17,6 +17,7 @@ import { UsageError } from '../errors.js';
 import { formatTimeMs } from '../util/format.js';
 import type { Catalog, StateCut } from './catalog.js';
 import { sqlite } from './connection.js';
+import { sourceRunRefError } from './copied-runs.js';
 import { findRunSet, runSet, runSetCut, runSetsStartingWith } from './run-sets.js';
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
@@ -50,7 +51,7 @@ export function parseAt(text: string, catalog: Catalog, now: number = Date.now()
       });
     }
   }
-  throw new UsageError(`cannot read ${JSON.stringify(text)} as an instant or a run`, { hint: `accepted: ${ACCEPTED_INSTANTS}; list runs with \`lakeguard runs\`` });
+  throw sourceRunRefError(catalog, t) ?? new UsageError(`cannot read ${JSON.stringify(text)} as an instant or a run`, { hint: `accepted: ${ACCEPTED_INSTANTS}; list runs with \`lakeguard runs\`` });
 }
 
 /**

@@ -57,7 +57,7 @@ export interface RunSet {
   attempts: ShardAttempt[];
   /** Earliest start of an attempt. */
   started: number;
-  /** Latest end of an attempt once every index has a finished one; null while running. */
+  /** Latest end of an attempt that counts (not a superseded complete one) once every index has a finished one; null while running. */
   finished: number | null;
   /** Sum over the counting attempts; durationMs is the wall time from `started` to `finished`. */
   counters: RunCounters | null;
@@ -247,7 +247,9 @@ function toRunSet(rows: Row[]): RunSet {
             ? 'failed'
             : 'interrupted';
   const started = Math.min(...attempts.map((a) => a.run.started));
-  const finished = status === 'running' ? null : Math.max(...attempts.map((a) => a.run.finished ?? a.run.started));
+  // A superseded complete attempt changes no state (the catalog holds none of its versions), and
+  // copy leaves it out: the run set ends with the last attempt that counts.
+  const finished = status === 'running' ? null : Math.max(...attempts.filter((a) => a.counts).map((a) => a.run.finished ?? a.run.started));
   const seqs = attempts.map((a) => a.run.seq);
   return {
     id: first.set_run as string,

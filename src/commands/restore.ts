@@ -1,6 +1,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { sourceRunRefError } from '../catalog/copied-runs.js';
 import type { Scope, StateCut } from '../catalog/catalog.js';
 import { CatalogQueries } from '../catalog/queries.js';
 import type { RunRow } from '../catalog/types.js';
@@ -178,7 +179,7 @@ export function pickCut(ctx: Opened, flags: RestoreFlags, events: EventSink = ()
   let run: RunRow | undefined;
   if (flags.run !== undefined) {
     const cut = runOrRunSetCut(ctx.catalog, flags.run);
-    if (cut === undefined) throw new UsageError(`no run ${JSON.stringify(flags.run)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
+    if (cut === undefined) throw sourceRunRefError(ctx.catalog, flags.run) ?? new UsageError(`no run ${JSON.stringify(flags.run)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
     if ('runSeq' in cut && cut.runSet !== undefined) {
       // Its status and shards in the label: a running or partial run set's state is mixed.
       return { cut, label: describeRunSetCut(ctx.catalog, cut.runSet.id), group: flags.group ?? runSet(ctx.catalog, cut.runSet.id)?.group };

@@ -102,6 +102,8 @@ export function showRunSet(
   flags: { versions?: boolean; failures?: boolean; csv?: boolean; anomalies?: boolean },
   scoped = false,
   now = Date.now(),
+  /** The repository its attempts were copied from (lakeguard copy), when they are copies. */
+  copiedFrom?: string,
 ): void {
   const mark = runSetMark(set, runMark);
   // The counting attempts a person has to look at (what makes the set suspect).
@@ -138,6 +140,14 @@ export function showRunSet(
     for (const a of attempts) rows.push(attemptRow(a, runMark(a.run.id)));
   }
   reporter.info(table(['SHARD', 'ATTEMPT', 'STATUS', 'RANGE', 'SEEN', 'NEW', 'FAILED', 'HOST'], rows));
+  if (set.missing.length > 0 && copiedFrom !== undefined) {
+    // A copy's target: its shards are backed up in the source, and come here by copy.
+    reporter.info(
+      `\nmissing: ${plural(set.missing.length, 'shard')} (${set.missing.join(', ')}) without a finished attempt in this repository; its attempts are copies from repository ${copiedFrom}: ` +
+        'run `lakeguard copy` again once they have finished there',
+    );
+    return;
+  }
   if (set.missing.length > 0) {
     reporter.info(`\nmissing: ${plural(set.missing.length, 'shard')} (${set.missing.join(', ')}) without a finished attempt; run them again with \`lakeguard backup --run-set ${set.name} --shards ${set.of} --shard I\` (or let the engine retry them)`);
   }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { copySourceOf, sourceRunRefError } from '../catalog/copied-runs.js';
 import { allPages, CatalogQueries, RUN_KEYS_COUNTED_UP_TO, type DiffSummary, type RunDetails, type RunVersion } from '../catalog/queries.js';
 import { findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
 import type { FailureRecord, RunRow } from '../catalog/types.js';
@@ -119,10 +120,10 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
           if (listing !== null) requireWholeCatalog(ctx.catalog, `runs show ${listing}`, 'every version (and failure) the run recorded');
           // A run set's id (or a unique prefix no run's id has): its shards, as one run.
           const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
-          if (set !== undefined) return showRunSet(set, reporter, runMarks(ctx.catalog), flags, scope !== null);
+          if (set !== undefined) return showRunSet(set, reporter, runMarks(ctx.catalog), flags, scope !== null, undefined, copySourceOf(ctx.catalog, set.attempts.map((a) => a.run.id)));
           // --anomalies shows no keys line: skip counting them.
           const details = q.runShow(ref, flags.anomalies || scope !== null ? 0 : undefined);
-          if (details === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
+          if (details === undefined) throw sourceRunRefError(ctx.catalog, ref) ?? new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
           const seq = details.run.seq;
           if (flags.anomalies) return await showAnomalies(ctx.catalog, details.run, reporter, { csv: flags.csv === true, ...(flags.limit === undefined ? {} : { limit: flags.limit }) });
           const pages = () => allPages(q.failures(seq), (after) => q.failures(seq, { after }));

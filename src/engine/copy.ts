@@ -14,7 +14,7 @@ import { completeShardAttempt, recordRunShard, shardOfRun } from '../catalog/run
 import { requireWholeCatalog } from '../catalog/scope.js';
 import { writeAck } from './ack.js';
 import type { RunRow, VersionRecord } from '../catalog/types.js';
-import { IntegrityError, InterruptedError, UsageError } from '../errors.js';
+import { IntegrityError, InterruptedError, LakeguardError, UsageError } from '../errors.js';
 import { BlobType, flagsCompressed } from '../repository/pack.js';
 import { Packer, packRecord } from '../repository/packer.js';
 import { RepositoryLock } from '../repository/locks.js';
@@ -311,13 +311,23 @@ async function copyRun(opts: CopyOptions, run: RunRow, signal: AbortSignal, chec
       from,
     });
     recordCopiedRun(target.catalog, from, targetRun.id);
-    // After the manifest: a copy killed in between gets its acks on the next copy (acksToBringOver).
-    copied.acks = await copyAcks(opts, run.id, targetRun.id, checkLocks);
-    return { run: copied, packs };
   } catch (err) {
     discardUnfinishedRun(target.catalog, targetRun.seq);
     throw signal.aborted && !(err instanceof InterruptedError) ? new InterruptedError(`copy of run ${run.id} interrupted`) : err;
   }
+  // After the manifest the run is copied, whatever happens to its acks: a copy killed or refused
+  // in between (AccessDenied on acks/) gets them on the next copy (acksToBringOver).
+  try {
+    copied.acks = await copyAcks(opts, run.id, targetRun.id, checkLocks);
+  } catch (err) {
+    if (err instanceof InterruptedError || !(err instanceof LakeguardError)) throw err;
+    throw new LakeguardError(`run ${run.id} was copied as ${targetRun.id}, but not its acknowledgements: ${err.message}`, {
+      cause: err,
+      exitCode: err.exitCode,
+      hint: 'run the copy again once the target accepts acks/: it writes them for that copy',
+    });
+  }
+  return { run: copied, packs };
 }
 
 /**

@@ -32,6 +32,7 @@ import { newRunId } from './run-id.js';
 import { noEvents, type EventSink } from './events.js';
 import { decideRetention, type RetentionDecision } from './retention.js';
 import { RetentionUnits } from './retention-units.js';
+import { copiedFromOf } from '../catalog/copied-runs.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
 import { runSetsNamed } from '../catalog/run-sets.js';
 
@@ -271,6 +272,8 @@ export async function forget(
   const id = newRunId(new Date());
   const parts = Math.max(1, Math.ceil(plan.dropped.length / DROPS_PER_DOCUMENT));
   const forgottenIds = plan.forgotten.map((r) => r.id);
+  // Every part carries them, as every part names all forgotten runs.
+  const copiedFrom = copiedFromOf(catalog, forgottenIds);
   events({ type: 'phase', phase: 'write' });
   for (let part = 1; part <= parts; part++) {
     // After the first document is written the operation is committed: no interruption point.
@@ -284,6 +287,7 @@ export async function forget(
       host: hostname(),
       forgotten: forgottenIds,
       dropped: describeVersions(catalog, plan.dropped.slice((part - 1) * DROPS_PER_DOCUMENT, part * DROPS_PER_DOCUMENT)),
+      ...(copiedFrom.length === 0 ? {} : { copiedFrom }),
     };
     const name = `${id}-${String(part).padStart(4, '0')}`;
     await repo.writeDocument('forgets', name, doc);
@@ -296,7 +300,10 @@ export async function forget(
   // A run set none of whose attempts remains needs its plan no more (only a shard starting while
   // it runs reads it); kept, every plan would be read by each new plan (shard-plan.ts).
   const setNames = new Set(plan.forgotten.flatMap((r) => (r.shard === undefined ? [] : [r.shard.name])));
-  const plans = [...setNames].filter((name) => runSetsNamed(catalog, name).length === 0).map((name) => objectKey('runsets', name));
+  const unused = [...setNames].filter((name) => runSetsNamed(catalog, name).length === 0);
+  // Only plans that exist: a copy's target (lakeguard copy) holds none, and must not be told one was deleted.
+  const present = unused.length === 0 ? new Set<string>() : new Set(await repo.listNames('runsets'));
+  const plans = unused.filter((name) => present.has(name)).map((name) => objectKey('runsets', name));
   await deleteManifests(repo, catalog, [...plan.emptyRuns.map((id) => objectKey('runs', id)), ...plans], result);
   return result;
 }

@@ -2,6 +2,7 @@
 // target: without them the target marks a run the source's operators already looked at as an
 // unacknowledged suspect run, and a second host's catalog of the target agrees with the first.
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acksOfRun, runVerdict, suspectRuns } from '../../src/catalog/anomalies.js';
 import type { RunAnomalies } from '../../src/catalog/anomaly-types.js';
@@ -13,9 +14,12 @@ import { copyRuns } from '../../src/engine/copy.js';
 import { emptyCounters } from '../../src/engine/events.js';
 import { finalizeRun } from '../../src/engine/finalize.js';
 import { syncCatalog } from '../../src/engine/sync.js';
+import { StorageError } from '../../src/errors.js';
 import { Packer, packRecord } from '../../src/repository/packer.js';
-import type { Repository } from '../../src/repository/repository.js';
+import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
+import { StoreDecorator } from '../../src/storage/store-decorator.js';
+import type { PutOptions, PutResult } from '../../src/storage/types.js';
 import { initRepo, tempDir } from '../helpers/fixtures.js';
 
 const T0 = Date.UTC(2026, 11, 1, 2);
@@ -127,5 +131,28 @@ describe('copy of acknowledged suspect runs', () => {
     expect(await target.listNames('acks')).toHaveLength(2);
     const after = await copy(true);
     expect([after.copied.length, after.acksOfEarlierCopies.length, after.acksCopied]).toEqual([0, 0, 0]);
+  });
+  it('a target that refuses acks/ after the manifest: the run stays copied, the error names it, the next copy writes the acks', async () => {
+    await recordRun(source, sc, '20261201T020000Z-aaaaaa', 0, SUSPECT);
+    await recordRun(source, sc, '20261202T020000Z-bbbbbb', 1, SUSPECT);
+    await acknowledgeRun(source, sc, sc.findRun('20261201T020000Z-aaaaaa')!, { by: 'ana', incident: true });
+    class DenyAcks extends StoreDecorator {
+      override async put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult> {
+        if (key.startsWith('acks/')) throw new StorageError('AccessDenied', `Access Denied: ${key}`);
+        return this.inner.put(key, body, opts);
+      }
+    }
+    const denied = await Repository.open(new DenyAcks(new FsStore({ root: join(dir.path, 'target'), fsync: false })), { password: async () => 'another-password' });
+    const err = await copyRuns({ source: { repo: source, catalog: sc }, target: { repo: denied, catalog: tc } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    const [copied] = tc.listRuns();
+    expect((err as Error).message).toMatch(new RegExp(`^run 20261201T020000Z-aaaaaa was copied as ${copied!.id}, but not its acknowledgements: Access Denied: acks/`));
+    expect(tc.listRuns().map((r) => r.status)).toEqual(['complete']);
+    expect(await target.listNames('runs')).toEqual([copied!.id]);
+
+    const again = await copyRuns({ source: { repo: source, catalog: sc }, target: { repo: target, catalog: tc } });
+    expect(again.copied.map((c) => c.source)).toEqual(['20261202T020000Z-bbbbbb']);
+    expect(again.acksOfEarlierCopies).toEqual([{ source: '20261201T020000Z-aaaaaa', target: copied!.id, acks: 1 }]);
+    expect(acksOfRun(tc, copied!.id).map((x) => [x.by, x.incident])).toEqual([['ana', 1]]);
   });
 });

@@ -10,8 +10,10 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
 import { copiedRunIds } from '../../src/catalog/copied-runs.js';
 import { applyForgetDocument } from '../../src/catalog/forget.js';
+import { parseAt } from '../../src/catalog/instant.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { copyRuns, type CopyOptions } from '../../src/engine/copy.js';
+import { forget } from '../../src/engine/forget.js';
 import type { RunManifest } from '../../src/engine/finalize.js';
 import { restore } from '../../src/engine/restore.js';
 import { syncCatalog } from '../../src/engine/sync.js';
@@ -134,6 +136,11 @@ describe('copy', () => {
     expect(again.copied).toEqual([]);
     expect(again.alreadyCopied).toBe(3);
     expect((await target.listNames('runs')).length).toBe(3);
+
+    // A responder on the target gives a run id of the source (from an alert, the source's `runs`): named, with its copy.
+    const fresh = await targetAlone();
+    expect(() => parseAt(ids[1]!, fresh.catalog)).toThrow(`"${ids[1]}" is a run of repository ${source.id}; lakeguard copy brought it here as run ${copies.get(ids[1]!)}`);
+    fresh.catalog.close();
   });
 
   it('--since copies only runs started at or after it; --dry-run writes nothing', async () => {
@@ -219,6 +226,28 @@ describe('copy', () => {
     expect(again.copied).toEqual([]);
     expect(again.alreadyCopied).toBe(3);
     const alone = await targetAlone();
+    expect([...copiedRunIds(alone.catalog, source.id)].sort()).toEqual([...ids].sort());
+    alone.catalog.close();
+  });
+
+  it("the target's own forget: a fresh host of the target (its manifests deleted) copies none of the forgotten runs again", async () => {
+    const ids = await history();
+    // A fourth run rewrites every key: the first three hold nothing it needs, so forget deletes their manifests.
+    for (const key of [...Array.from({ length: 20 }, (_, i) => `data/part-${i}.bin`), 'same-a.txt', 'same-b.txt', 'late.txt']) await put(key, `rewritten ${key}`);
+    // (not judged: a rewrite of every key would be a suspect run, and forget keeps the run before it)
+    const quiet: Group = { ...group, anomaly: { enabled: false } };
+    const sources = [{ bucket: 'lake', objectStore: bucket, prefixes: [''], isExcluded: () => false }];
+    ids.push((await backupGroup({ repo: source, catalog: sourceCatalog, policy: testPolicy(source.location, [quiet]), group: quiet, sources })).runId);
+    await copy();
+    const kept: Group = { ...group, sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }], retention: { keepLast: 1 } };
+    const forgot = await forget(target, targetCatalog, testPolicy(target.location, [kept]), { dryRun: false });
+    expect(forgot.forgotten).toHaveLength(3);
+    expect(forgot.manifestsDeleted).toHaveLength(3);
+    const alone = await targetAlone();
+    const warnings: string[] = [];
+    const again = await copyRuns({ source: { repo: source, catalog: sourceCatalog }, target: alone, events: (e) => e.type === 'warning' && warnings.push(e.message) });
+    expect([again.copied.length, again.alreadyCopied]).toEqual([0, 4]);
+    expect(warnings).toEqual([]);
     expect([...copiedRunIds(alone.catalog, source.id)].sort()).toEqual([...ids].sort());
     alone.catalog.close();
   });
