@@ -11,6 +11,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '../errors.js';
+import { slowClientBounds } from '../util/http-listen.js';
 import type { Credentials } from '../storage/s3-sigv4.js';
 import { answerObject, headerValue } from './http-object.js';
 import { OWNER_ID, listObjectsV1, listObjectsV2, listVersions } from './http-lists.js';
@@ -73,14 +74,10 @@ export interface S3HandlerOptions {
 export const DEFAULT_MAX_REQUESTS = 128;
 /** Open connections at once; more are closed as they arrive (keep-alive clients hold idle ones). */
 export const DEFAULT_MAX_CONNECTIONS = 256;
-/** A request line and headers larger than this (a URL, a key, headers) are answered 431 and the connection closed. */
-export const MAX_HEADER_BYTES = 16 * 1024;
 /** The whole header section must arrive within this of a request's (or a new connection's) start: a slow sender is answered 408. */
 export const HEADERS_TIMEOUT_MS = 20_000;
 /** The whole request (there is no body to read) must arrive within this. */
 export const REQUEST_TIMEOUT_MS = 30_000;
-/** How often Node checks connections against the two timeouts above. */
-const TIMEOUT_CHECK_MS = 2_000;
 
 /** Warns of refusals at the 1st, 10th, 100th... one: an operator learns of a flood without a line per refused request. */
 function refusalWarner(warn: ((message: string) => void) | undefined, what: (n: number) => string): () => void {
@@ -380,7 +377,7 @@ export async function startS3Server(handler: S3HandlerOptions, listen: ListenOpt
   // headers size, headers and request time, and open connections.
   const headersTimeout = listen.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS;
   const requestTimeout = listen.timeouts?.requestMs ?? REQUEST_TIMEOUT_MS;
-  const options = { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, Math.ceil(headersTimeout / 4)) };
+  const options = slowClientBounds(headersTimeout, requestTimeout);
   const server: Server = listen.tls === undefined ? createHttpServer(options, handle) : createHttpsServer({ ...options, cert: listen.tls.cert, key: listen.tls.key }, handle);
   // Clients (the AWS SDKs, boto3, the AWS CLI) keep idle connections and reuse them without
   // knowing this server's idle limit. Node's default of 5 s closes one just as a client sends on

@@ -21,11 +21,24 @@ export interface ListenBounds {
   requestTimeoutMs?: number;
 }
 
-/** An http server with `bounds`: a connection cap, headers and request timeouts (408), Node's 16 KiB of headers (431). */
+/** A request line and headers larger than this are answered 431 and the connection closed. */
+const MAX_HEADER_BYTES = 16 * 1024;
+/** How often Node checks connections against the headers and request timeouts (at most). */
+const TIMEOUT_CHECK_MS = 2_000;
+
+/**
+ * Node server options against a slow or flooding client, for every server lakeguard starts
+ * (serve's S3 endpoint, watch's push endpoint, /metrics): headers within `headersTimeout` and
+ * the whole request within `requestTimeout` of its start (else 408), headers of at most
+ * MAX_HEADER_BYTES (else 431), checked often enough for short timeouts too.
+ */
+export function slowClientBounds(headersTimeout: number, requestTimeout: number): { maxHeaderSize: number; headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+  return { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, Math.ceil(headersTimeout / 4)) };
+}
+
+/** An http server with `bounds`: a connection cap, headers and request timeouts (408), 16 KiB of headers (431). */
 export function boundedServer(bounds: ListenBounds, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
-  const headersTimeout = bounds.headersTimeoutMs ?? 20_000;
-  const requestTimeout = bounds.requestTimeoutMs ?? 60_000;
-  const server = createServer({ maxHeaderSize: 16 * 1024, headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(2_000, Math.ceil(headersTimeout / 4)) }, handler);
+  const server = createServer(slowClientBounds(bounds.headersTimeoutMs ?? 20_000, bounds.requestTimeoutMs ?? 60_000), handler);
   server.maxConnections = bounds.maxConnections ?? 64;
   return server;
 }
