@@ -156,15 +156,6 @@ const ALONE_WAIT_MS = 1000;
  * with a one-line error naming the file. The lock is released before returning.
  */
 function aloneOnFile(catalog: Catalog, fn: () => void): void {
-  if (!whenAloneOnFile(catalog, fn)) {
-    throw new CatalogInUseError(`catalog ${catalog.path} is in use by another lakeguard process, and changing its scope empties it first`, {
-      hint: 'let that process finish (or stop it: a `serve`, a restore), then run `lakeguard catalog sync` with --prefix or --all again',
-    });
-  }
-}
-
-/** aloneOnFile, returning false (nothing done) where it would fail because another connection has the file. */
-function whenAloneOnFile(catalog: Catalog, fn: () => void): boolean {
   const db = sqlite(catalog);
   const timeout = db.pragma('busy_timeout', { simple: true }) as number;
   db.pragma(`busy_timeout = ${ALONE_WAIT_MS}`);
@@ -175,10 +166,11 @@ function whenAloneOnFile(catalog: Catalog, fn: () => void): boolean {
       db.exec('COMMIT');
     } catch (err) {
       if (!isFileBusy(err)) throw err;
-      return false;
+      throw new CatalogInUseError(`catalog ${catalog.path} is in use by another lakeguard process, and changing its scope empties it first`, {
+        hint: 'let that process finish (or stop it: a `serve`, a restore), then run `lakeguard catalog sync` with --prefix or --all again',
+      });
     }
     fn();
-    return true;
   } finally {
     // Back to shared locking: the exclusive lock goes at the next access of the file.
     db.pragma('locking_mode = NORMAL');
