@@ -47,12 +47,37 @@ export function shardIdentity(flags: ShardFlags, env: Env): ShardIdentity | null
       hint: 'pass --shards N (the number of shards of the run), or set LAKEGUARD_SHARDS',
     });
   }
+  refuseOtherArraySize(index, count, env);
   if (index.value >= count.value) {
     throw new UsageError(`shard index ${index.value} (${index.from}) is not below the shard count ${count.value} (${count.from})`, {
       hint: `shards are numbered from 0 to ${count.value - 1}${index.from.startsWith('SLURM') ? '; submit the array as --array=0-' + (count.value - 1) : ''}`,
     });
   }
   return { index: index.value, of: count.value, runSet: runSetName(flags, env) };
+}
+
+/**
+ * An index from an AWS Batch or Slurm array with a count (--shards, LAKEGUARD_SHARDS) other than
+ * the array's own size: with fewer children than shards, the last shards never run and every
+ * child exits 0 (the run set stays `running`, the job shows success); with more, the extra
+ * children fail. On Slurm it is also how a part of the shards gets run again by mistake
+ * (`--array=4-7` with --shards 8 numbers its tasks 0 to 3: shards 0 to 3 again, complete already).
+ * Kubernetes gives a pod no count to compare with (docs/scale-out.md).
+ */
+function refuseOtherArraySize(index: Sourced<number>, count: Sourced<number>, env: Env): void {
+  const engine =
+    index.from === 'AWS_BATCH_JOB_ARRAY_INDEX'
+      ? { size: 'AWS_BATCH_JOB_ARRAY_SIZE', what: 'this AWS Batch array job has', unit: ['child', 'children'], fix: 'submit the array job with arrayProperties.size equal to the shard count (deploy/aws-batch/submit-job.json sets both), or drop --shards and LAKEGUARD_SHARDS to take the array size' }
+      : index.from === 'SLURM_ARRAY_TASK_ID'
+        ? { size: 'SLURM_ARRAY_TASK_COUNT', what: 'this Slurm array has', unit: ['task', 'tasks'], fix: `submit the shards as --array=0-${count.value - 1} (a %limit is fine); to re-run some shards, scontrol requeue <job>_<id>, or pass --shard I to each` }
+        : null;
+  if (engine === null || count.from === engine.size) return;
+  const raw = env[engine.size];
+  if (raw === undefined || raw === '') return;
+  const size = integer(raw, engine.size, 1);
+  if (size === count.value) return;
+  const effect = size < count.value ? `shards ${size} to ${count.value - 1} would never run` : `its ${engine.unit[1]} ${count.value} to ${size - 1} would have no shard`;
+  throw new UsageError(`${count.from}=${count.value}, but ${engine.what} ${size} ${engine.unit[size === 1 ? 0 : 1]} (${engine.size}=${size}): ${effect}`, { hint: engine.fix });
 }
 
 function shardIndex(flags: ShardFlags, env: Env): Sourced<number> | null {

@@ -38,7 +38,29 @@ describe('shard identity', () => {
   it('AWS Batch: AWS_BATCH_JOB_ARRAY_INDEX and _SIZE, the name from the parent job id', () => {
     const env = { AWS_BATCH_JOB_ARRAY_INDEX: '1', AWS_BATCH_JOB_ARRAY_SIZE: '4', AWS_BATCH_JOB_ID: '0b4f8e2c-1d2e-4f5a-9b8c-7d6e5f4a3b2c:1' };
     expect(shardIdentity({}, env)).toEqual({ index: 1, of: 4, runSet: 'batch-0b4f8e2c-1d2e-4f5a-9b8c-7d6e5f4a3b2c' });
-    expect(shardIdentity({ shards: '2' }, env)).toEqual({ index: 1, of: 2, runSet: 'batch-0b4f8e2c-1d2e-4f5a-9b8c-7d6e5f4a3b2c' });
+    expect(shardIdentity({ shards: '4' }, env)).toEqual({ index: 1, of: 4, runSet: 'batch-0b4f8e2c-1d2e-4f5a-9b8c-7d6e5f4a3b2c' });
+  });
+
+  it('refuses a count other than the AWS Batch or Slurm array size: shards that never run, or children without a shard', () => {
+    // An array of 4 children with --shards 8: every child exits 0, shards 4 to 7 never run.
+    const batch = { AWS_BATCH_JOB_ARRAY_INDEX: '1', AWS_BATCH_JOB_ARRAY_SIZE: '4', AWS_BATCH_JOB_ID: 'j:1' };
+    const fewer = usageError(() => shardIdentity({ shards: '8' }, batch));
+    expect(fewer.message).toBe('--shards=8, but this AWS Batch array job has 4 children (AWS_BATCH_JOB_ARRAY_SIZE=4): shards 4 to 7 would never run');
+    expect(fewer.hint).toMatch(/arrayProperties\.size/);
+    expect(usageError(() => shardIdentity({}, { ...batch, LAKEGUARD_SHARDS: '2' })).message).toMatch(/^LAKEGUARD_SHARDS=2, .* 4 children .*: its children 2 to 3 would have no shard$/);
+    // --array=4-7 with --shards 8, meant to run the second half: the tasks would be shards 0 to 3 again.
+    const slurm = { SLURM_ARRAY_JOB_ID: '9', SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '4', SLURM_ARRAY_TASK_MAX: '7', SLURM_ARRAY_TASK_COUNT: '4' };
+    const half = usageError(() => shardIdentity({ shards: '8' }, slurm));
+    expect(half.message).toBe('--shards=8, but this Slurm array has 4 tasks (SLURM_ARRAY_TASK_COUNT=4): shards 4 to 7 would never run');
+    expect(half.hint).toMatch(/--array=0-7.*scontrol requeue/);
+    // A one-task array to re-run shard 3 (--array=3): task 3 less the minimum 3 would be shard 0.
+    expect(usageError(() => shardIdentity({}, { ...slurm, SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '3', SLURM_ARRAY_TASK_MAX: '3', SLURM_ARRAY_TASK_COUNT: '1', LAKEGUARD_SHARDS: '8', LAKEGUARD_RUN_SET: 'n' })).message).toMatch(
+      /^LAKEGUARD_SHARDS=8, but this Slurm array has 1 task \(SLURM_ARRAY_TASK_COUNT=1\): shards 1 to 7 would never run$/,
+    );
+    // The same count, or an index from --shard: fine.
+    expect(shardIdentity({ shards: '4' }, slurm)).toEqual({ index: 1, of: 4, runSet: 'slurm-9' });
+    expect(shardIdentity({ shards: '8', shard: '5' }, slurm)).toEqual({ index: 5, of: 8, runSet: 'slurm-9' });
+    expect(shardIdentity({ shards: '1', shard: '0' }, slurm)).toEqual({ index: 0, of: 1, runSet: 'slurm-9' });
   });
 
   it('Slurm: the task id less the array minimum, the count, the name from cluster and job id', () => {
