@@ -87,6 +87,14 @@ export class InventoryListing {
     return rows.map(fromStored);
   }
 
+  /** The smallest and largest key of any row under `prefix` (any version), null when it has none. */
+  keyBounds(prefix: string, below: string | null): { first: string; last: string } | null {
+    const row = this.db
+      .prepare(`SELECT min(key) AS first, max(key) AS last FROM rows WHERE key >= ? ${below === null ? '' : 'AND key < ?'}`)
+      .get(...(below === null ? [prefix] : [prefix, below])) as { first: string | null; last: string | null };
+    return row.first === null || row.last === null ? null : { first: row.first, last: row.last };
+  }
+
   /** Every `step`-th key (current objects), in key order: a sample for planning key ranges. */
   sampleKeys(step: number): string[] {
     const rows = this.db
