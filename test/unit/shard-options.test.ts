@@ -59,7 +59,7 @@ describe('shard identity', () => {
     );
     // The same count, or an index from --shard: fine.
     expect(shardIdentity({ shards: '4' }, slurm)).toEqual({ index: 1, of: 4, runSet: 'slurm-9' });
-    expect(shardIdentity({ shards: '8', shard: '5' }, slurm)).toEqual({ index: 5, of: 8, runSet: 'slurm-9' });
+    expect(shardIdentity({ shards: '8', shard: '5', runSet: 'n' }, slurm)).toEqual({ index: 5, of: 8, runSet: 'n' });
     expect(shardIdentity({ shards: '1', shard: '0' }, slurm)).toEqual({ index: 0, of: 1, runSet: 'slurm-9' });
   });
 
@@ -86,13 +86,28 @@ describe('shard identity', () => {
     // --array=2,5 to re-run shards 2 and 5: ids less the minimum would make them shards 0 and 3.
     const retry = usageError(() => shardIdentity({}, { ...job, SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '2', SLURM_ARRAY_TASK_MAX: '5', SLURM_ARRAY_TASK_COUNT: '2' }));
     expect(retry.message).toBe("the Slurm array's task ids are not consecutive (2 tasks from 2 to 5): task ids less the minimum do not number its shards 0 to N-1");
-    expect(retry.hint).toMatch(/--array=0-\(N-1\).*scontrol requeue <job>_<id>, or pass --shard I/);
+    expect(retry.hint).toMatch(/--array=0-\(N-1\).*scontrol requeue <job>_<id>, or pass --shard I and --run-set NAME/);
     // --array=0-6:2
     const stepped = { SLURM_ARRAY_JOB_ID: '9', SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_MAX: '6', SLURM_ARRAY_TASK_COUNT: '4', SLURM_ARRAY_TASK_STEP: '2' };
     expect(usageError(() => shardIdentity({}, stepped)).message).toMatch(/not consecutive \(4 tasks from 0 to 6\)/);
     expect(shardIdentity({ shard: '5' }, { ...job, SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '2', SLURM_ARRAY_TASK_MAX: '5', SLURM_ARRAY_TASK_COUNT: '2' })).toEqual({ index: 5, of: 8, runSet: 'nightly' });
     expect(shardIdentity({}, { ...stepped, SLURM_ARRAY_TASK_MAX: '3', SLURM_ARRAY_TASK_STEP: '1' })).toEqual({ index: 2, of: 4, runSet: 'slurm-9' });
     expect(shardIdentity({}, { ...stepped, SLURM_ARRAY_TASK_MIN: '10', SLURM_ARRAY_TASK_ID: '12', SLURM_ARRAY_TASK_MAX: '13' })).toEqual({ index: 2, of: 4, runSet: 'slurm-9' });
+  });
+
+  it('does not name the run set after the job when --shard gives the index: the job would start a run set of its own', () => {
+    // Shards 2 and 5 re-run in a new array (--array=0-1) with --shard: the new job id would name a
+    // second run set holding only them, and the first would never complete.
+    const rerun = usageError(() => shardIdentity({ shards: '8', shard: '5' }, { SLURM_ARRAY_JOB_ID: '77', SLURM_CLUSTER_NAME: 'hpc', SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '2' }));
+    expect(rerun.message).toBe(
+      "--shard gives this shard's index, so SLURM_ARRAY_JOB_ID does not name its run set: this job's id would start a run set of its own (slurm-hpc-77) that the other shards do not join",
+    );
+    expect(rerun.hint).toMatch(/^pass --run-set NAME, the same for every shard of the run .*slurm-<cluster>-<array job id>/);
+    // N separate AWS Batch jobs, each with --shards 4 --shard I: each job id would be a run set.
+    expect(usageError(() => shardIdentity({ shards: '4', shard: '2' }, { AWS_BATCH_JOB_ID: 'single-job-id' })).message).toMatch(/^--shard gives .* AWS_BATCH_JOB_ID does not name its run set: .* \(batch-single-job-id\)/);
+    // Named, it is fine; and a process that must not shard (--shards 1 --shard 0) keeps the job's name.
+    expect(shardIdentity({ shards: '4', shard: '2', runSet: 'slurm-hpc-70' }, { SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '1' })).toEqual({ index: 2, of: 4, runSet: 'slurm-hpc-70' });
+    expect(shardIdentity({ shards: '1', shard: '0' }, { SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '4' })).toEqual({ index: 0, of: 1, runSet: 'slurm-77' });
   });
 
   it('refuses a count below 1, or one that is not a number', () => {
