@@ -331,6 +331,38 @@ describe('a report without the fields the scan compares', () => {
   });
 });
 
+describe("the listing's index", () => {
+  it("is sorted beside the listing, not in SQLite's temporary directory (a small /tmp fails a big report)", async () => {
+    // SQLite's temporary directory made unusable for every user: a path too long for SQLite's
+    // temporary file names (it exists; only creating a file there fails), as a full /tmp would.
+    const { mkdirSync } = await import('node:fs');
+    const { sqliteDatabase } = await import('../../src/catalog/connection.js');
+    const unusable = join(scratch, ...Array.from({ length: 3 }, (_, i) => `${i}`.repeat(200)));
+    mkdirSync(unusable, { recursive: true });
+    const other = new (sqliteDatabase())(':memory:');
+    other.pragma(`temp_store_directory = '${unusable}'`);
+    const dir = mkdtempSync(join(scratch, 'sort-'));
+    const listing = new InventoryListing(join(dir, 'listing.db'));
+    try {
+      // 200,000 rows of 120-character keys: ~22 MB to sort, more than SQLite sorts in memory (16 MB).
+      for (let i = 0; i < 200_000; i++) {
+        const h = ((i * 2654435761) >>> 0).toString(16).padStart(8, '0');
+        listing.add({ key: `warehouse/t/dt=2026-01-${String(i % 28).padStart(2, '0')}/part-${h}-0f3c2e1a-8b7d-4c6e-9a5f-3d2b1c0e9f8a.snappy.parquet`, versionId: null, isLatest: true, isDeleteMarker: false, size: 1, lastModified: i, etag: 'e' });
+      }
+      listing.finishLoad();
+      expect(listing.page('', false, null, true, 2).length).toBe(2);
+      // The process's setting is put back.
+      expect(other.pragma('temp_store_directory', { simple: true })).toBe(unusable);
+    } finally {
+      other.pragma("temp_store_directory = ''");
+      other.close();
+      listing.close();
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(join(scratch, '0'.repeat(200)), { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a report that does not cover a prefix the policy backs up', () => {
   it('is refused before the run calls the catalogued keys it lacks deleted; a seed says it found none there', async () => {
     const { FsStore } = await import('../../src/storage/fs-store.js');
