@@ -248,6 +248,12 @@ export async function listFromInventories(
 const COVERAGE_PROBES = 3;
 /** How many catalogued keys (deleted ones included) are walked looking for them, per side. */
 const COVERAGE_WALK = 10_000;
+/**
+ * S3 Inventory is eventually consistent: an object written shortly before a report began may be
+ * missing from it. Only a key last modified this long before the report proves the report does
+ * not cover it.
+ */
+const COVERAGE_MARGIN_MS = 60 * 60 * 1000;
 
 /**
  * A report that does not cover a prefix the policy backs up (an inventory configuration whose
@@ -257,8 +263,8 @@ const COVERAGE_WALK = 10_000;
  * order: under each policy prefix (inside the run's range), the catalog's live keys before the
  * report's first key and after its last (all of them, when it lists none there) are what it
  * would call deleted. Up to COVERAGE_PROBES of them on each side are looked up in the bucket
- * (HEAD, which `s3:GetObject` allows): one that exists, last modified before the report was
- * made, is missing from the report, and the run is refused before it begins. Keys deleted since
+ * (HEAD, which `s3:GetObject` allows): one that exists, last modified an hour or more before the
+ * report was made, is missing from the report, and the run is refused before it begins. Keys deleted since
  * (a compaction) are not found, and the run goes on. A prefix the catalog knows no key of
  * cannot be checked: a run over the whole key space says so when the report lists none there.
  */
@@ -293,9 +299,9 @@ async function refuseUncoveredKeys(
           if (isNotFound(err)) return null;
           throw err;
         });
-        if (meta === null || meta.lastModified.getTime() >= report.created.getTime()) continue;
+        if (meta === null || meta.lastModified.getTime() >= report.created.getTime() - COVERAGE_MARGIN_MS) continue;
         throw new LakeguardError(
-          `S3 Inventory report ${report.location} does not list s3://${source.bucket}/${key}, which the bucket holds (last modified ${meta.lastModified.toISOString()}, before the report): it does not cover prefix ${JSON.stringify(prefix)} of the policy, and this run would record such keys deleted`,
+          `S3 Inventory report ${report.location} does not list s3://${source.bucket}/${key}, which the bucket holds (last modified ${meta.lastModified.toISOString()}, well before the report): it does not cover prefix ${JSON.stringify(prefix)} of the policy, and this run would record such keys deleted`,
           {
             hint: `point inventory: at a configuration whose filter prefix covers every prefix this source backs up (${outermostPrefixes(source.prefixes)
               .map((p) => JSON.stringify(p))
