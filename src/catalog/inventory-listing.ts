@@ -6,6 +6,7 @@
  * from src/engine/inventory-files.ts. All of its SQL is here.
  */
 import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { sqliteDatabase } from './connection.js';
 
@@ -63,11 +64,26 @@ export class InventoryListing {
     if (this.pending.length >= INSERT_BATCH) this.flush();
   }
 
-  /** Ends loading: the key index is built once, after all rows are in (faster than row by row). */
+  /**
+   * Ends loading: the key index is built once, after all rows are in (faster than row by row).
+   * SQLite sorts it in temporary files, about 110 B per row for 120-character keys (1 M rows:
+   * 108 MB), which it would put in SQLITE_TMPDIR, TMPDIR, /var/tmp or /tmp: often a small
+   * volume (the Kubernetes manifests' /tmp is 1 GiB) while the listing's own directory, beside
+   * the catalog, is where the operator sized the space. So they go beside the listing.
+   */
   finishLoad(): void {
     this.flush();
-    // Per key: the current version first, then newest first (as ListObjectVersions lists them).
-    this.db.exec('CREATE INDEX rows_order ON rows (key, is_latest DESC, last_modified DESC, version_id)');
+    // SQLite's temporary directory is one setting for the whole process: set for this statement
+    // only, then put back. A directory that is gone later (the listing's is removed at close) is
+    // passed over by SQLite, which then takes the next of its defaults.
+    const before = this.db.pragma('temp_store_directory', { simple: true }) as string | null | undefined;
+    this.db.pragma(`temp_store_directory = ${sqlString(dirname(this.file))}`);
+    try {
+      // Per key: the current version first, then newest first (as ListObjectVersions lists them).
+      this.db.exec('CREATE INDEX rows_order ON rows (key, is_latest DESC, last_modified DESC, version_id)');
+    } finally {
+      this.db.pragma(`temp_store_directory = ${sqlString(before ?? '')}`);
+    }
     this.db.exec('ANALYZE');
   }
 
@@ -85,6 +101,14 @@ export class InventoryListing {
       )
       .all(...(below === null ? [from, limit] : [from, below, limit])) as StoredRow[];
     return rows.map(fromStored);
+  }
+
+  /** The smallest and largest key of any row under `prefix` (any version), null when it has none. */
+  keyBounds(prefix: string, below: string | null): { first: string; last: string } | null {
+    const row = this.db
+      .prepare(`SELECT min(key) AS first, max(key) AS last FROM rows WHERE key >= ? ${below === null ? '' : 'AND key < ?'}`)
+      .get(...(below === null ? [prefix] : [prefix, below])) as { first: string | null; last: string | null };
+    return row.first === null || row.last === null ? null : { first: row.first, last: row.last };
   }
 
   /** Every `step`-th key (current objects), in key order: a sample for planning key ranges. */
@@ -127,4 +151,9 @@ function fromStored(r: StoredRow): InventoryListingRow {
     etag: r.etag,
     ...(r.storage_class === null ? {} : { storageClass: r.storage_class }),
   };
+}
+
+/** A string literal of SQL. */
+function sqlString(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
 }

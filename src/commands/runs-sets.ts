@@ -82,10 +82,12 @@ function shardsJson(set: RunSet, runMark: RunMark): Record<string, unknown> {
 
 /**
  * The STATUS cell of `runs`: `complete (shards 4/4)`, `running ! SUSPECT (shards 3/4)`,
- * `running (shards 4/5, 4 not started for 3h 5m)`.
+ * `running (shards 4/5, shard 4 not started for 3h 5m)`.
  */
 export function runSetStatus(set: RunSet, mark: Mark, now = Date.now()): string {
-  const waiting = set.notStarted.length === 0 ? '' : `, ${listIndexes(set.notStarted)} not started for ${formatDuration(Math.max(0, now - set.started))}`;
+  // "shard 0 not started", never "0 not started": a bare index reads as a count of none.
+  const which = `${set.notStarted.length === 1 ? 'shard' : 'shards'} ${listIndexes(set.notStarted)}`;
+  const waiting = set.notStarted.length === 0 ? '' : `, ${which} not started for ${formatDuration(Math.max(0, now - set.started))}`;
   return `${set.status}${mark === 'suspect' ? ' ! SUSPECT' : ''} (shards ${set.complete}/${set.of}${waiting})`;
 }
 

@@ -47,12 +47,37 @@ export function shardIdentity(flags: ShardFlags, env: Env): ShardIdentity | null
       hint: 'pass --shards N (the number of shards of the run), or set LAKEGUARD_SHARDS',
     });
   }
+  refuseOtherArraySize(index, count, env);
   if (index.value >= count.value) {
     throw new UsageError(`shard index ${index.value} (${index.from}) is not below the shard count ${count.value} (${count.from})`, {
       hint: `shards are numbered from 0 to ${count.value - 1}${index.from.startsWith('SLURM') ? '; submit the array as --array=0-' + (count.value - 1) : ''}`,
     });
   }
-  return { index: index.value, of: count.value, runSet: runSetName(flags, env) };
+  return { index: index.value, of: count.value, runSet: runSetName(flags, env, index.from === '--shard' && count.value > 1) };
+}
+
+/**
+ * An index from an AWS Batch or Slurm array with a count (--shards, LAKEGUARD_SHARDS) other than
+ * the array's own size: with fewer children than shards, the last shards never run and every
+ * child exits 0 (the run set stays `running`, the job shows success); with more, the extra
+ * children fail. On Slurm it is also how a part of the shards gets run again by mistake
+ * (`--array=4-7` with --shards 8 numbers its tasks 0 to 3: shards 0 to 3 again, complete already).
+ * Kubernetes gives a pod no count to compare with (docs/scale-out.md).
+ */
+function refuseOtherArraySize(index: Sourced<number>, count: Sourced<number>, env: Env): void {
+  const engine =
+    index.from === 'AWS_BATCH_JOB_ARRAY_INDEX'
+      ? { size: 'AWS_BATCH_JOB_ARRAY_SIZE', what: 'this AWS Batch array job has', unit: ['child', 'children'], fix: 'submit the array job with arrayProperties.size equal to the shard count (deploy/aws-batch/submit-job.json sets both), or drop --shards and LAKEGUARD_SHARDS to take the array size' }
+      : index.from === 'SLURM_ARRAY_TASK_ID'
+        ? { size: 'SLURM_ARRAY_TASK_COUNT', what: 'this Slurm array has', unit: ['task', 'tasks'], fix: `submit the shards as --array=0-${count.value - 1} (a %limit is fine); to re-run some shards, scontrol requeue <job>_<id>, or pass --shard I and --run-set NAME to each` }
+        : null;
+  if (engine === null || count.from === engine.size) return;
+  const raw = env[engine.size];
+  if (raw === undefined || raw === '') return;
+  const size = integer(raw, engine.size, 1);
+  if (size === count.value) return;
+  const effect = size < count.value ? `shards ${size} to ${count.value - 1} would never run` : `its ${engine.unit[1]} ${count.value} to ${size - 1} would have no shard`;
+  throw new UsageError(`${count.from}=${count.value}, but ${engine.what} ${size} ${engine.unit[size === 1 ? 0 : 1]} (${engine.size}=${size}): ${effect}`, { hint: engine.fix });
 }
 
 function shardIndex(flags: ShardFlags, env: Env): Sourced<number> | null {
@@ -74,7 +99,7 @@ function shardIndex(flags: ShardFlags, env: Env): Sourced<number> | null {
   if (max !== null && count !== null && max - min + 1 !== count) {
     throw new UsageError(
       `the Slurm array's task ids are not consecutive (${count} tasks from ${min} to ${max}): task ids less the minimum do not number its shards 0 to N-1`,
-      { hint: 'submit the shards as --array=0-(N-1) (a %limit is fine); to re-run some shards, scontrol requeue <job>_<id>, or pass --shard I to each' },
+      { hint: 'submit the shards as --array=0-(N-1) (a %limit is fine); to re-run some shards, scontrol requeue <job>_<id>, or pass --shard I and --run-set NAME to each' },
     );
   }
   return { value: id - min, from: 'SLURM_ARRAY_TASK_ID' };
@@ -94,9 +119,22 @@ function shardCount(flags: ShardFlags, env: Env): Sourced<number> | null {
   return null;
 }
 
-/** --run-set, else LAKEGUARD_RUN_SET, else derived from the engine's job id (Slurm, Batch). */
-function runSetName(flags: ShardFlags, env: Env): string {
-  const given = flags.runSet !== undefined ? { value: flags.runSet, from: '--run-set' } : env.LAKEGUARD_RUN_SET ? { value: env.LAKEGUARD_RUN_SET, from: 'LAKEGUARD_RUN_SET' } : derivedRunSet(env);
+/**
+ * --run-set, else LAKEGUARD_RUN_SET, else derived from the engine's job id (Slurm, Batch). Not
+ * derived for an index given by --shard (of a run set of several shards): the job then is not
+ * the one array whose tasks are the run set's shards, and its id would name a run set of its
+ * own that its siblings never join (shards re-run in a new Slurm array with --shard, or N
+ * separate Batch jobs), every one of them exiting 0 while no run set completes.
+ */
+function runSetName(flags: ShardFlags, env: Env, indexFromFlag: boolean): string {
+  const named = flags.runSet !== undefined ? { value: flags.runSet, from: '--run-set' } : env.LAKEGUARD_RUN_SET ? { value: env.LAKEGUARD_RUN_SET, from: 'LAKEGUARD_RUN_SET' } : null;
+  const derived = named === null ? derivedRunSet(env) : null;
+  if (derived !== null && indexFromFlag) {
+    throw new UsageError(`--shard gives this shard's index, so ${derived.from} does not name its run set: this job's id would start a run set of its own (${derived.value}) that the other shards do not join`, {
+      hint: 'pass --run-set NAME, the same for every shard of the run (to re-run shards of an array job: its run set, e.g. slurm-<cluster>-<array job id>), or set LAKEGUARD_RUN_SET',
+    });
+  }
+  const given = named ?? derived;
   if (given === null) {
     throw new UsageError('a shard needs a run-set name, and no engine job id was found to derive one from', {
       hint: 'pass --run-set NAME (the same for every shard of the run), or set LAKEGUARD_RUN_SET',

@@ -124,6 +124,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     counters,
     ...(shardRange === undefined ? {} : { range: (bucket: string) => keyRangeWithin(shardRange, bucket, '') }),
     ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    warn: (message) => events({ type: 'warning', message }),
   });
 
   if (dryRun) {

@@ -12,7 +12,8 @@ import { dirname, join } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
 import { InventoryListing, type InventoryListingRow } from '../catalog/inventory-listing.js';
 import type { RunCounters } from '../catalog/types.js';
-import { LakeguardError } from '../errors.js';
+import { latestPage } from '../catalog/backup-lookups.js';
+import { LakeguardError, isNotFound } from '../errors.js';
 import { S3Store } from '../storage/s3-store.js';
 import { StoreDecorator } from '../storage/store-decorator.js';
 import type { ListItem, ListOptions, ObjectEntry, ObjectStore, RequestStats } from '../storage/types.js';
@@ -20,7 +21,8 @@ import { compareKeys, prefixUpperBound } from '../util/key-order.js';
 import { inventoryRows, type InventoryReadStats } from './inventory-files.js';
 import { inventoryLocation, newestInventoryReport, type InventoryReport } from './inventory-report.js';
 import type { KeyRange } from './scan.js';
-import { definedOnly, type OpenedSource, type SourceInventory } from './sources.js';
+import { intersectKeyRange } from './shards.js';
+import { definedOnly, outermostPrefixes, type OpenedSource, type SourceInventory } from './sources.js';
 
 const PAGE = 1000;
 /** A range no key lies in: a shard whose range holds no key of the bucket. */
@@ -54,6 +56,11 @@ export class InventoryStore extends StoreDecorator {
 
   override list(prefix: string, opts: ListOptions = {}): AsyncIterable<ListItem> {
     return listRows(this.listing, prefix, opts);
+  }
+
+  /** The first and last key the report lists under `prefix` (inside the loaded range), null when none. */
+  keyBounds(prefix: string): { first: string; last: string } | null {
+    return this.listing.keyBounds(prefix, prefixUpperBound(prefix));
   }
 
   /** Every `step`-th current key of the report (inside the loaded range), in key order: for planning shard boundaries. */
@@ -197,6 +204,8 @@ export async function listFromInventories(
     signal?: AbortSignal;
     /** The destination bucket's store (tests); by default opened from the inventory URL. */
     reportStore?: ObjectStore;
+    /** Says what the run cannot know: a report that lists no key under a policy prefix. */
+    warn?: (message: string) => void;
   },
 ): Promise<InventorySources> {
   const opened: InventoryStore[] = [];
@@ -223,6 +232,7 @@ export async function listFromInventories(
         ...definedOnly({ signal: opts.signal, reportStore: opts.reportStore }),
       });
       opened.push(store);
+      await refuseUncoveredKeys(opts.catalog, source, store, range ?? NO_KEYS, { whole: opts.range === undefined, ...definedOnly({ signal: opts.signal, warn: opts.warn }) });
       source.objectStore = store;
       reports.set(source.bucket, store.report);
       opts.counters.inventory = { ...opts.counters.inventory, [source.bucket]: store.report.created.toISOString() };
@@ -232,6 +242,107 @@ export async function listFromInventories(
     throw err;
   }
   return { reports, close };
+}
+
+/** How many of the catalog's live keys outside a report's keys are looked up, per policy prefix and side. */
+const COVERAGE_PROBES = 3;
+/** How many catalogued keys (deleted ones included) are walked looking for them, per side. */
+const COVERAGE_WALK = 10_000;
+/**
+ * S3 Inventory is eventually consistent: an object written shortly before a report began may be
+ * missing from it. Only a key last modified this long before the report proves the report does
+ * not cover it.
+ */
+const COVERAGE_MARGIN_MS = 60 * 60 * 1000;
+
+/**
+ * A report that does not cover a prefix the policy backs up (an inventory configuration whose
+ * filter names another prefix, or another configuration's report) would make the merge-join
+ * record every catalogued key outside it deleted, and a seed back up nothing, both exiting 0. A
+ * configuration filters by one prefix, so the keys a report can list are contiguous in key
+ * order: under each policy prefix (inside the run's range), the catalog's live keys before the
+ * report's first key and after its last (all of them, when it lists none there) are what it
+ * would call deleted. Up to COVERAGE_PROBES of them on each side are looked up in the bucket
+ * (HEAD, which `s3:GetObject` allows): one that exists, last modified an hour or more before the
+ * report was made, is missing from the report, and the run is refused before it begins. Keys deleted since
+ * (a compaction) are not found, and the run goes on. A prefix the catalog knows no key of
+ * cannot be checked: a run over the whole key space says so when the report lists none there.
+ */
+async function refuseUncoveredKeys(
+  catalog: Catalog,
+  source: OpenedSource,
+  store: InventoryStore,
+  range: KeyRange,
+  opts: { whole: boolean; signal?: AbortSignal; warn?: (message: string) => void },
+): Promise<void> {
+  const report = store.report;
+  for (const prefix of outermostPrefixes(source.prefixes)) {
+    const within = intersectKeyRange(range, prefix);
+    if (within === null) continue;
+    const listed = store.keyBounds(prefix);
+    const start = within.after === undefined ? { key: prefix, inclusive: true } : { key: within.after, inclusive: false };
+    const beyond = (key: string): boolean => within.upTo !== undefined && compareKeys(key, within.upTo) > 0;
+    // Before the report's first key, and after its last: or everywhere, when it lists none here.
+    const walks =
+      listed === null
+        ? [{ from: start, stop: beyond }]
+        : [
+            { from: start, stop: (key: string) => compareKeys(key, listed.first) >= 0 || beyond(key) },
+            { from: compareKeys(start.key, listed.last) > 0 ? start : { key: listed.last, inclusive: false }, stop: beyond },
+          ];
+    let known = false;
+    for (const walk of walks) {
+      const found = liveKeysIn(catalog, source, prefix, walk.from, walk.stop);
+      known ||= found.known;
+      for (const key of found.keys) {
+        const meta = await store.head(key, opts.signal === undefined ? {} : { signal: opts.signal }).catch((err: unknown) => {
+          if (isNotFound(err)) return null;
+          throw err;
+        });
+        if (meta === null || meta.lastModified.getTime() >= report.created.getTime() - COVERAGE_MARGIN_MS) continue;
+        throw new LakeguardError(
+          `S3 Inventory report ${report.location} does not list s3://${source.bucket}/${key}, which the bucket holds (last modified ${meta.lastModified.toISOString()}, well before the report): it does not cover prefix ${JSON.stringify(prefix)} of the policy, and this run would record such keys deleted`,
+          {
+            hint: `point inventory: at a configuration whose filter prefix covers every prefix this source backs up (${outermostPrefixes(source.prefixes)
+              .map((p) => JSON.stringify(p))
+              .join(', ')}), or remove the inventory: line to list the bucket`,
+          },
+        );
+      }
+    }
+    if (listed === null && !known && opts.whole) {
+      opts.warn?.(
+        `S3 Inventory report ${report.location} lists no key under s3://${source.bucket}/${prefix}: nothing there is backed up; if the bucket holds keys there, the report's inventory configuration does not cover them (a filter prefix?)`,
+      );
+    }
+  }
+}
+
+/**
+ * Up to COVERAGE_PROBES live, not excluded catalogued keys of the source under `prefix`, in key
+ * order from `from` until `stop` says a key is past the span, and whether the catalog knows any
+ * key there at all (deleted ones too).
+ */
+function liveKeysIn(catalog: Catalog, source: OpenedSource, prefix: string, from: { key: string; inclusive: boolean }, stop: (key: string) => boolean): { keys: string[]; known: boolean } {
+  const PAGE_ROWS = 500;
+  const upper = prefixUpperBound(prefix);
+  const keys: string[] = [];
+  let known = false;
+  let { key: lower, inclusive } = from;
+  for (let walked = 0; walked < COVERAGE_WALK; ) {
+    const page = latestPage(catalog, source.bucket, lower, inclusive, upper, PAGE_ROWS);
+    for (const row of page) {
+      if (stop(row.key)) return { keys, known };
+      known = true;
+      if (!row.deleteMarker && !source.isExcluded(row.key)) keys.push(row.key);
+      if (keys.length === COVERAGE_PROBES) return { keys, known };
+    }
+    if (page.length < PAGE_ROWS) break;
+    walked += page.length;
+    lower = page.at(-1)!.key;
+    inclusive = false;
+  }
+  return { keys, known };
 }
 
 /** For a promise's catch: closes the inventories, then rethrows. */

@@ -330,3 +330,90 @@ describe('a report without the fields the scan compares', () => {
     expect(err.message).toBe(`S3 Inventory report s3://inv-bucket/${folder}manifest.json lacks the fields LastModifiedDate, ETag`);
   });
 });
+
+describe("the listing's index", () => {
+  it("is sorted beside the listing, not in SQLite's temporary directory (a small /tmp fails a big report)", async () => {
+    // SQLite's temporary directory made unusable for every user: a path too long for SQLite's
+    // temporary file names (it exists; only creating a file there fails), as a full /tmp would.
+    const { mkdirSync } = await import('node:fs');
+    const { sqliteDatabase } = await import('../../src/catalog/connection.js');
+    const unusable = join(scratch, ...Array.from({ length: 3 }, (_, i) => `${i}`.repeat(200)));
+    mkdirSync(unusable, { recursive: true });
+    const other = new (sqliteDatabase())(':memory:');
+    other.pragma(`temp_store_directory = '${unusable}'`);
+    const dir = mkdtempSync(join(scratch, 'sort-'));
+    const listing = new InventoryListing(join(dir, 'listing.db'));
+    try {
+      // 200,000 rows of 120-character keys: ~22 MB to sort, more than SQLite sorts in memory (16 MB).
+      for (let i = 0; i < 200_000; i++) {
+        const h = ((i * 2654435761) >>> 0).toString(16).padStart(8, '0');
+        listing.add({ key: `warehouse/t/dt=2026-01-${String(i % 28).padStart(2, '0')}/part-${h}-0f3c2e1a-8b7d-4c6e-9a5f-3d2b1c0e9f8a.snappy.parquet`, versionId: null, isLatest: true, isDeleteMarker: false, size: 1, lastModified: i, etag: 'e' });
+      }
+      listing.finishLoad();
+      expect(listing.page('', false, null, true, 2).length).toBe(2);
+      // The process's setting is put back.
+      expect(other.pragma('temp_store_directory', { simple: true })).toBe(unusable);
+    } finally {
+      other.pragma("temp_store_directory = ''");
+      other.close();
+      listing.close();
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(join(scratch, '0'.repeat(200)), { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a report that does not cover a prefix the policy backs up', () => {
+  it('is refused before the run calls the catalogued keys it lacks deleted; a seed says it found none there', async () => {
+    const { FsStore } = await import('../../src/storage/fs-store.js');
+    const { backupGroup } = await import('../../src/engine/backup.js');
+    const { emptyCounters } = await import('../../src/engine/events.js');
+    const { listFromInventories } = await import('../../src/engine/inventory-store.js');
+    const { initRepo, openCatalog, tempDir, testPolicy } = await import('../helpers/fixtures.js');
+    const dir = tempDir('inventory-coverage');
+    const source = await sourceWith([...Array.from({ length: 4 }, (_, i) => `events/e${i}`), ...Array.from({ length: 4 }, (_, i) => `logs/l${i}`)]);
+    const repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password: null });
+    const catalog = openCatalog(join(dir.path, 'host'), repo);
+    const fresh = openCatalog(join(dir.path, 'fresh'), repo);
+    const group = { name: 'lake', sources: [] };
+    const url = 's3://inv-bucket/reports/src-bucket/daily/';
+    const opened = (inventory?: { url: string }) => ({ bucket: 'src-bucket', objectStore: source as ObjectStore, prefixes: ['events/'], isExcluded: () => false, ...(inventory === undefined ? {} : { inventory }) });
+    try {
+      // A run that listed events/ (LIST): the catalog knows its 4 keys.
+      const seed = await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [opened()] });
+      expect(seed.counters.objectsNew).toBe(4);
+      // The report of a configuration filtered to logs/: it lists none of events/.
+      const reports = new MemStore();
+      const logsOnly = async (created: Date) =>
+        writeInventoryReport(reports, (await rowsOf(source, false)).filter((r) => r.key.startsWith('logs/')), options('CSV', created));
+      // A report made within the hour after events/ was written: S3 Inventory may miss objects
+      // written just before it, so their absence is no proof, and it is accepted.
+      await logsOnly(new Date(Date.now() + 30 * 60_000));
+      (await listFromInventories([opened({ url })], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports })).close();
+      // A day later: refused.
+      await logsOnly(new Date(Date.now() + 86_400_000));
+      const refused = await failure(listFromInventories([opened({ url })], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports }));
+      expect(refused.message).toMatch(
+        /^S3 Inventory report s3:\/\/inv-bucket\/reports\/src-bucket\/daily\/.*\/manifest\.json does not list s3:\/\/src-bucket\/events\/e0, which the bucket holds \(last modified .*, well before the report\): it does not cover prefix "events\/" of the policy, and this run would record such keys deleted$/,
+      );
+      expect(refused.hint).toMatch(/filter prefix covers every prefix this source backs up \("events\/"\)/);
+      expect(readdirSync(scratch)).toEqual([]);
+
+      // A fresh catalog (a seed) cannot tell: the run goes on, and says it found nothing there.
+      const warnings: string[] = [];
+      const seeded = await listFromInventories([opened({ url })], { catalog: fresh, group: 'lake', counters: emptyCounters(), reportStore: reports, warn: (m) => warnings.push(m) });
+      seeded.close();
+      expect(warnings).toEqual([expect.stringMatching(/lists no key under s3:\/\/src-bucket\/events\/: nothing there is backed up; .*a filter prefix\?\)$/)]);
+
+      // events/ really deleted: the keys the report lacks are gone from the bucket, and it is accepted.
+      for (let i = 0; i < 4; i++) await source.delete(`events/e${i}`);
+      await logsOnly(new Date(Date.now() + 2 * 86_400_000));
+      const accepted = await listFromInventories([opened({ url })], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports });
+      accepted.close();
+    } finally {
+      catalog.close();
+      fresh.close();
+      dir.cleanup();
+    }
+  });
+});

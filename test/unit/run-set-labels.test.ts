@@ -95,7 +95,7 @@ describe('run set labels', { timeout: 60_000 }, () => {
     expect(set).toMatchObject({ status: 'running', missing: [1], notStarted: [1] });
     expect(runSet(host, ids.complete)!.notStarted).toEqual([]);
     const now = set.started + 3 * HOUR;
-    expect(runSetStatus(set, null, now)).toBe('running (shards 1/2, 1 not started for 180m00s)');
+    expect(runSetStatus(set, null, now)).toBe('running (shards 1/2, shard 1 not started for 180m00s)');
     expect(runSetMessage(set, () => null).shards).toMatchObject({ missing: [1], notStarted: [1], notStartedSince: set.started, notStartedSinceIso: new Date(set.started).toISOString() });
     expect(runSetMessage(runSet(host, ids.complete)!, () => null).shards).toMatchObject({ notStarted: [], notStartedSince: null });
     const lines: string[] = [];

@@ -38,7 +38,29 @@ describe('shard identity', () => {
   it('AWS Batch: AWS_BATCH_JOB_ARRAY_INDEX and _SIZE, the name from the parent job id', () => {
     const env = { AWS_BATCH_JOB_ARRAY_INDEX: '1', AWS_BATCH_JOB_ARRAY_SIZE: '4', AWS_BATCH_JOB_ID: '0b4f8e2c-1d2e-4f5a-9b8c-7d6e5f4a3b2c:1' };
     expect(shardIdentity({}, env)).toEqual({ index: 1, of: 4, runSet: 'batch-0b4f8e2c-1d2e-4f5a-9b8c-7d6e5f4a3b2c' });
-    expect(shardIdentity({ shards: '2' }, env)).toEqual({ index: 1, of: 2, runSet: 'batch-0b4f8e2c-1d2e-4f5a-9b8c-7d6e5f4a3b2c' });
+    expect(shardIdentity({ shards: '4' }, env)).toEqual({ index: 1, of: 4, runSet: 'batch-0b4f8e2c-1d2e-4f5a-9b8c-7d6e5f4a3b2c' });
+  });
+
+  it('refuses a count other than the AWS Batch or Slurm array size: shards that never run, or children without a shard', () => {
+    // An array of 4 children with --shards 8: every child exits 0, shards 4 to 7 never run.
+    const batch = { AWS_BATCH_JOB_ARRAY_INDEX: '1', AWS_BATCH_JOB_ARRAY_SIZE: '4', AWS_BATCH_JOB_ID: 'j:1' };
+    const fewer = usageError(() => shardIdentity({ shards: '8' }, batch));
+    expect(fewer.message).toBe('--shards=8, but this AWS Batch array job has 4 children (AWS_BATCH_JOB_ARRAY_SIZE=4): shards 4 to 7 would never run');
+    expect(fewer.hint).toMatch(/arrayProperties\.size/);
+    expect(usageError(() => shardIdentity({}, { ...batch, LAKEGUARD_SHARDS: '2' })).message).toMatch(/^LAKEGUARD_SHARDS=2, .* 4 children .*: its children 2 to 3 would have no shard$/);
+    // --array=4-7 with --shards 8, meant to run the second half: the tasks would be shards 0 to 3 again.
+    const slurm = { SLURM_ARRAY_JOB_ID: '9', SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '4', SLURM_ARRAY_TASK_MAX: '7', SLURM_ARRAY_TASK_COUNT: '4' };
+    const half = usageError(() => shardIdentity({ shards: '8' }, slurm));
+    expect(half.message).toBe('--shards=8, but this Slurm array has 4 tasks (SLURM_ARRAY_TASK_COUNT=4): shards 4 to 7 would never run');
+    expect(half.hint).toMatch(/--array=0-7.*scontrol requeue/);
+    // A one-task array to re-run shard 3 (--array=3): task 3 less the minimum 3 would be shard 0.
+    expect(usageError(() => shardIdentity({}, { ...slurm, SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '3', SLURM_ARRAY_TASK_MAX: '3', SLURM_ARRAY_TASK_COUNT: '1', LAKEGUARD_SHARDS: '8', LAKEGUARD_RUN_SET: 'n' })).message).toMatch(
+      /^LAKEGUARD_SHARDS=8, but this Slurm array has 1 task \(SLURM_ARRAY_TASK_COUNT=1\): shards 1 to 7 would never run$/,
+    );
+    // The same count, or an index from --shard: fine.
+    expect(shardIdentity({ shards: '4' }, slurm)).toEqual({ index: 1, of: 4, runSet: 'slurm-9' });
+    expect(shardIdentity({ shards: '8', shard: '5', runSet: 'n' }, slurm)).toEqual({ index: 5, of: 8, runSet: 'n' });
+    expect(shardIdentity({ shards: '1', shard: '0' }, slurm)).toEqual({ index: 0, of: 1, runSet: 'slurm-9' });
   });
 
   it('Slurm: the task id less the array minimum, the count, the name from cluster and job id', () => {
@@ -64,13 +86,28 @@ describe('shard identity', () => {
     // --array=2,5 to re-run shards 2 and 5: ids less the minimum would make them shards 0 and 3.
     const retry = usageError(() => shardIdentity({}, { ...job, SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '2', SLURM_ARRAY_TASK_MAX: '5', SLURM_ARRAY_TASK_COUNT: '2' }));
     expect(retry.message).toBe("the Slurm array's task ids are not consecutive (2 tasks from 2 to 5): task ids less the minimum do not number its shards 0 to N-1");
-    expect(retry.hint).toMatch(/--array=0-\(N-1\).*scontrol requeue <job>_<id>, or pass --shard I/);
+    expect(retry.hint).toMatch(/--array=0-\(N-1\).*scontrol requeue <job>_<id>, or pass --shard I and --run-set NAME/);
     // --array=0-6:2
     const stepped = { SLURM_ARRAY_JOB_ID: '9', SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_MAX: '6', SLURM_ARRAY_TASK_COUNT: '4', SLURM_ARRAY_TASK_STEP: '2' };
     expect(usageError(() => shardIdentity({}, stepped)).message).toMatch(/not consecutive \(4 tasks from 0 to 6\)/);
     expect(shardIdentity({ shard: '5' }, { ...job, SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '2', SLURM_ARRAY_TASK_MAX: '5', SLURM_ARRAY_TASK_COUNT: '2' })).toEqual({ index: 5, of: 8, runSet: 'nightly' });
     expect(shardIdentity({}, { ...stepped, SLURM_ARRAY_TASK_MAX: '3', SLURM_ARRAY_TASK_STEP: '1' })).toEqual({ index: 2, of: 4, runSet: 'slurm-9' });
     expect(shardIdentity({}, { ...stepped, SLURM_ARRAY_TASK_MIN: '10', SLURM_ARRAY_TASK_ID: '12', SLURM_ARRAY_TASK_MAX: '13' })).toEqual({ index: 2, of: 4, runSet: 'slurm-9' });
+  });
+
+  it('does not name the run set after the job when --shard gives the index: the job would start a run set of its own', () => {
+    // Shards 2 and 5 re-run in a new array (--array=0-1) with --shard: the new job id would name a
+    // second run set holding only them, and the first would never complete.
+    const rerun = usageError(() => shardIdentity({ shards: '8', shard: '5' }, { SLURM_ARRAY_JOB_ID: '77', SLURM_CLUSTER_NAME: 'hpc', SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '2' }));
+    expect(rerun.message).toBe(
+      "--shard gives this shard's index, so SLURM_ARRAY_JOB_ID does not name its run set: this job's id would start a run set of its own (slurm-hpc-77) that the other shards do not join",
+    );
+    expect(rerun.hint).toMatch(/^pass --run-set NAME, the same for every shard of the run .*slurm-<cluster>-<array job id>/);
+    // N separate AWS Batch jobs, each with --shards 4 --shard I: each job id would be a run set.
+    expect(usageError(() => shardIdentity({ shards: '4', shard: '2' }, { AWS_BATCH_JOB_ID: 'single-job-id' })).message).toMatch(/^--shard gives .* AWS_BATCH_JOB_ID does not name its run set: .* \(batch-single-job-id\)/);
+    // Named, it is fine; and a process that must not shard (--shards 1 --shard 0) keeps the job's name.
+    expect(shardIdentity({ shards: '4', shard: '2', runSet: 'slurm-hpc-70' }, { SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '1' })).toEqual({ index: 2, of: 4, runSet: 'slurm-hpc-70' });
+    expect(shardIdentity({ shards: '1', shard: '0' }, { SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '4' })).toEqual({ index: 0, of: 1, runSet: 'slurm-77' });
   });
 
   it('refuses a count below 1, or one that is not a number', () => {
