@@ -11,6 +11,14 @@ import { LakeguardError } from './errors.js';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
+/**
+ * `--help`, `--version` and `help` need no addon: they answer without the cache directory, so an
+ * image's default command (`--help`) works on a read-only root file system without a volume.
+ */
+function answersWithoutAddons(args: readonly string[]): boolean {
+  return args.length === 0 || args[0] === 'help' || args.some((a) => a === '--help' || a === '-h' || a === '--version' || a === '-V');
+}
+
 async function run(): Promise<void> {
   let main: typeof import('./cli.js').main;
   try {
@@ -20,7 +28,7 @@ async function run(): Promise<void> {
     ({ main } = await import('./cli.js'));
     // zstd-napi's addon is loaded on first use (src/repository/compress.ts); the binary loads it
     // at start, as it always did: a cache directory it cannot write fails here, before any work.
-    (await import('./repository/compress.js')).zstd();
+    if (!answersWithoutAddons(process.argv.slice(2))) (await import('./repository/compress.js')).zstd();
   } catch (err) {
     if (!(err instanceof LakeguardError)) throw err;
     process.exitCode = new Reporter({ json: process.argv.includes('--json') }).fatal(err);

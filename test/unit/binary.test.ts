@@ -148,6 +148,12 @@ describe('the single-file binary (npm run build:binary)', () => {
         expect(r.stderr).toMatch(new RegExp(`^lakeguard: cannot load the native addon zstd-napi\\.node from ${file}/native/[0-9a-f]{64}: .*\\n  hint: set LAKEGUARD_CACHE_DIR .*\\n$`));
       }
     }
+    // Help and the version need no addon (an image's default command on a read-only file system).
+    for (const args of [['--version'], ['--help'], ['help', 'backup'], ['restore', '--help']]) {
+      const r = spawnSync(binary, args, { cwd: dir.path, env: { ...env, LAKEGUARD_CACHE_DIR: file }, encoding: 'utf8' });
+      expect({ args, status: r.status, stderr: r.stderr }).toEqual({ args, status: 0, stderr: '' });
+      expect(r.stdout.length).toBeGreaterThan(0);
+    }
   }, SPAWNS_TIMEOUT);
 
   it('writes its native addons into a private directory named by their hash, and loads them from there', () => {
