@@ -132,6 +132,9 @@ describe('deploy/kubernetes', () => {
     const homeMount = (c.volumeMounts as Obj[]).find((m) => m.mountPath === home);
     expect(homeMount?.readOnly).toBeFalsy();
     expect((pod.volumes as Obj[]).find((v) => v.name === homeMount!.name)?.emptyDir).toBeDefined();
+    // SQLite's temporary files (sorts, selections: ~100 B per row) go to the HOME volume, not
+    // to the small /tmp: SQLite falls back to /tmp when SQLITE_TMPDIR is unset.
+    expect(env.get('SQLITE_TMPDIR')?.value).toBe(home);
   });
 
   it('names every manual Job afresh and keeps the CronJob pod template the same as the Job', () => {
