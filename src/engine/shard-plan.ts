@@ -75,9 +75,9 @@ export type PlanGroup = (group: string) => Promise<BucketKey[] | Weighing>;
  * How far from an even share (1/N of the group's work, as the planner weighs it) any shard may
  * be for a new run set to keep the boundaries of the newest earlier plan: ±25%. The run set takes
  * as long as its slowest shard, so reuse makes a night at most 1.25 times as long as a balanced
- * one; a new split costs every persistent shard catalog whose range moves a whole range import
- * (at a billion versions, N = 8: 11.5 GB read, 45-60 minutes per shard), against minutes for an
- * incremental sync. Nightly drift (a few partitions changed, a day's tail) stays well inside it;
+ * one; a new split costs every persistent shard catalog whose range moves the record blobs of the
+ * key slices it gains (it is resized in place: Sync.resize), and a range import from scratch where
+ * that cannot be done (at a billion versions, N = 8: 11.5 GB read, 45-60 minutes per shard). Nightly drift (a few partitions changed, a day's tail) stays well inside it;
  * a tail that grows night after night crosses it and is replanned. The planner's own precision
  * (a sample block, 1/64 of a shard; a record blob per boundary) is far below it.
  */
