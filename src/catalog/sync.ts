@@ -165,14 +165,13 @@ function aloneOnFile(catalog: Catalog, fn: () => void): void {
   }
 }
 
-/** aloneOnFile for a change that awaits reads from the repository (a shard range resized in place): other processes wait or fail meanwhile. */
-export async function aloneOnFileWhile(catalog: Catalog, fn: () => Promise<void>): Promise<void> {
-  const release = takeFileAlone(catalog);
-  try {
-    await fn();
-  } finally {
-    release();
-  }
+/**
+ * Fails (CatalogInUseError) when another process has the catalog file open: before a change that
+ * removes keys (a shard range resized in place), which then runs as one transaction under the
+ * sync lease, so a process that opens the file meanwhile reads the old state until it commits.
+ */
+export function requireAloneOnFile(catalog: Catalog): void {
+  aloneOnFile(catalog, () => {});
 }
 
 /** Takes the catalog file exclusively (CatalogInUseError when another process has it open); returns what gives it back. */

@@ -11,7 +11,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import {
   addIncompleteRun,
   advanceSyncMarker,
-  aloneOnFileWhile,
+  requireAloneOnFile,
   runRowIds,
   dropKeysOutside,
   type DroppedOutside,
@@ -163,10 +163,11 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
         // Another shard range on a synced catalog: moved in place, importing and dropping only the slices that differ.
         widened = new Sync(opts, events, checkSignal);
         try {
-          await aloneOnFileWhile(catalog, async () => void (inPlace = await widened!.resize(change.before, change.after)));
+          requireAloneOnFile(catalog);
         } catch (err) {
           throw err instanceof CatalogInUseError ? inUseByAnother(catalog) : err;
         }
+        inPlace = await widened.resize(change.before, change.after);
         if (!inPlace) reimportRange(catalog, change.before, change.after, events);
       }
       scopeChanged = change !== false;
@@ -285,7 +286,7 @@ class Sync {
    * an interrupted resize leaves the old range whole. Besides widen()'s cases it returns false
    * when the catalog holds a run whose manifest the repository does not list (a backup of this
    * host that died before writing it): a fresh sync of the new range would not hold it.
-   * Another process that has the file open makes it fail (CatalogInUseError): keys would go under it.
+   * The caller checks first that no other process has the file open (keys would go under it).
    */
   async resize(before: readonly CatalogPrefix[], after: readonly CatalogPrefix[]): Promise<boolean> {
     const added = scopeDifference(after, before);
