@@ -156,7 +156,7 @@ for (let n = 1; n <= NIGHTS; n++) {
       night: n,
       shard: index,
       plan: scoped.planned.created ? ('from' in (reuse ?? {}) ? 'made: reused' : 'made: new boundaries') : 'read',
-      ...(reuse === undefined ? {} : { reuse: 'from' in reuse ? `within ${Math.round(reuse.worst * 1000) / 10}%` : reuse.why }),
+      ...(reuse === undefined ? {} : { reuse: 'from' in reuse ? `within ${Math.round(reuse.worst * 1000) / 10}%` : reuse.why, boundariesKept: 'from' in reuse ? SHARDS - 1 : (reuse.kept ?? 0) }),
       range: shard.range,
       planRead: sum(planDirs),
       sync: {
@@ -182,6 +182,7 @@ for (let n = 1; n <= NIGHTS; n++) {
   const night = {
     night: n,
     boundsReused: plan.groups.lake.boundsFrom !== undefined,
+    boundariesKept: these.find((r) => r.boundariesKept !== undefined)?.boundariesKept ?? null,
     shardsImportedAnew: these.filter((r) => r.sync.importedAnew).length,
     shardsMovedInPlace: these.filter((r) => r.sync.movedInPlace).length,
     recordBlobsRead: these.reduce((a, r) => a + r.sync.recordBlobs, 0),
