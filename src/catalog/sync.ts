@@ -246,9 +246,15 @@ export function dropKeysOutside(
     });
   }
   // `removed` may be wider than the difference (scopeDifference): keys the new range holds stay.
-  const marked = db.prepare('SELECT r.id AS id, b.name AS bucket, o.key AS key FROM resize_objects r JOIN objects o ON o.id = r.id JOIN buckets b ON b.id = o.bucket').all() as { id: number; bucket: string; key: string }[];
+  // Read a page at a time (a range that moves far drops millions of objects), deleting between pages.
+  const page = db.prepare('SELECT r.id AS id, b.name AS bucket, o.key AS key FROM resize_objects r JOIN objects o ON o.id = r.id JOIN buckets b ON b.id = o.bucket WHERE r.id > ? ORDER BY r.id LIMIT 10000');
   const keep = db.prepare('DELETE FROM resize_objects WHERE id = ?');
-  for (const row of marked) if (scopeHoldsKey(scope, row.bucket, row.key)) keep.run(row.id);
+  for (let after = 0; ; ) {
+    const rows = page.all(after) as { id: number; bucket: string; key: string }[];
+    if (rows.length === 0) break;
+    for (const row of rows) if (scopeHoldsKey(scope, row.bucket, row.key)) keep.run(row.id);
+    after = rows.at(-1)!.id;
+  }
   const ofObjects = 'SELECT id FROM versions WHERE object IN (SELECT id FROM resize_objects)';
   db.exec(`INSERT OR IGNORE INTO resize_blobs (id) SELECT blob FROM versions WHERE blob IS NOT NULL AND object IN (SELECT id FROM resize_objects)`);
   db.exec(`INSERT OR IGNORE INTO resize_blobs (id) SELECT blob FROM version_blobs WHERE version IN (${ofObjects})`);

@@ -230,6 +230,20 @@ describe('a shard catalog whose range moved is resized in place', { timeout: 60_
     });
   }
 
+  it('scopes of other prefixes (the group changed its sources): the keys both hold stay, the rest moves, as a fresh sync has it', async () => {
+    const s = open('s');
+    const before: CatalogPrefix[] = [{ bucket: 'lake', prefix: '', after: key(2, 5), upTo: key(4, 6) }];
+    const after: CatalogPrefix[] = [{ bucket: 'lake', prefix: 't/', after: key(3, 5), upTo: key(5, 6) }];
+    await syncCatalog({ repo, catalog: s, scopeTo: before });
+    const moved = await syncCatalog({ repo, catalog: s, scopeTo: after });
+    expect(moved).toMatchObject({ scope: after, damage: [] });
+    expect(moved.resized!.objects).toBeGreaterThan(0);
+    const f = open('f');
+    await syncCatalog({ repo, catalog: f, scopeTo: after });
+    expect(dump(s)).toEqual(dump(f));
+    expect(dump(s).objects.length).toBeGreaterThan(20);
+  });
+
   it('a resize interrupted half-way leaves the old range whole; the next one completes it', async () => {
     const c = CASES[2]!;
     const s = await nightOne(c.one);
@@ -258,5 +272,20 @@ describe('a shard catalog whose range moved is resized in place', { timeout: 60_
     const f = open('f');
     await syncCatalog({ repo, catalog: f, scopeTo: scopeOf(c.two) });
     expect(dump(s)).toEqual(dump(f));
+  });
+});
+
+describe('the key slices two shard scopes differ by', () => {
+  const part = (after?: string, upTo?: string, prefix = 't/'): CatalogPrefix => ({ bucket: 'lake', prefix, ...(after === undefined ? {} : { after }), ...(upTo === undefined ? {} : { upTo }) });
+  it('exact for ranges of one prefix: below and above, open ends, disjoint, contained', () => {
+    expect(scopeDifference([part('t/c', 't/m')], [part('t/e', 't/k')])).toEqual([part('t/c', 't/e'), part('t/k', 't/m')]);
+    expect(scopeDifference([part(undefined, 't/m')], [part('t/e')])).toEqual([part(undefined, 't/e')]);
+    expect(scopeDifference([part('t/e')], [part('t/c', 't/k')])).toEqual([part('t/k')]);
+    expect(scopeDifference([part('t/a', 't/c')], [part('t/e', 't/k')])).toEqual([part('t/a', 't/c')]);
+    expect(scopeDifference([part('t/e', 't/k')], [part('t/c', 't/m')])).toEqual([]);
+    expect(scopeDifference([part('t/e', 't/k')], [])).toEqual([part('t/e', 't/k')]);
+    // Another bucket or prefix: the whole part (wider than the difference; keys are checked one by one).
+    expect(scopeDifference([part('t/c', 't/m')], [part('t/e', 't/k', 't/x')])).toEqual([part('t/c', 't/m')]);
+    expect(scopeDifference([{ bucket: 'other', prefix: '' }], [part()])).toEqual([{ bucket: 'other', prefix: '' }]);
   });
 });
