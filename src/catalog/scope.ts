@@ -94,6 +94,36 @@ function partCovers(p: CatalogPrefix, part: CatalogPrefix): boolean {
   return true;
 }
 
+/**
+ * The keys of scope `a` that scope `b` does not hold, as scope parts: exact where `b` has one
+ * part of the same bucket and prefix (a shard range that moved: the slices before and after it),
+ * else the whole part of `a`. Never smaller than the difference; callers that need it exact
+ * filter keys with scopeHoldsKey.
+ */
+export function scopeDifference(a: readonly CatalogPrefix[], b: readonly CatalogPrefix[]): CatalogPrefix[] {
+  const out: CatalogPrefix[] = [];
+  for (const p of a) {
+    if (b.some((q) => partCovers(q, p))) continue;
+    const same = b.filter((q) => q.bucket === p.bucket && q.prefix === p.prefix);
+    if (same.length === 1) out.push(...rangeMinus(p, same[0]!));
+    else out.push(p);
+  }
+  return normalizeScope(out);
+}
+
+/** The keys of `p` after `p.after` up to `p.upTo` that (q.after, q.upTo] leaves out; both of one bucket and prefix (an absent bound: none). */
+function rangeMinus(p: CatalogPrefix, q: CatalogPrefix): CatalogPrefix[] {
+  const { bucket, prefix } = p;
+  // Disjoint: all of p.
+  if ((q.upTo !== undefined && p.after !== undefined && compareKeys(q.upTo, p.after) <= 0) || (q.after !== undefined && p.upTo !== undefined && compareKeys(p.upTo, q.after) <= 0)) return [p];
+  const out: CatalogPrefix[] = [];
+  // Below q: (p.after, q.after].
+  if (q.after !== undefined && (p.after === undefined || compareKeys(p.after, q.after) < 0)) out.push({ bucket, prefix, ...(p.after === undefined ? {} : { after: p.after }), upTo: q.after });
+  // Above q: (q.upTo, p.upTo].
+  if (q.upTo !== undefined && (p.upTo === undefined || compareKeys(p.upTo, q.upTo) > 0)) out.push({ bucket, prefix, after: q.upTo, ...(p.upTo === undefined ? {} : { upTo: p.upTo }) });
+  return out;
+}
+
 /** Whether the scope holds the versions of this one key (null scope: always). */
 export function scopeHoldsKey(scope: readonly CatalogPrefix[] | null, bucket: string, key: string): boolean {
   if (scope === null) return true;

@@ -6,7 +6,8 @@
 import type { Catalog, PackRecord } from './catalog.js';
 import { isFileBusy, sqlite } from './connection.js';
 import { blobHashIs, blobReferencedSql } from './schema.js';
-import { setCatalogScope, type CatalogPrefix } from './scope.js';
+import { scopeHoldsKey, setCatalogScope, type CatalogPrefix } from './scope.js';
+import { upperBound } from './key-range.js';
 import { LakeguardError } from '../errors.js';
 
 /** catalog_info names. */
@@ -156,27 +157,139 @@ const ALONE_WAIT_MS = 1000;
  * with a one-line error naming the file. The lock is released before returning.
  */
 function aloneOnFile(catalog: Catalog, fn: () => void): void {
+  const release = takeFileAlone(catalog);
+  try {
+    fn();
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Fails (CatalogInUseError) when another process has the catalog file open: before a change that
+ * removes keys (a shard range resized in place), which then runs as one transaction under the
+ * sync lease, so a process that opens the file meanwhile reads the old state until it commits.
+ */
+export function requireAloneOnFile(catalog: Catalog): void {
+  aloneOnFile(catalog, () => {});
+}
+
+/** Takes the catalog file exclusively (CatalogInUseError when another process has it open); returns what gives it back. */
+function takeFileAlone(catalog: Catalog): () => void {
   const db = sqlite(catalog);
   const timeout = db.pragma('busy_timeout', { simple: true }) as number;
   db.pragma(`busy_timeout = ${ALONE_WAIT_MS}`);
   db.pragma('locking_mode = EXCLUSIVE');
-  try {
-    try {
-      db.exec('BEGIN EXCLUSIVE');
-      db.exec('COMMIT');
-    } catch (err) {
-      if (!isFileBusy(err)) throw err;
-      throw new CatalogInUseError(`catalog ${catalog.path} is in use by another lakeguard process, and changing its scope empties it first`, {
-        hint: 'let that process finish (or stop it: a `serve`, a restore), then run `lakeguard catalog sync` with --prefix or --all again',
-      });
-    }
-    fn();
-  } finally {
+  const release = (): void => {
     // Back to shared locking: the exclusive lock goes at the next access of the file.
     db.pragma('locking_mode = NORMAL');
     db.prepare('SELECT 1 FROM catalog_info LIMIT 1').get();
     db.pragma(`busy_timeout = ${timeout}`);
+  };
+  try {
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec('COMMIT');
+  } catch (err) {
+    release();
+    if (!isFileBusy(err)) throw err;
+    throw new CatalogInUseError(`catalog ${catalog.path} is in use by another lakeguard process, and changing its scope empties it first`, {
+      hint: 'let that process finish (or stop it: a `serve`, a restore), then run `lakeguard catalog sync` with --prefix or --all again',
+    });
   }
+  return release;
+}
+
+/** What a shard catalog dropped when its range shrank or moved (dropKeysOutside). */
+export interface DroppedOutside {
+  objects: number;
+  versions: number;
+  failures: number;
+  blobs: number;
+  packs: number;
+}
+
+/**
+ * A shard range resized in place (src/engine/sync.ts Sync.resize), the part that removes: every
+ * object in `removed` that `scope` (the new range) does not hold, with its versions, their blob
+ * lists and signals, and its dropped versions; the failures of keys outside `scope`; then the
+ * blobs only those versions used, and the record blobs `unusedRecords` names (a run's record
+ * blobs whose key range is now outside the scope), unless a remaining version uses them or they
+ * are `keptRecords` or listed by one of `keptIndexFiles` (a prune's index files, which a fresh
+ * sync reads whole); then the packs left without a blob, and buckets nothing names. Row by row
+ * what a fresh sync of `scope` would not hold, so call it inside the resize's transaction.
+ */
+export function dropKeysOutside(
+  catalog: Catalog,
+  removed: readonly CatalogPrefix[],
+  scope: readonly CatalogPrefix[],
+  unusedRecords: readonly string[],
+  keptRecords: ReadonlySet<string>,
+  keptIndexFiles: readonly string[],
+): DroppedOutside {
+  const db = sqlite(catalog);
+  const dropped: DroppedOutside = { objects: 0, versions: 0, failures: 0, blobs: 0, packs: 0 };
+  db.exec('CREATE TEMP TABLE IF NOT EXISTS resize_objects (id INTEGER PRIMARY KEY); CREATE TEMP TABLE IF NOT EXISTS resize_blobs (id INTEGER PRIMARY KEY)');
+  db.exec('DELETE FROM resize_objects; DELETE FROM resize_blobs');
+  for (const part of removed) {
+    // An indexed range of objects (bucket, key): BINARY collation is S3's key order.
+    const upper = upperBound(part.prefix);
+    const where = ['o.bucket = (SELECT id FROM buckets WHERE name = @bucket)', 'o.key >= @prefix'];
+    if (upper !== null) where.push('o.key < @upper');
+    if (part.after !== undefined) where.push('o.key > @after');
+    if (part.upTo !== undefined) where.push('o.key <= @upTo');
+    db.prepare(`INSERT OR IGNORE INTO resize_objects (id) SELECT o.id FROM objects o WHERE ${where.join(' AND ')}`).run({
+      bucket: part.bucket,
+      prefix: part.prefix,
+      ...(upper === null ? {} : { upper }),
+      ...(part.after === undefined ? {} : { after: part.after }),
+      ...(part.upTo === undefined ? {} : { upTo: part.upTo }),
+    });
+  }
+  // `removed` may be wider than the difference (scopeDifference): keys the new range holds stay.
+  // Read a page at a time (a range that moves far drops millions of objects), deleting between pages.
+  const page = db.prepare('SELECT r.id AS id, b.name AS bucket, o.key AS key FROM resize_objects r JOIN objects o ON o.id = r.id JOIN buckets b ON b.id = o.bucket WHERE r.id > ? ORDER BY r.id LIMIT 10000');
+  const keep = db.prepare('DELETE FROM resize_objects WHERE id = ?');
+  for (let after = 0; ; ) {
+    const rows = page.all(after) as { id: number; bucket: string; key: string }[];
+    if (rows.length === 0) break;
+    for (const row of rows) if (scopeHoldsKey(scope, row.bucket, row.key)) keep.run(row.id);
+    after = rows.at(-1)!.id;
+  }
+  const ofObjects = 'SELECT id FROM versions WHERE object IN (SELECT id FROM resize_objects)';
+  db.exec(`INSERT OR IGNORE INTO resize_blobs (id) SELECT blob FROM versions WHERE blob IS NOT NULL AND object IN (SELECT id FROM resize_objects)`);
+  db.exec(`INSERT OR IGNORE INTO resize_blobs (id) SELECT blob FROM version_blobs WHERE version IN (${ofObjects})`);
+  const blobId = db.prepare(`SELECT id FROM blobs WHERE ${blobHashIs('blobs', '@hash')}`).pluck();
+  const candidate = db.prepare('INSERT OR IGNORE INTO resize_blobs (id) VALUES (?)');
+  for (const hex of unusedRecords) {
+    const id = blobId.get({ hash: Buffer.from(hex, 'hex') }) as number | undefined;
+    if (id !== undefined) candidate.run(id);
+  }
+  const unmark = db.prepare('DELETE FROM resize_blobs WHERE id = ?');
+  for (const hex of keptRecords) {
+    const id = blobId.get({ hash: Buffer.from(hex, 'hex') }) as number | undefined;
+    if (id !== undefined) unmark.run(id);
+  }
+  db.exec(`DELETE FROM version_blobs WHERE version IN (${ofObjects})`);
+  dropped.versions = db.prepare('DELETE FROM versions WHERE object IN (SELECT id FROM resize_objects)').run().changes;
+  db.exec('DELETE FROM dropped_versions WHERE object IN (SELECT id FROM resize_objects)');
+  dropped.objects = db.prepare('DELETE FROM objects WHERE id IN (SELECT id FROM resize_objects)').run().changes;
+  const failures = db.prepare('SELECT rowid AS id, bucket, key FROM failures').all() as { id: number; bucket: string; key: string }[];
+  const dropFailure = db.prepare('DELETE FROM failures WHERE rowid = ?');
+  for (const f of failures) if (!scopeHoldsKey(scope, f.bucket, f.key)) dropped.failures += dropFailure.run(f.id).changes;
+  const packs = db
+    .prepare(
+      `DELETE FROM blobs WHERE id IN (SELECT id FROM resize_blobs) AND NOT ${blobReferencedSql('blobs')}
+         AND (index_file IS NULL OR index_file NOT IN (SELECT f.id FROM blob_index_files f WHERE f.name IN (SELECT value FROM json_each(@kept))))
+       RETURNING pack`,
+    )
+    .pluck()
+    .all({ kept: JSON.stringify(keptIndexFiles) }) as number[];
+  dropped.blobs = packs.length;
+  const dropPack = db.prepare('DELETE FROM packs WHERE id = ? AND NOT EXISTS (SELECT 1 FROM blobs WHERE pack = ?)');
+  for (const pack of new Set(packs)) dropped.packs += dropPack.run(pack, pack).changes;
+  db.exec('DELETE FROM buckets WHERE NOT EXISTS (SELECT 1 FROM objects WHERE bucket = buckets.id) AND NOT EXISTS (SELECT 1 FROM partition_stats WHERE bucket = buckets.id)');
+  db.exec('DELETE FROM resize_objects; DELETE FROM resize_blobs');
+  return dropped;
 }
 
 /** Whether the catalog has learned nothing from its repository yet (a fresh host): no run, forget or acknowledgement. */
@@ -204,6 +317,13 @@ export function catalogIsFresh(catalog: Catalog): boolean {
 }
 
 /**
+ * The index file (a `blob_index_files` name only, never in `index_files`, which lists the index
+ * files read) of blobs a scoped catalog located from run records: not a repository object name
+ * (those are hex), so nothing reads, extends or deletes it.
+ */
+export const LOCATED_BY_RECORDS = '(located by run records)';
+
+/**
  * Records pack locations from an index file a prune wrote: a blob already catalogued in one of
  * `movingFrom` (packs a prune deletes) moves to its new location; other blobs are added as
  * `insertPack` does (a blob located elsewhere keeps that location). One transaction.
@@ -218,6 +338,10 @@ export function relocatePacks(catalog: Catalog, packs: readonly PackRecord[], in
          index_file = (SELECT id FROM blob_index_files WHERE name = @indexFile)
        WHERE ${blobHashIs('blobs', '@hash')} AND pack IN (SELECT value FROM json_each(@old))`,
     );
+    const listed = db.prepare(
+      `UPDATE blobs SET index_file = (SELECT id FROM blob_index_files WHERE name = @indexFile)
+       WHERE ${blobHashIs('blobs', '@hash')} AND pack = @pack AND offset = @offset AND index_file = (SELECT id FROM blob_index_files WHERE name = '${LOCATED_BY_RECORDS}')`,
+    );
     for (const p of packs) {
       catalog.insertPack({ ...p, blobs: [] }, null, indexFile);
       const pack = from.get(p.name) as number;
@@ -227,6 +351,8 @@ export function relocatePacks(catalog: Catalog, packs: readonly PackRecord[], in
         if (oldIds.length === 0 || move.run({ ...b, pack, indexFile, old }).changes === 0) rest.push(b);
       }
       catalog.insertPack({ ...p, blobs: rest }, null, indexFile);
+      // A blob a scoped catalog located from run records, there: this index file lists it now, as a fresh sync finds it.
+      for (const b of rest) listed.run({ hash: b.hash, pack, offset: b.offset, indexFile });
     }
     catalog.addIndexFile(indexFile);
   });
@@ -345,6 +471,11 @@ export function addIncompleteRun(catalog: Catalog, run: IncompleteRun): Incomple
     setInfo(catalog, INCOMPLETE, JSON.stringify(runs));
     return entry;
   });
+}
+
+/** The ids of the runs this catalog holds (not the forgotten ones). */
+export function runRowIds(catalog: Catalog): string[] {
+  return sqlite(catalog).prepare('SELECT id FROM runs').pluck().all() as string[];
 }
 
 /** The row number of run `id` in this catalog, or undefined when it holds no such run. */

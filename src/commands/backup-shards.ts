@@ -22,7 +22,7 @@ export function describeShard(shard: ShardIdentity): string {
 export function describePlanned(group: string, from: PlannedFrom, reuse: PlanReuse | undefined): string {
   const weights = from === 'catalog' ? "the catalog's key counts" : from === 'records' ? "the run manifests' record ranges" : from === 'inventory' ? 'S3 Inventory reports' : 'a listing';
   if (reuse === undefined) return `group ${group} from ${weights}`;
-  if ('why' in reuse) return `group ${group} from ${weights}; not reused: ${reuse.why}`;
+  if ('why' in reuse) return `group ${group} from ${weights}; not reused: ${reuse.why}${reuse.kept === undefined ? '' : `; ${reuse.kept} of its boundaries kept, every shard still within ±${Math.round(REUSE_TOLERANCE * 100)}%`}`;
   const off = `${reuse.worst >= 0 ? '+' : ''}${(reuse.worst * 100).toFixed(1)}%`;
   return `group ${group}: the boundaries of run set ${reuse.from.runSet} (${reuse.from.run}) reused, every shard within ±${Math.round(REUSE_TOLERANCE * 100)}% of an even share by ${weights} (the farthest ${off})`;
 }

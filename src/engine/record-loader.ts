@@ -6,7 +6,7 @@
  */
 import { completeShardAttempt, recordRunShard, supersededCompleteAttempts } from '../catalog/run-sets.js';
 import { scopeHoldsKey, scopeOverlapsRange, type CatalogPrefix } from '../catalog/scope.js';
-import { dropRunRecords } from '../catalog/sync.js';
+import { dropRunRecords, LOCATED_BY_RECORDS } from '../catalog/sync.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { ForgetDocument } from '../catalog/forget.js';
 import type { FailureRecord, RecordedBlob, RunShard, VersionRecord } from '../catalog/types.js';
@@ -247,12 +247,7 @@ export function insertLocated(catalog: Catalog, hex: string, loc: RecordedBlob, 
   catalog.insertPack({ name: pack, size, blobs: [{ hash, offset, length, rawLength, flags: blobFlags(compressed === 1, type) }] }, null, LOCATED_BY_RECORDS);
 }
 
-/**
- * The index file (a `blob_index_files` name only, never in `index_files`, which lists the index
- * files read) of blobs a scoped catalog located from run records: not a repository object name
- * (those are hex), so nothing reads, extends or deletes it.
- */
-export const LOCATED_BY_RECORDS = '(located by run records)';
+export { LOCATED_BY_RECORDS };
 
 /** A version as forget documents list it (DroppedVersion), as one string. */
 export function forgottenVersionKey(v: Pick<VersionRecord, 'bucket' | 'key' | 'versionId' | 'validFrom' | 'deleteMarker'>): string {

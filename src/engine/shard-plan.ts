@@ -75,16 +75,19 @@ export type PlanGroup = (group: string) => Promise<BucketKey[] | Weighing>;
  * How far from an even share (1/N of the group's work, as the planner weighs it) any shard may
  * be for a new run set to keep the boundaries of the newest earlier plan: ±25%. The run set takes
  * as long as its slowest shard, so reuse makes a night at most 1.25 times as long as a balanced
- * one; a new split costs every persistent shard catalog whose range moves a whole range import
- * (at a billion versions, N = 8: 11.5 GB read, 45-60 minutes per shard), against minutes for an
- * incremental sync. Nightly drift (a few partitions changed, a day's tail) stays well inside it;
+ * one; a new split costs every persistent shard catalog whose range moves the record blobs of the
+ * key slices it gains (it is resized in place: Sync.resize), and a range import from scratch where
+ * that cannot be done (at a billion versions, N = 8: 11.5 GB read, 45-60 minutes per shard). Nightly drift (a few partitions changed, a day's tail) stays well inside it;
  * a tail that grows night after night crosses it and is replanned. The planner's own precision
  * (a sample block, 1/64 of a shard; a record blob per boundary) is far below it.
  */
 export const REUSE_TOLERANCE = 0.25;
 
-/** Whether a new plan's group kept an earlier plan's boundaries (`from`), or why not. */
-export type PlanReuse = { from: { runSet: string; run: string }; worst: number } | { why: string };
+/**
+ * Whether a new plan's group kept an earlier plan's boundaries (`from`), or why not; then `kept`
+ * counts the earlier boundaries the new ones keep all the same (keepEarlierBounds), when any.
+ */
+export type PlanReuse = { from: { runSet: string; run: string }; worst: number } | { why: string; kept?: number };
 
 const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 
@@ -121,7 +124,15 @@ export async function runSetPlan(
         if ('from' in chosen) {
           bounds = earlier.find((p) => p.name === chosen.from.runSet)!.groups[group]!.bounds.map((b) => [...b] as BucketKey);
           boundsFrom = chosen.from;
-        } else bounds = made.bounds();
+        } else {
+          bounds = made.bounds();
+          const last = earlier.find((p) => offers(p, group, sources));
+          if (last !== undefined) {
+            const some = keepEarlierBounds(last.groups[group]!.bounds, bounds, made, shard.of);
+            bounds = some.bounds;
+            if (some.kept > 0) reuse.set(group, { ...chosen, kept: some.kept });
+          }
+        }
       }
     }
     fresh.groups[group] = { run: newRunId(created), bounds, ...(sources === undefined ? {} : { sources }), ...(boundsFrom === undefined ? {} : { boundsFrom }) };
@@ -201,6 +212,32 @@ function reusable(earlier: readonly RunSetPlan[], group: string, sources: readon
   return {
     why: `run set ${last.name}'s boundaries would give shard ${worst} ${percent(shares[worst]!)} of the work, not ${percent(1 / shards)} ± ${Math.round(REUSE_TOLERANCE * 100)}%`,
   };
+}
+
+/**
+ * New boundaries that keep as many of the earlier plan's as balance allows: from left to right,
+ * each new boundary is replaced by the earlier one at its place when the boundaries stay in order
+ * and every shard's part of the work (as `weighing` weighs it now) stays within REUSE_TOLERANCE of
+ * an even share, the rule by which a whole plan is reused. A shard whose two boundaries are kept
+ * keeps its range, and each kept boundary spares the shard beside it the slice a move would add to
+ * its range (docs/scale-out.md "Stable boundaries"): on a time-partitioned lake, whose new day
+ * lands past the last boundary, the boundaries in the old days can often stay while those near the
+ * new keys move. Deterministic: the planning shard computes it once, and the plan records the result.
+ */
+export function keepEarlierBounds(earlier: readonly BucketKey[], fresh: readonly BucketKey[], weighing: Pick<Weighing, 'shares'>, shards: number): { bounds: BucketKey[]; kept: number } {
+  let bounds = fresh.map((b) => [...b] as BucketKey);
+  const within = (b: readonly BucketKey[]): boolean => weighing.shares(b).every((x) => Math.abs(x * shards - 1) <= REUSE_TOLERANCE);
+  const same = (a: BucketKey, b: BucketKey): boolean => compareBucketKeys(a, b) === 0;
+  if (earlier.length === fresh.length && within(bounds)) {
+    for (let i = 0; i < bounds.length; i++) {
+      const old = earlier[i]!;
+      if (same(bounds[i]!, old)) continue;
+      if ((i > 0 && compareBucketKeys(bounds[i - 1]!, old) > 0) || (i + 1 < bounds.length && compareBucketKeys(old, bounds[i + 1]!) > 0)) continue;
+      const trial = bounds.map((b, j) => (j === i ? ([...old] as BucketKey) : b));
+      if (within(trial)) bounds = trial;
+    }
+  }
+  return { bounds, kept: earlier.length === bounds.length ? bounds.filter((b, i) => same(b, earlier[i]!)).length : 0 };
 }
 
 function percent(x: number): string {

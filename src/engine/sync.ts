@@ -11,6 +11,10 @@ import type { Catalog } from '../catalog/catalog.js';
 import {
   addIncompleteRun,
   advanceSyncMarker,
+  requireAloneOnFile,
+  runRowIds,
+  dropKeysOutside,
+  type DroppedOutside,
   CatalogInUseError,
   catalogHoldsNothing,
   catalogIsFresh,
@@ -33,7 +37,7 @@ import {
 import { knownAcks } from '../catalog/anomalies.js';
 import { setPendingDeletion } from '../catalog/forget.js';
 import { runningRunSetsFloor } from '../catalog/run-sets.js';
-import { catalogScope, describeScope, isRangeScope, normalizeScope, scopeHoldsKey, setCatalogScope, type CatalogPrefix } from '../catalog/scope.js';
+import { catalogScope, describeScope, isRangeScope, normalizeScope, scopeDifference, scopeHoldsKey, scopeOverlapsRange, setCatalogScope, type CatalogPrefix } from '../catalog/scope.js';
 import { dropListedVersions, type ForgetDocument } from '../catalog/forget.js';
 import { completeShardAttempt } from '../catalog/run-sets.js';
 import { shardProblem } from './rebuild-manifests.js';
@@ -117,6 +121,12 @@ export interface SyncReport {
   scopeChanged: boolean;
   /** Whether the prefixes `widen` added were imported into the catalog in place (nothing emptied; docs/catalog.md "Widening"). */
   widenedInPlace: boolean;
+  /**
+   * A shard catalog whose key range moved in place (docs/scale-out.md "A shard on a fresh host
+   * syncs only its key range"): what it dropped outside the new range; null when it did not
+   * (the same range, a fresh catalog, or one emptied and imported anew).
+   */
+  resized: DroppedOutside | null;
   /** Runs a scoped catalog imported by reading index files: their records do not locate their blobs (older lakeguard). */
   unlocatedRuns: number;
   requests: RequestStats;
@@ -147,8 +157,21 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
     let scopeChanged = false;
     let inPlace = false;
     let widened: Sync | undefined;
-    if (opts.scopeTo !== undefined) scopeChanged = scopeToRange(catalog, opts.scopeTo, events);
-    else if (opts.widen !== undefined) {
+    if (opts.scopeTo !== undefined) {
+      const change = scopeToRange(catalog, opts.scopeTo, events);
+      if (typeof change === 'object') {
+        // Another shard range on a synced catalog: moved in place, importing and dropping only the slices that differ.
+        widened = new Sync(opts, events, checkSignal);
+        try {
+          requireAloneOnFile(catalog);
+        } catch (err) {
+          throw err instanceof CatalogInUseError ? inUseByAnother(catalog) : err;
+        }
+        inPlace = await widened.resize(change.before, change.after);
+        if (!inPlace) reimportRange(catalog, change.before, change.after, events);
+      }
+      scopeChanged = change !== false;
+    } else if (opts.widen !== undefined) {
       const change = changeScope(catalog, opts.widen, events);
       if (typeof change === 'object') {
         // Adding prefixes to a synced scoped catalog imports only their keys, in place; when
@@ -164,7 +187,8 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
     }
     const report = await new Sync(opts, events, checkSignal, widened).run();
     report.scopeChanged = scopeChanged;
-    report.widenedInPlace = inPlace;
+    report.widenedInPlace = inPlace && opts.scopeTo === undefined;
+    report.resized = opts.scopeTo !== undefined && inPlace ? widened!.report.resized : null;
     report.requests = statsDelta(statsBefore, repo.requestCounts());
     report.durationMs = Date.now() - started;
     return report;
@@ -190,7 +214,7 @@ class Sync {
   private readonly repo: Repository;
   private readonly catalog: Catalog;
   private readonly concurrency: number;
-  private readonly report: SyncReport & ImportTally;
+  readonly report: SyncReport & ImportTally;
   /** Names that could not be applied: the marker stays before them, so every sync reports them again. */
   private readonly held: string[] = [];
   /** Every problem reported by this sync (the listed copy in the report is capped). */
@@ -223,6 +247,7 @@ class Sync {
       scope: catalogScope(opts.catalog),
       scopeChanged: false,
       widenedInPlace: false,
+      resized: null,
       unlocatedRuns: 0,
       requests: statsDelta(opts.repo.requestCounts(), opts.repo.requestCounts()),
       durationMs: 0,
@@ -248,15 +273,51 @@ class Sync {
    * versions, a forget document it applied that cannot be read now, or a run half-imported.
    */
   async widen(before: readonly CatalogPrefix[], after: readonly CatalogPrefix[]): Promise<boolean> {
+    const added = after.filter((p) => !before.some((q) => JSON.stringify(q) === JSON.stringify(p)));
+    this.events({ type: 'phase', phase: 'sync', detail: `adding ${describeScope(added)}: importing only its keys` });
+    return this.replay(before, after, added, null);
+  }
+
+  /**
+   * Moves a shard catalog's key range in place (docs/scale-out.md "A shard on a fresh host syncs
+   * only its key range"): the slices of \`after\` that \`before\` does not hold are imported as
+   * widen() imports an added prefix (reading only the record blobs overlapping them), and what
+   * \`after\` does not hold is dropped (dropKeysOutside), in one transaction with the new scope:
+   * an interrupted resize leaves the old range whole. Besides widen()'s cases it returns false
+   * when the catalog holds a run whose manifest the repository does not list (a backup of this
+   * host that died before writing it): a fresh sync of the new range would not hold it.
+   * The caller checks first that no other process has the file open (keys would go under it).
+   */
+  async resize(before: readonly CatalogPrefix[], after: readonly CatalogPrefix[]): Promise<boolean> {
+    const added = scopeDifference(after, before);
+    const removed = scopeDifference(before, after);
+    this.events({
+      type: 'phase',
+      phase: 'sync',
+      detail: `moving this shard's key range in place: importing ${added.length === 0 ? 'nothing' : describeScope(added)}, dropping ${removed.length === 0 ? 'nothing' : describeScope(removed)}`,
+    });
+    return this.replay(before, after, added, removed);
+  }
+
+  /**
+   * widen() and resize(): imports the keys of \`after\` that \`before\` does not hold, reading the
+   * record blobs overlapping \`read\`; with \`removed\` (a resize), also drops what \`after\` does not hold.
+   */
+  private async replay(before: readonly CatalogPrefix[], after: readonly CatalogPrefix[], read: CatalogPrefix[], removed: CatalogPrefix[] | null): Promise<boolean> {
     const { catalog, repo } = this;
     // A run a killed sync left half-imported is discarded and imported again by the sync that follows: import anew.
     if (importingRun(catalog) !== null) return false;
-    const added = after.filter((p) => !before.some((q) => JSON.stringify(q) === JSON.stringify(p)));
+    const added = read;
     const holds = (bucket: string, key: string): boolean => scopeHoldsKey(after, bucket, key) && !scopeHoldsKey(before, bucket, key);
-    this.events({ type: 'phase', phase: 'sync', detail: `adding ${describeScope(added)}: importing only its keys` });
     // The runs this catalog knows (kept or forgotten) whose manifests are still there, in the order a fresh sync imports them (readManifests: by start).
     const known = catalog.knownRunIds();
-    const listed = (await this.listAfter('runs', null)).filter((n) => known.has(n));
+    const listedAll = await this.listAfter('runs', null);
+    const listed = listedAll.filter((n) => known.has(n));
+    // A shard catalog's own run that has no manifest (its process died first) is not what a fresh sync holds: imported anew.
+    if (removed !== null) {
+      const names = new Set(listedAll);
+      if (runRowIds(catalog).some((id) => !names.has(id))) return false;
+    }
     const manifests = await readManifests(repo, listed, this.concurrency, { skipDamaged: true, skipMissing: true }, this.damaged, this.checkSignal);
     if (manifests.some((m) => !recordsLocateBlobs(m))) return false;
     // The forget and prune documents it applied, in the order a fresh sync applies them.
@@ -316,8 +377,22 @@ class Sync {
       for (const doc of forgets) dropListedVersions(catalog, doc, holds);
       // Blobs located from records in packs a prune deleted, that nothing uses now, go as in a fresh sync.
       for (const [name, doc] of prunes) this.applyPrune(name, doc);
+      if (removed !== null && removed.length > 0) {
+        // Record blobs a fresh sync of the new range reads (and so locates) stay; those of the old range only go.
+        const kept = new Set<string>();
+        const unused: string[] = [];
+        for (const m of manifests) {
+          m.records.forEach((hex, i) => {
+            const r = m.recordRanges![i]!;
+            if (scopeOverlapsRange(after, r.first, r.last)) kept.add(hex);
+            else if (scopeOverlapsRange(before, r.first, r.last)) unused.push(hex);
+          });
+        }
+        this.report.resized = dropKeysOutside(catalog, removed, after, unused, kept, prunes.flatMap(([, d]) => d.indexFilesAdded));
+      } else if (removed !== null) this.report.resized = { objects: 0, versions: 0, failures: 0, blobs: 0, packs: 0 };
       setCatalogScope(catalog, after);
     });
+    catalog.forgetCachedRowIds();
     this.events({ type: 'phase', phase: 'sync', detail: `the catalog now holds ${describeScope(after)}` });
     return true;
   }
@@ -584,11 +659,11 @@ function changeScope(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', 
 
 /**
  * Applies a shard's `scopeTo` before the sync: a catalog that holds nothing is scoped to the
- * range; one scoped to another shard range (the plan changed, or another index runs on this host)
- * is emptied and scoped to the new one, with a warning; anything else stays. Returns whether the
- * scope changed.
+ * range (true); one scoped to another shard range (the plan changed, or another index runs on
+ * this host) gives the ranges before and after, for a resize in place (Sync.resize), or, when it
+ * never completed a sync, is emptied and scoped to the new one (true); anything else stays (false).
  */
-function scopeToRange(catalog: Catalog, parts: readonly CatalogPrefix[], events: EventSink): boolean {
+function scopeToRange(catalog: Catalog, parts: readonly CatalogPrefix[], events: EventSink): boolean | { before: CatalogPrefix[]; after: CatalogPrefix[] } {
   const before = catalogScope(catalog);
   const after = normalizeScope(parts);
   if (before === null) {
@@ -596,21 +671,31 @@ function scopeToRange(catalog: Catalog, parts: readonly CatalogPrefix[], events:
     if (!catalogIsFresh(catalog)) return false;
   } else {
     if (!isRangeScope(before) || JSON.stringify(before) === JSON.stringify(after)) return false;
-    events({ type: 'warning', message: `this catalog held another shard's key range (${describeScope(before)}): it is emptied and imported anew for ${describeScope(after)}` });
-    try {
-      resetCatalogForScope(catalog, after);
-    } catch (err) {
-      if (!(err instanceof CatalogInUseError)) throw err;
-      throw new LakeguardError(`catalog ${catalog.path} holds another shard's key range and is in use by another lakeguard process: re-importing it for this shard's range would empty it under that process`, {
-        hint: 'give each shard on this host its own catalog (set neither --catalog nor LAKEGUARD_CATALOG: each shard then has its own file), or make this one whole first (`lakeguard catalog sync --all`); or run this shard again once that process has finished',
-      });
-    }
-    events({ type: 'phase', phase: 'sync', detail: `importing only this shard's key range: ${describeScope(after)}` });
+    if (syncMarker(catalog) !== null && !catalogHoldsNothing(catalog)) return { before, after };
+    reimportRange(catalog, before, after, events);
     return true;
   }
   resetCatalogForScope(catalog, after);
   events({ type: 'phase', phase: 'sync', detail: `importing only this shard's key range: ${describeScope(after)}` });
   return true;
+}
+
+/** Empties a catalog that held another shard range and scopes it to `after` (the sync that follows imports it), with a warning. */
+function reimportRange(catalog: Catalog, before: readonly CatalogPrefix[], after: readonly CatalogPrefix[], events: EventSink): void {
+  events({ type: 'warning', message: `this catalog held another shard's key range (${describeScope(before)}): it is emptied and imported anew for ${describeScope(after)}` });
+  try {
+    resetCatalogForScope(catalog, after);
+  } catch (err) {
+    throw err instanceof CatalogInUseError ? inUseByAnother(catalog) : err;
+  }
+  events({ type: 'phase', phase: 'sync', detail: `importing only this shard's key range: ${describeScope(after)}` });
+}
+
+/** A shard range change refused because another process has the catalog file open. */
+function inUseByAnother(catalog: Catalog): LakeguardError {
+  return new LakeguardError(`catalog ${catalog.path} holds another shard's key range and is in use by another lakeguard process: changing it for this shard's range would remove keys under that process`, {
+    hint: 'give each shard on this host its own catalog (set neither --catalog nor LAKEGUARD_CATALOG: each shard then has its own file), or make this one whole first (`lakeguard catalog sync --all`); or run this shard again once that process has finished',
+  });
 }
 
 /** The time a run id or marker names (its YYYYMMDDTHHMMSSZ prefix), or null when it has another form. */

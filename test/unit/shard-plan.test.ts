@@ -8,7 +8,8 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import type { VersionRecord } from '../../src/catalog/types.js';
 import { catalogBounds, groupBounds, groupSegments, KeySample, sampledBounds, type KeySource } from '../../src/engine/shard-bounds.js';
 import { planRunSet, readPlan, runSetPlan } from '../../src/engine/shard-plan.js';
-import { inShardRange, shardRange, type BucketKey } from '../../src/engine/shards.js';
+import { compareBucketKeys, inShardRange, shardRange, type BucketKey } from '../../src/engine/shards.js';
+import { describePlanned } from '../../src/commands/backup-shards.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import { IntegrityError, UsageError } from '../../src/errors.js';
 import type { Repository } from '../../src/repository/repository.js';
@@ -183,6 +184,40 @@ describe('run-set plan document', () => {
     const second = await runSetPlan(repo, shard(0), ['g'], async () => (asked++, [['b', 'other'], ['b', 'z']]), { write: true });
     expect(second).toEqual({ plan: first.plan, created: false, reuse: new Map() });
     expect(asked).toBe(0);
+  });
+
+  it('a new day past the last boundary: the plan is made anew, but keeps each earlier boundary that leaves every shard within ±25%', async () => {
+    // A time-partitioned group as a plan weighs it: each day's 100 keys, the newest day's (listed after the catalog) at 25 each.
+    const key = (d: number, i: number): BucketKey => ['b', `t/dt=${String(d).padStart(2, '0')}/part-${String(i).padStart(3, '0')}`];
+    const weighing = (days: number) => {
+      const items: [BucketKey, number][] = [];
+      for (let d = 1; d <= days; d++) for (let i = 0; i < 100; i++) items.push([key(d, i), d === days ? 25 : 1]);
+      const total = items.reduce((a, [, w]) => a + w, 0);
+      const shares = (bounds: readonly BucketKey[]) => {
+        const parts = Array.from({ length: bounds.length + 1 }, () => 0);
+        for (const [k, w] of items) parts[bounds.filter((b) => compareBucketKeys(k, b) > 0).length]! += w;
+        return parts.map((x) => x / total);
+      };
+      const bounds = (): BucketKey[] => [1, 2, 3].map((i) => {
+        let seen = 0;
+        return items.find(([, w]) => (seen += w) >= (i * total) / 4)![0];
+      });
+      return { bounds, shares };
+    };
+    const four = (runSet: string) => ({ index: 0, of: 4, runSet });
+    const one = await runSetPlan(repo, four('n1'), ['g'], async () => weighing(9), { write: true });
+    const two = await runSetPlan(repo, four('n2'), ['g'], async () => weighing(10), { write: true });
+    const [old, fresh, made] = [one.plan.groups.g!.bounds, weighing(10).bounds(), two.plan.groups.g!.bounds];
+    // The boundary in the old days stays; those the new day's keys pull along move to where a new plan puts them.
+    expect(made).toEqual([old[0], fresh[1], fresh[2]]);
+    expect(fresh[0]).not.toEqual(old[0]);
+    expect(two.plan.groups.g!.boundsFrom).toBeUndefined();
+    expect(two.reuse.get('g')).toEqual({ why: expect.stringMatching(/^run set n1's boundaries would give shard 3 \d+\.\d% of the work/), kept: 1 });
+    for (const share of weighing(10).shares(made)) expect(Math.abs(share * 4 - 1)).toBeLessThanOrEqual(0.25);
+    expect(describePlanned('g', 'records', two.reuse.get('g'))).toMatch(/; 1 of its boundaries kept, every shard still within ±25%$/);
+    // Without an earlier plan of 4 shards: the new boundaries as they are.
+    const other = await runSetPlan(repo, { index: 0, of: 3, runSet: 'n3' }, ['g'], async () => ({ bounds: () => fresh.slice(0, 2), shares: () => [1 / 3, 1 / 3, 1 / 3] }), { write: false });
+    expect(other.plan.groups.g!.bounds).toEqual(fresh.slice(0, 2));
   });
 
   it('the loser of a race to write it takes the winner`s plan', async () => {

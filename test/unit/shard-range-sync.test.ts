@@ -182,7 +182,7 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     for (const shardHost of [b, c]) expect((await syncCatalog({ repo, catalog: shardHost })).damage).toEqual([]);
   });
 
-  it('a range-scoped catalog refuses every command outside its range, and a later run with another range re-imports it', async () => {
+  it('a range-scoped catalog refuses every command outside its range, and a later run with another range moves it in place', async () => {
     const b = host('b');
     await shardRun(b, 1);
     const bound = (await readPlan(repo, 'nightly'))!.groups.lake!.bounds[0]!;
@@ -205,7 +205,7 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     expect(() => requireInScope(b, 'ls', [{ bucket: 'lake', prefix: '' }])).toThrow(UsageError);
     await expect(prune({ repo, catalog: b, maxUnused: 0 })).rejects.toThrow(/prune needs every version of the repository/);
 
-    // The next run set plans otherwise (here: shard 0 of a new one on this host): the catalog is re-imported for it, said in a warning.
+    // The next run set plans otherwise (here: shard 0 of a new one on this host): its range moves in place.
     const warnings: string[] = [];
     const shard0: ShardIdentity = { index: 0, of: 2, runSet: 'nightly-2' };
     const scoped = await shardCatalogScope({ repo, catalog: b, policy, groups: [group], shard: shard0, dryRun: false, concurrency: 2, keys });
@@ -219,7 +219,10 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     }
     const sync = await syncCatalog({ repo, catalog: b, scopeTo: scoped.scopeTo!, events: (e) => void (e.type === 'warning' && warnings.push(e.message)) });
     expect(sync.scopeChanged).toBe(true);
-    expect(warnings.some((w) => w.startsWith("this catalog held another shard's key range"))).toBe(true);
+    // Moved in place (docs/scale-out.md): the other range's keys dropped, this one's imported; nothing emptied.
+    expect(sync.resized).toMatchObject({ objects: expect.any(Number) });
+    expect(sync.resized!.objects).toBeGreaterThan(0);
+    expect(warnings.some((w) => w.startsWith("this catalog held another shard's key range"))).toBe(false);
     expect(catalogScope(b)).not.toEqual(scope);
     const newBound = (await readPlan(repo, 'nightly-2'))!.groups.lake!.bounds[0]!;
     expect(catalogScope(b)).toEqual([{ bucket: 'lake', prefix: '', upTo: newBound[1] }]);
