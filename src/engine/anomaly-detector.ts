@@ -140,7 +140,7 @@ export class AnomalyDetector {
    * (versionRead asks what the key was before), a delete marker here.
    */
   observe(bucket: string, versioned: boolean, change: Change): void {
-    if (change.kind === 'excluded' || change.kind === 'skipped') return;
+    if (change.kind === 'excluded' || change.kind === 'skipped' || change.kind === 'kept') return;
     const key = change.kind === 'deleted' ? change.previous.key : change.entry.key;
     const p = this.partition(bucket, key);
     if (p === undefined) return;
