@@ -1,5 +1,5 @@
 // `lakeguard watch` and a nightly backup listed from S3 Inventory on the same group, on the real
-// S3 server (docs/scale-out.md "Watch runs and reports"): watch's key-driven runs record
+// S3 server (docs/scale-out.md "Watch and reports"): watch's key-driven runs record
 // changes made after the report (a create, an overwrite, a delete); the inventory backup after
 // them must not be refused for them, must not take what they recorded back to the report's
 // older state, and must still record what the report says changed before it was made. Runs
