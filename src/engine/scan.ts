@@ -307,6 +307,8 @@ function* vanished(cursor: CatalogCursor, target: ScanTarget, listedKey: string 
  */
 function reportBehind(catalog: Catalog, bucket: string, entry: ObjectEntry, latest: LatestVersion, newerThanReport: ((latest: LatestVersion) => boolean) | undefined): boolean {
   if (newerThanReport === undefined) return false;
+  // The catalog's newest version itself (most keys): no lookup. A "null" version id may name several.
+  if (entry.versionId !== null && entry.versionId === latest.versionId && entry.isDeleteMarker === latest.deleteMarker) return false;
   const row = cataloguedVersion(catalog, bucket, entry, latest.objectId);
   return row !== undefined && row !== latest.versionRow && newerThanReport(latest);
 }
