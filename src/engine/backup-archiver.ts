@@ -198,7 +198,8 @@ export class Archiver {
         break;
       case 'deleted':
         c.objectsDeleted++;
-        this.writer.deleted(source.bucket, change.previous.key, change.previous.validFrom);
+        // Listed from a report: gone as of the report's time.
+        this.writer.deleted(source.bucket, change.previous.key, change.previous.validFrom, source.objectStore instanceof InventoryStore ? source.objectStore.report.created.getTime() : undefined);
         break;
       case 'new':
         c.objectsSeen++;

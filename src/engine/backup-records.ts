@@ -29,9 +29,14 @@ export class RunWriter {
     this.writer?.addVersion(record);
   }
 
-  /** An unversioned key that disappeared: a synthetic delete marker stamped with the run's time. */
-  deleted(bucket: string, key: string, previousValidFrom: number): void {
-    const now = Date.now();
+  /**
+   * An unversioned key that disappeared: a synthetic delete marker stamped with the time it was
+   * seen gone: the run's time, or `at`, the time of the inventory report the run listed from
+   * (the key was gone then), so that what another run saw of the key after the report (a watch
+   * run on another host, its records merged later) stays newer.
+   */
+  deleted(bucket: string, key: string, previousValidFrom: number, at = Date.now()): void {
+    const now = at;
     this.writer?.addVersion({
       bucket,
       key,

@@ -7,6 +7,7 @@
 // project's report writer (test/helpers/inventory-report.ts).
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { latestPage } from '../../src/catalog/backup-lookups.js';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
@@ -112,6 +113,9 @@ describe.each([
       failed: 0,
     });
     expect(src.listed.stats.list).toBe(0);
+    // d-gone was gone when the report was made: deleted as of then (a versioned bucket's delete marker has its own time).
+    const [dGone] = latestPage(catalog, source, 'd-gone', true, 'd-gone\0', 1);
+    expect([dGone!.deleteMarker, versioned || dGone!.validFrom === created.getTime()]).toEqual([true, true]);
 
     // The latest state restores byte-identical to the bucket.
     const target = new MemStore({ name: 'restored' });
