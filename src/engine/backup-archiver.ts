@@ -199,7 +199,7 @@ export class Archiver {
       case 'deleted':
         c.objectsDeleted++;
         // Listed from a report: gone as of the report's time.
-        this.writer.deleted(source.bucket, change.previous.key, change.previous.validFrom, source.objectStore instanceof InventoryStore ? source.objectStore.report.created.getTime() : undefined);
+        this.writer.deleted(source.bucket, change.previous.key, change.previous.validFrom, seenAt(source));
         break;
       case 'new':
         c.objectsSeen++;
@@ -218,8 +218,9 @@ export class Archiver {
       case 'reinstated':
         c.objectsSeen++;
         c.objectsReinstated = (c.objectsReinstated ?? 0) + 1;
-        if (change.version !== null) this.writer.reinstated(change.version, change.previous);
-        else if (change.entry.isDeleteMarker) this.writer.deleteMarker(source.bucket, change.entry, { previous: change.previous });
+        // Listed from a report: current again as of the report's time.
+        if (change.version !== null) this.writer.reinstated(change.version, change.previous, seenAt(source));
+        else if (change.entry.isDeleteMarker) this.writer.deleteMarker(source.bucket, change.entry, { previous: change.previous, seenAt: seenAt(source) });
         // Forget dropped every record of it: the content is read again, recorded as a reinstatement.
         else await this.startTransfer(source, change.entry, change.previous, true);
         break;
@@ -279,7 +280,7 @@ export class Archiver {
     if (!reinstating) this.countCopied(entry, previous);
     const signals = reinstating || read.sample === undefined ? undefined : this.detector?.versionRead(source.bucket, source.versioned === true, entry, previous, read.sample);
     const observed = versionRecord(source.bucket, entry, previous, read, signals);
-    const record = reinstating ? reinstate(observed, previous) : observed;
+    const record = reinstating ? reinstate(observed, previous, seenAt(source)) : observed;
     // The record may reach the catalog only once every blob it needs is in a written pack.
     this.durable.spawn(async () => {
       await Promise.all(read.stored);
@@ -294,4 +295,13 @@ export class Archiver {
     const c = this.counters;
     this.opts.events?.({ type: 'progress', phase: 'backup', done: c.objectsSeen, bytes: c.bytesRead, failed: c.objectsFailed });
   }
+}
+
+/**
+ * When a run saw the state its listing shows: undefined (now) when it listed the bucket, the
+ * report's time when the listing is an inventory report's (deletions and reinstatements found
+ * there are valid from then, before anything another run saw after the report).
+ */
+function seenAt(source: OpenedSource): number | undefined {
+  return source.objectStore instanceof InventoryStore ? source.objectStore.report.created.getTime() : undefined;
 }

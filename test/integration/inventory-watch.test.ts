@@ -73,12 +73,20 @@ describe.each([
       backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [src], inventoryLagMs: 0, fullVersions: full, ...(keys === undefined ? {} : { keys: new Map([[source, keys]]) }) });
 
     // The seed (LIST) knows every key.
-    for (const key of ['a-keep', 'd-gone', 'o-report', 'o-watch', 'w-rolled', 'x-watch', 'z-keep']) await put(key, `${key} v1`);
-    expect((await backup(opened(false))).counters.objectsNew).toBe(7);
+    const keys = ['a-keep', 'd-gone', 'o-report', 'o-watch', 'w-rolled', 'x-watch', 'z-keep', ...(versioned ? ['u-back'] : [])];
+    for (const key of keys) await put(key, `${key} v1`);
+    expect((await backup(opened(false))).counters.objectsNew).toBe(keys.length);
 
-    // Before the report: a deletion and an overwrite, which the report shows.
+    // Before the report: a deletion and an overwrite, which the report shows. Versioned: u-back
+    // deleted (watch records its delete marker), then the marker removed: v1 is current again.
     await bucket.delete('d-gone');
     await put('o-report', 'o-report v2');
+    if (versioned) {
+      await bucket.delete('u-back');
+      expect((await backup(opened(false), ['u-back'])).counters.objectsDeleted).toBe(1);
+      const marker = (await rowsOf(bucket, true)).find((r) => r.key === 'u-back' && r.isDeleteMarker === true)!;
+      await bucket.delete('u-back', { versionId: marker.versionId! });
+    }
     // The report: the bucket as it is now.
     const created = new Date();
     const beforeWatch = await rowsOf(bucket, versioned);
@@ -112,17 +120,21 @@ describe.each([
       gone: 0,
       failed: 0,
     });
+    expect(c.objectsReinstated ?? 0).toBe(versioned ? 1 : 0);
     expect(src.listed.stats.list).toBe(0);
-    // d-gone was gone when the report was made: deleted as of then (a versioned bucket's delete marker has its own time).
-    const [dGone] = latestPage(catalog, source, 'd-gone', true, 'd-gone\0', 1);
-    expect([dGone!.deleteMarker, versioned || dGone!.validFrom === created.getTime()]).toEqual([true, true]);
+    // What the report run found is valid from the report's time, before anything watch saw after
+    // it (records of another host meet by time): d-gone's deletion (a versioned bucket's delete
+    // marker has its own time), u-back's v1 current again.
+    const latest = (key: string) => latestPage(catalog, source, key, true, `${key}\0`, 1)[0]!;
+    expect([latest('d-gone').deleteMarker, versioned || latest('d-gone').validFrom === created.getTime()]).toEqual([true, true]);
+    if (versioned) expect([latest('u-back').deleteMarker, latest('u-back').validFrom]).toEqual([false, created.getTime()]);
 
     // The latest state restores byte-identical to the bucket.
     const target = new MemStore({ name: 'restored' });
     const restored = await restore({ repo, catalog, scopes: [{ bucket: source, prefix: '' }], cut: { runSeq: catalog.latestRun({ statuses: ['complete'] })!.seq }, target, bucketDirs: false, concurrency: 4 });
     expect(restored.failures).toEqual([]);
     const want = await contentOf(bucket);
-    expect([...want.keys()].sort()).toEqual(['a-keep', 'c-new', 'o-report', 'o-watch', 'w-rolled', 'z-keep']);
+    expect([...want.keys()].sort()).toEqual(['a-keep', 'c-new', 'o-report', 'o-watch', ...(versioned ? ['u-back'] : []), 'w-rolled', 'z-keep']);
     expect(await contentOf(target)).toEqual(want);
   });
 });
