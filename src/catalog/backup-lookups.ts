@@ -37,6 +37,8 @@ function prepareStatements(catalog: Catalog) {
     // The newest record of a version: a version may have several (docs/catalog.md "Reinstated versions").
     versionRow: db.prepare('SELECT id FROM versions WHERE object = ? AND version_id = ? ORDER BY valid_from DESC, id DESC LIMIT 1').pluck(),
     isDropped: db.prepare('SELECT 1 FROM dropped_versions WHERE object = ? AND version_id = ?').pluck(),
+    versionRun: db.prepare('SELECT run FROM versions WHERE id = ?').pluck(),
+    runListed: db.prepare('SELECT started, counters FROM runs WHERE seq = ?'),
   };
 }
 
@@ -110,6 +112,27 @@ export function latestPage(catalog: Catalog, bucket: string, lower: string, incl
     lastModified: r[7] as number,
     validFrom: r[8] as number,
   }));
+}
+
+/**
+ * When the run that wrote a catalog record (its row) looked at `bucket`: the time of the S3
+ * Inventory report it listed the bucket from (counters.inventory), else its start (a LIST, or
+ * the keys of a watch run, are listed after it). undefined when the row has no run.
+ * `cache`: run seq -> that time, shared by the lookups of one listing.
+ */
+export function recordSeenAt(catalog: Catalog, bucket: string, versionRow: number, cache: Map<number, number>): number | undefined {
+  const stmts = statementsOf(catalog);
+  const seq = stmts.versionRun.get(versionRow) as number | undefined;
+  if (seq === undefined) return undefined;
+  let at = cache.get(seq);
+  if (at === undefined) {
+    const run = stmts.runListed.get(seq) as { started: number; counters: string | null } | undefined;
+    if (run === undefined) return undefined;
+    const report = run.counters === null ? undefined : (JSON.parse(run.counters) as { inventory?: Record<string, string> }).inventory?.[bucket];
+    at = report === undefined ? run.started : Date.parse(report);
+    cache.set(seq, at);
+  }
+  return at;
 }
 
 /** Whether any key under `prefix` currently exists (its newest version is not a delete marker). */

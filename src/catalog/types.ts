@@ -96,6 +96,17 @@ export interface RunCounters {
   /** Keys an inventory report listed that were deleted before the run read them (the report's lag; not failures). */
   objectsGoneSinceReport?: number;
   /**
+   * Keys whose catalogued state is newer than the inventory report the run listed from (watch
+   * recorded it after the report was made): missing from the report or listed in an older
+   * state there, and left as the catalog has them (docs/scale-out.md "Watch and reports").
+   */
+  objectsNewerThanReport?: number;
+  /**
+   * A key-driven run (`lakeguard watch`): how many keys it was asked about. It listed those keys
+   * only, never a whole bucket. Absent in every other run (and in watch runs from before it existed).
+   */
+  keysNamed?: number;
+  /**
    * How the run listed its versioned sources: 'full' (every version, ListObjectVersions of each
    * prefix) or 'changed' (current keys, and the versions of the keys that changed only:
    * docs/versioned-incremental.md). Absent when it had no versioned source, and in older runs.

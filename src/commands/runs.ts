@@ -277,6 +277,9 @@ function counterLines(r: RunRow): [string, string][] {
     ],
     ...Object.entries(c.inventory ?? {}).map(([bucket, at]): [string, string] => ['inventory', `${bucket} listed from its S3 Inventory report of ${formatTimeMs(Date.parse(at))} (newer changes are the report's lag)`]),
     ...(c.objectsGoneSinceReport ? [['inventory', `${c.objectsGoneSinceReport} listed keys were deleted since their report (not read; the next report shows them gone)`] as [string, string]] : []),
+    ...(c.objectsNewerThanReport
+      ? [['inventory', `${c.objectsNewerThanReport} keys kept as the catalog knows them: watch (or another run) saw them after their report was made, which lists them older or not at all`] as [string, string]]
+      : []),
     ['data', `${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesNew)} new, ${formatBytes(c.bytesStored)} stored in ${plural(c.packsWritten, 'pack')}`],
     ['blobs', `${c.blobsNew} new, ${c.blobsDeduplicated} deduplicated`],
     ['requests', Object.entries(c.requests).map(([k, v]) => `${v} ${k}`).join(', ')],

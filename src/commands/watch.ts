@@ -142,7 +142,8 @@ them is committed. SIGTERM: exit 0 when the current run finished within
               reporter.data(
                 { message_type: 'watch_run', run_id: summary.runId, group: summary.group, reason, changes, started_at: new Date(startedAt).toISOString(), status: summary.status, suspect: summary.anomalies?.suspect ?? false, counters: c },
                 `watch: run ${summary.runId} (group ${summary.group}, ${reason}, ${changes} changes): ${summary.status}${summary.anomalies?.suspect ? ', SUSPECT' : ''}; ` +
-                  `${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsDeleted} deleted, ${c.objectsFailed} failed`,
+                  `${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsDeleted} deleted, ${c.objectsFailed} failed` +
+                  (c.objectsNewerThanReport ? `, ${c.objectsNewerThanReport} kept (newer than the inventory report)` : ''),
               );
             },
           });

@@ -141,6 +141,12 @@ export class AnomalyDetector {
    */
   observe(bucket: string, versioned: boolean, change: Change): void {
     if (change.kind === 'excluded' || change.kind === 'skipped') return;
+    if (change.kind === 'kept') {
+      // The catalog's state stands (newer than the inventory report): a live key was there before the run.
+      const p = change.previous.deleteMarker ? undefined : this.partition(bucket, change.previous.key);
+      if (p !== undefined) p.stats.before++;
+      return;
+    }
     const key = change.kind === 'deleted' ? change.previous.key : change.entry.key;
     const p = this.partition(bucket, key);
     if (p === undefined) return;

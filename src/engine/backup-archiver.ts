@@ -20,6 +20,7 @@ import { BlobSaver } from './backup-dedup.js';
 import { MAX_FANOUT_DEPTH, everyVersionOf, fullVersionListing, keyRanges, subPrefixDepth } from './backup-plan.js';
 import { RunWriter, isCataloguedVersion, reinstate, versionRecord } from './backup-records.js';
 import { ObjectReader, isUnreadable } from './backup-transfer.js';
+import { InventoryStore, newerThanReport } from './inventory-store.js';
 import { scanChangedVersions, scanRange, scanVersions, type Change, type KeyRange } from './scan.js';
 import { intersectKeyRange, keyRangeWithin } from './shards.js';
 import type { OpenedSource } from './sources.js';
@@ -50,6 +51,8 @@ export class Archiver {
   /** Set while the open pack is sealed early because too many records wait (MAX_PENDING_RECORDS). */
   private draining: Promise<void> | null = null;
   private lastProgress = 0;
+  /** Sources listed from an inventory report: which catalogued states are newer than it (scan.ts ScanOptions.newerThanReport). */
+  private readonly newerThanReport = new Map<OpenedSource, (latest: LatestVersion) => boolean>();
 
   constructor(
     private readonly opts: BackupOptions,
@@ -66,6 +69,9 @@ export class Archiver {
     const enc = encoder ?? blobEncoder(opts.repo, 1);
     this.reader = packer === null ? null : new ObjectReader(new BlobSaver(opts.repo, opts.catalog, packer, counters, enc), opts.repo.chunker, counters, opts.signal);
     this.detector = packer === null || runSeq === null ? null : AnomalyDetector.create(opts.catalog, opts.policy, opts.group, sources, runSeq, opts.keys !== undefined, opts.shard);
+    for (const source of sources) {
+      if (source.objectStore instanceof InventoryStore) this.newerThanReport.set(source, newerThanReport(opts.catalog, source.bucket, source.objectStore.report.created, opts.inventoryLagMs));
+    }
   }
 
   /**
@@ -100,6 +106,7 @@ export class Archiver {
       if (named === undefined) continue;
       for (const key of new Set(named)) {
         if (!source.prefixes.some((p) => key.startsWith(p))) continue;
+        this.counters.keysNamed = (this.counters.keysNamed ?? 0) + 1;
         this.listings.spawn(() => this.listLimit(() => this.scan(source, key, MAX_FANOUT_DEPTH, source.versioned === true, { upTo: key })));
       }
     }
@@ -140,8 +147,10 @@ export class Archiver {
     const shallow = depth < MAX_FANOUT_DEPTH;
     const subPrefixes: string[] = [];
     const scanner = source.versioned !== true ? scanRange : everyVersion ? scanVersions : scanChangedVersions;
+    const newer = this.newerThanReport.get(source);
     const changes = scanner(this.opts.catalog, source, prefix, {
       shallow,
+      ...(newer === undefined ? {} : { newerThanReport: newer }),
       onPrefix: (p) => subPrefixes.push(p),
       ...(range === undefined ? {} : { range }),
       ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
@@ -183,9 +192,14 @@ export class Archiver {
         c.objectsSeen++;
         c.objectsUnchanged++;
         break;
+      case 'kept':
+        // The report is behind what the catalog knows of the key (watch saw it later): nothing to record.
+        c.objectsNewerThanReport = (c.objectsNewerThanReport ?? 0) + 1;
+        break;
       case 'deleted':
         c.objectsDeleted++;
-        this.writer.deleted(source.bucket, change.previous.key, change.previous.validFrom);
+        // Listed from a report: gone as of the report's time.
+        this.writer.deleted(source.bucket, change.previous.key, change.previous.validFrom, seenAt(source));
         break;
       case 'new':
         c.objectsSeen++;
@@ -204,8 +218,9 @@ export class Archiver {
       case 'reinstated':
         c.objectsSeen++;
         c.objectsReinstated = (c.objectsReinstated ?? 0) + 1;
-        if (change.version !== null) this.writer.reinstated(change.version, change.previous);
-        else if (change.entry.isDeleteMarker) this.writer.deleteMarker(source.bucket, change.entry, { previous: change.previous });
+        // Listed from a report: current again as of the report's time.
+        if (change.version !== null) this.writer.reinstated(change.version, change.previous, seenAt(source));
+        else if (change.entry.isDeleteMarker) this.writer.deleteMarker(source.bucket, change.entry, { previous: change.previous, seenAt: seenAt(source) });
         // Forget dropped every record of it: the content is read again, recorded as a reinstatement.
         else await this.startTransfer(source, change.entry, change.previous, true);
         break;
@@ -265,7 +280,7 @@ export class Archiver {
     if (!reinstating) this.countCopied(entry, previous);
     const signals = reinstating || read.sample === undefined ? undefined : this.detector?.versionRead(source.bucket, source.versioned === true, entry, previous, read.sample);
     const observed = versionRecord(source.bucket, entry, previous, read, signals);
-    const record = reinstating ? reinstate(observed, previous) : observed;
+    const record = reinstating ? reinstate(observed, previous, seenAt(source)) : observed;
     // The record may reach the catalog only once every blob it needs is in a written pack.
     this.durable.spawn(async () => {
       await Promise.all(read.stored);
@@ -280,4 +295,13 @@ export class Archiver {
     const c = this.counters;
     this.opts.events?.({ type: 'progress', phase: 'backup', done: c.objectsSeen, bytes: c.bytesRead, failed: c.objectsFailed });
   }
+}
+
+/**
+ * When a run saw the state its listing shows: undefined (now) when it listed the bucket, the
+ * report's time when the listing is an inventory report's (deletions and reinstatements found
+ * there are valid from then, before anything another run saw after the report).
+ */
+function seenAt(source: OpenedSource): number | undefined {
+  return source.objectStore instanceof InventoryStore ? source.objectStore.report.created.getTime() : undefined;
 }

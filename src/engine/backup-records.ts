@@ -29,9 +29,14 @@ export class RunWriter {
     this.writer?.addVersion(record);
   }
 
-  /** An unversioned key that disappeared: a synthetic delete marker stamped with the run's time. */
-  deleted(bucket: string, key: string, previousValidFrom: number): void {
-    const now = Date.now();
+  /**
+   * An unversioned key that disappeared: a synthetic delete marker stamped with the time it was
+   * seen gone: the run's time, or `at`, the time of the inventory report the run listed from
+   * (the key was gone then), so that what another run saw of the key after the report (a watch
+   * run on another host, its records merged later) stays newer.
+   */
+  deleted(bucket: string, key: string, previousValidFrom: number, at = Date.now()): void {
+    const now = at;
     this.writer?.addVersion({
       bucket,
       key,
@@ -46,19 +51,20 @@ export class RunWriter {
   }
 
   /** A delete marker listed by a versioned bucket; `reinstated`: one the catalog has, current again. */
-  deleteMarker(bucket: string, entry: ObjectEntry, reinstated?: { previous: LatestVersion | null }): void {
+  deleteMarker(bucket: string, entry: ObjectEntry, reinstated?: { previous: LatestVersion | null; seenAt?: number | undefined }): void {
     const at = entry.lastModified.getTime();
     const record: VersionRecord = { bucket, key: entry.key, versionId: entry.versionId, deleteMarker: true, size: 0, etag: '', lastModified: at, validFrom: at, blobs: [] };
-    this.writer?.addVersion(reinstated === undefined ? record : reinstate(record, reinstated.previous));
+    this.writer?.addVersion(reinstated === undefined ? record : reinstate(record, reinstated.previous, reinstated.seenAt));
   }
 
   /**
    * A catalogued version (row `version`) that is the key's current version again: the same
-   * record (content, metadata, blobs: nothing is read) from the run's observation time on.
+   * record (content, metadata, blobs: nothing is read) from the run's observation time on
+   * (`seenAt`, see reinstate).
    */
-  reinstated(version: number, previous: LatestVersion | null): void {
+  reinstated(version: number, previous: LatestVersion | null, seenAt?: number): void {
     if (this.writer === null) return;
-    this.writer.addVersion(reinstate(this.catalog.versionRecordAt(version), previous));
+    this.writer.addVersion(reinstate(this.catalog.versionRecordAt(version), previous, seenAt));
   }
 
   /**
@@ -115,12 +121,12 @@ export function versionRecord(bucket: string, entry: ObjectEntry, previous: Late
 }
 
 /**
- * `record` as a reinstatement (VersionRecord.reinstated): the key's state from now on. The run
- * saw it now; when it came back between two runs is unknown. Always after the record it replaces.
+ * `record` as a reinstatement (VersionRecord.reinstated): the key's state from when the run saw
+ * it (`seenAt`: now, or the time of the inventory report it listed from); when it came back
+ * between two runs is unknown. Always after the record it replaces.
  */
-export function reinstate(record: VersionRecord, previous: LatestVersion | null): VersionRecord {
-  const now = Date.now();
-  return { ...record, validFrom: previous === null ? now : Math.max(now, previous.validFrom + 1), reinstated: true };
+export function reinstate(record: VersionRecord, previous: LatestVersion | null, seenAt = Date.now()): VersionRecord {
+  return { ...record, validFrom: previous === null ? seenAt : Math.max(seenAt, previous.validFrom + 1), reinstated: true };
 }
 
 /** GET's Last-Modified has whole seconds; a listing's may have milliseconds. */

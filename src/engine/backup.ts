@@ -87,6 +87,11 @@ export interface BackupOptions {
    * the source's prefixes are ignored; other keys are left as the catalog has them.
    */
   keys?: ReadonlyMap<string, Iterable<string>>;
+  /**
+   * S3 Inventory's lag (tests: 0): catalogued states seen this long before a report on are not
+   * contradicted by it (inventory-store.ts REPORT_LAG_MS, the default).
+   */
+  inventoryLagMs?: number;
 }
 
 /**
@@ -104,6 +109,8 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
   const startedAt = new Date();
   const runId = newRunId(startedAt);
   const counters = emptyCounters();
+  // A key-driven run lists its keys, never a whole bucket: marked so (refuseStaleReport, inventory-store.ts).
+  if (opts.keys !== undefined) counters.keysNamed = 0;
   const sources = opts.sources ?? group.sources.map((s) => openSource(s, policy, { maxSockets: policy.concurrency.transfer * 2 }));
   const repoStatsBefore = opts.repositoryRequestsBefore ?? repo.requestCounts();
   await Promise.all(

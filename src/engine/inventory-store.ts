@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
 import { InventoryListing, type InventoryListingRow } from '../catalog/inventory-listing.js';
-import type { RunCounters } from '../catalog/types.js';
-import { latestPage } from '../catalog/backup-lookups.js';
+import type { LatestVersion, RunCounters } from '../catalog/types.js';
+import { latestPage, recordSeenAt } from '../catalog/backup-lookups.js';
 import { LakeguardError, isNotFound } from '../errors.js';
 import { S3Store } from '../storage/s3-store.js';
 import { StoreDecorator } from '../storage/store-decorator.js';
@@ -254,6 +254,32 @@ const COVERAGE_WALK = 10_000;
  * not cover it.
  */
 const COVERAGE_MARGIN_MS = 60 * 60 * 1000;
+/**
+ * S3 Inventory's lag, again: a report may miss a write or a deletion made shortly before it
+ * began. The catalog's knowledge of a key from this long before a report on is not contradicted
+ * by it (newerThanReport).
+ */
+export const REPORT_LAG_MS = COVERAGE_MARGIN_MS;
+
+/**
+ * Whether the catalog's newest record of a key in `bucket` is knowledge the report (made at
+ * `created`) may not contradict: the catalog saw that state at or after `created - lagMs`.
+ * When it saw it: the time the run that wrote the record listed the bucket (its start; for a
+ * run listed from a report, that report's time: recordSeenAt), or the version's own
+ * last-modified time when later (a long LIST run reaches keys written after it began). Not
+ * the record's valid_from: a deletion a run found in an older report is valid from that run's
+ * time, which is not when it was seen. Only records that could matter are looked up (a key
+ * missing from the report, or listed differently from the catalog), each run once.
+ */
+export function newerThanReport(catalog: Catalog, bucket: string, created: Date, lagMs = REPORT_LAG_MS): (latest: LatestVersion) => boolean {
+  const cut = created.getTime() - lagMs;
+  const runs = new Map<number, number>();
+  return (latest) => {
+    if (!latest.deleteMarker && latest.lastModified >= cut) return true;
+    const seen = recordSeenAt(catalog, bucket, latest.versionRow, runs);
+    return seen !== undefined && seen >= cut;
+  };
+}
 
 /**
  * A report that does not cover a prefix the policy backs up (an inventory configuration whose
@@ -355,14 +381,16 @@ export function closing(inventories: InventorySources): (err: unknown) => never 
 
 /**
  * A report older than what the catalog knows of the bucket would make the merge-join take
- * objects created since the report for deleted. What a run knew: the time of the report it
- * listed from (counters.inventory), or its start when it listed with LIST. The same report a
- * run already used is accepted (it adds nothing, and takes nothing away).
+ * objects created since the report for deleted. What a run that listed the bucket knew: the
+ * time of the report it listed from (counters.inventory), or its start when it listed with
+ * LIST. The same report a run already used is accepted (it adds nothing, and takes nothing
+ * away). A key-driven run (watch: counters.keysNamed) listed only its keys: it does not count
+ * here; what it recorded after the report is kept by the merge-join (newerThanReport).
  */
 function refuseStaleReport(catalog: Catalog, group: string, bucket: string, report: InventoryReport): void {
   let newest: { run: string; known: number; fromReport: boolean } | undefined;
   for (const run of catalog.listRuns({ group })) {
-    if (run.status === 'running') continue;
+    if (run.status === 'running' || run.counters?.keysNamed !== undefined) continue;
     const reportTime = run.counters?.inventory?.[bucket];
     const known = reportTime === undefined ? run.started : Date.parse(reportTime);
     if (newest === undefined || known > newest.known) newest = { run: run.id, known, fromReport: reportTime !== undefined };

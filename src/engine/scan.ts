@@ -25,7 +25,28 @@ export type Change =
   | { kind: 'reinstated'; entry: ObjectEntry; previous: LatestVersion | null; version: number | null }
   | { kind: 'excluded'; key: string }
   /** Listed but not an object (a symbolic link or special file in a directory): recorded, never read. */
-  | { kind: 'skipped'; entry: SkippedEntry };
+  | { kind: 'skipped'; entry: SkippedEntry }
+  /**
+   * A listing from an inventory report contradicts the catalog's state of the key, which is
+   * newer than the report (ScanOptions.newerThanReport): missing from it, or listed in an older
+   * state. The catalog's state stands; nothing is recorded.
+   */
+  | { kind: 'kept'; previous: LatestVersion };
+
+/** What the scanners take besides the catalog, the source and the prefix. */
+export interface ScanOptions {
+  shallow: boolean;
+  onPrefix?: (p: string) => void;
+  signal?: AbortSignal;
+  range?: KeyRange;
+  /**
+   * The listing is an inventory report's: whether the catalog's state of a key (its newest
+   * record) is knowledge newer than the report (inventory-store.ts newerThanReport). Such a
+   * state is not contradicted by the report: a key it lacks is not deleted, a state it lists
+   * older than the catalog's is not taken as a change.
+   */
+  newerThanReport?: (latest: LatestVersion) => boolean;
+}
 
 export interface ScanTarget {
   /** Catalog name of the source (bucket name, or the local directory's name). */
@@ -47,7 +68,7 @@ export async function* scanVersions(
   catalog: Catalog,
   target: ScanTarget,
   prefix: string,
-  opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal; range?: KeyRange },
+  opts: ScanOptions,
 ): AsyncGenerator<Change> {
   const listed = new Set<string>();
   const catalogued: string[] = [];
@@ -62,8 +83,8 @@ export async function* scanVersions(
     onSkip: (s: SkippedEntry) => skipped.push(s),
   };
   if (opts.shallow) reportHoldingPrefix(prefix, after, listed, opts.onPrefix);
-  /** The key of the versions being listed, and its newest catalogued version (undefined: none). */
-  let current: { key: string; latest: LatestVersion | undefined } | undefined;
+  /** The key of the versions being listed, its newest catalogued version (undefined: none), and whether the catalog's state stands. */
+  let current: { key: string; latest: LatestVersion | undefined; kept: boolean } | undefined;
   for await (const item of target.objectStore.list(prefix, listOpts)) {
     yield* skips(target, skipped, upTo);
     if (pastRange(item, upTo)) break; // the next shard lists it
@@ -73,17 +94,21 @@ export async function* scanVersions(
       continue;
     }
     if (current?.key !== item.key) {
-      yield* vanished(cursor, target, item.key);
+      yield* vanished(cursor, target, item.key, opts.newerThanReport);
       const row = cursor.peek();
       const same = row !== undefined && row.key === item.key;
       if (same) cursor.next();
-      current = { key: item.key, latest: same ? row : undefined };
+      // The key's newest listed entry comes first: a report behind the catalog's newer state is passed over whole.
+      const kept = same && !target.isExcluded(item.key) && reportBehind(catalog, target.bucket, item, row, opts.newerThanReport);
+      current = { key: item.key, latest: same ? row : undefined, kept };
+      if (kept) yield { kind: 'kept', previous: row };
     }
+    if (current.kept) continue;
     if (target.isExcluded(item.key)) yield { kind: 'excluded', key: item.key };
     else yield versionChange(catalog, target.bucket, item, current.latest);
   }
   yield* skips(target, skipped, upTo);
-  yield* vanished(cursor, target, null);
+  yield* vanished(cursor, target, null, opts.newerThanReport);
   for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
 }
 
@@ -102,7 +127,7 @@ export async function* scanChangedVersions(
   catalog: Catalog,
   target: ScanTarget,
   prefix: string,
-  opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal; range?: KeyRange },
+  opts: ScanOptions,
 ): AsyncGenerator<Change> {
   const listed = new Set<string>();
   const catalogued: string[] = [];
@@ -127,14 +152,22 @@ export async function* scanChangedVersions(
       previousKey = row.key;
     }
   }
-  /** The key's versions judged as scanVersions does; a live key with none left is deleted. */
+  /**
+   * The key's versions judged as scanVersions does; a live key with none left is deleted. From
+   * a report behind the catalog's newer state of the key (its newest entry an older version the
+   * catalog has, or none), the catalog's state stands.
+   */
   async function* versionsOfKey(key: string, latest: LatestVersion | undefined): AsyncGenerator<Change> {
     let any = false;
     for await (const entry of versions.of(key, previousKey)) {
+      if (!any && latest !== undefined && reportBehind(catalog, target.bucket, entry, latest, opts.newerThanReport)) {
+        yield { kind: 'kept', previous: latest };
+        return;
+      }
       any = true;
       yield versionChange(catalog, target.bucket, entry, latest);
     }
-    if (!any && latest !== undefined && !latest.deleteMarker) yield { kind: 'deleted', previous: latest };
+    if (!any && latest !== undefined && !latest.deleteMarker) yield opts.newerThanReport?.(latest) === true ? { kind: 'kept', previous: latest } : { kind: 'deleted', previous: latest };
   }
 
   try {
@@ -256,13 +289,37 @@ function versionChange(catalog: Catalog, bucket: string, entry: ObjectEntry, lat
 
 /**
  * Catalogued keys before `listedKey` (all that are left when null) that are live in the
- * catalog: the listing skipped them, so they no longer exist (deleted ones stay deleted).
+ * catalog: the listing skipped them, so they no longer exist (deleted ones stay deleted). From
+ * an inventory report, a key whose catalogued state is newer than the report is kept instead.
  */
-function* vanished(cursor: CatalogCursor, target: ScanTarget, listedKey: string | null): Generator<Change> {
+function* vanished(cursor: CatalogCursor, target: ScanTarget, listedKey: string | null, newerThanReport?: (latest: LatestVersion) => boolean): Generator<Change> {
   for (let row = cursor.peek(); row !== undefined && (listedKey === null || compareKeys(row.key, listedKey) < 0); row = cursor.peek()) {
     cursor.next();
-    if (!row.deleteMarker && !target.isExcluded(row.key)) yield { kind: 'deleted', previous: row };
+    if (row.deleteMarker || target.isExcluded(row.key)) continue;
+    yield newerThanReport?.(row) === true ? { kind: 'kept', previous: row } : { kind: 'deleted', previous: row };
   }
+}
+
+/**
+ * Versioned listings from a report: whether its newest entry of a key (`entry`) is behind the
+ * catalog's newer state of it: a version or delete marker the catalog has, but not as its
+ * newest (a version the catalog never had is read as any new one, whatever its age).
+ */
+function reportBehind(catalog: Catalog, bucket: string, entry: ObjectEntry, latest: LatestVersion, newerThanReport: ((latest: LatestVersion) => boolean) | undefined): boolean {
+  if (newerThanReport === undefined) return false;
+  // The catalog's newest version itself (most keys): no lookup. A "null" version id may name several.
+  if (entry.versionId !== null && entry.versionId === latest.versionId && entry.isDeleteMarker === latest.deleteMarker) return false;
+  const row = cataloguedVersion(catalog, bucket, entry, latest.objectId);
+  return row !== undefined && row !== latest.versionRow && newerThanReport(latest);
+}
+
+/**
+ * Unversioned listings from a report: whether what it lists of a key (`entry`) is older than
+ * the catalog's newer state of it: last modified before the catalogued version was (or before
+ * the catalog saw the key deleted). A tie is read again: the read tells (isCataloguedVersion).
+ */
+function olderThanCatalog(entry: ObjectEntry, latest: LatestVersion, newerThanReport: ((latest: LatestVersion) => boolean) | undefined): boolean {
+  return newerThanReport !== undefined && entry.lastModified.getTime() < latest.lastModified && newerThanReport(latest);
 }
 
 /** The entries a listing skipped so far (emptying `queue`), up to `upTo` (a later range reports the rest). */
@@ -348,7 +405,7 @@ export async function* scanRange(
   catalog: Catalog,
   target: ScanTarget,
   prefix: string,
-  opts: { shallow: boolean; onPrefix?: (p: string) => void; signal?: AbortSignal; range?: KeyRange },
+  opts: ScanOptions,
 ): AsyncGenerator<Change> {
   const listed = new Set<string>();
   const catalogued: string[] = [];
@@ -371,22 +428,26 @@ export async function* scanRange(
       listed.add(item.prefix);
       continue;
     }
-    yield* vanished(cursor, target, item.key);
+    yield* vanished(cursor, target, item.key, opts.newerThanReport);
     const row = cursor.peek();
     const same = row !== undefined && row.key === item.key;
     if (same) cursor.next();
     if (target.isExcluded(item.key)) {
       yield { kind: 'excluded', key: item.key };
+    } else if (same && row.deleteMarker && olderThanCatalog(item, row, opts.newerThanReport)) {
+      yield { kind: 'kept', previous: row }; // deleted after the report
     } else if (!same || row.deleteMarker) {
       yield { kind: 'new', entry: item };
     } else if (row.etag === item.etag && row.size === item.size && row.lastModified === item.lastModified.getTime()) {
       yield { kind: 'unchanged', entry: item };
+    } else if (olderThanCatalog(item, row, opts.newerThanReport)) {
+      yield { kind: 'kept', previous: row }; // overwritten after the report
     } else {
       yield { kind: 'changed', entry: item, previous: row };
     }
   }
   yield* skips(target, skipped, upTo);
-  yield* vanished(cursor, target, null);
+  yield* vanished(cursor, target, null, opts.newerThanReport);
   for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
 }
 

@@ -233,7 +233,7 @@ async function failure(p: Promise<unknown>): Promise<Error & { hint?: string }> 
 }
 
 describe('a report older than what the catalog knows', () => {
-  it('is refused in one line naming the report and the run; the same report again is accepted', async () => {
+  it('is refused in one line naming the report and the run; the same report again is accepted, after watch runs too', async () => {
     const { Catalog } = await import('../../src/catalog/catalog.js');
     const { emptyCounters } = await import('../../src/engine/events.js');
     const { listFromInventories } = await import('../../src/engine/inventory-store.js');
@@ -272,6 +272,8 @@ describe('a report older than what the catalog knows', () => {
       }
       // A later run (started after the report) that listed from it: the same report is still good.
       run('20261206T120000Z-bbbbbb', '2026-12-06T12:00:00Z', counters);
+      // A watch run by key (it listed no bucket) after the report: the report is still good.
+      run('20261206T130000Z-cccccc', '2026-12-06T13:00:00Z', { ...emptyCounters(), keysNamed: 3 });
       const again = await listFromInventories(opened(), { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports });
       again.close();
 
@@ -413,6 +415,44 @@ describe('a report that does not cover a prefix the policy backs up', () => {
     } finally {
       catalog.close();
       fresh.close();
+      dir.cleanup();
+    }
+  });
+});
+
+describe("what the catalog saw after a report (less S3 Inventory's lag)", () => {
+  it('stands against the report: a state seen within the hour before it or later, not one seen earlier', async () => {
+    const { FsStore } = await import('../../src/storage/fs-store.js');
+    const { backupGroup } = await import('../../src/engine/backup.js');
+    const { newerThanReport, REPORT_LAG_MS } = await import('../../src/engine/inventory-store.js');
+    const { latestPage } = await import('../../src/catalog/backup-lookups.js');
+    const { initRepo, openCatalog, tempDir, testPolicy } = await import('../helpers/fixtures.js');
+    const dir = tempDir('inventory-newer');
+    const source = await sourceWith(['k1', 'k2']);
+    const repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password: null });
+    const catalog = openCatalog(join(dir.path, 'host'), repo);
+    const group = { name: 'lake', sources: [] };
+    const backup = () => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [{ bucket: 'src-bucket', objectStore: source, prefixes: [''], isExcluded: () => false }] });
+    try {
+      await backup();
+      await source.delete('k2');
+      const deleted = await backup();
+      expect(deleted.counters.objectsDeleted).toBe(1);
+      const rows = latestPage(catalog, 'src-bucket', '', true, null, 10);
+      expect(rows.map((r) => [r.key, r.deleteMarker])).toEqual([
+        ['k1', false],
+        ['k2', true],
+      ]);
+      const [first, second] = catalog.listRuns({ group: 'lake' }).map((r) => r.started);
+      const judge = (created: number) => rows.map(newerThanReport(catalog, 'src-bucket', new Date(created)));
+      // k1 was seen by the first run (its start; written before it), k2's deletion by the second:
+      // a report made up to an hour after a run may still list what it saw as it was before.
+      expect(judge(first! + REPORT_LAG_MS)).toEqual([true, true]);
+      expect(judge(first! + REPORT_LAG_MS + 1)).toEqual([false, true]);
+      expect(judge(second! + REPORT_LAG_MS)).toEqual([false, true]);
+      expect(judge(second! + REPORT_LAG_MS + 1)).toEqual([false, false]);
+    } finally {
+      catalog.close();
       dir.cleanup();
     }
   });
