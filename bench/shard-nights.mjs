@@ -22,10 +22,11 @@
 //        [--shards 4] [--changed 50] [--engine-dir DIR] [--dir /tmp/lgbench-shard-nights] [--out FILE]
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { dirCounterClass, shardLake, uuid } from './lib/shard-lake.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -51,7 +52,6 @@ const engine = (p) => import(pathToFileURL(join(ENGINE, 'dist', p)).href);
 const { Catalog } = await engine('catalog/catalog.js');
 const { Repository } = await engine('repository/repository.js');
 const { FsStore } = await engine('storage/fs-store.js');
-const { MemStore } = await engine('storage/mem-store.js');
 const { StoreDecorator } = await engine('storage/store-decorator.js');
 const { backupGroup } = await engine('engine/backup.js');
 const { syncCatalog } = await engine('engine/sync.js');
@@ -60,54 +60,11 @@ const { readPlan } = await engine('engine/shard-plan.js');
 const log = (msg) => console.error(`[shard-nights] ${msg}`);
 
 const dayName = (d) => new Date(Date.UTC(2026, 0, 1) + d * 86_400_000).toISOString().slice(0, 10);
-const uuid = (i) => {
-  const h = createHash('sha256').update(`uuid-${i}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-};
 const keyOf = (d, i) => `t/dt=${dayName(d)}/part-${String(i).padStart(5, '0')}-${uuid(d * 1_000_000 + i)}.snappy.parquet`;
 const bodyOf = (d, i, v = 0) => createHash('sha512').update(`body-${d}-${i}-${v}`).digest();
 
-/** GETs and bytes read by repository directory. */
-class DirCounter extends StoreDecorator {
-  constructor(inner) {
-    super(inner);
-    this.dirs = {};
-  }
-  async get(key, opts) {
-    const d = (this.dirs[key.slice(0, key.indexOf('/'))] ??= { gets: 0, bytes: 0 });
-    d.gets++;
-    const r = await this.inner.get(key, opts);
-    const size = r.meta.size;
-    d.bytes += opts?.range === undefined ? size : Math.max(0, Math.min(opts.range.end, size - 1) - opts.range.start + 1);
-    return r;
-  }
-  take() {
-    const out = this.dirs;
-    this.dirs = {};
-    return out;
-  }
-}
-
-rmSync(args.dir, { recursive: true, force: true });
-mkdirSync(args.dir, { recursive: true });
-const repoDir = join(args.dir, 'repository');
-const kdf = { algorithm: 'scrypt', N: 1024, r: 8, p: 1, salt: Buffer.alloc(16, 7).toString('base64') };
-const repo = await Repository.init(new FsStore({ root: repoDir, fsync: false }), { password: 'shard-nights', kdf });
-const lake = new MemStore({ name: 'lake' });
-const group = { name: 'lake', sources: [{ kind: 'path', path: '/lake', prefixes: ['t/'], exclude: [] }], retention: {} };
-const policy = {
-  version: 1,
-  file: '<shard-nights>',
-  repository: { url: pathToFileURL(repoDir).href, encryption: 'aes-256-gcm' },
-  s3: {},
-  groups: [group],
-  concurrency: { list: 16, transfer: 32 },
-  timezone: 'UTC',
-};
-const source = () => ({ bucket: 'lake', objectStore: lake, prefixes: ['t/'], isExcluded: () => false });
-async function* lakeKeys(segment, signal, after) {
-  for await (const item of lake.list(segment.prefix, after === undefined ? {} : { startAfter: after })) if (item.kind === 'object') yield { key: item.key, weight: 1 };
-}
+const DirCounter = dirCounterClass(StoreDecorator);
+const { repo, repoDir, lake, group, policy, source, lakeKeys } = await shardLake({ engine, dir: args.dir, password: 'shard-nights', prefixes: ['t/'], file: '<shard-nights>' });
 const addDay = async (d) => {
   for (let i = 0; i < PER_DAY; i++) await lake.put(keyOf(d, i), bodyOf(d, i));
 };

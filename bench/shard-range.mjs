@@ -21,12 +21,13 @@
 //   npm run build && node bench/shard-range.mjs [--versions 120000] [--partitions 60] [--runs 6]
 //        [--shards 4] [--changed 100] [--dir /tmp/lgbench-shard-range] [--out FILE]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { dirCounterClass, shardLake, uuid } from './lib/shard-lake.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -51,7 +52,6 @@ const { Catalog } = await engine('catalog/catalog.js');
 const { runSetsOf } = await engine('catalog/run-sets.js');
 const { Repository } = await engine('repository/repository.js');
 const { FsStore } = await engine('storage/fs-store.js');
-const { MemStore } = await engine('storage/mem-store.js');
 const { StoreDecorator } = await engine('storage/store-decorator.js');
 const { backupGroup } = await engine('engine/backup.js');
 const { syncCatalog } = await engine('engine/sync.js');
@@ -60,60 +60,12 @@ const log = (msg) => console.error(`[shard-range] ${msg}`);
 
 const day = (p) => new Date(Date.UTC(2026, 0, 1) + p * 86_400_000).toISOString().slice(0, 10);
 const partitionPrefix = (p) => `warehouse/events/dt=${day(p)}/`;
-const uuid = (i) => {
-  const h = createHash('sha256').update(`uuid-${i}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-};
 const keyOf = (p, i) => `${partitionPrefix(p)}part-${String(i).padStart(5, '0')}-${uuid(p * 1_000_000 + i)}.snappy.parquet`;
 // Small, distinct bodies: the bench measures metadata, not data.
 const bodyOf = (p, i, v = 0) => createHash('sha512').update(v === 0 ? `body-${p}-${i}` : `body-${p}-${i}-${v}`).digest();
 
-/** GETs and bytes read by repository directory (`runs`, `packs`, `index`, `runsets`, ...). */
-class DirCounter extends StoreDecorator {
-  /** @param {any} inner */
-  constructor(inner) {
-    super(inner);
-    this.dirs = {};
-  }
-  /** Every GET counts, a missing object's too (a shard looks for the run set's plan); bytes as the store serves them. */
-  async get(key, opts) {
-    const d = (this.dirs[key.slice(0, key.indexOf('/'))] ??= { gets: 0, bytes: 0, sizes: [] });
-    d.gets++;
-    const r = await this.inner.get(key, opts);
-    const size = r.meta.size;
-    const bytes = opts?.range === undefined ? size : Math.max(0, Math.min(opts.range.end, size - 1) - opts.range.start + 1);
-    d.bytes += bytes;
-    d.sizes.push(bytes);
-    return r;
-  }
-  take() {
-    const out = this.dirs;
-    this.dirs = {};
-    return out;
-  }
-}
-
-rmSync(args.dir, { recursive: true, force: true });
-mkdirSync(args.dir, { recursive: true });
-const repoDir = join(args.dir, 'repository');
-const kdf = { algorithm: 'scrypt', N: 1024, r: 8, p: 1, salt: Buffer.alloc(16, 7).toString('base64') };
-const repo = await Repository.init(new FsStore({ root: repoDir, fsync: false }), { password: 'shard-range', kdf });
-const lake = new MemStore({ name: 'lake' });
-const group = { name: 'lake', sources: [{ kind: 'path', path: '/lake', prefixes: [''], exclude: [] }], retention: {} };
-const policy = {
-  version: 1,
-  file: '<shard-range>',
-  repository: { url: pathToFileURL(repoDir).href, encryption: 'aes-256-gcm' },
-  s3: {},
-  groups: [group],
-  concurrency: { list: 16, transfer: 32 },
-  timezone: 'UTC',
-};
-const source = () => ({ bucket: 'lake', objectStore: lake, prefixes: [''], isExcluded: () => false });
-// What planning lists of the source (the policy names a path; the lake is in memory): its LIST, weight 1 a key.
-async function* lakeKeys(segment, signal, after) {
-  for await (const item of lake.list(segment.prefix, after === undefined ? {} : { startAfter: after })) if (item.kind === 'object') yield { key: item.key, weight: 1 };
-}
+const DirCounter = dirCounterClass(StoreDecorator, { sizes: true });
+const { repo, repoDir, lake, group, policy, source, lakeKeys } = await shardLake({ engine, dir: args.dir, password: 'shard-range', prefixes: [''], file: '<shard-range>' });
 const perPartition = Math.ceil(N / P);
 const runOf = (p) => Math.floor((p * RUNS) / P);
 const loads = [];
