@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
-import { catalogScope, scopeOverlapsRange, type CatalogPrefix } from '../../src/catalog/scope.js';
+import { catalogScope, type CatalogPrefix } from '../../src/catalog/scope.js';
 import { syncMarker } from '../../src/catalog/sync.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import type { RunManifest } from '../../src/engine/finalize.js';
@@ -18,67 +18,16 @@ import { syncCatalog } from '../../src/engine/sync.js';
 import { compileExcludes } from '../../src/policy/glob.js';
 import type { Group, Policy } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
-import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
-import type { GetOptions } from '../../src/storage/types.js';
-import { StorageError } from '../../src/errors.js';
 import { objectKey } from '../../src/repository/layout.js';
+import { CountingFs, DenyingLake, catalogDump, recordBlobsOverlapping } from '../helpers/catalog-equivalence.js';
 import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
 
-/** The repository directory, counting reads by directory; `onPackRead` runs after each pack read. */
-class CountingFs extends FsStore {
-  reads = { packs: 0, index: 0, runs: 0 };
-  onPackRead: (() => void) | null = null;
-  override async get(key: string, opts?: GetOptions) {
-    const dir = key.split('/')[0] as keyof CountingFs['reads'];
-    if (dir in this.reads) this.reads[dir]++;
-    const got = await super.get(key, opts);
-    if (dir === 'packs') this.onPackRead?.();
-    return got;
-  }
-  resetReads(): void {
-    this.reads = { packs: 0, index: 0, runs: 0 };
-  }
-}
-
-/**
- * Everything a catalog learned from the repository, without row ids (which differ between two
- * catalogs that hold the same): runs, versions with their blobs, signals and run, objects with
- * their newest version, dropped versions, failures, blob locations, packs, documents applied,
- * anomaly verdicts, acknowledgements, the scope.
- */
+/** catalogDump, and the acknowledgements a catalog applied. */
 function dump(cat: Catalog) {
-  const db = sqlite(cat);
-  const all = (sql: string) => db.prepare(sql).all();
-  const versionRow = `b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS dm, v.size AS size, v.etag AS etag,
-    v.last_modified AS lastModified, v.valid_from AS validFrom, v.storage_class AS storageClass, m.json AS meta, r.id AS run,
-    (SELECT hex(bl.hash) FROM blobs bl WHERE bl.id = v.blob) AS blob,
-    (SELECT group_concat(hex(bl.hash), ',') FROM (SELECT blob FROM version_blobs WHERE version = v.id ORDER BY seq) vb JOIN blobs bl ON bl.id = vb.blob) AS blobs,
-    (SELECT signals FROM version_signals WHERE version = v.id) AS signals`;
-  const from = 'FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket JOIN runs r ON r.seq = v.run LEFT JOIN metas m ON m.id = v.meta';
-  return {
-    scope: catalogScope(cat),
-    runs: all('SELECT id, grp, started, finished, status, host, counters FROM runs ORDER BY id'),
-    versions: all(`SELECT ${versionRow} ${from} ORDER BY bucket, key, validFrom, versionId, run`),
-    objects: all(
-      `SELECT b.name AS bucket, o.key AS key, (SELECT r.id || ' ' || v.valid_from || ' ' || ifnull(v.version_id, '-') FROM versions v JOIN runs r ON r.seq = v.run WHERE v.id = o.latest) AS latest
-       FROM objects o JOIN buckets b ON b.id = o.bucket ORDER BY bucket, key`,
-    ),
-    dropped: all('SELECT b.name AS bucket, o.key AS key, d.version_id AS versionId FROM dropped_versions d JOIN objects o ON o.id = d.object JOIN buckets b ON b.id = o.bucket ORDER BY 1, 2, 3'),
-    failures: all('SELECT r.id AS run, f.bucket, f.key, f.version_id, f.code, f.message FROM failures f JOIN runs r ON r.seq = f.run ORDER BY 1, 2, 3, 4'),
-    blobs: all(
-      `SELECT hex(bl.hash) AS hash, p.name AS pack, bl.offset, bl.length, bl.raw_length, bl.flags, f.name AS indexFile
-       FROM blobs bl JOIN packs p ON p.id = bl.pack LEFT JOIN blob_index_files f ON f.id = bl.index_file ORDER BY hash`,
-    ),
-    packs: all('SELECT name, size FROM packs ORDER BY name'),
-    forgets: all('SELECT name, created FROM forgets ORDER BY name'),
-    forgotten: all('SELECT id, forget FROM forgotten_runs ORDER BY id'),
-    anomalies: all('SELECT r.id AS run, a.suspect, a.flagged, a.findings FROM run_anomalies a JOIN runs r ON r.seq = a.run ORDER BY run'),
-    acks: all('SELECT * FROM acks ORDER BY 1'),
-    incomplete: db.prepare("SELECT value FROM catalog_info WHERE name = 'sync_incomplete'").pluck().get() ?? null,
-  };
+  return { ...catalogDump(cat, { indexFile: 'name' }), acks: sqlite(cat).prepare('SELECT * FROM acks ORDER BY 1').all() };
 }
 
 async function bytesOf(store: MemStore, key: string): Promise<Buffer> {
@@ -92,15 +41,6 @@ async function keysOf(store: MemStore, prefix: string): Promise<string[]> {
   return keys.sort();
 }
 
-/** A lake whose reads of the keys in `denied` fail (a backup records a failure for each). */
-class Lake extends MemStore {
-  denied = new Set<string>();
-  override async get(key: string, opts?: GetOptions) {
-    if (this.denied.has(key)) throw new StorageError('AccessDenied', `GET ${key}: Access Denied`);
-    return super.get(key, opts);
-  }
-}
-
 const source = (store: MemStore): OpenedSource => ({ bucket: 'lake', objectStore: store, prefixes: [''], isExcluded: compileExcludes([]) });
 const dt = (day: number): CatalogPrefix => ({ bucket: 'lake', prefix: `dt=0${day}/` });
 
@@ -108,7 +48,7 @@ describe('widening a scoped catalog in place', { timeout: 60_000 }, () => {
   let dir: ReturnType<typeof tempDir>;
   let store: CountingFs;
   let repo: Repository;
-  let lake: Lake;
+  let lake: DenyingLake;
   let policy: Policy;
   let group: Group;
   let a: Catalog;
@@ -120,21 +60,12 @@ describe('widening a scoped catalog in place', { timeout: 60_000 }, () => {
     for (let i = 0; i < big.length; i++) big[i] = (i * 31 + day * 7 + version) & 0xff;
     await lake.put(`dt=0${day}/big.bin`, big);
   };
-  /** The record blobs of the repository's runs whose key range overlaps `scope`. */
-  const recordBlobsOverlapping = async (scope: CatalogPrefix[]): Promise<number> => {
-    let n = 0;
-    for (const name of await repo.listNames('runs')) {
-      const m = await repo.readDocument<RunManifest>('runs', name);
-      n += m.recordRanges!.filter((r) => scopeOverlapsRange(scope, r.first, r.last)).length;
-    }
-    return n;
-  };
 
   beforeEach(async () => {
     dir = tempDir('widen');
     store = new CountingFs({ root: join(dir.path, 'repo'), fsync: false });
     repo = await initRepo(store, { packSize: 64 * 1024, chunker: SMALL_CHUNKER });
-    lake = new Lake({ name: 'lake' });
+    lake = new DenyingLake({ name: 'lake' });
     group = { name: 'lake', sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }], retention: { keepLast: 1 } };
     policy = testPolicy(store.location, [group]);
     a = Catalog.open(join(dir.path, 'a.db'), repo.id);
@@ -197,9 +128,9 @@ describe('widening a scoped catalog in place', { timeout: 60_000 }, () => {
     const widened = await syncCatalog({ repo, catalog: b, widen: [dt(2)] });
     expect(widened).toMatchObject({ scope: [dt(1), dt(2)], scopeChanged: true, widenedInPlace: true, damage: [], missingCount: 0 });
     // Only the record blobs overlapping day 2 (not those of day 1 alone), no index file; nothing emptied.
-    const day2 = await recordBlobsOverlapping([dt(2)]);
+    const day2 = await recordBlobsOverlapping(repo, [dt(2)]);
     expect(store.reads).toMatchObject({ index: 0, packs: day2 });
-    expect(day2).toBeLessThan(await recordBlobsOverlapping([dt(1), dt(2)]));
+    expect(day2).toBeLessThan(await recordBlobsOverlapping(repo, [dt(1), dt(2)]));
     expect(dump(b).runs).toEqual(runsBefore);
 
     // C: a fresh sync of both prefixes. Every table the same, and the versions A has there.

@@ -8,80 +8,28 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
-import { catalogScope, scopeDifference, scopeOverlapsRange, type CatalogPrefix } from '../../src/catalog/scope.js';
+import { catalogScope, scopeDifference, type CatalogPrefix } from '../../src/catalog/scope.js';
 import type { ShardRange } from '../../src/catalog/types.js';
 import { backupGroup } from '../../src/engine/backup.js';
-import type { RunManifest } from '../../src/engine/finalize.js';
 import { forget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
 import { shardScope } from '../../src/engine/shard-scope.js';
 import type { RunShard } from '../../src/engine/shards.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import { syncCatalog } from '../../src/engine/sync.js';
-import { StorageError } from '../../src/errors.js';
 import type { Group, Policy } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
-import { FsStore } from '../../src/storage/fs-store.js';
-import { MemStore } from '../../src/storage/mem-store.js';
-import type { GetOptions } from '../../src/storage/types.js';
+import { CountingFs, DenyingLake, catalogDump, recordBlobsOverlapping } from '../helpers/catalog-equivalence.js';
 import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
 
-/** The repository directory, counting reads of packs/ (record blobs here) and index/; `onPackRead` runs after each pack read. */
-class CountingFs extends FsStore {
-  reads = { packs: 0, index: 0 };
-  onPackRead: (() => void) | null = null;
-  override async get(key: string, opts?: GetOptions) {
-    const dir = key.split('/')[0]!;
-    if (dir === 'packs' || dir === 'index') this.reads[dir]++;
-    const got = await super.get(key, opts);
-    if (dir === 'packs') this.onPackRead?.();
-    return got;
-  }
-}
-
-/** A lake whose reads of the keys in `denied` fail (a backup records a failure for each). */
-class Lake extends MemStore {
-  denied = new Set<string>();
-  override async get(key: string, opts?: GetOptions) {
-    if (this.denied.has(key)) throw new StorageError('AccessDenied', `GET ${key}: Access Denied`);
-    return super.get(key, opts);
-  }
-}
-
-/** Everything a catalog learned from the repository, without row ids (catalog-widen.test.ts's dump). */
+/** catalogDump, the buckets, shard memberships and partition stats a catalog holds. */
 function dump(cat: Catalog) {
-  const db = sqlite(cat);
-  const all = (sql: string) => db.prepare(sql).all();
-  const versionRow = `b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS dm, v.size AS size, v.etag AS etag,
-    v.last_modified AS lastModified, v.valid_from AS validFrom, v.storage_class AS storageClass, m.json AS meta, r.id AS run,
-    (SELECT hex(bl.hash) FROM blobs bl WHERE bl.id = v.blob) AS blob,
-    (SELECT group_concat(hex(bl.hash), ',') FROM (SELECT blob FROM version_blobs WHERE version = v.id ORDER BY seq) vb JOIN blobs bl ON bl.id = vb.blob) AS blobs,
-    (SELECT signals FROM version_signals WHERE version = v.id) AS signals`;
-  const from = 'FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket JOIN runs r ON r.seq = v.run LEFT JOIN metas m ON m.id = v.meta';
+  const all = (sql: string) => sqlite(cat).prepare(sql).all();
   return {
-    scope: catalogScope(cat),
-    runs: all('SELECT id, grp, started, finished, status, host, counters FROM runs ORDER BY id'),
-    versions: all(`SELECT ${versionRow} ${from} ORDER BY bucket, key, validFrom, versionId, run`),
-    objects: all(
-      `SELECT b.name AS bucket, o.key AS key, (SELECT r.id || ' ' || v.valid_from || ' ' || ifnull(v.version_id, '-') FROM versions v JOIN runs r ON r.seq = v.run WHERE v.id = o.latest) AS latest
-       FROM objects o JOIN buckets b ON b.id = o.bucket ORDER BY bucket, key`,
-    ),
-    dropped: all('SELECT b.name AS bucket, o.key AS key, d.version_id AS versionId FROM dropped_versions d JOIN objects o ON o.id = d.object JOIN buckets b ON b.id = o.bucket ORDER BY 1, 2, 3'),
-    failures: all('SELECT r.id AS run, f.bucket, f.key, f.version_id, f.code, f.message FROM failures f JOIN runs r ON r.seq = f.run ORDER BY 1, 2, 3, 4'),
-    // Which index file lists a blob is not compared, only whether one does: a shard's own backup
-    // names the index file it wrote, where a fresh scoped sync locates the blob from the records.
-    blobs: all(
-      `SELECT hex(bl.hash) AS hash, p.name AS pack, bl.offset, bl.length, bl.raw_length, bl.flags, bl.index_file IS NOT NULL AS indexed
-       FROM blobs bl JOIN packs p ON p.id = bl.pack ORDER BY hash`,
-    ),
-    packs: all('SELECT name, size FROM packs ORDER BY name'),
+    ...catalogDump(cat, { indexFile: 'whether' }),
     buckets: all('SELECT name FROM buckets ORDER BY name'),
-    forgets: all('SELECT name, created FROM forgets ORDER BY name'),
-    forgotten: all('SELECT id, forget FROM forgotten_runs ORDER BY id'),
     shards: all('SELECT r.id AS run, s.set_run, s.shard_index, s.shard_range FROM run_shards s JOIN runs r ON r.seq = s.run ORDER BY 1'),
-    anomalies: all('SELECT r.id AS run, a.suspect, a.flagged, a.findings FROM run_anomalies a JOIN runs r ON r.seq = a.run ORDER BY run'),
     stats: all('SELECT r.id AS run, b.name AS bucket, ps.partition, ps.added FROM partition_stats ps JOIN runs r ON r.seq = ps.run JOIN buckets b ON b.id = ps.bucket ORDER BY 1, 2, 3'),
-    incomplete: db.prepare("SELECT value FROM catalog_info WHERE name = 'sync_incomplete'").pluck().get() ?? null,
   };
 }
 
@@ -101,7 +49,7 @@ describe('a shard catalog whose range moved is resized in place', { timeout: 60_
   let dir: ReturnType<typeof tempDir>;
   let store: CountingFs;
   let repo: Repository;
-  let lake: Lake;
+  let lake: DenyingLake;
   let policy: Policy;
   let a: Catalog;
   const opened: Catalog[] = [];
@@ -118,22 +66,13 @@ describe('a shard catalog whose range moved is resized in place', { timeout: 60_
   const addDay = async (d: number): Promise<void> => {
     for (let p = 0; p < 12; p++) await lake.put(key(d, p), Buffer.from(JSON.stringify({ d, p, pad: 'x'.repeat(p * 9) })));
   };
-  /** The record blobs of the repository's runs whose key range overlaps `scope`. */
-  const recordBlobsOverlapping = async (scope: CatalogPrefix[]): Promise<number> => {
-    let n = 0;
-    for (const name of await repo.listNames('runs')) {
-      const m = await repo.readDocument<RunManifest>('runs', name);
-      n += m.recordRanges!.filter((r) => scopeOverlapsRange(scope, r.first, r.last)).length;
-    }
-    return n;
-  };
 
   beforeEach(async () => {
     dir = tempDir('shard-resize');
     store = new CountingFs({ root: join(dir.path, 'repo'), fsync: false });
     repo = await initRepo(store, { packSize: 64 * 1024 });
     policy = testPolicy(store.location, [group], { concurrency: { list: 2, transfer: 2 } });
-    lake = new Lake({ name: 'lake' });
+    lake = new DenyingLake({ name: 'lake' });
     a = open('a');
     // A day a night on a whole catalog, with rewrites, deletions (delete markers) and a failure near the new day.
     for (let d = 1; d <= 6; d++) {
@@ -198,9 +137,9 @@ describe('a shard catalog whose range moved is resized in place', { timeout: 60_
       expect(resized.resized).not.toBeNull();
       expect(warnings).toEqual([]);
       // Only the record blobs overlapping the slices it gains, no index file.
-      const expected = added.length === 0 ? 0 : await recordBlobsOverlapping(added);
+      const expected = added.length === 0 ? 0 : await recordBlobsOverlapping(repo, added);
       expect({ packs: store.reads.packs - reads.packs, index: store.reads.index - reads.index }).toEqual({ packs: expected, index: 0 });
-      expect(expected).toBeLessThan(await recordBlobsOverlapping(after));
+      expect(expected).toBeLessThan(await recordBlobsOverlapping(repo, after));
 
       const f = open('f');
       expect((await syncCatalog({ repo, catalog: f, scopeTo: after })).damage).toEqual([]);
