@@ -32,6 +32,7 @@ import { keyRangeWithin, type RunShard } from './shards.js';
 import { openSource, type OpenedSource } from './sources.js';
 import { newRunId } from './run-id.js';
 import { requireBackupScope } from './shard-scope.js';
+import { CarriedVersions, CheckpointWriter, checkpointsOf, removeCheckpoints, resumeShard, type Resumed } from './resume.js';
 
 export interface BackupOptions {
   repo: Repository;
@@ -170,8 +171,25 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     });
     await recoverOrphanedRuns(repo, catalog, packer, events);
     await recoverUnrecordedRuns(repo, catalog, packer, events);
+    // A shard attempt takes over what earlier attempts of its shard, killed without a manifest,
+    // checkpointed (resume.ts), and checkpoints what it records itself.
+    let resumed: Resumed | null = null;
+    let checkpointWriter: CheckpointWriter | null = null;
+    if (opts.shard !== undefined && opts.keys === undefined) {
+      resumed = await resumeShard(repo, catalog, group.name, opts.shard, events).catch((err: unknown) => {
+        if (opts.signal?.aborted || lock.signal.aborted) throw err;
+        events({ type: 'warning', message: `could not read the checkpoints of earlier attempts of shard ${opts.shard!.index} of run set ${opts.shard!.name}: ${errorMessage(err)}; backing up the whole range` });
+        return null;
+      });
+      if (resumed !== null) {
+        checkpoints.written.push(...resumed.indexes);
+        events({ type: 'warning', message: `resuming from ${resumed.attempts.length === 1 ? 'attempt' : 'attempts'} ${resumed.attempts.join(', ')} of shard ${opts.shard.index} (killed without a manifest): ${resumed.carryable} versions stored by ${resumed.attempts.length === 1 ? 'it' : 'them'} are recorded without a read where the listing shows them unchanged` });
+      }
+      checkpointWriter = new CheckpointWriter(repo, catalog, { ...run, host: run.host!, shard: opts.shard }, resumed?.indexes ?? []);
+    }
     encoder = blobEncoder(repo, opts.encodeThreads ?? 1, opts.encodeInThreadBytes);
-    const ctx = new Archiver(runOpts, sources, counters, packer, run.seq, encoder);
+    const ctx = new Archiver(runOpts, sources, counters, packer, run.seq, encoder, resumed === null ? null : CarriedVersions.open(catalog));
+    if (checkpointWriter !== null) checkpoints.withDocuments(checkpointWriter, () => ctx.writer.flush());
     let status: RunStatus;
     let fatal: unknown = null;
     try {
@@ -189,7 +207,8 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       status = fatal instanceof InterruptedError ? 'interrupted' : 'failed';
     }
     ctx.writer.flush();
-    await checkpoints.settled();
+    // No checkpoint after this: the run records everything now (finalize's own packs would queue one).
+    await checkpoints.close();
     // Judged once every record is in the catalog, against the history of earlier clean runs;
     // a failed or interrupted run is not judged (it saw only part of its changes).
     const anomalies = fatal === null ? judgeRun(ctx, catalog) : undefined;
@@ -222,6 +241,8 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       // The run is recorded as failed or interrupted: what it did so far is its summary, which
       // the command still prints (--json: a `summary` before the `exit_error`).
       if (fatal !== null && typeof fatal === 'object') recordedFailures.set(fatal, { runId, group: group.name, status, dryRun, counters, ...shardOf(opts) });
+      // The manifest holds every checkpointed version now (this attempt's, and those it carried).
+      await removeCheckpoints(repo, catalog, [...(checkpointWriter?.written ?? []), ...(resumed?.checkpoints ?? [])], events);
     } catch (err) {
       if (lock.signal.aborted) {
         // Without the lock, as above: left to the next backup on this host, as a dead process's run.
@@ -252,6 +273,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     if (fatal !== null) throw fatal;
     return { runId, group: group.name, status, dryRun, counters, ...(anomalies === undefined ? {} : { anomalies }), ...shardOf(opts) };
   } finally {
+    CarriedVersions.close(catalog);
     await encoder?.close();
     inventories.close();
     if (opts.lock === undefined) await lock.release().catch(() => {});
@@ -304,6 +326,8 @@ async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: P
     catalog.renameRun(orphan.seq, orphan.id);
     events({ type: 'warning', message: `run ${found.id} (group ${orphan.group}) was interrupted; recording what it stored as interrupted run ${orphan.id}` });
     await finalizeRun(repo, catalog, packer, orphan, 'interrupted', orphan.counters ?? emptyCounters());
+    // Its checkpoints (resume.ts) are in its manifest now: a re-run elsewhere need not read them.
+    if (found.shard !== undefined) await removeCheckpoints(repo, catalog, await checkpointsOf(repo, found.shard.set, found.shard.index, found.id).catch(() => []), events);
   }
 }
 

@@ -1,0 +1,324 @@
+/**
+ * Resuming a killed shard attempt on any host (docs/scale-out.md "Re-runs, kills and resume").
+ *
+ * A shard attempt writes, at each progress checkpoint (backup-checkpoints.ts), a sealed
+ * checkpoint document `checkpoints/<set>.<index>.<run>.<seq>`: the version records it added
+ * since its previous checkpoint and the index files that locate their blobs. A later attempt of
+ * the same shard (same run set, same index), on whatever host, reads the checkpoint documents of
+ * the attempts that left no manifest and, for each listed object whose state (version id, ETag,
+ * size, Last-Modified) is the checkpointed record's, records that version as its own: no GET, no
+ * upload. Its manifest then names the index files that locate those blobs, so it stands alone.
+ *
+ * Nothing a checkpoint says is trusted for locations: a carried version's blobs must be listed by
+ * an index file of this repository (read and authenticated here, or known to the catalog); a
+ * record whose blobs are not is simply read again.
+ */
+import type { Catalog } from '../catalog/catalog.js';
+import { completeShardAttempt } from '../catalog/run-sets.js';
+import { carryLookup, dropCarryTable, lastVersionRowOfRun, newCarryTable } from '../catalog/resume-carry.js';
+import { setPendingDeletion } from '../catalog/forget.js';
+import type { RunRow, RunShard, VersionRecord } from '../catalog/types.js';
+import { errorMessage, isNotFound } from '../errors.js';
+import { objectKey } from '../repository/layout.js';
+import { removeRepositoryObject } from '../repository/remove.js';
+import type { Repository } from '../repository/repository.js';
+import type { ObjectEntry } from '../storage/types.js';
+import type { EventSink } from './events.js';
+import type { IndexDocument } from './finalize.js';
+import { checkIndex, packOfIndex } from './rebuild.js';
+
+/** A version record as a checkpoint holds it: a manifest's record line without `t` and `locs`. */
+export type CheckpointRecord = VersionRecord;
+
+/** `checkpoints/<name>` (docs/repository-format.md "checkpoints/"). */
+export interface CheckpointDocument {
+  version: 1;
+  /** Its own name (a version 1 repository's documents are bound to their names by it). */
+  name: string;
+  /** The attempt's run id (the manifest it would have written: `runs/<run>`). */
+  run: string;
+  group: string;
+  host: string;
+  started: string;
+  shard: RunShard;
+  /** 1 for the attempt's first checkpoint, then 2, 3, ... */
+  seq: number;
+  /** Index files that locate the blobs of `records` (written by this checkpoint, or taken over by the attempt). */
+  indexes: string[];
+  /** The versions the attempt recorded since its previous checkpoint, blobs in packs already written. */
+  records: CheckpointRecord[];
+}
+
+const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+const NAME = /^(\d{8}T\d{6}Z-[0-9a-f]{6})\.(\d{1,5})\.(\d{8}T\d{6}Z-[0-9a-f]{6})\.(\d{6})$/;
+
+/** The names of one shard's checkpoints start with this. */
+export function shardCheckpointPrefix(shard: Pick<RunShard, 'set' | 'index'>): string {
+  return `${shard.set}.${shard.index}.`;
+}
+
+export function checkpointName(shard: Pick<RunShard, 'set' | 'index'>, run: string, seq: number): string {
+  return `${shardCheckpointPrefix(shard)}${run}.${String(seq).padStart(6, '0')}`;
+}
+
+/** A checkpoint's name split into its parts, or null when it is not one. */
+export function parseCheckpointName(name: string): { set: string; index: number; run: string; seq: number } | null {
+  const m = NAME.exec(name);
+  return m === null ? null : { set: m[1]!, index: Number(m[2]), run: m[3]!, seq: Number(m[4]) };
+}
+
+/** Why `doc` is not a well-formed checkpoint document stored as `name`, or null. */
+export function checkpointProblem(doc: unknown, name: string): string | null {
+  const d = doc as Partial<CheckpointDocument> | null;
+  if (d === null || typeof d !== 'object' || d.version !== 1) return 'not a version 1 checkpoint document';
+  const parsed = parseCheckpointName(name);
+  if (parsed === null) return 'its name is not <run set>.<shard>.<run>.<seq>';
+  if (d.name !== name) return `it is the checkpoint ${JSON.stringify(d.name ?? null)}, stored under another name`;
+  const s = d.shard;
+  if (typeof s !== 'object' || s === null || s.set !== parsed.set || s.index !== parsed.index || !Number.isInteger(s.of) || typeof s.range !== 'object') return 'its shard is not the one its name says';
+  if (d.run !== parsed.run || !RUN_ID.test(d.run) || d.seq !== parsed.seq || typeof d.group !== 'string') return 'its run or sequence number is not the one its name says';
+  if (!Array.isArray(d.indexes) || !d.indexes.every((n) => typeof n === 'string')) return 'malformed index file list';
+  if (!Array.isArray(d.records) || !d.records.every(isRecordShape)) return 'malformed version records';
+  return null;
+}
+
+function isRecordShape(r: unknown): r is CheckpointRecord {
+  const v = r as Partial<VersionRecord> | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.bucket === 'string' &&
+    typeof v.key === 'string' &&
+    (v.versionId === null || typeof v.versionId === 'string') &&
+    typeof v.deleteMarker === 'boolean' &&
+    Number.isFinite(v.size) &&
+    typeof v.etag === 'string' &&
+    Number.isFinite(v.lastModified) &&
+    Number.isFinite(v.validFrom) &&
+    Array.isArray(v.blobs) &&
+    v.blobs.every((b) => typeof b === 'string' && /^[0-9a-f]{64}$/.test(b))
+  );
+}
+
+/**
+ * Writes an attempt's checkpoint documents, each with the versions recorded since the previous
+ * one (a version goes into exactly one: no checkpoint writes an earlier one's records again).
+ */
+export class CheckpointWriter {
+  private seq = 0;
+  private afterRow = 0;
+  /** Names written, deleted once the attempt's manifest is (`removeCheckpoints`). */
+  readonly written: string[] = [];
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly catalog: Catalog,
+    private readonly run: Pick<RunRow, 'id' | 'seq' | 'group' | 'started'> & { host: string; shard: RunShard },
+    /** Index files this attempt took over from attempts it resumed: named by its first checkpoint. */
+    private adopted: string[] = [],
+  ) {}
+
+  /** The newest version row of the run: what the next checkpoint covers, fixed before its index files are written. */
+  mark(): number {
+    return lastVersionRowOfRun(this.catalog, this.run.seq) ?? this.afterRow;
+  }
+
+  /** Writes the versions in (previous mark, `upTo`], whose blobs `indexes` (and earlier checkpoints') list. */
+  async write(upTo: number, indexes: readonly string[]): Promise<void> {
+    const records: CheckpointRecord[] = [];
+    for (let after = this.afterRow; ; ) {
+      const page = this.catalog.versionsOfRun(this.run.seq, after, 5000).filter((r) => r.row <= upTo);
+      if (page.length === 0) break;
+      for (const { row, ...record } of page) {
+        after = row;
+        // Reinstatements and delete markers need no read: nothing to carry.
+        if (record.reinstated !== true && !record.deleteMarker) records.push(record);
+      }
+    }
+    // Kept until a document names them: a checkpoint whose document failed hands them to the next.
+    const named = [...this.adopted, ...indexes];
+    this.adopted = named;
+    if (records.length === 0 && named.length === 0) {
+      this.afterRow = Math.max(this.afterRow, upTo);
+      return;
+    }
+    const name = checkpointName(this.run.shard, this.run.id, this.seq + 1);
+    const doc: CheckpointDocument = {
+      version: 1,
+      name,
+      run: this.run.id,
+      group: this.run.group,
+      host: this.run.host,
+      started: new Date(this.run.started).toISOString(),
+      shard: this.run.shard,
+      seq: this.seq + 1,
+      indexes: named,
+      records,
+    };
+    await this.repo.writeDocument('checkpoints', name, doc);
+    this.seq++;
+    this.afterRow = Math.max(this.afterRow, upTo);
+    this.adopted = [];
+    this.written.push(name);
+  }
+}
+
+/** What a shard attempt took over from earlier attempts of its shard (`resumeShard`). */
+export interface Resumed {
+  /** Attempts whose checkpoints were read. */
+  attempts: string[];
+  /** Their checkpoint documents (deleted once this attempt's manifest is written). */
+  checkpoints: string[];
+  /** Index files that locate the blobs of carryable versions: this attempt's manifest names them. */
+  indexes: string[];
+  /** Versions that may be carried (their blobs located through an index file of this repository). */
+  carryable: number;
+}
+
+/**
+ * Before a shard attempt backs up its range: reads the checkpoints of earlier attempts of its
+ * shard that left no manifest (the catalog, synced, knows every manifest of the shard's range),
+ * locates their blobs through the index files they name, and keeps each version whose blobs are
+ * located as a candidate for `carried`. Checkpoints that fail authentication, or name another
+ * shard, are passed over with a warning. Returns null when there is nothing to resume from.
+ */
+export async function resumeShard(repo: Repository, catalog: Catalog, group: string, shard: RunShard, events: EventSink): Promise<Resumed | null> {
+  const known = catalog.knownRunIds();
+  const byAttempt = new Map<string, string[]>();
+  for await (const { name } of repo.list('checkpoints', { namePrefix: shardCheckpointPrefix(shard) })) {
+    const parsed = parseCheckpointName(name);
+    if (parsed === null || parsed.set !== shard.set || parsed.index !== shard.index || known.has(parsed.run)) continue;
+    let names = byAttempt.get(parsed.run);
+    if (names === undefined) byAttempt.set(parsed.run, (names = []));
+    names.push(name);
+  }
+  if (byAttempt.size === 0) return null;
+  const insert = newCarryTable(catalog);
+  const resumed: Resumed = { attempts: [], checkpoints: [], indexes: [], carryable: 0 };
+  const knownIndexes = catalog.knownIndexFiles();
+  const sameRange = JSON.stringify(shard.range);
+  // Oldest attempt first: a newer attempt's record of the same version replaces an older one's.
+  for (const [run, names] of [...byAttempt].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const docs: CheckpointDocument[] = [];
+    for (const name of names.sort()) {
+      try {
+        const doc = await repo.readDocument<CheckpointDocument>('checkpoints', name);
+        const problem = checkpointProblem(doc, name);
+        if (problem !== null) throw new Error(problem);
+        if (doc.group !== group || JSON.stringify(doc.shard.range) !== sameRange || doc.shard.of !== shard.of) throw new Error(`it is a checkpoint of another group or key range`);
+        docs.push(doc);
+      } catch (err) {
+        if (isNotFound(err)) continue; // deleted since it was listed (its attempt's manifest is written)
+        events({ type: 'warning', message: `${repo.where('checkpoints', name)}: ${errorMessage(err)}; not resumed from (lakeguard verify reports it)` });
+      }
+    }
+    if (docs.length === 0) continue;
+    resumed.attempts.push(run);
+    resumed.checkpoints.push(...docs.map((d) => d.name));
+    // The index files they name, read and authenticated: only what they list is located.
+    for (const name of new Set(docs.flatMap((d) => d.indexes))) {
+      if (knownIndexes.has(name)) {
+        resumed.indexes.push(name);
+        continue;
+      }
+      try {
+        const index = checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);
+        catalog.transaction(() => {
+          for (const p of index.packs) catalog.insertPack(packOfIndex(p), null, name);
+          catalog.addIndexFile(name);
+        });
+        knownIndexes.add(name);
+        resumed.indexes.push(name);
+      } catch (err) {
+        // Gone (a prune replaced it) or damaged: the versions it located are read again.
+        events({ type: 'warning', message: `index file ${repo.where('index', name)} named by a checkpoint of run ${run}: ${errorMessage(err)}; what it located is read again` });
+      }
+    }
+    catalog.transaction(() => {
+      for (const doc of docs) {
+        const rows = catalog.blobRowsOf(new Set(doc.records.flatMap((r) => r.blobs)));
+        for (const r of doc.records) {
+          if (r.deleteMarker || r.reinstated === true || !r.blobs.every((b) => rows.has(b))) continue;
+          insert(r);
+          resumed.carryable++;
+        }
+      }
+    });
+  }
+  if (resumed.attempts.length === 0) {
+    dropCarryTable(catalog);
+    return null;
+  }
+  resumed.indexes = [...new Set(resumed.indexes)];
+  return resumed;
+}
+
+/**
+ * The checkpointed version of a listed object whose state is the one the checkpoint recorded
+ * (same version id, ETag and size, Last-Modified to the second), or undefined.
+ */
+export class CarriedVersions {
+  private constructor(private readonly lookup: NonNullable<ReturnType<typeof carryLookup>>) {}
+
+  /** The versions `resumeShard` found (null: it found none). */
+  static open(catalog: Catalog): CarriedVersions | null {
+    const lookup = carryLookup(catalog);
+    return lookup === null ? null : new CarriedVersions(lookup);
+  }
+
+  of(bucket: string, entry: ObjectEntry): VersionRecord | undefined {
+    if (entry.isDeleteMarker) return undefined;
+    const r = this.lookup(bucket, entry.key, entry.versionId);
+    if (r === undefined) return undefined;
+    const same = r.etag === entry.etag && r.size === entry.size && Math.floor(r.lastModified / 1000) === Math.floor(entry.lastModified.getTime() / 1000);
+    return same ? r : undefined;
+  }
+
+  static close(catalog: Catalog): void {
+    dropCarryTable(catalog);
+  }
+}
+
+/**
+ * Deletes checkpoint documents nothing needs any more (their attempt's manifest, or a later
+ * attempt's that carried their versions, is written). One retained by Object Lock is
+ * remembered in the catalog and deleted by a later `forget` (as manifests are). Failures are
+ * warnings: a left-over checkpoint costs a few reads at most (forget deletes it with its run set).
+ */
+export async function removeCheckpoints(repo: Repository, catalog: Catalog, names: readonly string[], events: EventSink): Promise<void> {
+  for (const name of names) {
+    const key = objectKey('checkpoints', name);
+    try {
+      const removed = await removeRepositoryObject(repo, key);
+      if (!removed.removed) setPendingDeletion(catalog, key, removed.lockedUntil.getTime());
+    } catch (err) {
+      events({ type: 'warning', message: `could not delete ${repo.where('checkpoints', name)}: ${errorMessage(err)}; forget deletes it with its run set` });
+    }
+  }
+}
+
+/** The checkpoint documents of one attempt (`run`) of a shard, or of every attempt of a run set (`run` undefined). */
+export async function checkpointsOf(repo: Repository, set: string, index?: number, run?: string): Promise<string[]> {
+  const prefix = index === undefined ? `${set}.` : run === undefined ? `${set}.${index}.` : `${set}.${index}.${run}.`;
+  const names: string[] = [];
+  for await (const { name } of repo.list('checkpoints', { namePrefix: prefix })) if (parseCheckpointName(name) !== null) names.push(name);
+  return names;
+}
+
+/**
+ * The checkpoint documents nothing will read (forget deletes them): those of an attempt whose
+ * manifest the catalog holds, of a shard with a complete attempt, and of run sets forgotten
+ * (`forgottenSets`: run-set ids none of whose attempts the catalog holds any more). One LIST.
+ * Checkpoints of run sets the catalog does not know are kept: a shard may be running, or be
+ * re-run, on another host.
+ */
+export async function obsoleteCheckpoints(repo: Repository, catalog: Catalog, forgottenSets: ReadonlySet<string>): Promise<string[]> {
+  const known = catalog.knownRunIds();
+  const out: string[] = [];
+  for await (const { name } of repo.list('checkpoints')) {
+    const p = parseCheckpointName(name);
+    if (p === null) continue;
+    if (known.has(p.run) || forgottenSets.has(p.set) || completeShardAttempt(catalog, p.set, p.index) !== null) out.push(name);
+  }
+  return out;
+}
