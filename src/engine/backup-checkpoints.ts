@@ -65,7 +65,7 @@ export class IndexCheckpoints {
       // (records reach the writer only then), so the index files written next list them all.
       this.documents?.flushRecords();
       const upTo = this.documents?.writer.mark();
-      const names = await writePendingIndexes(this.repo, this.catalog);
+      const names = await writePendingIndexes(this.repo, this.catalog, { caughtUp: true });
       this.written.push(...names);
       if (this.lock.signal.aborted) return;
       if (upTo !== undefined) await this.documents!.writer.write(upTo, names);
