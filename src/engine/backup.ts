@@ -32,7 +32,7 @@ import { keyRangeWithin, type RunShard } from './shards.js';
 import { openSource, type OpenedSource } from './sources.js';
 import { newRunId } from './run-id.js';
 import { requireBackupScope } from './shard-scope.js';
-import { CarriedVersions, CheckpointWriter, checkpointsOf, removeCheckpoints, resumeShard, type Resumed } from './resume.js';
+import { CarriedVersions, CheckpointWriter, resumeShard, type Resumed } from './resume.js';
 
 export interface BackupOptions {
   repo: Repository;
@@ -241,8 +241,6 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       // The run is recorded as failed or interrupted: what it did so far is its summary, which
       // the command still prints (--json: a `summary` before the `exit_error`).
       if (fatal !== null && typeof fatal === 'object') recordedFailures.set(fatal, { runId, group: group.name, status, dryRun, counters, ...shardOf(opts) });
-      // The manifest holds every checkpointed version now (this attempt's, and those it carried).
-      await removeCheckpoints(repo, catalog, [...(checkpointWriter?.written ?? []), ...(resumed?.checkpoints ?? [])], events);
     } catch (err) {
       if (lock.signal.aborted) {
         // Without the lock, as above: left to the next backup on this host, as a dead process's run.
@@ -326,8 +324,6 @@ async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: P
     catalog.renameRun(orphan.seq, orphan.id);
     events({ type: 'warning', message: `run ${found.id} (group ${orphan.group}) was interrupted; recording what it stored as interrupted run ${orphan.id}` });
     await finalizeRun(repo, catalog, packer, orphan, 'interrupted', orphan.counters ?? emptyCounters());
-    // Its checkpoints (resume.ts) are in its manifest now: a re-run elsewhere need not read them.
-    if (found.shard !== undefined) await removeCheckpoints(repo, catalog, await checkpointsOf(repo, found.shard.set, found.shard.index, found.id).catch(() => []), events);
   }
 }
 

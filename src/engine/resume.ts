@@ -16,11 +16,8 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { completeShardAttempt } from '../catalog/run-sets.js';
 import { carryLookup, dropCarryTable, lastVersionRowOfRun, newCarryTable } from '../catalog/resume-carry.js';
-import { setPendingDeletion } from '../catalog/forget.js';
 import type { RunRow, RunShard, VersionRecord } from '../catalog/types.js';
 import { errorMessage, isNotFound } from '../errors.js';
-import { objectKey } from '../repository/layout.js';
-import { removeRepositoryObject } from '../repository/remove.js';
 import type { Repository } from '../repository/repository.js';
 import type { ObjectEntry } from '../storage/types.js';
 import type { EventSink } from './events.js';
@@ -107,7 +104,7 @@ function isRecordShape(r: unknown): r is CheckpointRecord {
 export class CheckpointWriter {
   private seq = 0;
   private afterRow = 0;
-  /** Names written, deleted once the attempt's manifest is (`removeCheckpoints`). */
+  /** Names written. */
   readonly written: string[] = [];
 
   constructor(
@@ -167,7 +164,7 @@ export class CheckpointWriter {
 export interface Resumed {
   /** Attempts whose checkpoints were read. */
   attempts: string[];
-  /** Their checkpoint documents (deleted once this attempt's manifest is written). */
+  /** Their checkpoint documents. */
   checkpoints: string[];
   /** Index files that locate the blobs of carryable versions: this attempt's manifest names them. */
   indexes: string[];
@@ -277,32 +274,6 @@ export class CarriedVersions {
   static close(catalog: Catalog): void {
     dropCarryTable(catalog);
   }
-}
-
-/**
- * Deletes checkpoint documents nothing needs any more (their attempt's manifest, or a later
- * attempt's that carried their versions, is written). One retained by Object Lock is
- * remembered in the catalog and deleted by a later `forget` (as manifests are). Failures are
- * warnings: a left-over checkpoint costs a few reads at most (forget deletes it with its run set).
- */
-export async function removeCheckpoints(repo: Repository, catalog: Catalog, names: readonly string[], events: EventSink): Promise<void> {
-  for (const name of names) {
-    const key = objectKey('checkpoints', name);
-    try {
-      const removed = await removeRepositoryObject(repo, key);
-      if (!removed.removed) setPendingDeletion(catalog, key, removed.lockedUntil.getTime());
-    } catch (err) {
-      events({ type: 'warning', message: `could not delete ${repo.where('checkpoints', name)}: ${errorMessage(err)}; forget deletes it with its run set` });
-    }
-  }
-}
-
-/** The checkpoint documents of one attempt (`run`) of a shard, or of every attempt of a run set (`run` undefined). */
-export async function checkpointsOf(repo: Repository, set: string, index?: number, run?: string): Promise<string[]> {
-  const prefix = index === undefined ? `${set}.` : run === undefined ? `${set}.${index}.` : `${set}.${index}.${run}.`;
-  const names: string[] = [];
-  for await (const { name } of repo.list('checkpoints', { namePrefix: prefix })) if (parseCheckpointName(name) !== null) names.push(name);
-  return names;
 }
 
 /**

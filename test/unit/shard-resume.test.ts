@@ -14,7 +14,7 @@ import { runSetCut, runSetsOf } from '../../src/catalog/run-sets.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
-import { checkpointName, type CheckpointDocument } from '../../src/engine/resume.js';
+import { checkpointName, parseCheckpointName, type CheckpointDocument } from '../../src/engine/resume.js';
 import { restore } from '../../src/engine/restore.js';
 import { shardCatalogScope } from '../../src/engine/shard-scope.js';
 import type { KeySource } from '../../src/engine/shard-bounds.js';
@@ -119,9 +119,14 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
     return { summary, gets: lake.stats.get - gets, shard: runShard };
   }
 
+  /** Shard 0's checkpoint documents (shard 1's complete attempt wrote some too). */
+  async function shard0Checkpoints(): Promise<string[]> {
+    return (await repo.listNames('checkpoints')).filter((name) => parseCheckpointName(name)?.index === 0).sort();
+  }
+
   async function checkpointDocs(): Promise<CheckpointDocument[]> {
     const docs: CheckpointDocument[] = [];
-    for (const name of await repo.listNames('checkpoints')) docs.push(await repo.readDocument<CheckpointDocument>('checkpoints', name));
+    for (const name of await shard0Checkpoints()) docs.push(await repo.readDocument<CheckpointDocument>('checkpoints', name));
     return docs;
   }
 
@@ -191,8 +196,9 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
     // Packs hold the new blobs' bytes (incompressible), the run's record blobs and pack headers: nothing carried.
     expect(counting.packBytes).toBeGreaterThanOrEqual(blobsNew * SIZE);
     expect(counting.packBytes).toBeLessThan(blobsNew * SIZE + 40_000);
-    // Its own checkpoints and those it resumed from are deleted with its manifest written.
-    expect(await repo.listNames('checkpoints')).toEqual([]);
+    // A backup deletes nothing (its role may only create): the checkpoints stay until a forget.
+    const left = await repo.listNames('checkpoints');
+    expect(left.length).toBeGreaterThan(docs.length);
 
     // A fresh host sees one complete run set of two shards, each key once.
     const fresh = host('whole');
@@ -211,12 +217,16 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
     expect((await syncCatalog({ repo, catalog: after })).damage).toEqual([]);
     expect((await verify({ repo, catalog: after, readData: 1, concurrency: 2 })).damage).toEqual([]);
     await restoresAll(after);
+    // forget deletes every checkpoint: each shard has a complete attempt.
+    const done = await forget(repo, after, policy, { dryRun: false });
+    expect(done.checkpointsDeleted.sort()).toEqual(left.sort());
+    expect(await repo.listNames('checkpoints')).toEqual([]);
   });
 
   it('a planted or replayed checkpoint injects nothing: verify reports it, the re-run reads those objects', async () => {
     expect((await shardRun(host('b'), 1)).summary.status).toBe('complete');
     await killShard0(2);
-    const [first, second] = (await repo.listNames('checkpoints')).sort();
+    const [first, second] = await shard0Checkpoints();
     const doc = await repo.readDocument<CheckpointDocument>('checkpoints', first!);
     const shard: RunShard = doc.shard;
     // Replayed: the first checkpoint's bytes under a later attempt's name (its seal names its own).
@@ -245,12 +255,13 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
     const fresh = host('whole');
     await syncCatalog({ repo, catalog: fresh });
     await restoresAll(fresh);
-    // The re-run deleted both (it resumed from the planted one, which carried nothing); a planted one left over is damage to verify.
-    await store.put(`checkpoints/${replayed}`, Buffer.from('not a checkpoint'));
+    // verify authenticates checkpoints: the replayed one is damage (the planted one, sealed with the key, is well-formed).
     const report = await verify({ repo, catalog: fresh, readData: 0, concurrency: 2 });
     expect(report.damage.map((d) => [d.what, d.problem.includes('failed authentication')])).toEqual([[`checkpoints/${replayed}`, true]]);
-    // forget deletes checkpoints no re-run needs (their shard has a complete attempt).
+    // forget deletes the checkpoints no re-run needs (each shard has a complete attempt), damaged or not.
+    const left = await repo.listNames('checkpoints');
+    expect(left).toEqual(expect.arrayContaining([replayed, planted]));
     const done = await forget(repo, fresh, policy, { dryRun: false });
-    expect(done.checkpointsDeleted).toEqual([replayed]);
+    expect(done.checkpointsDeleted.sort()).toEqual(left.sort());
   });
 });
