@@ -74,7 +74,7 @@ const MAX_LISTED = 100;
 
 /**
  * Proves the repository is restorable and the catalog can be rebuilt from it. The structure
- * check lists config, keys/, packs/, index/, runs/, forgets/, acks/ and runsets/ and reads every document
+ * check lists config, keys/, packs/, index/, runs/, forgets/, acks/, runsets/ and checkpoints/ and reads every document
  * (index files, manifests, forget and ack documents are authenticated when opened): every pack an
  * index file or the catalog refers to exists with its recorded size, every index entry lies
  * within its pack, every manifest's record blobs and every blob a catalogued version needs
