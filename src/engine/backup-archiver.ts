@@ -241,6 +241,8 @@ export class Archiver {
       // index file lists, so the record may go to the writer at once.
       this.countCopied(entry, previous);
       this.counters.objectsCarried = (this.counters.objectsCarried ?? 0) + 1;
+      // Judged as that attempt judged its content when it read it (anomaly detection counts it as read).
+      this.detector?.versionCarried(source.bucket, source.versioned === true, entry, previous, carried.signals);
       this.writer.version({ ...carried, validFrom: previous === null ? carried.lastModified : Math.max(carried.lastModified, previous.validFrom + 1) });
       return;
     }

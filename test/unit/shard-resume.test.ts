@@ -161,7 +161,8 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
     lake = new MemStore({ name: 'lake' });
     bodies.clear();
     for (let i = 0; i < 160; i++) {
-      const key = `p${String(i % 8)}/${String(i).padStart(4, '0')}.bin`;
+      // Four keys anomaly detection flags (a ransomware extension), among the first shard 0 reads.
+      const key = `p${String(i % 8)}/${String(i).padStart(4, '0')}.${i % 40 === 0 ? 'encrypted' : 'bin'}`;
       bodies.set(key, randomBytes(SIZE));
       await lake.put(key, bodies.get(key)!);
     }
@@ -189,6 +190,10 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
     const inRange = rerun.summary.counters.objectsNew;
     expect(inRange).toBeGreaterThan(checkpointed.size);
     expect(rerun.summary.counters.objectsCarried).toBe(checkpointed.size);
+    // The verdict counts carried versions as read ones, with the signals the dead attempt judged.
+    expect([...checkpointed].some((key) => key.endsWith('.encrypted'))).toBe(true);
+    expect(rerun.summary.anomalies?.flaggedObjects).toBe(4);
+    expect(rerun.summary.anomalies?.partitions.reduce((n, p) => n + (p.signals['extension-swap'] ?? 0), 0)).toBe(4);
     expect(rerun.gets).toBe(inRange - checkpointed.size);
     // Objects read again: stored anew, or found in the dead attempt's packs that its checkpoints' index files list.
     const { blobsNew, blobsDeduplicated } = rerun.summary.counters;
