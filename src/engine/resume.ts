@@ -22,6 +22,7 @@ import type { Repository } from '../repository/repository.js';
 import type { ObjectEntry } from '../storage/types.js';
 import type { EventSink } from './events.js';
 import type { IndexDocument } from './finalize.js';
+import { inOrder } from '../util/in-order.js';
 import { checkIndex, packOfIndex } from './rebuild.js';
 
 /** A version record as a checkpoint holds it: a manifest's record line without `t` and `locs`. */
@@ -45,6 +46,9 @@ export interface CheckpointDocument {
   /** The versions the attempt recorded since its previous checkpoint, blobs in packs already written. */
   records: CheckpointRecord[];
 }
+
+/** Checkpoint documents (with their index files) read ahead of the one being taken over. */
+const CHECKPOINTS_AHEAD = 4;
 
 const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 const NAME = /^(\d{8}T\d{6}Z-[0-9a-f]{6})\.(\d{1,5})\.(\d{8}T\d{6}Z-[0-9a-f]{6})\.(\d{6})$/;
@@ -195,52 +199,69 @@ export async function resumeShard(repo: Repository, catalog: Catalog, group: str
   const knownIndexes = catalog.knownIndexFiles();
   const sameRange = JSON.stringify(shard.range);
   // Oldest attempt first: a newer attempt's record of the same version replaces an older one's.
+  // Each attempt's checkpoints in order, a few read ahead with the index files they name: a
+  // record's blobs are in index files its own checkpoint or an earlier one names, so each
+  // checkpoint's records are judged once those are in the catalog, and then let go.
   for (const [run, names] of [...byAttempt].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const docs: CheckpointDocument[] = [];
-    for (const name of names.sort()) {
-      try {
-        const doc = await repo.readDocument<CheckpointDocument>('checkpoints', name);
-        const problem = checkpointProblem(doc, name);
-        if (problem !== null) throw new Error(problem);
-        if (doc.group !== group || JSON.stringify(doc.shard.range) !== sameRange || doc.shard.of !== shard.of) throw new Error(`it is a checkpoint of another group or key range`);
-        docs.push(doc);
-      } catch (err) {
-        if (isNotFound(err)) continue; // deleted since it was listed (its attempt's manifest is written)
-        events({ type: 'warning', message: `${repo.where('checkpoints', name)}: ${errorMessage(err)}; not resumed from (lakeguard verify reports it)` });
-      }
-    }
-    if (docs.length === 0) continue;
-    resumed.attempts.push(run);
-    resumed.checkpoints.push(...docs.map((d) => d.name));
-    // The index files they name, read and authenticated: only what they list is located.
-    for (const name of new Set(docs.flatMap((d) => d.indexes))) {
-      if (knownIndexes.has(name)) {
-        resumed.indexes.push(name);
-        continue;
-      }
-      try {
-        const index = checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);
-        catalog.transaction(() => {
-          for (const p of index.packs) catalog.insertPack(packOfIndex(p), null, name);
-          catalog.addIndexFile(name);
-        });
-        knownIndexes.add(name);
-        resumed.indexes.push(name);
-      } catch (err) {
-        // Gone (a prune replaced it) or damaged: the versions it located are read again.
-        events({ type: 'warning', message: `index file ${repo.where('index', name)} named by a checkpoint of run ${run}: ${errorMessage(err)}; what it located is read again` });
-      }
-    }
-    catalog.transaction(() => {
-      for (const doc of docs) {
-        const rows = catalog.blobRowsOf(new Set(doc.records.flatMap((r) => r.blobs)));
-        for (const r of doc.records) {
-          if (r.deleteMarker || r.reinstated === true || !r.blobs.every((b) => rows.has(b))) continue;
-          insert(r);
-          resumed.carryable++;
+    const reading = new Set<string>();
+    let used = false;
+    await inOrder(
+      names.sort(),
+      CHECKPOINTS_AHEAD,
+      async (name): Promise<{ doc: CheckpointDocument; indexes: [string, IndexDocument | null][] } | null> => {
+        let doc: CheckpointDocument;
+        try {
+          doc = await repo.readDocument<CheckpointDocument>('checkpoints', name);
+          const problem = checkpointProblem(doc, name);
+          if (problem !== null) throw new Error(problem);
+          if (doc.group !== group || JSON.stringify(doc.shard.range) !== sameRange || doc.shard.of !== shard.of) throw new Error('it is a checkpoint of another group or key range');
+        } catch (err) {
+          // Gone since it was listed (forget deleted it): nothing to warn about.
+          if (!isNotFound(err)) events({ type: 'warning', message: `${repo.where('checkpoints', name)}: ${errorMessage(err)}; not resumed from (lakeguard verify reports it)` });
+          return null;
         }
-      }
-    });
+        // The index files it names, read and authenticated: only what they list is located.
+        const indexes: [string, IndexDocument | null][] = [];
+        for (const index of doc.indexes) {
+          if (knownIndexes.has(index)) {
+            indexes.push([index, null]);
+            continue;
+          }
+          if (reading.has(index)) continue; // an earlier checkpoint's, located before this one's records
+          reading.add(index);
+          try {
+            indexes.push([index, checkIndex(await repo.readDocument<IndexDocument>('index', index), index, repo)]);
+          } catch (err) {
+            // Gone (a prune replaced it) or damaged: the versions it located are read again.
+            events({ type: 'warning', message: `index file ${repo.where('index', index)} named by a checkpoint of run ${run}: ${errorMessage(err)}; what it located is read again` });
+          }
+        }
+        return { doc, indexes };
+      },
+      (read) => {
+        if (read === null) return;
+        const { doc, indexes } = read;
+        used = true;
+        resumed.checkpoints.push(doc.name);
+        catalog.transaction(() => {
+          for (const [name, index] of indexes) {
+            if (index !== null && !knownIndexes.has(name)) {
+              for (const p of index.packs) catalog.insertPack(packOfIndex(p), null, name);
+              catalog.addIndexFile(name);
+              knownIndexes.add(name);
+            }
+            resumed.indexes.push(name);
+          }
+          const rows = catalog.blobRowsOf(new Set(doc.records.flatMap((r) => r.blobs)));
+          for (const r of doc.records) {
+            if (r.deleteMarker || r.reinstated === true || !r.blobs.every((b) => rows.has(b))) continue;
+            insert(r);
+            resumed.carryable++;
+          }
+        });
+      },
+    );
+    if (used) resumed.attempts.push(run);
   }
   if (resumed.attempts.length === 0) {
     dropCarryTable(catalog);

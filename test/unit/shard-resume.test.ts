@@ -109,8 +109,8 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
   };
 
   /** One shard as `backup --shards 2 --shard <index> --run-set nightly` runs it on a fresh host. */
-  async function shardRun(catalog: Catalog, index: number, on: Repository = repo, from: OpenedSource = source(), signal?: AbortSignal) {
-    const shard: ShardIdentity = { index, of: 2, runSet: 'nightly' };
+  async function shardRun(catalog: Catalog, index: number, on: Repository = repo, from: OpenedSource = source(), signal?: AbortSignal, runSet = 'nightly') {
+    const shard: ShardIdentity = { index, of: 2, runSet };
     const scoped = await shardCatalogScope({ repo: on, catalog, policy, groups: [group], shard, dryRun: false, concurrency: 2, keys });
     await syncCatalog({ repo: on, catalog, ...(scoped.scopeTo === undefined ? {} : { scopeTo: scoped.scopeTo }) });
     const runShard = scoped.planned!.shards.get('g')!;
@@ -185,7 +185,8 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
     // The re-run on a fresh host: only the rest of its range is read and stored.
     const counting = new CountingPuts(store);
     const rerunRepo = await Repository.open(counting, { password: async () => 'test-password' });
-    const rerun = await shardRun(host('fresh'), 0, rerunRepo);
+    const freshHost = host('fresh');
+    const rerun = await shardRun(freshHost, 0, rerunRepo);
     expect(rerun.summary.status).toBe('complete');
     const inRange = rerun.summary.counters.objectsNew;
     expect(inRange).toBeGreaterThan(checkpointed.size);
@@ -226,6 +227,16 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
     const done = await forget(repo, after, policy, { dryRun: false });
     expect(done.checkpointsDeleted.sort()).toEqual(left.sort());
     expect(await repo.listNames('checkpoints')).toEqual([]);
+
+    // The next night on the re-run's host (its range catalog kept, and the index files it took
+    // over known to it, some pruned since): one changed object is read, nothing else.
+    bodies.set('p0/0008.bin', randomBytes(SIZE));
+    await lake.put('p0/0008.bin', bodies.get('p0/0008.bin')!);
+    const next = await shardRun(freshHost, 0, repo, source(), undefined, 'nightly-2');
+    expect([next.summary.status, next.gets, next.summary.counters.objectsChanged, next.summary.counters.objectsCarried ?? 0]).toEqual(['complete', 1, 1, 0]);
+    const later = host('later');
+    expect((await syncCatalog({ repo, catalog: later })).damage).toEqual([]);
+    expect((await verify({ repo, catalog: later, readData: 1, concurrency: 2 })).damage).toEqual([]);
   });
 
   it('a planted or replayed checkpoint injects nothing: verify reports it, the re-run reads those objects', async () => {
