@@ -27,8 +27,8 @@ import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { StoreDecorator } from '../../src/storage/store-decorator.js';
-import type { PutOptions, PutResult } from '../../src/storage/types.js';
-import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { getBytes, type ObjectStore, type PutOptions, type PutResult } from '../../src/storage/types.js';
+import { initRepo, tempDir, TEST_KDF, testPolicy } from '../helpers/fixtures.js';
 
 /**
  * The repository as a process killed right after its k-th checkpoint document sees it: nothing
@@ -91,7 +91,7 @@ const SIZE = 1500;
 
 describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, () => {
   let dir: ReturnType<typeof tempDir>;
-  let store: FsStore;
+  let store: ObjectStore;
   let repo: Repository;
   let policy: Policy;
   let lake: MemStore;
@@ -247,7 +247,7 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
     const shard: RunShard = doc.shard;
     // Replayed: the first checkpoint's bytes under a later attempt's name (its seal names its own).
     const replayed = checkpointName(shard, '20991231T000000Z-aaaaaa', 1);
-    await store.put(`checkpoints/${replayed}`, (await store.getBytes(`checkpoints/${first!}`, 1 << 24))!.bytes);
+    await store.put(`checkpoints/${replayed}`, await getBytes(store, `checkpoints/${first!}`));
     // Planted by a key holder: the second checkpoint's versions with blobs no index file of this
     // repository lists (nor the catalog knows), and the index files it names left out.
     const planted = checkpointName(shard, '20991231T000000Z-bbbbbb', 1);
@@ -279,5 +279,29 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
     expect(left).toEqual(expect.arrayContaining([replayed, planted]));
     const done = await forget(repo, fresh, policy, { dryRun: false });
     expect(done.checkpointsDeleted.sort()).toEqual(left.sort());
+  });
+
+  it('under Object Lock: resumes the same way; forget keeps the retained checkpoints and deletes them once free', async () => {
+    const locked = new MemStore({ objectLock: true });
+    store = locked;
+    repo = await Repository.init(locked, { password: 'test-password', kdf: { ...TEST_KDF }, objectLock: { mode: 'GOVERNANCE', retentionDays: 1 }, packSize: 4096 });
+    expect((await shardRun(host('b'), 1)).summary.status).toBe('complete');
+    await killShard0(2);
+    const rerun = await shardRun(host('fresh'), 0);
+    expect(rerun.summary.status).toBe('complete');
+    expect(rerun.summary.counters.objectsCarried).toBeGreaterThan(0);
+    expect(rerun.gets).toBe(rerun.summary.counters.objectsNew - rerun.summary.counters.objectsCarried!);
+
+    const whole = host('whole');
+    expect((await syncCatalog({ repo, catalog: whole })).damage).toEqual([]);
+    await restoresAll(whole);
+    const checkpoints = (await repo.listNames('checkpoints')).sort();
+    const first = await forget(repo, whole, policy, { dryRun: false });
+    expect(first.checkpointsDeleted).toEqual([]);
+    expect(first.manifestsLocked.map((l) => l.name).sort()).toEqual(checkpoints.map((n) => `checkpoints/${n}`));
+    for (const l of first.manifestsLocked) await locked.putRetention(l.name, { mode: 'GOVERNANCE', retainUntil: new Date(Date.now() - 1000) }, {});
+    const second = await forget(repo, whole, policy, { dryRun: false });
+    expect(second.checkpointsDeleted.sort()).toEqual(checkpoints);
+    expect(await repo.listNames('checkpoints')).toEqual([]);
   });
 });
