@@ -169,14 +169,15 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
         checkpoints.packWritten();
       },
     });
-    await recoverOrphanedRuns(repo, catalog, packer, events);
+    const recovered = await recoverOrphanedRuns(repo, catalog, packer, events);
     await recoverUnrecordedRuns(repo, catalog, packer, events);
     // A shard attempt takes over what earlier attempts of its shard, killed without a manifest,
     // checkpointed (resume.ts), and checkpoints what it records itself.
     let resumed: Resumed | null = null;
     let checkpointWriter: CheckpointWriter | null = null;
     if (opts.shard !== undefined && opts.keys === undefined) {
-      resumed = await resumeShard(repo, catalog, group.name, opts.shard, events).catch((err: unknown) => {
+      // An attempt recovered just now (this host's) is in this catalog already: not resumed from.
+      resumed = await resumeShard(repo, catalog, group.name, opts.shard, events, new Set(recovered)).catch((err: unknown) => {
         if (opts.signal?.aborted || lock.signal.aborted) throw err;
         events({ type: 'warning', message: `could not read the checkpoints of earlier attempts of shard ${opts.shard!.index} of run set ${opts.shard!.name}: ${errorMessage(err)}; backing up the whole range` });
         return null;
@@ -315,9 +316,12 @@ async function recoverUnrecordedRuns(repo: Repository, catalog: Catalog, packer:
  * Runs of this host whose process died (killed, power loss) stay "running" in the catalog,
  * with versions whose packs were written but no manifest: record them now, as interrupted,
  * so the repository knows every version the catalog does (and a rebuild loses nothing).
+ * Returns the ids they had (their checkpoints, resume.ts, bear them).
  */
-async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: Packer, events: EventSink): Promise<void> {
+async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: Packer, events: EventSink): Promise<string[]> {
+  const recovered: string[] = [];
   for (const found of catalog.orphanedRuns(hostname(), isProcessAlive)) {
+    recovered.push(found.id);
     // Named anew, by the time it is recorded: other hosts' catalogs find new manifests by
     // listing runs/ after a time marker, which a manifest named at its old start would precede.
     const orphan = { ...found, id: newRunId(new Date()) };
@@ -325,6 +329,7 @@ async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: P
     events({ type: 'warning', message: `run ${found.id} (group ${orphan.group}) was interrupted; recording what it stored as interrupted run ${orphan.id}` });
     await finalizeRun(repo, catalog, packer, orphan, 'interrupted', orphan.counters ?? emptyCounters());
   }
+  return recovered;
 }
 
 /** The run's verdict from the archiver's detector, compared with the catalog's history of clean or acknowledged runs. */

@@ -181,10 +181,12 @@ export interface Resumed {
  * shard that left no manifest (the catalog, synced, knows every manifest of the shard's range),
  * locates their blobs through the index files they name, and keeps each version whose blobs are
  * located as a candidate for `carried`. Checkpoints that fail authentication, or name another
- * shard, are passed over with a warning. Returns null when there is nothing to resume from.
+ * shard, are passed over with a warning, and so are the attempts in `passOver` (this host's
+ * dead runs it has just recorded under new ids). Returns null when there is nothing to resume from.
  */
-export async function resumeShard(repo: Repository, catalog: Catalog, group: string, shard: RunShard, events: EventSink): Promise<Resumed | null> {
+export async function resumeShard(repo: Repository, catalog: Catalog, group: string, shard: RunShard, events: EventSink, passOver: ReadonlySet<string> = new Set()): Promise<Resumed | null> {
   const known = catalog.knownRunIds();
+  for (const run of passOver) known.add(run);
   const byAttempt = new Map<string, string[]>();
   for await (const { name } of repo.list('checkpoints', { namePrefix: shardCheckpointPrefix(shard) })) {
     const parsed = parseCheckpointName(name);
