@@ -71,6 +71,8 @@ export interface BackupOptions {
   repositoryRequestsBefore?: RequestStats;
   /** Packs between two index-file checkpoints (tests use small numbers; backup-checkpoints.ts). */
   checkpointPacks?: number;
+  /** Version records per checkpoint document of a shard attempt (tests use small numbers; resume.ts RECORDS_PER_DOCUMENT). */
+  checkpointRecords?: number;
   /**
    * This run is one shard of a run set: it lists and records only the keys of its range, and its
    * manifest says which shard it is (docs/scale-out.md "Shards").
@@ -186,7 +188,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
         checkpoints.written.push(...resumed.indexes);
         events({ type: 'warning', message: `resuming from ${resumed.attempts.length === 1 ? 'attempt' : 'attempts'} ${resumed.attempts.join(', ')} of shard ${opts.shard.index} (killed without a manifest): ${resumed.carryable} versions stored by ${resumed.attempts.length === 1 ? 'it' : 'them'} are recorded without a read where the listing shows them unchanged` });
       }
-      checkpointWriter = new CheckpointWriter(repo, catalog, { ...run, host: run.host!, shard: opts.shard }, resumed?.indexes ?? []);
+      checkpointWriter = new CheckpointWriter(repo, catalog, { ...run, host: run.host!, shard: opts.shard }, resumed?.indexes ?? [], opts.checkpointRecords);
     }
     encoder = blobEncoder(repo, opts.encodeThreads ?? 1, opts.encodeInThreadBytes);
     const ctx = new Archiver(runOpts, sources, counters, packer, run.seq, encoder, resumed === null ? null : CarriedVersions.open(catalog));

@@ -47,6 +47,9 @@ export interface CheckpointDocument {
   records: CheckpointRecord[];
 }
 
+/** Version records per checkpoint document at most (a 4 KB object's record is ~300 bytes of JSON). */
+export const RECORDS_PER_DOCUMENT = 20_000;
+
 /** Checkpoint documents (with their index files) read ahead of the one being taken over. */
 const CHECKPOINTS_AHEAD = 4;
 
@@ -117,6 +120,7 @@ export class CheckpointWriter {
     private readonly run: Pick<RunRow, 'id' | 'seq' | 'group' | 'started'> & { host: string; shard: RunShard },
     /** Index files this attempt took over from attempts it resumed: named by its first checkpoint. */
     private adopted: string[] = [],
+    private readonly perDocument: number = RECORDS_PER_DOCUMENT,
   ) {}
 
   /** The newest version row of the run: what the next checkpoint covers, fixed before its index files are written. */
@@ -126,23 +130,32 @@ export class CheckpointWriter {
 
   /** Writes the versions in (previous mark, `upTo`], whose blobs `indexes` (and earlier checkpoints') list. */
   async write(upTo: number, indexes: readonly string[]): Promise<void> {
-    const records: CheckpointRecord[] = [];
-    for (let after = this.afterRow; ; ) {
+    // Kept until a document names them: a checkpoint whose document failed hands them to the next.
+    this.adopted = [...this.adopted, ...indexes];
+    let records: CheckpointRecord[] = [];
+    let after = this.afterRow;
+    for (;;) {
       const page = this.catalog.versionsOfRun(this.run.seq, after, 5000).filter((r) => r.row <= upTo);
-      if (page.length === 0) break;
       for (const { row, ...record } of page) {
         after = row;
         // Reinstatements and delete markers need no read: nothing to carry.
         if (record.reinstated !== true && !record.deleteMarker) records.push(record);
+        // Several documents when the records are many (tiny objects): each stays a few MB.
+        if (records.length >= this.perDocument) {
+          await this.document(records, after);
+          records = [];
+        }
+      }
+      if (page.length === 0) {
+        if (records.length > 0 || this.adopted.length > 0) await this.document(records, upTo);
+        break;
       }
     }
-    // Kept until a document names them: a checkpoint whose document failed hands them to the next.
-    const named = [...this.adopted, ...indexes];
-    this.adopted = named;
-    if (records.length === 0 && named.length === 0) {
-      this.afterRow = Math.max(this.afterRow, upTo);
-      return;
-    }
+    this.afterRow = Math.max(this.afterRow, upTo);
+  }
+
+  /** Writes one checkpoint document: `records`, and the index files not named yet. The versions up to row `through` are then checkpointed. */
+  private async document(records: CheckpointRecord[], through: number): Promise<void> {
     const name = checkpointName(this.run.shard, this.run.id, this.seq + 1);
     const doc: CheckpointDocument = {
       version: 1,
@@ -153,12 +166,12 @@ export class CheckpointWriter {
       started: new Date(this.run.started).toISOString(),
       shard: this.run.shard,
       seq: this.seq + 1,
-      indexes: named,
+      indexes: this.adopted,
       records,
     };
     await this.repo.writeDocument('checkpoints', name, doc);
     this.seq++;
-    this.afterRow = Math.max(this.afterRow, upTo);
+    this.afterRow = Math.max(this.afterRow, through);
     this.adopted = [];
     this.written.push(name);
   }

@@ -109,13 +109,14 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
   };
 
   /** One shard as `backup --shards 2 --shard <index> --run-set nightly` runs it on a fresh host. */
+  let checkpointRecords: number | undefined;
   async function shardRun(catalog: Catalog, index: number, on: Repository = repo, from: OpenedSource = source(), signal?: AbortSignal, runSet = 'nightly') {
     const shard: ShardIdentity = { index, of: 2, runSet };
     const scoped = await shardCatalogScope({ repo: on, catalog, policy, groups: [group], shard, dryRun: false, concurrency: 2, keys });
     await syncCatalog({ repo: on, catalog, ...(scoped.scopeTo === undefined ? {} : { scopeTo: scoped.scopeTo }) });
     const runShard = scoped.planned!.shards.get('g')!;
     const gets = lake.stats.get;
-    const summary = await backupGroup({ repo: on, catalog, policy, group, sources: [from], shard: runShard, checkpointPacks: 4, ...(signal === undefined ? {} : { signal }) });
+    const summary = await backupGroup({ repo: on, catalog, policy, group, sources: [from], shard: runShard, checkpointPacks: 4, ...(checkpointRecords === undefined ? {} : { checkpointRecords }), ...(signal === undefined ? {} : { signal }) });
     return { summary, gets: lake.stats.get - gets, shard: runShard };
   }
 
@@ -153,6 +154,7 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
   }
 
   beforeEach(async () => {
+    checkpointRecords = undefined;
     dir = tempDir('shard-resume');
     store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
     // Packs of ~2 objects: the dead attempt writes a checkpoint every 4 packs.
@@ -284,11 +286,16 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 60_000 }, 
   it('under Object Lock: resumes the same way; forget keeps the retained checkpoints and deletes them once free', async () => {
     const locked = new MemStore({ objectLock: true });
     store = locked;
+    // Checkpoints of at most 3 records each: one checkpoint is several documents, and the kill comes inside one.
+    checkpointRecords = 3;
     repo = await Repository.init(locked, { password: 'test-password', kdf: { ...TEST_KDF }, objectLock: { mode: 'GOVERNANCE', retentionDays: 1 }, packSize: 4096 });
     expect((await shardRun(host('b'), 1)).summary.status).toBe('complete');
     await killShard0(2);
+    const docs = await checkpointDocs();
+    expect([docs.length, docs.every((d) => d.records.length <= 3)]).toEqual([2, true]);
     const rerun = await shardRun(host('fresh'), 0);
     expect(rerun.summary.status).toBe('complete');
+    expect(rerun.summary.counters.objectsCarried).toBe(docs.reduce((n, d) => n + d.records.length, 0));
     expect(rerun.summary.counters.objectsCarried).toBeGreaterThan(0);
     expect(rerun.gets).toBe(rerun.summary.counters.objectsNew - rerun.summary.counters.objectsCarried!);
 
