@@ -133,11 +133,12 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
     return docs;
   }
 
-  async function restoresAll(catalog: Catalog): Promise<void> {
+  /** Restores run set `name` (of `count`) and compares every key with the lake's bytes. */
+  async function restoresAll(catalog: Catalog, count = 1, name = 'nightly'): Promise<void> {
     const sets = runSetsOf(catalog);
-    expect(sets).toHaveLength(1);
+    expect(sets).toHaveLength(count);
     const target = new MemStore({ name: 'restored' });
-    const r = await restore({ repo, catalog, scopes: [{ bucket: 'lake' }], cut: runSetCut(catalog, sets[0]!), target, bucketDirs: false, concurrency: 2 });
+    const r = await restore({ repo, catalog, scopes: [{ bucket: 'lake' }], cut: runSetCut(catalog, sets.find((x) => x.name === name)!), target, bucketDirs: false, concurrency: 2 });
     expect(r.failures).toEqual([]);
     for (const [key, body] of bodies) {
       const chunks: Buffer[] = [];
@@ -312,5 +313,36 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
     const second = await forget(repo, whole, policy, { dryRun: false });
     expect(second.checkpointsDeleted.sort()).toEqual(checkpoints);
     expect(await repo.listNames('checkpoints')).toEqual([]);
+  });
+
+  it("content of the dead attempt's packs that its re-run did not carry, pruned since, is never deduplicated against on the re-run's host", async () => {
+    expect((await shardRun(host('b'), 1)).summary.status).toBe('complete');
+    await killShard0(2);
+    // A checkpointed object changes before the re-run: its checkpointed content is in the dead
+    // attempt's listed packs, which the re-run's catalog now locates, but no version uses it.
+    const docs = await checkpointDocs();
+    const key = docs[0]!.records[0]!.key;
+    const old = bodies.get(key)!;
+    bodies.set(key, randomBytes(SIZE));
+    await lake.put(key, bodies.get(key)!);
+    const freshHost = host('fresh');
+    const rerun = await shardRun(freshHost, 0);
+    expect(rerun.summary.counters.objectsCarried).toBe(docs.reduce((n, d) => n + d.records.length, 0) - 1);
+
+    // Another host prunes: the dead attempt's unused content goes.
+    const pruner = host('pruner');
+    await syncCatalog({ repo, catalog: pruner });
+    const pruned = await prune({ repo, catalog: pruner, maxUnused: 0 });
+    expect([pruned.missing, pruned.damaged]).toEqual([[], []]);
+
+    // Next night the object is back to its old content: the re-run's host must store it again.
+    bodies.set(key, old);
+    await lake.put(key, old);
+    const next = await shardRun(freshHost, 0, repo, source(), undefined, 'nightly-2');
+    expect([next.summary.status, next.summary.counters.objectsChanged]).toEqual(['complete', 1]);
+    const whole = host('whole');
+    expect((await syncCatalog({ repo, catalog: whole })).damage).toEqual([]);
+    expect((await verify({ repo, catalog: whole, readData: 1, concurrency: 2 })).damage).toEqual([]);
+    await restoresAll(whole, 2, 'nightly-2');
   });
 });
