@@ -186,7 +186,14 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       });
       if (resumed !== null) {
         checkpoints.written.push(...resumed.indexes);
-        events({ type: 'warning', message: `resuming from ${resumed.attempts.length === 1 ? 'attempt' : 'attempts'} ${resumed.attempts.join(', ')} of shard ${opts.shard.index} (killed without a manifest): ${resumed.carryable} versions stored by ${resumed.attempts.length === 1 ? 'it' : 'them'} are recorded without a read where the listing shows them unchanged` });
+        const which = `${resumed.attempts.length === 1 ? 'attempt' : 'attempts'} ${resumed.attempts.join(', ')} of shard ${opts.shard.index} (killed without a manifest)`;
+        events({
+          type: 'warning',
+          message:
+            resumed.carryable > 0
+              ? `resuming from ${which}: ${resumed.carryable} versions stored by ${resumed.attempts.length === 1 ? 'it' : 'them'} are recorded without a read where the listing shows them unchanged`
+              : `not resuming from ${which}: no index file of this repository lists the blobs of the versions ${resumed.attempts.length === 1 ? 'it' : 'they'} checkpointed; backing up the whole range`,
+        });
       }
       checkpointWriter = new CheckpointWriter(repo, catalog, { ...run, host: run.host!, shard: opts.shard }, resumed?.indexes ?? [], opts.checkpointRecords);
     }

@@ -17,7 +17,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { completeShardAttempt } from '../catalog/run-sets.js';
 import { carryLookup, dropCarryTable, lastVersionRowOfRun, newCarryTable } from '../catalog/resume-carry.js';
 import type { RunRow, RunShard, VersionRecord } from '../catalog/types.js';
-import { errorMessage, isNotFound } from '../errors.js';
+import { IntegrityError, errorMessage, isNotFound } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import type { ObjectEntry } from '../storage/types.js';
 import type { EventSink } from './events.js';
@@ -219,6 +219,7 @@ export async function resumeShard(repo: Repository, catalog: Catalog, group: str
   // checkpoint's records are judged once those are in the catalog, and then let go.
   for (const [run, names] of [...byAttempt].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const reading = new Set<string>();
+    let unread: { count: number; first: string; why: string } | null = null;
     let used = false;
     await inOrder(
       names.sort(),
@@ -228,11 +229,15 @@ export async function resumeShard(repo: Repository, catalog: Catalog, group: str
         try {
           doc = await repo.readDocument<CheckpointDocument>('checkpoints', name);
           const problem = checkpointProblem(doc, name);
-          if (problem !== null) throw new Error(problem);
-          if (doc.group !== group || JSON.stringify(doc.shard.range) !== sameRange || doc.shard.of !== shard.of) throw new Error('it is a checkpoint of another group or key range');
+          if (problem !== null) throw new IntegrityError(`${repo.where('checkpoints', name)}: ${problem}`);
+          if (doc.group !== group || JSON.stringify(doc.shard.range) !== sameRange || doc.shard.of !== shard.of) {
+            throw new IntegrityError(`${repo.where('checkpoints', name)}: a checkpoint of another group or key range than its name's shard now has`);
+          }
         } catch (err) {
           // Gone since it was listed (forget deleted it): nothing to warn about.
-          if (!isNotFound(err)) events({ type: 'warning', message: `${repo.where('checkpoints', name)}: ${errorMessage(err)}; not resumed from (lakeguard verify reports it)` });
+          if (isNotFound(err)) return null;
+          if (!(err instanceof IntegrityError)) throw err;
+          events({ type: 'warning', message: `${errorMessage(err)}; not resumed from (lakeguard verify reports a damaged one)` });
           return null;
         }
         // The index files it names, read and authenticated: only what they list is located.
@@ -247,8 +252,10 @@ export async function resumeShard(repo: Repository, catalog: Catalog, group: str
           try {
             indexes.push([index, checkIndex(await repo.readDocument<IndexDocument>('index', index), index, repo)]);
           } catch (err) {
-            // Gone (a prune replaced it) or damaged: the versions it located are read again.
-            events({ type: 'warning', message: `index file ${repo.where('index', index)} named by a checkpoint of run ${run}: ${errorMessage(err)}; what it located is read again` });
+            // Gone (a prune removed the dead attempt's packs) or damaged: what it located is read again.
+            if (!isNotFound(err) && !(err instanceof IntegrityError)) throw err;
+            if (unread === null) unread = { count: 1, first: index, why: errorMessage(err) };
+            else unread.count++;
           }
         }
         return { doc, indexes };
@@ -276,6 +283,11 @@ export async function resumeShard(repo: Repository, catalog: Catalog, group: str
         });
       },
     );
+    if (unread !== null) {
+      const { count, first, why } = unread;
+      const more = count === 1 ? '' : `; ${count - 1} more`;
+      events({ type: 'warning', message: `${count} index ${count === 1 ? 'file' : 'files'} named by the checkpoints of run ${run} could not be read (${repo.where('index', first)}: ${why}${more}): the objects ${count === 1 ? 'it' : 'they'} located are read again` });
+    }
     if (used) resumed.attempts.push(run);
   }
   if (resumed.attempts.length === 0) {

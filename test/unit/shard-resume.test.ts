@@ -254,10 +254,10 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
     const replayed = checkpointName(shard, '20991231T000000Z-aaaaaa', 1);
     await store.put(`checkpoints/${replayed}`, await getBytes(store, `checkpoints/${first!}`));
     // Planted by a key holder: the second checkpoint's versions with blobs no index file of this
-    // repository lists (nor the catalog knows), and the index files it names left out.
+    // repository lists (nor the catalog knows), naming an index file that does not exist.
     const planted = checkpointName(shard, '20991231T000000Z-bbbbbb', 1);
     const second2 = await repo.readDocument<CheckpointDocument>('checkpoints', second!);
-    await repo.writeDocument('checkpoints', planted, { ...second2, name: planted, run: '20991231T000000Z-bbbbbb', seq: 1, indexes: [], records: second2.records.map((r) => ({ ...r, blobs: [randomBytes(32).toString('hex')] })) });
+    await repo.writeDocument('checkpoints', planted, { ...second2, name: planted, run: '20991231T000000Z-bbbbbb', seq: 1, indexes: ['20991231T000000Z-0000000000000000'], records: second2.records.map((r) => ({ ...r, blobs: [randomBytes(32).toString('hex')] })) });
     // The genuine checkpoints are gone (a prune, say): only the planted ones remain.
     await store.delete(`checkpoints/${first!}`);
     await store.delete(`checkpoints/${second!}`);
@@ -271,7 +271,11 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
     expect(rerun.status).toBe('complete');
     expect(rerun.counters.objectsCarried ?? 0).toBe(0);
     expect(lake.stats.get - gets).toBe(rerun.counters.objectsNew);
-    expect(warnings.filter((w) => w.includes(replayed))).toEqual([expect.stringContaining('failed authentication')]);
+    expect(warnings.filter((w) => w.includes(replayed))).toEqual([expect.stringMatching(/^\S+checkpoints\/\S+aaaaaa\.000001: failed authentication \(corrupted or tampered\); not resumed from/)]);
+    expect(warnings.filter((w) => w.includes('20991231T000000Z-bbbbbb'))).toEqual([
+      expect.stringMatching(/^1 index file named by the checkpoints of run 20991231T000000Z-bbbbbb could not be read \(.*index\/20991231T000000Z-0000000000000000: .*\): the objects it located are read again$/),
+      expect.stringMatching(/^not resuming from attempt 20991231T000000Z-bbbbbb of shard 0 \(killed without a manifest\): no index file of this repository lists the blobs/),
+    ]);
 
     const fresh = host('whole');
     await syncCatalog({ repo, catalog: fresh });
