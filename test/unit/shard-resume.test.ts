@@ -80,9 +80,14 @@ class GatedLake extends StoreDecorator {
   }
 }
 
-/** Counts the bytes written to packs/. */
+/** Counts the bytes written to packs/, and the checkpoint documents read. */
 class CountingPuts extends StoreDecorator {
   packBytes = 0;
+  checkpointReads = 0;
+  override get(key: string, opts?: Parameters<StoreDecorator['get']>[1]): ReturnType<StoreDecorator['get']> {
+    if (key.startsWith('checkpoints/')) this.checkpointReads++;
+    return this.inner.get(key, opts);
+  }
   override put(key: string, body: Parameters<StoreDecorator['put']>[1], opts?: PutOptions): Promise<PutResult> {
     if (key.startsWith('packs/') && Buffer.isBuffer(body)) this.packBytes += body.length;
     return this.inner.put(key, body, opts);
@@ -148,12 +153,12 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
   }
 
   /** Shard 0's first attempt, on its own host, dies right after its k-th checkpoint document. */
-  async function killShard0(k: number): Promise<void> {
+  async function killShard0(k: number, on: Catalog = host('dead')): Promise<void> {
     const stop = new AbortController();
     const killed = new KilledAfterCheckpoints(store, k, stop);
     const killedRepo = await Repository.open(killed, { password: async () => 'test-password' });
     const gated: OpenedSource = { ...source(), objectStore: new GatedLake(lake, killed) };
-    await expect(shardRun(host('dead'), 0, killedRepo, gated, stop.signal)).rejects.toThrow();
+    await expect(shardRun(on, 0, killedRepo, gated, stop.signal)).rejects.toThrow();
   }
 
   beforeEach(async () => {
@@ -348,5 +353,32 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
     expect((await syncCatalog({ repo, catalog: whole })).damage).toEqual([]);
     expect((await verify({ repo, catalog: whole, readData: 1, concurrency: 2 })).damage).toEqual([]);
     await restoresAll(whole, 2, 'nightly-2');
+  });
+
+  it("on the dead attempt's own host, the re-run records it from the catalog and reads none of its checkpoints", async () => {
+    expect((await shardRun(host('b'), 1)).summary.status).toBe('complete');
+    const deadHost = host('dead');
+    await killShard0(2, deadHost);
+    // A SIGKILL leaves the run `running` with a dead pid (the refused writes ended it failed, without a manifest: undo that).
+    sqlite(deadHost).prepare("UPDATE runs SET status = 'running', finished = NULL, pid = 2147483646 WHERE seq IN (SELECT run FROM unrecorded_runs)").run();
+    sqlite(deadHost).prepare('DELETE FROM unrecorded_runs').run();
+    // What the dead attempt recorded in its host's catalog (its range only: the catalog is scoped to it).
+    const recorded = sqlite(deadHost).prepare('SELECT count(*) FROM versions').pluck().get() as number;
+    expect(recorded).toBeGreaterThan(0);
+    const counting = new CountingPuts(store);
+    const warnings: string[] = [];
+    const again = await Repository.open(counting, { password: async () => 'test-password' });
+    const scoped = await shardCatalogScope({ repo: again, catalog: deadHost, policy, groups: [group], shard: { index: 0, of: 2, runSet: 'nightly' }, dryRun: false, concurrency: 2, keys });
+    await syncCatalog({ repo: again, catalog: deadHost, ...(scoped.scopeTo === undefined ? {} : { scopeTo: scoped.scopeTo }) });
+    const gets = lake.stats.get;
+    const rerun = await backupGroup({ repo: again, catalog: deadHost, policy, group, sources: [source()], shard: scoped.planned!.shards.get('g')!, events: (e) => void (e.type === 'warning' && warnings.push(e.message)) });
+    expect(rerun.status).toBe('complete');
+    expect(warnings).toEqual([expect.stringMatching(/^run \S+ \(group g\) was interrupted; recording what it stored as interrupted run/)]);
+    expect([counting.checkpointReads, rerun.counters.objectsCarried ?? 0]).toEqual([0, 0]);
+    expect(lake.stats.get - gets).toBe(rerun.counters.objectsNew);
+    expect(rerun.counters.objectsNew).toBe(rerun.counters.objectsSeen - recorded);
+    const whole = host('whole');
+    expect((await syncCatalog({ repo, catalog: whole })).damage).toEqual([]);
+    await restoresAll(whole);
   });
 });
