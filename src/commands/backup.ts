@@ -155,7 +155,7 @@ function describe(s: BackupSummary): string {
   const lines = [
     s.dryRun ? `dry run for group ${s.group}: nothing was read or written` : `run ${s.runId} (group ${s.group}): ${s.status}${s.anomalies?.suspect ? ', SUSPECT' : ''}`,
     ...(s.shard === undefined ? [] : [`  shard     ${s.shard.index} of ${s.shard.of} (0-based) of run set ${s.shard.name}, run ${s.shard.set}`]),
-    `  objects   ${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed, ${c.objectsUnchanged} unchanged, ${c.objectsReinstated ? `${c.objectsReinstated} back (an older version current again), ` : ''}${c.objectsDeleted} deleted, ${c.objectsFailed} failed${c.objectsExcluded ? `, ${c.objectsExcluded} excluded` : ''}${c.objectsSkipped ? `, ${c.objectsSkipped} skipped (links and special files${s.dryRun ? '' : `: \`lakeguard runs show ${s.runId} --failures\``})` : ''}`,
+    `  objects   ${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed${c.objectsCarried ? ` (${c.objectsCarried} of them carried from a killed attempt's checkpoints, not read)` : ''}, ${c.objectsUnchanged} unchanged, ${c.objectsReinstated ? `${c.objectsReinstated} back (an older version current again), ` : ''}${c.objectsDeleted} deleted, ${c.objectsFailed} failed${c.objectsExcluded ? `, ${c.objectsExcluded} excluded` : ''}${c.objectsSkipped ? `, ${c.objectsSkipped} skipped (links and special files${s.dryRun ? '' : `: \`lakeguard runs show ${s.runId} --failures\``})` : ''}`,
     s.dryRun
       ? `  would read ${formatBytes(c.bytesNew)}`
       : `  data      ${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesStored)} stored in ${plural(c.packsWritten, 'pack')} (${plural(c.blobsNew, 'new blob')}, ${c.blobsDeduplicated} deduplicated)`,
