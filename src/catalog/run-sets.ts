@@ -299,6 +299,7 @@ function sumCounters(list: readonly (RunCounters | null)[], wallMs: number | nul
   };
   if (present.some((c) => c.objectsSkipped !== undefined)) total.objectsSkipped = sum((c) => c.objectsSkipped);
   if (present.some((c) => c.objectsReinstated !== undefined)) total.objectsReinstated = sum((c) => c.objectsReinstated);
+  if (present.some((c) => c.objectsCarried !== undefined)) total.objectsCarried = sum((c) => c.objectsCarried);
   if (present.some((c) => c.objectsGoneSinceReport !== undefined)) total.objectsGoneSinceReport = sum((c) => c.objectsGoneSinceReport);
   if (present.some((c) => c.objectsNewerThanReport !== undefined)) total.objectsNewerThanReport = sum((c) => c.objectsNewerThanReport);
   // Listed from S3 Inventory: per bucket, the oldest report any attempt used (what the run set knows).

@@ -88,6 +88,13 @@ export interface RunCounters {
    */
   objectsReinstated?: number;
   /**
+   * New or changed objects of a shard attempt recorded from a checkpoint of an earlier, killed
+   * attempt of its shard (listed unchanged since): nothing read or stored (docs/scale-out.md
+   * "Re-runs, kills and resume"); counted in objectsNew/objectsChanged and bytesNew too. Absent
+   * when none, and in runs from before it existed.
+   */
+  objectsCarried?: number;
+  /**
    * Sources listed from an S3 Inventory report instead of LIST: bucket -> the report's
    * creationTimestamp (ISO), what the run knows of the bucket (objects changed since are the
    * report's lag). Absent when every source was listed.

@@ -71,6 +71,7 @@ function toJson(r: ForgetResult): Record<string, unknown> {
     manifestsDeleted: r.manifestsDeleted,
     manifestsLocked: r.manifestsLocked,
     plansDeleted: r.plansDeleted,
+    checkpointsDeleted: r.checkpointsDeleted,
   };
 }
 
@@ -89,6 +90,7 @@ function describe(r: ForgetResult): string {
   if (r.documents.length > 0) lines.push(`wrote ${objectKey('forgets', r.documents[0]!)}${r.documents.length > 1 ? ` and ${r.documents.length - 1} more parts` : ''}`);
   if (r.manifestsDeleted.length > 0) lines.push(`deleted ${r.manifestsDeleted.length} run manifest${r.manifestsDeleted.length === 1 ? '' : 's'}`);
   if (r.plansDeleted.length > 0) lines.push(`deleted the plans of ${r.plansDeleted.length} forgotten run set${r.plansDeleted.length === 1 ? '' : 's'} (runsets/)`);
+  if (r.checkpointsDeleted.length > 0) lines.push(`deleted ${r.checkpointsDeleted.length} checkpoint document${r.checkpointsDeleted.length === 1 ? '' : 's'} of shard attempts no re-run needs (checkpoints/)`);
   for (const l of r.manifestsLocked) lines.push(`kept ${l.name}: locked until ${l.lockedUntil.slice(0, 10)}; a later forget deletes it then`);
   if (!r.dryRun && r.dropped.length > 0) lines.push('run `lakeguard prune` to free the space the dropped versions used');
   if (r.dryRun) lines.push('dry run: nothing was changed');

@@ -251,6 +251,37 @@ export class AnomalyDetector {
     return signals;
   }
 
+  /**
+   * Counts a version carried from a killed attempt's checkpoint (resume.ts) as versionRead counts
+   * one read, with the signals that attempt judged when it read the content (nothing is read
+   * again). A carried change is never counted as verified (its format was not checked here).
+   */
+  versionCarried(bucket: string, versioned: boolean, entry: ObjectEntry, previous: LatestVersion | null, signals: readonly ObjectSignal[] | undefined): void {
+    const p = this.partition(bucket, entry.key);
+    if (p === undefined) return;
+    const s = p.stats;
+    let isNewKey: boolean;
+    if (versioned) {
+      const before = entry.isLatest ? this.versionBeforeRun(bucket, entry.key) : undefined;
+      const wasLive = before !== undefined && !before.deleteMarker;
+      isNewKey = entry.isLatest && !wasLive;
+      if (entry.isLatest && wasLive) {
+        s.before++;
+        s.changed++;
+        s.bytesChanged += entry.size;
+      } else if (isNewKey) {
+        s.added++;
+        s.bytesAdded += entry.size;
+      }
+    } else {
+      isNewKey = previous === null;
+    }
+    const judged = signals ?? [];
+    if (isNewKey && judged.length === 0) p.validBytesAdded += entry.size;
+    for (const signal of judged) s.signals[signal] = (s.signals[signal] ?? 0) + 1;
+    if (judged.length > 0) this.flaggedObjects++;
+  }
+
   /** The run's verdict: every partition it changed judged against its settings and history. */
   finish(history: AnomalyHistory): RunAnomalies {
     const partitions: PartitionStats[] = [];

@@ -16,6 +16,7 @@ import { TaskGroup } from '../util/task-group.js';
 import { pollHeapPacer } from '../util/heap-pacer.js';
 import type { BackupOptions } from './backup.js';
 import { AnomalyDetector } from './anomaly-detector.js';
+import type { CarriedVersions } from './resume.js';
 import { BlobSaver } from './backup-dedup.js';
 import { MAX_FANOUT_DEPTH, everyVersionOf, fullVersionListing, keyRanges, subPrefixDepth } from './backup-plan.js';
 import { RunWriter, isCataloguedVersion, reinstate, versionRecord } from './backup-records.js';
@@ -61,6 +62,8 @@ export class Archiver {
     private readonly packer: Packer | null,
     runSeq: number | null,
     encoder?: BlobEncoder,
+    /** Versions an earlier, killed attempt of this shard stored (resume.ts): recorded without a read when the listing matches. */
+    private readonly carried: CarriedVersions | null = null,
   ) {
     this.listLimit = pLimit(opts.policy.concurrency.list);
     this.transferLimit = pLimit(opts.policy.concurrency.transfer);
@@ -244,6 +247,18 @@ export class Archiver {
       this.countCopied(entry, previous);
       this.opts.events?.({ type: 'would-back-up', bucket: source.bucket, key: entry.key, versionId: entry.versionId, size: entry.size, change: previous === null ? 'new' : 'changed' });
       await this.opts.eventsDrained?.();
+      return;
+    }
+    const carried = reinstating ? undefined : this.carried?.of(source.bucket, entry);
+    if (carried !== undefined) {
+      // Stored by a killed attempt of this shard, and listed unchanged since: recorded as this
+      // run's own version (the same blobs), nothing read or stored. Its blobs are in packs an
+      // index file lists, so the record may go to the writer at once.
+      this.countCopied(entry, previous);
+      this.counters.objectsCarried = (this.counters.objectsCarried ?? 0) + 1;
+      // Judged as that attempt judged its content when it read it (anomaly detection counts it as read).
+      this.detector?.versionCarried(source.bucket, source.versioned === true, entry, previous, carried.signals);
+      this.writer.version({ ...carried, validFrom: previous === null ? carried.lastModified : Math.max(carried.lastModified, previous.validFrom + 1) });
       return;
     }
     // Back-pressure: keep the listing at most a few batches ahead of the transfers.

@@ -32,6 +32,7 @@ import { keyRangeWithin, type RunShard } from './shards.js';
 import { openSource, type OpenedSource } from './sources.js';
 import { newRunId } from './run-id.js';
 import { requireBackupScope } from './shard-scope.js';
+import { CarriedVersions, CheckpointWriter, resumeShard, type Resumed } from './resume.js';
 
 export interface BackupOptions {
   repo: Repository;
@@ -70,6 +71,8 @@ export interface BackupOptions {
   repositoryRequestsBefore?: RequestStats;
   /** Packs between two index-file checkpoints (tests use small numbers; backup-checkpoints.ts). */
   checkpointPacks?: number;
+  /** Version records per checkpoint document of a shard attempt (tests use small numbers; resume.ts RECORDS_PER_DOCUMENT). */
+  checkpointRecords?: number;
   /**
    * This run is one shard of a run set: it lists and records only the keys of its range, and its
    * manifest says which shard it is (docs/scale-out.md "Shards").
@@ -176,10 +179,35 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
         checkpoints.packWritten();
       },
     });
-    await recoverOrphanedRuns(repo, catalog, packer, events);
+    const recovered = await recoverOrphanedRuns(repo, catalog, packer, events);
     await recoverUnrecordedRuns(repo, catalog, packer, events);
+    // A shard attempt takes over what earlier attempts of its shard, killed without a manifest,
+    // checkpointed (resume.ts), and checkpoints what it records itself.
+    let resumed: Resumed | null = null;
+    let checkpointWriter: CheckpointWriter | null = null;
+    if (opts.shard !== undefined && opts.keys === undefined) {
+      // An attempt recovered just now (this host's) is in this catalog already: not resumed from.
+      resumed = await resumeShard(repo, catalog, group.name, opts.shard, events, new Set(recovered)).catch((err: unknown) => {
+        if (opts.signal?.aborted || lock.signal.aborted) throw err;
+        events({ type: 'warning', message: `could not read the checkpoints of earlier attempts of shard ${opts.shard!.index} of run set ${opts.shard!.name}: ${errorMessage(err)}; backing up the whole range` });
+        return null;
+      });
+      if (resumed !== null) {
+        checkpoints.written.push(...resumed.indexes);
+        const which = `${resumed.attempts.length === 1 ? 'attempt' : 'attempts'} ${resumed.attempts.join(', ')} of shard ${opts.shard.index} (killed without a manifest)`;
+        events({
+          type: 'warning',
+          message:
+            resumed.carryable > 0
+              ? `resuming from ${which}: ${resumed.carryable} versions stored by ${resumed.attempts.length === 1 ? 'it' : 'them'} are recorded without a read where the listing shows them unchanged`
+              : `not resuming from ${which}: no index file of this repository lists the blobs of the versions ${resumed.attempts.length === 1 ? 'it' : 'they'} checkpointed; backing up the whole range`,
+        });
+      }
+      checkpointWriter = new CheckpointWriter(repo, catalog, { ...run, host: run.host!, shard: opts.shard }, resumed?.indexes ?? [], opts.checkpointRecords);
+    }
     encoder = blobEncoder(repo, opts.encodeThreads ?? 1, opts.encodeInThreadBytes);
-    const ctx = new Archiver(runOpts, sources, counters, packer, run.seq, encoder);
+    const ctx = new Archiver(runOpts, sources, counters, packer, run.seq, encoder, resumed === null ? null : CarriedVersions.open(catalog));
+    if (checkpointWriter !== null) checkpoints.withDocuments(checkpointWriter, () => ctx.writer.flush());
     let status: RunStatus;
     let fatal: unknown = null;
     try {
@@ -197,7 +225,8 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       status = fatal instanceof InterruptedError ? 'interrupted' : 'failed';
     }
     ctx.writer.flush();
-    await checkpoints.settled();
+    // No checkpoint after this: the run records everything now (finalize's own packs would queue one).
+    await checkpoints.close();
     // Judged once every record is in the catalog, against the history of earlier clean runs;
     // a failed or interrupted run is not judged (it saw only part of its changes).
     const anomalies = fatal === null ? judgeRun(ctx, catalog) : undefined;
@@ -260,6 +289,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     if (fatal !== null) throw fatal;
     return { runId, group: group.name, status, dryRun, counters, ...(anomalies === undefined ? {} : { anomalies }), ...shardOf(opts) };
   } finally {
+    CarriedVersions.close(catalog);
     await encoder?.close();
     inventories.close();
     if (opts.lock === undefined) await lock.release().catch(() => {});
@@ -303,9 +333,12 @@ async function recoverUnrecordedRuns(repo: Repository, catalog: Catalog, packer:
  * Runs of this host whose process died (killed, power loss) stay "running" in the catalog,
  * with versions whose packs were written but no manifest: record them now, as interrupted,
  * so the repository knows every version the catalog does (and a rebuild loses nothing).
+ * Returns the ids they had (their checkpoints, resume.ts, bear them).
  */
-async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: Packer, events: EventSink): Promise<void> {
+async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: Packer, events: EventSink): Promise<string[]> {
+  const recovered: string[] = [];
   for (const found of catalog.orphanedRuns(hostname(), isProcessAlive)) {
+    recovered.push(found.id);
     // Named anew, by the time it is recorded: other hosts' catalogs find new manifests by
     // listing runs/ after a time marker, which a manifest named at its old start would precede.
     const orphan = { ...found, id: newRunId(new Date()) };
@@ -313,6 +346,7 @@ async function recoverOrphanedRuns(repo: Repository, catalog: Catalog, packer: P
     events({ type: 'warning', message: `run ${found.id} (group ${orphan.group}) was interrupted; recording what it stored as interrupted run ${orphan.id}` });
     await finalizeRun(repo, catalog, packer, orphan, 'interrupted', orphan.counters ?? emptyCounters());
   }
+  return recovered;
 }
 
 /** The run's verdict from the archiver's detector, compared with the catalog's history of clean or acknowledged runs. */

@@ -86,8 +86,11 @@ const RECORD_BLOB_TARGET = 4 * 1024 * 1024;
 /**
  * Writes index files for every blob in written packs that no index lists yet: this run's and
  * those of runs that crashed before writing theirs. Returns the new index file names.
+ * `caughtUp`: stop after an index file that is not full (a progress checkpoint: packs written
+ * meanwhile are the next checkpoint's; without it, a fast run kept one checkpoint writing a small
+ * index file per pack, and its checkpoint document waited behind them).
  */
-export async function writePendingIndexes(repo: Repository, catalog: Catalog): Promise<string[]> {
+export async function writePendingIndexes(repo: Repository, catalog: Catalog, opts: { caughtUp?: boolean } = {}): Promise<string[]> {
   const names: string[] = [];
   for (;;) {
     // Each blob becomes its JSON text as its row is read: a page of 50,000 blobs held as row
@@ -108,6 +111,7 @@ export async function writePendingIndexes(repo: Repository, catalog: Catalog): P
     const name = await repo.writeDocumentJson('index', null, indexDocumentJson(packs));
     catalog.markIndexed(name, rows);
     names.push(name);
+    if (opts.caughtUp === true && rows.length < INDEX_PAGE) return names;
   }
 }
 

@@ -35,6 +35,7 @@ import { RetentionUnits } from './retention-units.js';
 import { copiedFromOf } from '../catalog/copied-runs.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
 import { runSetsNamed } from '../catalog/run-sets.js';
+import { obsoleteCheckpoints } from './resume.js';
 
 /** Dropped versions per forget document: bounds the size of one document. */
 const DROPS_PER_DOCUMENT = 50_000;
@@ -71,6 +72,8 @@ export interface ForgetResult extends ForgetPlan {
   manifestsLocked: { name: string; lockedUntil: string }[];
   /** Plans (runsets/) of run sets none of whose attempts the catalog holds any more, deleted. */
   plansDeleted: string[];
+  /** Checkpoint documents (checkpoints/) no re-run will read any more, deleted (resume.ts obsoleteCheckpoints). */
+  checkpointsDeleted: string[];
 }
 
 export interface ForgetOptions {
@@ -261,10 +264,10 @@ export async function forget(
   const events = opts.events ?? noEvents;
   events({ type: 'phase', phase: 'plan' });
   const plan = planForget(catalog, policy, opts);
-  const result: ForgetResult = { ...plan, dryRun: opts.dryRun, documents: [], manifestsDeleted: [], manifestsLocked: [], plansDeleted: [] };
+  const result: ForgetResult = { ...plan, dryRun: opts.dryRun, documents: [], manifestsDeleted: [], manifestsLocked: [], plansDeleted: [], checkpointsDeleted: [] };
   if (opts.dryRun) return result;
   if (plan.forgotten.length === 0 && plan.dropped.length === 0) {
-    await deleteManifests(repo, catalog, [], result);
+    await deleteManifests(repo, catalog, (await obsoleteCheckpoints(repo, catalog, new Set())).map((name) => objectKey('checkpoints', name)), result);
     return result;
   }
 
@@ -304,7 +307,10 @@ export async function forget(
   // Only plans that exist: a copy's target (lakeguard copy) holds none, and must not be told one was deleted.
   const present = unused.length === 0 ? new Set<string>() : new Set(await repo.listNames('runsets'));
   const plans = unused.filter((name) => present.has(name)).map((name) => objectKey('runsets', name));
-  await deleteManifests(repo, catalog, [...plan.emptyRuns.map((id) => objectKey('runs', id)), ...plans], result);
+  // Checkpoints of shard attempts (resume.ts) that no re-run will read: their attempt's or shard's manifest is there, or their run set is forgotten.
+  const forgottenSets = new Set(plan.forgotten.flatMap((r) => (r.shard !== undefined && unused.includes(r.shard.name) ? [r.shard.set] : [])));
+  const checkpoints = (await obsoleteCheckpoints(repo, catalog, forgottenSets)).map((name) => objectKey('checkpoints', name));
+  await deleteManifests(repo, catalog, [...plan.emptyRuns.map((id) => objectKey('runs', id)), ...plans, ...checkpoints], result);
   return result;
 }
 
@@ -324,7 +330,9 @@ async function deleteManifests(repo: Repository, catalog: Catalog, keys: readonl
     const removed = await removeRepositoryObject(repo, name);
     if (removed.removed) {
       const plan = fileName('runsets', name);
+      const checkpoint = fileName('checkpoints', name);
       if (plan !== null) result.plansDeleted.push(plan);
+      else if (checkpoint !== null) result.checkpointsDeleted.push(checkpoint);
       else result.manifestsDeleted.push(fileName('runs', name) ?? name);
       setPendingDeletion(catalog, name, null);
     } else {

@@ -372,7 +372,7 @@ export function checkIndex(doc: IndexDocument, name: string, repo: Repository): 
 }
 
 /** An index file's pack entry as the catalog records it. */
-function packOfIndex(p: IndexDocument['packs'][number]): PackRecord {
+export function packOfIndex(p: IndexDocument['packs'][number]): PackRecord {
   return {
     name: p.id,
     size: p.size,

@@ -1,4 +1,5 @@
 import { checkDrill } from './drill.js';
+import { checkpointProblem } from './resume.js';
 import { knownDrills, type DrillDocument } from '../catalog/drills.js';
 import { randomInt } from 'node:crypto';
 import pLimit from 'p-limit';
@@ -52,6 +53,8 @@ export interface VerifyReport {
   acks: number;
   /** Run-set plans (runsets/) read. */
   runSets: number;
+  /** Checkpoint documents of shard attempts (checkpoints/) read. */
+  checkpoints: number;
   /** Restore drills (drills/) read. */
   drills: number;
   keyFiles: number;
@@ -71,7 +74,7 @@ const MAX_LISTED = 100;
 
 /**
  * Proves the repository is restorable and the catalog can be rebuilt from it. The structure
- * check lists config, keys/, packs/, index/, runs/, forgets/, acks/ and runsets/ and reads every document
+ * check lists config, keys/, packs/, index/, runs/, forgets/, acks/, runsets/ and checkpoints/ and reads every document
  * (index files, manifests, forget and ack documents are authenticated when opened): every pack an
  * index file or the catalog refers to exists with its recorded size, every index entry lies
  * within its pack, every manifest's record blobs and every blob a catalogued version needs
@@ -94,6 +97,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     forgets: 0,
     acks: 0,
     runSets: 0,
+    checkpoints: 0,
     drills: 0,
     keyFiles: 0,
     unreferencedPacks: { count: 0, bytes: 0, listed: [] },
@@ -227,6 +231,20 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       } catch (err) {
         if (!isDamage(err)) throw err;
         damage(objectKey('runsets', name), `${errorMessage(err)}; a shard of this run set started now would stop (its finished shards' runs are not affected)`);
+      }
+    });
+
+    // A checkpoint is read only by a later attempt of its shard (resume.ts), which carries only
+    // versions whose blobs an index file lists; one that fails here is passed over by it.
+    events({ type: 'phase', phase: 'read checkpoints' });
+    await forEachLimited(repo.list('checkpoints'), limit, async ({ name }) => {
+      report.checkpoints++;
+      try {
+        const problem = checkpointProblem(await repo.readDocument<unknown>('checkpoints', name), name);
+        if (problem !== null) throw new IntegrityError(`${repo.where('checkpoints', name)}: ${problem}`);
+      } catch (err) {
+        if (!isDamage(err)) throw err;
+        damage(objectKey('checkpoints', name), `${errorMessage(err)}; a re-run of its shard does not resume from it (it reads and stores those objects again); delete it`);
       }
     });
 

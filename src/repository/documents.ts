@@ -1,5 +1,5 @@
 /**
- * Sealed documents (index/, runs/, forgets/, acks/, runsets/, drills/): their frame, their seal and how each is bound to
+ * Sealed documents (index/, runs/, forgets/, acks/, runsets/, drills/, checkpoints/): their frame, their seal and how each is bound to
  * its own name, in format version 2 and, read-only, in version 1 (docs/repository-format.md).
  *
  * Version 2 seals a document with its key name as associated data, so a document copied under
@@ -14,7 +14,7 @@ import { sha256Hex } from './config.js';
 import { open as openSealed, seal } from './crypto.js';
 
 /** Directories of sealed documents. */
-export type DocumentDir = 'index' | 'runs' | 'forgets' | 'acks' | 'runsets' | 'drills';
+export type DocumentDir = 'index' | 'runs' | 'forgets' | 'acks' | 'runsets' | 'drills' | 'checkpoints';
 
 const V1_AAD: Record<DocumentDir, Buffer> = {
   index: Buffer.from('lakeguard index v1'),
@@ -26,6 +26,8 @@ const V1_AAD: Record<DocumentDir, Buffer> = {
   runsets: Buffer.from('lakeguard run set v1'),
   // Restore drills came after version 2; a version 1 repository gets them in its own form, named by their `id`.
   drills: Buffer.from('lakeguard drill v1'),
+  // Checkpoints came after version 2 too; a version 1 repository's name themselves by `name`.
+  checkpoints: Buffer.from('lakeguard checkpoint v1'),
 };
 
 /** Version 2 associated data: the object's key name relative to the repository root. */
@@ -117,7 +119,7 @@ export function openDocument(encKey: Buffer | null, dir: DocumentDir, name: stri
 export function v1NameProblem(dir: DocumentDir, name: string, body: Buffer, doc: unknown): string | null {
   if (dir === 'index') return sha256Hex(body) === name ? null : 'content does not match its name';
   const d = (doc ?? {}) as { id?: unknown; part?: unknown; name?: unknown };
-  const own = dir === 'runsets' ? d.name : dir === 'runs' || dir === 'acks' || dir === 'drills' ? d.id : Number.isInteger(d.part) ? `${String(d.id)}-${String(d.part).padStart(4, '0')}` : undefined;
+  const own = dir === 'runsets' || dir === 'checkpoints' ? d.name : dir === 'runs' || dir === 'acks' || dir === 'drills' ? d.id : Number.isInteger(d.part) ? `${String(d.id)}-${String(d.part).padStart(4, '0')}` : undefined;
   return own === name ? null : `it is the document of ${JSON.stringify(own ?? null)}, stored under another name`;
 }
 

@@ -7,7 +7,7 @@
  */
 
 /** The types of file a repository holds besides `config`, each in the directory of its name. */
-export type FileType = 'packs' | 'index' | 'runs' | 'forgets' | 'acks' | 'runsets' | 'drills' | 'keys' | 'locks';
+export type FileType = 'packs' | 'index' | 'runs' | 'forgets' | 'acks' | 'runsets' | 'drills' | 'checkpoints' | 'keys' | 'locks';
 
 const PACK_ID = /^[0-9a-f]{64}$/;
 

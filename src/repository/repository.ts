@@ -376,7 +376,7 @@ export class Repository {
    * (an object, or a prefix ending in `/`): nothing reads it. One LIST with a delimiter.
    */
   async strangers(): Promise<string[]> {
-    const types: FileType[] = ['packs', 'index', 'runs', 'forgets', 'acks', 'runsets', 'drills', 'keys', 'locks'];
+    const types: FileType[] = ['packs', 'index', 'runs', 'forgets', 'acks', 'runsets', 'drills', 'checkpoints', 'keys', 'locks'];
     const known = new Set(['config', ...types.map(listPrefix)]);
     const found: string[] = [];
     for await (const item of this.store.list('', { delimiter: '/' })) {
@@ -609,10 +609,11 @@ export class Repository {
 
   /**
    * The files of one type, by name (a pack's id) and size, as they are listed: one LIST, streamed.
-   * Objects under packs/ that are not packs are left out (listPacks names them).
+   * Objects under packs/ that are not packs are left out (listPacks names them). `namePrefix`:
+   * only the names that start with it (one LIST of that prefix).
    */
-  async *list(type: FileType, opts: { after?: string; signal?: AbortSignal } = {}): AsyncIterable<RepositoryFile> {
-    const listing = this.store.list(listPrefix(type), {
+  async *list(type: FileType, opts: { after?: string; signal?: AbortSignal; namePrefix?: string } = {}): AsyncIterable<RepositoryFile> {
+    const listing = this.store.list(listPrefix(type) + (opts.namePrefix ?? ''), {
       ...(opts.after === undefined ? {} : { startAfter: objectKey(type, opts.after) }),
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });
