@@ -111,6 +111,16 @@ export class InventoryListing {
     return row.first === null || row.last === null ? null : { first: row.first, last: row.last };
   }
 
+  /** Whether the report lists `key` as a live object (its current version, not a delete marker). */
+  listsLive(key: string): boolean {
+    return this.db.prepare('SELECT 1 FROM rows WHERE key = ? AND is_latest = 1 AND is_delete_marker = 0 LIMIT 1').get(key) !== undefined;
+  }
+
+  /** Whether the report has a row for this version of `key` (current or not; null: the "null" version, or a current-only report's). */
+  listsVersion(key: string, versionId: string | null): boolean {
+    return this.db.prepare('SELECT 1 FROM rows WHERE key = ? AND version_id IS ? LIMIT 1').get(key, versionId) !== undefined;
+  }
+
   /** Every `step`-th key (current objects), in key order: a sample for planning key ranges. */
   sampleKeys(step: number): string[] {
     const rows = this.db

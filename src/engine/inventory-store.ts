@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
 import { InventoryListing, type InventoryListingRow } from '../catalog/inventory-listing.js';
 import type { LatestVersion, RunCounters } from '../catalog/types.js';
-import { latestPage, recordSeenAt } from '../catalog/backup-lookups.js';
+import { latestPage, recordSeenAt, sampleLiveKeys } from '../catalog/backup-lookups.js';
 import { LakeguardError, isNotFound } from '../errors.js';
 import { S3Store } from '../storage/s3-store.js';
 import { StoreDecorator } from '../storage/store-decorator.js';
@@ -61,6 +61,16 @@ export class InventoryStore extends StoreDecorator {
   /** The first and last key the report lists under `prefix` (inside the loaded range), null when none. */
   keyBounds(prefix: string): { first: string; last: string } | null {
     return this.listing.keyBounds(prefix, prefixUpperBound(prefix));
+  }
+
+  /** Whether the report lists `key` as a live object. */
+  listsLive(key: string): boolean {
+    return this.listing.listsLive(key);
+  }
+
+  /** Whether the report has a row for this version of `key`, current or not. */
+  listsVersion(key: string, versionId: string | null): boolean {
+    return this.listing.listsVersion(key, versionId);
   }
 
   /** Every `step`-th current key of the report (inside the loaded range), in key order: for planning shard boundaries. */
@@ -206,6 +216,8 @@ export async function listFromInventories(
     reportStore?: ObjectStore;
     /** Says what the run cannot know: a report that lists no key under a policy prefix. */
     warn?: (message: string) => void;
+    /** S3 Inventory's lag (newerThanReport); default REPORT_LAG_MS. */
+    lagMs?: number;
   },
 ): Promise<InventorySources> {
   const opened: InventoryStore[] = [];
@@ -232,7 +244,11 @@ export async function listFromInventories(
         ...definedOnly({ signal: opts.signal, reportStore: opts.reportStore }),
       });
       opened.push(store);
-      await refuseUncoveredKeys(opts.catalog, source, store, range ?? NO_KEYS, { whole: opts.range === undefined, ...definedOnly({ signal: opts.signal, warn: opts.warn }) });
+      // Keys the catalog saw after the report (less its lag) are kept by the merge-join whatever
+      // the report says (newerThanReport): their absence proves nothing.
+      const kept = newerThanReport(opts.catalog, source.bucket, store.report.created, opts.lagMs);
+      await refuseUncoveredKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, { whole: opts.range === undefined, ...definedOnly({ signal: opts.signal, warn: opts.warn }) });
+      await refuseOmittedKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, opts.signal);
       source.objectStore = store;
       reports.set(source.bucket, store.report);
       opts.counters.inventory = { ...opts.counters.inventory, [source.bucket]: store.report.created.toISOString() };
@@ -299,6 +315,7 @@ async function refuseUncoveredKeys(
   source: OpenedSource,
   store: InventoryStore,
   range: KeyRange,
+  kept: (latest: LatestVersion) => boolean,
   opts: { whole: boolean; signal?: AbortSignal; warn?: (message: string) => void },
 ): Promise<void> {
   const report = store.report;
@@ -320,7 +337,7 @@ async function refuseUncoveredKeys(
     for (const walk of walks) {
       const found = liveKeysIn(catalog, source, prefix, walk.from, walk.stop);
       known ||= found.known;
-      for (const key of found.keys) {
+      for (const key of found.rows.filter((row) => !kept(row)).map((row) => row.key)) {
         const meta = await store.head(key, opts.signal === undefined ? {} : { signal: opts.signal }).catch((err: unknown) => {
           if (isNotFound(err)) return null;
           throw err;
@@ -344,31 +361,81 @@ async function refuseUncoveredKeys(
   }
 }
 
+/** How many of the catalog's live keys are looked up in a report (spread over the catalog: sampleLiveKeys). */
+const OMISSION_SAMPLE = 64;
+
+/**
+ * A report that leaves out live objects inside the span it covers (altered, or damaged) would
+ * make the merge-join record them deleted, and the coverage check sees only its ends. So
+ * OMISSION_SAMPLE of the catalog's live keys (inside the run's range and the policy's prefixes,
+ * not excluded), spread over the catalog, are looked up in the report; each it does not list as
+ * live, and that the merge-join would record deleted (not `kept`: seen by the catalog after the
+ * report, less its lag), is looked up in the bucket with HEAD: one that exists, last modified an
+ * hour or more before the report, in a version the report does not list at all, refuses the run
+ * before it begins (S3 Inventory lists every such object, and an all-versions report every
+ * version: one it lists as not current may have become current again since).
+ * A report that leaves out a share f of the keys is caught with probability 1 - (1 - f)^64
+ * (5 %: 96 %; 10 %: 99.9 %); a few keys left out go unseen. Cost: 64 indexed lookups, and one
+ * HEAD per sampled key the report lacks (the keys deleted since the catalog's last run: few).
+ */
+async function refuseOmittedKeys(catalog: Catalog, source: OpenedSource, store: InventoryStore, range: KeyRange, kept: (latest: LatestVersion) => boolean, signal: AbortSignal | undefined): Promise<void> {
+  const report = store.report;
+  const prefixes = outermostPrefixes(source.prefixes);
+  const eligible = (key: string): boolean =>
+    (range.after === undefined || compareKeys(key, range.after) > 0) &&
+    (range.upTo === undefined || compareKeys(key, range.upTo) <= 0) &&
+    prefixes.some((p) => key.startsWith(p)) &&
+    !source.isExcluded(key);
+  const looked = new Set<string>();
+  for (const candidates of sampleLiveKeys(catalog, source.bucket, { strata: OMISSION_SAMPLE, perStratum: 8, window: 4096 })) {
+    const key = candidates.find((k) => !looked.has(k) && eligible(k));
+    if (key === undefined) continue;
+    looked.add(key);
+    if (store.listsLive(key)) continue;
+    const latest = latestPage(catalog, source.bucket, key, true, `${key}\0`, 1)[0];
+    if (latest === undefined || latest.key !== key || kept(latest)) continue;
+    const meta = await store.head(key, signal === undefined ? {} : { signal }).catch((err: unknown) => {
+      if (isNotFound(err)) return null;
+      throw err;
+    });
+    if (meta === null || meta.lastModified.getTime() >= report.created.getTime() - COVERAGE_MARGIN_MS) continue;
+    // In a versioned bucket, a version the report lists as not current may be current again
+    // since (its delete marker removed): only a version missing from the report proves it wrong.
+    if (store.listsVersion(key, meta.versionId)) continue;
+    throw new LakeguardError(
+      `S3 Inventory report ${report.location} does not list s3://${source.bucket}/${key}, which the bucket holds (last modified ${meta.lastModified.toISOString()}, well before the report) and the catalog has: S3 Inventory lists every such object, so the report was altered or is damaged, and this run would record such keys deleted`,
+      {
+        hint: 'see who may write to the destination bucket (docs/scale-out.md "What a report is trusted for"); run the backup again when the next report arrives, or remove the inventory: line to list the bucket',
+      },
+    );
+  }
+}
+
 /**
  * Up to COVERAGE_PROBES live, not excluded catalogued keys of the source under `prefix`, in key
  * order from `from` until `stop` says a key is past the span, and whether the catalog knows any
  * key there at all (deleted ones too).
  */
-function liveKeysIn(catalog: Catalog, source: OpenedSource, prefix: string, from: { key: string; inclusive: boolean }, stop: (key: string) => boolean): { keys: string[]; known: boolean } {
+function liveKeysIn(catalog: Catalog, source: OpenedSource, prefix: string, from: { key: string; inclusive: boolean }, stop: (key: string) => boolean): { rows: LatestVersion[]; known: boolean } {
   const PAGE_ROWS = 500;
   const upper = prefixUpperBound(prefix);
-  const keys: string[] = [];
+  const keys: LatestVersion[] = [];
   let known = false;
   let { key: lower, inclusive } = from;
   for (let walked = 0; walked < COVERAGE_WALK; ) {
     const page = latestPage(catalog, source.bucket, lower, inclusive, upper, PAGE_ROWS);
     for (const row of page) {
-      if (stop(row.key)) return { keys, known };
+      if (stop(row.key)) return { rows: keys, known };
       known = true;
-      if (!row.deleteMarker && !source.isExcluded(row.key)) keys.push(row.key);
-      if (keys.length === COVERAGE_PROBES) return { keys, known };
+      if (!row.deleteMarker && !source.isExcluded(row.key)) keys.push(row);
+      if (keys.length === COVERAGE_PROBES) return { rows: keys, known };
     }
     if (page.length < PAGE_ROWS) break;
     walked += page.length;
     lower = page.at(-1)!.key;
     inclusive = false;
   }
-  return { keys, known };
+  return { rows: keys, known };
 }
 
 /** For a promise's catch: closes the inventories, then rethrows. */

@@ -492,6 +492,106 @@ describe('a report that does not cover a prefix the policy backs up', () => {
   });
 });
 
+describe('a report that leaves out keys inside the span it covers (altered or damaged)', () => {
+  it('is refused before the run records them deleted, unless the catalog saw them after the report', async () => {
+    const { FsStore } = await import('../../src/storage/fs-store.js');
+    const { backupGroup } = await import('../../src/engine/backup.js');
+    const { emptyCounters } = await import('../../src/engine/events.js');
+    const { listFromInventories } = await import('../../src/engine/inventory-store.js');
+    const { initRepo, openCatalog, tempDir, testPolicy } = await import('../helpers/fixtures.js');
+    const dir = tempDir('inventory-omitted');
+    // 5 partitions of 10 keys: 50 catalogued keys, fewer than the sample (64), so every one is looked up.
+    const keys = Array.from({ length: 50 }, (_, i) => `p${Math.floor(i / 10)}/k${i % 10}`);
+    const source = await sourceWith(keys);
+    const repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password: null });
+    const catalog = openCatalog(join(dir.path, 'host'), repo);
+    const group = { name: 'lake', sources: [] };
+    const url = 's3://inv-bucket/reports/src-bucket/daily/';
+    const opened = (inventory: boolean) => ({ bucket: 'src-bucket', objectStore: source as ObjectStore, prefixes: [''], isExcluded: () => false, ...(inventory ? { inventory: { url } } : {}) });
+    const reports = new MemStore();
+    const list = () => listFromInventories([opened(true)], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports });
+    try {
+      expect((await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [opened(false)] })).counters.objectsNew).toBe(50);
+      const t0 = Date.now();
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(t0 + 2 * 86_400_000);
+      // A report of a day later without partition p2/, which the bucket still holds: its first
+      // and last keys are the bucket's, so the coverage check (its ends) passes.
+      const all = await rowsOf(source, false);
+      await writeInventoryReport(reports, all.filter((r) => !r.key.startsWith('p2/')), options('CSV', new Date(t0 + 86_400_000)));
+      let heads = source.stats.head;
+      const refused = await failure(list());
+      expect(refused.message).toMatch(
+        /^S3 Inventory report s3:\/\/inv-bucket\/reports\/src-bucket\/daily\/.*\/manifest\.json does not list s3:\/\/src-bucket\/p2\/k\d, which the bucket holds \(last modified .*, well before the report\) and the catalog has: S3 Inventory lists every such object, so the report was altered or is damaged, and this run would record such keys deleted$/,
+      );
+      expect(refused.hint).toMatch(/"What a report is trusted for"/);
+      expect(source.stats.head - heads).toBe(1); // the first key it lacks, and the run stops
+      expect(readdirSync(scratch)).toEqual([]);
+
+      // p2/ really deleted: each key the report lacks is looked up (10 HEADs, 404), and it is accepted.
+      for (const key of keys.slice(20, 30)) await source.delete(key);
+      await writeInventoryReport(reports, await rowsOf(source, false), options('CSV', new Date(t0 + 86_400_000 + 60_000)));
+      heads = source.stats.head;
+      (await list()).close();
+      expect(source.stats.head - heads).toBe(10);
+
+      // Keys the catalog saw after the report (watch, by key: p2/ written again, p4/ rewritten)
+      // are kept by the run whatever the report says: a report without them (inside its span
+      // and at its end) is accepted, and nothing is looked up.
+      const again = [...keys.slice(20, 30), ...keys.slice(40)];
+      for (const key of again) await source.put(key, Buffer.from('again'));
+      await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [opened(false)], keys: new Map([['src-bucket', again]]) });
+      await writeInventoryReport(reports, all.filter((r) => !r.key.startsWith('p2/') && !r.key.startsWith('p4/')), options('CSV', new Date(t0 + 86_400_000 + 120_000)));
+      heads = source.stats.head;
+      (await list()).close();
+      expect(source.stats.head - heads).toBe(0);
+    } finally {
+      vi.useRealTimers();
+      catalog.close();
+      dir.cleanup();
+    }
+  });
+
+  it('in a versioned bucket, is told from a deletion undone after the report (its version listed as not current)', async () => {
+    const { FsStore } = await import('../../src/storage/fs-store.js');
+    const { backupGroup } = await import('../../src/engine/backup.js');
+    const { emptyCounters } = await import('../../src/engine/events.js');
+    const { listFromInventories } = await import('../../src/engine/inventory-store.js');
+    const { initRepo, openCatalog, tempDir, testPolicy } = await import('../helpers/fixtures.js');
+    const dir = tempDir('inventory-omitted-versions');
+    const keys = Array.from({ length: 30 }, (_, i) => `p${Math.floor(i / 10)}/k${i % 10}`);
+    const source = await sourceWith(keys, true);
+    const repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password: null });
+    const catalog = openCatalog(join(dir.path, 'host'), repo);
+    const group = { name: 'lake', sources: [] };
+    const opened = (inventory: boolean) => ({ bucket: 'src-bucket', objectStore: source as ObjectStore, prefixes: [''], isExcluded: () => false, versioned: true, ...(inventory ? { inventory: { url: 's3://inv-bucket/reports/src-bucket/daily/' } } : {}) });
+    const reports = new MemStore();
+    const list = () => listFromInventories([opened(true)], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports });
+    try {
+      await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [opened(false)] });
+      const t0 = Date.now();
+      vi.useFakeTimers({ toFake: ['Date'] });
+      // p1/ deleted (delete markers) before the report, undeleted after it (the markers removed):
+      // its old versions are current again, and the report lists them as not current.
+      vi.setSystemTime(t0 + 43_200_000);
+      for (const key of keys.slice(10, 20)) await source.delete(key);
+      const rows = await rowsOf(source, true);
+      await writeInventoryReport(reports, rows, options('CSV', new Date(t0 + 86_400_000), { allVersions: true }));
+      vi.setSystemTime(t0 + 2 * 86_400_000);
+      for (const row of rows.filter((r) => r.isDeleteMarker === true)) await source.delete(row.key, { versionId: row.versionId! });
+      (await list()).close();
+
+      // A report without p1/'s versions at all: refused.
+      await writeInventoryReport(reports, rows.filter((r) => !r.key.startsWith('p1/')), options('CSV', new Date(t0 + 86_400_000 + 60_000), { allVersions: true }));
+      expect((await failure(list())).message).toMatch(/does not list s3:\/\/src-bucket\/p1\/k\d, which the bucket holds/);
+    } finally {
+      vi.useRealTimers();
+      catalog.close();
+      dir.cleanup();
+    }
+  });
+});
+
 describe("what the catalog saw after a report (less S3 Inventory's lag)", () => {
   it('stands against the report: a state seen within the hour before it or later, not one seen earlier', async () => {
     const { FsStore } = await import('../../src/storage/fs-store.js');
