@@ -111,9 +111,10 @@ export class InventoryListing {
     return row.first === null || row.last === null ? null : { first: row.first, last: row.last };
   }
 
-  /** Whether the report lists `key` as a live object (its current version, not a delete marker). */
-  listsLive(key: string): boolean {
-    return this.db.prepare('SELECT 1 FROM rows WHERE key = ? AND is_latest = 1 AND is_delete_marker = 0 LIMIT 1').get(key) !== undefined;
+  /** The report's current row of `key` (an object or a delete marker), undefined when it lists none. */
+  current(key: string): InventoryListingRow | undefined {
+    const row = this.db.prepare('SELECT * FROM rows WHERE key = ? AND is_latest = 1 ORDER BY last_modified DESC LIMIT 1').get(key) as StoredRow | undefined;
+    return row === undefined ? undefined : fromStored(row);
   }
 
   /** Whether the report has a row for this version of `key` (current or not; null: the "null" version, or a current-only report's). */

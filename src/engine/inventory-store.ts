@@ -63,9 +63,9 @@ export class InventoryStore extends StoreDecorator {
     return this.listing.keyBounds(prefix, prefixUpperBound(prefix));
   }
 
-  /** Whether the report lists `key` as a live object. */
-  listsLive(key: string): boolean {
-    return this.listing.listsLive(key);
+  /** The report's current row of `key` (an object or a delete marker), undefined when it lists none. */
+  current(key: string): InventoryListingRow | undefined {
+    return this.listing.current(key);
   }
 
   /** Whether the report has a row for this version of `key`, current or not. */
@@ -248,7 +248,7 @@ export async function listFromInventories(
       // the report says (newerThanReport): their absence proves nothing.
       const kept = newerThanReport(opts.catalog, source.bucket, store.report.created, opts.lagMs);
       await refuseUncoveredKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, { whole: opts.range === undefined, ...definedOnly({ signal: opts.signal, warn: opts.warn }) });
-      await refuseOmittedKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, opts.signal);
+      await refuseContradictedKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, opts.signal);
       source.objectStore = store;
       reports.set(source.bucket, store.report);
       opts.counters.inventory = { ...opts.counters.inventory, [source.bucket]: store.report.created.toISOString() };
@@ -361,24 +361,26 @@ async function refuseUncoveredKeys(
   }
 }
 
-/** How many of the catalog's live keys are looked up in a report (spread over the catalog: sampleLiveKeys). */
-const OMISSION_SAMPLE = 64;
+/** How many of the catalog's live keys are checked against a report and the bucket (spread over the catalog: sampleLiveKeys). */
+const SPOT_CHECKS = 64;
 
 /**
- * A report that leaves out live objects inside the span it covers (altered, or damaged) would
- * make the merge-join record them deleted, and the coverage check sees only its ends. So
- * OMISSION_SAMPLE of the catalog's live keys (inside the run's range and the policy's prefixes,
- * not excluded), spread over the catalog, are looked up in the report; each it does not list as
- * live, and that the merge-join would record deleted (not `kept`: seen by the catalog after the
- * report, less its lag), is looked up in the bucket with HEAD: one that exists, last modified an
- * hour or more before the report, in a version the report does not list at all, refuses the run
- * before it begins (S3 Inventory lists every such object, and an all-versions report every
- * version: one it lists as not current may have become current again since).
- * A report that leaves out a share f of the keys is caught with probability 1 - (1 - f)^64
- * (5 %: 96 %; 10 %: 99.9 %); a few keys left out go unseen. Cost: 64 indexed lookups, and one
- * HEAD per sampled key the report lacks (the keys deleted since the catalog's last run: few).
+ * A report that leaves out live objects inside the span it covers would make the merge-join
+ * record them deleted (the coverage check sees only its ends), and one that lists objects as
+ * they were before a change would make it miss the change. So SPOT_CHECKS of the catalog's live
+ * keys (inside the run's range and the policy's prefixes, not excluded, not `kept`: a key the
+ * catalog saw after the report, less its lag, stands whatever the report says), spread over the
+ * catalog, are looked up in the bucket with HEAD. An object last modified an hour or more before
+ * the report was made is as S3 Inventory listed it; the run is refused before it begins when the
+ * report contradicts it: unversioned, the report does not list it as current with its ETag and
+ * size; versioned, the report does not list its version at all (a version listed as not current
+ * may be current again since: a delete marker removed, a newer version deleted for good). Keys
+ * deleted or written since the report prove nothing.
+ * A report that contradicts the bucket on a share f of the keys is caught with probability
+ * 1 - (1 - f)^64 (5 %: 96 %; 10 %: 99.9 %); a few keys go unseen. Cost: up to 64 HEADs and 64
+ * indexed lookups per source and run.
  */
-async function refuseOmittedKeys(catalog: Catalog, source: OpenedSource, store: InventoryStore, range: KeyRange, kept: (latest: LatestVersion) => boolean, signal: AbortSignal | undefined): Promise<void> {
+async function refuseContradictedKeys(catalog: Catalog, source: OpenedSource, store: InventoryStore, range: KeyRange, kept: (latest: LatestVersion) => boolean, signal: AbortSignal | undefined): Promise<void> {
   const report = store.report;
   const prefixes = outermostPrefixes(source.prefixes);
   const eligible = (key: string): boolean =>
@@ -387,11 +389,10 @@ async function refuseOmittedKeys(catalog: Catalog, source: OpenedSource, store: 
     prefixes.some((p) => key.startsWith(p)) &&
     !source.isExcluded(key);
   const looked = new Set<string>();
-  for (const candidates of sampleLiveKeys(catalog, source.bucket, { strata: OMISSION_SAMPLE, perStratum: 8, window: 4096 })) {
+  for (const candidates of sampleLiveKeys(catalog, source.bucket, { strata: SPOT_CHECKS, perStratum: 8, window: 4096 })) {
     const key = candidates.find((k) => !looked.has(k) && eligible(k));
     if (key === undefined) continue;
     looked.add(key);
-    if (store.listsLive(key)) continue;
     const latest = latestPage(catalog, source.bucket, key, true, `${key}\0`, 1)[0];
     if (latest === undefined || latest.key !== key || kept(latest)) continue;
     const meta = await store.head(key, signal === undefined ? {} : { signal }).catch((err: unknown) => {
@@ -399,15 +400,20 @@ async function refuseOmittedKeys(catalog: Catalog, source: OpenedSource, store: 
       throw err;
     });
     if (meta === null || meta.lastModified.getTime() >= report.created.getTime() - COVERAGE_MARGIN_MS) continue;
-    // In a versioned bucket, a version the report lists as not current may be current again
-    // since (its delete marker removed): only a version missing from the report proves it wrong.
-    if (store.listsVersion(key, meta.versionId)) continue;
-    throw new LakeguardError(
-      `S3 Inventory report ${report.location} does not list s3://${source.bucket}/${key}, which the bucket holds (last modified ${meta.lastModified.toISOString()}, well before the report) and the catalog has: S3 Inventory lists every such object, so the report was altered or is damaged, and this run would record such keys deleted`,
-      {
-        hint: 'see who may write to the destination bucket (docs/scale-out.md "What a report is trusted for"); run the backup again when the next report arrives, or remove the inventory: line to list the bucket',
-      },
-    );
+    const where = `s3://${source.bucket}/${key}`;
+    const held = `which the bucket holds (last modified ${meta.lastModified.toISOString()}, well before the report)`;
+    let wrong: string | undefined;
+    if (source.versioned === true) {
+      if (!store.listsVersion(key, meta.versionId)) wrong = `does not list version ${meta.versionId ?? 'null'} of ${where}, ${held}: this run would record it deleted`;
+    } else {
+      const row = store.current(key);
+      if (row === undefined || row.isDeleteMarker) wrong = `does not list ${where}, ${held}: this run would record it deleted`;
+      else if (row.etag !== meta.etag || row.size !== meta.size) wrong = `lists ${where} with ETag ${row.etag} and size ${row.size}, but the bucket holds it with ETag ${meta.etag} and size ${meta.size} (last modified ${meta.lastModified.toISOString()}, well before the report): this run would not read it`;
+    }
+    if (wrong === undefined) continue;
+    throw new LakeguardError(`S3 Inventory report ${report.location} ${wrong}; S3 Inventory lists every such object as it is, so the report was altered or is damaged`, {
+      hint: 'see who may write to the destination bucket (docs/scale-out.md "What a report is trusted for"); run the backup again when the next report arrives, or remove the inventory: line to list the bucket',
+    });
   }
 }
 

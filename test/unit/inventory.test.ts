@@ -492,8 +492,8 @@ describe('a report that does not cover a prefix the policy backs up', () => {
   });
 });
 
-describe('a report that leaves out keys inside the span it covers (altered or damaged)', () => {
-  it('is refused before the run records them deleted, unless the catalog saw them after the report', async () => {
+describe('a report that contradicts the bucket inside the span it covers (altered or damaged)', () => {
+  it('is refused before the run records keys it lacks deleted or misses changes it hides, unless the catalog saw them after the report', async () => {
     const { FsStore } = await import('../../src/storage/fs-store.js');
     const { backupGroup } = await import('../../src/engine/backup.js');
     const { emptyCounters } = await import('../../src/engine/events.js');
@@ -522,29 +522,41 @@ describe('a report that leaves out keys inside the span it covers (altered or da
       let heads = source.stats.head;
       const refused = await failure(list());
       expect(refused.message).toMatch(
-        /^S3 Inventory report s3:\/\/inv-bucket\/reports\/src-bucket\/daily\/.*\/manifest\.json does not list s3:\/\/src-bucket\/p2\/k\d, which the bucket holds \(last modified .*, well before the report\) and the catalog has: S3 Inventory lists every such object, so the report was altered or is damaged, and this run would record such keys deleted$/,
+        /^S3 Inventory report s3:\/\/inv-bucket\/reports\/src-bucket\/daily\/.*\/manifest\.json does not list s3:\/\/src-bucket\/p2\/k\d, which the bucket holds \(last modified .*, well before the report\): this run would record it deleted; S3 Inventory lists every such object as it is, so the report was altered or is damaged$/,
       );
       expect(refused.hint).toMatch(/"What a report is trusted for"/);
-      expect(source.stats.head - heads).toBe(1); // the first key it lacks, and the run stops
+      expect(source.stats.head - heads).toBeLessThanOrEqual(50); // the run stops at the first key it lacks
       expect(readdirSync(scratch)).toEqual([]);
 
-      // p2/ really deleted: each key the report lacks is looked up (10 HEADs, 404), and it is accepted.
+      // p2/ really deleted: each catalogued key is looked up (50 HEADs: the 10 it lacks are not
+      // found), and it is accepted.
       for (const key of keys.slice(20, 30)) await source.delete(key);
       await writeInventoryReport(reports, await rowsOf(source, false), options('CSV', new Date(t0 + 86_400_000 + 60_000)));
       heads = source.stats.head;
       (await list()).close();
-      expect(source.stats.head - heads).toBe(10);
+      expect(source.stats.head - heads).toBe(50);
 
       // Keys the catalog saw after the report (watch, by key: p2/ written again, p4/ rewritten)
       // are kept by the run whatever the report says: a report without them (inside its span
-      // and at its end) is accepted, and nothing is looked up.
+      // and at its end) is accepted, and they are not looked up (30 HEADs: p0/, p1/, p3/).
       const again = [...keys.slice(20, 30), ...keys.slice(40)];
       for (const key of again) await source.put(key, Buffer.from('again'));
       await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [opened(false)], keys: new Map([['src-bucket', again]]) });
       await writeInventoryReport(reports, all.filter((r) => !r.key.startsWith('p2/') && !r.key.startsWith('p4/')), options('CSV', new Date(t0 + 86_400_000 + 120_000)));
       heads = source.stats.head;
       (await list()).close();
-      expect(source.stats.head - heads).toBe(0);
+      expect(source.stats.head - heads).toBe(30);
+
+      // p1/ rewritten, and a report of a day later that lists it as it was (its old ETags): the
+      // run would not read it. Refused.
+      for (const key of keys.slice(10, 20)) await source.put(key, Buffer.from('rewritten'));
+      vi.setSystemTime(t0 + 4 * 86_400_000);
+      const now = await rowsOf(source, false);
+      await writeInventoryReport(reports, [...now.filter((r) => !r.key.startsWith('p1/')), ...all.filter((r) => r.key.startsWith('p1/'))], options('CSV', new Date(t0 + 3 * 86_400_000)));
+      const stale = await failure(list());
+      expect(stale.message).toMatch(
+        /^S3 Inventory report .*\/manifest\.json lists s3:\/\/src-bucket\/p1\/k\d with ETag [0-9a-f]{32} and size 13, but the bucket holds it with ETag [0-9a-f]{32} and size 9 \(last modified .*, well before the report\): this run would not read it; S3 Inventory lists every such object as it is, so the report was altered or is damaged$/,
+      );
     } finally {
       vi.useRealTimers();
       catalog.close();
@@ -583,7 +595,7 @@ describe('a report that leaves out keys inside the span it covers (altered or da
 
       // A report without p1/'s versions at all: refused.
       await writeInventoryReport(reports, rows.filter((r) => !r.key.startsWith('p1/')), options('CSV', new Date(t0 + 86_400_000 + 60_000), { allVersions: true }));
-      expect((await failure(list())).message).toMatch(/does not list s3:\/\/src-bucket\/p1\/k\d, which the bucket holds/);
+      expect((await failure(list())).message).toMatch(/does not list version \S+ of s3:\/\/src-bucket\/p1\/k\d, which the bucket holds/);
     } finally {
       vi.useRealTimers();
       catalog.close();
