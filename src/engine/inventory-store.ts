@@ -248,7 +248,7 @@ export async function listFromInventories(
       // the report says (newerThanReport): their absence proves nothing.
       const kept = newerThanReport(opts.catalog, source.bucket, store.report.created, opts.lagMs);
       await refuseUncoveredKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, { whole: opts.range === undefined, ...definedOnly({ signal: opts.signal, warn: opts.warn }) });
-      await refuseContradictedKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, opts.signal);
+      await refuseContradictedKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, opts.lagMs ?? REPORT_LAG_MS, opts.signal);
       source.objectStore = store;
       reports.set(source.bucket, store.report);
       opts.counters.inventory = { ...opts.counters.inventory, [source.bucket]: store.report.created.toISOString() };
@@ -380,7 +380,15 @@ const SPOT_CHECKS = 64;
  * 1 - (1 - f)^64 (5 %: 96 %; 10 %: 99.9 %); a few keys go unseen. Cost: up to 64 HEADs and 64
  * indexed lookups per source and run.
  */
-async function refuseContradictedKeys(catalog: Catalog, source: OpenedSource, store: InventoryStore, range: KeyRange, kept: (latest: LatestVersion) => boolean, signal: AbortSignal | undefined): Promise<void> {
+async function refuseContradictedKeys(
+  catalog: Catalog,
+  source: OpenedSource,
+  store: InventoryStore,
+  range: KeyRange,
+  kept: (latest: LatestVersion) => boolean,
+  lagMs: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const report = store.report;
   const prefixes = outermostPrefixes(source.prefixes);
   const eligible = (key: string): boolean =>
@@ -399,7 +407,7 @@ async function refuseContradictedKeys(catalog: Catalog, source: OpenedSource, st
       if (isNotFound(err)) return null;
       throw err;
     });
-    if (meta === null || meta.lastModified.getTime() >= report.created.getTime() - COVERAGE_MARGIN_MS) continue;
+    if (meta === null || meta.lastModified.getTime() >= report.created.getTime() - lagMs) continue;
     const where = `s3://${source.bucket}/${key}`;
     const held = `which the bucket holds (last modified ${meta.lastModified.toISOString()}, well before the report)`;
     let wrong: string | undefined;
