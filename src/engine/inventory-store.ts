@@ -373,9 +373,10 @@ const SPOT_CHECKS = 64;
  * catalog, are looked up in the bucket with HEAD. An object last modified an hour or more before
  * the report was made is as S3 Inventory listed it; the run is refused before it begins when the
  * report contradicts it: unversioned, the report does not list it as current with its ETag and
- * size; versioned, the report does not list its version at all (a version listed as not current
- * may be current again since: a delete marker removed, a newer version deleted for good). Keys
- * deleted or written since the report prove nothing.
+ * size; versioned, the report does not list its version at all, or calls an older version (or
+ * delete marker) current (a version listed as not current may be current again since: a delete
+ * marker removed, a newer version deleted for good). Keys deleted or written since the report
+ * prove nothing.
  * A report that contradicts the bucket on a share f of the keys is caught with probability
  * 1 - (1 - f)^64 (5 %: 96 %; 10 %: 99.9 %); a few keys go unseen. Cost: up to 64 HEADs and 64
  * indexed lookups per source and run.
@@ -412,7 +413,13 @@ async function refuseContradictedKeys(
     const held = `which the bucket holds (last modified ${meta.lastModified.toISOString()}, well before the report)`;
     let wrong: string | undefined;
     if (source.versioned === true) {
+      // The current version is the newest one there is: a report made after this version was
+      // written cannot call an older one current.
+      const row = store.current(key);
       if (!store.listsVersion(key, meta.versionId)) wrong = `does not list version ${meta.versionId ?? 'null'} of ${where}, ${held}: this run would record it deleted`;
+      else if (row !== undefined && Math.floor(row.lastModified / 1000) < Math.floor(meta.lastModified.getTime() / 1000)) {
+        wrong = `lists ${row.isDeleteMarker ? 'a delete marker' : `version ${row.versionId ?? 'null'}`} of ${where} as current (last modified ${new Date(row.lastModified).toISOString()}), but the bucket's current version ${meta.versionId ?? 'null'} is newer (last modified ${meta.lastModified.toISOString()}, well before the report): this run would record the key as the report says`;
+      }
     } else {
       const row = store.current(key);
       if (row === undefined || row.isDeleteMarker) wrong = `does not list ${where}, ${held}: this run would record it deleted`;

@@ -596,6 +596,16 @@ describe('a report that contradicts the bucket inside the span it covers (altere
       // A report without p1/'s versions at all: refused.
       await writeInventoryReport(reports, rows.filter((r) => !r.key.startsWith('p1/')), options('CSV', new Date(t0 + 86_400_000 + 60_000), { allVersions: true }));
       expect((await failure(list())).message).toMatch(/does not list version \S+ of s3:\/\/src-bucket\/p1\/k\d, which the bucket holds/);
+
+      // p2/k0 written again (v2), and a later report that calls v1 current and v2 not: the run
+      // would take v2 for deleted for good. Refused.
+      await source.put('p2/k0', Buffer.from('v2'));
+      vi.setSystemTime(t0 + 3 * 86_400_000);
+      const swapped = (await rowsOf(source, true)).map((r) => (r.key === 'p2/k0' ? { ...r, isLatest: !(r.isLatest ?? true) } : r));
+      await writeInventoryReport(reports, swapped, options('CSV', new Date(t0 + 2 * 86_400_000 + 43_200_000), { allVersions: true }));
+      expect((await failure(list())).message).toMatch(
+        /lists version \S+ of s3:\/\/src-bucket\/p2\/k0 as current \(last modified .*\), but the bucket's current version \S+ is newer \(last modified .*, well before the report\): this run would record the key as the report says; S3 Inventory lists every such object as it is, so the report was altered or is damaged$/,
+      );
     } finally {
       vi.useRealTimers();
       catalog.close();
