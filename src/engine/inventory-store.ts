@@ -13,10 +13,10 @@ import type { Catalog } from '../catalog/catalog.js';
 import { InventoryListing, type InventoryListingRow } from '../catalog/inventory-listing.js';
 import type { LatestVersion, RunCounters } from '../catalog/types.js';
 import { latestPage, recordSeenAt, sampleLiveKeys } from '../catalog/backup-lookups.js';
-import { LakeguardError, isNotFound } from '../errors.js';
+import { LakeguardError, StorageError, isNotFound } from '../errors.js';
 import { S3Store } from '../storage/s3-store.js';
 import { StoreDecorator } from '../storage/store-decorator.js';
-import type { ListItem, ListOptions, ObjectEntry, ObjectStore, RequestStats } from '../storage/types.js';
+import type { ListItem, ListOptions, ObjectEntry, ObjectMeta, ObjectStore, RequestStats } from '../storage/types.js';
 import { compareKeys, prefixUpperBound } from '../util/key-order.js';
 import { inventoryRows, type InventoryReadStats } from './inventory-files.js';
 import { inventoryLocation, newestInventoryReport, type InventoryReport } from './inventory-report.js';
@@ -338,10 +338,7 @@ async function refuseUncoveredKeys(
       const found = liveKeysIn(catalog, source, prefix, walk.from, walk.stop);
       known ||= found.known;
       for (const key of found.rows.filter((row) => !kept(row)).map((row) => row.key)) {
-        const meta = await store.head(key, opts.signal === undefined ? {} : { signal: opts.signal }).catch((err: unknown) => {
-          if (isNotFound(err)) return null;
-          throw err;
-        });
+        const meta = await headOrNull(store, key, opts.signal);
         if (meta === null || meta.lastModified.getTime() >= report.created.getTime() - COVERAGE_MARGIN_MS) continue;
         throw new LakeguardError(
           `S3 Inventory report ${report.location} does not list s3://${source.bucket}/${key}, which the bucket holds (last modified ${meta.lastModified.toISOString()}, well before the report): it does not cover prefix ${JSON.stringify(prefix)} of the policy, and this run would record such keys deleted`,
@@ -404,10 +401,7 @@ async function refuseContradictedKeys(
     looked.add(key);
     const latest = latestPage(catalog, source.bucket, key, true, `${key}\0`, 1)[0];
     if (latest === undefined || latest.key !== key || kept(latest)) continue;
-    const meta = await store.head(key, signal === undefined ? {} : { signal }).catch((err: unknown) => {
-      if (isNotFound(err)) return null;
-      throw err;
-    });
+    const meta = await headOrNull(store, key, signal);
     if (meta === null || meta.lastModified.getTime() >= report.created.getTime() - lagMs) continue;
     const where = `s3://${source.bucket}/${key}`;
     const held = `which the bucket holds (last modified ${meta.lastModified.toISOString()}, well before the report)`;
@@ -430,6 +424,17 @@ async function refuseContradictedKeys(
       hint: 'see who may write to the destination bucket (docs/scale-out.md "What a report is trusted for"); run the backup again when the next report arrives, or remove the inventory: line to list the bucket',
     });
   }
+}
+
+/**
+ * A catalogued key as the bucket has it now, null when it is gone or this identity may not look
+ * at it (the scan records such an object as a failure): either way no proof against a report.
+ */
+async function headOrNull(store: ObjectStore, key: string, signal: AbortSignal | undefined): Promise<ObjectMeta | null> {
+  return store.head(key, signal === undefined ? {} : { signal }).catch((err: unknown) => {
+    if (isNotFound(err) || (err instanceof StorageError && err.code === 'AccessDenied')) return null;
+    throw err;
+  });
 }
 
 /**

@@ -529,12 +529,22 @@ describe('a report that contradicts the bucket inside the span it covers (altere
       expect(readdirSync(scratch)).toEqual([]);
 
       // p2/ really deleted: each catalogued key is looked up (50 HEADs: the 10 it lacks are not
-      // found), and it is accepted.
+      // found), and it is accepted. A key this identity may not HEAD proves nothing either.
       for (const key of keys.slice(20, 30)) await source.delete(key);
       await writeInventoryReport(reports, await rowsOf(source, false), options('CSV', new Date(t0 + 86_400_000 + 60_000)));
       heads = source.stats.head;
       (await list()).close();
       expect(source.stats.head - heads).toBe(50);
+      const { StoreDecorator } = await import('../../src/storage/store-decorator.js');
+      const { StorageError } = await import('../../src/errors.js');
+      const denying = new (class extends StoreDecorator {
+        override head(key: string, opts?: { versionId?: string; signal?: AbortSignal }) {
+          if (key === 'p0/k0') return Promise.reject(new StorageError('AccessDenied', `HEAD ${key}: AccessDenied (403)`, { backendCode: 'AccessDenied' }));
+          return super.head(key, opts);
+        }
+      })(source);
+      await writeInventoryReport(reports, (await rowsOf(source, false)).filter((r) => r.key !== 'p0/k0'), options('CSV', new Date(t0 + 86_400_000 + 90_000)));
+      (await listFromInventories([{ ...opened(true), objectStore: denying }], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports })).close();
 
       // Keys the catalog saw after the report (watch, by key: p2/ written again, p4/ rewritten)
       // are kept by the run whatever the report says: a report without them (inside its span
