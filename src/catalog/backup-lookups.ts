@@ -30,6 +30,15 @@ function prepareStatements(catalog: Catalog) {
       )
       .pluck(),
     objectOf: db.prepare('SELECT id FROM objects WHERE bucket = ? AND key = ?').pluck(),
+    // Each alone: SQLite reads min and max of a rowid from the b-tree's ends only one per query.
+    lowestObject: db.prepare('SELECT min(id) FROM objects').pluck(),
+    highestObject: db.prepare('SELECT max(id) FROM objects').pluck(),
+    liveKeysFrom: db
+      .prepare(
+        `SELECT o.key FROM objects o JOIN versions v ON v.id = o.latest
+         WHERE o.id >= @from AND o.id < @to AND +o.bucket = @bucket AND v.delete_marker = 0 ORDER BY o.id LIMIT @limit`,
+      )
+      .pluck(),
     latestNullVersion: db.prepare(
       `SELECT v.id AS row, v.delete_marker AS deleteMarker, ${etagSql('v.etag')} AS etag, v.size AS size, ${lastModifiedSql('v')} AS lastModified FROM versions v
        WHERE v.object = ? AND v.version_id IS NULL ORDER BY v.valid_from DESC, v.id DESC LIMIT 1`,
@@ -172,4 +181,29 @@ export function fullVersionListingDue(catalog: Catalog, group: string, window: n
     .pluck()
     .all(group, window) as (string | null)[];
   return !rows.some((text) => text !== null && (JSON.parse(text) as { versionListing?: string }).versionListing === 'full');
+}
+
+/**
+ * A sample of the keys of `bucket` whose newest catalogued version is live, spread over the
+ * whole catalog whatever its size: the objects' row ids are cut into `strata` equal spans, and
+ * from a random point of each, the first `perStratum` such keys within `window` rows (fewer
+ * when the bucket's objects are sparse there). A catalog of no more objects than strata gives
+ * every key. At most strata × window rows are read.
+ */
+export function sampleLiveKeys(catalog: Catalog, bucket: string, opts: { strata: number; perStratum: number; window: number; random?: () => number }): string[][] {
+  const id = catalog.findBucketId(bucket);
+  if (id === undefined) return [];
+  const stmts = statementsOf(catalog);
+  const lo = stmts.lowestObject.get() as number | null;
+  const hi = stmts.highestObject.get() as number | null;
+  if (lo === null || hi === null) return [];
+  const span = hi - lo + 1;
+  const n = Math.min(opts.strata, span);
+  const random = opts.random ?? Math.random;
+  const out: string[][] = [];
+  for (let j = 0; j < n; j++) {
+    const from = lo + Math.floor(((j + (n === span ? 0 : random())) * span) / n);
+    out.push(stmts.liveKeysFrom.all({ from, to: from + opts.window, bucket: id, limit: opts.perStratum }) as string[]);
+  }
+  return out;
 }

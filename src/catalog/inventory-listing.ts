@@ -111,6 +111,17 @@ export class InventoryListing {
     return row.first === null || row.last === null ? null : { first: row.first, last: row.last };
   }
 
+  /** The report's current row of `key` (an object or a delete marker), undefined when it lists none. */
+  current(key: string): InventoryListingRow | undefined {
+    const row = this.db.prepare('SELECT * FROM rows WHERE key = ? AND is_latest = 1 ORDER BY last_modified DESC LIMIT 1').get(key) as StoredRow | undefined;
+    return row === undefined ? undefined : fromStored(row);
+  }
+
+  /** Whether the report has a row for this version of `key` (current or not; null: the "null" version, or a current-only report's). */
+  listsVersion(key: string, versionId: string | null): boolean {
+    return this.db.prepare('SELECT 1 FROM rows WHERE key = ? AND version_id IS ? LIMIT 1').get(key, versionId) !== undefined;
+  }
+
   /** Every `step`-th key (current objects), in key order: a sample for planning key ranges. */
   sampleKeys(step: number): string[] {
     const rows = this.db

@@ -18,6 +18,7 @@ import { ByteBudget } from '../util/byte-budget.js';
 import { withRetry } from '../util/retry.js';
 import { ContentSniffer, type ContentSample } from './anomaly-sniff.js';
 import { ObjectBlobs, RepositoryFailure, type BlobSaver } from './backup-dedup.js';
+import { InventoryStore } from './inventory-store.js';
 import type { OpenedSource } from './sources.js';
 
 /** Reads of one object (a body cut off or altered in flight is read again). */
@@ -67,7 +68,9 @@ export class ObjectReader {
    * the key was backed up before (ObjectBlobs.addObject's dedupFirst).
    */
   async read(source: OpenedSource, entry: ObjectEntry, newSniffer?: () => ContentSniffer, changed = false): Promise<ObjectRead | StorageError> {
-    if (entry.storageClass !== undefined && ARCHIVED.has(entry.storageClass)) {
+    // A LIST's storage class is S3's; a report's is whoever wrote it: a made-up GLACIER would keep
+    // a changed object from being read. The GET of an archived object fails by itself.
+    if (entry.storageClass !== undefined && ARCHIVED.has(entry.storageClass) && !(source.objectStore instanceof InventoryStore)) {
       return new StorageError('InvalidObjectState', `GET ${source.objectStore.location}${entry.key}: stored in ${entry.storageClass}; it must be restored (an S3 restore request) before it can be read`, {
         backendCode: 'ArchivedObject',
       });

@@ -134,6 +134,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     counters,
     ...(shardRange === undefined ? {} : { range: (bucket: string) => keyRangeWithin(shardRange, bucket, '') }),
     ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    ...(opts.inventoryLagMs === undefined ? {} : { lagMs: opts.inventoryLagMs }),
     warn: (message) => events({ type: 'warning', message }),
   });
 

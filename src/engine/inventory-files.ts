@@ -113,13 +113,13 @@ async function* csvRows(store: ObjectStore, report: InventoryReport, file: Inven
   const at = Object.fromEntries(Object.entries(CSV_COLUMNS).map(([field, name]) => [field, report.columns.indexOf(name)])) as Record<keyof typeof CSV_COLUMNS, number>;
   const md5 = createHash('md5');
   const { body } = await store.get(file.key, opts.signal === undefined ? {} : { signal: opts.signal });
-  const gunzip = createGunzip();
-  const feeding = pipeline(body, hashing(md5), gunzip).catch((err: unknown) => {
-    gunzip.destroy(err instanceof Error ? err : new Error(String(err)));
+  const lines = lineLimit(() => fileError(report, file, `has a line longer than ${CSV_LINE_MAX_BYTES} bytes, which no S3 Inventory CSV has (a key is at most 1,024 bytes)`));
+  const feeding = pipeline(body, hashing(md5), createGunzip(), lines).catch((err: unknown) => {
+    lines.destroy(err instanceof Error ? err : new Error(String(err)));
   });
   let line = 0;
   try {
-    for await (const text of createInterface({ input: gunzip, crlfDelay: Infinity })) {
+    for await (const text of createInterface({ input: lines, crlfDelay: Infinity })) {
       line++;
       if (text === '') continue;
       const fields = splitCsvLine(text);
@@ -157,6 +157,35 @@ function csvRow(fields: string[], at: Record<keyof typeof CSV_COLUMNS, number>):
     etag: field(at.etag),
     ...(storageClass === '' ? {} : { storageClass }),
   };
+}
+
+/**
+ * The longest CSV line read: a row is a few fields and a key of at most 1,024 bytes (3 KiB
+ * URL-encoded). readline holds a line whole until its end: without a bound, a file of one endless
+ * line (a few KiB of gzip) would fill the memory.
+ */
+export const CSV_LINE_MAX_BYTES = 1024 * 1024;
+
+/** A pass-through stream that fails (with `error()`) when a line runs past CSV_LINE_MAX_BYTES. */
+function lineLimit(error: () => Error): Transform {
+  let run = 0; // bytes since the last newline
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const first = chunk.indexOf(10);
+      const longest = first === -1 ? run + chunk.length : run + first;
+      if (longest > CSV_LINE_MAX_BYTES) {
+        done(error());
+        return;
+      }
+      if (first !== -1) {
+        // Lines wholly inside a chunk are shorter than the chunk (64 KiB).
+        run = chunk.length - chunk.lastIndexOf(10) - 1;
+      } else {
+        run = longest;
+      }
+      done(null, chunk);
+    },
+  });
 }
 
 /** Fields of one CSV line ("a","b",c with "" for a quote inside quotes); null when a quote is left open. */

@@ -39,6 +39,28 @@ export interface InventoryReport {
 /** A dated report folder: `2026-12-06T01-00Z/`, which sorts as it dates. */
 const REPORT_FOLDER = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}Z\/$/;
 
+/**
+ * How far ahead of this host's clock a report's date may be: S3's own tolerance for a request's
+ * clock (RequestTimeTooSkewed). S3 Inventory dates a report by when its scan began, hours before
+ * it is delivered; one dated later than now was not written by it, and would stay the newest
+ * report (its folder) or make every later report look stale and record deletions in the future
+ * (its creationTimestamp).
+ */
+export const REPORT_CLOCK_SKEW_MS = 15 * 60 * 1000;
+
+/**
+ * The largest manifest.json read. A manifest names a report's data files (about 200 B each); a
+ * report of billions of objects has thousands of them. A bigger one is not S3 Inventory's, and
+ * is refused before it is held in memory.
+ */
+export const MANIFEST_MAX_BYTES = 64 * 1024 * 1024;
+
+/** The time a dated folder (`2026-12-06T01-00Z/`) names. */
+function folderTime(folder: string): number {
+  const [date, time] = folder.slice(0, -2).split('T') as [string, string];
+  return Date.parse(`${date}T${time.replace('-', ':')}:00Z`);
+}
+
 /** The configuration folder of an `inventory:` URL (`s3://bucket/prefix/`): bucket and key prefix ('' or ending in '/'). */
 export function inventoryLocation(url: string): { bucket: string; prefix: string } {
   const rest = url.slice('s3://'.length);
@@ -63,21 +85,63 @@ export async function newestInventoryReport(
   for await (const item of store.list(prefix, { delimiter: '/', ...(signal === undefined ? {} : { signal }) })) {
     if (item.kind === 'prefix' && REPORT_FOLDER.test(item.prefix.slice(prefix.length))) folders.push(item.prefix);
   }
+  const latest = Date.now() + REPORT_CLOCK_SKEW_MS;
   for (const folder of folders.sort().reverse()) {
     const key = `${folder}manifest.json`;
+    if (folderTime(folder.slice(prefix.length)) > latest) throw futureReport(`s3://${bucket}/${folder}`, 'its folder is dated');
     let bytes: Buffer;
     try {
-      bytes = await getBytes(store, key, signal === undefined ? {} : { signal });
+      bytes = await readManifest(store, `s3://${bucket}/${key}`, key, signal);
     } catch (err) {
       if (isNotFound(err)) continue;
       throw err;
     }
     await checkManifestChecksum(store, `s3://${bucket}/${folder}`, folder, bytes, signal);
-    return parseManifest(bytes, `s3://${bucket}/${key}`, sourceBucket);
+    const report = parseManifest(bytes, `s3://${bucket}/${key}`, sourceBucket);
+    if (report.created.getTime() > latest) throw futureReport(report.location, `its creationTimestamp is ${report.created.toISOString()},`);
+    // S3 Inventory writes a report's data files under its configuration folder (`<folder>data/`):
+    // a manifest naming any other key of the bucket is not its.
+    const outside = report.files.find((f) => !f.key.startsWith(prefix) || f.key.length === prefix.length);
+    if (outside !== undefined) {
+      throw new LakeguardError(`S3 Inventory manifest ${report.location} names data file ${JSON.stringify(outside.key)}, outside the configuration folder s3://${bucket}/${prefix}`, {
+        hint: 'S3 Inventory writes data files only under the configuration folder: this manifest was not written by it; see who may write to the destination bucket (docs/scale-out.md "What a report is trusted for"), or remove the inventory: line to list the bucket',
+      });
+    }
+    return report;
   }
   throw new LakeguardError(`no S3 Inventory report at ${where}: no dated folder (YYYY-MM-DDTHH-MMZ/) with a manifest.json`, {
     hint: `point inventory: at <destination prefix>/${sourceBucket}/<configuration id>/ of the bucket's inventory configuration, or wait for its first report (up to 48 hours after it is set up)`,
   });
+}
+
+function futureReport(where: string, what: string): LakeguardError {
+  return new LakeguardError(`S3 Inventory report ${where}: ${what} later than now (${new Date().toISOString()}), which S3 Inventory never does`, {
+    hint: 'a report is dated when its scan began, before it is delivered: this one was not written by S3 Inventory (or this host\'s clock is behind); remove it and see who may write to the destination bucket (docs/scale-out.md "What a report is trusted for"), or remove the inventory: line to list the bucket',
+  });
+}
+
+/** manifest.json's bytes, refused past MANIFEST_MAX_BYTES without holding more of them. */
+async function readManifest(store: ObjectStore, where: string, key: string, signal: AbortSignal | undefined): Promise<Buffer> {
+  const { body, meta } = await store.get(key, signal === undefined ? {} : { signal });
+  const tooBig = (): LakeguardError =>
+    new LakeguardError(`S3 Inventory manifest ${where} is larger than ${MANIFEST_MAX_BYTES} bytes, which no S3 Inventory manifest is`, {
+      hint: 'this manifest was not written by S3 Inventory: see who may write to the destination bucket (docs/scale-out.md "What a report is trusted for"), or remove the inventory: line to list the bucket',
+    });
+  if (meta.size > MANIFEST_MAX_BYTES) {
+    body.destroy();
+    throw tooBig();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MANIFEST_MAX_BYTES) {
+      body.destroy();
+      throw tooBig();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 /** manifest.checksum, when present, is the MD5 of manifest.json: a torn or altered manifest is refused. */

@@ -5,14 +5,14 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { InventoryListing } from '../../src/catalog/inventory-listing.js';
 import { inventoryRows, splitCsvLine, type InventoryReadStats } from '../../src/engine/inventory-files.js';
 import { newestInventoryReport } from '../../src/engine/inventory-report.js';
 import { openInventoryStore, type InventoryStore } from '../../src/engine/inventory-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import type { ListItem, ListOptions, ObjectStore } from '../../src/storage/types.js';
-import { rowsOf, writeInventoryReport, type ReportOptions } from '../helpers/inventory-report.js';
+import { reportFolder, rowsOf, writeInventoryReport, type ReportOptions } from '../helpers/inventory-report.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'lakeguard-inventory-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -216,6 +216,73 @@ describe('finding and reading a report', () => {
   });
 });
 
+describe('a report written by someone other than S3 Inventory (docs/scale-out.md "What a report is trusted for")', () => {
+  const at = { bucket: 'inv-bucket', prefix: 'reports/src-bucket/daily/' };
+  /** A report made an hour ago, whose manifest `change` rewrites (no manifest.checksum: the writer would write a matching one). */
+  async function forged(change: (m: Record<string, unknown> & { files: { key: string; MD5checksum: string }[] }) => void): Promise<MemStore> {
+    const reports = new MemStore();
+    const key = await writeInventoryReport(reports, await rowsOf(await sourceWith(['a', 'b']), false), options('CSV', new Date(Date.now() - 3_600_000), { files: 1, checksum: false }));
+    const manifest = JSON.parse((await readKey(reports, key)).toString()) as Record<string, unknown> & { files: { key: string; MD5checksum: string }[] };
+    change(manifest);
+    await reports.put(key, Buffer.from(JSON.stringify(manifest)));
+    return reports;
+  }
+
+  it('dated in the future is refused: by its folder (it would stay the newest) or by its creationTimestamp', async () => {
+    const ahead = new Date(Date.now() + 86_400_000);
+    const reports = new MemStore();
+    await writeInventoryReport(reports, [], options('CSV', new Date(Date.now() - 3_600_000)));
+    await writeInventoryReport(reports, [], options('CSV', ahead));
+    const folder = await failure(newestInventoryReport(reports, at, 'src-bucket'));
+    expect(folder.message).toMatch(new RegExp(`^S3 Inventory report s3://inv-bucket/reports/src-bucket/daily/${reportFolder(ahead)}/: its folder is dated later than now \\(.*\\), which S3 Inventory never does$`));
+    expect(folder.hint).toMatch(/not written by S3 Inventory .*"What a report is trusted for"/);
+
+    const stamped = await forged((m) => (m.creationTimestamp = String(ahead.getTime())));
+    const created = await failure(newestInventoryReport(stamped, at, 'src-bucket'));
+    expect(created.message).toMatch(new RegExp(`^S3 Inventory report .*/manifest\\.json: its creationTimestamp is ${ahead.toISOString().replace(/\./g, '\\.')}, later than now`));
+    // Within S3's own tolerance for clocks (15 minutes), a report made "now" by a clock a little ahead is read.
+    const skewed = await forged((m) => (m.creationTimestamp = String(Date.now() + 10 * 60_000)));
+    expect((await newestInventoryReport(skewed, at, 'src-bucket')).files.length).toBe(1);
+  });
+
+  it('naming a data file outside its configuration folder is refused before it is read', async () => {
+    for (const key of ['other/secrets.csv.gz', 'reports/src-bucket/daily-other/data/x.csv.gz', 'reports/src-bucket/daily/']) {
+      const reports = await forged((m) => (m.files[0]!.key = key));
+      await reports.put(key, Buffer.from('not read'));
+      const getsBefore = reports.stats.get;
+      const err = await failure(newestInventoryReport(reports, at, 'src-bucket'));
+      expect(err.message).toMatch(new RegExp(`^S3 Inventory manifest s3://inv-bucket/.*/manifest\\.json names data file ${JSON.stringify(key).replace(/[.]/g, '\\.')}, outside the configuration folder s3://inv-bucket/reports/src-bucket/daily/$`));
+      expect(reports.stats.get - getsBefore).toBe(2); // manifest.json and manifest.checksum, not the file
+    }
+  });
+
+  it('with a manifest larger than any S3 Inventory writes is refused without reading it whole', async () => {
+    const reports = await forged(() => {});
+    const { MANIFEST_MAX_BYTES } = await import('../../src/engine/inventory-report.js');
+    const folder = `reports/src-bucket/daily/${reportFolder(new Date(Date.now() - 60_000))}/`;
+    await reports.put(`${folder}manifest.json`, Buffer.alloc(MANIFEST_MAX_BYTES + 1, 0x20));
+    const err = await failure(newestInventoryReport(reports, at, 'src-bucket'));
+    expect(err.message).toBe(`S3 Inventory manifest s3://inv-bucket/${folder}manifest.json is larger than ${MANIFEST_MAX_BYTES} bytes, which no S3 Inventory manifest is`);
+  });
+
+  it('with a CSV line longer than any row is refused without holding it', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const { createHash } = await import('node:crypto');
+    const { CSV_LINE_MAX_BYTES } = await import('../../src/engine/inventory-files.js');
+    // One line of 2 MiB and more (a few KiB of gzip), then a good row.
+    const body = gzipSync(Buffer.from(`"src-bucket","${'a'.repeat(2 * CSV_LINE_MAX_BYTES)}","1","2026-12-05T01:00:00.000Z","e","STANDARD","false"\n"src-bucket","b","1","2026-12-05T01:00:00.000Z","e","STANDARD","false"\n`));
+    const reports = await forged((m) => (m.files[0]!.MD5checksum = createHash('md5').update(body).digest('hex')));
+    const report = await newestInventoryReport(reports, at, 'src-bucket');
+    await reports.put(report.files[0]!.key, body);
+    const rows: unknown[] = [];
+    const err = await failure((async () => {
+      for await (const row of inventoryRows(reports, report, { spoolDir: scratch })) rows.push(row);
+    })());
+    expect(err.message).toBe(`S3 Inventory data file ${report.files[0]!.key} of report ${report.location}: has a line longer than ${CSV_LINE_MAX_BYTES} bytes, which no S3 Inventory CSV has (a key is at most 1,024 bytes)`);
+    expect(rows).toEqual([]);
+  });
+});
+
 async function readKey(store: ObjectStore, key: string): Promise<Buffer> {
   const { body } = await store.get(key);
   const chunks: Buffer[] = [];
@@ -384,16 +451,20 @@ describe('a report that does not cover a prefix the policy backs up', () => {
       // A run that listed events/ (LIST): the catalog knows its 4 keys.
       const seed = await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [opened()] });
       expect(seed.counters.objectsNew).toBe(4);
+      // The reports below are made up to two days after the seed: the clock is three days on.
+      const t0 = Date.now();
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(t0 + 3 * 86_400_000);
       // The report of a configuration filtered to logs/: it lists none of events/.
       const reports = new MemStore();
       const logsOnly = async (created: Date) =>
         writeInventoryReport(reports, (await rowsOf(source, false)).filter((r) => r.key.startsWith('logs/')), options('CSV', created));
       // A report made within the hour after events/ was written: S3 Inventory may miss objects
       // written just before it, so their absence is no proof, and it is accepted.
-      await logsOnly(new Date(Date.now() + 30 * 60_000));
+      await logsOnly(new Date(t0 + 30 * 60_000));
       (await listFromInventories([opened({ url })], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports })).close();
       // A day later: refused.
-      await logsOnly(new Date(Date.now() + 86_400_000));
+      await logsOnly(new Date(t0 + 86_400_000));
       const refused = await failure(listFromInventories([opened({ url })], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports }));
       expect(refused.message).toMatch(
         /^S3 Inventory report s3:\/\/inv-bucket\/reports\/src-bucket\/daily\/.*\/manifest\.json does not list s3:\/\/src-bucket\/events\/e0, which the bucket holds \(last modified .*, well before the report\): it does not cover prefix "events\/" of the policy, and this run would record such keys deleted$/,
@@ -409,12 +480,145 @@ describe('a report that does not cover a prefix the policy backs up', () => {
 
       // events/ really deleted: the keys the report lacks are gone from the bucket, and it is accepted.
       for (let i = 0; i < 4; i++) await source.delete(`events/e${i}`);
-      await logsOnly(new Date(Date.now() + 2 * 86_400_000));
+      await logsOnly(new Date(t0 + 2 * 86_400_000));
       const accepted = await listFromInventories([opened({ url })], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports });
       accepted.close();
     } finally {
+      vi.useRealTimers();
       catalog.close();
       fresh.close();
+      dir.cleanup();
+    }
+  });
+});
+
+describe('a report that contradicts the bucket inside the span it covers (altered or damaged)', () => {
+  it('is refused before the run records keys it lacks deleted or misses changes it hides, unless the catalog saw them after the report', async () => {
+    const { FsStore } = await import('../../src/storage/fs-store.js');
+    const { backupGroup } = await import('../../src/engine/backup.js');
+    const { emptyCounters } = await import('../../src/engine/events.js');
+    const { listFromInventories } = await import('../../src/engine/inventory-store.js');
+    const { initRepo, openCatalog, tempDir, testPolicy } = await import('../helpers/fixtures.js');
+    const dir = tempDir('inventory-omitted');
+    // 5 partitions of 10 keys: 50 catalogued keys, fewer than the sample (64), so every one is looked up.
+    const keys = Array.from({ length: 50 }, (_, i) => `p${Math.floor(i / 10)}/k${i % 10}`);
+    const source = await sourceWith(keys);
+    const repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password: null });
+    const catalog = openCatalog(join(dir.path, 'host'), repo);
+    const group = { name: 'lake', sources: [] };
+    const url = 's3://inv-bucket/reports/src-bucket/daily/';
+    const opened = (inventory: boolean) => ({ bucket: 'src-bucket', objectStore: source as ObjectStore, prefixes: [''], isExcluded: () => false, ...(inventory ? { inventory: { url } } : {}) });
+    const reports = new MemStore();
+    const list = () => listFromInventories([opened(true)], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports });
+    try {
+      expect((await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [opened(false)] })).counters.objectsNew).toBe(50);
+      const t0 = Date.now();
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(t0 + 2 * 86_400_000);
+      // A report of a day later without partition p2/, which the bucket still holds: its first
+      // and last keys are the bucket's, so the coverage check (its ends) passes.
+      const all = await rowsOf(source, false);
+      await writeInventoryReport(reports, all.filter((r) => !r.key.startsWith('p2/')), options('CSV', new Date(t0 + 86_400_000)));
+      let heads = source.stats.head;
+      const refused = await failure(list());
+      expect(refused.message).toMatch(
+        /^S3 Inventory report s3:\/\/inv-bucket\/reports\/src-bucket\/daily\/.*\/manifest\.json does not list s3:\/\/src-bucket\/p2\/k\d, which the bucket holds \(last modified .*, well before the report\): this run would record it deleted; S3 Inventory lists every such object as it is, so the report was altered or is damaged$/,
+      );
+      expect(refused.hint).toMatch(/"What a report is trusted for"/);
+      expect(source.stats.head - heads).toBeLessThanOrEqual(50); // the run stops at the first key it lacks
+      expect(readdirSync(scratch)).toEqual([]);
+
+      // p2/ really deleted: each catalogued key is looked up (50 HEADs: the 10 it lacks are not
+      // found), and it is accepted. A key this identity may not HEAD proves nothing either.
+      for (const key of keys.slice(20, 30)) await source.delete(key);
+      await writeInventoryReport(reports, await rowsOf(source, false), options('CSV', new Date(t0 + 86_400_000 + 60_000)));
+      heads = source.stats.head;
+      (await list()).close();
+      expect(source.stats.head - heads).toBe(50);
+      const { StoreDecorator } = await import('../../src/storage/store-decorator.js');
+      const { StorageError } = await import('../../src/errors.js');
+      const denying = new (class extends StoreDecorator {
+        override head(key: string, opts?: { versionId?: string; signal?: AbortSignal }) {
+          if (key === 'p0/k0') return Promise.reject(new StorageError('AccessDenied', `HEAD ${key}: AccessDenied (403)`, { backendCode: 'AccessDenied' }));
+          return super.head(key, opts);
+        }
+      })(source);
+      await writeInventoryReport(reports, (await rowsOf(source, false)).filter((r) => r.key !== 'p0/k0'), options('CSV', new Date(t0 + 86_400_000 + 90_000)));
+      (await listFromInventories([{ ...opened(true), objectStore: denying }], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports })).close();
+
+      // Keys the catalog saw after the report (watch, by key: p2/ written again, p4/ rewritten)
+      // are kept by the run whatever the report says: a report without them (inside its span
+      // and at its end) is accepted, and they are not looked up (30 HEADs: p0/, p1/, p3/).
+      const again = [...keys.slice(20, 30), ...keys.slice(40)];
+      for (const key of again) await source.put(key, Buffer.from('again'));
+      await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [opened(false)], keys: new Map([['src-bucket', again]]) });
+      await writeInventoryReport(reports, all.filter((r) => !r.key.startsWith('p2/') && !r.key.startsWith('p4/')), options('CSV', new Date(t0 + 86_400_000 + 120_000)));
+      heads = source.stats.head;
+      (await list()).close();
+      expect(source.stats.head - heads).toBe(30);
+
+      // p1/ rewritten, and a report of a day later that lists it as it was (its old ETags): the
+      // run would not read it. Refused.
+      for (const key of keys.slice(10, 20)) await source.put(key, Buffer.from('rewritten'));
+      vi.setSystemTime(t0 + 4 * 86_400_000);
+      const now = await rowsOf(source, false);
+      await writeInventoryReport(reports, [...now.filter((r) => !r.key.startsWith('p1/')), ...all.filter((r) => r.key.startsWith('p1/'))], options('CSV', new Date(t0 + 3 * 86_400_000)));
+      const stale = await failure(list());
+      expect(stale.message).toMatch(
+        /^S3 Inventory report .*\/manifest\.json lists s3:\/\/src-bucket\/p1\/k\d with ETag [0-9a-f]{32} and size 13, but the bucket holds it with ETag [0-9a-f]{32} and size 9 \(last modified .*, well before the report\): this run would not read it; S3 Inventory lists every such object as it is, so the report was altered or is damaged$/,
+      );
+    } finally {
+      vi.useRealTimers();
+      catalog.close();
+      dir.cleanup();
+    }
+  });
+
+  it('in a versioned bucket, is told from a deletion undone after the report (its version listed as not current)', async () => {
+    const { FsStore } = await import('../../src/storage/fs-store.js');
+    const { backupGroup } = await import('../../src/engine/backup.js');
+    const { emptyCounters } = await import('../../src/engine/events.js');
+    const { listFromInventories } = await import('../../src/engine/inventory-store.js');
+    const { initRepo, openCatalog, tempDir, testPolicy } = await import('../helpers/fixtures.js');
+    const dir = tempDir('inventory-omitted-versions');
+    const keys = Array.from({ length: 30 }, (_, i) => `p${Math.floor(i / 10)}/k${i % 10}`);
+    const source = await sourceWith(keys, true);
+    const repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password: null });
+    const catalog = openCatalog(join(dir.path, 'host'), repo);
+    const group = { name: 'lake', sources: [] };
+    const opened = (inventory: boolean) => ({ bucket: 'src-bucket', objectStore: source as ObjectStore, prefixes: [''], isExcluded: () => false, versioned: true, ...(inventory ? { inventory: { url: 's3://inv-bucket/reports/src-bucket/daily/' } } : {}) });
+    const reports = new MemStore();
+    const list = () => listFromInventories([opened(true)], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports });
+    try {
+      await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [opened(false)] });
+      const t0 = Date.now();
+      vi.useFakeTimers({ toFake: ['Date'] });
+      // p1/ deleted (delete markers) before the report, undeleted after it (the markers removed):
+      // its old versions are current again, and the report lists them as not current.
+      vi.setSystemTime(t0 + 43_200_000);
+      for (const key of keys.slice(10, 20)) await source.delete(key);
+      const rows = await rowsOf(source, true);
+      await writeInventoryReport(reports, rows, options('CSV', new Date(t0 + 86_400_000), { allVersions: true }));
+      vi.setSystemTime(t0 + 2 * 86_400_000);
+      for (const row of rows.filter((r) => r.isDeleteMarker === true)) await source.delete(row.key, { versionId: row.versionId! });
+      (await list()).close();
+
+      // A report without p1/'s versions at all: refused.
+      await writeInventoryReport(reports, rows.filter((r) => !r.key.startsWith('p1/')), options('CSV', new Date(t0 + 86_400_000 + 60_000), { allVersions: true }));
+      expect((await failure(list())).message).toMatch(/does not list version \S+ of s3:\/\/src-bucket\/p1\/k\d, which the bucket holds/);
+
+      // p2/k0 written again (v2), and a later report that calls v1 current and v2 not: the run
+      // would take v2 for deleted for good. Refused.
+      await source.put('p2/k0', Buffer.from('v2'));
+      vi.setSystemTime(t0 + 3 * 86_400_000);
+      const swapped = (await rowsOf(source, true)).map((r) => (r.key === 'p2/k0' ? { ...r, isLatest: !(r.isLatest ?? true) } : r));
+      await writeInventoryReport(reports, swapped, options('CSV', new Date(t0 + 2 * 86_400_000 + 43_200_000), { allVersions: true }));
+      expect((await failure(list())).message).toMatch(
+        /lists version \S+ of s3:\/\/src-bucket\/p2\/k0 as current \(last modified .*\), but the bucket's current version \S+ is newer \(last modified .*, well before the report\): this run would record the key as the report says; S3 Inventory lists every such object as it is, so the report was altered or is damaged$/,
+      );
+    } finally {
+      vi.useRealTimers();
+      catalog.close();
       dir.cleanup();
     }
   });
