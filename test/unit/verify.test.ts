@@ -75,14 +75,17 @@ describe('verify covers every repository object', () => {
     const tempIndexes = () =>
       sqlite(catalog).prepare("SELECT name FROM temp.sqlite_master WHERE type = 'index' AND tbl_name = 'vfy_entries' ORDER BY name").pluck().all() as string[];
     const entries = () => sqlite(catalog).prepare('SELECT count(*) FROM temp.vfy_entries').pluck().get() as number;
-    const seen: { phase: string; indexes: string[]; entries: number }[] = [];
+    // Each entry names its pack and index file by a small id, not by two 64-character names.
+    const bytesPerEntry = () =>
+      sqlite(catalog).prepare('SELECT max(length(CAST(pack AS BLOB)) + length(CAST(file AS BLOB))) FROM temp.vfy_entries').pluck().get() as number;
+    const seen: { phase: string; indexes: string[]; entries: number; nameBytes: number }[] = [];
     const report = await verify({
       repo,
       catalog,
       readData: 1,
       concurrency: 4,
       events: (e) => {
-        if (e.type === 'phase' && (e.phase === 'list packs' || e.phase === 'check structure')) seen.push({ phase: e.phase, indexes: tempIndexes(), entries: entries() });
+        if (e.type === 'phase' && (e.phase === 'list packs' || e.phase === 'check structure')) seen.push({ phase: e.phase, indexes: tempIndexes(), entries: entries(), nameBytes: bytesPerEntry() });
       },
     });
     expect(report.damage).toEqual([]);
@@ -90,6 +93,7 @@ describe('verify covers every repository object', () => {
     // Every index file is loaded by 'list packs', and its entries have no index yet.
     expect(seen[0]).toMatchObject({ phase: 'list packs', indexes: [] });
     expect(seen[0]!.entries).toBeGreaterThanOrEqual(14);
+    expect(seen[0]!.nameBytes).toBeLessThanOrEqual(4);
   });
 
   it('a byte flipped in a pack holding run records: --read-data names the pack and the run', async () => {
