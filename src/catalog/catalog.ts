@@ -607,7 +607,8 @@ export class Catalog {
    * Throws (and changes nothing) if a dropped pack still holds a used blob (prune-queries.ts).
    */
   applyPrune(change: {
-    newPacks: { name: string; size: number; index: string; blobs: { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] }[];
+    /** Iterated once, inside the transaction (prune reads each pack's blobs from a temporary table as it goes). */
+    newPacks: Iterable<{ name: string; size: number; index: string; blobs: { hash: Buffer; offset: number; length: number; rawLength: number; flags: number }[] }>;
     /** Kept packs listed again by a new index file (their old one is being deleted). */
     relisted: { pack: string; index: string }[];
     droppedPacks: readonly string[];

@@ -71,3 +71,33 @@ export function prunePending(catalog: Catalog): { indexes: Set<string>; packs: S
   }
   return { indexes, packs };
 }
+
+type WrittenBlob = { hash: Buffer; offset: number; length: number; rawLength: number; flags: number };
+
+/**
+ * temp.prune_written: the entries of the packs a prune's repack wrote, until the catalog records
+ * them (src/engine/prune-repack.ts): on disk, not in memory. `create` makes it empty; otherwise
+ * it is dropped.
+ */
+export function clearWrittenPacks(catalog: Catalog, create: boolean): void {
+  sqlite(catalog).exec(
+    `DROP TABLE IF EXISTS temp.prune_written;${create ? ' CREATE TEMP TABLE prune_written (pack TEXT NOT NULL, hash BLOB NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, raw_length INTEGER NOT NULL, flags INTEGER NOT NULL)' : ''}`,
+  );
+}
+
+/** Records a written pack's entries (replacing those of a pack of the same name). */
+export function recordWrittenPack(catalog: Catalog, pack: string, blobs: readonly WrittenBlob[]): void {
+  const db = sqlite(catalog);
+  const put = db.prepare('INSERT INTO temp.prune_written (pack, hash, offset, length, raw_length, flags) VALUES (?, ?, ?, ?, ?, ?)');
+  catalog.transaction(() => {
+    db.prepare('DELETE FROM temp.prune_written WHERE pack = ?').run(pack);
+    for (const b of blobs) put.run(pack, b.hash, b.offset, b.length, b.rawLength, b.flags);
+  });
+}
+
+/** One written pack's entries, in pack order. */
+export function writtenBlobs(catalog: Catalog, pack: string): WrittenBlob[] {
+  return sqlite(catalog)
+    .prepare('SELECT hash, offset, length, raw_length AS rawLength, flags FROM temp.prune_written WHERE pack = ? ORDER BY offset')
+    .all(pack) as WrittenBlob[];
+}

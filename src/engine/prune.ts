@@ -3,13 +3,12 @@ import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
-import { packUsage, prunePending, setPruneRecordBlobs, usedBlobsOfPack } from '../catalog/prune-queries.js';
+import { clearWrittenPacks, packUsage, prunePending, setPruneRecordBlobs, usedBlobsOfPack, writtenBlobs } from '../catalog/prune-queries.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { isIndexName } from '../repository/documents.js';
 import { objectKey } from '../repository/layout.js';
 import { setPendingDeletion } from '../catalog/forget.js';
 import { RepositoryLock } from '../repository/locks.js';
-import { packRecord } from '../repository/packer.js';
 import { removeRepositoryObject } from '../repository/remove.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
@@ -206,12 +205,16 @@ class PruneRun {
     // 3. The catalog, in one transaction: from now on it locates every used blob in the new packs.
     this.events({ type: 'phase', phase: 'update catalog' });
     this.catalog.applyPrune({
-      newPacks: written.map((p) => ({ ...packRecord(p), index: packIndex.get(p.id)! })),
+      // One pack's entries at a time, from the temporary table the repack filled.
+      newPacks: (function* (catalog) {
+        for (const p of written) yield { name: p.id, size: p.size, index: packIndex.get(p.id)!, blobs: writtenBlobs(catalog, p.id) };
+      })(this.catalog),
       relisted: [...packIndex].filter(([pack]) => !newPacks.has(pack)).map(([pack, index]) => ({ pack, index })),
       droppedPacks: [...dropped.map((p) => p.name), ...plan.forgetInCatalog],
       droppedIndexFiles: obsoleteIndexes,
       newIndexFiles,
     });
+    clearWrittenPacks(this.catalog, false);
     if (document !== null) markDocumentApplied(this.catalog, document.name, document.created);
 
     // 4. Obsolete index files, then 5. the packs they listed: a pack goes only once no index file lists it.

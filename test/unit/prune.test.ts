@@ -22,7 +22,8 @@ import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { getBytes } from '../../src/storage/types.js';
-import type { RunManifest } from '../../src/engine/finalize.js';
+import type { IndexDocument, RunManifest } from '../../src/engine/finalize.js';
+import { repack, writeIndexes, type RepackRun } from '../../src/engine/prune-repack.js';
 import { runCli } from '../helpers/cli.js';
 import { prng, tempDir } from '../helpers/fixtures.js';
 import { buildScenario, catalogAnswers, rebuilt, restoredState, stateOf, type Scenario } from '../helpers/prune-scenario.js';
@@ -263,6 +264,48 @@ describe('prune and damage', () => {
     const cli = await runCli(['--repo', join(dir.path, 'repo'), '--catalog', s.catalogPath, 'prune', '--json'], { LAKEGUARD_PASSWORD: 'test-password' });
     s.catalog.close();
     expect(cli.code, cli.stderr).toBe(1);
+  });
+});
+
+describe('repack holds the entries of the packs it writes in the catalog, not in memory', () => {
+  let dir: ReturnType<typeof tempDir>;
+  afterEach(() => dir.cleanup());
+
+  it('returns each new pack as name, size and blob count; index files and the catalog get its entries from temp.prune_written', async () => {
+    // Before, every entry of every new pack (about 400 bytes of heap a blob) was held until the
+    // catalog recorded them: 200,000 objects, 60 % rewritten, `--max-unused 0%`: 49.5 MB of
+    // live heap against 25.5 MB at 50,000.
+    dir = tempDir('prune-repack');
+    const s = await buildScenario(dir.path);
+    setPruneRecordBlobs(s.catalog, []);
+    const partly = packUsage(s.catalog).filter((p) => p.usedBlobs > 0 && p.usedBlobs < p.blobs);
+    expect(partly.length).toBeGreaterThan(0);
+    const sizes = new Map([...(await objects(s.store))].map(([k, size]) => [k, size]));
+    const run: RepackRun = {
+      repo: s.repo,
+      catalog: s.catalog,
+      events: () => {},
+      signal: undefined,
+      damage: (what, problem) => {
+        throw new Error(`${what}: ${problem}`);
+      },
+      progress: () => {},
+      rewritten: () => {},
+      checkSignal: () => {},
+    };
+    const planned = partly.map((p) => ({ name: p.name, size: sizes.get(packKey(p.name))!, usedBytes: p.usedBytes, unusedBytes: 0, usedBlobs: p.usedBlobs }));
+    const { written, repacked } = await repack(run, planned);
+    expect(repacked.length).toBe(partly.length);
+    const used = partly.reduce((n, p) => n + p.usedBlobs, 0);
+    for (const p of written) expect(Object.keys(p).sort()).toEqual(['blobs', 'id', 'size']);
+    expect(written.reduce((n, p) => n + p.blobs, 0)).toBe(used);
+    expect(sqlite(s.catalog).prepare('SELECT count(*) FROM temp.prune_written').pluck().get()).toBe(used);
+    // The index files written for the new packs list every blob copied, read back from the table.
+    const { names } = await writeIndexes(run, written, [], new Set());
+    let listed = 0;
+    for (const name of names) for (const p of (await s.repo.readDocument<IndexDocument>('index', name)).packs) listed += p.blobs.length;
+    expect(listed).toBe(used);
+    s.catalog.close();
   });
 });
 
