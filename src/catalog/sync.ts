@@ -228,8 +228,10 @@ export function dropKeysOutside(
 ): DroppedOutside {
   const db = sqlite(catalog);
   const dropped: DroppedOutside = { objects: 0, versions: 0, failures: 0, blobs: 0, packs: 0 };
-  db.exec('CREATE TEMP TABLE IF NOT EXISTS resize_objects (id INTEGER PRIMARY KEY); CREATE TEMP TABLE IF NOT EXISTS resize_blobs (id INTEGER PRIMARY KEY)');
-  db.exec('DELETE FROM resize_objects; DELETE FROM resize_blobs');
+  db.exec(
+    'CREATE TEMP TABLE IF NOT EXISTS resize_objects (id INTEGER PRIMARY KEY); CREATE TEMP TABLE IF NOT EXISTS resize_blobs (id INTEGER PRIMARY KEY); CREATE TEMP TABLE IF NOT EXISTS resize_packs (id INTEGER PRIMARY KEY)',
+  );
+  db.exec('DELETE FROM resize_objects; DELETE FROM resize_blobs; DELETE FROM resize_packs');
   for (const part of removed) {
     // An indexed range of objects (bucket, key): BINARY collation is S3's key order.
     const upper = upperBound(part.prefix);
@@ -273,22 +275,25 @@ export function dropKeysOutside(
   dropped.versions = db.prepare('DELETE FROM versions WHERE object IN (SELECT id FROM resize_objects)').run().changes;
   db.exec('DELETE FROM dropped_versions WHERE object IN (SELECT id FROM resize_objects)');
   dropped.objects = db.prepare('DELETE FROM objects WHERE id IN (SELECT id FROM resize_objects)').run().changes;
-  const failures = db.prepare('SELECT rowid AS id, bucket, key FROM failures').all() as { id: number; bucket: string; key: string }[];
+  // Failures a page at a time too (a far move drops many).
+  const failurePage = db.prepare('SELECT rowid AS id, bucket, key FROM failures WHERE rowid > ? ORDER BY rowid LIMIT 10000');
   const dropFailure = db.prepare('DELETE FROM failures WHERE rowid = ?');
-  for (const f of failures) if (!scopeHoldsKey(scope, f.bucket, f.key)) dropped.failures += dropFailure.run(f.id).changes;
-  const packs = db
-    .prepare(
-      `DELETE FROM blobs WHERE id IN (SELECT id FROM resize_blobs) AND NOT ${blobReferencedSql('blobs')}
-         AND (index_file IS NULL OR index_file NOT IN (SELECT f.id FROM blob_index_files f WHERE f.name IN (SELECT value FROM json_each(@kept))))
-       RETURNING pack`,
-    )
-    .pluck()
-    .all({ kept: JSON.stringify(keptIndexFiles) }) as number[];
-  dropped.blobs = packs.length;
-  const dropPack = db.prepare('DELETE FROM packs WHERE id = ? AND NOT EXISTS (SELECT 1 FROM blobs WHERE pack = ?)');
-  for (const pack of new Set(packs)) dropped.packs += dropPack.run(pack, pack).changes;
+  for (let after = 0; ; ) {
+    const rows = failurePage.all(after) as { id: number; bucket: string; key: string }[];
+    if (rows.length === 0) break;
+    for (const f of rows) if (!scopeHoldsKey(scope, f.bucket, f.key)) dropped.failures += dropFailure.run(f.id).changes;
+    after = rows.at(-1)!.id;
+  }
+  // The blobs that go, and their packs, stay in SQL: a far move drops millions.
+  db.prepare(
+    `DELETE FROM resize_blobs WHERE id IN (SELECT blobs.id FROM blobs WHERE blobs.id IN (SELECT id FROM resize_blobs) AND (${blobReferencedSql('blobs')}
+       OR blobs.index_file IN (SELECT f.id FROM blob_index_files f WHERE f.name IN (SELECT value FROM json_each(@kept)))))`,
+  ).run({ kept: JSON.stringify(keptIndexFiles) });
+  db.exec('INSERT OR IGNORE INTO resize_packs (id) SELECT pack FROM blobs WHERE id IN (SELECT id FROM resize_blobs)');
+  dropped.blobs = db.prepare('DELETE FROM blobs WHERE id IN (SELECT id FROM resize_blobs)').run().changes;
+  dropped.packs = db.prepare('DELETE FROM packs WHERE id IN (SELECT id FROM resize_packs) AND NOT EXISTS (SELECT 1 FROM blobs WHERE pack = packs.id)').run().changes;
   db.exec('DELETE FROM buckets WHERE NOT EXISTS (SELECT 1 FROM objects WHERE bucket = buckets.id) AND NOT EXISTS (SELECT 1 FROM partition_stats WHERE bucket = buckets.id)');
-  db.exec('DELETE FROM resize_objects; DELETE FROM resize_blobs');
+  db.exec('DELETE FROM resize_objects; DELETE FROM resize_blobs; DELETE FROM resize_packs');
   return dropped;
 }
 
