@@ -19,6 +19,7 @@ import { prune } from '../../src/engine/prune.js';
 import { checkpointName, parseCheckpointName, type CheckpointDocument } from '../../src/engine/resume.js';
 import { restore } from '../../src/engine/restore.js';
 import { shardCatalogScope } from '../../src/engine/shard-scope.js';
+import { planRunSet } from '../../src/engine/shard-plan.js';
 import type { KeySource } from '../../src/engine/shard-bounds.js';
 import type { RunShard, ShardIdentity } from '../../src/engine/shards.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
@@ -117,11 +118,15 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
 
   /** One shard as `backup --shards 2 --shard <index> --run-set nightly` runs it on a fresh host. */
   let checkpointRecords: number | undefined;
+  /** --shards: 2, or 1 for a single worker that wants resume (docs/scale-out.md). */
+  let shardCount = 2;
   async function shardRun(catalog: Catalog, index: number, on: Repository = repo, from: OpenedSource = source(), signal?: AbortSignal, runSet = 'nightly') {
-    const shard: ShardIdentity = { index, of: 2, runSet };
-    const scoped = await shardCatalogScope({ repo: on, catalog, policy, groups: [group], shard, dryRun: false, concurrency: 2, keys });
+    const shard: ShardIdentity = { index, of: shardCount, runSet };
+    // One shard of one: a whole catalog, synced, then the plan (as backup does with --shards 1).
+    const scoped = shardCount === 1 ? { scopeTo: undefined, planned: undefined } : await shardCatalogScope({ repo: on, catalog, policy, groups: [group], shard, dryRun: false, concurrency: 2, keys });
     await syncCatalog({ repo: on, catalog, ...(scoped.scopeTo === undefined ? {} : { scopeTo: scoped.scopeTo }) });
-    const runShard = scoped.planned!.shards.get('g')!;
+    const planned = scoped.planned ?? (await planRunSet({ repo: on, catalog, policy, groups: [group], shard, dryRun: false, keys }));
+    const runShard = planned.shards.get('g')!;
     const gets = lake.stats.get;
     const summary = await backupGroup({ repo: on, catalog, policy, group, sources: [from], shard: runShard, checkpointPacks: 4, ...(checkpointRecords === undefined ? {} : { checkpointRecords }), ...(signal === undefined ? {} : { signal }) });
     return { summary, gets: lake.stats.get - gets, shard: runShard };
@@ -163,6 +168,7 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
 
   beforeEach(async () => {
     checkpointRecords = undefined;
+    shardCount = 2;
     dir = tempDir('shard-resume');
     store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
     // Packs of ~2 objects: the dead attempt writes a checkpoint every 4 packs.
@@ -247,6 +253,20 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
     const later = host('later');
     expect((await syncCatalog({ repo, catalog: later })).damage).toEqual([]);
     expect((await verify({ repo, catalog: later, readData: 1, concurrency: 2 })).damage).toEqual([]);
+  });
+
+  it('a single worker (--shards 1) killed on a fresh host resumes the same way', async () => {
+    shardCount = 1;
+    await killShard0(2);
+    const checkpointed = new Set((await checkpointDocs()).flatMap((d) => d.records.map((r) => r.key)));
+    expect(checkpointed.size).toBeGreaterThan(0);
+    const rerun = await shardRun(host('fresh'), 0);
+    expect([rerun.summary.status, rerun.summary.counters.objectsCarried, rerun.gets]).toEqual(['complete', checkpointed.size, bodies.size - checkpointed.size]);
+    const fresh = host('whole');
+    expect((await syncCatalog({ repo, catalog: fresh })).damage).toEqual([]);
+    expect(runSetsOf(fresh).map((s) => s.status)).toEqual(['complete']);
+    expect(sqlite(fresh).prepare('SELECT count(*) FROM versions').pluck().get()).toBe(bodies.size);
+    await restoresAll(fresh);
   });
 
   it('a planted or replayed checkpoint injects nothing: verify reports it, the re-run reads those objects', async () => {
