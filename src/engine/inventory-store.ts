@@ -246,9 +246,10 @@ export async function listFromInventories(
       opened.push(store);
       // Keys the catalog saw after the report (less its lag) are kept by the merge-join whatever
       // the report says (newerThanReport): their absence proves nothing.
-      const kept = newerThanReport(opts.catalog, source.bucket, store.report.created, opts.lagMs);
-      await refuseUncoveredKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, { whole: opts.range === undefined, ...definedOnly({ signal: opts.signal, warn: opts.warn }) });
-      await refuseContradictedKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, opts.lagMs ?? REPORT_LAG_MS, opts.signal);
+      const lagMs = opts.lagMs ?? REPORT_LAG_MS;
+      const kept = newerThanReport(opts.catalog, source.bucket, store.report.created, lagMs);
+      await refuseUncoveredKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, lagMs, { whole: opts.range === undefined, ...definedOnly({ signal: opts.signal, warn: opts.warn }) });
+      await refuseContradictedKeys(opts.catalog, source, store, range ?? NO_KEYS, kept, lagMs, opts.signal);
       source.objectStore = store;
       reports.set(source.bucket, store.report);
       opts.counters.inventory = { ...opts.counters.inventory, [source.bucket]: store.report.created.toISOString() };
@@ -265,17 +266,12 @@ const COVERAGE_PROBES = 3;
 /** How many catalogued keys (deleted ones included) are walked looking for them, per side. */
 const COVERAGE_WALK = 10_000;
 /**
- * S3 Inventory is eventually consistent: an object written shortly before a report began may be
- * missing from it. Only a key last modified this long before the report proves the report does
- * not cover it.
+ * S3 Inventory is eventually consistent: a report may miss a write or a deletion made shortly
+ * before it began. The catalog's knowledge of a key from this long before a report on is not
+ * contradicted by it (newerThanReport), and only an object last modified this long before the
+ * report proves the report wrong (refuseUncoveredKeys, refuseContradictedKeys).
  */
-const COVERAGE_MARGIN_MS = 60 * 60 * 1000;
-/**
- * S3 Inventory's lag, again: a report may miss a write or a deletion made shortly before it
- * began. The catalog's knowledge of a key from this long before a report on is not contradicted
- * by it (newerThanReport).
- */
-export const REPORT_LAG_MS = COVERAGE_MARGIN_MS;
+export const REPORT_LAG_MS = 60 * 60 * 1000;
 
 /**
  * Whether the catalog's newest record of a key in `bucket` is knowledge the report (made at
@@ -316,6 +312,7 @@ async function refuseUncoveredKeys(
   store: InventoryStore,
   range: KeyRange,
   kept: (latest: LatestVersion) => boolean,
+  lagMs: number,
   opts: { whole: boolean; signal?: AbortSignal; warn?: (message: string) => void },
 ): Promise<void> {
   const report = store.report;
@@ -339,7 +336,7 @@ async function refuseUncoveredKeys(
       known ||= found.known;
       for (const key of found.rows.filter((row) => !kept(row)).map((row) => row.key)) {
         const meta = await headOrNull(store, key, opts.signal);
-        if (meta === null || meta.lastModified.getTime() >= report.created.getTime() - COVERAGE_MARGIN_MS) continue;
+        if (meta === null || meta.lastModified.getTime() >= report.created.getTime() - lagMs) continue;
         throw new LakeguardError(
           `S3 Inventory report ${report.location} does not list s3://${source.bucket}/${key}, which the bucket holds (last modified ${meta.lastModified.toISOString()}, well before the report): it does not cover prefix ${JSON.stringify(prefix)} of the policy, and this run would record such keys deleted`,
           {
