@@ -2,7 +2,7 @@
  * The backup command's part of shards: the run set's plan before any group is backed up, and
  * what it tells the operator about it (docs/scale-out.md "Shards").
  */
-import { completedShards, planRunSet, REUSE_TOLERANCE, type PlanReuse, type PlannedFrom } from '../engine/shard-plan.js';
+import { completedShards, planRunSet, REUSE_TOLERANCE, type PlannedRunSet, type PlanReuse, type PlannedFrom } from '../engine/shard-plan.js';
 import type { RunShard, ShardIdentity } from '../engine/shards.js';
 import type { Group } from '../policy/types.js';
 import type { Opened } from './context.js';
@@ -37,7 +37,7 @@ export async function planShards(
   ctx: Opened,
   shard: ShardIdentity,
   groups: readonly Group[],
-  how: { dryRun: boolean; reporter: Reporter; signal: AbortSignal; planned?: Awaited<ReturnType<typeof planRunSet>> },
+  how: { dryRun: boolean; reporter: Reporter; signal: AbortSignal; planned?: PlannedRunSet },
 ): Promise<{ shards: Map<string, RunShard>; suspect: boolean }> {
   // Planned before the sync already when this shard's catalog holds only its range (shard-scope.ts).
   const { created, planned, reuse, shards } = how.planned ?? (await planRunSet({ repo: ctx.repo, catalog: ctx.catalog, policy: ctx.policy, groups, shard, dryRun: how.dryRun, signal: how.signal }));

@@ -351,13 +351,14 @@ function describe(groups: readonly string[]): string {
  * written by this shard when it is the first), and this shard's range in each group. `planned`
  * tells how a new plan was made, per group (PlannedFrom).
  */
-export async function planRunSet(opts: {
+export interface PlanRunSetOptions {
   repo: Repository;
   catalog: Catalog;
   policy: Policy;
   groups: readonly Group[];
   shard: ShardIdentity;
   dryRun: boolean;
+  /** Where planning takes a source's keys (tests); default: a listing or the inventory report. */
   keys?: KeySource;
   /**
    * Plan from these record ranges of the run manifests instead of the catalog (a shard whose
@@ -365,7 +366,18 @@ export async function planRunSet(opts: {
    */
   recorded?: () => Promise<ReadonlyMap<string, readonly RecordedRange[]>>;
   signal?: AbortSignal;
-}): Promise<{ plan: RunSetPlan; created: boolean; planned: Map<string, PlannedFrom>; reuse: Map<string, PlanReuse>; shards: Map<string, RunShard> }> {
+}
+
+/** What planRunSet answers: the plan, whether this process made it, and each group's shard. */
+export interface PlannedRunSet {
+  plan: RunSetPlan;
+  created: boolean;
+  planned: Map<string, PlannedFrom>;
+  reuse: Map<string, PlanReuse>;
+  shards: Map<string, RunShard>;
+}
+
+export async function planRunSet(opts: PlanRunSetOptions): Promise<PlannedRunSet> {
   const { shard } = opts;
   const planned = new Map<string, PlannedFrom>();
   let recorded: ReadonlyMap<string, readonly RecordedRange[]> | undefined;

@@ -7,14 +7,14 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { catalogScope, isRangeScope, normalizeScope, requireWholeCatalog, scopeCoversPart, type CatalogPrefix } from '../catalog/scope.js';
 import { catalogIsFresh } from '../catalog/sync.js';
-import type { Group, Policy } from '../policy/types.js';
+import type { Group } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
 import { InterruptedError } from '../errors.js';
 import type { RunManifest } from './finalize.js';
 import { readManifests } from './rebuild-manifests.js';
-import { ESTIMATED_RECORD_LINE_BYTES, type KeySource, type RecordedRange } from './shard-bounds.js';
-import { planRunSet } from './shard-plan.js';
-import { keyRangeWithin, type RunShard, type ShardIdentity } from './shards.js';
+import { ESTIMATED_RECORD_LINE_BYTES, type RecordedRange } from './shard-bounds.js';
+import { planRunSet, type PlannedRunSet, type PlanRunSetOptions } from './shard-plan.js';
+import { keyRangeWithin, type RunShard } from './shards.js';
 import { outermostPrefixes, sourceName } from './sources.js';
 
 /** What a shard's backup reads of the catalog: each group's prefixes, narrowed to the group's shard range (sorted, normalized). */
@@ -80,33 +80,12 @@ const FULL_RECORD_BLOB = 4 * 1024 * 1024;
  * from the run manifests and written). A whole catalog is left alone (planned after its sync, as
  * always); a catalog scoped to prefixes is refused, as for every backup.
  */
-export async function shardCatalogScope(opts: {
-  repo: Repository;
-  catalog: Catalog;
-  policy: Policy;
-  groups: readonly Group[];
-  shard: ShardIdentity;
-  dryRun: boolean;
-  concurrency: number;
-  /** Where planning takes a source's keys (tests); default: a listing or the inventory report. */
-  keys?: KeySource;
-  signal?: AbortSignal;
-}): Promise<{ scopeTo?: CatalogPrefix[]; planned?: Awaited<ReturnType<typeof planRunSet>> }> {
-  const { catalog } = opts;
+export async function shardCatalogScope(opts: Omit<PlanRunSetOptions, 'recorded'> & { concurrency: number }): Promise<{ scopeTo?: CatalogPrefix[]; planned?: PlannedRunSet }> {
+  const { catalog, concurrency, ...plan } = opts;
   const scope = catalogScope(catalog);
   if (opts.shard.of === 1 || (scope === null && !catalogIsFresh(catalog))) return {};
   // A catalog scoped to prefixes (a laptop's) never backs up: refused before anything is written.
   if (scope !== null && !isRangeScope(scope)) requireWholeCatalog(catalog, 'backup');
-  const planned = await planRunSet({
-    repo: opts.repo,
-    catalog,
-    policy: opts.policy,
-    groups: opts.groups,
-    shard: opts.shard,
-    dryRun: opts.dryRun,
-    recorded: () => readRecordedRanges(opts.repo, opts.concurrency, opts.signal),
-    ...(opts.keys === undefined ? {} : { keys: opts.keys }),
-    ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-  });
+  const planned = await planRunSet({ ...plan, catalog, recorded: () => readRecordedRanges(opts.repo, concurrency, opts.signal) });
   return { scopeTo: shardScope(opts.groups, planned.shards), planned };
 }
