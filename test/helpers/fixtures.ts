@@ -82,3 +82,10 @@ export async function initRepo(
 export function openCatalog(dir: string, repo: Repository): Catalog {
   return Catalog.open(join(dir, 'catalog.db'), repo.id);
 }
+
+/** The keys under `prefix` of a store, sorted. */
+export async function keysUnder(store: ObjectStore, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const item of store.list(prefix)) if (item.kind === 'object') keys.push(item.key);
+  return keys.sort();
+}

@@ -15,21 +15,16 @@ import type { OpenedSource } from '../../src/engine/sources.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
-import type { ObjectStore } from '../../src/storage/types.js';
+import { getBytes, type ObjectStore } from '../../src/storage/types.js';
 import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
 import { rowsOf, writeInventoryReport, type ReportRow } from '../helpers/inventory-report.js';
 import { S3_TEST, createTestBucket, emptyAndDeleteBucket, testS3Store } from '../helpers/s3-env.js';
 
-async function bytesOf(store: ObjectStore, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of (await store.get(key)).body) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** Every current key of a store and its bytes. */
 async function contentOf(store: ObjectStore): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for await (const item of store.list('')) if (item.kind === 'object') out.set(item.key, (await bytesOf(store, item.key)).toString());
+  for await (const item of store.list('')) if (item.kind === 'object') out.set(item.key, (await getBytes(store, item.key)).toString());
   return out;
 }
 

@@ -25,9 +25,9 @@ import { packKey } from '../../src/repository/pack.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
-import type { GetOptions } from '../../src/storage/types.js';
+import { getBytes, type GetOptions } from '../../src/storage/types.js';
 import { runCli } from '../helpers/cli.js';
-import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { initRepo, keysUnder, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
 
@@ -57,17 +57,6 @@ function versions(cat: Catalog, scope: readonly CatalogPrefix[] | null = null) {
   return scope === null ? rows : rows.filter((r) => scope.some((p) => p.bucket === r.bucket && r.key.startsWith(p.prefix)));
 }
 
-/** An object's bytes, and the keys under a prefix, of a MemStore. */
-async function bytesOf(store: MemStore, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of (await store.get(key)).body) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-async function keysOf(store: MemStore, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const item of store.list(prefix)) if ('key' in item) keys.push(item.key);
-  return keys.sort();
-}
 
 const source = (store: MemStore): OpenedSource => ({ bucket: 'lake', objectStore: store, prefixes: [''], isExcluded: compileExcludes([]) });
 const dt = (day: number): CatalogPrefix => ({ bucket: 'lake', prefix: `dt=0${day}/` });
@@ -201,9 +190,9 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
     const target = new MemStore({ name: 'restored' });
     const restored = await restore({ repo, catalog: b, scopes: [{ bucket: 'lake', prefix: 'dt=02/' }], cut: { runSeq: b.latestRun({ statuses: ['complete'] })!.seq }, target, bucketDirs: false, concurrency: 4 });
     expect(restored.failures).toEqual([]);
-    const keys = await keysOf(lake, 'dt=02/');
+    const keys = await keysUnder(lake, 'dt=02/');
     expect(keys).toHaveLength(31);
-    for (const key of keys) expect((await bytesOf(target, key)).equals(await bytesOf(lake, key))).toBe(true);
+    for (const key of keys) expect((await getBytes(target, key)).equals(await getBytes(lake, key))).toBe(true);
   });
 
   it('later syncs import new runs the same scoped way; a key outside the scope costs nothing', async () => {
@@ -303,7 +292,7 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
     const target = new MemStore({ name: 'restored' });
     const restored = await restore({ repo, catalog: b, scopes: [{ bucket: 'lake', prefix: 'dt=01/' }], cut: { runSeq: b.latestRun({ statuses: ['complete'] })!.seq }, target, bucketDirs: false, concurrency: 4 });
     expect(restored.failures).toEqual([]);
-    for (const key of await keysOf(lake, 'dt=01/')) expect((await bytesOf(target, key)).equals(await bytesOf(lake, key))).toBe(true);
+    for (const key of await keysUnder(lake, 'dt=01/')) expect((await getBytes(target, key)).equals(await getBytes(lake, key))).toBe(true);
   });
 
   it('prunes that move blobs again between two syncs (the middle index files gone): incremental, fresh and widened scoped catalogs agree and restore', async () => {
@@ -343,7 +332,7 @@ describe('scoped catalogs', { timeout: 60_000 }, () => {
         const target = new MemStore({ name: 'restored' });
         const restored = await restore({ repo, catalog, scopes: [dt(1)], cut: { runSeq: catalog.latestRun({ statuses: ['complete'] })!.seq }, target, bucketDirs: false, concurrency: 2 });
         expect(restored.failures).toEqual([]);
-        for (const key of await keysOf(lake, 'dt=01/')) expect((await bytesOf(target, key)).equals(await bytesOf(lake, key)), key).toBe(true);
+        for (const key of await keysUnder(lake, 'dt=01/')) expect((await getBytes(target, key)).equals(await getBytes(lake, key)), key).toBe(true);
       }
     } finally {
       fresh.close();

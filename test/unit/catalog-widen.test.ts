@@ -19,9 +19,10 @@ import { compileExcludes } from '../../src/policy/glob.js';
 import type { Group, Policy } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { MemStore } from '../../src/storage/mem-store.js';
+import { getBytes } from '../../src/storage/types.js';
 import { objectKey } from '../../src/repository/layout.js';
 import { CountingFs, DenyingLake, catalogDump, recordBlobsOverlapping } from '../helpers/catalog-equivalence.js';
-import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { initRepo, keysUnder, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 const SMALL_CHUNKER = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
 
@@ -30,16 +31,6 @@ function dump(cat: Catalog) {
   return { ...catalogDump(cat, { indexFile: 'name' }), acks: sqlite(cat).prepare('SELECT * FROM acks ORDER BY 1').all() };
 }
 
-async function bytesOf(store: MemStore, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of (await store.get(key)).body) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-async function keysOf(store: MemStore, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const item of store.list(prefix)) if ('key' in item) keys.push(item.key);
-  return keys.sort();
-}
 
 const source = (store: MemStore): OpenedSource => ({ bucket: 'lake', objectStore: store, prefixes: [''], isExcluded: compileExcludes([]) });
 const dt = (day: number): CatalogPrefix => ({ bucket: 'lake', prefix: `dt=0${day}/` });
@@ -156,9 +147,9 @@ describe('widening a scoped catalog in place', { timeout: 60_000 }, () => {
       const target = new MemStore({ name: 'restored' });
       const restored = await restore({ repo, catalog: b, scopes: [dt(1), dt(2)], cut: { runSeq: b.latestRun({ statuses: ['complete'] })!.seq }, target, bucketDirs: false, concurrency: 2 });
       expect(restored.failures).toEqual([]);
-      const keys = [...(await keysOf(lake, 'dt=01/')), ...(await keysOf(lake, 'dt=02/'))];
-      expect(await keysOf(target, '')).toEqual(keys);
-      for (const key of keys) expect((await bytesOf(target, key)).equals(await bytesOf(lake, key)), key).toBe(true);
+      const keys = [...(await keysUnder(lake, 'dt=01/')), ...(await keysUnder(lake, 'dt=02/'))];
+      expect(await keysUnder(target, '')).toEqual(keys);
+      for (const key of keys) expect((await getBytes(target, key)).equals(await getBytes(lake, key)), key).toBe(true);
     } finally {
       c.close();
     }

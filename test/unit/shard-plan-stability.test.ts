@@ -10,7 +10,7 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { catalogScope } from '../../src/catalog/scope.js';
 import { describePlanned } from '../../src/commands/backup-shards.js';
 import { backupGroup } from '../../src/engine/backup.js';
-import type { KeySource } from '../../src/engine/shard-bounds.js';
+import { listedKeys, type KeySource } from '../../src/engine/shard-bounds.js';
 import { planRunSet, readPlan, REUSE_TOLERANCE } from '../../src/engine/shard-plan.js';
 import { shardCatalogScope } from '../../src/engine/shard-scope.js';
 import type { ShardIdentity } from '../../src/engine/shards.js';
@@ -50,9 +50,7 @@ describe('a new run set keeps the last plan while it still balances', { timeout:
     return c;
   };
   const source = (): OpenedSource => ({ bucket: 'lake', objectStore: lake, prefixes: [''], isExcluded: () => false });
-  const keys: KeySource = async function* (segment, _signal, after) {
-    for await (const item of lake.list(segment.prefix, after === undefined ? {} : { startAfter: after })) if (item.kind === 'object') yield { key: item.key, weight: 1 };
-  };
+  const keys: KeySource = (segment, signal, after) => listedKeys({ ...segment, source: source() }, signal, after);
   const day = (d: number): string => `dt=${String(d).padStart(2, '0')}/`;
   const addDay = async (d: number): Promise<void> => {
     for (let i = 0; i < 20; i++) await lake.put(`${day(d)}part-${String(i).padStart(3, '0')}.json`, Buffer.from(JSON.stringify({ d, i, pad: 'x'.repeat(i * 5) })));

@@ -14,7 +14,7 @@ import { requireInScope } from '../../src/commands/catalog-scope-guard.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { prune } from '../../src/engine/prune.js';
 import { restore } from '../../src/engine/restore.js';
-import { recordedBounds, type KeySource, type RecordedRange } from '../../src/engine/shard-bounds.js';
+import { listedKeys, recordedBounds, type KeySource, type RecordedRange } from '../../src/engine/shard-bounds.js';
 import { readPlan } from '../../src/engine/shard-plan.js';
 import { readRecordedRanges, shardCatalogScope, shardScope } from '../../src/engine/shard-scope.js';
 import type { BucketKey, ShardIdentity } from '../../src/engine/shards.js';
@@ -60,9 +60,7 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
   };
   const source = (): OpenedSource => ({ bucket: 'lake', objectStore: lake, prefixes: [''], isExcluded: () => false });
   /** Planning lists the lake (the test's source) for keys after the last recorded one. */
-  const keys: KeySource = async function* (segment, _signal, after) {
-    for await (const item of lake.list(segment.prefix, after === undefined ? {} : { startAfter: after })) if (item.kind === 'object') yield { key: item.key, weight: 1 };
-  };
+  const keys: KeySource = (segment, signal, after) => listedKeys({ ...segment, source: source() }, signal, after);
   const day = (d: number): string => `dt=0${d}/`;
   const addDay = async (d: number): Promise<void> => {
     await lake.put(`${day(d)}_schema.json`, d === 1 ? SHARED : Buffer.from(`{"day":${d}}`));

@@ -20,7 +20,7 @@ import { checkpointName, parseCheckpointName, type CheckpointDocument } from '..
 import { restore } from '../../src/engine/restore.js';
 import { shardCatalogScope } from '../../src/engine/shard-scope.js';
 import { planRunSet } from '../../src/engine/shard-plan.js';
-import type { KeySource } from '../../src/engine/shard-bounds.js';
+import { listedKeys, type KeySource } from '../../src/engine/shard-bounds.js';
 import type { RunShard, ShardIdentity } from '../../src/engine/shards.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import { syncCatalog } from '../../src/engine/sync.js';
@@ -112,9 +112,7 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
     return c;
   };
   const source = (): OpenedSource => ({ bucket: 'lake', objectStore: lake, prefixes: [''], isExcluded: () => false });
-  const keys: KeySource = async function* (segment, _signal, after) {
-    for await (const item of lake.list(segment.prefix, after === undefined ? {} : { startAfter: after })) if (item.kind === 'object') yield { key: item.key, weight: 1 };
-  };
+  const keys: KeySource = (segment, signal, after) => listedKeys({ ...segment, source: source() }, signal, after);
 
   /** One shard as `backup --shards 2 --shard <index> --run-set nightly` runs it on a fresh host. */
   let checkpointRecords: number | undefined;
