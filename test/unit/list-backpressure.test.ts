@@ -71,6 +71,17 @@ async function readSlowly(argv: string[]): Promise<SlowRead> {
   }
 }
 
+/** Runs node with `nodeArgs` whose reader goes away, as `| head -c 1`: the first bytes read, then the pipe closed while output is still coming. Exit 0, no error. */
+async function finishesWithoutReader(nodeArgs: string[]): Promise<void> {
+  const child = spawn(process.execPath, nodeArgs, { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdout.once('data', () => child.stdout.destroy());
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  expect(code, stderr).toBe(0);
+  expect(stderr).not.toContain('exit_error');
+}
+
 describe('long listings wait for their reader', { timeout: 60_000 }, () => {
   let dir: ReturnType<typeof tempDir>;
   let args: string[];
@@ -157,17 +168,7 @@ describe('long listings wait for their reader', { timeout: 60_000 }, () => {
   });
 
   it('restore --dry-run whose reader goes away still finishes (docs/output.md): no wait for a drain that never comes', async () => {
-    const child = spawn(process.execPath, ['--expose-gc', BIN, ...args, '--json', 'restore', '--dry-run', '--bucket', 'lake', '--to-dir', join(dir.path, 'restored')], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    // As `| head -c 1`: the first bytes read, then the pipe closed while the plan is still being printed.
-    child.stdout.once('data', () => child.stdout.destroy());
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(code, stderr).toBe(0);
-    expect(stderr).not.toContain('exit_error');
+    await finishesWithoutReader(['--expose-gc', BIN, ...args, '--json', 'restore', '--dry-run', '--bucket', 'lake', '--to-dir', join(dir.path, 'restored')]);
   });
 });
 
@@ -216,15 +217,6 @@ describe('dry runs of backup and rollback wait for their reader', { timeout: 60_
   });
 
   it('backup --dry-run whose reader goes away still finishes: no wait for a drain that never comes', async () => {
-    const child = spawn(process.execPath, [BIN, ...args, '--json', 'backup', '--dry-run'], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.stdout.once('data', () => child.stdout.destroy());
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(code, stderr).toBe(0);
-    expect(stderr).not.toContain('exit_error');
+    await finishesWithoutReader([BIN, ...args, '--json', 'backup', '--dry-run']);
   });
 });
