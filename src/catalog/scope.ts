@@ -39,6 +39,8 @@ export function isRangeScope(scope: readonly CatalogPrefix[] | null): boolean {
 }
 
 const SCOPE = 'scope';
+/** Present (value '1') while the scope was made by commands' selections (an on-demand catalog), not by `catalog sync --prefix`. */
+const ON_DEMAND = 'scope_on_demand';
 
 /** The catalog's scope, sorted by bucket then prefix; null: the whole repository. */
 export function catalogScope(catalog: Catalog): CatalogPrefix[] | null {
@@ -46,15 +48,29 @@ export function catalogScope(catalog: Catalog): CatalogPrefix[] | null {
   return text === undefined ? null : (JSON.parse(text) as CatalogPrefix[]);
 }
 
-/** Records the scope (null: the whole repository), with no prefix inside another. */
-export function setCatalogScope(catalog: Catalog, scope: readonly CatalogPrefix[] | null): void {
+/**
+ * Records the scope (null: the whole repository), with no prefix inside another. `onDemand`
+ * says who made it: commands' selections (true), `catalog sync --prefix` or a shard (false);
+ * absent, it stays as it was (a scope widened in place). A whole catalog is neither.
+ */
+export function setCatalogScope(catalog: Catalog, scope: readonly CatalogPrefix[] | null, onDemand?: boolean): void {
   const db = sqlite(catalog);
-  if (scope === null) {
-    db.prepare('DELETE FROM catalog_info WHERE name = ?').run(SCOPE);
-    return;
-  }
-  const normal = normalizeScope(scope);
-  db.prepare('INSERT INTO catalog_info (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(SCOPE, JSON.stringify(normal));
+  const set = (name: string, value: string | null): void => {
+    if (value === null) db.prepare('DELETE FROM catalog_info WHERE name = ?').run(name);
+    else db.prepare('INSERT INTO catalog_info (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
+  };
+  set(SCOPE, scope === null ? null : JSON.stringify(normalizeScope(scope)));
+  if (scope === null || onDemand !== undefined) set(ON_DEMAND, scope !== null && onDemand === true ? '1' : null);
+}
+
+/**
+ * Whether the catalog is scoped on demand (docs/catalog.md "On-demand catalogs"): a fresh
+ * host's first command that selected keys scoped it to them, so a later command that selects
+ * others adds them, and one that needs the whole repository makes it whole, instead of being
+ * refused as on a catalog `catalog sync --prefix` scoped.
+ */
+export function scopeIsOnDemand(catalog: Catalog): boolean {
+  return catalogScope(catalog) !== null && sqlite(catalog).prepare('SELECT 1 FROM catalog_info WHERE name = ?').pluck().get(ON_DEMAND) !== undefined;
 }
 
 /** Sorted, without duplicates or parts that another of the list already covers. */

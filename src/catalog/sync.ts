@@ -126,16 +126,16 @@ const LEARNED_TABLES = [
  * (null: the whole repository), in one transaction: the next sync starts from the beginning
  * (no marker) and imports what the scope holds. A scope is never wider than what a completed
  * sync imported for it: until the next sync ends, there is no marker, and every command syncs
- * first (docs/catalog.md "Scoped catalogs").
+ * first (docs/catalog.md "Scoped catalogs"). `onDemand`: see setCatalogScope (absent: as it was).
  */
-export function resetCatalogForScope(catalog: Catalog, scope: readonly CatalogPrefix[] | null): void {
+export function resetCatalogForScope(catalog: Catalog, scope: readonly CatalogPrefix[] | null, onDemand?: boolean): void {
   const db = sqlite(catalog);
   const reset = (): void => {
     catalog.transaction(() => {
       for (const table of LEARNED_TABLES) db.prepare(`DELETE FROM ${table}`).run();
       for (const name of [MARKER, IMPORTING, INCOMPLETE]) setInfo(catalog, name, null);
       if (scope !== null) setInfo(catalog, WHOLE_BY_REQUEST, null);
-      setCatalogScope(catalog, scope);
+      setCatalogScope(catalog, scope, onDemand);
     });
   };
   // Another process answering from this file (a `serve`, a long restore) would go on from an

@@ -16,7 +16,8 @@
  * written (to the repository, a live bucket or a restore target).
  */
 import type { Catalog } from '../catalog/catalog.js';
-import { WHOLE_SYNC_COMMAND, catalogScope, holdsOnly, scopeCovers, scopeHoldsKey } from '../catalog/scope.js';
+import { WHOLE_SYNC_COMMAND, catalogScope, holdsOnly, scopeCovers, scopeHoldsKey, scopeIsOnDemand, type CatalogPrefix } from '../catalog/scope.js';
+import { catalogIsFresh } from '../catalog/sync.js';
 import { UsageError } from '../errors.js';
 import { printable } from '../util/printable.js';
 
@@ -29,6 +30,43 @@ export interface KeySelection {
   prefix: string;
   /** `prefix` is one exact key (`--key`, `versions KEY`): held when that key is, even at a shard range's upper end. */
   exact?: boolean;
+}
+
+/**
+ * What a command's sync adds to an on-demand catalog before the command answers
+ * (docs/catalog.md "On-demand catalogs"; SyncOptions.widen with onDemand), or undefined when the
+ * scope stays. `selection`: what the command selects, null when it cannot say before the sync
+ * (a group only the catalog knows), undefined when it selects no keys (`runs`). A fresh catalog
+ * is scoped to the selection when every part names a bucket; one scoped on demand gets what it
+ * lacks, or becomes whole for a command that needs every version (`wholeCatalog`) or every
+ * bucket. A whole catalog, and one scoped by `catalog sync --prefix` or a shard, stay as they are.
+ */
+export function onDemandWidening(catalog: Catalog, selection: readonly KeySelection[] | null | undefined, wholeCatalog: boolean): readonly CatalogPrefix[] | 'all' | undefined {
+  const named = (s: readonly KeySelection[] | null | undefined): s is readonly (KeySelection & { bucket: string })[] => s != null && s.every((p) => p.bucket !== null);
+  if (catalogScope(catalog) === null) return !wholeCatalog && named(selection) && selection.length > 0 && catalogIsFresh(catalog) ? scopeParts(selection) : undefined;
+  if (!scopeIsOnDemand(catalog)) return undefined;
+  if (wholeCatalog) return 'all';
+  if (selection === undefined) return undefined;
+  if (!named(selection)) return 'all';
+  const outside = selection.filter((s) => uncoveredSelection(catalog, [s]) !== null);
+  return outside.length === 0 ? undefined : scopeParts(outside);
+}
+
+/** More keys of one bucket than this are scoped as their longest common prefix (a --keys-from of thousands). */
+const MAX_PARTS_PER_BUCKET = 32;
+
+/** Selections as scope parts: a key is held as a prefix of itself; many of one bucket as their common prefix. */
+function scopeParts(selection: readonly (KeySelection & { bucket: string })[]): CatalogPrefix[] {
+  const byBucket = new Map<string, string[]>();
+  for (const s of selection) byBucket.set(s.bucket, [...(byBucket.get(s.bucket) ?? []), s.prefix]);
+  return [...byBucket].flatMap(([bucket, prefixes]) => (prefixes.length > MAX_PARTS_PER_BUCKET ? [commonPrefix(prefixes)] : prefixes).map((prefix) => ({ bucket, prefix })));
+}
+
+function commonPrefix(texts: readonly string[]): string {
+  let common = texts[0] ?? '';
+  for (const t of texts) while (!t.startsWith(common)) common = common.slice(0, -1);
+  // Never half a surrogate pair: keys are compared as UTF-8.
+  return /[\uD800-\uDBFF]$/.test(common) ? common.slice(0, -1) : common;
 }
 
 /** The first selection that reaches outside the catalog's scope; null when all are inside (or the catalog is whole). */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
-import { catalogScope, describeScope, type CatalogPrefix } from '../catalog/scope.js';
+import { catalogScope, describeScope, scopeIsOnDemand, type CatalogPrefix } from '../catalog/scope.js';
 import { catalogHoldsNothing, syncMarker, wholeByRequest } from '../catalog/sync.js';
 import { shardCatalogRange, shardCatalogsIn } from '../catalog/shard-catalogs.js';
 import { rebuildCatalog, type RebuildReport } from '../engine/rebuild.js';
@@ -72,9 +72,14 @@ A scoped catalog (--prefix on a catalog that holds nothing yet) reads only the r
 keys overlap its prefixes, and no index file: a laptop that restores one partition of a big
 repository downloads only that partition's metadata. Commands outside the scope, and commands
 that decide from the whole repository (backup, watch, copy, forget, prune, verify, lock extend,
-cost), say so and stop (exit 2; docs/catalog.md "Commands on a scoped catalog"). Adding a prefix, or --all,
-empties the catalog and imports the new scope from the beginning. A plain
-\`catalog sync\` keeps the scope; --prefix on a whole catalog changes nothing.`,
+cost), say so and stop (exit 2; docs/catalog.md "Commands on a scoped catalog"). Adding a prefix
+imports only its keys; --all imports the whole repository anew. A plain \`catalog sync\` keeps
+the scope; --prefix on a whole catalog changes nothing.
+
+On a fresh host, the first command that selects keys (ls, versions, restore, diff --bucket, ...)
+scopes the catalog to them on demand, and later commands add what they select, or make it whole
+when they need every version (docs/catalog.md "On-demand catalogs"); run \`catalog sync\` first
+to hold the whole repository instead.`,
     )
     .action(
       action(async ({ cmd, signal, reporter }) => {
@@ -131,12 +136,13 @@ empties the catalog and imports the new scope from the beginning. A plain
             bytes: f.bytes,
             modified: f.modified.toISOString(),
           }));
+          const onDemand = scopeIsOnDemand(db);
           reporter.summary(
-            { catalog: catalogPath, repository: repo.location, ...stats, bytes, holds, scope, wholeByRequest: whole, marker, shardCatalogs },
+            { catalog: catalogPath, repository: repo.location, ...stats, bytes, holds, scope, scopeOnDemand: onDemand, wholeByRequest: whole, marker, shardCatalogs },
             [
               `catalog ${catalogPath} of ${repo.location} (${formatBytes(bytes)})`,
               `  ${plural(stats.runs, 'run')}, ${plural(stats.versions, 'object version')} of ${plural(stats.objects, 'key')}, ${plural(stats.blobs, 'blob')} in ${plural(stats.packs, 'pack')}`,
-              describeHolding(scope, holds === 'nothing'),
+              describeHolding(scope, onDemand, holds === 'nothing'),
               `  synced up to ${marker ?? 'never'}`,
               ...(hostCatalog
                 ? [
@@ -193,10 +199,11 @@ function catalogHolds(scope: readonly CatalogPrefix[] | null, marker: string | n
 }
 
 /** One line on what the catalog holds (a scoped catalog names its prefixes and how to widen it). */
-function describeHolding(scope: readonly CatalogPrefix[] | null, nothingYet = false): string {
-  if (nothingYet) return "  holds: nothing yet (never synced; the next command's sync imports the whole repository)";
-  return scope === null
-    ? '  holds: the whole repository'
+function describeHolding(scope: readonly CatalogPrefix[] | null, onDemand: boolean, nothingYet = false): string {
+  if (nothingYet) return "  holds: nothing yet (never synced; the next command imports only the keys it selects (ls, restore, ...) or else the whole repository)";
+  if (scope === null) return '  holds: the whole repository';
+  return onDemand
+    ? `  holds: only ${describeScope(scope)} (on demand: a command that selects other keys adds them, one that needs every version makes it whole; \`lakeguard catalog sync --all\` makes it whole now)`
     : `  holds: only ${describeScope(scope)} (scoped); \`lakeguard catalog sync --prefix s3://bucket/prefix/\` adds a prefix, \`lakeguard catalog sync --all\` makes it whole`;
 }
 
@@ -207,7 +214,7 @@ export function describeSync(r: SyncReport, catalog: string, location: string): 
       ? `catalog ${catalog} is up to date with ${location}`
       : `synced catalog ${catalog} with ${location}: ${plural(r.runs, 'run')}, ${plural(r.indexFiles, 'index file')}, ${plural(r.forgets, 'forget document')}, ${plural(r.prunes, 'prune document')}, ${plural(r.acks, 'acknowledgement')} applied`,
     `  requests: ${r.requests.list} LIST, ${r.requests.get} GET in ${formatDuration(r.durationMs)}${r.full ? ' (first sync: the whole repository was listed)' : ''}`,
-    describeHolding(r.scope),
+    describeHolding(r.scope, r.scopeOnDemand),
   ];
   if (r.scopeChanged) {
     lines.push(

@@ -7,7 +7,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import type { EngineEvent } from '../engine/events.js';
 import { confirmRepositoryIdentity, type ExpectedEncryption } from '../engine/identity.js';
-import { syncCatalog } from '../engine/sync.js';
+import { syncCatalog, type SyncOptions } from '../engine/sync.js';
 import { LakeguardError, StorageError, UsageError, ExitCode } from '../errors.js';
 import { defaultPolicyForRepository, loadPolicy, normalizeRepositoryUrl } from '../policy/load.js';
 import { endpointProblem } from '../policy/values.js';
@@ -19,6 +19,7 @@ import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { cacheDir } from '../util/cache-dir.js';
 import { requireWholeCatalog, type CatalogPrefix } from '../catalog/scope.js';
+import { onDemandWidening, type KeySelection } from './catalog-scope-guard.js';
 import { removeStaleShardCatalogs, shardUsesHostCatalog, shardCatalogFile, type ShardCatalogName } from '../catalog/shard-catalogs.js';
 import { mainOptionsOf, type MainOptions } from './main-options.js';
 import type { Reporter } from './reporter.js';
@@ -201,6 +202,13 @@ export interface OpenAllOptions {
    * catalog nor each other's.
    */
   shardCatalog?: ShardCatalogName;
+  /**
+   * The keys the command selects, from its flags and the policy, asked before the sync
+   * (docs/catalog.md "On-demand catalogs"): a fresh catalog imports only them, one scoped on
+   * demand adds what it lacks. null: it cannot say before the sync (then an on-demand catalog
+   * becomes whole); absent: the command selects no keys.
+   */
+  selects?: (policy: Policy) => readonly KeySelection[] | null;
   signal?: AbortSignal;
 }
 
@@ -316,11 +324,14 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
   try {
     // Before anything is read or written (the sync too): a config swapped for `encryption: none` is refused here.
     await confirmRepositoryIdentity(repo, catalog, expectedEncryption(opts, policy));
-    if (how.wholeCatalog) requireWholeCatalog(catalog, name);
+    const selection = how.selects?.(policy);
+    // An on-demand catalog is made whole by this command's sync (offline, it stays as it is).
+    const widen = isOffline(opts) ? undefined : onDemandWidening(catalog, selection, how.wholeCatalog === true);
+    if (how.wholeCatalog && widen !== 'all') requireWholeCatalog(catalog, name);
     const scopeTo = await how.scopeBeforeSync?.({ repo, catalog, policy });
     // The catalog is a cache of the repository: bring it up to date (what other hosts backed up,
     // forgot or pruned) before answering or writing anything. See docs/catalog.md "Sync".
-    await bringUpToDate(repo, catalog, policy, reporter, isOffline(opts), how.signal, scopeTo);
+    await bringUpToDate(repo, catalog, policy, reporter, isOffline(opts), how.signal, scopeTo === undefined ? (widen === undefined ? {} : { widen, onDemand: true }) : { scopeTo });
   } catch (err) {
     catalog.close();
     throw err;
@@ -360,7 +371,7 @@ async function bringUpToDate(
   reporter: Reporter,
   offline: boolean,
   signal: AbortSignal | undefined,
-  scopeTo?: readonly CatalogPrefix[],
+  scope: Pick<SyncOptions, 'scopeTo' | 'widen' | 'onDemand'>,
 ): Promise<void> {
   if (offline) {
     reporter.event({ type: 'warning', qualifies: true, message: `offline: catalog ${catalog.path} was not synced with ${repo.location}; answers may be stale` });
@@ -377,7 +388,7 @@ async function bringUpToDate(
       concurrency: Math.min(16, policy.concurrency.transfer),
       events,
       ...(signal === undefined ? {} : { signal }),
-      ...(scopeTo === undefined ? {} : { scopeTo }),
+      ...scope,
     });
   } catch (err) {
     if (!(err instanceof StorageError)) throw err;

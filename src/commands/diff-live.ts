@@ -5,9 +5,9 @@ import type { CatalogQueries, DiffEntry } from '../catalog/queries.js';
 import { emptyDiffSummary } from '../catalog/diff-queries.js';
 import { compareLive, livePrefixes } from '../engine/live-diff.js';
 import { openSource, prefixesWithin, sourceName } from '../engine/sources.js';
-import { requireInScope } from './catalog-scope-guard.js';
+import { requireInScope, type KeySelection } from './catalog-scope-guard.js';
 import { UsageError } from '../errors.js';
-import type { Source } from '../policy/types.js';
+import type { Policy, Source } from '../policy/types.js';
 import { formatBytes, formatTimeMs } from '../util/format.js';
 import type { Opened } from './context.js';
 import { diffPrinter, summaryLines } from './diff-output.js';
@@ -32,7 +32,7 @@ export interface LiveFlags {
 export async function liveDiff(ctx: Opened, q: CatalogQueries, reporter: Reporter, from: StateCut, flags: LiveFlags, max: number): Promise<void> {
   const sources = liveSources(ctx, flags);
   // Every key listed is compared with the catalog: a key outside its scope would read as added.
-  requireInScope(ctx.catalog, 'diff live', sources.flatMap((s) => prefixesWithin(s.prefixes, flags.prefix).map((prefix) => ({ bucket: sourceName(s), prefix }))));
+  requireInScope(ctx.catalog, 'diff live', sourceSelection(sources, flags));
   const listedAt = Date.now();
   const summary = emptyDiffSummary(sources.map(sourceName));
   const state = describeCut(from, ctx.catalog);
@@ -100,12 +100,24 @@ export async function liveDiff(ctx: Opened, q: CatalogQueries, reporter: Reporte
 }
 
 /** The policy's sources in scope: --bucket, else --group's, else every one. Only they can be listed. */
+/** The keys `diff … live` lists, before the catalog is synced (OpenAllOptions.selects). */
+export function liveSelects(policy: Policy, flags: LiveFlags): KeySelection[] {
+  return sourceSelection(policySources(policy, flags), flags);
+}
+
+function sourceSelection(sources: readonly Source[], flags: LiveFlags): KeySelection[] {
+  return sources.flatMap((s) => prefixesWithin(s.prefixes, flags.prefix).map((prefix) => ({ bucket: sourceName(s), prefix })));
+}
+
+/** The policy's sources in --group and --bucket, each once (a source in two groups is listed once). */
+function policySources(policy: Policy, flags: LiveFlags): Source[] {
+  const sources = policy.groups.flatMap((g) => (flags.group === undefined || g.name === flags.group ? g.sources : []));
+  return [...new Map(sources.filter((s) => flags.bucket === undefined || sourceName(s) === flags.bucket).map((s) => [sourceName(s), s])).values()];
+}
+
 function liveSources(ctx: Opened, flags: LiveFlags): Source[] {
-  let sources = ctx.policy.groups.flatMap((g) => (flags.group === undefined || g.name === flags.group ? g.sources : []));
   if (flags.group !== undefined) requireGroup(ctx.policy, ctx.catalog, flags.group);
-  if (flags.bucket !== undefined) sources = sources.filter((s) => sourceName(s) === flags.bucket);
-  // A source in two groups is listed once.
-  sources = [...new Map(sources.map((s) => [sourceName(s), s])).values()];
+  const sources = policySources(ctx.policy, flags);
   if (sources.length === 0) {
     const known = [...new Set(ctx.policy.groups.flatMap((g) => g.sources.map(sourceName)))];
     throw new UsageError(`diff live: ${flags.bucket === undefined ? 'no source' : `${JSON.stringify(flags.bucket)} is not a source`}${flags.group === undefined ? '' : ` of group ${flags.group}`} in the policy`, {

@@ -3,10 +3,11 @@ import type { StateCut } from '../catalog/catalog.js';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type DiffScope, type DiffSummary } from '../catalog/queries.js';
 import { sourceName } from '../engine/sources.js';
+import type { Policy } from '../policy/types.js';
 import { requireGroupBucketsKnown, requireInScope, type KeySelection } from './catalog-scope-guard.js';
 import { action } from './action.js';
 import { openAll, type Opened } from './context.js';
-import { liveDiff } from './diff-live.js';
+import { liveDiff, liveSelects } from './diff-live.js';
 import { groupsCovering, isLastClean, resolveLastClean } from './last-clean.js';
 import { diffPrinter, summaryLines } from './diff-output.js';
 import { cutJson, instantOption, limitOption, requireBucket, requireGroup } from './query-common.js';
@@ -55,7 +56,8 @@ changes between two runs look like one.`,
       action(async ({ cmd, reporter }, fromText: string, toText: string) => {
         const flags = cmd.opts<DiffFlags>();
         const max = limitOption(flags.limit) ?? Infinity;
-        const ctx = await openAll(cmd, { reporter });
+        const live = toText.trim().toLowerCase() === 'live';
+        const ctx = await openAll(cmd, { reporter, selects: (policy) => (live ? liveSelects(policy, flags) : diffSelection(policy, flags)) });
         try {
           const q = new CatalogQueries(ctx.catalog);
           const now = Date.now();
@@ -64,7 +66,7 @@ changes between two runs look like one.`,
               ? resolveLastClean(ctx.catalog, flags.group === undefined ? groupsCovering(ctx.policy, flags.bucket) : [flags.group], reporter.event, label).cut
               : instantOption(text, ctx.catalog, label, now);
           const from = cutOf(fromText, 'diff <from>');
-          if (toText.trim().toLowerCase() === 'live') {
+          if (live) {
             await liveDiff(ctx, q, reporter, from, flags, max);
             return;
           }
@@ -88,22 +90,28 @@ changes between two runs look like one.`,
 }
 
 
+/**
+ * The keys both sides of a diff read: --bucket, else the group's buckets (every key of them its
+ * runs recorded, also under a prefix the policy no longer names), else every bucket; under
+ * --prefix. null for a group the policy does not name (its buckets are what its runs recorded).
+ */
+function diffSelection(policy: Policy, flags: DiffFlags): KeySelection[] | null {
+  const prefix = flags.prefix ?? '';
+  if (flags.bucket !== undefined) return [{ bucket: flags.bucket, prefix }];
+  if (flags.group === undefined) return [{ bucket: null, prefix }];
+  const group = policy.groups.find((g) => g.name === flags.group);
+  return group === undefined ? null : group.sources.map((s) => ({ bucket: sourceName(s), prefix }));
+}
+
 /** --bucket, else the group's sources from the policy (or, without one, the catalog), narrowed by --prefix. */
 function scopeOf(ctx: Opened, q: CatalogQueries, flags: DiffFlags): DiffScope {
   const scope: DiffScope = {};
   if (flags.prefix !== undefined) scope.prefix = flags.prefix;
   const group = flags.group === undefined ? undefined : ctx.policy.groups.find((g) => g.name === flags.group);
-  // Both sides read the same keys: --bucket, else the group's buckets (every key of them its runs
-  // recorded, also under a prefix the policy no longer names), else every bucket; under --prefix.
-  const selection: KeySelection[] =
-    flags.bucket !== undefined
-      ? [{ bucket: flags.bucket, prefix: flags.prefix ?? '' }]
-      : group !== undefined
-        ? group.sources.map((s) => ({ bucket: sourceName(s), prefix: flags.prefix ?? '' }))
-        : [{ bucket: null, prefix: flags.prefix ?? '' }];
+  const selection = diffSelection(ctx.policy, flags);
   // A group the policy does not name: its buckets are those its runs recorded, which only a whole catalog knows.
-  if (flags.bucket === undefined && flags.group !== undefined && group === undefined) requireGroupBucketsKnown(ctx.catalog, 'diff', flags.group);
-  requireInScope(ctx.catalog, 'diff', selection);
+  if (selection === null) requireGroupBucketsKnown(ctx.catalog, 'diff', flags.group!);
+  requireInScope(ctx.catalog, 'diff', selection ?? []);
   if (flags.group !== undefined) {
     scope.group = flags.group;
     requireGroup(ctx.policy, ctx.catalog, flags.group);

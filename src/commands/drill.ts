@@ -18,7 +18,7 @@ import { runsAndRunSets } from './runs-sets.js';
 import { requireInScope } from './catalog-scope-guard.js';
 import { openAll, type Opened } from './context.js';
 import { csvRow } from './query-common.js';
-import { openTarget, pickCut, scopesFor, type RestoreFlags } from './restore.js';
+import { openTarget, pickCut, restoreSelects, scopeSelections, scopesFor, type RestoreFlags } from './restore.js';
 
 export interface DrillFlags {
   group?: string;
@@ -69,7 +69,7 @@ names each object. Details: docs/drill.md.`,
       action(async ({ cmd, signal, reporter }) => {
         const flags = cmd.opts<DrillFlags>();
         const sample = checkFlags(flags);
-        const ctx = await openAll(cmd, { reporter, signal });
+        const ctx = await openAll(cmd, { reporter, signal, selects: (policy) => restoreSelects(policy, { ...flags, lock: true }) });
         try {
           // The drill document is named while this lock is held (catalog sync's marker relies on it).
           const lock = await acquireForReading(ctx.repo, 'drill', 'a drill cannot run: give it credentials that may write locks/ and drills/');
@@ -105,7 +105,7 @@ export async function drillFromFlags(
   const restoreFlags: RestoreFlags = { ...flags, lock: true };
   const { cut, label, group } = pickCut(ctx, restoreFlags, run.events);
   const scopes = scopesFor(ctx, restoreFlags, group, 'drill');
-  requireInScope(ctx.catalog, 'drill', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '', exact: s.key !== undefined })));
+  requireInScope(ctx.catalog, 'drill', scopeSelections(scopes));
   const instant = 'time' in cut ? cut.time : Date.now();
   return runDrill({
     repo: ctx.repo,

@@ -44,10 +44,11 @@ run id / prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now. A glob whose sta
         compileGlob(glob); // a malformed glob is bad usage (exit 2), before the repository is opened
         const max = limitOption(flags.limit) ?? Infinity;
         const largerThan = flags.largerThan === undefined ? undefined : sizeOption(flags.largerThan, '--larger-than');
-        const ctx = await openAll(cmd, { reporter });
+        // The glob's literal start is the prefix every match has (in --bucket, else in every bucket).
+        const selection = [{ bucket: flags.bucket ?? null, prefix: globLiteralPrefix(glob) }];
+        const ctx = await openAll(cmd, { reporter, selects: () => selection });
         try {
-          // The glob's literal start is the prefix every match has (in --bucket, else in every bucket).
-          requireInScope(ctx.catalog, 'find', [{ bucket: flags.bucket ?? null, prefix: globLiteralPrefix(glob) }]);
+          requireInScope(ctx.catalog, 'find', selection);
           const q = new CatalogQueries(ctx.catalog);
           if (flags.bucket !== undefined) requireBucket(q, flags.bucket);
           const now = Date.now();

@@ -32,7 +32,7 @@ prefix / number, 90s / 15m / 2h / 3d / 1w ago, now, or last-clean (as rollback t
         const flags = cmd.opts<{ at?: string; limit?: string }>();
         const { bucket, key: prefix } = parseObjectUrl(url, 'ls:');
         const max = limitOption(flags.limit) ?? Infinity;
-        const ctx = await openAll(cmd, { reporter });
+        const ctx = await openAll(cmd, { reporter, selects: () => [{ bucket, prefix }] });
         try {
           requireInScope(ctx.catalog, 'ls', [{ bucket, prefix }]);
           const q = new CatalogQueries(ctx.catalog);

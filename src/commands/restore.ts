@@ -25,7 +25,7 @@ import { printable } from '../util/printable.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { action } from './action.js';
 import { releaseLock } from './release-lock.js';
-import { requireGroupBucketsKnown, requireInScope } from './catalog-scope-guard.js';
+import { requireGroupBucketsKnown, requireInScope, type KeySelection } from './catalog-scope-guard.js';
 import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
 import { openAll, type Opened } from './context.js';
 import { warnSuspectState } from './suspect-state.js';
@@ -87,13 +87,13 @@ export function register(program: Command): void {
         const flags = cmd.opts<RestoreFlags>();
         checkFlags(flags);
         const thaw = thawOption(flags);
-        const ctx = await openAll(cmd, { reporter });
+        const ctx = await openAll(cmd, { reporter, selects: (policy) => restoreSelects(policy, flags) });
         let lock: RepositoryLock | null = null;
         try {
           const { cut, label, group } = pickCut(ctx, flags, reporter.event);
           const scopes = scopesFor(ctx, flags, group);
           // Before the lock and the target: a refused restore writes nothing anywhere.
-          requireInScope(ctx.catalog, 'restore', scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '', exact: s.key !== undefined })));
+          requireInScope(ctx.catalog, 'restore', scopeSelections(scopes));
           if (flags.bucket !== undefined) requireBucket(new CatalogQueries(ctx.catalog), flags.bucket);
           if (flags.versionId === undefined) warnSuspectState(ctx, cut, scopes, reporter.event);
           // Shared: prune (exclusive) must not delete packs this restore reads.
@@ -204,23 +204,46 @@ function describeCut(ctx: Opened, cut: StateCut, group: string | undefined): str
 
 /** What to restore: --bucket (narrowed by --prefix/--key/--keys-from), else the group's sources. */
 export function scopesFor(ctx: Opened, flags: RestoreFlags, groupName: string | undefined, command = 'restore'): Scope[] {
+  const fromPolicy = policyScopes(ctx.policy, flags, groupName);
+  if (Array.isArray(fromPolicy)) return fromPolicy;
+  // No policy for this group (e.g. a laptop with only --repo): every bucket its runs recorded,
+  // which only a whole catalog knows.
+  const { unnamedGroup } = fromPolicy;
+  requireGroupBucketsKnown(ctx.catalog, command, unnamedGroup);
+  const buckets = ctx.catalog.bucketsOfGroup(unnamedGroup);
+  if (buckets.length === 0) throw new UsageError(`nothing to restore: no run of group ${JSON.stringify(unnamedGroup)} recorded an object`, { hint: 'list runs with `lakeguard runs`' });
+  return buckets.map((bucket) => ({ bucket }));
+}
+
+/** scopesFor from the flags and the policy alone, or the group the policy does not name. */
+function policyScopes(policy: Policy, flags: RestoreFlags, groupName: string | undefined): Scope[] | { unnamedGroup: string } {
   if (flags.keysFrom !== undefined) return keysFromFile(flags.keysFrom, flags.bucket);
   if (flags.bucket !== undefined) {
     if (flags.key !== undefined) return [{ bucket: flags.bucket, key: flags.key, ...(flags.versionId === undefined ? {} : { versionId: flags.versionId }) }];
     return [{ bucket: flags.bucket, ...(flags.prefix === undefined ? {} : { prefix: flags.prefix }) }];
   }
   if (groupName === undefined) {
-    if (ctx.policy.groups.length === 1) groupName = ctx.policy.groups[0]!.name;
-    else throw new UsageError('say what to restore: --group, --bucket or --keys-from', { hint: `groups: ${ctx.policy.groups.map((g) => g.name).join(', ') || '(none in the policy)'}` });
+    if (policy.groups.length === 1) groupName = policy.groups[0]!.name;
+    else throw new UsageError('say what to restore: --group, --bucket or --keys-from', { hint: `groups: ${policy.groups.map((g) => g.name).join(', ') || '(none in the policy)'}` });
   }
-  const group = ctx.policy.groups.find((g) => g.name === groupName);
-  if (group !== undefined) return group.sources.flatMap((s) => outermostPrefixes(s.prefixes).map((prefix) => ({ bucket: sourceName(s), prefix })));
-  // No policy for this group (e.g. a laptop with only --repo): every bucket its runs recorded,
-  // which only a whole catalog knows.
-  requireGroupBucketsKnown(ctx.catalog, command, groupName);
-  const buckets = ctx.catalog.bucketsOfGroup(groupName);
-  if (buckets.length === 0) throw new UsageError(`nothing to restore: no run of group ${JSON.stringify(groupName)} recorded an object`, { hint: 'list runs with `lakeguard runs`' });
-  return buckets.map((bucket) => ({ bucket }));
+  const group = policy.groups.find((g) => g.name === groupName);
+  return group === undefined ? { unnamedGroup: groupName } : group.sources.flatMap((s) => outermostPrefixes(s.prefixes).map((prefix) => ({ bucket: sourceName(s), prefix })));
+}
+
+/**
+ * The keys a restore (or drill) selects, before the catalog is synced (OpenAllOptions.selects):
+ * null when the group is the latest run's (no --group, --bucket or --keys-from) or one the policy
+ * does not name, which only the catalog tells.
+ */
+export function restoreSelects(policy: Policy, flags: RestoreFlags): KeySelection[] | null {
+  if (flags.keysFrom === undefined && flags.bucket === undefined && flags.group === undefined) return null;
+  const scopes = policyScopes(policy, flags, flags.group);
+  return Array.isArray(scopes) ? scopeSelections(scopes) : null;
+}
+
+/** What restore scopes select, as the scope guard takes it (a key exactly, a prefix as such). */
+export function scopeSelections(scopes: readonly Scope[]): KeySelection[] {
+  return scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '', exact: s.key !== undefined }));
 }
 
 /** `s3://bucket/key` lines, or plain keys with --bucket; blank lines and # comments are skipped. */

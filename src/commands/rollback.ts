@@ -48,15 +48,20 @@ export function register(program: Command): void {
         if (flags.at === undefined) throw new UsageError('say which instant to roll back to: --at <time|run|last-clean>', { hint: 'list runs with `lakeguard runs`' });
         if (flags.keysFrom !== undefined && flags.prefix !== undefined) throw new UsageError('give --prefix or --keys-from, not both');
         const bucket = flags.bucket!;
-        const ctx = await openAll(cmd, { reporter });
+        // Keys (--keys-from) or prefixes: either way, what every selected key starts with.
+        let selected: string[] | undefined;
+        const select = (policy: Policy): string[] => {
+          const source = policySource(policy, bucket);
+          return (selected ??= flags.keysFrom !== undefined ? namedKeys(flags.keysFrom, bucket, source) : scopePrefixes(source, flags.prefix ?? ''));
+        };
+        const ctx = await openAll(cmd, { reporter, selects: (policy) => select(policy).map((prefix) => ({ bucket, prefix })) });
         let lock: RepositoryLock | null = null;
         try {
           const source = policySource(ctx.policy, bucket);
-          // Keys (--keys-from) or prefixes: either way, what every selected key starts with.
-          const selected = flags.keysFrom !== undefined ? namedKeys(flags.keysFrom, bucket, source) : scopePrefixes(source, flags.prefix ?? '');
-          const scope = flags.keysFrom !== undefined ? { keys: selected } : { prefixes: selected };
+          const keys = select(ctx.policy);
+          const scope = flags.keysFrom !== undefined ? { keys } : { prefixes: keys };
           // Rollback deletes live keys the catalog does not know: it must know every version it selects.
-          requireInScope(ctx.catalog, 'rollback', selected.map((prefix) => ({ bucket, prefix })));
+          requireInScope(ctx.catalog, 'rollback', keys.map((prefix) => ({ bucket, prefix })));
           requireBucket(new CatalogQueries(ctx.catalog), bucket);
           const { cut, cutTime, label } = rollbackInstant(ctx, flags.at, source, reporter.event);
           // Shared: prune (exclusive) must not delete packs an upload reads.

@@ -27,9 +27,10 @@ a pack of the repository ("missing" means it cannot be restored). Reads only the
         const { bucket, key } = parseObjectUrl(url, 'versions:');
         if (key === '') throw new UsageError(`versions: ${JSON.stringify(url)} names no key`, { hint: 'give s3://bucket/key; to see a prefix use `lakeguard ls`' });
         const max = limitOption(opts.limit) ?? Infinity;
-        const ctx = await openAll(cmd, { reporter });
+        const selection = [{ bucket, prefix: key, exact: true }];
+        const ctx = await openAll(cmd, { reporter, selects: () => selection });
         try {
-          requireInScope(ctx.catalog, 'versions', [{ bucket, prefix: key, exact: true }]);
+          requireInScope(ctx.catalog, 'versions', selection);
           const q = new CatalogQueries(ctx.catalog);
           requireBucket(q, bucket);
           const printer = new ListPrinter<VersionInfo>(

@@ -37,7 +37,7 @@ import {
 import { knownAcks } from '../catalog/anomalies.js';
 import { setPendingDeletion } from '../catalog/forget.js';
 import { runningRunSetsFloor } from '../catalog/run-sets.js';
-import { catalogScope, describeScope, isRangeScope, normalizeScope, scopeDifference, scopeHoldsKey, scopeOverlapsRange, setCatalogScope, type CatalogPrefix } from '../catalog/scope.js';
+import { catalogScope, describeScope, isRangeScope, normalizeScope, scopeDifference, scopeHoldsKey, scopeIsOnDemand, scopeOverlapsRange, setCatalogScope, type CatalogPrefix } from '../catalog/scope.js';
 import { dropListedVersions, type ForgetDocument } from '../catalog/forget.js';
 import { completeShardAttempt } from '../catalog/run-sets.js';
 import { shardProblem } from './rebuild-manifests.js';
@@ -89,6 +89,13 @@ export interface SyncOptions {
    */
   widen?: readonly CatalogPrefix[] | 'all';
   /**
+   * `widen` is what a command selects (docs/catalog.md "On-demand catalogs"), not an operator's
+   * request: a catalog that holds nothing yet is scoped on demand; one scoped on demand gets the
+   * prefixes added, or is made whole ('all') without marking it whole by request; a catalog
+   * scoped by `catalog sync --prefix` or a shard, and a whole one, stay as they are.
+   */
+  onDemand?: boolean;
+  /**
    * A shard's key range (docs/scale-out.md "A shard on a fresh host syncs only its key range"): scope a catalog
    * that holds nothing yet to exactly these parts, or re-scope one a shard scoped to other parts
    * (emptied and imported anew); a whole catalog, and one scoped to prefixes, stay as they are.
@@ -117,6 +124,8 @@ export interface SyncReport {
   marker: string | null;
   /** What the catalog holds after the sync: null for the whole repository, else the prefixes of a scoped catalog. */
   scope: CatalogPrefix[] | null;
+  /** Whether that scope was made by commands' selections (docs/catalog.md "On-demand catalogs"). */
+  scopeOnDemand: boolean;
   /** Whether `widen` changed the scope (the added prefixes imported in place, or the catalog emptied and synced anew for it). */
   scopeChanged: boolean;
   /** Whether the prefixes `widen` added were imported into the catalog in place (nothing emptied; docs/catalog.md "Widening"). */
@@ -172,7 +181,7 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
       }
       scopeChanged = change !== false;
     } else if (opts.widen !== undefined) {
-      const change = changeScope(catalog, opts.widen, events);
+      const change = opts.onDemand === true ? changeScopeOnDemand(catalog, opts.widen, events) : changeScope(catalog, opts.widen, events);
       if (typeof change === 'object') {
         // Adding prefixes to a synced scoped catalog imports only their keys, in place; when
         // that cannot be shown to equal a fresh sync of the wider scope, the catalog is imported anew.
@@ -245,6 +254,7 @@ class Sync {
       bytesRead: 0,
       marker: null,
       scope: catalogScope(opts.catalog),
+      scopeOnDemand: scopeIsOnDemand(opts.catalog),
       scopeChanged: false,
       widenedInPlace: false,
       resized: null,
@@ -649,12 +659,44 @@ function changeScope(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', 
     events({ type: 'warning', message: 'this catalog holds the whole repository already: --prefix changes nothing' });
     return false;
   }
+  return addToScope(catalog, before, widen, before === null ? false : undefined);
+}
+
+/**
+ * Adds prefixes to a scope (`before`; null: a fresh catalog): false when that changes nothing,
+ * the scopes before and after for an in-place widening of a synced catalog, else true (emptied
+ * for the new scope). `onDemand`: as setCatalogScope takes it.
+ */
+function addToScope(catalog: Catalog, before: CatalogPrefix[] | null, widen: readonly CatalogPrefix[], onDemand: boolean | undefined): boolean | { before: CatalogPrefix[]; after: CatalogPrefix[] } {
   const after = normalizeScope([...(before ?? []), ...widen]);
   if (before !== null && JSON.stringify(after) === JSON.stringify(before)) return false;
   // A shard's range catalog also holds its own backups' runs (some without a manifest): imported anew, as before.
   if (before !== null && !isRangeScope(before) && syncMarker(catalog) !== null && !catalogHoldsNothing(catalog)) return { before, after };
-  resetCatalogForScope(catalog, after);
+  resetCatalogForScope(catalog, after, onDemand);
   return true;
+}
+
+/**
+ * changeScope for what a command selects (SyncOptions.onDemand): only a fresh catalog, or one
+ * scoped on demand, changes; nothing is marked whole by request (that is the operator's word:
+ * shard backups on the host then use the file, see shard-catalogs.ts).
+ */
+function changeScopeOnDemand(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', events: EventSink): boolean | { before: CatalogPrefix[]; after: CatalogPrefix[] } {
+  const before = catalogScope(catalog);
+  if (before === null) {
+    if (widen === 'all' || !catalogIsFresh(catalog)) return false;
+    events({ type: 'phase', phase: 'sync', detail: `catalog on demand: importing only ${describeScope(normalizeScope(widen))} (what this command selects)` });
+    return addToScope(catalog, null, widen, true);
+  }
+  if (!scopeIsOnDemand(catalog)) return false;
+  if (widen === 'all') {
+    events({ type: 'phase', phase: 'sync', detail: `catalog on demand: it held only ${describeScope(before)}; importing the whole repository` });
+    resetCatalogForScope(catalog, null);
+    return true;
+  }
+  const change = addToScope(catalog, before, widen, undefined);
+  if (change !== false) events({ type: 'phase', phase: 'sync', detail: `catalog on demand: adding ${describeScope(scopeDifference(normalizeScope(widen), before))}` });
+  return change;
 }
 
 /**

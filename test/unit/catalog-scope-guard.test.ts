@@ -8,13 +8,13 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqliteDatabase } from '../../src/catalog/connection.js';
-import { main } from '../../src/cli.js';
 import { recordRunAnomalies } from '../../src/catalog/anomalies.js';
 import { setCatalogScope } from '../../src/catalog/scope.js';
 import { requireWholeCatalog } from '../../src/catalog/scope.js';
 import { requireInScope, uncoveredSelection } from '../../src/commands/catalog-scope-guard.js';
 import { ExitCode, UsageError } from '../../src/errors.js';
 import { messagesOf, runCli, summaryOf, type CliResult } from '../helpers/cli.js';
+import { inProcessCli } from '../helpers/in-process-cli.js';
 import { initRepo, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
@@ -25,28 +25,6 @@ import { FsStore } from '../../src/storage/fs-store.js';
 
 const REPO = 'd4'.repeat(16);
 
-
-/**
- * The CLI through cli.ts's main() in this process (argument parsing, action wrapper, reporter and
- * exit code as bin/lakeguard runs them), without starting node: the refusal tables below are
- * dozens of commands. `env` is added to the environment for the call.
- */
-async function inProcessCli(argv: string[], env: Record<string, string>): Promise<CliResult> {
-  const saved = { env: { ...process.env }, out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-  let stdout = '';
-  let stderr = '';
-  Object.assign(process.env, env);
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-  try {
-    const code = await main(['node', 'lakeguard', ...argv]);
-    return { code, stdout, stderr, messages: stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) };
-  } finally {
-    process.stdout.write = saved.out;
-    process.stderr.write = saved.err;
-    process.env = saved.env;
-  }
-}
 
 describe('the scope guard', () => {
   const scoped = (): Catalog => {

@@ -234,7 +234,7 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
     const fresh = summary(ok(await cli('stale-host', ['catalog', 'info', '--json'])));
     expect(fresh).toMatchObject({ holds: 'nothing', scope: null, marker: null, runs: 0, wholeByRequest: false, shardCatalogs: [] });
     const freshText = ok(await cli('stale-host', ['catalog', 'info'])).text;
-    expect(freshText).toContain("holds: nothing yet (never synced; the next command's sync imports the whole repository)");
+    expect(freshText).toContain("holds: nothing yet (never synced; the next command imports only the keys it selects (ls, restore, ...) or else the whole repository)");
     expect(freshText).not.toContain('the whole repository\n');
     const d = repoDir('stale-host');
     const old = Date.now() / 1000 - 8 * 24 * 3600;

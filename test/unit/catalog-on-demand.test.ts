@@ -1,0 +1,156 @@
+// On-demand catalogs (docs/catalog.md "On-demand catalogs"): on a fresh host, a command that
+// selects keys imports only them; later commands add what they select, or make the catalog whole
+// when they need every version. First the decision on its own, then the real CLI on a file://
+// repository, with each answer compared to a whole catalog's.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { scopeIsOnDemand, setCatalogScope } from '../../src/catalog/scope.js';
+import { onDemandWidening } from '../../src/commands/catalog-scope-guard.js';
+import { ExitCode } from '../../src/errors.js';
+import { messagesOf, summaryOf, type CliResult } from '../helpers/cli.js';
+import { inProcessCli } from '../helpers/in-process-cli.js';
+import { tempDir, writeTree } from '../helpers/fixtures.js';
+
+const REPO = 'e5'.repeat(16);
+
+describe('what a command adds to an on-demand catalog', () => {
+  const open = (scope: { prefix: string }[] | null, onDemand: boolean): Catalog => {
+    const catalog = Catalog.open(':memory:', REPO);
+    if (scope !== null) setCatalogScope(catalog, scope.map((p) => ({ bucket: 'lake', ...p })), onDemand);
+    return catalog;
+  };
+  const inDir = [{ bucket: 'lake', prefix: 'in/' }];
+
+  it('scopes a fresh catalog to what a command selects, and leaves it whole when the command cannot say or needs everything', () => {
+    const fresh = open(null, false);
+    expect(onDemandWidening(fresh, inDir, false)).toEqual(inDir);
+    expect(onDemandWidening(fresh, [{ bucket: 'lake', prefix: 'in/a.csv', exact: true }], false)).toEqual([{ bucket: 'lake', prefix: 'in/a.csv' }]);
+    // Every bucket, a group only the catalog knows, no key selection, nothing selected, a whole-repository command: a whole sync, as before.
+    expect(onDemandWidening(fresh, [{ bucket: null, prefix: 'in/' }], false)).toBeUndefined();
+    expect(onDemandWidening(fresh, null, false)).toBeUndefined();
+    expect(onDemandWidening(fresh, undefined, false)).toBeUndefined();
+    expect(onDemandWidening(fresh, [], false)).toBeUndefined();
+    expect(onDemandWidening(fresh, inDir, true)).toBeUndefined();
+    fresh.close();
+  });
+
+  it('adds what an on-demand catalog lacks, makes it whole for every bucket or version, and never touches another catalog', () => {
+    const lazy = open([{ prefix: 'in/' }], true);
+    expect(scopeIsOnDemand(lazy)).toBe(true);
+    expect(onDemandWidening(lazy, [{ bucket: 'lake', prefix: 'in/sub/' }], false)).toBeUndefined();
+    expect(onDemandWidening(lazy, [{ bucket: 'lake', prefix: 'in/sub/' }, { bucket: 'lake', prefix: 'out/' }, { bucket: 'logs', prefix: '' }], false)).toEqual([
+      { bucket: 'lake', prefix: 'out/' },
+      { bucket: 'logs', prefix: '' },
+    ]);
+    expect(onDemandWidening(lazy, [{ bucket: null, prefix: '' }], false)).toBe('all');
+    expect(onDemandWidening(lazy, null, false)).toBe('all');
+    expect(onDemandWidening(lazy, undefined, true)).toBe('all');
+    // `runs` selects no keys: run rows are whole on any catalog.
+    expect(onDemandWidening(lazy, undefined, false)).toBeUndefined();
+    lazy.close();
+    // Scoped by `catalog sync --prefix` (or a shard), or whole and synced: never changed by a command.
+    const pinned = open([{ prefix: 'in/' }], false);
+    expect(scopeIsOnDemand(pinned)).toBe(false);
+    expect(onDemandWidening(pinned, [{ bucket: 'lake', prefix: 'out/' }], false)).toBeUndefined();
+    expect(onDemandWidening(pinned, undefined, true)).toBeUndefined();
+    pinned.close();
+  });
+
+  it('scopes thousands of selected keys of one bucket as their common prefix, never half a character', () => {
+    const fresh = open(null, false);
+    const keys = Array.from({ length: 40 }, (_, i) => ({ bucket: 'lake', prefix: `in/dt=2026-12-0${i % 2}/part-${i}.parquet`, exact: true }));
+    expect(onDemandWidening(fresh, keys, false)).toEqual([{ bucket: 'lake', prefix: 'in/dt=2026-12-0' }]);
+    const astral = Array.from({ length: 40 }, (_, i) => ({ bucket: 'lake', prefix: `in/\u{1F600}${i}`.replace(/\uDE00/, i % 2 === 0 ? '\uDE00' : '\uDE01') }));
+    expect(onDemandWidening(fresh, astral, false)).toEqual([{ bucket: 'lake', prefix: 'in/' }]);
+    fresh.close();
+  });
+});
+
+describe('an on-demand catalog on a second host', { timeout: 180_000 }, () => {
+  let dir: ReturnType<typeof tempDir>;
+  let policy: string;
+  const env = { LAKEGUARD_CACHE_DIR: '', TZ: 'UTC' };
+  const cli = (catalog: string, args: string[]): Promise<CliResult> => inProcessCli(['--policy', policy, '--catalog', join(dir.path, catalog), ...args], env);
+  const ok = (r: CliResult): CliResult => {
+    expect(r.code, `exit ${r.code}\n${r.stdout}\n${r.stderr}`).toBe(0);
+    return r;
+  };
+  const info = async (catalog: string): Promise<Record<string, unknown>> => summaryOf(ok(await cli(catalog, ['catalog', 'info', '--json'])));
+  /** The same command on the backups' whole catalog and on `catalog`: equal answers (its --json lines of `type`). */
+  const sameAsWhole = async (catalog: string, args: string[], type: string): Promise<Record<string, unknown>[]> => {
+    const whole = messagesOf(ok(await cli('catalog.db', [...args, '--json'])), type);
+    const answered = messagesOf(ok(await cli(catalog, [...args, '--json'])), type);
+    expect(answered, args.join(' ')).toEqual(whole);
+    return answered;
+  };
+
+  beforeAll(async () => {
+    dir = tempDir('on-demand');
+    env.LAKEGUARD_CACHE_DIR = join(dir.path, 'cache');
+    policy = join(dir.path, 'lakeguard.yaml');
+    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+    writeTree(join(dir.path, 'lake'), { 'in/a.csv': 'a,1\n', 'in/sub/b.csv': 'b,2\n', 'out/c.csv': 'c,3\n', 'top.txt': 'top' });
+    ok(await cli('catalog.db', ['init']));
+    ok(await cli('catalog.db', ['backup', '--quiet']));
+    writeTree(join(dir.path, 'lake'), { 'in/a.csv': 'a,1\na,11\n', 'out/c.csv': 'c,3\nc,33\n' });
+    ok(await cli('catalog.db', ['backup', '--quiet']));
+  }, 180_000);
+
+  afterAll(() => dir.cleanup());
+
+  it('imports only what the first command selects, and catalog info says so', async () => {
+    const ls = ok(await cli('laptop.db', ['ls', 's3://lake/in/', '--json']));
+    expect(messagesOf(ls, 'entry')).toEqual(messagesOf(ok(await cli('catalog.db', ['ls', 's3://lake/in/', '--json'])), 'entry'));
+    // in/a.csv (two versions) and in/sub/b.csv: nothing of out/ or top.txt; the runs whole.
+    expect(await info('laptop.db')).toMatchObject({ holds: 'scoped', scope: [{ bucket: 'lake', prefix: 'in/' }], scopeOnDemand: true, wholeByRequest: false, runs: 2, objects: 2, versions: 3 });
+    const text = ok(await cli('laptop.db', ['catalog', 'info'])).stdout;
+    expect(text).toContain('holds: only s3://lake/in/ (on demand: a command that selects other keys adds them, one that needs every version makes it whole;');
+  });
+
+  it('adds the keys of later commands in place, answering each as a whole catalog does', async () => {
+    await sameAsWhole('laptop.db', ['versions', 's3://lake/out/c.csv'], 'version');
+    expect(await info('laptop.db')).toMatchObject({ scope: [{ bucket: 'lake', prefix: 'in/' }, { bucket: 'lake', prefix: 'out/c.csv' }], scopeOnDemand: true, objects: 3, versions: 5 });
+    // Inside the scope nothing is added.
+    await sameAsWhole('laptop.db', ['diff', '1', '2', '--bucket', 'lake', '--prefix', 'in/'], 'summary');
+    expect((await info('laptop.db')).versions).toBe(5);
+    const target = join(dir.path, 'restored');
+    ok(await cli('laptop.db', ['restore', '--bucket', 'lake', '--prefix', 'in/', '--run', '1', '--to-dir', target, '--quiet']));
+    expect(readFileSync(join(target, 'in/a.csv'), 'utf8')).toBe('a,1\n');
+    // A restore of the whole bucket adds the rest of it (top.txt).
+    ok(await cli('laptop.db', ['restore', '--bucket', 'lake', '--to-dir', join(dir.path, 'bucket'), '--quiet']));
+    expect(readFileSync(join(dir.path, 'bucket', 'top.txt'), 'utf8')).toBe('top');
+    expect(await info('laptop.db')).toMatchObject({ scope: [{ bucket: 'lake', prefix: '' }], scopeOnDemand: true, objects: 4, versions: 6 });
+  });
+
+  it('answers offline only inside what it holds', async () => {
+    ok(await cli('offline2.db', ['ls', 's3://lake/in/', '--quiet']));
+    const outside = await cli('offline2.db', ['ls', 's3://lake/out/', '--offline']);
+    expect(outside.code).toBe(ExitCode.usage);
+    expect(outside.stderr).toMatch(/^warning: offline: .*\nlakeguard: ls: s3:\/\/lake\/out\/ reaches outside the catalog's scope: this catalog holds only s3:\/\/lake\/in\/ \(scoped\)/);
+    const verify = await cli('offline2.db', ['verify', '--offline']);
+    expect(verify.code).toBe(ExitCode.usage);
+    expect((await info('offline2.db')).scope).toEqual([{ bucket: 'lake', prefix: 'in/' }]);
+  });
+
+  it('becomes whole for a command that needs every version or every bucket, without marking it whole by request', async () => {
+    ok(await cli('prune.db', ['ls', 's3://lake/out/', '--quiet']));
+    expect((await info('prune.db')).versions).toBe(2);
+    ok(await cli('prune.db', ['prune', '--dry-run', '--quiet']));
+    expect(await info('prune.db')).toMatchObject({ holds: 'whole', scope: null, scopeOnDemand: false, wholeByRequest: false, objects: 4, versions: 6 });
+    ok(await cli('find.db', ['versions', 's3://lake/top.txt', '--quiet']));
+    await sameAsWhole('find.db', ['find', '**/*.csv'], 'match');
+    expect(await info('find.db')).toMatchObject({ holds: 'whole', versions: 6 });
+  });
+
+  it('leaves a catalog `catalog sync --prefix` scoped as it is, and a fresh one whole for commands that select no keys', async () => {
+    ok(await cli('pinned.db', ['catalog', 'sync', '--prefix', 's3://lake/in/', '--quiet']));
+    expect(await info('pinned.db')).toMatchObject({ scope: [{ bucket: 'lake', prefix: 'in/' }], scopeOnDemand: false });
+    const r = await cli('pinned.db', ['ls', 's3://lake/out/']);
+    expect(r.code).toBe(ExitCode.usage);
+    expect(r.stderr).toMatch(/reaches outside the catalog's scope: this catalog holds only s3:\/\/lake\/in\/ \(scoped\)\. Narrow the selection to that, or run `lakeguard catalog sync --prefix s3:\/\/lake\/out\/`/);
+    ok(await cli('runs.db', ['runs', '--quiet']));
+    expect(await info('runs.db')).toMatchObject({ holds: 'whole', scope: null, versions: 6 });
+  });
+});
