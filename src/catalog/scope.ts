@@ -32,7 +32,8 @@ export function isRangePart(p: CatalogPrefix): boolean {
 /**
  * Whether a catalog's scope was made for a shard's key range: some part has a bound, or there is
  * no part at all (a shard whose range holds none of its prefixes; `catalog sync --prefix` always
- * names one).
+ * names one). An on-demand catalog of no part (a fresh host's `runs`) is not: callers that can
+ * meet one ask scopeIsOnDemand too.
  */
 export function isRangeScope(scope: readonly CatalogPrefix[] | null): boolean {
   return scope !== null && (scope.length === 0 || scope.some(isRangePart));
@@ -175,7 +176,7 @@ export function scopeOverlapsRange(scope: readonly CatalogPrefix[] | null, first
 
 /** `s3://bucket/prefix` for messages; a shard's part adds its key range: `s3://b/p (keys after "x", up to "y")`. */
 export function describeScope(scope: readonly CatalogPrefix[]): string {
-  if (scope.length === 0) return 'no key (a shard range that holds none of its prefixes)';
+  if (scope.length === 0) return 'no key';
   return scope
     .map((p) => {
       const range = [p.after === undefined ? null : `after ${JSON.stringify(p.after)}`, p.upTo === undefined ? null : `up to ${JSON.stringify(p.upTo)}`].filter((x) => x !== null);
@@ -189,7 +190,7 @@ export const WHOLE_SYNC_COMMAND = 'lakeguard catalog sync --all';
 
 /** "this catalog holds only s3://b/p/ (scoped)": the scope named the same way by every refusal. */
 export function holdsOnly(scope: readonly CatalogPrefix[]): string {
-  return `this catalog holds only ${printable(describeScope(scope))} (scoped)`;
+  return scope.length === 0 ? 'this catalog holds no key (scoped)' : `this catalog holds only ${printable(describeScope(scope))} (scoped)`;
 }
 
 /**

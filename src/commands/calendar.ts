@@ -49,7 +49,8 @@ line per day with its runs.`,
         const flags = cmd.opts<{ group?: string; month?: string }>();
         const month = flags.month ?? localMonth(new Date());
         if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw new UsageError(`--month ${JSON.stringify(month)}: expected YYYY-MM, such as 2026-11`);
-        const ctx = await openAll(cmd, { reporter });
+        // Runs and drills come from the manifests and drill documents: no key's records (on demand).
+        const ctx = await openAll(cmd, { reporter, selects: () => [] });
         try {
           if (flags.group !== undefined) requireGroup(ctx.policy, ctx.catalog, flags.group);
           const cal = new CatalogQueries(ctx.catalog).calendar(month, flags.group);

@@ -36,16 +36,20 @@ export interface KeySelection {
  * What a command's sync adds to an on-demand catalog before the command answers
  * (docs/catalog.md "On-demand catalogs"; SyncOptions.widen with onDemand), or undefined when the
  * scope stays. `selection`: what the command selects, null when it cannot say before the sync
- * (a group only the catalog knows), undefined when it selects no keys (`runs`). A fresh catalog
- * is scoped to the selection when every part names a bucket; one scoped on demand gets what it
+ * (a group only the catalog knows), [] when it reads no key (`runs`), undefined when it does not
+ * say (whole, as before). A fresh catalog is scoped to the selection when every part names a bucket; one scoped on demand gets what it
  * lacks, or becomes whole for a command that needs every version (`wholeCatalog`) or every
- * bucket. A whole catalog, and one scoped by `catalog sync --prefix` or a shard, stay as they are.
+ * bucket. A whole catalog, and one scoped by `catalog sync --prefix` or a shard, stay as they are
+ * (SyncOptions.onDemand applies this again under the sync's lease).
  */
 export function onDemandWidening(catalog: Catalog, selection: readonly KeySelection[] | null | undefined, wholeCatalog: boolean): readonly CatalogPrefix[] | 'all' | undefined {
   const named = (s: readonly KeySelection[] | null | undefined): s is readonly (KeySelection & { bucket: string })[] => s != null && s.every((p) => p.bucket !== null);
-  if (catalogScope(catalog) === null) return !wholeCatalog && named(selection) && selection.length > 0 && catalogIsFresh(catalog) ? scopeParts(selection) : undefined;
-  if (!scopeIsOnDemand(catalog)) return undefined;
+  // Always 'all': the sync decides under its lease, after any other process's change of scope
+  // (whole stays whole, a fresh catalog syncs whole, an on-demand one becomes whole, others stay).
   if (wholeCatalog) return 'all';
+  // No part at all (`runs`): the catalog holds the runs, from the manifests, and no key.
+  if (catalogScope(catalog) === null) return named(selection) && catalogIsFresh(catalog) ? scopeParts(selection) : undefined;
+  if (!scopeIsOnDemand(catalog)) return undefined;
   if (selection === undefined) return undefined;
   if (!named(selection)) return 'all';
   const outside = selection.filter((s) => uncoveredSelection(catalog, [s]) !== null);

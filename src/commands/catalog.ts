@@ -202,9 +202,10 @@ function catalogHolds(scope: readonly CatalogPrefix[] | null, marker: string | n
 function describeHolding(scope: readonly CatalogPrefix[] | null, onDemand: boolean, nothingYet = false): string {
   if (nothingYet) return "  holds: nothing yet (never synced; the next command imports only the keys it selects (ls, restore, ...) or else the whole repository)";
   if (scope === null) return '  holds: the whole repository';
+  const what = scope.length === 0 ? 'the runs and no key' : `only ${describeScope(scope)}`;
   return onDemand
-    ? `  holds: only ${describeScope(scope)} (on demand: a command that selects other keys adds them, one that needs every version makes it whole; \`lakeguard catalog sync --all\` makes it whole now)`
-    : `  holds: only ${describeScope(scope)} (scoped); \`lakeguard catalog sync --prefix s3://bucket/prefix/\` adds a prefix, \`lakeguard catalog sync --all\` makes it whole`;
+    ? `  holds: ${what} (on demand: a command that selects other keys adds them, one that needs every version makes it whole; \`lakeguard catalog sync --all\` makes it whole now)`
+    : `  holds: ${what} (scoped); \`lakeguard catalog sync --prefix s3://bucket/prefix/\` adds a prefix, \`lakeguard catalog sync --all\` makes it whole`;
 }
 
 export function describeSync(r: SyncReport, catalog: string, location: string): string {

@@ -18,7 +18,7 @@ import { AwsKeyService } from '../storage/aws-kms.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { cacheDir } from '../util/cache-dir.js';
-import { requireWholeCatalog, type CatalogPrefix } from '../catalog/scope.js';
+import { requireWholeCatalog, scopeIsOnDemand, type CatalogPrefix } from '../catalog/scope.js';
 import { onDemandWidening, type KeySelection } from './catalog-scope-guard.js';
 import { removeStaleShardCatalogs, shardUsesHostCatalog, shardCatalogFile, type ShardCatalogName } from '../catalog/shard-catalogs.js';
 import { mainOptionsOf, type MainOptions } from './main-options.js';
@@ -324,14 +324,18 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
   try {
     // Before anything is read or written (the sync too): a config swapped for `encryption: none` is refused here.
     await confirmRepositoryIdentity(repo, catalog, expectedEncryption(opts, policy));
+    const offline = isOffline(opts);
     const selection = how.selects?.(policy);
-    // An on-demand catalog is made whole by this command's sync (offline, it stays as it is).
-    const widen = isOffline(opts) ? undefined : onDemandWidening(catalog, selection, how.wholeCatalog === true);
-    if (how.wholeCatalog && widen !== 'all') requireWholeCatalog(catalog, name);
+    // An on-demand catalog is made whole by this command's sync; offline it stays as it is.
+    if (how.wholeCatalog && (offline || !scopeIsOnDemand(catalog))) requireWholeCatalog(catalog, name);
+    const widen = offline ? undefined : onDemandWidening(catalog, selection, how.wholeCatalog === true);
     const scopeTo = await how.scopeBeforeSync?.({ repo, catalog, policy });
     // The catalog is a cache of the repository: bring it up to date (what other hosts backed up,
     // forgot or pruned) before answering or writing anything. See docs/catalog.md "Sync".
-    await bringUpToDate(repo, catalog, policy, reporter, isOffline(opts), how.signal, scopeTo === undefined ? (widen === undefined ? {} : { widen, onDemand: true }) : { scopeTo });
+    await bringUpToDate(repo, catalog, policy, reporter, offline, how.signal, scopeTo === undefined ? (widen === undefined ? {} : { widen, onDemand: true }) : { scopeTo });
+    // Again after the sync: another process may have scoped this file meanwhile (a fresh host's
+    // `ls` beside this `verify`), and its answer would read as the whole repository's.
+    if (how.wholeCatalog) requireWholeCatalog(catalog, name);
   } catch (err) {
     catalog.close();
     throw err;

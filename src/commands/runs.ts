@@ -9,7 +9,7 @@ import { drillJson } from './calendar.js';
 import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
-import { catalogScope, isRangeScope, type CatalogPrefix } from '../catalog/scope.js';
+import { catalogScope, isRangeScope, scopeIsOnDemand, type CatalogPrefix } from '../catalog/scope.js';
 import { holdsOnly, requireWholeCatalog } from '../catalog/scope.js';
 import { openAll } from './context.js';
 import { csvRow, drained, endQuietlyWhenStdoutCloses, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
@@ -43,7 +43,8 @@ done/N)", with the indexes no attempt is known of ("shard 4 not started for 12m0
       action(async ({ cmd, reporter }) => {
         const opts = cmd.opts<{ group?: string }>();
         endQuietlyWhenStdoutCloses();
-        const ctx = await openAll(cmd, { reporter });
+        // Run rows come from the manifests: a fresh host reads no key's records for them (on demand).
+        const ctx = await openAll(cmd, { reporter, selects: () => [] });
         try {
           if (opts.group !== undefined) requireGroup(ctx.policy, ctx.catalog, opts.group);
           const runs = runsAndRunSets(ctx.catalog, opts.group);
@@ -110,13 +111,14 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
         const flags = cmd.opts<{ versions?: boolean; failures?: boolean; csv?: boolean; limit?: string; anomalies?: boolean }>();
         const max = limitOption(flags.limit) ?? Infinity;
         endQuietlyWhenStdoutCloses();
-        const ctx = await openAll(cmd, { reporter });
+        // What a run recorded, key by key, is known only to a whole catalog (its counters and
+        // verdict come from the manifest: those a scoped catalog shows). An on-demand catalog
+        // becomes whole for a listing (its keys are not known before the sync).
+        const listing = flags.versions ? '--versions' : flags.failures ? '--failures' : flags.csv ? '--csv' : flags.anomalies ? '--anomalies' : null;
+        const ctx = await openAll(cmd, { reporter, selects: () => (listing === null ? [] : null) });
         try {
           const q = new CatalogQueries(ctx.catalog);
-          // What a run recorded, key by key, is known only to a whole catalog (its counters and
-          // verdict come from the manifest: those a scoped catalog shows).
           const scope = catalogScope(ctx.catalog);
-          const listing = flags.versions ? '--versions' : flags.failures ? '--failures' : flags.csv ? '--csv' : flags.anomalies ? '--anomalies' : null;
           if (listing !== null) requireWholeCatalog(ctx.catalog, `runs show ${listing}`, 'every version (and failure) the run recorded');
           // A run set's id (or a unique prefix no run's id has): its shards, as one run.
           const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
@@ -141,7 +143,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
             if (out !== '') process.stdout.write(out);
             return;
           }
-          if (scope !== null) return showScoped(details, scope, verdictLines(ctx.catalog, details.run, true), reporter);
+          if (scope !== null) return showScoped(details, scope, scopeIsOnDemand(ctx.catalog), verdictLines(ctx.catalog, details.run, true), reporter);
           const listVersions = flags.versions === true || (!reporter.json && !flags.failures);
           if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true, verdictLines(ctx.catalog, details.run)));
           if (listVersions && details.versionsRecorded > 0) reporter.info('');
@@ -221,13 +223,15 @@ function runVersionPrinter(reporter: Reporter): ListPrinter<RunVersion> {
  * `runs show <id>` on a scoped catalog: what the manifest says (status, counters, verdict), and
  * instead of the counts of the versions it recorded, that this catalog does not know them.
  */
-function showScoped(d: RunDetails, scope: readonly CatalogPrefix[], verdict: [string, string][], reporter: Reporter): void {
+function showScoped(d: RunDetails, scope: readonly CatalogPrefix[], onDemand: boolean, verdict: [string, string][], reporter: Reporter): void {
   const lines = headLines(d);
   lines.push(...counterLines(d.run));
   // The way to the run's versions inside the scope (its first prefix, as an example).
   const { bucket, prefix } = scope[0] ?? { bucket: '', prefix: '' };
-  const inside =
-    scope.length === 0 || isRangeScope(scope)
+  const inside = onDemand
+    ? // On demand, any prefix is one command away (docs/catalog.md "On-demand catalogs").
+      `\`lakeguard diff ${d.previousSeq ?? 0} ${d.run.seq} --bucket B --prefix P --details\` imports and lists what it changed under a prefix P; \`lakeguard runs show ${d.run.id} --versions\` imports the whole repository`
+    : scope.length === 0 || isRangeScope(scope)
       ? `\`lakeguard diff ${d.previousSeq ?? 0} ${d.run.seq} --bucket ${bucket || 'B'} --prefix P --details\` lists what it changed under a prefix P inside the key range`
       : d.previousSeq !== null
       ? `\`lakeguard diff ${d.previousSeq} ${d.run.seq} --bucket ${bucket}${prefix === '' ? '' : ` --prefix ${prefix}`} --details\` lists what it changed inside it`

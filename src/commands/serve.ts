@@ -6,6 +6,8 @@ import type { Command } from 'commander';
 import type { Catalog } from '../catalog/catalog.js';
 import { catalogScope, describeScope, scopeCovers, type CatalogPrefix } from '../catalog/scope.js';
 import { ExitCode, LakeguardError, UsageError, errorMessage } from '../errors.js';
+import { sourceName } from '../engine/sources.js';
+import type { Policy } from '../policy/types.js';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUESTS, startS3Server, type AccessEntry, type RunningServer } from '../serve/http-server.js';
 import { addCatalogMetrics } from '../report/catalog-metrics.js';
 import { MetricsCollector } from '../report/metrics.js';
@@ -15,7 +17,7 @@ import { openServeView, type OpenedServeView } from '../serve/open-view.js';
 import type { Credentials } from '../storage/s3-sigv4.js';
 import { printable } from '../util/printable.js';
 import { action } from './action.js';
-import { requireGroupBucketsKnown, requireInScope } from './catalog-scope-guard.js';
+import { requireGroupBucketsKnown, requireInScope, type KeySelection } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP } from './read-lock.js';
 import type { Reporter } from './reporter.js';
@@ -89,7 +91,12 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
         }
         const metricsToken = metricsListen === undefined ? undefined : metricsBearerToken(flags.metricsTokenFile);
         const { credentials, generated } = serveCredentials();
-        const ctx = await openAll(cmd, { reporter, signal });
+        // A policy group's buckets, whole; anything else is every bucket (docs/catalog.md "On-demand catalogs").
+        const selects = (policy: Policy): KeySelection[] | null => {
+          const group = flags.group === undefined ? undefined : policy.groups.find((g) => g.name === flags.group);
+          return group === undefined ? null : group.sources.map((s) => ({ bucket: sourceName(s), prefix: '' }));
+        };
+        const ctx = await openAll(cmd, { reporter, signal, selects });
         const requests = new RequestCounts();
         let view: OpenedServeView | null = null;
         let server: RunningServer | null = null;

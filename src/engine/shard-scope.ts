@@ -5,7 +5,7 @@
  * manifests' record ranges rather than from a whole catalog.
  */
 import type { Catalog } from '../catalog/catalog.js';
-import { catalogScope, isRangeScope, normalizeScope, requireWholeCatalog, scopeCoversPart, type CatalogPrefix } from '../catalog/scope.js';
+import { catalogScope, isRangeScope, normalizeScope, requireWholeCatalog, scopeCoversPart, scopeIsOnDemand, type CatalogPrefix } from '../catalog/scope.js';
 import { catalogIsFresh } from '../catalog/sync.js';
 import type { Group } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
@@ -85,7 +85,7 @@ export async function shardCatalogScope(opts: Omit<PlanRunSetOptions, 'recorded'
   const scope = catalogScope(catalog);
   if (opts.shard.of === 1 || (scope === null && !catalogIsFresh(catalog))) return {};
   // A catalog scoped to prefixes (a laptop's) never backs up: refused before anything is written.
-  if (scope !== null && !isRangeScope(scope)) requireWholeCatalog(catalog, 'backup');
+  if (scope !== null && (!isRangeScope(scope) || scopeIsOnDemand(catalog))) requireWholeCatalog(catalog, 'backup');
   const planned = await planRunSet({ ...plan, catalog, recorded: () => readRecordedRanges(opts.repo, concurrency, opts.signal) });
   return { scopeTo: shardScope(opts.groups, planned.shards), planned };
 }

@@ -671,7 +671,8 @@ function addToScope(catalog: Catalog, before: CatalogPrefix[] | null, widen: rea
   const after = normalizeScope([...(before ?? []), ...widen]);
   if (before !== null && JSON.stringify(after) === JSON.stringify(before)) return false;
   // A shard's range catalog also holds its own backups' runs (some without a manifest): imported anew, as before.
-  if (before !== null && !isRangeScope(before) && syncMarker(catalog) !== null && !catalogHoldsNothing(catalog)) return { before, after };
+  // An on-demand catalog of no part (a fresh host's `runs`) holds runs from manifests only: widened in place.
+  if (before !== null && (!isRangeScope(before) || scopeIsOnDemand(catalog)) && syncMarker(catalog) !== null && !catalogHoldsNothing(catalog)) return { before, after };
   resetCatalogForScope(catalog, after, onDemand);
   return true;
 }
@@ -712,7 +713,8 @@ function scopeToRange(catalog: Catalog, parts: readonly CatalogPrefix[], events:
     // A shard on the default path has its own file (commands/context.ts openShardCatalog): no other range shares it.
     if (!catalogIsFresh(catalog)) return false;
   } else {
-    if (!isRangeScope(before) || JSON.stringify(before) === JSON.stringify(after)) return false;
+    // A prefix scope, or one a fresh host's commands made (also of no part: `runs`), is not a shard's to move.
+    if (!isRangeScope(before) || scopeIsOnDemand(catalog) || JSON.stringify(before) === JSON.stringify(after)) return false;
     if (syncMarker(catalog) !== null && !catalogHoldsNothing(catalog)) return { before, after };
     reimportRange(catalog, before, after, events);
     return true;

@@ -80,4 +80,13 @@ describe('catalog sync --prefix on the real S3 server (two hosts)', { timeout: 2
     const info = summaryOf(ok(await on('host-b', 'catalog', 'info', '--json')));
     expect(info).toMatchObject({ runs: DAYS + 1, versions: 2 * FILES, scope: [{ bucket: source, prefix: 'dt=02/' }] });
   });
+
+  it('a fresh host that restores one day first imports only that day (on demand); `runs` first imports no key', async () => {
+    const out = join(dir.path, 'restored-on-demand');
+    ok(await on('host-e', 'restore', '--bucket', source, '--prefix', 'dt=03/', '--to-dir', out, '--quiet'));
+    expect(hashTree(out)).toEqual(new Map(Array.from({ length: FILES }, (_, i) => [`dt=03/part-${String(i).padStart(3, '0')}.json`, sha(body(3, i))])));
+    expect(summaryOf(ok(await on('host-e', 'catalog', 'info', '--json')))).toMatchObject({ runs: DAYS + 1, versions: FILES, objects: FILES, scope: [{ bucket: source, prefix: 'dt=03/' }], scopeOnDemand: true });
+    ok(await on('host-f', 'runs', '--quiet'));
+    expect(summaryOf(ok(await on('host-f', 'catalog', 'info', '--json')))).toMatchObject({ runs: DAYS + 1, versions: 0, scope: [], scopeOnDemand: true });
+  });
 });

@@ -83,7 +83,10 @@ describe('three shard processes as an Indexed Job runs them, one killed and retr
     const attempts = (runs[0]!.shards.attempts as Record<string, any>[]).filter((a) => a.counts);
     expect(attempts.map((a) => a.index).sort()).toEqual([0, 1, 2]);
     const perKey = new Map<string, number>();
-    // The host has just synced (`runs` above): the three read its catalog side by side, offline.
+    // `runs` read the manifests only (docs/catalog.md "On-demand catalogs"): the whole repository
+    // once, then the three read the catalog side by side, offline.
+    const whole = await host('catalog', 'sync', '--all', '--quiet');
+    expect(whole.code, whole.stderr).toBe(0);
     for (const versions of await Promise.all(attempts.map((a) => host('runs', 'show', a.id as string, '--versions', '--offline', '--json')))) {
       expect(versions.code, versions.stderr).toBe(0);
       for (const v of messagesOf(versions, 'version')) perKey.set(v.key as string, (perKey.get(v.key as string) ?? 0) + 1);

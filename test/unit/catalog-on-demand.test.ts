@@ -27,12 +27,14 @@ describe('what a command adds to an on-demand catalog', () => {
     const fresh = open(null, false);
     expect(onDemandWidening(fresh, inDir, false)).toEqual(inDir);
     expect(onDemandWidening(fresh, [{ bucket: 'lake', prefix: 'in/a.csv', exact: true }], false)).toEqual([{ bucket: 'lake', prefix: 'in/a.csv' }]);
-    // Every bucket, a group only the catalog knows, no key selection, nothing selected, a whole-repository command: a whole sync, as before.
+    // `runs`: no key at all, the runs only.
+    expect(onDemandWidening(fresh, [], false)).toEqual([]);
+    // Every bucket, a group only the catalog knows, a command that does not say, a whole-repository command: a whole sync, as before.
     expect(onDemandWidening(fresh, [{ bucket: null, prefix: 'in/' }], false)).toBeUndefined();
     expect(onDemandWidening(fresh, null, false)).toBeUndefined();
     expect(onDemandWidening(fresh, undefined, false)).toBeUndefined();
-    expect(onDemandWidening(fresh, [], false)).toBeUndefined();
-    expect(onDemandWidening(fresh, inDir, true)).toBeUndefined();
+    // A whole-repository command always asks for all: under its lease the sync leaves a fresh catalog to a whole sync.
+    expect(onDemandWidening(fresh, inDir, true)).toBe('all');
     fresh.close();
   });
 
@@ -48,13 +50,14 @@ describe('what a command adds to an on-demand catalog', () => {
     expect(onDemandWidening(lazy, null, false)).toBe('all');
     expect(onDemandWidening(lazy, undefined, true)).toBe('all');
     // `runs` selects no keys: run rows are whole on any catalog.
+    expect(onDemandWidening(lazy, [], false)).toBeUndefined();
     expect(onDemandWidening(lazy, undefined, false)).toBeUndefined();
     lazy.close();
     // Scoped by `catalog sync --prefix` (or a shard), or whole and synced: never changed by a command.
     const pinned = open([{ prefix: 'in/' }], false);
     expect(scopeIsOnDemand(pinned)).toBe(false);
     expect(onDemandWidening(pinned, [{ bucket: 'lake', prefix: 'out/' }], false)).toBeUndefined();
-    expect(onDemandWidening(pinned, undefined, true)).toBeUndefined();
+    expect(onDemandWidening(pinned, undefined, true)).toBe('all'); // the sync leaves it alone (SyncOptions.onDemand)
     pinned.close();
   });
 
@@ -83,6 +86,7 @@ describe('an on-demand catalog on a second host', { timeout: 180_000 }, () => {
     const whole = messagesOf(ok(await cli('catalog.db', [...args, '--json'])), type);
     const answered = messagesOf(ok(await cli(catalog, [...args, '--json'])), type);
     expect(answered, args.join(' ')).toEqual(whole);
+    expect(answered.length, args.join(' ')).toBeGreaterThan(0);
     return answered;
   };
 
@@ -144,13 +148,32 @@ describe('an on-demand catalog on a second host', { timeout: 180_000 }, () => {
     expect(await info('find.db')).toMatchObject({ holds: 'whole', versions: 6 });
   });
 
-  it('leaves a catalog `catalog sync --prefix` scoped as it is, and a fresh one whole for commands that select no keys', async () => {
+  it('shows runs on a fresh host from the manifests alone, then imports what later commands select', async () => {
+    const runs = messagesOf(ok(await cli('runs.db', ['runs', '--json'])), 'run');
+    expect(runs.map((r) => (r.counters as { objectsSeen: number }).objectsSeen)).toEqual([4, 4]);
+    expect(await info('runs.db')).toMatchObject({ holds: 'scoped', scope: [], scopeOnDemand: true, runs: 2, objects: 0, versions: 0 });
+    expect(ok(await cli('runs.db', ['catalog', 'info'])).stdout).toContain('holds: the runs and no key (on demand:');
+    ok(await cli('runs.db', ['calendar', '--month', new Date().toISOString().slice(0, 7), '--quiet']));
+    const id = runs[1]!.id as string;
+    const shown = ok(await cli('runs.db', ['runs', 'show', id]));
+    expect(shown.stdout).toMatch(new RegExp(`^versions +not known here: this catalog holds no key \\(scoped\\); \`lakeguard diff 1 2 --bucket B --prefix P --details\` imports and lists what it changed under a prefix P; \`lakeguard runs show ${id} --versions\` imports the whole repository$`, 'm'));
+    // Added in place (nothing emptied), answered as a whole catalog answers.
+    await sameAsWhole('runs.db', ['diff', '1', '2', '--bucket', 'lake', '--prefix', 'in/', '--details'], 'change');
+    expect(await info('runs.db')).toMatchObject({ scope: [{ bucket: 'lake', prefix: 'in/' }], scopeOnDemand: true, runs: 2, versions: 3 });
+    // A listing of one run's versions: the whole repository.
+    const versions = messagesOf(ok(await cli('runs.db', ['runs', 'show', id, '--versions', '--json'])), 'version');
+    expect(versions).toEqual(messagesOf(ok(await cli('catalog.db', ['runs', 'show', id, '--versions', '--json'])), 'version'));
+    expect(await info('runs.db')).toMatchObject({ holds: 'whole', scopeOnDemand: false, versions: 6 });
+  });
+
+  it('leaves a catalog `catalog sync --prefix` scoped as it is, and a fresh one whole for commands that do not say what they read', async () => {
     ok(await cli('pinned.db', ['catalog', 'sync', '--prefix', 's3://lake/in/', '--quiet']));
     expect(await info('pinned.db')).toMatchObject({ scope: [{ bucket: 'lake', prefix: 'in/' }], scopeOnDemand: false });
     const r = await cli('pinned.db', ['ls', 's3://lake/out/']);
     expect(r.code).toBe(ExitCode.usage);
     expect(r.stderr).toMatch(/reaches outside the catalog's scope: this catalog holds only s3:\/\/lake\/in\/ \(scoped\)\. Narrow the selection to that, or run `lakeguard catalog sync --prefix s3:\/\/lake\/out\/`/);
-    ok(await cli('runs.db', ['runs', '--quiet']));
-    expect(await info('runs.db')).toMatchObject({ holds: 'whole', scope: null, versions: 6 });
+    // A listing of a run's failures cannot say its keys before the sync.
+    ok(await cli('failures.db', ['runs', 'show', '1', '--failures', '--quiet']));
+    expect(await info('failures.db')).toMatchObject({ holds: 'whole', scope: null, versions: 6 });
   });
 });

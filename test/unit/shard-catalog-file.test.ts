@@ -133,13 +133,14 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
     expect([reads.packs ?? 0, reads.index ?? 0]).toEqual([0, 0]);
     expect(holding(file1)!.scope).toEqual([{ bucket: 'lake', prefix: '', after: 'dt=04/part-9.csv' }]);
 
-    // A plain command on that host uses catalog.db, whole: the run set complete 2/2.
+    // A plain command on that host uses catalog.db: the run set complete 2/2. `runs` reads the
+    // manifests only (on demand: the runs and no key, docs/catalog.md "On-demand catalogs").
     const runs = ok(await cli('shared', ['runs', '--json'])).out.filter((m) => m.message_type === 'run');
     expect(runs.at(-1)).toMatchObject({ runSet: 'n', status: 'complete', shards: { of: 2, complete: 2 } });
-    expect(holding(join(repoDir('shared'), 'catalog.db'))).toEqual({ scope: null, empty: false });
+    expect(holding(join(repoDir('shared'), 'catalog.db'))).toEqual({ scope: [], empty: false });
     // catalog info there names the shard files beside it.
     const info = summary(ok(await cli('shared', ['catalog', 'info', '--json'])));
-    expect(info.scope).toBeNull();
+    expect(info).toMatchObject({ scope: [], scopeOnDemand: true });
     expect((info.shardCatalogs as { path: string }[]).map((f) => f.path)).toEqual([join(repoDir('shared'), 'shard-0-of-2.db'), file1]);
 
     // The next night, after that plain command filled catalog.db: the shard goes on with its own
@@ -162,8 +163,8 @@ describe('shards sharing one cache directory', { timeout: 120_000 }, () => {
   });
 
   it('a catalog.db a plain command filled before the first shard night (a shared HOME) is not used by any shard; --all makes it so', async () => {
-    // A login node on the cluster's shared HOME runs `runs` first: catalog.db holds the whole repository, not made whole on purpose.
-    ok(await cli('login', ['runs', '--json']));
+    // A login node on the cluster's shared HOME syncs first: catalog.db holds the whole repository, not made whole on purpose.
+    ok(await cli('login', ['catalog', 'sync', '--json']));
     const hostDb = join(repoDir('login'), 'catalog.db');
     expect(holding(hostDb)).toEqual({ scope: null, empty: false });
     const learned = (path: string, runId: string): boolean => {
