@@ -23,6 +23,7 @@ import type { ObjectEntry } from '../storage/types.js';
 import type { EventSink } from './events.js';
 import type { IndexDocument } from './finalize.js';
 import { inOrder } from '../util/in-order.js';
+import { runIdTime } from './run-id.js';
 import { checkIndex, packOfIndex } from './rebuild.js';
 
 /** A version record as a checkpoint holds it: a manifest's record line without `t` and `locs`. */
@@ -325,19 +326,30 @@ export class CarriedVersions {
 }
 
 /**
- * The checkpoint documents nothing will read (forget deletes them): those of an attempt whose
- * manifest the catalog holds, of a shard with a complete attempt, and of run sets forgotten
- * (`forgottenSets`: run-set ids none of whose attempts the catalog holds any more). One LIST.
- * Checkpoints of run sets the catalog does not know are kept: a shard may be running, or be
- * re-run, on another host.
+ * How old an attempt's checkpoints are (by its run id's time) when forget takes its shard for
+ * abandoned: an engine retries a dead shard within minutes or hours, and a re-run later than this
+ * only reads those objects again (the checkpoints save reads; no data is in them).
  */
-export async function obsoleteCheckpoints(repo: Repository, catalog: Catalog, forgottenSets: ReadonlySet<string>): Promise<string[]> {
+export const ABANDONED_CHECKPOINT_MS = 30 * 24 * 60 * 60 * 1000;
+
+/**
+ * The checkpoint documents nothing will read (forget deletes them): those of an attempt whose
+ * manifest the catalog holds, of a shard with a complete attempt, of run sets forgotten
+ * (`forgottenSets`: run-set ids none of whose attempts the catalog holds any more), and of
+ * attempts older than ABANDONED_CHECKPOINT_MS at `now` (a run set cancelled before any shard
+ * wrote its manifest is known to no catalog, and would otherwise keep them for ever). One LIST.
+ * Younger checkpoints of run sets the catalog does not know are kept: a shard may be running,
+ * or be re-run, on another host.
+ */
+export async function obsoleteCheckpoints(repo: Repository, catalog: Catalog, forgottenSets: ReadonlySet<string>, now = Date.now()): Promise<string[]> {
   const known = catalog.knownRunIds();
   const out: string[] = [];
   for await (const { name } of repo.list('checkpoints')) {
     const p = parseCheckpointName(name);
     if (p === null) continue;
-    if (known.has(p.run) || forgottenSets.has(p.set) || completeShardAttempt(catalog, p.set, p.index) !== null) out.push(name);
+    const started = runIdTime(p.run);
+    const abandoned = started !== null && now - started > ABANDONED_CHECKPOINT_MS;
+    if (abandoned || known.has(p.run) || forgottenSets.has(p.set) || completeShardAttempt(catalog, p.set, p.index) !== null) out.push(name);
   }
   return out;
 }

@@ -47,7 +47,7 @@ import { lockTimeFromId } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
 import { isProcessAlive } from '../util/process.js';
-import { newRunId } from './run-id.js';
+import { newRunId, runIdTime } from './run-id.js';
 import { noEvents, type EventSink } from './events.js';
 import type { RunManifest } from './finalize.js';
 import { loadAcks } from './import-anomalies.js';
@@ -626,7 +626,7 @@ class Sync {
     // every lock present now (a shard that chose its id, then waited to take its lock), so the
     // marker stays before the run set's id and first attempt until every index has finished.
     const running = runningRunSetsFloor(this.catalog);
-    const runningMs = running === null ? null : markerTime(running);
+    const runningMs = running === null ? null : runIdTime(running);
     if (runningMs !== null) floor = Math.min(floor, runningMs);
     let next = markerAt(floor - SYNC_MARGIN_MS);
     // What could not be applied stays after the marker: reported by every sync until repaired.
@@ -742,11 +742,6 @@ function inUseByAnother(catalog: Catalog): LakeguardError {
   });
 }
 
-/** The time a run id or marker names (its YYYYMMDDTHHMMSSZ prefix), or null when it has another form. */
-export function markerTime(name: string): number | null {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(name);
-  return m === null ? null : Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
-}
 
 /** A lock's `created`, read from it; null when it is gone or not a lock (it then blocks nobody). */
 async function lockCreated(repo: Repository, id: string): Promise<number | null> {

@@ -16,7 +16,8 @@ import { runSetCut, runSetsOf } from '../../src/catalog/run-sets.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
-import { checkpointName, parseCheckpointName, type CheckpointDocument } from '../../src/engine/resume.js';
+import { runIdTime } from '../../src/engine/run-id.js';
+import { ABANDONED_CHECKPOINT_MS, checkpointName, obsoleteCheckpoints, parseCheckpointName, type CheckpointDocument } from '../../src/engine/resume.js';
 import { restore } from '../../src/engine/restore.js';
 import { shardCatalogScope } from '../../src/engine/shard-scope.js';
 import { planRunSet } from '../../src/engine/shard-plan.js';
@@ -184,6 +185,22 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
   afterEach(() => {
     for (const c of catalogs.splice(0)) c.close();
     dir.cleanup();
+  });
+
+  it('a run set cancelled before any shard wrote its manifest: forget keeps its checkpoints for a re-run, then takes them for abandoned', async () => {
+    await killShard0(2);
+    const left = await shard0Checkpoints();
+    expect(left).toHaveLength(2);
+    // No catalog knows the run set (no manifest anywhere): young checkpoints stay, a re-run may come.
+    const admin = host('admin');
+    await syncCatalog({ repo, catalog: admin });
+    const done = await forget(repo, admin, policy, { dryRun: false });
+    expect(done.checkpointsDeleted).toEqual([]);
+    expect(await shard0Checkpoints()).toEqual(left);
+    // By the attempt's start (its run id), not by when forget looks.
+    const started = runIdTime(parseCheckpointName(left[0]!)!.run)!;
+    expect((await obsoleteCheckpoints(repo, admin, new Set(), started + ABANDONED_CHECKPOINT_MS)).sort()).toEqual([]);
+    expect((await obsoleteCheckpoints(repo, admin, new Set(), started + ABANDONED_CHECKPOINT_MS + 1000)).sort()).toEqual(left);
   });
 
   it('reads and stores only what the dead attempt had not checkpointed; one complete run set, restorable, verified, no version twice, also after a prune', async () => {
