@@ -37,9 +37,9 @@ export interface KeySelection {
  * (docs/catalog.md "On-demand catalogs"; SyncOptions.widen with onDemand), or undefined when the
  * scope stays. `selection`: what the command selects, null when it cannot say before the sync
  * (a group only the catalog knows), [] when it reads no key (`runs`), undefined when it does not
- * say (whole, as before). A fresh catalog is scoped to the selection when every part names a bucket; one scoped on demand gets what it
- * lacks, or becomes whole for a command that needs every version (`wholeCatalog`) or every
- * bucket. A whole catalog, and one scoped by `catalog sync --prefix` or a shard, stay as they are
+ * say (whole, as before). A fresh catalog is scoped to the selection when every part names a
+ * bucket; one scoped on demand gets what it lacks, or becomes whole for a command that needs
+ * every version (`wholeCatalog`) or every bucket. A whole catalog, and one scoped by `catalog sync --prefix` or a shard, stay as they are
  * (SyncOptions.onDemand applies this again under the sync's lease).
  */
 export function onDemandWidening(catalog: Catalog, selection: readonly KeySelection[] | null | undefined, wholeCatalog: boolean): readonly CatalogPrefix[] | 'all' | undefined {

@@ -205,8 +205,8 @@ export interface OpenAllOptions {
   /**
    * The keys the command selects, from its flags and the policy, asked before the sync
    * (docs/catalog.md "On-demand catalogs"): a fresh catalog imports only them, one scoped on
-   * demand adds what it lacks. null: it cannot say before the sync (then an on-demand catalog
-   * becomes whole); absent: the command selects no keys.
+   * demand adds what it lacks. []: it reads no key (`runs`); null: it cannot say before the sync
+   * (then an on-demand catalog becomes whole); absent: it does not say (a fresh catalog syncs whole).
    */
   selects?: (policy: Policy) => readonly KeySelection[] | null;
   signal?: AbortSignal;

@@ -99,7 +99,6 @@ export async function liveDiff(ctx: Opened, q: CatalogQueries, reporter: Reporte
   );
 }
 
-/** The policy's sources in scope: --bucket, else --group's, else every one. Only they can be listed. */
 /** The keys `diff … live` lists, before the catalog is synced (OpenAllOptions.selects). */
 export function liveSelects(policy: Policy, flags: LiveFlags): KeySelection[] {
   return sourceSelection(policySources(policy, flags), flags);
@@ -115,6 +114,7 @@ function policySources(policy: Policy, flags: LiveFlags): Source[] {
   return [...new Map(sources.filter((s) => flags.bucket === undefined || sourceName(s) === flags.bucket).map((s) => [sourceName(s), s])).values()];
 }
 
+/** The policy's sources in scope: --bucket, else --group's, else every one. Only they can be listed. */
 function liveSources(ctx: Opened, flags: LiveFlags): Source[] {
   if (flags.group !== undefined) requireGroup(ctx.policy, ctx.catalog, flags.group);
   const sources = policySources(ctx.policy, flags);

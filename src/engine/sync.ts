@@ -742,7 +742,6 @@ function inUseByAnother(catalog: Catalog): LakeguardError {
   });
 }
 
-
 /** A lock's `created`, read from it; null when it is gone or not a lock (it then blocks nobody). */
 async function lockCreated(repo: Repository, id: string): Promise<number | null> {
   try {
