@@ -16,7 +16,7 @@ import { compress } from 'zstd-napi';
 
 const { values: args } = parseArgs({ options: { db: { type: 'string', default: '/tmp/lakeguard-catalog-bytes.db' }, out: { type: 'string' } } });
 const db = new Database(args.db, { readonly: true });
-const versions = db.prepare('SELECT count(*) FROM versions').pluck().get();
+const versions = /** @type {number} */ (db.prepare('SELECT count(*) FROM versions').pluck().get());
 const pageSize = db.pragma('page_size', { simple: true });
 db.close();
 const file = readFileSync(args.db);
