@@ -197,7 +197,8 @@ export function registerAck(runs: Command): void {
     .action(
       action(async ({ cmd, reporter }, ref: string) => {
         const opts = cmd.opts<{ note?: string; incident?: boolean }>();
-        const ctx = await openAll(cmd, { reporter, writes: true });
+        // A run's verdict and acknowledgements come from the manifests and acks/: no key's records (on demand).
+        const ctx = await openAll(cmd, { reporter, writes: true, selects: () => [] });
         try {
           const note = { ...(opts.note === undefined ? {} : { note: opts.note }), ...(opts.incident === true ? { incident: true } : {}) };
           // A run set's id (what `runs` shows for a sharded backup): its suspect shard attempts.

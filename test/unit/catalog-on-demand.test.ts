@@ -154,6 +154,10 @@ describe('an on-demand catalog on a second host', { timeout: 180_000 }, () => {
     expect(await info('runs.db')).toMatchObject({ holds: 'scoped', scope: [], scopeOnDemand: true, runs: 2, objects: 0, versions: 0 });
     expect(ok(await cli('runs.db', ['catalog', 'info'])).stdout).toContain('holds: the runs and no key (on demand:');
     ok(await cli('runs.db', ['calendar', '--month', new Date().toISOString().slice(0, 7), '--quiet']));
+    // An acknowledgement reads a run's verdict (from its manifest): no key either (run 1 is not suspect: refused, after the sync).
+    const ack = await cli('ack.db', ['runs', 'ack', '1']);
+    expect([ack.code, ack.stderr]).toEqual([ExitCode.usage, expect.stringMatching(/is not suspect; there is nothing to acknowledge/)]);
+    expect(await info('ack.db')).toMatchObject({ scope: [], scopeOnDemand: true, runs: 2, versions: 0 });
     const id = runs[1]!.id as string;
     const shown = ok(await cli('runs.db', ['runs', 'show', id]));
     expect(shown.stdout).toMatch(new RegExp(`^versions +not known here: this catalog holds no key \\(scoped\\); \`lakeguard diff 1 2 --bucket B --prefix P --details\` imports and lists what it changed under a prefix P; \`lakeguard runs show ${id} --versions\` imports the whole repository$`, 'm'));
