@@ -56,21 +56,28 @@ export function onDemandWidening(catalog: Catalog, selection: readonly KeySelect
   return outside.length === 0 ? undefined : scopeParts(outside);
 }
 
-/** More keys of one bucket than this are scoped as their longest common prefix (a --keys-from of thousands). */
+/** More parts of one bucket than this are held by their directories instead (a --keys-from of thousands). */
 const MAX_PARTS_PER_BUCKET = 32;
 
-/** Selections as scope parts: a key is held as a prefix of itself; many of one bucket as their common prefix. */
+/**
+ * Selections as scope parts: a key is held as a prefix of itself. More than
+ * MAX_PARTS_PER_BUCKET of one bucket are replaced by their directories (up to the last `/`), one
+ * level up at a time until few enough: 1,000 keys of 10 partitions are held as those 10.
+ */
 function scopeParts(selection: readonly (KeySelection & { bucket: string })[]): CatalogPrefix[] {
-  const byBucket = new Map<string, string[]>();
-  for (const s of selection) byBucket.set(s.bucket, [...(byBucket.get(s.bucket) ?? []), s.prefix]);
-  return [...byBucket].flatMap(([bucket, prefixes]) => (prefixes.length > MAX_PARTS_PER_BUCKET ? [commonPrefix(prefixes)] : prefixes).map((prefix) => ({ bucket, prefix })));
+  const byBucket = new Map<string, Set<string>>();
+  for (const s of selection) byBucket.set(s.bucket, (byBucket.get(s.bucket) ?? new Set()).add(s.prefix));
+  return [...byBucket].flatMap(([bucket, prefixes]) => {
+    let parts = prefixes;
+    while (parts.size > MAX_PARTS_PER_BUCKET) parts = new Set([...parts].map(parentDirectory));
+    return [...parts].map((prefix) => ({ bucket, prefix }));
+  });
 }
 
-function commonPrefix(texts: readonly string[]): string {
-  let common = texts[0] ?? '';
-  for (const t of texts) while (!t.startsWith(common)) common = common.slice(0, -1);
-  // Never half a surrogate pair: keys are compared as UTF-8.
-  return /[\uD800-\uDBFF]$/.test(common) ? common.slice(0, -1) : common;
+/** `a/b/c.csv` and `a/b/c` -> `a/b/`; `a/b/` -> `a/`; `a/` and `a` -> ''. Always shorter, until ''. */
+function parentDirectory(prefix: string): string {
+  const inside = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  return inside.slice(0, inside.lastIndexOf('/') + 1);
 }
 
 /** The first selection that reaches outside the catalog's scope; null when all are inside (or the catalog is whole). */

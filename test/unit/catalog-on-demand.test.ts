@@ -61,12 +61,18 @@ describe('what a command adds to an on-demand catalog', () => {
     pinned.close();
   });
 
-  it('scopes thousands of selected keys of one bucket as their common prefix, never half a character', () => {
+  it('scopes thousands of selected keys of one bucket as their directories, one level up at a time', () => {
     const fresh = open(null, false);
-    const keys = Array.from({ length: 40 }, (_, i) => ({ bucket: 'lake', prefix: `in/dt=2026-12-0${i % 2}/part-${i}.parquet`, exact: true }));
-    expect(onDemandWidening(fresh, keys, false)).toEqual([{ bucket: 'lake', prefix: 'in/dt=2026-12-0' }]);
-    const astral = Array.from({ length: 40 }, (_, i) => ({ bucket: 'lake', prefix: `in/\u{1F600}${i}`.replace(/\uDE00/, i % 2 === 0 ? '\uDE00' : '\uDE01') }));
-    expect(onDemandWidening(fresh, astral, false)).toEqual([{ bucket: 'lake', prefix: 'in/' }]);
+    // 1,000 keys of 10 partitions: those 10, not the bucket.
+    const keys = Array.from({ length: 1000 }, (_, i) => ({ bucket: 'lake', prefix: `in/dt=2026-12-0${i % 10}/part-${i}.parquet`, exact: true }));
+    expect(onDemandWidening(fresh, keys, false)).toEqual(Array.from({ length: 10 }, (_, d) => ({ bucket: 'lake', prefix: `in/dt=2026-12-0${d}/` })));
+    // 40 partitions of two tables: one level up, the tables.
+    const wide = Array.from({ length: 40 }, (_, i) => ({ bucket: 'lake', prefix: `t${i % 2}/dt=${i}/part-0.parquet`, exact: true }));
+    expect(onDemandWidening(fresh, wide, false)).toEqual([{ bucket: 'lake', prefix: 't0/' }, { bucket: 'lake', prefix: 't1/' }]);
+    // 40 top-level keys: the bucket; 32 stay as they are, each bucket counted on its own.
+    expect(onDemandWidening(fresh, Array.from({ length: 40 }, (_, i) => ({ bucket: 'lake', prefix: `k${i}`, exact: true })), false)).toEqual([{ bucket: 'lake', prefix: '' }]);
+    const few = [...Array.from({ length: 32 }, (_, i) => ({ bucket: 'lake', prefix: `k${i}` })), ...Array.from({ length: 32 }, (_, i) => ({ bucket: 'logs', prefix: `k${i}` }))];
+    expect(onDemandWidening(fresh, few, false)).toHaveLength(64);
     fresh.close();
   });
 });
