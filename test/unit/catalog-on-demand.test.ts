@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { scopeIsOnDemand, setCatalogScope } from '../../src/catalog/scope.js';
 import { onDemandWidening } from '../../src/commands/catalog-scope-guard.js';
-import { ExitCode } from '../../src/errors.js';
+import { openWithPolicy, resolvePolicy } from '../../src/commands/context.js';
+import { Reporter } from '../../src/commands/reporter.js';
+import { ExitCode, UsageError } from '../../src/errors.js';
 import { messagesOf, summaryOf, type CliResult } from '../helpers/cli.js';
 import { inProcessCli } from '../helpers/in-process-cli.js';
 import { tempDir, writeTree } from '../helpers/fixtures.js';
@@ -174,6 +176,34 @@ describe('an on-demand catalog on a second host', { timeout: 180_000 }, () => {
     const versions = messagesOf(ok(await cli('runs.db', ['runs', 'show', id, '--versions', '--json'])), 'version');
     expect(versions).toEqual(messagesOf(ok(await cli('catalog.db', ['runs', 'show', id, '--versions', '--json'])), 'version'));
     expect(await info('runs.db')).toMatchObject({ holds: 'whole', scopeOnDemand: false, versions: 6 });
+  });
+
+  it('a whole-repository command whose file another process scopes between its check and its sync: made whole, or refused', async () => {
+    // The other process acts in scopeBeforeSync: after the command's check, before its sync.
+    const open = (catalog: string, onDemand: boolean) => {
+      const opts = { policy, catalog: join(dir.path, catalog) };
+      return openWithPolicy(opts, resolvePolicy(opts), 'verify', {
+        reporter: new Reporter({ quiet: true }),
+        wholeCatalog: true,
+        scopeBeforeSync: async ({ catalog: c }) => {
+          setCatalogScope(c, [{ bucket: 'lake', prefix: 'in/' }], onDemand);
+          return undefined;
+        },
+      });
+    };
+    // A fresh host's `ls` (on demand): this command's sync makes the file whole.
+    const opened = await open('race-lazy.db', true);
+    expect(opened.catalog.stats().versions).toBe(6);
+    opened.close();
+    expect(await info('race-lazy.db')).toMatchObject({ holds: 'whole', scope: null });
+    // `catalog sync --prefix` (an operator's choice): left as it is, and the command refused.
+    const refused = await open('race-pinned.db', false).then(
+      (o) => (o.close(), null),
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(UsageError);
+    expect((refused as UsageError).message).toMatch(/^verify needs every version of the repository; this catalog holds only s3:\/\/lake\/in\/ \(scoped\)/);
+    expect(await info('race-pinned.db')).toMatchObject({ scope: [{ bucket: 'lake', prefix: 'in/' }], scopeOnDemand: false });
   });
 
   it('leaves a catalog `catalog sync --prefix` scoped as it is, and a fresh one whole for commands that do not say what they read', async () => {
