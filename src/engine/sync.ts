@@ -692,7 +692,16 @@ function changeScopeOnDemand(catalog: Catalog, widen: readonly CatalogPrefix[] |
   if (!scopeIsOnDemand(catalog)) return false;
   if (widen === 'all') {
     events({ type: 'phase', phase: 'sync', detail: `catalog on demand: it held only ${describeScope(before)}; importing the whole repository` });
-    resetCatalogForScope(catalog, null);
+    try {
+      resetCatalogForScope(catalog, null);
+    } catch (err) {
+      if (!(err instanceof CatalogInUseError)) throw err;
+      // The operator asked for a command, not for a change of scope: say why one is needed.
+      throw new CatalogInUseError(
+        `catalog ${catalog.path} holds only ${describeScope(before)} (on demand) and this command needs the whole repository, which empties the catalog before importing it; another lakeguard process has it open`,
+        { hint: 'let that process finish (or stop it: a `serve`, a restore), then run this command again; or give this command a catalog of its own (--catalog FILE)' },
+      );
+    }
     return true;
   }
   const change = addToScope(catalog, before, widen, undefined);

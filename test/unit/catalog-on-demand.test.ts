@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { sqliteDatabase } from '../../src/catalog/connection.js';
 import { scopeIsOnDemand, setCatalogScope } from '../../src/catalog/scope.js';
 import { onDemandWidening } from '../../src/commands/catalog-scope-guard.js';
 import { openWithPolicy, resolvePolicy } from '../../src/commands/context.js';
@@ -205,6 +206,31 @@ describe('an on-demand catalog on a second host', { timeout: 180_000 }, () => {
     expect(refused).toBeInstanceOf(UsageError);
     expect((refused as UsageError).message).toMatch(/^verify needs every version of the repository; this catalog holds only s3:\/\/lake\/in\/ \(scoped\)/);
     expect(await info('race-pinned.db')).toMatchObject({ scope: [{ bucket: 'lake', prefix: 'in/' }], scopeOnDemand: false });
+  });
+
+  it('says why it cannot become whole while another process has it open, and changes nothing', async () => {
+    ok(await cli('busy.db', ['ls', 's3://lake/in/', '--quiet']));
+    const path = join(dir.path, 'busy.db');
+    const file = new (sqliteDatabase())(path, { readonly: true });
+    const id = file.prepare("SELECT value FROM catalog_info WHERE name = 'repository'").pluck().get() as string;
+    file.close();
+    // A `serve` on the same file: another connection, open.
+    const reader = Catalog.open(path, id);
+    try {
+      const r = await cli('busy.db', ['verify']);
+      expect(r.code).toBe(ExitCode.error);
+      expect(r.stderr).toBe(
+        `lakeguard: catalog ${path} holds only s3://lake/in/ (on demand) and this command needs the whole repository, which empties the catalog before importing it; another lakeguard process has it open\n` +
+          '  hint: let that process finish (or stop it: a `serve`, a restore), then run this command again; or give this command a catalog of its own (--catalog FILE)\n',
+      );
+      // Adding a prefix does not empty it: it goes on.
+      ok(await cli('busy.db', ['ls', 's3://lake/out/', '--quiet']));
+    } finally {
+      reader.close();
+    }
+    expect(await info('busy.db')).toMatchObject({ scope: [{ bucket: 'lake', prefix: 'in/' }, { bucket: 'lake', prefix: 'out/' }], scopeOnDemand: true, versions: 5 });
+    ok(await cli('busy.db', ['verify', '--quiet']));
+    expect(await info('busy.db')).toMatchObject({ holds: 'whole', versions: 6 });
   });
 
   it('leaves a catalog `catalog sync --prefix` scoped as it is, and a fresh one whole for commands that do not say what they read', async () => {
