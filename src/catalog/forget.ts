@@ -162,7 +162,7 @@ export function dropListedVersions(catalog: Catalog, doc: ForgetDocument, holds:
   });
 }
 
-/** Start time of a run from its id (`20261123T101500Z-3fa2c1`). */
+/** Start time of a run from its id (`20261123T101500Z-3fa2c1`), or of a sync marker (its time part); null for another form. */
 export function runIdTime(id: string): number | null {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id);
   return m === null ? null : Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));

@@ -15,6 +15,7 @@
  */
 import type { Catalog } from '../catalog/catalog.js';
 import { completeShardAttempt } from '../catalog/run-sets.js';
+import { runIdTime } from '../catalog/forget.js';
 import { carryLookup, dropCarryTable, lastVersionRowOfRun, newCarryTable } from '../catalog/resume-carry.js';
 import type { RunRow, RunShard, VersionRecord } from '../catalog/types.js';
 import { IntegrityError, errorMessage, isNotFound } from '../errors.js';
@@ -23,7 +24,6 @@ import type { ObjectEntry } from '../storage/types.js';
 import type { EventSink } from './events.js';
 import type { IndexDocument } from './finalize.js';
 import { inOrder } from '../util/in-order.js';
-import { runIdTime } from './run-id.js';
 import { checkIndex, packOfIndex } from './rebuild.js';
 
 /** A version record as a checkpoint holds it: a manifest's record line without `t` and `locs`. */

@@ -9,9 +9,3 @@ import { randomBytes } from 'node:crypto';
 export function newRunId(at: Date): string {
   return `${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
-
-/** The time a run id or marker names (its YYYYMMDDTHHMMSSZ prefix), or null when it has another form. */
-export function runIdTime(name: string): number | null {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(name);
-  return m === null ? null : Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
-}

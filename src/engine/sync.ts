@@ -35,10 +35,9 @@ import {
   type PruneDocument,
 } from '../catalog/sync.js';
 import { knownAcks } from '../catalog/anomalies.js';
-import { setPendingDeletion } from '../catalog/forget.js';
 import { runningRunSetsFloor } from '../catalog/run-sets.js';
 import { catalogScope, describeScope, isRangeScope, normalizeScope, scopeDifference, scopeHoldsKey, scopeIsOnDemand, scopeOverlapsRange, setCatalogScope, type CatalogPrefix } from '../catalog/scope.js';
-import { dropListedVersions, type ForgetDocument } from '../catalog/forget.js';
+import { dropListedVersions, runIdTime, setPendingDeletion, type ForgetDocument } from '../catalog/forget.js';
 import { completeShardAttempt } from '../catalog/run-sets.js';
 import { shardProblem } from './rebuild-manifests.js';
 import { InterruptedError, LakeguardError, isNotFound } from '../errors.js';
@@ -47,7 +46,7 @@ import { lockTimeFromId } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type RequestStats } from '../storage/types.js';
 import { isProcessAlive } from '../util/process.js';
-import { newRunId, runIdTime } from './run-id.js';
+import { newRunId } from './run-id.js';
 import { noEvents, type EventSink } from './events.js';
 import type { RunManifest } from './finalize.js';
 import { loadAcks } from './import-anomalies.js';

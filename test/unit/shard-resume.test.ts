@@ -16,7 +16,7 @@ import { runSetCut, runSetsOf } from '../../src/catalog/run-sets.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
-import { runIdTime } from '../../src/engine/run-id.js';
+import { runIdTime } from '../../src/catalog/forget.js';
 import { ABANDONED_CHECKPOINT_MS, checkpointName, obsoleteCheckpoints, parseCheckpointName, type CheckpointDocument } from '../../src/engine/resume.js';
 import { restore } from '../../src/engine/restore.js';
 import { shardCatalogScope } from '../../src/engine/shard-scope.js';
