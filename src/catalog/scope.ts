@@ -188,10 +188,21 @@ export function describeScope(scope: readonly CatalogPrefix[]): string {
 /** The command that makes a scoped catalog whole (docs/catalog.md "Scoped catalogs"). */
 export const WHOLE_SYNC_COMMAND = 'lakeguard catalog sync --all';
 
-/** "this catalog holds only s3://b/p/ (scoped)": the scope named the same way by every refusal. */
-export function holdsOnly(scope: readonly CatalogPrefix[]): string {
-  return scope.length === 0 ? 'this catalog holds no key (scoped)' : `this catalog holds only ${printable(describeScope(scope))} (scoped)`;
+/**
+ * "this catalog holds only s3://b/p/ (scoped)": the scope named the same way by every refusal;
+ * "(on demand)" for a scope a fresh host's commands made (scopeIsOnDemand).
+ */
+export function holdsOnly(scope: readonly CatalogPrefix[], onDemand = false): string {
+  const how = onDemand ? '(on demand)' : '(scoped)';
+  return scope.length === 0 ? `this catalog holds no key ${how}` : `this catalog holds only ${printable(describeScope(scope))} ${how}`;
 }
+
+/**
+ * Why an on-demand catalog refused a command, and the way on: its commands add what they select
+ * (or make it whole) as they sync, so it refuses only a command that did not sync. Said after
+ * what the command does when it syncs ("adds what a command selects when it syncs").
+ */
+export const ON_DEMAND_NOT_SYNCED = '--offline (or LAKEGUARD_OFFLINE) skips that. Run it again without them';
 
 /**
  * Refuses a scoped catalog to an operation that decides from every version of the repository
@@ -202,5 +213,8 @@ export function holdsOnly(scope: readonly CatalogPrefix[]): string {
 export function requireWholeCatalog(catalog: Catalog, command: string, what = 'every version of the repository'): void {
   const scope = catalogScope(catalog);
   if (scope === null) return;
+  if (scopeIsOnDemand(catalog)) {
+    throw new UsageError(`${command} needs ${what}; ${holdsOnly(scope, true)}, which becomes whole when such a command syncs it: ${ON_DEMAND_NOT_SYNCED}, or run \`${WHOLE_SYNC_COMMAND}\` first`);
+  }
   throw new UsageError(`${command} needs ${what}; ${holdsOnly(scope)}. Run it on a host with a whole catalog, or \`${WHOLE_SYNC_COMMAND}\` first`);
 }

@@ -16,7 +16,7 @@
  * written (to the repository, a live bucket or a restore target).
  */
 import type { Catalog } from '../catalog/catalog.js';
-import { WHOLE_SYNC_COMMAND, catalogScope, holdsOnly, scopeCovers, scopeHoldsKey, scopeIsOnDemand, type CatalogPrefix } from '../catalog/scope.js';
+import { ON_DEMAND_NOT_SYNCED, WHOLE_SYNC_COMMAND, catalogScope, holdsOnly, scopeCovers, scopeHoldsKey, scopeIsOnDemand, type CatalogPrefix } from '../catalog/scope.js';
 import { catalogIsFresh } from '../catalog/sync.js';
 import { UsageError } from '../errors.js';
 import { printable } from '../util/printable.js';
@@ -100,6 +100,10 @@ export function requireInScope(catalog: Catalog, command: string, selections: It
   const outside = uncoveredSelection(catalog, selections);
   if (outside === null) return;
   const scope = catalogScope(catalog)!;
+  if (outside.bucket !== null && scopeIsOnDemand(catalog)) {
+    const url = printable(selectionUrl(outside));
+    throw new UsageError(`${command}: ${url} is not in this catalog: ${holdsOnly(scope, true)}, which adds what a command selects when it syncs: ${ON_DEMAND_NOT_SYNCED}, or run \`lakeguard catalog sync --prefix ${url}\` first`);
+  }
   const widen =
     outside.bucket === null
       ? `\`${WHOLE_SYNC_COMMAND}\` (every bucket)`
@@ -116,7 +120,7 @@ export function requireGroupBucketsKnown(catalog: Catalog, command: string, grou
   const scope = catalogScope(catalog);
   if (scope === null) return;
   throw new UsageError(
-    `${command}: group ${printable(JSON.stringify(group))} is not in the policy, so its buckets are known only to a whole catalog; ${holdsOnly(scope)}. Give --bucket (with --prefix inside the scope), the policy that names the group, or run \`${WHOLE_SYNC_COMMAND}\` first`,
+    `${command}: group ${printable(JSON.stringify(group))} is not in the policy, so its buckets are known only to a whole catalog; ${holdsOnly(scope, scopeIsOnDemand(catalog))}. Give --bucket (with --prefix inside the scope), the policy that names the group, or run \`${WHOLE_SYNC_COMMAND}\` first`,
   );
 }
 

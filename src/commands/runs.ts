@@ -236,7 +236,7 @@ function showScoped(d: RunDetails, scope: readonly CatalogPrefix[], onDemand: bo
       : d.previousSeq !== null
       ? `\`lakeguard diff ${d.previousSeq} ${d.run.seq} --bucket ${bucket}${prefix === '' ? '' : ` --prefix ${prefix}`} --details\` lists what it changed inside it`
       : `\`lakeguard ls s3://${bucket}/${prefix} --at ${d.run.id}\` shows what it recorded inside it`;
-  lines.push(['versions', printable(`not known here: ${holdsOnly(scope)}; ${inside}`)]);
+  lines.push(['versions', printable(`not known here: ${holdsOnly(scope, onDemand)}; ${inside}`)]);
   lines.splice(3, 0, ...verdict);
   reporter.summary(
     {

@@ -141,9 +141,13 @@ describe('an on-demand catalog on a second host', { timeout: 180_000 }, () => {
     ok(await cli('offline2.db', ['ls', 's3://lake/in/', '--quiet']));
     const outside = await cli('offline2.db', ['ls', 's3://lake/out/', '--offline']);
     expect(outside.code).toBe(ExitCode.usage);
-    expect(outside.stderr).toMatch(/^warning: offline: .*\nlakeguard: ls: s3:\/\/lake\/out\/ reaches outside the catalog's scope: this catalog holds only s3:\/\/lake\/in\/ \(scoped\)/);
+    // The refusal says why (offline adds nothing) and the way on, not the wording for a catalog scoped by request.
+    expect(outside.stderr).toMatch(
+      /^warning: offline: .*\nlakeguard: ls: s3:\/\/lake\/out\/ is not in this catalog: this catalog holds only s3:\/\/lake\/in\/ \(on demand\), which adds what a command selects when it syncs: --offline \(or LAKEGUARD_OFFLINE\) skips that\. Run it again without them, or run `lakeguard catalog sync --prefix s3:\/\/lake\/out\/` first\n$/,
+    );
     const verify = await cli('offline2.db', ['verify', '--offline']);
     expect(verify.code).toBe(ExitCode.usage);
+    expect(verify.stderr).toMatch(/lakeguard: verify needs every version of the repository; this catalog holds only s3:\/\/lake\/in\/ \(on demand\), which becomes whole when such a command syncs it: --offline \(or LAKEGUARD_OFFLINE\) skips that\. Run it again without them, or run `lakeguard catalog sync --all` first\n$/);
     expect((await info('offline2.db')).scope).toEqual([{ bucket: 'lake', prefix: 'in/' }]);
   });
 
@@ -170,7 +174,7 @@ describe('an on-demand catalog on a second host', { timeout: 180_000 }, () => {
     expect(await info('ack.db')).toMatchObject({ scope: [], scopeOnDemand: true, runs: 2, versions: 0 });
     const id = runs[1]!.id as string;
     const shown = ok(await cli('runs.db', ['runs', 'show', id]));
-    expect(shown.stdout).toMatch(new RegExp(`^versions +not known here: this catalog holds no key \\(scoped\\); \`lakeguard diff 1 2 --bucket B --prefix P --details\` imports and lists what it changed under a prefix P; \`lakeguard runs show ${id} --versions\` imports the whole repository$`, 'm'));
+    expect(shown.stdout).toMatch(new RegExp(`^versions +not known here: this catalog holds no key \\(on demand\\); \`lakeguard diff 1 2 --bucket B --prefix P --details\` imports and lists what it changed under a prefix P; \`lakeguard runs show ${id} --versions\` imports the whole repository$`, 'm'));
     // Added in place (nothing emptied), answered as a whole catalog answers.
     await sameAsWhole('runs.db', ['diff', '1', '2', '--bucket', 'lake', '--prefix', 'in/', '--details'], 'change');
     expect(await info('runs.db')).toMatchObject({ scope: [{ bucket: 'lake', prefix: 'in/' }], scopeOnDemand: true, runs: 2, versions: 3 });
