@@ -16,79 +16,30 @@
  * written (to the repository, a live bucket or a restore target).
  */
 import type { Catalog } from '../catalog/catalog.js';
-import { ON_DEMAND_NOT_SYNCED, WHOLE_SYNC_COMMAND, catalogScope, holdsOnly, scopeCovers, scopeHoldsKey, scopeIsOnDemand, type CatalogPrefix } from '../catalog/scope.js';
-import { catalogIsFresh } from '../catalog/sync.js';
+import { ON_DEMAND_NOT_SYNCED, WHOLE_SYNC_COMMAND, catalogScope, holdsOnly, scopeIsOnDemand } from '../catalog/scope.js';
+import { selectionHeld, type Demand, type KeySelection } from '../engine/on-demand-scope.js';
 import { UsageError } from '../errors.js';
 import { printable } from '../util/printable.js';
 
-/**
- * Keys a command selected: every key of `bucket` (null: of every bucket) starting with
- * `prefix` ('' for all of them).
- */
-export interface KeySelection {
-  bucket: string | null;
-  prefix: string;
-  /** `prefix` is one exact key (`--key`, `versions KEY`): held when that key is, even at a shard range's upper end. */
-  exact?: boolean;
-}
+export type { KeySelection } from '../engine/on-demand-scope.js';
 
 /**
- * What a command's sync adds to an on-demand catalog before the command answers
- * (docs/catalog.md "On-demand catalogs"; SyncOptions.widen with onDemand), or undefined when the
- * scope stays. `selection`: what the command selects, null when it cannot say before the sync
- * (a group only the catalog knows), [] when it reads no key (`runs`), undefined when it does not
- * say (whole, as before). A fresh catalog is scoped to the selection when every part names a
- * bucket; one scoped on demand gets what it lacks, or becomes whole for a command that needs
- * every version (`wholeCatalog`) or every bucket. A whole catalog, and one scoped by `catalog sync --prefix` or a shard, stay as they are
- * (SyncOptions.onDemand applies this again under the sync's lease).
+ * What a command's sync is asked to hold before the command answers (SyncOptions.demand; the
+ * sync decides under its lease what that changes: onDemandChange). `selection`: what the
+ * command selects, null when it cannot say before the sync (a group only the catalog knows),
+ * [] when it reads no key (`runs`), undefined when it does not say (the scope stays, and a fresh
+ * catalog syncs whole, as before). `wholeCatalog`: the command needs every version.
  */
-export function onDemandWidening(catalog: Catalog, selection: readonly KeySelection[] | null | undefined, wholeCatalog: boolean): readonly CatalogPrefix[] | 'all' | undefined {
-  const named = (s: readonly KeySelection[] | null | undefined): s is readonly (KeySelection & { bucket: string })[] => s != null && s.every((p) => p.bucket !== null);
-  // Always 'all': the sync decides under its lease, after any other process's change of scope
-  // (whole stays whole, a fresh catalog syncs whole, an on-demand one becomes whole, others stay).
-  if (wholeCatalog) return 'all';
-  // No part at all (`runs`): the catalog holds the runs, from the manifests, and no key.
-  if (catalogScope(catalog) === null) return named(selection) && catalogIsFresh(catalog) ? scopeParts(selection) : undefined;
-  if (!scopeIsOnDemand(catalog)) return undefined;
-  if (selection === undefined) return undefined;
-  if (!named(selection)) return 'all';
-  const outside = selection.filter((s) => uncoveredSelection(catalog, [s]) !== null);
-  return outside.length === 0 ? undefined : scopeParts(outside);
-}
-
-/** More parts of one bucket than this are held by their directories instead (a --keys-from of thousands). */
-const MAX_PARTS_PER_BUCKET = 32;
-
-/**
- * Selections as scope parts: a key is held as a prefix of itself. More than
- * MAX_PARTS_PER_BUCKET of one bucket are replaced by their directories (up to the last `/`), one
- * level up at a time until few enough: 1,000 keys of 10 partitions are held as those 10.
- */
-function scopeParts(selection: readonly (KeySelection & { bucket: string })[]): CatalogPrefix[] {
-  const byBucket = new Map<string, Set<string>>();
-  for (const s of selection) byBucket.set(s.bucket, (byBucket.get(s.bucket) ?? new Set()).add(s.prefix));
-  return [...byBucket].flatMap(([bucket, prefixes]) => {
-    let parts = prefixes;
-    while (parts.size > MAX_PARTS_PER_BUCKET) parts = new Set([...parts].map(parentDirectory));
-    return [...parts].map((prefix) => ({ bucket, prefix }));
-  });
-}
-
-/** `a/b/c.csv` and `a/b/c` -> `a/b/`; `a/b/` -> `a/`; `a/` and `a` -> ''. Always shorter, until ''. */
-function parentDirectory(prefix: string): string {
-  const inside = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
-  return inside.slice(0, inside.lastIndexOf('/') + 1);
+export function commandDemand(selection: readonly KeySelection[] | null | undefined, wholeCatalog: boolean): Demand | undefined {
+  if (wholeCatalog || selection === null) return 'all';
+  return selection;
 }
 
 /** The first selection that reaches outside the catalog's scope; null when all are inside (or the catalog is whole). */
 export function uncoveredSelection(catalog: Catalog, selections: Iterable<KeySelection>): KeySelection | null {
   const scope = catalogScope(catalog);
   if (scope === null) return null;
-  for (const s of selections) {
-    if (s.bucket === null) return s;
-    // A key checked as a prefix would reach past a shard range's upper end (keys starting with it).
-    if (!(s.exact === true ? scopeHoldsKey(scope, s.bucket, s.prefix) : scopeCovers(scope, s.bucket, s.prefix))) return s;
-  }
+  for (const s of selections) if (!selectionHeld(scope, s)) return s;
   return null;
 }
 

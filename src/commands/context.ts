@@ -19,7 +19,7 @@ import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { cacheDir } from '../util/cache-dir.js';
 import { requireWholeCatalog, scopeIsOnDemand, type CatalogPrefix } from '../catalog/scope.js';
-import { onDemandWidening, type KeySelection } from './catalog-scope-guard.js';
+import { commandDemand, type KeySelection } from './catalog-scope-guard.js';
 import { removeStaleShardCatalogs, shardUsesHostCatalog, shardCatalogFile, type ShardCatalogName } from '../catalog/shard-catalogs.js';
 import { mainOptionsOf, type MainOptions } from './main-options.js';
 import type { Reporter } from './reporter.js';
@@ -328,11 +328,11 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
     const selection = how.selects?.(policy);
     // An on-demand catalog is made whole by this command's sync; offline it stays as it is.
     if (how.wholeCatalog && (offline || !scopeIsOnDemand(catalog))) requireWholeCatalog(catalog, name);
-    const widen = offline ? undefined : onDemandWidening(catalog, selection, how.wholeCatalog === true);
+    const demand = offline ? undefined : commandDemand(selection, how.wholeCatalog === true);
     const scopeTo = await how.scopeBeforeSync?.({ repo, catalog, policy });
     // The catalog is a cache of the repository: bring it up to date (what other hosts backed up,
     // forgot or pruned) before answering or writing anything. See docs/catalog.md "Sync".
-    await bringUpToDate(repo, catalog, policy, reporter, offline, how.signal, scopeTo === undefined ? (widen === undefined ? {} : { widen, onDemand: true }) : { scopeTo });
+    await bringUpToDate(repo, catalog, policy, reporter, offline, how.signal, scopeTo === undefined ? (demand === undefined ? {} : { demand }) : { scopeTo });
     // Again after the sync: another process may have scoped this file meanwhile (a fresh host's
     // `ls` beside this `verify`), and its answer would read as the whole repository's.
     if (how.wholeCatalog) requireWholeCatalog(catalog, name);
@@ -375,7 +375,7 @@ async function bringUpToDate(
   reporter: Reporter,
   offline: boolean,
   signal: AbortSignal | undefined,
-  scope: Pick<SyncOptions, 'scopeTo' | 'widen' | 'onDemand'>,
+  scope: Pick<SyncOptions, 'scopeTo' | 'demand'>,
 ): Promise<void> {
   if (offline) {
     reporter.event({ type: 'warning', qualifies: true, message: `offline: catalog ${catalog.path} was not synced with ${repo.location}; answers may be stale` });

@@ -39,6 +39,7 @@ import { runningRunSetsFloor } from '../catalog/run-sets.js';
 import { catalogScope, describeScope, isRangeScope, normalizeScope, scopeDifference, scopeHoldsKey, scopeIsOnDemand, scopeOverlapsRange, setCatalogScope, type CatalogPrefix } from '../catalog/scope.js';
 import { dropListedVersions, runIdTime, setPendingDeletion, type ForgetDocument } from '../catalog/forget.js';
 import { completeShardAttempt } from '../catalog/run-sets.js';
+import { onDemandChange, type Demand } from './on-demand-scope.js';
 import { shardProblem } from './rebuild-manifests.js';
 import { InterruptedError, LakeguardError, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
@@ -88,12 +89,13 @@ export interface SyncOptions {
    */
   widen?: readonly CatalogPrefix[] | 'all';
   /**
-   * `widen` is what a command selects (docs/catalog.md "On-demand catalogs"), not an operator's
-   * request: a catalog that holds nothing yet is scoped on demand; one scoped on demand gets the
-   * prefixes added, or is made whole ('all') without marking it whole by request; a catalog
-   * scoped by `catalog sync --prefix` or a shard, and a whole one, stay as they are.
+   * What a command selects (docs/catalog.md "On-demand catalogs"), not an operator's request: a
+   * catalog that holds nothing yet is scoped to it on demand; one scoped on demand gets what it
+   * lacks, or is made whole ('all') without marking it whole by request; a catalog scoped by
+   * `catalog sync --prefix` or a shard, and a whole one, stay as they are. Decided under the
+   * sync's lease (onDemandChange). Not with `widen`.
    */
-  onDemand?: boolean;
+  demand?: Demand;
   /**
    * A shard's key range (docs/scale-out.md "A shard on a fresh host syncs only its key range"): scope a catalog
    * that holds nothing yet to exactly these parts, or re-scope one a shard scoped to other parts
@@ -179,8 +181,8 @@ export async function syncCatalog(opts: SyncOptions): Promise<SyncReport> {
         if (!inPlace) reimportRange(catalog, change.before, change.after, events);
       }
       scopeChanged = change !== false;
-    } else if (opts.widen !== undefined) {
-      const change = opts.onDemand === true ? changeScopeOnDemand(catalog, opts.widen, events) : changeScope(catalog, opts.widen, events);
+    } else if (opts.widen !== undefined || opts.demand !== undefined) {
+      const change = opts.demand !== undefined ? changeScopeOnDemand(catalog, opts.demand, events) : changeScope(catalog, opts.widen!, events);
       if (typeof change === 'object') {
         // Adding prefixes to a synced scoped catalog imports only their keys, in place; when
         // that cannot be shown to equal a fresh sync of the wider scope, the catalog is imported anew.
@@ -677,18 +679,19 @@ function addToScope(catalog: Catalog, before: CatalogPrefix[] | null, widen: rea
 }
 
 /**
- * changeScope for what a command selects (SyncOptions.onDemand): only a fresh catalog, or one
- * scoped on demand, changes; nothing is marked whole by request (that is the operator's word:
- * shard backups on the host then use the file, see shard-catalogs.ts).
+ * changeScope for what a command selects (SyncOptions.demand; onDemandChange decides): only a
+ * fresh catalog, or one scoped on demand, changes; nothing is marked whole by request (that is
+ * the operator's word: shard backups on the host then use the file, see shard-catalogs.ts).
  */
-function changeScopeOnDemand(catalog: Catalog, widen: readonly CatalogPrefix[] | 'all', events: EventSink): boolean | { before: CatalogPrefix[]; after: CatalogPrefix[] } {
+function changeScopeOnDemand(catalog: Catalog, demand: Demand, events: EventSink): boolean | { before: CatalogPrefix[]; after: CatalogPrefix[] } {
+  const widen = onDemandChange(catalog, demand);
+  if (widen === undefined) return false;
   const before = catalogScope(catalog);
-  if (before === null) {
-    if (widen === 'all' || !catalogIsFresh(catalog)) return false;
+  if (widen !== 'all' && before === null) {
     events({ type: 'phase', phase: 'sync', detail: `catalog on demand: importing only ${describeScope(normalizeScope(widen))} (what this command selects)` });
     return addToScope(catalog, null, widen, true);
   }
-  if (!scopeIsOnDemand(catalog)) return false;
+  if (before === null) return false; // never: only a catalog scoped on demand is made whole on demand
   if (widen === 'all') {
     events({ type: 'phase', phase: 'sync', detail: `catalog on demand: it held only ${describeScope(before)}; importing the whole repository` });
     try {

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqliteDatabase } from '../../src/catalog/connection.js';
 import { scopeIsOnDemand, setCatalogScope } from '../../src/catalog/scope.js';
-import { onDemandWidening } from '../../src/commands/catalog-scope-guard.js';
+import { commandDemand, type KeySelection } from '../../src/commands/catalog-scope-guard.js';
+import { onDemandChange } from '../../src/engine/on-demand-scope.js';
 import { openWithPolicy, resolvePolicy } from '../../src/commands/context.js';
 import { Reporter } from '../../src/commands/reporter.js';
 import { ExitCode, UsageError } from '../../src/errors.js';
@@ -25,42 +26,48 @@ describe('what a command adds to an on-demand catalog', () => {
     return catalog;
   };
   const inDir = [{ bucket: 'lake', prefix: 'in/' }];
+  /** What a command's sync changes: the command says what it selects, the sync decides (under its lease). */
+  const changeFor = (catalog: Catalog, selection: readonly KeySelection[] | null | undefined, wholeCatalog: boolean) => {
+    const demand = commandDemand(selection, wholeCatalog);
+    return demand === undefined ? undefined : onDemandChange(catalog, demand);
+  };
 
   it('scopes a fresh catalog to what a command selects, and leaves it whole when the command cannot say or needs everything', () => {
     const fresh = open(null, false);
-    expect(onDemandWidening(fresh, inDir, false)).toEqual(inDir);
-    expect(onDemandWidening(fresh, [{ bucket: 'lake', prefix: 'in/a.csv', exact: true }], false)).toEqual([{ bucket: 'lake', prefix: 'in/a.csv' }]);
+    expect(changeFor(fresh, inDir, false)).toEqual(inDir);
+    expect(changeFor(fresh, [{ bucket: 'lake', prefix: 'in/a.csv', exact: true }], false)).toEqual([{ bucket: 'lake', prefix: 'in/a.csv' }]);
     // `runs`: no key at all, the runs only.
-    expect(onDemandWidening(fresh, [], false)).toEqual([]);
+    expect(changeFor(fresh, [], false)).toEqual([]);
     // Every bucket, a group only the catalog knows, a command that does not say, a whole-repository command: a whole sync, as before.
-    expect(onDemandWidening(fresh, [{ bucket: null, prefix: 'in/' }], false)).toBeUndefined();
-    expect(onDemandWidening(fresh, null, false)).toBeUndefined();
-    expect(onDemandWidening(fresh, undefined, false)).toBeUndefined();
-    // A whole-repository command always asks for all: under its lease the sync leaves a fresh catalog to a whole sync.
-    expect(onDemandWidening(fresh, inDir, true)).toBe('all');
+    expect(changeFor(fresh, [{ bucket: null, prefix: 'in/' }], false)).toBeUndefined();
+    expect(changeFor(fresh, null, false)).toBeUndefined();
+    expect(changeFor(fresh, undefined, false)).toBeUndefined();
+    // A whole-repository command asks for all, which leaves a fresh catalog to a whole sync.
+    expect(commandDemand(inDir, true)).toBe('all');
+    expect(changeFor(fresh, inDir, true)).toBeUndefined();
     fresh.close();
   });
 
   it('adds what an on-demand catalog lacks, makes it whole for every bucket or version, and never touches another catalog', () => {
     const lazy = open([{ prefix: 'in/' }], true);
     expect(scopeIsOnDemand(lazy)).toBe(true);
-    expect(onDemandWidening(lazy, [{ bucket: 'lake', prefix: 'in/sub/' }], false)).toBeUndefined();
-    expect(onDemandWidening(lazy, [{ bucket: 'lake', prefix: 'in/sub/' }, { bucket: 'lake', prefix: 'out/' }, { bucket: 'logs', prefix: '' }], false)).toEqual([
+    expect(changeFor(lazy, [{ bucket: 'lake', prefix: 'in/sub/' }], false)).toBeUndefined();
+    expect(changeFor(lazy, [{ bucket: 'lake', prefix: 'in/sub/' }, { bucket: 'lake', prefix: 'out/' }, { bucket: 'logs', prefix: '' }], false)).toEqual([
       { bucket: 'lake', prefix: 'out/' },
       { bucket: 'logs', prefix: '' },
     ]);
-    expect(onDemandWidening(lazy, [{ bucket: null, prefix: '' }], false)).toBe('all');
-    expect(onDemandWidening(lazy, null, false)).toBe('all');
-    expect(onDemandWidening(lazy, undefined, true)).toBe('all');
+    expect(changeFor(lazy, [{ bucket: null, prefix: '' }], false)).toBe('all');
+    expect(changeFor(lazy, null, false)).toBe('all');
+    expect(changeFor(lazy, undefined, true)).toBe('all');
     // `runs` selects no keys: run rows are whole on any catalog.
-    expect(onDemandWidening(lazy, [], false)).toBeUndefined();
-    expect(onDemandWidening(lazy, undefined, false)).toBeUndefined();
+    expect(changeFor(lazy, [], false)).toBeUndefined();
+    expect(changeFor(lazy, undefined, false)).toBeUndefined();
     lazy.close();
     // Scoped by `catalog sync --prefix` (or a shard), or whole and synced: never changed by a command.
     const pinned = open([{ prefix: 'in/' }], false);
     expect(scopeIsOnDemand(pinned)).toBe(false);
-    expect(onDemandWidening(pinned, [{ bucket: 'lake', prefix: 'out/' }], false)).toBeUndefined();
-    expect(onDemandWidening(pinned, undefined, true)).toBe('all'); // the sync leaves it alone (SyncOptions.onDemand)
+    expect(changeFor(pinned, [{ bucket: 'lake', prefix: 'out/' }], false)).toBeUndefined();
+    expect(changeFor(pinned, undefined, true)).toBeUndefined();
     pinned.close();
   });
 
@@ -68,14 +75,14 @@ describe('what a command adds to an on-demand catalog', () => {
     const fresh = open(null, false);
     // 1,000 keys of 10 partitions: those 10, not the bucket.
     const keys = Array.from({ length: 1000 }, (_, i) => ({ bucket: 'lake', prefix: `in/dt=2026-12-0${i % 10}/part-${i}.parquet`, exact: true }));
-    expect(onDemandWidening(fresh, keys, false)).toEqual(Array.from({ length: 10 }, (_, d) => ({ bucket: 'lake', prefix: `in/dt=2026-12-0${d}/` })));
+    expect(changeFor(fresh, keys, false)).toEqual(Array.from({ length: 10 }, (_, d) => ({ bucket: 'lake', prefix: `in/dt=2026-12-0${d}/` })));
     // 40 partitions of two tables: one level up, the tables.
     const wide = Array.from({ length: 40 }, (_, i) => ({ bucket: 'lake', prefix: `t${i % 2}/dt=${i}/part-0.parquet`, exact: true }));
-    expect(onDemandWidening(fresh, wide, false)).toEqual([{ bucket: 'lake', prefix: 't0/' }, { bucket: 'lake', prefix: 't1/' }]);
+    expect(changeFor(fresh, wide, false)).toEqual([{ bucket: 'lake', prefix: 't0/' }, { bucket: 'lake', prefix: 't1/' }]);
     // 40 top-level keys: the bucket; 32 stay as they are, each bucket counted on its own.
-    expect(onDemandWidening(fresh, Array.from({ length: 40 }, (_, i) => ({ bucket: 'lake', prefix: `k${i}`, exact: true })), false)).toEqual([{ bucket: 'lake', prefix: '' }]);
+    expect(changeFor(fresh, Array.from({ length: 40 }, (_, i) => ({ bucket: 'lake', prefix: `k${i}`, exact: true })), false)).toEqual([{ bucket: 'lake', prefix: '' }]);
     const few = [...Array.from({ length: 32 }, (_, i) => ({ bucket: 'lake', prefix: `k${i}` })), ...Array.from({ length: 32 }, (_, i) => ({ bucket: 'logs', prefix: `k${i}` }))];
-    expect(onDemandWidening(fresh, few, false)).toHaveLength(64);
+    expect(changeFor(fresh, few, false)).toHaveLength(64);
     fresh.close();
   });
 });
@@ -213,6 +220,23 @@ describe('an on-demand catalog on a second host', { timeout: 180_000 }, () => {
     expect(refused).toBeInstanceOf(UsageError);
     expect((refused as UsageError).message).toMatch(/^verify needs every version of the repository; this catalog holds only s3:\/\/lake\/in\/ \(scoped\)/);
     expect(await info('race-pinned.db')).toMatchObject({ scope: [{ bucket: 'lake', prefix: 'in/' }], scopeOnDemand: false });
+  });
+
+  it('a command that cannot name its keys, on a fresh file another process scopes on demand before its sync: made whole', async () => {
+    // `restore` of the latest run's group selects null: decided by the sync from the file as it
+    // is then (on demand), not as the command found it (fresh, which alone would sync whole).
+    const opts = { policy, catalog: join(dir.path, 'race-unnamed.db') };
+    const opened = await openWithPolicy(opts, resolvePolicy(opts), 'restore', {
+      reporter: new Reporter({ quiet: true }),
+      selects: () => null,
+      scopeBeforeSync: async ({ catalog: c }) => {
+        setCatalogScope(c, [{ bucket: 'lake', prefix: 'in/' }], true);
+        return undefined;
+      },
+    });
+    expect(opened.catalog.stats().versions).toBe(6);
+    opened.close();
+    expect(await info('race-unnamed.db')).toMatchObject({ holds: 'whole', scope: null, scopeOnDemand: false });
   });
 
   it('says why it cannot become whole while another process has it open, and changes nothing', async () => {
