@@ -148,7 +148,9 @@ describe('no catastrophic backtracking', () => {
     const re = compileGlob(pattern);
     const started = performance.now();
     expect(re.test(key)).toBe(false);
-    expect(performance.now() - started).toBeLessThan(500);
+    // Linear matching takes milliseconds; backtracking on these keys would take longer than anyone waits:
+    // a bound this loose tells them apart on a loaded machine too.
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });
 
