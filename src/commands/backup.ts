@@ -48,6 +48,10 @@ export function register(program: Command): void {
             : {
                 // Its own catalog file unless the host's holds the whole repository (or one was named).
                 shardCatalog: { index: shard.index, of: shard.of, ...(opts.group === undefined ? {} : { group: opts.group }) },
+                // Its keys are known only once planned: a catalog scoped on demand (a named file an
+                // `ls` scoped) becomes whole, as for any backup. A fresh one syncs the shard's range
+                // (scopeBeforeSync), and a whole or range-scoped one stays as it is.
+                selects: () => null,
                 scopeBeforeSync: async ({ repo, catalog, policy }) => {
                   const groups = selectGroups(policy, opts.group);
                   const r = await shardCatalogScope({ repo, catalog, policy, groups, shard, dryRun: opts.dryRun ?? false, concurrency: Math.min(16, policy.concurrency.transfer), signal });

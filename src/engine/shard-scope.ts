@@ -78,14 +78,18 @@ const FULL_RECORD_BLOB = 4 * 1024 * 1024;
  * it had to be known for that. A catalog that holds nothing yet (a fresh host), or one scoped to
  * a shard range already, is scoped to this shard's range (`scopeTo`; the plan is read, or made
  * from the run manifests and written). A whole catalog is left alone (planned after its sync, as
- * always); a catalog scoped to prefixes is refused, as for every backup.
+ * always), and so is one scoped on demand (the backup's sync makes it whole); a catalog scoped
+ * to prefixes is refused, as for every backup.
  */
 export async function shardCatalogScope(opts: Omit<PlanRunSetOptions, 'recorded'> & { concurrency: number }): Promise<{ scopeTo?: CatalogPrefix[]; planned?: PlannedRunSet }> {
   const { catalog, concurrency, ...plan } = opts;
   const scope = catalogScope(catalog);
   if (opts.shard.of === 1 || (scope === null && !catalogIsFresh(catalog))) return {};
+  // A named catalog a command scoped on demand (an `ls` on this host): the backup's sync makes it
+  // whole (its demand is 'all', see commands/backup.ts), and the run is planned after it, as on a whole catalog.
+  if (scope !== null && scopeIsOnDemand(catalog)) return {};
   // A catalog scoped to prefixes (a laptop's) never backs up: refused before anything is written.
-  if (scope !== null && (!isRangeScope(scope) || scopeIsOnDemand(catalog))) requireWholeCatalog(catalog, 'backup');
+  if (scope !== null && !isRangeScope(scope)) requireWholeCatalog(catalog, 'backup');
   const planned = await planRunSet({ ...plan, catalog, recorded: () => readRecordedRanges(opts.repo, concurrency, opts.signal) });
   return { scopeTo: shardScope(opts.groups, planned.shards), planned };
 }

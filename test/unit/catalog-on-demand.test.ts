@@ -158,6 +158,13 @@ describe('an on-demand catalog on a second host', { timeout: 180_000 }, () => {
     expect((await info('offline2.db')).scope).toEqual([{ bucket: 'lake', prefix: 'in/' }]);
   });
 
+  it('becomes whole for a shard backup on a named file a command scoped on demand', async () => {
+    ok(await cli('shard.db', ['ls', 's3://lake/in/', '--quiet']));
+    // Its keys are known only once planned: made whole (as for a plain backup), not refused.
+    ok(await cli('shard.db', ['backup', '--shards', '2', '--shard', '0', '--run-set', 'night', '--dry-run', '--quiet']));
+    expect(await info('shard.db')).toMatchObject({ holds: 'whole', scope: null, versions: 6 });
+  });
+
   it('becomes whole for a command that needs every version or every bucket, without marking it whole by request', async () => {
     ok(await cli('prune.db', ['ls', 's3://lake/out/', '--quiet']));
     expect((await info('prune.db')).versions).toBe(2);
