@@ -228,11 +228,17 @@ function showScoped(d: RunDetails, scope: readonly CatalogPrefix[], onDemand: bo
   lines.push(...counterLines(d.run));
   // The way to the run's versions inside the scope (its first prefix, as an example).
   const { bucket, prefix } = scope[0] ?? { bucket: '', prefix: '' };
+  // Under a prefix P of bucket `b`: what the run changed (a diff from the run before it), or for
+  // the first run the catalog holds (no run before it to diff from) the state it recorded.
+  const underP = (b: string, what: string): string =>
+    d.previousSeq === null
+      ? `\`lakeguard ls s3://${b}/P --at ${d.run.id}\` ${what === 'lists' ? 'shows' : `${what} and shows`} what it recorded under a prefix P`
+      : `\`lakeguard diff ${d.previousSeq} ${d.run.seq} --bucket ${b} --prefix P --details\` ${what === 'lists' ? 'lists' : `${what} and lists`} what it changed under a prefix P`;
   const inside = onDemand
     ? // On demand, any prefix is one command away (docs/catalog.md "On-demand catalogs").
-      `\`lakeguard diff ${d.previousSeq ?? 0} ${d.run.seq} --bucket B --prefix P --details\` imports and lists what it changed under a prefix P; \`lakeguard runs show ${d.run.id} --versions\` imports the whole repository`
+      `${underP('B', 'imports')}; \`lakeguard runs show ${d.run.id} --versions\` imports the whole repository`
     : scope.length === 0 || isRangeScope(scope)
-      ? `\`lakeguard diff ${d.previousSeq ?? 0} ${d.run.seq} --bucket ${bucket || 'B'} --prefix P --details\` lists what it changed under a prefix P inside the key range`
+      ? `${underP(bucket || 'B', 'lists')} inside the key range`
       : d.previousSeq !== null
       ? `\`lakeguard diff ${d.previousSeq} ${d.run.seq} --bucket ${bucket}${prefix === '' ? '' : ` --prefix ${prefix}`} --details\` lists what it changed inside it`
       : `\`lakeguard ls s3://${bucket}/${prefix} --at ${d.run.id}\` shows what it recorded inside it`;
