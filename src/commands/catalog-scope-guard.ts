@@ -51,9 +51,13 @@ export function requireInScope(catalog: Catalog, command: string, selections: It
   const outside = uncoveredSelection(catalog, selections);
   if (outside === null) return;
   const scope = catalogScope(catalog)!;
-  if (outside.bucket !== null && scopeIsOnDemand(catalog)) {
+  if (scopeIsOnDemand(catalog)) {
     const url = printable(selectionUrl(outside));
-    throw new UsageError(`${command}: ${url} is not in this catalog: ${holdsOnly(scope, true)}, which adds what a command selects when it syncs: ${ON_DEMAND_NOT_SYNCED}, or run \`lakeguard catalog sync --prefix ${url}\` first`);
+    throw new UsageError(
+      outside.bucket === null
+        ? `${command}: ${url} is not in this catalog: ${holdsOnly(scope, true)}, which becomes whole when a command that reads every bucket syncs it: ${ON_DEMAND_NOT_SYNCED}, or run \`${WHOLE_SYNC_COMMAND}\` first`
+        : `${command}: ${url} is not in this catalog: ${holdsOnly(scope, true)}, which adds what a command selects when it syncs: ${ON_DEMAND_NOT_SYNCED}, or run \`lakeguard catalog sync --prefix ${url}\` first`,
+    );
   }
   const widen =
     outside.bucket === null

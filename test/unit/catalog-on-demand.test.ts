@@ -154,8 +154,23 @@ describe('an on-demand catalog on a second host', { timeout: 180_000 }, () => {
     );
     const verify = await cli('offline2.db', ['verify', '--offline']);
     expect(verify.code).toBe(ExitCode.usage);
+    // Every bucket (find without --bucket): the catalog would become whole, not add a prefix.
+    const find = await cli('offline2.db', ['find', '**/*.csv', '--offline']);
+    expect([find.code, find.stderr]).toEqual([
+      ExitCode.usage,
+      expect.stringMatching(/lakeguard: find: every bucket is not in this catalog: this catalog holds only s3:\/\/lake\/in\/ \(on demand\), which becomes whole when a command that reads every bucket syncs it: --offline \(or LAKEGUARD_OFFLINE\) skips that\. Run it again without them, or run `lakeguard catalog sync --all` first\n$/),
+    ]);
     expect(verify.stderr).toMatch(/lakeguard: verify needs every version of the repository; this catalog holds only s3:\/\/lake\/in\/ \(on demand\), which becomes whole when such a command syncs it: --offline \(or LAKEGUARD_OFFLINE\) skips that\. Run it again without them, or run `lakeguard catalog sync --all` first\n$/);
     expect((await info('offline2.db')).scope).toEqual([{ bucket: 'lake', prefix: 'in/' }]);
+  });
+
+  it('names a command that works for the first run it holds, which has no run before it to diff from', async () => {
+    const runs = messagesOf(ok(await cli('first.db', ['runs', '--json'])), 'run');
+    const first = runs[0]!.id as string;
+    const shown = ok(await cli('first.db', ['runs', 'show', first]));
+    expect(shown.stdout).toMatch(new RegExp(`^versions +not known here: this catalog holds no key \\(on demand\\); \`lakeguard ls s3://B/P --at ${first}\` imports and shows what it recorded under a prefix P;`, 'm'));
+    // That command, for a prefix: what the whole catalog answers.
+    await sameAsWhole('first.db', ['ls', 's3://lake/in/', '--at', first], 'entry');
   });
 
   it('becomes whole for a shard backup on a named file a command scoped on demand', async () => {
