@@ -165,6 +165,9 @@ function requireGroup(ctx: Opened, group: string): void {
 /** Which state: --version-id, --at, --run, or by default the latest complete or partial run. */
 export function pickCut(ctx: Opened, flags: RestoreFlags, events: EventSink = () => {}): { cut: StateCut; label: string; group: string | undefined } {
   if (flags.group !== undefined) requireGroup(ctx, flags.group);
+  // --bucket of one group of the policy: the state (and a drill's RPO) is that group's latest
+  // run, not the newest run of any group, which may not have read this bucket at all.
+  const group = flags.group ?? soleGroupCovering(ctx.policy, flags.bucket);
   if (flags.versionId !== undefined) return { cut: { time: Date.now() }, label: `version ${flags.versionId}`, group: flags.group };
   if (flags.at !== undefined && isLastClean(flags.at)) {
     // As rollback takes it: the groups of --group, or those covering --bucket (all without either).
@@ -174,7 +177,7 @@ export function pickCut(ctx: Opened, flags: RestoreFlags, events: EventSink = ()
   }
   if (flags.at !== undefined) {
     const cut = instantOption(flags.at, ctx.catalog, '--at');
-    return { cut, label: describeCut(ctx, cut, flags.group), group: flags.group };
+    return { cut, label: describeCut(ctx, cut, group), group };
   }
   let run: RunRow | undefined;
   if (flags.run !== undefined) {
@@ -187,12 +190,19 @@ export function pickCut(ctx: Opened, flags: RestoreFlags, events: EventSink = ()
     run = ctx.catalog.findRun(String((cut as { runSeq: number }).runSeq))!;
   } else {
     // The newest complete or partial run set counts as a run (not its newest shard attempt alone).
-    const latest = runsAndRunSets(ctx.catalog, flags.group).filter((r) => r.status === 'complete' || r.status === 'partial').at(-1);
-    if (latest !== undefined && isRunSet(latest)) return { cut: runSetCut(ctx.catalog, latest), label: describeRunSetCut(ctx.catalog, latest.id), group: flags.group ?? latest.group };
+    const latest = runsAndRunSets(ctx.catalog, group).filter((r) => r.status === 'complete' || r.status === 'partial').at(-1);
+    if (latest !== undefined && isRunSet(latest)) return { cut: runSetCut(ctx.catalog, latest), label: describeRunSetCut(ctx.catalog, latest.id), group: group ?? latest.group };
     run = latest;
-    if (run === undefined) throw new UsageError(`no complete run${flags.group === undefined ? '' : ` of group ${flags.group}`} to restore from`, { hint: 'run `lakeguard backup` first, or pick one with --run or --at' });
+    if (run === undefined) throw new UsageError(`no complete run${group === undefined ? '' : ` of group ${group}`} to restore from`, { hint: 'run `lakeguard backup` first, or pick one with --run or --at' });
   }
   return { cut: { runSeq: run.seq }, label: `run ${run.id}`, group: flags.group ?? run.group };
+}
+
+/** The one group of the policy that backs up `bucket`; undefined without --bucket, or when none or several do. */
+function soleGroupCovering(policy: Policy, bucket: string | undefined): string | undefined {
+  if (bucket === undefined) return undefined;
+  const covering = groupsCovering(policy, bucket);
+  return covering.length === 1 ? covering[0] : undefined;
 }
 
 function describeCut(ctx: Opened, cut: StateCut, group: string | undefined): string {
