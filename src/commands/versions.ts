@@ -58,7 +58,7 @@ a pack of the repository ("missing" means it cannot be restored). Reads only the
           const url = printable(`s3://${bucket}/${key}`);
           const text =
             n === 0
-              ? `no versions of ${url} in the catalog (look for it elsewhere with \`lakeguard find '${printable(key.split('/').pop()!)}'\`)`
+              ? `no versions of ${url} in the catalog (${nextStep(bucket, key)})`
               : `${url}: ${plural(n, 'version')}${markers > 0 ? ` (${plural(markers, 'delete marker')})` : ''}` +
                 (missing > 0 ? `; ${missing} with missing data (run \`lakeguard verify\`)` : '');
           reporter.summary({ bucket, key, versions: n, deleteMarkers: markers, missingData: missing }, text);
@@ -67,4 +67,11 @@ a pack of the repository ("missing" means it cannot be restored). Reads only the
         }
       }),
     );
+}
+
+/** Where to look when a key has no version: the keys under it when it names a directory, else the same name elsewhere. */
+function nextStep(bucket: string, key: string): string {
+  const name = key.split('/').pop()!;
+  if (name === '') return `it names a prefix, not a key: \`lakeguard ls ${printable(`s3://${bucket}/${key}`)}\` lists what is under it`;
+  return `look for it elsewhere with \`lakeguard find '${printable(name)}'\``;
 }

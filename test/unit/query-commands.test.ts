@@ -84,7 +84,11 @@ describe('query commands', { timeout: 120_000 }, () => {
     expect(text.stdout.trim().split('\n').at(-1)).toBe('s3://lake/a/1.json: 4 versions (1 delete marker)');
 
     const none = ok(await cli(['versions', 's3://lake/a/none.json']));
-    expect(none.stdout).toMatch(/no versions of s3:\/\/lake\/a\/none.json/);
+    expect(none.stdout).toMatch(/no versions of s3:\/\/lake\/a\/none.json in the catalog \(look for it elsewhere with `lakeguard find 'none.json'`\)/);
+    // A directory is not a key: the next step lists it (a `find ''` would be refused).
+    const dir = ok(await cli(['versions', 's3://lake/a/']));
+    expect(dir.stdout).toMatch(/no versions of s3:\/\/lake\/a\/ in the catalog \(it names a prefix, not a key: `lakeguard ls s3:\/\/lake\/a\/` lists what is under it\)/);
+    ok(await cli(['ls', 's3://lake/a/']));
   });
 
   it('ls --at the first run shows the lake as it was; without --at as it is', async () => {
