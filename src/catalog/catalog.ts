@@ -363,6 +363,17 @@ export class Catalog {
   // ---- writes (callers batch them inside `transaction`) -----------------------------------
 
   /**
+   * Records that run `runSeq` wrote these packs (by name), where the catalog knows them and no
+   * run is recorded for them yet: the packs of a run's record blobs, which no version refers to,
+   * as its manifest locates them. The backup's own host records every pack it writes
+   * (insertPack); with this, `cost` counts a run's record packs in its group on every host.
+   */
+  claimPacks(runSeq: number, names: Iterable<string>): void {
+    const claim = this.db.prepare('UPDATE packs SET run = ? WHERE name = ? AND run IS NULL');
+    for (const name of new Set(names)) claim.run(runSeq, name);
+  }
+
+  /**
    * Records a pack and its blobs; a blob already catalogued keeps its location, except one no
    * index file lists yet (a pack of this host's own unfinished or killed run), which moves to
    * the location an index file gives (`indexFile`). Only its own host's catalog knows such a

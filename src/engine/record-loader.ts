@@ -55,6 +55,8 @@ export class RecordLoader {
 
   async loadRun(m: RunManifest): Promise<void> {
     const seq = this.catalog.beginRun({ id: m.id, group: m.group, started: Date.parse(m.started), host: m.host });
+    // Its record packs, which no version refers to: its group's in `cost`, as on the host that wrote them.
+    if (m.recordLocations !== undefined) this.catalog.claimPacks(seq, m.recordLocations.map(([pack]) => pack));
     // A copied run (docs/copy.md): remembered apart from the run, so a forget of it does not make copy bring it again.
     const from = m.copiedFrom;
     if (typeof from?.repository === 'string' && typeof from.run === 'string') recordCopiedRun(this.catalog, from, m.id);

@@ -92,6 +92,16 @@ describe('lakeguard cost on a fixed data set', { timeout: 180_000 }, () => {
     });
   });
 
+  it('gives the same figures on another host, whose catalog learned the packs from the repository', async () => {
+    const here = ok(await cli(['cost', '--json', '--runs-per-day', '1']));
+    const there = ok(await cli(['--catalog', join(dir.path, 'other-host.db'), 'cost', '--json', '--runs-per-day', '1']));
+    const group = (r: CliResult) => r.messages.find((m) => m.message_type === 'group');
+    // The record packs too (no version refers to them): their runs' manifests locate them.
+    expect(group(there)).toEqual(group(here));
+    expect((group(there) as Record<string, any>).repository.packs).toBe(5);
+    expect(summaryOf(there).total).toEqual(summaryOf(here).total);
+  });
+
   it('compares the repository with an object-by-object copy in Standard-IA, to the cent and below', async () => {
     const e = summaryOf(ok(await cli(['cost', '--json', '--runs-per-day', '1']))).total;
     expect(e).toMatchObject({ storageClass: 'STANDARD_IA', sourceClass: 'STANDARD', currency: 'USD', runsAveraged: 2 });
