@@ -11,6 +11,7 @@ import type { AnomalyHistory, ObjectSignal, PartitionFinding, PartitionRule, Par
 import type { Catalog } from './catalog.js';
 import { sqlite } from './connection.js';
 import { runSet, shardOfRun, type RunSet } from './run-sets.js';
+import { runIdTime } from './forget.js';
 import type { RunRow } from './types.js';
 
 /**
@@ -34,6 +35,14 @@ export interface AckDocument {
    * flagged changes were expected (a false alarm), and the run counts as clean.
    */
   incident?: true;
+  /**
+   * The acknowledged run's group and start (ISO 8601 UTC), written since lakeguard knew that a
+   * forget may remove the run before its acknowledgement stops mattering: an incident's
+   * acknowledgement marks the runs of its group that started after it and before the
+   * acknowledgement (incidentCarrier), also once the run itself is forgotten.
+   */
+  group?: string;
+  started?: string;
 }
 
 /** An acknowledgement as the catalog holds it. */
@@ -212,9 +221,22 @@ function toStats(r: StatsRow): PartitionStats {
 
 /** Records an acknowledgement (an ack document written here or read from the repository); idempotent. */
 export function insertAck(catalog: Catalog, doc: AckDocument): void {
-  sqlite(catalog)
-    .prepare('INSERT OR IGNORE INTO acks (name, run, host, created, by, note, incident) VALUES (?, ?, ?, ?, ?, ?, ?)')
-    .run(doc.id, doc.run, doc.host, Date.parse(doc.created), doc.by ?? null, doc.note ?? null, doc.incident === true ? 1 : 0);
+  const db = sqlite(catalog);
+  // The run's group and start: from the document, else from the run row (a document written
+  // before they were), else its start from its id and no group (the run was forgotten first).
+  const run = db.prepare('SELECT grp, started FROM runs WHERE id = ?').get(doc.run) as { grp: string; started: number } | undefined;
+  const started = doc.started !== undefined ? Date.parse(doc.started) : (run?.started ?? runIdTime(doc.run));
+  db.prepare('INSERT OR IGNORE INTO acks (name, run, host, created, by, note, incident, grp, run_started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+    doc.id,
+    doc.run,
+    doc.host,
+    Date.parse(doc.created),
+    doc.by ?? null,
+    doc.note ?? null,
+    doc.incident === true ? 1 : 0,
+    doc.group ?? run?.grp ?? null,
+    started,
+  );
 }
 
 /** Names of the ack documents this catalog has recorded. */
@@ -319,14 +341,17 @@ export function lastCleanRun(catalog: Catalog, groups: readonly string[]): Clean
  * A run after an incident that knew the buckets only from before the incident's acknowledgement
  * (which follows the rollback) carries the incident's state: it started before the ack, or
  * listed from an S3 Inventory report created before it (the same report as the incident's run
- * finds nothing new). It is not clean, though nothing in it was flagged.
+ * finds nothing new). It is not clean, though nothing in it was flagged. The incident's group
+ * and start are the acknowledgement's own (acks.grp, acks.run_started), so this holds after a
+ * forget removed the incident's run; an acknowledgement that cannot say its group (written by
+ * an earlier lakeguard, its run forgotten before this catalog learned it) counts for every group.
  */
 function incidentCarrier(catalog: Catalog, groups: readonly string[]): (run: RunRow) => boolean {
   const json = JSON.stringify(groups);
   const incidentAcked = sqlite(catalog)
     .prepare(
-      `SELECT max(a.created) FROM acks a JOIN runs i ON i.id = a.run
-       WHERE a.incident = 1 AND i.grp IN (SELECT value FROM json_each(@groups)) AND i.started < @started`,
+      `SELECT max(a.created) FROM acks a
+       WHERE a.incident = 1 AND (a.grp IS NULL OR a.grp IN (SELECT value FROM json_each(@groups))) AND a.run_started < @started`,
     )
     .pluck();
   return (run) => {

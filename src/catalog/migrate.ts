@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { LakeguardError } from '../errors.js';
 import { encodeEtag, encodeStorageClass } from './codec.js';
+import { runIdTime } from './forget.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
 
 /**
@@ -27,6 +28,22 @@ export function migrate(db: Database.Database): void {
   // Additive, without a schema version: an earlier lakeguard names its columns and reads such
   // an acknowledgement as one of expected changes. Acks recorded before are of that kind.
   step(db, () => !columns(db, 'acks').some((c) => c.name === 'incident'), () => db.exec('ALTER TABLE acks ADD COLUMN incident INTEGER NOT NULL DEFAULT 0'));
+  // Additive too: the acknowledged run's group and start, from its row while there is one.
+  step(db, () => !columns(db, 'acks').some((c) => c.name === 'grp'), () => migrateAckRuns(db));
+}
+
+/**
+ * acks.grp and acks.run_started: filled from the acknowledged runs' rows; a run forgotten
+ * already gets its start from its id, and no group (its acknowledgement then counts for every
+ * group, see anomalies.ts incidentCarrier).
+ */
+function migrateAckRuns(db: Database.Database): void {
+  db.exec('ALTER TABLE acks ADD COLUMN grp TEXT');
+  db.exec('ALTER TABLE acks ADD COLUMN run_started INTEGER');
+  db.exec('UPDATE acks SET grp = (SELECT grp FROM runs WHERE id = acks.run), run_started = (SELECT started FROM runs WHERE id = acks.run)');
+  const orphans = db.prepare('SELECT name, run FROM acks WHERE run_started IS NULL').all() as { name: string; run: string }[];
+  const set = db.prepare('UPDATE acks SET run_started = ? WHERE name = ?');
+  for (const a of orphans) set.run(runIdTime(a.run), a.name);
 }
 
 /**

@@ -158,9 +158,11 @@ CREATE TABLE IF NOT EXISTS acks (
   created INTEGER NOT NULL,
   by TEXT,
   note TEXT
-, incident INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+, incident INTEGER NOT NULL DEFAULT 0, grp TEXT, run_started INTEGER) WITHOUT ROWID;
 -- acks.incident: 1 when acknowledged as an incident (runs ack --incident), not as expected changes.
--- Written as ALTER TABLE ADD COLUMN leaves it in a migrated catalog, so both read the same.
+-- acks.grp, acks.run_started: the acknowledged run's group (NULL: unknown) and start (ms), kept
+-- when a forget removes the run (anomalies.ts incidentCarrier).
+-- Written as ALTER TABLE ADD COLUMN leaves them in a migrated catalog, so both read the same.
 CREATE INDEX IF NOT EXISTS acks_by_run ON acks (run);
 -- Whatever removes a version or a run (forget, a discarded half-imported run) removes what
 -- anomaly detection recorded of it, so no path can leave rows behind.

@@ -58,6 +58,8 @@ export async function writeAck(
   catalog: Catalog,
   a: { run: string; host: string; created: Date; by: string | null; note: string | null; incident: boolean },
 ): Promise<AckDocument> {
+  // The run's group and start: they outlive the run in the acknowledgement (AckDocument).
+  const run = catalog.findRun(a.run);
   const ack: AckDocument = {
     version: 1,
     id: newAckName(new Date()),
@@ -67,6 +69,7 @@ export async function writeAck(
     ...(a.by === null ? {} : { by: a.by }),
     ...(a.note === null ? {} : { note: a.note }),
     ...(a.incident ? { incident: true as const } : {}),
+    ...(run === undefined ? {} : { group: run.group, started: new Date(run.started).toISOString() }),
   };
   await repo.writeDocument('acks', ack.id, ack);
   catalog.transaction(() => insertAck(catalog, ack));

@@ -43,6 +43,9 @@ export function checkAck(doc: AckDocument, name: string, repo: Repository): AckD
   if (typeof doc.run !== 'string' || typeof doc.host !== 'string' || Number.isNaN(Date.parse(doc.created))) throw bad('run, host or created missing');
   if ((doc.by !== undefined && typeof doc.by !== 'string') || (doc.note !== undefined && typeof doc.note !== 'string')) throw bad('by or note is not text');
   if (doc.incident !== undefined && doc.incident !== true) throw bad('incident is not true');
+  if ((doc.group !== undefined && typeof doc.group !== 'string') || (doc.started !== undefined && (typeof doc.started !== 'string' || Number.isNaN(Date.parse(doc.started))))) {
+    throw bad('group or started is not valid');
+  }
   return doc;
 }
 

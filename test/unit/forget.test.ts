@@ -6,13 +6,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
 import { setPendingDeletion } from '../../src/catalog/forget.js';
-import { recordRunAnomalies } from '../../src/catalog/anomalies.js';
+import { lastCleanRun, recordRunAnomalies } from '../../src/catalog/anomalies.js';
 import { acknowledgeRun } from '../../src/engine/ack.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
 import { rebuildCatalog } from '../../src/engine/rebuild.js';
 import { restore } from '../../src/engine/restore.js';
+import { syncCatalog } from '../../src/engine/sync.js';
 import { verify } from '../../src/engine/verify.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import type { Group, Policy } from '../../src/policy/types.js';
@@ -305,5 +306,50 @@ describe('forget', () => {
     const after = (await backup(group)).runId;
     await forget(repo, catalog, policyFor(group), { dryRun: false });
     expect(catalog.listRuns().map((r) => r.id)).toEqual([after]);
+  }, 30_000);
+
+  it('an incident run forgotten still marks the runs that carried its damage: the clean run stays last-clean and kept', async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
+    const suspect = (runId: string) =>
+      recordRunAnomalies(catalog, catalog.findRun(runId)!.seq, {
+        suspect: true,
+        findings: [{ bucket: 'lake', partition: '', rules: ['overwritten'], reasons: ['overwrote 1 of 1 keys'] }],
+        partitions: [],
+        flaggedObjects: 1,
+      });
+    await put('a.txt', 'a1');
+    const clean = (await backup(group)).runId;
+    const before = await restoreRun(catalog, clean, 'before');
+    await put('a.txt', 'ENCRYPTED');
+    const incident = (await backup(group)).runId;
+    suspect(incident);
+    // Backed up before the incident was dealt with: it holds the damage, though nothing in it was flagged.
+    await put('b.txt', 'b1');
+    const carrier = (await backup(group)).runId;
+    await acknowledgeRun(repo, catalog, catalog.findRun(incident)!, { incident: true });
+    await put('note.txt', 'pay');
+    const second = (await backup(group)).runId;
+    suspect(second);
+    const lastClean = () => lastCleanRun(catalog, ['g']).lastClean?.id;
+    expect(lastClean()).toBe(clean);
+    // keep_last 2 keeps the second suspect run and the carrier; the incident run goes.
+    const first = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(first.forgotten.map((r) => r.id)).toEqual([incident]);
+    // Its acknowledgement still says the carrier's state is damage: the clean run stays last-clean, and kept.
+    expect(lastClean()).toBe(clean);
+    for (let i = 0; i < 2; i++) await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(catalog.listRuns().map((r) => r.id)).toEqual([clean, carrier, second]);
+    expect(await restoreRun(catalog, clean, 'kept')).toEqual(before);
+    // A host that never saw the incident's run learns its group and start from the acknowledgement.
+    const fresh = Catalog.open(join(dir.path, 'fresh.db'), repo.id);
+    try {
+      await syncCatalog({ repo, catalog: fresh });
+      expect(fresh.listRuns().map((r) => r.id)).toEqual([clean, carrier, second]);
+      // The second run's verdict as its manifest would carry it (set above on this catalog only).
+      recordRunAnomalies(fresh, fresh.findRun(second)!.seq, { suspect: true, findings: [{ bucket: 'lake', partition: '', rules: ['overwritten'], reasons: ['overwrote 1 of 1 keys'] }], partitions: [], flaggedObjects: 1 });
+      expect(lastCleanRun(fresh, ['g']).lastClean?.id).toBe(clean);
+    } finally {
+      fresh.close();
+    }
   }, 30_000);
 });
