@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { Catalog } from '../catalog/catalog.js';
+import type { Catalog, StateCut } from '../catalog/catalog.js';
+import { runSet } from '../catalog/run-sets.js';
 import { MAX_DRILL_SAMPLE, runDrill, type DrillReport, type DrillScratch } from '../engine/drill.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { Notifier } from '../report/notify.js';
@@ -61,7 +62,7 @@ export function register(program: Command): void {
 RTO is the restore's wall time (reading packs, writing the scratch target); the verification
 that follows (every restored object read back and cut into blobs whose ids must equal the
 catalog's) is reported apart. RPO is the age of the newest complete or partial run at the
-drilled instant (--at, else now). The drill is recorded in the repository (drills/): \`runs\`
+drilled instant (--at: a time, or the end of the run it names; else now). The drill is recorded in the repository (drills/): \`runs\`
 and \`calendar\` show it on every host. A damaged pack or object makes the drill exit 1 and
 names each object. Details: docs/drill.md.`,
     )
@@ -106,7 +107,7 @@ export async function drillFromFlags(
   const { cut, label, group } = pickCut(ctx, restoreFlags, run.events);
   const scopes = scopesFor(ctx, restoreFlags, group, 'drill');
   requireInScope(ctx.catalog, 'drill', scopeSelections(scopes));
-  const instant = 'time' in cut ? cut.time : Date.now();
+  const instant = cutInstant(ctx, cut, flags.at === undefined);
   return runDrill({
     repo: ctx.repo,
     catalog: ctx.catalog,
@@ -170,6 +171,19 @@ function openScratch(ctx: Opened, flags: DrillFlags): DrillScratch {
   }
   const to = `${flags.to!.replace(/\/*$/, '')}/${name}/`;
   return { store: openTarget(ctx.policy, { to, lock: true, ...(flags.toEndpoint === undefined ? {} : { toEndpoint: flags.toEndpoint }) }), location: to };
+}
+
+/**
+ * The drilled instant, for the RPO: `--at T` itself; the end of the run (or run set) `--at`
+ * names (`--at <run>`, `--at last-clean`), whose state the drill restores; else now (the data a
+ * disaster now would lose).
+ */
+function cutInstant(ctx: Opened, cut: StateCut, latest: boolean): number {
+  if ('time' in cut) return cut.time;
+  if (latest) return Date.now();
+  if (cut.runSet !== undefined) return runSet(ctx.catalog, cut.runSet.id)?.finished ?? Date.now();
+  const run = ctx.catalog.listRuns().find((r) => r.seq === cut.runSeq);
+  return run?.finished ?? run?.started ?? Date.now();
 }
 
 function scopeLabel(flags: DrillFlags, group: string | undefined): string {

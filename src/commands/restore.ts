@@ -167,7 +167,7 @@ export function pickCut(ctx: Opened, flags: RestoreFlags, events: EventSink = ()
   if (flags.group !== undefined) requireGroup(ctx, flags.group);
   // --bucket of one group of the policy: the state (and a drill's RPO) is that group's latest
   // run, not the newest run of any group, which may not have read this bucket at all.
-  const group = flags.group ?? soleGroupCovering(ctx.policy, flags.bucket);
+  const group = flags.group ?? (flags.bucket === undefined && flags.keysFrom === undefined ? onlyGroup(ctx.policy) : soleGroupCovering(ctx.policy, flags.bucket));
   if (flags.versionId !== undefined) return { cut: { time: Date.now() }, label: `version ${flags.versionId}`, group: flags.group };
   if (flags.at !== undefined && isLastClean(flags.at)) {
     // As rollback takes it: the groups of --group, or those covering --bucket (all without either).
@@ -196,6 +196,11 @@ export function pickCut(ctx: Opened, flags: RestoreFlags, events: EventSink = ()
     if (run === undefined) throw new UsageError(`no complete run${group === undefined ? '' : ` of group ${group}`} to restore from`, { hint: 'run `lakeguard backup` first, or pick one with --run or --at' });
   }
   return { cut: { runSeq: run.seq }, label: `run ${run.id}`, group: flags.group ?? run.group };
+}
+
+/** The policy's group when it has one only (what restores without --group, --bucket or --keys-from; policyScopes). */
+function onlyGroup(policy: Policy): string | undefined {
+  return policy.groups.length === 1 ? policy.groups[0]!.name : undefined;
 }
 
 /** The one group of the policy that backs up `bucket`; undefined without --bucket, or when none or several do. */

@@ -53,4 +53,35 @@ describe('restore and drill of a bucket take its group latest run', { timeout: 1
     const r = ok(await cli(['drill', '--bucket', 'la', '--at', runs[1]!.id, '--to-dir', join(dir.path, 'scratch-at'), '--json']));
     expect(summaryOf(r)).toMatchObject({ run: runs[0]!.id, ok: true });
   });
+
+  it('drill --at a run: the drilled instant is that run, so its RPO is 0 however old it is', async () => {
+    const r = summaryOf(ok(await cli(['drill', '--group', 'g1', '--at', runs[0]!.id, '--to-dir', join(dir.path, 'scratch-run'), '--json'])));
+    expect(r).toMatchObject({ scope: 'group:g1', run: runs[0]!.id, rpoMs: 0, ok: true });
+  });
+});
+
+describe('drill --at on a policy of one group', { timeout: 120_000 }, () => {
+  let dir: ReturnType<typeof tempDir>;
+  let policy: string;
+  const env = { LAKEGUARD_CACHE_DIR: '', TZ: 'UTC' };
+  const cli = (args: string[]): Promise<CliResult> => inProcessCli(['--policy', policy, '--catalog', join(dir.path, 'catalog.db'), ...args], env);
+
+  beforeAll(async () => {
+    dir = tempDir('one-group');
+    env.LAKEGUARD_CACHE_DIR = join(dir.path, 'cache');
+    policy = join(dir.path, 'lakeguard.yaml');
+    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ngroups:\n  - name: only\n    sources:\n      - path: ./la\n');
+    writeTree(join(dir.path, 'la'), { 'a.csv': 'a,1\n' });
+    expect((await cli(['init'])).code).toBe(0);
+    expect((await cli(['backup', '--quiet'])).code).toBe(0);
+  }, 120_000);
+
+  afterAll(() => dir.cleanup());
+
+  it('records the group it drilled (the policy has one), not an empty one', async () => {
+    const id = messagesOf(await cli(['runs', '--json']), 'run')[0]!.id as string;
+    const r = await cli(['drill', '--at', id, '--to-dir', join(dir.path, 'scratch'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(summaryOf(r)).toMatchObject({ scope: 'group:only', run: id, rpoMs: 0, ok: true });
+  });
 });
