@@ -17,6 +17,7 @@ import { requireInScope } from './catalog-scope-guard.js';
 import { openAll, type Opened } from './context.js';
 import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
 import { drained, instantOption, requireBucket } from './query-common.js';
+import { warnSuspectState } from './suspect-state.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 import { keysFromFile } from './restore.js';
 
@@ -64,6 +65,11 @@ export function register(program: Command): void {
           requireInScope(ctx.catalog, 'rollback', keys.map((prefix) => ({ bucket, prefix })));
           requireBucket(new CatalogQueries(ctx.catalog), bucket);
           const { cut, cutTime, label } = rollbackInstant(ctx, flags.at, source, reporter.event);
+          // As restore says it: going back to a state a suspect run recorded writes its damage into the live lake again.
+          if (!isLastClean(flags.at)) {
+            const scopes = flags.keysFrom !== undefined ? keys.map((key) => ({ bucket, key })) : keys.map((prefix) => ({ bucket, prefix }));
+            warnSuspectState(ctx, cut, scopes, reporter.event);
+          }
           // Shared: prune (exclusive) must not delete packs an upload reads.
           lock = await lockForReading(ctx.repo, 'rollback', flags.lock, reporter.event);
           const opened = openSource(source, ctx.policy, { maxSockets: ctx.policy.concurrency.transfer * 2 });

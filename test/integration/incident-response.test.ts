@@ -188,6 +188,11 @@ describe('incident response on a real Parquet lake', () => {
     expect(planKeys('undelete')).toEqual(inc.deleted);
     expect(planKeys('delete')).toEqual([...inc.notes].sort());
     expect(await versionCount(source)).toEqual(versionsBefore);
+    // Going back to the suspect run's own state would write its damage again: said, as restore says it.
+    const toSuspect = await cli('rollback', '--bucket', source, '--at', suspectRun, '--dry-run', '--json');
+    expect(toSuspect.code, toSuspect.stderr).toBe(0);
+    expect(toSuspect.stderr).toMatch(/"message_type":"warning".*this state holds what run \S+ recorded, and it is SUSPECT/);
+    expect(dry.stderr).not.toMatch(/is SUSPECT/);
 
     // --- rollback: byte-identical to the clean state, the same rows ----------------------------
     const rollback = await cli('rollback', '--bucket', source, '--at', 'last-clean', '--json');
