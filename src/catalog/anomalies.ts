@@ -446,11 +446,23 @@ export interface SuspectInState {
 }
 
 /**
+ * Whether a partition (anomaly-detector.ts partitionOf) holds a key starting with `prefix`.
+ * The partition '' holds only a bucket's top-level keys (a source of the whole bucket), so a
+ * prefix inside a directory never reaches it. Any other partition is taken to hold every key
+ * under it: one that is a source prefix's own top level looks the same, and then the answer
+ * errs on the side of a warning.
+ */
+function partitionMeetsPrefix(partition: string, prefix: string): boolean {
+  if (partition.startsWith(prefix)) return true;
+  return prefix.startsWith(partition) && (partition !== '' || !prefix.includes('/'));
+}
+
+/**
  * The suspect runs (unacknowledged, or acknowledged as incidents with no clean complete run of
  * their group after them in the state: until then the state is still the damage) whose recorded
  * changes are part of state `cut` and whose
  * flagged partitions overlap the selection (a bucket and a key prefix each; a partition below a
- * prefix, or a prefix inside a partition). A run is part of the state when it is numbered at or
+ * prefix, or a prefix inside a partition: partitionMeetsPrefix). A run is part of the state when it is numbered at or
  * before the cut's run, is one of a run set's attempts or numbered before them, or (a time cut)
  * started before that time. Suspect runs are few: they are filtered here, not in SQL.
  */
@@ -485,7 +497,7 @@ export function suspectRunsInState(
     // An incident acknowledged as dealt with stops mattering once a clean run recorded what came after it.
     if (r.acked === 1 && (cleanAfter.all(r.grp, r.started) as { id: string; seq: number; started: number }[]).some((c) => inCut(c) && !carries(r.grp, c.id))) continue;
     const partitions = (JSON.parse(r.findings) as PartitionFinding[])
-      .filter((f) => selection.some((s) => s.bucket === f.bucket && (f.partition.startsWith(s.prefix) || s.prefix.startsWith(f.partition))))
+      .filter((f) => selection.some((s) => s.bucket === f.bucket && partitionMeetsPrefix(f.partition, s.prefix)))
       .map((f) => `${f.bucket}/${f.partition}`);
     const run = catalog.findRun(r.id);
     if (partitions.length > 0 && run !== undefined) out.push({ run, partitions, incident: r.acked === 1 });

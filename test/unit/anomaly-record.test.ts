@@ -185,6 +185,14 @@ describe('anomaly verdicts in the repository and the catalog', () => {
     expect(lastCleanRun(a, ['g']).lastClean?.id).toBe('20261203T020000Z-cccccc');
   });
 
+  it('a finding at the top level of a bucket (partition \'\') reaches a selection of the bucket or its top-level keys, not one inside a directory', async () => {
+    const note: RunAnomalies = { suspect: true, findings: [{ bucket: 'lake', partition: '', rules: ['added'], reasons: ['a ransom note'] }], partitions: [], flaggedObjects: 1 };
+    await recordRun(repo, a, '20261203T020000Z-cccccc', 2, [version('HOW_TO_DECRYPT.txt', 2, { signals: ['ransom-note'] })], note);
+    const cut = { runSeq: a.findRun('20261203T020000Z-cccccc')!.seq };
+    const found = (prefix: string) => suspectRunsInState(a, cut, [{ bucket: 'lake', prefix }]).filter((f) => f.run.id === '20261203T020000Z-cccccc').length;
+    expect([found(''), found('HOW'), found('reference/'), found('reference/x.csv')]).toEqual([1, 1, 0, 0]);
+  });
+
   it('lists the flagged objects: versions with signals, and the deletes and overwrites of partitions whose rule fired', () => {
     const listed = [...flaggedObjects(a, a.findRun('20261202T020000Z-bbbbbb')!.seq)];
     expect(listed.map((f) => [f.key, f.change, f.signals, f.partition, f.rules])).toEqual([
