@@ -5,7 +5,7 @@
  * (temp.rollback_upload), so a rollback of an unversioned bucket never holds them in memory.
  */
 import type { Catalog } from './catalog.js';
-import { etagSql } from './codec.js';
+import { encodeEtag, etagSql } from './codec.js';
 import { sqlite } from './connection.js';
 
 /** The version a key had at the cut, as a rollback compares it with the live bucket. */
@@ -32,6 +32,22 @@ export function wantedPage(catalog: Catalog, bucket: string, afterKey: string, f
 /** One key of the selected state (for keys named one by one), or undefined when it had none. */
 export function wantedKey(catalog: Catalog, bucket: string, key: string): WantedVersion | undefined {
   return sqlite(catalog).prepare(`${WANTED_SQL} WHERE s.bucket = ? AND s.key = ?`).get(bucket, key) as WantedVersion | undefined;
+}
+
+/**
+ * Whether a run that started after `after` (ms) recorded exactly this state of a key (size and
+ * ETag, or a file's change token): the key as it is now is in the backup, from a run after the
+ * instant. By the run, not the version's time: a file's version begins at its modification time.
+ */
+export function recordedAfter(catalog: Catalog, bucket: string, key: string, size: number, etag: string, after: number): boolean {
+  return (
+    sqlite(catalog)
+      .prepare(
+        `SELECT 1 FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket JOIN runs r ON r.seq = v.run
+         WHERE b.name = ? AND o.key = ? AND v.size = ? AND v.etag = ? AND r.started > ? AND v.delete_marker = 0 LIMIT 1`,
+      )
+      .get(bucket, key, size, encodeEtag(etag), after) !== undefined
+  );
 }
 
 /** Starts an empty queue of keys to upload from the repository. */

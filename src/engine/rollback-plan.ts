@@ -42,6 +42,11 @@ export interface PlanContext {
   keepNew: boolean;
   /** The instant of the wanted state (for a run: when it started), in ms. */
   cutTime: number;
+  /**
+   * Whether a run after the instant recorded this live version of the key (catalog lookup,
+   * rollback-queries.ts recordedAfter); absent: never.
+   */
+  recordedAfterCut?: (key: string, live: ObjectEntry) => boolean;
 }
 
 /** Sizes and ETags that name content: an MD5, or a multipart MD5 of MD5s. */
@@ -64,6 +69,17 @@ function isWanted(live: ObjectEntry, wanted: WantedVersion): boolean {
 }
 
 /**
+ * A file of a `path:` source whose modification time predates the instant, though the key was
+ * not there then: a file moved or copied into place keeps its time (`mv`, `cp -p`, an attacker
+ * renaming files to `.locked`), so the time alone does not say it is older. When a run after the
+ * instant recorded this very file (its change token), it appeared after the instant, and the
+ * backup holds it: deleting it can be undone. An S3 object's time is the server's: no lookup.
+ */
+function appearedAfterCut(key: string, live: ObjectEntry, ctx: PlanContext): boolean {
+  return live.etag !== undefined && FILE_TOKEN.test(live.etag) && ctx.recordedAfterCut?.(key, live) === true;
+}
+
+/**
  * The action for one key, from the version it had at the instant (undefined: none) and its live
  * versions, newest first (empty: the key does not exist). Null: nothing to do or report (a key
  * that neither existed then nor exists now).
@@ -73,7 +89,7 @@ export function decideKey(key: string, wanted: WantedVersion | undefined, live: 
   if (wanted === undefined) {
     if (current === undefined || current.isDeleteMarker) return null;
     if (ctx.keepNew) return { key, action: 'keep', size: current.size, reason: 'keep-new' };
-    if (current.lastModified.getTime() <= ctx.cutTime) return { key, action: 'keep', size: current.size, reason: 'not-in-backup' };
+    if (current.lastModified.getTime() <= ctx.cutTime && !appearedAfterCut(key, current, ctx)) return { key, action: 'keep', size: current.size, reason: 'not-in-backup' };
     return { key, action: 'delete', size: current.size };
   }
   const size = wanted.size;

@@ -1,6 +1,6 @@
 import type { Catalog, Scope, StateCut } from '../catalog/catalog.js';
 import { selectState } from '../catalog/restore-selection.js';
-import { beginUploadQueue, queueUploads, uploadQueuePage } from '../catalog/rollback-queries.js';
+import { beginUploadQueue, queueUploads, recordedAfter, uploadQueuePage } from '../catalog/rollback-queries.js';
 import { InterruptedError, StorageError, errorMessage } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type ObjectStore } from '../storage/types.js';
@@ -94,7 +94,12 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackSummary> 
       message: `${store.location} has Object Lock: rollback adds versions and delete markers and removes only delete markers, which a retention allows; a key the bucket still refuses is listed and the rollback exits 3`,
     });
   }
-  const ctx: PlanContext = { canCopy: versioned && store.capabilities.serverSideCopy, keepNew: opts.keepNew, cutTime: opts.cutTime };
+  const ctx: PlanContext = {
+    canCopy: versioned && store.capabilities.serverSideCopy,
+    keepNew: opts.keepNew,
+    cutTime: opts.cutTime,
+    recordedAfterCut: (key, live) => recordedAfter(opts.catalog, bucket, key, live.size, live.etag ?? '', opts.cutTime),
+  };
   const summary: RollbackSummary = {
     bucket,
     dryRun: opts.dryRun,

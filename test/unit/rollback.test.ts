@@ -1,6 +1,7 @@
 // rollback's decision per key (pure), and the engine on an in-memory bucket with a controlled
 // clock: undelete, upload, delete, keep, excluded keys, and a rerun that finds nothing to do.
 // (Server-side copies need S3: test/integration/rollback.test.ts.)
+import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
@@ -14,7 +15,7 @@ import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { getBytes, type ObjectEntry } from '../../src/storage/types.js';
-import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { initRepo, keysUnder, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 const T = Date.parse('2026-11-20T10:00:00Z');
 const MD5 = (c: string): string => c.repeat(32);
@@ -58,6 +59,16 @@ describe('decideKey', () => {
     expect(decideKey('k', undefined, [entry('v5', { lastModified: new Date(T - 1) })], ctx)).toMatchObject({ action: 'keep', reason: 'not-in-backup' });
     expect(decideKey('k', undefined, [marker('m'), entry('v5')], ctx)).toBeNull();
     expect(decideKey('k', undefined, [], ctx)).toBeNull();
+  });
+
+  it('deletes a file older than the instant that a run after it recorded (moved into place, keeping its time); an S3 object by its time alone', () => {
+    const old = { lastModified: new Date(T - 60_000) };
+    const recorded: PlanContext = { ...ctx, recordedAfterCut: () => true };
+    // A file's change token: a run after the instant saw this very file, so it appeared after it (and the backup holds it).
+    expect(decideKey('k', undefined, [entry(null, { ...old, etag: '10-1763632740000000000' })], recorded)).toEqual({ key: 'k', action: 'delete', size: 10 });
+    expect(decideKey('k', undefined, [entry(null, { ...old, etag: '10-1763632740000000000' })], ctx)).toMatchObject({ action: 'keep', reason: 'not-in-backup' });
+    // An S3 object's time is the server's: older than the instant, it existed then.
+    expect(decideKey('k', undefined, [entry('v5', old)], recorded)).toMatchObject({ action: 'keep', reason: 'not-in-backup' });
   });
 });
 
@@ -152,5 +163,65 @@ describe('rollback engine on an in-memory bucket', () => {
     // --prefix: nothing outside it is touched.
     expect((await run({ cutTime, prefixes: ['a/'] })).actions).toMatchObject({ delete: { keys: 0 }, unchanged: { keys: 1 } });
     expect((await getBytes(bucket, 'b/new.txt')).toString()).toBe('new');
+  });
+});
+
+describe('rollback of a path: source (a directory)', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let catalog: Catalog;
+  let lake: FsStore;
+  const group: Group = { name: 'g', sources: [] };
+
+  beforeEach(async () => {
+    dir = tempDir('rollback-path');
+    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    catalog = openCatalog(dir.path, repo);
+    lake = new FsStore({ root: join(dir.path, 'lake'), fsync: false, name: 'lake' });
+  });
+  afterEach(() => {
+    catalog.close();
+    dir.cleanup();
+  });
+
+  const source = (): OpenedSource => ({ bucket: 'lake', objectStore: lake, prefixes: [''], isExcluded: () => false });
+  const backup = () => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source()] });
+  const run = (opts: { dryRun?: boolean; cutTime: number; events?: EngineEvent[] }) =>
+    rollback({
+      repo,
+      catalog,
+      bucket: 'lake',
+      store: lake,
+      scope: { prefixes: [''] },
+      cut: { runSeq: 1 },
+      cutTime: opts.cutTime,
+      isExcluded: () => false,
+      keepNew: false,
+      dryRun: opts.dryRun ?? false,
+      concurrency: 4,
+      events: (e) => opts.events?.push(e),
+    });
+
+  it('deletes files an attacker renamed (their times kept), and brings the originals back', async () => {
+    for (const name of ['a.parquet', 'b.parquet', 'c.parquet']) await lake.put(`t/${name}`, Buffer.from(`rows of ${name}`));
+    expect((await backup()).status).toBe('complete');
+    const cutTime = catalog.findRun('1')!.started;
+    // Renamed in place: a rename keeps a file's modification time, older than the instant.
+    for (const name of ['a.parquet', 'b.parquet']) renameSync(join(dir.path, 'lake', 't', name), join(dir.path, 'lake', 't', `${name}.locked`));
+    expect((await backup()).status).toBe('complete');
+
+    const events: EngineEvent[] = [];
+    const dry = await run({ dryRun: true, cutTime, events });
+    expect(events.flatMap((e) => (e.type === 'rollback-action' ? [`${e.key} ${e.action}`] : []))).toEqual([
+      't/a.parquet upload',
+      't/a.parquet.locked delete',
+      't/b.parquet upload',
+      't/b.parquet.locked delete',
+      't/c.parquet unchanged',
+    ]);
+    expect(dry.actions).toMatchObject({ keep: { keys: 0 } });
+    expect((await run({ cutTime })).failed).toBe(0);
+    expect((await keysUnder(lake, '')).sort()).toEqual(['t/a.parquet', 't/b.parquet', 't/c.parquet']);
+    expect((await getBytes(lake, 't/a.parquet')).toString()).toBe('rows of a.parquet');
   });
 });
