@@ -16,6 +16,7 @@ import { noEvents, type EventSink } from './events.js';
 import { READ_RETRY, blobRuns, decodeLocatedBlob, readPackRange, readPackRangeRetrying } from './pack-reads.js';
 import { nothingSelected, reportMissingKeys } from './restore-not-found.js';
 import { ArchivedPackError, packError, thawPacks, waitForThaw, type ThawWait } from './restore-archived.js';
+import { parseFileToken } from '../storage/fs-entries.js';
 
 export interface RestoreOptions {
   repo: Repository;
@@ -584,6 +585,8 @@ function putOptions(item: RestoreItem, signal: AbortSignal | undefined): PutOpti
   const opts: PutOptions = { size: item.size };
   // A mode from the repository is data like any other: only permission bits, capped.
   if (typeof m.mode === 'number' && Number.isInteger(m.mode) && m.mode >= 0) opts.mode = m.mode & MODE_CAP;
+  // Its recorded time: a file's to the nanosecond (its change token), else the object's.
+  opts.modifiedNs = (item.etag === null ? null : parseFileToken(item.etag))?.mtimeNs ?? BigInt(item.lastModified) * 1_000_000n;
   if (m.contentType !== undefined) opts.contentType = m.contentType;
   if (m.contentEncoding !== undefined) opts.contentEncoding = m.contentEncoding;
   if (m.cacheControl !== undefined) opts.cacheControl = m.cacheControl;

@@ -3,6 +3,7 @@ import type { LatestVersion } from '../catalog/types.js';
 import { cataloguedVersion, hasLiveKeys, latestPage } from '../catalog/backup-lookups.js';
 import type { ListItem, ObjectEntry, ObjectStore, SkippedEntry } from '../storage/types.js';
 import { compareKeys, prefixUpperBound } from '../util/key-order.js';
+import { sameFileToken } from '../storage/fs-entries.js';
 
 /** Keys after `after` (exclusive) up to `upTo` (inclusive); either end open when undefined. */
 export interface KeyRange {
@@ -438,7 +439,7 @@ export async function* scanRange(
       yield { kind: 'kept', previous: row }; // deleted after the report
     } else if (!same || row.deleteMarker) {
       yield { kind: 'new', entry: item };
-    } else if (row.etag === item.etag && row.size === item.size && row.lastModified === item.lastModified.getTime()) {
+    } else if (sameAsCatalogued(row, item)) {
       yield { kind: 'unchanged', entry: item };
     } else if (olderThanCatalog(item, row, opts.newerThanReport)) {
       yield { kind: 'kept', previous: row }; // overwritten after the report
@@ -480,4 +481,15 @@ function reportHoldingPrefix(prefix: string, after: string | undefined, listed: 
 
 function signalOpt(signal: AbortSignal | undefined): { signal?: AbortSignal } {
   return signal === undefined ? {} : { signal };
+}
+
+/**
+ * Whether a listed object is the catalogued state of its key: the same ETag, size and time; or,
+ * for a file of a `path:` source, the same change token within a microsecond (a file restored or
+ * rolled back with its recorded time, which Node sets to within 240 ns: storage/fs-entries.ts).
+ */
+function sameAsCatalogued(row: LatestVersion, item: ObjectEntry): boolean {
+  if (row.etag === null || row.size !== item.size) return false;
+  if (row.etag === item.etag) return row.lastModified === item.lastModified.getTime();
+  return sameFileToken(row.etag, item.etag);
 }

@@ -10,6 +10,30 @@ export function fileEtag(st: BigIntStats): string {
   return `${st.size}-${st.mtimeNs}`;
 }
 
+/** A file's change token (fileEtag) as numbers; null for another ETag (an MD5, an S3 object's). */
+export function parseFileToken(etag: string): { size: bigint; mtimeNs: bigint } | null {
+  // Bounded so that no S3 ETag reads as one (a multipart MD5 of 32 digits and a part count).
+  const m = /^(\d{1,19})-(\d{1,20})$/.exec(etag);
+  return m === null ? null : { size: BigInt(m[1]!), mtimeNs: BigInt(m[2]!) };
+}
+
+/** How far apart two modification times of one file state may be: Node sets times as doubles of seconds, which land within 240 ns of the time asked for. */
+const SAME_TIME_NS = 1000n;
+
+/**
+ * Whether two change tokens name one file state: the same size, and modification times within a
+ * microsecond. A file restored with its recorded time (PutOptions.modifiedNs) is within that of
+ * it, and a filesystem's own times are coarser (ext4 takes them from a clock of milliseconds).
+ */
+export function sameFileToken(a: string, b: string): boolean {
+  if (a === b) return true;
+  const x = parseFileToken(a);
+  const y = parseFileToken(b);
+  if (x === null || y === null || x.size !== y.size) return false;
+  const d = x.mtimeNs - y.mtimeNs;
+  return d < SAME_TIME_NS && -d < SAME_TIME_NS;
+}
+
 /** A listed file. */
 export function fileEntry(key: string, st: BigIntStats): ObjectEntry {
   return {

@@ -228,6 +228,8 @@ export class FsStore implements ObjectStore {
       // open() narrows the mode by the umask; an explicit mode (a restored file's) is set as
       // given, with a chmod unless open() already created the file with exactly that mode.
       if (opts.mode !== undefined && !this.openKeepsMode(opts.mode)) await ops.fchmod(fd, opts.mode);
+      // A restored file gets its recorded time: a backup of it then finds it unchanged.
+      if (opts.modifiedNs !== undefined) await ops.futimes(fd, Date.now() / 1000, Number(opts.modifiedNs) / 1e9);
       if (this.fsync) await fsyncFd(fd);
       const written = fd;
       fd = undefined;

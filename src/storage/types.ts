@@ -231,6 +231,8 @@ export interface PutOptions {
   storageClass?: string;
   /** POSIX permission bits of the new file (directory stores only; S3 ignores it). */
   mode?: number;
+  /** Modification time of the new file, ns since the epoch (directory stores only: S3 sets its own). */
+  modifiedNs?: bigint;
   /** Size of a streamed body, when known (helps choose single PUT vs multipart). */
   size?: number;
   signal?: AbortSignal;

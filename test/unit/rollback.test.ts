@@ -177,7 +177,7 @@ describe('rollback of a path: source (a directory)', () => {
     dir = tempDir('rollback-path');
     repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
     catalog = openCatalog(dir.path, repo);
-    lake = new FsStore({ root: join(dir.path, 'lake'), fsync: false, name: 'lake' });
+    lake = new FsStore({ root: join(dir.path, 'lake'), fsync: false });
   });
   afterEach(() => {
     catalog.close();
@@ -209,6 +209,8 @@ describe('rollback of a path: source (a directory)', () => {
     // Renamed in place: a rename keeps a file's modification time, older than the instant.
     for (const name of ['a.parquet', 'b.parquet']) renameSync(join(dir.path, 'lake', 't', name), join(dir.path, 'lake', 't', `${name}.locked`));
     expect((await backup()).status).toBe('complete');
+    // Deleted after the last backup: the catalog's newest version of it is still the clean one.
+    await lake.delete('t/c.parquet');
 
     const events: EngineEvent[] = [];
     const dry = await run({ dryRun: true, cutTime, events });
@@ -217,11 +219,17 @@ describe('rollback of a path: source (a directory)', () => {
       't/a.parquet.locked delete',
       't/b.parquet upload',
       't/b.parquet.locked delete',
-      't/c.parquet unchanged',
+      't/c.parquet upload',
     ]);
     expect(dry.actions).toMatchObject({ keep: { keys: 0 } });
     expect((await run({ cutTime })).failed).toBe(0);
     expect((await keysUnder(lake, '')).sort()).toEqual(['t/a.parquet', 't/b.parquet', 't/c.parquet']);
     expect((await getBytes(lake, 't/a.parquet')).toString()).toBe('rows of a.parquet');
+    // Converged: the restored files have their recorded times, so a rerun has nothing to do; the
+    // next backup finds c.parquet as the catalog last recorded it (unchanged, not read again) and
+    // a and b back (new: the run before saw them gone).
+    const again = await run({ dryRun: true, cutTime });
+    expect(again.actions).toMatchObject({ upload: { keys: 0 }, delete: { keys: 0 }, unchanged: { keys: 3 } });
+    expect(await backup()).toMatchObject({ status: 'complete', counters: { objectsChanged: 0, objectsNew: 2, objectsUnchanged: 1 } });
   });
 });
