@@ -125,6 +125,10 @@ export function register(program: Command): void {
             const { runId, anomalies, ...rest } = summary;
             const verdict = anomalies === undefined ? {} : { suspect: anomalies.suspect, flaggedObjects: anomalies.flaggedObjects, findings: anomalies.findings.length };
             reporter.summary(summary.dryRun ? rest : { runId, ...rest, ...verdict }, describe(summary) + suspectBlock(summary));
+            // Quiet prints no summary; a cron job's mail still says that what it stored may be damage.
+            if (reporter.quiet && anomalies?.suspect === true && !summary.dryRun) {
+              reporter.warnAlways(`run ${runId} (group ${summary.group}) is SUSPECT: ${plural(anomalies.findings.length, 'partition')} with anomalies, ${plural(anomalies.flaggedObjects, 'object')} flagged; see \`lakeguard runs show ${runId} --anomalies\``);
+            }
           }
           // 1 (a failed group threw) > 3 > 4 > 0: a partial and suspect run exits 3, still named suspect above.
           return partial ? ExitCode.partial : suspect ? ExitCode.suspect : ExitCode.ok;

@@ -39,6 +39,10 @@ export class Reporter {
     return this.mode === 'json';
   }
 
+  get quiet(): boolean {
+    return this.mode === 'quiet';
+  }
+
   event = (e: EngineEvent): void => {
     if (e.type === 'action') return this.action(e);
     if (e.type === 'rollback-action') {
