@@ -470,7 +470,9 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
     } catch (err) {
       // A target that does not exist yet holds nothing (a directory is created by the first write).
       if (!(err instanceof StorageError && err.code === 'NoSuchBucket')) throw err;
-      if (opts.dryRun) events({ type: 'warning', message: `${store.location} does not exist (yet): every object would be written, once the bucket is created (the restore itself refuses a missing bucket)` });
+      if (opts.dryRun && store.capabilities.createsRoot !== true) {
+        events({ type: 'warning', message: `${store.location} does not exist (yet): every object would be written, once the bucket is created (the restore itself refuses a missing bucket)` });
+      }
     }
     addTargetKeys(catalog, rows);
   }

@@ -91,6 +91,8 @@ export interface StoreCapabilities {
   readonly objectLock: boolean;
   /** Copies a version inside the store, server-side (S3 CopyObject / UploadPartCopy): `copyVersion`. */
   readonly serverSideCopy: boolean;
+  /** The first write creates a missing root (a directory store; a bucket must exist first). */
+  readonly createsRoot?: boolean;
 }
 
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
