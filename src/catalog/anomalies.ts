@@ -372,6 +372,7 @@ export interface FlaggedObject {
   key: string;
   versionId: string | null;
   change: FlaggedChange;
+  /** Bytes of the version; for a delete, of the version it deleted. */
   size: number;
   /** ms since the epoch. */
   validFrom: number;
@@ -404,7 +405,8 @@ export function* flaggedObjects(catalog: Catalog, runSeq: number): Generator<Fla
          FROM json_each(@fired) f JOIN buckets bk ON bk.name = json_extract(f.value, '$.b'))
        SELECT b.name AS bucket, o.key AS key, v.version_id AS versionId, v.delete_marker AS deleteMarker, v.size AS size, v.valid_from AS validFrom,
               vs.signals AS signals,
-              (SELECT p.delete_marker FROM versions p WHERE p.object = v.object AND p.valid_from < v.valid_from ORDER BY p.valid_from DESC LIMIT 1) AS before
+              (SELECT p.delete_marker FROM versions p WHERE p.object = v.object AND p.valid_from < v.valid_from ORDER BY p.valid_from DESC LIMIT 1) AS before,
+              (SELECT p.size FROM versions p WHERE p.object = v.object AND p.valid_from < v.valid_from ORDER BY p.valid_from DESC LIMIT 1) AS beforeSize
        FROM versions v JOIN objects o ON o.id = v.object JOIN buckets b ON b.id = o.bucket LEFT JOIN version_signals vs ON vs.version = v.id
        WHERE v.run = @run AND (vs.version IS NOT NULL OR EXISTS (SELECT 1 FROM fired f WHERE f.bucket = o.bucket AND substr(o.key, 1, f.length) = f.prefix))
        ORDER BY b.name, o.key, v.valid_from`,
@@ -418,6 +420,7 @@ export function* flaggedObjects(catalog: Catalog, runSeq: number): Generator<Fla
     validFrom: number;
     signals: string | null;
     before: number | null;
+    beforeSize: number | null;
   }>;
   for (const r of rows) {
     const change: FlaggedChange = r.deleteMarker === 1 ? 'deleted' : r.before === 0 ? 'changed' : 'added';
@@ -426,7 +429,9 @@ export function* flaggedObjects(catalog: Catalog, runSeq: number): Generator<Fla
     const signals = r.signals === null ? [] : (r.signals.split(',') as ObjectSignal[]);
     const ruled = (change === 'deleted' && rules.includes('deleted')) || (change === 'changed' && rules.includes('overwritten'));
     if (signals.length === 0 && !ruled) continue;
-    yield { bucket: r.bucket, key: r.key, versionId: r.versionId, change, size: r.size, validFrom: r.validFrom, signals, partition: partition ?? '', rules };
+    // A delete marker has no size: a delete is as big as what it deleted.
+    const size = change === 'deleted' ? (r.beforeSize ?? 0) : r.size;
+    yield { bucket: r.bucket, key: r.key, versionId: r.versionId, change, size, validFrom: r.validFrom, signals, partition: partition ?? '', rules };
   }
 }
 

@@ -156,9 +156,12 @@ export async function showAnomalies(catalog: Catalog, run: RunRow, reporter: Rep
         runId: run.id,
         suspect: verdict?.suspect ?? false,
         acknowledged: ack !== undefined,
-        ...(ack === undefined ? {} : { ack: { ...ack, created: new Date(ack.created).toISOString() } }),
+        ...(ack === undefined ? {} : { ack: { ...ack, created: new Date(ack.created).toISOString(), incident: ack.incident === 1 } }),
         findings: verdict?.findings.length ?? 0,
+        // The verdict's count (versions with signals of their own); the listing adds the deletes
+        // and overwrites of partitions whose rules fired, and `listed` counts what it printed.
         flaggedObjects: verdict?.flaggedObjects ?? 0,
+        listed: printer.count,
         judged: verdict !== undefined,
       },
       '',

@@ -72,7 +72,7 @@ describe('a suspect run (anomalies found)', { timeout: 240_000 }, () => {
     expect(messagesOf(shown, 'flagged_object')).toEqual([
       expect.objectContaining({ bucket: source, key: 'data/HOW_TO_DECRYPT_FILES.txt', change: 'added', signals: ['ransom-note'], partition: 'data/', rules: ['ransom-notes'] }),
     ]);
-    expect(summaryOf(shown)).toMatchObject({ runId, suspect: true, acknowledged: false });
+    expect(summaryOf(shown)).toMatchObject({ runId, suspect: true, acknowledged: false, flaggedObjects: 1, listed: 1 });
     const csv = exits(0, await onA('runs', 'show', runId, '--anomalies', '--csv'));
     expect(csv.stdout.trim().split('\n')).toEqual([
       'bucket,key,version_id,change,size,valid_from,signals,partition,rules',
@@ -102,6 +102,8 @@ describe('a suspect run (anomalies found)', { timeout: 240_000 }, () => {
     expect(runOf(exits(0, await onA('runs', '--json')), runId)).toMatchObject({ suspect: false, acknowledged: true });
     expect(exits(0, await onA('runs')).stdout).not.toMatch(/SUSPECT/);
     expect(exits(0, await onA('runs', 'show', runId)).stdout).toMatch(/ack +acknowledged by .* on .* at \d{4}-.*: drill, expected/);
+    // As `runs ack --json` says it: a boolean.
+    expect(summaryOf(exits(0, await onA('runs', 'show', runId, '--anomalies', '--json'))).ack).toMatchObject({ note: 'drill, expected', incident: false });
 
     // Text output of a suspect backup: why, and the next command. A clean run after exits 0.
     await put('data/README_DECRYPT_INSTRUCTIONS.txt', 'pay us again');

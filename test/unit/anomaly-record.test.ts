@@ -202,6 +202,8 @@ describe('anomaly verdicts in the repository and the catalog', () => {
       [`${P2}b.parquet`, 'deleted', [], P2, ['deleted', 'overwritten']],
     ]);
     expect([...flaggedObjects(a, a.findRun('20261201T020000Z-aaaaaa')!.seq)]).toEqual([]);
+    // A delete is as big as the version it deleted (its marker has no size).
+    expect(listed.find((f) => f.change === 'deleted')?.size).toBe(100);
   });
 
   it('a second host sees the same suspect runs, signals and acks, by sync and by rebuild; verify names a damaged ack', async () => {
