@@ -7,7 +7,7 @@ import type { EventSink } from '../engine/events.js';
 import { rollback, type RollbackSummary } from '../engine/rollback.js';
 import { ROLLBACK_ACTIONS } from '../engine/rollback-plan.js';
 import { openSource, outermostPrefixes, prefixesWithin, sourceName } from '../engine/sources.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode, InterruptedError, UsageError } from '../errors.js';
 import type { Policy, Source } from '../policy/types.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
@@ -73,7 +73,7 @@ export function register(program: Command): void {
           // Shared: prune (exclusive) must not delete packs an upload reads.
           lock = await lockForReading(ctx.repo, 'rollback', flags.lock, reporter.event);
           const opened = openSource(source, ctx.policy, { maxSockets: ctx.policy.concurrency.transfer * 2 });
-          const summary = await rollback({
+          const summary = await rollbackSaying({
             repo: ctx.repo,
             catalog: ctx.catalog,
             bucket,
@@ -98,6 +98,25 @@ export function register(program: Command): void {
         }
       }),
     );
+}
+
+/**
+ * rollback(), whose interruption (Ctrl-C, SIGTERM) says what it left: the keys it changed stay
+ * changed, and the same command again plans from the bucket as it is then, so it finishes the
+ * rest (docs/rollback.md).
+ */
+export async function rollbackSaying(opts: Parameters<typeof rollback>[0]): ReturnType<typeof rollback> {
+  try {
+    return await rollback(opts);
+  } catch (err) {
+    // An upload stopped by the signal ends in the store's AbortError: the same interruption.
+    if (!(err instanceof InterruptedError) && opts.signal?.aborted !== true) throw err;
+    throw new InterruptedError(
+      opts.dryRun
+        ? 'rollback interrupted: a dry run, nothing was written'
+        : 'rollback interrupted: the keys it rolled back so far stay so; run the same command again to finish (it plans from the bucket as it is now, and does nothing twice)',
+    );
+  }
 }
 
 /** The policy's source named `bucket`: rollback writes nowhere else. */

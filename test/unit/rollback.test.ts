@@ -9,6 +9,8 @@ import { backupGroup } from '../../src/engine/backup.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { decideKey, type PlanContext } from '../../src/engine/rollback-plan.js';
 import { rollback } from '../../src/engine/rollback.js';
+import { rollbackSaying } from '../../src/commands/rollback.js';
+import { ExitCode } from '../../src/errors.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import type { Group } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
@@ -201,6 +203,45 @@ describe('rollback of a path: source (a directory)', () => {
       concurrency: 4,
       events: (e) => opts.events?.push(e),
     });
+
+  it('interrupted, it says what it left and how to finish; the same command again finishes it', async () => {
+    const keys = Array.from({ length: 6 }, (_, i) => `t/p${i}.csv`);
+    for (const key of keys) await lake.put(key, Buffer.from(`rows of ${key}`));
+    await backup();
+    const cutTime = catalog.findRun('1')!.started;
+    for (const key of keys) await lake.delete(key);
+    const opts = { repo, catalog, bucket: 'lake', scope: { prefixes: [''] }, cut: { runSeq: 1 }, cutTime, isExcluded: () => false, keepNew: false, concurrency: 1 };
+    // Stopped (as Ctrl-C stops it) once it has planned a key (a dry run) or written one.
+    const dry = new AbortController();
+    const events = (e: EngineEvent) => {
+      if (e.type === 'rollback-action') dry.abort();
+    };
+    await expect(rollbackSaying({ ...opts, store: lake, dryRun: true, events, signal: dry.signal })).rejects.toMatchObject({
+      exitCode: ExitCode.interrupted,
+      message: 'rollback interrupted: a dry run, nothing was written',
+    });
+    const stop = new AbortController();
+    const stopping = new Proxy(lake, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (prop !== 'put' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: unknown[]) => {
+          const r: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          stop.abort();
+          return r;
+        };
+      },
+    });
+    await expect(rollbackSaying({ ...opts, store: stopping, dryRun: false, events: () => {}, signal: stop.signal })).rejects.toMatchObject({
+      exitCode: ExitCode.interrupted,
+      message: 'rollback interrupted: the keys it rolled back so far stay so; run the same command again to finish (it plans from the bucket as it is now, and does nothing twice)',
+    });
+    expect((await keysUnder(lake, '')).length).toBeLessThan(keys.length);
+    const done = await rollbackSaying({ ...opts, store: lake, dryRun: false, events: () => {} });
+    expect(done.failed).toBe(0);
+    expect((await keysUnder(lake, '')).sort()).toEqual(keys);
+    for (const key of keys) expect((await getBytes(lake, key)).toString()).toBe(`rows of ${key}`);
+  });
 
   it('deletes files an attacker renamed (their times kept), and brings the originals back', async () => {
     for (const name of ['a.parquet', 'b.parquet', 'c.parquet']) await lake.put(`t/${name}`, Buffer.from(`rows of ${name}`));
