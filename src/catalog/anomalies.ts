@@ -64,7 +64,7 @@ export interface RunVerdict {
   suspect: boolean;
   flaggedObjects: number;
   findings: PartitionFinding[];
-  /** The first acknowledgement of the run, or null. */
+  /** The acknowledgement that says what the run is (shownAck), or null. */
   ack: AckRow | null;
 }
 
@@ -74,12 +74,21 @@ export function unacknowledgedSuspectSql(r: string): string {
 }
 
 /**
- * SQL: run row `r` is suspect and no acknowledgement took its changes as expected: it is not
- * acknowledged, or acknowledged as an incident. Such a run's state is never clean, and its
+ * SQL: run row `r` is suspect and not taken as expected changes: it is not acknowledged, or
+ * acknowledged as an incident (which counts over an acknowledgement of expected changes: a
+ * person corrected it, see acknowledgeRun). Such a run's state is never clean, and its
  * statistics never become a partition's history.
  */
 export function notCleanSuspectSql(r: string): string {
-  return `(EXISTS (SELECT 1 FROM run_anomalies ra WHERE ra.run = ${r}.seq AND ra.suspect = 1) AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.run = ${r}.id AND a.incident = 0))`;
+  return (
+    `(EXISTS (SELECT 1 FROM run_anomalies ra WHERE ra.run = ${r}.seq AND ra.suspect = 1) AND ` +
+    `(NOT EXISTS (SELECT 1 FROM acks a WHERE a.run = ${r}.id AND a.incident = 0) OR EXISTS (SELECT 1 FROM acks a WHERE a.run = ${r}.id AND a.incident = 1)))`
+  );
+}
+
+/** The acknowledgement that says what a run is: its first as an incident, else its first (acksOfRun order). */
+export function shownAck(acks: readonly AckRow[]): AckRow | undefined {
+  return acks.find((a) => a.incident === 1) ?? acks[0];
 }
 
 const STATS_COLUMNS = 'bucket, partition, run, before, added, changed, deleted, bytes_added, bytes_changed, bytes_deleted, changed_verified, signals';
@@ -114,7 +123,7 @@ export function runVerdict(catalog: Catalog, runSeq: number): RunVerdict | undef
     | { id: string; suspect: number; flagged: number; findings: string }
     | undefined;
   if (row === undefined) return undefined;
-  return { suspect: row.suspect === 1, flaggedObjects: row.flagged, findings: JSON.parse(row.findings) as PartitionFinding[], ack: acksOfRun(catalog, row.id)[0] ?? null };
+  return { suspect: row.suspect === 1, flaggedObjects: row.flagged, findings: JSON.parse(row.findings) as PartitionFinding[], ack: shownAck(acksOfRun(catalog, row.id)) ?? null };
 }
 
 /** Ids of suspect runs, each with whether it is acknowledged (for the `runs` and `calendar` marks). */

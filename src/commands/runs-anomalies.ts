@@ -4,7 +4,7 @@
  * backup.ts call in here so that their own code stays about runs and backups.
  */
 import type { Command } from 'commander';
-import { acksOfRun, flaggedObjects, partitionStatsOfRun, runVerdict, suspectRuns, type AckRow, type FlaggedObject } from '../catalog/anomalies.js';
+import { acksOfRun, flaggedObjects, partitionStatsOfRun, runVerdict, shownAck, suspectRuns, type AckRow, type FlaggedObject } from '../catalog/anomalies.js';
 import type { PartitionFinding } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
@@ -149,7 +149,7 @@ export async function showAnomalies(catalog: Catalog, run: RunRow, reporter: Rep
     }
   }
   if (page.length > 0) await printer.add(page, max);
-  const ack = acksOfRun(catalog, run.id)[0];
+  const ack = shownAck(acksOfRun(catalog, run.id));
   if (reporter.json) {
     reporter.summary(
       {

@@ -4,7 +4,7 @@
  * learns it on its next sync and stops marking the run; the run's verdict itself never changes.
  */
 import { hostname, userInfo } from 'node:os';
-import { acksOfRun, insertAck, runVerdict, type AckDocument } from '../catalog/anomalies.js';
+import { acksOfRun, insertAck, runVerdict, shownAck, type AckDocument } from '../catalog/anomalies.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { RunRow } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
@@ -26,11 +26,18 @@ export async function acknowledgeRun(repo: Repository, catalog: Catalog, run: Ru
   if (verdict === undefined || !verdict.suspect) {
     throw new UsageError(`run ${run.id} is not suspect; there is nothing to acknowledge`, { hint: 'list suspect runs with `lakeguard runs`' });
   }
-  const earlier = acksOfRun(catalog, run.id)[0];
-  if (earlier !== undefined) {
+  const acks = acksOfRun(catalog, run.id);
+  const earlier = shownAck(acks);
+  // One correction is allowed: changes first taken as expected, then found to be damage. The
+  // incident counts over the earlier acknowledgement (notCleanSuspectSql); never the reverse.
+  if (earlier !== undefined && !(opts.incident === true && earlier.incident === 0)) {
     const who = earlier.by === null ? `on ${earlier.host}` : `by ${earlier.by} on ${earlier.host}`;
-    throw new UsageError(`run ${run.id} was already acknowledged ${who} at ${new Date(earlier.created).toISOString()}`, {
-      hint: `see \`lakeguard runs show ${run.id} --anomalies\``,
+    const kind = earlier.incident === 1 ? ' as an incident' : '';
+    throw new UsageError(`run ${run.id} was already acknowledged${kind} ${who} at ${new Date(earlier.created).toISOString()}`, {
+      hint:
+        earlier.incident === 1
+          ? `see \`lakeguard runs show ${run.id} --anomalies\``
+          : `see \`lakeguard runs show ${run.id} --anomalies\`; if its changes were damage after all, \`lakeguard runs ack ${run.id} --incident\``,
     });
   }
   repo.requireWritable();

@@ -132,9 +132,26 @@ describe('anomaly verdicts in the repository and the catalog', () => {
     expect(history.partitionHistory('lake', P2, 1)).toEqual([INCIDENT.partitions[1]]);
     state = lastCleanRun(a, ['g']);
     expect([state.suspect?.id, state.lastClean?.id]).toEqual([undefined, '20261202T020000Z-bbbbbb']);
-    // Twice is refused, naming who acknowledged it; so is a run that is not suspect.
-    await expect(acknowledgeRun(repo, a, a.findRun('20261202T020000Z-bbbbbb')!)).rejects.toThrow(/already acknowledged by ana on /);
+    // Twice is refused, naming who acknowledged it (and the one correction there is); so is a run that is not suspect.
+    await expect(acknowledgeRun(repo, a, a.findRun('20261202T020000Z-bbbbbb')!)).rejects.toMatchObject({
+      message: expect.stringMatching(/already acknowledged by ana on /),
+      hint: expect.stringContaining('runs ack 20261202T020000Z-bbbbbb --incident'),
+    });
     await expect(acknowledgeRun(repo, a, a.findRun('20261201T020000Z-aaaaaa')!)).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/is not suspect/) });
+
+    // Found to be damage after all: the incident acknowledgement counts over the first, on every host.
+    await acknowledgeRun(repo, a, a.findRun('20261202T020000Z-bbbbbb')!, { incident: true, by: 'bo' });
+    state = lastCleanRun(a, ['g']);
+    expect([state.lastClean?.id, state.incident?.id]).toEqual(['20261201T020000Z-aaaaaa', '20261202T020000Z-bbbbbb']);
+    expect(runVerdict(a, a.findRun('20261202T020000Z-bbbbbb')!.seq)?.ack).toMatchObject({ by: 'bo', incident: 1 });
+    expect(history.partitionHistory('lake', P2, 5)).toEqual([CLEAN.partitions[1]]);
+    const b = Catalog.open(join(dir.path, 'b-corrected.db'), repo.id);
+    open.push(b);
+    await syncCatalog({ repo, catalog: b });
+    expect(lastCleanRun(b, ['g']).lastClean?.id).toBe('20261201T020000Z-aaaaaa');
+    // Never the reverse, nor twice.
+    await expect(acknowledgeRun(repo, a, a.findRun('20261202T020000Z-bbbbbb')!)).rejects.toThrow(/already acknowledged as an incident by bo/);
+    await expect(acknowledgeRun(repo, a, a.findRun('20261202T020000Z-bbbbbb')!, { incident: true })).rejects.toThrow(/already acknowledged as an incident/);
   });
 
   it('an incident acknowledged (--incident) is unmarked, but its state is never last-clean and its statistics never history', async () => {
