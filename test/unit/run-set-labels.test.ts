@@ -85,7 +85,7 @@ describe('run set labels', { timeout: 60_000 }, () => {
   });
 
   it('restore without --at takes the newest partial run set, not the newer one whose every shard failed', () => {
-    const picked = pickCut({ catalog: host } as never, {} as never);
+    const picked = pickCut({ catalog: host, policy: { groups: [] } } as never, {} as never);
     expect('runSeq' in picked.cut && picked.cut.runSet?.id).toBe(ids.oneFailed);
     expect(picked.label).toContain(`run set ${ids.oneFailed} (set-2, partial: 1 of 2 shards complete`);
   });
