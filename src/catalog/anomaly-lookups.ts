@@ -73,3 +73,24 @@ export function versionBeforeRun(catalog: Catalog, bucket: string, key: string, 
   if (bucketId === undefined) return undefined;
   return toPrevious(statementsOf(catalog).latestBefore.get({ bucket: bucketId, key, run: runSeq }) as Row | undefined);
 }
+
+/**
+ * Whether a run that ended `complete` or `partial` (its listing finished) recorded a key of
+ * `bucket` in (`after`, `upTo`] (absent bounds: open): the bucket has a baseline there to judge
+ * changes against. Versions only an interrupted or failed run recorded (a first backup stopped
+ * half-way, the attempt of a shard that was killed) are not one: the run that finishes the first
+ * backup would otherwise see the rest of the lake as a flood of new keys.
+ */
+export function bucketHasBaseline(catalog: Catalog, bucket: string, range: { after?: string; upTo?: string }): boolean {
+  const bucketId = catalog.findBucketId(bucket);
+  if (bucketId === undefined) return false;
+  return (
+    sqlite(catalog)
+      .prepare(
+        `SELECT 1 FROM objects o JOIN versions v ON v.object = o.id JOIN runs r ON r.seq = v.run
+         WHERE o.bucket = @bucket AND (@after IS NULL OR o.key > @after) AND (@upTo IS NULL OR o.key <= @upTo) AND r.status IN ('complete', 'partial')
+         LIMIT 1`,
+      )
+      .get({ bucket: bucketId, after: range.after ?? null, upTo: range.upTo ?? null }) !== undefined
+  );
+}

@@ -8,7 +8,7 @@
  * and the keys deleted in it this run (for extension swaps) only up to MAX_DELETED_KEYS.
  * Catalog queries: at most one per changed object (anomaly-lookups.ts), none per unchanged one.
  */
-import { versionBeforeRun, versionByRow, type PreviousVersion } from '../catalog/anomaly-lookups.js';
+import { bucketHasBaseline, versionBeforeRun, versionByRow, type PreviousVersion } from '../catalog/anomaly-lookups.js';
 import type { AnomalyHistory, ObjectSignal, PartitionFinding, PartitionStats, RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { liveKeyCount } from '../catalog/backup-lookups.js';
@@ -64,6 +64,8 @@ export class AnomalyDetector {
   private readonly scopes = new Map<string, Scope[]>();
   /** Buckets the catalog knew before the run: only their keys can have an earlier version to look up. */
   private readonly catalogued = new Set<string>();
+  /** Buckets with a baseline (bucketHasBaseline, in the shard's range): only their partitions are judged. */
+  private readonly baselined = new Set<string>();
   /** Bucket → partition → its state. */
   private readonly partitions = new Map<string, Map<string, PartitionState>>();
   private flaggedObjects = 0;
@@ -82,7 +84,11 @@ export class AnomalyDetector {
       }
       scopes.sort((a, b) => b.prefix.length - a.prefix.length);
       if (scopes.length > 0) detector.scopes.set(source.bucket, scopes);
-      if (catalog.findBucketId(source.bucket) !== undefined) detector.catalogued.add(source.bucket);
+      if (catalog.findBucketId(source.bucket) !== undefined) {
+        detector.catalogued.add(source.bucket);
+        const range = keyRangeWithin(shard?.range, source.bucket, '');
+        if (range !== null && bucketHasBaseline(catalog, source.bucket, range)) detector.baselined.add(source.bucket);
+      }
     }
     return detector.scopes.size === 0 ? null : detector;
   }
@@ -293,10 +299,11 @@ export class AnomalyDetector {
       if (!changedAny) continue;
       partitions.push({ ...stats, signals: { ...stats.signals } });
       const { settings } = scope;
-      // A bucket's first run (the catalog knew none of its keys) is its baseline: there is no
+      // A bucket's first run (no run that finished its listing recorded a key of it: a seed, or
+      // the run that completes a first backup stopped half-way) is its baseline: there is no
       // earlier state to compare with, and a lake that already holds odd files would otherwise
       // make every new user's first backup exit 4. Its signals and statistics are still recorded.
-      if (!this.catalogued.has(stats.bucket)) continue;
+      if (!this.baselined.has(stats.bucket)) continue;
       const past = settings.historyRuns === 0 ? [] : history.partitionHistory(stats.bucket, stats.partition, settings.historyRuns).slice(0, settings.historyRuns);
       // A partition the shard's range cuts: its part is judged as the whole partition would be (min_partition_objects).
       const partitionObjects = this.cuts(stats.bucket, stats.partition) ? history.partitionObjects?.(stats.bucket, stats.partition, settings.historyRuns, this.shard!.set) : undefined;

@@ -16,8 +16,9 @@ import { initRepo, prng, tempDir, writeTree } from '../helpers/fixtures.js';
  * The repository store, except that once its first pack is written, the command gets SIGTERM
  * (its own SIGTERM listener is called, as the signal would call it: vitest's are left alone).
  */
-function terminateAfterFirstPack(store: ObjectStore, before: ReadonlySet<unknown>): ObjectStore {
+function terminateAfterFirstPack(store: ObjectStore, before: ReadonlySet<unknown>, packs = 1): ObjectStore {
   let sent = false;
+  let written = 0;
   return new Proxy(store, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
@@ -25,7 +26,7 @@ function terminateAfterFirstPack(store: ObjectStore, before: ReadonlySet<unknown
       if (prop !== 'put') return value.bind(target);
       return async (key: string, ...rest: unknown[]) => {
         const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, [key, ...rest]);
-        if (!sent && key.startsWith('packs/')) {
+        if (!sent && key.startsWith('packs/') && ++written >= packs) {
           sent = true;
           for (const listener of process.listeners('SIGTERM')) if (!before.has(listener)) (listener as () => void)();
         }
@@ -77,6 +78,33 @@ describe('backup --json of a run that fails', () => {
     const runs = await cli([...base, 'runs']);
     const run = runs.out.find((m) => m.message_type === 'run' && m.id === summary.runId);
     expect(run).toMatchObject({ status: 'interrupted' });
+  });
+});
+
+describe('a first backup stopped half-way, then run again', () => {
+  const dir = tempDir('first-backup-resumed');
+  afterAll(() => dir.cleanup());
+
+  it('is still the bucket\'s baseline: the rest of the lake is not a flood of new keys (exit 0, not suspect)', async () => {
+    const policy = join(dir.path, 'lakeguard.yaml');
+    // Two transfers at a time: what is in flight when the signal comes is a few files, not a queue.
+    writeFileSync(policy, 'version: 1\nrepository:\n  url: file://./repo\n  encryption: none\nconcurrency: { transfer: 2 }\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+    // One partition of 1,500 files; packs of 1 KiB, one file each: stopped after 40 packs, the
+    // run recorded over min_partition_objects keys there, and the rest is many times more (the
+    // `added` rule's 200 %).
+    writeTree(join(dir.path, 'lake'), Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`p/f${String(i).padStart(4, '0')}.bin`, prng(i + 1)(2000)])));
+    await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }), { password: null, packSize: 1024 });
+    const base = ['--policy', policy, '--catalog', join(dir.path, 'catalog.db'), '--json'];
+    const before = new Set(process.listeners('SIGTERM'));
+    const stopped = await cli([...base, 'backup'], (s) => terminateAfterFirstPack(s, before, 40));
+    expect(stopped.code).toBe(ExitCode.interrupted);
+    const recorded = stopped.out.at(-1)!.counters.objectsNew as number;
+    expect(recorded).toBeGreaterThanOrEqual(40);
+    expect(recorded).toBeLessThan(500);
+
+    const resumed = await cli([...base, 'backup']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.out.at(-1)).toMatchObject({ message_type: 'summary', status: 'complete', suspect: false });
   });
 });
 
