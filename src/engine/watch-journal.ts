@@ -108,7 +108,11 @@ export class WatchJournal {
       try {
         parsed = JSON.parse(line) as EntryLine | DoneLine | OverflowLine;
       } catch {
-        break; // torn in the middle: nothing after it was acknowledged either
+        // A whole line that does not parse was damaged after it was written (a torn write is
+        // only ever the last, cut below): the lines after it still count. What it held is
+        // unknown, which the watcher answers with a full run of every group (`damaged`).
+        this.damaged++;
+        continue;
       }
       good += Buffer.byteLength(line) + 1;
       if ('done' in parsed) done.set(parsed.g, Math.max(done.get(parsed.g) ?? 0, parsed.done));
@@ -129,10 +133,27 @@ export class WatchJournal {
       } else if (!this.pendingById.has(e.id)) this.hold(e);
     }
     this.fd = openSync(this.path, existsSync(this.path) ? 'r+' : 'w+');
+    if (this.damaged > 0) {
+      // Rewritten from what was read: the damaged lines go (their loss is answered by full runs).
+      this.compact();
+      return;
+    }
     // Cut a torn tail, then append from the end.
     ftruncateSync(this.fd, good);
     if (this.fsync) fsyncSync(this.fd);
     this.appendAt = good;
+  }
+
+  /** Whole lines of the journal that did not parse when it was opened (they were dropped). */
+  damaged = 0;
+
+  /**
+   * Every group's next run is a full listing (an overflow of each), durable before it returns:
+   * what the journal lost (damaged lines) is then caught by those runs.
+   */
+  overflowAll(groups: readonly string[]): void {
+    for (const group of groups) this.overflow(group, 0);
+    if (groups.length > 0) this.flush();
   }
 
   private appendAt = 0;

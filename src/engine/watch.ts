@@ -120,6 +120,14 @@ export class Watcher {
     });
     // A journal holding more than a group's max_pending (replayed under a lower limit) overflows at once.
     for (const group of opts.journal.enforceLimit(this.maxPending)) this.warnOverflow(group);
+    // Damaged lines may have held changes of any group: each group's next run lists everything.
+    if (opts.journal.damaged > 0) {
+      opts.journal.overflowAll(opts.groups.map((g) => g.name));
+      opts.events?.({
+        type: 'warning',
+        message: `the watch journal ${opts.journal.path} had ${opts.journal.damaged} damaged line${opts.journal.damaged === 1 ? '' : 's'} (not JSON), dropped: the changes they held are unknown, so every group's next run is a full listing`,
+      });
+    }
     for (const entry of opts.journal.pending()) this.batcher.add(entry);
   }
 

@@ -1,7 +1,7 @@
 // lakeguard watch, without a server or a wall clock: the policy's continuous settings, event
 // parsing and dedup, the batching thresholds on a hand-driven clock, the journal across a
 // crash, and runs driven by key lists on in-memory buckets.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { latestPage } from '../../src/catalog/backup-lookups.js';
@@ -165,6 +165,26 @@ describe('journal', () => {
     j3.commit('other', 3);
     expect(j3.pending()).toEqual([]);
     expect(readFileSync(path, 'utf8')).toBe('');
+    j3.close();
+  });
+
+  it('drops a damaged line in the middle but keeps every line after it, and says how many it dropped', async () => {
+    const path = join(dir.path, 'catalog.db.watch-journal');
+    const j1 = WatchJournal.open(path, { fsync: false });
+    await j1.appendDurable([change(1), change(2), change(3), change(4, 'other'), change(5)]);
+    j1.close();
+    const lines = readFileSync(path, 'utf8').split('\n');
+    lines[2] = '{"s":3,garbage';
+    writeFileSync(path, lines.join('\n'));
+    const j2 = WatchJournal.open(path, { fsync: false });
+    expect(j2.damaged).toBe(1);
+    expect(j2.pending().map((e) => e.key)).toEqual(['k1', 'k2', 'k4', 'k5']);
+    // Rewritten without it: the next open finds nothing damaged, and numbering goes on.
+    const [next] = await j2.appendDurable([change(6)]);
+    expect(next!.seq).toBe(6);
+    j2.close();
+    const j3 = WatchJournal.open(path, { fsync: false });
+    expect([j3.damaged, j3.pending().map((e) => e.key)]).toEqual([0, ['k1', 'k2', 'k4', 'k5', 'k6']]);
     j3.close();
   });
 });
@@ -429,6 +449,31 @@ groups:
     await done;
     first.watcher.stop();
     await first.clock.advance(0);
+  });
+
+  it('after a damaged journal line, every group\'s next run is a full listing, and it says why', async () => {
+    const first = harness();
+    await first.watcher.ingest([ev('data/a', '1'), ev('data/b', '1'), ev('data/c', '1')]);
+    first.watcher.stop();
+    await first.clock.advance(0);
+    const path = join(dir.path, 'j');
+    const lines = readFileSync(path, 'utf8').split('\n');
+    lines[1] = 'not json';
+    writeFileSync(path, lines.join('\n'));
+    const warnings: string[] = [];
+    const watcher = new Watcher({
+      policy,
+      catalog: seeded,
+      groups: policy.groups,
+      journal: WatchJournal.open(path),
+      clock: new ManualClock(),
+      events: (e) => {
+        if (e.type === 'warning') warnings.push(e.message);
+      },
+      runGroup: async (group) => ({ runId: 'x', group: group.name, status: 'complete', dryRun: false, counters: emptyCounters() }),
+    });
+    expect(policy.groups.map((g) => watcher.overflowed(g.name))).toEqual(policy.groups.map(() => true));
+    expect(warnings).toEqual([`the watch journal ${path} had 1 damaged line (not JSON), dropped: the changes they held are unknown, so every group's next run is a full listing`]);
   });
 });
 
