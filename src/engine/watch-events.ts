@@ -23,6 +23,8 @@ export interface ChangeEvent {
 export interface ParsedDelivery {
   events: ChangeEvent[];
   ignored: number;
+  /** Keys of records no S3 object can have (not well-formed Unicode, empty, over 1,024 bytes): dropped, to be reported. */
+  badKeys: string[];
 }
 
 /**
@@ -45,7 +47,7 @@ const EVENTBRIDGE_KINDS: Record<string, ChangeEvent['kind']> = {
 
 /** A delivery's body (parsed JSON). Throws a plain Error for a body that is no event at all. */
 export function parseDelivery(body: unknown): ParsedDelivery {
-  const out: ParsedDelivery = { events: [], ignored: 0 };
+  const out: ParsedDelivery = { events: [], ignored: 0, badKeys: [] };
   collect(body, out, 0);
   return out;
 }
@@ -59,16 +61,12 @@ function collect(body: unknown, out: ParsedDelivery, depth: number): void {
   }
   if (Array.isArray(body.Records)) {
     for (const record of body.Records) {
-      const event = fromRecord(record);
-      if (event === undefined) out.ignored++;
-      else out.events.push(event);
+      keep(fromRecord(record), out);
     }
     return;
   }
   if (typeof body['detail-type'] === 'string' && isObject(body.detail)) {
-    const event = fromEventBridge(body['detail-type'], body.detail);
-    if (event === undefined) out.ignored++;
-    else out.events.push(event);
+    keep(fromEventBridge(body['detail-type'], body.detail), out);
     return;
   }
   // S3's test message when a notification is configured ({"Event": "s3:TestEvent", ...}).
@@ -77,6 +75,24 @@ function collect(body: unknown, out: ParsedDelivery, depth: number): void {
     return;
   }
   throw new Error('neither S3 event records, an SNS notification nor an EventBridge event');
+}
+
+/**
+ * Adds an event, unless it is none of interest (ignored) or names a key no S3 object can have:
+ * such a key would fail every run that lists it (the whole group's batch), so it is dropped here
+ * and the watcher says so. S3 keys are UTF-8 of 1 to 1,024 bytes.
+ */
+function keep(event: ChangeEvent | undefined, out: ParsedDelivery): void {
+  if (event === undefined) out.ignored++;
+  else if (!possibleKey(event.key)) out.badKeys.push(event.key);
+  else out.events.push(event);
+}
+
+/** A lone surrogate: a JSON string may hold one, UTF-8 (and so an S3 key) cannot. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function possibleKey(key: string): boolean {
+  return key !== '' && !LONE_SURROGATE.test(key) && Buffer.byteLength(key) <= 1024;
 }
 
 function fromRecord(record: unknown): ChangeEvent | undefined {
@@ -120,4 +136,11 @@ function decodeKey(raw: string): string | undefined {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** One warning per delivery that named keys no S3 object can have (printable, the first few). */
+export function warnBadKeys(keys: readonly string[], where: string, warn: ((message: string) => void) | undefined): void {
+  if (keys.length === 0 || warn === undefined) return;
+  const shown = keys.slice(0, 3).map((k) => JSON.stringify(k)).join(', ');
+  warn(`watch: ${where} named ${keys.length === 1 ? 'a key' : `${keys.length} keys`} no S3 object can have (${shown}${keys.length > 3 ? ', …' : ''}): dropped, the other changes are kept`);
 }

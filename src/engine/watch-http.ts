@@ -9,7 +9,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { errorMessage } from '../errors.js';
 import { boundedServer, listenOn, secretChecker, type ListenBounds, type Listening } from '../util/http-listen.js';
-import { parseDelivery, type ChangeEvent } from './watch-events.js';
+import { parseDelivery, warnBadKeys, type ChangeEvent } from './watch-events.js';
 
 /** Larger than any delivery RGW or S3 sends (one record is ~1 KiB). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -55,7 +55,9 @@ export async function startPushEndpoint(opts: PushEndpointOptions): Promise<Push
     if (body === null) return reply(res, 413, 'body too large');
     let changes: ChangeEvent[];
     try {
-      changes = parseDelivery(JSON.parse(body.toString('utf8')) as unknown).events;
+      const delivery = parseDelivery(JSON.parse(body.toString('utf8')) as unknown);
+      changes = delivery.events;
+      warnBadKeys(delivery.badKeys, 'a push', opts.onWarning);
     } catch (err) {
       return reply(res, 400, `not an S3 event notification: ${errorMessage(err)}`);
     }

@@ -13,7 +13,7 @@ import { errorMessage } from '../errors.js';
 import type { EventsSpec } from '../policy/schema-continuous.js';
 import { defaultChainProvider, type CredentialsProvider } from '../storage/credentials.js';
 import { amzDate, signV4 } from '../storage/s3-sigv4.js';
-import { parseDelivery, type ChangeEvent } from './watch-events.js';
+import { parseDelivery, warnBadKeys, type ChangeEvent } from './watch-events.js';
 
 const WAIT_SECONDS = 20;
 /** After a failed receive, wait this long before the next (doubling, up to a minute). */
@@ -83,7 +83,9 @@ export class SqsPoller {
       }
       let changes: ChangeEvent[];
       try {
-        changes = parseDelivery(JSON.parse(m.Body) as unknown).events;
+        const delivery = parseDelivery(JSON.parse(m.Body) as unknown);
+        changes = delivery.events;
+        warnBadKeys(delivery.badKeys, `message ${m.MessageId} of ${this.url}`, this.opts.onWarning);
       } catch (err) {
         // Not an event: left in the queue (its redrive policy moves it aside), never deleted unread.
         this.opts.onWarning?.(`watch: message ${m.MessageId} of ${this.url} is not an S3 event (${errorMessage(err)}); left in the queue`);

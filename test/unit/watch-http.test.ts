@@ -56,6 +56,29 @@ it('answers a body too large with 413, and takes the next push on the same conne
   expect(ingested).toEqual([{ bucket: 'lake', key: 'a b', kind: 'created', id: 'lake\0a b\x0001' }]);
 });
 
+it('drops a record whose key no S3 object can have, says so, and keeps the others of the push', async () => {
+  const warnings: string[] = [];
+  const taken: ChangeEvent[] = [];
+  const own = await startPushEndpoint({ host: '127.0.0.1', port: 0, token: TOKEN, ingest: async (changes) => void taken.push(...changes), onWarning: (m) => warnings.push(m) });
+  try {
+    // A lone surrogate (JSON may hold one; UTF-8 cannot), Ceph's form (the key as it is), beside a good key.
+    const body = `{"Records":[{"eventSource":"ceph:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"lake"},"object":{"key":"data/\\udc80x","sequencer":"01"}}},{"eventSource":"ceph:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"lake"},"object":{"key":"data/ok","sequencer":"02"}}}]}`;
+    const r = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: own.port, method: 'POST', path: `/?token=${TOKEN}` }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(r).toBe(200);
+    expect(taken.map((c) => c.key)).toEqual(['data/ok']);
+    expect(warnings).toEqual(['watch: a push named a key no S3 object can have ("data/\\udc80x"): dropped, the other changes are kept']);
+  } finally {
+    await own.stop();
+  }
+});
+
 /** Runs `lakeguard watch` in this process with a policy whose repository does not exist: exit code and stderr. */
 async function watchRefused(events: string, token: string | undefined): Promise<{ code: number; stderr: string }> {
   const { main } = await import('../../src/cli.js');
