@@ -91,7 +91,7 @@ function keep(event: ChangeEvent | undefined, out: ParsedDelivery): void {
 /** A lone surrogate: a JSON string may hold one, UTF-8 (and so an S3 key) cannot. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-function possibleKey(key: string): boolean {
+export function possibleKey(key: string): boolean {
   return key !== '' && !LONE_SURROGATE.test(key) && Buffer.byteLength(key) <= 1024;
 }
 

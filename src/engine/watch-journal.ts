@@ -12,6 +12,7 @@
  * own queue, written many times a second by the listener while a run holds the catalog.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, ftruncateSync, writeSync } from 'node:fs';
+import { possibleKey } from './watch-events.js';
 
 export interface JournalEntry {
   /** Position in the journal; a group's `done` mark covers every entry of it up to here. */
@@ -119,6 +120,9 @@ export class WatchJournal {
       else if ('over' in parsed) {
         overs.set(parsed.g, Math.max(overs.get(parsed.g) ?? 0, parsed.over));
         this.nextSeq = Math.max(this.nextSeq, parsed.over + 1);
+      } else if (typeof parsed.k !== 'string' || !possibleKey(parsed.k)) {
+        // A key no S3 object can have (journaled by an earlier lakeguard) would fail its group's every run.
+        this.damaged++;
       } else entries.push({ seq: parsed.s, group: parsed.g, bucket: parsed.b, key: parsed.k, id: parsed.i, at: parsed.t });
     }
     for (const [group, seq] of overs) if (seq > (done.get(group) ?? 0)) this.overflows.set(group, { seq, changes: 0 });

@@ -97,7 +97,7 @@ describe('event parsing', () => {
     expect(parseDelivery({ Type: 'Notification', Message: JSON.stringify(records) }).events).toHaveLength(4);
     const bridge = parseDelivery({ 'detail-type': 'Object Deleted', source: 'aws.s3', detail: { bucket: { name: 'raw' }, object: { key: 'x y', sequencer: '02' } } });
     expect(bridge.events).toEqual([{ bucket: 'raw', key: 'x y', kind: 'removed', id: 'raw\0x y\x0002' }]);
-    expect(parseDelivery({ Event: 's3:TestEvent' })).toEqual({ events: [], ignored: 1 });
+    expect(parseDelivery({ Event: 's3:TestEvent' })).toEqual({ events: [], ignored: 1, badKeys: [] });
     expect(() => parseDelivery({ hello: 1 })).toThrow(/neither/);
   });
 });
@@ -186,6 +186,11 @@ describe('journal', () => {
     const j3 = WatchJournal.open(path, { fsync: false });
     expect([j3.damaged, j3.pending().map((e) => e.key)]).toEqual([0, ['k1', 'k2', 'k4', 'k5', 'k6']]);
     j3.close();
+    // An entry whose key no S3 object can have (an earlier lakeguard journaled it) is dropped the same way.
+    appendFileSync(path, '{"s":7,"g":"lake","b":"raw","k":"k\\udc80","i":"x","t":7}\n');
+    const j4 = WatchJournal.open(path, { fsync: false });
+    expect([j4.damaged, j4.pending().map((e) => e.key)]).toEqual([1, ['k1', 'k2', 'k4', 'k5', 'k6']]);
+    j4.close();
   });
 });
 
