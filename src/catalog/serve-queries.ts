@@ -12,7 +12,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Catalog, StateCut } from './catalog.js';
 import { decodeStorageClass, etagSql, lastModifiedSql } from './codec.js';
 import { sqlite } from './connection.js';
-import { cutParams, runCutSql, stateVersionSql } from './diff-queries.js';
+import { cutParams, runCutSql } from './diff-queries.js';
 import type { BlobLocation, StoredMeta } from './types.js';
 import { blobLocationOf } from './restore-selection.js';
 
@@ -80,9 +80,19 @@ function cutKind(cut: StateCut): string {
   return 'time' in cut ? 'time' : cut.runSet === undefined ? 'run' : 'set';
 }
 
-/** SQL: version row `v` is recorded at the cut bound to `@cut`. */
+/**
+ * SQL: version row `v` is recorded at the cut bound to `@cut`, by a run the catalog held when
+ * `serve` pinned its view (`@pinned`): a backup that another process records into the same
+ * catalog file meanwhile (its versions may be older than the instant: a file's time is its
+ * modification time) changes no answer of this server (docs/serve.md "One catalog, pinned").
+ */
 function inCut(v: string, cut: StateCut): string {
-  return 'time' in cut ? `${v}.valid_from <= @cut` : runCutSql(`${v}.run`, cut, 'cut');
+  return `${'time' in cut ? `${v}.valid_from <= @cut` : runCutSql(`${v}.run`, cut, 'cut')} AND ${v}.run <= @pinned`;
+}
+
+/** SQL: the row id of `object`'s state version at the cut (stateVersionSql), pinned as inCut. */
+function servedStateSql(object: string, cut: StateCut): string {
+  return `(SELECT id FROM versions sv WHERE sv.object = ${object} AND ${inCut('sv', cut)} ORDER BY sv.valid_from DESC, sv.id DESC LIMIT 1)`;
 }
 
 
@@ -91,8 +101,20 @@ export class ServeQueries {
   private readonly db: BetterSqlite3.Database;
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
 
-  constructor(catalog: Catalog) {
+  /**
+   * `pinned`: the newest run number the catalog held when the view was pinned (Infinity: none,
+   * every run counts). Versions of later runs are never answered.
+   */
+  constructor(
+    catalog: Catalog,
+    private readonly pinned = Number.MAX_SAFE_INTEGER,
+  ) {
     this.db = sqlite(catalog);
+  }
+
+  /** The cut's parameters, with the pinned run. */
+  private cutParams(cut: StateCut): Record<string, unknown> {
+    return { ...cutParams(cut, 'cut'), pinned: this.pinned };
   }
 
   private statement(name: string, sql: () => string): BetterSqlite3.Statement {
@@ -126,11 +148,11 @@ export class ServeQueries {
   *objectsAt(bucketId: number, cut: StateCut, from: string, inclusive: boolean, below: string | null): Generator<ServedVersion> {
     const stmt = this.statement(`objects:${cutKind(cut)}:${inclusive}:${below !== null}`, () =>
       `SELECT o.key AS key, ${VERSION_COLUMNS('v')}
-       FROM objects o JOIN versions v ON v.id = ${stateVersionSql('o.id', cut, 'cut')}
+       FROM objects o JOIN versions v ON v.id = ${servedStateSql('o.id', cut)}
        WHERE o.bucket = @bucketId AND o.key ${inclusive ? '>=' : '>'} @from${below === null ? '' : ' AND o.key < @below'} AND v.delete_marker = 0
        ORDER BY o.key`,
     );
-    const params = { bucketId, from, ...(below === null ? {} : { below }), ...cutParams(cut, 'cut') };
+    const params = { bucketId, from, ...(below === null ? {} : { below }), ...this.cutParams(cut) };
     for (const r of stmt.iterate(params) as IterableIterator<Row>) yield servedVersion(r);
   }
 
@@ -138,9 +160,9 @@ export class ServeQueries {
   stateOf(bucketId: number, key: string, cut: StateCut): ServedObject | undefined {
     const r = this.statement(`state:${cutKind(cut)}`, () =>
       `SELECT o.key AS key, ${VERSION_COLUMNS('v')}, m.json AS meta
-       FROM objects o JOIN versions v ON v.id = ${stateVersionSql('o.id', cut, 'cut')} LEFT JOIN metas m ON m.id = v.meta
+       FROM objects o JOIN versions v ON v.id = ${servedStateSql('o.id', cut)} LEFT JOIN metas m ON m.id = v.meta
        WHERE o.bucket = @bucketId AND o.key = @key`,
-    ).get({ bucketId, key, ...cutParams(cut, 'cut') }) as Row | undefined;
+    ).get({ bucketId, key, ...this.cutParams(cut) }) as Row | undefined;
     return r === undefined ? undefined : servedObject(r);
   }
 
@@ -161,10 +183,10 @@ export class ServeQueries {
         : this.statement('version', () =>
             `SELECT o.key AS key, ${VERSION_COLUMNS('v')}, m.json AS meta
              FROM objects o JOIN versions v ON v.object = o.id LEFT JOIN metas m ON m.id = v.meta
-             WHERE o.bucket = @bucketId AND o.key = @key AND v.version_id = @versionId
+             WHERE o.bucket = @bucketId AND o.key = @key AND v.version_id = @versionId AND v.run <= @pinned
              ORDER BY v.valid_from DESC, v.id DESC LIMIT 1`,
           );
-    const r = stmt.get({ bucketId, key, ...(versionId === null ? cutParams(cut, 'cut') : { versionId }) }) as Row | undefined;
+    const r = stmt.get({ bucketId, key, ...(versionId === null ? this.cutParams(cut) : { versionId, pinned: this.pinned }) }) as Row | undefined;
     return r === undefined ? undefined : servedObject(r);
   }
 
@@ -179,7 +201,7 @@ export class ServeQueries {
          AND EXISTS (SELECT 1 FROM versions v WHERE v.object = o.id AND ${inCut('v', cut)})
        ORDER BY o.key`,
     );
-    const params = { bucketId, from, ...(below === null ? {} : { below }), ...cutParams(cut, 'cut') };
+    const params = { bucketId, from, ...(below === null ? {} : { below }), ...this.cutParams(cut) };
     yield* stmt.iterate(params) as IterableIterator<{ object: number; key: string }>;
   }
 
@@ -197,7 +219,7 @@ export class ServeQueries {
                          AND (w.valid_from > v.valid_from OR (w.valid_from = v.valid_from AND w.id > v.id)))
        ORDER BY v.valid_from DESC, v.id DESC`,
     );
-    const params = { object, ...cutParams(cut, 'cut'), ...(after === null ? {} : { afterTime: after.validFrom, afterRow: after.row }) };
+    const params = { object, ...this.cutParams(cut), ...(after === null ? {} : { afterTime: after.validFrom, afterRow: after.row }) };
     for (const r of stmt.iterate(params) as IterableIterator<Row>) yield servedVersion({ ...r, key });
   }
 
@@ -206,7 +228,7 @@ export class ServeQueries {
     return this.statement(`record:${cutKind(cut)}`, () =>
       `SELECT v.valid_from AS validFrom, v.id AS row FROM versions v
        WHERE v.object = @object AND v.version_id IS @versionId AND ${inCut('v', cut)} ORDER BY v.valid_from DESC, v.id DESC LIMIT 1`,
-    ).get({ object, versionId, ...cutParams(cut, 'cut') }) as { validFrom: number; row: number } | undefined;
+    ).get({ object, versionId, ...this.cutParams(cut) }) as { validFrom: number; row: number } | undefined;
   }
 
   /** The object row of a key, or undefined. */

@@ -59,7 +59,9 @@ export interface OpenedServeView extends ServeView {
 export async function openServeView(ctx: ServeSources, opts: ServeViewOptions = {}): Promise<OpenedServeView> {
   const events = opts.events ?? noEvents;
   const syncedAt = opts.syncedAt ?? Date.now();
-  const queries = new ServeQueries(ctx.catalog);
+  // Pinned: the runs the catalog holds now are all this server answers from (ServeQueries).
+  const pinnedRun = ctx.catalog.listRuns().reduce((max, r) => Math.max(max, r.seq), 0);
+  const queries = new ServeQueries(ctx.catalog, pinnedRun);
   if (opts.at !== undefined && opts.run !== undefined) throw new UsageError('give --at or --run, not both');
   // A scoped catalog (issue 20) lists every bucket too: the command refuses requests outside its
   // prefixes naming the scope, where a missing bucket would read as "nothing there".
@@ -89,6 +91,7 @@ export async function openServeView(ctx: ServeSources, opts: ServeViewOptions = 
     buckets,
     defaultCut,
     syncedAt,
+    pinnedRun,
     cache: new BlobCache(opts.cache),
     onClose: async () => {
       await lock?.release();

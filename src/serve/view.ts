@@ -44,6 +44,8 @@ export interface CatalogViewOptions {
   defaultCut: ViewCut;
   /** When the catalog was last synced: instants after it are refused (the view cannot know them). */
   syncedAt: number;
+  /** The newest run number the catalog held then: later runs (recorded since, by another process) are refused. */
+  pinnedRun: number;
   cache?: BlobCache;
   /** Called once by close(), before the catalog is closed (releases the lock). */
   onClose?: () => Promise<void>;
@@ -84,6 +86,13 @@ export class CatalogView implements ServeView {
       throw new ViewInputError(
         `${JSON.stringify(text)} (${new Date(cut.time).toISOString()}) is after the catalog was synced at ${new Date(this.opts.syncedAt).toISOString()}: ` +
           'this server answers from that sync; ask for an instant before it, or restart `lakeguard serve` to see later backups',
+      );
+    }
+    const newest = 'time' in cut ? 0 : Math.max(cut.runSeq, ...(cut.runSet?.seqs ?? []));
+    if (newest > this.opts.pinnedRun) {
+      throw new ViewInputError(
+        `${JSON.stringify(text)} was recorded after this server pinned its view at the sync of ${new Date(this.opts.syncedAt).toISOString()}: ` +
+          'restart `lakeguard serve` to see later backups',
       );
     }
     return { cut, label: cutLabel(this.opts.catalog, cut) };

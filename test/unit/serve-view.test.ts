@@ -235,7 +235,7 @@ describe('serve view', () => {
   });
 
   it('reads a small range with one GET of its blob, a whole object with one GET per run of blobs', async () => {
-    const uncached = new CatalogView({ repo, catalog, queries: new ServeQueries(catalog), buckets: ['lake'], defaultCut: second, syncedAt: view.syncedAt });
+    const uncached = new CatalogView({ repo, catalog, queries: new ServeQueries(catalog), buckets: ['lake'], defaultCut: second, syncedAt: view.syncedAt, pinnedRun: Number.MAX_SAFE_INTEGER });
     const found = uncached.lookup({ bucket: 'lake', key: 'big/multi.bin', at: second });
     if (found.kind !== 'object') throw new Error('big/multi.bin should be an object');
     const gets = async (range?: { start: number; end: number }): Promise<number> => {
@@ -256,7 +256,7 @@ describe('serve view', () => {
 
   it('reads neighbouring small objects through one window of their pack: one GET for many objects', async () => {
     const cache = new BlobCache();
-    const windowed = new CatalogView({ repo, catalog, queries: new ServeQueries(catalog), buckets: ['lake'], defaultCut: first, syncedAt: view.syncedAt, cache });
+    const windowed = new CatalogView({ repo, catalog, queries: new ServeQueries(catalog), buckets: ['lake'], defaultCut: first, syncedAt: view.syncedAt, pinnedRun: Number.MAX_SAFE_INTEGER, cache });
     const keys = [...live1].filter((k) => k.startsWith('a') || k.startsWith('b/'));
     const before = repo.requestCounts().get;
     const bodies = await Promise.all(
@@ -327,6 +327,41 @@ describe('serve view', () => {
 });
 
 describe('serve view of an unversioned source', () => {
+  it('stays pinned to the runs it opened with: a backup another process records meanwhile changes no answer', async () => {
+    const dir = tempDir('serve-view-pinned');
+    // Object times before the view's sync (now), as files and objects written before a later backup have.
+    let clock = Date.parse('2026-11-20T10:00:00Z');
+    const bucket = new MemStore({ versioning: false, now: () => new Date(clock), name: 'flat' });
+    const repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    const catalog = openCatalog(dir.path, repo);
+    const group: Group = { name: 'g', sources: [] };
+    const source: OpenedSource = { bucket: 'flat', objectStore: bucket, prefixes: [''], isExcluded: () => false };
+    const backup = () => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source] });
+    try {
+      await bucket.put('k', Buffer.from('one'));
+      await backup();
+      const view = await openServeView({ policy: testPolicy(repo.location, [group]), repo, catalog });
+      try {
+        clock += 60_000;
+        await bucket.put('k', Buffer.from('two'));
+        await bucket.put('late', Buffer.from('late'));
+        const later = await backup();
+        const found = view.lookup({ bucket: 'flat', key: 'k', at: view.defaultCut });
+        if (found.kind !== 'object') throw new Error('k should be an object');
+        expect((await readAll(view.open(found.head))).toString()).toBe('one');
+        expect(view.lookup({ bucket: 'flat', key: 'late', at: view.defaultCut }).kind).toBe('missing');
+        expect(view.listObjects({ bucket: 'flat', at: view.defaultCut, prefix: '', maxKeys: 100 }).entries.map((e) => (e.type === 'object' ? e.key : e.prefix))).toEqual(['k']);
+        // The later run by its id: refused, not answered as if the view knew it.
+        expect(() => view.resolveAt(later.runId)).toThrow(/was recorded after this server pinned its view .*restart `lakeguard serve`/);
+      } finally {
+        await view.close();
+      }
+    } finally {
+      catalog.close();
+      dir.cleanup();
+    }
+  });
+
   it('lists one "null" version per key (its state at the instant) and reads it by versionId=null', async () => {
     const dir = tempDir('serve-view-unversioned');
     let clock = Date.parse('2026-11-20T10:00:00Z');
