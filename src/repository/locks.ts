@@ -192,7 +192,7 @@ export class RepositoryLock {
       const i = this.info;
       this.lost.abort(
         new LockedError(
-          `lost the repository lock ${this.key} (${i.type}, ${i.operation}): ${why}; stopped, so as not to write without it`,
+          `lost the repository lock ${this.key} (${i.type}, ${i.operation}): ${why}; stopped, so as not to go on without it (a prune may delete what it reads or writes)`,
           'check who removed it (another host running `lakeguard unlock --remove-all` or prune), then run the command again',
         ),
       );

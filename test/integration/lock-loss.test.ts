@@ -103,7 +103,7 @@ describe('a backup that loses its lock (real server)', () => {
     expect(err).toBeInstanceOf(LockedError);
     expect((err as LockedError).exitCode).toBe(ExitCode.locked);
     expect((err as LockedError).message).toBe(
-      `lost the repository lock locks/${lock.id} (shared, backup of group lake): it was removed (by \`lakeguard unlock --remove-all\`, or as stale by another host); stopped, so as not to write without it`,
+      `lost the repository lock locks/${lock.id} (shared, backup of group lake): it was removed (by \`lakeguard unlock --remove-all\`, or as stale by another host); stopped, so as not to go on without it (a prune may delete what it reads or writes)`,
     );
     expect(await repo.listNames('runs')).toEqual([]);
     expect(await repo.listNames('index')).toEqual([]);
