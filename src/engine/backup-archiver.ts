@@ -138,6 +138,17 @@ export class Archiver {
     await this.durable.wait();
   }
 
+  /** Set once the run's records are written out for good (backup.ts, before the last flush): a transfer that ends later records and counts nothing. */
+  private recordsClosed = false;
+
+  /**
+   * Ends recording: what reaches the writer after this (a transfer an interruption did not wait
+   * for) is neither recorded nor counted, so the run's counters are what it recorded.
+   */
+  closeRecords(): void {
+    this.recordsClosed = true;
+  }
+
   private throwIfFatal(): void {
     this.listings.throwIfFailed();
     this.transfers.throwIfFailed();
@@ -232,8 +243,10 @@ export class Archiver {
   }
 
   /**
-   * Counts a new or changed object once its version is read (a dry run: once listed). An object
-   * that fails to read is counted as failed only: "new" in a run's counters means recorded.
+   * Counts a new or changed object once its version goes to the catalog writer (its packs are
+   * written; a dry run: once listed). An object that fails to read is counted as failed only,
+   * and one whose packs an interruption left unwritten not at all: "new" in a run's counters
+   * means recorded.
    */
   private countCopied(entry: ObjectEntry, previous: LatestVersion | null): void {
     if (previous === null) this.counters.objectsNew++;
@@ -291,14 +304,17 @@ export class Archiver {
       this.durable.spawn(() => Promise.all(read.stored).then(() => undefined));
       return;
     }
-    // A reinstated version read again (forget had dropped it) is neither new data nor judged again.
-    if (!reinstating) this.countCopied(entry, previous);
     const signals = reinstating || read.sample === undefined ? undefined : this.detector?.versionRead(source.bucket, source.versioned === true, entry, previous, read.sample);
     const observed = versionRecord(source.bucket, entry, previous, read, signals);
     const record = reinstating ? reinstate(observed, previous, seenAt(source)) : observed;
-    // The record may reach the catalog only once every blob it needs is in a written pack.
+    // The record may reach the catalog only once every blob it needs is in a written pack; it
+    // is counted then, so an interrupted run counts only what it recorded. A reinstated version
+    // read again (forget had dropped it) is neither new data nor judged again.
     this.durable.spawn(async () => {
       await Promise.all(read.stored);
+      // After an interruption the run's records are already written out: nothing more is recorded.
+      if (this.recordsClosed) return;
+      if (!reinstating) this.countCopied(entry, previous);
       this.writer.version(record);
     });
   }

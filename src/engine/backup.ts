@@ -225,6 +225,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
           : err;
       status = fatal instanceof InterruptedError ? 'interrupted' : 'failed';
     }
+    ctx.closeRecords();
     ctx.writer.flush();
     // No checkpoint after this: the run records everything now (finalize's own packs would queue one).
     await checkpoints.close();

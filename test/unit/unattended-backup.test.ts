@@ -101,6 +101,9 @@ describe('a first backup stopped half-way, then run again', () => {
     const recorded = stopped.out.at(-1)!.counters.objectsNew as number;
     expect(recorded).toBeGreaterThanOrEqual(40);
     expect(recorded).toBeLessThan(500);
+    // Its counters count what it recorded, not what it read and could not store before it stopped.
+    const shown = await cli([...base, 'runs', 'show', stopped.out.at(-1)!.runId as string]);
+    expect(shown.out.at(-1)).toMatchObject({ status: 'interrupted', versionsRecorded: recorded });
 
     const resumed = await cli([...base, 'backup']);
     expect(resumed.code).toBe(0);
