@@ -111,6 +111,7 @@ const CSV_COLUMNS = { key: 'Key', versionId: 'VersionId', isLatest: 'IsLatest', 
 
 async function* csvRows(store: ObjectStore, report: InventoryReport, file: InventoryFile, opts: ReadFilesOptions): AsyncGenerator<InventoryRow> {
   const at = Object.fromEntries(Object.entries(CSV_COLUMNS).map(([field, name]) => [field, report.columns.indexOf(name)])) as Record<keyof typeof CSV_COLUMNS, number>;
+  const bucketAt = report.columns.indexOf('Bucket');
   const md5 = createHash('md5');
   const { body } = await store.get(file.key, opts.signal === undefined ? {} : { signal: opts.signal });
   const lines = lineLimit(() => fileError(report, file, `has a line longer than ${CSV_LINE_MAX_BYTES} bytes, which no S3 Inventory CSV has (a key is at most 1,024 bytes)`));
@@ -124,6 +125,10 @@ async function* csvRows(store: ObjectStore, report: InventoryReport, file: Inven
       if (text === '') continue;
       const fields = splitCsvLine(text);
       if (fields === null || fields.length < report.columns.length) throw fileError(report, file, `line ${line} does not have the ${report.columns.length} fields of fileSchema`);
+      // A row of another bucket is no row of this report (the manifest names one source bucket).
+      if (bucketAt >= 0 && fields[bucketAt] !== report.sourceBucket) {
+        throw fileError(report, file, `line ${line} names bucket ${JSON.stringify(fields[bucketAt])}, not the report's source bucket ${report.sourceBucket}`);
+      }
       const row = csvRow(fields, at);
       if (row === null) throw fileError(report, file, `line ${line} has a key that is not URL-encoded UTF-8`);
       if (inRange(row.key, opts.range)) yield row;
@@ -245,7 +250,8 @@ async function* parquetRows(store: ObjectStore, report: InventoryReport, file: I
   const local = spool === null ? null : await open(spool);
   try {
     const buffer = local === null ? remote : await fileBuffer(local);
-    const columns = PARQUET_COLUMNS.filter((c) => report.columns.includes(c));
+    // With the bucket column (when the schema has one): a row of another bucket is refused, as in CSV.
+    const columns = [...PARQUET_COLUMNS, 'bucket'].filter((c) => report.columns.includes(c));
     let groupStart = 0;
     for (const [i, group] of metadata.row_groups.entries()) {
       const groupEnd = groupStart + Number(group.num_rows);
@@ -253,6 +259,9 @@ async function* parquetRows(store: ObjectStore, report: InventoryReport, file: I
         const rows = await parquetReadObjects({ file: buffer, metadata, columns, rowStart: groupStart, rowEnd: groupEnd });
         if (opts.stats !== undefined) opts.stats.rowGroupsRead++;
         for (const r of rows) {
+          if (r.bucket !== undefined && r.bucket !== report.sourceBucket) {
+            throw fileError(report, file, `row ${groupStart} names bucket ${JSON.stringify(r.bucket)}, not the report's source bucket ${report.sourceBucket}`);
+          }
           const row = parquetRow(r);
           if (row === null) throw fileError(report, file, `row ${groupStart} has no key`);
           if (inRange(row.key, opts.range)) yield row;

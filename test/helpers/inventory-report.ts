@@ -9,6 +9,8 @@ import type { ObjectStore } from '../../src/storage/types.js';
 
 /** One row of a report: what S3 Inventory says about an object version. */
 export interface ReportRow {
+  /** The row's Bucket column (default: the report's source bucket; another one is a forgery). */
+  bucket?: string;
   key: string;
   versionId?: string | null;
   isLatest?: boolean;
@@ -100,7 +102,7 @@ function csvSchema(o: ReportOptions): string[] {
 function csvFile(rows: readonly ReportRow[], o: ReportOptions): Buffer {
   const lines = rows.map((r) => {
     const fields = [
-      o.sourceBucket,
+      r.bucket ?? o.sourceBucket,
       inventoryEncode(r.key),
       ...(o.allVersions ? [r.versionId ?? 'null', String(r.isLatest ?? true), String(r.isDeleteMarker ?? false)] : []),
       r.isDeleteMarker ? '' : String(r.size),
@@ -127,7 +129,7 @@ function parquetFile(rows: readonly ReportRow[], o: ReportOptions): Buffer {
     parquetWriteBuffer({
       rowGroupSize: o.rowGroupSize ?? 100_000,
       columnData: [
-        { name: 'bucket', type: 'STRING', data: col(() => o.sourceBucket) },
+        { name: 'bucket', type: 'STRING', data: col((r) => r.bucket ?? o.sourceBucket) },
         { name: 'key', type: 'STRING', data: col((r) => r.key) },
         ...(o.allVersions
           ? [

@@ -197,6 +197,20 @@ describe('finding and reading a report', () => {
     expect(splitCsvLine('"open')).toBeNull();
   });
 
+  it('refuses a data file with a row of another bucket than the manifest names, CSV and Parquet', async () => {
+    for (const format of ['CSV', 'Parquet'] as const) {
+      const reports = new MemStore();
+      const created = new Date('2026-12-05T01:00:00Z');
+      const row = (key: string, bucket?: string) => ({ key, size: 1, lastModified: created, etag: 'e', ...(bucket === undefined ? {} : { bucket }) });
+      await writeInventoryReport(reports, [row('a'), row('b', 'other-bucket'), row('c')], options(format, created, { files: 1 }));
+      const report = await newestInventoryReport(reports, { bucket: 'inv-bucket', prefix: 'reports/src-bucket/daily/' }, 'src-bucket');
+      const err = await failure((async () => {
+        for await (const _ of inventoryRows(reports, report, { spoolDir: scratch })) void _;
+      })());
+      expect(err.message, format).toMatch(new RegExp(`^S3 Inventory data file \\S+ of report \\S+: (line|row) \\d+ names bucket "other-bucket", not the report's source bucket src-bucket$`));
+    }
+  });
+
   it('pages through a key with more versions than a page', async () => {
     const listing = new InventoryListing(join(scratch, 'many-versions.db'));
     try {
