@@ -327,22 +327,37 @@ describe('serve view', () => {
 });
 
 describe('serve view of an unversioned source', () => {
-  it('stays pinned to the runs it opened with: a backup another process records meanwhile changes no answer', async () => {
-    const dir = tempDir('serve-view-pinned');
-    // Object times before the view's sync (now), as files and objects written before a later backup have.
-    let clock = Date.parse('2026-11-20T10:00:00Z');
-    const bucket = new MemStore({ versioning: false, now: () => new Date(clock), name: 'flat' });
+  /** An unversioned bucket `flat` whose object times the test moves (`lake.clock`), its repository, catalog and backup. */
+  async function flatLake(name: string) {
+    const dir = tempDir(name);
+    const lake = { clock: Date.parse('2026-11-20T10:00:00Z') };
+    const bucket = new MemStore({ versioning: false, now: () => new Date(lake.clock), name: 'flat' });
     const repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
     const catalog = openCatalog(dir.path, repo);
     const group: Group = { name: 'g', sources: [] };
     const source: OpenedSource = { bucket: 'flat', objectStore: bucket, prefixes: [''], isExcluded: () => false };
-    const backup = () => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source] });
+    return {
+      lake,
+      bucket,
+      catalog,
+      backup: () => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source] }),
+      openView: () => openServeView({ policy: testPolicy(repo.location, [group]), repo, catalog }),
+      close: () => {
+        catalog.close();
+        dir.cleanup();
+      },
+    };
+  }
+
+  it('stays pinned to the runs it opened with: a backup another process records meanwhile changes no answer', async () => {
+    // Object times before the view's sync (now), as files and objects written before a later backup have.
+    const { lake, bucket, catalog, backup, openView, close } = await flatLake('serve-view-pinned');
     try {
       await bucket.put('k', Buffer.from('one'));
       await backup();
-      const view = await openServeView({ policy: testPolicy(repo.location, [group]), repo, catalog });
+      const view = await openView();
       try {
-        clock += 60_000;
+        lake.clock += 60_000;
         await bucket.put('k', Buffer.from('two'));
         await bucket.put('late', Buffer.from('late'));
         const later = await backup();
@@ -357,32 +372,24 @@ describe('serve view of an unversioned source', () => {
         await view.close();
       }
     } finally {
-      catalog.close();
-      dir.cleanup();
+      close();
     }
   });
 
   it('lists one "null" version per key (its state at the instant) and reads it by versionId=null', async () => {
-    const dir = tempDir('serve-view-unversioned');
-    let clock = Date.parse('2026-11-20T10:00:00Z');
-    const bucket = new MemStore({ versioning: false, now: () => new Date(clock), name: 'flat' });
-    const repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
-    const catalog = openCatalog(dir.path, repo);
-    const group: Group = { name: 'g', sources: [] };
-    const source: OpenedSource = { bucket: 'flat', objectStore: bucket, prefixes: [''], isExcluded: () => false };
-    const backup = () => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source] });
+    const { lake, bucket, backup, openView, close } = await flatLake('serve-view-unversioned');
     try {
       await bucket.put('k', Buffer.from('one'));
       await backup();
-      clock += 60_000;
+      lake.clock += 60_000;
       await bucket.put('k', Buffer.from('two'));
       await bucket.put('gone', Buffer.from('x'));
       await backup();
-      const middle = clock + 1;
-      clock += 60_000;
+      const middle = lake.clock + 1;
+      lake.clock += 60_000;
       await bucket.delete('gone');
       await backup();
-      const view = await openServeView({ policy: testPolicy(repo.location, [group]), repo, catalog });
+      const view = await openView();
       try {
         const at = view.resolveAt(new Date(middle).toISOString());
         const versions = (cut: ViewCut) => view.listVersions({ bucket: 'flat', at: cut, prefix: '', maxKeys: 100 }).versions.map((v) => [v.key, v.versionId, v.deleteMarker, v.isLatest]);
@@ -402,8 +409,7 @@ describe('serve view of an unversioned source', () => {
         await view.close();
       }
     } finally {
-      catalog.close();
-      dir.cleanup();
+      close();
     }
   });
 });
