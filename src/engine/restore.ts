@@ -588,7 +588,9 @@ function putOptions(item: RestoreItem, signal: AbortSignal | undefined): PutOpti
   // A mode from the repository is data like any other: only permission bits, capped.
   if (typeof m.mode === 'number' && Number.isInteger(m.mode) && m.mode >= 0) opts.mode = m.mode & MODE_CAP;
   // Its recorded time: a file's to the nanosecond (its change token), else the object's.
-  opts.modifiedNs = (item.etag === null ? null : parseFileToken(item.etag))?.mtimeNs ?? BigInt(item.lastModified) * 1_000_000n;
+  const fileTime = item.etag === null ? undefined : parseFileToken(item.etag)?.mtimeNs;
+  if (fileTime !== undefined) opts.modifiedNs = fileTime;
+  else if (Number.isSafeInteger(item.lastModified)) opts.modifiedNs = BigInt(item.lastModified) * 1_000_000n;
   if (m.contentType !== undefined) opts.contentType = m.contentType;
   if (m.contentEncoding !== undefined) opts.contentEncoding = m.contentEncoding;
   if (m.cacheControl !== undefined) opts.cacheControl = m.cacheControl;
