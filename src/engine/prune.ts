@@ -292,6 +292,17 @@ class PruneRun {
       await this.requireAuthentic('runs', unknown);
       throw new LakeguardError(`repository ${where} has run ${unknown}, which catalog ${this.catalog.path} does not know; prune would delete its data`, { hint: rebuild });
     }
+    // The other way round: a run the catalog knows whose manifest is gone (deleted by hand, lost).
+    // Its records are what bring it back once the manifest is restored from a copy; prune would
+    // delete them with its unused packs. (A run the repository refused to store never had one.)
+    const listed = new Set(runs);
+    const lost = this.catalog.listRuns().filter((r) => r.status !== 'running' && !listed.has(r.id) && this.catalog.unrecordedError(r.seq) === undefined);
+    if (lost.length > 0) {
+      throw new LakeguardError(
+        `repository ${where} lacks the manifest of run ${lost[0]!.id}${lost.length > 1 ? ` and ${lost.length - 1} more` : ''}, which catalog ${this.catalog.path} knows; prune would delete the records that can bring it back`,
+        { hint: 'restore runs/<id> from a copy of the repository (`lakeguard verify` names every missing one), then prune again; or give the run up: `lakeguard catalog rebuild` (the catalog then forgets it), then prune' },
+      );
+    }
     const forgets = this.catalog.knownForgets();
     for await (const { name } of this.repo.list('forgets')) {
       if (!forgets.has(name)) {

@@ -210,6 +210,12 @@ describe('prune refuses when the catalog does not know the repository', () => {
       hint: REBUILD,
     },
     {
+      what: 'a run the catalog knows whose manifest is gone',
+      plant: async (s: Scenario) => void (await s.store.delete(`runs/${s.kept[0]!.id}`)),
+      message: /lacks the manifest of run \S+, which catalog .* knows; prune would delete the records that can bring it back$/,
+      hint: /^restore runs\/<id> from a copy of the repository/,
+    },
+    {
       what: 'a planted run manifest (not authentic)',
       plant: async (s: Scenario) => void (await s.store.put('runs/20991231T000000Z-abcdef', Buffer.from('{}'))),
       message: /runs\/20991231T000000Z-abcdef: failed authentication \(corrupted or tampered\); the catalog cannot import it, so prune cannot tell which data it needs$/,
