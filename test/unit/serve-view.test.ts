@@ -351,7 +351,7 @@ describe('serve view of an unversioned source', () => {
 
   it('stays pinned to the runs it opened with: a backup another process records meanwhile changes no answer', async () => {
     // Object times before the view's sync (now), as files and objects written before a later backup have.
-    const { lake, bucket, catalog, backup, openView, close } = await flatLake('serve-view-pinned');
+    const { lake, bucket, backup, openView, close } = await flatLake('serve-view-pinned');
     try {
       await bucket.put('k', Buffer.from('one'));
       await backup();
