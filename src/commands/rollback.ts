@@ -4,10 +4,10 @@ import { describeTimeCut } from '../catalog/instant.js';
 import { runSet } from '../catalog/run-sets.js';
 import { CatalogQueries } from '../catalog/queries.js';
 import type { EventSink } from '../engine/events.js';
-import { rollback, type RollbackSummary } from '../engine/rollback.js';
+import { rollback, rollbackScopes, type RollbackSummary } from '../engine/rollback.js';
 import { ROLLBACK_ACTIONS } from '../engine/rollback-plan.js';
 import { openSource, outermostPrefixes, prefixesWithin, sourceName } from '../engine/sources.js';
-import { ExitCode, InterruptedError, UsageError } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import type { Policy, Source } from '../policy/types.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import { formatBytes, formatDuration } from '../util/format.js';
@@ -66,14 +66,11 @@ export function register(program: Command): void {
           requireBucket(new CatalogQueries(ctx.catalog), bucket);
           const { cut, cutTime, label } = rollbackInstant(ctx, flags.at, source, reporter.event);
           // As restore says it: going back to a state a suspect run recorded writes its damage into the live lake again.
-          if (!isLastClean(flags.at)) {
-            const scopes = flags.keysFrom !== undefined ? keys.map((key) => ({ bucket, key })) : keys.map((prefix) => ({ bucket, prefix }));
-            warnSuspectState(ctx, cut, scopes, reporter.event);
-          }
+          if (!isLastClean(flags.at)) warnSuspectState(ctx, cut, rollbackScopes(bucket, scope), reporter.event);
           // Shared: prune (exclusive) must not delete packs an upload reads.
           lock = await lockForReading(ctx.repo, 'rollback', flags.lock, reporter.event);
           const opened = openSource(source, ctx.policy, { maxSockets: ctx.policy.concurrency.transfer * 2 });
-          const summary = await rollbackSaying({
+          const summary = await rollback({
             repo: ctx.repo,
             catalog: ctx.catalog,
             bucket,
@@ -98,25 +95,6 @@ export function register(program: Command): void {
         }
       }),
     );
-}
-
-/**
- * rollback(), whose interruption (Ctrl-C, SIGTERM) says what it left: the keys it changed stay
- * changed, and the same command again plans from the bucket as it is then, so it finishes the
- * rest (docs/rollback.md).
- */
-export async function rollbackSaying(opts: Parameters<typeof rollback>[0]): ReturnType<typeof rollback> {
-  try {
-    return await rollback(opts);
-  } catch (err) {
-    // An upload stopped by the signal ends in the store's AbortError: the same interruption.
-    if (!(err instanceof InterruptedError) && opts.signal?.aborted !== true) throw err;
-    throw new InterruptedError(
-      opts.dryRun
-        ? 'rollback interrupted: a dry run, nothing was written'
-        : 'rollback interrupted: the keys it rolled back so far stay so; run the same command again to finish (it plans from the bucket as it is now, and does nothing twice)',
-    );
-  }
 }
 
 /** The policy's source named `bucket`: rollback writes nowhere else. */

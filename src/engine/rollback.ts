@@ -73,6 +73,26 @@ const UPLOAD_BATCH = 1000;
  * keys already done unchanged.
  */
 export async function rollback(opts: RollbackOptions): Promise<RollbackSummary> {
+  try {
+    return await rollbackOnce(opts);
+  } catch (err) {
+    // An interruption says what it left. An upload stopped by the signal ends in the store's
+    // AbortError: the same interruption.
+    if (!(err instanceof InterruptedError) && opts.signal?.aborted !== true) throw err;
+    throw new InterruptedError(
+      opts.dryRun
+        ? 'rollback interrupted: a dry run, nothing was written'
+        : 'rollback interrupted: the keys it rolled back so far stay so; run the same command again to finish (it plans from the bucket as it is now, and does nothing twice)',
+    );
+  }
+}
+
+/** The scopes of a rollback's selection, as the restore selection takes them. */
+export function rollbackScopes(bucket: string, scope: RollbackOptions['scope']): Scope[] {
+  return 'keys' in scope ? scope.keys.map((key) => ({ bucket, key })) : scope.prefixes.map((prefix) => ({ bucket, ...(prefix === '' ? {} : { prefix }) }));
+}
+
+async function rollbackOnce(opts: RollbackOptions): Promise<RollbackSummary> {
   const started = Date.now();
   const events = opts.events ?? noEvents;
   const { store, bucket } = opts;
@@ -113,7 +133,7 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackSummary> 
     durationMs: 0,
   };
 
-  const scopes: Scope[] = 'keys' in opts.scope ? opts.scope.keys.map((key) => ({ bucket, key })) : opts.scope.prefixes.map((prefix) => ({ bucket, ...(prefix === '' ? {} : { prefix }) }));
+  const scopes = rollbackScopes(bucket, opts.scope);
   selectState(opts.catalog, scopes, opts.cut);
   beginUploadQueue(opts.catalog);
 

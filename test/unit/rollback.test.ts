@@ -9,7 +9,6 @@ import { backupGroup } from '../../src/engine/backup.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { decideKey, type PlanContext } from '../../src/engine/rollback-plan.js';
 import { rollback } from '../../src/engine/rollback.js';
-import { rollbackSaying } from '../../src/commands/rollback.js';
 import { ExitCode } from '../../src/errors.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import type { Group } from '../../src/policy/types.js';
@@ -216,7 +215,7 @@ describe('rollback of a path: source (a directory)', () => {
     const events = (e: EngineEvent) => {
       if (e.type === 'rollback-action') dry.abort();
     };
-    await expect(rollbackSaying({ ...opts, store: lake, dryRun: true, events, signal: dry.signal })).rejects.toMatchObject({
+    await expect(rollback({ ...opts, store: lake, dryRun: true, events, signal: dry.signal })).rejects.toMatchObject({
       exitCode: ExitCode.interrupted,
       message: 'rollback interrupted: a dry run, nothing was written',
     });
@@ -232,12 +231,12 @@ describe('rollback of a path: source (a directory)', () => {
         };
       },
     });
-    await expect(rollbackSaying({ ...opts, store: stopping, dryRun: false, events: () => {}, signal: stop.signal })).rejects.toMatchObject({
+    await expect(rollback({ ...opts, store: stopping, dryRun: false, events: () => {}, signal: stop.signal })).rejects.toMatchObject({
       exitCode: ExitCode.interrupted,
       message: 'rollback interrupted: the keys it rolled back so far stay so; run the same command again to finish (it plans from the bucket as it is now, and does nothing twice)',
     });
     expect((await keysUnder(lake, '')).length).toBeLessThan(keys.length);
-    const done = await rollbackSaying({ ...opts, store: lake, dryRun: false, events: () => {} });
+    const done = await rollback({ ...opts, store: lake, dryRun: false, events: () => {} });
     expect(done.failed).toBe(0);
     expect((await keysUnder(lake, '')).sort()).toEqual(keys);
     for (const key of keys) expect((await getBytes(lake, key)).toString()).toBe(`rows of ${key}`);
