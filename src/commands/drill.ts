@@ -182,7 +182,7 @@ function cutInstant(ctx: Opened, cut: StateCut, latest: boolean): number {
   if ('time' in cut) return cut.time;
   if (latest) return Date.now();
   if (cut.runSet !== undefined) return runSet(ctx.catalog, cut.runSet.id)?.finished ?? Date.now();
-  const run = ctx.catalog.listRuns().find((r) => r.seq === cut.runSeq);
+  const run = ctx.catalog.findRun(String(cut.runSeq));
   return run?.finished ?? run?.started ?? Date.now();
 }
 

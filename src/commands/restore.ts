@@ -238,8 +238,8 @@ function policyScopes(policy: Policy, flags: RestoreFlags, groupName: string | u
     return [{ bucket: flags.bucket, ...(flags.prefix === undefined ? {} : { prefix: flags.prefix }) }];
   }
   if (groupName === undefined) {
-    if (policy.groups.length === 1) groupName = policy.groups[0]!.name;
-    else throw new UsageError('say what to restore: --group, --bucket or --keys-from', { hint: `groups: ${policy.groups.map((g) => g.name).join(', ') || '(none in the policy)'}` });
+    groupName = onlyGroup(policy);
+    if (groupName === undefined) throw new UsageError('say what to restore: --group, --bucket or --keys-from', { hint: `groups: ${policy.groups.map((g) => g.name).join(', ') || '(none in the policy)'}` });
   }
   const group = policy.groups.find((g) => g.name === groupName);
   return group === undefined ? { unnamedGroup: groupName } : group.sources.flatMap((s) => outermostPrefixes(s.prefixes).map((prefix) => ({ bucket: sourceName(s), prefix })));
