@@ -1,7 +1,7 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { wantedKey, wantedPage, type WantedVersion } from '../catalog/rollback-queries.js';
 import type { ObjectEntry, ObjectStore } from '../storage/types.js';
-import { sameFileToken } from '../storage/fs-entries.js';
+import { parseFileToken, sameFileToken } from '../storage/fs-entries.js';
 import { compareKeys } from '../util/key-order.js';
 
 /**
@@ -53,11 +53,6 @@ export interface PlanContext {
 /** Sizes and ETags that name content: an MD5, or a multipart MD5 of MD5s. */
 const CONTENT_ETAG = /^[0-9a-f]{32}(-\d+)?$/;
 
-/**
- * A local file's change token (`<size>-<mtime ns>`, storage/fs-entries.ts): the same token is the
- * same file state by the rule backup itself skips unchanged files with.
- */
-const FILE_TOKEN = /^\d+-\d+$/;
 
 /**
  * Whether a live version holds the wanted content: the same version id, or the same size and
@@ -67,8 +62,9 @@ function isWanted(live: ObjectEntry, wanted: WantedVersion): boolean {
   if (live.isDeleteMarker) return false;
   if (wanted.versionId !== null && live.versionId === wanted.versionId) return true;
   if (live.size !== wanted.size || wanted.etag === null) return false;
-  // A file restored with its recorded time has it within a microsecond (storage/fs-entries.ts).
-  if (FILE_TOKEN.test(wanted.etag)) return live.etag !== undefined && sameFileToken(live.etag, wanted.etag);
+  // A local file's change token (`<size>-<mtime ns>`, storage/fs-entries.ts): backup skips
+  // unchanged files by it, and a file restored with its recorded time has it within a microsecond.
+  if (parseFileToken(wanted.etag) !== null) return live.etag !== undefined && sameFileToken(live.etag, wanted.etag);
   return CONTENT_ETAG.test(wanted.etag) && live.etag === wanted.etag;
 }
 
@@ -80,7 +76,7 @@ function isWanted(live: ObjectEntry, wanted: WantedVersion): boolean {
  * backup holds it: deleting it can be undone. An S3 object's time is the server's: no lookup.
  */
 function appearedAfterCut(key: string, live: ObjectEntry, ctx: PlanContext): boolean {
-  return live.etag !== undefined && FILE_TOKEN.test(live.etag) && ctx.recordedAfterCut?.(key, live) === true;
+  return live.etag !== undefined && parseFileToken(live.etag) !== null && ctx.recordedAfterCut?.(key, live) === true;
 }
 
 /**
