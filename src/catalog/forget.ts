@@ -21,6 +21,13 @@ export interface ForgetDocument {
   host: string;
   /** Runs removed as points in time. Every part lists all of them: each part is self-consistent. */
   forgotten: string[];
+  /**
+   * Of the forgotten runs, those whose manifests this forget keeps: their records hold versions
+   * kept runs still need (the catalog hands those versions to the next kept run, whose manifest
+   * does not list them). verify, prune and catalog rebuild require these manifests; the others
+   * were deleted. Absent in documents of earlier lakeguard (then nobody knows which were kept).
+   */
+  manifestsKept?: string[];
   dropped: DroppedVersion[];
   /**
    * Of the forgotten runs, those that were copies (`lakeguard copy`): which run of which
@@ -45,6 +52,28 @@ export interface PlanObject {
   latest: number | null;
   /** Oldest first, by (valid_from, id): the order in which state queries pick the newest. */
   versions: PlanVersion[];
+}
+
+/**
+ * Runs whose manifests these forget documents deleted (run id → the document): forgotten and not
+ * kept. A manifest of one that is in the repository again (restored from an older copy, or left
+ * by a forget that stopped before deleting it) is not imported: its records may be pruned, and the
+ * run is forgotten anyway. Documents of earlier lakeguard do not say which they kept: none counted.
+ */
+export function manifestsDeletedBy(docs: Iterable<[string, ForgetDocument]>): Map<string, string> {
+  const deleted = new Map<string, string>();
+  for (const [name, doc] of docs) {
+    if (!Array.isArray(doc.manifestsKept) || !Array.isArray(doc.forgotten)) continue;
+    const kept = new Set(doc.manifestsKept);
+    for (const id of doc.forgotten) if (!kept.has(id) && !deleted.has(id)) deleted.set(id, name);
+  }
+  return deleted;
+}
+
+/** Forgotten runs whose manifests their forget kept (true) or deleted (false); absent: not known. */
+export function forgottenManifests(catalog: Catalog): Map<string, { kept: boolean; forget: string }> {
+  const rows = sqlite(catalog).prepare('SELECT id, forget, manifest_kept AS kept FROM forgotten_runs WHERE manifest_kept IS NOT NULL ORDER BY id').all() as { id: string; forget: string; kept: number }[];
+  return new Map(rows.map((r) => [r.id, { kept: r.kept === 1, forget: r.forget }]));
 }
 
 /** Objects with their versions, in object id order, a page at a time (keyset paging, bounded memory). */
@@ -84,6 +113,8 @@ export function describeVersions(catalog: Catalog, ids: readonly number[]): Drop
 export interface ApplyResult {
   versionsDropped: number;
   runsForgotten: number;
+  /** Manifests the document says it kept whose runs this catalog never held: missing from the repository (or unreadable). */
+  keptMissing: string[];
 }
 
 /**
@@ -99,7 +130,8 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
   const moveVersions = db.prepare('UPDATE versions SET run = ? WHERE run = ?');
   const deleteFailures = db.prepare('DELETE FROM failures WHERE run = ?');
   const deleteRun = db.prepare('DELETE FROM runs WHERE seq = ?');
-  const markForgotten = db.prepare('INSERT OR IGNORE INTO forgotten_runs (id, forget) VALUES (?, ?)');
+  const markForgotten = db.prepare('INSERT OR IGNORE INTO forgotten_runs (id, forget, manifest_kept) VALUES (?, ?, ?)');
+  const wasForgotten = db.prepare('SELECT 1 FROM forgotten_runs WHERE id = ?').pluck();
   const markApplied = db.prepare('INSERT OR IGNORE INTO forgets (name, created) VALUES (?, ?)');
 
   // A scoped catalog holds no row of a key outside its scope, not even a dropped version's.
@@ -108,21 +140,30 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
     for (const c of doc.copiedFrom ?? []) recordCopiedRun(catalog, { repository: c.repository, run: c.source }, c.run);
     const versionsDropped = dropListedVersions(catalog, doc, (bucket, key) => scopeHoldsKey(scope, bucket, key));
     const forgotten = JSON.stringify(doc.forgotten);
+    const kept = doc.manifestsKept === undefined ? undefined : new Set(doc.manifestsKept);
+    const manifestKept = (id: string): 0 | 1 | null => (kept === undefined ? null : kept.has(id) ? 1 : 0);
     let runsForgotten = 0;
+    const keptMissing: string[] = [];
     for (const id of doc.forgotten) {
       const seq = runSeq.get(id) as number | undefined;
-      if (seq === undefined) continue;
+      if (seq === undefined) {
+        // Never imported: its manifest was deleted (by this forget, or a later one) or is missing.
+        // Remembered all the same, so a manifest that comes back is known as forgotten, not new.
+        if (wasForgotten.get(id) === undefined && kept?.has(id) === true) keptMissing.push(id);
+        markForgotten.run(id, name, manifestKept(id));
+        continue;
+      }
       const next = nextRun.get(seq, forgotten) as number | null;
       // No later run to hand its versions to: the run stays (the planner never produces this).
       if (next === null) continue;
       moveVersions.run(next, seq);
       deleteFailures.run(seq);
       deleteRun.run(seq);
-      markForgotten.run(id, name);
+      markForgotten.run(id, name, manifestKept(id));
       runsForgotten++;
     }
     markApplied.run(name, Date.parse(doc.created));
-    return { versionsDropped, runsForgotten };
+    return { versionsDropped, runsForgotten, keptMissing };
   });
 }
 

@@ -30,6 +30,9 @@ export function migrate(db: Database.Database): void {
   step(db, () => !columns(db, 'acks').some((c) => c.name === 'incident'), () => db.exec('ALTER TABLE acks ADD COLUMN incident INTEGER NOT NULL DEFAULT 0'));
   // Additive too: the acknowledged run's group and start, from its row while there is one.
   step(db, () => !columns(db, 'acks').some((c) => c.name === 'grp'), () => migrateAckRuns(db));
+  // Additive: which forgotten runs' manifests their forget kept. Unknown (NULL) for forgets applied
+  // before: their documents did not say, and nothing checks those manifests (as before).
+  step(db, () => !columns(db, 'forgotten_runs').some((c) => c.name === 'manifest_kept'), () => db.exec('ALTER TABLE forgotten_runs ADD COLUMN manifest_kept INTEGER'));
 }
 
 /**

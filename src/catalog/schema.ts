@@ -15,7 +15,7 @@ import type BetterSqlite3 from 'better-sqlite3';
  * flagged versions have a row: a clean version costs nothing) and `acks`. Version 5 (issue 20)
  * adds `run_shards`: which runs are shard attempts of a run set (ordinary runs have no row).
  * Version 6 (issue 24) adds `drills`: restore drills recorded in the repository's drills/.
- * `acks.incident` was added without a version (an additive column, see migrate.ts).
+ * `acks.incident` and `forgotten_runs.manifest_kept` were added without a version (additive columns, see migrate.ts).
  */
 export const SCHEMA_VERSION = 6;
 
@@ -111,7 +111,10 @@ CREATE INDEX IF NOT EXISTS failures_by_run ON failures (run);
 
 -- Retention (forget). Runs that forget removed as points in time; their manifests may still
 -- exist in the repository (Object Lock, or records that kept runs still need).
-CREATE TABLE IF NOT EXISTS forgotten_runs (id TEXT PRIMARY KEY, forget TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS forgotten_runs (id TEXT PRIMARY KEY, forget TEXT NOT NULL, manifest_kept INTEGER) WITHOUT ROWID;
+-- forgotten_runs.manifest_kept: 1 when the forget kept the run's manifest (its records hold
+-- versions kept runs need: verify, prune and rebuild require it), 0 when it deleted it, NULL
+-- when its document does not say (written by an earlier lakeguard). Added without a version.
 -- Versions forget dropped from versioned sources, so the next backup does not capture them again.
 CREATE TABLE IF NOT EXISTS dropped_versions (
   object INTEGER NOT NULL,

@@ -242,6 +242,13 @@ export class VerifyScratch {
       .all() as string[];
   }
 
+  /** Forgotten runs whose manifests their forget kept (forgotten_runs.manifest_kept) that the repository lacks. */
+  keptManifestsMissing(): { run: string; forget: string }[] {
+    return this.db
+      .prepare('SELECT id AS run, forget FROM forgotten_runs f WHERE manifest_kept = 1 AND NOT EXISTS (SELECT 1 FROM vfy_manifests m WHERE m.run = f.id) ORDER BY id')
+      .all() as { run: string; forget: string }[];
+  }
+
   /** Packs nothing refers to (no index file, no catalog row): garbage of a killed writer, for prune. */
   unreferencedPacks(limit: number): { count: number; bytes: number; listed: { id: string; size: number }[] } {
     const where = `NOT EXISTS (SELECT 1 FROM vfy_index_packs ip WHERE ip.pack = pr.name) AND NOT EXISTS (SELECT 1 FROM packs p WHERE p.name = pr.name)`;

@@ -20,7 +20,7 @@
 import { hostname } from 'node:os';
 import { lastCleanRun, suspectRuns } from '../catalog/anomalies.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { applyForgetDocument, describeVersions, objectsWithVersions, pendingDeletions, setPendingDeletion, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
+import { applyForgetDocument, describeVersions, forgottenManifests, objectsWithVersions, pendingDeletions, setPendingDeletion, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
 import type { RunRow } from '../catalog/types.js';
 import { InterruptedError } from '../errors.js';
 import { hasRules, retentionScopes, scopeOf, type RetentionScope } from '../policy/retention.js';
@@ -267,7 +267,8 @@ export async function forget(
   const result: ForgetResult = { ...plan, dryRun: opts.dryRun, documents: [], manifestsDeleted: [], manifestsLocked: [], plansDeleted: [], checkpointsDeleted: [] };
   if (opts.dryRun) return result;
   if (plan.forgotten.length === 0 && plan.dropped.length === 0) {
-    await deleteManifests(repo, catalog, (await obsoleteCheckpoints(repo, catalog, new Set())).map((name) => objectKey('checkpoints', name)), result);
+    const checkpoints = (await obsoleteCheckpoints(repo, catalog, new Set())).map((name) => objectKey('checkpoints', name));
+    await deleteManifests(repo, catalog, [...(await staleManifests(repo, catalog)), ...checkpoints], result);
     return result;
   }
 
@@ -275,6 +276,9 @@ export async function forget(
   const id = newRunId(new Date());
   const parts = Math.max(1, Math.ceil(plan.dropped.length / DROPS_PER_DOCUMENT));
   const forgottenIds = plan.forgotten.map((r) => r.id);
+  // Manifests of forgotten runs whose records still hold needed versions stay, and the document says so.
+  const emptied = new Set(plan.emptyRuns);
+  const manifestsKept = forgottenIds.filter((id) => !emptied.has(id));
   // Every part carries them, as every part names all forgotten runs.
   const copiedFrom = copiedFromOf(catalog, forgottenIds);
   events({ type: 'phase', phase: 'write' });
@@ -289,6 +293,7 @@ export async function forget(
       created: new Date().toISOString(),
       host: hostname(),
       forgotten: forgottenIds,
+      manifestsKept,
       dropped: describeVersions(catalog, plan.dropped.slice((part - 1) * DROPS_PER_DOCUMENT, part * DROPS_PER_DOCUMENT)),
       ...(copiedFrom.length === 0 ? {} : { copiedFrom }),
     };
@@ -310,8 +315,19 @@ export async function forget(
   // Checkpoints of shard attempts (resume.ts) that no re-run will read: their attempt's or shard's manifest is there, or their run set is forgotten.
   const forgottenSets = new Set(plan.forgotten.flatMap((r) => (r.shard !== undefined && unused.includes(r.shard.name) ? [r.shard.set] : [])));
   const checkpoints = (await obsoleteCheckpoints(repo, catalog, forgottenSets)).map((name) => objectKey('checkpoints', name));
-  await deleteManifests(repo, catalog, [...plan.emptyRuns.map((id) => objectKey('runs', id)), ...plans, ...checkpoints], result);
+  await deleteManifests(repo, catalog, [...plan.emptyRuns.map((id) => objectKey('runs', id)), ...(await staleManifests(repo, catalog)), ...plans, ...checkpoints], result);
   return result;
+}
+
+/**
+ * Manifests an earlier forget deleted that are in the repository again (restored from an older
+ * copy), or that a forget stopped before deleting: nothing imports or needs them (rebuild.ts
+ * staleManifestWarning), so they go with this forget's.
+ */
+async function staleManifests(repo: Repository, catalog: Catalog): Promise<string[]> {
+  const forgotten = forgottenManifests(catalog);
+  if (forgotten.size === 0) return [];
+  return (await repo.listNames('runs')).filter((id) => forgotten.get(id)?.kept === false).map((id) => objectKey('runs', id));
 }
 
 /**

@@ -7,7 +7,7 @@ import { clearWrittenPacks, packUsage, prunePending, setPruneRecordBlobs, usedBl
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { isIndexName } from '../repository/documents.js';
 import { objectKey } from '../repository/layout.js';
-import { setPendingDeletion } from '../catalog/forget.js';
+import { forgottenManifests, setPendingDeletion } from '../catalog/forget.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { removeRepositoryObject } from '../repository/remove.js';
 import type { Repository } from '../repository/repository.js';
@@ -296,10 +296,15 @@ class PruneRun {
     // Its records are what bring it back once the manifest is restored from a copy; prune would
     // delete them with its unused packs. (A run the repository refused to store never had one.)
     const listed = new Set(runs);
-    const lost = this.catalog.listRuns().filter((r) => r.status !== 'running' && !listed.has(r.id) && this.catalog.unrecordedError(r.seq) === undefined);
+    // So are the manifests forget kept for versions kept runs still need (forgotten_runs.manifest_kept).
+    const forgotten = forgottenManifests(this.catalog);
+    const lost = [
+      ...this.catalog.listRuns().filter((r) => r.status !== 'running' && !listed.has(r.id) && this.catalog.unrecordedError(r.seq) === undefined).map((r) => r.id),
+      ...[...forgotten].filter(([id, f]) => f.kept && !listed.has(id)).map(([id]) => id),
+    ];
     if (lost.length > 0) {
       throw new LakeguardError(
-        `repository ${where} lacks the manifest of run ${lost[0]!.id}${lost.length > 1 ? ` and ${lost.length - 1} more` : ''}, which catalog ${this.catalog.path} knows; prune would delete the records that can bring it back`,
+        `repository ${where} lacks the manifest of run ${lost[0]!}${lost.length > 1 ? ` and ${lost.length - 1} more` : ''}, which catalog ${this.catalog.path} knows; prune would delete the records that can bring it back`,
         { hint: 'restore runs/<id> from a copy of the repository (`lakeguard verify` names every missing one), then prune again; or give the run up: `lakeguard catalog rebuild` (the catalog then forgets it), then prune' },
       );
     }
@@ -312,7 +317,8 @@ class PruneRun {
     }
     const records: Buffer[] = [];
     const owner = new Map<string, string>();
-    for (const id of runs) {
+    // A manifest a forget deleted that is back needs nothing kept: no sync or rebuild reads it.
+    for (const id of runs.filter((n) => forgotten.get(n)?.kept !== false)) {
       let manifest: RunManifest;
       try {
         manifest = await this.repo.readDocument<RunManifest>('runs', id);

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import type { PackRecord } from '../catalog/catalog.js';
-import { applyForgetDocument, type ForgetDocument } from '../catalog/forget.js';
+import { applyForgetDocument, manifestsDeletedBy, type ForgetDocument } from '../catalog/forget.js';
 import { isPruneDocument, markDocumentApplied, markWholeByRequest, relocatePacks, type PruneDocument } from '../catalog/sync.js';
 import { claimTarget, install, moveAside, putBeside, rebuildTempPath, removeDatabaseFiles, removeLeftovers } from '../catalog/rebuild-files.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
@@ -187,11 +187,9 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     await loadIndexes(repo, catalog, indexNames, concurrency, opts, report, damaged, events);
     checkSignal();
 
-    events({ type: 'phase', phase: 'read runs' });
-    const manifests = await readManifests(repo, runNames, concurrency, opts, damaged, checkSignal);
-
     // Forget documents first (applied below, after the runs): a version one drops whose blob a
-    // later prune removed is left out as that forget leaves it, not reported missing.
+    // later prune removed is left out as that forget leaves it, not reported missing; and a
+    // manifest one deleted that is back is not read.
     const forgetDocs = new Map<string, ForgetDocument | PruneDocument>();
     for (const name of forgetNames) {
       checkSignal();
@@ -201,9 +199,15 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
         // read again, and reported, when forgets are applied
       }
     }
+    const forgetOnly = [...forgetDocs].filter((e): e is [string, ForgetDocument] => !isPruneDocument(e[1]));
+    const deleted = manifestsDeletedBy(forgetOnly);
+    for (const id of runNames.filter((n) => deleted.has(n))) events({ type: 'warning', message: staleManifestWarning(id, deleted.get(id)!) });
+
+    events({ type: 'phase', phase: 'read runs' });
+    const manifests = await readManifests(repo, runNames.filter((n) => !deleted.has(n)), concurrency, opts, damaged, checkSignal);
     events({ type: 'phase', phase: 'load records' });
     const loader = new RecordLoader(repo, catalog, report, damaged, concurrency, checkSignal);
-    loader.forgottenVersions = forgottenVersionKeys([...forgetDocs.values()].filter((d): d is ForgetDocument => !isPruneDocument(d) && Array.isArray(d.dropped)));
+    loader.forgottenVersions = forgottenVersionKeys(forgetOnly.map(([, d]) => d).filter((d) => Array.isArray(d.dropped)));
     let done = 0;
     for (const manifest of manifests) {
       await loader.loadRun(manifest);
@@ -269,6 +273,11 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
   return report;
 }
 
+/** Said of a manifest a forget deleted (or meant to) that is in the repository; it is not imported. */
+export function staleManifestWarning(id: string, forget: string): string {
+  return `${objectKey('runs', id)}: forget ${forget} forgot this run and needs its manifest no more (Object Lock still retains it, a forget was interrupted before deleting it, or it was restored from an older copy); nothing imports it, and a later \`lakeguard forget\` deletes it`;
+}
+
 /**
  * Applies forgets/ documents in the order given (name order: oldest first): forget documents
  * to the catalog, prune documents through `onPrune`. A document that cannot be read is
@@ -297,7 +306,13 @@ export async function applyForgets(
       onPrune(name, doc);
       applied.prunes++;
     } else {
-      applyForgetDocument(catalog, name, doc);
+      const { keptMissing } = applyForgetDocument(catalog, name, doc);
+      for (const id of keptMissing) {
+        damaged(
+          objectKey('runs', id),
+          `missing from the repository, but forget ${name} kept it: kept runs need versions only its records hold, and the catalog lacks them; restore it from a copy of the repository`,
+        );
+      }
       applied.forgets++;
     }
     checkSignal();

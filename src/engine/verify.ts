@@ -5,7 +5,7 @@ import { randomInt } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import { knownAckRuns, type AckDocument } from '../catalog/anomalies.js';
-import type { ForgetDocument } from '../catalog/forget.js';
+import { forgottenManifests, type ForgetDocument } from '../catalog/forget.js';
 import { VerifyScratch, type AffectedVersion, type ExpectedBlob } from '../catalog/verify-scratch.js';
 import { incompleteRuns } from '../catalog/sync.js';
 import { danglingBlobReferences } from '../catalog/verify-queries.js';
@@ -16,7 +16,7 @@ import type { Repository } from '../repository/repository.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
 import { anomaliesProblem, checkAck } from './import-anomalies.js';
-import { checkIndex } from './rebuild.js';
+import { checkIndex, staleManifestWarning } from './rebuild.js';
 import { checkManifest } from './rebuild-manifests.js';
 import { checkPlan, type RunSetPlan } from './shard-plan.js';
 
@@ -147,8 +147,16 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     events({ type: 'phase', phase: 'read runs' });
     const unreadableRuns: { name: string; problem: string }[] = [];
     const unreadableVerdicts: { name: string; problem: string }[] = [];
+    const forgottenRuns = forgottenManifests(catalog);
     await forEachLimited(repo.list('runs'), limit, async ({ name }) => {
       report.manifests++;
+      const forgotten = forgottenRuns.get(name);
+      if (forgotten?.kept === false) {
+        // Not read: no rebuild or sync imports it, and its records may be pruned (rebuild.ts).
+        scratch.addManifest(name, []);
+        report.notes.push(staleManifestWarning(name, forgotten.forget));
+        return;
+      }
       try {
         const m = checkManifest(await repo.readDocument<RunManifest>('runs', name), name, repo);
         scratch.addManifest(name, m.records);
@@ -393,6 +401,12 @@ function checkStructure(
         ? `missing from the repository (the catalog knows run ${run})`
         : `never stored: the repository refused the ${row!.status} run ${run} (${refused}); the next \`lakeguard backup\` on ${row!.host === null ? 'the host that ran it' : `host ${row!.host}`} records it`;
     damage(objectKey('runs', run), `${problem}; a catalog rebuild would lose the run and the versions it recorded`, [], [run]);
+  }
+  for (const { run, forget } of scratch.keptManifestsMissing()) {
+    damage(
+      objectKey('runs', run),
+      `missing from the repository: forget ${forget} forgot run ${run} but kept its manifest, whose records hold versions kept runs still need; a catalog rebuild would lose them; restore it from a copy of the repository`,
+    );
   }
   report.unreferencedPacks = scratch.unreferencedPacks(MAX_LISTED);
 }

@@ -123,7 +123,7 @@ const RUNS: OldRun[] = [
 const AFTERWARDS = `
   DELETE FROM blobs WHERE pack = (SELECT id FROM packs WHERE name = '${pack('p-gone', []).name}');
   DELETE FROM packs WHERE name = '${pack('p-gone', []).name}';
-  INSERT INTO forgotten_runs VALUES ('20261101T000000Z-ffffff', 'forget-1');
+  INSERT INTO forgotten_runs (id, forget) VALUES ('20261101T000000Z-ffffff', 'forget-1');
   INSERT INTO dropped_versions VALUES (1, 'old-version');
   INSERT INTO forgets VALUES ('forget-1', ${at(5, 0)});
   INSERT INTO pending_deletions VALUES ('runs/20261101T000000Z-ffffff', ${at(30, 0)});

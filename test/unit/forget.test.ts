@@ -210,6 +210,76 @@ describe('forget', () => {
     expect((await repo.listNames('runs')).sort()).toEqual(ids.slice(2).sort());
   }, 30_000);
 
+  it('a manifest forget kept for needed versions is required by verify, prune, rebuild and sync', async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
+    const ids = await history(group);
+    const before = await restoreRun(catalog, ids[3]!, 'before-4');
+    const done = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    // Run 3 is forgotten, but its records hold a4 and b's delete marker, which run 4's state needs.
+    const doc = await repo.readDocument<{ forgotten: string[]; manifestsKept: string[] }>('forgets', done.documents[0]!);
+    expect(doc.forgotten).toEqual(ids.slice(0, 3));
+    expect(doc.manifestsKept).toEqual([ids[2]]);
+    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    const key = `runs/${ids[2]}`;
+    const saved = (await store.getBytes(key, 1 << 20))!.bytes;
+    await store.delete(key);
+
+    const checked = await verify({ repo, catalog, readData: 0, concurrency: 2 });
+    expect(checked.damage.map((d) => d.what)).toEqual([key]);
+    expect(checked.damage[0]!.problem).toMatch(/kept its manifest, whose records hold versions kept runs still need/);
+    await expect(prune({ repo, catalog, maxUnused: 0 })).rejects.toThrow(`lacks the manifest of run ${ids[2]}`);
+    const rebuilt = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'rebuilt.db') });
+    expect(rebuilt.installed).toBe(false);
+    expect(rebuilt.damage.map((d) => d.what)).toEqual([key]);
+    const fresh = Catalog.open(join(dir.path, 'fresh.db'), repo.id);
+    try {
+      const synced = await syncCatalog({ repo, catalog: fresh });
+      expect(synced.damage.map((d) => d.what)).toEqual([key]);
+    } finally {
+      fresh.close();
+    }
+
+    // Restored from a copy, everything agrees again.
+    await store.put(key, saved);
+    expect((await verify({ repo, catalog, readData: 0, concurrency: 2 })).damage).toEqual([]);
+    const again = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'rebuilt.db') });
+    expect(again.installed).toBe(true);
+    const cat = Catalog.open(join(dir.path, 'rebuilt.db'), repo.id);
+    try {
+      expect(await restoreRun(cat, ids[3]!, 'rebuilt-4')).toEqual(before);
+    } finally {
+      cat.close();
+    }
+  }, 30_000);
+
+  it('a manifest forget deleted that comes back is named, not imported, and deleted by the next forget', async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
+    const ids = await history(group);
+    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    const key = `runs/${ids[0]}`;
+    const saved = (await store.getBytes(key, 1 << 20))!.bytes;
+    await forget(repo, catalog, policyFor(group), { dryRun: false });
+    await prune({ repo, catalog, maxUnused: 0 }); // its record blobs go with the dropped versions
+    await store.put(key, saved); // "restored" from an older copy
+
+    const checked = await verify({ repo, catalog, readData: 0, concurrency: 2 });
+    expect(checked.damage).toEqual([]);
+    expect(checked.notes.filter((n) => n.startsWith(key))).toHaveLength(1);
+    const rebuilt = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'rebuilt.db') });
+    expect(rebuilt.damage).toEqual([]);
+    expect(rebuilt.installed).toBe(true);
+    const fresh = Catalog.open(join(dir.path, 'rebuilt.db'), repo.id);
+    try {
+      expect(fresh.listRuns().map((r) => r.id)).toEqual([ids[3], ids[4]]);
+    } finally {
+      fresh.close();
+    }
+    await prune({ repo, catalog, maxUnused: 0 });
+    const next = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(next.manifestsDeleted).toContain(ids[0]);
+    expect(await repo.listNames('runs')).not.toContain(ids[0]);
+  }, 30_000);
+
   it('keeps every version between consecutive kept runs, so --at stays exact there', async () => {
     const group: Group = { name: 'g', sources: [], retention: { keepLast: 4 } };
     const ids = await history(group);
