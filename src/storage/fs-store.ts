@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { StorageError } from '../errors.js';
 import { compareKeys } from '../util/key-order.js';
 import { abortable, fsKeyProblem, rollUp, TMP_PREFIX } from './common.js';
-import { fileEntry, fileEtag, fileMeta, skippedEntry } from './fs-entries.js';
+import { fileEntry, fileEtag, fileMeta, fileTimeSeconds, skippedEntry } from './fs-entries.js';
 import { classifyFsError, errCode } from './fs-errors.js';
 import { fileOps as ops, fsyncFd, processUmask } from './fs-fd.js';
 import { childPath, fsPathOf, keySegmentOf, parentPath, type FsPath } from './fs-names.js';
@@ -229,7 +229,7 @@ export class FsStore implements ObjectStore {
       // given, with a chmod unless open() already created the file with exactly that mode.
       if (opts.mode !== undefined && !this.openKeepsMode(opts.mode)) await ops.fchmod(fd, opts.mode);
       // A restored file gets its recorded time: a backup of it then finds it unchanged.
-      if (opts.modifiedNs !== undefined) await ops.futimes(fd, Date.now() / 1000, Number(opts.modifiedNs) / 1e9);
+      if (opts.modifiedNs !== undefined) await ops.futimes(fd, Date.now() / 1000, fileTimeSeconds(opts.modifiedNs));
       if (this.fsync) await fsyncFd(fd);
       const written = fd;
       fd = undefined;
