@@ -552,6 +552,11 @@ export class Catalog {
     return new Set(this.db.prepare('SELECT name FROM index_files').pluck().all() as string[]);
   }
 
+  /** The catalog no longer counts this index file as read (it is gone, and what it listed waits for a new one). */
+  forgetIndexFile(name: string): void {
+    this.db.prepare('DELETE FROM index_files WHERE name = ?').run(name);
+  }
+
   addIndexFile(name: string): void {
     this.db.prepare('INSERT OR IGNORE INTO index_files (name) VALUES (?)').run(name);
   }

@@ -346,22 +346,24 @@ function checkStructure(
 
   // Blobs the catalog takes as indexed are never listed again by a backup: unmark the ones whose
   // pack exists, so the next backup or prune writes them into a new index file.
-  const reindex = (hashes: readonly Buffer[]): string => {
-    const fixable = scratch.reindexable(hashes);
+  const unmark = (fixable: readonly Buffer[], of: number): string => {
     if (fixable.length === 0) return '';
     catalog.markUnindexed(fixable);
-    return `; the next backup or prune writes ${fixable.length === hashes.length ? 'them' : `the ${fixable.length} of them whose pack exists`} into a new index file`;
+    return `; the next backup or prune writes ${fixable.length === of ? 'them' : `the ${fixable.length} of them whose pack exists`} into a new index file`;
   };
+  const reindex = (hashes: readonly Buffer[]): string => unmark(scratch.reindexable(hashes), hashes.length);
   const listed = new Set<string>();
   const gone = scratch.catalogIndexFilesGone();
   for (const group of scratch.unindexedCatalogBlobs()) {
     const n = group.hashes.length;
     // The catalog takes these blobs as indexed, so no backup would list them again: unmark the
     // ones whose pack exists, and the next backup or prune writes them into a new index file.
-    const repair = reindex(group.hashes);
+    const fixable = scratch.reindexable(group.hashes);
+    const repair = unmark(fixable, n);
     const lost = `a catalog rebuild would leave out the versions that need them${repair}`;
     if (group.indexFile === null) {
-      damage('catalog', `${n} blobs catalogued versions need are in no index file of the repository; ${lost}`, group.hashes);
+      // Left by a backup stopped before its index file, or unmarked by an earlier verify (below).
+      damage('catalog', `${n} blobs catalogued versions need are in no index file of the repository (a backup stopped before writing one, or one that listed them is gone); ${lost}`, group.hashes);
       continue;
     }
     listed.add(group.indexFile);
@@ -374,6 +376,9 @@ function checkStructure(
       unreadable.affectedCount = hit.versionCount;
     } else if (gone.includes(group.indexFile)) {
       damage(objectKey('index', group.indexFile), `missing from the repository (the catalog read it); ${n} blobs it listed are in no other index file; ${lost}`, group.hashes);
+      // Its blobs wait for a new index file now: the catalog no longer counts it as read, so the
+      // next verify names what is left of this (the blobs still unindexed) and not the file again.
+      if (fixable.length === n) catalog.forgetIndexFile(group.indexFile);
     } else {
       damage(objectKey('index', group.indexFile), `does not list ${n} blobs the catalog read from it; ${lost}`, group.hashes);
     }

@@ -189,6 +189,12 @@ describe('verify covers every repository object', () => {
     expect(report.damage.find((d) => d.what === `index/${indexFile}`)!.problem).toMatch(/^missing from the repository \(the catalog read it\); \d+ blobs it listed are in no other index file/);
     // The run's record blob is now in no index file: the run is named too.
     expect(report.damage.find((d) => d.what === `runs/${runs[1]}`)!.problem).toMatch(`record blob ${hex} is in no index file`);
+    // Verified again before a backup writes a new index file: the blobs still wait for one; the
+    // file is not named again, nor said to have every blob in another index file.
+    const again = await verify({ repo, catalog, readData: 0, concurrency: 4 });
+    expect(again.damage.map((d) => d.what)).toEqual(['catalog', `runs/${runs[1]}`]);
+    expect(again.damage[0]!.problem).toMatch(/blobs catalogued versions need are in no index file of the repository \(a backup stopped before writing one, or one that listed them is gone\); .*the next backup or prune writes them into a new index file$/);
+    expect(again.notes).toEqual([]);
   });
 
   it('an index entry outside its pack is named (structure check)', async () => {
