@@ -82,12 +82,13 @@ function shardsJson(set: RunSet, runMark: RunMark): Record<string, unknown> {
 
 /**
  * The STATUS cell of `runs`: `complete (shards 4/4)`, `running ! SUSPECT (shards 3/4)`,
- * `running (shards 4/5, shard 4 not started for 3h 5m)`.
+ * `running (shards 4/5, shard 4 with nothing recorded in 3h 5m)`.
  */
 export function runSetStatus(set: RunSet, mark: Mark, now = Date.now()): string {
-  // "shard 0 not started", never "0 not started": a bare index reads as a count of none.
+  // "shard 0 with nothing recorded", never "0 with …": a bare index reads as a count of none. Not
+  // "not started": a shard killed before it wrote anything had started, and the repository cannot tell.
   const which = `${set.notStarted.length === 1 ? 'shard' : 'shards'} ${listIndexes(set.notStarted)}`;
-  const waiting = set.notStarted.length === 0 ? '' : `, ${which} not started for ${formatDuration(Math.max(0, now - set.started))}`;
+  const waiting = set.notStarted.length === 0 ? '' : `, ${which} with nothing recorded in ${formatDuration(Math.max(0, now - set.started))}`;
   return `${set.status}${mark === 'suspect' ? ' ! SUSPECT' : ''} (shards ${set.complete}/${set.of}${waiting})`;
 }
 
@@ -155,8 +156,8 @@ export function showRunSet(
   }
   if (set.notStarted.length > 0) {
     reporter.info(
-      `not started: ${plural(set.notStarted.length, 'shard')} (${set.notStarted.join(', ')}) with no attempt recorded ${formatDuration(Math.max(0, now - set.started))} after the run set began ` +
-        `(a shard's manifest comes at its end, so one may still be running elsewhere); if the engine runs fewer than ${set.of} indexes ` +
+      `nothing recorded: ${plural(set.notStarted.length, 'shard')} (${set.notStarted.join(', ')}) with no attempt recorded ${formatDuration(Math.max(0, now - set.started))} after the run set began ` +
+        `(a shard's manifest comes at its end, so one may still be running elsewhere, or was stopped before it wrote anything); if the engine runs fewer than ${set.of} indexes ` +
         `(a Kubernetes Job's \`completions\`, an array's size), they never will: make it ${set.of}, as \`--shards\`/LAKEGUARD_SHARDS says`,
     );
   }

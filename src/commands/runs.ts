@@ -35,7 +35,7 @@ acknowledged) shows "! SUSPECT" after its status: \`runs show <id> --anomalies\`
 
 A sharded backup (\`backup --shards N\`) is one row per group: its run set, with the status
 complete, partial, failed (every attempt failed or was interrupted) or running and "(shards
-done/N)", with the indexes no attempt is known of ("shard 4 not started for 12m00s"); --json adds
+done/N)", with the indexes no attempt is known of ("shard 4 with nothing recorded in 12m00s"); --json adds
 "runSet" and "shards" ({of, complete, missing, notStarted, notStartedSince, attempts}).
 \`runs show <run set id>\` lists its shards and the missing ones.`,
     )

@@ -65,7 +65,7 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     expect(runs[1]!.counters).toMatchObject({ objectsSeen: 9, objectsNew: 9 });
 
     const text = ok(await cli(['runs'])).stdout;
-    expect(text.split('\n').find((l) => l.startsWith(set))).toMatch(/lake\s+-\s+running \(shards 3\/4, shard 3 not started for [^)]+\)\s+9\s+9\s+0\s+\S+ \S+\s+-$/);
+    expect(text.split('\n').find((l) => l.startsWith(set))).toMatch(/lake\s+-\s+running \(shards 3\/4, shard 3 with nothing recorded in [^)]+\)\s+9\s+9\s+0\s+\S+ \S+\s+-$/);
 
     const show = ok(await cli(['runs', 'show', set])).stdout;
     expect(show).toContain(`run set   ${set} (nightly, 4 shards)`);
