@@ -454,6 +454,11 @@ export interface IncompleteRun {
   versions: number;
   /** Record blobs that could not be read (the versions they held are unknown). */
   recordBlobs: number;
+  /**
+   * A forgotten run whose manifest the forget document named here kept (for versions kept runs
+   * still need) was missing when this catalog applied it: those versions are not in it at all.
+   */
+  keptBy?: string;
 }
 
 /** Runs a sync imported incomplete: every later sync says so again, until a rebuild replaces the catalog. */
@@ -470,7 +475,7 @@ export function addIncompleteRun(catalog: Catalog, run: IncompleteRun): Incomple
   return catalog.transaction(() => {
     const runs = incompleteRuns(catalog);
     const i = runs.findIndex((r) => r.run === run.run);
-    const entry = i < 0 ? run : { run: run.run, versions: runs[i]!.versions + run.versions, recordBlobs: runs[i]!.recordBlobs + run.recordBlobs };
+    const entry = i < 0 ? run : { ...runs[i]!, versions: runs[i]!.versions + run.versions, recordBlobs: runs[i]!.recordBlobs + run.recordBlobs };
     if (i < 0) runs.push(entry);
     else runs[i] = entry;
     setInfo(catalog, INCOMPLETE, JSON.stringify(runs));

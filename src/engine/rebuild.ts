@@ -291,8 +291,8 @@ export async function applyForgets(
   checkSignal: () => void,
   onPrune: (name: string, doc: PruneDocument) => void,
   documents: ReadonlyMap<string, ForgetDocument | PruneDocument> = new Map(),
-): Promise<{ forgets: number; prunes: number }> {
-  const applied = { forgets: 0, prunes: 0 };
+): Promise<{ forgets: number; prunes: number; keptMissing: { run: string; forget: string }[] }> {
+  const applied = { forgets: 0, prunes: 0, keptMissing: [] as { run: string; forget: string }[] };
   for (const name of names) {
     let doc: ForgetDocument | PruneDocument;
     try {
@@ -308,6 +308,7 @@ export async function applyForgets(
     } else {
       const { keptMissing } = applyForgetDocument(catalog, name, doc);
       for (const id of keptMissing) {
+        applied.keptMissing.push({ run: id, forget: name });
         damaged(
           objectKey('runs', id),
           `missing from the repository, but forget ${name} kept it: kept runs need versions only its records hold, and the catalog lacks them; restore it from a copy of the repository`,

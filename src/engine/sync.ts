@@ -500,6 +500,8 @@ class Sync {
     const applied = await applyForgets(this.repo, catalog, ordered, this.damaged, this.checkSignal, (name, doc) => this.applyPrune(name, doc), new Map<string, ForgetDocument | PruneDocument>([...forgetDocs, ...prunes]));
     report.forgets = applied.forgets;
     report.prunes = applied.prunes;
+    // Every later sync says so again, and verify counts it as damage, until a rebuild replaces the catalog.
+    for (const k of applied.keptMissing) addIncompleteRun(catalog, { run: k.run, versions: 0, recordBlobs: 0, keptBy: k.forget });
 
     report.marker = await this.nextMarker(now);
     return report;
@@ -510,7 +512,10 @@ class Sync {
     this.events({
       type: 'warning',
       qualifies: true,
-      message: `run ${r.run} is incomplete in this catalog (${r.versions} object versions whose blobs are in no index file, ${r.recordBlobs} unreadable record blobs); run \`lakeguard verify\`, then \`lakeguard catalog rebuild\``,
+      message:
+        r.keptBy !== undefined
+          ? `this catalog lacks versions kept runs need: forget ${r.keptBy} kept the manifest of run ${r.run} for them, and the repository lacked it when this catalog applied that forget; restore ${objectKey('runs', r.run)} from a copy of the repository, then \`lakeguard catalog rebuild\``
+          : `run ${r.run} is incomplete in this catalog (${r.versions} object versions whose blobs are in no index file, ${r.recordBlobs} unreadable record blobs); run \`lakeguard verify\`, then \`lakeguard catalog rebuild\``,
     });
   }
 

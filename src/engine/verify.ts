@@ -121,6 +121,10 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     // Runs a sync imported without part of their data (every sync warns about them and sends
     // the operator here): the versions they lack are missing from every answer of this catalog.
     for (const r of incompleteRuns(catalog)) {
+      if (r.keptBy !== undefined) {
+        damage('catalog', `lacks the versions only run ${r.run}'s manifest holds: forget ${r.keptBy} kept it for kept runs, and the repository lacked it when this catalog applied that forget; restore ${objectKey('runs', r.run)} from a copy of the repository, then \`lakeguard catalog rebuild\``);
+        continue;
+      }
       damage('catalog', `run ${r.run} was imported incomplete (${r.versions} object versions whose blobs are in no index file, ${r.recordBlobs} unreadable record blobs): answers here lack what they recorded; \`lakeguard verify --read-data\` names damaged packs, \`lakeguard catalog rebuild\` imports again what is readable`, [], [r.run]);
     }
 

@@ -235,12 +235,18 @@ describe('forget', () => {
     try {
       const synced = await syncCatalog({ repo, catalog: fresh });
       expect(synced.damage.map((d) => d.what)).toEqual([key]);
+      // Restored from a copy: the repository is whole again, but the catalog synced without it
+      // says, at every sync and in verify, that it lacks those versions until it is rebuilt.
+      await store.put(key, saved);
+      const warnings: string[] = [];
+      await syncCatalog({ repo, catalog: fresh, events: (e) => e.type === 'warning' && warnings.push(e.message) });
+      expect(warnings).toEqual([expect.stringMatching(`^this catalog lacks versions kept runs need: forget ${done.documents[0]} kept the manifest of run ${ids[2]}`)]);
+      expect((await verify({ repo, catalog: fresh, readData: 0, concurrency: 2 })).damage.map((d) => d.what)).toEqual(['catalog']);
     } finally {
       fresh.close();
     }
 
-    // Restored from a copy, everything agrees again.
-    await store.put(key, saved);
+    // Restored, everything else agrees again.
     expect((await verify({ repo, catalog, readData: 0, concurrency: 2 })).damage).toEqual([]);
     const again = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'rebuilt.db') });
     expect(again.installed).toBe(true);
