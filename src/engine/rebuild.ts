@@ -201,7 +201,8 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     }
     const forgetOnly = [...forgetDocs].filter((e): e is [string, ForgetDocument] => !isPruneDocument(e[1]));
     const deleted = manifestsDeletedBy(forgetOnly);
-    for (const id of runNames.filter((n) => deleted.has(n))) events({ type: 'warning', message: staleManifestWarning(id, deleted.get(id)!) });
+    const stale = staleManifestsNote(runNames.filter((n) => deleted.has(n)).map((n) => [n, deleted.get(n)!] as const));
+    if (stale !== null) events({ type: 'warning', message: stale });
 
     events({ type: 'phase', phase: 'read runs' });
     const manifests = await readManifests(repo, runNames.filter((n) => !deleted.has(n)), concurrency, opts, damaged, checkSignal);
@@ -273,9 +274,17 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
   return report;
 }
 
-/** Said of a manifest a forget deleted (or meant to) that is in the repository; it is not imported. */
-export function staleManifestWarning(id: string, forget: string): string {
-  return `${objectKey('runs', id)}: forget ${forget} forgot this run and needs its manifest no more (Object Lock still retains it, a forget was interrupted before deleting it, or it was restored from an older copy); nothing imports it, and a later \`lakeguard forget\` deletes it`;
+/**
+ * Said (once, however many) of manifests a forget deleted, or meant to, that are in the
+ * repository: they are not imported. Null when there are none.
+ */
+export function staleManifestsNote(stale: readonly (readonly [run: string, forget: string])[]): string | null {
+  if (stale.length === 0) return null;
+  const [run, forget] = stale[0]!;
+  if (stale.length === 1) {
+    return `${objectKey('runs', run)}: forget ${forget} forgot this run and needs its manifest no more (Object Lock still retains it, a forget was interrupted before deleting it, or it was restored from an older copy); nothing imports it, and a later \`lakeguard forget\` deletes it`;
+  }
+  return `${objectKey('runs', run)} and ${stale.length - 1} more: manifests of runs forget forgot and needs no more (Object Lock still retains them, a forget was interrupted before deleting them, or they were restored from an older copy); nothing imports them, and a later \`lakeguard forget\` deletes them`;
 }
 
 /**

@@ -55,7 +55,7 @@ import { loadDrills } from './drill.js';
 import { knownDrills } from '../catalog/drills.js';
 import { readManifests } from './rebuild-manifests.js';
 import { RecordLoader, forgottenVersionKeys, recordsLocateBlobs } from './record-loader.js';
-import { applyForgets, loadIndexes, staleManifestWarning, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
+import { applyForgets, loadIndexes, staleManifestsNote, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
 
 /** What a sync warning about a damaged repository object tells the operator to do next. */
 export const DAMAGE_NEXT_STEP = 'run `lakeguard verify` to name every damaged object';
@@ -457,7 +457,8 @@ class Sync {
     const readAhead = prunes.size > 0 || (forgetNames.length > 0 && newRuns.some((id) => id < forgetNames.at(-1)!));
     const forgetDocs = readAhead ? await this.readForgets(forgetNames) : new Map<string, ForgetDocument>();
     const deleted = manifestsDeletedBy(forgetDocs);
-    for (const id of newRuns.filter((n) => deleted.has(n))) this.events({ type: 'warning', message: staleManifestWarning(id, deleted.get(id)!) });
+    const stale = staleManifestsNote(newRuns.filter((n) => deleted.has(n)).map((n) => [n, deleted.get(n)!] as const));
+    if (stale !== null) this.events({ type: 'warning', message: stale });
     const manifests = await readManifests(this.repo, newRuns.filter((n) => !deleted.has(n)), this.concurrency, importOpts, this.damaged, this.checkSignal);
     await this.loadIndexFiles(manifests, prunes, report.full);
 

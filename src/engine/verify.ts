@@ -16,7 +16,7 @@ import type { Repository } from '../repository/repository.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
 import { anomaliesProblem, checkAck } from './import-anomalies.js';
-import { checkIndex, staleManifestWarning } from './rebuild.js';
+import { checkIndex, staleManifestsNote } from './rebuild.js';
 import { checkManifest } from './rebuild-manifests.js';
 import { checkPlan, type RunSetPlan } from './shard-plan.js';
 
@@ -152,13 +152,14 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const unreadableRuns: { name: string; problem: string }[] = [];
     const unreadableVerdicts: { name: string; problem: string }[] = [];
     const forgottenRuns = forgottenManifests(catalog);
+    const stale: [string, string][] = [];
     await forEachLimited(repo.list('runs'), limit, async ({ name }) => {
       report.manifests++;
       const forgotten = forgottenRuns.get(name);
       if (forgotten?.kept === false) {
         // Not read: no rebuild or sync imports it, and its records may be pruned (rebuild.ts).
         scratch.addManifest(name, []);
-        report.notes.push(staleManifestWarning(name, forgotten.forget));
+        stale.push([name, forgotten.forget]);
         return;
       }
       try {
@@ -172,6 +173,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
         unreadableRuns.push({ name, problem: errorMessage(err) });
       }
     });
+    const staleNote = staleManifestsNote(stale.sort((a, b) => a[0].localeCompare(b[0])));
+    if (staleNote !== null) report.notes.push(staleNote);
     for (const r of unreadableRuns) damage(objectKey('runs', r.name), `${r.problem}; a catalog rebuild would lose the run and the versions it recorded`, [], [r.name]);
     for (const r of unreadableVerdicts) damage(objectKey('runs', r.name), `${r.problem}; a catalog rebuild would import the run without its anomaly verdict`, [], [r.name]);
 
