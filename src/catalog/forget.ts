@@ -76,6 +76,12 @@ export function forgottenManifests(catalog: Catalog): Map<string, { kept: boolea
   return new Map(rows.map((r) => [r.id, { kept: r.kept === 1, forget: r.forget }]));
 }
 
+/** These forgotten runs' manifests are required no more: the catalog gave up the versions only they held. */
+export function giveUpKeptManifests(catalog: Catalog, ids: readonly string[]): void {
+  const clear = sqlite(catalog).prepare('UPDATE forgotten_runs SET manifest_kept = NULL WHERE id = ?');
+  catalog.transaction(() => ids.forEach((id) => clear.run(id)));
+}
+
 /** Objects with their versions, in object id order, a page at a time (keyset paging, bounded memory). */
 export function* objectsWithVersions(catalog: Catalog, pageSize = 2000): Generator<PlanObject[]> {
   const db = sqlite(catalog);

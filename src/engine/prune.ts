@@ -296,16 +296,20 @@ class PruneRun {
     // Its records are what bring it back once the manifest is restored from a copy; prune would
     // delete them with its unused packs. (A run the repository refused to store never had one.)
     const listed = new Set(runs);
-    // So are the manifests forget kept for versions kept runs still need (forgotten_runs.manifest_kept).
-    const forgotten = forgottenManifests(this.catalog);
-    const lost = [
-      ...this.catalog.listRuns().filter((r) => r.status !== 'running' && !listed.has(r.id) && this.catalog.unrecordedError(r.seq) === undefined).map((r) => r.id),
-      ...[...forgotten].filter(([id, f]) => f.kept && !listed.has(id)).map(([id]) => id),
-    ];
+    const lost = this.catalog.listRuns().filter((r) => r.status !== 'running' && !listed.has(r.id) && this.catalog.unrecordedError(r.seq) === undefined);
     if (lost.length > 0) {
       throw new LakeguardError(
-        `repository ${where} lacks the manifest of run ${lost[0]!}${lost.length > 1 ? ` and ${lost.length - 1} more` : ''}, which catalog ${this.catalog.path} knows; prune would delete the records that can bring it back`,
+        `repository ${where} lacks the manifest of run ${lost[0]!.id}${lost.length > 1 ? ` and ${lost.length - 1} more` : ''}, which catalog ${this.catalog.path} knows; prune would delete the records that can bring it back`,
         { hint: 'restore runs/<id> from a copy of the repository (`lakeguard verify` names every missing one), then prune again; or give the run up: `lakeguard catalog rebuild` (the catalog then forgets it), then prune' },
+      );
+    }
+    // So are the manifests forget kept for versions kept runs still need (forgotten_runs.manifest_kept).
+    const forgotten = forgottenManifests(this.catalog);
+    const keptLost = [...forgotten].filter(([id, f]) => f.kept && !listed.has(id)).map(([id]) => id);
+    if (keptLost.length > 0) {
+      throw new LakeguardError(
+        `repository ${where} lacks the manifest of forgotten run ${keptLost[0]!}${keptLost.length > 1 ? ` and ${keptLost.length - 1} more` : ''}, which forget kept for versions kept runs still need; prune would delete the records that can bring them back`,
+        { hint: 'restore runs/<id> from a copy of the repository (`lakeguard verify` names every missing one), then prune again; or give those versions up: `lakeguard catalog rebuild --accept-damage`, then prune' },
       );
     }
     const forgets = this.catalog.knownForgets();

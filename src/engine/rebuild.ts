@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import type { PackRecord } from '../catalog/catalog.js';
-import { applyForgetDocument, manifestsDeletedBy, type ForgetDocument } from '../catalog/forget.js';
+import { applyForgetDocument, giveUpKeptManifests, manifestsDeletedBy, type ForgetDocument } from '../catalog/forget.js';
 import { isPruneDocument, markDocumentApplied, markWholeByRequest, relocatePacks, type PruneDocument } from '../catalog/sync.js';
 import { claimTarget, install, moveAside, putBeside, rebuildTempPath, removeDatabaseFiles, removeLeftovers } from '../catalog/rebuild-files.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
@@ -223,7 +223,10 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     events({ type: 'phase', phase: 'apply forgets' });
     // Prune documents need nothing here: the index listing above already shows what they did.
     const into = catalog;
-    await applyForgets(repo, into, forgetNames, damaged, checkSignal, (name, doc) => markDocumentApplied(into, name, Date.parse(doc.created)), forgetDocs);
+    const applied = await applyForgets(repo, into, forgetNames, damaged, checkSignal, (name, doc) => markDocumentApplied(into, name, Date.parse(doc.created)), forgetDocs);
+    // Installed anyway (--accept-damage): the versions only those manifests held are given up, as
+    // a lost run's are, so prune does not wait for them for ever.
+    if (opts.acceptDamage) giveUpKeptManifests(catalog, applied.keptMissing.map((k) => k.run));
 
     // A run the old catalog has that the repository neither has nor forgot: its manifest is gone
     // (an unreadable one is reported as such already).

@@ -227,10 +227,19 @@ describe('forget', () => {
     const checked = await verify({ repo, catalog, readData: 0, concurrency: 2 });
     expect(checked.damage.map((d) => d.what)).toEqual([key]);
     expect(checked.damage[0]!.problem).toMatch(/kept its manifest, whose records hold versions kept runs still need/);
-    await expect(prune({ repo, catalog, maxUnused: 0 })).rejects.toThrow(`lacks the manifest of run ${ids[2]}`);
+    await expect(prune({ repo, catalog, maxUnused: 0 })).rejects.toThrow(`lacks the manifest of forgotten run ${ids[2]}, which forget kept`);
     const rebuilt = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'rebuilt.db') });
     expect(rebuilt.installed).toBe(false);
     expect(rebuilt.damage.map((d) => d.what)).toEqual([key]);
+    // Given up (--accept-damage): that catalog lacks the versions and requires the manifest no more.
+    const accepted = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'accepted.db'), acceptDamage: true });
+    expect(accepted.installed).toBe(true);
+    const givenUp = Catalog.open(join(dir.path, 'accepted.db'), repo.id);
+    try {
+      expect((await verify({ repo, catalog: givenUp, readData: 0, concurrency: 2 })).damage).toEqual([]);
+    } finally {
+      givenUp.close();
+    }
     const fresh = Catalog.open(join(dir.path, 'fresh.db'), repo.id);
     try {
       const synced = await syncCatalog({ repo, catalog: fresh });
