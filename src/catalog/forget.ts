@@ -28,6 +28,11 @@ export interface ForgetDocument {
    * were deleted. Absent in documents of earlier lakeguard (then nobody knows which were kept).
    */
   manifestsKept?: string[];
+  /**
+   * Manifests earlier forgets kept that this one deletes: no version their records hold is kept
+   * any more. Readers treat them as forget-deleted from here on. Absent when none.
+   */
+  manifestsReleased?: string[];
   dropped: DroppedVersion[];
   /**
    * Of the forgotten runs, those that were copies (`lakeguard copy`): which run of which
@@ -43,6 +48,8 @@ export interface PlanVersion {
   run: number;
   validFrom: number;
   size: number;
+  /** kept_manifests.id of the forgotten run whose kept manifest records it, or null: its run's own. */
+  keptBy: number | null;
 }
 
 export interface PlanObject {
@@ -63,11 +70,31 @@ export interface PlanObject {
 export function manifestsDeletedBy(docs: Iterable<[string, ForgetDocument]>): Map<string, string> {
   const deleted = new Map<string, string>();
   for (const [name, doc] of docs) {
+    for (const id of Array.isArray(doc.manifestsReleased) ? doc.manifestsReleased : []) if (!deleted.has(id)) deleted.set(id, name);
     if (!Array.isArray(doc.manifestsKept) || !Array.isArray(doc.forgotten)) continue;
     const kept = new Set(doc.manifestsKept);
     for (const id of doc.forgotten) if (!kept.has(id) && !deleted.has(id)) deleted.set(id, name);
   }
   return deleted;
+}
+
+/** Kept manifests (of forgotten runs) with how many catalogued versions only their records hold. */
+export function keptManifestCounts(catalog: Catalog): { id: number; run: string; versions: number }[] {
+  return sqlite(catalog)
+    .prepare(
+      `SELECT m.id AS id, m.run AS run, coalesce(k.n, 0) AS versions FROM kept_manifests m JOIN forgotten_runs f ON f.id = m.run
+       LEFT JOIN (SELECT manifest, count(*) AS n FROM kept_versions GROUP BY manifest) k ON k.manifest = m.id
+       WHERE f.manifest_kept = 1 ORDER BY m.run`,
+    )
+    .all() as { id: number; run: string; versions: number }[];
+}
+
+/** Per run, the versions its own manifest records (not those moved to it from a forgotten run whose manifest was kept). */
+export function ownVersionCounts(catalog: Catalog): Map<number, number> {
+  const rows = sqlite(catalog)
+    .prepare('SELECT run, count(*) AS n FROM versions v WHERE NOT EXISTS (SELECT 1 FROM kept_versions k WHERE k.version = v.id) GROUP BY run')
+    .all() as { run: number; n: number }[];
+  return new Map(rows.map((r) => [r.run, r.n]));
 }
 
 /** Forgotten runs whose manifests their forget kept (true) or deleted (false); absent: not known. */
@@ -90,14 +117,15 @@ export function* objectsWithVersions(catalog: Catalog, pageSize = 2000): Generat
      WHERE o.id > ? ORDER BY o.id LIMIT ?`,
   );
   const versions = db.prepare(
-    'SELECT id, object, run, valid_from AS validFrom, size FROM versions WHERE object >= ? AND object <= ? ORDER BY object, valid_from, id',
+    `SELECT v.id AS id, v.object AS object, v.run AS run, v.valid_from AS validFrom, v.size AS size, k.manifest AS keptBy
+     FROM versions v LEFT JOIN kept_versions k ON k.version = v.id WHERE v.object >= ? AND v.object <= ? ORDER BY v.object, v.valid_from, v.id`,
   );
   for (let after = 0; ; ) {
     const rows = objects.all(after, pageSize) as Omit<PlanObject, 'versions'>[];
     if (rows.length === 0) return;
     const byId = new Map<number, PlanObject>(rows.map((r) => [r.id, { ...r, versions: [] }]));
     for (const v of versions.iterate(rows[0]!.id, rows.at(-1)!.id) as Iterable<PlanVersion & { object: number }>) {
-      byId.get(v.object)?.versions.push({ id: v.id, run: v.run, validFrom: v.validFrom, size: v.size });
+      byId.get(v.object)?.versions.push({ id: v.id, run: v.run, validFrom: v.validFrom, size: v.size, keptBy: v.keptBy });
     }
     yield [...byId.values()];
     after = rows.at(-1)!.id;
@@ -138,6 +166,12 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
   const deleteRun = db.prepare('DELETE FROM runs WHERE seq = ?');
   const markForgotten = db.prepare('INSERT OR IGNORE INTO forgotten_runs (id, forget, manifest_kept) VALUES (?, ?, ?)');
   const wasForgotten = db.prepare('SELECT 1 FROM forgotten_runs WHERE id = ?').pluck();
+  const keepManifest = db.prepare('INSERT OR IGNORE INTO kept_manifests (run) VALUES (?)');
+  const keptId = db.prepare('SELECT id FROM kept_manifests WHERE run = ?').pluck();
+  // A version moved here from an earlier forgotten run stays that run's (its record is there).
+  const keepVersions = db.prepare('INSERT OR IGNORE INTO kept_versions (version, manifest) SELECT id, ? FROM versions WHERE run = ?');
+  const release = db.prepare('UPDATE forgotten_runs SET manifest_kept = 0 WHERE id = ? AND manifest_kept = 1');
+  const unkeep = db.prepare('DELETE FROM kept_manifests WHERE run = ?');
   const markApplied = db.prepare('INSERT OR IGNORE INTO forgets (name, created) VALUES (?, ?)');
 
   // A scoped catalog holds no row of a key outside its scope, not even a dropped version's.
@@ -162,11 +196,19 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
       const next = nextRun.get(seq, forgotten) as number | null;
       // No later run to hand its versions to: the run stays (the planner never produces this).
       if (next === null) continue;
+      if (kept?.has(id) === true) {
+        keepManifest.run(id);
+        keepVersions.run(keptId.get(id), seq);
+      }
       moveVersions.run(next, seq);
       deleteFailures.run(seq);
       deleteRun.run(seq);
       markForgotten.run(id, name, manifestKept(id));
       runsForgotten++;
+    }
+    for (const id of doc.manifestsReleased ?? []) {
+      release.run(id);
+      unkeep.run(id);
     }
     markApplied.run(name, Date.parse(doc.created));
     return { versionsDropped, runsForgotten, keptMissing };
@@ -185,6 +227,7 @@ export function dropListedVersions(catalog: Catalog, doc: ForgetDocument, holds:
     .pluck();
   const deleteBlobs = db.prepare('DELETE FROM version_blobs WHERE version = ?');
   const deleteVersion = db.prepare('DELETE FROM versions WHERE id = ?');
+  const unkeepVersion = db.prepare('DELETE FROM kept_versions WHERE version = ?');
   const remember = db.prepare('INSERT OR IGNORE INTO dropped_versions (object, version_id) VALUES (?, ?)');
   const clearLatest = db.prepare('UPDATE objects SET latest = NULL WHERE id = ? AND latest = ?');
   const resetLatest = db.prepare(
@@ -202,6 +245,7 @@ export function dropListedVersions(catalog: Catalog, doc: ForgetDocument, holds:
       if (version === undefined) continue;
       deleteBlobs.run(version);
       deleteVersion.run(version);
+      unkeepVersion.run(version);
       if (clearLatest.run(object, version).changes > 0) resetLatest.run(object);
       versionsDropped++;
     }

@@ -115,6 +115,11 @@ CREATE TABLE IF NOT EXISTS forgotten_runs (id TEXT PRIMARY KEY, forget TEXT NOT 
 -- forgotten_runs.manifest_kept: 1 when the forget kept the run's manifest (its records hold
 -- versions kept runs need: verify, prune and rebuild require it), 0 when it deleted it, NULL
 -- when its document does not say (written by an earlier lakeguard). Added without a version.
+-- Kept manifests (manifest_kept = 1), by a number, and which catalogued versions only their
+-- records hold (versions forget moved from their run to a later one): a later forget deletes a
+-- kept manifest once none is left (forget.ts, manifestsReleased). Tables added without a version.
+CREATE TABLE IF NOT EXISTS kept_manifests (id INTEGER PRIMARY KEY, run TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS kept_versions (version INTEGER PRIMARY KEY, manifest INTEGER NOT NULL);
 -- Versions forget dropped from versioned sources, so the next backup does not capture them again.
 CREATE TABLE IF NOT EXISTS dropped_versions (
   object INTEGER NOT NULL,

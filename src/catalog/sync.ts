@@ -104,6 +104,7 @@ export function dropRunRecords(catalog: Catalog, seq: number): void {
        WHERE latest IN (SELECT id FROM versions WHERE run = @seq)`,
     ).run({ seq });
     db.prepare('DELETE FROM version_blobs WHERE version IN (SELECT id FROM versions WHERE run = ?)').run(seq);
+    db.prepare('DELETE FROM kept_versions WHERE version IN (SELECT id FROM versions WHERE run = ?)').run(seq);
     db.prepare('DELETE FROM versions WHERE run = ?').run(seq);
     db.prepare('DELETE FROM failures WHERE run = ?').run(seq);
     db.prepare('DELETE FROM run_anomalies WHERE run = ?').run(seq);
@@ -117,7 +118,7 @@ export function dropRunRecords(catalog: Catalog, seq: number): void {
  * scoped one), and which a reset may not lose.
  */
 const LEARNED_TABLES = [
-  'version_signals', 'version_blobs', 'versions', 'failures', 'run_anomalies', 'partition_stats', 'run_shards', 'runs', 'dropped_versions',
+  'kept_versions', 'kept_manifests', 'version_signals', 'version_blobs', 'versions', 'failures', 'run_anomalies', 'partition_stats', 'run_shards', 'runs', 'dropped_versions',
   'objects', 'buckets', 'metas', 'blobs', 'packs', 'blob_index_files', 'index_files', 'forgotten_runs', 'forgets', 'acks', 'drills',
 ] as const;
 

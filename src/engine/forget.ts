@@ -20,7 +20,7 @@
 import { hostname } from 'node:os';
 import { lastCleanRun, suspectRuns } from '../catalog/anomalies.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { applyForgetDocument, describeVersions, forgottenManifests, objectsWithVersions, pendingDeletions, setPendingDeletion, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
+import { applyForgetDocument, describeVersions, forgottenManifests, keptManifestCounts, objectsWithVersions, ownVersionCounts, runIdTime, pendingDeletions, setPendingDeletion, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
 import type { RunRow } from '../catalog/types.js';
 import { InterruptedError } from '../errors.js';
 import { hasRules, retentionScopes, scopeOf, type RetentionScope } from '../policy/retention.js';
@@ -63,6 +63,11 @@ export interface ForgetPlan {
   droppedBytes: number;
   /** Forgotten runs whose versions are all dropped: their manifests can go. */
   emptyRuns: string[];
+  /**
+   * Manifests earlier forgets kept (for versions only their records hold) of which this one
+   * drops the last such version: they can go too (the last document part says so).
+   */
+  released: string[];
 }
 
 export interface ForgetResult extends ForgetPlan {
@@ -141,7 +146,10 @@ export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions
   const scopesByGroup = [...new Set(scopes.map((s) => s.group))].map((g) => scopes.filter((s) => s.group === g));
   const dropped: number[] = [];
   let droppedBytes = 0;
+  // Counted by the manifest that holds each version's record: its run's, or for a version an
+  // earlier forget moved from a run whose manifest it kept, that manifest's (kept_versions).
   const droppedByRun = new Map<number, number>();
+  const droppedByKept = new Map<number, number>();
   for (const page of objectsWithVersions(catalog)) {
     if (opts.signal?.aborted) throw new InterruptedError('forget interrupted before it changed anything');
     for (const object of page) {
@@ -153,13 +161,15 @@ export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions
       for (const v of unneededVersions(object, need as ScopeNeeds[])) {
         dropped.push(v.id);
         droppedBytes += v.size;
-        droppedByRun.set(v.run, (droppedByRun.get(v.run) ?? 0) + 1);
+        if (v.keptBy === null) droppedByRun.set(v.run, (droppedByRun.get(v.run) ?? 0) + 1);
+        else droppedByKept.set(v.keptBy, (droppedByKept.get(v.keptBy) ?? 0) + 1);
       }
     }
   }
-  const versionsPerRun = catalog.versionCountsByRun();
+  const versionsPerRun = ownVersionCounts(catalog);
   const emptyRuns = forgotten.filter((r) => (versionsPerRun.get(r.seq) ?? 0) === (droppedByRun.get(r.seq) ?? 0)).map((r) => r.id);
-  return { verdicts, forgotten, dropped, droppedBytes, emptyRuns };
+  const released = keptManifestCounts(catalog).filter((m) => m.versions === (droppedByKept.get(m.id) ?? 0)).map((m) => m.run);
+  return { verdicts, forgotten, dropped, droppedBytes, emptyRuns, released };
 }
 
 /**
@@ -266,14 +276,14 @@ export async function forget(
   const plan = planForget(catalog, policy, opts);
   const result: ForgetResult = { ...plan, dryRun: opts.dryRun, documents: [], manifestsDeleted: [], manifestsLocked: [], plansDeleted: [], checkpointsDeleted: [] };
   if (opts.dryRun) return result;
-  if (plan.forgotten.length === 0 && plan.dropped.length === 0) {
+  if (plan.forgotten.length === 0 && plan.dropped.length === 0 && plan.released.length === 0) {
     const checkpoints = (await obsoleteCheckpoints(repo, catalog, new Set())).map((name) => objectKey('checkpoints', name));
     await deleteManifests(repo, catalog, [...(await staleManifests(repo, catalog)), ...checkpoints], result);
     return result;
   }
 
   // Named like a run (UTC start time, then random hex), so forget documents sort by time.
-  const id = newRunId(new Date());
+  const id = nextForgetId(catalog, new Date());
   const parts = Math.max(1, Math.ceil(plan.dropped.length / DROPS_PER_DOCUMENT));
   const forgottenIds = plan.forgotten.map((r) => r.id);
   // Manifests of forgotten runs whose records still hold needed versions stay, and the document says so.
@@ -296,6 +306,8 @@ export async function forget(
       manifestsKept,
       dropped: describeVersions(catalog, plan.dropped.slice((part - 1) * DROPS_PER_DOCUMENT, part * DROPS_PER_DOCUMENT)),
       ...(copiedFrom.length === 0 ? {} : { copiedFrom }),
+      // Only once every drop is applied: a crash before the last part leaves them kept.
+      ...(part === parts && plan.released.length > 0 ? { manifestsReleased: plan.released } : {}),
     };
     const name = `${id}-${String(part).padStart(4, '0')}`;
     await repo.writeDocument('forgets', name, doc);
@@ -315,7 +327,8 @@ export async function forget(
   // Checkpoints of shard attempts (resume.ts) that no re-run will read: their attempt's or shard's manifest is there, or their run set is forgotten.
   const forgottenSets = new Set(plan.forgotten.flatMap((r) => (r.shard !== undefined && unused.includes(r.shard.name) ? [r.shard.set] : [])));
   const checkpoints = (await obsoleteCheckpoints(repo, catalog, forgottenSets)).map((name) => objectKey('checkpoints', name));
-  await deleteManifests(repo, catalog, [...plan.emptyRuns.map((id) => objectKey('runs', id)), ...(await staleManifests(repo, catalog)), ...plans, ...checkpoints], result);
+  const manifests = [...plan.emptyRuns, ...plan.released].map((id) => objectKey('runs', id));
+  await deleteManifests(repo, catalog, [...manifests, ...(await staleManifests(repo, catalog)), ...plans, ...checkpoints], result);
   return result;
 }
 
@@ -328,6 +341,19 @@ async function staleManifests(repo: Repository, catalog: Catalog): Promise<strin
   const forgotten = forgottenManifests(catalog);
   if (forgotten.size === 0) return [];
   return (await repo.listNames('runs')).filter((id) => forgotten.get(id)?.kept === false).map((id) => objectKey('runs', id));
+}
+
+/**
+ * An id whose documents sort after every forget document the catalog applied: readers apply
+ * them in name order, and two forgets in one second would sort by their random part (a later
+ * one releasing a manifest an earlier one kept would be applied first). Moved to the next
+ * second when needed: a name may be later than its writer's lock (repository-format.md).
+ */
+function nextForgetId(catalog: Catalog, now: Date): string {
+  const last = [...catalog.knownForgets()].filter((name) => !name.endsWith('-prune')).sort().at(-1);
+  const id = newRunId(now);
+  if (last === undefined || `${id}-0001` > last) return id;
+  return newRunId(new Date((runIdTime(last) ?? now.getTime()) + 1000));
 }
 
 /**

@@ -305,6 +305,8 @@ export async function applyForgets(
   documents: ReadonlyMap<string, ForgetDocument | PruneDocument> = new Map(),
 ): Promise<{ forgets: number; prunes: number; keptMissing: { run: string; forget: string }[] }> {
   const applied = { forgets: 0, prunes: 0, keptMissing: [] as { run: string; forget: string }[] };
+  // A kept manifest a later forget released (deleted) is rightly absent: not imported, not missing.
+  const released = manifestsDeletedBy([...documents].filter((e): e is [string, ForgetDocument] => !isPruneDocument(e[1])));
   for (const name of names) {
     let doc: ForgetDocument | PruneDocument;
     try {
@@ -319,7 +321,7 @@ export async function applyForgets(
       applied.prunes++;
     } else {
       const { keptMissing } = applyForgetDocument(catalog, name, doc);
-      for (const id of keptMissing) {
+      for (const id of keptMissing.filter((run) => !released.has(run))) {
         applied.keptMissing.push({ run: id, forget: name });
         damaged(
           objectKey('runs', id),

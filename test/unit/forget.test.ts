@@ -267,6 +267,69 @@ describe('forget', () => {
     }
   }, 30_000);
 
+  it('a kept manifest goes with the forget that drops the last version only its records hold', async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
+    const ids = await history(group);
+    const first = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(first.manifestsDeleted).toEqual([ids[0], ids[1]]); // run 3's stays: a4 and b's delete marker
+    // Run 3's versions are moved to run 4; so is the state of later runs.
+    await put('b.txt', 'b2');
+    ids.push((await backup(group)).runId);
+    await put('a.txt', 'a6');
+    ids.push((await backup(group)).runId);
+    const before = { r6: await restoreRun(catalog, ids[5]!, 'before-6'), r7: await restoreRun(catalog, ids[6]!, 'before-7') };
+    // Keeping runs 6 and 7 drops a4 and b's delete marker (b2 is b's newest): run 3's manifest holds
+    // nothing kept any more and goes; runs 4 and 5 are forgotten, but their c1 and a5 are in run 6's state.
+    const dry = await forget(repo, catalog, policyFor(group), { dryRun: true });
+    expect(dry.released).toEqual([ids[2]]);
+    const second = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(second.forgotten.map((r) => r.id)).toEqual([ids[3], ids[4]]);
+    expect(second.dropped).toHaveLength(2);
+    expect(second.manifestsDeleted).toEqual([ids[2]]);
+    const doc = await repo.readDocument<{ manifestsKept: string[]; manifestsReleased: string[] }>('forgets', second.documents.at(-1)!);
+    expect(doc).toMatchObject({ manifestsKept: [ids[3], ids[4]], manifestsReleased: [ids[2]] });
+    expect((await repo.listNames('runs')).sort()).toEqual(ids.slice(3).sort());
+    expect((await verify({ repo, catalog, readData: 0, concurrency: 2 })).damage).toEqual([]);
+    // Its records are freed by prune; the kept runs restore as before, here and from a rebuilt catalog.
+    const pruned = await prune({ repo, catalog, maxUnused: 0 });
+    expect(pruned.damaged).toEqual([]);
+    expect(await restoreRun(catalog, ids[5]!, 'after-6')).toEqual(before.r6);
+    const rebuilt = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'rebuilt.db') });
+    expect(rebuilt.damage).toEqual([]);
+    const cat = Catalog.open(join(dir.path, 'rebuilt.db'), repo.id);
+    try {
+      const versions = (c: Catalog) =>
+        sqlite(c).prepare('SELECT o.key, v.version_id, v.valid_from, r.id AS run FROM versions v JOIN objects o ON o.id = v.object JOIN runs r ON r.seq = v.run ORDER BY 1, 3').all();
+      expect(versions(cat)).toEqual(versions(catalog));
+      const kept = (c: Catalog) => sqlite(c).prepare('SELECT id, manifest_kept FROM forgotten_runs ORDER BY id').all();
+      expect(kept(cat)).toEqual(kept(catalog));
+      expect(await restoreRun(cat, ids[6]!, 'rebuilt-7')).toEqual(before.r7);
+      // A new host's first sync reaches the same catalog.
+      const fresh = Catalog.open(join(dir.path, 'fresh.db'), repo.id);
+      try {
+        expect((await syncCatalog({ repo, catalog: fresh })).damage).toEqual([]);
+        expect(versions(fresh)).toEqual(versions(catalog));
+        expect(kept(fresh)).toEqual(kept(catalog));
+      } finally {
+        fresh.close();
+      }
+    } finally {
+      cat.close();
+    }
+  }, 30_000);
+
+  it('names its documents to sort after every forget document applied, also within one second', async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
+    await history(group);
+    // A forget applied this very second whose random part is the greatest there is.
+    const second = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const latest = `${second}-ffffff-0001`;
+    sqlite(catalog).prepare('INSERT INTO forgets (name, created) VALUES (?, ?)').run(latest, Date.now());
+    const done = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(done.documents).toHaveLength(1);
+    expect(done.documents[0]! > latest).toBe(true);
+  });
+
   it('a manifest forget deleted that comes back is named, not imported, and deleted by the next forget', async () => {
     const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
     const ids = await history(group);
