@@ -97,15 +97,26 @@ export function ownVersionCounts(catalog: Catalog): Map<number, number> {
   return new Map(rows.map((r) => [r.run, r.n]));
 }
 
-/** Forgotten runs whose manifests their forget kept (true) or deleted (false); absent: not known. */
-export function forgottenManifests(catalog: Catalog): Map<string, { kept: boolean; forget: string }> {
+/**
+ * What forgotten_runs.manifest_kept says of a forgotten run's manifest: `kept` (required),
+ * `deleted` (by a forget, or released by a later one: nothing needs it), `given-up` (it was
+ * missing, and `catalog rebuild --accept-damage` installed this catalog without its versions).
+ */
+export type ForgottenManifest = 'kept' | 'deleted' | 'given-up';
+const MANIFEST_STATES: Record<number, ForgottenManifest> = { 0: 'deleted', 1: 'kept', 2: 'given-up' };
+
+/** Forgotten runs with what their manifests are to this catalog, and the forget that decided it last; absent: not known (an earlier lakeguard's forget). */
+export function forgottenManifests(catalog: Catalog): Map<string, { state: ForgottenManifest; forget: string }> {
   const rows = sqlite(catalog).prepare('SELECT id, forget, manifest_kept AS kept FROM forgotten_runs WHERE manifest_kept IS NOT NULL ORDER BY id').all() as { id: string; forget: string; kept: number }[];
-  return new Map(rows.map((r) => [r.id, { kept: r.kept === 1, forget: r.forget }]));
+  return new Map(rows.flatMap((r) => (MANIFEST_STATES[r.kept] === undefined ? [] : [[r.id, { state: MANIFEST_STATES[r.kept]!, forget: r.forget }] as const])));
 }
 
-/** These forgotten runs' manifests are required no more: the catalog gave up the versions only they held. */
+/**
+ * These forgotten runs' manifests are required no more: the catalog gave up the versions only they
+ * held. Remembered as such: should one come back, verify and prune say this catalog lacks them.
+ */
 export function giveUpKeptManifests(catalog: Catalog, ids: readonly string[]): void {
-  const clear = sqlite(catalog).prepare('UPDATE forgotten_runs SET manifest_kept = NULL WHERE id = ?');
+  const clear = sqlite(catalog).prepare('UPDATE forgotten_runs SET manifest_kept = 2 WHERE id = ?');
   catalog.transaction(() => ids.forEach((id) => clear.run(id)));
 }
 
@@ -170,7 +181,7 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
   const keptId = db.prepare('SELECT id FROM kept_manifests WHERE run = ?').pluck();
   // A version moved here from an earlier forgotten run stays that run's (its record is there).
   const keepVersions = db.prepare('INSERT OR IGNORE INTO kept_versions (version, manifest) SELECT id, ? FROM versions WHERE run = ?');
-  const release = db.prepare('UPDATE forgotten_runs SET manifest_kept = 0 WHERE id = ? AND manifest_kept = 1');
+  const release = db.prepare('UPDATE forgotten_runs SET manifest_kept = 0, forget = ? WHERE id = ? AND manifest_kept = 1');
   const unkeep = db.prepare('DELETE FROM kept_manifests WHERE run = ?');
   const markApplied = db.prepare('INSERT OR IGNORE INTO forgets (name, created) VALUES (?, ?)');
 
@@ -207,7 +218,7 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
       runsForgotten++;
     }
     for (const id of doc.manifestsReleased ?? []) {
-      release.run(id);
+      release.run(name, id);
       unkeep.run(id);
     }
     markApplied.run(name, Date.parse(doc.created));

@@ -113,8 +113,10 @@ CREATE INDEX IF NOT EXISTS failures_by_run ON failures (run);
 -- exist in the repository (Object Lock, or records that kept runs still need).
 CREATE TABLE IF NOT EXISTS forgotten_runs (id TEXT PRIMARY KEY, forget TEXT NOT NULL, manifest_kept INTEGER) WITHOUT ROWID;
 -- forgotten_runs.manifest_kept: 1 when the forget kept the run's manifest (its records hold
--- versions kept runs need: verify, prune and rebuild require it), 0 when it deleted it, NULL
--- when its document does not say (written by an earlier lakeguard). Added without a version.
+-- versions kept runs need: verify, prune and rebuild require it), 0 when it deleted it (or a later
+-- forget released it: forgotten_runs.forget then names that one), 2 when it was missing and
+-- catalog rebuild --accept-damage gave its versions up, NULL when its document does not say
+-- (written by an earlier lakeguard). Added without a version.
 -- Kept manifests (manifest_kept = 1), by a number, and which catalogued versions only their
 -- records hold (versions forget moved from their run to a later one): a later forget deletes a
 -- kept manifest once none is left (forget.ts, manifestsReleased). Tables added without a version.

@@ -340,7 +340,7 @@ export async function forget(
 async function staleManifests(repo: Repository, catalog: Catalog): Promise<string[]> {
   const forgotten = forgottenManifests(catalog);
   if (forgotten.size === 0) return [];
-  return (await repo.listNames('runs')).filter((id) => forgotten.get(id)?.kept === false).map((id) => objectKey('runs', id));
+  return (await repo.listNames('runs')).filter((id) => forgotten.get(id)?.state === 'deleted').map((id) => objectKey('runs', id));
 }
 
 /**

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
-import { markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
+import { incompleteRuns, markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
 import { clearWrittenPacks, packUsage, prunePending, setPruneRecordBlobs, usedBlobsOfPack, writtenBlobs } from '../catalog/prune-queries.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { isIndexName } from '../repository/documents.js';
@@ -305,12 +305,27 @@ class PruneRun {
     }
     // So are the manifests forget kept for versions kept runs still need (forgotten_runs.manifest_kept).
     const forgotten = forgottenManifests(this.catalog);
-    const keptLost = [...forgotten].filter(([id, f]) => f.kept && !listed.has(id)).map(([id]) => id);
+    const keptLost = [...forgotten].filter(([id, f]) => f.state === 'kept' && !listed.has(id)).map(([id]) => id);
     if (keptLost.length > 0) {
       throw new LakeguardError(
         `repository ${where} lacks the manifest of forgotten run ${keptLost[0]!}${keptLost.length > 1 ? ` and ${keptLost.length - 1} more` : ''}, which forget kept for versions kept runs still need; prune would delete the records that can bring them back`,
         { hint: 'restore runs/<id> from a copy of the repository (`lakeguard verify` names every missing one), then prune again; or give those versions up: `lakeguard catalog rebuild --accept-damage`, then prune' },
       );
+    }
+    // A catalog that lacks versions the repository holds would take their data for unused: one a
+    // sync imported incomplete, or one that gave up a kept manifest which is back now.
+    const incomplete = incompleteRuns(this.catalog);
+    const back = [...forgotten].filter(([id, f]) => f.state === 'given-up' && listed.has(id)).map(([id]) => id);
+    if (incomplete.length > 0 || back.length > 0) {
+      const what =
+        back.length > 0
+          ? `gave up the versions only run ${back[0]!}'s manifest holds, and that manifest is back in the repository`
+          : incomplete[0]!.keptBy !== undefined
+            ? `lacks the versions only run ${incomplete[0]!.run}'s manifest holds (a sync applied forget ${incomplete[0]!.keptBy} while it was missing)`
+            : `was imported without part of run ${incomplete[0]!.run}`;
+      throw new LakeguardError(`catalog ${this.catalog.path} ${what}; prune would delete data the repository still needs`, {
+        hint: 'restore from a copy what `lakeguard verify` names, then run `lakeguard catalog rebuild` and prune again',
+      });
     }
     const forgets = this.catalog.knownForgets();
     for await (const { name } of this.repo.list('forgets')) {
@@ -322,7 +337,7 @@ class PruneRun {
     const records: Buffer[] = [];
     const owner = new Map<string, string>();
     // A manifest a forget deleted that is back needs nothing kept: no sync or rebuild reads it.
-    for (const id of runs.filter((n) => forgotten.get(n)?.kept !== false)) {
+    for (const id of runs.filter((n) => forgotten.get(n)?.state !== 'deleted')) {
       let manifest: RunManifest;
       try {
         manifest = await this.repo.readDocument<RunManifest>('runs', id);

@@ -245,6 +245,8 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
     for (const o of packCheck.outside) damaged(objectKey('index', o.indexFile), `${o.entries} entries of pack ${o.pack} lie outside the pack; left out`);
 
     const stats = catalog.stats();
+    // The runs the catalog holds: manifests forget kept for their records were read, but their runs are forgotten.
+    report.runs = stats.runs;
     report.versions = stats.versions;
     report.blobs = stats.blobs;
     report.packs = stats.packs;
@@ -285,9 +287,9 @@ export function staleManifestsNote(stale: readonly (readonly [run: string, forge
   if (stale.length === 0) return null;
   const [run, forget] = stale[0]!;
   if (stale.length === 1) {
-    return `${objectKey('runs', run)}: forget ${forget} forgot this run and needs its manifest no more (Object Lock still retains it, a forget was interrupted before deleting it, or it was restored from an older copy); nothing imports it, and a later \`lakeguard forget\` deletes it`;
+    return `${objectKey('runs', run)}: the manifest of a forgotten run, needed no more since forget ${forget} (Object Lock still retains it, a forget was interrupted before deleting it, or it was restored from an older copy); nothing imports it, and a later \`lakeguard forget\` deletes it`;
   }
-  return `${objectKey('runs', run)} and ${stale.length - 1} more: manifests of runs forget forgot and needs no more (Object Lock still retains them, a forget was interrupted before deleting them, or they were restored from an older copy); nothing imports them, and a later \`lakeguard forget\` deletes them`;
+  return `${objectKey('runs', run)} and ${stale.length - 1} more: manifests of forgotten runs, needed no more since forget ${forget} or another (Object Lock still retains them, a forget was interrupted before deleting them, or they were restored from an older copy); nothing imports them, and a later \`lakeguard forget\` deletes them`;
 }
 
 /**

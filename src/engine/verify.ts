@@ -153,10 +153,12 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const unreadableVerdicts: { name: string; problem: string }[] = [];
     const forgottenRuns = forgottenManifests(catalog);
     const stale: [string, string][] = [];
+    const givenUpBack: string[] = [];
     await forEachLimited(repo.list('runs'), limit, async ({ name }) => {
       report.manifests++;
       const forgotten = forgottenRuns.get(name);
-      if (forgotten?.kept === false) {
+      if (forgotten?.state === 'given-up') givenUpBack.push(name);
+      if (forgotten?.state === 'deleted') {
         // Not read: no rebuild or sync imports it, and its records may be pruned (rebuild.ts).
         scratch.addManifest(name, []);
         stale.push([name, forgotten.forget]);
@@ -175,6 +177,9 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     });
     const staleNote = staleManifestsNote(stale.sort((a, b) => a[0].localeCompare(b[0])));
     if (staleNote !== null) report.notes.push(staleNote);
+    for (const run of givenUpBack.sort()) {
+      damage('catalog', `lacks the versions only run ${run}'s manifest holds (\`catalog rebuild --accept-damage\` gave them up while it was missing), and ${objectKey('runs', run)} is back in the repository: run \`lakeguard catalog rebuild\` to import them`);
+    }
     for (const r of unreadableRuns) damage(objectKey('runs', r.name), `${r.problem}; a catalog rebuild would lose the run and the versions it recorded`, [], [r.name]);
     for (const r of unreadableVerdicts) damage(objectKey('runs', r.name), `${r.problem}; a catalog rebuild would import the run without its anomaly verdict`, [], [r.name]);
 

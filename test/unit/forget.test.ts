@@ -235,24 +235,27 @@ describe('forget', () => {
     const accepted = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'accepted.db'), acceptDamage: true });
     expect(accepted.installed).toBe(true);
     const givenUp = Catalog.open(join(dir.path, 'accepted.db'), repo.id);
-    try {
-      expect((await verify({ repo, catalog: givenUp, readData: 0, concurrency: 2 })).damage).toEqual([]);
-    } finally {
-      givenUp.close();
-    }
     const fresh = Catalog.open(join(dir.path, 'fresh.db'), repo.id);
     try {
+      expect((await verify({ repo, catalog: givenUp, readData: 0, concurrency: 2 })).damage).toEqual([]);
       const synced = await syncCatalog({ repo, catalog: fresh });
       expect(synced.damage.map((d) => d.what)).toEqual([key]);
       // Restored from a copy: the repository is whole again, but the catalog synced without it
-      // says, at every sync and in verify, that it lacks those versions until it is rebuilt.
+      // says, at every sync and in verify, that it lacks those versions until it is rebuilt, and
+      // prune from it (which would take their data for unused) refuses.
       await store.put(key, saved);
       const warnings: string[] = [];
       await syncCatalog({ repo, catalog: fresh, events: (e) => e.type === 'warning' && warnings.push(e.message) });
       expect(warnings).toEqual([expect.stringMatching(`^this catalog lacks versions kept runs need: forget ${done.documents[0]} kept the manifest of run ${ids[2]}`)]);
       expect((await verify({ repo, catalog: fresh, readData: 0, concurrency: 2 })).damage.map((d) => d.what)).toEqual(['catalog']);
+      await expect(prune({ repo, catalog: fresh, maxUnused: 0 })).rejects.toThrow(`lacks the versions only run ${ids[2]}'s manifest holds`);
+      // So does the catalog that gave them up, now that the manifest is back.
+      const back = await verify({ repo, catalog: givenUp, readData: 0, concurrency: 2 });
+      expect(back.damage.map((d) => [d.what, d.problem])).toEqual([['catalog', expect.stringContaining(`${key} is back in the repository: run \`lakeguard catalog rebuild\``)]]);
+      await expect(prune({ repo, catalog: givenUp, maxUnused: 0 })).rejects.toThrow(`gave up the versions only run ${ids[2]}'s manifest holds`);
     } finally {
       fresh.close();
+      givenUp.close();
     }
 
     // Restored, everything else agrees again.
@@ -282,6 +285,8 @@ describe('forget', () => {
     // nothing kept any more and goes; runs 4 and 5 are forgotten, but their c1 and a5 are in run 6's state.
     const dry = await forget(repo, catalog, policyFor(group), { dryRun: true });
     expect(dry.released).toEqual([ids[2]]);
+    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    const saved = (await store.getBytes(`runs/${ids[2]}`, 1 << 20))!.bytes;
     const second = await forget(repo, catalog, policyFor(group), { dryRun: false });
     expect(second.forgotten.map((r) => r.id)).toEqual([ids[3], ids[4]]);
     expect(second.dropped).toHaveLength(2);
@@ -296,6 +301,7 @@ describe('forget', () => {
     expect(await restoreRun(catalog, ids[5]!, 'after-6')).toEqual(before.r6);
     const rebuilt = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'rebuilt.db') });
     expect(rebuilt.damage).toEqual([]);
+    expect(rebuilt.runs).toBe(2); // runs 6 and 7; the kept manifests of 4 and 5 are read, their runs forgotten
     const cat = Catalog.open(join(dir.path, 'rebuilt.db'), repo.id);
     try {
       const versions = (c: Catalog) =>
@@ -316,6 +322,11 @@ describe('forget', () => {
     } finally {
       cat.close();
     }
+    // Back from an older copy: named as needed no more by the forget that released it.
+    await store.put(`runs/${ids[2]}`, saved);
+    expect((await verify({ repo, catalog, readData: 0, concurrency: 2 })).notes).toEqual([
+      `runs/${ids[2]}: the manifest of a forgotten run, needed no more since forget ${second.documents.at(-1)} (Object Lock still retains it, a forget was interrupted before deleting it, or it was restored from an older copy); nothing imports it, and a later \`lakeguard forget\` deletes it`,
+    ]);
   }, 30_000);
 
   it('names its documents to sort after every forget document applied, also within one second', async () => {
