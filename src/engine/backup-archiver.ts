@@ -222,7 +222,7 @@ export class Archiver {
           c.objectsDeleted++;
           this.writer.deleteMarker(source.bucket, change.entry);
         } else {
-          await this.startTransfer(source, change.entry, null);
+          await this.startTransfer(source, change.entry, null, false, change.deletedAt);
         }
         break;
       case 'changed':
@@ -254,7 +254,8 @@ export class Archiver {
     this.counters.bytesNew += entry.size;
   }
 
-  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating = false): Promise<void> {
+  /** `deletedAt`: the key's catalogued delete marker's valid_from, which its new version must follow (scan.ts Change). */
+  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating = false, deletedAt?: number): Promise<void> {
     if (this.packer === null) {
       if (reinstating) return; // counted as reinstated
       this.countCopied(entry, previous);
@@ -271,7 +272,7 @@ export class Archiver {
       this.counters.objectsCarried = (this.counters.objectsCarried ?? 0) + 1;
       // Judged as that attempt judged its content when it read it (anomaly detection counts it as read).
       this.detector?.versionCarried(source.bucket, source.versioned === true, entry, previous, carried.signals);
-      this.writer.version({ ...carried, validFrom: previous === null ? carried.lastModified : Math.max(carried.lastModified, previous.validFrom + 1) });
+      this.writer.version({ ...carried, validFrom: after(deletedAt, previous === null ? carried.lastModified : Math.max(carried.lastModified, previous.validFrom + 1)) });
       return;
     }
     // Back-pressure: keep the listing at most a few batches ahead of the transfers.
@@ -285,10 +286,10 @@ export class Archiver {
       })().finally(() => (this.draining = null));
       await this.draining;
     }
-    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previous, reinstating)));
+    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previous, reinstating, deletedAt)));
   }
 
-  private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating: boolean): Promise<void> {
+  private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating: boolean, deletedAt: number | undefined): Promise<void> {
     // A key seen before may well hold blobs already stored: dedup before encoding.
     const read = await this.reader!.read(source, entry, this.detector?.snifferFor(source.bucket, entry.key), previous !== null || reinstating);
     if (read instanceof StorageError) {
@@ -305,7 +306,8 @@ export class Archiver {
       return;
     }
     const signals = reinstating || read.sample === undefined ? undefined : this.detector?.versionRead(source.bucket, source.versioned === true, entry, previous, read.sample);
-    const observed = versionRecord(source.bucket, entry, previous, read, signals);
+    const listed = versionRecord(source.bucket, entry, previous, read, signals);
+    const observed = deletedAt === undefined ? listed : { ...listed, validFrom: after(deletedAt, listed.validFrom) };
     const record = reinstating ? reinstate(observed, previous, seenAt(source)) : observed;
     // The record may reach the catalog only once every blob it needs is in a written pack; it
     // is counted then, so an interrupted run counts only what it recorded. A reinstated version
@@ -335,4 +337,9 @@ export class Archiver {
  */
 function seenAt(source: OpenedSource): number | undefined {
   return source.objectStore instanceof InventoryStore ? source.objectStore.report.created.getTime() : undefined;
+}
+
+/** A version's valid_from, moved after the delete marker it follows (`deletedAt`) when its own time is not. */
+function after(deletedAt: number | undefined, validFrom: number): number {
+  return deletedAt === undefined ? validFrom : Math.max(validFrom, deletedAt + 1);
 }

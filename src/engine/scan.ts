@@ -13,7 +13,12 @@ export interface KeyRange {
 
 /** What a listing says about one key, compared with the newest catalogued version. */
 export type Change =
-  | { kind: 'new'; entry: ObjectEntry }
+  /**
+   * `deletedAt`: the valid_from of the catalog's delete marker when the key was deleted and is
+   * back: its new version starts after it, whatever its time says (a file copied back with its
+   * old time by `cp -p`, `rsync -a`, a restore or a rollback).
+   */
+  | { kind: 'new'; entry: ObjectEntry; deletedAt?: number }
   | { kind: 'changed'; entry: ObjectEntry; previous: LatestVersion }
   | { kind: 'unchanged'; entry: ObjectEntry }
   | { kind: 'deleted'; previous: LatestVersion }
@@ -437,8 +442,10 @@ export async function* scanRange(
       yield { kind: 'excluded', key: item.key };
     } else if (same && row.deleteMarker && olderThanCatalog(item, row, opts.newerThanReport)) {
       yield { kind: 'kept', previous: row }; // deleted after the report
-    } else if (!same || row.deleteMarker) {
+    } else if (!same) {
       yield { kind: 'new', entry: item };
+    } else if (row.deleteMarker) {
+      yield { kind: 'new', entry: item, deletedAt: row.validFrom };
     } else if (sameAsCatalogued(row, item)) {
       yield { kind: 'unchanged', entry: item };
     } else if (olderThanCatalog(item, row, opts.newerThanReport)) {

@@ -1,7 +1,7 @@
 // Directory (`path:`) sources are backed up completely or the run says why: names that are not
 // UTF-8, `.lg-tmp-*` user files, symbolic links, special files and files that fail to read.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
@@ -86,6 +86,27 @@ describe('directory sources: every entry backed up or recorded', () => {
     expect(readFileSync(join(target, 'back\\slash.txt'), 'utf8')).toBe('a backslash in a name\n');
     expect(readFileSync(join(target, 'sub', '.lg-tmp-y'), 'utf8')).toBe('another\n');
     expect(readdirSync(join(target, 'sub'))).toEqual(['.lg-tmp-y']);
+  });
+
+  it('a deleted file that comes back with its old time (cp -p, a restore) is the current version again', async () => {
+    const file = join(lake, 'a.parquet');
+    writeFileSync(file, 'rows of a');
+    writeFileSync(join(lake, 'b.parquet'), 'rows of b');
+    const old = new Date(Date.now() - 86_400_000); // written yesterday
+    utimesSync(file, old, old);
+    expect((await backup()).counters).toMatchObject({ objectsNew: 2 });
+    rmSync(file);
+    expect((await backup()).counters).toMatchObject({ objectsDeleted: 1 });
+    writeFileSync(file, 'rows of a');
+    utimesSync(file, old, old); // back, with the time it had: older than the deletion the catalog holds
+    expect((await backup()).counters).toMatchObject({ objectsNew: 1, objectsDeleted: 0 });
+    const latest = catalog.listRuns().at(-1)!;
+    const out = join(dir.path, 'out');
+    await restore({ repo, catalog, scopes: [{ bucket: 'lake' }], cut: { runSeq: latest.seq }, target: new FsStore({ root: out, fsync: false }), bucketDirs: false, concurrency: 2 });
+    expect(readdirSync(out).sort()).toEqual(['a.parquet', 'b.parquet']);
+    expect(readFileSync(join(out, 'a.parquet'), 'utf8')).toBe('rows of a');
+    // Recorded once: the next backup finds it unchanged.
+    expect((await backup()).counters).toMatchObject({ objectsNew: 0, objectsUnchanged: 2 });
   });
 
   it('a file that fails to read is failed, not new, and its message names the error code once', async () => {

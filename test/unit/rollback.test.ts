@@ -5,6 +5,7 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
+import { sqlite } from '../../src/catalog/connection.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { decideKey, type PlanContext } from '../../src/engine/rollback-plan.js';
@@ -273,5 +274,9 @@ describe('rollback of a path: source (a directory)', () => {
     expect(again.actions).toMatchObject({ delete: { keys: 0 }, upload: { keys: 0 } });
     expect(events2.flatMap((e) => (e.type === 'rollback-action' ? [`${e.key} ${e.action}`] : []))).toEqual(['t/a.parquet unchanged', 't/b.parquet unchanged', 't/c.parquet unchanged']);
     expect(await backup()).toMatchObject({ status: 'complete', counters: { objectsChanged: 0, objectsNew: 2, objectsUnchanged: 1 } });
+    // a and b are current again: their restored times are older than the deletions run 2 recorded.
+    const deleted = sqlite(catalog).prepare('SELECT v.delete_marker FROM objects o JOIN versions v ON v.id = o.latest WHERE o.key = ?').pluck();
+    expect(['t/a.parquet', 't/b.parquet', 't/c.parquet'].map((k) => deleted.get(k))).toEqual([0, 0, 0]);
+    expect(await backup()).toMatchObject({ status: 'complete', counters: { objectsNew: 0, objectsUnchanged: 3 } });
   });
 });
