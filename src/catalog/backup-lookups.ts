@@ -207,3 +207,14 @@ export function sampleLiveKeys(catalog: Catalog, bucket: string, opts: { strata:
   }
   return out;
 }
+
+/**
+ * When the group's runs before run `seq` (all of them for null) last observed its sources: the
+ * latest end of one (null: none ended). A file changed since has a version starting after it.
+ */
+export function lastObservation(catalog: Catalog, group: string, seq: number | null): number | null {
+  return sqlite(catalog)
+    .prepare('SELECT max(finished) FROM runs WHERE grp = ? AND finished IS NOT NULL AND (? IS NULL OR seq < ?)')
+    .pluck()
+    .get(group, seq, seq) as number | null;
+}

@@ -19,7 +19,8 @@ import { AnomalyDetector } from './anomaly-detector.js';
 import type { CarriedVersions } from './resume.js';
 import { BlobSaver } from './backup-dedup.js';
 import { MAX_FANOUT_DEPTH, everyVersionOf, fullVersionListing, keyRanges, subPrefixDepth } from './backup-plan.js';
-import { RunWriter, isCataloguedVersion, reinstate, versionRecord } from './backup-records.js';
+import { RunWriter, fileVersionStart, isCataloguedVersion, reinstate, versionRecord } from './backup-records.js';
+import { lastObservation } from '../catalog/backup-lookups.js';
 import { ObjectReader, isUnreadable } from './backup-transfer.js';
 import { InventoryStore, newerThanReport } from './inventory-store.js';
 import { scanChangedVersions, scanRange, scanVersions, type Change, type KeyRange } from './scan.js';
@@ -54,6 +55,8 @@ export class Archiver {
   private lastProgress = 0;
   /** Sources listed from an inventory report: which catalogued states are newer than it (scan.ts ScanOptions.newerThanReport). */
   private readonly newerThanReport = new Map<OpenedSource, (latest: LatestVersion) => boolean>();
+  /** When the group's earlier runs last observed its sources (the end of the latest; null: none): files changed since start after it. */
+  private readonly observedUntil: number | null;
 
   constructor(
     private readonly opts: BackupOptions,
@@ -72,6 +75,7 @@ export class Archiver {
     const enc = encoder ?? blobEncoder(opts.repo, 1);
     this.reader = packer === null ? null : new ObjectReader(new BlobSaver(opts.repo, opts.catalog, packer, counters, enc), opts.repo.chunker, counters, opts.signal);
     this.detector = packer === null || runSeq === null ? null : AnomalyDetector.create(opts.catalog, opts.policy, opts.group, sources, runSeq, opts.keys !== undefined, opts.shard);
+    this.observedUntil = lastObservation(opts.catalog, opts.group.name, runSeq);
     for (const source of sources) {
       if (source.objectStore instanceof InventoryStore) this.newerThanReport.set(source, newerThanReport(opts.catalog, source.bucket, source.objectStore.report.created, opts.inventoryLagMs));
     }
@@ -272,7 +276,8 @@ export class Archiver {
       this.counters.objectsCarried = (this.counters.objectsCarried ?? 0) + 1;
       // Judged as that attempt judged its content when it read it (anomaly detection counts it as read).
       this.detector?.versionCarried(source.bucket, source.versioned === true, entry, previous, carried.signals);
-      this.writer.version({ ...carried, validFrom: after(deletedAt, previous === null ? carried.lastModified : Math.max(carried.lastModified, previous.validFrom + 1)) });
+      const validFrom = previous === null ? carried.lastModified : Math.max(carried.lastModified, previous.validFrom + 1);
+      this.writer.version({ ...carried, validFrom: this.versionStart(source, carried.lastModified, validFrom, previous, deletedAt) });
       return;
     }
     // Back-pressure: keep the listing at most a few batches ahead of the transfers.
@@ -307,7 +312,7 @@ export class Archiver {
     }
     const signals = reinstating || read.sample === undefined ? undefined : this.detector?.versionRead(source.bucket, source.versioned === true, entry, previous, read.sample);
     const listed = versionRecord(source.bucket, entry, previous, read, signals);
-    const observed = deletedAt === undefined ? listed : { ...listed, validFrom: after(deletedAt, listed.validFrom) };
+    const observed = { ...listed, validFrom: this.versionStart(source, listed.lastModified, listed.validFrom, previous, deletedAt) };
     const record = reinstating ? reinstate(observed, previous, seenAt(source)) : observed;
     // The record may reach the catalog only once every blob it needs is in a written pack; it
     // is counted then, so an interrupted run counts only what it recorded. A reinstated version
@@ -319,6 +324,17 @@ export class Archiver {
       if (!reinstating) this.countCopied(entry, previous);
       this.writer.version(record);
     });
+  }
+
+  /**
+   * A new version's valid_from, given the one its own time gives (`validFrom`): after the delete
+   * marker it follows (`deletedAt`); for a file, from when this run saw it unless its time dates
+   * the change (backup-records.ts fileVersionStart).
+   */
+  private versionStart(source: OpenedSource, lastModified: number, validFrom: number, previous: LatestVersion | null, deletedAt: number | undefined): number {
+    if (source.objectStore.capabilities.writerTimes !== true) return after(deletedAt, validFrom);
+    const floors = [previous?.validFrom, deletedAt, this.observedUntil ?? undefined].filter((t): t is number => t !== undefined);
+    return fileVersionStart(lastModified, floors.length === 0 ? null : Math.max(...floors), Date.now());
   }
 
   private progress(force: boolean): void {

@@ -121,6 +121,20 @@ export function versionRecord(bucket: string, entry: ObjectEntry, previous: Late
 }
 
 /**
+ * When a version of a file starts (a source whose times the writer sets: StoreCapabilities.
+ * writerTimes). Its modification time dates the change only when it falls after everything the
+ * catalog already observed of the key (`floor`: its previous version or delete marker, the end
+ * of the group's previous run) and is not in the future; otherwise (`cp -p`, `tar x`, a rename,
+ * a restore, a planted file backdated by an attacker, a clock ahead) the version starts when this
+ * run saw it (`seenAt`). So `--at` a time never shows a state no run saw, and a rollback to a
+ * time before an attack finds a backdated planted file new.
+ */
+export function fileVersionStart(mtime: number, floor: number | null, seenAt: number): number {
+  const after = floor ?? -Infinity;
+  return mtime > after && mtime <= seenAt ? mtime : Math.max(seenAt, after + 1);
+}
+
+/**
  * `record` as a reinstatement (VersionRecord.reinstated): the key's state from when the run saw
  * it (`seenAt`: now, or the time of the inventory report it listed from); when it came back
  * between two runs is unknown. Always after the record it replaces.

@@ -78,7 +78,7 @@ export interface FsStoreOptions {
 export class FsStore implements ObjectStore {
   readonly location: string;
   readonly stats: RequestStats = newRequestStats();
-  readonly capabilities: StoreCapabilities = { tags: false, versions: false, objectLock: false, serverSideCopy: false, createsRoot: true };
+  readonly capabilities: StoreCapabilities = { tags: false, versions: false, objectLock: false, serverSideCopy: false, createsRoot: true, writerTimes: true };
   readonly root: string;
   private readonly fsync: boolean;
   private readonly userFiles: boolean;

