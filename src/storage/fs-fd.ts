@@ -21,7 +21,7 @@ export interface FileOps {
   read(fd: number, buf: Buffer, position: number, length: number): Promise<number>;
   fchmod(fd: number, mode: number): Promise<void>;
   /** Sets access and modification times, in seconds since the epoch. */
-  futimes(fd: number, atime: number, mtime: number): Promise<void>;
+  futimes(fd: number, atime: number, mtime: number | Date): Promise<void>;
   close(fd: number): Promise<void>;
   rename(from: FsPath, to: FsPath): Promise<void>;
   link(existing: FsPath, created: FsPath): Promise<void>;

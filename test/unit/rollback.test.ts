@@ -274,6 +274,24 @@ describe('rollback of a path: source (a directory)', () => {
     ]);
   });
 
+  it('files with times before 1970 and after 2106 come back with them: a rerun plans nothing', async () => {
+    const times = { 't/1960.txt': new Date('1960-01-01T00:00:00.123Z'), 't/2400.txt': new Date('2400-01-01T00:00:00.987Z') };
+    for (const [key, time] of Object.entries(times)) {
+      await lake.put(key, Buffer.from(`rows of ${key}`));
+      utimesSync(join(dir.path, 'lake', key), time, time);
+    }
+    expect((await backup()).status).toBe('complete');
+    const cutTime = catalog.findRun('1')!.finished!;
+    for (const key of Object.keys(times)) await lake.delete(key);
+    expect((await backup()).status).toBe('complete');
+    expect((await run({ cutTime })).failed).toBe(0);
+    const events: EngineEvent[] = [];
+    await run({ dryRun: true, cutTime, events });
+    expect(events.flatMap((e) => (e.type === 'rollback-action' ? [`${e.key} ${e.action}`] : []))).toEqual(['t/1960.txt unchanged', 't/2400.txt unchanged']);
+    expect(await backup()).toMatchObject({ status: 'complete', counters: { objectsNew: 2, objectsChanged: 0 } });
+    expect(await backup()).toMatchObject({ status: 'complete', counters: { objectsNew: 0, objectsChanged: 0, objectsUnchanged: 2 } });
+  });
+
   it('deletes files an attacker renamed (their times kept), and brings the originals back', async () => {
     for (const name of ['a.parquet', 'b.parquet', 'c.parquet']) await lake.put(`t/${name}`, Buffer.from(`rows of ${name}`));
     expect((await backup()).status).toBe('complete');
