@@ -80,6 +80,11 @@ describe('policy show and forget through the CLI', { timeout: 120_000 }, () => {
     const done = summaryOf(ok(await cli(['forget', '--json'])));
     expect(done).toMatchObject({ dryRun: false, runsKept: 2, runsRemoved: 2, versionsDropped: 2 });
     expect(done.documents).toHaveLength(1);
+    // Each forgotten run's manifest is deleted or kept (its records hold versions kept runs need), and the dry run said which.
+    const kept = done.manifestsKept as string[];
+    expect([...kept, ...(done.manifestsDeleted as string[])].sort()).toEqual(runIds.slice(0, 2).sort());
+    if (kept.length > 0) expect(dry.stdout).toContain(`would keep the manifest${kept.length === 1 ? '' : 's'} of ${kept.length} forgotten run`);
+    if (kept.length < 2) expect(dry.stdout).toContain(`would delete ${2 - kept.length} run manifest`);
     const runs = messagesOf(ok(await cli(['runs', '--json'])), 'run');
     expect(runs.map((r) => r.id)).toEqual(runIds.slice(2));
     ok(await cli(['verify']));
