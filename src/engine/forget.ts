@@ -36,6 +36,7 @@ import { copiedFromOf } from '../catalog/copied-runs.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
 import { runSetsNamed } from '../catalog/run-sets.js';
 import { obsoleteCheckpoints } from './resume.js';
+import { isPruneName } from './sync.js';
 
 /** Dropped versions per forget document: bounds the size of one document. */
 const DROPS_PER_DOCUMENT = 50_000;
@@ -350,7 +351,7 @@ async function staleManifests(repo: Repository, catalog: Catalog): Promise<strin
  * second when needed: a name may be later than its writer's lock (repository-format.md).
  */
 function nextForgetId(catalog: Catalog, now: Date): string {
-  const last = [...catalog.knownForgets()].filter((name) => !name.endsWith('-prune')).sort().at(-1);
+  const last = [...catalog.knownForgets()].filter((name) => !isPruneName(name)).sort().at(-1);
   const id = newRunId(now);
   if (last === undefined || `${id}-0001` > last) return id;
   return newRunId(new Date((runIdTime(last) ?? now.getTime()) + 1000));

@@ -199,13 +199,11 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
         // read again, and reported, when forgets are applied
       }
     }
-    const forgetOnly = [...forgetDocs].filter((e): e is [string, ForgetDocument] => !isPruneDocument(e[1]));
-    const deleted = manifestsDeletedBy(forgetOnly);
-    const stale = staleManifestsNote(runNames.filter((n) => deleted.has(n)).map((n) => [n, deleted.get(n)!] as const));
-    if (stale !== null) events({ type: 'warning', message: stale });
+    const forgetOnly = forgetDocumentsOf(forgetDocs);
+    const toRead = manifestsToImport(runNames, forgetOnly, events);
 
     events({ type: 'phase', phase: 'read runs' });
-    const manifests = await readManifests(repo, runNames.filter((n) => !deleted.has(n)), concurrency, opts, damaged, checkSignal);
+    const manifests = await readManifests(repo, toRead, concurrency, opts, damaged, checkSignal);
     events({ type: 'phase', phase: 'load records' });
     const loader = new RecordLoader(repo, catalog, report, damaged, concurrency, checkSignal);
     loader.forgottenVersions = forgottenVersionKeys(forgetOnly.map(([, d]) => d).filter((d) => Array.isArray(d.dropped)));
@@ -279,6 +277,22 @@ export async function rebuildCatalog(opts: RebuildOptions): Promise<RebuildRepor
   return report;
 }
 
+/** The forget documents among forgets/ documents (not the prune documents). */
+function forgetDocumentsOf(docs: Iterable<[string, ForgetDocument | PruneDocument]>): [string, ForgetDocument][] {
+  return [...docs].filter((e): e is [string, ForgetDocument] => !isPruneDocument(e[1]));
+}
+
+/**
+ * Of these manifest names, those to import: not the manifests these forget documents deleted
+ * (manifestsDeletedBy), which one warning names when any is in the repository again.
+ */
+export function manifestsToImport(names: readonly string[], docs: Iterable<[string, ForgetDocument | PruneDocument]>, events: EventSink): string[] {
+  const deleted = manifestsDeletedBy(forgetDocumentsOf(docs));
+  const stale = staleManifestsNote(names.filter((n) => deleted.has(n)).map((n) => [n, deleted.get(n)!] as const));
+  if (stale !== null) events({ type: 'warning', message: stale });
+  return names.filter((n) => !deleted.has(n));
+}
+
 /**
  * Said (once, however many) of manifests a forget deleted, or meant to, that are in the
  * repository: they are not imported. Null when there are none.
@@ -308,7 +322,7 @@ export async function applyForgets(
 ): Promise<{ forgets: number; prunes: number; keptMissing: { run: string; forget: string }[] }> {
   const applied = { forgets: 0, prunes: 0, keptMissing: [] as { run: string; forget: string }[] };
   // A kept manifest a later forget released (deleted) is rightly absent: not imported, not missing.
-  const released = manifestsDeletedBy([...documents].filter((e): e is [string, ForgetDocument] => !isPruneDocument(e[1])));
+  const released = manifestsDeletedBy(forgetDocumentsOf(documents));
   for (const name of names) {
     let doc: ForgetDocument | PruneDocument;
     try {

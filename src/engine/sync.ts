@@ -37,7 +37,7 @@ import {
 import { knownAcks } from '../catalog/anomalies.js';
 import { runningRunSetsFloor } from '../catalog/run-sets.js';
 import { catalogScope, describeScope, isRangeScope, normalizeScope, scopeDifference, scopeHoldsKey, scopeIsOnDemand, scopeOverlapsRange, setCatalogScope, type CatalogPrefix } from '../catalog/scope.js';
-import { dropListedVersions, manifestsDeletedBy, runIdTime, setPendingDeletion, type ForgetDocument } from '../catalog/forget.js';
+import { dropListedVersions, runIdTime, setPendingDeletion, type ForgetDocument } from '../catalog/forget.js';
 import { completeShardAttempt } from '../catalog/run-sets.js';
 import { onDemandChange, type Demand } from './on-demand-scope.js';
 import { shardProblem } from './rebuild-manifests.js';
@@ -55,7 +55,7 @@ import { loadDrills } from './drill.js';
 import { knownDrills } from '../catalog/drills.js';
 import { readManifests } from './rebuild-manifests.js';
 import { RecordLoader, forgottenVersionKeys, recordsLocateBlobs } from './record-loader.js';
-import { applyForgets, loadIndexes, staleManifestsNote, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
+import { applyForgets, loadIndexes, manifestsToImport, type ImportOptions, type ImportTally, type MissingBlob, type RebuildDamage } from './rebuild.js';
 
 /** What a sync warning about a damaged repository object tells the operator to do next. */
 export const DAMAGE_NEXT_STEP = 'run `lakeguard verify` to name every damaged object';
@@ -456,10 +456,7 @@ class Sync {
     const forgetNames = newForgets.filter((n) => !isPruneName(n));
     const readAhead = prunes.size > 0 || (forgetNames.length > 0 && newRuns.some((id) => id < forgetNames.at(-1)!));
     const forgetDocs = readAhead ? await this.readForgets(forgetNames) : new Map<string, ForgetDocument>();
-    const deleted = manifestsDeletedBy(forgetDocs);
-    const stale = staleManifestsNote(newRuns.filter((n) => deleted.has(n)).map((n) => [n, deleted.get(n)!] as const));
-    if (stale !== null) this.events({ type: 'warning', message: stale });
-    const manifests = await readManifests(this.repo, newRuns.filter((n) => !deleted.has(n)), this.concurrency, importOpts, this.damaged, this.checkSignal);
+    const manifests = await readManifests(this.repo, manifestsToImport(newRuns, forgetDocs, this.events), this.concurrency, importOpts, this.damaged, this.checkSignal);
     await this.loadIndexFiles(manifests, prunes, report.full);
 
     this.events({ type: 'phase', phase: 'sync runs' });

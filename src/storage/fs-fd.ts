@@ -20,7 +20,7 @@ export interface FileOps {
   /** Reads `length` bytes at `position` of the file into `buf` from `position` on; returns the bytes read. */
   read(fd: number, buf: Buffer, position: number, length: number): Promise<number>;
   fchmod(fd: number, mode: number): Promise<void>;
-  /** Sets access and modification times, in seconds since the epoch. */
+  /** Sets access and modification times, in seconds since the epoch (or a Date: fs-entries.ts fileTimeSeconds). */
   futimes(fd: number, atime: number, mtime: number | Date): Promise<void>;
   close(fd: number): Promise<void>;
   rename(from: FsPath, to: FsPath): Promise<void>;
