@@ -87,6 +87,8 @@ export interface ForgetOptions {
   now?: number;
   signal?: AbortSignal;
   events?: EventSink;
+  /** Dropped versions per document (default DROPS_PER_DOCUMENT); tests make operations of several parts with it. */
+  dropsPerDocument?: number;
 }
 
 /** Decides, without writing anything, which runs go and which versions are dropped. */
@@ -285,11 +287,16 @@ export async function forget(
 
   // Named like a run (UTC start time, then random hex), so forget documents sort by time.
   const id = nextForgetId(catalog, new Date());
-  const parts = Math.max(1, Math.ceil(plan.dropped.length / DROPS_PER_DOCUMENT));
+  const perDocument = opts.dropsPerDocument ?? DROPS_PER_DOCUMENT;
+  const parts = Math.max(1, Math.ceil(plan.dropped.length / perDocument));
   const forgottenIds = plan.forgotten.map((r) => r.id);
   // Manifests of forgotten runs whose records still hold needed versions stay, and the document says so.
   const emptied = new Set(plan.emptyRuns);
   const manifestsKept = forgottenIds.filter((id) => !emptied.has(id));
+  // A run is emptied only once every part has dropped its versions: until the last part, its
+  // manifest is kept (it records the versions later parts drop, which a crash between parts
+  // leaves in every catalog), and the last part releases it with the manifests earlier forgets kept.
+  const releasedLast = parts === 1 ? plan.released : [...plan.emptyRuns, ...plan.released];
   // Every part carries them, as every part names all forgotten runs.
   const copiedFrom = copiedFromOf(catalog, forgottenIds);
   events({ type: 'phase', phase: 'write' });
@@ -304,11 +311,11 @@ export async function forget(
       created: new Date().toISOString(),
       host: hostname(),
       forgotten: forgottenIds,
-      manifestsKept,
-      dropped: describeVersions(catalog, plan.dropped.slice((part - 1) * DROPS_PER_DOCUMENT, part * DROPS_PER_DOCUMENT)),
+      manifestsKept: part === parts ? manifestsKept : forgottenIds,
+      dropped: describeVersions(catalog, plan.dropped.slice((part - 1) * perDocument, part * perDocument)),
       ...(copiedFrom.length === 0 ? {} : { copiedFrom }),
       // Only once every drop is applied: a crash before the last part leaves them kept.
-      ...(part === parts && plan.released.length > 0 ? { manifestsReleased: plan.released } : {}),
+      ...(part === parts && releasedLast.length > 0 ? { manifestsReleased: releasedLast } : {}),
     };
     const name = `${id}-${String(part).padStart(4, '0')}`;
     await repo.writeDocument('forgets', name, doc);

@@ -2,6 +2,7 @@
 // are gone from the catalog and are not captured again, and a rebuilt catalog agrees.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
@@ -19,6 +20,8 @@ import type { OpenedSource } from '../../src/engine/sources.js';
 import type { Group, Policy } from '../../src/policy/types.js';
 import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
+import { StoreDecorator } from '../../src/storage/store-decorator.js';
+import type { PutOptions } from '../../src/storage/types.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { hashTree, initRepo, openCatalog, tempDir, TEST_KDF, testPolicy } from '../helpers/fixtures.js';
 
@@ -327,6 +330,64 @@ describe('forget', () => {
     expect((await verify({ repo, catalog, readData: 0, concurrency: 2 })).notes).toEqual([
       `runs/${ids[2]}: the manifest of a forgotten run, needed no more since forget ${second.documents.at(-1)} (Object Lock still retains it, a forget was interrupted before deleting it, or it was restored from an older copy); nothing imports it, and a later \`lakeguard forget\` deletes it`,
     ]);
+  }, 30_000);
+
+  it('a forget stopped between its document parts leaves every catalog the same, and later forgets finish it', async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
+    const ids = await history(group);
+    const want = await forget(repo, catalog, policyFor(group), { dryRun: true });
+    expect(want.emptyRuns.length).toBeGreaterThan(0);
+    expect(want.dropped.length).toBeGreaterThan(2);
+    // One dropped version per document; the repository refuses the second part (a kill there).
+    const refusing = new (class extends StoreDecorator {
+      override put(key: string, body: Buffer | Readable, opts?: PutOptions) {
+        if (/^forgets\/.*-0002$/.test(key)) return Promise.reject(new Error('killed'));
+        return super.put(key, body, opts);
+      }
+    })(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    const stopped = await Repository.open(refusing, { password: async () => 'test-password' });
+    await expect(forget(stopped, catalog, policyFor(group), { dryRun: false, dropsPerDocument: 1 })).rejects.toThrow('killed');
+    // Part 1 forgot every run of the operation but dropped one version: each manifest still
+    // records versions the later parts were to drop, so all are kept, and required.
+    expect((await repo.listNames('runs')).sort()).toEqual([...ids].sort());
+    const versions = (c: Catalog) =>
+      sqlite(c).prepare('SELECT o.key, v.version_id, v.valid_from, r.id AS run FROM versions v JOIN objects o ON o.id = v.object JOIN runs r ON r.seq = v.run ORDER BY 1, 3').all();
+    const manifests = (c: Catalog) => sqlite(c).prepare('SELECT id, manifest_kept FROM forgotten_runs ORDER BY id').all();
+    const sameAsFreshHost = async (name: string) => {
+      const fresh = Catalog.open(join(dir.path, name), repo.id);
+      try {
+        expect((await syncCatalog({ repo, catalog: fresh })).damage).toEqual([]);
+        expect(versions(fresh)).toEqual(versions(catalog));
+        expect(manifests(fresh)).toEqual(manifests(catalog));
+      } finally {
+        fresh.close();
+      }
+    };
+    expect(manifests(catalog)).toEqual(want.forgotten.map((r) => ({ id: r.id, manifest_kept: 1 })).sort((a, b) => a.id.localeCompare(b.id)));
+    await sameAsFreshHost('fresh-1.db');
+    expect((await verify({ repo, catalog, readData: 0, concurrency: 2 })).damage).toEqual([]);
+    expect((await prune({ repo, catalog, maxUnused: 0 })).damaged).toEqual([]);
+    await sameAsFreshHost('fresh-2.db');
+
+    // What the later parts were to drop now belongs to the oldest kept run, so the next forget keeps
+    // it too; it goes, with the manifests that record it, once retention moves past that run.
+    expect((await forget(repo, catalog, policyFor(group), { dryRun: false, dropsPerDocument: 1 })).dropped).toEqual([]);
+    await put('a.txt', 'a6');
+    ids.push((await backup(group)).runId);
+    await put('a.txt', 'a7');
+    ids.push((await backup(group)).runId);
+    const later = await forget(repo, catalog, policyFor(group), { dryRun: false, dropsPerDocument: 1 });
+    expect(later.documents.length).toBeGreaterThan(1);
+    const runsLeft = await repo.listNames('runs');
+    expect(runsLeft.filter((id) => want.emptyRuns.includes(id))).toEqual([]);
+    // Every manifest still kept records a version a kept run needs (b's delete marker, c1).
+    const keptLeft = manifests(catalog).filter((m) => m.manifest_kept === 1).map((m) => m.id);
+    const recording = sqlite(catalog).prepare('SELECT DISTINCT m.run FROM kept_versions k JOIN kept_manifests m ON m.id = k.manifest ORDER BY 1').pluck().all();
+    expect(keptLeft.length).toBeGreaterThan(0);
+    expect(recording).toEqual(keptLeft);
+    expect(runsLeft.sort()).toEqual([...keptLeft, ...ids.slice(-2)].sort());
+    expect((await verify({ repo, catalog, readData: 0, concurrency: 2 })).damage).toEqual([]);
+    await sameAsFreshHost('fresh-3.db');
   }, 30_000);
 
   it('names its documents to sort after every forget document applied, also within one second', async () => {
