@@ -125,7 +125,7 @@ export class Watcher {
       opts.journal.overflowAll(opts.groups.map((g) => g.name));
       opts.events?.({
         type: 'warning',
-        message: `the watch journal ${opts.journal.path} had ${opts.journal.damaged} damaged line${opts.journal.damaged === 1 ? '' : 's'} (not JSON), dropped: the changes they held are unknown, so every group's next run is a full listing`,
+        message: `the watch journal ${opts.journal.path} had ${opts.journal.damaged} damaged line${opts.journal.damaged === 1 ? '' : 's'} (not JSON, or a key no S3 object can have), dropped: the changes they held are unknown, so every group's next run is a full listing`,
       });
     }
     for (const entry of opts.journal.pending()) this.batcher.add(entry);

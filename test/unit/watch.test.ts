@@ -478,7 +478,7 @@ groups:
       runGroup: async (group) => ({ runId: 'x', group: group.name, status: 'complete', dryRun: false, counters: emptyCounters() }),
     });
     expect(policy.groups.map((g) => watcher.overflowed(g.name))).toEqual(policy.groups.map(() => true));
-    expect(warnings).toEqual([`the watch journal ${path} had 1 damaged line (not JSON), dropped: the changes they held are unknown, so every group's next run is a full listing`]);
+    expect(warnings).toEqual([`the watch journal ${path} had 1 damaged line (not JSON, or a key no S3 object can have), dropped: the changes they held are unknown, so every group's next run is a full listing`]);
   });
 });
 
