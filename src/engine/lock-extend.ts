@@ -1,5 +1,5 @@
 import type { Catalog } from '../catalog/catalog.js';
-import { pendingDeletions } from '../catalog/forget.js';
+import { forgottenManifests, pendingDeletions } from '../catalog/forget.js';
 import { LockDates } from '../catalog/lock-dates.js';
 import { LakeguardError, UsageError, isNotFound } from '../errors.js';
 import { CLOCK_SKEW_MARGIN_MS, DAY_MS, defaultSlackMs, retainUntilFor, type ObjectLockConfig } from '../repository/object-lock.js';
@@ -185,8 +185,10 @@ export async function extendRetention(opts: ExtendOptions): Promise<ExtendReport
   await consider(['config']);
   // Every manifest in runs/ is needed (forget deletes those it no longer needs), including runs
   // of other machines this catalog has not seen; like keys/, forgets/ and acks/, one LIST per 1000.
-  // Manifests forget already wanted to delete (still locked) are left to expire.
+  // Manifests forget already wanted to delete (still locked) are left to expire, and so are those
+  // a forget deleted that are back (restored from an older copy): nothing reads them.
   const unneeded = new Set(pendingDeletions(catalog));
+  for (const [id, m] of forgottenManifests(catalog)) if (m.state === 'deleted') unneeded.add(objectKey('runs', id));
   for (const type of ['keys', 'forgets', 'acks', 'drills', 'runs'] as const) {
     let page: string[] = [];
     for await (const file of repo.list(type, signal === undefined ? {} : { signal })) {

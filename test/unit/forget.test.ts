@@ -352,7 +352,7 @@ describe('forget', () => {
     expect((await repo.listNames('runs')).sort()).toEqual([...ids].sort());
     const versions = (c: Catalog) =>
       sqlite(c).prepare('SELECT o.key, v.version_id, v.valid_from, r.id AS run FROM versions v JOIN objects o ON o.id = v.object JOIN runs r ON r.seq = v.run ORDER BY 1, 3').all();
-    const manifests = (c: Catalog) => sqlite(c).prepare('SELECT id, manifest_kept FROM forgotten_runs ORDER BY id').all();
+    const manifests = (c: Catalog) => sqlite(c).prepare('SELECT id, manifest_kept FROM forgotten_runs ORDER BY id').all() as { id: string; manifest_kept: number }[];
     const sameAsFreshHost = async (name: string) => {
       const fresh = Catalog.open(join(dir.path, name), repo.id);
       try {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { sqlite } from '../../src/catalog/connection.js';
+import { applyForgetDocument } from '../../src/catalog/forget.js';
 import { LockDates } from '../../src/catalog/lock-dates.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { extendRetention, planExtension } from '../../src/engine/lock-extend.js';
@@ -318,6 +319,21 @@ describe('lock extend on a simulated lock bucket', () => {
       const until = (await store.getRetention(pack))!.retainUntil.getTime();
       expect(until === Date.parse(report.extendedUntil!), pack).toBe(withRecords.includes(pack));
     }
+  });
+
+  it('does not extend a manifest a forget deleted that is back in runs/', async () => {
+    const first = catalog.latestRun({ statuses: ['complete'] })!;
+    writeTree(join(dir.path, 'lake'), { 't/0.json': 'changed' });
+    expect((await backupGroup({ repo, catalog, policy: testPolicy(store.location, [group]), group })).status).toBe('complete');
+    // As a sync leaves it after another host's forget deleted the first run's manifest, which an
+    // older copy then put back: nothing reads it, and the next forget deletes it.
+    applyForgetDocument(catalog, 'f-0001', { version: 1, id: 'f', part: 1, parts: 1, created: new Date().toISOString(), host: 'h', forgotten: [first.id], manifestsKept: [], dropped: [] });
+    const later = Date.now() + 20 * DAY_MS;
+    const report = await extendRetention({ repo, catalog, dryRun: false, concurrency: 4, now: later });
+    const others = (await referenced()).filter((k) => k !== `runs/${first.id}`);
+    expect(report.checked).toBe(others.length);
+    expect(report.extended).toBe(others.length);
+    expect((await store.getRetention(`runs/${first.id}`))!.retainUntil.getTime()).toBeLessThan(Date.parse(report.extendedUntil!));
   });
 
   it('keeps the data version of an object hidden by a delete marker retained, and says so', async () => {
