@@ -9,6 +9,7 @@
  */
 import type { StateCut } from '../catalog/catalog.js';
 import type { CatalogQueries, DiffEntry, StateObject } from '../catalog/queries.js';
+import { parseFileToken, sameFileToken } from '../storage/fs-entries.js';
 import type { ObjectEntry } from '../storage/types.js';
 import { mergeByKey } from '../util/key-order.js';
 import { prefixesWithin, type OpenedSource } from './sources.js';
@@ -29,7 +30,7 @@ export async function* compareLive(q: CatalogQueries, source: OpenedSource, pref
   })();
   for await (const { key, left: before, right: live } of mergeByKey<StateObject, ObjectEntry>(state, listing, (s) => s.key, (e) => e.key)) {
     const after = live === undefined ? null : { versionId: live.versionId, size: live.size, etag: live.etag, time: live.lastModified.getTime() };
-    if (before !== undefined && after !== null && before.size === after.size && unquoted(before.etag) === unquoted(after.etag)) {
+    if (before !== undefined && after !== null && before.size === after.size && sameToken(before.etag, after.etag)) {
       yield { kind: 'unchanged', bucket: source.bucket, key, size: after.size };
       continue;
     }
@@ -50,11 +51,16 @@ async function* objectsOf(source: OpenedSource, prefix: string, signal: AbortSig
   }
 }
 
-/** `"abc…-12"`: the ETag of a multipart upload, an MD5 of the parts' MD5s, not of the content. */
+/** `"abc…-12"`: the ETag of a multipart upload, an MD5 of the parts' MD5s, not of the content. A file's change token (`<size>-<mtime ns>`) is not one. */
 export function isMultipartEtag(etag: string | null | undefined): boolean {
-  return etag != null && /-\d+"?$/.test(etag);
+  return etag != null && /-\d+"?$/.test(etag) && parseFileToken(unquoted(etag)) === null;
 }
 
-function unquoted(etag: string | null): string | null {
-  return etag === null ? null : etag.replace(/"/g, '');
+/** The same ETag, or the same file state: as the backup compares them (scan.ts), a restored file's time within a microsecond. */
+function sameToken(a: string | null, b: string | null): boolean {
+  return a === null || b === null ? a === b : sameFileToken(unquoted(a), unquoted(b));
+}
+
+function unquoted(etag: string): string {
+  return etag.replace(/"/g, '');
 }

@@ -1,8 +1,13 @@
 // mergeByKey (S3 key order, both sides streamed) and the prefixes `diff <T> live` lists.
 import { describe, expect, it } from 'vitest';
-import { isMultipartEtag, livePrefixes } from '../../src/engine/live-diff.js';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CatalogQueries, StateObject } from '../../src/catalog/queries.js';
+import { compareLive, isMultipartEtag, livePrefixes } from '../../src/engine/live-diff.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
+import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
+import { tempDir, writeTree } from '../helpers/fixtures.js';
 import { mergeByKey } from '../../src/util/key-order.js';
 
 async function pairs(left: string[], right: string[]): Promise<string[]> {
@@ -48,5 +53,33 @@ describe('livePrefixes', () => {
     expect(isMultipartEtag('"0123456789abcdef0123456789abcdef-3"')).toBe(true);
     expect(isMultipartEtag('0123456789abcdef0123456789abcdef')).toBe(false);
     expect(isMultipartEtag(null)).toBe(false);
+    // A file's change token (size and modification time) is not.
+    expect(isMultipartEtag('6-1796683944264892683')).toBe(false);
+  });
+});
+
+describe('compareLive on a directory', () => {
+  it('takes a file within a microsecond of its recorded time as unchanged, as backup does, and never calls its token multipart', async () => {
+    const dir = tempDir('live-diff');
+    try {
+      writeTree(dir.path, { 'a.csv': 'abc', 'b.csv': 'def' });
+      const store = new FsStore({ root: dir.path, fsync: false });
+      const source: OpenedSource = { bucket: 'lake', objectStore: store, prefixes: [''], isExcluded: () => false };
+      const token = (key: string, shiftNs: bigint) => {
+        const st = statSync(join(dir.path, key), { bigint: true });
+        return `${st.size}-${st.mtimeNs + shiftNs}`;
+      };
+      // The catalog's state: a.csv as a restore with its recorded time leaves it (400 ns off), b.csv touched since (5 µs).
+      const state: StateObject[] = [
+        { key: 'a.csv', versionId: null, size: 3, etag: token('a.csv', 400n), time: 0 },
+        { key: 'b.csv', versionId: null, size: 3, etag: token('b.csv', -5000n), time: 0 },
+      ];
+      const q = { *stateAt() { yield* state; } } as unknown as CatalogQueries;
+      const got = [];
+      for await (const c of compareLive(q, source, '', { time: Date.now() })) got.push(c.kind === 'change' ? `${c.entry.key} ${c.entry.change} ${c.multipartEtag}` : `${c.key} unchanged`);
+      expect(got).toEqual(['a.csv unchanged', 'b.csv changed false']);
+    } finally {
+      dir.cleanup();
+    }
   });
 });
