@@ -78,13 +78,13 @@ export function manifestsDeletedBy(docs: Iterable<[string, ForgetDocument]>): Ma
   return deleted;
 }
 
-/** Kept manifests (of forgotten runs) with how many catalogued versions only their records hold. */
+/** Kept manifests (of forgotten runs; also those an earlier lakeguard's forget kept without saying so) with how many catalogued versions only their records hold. */
 export function keptManifestCounts(catalog: Catalog): { id: number; run: string; versions: number }[] {
   return sqlite(catalog)
     .prepare(
       `SELECT m.id AS id, m.run AS run, coalesce(k.n, 0) AS versions FROM kept_manifests m JOIN forgotten_runs f ON f.id = m.run
        LEFT JOIN (SELECT manifest, count(*) AS n FROM kept_versions GROUP BY manifest) k ON k.manifest = m.id
-       WHERE f.manifest_kept = 1 ORDER BY m.run`,
+       WHERE f.manifest_kept = 1 OR f.manifest_kept IS NULL ORDER BY m.run`,
     )
     .all() as { id: number; run: string; versions: number }[];
 }
@@ -181,7 +181,8 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
   const keptId = db.prepare('SELECT id FROM kept_manifests WHERE run = ?').pluck();
   // A version moved here from an earlier forgotten run stays that run's (its record is there).
   const keepVersions = db.prepare('INSERT OR IGNORE INTO kept_versions (version, manifest) SELECT id, ? FROM versions WHERE run = ?');
-  const release = db.prepare('UPDATE forgotten_runs SET manifest_kept = 0, forget = ? WHERE id = ? AND manifest_kept = 1');
+  const hasOwnVersions = db.prepare('SELECT 1 FROM versions v WHERE v.run = ? AND NOT EXISTS (SELECT 1 FROM kept_versions k WHERE k.version = v.id) LIMIT 1').pluck();
+  const release = db.prepare('UPDATE forgotten_runs SET manifest_kept = 0, forget = ? WHERE id = ? AND (manifest_kept = 1 OR manifest_kept IS NULL)');
   const unkeep = db.prepare('DELETE FROM kept_manifests WHERE run = ?');
   const markApplied = db.prepare('INSERT OR IGNORE INTO forgets (name, created) VALUES (?, ?)');
 
@@ -207,7 +208,9 @@ export function applyForgetDocument(catalog: Catalog, name: string, doc: ForgetD
       const next = nextRun.get(seq, forgotten) as number | null;
       // No later run to hand its versions to: the run stays (the planner never produces this).
       if (next === null) continue;
-      if (kept?.has(id) === true) {
+      // A document of an earlier lakeguard does not say which manifests it kept: it deleted those
+      // of runs with nothing left, so a run whose records still hold versions kept its manifest.
+      if (kept === undefined ? hasOwnVersions.get(seq) !== undefined : kept.has(id)) {
         keepManifest.run(id);
         keepVersions.run(keptId.get(id), seq);
       }

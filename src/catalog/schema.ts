@@ -117,7 +117,7 @@ CREATE TABLE IF NOT EXISTS forgotten_runs (id TEXT PRIMARY KEY, forget TEXT NOT 
 -- forget released it: forgotten_runs.forget then names that one), 2 when it was missing and
 -- catalog rebuild --accept-damage gave its versions up, NULL when its document does not say
 -- (written by an earlier lakeguard). Added without a version.
--- Kept manifests (manifest_kept = 1), by a number, and which catalogued versions only their
+-- Kept manifests (manifest_kept = 1, or NULL when an earlier lakeguard's forget kept it), by a number, and which catalogued versions only their
 -- records hold (versions forget moved from their run to a later one): a later forget deletes a
 -- kept manifest once none is left (forget.ts, manifestsReleased). Tables added without a version.
 CREATE TABLE IF NOT EXISTS kept_manifests (id INTEGER PRIMARY KEY, run TEXT NOT NULL UNIQUE);

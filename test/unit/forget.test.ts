@@ -390,6 +390,34 @@ describe('forget', () => {
     await sameAsFreshHost('fresh-3.db');
   }, 30_000);
 
+  it("an earlier lakeguard's kept manifest is released too, once a rebuilt catalog knows what it holds", async () => {
+    const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
+    const ids = await history(group);
+    const first = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(first.manifestsDeleted).toEqual([ids[0], ids[1]]); // run 3's stays: a4 and b's delete marker
+    // Its document as an earlier lakeguard wrote it: without manifestsKept.
+    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    const name = first.documents[0]!;
+    const { manifestsKept: _, ...legacy } = await repo.readDocument<Record<string, unknown>>('forgets', name);
+    await store.delete(`forgets/${name}`);
+    await repo.writeDocument('forgets', name, legacy);
+    catalog.close();
+    expect((await rebuildCatalog({ repo, catalogPath: join(dir.path, 'rebuilt.db') })).damage).toEqual([]);
+    catalog = Catalog.open(join(dir.path, 'rebuilt.db'), repo.id);
+    const states = () => sqlite(catalog).prepare('SELECT id, manifest_kept AS kept FROM forgotten_runs ORDER BY id').all();
+    expect(states()).toEqual([ids[0], ids[1], ids[2]].sort().map((id) => ({ id, kept: null })));
+    await put('b.txt', 'b2');
+    ids.push((await backup(group)).runId);
+    await put('a.txt', 'a6');
+    ids.push((await backup(group)).runId);
+    // Keeping runs 6 and 7 drops a4 and b's delete marker: run 3's manifest holds nothing kept any more.
+    const second = await forget(repo, catalog, policyFor(group), { dryRun: false });
+    expect(second.manifestsDeleted).toContain(ids[2]);
+    expect(await repo.listNames('runs')).not.toContain(ids[2]);
+    expect(states()).toContainEqual({ id: ids[2], kept: 0 });
+    expect((await verify({ repo, catalog, readData: 0, concurrency: 2 })).damage).toEqual([]);
+  }, 30_000);
+
   it('names its documents to sort after every forget document applied, also within one second', async () => {
     const group: Group = { name: 'g', sources: [], retention: { keepLast: 2 } };
     await history(group);
