@@ -22,7 +22,7 @@ import { lastCleanRun, suspectRuns } from '../catalog/anomalies.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { applyForgetDocument, describeVersions, forgottenManifests, keptManifestCounts, objectsWithVersions, ownVersionCounts, runIdTime, pendingDeletions, setPendingDeletion, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
 import type { RunRow } from '../catalog/types.js';
-import { InterruptedError } from '../errors.js';
+import { IntegrityError, InterruptedError, errorMessage, isNotFound } from '../errors.js';
 import { hasRules, retentionScopes, scopeOf, type RetentionScope } from '../policy/retention.js';
 import type { Policy } from '../policy/types.js';
 import { fileName, objectKey } from '../repository/layout.js';
@@ -37,6 +37,8 @@ import { requireWholeCatalog } from '../catalog/scope.js';
 import { runSetsNamed } from '../catalog/run-sets.js';
 import { obsoleteCheckpoints } from './resume.js';
 import { isPruneName } from './sync.js';
+import type { RunManifest } from './finalize.js';
+import { checkManifest } from './rebuild-manifests.js';
 
 /** Dropped versions per forget document: bounds the size of one document. */
 const DROPS_PER_DOCUMENT = 50_000;
@@ -274,6 +276,7 @@ export async function forget(
   requireWholeCatalog(catalog, 'forget');
   const events = opts.events ?? noEvents;
   events({ type: 'phase', phase: 'plan' });
+  await requireReadableManifests(repo, catalog);
   const plan = planForget(catalog, policy, opts);
   const result: ForgetResult = { ...plan, dryRun: opts.dryRun, documents: [], manifestsDeleted: [], manifestsLocked: [], plansDeleted: [], checkpointsDeleted: [] };
   if (opts.dryRun) return result;
@@ -331,6 +334,30 @@ export async function forget(
   const manifests = [...plan.emptyRuns, ...plan.released].map((id) => objectKey('runs', id));
   await deleteManifests(repo, catalog, [...manifests, ...(await staleManifests(repo, catalog)), ...plans, ...checkpoints], result);
   return result;
+}
+
+/**
+ * Refuses when runs/ holds a manifest the catalog does not know that fails authentication (the
+ * sync left it out with a warning: damaged, tampered or planted). Its run may be one the rules
+ * keep, and the versions it needs would be dropped as needed by no kept run: once the manifest
+ * is put back from a copy, the run would restore without them. prune refuses the same object.
+ * A manifest that authenticates (a backup that ended after the sync) is left to the next forget:
+ * a run after every run this catalog knows needs nothing it could drop. One LIST of runs/.
+ */
+async function requireReadableManifests(repo: Repository, catalog: Catalog): Promise<void> {
+  const known = catalog.knownRunIds();
+  for (const id of (await repo.listNames('runs')).sort()) {
+    if (known.has(id)) continue;
+    try {
+      checkManifest(await repo.readDocument<RunManifest>('runs', id), id, repo);
+    } catch (err) {
+      if (isNotFound(err)) continue;
+      if (!(err instanceof IntegrityError)) throw err;
+      throw new IntegrityError(`${errorMessage(err)}; the catalog cannot import it, so forget cannot tell which versions its run needs`, {
+        hint: 'restore that object from a copy of the repository, or delete it if lakeguard did not write it (`lakeguard verify` names every such object); then forget again',
+      });
+    }
+  }
 }
 
 /**
