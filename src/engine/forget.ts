@@ -22,7 +22,7 @@ import { lastCleanRun, suspectRuns } from '../catalog/anomalies.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { applyForgetDocument, describeVersions, forgottenManifests, keptManifestCounts, objectsWithVersions, ownVersionCounts, runIdTime, pendingDeletions, setPendingDeletion, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
 import type { RunRow } from '../catalog/types.js';
-import { IntegrityError, InterruptedError, errorMessage, isNotFound } from '../errors.js';
+import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { hasRules, retentionScopes, scopeOf, type RetentionScope } from '../policy/retention.js';
 import type { Policy } from '../policy/types.js';
 import { fileName, objectKey } from '../repository/layout.js';
@@ -35,6 +35,7 @@ import { RetentionUnits } from './retention-units.js';
 import { copiedFromOf } from '../catalog/copied-runs.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
 import { runSetsNamed } from '../catalog/run-sets.js';
+import { incompleteRuns } from '../catalog/sync.js';
 import { obsoleteCheckpoints } from './resume.js';
 import { isPruneName } from './sync.js';
 import type { RunManifest } from './finalize.js';
@@ -276,6 +277,7 @@ export async function forget(
   requireWholeCatalog(catalog, 'forget');
   const events = opts.events ?? noEvents;
   events({ type: 'phase', phase: 'plan' });
+  requireCompleteCatalog(catalog);
   await requireReadableManifests(repo, catalog);
   const plan = planForget(catalog, policy, opts);
   const result: ForgetResult = { ...plan, dryRun: opts.dryRun, documents: [], manifestsDeleted: [], manifestsLocked: [], plansDeleted: [], checkpointsDeleted: [] };
@@ -334,6 +336,22 @@ export async function forget(
   const manifests = [...plan.emptyRuns, ...plan.released].map((id) => objectKey('runs', id));
   await deleteManifests(repo, catalog, [...manifests, ...(await staleManifests(repo, catalog)), ...plans, ...checkpoints], result);
   return result;
+}
+
+/**
+ * Refuses a catalog that lacks versions a run's manifest holds (a sync could not read part of
+ * the run: an index file or record blob damaged, or a kept manifest missing): that run would look
+ * as if it held nothing kept runs need, and forget would delete its manifest, the only record of
+ * those versions, for good. prune refuses the same catalog.
+ */
+function requireCompleteCatalog(catalog: Catalog): void {
+  const incomplete = incompleteRuns(catalog);
+  if (incomplete.length === 0) return;
+  const first = incomplete[0]!;
+  const what = first.keptBy !== undefined ? `lacks the versions only run ${first.run}'s manifest holds (a sync applied forget ${first.keptBy} while it was missing)` : `was imported without part of run ${first.run}`;
+  throw new LakeguardError(`catalog ${catalog.path} ${what}; forget would delete manifests that hold versions it does not know`, {
+    hint: 'restore from a copy what `lakeguard verify` names, then run `lakeguard catalog rebuild` and forget again',
+  });
 }
 
 /**

@@ -9,12 +9,14 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { backupGroup } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
+import { rebuildCatalog } from '../../src/engine/rebuild.js';
 import { restore } from '../../src/engine/restore.js';
 import { syncCatalog } from '../../src/engine/sync.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
-import { IntegrityError } from '../../src/errors.js';
+import { IntegrityError, LakeguardError } from '../../src/errors.js';
 import type { Group } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
+import type { RunManifest } from '../../src/engine/finalize.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { hashTree, initRepo, keysUnder, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
@@ -96,4 +98,42 @@ describe('forget with a run manifest that fails authentication', () => {
     await syncCatalog({ repo, catalog: three });
     expect(await restoreRun(three, middle, 'after')).toEqual(expected);
   });
+
+  it('refuses a catalog imported without part of a run (an index file damaged): the manifest it would delete is the only record of versions kept runs need', async () => {
+    const one = host('host-1');
+    for (const k of ['a', 'b', 'c']) await bucket.put(`${k}.txt`, Buffer.from(`${k}1`));
+    const first = await backupAt(one, 0);
+    await bucket.put('a.txt', Buffer.from('a2'));
+    const second = await backupAt(one, 1);
+    const expected = await restoreRun(one, second, 'expected');
+    expect(Object.keys(expected).sort()).toEqual(['a.txt', 'b.txt', 'c.txt']);
+
+    // One byte of each index file of the first run flipped: a whole sync on another host cannot
+    // locate that run's record blob, and says the run is incomplete in its catalog.
+    const { indexes } = await repo.readDocument<RunManifest>('runs', first);
+    const good = new Map(indexes.map((name) => [name, readFileSync(join(dir.path, 'repo', 'index', name))]));
+    for (const [name, bytes] of good) {
+      const bad = Buffer.from(bytes);
+      bad[bad.length - 1]! ^= 1;
+      writeFileSync(join(dir.path, 'repo', 'index', name), bad);
+    }
+    const two = host('host-2');
+    await syncCatalog({ repo, catalog: two, events: () => {} });
+    const lastOnly = { ...policy, groups: [{ ...policy.groups[0]!, retention: { keepLast: 1 } }] };
+    for (const dryRun of [true, false]) {
+      const refused = await forget(repo, two, lastOnly, { dryRun }).catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(LakeguardError);
+      expect((refused as Error).message).toMatch(new RegExp(`was imported without part of run ${first}; forget would delete manifests that hold versions it does not know$`));
+    }
+    expect(await keysUnder(store, 'forgets/')).toEqual([]);
+    expect(await keysUnder(store, 'runs/')).toEqual([`runs/${first}`, `runs/${second}`]);
+
+    // Put back from a copy, the index files make a rebuilt catalog whole: b1 and c1 are still there.
+    for (const [name, bytes] of good) writeFileSync(join(dir.path, 'repo', 'index', name), bytes);
+    const rebuilt = await rebuildCatalog({ repo, catalogPath: join(dir.path, 'rebuilt', 'catalog.db') });
+    expect(rebuilt.damage).toEqual([]);
+    const three = host('rebuilt');
+    expect(await restoreRun(three, second, 'after')).toEqual(expected);
+  });
 });
+
