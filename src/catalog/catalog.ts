@@ -9,6 +9,7 @@
  * sync.ts, forget.ts, lock-dates.ts, cost-usage.ts, instant.ts and queries.ts (the query commands).
  */
 import type BetterSqlite3 from 'better-sqlite3';
+import { closeSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LakeguardError } from '../errors.js';
 import { encodeEtag, encodeLastModified, encodeStorageClass } from './codec.js';
@@ -66,7 +67,10 @@ export class Catalog {
     try {
       // Inside the try: a directory it cannot create (read-only, not writable, a file in the
       // way) is the same one-line error with a hint as a file it cannot open.
-      if (path !== ':memory:') makeDirectory(dirname(path));
+      if (path !== ':memory:') {
+        makeDirectory(dirname(path), 0o700);
+        createPrivately(path);
+      }
       db = new (sqliteDatabase())(path);
       // First: a connection closing (its checkpoint) locks the file for a moment, and the
       // journal_mode pragma would fail at once with "database is locked" without a timeout.
@@ -685,5 +689,18 @@ export class Catalog {
   stats(): { runs: number; objects: number; versions: number; blobs: number; packs: number } {
     const count = (t: string) => this.db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number;
     return { runs: count('runs'), objects: count('objects'), versions: count('versions'), blobs: count('blobs'), packs: count('packs') };
+  }
+}
+
+/**
+ * Creates an empty catalog file readable by its owner alone (SQLite gives its -wal and -shm files
+ * the same mode): a catalog holds in plaintext what an encrypted repository seals (keys, sizes,
+ * metadata, tags, run verdicts). A file that exists keeps its mode.
+ */
+function createPrivately(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
 }

@@ -12,6 +12,7 @@ import { copiedRunIds, copiesOf, recordCopiedRun } from '../catalog/copied-runs.
 import { discardUnfinishedRun } from '../catalog/discard-run.js';
 import { completeShardAttempt, recordRunShard, shardOfRun } from '../catalog/run-sets.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
+import { incompleteRuns } from '../catalog/sync.js';
 import { writeAck } from './ack.js';
 import type { RunRow, VersionRecord } from '../catalog/types.js';
 import { IntegrityError, InterruptedError, LakeguardError, UsageError } from '../errors.js';
@@ -98,6 +99,22 @@ function runKey(run: Pick<RunRow, 'group' | 'host' | 'started'>): string {
 }
 
 /**
+ * Refuses to copy a run the source catalog holds only in part (a sync could not read part of it:
+ * an index file or record blob damaged, or a kept manifest missing; every sync warns). Its copy
+ * would lack those versions, and, being a copy, would never be brought again: the target's history
+ * would miss them for good.
+ */
+function requireCompleteRuns(catalog: Catalog, todo: readonly RunRow[]): void {
+  const wanted = new Set(todo.map((r) => r.id));
+  const incomplete = incompleteRuns(catalog).filter((r) => wanted.has(r.run));
+  if (incomplete.length === 0) return;
+  const more = incomplete.length > 1 ? ` and ${incomplete.length - 1} more` : '';
+  throw new LakeguardError(`copy: catalog ${catalog.path} holds run ${incomplete[0]!.run}${more} only in part (a sync could not read all of it); its copy would lack those versions for good`, {
+    hint: 'restore from a copy what `lakeguard verify` names, then run `lakeguard catalog rebuild` and copy again',
+  });
+}
+
+/**
  * Copies the selected finished runs of the source that the target does not have, oldest first,
  * each completely (versions, content, failures, manifest) before the next one begins.
  */
@@ -134,6 +151,7 @@ export async function copyRuns(opts: CopyOptions): Promise<CopyReport> {
     else report.busy.push(run.id);
   }
   for (const id of report.busy) events({ type: 'warning', message: `run ${id} is being copied by another process right now; left to it` });
+  requireCompleteRuns(source.catalog, todo);
   warnIfForgottenInTarget(target.catalog, inTarget, todo, events);
   if (todo.length > 0 && source.repo.encrypted && !target.repo.encrypted) {
     events({ type: 'warning', message: `the target ${target.repo.location} is not encrypted: the runs copied from the encrypted ${source.repo.location} are stored there in plaintext` });

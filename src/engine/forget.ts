@@ -22,7 +22,7 @@ import { lastCleanRun, suspectRuns } from '../catalog/anomalies.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { applyForgetDocument, describeVersions, forgottenManifests, keptManifestCounts, objectsWithVersions, ownVersionCounts, runIdTime, pendingDeletions, setPendingDeletion, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
 import type { RunRow } from '../catalog/types.js';
-import { InterruptedError } from '../errors.js';
+import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { hasRules, retentionScopes, scopeOf, type RetentionScope } from '../policy/retention.js';
 import type { Policy } from '../policy/types.js';
 import { fileName, objectKey } from '../repository/layout.js';
@@ -35,8 +35,11 @@ import { RetentionUnits } from './retention-units.js';
 import { copiedFromOf } from '../catalog/copied-runs.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
 import { runSetsNamed } from '../catalog/run-sets.js';
+import { incompleteRuns } from '../catalog/sync.js';
 import { obsoleteCheckpoints } from './resume.js';
 import { isPruneName } from './sync.js';
+import type { RunManifest } from './finalize.js';
+import { checkManifest } from './rebuild-manifests.js';
 
 /** Dropped versions per forget document: bounds the size of one document. */
 const DROPS_PER_DOCUMENT = 50_000;
@@ -276,6 +279,8 @@ export async function forget(
   requireWholeCatalog(catalog, 'forget');
   const events = opts.events ?? noEvents;
   events({ type: 'phase', phase: 'plan' });
+  requireCompleteCatalog(catalog);
+  await requireReadableManifests(repo, catalog);
   const plan = planForget(catalog, policy, opts);
   const result: ForgetResult = { ...plan, dryRun: opts.dryRun, documents: [], manifestsDeleted: [], manifestsLocked: [], plansDeleted: [], checkpointsDeleted: [] };
   if (opts.dryRun) return result;
@@ -338,6 +343,46 @@ export async function forget(
   const manifests = [...plan.emptyRuns, ...plan.released].map((id) => objectKey('runs', id));
   await deleteManifests(repo, catalog, [...manifests, ...(await staleManifests(repo, catalog)), ...plans, ...checkpoints], result);
   return result;
+}
+
+/**
+ * Refuses a catalog that lacks versions a run's manifest holds (a sync could not read part of
+ * the run: an index file or record blob damaged, or a kept manifest missing): that run would look
+ * as if it held nothing kept runs need, and forget would delete its manifest, the only record of
+ * those versions, for good. prune refuses the same catalog.
+ */
+function requireCompleteCatalog(catalog: Catalog): void {
+  const incomplete = incompleteRuns(catalog);
+  if (incomplete.length === 0) return;
+  const first = incomplete[0]!;
+  const what = first.keptBy !== undefined ? `lacks the versions only run ${first.run}'s manifest holds (a sync applied forget ${first.keptBy} while it was missing)` : `was imported without part of run ${first.run}`;
+  throw new LakeguardError(`catalog ${catalog.path} ${what}; forget would delete manifests that hold versions it does not know`, {
+    hint: 'restore from a copy what `lakeguard verify` names, then run `lakeguard catalog rebuild` and forget again',
+  });
+}
+
+/**
+ * Refuses when runs/ holds a manifest the catalog does not know that fails authentication (the
+ * sync left it out with a warning: damaged, tampered or planted). Its run may be one the rules
+ * keep, and the versions it needs would be dropped as needed by no kept run: once the manifest
+ * is put back from a copy, the run would restore without them. prune refuses the same object.
+ * A manifest that authenticates (a backup that ended after the sync) is left to the next forget:
+ * a run after every run this catalog knows needs nothing it could drop. One LIST of runs/.
+ */
+async function requireReadableManifests(repo: Repository, catalog: Catalog): Promise<void> {
+  const known = catalog.knownRunIds();
+  for (const id of (await repo.listNames('runs')).sort()) {
+    if (known.has(id)) continue;
+    try {
+      checkManifest(await repo.readDocument<RunManifest>('runs', id), id, repo);
+    } catch (err) {
+      if (isNotFound(err)) continue;
+      if (!(err instanceof IntegrityError)) throw err;
+      throw new IntegrityError(`${errorMessage(err)}; the catalog cannot import it, so forget cannot tell which versions its run needs`, {
+        hint: 'restore that object from a copy of the repository, or delete it if lakeguard did not write it (`lakeguard verify` names every such object); then forget again',
+      });
+    }
+  }
 }
 
 /**

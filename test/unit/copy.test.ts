@@ -2,6 +2,7 @@
 // catalog synced from it) restores every copied run byte-identically and verifies; a re-run copies
 // nothing; --since selects; an interrupted or killed copy leaves nothing but packs, and a re-run
 // completes it.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { hostname } from 'node:os';
@@ -249,6 +250,38 @@ describe('copy', () => {
     expect([again.copied.length, again.alreadyCopied]).toEqual([0, 4]);
     expect(warnings).toEqual([]);
     expect([...copiedRunIds(alone.catalog, source.id)].sort()).toEqual([...ids].sort());
+    alone.catalog.close();
+  });
+
+  it('refuses to copy a run the source catalog holds only in part (an index file damaged), then copies it whole once repaired', async () => {
+    const ids = await history();
+    // The first run's index files altered: a fresh host's sync cannot read that run's records.
+    const { indexes } = await source.readDocument<RunManifest>('runs', ids[0]!);
+    const good = new Map(indexes.map((name) => [name, readFileSync(join(dir.path, 'source', 'index', name))]));
+    for (const [name, bytes] of good) {
+      const bad = Buffer.from(bytes);
+      bad[bad.length - 1]! ^= 1;
+      writeFileSync(join(dir.path, 'source', 'index', name), bad);
+    }
+    const partial = Catalog.open(join(dir.path, 'partial.db'), source.id);
+    try {
+      await syncCatalog({ repo: source, catalog: partial, events: () => {} });
+      for (const dryRun of [true, false]) {
+        await expect(copyRuns({ source: { repo: source, catalog: partial }, target: { repo: target, catalog: targetCatalog }, dryRun })).rejects.toThrow(
+          new RegExp(`holds run ${ids[0]!} only in part \\(a sync could not read all of it\\); its copy would lack those versions for good$`),
+        );
+      }
+    } finally {
+      partial.close();
+    }
+    expect(targetCatalog.listRuns()).toEqual([]);
+
+    for (const [name, bytes] of good) writeFileSync(join(dir.path, 'source', 'index', name), bytes);
+    const report = await copy();
+    expect(report.copied.map((c) => c.source)).toEqual(ids);
+    const alone = await targetAlone();
+    const copies = await copiesIn(alone.repo, alone.catalog);
+    expect(await restoreAt(alone.repo, alone.catalog, copies.get(ids[0]!)!, 'copied-first')).toEqual(await restoreAt(source, sourceCatalog, ids[0]!, 'source-first'));
     alone.catalog.close();
   });
 
