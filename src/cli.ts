@@ -231,7 +231,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: 'interrupted (SIGINT/SIGTERM)',
     short: 'interrupted',
     // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
-    commands: only(['backup', 'restore', 'rollback', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy', 'drill', 'watch'], {
+    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy', 'drill', 'watch'], {
       watch: 'stopped by SIGINT/SIGTERM, and the run in progress was abandoned after --stop-grace (recorded as interrupted; its changes stay journaled)',
       copy: 'interrupted (runs copied so far stay; run copy again to continue)',
       prune: 'interrupted (the repository stays consistent)',

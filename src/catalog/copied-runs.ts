@@ -34,9 +34,16 @@ export function copiedFromOf(catalog: Catalog, runIds: readonly string[]): { run
 /**
  * `ref` is the id of a run of another repository whose copy this catalog holds (a responder
  * restoring from a vault knows the source's run ids): the error that names the copy to give
- * instead; undefined otherwise.
+ * instead; or the id of a run `forget` removed: the error that says so (not "no run", as for a
+ * typo); undefined otherwise.
  */
 export function sourceRunRefError(catalog: Catalog, ref: string): UsageError | undefined {
+  const forgotten = sqlite(catalog).prepare('SELECT forget FROM forgotten_runs WHERE id = ?').pluck().get(ref) as string | undefined;
+  if (forgotten !== undefined) {
+    return new UsageError(`run ${ref} was forgotten (forgets/${forgotten}): the retention rules removed it, so its state is no longer a run to pick`, {
+      hint: 'pick a kept run (`lakeguard runs`), or an instant with --at (rebuilt from the kept runs around it, with a warning)',
+    });
+  }
   const rows = sqlite(catalog).prepare('SELECT run, source_repository AS repository FROM copied_runs WHERE source_run = ? ORDER BY run').all(ref) as { run: string; repository: string }[];
   const copy = rows.find((r) => catalog.findRun(r.run) !== undefined);
   if (copy === undefined) return undefined;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { setMaxListeners } from 'node:events';
-import { corruptCatalogError, isCorruptDatabase } from '../catalog/corrupt.js';
+import { catalogFileError, corruptCatalogError, isCorruptDatabase } from '../catalog/corrupt.js';
 import { ExitCode, InterruptedError, errorMessage } from '../errors.js';
 import { globalOptions } from './context.js';
 import { writeMetricsFile } from './metrics-file.js';
@@ -34,7 +34,8 @@ export function action<A extends unknown[]>(
     } catch (err) {
       const interrupted = controller.signal.aborted && !(err instanceof InterruptedError);
       // SQLite meets a corrupted page only when a query reads it, in the middle of any command.
-      const named = isCorruptDatabase(err) ? corruptCatalogError(null, err) : err;
+      // So does a full disk, or another process holding the file: named with the file and what to do.
+      const named = isCorruptDatabase(err) ? corruptCatalogError(null, err) : (catalogFileError(err) ?? err);
       outcome.code = reporter.fatal(interrupted ? new InterruptedError(`interrupted (${errorMessage(err)})`) : named);
     } finally {
       await writeMetrics(cmd, reporter, started);

@@ -31,6 +31,7 @@ import { openAll, type Opened } from './context.js';
 import { warnSuspectState } from './suspect-state.js';
 import { drained, instantOption, plural, requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
+import { refuseTargetOverlappingRepository } from './repository-overlap.js';
 
 export interface RestoreFlags {
   group?: string;
@@ -90,6 +91,7 @@ export function register(program: Command): void {
         const ctx = await openAll(cmd, { reporter, selects: (policy) => restoreSelects(policy, flags) });
         let lock: RepositoryLock | null = null;
         try {
+          refuseTargetInRepository(ctx.policy, flags);
           const { cut, label, group } = pickCut(ctx, flags, reporter.event);
           const scopes = scopesFor(ctx, flags, group);
           // Before the lock and the target: a refused restore writes nothing anywhere.
@@ -307,7 +309,14 @@ function inPlaceTargets(policy: Policy, write: CredentialsSpec | undefined): (bu
   };
 }
 
+/** Refuses (exit 2) a --to or --to-dir that overlaps the repository, before anything is read or written. */
+export function refuseTargetInRepository(policy: Policy, flags: RestoreFlags): void {
+  if (flags.toDir !== undefined) refuseTargetOverlappingRepository(policy, { dir: resolve(flags.toDir) }, '--to-dir');
+  if (flags.to !== undefined) refuseTargetOverlappingRepository(policy, { url: flags.to, endpoint: flags.toEndpoint ?? policy.s3.endpoint ?? policy.repository.endpoint }, '--to');
+}
+
 export function openTarget(policy: Policy, flags: RestoreFlags): ObjectStore {
+  refuseTargetInRepository(policy, flags);
   if (flags.toDir !== undefined) {
     // Created by the first write: a refused or dry restore leaves no empty directory behind.
     const root = resolve(flags.toDir);

@@ -143,7 +143,10 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
             if (out !== '') process.stdout.write(out);
             return;
           }
-          if (scope !== null) return showScoped(details, scope, scopeIsOnDemand(ctx.catalog), verdictLines(ctx.catalog, details.run, true), reporter);
+          // As `runs` marks it: a script reading --json must see what the text's SUSPECT line says.
+          const mark = runMarks(ctx.catalog)(details.run.id);
+          const marks = { suspect: mark === 'suspect', acknowledged: mark === 'acknowledged' };
+          if (scope !== null) return showScoped(details, scope, scopeIsOnDemand(ctx.catalog), verdictLines(ctx.catalog, details.run, true), reporter, marks);
           const listVersions = flags.versions === true || (!reporter.json && !flags.failures);
           if (!reporter.json) reporter.info(describe(details, flags.failures === true || flags.csv === true, verdictLines(ctx.catalog, details.run)));
           if (listVersions && details.versionsRecorded > 0) reporter.info('');
@@ -180,6 +183,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
             reporter.summary(
               {
                 ...withIso(details.run, 'started', 'finished'),
+                ...marks,
                 ...(details.unrecorded === undefined ? {} : { unrecorded: details.unrecorded }),
                 changes,
                 versionsRecorded: details.versionsRecorded,
@@ -223,7 +227,14 @@ function runVersionPrinter(reporter: Reporter): ListPrinter<RunVersion> {
  * `runs show <id>` on a scoped catalog: what the manifest says (status, counters, verdict), and
  * instead of the counts of the versions it recorded, that this catalog does not know them.
  */
-function showScoped(d: RunDetails, scope: readonly CatalogPrefix[], onDemand: boolean, verdict: [string, string][], reporter: Reporter): void {
+function showScoped(
+  d: RunDetails,
+  scope: readonly CatalogPrefix[],
+  onDemand: boolean,
+  verdict: [string, string][],
+  reporter: Reporter,
+  marks: { suspect: boolean; acknowledged: boolean },
+): void {
   const lines = headLines(d);
   lines.push(...counterLines(d.run));
   // The way to the run's versions inside the scope (its first prefix, as an example).
@@ -247,6 +258,7 @@ function showScoped(d: RunDetails, scope: readonly CatalogPrefix[], onDemand: bo
   reporter.summary(
     {
       ...withIso(d.run, 'started', 'finished'),
+      ...marks,
       // Null, not the scope's share: these count the whole run.
       changes: null,
       versionsRecorded: null,

@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .option('--read-data-subset <fraction>', 'read only this share of the packs, e.g. 10%')
     .option(NO_LOCK_FLAG, NO_LOCK_HELP)
     .action(
-      action(async ({ cmd, reporter }) => {
+      action(async ({ cmd, signal, reporter }) => {
         const opts = cmd.opts<{ readData?: boolean; readDataSubset?: string; lock: boolean }>();
         let fraction = opts.readData ? 1 : 0;
         if (opts.readDataSubset !== undefined) {
@@ -26,12 +26,12 @@ export function register(program: Command): void {
           if (f === null) throw new UsageError(`--read-data-subset ${opts.readDataSubset}: expected a percentage such as 10%`);
           fraction = f;
         }
-        const ctx = await openAll(cmd, { reporter, wholeCatalog: true });
+        const ctx = await openAll(cmd, { reporter, wholeCatalog: true, signal });
         let lock: RepositoryLock | null = null;
         try {
           // Shared: prune (exclusive) must not delete what verify checks, or report it missing.
           lock = await lockForReading(ctx.repo, 'verify', opts.lock, reporter.event);
-          const report = await verify({ repo: ctx.repo, catalog: ctx.catalog, readData: fraction, concurrency: ctx.policy.concurrency.transfer, events: reporter.event });
+          const report = await verify({ repo: ctx.repo, catalog: ctx.catalog, readData: fraction, concurrency: ctx.policy.concurrency.transfer, events: reporter.event, signal });
           reporter.summary({ ...report, ok: report.damage.length === 0 }, describe(report));
           return report.damage.length === 0 ? ExitCode.ok : ExitCode.error;
         } finally {

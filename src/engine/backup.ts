@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { CatalogAnomalyHistory } from '../catalog/anomalies.js';
 import type { RunAnomalies } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { catalogFileHint, sqliteCode } from '../catalog/corrupt.js';
 import { recordRunShard } from '../catalog/run-sets.js';
 import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
 import { ExitCode, InterruptedError, LakeguardError, errorMessage } from '../errors.js';
@@ -275,12 +276,18 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       // Stopped (SIGINT/SIGTERM) while recording: an interruption, as before the recording.
       const ended: RunStatus = status === 'interrupted' || opts.signal?.aborted === true || err instanceof InterruptedError ? 'interrupted' : 'failed';
       catalog.finishUnrecordedRun(run.seq, ended, Date.now(), counters, errorMessage(err));
-      const next = 'the next `lakeguard backup` on this host records it in the repository once it accepts writes again (check the target\'s permissions and Object Lock: docs/permissions.md)';
-      events({ type: 'warning', message: `could not record run ${runId} (group ${group.name}) in the repository: ${errorMessage(err)}; the catalog records it as ${ended}, without a manifest; ${next}` });
+      // A catalog that could not be written (disk full, file locked) is not the repository's fault.
+      const local = sqliteCode(err) === undefined ? undefined : catalogFileHint(sqliteCode(err)!);
+      const next =
+        local === undefined
+          ? 'the next `lakeguard backup` on this host records it in the repository once it accepts writes again (check the target\'s permissions and Object Lock: docs/permissions.md)'
+          : `${local}; the next \`lakeguard backup\` on this host then records it in the repository`;
+      const where = local === undefined ? 'in the repository' : `in the catalog ${catalog.path}`;
+      events({ type: 'warning', message: `could not record run ${runId} (group ${group.name}) ${where}: ${errorMessage(err)}; the catalog records it as ${ended}, without a manifest; ${next}` });
       const thrown =
         fatal ??
         (ended === 'interrupted' ? new InterruptedError(`backup of group ${group.name} interrupted while run ${runId} was being recorded`) : null) ??
-        new LakeguardError(`backup of group ${group.name} failed: run ${runId} could not be recorded in the repository: ${errorMessage(err)}`, {
+        new LakeguardError(`backup of group ${group.name} failed: run ${runId} could not be recorded ${where}: ${errorMessage(err)}`, {
           cause: err,
           exitCode: err instanceof LakeguardError ? err.exitCode : ExitCode.error,
           hint: `the catalog records it as failed; ${next}`,

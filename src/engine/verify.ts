@@ -9,7 +9,7 @@ import { forgottenManifests, type ForgetDocument } from '../catalog/forget.js';
 import { VerifyScratch, type AffectedVersion, type ExpectedBlob } from '../catalog/verify-scratch.js';
 import { incompleteRuns } from '../catalog/sync.js';
 import { danglingBlobReferences } from '../catalog/verify-queries.js';
-import { IntegrityError, StorageError, errorMessage, isNotFound } from '../errors.js';
+import { IntegrityError, InterruptedError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { sha256Hex } from '../repository/config.js';
 import { objectKey } from '../repository/layout.js';
 import type { Repository } from '../repository/repository.js';
@@ -27,6 +27,8 @@ export interface VerifyOptions {
   readData: number;
   concurrency: number;
   events?: EventSink;
+  /** SIGINT/SIGTERM: stops between objects (exit 130), so the lock is released and nothing is reported as checked that was not. */
+  signal?: AbortSignal;
 }
 
 export interface Damage {
@@ -108,6 +110,9 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
   };
   const scratch = new VerifyScratch(catalog);
   const limit = Math.max(1, Math.min(8, opts.concurrency));
+  const stopIfAborted = (): void => {
+    if (opts.signal?.aborted === true) throw new InterruptedError('verify interrupted: nothing was changed; run it again');
+  };
   const damage = (what: string, problem: string, hashes: readonly Buffer[] = [], runs: readonly string[] = []): Damage => {
     const hit = scratch.affected(hashes, runs, MAX_AFFECTED);
     const d: Damage = { what, problem, runs: hit.runs, affected: hit.versions, affectedCount: hit.versionCount };
@@ -136,6 +141,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       damage('config', errorMessage(err));
     }
     await forEachLimited(repo.list('keys'), limit, async ({ name }) => {
+      stopIfAborted();
       report.keyFiles++;
       try {
         await repo.checkKeyFile(name);
@@ -155,6 +161,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const stale: [string, string][] = [];
     const givenUpBack: string[] = [];
     await forEachLimited(repo.list('runs'), limit, async ({ name }) => {
+      stopIfAborted();
       report.manifests++;
       const forgotten = forgottenRuns.get(name);
       if (forgotten?.state === 'given-up') givenUpBack.push(name);
@@ -186,6 +193,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     events({ type: 'phase', phase: 'read forgets' });
     const listedForgets = new Set<string>();
     await forEachLimited(repo.list('forgets'), limit, async ({ name }) => {
+      stopIfAborted();
       report.forgets++;
       listedForgets.add(name);
       try {
@@ -208,6 +216,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     events({ type: 'phase', phase: 'read acks' });
     const listedAcks = new Set<string>();
     await forEachLimited(repo.list('acks'), limit, async ({ name }) => {
+      stopIfAborted();
       report.acks++;
       listedAcks.add(name);
       try {
@@ -225,6 +234,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     events({ type: 'phase', phase: 'read drills' });
     const listedDrills = new Set<string>();
     await forEachLimited(repo.list('drills'), limit, async ({ name }) => {
+      stopIfAborted();
       report.drills++;
       listedDrills.add(name);
       try {
@@ -245,6 +255,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     // versions of a finished set do not depend on it.
     events({ type: 'phase', phase: 'read run sets' });
     await forEachLimited(repo.list('runsets'), limit, async ({ name }) => {
+      stopIfAborted();
       report.runSets++;
       try {
         checkPlan(await repo.readDocument<RunSetPlan>('runsets', name), name, repo);
@@ -258,6 +269,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     // versions whose blobs an index file lists; one that fails here is passed over by it.
     events({ type: 'phase', phase: 'read checkpoints' });
     await forEachLimited(repo.list('checkpoints'), limit, async ({ name }) => {
+      stopIfAborted();
       report.checkpoints++;
       try {
         const problem = checkpointProblem(await repo.readDocument<unknown>('checkpoints', name), name);
@@ -271,6 +283,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     events({ type: 'phase', phase: 'read index' });
     const unreadableIndex = new Map<string, Damage>();
     await forEachLimited(repo.list('index'), limit, async ({ name }) => {
+      stopIfAborted();
       report.indexFiles++;
       try {
         const doc = checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);
@@ -300,6 +313,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     }
     scratch.addPresentPacks(batch);
 
+    stopIfAborted();
     events({ type: 'phase', phase: 'check structure' });
     checkStructure(catalog, scratch, report, damage, unreadableIndex);
 
@@ -308,17 +322,27 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const toRead = sample(packs, opts.readData);
     const reads = pLimit(limit);
     let done = 0;
+    // The first failure (or an interruption) stops the reads not yet started, and those in
+    // flight end before the scratch table closes.
+    let failure: { err: unknown } | undefined;
     await Promise.all(
       toRead.map((pack) =>
         reads(async () => {
-          const expected = scratch.expectedBlobs(pack.name);
-          const problems: string[] = [];
-          const bad = await readPack(opts, pack.name, expected, problems, report);
-          if (problems.length > 0) damage(`pack ${pack.name}`, problems.join('; '), bad);
-          events({ type: 'progress', phase: 'read packs', done: ++done, total: toRead.length, bytes: report.bytesRead, failed: report.damage.length });
+          if (failure !== undefined) return;
+          try {
+            stopIfAborted();
+            const expected = scratch.expectedBlobs(pack.name);
+            const problems: string[] = [];
+            const bad = await readPack(opts, pack.name, expected, problems, report);
+            if (problems.length > 0) damage(`pack ${pack.name}`, problems.join('; '), bad);
+            events({ type: 'progress', phase: 'read packs', done: ++done, total: toRead.length, bytes: report.bytesRead, failed: report.damage.length });
+          } catch (err) {
+            failure ??= { err };
+          }
         }),
       ),
     );
+    if (failure !== undefined) throw failure.err;
   } finally {
     scratch.close();
   }

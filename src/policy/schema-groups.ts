@@ -4,9 +4,11 @@
  * compliance floor (`min_age_days`) they inherit. The top of the schema is in schema.ts.
  */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, isSeq } from 'yaml';
 import { bucketNameProblem, splitS3Url } from '../storage/s3-url.js';
 import type { AnomalyLevel } from './anomaly.js';
+import { compileExcludes } from './glob.js';
 import { checkAnomaly } from './schema-anomaly.js';
 import { checkCredentials } from './schema-credentials.js';
 import { checkContinuous, checkEvents } from './schema-continuous.js';
@@ -34,6 +36,8 @@ export interface Context {
   baseDir: string;
   /** Catalog name -> the first source catalogued under it, across all groups (see checkCatalogName). */
   catalogNames: Map<string, CatalogNameClaim>;
+  /** The repository as `repository:` gives it (set before the groups are checked): no source may hold it. */
+  repository?: { url: string; endpoint: string | undefined };
 }
 
 const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -178,6 +182,22 @@ function checkSource(
 
   if (c.problems.length > before || where === undefined || prefixes === undefined || exclude === undefined) return undefined;
   const prefixList = prefixes.map((p) => p.value);
+  if (ctx.repository !== undefined) {
+    const holds = sourceHoldsRepository(ctx.repository, where.kind === 's3' ? { ...where, endpoint: endpoint ?? s3.endpoint } : where, prefixList, exclude);
+    if (holds !== undefined) {
+      const what = where.kind === 's3' ? `bucket "${where.bucket}"` : `path "${where.path}"`;
+      const fix = holds.inside
+        ? 'back up the data, not the repository'
+        : holds.key === ''
+          ? 'give the repository a bucket of its own'
+          : `exclude it (exclude: ["${holds.key}**"]), or move the repository out of the source`;
+      c.report(
+        where.kind === 's3' ? bucketField! : pathField!,
+        `${what} ${holds.inside ? 'lies inside' : 'holds'} the repository ${ctx.repository.url}: every backup would copy the repository's own objects; ${fix}`,
+      );
+      return undefined;
+    }
+  }
   const withRetention = prefixes.filter((p) => p.retention !== undefined);
   const prefixRetention = withRetention.length === 0 ? undefined : Object.fromEntries(withRetention.map((p) => [p.value, p.retention!]));
   const withAnomaly = prefixes.filter((p) => p.anomaly !== undefined);
@@ -196,6 +216,49 @@ function checkSource(
     events,
     ...settings,
   });
+}
+
+/** Keys of a repository's objects, relative to its root: a source selecting any of them copies the repository. */
+const REPOSITORY_KEYS_PROBED = ['config', 'keys/k', 'locks/l', 'index/i', 'runs/r', 'packs/00/p'];
+
+/**
+ * Whether a source selects the repository's own objects (it lies under the source's prefixes and
+ * is not excluded), or lies inside the repository; `key`: the repository's root as a key of the source.
+ */
+function sourceHoldsRepository(
+  repo: { url: string; endpoint: string | undefined },
+  where: { kind: 's3'; bucket: string; endpoint: string | undefined } | { kind: 'path'; path: string },
+  prefixes: readonly string[],
+  exclude: readonly string[],
+): { key: string; inside: boolean } | undefined {
+  let root: string; // the repository's root as a key of the source ('' or ending in '/')
+  let inside: boolean;
+  if (where.kind === 'path') {
+    if (!repo.url.startsWith('file:')) return undefined;
+    const dir = fileURLToPath(repo.url);
+    const down = path.relative(where.path, dir);
+    const up = path.relative(dir, where.path);
+    inside = up === '' || (up !== '..' && !up.startsWith(`..${path.sep}`) && !path.isAbsolute(up));
+    if (!inside && (down === '..' || down.startsWith(`..${path.sep}`) || path.isAbsolute(down))) return undefined;
+    root = down === '' ? '' : `${down.split(path.sep).join('/')}/`;
+  } else {
+    if (!repo.url.startsWith('s3://')) return undefined;
+    const parsed = splitS3Url(repo.url);
+    if ('problem' in parsed || parsed.bucket !== where.bucket) return undefined;
+    const norm = (e: string | undefined) => (e ?? '').trim().toLowerCase().replace(/\/+$/, '');
+    if (norm(repo.endpoint) !== norm(where.endpoint)) return undefined; // one name on two servers: two buckets
+    root = parsed.prefix === '' ? '' : `${parsed.prefix}/`;
+    inside = root !== '' && prefixes.some((p) => p.startsWith(root) && p !== root);
+  }
+  if (inside) return { key: root, inside };
+  let excluded: (key: string) => boolean;
+  try {
+    excluded = compileExcludes(exclude);
+  } catch {
+    return undefined; // a bad glob is reported as such
+  }
+  const selected = REPOSITORY_KEYS_PROBED.some((k) => prefixes.some((p) => (root + k).startsWith(p)) && !excluded(root + k));
+  return selected ? { key: root, inside: false } : undefined;
 }
 
 /**

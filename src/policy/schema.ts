@@ -134,6 +134,7 @@ export function checkPolicy(c: Checker, contents: unknown, ctx: Context): Policy
   // Groups are checked even when `s3` is invalid, so that their problems are reported too.
   const globalRetention = m.get('retention');
   const inherited = globalRetention === undefined ? undefined : floorOf(c, globalRetention);
+  if (repository !== undefined) ctx.repository = { url: repository.url, endpoint: repository.endpoint };
   const groups = groupsField && checkGroups(c, groupsField, ctx, s3 ?? {}, inherited);
 
   const concurrencyField = m.get('concurrency');
