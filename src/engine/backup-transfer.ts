@@ -108,7 +108,7 @@ export class ObjectReader {
     const got =
       whole ??
       (await source.objectStore.get(entry.key, {
-        ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
+        ...versionToRead(source, entry),
         ...(this.signal === undefined ? {} : { signal: this.signal }),
         // A body up to the chunker's minimum (one chunk) may come whole (S3Store): no stream per small object.
         bufferUpTo: this.chunker.minSize,
@@ -149,4 +149,18 @@ export class ObjectReader {
     await blobs.flush();
     return { meta, size, tags, blobs: blobs.ids, stored: blobs.stored, ...(sniffer === null ? {} : { sample: sniffer.sample() }) };
   }
+}
+
+/**
+ * The version a GET of a listed entry asks for. A versioned source's entry names its version; the
+ * "null" version (written before versioning was enabled, or while it was suspended) is asked
+ * for as `null` once it is no longer current: without a version id S3 answers with the current
+ * version, which would be recorded in its place and the null version never read. A current
+ * null version is read without one (an inventory report without version ids lists current
+ * objects as such).
+ */
+function versionToRead(source: OpenedSource, entry: ObjectEntry): { versionId?: string } {
+  if (source.versioned !== true) return {};
+  if (entry.versionId !== null) return { versionId: entry.versionId };
+  return entry.isLatest ? {} : { versionId: 'null' };
 }

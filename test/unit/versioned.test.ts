@@ -91,6 +91,21 @@ describe('versioned sources', () => {
     expect((await restoreAt({ runSeq: catalog.findRun(r2.runId)!.seq }, 'run2')).content).toBe('v3');
   });
 
+  it('reads the null version of a key overwritten after versioning was enabled, not the current one', async () => {
+    // Written before versioning was enabled: S3's "null" version. A GET without a version id
+    // answers with the current version, which was recorded in its place: the null version was lost.
+    bucket = new MemStore({ versioning: false, now: () => new Date(clock), name: 'lake' });
+    await bucket.put('orders/o.json', Buffer.from('before versioning'));
+    const before = clock + 1;
+    tick(10);
+    bucket.setVersioning(true);
+    await bucket.put('orders/o.json', Buffer.from('v2'));
+    const r1 = await backup();
+    expect(r1.counters).toMatchObject({ objectsNew: 2, bytesRead: 'before versioning'.length + 2 });
+    expect((await restoreAt({ time: before }, 'null')).content).toBe('before versioning');
+    expect((await restoreAt({ time: clock + 1 }, 'now')).content).toBe('v2');
+  });
+
   it('records the S3 version id, metadata and tags of each version', async () => {
     await bucket.put('t/a.csv', Buffer.from('a,b\n'), { contentType: 'text/csv', cacheControl: 'max-age=60', metadata: { owner: 'finance' }, tags: { pii: 'no' } });
     const head = await bucket.head('t/a.csv');
