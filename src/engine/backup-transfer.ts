@@ -117,7 +117,7 @@ export class ObjectReader {
     const bytes = whole?.bytes ?? (got as GetResult).bytes ?? null;
     const meta = got.meta;
     // Tags cost a request, so only for objects that have any (x-amz-tagging-count).
-    const tags = meta.tagCount && source.objectStore.capabilities.tags ? await source.objectStore.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId }) : undefined;
+    const tags = meta.tagCount && source.objectStore.capabilities.tags ? await source.objectStore.getTags(entry.key, meta.versionId === null ? versionToRead(source, entry) : { versionId: meta.versionId }) : undefined;
     const md5 = /^[0-9a-f]{32}$/.test(meta.etag) && (meta.sse === undefined || meta.sse === 'AES256') ? createHash('md5') : null;
     // Each attempt sniffs afresh: a retried read must not mix two bodies' bytes.
     const sniffer = newSniffer?.() ?? null;

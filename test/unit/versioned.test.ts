@@ -95,15 +95,17 @@ describe('versioned sources', () => {
     // Written before versioning was enabled: S3's "null" version. A GET without a version id
     // answers with the current version, which was recorded in its place: the null version was lost.
     bucket = new MemStore({ versioning: false, now: () => new Date(clock), name: 'lake' });
-    await bucket.put('orders/o.json', Buffer.from('before versioning'));
+    await bucket.put('orders/o.json', Buffer.from('before versioning'), { tags: { era: 'old' } });
     const before = clock + 1;
     tick(10);
     bucket.setVersioning(true);
-    await bucket.put('orders/o.json', Buffer.from('v2'));
+    await bucket.put('orders/o.json', Buffer.from('v2'), { tags: { era: 'new' } });
     const r1 = await backup();
     expect(r1.counters).toMatchObject({ objectsNew: 2, bytesRead: 'before versioning'.length + 2 });
     expect((await restoreAt({ time: before }, 'null')).content).toBe('before versioning');
     expect((await restoreAt({ time: clock + 1 }, 'now')).content).toBe('v2');
+    selectState(catalog, [{ bucket: 'lake', key: 'orders/o.json' }], { time: before });
+    expect(statePage(catalog, 0, 10).items.map((i) => [i.versionId, i.meta])).toEqual([[null, { tags: { era: 'old' } }]]);
   });
 
   it('records the S3 version id, metadata and tags of each version', async () => {
