@@ -20,7 +20,7 @@ import type { CarriedVersions } from './resume.js';
 import { BlobSaver } from './backup-dedup.js';
 import { MAX_FANOUT_DEPTH, everyVersionOf, fullVersionListing, keyRanges, subPrefixDepth } from './backup-plan.js';
 import { RunWriter, fileVersionStart, isCataloguedVersion, reinstate, versionRecord } from './backup-records.js';
-import { lastObservation } from '../catalog/backup-lookups.js';
+import { keysToRetry, lastObservation } from '../catalog/backup-lookups.js';
 import { ObjectReader, isUnreadable } from './backup-transfer.js';
 import { InventoryStore, newerThanReport } from './inventory-store.js';
 import { scanChangedVersions, scanRange, scanVersions, type Change, type KeyRange } from './scan.js';
@@ -166,8 +166,10 @@ export class Archiver {
     const subPrefixes: string[] = [];
     const scanner = source.versioned !== true ? scanRange : everyVersion ? scanVersions : scanChangedVersions;
     const newer = this.newerThanReport.get(source);
+    const retry = scanner === scanChangedVersions ? this.retryKeys(source) : undefined;
     const changes = scanner(this.opts.catalog, source, prefix, {
       shallow,
+      ...(retry === undefined || retry.length === 0 ? {} : { retry }),
       ...(newer === undefined ? {} : { newerThanReport: newer }),
       onPrefix: (p) => subPrefixes.push(p),
       ...(range === undefined ? {} : { range }),
@@ -192,6 +194,15 @@ export class Archiver {
       if (within === null) continue;
       this.listings.spawn(() => this.listLimit(() => this.scan(source, p, next, everyVersion, within)));
     }
+  }
+
+  /** Per versioned source: keys whose reads failed in earlier runs and are still missing (looked up once per run). */
+  private readonly retry = new Map<OpenedSource, readonly string[]>();
+
+  private retryKeys(source: OpenedSource): readonly string[] {
+    let keys = this.retry.get(source);
+    if (keys === undefined) this.retry.set(source, (keys = keysToRetry(this.opts.catalog, this.opts.group.name, source.bucket)));
+    return keys;
   }
 
   private async handle(source: OpenedSource, change: Change): Promise<void> {

@@ -52,6 +52,12 @@ export interface ScanOptions {
    * older than the catalog's is not taken as a change.
    */
   newerThanReport?: (latest: LatestVersion) => boolean;
+  /**
+   * scanChangedVersions: keys of the bucket (sorted, any prefix) whose reads failed in earlier
+   * runs and are still missing (backup-lookups.ts keysToRetry): their versions are listed
+   * whatever their current state, so a failed version that is no longer current is read again.
+   */
+  retry?: readonly string[];
 }
 
 export interface ScanTarget {
@@ -149,11 +155,38 @@ export async function* scanChangedVersions(
     ...signalOpt(opts.signal),
     onSkip: (s) => skipped.push(s),
   });
-  /** Catalogued keys before `listedKey` (all left when null) that no longer list: live ones are asked about. */
+  const retry = retryKeys(opts.retry, prefix, opts.range, opts.shallow, catalogued);
+  /** The next key to retry if it comes before `bound` (any when null); undefined: none. */
+  const retryBefore = (bound: string | null): string | undefined => {
+    const key = retry[0];
+    return key !== undefined && (bound === null || compareKeys(key, bound) < 0) ? key : undefined;
+  };
+  /** Whether `key` is the next key to retry (taken off the list when it is). */
+  const takeRetry = (key: string): boolean => {
+    if (retry[0] !== key) return false;
+    retry.shift();
+    return true;
+  };
+  /**
+   * Catalogued keys before `listedKey` (all left when null) that no longer list: live ones are
+   * asked about, and keys to retry (interleaved in key order, catalogued or not).
+   */
   async function* vanishedKeys(listedKey: string | null): AsyncGenerator<Change> {
-    for (let row = cursor.peek(); row !== undefined && (listedKey === null || compareKeys(row.key, listedKey) < 0); row = cursor.peek()) {
+    for (;;) {
+      const peeked = cursor.peek();
+      const row = peeked !== undefined && (listedKey === null || compareKeys(peeked.key, listedKey) < 0) ? peeked : undefined;
+      const again = retryBefore(row?.key ?? listedKey);
+      if (again !== undefined && again !== row?.key) {
+        // Failed before and never catalogued: its versions, if it still has any.
+        takeRetry(again);
+        if (!target.isExcluded(again)) yield* versionsOfKey(again, undefined);
+        previousKey = again;
+        continue;
+      }
+      if (row === undefined) return;
       cursor.next();
-      if (row.deleteMarker || target.isExcluded(row.key)) continue; // still deleted (or not backed up)
+      const retried = takeRetry(row.key);
+      if ((row.deleteMarker && !retried) || target.isExcluded(row.key)) continue; // still deleted (or not backed up)
       yield* versionsOfKey(row.key, row);
       previousKey = row.key;
     }
@@ -190,9 +223,10 @@ export async function* scanChangedVersions(
       const row = cursor.peek();
       const same = row !== undefined && row.key === item.key;
       if (same) cursor.next();
+      const retried = takeRetry(item.key);
       if (target.isExcluded(item.key)) {
         yield { kind: 'excluded', key: item.key };
-      } else if (same && !row.deleteMarker && row.etag === item.etag && row.size === item.size && row.lastModified === item.lastModified.getTime()) {
+      } else if (!retried && same && !row.deleteMarker && row.etag === item.etag && row.size === item.size && row.lastModified === item.lastModified.getTime()) {
         yield { kind: 'unchanged', entry: item };
       } else {
         yield* versionsOfKey(item.key, same ? row : undefined);
@@ -204,7 +238,29 @@ export async function* scanChangedVersions(
   } finally {
     await versions.close();
   }
-  for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
+  for (const p of new Set(catalogued)) if (!listed.has(p)) opts.onPrefix?.(p);
+}
+
+/**
+ * The keys to retry (ScanOptions.retry) that a scan of `prefix` within `range` asks about, in
+ * key order. A shallow scan (one level of a delimiter listing) takes only the keys of its level;
+ * a sub-prefix holding others is handed on like a catalogued one (`catalogued`, reported if it
+ * does not list), so that its own scan asks about them.
+ */
+function retryKeys(keys: readonly string[] | undefined, prefix: string, range: KeyRange | undefined, shallow: boolean, catalogued: string[]): string[] {
+  const out: string[] = [];
+  for (const key of keys ?? []) {
+    if (!key.startsWith(prefix)) continue;
+    if (range?.after !== undefined && compareKeys(key, range.after) <= 0) continue;
+    if (range?.upTo !== undefined && compareKeys(key, range.upTo) > 0) continue;
+    const slash = shallow ? key.indexOf('/', prefix.length) : -1;
+    if (slash === -1) out.push(key);
+    else {
+      const sub = key.slice(0, slash + 1);
+      if (!catalogued.includes(sub)) catalogued.push(sub);
+    }
+  }
+  return out;
 }
 
 /**
