@@ -106,6 +106,9 @@ describe('versioned sources', () => {
     expect((await restoreAt({ time: clock + 1 }, 'now')).content).toBe('v2');
     selectState(catalog, [{ bucket: 'lake', key: 'orders/o.json' }], { time: before });
     expect(statePage(catalog, 0, 10).items.map((i) => [i.versionId, i.meta])).toEqual([[null, { tags: { era: 'old' } }]]);
+    // `--version-id null` names it, as S3 does.
+    selectState(catalog, [{ bucket: 'lake', key: 'orders/o.json', versionId: 'null' }], { time: clock + 1 });
+    expect(statePage(catalog, 0, 10).items.map((i) => [i.versionId, i.size])).toEqual([[null, 'before versioning'.length]]);
   });
 
   it('records the S3 version id, metadata and tags of each version', async () => {
