@@ -18,6 +18,8 @@ import { CatalogQueries } from '../../src/catalog/queries.js';
 import { forget } from '../../src/engine/forget.js';
 import { rebuildCatalog } from '../../src/engine/rebuild.js';
 import type { ObjectEntry } from '../../src/storage/types.js';
+import { StorageError } from '../../src/errors.js';
+import { StoreDecorator } from '../../src/storage/store-decorator.js';
 
 describe('versioned sources', () => {
   let dir: ReturnType<typeof tempDir>;
@@ -109,6 +111,29 @@ describe('versioned sources', () => {
     // `--version-id null` names it, as S3 does.
     selectState(catalog, [{ bucket: 'lake', key: 'orders/o.json', versionId: 'null' }], { time: clock + 1 });
     expect(statePage(catalog, 0, 10).items.map((i) => [i.versionId, i.size])).toEqual([[null, 'before versioning'.length]]);
+  });
+
+  it('a bucket whose versioning state is refused (s3:GetBucketVersioning) makes the run partial, never silently unversioned', async () => {
+    await bucket.put('orders/o.json', Buffer.from('v1'));
+    await bucket.put('orders/o.json', Buffer.from('v2'));
+    const refusing = new (class extends StoreDecorator {
+      override versioningEnabled(): Promise<boolean> {
+        return Promise.reject(new StorageError('AccessDenied', 'GET versioning mem://lake/: AccessDenied (403)', { backendCode: 'AccessDenied' }));
+      }
+    })(bucket);
+    const failures: string[] = [];
+    const summary = await backupGroup({
+      repo,
+      catalog,
+      policy: testPolicy(repo.location, [group]),
+      group,
+      sources: [{ bucket: 'lake', objectStore: refusing, prefixes: [''], isExcluded: () => false }],
+      events: (e) => void (e.type === 'failure' && failures.push(e.message)),
+    });
+    // Listed as unversioned (v1 is not seen), and said so: partial, with the reason and the fix.
+    expect(summary.status).toBe('partial');
+    expect(summary.counters).toMatchObject({ objectsNew: 1, objectsFailed: 1 });
+    expect(failures).toEqual([expect.stringMatching(/cannot tell whether bucket lake keeps versions.*grant s3:GetBucketVersioning/)]);
   });
 
   it('records the S3 version id, metadata and tags of each version', async () => {
