@@ -235,9 +235,9 @@ export class Archiver {
         if (change.entry.isDeleteMarker) {
           // A real delete marker of a versioned bucket: recorded as it is, nothing to read.
           c.objectsDeleted++;
-          this.writer.deleteMarker(source.bucket, change.entry);
+          this.writer.deleteMarker(source.bucket, change.entry, undefined, change.validFrom);
         } else {
-          await this.startTransfer(source, change.entry, null, false, change.deletedAt);
+          await this.startTransfer(source, change.entry, null, false, change.deletedAt, change.validFrom);
         }
         break;
       case 'changed':
@@ -270,7 +270,8 @@ export class Archiver {
   }
 
   /** `deletedAt`: the key's catalogued delete marker's valid_from, which its new version must follow (scan.ts Change). */
-  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating = false, deletedAt?: number): Promise<void> {
+  /** `validFrom`: when the version starts if not at its time (a newer version shares its millisecond: scan.ts KeyTimes). */
+  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating = false, deletedAt?: number, validFrom?: number): Promise<void> {
     if (this.packer === null) {
       if (reinstating) return; // counted as reinstated
       this.countCopied(entry, previous);
@@ -302,10 +303,10 @@ export class Archiver {
       })().finally(() => (this.draining = null));
       await this.draining;
     }
-    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previous, reinstating, deletedAt)));
+    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previous, reinstating, deletedAt, validFrom)));
   }
 
-  private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating: boolean, deletedAt: number | undefined): Promise<void> {
+  private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating: boolean, deletedAt: number | undefined, validFrom: number | undefined): Promise<void> {
     // A key seen before may well hold blobs already stored: dedup before encoding.
     const read = await this.reader!.read(source, entry, this.detector?.snifferFor(source.bucket, entry.key), previous !== null || reinstating);
     if (read instanceof StorageError) {
@@ -323,7 +324,8 @@ export class Archiver {
     }
     const signals = reinstating || read.sample === undefined ? undefined : this.detector?.versionRead(source.bucket, source.versioned === true, entry, previous, read.sample);
     const listed = versionRecord(source.bucket, entry, previous, read, signals);
-    const observed = { ...listed, validFrom: this.versionStart(source, listed.lastModified, listed.validFrom, previous, deletedAt) };
+    const start = this.versionStart(source, listed.lastModified, listed.validFrom, previous, deletedAt);
+    const observed = { ...listed, validFrom: validFrom === undefined ? start : Math.min(start, validFrom) };
     const record = reinstating ? reinstate(observed, previous, seenAt(source)) : observed;
     // The record may reach the catalog only once every blob it needs is in a written pack; it
     // is counted then, so an interrupted run counts only what it recorded. A reinstated version

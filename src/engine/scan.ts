@@ -18,7 +18,11 @@ export type Change =
    * back: its new version starts after it, whatever its time says (a file copied back with its
    * old time by `cp -p`, `rsync -a`, a restore or a rollback).
    */
-  | { kind: 'new'; entry: ObjectEntry; deletedAt?: number }
+  /**
+   * `validFrom` (versioned buckets): when the version starts, if not at its last-modified time: a
+   * newer version of the key bears the same millisecond (KeyTimes).
+   */
+  | { kind: 'new'; entry: ObjectEntry; deletedAt?: number; validFrom?: number }
   | { kind: 'changed'; entry: ObjectEntry; previous: LatestVersion }
   | { kind: 'unchanged'; entry: ObjectEntry }
   | { kind: 'deleted'; previous: LatestVersion }
@@ -95,6 +99,7 @@ export async function* scanVersions(
     onSkip: (s: SkippedEntry) => skipped.push(s),
   };
   if (opts.shallow) reportHoldingPrefix(prefix, after, listed, opts.onPrefix);
+  const times = new KeyTimes();
   /** The key of the versions being listed, its newest catalogued version (undefined: none), and whether the catalog's state stands. */
   let current: { key: string; latest: LatestVersion | undefined; kept: boolean } | undefined;
   for await (const item of target.objectStore.list(prefix, listOpts)) {
@@ -117,7 +122,7 @@ export async function* scanVersions(
     }
     if (current.kept) continue;
     if (target.isExcluded(item.key)) yield { kind: 'excluded', key: item.key };
-    else yield versionChange(catalog, target.bucket, item, current.latest);
+    else yield times.order(item, versionChange(catalog, target.bucket, item, current.latest));
   }
   yield* skips(target, skipped, upTo);
   yield* vanished(cursor, target, null, opts.newerThanReport);
@@ -147,6 +152,7 @@ export async function* scanChangedVersions(
   const cursor = new CatalogCursor(catalog, target.bucket, prefix, catalogUpper(prefix, upTo), opts.shallow ? prefix.length : null, (p) => catalogued.push(p), after);
   const skipped: SkippedEntry[] = [];
   const versions = new VersionCursor(target.objectStore, prefix, opts.shallow, opts.signal);
+  const times = new KeyTimes();
   /** The last key looked at (listed, or catalogued and vanished): where a version listing may start. */
   let previousKey = after;
   const listing = target.objectStore.list(prefix, {
@@ -204,7 +210,7 @@ export async function* scanChangedVersions(
         return;
       }
       any = true;
-      yield versionChange(catalog, target.bucket, entry, latest);
+      yield times.order(entry, versionChange(catalog, target.bucket, entry, latest));
     }
     if (!any && latest !== undefined && !latest.deleteMarker) yield opts.newerThanReport?.(latest) === true ? { kind: 'kept', previous: latest } : { kind: 'deleted', previous: latest };
   }
@@ -336,6 +342,29 @@ class VersionCursor {
       else if (next.value.kind === 'object') this.head = next.value;
     }
     return this.head;
+  }
+}
+
+/**
+ * A key's versions are listed newest first, and S3 may stamp two of them with the same
+ * millisecond (concurrent writers). The catalog orders a key's versions by valid_from, so a
+ * new version that is not older than the newer one listed before it starts a millisecond
+ * before that one: the key's current version stays its newest, at every instant.
+ */
+class KeyTimes {
+  private key: string | null = null;
+  /** When the version listed before (of the same key) starts. */
+  private newer: number | undefined;
+
+  order(entry: ObjectEntry, change: Change): Change {
+    if (entry.key !== this.key) {
+      this.key = entry.key;
+      this.newer = undefined;
+    }
+    const time = entry.lastModified.getTime();
+    const start = this.newer !== undefined && time >= this.newer ? this.newer - 1 : time;
+    this.newer = start;
+    return change.kind === 'new' && start !== time ? { ...change, validFrom: start } : change;
   }
 }
 
