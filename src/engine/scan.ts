@@ -162,15 +162,16 @@ export async function* scanChangedVersions(
     onSkip: (s) => skipped.push(s),
   });
   const retry = retryKeys(opts.retry, prefix, opts.range, opts.shallow, catalogued);
+  let retried = 0;
   /** The next key to retry if it comes before `bound` (any when null); undefined: none. */
   const retryBefore = (bound: string | null): string | undefined => {
-    const key = retry[0];
+    const key = retry[retried];
     return key !== undefined && (bound === null || compareKeys(key, bound) < 0) ? key : undefined;
   };
   /** Whether `key` is the next key to retry (taken off the list when it is). */
   const takeRetry = (key: string): boolean => {
-    if (retry[0] !== key) return false;
-    retry.shift();
+    if (retry[retried] !== key) return false;
+    retried++;
     return true;
   };
   /**
@@ -191,8 +192,8 @@ export async function* scanChangedVersions(
       }
       if (row === undefined) return;
       cursor.next();
-      const retried = takeRetry(row.key);
-      if ((row.deleteMarker && !retried) || target.isExcluded(row.key)) continue; // still deleted (or not backed up)
+      const asked = takeRetry(row.key);
+      if ((row.deleteMarker && !asked) || target.isExcluded(row.key)) continue; // still deleted (or not backed up)
       yield* versionsOfKey(row.key, row);
       previousKey = row.key;
     }
@@ -229,10 +230,10 @@ export async function* scanChangedVersions(
       const row = cursor.peek();
       const same = row !== undefined && row.key === item.key;
       if (same) cursor.next();
-      const retried = takeRetry(item.key);
+      const asked = takeRetry(item.key);
       if (target.isExcluded(item.key)) {
         yield { kind: 'excluded', key: item.key };
-      } else if (!retried && same && !row.deleteMarker && row.etag === item.etag && row.size === item.size && row.lastModified === item.lastModified.getTime()) {
+      } else if (!asked && same && !row.deleteMarker && row.etag === item.etag && row.size === item.size && row.lastModified === item.lastModified.getTime()) {
         yield { kind: 'unchanged', entry: item };
       } else {
         yield* versionsOfKey(item.key, same ? row : undefined);
@@ -255,10 +256,19 @@ export async function* scanChangedVersions(
  */
 function retryKeys(keys: readonly string[] | undefined, prefix: string, range: KeyRange | undefined, shallow: boolean, catalogued: string[]): string[] {
   const out: string[] = [];
-  for (const key of keys ?? []) {
-    if (!key.startsWith(prefix)) continue;
+  if (keys === undefined) return out;
+  // Sorted: start at the first key not before the prefix (binary search), stop past it.
+  let lo = 0;
+  for (let hi = keys.length; lo < hi; ) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(keys[mid]!, prefix) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (!key.startsWith(prefix)) break;
     if (range?.after !== undefined && compareKeys(key, range.after) <= 0) continue;
-    if (range?.upTo !== undefined && compareKeys(key, range.upTo) > 0) continue;
+    if (range?.upTo !== undefined && compareKeys(key, range.upTo) > 0) break;
     const slash = shallow ? key.indexOf('/', prefix.length) : -1;
     if (slash === -1) out.push(key);
     else {
