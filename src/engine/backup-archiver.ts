@@ -185,6 +185,9 @@ export class Archiver {
       // failure and nothing under it is taken as deleted. Anything else is fatal.
       if (!isUnreadable(err)) throw err;
       this.writer.failed(source.bucket, { key: prefix, versionId: null }, err);
+      // Not every version was listed: the run does not count as a full version listing (the
+      // next runs would otherwise wait FULL_VERSION_LISTING_EVERY runs for what it missed).
+      if (everyVersion && this.counters.versionListing === 'full') this.counters.versionListing = 'changed';
       return;
     }
     const next = subPrefixDepth(subPrefixes.length, this.opts.policy.concurrency.list, depth);

@@ -13,7 +13,7 @@ import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { StorageError } from '../../src/errors.js';
 import { StoreDecorator } from '../../src/storage/store-decorator.js';
-import type { GetOptions, GetResult } from '../../src/storage/types.js';
+import type { GetOptions, GetResult, ListItem, ListOptions } from '../../src/storage/types.js';
 import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 const KEYS = 150;
@@ -90,6 +90,28 @@ describe('versioned incremental: requests follow what changed, not the history',
     for (let run = 0; run < FULL_VERSION_LISTING_EVERY; run++) kinds.push((await backup(bucket)).counters.versionListing!);
     expect(kinds.slice(0, -1).every((k) => k === 'changed')).toBe(true);
     expect(kinds.at(-1)).toBe('full');
+  });
+
+  it('a full version listing that failed for a prefix does not count as one: the next run lists every version', async () => {
+    const bucket = new MemStore({ versioning: true, pageSize: PAGE, name: 'lake-failed-full' });
+    for (let i = 0; i < 10; i++) await bucket.put(key(i), Buffer.from(`${key(i)}\n`));
+    let refuse = false;
+    const store = new (class extends StoreDecorator {
+      override async *list(prefix: string, opts?: ListOptions): AsyncGenerator<ListItem> {
+        if (refuse && opts?.versions === true && prefix.startsWith('t/d=3')) throw new StorageError('AccessDenied', `LIST versions mem://x/${prefix}: AccessDenied (403)`, { backendCode: 'AccessDenied' });
+        yield* this.inner.list(prefix, opts);
+      }
+    })(bucket);
+    const kinds: string[] = [];
+    for (let run = 0; run <= FULL_VERSION_LISTING_EVERY; run++) {
+      refuse = run === FULL_VERSION_LISTING_EVERY; // the run that is due to list every version (the seed did: run 0)
+      const { counters } = await backup(bucket, false, store);
+      kinds.push(`${counters.versionListing}${counters.objectsFailed > 0 ? ' failed' : ''}`);
+    }
+    expect(kinds[0]).toBe('full');
+    expect(kinds.at(-1)).toBe('changed failed');
+    refuse = false;
+    expect((await backup(bucket, false, store)).counters).toMatchObject({ versionListing: 'full', objectsFailed: 0 });
   });
 
   // A version that could not be read makes its run partial, and the next run reads it again
