@@ -218,3 +218,35 @@ export function lastObservation(catalog: Catalog, group: string, seq: number | n
     .pluck()
     .get(group, seq, seq) as number | null;
 }
+
+/**
+ * Keys of `bucket` whose reads failed in the group's runs since its last listing of every version
+ * (that run included; every run when none did) and are still missing: a version id the catalog
+ * does not hold, or a null version no later run recorded (null versions are not told apart by
+ * id). An incremental of a versioned bucket
+ * asks only about keys whose current state changed, so a failed version that is no longer
+ * current would otherwise wait for the next full listing (scan.ts scanChangedVersions). Sorted
+ * in key order (BINARY collation = S3 listing order).
+ */
+export function keysToRetry(catalog: Catalog, group: string, bucket: string): string[] {
+  const db = sqlite(catalog);
+  const runs = db.prepare(`SELECT seq, counters FROM runs WHERE grp = ? AND status IN ('complete', 'partial') ORDER BY seq DESC`).raw(true).iterate(group) as IterableIterator<[number, string | null]>;
+  let since = 0;
+  for (const [seq, text] of runs) {
+    if (text !== null && (JSON.parse(text) as { versionListing?: string }).versionListing === 'full') {
+      since = seq;
+      break;
+    }
+  }
+  return db
+    .prepare(
+      `SELECT DISTINCT f.key FROM failures f JOIN runs r ON r.seq = f.run
+       WHERE r.grp = @group AND f.run >= @since AND f.bucket = @bucket
+         AND NOT EXISTS (
+           SELECT 1 FROM objects o JOIN buckets b ON b.id = o.bucket JOIN versions v ON v.object = o.id
+           WHERE b.name = @bucket AND o.key = f.key AND v.version_id IS f.version_id AND (f.version_id IS NOT NULL OR v.run > f.run))
+       ORDER BY f.key`,
+    )
+    .pluck()
+    .all({ group, since, bucket }) as string[];
+}

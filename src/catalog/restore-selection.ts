@@ -49,13 +49,14 @@ export function selectState(catalog: Catalog, scopes: readonly Scope[], cut: Sta
   const exact = db.prepare(
     `INSERT OR IGNORE INTO sel (version, bucket, key)
      SELECT v.id, b.name, o.key FROM objects o JOIN buckets b ON b.id = o.bucket JOIN versions v ON v.object = o.id
-     WHERE b.name = @bucket AND o.key = @key AND v.version_id = @versionId AND v.delete_marker = 0
+     WHERE b.name = @bucket AND o.key = @key AND v.version_id IS @versionId AND v.delete_marker = 0
      ORDER BY v.valid_from DESC, v.id DESC LIMIT 1`, // a reinstated version has several records of the same content
   );
   catalog.transaction(() => {
     for (const s of scopes) {
       if (s.versionId !== undefined && s.key !== undefined) {
-        exact.run({ bucket: s.bucket, key: s.key, versionId: s.versionId });
+        // S3's "null" version (written while versioning was off or suspended) is catalogued as NULL: its newest record.
+        exact.run({ bucket: s.bucket, key: s.key, versionId: s.versionId === 'null' ? null : s.versionId });
         continue;
       }
       const lo = s.key ?? s.prefix ?? '';

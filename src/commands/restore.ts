@@ -29,6 +29,7 @@ import { requireGroupBucketsKnown, requireInScope, type KeySelection } from './c
 import { groupsCovering, isLastClean, lastCleanWhy, resolveLastClean } from './last-clean.js';
 import { openAll, type Opened } from './context.js';
 import { warnSuspectState } from './suspect-state.js';
+import { warnPartialRun } from './partial-state.js';
 import { drained, instantOption, plural, requireBucket } from './query-common.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP, lockForReading } from './read-lock.js';
 import { refuseTargetOverlappingRepository } from './repository-overlap.js';
@@ -98,6 +99,7 @@ export function register(program: Command): void {
           requireInScope(ctx.catalog, 'restore', scopeSelections(scopes));
           if (flags.bucket !== undefined) requireBucket(new CatalogQueries(ctx.catalog), flags.bucket);
           if (flags.versionId === undefined) warnSuspectState(ctx, cut, scopes, reporter.event);
+          if (flags.versionId === undefined) warnPartialRun(ctx, cut, scopes, reporter.event);
           // Shared: prune (exclusive) must not delete packs this restore reads.
           lock = await lockForReading(ctx.repo, 'restore', flags.lock, reporter.event);
           const gap = 'time' in cut && flags.versionId === undefined ? forgottenGapAt(ctx.catalog, cut.time) : null;

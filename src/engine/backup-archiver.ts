@@ -20,7 +20,7 @@ import type { CarriedVersions } from './resume.js';
 import { BlobSaver } from './backup-dedup.js';
 import { MAX_FANOUT_DEPTH, everyVersionOf, fullVersionListing, keyRanges, subPrefixDepth } from './backup-plan.js';
 import { RunWriter, fileVersionStart, isCataloguedVersion, reinstate, versionRecord } from './backup-records.js';
-import { lastObservation } from '../catalog/backup-lookups.js';
+import { keysToRetry, lastObservation } from '../catalog/backup-lookups.js';
 import { ObjectReader, isUnreadable } from './backup-transfer.js';
 import { InventoryStore, newerThanReport } from './inventory-store.js';
 import { scanChangedVersions, scanRange, scanVersions, type Change, type KeyRange } from './scan.js';
@@ -166,8 +166,10 @@ export class Archiver {
     const subPrefixes: string[] = [];
     const scanner = source.versioned !== true ? scanRange : everyVersion ? scanVersions : scanChangedVersions;
     const newer = this.newerThanReport.get(source);
+    const retry = scanner === scanChangedVersions ? this.retryKeys(source) : undefined;
     const changes = scanner(this.opts.catalog, source, prefix, {
       shallow,
+      ...(retry === undefined || retry.length === 0 ? {} : { retry }),
       ...(newer === undefined ? {} : { newerThanReport: newer }),
       onPrefix: (p) => subPrefixes.push(p),
       ...(range === undefined ? {} : { range }),
@@ -183,6 +185,9 @@ export class Archiver {
       // failure and nothing under it is taken as deleted. Anything else is fatal.
       if (!isUnreadable(err)) throw err;
       this.writer.failed(source.bucket, { key: prefix, versionId: null }, err);
+      // Not every version was listed: the run does not count as a full version listing (the
+      // next runs would otherwise wait FULL_VERSION_LISTING_EVERY runs for what it missed).
+      if (everyVersion && this.counters.versionListing === 'full') this.counters.versionListing = 'changed';
       return;
     }
     const next = subPrefixDepth(subPrefixes.length, this.opts.policy.concurrency.list, depth);
@@ -192,6 +197,15 @@ export class Archiver {
       if (within === null) continue;
       this.listings.spawn(() => this.listLimit(() => this.scan(source, p, next, everyVersion, within)));
     }
+  }
+
+  /** Per versioned source: keys whose reads failed in earlier runs and are still missing (looked up once per run). */
+  private readonly retry = new Map<OpenedSource, readonly string[]>();
+
+  private retryKeys(source: OpenedSource): readonly string[] {
+    let keys = this.retry.get(source);
+    if (keys === undefined) this.retry.set(source, (keys = keysToRetry(this.opts.catalog, this.opts.group.name, source.bucket)));
+    return keys;
   }
 
   private async handle(source: OpenedSource, change: Change): Promise<void> {
@@ -224,9 +238,9 @@ export class Archiver {
         if (change.entry.isDeleteMarker) {
           // A real delete marker of a versioned bucket: recorded as it is, nothing to read.
           c.objectsDeleted++;
-          this.writer.deleteMarker(source.bucket, change.entry);
+          this.writer.deleteMarker(source.bucket, change.entry, undefined, change.validFrom);
         } else {
-          await this.startTransfer(source, change.entry, null, false, change.deletedAt);
+          await this.startTransfer(source, change.entry, null, false, change.deletedAt, change.validFrom);
         }
         break;
       case 'changed':
@@ -259,7 +273,8 @@ export class Archiver {
   }
 
   /** `deletedAt`: the key's catalogued delete marker's valid_from, which its new version must follow (scan.ts Change). */
-  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating = false, deletedAt?: number): Promise<void> {
+  /** `validFrom`: when the version starts if not at its time (a newer version shares its millisecond: scan.ts KeyTimes). */
+  private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating = false, deletedAt?: number, validFrom?: number): Promise<void> {
     if (this.packer === null) {
       if (reinstating) return; // counted as reinstated
       this.countCopied(entry, previous);
@@ -291,10 +306,10 @@ export class Archiver {
       })().finally(() => (this.draining = null));
       await this.draining;
     }
-    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previous, reinstating, deletedAt)));
+    this.transfers.spawn(() => this.transferLimit(() => this.transfer(source, entry, previous, reinstating, deletedAt, validFrom)));
   }
 
-  private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating: boolean, deletedAt: number | undefined): Promise<void> {
+  private async transfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating: boolean, deletedAt: number | undefined, validFrom: number | undefined): Promise<void> {
     // A key seen before may well hold blobs already stored: dedup before encoding.
     const read = await this.reader!.read(source, entry, this.detector?.snifferFor(source.bucket, entry.key), previous !== null || reinstating);
     if (read instanceof StorageError) {
@@ -312,7 +327,8 @@ export class Archiver {
     }
     const signals = reinstating || read.sample === undefined ? undefined : this.detector?.versionRead(source.bucket, source.versioned === true, entry, previous, read.sample);
     const listed = versionRecord(source.bucket, entry, previous, read, signals);
-    const observed = { ...listed, validFrom: this.versionStart(source, listed.lastModified, listed.validFrom, previous, deletedAt) };
+    const start = this.versionStart(source, listed.lastModified, listed.validFrom, previous, deletedAt);
+    const observed = { ...listed, validFrom: validFrom === undefined ? start : Math.min(start, validFrom) };
     const record = reinstating ? reinstate(observed, previous, seenAt(source)) : observed;
     // The record may reach the catalog only once every blob it needs is in a written pack; it
     // is counted then, so an interrupted run counts only what it recorded. A reinstated version

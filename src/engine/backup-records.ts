@@ -50,10 +50,13 @@ export class RunWriter {
     });
   }
 
-  /** A delete marker listed by a versioned bucket; `reinstated`: one the catalog has, current again. */
-  deleteMarker(bucket: string, entry: ObjectEntry, reinstated?: { previous: LatestVersion | null; seenAt?: number | undefined }): void {
+  /**
+   * A delete marker listed by a versioned bucket; `reinstated`: one the catalog has, current
+   * again; `validFrom`: when it starts if not at its time (a newer version shares its millisecond).
+   */
+  deleteMarker(bucket: string, entry: ObjectEntry, reinstated?: { previous: LatestVersion | null; seenAt?: number | undefined }, validFrom?: number): void {
     const at = entry.lastModified.getTime();
-    const record: VersionRecord = { bucket, key: entry.key, versionId: entry.versionId, deleteMarker: true, size: 0, etag: '', lastModified: at, validFrom: at, blobs: [] };
+    const record: VersionRecord = { bucket, key: entry.key, versionId: entry.versionId, deleteMarker: true, size: 0, etag: '', lastModified: at, validFrom: validFrom ?? at, blobs: [] };
     this.writer?.addVersion(reinstated === undefined ? record : reinstate(record, reinstated.previous, reinstated.seenAt));
   }
 

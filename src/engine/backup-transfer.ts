@@ -108,7 +108,7 @@ export class ObjectReader {
     const got =
       whole ??
       (await source.objectStore.get(entry.key, {
-        ...(source.versioned && entry.versionId !== null ? { versionId: entry.versionId } : {}),
+        ...versionToRead(source, entry),
         ...(this.signal === undefined ? {} : { signal: this.signal }),
         // A body up to the chunker's minimum (one chunk) may come whole (S3Store): no stream per small object.
         bufferUpTo: this.chunker.minSize,
@@ -117,7 +117,7 @@ export class ObjectReader {
     const bytes = whole?.bytes ?? (got as GetResult).bytes ?? null;
     const meta = got.meta;
     // Tags cost a request, so only for objects that have any (x-amz-tagging-count).
-    const tags = meta.tagCount && source.objectStore.capabilities.tags ? await source.objectStore.getTags(entry.key, meta.versionId === null ? {} : { versionId: meta.versionId }) : undefined;
+    const tags = meta.tagCount && source.objectStore.capabilities.tags ? await source.objectStore.getTags(entry.key, meta.versionId === null ? versionToRead(source, entry) : { versionId: meta.versionId }) : undefined;
     const md5 = /^[0-9a-f]{32}$/.test(meta.etag) && (meta.sse === undefined || meta.sse === 'AES256') ? createHash('md5') : null;
     // Each attempt sniffs afresh: a retried read must not mix two bodies' bytes.
     const sniffer = newSniffer?.() ?? null;
@@ -149,4 +149,18 @@ export class ObjectReader {
     await blobs.flush();
     return { meta, size, tags, blobs: blobs.ids, stored: blobs.stored, ...(sniffer === null ? {} : { sample: sniffer.sample() }) };
   }
+}
+
+/**
+ * The version a GET of a listed entry asks for. A versioned source's entry names its version; the
+ * "null" version (written before versioning was enabled, or while it was suspended) is asked
+ * for as `null` once it is no longer current: without a version id S3 answers with the current
+ * version, which would be recorded in its place and the null version never read. A current
+ * null version is read without one (an inventory report without version ids lists current
+ * objects as such).
+ */
+function versionToRead(source: OpenedSource, entry: ObjectEntry): { versionId?: string } {
+  if (source.versioned !== true) return {};
+  if (entry.versionId !== null) return { versionId: entry.versionId };
+  return entry.isLatest ? {} : { versionId: 'null' };
 }

@@ -14,7 +14,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { catalogFileHint, sqliteCode } from '../catalog/corrupt.js';
 import { recordRunShard } from '../catalog/run-sets.js';
 import type { RunCounters, RunRow, RunStatus } from '../catalog/types.js';
-import { ExitCode, InterruptedError, LakeguardError, errorMessage } from '../errors.js';
+import { ExitCode, InterruptedError, LakeguardError, StorageError, errorMessage } from '../errors.js';
 import type { Group, Policy } from '../policy/types.js';
 import { RepositoryLock } from '../repository/locks.js';
 import { blobEncoder, type BlobEncoder } from '../repository/encode-pool.js';
@@ -25,6 +25,7 @@ import { isProcessAlive } from '../util/process.js';
 import { Archiver } from './backup-archiver.js';
 import type { RangeSettings } from './backup-plan.js';
 import { IndexCheckpoints } from './backup-checkpoints.js';
+import type { RunWriter } from './backup-records.js';
 import { isUnreadable } from './backup-transfer.js';
 import { emptyCounters, noEvents, type BackupSummary, type EventSink } from './events.js';
 import { finalizeRun } from './finalize.js';
@@ -117,14 +118,26 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
   if (opts.keys !== undefined) counters.keysNamed = 0;
   const sources = opts.sources ?? group.sources.map((s) => openSource(s, policy, { maxSockets: policy.concurrency.transfer * 2 }));
   const repoStatsBefore = opts.repositoryRequestsBefore ?? repo.requestCounts();
+  /** Sources whose versioning state could not be read, though they may list: each a failure of the run. */
+  const versioningUnknown = new Map<OpenedSource, StorageError>();
   await Promise.all(
     sources.map(async (s) => {
       s.versioned ??= await s.objectStore.versioningEnabled().catch((err: unknown) => {
-        if (isUnreadable(err)) return false; // the listing reports it, as a failure of this source
-        throw err;
+        if (!isUnreadable(err)) throw err;
+        // A bucket that cannot be read at all: its listing reports that. One that lists while
+        // s3:GetBucketVersioning is refused is backed up as unversioned, which misses the
+        // versions written between runs: never in silence (a failure, the run partial).
+        if (err.code === 'AccessDenied') versioningUnknown.set(s, err);
+        return false;
       });
     }),
   );
+  const recordVersioningUnknown = (writer: RunWriter): void => {
+    for (const [s, err] of versioningUnknown) {
+      const message = `${err.message}: cannot tell whether bucket ${s.bucket} keeps versions; backed up as unversioned, so versions written between runs are not captured; grant s3:GetBucketVersioning (docs/permissions.md)`;
+      writer.failed(s.bucket, { key: '', versionId: null }, new StorageError('AccessDenied', message, { backendCode: 'AccessDenied' }));
+    }
+  };
   // Sources with `inventory:` list from their newest report (scratch files removed on every way out).
   // A shard loads only its range of each report (the range in each bucket: shards.ts).
   const shardRange = opts.shard?.range;
@@ -141,6 +154,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
 
   if (dryRun) {
     const ctx = new Archiver(opts, sources, counters, null, null);
+    recordVersioningUnknown(ctx.writer);
     await ctx.scanAll().finally(() => inventories.close());
     counters.durationMs = Date.now() - startedAt.getTime();
     addRequests(counters, sources.map((s) => s.objectStore.stats));
@@ -210,6 +224,7 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
     encoder = blobEncoder(repo, opts.encodeThreads ?? 1, opts.encodeInThreadBytes);
     const ctx = new Archiver(runOpts, sources, counters, packer, run.seq, encoder, resumed === null ? null : CarriedVersions.open(catalog));
     if (checkpointWriter !== null) checkpoints.withDocuments(checkpointWriter, () => ctx.writer.flush());
+    recordVersioningUnknown(ctx.writer);
     let status: RunStatus;
     let fatal: unknown = null;
     try {

@@ -18,7 +18,11 @@ export type Change =
    * back: its new version starts after it, whatever its time says (a file copied back with its
    * old time by `cp -p`, `rsync -a`, a restore or a rollback).
    */
-  | { kind: 'new'; entry: ObjectEntry; deletedAt?: number }
+  /**
+   * `validFrom` (versioned buckets): when the version starts, if not at its last-modified time: a
+   * newer version of the key bears the same millisecond (KeyTimes).
+   */
+  | { kind: 'new'; entry: ObjectEntry; deletedAt?: number; validFrom?: number }
   | { kind: 'changed'; entry: ObjectEntry; previous: LatestVersion }
   | { kind: 'unchanged'; entry: ObjectEntry }
   | { kind: 'deleted'; previous: LatestVersion }
@@ -52,6 +56,12 @@ export interface ScanOptions {
    * older than the catalog's is not taken as a change.
    */
   newerThanReport?: (latest: LatestVersion) => boolean;
+  /**
+   * scanChangedVersions: keys of the bucket (sorted, any prefix) whose reads failed in earlier
+   * runs and are still missing (backup-lookups.ts keysToRetry): their versions are listed
+   * whatever their current state, so a failed version that is no longer current is read again.
+   */
+  retry?: readonly string[];
 }
 
 export interface ScanTarget {
@@ -89,6 +99,7 @@ export async function* scanVersions(
     onSkip: (s: SkippedEntry) => skipped.push(s),
   };
   if (opts.shallow) reportHoldingPrefix(prefix, after, listed, opts.onPrefix);
+  const times = new KeyTimes();
   /** The key of the versions being listed, its newest catalogued version (undefined: none), and whether the catalog's state stands. */
   let current: { key: string; latest: LatestVersion | undefined; kept: boolean } | undefined;
   for await (const item of target.objectStore.list(prefix, listOpts)) {
@@ -111,7 +122,7 @@ export async function* scanVersions(
     }
     if (current.kept) continue;
     if (target.isExcluded(item.key)) yield { kind: 'excluded', key: item.key };
-    else yield versionChange(catalog, target.bucket, item, current.latest);
+    else yield times.order(item, versionChange(catalog, target.bucket, item, current.latest));
   }
   yield* skips(target, skipped, upTo);
   yield* vanished(cursor, target, null, opts.newerThanReport);
@@ -141,6 +152,7 @@ export async function* scanChangedVersions(
   const cursor = new CatalogCursor(catalog, target.bucket, prefix, catalogUpper(prefix, upTo), opts.shallow ? prefix.length : null, (p) => catalogued.push(p), after);
   const skipped: SkippedEntry[] = [];
   const versions = new VersionCursor(target.objectStore, prefix, opts.shallow, opts.signal);
+  const times = new KeyTimes();
   /** The last key looked at (listed, or catalogued and vanished): where a version listing may start. */
   let previousKey = after;
   const listing = target.objectStore.list(prefix, {
@@ -149,11 +161,39 @@ export async function* scanChangedVersions(
     ...signalOpt(opts.signal),
     onSkip: (s) => skipped.push(s),
   });
-  /** Catalogued keys before `listedKey` (all left when null) that no longer list: live ones are asked about. */
+  const retry = retryKeys(opts.retry, prefix, opts.range, opts.shallow, catalogued);
+  let retried = 0;
+  /** The next key to retry if it comes before `bound` (any when null); undefined: none. */
+  const retryBefore = (bound: string | null): string | undefined => {
+    const key = retry[retried];
+    return key !== undefined && (bound === null || compareKeys(key, bound) < 0) ? key : undefined;
+  };
+  /** Whether `key` is the next key to retry (taken off the list when it is). */
+  const takeRetry = (key: string): boolean => {
+    if (retry[retried] !== key) return false;
+    retried++;
+    return true;
+  };
+  /**
+   * Catalogued keys before `listedKey` (all left when null) that no longer list: live ones are
+   * asked about, and keys to retry (interleaved in key order, catalogued or not).
+   */
   async function* vanishedKeys(listedKey: string | null): AsyncGenerator<Change> {
-    for (let row = cursor.peek(); row !== undefined && (listedKey === null || compareKeys(row.key, listedKey) < 0); row = cursor.peek()) {
+    for (;;) {
+      const peeked = cursor.peek();
+      const row = peeked !== undefined && (listedKey === null || compareKeys(peeked.key, listedKey) < 0) ? peeked : undefined;
+      const again = retryBefore(row?.key ?? listedKey);
+      if (again !== undefined && again !== row?.key) {
+        // Failed before and never catalogued: its versions, if it still has any.
+        takeRetry(again);
+        if (!target.isExcluded(again)) yield* versionsOfKey(again, undefined);
+        previousKey = again;
+        continue;
+      }
+      if (row === undefined) return;
       cursor.next();
-      if (row.deleteMarker || target.isExcluded(row.key)) continue; // still deleted (or not backed up)
+      const asked = takeRetry(row.key);
+      if ((row.deleteMarker && !asked) || target.isExcluded(row.key)) continue; // still deleted (or not backed up)
       yield* versionsOfKey(row.key, row);
       previousKey = row.key;
     }
@@ -171,7 +211,7 @@ export async function* scanChangedVersions(
         return;
       }
       any = true;
-      yield versionChange(catalog, target.bucket, entry, latest);
+      yield times.order(entry, versionChange(catalog, target.bucket, entry, latest));
     }
     if (!any && latest !== undefined && !latest.deleteMarker) yield opts.newerThanReport?.(latest) === true ? { kind: 'kept', previous: latest } : { kind: 'deleted', previous: latest };
   }
@@ -190,9 +230,10 @@ export async function* scanChangedVersions(
       const row = cursor.peek();
       const same = row !== undefined && row.key === item.key;
       if (same) cursor.next();
+      const asked = takeRetry(item.key);
       if (target.isExcluded(item.key)) {
         yield { kind: 'excluded', key: item.key };
-      } else if (same && !row.deleteMarker && row.etag === item.etag && row.size === item.size && row.lastModified === item.lastModified.getTime()) {
+      } else if (!asked && same && !row.deleteMarker && row.etag === item.etag && row.size === item.size && row.lastModified === item.lastModified.getTime()) {
         yield { kind: 'unchanged', entry: item };
       } else {
         yield* versionsOfKey(item.key, same ? row : undefined);
@@ -204,7 +245,38 @@ export async function* scanChangedVersions(
   } finally {
     await versions.close();
   }
-  for (const p of catalogued) if (!listed.has(p)) opts.onPrefix?.(p);
+  for (const p of new Set(catalogued)) if (!listed.has(p)) opts.onPrefix?.(p);
+}
+
+/**
+ * The keys to retry (ScanOptions.retry) that a scan of `prefix` within `range` asks about, in
+ * key order. A shallow scan (one level of a delimiter listing) takes only the keys of its level;
+ * a sub-prefix holding others is handed on like a catalogued one (`catalogued`, reported if it
+ * does not list), so that its own scan asks about them.
+ */
+function retryKeys(keys: readonly string[] | undefined, prefix: string, range: KeyRange | undefined, shallow: boolean, catalogued: string[]): string[] {
+  const out: string[] = [];
+  if (keys === undefined) return out;
+  // Sorted: start at the first key not before the prefix (binary search), stop past it.
+  let lo = 0;
+  for (let hi = keys.length; lo < hi; ) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(keys[mid]!, prefix) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (!key.startsWith(prefix)) break;
+    if (range?.after !== undefined && compareKeys(key, range.after) <= 0) continue;
+    if (range?.upTo !== undefined && compareKeys(key, range.upTo) > 0) break;
+    const slash = shallow ? key.indexOf('/', prefix.length) : -1;
+    if (slash === -1) out.push(key);
+    else {
+      const sub = key.slice(0, slash + 1);
+      if (!catalogued.includes(sub)) catalogued.push(sub);
+    }
+  }
+  return out;
 }
 
 /**
@@ -280,6 +352,29 @@ class VersionCursor {
       else if (next.value.kind === 'object') this.head = next.value;
     }
     return this.head;
+  }
+}
+
+/**
+ * A key's versions are listed newest first, and S3 may stamp two of them with the same
+ * millisecond (concurrent writers). The catalog orders a key's versions by valid_from, so a
+ * new version that is not older than the newer one listed before it starts a millisecond
+ * before that one: the key's current version stays its newest, at every instant.
+ */
+class KeyTimes {
+  private key: string | null = null;
+  /** When the version listed before (of the same key) starts. */
+  private newer: number | undefined;
+
+  order(entry: ObjectEntry, change: Change): Change {
+    if (entry.key !== this.key) {
+      this.key = entry.key;
+      this.newer = undefined;
+    }
+    const time = entry.lastModified.getTime();
+    const start = this.newer !== undefined && time >= this.newer ? this.newer - 1 : time;
+    this.newer = start;
+    return change.kind === 'new' && start !== time ? { ...change, validFrom: start } : change;
   }
 }
 

@@ -11,6 +11,9 @@ import type { Group } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
+import { StorageError } from '../../src/errors.js';
+import { StoreDecorator } from '../../src/storage/store-decorator.js';
+import type { GetOptions, GetResult, ListItem, ListOptions } from '../../src/storage/types.js';
 import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 const KEYS = 150;
@@ -39,10 +42,10 @@ describe('versioned incremental: requests follow what changed, not the history',
     return bucket;
   }
   /** One backup: its counters, and the LIST requests it made of the bucket. */
-  async function backup(bucket: MemStore, fullVersions = false) {
+  async function backup(bucket: MemStore, fullVersions = false, store: MemStore | StoreDecorator = bucket, ranges = { keysPerRange: 100_000, minKeys: 1 }) {
     const before = bucket.stats.list;
-    const source = { bucket: bucket.location, objectStore: bucket, prefixes: [''], isExcluded: () => false, versioned: true };
-    const summary = await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source], fullVersions, listRanges: { keysPerRange: 100_000, minKeys: 1 } });
+    const source = { bucket: bucket.location, objectStore: store, prefixes: [''], isExcluded: () => false, versioned: true };
+    const summary = await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source], fullVersions, listRanges: ranges });
     return { counters: summary.counters, lists: bucket.stats.list - before };
   }
   async function bareListing(bucket: MemStore): Promise<number> {
@@ -88,4 +91,72 @@ describe('versioned incremental: requests follow what changed, not the history',
     expect(kinds.slice(0, -1).every((k) => k === 'changed')).toBe(true);
     expect(kinds.at(-1)).toBe('full');
   });
+
+  it('a full version listing that failed for a prefix does not count as one: the next run lists every version', async () => {
+    const bucket = new MemStore({ versioning: true, pageSize: PAGE, name: 'lake-failed-full' });
+    for (let i = 0; i < 10; i++) await bucket.put(key(i), Buffer.from(`${key(i)}\n`));
+    let refuse = false;
+    const store = new (class extends StoreDecorator {
+      override async *list(prefix: string, opts?: ListOptions): AsyncGenerator<ListItem> {
+        if (refuse && opts?.versions === true && prefix.startsWith('t/d=3')) throw new StorageError('AccessDenied', `LIST versions mem://x/${prefix}: AccessDenied (403)`, { backendCode: 'AccessDenied' });
+        yield* this.inner.list(prefix, opts);
+      }
+    })(bucket);
+    const kinds: string[] = [];
+    for (let run = 0; run <= FULL_VERSION_LISTING_EVERY; run++) {
+      refuse = run === FULL_VERSION_LISTING_EVERY; // the run that is due to list every version (the seed did: run 0)
+      const { counters } = await backup(bucket, false, store);
+      kinds.push(`${counters.versionListing}${counters.objectsFailed > 0 ? ' failed' : ''}`);
+    }
+    expect(kinds[0]).toBe('full');
+    expect(kinds.at(-1)).toBe('changed failed');
+    refuse = false;
+    expect((await backup(bucket, false, store)).counters).toMatchObject({ versionListing: 'full', objectsFailed: 0 });
+  });
+
+  // A version that could not be read makes its run partial, and the next run reads it again
+  // (docs/backup-restore.md), also when it is no longer current: a newer version or a delete
+  // marker hides it, so the key's current state alone would not be asked about again.
+  for (const shallow of [false, true]) {
+    it(`reads again a failed version that is no longer current (${shallow ? 'delimiter fan-out' : 'key ranges'})`, async () => {
+      const bucket = new MemStore({ versioning: true, pageSize: PAGE, name: `lake-retry-${shallow}` });
+      const denied = new Set<string>();
+      const store = new (class extends StoreDecorator {
+        override async get(key: string, opts?: GetOptions): Promise<GetResult> {
+          if (denied.has(`${key}@${opts?.versionId}`)) throw new StorageError('AccessDenied', `GET ${key}: AccessDenied (403)`, { backendCode: 'AccessDenied' });
+          return this.inner.get(key, opts);
+        }
+      })(bucket);
+      const ranges = shallow ? { keysPerRange: 100_000, minKeys: 100_000 } : undefined;
+      const run = (full = false) => backup(bucket, full, store, ranges);
+      for (const k of ['a/over', 'a/hidden', 'b/keep']) await bucket.put(k, Buffer.from(`${k} v1`));
+      expect((await run()).counters).toMatchObject({ objectsNew: 3 });
+      const noChange = (await run()).lists;
+      const deny = async (k: string, body: string) => denied.add(`${k}@${(await bucket.put(k, Buffer.from(body))).versionId}`);
+      await deny('a/over', 'a/over v2'); // then overwritten: its current version is readable
+      await bucket.put('a/over', Buffer.from('a/over v3'));
+      await deny('a/hidden', 'a/hidden v2'); // then deleted: a delete marker hides it
+      await bucket.delete('a/hidden');
+      await deny('c/new', 'c/new v1'); // a new key, never catalogued, then deleted
+      await bucket.delete('c/new');
+      await deny('c/gone', 'c/gone v1'); // another one, its only version later removed for good
+      const partial = await run(true);
+      expect(partial.counters).toMatchObject({ objectsNew: 1, objectsDeleted: 2, objectsFailed: 4 });
+      const goneVersion = [...denied].find((d) => d.startsWith('c/gone@'))!.split('@')[1]!;
+      await bucket.delete('c/gone', { versionId: goneVersion });
+
+      // Still unreadable: tried again, still partial (never a complete run that forgot them).
+      const again = await run();
+      expect(again.counters).toMatchObject({ versionListing: 'changed', objectsFailed: 3, objectsNew: 0 });
+      denied.clear();
+      const healed = await run();
+      expect(healed.counters).toMatchObject({ versionListing: 'changed', objectsFailed: 0, objectsNew: 3 });
+      // c/gone's failed version is gone for good: asked about until the next full listing, not after.
+      expect((await run()).counters).toMatchObject({ objectsNew: 0, objectsFailed: 0 });
+      expect((await run(true)).counters).toMatchObject({ objectsNew: 0, objectsFailed: 0 });
+      const quiet = await run();
+      expect(quiet.counters).toMatchObject({ objectsNew: 0, objectsFailed: 0 });
+      expect(quiet.lists).toBe(noChange);
+    });
+  }
 });

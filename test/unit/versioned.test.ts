@@ -17,7 +17,9 @@ import { Catalog as CatalogClass } from '../../src/catalog/catalog.js';
 import { CatalogQueries } from '../../src/catalog/queries.js';
 import { forget } from '../../src/engine/forget.js';
 import { rebuildCatalog } from '../../src/engine/rebuild.js';
-import type { ObjectEntry } from '../../src/storage/types.js';
+import type { ListItem, ListOptions, ObjectEntry } from '../../src/storage/types.js';
+import { StorageError } from '../../src/errors.js';
+import { StoreDecorator } from '../../src/storage/store-decorator.js';
 
 describe('versioned sources', () => {
   let dir: ReturnType<typeof tempDir>;
@@ -89,6 +91,79 @@ describe('versioned sources', () => {
     }
     // By run: run 2 recorded v2 and v3, so its state is v3.
     expect((await restoreAt({ runSeq: catalog.findRun(r2.runId)!.seq }, 'run2')).content).toBe('v3');
+  });
+
+  it('reads the null version of a key overwritten after versioning was enabled, not the current one', async () => {
+    // Written before versioning was enabled: S3's "null" version. A GET without a version id
+    // answers with the current version, which was recorded in its place: the null version was lost.
+    bucket = new MemStore({ versioning: false, now: () => new Date(clock), name: 'lake' });
+    await bucket.put('orders/o.json', Buffer.from('before versioning'), { tags: { era: 'old' } });
+    const before = clock + 1;
+    tick(10);
+    bucket.setVersioning(true);
+    await bucket.put('orders/o.json', Buffer.from('v2'), { tags: { era: 'new' } });
+    const r1 = await backup();
+    expect(r1.counters).toMatchObject({ objectsNew: 2, bytesRead: 'before versioning'.length + 2 });
+    expect((await restoreAt({ time: before }, 'null')).content).toBe('before versioning');
+    expect((await restoreAt({ time: clock + 1 }, 'now')).content).toBe('v2');
+    selectState(catalog, [{ bucket: 'lake', key: 'orders/o.json' }], { time: before });
+    expect(statePage(catalog, 0, 10).items.map((i) => [i.versionId, i.meta])).toEqual([[null, { tags: { era: 'old' } }]]);
+    // `--version-id null` names it, as S3 does.
+    selectState(catalog, [{ bucket: 'lake', key: 'orders/o.json', versionId: 'null' }], { time: clock + 1 });
+    expect(statePage(catalog, 0, 10).items.map((i) => [i.versionId, i.size])).toEqual([[null, 'before versioning'.length]]);
+  });
+
+  it('a bucket whose versioning state is refused (s3:GetBucketVersioning) makes the run partial, never silently unversioned', async () => {
+    await bucket.put('orders/o.json', Buffer.from('v1'));
+    await bucket.put('orders/o.json', Buffer.from('v2'));
+    const refusing = new (class extends StoreDecorator {
+      override versioningEnabled(): Promise<boolean> {
+        return Promise.reject(new StorageError('AccessDenied', 'GET versioning mem://lake/: AccessDenied (403)', { backendCode: 'AccessDenied' }));
+      }
+    })(bucket);
+    const failures: string[] = [];
+    const summary = await backupGroup({
+      repo,
+      catalog,
+      policy: testPolicy(repo.location, [group]),
+      group,
+      sources: [{ bucket: 'lake', objectStore: refusing, prefixes: [''], isExcluded: () => false }],
+      events: (e) => void (e.type === 'failure' && failures.push(e.message)),
+    });
+    // Listed as unversioned (v1 is not seen), and said so: partial, with the reason and the fix.
+    expect(summary.status).toBe('partial');
+    expect(summary.counters).toMatchObject({ objectsNew: 1, objectsFailed: 1 });
+    expect(failures).toEqual([expect.stringMatching(/cannot tell whether bucket lake keeps versions.*grant s3:GetBucketVersioning/)]);
+  });
+
+  it('versions stamped with the same millisecond: the current one is the state, in the run and at that instant', async () => {
+    // Concurrent writers: S3 lists them newest first, with one time (here every version of the
+    // bucket). Another key ends deleted by a delete marker of that millisecond too.
+    const stamp = new Date(clock);
+    const sameTime = new (class extends StoreDecorator {
+      override async *list(prefix: string, opts?: ListOptions): AsyncGenerator<ListItem> {
+        for await (const item of this.inner.list(prefix, opts)) yield item.kind === 'object' ? { ...item, lastModified: stamp } : item;
+      }
+    })(bucket);
+    for (const body of ['t1', 't2', 't3']) await bucket.put('orders/o.json', Buffer.from(body));
+    await bucket.put('orders/gone.json', Buffer.from('g1'));
+    await bucket.delete('orders/gone.json');
+    const run = () => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [{ ...source(), objectStore: sameTime }] });
+    expect((await run()).counters).toMatchObject({ objectsNew: 4, objectsDeleted: 1 });
+    const last = catalog.latestRun({ statuses: ['complete'] })!;
+    for (const cut of [{ runSeq: last.seq }, { time: stamp.getTime() }]) {
+      selectState(catalog, [{ bucket: 'lake', prefix: 'orders/' }], cut);
+      expect(statePage(catalog, 0, 10).items.map((i) => i.key)).toEqual(['orders/o.json']);
+      expect((await restoreAt(cut, `tie-${'time' in cut ? 'time' : 'run'}`)).content).toBe('t3');
+    }
+    // The catalog's newest version is the bucket's current one: nothing to reinstate.
+    const again = await run();
+    expect(again.counters).toMatchObject({ objectsNew: 0 });
+    expect(again.counters.objectsReinstated ?? 0).toBe(0);
+    // An incremental (the changed key's versions only) finds two more of that millisecond.
+    for (const body of ['t4', 't5']) await bucket.put('orders/o.json', Buffer.from(body));
+    expect((await run()).counters).toMatchObject({ versionListing: 'changed', objectsNew: 2 });
+    expect((await restoreAt({ runSeq: catalog.latestRun({ statuses: ['complete'] })!.seq }, 'tie-incremental')).content).toBe('t5');
   });
 
   it('records the S3 version id, metadata and tags of each version', async () => {
