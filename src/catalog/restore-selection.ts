@@ -16,6 +16,7 @@ type Row = Record<string, unknown>;
 /** Statements prepared against a catalog's current temp tables (recreated by each selection or inventory). */
 interface TempLookups {
   selected?: BetterSqlite3.Statement;
+  below?: BetterSqlite3.Statement;
   target?: BetterSqlite3.Statement;
 }
 
@@ -36,7 +37,8 @@ export function selectState(catalog: Catalog, scopes: readonly Scope[], cut: Sta
   const db = sqlite(catalog);
   db.exec('DROP TABLE IF EXISTS temp.sel; DROP TABLE IF EXISTS temp.plan');
   db.exec('CREATE TEMP TABLE sel (version INTEGER PRIMARY KEY, bucket TEXT, key TEXT); CREATE INDEX temp.sel_by_key ON sel (bucket, key)');
-  lookupsOf(catalog).selected = undefined; // prepared against the table just replaced
+  const lookups = lookupsOf(catalog);
+  lookups.selected = lookups.below = undefined; // prepared against the table just replaced
   const cutSql = 'runSeq' in cut ? runCutSql('run', cut, 'cut') : 'valid_from <= @cut';
   const cutBinding = cutParams(cut, 'cut');
   const selectSql = (bounded: boolean): string =>
@@ -81,6 +83,13 @@ export function selectedHas(catalog: Catalog, bucket: string, key: string): bool
   const lookups = lookupsOf(catalog);
   lookups.selected ??= sqlite(catalog).prepare('SELECT 1 FROM temp.sel WHERE bucket = ? AND key = ?');
   return lookups.selected.get(bucket, key) !== undefined;
+}
+
+/** A key of the selected state below `key` as a directory (`key/…`), if any: a directory target holds `key` or those, not both. */
+export function selectedKeyBelow(catalog: Catalog, bucket: string, key: string): string | undefined {
+  const lookups = lookupsOf(catalog);
+  lookups.below ??= sqlite(catalog).prepare('SELECT key FROM temp.sel WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT 1').pluck();
+  return lookups.below.get(bucket, `${key}/`, `${key}0`) as string | undefined;
 }
 
 /**

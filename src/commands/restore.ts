@@ -398,7 +398,7 @@ function describe(s: RestoreSummary, label: string, where: string): string {
   }
   if (s.deleted > 0) lines.push(`  ${s.dryRun ? 'would delete' : 'deleted'} ${plural(s.deleted, 'key')} that did not exist then (--delete-extra)`);
   if (s.missing > 0) lines.push(`  ${plural(s.missing, 'named key')} ${s.missing === 1 ? 'is' : 'are'} not in the backup (listed above)`);
-  if (s.failed > 0) lines.push(`  ${plural(s.failed, 'object')} could not be restored (listed above)`);
+  if (s.failed > 0) lines.push(`  ${plural(s.failed, 'object')} ${s.dryRun ? 'would fail: the target cannot hold them' : 'could not be restored'} (listed above)`);
   if (s.archived.objects > 0 && s.thaw === null) {
     lines.push(
       `  ${s.archived.objects} of them ${s.archived.objects === 1 ? 'is' : 'are'} in ${plural(s.archived.packs, 'archived pack')} (GLACIER or DEEP_ARCHIVE): run again with --thaw-days N to thaw them (S3 RestoreObject), then again once they are ready`,

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import type { Catalog, Scope, StateCut, TargetKey } from '../catalog/catalog.js';
 import type { BlobLocation, RestoreItem } from '../catalog/types.js';
-import { addTargetKeys, beginTargetInventory, extraTargetKeys, selectState, statePage, targetKeyOf } from '../catalog/restore-selection.js';
+import { addTargetKeys, beginTargetInventory, extraTargetKeys, selectState, selectedKeyBelow, statePage, targetKeyOf } from '../catalog/restore-selection.js';
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, UsageError, errorMessage, isNotFound } from '../errors.js';
 import { chunkStream } from '../repository/chunker.js';
 import type { Repository } from '../repository/repository.js';
@@ -257,9 +257,16 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   /** Which objects of a page to write: the others are counted as skipped and not read at all. */
   const toWrite = async (items: RestoreItem[]): Promise<RestoreItem[]> => {
     const decisions = inventory ? await Promise.all(items.map((item) => checks(() => decide(opts, overwrite, targetFor, item)))) : items.map(() => 'write' as const);
+    // A dry run says which writes the target would refuse (keys a directory cannot hold), as the restore would.
+    const refusals = dryRun ? await Promise.all(items.map((item, i) => (decisions[i] === 'write' || decisions[i] === 'replace' ? checks(() => putRefusal(opts, targetFor, item)) : Promise.resolve(null)))) : [];
     const kept: RestoreItem[] = [];
     items.forEach((item, i) => {
       const decision = decisions[i]!;
+      const refusal = refusals[i];
+      if (refusal !== undefined && refusal !== null) {
+        fail(item, refusal);
+        return;
+      }
       const action = decision === 'replace' ? 'write' : decision;
       if (dryRun) events({ type: 'action', action, bucket: item.bucket, key: item.key, size: item.size, ...(decision === 'replace' ? { replaces: true as const } : {}) });
       if (action === 'write' && !dryRun) {
@@ -492,6 +499,24 @@ async function decide(opts: RestoreOptions, overwrite: OverwritePolicy, targetFo
   if (overwrite === 'never') return 'skip-existing';
   if (existing.size !== item.size) return directory ? 'write' : 'replace';
   return (await sameContent(opts, targetFor(item.bucket), existing, item)) ? 'skip-identical' : 'replace';
+}
+
+/**
+ * Why the target would refuse to write this object (a dry run), or null: what the store says
+ * of the key (FsStore: a key no path holds, a link or a file in the way), else a file key that
+ * the selected state also holds keys below (`a` and `a/b`: a directory holds only one of them).
+ */
+async function putRefusal(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore, item: RestoreItem): Promise<StorageError | null> {
+  const store = targetFor(item.bucket);
+  if (store.putRefusal === undefined) return null;
+  const key = targetKey(item, opts.bucketDirs);
+  const refusal = await store.putRefusal(key, item.size);
+  if (refusal !== null || item.key.endsWith('/')) return refusal;
+  const below = selectedKeyBelow(opts.catalog, item.bucket, item.key);
+  if (below === undefined) return null;
+  return new StorageError('Other', `PUT ${store.location}${key}: the state also holds ${JSON.stringify(below)}: a directory cannot hold both \`${item.key}\` and keys below it, so one of them would not be written (which one depends on the order of the writes)`, {
+    backendCode: 'EISDIR',
+  });
 }
 
 /**
