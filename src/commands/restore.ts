@@ -62,7 +62,7 @@ export function register(program: Command): void {
     .description('restore objects as they were at an instant (or as a run recorded them), into a bucket or a local directory')
     .option('-g, --group <name>', 'restore this protection group')
     .option('-b, --bucket <name>', 'restore this bucket (or local source name)')
-    .option('-p, --prefix <prefix>', 'only keys under this prefix (with --bucket)')
+    .option('-p, --prefix <prefix>', 'only keys starting with this prefix (with --bucket): a/b also takes a/bc; end it with / for a directory')
     .option('-k, --key <key>', 'only this key (with --bucket)')
     .option('--keys-from <file>', 'only the keys listed in this file, one per line: s3://bucket/key, or key with --bucket')
     .option('--version-id <id>', 'restore this exact S3 version (with --bucket and --key)')
