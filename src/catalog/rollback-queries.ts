@@ -34,6 +34,17 @@ export function wantedKey(catalog: Catalog, bucket: string, key: string): Wanted
   return sqlite(catalog).prepare(`${WANTED_SQL} WHERE s.bucket = ? AND s.key = ?`).get(bucket, key) as WantedVersion | undefined;
 }
 
+/** The blob ids (in order) of a key's version in the selected state: what its content cuts into. */
+export function wantedBlobs(catalog: Catalog, bucket: string, key: string): Buffer[] {
+  const db = sqlite(catalog);
+  const single = db.prepare('SELECT bl.hash FROM temp.sel s JOIN versions v ON v.id = s.version JOIN blobs bl ON bl.id = v.blob WHERE s.bucket = ? AND s.key = ?').pluck().get(bucket, key) as Buffer | undefined;
+  if (single !== undefined) return [single];
+  return db
+    .prepare('SELECT bl.hash FROM temp.sel s JOIN version_blobs vb ON vb.version = s.version JOIN blobs bl ON bl.id = vb.blob WHERE s.bucket = ? AND s.key = ? ORDER BY vb.seq')
+    .pluck()
+    .all(bucket, key) as Buffer[];
+}
+
 /**
  * Whether a run that started after `after` (ms) recorded exactly this state of a key (size and
  * ETag, or a file's change token): the key as it is now is in the backup, from a run after the

@@ -1,12 +1,13 @@
 import type { Catalog, Scope, StateCut } from '../catalog/catalog.js';
 import { selectState } from '../catalog/restore-selection.js';
-import { beginUploadQueue, queueUploads, recordedAfter, uploadQueuePage } from '../catalog/rollback-queries.js';
+import { beginUploadQueue, queueUploads, recordedAfter, uploadQueuePage, wantedBlobs, wantedKey } from '../catalog/rollback-queries.js';
 import { InterruptedError, StorageError, errorMessage } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type ObjectStore } from '../storage/types.js';
 import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
-import { restore } from './restore.js';
+import { isBackedUpContent, restore } from './restore.js';
+import { parseFileToken } from '../storage/fs-entries.js';
 import { ROLLBACK_ACTIONS, planKeys, planPrefix, type PlanContext, type PlannedKey, type RollbackAction } from './rollback-plan.js';
 
 export interface RollbackOptions {
@@ -165,9 +166,10 @@ async function rollbackOnce(opts: RollbackOptions): Promise<RollbackSummary> {
     ? [planKeys({ catalog: opts.catalog, bucket, store, keys: opts.scope.keys, isExcluded: opts.isExcluded, ctx, ...signal })]
     : opts.scope.prefixes.map((prefix) => planPrefix({ catalog: opts.catalog, bucket, store, prefix, isExcluded: opts.isExcluded, ctx, ...signal }));
   for (const keys of plan) {
-    for await (const p of keys) {
+    for await (const planned of keys) {
       if (opts.signal?.aborted) throw new InterruptedError('rollback interrupted');
       tasks.throwIfFailed();
+      const p = planned.action === 'unchanged' && !(await holdsWantedContent(opts, planned)) ? { key: planned.key, action: 'upload' as const, size: planned.size } : planned;
       if (opts.dryRun) {
         events({ type: 'rollback-action', bucket, ...p });
         count(p);
@@ -213,6 +215,25 @@ async function rollbackOnce(opts: RollbackOptions): Promise<RollbackSummary> {
   summary.bytesThroughClient = s.bytesIn + s.bytesOut + repo.bytesIn;
   summary.durationMs = Date.now() - started;
   return summary;
+}
+
+/**
+ * Whether a key planned `unchanged` holds the wanted content. A file of a `path:` source is
+ * planned so by its size and modification time, which whoever wrote it set: a file changed in
+ * place with both kept (ransomware that encrypts in place and puts the time back) would stay.
+ * So its bytes are read and cut into blobs as the backup did, and compared with the recorded
+ * blob ids (nothing is read from the repository). An S3 object's ETag names its content.
+ */
+async function holdsWantedContent(opts: RollbackOptions, p: PlannedKey): Promise<boolean> {
+  const wanted = wantedKey(opts.catalog, opts.bucket, p.key);
+  if (wanted === undefined || wanted.size === 0 || wanted.etag === null || parseFileToken(wanted.etag) === null) return true;
+  try {
+    const { body } = await opts.store.get(p.key, opts.signal === undefined ? {} : { signal: opts.signal });
+    return await isBackedUpContent(opts.repo, body, wantedBlobs(opts.catalog, opts.bucket, p.key).map((hash) => ({ hash })));
+  } catch (err) {
+    if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
+    return false; // unreadable: written from the repository, as restore does
+  }
 }
 
 /** One copy, undelete or delete. */
