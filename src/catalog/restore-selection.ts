@@ -155,15 +155,15 @@ export function statePage(catalog: Catalog, afterRowid: number, limit: number): 
 export function beginTargetInventory(catalog: Catalog): void {
   const db = sqlite(catalog);
   db.exec(
-    'DROP TABLE IF EXISTS temp.target; CREATE TEMP TABLE target (bucket TEXT, key TEXT, target_key TEXT, size INTEGER, etag TEXT, PRIMARY KEY (bucket, key))',
+    'DROP TABLE IF EXISTS temp.target; CREATE TEMP TABLE target (bucket TEXT, key TEXT, target_key TEXT, size INTEGER, etag TEXT, last_modified INTEGER, PRIMARY KEY (bucket, key))',
   );
-  lookupsOf(catalog).target = db.prepare('SELECT bucket, key, target_key AS targetKey, size, etag FROM temp.target WHERE bucket = ? AND key = ?');
+  lookupsOf(catalog).target = db.prepare('SELECT bucket, key, target_key AS targetKey, size, etag, last_modified AS lastModified FROM temp.target WHERE bucket = ? AND key = ?');
 }
 
 /** Adds keys the target holds to the inventory. */
 export function addTargetKeys(catalog: Catalog, rows: readonly TargetKey[]): void {
-  const add = sqlite(catalog).prepare('INSERT OR REPLACE INTO temp.target (bucket, key, target_key, size, etag) VALUES (?, ?, ?, ?, ?)');
-  catalog.transaction(() => rows.forEach((r) => add.run(r.bucket, r.key, r.targetKey, r.size, r.etag)));
+  const add = sqlite(catalog).prepare('INSERT OR REPLACE INTO temp.target (bucket, key, target_key, size, etag, last_modified) VALUES (?, ?, ?, ?, ?, ?)');
+  catalog.transaction(() => rows.forEach((r) => add.run(r.bucket, r.key, r.targetKey, r.size, r.etag, r.lastModified ?? null)));
 }
 
 /** What the target holds at a selected key (from the inventory), or undefined. */

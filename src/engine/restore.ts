@@ -6,7 +6,7 @@ import { addTargetKeys, beginTargetInventory, extraTargetKeys, selectState, sele
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, UsageError, errorMessage, isNotFound } from '../errors.js';
 import { chunkStream } from '../repository/chunker.js';
 import type { Repository } from '../repository/repository.js';
-import type { ObjectStore, PutOptions, ThawState, ThawTier } from '../storage/types.js';
+import type { ObjectMeta, ObjectStore, PutOptions, ThawState, ThawTier } from '../storage/types.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { backoffDelay } from '../util/retry.js';
 import { ByteBudget } from '../util/byte-budget.js';
@@ -457,7 +457,7 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
     if (scope.key !== undefined) {
       try {
         const meta = await store.head(base + scope.key, signal);
-        addTargetKeys(catalog, [{ bucket: scope.bucket, key: scope.key, targetKey: base + scope.key, size: meta.size, etag: meta.etag }]);
+        addTargetKeys(catalog, [{ bucket: scope.bucket, key: scope.key, targetKey: base + scope.key, size: meta.size, etag: meta.etag, lastModified: meta.lastModified.getTime() }]);
       } catch (err) {
         // A key the target cannot hold (`a//b` in a directory) is not there: its write fails by name.
         if (!isNotFound(err) && !cannotHold(err)) throw err;
@@ -468,7 +468,7 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
     try {
       for await (const item of store.list(base + (scope.prefix ?? ''), signal)) {
         if (item.kind !== 'object') continue;
-        rows.push({ bucket: scope.bucket, key: item.key.slice(base.length), targetKey: item.key, size: item.size, etag: item.etag });
+        rows.push({ bucket: scope.bucket, key: item.key.slice(base.length), targetKey: item.key, size: item.size, etag: item.etag, lastModified: item.lastModified.getTime() });
         if (rows.length >= PAGE) {
           addTargetKeys(catalog, rows);
           rows = [];
@@ -498,7 +498,35 @@ async function decide(opts: RestoreOptions, overwrite: OverwritePolicy, targetFo
   if (existing === undefined) return 'write';
   if (overwrite === 'never') return 'skip-existing';
   if (existing.size !== item.size) return directory ? 'write' : 'replace';
-  return (await sameContent(opts, targetFor(item.bucket), existing, item)) ? 'skip-identical' : 'replace';
+  const store = targetFor(item.bucket);
+  if (!(await sameContent(opts, store, existing, item))) return 'replace';
+  return (await sameMetadata(opts, store, existing, item)) ? 'skip-identical' : 'replace';
+}
+
+/**
+ * Whether a target that keeps metadata (S3) holds the object with the backed-up metadata:
+ * content type, encoding, cache control, disposition and user metadata. An object that kept its
+ * Last-Modified since the backup (in place, untouched) has it; another is asked with a HEAD, so
+ * metadata changed alone (a copy onto itself with `Content-Encoding: gzip`) is written back.
+ * Tags are not compared (a HEAD does not show them). A HEAD that fails counts as different.
+ */
+async function sameMetadata(opts: RestoreOptions, store: ObjectStore, existing: TargetKey, item: RestoreItem): Promise<boolean> {
+  if (!store.capabilities.tags || item.key.endsWith('/')) return true;
+  if (typeof existing.lastModified === 'number' && existing.lastModified === item.lastModified) return true;
+  let meta: ObjectMeta;
+  try {
+    meta = await store.head(existing.targetKey, opts.signal === undefined ? {} : { signal: opts.signal });
+  } catch (err) {
+    if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
+    return false;
+  }
+  const m = item.meta;
+  // A content type the backup did not record (a file of a path: source) is the server's default.
+  if (m.contentType !== undefined && meta.contentType !== m.contentType) return false;
+  if (meta.contentEncoding !== m.contentEncoding || meta.cacheControl !== m.cacheControl || meta.contentDisposition !== m.contentDisposition) return false;
+  const want = m.metadata ?? {};
+  const have = meta.metadata;
+  return Object.keys(want).length === Object.keys(have).length && Object.entries(want).every(([k, v]) => have[k] === v);
 }
 
 /**
