@@ -1,9 +1,9 @@
 import type { Catalog, Scope, StateCut } from '../catalog/catalog.js';
 import { selectState } from '../catalog/restore-selection.js';
-import { beginUploadQueue, queueUploads, recordedAfter, uploadQueuePage, wantedBlobs, wantedKey } from '../catalog/rollback-queries.js';
+import { beginUploadQueue, queueUploads, recordedAfter, uploadQueuePage, wantedBlobs, wantedKey, wantedWithMeta } from '../catalog/rollback-queries.js';
 import { InterruptedError, StorageError, errorMessage } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
-import { statsDelta, type ObjectStore } from '../storage/types.js';
+import { statsDelta, type ObjectMeta, type ObjectStore } from '../storage/types.js';
 import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
 import { isBackedUpContent, restore } from './restore.js';
@@ -169,7 +169,7 @@ async function rollbackOnce(opts: RollbackOptions): Promise<RollbackSummary> {
     for await (const planned of keys) {
       if (opts.signal?.aborted) throw new InterruptedError('rollback interrupted');
       tasks.throwIfFailed();
-      const p = planned.action === 'unchanged' && !(await holdsWantedContent(opts, planned)) ? { key: planned.key, action: 'upload' as const, size: planned.size } : planned;
+      const p = await confirmUnchanged(opts, planned);
       if (opts.dryRun) {
         events({ type: 'rollback-action', bucket, ...p });
         count(p);
@@ -215,6 +215,40 @@ async function rollbackOnce(opts: RollbackOptions): Promise<RollbackSummary> {
   summary.bytesThroughClient = s.bytesIn + s.bytesOut + repo.bytesIn;
   summary.durationMs = Date.now() - started;
   return summary;
+}
+
+/**
+ * A key planned `unchanged` as the engine does it: a file of a `path:` source whose content
+ * differs is uploaded; an S3 object with the wanted bytes (size and ETag) in another version, or
+ * rewritten since, must also have the wanted metadata (content type, encoding, cache control,
+ * disposition, user metadata: a copy onto itself with `Content-Encoding: gzip` keeps the ETag),
+ * else the wanted version is copied back (or uploaded when it is gone). Tags are not compared.
+ */
+async function confirmUnchanged(opts: RollbackOptions, planned: PlannedKey): Promise<PlannedKey> {
+  if (planned.action !== 'unchanged') return planned;
+  const { sameBytes, ...p } = planned;
+  if (!(await holdsWantedContent(opts, p))) return { key: p.key, action: 'upload', size: p.size };
+  if (sameBytes === undefined) return p;
+  const wanted = wantedWithMeta(opts.catalog, opts.bucket, p.key);
+  if (wanted === undefined || wanted.lastModified === sameBytes.lastModified) return p;
+  let meta: ObjectMeta;
+  try {
+    meta = await opts.store.head(p.key, opts.signal === undefined ? {} : { signal: opts.signal });
+  } catch (err) {
+    if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
+    return p; // the copy or upload would not fare better; the bytes are the wanted ones
+  }
+  const m = wanted.meta;
+  const want = m.metadata ?? {};
+  const same =
+    (m.contentType === undefined || meta.contentType === m.contentType) &&
+    meta.contentEncoding === m.contentEncoding &&
+    meta.cacheControl === m.cacheControl &&
+    meta.contentDisposition === m.contentDisposition &&
+    Object.keys(want).length === Object.keys(meta.metadata).length &&
+    Object.entries(want).every(([k, v]) => meta.metadata[k] === v);
+  if (same) return p;
+  return sameBytes.copyFrom === undefined ? { key: p.key, action: 'upload', size: p.size } : { key: p.key, action: 'copy', size: p.size, versionId: sameBytes.copyFrom };
 }
 
 /**

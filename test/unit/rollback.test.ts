@@ -155,6 +155,28 @@ describe('rollback engine on an in-memory bucket', () => {
     expect(again.actions).toMatchObject({ undelete: { keys: 0 }, upload: { keys: 0 }, delete: { keys: 0 }, unchanged: { keys: 3 } });
   });
 
+  it('brings back the metadata of an object rewritten with the same bytes (its ETag unchanged)', async () => {
+    const meta = { contentType: 'text/csv', metadata: { owner: 'finance' } };
+    for (const k of ['a/enc.csv', 'a/owner.csv', 'a/same.csv']) await bucket.put(k, Buffer.from(`rows of ${k}`), meta);
+    expect((await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source()] })).status).toBe('complete');
+    const cutTime = clock;
+    await bucket.put('a/enc.csv', Buffer.from('rows of a/enc.csv'), { ...meta, contentEncoding: 'gzip' });
+    await bucket.put('a/owner.csv', Buffer.from('rows of a/owner.csv'), { ...meta, metadata: { owner: 'attacker' } });
+    // Rewritten with everything the same: nothing to undo.
+    await bucket.put('a/same.csv', Buffer.from('rows of a/same.csv'), meta);
+    const plan = async (): Promise<string[]> => {
+      const events: EngineEvent[] = [];
+      await run({ dryRun: true, cutTime, events });
+      return events.flatMap((e) => (e.type === 'rollback-action' ? [`${e.key} ${e.action}`] : []));
+    };
+    // A MemStore copies nothing server-side: uploads, with the recorded metadata.
+    expect(await plan()).toEqual(['a/enc.csv upload', 'a/owner.csv upload', 'a/same.csv unchanged']);
+    expect(await run({ cutTime })).toMatchObject({ failed: 0, actions: { upload: { keys: 2 }, unchanged: { keys: 1 } } });
+    expect((await bucket.head('a/enc.csv')).contentEncoding).toBeUndefined();
+    expect((await bucket.head('a/owner.csv')).metadata).toEqual({ owner: 'finance' });
+    expect(await plan()).toEqual(['a/enc.csv unchanged', 'a/owner.csv unchanged', 'a/same.csv unchanged']);
+  });
+
   it('keeps new keys with --keep-new, and a live key older than the instant that the backup never saw', async () => {
     await bucket.put('a/x.txt', Buffer.from('x'));
     await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source()] });
