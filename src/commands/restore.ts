@@ -7,6 +7,7 @@ import { CatalogQueries } from '../catalog/queries.js';
 import type { RunRow } from '../catalog/types.js';
 import { OVERWRITE_POLICIES, restore, type OverwritePolicy, type RestoreSummary } from '../engine/restore.js';
 import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
+import { compileExcludes } from '../policy/glob.js';
 import type { EventSink } from '../engine/events.js';
 import { forgottenGapAt } from '../catalog/forget.js';
 import { describeRunSetCut, describeTimeCut, runOrRunSetCut } from '../catalog/instant.js';
@@ -117,6 +118,7 @@ export function register(program: Command): void {
             target,
             bucketDirs: !flags.inPlace && buckets.size > 1,
             deleteExtra: flags.deleteExtra ?? false,
+            backedUp: backedUpByPolicy(ctx.policy),
             overwrite: flags.overwrite as OverwritePolicy,
             dryRun: flags.dryRun ?? false,
             concurrency: ctx.policy.concurrency.transfer,
@@ -133,6 +135,23 @@ export function register(program: Command): void {
         }
       }),
     );
+}
+
+/**
+ * Whether the policy backs up a key of a bucket: inside one of its sources' prefixes and not
+ * excluded. `--delete-extra` deletes nothing else (those keys are not in any backup, so their
+ * absence from the state says nothing). A bucket the policy does not name: every key.
+ */
+function backedUpByPolicy(policy: Policy): (bucket: string, key: string) => boolean {
+  const sources = new Map<string, { prefixes: string[]; isExcluded: (key: string) => boolean }[]>();
+  for (const s of policy.groups.flatMap((g) => g.sources)) {
+    const name = sourceName(s);
+    sources.set(name, [...(sources.get(name) ?? []), { prefixes: outermostPrefixes(s.prefixes), isExcluded: compileExcludes(s.exclude) }]);
+  }
+  return (bucket, key) => {
+    const covering = sources.get(bucket);
+    return covering === undefined || covering.some((s) => s.prefixes.some((p) => key.startsWith(p)) && !s.isExcluded(key));
+  };
 }
 
 function checkFlags(flags: RestoreFlags): void {

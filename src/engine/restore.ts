@@ -29,6 +29,12 @@ export interface RestoreOptions {
   bucketDirs: boolean;
   /** Afterwards, delete keys in the scopes that did not exist in the restored state. */
   deleteExtra?: boolean;
+  /**
+   * Whether the backup covers a key of a bucket (inside its source's prefixes, not excluded):
+   * only those are deleted by `deleteExtra`, since what the backup never read may have existed
+   * then and cannot be brought back. Absent: every key.
+   */
+  backedUp?: (bucket: string, key: string) => boolean;
   /** What to do with a key the target already has (default 'if-changed'). */
   overwrite?: OverwritePolicy;
   /** Decide and report every action (events of type 'action'), read and write nothing. */
@@ -618,8 +624,10 @@ async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => 
   const limit = pLimit(opts.concurrency);
   let deleted = 0;
   for (let after = 0; ; ) {
-    const rows = extraTargetKeys(opts.catalog, after, PAGE);
-    if (rows.length === 0) return deleted;
+    const page = extraTargetKeys(opts.catalog, after, PAGE);
+    if (page.length === 0) return deleted;
+    after = page.at(-1)!.rowid;
+    const rows = opts.backedUp === undefined ? page : page.filter((r) => opts.backedUp!(r.bucket, r.key));
     if (report === null) {
       await Promise.all(rows.map((r) => limit(() => targetFor(r.bucket).delete(r.targetKey))));
     } else {
@@ -627,7 +635,6 @@ async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => 
       await opts.eventsDrained?.();
     }
     deleted += rows.length;
-    after = rows.at(-1)!.rowid;
   }
 }
 
