@@ -177,7 +177,7 @@ export function targetKeyOf(catalog: Catalog, bucket: string, key: string): Targ
 export function extraTargetKeys(catalog: Catalog, afterRowid: number, limit: number): (TargetKey & { rowid: number })[] {
   return sqlite(catalog)
     .prepare(
-      `SELECT t.rowid AS rowid, t.bucket AS bucket, t.key AS key, t.target_key AS targetKey, t.size AS size, t.etag AS etag FROM temp.target t
+      `SELECT t.rowid AS rowid, t.bucket AS bucket, t.key AS key, t.target_key AS targetKey, t.size AS size, t.etag AS etag, t.last_modified AS lastModified FROM temp.target t
        WHERE t.rowid > ? AND NOT EXISTS (SELECT 1 FROM temp.sel s WHERE s.bucket = t.bucket AND s.key = t.key) ORDER BY t.rowid LIMIT ?`,
     )
     .all(afterRowid, limit) as (TargetKey & { rowid: number })[];

@@ -119,6 +119,7 @@ export function register(program: Command): void {
             bucketDirs: !flags.inPlace && buckets.size > 1,
             deleteExtra: flags.deleteExtra ?? false,
             backedUp: backedUpByPolicy(ctx.policy),
+            ...(flags.inPlace && flags.versionId === undefined ? { instant: cutInstant(ctx, cut) } : {}),
             overwrite: flags.overwrite as OverwritePolicy,
             dryRun: flags.dryRun ?? false,
             concurrency: ctx.policy.concurrency.transfer,
@@ -135,6 +136,13 @@ export function register(program: Command): void {
         }
       }),
     );
+}
+
+/** The instant of a cut in ms: its time, or when its run (the first shard of a run set) started. */
+function cutInstant(ctx: Opened, cut: StateCut): number {
+  if ('time' in cut) return cut.time;
+  const seqs = cut.runSet?.seqs ?? [cut.runSeq];
+  return Math.min(...seqs.map((seq) => ctx.catalog.findRun(String(seq))?.started ?? Infinity));
 }
 
 /**

@@ -35,6 +35,13 @@ export interface RestoreOptions {
    * then and cannot be brought back. Absent: every key.
    */
   backedUp?: (bucket: string, key: string) => boolean;
+  /**
+   * The instant of the cut in ms (a time; for a run, when it started). An in-place restore into
+   * a bucket whose times are the server's keeps, with `deleteExtra`, a key last modified at or
+   * before it: it existed then, though no backup recorded it (a read that failed, or a write
+   * after the last run before a time), as rollback keeps it. Absent: no such key is kept.
+   */
+  instant?: number;
   /** What to do with a key the target already has (default 'if-changed'). */
   overwrite?: OverwritePolicy;
   /** Decide and report every action (events of type 'action'), read and write nothing. */
@@ -623,11 +630,23 @@ export async function isBackedUpContent(repo: Repository, body: Readable, blobs:
 async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore, report: ((key: TargetKey) => void) | null): Promise<number> {
   const limit = pLimit(opts.concurrency);
   let deleted = 0;
+  let kept = 0;
+  const done = (): number => {
+    if (kept > 0) {
+      opts.events?.({
+        type: 'warning',
+        message: `--delete-extra kept ${kept} key${kept === 1 ? '' : 's'} last modified before the instant that no backup recorded (a failed read, or written after the last run before it): ${kept === 1 ? 'it' : 'they'} existed then`,
+      });
+    }
+    return deleted;
+  };
   for (let after = 0; ; ) {
     const page = extraTargetKeys(opts.catalog, after, PAGE);
-    if (page.length === 0) return deleted;
+    if (page.length === 0) return done();
     after = page.at(-1)!.rowid;
-    const rows = opts.backedUp === undefined ? page : page.filter((r) => opts.backedUp!(r.bucket, r.key));
+    const covered = page.filter((r) => opts.backedUp?.(r.bucket, r.key) ?? true);
+    const rows = covered.filter((r) => !existedThen(opts, targetFor, r));
+    kept += covered.length - rows.length;
     if (report === null) {
       await Promise.all(rows.map((r) => limit(() => targetFor(r.bucket).delete(r.targetKey))));
     } else {
@@ -636,6 +655,12 @@ async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => 
     }
     deleted += rows.length;
   }
+}
+
+/** A key the target held before the cut's instant (in place, S3 times): it existed then, see RestoreOptions.instant. */
+function existedThen(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore, r: TargetKey): boolean {
+  if (opts.instant === undefined || typeof opts.target !== 'function' || typeof r.lastModified !== 'number') return false;
+  return targetFor(r.bucket).capabilities.writerTimes !== true && r.lastModified <= opts.instant;
 }
 
 export function targetKey(item: { bucket: string; key: string }, bucketDirs: boolean): string {

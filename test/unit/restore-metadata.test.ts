@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { backupGroup } from '../../src/engine/backup.js';
+import type { EngineEvent } from '../../src/engine/events.js';
 import { restore, type RestoreSummary } from '../../src/engine/restore.js';
 import { compileExcludes } from '../../src/policy/glob.js';
 import type { Group } from '../../src/policy/types.js';
@@ -59,5 +60,31 @@ describe('restore in place: metadata changed without the bytes', () => {
     }
     // Written back with the recorded metadata: found identical (a HEAD each), not written again.
     expect(await inPlace(seq)).toMatchObject({ restored: 0, skippedIdentical: 4 });
+  });
+
+  it('--delete-extra keeps a key written before the instant that no run recorded, deletes one written after', async () => {
+    let clock = Date.UTC(2026, 0, 1);
+    bucket = new MemStore({ name: 'lake', now: () => new Date((clock += 1000)) });
+    await bucket.put('a.csv', Buffer.from('a'));
+    const s = await backupGroup({
+      repo,
+      catalog,
+      policy: testPolicy(repo.location, [group]),
+      group,
+      sources: [{ bucket: 'lake', objectStore: bucket, prefixes: [''], isExcluded: compileExcludes([]) }],
+    });
+    expect(s.status).toBe('complete');
+    await bucket.put('between.csv', Buffer.from('written after the run, before the instant'));
+    const instant = (clock += 1000);
+    await bucket.put('after.csv', Buffer.from('written after the instant'));
+    const warnings: string[] = [];
+    const events = (e: EngineEvent): void => {
+      if (e.type === 'warning') warnings.push(e.message);
+    };
+    const r = await restore({ repo, catalog, scopes: [{ bucket: 'lake' }], cut: { time: instant }, instant, target: () => bucket, bucketDirs: false, concurrency: 4, deleteExtra: true, events });
+    expect(r).toMatchObject({ objects: 1, skippedIdentical: 1, deleted: 1, failed: 0 });
+    expect(warnings).toEqual([expect.stringContaining('--delete-extra kept 1 key last modified before the instant that no backup recorded')]);
+    await expect(bucket.head('after.csv')).rejects.toMatchObject({ code: 'NotFound' });
+    expect((await bucket.head('between.csv')).size).toBeGreaterThan(0);
   });
 });
