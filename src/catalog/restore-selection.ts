@@ -16,6 +16,7 @@ type Row = Record<string, unknown>;
 /** Statements prepared against a catalog's current temp tables (recreated by each selection or inventory). */
 interface TempLookups {
   selected?: BetterSqlite3.Statement;
+  below?: BetterSqlite3.Statement;
   target?: BetterSqlite3.Statement;
 }
 
@@ -36,7 +37,8 @@ export function selectState(catalog: Catalog, scopes: readonly Scope[], cut: Sta
   const db = sqlite(catalog);
   db.exec('DROP TABLE IF EXISTS temp.sel; DROP TABLE IF EXISTS temp.plan');
   db.exec('CREATE TEMP TABLE sel (version INTEGER PRIMARY KEY, bucket TEXT, key TEXT); CREATE INDEX temp.sel_by_key ON sel (bucket, key)');
-  lookupsOf(catalog).selected = undefined; // prepared against the table just replaced
+  const lookups = lookupsOf(catalog);
+  lookups.selected = lookups.below = undefined; // prepared against the table just replaced
   const cutSql = 'runSeq' in cut ? runCutSql('run', cut, 'cut') : 'valid_from <= @cut';
   const cutBinding = cutParams(cut, 'cut');
   const selectSql = (bounded: boolean): string =>
@@ -82,6 +84,13 @@ export function selectedHas(catalog: Catalog, bucket: string, key: string): bool
   const lookups = lookupsOf(catalog);
   lookups.selected ??= sqlite(catalog).prepare('SELECT 1 FROM temp.sel WHERE bucket = ? AND key = ?');
   return lookups.selected.get(bucket, key) !== undefined;
+}
+
+/** A key of the selected state below `key` as a directory (`key/…`), if any: a directory target holds `key` or those, not both. */
+export function selectedKeyBelow(catalog: Catalog, bucket: string, key: string): string | undefined {
+  const lookups = lookupsOf(catalog);
+  lookups.below ??= sqlite(catalog).prepare('SELECT key FROM temp.sel WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT 1').pluck();
+  return lookups.below.get(bucket, `${key}/`, `${key}0`) as string | undefined;
 }
 
 /**
@@ -147,15 +156,15 @@ export function statePage(catalog: Catalog, afterRowid: number, limit: number): 
 export function beginTargetInventory(catalog: Catalog): void {
   const db = sqlite(catalog);
   db.exec(
-    'DROP TABLE IF EXISTS temp.target; CREATE TEMP TABLE target (bucket TEXT, key TEXT, target_key TEXT, size INTEGER, etag TEXT, PRIMARY KEY (bucket, key))',
+    'DROP TABLE IF EXISTS temp.target; CREATE TEMP TABLE target (bucket TEXT, key TEXT, target_key TEXT, size INTEGER, etag TEXT, last_modified INTEGER, PRIMARY KEY (bucket, key))',
   );
-  lookupsOf(catalog).target = db.prepare('SELECT bucket, key, target_key AS targetKey, size, etag FROM temp.target WHERE bucket = ? AND key = ?');
+  lookupsOf(catalog).target = db.prepare('SELECT bucket, key, target_key AS targetKey, size, etag, last_modified AS lastModified FROM temp.target WHERE bucket = ? AND key = ?');
 }
 
 /** Adds keys the target holds to the inventory. */
 export function addTargetKeys(catalog: Catalog, rows: readonly TargetKey[]): void {
-  const add = sqlite(catalog).prepare('INSERT OR REPLACE INTO temp.target (bucket, key, target_key, size, etag) VALUES (?, ?, ?, ?, ?)');
-  catalog.transaction(() => rows.forEach((r) => add.run(r.bucket, r.key, r.targetKey, r.size, r.etag)));
+  const add = sqlite(catalog).prepare('INSERT OR REPLACE INTO temp.target (bucket, key, target_key, size, etag, last_modified) VALUES (?, ?, ?, ?, ?, ?)');
+  catalog.transaction(() => rows.forEach((r) => add.run(r.bucket, r.key, r.targetKey, r.size, r.etag, r.lastModified ?? null)));
 }
 
 /** What the target holds at a selected key (from the inventory), or undefined. */
@@ -169,7 +178,7 @@ export function targetKeyOf(catalog: Catalog, bucket: string, key: string): Targ
 export function extraTargetKeys(catalog: Catalog, afterRowid: number, limit: number): (TargetKey & { rowid: number })[] {
   return sqlite(catalog)
     .prepare(
-      `SELECT t.rowid AS rowid, t.bucket AS bucket, t.key AS key, t.target_key AS targetKey, t.size AS size, t.etag AS etag FROM temp.target t
+      `SELECT t.rowid AS rowid, t.bucket AS bucket, t.key AS key, t.target_key AS targetKey, t.size AS size, t.etag AS etag, t.last_modified AS lastModified FROM temp.target t
        WHERE t.rowid > ? AND NOT EXISTS (SELECT 1 FROM temp.sel s WHERE s.bucket = t.bucket AND s.key = t.key) ORDER BY t.rowid LIMIT ?`,
     )
     .all(afterRowid, limit) as (TargetKey & { rowid: number })[];

@@ -248,6 +248,8 @@ export interface TargetKey {
   targetKey: string;
   size: number;
   etag: string;
+  /** Its Last-Modified in ms, when the target said (a listing or a HEAD). */
+  lastModified?: number;
 }
 
 /** The repository a catalog belongs to, as the catalog remembers it (Catalog.rememberedRepository). */

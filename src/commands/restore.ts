@@ -7,6 +7,7 @@ import { CatalogQueries } from '../catalog/queries.js';
 import type { RunRow } from '../catalog/types.js';
 import { OVERWRITE_POLICIES, restore, type OverwritePolicy, type RestoreSummary } from '../engine/restore.js';
 import { openSource, outermostPrefixes, sourceName } from '../engine/sources.js';
+import { compileExcludes } from '../policy/glob.js';
 import type { EventSink } from '../engine/events.js';
 import { forgottenGapAt } from '../catalog/forget.js';
 import { describeRunSetCut, describeTimeCut, runOrRunSetCut } from '../catalog/instant.js';
@@ -64,7 +65,7 @@ export function register(program: Command): void {
     .description('restore objects as they were at an instant (or as a run recorded them), into a bucket or a local directory')
     .option('-g, --group <name>', 'restore this protection group')
     .option('-b, --bucket <name>', 'restore this bucket (or local source name)')
-    .option('-p, --prefix <prefix>', 'only keys under this prefix (with --bucket)')
+    .option('-p, --prefix <prefix>', 'only keys starting with this prefix (with --bucket): a/b also takes a/bc; end it with / for a directory')
     .option('-k, --key <key>', 'only this key (with --bucket)')
     .option('--keys-from <file>', 'only the keys listed in this file, one per line: s3://bucket/key, or key with --bucket')
     .option('--version-id <id>', 'restore this exact S3 version (with --bucket and --key)')
@@ -121,6 +122,8 @@ export function register(program: Command): void {
             target,
             bucketDirs: !flags.inPlace && buckets.size > 1,
             deleteExtra: flags.deleteExtra ?? false,
+            backedUp: backedUpByPolicy(ctx.policy),
+            ...(flags.inPlace && flags.versionId === undefined ? { instant: cutInstant(ctx, cut) } : {}),
             overwrite: flags.overwrite as OverwritePolicy,
             dryRun: flags.dryRun ?? false,
             concurrency: ctx.policy.concurrency.transfer,
@@ -137,6 +140,30 @@ export function register(program: Command): void {
         }
       }),
     );
+}
+
+/** The instant of a cut in ms: its time, or when its run (the first shard of a run set) started. */
+function cutInstant(ctx: Opened, cut: StateCut): number {
+  if ('time' in cut) return cut.time;
+  const seqs = cut.runSet?.seqs ?? [cut.runSeq];
+  return Math.min(...seqs.map((seq) => ctx.catalog.findRun(String(seq))?.started ?? Infinity));
+}
+
+/**
+ * Whether the policy backs up a key of a bucket: inside one of its sources' prefixes and not
+ * excluded. `--delete-extra` deletes nothing else (those keys are not in any backup, so their
+ * absence from the state says nothing). A bucket the policy does not name: every key.
+ */
+function backedUpByPolicy(policy: Policy): (bucket: string, key: string) => boolean {
+  const sources = new Map<string, { prefixes: string[]; isExcluded: (key: string) => boolean }[]>();
+  for (const s of policy.groups.flatMap((g) => g.sources)) {
+    const name = sourceName(s);
+    sources.set(name, [...(sources.get(name) ?? []), { prefixes: outermostPrefixes(s.prefixes), isExcluded: compileExcludes(s.exclude) }]);
+  }
+  return (bucket, key) => {
+    const covering = sources.get(bucket);
+    return covering === undefined || covering.some((s) => s.prefixes.some((p) => key.startsWith(p)) && !s.isExcluded(key));
+  };
 }
 
 function checkFlags(flags: RestoreFlags): void {
@@ -409,7 +436,7 @@ function describe(s: RestoreSummary, label: string, where: string): string {
   }
   if (s.deleted > 0) lines.push(`  ${s.dryRun ? 'would delete' : 'deleted'} ${plural(s.deleted, 'key')} that did not exist then (--delete-extra)`);
   if (s.missing > 0) lines.push(`  ${plural(s.missing, 'named key')} ${s.missing === 1 ? 'is' : 'are'} not in the backup (listed above)`);
-  if (s.failed > 0) lines.push(`  ${plural(s.failed, 'object')} could not be restored (listed above)`);
+  if (s.failed > 0) lines.push(`  ${plural(s.failed, 'object')} ${s.dryRun ? 'would fail: the target cannot hold them' : 'could not be restored'} (listed above)`);
   if (s.archived.objects > 0 && s.thaw === null) {
     lines.push(
       `  ${s.archived.objects} of them ${s.archived.objects === 1 ? 'is' : 'are'} in ${plural(s.archived.packs, 'archived pack')} (GLACIER or DEEP_ARCHIVE): run again with --thaw-days N to thaw them (S3 RestoreObject), then again once they are ready`,

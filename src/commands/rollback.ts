@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .command('rollback')
     .description('make a source bucket (or a prefix of it) equal to its state at an instant, in place: server-side copies and undeletes where the old versions still exist')
     .requiredOption('-b, --bucket <name>', 'the source bucket to roll back (one the policy names)')
-    .option('-p, --prefix <prefix>', 'only keys under this prefix')
+    .option('-p, --prefix <prefix>', 'only keys starting with this prefix: a/b also takes a/bc; end it with / for a directory')
     .option('--keys-from <file>', 'only the keys listed in this file, one per line: s3://bucket/key or key')
     .option('--at <time>', 'the instant: ISO 8601, a run id, 2h / 3d ago, or last-clean (before the oldest unacknowledged suspect run)')
     .option('--dry-run', 'print the plan (keys and bytes per action; with --json one line per key) and change nothing')

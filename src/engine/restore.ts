@@ -2,11 +2,11 @@ import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import type { Catalog, Scope, StateCut, TargetKey } from '../catalog/catalog.js';
 import type { BlobLocation, RestoreItem } from '../catalog/types.js';
-import { addTargetKeys, beginTargetInventory, extraTargetKeys, selectState, statePage, targetKeyOf } from '../catalog/restore-selection.js';
+import { addTargetKeys, beginTargetInventory, extraTargetKeys, selectState, selectedKeyBelow, statePage, targetKeyOf } from '../catalog/restore-selection.js';
 import { IntegrityError, InterruptedError, LakeguardError, StorageError, UsageError, errorMessage, isNotFound } from '../errors.js';
 import { chunkStream } from '../repository/chunker.js';
 import type { Repository } from '../repository/repository.js';
-import type { ObjectStore, PutOptions, ThawState, ThawTier } from '../storage/types.js';
+import type { ObjectMeta, ObjectStore, PutOptions, ThawState, ThawTier } from '../storage/types.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { backoffDelay } from '../util/retry.js';
 import { ByteBudget } from '../util/byte-budget.js';
@@ -29,6 +29,19 @@ export interface RestoreOptions {
   bucketDirs: boolean;
   /** Afterwards, delete keys in the scopes that did not exist in the restored state. */
   deleteExtra?: boolean;
+  /**
+   * Whether the backup covers a key of a bucket (inside its source's prefixes, not excluded):
+   * only those are deleted by `deleteExtra`, since what the backup never read may have existed
+   * then and cannot be brought back. Absent: every key.
+   */
+  backedUp?: (bucket: string, key: string) => boolean;
+  /**
+   * The instant of the cut in ms (a time; for a run, when it started). An in-place restore into
+   * a bucket whose times are the server's keeps, with `deleteExtra`, a key last modified at or
+   * before it: it existed then, though no backup recorded it (a read that failed, or a write
+   * after the last run before a time), as rollback keeps it. Absent: no such key is kept.
+   */
+  instant?: number;
   /** What to do with a key the target already has (default 'if-changed'). */
   overwrite?: OverwritePolicy;
   /** Decide and report every action (events of type 'action'), read and write nothing. */
@@ -257,9 +270,16 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   /** Which objects of a page to write: the others are counted as skipped and not read at all. */
   const toWrite = async (items: RestoreItem[]): Promise<RestoreItem[]> => {
     const decisions = inventory ? await Promise.all(items.map((item) => checks(() => decide(opts, overwrite, targetFor, item)))) : items.map(() => 'write' as const);
+    // A dry run says which writes the target would refuse (keys a directory cannot hold), as the restore would.
+    const refusals = dryRun ? await Promise.all(items.map((item, i) => (decisions[i] === 'write' || decisions[i] === 'replace' ? checks(() => putRefusal(opts, targetFor, item)) : Promise.resolve(null)))) : [];
     const kept: RestoreItem[] = [];
     items.forEach((item, i) => {
       const decision = decisions[i]!;
+      const refusal = refusals[i];
+      if (refusal !== undefined && refusal !== null) {
+        fail(item, refusal);
+        return;
+      }
       const action = decision === 'replace' ? 'write' : decision;
       if (dryRun) events({ type: 'action', action, bucket: item.bucket, key: item.key, size: item.size, ...(decision === 'replace' ? { replaces: true as const } : {}) });
       if (action === 'write' && !dryRun) {
@@ -450,7 +470,7 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
     if (scope.key !== undefined) {
       try {
         const meta = await store.head(base + scope.key, signal);
-        addTargetKeys(catalog, [{ bucket: scope.bucket, key: scope.key, targetKey: base + scope.key, size: meta.size, etag: meta.etag }]);
+        addTargetKeys(catalog, [{ bucket: scope.bucket, key: scope.key, targetKey: base + scope.key, size: meta.size, etag: meta.etag, lastModified: meta.lastModified.getTime() }]);
       } catch (err) {
         // A key the target cannot hold (`a//b` in a directory) is not there: its write fails by name.
         if (!isNotFound(err) && !cannotHold(err)) throw err;
@@ -461,7 +481,7 @@ async function takeInventory(opts: RestoreOptions, targetFor: (bucket: string) =
     try {
       for await (const item of store.list(base + (scope.prefix ?? ''), signal)) {
         if (item.kind !== 'object') continue;
-        rows.push({ bucket: scope.bucket, key: item.key.slice(base.length), targetKey: item.key, size: item.size, etag: item.etag });
+        rows.push({ bucket: scope.bucket, key: item.key.slice(base.length), targetKey: item.key, size: item.size, etag: item.etag, lastModified: item.lastModified.getTime() });
         if (rows.length >= PAGE) {
           addTargetKeys(catalog, rows);
           rows = [];
@@ -491,7 +511,53 @@ async function decide(opts: RestoreOptions, overwrite: OverwritePolicy, targetFo
   if (existing === undefined) return 'write';
   if (overwrite === 'never') return 'skip-existing';
   if (existing.size !== item.size) return directory ? 'write' : 'replace';
-  return (await sameContent(opts, targetFor(item.bucket), existing, item)) ? 'skip-identical' : 'replace';
+  const store = targetFor(item.bucket);
+  if (!(await sameContent(opts, store, existing, item))) return 'replace';
+  return (await sameMetadata(opts, store, existing, item)) ? 'skip-identical' : 'replace';
+}
+
+/**
+ * Whether a target that keeps metadata (S3) holds the object with the backed-up metadata:
+ * content type, encoding, cache control, disposition and user metadata. An object that kept its
+ * Last-Modified since the backup (in place, untouched) has it; another is asked with a HEAD, so
+ * metadata changed alone (a copy onto itself with `Content-Encoding: gzip`) is written back.
+ * Tags are not compared (a HEAD does not show them). A HEAD that fails counts as different.
+ */
+async function sameMetadata(opts: RestoreOptions, store: ObjectStore, existing: TargetKey, item: RestoreItem): Promise<boolean> {
+  if (!store.capabilities.tags || item.key.endsWith('/')) return true;
+  if (typeof existing.lastModified === 'number' && existing.lastModified === item.lastModified) return true;
+  let meta: ObjectMeta;
+  try {
+    meta = await store.head(existing.targetKey, opts.signal === undefined ? {} : { signal: opts.signal });
+  } catch (err) {
+    if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
+    return false;
+  }
+  const m = item.meta;
+  // A content type the backup did not record (a file of a path: source) is the server's default.
+  if (m.contentType !== undefined && meta.contentType !== m.contentType) return false;
+  if (meta.contentEncoding !== m.contentEncoding || meta.cacheControl !== m.cacheControl || meta.contentDisposition !== m.contentDisposition) return false;
+  const want = m.metadata ?? {};
+  const have = meta.metadata;
+  return Object.keys(want).length === Object.keys(have).length && Object.entries(want).every(([k, v]) => have[k] === v);
+}
+
+/**
+ * Why the target would refuse to write this object (a dry run), or null: what the store says
+ * of the key (FsStore: a key no path holds, a link or a file in the way), else a file key that
+ * the selected state also holds keys below (`a` and `a/b`: a directory holds only one of them).
+ */
+async function putRefusal(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore, item: RestoreItem): Promise<StorageError | null> {
+  const store = targetFor(item.bucket);
+  if (store.putRefusal === undefined) return null;
+  const key = targetKey(item, opts.bucketDirs);
+  const refusal = await store.putRefusal(key, item.size);
+  if (refusal !== null || item.key.endsWith('/')) return refusal;
+  const below = selectedKeyBelow(opts.catalog, item.bucket, item.key);
+  if (below === undefined) return null;
+  return new StorageError('Other', `PUT ${store.location}${key}: the state also holds ${JSON.stringify(below)}: a directory cannot hold both \`${item.key}\` and keys below it, so one of them would not be written (which one depends on the order of the writes)`, {
+    backendCode: 'EISDIR',
+  });
 }
 
 /**
@@ -564,9 +630,23 @@ export async function isBackedUpContent(repo: Repository, body: Readable, blobs:
 async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore, report: ((key: TargetKey) => void) | null): Promise<number> {
   const limit = pLimit(opts.concurrency);
   let deleted = 0;
+  let kept = 0;
+  const done = (): number => {
+    if (kept > 0) {
+      opts.events?.({
+        type: 'warning',
+        message: `--delete-extra kept ${kept} key${kept === 1 ? '' : 's'} last modified before the instant that no backup recorded (a failed read, or written after the last run before it): ${kept === 1 ? 'it' : 'they'} existed then`,
+      });
+    }
+    return deleted;
+  };
   for (let after = 0; ; ) {
-    const rows = extraTargetKeys(opts.catalog, after, PAGE);
-    if (rows.length === 0) return deleted;
+    const page = extraTargetKeys(opts.catalog, after, PAGE);
+    if (page.length === 0) return done();
+    after = page.at(-1)!.rowid;
+    const covered = page.filter((r) => opts.backedUp?.(r.bucket, r.key) ?? true);
+    const rows = covered.filter((r) => !existedThen(opts, targetFor, r));
+    kept += covered.length - rows.length;
     if (report === null) {
       await Promise.all(rows.map((r) => limit(() => targetFor(r.bucket).delete(r.targetKey))));
     } else {
@@ -574,8 +654,13 @@ async function deleteExtra(opts: RestoreOptions, targetFor: (bucket: string) => 
       await opts.eventsDrained?.();
     }
     deleted += rows.length;
-    after = rows.at(-1)!.rowid;
   }
+}
+
+/** A key the target held before the cut's instant (in place, S3 times): it existed then, see RestoreOptions.instant. */
+function existedThen(opts: RestoreOptions, targetFor: (bucket: string) => ObjectStore, r: TargetKey): boolean {
+  if (opts.instant === undefined || typeof opts.target !== 'function' || typeof r.lastModified !== 'number') return false;
+  return targetFor(r.bucket).capabilities.writerTimes !== true && r.lastModified <= opts.instant;
 }
 
 export function targetKey(item: { bucket: string; key: string }, bucketDirs: boolean): string {

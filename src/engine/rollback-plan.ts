@@ -34,6 +34,12 @@ export interface PlannedKey {
   markers?: (string | null)[];
   /** keep: why. */
   reason?: 'keep-new' | 'not-in-backup';
+  /**
+   * unchanged by size and ETag alone (another version, or no version ids): the live version's
+   * Last-Modified, and the wanted version id when it can be copied. The engine compares the
+   * metadata before it counts the key unchanged, and drops this field.
+   */
+  sameBytes?: { lastModified: number; copyFrom?: string };
 }
 
 /** How the bucket can be rolled back, decided once per rollback. */
@@ -93,7 +99,11 @@ export function decideKey(key: string, wanted: WantedVersion | undefined, live: 
     return { key, action: 'delete', size: current.size };
   }
   const size = wanted.size;
-  if (current !== undefined && isWanted(current, wanted)) return { key, action: 'unchanged', size };
+  if (current !== undefined && isWanted(current, wanted)) {
+    if ((wanted.versionId !== null && current.versionId === wanted.versionId) || (wanted.etag !== null && parseFileToken(wanted.etag) !== null)) return { key, action: 'unchanged', size };
+    const copyFrom = ctx.canCopy && wanted.versionId !== null && live.some((v) => !v.isDeleteMarker && v.versionId === wanted.versionId) ? wanted.versionId : undefined;
+    return { key, action: 'unchanged', size, sameBytes: { lastModified: current.lastModified.getTime(), ...(copyFrom === undefined ? {} : { copyFrom }) } };
+  }
   if (current?.isDeleteMarker) {
     let n = 0;
     while (n < live.length && live[n]!.isDeleteMarker) n++;

@@ -1,12 +1,13 @@
 import type { Catalog, Scope, StateCut } from '../catalog/catalog.js';
 import { selectState } from '../catalog/restore-selection.js';
-import { beginUploadQueue, queueUploads, recordedAfter, uploadQueuePage } from '../catalog/rollback-queries.js';
+import { beginUploadQueue, queueUploads, recordedAfter, uploadQueuePage, wantedBlobs, wantedKey, wantedWithMeta } from '../catalog/rollback-queries.js';
 import { InterruptedError, StorageError, errorMessage } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
-import { statsDelta, type ObjectStore } from '../storage/types.js';
+import { statsDelta, type ObjectMeta, type ObjectStore } from '../storage/types.js';
 import { TaskGroup } from '../util/task-group.js';
 import { noEvents, type EventSink } from './events.js';
-import { restore } from './restore.js';
+import { isBackedUpContent, restore } from './restore.js';
+import { parseFileToken } from '../storage/fs-entries.js';
 import { ROLLBACK_ACTIONS, planKeys, planPrefix, type PlanContext, type PlannedKey, type RollbackAction } from './rollback-plan.js';
 
 export interface RollbackOptions {
@@ -165,9 +166,10 @@ async function rollbackOnce(opts: RollbackOptions): Promise<RollbackSummary> {
     ? [planKeys({ catalog: opts.catalog, bucket, store, keys: opts.scope.keys, isExcluded: opts.isExcluded, ctx, ...signal })]
     : opts.scope.prefixes.map((prefix) => planPrefix({ catalog: opts.catalog, bucket, store, prefix, isExcluded: opts.isExcluded, ctx, ...signal }));
   for (const keys of plan) {
-    for await (const p of keys) {
+    for await (const planned of keys) {
       if (opts.signal?.aborted) throw new InterruptedError('rollback interrupted');
       tasks.throwIfFailed();
+      const p = await confirmUnchanged(opts, planned);
       if (opts.dryRun) {
         events({ type: 'rollback-action', bucket, ...p });
         count(p);
@@ -213,6 +215,59 @@ async function rollbackOnce(opts: RollbackOptions): Promise<RollbackSummary> {
   summary.bytesThroughClient = s.bytesIn + s.bytesOut + repo.bytesIn;
   summary.durationMs = Date.now() - started;
   return summary;
+}
+
+/**
+ * A key planned `unchanged` as the engine does it: a file of a `path:` source whose content
+ * differs is uploaded; an S3 object with the wanted bytes (size and ETag) in another version, or
+ * rewritten since, must also have the wanted metadata (content type, encoding, cache control,
+ * disposition, user metadata: a copy onto itself with `Content-Encoding: gzip` keeps the ETag),
+ * else the wanted version is copied back (or uploaded when it is gone). Tags are not compared.
+ */
+async function confirmUnchanged(opts: RollbackOptions, planned: PlannedKey): Promise<PlannedKey> {
+  if (planned.action !== 'unchanged') return planned;
+  const { sameBytes, ...p } = planned;
+  if (!(await holdsWantedContent(opts, p))) return { key: p.key, action: 'upload', size: p.size };
+  if (sameBytes === undefined) return p;
+  const wanted = wantedWithMeta(opts.catalog, opts.bucket, p.key);
+  if (wanted === undefined || wanted.lastModified === sameBytes.lastModified) return p;
+  let meta: ObjectMeta;
+  try {
+    meta = await opts.store.head(p.key, opts.signal === undefined ? {} : { signal: opts.signal });
+  } catch (err) {
+    if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
+    return p; // the copy or upload would not fare better; the bytes are the wanted ones
+  }
+  const m = wanted.meta;
+  const want = m.metadata ?? {};
+  const same =
+    (m.contentType === undefined || meta.contentType === m.contentType) &&
+    meta.contentEncoding === m.contentEncoding &&
+    meta.cacheControl === m.cacheControl &&
+    meta.contentDisposition === m.contentDisposition &&
+    Object.keys(want).length === Object.keys(meta.metadata).length &&
+    Object.entries(want).every(([k, v]) => meta.metadata[k] === v);
+  if (same) return p;
+  return sameBytes.copyFrom === undefined ? { key: p.key, action: 'upload', size: p.size } : { key: p.key, action: 'copy', size: p.size, versionId: sameBytes.copyFrom };
+}
+
+/**
+ * Whether a key planned `unchanged` holds the wanted content. A file of a `path:` source is
+ * planned so by its size and modification time, which whoever wrote it set: a file changed in
+ * place with both kept (ransomware that encrypts in place and puts the time back) would stay.
+ * So its bytes are read and cut into blobs as the backup did, and compared with the recorded
+ * blob ids (nothing is read from the repository). An S3 object's ETag names its content.
+ */
+async function holdsWantedContent(opts: RollbackOptions, p: PlannedKey): Promise<boolean> {
+  const wanted = wantedKey(opts.catalog, opts.bucket, p.key);
+  if (wanted === undefined || wanted.size === 0 || wanted.etag === null || parseFileToken(wanted.etag) === null) return true;
+  try {
+    const { body } = await opts.store.get(p.key, opts.signal === undefined ? {} : { signal: opts.signal });
+    return await isBackedUpContent(opts.repo, body, wantedBlobs(opts.catalog, opts.bucket, p.key).map((hash) => ({ hash })));
+  } catch (err) {
+    if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
+    return false; // unreadable: written from the repository, as restore does
+  }
 }
 
 /** One copy, undelete or delete. */

@@ -189,12 +189,8 @@ export class FsStore implements ObjectStore {
     const tmp = childPath(dir, this.tmpName());
     // Refused before any directory is made: the mkdirs would succeed and the open fail, leaving
     // empty directories behind.
-    const longest = Math.max(Buffer.byteLength(file), Buffer.byteLength(tmp));
-    if (longest > PATH_MAX) {
-      throw new StorageError('Other', `PUT ${this.location}${key}: ENAMETOOLONG: its file path would be ${longest} bytes, longer than the ${PATH_MAX} a Linux path can hold: restore it into a directory with a shorter path, or to S3 (--to)`, {
-        backendCode: 'ENAMETOOLONG',
-      });
-    }
+    const tooLong = this.pathTooLong(key, file, tmp);
+    if (tooLong !== null) throw tooLong;
     // File descriptors, not FileHandles (fs-fd.ts).
     let fd: number | undefined;
     let tmpExists = false;
@@ -257,14 +253,53 @@ export class FsStore implements ObjectStore {
       if (fd !== undefined) await ops.close(fd).catch(() => {});
       if (tmpExists) await unlink(tmp).catch(() => {});
       if (err instanceof StorageError || opts.signal?.aborted) throw err;
-      if (errCode(err) === 'EISDIR') {
-        throw new StorageError('Other', `PUT ${this.location}${key}: EISDIR: the key conflicts with an existing "directory": ${key} is a directory (of keys below it), so it cannot also be a file`, {
-          backendCode: 'EISDIR',
-          cause: err,
-        });
-      }
+      if (errCode(err) === 'EISDIR') throw this.isDirectory(key, err);
       throw await this.fsError('PUT', key, err);
     }
+  }
+
+  /**
+   * The error `put` would fail with before writing a byte, or null, from what the directory
+   * holds now (a dry run): a key no path can hold, a path too long, a folder marker with
+   * content, a link or a file on the way, a directory at the key. Creates nothing.
+   */
+  async putRefusal(key: string, size: number): Promise<StorageError | null> {
+    try {
+      const file = this.pathOf('PUT', key);
+      if (this.markerDir(key) !== null) {
+        if (size > 0) return this.markerWithContent(key, size);
+        await this.safeParents('PUT', key, false);
+        return null;
+      }
+      const tooLong = this.pathTooLong(key, file, childPath(parentPath(file), `${TMP_PREFIX}${this.tmpBase}${(this.tmpCount + 1).toString(16)}`));
+      if (tooLong !== null) return tooLong;
+      await this.safeParents('PUT', key, false);
+      if ((await lstat(file).catch(() => null))?.isDirectory() === true) return this.isDirectory(key);
+      return null;
+    } catch (err) {
+      return err instanceof StorageError ? err : await this.fsError('PUT', key, err);
+    }
+  }
+
+  private pathTooLong(key: string, file: FsPath, tmp: FsPath): StorageError | null {
+    const longest = Math.max(Buffer.byteLength(file), Buffer.byteLength(tmp));
+    if (longest <= PATH_MAX) return null;
+    return new StorageError('Other', `PUT ${this.location}${key}: ENAMETOOLONG: its file path would be ${longest} bytes, longer than the ${PATH_MAX} a Linux path can hold: restore it into a directory with a shorter path, or to S3 (--to)`, {
+      backendCode: 'ENAMETOOLONG',
+    });
+  }
+
+  private markerWithContent(key: string, size: number): StorageError {
+    return new StorageError('Other', `PUT ${this.location}${key}: a folder marker with content (${size} bytes): in a directory it can only be the directory ${key.slice(0, -1)}, so its content is not written; restore it to S3 (--to) to keep it`, {
+      backendCode: 'FolderMarkerContent',
+    });
+  }
+
+  private isDirectory(key: string, cause?: unknown): StorageError {
+    return new StorageError('Other', `PUT ${this.location}${key}: EISDIR: the key conflicts with an existing "directory": ${key} is a directory (of keys below it), so it cannot also be a file`, {
+      backendCode: 'EISDIR',
+      ...(cause === undefined ? {} : { cause }),
+    });
   }
 
   /** A fresh temporary name: random per store, then counted (no call into OpenSSL per put). */
@@ -287,11 +322,7 @@ export class FsStore implements ObjectStore {
    */
   private async putMarker(key: string, dir: FsPath, body: Buffer | Readable, opts: PutOptions): Promise<PutResult> {
     const size = Buffer.isBuffer(body) ? body.length : await drainedSize(body);
-    if (size > 0) {
-      throw new StorageError('Other', `PUT ${this.location}${key}: a folder marker with content (${size} bytes): in a directory it can only be the directory ${key.slice(0, -1)}, so its content is not written; restore it to S3 (--to) to keep it`, {
-        backendCode: 'FolderMarkerContent',
-      });
-    }
+    if (size > 0) throw this.markerWithContent(key, size);
     try {
       // Not the fast check: it takes a file for a directory (put's open then finds out; here nothing would).
       await this.safeParents('PUT', key, true);

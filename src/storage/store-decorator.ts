@@ -81,6 +81,10 @@ export class StoreDecorator implements ObjectStore {
     return this.inner.copyVersion(key, from, opts);
   }
 
+  putRefusal(key: string, size: number): Promise<StorageError | null> {
+    return this.inner.putRefusal === undefined ? Promise.resolve(null) : this.inner.putRefusal(key, size);
+  }
+
   thaw(key: string, opts: ThawOptions): Promise<ThawState> {
     if (this.inner.thaw === undefined) return Promise.reject(new StorageError('Other', `${this.location}: this store keeps no archived objects to thaw`));
     return this.inner.thaw(key, opts);

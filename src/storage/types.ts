@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { StorageError } from '../errors.js';
 
 /**
  * The one seam through which every layer touches bytes at rest: the protected source buckets
@@ -59,6 +60,13 @@ export interface ObjectStore {
    * readable). Only S3 stores (and decorators of one) have it.
    */
   thaw?(key: string, opts: ThawOptions): Promise<ThawState>;
+
+  /**
+   * The error a `put` of `key` with a body of `size` bytes would fail with before writing
+   * anything (a key the store cannot hold, a link or a file in its way), or null; creates and
+   * changes nothing. What a dry run asks (FsStore); absent where any key can be written.
+   */
+  putRefusal?(key: string, size: number): Promise<StorageError | null>;
 }
 
 /** S3's retrieval tiers of an archived object: Expedited (minutes, GLACIER only), Standard (hours), Bulk (cheapest, slowest). */

@@ -2,7 +2,7 @@
 // the S3 console's "Create folder" makes them), a key that is both a file and a "directory",
 // and keys no path can hold. Each refused key is named once, nothing is left behind
 // (docs/restore.md, "Keys a directory cannot hold as they are").
-import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
@@ -47,7 +47,8 @@ describe('restore to a directory: folder markers, file/directory conflicts, over
   };
   const restoreTo = (runSeq: number, root: string, scope: { prefix?: string; key?: string } = {}, o: { overwrite?: 'always' | 'if-changed' | 'never'; dryRun?: boolean } = {}): Promise<RestoreSummary> =>
     restore({ repo, catalog, scopes: [{ bucket: 'lake', ...scope }], cut: { runSeq }, target: new FsStore({ root, fsync: false, userFiles: true }), bucketDirs: false, concurrency: 4, ...o });
-  const failed = (r: RestoreSummary) => r.failures.map((f) => [f.key, f.code]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+  const byKey = (a: string[], b: string[]): number => (a[0]! < b[0]! ? -1 : 1);
+  const failed = (r: RestoreSummary) => r.failures.map((f) => [f.key, f.code]).sort(byKey);
   /** Every entry under root, `d name` or `f name`, sorted: debris (temporary files, empty directories) shows up here. */
   const tree = (root: string): string[] => {
     const out: string[] = [];
@@ -79,8 +80,8 @@ describe('restore to a directory: folder markers, file/directory conflicts, over
     expect(first.failures[0]!.message).toMatch(/q\/: a folder marker with content \(21 bytes\).*restore it to S3 \(--to\)/);
     // Hadoop's marker is an ordinary key: a zero-byte file of that name.
     expect(tree(root)).toEqual(['d empty', 'd p', 'd q', 'f dt=2026-01-01_$folder$', 'f p/part-0.parquet', 'f q/x']);
-    // A dry run does not take the directory q for content that q/ would replace.
-    expect(await restoreTo(seq, root, {}, { dryRun: true })).toMatchObject({ restored: 1, replaced: 0, skippedIdentical: 5 });
+    // A dry run does not take the directory q for content that q/ would replace, and says q/ would fail.
+    expect(await restoreTo(seq, root, {}, { dryRun: true })).toMatchObject({ restored: 0, failed: 1, replaced: 0, skippedIdentical: 5 });
     // Again over the same directory: the markers' directories are found (a HEAD each), not rewritten.
     const again = await restoreTo(seq, root);
     expect(again).toMatchObject({ objects: 6, restored: 0, skippedIdentical: 5, failed: 1 });
@@ -148,6 +149,27 @@ describe('restore to a directory: folder markers, file/directory conflicts, over
     expect(await restoreTo(seq, root)).toMatchObject({ restored: 0, replaced: 0, skippedIdentical: 3 });
     // `always` compares nothing, so it cannot say.
     expect(await restoreTo(seq, root, {}, { overwrite: 'always' })).toMatchObject({ restored: 3, replaced: null });
+  });
+
+  it('a dry run fails the keys the restore would fail, by name and code, and counts what the restore then does', async () => {
+    const long = `${`${'r'.repeat(250)}/`.repeat(16)}${'z'.repeat(64)}`;
+    const seq = await backup({ '../up': 'up', 'x//y': 'xy', 'q/': 'content', [long]: 'deep', a: 'file a', 'a/b': 'file a/b', 'd/f': 'under a dir', 'e/f': 'e', l: 'l', 'lnk/f': 'f', ok: 'ok' });
+    const root = join(dir.path, 'plan');
+    // The target holds a directory where `l` goes, a file where the directory `e` goes, and a link.
+    mkdirSync(join(root, 'l'), { recursive: true });
+    writeFileSync(join(root, 'e'), 'a file');
+    mkdirSync(join(dir.path, 'elsewhere'));
+    symlinkSync(join(dir.path, 'elsewhere'), join(root, 'lnk'));
+    const dry = await restoreTo(seq, root, {}, { dryRun: true });
+    // The restore writes `a` or `a/b`, whichever comes first; the dry run names `a`.
+    const always = [['../up', 'InvalidKey'], [long, 'ENAMETOOLONG'], ['e/f', 'ENOTDIR'], ['l', 'EISDIR'], ['lnk/f', 'SymlinkInPath'], ['q/', 'FolderMarkerContent'], ['x//y', 'InvalidKey']].sort(byKey);
+    expect(failed(dry)).toEqual([...always, ['a', 'EISDIR']].sort(byKey));
+    expect(dry).toMatchObject({ objects: 11, restored: 3, failed: 8, dryRun: true });
+    expect(tree(root)).toEqual(['d l', 'f e', 'f lnk']); // nothing written
+    const real = await restoreTo(seq, root);
+    expect(failed(real).filter((f) => f[0] !== 'a' && f[0] !== 'a/b')).toEqual(always);
+    expect(real).toMatchObject({ objects: 11, restored: 3, failed: 8 });
+    expect(readdirSync(join(dir.path, 'elsewhere'))).toEqual([]);
   });
 
   it('a key whose directory the target already holds fails by name, the directory untouched', async () => {

@@ -1,7 +1,7 @@
 // rollback's decision per key (pure), and the engine on an in-memory bucket with a controlled
 // clock: undelete, upload, delete, keep, excluded keys, and a rerun that finds nothing to do.
 // (Server-side copies need S3: test/integration/rollback.test.ts.)
-import { renameSync, utimesSync } from 'node:fs';
+import { renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
@@ -155,6 +155,28 @@ describe('rollback engine on an in-memory bucket', () => {
     expect(again.actions).toMatchObject({ undelete: { keys: 0 }, upload: { keys: 0 }, delete: { keys: 0 }, unchanged: { keys: 3 } });
   });
 
+  it('brings back the metadata of an object rewritten with the same bytes (its ETag unchanged)', async () => {
+    const meta = { contentType: 'text/csv', metadata: { owner: 'finance' } };
+    for (const k of ['a/enc.csv', 'a/owner.csv', 'a/same.csv']) await bucket.put(k, Buffer.from(`rows of ${k}`), meta);
+    expect((await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source()] })).status).toBe('complete');
+    const cutTime = clock;
+    await bucket.put('a/enc.csv', Buffer.from('rows of a/enc.csv'), { ...meta, contentEncoding: 'gzip' });
+    await bucket.put('a/owner.csv', Buffer.from('rows of a/owner.csv'), { ...meta, metadata: { owner: 'attacker' } });
+    // Rewritten with everything the same: nothing to undo.
+    await bucket.put('a/same.csv', Buffer.from('rows of a/same.csv'), meta);
+    const plan = async (): Promise<string[]> => {
+      const events: EngineEvent[] = [];
+      await run({ dryRun: true, cutTime, events });
+      return events.flatMap((e) => (e.type === 'rollback-action' ? [`${e.key} ${e.action}`] : []));
+    };
+    // A MemStore copies nothing server-side: uploads, with the recorded metadata.
+    expect(await plan()).toEqual(['a/enc.csv upload', 'a/owner.csv upload', 'a/same.csv unchanged']);
+    expect(await run({ cutTime })).toMatchObject({ failed: 0, actions: { upload: { keys: 2 }, unchanged: { keys: 1 } } });
+    expect((await bucket.head('a/enc.csv')).contentEncoding).toBeUndefined();
+    expect((await bucket.head('a/owner.csv')).metadata).toEqual({ owner: 'finance' });
+    expect(await plan()).toEqual(['a/enc.csv unchanged', 'a/owner.csv unchanged', 'a/same.csv unchanged']);
+  });
+
   it('keeps new keys with --keep-new, and a live key older than the instant that the backup never saw', async () => {
     await bucket.put('a/x.txt', Buffer.from('x'));
     await backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [source()] });
@@ -272,6 +294,34 @@ describe('rollback of a path: source (a directory)', () => {
       't/future.txt delete',
       't/planted.sh delete',
     ]);
+  });
+
+  it('a file changed in place with its size and time put back is uploaded, not left as unchanged', async () => {
+    // Large enough to be cut into several blobs: the comparison is blob by blob, as backup cut it.
+    const big = Buffer.alloc(3 * 1024 * 1024, 7);
+    await lake.put('t/a.parquet', Buffer.from('rows of a'));
+    await lake.put('t/big.bin', big);
+    await lake.put('t/b.parquet', Buffer.from('rows of b'));
+    expect((await backup()).status).toBe('complete');
+    const cutTime = catalog.findRun('1')!.started;
+    // Encrypted in place, same size, the modification time set back: backup cannot tell.
+    for (const [key, bytes] of [['t/a.parquet', 'ROWS OF A'], ['t/big.bin', Buffer.concat([big.subarray(0, big.length - 1), Buffer.from([8])])]] as const) {
+      const file = join(dir.path, 'lake', key);
+      const st = statSync(file, { bigint: true });
+      writeFileSync(file, bytes);
+      utimesSync(file, Number(st.atimeNs) / 1e9, Number(st.mtimeNs) / 1e9);
+    }
+    expect(await backup()).toMatchObject({ status: 'complete', counters: { objectsUnchanged: 3 } });
+    const plan = async (): Promise<string[]> => {
+      const events: EngineEvent[] = [];
+      await run({ dryRun: true, cutTime, events });
+      return events.flatMap((e) => (e.type === 'rollback-action' ? [`${e.key} ${e.action}`] : []));
+    };
+    expect(await plan()).toEqual(['t/a.parquet upload', 't/b.parquet unchanged', 't/big.bin upload']);
+    expect(await run({ cutTime })).toMatchObject({ failed: 0, actions: { upload: { keys: 2 }, unchanged: { keys: 1 } } });
+    expect((await getBytes(lake, 't/a.parquet')).toString()).toBe('rows of a');
+    expect((await getBytes(lake, 't/big.bin')).equals(big)).toBe(true);
+    expect(await plan()).toEqual(['t/a.parquet unchanged', 't/b.parquet unchanged', 't/big.bin unchanged']);
   });
 
   it('files with times before 1970 and after 2106 come back with them: a rerun plans nothing', async () => {
