@@ -17,6 +17,7 @@ import { READ_RETRY, blobRuns, decodeLocatedBlob, readPackRange, readPackRangeRe
 import { nothingSelected, reportMissingKeys } from './restore-not-found.js';
 import { ArchivedPackError, packError, thawPacks, waitForThaw, type ThawWait } from './restore-archived.js';
 import { parseFileToken } from '../storage/fs-entries.js';
+import { errCode } from '../storage/fs-errors.js';
 
 export interface RestoreOptions {
   repo: Repository;
@@ -150,12 +151,14 @@ const MEMORY_BUDGET = 64 * 1024 * 1024;
 const STREAM_COST = 48 * 1024 * 1024;
 const KEEP_FAILURES = 1000;
 /**
- * A restore stops when this many writes in a row were refused (AccessDenied, bad credentials)
- * with the same error code and none succeeded in between: the target refuses everything, and
+ * A restore stops when this many writes in a row were refused (AccessDenied, bad credentials; a
+ * local directory full or read-only) with the same error code and none succeeded in between: the target refuses everything, and
  * going on would fail every remaining key one by one. A bucket deleted under the restore
  * (NoSuchBucket) stops it at the first write.
  */
 export const TARGET_FAILURE_STREAK = 100;
+/** Errors of a local target directory that count towards that streak too: its file system is full or read-only. */
+const TARGET_FULL = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
 
 /**
  * Restores the state selected from the catalog into a target store. Objects stored in the
@@ -222,11 +225,13 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   /** Consecutive write failures with one code and no write succeeding in between (TARGET_FAILURE_STREAK). */
   const streak = { code: '', count: 0 };
   const targetRefused = (item: RestoreItem, err: unknown): LakeguardError | null => {
+    const store = targetFor(item.bucket);
+    const full = errCode(err);
+    if (full !== undefined && TARGET_FULL.has(full)) return streakOf(store, full, errorMessage(err), 'free space on the target (or restore a narrower selection), then run the same restore again: objects already there are skipped');
     if (!(err instanceof StorageError)) {
       streak.count = 0;
       return null;
     }
-    const store = targetFor(item.bucket);
     if (err.code === 'NoSuchBucket' && store.location.startsWith('s3://')) {
       return new LakeguardError(`restore target ${store.location}: its bucket no longer exists (deleted during the restore?); ${summary.restored} objects were restored before, the others not`, {
         hint: 'create the bucket (or check the target\'s endpoint, region and credentials), then run the same restore again: objects already there are skipped',
@@ -237,13 +242,13 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       streak.count = 0;
       return null;
     }
-    streak.count = streak.code === err.backendCode ? streak.count + 1 : 1;
-    streak.code = err.backendCode;
+    return streakOf(store, err.backendCode, errorMessage(err), 'fix the target (its permissions, endpoint, region or credentials), then run the same restore again: objects already there are skipped');
+  };
+  const streakOf = (store: ObjectStore, code: string, message: string, hint: string): LakeguardError | null => {
+    streak.count = streak.code === code ? streak.count + 1 : 1;
+    streak.code = code;
     if (streak.count < TARGET_FAILURE_STREAK) return null;
-    return new LakeguardError(
-      `restore stopped: the last ${streak.count} writes to ${store.location} all failed with ${err.backendCode} (${errorMessage(err)}); ${summary.restored} objects were restored before, the others not`,
-      { hint: 'fix the target (its permissions, endpoint, region or credentials), then run the same restore again: objects already there are skipped' },
-    );
+    return new LakeguardError(`restore stopped: the last ${streak.count} writes to ${store.location} all failed with ${code} (${message}); ${summary.restored} objects were restored before, the others not`, { hint });
   };
   let stopped: LakeguardError | null = null;
   const fail = (item: RestoreItem, err: unknown): void => {

@@ -14,7 +14,7 @@ import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { StoreDecorator } from '../../src/storage/store-decorator.js';
-import type { ListItem, ListOptions, PutOptions, PutResult } from '../../src/storage/types.js';
+import type { ListItem, ListOptions, ObjectStore, PutOptions, PutResult } from '../../src/storage/types.js';
 import { initRepo, openCatalog, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
 
 const OBJECTS = 300;
@@ -72,7 +72,7 @@ describe('restore into an S3 target that refuses every write', () => {
     dir.cleanup();
   });
 
-  const run = async (target: S3LikeTarget, extra: Partial<RestoreOptions> = {}): Promise<{ error: unknown; events: EngineEvent[] }> => {
+  const run = async (target: ObjectStore, extra: Partial<RestoreOptions> = {}): Promise<{ error: unknown; events: EngineEvent[] }> => {
     const events: EngineEvent[] = [];
     try {
       const summary = await restore({ repo, catalog, scopes: [{ bucket: 'lake' }], cut: { runSeq: 1 }, target, bucketDirs: false, concurrency: 8, events: (e) => events.push(e), ...extra });
@@ -117,6 +117,22 @@ describe('restore into an S3 target that refuses every write', () => {
     expect(failures(events)).toHaveLength(TARGET_FAILURE_STREAK - 1);
     expect(target.puts).toBeLessThanOrEqual(TARGET_FAILURE_STREAK + 8);
     expect(target.puts).toBeLessThan(OBJECTS);
+  });
+
+  it('stops a restore into a full directory the same way, not one ENOSPC per remaining file', async () => {
+    const full = new (class extends FsStore {
+      puts = 0;
+      override put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult> {
+        if (++this.puts <= 10) return super.put(key, body, opts);
+        return Promise.reject(Object.assign(new Error(`ENOSPC: no space left on device, write`), { code: 'ENOSPC', errno: -28 }));
+      }
+    })({ root: join(dir.path, 'full'), fsync: false });
+    const { error, events } = await run(full, { overwrite: 'always' });
+    expect(error).toBeInstanceOf(LakeguardError);
+    expect((error as LakeguardError).message).toMatch(new RegExp(`^restore stopped: the last ${TARGET_FAILURE_STREAK} writes to .*full/ all failed with ENOSPC \\(ENOSPC: no space left on device, write\\); \\d+ objects were restored before`));
+    expect((error as LakeguardError).hint).toMatch(/^free space on the target/);
+    expect(failures(events)).toHaveLength(TARGET_FAILURE_STREAK - 1);
+    expect(full.puts).toBeLessThan(OBJECTS);
   });
 
   it('goes on when only some keys are refused (a policy denying part of the bucket): each is a failure', async () => {
