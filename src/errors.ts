@@ -38,6 +38,9 @@ export class UsageError extends LakeguardError {
   }
 }
 
+/** The catalog holds nothing the command was asked for (exit 2): no run, no key in the selection. */
+export class NothingFoundError extends UsageError {}
+
 export class RepositoryMissingError extends LakeguardError {
   /** `leftover`: an object of a repository found there although `config` is missing (its config was deleted). */
   constructor(location: string, opts: { cause?: unknown; leftover?: string | null } = {}) {

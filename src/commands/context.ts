@@ -173,6 +173,8 @@ export interface Opened {
   policy: Policy;
   repo: Repository;
   catalog: Catalog;
+  /** Repository objects this command's sync could not read (damaged, tampered, planted: each was warned about); 0 offline. */
+  unreadable: number;
   close(): void;
 }
 
@@ -321,6 +323,7 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
   if (early.error !== undefined) throw early.error;
   early.done = true;
   const catalog = how.shardCatalog !== undefined && named === undefined ? openShardCatalog(repo.id, how.shardCatalog, early.catalog) : (early.catalog ?? openCatalog(repo.id));
+  let unreadable = 0;
   try {
     // Before anything is read or written (the sync too): a config swapped for `encryption: none` is refused here.
     await confirmRepositoryIdentity(repo, catalog, expectedEncryption(opts, policy));
@@ -332,7 +335,7 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
     const scopeTo = await how.scopeBeforeSync?.({ repo, catalog, policy });
     // The catalog is a cache of the repository: bring it up to date (what other hosts backed up,
     // forgot or pruned) before answering or writing anything. See docs/catalog.md "Sync".
-    await bringUpToDate(repo, catalog, policy, reporter, offline, how.signal, scopeTo === undefined ? (demand === undefined ? {} : { demand }) : { scopeTo });
+    unreadable = await bringUpToDate(repo, catalog, policy, reporter, offline, how.signal, scopeTo === undefined ? (demand === undefined ? {} : { demand }) : { scopeTo });
     // Again after the sync: another process may have scoped this file meanwhile (a fresh host's
     // `ls` beside this `verify`), and its answer would read as the whole repository's.
     if (how.wholeCatalog) requireWholeCatalog(catalog, name);
@@ -345,7 +348,7 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
     const dates = new LockDates(catalog);
     repo.onRetention((name, until, versionId) => dates.record(name, until, versionId));
   }
-  return { policy, repo, catalog, close: () => catalog.close() };
+  return { policy, repo, catalog, unreadable, close: () => catalog.close() };
 }
 
 /**
@@ -376,17 +379,17 @@ async function bringUpToDate(
   offline: boolean,
   signal: AbortSignal | undefined,
   scope: Pick<SyncOptions, 'scopeTo' | 'demand'>,
-): Promise<void> {
+): Promise<number> {
   if (offline) {
     reporter.event({ type: 'warning', qualifies: true, message: `offline: catalog ${catalog.path} was not synced with ${repo.location}; answers may be stale` });
-    return;
+    return 0;
   }
   // With --json, stdout carries the command's own answer: only warnings (on stderr) from here.
   const events = (e: EngineEvent): void => {
     if (!reporter.json || e.type === 'warning') reporter.event(e);
   };
   try {
-    await syncCatalog({
+    const report = await syncCatalog({
       repo,
       catalog,
       concurrency: Math.min(16, policy.concurrency.transfer),
@@ -394,6 +397,7 @@ async function bringUpToDate(
       ...(signal === undefined ? {} : { signal }),
       ...scope,
     });
+    return report.damage.length;
   } catch (err) {
     if (!(err instanceof StorageError)) throw err;
     throw new LakeguardError(`cannot sync catalog ${catalog.path} with ${repo.location}: ${err.message}`, {

@@ -13,7 +13,8 @@ import { forgottenGapAt } from '../catalog/forget.js';
 import { describeRunSetCut, describeTimeCut, runOrRunSetCut } from '../catalog/instant.js';
 import { runSet, runSetCut } from '../catalog/run-sets.js';
 import { isRunSet, runsAndRunSets } from './runs-sets.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode, NothingFoundError, UsageError } from '../errors.js';
+import { unreadableAsCause } from './unreadable.js';
 import type { Policy } from '../policy/types.js';
 import { endpointProblem } from '../policy/values.js';
 import { FsStore } from '../storage/fs-store.js';
@@ -134,6 +135,9 @@ export function register(program: Command): void {
           });
           reporter.summary({ state: label, target: where, ...summary }, describe(summary, label, where));
           return restoreExitCode(summary);
+        } catch (err) {
+          // Nothing found while the sync could not read part of the repository: the damage may be why.
+          throw err instanceof NothingFoundError ? unreadableAsCause(err, ctx.unreadable) : err;
         } finally {
           await releaseLock(lock, reporter);
           ctx.close();
@@ -224,7 +228,7 @@ export function pickCut(ctx: Opened, flags: RestoreFlags, events: EventSink = ()
     const latest = runsAndRunSets(ctx.catalog, group).filter((r) => r.status === 'complete' || r.status === 'partial').at(-1);
     if (latest !== undefined && isRunSet(latest)) return { cut: runSetCut(ctx.catalog, latest), label: describeRunSetCut(ctx.catalog, latest.id), group: group ?? latest.group };
     run = latest;
-    if (run === undefined) throw new UsageError(`no complete run${group === undefined ? '' : ` of group ${group}`} to restore from`, { hint: 'run `lakeguard backup` first, or pick one with --run or --at' });
+    if (run === undefined) throw new NothingFoundError(`no complete run${group === undefined ? '' : ` of group ${group}`} to restore from`, { hint: 'run `lakeguard backup` first, or pick one with --run or --at' });
   }
   return { cut: { runSeq: run.seq }, label: `run ${run.id}`, group: flags.group ?? run.group };
 }

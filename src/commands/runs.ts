@@ -5,6 +5,8 @@ import { findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
 import type { FailureRecord, RunRow } from '../catalog/types.js';
 import { listDrills, type DrillRow } from '../catalog/drills.js';
 import { UsageError } from '../errors.js';
+import { DAMAGE_NEXT_STEP } from '../engine/sync.js';
+import { unreadableNote } from './unreadable.js';
 import { drillJson } from './calendar.js';
 import { formatBytes, formatDuration, formatTimeMs, table } from '../util/format.js';
 import { printable } from '../util/printable.js';
@@ -75,7 +77,9 @@ done/N)", with the indexes no attempt is known of ("shard 4 with nothing recorde
           reporter.data(
             null,
             runs.length === 0
-              ? `no runs${opts.group === undefined ? '' : ` of group ${opts.group}`} yet: run \`lakeguard backup\``
+              ? ctx.unreadable > 0
+                ? `no runs${opts.group === undefined ? '' : ` of group ${opts.group}`} in the catalog: ${unreadableNote(ctx.unreadable)!}; ${DAMAGE_NEXT_STEP}`
+                : `no runs${opts.group === undefined ? '' : ` of group ${opts.group}`} yet: run \`lakeguard backup\``
               : table(['ID', 'GROUP', 'FINISHED', 'STATUS', 'OBJECTS', 'NEW', 'FAILED', 'STORED', 'DURATION'], rows),
           );
           if (drills.length > 0) reporter.data(null, `\nrestore drills (\`lakeguard drill\`)\n${drillTable(drills)}`);

@@ -7,7 +7,7 @@ import type { Catalog, Scope, StateCut } from '../catalog/catalog.js';
 import { CatalogQueries } from '../catalog/queries.js';
 import { catalogScope, scopeCovers } from '../catalog/scope.js';
 import { dataRunsAround, selectedHas } from '../catalog/restore-selection.js';
-import { UsageError } from '../errors.js';
+import { NothingFoundError } from '../errors.js';
 import type { EventSink } from './events.js';
 import type { RestoreOptions } from './restore.js';
 
@@ -32,7 +32,7 @@ export function reportMissingKeys(opts: RestoreOptions, events: EventSink): numb
 }
 
 /** The error for a selection that is empty: what was asked, at which instant, and where data is. */
-export function nothingSelected(catalog: Catalog, scopes: readonly Scope[], cut: StateCut): UsageError {
+export function nothingSelected(catalog: Catalog, scopes: readonly Scope[], cut: StateCut): NothingFoundError {
   const names = scopes.map((s) => `${s.bucket}/${s.prefix ?? ''}`);
   const what = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
   const { before, after, ever } = dataRunsAround(catalog, scopes, cut);
@@ -46,7 +46,7 @@ export function nothingSelected(catalog: Catalog, scopes: readonly Scope[], cut:
       only === undefined || parent === undefined || !scopeCovers(catalogScope(catalog), only.bucket, parent)
         ? []
         : new CatalogQueries(catalog).ls(only.bucket, parent, undefined, { limit: 10 }).items.map((e) => e.name);
-    return new UsageError(`nothing to restore: the catalog has no key under ${what}`, {
+    return new NothingFoundError(`nothing to restore: the catalog has no key under ${what}`, {
       hint:
         near.length > 0
           ? `${only!.bucket}/${parent} holds: ${near.join(', ')}${near.length === 10 ? ', …' : ''}`
@@ -54,7 +54,7 @@ export function nothingSelected(catalog: Catalog, scopes: readonly Scope[], cut:
     });
   }
   const near = [before === null ? null : `run ${before.id} (${new Date(before.started).toISOString()}) recorded data there before`, after === null ? null : `run ${after.id} (${new Date(after.started).toISOString()}) after`].filter((x) => x !== null);
-  return new UsageError(`nothing to restore: ${what} held no objects in the ${describeCut(catalog, cut)}`, {
+  return new NothingFoundError(`nothing to restore: ${what} held no objects in the ${describeCut(catalog, cut)}`, {
     hint: `${near.length === 0 ? 'every key there was deleted' : near.join('; ')}: pick it with --run or --at`,
   });
 }
