@@ -33,19 +33,14 @@ describe('restore in place: metadata changed without the bytes', () => {
     dir.cleanup();
   });
 
+  const backupLake = () => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [{ bucket: 'lake', objectStore: bucket, prefixes: [''], isExcluded: compileExcludes([]) }] });
   const inPlace = (runSeq: number, dryRun = false): Promise<RestoreSummary> =>
     restore({ repo, catalog, scopes: [{ bucket: 'lake' }], cut: { runSeq }, target: () => bucket, bucketDirs: false, concurrency: 4, dryRun });
 
   it('writes back an object whose metadata alone changed, and skips it once it is back', async () => {
     const meta = { contentType: 'text/csv', cacheControl: 'max-age=60', metadata: { owner: 'finance' } };
     for (const k of ['a.csv', 'b.csv', 'c.csv', 'd.csv']) await bucket.put(k, Buffer.from(`rows of ${k}`), meta);
-    const s = await backupGroup({
-      repo,
-      catalog,
-      policy: testPolicy(repo.location, [group]),
-      group,
-      sources: [{ bucket: 'lake', objectStore: bucket, prefixes: [''], isExcluded: compileExcludes([]) }],
-    });
+    const s = await backupLake();
     expect(s.status).toBe('complete');
     const seq = catalog.findRun(s.runId)!.seq;
     // The same bytes, other metadata: one field each.
@@ -66,13 +61,7 @@ describe('restore in place: metadata changed without the bytes', () => {
     let clock = Date.UTC(2026, 0, 1);
     bucket = new MemStore({ name: 'lake', now: () => new Date((clock += 1000)) });
     await bucket.put('a.csv', Buffer.from('a'));
-    const s = await backupGroup({
-      repo,
-      catalog,
-      policy: testPolicy(repo.location, [group]),
-      group,
-      sources: [{ bucket: 'lake', objectStore: bucket, prefixes: [''], isExcluded: compileExcludes([]) }],
-    });
+    const s = await backupLake();
     expect(s.status).toBe('complete');
     await bucket.put('between.csv', Buffer.from('written after the run, before the instant'));
     const instant = (clock += 1000);
