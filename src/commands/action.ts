@@ -36,7 +36,9 @@ export function action<A extends unknown[]>(
       // SQLite meets a corrupted page only when a query reads it, in the middle of any command.
       // So does a full disk, or another process holding the file: named with the file and what to do.
       const named = isCorruptDatabase(err) ? corruptCatalogError(null, err) : (catalogFileError(err) ?? err);
-      outcome.code = reporter.fatal(interrupted ? new InterruptedError(`interrupted (${errorMessage(err)})`) : named);
+      // An abort surfaces as whichever in-flight call saw it first: its "operation was aborted" says nothing more.
+      const detail = err instanceof Error && err.name === 'AbortError' ? '' : ` (${errorMessage(err)})`;
+      outcome.code = reporter.fatal(interrupted ? new InterruptedError(`${commandName(cmd)} interrupted${detail}`) : named);
     } finally {
       await writeMetrics(cmd, reporter, started);
       process.off('SIGINT', onSignal);
