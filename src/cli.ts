@@ -93,6 +93,8 @@ interface ExitCodeRow {
 }
 
 const OPENS_REPOSITORY = COMMAND_PATHS.filter((path) => path !== 'init' && path !== 'policy show');
+/** Commands that answer from the catalog: only their sync listens to the interrupt signal. */
+const QUERIES: readonly CommandPath[] = ['runs', 'runs show', 'runs ack', 'ls', 'versions', 'find', 'diff', 'calendar', 'cost'];
 const only = (paths: readonly CommandPath[], notes: Partial<Record<CommandPath, string>> = {}): Partial<Record<CommandPath, string>> =>
   Object.fromEntries(paths.map((path) => [path, notes[path] ?? '']));
 
@@ -231,13 +233,14 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: 'interrupted (SIGINT/SIGTERM)',
     short: 'interrupted',
     // The commands whose work listens to the interrupt signal; the others finish (or fail) first.
-    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy', 'drill', 'watch'], {
+    commands: only(['backup', 'restore', 'rollback', 'verify', 'forget', 'prune', 'lock extend', 'catalog rebuild', 'catalog sync', 'serve', 'key add', 'key passwd', 'copy', 'drill', 'watch', ...QUERIES], {
       watch: 'stopped by SIGINT/SIGTERM, and the run in progress was abandoned after --stop-grace (recorded as interrupted; its changes stay journaled)',
       copy: 'interrupted (runs copied so far stay; run copy again to continue)',
       prune: 'interrupted (the repository stays consistent)',
       serve: 'stopped by SIGINT/SIGTERM, its normal end (requests in flight get up to 10 seconds)',
       'key add': 'interrupted at the password prompt (nothing changed)',
       'key passwd': 'interrupted at the password prompt (nothing changed)',
+      ...Object.fromEntries(QUERIES.map((path) => [path, "interrupted while the catalog was synced (it stays usable; the next command's sync goes on)"])),
     }),
   },
 ];

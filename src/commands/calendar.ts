@@ -45,12 +45,12 @@ weeks start on Monday. Colours only on a terminal, never with NO_COLOR set. --js
 line per day with its runs.`,
     )
     .action(
-      action(async ({ cmd, reporter }) => {
+      action(async ({ cmd, signal, reporter }) => {
         const flags = cmd.opts<{ group?: string; month?: string }>();
         const month = flags.month ?? localMonth(new Date());
         if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw new UsageError(`--month ${JSON.stringify(month)}: expected YYYY-MM, such as 2026-11`);
         // Runs and drills come from the manifests and drill documents: no key's records (on demand).
-        const ctx = await openAll(cmd, { reporter, selects: () => [] });
+        const ctx = await openAll(cmd, { reporter, signal, selects: () => [] });
         try {
           if (flags.group !== undefined) requireGroup(ctx.policy, ctx.catalog, flags.group);
           const cal = new CatalogQueries(ctx.catalog).calendar(month, flags.group);

@@ -16,10 +16,10 @@ export function register(program: Command): void {
     .option('--runs-per-day <n>', 'price this many runs a day instead of the rate observed in the catalog')
     .addHelpText('after', '\nReads only the catalog. Prices: AWS us-east-1 list prices unless the policy has a pricing: section (README, "Cost").')
     .action(
-      action(async ({ cmd, reporter }) => {
+      action(async ({ cmd, signal, reporter }) => {
         const opts = cmd.opts<{ group?: string; class?: string; runsPerDay?: string }>();
         const runsPerDay = opts.runsPerDay === undefined ? undefined : runsPerDayOption(opts.runsPerDay);
-        const ctx = await openAll(cmd, { reporter, wholeCatalog: true });
+        const ctx = await openAll(cmd, { reporter, signal, wholeCatalog: true });
         try {
           const repositoryClass = ctx.policy.repository.storageClass;
           const policyPrices = ctx.policy.pricing ?? (repositoryClass === undefined ? DEFAULT_PRICES : { ...DEFAULT_PRICES, storageClass: repositoryClass });

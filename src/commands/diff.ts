@@ -53,11 +53,11 @@ unacknowledged suspect run recorded, for the groups covering --bucket or --group
 changes between two runs look like one.`,
     )
     .action(
-      action(async ({ cmd, reporter }, fromText: string, toText: string) => {
+      action(async ({ cmd, signal, reporter }, fromText: string, toText: string) => {
         const flags = cmd.opts<DiffFlags>();
         const max = limitOption(flags.limit) ?? Infinity;
         const live = toText.trim().toLowerCase() === 'live';
-        const ctx = await openAll(cmd, { reporter, selects: (policy) => (live ? liveSelects(policy, flags) : diffSelection(policy, flags)) });
+        const ctx = await openAll(cmd, { reporter, signal, selects: (policy) => (live ? liveSelects(policy, flags) : diffSelection(policy, flags)) });
         try {
           const q = new CatalogQueries(ctx.catalog);
           const now = Date.now();

@@ -39,14 +39,14 @@ run id / prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now. A glob whose sta
 (table=x/**) reads only that range of the catalog.`,
     )
     .action(
-      action(async ({ cmd, reporter }, glob: string) => {
+      action(async ({ cmd, signal, reporter }, glob: string) => {
         const flags = cmd.opts<FindFlags>();
         compileGlob(glob); // a malformed glob is bad usage (exit 2), before the repository is opened
         const max = limitOption(flags.limit) ?? Infinity;
         const largerThan = flags.largerThan === undefined ? undefined : sizeOption(flags.largerThan, '--larger-than');
         // The glob's literal start is the prefix every match has (in --bucket, else in every bucket).
         const selection = [{ bucket: flags.bucket ?? null, prefix: globLiteralPrefix(glob) }];
-        const ctx = await openAll(cmd, { reporter, selects: () => selection });
+        const ctx = await openAll(cmd, { reporter, signal, selects: () => selection });
         try {
           requireInScope(ctx.catalog, 'find', selection);
           const q = new CatalogQueries(ctx.catalog);

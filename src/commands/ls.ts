@@ -28,11 +28,11 @@ prefix: the newest below it). Times: ISO 8601 (local time unless it has an offse
 prefix / number, 90s / 15m / 2h / 3d / 1w ago, now, or last-clean (as rollback takes it).`,
     )
     .action(
-      action(async ({ cmd, reporter }, url: string) => {
+      action(async ({ cmd, signal, reporter }, url: string) => {
         const flags = cmd.opts<{ at?: string; limit?: string }>();
         const { bucket, key: prefix } = parseObjectUrl(url, 'ls:');
         const max = limitOption(flags.limit) ?? Infinity;
-        const ctx = await openAll(cmd, { reporter, selects: () => [{ bucket, prefix }] });
+        const ctx = await openAll(cmd, { reporter, signal, selects: () => [{ bucket, prefix }] });
         try {
           requireInScope(ctx.catalog, 'ls', [{ bucket, prefix }]);
           const q = new CatalogQueries(ctx.catalog);

@@ -91,7 +91,7 @@ export function register(program: Command): void {
         const flags = cmd.opts<RestoreFlags>();
         checkFlags(flags);
         const thaw = thawOption(flags);
-        const ctx = await openAll(cmd, { reporter, selects: (policy) => restoreSelects(policy, flags) });
+        const ctx = await openAll(cmd, { reporter, signal, selects: (policy) => restoreSelects(policy, flags) });
         let lock: RepositoryLock | null = null;
         try {
           refuseTargetInRepository(ctx.policy, flags);

@@ -55,7 +55,7 @@ export function register(program: Command): void {
           const source = policySource(policy, bucket);
           return (selected ??= flags.keysFrom !== undefined ? namedKeys(flags.keysFrom, bucket, source) : scopePrefixes(source, flags.prefix ?? ''));
         };
-        const ctx = await openAll(cmd, { reporter, selects: (policy) => select(policy).map((prefix) => ({ bucket, prefix })) });
+        const ctx = await openAll(cmd, { reporter, signal, selects: (policy) => select(policy).map((prefix) => ({ bucket, prefix })) });
         let lock: RepositoryLock | null = null;
         try {
           const source = policySource(ctx.policy, bucket);

@@ -198,10 +198,10 @@ export function registerAck(runs: Command): void {
     .option('--incident', 'the run recorded real damage, now dealt with: unmark it, but never take its state as last-clean or its changes as normal')
     .exitOverride()
     .action(
-      action(async ({ cmd, reporter }, ref: string) => {
+      action(async ({ cmd, signal, reporter }, ref: string) => {
         const opts = cmd.opts<{ note?: string; incident?: boolean }>();
         // A run's verdict and acknowledgements come from the manifests and acks/: no key's records (on demand).
-        const ctx = await openAll(cmd, { reporter, writes: true, selects: () => [] });
+        const ctx = await openAll(cmd, { reporter, signal, writes: true, selects: () => [] });
         try {
           const note = { ...(opts.note === undefined ? {} : { note: opts.note }), ...(opts.incident === true ? { incident: true } : {}) };
           // A run set's id (what `runs` shows for a sharded backup): its suspect shard attempts.

@@ -42,11 +42,11 @@ done/N)", with the indexes no attempt is known of ("shard 4 with nothing recorde
 \`runs show <run set id>\` lists its shards and the missing ones.`,
     )
     .action(
-      action(async ({ cmd, reporter }) => {
+      action(async ({ cmd, signal, reporter }) => {
         const opts = cmd.opts<{ group?: string }>();
         endQuietlyWhenStdoutCloses();
         // Run rows come from the manifests: a fresh host reads no key's records for them (on demand).
-        const ctx = await openAll(cmd, { reporter, selects: () => [] });
+        const ctx = await openAll(cmd, { reporter, signal, selects: () => [] });
         try {
           if (opts.group !== undefined) requireGroup(ctx.policy, ctx.catalog, opts.group);
           const runs = runsAndRunSets(ctx.catalog, opts.group);
@@ -111,7 +111,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
     // The program sets exitOverride on its direct subcommands only.
     .exitOverride()
     .action(
-      action(async ({ cmd, reporter }, ref: string) => {
+      action(async ({ cmd, signal, reporter }, ref: string) => {
         const flags = cmd.opts<{ versions?: boolean; failures?: boolean; csv?: boolean; limit?: string; anomalies?: boolean }>();
         const max = limitOption(flags.limit) ?? Infinity;
         endQuietlyWhenStdoutCloses();
@@ -119,7 +119,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
         // verdict come from the manifest: those a scoped catalog shows). An on-demand catalog
         // becomes whole for a listing (its keys are not known before the sync).
         const listing = flags.versions ? '--versions' : flags.failures ? '--failures' : flags.csv ? '--csv' : flags.anomalies ? '--anomalies' : null;
-        const ctx = await openAll(cmd, { reporter, selects: () => (listing === null ? [] : null) });
+        const ctx = await openAll(cmd, { reporter, signal, selects: () => (listing === null ? [] : null) });
         try {
           const q = new CatalogQueries(ctx.catalog);
           const scope = catalogScope(ctx.catalog);

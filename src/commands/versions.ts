@@ -22,13 +22,13 @@ time, or when a run saw it deleted). DATA says whether every piece of its conten
 a pack of the repository ("missing" means it cannot be restored). Reads only the catalog.`,
     )
     .action(
-      action(async ({ cmd, reporter }, url: string) => {
+      action(async ({ cmd, signal, reporter }, url: string) => {
         const opts = cmd.opts<{ limit?: string }>();
         const { bucket, key } = parseObjectUrl(url, 'versions:');
         if (key === '') throw new UsageError(`versions: ${JSON.stringify(url)} names no key`, { hint: 'give s3://bucket/key; to see a prefix use `lakeguard ls`' });
         const max = limitOption(opts.limit) ?? Infinity;
         const selection = [{ bucket, prefix: key, exact: true }];
-        const ctx = await openAll(cmd, { reporter, selects: () => selection });
+        const ctx = await openAll(cmd, { reporter, signal, selects: () => selection });
         try {
           requireInScope(ctx.catalog, 'versions', selection);
           const q = new CatalogQueries(ctx.catalog);
