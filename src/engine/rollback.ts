@@ -165,37 +165,47 @@ async function rollbackOnce(opts: RollbackOptions): Promise<RollbackSummary> {
   const plan = 'keys' in opts.scope
     ? [planKeys({ catalog: opts.catalog, bucket, store, keys: opts.scope.keys, isExcluded: opts.isExcluded, ctx, ...signal })]
     : opts.scope.prefixes.map((prefix) => planPrefix({ catalog: opts.catalog, bucket, store, prefix, isExcluded: opts.isExcluded, ctx, ...signal }));
+  // Keys planned unchanged are confirmed a few at a time (a file read and cut into blobs, or a
+  // HEAD), then handled in plan order.
+  const confirming: Promise<PlannedKey>[] = [];
+  const confirmAhead = Math.max(1, Math.min(CONFIRM_AHEAD, opts.concurrency));
+  const handle = async (p: PlannedKey): Promise<void> => {
+    if (opts.dryRun) {
+      events({ type: 'rollback-action', bucket, ...p });
+      count(p);
+      await opts.eventsDrained?.();
+    } else if (p.action === 'unchanged' || p.action === 'keep') {
+      count(p);
+    } else if (p.action === 'upload') {
+      uploads.push(p.key);
+      if (uploads.length >= UPLOAD_BATCH) {
+        queueUploads(opts.catalog, uploads);
+        uploads = [];
+      }
+    } else {
+      await tasks.waitBelow(opts.concurrency);
+      tasks.spawn(async () => {
+        try {
+          await apply(store, p, opts.signal);
+          count(p);
+        } catch (err) {
+          if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
+          fail(p.key, p.action, err instanceof StorageError ? err.backendCode : 'Error', errorMessage(err));
+        }
+      });
+    }
+  };
   for (const keys of plan) {
     for await (const planned of keys) {
       if (opts.signal?.aborted) throw new InterruptedError('rollback interrupted');
       tasks.throwIfFailed();
-      const p = await confirmUnchanged(opts, planned);
-      if (opts.dryRun) {
-        events({ type: 'rollback-action', bucket, ...p });
-        count(p);
-        await opts.eventsDrained?.();
-      } else if (p.action === 'unchanged' || p.action === 'keep') {
-        count(p);
-      } else if (p.action === 'upload') {
-        uploads.push(p.key);
-        if (uploads.length >= UPLOAD_BATCH) {
-          queueUploads(opts.catalog, uploads);
-          uploads = [];
-        }
-      } else {
-        await tasks.waitBelow(opts.concurrency);
-        tasks.spawn(async () => {
-          try {
-            await apply(store, p, opts.signal);
-            count(p);
-          } catch (err) {
-            if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
-            fail(p.key, p.action, err instanceof StorageError ? err.backendCode : 'Error', errorMessage(err));
-          }
-        });
-      }
+      const confirmed = confirmUnchanged(opts, planned);
+      confirmed.catch(() => {}); // awaited below, in order; not an unhandled rejection meanwhile
+      confirming.push(confirmed);
+      if (confirming.length >= confirmAhead) await handle(await confirming.shift()!);
     }
   }
+  while (confirming.length > 0) await handle(await confirming.shift()!);
   await tasks.wait();
   queueUploads(opts.catalog, uploads);
   const uploadRequests = opts.dryRun ? 0 : await uploadQueued(opts, summary, { fail });
@@ -216,6 +226,9 @@ async function rollbackOnce(opts: RollbackOptions): Promise<RollbackSummary> {
   summary.durationMs = Date.now() - started;
   return summary;
 }
+
+/** Keys planned `unchanged` confirmed at once (bounded by the concurrency): each may read a whole file. */
+const CONFIRM_AHEAD = 8;
 
 /**
  * A key planned `unchanged` as the engine does it: a file of a `path:` source whose content
