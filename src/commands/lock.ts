@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { DAMAGE_NEXT_STEP } from '../engine/sync.js';
+import { unreadableNote } from './unreadable.js';
 import { extendRetention, type ExtendReport } from '../engine/lock-extend.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { DAY_MS, parseRetentionDays } from '../repository/object-lock.js';
@@ -44,9 +46,13 @@ Lock allows) keeps its data version retained and is named in a warning.`,
             signal,
             ...(slackMs === undefined ? {} : { slackMs }),
           });
-          reporter.summary({ ...report }, describe(report));
+          // What the sync could not read (a damaged index file) is not in the catalog, and neither are
+          // the packs only it lists: they were not extended, and their retention runs out.
+          const unreadable = unreadableNote(ctx.unreadable);
+          if (unreadable !== null) reporter.event({ type: 'warning', message: `${unreadable}: what only ${ctx.unreadable === 1 ? 'it references' : 'they reference'} (the packs of a damaged index file) was not extended; ${DAMAGE_NEXT_STEP}` });
+          reporter.summary({ ...report, unreadable: ctx.unreadable }, describe(report));
           // Missing or hidden objects are damage to repair, even though everything else was extended.
-          return report.missing + report.hidden > 0 ? ExitCode.error : ExitCode.ok;
+          return report.missing + report.hidden + ctx.unreadable > 0 ? ExitCode.error : ExitCode.ok;
         } finally {
           ctx.close();
         }

@@ -316,6 +316,21 @@ describe('S3 Object Lock on the repository', () => {
       const keys = summaryOf(await keyCli('second-password', 'list')).keys as { id: string; current: boolean; removalPending: boolean }[];
       expect(keys.map((k) => [k.id, k.current, k.removalPending]).sort()).toEqual([[id, true, true], [summaryOf(third).added, false, false]].sort());
     });
+
+    it('lock extend on a host whose sync cannot read an index file: exit 1, saying what it could not extend', async () => {
+      const index = (await versionsUnder(govBucket, `${prefix}index/`)).find((v) => v.IsLatest === true)!;
+      // A new version over the index file (Object Lock keeps the old one, but readers get this).
+      const garbage = await s3.send(new PutObjectCommand({ Bucket: govBucket, Key: index.Key!, Body: 'not an index file' }));
+      try {
+        const fresh = await runCli(['--policy', file, 'lock', 'extend', '--json', '--dry-run'], { ...env('gov-fresh'), LAKEGUARD_PASSWORD: 'second-password' });
+        expect(fresh.code, fresh.stderr).toBe(1);
+        // The index file, and the record blob only it located.
+        expect(fresh.stderr).toMatch(/could not read 2 repository objects \(warned above\), and what they hold is not in the catalog: what only they reference \(the packs of a damaged index file\) was not extended/);
+        expect(summaryOf(fresh).unreadable).toBe(2);
+      } finally {
+        await s3.send(new DeleteObjectCommand({ Bucket: govBucket, Key: index.Key!, VersionId: garbage.VersionId!, BypassGovernanceRetention: true }));
+      }
+    });
   });
 
   it('COMPLIANCE: not even a bypass deletes or shortens; removeRepositoryObject says locked', async () => {
