@@ -1,29 +1,23 @@
 // An interrupted command says which command was interrupted, whether SIGINT or SIGTERM came and
 // whichever in-flight call saw the abort first (an AbortError says nothing more), exit 130.
 import { Command } from 'commander';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { action, outcome } from '../../src/commands/action.js';
 import { ExitCode } from '../../src/errors.js';
+import { capturingStderr } from '../helpers/stderr.js';
 
 async function interrupted(signalName: 'SIGINT' | 'SIGTERM', failWith: (signal: AbortSignal) => Error): Promise<{ code: number; line: Record<string, unknown> }> {
   const program = new Command('lakeguard');
   const cmd = program.command('restore').option('--json');
   cmd.setOptionValue('json', true);
-  const written: string[] = [];
-  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    written.push(String(chunk));
-    return true;
-  });
-  try {
-    await action(async ({ signal }) => {
+  const stderr = await capturingStderr(() =>
+    action(async ({ signal }) => {
       const stopped = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(failWith(signal))));
       process.emit(signalName);
       await stopped;
-    })({}, cmd);
-  } finally {
-    spy.mockRestore();
-  }
-  return { code: outcome.code, line: JSON.parse(written.join('').trim().split('\n').at(-1)!) as Record<string, unknown> };
+    })({}, cmd),
+  );
+  return { code: outcome.code, line: JSON.parse(stderr.trim().split('\n').at(-1)!) as Record<string, unknown> };
 }
 
 describe('an interrupted command', () => {

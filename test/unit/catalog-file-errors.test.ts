@@ -2,11 +2,12 @@
 // it, the disk is full) is named in one line with what to do, never a bare "database is locked".
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { sqliteDatabase } from '../../src/catalog/connection.js';
 import { action, outcome } from '../../src/commands/action.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { capturingStderr } from '../helpers/stderr.js';
 
 describe('catalog file errors', () => {
   const dir = tempDir('catalog-file-errors');
@@ -16,17 +17,8 @@ describe('catalog file errors', () => {
   async function run(body: () => never): Promise<{ code: number; lines: Record<string, unknown>[] }> {
     const cmd = new Command('x').option('--json');
     cmd.setOptionValue('json', true);
-    const written: string[] = [];
-    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      written.push(String(chunk));
-      return true;
-    });
-    try {
-      await action(async () => body())({}, cmd);
-    } finally {
-      spy.mockRestore();
-    }
-    return { code: outcome.code, lines: written.join('').trim().split('\n').map((l) => JSON.parse(l)) };
+    const stderr = await capturingStderr(() => action(async () => body())({}, cmd));
+    return { code: outcome.code, lines: stderr.trim().split('\n').map((l) => JSON.parse(l)) };
   }
 
   it('a catalog locked by another process, and a full disk: exit 1 naming the file and the next step', async () => {
