@@ -162,3 +162,17 @@ function storedMeta(meta: ObjectMeta, tags: Record<string, string> | undefined):
   if (meta.mode !== undefined) out.mode = meta.mode;
   return out;
 }
+
+/**
+ * Whether an object's metadata (a HEAD) is the recorded one, as `storedMeta` records it: content
+ * type, encoding, cache control, disposition and user metadata. Tags and mode are not compared (a
+ * HEAD shows neither); a content type the backup did not record (a file of a `path:` source) is
+ * the server's default, so any matches it.
+ */
+export function holdsStoredMeta(meta: ObjectMeta, recorded: StoredMeta): boolean {
+  if (recorded.contentType !== undefined && meta.contentType !== recorded.contentType) return false;
+  if (meta.contentEncoding !== recorded.contentEncoding || meta.cacheControl !== recorded.cacheControl || meta.contentDisposition !== recorded.contentDisposition) return false;
+  const want = recorded.metadata ?? {};
+  const have = meta.metadata;
+  return Object.keys(want).length === Object.keys(have).length && Object.entries(want).every(([k, v]) => have[k] === v);
+}

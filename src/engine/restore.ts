@@ -12,6 +12,7 @@ import { backoffDelay } from '../util/retry.js';
 import { ByteBudget } from '../util/byte-budget.js';
 import { pollHeapPacer } from '../util/heap-pacer.js';
 import { TaskGroup } from '../util/task-group.js';
+import { holdsStoredMeta } from './backup-records.js';
 import { noEvents, type EventSink } from './events.js';
 import { READ_RETRY, blobRuns, decodeLocatedBlob, readPackRange, readPackRangeRetrying } from './pack-reads.js';
 import { nothingSelected, reportMissingKeys } from './restore-not-found.js';
@@ -538,13 +539,7 @@ async function sameMetadata(opts: RestoreOptions, store: ObjectStore, existing: 
     if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
     return false;
   }
-  const m = item.meta;
-  // A content type the backup did not record (a file of a path: source) is the server's default.
-  if (m.contentType !== undefined && meta.contentType !== m.contentType) return false;
-  if (meta.contentEncoding !== m.contentEncoding || meta.cacheControl !== m.cacheControl || meta.contentDisposition !== m.contentDisposition) return false;
-  const want = m.metadata ?? {};
-  const have = meta.metadata;
-  return Object.keys(want).length === Object.keys(have).length && Object.entries(want).every(([k, v]) => have[k] === v);
+  return holdsStoredMeta(meta, item.meta);
 }
 
 /**

@@ -5,6 +5,7 @@ import { InterruptedError, StorageError, errorMessage } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { statsDelta, type ObjectMeta, type ObjectStore } from '../storage/types.js';
 import { TaskGroup } from '../util/task-group.js';
+import { holdsStoredMeta } from './backup-records.js';
 import { noEvents, type EventSink } from './events.js';
 import { isBackedUpContent, restore } from './restore.js';
 import { parseFileToken } from '../storage/fs-entries.js';
@@ -251,16 +252,7 @@ async function confirmUnchanged(opts: RollbackOptions, planned: PlannedKey): Pro
     if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
     return p; // the copy or upload would not fare better; the bytes are the wanted ones
   }
-  const m = wanted.meta;
-  const want = m.metadata ?? {};
-  const same =
-    (m.contentType === undefined || meta.contentType === m.contentType) &&
-    meta.contentEncoding === m.contentEncoding &&
-    meta.cacheControl === m.cacheControl &&
-    meta.contentDisposition === m.contentDisposition &&
-    Object.keys(want).length === Object.keys(meta.metadata).length &&
-    Object.entries(want).every(([k, v]) => meta.metadata[k] === v);
-  if (same) return p;
+  if (holdsStoredMeta(meta, wanted.meta)) return p;
   return sameBytes.copyFrom === undefined ? { key: p.key, action: 'upload', size: p.size } : { key: p.key, action: 'copy', size: p.size, versionId: sameBytes.copyFrom };
 }
 
