@@ -264,6 +264,9 @@ async function confirmUnchanged(opts: RollbackOptions, planned: PlannedKey): Pro
  * blob ids (nothing is read from the repository). An S3 object's ETag names its content.
  */
 async function holdsWantedContent(opts: RollbackOptions, p: PlannedKey): Promise<boolean> {
+  // Only a store whose writers set the times (a directory) plans keys by a file token; an S3
+  // object planned unchanged has the wanted ETag, so no catalog lookup per key is needed.
+  if (opts.store.capabilities.writerTimes !== true) return true;
   const wanted = wantedKey(opts.catalog, opts.bucket, p.key);
   if (wanted === undefined || wanted.size === 0 || wanted.etag === null || parseFileToken(wanted.etag) === null) return true;
   try {
