@@ -462,6 +462,13 @@ export interface IncompleteRun {
   keptBy?: string;
 }
 
+/** What a catalog lacks because of an incomplete run, as a clause after `catalog <path>`. */
+export function incompleteClause(run: IncompleteRun): string {
+  return run.keptBy !== undefined
+    ? `lacks the versions only run ${run.run}'s manifest holds (a sync applied forget ${run.keptBy} while it was missing)`
+    : `was imported without part of run ${run.run}`;
+}
+
 /** Runs a sync imported incomplete: every later sync says so again, until a rebuild replaces the catalog. */
 export function incompleteRuns(catalog: Catalog): IncompleteRun[] {
   const value = info(catalog, INCOMPLETE);

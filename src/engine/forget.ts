@@ -35,7 +35,7 @@ import { RetentionUnits } from './retention-units.js';
 import { copiedFromOf } from '../catalog/copied-runs.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
 import { runSetsNamed } from '../catalog/run-sets.js';
-import { incompleteRuns } from '../catalog/sync.js';
+import { incompleteClause, incompleteRuns } from '../catalog/sync.js';
 import { obsoleteCheckpoints } from './resume.js';
 import { isPruneName } from './sync.js';
 import type { RunManifest } from './finalize.js';
@@ -67,6 +67,8 @@ export interface ForgetPlan {
   droppedBytes: number;
   /** Forgotten runs whose versions are all dropped: their manifests can go. */
   emptyRuns: string[];
+  /** Forgotten runs whose manifests stay: records of versions kept runs still need (ForgetDocument.manifestsKept). */
+  manifestsKept: string[];
   /**
    * Manifests earlier forgets kept (for versions only their records hold) of which this one
    * drops the last such version: they can go too (the last document part says so).
@@ -173,9 +175,11 @@ export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions
     }
   }
   const versionsPerRun = ownVersionCounts(catalog);
-  const emptyRuns = forgotten.filter((r) => (versionsPerRun.get(r.seq) ?? 0) === (droppedByRun.get(r.seq) ?? 0)).map((r) => r.id);
+  const emptied = (r: RunRow): boolean => (versionsPerRun.get(r.seq) ?? 0) === (droppedByRun.get(r.seq) ?? 0);
+  const emptyRuns = forgotten.filter(emptied).map((r) => r.id);
+  const manifestsKept = forgotten.filter((r) => !emptied(r)).map((r) => r.id);
   const released = keptManifestCounts(catalog).filter((m) => m.versions === (droppedByKept.get(m.id) ?? 0)).map((m) => m.run);
-  return { verdicts, forgotten, dropped, droppedBytes, emptyRuns, released };
+  return { verdicts, forgotten, dropped, droppedBytes, emptyRuns, manifestsKept, released };
 }
 
 /**
@@ -295,9 +299,6 @@ export async function forget(
   const perDocument = opts.dropsPerDocument ?? DROPS_PER_DOCUMENT;
   const parts = Math.max(1, Math.ceil(plan.dropped.length / perDocument));
   const forgottenIds = plan.forgotten.map((r) => r.id);
-  // Manifests of forgotten runs whose records still hold needed versions stay, and the document says so.
-  const emptied = new Set(plan.emptyRuns);
-  const manifestsKept = forgottenIds.filter((id) => !emptied.has(id));
   // A run is emptied only once every part has dropped its versions: until the last part, its
   // manifest is kept (it records the versions later parts drop, which a crash between parts
   // leaves in every catalog), and the last part releases it with the manifests earlier forgets kept.
@@ -316,7 +317,8 @@ export async function forget(
       created: new Date().toISOString(),
       host: hostname(),
       forgotten: forgottenIds,
-      manifestsKept: part === parts ? manifestsKept : forgottenIds,
+      // Manifests of forgotten runs whose records still hold needed versions stay, and the document says so.
+      manifestsKept: part === parts ? plan.manifestsKept : forgottenIds,
       dropped: describeVersions(catalog, plan.dropped.slice((part - 1) * perDocument, part * perDocument)),
       ...(copiedFrom.length === 0 ? {} : { copiedFrom }),
       // Only once every drop is applied: a crash before the last part leaves them kept.
@@ -354,9 +356,7 @@ export async function forget(
 function requireCompleteCatalog(catalog: Catalog): void {
   const incomplete = incompleteRuns(catalog);
   if (incomplete.length === 0) return;
-  const first = incomplete[0]!;
-  const what = first.keptBy !== undefined ? `lacks the versions only run ${first.run}'s manifest holds (a sync applied forget ${first.keptBy} while it was missing)` : `was imported without part of run ${first.run}`;
-  throw new LakeguardError(`catalog ${catalog.path} ${what}; forget would delete manifests that hold versions it does not know`, {
+  throw new LakeguardError(`catalog ${catalog.path} ${incompleteClause(incomplete[0]!)}; forget would delete manifests that hold versions it does not know`, {
     hint: 'restore from a copy what `lakeguard verify` names, then run `lakeguard catalog rebuild` and forget again',
   });
 }

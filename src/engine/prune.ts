@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import pLimit from 'p-limit';
 import type { Catalog } from '../catalog/catalog.js';
 import { LockDates } from '../catalog/lock-dates.js';
-import { incompleteRuns, markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
+import { incompleteClause, incompleteRuns, markDocumentApplied, type PruneDocument } from '../catalog/sync.js';
 import { clearWrittenPacks, packUsage, prunePending, setPruneRecordBlobs, usedBlobsOfPack, writtenBlobs } from '../catalog/prune-queries.js';
 import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
 import { isIndexName } from '../repository/documents.js';
@@ -320,9 +320,7 @@ class PruneRun {
       const what =
         back.length > 0
           ? `gave up the versions only run ${back[0]!}'s manifest holds, and that manifest is back in the repository`
-          : incomplete[0]!.keptBy !== undefined
-            ? `lacks the versions only run ${incomplete[0]!.run}'s manifest holds (a sync applied forget ${incomplete[0]!.keptBy} while it was missing)`
-            : `was imported without part of run ${incomplete[0]!.run}`;
+          : incompleteClause(incomplete[0]!);
       throw new LakeguardError(`catalog ${this.catalog.path} ${what}; prune would delete data the repository still needs`, {
         hint: 'restore from a copy what `lakeguard verify` names, then run `lakeguard catalog rebuild` and prune again',
       });
