@@ -1,9 +1,10 @@
 import { realpathSync } from 'node:fs';
-import { dirname, relative, resolve, sep } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import type { Policy } from '../policy/types.js';
-import { splitS3Url } from '../storage/s3-url.js';
+import { sameEndpoint, splitS3Url } from '../storage/s3-url.js';
+import { isWithin } from '../util/path-within.js';
 import { printable } from '../util/printable.js';
 
 /**
@@ -36,18 +37,13 @@ function overlaps(repo: string, repoEndpoint: string | undefined, target: Restor
   const a = splitS3Url(repo);
   const b = splitS3Url(target.url);
   if ('problem' in a || 'problem' in b || a.bucket !== b.bucket) return false;
-  // One bucket name on two servers is two buckets; on one server (or both AWS) it is one.
-  if (normalEndpoint(repoEndpoint) !== normalEndpoint(target.endpoint)) return false;
+  if (!sameEndpoint(repoEndpoint, target.endpoint)) return false;
   return a.prefix === '' || b.prefix === '' || a.prefix === b.prefix || a.prefix.startsWith(`${b.prefix}/`) || b.prefix.startsWith(`${a.prefix}/`);
 }
 
 /** One path inside the other (or the same). */
 function nested(a: string, b: string): boolean {
-  const inside = (x: string, y: string): boolean => {
-    const rel = relative(y, x);
-    return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep));
-  };
-  return inside(a, b) || inside(b, a);
+  return isWithin(a, b) || isWithin(b, a);
 }
 
 /** The real path of `p`, resolving links through its nearest existing ancestor (the target may not exist yet). */
@@ -63,6 +59,3 @@ function realish(p: string): string {
   }
 }
 
-function normalEndpoint(e: string | undefined): string {
-  return (e ?? '').trim().toLowerCase().replace(/\/+$/, '');
-}

@@ -6,7 +6,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, isSeq } from 'yaml';
-import { bucketNameProblem, splitS3Url } from '../storage/s3-url.js';
+import { bucketNameProblem, sameEndpoint, splitS3Url } from '../storage/s3-url.js';
+import { isWithin } from '../util/path-within.js';
 import type { AnomalyLevel } from './anomaly.js';
 import { compileExcludes } from './glob.js';
 import { checkAnomaly } from './schema-anomaly.js';
@@ -236,17 +237,15 @@ function sourceHoldsRepository(
   if (where.kind === 'path') {
     if (!repo.url.startsWith('file:')) return undefined;
     const dir = fileURLToPath(repo.url);
+    inside = isWithin(where.path, dir);
+    if (!inside && !isWithin(dir, where.path)) return undefined;
     const down = path.relative(where.path, dir);
-    const up = path.relative(dir, where.path);
-    inside = up === '' || (up !== '..' && !up.startsWith(`..${path.sep}`) && !path.isAbsolute(up));
-    if (!inside && (down === '..' || down.startsWith(`..${path.sep}`) || path.isAbsolute(down))) return undefined;
     root = down === '' ? '' : `${down.split(path.sep).join('/')}/`;
   } else {
     if (!repo.url.startsWith('s3://')) return undefined;
     const parsed = splitS3Url(repo.url);
     if ('problem' in parsed || parsed.bucket !== where.bucket) return undefined;
-    const norm = (e: string | undefined) => (e ?? '').trim().toLowerCase().replace(/\/+$/, '');
-    if (norm(repo.endpoint) !== norm(where.endpoint)) return undefined; // one name on two servers: two buckets
+    if (!sameEndpoint(repo.endpoint, where.endpoint)) return undefined; // one name on two servers: two buckets
     root = parsed.prefix === '' ? '' : `${parsed.prefix}/`;
     inside = root !== '' && prefixes.some((p) => p.startsWith(root) && p !== root);
   }

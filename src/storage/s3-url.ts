@@ -49,3 +49,12 @@ export function splitS3Url(url: string): S3Url | S3UrlProblem {
   if (prefix.startsWith('/') || prefix.includes('//')) return { problem: 'empty-segment' };
   return { bucket, prefix };
 }
+
+/**
+ * Whether two endpoint settings name one server (no setting: AWS). One bucket name on two
+ * servers is two buckets; on one server (or both AWS) it is one.
+ */
+export function sameEndpoint(a: string | undefined, b: string | undefined): boolean {
+  const normal = (e: string | undefined): string => (e ?? '').trim().toLowerCase().replace(/\/+$/, '');
+  return normal(a) === normal(b);
+}
