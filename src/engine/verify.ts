@@ -11,7 +11,7 @@ import { incompleteRuns } from '../catalog/sync.js';
 import { danglingBlobReferences } from '../catalog/verify-queries.js';
 import { IntegrityError, InterruptedError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { sha256Hex } from '../repository/config.js';
-import { objectKey } from '../repository/layout.js';
+import { objectKey, type FileType } from '../repository/layout.js';
 import type { Repository } from '../repository/repository.js';
 import { noEvents, type EventSink } from './events.js';
 import type { IndexDocument, RunManifest } from './finalize.js';
@@ -113,6 +113,12 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
   const stopIfAborted = (): void => {
     if (opts.signal?.aborted === true) throw new InterruptedError('verify interrupted: nothing was changed; run it again');
   };
+  /** Checks each object of one type of the repository as the listing streams, until an interrupt. */
+  const eachListed = (type: FileType, fn: (item: { name: string }) => Promise<void>): Promise<void> =>
+    forEachLimited(repo.list(type), limit, async (item) => {
+      stopIfAborted();
+      await fn(item);
+    });
   const damage = (what: string, problem: string, hashes: readonly Buffer[] = [], runs: readonly string[] = []): Damage => {
     const hit = scratch.affected(hashes, runs, MAX_AFFECTED);
     const d: Damage = { what, problem, runs: hit.runs, affected: hit.versions, affectedCount: hit.versionCount };
@@ -140,8 +146,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       if (!isDamage(err)) throw err;
       damage('config', errorMessage(err));
     }
-    await forEachLimited(repo.list('keys'), limit, async ({ name }) => {
-      stopIfAborted();
+    await eachListed('keys', async ({ name }) => {
       report.keyFiles++;
       try {
         await repo.checkKeyFile(name);
@@ -160,8 +165,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const forgottenRuns = forgottenManifests(catalog);
     const stale: [string, string][] = [];
     const givenUpBack: string[] = [];
-    await forEachLimited(repo.list('runs'), limit, async ({ name }) => {
-      stopIfAborted();
+    await eachListed('runs', async ({ name }) => {
       report.manifests++;
       const forgotten = forgottenRuns.get(name);
       if (forgotten?.state === 'given-up') givenUpBack.push(name);
@@ -192,8 +196,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
 
     events({ type: 'phase', phase: 'read forgets' });
     const listedForgets = new Set<string>();
-    await forEachLimited(repo.list('forgets'), limit, async ({ name }) => {
-      stopIfAborted();
+    await eachListed('forgets', async ({ name }) => {
       report.forgets++;
       listedForgets.add(name);
       try {
@@ -215,8 +218,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
 
     events({ type: 'phase', phase: 'read acks' });
     const listedAcks = new Set<string>();
-    await forEachLimited(repo.list('acks'), limit, async ({ name }) => {
-      stopIfAborted();
+    await eachListed('acks', async ({ name }) => {
       report.acks++;
       listedAcks.add(name);
       try {
@@ -233,8 +235,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
 
     events({ type: 'phase', phase: 'read drills' });
     const listedDrills = new Set<string>();
-    await forEachLimited(repo.list('drills'), limit, async ({ name }) => {
-      stopIfAborted();
+    await eachListed('drills', async ({ name }) => {
       report.drills++;
       listedDrills.add(name);
       try {
@@ -254,8 +255,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     // A plan is read only by shards that start while their run set is running; the runs and
     // versions of a finished set do not depend on it.
     events({ type: 'phase', phase: 'read run sets' });
-    await forEachLimited(repo.list('runsets'), limit, async ({ name }) => {
-      stopIfAborted();
+    await eachListed('runsets', async ({ name }) => {
       report.runSets++;
       try {
         checkPlan(await repo.readDocument<RunSetPlan>('runsets', name), name, repo);
@@ -268,8 +268,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     // A checkpoint is read only by a later attempt of its shard (resume.ts), which carries only
     // versions whose blobs an index file lists; one that fails here is passed over by it.
     events({ type: 'phase', phase: 'read checkpoints' });
-    await forEachLimited(repo.list('checkpoints'), limit, async ({ name }) => {
-      stopIfAborted();
+    await eachListed('checkpoints', async ({ name }) => {
       report.checkpoints++;
       try {
         const problem = checkpointProblem(await repo.readDocument<unknown>('checkpoints', name), name);
@@ -282,8 +281,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
 
     events({ type: 'phase', phase: 'read index' });
     const unreadableIndex = new Map<string, Damage>();
-    await forEachLimited(repo.list('index'), limit, async ({ name }) => {
-      stopIfAborted();
+    await eachListed('index', async ({ name }) => {
       report.indexFiles++;
       try {
         const doc = checkIndex(await repo.readDocument<IndexDocument>('index', name), name, repo);
