@@ -71,18 +71,12 @@ function toJson(r: ForgetResult): Record<string, unknown> {
     manifestsDeleted: r.manifestsDeleted,
     // Forgotten runs whose manifests stay (versions kept runs need are recorded only there), and
     // manifests earlier forgets kept that this one lets go (deleted with manifestsDeleted).
-    manifestsKept: keptManifests(r),
+    manifestsKept: r.manifestsKept,
     manifestsReleased: r.released,
     manifestsLocked: r.manifestsLocked,
     plansDeleted: r.plansDeleted,
     checkpointsDeleted: r.checkpointsDeleted,
   };
-}
-
-/** Forgotten runs whose manifests this forget keeps (ForgetDocument.manifestsKept). */
-function keptManifests(r: ForgetResult): string[] {
-  const emptied = new Set(r.emptyRuns);
-  return r.forgotten.map((run) => run.id).filter((id) => !emptied.has(id));
 }
 
 function describe(r: ForgetResult): string {
@@ -101,7 +95,7 @@ function describe(r: ForgetResult): string {
   if (r.manifestsDeleted.length > 0) lines.push(`deleted ${r.manifestsDeleted.length} run manifest${r.manifestsDeleted.length === 1 ? '' : 's'}`);
   const gone = r.emptyRuns.length + r.released.length;
   if (r.dryRun && gone > 0) lines.push(`would delete ${gone} run manifest${gone === 1 ? '' : 's'}`);
-  const keptOnes = keptManifests(r).length;
+  const keptOnes = r.manifestsKept.length;
   if (keptOnes > 0) lines.push(`${r.dryRun ? 'would keep' : 'kept'} the manifest${keptOnes === 1 ? '' : 's'} of ${keptOnes} forgotten run${keptOnes === 1 ? '' : 's'}: versions kept runs need are recorded only there`);
   if (r.plansDeleted.length > 0) lines.push(`deleted the plans of ${r.plansDeleted.length} forgotten run set${r.plansDeleted.length === 1 ? '' : 's'} (runsets/)`);
   if (r.checkpointsDeleted.length > 0) lines.push(`deleted ${r.checkpointsDeleted.length} checkpoint document${r.checkpointsDeleted.length === 1 ? '' : 's'} of shard attempts no re-run needs (checkpoints/)`);
