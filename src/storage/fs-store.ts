@@ -271,7 +271,7 @@ export class FsStore implements ObjectStore {
         await this.safeParents('PUT', key, false);
         return null;
       }
-      const tooLong = this.pathTooLong(key, file, childPath(parentPath(file), `${TMP_PREFIX}${this.tmpBase}${(this.tmpCount + 1).toString(16)}`));
+      const tooLong = this.pathTooLong(key, file, childPath(parentPath(file), this.tmpNameAt(this.tmpCount + 1)));
       if (tooLong !== null) return tooLong;
       await this.safeParents('PUT', key, false);
       if ((await lstat(file).catch(() => null))?.isDirectory() === true) return this.isDirectory(key);
@@ -305,7 +305,12 @@ export class FsStore implements ObjectStore {
   /** A fresh temporary name: random per store, then counted (no call into OpenSSL per put). */
   private tmpName(): string {
     this.tmpCount++;
-    return `${TMP_PREFIX}${this.tmpBase}${this.tmpCount.toString(16)}`;
+    return this.tmpNameAt(this.tmpCount);
+  }
+
+  /** The name of this store's `n`th temporary file. */
+  private tmpNameAt(n: number): string {
+    return `${TMP_PREFIX}${this.tmpBase}${n.toString(16)}`;
   }
 
   /**
