@@ -272,8 +272,11 @@ export class Archiver {
     this.counters.bytesNew += entry.size;
   }
 
-  /** `deletedAt`: the key's catalogued delete marker's valid_from, which its new version must follow (scan.ts Change). */
-  /** `validFrom`: when the version starts if not at its time (a newer version shares its millisecond: scan.ts KeyTimes). */
+  /**
+   * `deletedAt`: the key's catalogued delete marker's valid_from, which its new version must
+   * follow (scan.ts Change). `validFrom`: when the version starts if not at its time (a newer
+   * version shares its millisecond: scan.ts KeyTimes).
+   */
   private async startTransfer(source: OpenedSource, entry: ObjectEntry, previous: LatestVersion | null, reinstating = false, deletedAt?: number, validFrom?: number): Promise<void> {
     if (this.packer === null) {
       if (reinstating) return; // counted as reinstated

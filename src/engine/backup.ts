@@ -292,7 +292,8 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
       const ended: RunStatus = status === 'interrupted' || opts.signal?.aborted === true || err instanceof InterruptedError ? 'interrupted' : 'failed';
       catalog.finishUnrecordedRun(run.seq, ended, Date.now(), counters, errorMessage(err));
       // A catalog that could not be written (disk full, file locked) is not the repository's fault.
-      const local = sqliteCode(err) === undefined ? undefined : catalogFileHint(sqliteCode(err)!);
+      const code = sqliteCode(err);
+      const local = code === undefined ? undefined : catalogFileHint(code);
       const next =
         local === undefined
           ? 'the next `lakeguard backup` on this host records it in the repository once it accepts writes again (check the target\'s permissions and Object Lock: docs/permissions.md)'

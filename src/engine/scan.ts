@@ -17,8 +17,7 @@ export type Change =
    * `deletedAt`: the valid_from of the catalog's delete marker when the key was deleted and is
    * back: its new version starts after it, whatever its time says (a file copied back with its
    * old time by `cp -p`, `rsync -a`, a restore or a rollback).
-   */
-  /**
+   *
    * `validFrom` (versioned buckets): when the version starts, if not at its last-modified time: a
    * newer version of the key bears the same millisecond (KeyTimes).
    */
