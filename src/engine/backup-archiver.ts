@@ -294,8 +294,8 @@ export class Archiver {
       this.counters.objectsCarried = (this.counters.objectsCarried ?? 0) + 1;
       // Judged as that attempt judged its content when it read it (anomaly detection counts it as read).
       this.detector?.versionCarried(source.bucket, source.versioned === true, entry, previous, carried.signals);
-      const validFrom = previous === null ? carried.lastModified : Math.max(carried.lastModified, previous.validFrom + 1);
-      this.writer.version({ ...carried, validFrom: this.versionStart(source, carried.lastModified, validFrom, previous, deletedAt) });
+      const own = previous === null ? carried.lastModified : Math.max(carried.lastModified, previous.validFrom + 1);
+      this.writer.version({ ...carried, validFrom: beforeNewer(this.versionStart(source, carried.lastModified, own, previous, deletedAt), validFrom) });
       return;
     }
     // Back-pressure: keep the listing at most a few batches ahead of the transfers.
@@ -331,7 +331,7 @@ export class Archiver {
     const signals = reinstating || read.sample === undefined ? undefined : this.detector?.versionRead(source.bucket, source.versioned === true, entry, previous, read.sample);
     const listed = versionRecord(source.bucket, entry, previous, read, signals);
     const start = this.versionStart(source, listed.lastModified, listed.validFrom, previous, deletedAt);
-    const observed = { ...listed, validFrom: validFrom === undefined ? start : Math.min(start, validFrom) };
+    const observed = { ...listed, validFrom: beforeNewer(start, validFrom) };
     const record = reinstating ? reinstate(observed, previous, seenAt(source)) : observed;
     // The record may reach the catalog only once every blob it needs is in a written pack; it
     // is counted then, so an interrupted run counts only what it recorded. A reinstated version
@@ -375,6 +375,14 @@ function seenAt(source: OpenedSource): number | undefined {
 }
 
 /** A version's valid_from, moved after the delete marker it follows (`deletedAt`) when its own time is not. */
+/**
+ * A version's start, moved before a newer version of its key that bears the same millisecond
+ * (`validFrom`, scan.ts KeyTimes), so the newer one is the state at that instant.
+ */
+function beforeNewer(start: number, validFrom: number | undefined): number {
+  return validFrom === undefined ? start : Math.min(start, validFrom);
+}
+
 function after(deletedAt: number | undefined, validFrom: number): number {
   return deletedAt === undefined ? validFrom : Math.max(validFrom, deletedAt + 1);
 }

@@ -31,7 +31,7 @@ import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { StoreDecorator } from '../../src/storage/store-decorator.js';
-import { getBytes, type ObjectStore, type PutOptions, type PutResult } from '../../src/storage/types.js';
+import { getBytes, type ListItem, type ListOptions, type ObjectStore, type PutOptions, type PutResult } from '../../src/storage/types.js';
 import { initRepo, tempDir, TEST_KDF, testPolicy } from '../helpers/fixtures.js';
 
 /**
@@ -416,4 +416,35 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
     expect((await syncCatalog({ repo, catalog: whole })).damage).toEqual([]);
     await restoresAll(whole);
   });
+
+  it('a versioned bucket whose versions share a millisecond: carried versions keep their order', async () => {
+    // Concurrent writers stamp every version of a key with one time (S3 lists them newest first):
+    // the older one must start before the newer one, carried or read.
+    shardCount = 1;
+    const stamp = new Date('2026-11-20T10:00:00Z');
+    lake = new (class extends MemStore {
+      override async *list(prefix: string, opts?: ListOptions): AsyncGenerator<ListItem> {
+        for await (const item of super.list(prefix, opts)) yield item.kind === 'object' ? { ...item, lastModified: stamp } : item;
+      }
+    })({ name: 'lake', versioning: true });
+    bodies.clear();
+    for (let i = 0; i < 80; i++) {
+      const key = `p${String(i % 4)}/${String(i).padStart(4, '0')}.bin`;
+      await lake.put(key, randomBytes(SIZE));
+      bodies.set(key, randomBytes(SIZE));
+      await lake.put(key, bodies.get(key)!);
+    }
+    await killShard0(2);
+    const carried = (await checkpointDocs()).flatMap((d) => d.records).length;
+    expect(carried).toBeGreaterThan(0);
+    const rerun = await shardRun(host('fresh'), 0);
+    expect([rerun.summary.status, rerun.summary.counters.objectsCarried]).toEqual(['complete', carried]);
+    const fresh = host('whole');
+    expect((await syncCatalog({ repo, catalog: fresh })).damage).toEqual([]);
+    expect(sqlite(fresh).prepare('SELECT count(*) FROM versions').pluck().get()).toBe(2 * bodies.size);
+    const tied = sqlite(fresh).prepare('SELECT count(*) FROM (SELECT object FROM versions GROUP BY object, valid_from HAVING count(*) > 1)').pluck().get();
+    expect(tied).toBe(0);
+    await restoresAll(fresh);
+  });
 });
+
