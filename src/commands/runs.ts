@@ -301,7 +301,7 @@ function counterLines(r: RunRow): [string, string][] {
         `${c.objectsDeleted} deleted, ${c.objectsFailed} failed, ${c.objectsExcluded} excluded` +
         (c.objectsSkipped ? `, ${c.objectsSkipped} skipped (not regular files)` : ''),
     ],
-    ...Object.entries(c.inventory ?? {}).map(([bucket, at]): [string, string] => ['inventory', `${bucket} listed from its S3 Inventory report of ${formatTimeMs(Date.parse(at))} (newer changes are the report's lag)`]),
+    ...Object.entries(c.inventory ?? {}).map(([bucket, at]): [string, string] => ['inventory', inventoryListing(bucket, at)]),
     ...(c.objectsGoneSinceReport ? [['inventory', `${c.objectsGoneSinceReport} listed keys were deleted since their report (not read; the next report shows them gone)`] as [string, string]] : []),
     ...(c.objectsNewerThanReport
       ? [['inventory', `${c.objectsNewerThanReport} keys kept as the catalog knows them: watch (or another run) saw them after their report was made, which lists them older or not at all`] as [string, string]]
@@ -350,4 +350,12 @@ function drillTable(drills: readonly DrillRow[]): string {
     d.doc.rpoMs === null ? '-' : formatDuration(d.doc.rpoMs),
   ]);
   return table(['DRILL', 'SCOPE', 'FINISHED', 'RESULT', 'VERIFIED', 'BYTES', 'RTO', 'RPO'], rows);
+}
+
+/**
+ * Where a run's listing of `bucket` came from when it was an S3 Inventory report made at `at`
+ * (counters.inventory): what the run knows of the bucket is as of then, not of the run.
+ */
+export function inventoryListing(bucket: string, at: string): string {
+  return `${bucket} listed from its S3 Inventory report of ${formatTimeMs(Date.parse(at))} (newer changes are the report's lag)`;
 }
