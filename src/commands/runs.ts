@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { copySourceOf, sourceRunRefError } from '../catalog/copied-runs.js';
 import { allPages, CatalogQueries, RUN_KEYS_COUNTED_UP_TO, type DiffSummary, type RunDetails, type RunVersion } from '../catalog/queries.js';
-import { findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
+import { findRunSet, runSet, runSetsNamed, type RunSet } from '../catalog/run-sets.js';
 import type { FailureRecord, RunRow } from '../catalog/types.js';
 import { listDrills, type DrillRow } from '../catalog/drills.js';
 import { UsageError } from '../errors.js';
@@ -126,7 +126,12 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
           if (listing !== null) requireWholeCatalog(ctx.catalog, `runs show ${listing}`, 'every version (and failure) the run recorded');
           // A run set's id (or a unique prefix no run's id has): its shards, as one run.
           const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
-          if (set !== undefined) return showRunSet(set, reporter, runMarks(ctx.catalog), flags, scope !== null, undefined, copySourceOf(ctx.catalog, set.attempts.map((a) => a.run.id)));
+          if (set !== undefined) {
+            // Started with --group when some group of the policy has no run set of that name: its re-run needs it too.
+            const named = new Set(runSetsNamed(ctx.catalog, set.name).map((s) => s.group));
+            const rerunGroup = ctx.policy.groups.every((g) => named.has(g.name)) ? undefined : set.group;
+            return showRunSet(set, reporter, runMarks(ctx.catalog), flags, scope !== null, undefined, copySourceOf(ctx.catalog, set.attempts.map((a) => a.run.id)), rerunGroup);
+          }
           // --anomalies shows no keys line: skip counting them.
           const details = q.runShow(ref, flags.anomalies || scope !== null ? 0 : undefined);
           if (details === undefined) throw sourceRunRefError(ctx.catalog, ref) ?? new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });

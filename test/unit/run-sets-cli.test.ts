@@ -72,7 +72,12 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     expect(show).toContain('status    running: 3 of 4 shards complete; missing: 3');
     expect(show).toMatch(new RegExp(`^\\s*1\\s+${attempts[1]}\\s+complete\\s+after s3://lake/g up to s3://lake/n\\s+3\\s+3\\s+0`, 'm'));
     expect(show).toMatch(/^\s*3\s+-\s+missing/m);
-    expect(show).toContain('missing: 1 shard (3) without a finished attempt');
+    expect(show).toContain('missing: 1 shard (3) without a finished attempt; run it again with `lakeguard backup --run-set nightly --shards 4 --shard 3`');
+    // A policy with a group the run set was not started for (it was run with --group): the re-run needs --group too.
+    const twoGroups = join(dir.path, 'two-groups.yaml');
+    writeFileSync(twoGroups, `${readFileSync(policy, 'utf8')}  - name: other\n    sources:\n      - path: ./lake\n`);
+    const withGroup = ok(await runCli(['--policy', twoGroups, '--catalog', join(dir.path, 'catalog.db'), 'runs', 'show', set], env)).stdout;
+    expect(withGroup).toContain('run it again with `lakeguard backup --group lake --run-set nightly --shards 4 --shard 3`');
     expect(summaryOf(ok(await cli(['runs', 'show', set, '--json'])))).toMatchObject({ id: set, status: 'running', shards: { missing: [3] } });
     // An attempt is still a run of its own.
     expect(ok(await cli(['runs', 'show', attempts[0]!])).stdout).toContain(`run       ${attempts[0]} (#2)`);
