@@ -87,6 +87,9 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     const byTime = summaryOf(ok(await cli(['restore', '--at', 'now', '--to-dir', join(dir.path, 'by-time'), '--json'])));
     expect(byTime.state).toMatch(new RegExp(`; run set ${set} \\(nightly\\) had 3 of 4 shards finished then: in the key ranges of the others, this is what earlier runs recorded$`));
     expect(ok(await cli(['ls', 's3://lake/', '--at', 'now'])).stdout).toContain(`(run set ${set} (nightly) had 3 of 4 shards finished then: in the key ranges of the others, this is what earlier runs recorded)`);
+    // --json says it too: a script must not take the state for the whole run set's.
+    expect(summaryOf(ok(await cli(['ls', 's3://lake/', '--at', set, '--json']))).at).toMatchObject({ runSet: set, status: 'running', shards: { of: 4, complete: 3, missing: [3] } });
+    expect(summaryOf(ok(await cli(['find', '**', '--at', 'now', '--json']))).at).toMatchObject({ unfinishedRunSet: { id: set, name: 'nightly', shards: 4, done: 3 } });
     const refused = await cli(['runs', 'show', set, '--versions']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(`is a run set of 3 shard attempts: --versions lists what one attempt recorded`);
@@ -101,7 +104,7 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     for (const p of ['a/', 'c/', 'h/', 'p/', 'w/']) expect(ls).toContain(p);
     const diff = summaryOf(ok(await cli(['diff', ordinary, set, '--json'])));
     expect(diff).toMatchObject({ added: { objects: 12 }, changed: { objects: 0 }, deleted: { objects: 0 } });
-    expect(diff.to).toEqual({ runSet: set, runSeqs: expect.arrayContaining([2, 3, 4, 5]) });
+    expect(diff.to).toEqual({ runSet: set, runSeqs: expect.arrayContaining([2, 3, 4, 5]), status: 'complete', shards: { of: 4, complete: 4, missing: [] } });
 
     const target = join(dir.path, 'restored');
     ok(await cli(['restore', '--at', set, '--to-dir', target, '--quiet']));
