@@ -124,7 +124,14 @@ export function describeTimeCut(catalog: Catalog, time: number, group?: string):
  * then: …`); null when there is none.
  */
 export function unfinishedRunSetNote(catalog: Catalog, time: number, group?: string): string | null {
-  const unfinished = sqlite(catalog)
+  const unfinished = unfinishedRunSetAt(catalog, time, group);
+  if (unfinished === undefined) return null;
+  return `run set ${unfinished.id} (${unfinished.name}) had ${unfinished.done} of ${unfinished.shards} shards finished then: in the key ranges of the others, this is what earlier runs recorded`;
+}
+
+/** The run set unfinishedRunSetNote speaks of: its id, name, shard count and shards finished by `time`. */
+export function unfinishedRunSetAt(catalog: Catalog, time: number, group?: string): { id: string; name: string; shards: number; done: number } | undefined {
+  return sqlite(catalog)
     .prepare(
       `SELECT s.set_run AS id, s.set_name AS name, max(s.shard_count) AS shards,
               count(DISTINCT CASE WHEN r.status <> 'running' AND r.finished <= @time THEN s.shard_index END) AS done
@@ -133,8 +140,6 @@ export function unfinishedRunSetNote(catalog: Catalog, time: number, group?: str
        GROUP BY s.set_run HAVING min(r.started) <= @time AND done < shards ORDER BY min(r.started) DESC LIMIT 1`,
     )
     .get({ time, ...(group === undefined ? {} : { group }) }) as { id: string; name: string; shards: number; done: number } | undefined;
-  if (unfinished === undefined) return null;
-  return `run set ${unfinished.id} (${unfinished.name}) had ${unfinished.done} of ${unfinished.shards} shards finished then: in the key ranges of the others, this is what earlier runs recorded`;
 }
 
 function relativeMs(text: string): number {

@@ -5,9 +5,18 @@
 import { completedShards, planRunSet, REUSE_TOLERANCE, type PlannedRunSet, type PlanReuse, type PlannedFrom } from '../engine/shard-plan.js';
 import type { RunShard, ShardIdentity } from '../engine/shards.js';
 import type { Group } from '../policy/types.js';
+import { formatTimeMs } from '../util/format.js';
 import type { Opened } from './context.js';
 import type { Reporter } from './reporter.js';
 import { runMarks } from './runs-anomalies.js';
+
+/**
+ * A complete shard re-run this long after its attempt finished is most likely not an engine's
+ * retry (a pod lost after its manifest was written is replaced within minutes) but a new backup
+ * under a run-set name used before (a schedule passing a fixed --run-set): it copies nothing and
+ * exits 0 every time, so it says so.
+ */
+const REUSED_RUN_SET_AFTER_MS = 60 * 60 * 1000;
 
 /** "shard 2 of 4 (0-based) of run set nightly": how messages name a shard. */
 export function describeShard(shard: ShardIdentity): string {
@@ -54,6 +63,13 @@ export async function planShards(
     const { range: _range, ...which } = runShard.shard;
     const isSuspect = marks(runShard.attempt) === 'suspect';
     suspect ||= isSuspect;
+    const finished = ctx.catalog.findRun(runShard.attempt)?.finished ?? null;
+    if (finished !== null && Date.now() - finished > REUSED_RUN_SET_AFTER_MS) {
+      how.reporter.event({
+        type: 'warning',
+        message: `${describeShard(shard)} completed at ${formatTimeMs(finished)} (run ${runShard.attempt}): this backup copies nothing; if it is meant as a new backup, give it a run-set name of its own (a fixed --run-set or LAKEGUARD_RUN_SET names the same run set every time: docs/scale-out.md "Engines")`,
+      });
+    }
     how.reporter.summary(
       { runId: runShard.attempt, group, status: 'complete', dryRun: how.dryRun, alreadyComplete: true, suspect: isSuspect, shard: which },
       `run ${runShard.attempt} (group ${group}): complete already${isSuspect ? ', SUSPECT' : ''}, as ${describeShard(shard)} (run set ${runShard.shard.set}); nothing to do${isSuspect ? ` (\`lakeguard runs show ${runShard.attempt} --anomalies\`)` : ''}`,

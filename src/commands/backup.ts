@@ -13,6 +13,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { plural } from './query-common.js';
 import { action } from './action.js';
 import { anomalyMessages, suspectBlock } from './runs-anomalies.js';
+import { inventoryListing } from './runs.js';
 import { openAll, selectGroups } from './context.js';
 import { describeShard, planShards } from './backup-shards.js';
 import { shardCatalogScope } from '../engine/shard-scope.js';
@@ -164,6 +165,8 @@ function describe(s: BackupSummary): string {
     s.dryRun ? `dry run for group ${s.group}: nothing was read or written` : `run ${s.runId} (group ${s.group}): ${s.status}${s.anomalies?.suspect ? ', SUSPECT' : ''}`,
     ...(s.shard === undefined ? [] : [`  shard     ${s.shard.index} of ${s.shard.of} (0-based) of run set ${s.shard.name}, run ${s.shard.set}`]),
     `  objects   ${c.objectsSeen} seen: ${c.objectsNew} new, ${c.objectsChanged} changed${c.objectsCarried ? ` (${c.objectsCarried} of them carried from a killed attempt's checkpoints, not read)` : ''}, ${c.objectsUnchanged} unchanged, ${c.objectsReinstated ? `${c.objectsReinstated} back (an older version current again), ` : ''}${c.objectsDeleted} deleted, ${c.objectsFailed} failed${c.objectsExcluded ? `, ${c.objectsExcluded} excluded` : ''}${c.objectsNewerThanReport ? `, ${c.objectsNewerThanReport} kept as the catalog knows them (newer than the inventory report)` : ''}${c.objectsSkipped ? `, ${c.objectsSkipped} skipped (links and special files${s.dryRun ? '' : `: \`lakeguard runs show ${s.runId} --failures\``})` : ''}`,
+    // What the run knows of a bucket listed from a report is as of the report: said, not implied.
+    ...Object.entries(c.inventory ?? {}).map(([bucket, at]) => `  inventory ${inventoryListing(bucket, at)}`),
     s.dryRun
       ? `  would read ${formatBytes(c.bytesNew)}`
       : `  data      ${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesStored)} stored in ${plural(c.packsWritten, 'pack')} (${plural(c.blobsNew, 'new blob')}, ${c.blobsDeduplicated} deduplicated)`,

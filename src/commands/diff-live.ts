@@ -83,7 +83,7 @@ export async function liveDiff(ctx: Opened, q: CatalogQueries, reporter: Reporte
   }
   reporter.summary(
     {
-      from: cutJson(from),
+      from: cutJson(from, ctx.catalog),
       to: 'live',
       listedAt,
       listedAtIso: isoTime(listedAt),

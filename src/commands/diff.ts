@@ -81,7 +81,7 @@ changes between two runs look like one.`,
             for (const items of allPages(q.diffDetails(from, to, scope), (after) => q.diffDetails(from, to, scope, { after }))) if (!(await printer.add(items, max))) break;
             listed = printer.count;
           }
-          if (reporter.json) reporter.summary({ from: cutJson(from), to: cutJson(to), ...scopeJson(scope), ...summary, ...(flags.details ? { listed } : {}) }, '');
+          if (reporter.json) reporter.summary({ from: cutJson(from, ctx.catalog), to: cutJson(to, ctx.catalog), ...scopeJson(scope), ...summary, ...(flags.details ? { listed } : {}) }, '');
         } finally {
           ctx.close();
         }

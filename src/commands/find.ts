@@ -7,7 +7,7 @@ import { action } from './action.js';
 import { globLiteralPrefix } from '../catalog/key-range.js';
 import { requireInScope } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
-import { instantOption, limitOption, ListPrinter, plural, requireBucket, sizeOption, withIso } from './query-common.js';
+import { cutJson, instantOption, limitOption, ListPrinter, plural, requireBucket, sizeOption, withIso } from './query-common.js';
 
 interface FindFlags {
   bucket?: string;
@@ -83,7 +83,7 @@ run id / prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now. A glob whose sta
           const n = printer.count;
           const at = opts.at === undefined ? '' : ` at ${describeCut(opts.at, ctx.catalog)}`;
           reporter.summary(
-            { glob, matched: n, deleted, bytes, limited: n === max },
+            { glob, ...(opts.at === undefined ? {} : { at: cutJson(opts.at, ctx.catalog) }), matched: n, deleted, bytes, limited: n === max },
             n === 0
               ? `no key matches ${JSON.stringify(glob)}${at}${flags.bucket === undefined ? '' : ` in ${flags.bucket}`}`
               : `${plural(n, 'key')} matched${at}${deleted > 0 ? ` (${deleted} deleted)` : ''}, ${formatBytes(bytes)}${n === max ? ` (stopped at --limit ${max})` : ''}`,

@@ -65,7 +65,7 @@ prefix / number, 90s / 15m / 2h / 3d / 1w ago, now, or last-clean (as rollback t
           }
           const where = `${printable(`s3://${bucket}/${prefix}`)}${cut === undefined ? '' : ` at ${describeCut(cut, ctx.catalog)}`}`;
           reporter.summary(
-            { bucket, prefix, ...(cut === undefined ? {} : { at: cutJson(cut) }), ...totals, limited: printer.count === max },
+            { bucket, prefix, ...(cut === undefined ? {} : { at: cutJson(cut, ctx.catalog) }), ...totals, limited: printer.count === max },
             printer.count === 0
               ? `nothing under ${where}`
               : `${where}: ${plural(totals.prefixes, 'prefix', 'prefixes')}, ${plural(totals.keys, 'key')}; ` +

@@ -1,6 +1,7 @@
 /** Pieces shared by the query commands (versions, find, ls, diff, calendar, runs show). */
 import type { Catalog, StateCut } from '../catalog/catalog.js';
-import { parseAt } from '../catalog/instant.js';
+import { parseAt, unfinishedRunSetAt } from '../catalog/instant.js';
+import { runSet } from '../catalog/run-sets.js';
 import { catalogGroups } from '../catalog/cost-usage.js';
 import type { CatalogQueries } from '../catalog/queries.js';
 import { UsageError } from '../errors.js';
@@ -225,10 +226,20 @@ export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-/** A state cut for JSON: `{runSeq}`, `{runSet, runSeqs}` (a run set's attempts) or `{time, timeIso}`. */
-export function cutJson(cut: StateCut): Record<string, unknown> {
-  if ('time' in cut) return withIso({ time: cut.time }, 'time');
-  return cut.runSet === undefined ? { runSeq: cut.runSeq } : { runSet: cut.runSet.id, runSeqs: cut.runSet.seqs };
+/**
+ * A state cut for JSON: `{runSeq}`, `{runSet, runSeqs, status, shards}` (a run set's attempts,
+ * and whether every shard is in them) or `{time, timeIso}` (with `unfinishedRunSet` when a run
+ * set had shards left then): a script learns that a state is not a whole run set's, as the text says.
+ */
+export function cutJson(cut: StateCut, catalog: Catalog): Record<string, unknown> {
+  if ('time' in cut) {
+    const unfinished = unfinishedRunSetAt(catalog, cut.time);
+    return { ...withIso({ time: cut.time }, 'time'), ...(unfinished === undefined ? {} : { unfinishedRunSet: unfinished }) };
+  }
+  if (cut.runSet === undefined) return { runSeq: cut.runSeq };
+  const set = runSet(catalog, cut.runSet.id);
+  const state = set === undefined ? {} : { status: set.status, shards: { of: set.of, complete: set.complete, missing: set.missing } };
+  return { runSet: cut.runSet.id, runSeqs: cut.runSet.seqs, ...state };
 }
 
 export function plural(n: number, word: string, many = `${word}s`): string {

@@ -107,6 +107,12 @@ export function showRunSet(
   now = Date.now(),
   /** The repository its attempts were copied from (lakeguard copy), when they are copies. */
   copiedFrom?: string,
+  /**
+   * The `--group` a re-run of a missing shard needs: the run set's group, when the policy has
+   * groups the run-set name was not used for (it was started with --group), which a re-run
+   * without --group would back up too, and be refused (the plan has no boundaries for them).
+   */
+  rerunGroup?: string,
 ): void {
   const mark = runSetMark(set, runMark);
   // The counting attempts a person has to look at (what makes the set suspect).
@@ -152,7 +158,7 @@ export function showRunSet(
     return;
   }
   if (set.missing.length > 0) {
-    reporter.info(`\nmissing: ${plural(set.missing.length, 'shard')} (${set.missing.join(', ')}) without a finished attempt; run them again with \`lakeguard backup --run-set ${set.name} --shards ${set.of} --shard I\` (or let the engine retry them)`);
+    reporter.info(`\nmissing: ${plural(set.missing.length, 'shard')} (${set.missing.join(', ')}) without a finished attempt; run ${set.missing.length === 1 ? 'it' : 'them'} again with \`lakeguard backup${rerunGroup === undefined ? '' : ` --group ${rerunGroup}`} --run-set ${set.name} --shards ${set.of} --shard ${set.missing.length === 1 ? set.missing[0] : 'I'}\` (or let the engine retry ${set.missing.length === 1 ? 'it' : 'them'})`);
   }
   if (set.notStarted.length > 0) {
     reporter.info(

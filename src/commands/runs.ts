@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { copySourceOf, sourceRunRefError } from '../catalog/copied-runs.js';
 import { allPages, CatalogQueries, RUN_KEYS_COUNTED_UP_TO, type DiffSummary, type RunDetails, type RunVersion } from '../catalog/queries.js';
-import { findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
+import { findRunSet, runSet, runSetsNamed, type RunSet } from '../catalog/run-sets.js';
 import type { FailureRecord, RunRow } from '../catalog/types.js';
 import { listDrills, type DrillRow } from '../catalog/drills.js';
 import { UsageError } from '../errors.js';
@@ -126,7 +126,12 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
           if (listing !== null) requireWholeCatalog(ctx.catalog, `runs show ${listing}`, 'every version (and failure) the run recorded');
           // A run set's id (or a unique prefix no run's id has): its shards, as one run.
           const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
-          if (set !== undefined) return showRunSet(set, reporter, runMarks(ctx.catalog), flags, scope !== null, undefined, copySourceOf(ctx.catalog, set.attempts.map((a) => a.run.id)));
+          if (set !== undefined) {
+            // Started with --group when some group of the policy has no run set of that name: its re-run needs it too.
+            const named = new Set(runSetsNamed(ctx.catalog, set.name).map((s) => s.group));
+            const rerunGroup = ctx.policy.groups.every((g) => named.has(g.name)) ? undefined : set.group;
+            return showRunSet(set, reporter, runMarks(ctx.catalog), flags, scope !== null, undefined, copySourceOf(ctx.catalog, set.attempts.map((a) => a.run.id)), rerunGroup);
+          }
           // --anomalies shows no keys line: skip counting them.
           const details = q.runShow(ref, flags.anomalies || scope !== null ? 0 : undefined);
           if (details === undefined) throw sourceRunRefError(ctx.catalog, ref) ?? new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
@@ -301,7 +306,7 @@ function counterLines(r: RunRow): [string, string][] {
         `${c.objectsDeleted} deleted, ${c.objectsFailed} failed, ${c.objectsExcluded} excluded` +
         (c.objectsSkipped ? `, ${c.objectsSkipped} skipped (not regular files)` : ''),
     ],
-    ...Object.entries(c.inventory ?? {}).map(([bucket, at]): [string, string] => ['inventory', `${bucket} listed from its S3 Inventory report of ${formatTimeMs(Date.parse(at))} (newer changes are the report's lag)`]),
+    ...Object.entries(c.inventory ?? {}).map(([bucket, at]): [string, string] => ['inventory', inventoryListing(bucket, at)]),
     ...(c.objectsGoneSinceReport ? [['inventory', `${c.objectsGoneSinceReport} listed keys were deleted since their report (not read; the next report shows them gone)`] as [string, string]] : []),
     ...(c.objectsNewerThanReport
       ? [['inventory', `${c.objectsNewerThanReport} keys kept as the catalog knows them: watch (or another run) saw them after their report was made, which lists them older or not at all`] as [string, string]]
@@ -350,4 +355,12 @@ function drillTable(drills: readonly DrillRow[]): string {
     d.doc.rpoMs === null ? '-' : formatDuration(d.doc.rpoMs),
   ]);
   return table(['DRILL', 'SCOPE', 'FINISHED', 'RESULT', 'VERIFIED', 'BYTES', 'RTO', 'RPO'], rows);
+}
+
+/**
+ * Where a run's listing of `bucket` came from when it was an S3 Inventory report made at `at`
+ * (counters.inventory): what the run knows of the bucket is as of then, not of the run.
+ */
+export function inventoryListing(bucket: string, at: string): string {
+  return `${bucket} listed from its S3 Inventory report of ${formatTimeMs(Date.parse(at))} (newer changes are the report's lag)`;
 }

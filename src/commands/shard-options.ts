@@ -48,6 +48,11 @@ export function shardIdentity(flags: ShardFlags, env: Env): ShardIdentity | null
     });
   }
   refuseOtherArraySize(index, count, env);
+  // `--shards 1 --shard 0` inside an array job (what a task that must not shard runs): the
+  // array's id, which every task shares, would name one run set for them all, and every task
+  // after the first would find it complete and back up nothing, exiting 0. Without a name of
+  // its own it is an ordinary backup.
+  if (index.from === '--shard' && count.value === 1 && index.value === 0 && named === null && arrayTask(env)) return null;
   if (index.value >= count.value) {
     throw new UsageError(`shard index ${index.value} (${index.from}) is not below the shard count ${count.value} (${count.from})`, {
       hint: `shards are numbered from 0 to ${count.value - 1}${index.from.startsWith('SLURM') ? '; submit the array as --array=0-' + (count.value - 1) : ''}`,
@@ -146,6 +151,11 @@ function runSetName(flags: ShardFlags, env: Env, indexFromFlag: boolean): string
     });
   }
   return given.value;
+}
+
+/** Whether this process is one task of a Slurm or AWS Batch array, whose job id (derivedRunSet) its sibling tasks share. */
+function arrayTask(env: Env): boolean {
+  return Boolean(env.SLURM_ARRAY_JOB_ID) || (Boolean(env.AWS_BATCH_JOB_ID) && Boolean(env.AWS_BATCH_JOB_ARRAY_INDEX));
 }
 
 function derivedRunSet(env: Env): Sourced<string> | null {

@@ -55,7 +55,7 @@ export class InventoryStore extends StoreDecorator {
   }
 
   override list(prefix: string, opts: ListOptions = {}): AsyncIterable<ListItem> {
-    return listRows(this.listing, prefix, opts);
+    return listRows(this.listing, prefix, opts, this.report);
   }
 
   /** The first and last key the report lists under `prefix` (inside the loaded range), null when none. */
@@ -83,9 +83,16 @@ export class InventoryStore extends StoreDecorator {
   }
 }
 
-/** A listing of `prefix` from the table, as S3 would list it (ListObjectsV2, or ListObjectVersions with `versions`). */
-async function* listRows(listing: InventoryListing, prefix: string, opts: ListOptions): AsyncGenerator<ListItem> {
+/**
+ * A listing of `prefix` from the table, as S3 would list it (ListObjectsV2, or ListObjectVersions
+ * with `versions`): each key (each version) once. S3 Inventory lists every object once; a row
+ * repeated as it is (a data file named twice by its manifest) is listed once, and a key the
+ * report lists twice as different objects is refused: listed twice, the scan would take the
+ * second row for a new object and record a rewrite that never happened.
+ */
+async function* listRows(listing: InventoryListing, prefix: string, opts: ListOptions, report: InventoryReport): AsyncGenerator<ListItem> {
   const current = opts.versions !== true;
+  let previous: InventoryListingRow | undefined;
   const below = prefixUpperBound(prefix);
   const after = opts.startAfter !== undefined && compareKeys(opts.startAfter, prefix) >= 0 ? opts.startAfter : undefined;
   let from = after ?? prefix;
@@ -116,6 +123,13 @@ async function* listRows(listing: InventoryListing, prefix: string, opts: ListOp
         jumped = true;
         break;
       }
+      if (previous !== undefined && previous.key === row.key && (current || previous.versionId === row.versionId)) {
+        if (sameRow(previous, row)) continue;
+        throw new LakeguardError(`S3 Inventory report ${report.location} lists ${current ? 'key' : `version ${row.versionId ?? 'null'} of`} ${JSON.stringify(row.key)} twice, as two different objects, which S3 Inventory never does`, {
+          hint: 'the report is damaged or was not written by S3 Inventory (docs/scale-out.md "What a report is trusted for"); run the backup again when the next report arrives, or remove the inventory: line to list the bucket',
+        });
+      }
+      previous = row;
       yield entryOf(row, current);
     }
     if (jumped) continue;
@@ -123,6 +137,10 @@ async function* listRows(listing: InventoryListing, prefix: string, opts: ListOp
     from = rows.at(-1)!.key;
     exclusive = true;
   }
+}
+
+function sameRow(a: InventoryListingRow, b: InventoryListingRow): boolean {
+  return a.versionId === b.versionId && a.isLatest === b.isLatest && a.isDeleteMarker === b.isDeleteMarker && a.size === b.size && a.etag === b.etag && a.lastModified === b.lastModified;
 }
 
 function entryOf(row: InventoryListingRow, current: boolean): ObjectEntry {

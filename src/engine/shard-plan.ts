@@ -102,12 +102,12 @@ export async function runSetPlan(
   shard: ShardIdentity,
   groups: readonly string[],
   plan: PlanGroup,
-  opts: { write: boolean; sources?: (group: string) => PlannedSource[]; beforeNewPlan?: () => void },
+  opts: { write: boolean; sources?: (group: string) => PlannedSource[]; beforeNewPlan?: () => void | Promise<void> },
 ): Promise<{ plan: RunSetPlan; created: boolean; reuse: Map<string, PlanReuse> }> {
   const reuse = new Map<string, PlanReuse>();
   const existing = await readPlan(repo, shard.runSet);
   if (existing !== null) return { plan: usable(existing, shard, groups, opts.sources), created: false, reuse };
-  opts.beforeNewPlan?.();
+  await opts.beforeNewPlan?.();
   const created = new Date();
   const fresh: RunSetPlan = { version: 1, name: shard.runSet, shards: shard.of, created: created.toISOString(), host: hostname(), groups: {} };
   const earlier = shard.of === 1 ? [] : await earlierPlans(repo, shard, groups, opts.sources);
@@ -259,12 +259,13 @@ export async function readPlan(repo: Repository, name: string): Promise<RunSetPl
 }
 
 /**
- * A run set named `name` that this (synced) catalog knows is still running: a shard of it
- * that finds no plan must not make a new one, which would split the run set in two (a second
- * run-set id, other boundaries). Its plan was deleted meanwhile.
+ * A run set named `name` that is still running (`sets`: the run sets of that name a synced
+ * catalog knows, or that the run manifests hold): a shard of it that finds no plan must not make
+ * a new one, which would split the run set in two (a second run-set id, other boundaries). Its
+ * plan was deleted meanwhile.
  */
-function refuseMissingPlan(catalog: Catalog, repo: Repository, name: string): void {
-  const running = runSetsNamed(catalog, name).find((set) => set.missing.length > 0);
+function refuseMissingPlan(sets: readonly { id: string; missing: readonly number[] }[], repo: Repository, name: string): void {
+  const running = sets.find((set) => set.missing.length > 0);
   if (running === undefined) return;
   throw new IntegrityError(
     `${repo.where('runsets', name)} is missing, but run set ${name} (${running.id}) is still running: shards ${running.missing.join(', ')} of it have not finished`,
@@ -272,6 +273,18 @@ function refuseMissingPlan(catalog: Catalog, repo: Repository, name: string): vo
       hint: `put the plan back (an earlier object version, or a copy) and start the shard again, or name a new run set (--run-set); a new plan would split ${running.id} in two`,
     },
   );
+}
+
+/** The run sets named `name` among finished shard attempts, with the indexes none of them covers. */
+function unfinishedRunSets(attempts: readonly RunShard[], name: string): { id: string; missing: number[] }[] {
+  const sets = new Map<string, { of: number; done: Set<number> }>();
+  for (const a of attempts) {
+    if (a.name !== name) continue;
+    const set = sets.get(a.set) ?? { of: a.of, done: new Set<number>() };
+    set.done.add(a.index);
+    sets.set(a.set, set);
+  }
+  return [...sets].map(([id, { of, done }]) => ({ id, missing: Array.from({ length: of }, (_, i) => i).filter((i) => !done.has(i)) }));
 }
 
 /** A plan document as it must be; an IntegrityError naming what is wrong otherwise. */
@@ -361,11 +374,20 @@ export interface PlanRunSetOptions {
   /** Where planning takes a source's keys (tests); default: a listing or the inventory report. */
   keys?: KeySource;
   /**
-   * Plan from these record ranges of the run manifests instead of the catalog (a shard whose
-   * catalog is not synced yet: it will hold only its range). Read only when there is no plan yet.
+   * Plan from the run manifests instead of the catalog (a shard whose catalog is not synced yet:
+   * it will hold only its range): their record ranges, and their shard attempts (a run set still
+   * running). Read only when there is no plan yet.
    */
-  recorded?: () => Promise<ReadonlyMap<string, readonly RecordedRange[]>>;
+  recorded?: () => Promise<RecordedRuns>;
   signal?: AbortSignal;
+}
+
+/** What planning without a catalog takes from the run manifests (shard-scope.ts readRecordedRuns). */
+export interface RecordedRuns {
+  /** Sizes of the record blobs of every run manifest, by group. */
+  ranges: ReadonlyMap<string, readonly RecordedRange[]>;
+  /** The shard attempts among them (each one finished: a manifest is written at its end). */
+  attempts: readonly RunShard[];
 }
 
 /** What planRunSet answers: the plan, whether this process made it, and each group's shard. */
@@ -380,14 +402,14 @@ export interface PlannedRunSet {
 export async function planRunSet(opts: PlanRunSetOptions): Promise<PlannedRunSet> {
   const { shard } = opts;
   const planned = new Map<string, PlannedFrom>();
-  let recorded: ReadonlyMap<string, readonly RecordedRange[]> | undefined;
+  let recorded: RecordedRuns | undefined;
   const bounds: PlanGroup = async (name) => {
     const group = opts.groups.find((g) => g.name === name)!;
     const sources = group.sources.map((s) => openSource(s, opts.policy));
     if (opts.recorded !== undefined) {
       recorded ??= await opts.recorded();
       const keys = opts.keys ?? segmentKeys({ scratchDir: scratchDirOf(opts.catalog) });
-      const fromRecords = await recordedWeighing(recorded.get(name) ?? [], groupSegments(sources), shard.of, keys, opts.signal);
+      const fromRecords = await recordedWeighing(recorded.ranges.get(name) ?? [], groupSegments(sources), shard.of, keys, opts.signal);
       if (fromRecords !== null) {
         planned.set(name, 'records');
         return fromRecords;
@@ -408,7 +430,11 @@ export async function planRunSet(opts: PlanRunSetOptions): Promise<PlannedRunSet
     {
       write: !opts.dryRun,
       sources: (name) => plannedSources(opts.groups.find((g) => g.name === name)!),
-      beforeNewPlan: () => refuseMissingPlan(opts.catalog, opts.repo, shard.runSet),
+      // A catalog not synced yet knows no run set: the manifests say which attempts there are.
+      beforeNewPlan: async () => {
+        if (opts.recorded !== undefined) recorded ??= await opts.recorded();
+        refuseMissingPlan(recorded === undefined ? runSetsNamed(opts.catalog, shard.runSet) : unfinishedRunSets(recorded.attempts, shard.runSet), opts.repo, shard.runSet);
+      },
     },
   );
   const shards = new Map<string, RunShard>();

@@ -13,7 +13,7 @@ import { InterruptedError } from '../errors.js';
 import type { RunManifest } from './finalize.js';
 import { readManifests } from './rebuild-manifests.js';
 import { ESTIMATED_RECORD_LINE_BYTES, type RecordedRange } from './shard-bounds.js';
-import { planRunSet, type PlannedRunSet, type PlanRunSetOptions } from './shard-plan.js';
+import { planRunSet, type PlannedRunSet, type PlanRunSetOptions, type RecordedRuns } from './shard-plan.js';
 import { keyRangeWithin, type RunShard } from './shards.js';
 import { outermostPrefixes, sourceName } from './sources.js';
 
@@ -45,8 +45,8 @@ export function requireBackupScope(catalog: Catalog, group: Group, shard: RunSha
   requireWholeCatalog(catalog, 'backup', shard === undefined ? undefined : 'every version of its shard range');
 }
 
-/** Sizes of the record blobs of every run manifest, by group: planning without a catalog. */
-export async function readRecordedRanges(repo: Repository, concurrency: number, signal?: AbortSignal): Promise<Map<string, RecordedRange[]>> {
+/** Every run manifest's record blobs and shard attempt: planning without a catalog. */
+export async function readRecordedRuns(repo: Repository, concurrency: number, signal?: AbortSignal): Promise<RecordedRuns> {
   const names = await repo.listNames('runs');
   const checkSignal = (): void => {
     if (signal?.aborted) throw new InterruptedError('planning interrupted');
@@ -54,11 +54,13 @@ export async function readRecordedRanges(repo: Repository, concurrency: number, 
   // A damaged manifest only makes the estimate rougher; the sync that follows reports it.
   const manifests = await readManifests(repo, names, concurrency, { skipDamaged: true, skipMissing: true }, () => {}, checkSignal);
   const byGroup = new Map<string, RecordedRange[]>();
+  const attempts: RecordedRuns['attempts'][number][] = [];
   for (const m of manifests) {
     const ranges = recordedRangesOf(m);
     if (ranges.length > 0) byGroup.set(m.group, [...(byGroup.get(m.group) ?? []), ...ranges]);
+    if (m.shard !== undefined) attempts.push(m.shard);
   }
-  return byGroup;
+  return { ranges: byGroup, attempts };
 }
 
 /** A manifest's record blobs as planning sees them (none without `recordRanges`). */
@@ -90,6 +92,6 @@ export async function shardCatalogScope(opts: Omit<PlanRunSetOptions, 'recorded'
   if (scope !== null && scopeIsOnDemand(catalog)) return {};
   // A catalog scoped to prefixes (a laptop's) never backs up: refused before anything is written.
   if (scope !== null && !isRangeScope(scope)) requireWholeCatalog(catalog, 'backup');
-  const planned = await planRunSet({ ...plan, catalog, recorded: () => readRecordedRanges(opts.repo, concurrency, opts.signal) });
+  const planned = await planRunSet({ ...plan, catalog, recorded: () => readRecordedRuns(opts.repo, concurrency, opts.signal) });
   return { scopeTo: shardScope(opts.groups, planned.shards), planned };
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LockedError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from './layout.js';
-import { bootId, isProcessAlive, processStart } from '../util/process.js';
+import { bootId, isProcessAlive, pidNamespace, processStart } from '../util/process.js';
 import { removeRepositoryObject } from './remove.js';
 import type { Repository } from './repository.js';
 
@@ -21,6 +21,8 @@ export interface LockInfo {
   boot?: string;
   /** Start time of the holding process (Linux clock ticks): a later process reusing the pid is not the holder. */
   pidStart?: string;
+  /** The holding process's PID namespace (Linux): its pid means something only to processes of the same one. */
+  pidNs?: string;
 }
 
 export const STALE_AFTER_MS = 30 * 60 * 1000;
@@ -78,6 +80,8 @@ export class RepositoryLock {
     const boot = bootId();
     const started = processStart(process.pid);
     if (boot !== null && started !== null) Object.assign(info, { boot, pidStart: started });
+    const pidNs = pidNamespace();
+    if (pidNs !== null) info.pidNs = pidNs;
     const id = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
     const lock = new RepositoryLock(repo, id, info, {
       refreshEveryMs: timing.refreshEveryMs ?? REFRESH_EVERY_MS,
@@ -304,7 +308,8 @@ function parseLock(body: Buffer): LockInfo | null {
       !Number.isNaN(Date.parse(info.refreshed)) &&
       optional(info.holder) &&
       optional(info.boot) &&
-      optional(info.pidStart);
+      optional(info.pidStart) &&
+      optional(info.pidNs);
     return valid ? (info as LockInfo) : null;
   } catch {
     return null;
@@ -314,8 +319,8 @@ function parseLock(body: Buffer): LockInfo | null {
 /**
  * Why a lock is stale, or null if live. Its age counts from the earlier of its `refreshed` and
  * `written` (when the storage last wrote it, by the server's clock): a `refreshed` in the future
- * (a skewed clock, or forged) cannot keep it alive. On this host: not ours (holder id), and its
- * process gone, from another boot, or its pid now another process's.
+ * (a skewed clock, or forged) cannot keep it alive. On this host, in our PID namespace: not ours
+ * (holder id), and its process gone, from another boot, or its pid now another process's.
  */
 export function staleReason(info: LockInfo, now: number = Date.now(), written?: number): string | null {
   const refreshed = Math.min(Date.parse(info.refreshed), written ?? Infinity);
@@ -324,6 +329,9 @@ export function staleReason(info: LockInfo, now: number = Date.now(), written?: 
   if (age > STALE_AFTER_MS) return `not refreshed for ${Math.floor(age / 60_000)} minutes`;
   if (info.host !== hostname()) return null;
   if (info.holder !== undefined ? info.holder === HOLDER : info.pid === process.pid) return null;
+  // Another PID namespace (a container sharing this host's name: host networking): its pid cannot
+  // be looked up from here, whatever runs under that number in ours. Only its age tells.
+  if (info.pidNs !== undefined && info.pidNs !== pidNamespace()) return null;
   const boot = bootId();
   if (info.boot !== undefined && boot !== null && info.boot !== boot) return `written before host ${info.host} rebooted`;
   if (!isProcessAlive(info.pid)) return `process ${info.pid} is gone on this host`;

@@ -12,12 +12,21 @@ export function formatBytes(n: number): string {
   return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)} ${units[unit]}`;
 }
 
+/**
+ * `850 ms`, `12.4 s`, `5m00s`, `3h05m`, `2d04h`: the two largest units from a minute on, so a
+ * run set that has waited three days for a shard does not read as `4320m00s`.
+ */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  return `${m}m${String(Math.round(s - m * 60)).padStart(2, '0')}s`;
+  const two = (n: number): string => String(n).padStart(2, '0');
+  const seconds = Math.round(s);
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${two(seconds % 60)}s`;
+  const minutes = Math.round(s / 60);
+  if (minutes < 24 * 60) return `${Math.floor(minutes / 60)}h${two(minutes % 60)}m`;
+  const hours = Math.round(s / 3600);
+  return `${Math.floor(hours / 24)}d${two(hours % 24)}h`;
 }
 
 export function formatTime(ms: number | null): string {

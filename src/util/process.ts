@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 /** Whether a process of this host exists (a permission error still means it exists). */
 export function isProcessAlive(pid: number): boolean {
@@ -35,4 +35,22 @@ export function processStart(pid: number): string | null {
   } catch {
     return null;
   }
+}
+
+let ownPidNamespace: string | null | undefined;
+
+/**
+ * This process's PID namespace (Linux: `pid:[4026531836]`), or null where unknown. Containers on
+ * one host with host networking (AWS Batch on EC2 or EKS, `hostNetwork` pods) share the hostname
+ * and boot id but each has pids of its own: a pid read from another namespace names nothing here.
+ */
+export function pidNamespace(): string | null {
+  if (ownPidNamespace === undefined) {
+    try {
+      ownPidNamespace = readlinkSync('/proc/self/ns/pid');
+    } catch {
+      ownPidNamespace = null;
+    }
+  }
+  return ownPidNamespace;
 }

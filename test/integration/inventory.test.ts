@@ -132,6 +132,11 @@ describe.each([
     const restored = new Map([...(await snapshotBucket(s3, inventory, 'restored/'))].map(([k, v]) => [k.slice('restored/'.length), v]));
     expect(differences(modelSnapshot(lake.model), restored)).toEqual([]);
 
+    // The same report again: nothing new, and the text says the listing is as of the report.
+    const again = await cli('backup');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`^  inventory ${source} listed from its S3 Inventory report of ${secondReport.toISOString().replace('T', ' ').replace(/\./, '\\.')} `, 'm'));
+
     // The newest report withdrawn: the one left is older than what the last run knows.
     await s3.send(new DeleteObjectCommand({ Bucket: inventory, Key: `reports/${source}/daily/${reportFolder(secondReport)}/manifest.json` }));
     const stale = await cli('backup');

@@ -124,6 +124,28 @@ describe.each(['CSV', 'Parquet'] as const)('a %s report', (format) => {
     }
   });
 
+  it('lists a row the report repeats once, and refuses a key it lists twice as different objects', async () => {
+    const source = await sourceWith(KEYS.slice(0, 6));
+    const rows = await rowsOf(source, false);
+    // Every row twice, in two files (a manifest naming its data files twice): S3 lists each key once.
+    const reports = new MemStore();
+    await writeInventoryReport(reports, [...rows, ...rows], options(format, new Date('2026-12-05T01:00:00Z'), { files: 2 }));
+    const store = await open(reports);
+    try {
+      for (const opts of [{}, { delimiter: '/' }]) expect(await collect(store.list('', opts))).toEqual(await collect(source.list('', opts)));
+    } finally {
+      store.close();
+    }
+    const other = new MemStore();
+    await writeInventoryReport(other, [...rows, { ...rows[0]!, etag: 'f'.repeat(32) }], options(format, new Date('2026-12-05T01:00:00Z')));
+    const twice = await open(other);
+    try {
+      await expect(collect(twice.list('', {}))).rejects.toThrow(/^S3 Inventory report s3:\/\/inv-bucket\/\S+ lists key "a\.txt" twice, as two different objects, which S3 Inventory never does$/);
+    } finally {
+      twice.close();
+    }
+  });
+
   it('refuses a data file whose MD5 does not match the manifest', async () => {
     const source = await sourceWith(KEYS.slice(0, 5));
     const reports = new MemStore();

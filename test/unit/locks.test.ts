@@ -1,7 +1,7 @@
 // Repository locks (shared/exclusive, stale detection, unlock) and concurrent backups of
 // different groups into one repository, with one shared catalog file and with two.
 import { spawn } from 'node:child_process';
-import { readFileSync, utimesSync } from 'node:fs';
+import { readFileSync, readlinkSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -144,10 +144,16 @@ describe('repository locks', () => {
     expect(byId.get('before-reboot')).toBe(`written before host ${hostname()} rebooted`);
     expect(byId.get('reused-pid')).toBe(`pid ${process.ppid} now belongs to another process on this host`);
     expect(byId.get('holder-alive')).toBeNull();
-    // A new lock records all three, and its own process knows it by its random holder id.
+    // A container of this host with pids of its own (host networking: same hostname and boot id):
+    // its pid names another process here, or none, and tells nothing; only the lock's age does.
+    await writeLock(store, 'other-pid-namespace', { type: 'exclusive', pid: process.ppid, holder: 'dddddddddddddddd', boot, pidStart: String(Number(liveStart) + 1), pidNs: 'pid:[1]' });
+    expect((await readLocks(repo)).find((l) => l.id === 'other-pid-namespace')).toMatchObject({ stale: false, reason: null });
+    await expect(RepositoryLock.acquire(repo, 'shared', 'backup of group a')).rejects.toThrow(/is locked \(exclusive\)/);
+    await store.delete('locks/other-pid-namespace');
+    // A new lock records all four, and its own process knows it by its random holder id.
     const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group a');
     const info = JSON.parse((await getBytes(store, `locks/${lock.id}`)).toString('utf8')) as LockInfo;
-    expect(info).toMatchObject({ pid: process.pid, boot, pidStart: readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19] });
+    expect(info).toMatchObject({ pid: process.pid, boot, pidStart: readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19], pidNs: readlinkSync('/proc/self/ns/pid') });
     expect(info.holder).toMatch(/^[0-9a-f]{16}$/);
     expect(staleReason(info)).toBeNull();
     await lock.release();

@@ -95,13 +95,15 @@ describe('run set labels', { timeout: 60_000 }, () => {
     expect(set).toMatchObject({ status: 'running', missing: [1], notStarted: [1] });
     expect(runSet(host, ids.complete)!.notStarted).toEqual([]);
     const now = set.started + 3 * HOUR;
-    expect(runSetStatus(set, null, now)).toBe('running (shards 1/2, shard 1 with nothing recorded in 180m00s)');
+    expect(runSetStatus(set, null, now)).toBe('running (shards 1/2, shard 1 with nothing recorded in 3h00m)');
+    expect(runSetStatus(set, null, set.started + 76 * HOUR + 59_000)).toBe('running (shards 1/2, shard 1 with nothing recorded in 3d04h)');
+    expect(runSetStatus(set, null, set.started + 119_600)).toBe('running (shards 1/2, shard 1 with nothing recorded in 2m00s)');
     expect(runSetMessage(set, () => null).shards).toMatchObject({ missing: [1], notStarted: [1], notStartedSince: set.started, notStartedSinceIso: new Date(set.started).toISOString() });
     expect(runSetMessage(runSet(host, ids.complete)!, () => null).shards).toMatchObject({ notStarted: [], notStartedSince: null });
     const lines: string[] = [];
     showRunSet(set, { json: false, info: (text: string) => lines.push(text) } as never, () => null, {}, false, now);
     expect(lines.at(-1)).toBe(
-      'nothing recorded: 1 shard (1) with no attempt recorded 180m00s after the run set began (a shard\'s manifest comes at its end, so one may still be running elsewhere, or was stopped before it wrote anything); ' +
+      'nothing recorded: 1 shard (1) with no attempt recorded 3h00m after the run set began (a shard\'s manifest comes at its end, so one may still be running elsewhere, or was stopped before it wrote anything); ' +
         "if the engine runs fewer than 2 indexes (a Kubernetes Job's `completions`, an array's size), they never will: make it 2, as `--shards`/LAKEGUARD_SHARDS says",
     );
   });

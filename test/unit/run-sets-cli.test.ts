@@ -72,7 +72,12 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     expect(show).toContain('status    running: 3 of 4 shards complete; missing: 3');
     expect(show).toMatch(new RegExp(`^\\s*1\\s+${attempts[1]}\\s+complete\\s+after s3://lake/g up to s3://lake/n\\s+3\\s+3\\s+0`, 'm'));
     expect(show).toMatch(/^\s*3\s+-\s+missing/m);
-    expect(show).toContain('missing: 1 shard (3) without a finished attempt');
+    expect(show).toContain('missing: 1 shard (3) without a finished attempt; run it again with `lakeguard backup --run-set nightly --shards 4 --shard 3`');
+    // A policy with a group the run set was not started for (it was run with --group): the re-run needs --group too.
+    const twoGroups = join(dir.path, 'two-groups.yaml');
+    writeFileSync(twoGroups, `${readFileSync(policy, 'utf8')}  - name: other\n    sources:\n      - path: ./lake\n`);
+    const withGroup = ok(await runCli(['--policy', twoGroups, '--catalog', join(dir.path, 'catalog.db'), 'runs', 'show', set], env)).stdout;
+    expect(withGroup).toContain('run it again with `lakeguard backup --group lake --run-set nightly --shards 4 --shard 3`');
     expect(summaryOf(ok(await cli(['runs', 'show', set, '--json'])))).toMatchObject({ id: set, status: 'running', shards: { missing: [3] } });
     // An attempt is still a run of its own.
     expect(ok(await cli(['runs', 'show', attempts[0]!])).stdout).toContain(`run       ${attempts[0]} (#2)`);
@@ -82,6 +87,9 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     const byTime = summaryOf(ok(await cli(['restore', '--at', 'now', '--to-dir', join(dir.path, 'by-time'), '--json'])));
     expect(byTime.state).toMatch(new RegExp(`; run set ${set} \\(nightly\\) had 3 of 4 shards finished then: in the key ranges of the others, this is what earlier runs recorded$`));
     expect(ok(await cli(['ls', 's3://lake/', '--at', 'now'])).stdout).toContain(`(run set ${set} (nightly) had 3 of 4 shards finished then: in the key ranges of the others, this is what earlier runs recorded)`);
+    // --json says it too: a script must not take the state for the whole run set's.
+    expect(summaryOf(ok(await cli(['ls', 's3://lake/', '--at', set, '--json']))).at).toMatchObject({ runSet: set, status: 'running', shards: { of: 4, complete: 3, missing: [3] } });
+    expect(summaryOf(ok(await cli(['find', '**', '--at', 'now', '--json']))).at).toMatchObject({ unfinishedRunSet: { id: set, name: 'nightly', shards: 4, done: 3 } });
     const refused = await cli(['runs', 'show', set, '--versions']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(`is a run set of 3 shard attempts: --versions lists what one attempt recorded`);
@@ -96,7 +104,7 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
     for (const p of ['a/', 'c/', 'h/', 'p/', 'w/']) expect(ls).toContain(p);
     const diff = summaryOf(ok(await cli(['diff', ordinary, set, '--json'])));
     expect(diff).toMatchObject({ added: { objects: 12 }, changed: { objects: 0 }, deleted: { objects: 0 } });
-    expect(diff.to).toEqual({ runSet: set, runSeqs: expect.arrayContaining([2, 3, 4, 5]) });
+    expect(diff.to).toEqual({ runSet: set, runSeqs: expect.arrayContaining([2, 3, 4, 5]), status: 'complete', shards: { of: 4, complete: 4, missing: [] } });
 
     const target = join(dir.path, 'restored');
     ok(await cli(['restore', '--at', set, '--to-dir', target, '--quiet']));

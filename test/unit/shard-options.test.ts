@@ -60,7 +60,6 @@ describe('shard identity', () => {
     // The same count, or an index from --shard: fine.
     expect(shardIdentity({ shards: '4' }, slurm)).toEqual({ index: 1, of: 4, runSet: 'slurm-9' });
     expect(shardIdentity({ shards: '8', shard: '5', runSet: 'n' }, slurm)).toEqual({ index: 5, of: 8, runSet: 'n' });
-    expect(shardIdentity({ shards: '1', shard: '0' }, slurm)).toEqual({ index: 0, of: 1, runSet: 'slurm-9' });
   });
 
   it('Slurm: the task id less the array minimum, the count, the name from cluster and job id', () => {
@@ -105,9 +104,17 @@ describe('shard identity', () => {
     expect(rerun.hint).toMatch(/^pass --run-set NAME, the same for every shard of the run .*slurm-<cluster>-<array job id>/);
     // N separate AWS Batch jobs, each with --shards 4 --shard I: each job id would be a run set.
     expect(usageError(() => shardIdentity({ shards: '4', shard: '2' }, { AWS_BATCH_JOB_ID: 'single-job-id' })).message).toMatch(/^--shard gives .* AWS_BATCH_JOB_ID does not name its run set: .* \(batch-single-job-id\)/);
-    // Named, it is fine; and a process that must not shard (--shards 1 --shard 0) keeps the job's name.
+    // Named, it is fine.
     expect(shardIdentity({ shards: '4', shard: '2', runSet: 'slurm-hpc-70' }, { SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '1' })).toEqual({ index: 2, of: 4, runSet: 'slurm-hpc-70' });
-    expect(shardIdentity({ shards: '1', shard: '0' }, { SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '4' })).toEqual({ index: 0, of: 1, runSet: 'slurm-77' });
+  });
+
+  it('--shards 1 --shard 0 inside an array job is an ordinary backup unless named: the job id is every task\'s', () => {
+    // As a run set named after the array, the second task to back up would find it complete and copy nothing.
+    expect(shardIdentity({ shards: '1', shard: '0' }, { SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '4' })).toBeNull();
+    expect(shardIdentity({ shards: '1', shard: '0' }, { AWS_BATCH_JOB_ID: 'parent:2', AWS_BATCH_JOB_ARRAY_INDEX: '2', AWS_BATCH_JOB_ARRAY_SIZE: '4' })).toBeNull();
+    // Named, a run set of one; a Batch job that is no array names its own run set of one (its retries join it).
+    expect(shardIdentity({ shards: '1', shard: '0', runSet: 'mine' }, { SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '4' })).toEqual({ index: 0, of: 1, runSet: 'mine' });
+    expect(shardIdentity({ shards: '1', shard: '0' }, { AWS_BATCH_JOB_ID: 'single' })).toEqual({ index: 0, of: 1, runSet: 'batch-single' });
   });
 
   it('refuses a count below 1, or one that is not a number', () => {

@@ -158,12 +158,12 @@ describe('a new run set keeps the last plan while it still balances', { timeout:
 
   it('another shard count is planned afresh', async () => {
     const n1 = await night1();
-    const three = await planRunSet({ repo, catalog: host('fresh'), policy, groups: [group], shard: { index: 0, of: 3, runSet: 'n2' }, dryRun: false, keys, recorded: async () => new Map() });
+    const three = await planRunSet({ repo, catalog: host('fresh'), policy, groups: [group], shard: { index: 0, of: 3, runSet: 'n2' }, dryRun: false, keys, recorded: async () => ({ ranges: new Map(), attempts: [] }) });
     expect(three.reuse.get('lake')).toEqual({ why: 'no earlier plan of 3 shards for these sources' });
     expect(three.plan.groups.lake!.bounds).toHaveLength(2);
     expect(three.plan.groups.lake!.boundsFrom).toBeUndefined();
     // And the 2-shard plan after it still finds n1 (the newest plan of 2 shards), not the 3-shard one.
-    const two = await planRunSet({ repo, catalog: host('fresh2'), policy, groups: [group], shard: { index: 0, of: 2, runSet: 'n3' }, dryRun: true, keys, recorded: async () => new Map() });
+    const two = await planRunSet({ repo, catalog: host('fresh2'), policy, groups: [group], shard: { index: 0, of: 2, runSet: 'n3' }, dryRun: true, keys, recorded: async () => ({ ranges: new Map(), attempts: [] }) });
     expect(two.plan.groups.lake!.boundsFrom).toEqual({ runSet: 'n1', run: n1.groups.lake!.run });
   });
 
@@ -177,7 +177,7 @@ describe('a new run set keeps the last plan while it still balances', { timeout:
       utimesSync(join(dir.path, 'repo', 'runsets', name), created, created);
     }
     store.plansRead = [];
-    const two = await planRunSet({ repo, catalog: host('fresh'), policy, groups: [group], shard: { index: 0, of: 2, runSet: 'n2' }, dryRun: true, keys, recorded: async () => new Map() });
+    const two = await planRunSet({ repo, catalog: host('fresh'), policy, groups: [group], shard: { index: 0, of: 2, runSet: 'n2' }, dryRun: true, keys, recorded: async () => ({ ranges: new Map(), attempts: [] }) });
     expect(two.plan.groups.lake!.boundsFrom).toEqual({ runSet: 'n1', run: n1.groups.lake!.run });
     expect(store.plansRead.sort()).toEqual(['runsets/n1', 'runsets/n2']); // n2: is there a plan already?
   });

@@ -18,6 +18,7 @@ import type { Group } from '../../src/policy/types.js';
 import { initRepo, tempDir, testPolicy } from '../helpers/fixtures.js';
 import { writeShardAttempt } from '../helpers/shards.js';
 import { syncCatalog } from '../../src/engine/sync.js';
+import { readRecordedRuns } from '../../src/engine/shard-scope.js';
 
 /** A skewed lake: one partition of `big` keys, then `tiny` partitions of 3 keys each, in two buckets. */
 function skewedKeys(big: number, tiny: number): BucketKey[] {
@@ -282,8 +283,18 @@ describe('run-set plan document', () => {
     const catalog = Catalog.open(join(dir.path, 'catalog.db'), repo.id);
     try {
       const g: Group = { name: 'g', sources: [{ kind: 'path', path: '/x/lake', prefixes: [''], exclude: [] }] };
-      const start = (index: number) =>
-        planRunSet({ repo, catalog, policy: testPolicy('mem://', [g]), groups: [g], shard: { index, of: 2, runSet: 'nightly-1' }, dryRun: false, keys: async function* () {} }).then(
+      // On a fresh host (a new pod) the catalog is not synced when the plan is read: the run manifests say it.
+      const start = (index: number, fresh?: Catalog) =>
+        planRunSet({
+          repo,
+          catalog: fresh ?? catalog,
+          policy: testPolicy('mem://', [g]),
+          groups: [g],
+          shard: { index, of: 2, runSet: 'nightly-1' },
+          dryRun: false,
+          keys: async function* () {},
+          ...(fresh === undefined ? {} : { recorded: () => readRecordedRuns(repo, 2) }),
+        }).then(
           (r) => r.shards.get('g')!,
           (e: unknown) => e as Error,
         );
@@ -297,6 +308,10 @@ describe('run-set plan document', () => {
       expect(second).toBeInstanceOf(IntegrityError);
       expect((second as IntegrityError).message).toBe(`${repo.location}runsets/nightly-1 is missing, but run set nightly-1 (${set}) is still running: shards 1 of it have not finished`);
       expect((second as IntegrityError).hint).toMatch(/^put the plan back \(an earlier object version, or a copy\) and start the shard again, or name a new run set \(--run-set\)/);
+      const pod = Catalog.open(':memory:', repo.id);
+      const fromManifests = await start(1, pod).finally(() => pod.close());
+      expect(fromManifests).toBeInstanceOf(IntegrityError);
+      expect((fromManifests as IntegrityError).message).toBe((second as IntegrityError).message);
       expect(await readPlan(repo, 'nightly-1')).toBeNull();
       // Once every shard has finished, a re-run after the plan was deleted makes a new plan (as documented).
       await writeShardAttempt(repo, { group: 'g', set, name: 'nightly-1', index: 1, of: 2, started: Date.now(), objects: [{ bucket: 'lake', key: 'z', body: 'y' }] });

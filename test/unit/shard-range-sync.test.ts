@@ -16,7 +16,7 @@ import { prune } from '../../src/engine/prune.js';
 import { restore } from '../../src/engine/restore.js';
 import { listedKeys, recordedBounds, type KeySource, type RecordedRange } from '../../src/engine/shard-bounds.js';
 import { readPlan } from '../../src/engine/shard-plan.js';
-import { readRecordedRanges, shardCatalogScope, shardScope } from '../../src/engine/shard-scope.js';
+import { readRecordedRuns, shardCatalogScope, shardScope } from '../../src/engine/shard-scope.js';
 import type { BucketKey, ShardIdentity } from '../../src/engine/shards.js';
 import type { OpenedSource } from '../../src/engine/sources.js';
 import { syncCatalog } from '../../src/engine/sync.js';
@@ -77,7 +77,7 @@ describe('a shard on a fresh host syncs only its key range', { timeout: 60_000 }
     const summary = await backupGroup({ repo, catalog, policy, group, sources: [source()], ...(runShard === undefined ? {} : { shard: runShard }) });
     return { scoped, sync, reads, summary };
   };
-  const recordBlobs = async (): Promise<number> => [...(await readRecordedRanges(repo, 2)).values()].reduce((n, r) => n + r.length, 0);
+  const recordBlobs = async (): Promise<number> => [...(await readRecordedRuns(repo, 2)).ranges.values()].reduce((n, r) => n + r.length, 0);
 
   beforeEach(async () => {
     dir = tempDir('shard-range-sync');

@@ -5,7 +5,7 @@
 // once its first pack is written): deterministic, no server, no timing.
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli.js';
 import { ExitCode, StorageError } from '../../src/errors.js';
 import type { ObjectStore } from '../../src/storage/types.js';
@@ -134,11 +134,16 @@ describe('a shard re-run after its complete attempt', () => {
     const again = await cli(shard);
     expect(again.code).toBe(ExitCode.suspect);
     expect(again.out.at(-1)).toMatchObject({ message_type: 'summary', runId, alreadyComplete: true, status: 'complete', suspect: true });
+    const reused = (r: { err: Record<string, any>[] }) => r.err.filter((m) => m.message_type === 'warning' && / completed at /.test(m.message as string));
+    expect(reused(again)).toEqual([]);
 
     expect((await cli([...base, 'runs', 'ack', runId, '--note', 'test'])).code).toBe(0);
-    const acked = await cli(shard);
+    // Two hours later no engine retries it: a schedule passing the same --run-set again is told it copies nothing.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 2 * 3_600_000 });
+    const acked = await cli(shard).finally(() => vi.useRealTimers());
     expect(acked.code).toBe(0);
     expect(acked.out.at(-1)).toMatchObject({ runId, alreadyComplete: true, suspect: false });
+    expect(reused(acked).map((m) => m.message)).toEqual([expect.stringMatching(new RegExp(`^shard 0 of 1 \\(0-based\\) of run set nightly-1 completed at [-\\d]+ [:.\\d]+Z \\(run ${runId}\\): this backup copies nothing; .*a run-set name of its own`))]);
   });
 });
 
