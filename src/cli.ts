@@ -46,7 +46,7 @@ const COMMAND_MODULES: readonly (readonly [name: string, load: () => Promise<Com
 ];
 
 /** The program's options that take a value (`--policy <file>`): the word after one is not the command. */
-export const VALUE_OPTIONS: readonly string[] = ['--policy', '--repo', '--endpoint', '--catalog', '--password-file', '--timeout', '--metrics-file'];
+export const VALUE_OPTIONS: readonly string[] = ['--policy', '--repo', '--endpoint', '--catalog', '--password-file', '--timeout', '--retry-lock', '--metrics-file'];
 
 /** The top-level command `argv` names (its first word that is neither an option nor an option's value), if any. */
 export function commandOf(argv: readonly string[]): string | undefined {
@@ -283,9 +283,9 @@ ${codeLines(EXIT_CODE_TABLE.map((row) => ({ code: row.code, text: row.meaning })
 Environment:
   LAKEGUARD_POLICY, LAKEGUARD_REPOSITORY, LAKEGUARD_PASSWORD, LAKEGUARD_PASSWORD_FILE,
   LAKEGUARD_PASSWORD_COMMAND, LAKEGUARD_CATALOG, LAKEGUARD_CACHE_DIR, LAKEGUARD_TIMEOUT (as
-  --timeout), LAKEGUARD_OFFLINE=1 (as --offline), LAKEGUARD_THREADS (backup: threads that
-  chunk, hash, compress and encrypt: a number, or auto for one per core; default 1, the main
-  thread); AWS credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID/
+  --timeout), LAKEGUARD_RETRY_LOCK (as --retry-lock), LAKEGUARD_OFFLINE=1 (as --offline),
+  LAKEGUARD_THREADS (backup: threads that chunk, hash, compress and encrypt: a number, or auto
+  for one per core; default 1, the main thread); AWS credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID/
   AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
 
 Every command that reads the catalog first syncs it with the repository (what other hosts
@@ -316,6 +316,7 @@ export function buildProgram(modules: readonly CommandModule[], argv: readonly s
     .option('--catalog <path>', 'catalog file (default: ~/.cache/lakeguard/<repository id>/catalog.db; a shard backup without a whole one there: shard-<I>-of-<N>.db beside it)')
     .option('--password-file <path>', 'read the repository password from this file')
     .option('--timeout <seconds>', 'fail an S3 request that gets no answer for this long (default 60, or $LAKEGUARD_TIMEOUT)')
+    .option('--retry-lock <duration>', 'wait up to this long (e.g. 2h) for a conflicting repository lock, such as a prune\'s, instead of exiting 11 at once (or $LAKEGUARD_RETRY_LOCK)')
     .addOption(new Option('--json', 'line-delimited JSON messages (status, summary, error) instead of text').conflicts('quiet'))
     .option('-q, --quiet', 'print nothing but errors and what a query asks for (for cron)')
     .option('--metrics-file <path>', 'after the command, write its metrics to this Prometheus node-exporter textfile (atomically; docs/monitoring.md)')

@@ -5,6 +5,7 @@ import { ExitCode, InterruptedError, errorMessage } from '../errors.js';
 import { globalOptions } from './context.js';
 import { writeMetricsFile } from './metrics-file.js';
 import { Reporter } from './reporter.js';
+import { applyRetryLockOption } from './retry-lock.js';
 import { applyTimeoutOption } from './timeout.js';
 
 /** Exit code a command finished with; cli.ts returns it from main(). */
@@ -30,6 +31,7 @@ export function action<A extends unknown[]>(
     const started = Date.now();
     try {
       applyTimeoutOption(cmd);
+      applyRetryLockOption(cmd, controller.signal, reporter);
       outcome.code = (await body({ cmd, signal: controller.signal, reporter }, ...args)) ?? ExitCode.ok;
     } catch (err) {
       const interrupted = controller.signal.aborted && !(err instanceof InterruptedError);

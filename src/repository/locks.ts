@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LockedError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from './layout.js';
+import { formatDuration } from '../util/format.js';
 import { bootId, isProcessAlive, pidNamespace, processStart } from '../util/process.js';
+import { sleep } from '../util/retry.js';
 import { removeRepositoryObject } from './remove.js';
 import type { Repository } from './repository.js';
 
@@ -34,6 +36,28 @@ const RETRY_REFRESH_EVERY_MS = 60 * 1000;
  * half the stale window, so it stops well before another host may judge the lock stale.
  */
 const GIVE_UP_AFTER_MS = STALE_AFTER_MS / 2;
+
+/**
+ * How long `acquire` waits for a conflicting lock to go (`--retry-lock`): an exclusive lock of a
+ * prune or forget, or the shared locks an exclusive operation waits for. 0 (the default) fails
+ * at once (LockedError, exit 11). The wait polls (a LIST of locks/ and a GET of each), after
+ * `pollMs` (default a second) doubling up to a minute, and ends early when `signal` aborts.
+ */
+export interface LockRetry {
+  forMs: number;
+  pollMs?: number;
+  signal?: AbortSignal;
+  /** Told once, when the first attempt finds a conflicting lock. */
+  onWait?: (message: string) => void;
+}
+
+const MAX_LOCK_POLL_MS = 60_000;
+let lockRetry: LockRetry = { forMs: 0 };
+
+/** Sets how every later `RepositoryLock.acquire` of this process waits (the command's `--retry-lock`). */
+export function setLockRetry(retry: LockRetry): void {
+  lockRetry = retry;
+}
 
 /** This process's random id, written into each of its locks. */
 const HOLDER = randomBytes(8).toString('hex');
@@ -74,6 +98,25 @@ export class RepositoryLock {
   }
 
   static async acquire(repo: Repository, type: LockType, operation: string, timing: LockTiming = {}): Promise<RepositoryLock> {
+    const retry = lockRetry;
+    const deadline = Date.now() + retry.forMs;
+    let poll = retry.pollMs ?? 1000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await RepositoryLock.tryAcquire(repo, type, operation, timing);
+      } catch (err) {
+        if (!(err instanceof LockedError) || retry.forMs <= 0) throw err;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new LockedError(`${err.message}; waited ${formatDuration(retry.forMs)} for it (--retry-lock)`, err.hint);
+        if (attempt === 1) retry.onWait?.(`${err.message}; waiting up to ${formatDuration(retry.forMs)} for it to go (--retry-lock)`);
+        await sleep(Math.min(poll, left), retry.signal);
+        poll = Math.min(poll * 2, MAX_LOCK_POLL_MS);
+      }
+    }
+  }
+
+  /** One attempt: fails with a LockedError at once when a conflicting lock is live. */
+  private static async tryAcquire(repo: Repository, type: LockType, operation: string, timing: LockTiming): Promise<RepositoryLock> {
     await checkConflicts(repo, type, null);
     const now = new Date().toISOString();
     const info: LockInfo = { type, operation, host: hostname(), pid: process.pid, created: now, refreshed: now, holder: HOLDER };

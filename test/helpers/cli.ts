@@ -13,7 +13,7 @@ export interface CliResult {
 }
 
 /** Runs the real CLI as a user would, with only the environment given (plus PATH/HOME). */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, opts: { timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, opts: RunOptions = {}): Promise<CliResult> {
   return runNode([BIN, ...args], env, opts);
 }
 
@@ -34,8 +34,14 @@ export function runCliKilledAfterFirstPack(args: string[], env: Record<string, s
   return runNode([CRASH_CLI, 'after-first-pack', ...args], env, opts);
 }
 
+interface RunOptions {
+  timeoutMs?: number;
+  /** Called with everything written to stderr so far, on each write (to act when a line appears). */
+  onStderr?: (stderr: string) => void;
+}
+
 /** Starts node as bin/lakeguard's shell line does (--expose-gc: the heap pacer runs). */
-function runNode(nodeArgs: string[], env: Record<string, string | undefined>, opts: { timeoutMs?: number }): Promise<CliResult> {
+function runNode(nodeArgs: string[], env: Record<string, string | undefined>, opts: RunOptions): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--expose-gc', ...nodeArgs], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
@@ -44,7 +50,10 @@ function runNode(nodeArgs: string[], env: Record<string, string | undefined>, op
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      opts.onStderr?.(stderr);
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 240_000);
     child.on('error', reject);
     child.on('close', (code) => {

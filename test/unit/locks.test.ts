@@ -12,7 +12,7 @@ import { openSource } from '../../src/engine/sources.js';
 import { verify } from '../../src/engine/verify.js';
 import { ExitCode, LockedError, StorageError } from '../../src/errors.js';
 import type { Group, Policy } from '../../src/policy/types.js';
-import { RepositoryLock, readLocks, removeLocks, staleReason, type LockInfo } from '../../src/repository/locks.js';
+import { RepositoryLock, readLocks, removeLocks, setLockRetry, staleReason, type LockInfo } from '../../src/repository/locks.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { getBytes } from '../../src/storage/types.js';
@@ -200,6 +200,36 @@ describe('repository locks', () => {
     expect((await readLocks(repo)).map((l) => l.id)).toEqual(['prune']);
   });
 
+  it('--retry-lock: acquire waits for a conflicting lock to go, until its deadline or an interrupt', async () => {
+    const prune = await RepositoryLock.acquire(repo, 'exclusive', 'prune');
+    const waits: string[] = [];
+    try {
+      // Released when the backup says it waits: the next poll takes the lock.
+      setLockRetry({ forMs: 3_600_000, pollMs: 5, onWait: (m) => {
+          waits.push(m);
+          void prune.release();
+        },
+      });
+      const backup = await RepositoryLock.acquire(repo, 'shared', 'backup of group a');
+      expect(waits).toEqual([expect.stringMatching(/locked \(exclusive\) by prune .*; waiting up to 1h00m for it to go \(--retry-lock\)$/)]);
+      expect((await readLocks(repo)).map((l) => l.info?.operation)).toEqual(['backup of group a']);
+      // A live lock that stays: refused once the wait is over, naming it and the wait.
+      setLockRetry({ forMs: 20, pollMs: 5 });
+      const err = await RepositoryLock.acquire(repo, 'exclusive', 'forget').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LockedError);
+      expect((err as LockedError).message).toMatch(/locked \(shared\) by backup of group a .*; waited 20 ms for it \(--retry-lock\)$/);
+      // Ctrl-C while waiting stops the wait (the abort reason), and leaves no lock of its own.
+      const stop = new AbortController();
+      setLockRetry({ forMs: 3_600_000, pollMs: 3_600_000, signal: stop.signal, onWait: () => stop.abort(new Error('interrupted')) });
+      await expect(RepositoryLock.acquire(repo, 'exclusive', 'forget')).rejects.toThrow('interrupted');
+      expect((await readLocks(repo)).map((l) => l.info?.operation)).toEqual(['backup of group a']);
+      await backup.release();
+    } finally {
+      setLockRetry({ forMs: 0 });
+      await prune.release();
+    }
+  });
+
   it('refresh updates `refreshed` and keeps everything else', async () => {
     const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group a');
     const read = async () => JSON.parse((await getBytes(store, `locks/${lock.id}`)).toString('utf8')) as LockInfo;
@@ -385,6 +415,26 @@ groups:
     const lines = r.stderr.trim().split('\n');
     expect(lines[0]).toBe(`lakeguard: repository file://${repoDir()}/ is locked (exclusive) by prune on ${hostname()} pid ${process.ppid} since 2026-11-23T09:00:00.000Z`);
     expect(lines[1]).toMatch(/hint: .*lakeguard unlock/);
+  });
+
+  it('--retry-lock waits for a prune to finish, then backs up; a bad duration is exit 2', async () => {
+    await putLock('held', { operation: 'prune', pid: process.ppid, created: '2026-11-23T09:00:00.000Z' });
+    let removed = false;
+    const r = await runCli(['--policy', policy, '--retry-lock', '2h', 'backup', '--group', 'a'], env, {
+      onStderr: (stderr) => {
+        // The prune ends once the backup says it waits for it.
+        if (!removed && stderr.includes('waiting up to 2h00m')) {
+          removed = true;
+          void new FsStore({ root: repoDir(), fsync: false }).delete('locks/held');
+        }
+      },
+    });
+    expect([r.code, removed]).toEqual([0, true]);
+    expect(r.stderr).toMatch(/locked \(exclusive\) by prune on .*; waiting up to 2h00m for it to go \(--retry-lock\)/);
+    const bad = await cli(['--retry-lock', '90', 'backup']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--retry-lock "90": expected a duration up to 24h such as 30m, 2h or 90s/);
+    expect((await runCli(['--policy', policy, 'backup'], { ...env, LAKEGUARD_RETRY_LOCK: '3d' })).stderr).toMatch(/LAKEGUARD_RETRY_LOCK "3d": expected a duration up to 24h/);
   });
 
   it('restore and verify take a shared lock: refused (exit 11) while prune holds the exclusive one; --no-lock reads anyway, with a warning', async () => {
