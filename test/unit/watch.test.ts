@@ -360,6 +360,39 @@ groups:
     await done;
   });
 
+  it('takes no event naming a directory source: a forged ../ key cannot fail the group\'s runs', async () => {
+    const mixed = parsePolicy(
+      `version: 1
+repository: { url: s3://backups/r }
+continuous: { interval: 1m, min_updates: 1, max_interval: 10m, reconcile: off }
+groups:
+  - name: lake
+    sources: [{ bucket: raw, events: "http://127.0.0.1:9999/" }, { path: /srv/exports, name: exports }]
+`,
+      'p.yaml',
+    );
+    const clock = new ManualClock();
+    const journal = WatchJournal.open(join(dir.path, 'j'));
+    // Journaled by an earlier lakeguard, which took such events: replayed, never run.
+    await journal.appendDurable([{ group: 'lake', bucket: 'exports', key: '../../etc/passwd', id: 'old', at: 0 }]);
+    const named: Record<string, string[]>[] = [];
+    const runGroup: RunGroup = async (group, o) => {
+      if (o.keys !== undefined) named.push(Object.fromEntries([...o.keys].map(([bucket, keys]) => [bucket, [...keys].sort()])));
+      return { runId: 'r', group: group.name, status: 'complete', dryRun: o.dryRun ?? false, counters: emptyCounters() } satisfies BackupSummary;
+    };
+    const watcher = new Watcher({ policy: mixed, catalog: seeded, groups: mixed.groups, journal, runGroup, clock });
+    const done = watcher.run(new AbortController().signal);
+    const forged: ChangeEvent = { bucket: 'exports', key: '../../etc/passwd', kind: 'created', id: 'exports\0../../etc/passwd\0x' };
+    expect(await watcher.ingest([forged, ev('data/a', '1')])).toEqual({ accepted: 1, dropped: 1 });
+    expect(watcher.waiting('lake')).toBe(1);
+    await clock.advance(MIN);
+    expect(named).toEqual([{ raw: ['data/a'] }]);
+    // The run's commit covers the replayed line too: nothing is left pending.
+    expect(journal.pending()).toEqual([]);
+    watcher.stop();
+    await done;
+  });
+
   it('abandons the run in progress when its signal aborts (SIGTERM past the grace): interrupted, changes kept', async () => {
     const clock = new ManualClock();
     const journal = WatchJournal.open(join(dir.path, 'j'));
