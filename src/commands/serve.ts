@@ -21,6 +21,8 @@ import { requireGroupBucketsKnown, requireInScope, type KeySelection } from './c
 import { openAll } from './context.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP } from './read-lock.js';
 import type { Reporter } from './reporter.js';
+import { warnPartialRun } from './partial-state.js';
+import { warnSuspectState } from './suspect-state.js';
 
 interface ServeFlags {
   at?: string;
@@ -112,6 +114,11 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
             lock: flags.lock,
             events: reporter.event,
           });
+          // As restore and ls say it: the default state may be a suspect run's (the newest one,
+          // right after an incident) or a partial run's. Clients of the endpoint cannot be told.
+          const served = view.buckets().map((bucket) => ({ bucket }));
+          warnSuspectState(ctx, view.defaultCut.cut, served, reporter.event);
+          warnPartialRun(ctx, view.defaultCut.cut, served, reporter.event);
           const startedAt = Date.now();
           server = await startS3Server(
             {
