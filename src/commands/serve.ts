@@ -129,7 +129,8 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
                 requests.count(entry);
                 if (reporter.json) reporter.data({ message_type: 'access', ...entry }, '');
               },
-              onWarning: (message) => reporter.event({ type: 'warning', message }),
+              // Content that could not be read, floods refused: an operator must see them, --quiet too.
+              onWarning: (message) => reporter.warnAlways(message),
               maxRequests,
               ...scopeGuard(ctx.catalog, policyGroup === undefined ? null : new Set(view.buckets())),
             },

@@ -131,7 +131,9 @@ them is committed. SIGTERM: exit 0 when the current run finished within
             catalog: ctx.catalog,
             groups,
             journal,
-            events: reporter.event,
+            // Its own warnings (a run that failed and is retried, an overflow, a damaged journal)
+            // are how a long-running watch reports trouble: printed under --quiet too.
+            events: (e) => (e.type === 'warning' ? reporter.warnAlways(e.message) : reporter.event(e)),
             runGroup,
             ...(drills === undefined ? {} : { drills }),
             onRun: ({ summary, reason, changes, startedAt }) => {
@@ -153,7 +155,7 @@ them is committed. SIGTERM: exit 0 when the current run finished within
               port: host.port,
               token,
               ingest: (changes) => watcher.ingest(changes),
-              onWarning: (message) => reporter.event({ type: 'warning', message }),
+              onWarning: (message) => reporter.warnAlways(message),
             }).catch((err: unknown) => {
               throw new UsageError(`cannot listen on ${address} (events of the policy): ${errorMessage(err)}`, { hint: 'choose another port in the policy, or stop what holds it' });
             });
@@ -186,7 +188,7 @@ them is committed. SIGTERM: exit 0 when the current run finished within
             );
           }
           for (const spec of sqsQueues(groups)) {
-            const poller = new SqsPoller({ spec, region: ctx.policy.s3.region, ingest: (changes, done) => watcher.ingest(changes, done), onWarning: (message) => reporter.event({ type: 'warning', message }) });
+            const poller = new SqsPoller({ spec, region: ctx.policy.s3.region, ingest: (changes, done) => watcher.ingest(changes, done), onWarning: (message) => reporter.warnAlways(message) });
             pollers.push(poller);
             poller.start();
           }
