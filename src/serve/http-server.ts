@@ -119,6 +119,9 @@ export function s3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: S
   return (req, res) => {
     const started = performance.now();
     const requestId = randomBytes(8).toString('hex').toUpperCase();
+    // Read now: once the connection is closed (a body cut short, a client gone, the stop) the
+    // socket no longer knows its peer, and those are the requests whose log line matters most.
+    const remote = req.socket.remoteAddress ?? '';
     const state: RequestState = { bytes: 0 };
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('server', 'lakeguard');
@@ -136,7 +139,7 @@ export function s3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: S
       opts.onAccess?.({
         time: new Date().toISOString(),
         request_id: requestId,
-        remote: req.socket.remoteAddress ?? '',
+        remote,
         method: req.method ?? '',
         ...(state.operation === undefined ? {} : { operation: state.operation }),
         ...(route?.bucket === undefined ? {} : { bucket: route.bucket }),
