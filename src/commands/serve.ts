@@ -244,11 +244,27 @@ function announce(reporter: Reporter, server: RunningServer, view: OpenedServeVi
   if (text.length > 0) process.stderr.write(`${text.join('\n')}\n`);
 }
 
-/** The pair from the environment, or a random one (printed once at start). */
+/** The shortest secret taken from the environment (as watch's push token): one SigV4 request seen is enough to guess a short one offline. */
+const MIN_SECRET_LENGTH = 16;
+
+/**
+ * The pair from the environment, or a random one (printed once at start). Surrounding
+ * whitespace is not part of either: a Kubernetes Secret made from a file ends in a newline that
+ * no client would sign with (every request would be SignatureDoesNotMatch).
+ */
 export function serveCredentials(env: NodeJS.ProcessEnv = process.env): { credentials: Credentials; generated: boolean } {
-  const accessKeyId = env[ACCESS_KEY_ENV];
-  const secretAccessKey = env[SECRET_KEY_ENV];
-  if (accessKeyId && secretAccessKey) return { credentials: { accessKeyId, secretAccessKey }, generated: false };
+  const accessKeyId = env[ACCESS_KEY_ENV]?.trim();
+  const secretAccessKey = env[SECRET_KEY_ENV]?.trim();
+  if (accessKeyId && secretAccessKey) {
+    // Clients write the key id into `Credential=<id>/<date>/...`: a '/' or ',' there cannot be read back.
+    if (/[\s/,]/.test(accessKeyId)) throw new UsageError(`${ACCESS_KEY_ENV} holds a space, '/' or ',', which a signed request cannot carry in its key id`);
+    if (secretAccessKey.length < MIN_SECRET_LENGTH) {
+      throw new UsageError(`${SECRET_KEY_ENV} has ${secretAccessKey.length} characters: at least ${MIN_SECRET_LENGTH} are needed`, {
+        hint: `set it to a random string (openssl rand -base64 30), or unset both ${ACCESS_KEY_ENV} and ${SECRET_KEY_ENV} for a generated pair`,
+      });
+    }
+    return { credentials: { accessKeyId, secretAccessKey }, generated: false };
+  }
   if (accessKeyId || secretAccessKey) {
     throw new UsageError(`set both ${ACCESS_KEY_ENV} and ${SECRET_KEY_ENV}, or neither (a pair is then generated)`);
   }
@@ -269,7 +285,8 @@ export function metricsBearerToken(file: string | undefined, env: NodeJS.Process
     if (token === '') throw new UsageError(`--metrics-token-file ${file} is empty`);
     return { token, generated: false, from: file };
   }
-  const fromEnv = env[METRICS_TOKEN_ENV];
+  // Trimmed as the file's is (and as a scraper's header is): a trailing newline would refuse every scrape.
+  const fromEnv = env[METRICS_TOKEN_ENV]?.trim();
   if (fromEnv) return { token: fromEnv, generated: false, from: METRICS_TOKEN_ENV };
   return { token: randomBytes(24).toString('base64url'), generated: true, from: 'generated' };
 }
