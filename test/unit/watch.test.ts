@@ -1,7 +1,7 @@
 // lakeguard watch, without a server or a wall clock: the policy's continuous settings, event
 // parsing and dedup, the batching thresholds on a hand-driven clock, the journal across a
 // crash, and runs driven by key lists on in-memory buckets.
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { latestPage } from '../../src/catalog/backup-lookups.js';
@@ -191,6 +191,22 @@ describe('journal', () => {
     const j4 = WatchJournal.open(path, { fsync: false });
     expect([j4.damaged, j4.pending().map((e) => e.key)]).toEqual([1, ['k1', 'k2', 'k4', 'k5', 'k6']]);
     j4.close();
+  });
+
+  it('is created the owner\'s alone, as the catalog; a rewrite keeps the mode it was given', async () => {
+    const mode = (p: string): number => statSync(p).mode & 0o777;
+    const path = join(dir.path, 'catalog.db.watch-journal');
+    const j1 = WatchJournal.open(path, { fsync: false });
+    await j1.appendDurable([change(1), change(2)]);
+    j1.close();
+    expect(mode(path)).toBe(0o600);
+    // A damaged line makes the next open rewrite the file (a temporary one renamed over it).
+    chmodSync(path, 0o640);
+    appendFileSync(path, 'garbage\n');
+    const j2 = WatchJournal.open(path, { fsync: false });
+    expect(j2.damaged).toBe(1);
+    j2.close();
+    expect(mode(path)).toBe(0o640);
   });
 });
 
