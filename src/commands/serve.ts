@@ -16,6 +16,7 @@ import { renderPrometheus } from '../report/prometheus.js';
 import { openServeView, type OpenedServeView } from '../serve/open-view.js';
 import type { Credentials } from '../storage/s3-sigv4.js';
 import { printable } from '../util/printable.js';
+import { onNextStopSignal } from '../util/process.js';
 import { action } from './action.js';
 import { requireGroupBucketsKnown, requireInScope, type KeySelection } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
@@ -156,7 +157,19 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
           announce(reporter, server, view, credentials, generated, catalogScope(ctx.catalog));
           if (metricsServer !== null) announceMetrics(reporter, metricsServer, metricsToken!);
           const stoppedBy = await stopRequested(signal, view.lockLost);
-          await server.stop(STOP_GRACE_MS);
+          // A second SIGINT/SIGTERM cuts the requests still in flight; the lock is still released.
+          const hurry = new AbortController();
+          const stopListening = onNextStopSignal(() => hurry.abort());
+          if (stoppedBy === 'signal') {
+            const detail = `requests in flight may finish within ${STOP_GRACE_MS / 1000} s; SIGINT or SIGTERM again cuts them`;
+            reporter.event({ type: 'phase', phase: 'stopping', detail });
+            reporter.info(`lakeguard serve: stopping: ${detail}`);
+          }
+          try {
+            await server.stop(STOP_GRACE_MS, hurry.signal);
+          } finally {
+            stopListening();
+          }
           server = null;
           await metricsServer?.stop();
           metricsServer = null;

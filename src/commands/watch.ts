@@ -18,6 +18,7 @@ import { startMetricsServer, type RunningMetricsServer } from '../report/metrics
 import { renderPrometheus } from '../report/prometheus.js';
 import { Notifier, runNoticeOf } from '../report/notify.js';
 import { acquireForReading } from '../repository/locks.js';
+import { onNextStopSignal } from '../util/process.js';
 import { describeDrill, lastDrillOf, rates, scheduledDrill } from './drill.js';
 import { isLoopback, metricsBearerToken, parseListen, METRICS_TOKEN_ENV } from './serve.js';
 
@@ -200,14 +201,20 @@ them is committed. SIGTERM: exit 0 when the current run finished within
               `${overflowed.length === 0 ? '' : `; overflowed (a full listing is owed): ${overflowed.join(', ')}`}`,
           );
           let grace: NodeJS.Timeout | undefined;
+          let stopListening: (() => void) | undefined;
           const onStop = (): void => {
             watcher.stop();
             for (const p of pollers) p.stop();
             grace = setTimeout(() => runs.abort(), stopGraceMs);
+            // A second SIGINT/SIGTERM abandons the run at once, still recorded as interrupted.
+            stopListening = onNextStopSignal(() => runs.abort());
+            const detail = `a run in progress may finish within ${flags.stopGrace} (--stop-grace); SIGINT or SIGTERM again abandons it`;
+            reporter.event({ type: 'phase', phase: 'stopping', detail });
+            reporter.info(`lakeguard watch: stopping: ${detail}`);
           };
           if (signal.aborted) onStop();
           else signal.addEventListener('abort', onStop, { once: true });
-          const { interrupted } = await watcher.run(runs.signal);
+          const { interrupted } = await watcher.run(runs.signal).finally(() => stopListening?.());
           clearTimeout(grace);
           reporter.info(interrupted ? 'lakeguard watch: stopped; the current run was abandoned, its changes stay journaled' : 'lakeguard watch: stopped');
           return interrupted ? ExitCode.interrupted : ExitCode.ok;
