@@ -44,6 +44,30 @@ function push(path: string, body: string | Buffer, opts: { method?: string; head
   });
 }
 
+it('reads a token in the URL as written: a base64 token\'s + is no space', async () => {
+  const base64 = 'q+Zt/9w+Lk0a7Hc2pQ==';
+  const taken: ChangeEvent[] = [];
+  const own = await startPushEndpoint({ host: '127.0.0.1', port: 0, token: base64, ingest: async (changes) => void taken.push(...changes) });
+  try {
+    const status = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: own.port, method: 'POST', path }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        req.end(EVENT);
+      });
+    // As an RGW topic's push-endpoint holds it, and percent-encoded.
+    expect(await status(`/?token=${base64}`)).toBe(200);
+    expect(await status(`/?token=${encodeURIComponent(base64)}`)).toBe(200);
+    expect(await status(`/?token=${base64.replace(/\+/g, '%20')}`)).toBe(403);
+    expect(taken).toHaveLength(2);
+  } finally {
+    await own.stop();
+  }
+});
+
 it('refuses a push without the token (401), with a wrong one (403), a GET (405), a body that is no delivery (400)', async () => {
   expect((await push('/', EVENT)).status).toBe(401);
   expect((await push('/', EVENT, { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(403);
