@@ -16,11 +16,14 @@ import { renderPrometheus } from '../report/prometheus.js';
 import { openServeView, type OpenedServeView } from '../serve/open-view.js';
 import type { Credentials } from '../storage/s3-sigv4.js';
 import { printable } from '../util/printable.js';
+import { onNextStopSignal } from '../util/process.js';
 import { action } from './action.js';
 import { requireGroupBucketsKnown, requireInScope, type KeySelection } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
 import { NO_LOCK_FLAG, NO_LOCK_HELP } from './read-lock.js';
 import type { Reporter } from './reporter.js';
+import { warnPartialRun } from './partial-state.js';
+import { warnSuspectState } from './suspect-state.js';
 
 interface ServeFlags {
   at?: string;
@@ -112,6 +115,11 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
             lock: flags.lock,
             events: reporter.event,
           });
+          // As restore and ls say it: the default state may be a suspect run's (the newest one,
+          // right after an incident) or a partial run's. Clients of the endpoint cannot be told.
+          const served = view.buckets().map((bucket) => ({ bucket }));
+          warnSuspectState(ctx, view.defaultCut.cut, served, reporter.event);
+          warnPartialRun(ctx, view.defaultCut.cut, served, reporter.event);
           const startedAt = Date.now();
           server = await startS3Server(
             {
@@ -122,7 +130,8 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
                 requests.count(entry);
                 if (reporter.json) reporter.data({ message_type: 'access', ...entry }, '');
               },
-              onWarning: (message) => reporter.event({ type: 'warning', message }),
+              // Content that could not be read, floods refused: an operator must see them, --quiet too.
+              onWarning: (message) => reporter.warnAlways(message),
               maxRequests,
               ...scopeGuard(ctx.catalog, policyGroup === undefined ? null : new Set(view.buckets())),
             },
@@ -148,7 +157,19 @@ SIGINT/SIGTERM stop it (exit 130). Details: docs/serve.md.`,
           announce(reporter, server, view, credentials, generated, catalogScope(ctx.catalog));
           if (metricsServer !== null) announceMetrics(reporter, metricsServer, metricsToken!);
           const stoppedBy = await stopRequested(signal, view.lockLost);
-          await server.stop(STOP_GRACE_MS);
+          // A second SIGINT/SIGTERM cuts the requests still in flight; the lock is still released.
+          const hurry = new AbortController();
+          const stopListening = onNextStopSignal(() => hurry.abort());
+          if (stoppedBy === 'signal') {
+            const detail = `requests in flight may finish within ${STOP_GRACE_MS / 1000} s; SIGINT or SIGTERM again cuts them`;
+            reporter.event({ type: 'phase', phase: 'stopping', detail });
+            reporter.info(`lakeguard serve: stopping: ${detail}`);
+          }
+          try {
+            await server.stop(STOP_GRACE_MS, hurry.signal);
+          } finally {
+            stopListening();
+          }
           server = null;
           await metricsServer?.stop();
           metricsServer = null;
@@ -236,11 +257,27 @@ function announce(reporter: Reporter, server: RunningServer, view: OpenedServeVi
   if (text.length > 0) process.stderr.write(`${text.join('\n')}\n`);
 }
 
-/** The pair from the environment, or a random one (printed once at start). */
+/** The shortest secret taken from the environment (as watch's push token): one SigV4 request seen is enough to guess a short one offline. */
+const MIN_SECRET_LENGTH = 16;
+
+/**
+ * The pair from the environment, or a random one (printed once at start). Surrounding
+ * whitespace is not part of either: a Kubernetes Secret made from a file ends in a newline that
+ * no client would sign with (every request would be SignatureDoesNotMatch).
+ */
 export function serveCredentials(env: NodeJS.ProcessEnv = process.env): { credentials: Credentials; generated: boolean } {
-  const accessKeyId = env[ACCESS_KEY_ENV];
-  const secretAccessKey = env[SECRET_KEY_ENV];
-  if (accessKeyId && secretAccessKey) return { credentials: { accessKeyId, secretAccessKey }, generated: false };
+  const accessKeyId = env[ACCESS_KEY_ENV]?.trim();
+  const secretAccessKey = env[SECRET_KEY_ENV]?.trim();
+  if (accessKeyId && secretAccessKey) {
+    // Clients write the key id into `Credential=<id>/<date>/...`: a '/' or ',' there cannot be read back.
+    if (/[\s/,]/.test(accessKeyId)) throw new UsageError(`${ACCESS_KEY_ENV} holds a space, '/' or ',', which a signed request cannot carry in its key id`);
+    if (secretAccessKey.length < MIN_SECRET_LENGTH) {
+      throw new UsageError(`${SECRET_KEY_ENV} has ${secretAccessKey.length} characters: at least ${MIN_SECRET_LENGTH} are needed`, {
+        hint: `set it to a random string (openssl rand -base64 30), or unset both ${ACCESS_KEY_ENV} and ${SECRET_KEY_ENV} for a generated pair`,
+      });
+    }
+    return { credentials: { accessKeyId, secretAccessKey }, generated: false };
+  }
   if (accessKeyId || secretAccessKey) {
     throw new UsageError(`set both ${ACCESS_KEY_ENV} and ${SECRET_KEY_ENV}, or neither (a pair is then generated)`);
   }
@@ -261,7 +298,8 @@ export function metricsBearerToken(file: string | undefined, env: NodeJS.Process
     if (token === '') throw new UsageError(`--metrics-token-file ${file} is empty`);
     return { token, generated: false, from: file };
   }
-  const fromEnv = env[METRICS_TOKEN_ENV];
+  // Trimmed as the file's is (and as a scraper's header is): a trailing newline would refuse every scrape.
+  const fromEnv = env[METRICS_TOKEN_ENV]?.trim();
   if (fromEnv) return { token: fromEnv, generated: false, from: METRICS_TOKEN_ENV };
   return { token: randomBytes(24).toString('base64url'), generated: true, from: 'generated' };
 }

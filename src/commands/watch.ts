@@ -18,6 +18,7 @@ import { startMetricsServer, type RunningMetricsServer } from '../report/metrics
 import { renderPrometheus } from '../report/prometheus.js';
 import { Notifier, runNoticeOf } from '../report/notify.js';
 import { acquireForReading } from '../repository/locks.js';
+import { onNextStopSignal } from '../util/process.js';
 import { describeDrill, lastDrillOf, rates, scheduledDrill } from './drill.js';
 import { isLoopback, metricsBearerToken, parseListen, METRICS_TOKEN_ENV } from './serve.js';
 
@@ -131,7 +132,9 @@ them is committed. SIGTERM: exit 0 when the current run finished within
             catalog: ctx.catalog,
             groups,
             journal,
-            events: reporter.event,
+            // Its own warnings (a run that failed and is retried, an overflow, a damaged journal)
+            // are how a long-running watch reports trouble: printed under --quiet too.
+            events: (e) => (e.type === 'warning' ? reporter.warnAlways(e.message) : reporter.event(e)),
             runGroup,
             ...(drills === undefined ? {} : { drills }),
             onRun: ({ summary, reason, changes, startedAt }) => {
@@ -153,7 +156,7 @@ them is committed. SIGTERM: exit 0 when the current run finished within
               port: host.port,
               token,
               ingest: (changes) => watcher.ingest(changes),
-              onWarning: (message) => reporter.event({ type: 'warning', message }),
+              onWarning: (message) => reporter.warnAlways(message),
             }).catch((err: unknown) => {
               throw new UsageError(`cannot listen on ${address} (events of the policy): ${errorMessage(err)}`, { hint: 'choose another port in the policy, or stop what holds it' });
             });
@@ -186,7 +189,7 @@ them is committed. SIGTERM: exit 0 when the current run finished within
             );
           }
           for (const spec of sqsQueues(groups)) {
-            const poller = new SqsPoller({ spec, region: ctx.policy.s3.region, ingest: (changes, done) => watcher.ingest(changes, done), onWarning: (message) => reporter.event({ type: 'warning', message }) });
+            const poller = new SqsPoller({ spec, region: ctx.policy.s3.region, ingest: (changes, done) => watcher.ingest(changes, done), onWarning: (message) => reporter.warnAlways(message) });
             pollers.push(poller);
             poller.start();
           }
@@ -198,14 +201,20 @@ them is committed. SIGTERM: exit 0 when the current run finished within
               `${overflowed.length === 0 ? '' : `; overflowed (a full listing is owed): ${overflowed.join(', ')}`}`,
           );
           let grace: NodeJS.Timeout | undefined;
+          let stopListening: (() => void) | undefined;
           const onStop = (): void => {
             watcher.stop();
             for (const p of pollers) p.stop();
             grace = setTimeout(() => runs.abort(), stopGraceMs);
+            // A second SIGINT/SIGTERM abandons the run at once, still recorded as interrupted.
+            stopListening = onNextStopSignal(() => runs.abort());
+            const detail = `a run in progress may finish within ${flags.stopGrace} (--stop-grace); SIGINT or SIGTERM again abandons it`;
+            reporter.event({ type: 'phase', phase: 'stopping', detail });
+            reporter.info(`lakeguard watch: stopping: ${detail}`);
           };
           if (signal.aborted) onStop();
           else signal.addEventListener('abort', onStop, { once: true });
-          const { interrupted } = await watcher.run(runs.signal);
+          const { interrupted } = await watcher.run(runs.signal).finally(() => stopListening?.());
           clearTimeout(grace);
           reporter.info(interrupted ? 'lakeguard watch: stopped; the current run was abandoned, its changes stay journaled' : 'lakeguard watch: stopped');
           return interrupted ? ExitCode.interrupted : ExitCode.ok;

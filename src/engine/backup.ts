@@ -122,7 +122,9 @@ export async function backupGroup(opts: BackupOptions): Promise<BackupSummary> {
   const versioningUnknown = new Map<OpenedSource, StorageError>();
   await Promise.all(
     sources.map(async (s) => {
-      s.versioned ??= await s.objectStore.versioningEnabled().catch((err: unknown) => {
+      // With the run's signal: against a bucket that does not answer, a stop (SIGTERM, watch's
+      // --stop-grace) would otherwise wait out every retry of this first request.
+      s.versioned ??= await s.objectStore.versioningEnabled(opts.signal === undefined ? {} : { signal: opts.signal }).catch((err: unknown) => {
         if (!isUnreadable(err)) throw err;
         // A bucket that cannot be read at all: its listing reports that. One that lists while
         // s3:GetBucketVersioning is refused is backed up as unversioned, which misses the

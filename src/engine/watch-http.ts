@@ -9,6 +9,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { errorMessage } from '../errors.js';
 import { boundedServer, listenOn, secretChecker, type ListenBounds, type Listening } from '../util/http-listen.js';
+import { splitQuery } from '../util/query-string.js';
 import { parseDelivery, warnBadKeys, type ChangeEvent } from './watch-events.js';
 
 /** Larger than any delivery RGW or S3 sends (one record is ~1 KiB). */
@@ -75,7 +76,10 @@ export async function startPushEndpoint(opts: PushEndpointOptions): Promise<Push
 function tokenOf(req: IncomingMessage, url: URL | null): string | undefined {
   const auth = req.headers.authorization;
   if (auth !== undefined && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
-  return url?.searchParams.get('token') ?? undefined;
+  if (url === null) return undefined;
+  // Not url.searchParams: it reads '+' as a space, and a base64 token in a topic's
+  // push-endpoint URL arrives with its '+' as written.
+  return splitQuery(url.search.slice(1)).find(([name]) => name === 'token')?.[1];
 }
 
 /**

@@ -11,7 +11,7 @@
  * cache), and its writes belong to runs under the repository lock; the journal is this host's
  * own queue, written many times a second by the listener while a run holds the catalog.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, ftruncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, ftruncateSync, writeSync } from 'node:fs';
 import { possibleKey } from './watch-events.js';
 
 export interface JournalEntry {
@@ -54,6 +54,12 @@ export interface Overflow {
   /** Changes it covers that are held nowhere (dropped at the overflow, or absorbed since); after a restart, those in the file only. */
   changes: number;
 }
+
+/**
+ * A new journal is the owner's alone, as the catalog beside it is (catalog.ts): it holds, in
+ * plaintext, the bucket and key of every change waiting for its run.
+ */
+const NEW_FILE_MODE = 0o600;
 
 /** Rewrite the file (pending lines only) when this many lines are committed history. */
 const COMPACT_AFTER_LINES = 10_000;
@@ -136,7 +142,7 @@ export class WatchJournal {
         overflow.changes++;
       } else if (!this.pendingById.has(e.id)) this.hold(e);
     }
-    this.fd = openSync(this.path, existsSync(this.path) ? 'r+' : 'w+');
+    this.fd = openSync(this.path, existsSync(this.path) ? 'r+' : 'w+', NEW_FILE_MODE);
     if (this.damaged > 0) {
       // Rewritten from what was read: the damaged lines go (their loss is answered by full runs).
       this.compact();
@@ -331,8 +337,10 @@ export class WatchJournal {
   /** Rewrites the file with the pending entries only (a new file renamed over the old one). */
   private compact(): void {
     const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w');
+    const fd = openSync(tmp, 'w', NEW_FILE_MODE);
     try {
+      // The rewritten journal keeps the mode of the one it replaces (an operator may have widened it).
+      fchmodSync(fd, fstatSync(this.fd).mode & 0o777);
       const lines = [
         ...[...this.overflows].map(([group, o]) => JSON.stringify({ over: o.seq, g: group } satisfies OverflowLine)),
         ...this.pending().map((e) => JSON.stringify({ s: e.seq, g: e.group, b: e.bucket, k: e.key, i: e.id, t: e.at } satisfies EntryLine)),

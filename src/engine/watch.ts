@@ -12,9 +12,8 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { InterruptedError, errorMessage } from '../errors.js';
 import { continuousSettings, type ContinuousSettings } from '../policy/continuous.js';
-import type { Group, Policy } from '../policy/types.js';
+import type { Group, Policy, S3Source } from '../policy/types.js';
 import type { BackupSummary, EventSink } from './events.js';
-import { sourceName } from './sources.js';
 import { Batcher, type Batch, type GroupThresholds } from './watch-batcher.js';
 import type { ChangeEvent } from './watch-events.js';
 import type { WatchJournal } from './watch-journal.js';
@@ -166,7 +165,7 @@ export class Watcher {
     for (const change of changes) {
       let matched = false;
       for (const { group } of this.states) {
-        const source = group.sources.find((s) => sourceName(s) === change.bucket && s.prefixes.some((p) => change.key.startsWith(p)));
+        const source = bucketSources(group).find((s) => s.bucket === change.bucket && s.prefixes.some((p) => change.key.startsWith(p)));
         if (source === undefined) continue;
         matched = true;
         entries.push({ group: group.name, bucket: change.bucket, key: change.key, id: `${group.name}\0${change.id}`, at: now });
@@ -364,9 +363,19 @@ export class Watcher {
   }
 }
 
-/** A group's thresholds per source (for the batcher). */
+/**
+ * The sources a change event can name: buckets. A local directory is watched by listing only:
+ * an event naming one (its name is no bucket's, but a forged or misrouted delivery can give it)
+ * would make a key-driven run list a path such as `../x`, which a directory refuses, failing
+ * every run of the group until a full one, and with it the group's real changes.
+ */
+function bucketSources(group: Group): S3Source[] {
+  return group.sources.filter((s): s is S3Source => s.kind === 's3');
+}
+
+/** A group's thresholds per bucket (for the batcher: a journaled change of any other source is never batched). */
 function thresholdsOf(policy: Policy): (group: Group) => GroupThresholds {
-  return (group) => ({ group: group.name, sources: new Map(group.sources.map((s) => [sourceName(s), continuousSettings(policy, group, s)])) });
+  return (group) => ({ group: group.name, sources: new Map(bucketSources(group).map((s) => [s.bucket, continuousSettings(policy, group, s)])) });
 }
 
 /**

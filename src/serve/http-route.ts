@@ -4,7 +4,7 @@
  * request asked for (header `x-lakeguard-at`, or a bucket alias `<bucket>--at--<instant or run>`).
  */
 import { S3Error } from './s3-responses.js';
-import { splitQuery } from './sigv4-verify.js';
+import { splitQuery } from '../util/query-string.js';
 
 /** The request header that names the instant (an instant or a run id) a request is answered as of. */
 export const AT_HEADER = 'x-lakeguard-at';

@@ -119,6 +119,9 @@ export function s3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: S
   return (req, res) => {
     const started = performance.now();
     const requestId = randomBytes(8).toString('hex').toUpperCase();
+    // Read now: once the connection is closed (a body cut short, a client gone, the stop) the
+    // socket no longer knows its peer, and those are the requests whose log line matters most.
+    const remote = req.socket.remoteAddress ?? '';
     const state: RequestState = { bytes: 0 };
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('server', 'lakeguard');
@@ -136,7 +139,7 @@ export function s3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: S
       opts.onAccess?.({
         time: new Date().toISOString(),
         request_id: requestId,
-        remote: req.socket.remoteAddress ?? '',
+        remote,
         method: req.method ?? '',
         ...(state.operation === undefined ? {} : { operation: state.operation }),
         ...(route?.bucket === undefined ? {} : { bucket: route.bucket }),
@@ -364,8 +367,8 @@ export interface RunningServer {
   /** e.g. http://127.0.0.1:9000 (the port the system picked for port 0). */
   url: string;
   port: number;
-  /** Stops accepting, lets requests in flight finish for up to `graceMs`, then closes what is left. */
-  stop(graceMs: number): Promise<void>;
+  /** Stops accepting, lets requests in flight finish for up to `graceMs` (or until `hurry` aborts), then closes what is left. */
+  stop(graceMs: number, hurry?: AbortSignal): Promise<void>;
   /** The Node server (tests watch its `connection` and `drop` events). */
   server: Server;
 }
@@ -401,23 +404,28 @@ export async function startS3Server(handler: S3HandlerOptions, listen: ListenOpt
   return {
     url: `${listen.tls === undefined ? 'http' : 'https'}://${host}:${port}`,
     port,
-    stop: (graceMs) => stopServer(server, graceMs),
+    stop: (graceMs, hurry) => stopServer(server, graceMs, hurry),
     server,
   };
 }
 
-async function stopServer(server: Server, graceMs: number): Promise<void> {
+async function stopServer(server: Server, graceMs: number, hurry?: AbortSignal): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   // Keep-alive connections with no request in flight would hold close() open.
   server.closeIdleConnections();
   let timer: NodeJS.Timeout | undefined;
+  let cut: (() => void) | undefined;
   const late = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
+    cut = () => {
       server.closeAllConnections();
       resolve();
-    }, graceMs);
+    };
+    timer = setTimeout(cut, graceMs);
+    hurry?.addEventListener('abort', cut, { once: true });
+    if (hurry?.aborted === true) cut();
   });
   await Promise.race([closed, late]);
   clearTimeout(timer);
+  if (cut !== undefined) hurry?.removeEventListener('abort', cut);
   await closed;
 }

@@ -72,6 +72,7 @@ export async function openServeView(ctx: ServeSources, opts: ServeViewOptions = 
     if (gap !== null) {
       events({
         type: 'warning',
+        qualifies: true,
         message: `${gap.forgotten} run${gap.forgotten === 1 ? ' was' : 's were'} forgotten between ${gap.before ?? 'the first run'} and ${gap.after ?? 'now'}: the state at ${defaultCut.label} is rebuilt from the kept runs around it, and versions that lived only in that gap are gone`,
       });
     }

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { EMPTY_SHA256, sigV4Parts, uriEncode, type Credentials } from '../storage/s3-sigv4.js';
+import { splitQuery } from '../util/query-string.js';
 
 // Checks the AWS Signature Version 4 of a request to `lakeguard serve`: in the Authorization
 // header or in a presigned URL's query. The expected signature is computed by the client
@@ -201,24 +202,6 @@ function malformed(presigned: boolean, message: string): AuthFailure {
 function header(req: IncomingSigned, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-/** The query's parameters, decoded (a malformed escape is kept as sent). */
-export function splitQuery(rawQuery: string): [string, string][] {
-  const decode = (s: string): string => {
-    try {
-      return decodeURIComponent(s);
-    } catch {
-      return s;
-    }
-  };
-  return rawQuery
-    .split('&')
-    .filter((p) => p !== '')
-    .map((p) => {
-      const eq = p.indexOf('=');
-      return eq < 0 ? [decode(p), ''] : [decode(p.slice(0, eq)), decode(p.slice(eq + 1))];
-    });
 }
 
 /** Parameters encoded as SigV4 wants them (the signer sorts them). */

@@ -72,9 +72,9 @@ export class CountingStore extends StoreDecorator {
     return this.inner.getTags(key, opts);
   }
 
-  override versioningEnabled(): Promise<boolean> {
+  override versioningEnabled(opts?: { signal?: AbortSignal }): Promise<boolean> {
     this.counted.head++;
-    return this.inner.versioningEnabled();
+    return this.inner.versioningEnabled(opts);
   }
 
   override objectLockEnabled(opts?: { signal?: AbortSignal }): Promise<boolean> {

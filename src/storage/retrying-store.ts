@@ -73,8 +73,8 @@ export class RetryingStore extends StoreDecorator {
     return this.run(undefined, () => this.inner.getTags(key, opts));
   }
 
-  override versioningEnabled(): Promise<boolean> {
-    return this.run(undefined, () => this.inner.versioningEnabled());
+  override versioningEnabled(opts?: { signal?: AbortSignal }): Promise<boolean> {
+    return this.run(opts?.signal, () => this.inner.versioningEnabled(opts));
   }
 
   override objectLockEnabled(opts?: { signal?: AbortSignal }): Promise<boolean> {

@@ -258,8 +258,8 @@ export class S3Store implements ObjectStore {
     );
   }
 
-  async versioningEnabled(): Promise<boolean> {
-    const status = await this.send('head', { op: 'GET versioning', action: 's3:GetBucketVersioning' }, undefined, () => this.transport.getBucketVersioning());
+  async versioningEnabled(opts: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const status = await this.send('head', { op: 'GET versioning', action: 's3:GetBucketVersioning' }, opts.signal, () => this.transport.getBucketVersioning(opts.signal));
     // A suspended bucket still holds the versions written while it was enabled.
     return status === 'Enabled' || status === 'Suspended';
   }

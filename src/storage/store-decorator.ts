@@ -61,8 +61,8 @@ export class StoreDecorator implements ObjectStore {
     return this.inner.getTags(key, opts);
   }
 
-  versioningEnabled(): Promise<boolean> {
-    return this.inner.versioningEnabled();
+  versioningEnabled(opts?: { signal?: AbortSignal }): Promise<boolean> {
+    return this.inner.versioningEnabled(opts);
   }
 
   objectLockEnabled(opts?: { signal?: AbortSignal }): Promise<boolean> {

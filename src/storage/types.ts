@@ -36,7 +36,7 @@ export interface ObjectStore {
   /** Object tags ({} where `capabilities.tags` is false). */
   getTags(key: string, opts?: { versionId?: string }): Promise<Record<string, string>>;
   /** Whether the root bucket keeps versions: versioning enabled, or suspended with old versions (false where `capabilities.versions` is false). */
-  versioningEnabled(): Promise<boolean>;
+  versioningEnabled(opts?: { signal?: AbortSignal }): Promise<boolean>;
 
   // Object Lock (S3, and MemStore for tests): where `capabilities.objectLock` is false, no lock
   // is enabled, no version has a retention, and putRetention refuses.

@@ -54,3 +54,23 @@ export function pidNamespace(): string | null {
   }
   return ownPidNamespace;
 }
+
+/**
+ * Calls `hurry` on the next SIGINT or SIGTERM, once; returns what removes the listeners. For a
+ * long-running command's stop: its grace (requests in flight, a run finishing) is cut short by a
+ * second signal, and the command still ends its own way (locks released, exit 130). Without a
+ * listener, Node's default would end the process at once, leaving its repository lock behind.
+ */
+export function onNextStopSignal(hurry: () => void): () => void {
+  const once = (): void => {
+    off();
+    hurry();
+  };
+  const off = (): void => {
+    process.off('SIGINT', once);
+    process.off('SIGTERM', once);
+  };
+  process.on('SIGINT', once);
+  process.on('SIGTERM', once);
+  return off;
+}

@@ -64,7 +64,7 @@ describe('/metrics', () => {
   });
 
   it('serve options: the token from a file or the environment, else generated; --metrics-listen parsed', () => {
-    expect(metricsBearerToken(undefined, { LAKEGUARD_METRICS_TOKEN: 'from-env' })).toEqual({ token: 'from-env', generated: false, from: 'LAKEGUARD_METRICS_TOKEN' });
+    expect(metricsBearerToken(undefined, { LAKEGUARD_METRICS_TOKEN: 'from-env\n' })).toEqual({ token: 'from-env', generated: false, from: 'LAKEGUARD_METRICS_TOKEN' });
     const generated = metricsBearerToken(undefined, {});
     expect(generated.generated).toBe(true);
     expect(generated.token).toMatch(/^[A-Za-z0-9_-]{32}$/);

@@ -65,8 +65,13 @@ describe('refusals before the repository is opened (exit 2)', () => {
 });
 
 describe('credentials', () => {
-  it('takes the pair from the environment, or generates one; half a pair is bad usage', () => {
-    expect(serveCredentials({ LAKEGUARD_SERVE_ACCESS_KEY_ID: 'K', LAKEGUARD_SERVE_SECRET_ACCESS_KEY: 'S' })).toEqual({ credentials: { accessKeyId: 'K', secretAccessKey: 'S' }, generated: false });
+  it('takes the pair from the environment (trimmed; a secret of 16 characters or more), or generates one; half a pair is bad usage', () => {
+    const secret = 'sixteen-chars-ok';
+    expect(serveCredentials({ LAKEGUARD_SERVE_ACCESS_KEY_ID: 'K', LAKEGUARD_SERVE_SECRET_ACCESS_KEY: secret })).toEqual({ credentials: { accessKeyId: 'K', secretAccessKey: secret }, generated: false });
+    // A Secret mounted from a file ends in a newline no client signs with.
+    expect(serveCredentials({ LAKEGUARD_SERVE_ACCESS_KEY_ID: 'K\n', LAKEGUARD_SERVE_SECRET_ACCESS_KEY: `${secret}\n` }).credentials).toEqual({ accessKeyId: 'K', secretAccessKey: secret });
+    expect(() => serveCredentials({ LAKEGUARD_SERVE_ACCESS_KEY_ID: 'K', LAKEGUARD_SERVE_SECRET_ACCESS_KEY: 'fifteen-chars-x' })).toThrow(/LAKEGUARD_SERVE_SECRET_ACCESS_KEY has 15 characters: at least 16 are needed/);
+    expect(() => serveCredentials({ LAKEGUARD_SERVE_ACCESS_KEY_ID: 'team/K', LAKEGUARD_SERVE_SECRET_ACCESS_KEY: secret })).toThrow(UsageError);
     const a = serveCredentials({});
     const b = serveCredentials({});
     expect(a.generated).toBe(true);

@@ -206,6 +206,8 @@ describe('objects', () => {
       delete view.failAfter;
     }
     expect(warnings.some((w) => w.includes('lake/big.bin') && w.includes('pack p1 is damaged'))).toBe(true);
+    // Logged with the client's address, though its connection was closed before the log line.
+    expect(access.findLast((e) => e.key === 'big.bin')).toMatchObject({ remote: '127.0.0.1', status: 200, error: expect.stringContaining('body cut short') });
   });
 });
 

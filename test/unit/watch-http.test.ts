@@ -1,16 +1,21 @@
 // watch's HTTP push endpoint on its own (test/integration/watch.test.ts drives it from Ceph RGW):
 // what a sender without the token, or with a body that is no delivery, gets, and that a body too
 // large (its rest never read) leaves the connection usable for the sender's next push.
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { startPushEndpoint, type PushEndpoint } from '../../src/engine/watch-http.js';
 import type { ChangeEvent } from '../../src/engine/watch-events.js';
+import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { connectWhenListening, freePort } from '../helpers/free-port.js';
 
+const BIN = fileURLToPath(new URL('../../bin/lakeguard', import.meta.url));
 const TOKEN = 'a-push-token-of-some-length';
 const EVENT = JSON.stringify({ Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: 'lake' }, object: { key: 'a%20b', sequencer: '01' } } }] });
 const ingested: ChangeEvent[] = [];
@@ -38,6 +43,30 @@ function push(path: string, body: string | Buffer, opts: { method?: string; head
     req.end(body);
   });
 }
+
+it('reads a token in the URL as written: a base64 token\'s + is no space', async () => {
+  const base64 = 'q+Zt/9w+Lk0a7Hc2pQ==';
+  const taken: ChangeEvent[] = [];
+  const own = await startPushEndpoint({ host: '127.0.0.1', port: 0, token: base64, ingest: async (changes) => void taken.push(...changes) });
+  try {
+    const status = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: own.port, method: 'POST', path }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        req.end(EVENT);
+      });
+    // As an RGW topic's push-endpoint holds it, and percent-encoded.
+    expect(await status(`/?token=${base64}`)).toBe(200);
+    expect(await status(`/?token=${encodeURIComponent(base64)}`)).toBe(200);
+    expect(await status(`/?token=${base64.replace(/\+/g, '%20')}`)).toBe(403);
+    expect(taken).toHaveLength(2);
+  } finally {
+    await own.stop();
+  }
+});
 
 it('refuses a push without the token (401), with a wrong one (403), a GET (405), a body that is no delivery (400)', async () => {
   expect((await push('/', EVENT)).status).toBe(401);
@@ -154,5 +183,38 @@ it('closes connections over its cap as they arrive, and answers a slow header se
     expect(out.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
   } finally {
     await own.stop();
+  }
+});
+
+it('under --quiet, watch still prints its own warnings: a push whose key no S3 object can have', async () => {
+  const dir = tempDir('watch-quiet');
+  try {
+    const port = await freePort();
+    const policy = join(dir.path, 'policy.yaml');
+    // No S3 server: the seed run of the bucket cannot list it (it is abandoned at the stop).
+    writeFileSync(policy, `version: 1\nrepository:\n  url: file://./repo\n  encryption: none\ns3:\n  endpoint: http://127.0.0.1:1\ngroups:\n  - name: lake\n    sources:\n      - bucket: raw\n        events: http://127.0.0.1:${port}/\n`);
+    const args = ['--policy', policy, '--catalog', join(dir.path, 'catalog.db')];
+    const env = { LAKEGUARD_CACHE_DIR: join(dir.path, 'cache'), LAKEGUARD_WATCH_TOKEN: TOKEN, AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' };
+    expect((await runCli([...args, 'init'], env)).code).toBe(0);
+    const child = spawn(process.execPath, ['--expose-gc', BIN, ...args, '--quiet', 'watch', '--stop-grace', '1s'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = once(child, 'exit');
+    (await connectWhenListening(port)).destroy();
+    const body = `{"Records":[{"eventSource":"ceph:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"raw"},"object":{"key":"","sequencer":"01"}}}]}`;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: `/?token=${TOKEN}` }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(status).toBe(200);
+    child.kill('SIGTERM');
+    await exited;
+    expect(stderr).toContain('warning: watch: a push named a key no S3 object can have (""): dropped, the other changes are kept\n');
+  } finally {
+    dir.cleanup();
   }
 });

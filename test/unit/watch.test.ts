@@ -1,7 +1,7 @@
 // lakeguard watch, without a server or a wall clock: the policy's continuous settings, event
 // parsing and dedup, the batching thresholds on a hand-driven clock, the journal across a
 // crash, and runs driven by key lists on in-memory buckets.
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { latestPage } from '../../src/catalog/backup-lookups.js';
@@ -192,6 +192,22 @@ describe('journal', () => {
     expect([j4.damaged, j4.pending().map((e) => e.key)]).toEqual([1, ['k1', 'k2', 'k4', 'k5', 'k6']]);
     j4.close();
   });
+
+  it('is created the owner\'s alone, as the catalog; a rewrite keeps the mode it was given', async () => {
+    const mode = (p: string): number => statSync(p).mode & 0o777;
+    const path = join(dir.path, 'catalog.db.watch-journal');
+    const j1 = WatchJournal.open(path, { fsync: false });
+    await j1.appendDurable([change(1), change(2)]);
+    j1.close();
+    expect(mode(path)).toBe(0o600);
+    // A damaged line makes the next open rewrite the file (a temporary one renamed over it).
+    chmodSync(path, 0o640);
+    appendFileSync(path, 'garbage\n');
+    const j2 = WatchJournal.open(path, { fsync: false });
+    expect(j2.damaged).toBe(1);
+    j2.close();
+    expect(mode(path)).toBe(0o640);
+  });
 });
 
 describe('journal overflow', () => {
@@ -355,6 +371,39 @@ groups:
     expect(runs).toEqual([]);
     await clock.advance(1);
     expect(runs).toEqual([{ keys: ['data/a', 'data/b', 'data/c'] }]);
+    expect(journal.pending()).toEqual([]);
+    watcher.stop();
+    await done;
+  });
+
+  it('takes no event naming a directory source: a forged ../ key cannot fail the group\'s runs', async () => {
+    const mixed = parsePolicy(
+      `version: 1
+repository: { url: s3://backups/r }
+continuous: { interval: 1m, min_updates: 1, max_interval: 10m, reconcile: off }
+groups:
+  - name: lake
+    sources: [{ bucket: raw, events: "http://127.0.0.1:9999/" }, { path: /srv/exports, name: exports }]
+`,
+      'p.yaml',
+    );
+    const clock = new ManualClock();
+    const journal = WatchJournal.open(join(dir.path, 'j'));
+    // Journaled by an earlier lakeguard, which took such events: replayed, never run.
+    await journal.appendDurable([{ group: 'lake', bucket: 'exports', key: '../../etc/passwd', id: 'old', at: 0 }]);
+    const named: Record<string, string[]>[] = [];
+    const runGroup: RunGroup = async (group, o) => {
+      if (o.keys !== undefined) named.push(Object.fromEntries([...o.keys].map(([bucket, keys]) => [bucket, [...keys].sort()])));
+      return { runId: 'r', group: group.name, status: 'complete', dryRun: o.dryRun ?? false, counters: emptyCounters() } satisfies BackupSummary;
+    };
+    const watcher = new Watcher({ policy: mixed, catalog: seeded, groups: mixed.groups, journal, runGroup, clock });
+    const done = watcher.run(new AbortController().signal);
+    const forged: ChangeEvent = { bucket: 'exports', key: '../../etc/passwd', kind: 'created', id: 'exports\0../../etc/passwd\0x' };
+    expect(await watcher.ingest([forged, ev('data/a', '1')])).toEqual({ accepted: 1, dropped: 1 });
+    expect(watcher.waiting('lake')).toBe(1);
+    await clock.advance(MIN);
+    expect(named).toEqual([{ raw: ['data/a'] }]);
+    // The run's commit covers the replayed line too: nothing is left pending.
     expect(journal.pending()).toEqual([]);
     watcher.stop();
     await done;
