@@ -100,7 +100,7 @@ export interface ForgetOptions {
 export function planForget(catalog: Catalog, policy: Policy, opts: ForgetOptions = {}): ForgetPlan {
   const now = opts.now ?? Date.now();
   const runs = catalog.listRuns();
-  const units = new RetentionUnits(catalog);
+  const units = new RetentionUnits(catalog, now);
   const scopes = retentionScopes(policy);
   const selected = (group: string): boolean => opts.group === undefined || opts.group === group;
 

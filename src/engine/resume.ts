@@ -328,15 +328,17 @@ export class CarriedVersions {
 /**
  * How old an attempt's checkpoints are (by its run id's time) when forget takes its shard for
  * abandoned: an engine retries a dead shard within minutes or hours, and a re-run later than this
- * only reads those objects again (the checkpoints save reads; no data is in them).
+ * only reads those objects again (the checkpoints save reads; no data is in them). Also how long
+ * after its last attempt a run set still `running` counts as partial for retention
+ * (retention-units.ts): one whose missing indexes no engine will run is not kept for ever.
  */
-export const ABANDONED_CHECKPOINT_MS = 30 * 24 * 60 * 60 * 1000;
+export const ABANDONED_SHARD_MS = 30 * 24 * 60 * 60 * 1000;
 
 /**
  * The checkpoint documents nothing will read (forget deletes them): those of an attempt whose
  * manifest the catalog holds, of a shard with a complete attempt, of run sets forgotten
  * (`forgottenSets`: run-set ids none of whose attempts the catalog holds any more), and of
- * attempts older than ABANDONED_CHECKPOINT_MS at `now` (a run set cancelled before any shard
+ * attempts older than ABANDONED_SHARD_MS at `now` (a run set cancelled before any shard
  * wrote its manifest is known to no catalog, and would otherwise keep them for ever). One LIST.
  * Younger checkpoints of run sets the catalog does not know are kept: a shard may be running,
  * or be re-run, on another host.
@@ -348,7 +350,7 @@ export async function obsoleteCheckpoints(repo: Repository, catalog: Catalog, fo
     const p = parseCheckpointName(name);
     if (p === null) continue;
     const started = runIdTime(p.run);
-    const abandoned = started !== null && now - started > ABANDONED_CHECKPOINT_MS;
+    const abandoned = started !== null && now - started > ABANDONED_SHARD_MS;
     if (abandoned || known.has(p.run) || forgottenSets.has(p.set) || completeShardAttempt(catalog, p.set, p.index) !== null) out.push(name);
   }
   return out;

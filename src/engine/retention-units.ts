@@ -2,11 +2,14 @@
  * What forget keeps or forgets as one: an ordinary run, or a run set (every shard attempt of one
  * sharded backup of a group; docs/scale-out.md "Shards"). Retention rules see a run set as one
  * run (its id, its first attempt's start, its status), so `keep_last N` counts run sets, and a
- * run set still `running` (an index without a finished attempt) is always kept.
+ * run set still `running` (an index without a finished attempt) is kept, until ABANDONED_SHARD_MS
+ * after its last attempt: then no engine will finish it, and it counts as `partial` (its state is
+ * restorable as any partial run's: the keys of its missing indexes as they were before it).
  */
 import type { Catalog } from '../catalog/catalog.js';
 import { runSetCut, runSetsOf, type RunSet } from '../catalog/run-sets.js';
 import type { RunRow, RunStatus } from '../catalog/types.js';
+import { ABANDONED_SHARD_MS } from './resume.js';
 import type { RetentionRun } from './retention.js';
 
 export class RetentionUnits {
@@ -15,9 +18,12 @@ export class RetentionUnits {
   /** Run id -> run set id, for shard attempts. */
   private readonly setOfRun = new Map<string, string>();
 
-  constructor(private readonly catalog: Catalog) {
+  constructor(
+    private readonly catalog: Catalog,
+    now: number = Date.now(),
+  ) {
     this.runs = catalog.listRuns();
-    this.sets = new Map(runSetsOf(catalog).map((s) => [s.id, s]));
+    this.sets = new Map(runSetsOf(catalog).map((s) => [s.id, abandonedAsPartial(s, now)]));
     for (const r of this.runs) if (r.shard !== undefined && this.sets.has(r.shard.set)) this.setOfRun.set(r.id, r.shard.set);
   }
 
@@ -53,3 +59,9 @@ export class RetentionUnits {
   }
 }
 
+/** A run set still `running` whose last attempt started or ended ABANDONED_SHARD_MS before `now`, as `partial`. */
+function abandonedAsPartial(set: RunSet, now: number): RunSet {
+  if (set.status !== 'running') return set;
+  const last = Math.max(...set.attempts.map((a) => a.run.finished ?? a.run.started));
+  return now - last > ABANDONED_SHARD_MS ? { ...set, status: 'partial' } : set;
+}

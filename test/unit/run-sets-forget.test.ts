@@ -128,6 +128,24 @@ describe('forget and prune with run sets', { timeout: 60_000 }, () => {
     expect(after.verdicts.filter((v) => v.run.shard?.set === wed).map((v) => [v.keep, v.reasons])).toEqual([[true, ['running']]]);
   });
 
+  it('a run set left running 30 days after its last attempt counts as partial: no longer kept for ever', async () => {
+    const [mon, tue, wed] = sets as [string, string, string];
+    const verdict = (plan: ReturnType<typeof planForget>, set: string) => [...new Set(plan.verdicts.filter((v) => v.run.shard?.set === set).map((v) => (v.keep ? v.reasons.join(',') : 'remove')))];
+    // Wednesday's shard 1 never ran (its attempt started a day ago): still running a month later.
+    const monthLater = now + 29 * DAY;
+    expect([mon, tue, wed].map((s) => verdict(planForget(host, policy, { now: monthLater }), s))).toEqual([['remove'], ['latest,last-1'], ['running']]);
+    // 30 days after it, nothing will finish it: the newest partial run set, as keep_last counts.
+    const later = now + 31 * DAY;
+    const plan = planForget(host, policy, { now: later });
+    expect([mon, tue, wed].map((s) => verdict(plan, s))).toEqual([['remove'], ['remove'], ['latest,last-1']]);
+    // Its state stays restorable as it was: shard 0's keys from it, shard 1's from Tuesday.
+    const done = await forget(repo, host, policy, { dryRun: false, now: later });
+    expect(runSetsOf(host).map((s) => s.id)).toEqual([wed]);
+    expect(done.manifestsDeleted.length + done.manifestsKept.length).toBe(4);
+    const state = [...new CatalogQueries(host).stateAt('lake', '', runSetCut(host, runSetsOf(host)[0]!))].map((o) => o.key).sort();
+    expect(state).toEqual(['c/0.json', 'c/1.json', 'c/2.json', 'h/0.json', 'h/1.json', 'h/2.json']);
+  });
+
   it('a run set whose every attempt failed takes no keep_last slot: the newest complete one stays', async () => {
     const [mon, tue, wed] = sets as [string, string, string];
     const failed = await runSet(0, 'thu', [0, 1], 'failed');

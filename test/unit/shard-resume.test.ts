@@ -17,7 +17,7 @@ import { backupGroup } from '../../src/engine/backup.js';
 import { forget } from '../../src/engine/forget.js';
 import { prune } from '../../src/engine/prune.js';
 import { runIdTime } from '../../src/catalog/forget.js';
-import { ABANDONED_CHECKPOINT_MS, checkpointName, obsoleteCheckpoints, parseCheckpointName, type CheckpointDocument } from '../../src/engine/resume.js';
+import { ABANDONED_SHARD_MS, checkpointName, obsoleteCheckpoints, parseCheckpointName, type CheckpointDocument } from '../../src/engine/resume.js';
 import { restore } from '../../src/engine/restore.js';
 import { shardCatalogScope } from '../../src/engine/shard-scope.js';
 import { planRunSet } from '../../src/engine/shard-plan.js';
@@ -199,8 +199,8 @@ describe('a killed shard attempt resumes on a fresh host', { timeout: 30_000 }, 
     expect(await shard0Checkpoints()).toEqual(left);
     // By the attempt's start (its run id), not by when forget looks.
     const started = runIdTime(parseCheckpointName(left[0]!)!.run)!;
-    expect((await obsoleteCheckpoints(repo, admin, new Set(), started + ABANDONED_CHECKPOINT_MS)).sort()).toEqual([]);
-    expect((await obsoleteCheckpoints(repo, admin, new Set(), started + ABANDONED_CHECKPOINT_MS + 1000)).sort()).toEqual(left);
+    expect((await obsoleteCheckpoints(repo, admin, new Set(), started + ABANDONED_SHARD_MS)).sort()).toEqual([]);
+    expect((await obsoleteCheckpoints(repo, admin, new Set(), started + ABANDONED_SHARD_MS + 1000)).sort()).toEqual(left);
   });
 
   it('reads and stores only what the dead attempt had not checkpointed; one complete run set, restorable, verified, no version twice, also after a prune', async () => {
