@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { LockedError, StorageError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from './layout.js';
 import { formatDuration } from '../util/format.js';
-import { bootId, isProcessAlive, pidNamespace, processStart } from '../util/process.js';
+import { bootId, isProcessAlive, machineId, pidNamespace, processStart } from '../util/process.js';
 import { sleep } from '../util/retry.js';
 import { removeRepositoryObject } from './remove.js';
 import type { Repository } from './repository.js';
@@ -25,6 +25,8 @@ export interface LockInfo {
   pidStart?: string;
   /** The holding process's PID namespace (Linux): its pid means something only to processes of the same one. */
   pidNs?: string;
+  /** The holder's machine id (Linux /etc/machine-id): another machine of the same hostname is not this host. */
+  machine?: string;
 }
 
 export const STALE_AFTER_MS = 30 * 60 * 1000;
@@ -125,6 +127,8 @@ export class RepositoryLock {
     if (boot !== null && started !== null) Object.assign(info, { boot, pidStart: started });
     const pidNs = pidNamespace();
     if (pidNs !== null) info.pidNs = pidNs;
+    const machine = machineId();
+    if (machine !== null) info.machine = machine;
     const id = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
     const lock = new RepositoryLock(repo, id, info, {
       refreshEveryMs: timing.refreshEveryMs ?? REFRESH_EVERY_MS,
@@ -352,7 +356,8 @@ function parseLock(body: Buffer): LockInfo | null {
       optional(info.holder) &&
       optional(info.boot) &&
       optional(info.pidStart) &&
-      optional(info.pidNs);
+      optional(info.pidNs) &&
+      optional(info.machine);
     return valid ? (info as LockInfo) : null;
   } catch {
     return null;
@@ -362,7 +367,7 @@ function parseLock(body: Buffer): LockInfo | null {
 /**
  * Why a lock is stale, or null if live. Its age counts from the earlier of its `refreshed` and
  * `written` (when the storage last wrote it, by the server's clock): a `refreshed` in the future
- * (a skewed clock, or forged) cannot keep it alive. On this host, in our PID namespace: not ours
+ * (a skewed clock, or forged) cannot keep it alive. On this host (hostname and machine id), in our PID namespace: not ours
  * (holder id), and its process gone, from another boot, or its pid now another process's.
  */
 export function staleReason(info: LockInfo, now: number = Date.now(), written?: number): string | null {
@@ -371,6 +376,10 @@ export function staleReason(info: LockInfo, now: number = Date.now(), written?: 
   const age = now - refreshed;
   if (age > STALE_AFTER_MS) return `not refreshed for ${Math.floor(age / 60_000)} minutes`;
   if (info.host !== hostname()) return null;
+  // Another machine that bears this hostname (a cloned image, a generic name): its pids and boot
+  // id are its own, and looking them up here would take its live lock for a dead one.
+  const machine = machineId();
+  if (info.machine !== undefined && machine !== null && info.machine !== machine) return null;
   if (info.holder !== undefined ? info.holder === HOLDER : info.pid === process.pid) return null;
   // Another PID namespace (a container sharing this host's name: host networking): its pid cannot
   // be looked up from here, whatever runs under that number in ours. Only its age tells.

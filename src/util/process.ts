@@ -37,6 +37,31 @@ export function processStart(pid: number): string | null {
   }
 }
 
+let ownMachineId: string | null | undefined;
+
+/**
+ * This machine's id (systemd's /etc/machine-id, or D-Bus's copy), or null where there is none:
+ * two machines given one hostname (cloned images, generic names) are still two machines, and a
+ * pid or boot id of one says nothing about the other.
+ */
+export function machineId(): string | null {
+  if (ownMachineId === undefined) {
+    ownMachineId = null;
+    for (const file of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
+      try {
+        const id = readFileSync(file, 'utf8').trim();
+        if (/^[0-9a-f]{32}$/.test(id)) {
+          ownMachineId = id;
+          break;
+        }
+      } catch {
+        // not there: try the next one
+      }
+    }
+  }
+  return ownMachineId;
+}
+
 let ownPidNamespace: string | null | undefined;
 
 /**

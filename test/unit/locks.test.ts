@@ -150,10 +150,18 @@ describe('repository locks', () => {
     expect((await readLocks(repo)).find((l) => l.id === 'other-pid-namespace')).toMatchObject({ stale: false, reason: null });
     await expect(RepositoryLock.acquire(repo, 'shared', 'backup of group a')).rejects.toThrow(/is locked \(exclusive\)/);
     await store.delete('locks/other-pid-namespace');
-    // A new lock records all four, and its own process knows it by its random holder id.
+    // Another machine that bears this hostname (a cloned image): its dead-looking pid and other
+    // boot id are its own; only the lock's age tells.
+    const machine = readFileSync('/etc/machine-id', 'utf8').trim();
+    await writeLock(store, 'other-machine', { type: 'exclusive', pid: await deadPid(), holder: 'eeeeeeeeeeeeeeee', boot: '00000000-0000-0000-0000-000000000000', pidStart: liveStart, machine: 'f'.repeat(32) });
+    expect((await readLocks(repo)).find((l) => l.id === 'other-machine')).toMatchObject({ stale: false, reason: null });
+    await writeLock(store, 'other-machine', { type: 'exclusive', pid: await deadPid(), holder: 'eeeeeeeeeeeeeeee', boot: '00000000-0000-0000-0000-000000000000', pidStart: liveStart, machine });
+    expect((await readLocks(repo)).find((l) => l.id === 'other-machine')?.reason).toBe(`written before host ${hostname()} rebooted`);
+    await store.delete('locks/other-machine');
+    // A new lock records all five, and its own process knows it by its random holder id.
     const lock = await RepositoryLock.acquire(repo, 'shared', 'backup of group a');
     const info = JSON.parse((await getBytes(store, `locks/${lock.id}`)).toString('utf8')) as LockInfo;
-    expect(info).toMatchObject({ pid: process.pid, boot, pidStart: readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19], pidNs: readlinkSync('/proc/self/ns/pid') });
+    expect(info).toMatchObject({ pid: process.pid, boot, pidStart: readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19], pidNs: readlinkSync('/proc/self/ns/pid'), machine });
     expect(info.holder).toMatch(/^[0-9a-f]{16}$/);
     expect(staleReason(info)).toBeNull();
     await lock.release();
