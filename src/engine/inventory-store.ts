@@ -18,6 +18,7 @@ import { S3Store } from '../storage/s3-store.js';
 import { StoreDecorator } from '../storage/store-decorator.js';
 import type { ListItem, ListOptions, ObjectEntry, ObjectMeta, ObjectStore, RequestStats } from '../storage/types.js';
 import { compareKeys, prefixUpperBound } from '../util/key-order.js';
+import { formatDuration } from '../util/format.js';
 import { inventoryRows, type InventoryReadStats } from './inventory-files.js';
 import { inventoryLocation, newestInventoryReport, type InventoryReport } from './inventory-report.js';
 import type { KeyRange } from './scan.js';
@@ -253,6 +254,7 @@ export async function listFromInventories(
         // Refused before any data file is read.
         accept: (report) => {
           refuseStaleReport(opts.catalog, opts.group, source.bucket, report);
+          warnOldReport(source.bucket, report, opts.warn);
           if (source.versioned && !report.allVersions) {
             throw new LakeguardError(`bucket ${source.bucket} keeps versions but its S3 Inventory report ${report.location} lists current versions only`, {
               hint: 'set the inventory configuration to include all versions ("IncludedObjectVersions": "All"), or remove the inventory: line to list the bucket',
@@ -277,6 +279,22 @@ export async function listFromInventories(
     throw err;
   }
   return { reports, close };
+}
+
+/** Older than a weekly report and a day of delivery: its delivery has likely stopped. */
+export const OLD_REPORT_MS = 8 * 86_400_000;
+
+/**
+ * Says when the newest report is older than S3 delivers them (daily or weekly): a configuration
+ * deleted or a destination no longer writable stops delivery, and every run would then list the
+ * same old report, back up none of what was written since, and exit 0.
+ */
+function warnOldReport(bucket: string, report: InventoryReport, warn: ((message: string) => void) | undefined): void {
+  const age = Date.now() - report.created.getTime();
+  if (age <= OLD_REPORT_MS) return;
+  warn?.(
+    `the newest S3 Inventory report of bucket ${bucket} (${report.location}) was made ${formatDuration(age)} ago, at ${report.created.toISOString()}: objects written since are not in this run; S3 delivers reports daily or weekly, so check the bucket's inventory configuration and its destination, or remove inventory: to list the bucket`,
+  );
 }
 
 /** How many of the catalog's live keys outside a report's keys are looked up, per policy prefix and side. */

@@ -468,6 +468,38 @@ describe("the listing's index", () => {
   });
 });
 
+describe('a report older than S3 delivers them', () => {
+  it('is listed from, with a warning naming its age: its delivery may have stopped', async () => {
+    const { emptyCounters } = await import('../../src/engine/events.js');
+    const { OLD_REPORT_MS, listFromInventories } = await import('../../src/engine/inventory-store.js');
+    const { initRepo, openCatalog, tempDir } = await import('../helpers/fixtures.js');
+    const dir = tempDir('inventory-old');
+    const source = await sourceWith(['events/e0', 'events/e1']);
+    const repo = await initRepo(new MemStore(), { password: null });
+    const catalog = openCatalog(join(dir.path, 'host'), repo);
+    const reports = new MemStore();
+    const url = 's3://inv-bucket/reports/src-bucket/daily/';
+    const opened = { bucket: 'src-bucket', objectStore: source as ObjectStore, prefixes: ['events/'], isExcluded: () => false, inventory: { url } };
+    const warningsFor = async (ageMs: number): Promise<string[]> => {
+      await writeInventoryReport(reports, await rowsOf(source, false), options('CSV', new Date(Date.now() - ageMs)));
+      const warnings: string[] = [];
+      (await listFromInventories([{ ...opened }], { catalog, group: 'lake', counters: emptyCounters(), reportStore: reports, warn: (m) => warnings.push(m) })).close();
+      return warnings;
+    };
+    try {
+      // A report older than a weekly one a day late: its delivery has likely stopped.
+      expect(await warningsFor(OLD_REPORT_MS + 3 * 86_400_000)).toEqual([
+        expect.stringMatching(/^the newest S3 Inventory report of bucket src-bucket \(s3:\/\/inv-bucket\/reports\/src-bucket\/daily\/.*\/manifest\.json\) was made 11d00h ago, at .*: objects written since are not in this run; .*remove inventory: to list the bucket$/),
+      ]);
+      // The next one, a weekly report a day late, is current.
+      expect(await warningsFor(OLD_REPORT_MS - 3_600_000)).toEqual([]);
+    } finally {
+      catalog.close();
+      dir.cleanup();
+    }
+  });
+});
+
 describe('a report that does not cover a prefix the policy backs up', () => {
   it('is refused before the run calls the catalogued keys it lacks deleted; a seed says it found none there', async () => {
     const { FsStore } = await import('../../src/storage/fs-store.js');
