@@ -18,7 +18,7 @@ import { formatTimeMs } from '../util/format.js';
 import type { Catalog, StateCut } from './catalog.js';
 import { sqlite } from './connection.js';
 import { sourceRunRefError } from './copied-runs.js';
-import { findRunSet, runSet, runSetCut, runSetsStartingWith } from './run-sets.js';
+import { ambiguousRunSetName, findRunSet, runSet, runSetCut, runSetsStartingWith } from './run-sets.js';
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
@@ -44,6 +44,8 @@ export function parseAt(text: string, catalog: Catalog, now: number = Date.now()
   if (t !== '' && !/\s/.test(t)) {
     const cut = runOrRunSetCut(catalog, t);
     if (cut !== undefined) return cut;
+    const ambiguous = ambiguousRunSetName(catalog, t);
+    if (ambiguous !== undefined) throw ambiguous;
     const candidates = [...runsStartingWith(catalog, t), ...runSetsStartingWith(catalog, t, 4)];
     if (candidates.length > 1) {
       throw new UsageError(`${JSON.stringify(text)} matches several runs: ${candidates.slice(0, 3).join(', ')}${candidates.length > 3 ? ', …' : ''}`, {

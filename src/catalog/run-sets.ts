@@ -9,6 +9,7 @@
  * twice). An incomplete attempt's versions stay (they are real captures; the re-run that
  * completed the index copied only what was left).
  */
+import { UsageError } from '../errors.js';
 import type { Catalog } from './catalog.js';
 import { sqlite } from './connection.js';
 import { toRunRow, toShard } from './run-rows.js';
@@ -158,7 +159,11 @@ export function runSetsNamed(catalog: Catalog, name: string): RunSet[] {
   return ids.map((id) => runSet(catalog, id)!);
 }
 
-/** A run set by its full id or a unique prefix of it (undefined: none, or several). */
+/**
+ * A run set by its full id, a unique prefix of it, or its run-set name (`--run-set`, what an
+ * operator knows it by) when one run set bears it (undefined: none, or several: a name given to
+ * the run sets of several groups, or reused, is ambiguous; see ambiguousRunSetName).
+ */
 export function findRunSet(catalog: Catalog, ref: string): RunSet | undefined {
   const exact = runSet(catalog, ref);
   if (exact !== undefined || ref === '') return exact;
@@ -166,7 +171,19 @@ export function findRunSet(catalog: Catalog, ref: string): RunSet | undefined {
     .prepare("SELECT DISTINCT set_run FROM run_shards WHERE set_run LIKE ? || '%' ESCAPE '\\' LIMIT 2")
     .pluck()
     .all(ref.replace(/[%_\\]/g, '\\$&')) as string[];
-  return ids.length === 1 ? runSet(catalog, ids[0]!) : undefined;
+  if (ids.length > 0) return ids.length === 1 ? runSet(catalog, ids[0]!) : undefined;
+  const named = runSetsNamed(catalog, ref);
+  return named.length === 1 ? named[0] : undefined;
+}
+
+/** Refuses a run-set name that several run sets bear, naming them (group and id); undefined otherwise. */
+export function ambiguousRunSetName(catalog: Catalog, ref: string): UsageError | undefined {
+  const named = runSetsNamed(catalog, ref);
+  if (named.length < 2) return undefined;
+  const which = named.slice(0, 4).map((s) => `${s.id} (group ${s.group})`);
+  return new UsageError(`run set name ${JSON.stringify(ref)} names ${named.length} run sets: ${which.join(', ')}${named.length > 4 ? ', …' : ''}`, {
+    hint: 'give the id of one (`lakeguard runs` lists them)',
+  });
 }
 
 /** Run-set ids starting with `prefix` (for an ambiguity message), at most `limit`. */

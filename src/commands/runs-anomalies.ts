@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { acksOfRun, flaggedObjects, partitionStatsOfRun, runVerdict, shownAck, suspectRuns, type AckRow, type FlaggedObject } from '../catalog/anomalies.js';
 import type { PartitionFinding } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
+import { ambiguousRunSetName, findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
 import type { RunRow } from '../catalog/types.js';
 import type { Repository } from '../repository/repository.js';
 import { acknowledgeRun } from '../engine/ack.js';
@@ -208,7 +208,7 @@ export function registerAck(runs: Command): void {
           const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
           if (set !== undefined) return await ackRunSet(ctx.repo, ctx.catalog, set, note, reporter);
           const run = ctx.catalog.findRun(ref);
-          if (run === undefined) throw new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
+          if (run === undefined) throw ambiguousRunSetName(ctx.catalog, ref) ?? new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
           const { ack } = await acknowledgeRun(ctx.repo, ctx.catalog, run, note);
           reporter.summary(
             { runId: run.id, ack: ack.id, by: ack.by ?? null, host: ack.host, created: ack.created, note: ack.note ?? null, incident: ack.incident === true },

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { copySourceOf, sourceRunRefError } from '../catalog/copied-runs.js';
 import { allPages, CatalogQueries, RUN_KEYS_COUNTED_UP_TO, type DiffSummary, type RunDetails, type RunVersion } from '../catalog/queries.js';
-import { findRunSet, runSet, runSetsNamed, type RunSet } from '../catalog/run-sets.js';
+import { ambiguousRunSetName, findRunSet, runSet, runSetsNamed, type RunSet } from '../catalog/run-sets.js';
 import type { FailureRecord, RunRow } from '../catalog/types.js';
 import { listDrills, type DrillRow } from '../catalog/drills.js';
 import { UsageError } from '../errors.js';
@@ -134,7 +134,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
           }
           // --anomalies shows no keys line: skip counting them.
           const details = q.runShow(ref, flags.anomalies || scope !== null ? 0 : undefined);
-          if (details === undefined) throw sourceRunRefError(ctx.catalog, ref) ?? new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
+          if (details === undefined) throw sourceRunRefError(ctx.catalog, ref) ?? ambiguousRunSetName(ctx.catalog, ref) ?? new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });
           const seq = details.run.seq;
           if (flags.anomalies) return await showAnomalies(ctx.catalog, details.run, reporter, { csv: flags.csv === true, ...(flags.limit === undefined ? {} : { limit: flags.limit }) });
           const pages = () => allPages(q.failures(seq), (after) => q.failures(seq, { after }));

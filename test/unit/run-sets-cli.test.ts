@@ -102,6 +102,9 @@ describe('run sets through the CLI', { timeout: 120_000 }, () => {
 
     const ls = ok(await cli(['ls', 's3://lake/', '--at', set])).stdout;
     for (const p of ['a/', 'c/', 'h/', 'p/', 'w/']) expect(ls).toContain(p);
+    // The name it was started with (--run-set nightly) names it as well.
+    expect(ok(await cli(['ls', 's3://lake/', '--at', 'nightly'])).stdout).toBe(ls);
+    expect(summaryOf(ok(await cli(['runs', 'show', 'nightly', '--json'])))).toMatchObject({ id: set, status: 'complete' });
     const diff = summaryOf(ok(await cli(['diff', ordinary, set, '--json'])));
     expect(diff).toMatchObject({ added: { objects: 12 }, changed: { objects: 0 }, deleted: { objects: 0 } });
     expect(diff.to).toEqual({ runSet: set, runSeqs: expect.arrayContaining([2, 3, 4, 5]), status: 'complete', shards: { of: 4, complete: 4, missing: [] } });

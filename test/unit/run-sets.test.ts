@@ -80,6 +80,8 @@ describe('run sets: import', { timeout: 60_000 }, () => {
     expect(isShardComplete(host, set, 3)).toBe(false);
     // Each attempt is still a run of its own, with its membership.
     expect(host.findRun(ids[2]!)?.shard).toEqual({ set, name: 'nightly', index: 2, of: 4, range: RANGES[2] });
+    // Its run-set name, which the operator gave (--run-set), names it too while only it bears it.
+    expect(parseAt('nightly', host)).toEqual(runSetCut(host, first!));
 
     await shard(set, 3, Date.now());
     await syncCatalog({ repo, catalog: host });
@@ -214,6 +216,8 @@ describe('run sets: import', { timeout: 60_000 }, () => {
     expect(statePage(host, 0, 100).items.filter((item) => item.key.startsWith('c/')).map((item) => item.size)).toEqual([5, 5, 5, 5, 5]);
     // An attempt's own id is still a run: its versions and every run numbered before it.
     expect(parseAt(set.attempts[1]!.run.id, host)).toEqual({ runSeq: 3 });
+    // Both run sets were given one name: it names neither, and the error names both.
+    expect(() => parseAt('nightly', host)).toThrow(`run set name "nightly" names 2 run sets: ${monday} (group lake), ${tuesday} (group lake)`);
   });
 
   it('last-clean is a whole run set: never one attempt alone, never a set with a missing or suspect shard', async () => {
