@@ -1,6 +1,7 @@
 import type * as Commander from 'commander';
 import { outcome } from './commands/action.js';
 import { setMainOptions, type MainOptions } from './commands/main-options.js';
+import { watchOutputStreams } from './commands/output-streams.js';
 import { ExitCode } from './errors.js';
 import { requireCjs } from './util/cjs.js';
 import { version } from './version.js';
@@ -346,28 +347,6 @@ function isCommandPath(path: string): path is CommandPath {
 
 export type { MainOptions, StoreRole } from './commands/main-options.js';
 
-let outputWatched = false;
-
-/**
- * `lakeguard restore --dry-run --json | head`: once stdout's reader is gone, every write fails
- * (EPIPE, then "stream destroyed"). Unhandled, that error killed the command wherever it was,
- * without releasing its repository lock or finishing what it was writing. Output nobody reads
- * is dropped and the command finishes as it would have; queries end at once instead, exit 0
- * (endQuietlyWhenStdoutCloses in src/commands/query-common.ts). Stderr likewise (`… 2>&1 |
- * head -1`, then a warning): a warning or error nobody reads is dropped, and the command exits
- * with its own code, never 1 for the lost line.
- */
-function carryOnWhenOutputCloses(): void {
-  if (outputWatched) return;
-  outputWatched = true;
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
-      throw err;
-    });
-  }
-}
-
 /**
  * Runs the CLI on `argv` (as in process.argv: node, script, arguments) and resolves to the
  * process exit code. bin/lakeguard calls it without options; tests embed lakeguard through
@@ -375,7 +354,7 @@ function carryOnWhenOutputCloses(): void {
  */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   outcome.code = ExitCode.ok;
-  carryOnWhenOutputCloses();
+  watchOutputStreams();
   try {
     await buildProgram(await commandModules(argv), argv, options).parseAsync(argv);
   } catch (err) {

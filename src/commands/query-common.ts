@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import { parseSize } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
 import { printable } from '../util/printable.js';
+import { endQueryWhenStdoutFails } from './output-streams.js';
 import type { Reporter } from './reporter.js';
 
 /**
@@ -111,7 +112,7 @@ export class ListPrinter<T> {
     private readonly json: (item: T) => Record<string, unknown>,
     private readonly out: NodeJS.WritableStream & { writableNeedDrain?: boolean } = process.stdout,
   ) {
-    if (out === process.stdout) endQuietlyWhenStdoutCloses();
+    if (out === process.stdout) endQueryWhenStdoutFails(reporter);
   }
 
   /** Prints up to `max - count` items, then waits for the reader; resolves false once `max` is reached. */
@@ -169,23 +170,6 @@ export function drained(out: NodeJS.WritableStream & { writableNeedDrain?: boole
     out.on('drain', done);
     out.on('close', done);
     out.on('error', done);
-  });
-}
-
-let watchingStdout = false;
-
-/**
- * `lakeguard find '**' --json | head`: when the reader of stdout goes away, a query (read-only)
- * ends quietly, as `ls | head` does, instead of dying on EPIPE with a stack trace. Only the
- * query commands ask for it (their lists, `runs`, `runs show`): a backup must never stop because
- * its output is not read (main in src/cli.ts lets every other command carry on).
- */
-export function endQuietlyWhenStdoutCloses(): void {
-  if (watchingStdout) return;
-  watchingStdout = true;
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
   });
 }
 

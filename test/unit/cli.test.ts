@@ -2,7 +2,7 @@
 // and no secret ever printed. Runs the real bin/lakeguard against file:// repositories.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,6 +176,35 @@ groups:
     expect(warned.code).toBe(0);
     // A fatal error's line is lost, its exit code is not.
     expect((await withStderrClosed(['restore', '--run', 'nope', '--to-dir', join(dir.path, 'never'), '--offline'])).code).toBe(2);
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('stdout that cannot take the output (a log on a full disk): exit 1 naming it, no stack trace, no lock left', async () => {
+    const toFullDisk = async (args: string[]): Promise<{ code: number | null; stderr: string }> => {
+      const full = openSync('/dev/full', 'w');
+      const child = spawn(process.execPath, [BIN, '--policy', policy, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env() }, stdio: ['ignore', full, 'pipe'] });
+      closeSync(full);
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const [code] = (await once(child, 'close')) as [number | null];
+      return { code, stderr };
+    };
+    const message = 'cannot write to stdout (ENOSPC: no space left on device, write): what the command printed there is incomplete';
+    const hint = 'make room where stdout goes, or send it elsewhere';
+    const runsBefore = summaryOf(await cli(['--policy', policy, 'runs', '--json'])).runs as number;
+    // A query ends at once; a backup finishes (its run recorded, its lock released), then says it.
+    for (const args of [['runs'], ['find', '**/*.json'], ['backup']]) {
+      const r = await toFullDisk(args);
+      expect(r.stderr, args.join(' ')).toBe(`lakeguard: ${message}\n  hint: ${hint}\n`);
+      expect(r.code, args.join(' ')).toBe(1);
+    }
+    const json = await toFullDisk(['backup', '--json']);
+    expect(JSON.parse(json.stderr)).toEqual({ message_type: 'exit_error', code: 1, message, hint });
+    expect(json.code).toBe(1);
+    expect(summaryOf(await cli(['--policy', policy, 'runs', '--json'])).runs).toBe(runsBefore + 2);
+    const locks = join(dir.path, 'repo', 'locks');
+    expect(existsSync(locks) ? readdirSync(locks) : []).toEqual([]);
+    // Nothing on stdout, nothing lost: a quiet backup exits 0.
+    expect((await toFullDisk(['backup', '--quiet'])).code).toBe(0);
   });
 
   it('a --to-endpoint that is no http(s) URL is bad usage for restore and drill, never damage', async () => {
