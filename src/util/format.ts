@@ -14,10 +14,10 @@ export function formatBytes(n: number): string {
 
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  return `${m}m${String(Math.round(s - m * 60)).padStart(2, '0')}s`;
+  // Rounded before it is split: 59.96 s is 1m00s (not "60.0 s"), 22m59.6s is 23m00s (not 22m60s).
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)} s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
 }
 
 export function formatTime(ms: number | null): string {
