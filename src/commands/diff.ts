@@ -10,7 +10,7 @@ import { openAll, type Opened } from './context.js';
 import { liveDiff, liveSelects } from './diff-live.js';
 import { groupsCovering, isLastClean, resolveLastClean } from './last-clean.js';
 import { diffPrinter, summaryLines } from './diff-output.js';
-import { cutJson, instantOption, limitOption, requireBucket, requireGroup } from './query-common.js';
+import { cutJson, instantOption, limitOption, requireBucket, requireGroup, warnBeforeFirstRun } from './query-common.js';
 
 interface DiffFlags {
   group?: string;
@@ -61,10 +61,13 @@ changes between two runs look like one.`,
         try {
           const q = new CatalogQueries(ctx.catalog);
           const now = Date.now();
-          const cutOf = (text: string, label: string): StateCut =>
-            isLastClean(text)
+          const cutOf = (text: string, label: string): StateCut => {
+            const cut = isLastClean(text)
               ? resolveLastClean(ctx.catalog, flags.group === undefined ? groupsCovering(ctx.policy, flags.bucket) : [flags.group], reporter.event, label).cut
               : instantOption(text, ctx.catalog, label, now);
+            warnBeforeFirstRun(ctx.catalog, cut, label, reporter.event);
+            return cut;
+          };
           const from = cutOf(fromText, 'diff <from>');
           if (live) {
             await liveDiff(ctx, q, reporter, from, flags, max);

@@ -7,7 +7,7 @@ import { action } from './action.js';
 import { globLiteralPrefix } from '../catalog/key-range.js';
 import { requireInScope } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
-import { instantOption, limitOption, ListPrinter, plural, requireBucket, sizeOption, withIso } from './query-common.js';
+import { instantOption, limitOption, ListPrinter, plural, requireBucket, sizeOption, warnBeforeFirstRun, withIso } from './query-common.js';
 
 interface FindFlags {
   bucket?: string;
@@ -59,6 +59,7 @@ run id / prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now. A glob whose sta
             ...(largerThan === undefined ? {} : { largerThan }),
             ...(flags.since === undefined ? {} : { since: instantOption(flags.since, ctx.catalog, '--since', now) }),
           };
+          if (opts.at !== undefined) warnBeforeFirstRun(ctx.catalog, opts.at, '--at', reporter.event);
           const printer = new ListPrinter<FoundObject>(
             reporter,
             'match',

@@ -1,11 +1,13 @@
 /** Pieces shared by the query commands (versions, find, ls, diff, calendar, runs show). */
 import type { Catalog, StateCut } from '../catalog/catalog.js';
-import { parseAt } from '../catalog/instant.js';
+import { firstRunAfter, parseAt } from '../catalog/instant.js';
 import { catalogGroups } from '../catalog/cost-usage.js';
 import type { CatalogQueries } from '../catalog/queries.js';
+import type { EventSink } from '../engine/events.js';
 import { UsageError } from '../errors.js';
 import { parseSize } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
+import { formatTimeMs } from '../util/format.js';
 import { printable } from '../util/printable.js';
 import { endQueryWhenStdoutFails } from './output-streams.js';
 import type { Reporter } from './reporter.js';
@@ -69,6 +71,25 @@ export function instantOption(text: string, catalog: Catalog, flag: string, now?
     if (err instanceof UsageError) throw new UsageError(`${flag}: ${err.message}`, err.hint === undefined ? {} : { hint: err.hint });
     throw err;
   }
+}
+
+/**
+ * A state cut (`--at`, a diff's side) at an instant before the first run finished is rebuilt
+ * from the times of the versions that run found: what was deleted or overwritten before it is
+ * unknown, so a key missing there may well have existed. The answer comes with a warning that
+ * says so (printed with --quiet too: it qualifies the answer).
+ */
+export function warnBeforeFirstRun(catalog: Catalog, cut: StateCut, flag: string, events: EventSink): void {
+  if (!('time' in cut)) return;
+  const first = firstRunAfter(catalog, cut.time);
+  if (first === undefined || first === null) return;
+  events({
+    type: 'warning',
+    qualifies: true,
+    message:
+      `${flag} ${formatTimeMs(cut.time)} is before the first run finished (${first.id}, at ${formatTimeMs(first.finished)}): ` +
+      'the state there holds only what that run found with older times; what was deleted or overwritten before it is unknown',
+  });
 }
 
 /** `10MiB`, `1G`, `512k`, plain bytes. */

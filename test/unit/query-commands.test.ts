@@ -120,6 +120,24 @@ describe('query commands', { timeout: 120_000 }, () => {
     ]);
   });
 
+  it('an instant before the first run finished is answered with a warning that the state there is partial', async () => {
+    const warning = (flag: string) =>
+      new RegExp(
+        `^warning: ${flag} [\\d-]+ [\\d:.]+Z is before the first run finished \\(${runIds[0]}, at [\\d-]+ [\\d:.]+Z\\): ` +
+          'the state there holds only what that run found with older times; what was deleted or overwritten before it is unknown\n$',
+      );
+    const ls = ok(await cli(['ls', 's3://lake/a/', '--at', '4.5h', '--quiet']));
+    expect(ls.stdout).toContain('1.json');
+    expect(ls.stderr).toMatch(warning('--at'));
+    expect(ok(await cli(['find', '**/*.json', '--at', '4.5h', '--quiet'])).stderr).toMatch(warning('--at'));
+    const diff = ok(await cli(['diff', '4.5h', runIds[3]!, '--json']));
+    expect(JSON.parse(diff.stderr)).toMatchObject({ message_type: 'warning' });
+    expect(`warning: ${JSON.parse(diff.stderr).message}\n`).toMatch(warning('diff <from>'));
+    // A run, or a time after the first run finished: no warning.
+    expect(ok(await cli(['ls', 's3://lake/a/', '--at', runIds[0]!])).stderr).toBe('');
+    expect(ok(await cli(['diff', runIds[0]!, 'now'])).stderr).toBe('');
+  });
+
   it('diff between runs: counts and bytes first, the keys with --details', async () => {
     const oneToFour = summaryOf(ok(await cli(['diff', runIds[0]!, runIds[3]!, '--json'])));
     expect(oneToFour).toMatchObject({ added: { objects: 1, bytes: 3 }, changed: { objects: 0 }, deleted: { objects: 1, bytes: 2 }, buckets: ['lake'] });
