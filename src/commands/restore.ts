@@ -176,6 +176,8 @@ function checkFlags(flags: RestoreFlags): void {
   if ((flags.prefix !== undefined || flags.key !== undefined) && flags.bucket === undefined) throw new UsageError('--prefix and --key need --bucket');
   if (flags.versionId !== undefined && (flags.bucket === undefined || flags.key === undefined)) throw new UsageError('--version-id needs --bucket and --key');
   if (flags.at !== undefined && flags.run !== undefined) throw new UsageError('give --at or --run, not both');
+  // The version is the state: an --at or --run beside it was ignored without a word.
+  if (flags.versionId !== undefined && (flags.at !== undefined || flags.run !== undefined)) throw new UsageError('--version-id names one exact version: give it without --at or --run');
   if (flags.keysFrom !== undefined && (flags.key !== undefined || flags.prefix !== undefined)) throw new UsageError('--keys-from replaces --key and --prefix');
   if (flags.toDir !== undefined && (flags.toProfile !== undefined || flags.toRoleArn !== undefined)) {
     throw new UsageError('--to-profile and --to-role-arn name who writes an S3 target: use them with --to or --in-place, not --to-dir');

@@ -115,6 +115,8 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
       action(async ({ cmd, signal, reporter }, ref: string) => {
         const flags = cmd.opts<{ versions?: boolean; failures?: boolean; csv?: boolean; limit?: string; anomalies?: boolean }>();
         const max = limitOption(flags.limit) ?? Infinity;
+        // --csv writes the failures (with --anomalies the flagged objects) and nothing else: the versions were left out without a word.
+        if (flags.csv && flags.versions) throw new UsageError('--csv lists the failures (with --anomalies, the flagged objects), not the versions', { hint: '`--versions --json` lists every version, one JSON line each' });
         endQueryWhenStdoutFails(reporter);
         // What a run recorded, key by key, is known only to a whole catalog (its counters and
         // verdict come from the manifest: those a scoped catalog shows). An on-demand catalog

@@ -64,6 +64,25 @@ groups:
     expect(r.stderr).toMatch(/unknown option '--no-such-flag'/);
   });
 
+  it('flags that cannot go together are bad usage, never one of them ignored without a word', async () => {
+    const cases: [string[], string][] = [
+      // Read the 5% subset only, and said "no damage found".
+      [['verify', '--read-data', '--read-data-subset', '5%'], 'give --read-data or --read-data-subset, not both'],
+      // Restored the version, whatever the instant said.
+      [['restore', '--bucket', 'lake', '--key', 'a/1.json', '--version-id', 'v1', '--at', '2h', '--to-dir', join(dir.path, 'never')], '--version-id names one exact version: give it without --at or --run'],
+      // Printed the failures' CSV (a header only), not the versions.
+      [['runs', 'show', '1', '--csv', '--versions'], '--csv lists the failures (with --anomalies, the flagged objects), not the versions'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(['--repo', join(dir.path, 'no-repository'), ...args]);
+      expect(r.stderr.split('\n')[0], args.join(' ')).toBe(`lakeguard: ${message}`);
+      expect(r.code, args.join(' ')).toBe(2);
+    }
+    const drill = await cli(['--repo', join(dir.path, 'no-repository'), 'drill', '--to-dir', join(dir.path, 'never'), '--json', '--csv']);
+    expect(JSON.parse(drill.stderr)).toEqual({ message_type: 'exit_error', code: 2, message: 'give --json or --csv, not both' });
+    expect(drill.stdout).toBe('');
+  });
+
   it('a missing repository exits 10 with one line and a hint', async () => {
     const r = await cli(['--policy', policy, 'backup']);
     expect(r.code).toBe(10);
