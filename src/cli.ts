@@ -296,12 +296,21 @@ that answers may be stale; commands that write the repository refuse it.`;
 /**
  * With --json, commander's own usage errors (unknown option, missing argument) are an
  * exit_error message too, like every other line (set before the subcommands, which inherit it).
+ * A missing command (`lakeguard --json`, `lakeguard key --json`) has no error of its own:
+ * commander shows the help instead, which is text, so the exit_error names the command.
  */
 function jsonUsageErrors(argv: readonly string[]): Commander.OutputConfiguration {
   if (!argv.includes('--json')) return {};
+  const exitError = (message: string, hint?: string): void => {
+    process.stderr.write(JSON.stringify({ message_type: 'exit_error', code: ExitCode.usage, message, ...(hint === undefined ? {} : { hint }) }) + '\n');
+  };
   return {
-    outputError: (text: string) => process.stderr.write(JSON.stringify({ message_type: 'exit_error', code: ExitCode.usage, message: text.trim().replace(/^error: /, '') }) + '\n'),
-    writeErr: () => {}, // "(run with --help for usage)" and help shown for an error
+    outputError: (text: string) => exitError(text.trim().replace(/^error: /, '')),
+    // Else "(run with --help for usage)" after an error, already given.
+    writeErr: (text: string) => {
+      const usage = /^Usage: (.+?) \[options\] \[command\]/.exec(text);
+      if (usage !== null) exitError(`missing command: \`${usage[1]}\` needs one`, `\`${usage[1]} --help\` lists them`);
+    },
   };
 }
 

@@ -234,6 +234,15 @@ groups:
     }
   });
 
+  it('--json without a command (or a subcommand) is one exit_error line, not silence', async () => {
+    for (const [args, path] of [[['--json'], 'lakeguard'], [['key', '--json'], 'lakeguard key']] as const) {
+      const r = await cli([...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(JSON.parse(r.stderr)).toEqual({ message_type: 'exit_error', code: 2, message: `missing command: \`${path}\` needs one`, hint: `\`${path} --help\` lists them` });
+    }
+  });
+
   it('errors in --json mode are one exit_error line on stderr', async () => {
     const r = await cli(['--policy', policy, 'restore', '--to-dir', join(dir.path, 'x'), '--json', '--run', 'nope']);
     expect(r.code).toBe(2);
