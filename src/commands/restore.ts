@@ -298,11 +298,21 @@ export function scopeSelections(scopes: readonly Scope[]): KeySelection[] {
   return scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '', exact: s.key !== undefined }));
 }
 
+/**
+ * The text of each --keys-from that is no regular file (`/dev/stdin`, a shell's `<(…)`): it can be
+ * read once, and a restore or drill reads its keys twice (what the catalog sync must import,
+ * then the scopes). Read again, a pipe was empty: "lists no keys".
+ */
+const readOnce = new Map<string, string>();
+
 /** `s3://bucket/key` lines, or plain keys with --bucket; blank lines and # comments are skipped. */
 export function keysFromFile(file: string, bucket: string | undefined): Scope[] {
-  let text: string;
+  let text = readOnce.get(file);
   try {
-    text = readFileSync(file, 'utf8');
+    if (text === undefined) {
+      text = readFileSync(file, 'utf8');
+      if (!statSync(file).isFile()) readOnce.set(file, text);
+    }
   } catch (err) {
     throw new UsageError(`cannot read --keys-from ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
   }

@@ -276,6 +276,24 @@ groups:
     expect(bad.stderr).toMatch(/keys\.txt:1: "a\/1\.json" is not s3:\/\/bucket\/key/);
   });
 
+  it.skipIf(!existsSync('/dev/stdin'))('--keys-from a pipe (/dev/stdin, a shell\'s <(…)) is read once: its keys are restored', async () => {
+    // A real pipe from sh (node's own 'pipe' stdio is a socket, which /dev/stdin cannot open).
+    const args = [BIN, '--policy', policy, 'restore', '--keys-from', '/dev/stdin', '--to-dir', join(dir.path, 'from-pipe'), '--json'];
+    const child = spawn('sh', ['-c', 'printf "s3://lake/a/1.json\\ns3://lake/b/c/3.csv\\n" | "$@"', 'sh', process.execPath, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const [code] = (await once(child, 'close')) as [number | null];
+    // Read a second time, the pipe was empty: "--keys-from /dev/stdin lists no keys", exit 2.
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toMatchObject({ message_type: 'summary', objects: 2, restored: 2 });
+  });
+
   it('restores --at an instant and refuses a nonsense instant', async () => {
     const out = join(dir.path, 'at-now');
     const now = await cli(['--policy', policy, 'restore', '--at', 'now', '--to-dir', out]);
