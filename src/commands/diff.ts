@@ -3,6 +3,7 @@ import type { StateCut } from '../catalog/catalog.js';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type DiffScope, type DiffSummary } from '../catalog/queries.js';
 import { sourceName } from '../engine/sources.js';
+import { UsageError } from '../errors.js';
 import type { Policy } from '../policy/types.js';
 import { requireGroupBucketsKnown, requireInScope, type KeySelection } from './catalog-scope-guard.js';
 import { action } from './action.js';
@@ -56,6 +57,7 @@ changes between two runs look like one.`,
       action(async ({ cmd, signal, reporter }, fromText: string, toText: string) => {
         const flags = cmd.opts<DiffFlags>();
         const max = limitOption(flags.limit) ?? Infinity;
+        if (flags.limit !== undefined && flags.details !== true) throw new UsageError('--limit limits the keys --details lists: give --details too');
         const live = toText.trim().toLowerCase() === 'live';
         const ctx = await openAll(cmd, { reporter, signal, selects: (policy) => (live ? liveSelects(policy, flags) : diffSelection(policy, flags)) });
         try {

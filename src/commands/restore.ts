@@ -182,6 +182,7 @@ function checkFlags(flags: RestoreFlags): void {
   if (flags.toDir !== undefined && (flags.toProfile !== undefined || flags.toRoleArn !== undefined)) {
     throw new UsageError('--to-profile and --to-role-arn name who writes an S3 target: use them with --to or --in-place, not --to-dir');
   }
+  if (flags.toEndpoint !== undefined && flags.to === undefined) throw new UsageError('--to-endpoint is the S3 server of the --to bucket: give --to s3://bucket/prefix/ with it');
   if (flags.toRoleArn !== undefined && !ROLE_ARN.test(flags.toRoleArn)) {
     throw new UsageError(`--to-role-arn ${printable(flags.toRoleArn)}: not a role ARN`, { hint: 'expected arn:aws:iam::<account>:role/<name>' });
   }

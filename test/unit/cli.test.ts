@@ -72,6 +72,11 @@ groups:
       [['restore', '--bucket', 'lake', '--key', 'a/1.json', '--version-id', 'v1', '--at', '2h', '--to-dir', join(dir.path, 'never')], '--version-id names one exact version: give it without --at or --run'],
       // Printed the failures' CSV (a header only), not the versions.
       [['runs', 'show', '1', '--csv', '--versions'], '--csv lists the failures (with --anomalies, the flagged objects), not the versions'],
+      // Printed the counts alone.
+      [['diff', '1', '2', '--limit', '5'], '--limit limits the keys --details lists: give --details too'],
+      // Restored into the directory, the endpoint unused.
+      [['restore', '--to-dir', join(dir.path, 'never'), '--to-endpoint', 'http://127.0.0.1:7480'], '--to-endpoint is the S3 server of the --to bucket: give --to s3://bucket/prefix/ with it'],
+      [['drill', '--to-dir', join(dir.path, 'never'), '--to-endpoint', 'http://127.0.0.1:7480'], '--to-endpoint is the S3 server of the --to bucket: give --to s3://bucket/prefix/ with it'],
     ];
     for (const [args, message] of cases) {
       const r = await cli(['--repo', join(dir.path, 'no-repository'), ...args]);
