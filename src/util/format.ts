@@ -42,11 +42,16 @@ export function table(headers: string[], rows: (string | number)[][]): string {
     .join('\n');
 }
 
-/** Parses `10%`, `0.1` or `10` (percent) into a fraction 0..1. */
+/**
+ * Parses a percentage (`10%`, `0.5%`; `0` alone needs no sign) into a fraction 0..1. A bare
+ * number is refused: read as a fraction up to 1 and as percent above, `1` was 100% and `2` was
+ * 2%, so `--read-data-subset 1` (meant: 1%) read every pack and `--max-unused 0.5` allowed 50%.
+ */
 export function parseFraction(text: string): number | null {
   const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(text.trim());
   if (!m) return null;
   const n = Number(m[1]);
-  const f = m[2] === '%' || n > 1 ? n / 100 : n;
-  return f >= 0 && f <= 1 ? f : null;
+  if (m[2] !== '%' && n !== 0) return null;
+  const f = n / 100;
+  return f <= 1 ? f : null;
 }
