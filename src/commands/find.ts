@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type FindOptions, type FoundObject } from '../catalog/queries.js';
+import { UsageError } from '../errors.js';
 import { compileGlob } from '../policy/glob.js';
 import { formatBytes, formatTimeMs } from '../util/format.js';
 import { action } from './action.js';
@@ -29,6 +30,8 @@ export function register(program: Command): void {
     .option('--larger-than <size>', 'only objects larger than this: bytes, 512KiB, 10MiB, 1G')
     .option('--since <time>', 'only keys created, changed or deleted after this instant or run')
     .option('--limit <n>', 'show at most this many keys')
+    // Checked in the action: more words than one glob is an unquoted glob the shell expanded.
+    .allowExcessArguments(true)
     .addHelpText(
       'after',
       `
@@ -41,6 +44,11 @@ run id / prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now. A glob whose sta
     .action(
       action(async ({ cmd, signal, reporter }, glob: string) => {
         const flags = cmd.opts<FindFlags>();
+        if (cmd.args.length > 1) {
+          throw new UsageError(`find takes one glob, got ${cmd.args.length} words: the shell expanded an unquoted glob into file names?`, {
+            hint: "quote it, e.g. lakeguard find '**/*.parquet'",
+          });
+        }
         compileGlob(glob); // a malformed glob is bad usage (exit 2), before the repository is opened
         const max = limitOption(flags.limit) ?? Infinity;
         const largerThan = flags.largerThan === undefined ? undefined : sizeOption(flags.largerThan, '--larger-than');

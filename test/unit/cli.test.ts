@@ -77,6 +77,8 @@ groups:
       // Restored into the directory, the endpoint unused.
       [['restore', '--to-dir', join(dir.path, 'never'), '--to-endpoint', 'http://127.0.0.1:7480'], '--to-endpoint is the S3 server of the --to bucket: give --to s3://bucket/prefix/ with it'],
       [['drill', '--to-dir', join(dir.path, 'never'), '--to-endpoint', 'http://127.0.0.1:7480'], '--to-endpoint is the S3 server of the --to bucket: give --to s3://bucket/prefix/ with it'],
+      // `find **/*.json` unquoted, as the shell passes it: commander's "too many arguments" said nothing of quoting.
+      [['find', 'a/1.json', 'a/2.json'], 'find takes one glob, got 2 words: the shell expanded an unquoted glob into file names?'],
     ];
     for (const [args, message] of cases) {
       const r = await cli(['--repo', join(dir.path, 'no-repository'), ...args]);
