@@ -82,13 +82,15 @@ export function instantOption(text: string, catalog: Catalog, flag: string, now?
 export function warnBeforeFirstRun(catalog: Catalog, cut: StateCut, flag: string, events: EventSink): void {
   if (!('time' in cut)) return;
   const first = firstRunAfter(catalog, cut.time);
-  if (first === undefined || first === null) return;
+  if (first === undefined) return;
   events({
     type: 'warning',
     qualifies: true,
     message:
-      `${flag} ${formatTimeMs(cut.time)} is before the first run finished (${first.id}, at ${formatTimeMs(first.finished)}): ` +
-      'the state there holds only what that run found with older times; what was deleted or overwritten before it is unknown',
+      first === null
+        ? `${flag} ${formatTimeMs(cut.time)}: no run has finished yet, so the catalog knows nothing of the buckets then (\`lakeguard runs\`)`
+        : `${flag} ${formatTimeMs(cut.time)} is before the first run finished (${first.id}, at ${formatTimeMs(first.finished)}): ` +
+          'the state there holds only what that run found with older times; what was deleted or overwritten before it is unknown',
   });
 }
 

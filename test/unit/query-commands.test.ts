@@ -136,6 +136,15 @@ describe('query commands', { timeout: 120_000 }, () => {
     // A run, or a time after the first run finished: no warning.
     expect(ok(await cli(['ls', 's3://lake/a/', '--at', runIds[0]!])).stderr).toBe('');
     expect(ok(await cli(['diff', runIds[0]!, 'now'])).stderr).toBe('');
+    // A repository with no run yet: "no changes", and why.
+    const empty = join(dir.path, 'no-run.yaml');
+    writeFileSync(empty, 'version: 1\nrepository:\n  url: file://./no-run-repo\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+    ok(await runCli(['--policy', empty, 'init'], env()));
+    const none = ok(await runCli(['--policy', empty, 'diff', '1h', 'now', '--quiet'], env()));
+    expect(none.stderr.split('\n').filter((l) => l !== '')).toEqual([
+      expect.stringMatching(/^warning: diff <from> [\d-]+ [\d:.]+Z: no run has finished yet, so the catalog knows nothing of the buckets then \(`lakeguard runs`\)$/),
+      expect.stringMatching(/^warning: diff <to> [\d-]+ [\d:.]+Z: no run has finished yet/),
+    ]);
   });
 
   it('diff between runs: counts and bytes first, the keys with --details', async () => {
