@@ -13,7 +13,7 @@ export interface CliResult {
 }
 
 /** Runs the real CLI as a user would, with only the environment given (plus PATH/HOME). */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, opts: { timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   return runNode([BIN, ...args], env, opts);
 }
 
@@ -35,11 +35,12 @@ export function runCliKilledAfterFirstPack(args: string[], env: Record<string, s
 }
 
 /** Starts node as bin/lakeguard's shell line does (--expose-gc: the heap pacer runs). */
-function runNode(nodeArgs: string[], env: Record<string, string | undefined>, opts: { timeoutMs?: number }): Promise<CliResult> {
+function runNode(nodeArgs: string[], env: Record<string, string | undefined>, opts: { timeoutMs?: number; cwd?: string }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--expose-gc', ...nodeArgs], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
     });
     let stdout = '';
     let stderr = '';

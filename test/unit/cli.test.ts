@@ -2,7 +2,7 @@
 // and no secret ever printed. Runs the real bin/lakeguard against file:// repositories.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +128,27 @@ groups:
     const again = await cli(['--policy', policy, 'init']);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists/);
+  });
+
+  it('an empty LAKEGUARD_REPOSITORY, LAKEGUARD_POLICY or LAKEGUARD_CATALOG counts as unset, never as the current directory', async () => {
+    // An `env:` entry with no value: taken as it was, the repository was the current directory,
+    // where init made one (and every other command looked for one) instead of the policy's.
+    const cwd = join(dir.path, 'cwd');
+    mkdirSync(cwd);
+    const own = join(dir.path, 'env-policy.yaml');
+    writeFileSync(own, readFileSync(policy, 'utf8').replace('file://./repo', 'file://./env-repo'));
+    const empty = { LAKEGUARD_REPOSITORY: '', LAKEGUARD_POLICY: '', LAKEGUARD_CATALOG: '' };
+    const init = await runCli(['--policy', own, 'init'], env(empty), { cwd });
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toContain(`file://${join(dir.path, 'env-repo')}/`);
+    expect(readdirSync(cwd)).toEqual([]);
+    const runs = await runCli(['--policy', own, 'runs'], env(empty), { cwd });
+    expect(runs.stdout, runs.stderr).toBe('no runs yet: run `lakeguard backup`\n');
+    expect(runs.code).toBe(0);
+    // Given on the command line, empty is bad usage.
+    const flag = await runCli(['--repo', '', 'runs'], env(), { cwd });
+    expect(flag.stderr).toBe('lakeguard: --repo: empty\n  hint: give s3://bucket/prefix, file:///dir or a directory\n');
+    expect(flag.code).toBe(2);
   });
 
   it('a wrong or missing password exits 12', async () => {
