@@ -1,6 +1,7 @@
 import type * as Commander from 'commander';
 import { outcome } from './commands/action.js';
 import { setMainOptions, type MainOptions } from './commands/main-options.js';
+import { watchOutputStreams } from './commands/output-streams.js';
 import { ExitCode } from './errors.js';
 import { requireCjs } from './util/cjs.js';
 import { version } from './version.js';
@@ -295,12 +296,21 @@ that answers may be stale; commands that write the repository refuse it.`;
 /**
  * With --json, commander's own usage errors (unknown option, missing argument) are an
  * exit_error message too, like every other line (set before the subcommands, which inherit it).
+ * A missing command (`lakeguard --json`, `lakeguard key --json`) has no error of its own:
+ * commander shows the help instead, which is text, so the exit_error names the command.
  */
 function jsonUsageErrors(argv: readonly string[]): Commander.OutputConfiguration {
   if (!argv.includes('--json')) return {};
+  const exitError = (message: string, hint?: string): void => {
+    process.stderr.write(JSON.stringify({ message_type: 'exit_error', code: ExitCode.usage, message, ...(hint === undefined ? {} : { hint }) }) + '\n');
+  };
   return {
-    outputError: (text: string) => process.stderr.write(JSON.stringify({ message_type: 'exit_error', code: ExitCode.usage, message: text.trim().replace(/^error: /, '') }) + '\n'),
-    writeErr: () => {}, // "(run with --help for usage)" and help shown for an error
+    outputError: (text: string) => exitError(text.trim().replace(/^error: /, '')),
+    // Else "(run with --help for usage)" after an error, already given.
+    writeErr: (text: string) => {
+      const usage = /^Usage: (.+?) \[options\] \[command\]/.exec(text);
+      if (usage !== null) exitError(`missing command: \`${usage[1]}\` needs one`, `\`${usage[1]} --help\` lists them`);
+    },
   };
 }
 
@@ -347,28 +357,6 @@ function isCommandPath(path: string): path is CommandPath {
 
 export type { MainOptions, StoreRole } from './commands/main-options.js';
 
-let outputWatched = false;
-
-/**
- * `lakeguard restore --dry-run --json | head`: once stdout's reader is gone, every write fails
- * (EPIPE, then "stream destroyed"). Unhandled, that error killed the command wherever it was,
- * without releasing its repository lock or finishing what it was writing. Output nobody reads
- * is dropped and the command finishes as it would have; queries end at once instead, exit 0
- * (endQuietlyWhenStdoutCloses in src/commands/query-common.ts). Stderr likewise (`… 2>&1 |
- * head -1`, then a warning): a warning or error nobody reads is dropped, and the command exits
- * with its own code, never 1 for the lost line.
- */
-function carryOnWhenOutputCloses(): void {
-  if (outputWatched) return;
-  outputWatched = true;
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
-      throw err;
-    });
-  }
-}
-
 /**
  * Runs the CLI on `argv` (as in process.argv: node, script, arguments) and resolves to the
  * process exit code. bin/lakeguard calls it without options; tests embed lakeguard through
@@ -376,7 +364,7 @@ function carryOnWhenOutputCloses(): void {
  */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   outcome.code = ExitCode.ok;
-  carryOnWhenOutputCloses();
+  watchOutputStreams();
   try {
     await buildProgram(await commandModules(argv), argv, options).parseAsync(argv);
   } catch (err) {

@@ -120,6 +120,19 @@ export function describeTimeCut(catalog: Catalog, time: number, group?: string):
 }
 
 /**
+ * The first run to finish, when none had finished by `time` (undefined when one had): the
+ * catalog's state at such an instant is only what that run found with older times. `null`: no
+ * run has finished at all.
+ */
+export function firstRunAfter(catalog: Catalog, time: number): { id: string; finished: number } | null | undefined {
+  const first = sqlite(catalog).prepare('SELECT id, finished FROM runs WHERE finished IS NOT NULL ORDER BY finished LIMIT 1').get() as
+    | { id: string; finished: number }
+    | undefined;
+  if (first === undefined) return null;
+  return first.finished > time ? first : undefined;
+}
+
+/**
  * A run set (of `group`, if given) that had begun by `time` with some shards not finished yet:
  * at that instant its finished shards' key ranges are new and the others' older, so the state
  * is not the run set's. Said in words (`run set <id> (nightly) had 3 of 4 shards finished

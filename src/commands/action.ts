@@ -4,6 +4,7 @@ import { catalogFileError, corruptCatalogError, isCorruptDatabase } from '../cat
 import { ExitCode, InterruptedError, errorMessage } from '../errors.js';
 import { globalOptions } from './context.js';
 import { writeMetricsFile } from './metrics-file.js';
+import { settleLostOutput } from './output-streams.js';
 import { Reporter } from './reporter.js';
 import { applyRetryLockOption } from './retry-lock.js';
 import { applyTimeoutOption } from './timeout.js';
@@ -42,6 +43,7 @@ export function action<A extends unknown[]>(
       const detail = err instanceof Error && err.name === 'AbortError' ? '' : ` (${errorMessage(err)})`;
       outcome.code = reporter.fatal(interrupted ? new InterruptedError(`${commandName(cmd)} interrupted${detail}`) : named);
     } finally {
+      outcome.code = settleLostOutput(reporter, outcome.code);
       await writeMetrics(cmd, reporter, started);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -18,6 +18,7 @@ import { AwsKeyService } from '../storage/aws-kms.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { cacheDir } from '../util/cache-dir.js';
+import { envSetting } from '../util/env.js';
 import { requireWholeCatalog, scopeIsOnDemand, type CatalogPrefix } from '../catalog/scope.js';
 import { commandDemand, type KeySelection } from './catalog-scope-guard.js';
 import { removeStaleShardCatalogs, shardUsesHostCatalog, shardCatalogFile, type ShardCatalogName } from '../catalog/shard-catalogs.js';
@@ -53,11 +54,11 @@ export function globalOptions(cmd: Command): GlobalOptions {
  * policy from --repo / $LAKEGUARD_REPOSITORY (enough for restore, verify and queries).
  */
 export function resolvePolicy(opts: GlobalOptions): Policy {
-  const file = opts.policy ?? process.env.LAKEGUARD_POLICY ?? (existsSync('lakeguard.yaml') ? 'lakeguard.yaml' : undefined);
-  const repoUrl = opts.repo ?? process.env.LAKEGUARD_REPOSITORY;
+  const file = opts.policy ?? envSetting('LAKEGUARD_POLICY') ?? (existsSync('lakeguard.yaml') ? 'lakeguard.yaml' : undefined);
+  const repoUrl = opts.repo ?? envSetting('LAKEGUARD_REPOSITORY');
   let policy: Policy;
   if (file !== undefined) {
-    policy = loadPolicy(resolve(file));
+    policy = loadPolicyNamingItsSource(file, opts.policy === undefined && envSetting('LAKEGUARD_POLICY') !== undefined);
   } else if (repoUrl !== undefined) {
     policy = defaultPolicyForRepository(normalizeRepoUrl(repoUrl));
   } else {
@@ -79,8 +80,23 @@ export function resolvePolicy(opts: GlobalOptions): Policy {
   };
 }
 
+/**
+ * loadPolicy, with a file named by $LAKEGUARD_POLICY said as such when it cannot be read: its
+ * hint names --policy, which the user did not give (a stale variable in a cron job's environment).
+ */
+function loadPolicyNamingItsSource(file: string, fromEnv: boolean): Policy {
+  try {
+    return loadPolicy(resolve(file));
+  } catch (err) {
+    if (!fromEnv || !(err instanceof UsageError) || !err.message.startsWith('cannot read policy file')) throw err;
+    throw new UsageError(`LAKEGUARD_POLICY: ${err.message}`, { cause: err, hint: 'fix or unset LAKEGUARD_POLICY, or pass the policy with --policy PATH' });
+  }
+}
+
 /** Checks a --repo / $LAKEGUARD_REPOSITORY URL as strictly as the policy's; a plain path means a directory. */
 function normalizeRepoUrl(url: string): string {
+  // An empty one would be the current directory.
+  if (url.trim() === '') throw new UsageError('--repo: empty', { hint: 'give s3://bucket/prefix, file:///dir or a directory' });
   const result = normalizeRepositoryUrl(/^[a-z0-9]+:\/\//i.test(url) ? url : pathToFileURL(resolve(url)).href, process.cwd());
   if ('error' in result) throw new UsageError(`--repo: ${result.error}`);
   return result.url;
@@ -299,7 +315,7 @@ export async function openWithPolicy(opts: GlobalOptions, policy: Policy, name: 
   // s of a helper thread; the first open of a catalog ~0.1 s of this one). Its errors are told
   // after the repository's, as when it was opened after it.
   const early: { catalog?: Catalog; error?: unknown; done: boolean } = { done: false };
-  const named = opts.catalog ?? process.env.LAKEGUARD_CATALOG;
+  const named = opts.catalog ?? envSetting('LAKEGUARD_CATALOG');
   const catalogPath = (id: string): string => named ?? defaultCatalogPath(id);
   const openCatalog = (id: string): Catalog => Catalog.open(catalogPath(id), id);
   const onConfig = (id: string): void => {

@@ -3,6 +3,7 @@ import type { StateCut } from '../catalog/catalog.js';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type DiffScope, type DiffSummary } from '../catalog/queries.js';
 import { sourceName } from '../engine/sources.js';
+import { UsageError } from '../errors.js';
 import type { Policy } from '../policy/types.js';
 import { requireGroupBucketsKnown, requireInScope, type KeySelection } from './catalog-scope-guard.js';
 import { action } from './action.js';
@@ -10,7 +11,7 @@ import { openAll, type Opened } from './context.js';
 import { liveDiff, liveSelects } from './diff-live.js';
 import { groupsCovering, isLastClean, resolveLastClean } from './last-clean.js';
 import { diffPrinter, summaryLines } from './diff-output.js';
-import { cutJson, instantOption, limitOption, requireBucket, requireGroup } from './query-common.js';
+import { cutJson, instantOption, limitOption, requireBucket, requireGroup, warnBeforeFirstRun } from './query-common.js';
 
 interface DiffFlags {
   group?: string;
@@ -56,15 +57,19 @@ changes between two runs look like one.`,
       action(async ({ cmd, signal, reporter }, fromText: string, toText: string) => {
         const flags = cmd.opts<DiffFlags>();
         const max = limitOption(flags.limit) ?? Infinity;
+        if (flags.limit !== undefined && flags.details !== true) throw new UsageError('--limit limits the keys --details lists: give --details too');
         const live = toText.trim().toLowerCase() === 'live';
         const ctx = await openAll(cmd, { reporter, signal, selects: (policy) => (live ? liveSelects(policy, flags) : diffSelection(policy, flags)) });
         try {
           const q = new CatalogQueries(ctx.catalog);
           const now = Date.now();
-          const cutOf = (text: string, label: string): StateCut =>
-            isLastClean(text)
+          const cutOf = (text: string, label: string): StateCut => {
+            const cut = isLastClean(text)
               ? resolveLastClean(ctx.catalog, flags.group === undefined ? groupsCovering(ctx.policy, flags.bucket) : [flags.group], reporter.event, label).cut
               : instantOption(text, ctx.catalog, label, now);
+            warnBeforeFirstRun(ctx.catalog, cut, label, reporter.event);
+            return cut;
+          };
           const from = cutOf(fromText, 'diff <from>');
           if (live) {
             await liveDiff(ctx, q, reporter, from, flags, max);

@@ -69,7 +69,7 @@ names each object. Details: docs/drill.md.`,
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const flags = cmd.opts<DrillFlags>();
-        const sample = checkFlags(flags);
+        const sample = checkFlags(flags, reporter.json);
         const ctx = await openAll(cmd, { reporter, signal, selects: (policy) => restoreSelects(policy, { ...flags, lock: true }) });
         try {
           // The drill document is named while this lock is held (catalog sync's marker relies on it).
@@ -143,9 +143,11 @@ export function lastDrillOf(catalog: Catalog, group: string): number | null {
 }
 
 /** The sample size, after checking the flags (before anything is opened). */
-function checkFlags(flags: DrillFlags): number | 'all' {
+function checkFlags(flags: DrillFlags, json: boolean): number | 'all' {
+  if (json && flags.csv === true) throw new UsageError('give --json or --csv, not both');
   if ((flags.to === undefined) === (flags.toDir === undefined)) throw new UsageError('give exactly one scratch target: --to s3://bucket/prefix/ or --to-dir DIR');
   if (flags.to !== undefined && !/^s3:\/\/[^/]+/.test(flags.to)) throw new UsageError(`--to ${printable(flags.to)}: expected s3://bucket/prefix/`);
+  if (flags.toEndpoint !== undefined && flags.to === undefined) throw new UsageError('--to-endpoint is the S3 server of the --to bucket: give --to s3://bucket/prefix/ with it');
   if (flags.prefix !== undefined && flags.bucket === undefined) throw new UsageError('--prefix needs --bucket');
   if (flags.at !== undefined && flags.run !== undefined) throw new UsageError('give --at or --run, not both');
   if (flags.keysFrom !== undefined && flags.prefix !== undefined) throw new UsageError('--keys-from replaces --prefix');

@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { describeCut } from '../catalog/instant.js';
 import { allPages, CatalogQueries, type FindOptions, type FoundObject } from '../catalog/queries.js';
+import { UsageError } from '../errors.js';
 import { compileGlob } from '../policy/glob.js';
 import { formatBytes, formatTimeMs } from '../util/format.js';
 import { action } from './action.js';
 import { globLiteralPrefix } from '../catalog/key-range.js';
 import { requireInScope } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
-import { cutJson, instantOption, limitOption, ListPrinter, plural, requireBucket, sizeOption, withIso } from './query-common.js';
+import { cutJson, instantOption, limitOption, ListPrinter, plural, requireBucket, sizeOption, warnBeforeFirstRun, withIso } from './query-common.js';
 
 interface FindFlags {
   bucket?: string;
@@ -29,6 +30,8 @@ export function register(program: Command): void {
     .option('--larger-than <size>', 'only objects larger than this: bytes, 512KiB, 10MiB, 1G')
     .option('--since <time>', 'only keys created, changed or deleted after this instant or run')
     .option('--limit <n>', 'show at most this many keys')
+    // Checked in the action: more words than one glob is an unquoted glob the shell expanded.
+    .allowExcessArguments(true)
     .addHelpText(
       'after',
       `
@@ -41,6 +44,11 @@ run id / prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now. A glob whose sta
     .action(
       action(async ({ cmd, signal, reporter }, glob: string) => {
         const flags = cmd.opts<FindFlags>();
+        if (cmd.args.length > 1) {
+          throw new UsageError(`find takes one glob, got ${cmd.args.length} words: the shell expanded an unquoted glob into file names?`, {
+            hint: "quote it, e.g. lakeguard find '**/*.parquet'",
+          });
+        }
         compileGlob(glob); // a malformed glob is bad usage (exit 2), before the repository is opened
         const max = limitOption(flags.limit) ?? Infinity;
         const largerThan = flags.largerThan === undefined ? undefined : sizeOption(flags.largerThan, '--larger-than');
@@ -59,6 +67,7 @@ run id / prefix / number, 90s / 15m / 2h / 3d / 1w ago, or now. A glob whose sta
             ...(largerThan === undefined ? {} : { largerThan }),
             ...(flags.since === undefined ? {} : { since: instantOption(flags.since, ctx.catalog, '--since', now) }),
           };
+          if (opts.at !== undefined) warnBeforeFirstRun(ctx.catalog, opts.at, '--at', reporter.event);
           const printer = new ListPrinter<FoundObject>(
             reporter,
             'match',

@@ -4,6 +4,7 @@ import { LockDates } from '../catalog/lock-dates.js';
 import { UsageError } from '../errors.js';
 import { parseLockMode, parseRetentionDays, type ObjectLockConfig } from '../repository/object-lock.js';
 import { Repository } from '../repository/repository.js';
+import { envSetting } from '../util/env.js';
 import { action } from './action.js';
 import { defaultCatalogPath, globalOptions, readPassword, repositoryKeyService, repositoryStore, resolvePolicy } from './context.js';
 import { mainOptionsOf } from './main-options.js';
@@ -48,7 +49,7 @@ here is the repository's for good: a config that later says otherwise is refused
           },
           r.sseKmsKeyId === undefined ? {} : { sseKmsKeyId: r.sseKmsKeyId },
         );
-        const catalogPath = opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id);
+        const catalogPath = opts.catalog ?? envSetting('LAKEGUARD_CATALOG') ?? defaultCatalogPath(repo.id);
         const catalog = Catalog.open(catalogPath, repo.id);
         try {
           // The catalog vouches for the repository's encryption from now on (engine/identity.ts).

@@ -9,7 +9,7 @@ import { requireInScope } from './catalog-scope-guard.js';
 import { openAll } from './context.js';
 import { groupsCovering, isLastClean, resolveLastClean } from './last-clean.js';
 import { warnSuspectState } from './suspect-state.js';
-import { cutJson, instantOption, limitOption, ListPrinter, parseObjectUrl, plural, requireBucket, withIso } from './query-common.js';
+import { cutJson, instantOption, limitOption, ListPrinter, parseObjectUrl, plural, requireBucket, warnBeforeFirstRun, withIso } from './query-common.js';
 
 export function register(program: Command): void {
   program
@@ -39,6 +39,7 @@ prefix / number, 90s / 15m / 2h / 3d / 1w ago, now, or last-clean (as rollback t
           requireBucket(q, bucket);
           const cut: StateCut | undefined =
             flags.at === undefined ? undefined : isLastClean(flags.at) ? resolveLastClean(ctx.catalog, groupsCovering(ctx.policy, bucket), reporter.event, '--at').cut : instantOption(flags.at, ctx.catalog, '--at');
+          if (cut !== undefined) warnBeforeFirstRun(ctx.catalog, cut, '--at', reporter.event);
           // The newest state (no --at) is the usual one right after an incident: said when a suspect run is in it.
           warnSuspectState(ctx, cut ?? { time: Date.now() }, [{ bucket, prefix }], reporter.event);
           const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);

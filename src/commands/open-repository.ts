@@ -4,6 +4,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { confirmRepositoryIdentity } from '../engine/identity.js';
 import type { Policy } from '../policy/types.js';
 import type { Repository } from '../repository/repository.js';
+import { envSetting } from '../util/env.js';
 import { defaultCatalogPath, expectedEncryption, globalOptions, openPolicyRepository, resolvePolicy, type GlobalOptions } from './context.js';
 import { mainOptionsOf } from './main-options.js';
 import type { Reporter } from './reporter.js';
@@ -17,7 +18,7 @@ export async function openRepository(
   const opts = globalOptions(cmd);
   const policy = resolvePolicy(opts);
   const repo = await openPolicyRepository(opts, policy, reporter, mainOptionsOf(cmd));
-  const catalogPath = opts.catalog ?? process.env.LAKEGUARD_CATALOG ?? defaultCatalogPath(repo.id);
+  const catalogPath = opts.catalog ?? envSetting('LAKEGUARD_CATALOG') ?? defaultCatalogPath(repo.id);
   // The catalog, if there is a usable one, still vouches for the repository's encryption; one
   // that cannot be opened (the reason for a rebuild, perhaps) leaves the other evidence.
   let catalog: Catalog | null = null;

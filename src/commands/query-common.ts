@@ -1,13 +1,16 @@
 /** Pieces shared by the query commands (versions, find, ls, diff, calendar, runs show). */
 import type { Catalog, StateCut } from '../catalog/catalog.js';
-import { parseAt, unfinishedRunSetAt } from '../catalog/instant.js';
+import { firstRunAfter, parseAt, unfinishedRunSetAt } from '../catalog/instant.js';
 import { runSet } from '../catalog/run-sets.js';
 import { catalogGroups } from '../catalog/cost-usage.js';
 import type { CatalogQueries } from '../catalog/queries.js';
+import type { EventSink } from '../engine/events.js';
 import { UsageError } from '../errors.js';
 import { parseSize } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
+import { formatTimeMs } from '../util/format.js';
 import { printable } from '../util/printable.js';
+import { endQueryWhenStdoutFails } from './output-streams.js';
 import type { Reporter } from './reporter.js';
 
 /**
@@ -71,6 +74,27 @@ export function instantOption(text: string, catalog: Catalog, flag: string, now?
   }
 }
 
+/**
+ * A state cut (`--at`, a diff's side) at an instant before the first run finished is rebuilt
+ * from the times of the versions that run found: what was deleted or overwritten before it is
+ * unknown, so a key missing there may well have existed. The answer comes with a warning that
+ * says so (printed with --quiet too: it qualifies the answer).
+ */
+export function warnBeforeFirstRun(catalog: Catalog, cut: StateCut, flag: string, events: EventSink): void {
+  if (!('time' in cut)) return;
+  const first = firstRunAfter(catalog, cut.time);
+  if (first === undefined) return;
+  events({
+    type: 'warning',
+    qualifies: true,
+    message:
+      first === null
+        ? `${flag} ${formatTimeMs(cut.time)}: no run has finished yet, so the catalog knows nothing of the buckets then (\`lakeguard runs\`)`
+        : `${flag} ${formatTimeMs(cut.time)} is before the first run finished (${first.id}, at ${formatTimeMs(first.finished)}): ` +
+          'the state there holds only what that run found with older times; what was deleted or overwritten before it is unknown',
+  });
+}
+
 /** `10MiB`, `1G`, `512k`, plain bytes. */
 export function sizeOption(text: string, flag: string): number {
   const n = parseSize(text);
@@ -112,7 +136,7 @@ export class ListPrinter<T> {
     private readonly json: (item: T) => Record<string, unknown>,
     private readonly out: NodeJS.WritableStream & { writableNeedDrain?: boolean } = process.stdout,
   ) {
-    if (out === process.stdout) endQuietlyWhenStdoutCloses();
+    if (out === process.stdout) endQueryWhenStdoutFails(reporter);
   }
 
   /** Prints up to `max - count` items, then waits for the reader; resolves false once `max` is reached. */
@@ -170,23 +194,6 @@ export function drained(out: NodeJS.WritableStream & { writableNeedDrain?: boole
     out.on('drain', done);
     out.on('close', done);
     out.on('error', done);
-  });
-}
-
-let watchingStdout = false;
-
-/**
- * `lakeguard find '**' --json | head`: when the reader of stdout goes away, a query (read-only)
- * ends quietly, as `ls | head` does, instead of dying on EPIPE with a stack trace. Only the
- * query commands ask for it (their lists, `runs`, `runs show`): a backup must never stop because
- * its output is not read (main in src/cli.ts lets every other command carry on).
- */
-export function endQuietlyWhenStdoutCloses(): void {
-  if (watchingStdout) return;
-  watchingStdout = true;
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
   });
 }
 

@@ -176,10 +176,13 @@ function checkFlags(flags: RestoreFlags): void {
   if ((flags.prefix !== undefined || flags.key !== undefined) && flags.bucket === undefined) throw new UsageError('--prefix and --key need --bucket');
   if (flags.versionId !== undefined && (flags.bucket === undefined || flags.key === undefined)) throw new UsageError('--version-id needs --bucket and --key');
   if (flags.at !== undefined && flags.run !== undefined) throw new UsageError('give --at or --run, not both');
+  // The version is the state: an --at or --run beside it was ignored without a word.
+  if (flags.versionId !== undefined && (flags.at !== undefined || flags.run !== undefined)) throw new UsageError('--version-id names one exact version: give it without --at or --run');
   if (flags.keysFrom !== undefined && (flags.key !== undefined || flags.prefix !== undefined)) throw new UsageError('--keys-from replaces --key and --prefix');
   if (flags.toDir !== undefined && (flags.toProfile !== undefined || flags.toRoleArn !== undefined)) {
     throw new UsageError('--to-profile and --to-role-arn name who writes an S3 target: use them with --to or --in-place, not --to-dir');
   }
+  if (flags.toEndpoint !== undefined && flags.to === undefined) throw new UsageError('--to-endpoint is the S3 server of the --to bucket: give --to s3://bucket/prefix/ with it');
   if (flags.toRoleArn !== undefined && !ROLE_ARN.test(flags.toRoleArn)) {
     throw new UsageError(`--to-role-arn ${printable(flags.toRoleArn)}: not a role ARN`, { hint: 'expected arn:aws:iam::<account>:role/<name>' });
   }
@@ -296,11 +299,21 @@ export function scopeSelections(scopes: readonly Scope[]): KeySelection[] {
   return scopes.map((s) => ({ bucket: s.bucket, prefix: s.key ?? s.prefix ?? '', exact: s.key !== undefined }));
 }
 
+/**
+ * The text of each --keys-from that is no regular file (`/dev/stdin`, a shell's `<(…)`): it can be
+ * read once, and a restore or drill reads its keys twice (what the catalog sync must import,
+ * then the scopes). Read again, a pipe was empty: "lists no keys".
+ */
+const readOnce = new Map<string, string>();
+
 /** `s3://bucket/key` lines, or plain keys with --bucket; blank lines and # comments are skipped. */
 export function keysFromFile(file: string, bucket: string | undefined): Scope[] {
-  let text: string;
+  let text = readOnce.get(file);
   try {
-    text = readFileSync(file, 'utf8');
+    if (text === undefined) {
+      text = readFileSync(file, 'utf8');
+      if (!statSync(file).isFile()) readOnce.set(file, text);
+    }
   } catch (err) {
     throw new UsageError(`cannot read --keys-from ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
   }

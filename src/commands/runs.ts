@@ -14,7 +14,8 @@ import { action } from './action.js';
 import { catalogScope, isRangeScope, scopeIsOnDemand, type CatalogPrefix } from '../catalog/scope.js';
 import { holdsOnly, requireWholeCatalog } from '../catalog/scope.js';
 import { openAll } from './context.js';
-import { csvRow, drained, endQuietlyWhenStdoutCloses, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
+import { csvRow, drained, limitOption, ListPrinter, plural, requireGroup, withIso } from './query-common.js';
+import { endQueryWhenStdoutFails } from './output-streams.js';
 import type { Reporter } from './reporter.js';
 import { registerAck, runMarks, showAnomalies, verdictLines } from './runs-anomalies.js';
 import { isRunSet, runSetMark, runSetMessage, runSetStatus, runsAndRunSets, showRunSet } from './runs-sets.js';
@@ -44,7 +45,7 @@ done/N)", with the indexes no attempt is known of ("shard 4 with nothing recorde
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const opts = cmd.opts<{ group?: string }>();
-        endQuietlyWhenStdoutCloses();
+        endQueryWhenStdoutFails(reporter);
         // Run rows come from the manifests: a fresh host reads no key's records for them (on demand).
         const ctx = await openAll(cmd, { reporter, signal, selects: () => [] });
         try {
@@ -114,7 +115,9 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
       action(async ({ cmd, signal, reporter }, ref: string) => {
         const flags = cmd.opts<{ versions?: boolean; failures?: boolean; csv?: boolean; limit?: string; anomalies?: boolean }>();
         const max = limitOption(flags.limit) ?? Infinity;
-        endQuietlyWhenStdoutCloses();
+        // --csv writes the failures (with --anomalies the flagged objects) and nothing else: the versions were left out without a word.
+        if (flags.csv && flags.versions) throw new UsageError('--csv lists the failures (with --anomalies, the flagged objects), not the versions', { hint: '`--versions --json` lists every version, one JSON line each' });
+        endQueryWhenStdoutFails(reporter);
         // What a run recorded, key by key, is known only to a whole catalog (its counters and
         // verdict come from the manifest: those a scoped catalog shows). An on-demand catalog
         // becomes whole for a listing (its keys are not known before the sync).

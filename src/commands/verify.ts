@@ -20,6 +20,8 @@ export function register(program: Command): void {
     .action(
       action(async ({ cmd, signal, reporter }) => {
         const opts = cmd.opts<{ readData?: boolean; readDataSubset?: string; lock: boolean }>();
+        // Both at once used to read the subset only: a job that asked for every byte got less.
+        if (opts.readData && opts.readDataSubset !== undefined) throw new UsageError('give --read-data or --read-data-subset, not both', { hint: '--read-data reads every pack, --read-data-subset 10% a tenth of them' });
         let fraction = opts.readData ? 1 : 0;
         if (opts.readDataSubset !== undefined) {
           const f = parseFraction(opts.readDataSubset);

@@ -12,14 +12,16 @@ import type { Catalog, Scope, StateCut } from '../catalog/catalog.js';
 import { DrillFailures, insertDrill, type DrillDocument } from '../catalog/drills.js';
 import { sampleSelection, selectState, statePage } from '../catalog/restore-selection.js';
 import type { RestoreItem } from '../catalog/types.js';
-import { IntegrityError, InterruptedError, StorageError, errorMessage, isNotFound } from '../errors.js';
+import { IntegrityError, InterruptedError, StorageError, UsageError, errorMessage, isNotFound } from '../errors.js';
 import { newDrillName } from '../repository/documents.js';
 import { objectKey } from '../repository/layout.js';
 import type { RepositoryLock } from '../repository/locks.js';
 import type { Repository } from '../repository/repository.js';
-import type { ObjectStore } from '../storage/types.js';
+import { StoreDecorator } from '../storage/store-decorator.js';
+import type { ObjectStore, PutOptions, PutResult } from '../storage/types.js';
+import type { Readable } from 'node:stream';
 import { noEvents, type EventSink } from './events.js';
-import { isBackedUpContent, restore, targetKey } from './restore.js';
+import { isBackedUpContent, restore, targetKey, TargetRefusedError } from './restore.js';
 
 /** The largest --sample: the sample's keys are held in memory (a drill of more restores --all). */
 export const MAX_DRILL_SAMPLE = 100_000;
@@ -75,10 +77,20 @@ export interface DrillReport extends DrillDocument {
   recorded: boolean;
 }
 
+/** The scratch store, counting the writes it took: with none, there is nothing to clean up. */
+class CountedWrites extends StoreDecorator {
+  written = 0;
+  override async put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult> {
+    const result = await super.put(key, body, opts);
+    this.written++;
+    return result;
+  }
+}
+
 /**
  * Runs one drill and records it. Damage does not throw: the report says `ok: false` and names
  * the objects (the command exits 1). Errors that stop the drill itself (the scratch target
- * cannot be written, an interrupt) throw after the cleanup.
+ * cannot be written: exit 2, an interrupt) throw after the cleanup, and nothing is recorded.
  */
 export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
   const now = opts.now ?? Date.now;
@@ -108,6 +120,7 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
   // Every object the restore could not write, from its failure events (its summary names only
   // the first 1,000): each is damage once, and verification does not read it back.
   const failed = new DrillFailures(opts.catalog);
+  const scratch = new CountedWrites(opts.scratch.store);
   try {
     const restoreStarted = now();
     const summary = await restore({
@@ -115,10 +128,13 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
       catalog: opts.catalog,
       scopes,
       cut: opts.cut,
-      target: opts.scratch.store,
+      target: scratch,
       bucketDirs,
       // The scratch root is the drill's own: nothing there to compare with or keep.
       overwrite: 'always',
+      // A write the scratch target refuses (AccessDenied, a full disk) says nothing about the
+      // backup: it stops the drill at once, instead of each object becoming "damage".
+      targetFailureStreak: 1,
       concurrency: opts.concurrency,
       events: (e) => {
         // A failure is the drill's finding: reported once, as damage.
@@ -135,9 +151,14 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
     const verifyStarted = now();
     verified = await verifyRestored(opts, bucketDirs, failed, damage, events);
     verifyMs = now() - verifyStarted;
+  } catch (err) {
+    if (!(err instanceof TargetRefusedError)) throw err;
+    throw new UsageError(`drill: the scratch target ${opts.scratch.location} refused a write (${err.refusal}); no drill recorded`, {
+      hint: 'give a scratch target these credentials may write and delete in (--to s3://bucket/prefix/ or --to-dir DIR): that failure says nothing about the backup',
+    });
   } finally {
     failed.close();
-    if (!opts.keep) cleanupFailed = await cleanUp(opts, bucketDirs, events);
+    if (!opts.keep && scratch.written > 0) cleanupFailed = await cleanUp(opts, bucketDirs, events);
   }
 
   const finished = now();

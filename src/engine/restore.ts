@@ -65,6 +65,24 @@ export interface RestoreOptions {
    * again, so the command ends with everything restored.
    */
   thaw?: { days: number; tier: ThawTier; wait?: ThawWait };
+  /**
+   * Writes refused in a row (TARGET_FAILURE_STREAK) that stop the restore with a
+   * TargetRefusedError. A drill stops at the first: its scratch target refusing a write says
+   * nothing about the backup, and must not be reported as damage.
+   */
+  targetFailureStreak?: number;
+}
+
+/** The target refuses the restore's writes (AccessDenied, bad credentials, a full or read-only disk, its bucket gone): the restore stopped. */
+export class TargetRefusedError extends LakeguardError {
+  constructor(
+    message: string,
+    /** The last refused write's own error message. */
+    readonly refusal: string,
+    hint: string,
+  ) {
+    super(message, { hint });
+  }
 }
 
 /**
@@ -234,9 +252,11 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       return null;
     }
     if (err.code === 'NoSuchBucket' && store.location.startsWith('s3://')) {
-      return new LakeguardError(`restore target ${store.location}: its bucket no longer exists (deleted during the restore?); ${summary.restored} objects were restored before, the others not`, {
-        hint: 'create the bucket (or check the target\'s endpoint, region and credentials), then run the same restore again: objects already there are skipped',
-      });
+      return new TargetRefusedError(
+        `restore target ${store.location}: its bucket no longer exists (deleted during the restore?); ${summary.restored} objects were restored before, the others not`,
+        errorMessage(err),
+        'create the bucket (or check the target\'s endpoint, region and credentials), then run the same restore again: objects already there are skipped',
+      );
     }
     // Only a refusal of whoever writes counts: a key the target cannot hold fails alone.
     if (err.code !== 'AccessDenied' && err.code !== 'InvalidCredentials') {
@@ -248,8 +268,13 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const streakOf = (store: ObjectStore, code: string, message: string, hint: string): LakeguardError | null => {
     streak.count = streak.code === code ? streak.count + 1 : 1;
     streak.code = code;
-    if (streak.count < TARGET_FAILURE_STREAK) return null;
-    return new LakeguardError(`restore stopped: the last ${streak.count} writes to ${store.location} all failed with ${code} (${message}); ${summary.restored} objects were restored before, the others not`, { hint });
+    if (streak.count < (opts.targetFailureStreak ?? TARGET_FAILURE_STREAK)) return null;
+    const writes = streak.count === 1 ? 'a write' : `the last ${streak.count} writes`;
+    return new TargetRefusedError(
+      `restore stopped: ${writes} to ${store.location} ${streak.count === 1 ? 'failed' : 'all failed'} with ${code} (${message}); ${summary.restored} objects were restored before, the others not`,
+      message,
+      hint,
+    );
   };
   let stopped: LakeguardError | null = null;
   const fail = (item: RestoreItem, err: unknown): void => {
@@ -320,7 +345,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       } catch (err) {
         if (err instanceof InterruptedError || opts.signal?.aborted) throw err;
         if (stopped !== null) throw stopped;
-        stopped = targetRefused(item, err);
+        // A streamed object's body reads the repository as it is written: its read errors are the repository's, not the target's.
+        stopped = readFromRepository.has(err as object) ? null : targetRefused(item, err);
         if (stopped !== null) throw stopped;
         fail(item, err);
       } finally {
@@ -731,12 +757,17 @@ function decode(repo: Repository, stored: Buffer, blob: BlobLocation, item: Rest
 }
 
 /** A large object's content, read blob run by blob run (consecutive blobs of a pack in one GET). */
+/** Errors a streamed object's body met reading the repository (streamBlobs): never the target refusing a write. */
+const readFromRepository = new WeakSet<object>();
+
 function streamBlobs(opts: RestoreOptions, item: RestoreItem): Readable {
   async function* generate(): AsyncGenerator<Buffer> {
     let size = 0;
     for (const run of blobRuns(item.blobs, MAX_STREAM_RANGE)) {
       const data = await readPackRangeRetrying(opts.repo, run.pack, run.start, run.end, opts.signal).catch((err: unknown) => {
-        throw err instanceof StorageError && err.code === 'InvalidObjectState' ? packError(run.pack, err) : err;
+        const thrown = err instanceof StorageError && err.code === 'InvalidObjectState' ? packError(run.pack, err) : err;
+        if (typeof thrown === 'object' && thrown !== null) readFromRepository.add(thrown);
+        throw thrown;
       });
       for (const b of item.blobs.slice(run.first, run.last)) {
         const raw = decode(opts.repo, data.subarray(b.offset - run.start, b.offset - run.start + b.length), b, item);

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { StorageError } from '../errors.js';
 import { compareKeys } from '../util/key-order.js';
+import { makeDirectory } from '../util/make-directory.js';
 import { abortable, fsKeyProblem, rollUp, TMP_PREFIX } from './common.js';
 import { fileEntry, fileEtag, fileMeta, fileTimeSeconds, skippedEntry } from './fs-entries.js';
 import { classifyFsError, errCode } from './fs-errors.js';
@@ -556,8 +557,9 @@ export class FsStore implements ObjectStore {
    */
   private async safeParents(op: string, key: string, create: boolean, fast = false): Promise<void> {
     // The root itself is the user's choice (it may be, or lie under, a link): created as given.
+    // Not with mkdir({ recursive: true }): under /proc it never returns (make-directory.ts).
     if (create && !this.rootMade) {
-      await mkdir(this.root, { recursive: true });
+      makeDirectory(this.root);
       this.rootMade = true;
     }
     const slash = key.lastIndexOf('/');

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { envSetting } from './env.js';
 
 /**
  * lakeguard's per-user cache directory: $LAKEGUARD_CACHE_DIR, else $XDG_CACHE_HOME/lakeguard,
@@ -13,9 +14,8 @@ import { isAbsolute, join, resolve } from 'node:path';
  * Directory specification says; a relative $LAKEGUARD_CACHE_DIR is resolved once, here.
  */
 export function cacheDir(): string {
-  const env = process.env;
-  const own = env.LAKEGUARD_CACHE_DIR;
-  if (own !== undefined && own !== '') return resolve(own);
-  const xdg = env.XDG_CACHE_HOME;
+  const own = envSetting('LAKEGUARD_CACHE_DIR');
+  if (own !== undefined) return resolve(own);
+  const xdg = process.env.XDG_CACHE_HOME;
   return join(xdg !== undefined && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'lakeguard');
 }

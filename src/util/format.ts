@@ -18,14 +18,14 @@ export function formatBytes(n: number): string {
  */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
+  // Rounded before it is split: 59.96 s is 1m00s (not "60.0 s"), 22m59.6s is 23m00s (not 22m60s).
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)} s`;
   const two = (n: number): string => String(n).padStart(2, '0');
-  const seconds = Math.round(s);
+  const seconds = Math.round(ms / 1000);
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m${two(seconds % 60)}s`;
-  const minutes = Math.round(s / 60);
+  const minutes = Math.round(ms / 60_000);
   if (minutes < 24 * 60) return `${Math.floor(minutes / 60)}h${two(minutes % 60)}m`;
-  const hours = Math.round(s / 3600);
+  const hours = Math.round(ms / 3_600_000);
   return `${Math.floor(hours / 24)}d${two(hours % 24)}h`;
 }
 
@@ -51,11 +51,16 @@ export function table(headers: string[], rows: (string | number)[][]): string {
     .join('\n');
 }
 
-/** Parses `10%`, `0.1` or `10` (percent) into a fraction 0..1. */
+/**
+ * Parses a percentage (`10%`, `0.5%`; `0` alone needs no sign) into a fraction 0..1. A bare
+ * number is refused: read as a fraction up to 1 and as percent above, `1` was 100% and `2` was
+ * 2%, so `--read-data-subset 1` (meant: 1%) read every pack and `--max-unused 0.5` allowed 50%.
+ */
 export function parseFraction(text: string): number | null {
   const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(text.trim());
   if (!m) return null;
   const n = Number(m[1]);
-  const f = m[2] === '%' || n > 1 ? n / 100 : n;
-  return f >= 0 && f <= 1 ? f : null;
+  if (m[2] !== '%' && n !== 0) return null;
+  const f = n / 100;
+  return f <= 1 ? f : null;
 }

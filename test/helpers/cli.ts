@@ -36,6 +36,7 @@ export function runCliKilledAfterFirstPack(args: string[], env: Record<string, s
 
 interface RunOptions {
   timeoutMs?: number;
+  cwd?: string;
   /** Called with everything written to stderr so far, on each write (to act when a line appears). */
   onStderr?: (stderr: string) => void;
 }
@@ -46,6 +47,7 @@ function runNode(nodeArgs: string[], env: Record<string, string | undefined>, op
     const child = spawn(process.execPath, ['--expose-gc', ...nodeArgs], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
     });
     let stdout = '';
     let stderr = '';

@@ -82,4 +82,16 @@ describe('copy to a second repository', { timeout: 240_000 }, () => {
       expect(retention.Retention?.Mode).toBe('GOVERNANCE');
     }
   });
+
+  it('a --to-policy that cannot be read, or whose repository is not created yet, is named with its own next step', async () => {
+    const missingFile = await runCli(['--policy', policy, 'copy', '--to-policy', join(dir.path, 'no-such.yaml')], env('host'));
+    expect(missingFile.stderr).toBe(`lakeguard: --to-policy: cannot read policy file ${join(dir.path, 'no-such.yaml')}: no such file\n  hint: give the policy of the second repository, e.g. --to-policy vault.yaml (docs/copy.md)\n`);
+    expect(missingFile.code).toBe(2);
+    const fresh = writeS3Policy(join(dir.path, 'fresh-vault.yaml'), { repo: `${vaultBucket}/not-created`, buckets: [source] });
+    const notCreated = await runCli(['--policy', policy, 'copy', '--to-policy', fresh], env('host'));
+    expect(notCreated.stderr).toBe(
+      `lakeguard: no lakeguard repository at s3://${vaultBucket}/not-created/ (the --to-policy repository)\n  hint: create it first with \`lakeguard --policy ${fresh} init\`, or check repository.url in ${fresh}\n`,
+    );
+    expect(notCreated.code).toBe(10);
+  });
 });

@@ -12,7 +12,7 @@ import { Repository } from '../../src/repository/repository.js';
 import { messagesOf, runCli, summaryOf } from '../helpers/cli.js';
 import { locateBlob } from '../helpers/damage.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { createTestBucket, emptyAndDeleteBucket, testEnv, testS3Client, testS3Store, writeS3Policy } from '../helpers/s3-env.js';
+import { createTestBucket, emptyAndDeleteBucket, S3_OTHER_USER, testEnv, testS3Client, testS3Store, writeS3Policy } from '../helpers/s3-env.js';
 
 const s3 = testS3Client();
 const PASSWORD = 'drill-password';
@@ -67,6 +67,21 @@ describe('drill on the real S3 server', () => {
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`^lakeguard: restore target s3://${missing}/drills/lakeguard-drill-[0-9a-f]{12}/: bucket ${missing} does not exist; nothing was written\n  hint: create bucket ${missing} first, .*\n$`));
     expect(messagesOf(await cli('runs', '--json'), 'drill')).toHaveLength(1);
+  });
+
+  it('a scratch bucket these credentials may not write in: one error line, exit 2, no drill recorded (never damage)', async () => {
+    const other = testS3Client(S3_OTHER_USER);
+    const foreign = await createTestBucket('lg-dr-foreign', { client: other });
+    try {
+      const r = await cli('drill', '--sample', '3', '--to', `s3://${foreign}/drills/`);
+      expect(r.stderr).toMatch(
+        new RegExp(`^lakeguard: drill: the scratch target s3://${foreign}/drills/lakeguard-drill-[0-9a-f]{12}/ refused a write \\(PUT s3://${foreign}/drills/lakeguard-drill-[0-9a-f]{12}/t/\\d+\\.json: AccessDenied \\(403\\)\\); no drill recorded\n  hint: .*says nothing about the backup\n$`),
+      );
+      expect(r.code).toBe(2);
+      expect(messagesOf(await cli('runs', '--json'), 'drill')).toHaveLength(1);
+    } finally {
+      await emptyAndDeleteBucket(foreign, other);
+    }
   });
 
   it('a damaged pack: the drill exits 1 and names the object; nothing is left in the scratch bucket', async () => {

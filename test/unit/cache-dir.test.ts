@@ -72,6 +72,20 @@ describe('a catalog directory that cannot be created', () => {
     expect(r.status).toBe(1);
   });
 
+  // The same spin in the file store's async mkdir of its root: `init` of a file:// repository
+  // (and a restore --to-dir, as root) under /proc never ended.
+  it.skipIf(!existsSync('/proc/self'))('a file:// repository under /proc: the one-line error, not a process that never ends', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/lakeguard'), '--repo', 'file:///proc/lakeguard-test-repository', 'init'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: dir.path, LAKEGUARD_CACHE_DIR: join(dir.path, 'cache'), LAKEGUARD_PASSWORD: 'pw' },
+      timeout: 60_000,
+      killSignal: 'SIGKILL',
+    });
+    expect(r.signal).toBeNull();
+    expect(r.stderr).toBe('lakeguard: PUT file:///proc/lakeguard-test-repository/config: the store directory /proc/lakeguard-test-repository does not exist\n  hint: check the path, or create the directory\n');
+    expect(r.status).toBe(1);
+  });
+
   it.skipIf(!canMount)('names a read-only file system as such (Node says ENOENT), in one line', () => {
     const ro = join(dir.path, 'read-only');
     const repo = join(dir.path, 'repository');

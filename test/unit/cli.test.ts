@@ -2,7 +2,7 @@
 // and no secret ever printed. Runs the real bin/lakeguard against file:// repositories.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +64,32 @@ groups:
     expect(r.stderr).toMatch(/unknown option '--no-such-flag'/);
   });
 
+  it('flags that cannot go together are bad usage, never one of them ignored without a word', async () => {
+    const cases: [string[], string][] = [
+      // Read the 5% subset only, and said "no damage found".
+      [['verify', '--read-data', '--read-data-subset', '5%'], 'give --read-data or --read-data-subset, not both'],
+      // Restored the version, whatever the instant said.
+      [['restore', '--bucket', 'lake', '--key', 'a/1.json', '--version-id', 'v1', '--at', '2h', '--to-dir', join(dir.path, 'never')], '--version-id names one exact version: give it without --at or --run'],
+      // Printed the failures' CSV (a header only), not the versions.
+      [['runs', 'show', '1', '--csv', '--versions'], '--csv lists the failures (with --anomalies, the flagged objects), not the versions'],
+      // Printed the counts alone.
+      [['diff', '1', '2', '--limit', '5'], '--limit limits the keys --details lists: give --details too'],
+      // Restored into the directory, the endpoint unused.
+      [['restore', '--to-dir', join(dir.path, 'never'), '--to-endpoint', 'http://127.0.0.1:7480'], '--to-endpoint is the S3 server of the --to bucket: give --to s3://bucket/prefix/ with it'],
+      [['drill', '--to-dir', join(dir.path, 'never'), '--to-endpoint', 'http://127.0.0.1:7480'], '--to-endpoint is the S3 server of the --to bucket: give --to s3://bucket/prefix/ with it'],
+      // `find **/*.json` unquoted, as the shell passes it: commander's "too many arguments" said nothing of quoting.
+      [['find', 'a/1.json', 'a/2.json'], 'find takes one glob, got 2 words: the shell expanded an unquoted glob into file names?'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(['--repo', join(dir.path, 'no-repository'), ...args]);
+      expect(r.stderr.split('\n')[0], args.join(' ')).toBe(`lakeguard: ${message}`);
+      expect(r.code, args.join(' ')).toBe(2);
+    }
+    const drill = await cli(['--repo', join(dir.path, 'no-repository'), 'drill', '--to-dir', join(dir.path, 'never'), '--json', '--csv']);
+    expect(JSON.parse(drill.stderr)).toEqual({ message_type: 'exit_error', code: 2, message: 'give --json or --csv, not both' });
+    expect(drill.stdout).toBe('');
+  });
+
   it('a missing repository exits 10 with one line and a hint', async () => {
     const r = await cli(['--policy', policy, 'backup']);
     expect(r.code).toBe(10);
@@ -102,6 +128,27 @@ groups:
     const again = await cli(['--policy', policy, 'init']);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists/);
+  });
+
+  it('an empty LAKEGUARD_REPOSITORY, LAKEGUARD_POLICY or LAKEGUARD_CATALOG counts as unset, never as the current directory', async () => {
+    // An `env:` entry with no value: taken as it was, the repository was the current directory,
+    // where init made one (and every other command looked for one) instead of the policy's.
+    const cwd = join(dir.path, 'cwd');
+    mkdirSync(cwd);
+    const own = join(dir.path, 'env-policy.yaml');
+    writeFileSync(own, readFileSync(policy, 'utf8').replace('file://./repo', 'file://./env-repo'));
+    const empty = { LAKEGUARD_REPOSITORY: '', LAKEGUARD_POLICY: '', LAKEGUARD_CATALOG: '' };
+    const init = await runCli(['--policy', own, 'init'], env(empty), { cwd });
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toContain(`file://${join(dir.path, 'env-repo')}/`);
+    expect(readdirSync(cwd)).toEqual([]);
+    const runs = await runCli(['--policy', own, 'runs'], env(empty), { cwd });
+    expect(runs.stdout, runs.stderr).toBe('no runs yet: run `lakeguard backup`\n');
+    expect(runs.code).toBe(0);
+    // Given on the command line, empty is bad usage.
+    const flag = await runCli(['--repo', '', 'runs'], env(), { cwd });
+    expect(flag.stderr).toBe('lakeguard: --repo: empty\n  hint: give s3://bucket/prefix, file:///dir or a directory\n');
+    expect(flag.code).toBe(2);
   });
 
   it('a wrong or missing password exits 12', async () => {
@@ -178,11 +225,49 @@ groups:
     expect((await withStderrClosed(['restore', '--run', 'nope', '--to-dir', join(dir.path, 'never'), '--offline'])).code).toBe(2);
   });
 
+  it.skipIf(!existsSync('/dev/full'))('stdout that cannot take the output (a log on a full disk): exit 1 naming it, no stack trace, no lock left', async () => {
+    const toFullDisk = async (args: string[]): Promise<{ code: number | null; stderr: string }> => {
+      const full = openSync('/dev/full', 'w');
+      const child = spawn(process.execPath, [BIN, '--policy', policy, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env() }, stdio: ['ignore', full, 'pipe'] });
+      closeSync(full);
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const [code] = (await once(child, 'close')) as [number | null];
+      return { code, stderr };
+    };
+    const message = 'cannot write to stdout (ENOSPC: no space left on device, write): what the command printed there is incomplete';
+    const hint = 'make room where stdout goes, or send it elsewhere';
+    const runsBefore = summaryOf(await cli(['--policy', policy, 'runs', '--json'])).runs as number;
+    // A query ends at once; a backup finishes (its run recorded, its lock released), then says it.
+    for (const args of [['runs'], ['find', '**/*.json'], ['backup']]) {
+      const r = await toFullDisk(args);
+      expect(r.stderr, args.join(' ')).toBe(`lakeguard: ${message}\n  hint: ${hint}\n`);
+      expect(r.code, args.join(' ')).toBe(1);
+    }
+    const json = await toFullDisk(['backup', '--json']);
+    expect(JSON.parse(json.stderr)).toEqual({ message_type: 'exit_error', code: 1, message, hint });
+    expect(json.code).toBe(1);
+    expect(summaryOf(await cli(['--policy', policy, 'runs', '--json'])).runs).toBe(runsBefore + 2);
+    const locks = join(dir.path, 'repo', 'locks');
+    expect(existsSync(locks) ? readdirSync(locks) : []).toEqual([]);
+    // Nothing on stdout, nothing lost: a quiet backup exits 0.
+    expect((await toFullDisk(['backup', '--quiet'])).code).toBe(0);
+  });
+
   it('a --to-endpoint that is no http(s) URL is bad usage for restore and drill, never damage', async () => {
     for (const command of ['restore', 'drill']) {
       const r = await cli(['--policy', policy, command, '--to', 's3://restore-bucket/p/', '--to-endpoint', 'not-a-url']);
       expect(r.stderr, command).toMatch(/^lakeguard: --to-endpoint: expected an http:\/\/ or https:\/\/ URL such as http:\/\/127\.0\.0\.1:7480, got "not-a-url"\n  hint: .*\n$/);
       expect(r.code, command).toBe(2);
+    }
+  });
+
+  it('--json without a command (or a subcommand) is one exit_error line, not silence', async () => {
+    for (const [args, path] of [[['--json'], 'lakeguard'], [['key', '--json'], 'lakeguard key']] as const) {
+      const r = await cli([...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(JSON.parse(r.stderr)).toEqual({ message_type: 'exit_error', code: 2, message: `missing command: \`${path}\` needs one`, hint: `\`${path} --help\` lists them` });
     }
   });
 
@@ -217,6 +302,24 @@ groups:
     const bad = await cli(['--policy', policy, 'restore', '--keys-from', list, '--to-dir', out]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/keys\.txt:1: "a\/1\.json" is not s3:\/\/bucket\/key/);
+  });
+
+  it.skipIf(!existsSync('/dev/stdin'))('--keys-from a pipe (/dev/stdin, a shell\'s <(…)) is read once: its keys are restored', async () => {
+    // A real pipe from sh (node's own 'pipe' stdio is a socket, which /dev/stdin cannot open).
+    const args = [BIN, '--policy', policy, 'restore', '--keys-from', '/dev/stdin', '--to-dir', join(dir.path, 'from-pipe'), '--json'];
+    const child = spawn('sh', ['-c', 'printf "s3://lake/a/1.json\\ns3://lake/b/c/3.csv\\n" | "$@"', 'sh', process.execPath, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const [code] = (await once(child, 'close')) as [number | null];
+    // Read a second time, the pipe was empty: "--keys-from /dev/stdin lists no keys", exit 2.
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toMatchObject({ message_type: 'summary', objects: 2, restored: 2 });
   });
 
   it('restores --at an instant and refuses a nonsense instant', async () => {

@@ -15,6 +15,7 @@ import type { Group } from '../../src/policy/types.js';
 import { RepositoryLock } from '../../src/repository/locks.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
+import { ExitCode, StorageError, UsageError } from '../../src/errors.js';
 import { flipByte, locateBlob } from '../helpers/damage.js';
 import { initRepo, openCatalog, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
 
@@ -107,6 +108,31 @@ describe('drill', () => {
     const report = await drill({ scratchDir: 'scratch4', scratch: { store: new AlteringStore({ root, fsync: false, userFiles: true }), location: `${root}/` } });
     expect(report.objects).toMatchObject({ restored: 30, verified: 29, damaged: 1 });
     expect(report.damaged).toEqual([{ bucket: 'lake', key: 't/part-03.json', problem: 'restored bytes differ from the backed-up content (blob ids do not match the catalog)' }]);
+  });
+
+  it('a scratch target that refuses a write stops the drill (exit 2): no damage reported, nothing recorded, nothing to clean', async () => {
+    const root = join(dir.path, 'scratch-refusing', 'lakeguard-drill-test');
+    // As an S3 prefix these credentials may not write to.
+    class RefusingStore extends FsStore {
+      deletes = 0;
+      override put(key: string): ReturnType<FsStore['put']> {
+        return Promise.reject(new StorageError('AccessDenied', `PUT s3://scratch/p/${key}: AccessDenied (403)`, { backendCode: 'AccessDenied' }));
+      }
+      override delete(...args: Parameters<FsStore['delete']>): ReturnType<FsStore['delete']> {
+        this.deletes++;
+        return super.delete(...args);
+      }
+    }
+    const store = new RefusingStore({ root, fsync: false, userFiles: true });
+    const recorded = listDrills(catalog).length;
+    const events: EngineEvent[] = [];
+    const err = await drill({ scratchDir: 'scratch-refusing', scratch: { store, location: 's3://scratch/p/lakeguard-drill-test/' } }, events).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).exitCode).toBe(ExitCode.usage);
+    expect((err as UsageError).message).toMatch(/^drill: the scratch target s3:\/\/scratch\/p\/lakeguard-drill-test\/ refused a write \(PUT s3:\/\/scratch\/p\/t\/part-\d\d\.json: AccessDenied \(403\)\); no drill recorded$/);
+    expect(events.filter((e) => e.type === 'failure')).toEqual([]);
+    expect(listDrills(catalog)).toHaveLength(recorded);
+    expect(store.deletes).toBe(0);
   });
 
   it('a damaged pack fails the drill and names the objects; the cleanup still runs', async () => {

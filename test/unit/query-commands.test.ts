@@ -120,6 +120,33 @@ describe('query commands', { timeout: 120_000 }, () => {
     ]);
   });
 
+  it('an instant before the first run finished is answered with a warning that the state there is partial', async () => {
+    const warning = (flag: string) =>
+      new RegExp(
+        `^warning: ${flag} [\\d-]+ [\\d:.]+Z is before the first run finished \\(${runIds[0]}, at [\\d-]+ [\\d:.]+Z\\): ` +
+          'the state there holds only what that run found with older times; what was deleted or overwritten before it is unknown\n$',
+      );
+    const ls = ok(await cli(['ls', 's3://lake/a/', '--at', '4.5h', '--quiet']));
+    expect(ls.stdout).toContain('1.json');
+    expect(ls.stderr).toMatch(warning('--at'));
+    expect(ok(await cli(['find', '**/*.json', '--at', '4.5h', '--quiet'])).stderr).toMatch(warning('--at'));
+    const diff = ok(await cli(['diff', '4.5h', runIds[3]!, '--json']));
+    expect(JSON.parse(diff.stderr)).toMatchObject({ message_type: 'warning' });
+    expect(`warning: ${JSON.parse(diff.stderr).message}\n`).toMatch(warning('diff <from>'));
+    // A run, or a time after the first run finished: no warning.
+    expect(ok(await cli(['ls', 's3://lake/a/', '--at', runIds[0]!])).stderr).toBe('');
+    expect(ok(await cli(['diff', runIds[0]!, 'now'])).stderr).toBe('');
+    // A repository with no run yet: "no changes", and why.
+    const empty = join(dir.path, 'no-run.yaml');
+    writeFileSync(empty, 'version: 1\nrepository:\n  url: file://./no-run-repo\ngroups:\n  - name: local\n    sources:\n      - path: ./lake\n');
+    ok(await runCli(['--policy', empty, 'init'], env()));
+    const none = ok(await runCli(['--policy', empty, 'diff', '1h', 'now', '--quiet'], env()));
+    expect(none.stderr.split('\n').filter((l) => l !== '')).toEqual([
+      expect.stringMatching(/^warning: diff <from> [\d-]+ [\d:.]+Z: no run has finished yet, so the catalog knows nothing of the buckets then \(`lakeguard runs`\)$/),
+      expect.stringMatching(/^warning: diff <to> [\d-]+ [\d:.]+Z: no run has finished yet/),
+    ]);
+  });
+
   it('diff between runs: counts and bytes first, the keys with --details', async () => {
     const oneToFour = summaryOf(ok(await cli(['diff', runIds[0]!, runIds[3]!, '--json'])));
     expect(oneToFour).toMatchObject({ added: { objects: 1, bytes: 3 }, changed: { objects: 0 }, deleted: { objects: 1, bytes: 2 }, buckets: ['lake'] });

@@ -2,6 +2,7 @@
 // is refused before anything is read or written (exit 2), and a target that starts refusing
 // mid-restore (bucket deleted, AccessDenied on every write) stops the restore instead of
 // failing every remaining key one by one. The target here is a MemStore answering as S3 does.
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,11 +11,11 @@ import { backupGroup } from '../../src/engine/backup.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { TARGET_FAILURE_STREAK, restore, type RestoreOptions } from '../../src/engine/restore.js';
 import { ExitCode, LakeguardError, StorageError } from '../../src/errors.js';
-import type { Repository } from '../../src/repository/repository.js';
+import { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { StoreDecorator } from '../../src/storage/store-decorator.js';
-import type { ListItem, ListOptions, ObjectStore, PutOptions, PutResult } from '../../src/storage/types.js';
+import type { GetOptions, GetResult, ListItem, ListOptions, ObjectStore, PutOptions, PutResult } from '../../src/storage/types.js';
 import { initRepo, openCatalog, tempDir, testPolicy, writeTree } from '../helpers/fixtures.js';
 
 const OBJECTS = 300;
@@ -150,5 +151,42 @@ describe('restore into an S3 target that refuses every write', () => {
     const listed = new S3LikeTarget(true);
     expect(await run(listed, { overwrite: 'always', targetListed: true })).toMatchObject({ error: { restored: OBJECTS } });
     expect(listed.lists).toBe(0);
+  });
+});
+
+describe('a stream of a large object that fails reading the repository', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let repo: Repository;
+  let catalog: Catalog;
+
+  beforeAll(async () => {
+    dir = tempDir('restore-target-refused-stream');
+    // Small chunks: the object is several blobs, so it is streamed into the target as it is read.
+    writeTree(join(dir.path, 'lake'), { 'big.bin': randomBytes(64 * 1024).toString('base64') });
+    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
+    repo = await initRepo(store, { chunker: { minSize: 1024, avgSize: 4096, maxSize: 8192 } });
+    catalog = openCatalog(dir.path, repo);
+    const group = { name: 'lake', sources: [{ kind: 'path' as const, path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
+    await backupGroup({ repo, catalog, policy: testPolicy(store.location, [group]), group });
+  });
+
+  afterAll(() => {
+    catalog.close();
+    dir.cleanup();
+  });
+
+  it('is the object failing, never the target refusing writes (even when one refusal stops the restore, as a drill\'s does)', async () => {
+    // The repository denies reading its packs (a role without s3:GetObject on packs/).
+    const denying = new (class extends StoreDecorator {
+      override get(key: string, opts?: GetOptions): Promise<GetResult> {
+        if (key.startsWith('packs/')) return Promise.reject(new StorageError('AccessDenied', `GET s3://repo/${key}: AccessDenied (403)`, { backendCode: 'AccessDenied' }));
+        return super.get(key, opts);
+      }
+    })(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
+    const reading = await Repository.open(denying, { password: async () => 'test-password' });
+    const events: EngineEvent[] = [];
+    const summary = await restore({ repo: reading, catalog, scopes: [{ bucket: 'lake' }], cut: { runSeq: 1 }, target: new S3LikeTarget(true), bucketDirs: false, concurrency: 4, targetFailureStreak: 1, events: (e) => events.push(e) });
+    expect(summary).toMatchObject({ objects: 1, restored: 0, failed: 1 });
+    expect(events.filter((e) => e.type === 'failure')).toMatchObject([{ key: 'big.bin', code: 'AccessDenied' }]);
   });
 });
