@@ -8,8 +8,11 @@ describe('formatDuration', () => {
     expect(formatDuration(59_940)).toBe('59.9 s');
     expect(formatDuration(59_960)).toBe('1m00s');
     expect(formatDuration(22 * 60_000 + 59_600)).toBe('23m00s');
-    expect(formatDuration(180 * 60_000)).toBe('180m00s');
     expect(formatDuration(5 * 60_000 + 7_400)).toBe('5m07s');
+    // From an hour on, hours and minutes; from a day on, days and hours (run-set-labels.test.ts).
+    expect(formatDuration(3_599_600)).toBe('1h00m');
+    expect(formatDuration(180 * 60_000)).toBe('3h00m');
+    expect(formatDuration(86_400_000 - 20_000)).toBe('1d00h');
   });
 });
 
