@@ -51,6 +51,17 @@ class S3LikeTarget extends StoreDecorator {
 
 const accessDenied = (key: string): StorageError => new StorageError('AccessDenied', `PUT s3://target/p/${key}: AccessDenied (403): Access Denied`, { backendCode: 'AccessDenied' });
 
+/** `files` written under <dir>/lake and backed up into a new repository in <dir>/repo (a path: source). */
+async function backedUpLake(dir: string, files: Record<string, string>, repoOptions: Parameters<typeof initRepo>[1] = {}): Promise<{ repo: Repository; catalog: Catalog }> {
+  writeTree(join(dir, 'lake'), files);
+  const store = new FsStore({ root: join(dir, 'repo'), fsync: false });
+  const repo = await initRepo(store, repoOptions);
+  const catalog = openCatalog(dir, repo);
+  const group = { name: 'lake', sources: [{ kind: 'path' as const, path: join(dir, 'lake'), prefixes: [''], exclude: [] }] };
+  await backupGroup({ repo, catalog, policy: testPolicy(store.location, [group]), group });
+  return { repo, catalog };
+}
+
 describe('restore into an S3 target that refuses every write', () => {
   let dir: ReturnType<typeof tempDir>;
   let repo: Repository;
@@ -60,12 +71,7 @@ describe('restore into an S3 target that refuses every write', () => {
     dir = tempDir('restore-target-refused');
     const files: Record<string, string> = {};
     for (let i = 0; i < OBJECTS; i++) files[`t/${String(i).padStart(4, '0')}.txt`] = `object ${i}\n`;
-    writeTree(join(dir.path, 'lake'), files);
-    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
-    repo = await initRepo(store);
-    catalog = openCatalog(dir.path, repo);
-    const group = { name: 'lake', sources: [{ kind: 'path' as const, path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
-    await backupGroup({ repo, catalog, policy: testPolicy(store.location, [group]), group });
+    ({ repo, catalog } = await backedUpLake(dir.path, files));
   });
 
   afterAll(() => {
@@ -156,18 +162,12 @@ describe('restore into an S3 target that refuses every write', () => {
 
 describe('a stream of a large object that fails reading the repository', () => {
   let dir: ReturnType<typeof tempDir>;
-  let repo: Repository;
   let catalog: Catalog;
 
   beforeAll(async () => {
     dir = tempDir('restore-target-refused-stream');
     // Small chunks: the object is several blobs, so it is streamed into the target as it is read.
-    writeTree(join(dir.path, 'lake'), { 'big.bin': randomBytes(64 * 1024).toString('base64') });
-    const store = new FsStore({ root: join(dir.path, 'repo'), fsync: false });
-    repo = await initRepo(store, { chunker: { minSize: 1024, avgSize: 4096, maxSize: 8192 } });
-    catalog = openCatalog(dir.path, repo);
-    const group = { name: 'lake', sources: [{ kind: 'path' as const, path: join(dir.path, 'lake'), prefixes: [''], exclude: [] }] };
-    await backupGroup({ repo, catalog, policy: testPolicy(store.location, [group]), group });
+    ({ catalog } = await backedUpLake(dir.path, { 'big.bin': randomBytes(64 * 1024).toString('base64') }, { chunker: { minSize: 1024, avgSize: 4096, maxSize: 8192 } }));
   });
 
   afterAll(() => {
