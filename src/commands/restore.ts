@@ -84,7 +84,7 @@ export function register(program: Command): void {
     .option('--dry-run', 'print what would be written, skipped and deleted (with --json: one line per key), and write nothing')
     .option('--thaw-days <days>', 'packs found archived (GLACIER, DEEP_ARCHIVE): ask S3 to thaw them for this many days (RestoreObject), then exit 5; run again when ready')
     .option('--wait', 'with --thaw-days: wait until the thawed packs are readable (checks every 1 to 15 minutes), then restore them too')
-    .option('--tier <tier>', `retrieval tier of --thaw-days: ${THAW_TIERS.join(', ')}`, 'Standard')
+    .option('--tier <tier>', `retrieval tier of --thaw-days: ${THAW_TIERS.join(', ')} (default Standard)`)
     .addHelpText('after', '\nDetails: docs/restore.md.')
     .action(
       action(async ({ cmd, signal, reporter }) => {
@@ -422,6 +422,7 @@ export function thawOption(flags: Pick<RestoreFlags, 'thawDays' | 'tier' | 'wait
   if (!(THAW_TIERS as readonly string[]).includes(tier)) throw new UsageError(`--tier ${printable(tier)}: expected ${THAW_TIERS.join(', ')}`);
   if (flags.thawDays === undefined) {
     if (flags.wait === true) throw new UsageError('--wait waits for the packs --thaw-days thaws: give --thaw-days N too');
+    if (flags.tier !== undefined) throw new UsageError(`--tier ${printable(flags.tier)} chooses how --thaw-days thaws archived packs: give --thaw-days N too`);
     return {};
   }
   const days = Number(flags.thawDays);

@@ -187,6 +187,8 @@ describe('restore from archived packs (simulated S3 Glacier answers)', () => {
     expect(thawOption({ thawDays: '3', wait: true })).toEqual({ thaw: { days: 3, tier: 'Standard', wait: {} } });
     expect(() => thawOption({ wait: true })).toThrow(/--wait waits for the packs --thaw-days thaws: give --thaw-days N too/);
     expect(thawOption({})).toEqual({});
+    // A tier alone would be ignored: refused (the CLI gives --tier no default for this reason).
+    expect(() => thawOption({ tier: 'Bulk' })).toThrow(/--tier Bulk chooses how --thaw-days thaws archived packs: give --thaw-days N too/);
     expect(thawOption({ thawDays: '7' })).toEqual({ thaw: { days: 7, tier: 'Standard' } });
     expect(thawOption({ thawDays: '1', tier: 'Expedited' })).toEqual({ thaw: { days: 1, tier: 'Expedited' } });
     expect(() => thawOption({ thawDays: '0' })).toThrow(UsageError);
