@@ -55,7 +55,7 @@ this command opened the repository with. A damaged key file is listed with its p
       action(async ({ cmd, reporter }) => {
         const { repo, catalogPath } = await openRepository(cmd, reporter);
         requireEncrypted(repo);
-        const password = await readNewPassword(cmd.opts<{ newPasswordFile?: string }>().newPasswordFile);
+        const password = await readNewPassword(cmd.opts<{ newPasswordFile?: string }>().newPasswordFile, 'key add');
         const id = await withCatalog(repo, catalogPath, async (catalog) => {
           recordRetentionDates(repo, catalog);
           return repo.addPassword(password);
@@ -105,7 +105,7 @@ old one). Under Object Lock an old key file stays until its retention ends (exit
       action(async ({ cmd, reporter }) => {
         const { repo, catalogPath } = await openRepository(cmd, reporter);
         requireEncrypted(repo);
-        const password = await readNewPassword(cmd.opts<{ newPasswordFile?: string }>().newPasswordFile);
+        const password = await readNewPassword(cmd.opts<{ newPasswordFile?: string }>().newPasswordFile, 'key passwd');
         const old = repo.openedWithKey!;
         await underExclusiveLock(repo, 'key passwd', () =>
           withCatalog(repo, catalogPath, async (catalog) => {

@@ -8,7 +8,8 @@ import { readPasswordFile } from './context.js';
 
 export const NEW_PASSWORD_ENV = 'LAKEGUARD_NEW_PASSWORD';
 
-export async function readNewPassword(file: string | undefined): Promise<string> {
+/** `command`: `key add` or `key passwd`, for the example in the hint. */
+export async function readNewPassword(file: string | undefined, command: 'key add' | 'key passwd'): Promise<string> {
   let password: string;
   let source: string;
   if (file !== undefined) {
@@ -24,7 +25,7 @@ export async function readNewPassword(file: string | undefined): Promise<string>
   } else {
     throw new LakeguardError('no new password: give --new-password-file, set LAKEGUARD_NEW_PASSWORD, or run at a terminal', {
       exitCode: ExitCode.wrongPassword,
-      hint: 'e.g. `lakeguard key add --new-password-file /run/secrets/new-password`',
+      hint: `e.g. \`lakeguard ${command} --new-password-file /run/secrets/new-password\``,
     });
   }
   if (password === '') {

@@ -47,7 +47,9 @@ describe('lakeguard key', () => {
 
     const noNew = await key('first', ['add']);
     expect(noNew.code).toBe(12);
-    expect(noNew.stderr).toMatch(/no new password: give --new-password-file, set LAKEGUARD_NEW_PASSWORD/);
+    expect(noNew.stderr).toMatch(/no new password: give --new-password-file, set LAKEGUARD_NEW_PASSWORD.*"hint":"e\.g\. `lakeguard key add --new-password-file/);
+    // The hint names the command that was run.
+    expect((await key('first', ['passwd'])).stderr).toMatch(/"hint":"e\.g\. `lakeguard key passwd --new-password-file/);
   }, 120_000);
 
   it('passwd replaces the key in use; config loses its password; the last key stays', async () => {

@@ -132,11 +132,11 @@ describe('the new password of key add and key passwd', () => {
     try {
       const file = join(dir.path, 'pw');
       writeFileSync(file, 'new secret\n');
-      expect(await readNewPassword(file)).toBe('new secret');
+      expect(await readNewPassword(file, 'key add')).toBe('new secret');
       writeFileSync(file, '\n');
-      await expect(readNewPassword(file)).rejects.toMatchObject({ exitCode: 12, message: expect.stringMatching(/^empty new password from the password file .*\(--new-password-file\)/) });
+      await expect(readNewPassword(file, 'key add')).rejects.toMatchObject({ exitCode: 12, message: expect.stringMatching(/^empty new password from the password file .*\(--new-password-file\)/) });
       // An unreadable file leaves no new password: exit 12, as an unreadable --password-file.
-      await expect(readNewPassword(join(dir.path, 'missing'))).rejects.toMatchObject({ exitCode: 12 });
+      await expect(readNewPassword(join(dir.path, 'missing'), 'key add')).rejects.toMatchObject({ exitCode: 12 });
     } finally {
       dir.cleanup();
     }
