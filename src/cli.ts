@@ -49,6 +49,17 @@ const COMMAND_MODULES: readonly (readonly [name: string, load: () => Promise<Com
 /** The program's options that take a value (`--policy <file>`): the word after one is not the command. */
 export const VALUE_OPTIONS: readonly string[] = ['--policy', '--repo', '--endpoint', '--catalog', '--password-file', '--timeout', '--retry-lock', '--metrics-file'];
 
+/**
+ * `help runs show` as `runs show --help`: commander's help command looks one word deep, and
+ * would show the help of `runs`.
+ */
+function helpAsFlag(argv: readonly string[]): string[] {
+  let i = 2;
+  while (i < argv.length && argv[i]!.startsWith('-') && argv[i] !== '--') i += VALUE_OPTIONS.includes(argv[i]!) ? 2 : 1;
+  if (argv[i] !== 'help' || i + 1 >= argv.length) return [...argv];
+  return [...argv.slice(0, i), ...argv.slice(i + 1), '--help'];
+}
+
 /** The top-level command `argv` names (its first word that is neither an option nor an option's value), if any. */
 export function commandOf(argv: readonly string[]): string | undefined {
   for (let i = 2; i < argv.length; i++) {
@@ -286,8 +297,8 @@ Environment:
   LAKEGUARD_PASSWORD_COMMAND, LAKEGUARD_CATALOG, LAKEGUARD_CACHE_DIR, LAKEGUARD_TIMEOUT (as
   --timeout), LAKEGUARD_RETRY_LOCK (as --retry-lock), LAKEGUARD_OFFLINE=1 (as --offline),
   LAKEGUARD_THREADS (backup: threads that chunk, hash, compress and encrypt: a number, or auto
-  for one per core; default 1, the main thread); AWS credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID/
-  AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
+  for one per core; default 1, the main thread); AWS credentials come from the standard AWS
+  chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
 
 Every command that reads the catalog first syncs it with the repository (what other hosts
 backed up, forgot or pruned since; usually four LIST requests). --offline skips that and warns
@@ -362,9 +373,10 @@ export type { MainOptions, StoreRole } from './commands/main-options.js';
  * process exit code. bin/lakeguard calls it without options; tests embed lakeguard through
  * `options` (see MainOptions and docs/development.md).
  */
-export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
+export async function main(given: string[], options: MainOptions = {}): Promise<number> {
   outcome.code = ExitCode.ok;
   watchOutputStreams();
+  const argv = helpAsFlag(given);
   try {
     await buildProgram(await commandModules(argv), argv, options).parseAsync(argv);
   } catch (err) {

@@ -56,6 +56,9 @@ groups:
     for (const code of ['0 ', '1 ', '2 ', '3 ', '10 ', '11 ', '12 ', '130 ']) expect(r.stdout).toContain(`\n  ${code}`);
     const backupHelp = await cli(['backup', '--help']);
     expect(backupHelp.stdout).toMatch(/\n {2}3 +partial/);
+    // `help` looks as deep as the command given: `help runs show` is that command's help, not `runs`'.
+    const nested = await cli(['--policy', policy, 'help', 'runs', 'show']);
+    expect([nested.code, nested.stdout.split('\n')[0]]).toEqual([0, 'Usage: lakeguard runs show [options] <id>']);
   });
 
   it('bad usage exits 2', async () => {
