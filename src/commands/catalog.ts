@@ -137,7 +137,7 @@ to hold the whole repository instead.`,
             modified: f.modified.toISOString(),
           }));
           const onDemand = scopeIsOnDemand(db);
-          reporter.summary(
+          reporter.answer(
             { catalog: catalogPath, repository: repo.location, ...stats, bytes, holds, scope, scopeOnDemand: onDemand, wholeByRequest: whole, marker, shardCatalogs },
             [
               `catalog ${catalogPath} of ${repo.location} (${formatBytes(bytes)})`,

@@ -52,7 +52,7 @@ export function register(program: Command): void {
             total = combineEstimates(estimates, repo, prices, now);
             text.push(comparison(total, `all ${estimates.length} groups (storage: the whole repository, ${formatBytes(repo.packs.bytes)} in ${repo.packs.objects} packs)`));
           }
-          reporter.summary(
+          reporter.answer(
             {
               groups: names,
               currency: prices.currency,

@@ -43,7 +43,7 @@ this command opened the repository with. A damaged key file is listed with its p
         const rows = keys.map((k) => [k.current ? '*' : '', shortId(k.id), k.created ?? '-', k.host ?? '-', note(k)]);
         const kmsKeyId = repo.config.encryption.algorithm === 'none' ? null : (repo.config.encryption.kms?.keyId ?? null);
         const kmsText = kmsKeyId === null ? '' : `\nevery password also needs the KMS key ${kmsKeyId}`;
-        reporter.summary({ repository: repo.location, kmsKeyId, keys }, table(['', 'ID', 'CREATED', 'HOST', ''], rows) + kmsText);
+        reporter.answer({ repository: repo.location, kmsKeyId, keys }, table(['', 'ID', 'CREATED', 'HOST', ''], rows) + kmsText);
       }),
     );
   key

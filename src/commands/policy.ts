@@ -27,7 +27,7 @@ output lists the fields set somewhere in the policy, --json every field (docs/an
         const groups = selectGroups(p, opts.group);
         const scopes = groups.flatMap((g) => retentionScopes(p, g.name));
         const anomalies = groups.flatMap((g) => anomalyScopes(p, g.name));
-        reporter.summary(
+        reporter.answer(
           {
             policy: p.file,
             timezone: p.timezone,

@@ -130,6 +130,16 @@ export class Reporter {
     else if (this.mode !== 'quiet') process.stdout.write(lineOf(text));
   }
 
+  /**
+   * The answer of a command that is asked something (`key list`, `policy show`, `cost`, `catalog
+   * info`): a JSON summary line, or the human text, also under --quiet (a cron job that asks
+   * wants the answer, as `runs --quiet` prints its table).
+   */
+  answer(data: Record<string, unknown>, text: string): void {
+    if (this.mode === 'quiet') this.data(null, text);
+    else this.summary(data, text);
+  }
+
   /** Machine-readable data (`--json`) or a table for people (already printable: table() or calendar colours). */
   data(message: JsonMessage | null, text: string): void {
     this.flushRepeats();

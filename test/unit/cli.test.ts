@@ -191,6 +191,15 @@ groups:
     expect(json.code).toBe(0);
     expect(json.stdout.trim().split('\n').every((l) => JSON.parse(l).message_type !== undefined)).toBe(true);
     expect(summaryOf(json)).toMatchObject({ status: 'complete', counters: { objectsUnchanged: 3, packsWritten: 0 } });
+
+    // A command that is asked something prints its answer under --quiet, as `runs` does.
+    const answers = await Promise.all([['key', 'list'], ['policy', 'show'], ['catalog', 'info'], ['cost']].map((c) => cli(['--policy', policy, ...c, '--quiet'])));
+    expect(answers.map((r) => [r.code, r.stdout.split('\n')[0]])).toEqual([
+      [0, expect.stringMatching(/^ +ID +CREATED +HOST/)],
+      [0, expect.stringMatching(/^policy .*lakeguard\.yaml \(retention days cut in UTC\)$/)],
+      [0, expect.stringMatching(/^catalog .* of file:\/\/.*\/repo\/ \(/)],
+      [0, expect.stringMatching(/\S/)],
+    ]);
   });
 
   it('--quiet --offline still says the answer may be stale (a warning that qualifies the answer)', async () => {
