@@ -302,14 +302,17 @@ describe('rollback of a path: source (a directory)', () => {
     await lake.put('t/a.parquet', Buffer.from('rows of a'));
     await lake.put('t/big.bin', big);
     await lake.put('t/b.parquet', Buffer.from('rows of b'));
+    // Whole seconds: utimes takes seconds as a double, so only such a time can be put back exactly.
+    const written = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    for (const key of ['t/a.parquet', 't/big.bin']) utimesSync(join(dir.path, 'lake', key), written, written);
     expect((await backup()).status).toBe('complete');
     const cutTime = catalog.findRun('1')!.started;
     // Encrypted in place, same size, the modification time set back: backup cannot tell.
     for (const [key, bytes] of [['t/a.parquet', 'ROWS OF A'], ['t/big.bin', Buffer.concat([big.subarray(0, big.length - 1), Buffer.from([8])])]] as const) {
       const file = join(dir.path, 'lake', key);
-      const st = statSync(file, { bigint: true });
       writeFileSync(file, bytes);
-      utimesSync(file, Number(st.atimeNs) / 1e9, Number(st.mtimeNs) / 1e9);
+      utimesSync(file, written, written);
+      expect(statSync(file).mtimeMs).toBe(written.getTime());
     }
     expect(await backup()).toMatchObject({ status: 'complete', counters: { objectsUnchanged: 3 } });
     const plan = async (): Promise<string[]> => {
