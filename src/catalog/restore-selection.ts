@@ -15,8 +15,8 @@ type Row = Record<string, unknown>;
 
 /** Statements prepared against a catalog's current temp tables (recreated by each selection or inventory). */
 interface TempLookups {
-  selected?: BetterSqlite3.Statement;
-  below?: BetterSqlite3.Statement;
+  /** Against temp.sel, by their SQL (selectionStatement). */
+  selection: Map<string, BetterSqlite3.Statement>;
   target?: BetterSqlite3.Statement;
 }
 
@@ -24,8 +24,24 @@ const tempLookups = new WeakMap<Catalog, TempLookups>();
 
 function lookupsOf(catalog: Catalog): TempLookups {
   let lookups = tempLookups.get(catalog);
-  if (lookups === undefined) tempLookups.set(catalog, (lookups = {}));
+  if (lookups === undefined) tempLookups.set(catalog, (lookups = { selection: new Map() }));
   return lookups;
+}
+
+/**
+ * A statement over the current selection (temp.sel), prepared once per selection: lookups made
+ * for every key (restore's and rollback's) would otherwise compile the same SQL each time.
+ */
+export function selectionStatement(catalog: Catalog, sql: string, pluck = false): BetterSqlite3.Statement {
+  const cache = lookupsOf(catalog).selection;
+  const id = `${pluck ? 'pluck:' : ''}${sql}`;
+  let stmt = cache.get(id);
+  if (stmt === undefined) {
+    stmt = sqlite(catalog).prepare(sql);
+    if (pluck) stmt.pluck();
+    cache.set(id, stmt);
+  }
+  return stmt;
 }
 
 /**
@@ -37,8 +53,7 @@ export function selectState(catalog: Catalog, scopes: readonly Scope[], cut: Sta
   const db = sqlite(catalog);
   db.exec('DROP TABLE IF EXISTS temp.sel; DROP TABLE IF EXISTS temp.plan');
   db.exec('CREATE TEMP TABLE sel (version INTEGER PRIMARY KEY, bucket TEXT, key TEXT); CREATE INDEX temp.sel_by_key ON sel (bucket, key)');
-  const lookups = lookupsOf(catalog);
-  lookups.selected = lookups.below = undefined; // prepared against the table just replaced
+  lookupsOf(catalog).selection.clear(); // prepared against the table just replaced
   const cutSql = 'runSeq' in cut ? runCutSql('run', cut, 'cut') : 'valid_from <= @cut';
   const cutBinding = cutParams(cut, 'cut');
   const selectSql = (bounded: boolean): string =>
@@ -81,16 +96,12 @@ export function selectState(catalog: Catalog, scopes: readonly Scope[], cut: Sta
 /** Whether the selected state holds this key (for --delete-extra). */
 export function selectedHas(catalog: Catalog, bucket: string, key: string): boolean {
   // Prepared once: --keys-from may ask this for every one of many keys.
-  const lookups = lookupsOf(catalog);
-  lookups.selected ??= sqlite(catalog).prepare('SELECT 1 FROM temp.sel WHERE bucket = ? AND key = ?');
-  return lookups.selected.get(bucket, key) !== undefined;
+  return selectionStatement(catalog, 'SELECT 1 FROM temp.sel WHERE bucket = ? AND key = ?').get(bucket, key) !== undefined;
 }
 
 /** A key of the selected state below `key` as a directory (`key/…`), if any: a directory target holds `key` or those, not both. */
 export function selectedKeyBelow(catalog: Catalog, bucket: string, key: string): string | undefined {
-  const lookups = lookupsOf(catalog);
-  lookups.below ??= sqlite(catalog).prepare('SELECT key FROM temp.sel WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT 1').pluck();
-  return lookups.below.get(bucket, `${key}/`, `${key}0`) as string | undefined;
+  return selectionStatement(catalog, 'SELECT key FROM temp.sel WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT 1', true).get(bucket, `${key}/`, `${key}0`) as string | undefined;
 }
 
 /**

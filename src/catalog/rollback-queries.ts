@@ -8,6 +8,7 @@ import type { Catalog } from './catalog.js';
 import { encodeEtag, etagSql, lastModifiedSql } from './codec.js';
 import type { StoredMeta } from './types.js';
 import { sqlite } from './connection.js';
+import { selectionStatement } from './restore-selection.js';
 
 /** The version a key had at the cut, as a rollback compares it with the live bucket. */
 export interface WantedVersion {
@@ -22,12 +23,11 @@ const WANTED_SQL = `SELECT s.key AS key, v.version_id AS versionId, v.size AS si
 
 /** One key's version in the selected state with its Last-Modified (ms) and recorded metadata. */
 export function wantedWithMeta(catalog: Catalog, bucket: string, key: string): (WantedVersion & { lastModified: number; meta: StoredMeta }) | undefined {
-  const r = sqlite(catalog)
-    .prepare(
-      `SELECT s.key AS key, v.version_id AS versionId, v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, m.json AS meta
-       FROM temp.sel s JOIN versions v ON v.id = s.version LEFT JOIN metas m ON m.id = v.meta WHERE s.bucket = ? AND s.key = ?`,
-    )
-    .get(bucket, key) as (WantedVersion & { lastModified: number; meta: string | null }) | undefined;
+  const r = selectionStatement(
+    catalog,
+    `SELECT s.key AS key, v.version_id AS versionId, v.size AS size, ${etagSql('v.etag')} AS etag, ${lastModifiedSql('v')} AS lastModified, m.json AS meta
+     FROM temp.sel s JOIN versions v ON v.id = s.version LEFT JOIN metas m ON m.id = v.meta WHERE s.bucket = ? AND s.key = ?`,
+  ).get(bucket, key) as (WantedVersion & { lastModified: number; meta: string | null }) | undefined;
   return r === undefined ? undefined : { ...r, meta: r.meta === null ? {} : (JSON.parse(r.meta) as StoredMeta) };
 }
 
@@ -43,18 +43,14 @@ export function wantedPage(catalog: Catalog, bucket: string, afterKey: string, f
 
 /** One key of the selected state (for keys named one by one), or undefined when it had none. */
 export function wantedKey(catalog: Catalog, bucket: string, key: string): WantedVersion | undefined {
-  return sqlite(catalog).prepare(`${WANTED_SQL} WHERE s.bucket = ? AND s.key = ?`).get(bucket, key) as WantedVersion | undefined;
+  return selectionStatement(catalog, `${WANTED_SQL} WHERE s.bucket = ? AND s.key = ?`).get(bucket, key) as WantedVersion | undefined;
 }
 
 /** The blob ids (in order) of a key's version in the selected state: what its content cuts into. */
 export function wantedBlobs(catalog: Catalog, bucket: string, key: string): Buffer[] {
-  const db = sqlite(catalog);
-  const single = db.prepare('SELECT bl.hash FROM temp.sel s JOIN versions v ON v.id = s.version JOIN blobs bl ON bl.id = v.blob WHERE s.bucket = ? AND s.key = ?').pluck().get(bucket, key) as Buffer | undefined;
+  const single = selectionStatement(catalog, 'SELECT bl.hash FROM temp.sel s JOIN versions v ON v.id = s.version JOIN blobs bl ON bl.id = v.blob WHERE s.bucket = ? AND s.key = ?', true).get(bucket, key) as Buffer | undefined;
   if (single !== undefined) return [single];
-  return db
-    .prepare('SELECT bl.hash FROM temp.sel s JOIN version_blobs vb ON vb.version = s.version JOIN blobs bl ON bl.id = vb.blob WHERE s.bucket = ? AND s.key = ? ORDER BY vb.seq')
-    .pluck()
-    .all(bucket, key) as Buffer[];
+  return selectionStatement(catalog, 'SELECT bl.hash FROM temp.sel s JOIN version_blobs vb ON vb.version = s.version JOIN blobs bl ON bl.id = vb.blob WHERE s.bucket = ? AND s.key = ? ORDER BY vb.seq', true).all(bucket, key) as Buffer[];
 }
 
 /**
