@@ -22,7 +22,7 @@ import { lastCleanRun, suspectRuns } from '../catalog/anomalies.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { applyForgetDocument, describeVersions, forgottenManifests, keptManifestCounts, objectsWithVersions, ownVersionCounts, runIdTime, pendingDeletions, setPendingDeletion, type ForgetDocument, type PlanObject, type PlanVersion } from '../catalog/forget.js';
 import type { RunRow } from '../catalog/types.js';
-import { IntegrityError, InterruptedError, LakeguardError, errorMessage, isNotFound } from '../errors.js';
+import { InterruptedError, LakeguardError } from '../errors.js';
 import { hasRules, retentionScopes, scopeOf, type RetentionScope } from '../policy/retention.js';
 import type { Policy } from '../policy/types.js';
 import { fileName, objectKey } from '../repository/layout.js';
@@ -38,8 +38,7 @@ import { runSetsNamed } from '../catalog/run-sets.js';
 import { incompleteClause, incompleteRuns } from '../catalog/sync.js';
 import { obsoleteCheckpoints } from './resume.js';
 import { isPruneName } from './sync.js';
-import type { RunManifest } from './finalize.js';
-import { checkManifest } from './rebuild-manifests.js';
+import { requireAuthentic } from './rebuild-manifests.js';
 
 /** Dropped versions per forget document: bounds the size of one document. */
 const DROPS_PER_DOCUMENT = 50_000;
@@ -372,16 +371,7 @@ function requireCompleteCatalog(catalog: Catalog): void {
 async function requireReadableManifests(repo: Repository, catalog: Catalog): Promise<void> {
   const known = catalog.knownRunIds();
   for (const id of (await repo.listNames('runs')).sort()) {
-    if (known.has(id)) continue;
-    try {
-      checkManifest(await repo.readDocument<RunManifest>('runs', id), id, repo);
-    } catch (err) {
-      if (isNotFound(err)) continue;
-      if (!(err instanceof IntegrityError)) throw err;
-      throw new IntegrityError(`${errorMessage(err)}; the catalog cannot import it, so forget cannot tell which versions its run needs`, {
-        hint: 'restore that object from a copy of the repository, or delete it if lakeguard did not write it (`lakeguard verify` names every such object); then forget again',
-      });
-    }
+    if (!known.has(id)) await requireAuthentic(repo, 'runs', id, 'forget', 'which versions its run needs');
   }
 }
 

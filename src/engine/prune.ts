@@ -15,7 +15,7 @@ import { statsDelta, type RequestStats } from '../storage/types.js';
 import { newRunId } from './run-id.js';
 import { noEvents, type EventSink } from './events.js';
 import { writePendingIndexes, type IndexDocument, type RunManifest } from './finalize.js';
-import { checkManifest } from './rebuild-manifests.js';
+import { requireAuthentic } from './rebuild-manifests.js';
 import { planPrune, type PackFacts, type PrunePlan } from './prune-plan.js';
 import { repack, writeIndexes, type RepackRun } from './prune-repack.js';
 import { requireWholeCatalog } from '../catalog/scope.js';
@@ -289,7 +289,7 @@ class PruneRun {
     const known = this.catalog.knownRunIds();
     const unknown = runs.find((id) => !known.has(id));
     if (unknown !== undefined) {
-      await this.requireAuthentic('runs', unknown);
+      await requireAuthentic(this.repo, 'runs', unknown, 'prune', 'which data it needs');
       throw new LakeguardError(`repository ${where} has run ${unknown}, which catalog ${this.catalog.path} does not know; prune would delete its data`, { hint: rebuild });
     }
     // The other way round: a run the catalog knows whose manifest is gone (deleted by hand, lost).
@@ -328,7 +328,7 @@ class PruneRun {
     const forgets = this.catalog.knownForgets();
     for await (const { name } of this.repo.list('forgets')) {
       if (!forgets.has(name)) {
-        await this.requireAuthentic('forgets', name);
+        await requireAuthentic(this.repo, 'forgets', name, 'prune', 'which data it needs');
         throw new LakeguardError(`repository ${where} has forget document ${objectKey('forgets', name)}, which catalog ${this.catalog.path} has not applied`, { hint: rebuild });
       }
     }
@@ -354,24 +354,6 @@ class PruneRun {
     if (unlocated.length > 0) {
       const hex = unlocated[0]!.toString('hex');
       throw new LakeguardError(`record blob ${hex} of run ${owner.get(hex)} is in no pack catalog ${this.catalog.path} knows`, { hint: rebuild });
-    }
-  }
-
-  /**
-   * An object the catalog does not know that fails authentication was not written with this
-   * repository's keys (tampered, damaged or planted): no rebuild would import it, so "rebuild
-   * first" would send the operator round in circles. Says so, naming the object.
-   */
-  private async requireAuthentic(dir: 'runs' | 'forgets', name: string): Promise<void> {
-    try {
-      const doc = await this.repo.readDocument<RunManifest>(dir, name);
-      if (dir === 'runs') checkManifest(doc, name, this.repo);
-    } catch (err) {
-      if (isNotFound(err)) return;
-      if (!(err instanceof IntegrityError)) throw err;
-      throw new IntegrityError(`${errorMessage(err)}; the catalog cannot import it, so prune cannot tell which data it needs`, {
-        hint: `restore that object from a copy of the repository, or delete it if lakeguard did not write it (\`lakeguard verify\` names every such object); then prune again`,
-      });
     }
   }
 

@@ -3,7 +3,7 @@
  * verify shares (split from rebuild.ts to keep it small; the record blobs stay there).
  */
 import type { RecordedBlob, RunShard, RunStatus } from '../catalog/types.js';
-import { IntegrityError, isNotFound } from '../errors.js';
+import { IntegrityError, errorMessage, isNotFound } from '../errors.js';
 import { objectKey } from '../repository/layout.js';
 import type { Repository } from '../repository/repository.js';
 import { inOrder } from '../util/in-order.js';
@@ -44,6 +44,26 @@ export async function readManifests(
     },
   );
   return manifests.sort((a, b) => Date.parse(a.started) - Date.parse(b.started) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/**
+ * Reads a document of runs/ or forgets/ that the catalog has not imported and refuses, naming
+ * it, one that fails authentication (tampered, damaged or planted): it was not written with this
+ * repository's keys, no sync or rebuild would import it ("rebuild first" would send the operator
+ * round in circles), so `command` cannot go on without knowing it (`cannot`: what it cannot
+ * tell). A document deleted meanwhile is no obstacle.
+ */
+export async function requireAuthentic(repo: Repository, dir: 'runs' | 'forgets', name: string, command: 'forget' | 'prune', cannot: string): Promise<void> {
+  try {
+    const doc = await repo.readDocument<RunManifest>(dir, name);
+    if (dir === 'runs') checkManifest(doc, name, repo);
+  } catch (err) {
+    if (isNotFound(err)) return;
+    if (!(err instanceof IntegrityError)) throw err;
+    throw new IntegrityError(`${errorMessage(err)}; the catalog cannot import it, so ${command} cannot tell ${cannot}`, {
+      hint: `restore that object from a copy of the repository, or delete it if lakeguard did not write it (\`lakeguard verify\` names every such object); then ${command} again`,
+    });
+  }
 }
 
 export function checkManifest(m: RunManifest, name: string, repo: Repository): RunManifest {
