@@ -374,7 +374,6 @@ function seenAt(source: OpenedSource): number | undefined {
   return source.objectStore instanceof InventoryStore ? source.objectStore.report.created.getTime() : undefined;
 }
 
-/** A version's valid_from, moved after the delete marker it follows (`deletedAt`) when its own time is not. */
 /**
  * A version's start, moved before a newer version of its key that bears the same millisecond
  * (`validFrom`, scan.ts KeyTimes), so the newer one is the state at that instant.
@@ -383,6 +382,7 @@ function beforeNewer(start: number, validFrom: number | undefined): number {
   return validFrom === undefined ? start : Math.min(start, validFrom);
 }
 
+/** A version's valid_from, moved after the delete marker it follows (`deletedAt`) when its own time is not. */
 function after(deletedAt: number | undefined, validFrom: number): number {
   return deletedAt === undefined ? validFrom : Math.max(validFrom, deletedAt + 1);
 }

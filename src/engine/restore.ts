@@ -756,10 +756,10 @@ function decode(repo: Repository, stored: Buffer, blob: BlobLocation, item: Rest
   return decodeLocatedBlob(repo, stored, blob, `cannot restore ${item.bucket}/${item.key}`);
 }
 
-/** A large object's content, read blob run by blob run (consecutive blobs of a pack in one GET). */
 /** Errors a streamed object's body met reading the repository (streamBlobs): never the target refusing a write. */
 const readFromRepository = new WeakSet<object>();
 
+/** A large object's content, read blob run by blob run (consecutive blobs of a pack in one GET). */
 function streamBlobs(opts: RestoreOptions, item: RestoreItem): Readable {
   async function* generate(): AsyncGenerator<Buffer> {
     let size = 0;
