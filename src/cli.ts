@@ -54,19 +54,24 @@ export const VALUE_OPTIONS: readonly string[] = ['--policy', '--repo', '--endpoi
  * would show the help of `runs`.
  */
 function helpAsFlag(argv: readonly string[]): string[] {
-  let i = 2;
-  while (i < argv.length && argv[i]!.startsWith('-') && argv[i] !== '--') i += VALUE_OPTIONS.includes(argv[i]!) ? 2 : 1;
-  if (argv[i] !== 'help' || i + 1 >= argv.length) return [...argv];
+  const i = commandIndex(argv);
+  if (i === undefined || argv[i] !== 'help' || i + 1 >= argv.length) return [...argv];
   return [...argv.slice(0, i), ...argv.slice(i + 1), '--help'];
 }
 
 /** The top-level command `argv` names (its first word that is neither an option nor an option's value), if any. */
 export function commandOf(argv: readonly string[]): string | undefined {
+  const i = commandIndex(argv);
+  return i === undefined ? undefined : argv[i];
+}
+
+/** Where commandOf's word is in `argv`. */
+function commandIndex(argv: readonly string[]): number | undefined {
   for (let i = 2; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') return undefined;
     if (VALUE_OPTIONS.includes(arg)) i++;
-    else if (!arg.startsWith('-')) return arg;
+    else if (!arg.startsWith('-')) return i;
   }
   return undefined;
 }
