@@ -58,7 +58,10 @@ export function resolvePolicy(opts: GlobalOptions): Policy {
   const repoUrl = opts.repo ?? envSetting('LAKEGUARD_REPOSITORY');
   let policy: Policy;
   if (file !== undefined) {
-    policy = loadPolicyNamingItsSource(file, opts.policy === undefined && envSetting('LAKEGUARD_POLICY') !== undefined);
+    policy =
+      opts.policy === undefined && envSetting('LAKEGUARD_POLICY') !== undefined
+        ? loadPolicyNamed(file, 'LAKEGUARD_POLICY', 'fix or unset LAKEGUARD_POLICY, or pass the policy with --policy PATH')
+        : loadPolicy(resolve(file));
   } else if (repoUrl !== undefined) {
     policy = defaultPolicyForRepository(normalizeRepoUrl(repoUrl));
   } else {
@@ -81,15 +84,17 @@ export function resolvePolicy(opts: GlobalOptions): Policy {
 }
 
 /**
- * loadPolicy, with a file named by $LAKEGUARD_POLICY said as such when it cannot be read: its
- * hint names --policy, which the user did not give (a stale variable in a cron job's environment).
+ * loadPolicy of a file given by something other than --policy (`$LAKEGUARD_POLICY`, copy's
+ * `--to-policy`): one that cannot be read is named as given there (`as`), with `hint`, since
+ * loadPolicy's own hint names --policy, which the user did not give (a stale variable in a cron
+ * job's environment, or the source's policy).
  */
-function loadPolicyNamingItsSource(file: string, fromEnv: boolean): Policy {
+export function loadPolicyNamed(file: string, as: string, hint: string): Policy {
   try {
     return loadPolicy(resolve(file));
   } catch (err) {
-    if (!fromEnv || !(err instanceof UsageError) || !err.message.startsWith('cannot read policy file')) throw err;
-    throw new UsageError(`LAKEGUARD_POLICY: ${err.message}`, { cause: err, hint: 'fix or unset LAKEGUARD_POLICY, or pass the policy with --policy PATH' });
+    if (!(err instanceof UsageError) || !err.message.startsWith('cannot read policy file')) throw err;
+    throw new UsageError(`${as}: ${err.message}`, { cause: err, hint });
   }
 }
 

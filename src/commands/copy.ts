@@ -1,12 +1,9 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { copyRuns, type CopyReport } from '../engine/copy.js';
 import { ExitCode, LakeguardError, RepositoryMissingError, UsageError } from '../errors.js';
-import { loadPolicy } from '../policy/load.js';
-import type { Policy } from '../policy/types.js';
 import { formatBytes } from '../util/format.js';
 import { action } from './action.js';
-import { globalOptions, openAll, openWithPolicy, selectGroups } from './context.js';
+import { globalOptions, loadPolicyNamed, openAll, openWithPolicy, selectGroups } from './context.js';
 import { mainOptionsOf } from './main-options.js';
 import { instantOption, plural } from './query-common.js';
 
@@ -33,7 +30,7 @@ password_env), never from --password-file. See docs/copy.md.`,
     .action(
       action(async ({ cmd, reporter, signal }) => {
         const flags = cmd.opts<{ toPolicy: string; group?: string; since?: string; dryRun?: boolean }>();
-        const targetPolicy = loadTargetPolicy(flags.toPolicy);
+        const targetPolicy = loadPolicyNamed(flags.toPolicy, '--to-policy', 'give the policy of the second repository, e.g. --to-policy vault.yaml (docs/copy.md)');
         const source = await openAll(cmd, { reporter, writes: true, wholeCatalog: true, signal });
         try {
           if (flags.group !== undefined && source.catalog.listRuns({ group: flags.group }).length === 0) selectGroups(source.policy, flags.group);
@@ -94,16 +91,6 @@ function sinceTime(text: string, catalog: Parameters<typeof instantOption>[1]): 
 }
 
 /** The text report: each run copied (or that would be), each earlier copy given acknowledgements, a total. */
-/** The --to-policy file; one that cannot be read is named as the --to-policy (loadPolicy's hint names --policy, the source's). */
-function loadTargetPolicy(file: string): Policy {
-  try {
-    return loadPolicy(resolve(file));
-  } catch (err) {
-    if (!(err instanceof UsageError) || !err.message.startsWith('cannot read policy file')) throw err;
-    throw new UsageError(`--to-policy: ${err.message}`, { cause: err, hint: 'give the policy of the second repository, e.g. --to-policy vault.yaml (docs/copy.md)' });
-  }
-}
-
 export function describeCopy(r: CopyReport): string {
   const lines: string[] = [];
   for (const c of r.copied) {
