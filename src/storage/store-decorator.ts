@@ -23,7 +23,15 @@ import { StorageError } from '../errors.js';
  * Location, counters and capabilities are the inner store's.
  */
 export class StoreDecorator implements ObjectStore {
-  constructor(protected readonly inner: ObjectStore) {}
+  /**
+   * The inner store's, and absent as it is: restore takes a store without one for a store that
+   * can hold any key (a bucket), and applies a directory's rules only to one that has it.
+   */
+  readonly putRefusal?: (key: string, size: number) => Promise<StorageError | null>;
+
+  constructor(protected readonly inner: ObjectStore) {
+    if (inner.putRefusal !== undefined) this.putRefusal = (key, size) => inner.putRefusal!(key, size);
+  }
 
   get location(): string {
     return this.inner.location;
@@ -79,10 +87,6 @@ export class StoreDecorator implements ObjectStore {
 
   copyVersion(key: string, from: CopySource, opts?: { signal?: AbortSignal }): Promise<PutResult> {
     return this.inner.copyVersion(key, from, opts);
-  }
-
-  putRefusal(key: string, size: number): Promise<StorageError | null> {
-    return this.inner.putRefusal === undefined ? Promise.resolve(null) : this.inner.putRefusal(key, size);
   }
 
   thaw(key: string, opts: ThawOptions): Promise<ThawState> {

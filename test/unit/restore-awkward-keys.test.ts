@@ -13,6 +13,7 @@ import type { Group } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
+import { StoreDecorator } from '../../src/storage/store-decorator.js';
 import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 describe('restore to a directory: folder markers, file/directory conflicts, over-long paths', () => {
@@ -170,6 +171,17 @@ describe('restore to a directory: folder markers, file/directory conflicts, over
     expect(failed(real).filter((f) => f[0] !== 'a' && f[0] !== 'a/b')).toEqual(always);
     expect(real).toMatchObject({ objects: 11, restored: 3, failed: 8 });
     expect(readdirSync(join(dir.path, 'elsewhere'))).toEqual([]);
+  });
+
+  it('a dry run into a bucket (through a store decorator) refuses none of `a` and `a/b`: only a directory cannot hold both', async () => {
+    const seq = await backup({ a: 'file a', 'a/b': 'file a/b' });
+    const bucketTarget = new StoreDecorator(new MemStore({ name: 'restored' }));
+    const dry = await restore({ repo, catalog, scopes: [{ bucket: 'lake' }], cut: { runSeq: seq }, target: bucketTarget, bucketDirs: false, concurrency: 4, dryRun: true });
+    expect(dry).toMatchObject({ objects: 2, restored: 2, failed: 0, dryRun: true });
+    // A directory through the same decorator keeps its rules.
+    const dirTarget = new StoreDecorator(new FsStore({ root: join(dir.path, 'decorated'), fsync: false, userFiles: true }));
+    const dirDry = await restore({ repo, catalog, scopes: [{ bucket: 'lake' }], cut: { runSeq: seq }, target: dirTarget, bucketDirs: false, concurrency: 4, dryRun: true });
+    expect(failed(dirDry)).toEqual([['a', 'EISDIR']]);
   });
 
   it('a key whose directory the target already holds fails by name, the directory untouched', async () => {
