@@ -176,6 +176,14 @@ export function findRunSet(catalog: Catalog, ref: string): RunSet | undefined {
   return named.length === 1 ? named[0] : undefined;
 }
 
+/**
+ * The run set a command's run argument (`runs show`, `runs ack`) names: its id; else, when no
+ * run has that id, prefix or number, a unique prefix of its id or its name (findRunSet).
+ */
+export function runSetOfRef(catalog: Catalog, ref: string): RunSet | undefined {
+  return runSet(catalog, ref) ?? (catalog.findRun(ref) === undefined ? findRunSet(catalog, ref) : undefined);
+}
+
 /** Refuses a run-set name that several run sets bear, naming them (group and id); undefined otherwise. */
 export function ambiguousRunSetName(catalog: Catalog, ref: string): UsageError | undefined {
   const named = runSetsNamed(catalog, ref);

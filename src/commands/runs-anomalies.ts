@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { acksOfRun, flaggedObjects, partitionStatsOfRun, runVerdict, shownAck, suspectRuns, type AckRow, type FlaggedObject } from '../catalog/anomalies.js';
 import type { PartitionFinding } from '../catalog/anomaly-types.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { ambiguousRunSetName, findRunSet, runSet, type RunSet } from '../catalog/run-sets.js';
+import { ambiguousRunSetName, runSetOfRef, type RunSet } from '../catalog/run-sets.js';
 import type { RunRow } from '../catalog/types.js';
 import type { Repository } from '../repository/repository.js';
 import { acknowledgeRun } from '../engine/ack.js';
@@ -205,7 +205,7 @@ export function registerAck(runs: Command): void {
         try {
           const note = { ...(opts.note === undefined ? {} : { note: opts.note }), ...(opts.incident === true ? { incident: true } : {}) };
           // A run set's id (what `runs` shows for a sharded backup): its suspect shard attempts.
-          const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
+          const set = runSetOfRef(ctx.catalog, ref);
           if (set !== undefined) return await ackRunSet(ctx.repo, ctx.catalog, set, note, reporter);
           const run = ctx.catalog.findRun(ref);
           if (run === undefined) throw ambiguousRunSetName(ctx.catalog, ref) ?? new UsageError(`no run ${JSON.stringify(ref)} in the catalog`, { hint: 'list runs with `lakeguard runs`' });

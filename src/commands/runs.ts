@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { copySourceOf, sourceRunRefError } from '../catalog/copied-runs.js';
 import { allPages, CatalogQueries, RUN_KEYS_COUNTED_UP_TO, type DiffSummary, type RunDetails, type RunVersion } from '../catalog/queries.js';
-import { ambiguousRunSetName, findRunSet, runSet, runSetsNamed, type RunSet } from '../catalog/run-sets.js';
+import { ambiguousRunSetName, runSetOfRef, runSetsNamed, type RunSet } from '../catalog/run-sets.js';
 import type { FailureRecord, RunRow } from '../catalog/types.js';
 import { listDrills, type DrillRow } from '../catalog/drills.js';
 import { UsageError } from '../errors.js';
@@ -128,7 +128,7 @@ messages with --versions, "failure" messages with --failures, then a "summary".`
           const scope = catalogScope(ctx.catalog);
           if (listing !== null) requireWholeCatalog(ctx.catalog, `runs show ${listing}`, 'every version (and failure) the run recorded');
           // A run set's id (or a unique prefix no run's id has): its shards, as one run.
-          const set = runSet(ctx.catalog, ref) ?? (ctx.catalog.findRun(ref) === undefined ? findRunSet(ctx.catalog, ref) : undefined);
+          const set = runSetOfRef(ctx.catalog, ref);
           if (set !== undefined) {
             // Started with --group when some group of the policy has no run set of that name: its re-run needs it too.
             const named = new Set(runSetsNamed(ctx.catalog, set.name).map((s) => s.group));

@@ -367,8 +367,9 @@ function parseLock(body: Buffer): LockInfo | null {
 /**
  * Why a lock is stale, or null if live. Its age counts from the earlier of its `refreshed` and
  * `written` (when the storage last wrote it, by the server's clock): a `refreshed` in the future
- * (a skewed clock, or forged) cannot keep it alive. On this host (hostname and machine id), in our PID namespace: not ours
- * (holder id), and its process gone, from another boot, or its pid now another process's.
+ * (a skewed clock, or forged) cannot keep it alive. On this host (hostname and machine id), in
+ * our PID namespace: not ours (holder id), and its process gone, from another boot, or its pid
+ * now another process's.
  */
 export function staleReason(info: LockInfo, now: number = Date.now(), written?: number): string | null {
   const refreshed = Math.min(Date.parse(info.refreshed), written ?? Infinity);
