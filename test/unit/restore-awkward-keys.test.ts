@@ -14,7 +14,7 @@ import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
 import { StoreDecorator } from '../../src/storage/store-decorator.js';
-import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { bucketLake, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 describe('restore to a directory: folder markers, file/directory conflicts, over-long paths', () => {
   let dir: ReturnType<typeof tempDir>;
@@ -23,16 +23,10 @@ describe('restore to a directory: folder markers, file/directory conflicts, over
   let bucket: MemStore;
   const group: Group = { name: 'g', sources: [] };
 
-  beforeEach(async () => {
-    dir = tempDir('awkward');
-    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
-    catalog = openCatalog(dir.path, repo);
-    bucket = new MemStore({ name: 'lake' });
-  });
-  afterEach(() => {
-    catalog.close();
-    dir.cleanup();
-  });
+  let close: () => void;
+
+  beforeEach(async () => ({ dir, repo, catalog, bucket, close } = await bucketLake('awkward', 'lake')));
+  afterEach(() => close());
 
   const backup = async (objects: Record<string, string>): Promise<number> => {
     for (const [k, v] of Object.entries(objects)) await bucket.put(k, Buffer.from(v));

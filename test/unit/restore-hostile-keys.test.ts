@@ -11,7 +11,7 @@ import type { Group } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
-import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { bucketLake, tempDir, testPolicy } from '../helpers/fixtures.js';
 
 describe('restore to a directory: hostile keys and planted links', () => {
   let dir: ReturnType<typeof tempDir>;
@@ -20,16 +20,10 @@ describe('restore to a directory: hostile keys and planted links', () => {
   let bucket: MemStore;
   const group: Group = { name: 'g', sources: [] };
 
-  beforeEach(async () => {
-    dir = tempDir('hostile');
-    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
-    catalog = openCatalog(dir.path, repo);
-    bucket = new MemStore({ name: 'events' });
-  });
-  afterEach(() => {
-    catalog.close();
-    dir.cleanup();
-  });
+  let close: () => void;
+
+  beforeEach(async () => ({ dir, repo, catalog, bucket, close } = await bucketLake('hostile', 'events')));
+  afterEach(() => close());
 
   const backup = async (): Promise<number> => {
     const s = await backupGroup({

@@ -2,7 +2,6 @@
 // (a copy onto itself with another Content-Type, `Content-Encoding: gzip`, other user metadata):
 // the object is not in the backed-up state, so it is written back, not skipped as identical
 // (docs/restore.md, "Keys the target already has").
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { backupGroup } from '../../src/engine/backup.js';
@@ -11,27 +10,19 @@ import { restore, type RestoreSummary } from '../../src/engine/restore.js';
 import { compileExcludes } from '../../src/policy/glob.js';
 import type { Group } from '../../src/policy/types.js';
 import type { Repository } from '../../src/repository/repository.js';
-import { FsStore } from '../../src/storage/fs-store.js';
 import { MemStore } from '../../src/storage/mem-store.js';
-import { initRepo, openCatalog, tempDir, testPolicy } from '../helpers/fixtures.js';
+import { bucketLake, testPolicy } from '../helpers/fixtures.js';
 
 describe('restore in place: metadata changed without the bytes', () => {
-  let dir: ReturnType<typeof tempDir>;
   let repo: Repository;
   let catalog: Catalog;
   let bucket: MemStore;
   const group: Group = { name: 'g', sources: [] };
 
-  beforeEach(async () => {
-    dir = tempDir('restore-meta');
-    repo = await initRepo(new FsStore({ root: join(dir.path, 'repo'), fsync: false }));
-    catalog = openCatalog(dir.path, repo);
-    bucket = new MemStore({ name: 'lake' });
-  });
-  afterEach(() => {
-    catalog.close();
-    dir.cleanup();
-  });
+  let close: () => void;
+
+  beforeEach(async () => ({ repo, catalog, bucket, close } = await bucketLake('restore-meta', 'lake')));
+  afterEach(() => close());
 
   const backupLake = () => backupGroup({ repo, catalog, policy: testPolicy(repo.location, [group]), group, sources: [{ bucket: 'lake', objectStore: bucket, prefixes: [''], isExcluded: compileExcludes([]) }] });
   const inPlace = (runSeq: number, dryRun = false): Promise<RestoreSummary> =>
